@@ -1,0 +1,109 @@
+/*
+ * flare/io.h - the I/O driver interface.
+ *
+ * The host (src/host/) owns no sockets, clocks or RNG: it calls a flare_io,
+ * implemented by the libuv driver (src/io/uv.c, real sockets) and by the
+ * simulated network (src/io/sim*.c, deterministic and seeded). The same host
+ * code runs on both.
+ *
+ * Rules every driver keeps, so host code is simple:
+ *  - Callbacks run from the driver's loop, never from inside the call that
+ *    caused them (a dial never calls on_connect before returning).
+ *  - Writes copy the data (or hold it) and never fail because the kernel or
+ *    the link is busy; sock_pending() tells how much is still queued so the
+ *    host can apply backpressure.
+ *  - After sock_close() no callback for that socket runs again and the handle
+ *    must not be used. on_close runs only for closes the host did not ask for
+ *    (EOF is on_read with len 0, followed by nothing else from the peer).
+ *  - Handles may be closed from inside their own callbacks.
+ *  - Stream sockets are TCP: FLARE_IO_REUSE binds with SO_REUSEADDR and
+ *    SO_REUSEPORT, so a dial can leave from a listening port (hole punching).
+ */
+#ifndef FLARE_IO_H
+#define FLARE_IO_H
+
+#include "flare/common.h"
+#include "flare/ipaddr.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct flare_io flare_io;
+typedef struct flare_io_sock flare_io_sock;
+typedef struct flare_io_listener flare_io_listener;
+typedef struct flare_io_timer flare_io_timer;
+typedef struct flare_io_udp flare_io_udp;
+
+/* Flags for listen and dial. */
+#define FLARE_IO_REUSE 0x1 /* SO_REUSEADDR | SO_REUSEPORT */
+
+typedef struct flare_io_sock_cbs {
+    /* A dial finished: status 0, or FLARE_ERR_UNREACHABLE / _REFUSED /
+     * _TIMEOUT / _ADDR_IN_USE / _IO. After a failure the socket is gone. */
+    void (*on_connect)(flare_io_sock *s, int status, void *user);
+    /* Bytes arrived. len == 0 means the peer finished sending (EOF). */
+    void (*on_read)(flare_io_sock *s, const uint8_t *data, size_t len, void *user);
+    /* The connection died (reset, error): the socket is gone afterwards. */
+    void (*on_close)(flare_io_sock *s, int reason, void *user);
+} flare_io_sock_cbs;
+
+/* A listener accepted s; the callee must call sock_set_cbs (or sock_close)
+ * before returning. */
+typedef void (*flare_io_accept_cb)(flare_io_listener *l, flare_io_sock *s, void *user);
+typedef void (*flare_io_timer_cb)(flare_io_timer *t, void *user);
+typedef void (*flare_io_udp_recv_cb)(flare_io_udp *u, const flare_ipaddr *from, const uint8_t *data,
+                                     size_t len, void *user);
+
+typedef struct flare_io_ops {
+    /* Monotonic time in ns. */
+    flare_tstamp (*now)(flare_io *io);
+    /* Randomness for the host's cores. */
+    void (*random)(flare_io *io, uint8_t *dst, size_t len);
+
+    /* TCP. local->port 0 picks a port. */
+    int (*listen)(flare_io *io, const flare_ipaddr *local, unsigned flags, flare_io_accept_cb cb,
+                  void *user, flare_io_listener **out);
+    int (*listener_addr)(flare_io_listener *l, flare_ipaddr *local);
+    void (*listener_close)(flare_io_listener *l);
+    /* local may be NULL (any address, ephemeral port). */
+    int (*dial)(flare_io *io, const flare_ipaddr *local, const flare_ipaddr *remote, unsigned flags,
+                const flare_io_sock_cbs *cbs, void *user, flare_io_sock **out);
+    void (*sock_set_cbs)(flare_io_sock *s, const flare_io_sock_cbs *cbs, void *user);
+    int (*sock_write)(flare_io_sock *s, const uint8_t *data, size_t len);
+    size_t (*sock_pending)(flare_io_sock *s);
+    int (*sock_addrs)(flare_io_sock *s, flare_ipaddr *local, flare_ipaddr *remote);
+    /* Half-close: send FIN after queued data. */
+    void (*sock_shutdown)(flare_io_sock *s);
+    /* abort != 0 resets (RST) instead of a graceful close. */
+    void (*sock_close)(flare_io_sock *s, int abort);
+
+    /* One-shot timers at an absolute deadline; start on a running timer
+     * re-arms it. */
+    int (*timer_new)(flare_io *io, flare_io_timer_cb cb, void *user, flare_io_timer **out);
+    void (*timer_start)(flare_io_timer *t, flare_tstamp deadline);
+    void (*timer_stop)(flare_io_timer *t);
+    void (*timer_del)(flare_io_timer *t);
+
+    /* UDP (QUIC, later). One socket can listen and send. */
+    int (*udp_bind)(flare_io *io, const flare_ipaddr *local, unsigned flags,
+                    flare_io_udp_recv_cb cb, void *user, flare_io_udp **out);
+    int (*udp_addr)(flare_io_udp *u, flare_ipaddr *local);
+    int (*udp_send)(flare_io_udp *u, const flare_ipaddr *to, const uint8_t *data, size_t len);
+    void (*udp_close)(flare_io_udp *u);
+} flare_io_ops;
+
+struct flare_io {
+    const flare_io_ops *ops;
+};
+
+/* Convenience wrappers. */
+static inline flare_tstamp flare_io_now(flare_io *io)
+{
+    return io->ops->now(io);
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,2 @@
+/* Keeps the test-support library non-empty before any helper exists. */
+int flare__testsupport_empty;

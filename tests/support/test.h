@@ -1,0 +1,18 @@
+/* Common includes for cmocka tests. */
+#ifndef FLARE_TEST_H
+#define FLARE_TEST_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+/* Decodes hex into out; returns the length. Aborts the test on bad hex. */
+size_t flare_test_unhex(const char *hex, uint8_t *out, size_t cap);
+/* Reads a file under FLARE_SOURCE_DIR (tests/vectors/...); caller frees. */
+char *flare_test_read_source_file(const char *rel, size_t *len);
+
+#endif

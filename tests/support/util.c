@@ -1,0 +1,51 @@
+#include <stdlib.h>
+
+#include "support/test.h"
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+size_t flare_test_unhex(const char *hex, uint8_t *out, size_t cap)
+{
+    size_t n = strlen(hex);
+    assert_int_equal(n % 2, 0);
+    assert_true(n / 2 <= cap);
+    for (size_t i = 0; i < n / 2; i++) {
+        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        assert_true(hi >= 0 && lo >= 0);
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return n / 2;
+}
+
+char *flare_test_read_source_file(const char *rel, size_t *len)
+{
+    const char *dir = getenv("FLARE_SOURCE_DIR");
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir ? dir : ".", rel);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        fclose(f);
+        free(buf);
+        return NULL;
+    }
+    fclose(f);
+    buf[n] = 0;
+    if (len)
+        *len = (size_t)n;
+    return buf;
+}
