@@ -108,7 +108,7 @@ int flare__uv_socket(int family, int type, const flare_ipaddr *local, unsigned f
             goto fail;
     }
     return fd;
-fail: {
+fail : {
     int err = sys_err();
     close(fd);
     return err;

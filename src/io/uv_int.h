@@ -53,7 +53,7 @@ struct flare_io_timer {
     void *user;
     flare_tstamp deadline;
     uint64_t seq;
-    size_t idx; /* position in the heap, or SIZE_MAX when not armed */
+    size_t idx;                         /* position in the heap, or SIZE_MAX when not armed */
     struct flare_io_timer *prev, *next; /* all timers, freed by flare_uvio_del */
 };
 

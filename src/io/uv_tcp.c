@@ -242,7 +242,7 @@ int flare__uv_sock_write(flare_io_sock *s, const uint8_t *data, size_t len)
     memcpy(w->data, data, len);
     w->s = s;
     w->len = len;
-    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)len);
+    uv_buf_t b = {.base = (char *)w->data, .len = len}; /* uv_buf_init takes 32 bits */
     /* Queued behind earlier writes (and behind a pending connect). */
     int r = uv_write(&w->req, (uv_stream_t *)&s->tcp, &b, 1, write_cb);
     if (r != 0) {

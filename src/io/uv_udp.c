@@ -79,7 +79,7 @@ int flare__uv_udp_send(flare_io_udp *x, const flare_ipaddr *to, const uint8_t *d
     socklen_t sl;
     if (x->o.gone)
         return FLARE_ERR_STATE;
-    if (!to || flare__uv_to_sockaddr(to, &ss, &sl) != 0 || len > 65535)
+    if (!to || flare__uv_to_sockaddr(to, &ss, &sl) != 0 || len > 65535) /* no datagram is larger */
         return FLARE_ERR_INVALID_ARG;
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
     /* Most datagrams go out at once; only a busy socket needs a copy. */

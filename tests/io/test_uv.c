@@ -844,8 +844,7 @@ typedef struct udpx {
     int b_got, a_got;
 } udpx;
 
-static void udp_b(flare_io_udp *u, const flare_ipaddr *from, const uint8_t *d, size_t n,
-                  void *user)
+static void udp_b(flare_io_udp *u, const flare_ipaddr *from, const uint8_t *d, size_t n, void *user)
 {
     udpx *x = user;
     assert_true(flare_ipaddr_equal(from, &x->aa));
@@ -855,8 +854,7 @@ static void udp_b(flare_io_udp *u, const flare_ipaddr *from, const uint8_t *d, s
     assert_int_equal(x->e->io->ops->udp_send(u, from, (const uint8_t *)"pong!", 5), 0);
 }
 
-static void udp_a(flare_io_udp *u, const flare_ipaddr *from, const uint8_t *d, size_t n,
-                  void *user)
+static void udp_a(flare_io_udp *u, const flare_ipaddr *from, const uint8_t *d, size_t n, void *user)
 {
     udpx *x = user;
     assert_true(flare_ipaddr_equal(from, &x->ba));
@@ -905,13 +903,9 @@ static void td_accept(flare_io_listener *l, flare_io_sock *s, void *user)
     uv_stop(&e->loop);
 }
 
-static void td_connect(flare_io_sock *s, int status, void *user)
-{
-}
+static void td_connect(flare_io_sock *s, int status, void *user) {}
 
-static void td_read(flare_io_sock *s, const uint8_t *d, size_t n, void *user)
-{
-}
+static void td_read(flare_io_sock *s, const uint8_t *d, size_t n, void *user) {}
 
 static const flare_io_sock_cbs td_cbs = {td_connect, td_read, cli_close};
 
@@ -939,6 +933,80 @@ static void test_teardown(void **state)
     env_free(&e);
 }
 
+/* A dial closed before it finished: no callback ever; the listener may
+ * still see (and here resets) the connection. */
+static void stop_cb(flare_io_timer *t, void *user)
+{
+    env *e = user;
+    uv_stop(&e->loop);
+}
+
+static void test_cancel_dial(void **state)
+{
+    env e;
+    env_init(&e);
+    flare_io *io = e.io;
+    flare_ipaddr a;
+    flare_io_listener *l = listen_on(&e, lo4(0), 0, nop_accept, io, &a);
+    dialres r = {&e, 0, 1, 0};
+    flare_io_sock *s;
+    assert_int_equal(io->ops->dial(io, NULL, &a, 0, &res_cbs, &r, &s), 0);
+    assert_int_equal(io->ops->sock_write(s, (const uint8_t *)"queued", 6), 0);
+    io->ops->sock_close(s, 0);
+    flare_io_timer *t;
+    assert_int_equal(io->ops->timer_new(io, stop_cb, &e, &t), 0);
+    io->ops->timer_start(t, io->ops->now(io) + 20 * FLARE_NS_PER_MS);
+    env_run(&e);
+    assert_int_equal(r.calls, 0);
+    io->ops->timer_del(t);
+    io->ops->listener_close(l);
+    env_free(&e);
+}
+
+/* flare_uvio_del from inside a callback, with a connection open. */
+static void del_read(flare_io_sock *s, const uint8_t *d, size_t n, void *user)
+{
+    env *e = user;
+    flare_uvio_del(e->u);
+    e->u = NULL;
+}
+
+static const flare_io_sock_cbs del_cbs = {NULL, del_read, cli_close};
+
+static void del_accept(flare_io_listener *l, flare_io_sock *s, void *user)
+{
+    env *e = user;
+    e->io->ops->sock_set_cbs(s, &del_cbs, e);
+}
+
+static void del_connect(flare_io_sock *s, int status, void *user)
+{
+    env *e = user;
+    assert_int_equal(status, 0);
+    assert_int_equal(e->io->ops->sock_write(s, (const uint8_t *)"bye", 3), 0);
+}
+
+static const flare_io_sock_cbs del_cli_cbs = {del_connect, td_read, cli_close};
+
+static void test_del_inside_callback(void **state)
+{
+    env e;
+    env_init(&e);
+    flare_io *io = e.io;
+    flare_ipaddr a;
+    listen_on(&e, lo4(0), 0, del_accept, &e, &a);
+    flare_io_sock *s;
+    assert_int_equal(io->ops->dial(io, NULL, &a, 0, &del_cli_cbs, &e, &s), 0);
+    flare_io_timer *t;
+    assert_int_equal(io->ops->timer_new(io, stop_cb, &e, &t), 0);
+    io->ops->timer_start(t, io->ops->now(io) + 5 * FLARE_NS_PER_S);
+    env_run(&e); /* ends when del closed everything */
+    assert_null(e.u);
+    uv_close((uv_handle_t *)&e.guard, NULL);
+    uv_run(&e.loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&e.loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -956,6 +1024,8 @@ int main(void)
         cmocka_unit_test(test_timers),
         cmocka_unit_test(test_udp),
         cmocka_unit_test(test_teardown),
+        cmocka_unit_test(test_cancel_dial),
+        cmocka_unit_test(test_del_inside_callback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
