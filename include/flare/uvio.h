@@ -15,9 +15,12 @@
  *    EADDRNOTAVAIL) are reported through on_connect on a later loop
  *    iteration; dial itself fails only for FLARE_ERR_INVALID_ARG / _NOMEM.
  *  - listen and udp_bind report errors synchronously (no callback exists).
- *  - sock_close(s, 0) sends the queued data and then FIN (the socket is
- *    released once the kernel took the data); sock_close(s, 1) sends RST
- *    (SO_LINGER 0) and drops queued data.
+ *  - sock_close(s, 0) sends the queued data and then FIN, and keeps reading
+ *    (discarding) until the peer's EOF, so unread data does not make the
+ *    kernel answer with RST; after 5 s without that it resets.
+ *    sock_close(s, 1) sends RST (SO_LINGER 0) and drops queued data.
+ *  - sock_write may be called before on_connect (the data waits for the
+ *    connection); it returns FLARE_ERR_STATE after sock_shutdown.
  *  - a read error or reset gives on_close(FLARE_ERR_RESET for ECONNRESET /
  *    EPIPE, FLARE_ERR_TIMEOUT, FLARE_ERR_IO otherwise); a failed write does
  *    the same.

@@ -327,7 +327,7 @@ static int uv_timer_new_(flare_io *io, flare_io_timer_cb cb, void *user, flare_i
     return 0;
 }
 
-static void uv_timer_stop_(flare_io_timer *t)
+void flare__uv_timer_stop(flare_io_timer *t)
 {
     if (t->idx == SIZE_MAX)
         return;
@@ -338,7 +338,7 @@ static void uv_timer_stop_(flare_io_timer *t)
         timers_arm(u);
 }
 
-static void uv_timer_start_(flare_io_timer *t, flare_tstamp deadline)
+void flare__uv_timer_start(flare_io_timer *t, flare_tstamp deadline)
 {
     flare_uvio *u = t->u;
     if (t->idx != SIZE_MAX)
@@ -367,7 +367,7 @@ static void uv_timer_del_(flare_io_timer *t)
     if (!t)
         return;
     flare_uvio *u = t->u;
-    uv_timer_stop_(t);
+    flare__uv_timer_stop(t);
     if (t->prev)
         t->prev->next = t->next;
     else
@@ -403,8 +403,8 @@ static const flare_io_ops uv_ops = {
     .sock_shutdown = flare__uv_sock_shutdown,
     .sock_close = flare__uv_sock_close,
     .timer_new = uv_timer_new_,
-    .timer_start = uv_timer_start_,
-    .timer_stop = uv_timer_stop_,
+    .timer_start = flare__uv_timer_start,
+    .timer_stop = flare__uv_timer_stop,
     .timer_del = uv_timer_del_,
     .udp_bind = flare__uv_udp_bind,
     .udp_addr = flare__uv_udp_addr,

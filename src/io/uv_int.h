@@ -17,6 +17,20 @@ typedef struct flare__uv_obj {
     int gone; /* the host may no longer see callbacks for it */
 } flare__uv_obj;
 
+/* A graceful close waits at most this long for the queued data to leave and
+ * for the peer's EOF, then resets. */
+#define FLARE__UV_LINGER_NS (5 * FLARE_NS_PER_S)
+
+struct flare_io_timer {
+    flare_uvio *u;
+    flare_io_timer_cb cb;
+    void *user;
+    flare_tstamp deadline;
+    uint64_t seq;
+    size_t idx;                         /* position in the heap, or SIZE_MAX when not armed */
+    struct flare_io_timer *prev, *next; /* host timers, freed by flare_uvio_del */
+};
+
 struct flare_io_sock {
     flare__uv_obj o;
     uv_tcp_t tcp;
@@ -24,12 +38,14 @@ struct flare_io_sock {
     uv_shutdown_t shut_req;
     flare_io_sock_cbs cbs;
     void *user;
-    size_t pending;   /* bytes queued in write requests */
-    int connected;    /* handshake done (dialed or accepted) */
-    int shut;         /* uv_shutdown issued */
-    int shut_done;    /* its callback ran */
-    int defer_status; /* dial failure waiting to be reported */
-    int deferred;     /* on the driver's deferred list */
+    size_t pending;        /* bytes queued in write requests */
+    int connected;         /* handshake done (dialed or accepted) */
+    int shut;              /* uv_shutdown issued */
+    int shut_done;         /* its callback ran */
+    int eof;               /* the peer's FIN arrived */
+    flare_io_timer linger; /* bounds a graceful close (not in the timer list) */
+    int defer_status;      /* dial failure waiting to be reported */
+    int deferred;          /* on the driver's deferred list */
     struct flare_io_sock *defer_next;
 };
 
@@ -45,16 +61,6 @@ struct flare_io_udp {
     uv_udp_t udp;
     flare_io_udp_recv_cb cb;
     void *user;
-};
-
-struct flare_io_timer {
-    flare_uvio *u;
-    flare_io_timer_cb cb;
-    void *user;
-    flare_tstamp deadline;
-    uint64_t seq;
-    size_t idx;                         /* position in the heap, or SIZE_MAX when not armed */
-    struct flare_io_timer *prev, *next; /* all timers, freed by flare_uvio_del */
 };
 
 #define FLARE__UV_READ_BUF 65536
@@ -91,6 +97,10 @@ void flare__uv_obj_add(flare_uvio *u, flare__uv_obj *o, uv_handle_t *h);
 void flare__uv_obj_close(flare__uv_obj *o);
 /* Queues a dial failure for the next loop iteration. */
 void flare__uv_defer(flare_uvio *u, flare_io_sock *s, int status);
+
+/* The heap timers (uv.c), also used inside the driver. */
+void flare__uv_timer_start(flare_io_timer *t, flare_tstamp deadline);
+void flare__uv_timer_stop(flare_io_timer *t);
 
 void flare__uv_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 

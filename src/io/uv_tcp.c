@@ -25,25 +25,51 @@ static int dial_err(int uverr)
     return e == FLARE_ERR_RESET || e == FLARE_ERR_NOMEM ? FLARE_ERR_IO : e;
 }
 
+/* Frees the socket (after libuv's close callback). */
+static void sock_release(flare_io_sock *s)
+{
+    if (s->linger.idx != SIZE_MAX)
+        flare__uv_timer_stop(&s->linger);
+    flare__uv_obj_close(&s->o);
+}
+
 /* The connection died under the host: release it, then tell the host. */
 static void sock_fail(flare_io_sock *s, int reason)
 {
     int notify = !s->o.gone;
-    flare__uv_obj_close(&s->o);
+    sock_release(s);
     if (notify && s->cbs.on_close)
         s->cbs.on_close(s, reason, s->user);
+}
+
+/* After a graceful sock_close: discard what still arrives until EOF, so the
+ * kernel does not answer unread data with a RST that could destroy our last
+ * bytes in flight. */
+static void drain_read(flare_io_sock *s, ssize_t nread)
+{
+    if (nread == UV_EOF) {
+        s->eof = 1;
+        if (s->shut_done)
+            sock_release(s);
+    } else if (nread < 0) {
+        sock_release(s);
+    }
 }
 
 static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     flare_io_sock *s = st->data;
-    if (s->o.gone)
+    if (s->o.gone) {
+        if (!uv_is_closing((uv_handle_t *)st))
+            drain_read(s, nread);
         return;
+    }
     if (nread > 0) {
         if (s->cbs.on_read)
             s->cbs.on_read(s, (const uint8_t *)buf->base, (size_t)nread, s->user);
     } else if (nread == UV_EOF) {
         /* libuv stops reading after EOF by itself. */
+        s->eof = 1;
         if (s->cbs.on_read)
             s->cbs.on_read(s, s->o.u->rbuf, 0, s->user);
     } else if (nread < 0) {
@@ -63,6 +89,8 @@ static flare_io_sock *sock_alloc(flare_uvio *u)
         return NULL;
     uv_tcp_init(u->loop, &s->tcp);
     flare__uv_obj_add(u, &s->o, (uv_handle_t *)&s->tcp);
+    s->linger.u = u;
+    s->linger.idx = SIZE_MAX;
     return s;
 }
 
@@ -78,7 +106,7 @@ static void connect_cb(uv_connect_t *req, int status)
         status = start_reading(s);
     }
     if (status != 0) {
-        flare__uv_obj_close(&s->o);
+        sock_release(s);
         status = dial_err(status);
     }
     if (s->cbs.on_connect)
@@ -89,7 +117,7 @@ void flare__uv_sock_deferred(flare_io_sock *s)
 {
     int notify = !s->o.gone;
     s->deferred = 0;
-    flare__uv_obj_close(&s->o);
+    sock_release(s);
     if (notify && s->cbs.on_connect)
         s->cbs.on_connect(s, s->defer_status, s->user);
 }
@@ -284,9 +312,10 @@ static void shutdown_cb(uv_shutdown_t *req, int status)
 {
     flare_io_sock *s = req->handle->data;
     s->shut_done = 1;
-    /* A graceful sock_close waits for this: the data and FIN are out. */
-    if (s->o.gone)
-        flare__uv_obj_close(&s->o);
+    /* A graceful sock_close waits for this (our data and FIN are out) and
+     * for the peer's EOF. */
+    if (s->o.gone && !uv_is_closing((uv_handle_t *)&s->tcp) && (s->eof || status < 0))
+        sock_release(s);
 }
 
 void flare__uv_sock_shutdown(flare_io_sock *s)
@@ -307,6 +336,13 @@ static void set_linger0(flare_io_sock *s)
     }
 }
 
+static void linger_cb(flare_io_timer *t, void *user)
+{
+    flare_io_sock *s = user;
+    set_linger0(s); /* the peer neither read nor closed in time */
+    sock_release(s);
+}
+
 void flare__uv_sock_close(flare_io_sock *s, int abort)
 {
     if (!s || s->o.gone)
@@ -316,19 +352,26 @@ void flare__uv_sock_close(flare_io_sock *s, int abort)
         return; /* the deferred failure releases it, silently */
     if (abort) {
         set_linger0(s);
-        flare__uv_obj_close(&s->o);
+        sock_release(s);
         return;
     }
     if (!s->connected) {
-        flare__uv_obj_close(&s->o); /* cancels the dial */
+        sock_release(s); /* cancels the dial */
         return;
     }
-    uv_read_stop((uv_stream_t *)&s->tcp);
-    if (s->shut && !s->shut_done)
-        return; /* shutdown_cb closes */
-    if (!s->shut && uv_shutdown(&s->shut_req, (uv_stream_t *)&s->tcp, shutdown_cb) == 0) {
+    if (!s->shut) {
+        if (uv_shutdown(&s->shut_req, (uv_stream_t *)&s->tcp, shutdown_cb) != 0) {
+            sock_release(s);
+            return;
+        }
         s->shut = 1;
+    }
+    if (s->shut_done && s->eof) {
+        sock_release(s);
         return;
     }
-    flare__uv_obj_close(&s->o);
+    /* Wait for shutdown_cb and EOF (drain_read), bounded by the linger. */
+    s->linger.cb = linger_cb;
+    s->linger.user = s;
+    flare__uv_timer_start(&s->linger, uv_hrtime() + FLARE__UV_LINGER_NS);
 }

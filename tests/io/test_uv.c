@@ -933,6 +933,88 @@ static void test_teardown(void **state)
     env_free(&e);
 }
 
+/* The server answers the first bytes with "final" and closes gracefully
+ * while the client is still sending: the client must get "final" and EOF,
+ * not a reset (the driver drains instead of closing over unread data). */
+typedef struct drain {
+    env *e;
+    int srv_done, got_final, cli_eof;
+    size_t ngot;
+} drain;
+
+static void drain_srv_read(flare_io_sock *s, const uint8_t *d, size_t n, void *user)
+{
+    drain *x = user;
+    flare_io *io = x->e->io;
+    assert_false(x->srv_done);
+    x->srv_done = 1;
+    assert_int_equal(io->ops->sock_write(s, (const uint8_t *)"final", 5), 0);
+    io->ops->sock_close(s, 0);
+}
+
+static const flare_io_sock_cbs drain_srv_cbs = {NULL, drain_srv_read, srv_close};
+
+static void drain_accept(flare_io_listener *l, flare_io_sock *s, void *user)
+{
+    drain *x = user;
+    x->e->io->ops->sock_set_cbs(s, &drain_srv_cbs, x);
+}
+
+static void drain_connect(flare_io_sock *s, int status, void *user)
+{
+    drain *x = user;
+    static uint8_t junk[1 << 16];
+    assert_int_equal(status, 0);
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(x->e->io->ops->sock_write(s, junk, sizeof(junk)), 0);
+}
+
+static void drain_cli_read(flare_io_sock *s, const uint8_t *d, size_t n, void *user)
+{
+    drain *x = user;
+    if (n == 0) {
+        assert_int_equal(x->ngot, 5);
+        /* the server socket still drains: 2 driver handles, listener,
+         * client and server */
+        assert_int_equal(flare_uvio_handle_count(x->e->u), 5);
+        x->cli_eof = 1;
+        x->e->io->ops->sock_close(s, 0);
+        uv_stop(&x->e->loop);
+        return;
+    }
+    assert_true(x->ngot + n <= 5);
+    assert_memory_equal(d, "final" + x->ngot, n);
+    x->ngot += n;
+}
+
+static void drain_cli_close(flare_io_sock *s, int reason, void *user)
+{
+    fail_msg("client on_close %d after a graceful close", reason);
+}
+
+static const flare_io_sock_cbs drain_cli_cbs = {drain_connect, drain_cli_read, drain_cli_close};
+
+static void test_graceful_close_drains(void **state)
+{
+    env e;
+    drain x;
+    env_init(&e);
+    memset(&x, 0, sizeof(x));
+    x.e = &e;
+    flare_ipaddr a;
+    flare_io_listener *l = listen_on(&e, lo4(0), 0, drain_accept, &x, &a);
+    flare_io_sock *c;
+    assert_int_equal(e.io->ops->dial(e.io, NULL, &a, 0, &drain_cli_cbs, &x, &c), 0);
+    env_run(&e);
+    assert_true(x.cli_eof);
+    e.io->ops->listener_close(l);
+    /* the server socket is released once it saw the client's EOF */
+    for (int i = 0; i < 100 && flare_uvio_handle_count(e.u) > 2; i++)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    assert_int_equal(flare_uvio_handle_count(e.u), 2);
+    env_free(&e);
+}
+
 /* A dial closed before it finished: no callback ever; the listener may
  * still see (and here resets) the connection. */
 static void stop_cb(flare_io_timer *t, void *user)
@@ -1025,6 +1107,7 @@ int main(void)
         cmocka_unit_test(test_udp),
         cmocka_unit_test(test_teardown),
         cmocka_unit_test(test_cancel_dial),
+        cmocka_unit_test(test_graceful_close_drains),
         cmocka_unit_test(test_del_inside_callback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
