@@ -178,16 +178,16 @@ void flare_sim_nat_stats_get(flare_sim_nat *n, flare_sim_nat_stats *st);
 #define FLARE_SIM_RST 0x8
 
 typedef enum flare_sim_verdict {
-    FLARE_SIM_SENT = 0,       /* a host emitted it */
-    FLARE_SIM_DELIVERED,      /* it reached the destination host */
-    FLARE_SIM_FORWARDED,      /* a NAT translated and forwarded it */
-    FLARE_SIM_HAIRPINNED,     /* a NAT looped it back inside */
-    FLARE_SIM_DROP_LOSS,      /* random link loss */
-    FLARE_SIM_DROP_QUEUE,     /* link queue full */
-    FLARE_SIM_DROP_NOROUTE,   /* no such address */
-    FLARE_SIM_DROP_FILTER,    /* a NAT filtered it */
-    FLARE_SIM_DROP_NOSOCKET,  /* no socket at the destination (UDP) */
-    FLARE_SIM_RETRANSMITTED,  /* lost TCP segment, delivered late */
+    FLARE_SIM_SENT = 0,      /* a host emitted it */
+    FLARE_SIM_DELIVERED,     /* it reached the destination host */
+    FLARE_SIM_FORWARDED,     /* a NAT translated and forwarded it */
+    FLARE_SIM_HAIRPINNED,    /* a NAT looped it back inside */
+    FLARE_SIM_DROP_LOSS,     /* random link loss */
+    FLARE_SIM_DROP_QUEUE,    /* link queue full */
+    FLARE_SIM_DROP_NOROUTE,  /* no such address */
+    FLARE_SIM_DROP_FILTER,   /* a NAT filtered it */
+    FLARE_SIM_DROP_NOSOCKET, /* no socket at the destination (UDP) */
+    FLARE_SIM_RETRANSMITTED, /* lost TCP segment, delivered late */
 } flare_sim_verdict;
 
 typedef struct flare_sim_trace_rec {

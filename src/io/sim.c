@@ -267,8 +267,8 @@ void flare__sim_trace(flare_sim *sim, const char *node, flare_sim_verdict v, con
 
 static const char *verdict_name(flare_sim_verdict v)
 {
-    static const char *names[] = {"SENT",         "DELIVERED",   "FORWARDED",      "HAIRPINNED",
-                                  "DROP_LOSS",    "DROP_QUEUE",  "DROP_NOROUTE",   "DROP_FILTER",
+    static const char *names[] = {"SENT",          "DELIVERED",    "FORWARDED",    "HAIRPINNED",
+                                  "DROP_LOSS",     "DROP_QUEUE",   "DROP_NOROUTE", "DROP_FILTER",
                                   "DROP_NOSOCKET", "RETRANSMITTED"};
     return (unsigned)v < sizeof(names) / sizeof(names[0]) ? names[v] : "?";
 }

@@ -11,8 +11,8 @@
 /* --- event queue (sim.c) ------------------------------------------------- */
 
 enum sim_ev_kind {
-    SIM_EV_PKT,       /* a packet reaches a LAN or an interface */
-    SIM_EV_TIMER,     /* a flare_io_timer fires */
+    SIM_EV_PKT,        /* a packet reaches a LAN or an interface */
+    SIM_EV_TIMER,      /* a flare_io_timer fires */
     SIM_EV_SOCK_TIMER, /* SYN retransmit / connect timeout */
     SIM_EV_SOCK_PUMP,  /* a socket may put its next segment on the link */
     SIM_EV_SOCK_NOTIFY /* a deferred on_connect failure */
@@ -53,7 +53,7 @@ typedef struct sim_pkt {
     flare_sim_lan *lan;
     sim_iface *iface;
     flare_ipaddr src, dst;
-    uint64_t seq; /* TCP byte offset of data / FIN */
+    uint64_t seq;         /* TCP byte offset of data / FIN */
     struct sim_pkt *next; /* a socket's out-of-order list */
     size_t len;
     uint8_t data[];
@@ -204,8 +204,8 @@ struct flare_io_sock {
     flare_ipaddr local, remote;
     uint8_t state;
     uint8_t reuse, bound, accepted;
-    uint8_t got_syn;  /* simultaneous open: the peer's SYN arrived */
-    uint8_t shut;     /* FIN queued after the data */
+    uint8_t got_syn; /* simultaneous open: the peer's SYN arrived */
+    uint8_t shut;    /* FIN queued after the data */
     uint8_t fin_sent, eof;
     uint8_t closed; /* the host closed it: no more callbacks */
     uint8_t dead;   /* unlinked; freed when busy drops to 0 */
@@ -232,8 +232,7 @@ int flare__sim_listen(flare_io *io, const flare_ipaddr *local, unsigned flags,
 int flare__sim_listener_addr(flare_io_listener *l, flare_ipaddr *local);
 void flare__sim_listener_close(flare_io_listener *l);
 int flare__sim_dial(flare_io *io, const flare_ipaddr *local, const flare_ipaddr *remote,
-                    unsigned flags, const flare_io_sock_cbs *cbs, void *user,
-                    flare_io_sock **out);
+                    unsigned flags, const flare_io_sock_cbs *cbs, void *user, flare_io_sock **out);
 void flare__sim_sock_set_cbs(flare_io_sock *s, const flare_io_sock_cbs *cbs, void *user);
 int flare__sim_sock_write(flare_io_sock *s, const uint8_t *data, size_t len);
 size_t flare__sim_sock_pending(flare_io_sock *s);
@@ -274,6 +273,6 @@ int flare__sim_check_local(flare_sim_host *h, const flare_ipaddr *local);
         (e)->next = (e)->prev = NULL;                                                              \
     } while (0)
 
-#define SIM_CONTAINER(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define SIM_CONTAINER(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 #endif

@@ -56,8 +56,7 @@ static sim_route *route_slot(const flare_sim *sim, uint32_t lan_id, const flare_
     }
 }
 
-static sim_iface *route_find(const flare_sim *sim, const flare_sim_lan *lan,
-                             const flare_ipaddr *ip)
+static sim_iface *route_find(const flare_sim *sim, const flare_sim_lan *lan, const flare_ipaddr *ip)
 {
     if (sim->routes_cap == 0)
         return NULL;
@@ -83,8 +82,7 @@ static int routes_grow(flare_sim *sim)
     return 0;
 }
 
-int flare__sim_route_add(flare_sim *sim, flare_sim_lan *lan, const flare_ipaddr *ip,
-                         sim_iface *ifc)
+int flare__sim_route_add(flare_sim *sim, flare_sim_lan *lan, const flare_ipaddr *ip, sim_iface *ifc)
 {
     if (route_find(sim, lan, ip))
         return FLARE_ERR_EXISTS;

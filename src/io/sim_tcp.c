@@ -464,8 +464,7 @@ static int dial_source(flare_sim_host *h, const flare_ipaddr *local, const flare
 }
 
 int flare__sim_dial(flare_io *io, const flare_ipaddr *local, const flare_ipaddr *remote,
-                    unsigned flags, const flare_io_sock_cbs *cbs, void *user,
-                    flare_io_sock **out)
+                    unsigned flags, const flare_io_sock_cbs *cbs, void *user, flare_io_sock **out)
 {
     flare_sim_host *h = HOST(io);
     sim_iface *ifc;
