@@ -316,6 +316,58 @@ static void usend(flare_sim_host *h, flare_io_udp *u, const char *to)
     assert_int_equal(flare_sim_host_io(h)->ops->udp_send(u, &t, (const uint8_t *)"x", 1), 0);
 }
 
+/* Jitter reorders packets and loss delays segments: TCP still delivers every
+ * byte in order; UDP on a rate-limited link tail-drops beyond the queue. */
+static void test_tcp_jitter_loss_udp_queue(void **state)
+{
+    flare_sim *sim = flare_sim_new(5, NULL);
+    flare_sim_set_syn_timeout(sim, 30 * S);
+    flare_sim_lan *net = flare_sim_internet(sim);
+    flare_sim_host *a = host(sim, "a", net, "2001:db8::1", 0);
+    flare_sim_host *b = host(sim, "b", net, "2001:db8::2", 0);
+    flare_sim_link bad = {.delay = 10 * MS, .jitter = 30 * MS, .loss = 0.2};
+    flare_sim_link_set(a, &bad);
+    rec *ra = rec_new(flare_sim_host_io(a)), *rb = rec_new(flare_sim_host_io(b));
+    acc ab = {.r = rb};
+    listen_on(b, "[::]:443", 0, &ab);
+    dial(a, NULL, "[2001:db8::2]:443", 0, ra);
+    flare_sim_run_until_idle(sim, 60 * S);
+    assert_int_equal(ra->status, 0);
+    flare_io *io = flare_sim_host_io(a);
+    uint8_t chunk[1000];
+    for (int i = 0; i < 50; i++) {
+        for (size_t j = 0; j < sizeof(chunk); j++)
+            chunk[j] = (uint8_t)(i * 31 + j);
+        assert_int_equal(io->ops->sock_write(ra->s, chunk, sizeof(chunk)), 0);
+        flare_sim_run_for(sim, MS);
+    }
+    io->ops->sock_shutdown(ra->s);
+    flare_sim_run_until_idle(sim, 120 * S);
+    assert_int_equal(rb->rx_len, 50000);
+    for (int i = 0; i < 50; i++)
+        for (size_t j = 0; j < sizeof(chunk); j++)
+            assert_int_equal(rb->rx[i * 1000 + j], (uint8_t)(i * 31 + j));
+    assert_int_equal(rb->eof, 1);
+
+    flare_sim_link slow = {.rate = 10000, .queue = 1000};
+    flare_sim_link_set(b, &slow);
+    urec ru = {0}, rv = {0};
+    ubind(a, "[::]:9", &ru);
+    flare_io_udp *u = ubind(b, "[2001:db8::2]:9", &rv);
+    uint8_t dgram[100] = {0};
+    flare_ipaddr to = addr("[2001:db8::1]:9");
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(flare_sim_host_io(b)->ops->udp_send(u, &to, dgram, sizeof(dgram)), 0);
+    flare_ipaddr v4 = addr("1.2.3.4:9");
+    assert_int_equal(flare_sim_host_io(b)->ops->udp_send(u, &v4, dgram, 1), FLARE_ERR_INVALID_ARG);
+    flare_sim_run_until_idle(sim, 200 * S);
+    /* 128 wire bytes each: the 9th finds 1024 > 1000 bytes queued */
+    assert_true(ru.count >= 6 && ru.count <= 8); /* a's link still loses 20 % */
+    rec_del(ra);
+    rec_del(rb);
+    flare_sim_del(sim);
+}
+
 typedef struct natnet {
     flare_sim *sim;
     flare_sim_nat *nat;
@@ -832,6 +884,7 @@ int main(void)
         cmocka_unit_test(test_tcp_echo_timing),
         cmocka_unit_test(test_tcp_rate_limit),
         cmocka_unit_test(test_tcp_reuse_and_refused),
+        cmocka_unit_test(test_tcp_jitter_loss_udp_queue),
         cmocka_unit_test(test_nat_mapping_types),
         cmocka_unit_test(test_nat_port_preservation),
         cmocka_unit_test(test_nat_filtering_types),
