@@ -88,6 +88,9 @@ function parse () {
     if (!/^[0-9]+$/.test(v)) throw new Error(`--${name}: not a non-negative integer: ${v}`)
     return Number(v)
   }
+  if (values.seed != null && !/^[0-9a-fA-F]{64}$/.test(values.seed)) {
+    throw new Error('--seed: expected 64 hex characters (a 32-byte Ed25519 seed)')
+  }
   return {
     ...values,
     pingCount: int('ping-count'),
@@ -98,9 +101,6 @@ function parse () {
 
 async function privateKeyFrom (seedHex) {
   if (seedHex == null) return generateKeyPair('Ed25519')
-  if (!/^[0-9a-fA-F]{64}$/.test(seedHex)) {
-    throw new Error('--seed: expected 64 hex characters (a 32-byte Ed25519 seed)')
-  }
   return generateKeyPairFromSeed('Ed25519', Buffer.from(seedHex, 'hex'))
 }
 
