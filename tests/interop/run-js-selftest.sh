@@ -13,11 +13,14 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d)
 lpid=
+bgpids=()
 cleanup() {
-    if [ -n "$lpid" ] && kill -0 "$lpid" 2>/dev/null; then
-        kill "$lpid" 2>/dev/null
-        wait "$lpid" 2>/dev/null
-    fi
+    for p in $lpid "${bgpids[@]}"; do
+        if kill -0 "$p" 2>/dev/null; then
+            kill "$p" 2>/dev/null
+            wait "$p" 2>/dev/null
+        fi
+    done
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -38,16 +41,22 @@ proto=/echo/1.0.0
 timeout 60 "$node" "$peer" --listen /ip4/127.0.0.1/tcp/0 --echo "$proto" --seed "$seed" \
     --exit-after-ms 45000 >"$tmp/listener.out" 2>"$tmp/listener.err" &
 lpid=$!
-addr=
-for _ in $(seq 150); do
-    addr=$("$node" -e '
-        for (const l of require("fs").readFileSync(process.argv[1], "utf8").split("\n")) {
-          try { const e = JSON.parse(l); if (e.event === "listening") { console.log(e.addrs[0] ?? ""); break } } catch {}
-        }' "$tmp/listener.out")
-    [ -n "$addr" ] && break
-    kill -0 "$lpid" 2>/dev/null || break
-    sleep 0.1
-done
+# first_addr FILE EVENT PID: waits (<= 15 s, while PID lives) for an EVENT
+# line in FILE and prints its addrs[0].
+first_addr() {
+    local a=
+    for _ in $(seq 150); do
+        a=$("$node" -e '
+            for (const l of require("fs").readFileSync(process.argv[1], "utf8").split("\n")) {
+              try { const e = JSON.parse(l); if (e.event === process.argv[2]) { console.log(e.addrs[0] ?? ""); break } } catch {}
+            }' "$1" "$2")
+        [ -n "$a" ] && break
+        kill -0 "$3" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "$a"
+}
+addr=$(first_addr "$tmp/listener.out" listening "$lpid")
 if [ -z "$addr" ]; then
     echo "listener did not report a listen address" >&2
     cat "$tmp/listener.out" "$tmp/listener.err" >&2
@@ -67,6 +76,28 @@ timeout 20 "$node" "$peer" --id-only --seed 0011 >"$tmp/badseed.out" 2>"$tmp/bad
 echo $? >"$tmp/badseed.rc"
 timeout 20 "$node" "$peer" --id-only --seed "$seed" >"$tmp/id.out" 2>"$tmp/id.err"
 echo $? >"$tmp/id.rc"
+
+# Relay scenario: a js relay server, a js peer reserving a slot on it and
+# serving echo, and a js dialer reaching that peer through the relay.
+timeout 60 "$node" "$peer" --listen /ip4/127.0.0.1/tcp/0 --relay --exit-after-ms 45000 \
+    >"$tmp/relay.out" 2>"$tmp/relay.err" &
+bgpids+=($!)
+raddr=$(first_addr "$tmp/relay.out" listening "${bgpids[0]}")
+timeout 60 "$node" "$peer" --reserve "$raddr" --echo "$proto" --exit-after-ms 45000 \
+    >"$tmp/reserver.out" 2>"$tmp/reserver.err" &
+bgpids+=($!)
+caddr=$(first_addr "$tmp/reserver.out" reserved "${bgpids[1]}")
+if [ -n "$caddr" ]; then
+    timeout 40 "$node" "$peer" --dial "$caddr" --ping --echo-send "$proto" --message relayed \
+        --exit-after-ms 30000 >"$tmp/relayed.out" 2>"$tmp/relayed.err"
+    echo $? >"$tmp/relayed.rc"
+else
+    echo 1 >"$tmp/relayed.rc"
+    touch "$tmp/relayed.out"
+fi
+for p in "${bgpids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+for p in "${bgpids[@]}"; do wait "$p"; done
+bgpids=()
 
 # Let the listener report the echo and the closed connection, then stop it.
 for _ in $(seq 50); do
@@ -167,6 +198,23 @@ const S = events('badseed')
 check('bad seed: exit code 2 with error event', rc('badseed') === 2 && /seed/.test(find(S, 'error')?.message ?? ''), `rc=${rc('badseed')}`)
 const I = events('id')
 check('--id-only: prints the seed\'s peer id', rc('id') === 0 && find(I, 'id')?.peerId === expectedId)
+
+const RL = events('relay')
+const rl = find(RL, 'listening')
+check('relay: serves circuit relay v2 hop', rl?.protocols?.includes('/libp2p/circuit/relay/0.2.0/hop'))
+const RS = events('reserver')
+const rsv = find(RS, 'reserved')
+const rsid = find(RS, 'listening')?.peerId
+check('reserver: reserved a circuit address on the relay',
+  rsv?.addrs?.[0] === `${rl?.addrs?.[0]}/p2p-circuit/p2p/${rsid}`, JSON.stringify(rsv))
+const RD = events('relayed')
+check('relayed dial: exit code 0', rc('relayed') === 0, `rc=${rc('relayed')} ${read('relayed.err').slice(-300)}`)
+const rconn = find(RD, 'connected')
+check('relayed dial: limited connection to the reserver via the relay',
+  rconn?.peerId === rsid && rconn?.limited === true && rconn?.remoteAddr?.includes('/p2p-circuit/'), JSON.stringify(rconn))
+check('relayed dial: ping', find(RD, 'ping', (e) => e.peerId === rsid) != null)
+check('relayed dial: echo through the relay', find(RD, 'echo-reply')?.message === 'relayed', JSON.stringify(find(RD, 'echo-reply')))
+check('reserver: served the relayed echo', find(RS, 'echo')?.bytes === 7, JSON.stringify(find(RS, 'echo')))
 
 console.log(`${passed} passed, ${failed} failed`)
 process.exit(failed === 0 ? 0 : 1)

@@ -35,6 +35,10 @@ const USAGE = `usage: peer.mjs [options]
   --exit-after-ms N     hard bound on the process life; reaching it with dial
                         actions unfinished is an error
   --relay               run a circuit relay v2 server (hop)
+  --reserve MADDR       reserve a slot on the relay at MADDR (ends in /p2p/ID)
+                        and listen on MADDR/p2p-circuit; prints "reserved"
+  --relay-client        enable the circuit relay v2 transport (implied by
+                        --reserve and by a --dial address with /p2p-circuit)
   --autonat             run an AutoNAT v1 service
   --id-only             print {"event":"id","peerId":...} and exit
   --help`
@@ -75,6 +79,8 @@ function parse () {
       stay: { type: 'boolean', default: false },
       'exit-after-ms': { type: 'string' },
       relay: { type: 'boolean', default: false },
+      reserve: { type: 'string', multiple: true, default: [] },
+      'relay-client': { type: 'boolean', default: false },
       autonat: { type: 'boolean', default: false },
       'id-only': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false }
@@ -105,10 +111,17 @@ async function privateKeyFrom (seedHex) {
 }
 
 async function createNode (opts, privateKey) {
+  // Relayed connections are "limited"; serve the basic protocols on them too.
   const services = {
-    identify: identify(),
-    identifyPush: identifyPush(),
-    ping: ping()
+    identify: identify({ runOnLimitedConnection: true }),
+    identifyPush: identifyPush({ runOnLimitedConnection: true }),
+    ping: ping({ runOnLimitedConnection: true })
+  }
+  const transports = [tcp()]
+  const listen = [...opts.listen, ...opts.reserve.map((r) => `${r}/p2p-circuit`)]
+  if (opts['relay-client'] || opts.reserve.length > 0 || opts.dial?.includes('/p2p-circuit')) {
+    const { circuitRelayTransport } = await import('@libp2p/circuit-relay-v2')
+    transports.push(circuitRelayTransport())
   }
   if (opts.relay) {
     const { circuitRelayServer } = await import('@libp2p/circuit-relay-v2')
@@ -121,8 +134,8 @@ async function createNode (opts, privateKey) {
   return createLibp2p({
     privateKey,
     nodeInfo: { userAgent: AGENT },
-    addresses: { listen: opts.listen },
-    transports: [tcp()],
+    addresses: { listen },
+    transports,
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     services
@@ -170,7 +183,8 @@ function connJson (event, conn) {
     remoteAddr: conn.remoteAddr.toString(),
     direction: conn.direction,
     encryption: conn.encryption ?? null,
-    multiplexer: conn.multiplexer ?? null
+    multiplexer: conn.multiplexer ?? null,
+    limited: conn.limits != null
   }
 }
 
@@ -195,7 +209,7 @@ function identifyWaiter (node, seen) {
 }
 
 async function echoSend (node, peerId, protocol, message) {
-  const stream = await node.dialProtocol(peerId, protocol)
+  const stream = await node.dialProtocol(peerId, protocol, { runOnLimitedConnection: true })
   const payload = new TextEncoder().encode(message)
   if (!stream.send(payload)) await stream.onDrain()
   await stream.close() // half-close: the echo side sees EOF and closes too
@@ -209,6 +223,7 @@ async function echoSend (node, peerId, protocol, message) {
 async function dialActions (node, opts, waitIdentify) {
   const ma = multiaddr(opts.dial)
   const conn = await node.dial(ma)
+  const limited = { runOnLimitedConnection: true }
   emit(connJson('connected', conn))
   const peerId = conn.remotePeer
   if (!opts['no-identify-wait']) {
@@ -216,13 +231,30 @@ async function dialActions (node, opts, waitIdentify) {
   }
   if (opts.ping) {
     for (let i = 0; i < opts.pingCount; i++) {
-      const rtt = await node.services.ping.ping(peerId)
+      const rtt = await node.services.ping.ping(peerId, limited)
       emit({ event: 'ping', peerId: peerId.toString(), rttMs: rtt })
     }
   }
   if (opts['echo-send'] != null) {
     await echoSend(node, peerId, opts['echo-send'], opts.message)
   }
+}
+
+// Prints "reserved" once the node announces one /p2p-circuit address per
+// relay in --reserve (js-libp2p adds them when the reservation succeeds).
+function waitReserved (node, count) {
+  const circuit = () => node.getMultiaddrs().map(String).filter((a) => a.includes('/p2p-circuit'))
+  return new Promise((resolve) => {
+    const check = () => {
+      const addrs = circuit()
+      if (addrs.length < count) return false
+      node.removeEventListener('self:peer:update', check)
+      emit({ event: 'reserved', addrs })
+      resolve()
+      return true
+    }
+    if (!check()) node.addEventListener('self:peer:update', check)
+  })
 }
 
 async function main () {
@@ -237,7 +269,7 @@ async function main () {
     process.stdout.write(USAGE + '\n')
     return process.exit(0)
   }
-  if (opts.listen.length === 0 && opts.dial == null && !opts['id-only']) {
+  if (opts.listen.length === 0 && opts.reserve.length === 0 && opts.dial == null && !opts['id-only']) {
     process.stderr.write(USAGE + '\n')
     return finish(2, new Error('nothing to do: give --listen and/or --dial'))
   }
@@ -287,6 +319,8 @@ async function main () {
     addrs: node.getMultiaddrs().map(String),
     protocols: node.getProtocols()
   })
+
+  if (opts.reserve.length > 0) await waitReserved(node, opts.reserve.length)
 
   if (opts.dial != null) {
     await dialActions(node, opts, identifyWaiter(node, seen))
