@@ -68,7 +68,7 @@ timeout 40 "$node" "$peer" --dial "$addr" --ping --ping-count 2 --echo-send "$pr
 echo $? >"$tmp/dialer.rc"
 
 # Negative cases: a dial to a port nobody listens on, and a malformed seed.
-listener_id=$(sed 's|.*/p2p/||' <<<"$addr")
+listener_id=${addr##*/p2p/}
 timeout 40 "$node" "$peer" --dial "/ip4/127.0.0.1/tcp/1/p2p/$listener_id" --exit-after-ms 20000 \
     >"$tmp/baddial.out" 2>"$tmp/baddial.err"
 echo $? >"$tmp/baddial.rc"
