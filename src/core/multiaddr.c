@@ -284,7 +284,8 @@ int flare_multiaddr_with_peerid(flare_multiaddr *ma, const flare_peerid *id)
 {
     flare_ma_component c;
     size_t end = 0;
-    if (id->len == 0 || id->len > FLARE_PEERID_MAX)
+    if (id->len == 0 || id->len > FLARE_PEERID_MAX ||
+        flare__ma_value_check(flare__ma_proto_by_code(FLARE_MA_P2P), id->bytes, id->len) < 0)
         return FLARE_ERR_INVALID_ARG;
     int at = find_last(ma, FLARE_MA_P2P, &c, &end);
     if (at >= 0 && end == ma->len) {
@@ -292,6 +293,5 @@ int flare_multiaddr_with_peerid(flare_multiaddr *ma, const flare_peerid *id)
             return 0;
         return FLARE_ERR_PEER_ID_MISMATCH;
     }
-    int rv = flare_multiaddr_push(ma, FLARE_MA_P2P, id->bytes, id->len);
-    return rv == FLARE_ERR_TOO_LARGE ? rv : (rv < 0 ? FLARE_ERR_INVALID_ARG : 0);
+    return flare_multiaddr_push(ma, FLARE_MA_P2P, id->bytes, id->len);
 }
