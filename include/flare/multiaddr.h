@@ -23,7 +23,8 @@
  *    printed as base64url ('u').
  *  - "/unix/" takes the rest of the string as an absolute path; the binary
  *    value is that path with its leading '/' ("/unix/a/b" -> "/a/b"). Paths
- *    must be canonical (no empty segments) so text and bytes round-trip.
+ *    must be canonical (no empty segments) and unix must be the last
+ *    component (in bytes too), so text and bytes round-trip.
  *  - Name-like values (dns*, sni, ip6zone) are non-empty and hold no '/' or
  *    NUL byte.
  *  - Trailing '/' characters are ignored on parse; "" and "/" are rejected.
@@ -134,13 +135,14 @@ int flare_multiaddr_component_to_string(const flare_ma_component *c, char *out, 
 
 /* Appends one component with binary value[0..len) (value may be NULL for
  * zero-size protocols). The value is validated as in from_bytes. Errors: as
- * from_bytes, plus FLARE_ERR_TOO_LARGE if the result would not fit; *ma is
- * unchanged on error. */
+ * from_bytes, plus FLARE_ERR_TOO_LARGE if the result would not fit and
+ * FLARE_ERR_MALFORMED after a /unix/ path; *ma is unchanged on error. */
 int flare_multiaddr_push(flare_multiaddr *ma, uint64_t code, const uint8_t *value, size_t len);
 
 /* --- structure helpers --- */
 
-/* Appends suffix. FLARE_ERR_TOO_LARGE (ma unchanged) if it does not fit. */
+/* Appends suffix. FLARE_ERR_TOO_LARGE (ma unchanged) if it does not fit,
+ * FLARE_ERR_MALFORMED if ma ends with /unix/ (a path must come last). */
 int flare_multiaddr_encapsulate(flare_multiaddr *ma, const flare_multiaddr *suffix);
 /* Drops the LAST component with code, and everything after it (which may
  * leave ma empty). FLARE_ERR_NOT_FOUND if there is none. */

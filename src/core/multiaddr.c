@@ -65,10 +65,24 @@ int flare_multiaddr_from_bytes(flare_multiaddr *ma, const uint8_t *in, size_t le
         if (rv < 0)
             return rv;
         off += (size_t)n;
+        /* A path takes the rest of the text form, so it must come last. */
+        if (p->kind == FLARE__MA_PATH && off < len)
+            return FLARE_ERR_MALFORMED;
     }
     memcpy(ma->bytes, in, len);
     ma->len = (uint16_t)len;
     return 0;
+}
+
+/* 1 if the last component is a path (nothing may follow it). */
+static int ends_with_path(const flare_multiaddr *ma)
+{
+    size_t off = 0;
+    flare_ma_component c;
+    const flare__ma_proto *p = NULL;
+    while (flare_multiaddr_next(ma, &off, &c) == 1)
+        p = flare__ma_proto_by_code(c.code);
+    return p && p->kind == FLARE__MA_PATH;
 }
 
 /* Appends an already validated component. */
@@ -98,6 +112,8 @@ int flare_multiaddr_push(flare_multiaddr *ma, uint64_t code, const uint8_t *valu
     int rv = flare__ma_value_check(p, value, len);
     if (rv < 0)
         return rv;
+    if (ends_with_path(ma))
+        return FLARE_ERR_MALFORMED;
     return append_raw(ma, p, value, len);
 }
 
@@ -210,6 +226,8 @@ int flare_multiaddr_encapsulate(flare_multiaddr *ma, const flare_multiaddr *suff
 {
     if ((size_t)ma->len + suffix->len > FLARE_MULTIADDR_MAX)
         return FLARE_ERR_TOO_LARGE;
+    if (suffix->len && ends_with_path(ma))
+        return FLARE_ERR_MALFORMED;
     memmove(ma->bytes + ma->len, suffix->bytes, suffix->len);
     ma->len = (uint16_t)(ma->len + suffix->len);
     return 0;

@@ -299,6 +299,7 @@ static void test_bad_bytes(void **state)
         {"a503031201aa", FLARE_ERR_MALFORMED},     /* sha2-256 of 1 byte */
         {"a5030400010100", FLARE_ERR_MALFORMED},  /* multihash shorter than value */
         {"d20300", FLARE_ERR_TRUNCATED},           /* empty certhash */
+        {"9003022f61" "a202", FLARE_ERR_MALFORMED},/* something after a unix path */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         uint8_t in[FLARE_MULTIADDR_MAX];
@@ -452,6 +453,14 @@ static void test_encapsulate(void **state)
     assert_int_equal(flare_multiaddr_push(&a, FLARE_MA_IP4, ip, 3), FLARE_ERR_MALFORMED);
     assert_int_equal(flare_multiaddr_push(&a, 0x01bc, ip, 3), FLARE_ERR_UNKNOWN_CODE);
     assert_true(flare_multiaddr_equal(&a, &b));
+    /* nothing may follow a unix path */
+    flare_multiaddr u;
+    must_parse(&u, "/unix/tmp/sock");
+    assert_int_equal(flare_multiaddr_encapsulate(&u, &a), FLARE_ERR_MALFORMED);
+    assert_int_equal(flare_multiaddr_push(&u, FLARE_MA_P2P_CIRCUIT, NULL, 0), FLARE_ERR_MALFORMED);
+    assert_str(&u, "/unix/tmp/sock");
+    assert_int_equal(flare_multiaddr_encapsulate(&a, &u), 0);
+    assert_str(&a, "/ip4/127.0.0.1/tcp/1234/unix/tmp/sock");
 }
 
 static void peerid_of(flare_peerid *id, const char *s)
