@@ -235,8 +235,7 @@ int flare_multiaddr_encapsulate(flare_multiaddr *ma, const flare_multiaddr *suff
 
 /* Offset of the last component with code (and optionally its end), or
  * FLARE_ERR_NOT_FOUND. */
-static int find_last(const flare_multiaddr *ma, uint64_t code, flare_ma_component *out,
-                     size_t *end)
+static int find_last(const flare_multiaddr *ma, uint64_t code, flare_ma_component *out, size_t *end)
 {
     size_t off = 0, start = 0;
     int found = FLARE_ERR_NOT_FOUND, rv;
