@@ -673,10 +673,18 @@ static void test_backpressure(void **state)
     assert_int_equal(flare_noise_recv(&r.n, NULL, 0, &r.out, &r.plain), 0);
     assert_int_equal(r.plain.len, 90);
     assert_int_equal(flare_noise_buffered(&r.n), 0);
+    peer_free(&i);
+    peer_free(&r);
     /* Feeding far beyond the bound without draining is a caller error. */
-    static uint8_t flood[100 + 2 + 65535 + 1];
-    assert_int_equal(flare_noise_recv(&r.n, flood, sizeof(flood), &r.out, &r.plain),
-                     FLARE_ERR_LIMIT);
+    connected(&i, &r, 16, 100);
+    for (int k = 0; k < 3; k++)
+        assert_int_equal(flare_noise_encrypt(&i.n, data, sizeof(data), &i.out), 0);
+    assert_int_equal(flare_noise_recv(&r.n, i.out.base, i.out.len, &r.out, &r.plain), 0);
+    size_t held = flare_noise_buffered(&r.n);
+    assert_int_equal(held, 2 + 90 + 16);
+    static uint8_t flood[100 + 2 + 65535];
+    assert_int_equal(flare_noise_recv(&r.n, flood, sizeof(flood) - held, &r.out, &r.plain), 0);
+    assert_int_equal(flare_noise_recv(&r.n, flood, 1, &r.out, &r.plain), FLARE_ERR_LIMIT);
     peer_free(&i);
     peer_free(&r);
 }

@@ -29,8 +29,7 @@ struct flare__noise_state {
     flare__noise_xx hs;
     flare__noise_cipher tx, rx;
     uint8_t s_pub[32]; /* kept for the test hook after hs is wiped */
-    flare_buf in;      /* received, unprocessed bytes from in_off on */
-    size_t in_off;
+    flare_buf in;      /* received, unprocessed bytes */
     flare_buf scratch; /* decrypted handshake payloads */
     flare_pubkey remote_key;
     flare_peerid remote_id;
@@ -372,28 +371,57 @@ static int recv_transport(struct flare__noise_state *st, const uint8_t *f, size_
     return 0;
 }
 
-static int process_frames(struct flare__noise_state *st, flare_buf *out, flare_buf *plain)
+/* Handles the complete frames in p[0..avail); *used receives the bytes
+ * consumed (frames held back by the plaintext bound are not consumed). */
+static int process_frames(struct flare__noise_state *st, const uint8_t *p, size_t avail,
+                          size_t *used, flare_buf *out, flare_buf *plain)
 {
-    for (;;) {
-        size_t avail = st->in.len - st->in_off;
-        const uint8_t *p = st->in.base + st->in_off;
-        if (avail < FRAME_HDR)
-            return 0;
-        size_t flen = (size_t)p[0] << 8 | p[1];
-        if (avail < FRAME_HDR + flen)
-            return 0;
-        int rv;
+    size_t off = 0;
+    int rv = 0;
+    while (avail - off >= FRAME_HDR) {
+        size_t flen = (size_t)p[off] << 8 | p[off + 1];
+        if (avail - off < FRAME_HDR + flen)
+            break;
         if (st->state == ST_DONE) {
             if (plain->len >= st->max_plain)
-                return 0; /* backpressure: keep the rest as ciphertext */
-            rv = recv_transport(st, p + FRAME_HDR, flen, plain);
+                break; /* backpressure: keep the rest as ciphertext */
+            rv = recv_transport(st, p + off + FRAME_HDR, flen, plain);
         } else {
-            rv = recv_handshake(st, p + FRAME_HDR, flen, out);
+            rv = recv_handshake(st, p + off + FRAME_HDR, flen, out);
         }
         if (rv)
-            return rv;
-        st->in_off += FRAME_HDR + flen;
+            break;
+        off += FRAME_HDR + flen;
     }
+    *used = off;
+    return rv;
+}
+
+/* Processes buffered bytes first, then new ones; with nothing buffered the
+ * frames are read straight from in and only a tail is copied. */
+static int recv_bytes(struct flare__noise_state *st, const uint8_t *in, size_t len, flare_buf *out,
+                      flare_buf *plain)
+{
+    /* Bytes held back may not exceed the plaintext bound plus one frame. */
+    size_t cap = st->max_plain < SIZE_MAX / 2 ? st->max_plain + FRAME_HDR + FLARE_NOISE_MAX_MSG
+                                              : SIZE_MAX / 2;
+    size_t used = 0;
+    int rv;
+    if (st->in.len == 0) {
+        rv = process_frames(st, in, len, &used, out, plain);
+        if (rv)
+            return rv;
+        if (len - used > cap)
+            return FLARE_ERR_LIMIT;
+        return flare_buf_append(&st->in, in + used, len - used);
+    }
+    if (len > cap - st->in.len)
+        return FLARE_ERR_LIMIT;
+    if ((rv = flare_buf_append(&st->in, in, len)) != 0)
+        return rv;
+    rv = process_frames(st, st->in.base, st->in.len, &used, out, plain);
+    flare_buf_consume(&st->in, used);
+    return rv;
 }
 
 int flare_noise_recv(flare_noise *n, const uint8_t *in, size_t len, flare_buf *out,
@@ -404,28 +432,10 @@ int flare_noise_recv(flare_noise *n, const uint8_t *in, size_t len, flare_buf *o
         return FLARE_ERR_STATE;
     if (!out || !plain || (len && !in))
         return FLARE_ERR_INVALID_ARG;
-    int rv = 0;
-    /* Bytes held back may not exceed the plaintext bound plus one frame. */
-    size_t pending = st->in.len - st->in_off;
-    size_t cap = st->max_plain < SIZE_MAX / 2 ? st->max_plain + FRAME_HDR + FLARE_NOISE_MAX_MSG
-                                              : SIZE_MAX / 2;
-    if (pending > cap || len > cap - pending)
-        rv = FLARE_ERR_LIMIT;
-    else if (pending == 0)
-        st->in.len = st->in_off = 0;
-    if (!rv)
-        rv = flare_buf_append(&st->in, in, len);
-    if (!rv)
-        rv = process_frames(st, out, plain);
-    if (rv) {
+    int rv = recv_bytes(st, in, len, out, plain);
+    if (rv)
         st->state = ST_DEAD;
-        return rv;
-    }
-    if (st->in_off) {
-        flare_buf_consume(&st->in, st->in_off);
-        st->in_off = 0;
-    }
-    return 0;
+    return rv;
 }
 
 int flare_noise_encrypt(flare_noise *n, const uint8_t *data, size_t len, flare_buf *out)
@@ -502,7 +512,7 @@ const char *flare_noise_selected_muxer(const flare_noise *n)
 
 size_t flare_noise_buffered(const flare_noise *n)
 {
-    return n->st ? n->st->in.len - n->st->in_off : 0;
+    return n->st ? n->st->in.len : 0;
 }
 
 /* --- test hooks ---------------------------------------------------------- */
