@@ -42,14 +42,25 @@ struct flare__noise_state {
 
 /* --- allocation helpers ------------------------------------------------- */
 
+/* protobuf-c reports allocation failure and bad input alike (NULL), so the
+ * allocator remembers which it was. */
+typedef struct pb_mem {
+    const flare_mem *mem;
+    int failed;
+} pb_mem;
+
 static void *pb_alloc(void *data, size_t size)
 {
-    return flare__malloc(data, size);
+    pb_mem *m = data;
+    void *p = flare__malloc(m->mem, size);
+    if (!p)
+        m->failed = 1;
+    return p;
 }
 
 static void pb_free(void *data, void *p)
 {
-    flare__free(data, p);
+    flare__free(((pb_mem *)data)->mem, p);
 }
 
 static void free_strings(const flare_mem *mem, char **v, size_t n)
@@ -247,11 +258,12 @@ static int check_payload(struct flare__noise_state *st, const FlareNoise__NoiseH
 
 static int verify_payload(struct flare__noise_state *st, const uint8_t *data, size_t len)
 {
-    ProtobufCAllocator a = {pb_alloc, pb_free, (void *)st->mem};
+    pb_mem m = {st->mem, 0};
+    ProtobufCAllocator a = {pb_alloc, pb_free, &m};
     FlareNoise__NoiseHandshakePayload *p =
         flare_noise__noise_handshake_payload__unpack(&a, len, data);
     if (!p)
-        return FLARE_ERR_MALFORMED;
+        return m.failed ? FLARE_ERR_NOMEM : FLARE_ERR_MALFORMED;
     int rv = check_payload(st, p);
     flare_noise__noise_handshake_payload__free_unpacked(p, &a);
     return rv;
