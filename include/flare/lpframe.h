@@ -14,7 +14,7 @@ extern "C" {
 #endif
 
 /* Looks for one complete frame at the start of in[0..len). On success sets
- * *msg/*msglen (pointing into in) and returns the bytes the frame occupies.
+ * *msg and *msglen (pointing into in) and returns the bytes the frame occupies.
  * FLARE_ERR_AGAIN: incomplete; FLARE_ERR_TOO_LARGE: the announced length
  * exceeds max; FLARE_ERR_OVERLONG: a bad varint. */
 int flare_lpframe_parse(const uint8_t *in, size_t len, size_t max, const uint8_t **msg,
