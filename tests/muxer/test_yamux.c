@@ -450,9 +450,8 @@ static void test_split_delivery(void **state)
         pair *p = pair_new();
         p->split = split;
         uint32_t id = open_and_accept(p);
-        assert_int_equal(flare_yamux_write(p->a.y, id, (const uint8_t *)"abcdefghij", 10,
-                                           &p->a.out),
-                         10);
+        assert_int_equal(
+            flare_yamux_write(p->a.y, id, (const uint8_t *)"abcdefghij", 10, &p->a.out), 10);
         assert_int_equal(flare_yamux_ping(p->a.y, 0, &p->a.out), 0);
         assert_int_equal(flare_yamux_close_stream(p->a.y, id, &p->a.out), 0);
         assert_int_equal(pump(p), 0);

@@ -24,14 +24,12 @@ static void side_del(side *s)
 static void assert_dead(side *s, int err, int goaway_code)
 {
     if (goaway_code >= 0)
-        assert_true(
-            has_frame(&s->out, FLARE_YAMUX_TYPE_GO_AWAY, 0, 0, (uint32_t)goaway_code));
+        assert_true(has_frame(&s->out, FLARE_YAMUX_TYPE_GO_AWAY, 0, 0, (uint32_t)goaway_code));
     drain(s);
     long e = find_ev(s, FLARE_YAMUX_EV_SESSION_ERROR, 0);
     assert_true(e >= 0);
     assert_int_equal(s->ev[e].error, err);
-    assert_int_equal(inject(s, FLARE_YAMUX_TYPE_PING, FLARE_YAMUX_FLAG_SYN, 0, 1),
-                     FLARE_ERR_STATE);
+    assert_int_equal(inject(s, FLARE_YAMUX_TYPE_PING, FLARE_YAMUX_FLAG_SYN, 0, 1), FLARE_ERR_STATE);
 }
 
 static void test_bad_version(void **state)
@@ -145,8 +143,7 @@ static void test_syn_reuse_and_parity(void **state)
 {
     side *s = client();
     assert_int_equal(inject(s, FLARE_YAMUX_TYPE_WINDOW_UPDATE, FLARE_YAMUX_FLAG_SYN, 2, 0), 0);
-    assert_int_equal(inject(s, FLARE_YAMUX_TYPE_DATA, FLARE_YAMUX_FLAG_SYN, 2, 0),
-                     FLARE_ERR_PROTO);
+    assert_int_equal(inject(s, FLARE_YAMUX_TYPE_DATA, FLARE_YAMUX_FLAG_SYN, 2, 0), FLARE_ERR_PROTO);
     assert_dead(s, FLARE_ERR_PROTO, FLARE_YAMUX_GOAWAY_PROTO_ERROR);
     side_del(s);
     /* The server opens even ids only: an odd SYN to a client is wrong. */
@@ -171,8 +168,7 @@ static void test_stream_zero(void **state)
     side_del(s);
     /* Ping and GoAway belong to stream 0. */
     s = client();
-    assert_int_equal(inject(s, FLARE_YAMUX_TYPE_PING, FLARE_YAMUX_FLAG_SYN, 5, 1),
-                     FLARE_ERR_PROTO);
+    assert_int_equal(inject(s, FLARE_YAMUX_TYPE_PING, FLARE_YAMUX_FLAG_SYN, 5, 1), FLARE_ERR_PROTO);
     side_del(s);
     s = client();
     assert_int_equal(inject(s, FLARE_YAMUX_TYPE_GO_AWAY, 0, 2, 0), FLARE_ERR_PROTO);
@@ -202,8 +198,7 @@ static void test_too_many_unacked(void **state)
     side *s = client();
     uint32_t id = 2;
     for (unsigned i = 0; i < 256; i++, id += 2)
-        assert_int_equal(inject(s, FLARE_YAMUX_TYPE_WINDOW_UPDATE, FLARE_YAMUX_FLAG_SYN, id, 0),
-                         0);
+        assert_int_equal(inject(s, FLARE_YAMUX_TYPE_WINDOW_UPDATE, FLARE_YAMUX_FLAG_SYN, id, 0), 0);
     assert_int_equal(s->out.len, 0);
     /* The 257th unacknowledged SYN is refused, with its payload dropped. */
     uint8_t buf[12 + 3];
@@ -314,8 +309,8 @@ static void test_nomem(void **state)
         int rv = flare_yamux_recv(y, buf, sizeof(buf), 0, &out);
         assert_true(rv == 0 || rv == FLARE_ERR_NOMEM);
         if (rv == FLARE_ERR_NOMEM)
-            assert_true(has_frame(&out, FLARE_YAMUX_TYPE_GO_AWAY, 0, 0,
-                                  FLARE_YAMUX_GOAWAY_INTERNAL_ERROR));
+            assert_true(
+                has_frame(&out, FLARE_YAMUX_TYPE_GO_AWAY, 0, 0, FLARE_YAMUX_GOAWAY_INTERNAL_ERROR));
         uint32_t id;
         rv = flare_yamux_open_stream(y, &id, &out);
         assert_true(rv == 0 || rv == FLARE_ERR_NOMEM || rv == FLARE_ERR_STATE);
