@@ -15,8 +15,10 @@
  *
  * Errors: any negative return of flare_yamux_recv() or
  * flare_yamux_handle_expiry() is fatal to the session (a GoAway has been
- * appended when the protocol asks for one and a SESSION_ERROR event is
- * queued); afterwards every call but poll_event/del returns FLARE_ERR_STATE.
+ * appended when the protocol asks for one; every live stream gets RESET
+ * (error = the session's error) and CLOSED events, then SESSION_ERROR comes
+ * last); afterwards every call but poll_event/del returns FLARE_ERR_STATE.
+ * flare_yamux_del() frees streams without events.
  * Stream calls return FLARE_ERR_NOT_FOUND for an unknown id.
  *
  * Flow control: each stream starts with the protocol's 256 KiB window in

@@ -136,6 +136,13 @@ static void test_data_after_fin(void **state)
     /* ...bytes are not. */
     assert_int_equal(inject(s, FLARE_YAMUX_TYPE_DATA, 0, 2, 1), FLARE_ERR_PROTO);
     assert_dead(s, FLARE_ERR_PROTO, FLARE_YAMUX_GOAWAY_PROTO_ERROR);
+    /* The stream was torn down through events; SESSION_ERROR came last. */
+    long r = find_ev(s, FLARE_YAMUX_EV_STREAM_RESET, 2);
+    assert_true(r >= 0);
+    assert_int_equal(s->ev[r].error, FLARE_ERR_PROTO);
+    assert_true(find_ev(s, FLARE_YAMUX_EV_STREAM_CLOSED, 2) > r);
+    assert_int_equal(s->ev[s->nev - 1].type, FLARE_YAMUX_EV_SESSION_ERROR);
+    assert_int_equal(flare_yamux_num_streams(s->y), 0);
     side_del(s);
 }
 

@@ -33,12 +33,25 @@ static int send_frame(flare_buf *out, uint8_t type, uint16_t flags, uint32_t sid
     return flare_buf_append(out, h, sizeof(h));
 }
 
-/* Kills the session: optional GoAway, a SESSION_ERROR event, err returned. */
+static int stream_event(flare_yamux *y, flare__ystream *st, flare_yamux_event_type type, int err);
+static int maybe_closed(flare_yamux *y, flare__ystream *st);
+
+/* Kills the session: optional GoAway; RESET and CLOSED events for every live
+ * stream (so the host frees them on its usual path), then SESSION_ERROR. */
 static int fail(flare_yamux *y, int err, int goaway, flare_buf *out)
 {
     if (goaway != NO_GOAWAY && out)
         (void)send_frame(out, FLARE_YAMUX_TYPE_GO_AWAY, 0, 0, (uint32_t)goaway);
     y->dead = err;
+    for (size_t i = 0; i < y->nstreams; i++) {
+        flare__ystream *st = y->streams[i];
+        if (!st->reset && !st->closing) {
+            st->reset = 1;
+            flare__ystream_buf_drop(y, st);
+            (void)stream_event(y, st, FLARE_YAMUX_EV_STREAM_RESET, err);
+        }
+        (void)maybe_closed(y, st);
+    }
     flare__yevent e = {.type = FLARE_YAMUX_EV_SESSION_ERROR, .error = err};
     (void)flare__yevent_push(y, &e);
     return err;
