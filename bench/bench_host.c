@@ -129,8 +129,7 @@ static double bench_raw(size_t mib)
     flare_ipaddr any, bound;
     flare_ipaddr_v4(&any, 127, 0, 0, 1, 0);
     flare_io_listener *l;
-    if (r.io->ops->listen(r.io, &any, 0, raw_accept, &r, &l) ||
-        r.io->ops->listener_addr(l, &bound))
+    if (r.io->ops->listen(r.io, &any, 0, raw_accept, &r, &l) || r.io->ops->listener_addr(l, &bound))
         return -1;
     flare_io_sock *s;
     r.io->ops->dial(r.io, NULL, &bound, 0, &raw_cli_cbs, &r, &s);
@@ -179,9 +178,12 @@ typedef struct src {
 static void src_push(src *x)
 {
     while (x->left > 0) {
-        if (flare_stream_write(x->s, chunk, CHUNK) != 0)
-            return; /* on_writable resumes */
+        int rv = flare_stream_write(x->s, chunk, CHUNK);
+        if (rv < 0)
+            return;
         x->left -= x->left < CHUNK ? x->left : CHUNK;
+        if (rv == 1)
+            return; /* on_writable resumes */
     }
 }
 

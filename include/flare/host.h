@@ -47,20 +47,20 @@ typedef struct flare_stream flare_stream;
 /* ---- configuration -------------------------------------------------------- */
 
 typedef struct flare_host_config {
-    const char *agent_version;     /* identify agentVersion; default "flare/<version>" */
-    size_t max_connections;        /* total; default 1024 */
+    const char *agent_version;       /* identify agentVersion; default "flare/<version>" */
+    size_t max_connections;          /* total; default 1024 */
     size_t max_connections_per_peer; /* default 8 */
-    size_t max_streams_per_conn;   /* default 512 */
-    size_t max_stream_buffer;      /* bytes queued per stream for writing; default 1 MiB */
-    flare_tstamp handshake_timeout; /* whole upgrade; default 15 s */
-    flare_tstamp dial_timeout;      /* TCP connect; default 10 s */
-    flare_tstamp negotiate_timeout; /* a stream's multistream negotiation; default 10 s */
-    flare_tstamp idle_timeout;      /* close connections with no streams after; 0 = never */
+    size_t max_streams_per_conn;     /* default 512 */
+    size_t max_stream_buffer;        /* bytes queued per stream for writing; default 1 MiB */
+    flare_tstamp handshake_timeout;  /* whole upgrade; default 15 s */
+    flare_tstamp dial_timeout;       /* TCP connect; default 10 s */
+    flare_tstamp negotiate_timeout;  /* a stream's multistream negotiation; default 10 s */
+    flare_tstamp idle_timeout;       /* close connections with no streams after; 0 = never */
     flare_tstamp keepalive_interval; /* yamux ping; default 15 s, 0 = off */
-    int reuse_port;                /* dial from the listen port (hole punching); default 1 */
-    int enable_identify;           /* default 1 */
-    int enable_ping;               /* default 1 */
-    int doc_addrs_public;          /* treat TEST-NET ranges as public (lab, simulator) */
+    int reuse_port;                  /* dial from the listen port (hole punching); default 1 */
+    int enable_identify;             /* default 1 */
+    int enable_ping;                 /* default 1 */
+    int doc_addrs_public;            /* treat TEST-NET ranges as public (lab, simulator) */
 } flare_host_config;
 
 void flare_host_config_default(flare_host_config *c);
@@ -118,8 +118,8 @@ typedef enum flare_conn_role {
 
 typedef struct flare_dial_opts {
     flare_conn_role role;
-    int no_reuse;             /* don't dial from the listen port */
-    int force_new;            /* dial even if a connection to the peer exists */
+    int no_reuse;  /* don't dial from the listen port */
+    int force_new; /* dial even if a connection to the peer exists */
 } flare_dial_opts;
 
 /* conn is the new (or existing) connection on success, NULL on failure. */
@@ -166,7 +166,7 @@ typedef struct flare_stream_cbs {
 } flare_stream_cbs;
 
 #define FLARE_HANDLER_ALLOW_LIMITED 0x1 /* also served on limited connections */
-#define FLARE_STREAM_ALLOW_LIMITED 0x1  /* may open on a limited connection */
+#define FLARE_STREAM_ALLOW_LIMITED  0x1 /* may open on a limited connection */
 
 /* Registers (or replaces) the handler for protocol. */
 int flare_host_set_handler(flare_host *h, const char *protocol, const flare_stream_cbs *cbs,
@@ -185,8 +185,11 @@ int flare_host_new_stream(flare_host *h, const flare_peerid *peer, const char *p
                           const flare_stream_cbs *cbs, void *user, unsigned flags,
                           flare_stream **out);
 
-/* Queues data. FLARE_ERR_LIMIT when max_stream_buffer would be exceeded
- * (wait for on_writable), FLARE_ERR_CLOSED after close_write. */
+/* Queues data and sends what the stream's window allows. Returns 0 when
+ * accepted; 1 when accepted but the queue is now above max_stream_buffer:
+ * stop writing until on_writable (an echo-like handler pauses its reading);
+ * FLARE_ERR_LIMIT (not accepted) when the queue would exceed twice
+ * max_stream_buffer, FLARE_ERR_CLOSED after close_write or on a dead stream. */
 int flare_stream_write(flare_stream *s, const uint8_t *data, size_t len);
 size_t flare_stream_pending(const flare_stream *s);
 /* Half-close (FIN after queued data). */
@@ -204,7 +207,7 @@ void flare_stream_set_user(flare_stream *s, const flare_stream_cbs *cbs, void *u
 
 /* ---- peerstore --------------------------------------------------------------- */
 
-#define FLARE_PEER_MAX_ADDRS 16
+#define FLARE_PEER_MAX_ADDRS     16
 #define FLARE_PEER_MAX_PROTOCOLS 64
 
 typedef struct flare_peer_info {
@@ -233,8 +236,8 @@ int flare_host_identify_push(flare_host *h);
 
 /* ---- ping ------------------------------------------------------------------ */
 
-typedef void (*flare_ping_cb)(flare_host *h, const flare_peerid *peer, int status,
-                              flare_tstamp rtt, void *user);
+typedef void (*flare_ping_cb)(flare_host *h, const flare_peerid *peer, int status, flare_tstamp rtt,
+                              void *user);
 /* One ping (/ipfs/ping/1.0.0) over the best connection to peer. */
 int flare_host_ping(flare_host *h, const flare_peerid *peer, flare_ping_cb cb, void *user);
 

@@ -19,12 +19,12 @@
 extern "C" {
 #endif
 
-#define FLARE_IDENTIFY_ID "/ipfs/id/1.0.0"
-#define FLARE_IDENTIFY_PUSH_ID "/ipfs/id/push/1.0.0"
+#define FLARE_IDENTIFY_ID               "/ipfs/id/1.0.0"
+#define FLARE_IDENTIFY_PUSH_ID          "/ipfs/id/push/1.0.0"
 #define FLARE_IDENTIFY_PROTOCOL_VERSION "ipfs/0.1.0"
-#define FLARE_IDENTIFY_MAX_MSG 8192 /* as js and go: peer records make it larger than 4 KiB */
-#define FLARE_IDENTIFY_MAX_ADDRS 64
-#define FLARE_IDENTIFY_MAX_PROTOCOLS 128
+#define FLARE_IDENTIFY_MAX_MSG          8192 /* as js and go: peer records make it larger than 4 KiB */
+#define FLARE_IDENTIFY_MAX_ADDRS        64
+#define FLARE_IDENTIFY_MAX_PROTOCOLS    128
 
 typedef struct flare_identify_msg {
     /* Each has_* says whether the field was present (push: absent = unchanged). */

@@ -472,7 +472,8 @@ static void handle_yamux_event(flare_conn *c, const flare_yamux_event *ev)
     flare_stream *s = ev->stream_id ? find_stream(c, ev->stream_id) : NULL;
     switch (ev->type) {
     case FLARE_YAMUX_EV_STREAM_OPENED:
-        if (c->nstreams >= c->host->cfg.max_streams_per_conn || !flare__stream_new(c, ev->stream_id, 1))
+        if (c->nstreams >= c->host->cfg.max_streams_per_conn ||
+            !flare__stream_new(c, ev->stream_id, 1))
             flare_yamux_reset_stream(c->yamux, ev->stream_id, &c->tmp);
         break;
     case FLARE_YAMUX_EV_STREAM_READABLE:

@@ -50,8 +50,8 @@ static int add_waiter(flare_conn *c, flare_dial_cb cb, void *user)
 static flare_conn *dial_in_flight(flare_host *h, const flare_peerid *peer)
 {
     for (flare_conn *c = h->conns; c; c = c->next)
-        if (c->outbound && c->expect_peer && c->state != FLARE__CONN_READY &&
-            !c->close_pending && flare_peerid_equal(&c->peer, peer))
+        if (c->outbound && c->expect_peer && c->state != FLARE__CONN_READY && !c->close_pending &&
+            flare_peerid_equal(&c->peer, peer))
             return c;
     return NULL;
 }
@@ -65,8 +65,7 @@ static size_t conns_to(flare_host *h, const flare_peerid *peer)
     return n;
 }
 
-static int defer_dial_result(flare_host *h, flare_conn *c, int status, flare_dial_cb cb,
-                             void *user)
+static int defer_dial_result(flare_host *h, flare_conn *c, int status, flare_dial_cb cb, void *user)
 {
     flare__defer *d = flare__defer_new(h, status ? FLARE__DEFER_DIAL_FAIL : FLARE__DEFER_DIAL_CB);
     if (!d)

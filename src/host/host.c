@@ -1,4 +1,5 @@
 /* Host lifecycle, listeners, protocol handlers, events and deferred work. */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/mem.h"

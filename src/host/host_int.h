@@ -14,6 +14,7 @@
 typedef struct flare__handler {
     struct flare__handler *next;
     char protocol[FLARE_PROTOCOL_MAX];
+    const char *proto_list[1];
     flare_stream_cbs cbs;
     void *user;
     unsigned flags;
@@ -78,6 +79,7 @@ struct flare_stream {
     int mss_active;
     flare_mss mss;
     char protocol[FLARE_PROTOCOL_MAX];
+    const char *proto_list[1];
     flare_stream_cbs cbs;
     void *user;
     unsigned flags;
@@ -89,7 +91,7 @@ struct flare_stream {
     int paused;
     int want_writable;
     int opened_cb_done;
-    int close_err;       /* set when the stream dies; on_close pending */
+    int close_err; /* set when the stream dies; on_close pending */
 };
 
 struct flare_conn {
@@ -153,8 +155,7 @@ struct flare_host {
 void flare__host_emit(flare_host *h, const flare_host_event *ev);
 void flare__host_defer(flare_host *h, flare__defer *d);
 flare__defer *flare__defer_new(flare_host *h, flare__defer_kind kind);
-const flare__handler *flare__host_find_handler(const flare_host *h, const char *proto,
-                                               size_t len);
+const flare__handler *flare__host_find_handler(const flare_host *h, const char *proto, size_t len);
 int flare__host_listen_addr_for(const flare_host *h, int family, flare_ipaddr *out);
 
 /* conn.c */

@@ -7,6 +7,7 @@
  * multistream listener that accepts the protocols of registered handlers
  * (on limited connections only those marked FLARE_HANDLER_ALLOW_LIMITED).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/mem.h"
@@ -288,10 +289,12 @@ int flare_conn_new_stream(flare_conn *c, const char *protocol, const flare_strea
         flare__conn_flush(c);
         return FLARE_ERR_NOMEM;
     }
-    const char *protos[1] = {protocol};
+    /* multistream keeps a pointer to the list: it lives in the stream. */
+    snprintf(s->protocol, sizeof(s->protocol), "%s", protocol);
+    s->proto_list[0] = s->protocol;
     flare_mss_settings ms = {0};
     ms.role = FLARE_MSS_DIALER;
-    ms.protocols = protos;
+    ms.protocols = s->proto_list;
     ms.nprotocols = 1;
     ms.optimistic = 1;
     rv = flare_mss_init(&s->mss, &ms, h->mem);
@@ -306,7 +309,6 @@ int flare_conn_new_stream(flare_conn *c, const char *protocol, const flare_strea
         flare__conn_flush(c);
         return rv;
     }
-    snprintf(s->protocol, sizeof(s->protocol), "%s", protocol);
     s->cbs = *cbs;
     s->user = user;
     s->flags = flags;
@@ -330,15 +332,13 @@ int flare_host_new_stream(flare_host *h, const flare_peerid *peer, const char *p
 
 int flare_stream_write(flare_stream *s, const uint8_t *data, size_t len)
 {
-    if (s->state == FLARE__STREAM_DEAD)
-        return FLARE_ERR_CLOSED;
-    if (s->close_requested)
+    if (s->state == FLARE__STREAM_DEAD || s->close_requested)
         return FLARE_ERR_CLOSED;
     size_t max = stream_host(s)->cfg.max_stream_buffer;
-    if (s->outq.len + len > max && s->outq.len > 0) {
-        s->want_writable = 1;
+    /* The queue may overshoot the high-water mark once (the caller was told
+     * to stop); twice the mark is a caller ignoring backpressure. */
+    if (s->outq.len > 0 && s->outq.len + len > 2 * max)
         return FLARE_ERR_LIMIT;
-    }
     int rv = flare_buf_append(&s->outq, data, len);
     if (rv)
         return rv;
@@ -346,8 +346,10 @@ int flare_stream_write(flare_stream *s, const uint8_t *data, size_t len)
     c->busy++;
     rv = stream_push(s);
     flare__conn_flush(c);
-    if (s->outq.len > max / 2)
+    if (rv == 0 && s->outq.len > max) {
         s->want_writable = 1;
+        rv = 1;
+    }
     flare__conn_unbusy(c);
     return rv;
 }

@@ -171,8 +171,8 @@ static const flare_stream_cbs push_cbs = {push_open, NULL, NULL, NULL, NULL};
 
 int flare__identify_register(flare_host *h)
 {
-    int rv = flare_host_set_handler(h, FLARE_IDENTIFY_ID, &answer_cbs, h,
-                                    FLARE_HANDLER_ALLOW_LIMITED);
+    int rv =
+        flare_host_set_handler(h, FLARE_IDENTIFY_ID, &answer_cbs, h, FLARE_HANDLER_ALLOW_LIMITED);
     if (rv == 0)
         rv = flare_host_set_handler(h, FLARE_IDENTIFY_PUSH_ID, &push_cbs, h,
                                     FLARE_HANDLER_ALLOW_LIMITED);

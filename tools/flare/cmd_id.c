@@ -138,9 +138,9 @@ int cmd_multiaddr(int argc, char **argv)
     if (has_peer)
         flare_peerid_to_string(&pid, ps, sizeof(ps));
     if (cli_json) {
-        cli_jsonf("multiaddr", "multiaddr", text, "bytes", hex, "components", comps, "class",
-                  cls, "relayed", relayed ? "\x01true" : "\x01false", "peerId",
-                  has_peer ? ps : NULL, NULL);
+        cli_jsonf("multiaddr", "multiaddr", text, "bytes", hex, "components", comps, "class", cls,
+                  "relayed", relayed ? "\001true" : "\001false", "peerId", has_peer ? ps : NULL,
+                  NULL);
     } else {
         printf("class:      %s\nrelayed:    %s\n", cls, relayed ? "yes" : "no");
         if (has_peer)

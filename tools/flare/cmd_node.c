@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include "cli.h"
+#include "flare/buf.h"
 #include "flare/uvio.h"
 
 #define MAX_LISTEN 8
@@ -16,11 +17,11 @@ typedef struct node {
     uv_timer_t ping_timer;
     flare_uvio *uvio;
     flare_host *host;
-    const char *echo_proto;  /* serve (listen) or use (dial) */
-    const char *message;     /* dial: send this over echo_proto */
-    int ping_count;          /* ping: how many; dial: 0 */
+    const char *echo_proto; /* serve (listen) or use (dial) */
+    const char *message;    /* dial: send this over echo_proto */
+    int ping_count;         /* ping: how many; dial: 0 */
     int pings_sent, pings_done;
-    int keep_running;        /* dial --keep-alive: don't exit when done */
+    int keep_running; /* dial --keep-alive: don't exit when done */
     int identified, echoed, wanted_echo;
     int exit_code;
     int stopping;
@@ -69,9 +70,9 @@ static void echo_srv_open(flare_stream *s, int status, void *user)
     if (status)
         return;
     if (cli_json)
-        cli_jsonf("echo_stream", "peerId", pid_str(flare_conn_peer(flare_stream_conn(s)), pid,
-                                                   sizeof(pid)),
-                  "protocol", flare_stream_protocol(s), NULL);
+        cli_jsonf("echo_stream", "peerId",
+                  pid_str(flare_conn_peer(flare_stream_conn(s)), pid, sizeof(pid)), "protocol",
+                  flare_stream_protocol(s), NULL);
     else
         printf("echo stream from %s\n",
                pid_str(flare_conn_peer(flare_stream_conn(s)), pid, sizeof(pid)));
@@ -80,8 +81,17 @@ static void echo_srv_open(flare_stream *s, int status, void *user)
 static void echo_srv_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
 {
     (void)user;
-    if (flare_stream_write(s, d, len))
+    int rv = flare_stream_write(s, d, len);
+    if (rv == 1)
+        flare_stream_pause(s, 1); /* resume in echo_srv_writable */
+    else if (rv < 0)
         flare_stream_reset(s);
+}
+
+static void echo_srv_writable(flare_stream *s, void *user)
+{
+    (void)user;
+    flare_stream_pause(s, 0);
 }
 
 static void echo_srv_eof(flare_stream *s, void *user)
@@ -90,8 +100,8 @@ static void echo_srv_eof(flare_stream *s, void *user)
     flare_stream_close_write(s);
 }
 
-static const flare_stream_cbs echo_server = {echo_srv_open, echo_srv_data, echo_srv_eof, NULL,
-                                             NULL};
+static const flare_stream_cbs echo_server = {echo_srv_open, echo_srv_data, echo_srv_eof,
+                                             echo_srv_writable, NULL};
 
 static void echo_cli_open(flare_stream *s, int status, void *user)
 {
@@ -125,7 +135,7 @@ static void echo_cli_eof(flare_stream *s, void *user)
     int ok = n->message && strcmp(text, n->message) == 0;
     if (cli_json)
         cli_jsonf("echo", "protocol", n->echo_proto, "reply", text, "ok",
-                  ok ? "\x01true" : "\x01false", NULL);
+                  ok ? "\001true" : "\001false", NULL);
     else
         printf("echo reply: %s (%s)\n", text, ok ? "matches" : "MISMATCH");
     n->echoed = 1;
@@ -141,8 +151,8 @@ static void start_echo(node *n, flare_conn *c)
 {
     flare_stream *s;
     int rv = flare_conn_new_stream(c, n->echo_proto, &echo_client, n, 0, &s);
-    if (rv == 0)
-        rv = flare_stream_write(s, (const uint8_t *)n->message, strlen(n->message));
+    if (rv == 0 && flare_stream_write(s, (const uint8_t *)n->message, strlen(n->message)) < 0)
+        rv = FLARE_ERR_LIMIT;
     if (rv == 0)
         rv = flare_stream_close_write(s);
     if (rv) {
@@ -215,8 +225,9 @@ static void print_identify(flare_host *h, const flare_peerid *peer)
     addrs[o++] = '[';
     for (size_t i = 0; i < info->naddrs; i++) {
         char a[1024];
-        o += (size_t)snprintf(addrs + o, sizeof(addrs) - o, "%s%s", i ? "," : "",
-                              cli_json_str(tmp, sizeof(tmp), ma_str(&info->addrs[i], a, sizeof(a))));
+        o +=
+            (size_t)snprintf(addrs + o, sizeof(addrs) - o, "%s%s", i ? "," : "",
+                             cli_json_str(tmp, sizeof(tmp), ma_str(&info->addrs[i], a, sizeof(a))));
     }
     snprintf(addrs + o, sizeof(addrs) - o, "]");
     cli_jsonf("identify", "peerId", pid_str(peer, pid, sizeof(pid)), "agentVersion",
@@ -300,7 +311,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         }
         break;
     case FLARE_HOST_EV_PING:
-        snprintf(num, sizeof(num), "\x01%.3f", (double)ev->rtt / 1e6);
+        snprintf(num, sizeof(num), "\001%.3f", (double)ev->rtt / 1e6);
         if (cli_json)
             cli_jsonf("ping", "peerId", pid_str(ev->peer, pid, sizeof(pid)), "rttMs", num, NULL);
         else

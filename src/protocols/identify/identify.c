@@ -69,8 +69,8 @@ static int decode_lists(flare_identify_msg *m, const FlareIdentify__Identify *pb
 {
     const flare_mem *mem = m->mem;
     m->has_listen_addrs = pb->n_listenaddrs > 0;
-    size_t na = pb->n_listenaddrs < FLARE_IDENTIFY_MAX_ADDRS ? pb->n_listenaddrs
-                                                             : FLARE_IDENTIFY_MAX_ADDRS;
+    size_t na =
+        pb->n_listenaddrs < FLARE_IDENTIFY_MAX_ADDRS ? pb->n_listenaddrs : FLARE_IDENTIFY_MAX_ADDRS;
     if (na) {
         m->listen = flare__calloc(mem, na, sizeof(flare_multiaddr));
         if (!m->listen)
@@ -81,8 +81,8 @@ static int decode_lists(flare_identify_msg *m, const FlareIdentify__Identify *pb
                                        pb->listenaddrs[i].len) == 0)
             m->nlisten++;
     m->has_protocols = pb->n_protocols > 0;
-    size_t np =
-        pb->n_protocols < FLARE_IDENTIFY_MAX_PROTOCOLS ? pb->n_protocols : FLARE_IDENTIFY_MAX_PROTOCOLS;
+    size_t np = pb->n_protocols < FLARE_IDENTIFY_MAX_PROTOCOLS ? pb->n_protocols
+                                                               : FLARE_IDENTIFY_MAX_PROTOCOLS;
     if (np) {
         m->protocols = flare__calloc(mem, np, sizeof(char *));
         if (!m->protocols)
