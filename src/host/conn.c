@@ -263,16 +263,12 @@ static int start_noise(flare_conn *c)
     return flare_noise_start(&c->noise, &c->wire);
 }
 
-/* Both sides listed muxers in their Noise extensions: use the initiator's
- * first choice that the responder also has, and skip multistream. */
+/* Both sides listed muxers in their Noise extensions: Noise picked the
+ * initiator's first choice that the responder also has; skip multistream. */
 static int muxer_from_noise(flare_conn *c)
 {
-    const char *const *remote;
-    size_t n = flare_noise_remote_muxers(&c->noise, &remote);
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(remote[i], FLARE__YAMUX_ID) == 0)
-            return 1;
-    return 0;
+    const char *m = flare_noise_selected_muxer(&c->noise);
+    return m && strcmp(m, FLARE__YAMUX_ID) == 0;
 }
 
 static int start_yamux(flare_conn *c)

@@ -143,7 +143,11 @@ static int stream_push(flare_stream *s)
             break;
         flare_buf_consume(&s->outq, (size_t)n);
     }
-    if (s->close_requested && !s->fin_sent && s->outq.len == 0) {
+    /* Hold the FIN of an optimistic outbound stream until the listener
+     * confirmed the protocol: js-libp2p loses a FIN that arrives while it is
+     * still negotiating. */
+    int negotiating = s->mss_active && !flare_mss_confirmed(&s->mss);
+    if (s->close_requested && !s->fin_sent && s->outq.len == 0 && !negotiating) {
         int rv = flare_yamux_close_stream(c->yamux, s->id, &c->tmp);
         if (rv)
             return rv;
@@ -224,6 +228,7 @@ static void deliver(flare_stream *s, const uint8_t *data, size_t len)
             if (s->mss_active && flare_mss_confirmed(&s->mss)) {
                 flare_mss_free(&s->mss);
                 s->mss_active = 0;
+                stream_push(s); /* a FIN held back during negotiation */
             }
             continue;
         }

@@ -81,8 +81,13 @@ static void apply(flare_host *h, flare_conn *c, const flare_identify_msg *m)
         flare__peerstore_add_addr(h->peerstore, peer, &m->listen[i], exp);
     flare_host_event ev = {.conn = c, .peer = peer, .outbound = c->outbound};
     if (m->has_observed) {
+        /* js appends /p2p/<us> to what it observed: report the bare address. */
+        flare_multiaddr obs = m->observed;
+        flare_peerid tail;
+        if (flare_multiaddr_get_peerid(&obs, &tail) == 0 && flare_peerid_equal(&tail, &h->id))
+            flare_multiaddr_decapsulate(&obs, FLARE_MA_P2P);
         ev.type = FLARE_HOST_EV_OBSERVED_ADDR;
-        ev.addr = &m->observed;
+        ev.addr = &obs;
         flare__host_emit(h, &ev);
     }
     ev.type = FLARE_HOST_EV_IDENTIFIED;
