@@ -57,6 +57,8 @@ static uint8_t chunk[CHUNK];
 
 static void raw_fill(rawb *r)
 {
+    if (!r->cli)
+        return; /* not connected yet */
     while (r->sent < r->target && r->io->ops->sock_pending(r->cli) < 4 * CHUNK) {
         r->io->ops->sock_write(r->cli, chunk, CHUNK);
         r->sent += CHUNK;
