@@ -50,6 +50,13 @@ for l in open(sys.argv[1]):
     e=json.loads(l)
     if e.get('event')=='listening': print(e['addrs'][0] if 'addrs' in e else e['addr']); break" "$1"; }
 
+# 0. Same seed, same peer ID (keys and peer ID encoding agree).
+seed=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+timeout 20 "$node" "$peer" --id-only --seed "$seed" >"$tmp/jsid.out" 2>&1
+"$flare" id --seed "$seed" --json >"$tmp/fid.out" 2>&1
+jsid=$(python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).readline())['peerId'])" "$tmp/jsid.out")
+check "flare and js derive the same peer id from a seed" "$tmp/fid.out" "ev('id')[0]['peerId'] == '$jsid'"
+
 # 1. js listener, flare dialer
 timeout 60 "$node" "$peer" --listen /ip4/127.0.0.1/tcp/0 --echo /echo/1.0.0 --exit-after-ms 50000 \
     >"$tmp/js1.out" 2>"$tmp/js1.err" &
