@@ -21,6 +21,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* events reach pipes and logs at once */
     if (argc < 2) {
         usage();
         return 2;
