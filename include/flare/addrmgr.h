@@ -88,9 +88,9 @@ typedef struct flare_addrmgr_settings {
 
 /* One external address, as returned by flare_addrmgr_entries. */
 typedef struct flare_addrmgr_entry {
-    flare_multiaddr addr;  /* observed IP:port + the listen address's suffix */
-    unsigned observers;    /* distinct observer groups reporting it */
-    int confirmed;         /* 1 confirmed, 0 candidate */
+    flare_multiaddr addr; /* observed IP:port + the listen address's suffix */
+    unsigned observers;   /* distinct observer groups reporting it */
+    int confirmed;        /* 1 confirmed, 0 candidate */
     flare_tstamp last_seen;
 } flare_addrmgr_entry;
 
@@ -138,8 +138,7 @@ int flare_addrmgr_conn_closed(flare_addrmgr *m, const flare_peerid *observer,
 int flare_addrmgr_external(flare_addrmgr *m, flare_tstamp now, flare_multiaddr *out, size_t cap,
                            int include_candidates);
 /* Same, with details (always includes candidates). */
-int flare_addrmgr_entries(flare_addrmgr *m, flare_tstamp now, flare_addrmgr_entry *out,
-                          size_t cap);
+int flare_addrmgr_entries(flare_addrmgr *m, flare_tstamp now, flare_addrmgr_entry *out, size_t cap);
 
 /* NAT mapping type for IP version family (4 or 6) and transport proto
  * (FLARE_MA_TCP, FLARE_MA_UDP, or 0 for both). */

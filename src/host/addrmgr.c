@@ -381,8 +381,8 @@ static int expand(const flare_addrmgr *m, const agg *a, const listen_ent *l, fla
 /* Walks the output in order, calling fn for each distinct address. */
 typedef int (*emit_fn)(void *ctx, const flare_addrmgr_entry *e);
 
-static void walk(flare_addrmgr *m, flare_tstamp now, int include_candidates, emit_fn fn,
-                 void *ctx, nat_votes *v)
+static void walk(flare_addrmgr *m, flare_tstamp now, int include_candidates, emit_fn fn, void *ctx,
+                 nat_votes *v)
 {
     build(m, now, v);
     for (size_t k = 0; k < m->nagg; k++) {
@@ -555,8 +555,8 @@ static void evict_one(flare_addrmgr *m)
 
 /* Validates a report and fills o (all but observer and times). */
 static int check_report(const flare_addrmgr *m, const flare_ipaddr *observer_ip,
-                        const flare_multiaddr *local, int outbound,
-                        const flare_multiaddr *observed, obs *o)
+                        const flare_multiaddr *local, int outbound, const flare_multiaddr *observed,
+                        obs *o)
 {
     if (observer_ip->family != 4 && observer_ip->family != 6)
         return FLARE_ERR_INVALID_ARG;
@@ -597,8 +597,8 @@ int flare_addrmgr_observe(flare_addrmgr *m, const flare_peerid *observer,
     o.last = now;
     expire(m, now);
     size_t i = 0;
-    while (i < m->nobs && !(flare_peerid_equal(&m->obs[i].observer, observer) &&
-                            same_socket(&m->obs[i], &o)))
+    while (i < m->nobs &&
+           !(flare_peerid_equal(&m->obs[i].observer, observer) && same_socket(&m->obs[i], &o)))
         i++;
     if (i == m->nobs) {
         if (m->nobs == m->s.max_observations)
@@ -676,8 +676,7 @@ int flare_addrmgr_external(flare_addrmgr *m, flare_tstamp now, flare_multiaddr *
     return (int)c.n;
 }
 
-int flare_addrmgr_entries(flare_addrmgr *m, flare_tstamp now, flare_addrmgr_entry *out,
-                          size_t cap)
+int flare_addrmgr_entries(flare_addrmgr *m, flare_tstamp now, flare_addrmgr_entry *out, size_t cap)
 {
     if (!m || (!out && cap))
         return FLARE_ERR_INVALID_ARG;
@@ -725,8 +724,8 @@ flare_tstamp flare_addrmgr_expiry(const flare_addrmgr *m)
         const obs *o = &m->obs[i];
         if (o->active)
             continue;
-        flare_tstamp e = o->last > FLARE_TSTAMP_NEVER - m->s.ttl ? FLARE_TSTAMP_NEVER
-                                                                   : o->last + m->s.ttl;
+        flare_tstamp e =
+            o->last > FLARE_TSTAMP_NEVER - m->s.ttl ? FLARE_TSTAMP_NEVER : o->last + m->s.ttl;
         t = e < t ? e : t;
     }
     return t;

@@ -149,6 +149,19 @@ static void test_threshold_small_networks(void **state)
     assert_int_equal(inbound(m, 3, "7.7.7.7", "/ip4/1.2.3.4/tcp/5555", S), 0);
     expect_external(m, S, 0, NULL, 0);
     flare_addrmgr_del(m);
+
+    /* Observers we reached from ephemeral ports cannot vouch for a listen
+     * address, so they do not raise the threshold: one inbound observer
+     * still confirms. */
+    m = mgr(2, 0, 0);
+    assert_int_equal(inbound(m, 1, "8.8.8.8", "/ip4/1.2.3.4/tcp/4001", S), 0);
+    assert_int_equal(
+        outbound(m, 2, "9.9.9.9", "/ip4/192.168.1.5/tcp/50001", "/ip4/1.2.3.4/tcp/60001", S), 0);
+    assert_int_equal(
+        outbound(m, 3, "7.7.7.7", "/ip4/192.168.1.5/tcp/50002", "/ip4/1.2.3.4/tcp/60002", S), 0);
+    expect_external(m, S, 1, x, 1);
+    expect_external(m, S, 0, x, 1);
+    flare_addrmgr_del(m);
 }
 
 static void test_same_group_counts_once(void **state)
@@ -198,15 +211,15 @@ static void test_dropped_observations(void **state)
     (void)state;
     flare_addrmgr *m = mgr(0, 0, 0);
     static const char *refused[] = {
-        "/ip4/192.168.1.5/tcp/4001",                                   /* private */
-        "/ip4/10.1.2.3/tcp/4001",                                      /* private */
-        "/ip4/127.0.0.1/tcp/4001",                                     /* loopback */
-        "/ip4/169.254.1.1/tcp/4001",                                   /* link-local */
-        "/ip4/100.64.1.1/tcp/4001",                                    /* CGNAT */
-        "/ip4/0.0.0.0/tcp/4001",                                       /* unspecified */
-        "/ip4/198.51.100.7/tcp/4001",                                  /* TEST-NET-2 */
-        "/ip4/1.2.3.4/udp/4001/quic-v1",                               /* wrong transport */
-        "/ip6/2a00::1/tcp/4001",                                       /* wrong IP version */
+        "/ip4/192.168.1.5/tcp/4001",     /* private */
+        "/ip4/10.1.2.3/tcp/4001",        /* private */
+        "/ip4/127.0.0.1/tcp/4001",       /* loopback */
+        "/ip4/169.254.1.1/tcp/4001",     /* link-local */
+        "/ip4/100.64.1.1/tcp/4001",      /* CGNAT */
+        "/ip4/0.0.0.0/tcp/4001",         /* unspecified */
+        "/ip4/198.51.100.7/tcp/4001",    /* TEST-NET-2 */
+        "/ip4/1.2.3.4/udp/4001/quic-v1", /* wrong transport */
+        "/ip6/2a00::1/tcp/4001",         /* wrong IP version */
         "/ip4/5.5.5.5/tcp/1/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N/p2p-circuit",
     };
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
@@ -214,11 +227,12 @@ static void test_dropped_observations(void **state)
     assert_int_equal(inbound(m, 1, "8.8.8.8", "/dns4/example.com/tcp/4001", S),
                      FLARE_ERR_UNSUPPORTED);
     /* a relayed connection */
-    assert_int_equal(outbound(m, 1, "8.8.8.8",
-                              "/ip4/5.5.5.5/tcp/1/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N/"
-                              "p2p-circuit",
-                              "/ip4/1.2.3.4/tcp/4001", S),
-                     FLARE_ERR_REFUSED);
+    assert_int_equal(
+        outbound(m, 1, "8.8.8.8",
+                 "/ip4/5.5.5.5/tcp/1/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N/"
+                 "p2p-circuit",
+                 "/ip4/1.2.3.4/tcp/4001", S),
+        FLARE_ERR_REFUSED);
     /* a transport we do not listen on (UDP), and inbound on a non-listen port */
     assert_int_equal(outbound(m, 1, "8.8.8.8", "/ip4/192.168.1.5/udp/5000/quic-v1",
                               "/ip4/1.2.3.4/udp/5000/quic-v1", S),
@@ -229,8 +243,7 @@ static void test_dropped_observations(void **state)
     assert_int_equal(flare_addrmgr_observe(m, &p, &oip, &local, 0, &o, S), FLARE_ERR_REFUSED);
     flare_ipaddr bad = {0};
     assert_int_equal(flare_addrmgr_observe(m, &p, &bad, &local, 0, &o, S), FLARE_ERR_INVALID_ARG);
-    assert_int_equal(flare_addrmgr_observe(m, &p, &oip, &local, 0, NULL, S),
-                     FLARE_ERR_INVALID_ARG);
+    assert_int_equal(flare_addrmgr_observe(m, &p, &oip, &local, 0, NULL, S), FLARE_ERR_INVALID_ARG);
     assert_int_equal(flare_addrmgr_num_observations(m), 0);
     expect_external(m, S, 1, NULL, 0);
     assert_int_equal(flare_addrmgr_version(m), 0);
@@ -288,16 +301,14 @@ static void test_port_reuse_vs_ephemeral(void **state)
 {
     (void)state;
     flare_addrmgr *m = mgr(0, 0, 0);
-    assert_int_equal(outbound(m, 1, "8.8.8.8", "/ip4/192.168.1.5/tcp/53000",
-                              "/ip4/1.2.3.4/tcp/61000", S),
-                     0);
+    assert_int_equal(
+        outbound(m, 1, "8.8.8.8", "/ip4/192.168.1.5/tcp/53000", "/ip4/1.2.3.4/tcp/61000", S), 0);
     assert_int_equal(flare_addrmgr_num_observations(m), 1);
     expect_external(m, S, 1, NULL, 0);
     assert_int_equal(flare_addrmgr_version(m), 0);
     /* the same observer, over a connection dialed from the listen port */
-    assert_int_equal(outbound(m, 1, "8.8.8.8", "/ip4/192.168.1.5/tcp/4001",
-                              "/ip4/1.2.3.4/tcp/40404", S),
-                     0);
+    assert_int_equal(
+        outbound(m, 1, "8.8.8.8", "/ip4/192.168.1.5/tcp/4001", "/ip4/1.2.3.4/tcp/40404", S), 0);
     const char *want[] = {"/ip4/1.2.3.4/tcp/40404"};
     expect_external(m, S, 0, want, 1);
     /* a listen address bound to a specific IP matches only that IP */
@@ -307,9 +318,8 @@ static void test_port_reuse_vs_ephemeral(void **state)
     assert_int_equal(flare_addrmgr_new(&m, &s, NULL), 0);
     flare_multiaddr l = ma("/ip4/192.168.1.5/tcp/4001");
     assert_int_equal(flare_addrmgr_add_listen_addr(m, &l), 0);
-    assert_int_equal(outbound(m, 1, "8.8.8.8", "/ip4/192.168.7.7/tcp/4001",
-                              "/ip4/1.2.3.4/tcp/4001", S),
-                     0);
+    assert_int_equal(
+        outbound(m, 1, "8.8.8.8", "/ip4/192.168.7.7/tcp/4001", "/ip4/1.2.3.4/tcp/4001", S), 0);
     expect_external(m, S, 1, NULL, 0);
     flare_addrmgr_del(m);
 }
@@ -345,8 +355,7 @@ static void test_nat_classification(void **state)
     /* a second, other group, same mapping: endpoint-independent */
     assert_int_equal(outbound(m, 2, "9.9.9.9", lp, "/ip4/1.2.3.4/tcp/4001", S), 0);
     assert_int_equal(flare_addrmgr_nat_type(m, S, 4, 0), FLARE_NAT_ENDPOINT_INDEPENDENT);
-    assert_int_equal(flare_addrmgr_nat_type(m, S, 4, FLARE_MA_TCP),
-                     FLARE_NAT_ENDPOINT_INDEPENDENT);
+    assert_int_equal(flare_addrmgr_nat_type(m, S, 4, FLARE_MA_TCP), FLARE_NAT_ENDPOINT_INDEPENDENT);
     assert_int_equal(flare_addrmgr_nat_type(m, S, 4, FLARE_MA_UDP), FLARE_NAT_UNKNOWN);
     assert_int_equal(flare_addrmgr_nat_type(m, S, 6, 0), FLARE_NAT_UNKNOWN);
     flare_addrmgr_del(m);
@@ -372,20 +381,17 @@ static void test_nat_classification(void **state)
     assert_int_equal(flare_addrmgr_nat_type(m, S, 4, FLARE_MA_UDP), FLARE_NAT_ENDPOINT_DEPENDENT);
     expect_external(m, S, 1, NULL, 0);
     assert_int_equal(outbound(m, 2, "9.9.9.9", eph, "/ip4/1.2.3.4/udp/61000/quic-v1", S), 0);
-    assert_int_equal(flare_addrmgr_nat_type(m, S, 4, FLARE_MA_UDP),
-                     FLARE_NAT_ENDPOINT_INDEPENDENT);
+    assert_int_equal(flare_addrmgr_nat_type(m, S, 4, FLARE_MA_UDP), FLARE_NAT_ENDPOINT_INDEPENDENT);
     expect_external(m, S, 1, NULL, 0);
     /* a majority of 3 groups tolerates one liar */
     assert_int_equal(outbound(m, 3, "7.7.7.7", eph, "/ip4/1.2.3.4/udp/9/quic-v1", S), 0);
-    assert_int_equal(flare_addrmgr_nat_type(m, S, 4, FLARE_MA_UDP),
-                     FLARE_NAT_ENDPOINT_INDEPENDENT);
+    assert_int_equal(flare_addrmgr_nat_type(m, S, 4, FLARE_MA_UDP), FLARE_NAT_ENDPOINT_INDEPENDENT);
     flare_addrmgr_del(m);
 
     /* a public host: observed == local */
     m = mgr(0, 0, 0);
     uint64_t v = flare_addrmgr_version(m);
-    assert_int_equal(outbound(m, 1, "8.8.8.8", "/ip4/1.2.3.4/tcp/4001", "/ip4/1.2.3.4/tcp/4001",
-                              S),
+    assert_int_equal(outbound(m, 1, "8.8.8.8", "/ip4/1.2.3.4/tcp/4001", "/ip4/1.2.3.4/tcp/4001", S),
                      0);
     assert_int_equal(flare_addrmgr_nat_type(m, S, 4, 0), FLARE_NAT_NONE);
     assert_true(flare_addrmgr_version(m) > v);
