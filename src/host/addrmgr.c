@@ -60,7 +60,10 @@ struct flare_addrmgr {
     size_t nobs;
     agg *agg; /* scratch, max_observations */
     size_t nagg;
-    uint32_t *tmp; /* scratch: agg index of each observation */
+    uint32_t *tmp;    /* scratch: agg index of each observation */
+    uint32_t *ids[8]; /* scratch: per-observation ids and counters */
+    uint32_t *table;  /* scratch hash table for intern() */
+    size_t table_size;
     uint64_t version;
     uint64_t fingerprint;
     flare_tstamp now; /* latest time passed in (for listen-address changes) */
@@ -171,99 +174,127 @@ static void expire(flare_addrmgr *m, flare_tstamp now)
     m->nobs = w;
 }
 
+/* Interning: ids[i] = the first observation equal to i in the fields of
+ * `what`, found through a hash table, so distinct counts are O(n). */
+enum { K_GROUP = 1, K_SOCKET = 2, K_SEEN = 4, K_KEY = 8, K_FP = 16 };
+
+static uint64_t mix(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+static uint64_t hash_by(const obs *o, unsigned what)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    if (what & K_GROUP)
+        h = mix(mix(h, &o->group_family, 1), o->group, 16);
+    if (what & (K_SOCKET | K_KEY | K_FP))
+        h = mix(mix(h, &o->proto, 2), &o->local.family, 1);
+    if (what & K_SOCKET)
+        h = mix(mix(h, o->local.ip, 16), &o->local.port, 2);
+    if (what & (K_SEEN | K_KEY))
+        h = mix(mix(h, o->seen.ip, 16), &o->seen.port, 2);
+    if (what & (K_KEY | K_FP))
+        h = mix(h, &o->eligible, 1);
+    if (what & K_KEY)
+        h = mix(h, &o->local.port, 2);
+    return h;
+}
+
+static int eq_by(const obs *a, const obs *b, unsigned what)
+{
+    if ((what & K_GROUP) && !same_group(a, b))
+        return 0;
+    if ((what & K_SOCKET) && !same_socket(a, b))
+        return 0;
+    if ((what & K_SEEN) && !flare_ipaddr_equal(&a->seen, &b->seen))
+        return 0;
+    if ((what & K_KEY) && !same_key(a, b))
+        return 0;
+    if ((what & K_FP) &&
+        (a->proto != b->proto || a->local.family != b->local.family || a->eligible != b->eligible))
+        return 0;
+    return 1;
+}
+
+static void intern(flare_addrmgr *m, unsigned what, uint32_t *ids)
+{
+    size_t mask = m->table_size - 1;
+    for (size_t i = 0; i < m->table_size; i++)
+        m->table[i] = UINT32_MAX;
+    for (size_t i = 0; i < m->nobs; i++) {
+        size_t slot = (size_t)hash_by(&m->obs[i], what) & mask;
+        for (;; slot = (slot + 1) & mask) {
+            uint32_t j = m->table[slot];
+            if (j == UINT32_MAX) {
+                m->table[slot] = (uint32_t)i;
+                ids[i] = (uint32_t)i;
+                break;
+            }
+            if (eq_by(&m->obs[j], &m->obs[i], what)) {
+                ids[i] = j;
+                break;
+            }
+        }
+    }
+}
+
 /* Groups observations by key into m->agg (eligible ones only unless all),
  * counting distinct observer groups; m->tmp[i] gets i's agg index. */
 static void aggregate(flare_addrmgr *m, int all)
 {
+    uint32_t *kid = m->ids[0], *kg = m->ids[1];
+    intern(m, K_KEY, kid);
+    intern(m, K_KEY | K_GROUP, kg);
     m->nagg = 0;
     for (size_t i = 0; i < m->nobs; i++) {
         const obs *o = &m->obs[i];
         m->tmp[i] = UINT32_MAX;
         if (!all && !o->eligible)
             continue;
-        size_t k = 0;
-        while (k < m->nagg && !same_key(&m->obs[m->agg[k].rep], o))
-            k++;
-        if (k == m->nagg) {
-            m->agg[k] = (agg){.rep = (uint32_t)i, .groups = 0, .last = 0, .confirmed = 0};
-            m->nagg++;
-        }
-        int new_group = 1;
-        for (size_t j = 0; j < i && new_group; j++)
-            if (m->tmp[j] == k && same_group(&m->obs[j], o))
-                new_group = 0;
-        m->agg[k].groups += (uint32_t)new_group;
+        if (kid[i] == i)
+            m->agg[m->nagg++] = (agg){.rep = (uint32_t)i};
+        uint32_t k = kid[i] == i ? (uint32_t)m->nagg - 1 : m->tmp[kid[i]];
+        m->tmp[i] = k;
+        m->agg[k].groups += kg[i] == i;
         if (o->last > m->agg[k].last)
             m->agg[k].last = o->last;
-        m->tmp[i] = (uint32_t)k;
     }
 }
 
-/* Distinct groups among observations at sock (all, or those seeing seen). */
-static unsigned socket_groups(const flare_addrmgr *m, const obs *sock, const flare_ipaddr *seen)
+/* Per local socket: groups in all (total), groups behind its most common
+ * external address (top), whether all see the local address. Then each
+ * socket votes: none, EIM, EDM or nothing (see the header). */
+static void count_votes(flare_addrmgr *m, nat_votes *v)
 {
-    unsigned n = 0;
+    uint32_t *sid = m->ids[0], *sg = m->ids[1], *ss = m->ids[2], *ssg = m->ids[3];
+    uint32_t *total = m->ids[4], *top = m->ids[5], *cnt = m->ids[6], *local = m->ids[7];
+    intern(m, K_SOCKET, sid);
+    intern(m, K_SOCKET | K_GROUP, sg);
+    intern(m, K_SOCKET | K_SEEN, ss);
+    intern(m, K_SOCKET | K_SEEN | K_GROUP, ssg);
+    for (size_t i = 0; i < m->nobs; i++)
+        total[i] = top[i] = cnt[i] = 0, local[i] = 1;
     for (size_t i = 0; i < m->nobs; i++) {
         const obs *o = &m->obs[i];
-        if (!same_socket(o, sock) || (seen && !flare_ipaddr_equal(&o->seen, seen)))
-            continue;
-        int first = 1;
-        for (size_t j = 0; j < i && first; j++) {
-            const obs *p = &m->obs[j];
-            if (same_socket(p, sock) && (!seen || flare_ipaddr_equal(&p->seen, seen)) &&
-                same_group(p, o))
-                first = 0;
-        }
-        n += (unsigned)first;
-    }
-    return n;
-}
-
-/* The vote of the socket of observation s (which is its first one):
- * 0 none, 1 EIM, 2 EDM, -1 no evidence. */
-static int socket_vote(const flare_addrmgr *m, size_t s)
-{
-    const obs *sock = &m->obs[s];
-    int all_local = 1;
-    unsigned top = 0;
-    for (size_t i = s; i < m->nobs; i++) {
-        const obs *o = &m->obs[i];
-        if (!same_socket(o, sock))
-            continue;
+        total[sid[i]] += sg[i] == i;
+        cnt[ss[i]] += ssg[i] == i;
         if (!flare_ipaddr_equal(&o->seen, &o->local))
-            all_local = 0;
-        int first_seen = 1;
-        for (size_t j = s; j < i && first_seen; j++)
-            if (same_socket(&m->obs[j], sock) && flare_ipaddr_equal(&m->obs[j].seen, &o->seen))
-                first_seen = 0;
-        if (first_seen) {
-            unsigned g = socket_groups(m, sock, &o->seen);
-            top = g > top ? g : top;
-        }
+            local[sid[i]] = 0;
     }
-    if (all_local)
-        return 0;
-    unsigned total = socket_groups(m, sock, NULL);
-    if (total < 2)
-        return -1;
-    return (top == total || (total >= 3 && 2 * top > total)) ? 1 : 2;
-}
-
-static void count_votes(const flare_addrmgr *m, nat_votes *v)
-{
+    for (size_t i = 0; i < m->nobs; i++)
+        if (cnt[ss[i]] > top[sid[i]])
+            top[sid[i]] = cnt[ss[i]];
     memset(v, 0, sizeof(*v));
     for (size_t i = 0; i < m->nobs; i++) {
-        int first = 1;
-        for (size_t j = 0; j < i && first; j++)
-            if (same_socket(&m->obs[j], &m->obs[i]))
-                first = 0;
-        if (!first)
+        if (sid[i] != i || (!local[i] && total[i] < 2))
             continue;
-        int vote = socket_vote(m, i);
-        if (vote < 0)
-            continue;
+        int eim = top[i] == total[i] || (total[i] >= 3 && 2 * top[i] > total[i]);
+        unsigned(*tab)[3] = local[i] ? v->none : eim ? v->eim : v->edm;
         int f = fam_idx(m->obs[i].local.family), p = proto_idx(m->obs[i].proto);
-        unsigned(*tab)[3] = vote == 0 ? v->none : vote == 1 ? v->eim : v->edm;
         tab[f][0]++;
         tab[f][p]++;
     }
@@ -284,33 +315,28 @@ static flare_nat_type decide(const nat_votes *v, int f, int p)
     return FLARE_NAT_UNKNOWN;
 }
 
-/* Distinct groups that could vouch for a listen address of (family, proto). */
-static unsigned eligible_groups(const flare_addrmgr *m, int family, int proto)
+/* Distinct groups that could vouch for a listen address, per (family,
+ * proto): inbound and port-reuse observations. */
+static void eligible_groups(flare_addrmgr *m, unsigned g[2][3])
 {
-    unsigned n = 0;
+    uint32_t *id = m->ids[0];
+    intern(m, K_FP | K_GROUP, id);
+    memset(g, 0, sizeof(unsigned[2][3]));
     for (size_t i = 0; i < m->nobs; i++) {
         const obs *o = &m->obs[i];
-        if (!o->eligible || o->local.family != family || o->proto != proto)
-            continue;
-        int first = 1;
-        for (size_t j = 0; j < i && first; j++) {
-            const obs *p = &m->obs[j];
-            if (p->eligible && p->local.family == family && p->proto == proto && same_group(p, o))
-                first = 0;
-        }
-        n += (unsigned)first;
+        if (o->eligible && id[i] == i)
+            g[fam_idx(o->local.family)][proto_idx(o->proto)]++;
     }
-    return n;
 }
 
-static unsigned threshold(const flare_addrmgr *m, const nat_votes *v, int family, int proto)
+static unsigned threshold(const flare_addrmgr *m, const nat_votes *v, unsigned groups[2][3],
+                          int family, int proto)
 {
     unsigned cfg = m->s.activation_threshold;
-    if (decide(v, fam_idx(family), proto_idx(proto)) == FLARE_NAT_ENDPOINT_DEPENDENT)
+    int f = fam_idx(family), p = proto_idx(proto);
+    if (decide(v, f, p) == FLARE_NAT_ENDPOINT_DEPENDENT)
         return cfg;
-    unsigned g = eligible_groups(m, family, proto);
-    if (g < 1)
-        g = 1;
+    unsigned g = groups[f][p] < 1 ? 1 : groups[f][p];
     return g < cfg ? g : cfg;
 }
 
@@ -336,14 +362,13 @@ static void build(flare_addrmgr *m, flare_tstamp now, nat_votes *v)
 {
     expire(m, now);
     count_votes(m, v);
+    unsigned groups[2][3];
+    eligible_groups(m, groups);
     aggregate(m, 0);
-    unsigned thr[2][3] = {{0}};
     for (size_t k = 0; k < m->nagg; k++) {
         const obs *o = &m->obs[m->agg[k].rep];
-        unsigned *t = &thr[fam_idx(o->local.family)][proto_idx(o->proto)];
-        if (*t == 0)
-            *t = threshold(m, v, o->local.family, o->proto);
-        m->agg[k].confirmed = m->agg[k].groups >= *t;
+        m->agg[k].confirmed =
+            m->agg[k].groups >= threshold(m, v, groups, o->local.family, o->proto);
     }
     for (size_t i = 1; i < m->nagg; i++) {
         agg a = m->agg[i];
@@ -478,7 +503,13 @@ int flare_addrmgr_new(flare_addrmgr **out, const flare_addrmgr_settings *s, cons
     m->obs = flare__calloc(mem, set.max_observations, sizeof(*m->obs));
     m->agg = flare__calloc(mem, set.max_observations, sizeof(*m->agg));
     m->tmp = flare__calloc(mem, set.max_observations, sizeof(*m->tmp));
-    if (!m->obs || !m->agg || !m->tmp) {
+    for (m->table_size = 16; m->table_size < 2 * set.max_observations;)
+        m->table_size *= 2;
+    m->table = flare__calloc(mem, m->table_size, sizeof(*m->table));
+    m->ids[0] = flare__calloc(mem, 8 * set.max_observations, sizeof(uint32_t));
+    for (size_t i = 1; i < 8 && m->ids[0]; i++)
+        m->ids[i] = m->ids[0] + i * set.max_observations;
+    if (!m->obs || !m->agg || !m->tmp || !m->table || !m->ids[0]) {
         flare_addrmgr_del(m);
         return FLARE_ERR_NOMEM;
     }
@@ -495,6 +526,8 @@ void flare_addrmgr_del(flare_addrmgr *m)
     flare__free(m->mem, m->obs);
     flare__free(m->mem, m->agg);
     flare__free(m->mem, m->tmp);
+    flare__free(m->mem, m->table);
+    flare__free(m->mem, m->ids[0]);
     flare__free(m->mem, m);
 }
 

@@ -360,6 +360,13 @@ static void test_nat_classification(void **state)
     assert_int_equal(flare_addrmgr_nat_type(m, S, 6, 0), FLARE_NAT_UNKNOWN);
     flare_addrmgr_del(m);
 
+    /* two peers of one /16 are one observer: no evidence either way */
+    m = mgr(0, 0, 0);
+    assert_int_equal(outbound(m, 1, "8.8.1.1", lp, "/ip4/1.2.3.4/tcp/30001", S), 0);
+    assert_int_equal(outbound(m, 2, "8.8.2.2", lp, "/ip4/1.2.3.4/tcp/30002", S), 0);
+    assert_int_equal(flare_addrmgr_nat_type(m, S, 4, 0), FLARE_NAT_UNKNOWN);
+    flare_addrmgr_del(m);
+
     /* different mappings per destination: endpoint-dependent; and then the
      * configured threshold holds even though few observers exist */
     m = mgr(2, 0, 0);
