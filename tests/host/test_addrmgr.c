@@ -2,6 +2,8 @@
  * expiry and eviction, with injected time. */
 #include "support/test.h"
 
+#include <stdlib.h>
+
 #include "flare/addrmgr.h"
 
 #define S FLARE_NS_PER_S
@@ -473,6 +475,51 @@ static void test_eviction_flood(void **state)
     flare_addrmgr_del(m);
 }
 
+static int budget;
+static void *f_malloc(size_t n, void *u)
+{
+    (void)u;
+    return budget-- > 0 ? malloc(n) : NULL;
+}
+static void *f_calloc(size_t k, size_t n, void *u)
+{
+    (void)u;
+    return budget-- > 0 ? calloc(k, n) : NULL;
+}
+static void *f_realloc(void *p, size_t n, void *u)
+{
+    (void)u;
+    return budget-- > 0 ? realloc(p, n) : NULL;
+}
+static void f_free(void *p, void *u)
+{
+    (void)u;
+    free(p);
+}
+
+/* Every allocation failure gives FLARE_ERR_NOMEM and leaks nothing (ASan). */
+static void test_nomem(void **state)
+{
+    (void)state;
+    flare_mem mem = {NULL, f_malloc, f_free, f_calloc, f_realloc};
+    int ok = 0;
+    for (int n = 0; n < 16 && !ok; n++) {
+        budget = n;
+        flare_addrmgr *m = NULL;
+        int rv = flare_addrmgr_new(&m, NULL, &mem);
+        if (rv == 0) {
+            ok = 1;
+            assert_int_equal(inbound(m, 1, "8.8.8.8", "/ip4/1.2.3.4/tcp/4001", S),
+                             FLARE_ERR_REFUSED); /* no listen address yet */
+            flare_addrmgr_del(m);
+        } else {
+            assert_int_equal(rv, FLARE_ERR_NOMEM);
+            assert_null(m);
+        }
+    }
+    assert_true(ok);
+}
+
 static void test_bad_settings(void **state)
 {
     (void)state;
@@ -501,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_nat_classification),
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_eviction_flood),
+        cmocka_unit_test(test_nomem),
         cmocka_unit_test(test_bad_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
