@@ -28,6 +28,7 @@
 #ifndef FLARE_HOST_H
 #define FLARE_HOST_H
 
+#include "flare/addrmgr.h"
 #include "flare/common.h"
 #include "flare/io.h"
 #include "flare/keys.h"
@@ -77,6 +78,7 @@ typedef enum flare_host_event_type {
     FLARE_HOST_EV_IDENTIFIED,      /* conn, peer: identify done; see flare_host_peer_info */
     FLARE_HOST_EV_PING,            /* conn, peer, rtt */
     FLARE_HOST_EV_OBSERVED_ADDR,   /* conn, peer, addr: what the peer sees us as */
+    FLARE_HOST_EV_ADDRS_CHANGED,   /* our confirmed external addresses or NAT type changed */
 } flare_host_event_type;
 
 typedef struct flare_host_event {
@@ -107,6 +109,13 @@ flare_io *flare_host_io(flare_host *h);
 int flare_host_listen(flare_host *h, const flare_multiaddr *ma);
 /* The bound listen addresses (without /p2p/). Returns the count (<= cap). */
 size_t flare_host_listen_addrs(const flare_host *h, flare_multiaddr *out, size_t cap);
+
+/* External addresses learnt from identify (confirmed first; candidates only
+ * if include_candidates). Returns the count written. */
+size_t flare_host_external_addrs(flare_host *h, flare_multiaddr *out, size_t cap,
+                                 int include_candidates);
+/* NAT mapping behaviour of our TCP traffic for family 4 or 6. */
+flare_nat_type flare_host_nat_type(flare_host *h, int family);
 
 /* ---- dialing --------------------------------------------------------------- */
 

@@ -87,6 +87,7 @@ void flare__conn_destroy(flare_conn *c)
         if (!was_ready || c->waiters)
             flare__dial_complete(c, err ? err : FLARE_ERR_CLOSED);
         if (c->opened_reported) {
+            flare__addrs_conn_closed(h, c);
             flare_host_event ev = {.type = FLARE_HOST_EV_CONN_CLOSED,
                                    .conn = c,
                                    .peer = &c->peer,

@@ -56,6 +56,8 @@ int flare_host_new(flare_host **out, flare_io *io, const flare_privkey *key,
         if (!h->peerstore)
             rv = FLARE_ERR_NOMEM;
     }
+    if (rv == 0)
+        rv = flare__addrs_init(h);
     if (rv == 0 && h->cfg.enable_ping)
         rv = flare__ping_register(h);
     if (rv == 0 && h->cfg.enable_identify)
@@ -95,6 +97,7 @@ void flare_host_del(flare_host *h)
         h->io->ops->timer_del(h->defer_timer);
     if (h->peerstore)
         flare__peerstore_del(h->peerstore);
+    flare__addrs_free(h);
     flare_privkey_clear(&h->key);
     flare__free(h->mem, h);
 }
@@ -278,6 +281,7 @@ int flare_host_listen(flare_host *h, const flare_multiaddr *ma)
     }
     fl->next = h->listeners;
     h->listeners = fl;
+    flare__addrs_listen_added(h, &fl->ma);
     flare_host_event ev = {.type = FLARE_HOST_EV_LISTENING, .addr = &fl->ma};
     flare__host_emit(h, &ev);
     return 0;

@@ -2,6 +2,7 @@
 #ifndef FLARE_HOST_INT_H
 #define FLARE_HOST_INT_H
 
+#include "flare/addrmgr.h"
 #include "flare/buf.h"
 #include "flare/host.h"
 #include "flare/mss.h"
@@ -148,6 +149,9 @@ struct flare_host {
     flare__defer *defers, **defers_tail;
     flare_io_timer *defer_timer;
     struct flare__peerstore *peerstore;
+    flare_addrmgr *addrmgr;
+    uint64_t addrmgr_version;
+    flare_io_timer *addrmgr_timer;
     int destroying;
 };
 
@@ -198,6 +202,16 @@ int flare__peerstore_get(struct flare__peerstore *ps, const flare_peerid *peer, 
                          flare_peer_info *info);
 int flare__peerstore_supports(struct flare__peerstore *ps, const flare_peerid *peer,
                               const char *proto);
+
+/* addrs.c */
+int flare__addrs_init(flare_host *h);
+void flare__addrs_free(flare_host *h);
+void flare__addrs_observed(flare_host *h, flare_conn *c, const flare_multiaddr *observed);
+void flare__addrs_conn_closed(flare_host *h, flare_conn *c);
+void flare__addrs_listen_added(flare_host *h, const flare_multiaddr *ma);
+/* Our addresses to advertise: listen addresses (not unspecified) and
+ * confirmed external ones. Returns the count. */
+size_t flare__addrs_advertised(flare_host *h, flare_multiaddr *out, size_t cap);
 
 /* svc_ping.c, svc_identify.c */
 int flare__ping_register(flare_host *h);

@@ -27,13 +27,8 @@ typedef struct id_reader {
 
 static int build_message(flare_host *h, flare_conn *c, flare_buf *out)
 {
-    flare_multiaddr listen[16];
-    size_t nl = flare_host_listen_addrs(h, listen, 16);
-    /* An unspecified listen address (0.0.0.0) says nothing to a peer. */
-    size_t k = 0;
-    for (size_t i = 0; i < nl; i++)
-        if (flare_multiaddr_classify(&listen[i]) != FLARE_MA_UNSPECIFIED)
-            listen[k++] = listen[i];
+    flare_multiaddr listen[32];
+    size_t k = flare__addrs_advertised(h, listen, 32);
     const char *protos[FLARE_IDENTIFY_MAX_PROTOCOLS];
     size_t np = flare_host_protocols(h, protos, FLARE_IDENTIFY_MAX_PROTOCOLS);
     flare_identify_out m = {0};
@@ -89,6 +84,7 @@ static void apply(flare_host *h, flare_conn *c, const flare_identify_msg *m)
         ev.type = FLARE_HOST_EV_OBSERVED_ADDR;
         ev.addr = &obs;
         flare__host_emit(h, &ev);
+        flare__addrs_observed(h, c, &obs);
     }
     ev.type = FLARE_HOST_EV_IDENTIFIED;
     ev.addr = &c->remote_ma;

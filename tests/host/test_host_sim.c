@@ -16,7 +16,7 @@ typedef struct tnode {
     flare_sim_host *sh;
     flare_host *h;
     char ip[32];
-    int opened, closed, identified, observed, incoming_failed, dial_failed, pings;
+    int opened, closed, identified, observed, incoming_failed, dial_failed, pings, addrs_changed;
     flare_multiaddr observed_addr;
     flare_tstamp last_rtt;
 } tnode;
@@ -48,6 +48,9 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
     case FLARE_HOST_EV_INCOMING_FAILED:
         t->incoming_failed++;
         break;
+    case FLARE_HOST_EV_ADDRS_CHANGED:
+        t->addrs_changed++;
+        break;
     case FLARE_HOST_EV_DIAL_FAILED:
         t->dial_failed++;
         break;
@@ -75,7 +78,10 @@ static tnode *add_node(world *w, const char *ip, flare_tstamp delay)
     seed[0] = (uint8_t)(w->count + 1);
     flare_privkey k;
     assert_int_equal(flare_privkey_from_seed(&k, seed), 0);
-    assert_int_equal(flare_host_new(&t->h, flare_sim_host_io(t->sh), &k, NULL, NULL), 0);
+    flare_host_config cfg;
+    flare_host_config_default(&cfg);
+    cfg.doc_addrs_public = 1; /* the simulator's internet is TEST-NET */
+    assert_int_equal(flare_host_new(&t->h, flare_sim_host_io(t->sh), &k, &cfg, NULL), 0);
     flare_host_set_event_cb(t->h, on_event, t);
     snprintf(t->ip, sizeof(t->ip), "%s", ip);
     w->count++;
@@ -151,8 +157,8 @@ static void test_connect_identify(void **state)
     assert_non_null(r.conn);
     assert_int_equal(a->opened, 1);
     assert_int_equal(b->opened, 1);
-    assert_int_equal(a->identified, 1);
-    assert_int_equal(b->identified, 1);
+    assert_true(a->identified >= 1); /* pushes count too */
+    assert_true(b->identified >= 1);
     assert_true(flare_conn_is_initiator(r.conn));
     assert_string_equal(flare_conn_muxer(r.conn), "/yamux/1.0.0");
     /* B learnt A's protocols and listen address from identify. */
@@ -166,11 +172,12 @@ static void test_connect_identify(void **state)
     assert_string_equal(s, "/ip4/198.51.100.1/tcp/4001");
     assert_true(info->has_pubkey);
     free(info);
-    /* A saw B at B's address; B sees A at 198.51.100.1:4001. */
-    assert_int_equal(b->observed, 1);
+    /* A saw B at B's address; B sees A at 198.51.100.1:4001 (a push may
+     * repeat it once A confirmed its own address). */
+    assert_true(b->observed >= 1);
     flare_multiaddr_to_string(&b->observed_addr, s, sizeof(s));
     assert_true(strncmp(s, "/ip4/198.51.100.2/tcp/", 22) == 0);
-    assert_int_equal(a->observed, 1);
+    assert_true(a->observed >= 1);
     /* Ping: two 10 ms links each way, so an RTT of 40 ms. */
     assert_int_equal(flare_host_ping(b->h, flare_host_peerid(a->h), NULL, NULL), 0);
     run_ms(&w, 1000);
@@ -525,14 +532,14 @@ static void test_many_connections(void **state)
     run_ms(&w, 3000);
     for (int i = 0; i < 20; i++) {
         assert_int_equal(r[i].status, 0);
-        assert_int_equal(w.n[i + 1].identified, 1);
+        assert_true(w.n[i + 1].identified >= 1);
     }
     assert_int_equal(a->opened, 20);
-    assert_int_equal(a->identified, 20);
+    assert_true(a->identified >= 20);
     assert_int_equal(flare_host_num_conns(a->h), 20);
     /* Dialers listen, so they dialed from their listen port (port reuse):
      * A observed them at port 4001. */
-    assert_int_equal(w.n[1].observed, 1);
+    assert_true(w.n[1].observed >= 1);
     char s[128];
     flare_multiaddr_to_string(&a->observed_addr, s, sizeof(s));
     assert_string_equal(s, "/ip4/198.51.100.1/tcp/4001");
@@ -571,6 +578,87 @@ static void test_simultaneous_open_roles(void **state)
     world_free(&w);
 }
 
+/* A private node behind a NAT learns its external address from identify:
+ * with an endpoint-independent NAT (port preserved) two observers confirm
+ * NAT_IP:4001 and the NAT type is endpoint-independent; behind a symmetric
+ * NAT the observers disagree, nothing is confirmed, and the type is
+ * endpoint-dependent. */
+static void external_addr_case(int symmetric)
+{
+    world w;
+    world_init(&w, symmetric ? 12 : 11);
+    tnode *p1 = add_node(&w, "198.51.100.1", 5 * MS);
+    tnode *p2 = add_node(&w, "198.51.100.2", 5 * MS);
+    listen_on(p1, 4001);
+    listen_on(p2, 4001);
+    flare_sim_lan *lan = flare_sim_lan_new(w.sim, "lan");
+    flare_sim_nat_config nc;
+    flare_sim_nat_config_default(&nc);
+    if (symmetric) {
+        nc.mapping = FLARE_SIM_APD;
+        nc.port_preservation = 0;
+    }
+    assert_non_null(flare_sim_nat_new(w.sim, "nat", flare_sim_internet(w.sim), "203.0.113.1", lan,
+                                      "10.0.0.1", &nc));
+    /* The private node: its own world entry, on the LAN. */
+    tnode *b = &w.n[w.count];
+    b->sh = flare_sim_host_new(w.sim, "b");
+    assert_int_equal(flare_sim_host_add_addr(b->sh, lan, "10.0.0.2"), 0);
+    uint8_t seed[32] = {99};
+    flare_privkey k;
+    assert_int_equal(flare_privkey_from_seed(&k, seed), 0);
+    flare_host_config cfg;
+    flare_host_config_default(&cfg);
+    cfg.doc_addrs_public = 1;
+    assert_int_equal(flare_host_new(&b->h, flare_sim_host_io(b->sh), &k, &cfg, NULL), 0);
+    flare_host_set_event_cb(b->h, on_event, b);
+    snprintf(b->ip, sizeof(b->ip), "10.0.0.2");
+    w.count++;
+    listen_on(b, 4001);
+    flare_multiaddr m1, m2;
+    addr_of(p1, 4001, &m1);
+    addr_of(p2, 4001, &m2);
+    assert_int_equal(flare_host_dial(b->h, &m1, NULL, NULL, NULL), 0);
+    assert_int_equal(flare_host_dial(b->h, &m2, NULL, NULL, NULL), 0);
+    run_ms(&w, 2000);
+    assert_true(b->identified >= 2);
+    flare_multiaddr ext[4];
+    size_t n = flare_host_external_addrs(b->h, ext, 4, 0);
+    if (symmetric) {
+        assert_int_equal(n, 0);
+        assert_int_equal(flare_host_nat_type(b->h, 4), FLARE_NAT_ENDPOINT_DEPENDENT);
+        /* Both are still candidates (DCUtR may try them). */
+        assert_int_equal(flare_host_external_addrs(b->h, ext, 4, 1), 2);
+    } else {
+        assert_int_equal(n, 1);
+        char s[128];
+        flare_multiaddr_to_string(&ext[0], s, sizeof(s));
+        assert_string_equal(s, "/ip4/203.0.113.1/tcp/4001");
+        assert_int_equal(flare_host_nat_type(b->h, 4), FLARE_NAT_ENDPOINT_INDEPENDENT);
+        assert_true(b->addrs_changed >= 1);
+        /* The confirmed address was pushed: p1 now lists it for b. */
+        run_ms(&w, 1000);
+        flare_peer_info *info = malloc(sizeof(*info));
+        assert_int_equal(flare_host_peer_info(p1->h, flare_host_peerid(b->h), info), 0);
+        int found = 0;
+        for (size_t i = 0; i < info->naddrs; i++)
+            found |= flare_multiaddr_equal(&info->addrs[i], &ext[0]);
+        assert_true(found);
+        free(info);
+    }
+    world_free(&w);
+}
+
+static void test_external_addr_eim(void **state)
+{
+    external_addr_case(0);
+}
+
+static void test_external_addr_symmetric(void **state)
+{
+    external_addr_case(1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -579,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_unknown_protocol),    cmocka_unit_test(test_wrong_peer_id),
         cmocka_unit_test(test_refused_and_timeout), cmocka_unit_test(test_garbage_inbound),
         cmocka_unit_test(test_many_connections),    cmocka_unit_test(test_simultaneous_open_roles),
+        cmocka_unit_test(test_external_addr_eim),   cmocka_unit_test(test_external_addr_symmetric),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

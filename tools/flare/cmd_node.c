@@ -310,6 +310,22 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
             maybe_done(n);
         }
         break;
+    case FLARE_HOST_EV_ADDRS_CHANGED: {
+        flare_multiaddr ext[8];
+        size_t k = flare_host_external_addrs(h, ext, 8, 0);
+        char list[4096] = "\001[", q[1100];
+        size_t o = strlen(list);
+        for (size_t i = 0; i < k; i++)
+            o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", i ? "," : "",
+                                  cli_json_str(q, sizeof(q), ma_str(&ext[i], addr, sizeof(addr))));
+        snprintf(list + o, sizeof(list) - o, "]");
+        const char *nat = flare_nat_type_name(flare_host_nat_type(h, 4));
+        if (cli_json)
+            cli_jsonf("addrs_changed", "externalAddrs", list, "natType", nat, NULL);
+        else
+            printf("external addresses: %s (NAT: %s)\n", list + 1, nat);
+        break;
+    }
     case FLARE_HOST_EV_PING:
         snprintf(num, sizeof(num), "\001%.3f", (double)ev->rtt / 1e6);
         if (cli_json)
