@@ -30,10 +30,10 @@ extern "C" {
 #define FLARE_AUTONAT_V2_DIAL_REQUEST_ID "/libp2p/autonat/2/dial-request"
 #define FLARE_AUTONAT_V2_DIAL_BACK_ID    "/libp2p/autonat/2/dial-back"
 
-#define FLARE_AUTONAT_V1_MSG_MAX    4096 /* bytes of one v1 message */
-#define FLARE_AUTONAT_V2_MSG_MAX    8192 /* v2 message (a data chunk + framing) */
-#define FLARE_AUTONAT_V2_CHUNK_MAX  4096 /* DialDataResponse.data */
-#define FLARE_AUTONAT_MAX_ADDRS     32   /* addresses accepted in one request */
+#define FLARE_AUTONAT_V1_MSG_MAX      4096 /* bytes of one v1 message */
+#define FLARE_AUTONAT_V2_MSG_MAX      8192 /* v2 message (a data chunk + framing) */
+#define FLARE_AUTONAT_V2_CHUNK_MAX    4096 /* DialDataResponse.data */
+#define FLARE_AUTONAT_MAX_ADDRS       32   /* addresses accepted in one request */
 #define FLARE_AUTONAT_STATUS_TEXT_MAX 128
 
 /* Dial timeout the glue should apply to dial-backs (go's default). */
@@ -41,9 +41,9 @@ extern "C" {
 
 /* What a probe taught us about one address (or, for v1, the node). */
 typedef enum flare_autonat_outcome {
-    FLARE_AUTONAT_NO_INFO = 0,  /* refused, rejected, error, unverifiable */
-    FLARE_AUTONAT_REACHABLE,    /* a dial-back succeeded */
-    FLARE_AUTONAT_UNREACHABLE,  /* the server tried and failed */
+    FLARE_AUTONAT_NO_INFO = 0, /* refused, rejected, error, unverifiable */
+    FLARE_AUTONAT_REACHABLE,   /* a dial-back succeeded */
+    FLARE_AUTONAT_UNREACHABLE, /* the server tried and failed */
 } flare_autonat_outcome;
 
 /* ======================================================================
@@ -68,15 +68,15 @@ typedef enum flare_autonat1_status {
 typedef struct flare_autonat1_msg {
     flare_autonat1_type type;
     /* DIAL */
-    int has_peer;          /* Dial.peer present */
+    int has_peer; /* Dial.peer present */
     uint8_t peer_id[FLARE_PEERID_MAX];
-    size_t peer_id_len;    /* raw bytes of PeerInfo.id (0 if absent) */
+    size_t peer_id_len; /* raw bytes of PeerInfo.id (0 if absent) */
     size_t naddrs;
     flare_multiaddr addrs[FLARE_AUTONAT_MAX_ADDRS];
     /* DIAL_RESPONSE */
     flare_autonat1_status status;
     char status_text[FLARE_AUTONAT_STATUS_TEXT_MAX]; /* NUL-terminated, cut */
-    flare_multiaddr addr;  /* len 0 if absent or invalid */
+    flare_multiaddr addr;                            /* len 0 if absent or invalid */
 } flare_autonat1_msg;
 
 /* Decodes one v1 protobuf (without its length prefix). Errors:
@@ -91,19 +91,19 @@ int flare_autonat1_decode(flare_autonat1_msg *m, const uint8_t *in, size_t len);
 int flare_autonat1_encode_dial(flare_buf *out, const flare_peerid *self,
                                const flare_multiaddr *addrs, size_t naddrs);
 /* Appends a framed DIAL_RESPONSE. text may be NULL; addr may be NULL. */
-int flare_autonat1_encode_response(flare_buf *out, flare_autonat1_status status,
-                                   const char *text, const flare_multiaddr *addr);
+int flare_autonat1_encode_response(flare_buf *out, flare_autonat1_status status, const char *text,
+                                   const flare_multiaddr *addr);
 
 /* ======================================================================
  * v1 server
  * ==================================================================== */
 
 typedef struct flare_autonat1_server_settings {
-    unsigned global_limit;      /* requests served per period; 0 = 30 */
-    unsigned per_peer_limit;    /* per peer per period; 0 = 3 */
-    flare_tstamp period;        /* 0 = 60 s */
-    size_t max_dial_addrs;      /* addresses dialed per request; 0 = 16 */
-    int doc_is_public;          /* TEST-NET counts as public (lab, simulator) */
+    unsigned global_limit;   /* requests served per period; 0 = 30 */
+    unsigned per_peer_limit; /* per peer per period; 0 = 3 */
+    flare_tstamp period;     /* 0 = 60 s */
+    size_t max_dial_addrs;   /* addresses dialed per request; 0 = 16 */
+    int doc_is_public;       /* TEST-NET counts as public (lab, simulator) */
 } flare_autonat1_server_settings;
 
 typedef struct flare__autonat_peer_count {
@@ -133,8 +133,8 @@ typedef struct flare_autonat1_dial {
 } flare_autonat1_dial;
 
 /* s may be NULL (defaults). Errors: FLARE_ERR_NOMEM. */
-int flare_autonat1_server_init(flare_autonat1_server *srv,
-                               const flare_autonat1_server_settings *s, const flare_mem *mem);
+int flare_autonat1_server_init(flare_autonat1_server *srv, const flare_autonat1_server_settings *s,
+                               const flare_mem *mem);
 void flare_autonat1_server_free(flare_autonat1_server *srv);
 
 /* Handles the DIAL request at the start of in[0..len) from the authenticated
@@ -234,12 +234,11 @@ typedef struct flare_autonat2_msg {
 int flare_autonat2_decode(flare_autonat2_msg *m, const uint8_t *in, size_t len);
 
 /* Framed encoders. Errors: FLARE_ERR_NOMEM, _INVALID_ARG, _TOO_LARGE. */
-int flare_autonat2_encode_dial_request(flare_buf *out, const flare_multiaddr *addrs,
-                                       size_t naddrs, uint64_t nonce);
+int flare_autonat2_encode_dial_request(flare_buf *out, const flare_multiaddr *addrs, size_t naddrs,
+                                       uint64_t nonce);
 int flare_autonat2_encode_dial_response(flare_buf *out, flare_autonat2_status status,
                                         uint32_t addr_idx, flare_autonat2_dial_status ds);
-int flare_autonat2_encode_dial_data_request(flare_buf *out, uint32_t addr_idx,
-                                            uint64_t num_bytes);
+int flare_autonat2_encode_dial_data_request(flare_buf *out, uint32_t addr_idx, uint64_t num_bytes);
 int flare_autonat2_encode_dial_data_response(flare_buf *out, const uint8_t *data, size_t len);
 int flare_autonat2_encode_dial_back(flare_buf *out, uint64_t nonce);
 int flare_autonat2_encode_dial_back_response(flare_buf *out);
@@ -247,8 +246,7 @@ int flare_autonat2_encode_dial_back_response(flare_buf *out);
 /* Dial-back stream messages (not wrapped in Message). Each parses one framed
  * message at the start of in[0..len). Errors: FLARE_ERR_AGAIN, _TOO_LARGE,
  * _TRUNCATED, _MALFORMED, _UNKNOWN_CODE (DialBackResponse status != OK). */
-int flare_autonat2_parse_dial_back(const uint8_t *in, size_t len, size_t *used,
-                                   uint64_t *nonce);
+int flare_autonat2_parse_dial_back(const uint8_t *in, size_t len, size_t *used, uint64_t *nonce);
 int flare_autonat2_parse_dial_back_response(const uint8_t *in, size_t len, size_t *used);
 
 /* ======================================================================
@@ -276,9 +274,8 @@ typedef struct flare_autonat2_server {
 
 /* s may be NULL. rng draws the dial-data amounts. Errors: FLARE_ERR_NOMEM,
  * _INVALID_ARG. */
-int flare_autonat2_server_init(flare_autonat2_server *srv,
-                               const flare_autonat2_server_settings *s, const flare_mem *mem,
-                               flare_rng rng);
+int flare_autonat2_server_init(flare_autonat2_server *srv, const flare_autonat2_server_settings *s,
+                               const flare_mem *mem, flare_rng rng);
 void flare_autonat2_server_free(flare_autonat2_server *srv);
 
 typedef enum flare_autonat2_sreq_state {
@@ -304,8 +301,8 @@ typedef struct flare_autonat2_server_req {
 /* Starts handling a dial-request stream from the authenticated peer
  * requester over a connection whose remote address is observed. */
 void flare_autonat2_server_req_init(flare_autonat2_server_req *r, flare_autonat2_server *srv,
-                                    const flare_peerid *requester,
-                                    const flare_multiaddr *observed, int relayed);
+                                    const flare_peerid *requester, const flare_multiaddr *observed,
+                                    int relayed);
 
 /* Feeds stream bytes. Returns:
  *  0: need more bytes (a DialDataRequest may have been appended to out);

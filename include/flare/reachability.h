@@ -76,7 +76,7 @@ typedef enum flare_reach_event_kind {
 
 typedef struct flare_reach_event {
     flare_reach_event_kind kind;
-    int family; /* 4 or 6 */
+    int family;           /* 4 or 6 */
     flare_multiaddr addr; /* EV_ADDR only */
     flare_reach_state old_state, new_state;
 } flare_reach_event;

@@ -38,8 +38,13 @@ static void test_v1_encode_exact(void **state)
     flare_multiaddr a = ma("/ip4/1.2.3.4/tcp/4001");
     assert_int_equal(flare_autonat1_encode_response(&b, FLARE_AUTONAT1_OK, NULL, &a), 0);
     uint8_t want[64];
-    size_t wl = flare_test_unhex("10" "0801" "1a0c" "0800" "1a08" "0401020304060fa1", want,
-                                 sizeof(want));
+    size_t wl = flare_test_unhex("10"
+                                 "0801"
+                                 "1a0c"
+                                 "0800"
+                                 "1a08"
+                                 "0401020304060fa1",
+                                 want, sizeof(want));
     assert_int_equal(b.len, wl);
     assert_memory_equal(b.base, want, wl);
 
@@ -92,19 +97,22 @@ static int dec(const char *hex)
 
 static void test_v1_decode_bad(void **state)
 {
-    assert_int_equal(dec(""), FLARE_ERR_MALFORMED);             /* no type */
-    assert_int_equal(dec("0800"), FLARE_ERR_MALFORMED);         /* DIAL without dial */
-    assert_int_equal(dec("0801"), FLARE_ERR_MALFORMED);         /* response missing */
-    assert_int_equal(dec("0802"), FLARE_ERR_UNKNOWN_CODE);      /* type 2 */
+    assert_int_equal(dec(""), FLARE_ERR_MALFORMED);                /* no type */
+    assert_int_equal(dec("0800"), FLARE_ERR_MALFORMED);            /* DIAL without dial */
+    assert_int_equal(dec("0801"), FLARE_ERR_MALFORMED);            /* response missing */
+    assert_int_equal(dec("0802"), FLARE_ERR_UNKNOWN_CODE);         /* type 2 */
     assert_int_equal(dec("08011a020805"), FLARE_ERR_UNKNOWN_CODE); /* status 5 */
-    assert_int_equal(dec("08011a00"), FLARE_ERR_MALFORMED);     /* no status */
+    assert_int_equal(dec("08011a00"), FLARE_ERR_MALFORMED);        /* no status */
     assert_int_equal(dec("08011a0508"), FLARE_ERR_TRUNCATED);
     assert_int_equal(dec("08"), FLARE_ERR_TRUNCATED);
     assert_int_equal(dec("0a00"), FLARE_ERR_MALFORMED);         /* type as bytes */
     assert_int_equal(dec("080012020a05"), FLARE_ERR_TRUNCATED); /* peer cut */
     assert_int_equal(dec("08ffffffffffffffffffff01"), FLARE_ERR_OVERLONG);
     /* A 65-byte peer id. */
-    char hex[400] = "0800" "1245" "0a43" "0a41";
+    char hex[400] = "0800"
+                    "1245"
+                    "0a43"
+                    "0a41";
     for (int i = 0; i < 65; i++)
         strcat(hex, "aa");
     assert_int_equal(dec(hex), FLARE_ERR_TOO_LARGE);
@@ -262,8 +270,8 @@ static void test_v1_server_bad_requests(void **state)
                      FLARE_ERR_PROTO);
     assert_int_equal(e.out.len, 0);
     /* Incomplete and oversize frames. */
-    assert_int_equal(flare_autonat1_server_handle(&e.srv, e.req.base, e.req.len - 1, &used,
-                                                  &e.peer, &e.observed, 0, 0, &e.dial, &e.out),
+    assert_int_equal(flare_autonat1_server_handle(&e.srv, e.req.base, e.req.len - 1, &used, &e.peer,
+                                                  &e.observed, 0, 0, &e.dial, &e.out),
                      FLARE_ERR_AGAIN);
     uint8_t big[] = {0x81, 0x20};
     assert_int_equal(flare_autonat1_server_handle(&e.srv, big, sizeof(big), &used, &e.peer,
@@ -313,8 +321,7 @@ static int client_judge(flare_autonat1_status st, const flare_multiaddr *ret,
     size_t used;
     flare_multiaddr got;
     assert_int_equal(
-        flare_autonat1_client_response(b.base, b.len, &used, asked, nasked, ports, 1, &o, &got),
-        0);
+        flare_autonat1_client_response(b.base, b.len, &used, asked, nasked, ports, 1, &o, &got), 0);
     assert_int_equal(used, b.len);
     flare_buf_free(&b);
     return (int)o;
@@ -324,12 +331,10 @@ static void test_v1_client_js_reuse(void **state)
 {
     flare_multiaddr asked[] = {ma("/ip4/8.8.4.4/tcp/4001"), ma("/ip4/10.0.0.2/tcp/4001")};
     /* A genuine dial-back to an address we listen on. */
-    assert_int_equal(client_judge(FLARE_AUTONAT1_OK, &asked[0], asked, 2),
-                     FLARE_AUTONAT_REACHABLE);
+    assert_int_equal(client_judge(FLARE_AUTONAT1_OK, &asked[0], asked, 2), FLARE_AUTONAT_REACHABLE);
     flare_multiaddr withp2p =
         ma("/ip4/8.8.4.4/tcp/4001/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N");
-    assert_int_equal(client_judge(FLARE_AUTONAT1_OK, &withp2p, asked, 2),
-                     FLARE_AUTONAT_REACHABLE);
+    assert_int_equal(client_judge(FLARE_AUTONAT1_OK, &withp2p, asked, 2), FLARE_AUTONAT_REACHABLE);
     /* js reused our outbound connection: it reports that connection's remote
      * address (our ephemeral port), which we never asked about. */
     flare_multiaddr eph = ma("/ip4/8.8.4.4/tcp/53211");
@@ -353,19 +358,19 @@ static void test_v1_client_js_reuse(void **state)
     assert_int_equal(flare_autonat1_encode_dial(&b, &id, asked, 1), 0);
     flare_autonat_outcome o;
     size_t used;
-    assert_int_equal(flare_autonat1_client_response(b.base, b.len, &used, asked, 1, NULL, 0, &o,
-                                                    NULL),
-                     FLARE_ERR_PROTO);
+    assert_int_equal(
+        flare_autonat1_client_response(b.base, b.len, &used, asked, 1, NULL, 0, &o, NULL),
+        FLARE_ERR_PROTO);
     flare_buf_free(&b);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_v1_encode_exact),      cmocka_unit_test(test_v1_roundtrip_response),
-        cmocka_unit_test(test_v1_decode_bad),        cmocka_unit_test(test_v1_too_many_addrs),
-        cmocka_unit_test(test_v1_server_filters),    cmocka_unit_test(test_v1_server_bad_requests),
-        cmocka_unit_test(test_v1_rate_limits),       cmocka_unit_test(test_v1_client_js_reuse),
+        cmocka_unit_test(test_v1_encode_exact),   cmocka_unit_test(test_v1_roundtrip_response),
+        cmocka_unit_test(test_v1_decode_bad),     cmocka_unit_test(test_v1_too_many_addrs),
+        cmocka_unit_test(test_v1_server_filters), cmocka_unit_test(test_v1_server_bad_requests),
+        cmocka_unit_test(test_v1_rate_limits),    cmocka_unit_test(test_v1_client_js_reuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

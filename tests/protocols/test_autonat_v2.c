@@ -36,24 +36,34 @@ static void test_v2_encode_exact(void **state)
     flare_buf_init(&b, NULL);
     flare_multiaddr a = ma("/ip4/1.2.3.4/tcp/4001");
     assert_int_equal(flare_autonat2_encode_dial_request(&b, &a, 1, 0x0102030405060708ULL), 0);
-    check_bytes(&b, "15" "0a13" "0a080401020304060fa1" "110807060504030201");
+    check_bytes(&b, "15"
+                    "0a13"
+                    "0a080401020304060fa1"
+                    "110807060504030201");
     flare_buf_reset(&b);
-    assert_int_equal(flare_autonat2_encode_dial_response(&b, FLARE_AUTONAT2_OK, 0,
-                                                         FLARE_AUTONAT2_DIAL_OK),
-                     0);
-    check_bytes(&b, "08" "1206" "08c801" "18c801");
+    assert_int_equal(
+        flare_autonat2_encode_dial_response(&b, FLARE_AUTONAT2_OK, 0, FLARE_AUTONAT2_DIAL_OK), 0);
+    check_bytes(&b, "08"
+                    "1206"
+                    "08c801"
+                    "18c801");
     flare_buf_reset(&b);
     /* E_INTERNAL_ERROR with everything zero: an empty dialResponse. */
     assert_int_equal(flare_autonat2_encode_dial_response(&b, FLARE_AUTONAT2_E_INTERNAL_ERROR, 0,
                                                          FLARE_AUTONAT2_DIAL_UNUSED),
                      0);
-    check_bytes(&b, "02" "1200");
+    check_bytes(&b, "02"
+                    "1200");
     flare_buf_reset(&b);
     assert_int_equal(flare_autonat2_encode_dial_data_request(&b, 1, 30000), 0);
-    check_bytes(&b, "08" "1a06" "0801" "10b0ea01");
+    check_bytes(&b, "08"
+                    "1a06"
+                    "0801"
+                    "10b0ea01");
     flare_buf_reset(&b);
     assert_int_equal(flare_autonat2_encode_dial_back(&b, 0x0102030405060708ULL), 0);
-    check_bytes(&b, "09" "090807060504030201");
+    check_bytes(&b, "09"
+                    "090807060504030201");
     size_t used;
     uint64_t nonce;
     assert_int_equal(flare_autonat2_parse_dial_back(b.base, b.len, &used, &nonce), 0);
@@ -84,16 +94,16 @@ static int dec(const char *hex)
 
 static void test_v2_decode_bad(void **state)
 {
-    assert_int_equal(dec(""), FLARE_ERR_MALFORMED);               /* no member */
-    assert_int_equal(dec("0800"), FLARE_ERR_MALFORMED);           /* varint member */
-    assert_int_equal(dec("0a001200"), FLARE_ERR_MALFORMED);       /* two members */
-    assert_int_equal(dec("12020805"), FLARE_ERR_UNKNOWN_CODE);    /* status 5 */
-    assert_int_equal(dec("12021801"), FLARE_ERR_UNKNOWN_CODE);    /* dialStatus 1 */
+    assert_int_equal(dec(""), FLARE_ERR_MALFORMED);                    /* no member */
+    assert_int_equal(dec("0800"), FLARE_ERR_MALFORMED);                /* varint member */
+    assert_int_equal(dec("0a001200"), FLARE_ERR_MALFORMED);            /* two members */
+    assert_int_equal(dec("12020805"), FLARE_ERR_UNKNOWN_CODE);         /* status 5 */
+    assert_int_equal(dec("12021801"), FLARE_ERR_UNKNOWN_CODE);         /* dialStatus 1 */
     assert_int_equal(dec("1206108080808010"), FLARE_ERR_OUT_OF_RANGE); /* addrIdx 2^32 */
-    assert_int_equal(dec("0a03110102"), FLARE_ERR_TRUNCATED);     /* nonce cut */
-    assert_int_equal(dec("0a020801"), FLARE_ERR_MALFORMED);       /* nonce as varint */
+    assert_int_equal(dec("0a03110102"), FLARE_ERR_TRUNCATED);          /* nonce cut */
+    assert_int_equal(dec("0a020801"), FLARE_ERR_MALFORMED);            /* nonce as varint */
     assert_int_equal(dec("0a05"), FLARE_ERR_TRUNCATED);
-    assert_int_equal(dec("1a020a00"), FLARE_ERR_MALFORMED);       /* addrIdx as bytes */
+    assert_int_equal(dec("1a020a00"), FLARE_ERR_MALFORMED); /* addrIdx as bytes */
     /* Defaults: an empty dialResponse is E_INTERNAL_ERROR, idx 0, UNUSED. */
     uint8_t in[] = {0x12, 0x00};
     flare_autonat2_msg m;
@@ -162,8 +172,7 @@ static void pair_restart(pair *p, const char *observed)
 static int pump_to_server(pair *p, flare_tstamp now)
 {
     size_t used;
-    int rv = flare_autonat2_server_req_recv(&p->sreq, p->c2s.base, p->c2s.len, &used, now,
-                                            &p->s2c);
+    int rv = flare_autonat2_server_req_recv(&p->sreq, p->c2s.base, p->c2s.len, &used, now, &p->s2c);
     if (rv >= 0)
         flare_buf_consume(&p->c2s, used);
     return rv;
@@ -205,8 +214,7 @@ static void test_v2_same_ip_reachable(void **state)
     flare_multiaddr addrs[] = {ma("/ip4/10.0.0.1/tcp/4001"), ma("/ip4/8.8.4.4/tcp/4001"),
                                ma("/ip4/8.8.4.4/tcp/4002")};
     assert_int_equal(
-        flare_autonat2_client_req_init(&p.creq, addrs, 3, 0, flare_prng_rng(&p.prng), &p.c2s),
-        0);
+        flare_autonat2_client_req_init(&p.creq, addrs, 3, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
     assert_int_equal(pump_to_server(&p, 0), 1);
     assert_int_equal(p.sreq.addr_idx, 1); /* private one skipped */
     assert_true(flare_multiaddr_equal(&p.sreq.target, &addrs[1]));
@@ -249,8 +257,8 @@ static void test_v2_nonce_and_outcomes(void **state)
                      FLARE_ERR_NOT_FOUND);
     /* A dial-back on a connection whose local port is not the address's. */
     flare_multiaddr local = ma("/ip4/10.0.0.1/tcp/5555");
-    assert_int_equal(
-        flare_autonat2_client_req_dial_back(&p.creq, p.creq.nonce, &local, 0, &tmp), 0);
+    assert_int_equal(flare_autonat2_client_req_dial_back(&p.creq, p.creq.nonce, &local, 0, &tmp),
+                     0);
     assert_int_equal(pump_to_server(&p, 0), 1);
     assert_int_equal(flare_autonat2_server_req_dial_result(&p.sreq, FLARE_AUTONAT2_DIAL_OK, &p.s2c),
                      0);
@@ -261,13 +269,11 @@ static void test_v2_nonce_and_outcomes(void **state)
     /* Dial error -> unreachable; dial-back error -> no information. */
     static const flare_autonat2_dial_status ds[] = {FLARE_AUTONAT2_DIAL_E_DIAL_ERROR,
                                                     FLARE_AUTONAT2_DIAL_E_DIAL_BACK_ERROR};
-    static const flare_autonat_outcome want[] = {FLARE_AUTONAT_UNREACHABLE,
-                                                 FLARE_AUTONAT_NO_INFO};
+    static const flare_autonat_outcome want[] = {FLARE_AUTONAT_UNREACHABLE, FLARE_AUTONAT_NO_INFO};
     for (int i = 0; i < 2; i++) {
         pair_restart(&p, "/ip4/8.8.4.4/tcp/50000");
         assert_int_equal(
-            flare_autonat2_client_req_init(&p.creq, &a, 1, 0, flare_prng_rng(&p.prng), &p.c2s),
-            0);
+            flare_autonat2_client_req_init(&p.creq, &a, 1, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
         assert_int_equal(pump_to_server(&p, 0), 1);
         assert_int_equal(flare_autonat2_server_req_dial_result(&p.sreq, ds[i], &p.s2c), 0);
         assert_int_equal(pump_to_client(&p), 1);
@@ -286,8 +292,7 @@ static void test_v2_dial_data(void **state)
     flare_multiaddr addrs[] = {ma("/ip6/::1/tcp/1"), ma("/ip4/9.9.9.9/tcp/4001"),
                                ma("/ip4/8.8.4.4/tcp/4001")};
     assert_int_equal(
-        flare_autonat2_client_req_init(&p.creq, addrs, 3, 0, flare_prng_rng(&p.prng), &p.c2s),
-        0);
+        flare_autonat2_client_req_init(&p.creq, addrs, 3, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
     assert_int_equal(pump_to_server(&p, 0), 0);
     assert_int_equal(p.sreq.state, FLARE_AUTONAT2_SREQ_WAIT_DATA);
     assert_int_equal(p.sreq.addr_idx, 1);
@@ -296,8 +301,8 @@ static void test_v2_dial_data(void **state)
     assert_true(p.c2s.len > p.sreq.want_bytes);
     /* Feed the data in two pieces. */
     size_t used, half = p.c2s.len / 2;
-    assert_int_equal(
-        flare_autonat2_server_req_recv(&p.sreq, p.c2s.base, half, &used, 0, &p.s2c), 0);
+    assert_int_equal(flare_autonat2_server_req_recv(&p.sreq, p.c2s.base, half, &used, 0, &p.s2c),
+                     0);
     flare_buf_consume(&p.c2s, used);
     assert_int_equal(pump_to_server(&p, 0), 1);
     assert_int_equal(p.c2s.len, 0);
@@ -319,8 +324,7 @@ static void test_v2_client_refuses_costly(void **state)
     flare_buf_init(&in, NULL);
     flare_multiaddr a = ma("/ip4/8.8.4.4/tcp/4001");
     size_t used;
-    assert_int_equal(flare_autonat2_client_req_init(&c, &a, 1, 0, flare_prng_rng(&prng), &out),
-                     0);
+    assert_int_equal(flare_autonat2_client_req_init(&c, &a, 1, 0, flare_prng_rng(&prng), &out), 0);
     assert_true(c.nonce != 0);
     assert_int_equal(flare_autonat2_encode_dial_data_request(&in, 0, 100001), 0);
     assert_int_equal(flare_autonat2_client_req_recv(&c, in.base, in.len, &used, &out),
@@ -338,8 +342,7 @@ static void test_v2_client_refuses_costly(void **state)
                      FLARE_ERR_PROTO);
     /* Response index out of range. */
     flare_buf_reset(&in);
-    assert_int_equal(flare_autonat2_client_req_init(&c, &a, 1, 0, flare_prng_rng(&prng), &out),
-                     0);
+    assert_int_equal(flare_autonat2_client_req_init(&c, &a, 1, 0, flare_prng_rng(&prng), &out), 0);
     assert_int_equal(
         flare_autonat2_encode_dial_response(&in, FLARE_AUTONAT2_OK, 3, FLARE_AUTONAT2_DIAL_OK), 0);
     assert_int_equal(flare_autonat2_client_req_recv(&c, in.base, in.len, &used, &out),
@@ -351,8 +354,7 @@ static void test_v2_client_refuses_costly(void **state)
                      FLARE_ERR_PROTO);
     /* Refused request: no information. */
     flare_buf_reset(&in);
-    assert_int_equal(flare_autonat2_client_req_init(&c, &a, 1, 0, flare_prng_rng(&prng), &out),
-                     0);
+    assert_int_equal(flare_autonat2_client_req_init(&c, &a, 1, 0, flare_prng_rng(&prng), &out), 0);
     assert_int_equal(flare_autonat2_encode_dial_response(&in, FLARE_AUTONAT2_E_DIAL_REFUSED, 0,
                                                          FLARE_AUTONAT2_DIAL_UNUSED),
                      0);
@@ -388,8 +390,7 @@ static void test_v2_server_policies(void **state)
     flare_multiaddr addrs[] = {ma("/ip4/192.168.0.1/tcp/1"), ma("/ip6/2606:4700::1/tcp/1"),
                                ma("/ip4/8.8.4.4/udp/1/quic-v1"), ma("/dns4/example.com/tcp/1")};
     assert_int_equal(
-        flare_autonat2_client_req_init(&p.creq, addrs, 4, 0, flare_prng_rng(&p.prng), &p.c2s),
-        0);
+        flare_autonat2_client_req_init(&p.creq, addrs, 4, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
     assert_int_equal(pump_to_server(&p, 0), 2);
     assert_int_equal(server_status(&p), FLARE_AUTONAT2_E_DIAL_REFUSED);
     assert_int_equal(pump_to_client(&p), 1);
@@ -414,8 +415,7 @@ static void test_v2_server_policies(void **state)
     for (int i = 0; i < 12; i++) {
         pair_restart(&p, "/ip4/8.8.4.4/tcp/50000");
         assert_int_equal(
-            flare_autonat2_client_req_init(&p.creq, &ok, 1, 0, flare_prng_rng(&p.prng), &p.c2s),
-            0);
+            flare_autonat2_client_req_init(&p.creq, &ok, 1, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
         assert_int_equal(pump_to_server(&p, 100), 1);
     }
     pair_restart(&p, "/ip4/8.8.4.4/tcp/50000");
@@ -570,8 +570,8 @@ static void test_reach_schedule_and_servers(void **state)
     assert_true(flare_reachability_expiry(&r) == 1093 * S); /* retry 90 s */
     /* Settled with full confidence: refresh after 15 min. */
     for (int i = 0; i < 4; i++)
-        assert_int_equal(
-            flare_reachability_observe_v2(&r, &a, FLARE_AUTONAT_REACHABLE, 1004 * S), 0);
+        assert_int_equal(flare_reachability_observe_v2(&r, &a, FLARE_AUTONAT_REACHABLE, 1004 * S),
+                         0);
     assert_true(flare_reachability_expiry(&r) == 1003 * S + 900 * S);
     flare_reachability_poke(&r, 1010 * S); /* nothing unknown: no change */
     assert_true(flare_reachability_expiry(&r) == 1003 * S + 900 * S);

@@ -7,8 +7,7 @@
 /* Fixed-window limiter: at most global_limit accepted requests per period,
  * and per_peer_limit per peer (per_peer_limit 0 = no per-peer limit). */
 int flare__autonat_limiter_init(flare__autonat_limiter *l, unsigned global_limit,
-                                unsigned per_peer_limit, flare_tstamp period,
-                                const flare_mem *mem);
+                                unsigned per_peer_limit, flare_tstamp period, const flare_mem *mem);
 void flare__autonat_limiter_free(flare__autonat_limiter *l);
 /* Counts a request if allowed: returns 1 (allowed, counted) or 0 (limited). */
 int flare__autonat_limiter_take(flare__autonat_limiter *l, const flare_peerid *peer,

@@ -87,8 +87,9 @@ static int decode_response(flare_autonat1_msg *m, const uint8_t *in, size_t len)
         } else if (f.num == 2) {
             if ((rv = expect_wire(&f, FLARE__PB_LEN)) < 0)
                 return rv;
-            size_t n = f.len < FLARE_AUTONAT_STATUS_TEXT_MAX - 1 ? f.len
-                                                                : FLARE_AUTONAT_STATUS_TEXT_MAX - 1;
+            size_t n = f.len < FLARE_AUTONAT_STATUS_TEXT_MAX - 1
+                           ? f.len
+                           : FLARE_AUTONAT_STATUS_TEXT_MAX - 1;
             memcpy(m->status_text, f.data, n);
             m->status_text[n] = 0;
         } else if (f.num == 3) {
@@ -168,8 +169,8 @@ int flare_autonat1_encode_dial(flare_buf *out, const flare_peerid *self,
     return rv;
 }
 
-int flare_autonat1_encode_response(flare_buf *out, flare_autonat1_status status,
-                                   const char *text, const flare_multiaddr *addr)
+int flare_autonat1_encode_response(flare_buf *out, flare_autonat1_status status, const char *text,
+                                   const flare_multiaddr *addr)
 {
     if (!valid_status((uint64_t)status))
         return FLARE_ERR_INVALID_ARG;

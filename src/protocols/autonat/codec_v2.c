@@ -151,8 +151,8 @@ static int put_varint_nz(flare_buf *b, uint32_t num, uint64_t v)
     return v ? flare__pb_put_varint_field(b, num, v) : 0;
 }
 
-int flare_autonat2_encode_dial_request(flare_buf *out, const flare_multiaddr *addrs,
-                                       size_t naddrs, uint64_t nonce)
+int flare_autonat2_encode_dial_request(flare_buf *out, const flare_multiaddr *addrs, size_t naddrs,
+                                       uint64_t nonce)
 {
     if (naddrs && !addrs)
         return FLARE_ERR_INVALID_ARG;
@@ -187,8 +187,7 @@ int flare_autonat2_encode_dial_response(flare_buf *out, flare_autonat2_status st
     return rv;
 }
 
-int flare_autonat2_encode_dial_data_request(flare_buf *out, uint32_t addr_idx,
-                                            uint64_t num_bytes)
+int flare_autonat2_encode_dial_data_request(flare_buf *out, uint32_t addr_idx, uint64_t num_bytes)
 {
     flare_buf b;
     flare_buf_init(&b, out->mem);

@@ -7,8 +7,7 @@
 #include "protocols/autonat/autonat_int.h"
 
 int flare__autonat_limiter_init(flare__autonat_limiter *l, unsigned global_limit,
-                                unsigned per_peer_limit, flare_tstamp period,
-                                const flare_mem *mem)
+                                unsigned per_peer_limit, flare_tstamp period, const flare_mem *mem)
 {
     memset(l, 0, sizeof(*l));
     l->global_limit = global_limit;

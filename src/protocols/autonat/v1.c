@@ -9,8 +9,8 @@
 #include "flare/lpframe.h"
 #include "protocols/autonat/autonat_int.h"
 
-int flare_autonat1_server_init(flare_autonat1_server *srv,
-                               const flare_autonat1_server_settings *s, const flare_mem *mem)
+int flare_autonat1_server_init(flare_autonat1_server *srv, const flare_autonat1_server_settings *s,
+                               const flare_mem *mem)
 {
     memset(srv, 0, sizeof(*srv));
     if (s)
@@ -150,8 +150,8 @@ static int port_of(const flare_multiaddr *a, uint16_t *port)
 
 /* The js-reuse guard: an OK proves a dial-back only for an address we asked
  * about whose port is one we listen on. */
-static int ok_is_credible(const flare_multiaddr *addr, const flare_multiaddr *asked,
-                          size_t nasked, const uint16_t *ports, size_t nports)
+static int ok_is_credible(const flare_multiaddr *addr, const flare_multiaddr *asked, size_t nasked,
+                          const uint16_t *ports, size_t nports)
 {
     flare_multiaddr got, want;
     uint16_t port;

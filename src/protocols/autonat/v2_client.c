@@ -85,8 +85,7 @@ int flare_autonat2_client_req_recv(flare_autonat2_client_req *c, const uint8_t *
     while (*used < len) {
         const uint8_t *msg;
         size_t mlen;
-        int n = flare_lpframe_parse(in + *used, len - *used, FLARE_AUTONAT_V2_MSG_MAX, &msg,
-                                    &mlen);
+        int n = flare_lpframe_parse(in + *used, len - *used, FLARE_AUTONAT_V2_MSG_MAX, &msg, &mlen);
         if (n == FLARE_ERR_AGAIN)
             return 0;
         if (n < 0)

@@ -9,9 +9,8 @@
 #include "flare/lpframe.h"
 #include "protocols/autonat/autonat_int.h"
 
-int flare_autonat2_server_init(flare_autonat2_server *srv,
-                               const flare_autonat2_server_settings *s, const flare_mem *mem,
-                               flare_rng rng)
+int flare_autonat2_server_init(flare_autonat2_server *srv, const flare_autonat2_server_settings *s,
+                               const flare_mem *mem, flare_rng rng)
 {
     memset(srv, 0, sizeof(*srv));
     if (!rng.fn)
@@ -51,8 +50,8 @@ void flare_autonat2_server_free(flare_autonat2_server *srv)
 }
 
 void flare_autonat2_server_req_init(flare_autonat2_server_req *r, flare_autonat2_server *srv,
-                                    const flare_peerid *requester,
-                                    const flare_multiaddr *observed, int relayed)
+                                    const flare_peerid *requester, const flare_multiaddr *observed,
+                                    int relayed)
 {
     memset(r, 0, sizeof(*r));
     r->srv = srv;
@@ -181,8 +180,7 @@ int flare_autonat2_server_req_recv(flare_autonat2_server_req *r, const uint8_t *
             return FLARE_ERR_PROTO;
         const uint8_t *msg;
         size_t mlen;
-        int n = flare_lpframe_parse(in + *used, len - *used, FLARE_AUTONAT_V2_MSG_MAX, &msg,
-                                    &mlen);
+        int n = flare_lpframe_parse(in + *used, len - *used, FLARE_AUTONAT_V2_MSG_MAX, &msg, &mlen);
         if (n == FLARE_ERR_AGAIN)
             return 0;
         if (n < 0) {
