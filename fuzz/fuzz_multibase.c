@@ -23,9 +23,9 @@ static void round_trip(flare_multibase base, const uint8_t *dec, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const flare_multibase bases[] = {
-        FLARE_MULTIBASE_BASE16,    FLARE_MULTIBASE_BASE32, FLARE_MULTIBASE_BASE36,
-        FLARE_MULTIBASE_BASE58BTC, FLARE_MULTIBASE_BASE64, FLARE_MULTIBASE_BASE64URL};
+    static const flare_multibase bases[] = {FLARE_MULTIBASE_BASE16, FLARE_MULTIBASE_BASE32,
+                                            FLARE_MULTIBASE_BASE36, FLARE_MULTIBASE_BASE58BTC,
+                                            FLARE_MULTIBASE_BASE64, FLARE_MULTIBASE_BASE64URL};
     static uint8_t dec[CAP];
     flare_multibase base;
     if (size > 1024)

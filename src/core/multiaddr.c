@@ -69,7 +69,7 @@ int flare_multiaddr_from_bytes(flare_multiaddr *ma, const uint8_t *in, size_t le
         if (p->kind == FLARE__MA_PATH && off < len)
             return FLARE_ERR_MALFORMED;
     }
-    memcpy(ma->bytes, in, len);
+    memmove(ma->bytes, in, len); /* in may be ma->bytes */
     ma->len = (uint16_t)len;
     return 0;
 }
@@ -235,8 +235,7 @@ int flare_multiaddr_encapsulate(flare_multiaddr *ma, const flare_multiaddr *suff
 
 /* Offset of the last component with code (and optionally its end), or
  * FLARE_ERR_NOT_FOUND. */
-static int find_last(const flare_multiaddr *ma, uint64_t code, flare_ma_component *out,
-                     size_t *end)
+static int find_last(const flare_multiaddr *ma, uint64_t code, flare_ma_component *out, size_t *end)
 {
     size_t off = 0, start = 0;
     int found = FLARE_ERR_NOT_FOUND, rv;

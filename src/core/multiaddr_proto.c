@@ -300,8 +300,7 @@ static int certhash_from_text(const char *s, size_t len, uint8_t *out, size_t ca
     return rv < 0 ? rv : n;
 }
 
-static int copy_value(const flare__ma_proto *p, const char *s, size_t len, uint8_t *out,
-                      size_t cap)
+static int copy_value(const flare__ma_proto *p, const char *s, size_t len, uint8_t *out, size_t cap)
 {
     int rv = flare__ma_value_check(p, (const uint8_t *)s, len);
     if (rv < 0)

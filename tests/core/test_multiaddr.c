@@ -4,10 +4,10 @@
 #include "flare/multiaddr.h"
 #include "flare/multihash.h"
 
-#define QM   "QmcgpsyWgH8Y8ajJz1Cu72KnS5uo2Aa2LpzU7kinSupNKC"
-#define QM2  "QmbHVEEepCi7rn7VL7Exxpd2Ci9NNB6ifvqwhsrbRMgQFP"
-#define ED   "12D3KooWCryG7Mon9orvQxcS1rYZjotPgpwoJNHHKcLLfE4Hf5mV"
-#define K36  "k2k4r8oqamigqdo6o7hsbfwd45y70oyynp98usk7zmyfrzpqxh1pohl7"
+#define QM  "QmcgpsyWgH8Y8ajJz1Cu72KnS5uo2Aa2LpzU7kinSupNKC"
+#define QM2 "QmbHVEEepCi7rn7VL7Exxpd2Ci9NNB6ifvqwhsrbRMgQFP"
+#define ED  "12D3KooWCryG7Mon9orvQxcS1rYZjotPgpwoJNHHKcLLfE4Hf5mV"
+#define K36 "k2k4r8oqamigqdo6o7hsbfwd45y70oyynp98usk7zmyfrzpqxh1pohl7"
 
 static void must_parse(flare_multiaddr *ma, const char *s)
 {
@@ -177,7 +177,9 @@ static void test_invalid_strings(void **state)
         {"/dns", FLARE_ERR_MALFORMED},
         {"/onion/timaq4ygg2iegci7:1234", FLARE_ERR_UNKNOWN_CODE},
         /* go TestInvalidP2PAddrString */
-        {"/p2p/" "k2k4r8oqamigqdo6o7hsbfwd45y70oyynp98usk7zmyfrzpqxh1pohl-", FLARE_ERR_MALFORMED},
+        {"/p2p/"
+         "k2k4r8oqamigqdo6o7hsbfwd45y70oyynp98usk7zmyfrzpqxh1pohl-",
+         FLARE_ERR_MALFORMED},
         {"/p2p/?unknownmultibase", FLARE_ERR_UNKNOWN_CODE},
         {"/p2p/k2jmtxwoe2phm1hbqp0e7nufqf6umvuu2e9qd7ana7h411a0haqj6i2z", FLARE_ERR_UNKNOWN_CODE},
         /* base58 of a multihash with a bad (md5) code; and an invalid char */
@@ -207,9 +209,11 @@ static void test_binary_vectors(void **state)
         {"/ip6zone/eth0/ip6/::1", "2a04657468302900000000000000000000000000000001"},
         {"/dns4/a.io/tcp/443/wss", "3604612e696f0601bbde03"},
         {"/ip4/1.2.3.4/udp/4001/quic-v1", "040102030491020fa1cd03"},
-        {"/unix/a/b", "900304" "2f612f62"},
+        {"/unix/a/b", "900304"
+                      "2f612f62"},
         {"/p2p-circuit", "a202"},
-        {"/ip6/::1/tcp/1/ipcidr/8", "2900000000000000000000000000000001060001" "2b08"},
+        {"/ip6/::1/tcp/1/ipcidr/8", "2900000000000000000000000000000001060001"
+                                    "2b08"},
     };
     for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
         uint8_t want[FLARE_MULTIADDR_MAX];
@@ -253,8 +257,7 @@ static void test_round_trip_text(void **state)
         {"/ip4/127.0.0.1/tcp/0080//", "/ip4/127.0.0.1/tcp/80"},
         {"/ip6/0:0:0:0:0:0:0:1", "/ip6/::1"},
         /* CIDs print as base58btc multihashes */
-        {"/p2p/bafzaajaiaejcalj543iwv2d7pkjt7ykvefrkfu7qjfi6sduakhso4lay6abn2d5u",
-         "/p2p/" ED},
+        {"/p2p/bafzaajaiaejcalj543iwv2d7pkjt7ykvefrkfu7qjfi6sduakhso4lay6abn2d5u", "/p2p/" ED},
         /* certhash in base32 prints as base64url */
         {"/certhash/b2uaraocy6yrdblb4sfptaddgimjmmpy", "/certhash/u1QEQOFj2IjCsPJFfMAxmQxLGPw"},
     };
@@ -272,34 +275,44 @@ static void test_bad_bytes(void **state)
         int err;
     } bad[] = {
         {"", FLARE_ERR_MALFORMED},
-        {"047f0000", FLARE_ERR_TRUNCATED},         /* ip4 of 3 bytes */
-        {"047f000001060f", FLARE_ERR_TRUNCATED},   /* half a port */
-        {"29000000", FLARE_ERR_TRUNCATED},         /* short ip6 */
-        {"05", FLARE_ERR_UNKNOWN_CODE},            /* unknown code */
+        {"047f0000", FLARE_ERR_TRUNCATED},                        /* ip4 of 3 bytes */
+        {"047f000001060f", FLARE_ERR_TRUNCATED},                  /* half a port */
+        {"29000000", FLARE_ERR_TRUNCATED},                        /* short ip6 */
+        {"05", FLARE_ERR_UNKNOWN_CODE},                           /* unknown code */
         {"bc030010c0439831b48218480050", FLARE_ERR_UNKNOWN_CODE}, /* onion */
-        {"80", FLARE_ERR_TRUNCATED},               /* code varint cut */
-        {"8000", FLARE_ERR_OVERLONG},              /* non-minimal code */
-        {"36", FLARE_ERR_TRUNCATED},               /* dns4 without length */
-        {"3680", FLARE_ERR_TRUNCATED},             /* length varint cut */
-        {"368000", FLARE_ERR_OVERLONG},            /* non-minimal length */
-        {"3605612e696f", FLARE_ERR_TRUNCATED},     /* value shorter than length */
-        {"3600", FLARE_ERR_MALFORMED},             /* empty dns name */
-        {"3603612f62", FLARE_ERR_MALFORMED},       /* '/' in a dns name */
-        {"3603610062", FLARE_ERR_MALFORMED},       /* NUL in a dns name */
-        {"900301" "61", FLARE_ERR_MALFORMED},      /* relative unix path */
-        {"900303" "2f61", FLARE_ERR_TRUNCATED},
-        {"900303" "2f612f", FLARE_ERR_MALFORMED},  /* trailing '/' */
-        {"900304" "2f2f6161", FLARE_ERR_MALFORMED},/* empty segment */
+        {"80", FLARE_ERR_TRUNCATED},                              /* code varint cut */
+        {"8000", FLARE_ERR_OVERLONG},                             /* non-minimal code */
+        {"36", FLARE_ERR_TRUNCATED},                              /* dns4 without length */
+        {"3680", FLARE_ERR_TRUNCATED},                            /* length varint cut */
+        {"368000", FLARE_ERR_OVERLONG},                           /* non-minimal length */
+        {"3605612e696f", FLARE_ERR_TRUNCATED},                    /* value shorter than length */
+        {"3600", FLARE_ERR_MALFORMED},                            /* empty dns name */
+        {"3603612f62", FLARE_ERR_MALFORMED},                      /* '/' in a dns name */
+        {"3603610062", FLARE_ERR_MALFORMED},                      /* NUL in a dns name */
+        {"900301"
+         "61",
+         FLARE_ERR_MALFORMED}, /* relative unix path */
+        {"900303"
+         "2f61",
+         FLARE_ERR_TRUNCATED},
+        {"900303"
+         "2f612f",
+         FLARE_ERR_MALFORMED}, /* trailing '/' */
+        {"900304"
+         "2f2f6161",
+         FLARE_ERR_MALFORMED}, /* empty segment */
         /* go TestInvalidP2PAddrBytes: sha2-256 claiming 33 bytes, 32 present */
         {"a503221221c05877cbae039d70a5e600ea02c6f9f2942439285c9e344e26f8d280c850fad6",
          FLARE_ERR_TRUNCATED},
         {"a50304d5010199", FLARE_ERR_UNKNOWN_CODE}, /* md5 multihash */
-        {"a503020001", FLARE_ERR_TRUNCATED},     /* identity digest cut */
-        {"a503020000", FLARE_ERR_MALFORMED},       /* empty identity */
-        {"a503031201aa", FLARE_ERR_MALFORMED},     /* sha2-256 of 1 byte */
-        {"a5030400010100", FLARE_ERR_MALFORMED},  /* multihash shorter than value */
-        {"d20300", FLARE_ERR_TRUNCATED},           /* empty certhash */
-        {"9003022f61" "a202", FLARE_ERR_MALFORMED},/* something after a unix path */
+        {"a503020001", FLARE_ERR_TRUNCATED},        /* identity digest cut */
+        {"a503020000", FLARE_ERR_MALFORMED},        /* empty identity */
+        {"a503031201aa", FLARE_ERR_MALFORMED},      /* sha2-256 of 1 byte */
+        {"a5030400010100", FLARE_ERR_MALFORMED},    /* multihash shorter than value */
+        {"d20300", FLARE_ERR_TRUNCATED},            /* empty certhash */
+        {"9003022f61"
+         "a202",
+         FLARE_ERR_MALFORMED}, /* something after a unix path */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         uint8_t in[FLARE_MULTIADDR_MAX];
@@ -341,8 +354,7 @@ static void test_text_too_large(void **state)
     /* too small output buffers */
     char out[8];
     must_parse(&ma, "/ip4/127.0.0.1/tcp/1");
-    assert_int_equal(flare_multiaddr_to_string(&ma, out, sizeof(out)),
-                     FLARE_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(flare_multiaddr_to_string(&ma, out, sizeof(out)), FLARE_ERR_BUFFER_TOO_SMALL);
     char exact[21];
     assert_int_equal(flare_multiaddr_to_string(&ma, exact, 20), FLARE_ERR_BUFFER_TOO_SMALL);
     assert_int_equal(flare_multiaddr_to_string(&ma, exact, 21), 20);
@@ -357,9 +369,9 @@ static void test_iterate(void **state)
     static const struct {
         uint64_t code;
         const char *name, *value;
-    } want[] = {{FLARE_MA_IP4, "ip4", "1.2.3.4"},      {FLARE_MA_TCP, "tcp", "80"},
-                {FLARE_MA_TLS, "tls", ""},              {FLARE_MA_SNI, "sni", "example.com"},
-                {FLARE_MA_WS, "ws", ""},                {FLARE_MA_P2P, "p2p", QM2}};
+    } want[] = {{FLARE_MA_IP4, "ip4", "1.2.3.4"}, {FLARE_MA_TCP, "tcp", "80"},
+                {FLARE_MA_TLS, "tls", ""},        {FLARE_MA_SNI, "sni", "example.com"},
+                {FLARE_MA_WS, "ws", ""},          {FLARE_MA_P2P, "p2p", QM2}};
     size_t off = 0, i = 0;
     flare_ma_component c;
     int rv;
@@ -397,18 +409,40 @@ static void test_codes(void **state)
     static const struct {
         const char *name;
         uint64_t code;
-    } vec[] = {{"ip4", 4},          {"tcp", 6},           {"udp", 273},
-               {"dccp", 33},        {"ip6", 41},          {"ip6zone", 42},
-               {"ipcidr", 43},      {"dns", 53},          {"dns4", 54},
-               {"dns6", 55},        {"dnsaddr", 56},      {"sctp", 132},
-               {"udt", 301},        {"utp", 302},         {"unix", 400},
-               {"p2p", 421},        {"https", 443},       {"tls", 448},
-               {"sni", 449},        {"noise", 454},       {"quic", 460},
-               {"quic-v1", 461},    {"webtransport", 465}, {"certhash", 466},
-               {"http", 480},       {"ws", 477},          {"wss", 478},
-               {"webrtc-direct", 280}, {"webrtc", 281},   {"p2p-circuit", 290},
-               {"p2p-webrtc-star", 275}, {"p2p-webrtc-direct", 276},
-               {"p2p-stardust", 277}, {"p2p-websocket-star", 479}};
+    } vec[] = {{"ip4", 4},
+               {"tcp", 6},
+               {"udp", 273},
+               {"dccp", 33},
+               {"ip6", 41},
+               {"ip6zone", 42},
+               {"ipcidr", 43},
+               {"dns", 53},
+               {"dns4", 54},
+               {"dns6", 55},
+               {"dnsaddr", 56},
+               {"sctp", 132},
+               {"udt", 301},
+               {"utp", 302},
+               {"unix", 400},
+               {"p2p", 421},
+               {"https", 443},
+               {"tls", 448},
+               {"sni", 449},
+               {"noise", 454},
+               {"quic", 460},
+               {"quic-v1", 461},
+               {"webtransport", 465},
+               {"certhash", 466},
+               {"http", 480},
+               {"ws", 477},
+               {"wss", 478},
+               {"webrtc-direct", 280},
+               {"webrtc", 281},
+               {"p2p-circuit", 290},
+               {"p2p-webrtc-star", 275},
+               {"p2p-webrtc-direct", 276},
+               {"p2p-stardust", 277},
+               {"p2p-websocket-star", 479}};
     for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
         uint64_t code = 0;
         assert_int_equal(flare_ma_protocol_code(vec[i].name, strlen(vec[i].name), &code), 0);
@@ -679,7 +713,7 @@ static void test_ipaddr(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_strings), cmocka_unit_test(test_invalid_strings),
+        cmocka_unit_test(test_valid_strings),  cmocka_unit_test(test_invalid_strings),
         cmocka_unit_test(test_binary_vectors), cmocka_unit_test(test_round_trip_text),
         cmocka_unit_test(test_bad_bytes),      cmocka_unit_test(test_text_too_large),
         cmocka_unit_test(test_iterate),        cmocka_unit_test(test_codes),

@@ -1,0 +1,218 @@
+/*
+ * flare/sim.h - a deterministic, seeded, in-process simulated network that
+ * implements the flare_io driver interface (include/flare/io.h).
+ *
+ * Model
+ *  - One event queue (binary heap ordered by (time, sequence number), so ties
+ *    replay identically). Virtual time in ns starts at 0 and only moves when
+ *    the caller runs the simulation (flare_sim_step / _run_*).
+ *  - Networks (LANs): flare_sim_internet() is the root; more LANs come from
+ *    flare_sim_lan_new(). Hosts get addresses on LANs; a NAT box joins an
+ *    "outside" LAN (the internet, or another NAT's inside LAN for double NAT)
+ *    and becomes the gateway of its "inside" LAN. Routing: a destination
+ *    address present on the sender's LAN is delivered directly; anything else
+ *    goes up through the LAN's gateway; on a LAN without a gateway an unknown
+ *    destination is dropped (no ICMP: a TCP dial to it times out).
+ *  - Links: every interface (host address, NAT outside side) has a link with
+ *    one-way delay, jitter, loss, rate and queue, applied in each direction:
+ *    a packet between two public hosts crosses the sender's link and the
+ *    receiver's link (delay A + delay B). Rate counts payload plus a header
+ *    (FLARE_SIM_TCP_HDR / FLARE_SIM_UDP_HDR bytes per packet). Without jitter
+ *    a link delivers in order.
+ *  - TCP is modelled per segment for its control packets (SYN, SYN-ACK, ACK,
+ *    FIN, RST travel and pass through NATs) and as ordered reliable chunks of
+ *    at most FLARE_SIM_MSS bytes for data. Loss of a data/FIN/ACK segment is
+ *    modelled as a retransmission delay (FLARE_SIM_RTO per loss) instead of a
+ *    drop; SYN and SYN-ACK are really lost (the dialer retransmits its SYN
+ *    after 1 s, 3 s, 7 s ... until the SYN timeout, default 5 s). UDP
+ *    datagrams are dropped by loss and by a full link queue; TCP data is never
+ *    tail-dropped (it waits in the socket buffer: sock_pending()). There are
+ *    no windows or congestion control; a data segment that a NAT drops (e.g.
+ *    its mapping expired) is lost and the connection stalls silently.
+ *  - TCP simultaneous open yields one connection (both dialers see
+ *    on_connect(0)); a SYN reaching a REUSE listener with no matching dialing
+ *    socket is accepted, and a later dial on that 4-tuple fails with
+ *    FLARE_ERR_ADDR_IN_USE (Linux's EADDRNOTAVAIL), reported via on_connect.
+ *    A SYN to a port without listener is answered with RST (FLARE_ERR_REFUSED).
+ *    Closing a socket while the peer still sends makes the peer see a RST.
+ *  - Randomness: each host's io->random, each NAT's port choice and the links'
+ *    loss/jitter use separate PRNG streams derived from the seed.
+ *
+ * Not thread-safe. Everything is freed by flare_sim_del.
+ */
+#ifndef FLARE_SIM_H
+#define FLARE_SIM_H
+
+#include "flare/common.h"
+#include "flare/io.h"
+#include "flare/ipaddr.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct flare_sim flare_sim;
+typedef struct flare_sim_lan flare_sim_lan;
+typedef struct flare_sim_host flare_sim_host;
+typedef struct flare_sim_nat flare_sim_nat;
+
+#define FLARE_SIM_MSS     8192 /* bytes of TCP data per simulated segment */
+#define FLARE_SIM_TCP_HDR 40   /* header bytes counted against the link rate */
+#define FLARE_SIM_UDP_HDR 28
+#define FLARE_SIM_RTO     (200 * FLARE_NS_PER_MS)
+
+/* Creates a simulation; mem NULL = libc. Returns NULL when out of memory. */
+flare_sim *flare_sim_new(uint64_t seed, const flare_mem *mem);
+/* Frees the simulation and every host, NAT, socket, timer and packet in it. */
+void flare_sim_del(flare_sim *sim);
+
+/* --- time and the event loop --------------------------------------------- */
+
+/* Current virtual time (ns). */
+flare_tstamp flare_sim_now(const flare_sim *sim);
+/* Runs one event. Returns 1 if one ran, 0 if the queue is empty. */
+int flare_sim_step(flare_sim *sim);
+/* Runs every event due at or before t, then sets the clock to t (if later). */
+void flare_sim_run_until(flare_sim *sim, flare_tstamp t);
+/* flare_sim_run_until(now + dt). */
+void flare_sim_run_for(flare_sim *sim, flare_tstamp dt);
+/* Runs until no event is left or the next one is after the absolute time
+ * limit. Returns 0 when idle, FLARE_ERR_TIMEOUT when events remain. */
+int flare_sim_run_until_idle(flare_sim *sim, flare_tstamp limit);
+/* Time of the next event, or FLARE_TSTAMP_NEVER. */
+flare_tstamp flare_sim_next_event(const flare_sim *sim);
+/* Number of events run so far. */
+uint64_t flare_sim_events(const flare_sim *sim);
+
+/* Dials that get no answer fail with FLARE_ERR_TIMEOUT after this (default
+ * 5 s); SYNs are retransmitted 1 s, 3 s, 7 s, ... after the first. */
+void flare_sim_set_syn_timeout(flare_sim *sim, flare_tstamp timeout);
+
+/* --- topology ------------------------------------------------------------ */
+
+/* The root network ("the internet"); it has no gateway. */
+flare_sim_lan *flare_sim_internet(flare_sim *sim);
+/* A new, empty LAN. Returns NULL when out of memory. */
+flare_sim_lan *flare_sim_lan_new(flare_sim *sim, const char *name);
+
+/* A new host with no address yet. Returns NULL when out of memory. */
+flare_sim_host *flare_sim_host_new(flare_sim *sim, const char *name);
+/* Gives h the address ip ("10.0.0.2" or "2001:db8::1") on lan. May be called
+ * several times (IPv4 and IPv6, or several LANs). Returns 0,
+ * FLARE_ERR_INVALID_ARG (bad address), FLARE_ERR_EXISTS (address taken on
+ * that LAN) or FLARE_ERR_NOMEM. */
+int flare_sim_host_add_addr(flare_sim_host *h, flare_sim_lan *lan, const char *ip);
+/* The i-th address of h (port 0). Returns 0 or FLARE_ERR_NOT_FOUND. */
+int flare_sim_host_addr(const flare_sim_host *h, size_t i, flare_ipaddr *out);
+/* The flare_io driver of h, valid until flare_sim_del. */
+flare_io *flare_sim_host_io(flare_sim_host *h);
+const char *flare_sim_host_name(const flare_sim_host *h);
+
+/* Link parameters of an interface, each direction separately shaped. */
+typedef struct flare_sim_link {
+    flare_tstamp delay;  /* one-way propagation delay, ns */
+    flare_tstamp jitter; /* extra delay, uniform in [0, jitter] ns */
+    double loss;         /* probability a packet is lost, 0..1 */
+    uint64_t rate;       /* bytes per second, 0 = unlimited */
+    size_t queue;        /* bytes a rate-limited link may hold (UDP tail-drop);
+                            0 = 64 KiB */
+} flare_sim_link;
+
+/* Sets the link of every interface of h; takes effect for packets sent from
+ * now on. */
+void flare_sim_link_set(flare_sim_host *h, const flare_sim_link *l);
+
+/* --- NAT boxes (RFC 4787 / RFC 5382 terms) ------------------------------- */
+
+typedef enum flare_sim_nat_behavior {
+    FLARE_SIM_EI = 0, /* endpoint-independent */
+    FLARE_SIM_AD = 1, /* address-dependent */
+    FLARE_SIM_APD = 2 /* address-and-port-dependent */
+} flare_sim_nat_behavior;
+
+typedef struct flare_sim_nat_config {
+    flare_sim_nat_behavior mapping;   /* which remote endpoints share a mapping */
+    flare_sim_nat_behavior filtering; /* which inbound packets a mapping lets in */
+    int port_preservation;            /* keep the inside port when it is free */
+    int hairpinning;                  /* inside -> own outside address loops back */
+    int syn_rst;                      /* answer unsolicited SYNs with RST (else drop) */
+    int firewall_only;                /* no translation: stateful filter only */
+    flare_tstamp udp_timeout;         /* idle UDP mapping lifetime */
+    flare_tstamp tcp_est_timeout;     /* idle established TCP mapping lifetime */
+    flare_tstamp tcp_trans_timeout;   /* idle TCP mapping before SYN-ACK/after FIN */
+} flare_sim_nat_config;
+
+/* Defaults: EI mapping, APD filtering, port preservation, no hairpinning,
+ * drop unsolicited SYNs, UDP 120 s, TCP established 7440 s, transitory 240 s. */
+void flare_sim_nat_config_default(flare_sim_nat_config *c);
+
+/* A NAT with address outside_ip on outside and inside_ip on inside; it becomes
+ * inside's gateway. In firewall_only mode the inside hosts should have
+ * addresses routable on the outside LAN; the firewall answers for them.
+ * cfg NULL = defaults. Returns NULL on bad arguments (bad address, inside
+ * already has a gateway, address taken) or out of memory. */
+flare_sim_nat *flare_sim_nat_new(flare_sim *sim, const char *name, flare_sim_lan *outside,
+                                 const char *outside_ip, flare_sim_lan *inside,
+                                 const char *inside_ip, const flare_sim_nat_config *cfg);
+/* Replaces the configuration; existing mappings stay. */
+void flare_sim_nat_set_config(flare_sim_nat *n, const flare_sim_nat_config *cfg);
+/* Link of the NAT's outside interface. */
+void flare_sim_nat_link_set(flare_sim_nat *n, const flare_sim_link *l);
+
+typedef struct flare_sim_nat_stats {
+    uint64_t mappings_created;
+    uint64_t mappings_expired;
+    uint64_t mappings_active; /* after purging expired ones */
+    uint64_t dropped_filter;  /* inbound refused by the filter or with no mapping */
+    uint64_t dropped_other;   /* no route, hairpinning off, TCP without SYN mapping */
+    uint64_t rst_sent;        /* RSTs answered to unsolicited SYNs */
+    uint64_t hairpinned;
+} flare_sim_nat_stats;
+void flare_sim_nat_stats_get(flare_sim_nat *n, flare_sim_nat_stats *st);
+
+/* --- tracing and replay -------------------------------------------------- */
+
+#define FLARE_SIM_SYN 0x1
+#define FLARE_SIM_ACK 0x2
+#define FLARE_SIM_FIN 0x4
+#define FLARE_SIM_RST 0x8
+
+typedef enum flare_sim_verdict {
+    FLARE_SIM_SENT = 0,      /* a host emitted it */
+    FLARE_SIM_DELIVERED,     /* it reached the destination host */
+    FLARE_SIM_FORWARDED,     /* a NAT translated and forwarded it */
+    FLARE_SIM_HAIRPINNED,    /* a NAT looped it back inside */
+    FLARE_SIM_DROP_LOSS,     /* random link loss */
+    FLARE_SIM_DROP_QUEUE,    /* link queue full */
+    FLARE_SIM_DROP_NOROUTE,  /* no such address */
+    FLARE_SIM_DROP_FILTER,   /* a NAT filtered it */
+    FLARE_SIM_DROP_NOSOCKET, /* no socket at the destination (UDP) */
+    FLARE_SIM_RETRANSMITTED, /* lost TCP segment, delivered late */
+} flare_sim_verdict;
+
+typedef struct flare_sim_trace_rec {
+    flare_tstamp time;
+    const char *node; /* host or NAT name where it happened */
+    flare_sim_verdict verdict;
+    uint8_t proto; /* 6 TCP, 17 UDP */
+    uint8_t flags; /* FLARE_SIM_SYN | ... */
+    flare_ipaddr src, dst;
+    size_t len; /* payload bytes */
+} flare_sim_trace_rec;
+
+typedef void (*flare_sim_trace_cb)(const flare_sim_trace_rec *rec, void *user);
+/* Calls cb for every packet event (cb NULL turns it off). */
+void flare_sim_set_trace(flare_sim *sim, flare_sim_trace_cb cb, void *user);
+/* Formats rec as one text line ("12.000100 alice SENT TCP S 1.2.3.4:5 ->
+ * ..."); returns the length (truncated to cap - 1). */
+int flare_sim_trace_format(const flare_sim_trace_rec *rec, char *out, size_t cap);
+/* A trace callback writing lines to a FILE * (user). */
+void flare_sim_trace_file(const flare_sim_trace_rec *rec, void *user);
+/* A hash of every event run and every packet traced so far: equal seeds and
+ * equal scenarios give equal hashes. */
+uint64_t flare_sim_trace_hash(const flare_sim *sim);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

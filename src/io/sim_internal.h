@@ -1,0 +1,278 @@
+/* Internal structures of the simulated network (src/io/sim*.c). */
+#ifndef FLARE_IO_SIM_INTERNAL_H
+#define FLARE_IO_SIM_INTERNAL_H
+
+#include "flare/buf.h"
+#include "flare/sim.h"
+
+#define SIM_TCP 6
+#define SIM_UDP 17
+
+/* --- event queue (sim.c) ------------------------------------------------- */
+
+enum sim_ev_kind {
+    SIM_EV_PKT,        /* a packet reaches a LAN or an interface */
+    SIM_EV_TIMER,      /* a flare_io_timer fires */
+    SIM_EV_SOCK_TIMER, /* SYN retransmit / connect timeout */
+    SIM_EV_SOCK_PUMP,  /* a socket may put its next segment on the link */
+    SIM_EV_SOCK_NOTIFY /* a deferred on_connect failure */
+};
+
+/* Intrusive heap node: embedded in the object it belongs to. */
+typedef struct sim_ev {
+    flare_tstamp time;
+    uint64_t seq;
+    size_t idx; /* position in the heap, SIZE_MAX when not queued */
+    int kind;
+} sim_ev;
+
+typedef struct sim_link_dir {
+    flare_tstamp free_at;      /* when the transmitter is idle again */
+    flare_tstamp last_arrival; /* keeps order when there is no jitter */
+} sim_link_dir;
+
+typedef struct sim_node sim_node;
+typedef struct sim_iface {
+    flare_sim_lan *lan;
+    sim_node *node;
+    flare_ipaddr ip; /* port 0 */
+    flare_sim_link link;
+    sim_link_dir dir[2]; /* 0: node -> LAN, 1: LAN -> node */
+} sim_iface;
+
+struct flare_sim_lan {
+    uint32_t id;
+    char *name;
+    sim_iface *gateway; /* the NAT's inside interface, or NULL */
+};
+
+typedef struct sim_pkt {
+    sim_ev ev;
+    uint8_t proto, flags;
+    uint8_t at_node; /* 1: arriving at iface->node; 0: arriving on lan */
+    flare_sim_lan *lan;
+    sim_iface *iface;
+    flare_ipaddr src, dst;
+    uint64_t seq;         /* TCP byte offset of data / FIN */
+    struct sim_pkt *next; /* a socket's out-of-order list */
+    size_t len;
+    uint8_t data[];
+} sim_pkt;
+
+/* A route: address ip on LAN lan_id is reached through iface. */
+typedef struct sim_route {
+    uint32_t lan_id;
+    flare_ipaddr ip;
+    sim_iface *iface;
+} sim_route;
+
+struct sim_node {
+    int is_nat;
+    char *name;
+    sim_iface **ifaces;
+    size_t n_ifaces;
+};
+
+typedef struct sim_tcp_sock sim_tcp_sock;
+struct flare_sim_host {
+    sim_node node; /* first: a sim_node * is a host when !is_nat */
+    flare_io io;
+    flare_sim *sim;
+    flare_prng prng;
+    uint16_t next_port;
+    struct flare_io_sock *socks;
+    struct flare_io_listener *listeners;
+    struct flare_io_udp *udps;
+    struct flare_io_timer *timers;
+};
+
+typedef struct sim_remote {
+    flare_ipaddr ep;
+    struct sim_remote *next;
+} sim_remote;
+
+typedef struct sim_mapping {
+    struct sim_mapping *next;
+    uint8_t proto;
+    uint8_t tcp_est;
+    flare_ipaddr in;   /* inside endpoint */
+    flare_ipaddr dest; /* remote the mapping is keyed on (AD/APD mapping) */
+    flare_ipaddr ext;  /* outside endpoint */
+    flare_tstamp last;
+    sim_remote *remotes; /* endpoints sent to, for filtering */
+} sim_mapping;
+
+struct flare_sim_nat {
+    sim_node node;
+    flare_sim *sim;
+    flare_sim_nat_config cfg;
+    sim_iface *out, *in;
+    flare_prng prng;
+    sim_mapping *maps;
+    flare_sim_nat_stats st;
+};
+
+struct flare_sim {
+    const flare_mem *mem;
+    uint64_t seed;
+    flare_tstamp now;
+    uint64_t seq;
+    uint64_t events;
+    uint64_t hash;
+    flare_tstamp syn_timeout;
+    flare_prng prng; /* links: loss and jitter */
+    sim_ev **heap;
+    size_t heap_len, heap_cap;
+    flare_sim_trace_cb trace;
+    void *trace_user;
+    flare_sim_lan *internet;
+    flare_sim_lan **lans;
+    size_t n_lans;
+    sim_node **nodes;
+    size_t n_nodes;
+    sim_route *routes; /* open addressing, lan_id 0 = empty slot */
+    size_t routes_cap, routes_len;
+};
+
+/* sim.c */
+void flare__sim_ev_init(sim_ev *ev, int kind);
+void flare__sim_ev_schedule(flare_sim *sim, sim_ev *ev, flare_tstamp t);
+void flare__sim_ev_cancel(flare_sim *sim, sim_ev *ev);
+void flare__sim_hash(flare_sim *sim, const void *p, size_t n);
+void flare__sim_trace(flare_sim *sim, const char *node, flare_sim_verdict v, const sim_pkt *p);
+/* Uniform double in [0, 1). */
+double flare__sim_uniform(flare_prng *p);
+char *flare__sim_strdup(const flare_mem *mem, const char *s);
+
+/* sim_net.c */
+sim_pkt *flare__sim_pkt_new(flare_sim *sim, uint8_t proto, uint8_t flags, const flare_ipaddr *src,
+                            const flare_ipaddr *dst, const uint8_t *data, size_t len);
+/* Puts p on the link of iface in direction dir (0 up, 1 down); takes p. */
+void flare__sim_link_send(flare_sim *sim, sim_iface *ifc, int dir, sim_pkt *p);
+void flare__sim_pkt_event(flare_sim *sim, sim_pkt *p);
+/* The interface of h to use for dst (source address selection), or NULL. */
+sim_iface *flare__sim_host_route(flare_sim_host *h, const flare_ipaddr *dst);
+/* The interface of h owning ip, or NULL. */
+sim_iface *flare__sim_host_iface(flare_sim_host *h, const flare_ipaddr *ip);
+/* A host sends p from its interface (or loops it back locally). */
+void flare__sim_host_send(flare_sim_host *h, sim_iface *ifc, sim_pkt *p);
+int flare__sim_route_add(flare_sim *sim, flare_sim_lan *lan, const flare_ipaddr *ip,
+                         sim_iface *ifc);
+sim_iface *flare__sim_iface_new(flare_sim *sim, sim_node *node, flare_sim_lan *lan,
+                                const flare_ipaddr *ip);
+void flare__sim_host_free(flare_sim *sim, flare_sim_host *h);
+
+/* sim_nat.c */
+void flare__sim_nat_input(flare_sim *sim, flare_sim_nat *n, sim_iface *from, sim_pkt *p);
+void flare__sim_nat_free(flare_sim *sim, flare_sim_nat *n);
+
+/* --- sockets and timers --------------------------------------------------- */
+
+struct flare_io_timer {
+    sim_ev ev;
+    flare_sim_host *h;
+    struct flare_io_timer *next, *prev;
+    flare_io_timer_cb cb;
+    void *user;
+};
+
+struct flare_io_udp {
+    flare_sim_host *h;
+    struct flare_io_udp *next, *prev;
+    flare_ipaddr local;
+    int reuse, busy, closed;
+    flare_io_udp_recv_cb cb;
+    void *user;
+};
+
+struct flare_io_listener {
+    flare_sim_host *h;
+    struct flare_io_listener *next, *prev;
+    flare_ipaddr local;
+    int reuse;
+    flare_io_accept_cb cb;
+    void *user;
+};
+
+enum sim_tcp_state { SIM_TCP_SYN_SENT, SIM_TCP_SYN_RCVD, SIM_TCP_EST, SIM_TCP_FAILED };
+
+struct flare_io_sock {
+    flare_sim_host *h;
+    struct flare_io_sock *next, *prev;
+    flare_io_listener *lst; /* while SYN_RCVD */
+    sim_iface *ifc;
+    flare_ipaddr local, remote;
+    uint8_t state;
+    uint8_t reuse, bound, accepted;
+    uint8_t got_syn; /* simultaneous open: the peer's SYN arrived */
+    uint8_t shut;    /* FIN queued after the data */
+    uint8_t fin_sent, eof;
+    uint8_t closed; /* the host closed it: no more callbacks */
+    uint8_t dead;   /* unlinked; freed when busy drops to 0 */
+    int busy;
+    flare_io_sock_cbs cbs;
+    void *user;
+    flare_buf tx;
+    size_t tx_head;
+    uint64_t snd_off, rcv_next;
+    sim_pkt *ooo; /* received segments not yet delivered, by seq */
+    flare_tstamp syn_start;
+    unsigned syn_tries;
+    int notify_status;
+    sim_ev ev_timer, ev_pump, ev_notify;
+};
+
+/* sim_tcp.c */
+void flare__sim_tcp_input(flare_sim_host *h, sim_pkt *p);
+void flare__sim_sock_event(flare_sim *sim, sim_ev *ev);
+void flare__sim_tcp_free_all(flare_sim_host *h);
+int flare__sim_tcp_port_used(flare_sim_host *h, const flare_ipaddr *local, int reuse);
+int flare__sim_listen(flare_io *io, const flare_ipaddr *local, unsigned flags,
+                      flare_io_accept_cb cb, void *user, flare_io_listener **out);
+int flare__sim_listener_addr(flare_io_listener *l, flare_ipaddr *local);
+void flare__sim_listener_close(flare_io_listener *l);
+int flare__sim_dial(flare_io *io, const flare_ipaddr *local, const flare_ipaddr *remote,
+                    unsigned flags, const flare_io_sock_cbs *cbs, void *user, flare_io_sock **out);
+void flare__sim_sock_set_cbs(flare_io_sock *s, const flare_io_sock_cbs *cbs, void *user);
+int flare__sim_sock_write(flare_io_sock *s, const uint8_t *data, size_t len);
+size_t flare__sim_sock_pending(flare_io_sock *s);
+int flare__sim_sock_addrs(flare_io_sock *s, flare_ipaddr *local, flare_ipaddr *remote);
+void flare__sim_sock_shutdown(flare_io_sock *s);
+void flare__sim_sock_close(flare_io_sock *s, int abort);
+extern const flare_io_ops flare__sim_io_ops;
+
+/* sim_host.c */
+void flare__sim_udp_input(flare_sim_host *h, sim_pkt *p);
+void flare__sim_timer_event(flare_sim *sim, sim_ev *ev);
+void flare__sim_udp_timers_free_all(flare_sim_host *h);
+/* A free ephemeral port for ip (any address if NULL), 0 if none. */
+uint16_t flare__sim_ephemeral_port(flare_sim_host *h, uint8_t proto, const flare_ipaddr *ip);
+int flare__sim_ip_is_any(const flare_ipaddr *a);
+/* Two local bindings overlap: same port and same or wildcard address. */
+int flare__sim_bind_overlap(const flare_ipaddr *a, const flare_ipaddr *b);
+/* Checks a local address given to listen/bind/dial: 0 or INVALID_ARG. */
+int flare__sim_check_local(flare_sim_host *h, const flare_ipaddr *local);
+
+/* Doubly linked host lists: insert at head, unlink in O(1). */
+#define LIST_INSERT(head, e)                                                                       \
+    do {                                                                                           \
+        (e)->prev = NULL;                                                                          \
+        (e)->next = (head);                                                                        \
+        if (head)                                                                                  \
+            (head)->prev = (e);                                                                    \
+        (head) = (e);                                                                              \
+    } while (0)
+#define LIST_REMOVE(head, e)                                                                       \
+    do {                                                                                           \
+        if ((e)->prev)                                                                             \
+            (e)->prev->next = (e)->next;                                                           \
+        else                                                                                       \
+            (head) = (e)->next;                                                                    \
+        if ((e)->next)                                                                             \
+            (e)->next->prev = (e)->prev;                                                           \
+        (e)->next = (e)->prev = NULL;                                                              \
+    } while (0)
+
+#define SIM_CONTAINER(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+#endif
