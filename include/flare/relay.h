@@ -184,8 +184,8 @@ int flare_relay_client_reserve_reply(const uint8_t *in, size_t len, const flare_
  * then at its expiry. Already expired: now. */
 #define FLARE_RELAY_REFRESH_MARGIN 120
 #define FLARE_RELAY_REFRESH_FLOOR  30
-flare_tstamp flare_relay_reservation_refresh_at(const flare_relay_reservation *r,
-                                                uint64_t now_unix, flare_tstamp now);
+flare_tstamp flare_relay_reservation_refresh_at(const flare_relay_reservation *r, uint64_t now_unix,
+                                                flare_tstamp now);
 
 /* Our relayed addresses from r: for each relay address,
  * <addr>/p2p/RELAY/p2p-circuit, followed by /p2p/SELF when self is not NULL.

@@ -38,16 +38,16 @@ extern "C" {
 #endif
 
 /* Defaults (go-libp2p's, per-ASN aside). */
-#define FLARE_RELAY_DEFAULT_TTL              3600 /* s */
-#define FLARE_RELAY_DEFAULT_MAX_RESERVATIONS 128
-#define FLARE_RELAY_DEFAULT_MAX_PER_IP       8
-#define FLARE_RELAY_DEFAULT_MAX_CIRCUITS     1024 /* total; go leaves it to its rcmgr */
+#define FLARE_RELAY_DEFAULT_TTL               3600 /* s */
+#define FLARE_RELAY_DEFAULT_MAX_RESERVATIONS  128
+#define FLARE_RELAY_DEFAULT_MAX_PER_IP        8
+#define FLARE_RELAY_DEFAULT_MAX_CIRCUITS      1024 /* total; go leaves it to its rcmgr */
 #define FLARE_RELAY_DEFAULT_CIRCUITS_PER_PEER 16
-#define FLARE_RELAY_DEFAULT_DURATION         120 /* s */
-#define FLARE_RELAY_DEFAULT_DATA             (128 * 1024)
-#define FLARE_RELAY_DEFAULT_BUFFER           2048
-#define FLARE_RELAY_DEFAULT_STREAM_TIMEOUT   (60 * FLARE_NS_PER_S)
-#define FLARE_RELAY_DEFAULT_CONNECT_TIMEOUT  (30 * FLARE_NS_PER_S)
+#define FLARE_RELAY_DEFAULT_DURATION          120 /* s */
+#define FLARE_RELAY_DEFAULT_DATA              (128 * 1024)
+#define FLARE_RELAY_DEFAULT_BUFFER            2048
+#define FLARE_RELAY_DEFAULT_STREAM_TIMEOUT    (60 * FLARE_NS_PER_S)
+#define FLARE_RELAY_DEFAULT_CONNECT_TIMEOUT   (30 * FLARE_NS_PER_S)
 
 typedef struct flare_relay_server_config {
     /* Required: the relay's identity; signs vouchers. Copied. */
@@ -62,9 +62,9 @@ typedef struct flare_relay_server_config {
     uint32_t max_reservations_per_ip; /* same IP, any port */
     uint32_t max_circuits;            /* total, pending ones included */
     uint32_t max_circuits_per_peer;
-    uint32_t limit_duration;          /* s, per circuit */
-    uint64_t limit_data;              /* bytes per circuit, each direction */
-    uint32_t buffer_size;             /* bytes in flight per direction */
+    uint32_t limit_duration; /* s, per circuit */
+    uint64_t limit_data;     /* bytes per circuit, each direction */
+    uint32_t buffer_size;    /* bytes in flight per direction */
     /* For the glue: reading a hop/stop message, and the whole stop exchange
      * (the latter is also the pending circuit's expiry). */
     flare_tstamp stream_timeout;
@@ -128,9 +128,8 @@ int flare_relay_circuit_stop_request(const flare_relay_circuit *c, flare_buf *st
  * CONNECTION_FAILED (returns nonzero and frees c: FLARE_ERR_REFUSED for a
  * non-OK status, FLARE_ERR_PROTO for a non-STATUS message, or a decode
  * error). FLARE_ERR_STATE (nothing done) if c is not pending. */
-int flare_relay_server_stop_reply(flare_relay_server *s, flare_relay_circuit *c,
-                                  const uint8_t *in, size_t len, flare_tstamp now,
-                                  flare_buf *hop_out);
+int flare_relay_server_stop_reply(flare_relay_server *s, flare_relay_circuit *c, const uint8_t *in,
+                                  size_t len, flare_tstamp now, flare_buf *hop_out);
 /* The stop stream could not be opened or answered (dial error, reset,
  * connect timeout): appends STATUS CONNECTION_FAILED to hop_out and frees
  * the pending circuit c. */

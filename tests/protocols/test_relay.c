@@ -67,7 +67,8 @@ static void test_encode_exact(void **state)
     m.limit.data = 131072;
     assert_int_equal(flare_relay_hop_encode(&m, &b), 0);
     /* type=2, Limit{1:120, 2:131072}, status=100 */
-    assert_hex(&b, "0c0802220608781080800828" "64");
+    assert_hex(&b, "0c0802220608781080800828"
+                   "64");
     flare_buf_reset(&b);
 
     /* A zero Limit is omitted. */
@@ -205,20 +206,20 @@ static void test_decode_bad(void **state)
     flare_relay_msg m;
     assert_int_equal(hop_hex("0800", &m), 0);
     assert_int_equal(m.type, FLARE_RELAY_HOP_RESERVE);
-    assert_int_equal(hop_hex("", &m), FLARE_ERR_MALFORMED);         /* no type */
-    assert_int_equal(hop_hex("2864", &m), FLARE_ERR_MALFORMED);     /* status, no type */
-    assert_int_equal(hop_hex("0803", &m), FLARE_ERR_UNKNOWN_CODE);  /* type 3 */
+    assert_int_equal(hop_hex("", &m), FLARE_ERR_MALFORMED);        /* no type */
+    assert_int_equal(hop_hex("2864", &m), FLARE_ERR_MALFORMED);    /* status, no type */
+    assert_int_equal(hop_hex("0803", &m), FLARE_ERR_UNKNOWN_CODE); /* type 3 */
     assert_int_equal(hop_hex("08ffffffff0f", &m), FLARE_ERR_UNKNOWN_CODE);
     assert_int_equal(hop_hex("08022865", &m), FLARE_ERR_UNKNOWN_CODE); /* status 101 */
     assert_int_equal(hop_hex("08022800", &m), FLARE_ERR_UNKNOWN_CODE); /* UNUSED */
     assert_int_equal(hop_hex("08", &m), FLARE_ERR_TRUNCATED);
     assert_int_equal(hop_hex("0802120a", &m), FLARE_ERR_TRUNCATED);
-    assert_int_equal(hop_hex("0a00", &m), FLARE_ERR_MALFORMED);     /* type as bytes */
-    assert_int_equal(hop_hex("080110 00", &m), FLARE_ERR_MALFORMED); /* peer as varint */
-    assert_int_equal(hop_hex("08011200", &m), FLARE_ERR_MALFORMED); /* Peer without id */
-    assert_int_equal(hop_hex("080112021200", &m), FLARE_ERR_MALFORMED); /* addr only */
+    assert_int_equal(hop_hex("0a00", &m), FLARE_ERR_MALFORMED);                /* type as bytes */
+    assert_int_equal(hop_hex("080110 00", &m), FLARE_ERR_MALFORMED);           /* peer as varint */
+    assert_int_equal(hop_hex("08011200", &m), FLARE_ERR_MALFORMED);            /* Peer without id */
+    assert_int_equal(hop_hex("080112021200", &m), FLARE_ERR_MALFORMED);        /* addr only */
     assert_int_equal(hop_hex("080112040a025500", &m), FLARE_ERR_UNKNOWN_CODE); /* bad id */
-    assert_int_equal(hop_hex("08021a020a00", &m), FLARE_ERR_MALFORMED); /* expire bytes */
+    assert_int_equal(hop_hex("08021a020a00", &m), FLARE_ERR_MALFORMED);        /* expire bytes */
     assert_int_equal(hop_hex("0802220608ffffffff10", &m), FLARE_ERR_OUT_OF_RANGE);
     assert_int_equal(hop_hex("08022202080f", &m), 0);
     assert_int_equal(m.limit.duration, 15);

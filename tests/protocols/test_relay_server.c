@@ -76,10 +76,9 @@ static int hop(fx *f, const flare_buf *req, const flare_peerid *from, const flar
     assert_int_equal(flare_lpframe_parse(req->base, req->len, 4096, &msg, &len), (int)req->len);
     flare_buf_reset(&f->out);
     uint64_t unix_now = UNIX + (now - T0) / FLARE_NS_PER_S;
-    assert_int_equal(
-        flare_relay_server_handle_hop(f->s, msg, len, from, ip, relayed, now, unix_now, &f->out,
-                                      res ? res : &r),
-        0);
+    assert_int_equal(flare_relay_server_handle_hop(f->s, msg, len, from, ip, relayed, now, unix_now,
+                                                   &f->out, res ? res : &r),
+                     0);
     if (!res)
         res = &r;
     if (res->action == FLARE_RELAY_HOP_OPEN_STOP) {
@@ -132,9 +131,10 @@ static void test_reserve_ok(void **state)
     fx *f = *state;
     flare_multiaddr addrs[3];
     assert_int_equal(flare_multiaddr_parse(&addrs[0], "/ip4/1.2.3.4/tcp/4001"), 0);
-    assert_int_equal(flare_multiaddr_parse(&addrs[1], "/ip4/1.2.3.4/tcp/4001/p2p/"
-                                                      "QmcgpsyWgH8Y8ajJz1Cu72KnS5uo2Aa2LpzU7kinSupeKs/"
-                                                      "p2p-circuit"),
+    assert_int_equal(flare_multiaddr_parse(&addrs[1],
+                                           "/ip4/1.2.3.4/tcp/4001/p2p/"
+                                           "QmcgpsyWgH8Y8ajJz1Cu72KnS5uo2Aa2LpzU7kinSupeKs/"
+                                           "p2p-circuit"),
                      0);
     assert_int_equal(flare_multiaddr_parse(&addrs[2], "/ip6/2001:db8::1/udp/4001/quic-v1"), 0);
     f->cfg.addrs = addrs;
@@ -158,8 +158,8 @@ static void test_reserve_ok(void **state)
     flare_multiaddr ma;
     char s[FLARE_MULTIADDR_STR_MAX], want[256], rs[FLARE_PEERID_STR_MAX];
     flare_peerid_to_string(&f->relay, rs, sizeof(rs));
-    assert_int_equal(flare_multiaddr_from_bytes(&ma, reply.rsvp_addrs[0].p, reply.rsvp_addrs[0].len),
-                     0);
+    assert_int_equal(
+        flare_multiaddr_from_bytes(&ma, reply.rsvp_addrs[0].p, reply.rsvp_addrs[0].len), 0);
     flare_multiaddr_to_string(&ma, s, sizeof(s));
     snprintf(want, sizeof(want), "/ip4/1.2.3.4/tcp/4001/p2p/%s", rs);
     assert_string_equal(s, want);
@@ -347,9 +347,9 @@ static void test_bad_messages(void **state)
         assert_int_equal(m.status, cases[i].status);
     }
     flare_peerid none = {0};
-    assert_int_equal(flare_relay_server_handle_hop(f->s, status, 4, &none, &ip, 0, T0, UNIX,
-                                                   &f->out, &res),
-                     FLARE_ERR_INVALID_ARG);
+    assert_int_equal(
+        flare_relay_server_handle_hop(f->s, status, 4, &none, &ip, 0, T0, UNIX, &f->out, &res),
+        FLARE_ERR_INVALID_ARG);
 }
 
 /* --- circuits --- */
@@ -413,8 +413,7 @@ static void test_connect(void **state)
     assert_int_equal(m.limit.data, 131072);
     assert_true(flare_relay_circuit_active(c));
     assert_int_equal(flare_relay_circuit_expiry(c), T0 + 1 + 120 * FLARE_NS_PER_S);
-    assert_int_equal(flare_relay_server_stop_reply(f->s, c, NULL, 0, T0, &f->out),
-                     FLARE_ERR_STATE);
+    assert_int_equal(flare_relay_server_stop_reply(f->s, c, NULL, 0, T0, &f->out), FLARE_ERR_STATE);
     assert_int_equal(flare_relay_server_num_circuits(f->s), 1);
 
     /* Refused by the target: CONNECTION_FAILED and the circuit is gone. */
@@ -471,7 +470,8 @@ static void test_circuit_caps(void **state)
     flare_relay_hop_result res[17];
     for (uint32_t i = 0; i < 16; i++)
         assert_int_equal(connect_to(f, 10 + i, 2, 0, T0, &res[i]), -1);
-    assert_int_equal(connect_to(f, 99, 2, 0, T0, &res[16]), FLARE_RELAY_STATUS_RESOURCE_LIMIT_EXCEEDED);
+    assert_int_equal(connect_to(f, 99, 2, 0, T0, &res[16]),
+                     FLARE_RELAY_STATUS_RESOURCE_LIMIT_EXCEEDED);
     flare_relay_server_circuit_close(f->s, res[3].circuit);
     assert_int_equal(connect_to(f, 99, 2, 0, T0, &res[3]), -1);
     /* Per source too: 16 from peer 1 to various targets. */
@@ -504,9 +504,8 @@ static void test_circuit_caps(void **state)
     assert_false(m.has_limit);
     assert_int_equal(flare_relay_circuit_expiry(tr.circuit), FLARE_TSTAMP_NEVER);
     size_t ok;
-    assert_int_equal(flare_relay_circuit_account(tr.circuit, 0, 2048, T0 + 1000 * FLARE_NS_PER_S,
-                                                 &ok),
-                     0);
+    assert_int_equal(
+        flare_relay_circuit_account(tr.circuit, 0, 2048, T0 + 1000 * FLARE_NS_PER_S, &ok), 0);
     /* Trusted to untrusted is limited as usual. */
     assert_int_equal(connect_to(f, 500, 2, 0, T0, &tr), -1);
     assert_int_equal(flare_relay_circuit_limit(tr.circuit).duration, 120);

@@ -40,8 +40,8 @@ static int decode_voucher(const uint8_t *in, size_t len, flare_relay_voucher *v)
             return FLARE_ERR_MALFORMED;
         if (f.num == 3)
             v->expiration = f.v;
-        else if ((rv = flare_peerid_from_bytes(f.num == 1 ? &v->relay : &v->peer, f.data,
-                                               f.len)) != 0)
+        else if ((rv = flare_peerid_from_bytes(f.num == 1 ? &v->relay : &v->peer, f.data, f.len)) !=
+                 0)
             return rv;
         seen |= 1 << f.num;
     }
@@ -137,8 +137,8 @@ int flare_relay_client_reserve_reply(const uint8_t *in, size_t len, const flare_
     if (m.expire <= now_unix)
         return FLARE_ERR_TIMEOUT;
     if (m.voucher.len) {
-        rv = flare_relay_voucher_verify(m.voucher.p, m.voucher.len, relay, self, m.expire,
-                                        now_unix);
+        rv =
+            flare_relay_voucher_verify(m.voucher.p, m.voucher.len, relay, self, m.expire, now_unix);
         if (rv)
             return rv;
         r->has_voucher = 1;
@@ -168,8 +168,8 @@ int flare_relay_client_connect_reply(const uint8_t *in, size_t len, flare_relay_
     return 0;
 }
 
-flare_tstamp flare_relay_reservation_refresh_at(const flare_relay_reservation *r,
-                                                uint64_t now_unix, flare_tstamp now)
+flare_tstamp flare_relay_reservation_refresh_at(const flare_relay_reservation *r, uint64_t now_unix,
+                                                flare_tstamp now)
 {
     if (r->expire <= now_unix)
         return now;

@@ -568,9 +568,8 @@ int flare_relay_circuit_stop_request(const flare_relay_circuit *c, flare_buf *st
     return flare_relay_stop_encode(&m, stop_out);
 }
 
-int flare_relay_server_stop_reply(flare_relay_server *s, flare_relay_circuit *c,
-                                  const uint8_t *in, size_t len, flare_tstamp now,
-                                  flare_buf *hop_out)
+int flare_relay_server_stop_reply(flare_relay_server *s, flare_relay_circuit *c, const uint8_t *in,
+                                  size_t len, flare_tstamp now, flare_buf *hop_out)
 {
     flare_relay_msg m;
     flare_relay_hop_result res;
