@@ -110,11 +110,11 @@ typedef enum flare_dcutr_nat {
 } flare_dcutr_nat;
 
 typedef struct flare_dcutr_punch_hint {
-    int have_direct_conn;     /* the glue already has a direct connection to the peer */
-    size_t our_addrs;         /* usable addresses we would send (select_addrs) */
-    int their_addrs_known;    /* their_addrs is meaningful (e.g. after CONNECT) */
-    size_t their_addrs;       /* usable addresses of the peer */
-    flare_dcutr_nat our_nat;   /* hints, e.g. from AutoNAT / observed ports */
+    int have_direct_conn;    /* the glue already has a direct connection to the peer */
+    size_t our_addrs;        /* usable addresses we would send (select_addrs) */
+    int their_addrs_known;   /* their_addrs is meaningful (e.g. after CONNECT) */
+    size_t their_addrs;      /* usable addresses of the peer */
+    flare_dcutr_nat our_nat; /* hints, e.g. from AutoNAT / observed ports */
     flare_dcutr_nat their_nat;
 } flare_dcutr_punch_hint;
 
@@ -134,11 +134,11 @@ const char *flare_dcutr_verdict_name(flare_dcutr_verdict v);
 /* ---- tracer ----------------------------------------------------------------- */
 
 typedef enum flare_dcutr_step {
-    FLARE_DCUTR_STEP_RELAY_UP = 0,   /* glue: relayed connection established */
-    FLARE_DCUTR_STEP_DIRECT_DIAL,    /* glue: connection reversal dial started */
-    FLARE_DCUTR_STEP_CONNECT_SENT,   /* value: number of addresses */
+    FLARE_DCUTR_STEP_RELAY_UP = 0,     /* glue: relayed connection established */
+    FLARE_DCUTR_STEP_DIRECT_DIAL,      /* glue: connection reversal dial started */
+    FLARE_DCUTR_STEP_CONNECT_SENT,     /* value: number of addresses */
     FLARE_DCUTR_STEP_CONNECT_RECEIVED, /* value: number of usable addresses */
-    FLARE_DCUTR_STEP_RTT,            /* value: RTT in ns */
+    FLARE_DCUTR_STEP_RTT,              /* value: RTT in ns */
     FLARE_DCUTR_STEP_SYNC_SENT,
     FLARE_DCUTR_STEP_SYNC_RECEIVED,
     FLARE_DCUTR_STEP_DIAL_START,     /* value: number of addresses */
@@ -150,13 +150,13 @@ typedef enum flare_dcutr_step {
 
 typedef enum flare_dcutr_reason {
     FLARE_DCUTR_REASON_NONE = 0,
-    FLARE_DCUTR_REASON_DIAL,      /* the dial phase failed */
+    FLARE_DCUTR_REASON_DIAL, /* the dial phase failed */
     FLARE_DCUTR_REASON_DIAL_TIMEOUT,
     FLARE_DCUTR_REASON_STREAM_TIMEOUT, /* no message within stream_timeout */
-    FLARE_DCUTR_REASON_STREAM,    /* stream reset / could not be opened */
-    FLARE_DCUTR_REASON_PROTOCOL,  /* the peer violated the protocol */
-    FLARE_DCUTR_REASON_NO_ADDRS,  /* the peer offered no usable address */
-    FLARE_DCUTR_REASON_UNSUPPORTED, /* the peer does not speak /libp2p/dcutr */
+    FLARE_DCUTR_REASON_STREAM,         /* stream reset / could not be opened */
+    FLARE_DCUTR_REASON_PROTOCOL,       /* the peer violated the protocol */
+    FLARE_DCUTR_REASON_NO_ADDRS,       /* the peer offered no usable address */
+    FLARE_DCUTR_REASON_UNSUPPORTED,    /* the peer does not speak /libp2p/dcutr */
     FLARE_DCUTR_REASON_COUNT
 } flare_dcutr_reason;
 
@@ -165,15 +165,15 @@ const char *flare_dcutr_step_name(flare_dcutr_step s);
 const char *flare_dcutr_reason_name(flare_dcutr_reason r);
 
 typedef struct flare_dcutr_trace_entry {
-    uint64_t id;      /* the punch (e.g. a connection id) */
-    flare_tstamp t;   /* caller's time */
-    uint64_t value;   /* step-specific, see flare_dcutr_step */
-    uint8_t step;     /* flare_dcutr_step */
-    uint8_t attempt;  /* 1..; 0 outside an attempt */
+    uint64_t id;       /* the punch (e.g. a connection id) */
+    flare_tstamp t;    /* caller's time */
+    uint64_t value;    /* step-specific, see flare_dcutr_step */
+    uint8_t step;      /* flare_dcutr_step */
+    uint8_t attempt;   /* 1..; 0 outside an attempt */
     uint8_t initiator; /* 1: logged by B, 0: by A */
 } flare_dcutr_trace_entry;
 
-#define FLARE_DCUTR_TRACE_LOG 128 /* entries kept (a ring: the newest win) */
+#define FLARE_DCUTR_TRACE_LOG      128 /* entries kept (a ring: the newest win) */
 #define FLARE_DCUTR_TRACE_ATTEMPTS 3
 
 enum { FLARE_DCUTR_TR_TCP = 0, FLARE_DCUTR_TR_QUIC, FLARE_DCUTR_TR_OTHER, FLARE_DCUTR_TR_N };
@@ -182,14 +182,14 @@ enum { FLARE_DCUTR_IPV4 = 0, FLARE_DCUTR_IPV6, FLARE_DCUTR_IPV_OTHER, FLARE_DCUT
 /* Counters and a bounded step log. Plain data: the glue (or a core through
  * its settings) fills it; it allocates nothing. */
 typedef struct flare_dcutr_tracer {
-    uint64_t attempts;              /* exchanges started (CONNECT sent or received) */
+    uint64_t attempts; /* exchanges started (CONNECT sent or received) */
     uint64_t outcomes[2][FLARE_DCUTR_TR_N][FLARE_DCUTR_IPV_N]; /* [ok][transport][ipv] */
-    uint64_t success_attempt[FLARE_DCUTR_TRACE_ATTEMPTS + 1]; /* [n-1]; last = later */
+    uint64_t success_attempt[FLARE_DCUTR_TRACE_ATTEMPTS + 1];  /* [n-1]; last = later */
     uint64_t gave_up[FLARE_DCUTR_REASON_COUNT];
     uint64_t attempt_failed[FLARE_DCUTR_REASON_COUNT];
-    uint64_t direct_dials[2];       /* connection reversal [ok] */
+    uint64_t direct_dials[2]; /* connection reversal [ok] */
     flare_tstamp last_rtt;
-    uint64_t logged;                /* entries ever logged */
+    uint64_t logged; /* entries ever logged */
     flare_dcutr_trace_entry log[FLARE_DCUTR_TRACE_LOG];
 } flare_dcutr_tracer;
 
@@ -238,7 +238,7 @@ typedef struct flare_dcutr_event {
     flare_tstamp rtt;             /* DIAL: measured RTT */
     const flare_multiaddr *addrs; /* DIAL: valid until the next call on the core */
     size_t naddrs;
-    flare_dcutr_reason reason;    /* FAILED */
+    flare_dcutr_reason reason; /* FAILED */
 } flare_dcutr_event;
 
 #define FLARE_DCUTR__EVQ 8
@@ -275,11 +275,15 @@ int flare_dcutr_initiator_start(flare_dcutr_initiator *b, flare_tstamp now,
 
 /* Feeds bytes from the stream. On A's CONNECT: RTT = now - start time, SYNC
  * is appended to out (then flush and close the stream) and EV_DIAL is
- * scheduled for now + RTT/2 (see _expiry). Returns 0, or (the punch is over,
- * EV_FAILED queued; reset the stream): FLARE_ERR_PROTO (SYNC, a second
- * message, bytes after the exchange, no usable address), FLARE_ERR_TOO_LARGE,
- * any flare_dcutr_msg_decode error; FLARE_ERR_STATE when no exchange awaits
- * bytes. */
+ * scheduled for now + RTT/2 (see _expiry). Returns 0, or an error after
+ * which the stream must be reset:
+ *  - FLARE_ERR_PROTO (A sent SYNC or a CONNECT without usable address),
+ *    FLARE_ERR_TOO_LARGE, FLARE_ERR_OVERLONG or a flare_dcutr_msg_decode
+ *    error: the punch is given up (EV_FAILED, reason PROTOCOL / NO_ADDRS);
+ *  - FLARE_ERR_PROTO for bytes after A's CONNECT: only the stream is bad,
+ *    the punch goes on;
+ *  - FLARE_ERR_NOMEM: the attempt fails (retry as for a reset stream);
+ *  - FLARE_ERR_STATE when no exchange awaits bytes. */
 int flare_dcutr_initiator_recv(flare_dcutr_initiator *b, const uint8_t *in, size_t len,
                                flare_tstamp now, flare_buf *out);
 
@@ -326,9 +330,11 @@ int flare_dcutr_responder_init(flare_dcutr_responder *a, const flare_dcutr_setti
                                const flare_mem *mem);
 void flare_dcutr_responder_free(flare_dcutr_responder *a);
 
-/* B opened a new /libp2p/dcutr stream (a new attempt; one still in progress
- * is abandoned). Errors: FLARE_ERR_LIMIT after max_attempts streams (reset
- * it: each attempt makes us dial addresses the peer chose). */
+/* B opened a new /libp2p/dcutr stream: a new attempt (an unfinished one is
+ * abandoned, a dial still under way is counted as failed). The glue accepts
+ * the protocol only on a relayed connection that we (A) dialed, as go-libp2p
+ * does. Errors: FLARE_ERR_LIMIT after max_attempts streams (reset it: each
+ * attempt makes us dial addresses the peer chose). */
 int flare_dcutr_responder_stream_open(flare_dcutr_responder *a, flare_tstamp now);
 
 /* Feeds bytes from the current stream. On CONNECT: appends our CONNECT with

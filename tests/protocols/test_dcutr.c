@@ -109,7 +109,7 @@ static void test_codec_addr_filtering(void **state)
     flare_multiaddr relayed =
         ma("/ip4/5.6.7.8/tcp/1/p2p/12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMoaMtimQ5/"
            "p2p-circuit");
-    static const uint8_t garbage[] = {0x04, 0x01, 0x02};      /* ip4 truncated */
+    static const uint8_t garbage[] = {0x04, 0x01, 0x02};       /* ip4 truncated */
     static const uint8_t unknown[] = {0xff, 0xff, 0x03, 0x00}; /* unknown code */
     const uint8_t *a[] = {garbage, relayed.bytes, good.bytes, unknown, good.bytes};
     size_t l[] = {sizeof(garbage), relayed.len, good.len, sizeof(unknown), good.len};
@@ -221,9 +221,9 @@ static void exchange(net *n, flare_tstamp t0, flare_tstamp *a_dial, flare_tstamp
     assert_int_equal(flare_dcutr_initiator_start(&n->b, t, n->b_addrs, 2, &n->b_out), 0);
     assert_int_equal(flare_dcutr_responder_stream_open(&n->a, t), 0);
     t += n->owd; /* CONNECT reaches A */
-    assert_int_equal(flare_dcutr_responder_recv(&n->a, n->b_out.base, n->b_out.len, t,
-                                                n->a_addrs, 2, &n->a_out),
-                     0);
+    assert_int_equal(
+        flare_dcutr_responder_recv(&n->a, n->b_out.base, n->b_out.len, t, n->a_addrs, 2, &n->a_out),
+        0);
     flare_buf_reset(&n->b_out);
     t += n->owd; /* A's CONNECT reaches B */
     assert_int_equal(flare_dcutr_initiator_recv(&n->b, n->a_out.base, n->a_out.len, t, &n->b_out),
@@ -233,9 +233,9 @@ static void exchange(net *n, flare_tstamp t0, flare_tstamp *a_dial, flare_tstamp
     assert_int_equal(flare_dcutr_initiator_expiry(&n->b), sync_at + n->owd);
     assert_int_equal(flare_dcutr_initiator_poll_event(&n->b, &(flare_dcutr_event){0}), 0);
     t += n->owd; /* SYNC reaches A, and B's timer fires at the same instant */
-    assert_int_equal(flare_dcutr_responder_recv(&n->a, n->b_out.base, n->b_out.len, t,
-                                                n->a_addrs, 2, &n->a_out),
-                     0);
+    assert_int_equal(
+        flare_dcutr_responder_recv(&n->a, n->b_out.base, n->b_out.len, t, n->a_addrs, 2, &n->a_out),
+        0);
     flare_buf_reset(&n->b_out);
     assert_int_equal(n->a_out.len, 0);
     flare_dcutr_event ev = a_event(n);
@@ -291,12 +291,10 @@ static void test_pump_success(void **state)
     static const struct {
         flare_dcutr_step step;
         flare_tstamp dt;
-    } want[] = {{FLARE_DCUTR_STEP_CONNECT_SENT, 0},
-                {FLARE_DCUTR_STEP_CONNECT_RECEIVED, 74 * MS},
-                {FLARE_DCUTR_STEP_RTT, 74 * MS},
-                {FLARE_DCUTR_STEP_SYNC_SENT, 74 * MS},
-                {FLARE_DCUTR_STEP_DIAL_START, 111 * MS},
-                {FLARE_DCUTR_STEP_DIRECT_UP, 116 * MS}};
+    } want[] = {
+        {FLARE_DCUTR_STEP_CONNECT_SENT, 0},      {FLARE_DCUTR_STEP_CONNECT_RECEIVED, 74 * MS},
+        {FLARE_DCUTR_STEP_RTT, 74 * MS},         {FLARE_DCUTR_STEP_SYNC_SENT, 74 * MS},
+        {FLARE_DCUTR_STEP_DIAL_START, 111 * MS}, {FLARE_DCUTR_STEP_DIRECT_UP, 116 * MS}};
     size_t k = 0;
     for (size_t i = n->tr.logged; i-- > 0;) {
         e = flare_dcutr_tracer_entry(&n->tr, i);
@@ -319,9 +317,9 @@ static void test_pump_fragmented(void **state)
     assert_int_equal(flare_dcutr_initiator_start(&n->b, 0, n->b_addrs, 2, &n->b_out), 0);
     assert_int_equal(flare_dcutr_responder_stream_open(&n->a, 0), 0);
     for (size_t i = 0; i < n->b_out.len; i++)
-        assert_int_equal(flare_dcutr_responder_recv(&n->a, n->b_out.base + i, 1, 5, n->a_addrs, 2,
-                                                    &n->a_out),
-                         0);
+        assert_int_equal(
+            flare_dcutr_responder_recv(&n->a, n->b_out.base + i, 1, 5, n->a_addrs, 2, &n->a_out),
+            0);
     assert_true(n->a_out.len > 0);
     flare_buf_reset(&n->b_out);
     for (size_t i = 0; i < n->a_out.len; i++)
@@ -602,6 +600,12 @@ static void test_initiator_bad_input(void **state)
     assert_int_equal(n->b_out.len, 4); /* SYNC went out; the punch goes on */
     assert_int_equal(flare_dcutr_initiator_expiry(&n->b), 15);
     assert_false(flare_dcutr_initiator_done(&n->b));
+    /* A's dial won before our timer: no EV_DIAL any more */
+    assert_int_equal(flare_dcutr_initiator_dial_result(&n->b, 1, NULL, 12), 0);
+    assert_int_equal(b_event(n).type, FLARE_DCUTR_EV_SUCCESS);
+    assert_int_equal(flare_dcutr_initiator_expiry(&n->b), FLARE_TSTAMP_NEVER);
+    assert_int_equal(flare_dcutr_initiator_handle_expiry(&n->b, 15), 0);
+    assert_int_equal(flare_dcutr_initiator_poll_event(&n->b, &(flare_dcutr_event){0}), 0);
     flare_buf_free(&in);
     net_del(n);
 }

@@ -22,8 +22,8 @@ static void test_addr_usable(void **state)
     (void)state;
     assert_true(usable("/ip4/1.2.3.4/tcp/4001", 0, 0));
     assert_true(usable("/ip6/2600::1/tcp/4001", 0, 0));
-    assert_true(usable("/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMoaMtimQ5",
-                       0, 0));
+    assert_true(usable(
+        "/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMoaMtimQ5", 0, 0));
     assert_false(usable("/ip4/192.168.1.2/tcp/4001", 1, 1)); /* private */
     assert_false(usable("/ip4/127.0.0.1/tcp/4001", 1, 1));
     assert_false(usable("/ip4/100.64.0.1/tcp/4001", 1, 1)); /* CGNAT */
@@ -41,12 +41,14 @@ static void test_addr_usable(void **state)
     assert_false(usable("/ip4/1.2.3.4/tcp/4001/ws", 0, 1));
     assert_false(usable("/ip4/1.2.3.4/udp/4001/quic-v1/webtransport", 0, 1));
     assert_false(usable("/ip4/1.2.3.4", 0, 1));
-    assert_false(usable("/ip4/1.2.3.4/tcp/1/p2p/12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMoaMtimQ5/"
-                        "p2p/12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMoaMtimQ5",
-                        0, 0));
-    assert_false(usable("/ip4/1.2.3.4/tcp/1/p2p/12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMoaMtimQ5/"
-                        "p2p-circuit",
-                        0, 0));
+    assert_false(
+        usable("/ip4/1.2.3.4/tcp/1/p2p/12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMoaMtimQ5/"
+               "p2p/12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMoaMtimQ5",
+               0, 0));
+    assert_false(
+        usable("/ip4/1.2.3.4/tcp/1/p2p/12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMoaMtimQ5/"
+               "p2p-circuit",
+               0, 0));
     flare_multiaddr empty = {0};
     assert_false(flare_dcutr_addr_usable(&empty, NULL));
     flare_multiaddr m = ma("/ip4/1.2.3.4/tcp/1");

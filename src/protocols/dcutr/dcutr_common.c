@@ -76,8 +76,8 @@ void flare__dcutr_trace(const flare_dcutr_settings *s, int initiator, unsigned a
         flare_dcutr_tracer_step(s->tracer, s->trace_id, initiator, attempt, step, now, value);
 }
 
-void flare__dcutr_trace_outcome(const flare_dcutr_settings *s, int ok,
-                                const flare_multiaddr *addr, unsigned attempt)
+void flare__dcutr_trace_outcome(const flare_dcutr_settings *s, int ok, const flare_multiaddr *addr,
+                                unsigned attempt)
 {
     if (s->tracer)
         flare_dcutr_tracer_outcome(s->tracer, ok, addr, attempt);

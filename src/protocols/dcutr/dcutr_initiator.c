@@ -107,8 +107,10 @@ static int on_connect(flare_dcutr_initiator *b, flare_tstamp now, flare_buf *out
         return FLARE_ERR_PROTO;
     }
     int rv = flare_dcutr_msg_encode(out, FLARE_DCUTR_SYNC, NULL, 0);
-    if (rv)
-        return rv; /* NOMEM: state unchanged, the caller may feed again */
+    if (rv) {
+        attempt_failed(b, FLARE_DCUTR_REASON_STREAM, now);
+        return rv;
+    }
     b->rtt = now - b->sent_at;
     trace(b, FLARE_DCUTR_STEP_RTT, now, b->rtt);
     trace(b, FLARE_DCUTR_STEP_SYNC_SENT, now, 0);

@@ -30,7 +30,7 @@ int flare__dcutr_settings(flare_dcutr_settings *out, const flare_dcutr_settings 
 /* Logs a step when the settings carry a tracer. */
 void flare__dcutr_trace(const flare_dcutr_settings *s, int initiator, unsigned attempt,
                         flare_dcutr_step step, flare_tstamp now, uint64_t value);
-void flare__dcutr_trace_outcome(const flare_dcutr_settings *s, int ok,
-                                const flare_multiaddr *addr, unsigned attempt);
+void flare__dcutr_trace_outcome(const flare_dcutr_settings *s, int ok, const flare_multiaddr *addr,
+                                unsigned attempt);
 
 #endif

@@ -7,14 +7,13 @@
 #include "flare/dcutr.h"
 
 static const char *const step_names[FLARE_DCUTR_STEP_COUNT] = {
-    "relay-up",        "direct-dial", "connect-sent", "connect-received",
-    "rtt",             "sync-sent",   "sync-received", "dial-start",
-    "direct-up",       "attempt-failed", "gave-up",
+    "relay-up",      "direct-dial", "connect-sent", "connect-received", "rtt",     "sync-sent",
+    "sync-received", "dial-start",  "direct-up",    "attempt-failed",   "gave-up",
 };
 
 static const char *const reason_names[FLARE_DCUTR_REASON_COUNT] = {
-    "none",     "dial",     "dial-timeout", "stream-timeout",
-    "stream",   "protocol", "no-addrs",     "unsupported",
+    "none",   "dial",     "dial-timeout", "stream-timeout",
+    "stream", "protocol", "no-addrs",     "unsupported",
 };
 
 static const char *const transport_names[FLARE_DCUTR_TR_N] = {"tcp", "quic", "other"};
