@@ -69,7 +69,7 @@ int flare_multiaddr_from_bytes(flare_multiaddr *ma, const uint8_t *in, size_t le
         if (p->kind == FLARE__MA_PATH && off < len)
             return FLARE_ERR_MALFORMED;
     }
-    memcpy(ma->bytes, in, len);
+    memmove(ma->bytes, in, len); /* in may be ma->bytes */
     ma->len = (uint16_t)len;
     return 0;
 }

@@ -105,7 +105,7 @@ int flare_mss_start(flare_mss *m, flare_buf *out)
 
 static int line_is(const char *line, size_t len, const char *want)
 {
-    return strlen(want) == len && memcmp(line, want, len) == 0;
+    return strlen(want) == len && (len == 0 || memcmp(line, want, len) == 0);
 }
 
 /* The "ls" answer: one frame of per-protocol lines and a closing '\n'. */

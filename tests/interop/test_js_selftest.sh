@@ -25,7 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-paths=$(timeout 1200 "$root/scripts/interop-setup.sh" "${1:-$root/build}")
+paths=$(timeout 1200 "$root/scripts/interop-setup.sh" "${1:-${FLARE_BINARY_DIR:-$root/build}}")
 rc=$?
 [ $rc -eq 77 ] && exit 77
 [ $rc -ne 0 ] && {

@@ -1,0 +1,247 @@
+/*
+ * flare/host.h - a libp2p host: identity, transports, connections, streams.
+ *
+ * A host runs on a flare_io driver (real sockets or the simulated network)
+ * and owns the connection pipeline:
+ *
+ *   TCP -> multistream(/noise) -> Noise XX -> multistream(/yamux/1.0.0) -> yamux
+ *
+ * (the muxer is taken from the Noise extensions when both sides list one).
+ * Every stream then negotiates its protocol with multistream-select and is
+ * handed to the handler registered for it.
+ *
+ * Roles: the "initiator" of a connection (Noise initiator, multistream
+ * dialer, yamux client) is normally the side whose socket dialed, but
+ * flare_host_dial_opts.role lets the caller fix it: after a DCUtR TCP
+ * simultaneous open, the peer that dialed through the relay is the client
+ * whichever socket connected.
+ *
+ * Limited connections (relayed, later issues) only carry protocols
+ * registered with FLARE_HANDLER_ALLOW_LIMITED, and flare_host_new_stream
+ * refuses them with FLARE_ERR_LIMITED unless the caller passes
+ * FLARE_STREAM_ALLOW_LIMITED.
+ *
+ * All callbacks run from the driver's loop. Objects passed to callbacks
+ * (events, streams) are valid for the duration of the callback, and streams
+ * until their on_close.
+ */
+#ifndef FLARE_HOST_H
+#define FLARE_HOST_H
+
+#include "flare/common.h"
+#include "flare/io.h"
+#include "flare/keys.h"
+#include "flare/multiaddr.h"
+#include "flare/peerid.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct flare_host flare_host;
+typedef struct flare_conn flare_conn;
+typedef struct flare_stream flare_stream;
+
+#define FLARE_PROTOCOL_MAX 256 /* longest protocol id flare accepts */
+
+/* ---- configuration -------------------------------------------------------- */
+
+typedef struct flare_host_config {
+    const char *agent_version;       /* identify agentVersion; default "flare/<version>" */
+    size_t max_connections;          /* total; default 1024 */
+    size_t max_connections_per_peer; /* default 8 */
+    size_t max_streams_per_conn;     /* default 512 */
+    size_t max_stream_buffer;        /* bytes queued per stream for writing; default 1 MiB */
+    flare_tstamp handshake_timeout;  /* whole upgrade; default 15 s */
+    flare_tstamp dial_timeout;       /* TCP connect; default 10 s */
+    flare_tstamp negotiate_timeout;  /* a stream's multistream negotiation; default 10 s */
+    flare_tstamp idle_timeout;       /* close connections with no streams after; 0 = never */
+    flare_tstamp keepalive_interval; /* yamux ping; default 15 s, 0 = off */
+    int reuse_port;                  /* dial from the listen port (hole punching); default 1 */
+    int enable_identify;             /* default 1 */
+    int enable_ping;                 /* default 1 */
+    int doc_addrs_public;            /* treat TEST-NET ranges as public (lab, simulator) */
+} flare_host_config;
+
+void flare_host_config_default(flare_host_config *c);
+
+/* ---- events ---------------------------------------------------------------- */
+
+typedef enum flare_host_event_type {
+    FLARE_HOST_EV_LISTENING,       /* addr: a bound listen address */
+    FLARE_HOST_EV_LISTEN_FAILED,   /* addr, error */
+    FLARE_HOST_EV_CONN_OPENED,     /* conn, peer, addr (remote), outbound */
+    FLARE_HOST_EV_CONN_CLOSED,     /* conn, peer, addr, error (0: graceful) */
+    FLARE_HOST_EV_DIAL_FAILED,     /* peer (may be empty), addr, error */
+    FLARE_HOST_EV_INCOMING_FAILED, /* addr (remote), error: an inbound upgrade failed */
+    FLARE_HOST_EV_IDENTIFIED,      /* conn, peer: identify done; see flare_host_peer_info */
+    FLARE_HOST_EV_PING,            /* conn, peer, rtt */
+    FLARE_HOST_EV_OBSERVED_ADDR,   /* conn, peer, addr: what the peer sees us as */
+} flare_host_event_type;
+
+typedef struct flare_host_event {
+    flare_host_event_type type;
+    flare_conn *conn;
+    const flare_peerid *peer;
+    const flare_multiaddr *addr;
+    int error;
+    int outbound;
+    flare_tstamp rtt;
+} flare_host_event;
+
+typedef void (*flare_host_event_cb)(flare_host *h, const flare_host_event *ev, void *user);
+
+/* ---- lifecycle ------------------------------------------------------------- */
+
+/* Creates a host with identity key (copied) on driver io. cfg may be NULL. */
+int flare_host_new(flare_host **out, flare_io *io, const flare_privkey *key,
+                   const flare_host_config *cfg, const flare_mem *mem);
+/* Closes every connection and listener (no callbacks after) and frees. */
+void flare_host_del(flare_host *h);
+void flare_host_set_event_cb(flare_host *h, flare_host_event_cb cb, void *user);
+const flare_peerid *flare_host_peerid(const flare_host *h);
+flare_io *flare_host_io(flare_host *h);
+
+/* Listens on a TCP multiaddr (/ip4|ip6/.../tcp/PORT). The bound address is
+ * reported with FLARE_HOST_EV_LISTENING and flare_host_listen_addrs. */
+int flare_host_listen(flare_host *h, const flare_multiaddr *ma);
+/* The bound listen addresses (without /p2p/). Returns the count (<= cap). */
+size_t flare_host_listen_addrs(const flare_host *h, flare_multiaddr *out, size_t cap);
+
+/* ---- dialing --------------------------------------------------------------- */
+
+typedef enum flare_conn_role {
+    FLARE_ROLE_AUTO = 0,      /* initiator iff our socket dialed */
+    FLARE_ROLE_INITIATOR = 1, /* we are the client of every protocol on it */
+    FLARE_ROLE_RESPONDER = 2,
+} flare_conn_role;
+
+typedef struct flare_dial_opts {
+    flare_conn_role role;
+    int no_reuse;  /* don't dial from the listen port */
+    int force_new; /* dial even if a connection to the peer exists */
+} flare_dial_opts;
+
+/* conn is the new (or existing) connection on success, NULL on failure. */
+typedef void (*flare_dial_cb)(flare_host *h, flare_conn *conn, int status, void *user);
+
+/* Dials ma (/ip4|ip6/../tcp/../p2p/ID; without /p2p/ any peer is accepted).
+ * If a connection to that peer exists it is returned (from the loop); if a
+ * dial to that peer is in flight the callback joins it. opts may be NULL.
+ * cb may be NULL. */
+int flare_host_dial(flare_host *h, const flare_multiaddr *ma, const flare_dial_opts *opts,
+                    flare_dial_cb cb, void *user);
+/* Dials a peer at its addresses in the peerstore. */
+int flare_host_connect(flare_host *h, const flare_peerid *peer, const flare_dial_opts *opts,
+                       flare_dial_cb cb, void *user);
+
+/* ---- connections ----------------------------------------------------------- */
+
+/* The best open connection to peer (direct over limited, then newest), or NULL. */
+flare_conn *flare_host_conn_to(flare_host *h, const flare_peerid *peer);
+const flare_peerid *flare_conn_peer(const flare_conn *c);
+const flare_multiaddr *flare_conn_remote_addr(const flare_conn *c);
+const flare_multiaddr *flare_conn_local_addr(const flare_conn *c);
+int flare_conn_is_outbound(const flare_conn *c);  /* our socket dialed */
+int flare_conn_is_initiator(const flare_conn *c); /* our role in the protocols */
+int flare_conn_is_limited(const flare_conn *c);
+const char *flare_conn_muxer(const flare_conn *c);
+void flare_conn_close(flare_conn *c);
+size_t flare_host_num_conns(const flare_host *h);
+
+/* ---- streams --------------------------------------------------------------- */
+
+typedef struct flare_stream_cbs {
+    /* Outbound: negotiation finished (status 0) or failed (then on_close
+     * follows). Inbound: the stream is handed to its handler (status 0). */
+    void (*on_open)(flare_stream *s, int status, void *user);
+    void (*on_data)(flare_stream *s, const uint8_t *data, size_t len, void *user);
+    /* The remote finished writing. */
+    void (*on_eof)(flare_stream *s, void *user);
+    /* Queued data dropped below the low-water mark after a write hit it. */
+    void (*on_writable)(flare_stream *s, void *user);
+    /* The stream is gone (error 0: both sides closed; else reset/error).
+     * The handle must not be used afterwards. */
+    void (*on_close)(flare_stream *s, int error, void *user);
+} flare_stream_cbs;
+
+#define FLARE_HANDLER_ALLOW_LIMITED 0x1 /* also served on limited connections */
+#define FLARE_STREAM_ALLOW_LIMITED  0x1 /* may open on a limited connection */
+
+/* Registers (or replaces) the handler for protocol. */
+int flare_host_set_handler(flare_host *h, const char *protocol, const flare_stream_cbs *cbs,
+                           void *user, unsigned flags);
+int flare_host_remove_handler(flare_host *h, const char *protocol);
+/* Protocols we serve, for identify. Returns the count; list valid until the
+ * handler set changes. */
+size_t flare_host_protocols(const flare_host *h, const char **list, size_t cap);
+
+/* Opens a stream to the peer of conn and negotiates protocol. Data written
+ * before on_open is sent with the proposal (multistream 0-RTT). */
+int flare_conn_new_stream(flare_conn *c, const char *protocol, const flare_stream_cbs *cbs,
+                          void *user, unsigned flags, flare_stream **out);
+/* As above on the best connection to peer (FLARE_ERR_NOT_FOUND if none). */
+int flare_host_new_stream(flare_host *h, const flare_peerid *peer, const char *protocol,
+                          const flare_stream_cbs *cbs, void *user, unsigned flags,
+                          flare_stream **out);
+
+/* Queues data and sends what the stream's window allows. Returns 0 when
+ * accepted; 1 when accepted but the queue is now above max_stream_buffer:
+ * stop writing until on_writable (an echo-like handler pauses its reading);
+ * FLARE_ERR_LIMIT (not accepted) when the queue would exceed twice
+ * max_stream_buffer, FLARE_ERR_CLOSED after close_write or on a dead stream. */
+int flare_stream_write(flare_stream *s, const uint8_t *data, size_t len);
+size_t flare_stream_pending(const flare_stream *s);
+/* Half-close (FIN after queued data). */
+int flare_stream_close_write(flare_stream *s);
+/* Resets the stream. No callback runs for it afterwards (not even
+ * on_close): the handle is invalid once this returns. */
+void flare_stream_reset(flare_stream *s);
+/* Stops (1) or resumes (0) delivering on_data; unread data closes the
+ * receive window, so the sender is slowed down. */
+void flare_stream_pause(flare_stream *s, int paused);
+const char *flare_stream_protocol(const flare_stream *s);
+flare_conn *flare_stream_conn(const flare_stream *s);
+int flare_stream_is_inbound(const flare_stream *s);
+void flare_stream_set_user(flare_stream *s, const flare_stream_cbs *cbs, void *user);
+
+/* ---- peerstore --------------------------------------------------------------- */
+
+#define FLARE_PEER_MAX_ADDRS     16
+#define FLARE_PEER_MAX_PROTOCOLS 64
+
+typedef struct flare_peer_info {
+    flare_peerid id;
+    size_t naddrs;
+    flare_multiaddr addrs[FLARE_PEER_MAX_ADDRS];
+    size_t nprotocols;
+    char protocols[FLARE_PEER_MAX_PROTOCOLS][FLARE_PROTOCOL_MAX];
+    char agent_version[128];
+    char protocol_version[64];
+    int has_pubkey;
+    flare_pubkey pubkey;
+} flare_peer_info;
+
+/* Adds addresses for peer valid for ttl ns (FLARE_TSTAMP_NEVER: permanent). */
+int flare_host_add_addr(flare_host *h, const flare_peerid *peer, const flare_multiaddr *ma,
+                        flare_tstamp ttl);
+/* Copies what the peerstore knows (FLARE_ERR_NOT_FOUND if nothing). info
+ * is large: allocate it, don't put it on a small stack. */
+int flare_host_peer_info(flare_host *h, const flare_peerid *peer, flare_peer_info *info);
+int flare_host_peer_supports(flare_host *h, const flare_peerid *peer, const char *protocol);
+
+/* Sends identify push (/ipfs/id/push/1.0.0) to every connected peer that
+ * supports it, after our addresses or protocols changed. */
+int flare_host_identify_push(flare_host *h);
+
+/* ---- ping ------------------------------------------------------------------ */
+
+typedef void (*flare_ping_cb)(flare_host *h, const flare_peerid *peer, int status, flare_tstamp rtt,
+                              void *user);
+/* One ping (/ipfs/ping/1.0.0) over the best connection to peer. */
+int flare_host_ping(flare_host *h, const flare_peerid *peer, flare_ping_cb cb, void *user);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

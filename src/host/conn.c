@@ -1,0 +1,552 @@
+/*
+ * The connection upgrade pipeline and its steady state:
+ *
+ *   raw  --mss(/noise)-->  Noise XX  --mss(/yamux/1.0.0) or Noise ext-->  yamux
+ *
+ * Bytes from the socket go through process_wire(); plaintext produced by mss
+ * or yamux is collected in c->tmp, encrypted into c->wire and written by
+ * flare__conn_flush(). The connection's role (initiator: Noise initiator,
+ * multistream dialer, yamux client) is fixed when the upgrade starts and
+ * need not match the socket's direction.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "host/host_int.h"
+
+static const char *const noise_protos[] = {FLARE__NOISE_ID};
+static const char *const yamux_protos[] = {FLARE__YAMUX_ID};
+
+static void conn_on_connect(flare_io_sock *s, int status, void *user);
+static void conn_on_read(flare_io_sock *s, const uint8_t *data, size_t len, void *user);
+static void conn_on_close(flare_io_sock *s, int reason, void *user);
+static void conn_on_timer(flare_io_timer *t, void *user);
+
+const flare_io_sock_cbs flare__conn_sock_cbs = {conn_on_connect, conn_on_read, conn_on_close};
+
+flare_conn *flare__conn_new(flare_host *h, int outbound)
+{
+    flare_conn *c = flare__calloc(h->mem, 1, sizeof(*c));
+    if (!c)
+        return NULL;
+    if (h->io->ops->timer_new(h->io, conn_on_timer, c, &c->timer)) {
+        flare__free(h->mem, c);
+        return NULL;
+    }
+    c->host = h;
+    c->id = ++h->next_conn_id;
+    c->outbound = outbound;
+    c->initiator = outbound;
+    c->state = FLARE__CONN_DIALING;
+    flare_buf_init(&c->plain_in, h->mem);
+    flare_buf_init(&c->tmp, h->mem);
+    flare_buf_init(&c->wire, h->mem);
+    c->next = h->conns;
+    if (h->conns)
+        h->conns->prev = c;
+    h->conns = c;
+    h->nconns++;
+    return c;
+}
+
+void flare__conn_attach_sock(flare_conn *c, flare_io_sock *s)
+{
+    flare_io *io = c->host->io;
+    c->sock = s;
+    io->ops->sock_set_cbs(s, &flare__conn_sock_cbs, c);
+    io->ops->sock_addrs(s, &c->local_ip, &c->remote_ip);
+    flare_multiaddr_from_ipaddr(&c->remote_ma, &c->remote_ip, FLARE_MA_TCP);
+    flare_multiaddr_from_ipaddr(&c->local_ma, &c->local_ip, FLARE_MA_TCP);
+}
+
+/* ---- teardown ------------------------------------------------------------------ */
+
+static void conn_unlink(flare_conn *c)
+{
+    flare_host *h = c->host;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        h->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    h->nconns--;
+}
+
+/* Frees everything; no callbacks except the stream/dial/conn notifications. */
+void flare__conn_destroy(flare_conn *c)
+{
+    flare_host *h = c->host;
+    int err = c->close_err;
+    if (c->state != FLARE__CONN_DEAD) {
+        int was_ready = c->state == FLARE__CONN_READY;
+        c->state = FLARE__CONN_DEAD;
+        c->busy++;
+        flare__conn_kill_streams(c, err ? err : FLARE_ERR_CLOSED);
+        if (!was_ready || c->waiters)
+            flare__dial_complete(c, err ? err : FLARE_ERR_CLOSED);
+        if (c->opened_reported) {
+            flare_host_event ev = {.type = FLARE_HOST_EV_CONN_CLOSED,
+                                   .conn = c,
+                                   .peer = &c->peer,
+                                   .addr = &c->remote_ma,
+                                   .error = err,
+                                   .outbound = c->outbound};
+            flare__host_emit(h, &ev);
+        } else if (!c->outbound && err) {
+            flare_host_event ev = {
+                .type = FLARE_HOST_EV_INCOMING_FAILED, .addr = &c->remote_ma, .error = err};
+            flare__host_emit(h, &ev);
+        }
+        c->busy--;
+    }
+    if (c->sock) {
+        h->io->ops->sock_close(c->sock, err != 0 && err != FLARE_ERR_CLOSED);
+        c->sock = NULL;
+    }
+    flare__conn_free_dead_streams(c);
+    conn_unlink(c);
+    h->io->ops->timer_del(c->timer);
+    if (c->mss_active)
+        flare_mss_free(&c->mss);
+    if (c->noise_active)
+        flare_noise_free(&c->noise);
+    if (c->yamux)
+        flare_yamux_del(c->yamux);
+    flare_buf_free(&c->plain_in);
+    flare_buf_free(&c->tmp);
+    flare_buf_free(&c->wire);
+    flare__free(h->mem, c);
+}
+
+/* Closes the connection with err (0: graceful). Safe inside callbacks: the
+ * free happens when the outermost processing frame unwinds. */
+void flare__conn_fail(flare_conn *c, int err)
+{
+    if (c->close_pending)
+        return;
+    c->close_pending = 1;
+    c->close_err = err;
+    if (c->busy == 0)
+        flare__conn_destroy(c);
+}
+
+void flare__conn_unbusy(flare_conn *c)
+{
+    if (--c->busy > 0)
+        return;
+    flare__conn_free_dead_streams(c);
+    if (c->close_pending)
+        flare__conn_destroy(c);
+}
+
+void flare_conn_close(flare_conn *c)
+{
+    if (c->yamux && c->sock && c->state == FLARE__CONN_READY) {
+        flare_buf_reset(&c->tmp);
+        flare_yamux_goaway(c->yamux, 0, &c->tmp);
+        flare__conn_flush(c);
+        c->host->io->ops->sock_shutdown(c->sock);
+    }
+    flare__conn_fail(c, 0);
+}
+
+/* ---- output -------------------------------------------------------------------- */
+
+/* Encrypts c->tmp (if the secure channel is up) and writes it with c->wire. */
+void flare__conn_flush(flare_conn *c)
+{
+    if (c->close_pending || !c->sock)
+        return;
+    if (c->tmp.len) {
+        int rv;
+        if (c->noise_active && flare_noise_handshake_done(&c->noise))
+            rv = flare_noise_encrypt(&c->noise, c->tmp.base, c->tmp.len, &c->wire);
+        else
+            rv = flare_buf_append(&c->wire, c->tmp.base, c->tmp.len);
+        flare_buf_reset(&c->tmp);
+        if (rv) {
+            flare__conn_fail(c, rv);
+            return;
+        }
+    }
+    if (c->wire.len) {
+        int rv = c->host->io->ops->sock_write(c->sock, c->wire.base, c->wire.len);
+        flare_buf_reset(&c->wire);
+        if (rv)
+            flare__conn_fail(c, rv);
+    }
+}
+
+/* ---- timers -------------------------------------------------------------------- */
+
+void flare__conn_arm_timer(flare_conn *c)
+{
+    if (c->close_pending)
+        return;
+    flare_tstamp d = FLARE_TSTAMP_NEVER;
+    if (c->state != FLARE__CONN_READY)
+        d = c->handshake_deadline;
+    else if (c->yamux)
+        d = flare_yamux_expiry(c->yamux);
+    flare_io *io = c->host->io;
+    if (d == FLARE_TSTAMP_NEVER)
+        io->ops->timer_stop(c->timer);
+    else
+        io->ops->timer_start(c->timer, d);
+}
+
+static void conn_on_timer(flare_io_timer *t, void *user)
+{
+    flare_conn *c = user;
+    flare_tstamp now = flare_io_now(c->host->io);
+    (void)t;
+    if (c->state != FLARE__CONN_READY) {
+        if (now >= c->handshake_deadline)
+            flare__conn_fail(c, FLARE_ERR_TIMEOUT);
+        else
+            flare__conn_arm_timer(c);
+        return;
+    }
+    c->busy++;
+    flare_buf_reset(&c->tmp);
+    int rv = flare_yamux_handle_expiry(c->yamux, now, &c->tmp);
+    if (rv < 0)
+        flare__conn_fail(c, rv);
+    else {
+        flare__conn_flush(c);
+        flare__conn_process_yamux(c);
+    }
+    flare__conn_arm_timer(c);
+    flare__conn_unbusy(c);
+}
+
+/* ---- upgrade ------------------------------------------------------------------- */
+
+void flare__conn_start_upgrade(flare_conn *c)
+{
+    flare_host *h = c->host;
+    c->state = FLARE__CONN_MSS_SECURITY;
+    c->handshake_deadline = flare_io_now(h->io) + h->cfg.handshake_timeout;
+    flare_mss_settings ms = {0};
+    ms.role = c->initiator ? FLARE_MSS_DIALER : FLARE_MSS_LISTENER;
+    ms.protocols = noise_protos;
+    ms.nprotocols = 1;
+    int rv = flare_mss_init(&c->mss, &ms, h->mem);
+    if (rv == 0) {
+        c->mss_active = 1;
+        rv = flare_mss_start(&c->mss, &c->wire);
+    }
+    if (rv) {
+        flare__conn_fail(c, rv);
+        return;
+    }
+    flare__conn_flush(c);
+    flare__conn_arm_timer(c);
+}
+
+static int start_noise(flare_conn *c)
+{
+    flare_host *h = c->host;
+    flare_noise_settings ns = {0};
+    ns.identity = &h->key;
+    ns.initiator = c->initiator;
+    ns.expected_remote = c->expect_peer ? &c->peer : NULL;
+    ns.muxers = yamux_protos;
+    ns.nmuxers = 1;
+    int rv = flare_noise_init(&c->noise, &ns, h->mem, h->rng);
+    if (rv)
+        return rv;
+    c->noise_active = 1;
+    c->state = FLARE__CONN_NOISE;
+    return flare_noise_start(&c->noise, &c->wire);
+}
+
+/* Both sides listed muxers in their Noise extensions: Noise picked the
+ * initiator's first choice that the responder also has; skip multistream. */
+static int muxer_from_noise(flare_conn *c)
+{
+    const char *m = flare_noise_selected_muxer(&c->noise);
+    return m && strcmp(m, FLARE__YAMUX_ID) == 0;
+}
+
+static int start_yamux(flare_conn *c)
+{
+    flare_host *h = c->host;
+    flare_yamux_settings ys;
+    flare_yamux_settings_default(&ys);
+    ys.is_client = c->initiator;
+    ys.max_streams = (uint32_t)h->cfg.max_streams_per_conn;
+    ys.keepalive_interval = h->cfg.keepalive_interval;
+    int rv = flare_yamux_new(&c->yamux, &ys, h->mem, flare_io_now(h->io));
+    if (rv)
+        return rv;
+    snprintf(c->muxer, sizeof(c->muxer), "%s", FLARE__YAMUX_ID);
+    return 0;
+}
+
+static void conn_ready(flare_conn *c)
+{
+    flare_host *h = c->host;
+    c->state = FLARE__CONN_READY;
+    c->opened_reported = 1;
+    flare__peerstore_set_key(h->peerstore, &c->peer, flare_noise_remote_key(&c->noise));
+    flare_host_event ev = {.type = FLARE_HOST_EV_CONN_OPENED,
+                           .conn = c,
+                           .peer = &c->peer,
+                           .addr = &c->remote_ma,
+                           .outbound = c->outbound};
+    flare__host_emit(h, &ev);
+    if (c->close_pending)
+        return;
+    flare__dial_complete(c, 0);
+    if (!c->close_pending && h->cfg.enable_identify)
+        flare__identify_on_conn(c);
+}
+
+static int after_handshake(flare_conn *c)
+{
+    const flare_peerid *rp = flare_noise_remote_peerid(&c->noise);
+    if (c->expect_peer && !flare_peerid_equal(rp, &c->peer))
+        return FLARE_ERR_PEER_ID_MISMATCH;
+    c->peer = *rp;
+    if (flare_peerid_equal(rp, &c->host->id))
+        return FLARE_ERR_PEER_ID_MISMATCH; /* dialed ourselves */
+    if (muxer_from_noise(c))
+        return start_yamux(c);
+    flare_mss_settings ms = {0};
+    ms.role = c->initiator ? FLARE_MSS_DIALER : FLARE_MSS_LISTENER;
+    ms.protocols = yamux_protos;
+    ms.nprotocols = 1;
+    int rv = flare_mss_init(&c->mss, &ms, c->host->mem);
+    if (rv)
+        return rv;
+    c->mss_active = 1;
+    c->state = FLARE__CONN_MSS_MUXER;
+    return flare_mss_start(&c->mss, &c->tmp);
+}
+
+/* Runs the multistream muxer negotiation and yamux over c->plain_in. */
+static int process_plain(flare_conn *c)
+{
+    flare_tstamp now = flare_io_now(c->host->io);
+    if (c->state == FLARE__CONN_MSS_MUXER) {
+        size_t used = 0;
+        int rv = flare_mss_recv(&c->mss, c->plain_in.base, c->plain_in.len, &used, &c->tmp);
+        flare_buf_consume(&c->plain_in, used);
+        if (rv < 0)
+            return rv;
+        if (rv == 0)
+            return 0;
+        if (strcmp(flare_mss_selected(&c->mss), FLARE__YAMUX_ID) != 0)
+            return FLARE_ERR_NEGOTIATION;
+        flare_mss_free(&c->mss);
+        c->mss_active = 0;
+        rv = start_yamux(c);
+        if (rv)
+            return rv;
+    }
+    if (c->yamux && c->state != FLARE__CONN_READY) {
+        flare__conn_flush(c);
+        conn_ready(c);
+        if (c->close_pending)
+            return 0;
+    }
+    if (c->yamux && c->plain_in.len) {
+        int rv = flare_yamux_recv(c->yamux, c->plain_in.base, c->plain_in.len, now, &c->tmp);
+        flare_buf_reset(&c->plain_in);
+        if (rv < 0)
+            return rv;
+    }
+    return 0;
+}
+
+/* Raw bytes during multistream security negotiation; returns the bytes used. */
+static int process_mss_security(flare_conn *c, const uint8_t *data, size_t len, size_t *used)
+{
+    int rv = flare_mss_recv(&c->mss, data, len, used, &c->wire);
+    if (rv <= 0)
+        return rv;
+    if (strcmp(flare_mss_selected(&c->mss), FLARE__NOISE_ID) != 0)
+        return FLARE_ERR_NEGOTIATION;
+    flare_mss_free(&c->mss);
+    c->mss_active = 0;
+    return start_noise(c);
+}
+
+static int process_wire(flare_conn *c, const uint8_t *data, size_t len)
+{
+    if (c->state == FLARE__CONN_MSS_SECURITY) {
+        size_t used = 0;
+        int rv = process_mss_security(c, data, len, &used);
+        if (rv < 0)
+            return rv;
+        data += used;
+        len -= used;
+        if (c->state == FLARE__CONN_MSS_SECURITY)
+            return 0;
+    }
+    if (!c->noise_active)
+        return FLARE_ERR_STATE;
+    int done_before = flare_noise_handshake_done(&c->noise);
+    int rv = flare_noise_recv(&c->noise, data, len, &c->wire, &c->plain_in);
+    if (rv < 0)
+        return rv;
+    if (!done_before && flare_noise_handshake_done(&c->noise)) {
+        rv = after_handshake(c);
+        if (rv)
+            return rv;
+    }
+    if (!flare_noise_handshake_done(&c->noise))
+        return 0;
+    return process_plain(c);
+}
+
+/* ---- socket callbacks --------------------------------------------------------- */
+
+static void conn_on_connect(flare_io_sock *s, int status, void *user)
+{
+    flare_conn *c = user;
+    if (status) {
+        c->sock = NULL; /* the driver freed it */
+        flare__conn_fail(c, status);
+        return;
+    }
+    flare__conn_attach_sock(c, s);
+    flare__conn_start_upgrade(c);
+}
+
+static void conn_on_read(flare_io_sock *s, const uint8_t *data, size_t len, void *user)
+{
+    flare_conn *c = user;
+    (void)s;
+    if (c->close_pending)
+        return;
+    if (len == 0) {
+        flare__conn_fail(c, c->state == FLARE__CONN_READY ? 0 : FLARE_ERR_CLOSED);
+        return;
+    }
+    c->busy++;
+    int rv = process_wire(c, data, len);
+    if (rv < 0) {
+        if (c->yamux && rv != FLARE_ERR_CRYPTO) {
+            flare_buf_reset(&c->tmp);
+            flare_yamux_goaway(c->yamux, 1, &c->tmp);
+        }
+        flare__conn_flush(c);
+        flare__conn_fail(c, rv);
+    } else {
+        flare__conn_flush(c);
+        if (c->yamux)
+            flare__conn_process_yamux(c);
+        flare__conn_arm_timer(c);
+    }
+    flare__conn_unbusy(c);
+}
+
+static void conn_on_close(flare_io_sock *s, int reason, void *user)
+{
+    flare_conn *c = user;
+    (void)s;
+    c->sock = NULL;
+    flare__conn_fail(c, reason ? reason : FLARE_ERR_CLOSED);
+}
+
+/* ---- yamux events ---------------------------------------------------------------- */
+
+static flare_stream *find_stream(flare_conn *c, uint32_t id)
+{
+    for (flare_stream *s = c->streams; s; s = s->next)
+        if (s->id == id)
+            return s;
+    return NULL;
+}
+
+static void handle_yamux_event(flare_conn *c, const flare_yamux_event *ev)
+{
+    flare_stream *s = ev->stream_id ? find_stream(c, ev->stream_id) : NULL;
+    switch (ev->type) {
+    case FLARE_YAMUX_EV_STREAM_OPENED:
+        if (c->nstreams >= c->host->cfg.max_streams_per_conn ||
+            !flare__stream_new(c, ev->stream_id, 1))
+            flare_yamux_reset_stream(c->yamux, ev->stream_id, &c->tmp);
+        break;
+    case FLARE_YAMUX_EV_STREAM_READABLE:
+        if (s)
+            flare__stream_on_readable(s);
+        break;
+    case FLARE_YAMUX_EV_STREAM_WRITABLE:
+        if (s)
+            flare__stream_on_writable(s);
+        break;
+    case FLARE_YAMUX_EV_STREAM_REMOTE_CLOSED:
+        if (s)
+            flare__stream_on_remote_closed(s);
+        break;
+    case FLARE_YAMUX_EV_STREAM_RESET:
+        if (s)
+            flare__stream_on_gone(s, FLARE_ERR_RESET);
+        break;
+    case FLARE_YAMUX_EV_STREAM_CLOSED:
+        if (s)
+            flare__stream_on_gone(s, 0);
+        break;
+    case FLARE_YAMUX_EV_GOAWAY:
+        flare__conn_fail(c, 0);
+        break;
+    case FLARE_YAMUX_EV_SESSION_ERROR:
+        flare__conn_fail(c, ev->error ? ev->error : FLARE_ERR_PROTO);
+        break;
+    default:
+        break;
+    }
+}
+
+void flare__conn_process_yamux(flare_conn *c)
+{
+    flare_yamux_event ev;
+    c->busy++;
+    while (!c->close_pending && flare_yamux_poll_event(c->yamux, &ev) == 1) {
+        handle_yamux_event(c, &ev);
+        flare__conn_flush(c);
+    }
+    flare__conn_unbusy(c);
+}
+
+/* ---- accessors ------------------------------------------------------------------- */
+
+const flare_peerid *flare_conn_peer(const flare_conn *c)
+{
+    return &c->peer;
+}
+
+const flare_multiaddr *flare_conn_remote_addr(const flare_conn *c)
+{
+    return &c->remote_ma;
+}
+
+const flare_multiaddr *flare_conn_local_addr(const flare_conn *c)
+{
+    return &c->local_ma;
+}
+
+int flare_conn_is_outbound(const flare_conn *c)
+{
+    return c->outbound;
+}
+
+int flare_conn_is_initiator(const flare_conn *c)
+{
+    return c->initiator;
+}
+
+int flare_conn_is_limited(const flare_conn *c)
+{
+    return c->limited;
+}
+
+const char *flare_conn_muxer(const flare_conn *c)
+{
+    return c->muxer;
+}

@@ -1,0 +1,172 @@
+/*
+ * Dialing: one in-flight dial per peer (later dials join it), reuse of an
+ * existing connection, and dialing from the listen port so that the NAT
+ * mapping of an outbound connection equals the one of our listen address
+ * (what hole punching and observed-address translation rely on).
+ */
+#include <string.h>
+
+#include "core/mem.h"
+#include "host/host_int.h"
+
+/* Runs the waiters of c with status (0: c is ready). */
+void flare__dial_complete(flare_conn *c, int status)
+{
+    flare_host *h = c->host;
+    flare__dial_waiter *w = c->waiters;
+    c->waiters = NULL;
+    if (status && c->outbound) {
+        flare_host_event ev = {.type = FLARE_HOST_EV_DIAL_FAILED,
+                               .peer = c->expect_peer ? &c->peer : NULL,
+                               .addr = &c->remote_ma,
+                               .error = status,
+                               .outbound = 1};
+        flare__host_emit(h, &ev);
+    }
+    while (w) {
+        flare__dial_waiter *next = w->next;
+        if (w->cb)
+            w->cb(h, status ? NULL : c, status, w->user);
+        flare__free(h->mem, w);
+        w = next;
+    }
+}
+
+static int add_waiter(flare_conn *c, flare_dial_cb cb, void *user)
+{
+    flare__dial_waiter *w = flare__calloc(c->host->mem, 1, sizeof(*w));
+    if (!w)
+        return FLARE_ERR_NOMEM;
+    w->cb = cb;
+    w->user = user;
+    /* Append: callbacks run in the order the dials were asked for. */
+    flare__dial_waiter **p = &c->waiters;
+    while (*p)
+        p = &(*p)->next;
+    *p = w;
+    return 0;
+}
+
+static flare_conn *dial_in_flight(flare_host *h, const flare_peerid *peer)
+{
+    for (flare_conn *c = h->conns; c; c = c->next)
+        if (c->outbound && c->expect_peer && c->state != FLARE__CONN_READY && !c->close_pending &&
+            flare_peerid_equal(&c->peer, peer))
+            return c;
+    return NULL;
+}
+
+static size_t conns_to(flare_host *h, const flare_peerid *peer)
+{
+    size_t n = 0;
+    for (flare_conn *c = h->conns; c; c = c->next)
+        if (!c->close_pending && flare_peerid_equal(&c->peer, peer))
+            n++;
+    return n;
+}
+
+static int defer_dial_result(flare_host *h, flare_conn *c, int status, flare_dial_cb cb, void *user)
+{
+    flare__defer *d = flare__defer_new(h, status ? FLARE__DEFER_DIAL_FAIL : FLARE__DEFER_DIAL_CB);
+    if (!d)
+        return FLARE_ERR_NOMEM;
+    d->conn = c;
+    d->status = status;
+    d->dial_cb = cb;
+    d->user = user;
+    flare__host_defer(h, d);
+    return 0;
+}
+
+int flare_host_dial(flare_host *h, const flare_multiaddr *ma, const flare_dial_opts *opts,
+                    flare_dial_cb cb, void *user)
+{
+    flare_dial_opts o = {0};
+    if (opts)
+        o = *opts;
+    flare_peerid peer = {0};
+    int has_peer = flare_multiaddr_get_peerid(ma, &peer) == 0;
+    if (has_peer && flare_peerid_equal(&peer, &h->id))
+        return FLARE_ERR_INVALID_ARG;
+    if (flare_multiaddr_is_relayed(ma))
+        return FLARE_ERR_UNSUPPORTED; /* circuit relay: a later layer */
+    flare_ipaddr remote;
+    int proto;
+    int rv = flare_multiaddr_to_ipaddr(ma, &remote, &proto);
+    if (rv)
+        return rv;
+    if (proto != FLARE_MA_TCP)
+        return FLARE_ERR_UNSUPPORTED;
+
+    if (has_peer && !o.force_new) {
+        flare_conn *c = flare_host_conn_to(h, &peer);
+        if (c)
+            return defer_dial_result(h, c, 0, cb, user);
+        c = dial_in_flight(h, &peer);
+        if (c)
+            return add_waiter(c, cb, user);
+    }
+    if (h->nconns >= h->cfg.max_connections)
+        return FLARE_ERR_LIMIT;
+    if (has_peer && conns_to(h, &peer) >= h->cfg.max_connections_per_peer)
+        return FLARE_ERR_LIMIT;
+
+    flare_conn *c = flare__conn_new(h, 1);
+    if (!c)
+        return FLARE_ERR_NOMEM;
+    if (o.role == FLARE_ROLE_RESPONDER)
+        c->initiator = 0;
+    c->remote_ip = remote;
+    c->remote_ma = *ma;
+    if (has_peer) {
+        c->peer = peer;
+        c->expect_peer = 1;
+    }
+    rv = add_waiter(c, cb, user);
+    if (rv) {
+        flare__conn_fail(c, rv);
+        return rv;
+    }
+    flare_ipaddr local;
+    const flare_ipaddr *lp = NULL;
+    unsigned flags = 0;
+    if (h->cfg.reuse_port && !o.no_reuse &&
+        flare__host_listen_addr_for(h, remote.family, &local) == 0) {
+        lp = &local;
+        flags = FLARE_IO_REUSE;
+    }
+    flare_io_sock *s = NULL;
+    rv = h->io->ops->dial(h->io, lp, &remote, flags, &flare__conn_sock_cbs, c, &s);
+    if (rv) {
+        /* The caller learns it from the return value, not the callback. */
+        c->waiters->cb = NULL;
+        flare__conn_fail(c, rv);
+        return rv;
+    }
+    c->sock = s;
+    c->handshake_deadline = flare_io_now(h->io) + h->cfg.dial_timeout + h->cfg.handshake_timeout;
+    flare__conn_arm_timer(c);
+    return 0;
+}
+
+int flare_host_connect(flare_host *h, const flare_peerid *peer, const flare_dial_opts *opts,
+                       flare_dial_cb cb, void *user)
+{
+    flare_peer_info *info = flare__malloc(h->mem, sizeof(*info));
+    if (!info)
+        return FLARE_ERR_NOMEM;
+    int rv = flare_host_peer_info(h, peer, info);
+    if (rv == 0) {
+        rv = FLARE_ERR_NOT_FOUND;
+        /* First dialable address; the address manager of a later issue ranks them. */
+        for (size_t i = 0; i < info->naddrs && rv; i++) {
+            flare_multiaddr ma = info->addrs[i];
+            if (flare_multiaddr_is_relayed(&ma))
+                continue;
+            flare_multiaddr_with_peerid(&ma, peer);
+            rv = flare_host_dial(h, &ma, opts, cb, user);
+        }
+    }
+    flare__free(h->mem, info);
+    return rv;
+}

@@ -1,0 +1,346 @@
+/* Host lifecycle, listeners, protocol handlers, events and deferred work. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "host/host_int.h"
+
+void flare_host_config_default(flare_host_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->max_connections = 1024;
+    c->max_connections_per_peer = 8;
+    c->max_streams_per_conn = 512;
+    c->max_stream_buffer = 1 << 20;
+    c->handshake_timeout = 15 * FLARE_NS_PER_S;
+    c->dial_timeout = 10 * FLARE_NS_PER_S;
+    c->negotiate_timeout = 10 * FLARE_NS_PER_S;
+    c->keepalive_interval = 15 * FLARE_NS_PER_S;
+    c->reuse_port = 1;
+    c->enable_identify = 1;
+    c->enable_ping = 1;
+}
+
+static void host_random(uint8_t *dst, size_t len, void *user)
+{
+    flare_host *h = user;
+    h->io->ops->random(h->io, dst, len);
+}
+
+static void run_defers(flare_io_timer *t, void *user);
+
+int flare_host_new(flare_host **out, flare_io *io, const flare_privkey *key,
+                   const flare_host_config *cfg, const flare_mem *mem)
+{
+    flare_host *h = flare__calloc(mem, 1, sizeof(*h));
+    if (!h)
+        return FLARE_ERR_NOMEM;
+    h->mem = flare__mem(mem);
+    h->io = io;
+    if (cfg)
+        h->cfg = *cfg;
+    else
+        flare_host_config_default(&h->cfg);
+    snprintf(h->agent, sizeof(h->agent), "%s",
+             h->cfg.agent_version ? h->cfg.agent_version : "flare/" FLARE_VERSION_STR);
+    h->cfg.agent_version = h->agent;
+    h->key = *key;
+    h->rng.fn = host_random;
+    h->rng.user = h;
+    h->defers_tail = &h->defers;
+    int rv = flare_peerid_from_pubkey(&h->id, &key->pub);
+    if (rv == 0)
+        rv = io->ops->timer_new(io, run_defers, h, &h->defer_timer);
+    if (rv == 0) {
+        h->peerstore = flare__peerstore_new(h->mem);
+        if (!h->peerstore)
+            rv = FLARE_ERR_NOMEM;
+    }
+    if (rv == 0 && h->cfg.enable_ping)
+        rv = flare__ping_register(h);
+    if (rv == 0 && h->cfg.enable_identify)
+        rv = flare__identify_register(h);
+    if (rv) {
+        flare_host_del(h);
+        return rv;
+    }
+    *out = h;
+    return 0;
+}
+
+void flare_host_del(flare_host *h)
+{
+    if (!h)
+        return;
+    h->destroying = 1;
+    while (h->conns)
+        flare__conn_destroy(h->conns);
+    while (h->listeners) {
+        flare__listener *l = h->listeners;
+        h->listeners = l->next;
+        h->io->ops->listener_close(l->l);
+        flare__free(h->mem, l);
+    }
+    while (h->handlers) {
+        flare__handler *x = h->handlers;
+        h->handlers = x->next;
+        flare__free(h->mem, x);
+    }
+    while (h->defers) {
+        flare__defer *d = h->defers;
+        h->defers = d->next;
+        flare__free(h->mem, d);
+    }
+    if (h->defer_timer)
+        h->io->ops->timer_del(h->defer_timer);
+    if (h->peerstore)
+        flare__peerstore_del(h->peerstore);
+    flare_privkey_clear(&h->key);
+    flare__free(h->mem, h);
+}
+
+void flare_host_set_event_cb(flare_host *h, flare_host_event_cb cb, void *user)
+{
+    h->event_cb = cb;
+    h->event_user = user;
+}
+
+const flare_peerid *flare_host_peerid(const flare_host *h)
+{
+    return &h->id;
+}
+
+flare_io *flare_host_io(flare_host *h)
+{
+    return h->io;
+}
+
+void flare__host_emit(flare_host *h, const flare_host_event *ev)
+{
+    if (h->event_cb && !h->destroying)
+        h->event_cb(h, ev, h->event_user);
+}
+
+/* ---- deferred work ---------------------------------------------------------- */
+
+flare__defer *flare__defer_new(flare_host *h, flare__defer_kind kind)
+{
+    flare__defer *d = flare__calloc(h->mem, 1, sizeof(*d));
+    if (d)
+        d->kind = kind;
+    return d;
+}
+
+void flare__host_defer(flare_host *h, flare__defer *d)
+{
+    d->next = NULL;
+    *h->defers_tail = d;
+    h->defers_tail = &d->next;
+    h->io->ops->timer_start(h->defer_timer, flare_io_now(h->io));
+}
+
+static void run_one_defer(flare_host *h, flare__defer *d)
+{
+    switch (d->kind) {
+    case FLARE__DEFER_DIAL_CB:
+    case FLARE__DEFER_DIAL_FAIL:
+        if (d->dial_cb)
+            d->dial_cb(h, d->status ? NULL : d->conn, d->status, d->user);
+        break;
+    case FLARE__DEFER_STREAM_FAIL:
+        break;
+    case FLARE__DEFER_PING_FAIL:
+        if (d->ping_cb)
+            d->ping_cb(h, &d->peer, d->status, 0, d->user);
+        break;
+    }
+}
+
+static void run_defers(flare_io_timer *t, void *user)
+{
+    flare_host *h = user;
+    (void)t;
+    /* Take the current list: work deferred while running goes to the next round. */
+    flare__defer *list = h->defers;
+    h->defers = NULL;
+    h->defers_tail = &h->defers;
+    while (list) {
+        flare__defer *d = list;
+        list = d->next;
+        run_one_defer(h, d);
+        flare__free(h->mem, d);
+    }
+}
+
+/* ---- handlers --------------------------------------------------------------- */
+
+int flare_host_set_handler(flare_host *h, const char *protocol, const flare_stream_cbs *cbs,
+                           void *user, unsigned flags)
+{
+    size_t n = strlen(protocol);
+    if (n == 0 || n >= FLARE_PROTOCOL_MAX || protocol[0] != '/')
+        return FLARE_ERR_INVALID_ARG;
+    flare__handler *x;
+    for (x = h->handlers; x; x = x->next)
+        if (strcmp(x->protocol, protocol) == 0)
+            break;
+    if (!x) {
+        x = flare__calloc(h->mem, 1, sizeof(*x));
+        if (!x)
+            return FLARE_ERR_NOMEM;
+        memcpy(x->protocol, protocol, n + 1);
+        x->next = h->handlers;
+        h->handlers = x;
+    }
+    x->cbs = *cbs;
+    x->user = user;
+    x->flags = flags;
+    return 0;
+}
+
+int flare_host_remove_handler(flare_host *h, const char *protocol)
+{
+    for (flare__handler **p = &h->handlers; *p; p = &(*p)->next) {
+        if (strcmp((*p)->protocol, protocol) == 0) {
+            flare__handler *x = *p;
+            *p = x->next;
+            flare__free(h->mem, x);
+            return 0;
+        }
+    }
+    return FLARE_ERR_NOT_FOUND;
+}
+
+const flare__handler *flare__host_find_handler(const flare_host *h, const char *proto, size_t len)
+{
+    for (const flare__handler *x = h->handlers; x; x = x->next)
+        if (strlen(x->protocol) == len && memcmp(x->protocol, proto, len) == 0)
+            return x;
+    return NULL;
+}
+
+size_t flare_host_protocols(const flare_host *h, const char **list, size_t cap)
+{
+    size_t n = 0;
+    for (const flare__handler *x = h->handlers; x; x = x->next) {
+        if (n < cap)
+            list[n] = x->protocol;
+        n++;
+    }
+    return n < cap ? n : cap;
+}
+
+/* ---- listeners -------------------------------------------------------------- */
+
+static void on_accept(flare_io_listener *l, flare_io_sock *s, void *user)
+{
+    flare__listener *fl = user;
+    flare_host *h = fl->host;
+    (void)l;
+    if (h->nconns >= h->cfg.max_connections) {
+        h->io->ops->sock_close(s, 1);
+        return;
+    }
+    flare_conn *c = flare__conn_new(h, 0);
+    if (!c) {
+        h->io->ops->sock_close(s, 1);
+        return;
+    }
+    flare__conn_attach_sock(c, s);
+    flare__conn_start_upgrade(c);
+}
+
+int flare_host_listen(flare_host *h, const flare_multiaddr *ma)
+{
+    flare_ipaddr ip;
+    int proto;
+    int rv = flare_multiaddr_to_ipaddr(ma, &ip, &proto);
+    if (rv)
+        return rv;
+    if (proto != FLARE_MA_TCP)
+        return FLARE_ERR_UNSUPPORTED;
+    flare__listener *fl = flare__calloc(h->mem, 1, sizeof(*fl));
+    if (!fl)
+        return FLARE_ERR_NOMEM;
+    fl->host = h;
+    rv = h->io->ops->listen(h->io, &ip, FLARE_IO_REUSE, on_accept, fl, &fl->l);
+    if (rv == 0)
+        rv = h->io->ops->listener_addr(fl->l, &fl->addr);
+    if (rv == 0)
+        rv = flare_multiaddr_from_ipaddr(&fl->ma, &fl->addr, FLARE_MA_TCP);
+    if (rv) {
+        if (fl->l)
+            h->io->ops->listener_close(fl->l);
+        flare__free(h->mem, fl);
+        flare_host_event ev = {.type = FLARE_HOST_EV_LISTEN_FAILED, .addr = ma, .error = rv};
+        flare__host_emit(h, &ev);
+        return rv;
+    }
+    fl->next = h->listeners;
+    h->listeners = fl;
+    flare_host_event ev = {.type = FLARE_HOST_EV_LISTENING, .addr = &fl->ma};
+    flare__host_emit(h, &ev);
+    return 0;
+}
+
+size_t flare_host_listen_addrs(const flare_host *h, flare_multiaddr *out, size_t cap)
+{
+    size_t n = 0;
+    for (const flare__listener *l = h->listeners; l && n < cap; l = l->next)
+        out[n++] = l->ma;
+    return n;
+}
+
+int flare__host_listen_addr_for(const flare_host *h, int family, flare_ipaddr *out)
+{
+    for (const flare__listener *l = h->listeners; l; l = l->next) {
+        if (l->addr.family == family) {
+            *out = l->addr;
+            return 0;
+        }
+    }
+    return FLARE_ERR_NOT_FOUND;
+}
+
+/* ---- connections -------------------------------------------------------------- */
+
+size_t flare_host_num_conns(const flare_host *h)
+{
+    return h->nconns;
+}
+
+flare_conn *flare_host_conn_to(flare_host *h, const flare_peerid *peer)
+{
+    flare_conn *best = NULL;
+    for (flare_conn *c = h->conns; c; c = c->next) {
+        if (c->state != FLARE__CONN_READY || c->close_pending ||
+            !flare_peerid_equal(&c->peer, peer))
+            continue;
+        /* Direct beats limited; among equals the newest (list head) wins. */
+        if (!best || (best->limited && !c->limited))
+            best = c;
+    }
+    return best;
+}
+
+/* ---- peerstore front ------------------------------------------------------------ */
+
+int flare_host_add_addr(flare_host *h, const flare_peerid *peer, const flare_multiaddr *ma,
+                        flare_tstamp ttl)
+{
+    flare_tstamp now = flare_io_now(h->io);
+    flare_tstamp exp = ttl == FLARE_TSTAMP_NEVER || ttl > FLARE_TSTAMP_NEVER - now
+                           ? FLARE_TSTAMP_NEVER
+                           : now + ttl;
+    return flare__peerstore_add_addr(h->peerstore, peer, ma, exp);
+}
+
+int flare_host_peer_info(flare_host *h, const flare_peerid *peer, flare_peer_info *info)
+{
+    return flare__peerstore_get(h->peerstore, peer, flare_io_now(h->io), info);
+}
+
+int flare_host_peer_supports(flare_host *h, const flare_peerid *peer, const char *protocol)
+{
+    return flare__peerstore_supports(h->peerstore, peer, protocol);
+}

@@ -1,0 +1,207 @@
+/* Internal structures of the host (src/host/). */
+#ifndef FLARE_HOST_INT_H
+#define FLARE_HOST_INT_H
+
+#include "flare/buf.h"
+#include "flare/host.h"
+#include "flare/mss.h"
+#include "flare/noise.h"
+#include "flare/yamux.h"
+
+#define FLARE__YAMUX_ID "/yamux/1.0.0"
+#define FLARE__NOISE_ID "/noise"
+
+typedef struct flare__handler {
+    struct flare__handler *next;
+    char protocol[FLARE_PROTOCOL_MAX];
+    const char *proto_list[1];
+    flare_stream_cbs cbs;
+    void *user;
+    unsigned flags;
+} flare__handler;
+
+typedef struct flare__listener {
+    struct flare__listener *next;
+    flare_host *host;
+    flare_io_listener *l;
+    flare_ipaddr addr;
+    flare_multiaddr ma;
+} flare__listener;
+
+typedef struct flare__dial_waiter {
+    struct flare__dial_waiter *next;
+    flare_dial_cb cb;
+    void *user;
+} flare__dial_waiter;
+
+/* Deferred work, run from a zero-delay timer so that callbacks never run
+ * inside the API call that caused them. */
+typedef enum {
+    FLARE__DEFER_DIAL_CB,     /* report an existing connection to a dialer */
+    FLARE__DEFER_DIAL_FAIL,   /* report a synchronous dial failure */
+    FLARE__DEFER_STREAM_FAIL, /* outbound stream could not be opened */
+    FLARE__DEFER_PING_FAIL,
+} flare__defer_kind;
+
+typedef struct flare__defer {
+    struct flare__defer *next;
+    flare__defer_kind kind;
+    flare_conn *conn;
+    flare_stream *stream;
+    int status;
+    flare_dial_cb dial_cb;
+    flare_ping_cb ping_cb;
+    flare_peerid peer;
+    void *user;
+} flare__defer;
+
+typedef enum {
+    FLARE__CONN_DIALING,
+    FLARE__CONN_MSS_SECURITY,
+    FLARE__CONN_NOISE,
+    FLARE__CONN_MSS_MUXER,
+    FLARE__CONN_READY,
+    FLARE__CONN_DEAD,
+} flare__conn_state;
+
+typedef enum {
+    FLARE__STREAM_NEGOTIATING,
+    FLARE__STREAM_OPEN,
+    FLARE__STREAM_DEAD,
+} flare__stream_state;
+
+struct flare_stream {
+    flare_stream *next, *prev;
+    flare_conn *conn;
+    uint32_t id;
+    flare__stream_state state;
+    int inbound;
+    int mss_active;
+    flare_mss mss;
+    char protocol[FLARE_PROTOCOL_MAX];
+    const char *proto_list[1];
+    flare_stream_cbs cbs;
+    void *user;
+    unsigned flags;
+    flare_buf outq;      /* bytes accepted from the app, not yet in yamux */
+    int close_requested; /* app asked for FIN; sent once outq drains */
+    int fin_sent;
+    int remote_eof;
+    int eof_delivered;
+    int paused;
+    int want_writable;
+    int opened_cb_done;
+    int close_err; /* set when the stream dies; on_close pending */
+};
+
+struct flare_conn {
+    flare_conn *next, *prev;
+    flare_host *host;
+    uint64_t id;
+    flare__conn_state state;
+    int outbound;
+    int initiator;
+    int limited;
+    int expect_peer; /* dialed with /p2p/: the remote must be this peer */
+    flare_peerid peer;
+    flare_multiaddr remote_ma, local_ma;
+    flare_ipaddr remote_ip, local_ip;
+    flare_io_sock *sock;
+    flare_io_timer *timer;
+    flare_tstamp handshake_deadline;
+    flare_tstamp idle_since;
+    flare_mss mss;
+    int mss_active;
+    flare_noise noise;
+    int noise_active;
+    flare_yamux *yamux;
+    flare_buf plain_in; /* decrypted bytes not yet consumed */
+    flare_buf tmp;      /* plaintext produced by mss/yamux, to encrypt */
+    flare_buf wire;     /* ciphertext/raw bytes to write */
+    char muxer[32];
+    flare_stream *streams;
+    flare_stream *dead_streams; /* freed when busy drops to 0 */
+    size_t nstreams;
+    flare__dial_waiter *waiters;
+    int busy;          /* > 0 while processing: frees are deferred */
+    int close_pending; /* close once not busy */
+    int close_err;
+    int opened_reported;
+    int identify_started;
+};
+
+struct flare_host {
+    const flare_mem *mem;
+    flare_io *io;
+    flare_host_config cfg;
+    char agent[128];
+    flare_privkey key;
+    flare_peerid id;
+    flare_rng rng;
+    flare_host_event_cb event_cb;
+    void *event_user;
+    flare__handler *handlers;
+    flare__listener *listeners;
+    flare_conn *conns;
+    size_t nconns;
+    uint64_t next_conn_id;
+    flare__defer *defers, **defers_tail;
+    flare_io_timer *defer_timer;
+    struct flare__peerstore *peerstore;
+    int destroying;
+};
+
+/* host.c */
+void flare__host_emit(flare_host *h, const flare_host_event *ev);
+void flare__host_defer(flare_host *h, flare__defer *d);
+flare__defer *flare__defer_new(flare_host *h, flare__defer_kind kind);
+const flare__handler *flare__host_find_handler(const flare_host *h, const char *proto, size_t len);
+int flare__host_listen_addr_for(const flare_host *h, int family, flare_ipaddr *out);
+
+/* conn.c */
+flare_conn *flare__conn_new(flare_host *h, int outbound);
+void flare__conn_attach_sock(flare_conn *c, flare_io_sock *s);
+void flare__conn_start_upgrade(flare_conn *c);
+void flare__conn_fail(flare_conn *c, int err);
+void flare__conn_flush(flare_conn *c);
+void flare__conn_process_yamux(flare_conn *c);
+void flare__conn_arm_timer(flare_conn *c);
+void flare__conn_destroy(flare_conn *c);
+void flare__conn_unbusy(flare_conn *c);
+extern const flare_io_sock_cbs flare__conn_sock_cbs;
+
+/* stream.c */
+flare_stream *flare__stream_new(flare_conn *c, uint32_t id, int inbound);
+void flare__stream_on_readable(flare_stream *s);
+void flare__stream_on_writable(flare_stream *s);
+void flare__stream_on_remote_closed(flare_stream *s);
+void flare__stream_on_gone(flare_stream *s, int err);
+void flare__stream_free(flare_stream *s);
+void flare__conn_kill_streams(flare_conn *c, int err);
+void flare__conn_free_dead_streams(flare_conn *c);
+
+/* dial.c */
+void flare__dial_complete(flare_conn *c, int status);
+
+/* peerstore.c */
+struct flare__peerstore *flare__peerstore_new(const flare_mem *mem);
+void flare__peerstore_del(struct flare__peerstore *ps);
+int flare__peerstore_add_addr(struct flare__peerstore *ps, const flare_peerid *peer,
+                              const flare_multiaddr *ma, flare_tstamp expires);
+int flare__peerstore_set_protocols(struct flare__peerstore *ps, const flare_peerid *peer,
+                                   const char *const *protos, size_t n);
+int flare__peerstore_set_key(struct flare__peerstore *ps, const flare_peerid *peer,
+                             const flare_pubkey *k);
+int flare__peerstore_set_agent(struct flare__peerstore *ps, const flare_peerid *peer,
+                               const char *agent, const char *proto_version);
+int flare__peerstore_get(struct flare__peerstore *ps, const flare_peerid *peer, flare_tstamp now,
+                         flare_peer_info *info);
+int flare__peerstore_supports(struct flare__peerstore *ps, const flare_peerid *peer,
+                              const char *proto);
+
+/* svc_ping.c, svc_identify.c */
+int flare__ping_register(flare_host *h);
+int flare__identify_register(flare_host *h);
+void flare__identify_on_conn(flare_conn *c);
+
+#endif

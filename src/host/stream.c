@@ -1,0 +1,429 @@
+/*
+ * Streams: a yamux stream plus its multistream-select negotiation.
+ *
+ * Outbound streams negotiate optimistically (one proposal, 0-RTT): the
+ * proposal and any data the application writes early are sent at once, and
+ * on_open fires when the listener's echo arrives. Inbound streams run a
+ * multistream listener that accepts the protocols of registered handlers
+ * (on limited connections only those marked FLARE_HANDLER_ALLOW_LIMITED).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "host/host_int.h"
+
+#define READ_CHUNK 16384
+
+static flare_host *stream_host(const flare_stream *s)
+{
+    return s->conn->host;
+}
+
+static void stream_link(flare_conn *c, flare_stream *s)
+{
+    s->next = c->streams;
+    if (c->streams)
+        c->streams->prev = s;
+    c->streams = s;
+    c->nstreams++;
+}
+
+static void stream_unlink(flare_stream *s)
+{
+    flare_conn *c = s->conn;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        c->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    c->nstreams--;
+}
+
+void flare__stream_free(flare_stream *s)
+{
+    flare_host *h = stream_host(s);
+    if (s->mss_active)
+        flare_mss_free(&s->mss);
+    flare_buf_free(&s->outq);
+    flare__free(h->mem, s);
+}
+
+/* The stream is finished: tell the application once. The memory is freed
+ * when the connection's outermost processing frame unwinds, since callers up
+ * the stack may still hold the pointer. */
+void flare__stream_on_gone(flare_stream *s, int err)
+{
+    if (s->state == FLARE__STREAM_DEAD)
+        return;
+    int was_negotiating = s->state == FLARE__STREAM_NEGOTIATING;
+    s->state = FLARE__STREAM_DEAD;
+    flare_conn *c = s->conn;
+    stream_unlink(s);
+    s->next = c->dead_streams;
+    s->prev = NULL;
+    c->dead_streams = s;
+    c->busy++;
+    if (was_negotiating && !s->inbound && s->cbs.on_open)
+        s->cbs.on_open(s, err ? err : FLARE_ERR_CLOSED, s->user);
+    if ((s->opened_cb_done || !s->inbound) && s->cbs.on_close)
+        s->cbs.on_close(s, err, s->user);
+    flare__conn_unbusy(c);
+}
+
+void flare__conn_free_dead_streams(flare_conn *c)
+{
+    while (c->dead_streams) {
+        flare_stream *s = c->dead_streams;
+        c->dead_streams = s->next;
+        flare__stream_free(s);
+    }
+}
+
+void flare__conn_kill_streams(flare_conn *c, int err)
+{
+    while (c->streams)
+        flare__stream_on_gone(c->streams, err);
+}
+
+static int listener_supports(const char *proto, size_t len, void *user)
+{
+    flare_stream *s = user;
+    const flare__handler *x = flare__host_find_handler(stream_host(s), proto, len);
+    if (!x)
+        return 0;
+    return !s->conn->limited || (x->flags & FLARE_HANDLER_ALLOW_LIMITED);
+}
+
+flare_stream *flare__stream_new(flare_conn *c, uint32_t id, int inbound)
+{
+    flare_host *h = c->host;
+    flare_stream *s = flare__calloc(h->mem, 1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->conn = c;
+    s->id = id;
+    s->inbound = inbound;
+    s->state = FLARE__STREAM_NEGOTIATING;
+    flare_buf_init(&s->outq, h->mem);
+    if (inbound) {
+        flare_mss_settings ms = {0};
+        ms.role = FLARE_MSS_LISTENER;
+        ms.supports = listener_supports;
+        ms.user = s;
+        if (flare_mss_init(&s->mss, &ms, h->mem)) {
+            flare__free(h->mem, s);
+            return NULL;
+        }
+        s->mss_active = 1;
+        if (flare_mss_start(&s->mss, &s->outq)) {
+            flare_mss_free(&s->mss);
+            flare__free(h->mem, s);
+            return NULL;
+        }
+    }
+    flare_yamux_set_stream_user(c->yamux, id, s);
+    stream_link(c, s);
+    if (inbound)
+        flare__stream_on_writable(s);
+    return s;
+}
+
+/* Moves queued bytes into yamux as the window allows; sends FIN when the
+ * application closed and everything is out. */
+static int stream_push(flare_stream *s)
+{
+    flare_conn *c = s->conn;
+    while (s->outq.len) {
+        long n = flare_yamux_write(c->yamux, s->id, s->outq.base, s->outq.len, &c->tmp);
+        if (n < 0)
+            return (int)n;
+        if (n == 0)
+            break;
+        flare_buf_consume(&s->outq, (size_t)n);
+    }
+    /* Hold the FIN of an optimistic outbound stream until the listener
+     * confirmed the protocol: js-libp2p loses a FIN that arrives while it is
+     * still negotiating. */
+    int negotiating = s->mss_active && !flare_mss_confirmed(&s->mss);
+    if (s->close_requested && !s->fin_sent && s->outq.len == 0 && !negotiating) {
+        int rv = flare_yamux_close_stream(c->yamux, s->id, &c->tmp);
+        if (rv)
+            return rv;
+        s->fin_sent = 1;
+    }
+    return 0;
+}
+
+void flare__stream_on_writable(flare_stream *s)
+{
+    int rv = stream_push(s);
+    if (rv) {
+        flare_yamux_reset_stream(s->conn->yamux, s->id, &s->conn->tmp);
+        flare__stream_on_gone(s, rv);
+        return;
+    }
+    size_t low = stream_host(s)->cfg.max_stream_buffer / 2;
+    if (s->want_writable && s->outq.len <= low && s->state == FLARE__STREAM_OPEN) {
+        s->want_writable = 0;
+        if (s->cbs.on_writable)
+            s->cbs.on_writable(s, s->user);
+    }
+}
+
+/* Negotiation finished: hand an inbound stream to its handler. */
+static void stream_negotiated(flare_stream *s)
+{
+    snprintf(s->protocol, sizeof(s->protocol), "%s", flare_mss_selected(&s->mss));
+    s->state = FLARE__STREAM_OPEN;
+    if (s->inbound) {
+        const flare__handler *x =
+            flare__host_find_handler(stream_host(s), s->protocol, strlen(s->protocol));
+        if (!x) { /* removed meanwhile */
+            flare_yamux_reset_stream(s->conn->yamux, s->id, &s->conn->tmp);
+            flare__stream_on_gone(s, FLARE_ERR_NEGOTIATION);
+            return;
+        }
+        s->cbs = x->cbs;
+        s->user = x->user;
+    }
+    s->opened_cb_done = 1;
+    if (s->cbs.on_open)
+        s->cbs.on_open(s, 0, s->user);
+}
+
+/* Feeds bytes through negotiation; returns how many bytes were used. */
+static size_t stream_negotiate(flare_stream *s, const uint8_t *data, size_t len, int *err)
+{
+    size_t used = 0;
+    int rv = flare_mss_recv(&s->mss, data, len, &used, &s->outq);
+    *err = 0;
+    if (rv < 0) {
+        *err = rv;
+        return used;
+    }
+    stream_push(s);
+    if (rv == 1 && (s->inbound || flare_mss_confirmed(&s->mss)))
+        stream_negotiated(s);
+    return used;
+}
+
+static void deliver(flare_stream *s, const uint8_t *data, size_t len)
+{
+    while (len && s->state != FLARE__STREAM_DEAD) {
+        if (s->state == FLARE__STREAM_NEGOTIATING ||
+            (s->mss_active && !flare_mss_confirmed(&s->mss))) {
+            int err;
+            size_t used = stream_negotiate(s, data, len, &err);
+            if (err) {
+                flare_yamux_reset_stream(s->conn->yamux, s->id, &s->conn->tmp);
+                flare__stream_on_gone(s, err);
+                return;
+            }
+            data += used;
+            len -= used;
+            if (s->state == FLARE__STREAM_NEGOTIATING)
+                continue;
+            if (s->mss_active && flare_mss_confirmed(&s->mss)) {
+                flare_mss_free(&s->mss);
+                s->mss_active = 0;
+                stream_push(s); /* a FIN held back during negotiation */
+            }
+            continue;
+        }
+        if (s->cbs.on_data)
+            s->cbs.on_data(s, data, len, s->user);
+        return;
+    }
+}
+
+void flare__stream_on_readable(flare_stream *s)
+{
+    flare_conn *c = s->conn;
+    uint8_t buf[READ_CHUNK];
+    while (s->state != FLARE__STREAM_DEAD && !s->paused && !c->close_pending) {
+        long n = flare_yamux_read(c->yamux, s->id, buf, sizeof(buf), &c->tmp);
+        if (n <= 0)
+            break;
+        deliver(s, buf, (size_t)n);
+    }
+    if (s->state != FLARE__STREAM_DEAD && s->remote_eof && !s->eof_delivered)
+        flare__stream_on_remote_closed(s);
+}
+
+void flare__stream_on_remote_closed(flare_stream *s)
+{
+    s->remote_eof = 1;
+    if (s->paused || flare_yamux_readable(s->conn->yamux, s->id) > 0)
+        return; /* delivered once the data before the FIN is read */
+    if (s->state == FLARE__STREAM_NEGOTIATING) {
+        flare_yamux_reset_stream(s->conn->yamux, s->id, &s->conn->tmp);
+        flare__stream_on_gone(s, FLARE_ERR_NEGOTIATION);
+        return;
+    }
+    if (!s->eof_delivered && s->state == FLARE__STREAM_OPEN) {
+        s->eof_delivered = 1;
+        if (s->cbs.on_eof)
+            s->cbs.on_eof(s, s->user);
+    }
+}
+
+/* ---- public API -------------------------------------------------------------------- */
+
+int flare_conn_new_stream(flare_conn *c, const char *protocol, const flare_stream_cbs *cbs,
+                          void *user, unsigned flags, flare_stream **out)
+{
+    flare_host *h = c->host;
+    size_t plen = strlen(protocol);
+    if (plen == 0 || plen >= FLARE_PROTOCOL_MAX)
+        return FLARE_ERR_INVALID_ARG;
+    if (c->state != FLARE__CONN_READY || c->close_pending)
+        return FLARE_ERR_STATE;
+    if (c->limited && !(flags & FLARE_STREAM_ALLOW_LIMITED))
+        return FLARE_ERR_LIMITED;
+    if (c->nstreams >= h->cfg.max_streams_per_conn)
+        return FLARE_ERR_LIMIT;
+    uint32_t id;
+    int rv = flare_yamux_open_stream(c->yamux, &id, &c->tmp);
+    if (rv)
+        return rv;
+    flare_stream *s = flare__stream_new(c, id, 0);
+    if (!s) {
+        flare_yamux_reset_stream(c->yamux, id, &c->tmp);
+        flare__conn_flush(c);
+        return FLARE_ERR_NOMEM;
+    }
+    /* multistream keeps a pointer to the list: it lives in the stream. */
+    snprintf(s->protocol, sizeof(s->protocol), "%s", protocol);
+    s->proto_list[0] = s->protocol;
+    flare_mss_settings ms = {0};
+    ms.role = FLARE_MSS_DIALER;
+    ms.protocols = s->proto_list;
+    ms.nprotocols = 1;
+    ms.optimistic = 1;
+    rv = flare_mss_init(&s->mss, &ms, h->mem);
+    if (rv == 0) {
+        s->mss_active = 1;
+        rv = flare_mss_start(&s->mss, &s->outq);
+    }
+    if (rv) {
+        flare_yamux_reset_stream(c->yamux, id, &c->tmp);
+        stream_unlink(s);
+        flare__stream_free(s);
+        flare__conn_flush(c);
+        return rv;
+    }
+    s->cbs = *cbs;
+    s->user = user;
+    s->flags = flags;
+    /* Optimistic: the application may write at once; on_open confirms. */
+    stream_push(s);
+    flare__conn_flush(c);
+    if (out)
+        *out = s;
+    return 0;
+}
+
+int flare_host_new_stream(flare_host *h, const flare_peerid *peer, const char *protocol,
+                          const flare_stream_cbs *cbs, void *user, unsigned flags,
+                          flare_stream **out)
+{
+    flare_conn *c = flare_host_conn_to(h, peer);
+    if (!c)
+        return FLARE_ERR_NOT_FOUND;
+    return flare_conn_new_stream(c, protocol, cbs, user, flags, out);
+}
+
+int flare_stream_write(flare_stream *s, const uint8_t *data, size_t len)
+{
+    if (s->state == FLARE__STREAM_DEAD || s->close_requested)
+        return FLARE_ERR_CLOSED;
+    size_t max = stream_host(s)->cfg.max_stream_buffer;
+    /* The queue may overshoot the high-water mark once (the caller was told
+     * to stop); twice the mark is a caller ignoring backpressure. */
+    if (s->outq.len > 0 && s->outq.len + len > 2 * max)
+        return FLARE_ERR_LIMIT;
+    int rv = flare_buf_append(&s->outq, data, len);
+    if (rv)
+        return rv;
+    flare_conn *c = s->conn;
+    c->busy++;
+    rv = stream_push(s);
+    flare__conn_flush(c);
+    if (rv == 0 && s->outq.len > max) {
+        s->want_writable = 1;
+        rv = 1;
+    }
+    flare__conn_unbusy(c);
+    return rv;
+}
+
+size_t flare_stream_pending(const flare_stream *s)
+{
+    return s->outq.len;
+}
+
+int flare_stream_close_write(flare_stream *s)
+{
+    if (s->state == FLARE__STREAM_DEAD)
+        return FLARE_ERR_CLOSED;
+    if (s->close_requested)
+        return 0;
+    s->close_requested = 1;
+    flare_conn *c = s->conn;
+    c->busy++;
+    int rv = stream_push(s);
+    flare__conn_flush(c);
+    flare__conn_unbusy(c);
+    return rv;
+}
+
+void flare_stream_reset(flare_stream *s)
+{
+    if (s->state == FLARE__STREAM_DEAD)
+        return;
+    flare_conn *c = s->conn;
+    c->busy++;
+    flare_yamux_reset_stream(c->yamux, s->id, &c->tmp);
+    flare__conn_flush(c);
+    /* The application asked: it hears nothing more about this stream. */
+    s->cbs.on_close = NULL;
+    s->cbs.on_open = NULL;
+    flare__stream_on_gone(s, FLARE_ERR_RESET);
+    flare__conn_unbusy(c);
+}
+
+void flare_stream_pause(flare_stream *s, int paused)
+{
+    s->paused = paused;
+    if (!paused && s->state != FLARE__STREAM_DEAD) {
+        flare_conn *c = s->conn;
+        c->busy++;
+        flare__stream_on_readable(s);
+        flare__conn_flush(c);
+        flare__conn_unbusy(c);
+    }
+}
+
+const char *flare_stream_protocol(const flare_stream *s)
+{
+    return s->protocol;
+}
+
+flare_conn *flare_stream_conn(const flare_stream *s)
+{
+    return s->conn;
+}
+
+int flare_stream_is_inbound(const flare_stream *s)
+{
+    return s->inbound;
+}
+
+void flare_stream_set_user(flare_stream *s, const flare_stream_cbs *cbs, void *user)
+{
+    if (cbs)
+        s->cbs = *cbs;
+    s->user = user;
+}

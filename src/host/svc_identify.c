@@ -1,0 +1,234 @@
+/*
+ * identify (/ipfs/id/1.0.0) and identify push (/ipfs/id/push/1.0.0).
+ *
+ * Each side asks the other on every new connection: the asker opens the
+ * stream, the answerer writes one message and closes. What we learn goes to
+ * the peerstore; the address the remote saw us at is reported as
+ * FLARE_HOST_EV_OBSERVED_ADDR (the address manager of a later issue turns
+ * those into external addresses).
+ */
+#include <string.h>
+
+#include "core/mem.h"
+#include "flare/identify.h"
+#include "flare/lpframe.h"
+#include "host/host_int.h"
+
+#define ADDR_TTL (2 * 3600 * FLARE_NS_PER_S) /* listen addresses learned from identify */
+
+/* Reads a whole message until EOF. */
+typedef struct id_reader {
+    flare_host *host;
+    flare_buf in;
+    int push;
+} id_reader;
+
+/* ---- what we say -------------------------------------------------------------- */
+
+static int build_message(flare_host *h, flare_conn *c, flare_buf *out)
+{
+    flare_multiaddr listen[16];
+    size_t nl = flare_host_listen_addrs(h, listen, 16);
+    /* An unspecified listen address (0.0.0.0) says nothing to a peer. */
+    size_t k = 0;
+    for (size_t i = 0; i < nl; i++)
+        if (flare_multiaddr_classify(&listen[i]) != FLARE_MA_UNSPECIFIED)
+            listen[k++] = listen[i];
+    const char *protos[FLARE_IDENTIFY_MAX_PROTOCOLS];
+    size_t np = flare_host_protocols(h, protos, FLARE_IDENTIFY_MAX_PROTOCOLS);
+    flare_identify_out m = {0};
+    m.agent_version = h->agent;
+    m.pubkey = &h->key.pub;
+    m.listen = listen;
+    m.nlisten = k;
+    m.observed = c ? &c->remote_ma : NULL;
+    m.protocols = protos;
+    m.nprotocols = np;
+    return flare_identify_encode(&m, out);
+}
+
+static void answer_open(flare_stream *s, int status, void *user)
+{
+    flare_host *h = user;
+    if (status)
+        return;
+    flare_buf out;
+    flare_buf_init(&out, h->mem);
+    int rv = build_message(h, flare_stream_conn(s), &out);
+    if (rv == 0)
+        rv = flare_stream_write(s, out.base, out.len);
+    flare_buf_free(&out);
+    if (rv)
+        flare_stream_reset(s);
+    else
+        flare_stream_close_write(s);
+}
+
+static const flare_stream_cbs answer_cbs = {answer_open, NULL, NULL, NULL, NULL};
+
+/* ---- what we learn -------------------------------------------------------------- */
+
+static void apply(flare_host *h, flare_conn *c, const flare_identify_msg *m)
+{
+    const flare_peerid *peer = &c->peer;
+    if (m->has_protocols)
+        flare__peerstore_set_protocols(h->peerstore, peer, (const char *const *)m->protocols,
+                                       m->nprotocols);
+    if (m->has_agent_version || m->has_protocol_version)
+        flare__peerstore_set_agent(h->peerstore, peer, m->agent_version, m->protocol_version);
+    flare_tstamp exp = flare_io_now(h->io) + ADDR_TTL;
+    for (size_t i = 0; i < m->nlisten; i++)
+        flare__peerstore_add_addr(h->peerstore, peer, &m->listen[i], exp);
+    flare_host_event ev = {.conn = c, .peer = peer, .outbound = c->outbound};
+    if (m->has_observed) {
+        /* js appends /p2p/<us> to what it observed: report the bare address. */
+        flare_multiaddr obs = m->observed;
+        flare_peerid tail;
+        if (flare_multiaddr_get_peerid(&obs, &tail) == 0 && flare_peerid_equal(&tail, &h->id))
+            flare_multiaddr_decapsulate(&obs, FLARE_MA_P2P);
+        ev.type = FLARE_HOST_EV_OBSERVED_ADDR;
+        ev.addr = &obs;
+        flare__host_emit(h, &ev);
+    }
+    ev.type = FLARE_HOST_EV_IDENTIFIED;
+    ev.addr = &c->remote_ma;
+    flare__host_emit(h, &ev);
+}
+
+static int process(flare_host *h, flare_conn *c, const id_reader *r)
+{
+    const uint8_t *msg;
+    size_t len;
+    int n = flare_lpframe_parse(r->in.base, r->in.len, FLARE_IDENTIFY_MAX_MSG, &msg, &len);
+    if (n == FLARE_ERR_AGAIN)
+        return FLARE_ERR_TRUNCATED;
+    if (n < 0)
+        return n;
+    flare_identify_msg m;
+    int rv = flare_identify_decode(&m, msg, len, h->mem);
+    if (rv)
+        return rv;
+    /* The key must be the one the secure channel authenticated. */
+    if (m.has_pubkey && !flare_peerid_matches_pubkey(&c->peer, &m.pubkey))
+        rv = FLARE_ERR_PEER_ID_MISMATCH;
+    else
+        apply(h, c, &m);
+    flare_identify_msg_free(&m);
+    return rv;
+}
+
+static void reader_data(flare_stream *s, const uint8_t *data, size_t len, void *user)
+{
+    id_reader *r = user;
+    if (r->in.len + len > FLARE_IDENTIFY_MAX_MSG + 10) {
+        flare_stream_reset(s);
+        return;
+    }
+    if (flare_buf_append(&r->in, data, len))
+        flare_stream_reset(s);
+}
+
+static void reader_eof(flare_stream *s, void *user)
+{
+    id_reader *r = user;
+    flare_conn *c = flare_stream_conn(s);
+    process(r->host, c, r);
+    flare_stream_close_write(s);
+}
+
+static void reader_close(flare_stream *s, int err, void *user)
+{
+    id_reader *r = user;
+    (void)s;
+    (void)err;
+    flare_buf_free(&r->in);
+    flare__free(r->host->mem, r);
+}
+
+static const flare_stream_cbs reader_cbs = {NULL, reader_data, reader_eof, NULL, reader_close};
+
+static id_reader *reader_new(flare_host *h, int push)
+{
+    id_reader *r = flare__calloc(h->mem, 1, sizeof(*r));
+    if (r) {
+        r->host = h;
+        r->push = push;
+        flare_buf_init(&r->in, h->mem);
+    }
+    return r;
+}
+
+/* Push: the remote opened the stream; read like an answer. */
+static void push_open(flare_stream *s, int status, void *user)
+{
+    flare_host *h = user;
+    if (status)
+        return;
+    id_reader *r = reader_new(h, 1);
+    if (!r) {
+        flare_stream_reset(s);
+        return;
+    }
+    flare_stream_set_user(s, &reader_cbs, r);
+}
+
+static const flare_stream_cbs push_cbs = {push_open, NULL, NULL, NULL, NULL};
+
+int flare__identify_register(flare_host *h)
+{
+    int rv =
+        flare_host_set_handler(h, FLARE_IDENTIFY_ID, &answer_cbs, h, FLARE_HANDLER_ALLOW_LIMITED);
+    if (rv == 0)
+        rv = flare_host_set_handler(h, FLARE_IDENTIFY_PUSH_ID, &push_cbs, h,
+                                    FLARE_HANDLER_ALLOW_LIMITED);
+    return rv;
+}
+
+void flare__identify_on_conn(flare_conn *c)
+{
+    flare_host *h = c->host;
+    if (c->identify_started)
+        return;
+    c->identify_started = 1;
+    id_reader *r = reader_new(h, 0);
+    if (!r)
+        return;
+    if (flare_conn_new_stream(c, FLARE_IDENTIFY_ID, &reader_cbs, r, FLARE_STREAM_ALLOW_LIMITED,
+                              NULL)) {
+        flare_buf_free(&r->in);
+        flare__free(h->mem, r);
+    }
+}
+
+/* Sends our current identify to every connected peer (after our addresses or
+ * protocols change). */
+static void push_open_out(flare_stream *s, int status, void *user)
+{
+    (void)s;
+    (void)status;
+    (void)user;
+}
+
+static const flare_stream_cbs push_out_cbs = {push_open_out, NULL, NULL, NULL, NULL};
+
+int flare_host_identify_push(flare_host *h)
+{
+    for (flare_conn *c = h->conns; c; c = c->next) {
+        if (c->state != FLARE__CONN_READY || c->close_pending)
+            continue;
+        if (!flare__peerstore_supports(h->peerstore, &c->peer, FLARE_IDENTIFY_PUSH_ID))
+            continue;
+        flare_stream *s;
+        if (flare_conn_new_stream(c, FLARE_IDENTIFY_PUSH_ID, &push_out_cbs, NULL,
+                                  FLARE_STREAM_ALLOW_LIMITED, &s))
+            continue;
+        flare_buf out;
+        flare_buf_init(&out, h->mem);
+        if (build_message(h, c, &out) == 0 && flare_stream_write(s, out.base, out.len) == 0)
+            flare_stream_close_write(s);
+        else
+            flare_stream_reset(s);
+        flare_buf_free(&out);
+    }
+    return 0;
+}

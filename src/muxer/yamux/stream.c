@@ -1,0 +1,169 @@
+/* yamux stream table (sorted array, binary search), per-stream receive
+ * buffers and the session's event queue. */
+#include <string.h>
+
+#include "core/mem.h"
+#include "muxer/yamux/yamux_int.h"
+
+/* Index of the first stream with id >= id. */
+static size_t lower_bound(const flare_yamux *y, uint32_t id)
+{
+    size_t lo = 0, hi = y->nstreams;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (y->streams[mid]->id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+flare__ystream *flare__ystream_find(const flare_yamux *y, uint32_t id)
+{
+    size_t i = lower_bound(y, id);
+    if (i < y->nstreams && y->streams[i]->id == id)
+        return y->streams[i];
+    return NULL;
+}
+
+int flare__ystream_add(flare_yamux *y, uint32_t id, int inbound, flare__ystream **out)
+{
+    if (y->nstreams == y->cap_streams) {
+        size_t cap = y->cap_streams ? y->cap_streams * 2 : 16;
+        flare__ystream **p = flare__realloc(y->mem, y->streams, cap * sizeof(*p));
+        if (!p)
+            return FLARE_ERR_NOMEM;
+        y->streams = p;
+        y->cap_streams = cap;
+    }
+    flare__ystream *st = flare__calloc(y->mem, 1, sizeof(*st));
+    if (!st)
+        return FLARE_ERR_NOMEM;
+    st->id = id;
+    st->inbound = inbound ? 1 : 0;
+    st->send_window = FLARE_YAMUX_DEFAULT_WINDOW;
+    st->recv_avail = FLARE_YAMUX_DEFAULT_WINDOW;
+    st->recv_target = y->s.initial_window;
+    st->epoch = y->now;
+    /* Ids mostly grow, so this is usually an append. */
+    size_t i = lower_bound(y, id);
+    memmove(&y->streams[i + 1], &y->streams[i], (y->nstreams - i) * sizeof(*y->streams));
+    y->streams[i] = st;
+    y->nstreams++;
+    *out = st;
+    return 0;
+}
+
+static void stream_free(flare_yamux *y, flare__ystream *st)
+{
+    flare__free(y->mem, st->buf);
+    flare__free(y->mem, st);
+}
+
+void flare__ystream_remove(flare_yamux *y, uint32_t id)
+{
+    size_t i = lower_bound(y, id);
+    if (i >= y->nstreams || y->streams[i]->id != id)
+        return;
+    stream_free(y, y->streams[i]);
+    memmove(&y->streams[i], &y->streams[i + 1], (y->nstreams - i - 1) * sizeof(*y->streams));
+    y->nstreams--;
+}
+
+void flare__ystream_free_all(flare_yamux *y)
+{
+    for (size_t i = 0; i < y->nstreams; i++)
+        stream_free(y, y->streams[i]);
+    flare__free(y->mem, y->streams);
+    y->streams = NULL;
+    y->nstreams = y->cap_streams = 0;
+}
+
+int flare__ystream_buf_append(flare_yamux *y, flare__ystream *st, const uint8_t *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (st->off + st->len + n > st->cap) {
+        if (st->len + n <= st->cap) {
+            memmove(st->buf, st->buf + st->off, st->len);
+            st->off = 0;
+        } else {
+            /* The caller bounds len + n by the receive window. */
+            size_t cap = st->cap ? st->cap : 4096;
+            while (cap < st->len + n)
+                cap *= 2;
+            uint8_t *nb = flare__malloc(y->mem, cap);
+            if (!nb)
+                return FLARE_ERR_NOMEM;
+            if (st->len)
+                memcpy(nb, st->buf + st->off, st->len);
+            flare__free(y->mem, st->buf);
+            st->buf = nb;
+            st->cap = cap;
+            st->off = 0;
+        }
+    }
+    memcpy(st->buf + st->off + st->len, p, n);
+    st->len += n;
+    return 0;
+}
+
+size_t flare__ystream_buf_take(flare_yamux *y, flare__ystream *st, uint8_t *dst, size_t cap)
+{
+    size_t n = st->len < cap ? st->len : cap;
+    if (n)
+        memcpy(dst, st->buf + st->off, n);
+    st->off += n;
+    st->len -= n;
+    if (st->len == 0) {
+        st->off = 0;
+        /* Idle streams should not pin large buffers. */
+        if (st->cap > 64 * 1024)
+            flare__ystream_buf_drop(y, st);
+    }
+    return n;
+}
+
+void flare__ystream_buf_drop(flare_yamux *y, flare__ystream *st)
+{
+    flare__free(y->mem, st->buf);
+    st->buf = NULL;
+    st->off = st->len = st->cap = 0;
+}
+
+int flare__yevent_push(flare_yamux *y, const flare__yevent *e)
+{
+    if (y->ev_len == y->ev_cap) {
+        size_t cap = y->ev_cap ? y->ev_cap * 2 : 16;
+        flare__yevent *p = flare__malloc(y->mem, cap * sizeof(*p));
+        if (!p)
+            return FLARE_ERR_NOMEM;
+        for (size_t i = 0; i < y->ev_len; i++)
+            p[i] = y->ev[(y->ev_head + i) % y->ev_cap];
+        flare__free(y->mem, y->ev);
+        y->ev = p;
+        y->ev_cap = cap;
+        y->ev_head = 0;
+    }
+    y->ev[(y->ev_head + y->ev_len) % y->ev_cap] = *e;
+    y->ev_len++;
+    return 0;
+}
+
+int flare__yevent_pop(flare_yamux *y, flare__yevent *e)
+{
+    if (y->ev_len == 0)
+        return 0;
+    *e = y->ev[y->ev_head];
+    y->ev_head = (y->ev_head + 1) % y->ev_cap;
+    y->ev_len--;
+    return 1;
+}
+
+void flare__yevent_free(flare_yamux *y)
+{
+    flare__free(y->mem, y->ev);
+    y->ev = NULL;
+    y->ev_head = y->ev_len = y->ev_cap = 0;
+}

@@ -1,0 +1,83 @@
+/* yamux internals: session and stream structures, the stream table and the
+ * event queue (stream.c), shared with yamux.c. */
+#ifndef FLARE_MUXER_YAMUX_INT_H
+#define FLARE_MUXER_YAMUX_INT_H
+
+#include "flare/yamux.h"
+
+typedef struct flare__ystream {
+    uint32_t id;
+    unsigned inbound : 1;
+    unsigned acked : 1;         /* outbound: peer ACKed; inbound: we sent ACK */
+    unsigned local_fin : 1;     /* we sent FIN */
+    unsigned remote_fin : 1;    /* the peer sent FIN */
+    unsigned reset : 1;         /* RST sent or received: everything dropped */
+    unsigned closing : 1;       /* CLOSED event queued: no more events */
+    unsigned ev_readable : 1;   /* a READABLE event is pending */
+    unsigned ev_writable : 1;   /* a WRITABLE event is pending */
+    unsigned want_writable : 1; /* a write came up short */
+    uint32_t send_window;       /* bytes we may still send */
+    uint32_t recv_avail;        /* bytes the peer may still send */
+    uint32_t recv_target;       /* current receive window (auto-tuned) */
+    flare_tstamp epoch;         /* last window update, for auto-tuning */
+    uint8_t *buf;               /* received, unread: buf[off..off+len) */
+    size_t off, len, cap;
+    void *user;
+} flare__ystream;
+
+typedef struct flare__yevent {
+    uint8_t type;
+    uint32_t stream_id;
+    uint32_t code;
+    int error;
+    flare_tstamp rtt;
+} flare__yevent;
+
+struct flare_yamux {
+    flare_yamux_settings s;
+    const flare_mem *mem;
+    flare_tstamp now; /* latest time seen; read/write have no now argument */
+    int dead;         /* fatal error code, 0 while alive */
+    /* stream table: pointers sorted by id */
+    flare__ystream **streams;
+    size_t nstreams, cap_streams;
+    uint64_t next_id;  /* 64-bit so running out is detectable */
+    uint32_t recv_cap; /* min(max_window, max_recv_buffer) */
+    uint32_t unacked_in, unacked_out;
+    int local_goaway, remote_goaway;
+    /* event queue: a ring */
+    flare__yevent *ev;
+    size_t ev_head, ev_len, ev_cap;
+    /* frame parser */
+    uint8_t hdr[FLARE_YAMUX_HEADER_LEN];
+    size_t hdr_len;
+    uint32_t payload_left; /* Data payload bytes still to come */
+    uint32_t payload_sid;  /* its stream, 0: discard */
+    uint16_t payload_flags;
+    /* pings */
+    int ping_out;
+    uint32_t ping_opaque;
+    flare_tstamp ping_sent;
+    flare_tstamp next_keepalive;
+    flare_tstamp rtt;
+};
+
+/* Stream table. */
+flare__ystream *flare__ystream_find(const flare_yamux *y, uint32_t id);
+/* Allocates and inserts a stream with the protocol default windows. */
+int flare__ystream_add(flare_yamux *y, uint32_t id, int inbound, flare__ystream **out);
+/* Removes and frees the stream with this id, if any. */
+void flare__ystream_remove(flare_yamux *y, uint32_t id);
+void flare__ystream_free_all(flare_yamux *y);
+
+/* Receive buffer. */
+int flare__ystream_buf_append(flare_yamux *y, flare__ystream *st, const uint8_t *p, size_t n);
+size_t flare__ystream_buf_take(flare_yamux *y, flare__ystream *st, uint8_t *dst, size_t cap);
+void flare__ystream_buf_drop(flare_yamux *y, flare__ystream *st);
+
+/* Event queue. */
+int flare__yevent_push(flare_yamux *y, const flare__yevent *e);
+int flare__yevent_pop(flare_yamux *y, flare__yevent *e);
+void flare__yevent_free(flare_yamux *y);
+
+#endif

@@ -1,0 +1,584 @@
+/* The host on the simulated network: upgrade, identify, ping, streams,
+ * limits and bad input, with deterministic time. */
+#include <stdlib.h>
+
+#include "support/test.h"
+
+#include "flare/host.h"
+#include "flare/identify.h"
+#include "flare/ping.h"
+#include "flare/sim.h"
+
+#define MS   FLARE_NS_PER_MS
+#define MAXH 24
+
+typedef struct tnode {
+    flare_sim_host *sh;
+    flare_host *h;
+    char ip[32];
+    int opened, closed, identified, observed, incoming_failed, dial_failed, pings;
+    flare_multiaddr observed_addr;
+    flare_tstamp last_rtt;
+} tnode;
+
+typedef struct world {
+    flare_sim *sim;
+    tnode n[MAXH];
+    int count;
+} world;
+
+static void on_event(flare_host *h, const flare_host_event *ev, void *user)
+{
+    tnode *t = user;
+    (void)h;
+    switch (ev->type) {
+    case FLARE_HOST_EV_CONN_OPENED:
+        t->opened++;
+        break;
+    case FLARE_HOST_EV_CONN_CLOSED:
+        t->closed++;
+        break;
+    case FLARE_HOST_EV_IDENTIFIED:
+        t->identified++;
+        break;
+    case FLARE_HOST_EV_OBSERVED_ADDR:
+        t->observed++;
+        t->observed_addr = *ev->addr;
+        break;
+    case FLARE_HOST_EV_INCOMING_FAILED:
+        t->incoming_failed++;
+        break;
+    case FLARE_HOST_EV_DIAL_FAILED:
+        t->dial_failed++;
+        break;
+    case FLARE_HOST_EV_PING:
+        t->pings++;
+        t->last_rtt = ev->rtt;
+        break;
+    default:
+        break;
+    }
+}
+
+static tnode *add_node(world *w, const char *ip, flare_tstamp delay)
+{
+    tnode *t = &w->n[w->count];
+    char name[16];
+    snprintf(name, sizeof(name), "h%d", w->count);
+    t->sh = flare_sim_host_new(w->sim, name);
+    assert_non_null(t->sh);
+    assert_int_equal(flare_sim_host_add_addr(t->sh, flare_sim_internet(w->sim), ip), 0);
+    flare_sim_link l = {0};
+    l.delay = delay;
+    flare_sim_link_set(t->sh, &l);
+    uint8_t seed[32] = {0};
+    seed[0] = (uint8_t)(w->count + 1);
+    flare_privkey k;
+    assert_int_equal(flare_privkey_from_seed(&k, seed), 0);
+    assert_int_equal(flare_host_new(&t->h, flare_sim_host_io(t->sh), &k, NULL, NULL), 0);
+    flare_host_set_event_cb(t->h, on_event, t);
+    snprintf(t->ip, sizeof(t->ip), "%s", ip);
+    w->count++;
+    return t;
+}
+
+static void world_init(world *w, uint64_t seed)
+{
+    memset(w, 0, sizeof(*w));
+    w->sim = flare_sim_new(seed, NULL);
+    assert_non_null(w->sim);
+}
+
+static void world_free(world *w)
+{
+    for (int i = 0; i < w->count; i++)
+        flare_host_del(w->n[i].h);
+    flare_sim_del(w->sim);
+}
+
+static void listen_on(tnode *t, int port)
+{
+    char s[128];
+    flare_multiaddr ma;
+    snprintf(s, sizeof(s), "/ip4/%s/tcp/%d", t->ip, port);
+    assert_int_equal(flare_multiaddr_parse(&ma, s), 0);
+    assert_int_equal(flare_host_listen(t->h, &ma), 0);
+}
+
+static void addr_of(tnode *t, int port, flare_multiaddr *ma)
+{
+    char s[128];
+    snprintf(s, sizeof(s), "/ip4/%s/tcp/%d", t->ip, port);
+    assert_int_equal(flare_multiaddr_parse(ma, s), 0);
+    assert_int_equal(flare_multiaddr_with_peerid(ma, flare_host_peerid(t->h)), 0);
+}
+
+typedef struct dial_res {
+    int calls, status;
+    flare_conn *conn;
+} dial_res;
+
+static void dial_cb(flare_host *h, flare_conn *c, int status, void *user)
+{
+    dial_res *r = user;
+    (void)h;
+    r->calls++;
+    r->status = status;
+    r->conn = c;
+}
+
+static void run_ms(world *w, int ms)
+{
+    flare_sim_run_for(w->sim, (flare_tstamp)ms * MS);
+}
+
+/* ---- connect, identify, ping ------------------------------------------------------ */
+
+static void test_connect_identify(void **state)
+{
+    world w;
+    world_init(&w, 1);
+    tnode *a = add_node(&w, "198.51.100.1", 10 * MS);
+    tnode *b = add_node(&w, "198.51.100.2", 10 * MS);
+    listen_on(a, 4001);
+    flare_multiaddr ma;
+    addr_of(a, 4001, &ma);
+    dial_res r = {0};
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dial_cb, &r), 0);
+    run_ms(&w, 2000);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.status, 0);
+    assert_non_null(r.conn);
+    assert_int_equal(a->opened, 1);
+    assert_int_equal(b->opened, 1);
+    assert_int_equal(a->identified, 1);
+    assert_int_equal(b->identified, 1);
+    assert_true(flare_conn_is_initiator(r.conn));
+    assert_string_equal(flare_conn_muxer(r.conn), "/yamux/1.0.0");
+    /* B learnt A's protocols and listen address from identify. */
+    assert_true(flare_host_peer_supports(b->h, flare_host_peerid(a->h), FLARE_PING_PROTOCOL_ID));
+    assert_true(flare_host_peer_supports(b->h, flare_host_peerid(a->h), FLARE_IDENTIFY_ID));
+    flare_peer_info *info = malloc(sizeof(*info));
+    assert_int_equal(flare_host_peer_info(b->h, flare_host_peerid(a->h), info), 0);
+    assert_true(info->naddrs >= 1);
+    char s[256];
+    flare_multiaddr_to_string(&info->addrs[0], s, sizeof(s));
+    assert_string_equal(s, "/ip4/198.51.100.1/tcp/4001");
+    assert_true(info->has_pubkey);
+    free(info);
+    /* A saw B at B's address; B sees A at 198.51.100.1:4001. */
+    assert_int_equal(b->observed, 1);
+    flare_multiaddr_to_string(&b->observed_addr, s, sizeof(s));
+    assert_true(strncmp(s, "/ip4/198.51.100.2/tcp/", 22) == 0);
+    assert_int_equal(a->observed, 1);
+    /* Ping: two 10 ms links each way, so an RTT of 40 ms. */
+    assert_int_equal(flare_host_ping(b->h, flare_host_peerid(a->h), NULL, NULL), 0);
+    run_ms(&w, 1000);
+    assert_int_equal(b->pings, 1);
+    assert_true(b->last_rtt >= 40 * MS && b->last_rtt < 45 * MS);
+    world_free(&w);
+}
+
+static void test_dial_dedup_and_reuse(void **state)
+{
+    world w;
+    world_init(&w, 2);
+    tnode *a = add_node(&w, "198.51.100.1", 5 * MS);
+    tnode *b = add_node(&w, "198.51.100.2", 5 * MS);
+    listen_on(a, 4001);
+    flare_multiaddr ma;
+    addr_of(a, 4001, &ma);
+    dial_res r1 = {0}, r2 = {0}, r3 = {0};
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dial_cb, &r1), 0);
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dial_cb, &r2), 0);
+    /* Callbacks never run inside the call. */
+    assert_int_equal(r1.calls + r2.calls, 0);
+    run_ms(&w, 1000);
+    assert_int_equal(r1.calls, 1);
+    assert_int_equal(r2.calls, 1);
+    assert_ptr_equal(r1.conn, r2.conn);
+    assert_int_equal(a->opened, 1);
+    /* An existing connection is reused, from the loop. */
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dial_cb, &r3), 0);
+    assert_int_equal(r3.calls, 0);
+    run_ms(&w, 10);
+    assert_int_equal(r3.calls, 1);
+    assert_ptr_equal(r3.conn, r1.conn);
+    assert_int_equal(flare_host_num_conns(b->h), 1);
+    world_free(&w);
+}
+
+/* ---- streams ------------------------------------------------------------------------ */
+
+static void echo_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
+{
+    (void)user;
+    int rv = flare_stream_write(s, d, len);
+    assert_true(rv == 0 || rv == 1);
+    if (rv == 1)
+        flare_stream_pause(s, 1); /* backpressure: read again once drained */
+}
+
+static void echo_writable(flare_stream *s, void *user)
+{
+    (void)user;
+    flare_stream_pause(s, 0);
+}
+
+static void echo_eof(flare_stream *s, void *user)
+{
+    (void)user;
+    flare_stream_close_write(s);
+}
+
+static const flare_stream_cbs echo_cbs = {NULL, echo_data, echo_eof, echo_writable, NULL};
+
+typedef struct xfer {
+    uint8_t *sent;
+    size_t len, off;
+    size_t got;
+    int match, eof, closed, opened, close_err, open_status;
+    flare_stream *s;
+} xfer;
+
+static void x_push(xfer *x)
+{
+    while (x->off < x->len) {
+        size_t n = x->len - x->off < 65536 ? x->len - x->off : 65536;
+        int rv = flare_stream_write(x->s, x->sent + x->off, n);
+        assert_true(rv == 0 || rv == 1);
+        x->off += n;
+        if (rv == 1)
+            return; /* on_writable resumes */
+    }
+    flare_stream_close_write(x->s);
+}
+
+static void x_open(flare_stream *s, int status, void *user)
+{
+    xfer *x = user;
+    (void)s;
+    x->open_status = status;
+    x->opened = status == 0;
+}
+
+static void x_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
+{
+    xfer *x = user;
+    (void)s;
+    if (x->got + len > x->len || memcmp(d, x->sent + x->got, len) != 0)
+        x->match = 0;
+    x->got += len;
+}
+
+static void x_eof(flare_stream *s, void *user)
+{
+    xfer *x = user;
+    (void)s;
+    x->eof = 1;
+}
+
+static void x_writable(flare_stream *s, void *user)
+{
+    (void)s;
+    x_push(user);
+}
+
+static void x_close(flare_stream *s, int err, void *user)
+{
+    xfer *x = user;
+    (void)s;
+    x->closed = 1;
+    x->close_err = err;
+}
+
+static const flare_stream_cbs x_cbs = {x_open, x_data, x_eof, x_writable, x_close};
+
+static void run_streams(int nstreams, size_t len, uint64_t seed)
+{
+    world w;
+    world_init(&w, seed);
+    tnode *a = add_node(&w, "198.51.100.1", 2 * MS);
+    tnode *b = add_node(&w, "198.51.100.2", 2 * MS);
+    assert_int_equal(flare_host_set_handler(a->h, "/echo/1.0.0", &echo_cbs, NULL, 0), 0);
+    listen_on(a, 4001);
+    flare_multiaddr ma;
+    addr_of(a, 4001, &ma);
+    dial_res r = {0};
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dial_cb, &r), 0);
+    run_ms(&w, 500);
+    assert_int_equal(r.status, 0);
+    xfer *x = calloc((size_t)nstreams, sizeof(*x));
+    flare_prng p;
+    flare_prng_seed(&p, seed);
+    for (int i = 0; i < nstreams; i++) {
+        x[i].len = len;
+        x[i].sent = malloc(len);
+        x[i].match = 1;
+        for (size_t j = 0; j < len; j++)
+            x[i].sent[j] = (uint8_t)flare_prng_next(&p);
+        assert_int_equal(flare_conn_new_stream(r.conn, "/echo/1.0.0", &x_cbs, &x[i], 0, &x[i].s),
+                         0);
+        x_push(&x[i]);
+    }
+    run_ms(&w, 60000);
+    for (int i = 0; i < nstreams; i++) {
+        assert_true(x[i].opened);
+        assert_int_equal(x[i].got, len);
+        assert_true(x[i].match);
+        assert_true(x[i].eof);
+        assert_true(x[i].closed);
+        assert_int_equal(x[i].close_err, 0);
+        free(x[i].sent);
+    }
+    free(x);
+    world_free(&w);
+}
+
+static void test_echo_large(void **state)
+{
+    run_streams(1, 4 << 20, 3);
+}
+
+static void test_many_streams(void **state)
+{
+    run_streams(200, 20000, 4);
+}
+
+static void test_unknown_protocol(void **state)
+{
+    world w;
+    world_init(&w, 5);
+    tnode *a = add_node(&w, "198.51.100.1", 2 * MS);
+    tnode *b = add_node(&w, "198.51.100.2", 2 * MS);
+    listen_on(a, 4001);
+    flare_multiaddr ma;
+    addr_of(a, 4001, &ma);
+    dial_res r = {0};
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dial_cb, &r), 0);
+    run_ms(&w, 500);
+    xfer x = {0};
+    assert_int_equal(flare_conn_new_stream(r.conn, "/nope/1.0.0", &x_cbs, &x, 0, &x.s), FLARE_OK);
+    run_ms(&w, 500);
+    assert_false(x.opened);
+    assert_int_equal(x.open_status, FLARE_ERR_NEGOTIATION);
+    assert_true(x.closed);
+    assert_int_equal(x.close_err, FLARE_ERR_NEGOTIATION);
+    /* The connection is unaffected. */
+    assert_int_equal(flare_host_ping(b->h, flare_host_peerid(a->h), NULL, NULL), 0);
+    run_ms(&w, 500);
+    assert_int_equal(b->pings, 1);
+    world_free(&w);
+}
+
+/* ---- failures and bad input ------------------------------------------------------------ */
+
+static void test_wrong_peer_id(void **state)
+{
+    world w;
+    world_init(&w, 6);
+    tnode *a = add_node(&w, "198.51.100.1", 2 * MS);
+    tnode *b = add_node(&w, "198.51.100.2", 2 * MS);
+    tnode *c = add_node(&w, "198.51.100.3", 2 * MS);
+    listen_on(a, 4001);
+    char s[256];
+    flare_multiaddr ma;
+    snprintf(s, sizeof(s), "/ip4/198.51.100.1/tcp/4001");
+    assert_int_equal(flare_multiaddr_parse(&ma, s), 0);
+    assert_int_equal(flare_multiaddr_with_peerid(&ma, flare_host_peerid(c->h)), 0);
+    dial_res r = {0};
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dial_cb, &r), 0);
+    run_ms(&w, 1000);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.status, FLARE_ERR_PEER_ID_MISMATCH);
+    assert_int_equal(b->opened, 0);
+    /* A keeps serving. */
+    addr_of(a, 4001, &ma);
+    dial_res r2 = {0};
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dial_cb, &r2), 0);
+    run_ms(&w, 1000);
+    assert_int_equal(r2.status, 0);
+    world_free(&w);
+}
+
+static void test_refused_and_timeout(void **state)
+{
+    world w;
+    world_init(&w, 7);
+    tnode *a = add_node(&w, "198.51.100.1", 2 * MS);
+    tnode *b = add_node(&w, "198.51.100.2", 2 * MS);
+    flare_multiaddr ma;
+    addr_of(a, 4001, &ma); /* nobody listens */
+    dial_res r = {0};
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dial_cb, &r), 0);
+    run_ms(&w, 1000);
+    assert_int_equal(r.status, FLARE_ERR_REFUSED);
+    assert_int_equal(b->dial_failed, 1);
+    /* An address nobody has: the SYN times out. */
+    assert_int_equal(flare_multiaddr_parse(&ma, "/ip4/198.51.100.99/tcp/1"), 0);
+    dial_res r2 = {0};
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dial_cb, &r2), 0);
+    run_ms(&w, 30000);
+    assert_int_equal(r2.calls, 1);
+    assert_true(r2.status == FLARE_ERR_TIMEOUT);
+    world_free(&w);
+}
+
+typedef struct raw {
+    flare_io *io;
+    flare_io_sock *s;
+    const uint8_t *payload;
+    size_t len;
+    int connected, closed, eof;
+} raw;
+
+static void raw_connect(flare_io_sock *s, int status, void *user)
+{
+    raw *r = user;
+    assert_int_equal(status, 0);
+    r->connected = 1;
+    r->io->ops->sock_write(s, r->payload, r->len);
+}
+
+static void raw_read(flare_io_sock *s, const uint8_t *d, size_t len, void *user)
+{
+    raw *r = user;
+    (void)s;
+    (void)d;
+    if (len == 0)
+        r->eof = 1;
+}
+
+static void raw_close(flare_io_sock *s, int reason, void *user)
+{
+    raw *r = user;
+    (void)s;
+    (void)reason;
+    r->closed = 1;
+    r->s = NULL;
+}
+
+static const flare_io_sock_cbs raw_cbs = {raw_connect, raw_read, raw_close};
+
+/* Garbage at each stage of the upgrade: the listener drops that connection,
+ * reports it, and keeps serving. */
+static void test_garbage_inbound(void **state)
+{
+    static const struct {
+        const char *data;
+        size_t len;
+    } bad[] = {
+        {"\x05hello", 6},                                          /* not multistream */
+        {"\x13/multistream/1.0.0\n\x07/noise\n\x00\x05xxxxx", 33}, /* bad Noise msg 1 */
+        {"\x13/multistream/1.0.0\n\x07/tls/1\n", 28},              /* unsupported security */
+        {"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 10},          /* bad varint */
+    };
+    world w;
+    world_init(&w, 8);
+    tnode *a = add_node(&w, "198.51.100.1", 2 * MS);
+    tnode *b = add_node(&w, "198.51.100.2", 2 * MS);
+    flare_sim_host *m = flare_sim_host_new(w.sim, "mallory");
+    assert_int_equal(flare_sim_host_add_addr(m, flare_sim_internet(w.sim), "198.51.100.66"), 0);
+    listen_on(a, 4001);
+    flare_ipaddr target;
+    flare_ipaddr_v4(&target, 198, 51, 100, 1, 4001);
+    int expected_failures = 0;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        raw r = {0};
+        r.io = flare_sim_host_io(m);
+        r.payload = (const uint8_t *)bad[i].data;
+        r.len = bad[i].len;
+        assert_int_equal(r.io->ops->dial(r.io, NULL, &target, 0, &raw_cbs, &r, &r.s), 0);
+        run_ms(&w, 20000);
+        assert_true(r.connected);
+        if (r.s)
+            r.io->ops->sock_close(r.s, 1);
+        expected_failures++;
+        assert_int_equal(a->incoming_failed, expected_failures);
+        assert_int_equal(flare_host_num_conns(a->h), 0);
+    }
+    flare_multiaddr ma;
+    addr_of(a, 4001, &ma);
+    dial_res ok = {0};
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dial_cb, &ok), 0);
+    run_ms(&w, 1000);
+    assert_int_equal(ok.status, 0);
+    world_free(&w);
+}
+
+static void test_many_connections(void **state)
+{
+    world w;
+    world_init(&w, 9);
+    tnode *a = add_node(&w, "198.51.100.1", 5 * MS);
+    listen_on(a, 4001);
+    flare_multiaddr ma;
+    addr_of(a, 4001, &ma);
+    dial_res r[20] = {{0}};
+    for (int i = 0; i < 20; i++) {
+        char ip[32];
+        snprintf(ip, sizeof(ip), "203.0.113.%d", i + 1);
+        tnode *t = add_node(&w, ip, (flare_tstamp)(i + 1) * MS);
+        listen_on(t, 4001);
+        assert_int_equal(flare_host_dial(t->h, &ma, NULL, dial_cb, &r[i]), 0);
+    }
+    run_ms(&w, 3000);
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(r[i].status, 0);
+        assert_int_equal(w.n[i + 1].identified, 1);
+    }
+    assert_int_equal(a->opened, 20);
+    assert_int_equal(a->identified, 20);
+    assert_int_equal(flare_host_num_conns(a->h), 20);
+    /* Dialers listen, so they dialed from their listen port (port reuse):
+     * A observed them at port 4001. */
+    assert_int_equal(w.n[1].observed, 1);
+    char s[128];
+    flare_multiaddr_to_string(&a->observed_addr, s, sizeof(s));
+    assert_string_equal(s, "/ip4/198.51.100.1/tcp/4001");
+    world_free(&w);
+}
+
+/* Roles fixed from outside: both sides dial each other from their listen
+ * ports at once (a TCP simultaneous open); one is told it is the initiator,
+ * the other the responder, and the upgrade works on the single connection. */
+static void test_simultaneous_open_roles(void **state)
+{
+    world w;
+    world_init(&w, 10);
+    tnode *a = add_node(&w, "198.51.100.1", 20 * MS);
+    tnode *b = add_node(&w, "198.51.100.2", 20 * MS);
+    listen_on(a, 4001);
+    listen_on(b, 4002);
+    flare_multiaddr ma_a, ma_b;
+    addr_of(a, 4001, &ma_a);
+    addr_of(b, 4002, &ma_b);
+    flare_dial_opts oa = {.role = FLARE_ROLE_INITIATOR, .force_new = 1};
+    flare_dial_opts ob = {.role = FLARE_ROLE_RESPONDER, .force_new = 1};
+    dial_res ra = {0}, rb = {0};
+    assert_int_equal(flare_host_dial(a->h, &ma_b, &oa, dial_cb, &ra), 0);
+    assert_int_equal(flare_host_dial(b->h, &ma_a, &ob, dial_cb, &rb), 0);
+    run_ms(&w, 3000);
+    assert_int_equal(ra.status, 0);
+    assert_int_equal(rb.status, 0);
+    assert_true(flare_conn_is_initiator(ra.conn));
+    assert_false(flare_conn_is_initiator(rb.conn));
+    assert_int_equal(a->opened, 1);
+    assert_int_equal(b->opened, 1);
+    assert_int_equal(flare_host_ping(b->h, flare_host_peerid(a->h), NULL, NULL), 0);
+    run_ms(&w, 1000);
+    assert_int_equal(b->pings, 1);
+    world_free(&w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_connect_identify),    cmocka_unit_test(test_dial_dedup_and_reuse),
+        cmocka_unit_test(test_echo_large),          cmocka_unit_test(test_many_streams),
+        cmocka_unit_test(test_unknown_protocol),    cmocka_unit_test(test_wrong_peer_id),
+        cmocka_unit_test(test_refused_and_timeout), cmocka_unit_test(test_garbage_inbound),
+        cmocka_unit_test(test_many_connections),    cmocka_unit_test(test_simultaneous_open_roles),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

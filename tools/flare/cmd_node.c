@@ -1,0 +1,487 @@
+/* flare listen, flare dial, flare ping: a host on real sockets (libuv). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "cli.h"
+#include "flare/buf.h"
+#include "flare/uvio.h"
+
+#define MAX_LISTEN 8
+
+typedef struct node {
+    uv_loop_t loop;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t ping_timer;
+    flare_uvio *uvio;
+    flare_host *host;
+    const char *echo_proto; /* serve (listen) or use (dial) */
+    const char *message;    /* dial: send this over echo_proto */
+    int ping_count;         /* ping: how many; dial: 0 */
+    int pings_sent, pings_done;
+    int keep_running; /* dial --keep-alive: don't exit when done */
+    int identified, echoed, wanted_echo;
+    int exit_code;
+    int stopping;
+    flare_peerid target;
+    int have_target;
+    flare_buf echo_reply;
+} node;
+
+static char *ma_str(const flare_multiaddr *ma, char *buf, size_t cap)
+{
+    if (!ma || flare_multiaddr_to_string(ma, buf, cap) < 0)
+        snprintf(buf, cap, "?");
+    return buf;
+}
+
+static char *pid_str(const flare_peerid *p, char *buf, size_t cap)
+{
+    if (!p || p->len == 0 || flare_peerid_to_string(p, buf, cap) < 0)
+        snprintf(buf, cap, "?");
+    return buf;
+}
+
+static void node_stop(node *n, int code)
+{
+    if (n->stopping)
+        return;
+    n->stopping = 1;
+    n->exit_code = code;
+    uv_stop(&n->loop);
+}
+
+static void maybe_done(node *n)
+{
+    if (n->keep_running || n->ping_count)
+        return;
+    if (n->identified && (!n->wanted_echo || n->echoed))
+        node_stop(n, 0);
+}
+
+/* ---- echo ----------------------------------------------------------------------- */
+
+static void echo_srv_open(flare_stream *s, int status, void *user)
+{
+    char pid[FLARE_PEERID_STR_MAX];
+    (void)user;
+    if (status)
+        return;
+    if (cli_json)
+        cli_jsonf("echo_stream", "peerId",
+                  pid_str(flare_conn_peer(flare_stream_conn(s)), pid, sizeof(pid)), "protocol",
+                  flare_stream_protocol(s), NULL);
+    else
+        printf("echo stream from %s\n",
+               pid_str(flare_conn_peer(flare_stream_conn(s)), pid, sizeof(pid)));
+}
+
+static void echo_srv_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
+{
+    (void)user;
+    int rv = flare_stream_write(s, d, len);
+    if (rv == 1)
+        flare_stream_pause(s, 1); /* resume in echo_srv_writable */
+    else if (rv < 0)
+        flare_stream_reset(s);
+}
+
+static void echo_srv_writable(flare_stream *s, void *user)
+{
+    (void)user;
+    flare_stream_pause(s, 0);
+}
+
+static void echo_srv_eof(flare_stream *s, void *user)
+{
+    (void)user;
+    flare_stream_close_write(s);
+}
+
+static const flare_stream_cbs echo_server = {echo_srv_open, echo_srv_data, echo_srv_eof,
+                                             echo_srv_writable, NULL};
+
+static void echo_cli_open(flare_stream *s, int status, void *user)
+{
+    node *n = user;
+    (void)s;
+    if (status) {
+        if (cli_json)
+            cli_jsonf("error", "where", "echo", "error", flare_strerror(status), NULL);
+        else
+            fprintf(stderr, "echo: %s\n", flare_strerror(status));
+        node_stop(n, 1);
+    }
+}
+
+static void echo_cli_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
+{
+    node *n = user;
+    (void)s;
+    if (n->echo_reply.len + len <= 1 << 20)
+        flare_buf_append(&n->echo_reply, d, len);
+}
+
+static void echo_cli_eof(flare_stream *s, void *user)
+{
+    node *n = user;
+    char text[4096];
+    (void)s;
+    size_t l = n->echo_reply.len < sizeof(text) - 1 ? n->echo_reply.len : sizeof(text) - 1;
+    memcpy(text, n->echo_reply.base, l);
+    text[l] = 0;
+    int ok = n->message && strcmp(text, n->message) == 0;
+    if (cli_json)
+        cli_jsonf("echo", "protocol", n->echo_proto, "reply", text, "ok",
+                  ok ? "\001true" : "\001false", NULL);
+    else
+        printf("echo reply: %s (%s)\n", text, ok ? "matches" : "MISMATCH");
+    n->echoed = 1;
+    if (!ok)
+        node_stop(n, 1);
+    maybe_done(n);
+}
+
+static const flare_stream_cbs echo_client = {echo_cli_open, echo_cli_data, echo_cli_eof, NULL,
+                                             NULL};
+
+static void start_echo(node *n, flare_conn *c)
+{
+    flare_stream *s;
+    int rv = flare_conn_new_stream(c, n->echo_proto, &echo_client, n, 0, &s);
+    if (rv == 0 && flare_stream_write(s, (const uint8_t *)n->message, strlen(n->message)) < 0)
+        rv = FLARE_ERR_LIMIT;
+    if (rv == 0)
+        rv = flare_stream_close_write(s);
+    if (rv) {
+        fprintf(stderr, "echo: %s\n", flare_strerror(rv));
+        node_stop(n, 1);
+    }
+}
+
+/* ---- ping ----------------------------------------------------------------------- */
+
+static void ping_done(flare_host *h, const flare_peerid *peer, int status, flare_tstamp rtt,
+                      void *user)
+{
+    node *n = user;
+    (void)h;
+    (void)peer;
+    n->pings_done++;
+    if (status) {
+        if (cli_json)
+            cli_jsonf("error", "where", "ping", "error", flare_strerror(status), NULL);
+        else
+            fprintf(stderr, "ping: %s\n", flare_strerror(status));
+        n->exit_code = 1;
+    }
+    (void)rtt; /* printed from the host's FLARE_HOST_EV_PING */
+    if (n->ping_count && n->pings_done >= n->ping_count)
+        node_stop(n, n->exit_code);
+}
+
+static void ping_tick(uv_timer_t *t)
+{
+    node *n = t->data;
+    if (n->pings_sent >= n->ping_count) {
+        uv_timer_stop(t);
+        return;
+    }
+    n->pings_sent++;
+    int rv = flare_host_ping(n->host, &n->target, ping_done, n);
+    if (rv)
+        ping_done(n->host, &n->target, rv, 0, n);
+}
+
+/* ---- host events ------------------------------------------------------------------ */
+
+static void print_identify(flare_host *h, const flare_peerid *peer)
+{
+    char pid[FLARE_PEERID_STR_MAX], tmp[1024];
+    flare_peer_info *info = malloc(sizeof(*info));
+    if (!info || flare_host_peer_info(h, peer, info)) {
+        free(info);
+        return;
+    }
+    if (!cli_json) {
+        printf("identified %s (%s): %zu protocols, %zu addresses\n",
+               pid_str(peer, pid, sizeof(pid)), info->agent_version, info->nprotocols,
+               info->naddrs);
+        free(info);
+        return;
+    }
+    static char protos[16384], addrs[16384];
+    size_t o = 0;
+    protos[o++] = '\x01';
+    protos[o++] = '[';
+    for (size_t i = 0; i < info->nprotocols; i++)
+        o += (size_t)snprintf(protos + o, sizeof(protos) - o, "%s%s", i ? "," : "",
+                              cli_json_str(tmp, sizeof(tmp), info->protocols[i]));
+    snprintf(protos + o, sizeof(protos) - o, "]");
+    o = 0;
+    addrs[o++] = '\x01';
+    addrs[o++] = '[';
+    for (size_t i = 0; i < info->naddrs; i++) {
+        char a[1024];
+        o +=
+            (size_t)snprintf(addrs + o, sizeof(addrs) - o, "%s%s", i ? "," : "",
+                             cli_json_str(tmp, sizeof(tmp), ma_str(&info->addrs[i], a, sizeof(a))));
+    }
+    snprintf(addrs + o, sizeof(addrs) - o, "]");
+    cli_jsonf("identify", "peerId", pid_str(peer, pid, sizeof(pid)), "agentVersion",
+              info->agent_version, "protocols", protos, "listenAddrs", addrs, NULL);
+    free(info);
+}
+
+static void on_event(flare_host *h, const flare_host_event *ev, void *user)
+{
+    node *n = user;
+    char pid[FLARE_PEERID_STR_MAX], addr[1024], num[64];
+    switch (ev->type) {
+    case FLARE_HOST_EV_LISTENING: {
+        flare_multiaddr full = *ev->addr;
+        flare_multiaddr_with_peerid(&full, flare_host_peerid(h));
+        if (cli_json)
+            cli_jsonf("listening", "addr", ma_str(&full, addr, sizeof(addr)), "peerId",
+                      pid_str(flare_host_peerid(h), pid, sizeof(pid)), NULL);
+        else
+            printf("listening on %s\n", ma_str(&full, addr, sizeof(addr)));
+        break;
+    }
+    case FLARE_HOST_EV_LISTEN_FAILED:
+        if (cli_json)
+            cli_jsonf("error", "where", "listen", "addr", ma_str(ev->addr, addr, sizeof(addr)),
+                      "error", flare_strerror(ev->error), NULL);
+        else
+            fprintf(stderr, "listen %s: %s\n", ma_str(ev->addr, addr, sizeof(addr)),
+                    flare_strerror(ev->error));
+        break;
+    case FLARE_HOST_EV_CONN_OPENED:
+        if (cli_json)
+            cli_jsonf("connected", "peerId", pid_str(ev->peer, pid, sizeof(pid)), "addr",
+                      ma_str(ev->addr, addr, sizeof(addr)), "direction",
+                      ev->outbound ? "outbound" : "inbound", "muxer", flare_conn_muxer(ev->conn),
+                      NULL);
+        else
+            printf("connected %s %s %s\n", ev->outbound ? "to" : "from",
+                   pid_str(ev->peer, pid, sizeof(pid)), ma_str(ev->addr, addr, sizeof(addr)));
+        break;
+    case FLARE_HOST_EV_CONN_CLOSED:
+        if (cli_json)
+            cli_jsonf("disconnected", "peerId", pid_str(ev->peer, pid, sizeof(pid)), "reason",
+                      ev->error ? flare_strerror(ev->error) : "closed", NULL);
+        else
+            printf("disconnected %s (%s)\n", pid_str(ev->peer, pid, sizeof(pid)),
+                   ev->error ? flare_strerror(ev->error) : "closed");
+        if (n->have_target && !n->keep_running && flare_peerid_equal(ev->peer, &n->target) &&
+            !(n->identified && (!n->wanted_echo || n->echoed)) && !n->ping_count)
+            node_stop(n, 1);
+        break;
+    case FLARE_HOST_EV_DIAL_FAILED:
+    case FLARE_HOST_EV_INCOMING_FAILED:
+        if (cli_json)
+            cli_jsonf(ev->type == FLARE_HOST_EV_DIAL_FAILED ? "dial_failed" : "incoming_failed",
+                      "addr", ma_str(ev->addr, addr, sizeof(addr)), "error",
+                      flare_strerror(ev->error), NULL);
+        else
+            fprintf(stderr, "%s %s: %s\n",
+                    ev->type == FLARE_HOST_EV_DIAL_FAILED ? "dial" : "incoming",
+                    ma_str(ev->addr, addr, sizeof(addr)), flare_strerror(ev->error));
+        break;
+    case FLARE_HOST_EV_OBSERVED_ADDR:
+        if (cli_json)
+            cli_jsonf("observed_addr", "peerId", pid_str(ev->peer, pid, sizeof(pid)), "addr",
+                      ma_str(ev->addr, addr, sizeof(addr)), NULL);
+        else
+            printf("%s sees us at %s\n", pid_str(ev->peer, pid, sizeof(pid)),
+                   ma_str(ev->addr, addr, sizeof(addr)));
+        break;
+    case FLARE_HOST_EV_IDENTIFIED:
+        print_identify(h, ev->peer);
+        if (n->have_target && flare_peerid_equal(ev->peer, &n->target) && !n->identified) {
+            n->identified = 1;
+            if (n->wanted_echo)
+                start_echo(n, ev->conn);
+            if (n->ping_count) {
+                uv_timer_start(&n->ping_timer, ping_tick, 0, 1000);
+            }
+            maybe_done(n);
+        }
+        break;
+    case FLARE_HOST_EV_PING:
+        snprintf(num, sizeof(num), "\001%.3f", (double)ev->rtt / 1e6);
+        if (cli_json)
+            cli_jsonf("ping", "peerId", pid_str(ev->peer, pid, sizeof(pid)), "rttMs", num, NULL);
+        else
+            printf("ping %s: rtt %.3f ms\n", pid_str(ev->peer, pid, sizeof(pid)),
+                   (double)ev->rtt / 1e6);
+        break;
+    }
+}
+
+/* ---- setup / teardown -------------------------------------------------------------- */
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    node *n = s->data;
+    (void)signum;
+    node_stop(n, n->exit_code);
+}
+
+static void on_dialed(flare_host *h, flare_conn *c, int status, void *user)
+{
+    node *n = user;
+    (void)h;
+    (void)c;
+    if (status) {
+        if (cli_json)
+            cli_jsonf("error", "where", "dial", "error", flare_strerror(status), NULL);
+        else
+            fprintf(stderr, "dial: %s\n", flare_strerror(status));
+        node_stop(n, 1);
+    }
+}
+
+typedef struct node_opts {
+    const char *key_file, *seed;
+    const char *listen[MAX_LISTEN];
+    int nlisten;
+    const char *target;
+} node_opts;
+
+static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_target)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int more = i + 1 < argc;
+        if (strcmp(a, "--json") == 0)
+            continue;
+        else if (strcmp(a, "--key") == 0 && more)
+            o->key_file = argv[++i];
+        else if (strcmp(a, "--seed") == 0 && more)
+            o->seed = argv[++i];
+        else if (strcmp(a, "--listen") == 0 && more && o->nlisten < MAX_LISTEN)
+            o->listen[o->nlisten++] = argv[++i];
+        else if (strcmp(a, "--echo") == 0 && more)
+            n->echo_proto = argv[++i];
+        else if (strcmp(a, "--message") == 0 && more)
+            n->message = argv[++i];
+        else if ((strcmp(a, "-c") == 0 || strcmp(a, "--count") == 0) && more)
+            n->ping_count = atoi(argv[++i]);
+        else if (strcmp(a, "--keep-alive") == 0)
+            n->keep_running = 1;
+        else if (a[0] != '-' && !o->target && need_target)
+            o->target = a;
+        else {
+            fprintf(stderr, "flare: unexpected argument '%s'\n", a);
+            return 2;
+        }
+    }
+    if (need_target && !o->target) {
+        fprintf(stderr, "flare: missing MADDR\n");
+        return 2;
+    }
+    return 0;
+}
+
+static int node_run(node *n, node_opts *o)
+{
+    flare_privkey key;
+    if (cli_load_identity(&key, o->key_file, o->seed))
+        return 1;
+    flare_buf_init(&n->echo_reply, NULL);
+    uv_loop_init(&n->loop);
+    int rv = flare_uvio_new(&n->uvio, &n->loop, NULL);
+    if (rv == 0)
+        rv = flare_host_new(&n->host, flare_uvio_io(n->uvio), &key, NULL, NULL);
+    flare_privkey_clear(&key);
+    if (rv) {
+        fprintf(stderr, "flare: cannot start: %s\n", flare_strerror(rv));
+        return 1;
+    }
+    flare_host_set_event_cb(n->host, on_event, n);
+    if (n->echo_proto && !o->target)
+        flare_host_set_handler(n->host, n->echo_proto, &echo_server, n, 0);
+    for (int i = 0; i < o->nlisten && rv == 0; i++) {
+        flare_multiaddr ma;
+        rv = flare_multiaddr_parse(&ma, o->listen[i]);
+        if (rv == 0)
+            rv = flare_host_listen(n->host, &ma);
+        if (rv)
+            fprintf(stderr, "flare: cannot listen on %s: %s\n", o->listen[i], flare_strerror(rv));
+    }
+    if (rv == 0 && o->target) {
+        flare_multiaddr ma;
+        rv = flare_multiaddr_parse(&ma, o->target);
+        if (rv == 0 && flare_multiaddr_get_peerid(&ma, &n->target) == 0)
+            n->have_target = 1;
+        else if (rv == 0) {
+            fprintf(stderr, "flare: the address must end with /p2p/PEER_ID\n");
+            rv = FLARE_ERR_INVALID_ARG;
+        }
+        if (rv == 0)
+            rv = flare_host_dial(n->host, &ma, NULL, on_dialed, n);
+        if (rv)
+            fprintf(stderr, "flare: cannot dial %s: %s\n", o->target, flare_strerror(rv));
+    }
+    uv_signal_init(&n->loop, &n->sigint);
+    uv_signal_init(&n->loop, &n->sigterm);
+    uv_timer_init(&n->loop, &n->ping_timer);
+    n->sigint.data = n->sigterm.data = n->ping_timer.data = n;
+    uv_signal_start(&n->sigint, on_signal, SIGINT);
+    uv_signal_start(&n->sigterm, on_signal, SIGTERM);
+    if (rv == 0)
+        uv_run(&n->loop, UV_RUN_DEFAULT);
+    else
+        n->exit_code = 1;
+    /* Teardown: host first (closes connections), then the driver's handles. */
+    flare_host_del(n->host);
+    flare_uvio_del(n->uvio);
+    uv_close((uv_handle_t *)&n->sigint, NULL);
+    uv_close((uv_handle_t *)&n->sigterm, NULL);
+    uv_close((uv_handle_t *)&n->ping_timer, NULL);
+    uv_run(&n->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&n->loop);
+    flare_buf_free(&n->echo_reply);
+    return n->exit_code;
+}
+
+int cmd_listen(int argc, char **argv)
+{
+    node n = {0};
+    node_opts o = {0};
+    int rv = parse_common(argc, argv, &n, &o, 0);
+    if (rv)
+        return rv;
+    if (o.nlisten == 0)
+        o.listen[o.nlisten++] = "/ip4/0.0.0.0/tcp/0";
+    n.keep_running = 1;
+    return node_run(&n, &o);
+}
+
+int cmd_dial(int argc, char **argv)
+{
+    node n = {0};
+    node_opts o = {0};
+    int rv = parse_common(argc, argv, &n, &o, 1);
+    if (rv)
+        return rv;
+    if (n.echo_proto && n.message)
+        n.wanted_echo = 1;
+    n.ping_count = 0;
+    return node_run(&n, &o);
+}
+
+int cmd_ping(int argc, char **argv)
+{
+    node n = {0};
+    node_opts o = {0};
+    int rv = parse_common(argc, argv, &n, &o, 1);
+    if (rv)
+        return rv;
+    if (n.ping_count <= 0)
+        n.ping_count = 1;
+    return node_run(&n, &o);
+}

@@ -1,0 +1,64 @@
+/* Output helpers: human lines or JSON lines. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+char *cli_json_str(char *dst, size_t cap, const char *s)
+{
+    size_t o = 0;
+    if (cap < 3)
+        return dst;
+    dst[o++] = '"';
+    for (; *s && o + 8 < cap; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            dst[o++] = '\\';
+            dst[o++] = (char)ch;
+        } else if (ch < 0x20) {
+            o += (size_t)snprintf(dst + o, cap - o, "\\u%04x", ch);
+        } else {
+            dst[o++] = (char)ch;
+        }
+    }
+    dst[o++] = '"';
+    dst[o] = 0;
+    return dst;
+}
+
+/* key/value pairs; a value beginning with \x01 is raw JSON. */
+void cli_jsonf(const char *event, ...)
+{
+    char tmp[4096];
+    va_list ap;
+    printf("{\"event\":%s", cli_json_str(tmp, sizeof(tmp), event));
+    va_start(ap, event);
+    for (;;) {
+        const char *k = va_arg(ap, const char *);
+        if (!k)
+            break;
+        const char *v = va_arg(ap, const char *);
+        printf(",%s:", cli_json_str(tmp, sizeof(tmp), k));
+        if (!v)
+            printf("null");
+        else if (v[0] == '\x01')
+            printf("%s", v + 1);
+        else
+            printf("%s", cli_json_str(tmp, sizeof(tmp), v));
+    }
+    va_end(ap);
+    printf("}\n");
+    fflush(stdout);
+}
+
+void cli_out(const char *event, const char *human_fmt, ...)
+{
+    (void)event;
+    va_list ap;
+    va_start(ap, human_fmt);
+    vprintf(human_fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+}
