@@ -7,27 +7,37 @@
 #   lab_json LINE KEY             prints LINE's value for KEY (python3 stdlib)
 #   lab_exec NODE CMD...          foreground CMD in NODE
 #   lab_stop NAME / lab_stop_all  TERM (then KILL) what lab_start started
-#   lab_down                      lab_stop_all + lab.sh down (installed as an EXIT trap)
+#   lab_down [STATUS]             lab_stop_all + lab.sh down (the EXIT trap; logs are
+#                                 removed after a passing run unless LAB_LOGS was set)
 #
 # After lab_up, topology variables are set: FLARE_LAB_IP_<node>,
 # FLARE_LAB_PUBIP_<node>, FLARE_LAB_NS_<node>, ... (see lab.sh env).
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAB_SH=$LAB_DIR/lab.sh
 LAB_PROBE=$LAB_DIR/probe.py
-LAB_LOGS=${LAB_LOGS:-$(mktemp -d /tmp/flare-lab-logs.XXXXXX)}
+# Logs go to $LAB_LOGS; a directory made here is removed when the run passes.
+if [ -z "${LAB_LOGS:-}" ]; then
+    LAB_LOGS=$(mktemp -d /tmp/flare-lab-logs.XXXXXX)
+    LAB_LOGS_AUTO=1
+fi
 declare -gA LAB_PIDS=()
 
 lab_up() {
     "$LAB_SH" up "$@" >"$LAB_LOGS/topology.env" || return $?
     # shellcheck disable=SC1091
     source "$LAB_LOGS/topology.env"
-    trap lab_down EXIT
+    trap 'lab_down $?' EXIT
     trap 'exit 130' INT TERM
 }
 
-lab_down() {
+lab_down() { # lab_down [EXIT_STATUS]
     lab_stop_all
     "$LAB_SH" down >/dev/null 2>&1 || true
+    if [ "${1:-1}" -eq 0 ] && [ "${LAB_LOGS_AUTO:-0}" = 1 ]; then
+        rm -rf "$LAB_LOGS"
+    elif [ $# -gt 0 ]; then
+        echo "lab: logs kept in $LAB_LOGS" >&2
+    fi
 }
 
 lab_exec() {

@@ -178,5 +178,5 @@ fi
 lab_down
 left=$(ip netns list | grep -c "^$FLARE_LAB_PREFIX" || true)
 check "lab.sh down removed every namespace" 0 "$left"
-echo "# $FAILS failure(s) in $(($(date +%s) - T0)) s; logs in $LAB_LOGS"
+echo "# $FAILS failure(s) in $(($(date +%s) - T0)) s"
 [ "$FAILS" -eq 0 ]
