@@ -176,7 +176,7 @@ setup_inet() {
 }
 
 setup_site() { # id nat inbound delay
-    local r=$1 nat=$2 inbound=$3 delay=$4 lan_net rip hip
+    local r=$1 nat=$2 inbound=$3 delay=$4 lan_net rip hip prefix_len
     mkns "r$r"
     mkns "$r"
     nsx "r$r" sysctl -qw net.ipv4.ip_forward=1
@@ -270,12 +270,15 @@ lab_up() {
     for r in a b; do
         case ${NAT[$r]} in eim | sym | fw) ;; *) die "bad NAT type '${NAT[$r]}' (eim|sym|fw)" ;; esac
         case ${INB[$r]} in drop | reset) ;; *) die "bad inbound '${INB[$r]}' (drop|reset)" ;; esac
-        [[ ${DELAY[$r]} =~ ^[0-9]+$ ]] && [ "${DELAY[$r]}" -le 10000 ] || die "bad delay '${DELAY[$r]}'"
+        if ! [[ ${DELAY[$r]} =~ ^[0-9]+$ ]] || [ "${DELAY[$r]}" -gt 10000 ]; then
+            die "bad delay '${DELAY[$r]}' (0-10000 ms)"
+        fi
     done
     if ip netns list | awk '{print $1}' | grep -q "^$P"; then
         die "a lab with prefix $P exists: run 'lab.sh down' first"
     fi
-    trap 'rc=$?; [ $rc -ne 0 ] && { echo "lab.sh: up failed, cleaning up" >&2; lab_down; }; exit $rc' EXIT
+    # shellcheck disable=SC2154 # rc is assigned inside the trap
+    trap 'rc=$?; if [ $rc -ne 0 ]; then echo "lab.sh: up failed, cleaning up" >&2; lab_down; fi; exit $rc' EXIT
     trap 'exit 130' INT TERM
     mkdir -p "$STATE"
     setup_inet

@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 name=${1:-}
 if [ -z "$name" ] || [ ! -f "$here/scenarios/$name.sh" ]; then
     echo "usage: lab/run.sh SCENARIO [lab.sh up options]; scenarios:" >&2
-    ls "$here/scenarios" | sed -n 's/\.sh$//p' | sed 's/^/  /' >&2
+    for f in "$here"/scenarios/*.sh; do f=${f##*/}; echo "  ${f%.sh}" >&2; done
     exit 2
 fi
 shift

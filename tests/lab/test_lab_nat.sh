@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2154 # FLARE_LAB_* come from the topology that lab_up sources
 # Self-test of the flare NAT lab: for each NAT type, the external mapping
 # seen by two servers, the answer to unsolicited inbound traffic, TCP
 # simultaneous open (what DCUtR relies on) and the RTT over delay links.
@@ -7,8 +8,9 @@ set -uo pipefail
 
 SRC=${FLARE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
-command -v ip >/dev/null && command -v nft >/dev/null && command -v python3 >/dev/null \
-    || { echo "SKIP: needs ip, nft, python3"; exit 77; }
+for tool in ip nft python3 timeout flock; do
+    command -v $tool >/dev/null || { echo "SKIP: needs $tool"; exit 77; }
+done
 
 # A prefix of our own, so parallel runs (other worktrees) never collide; and a
 # lock so they do not compete for CPU and blur the RTT measurements.
@@ -96,8 +98,11 @@ expect_simopen() { # expect_simopen ok|fail TRIES DESC
         fi
         echo "     try $i: $r"
     done
-    [ "$want" = fail ] && ok "$desc: simultaneous open failed $tries times, as it must" \
-        || bad "$desc: simultaneous open never succeeded in $tries tries"
+    if [ "$want" = fail ]; then
+        ok "$desc: simultaneous open failed $tries times, as it must"
+    else
+        bad "$desc: simultaneous open never succeeded in $tries tries"
+    fi
 }
 
 # expect_rtt NODE WANT_MS: median UDP RTT to pub1 within +-10 ms.
