@@ -190,6 +190,23 @@ static void arm(int tfd, const dir *a, const dir *b)
     timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
+/* A link going down sets a pending socket error that keeps poll() returning
+ * POLLERR; reading SO_ERROR clears it (the wire comes back with the link).
+ * Returns -1 when the interface is gone for good. */
+static int clear_error(int fd, short revents)
+{
+    if (revents & POLLNVAL)
+        return -1;
+    if (revents & POLLERR) {
+        int err = 0;
+        socklen_t el = sizeof err;
+        (void)getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
+        if (err == ENODEV || err == ENXIO)
+            return -1;
+    }
+    return 0;
+}
+
 static int parse_ms(const char *s, uint64_t *out)
 {
     char *end;
@@ -251,6 +268,8 @@ int main(int argc, char **argv)
             perror("flare-delaylink: poll");
             return 1;
         }
+        if (clear_error(fa, p[0].revents) < 0 || clear_error(fb, p[1].revents) < 0)
+            break;
         if (p[0].revents & POLLIN)
             drain(&ab, buf);
         if (p[1].revents & POLLIN)
