@@ -170,7 +170,7 @@ if scenario --a-nat sym --b-nat sym --a-inbound reset --b-inbound drop --delay-m
 fi
 
 # 3. Firewall only: public addresses, stateful filter.
-if scenario --a-nat fw --b-nat fw --a-inbound drop --b-inbound reset --delay-ms 0; then
+if scenario --a-nat fw --b-nat fw --a-inbound drop --b-inbound reset --delay-ms 15; then
     expect_mapping a udp 4001 fw
     expect_mapping a tcp 4002 fw
     fw_inbound a tcp 6000 timeout
