@@ -79,12 +79,21 @@ typedef enum flare_host_event_type {
     FLARE_HOST_EV_PING,            /* conn, peer, rtt */
     FLARE_HOST_EV_OBSERVED_ADDR,   /* conn, peer, addr: what the peer sees us as */
     FLARE_HOST_EV_ADDRS_CHANGED,   /* our confirmed external addresses or NAT type changed */
+    /* Circuit relay v2, client side (peer: the relay). */
+    FLARE_HOST_EV_RESERVATION_OK,     /* addr: our first relayed address */
+    FLARE_HOST_EV_RESERVATION_FAILED, /* error; retried with backoff */
+    FLARE_HOST_EV_RESERVATION_LOST,   /* the relay connection dropped; re-reserving */
+    /* Relay side (our relay server). */
+    FLARE_HOST_EV_RELAY_RESERVED,       /* peer reserved (or refreshed) a slot */
+    FLARE_HOST_EV_RELAY_CIRCUIT_OPENED, /* peer (source) -> peer2 (target) */
+    FLARE_HOST_EV_RELAY_CIRCUIT_CLOSED, /* peer -> peer2, error (limit, reset, 0) */
 } flare_host_event_type;
 
 typedef struct flare_host_event {
     flare_host_event_type type;
     flare_conn *conn;
     const flare_peerid *peer;
+    const flare_peerid *peer2;
     const flare_multiaddr *addr;
     int error;
     int outbound;
@@ -134,7 +143,8 @@ typedef struct flare_dial_opts {
 /* conn is the new (or existing) connection on success, NULL on failure. */
 typedef void (*flare_dial_cb)(flare_host *h, flare_conn *conn, int status, void *user);
 
-/* Dials ma (/ip4|ip6/../tcp/../p2p/ID; without /p2p/ any peer is accepted).
+/* Dials ma (/ip4|ip6/../tcp/../p2p/ID; without /p2p/ any peer is accepted;
+ * or .../p2p/RELAY/p2p-circuit/p2p/ID through a relay: a limited connection).
  * If a connection to that peer exists it is returned (from the loop); if a
  * dial to that peer is in flight the callback joins it. opts may be NULL.
  * cb may be NULL. */
@@ -242,6 +252,23 @@ int flare_host_peer_supports(flare_host *h, const flare_peerid *peer, const char
 /* Sends identify push (/ipfs/id/push/1.0.0) to every connected peer that
  * supports it, after our addresses or protocols changed. */
 int flare_host_identify_push(flare_host *h);
+
+/* ---- circuit relay v2 --------------------------------------------------------- */
+
+struct flare_relay_server_config;
+/* Keeps a reservation on the relay at relay_ma (/.../p2p/RELAY): reserves,
+ * refreshes before expiry, re-reserves after drops or refusals (with
+ * backoff), and advertises our relayed addresses through identify.
+ * Progress is reported with FLARE_HOST_EV_RESERVATION_*. */
+int flare_host_relay_reserve(flare_host *h, const flare_multiaddr *relay_ma);
+/* Our relayed addresses (.../p2p/RELAY/p2p-circuit/p2p/US) from active
+ * reservations. Returns the count written. */
+size_t flare_host_relay_addrs(flare_host *h, flare_multiaddr *out, size_t cap);
+/* Serves /libp2p/circuit/relay/0.2.0/hop with the given limits (NULL:
+ * go-libp2p's defaults). The relay advertises our current addresses. */
+int flare_host_enable_relay_server(flare_host *h, const struct flare_relay_server_config *cfg);
+size_t flare_host_relay_num_reservations(flare_host *h);
+size_t flare_host_relay_num_circuits(flare_host *h);
 
 /* ---- ping ------------------------------------------------------------------ */
 

@@ -60,6 +60,9 @@ typedef struct flare_io_ops {
     flare_tstamp (*now)(flare_io *io);
     /* Randomness for the host's cores. */
     void (*random)(flare_io *io, uint8_t *dst, size_t len);
+    /* Wall-clock time in UTC Unix seconds (relay reservations carry it on
+     * the wire). The simulator starts at FLARE_SIM_EPOCH. */
+    uint64_t (*unix_time)(flare_io *io);
 
     /* TCP. local->port 0 picks a port. */
     int (*listen)(flare_io *io, const flare_ipaddr *local, unsigned flags, flare_io_accept_cb cb,

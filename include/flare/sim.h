@@ -60,6 +60,8 @@ typedef struct flare_sim_nat flare_sim_nat;
 #define FLARE_SIM_TCP_HDR 40   /* header bytes counted against the link rate */
 #define FLARE_SIM_UDP_HDR 28
 #define FLARE_SIM_RTO     (200 * FLARE_NS_PER_MS)
+/* The wall clock (io->unix_time) at virtual time 0: 2026-01-01T00:00:00Z. */
+#define FLARE_SIM_EPOCH 1767225600ULL
 
 /* Creates a simulation; mem NULL = libc. Returns NULL when out of memory. */
 flare_sim *flare_sim_new(uint64_t seed, const flare_mem *mem);

@@ -88,6 +88,8 @@ size_t flare__addrs_advertised(flare_host *h, flare_multiaddr *out, size_t cap)
     for (size_t i = 0; i < nl && n < cap; i++)
         if (flare_multiaddr_classify(&listen[i]) != FLARE_MA_UNSPECIFIED)
             out[n++] = listen[i];
+    if (n < cap)
+        n += flare__relay_addrs(h, out + n, cap - n);
     flare_multiaddr ext[16];
     int k = flare_addrmgr_external(h->addrmgr, flare_io_now(h->io), ext, 16, 0);
     for (int i = 0; i < k && n < cap; i++) {

@@ -86,8 +86,10 @@ void flare__conn_destroy(flare_conn *c)
         flare__conn_kill_streams(c, err ? err : FLARE_ERR_CLOSED);
         if (!was_ready || c->waiters)
             flare__dial_complete(c, err ? err : FLARE_ERR_CLOSED);
+        flare__relay_client_conn_closed(h, c);
         if (c->opened_reported) {
             flare__addrs_conn_closed(h, c);
+            flare__relay_server_conn_closed(h, c);
             flare_host_event ev = {.type = FLARE_HOST_EV_CONN_CLOSED,
                                    .conn = c,
                                    .peer = &c->peer,
@@ -102,10 +104,7 @@ void flare__conn_destroy(flare_conn *c)
         }
         c->busy--;
     }
-    if (c->sock) {
-        h->io->ops->sock_close(c->sock, err != 0 && err != FLARE_ERR_CLOSED);
-        c->sock = NULL;
-    }
+    flare__conn_close_transport(c, err != 0 && err != FLARE_ERR_CLOSED);
     flare__conn_free_dead_streams(c);
     conn_unlink(c);
     h->io->ops->timer_del(c->timer);
@@ -144,11 +143,12 @@ void flare__conn_unbusy(flare_conn *c)
 
 void flare_conn_close(flare_conn *c)
 {
-    if (c->yamux && c->sock && c->state == FLARE__CONN_READY) {
+    if (c->yamux && c->state == FLARE__CONN_READY && (c->sock || c->carrier)) {
         flare_buf_reset(&c->tmp);
         flare_yamux_goaway(c->yamux, 0, &c->tmp);
         flare__conn_flush(c);
-        c->host->io->ops->sock_shutdown(c->sock);
+        if (c->sock)
+            c->host->io->ops->sock_shutdown(c->sock);
     }
     flare__conn_fail(c, 0);
 }
@@ -158,7 +158,7 @@ void flare_conn_close(flare_conn *c)
 /* Encrypts c->tmp (if the secure channel is up) and writes it with c->wire. */
 void flare__conn_flush(flare_conn *c)
 {
-    if (c->close_pending || !c->sock)
+    if (c->close_pending || (!c->sock && !c->carrier))
         return;
     if (c->tmp.len) {
         int rv;
@@ -173,9 +173,10 @@ void flare__conn_flush(flare_conn *c)
         }
     }
     if (c->wire.len) {
-        int rv = c->host->io->ops->sock_write(c->sock, c->wire.base, c->wire.len);
+        int rv = c->sock ? c->host->io->ops->sock_write(c->sock, c->wire.base, c->wire.len)
+                         : flare__relay_carrier_write(c, c->wire.base, c->wire.len);
         flare_buf_reset(&c->wire);
-        if (rv)
+        if (rv < 0)
             flare__conn_fail(c, rv);
     }
 }
@@ -418,10 +419,10 @@ static void conn_on_connect(flare_io_sock *s, int status, void *user)
     flare__conn_start_upgrade(c);
 }
 
-static void conn_on_read(flare_io_sock *s, const uint8_t *data, size_t len, void *user)
+/* Bytes from the transport (a socket, or the stream of a relayed
+ * connection); len 0 is the end of the byte stream. */
+void flare__conn_input(flare_conn *c, const uint8_t *data, size_t len)
 {
-    flare_conn *c = user;
-    (void)s;
     if (c->close_pending)
         return;
     if (len == 0) {
@@ -444,6 +445,22 @@ static void conn_on_read(flare_io_sock *s, const uint8_t *data, size_t len, void
         flare__conn_arm_timer(c);
     }
     flare__conn_unbusy(c);
+}
+
+static void conn_on_read(flare_io_sock *s, const uint8_t *data, size_t len, void *user)
+{
+    (void)s;
+    flare__conn_input(user, data, len);
+}
+
+void flare__conn_close_transport(flare_conn *c, int abort)
+{
+    if (c->sock) {
+        c->host->io->ops->sock_close(c->sock, abort);
+        c->sock = NULL;
+    }
+    if (c->carrier)
+        flare__relay_carrier_close(c, abort);
 }
 
 static void conn_on_close(flare_io_sock *s, int reason, void *user)

@@ -58,6 +58,8 @@ int flare_host_new(flare_host **out, flare_io *io, const flare_privkey *key,
     }
     if (rv == 0)
         rv = flare__addrs_init(h);
+    if (rv == 0)
+        rv = flare__relay_client_init(h);
     if (rv == 0 && h->cfg.enable_ping)
         rv = flare__ping_register(h);
     if (rv == 0 && h->cfg.enable_identify)
@@ -98,6 +100,8 @@ void flare_host_del(flare_host *h)
     if (h->peerstore)
         flare__peerstore_del(h->peerstore);
     flare__addrs_free(h);
+    flare__relay_client_free(h);
+    flare__relay_server_free(h);
     flare_privkey_clear(&h->key);
     flare__free(h->mem, h);
 }

@@ -108,6 +108,8 @@ struct flare_conn {
     flare_multiaddr remote_ma, local_ma;
     flare_ipaddr remote_ip, local_ip;
     flare_io_sock *sock;
+    flare_stream *carrier; /* relayed: the hop/stop stream on the relay connection */
+    flare_peerid relay;    /* relayed: the relay's peer ID */
     flare_io_timer *timer;
     flare_tstamp handshake_deadline;
     flare_tstamp idle_since;
@@ -152,6 +154,8 @@ struct flare_host {
     flare_addrmgr *addrmgr;
     uint64_t addrmgr_version;
     flare_io_timer *addrmgr_timer;
+    void *relay_client;
+    void *relay_server;
     int destroying;
 };
 
@@ -171,6 +175,8 @@ void flare__conn_flush(flare_conn *c);
 void flare__conn_process_yamux(flare_conn *c);
 void flare__conn_arm_timer(flare_conn *c);
 void flare__conn_destroy(flare_conn *c);
+void flare__conn_input(flare_conn *c, const uint8_t *data, size_t len);
+void flare__conn_close_transport(flare_conn *c, int abort);
 void flare__conn_unbusy(flare_conn *c);
 extern const flare_io_sock_cbs flare__conn_sock_cbs;
 
@@ -212,6 +218,25 @@ void flare__addrs_listen_added(flare_host *h, const flare_multiaddr *ma);
 /* Our addresses to advertise: listen addresses (not unspecified) and
  * confirmed external ones. Returns the count. */
 size_t flare__addrs_advertised(flare_host *h, flare_multiaddr *out, size_t cap);
+
+/* relay_transport.c: connections carried by a stream of a relay connection */
+flare_conn *flare__relay_conn_new(flare_host *h, flare_stream *carrier, int outbound,
+                                  const flare_peerid *relay, const flare_peerid *remote,
+                                  const flare_multiaddr *remote_ma);
+int flare__relay_carrier_write(flare_conn *c, const uint8_t *data, size_t len);
+void flare__relay_carrier_close(flare_conn *c, int abort);
+
+/* svc_relay_client.c, svc_relay_server.c */
+int flare__relay_client_init(flare_host *h);
+void flare__relay_client_free(flare_host *h);
+void flare__relay_client_conn_closed(flare_host *h, flare_conn *c);
+int flare__relay_dial(flare_host *h, const flare_multiaddr *ma, const flare_dial_opts *o,
+                      flare_dial_cb cb, void *user);
+size_t flare__relay_addrs(flare_host *h, flare_multiaddr *out, size_t cap);
+int flare__relay_server_init(flare_host *h);
+void flare__relay_server_free(flare_host *h);
+void flare__relay_server_conn_closed(flare_host *h, flare_conn *c);
+uint64_t flare__unix_now(flare_host *h);
 
 /* svc_ping.c, svc_identify.c */
 int flare__ping_register(flare_host *h);

@@ -203,8 +203,14 @@ void flare__sim_udp_timers_free_all(flare_sim_host *h)
         sim_timer_del(h->timers);
 }
 
+static uint64_t sim_unix_time(flare_io *io)
+{
+    return FLARE_SIM_EPOCH + sim_now(io) / FLARE_NS_PER_S;
+}
+
 const flare_io_ops flare__sim_io_ops = {
     .now = sim_now,
+    .unix_time = sim_unix_time,
     .random = sim_random,
     .listen = flare__sim_listen,
     .listener_addr = flare__sim_listener_addr,

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <sodium.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/mem.h"
@@ -389,9 +390,16 @@ static void uv_random_(flare_io *io, uint8_t *dst, size_t len)
     randombytes_buf(dst, len);
 }
 
+static uint64_t uv_unix_time_(flare_io *io)
+{
+    (void)io;
+    return (uint64_t)time(NULL);
+}
+
 static const flare_io_ops uv_ops = {
     .now = uv_now_,
     .random = uv_random_,
+    .unix_time = uv_unix_time_,
     .listen = flare__uv_listen,
     .listener_addr = flare__uv_listener_addr,
     .listener_close = flare__uv_listener_close,

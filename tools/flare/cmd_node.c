@@ -22,6 +22,7 @@ typedef struct node {
     int ping_count;         /* ping: how many; dial: 0 */
     int pings_sent, pings_done;
     int keep_running; /* dial --keep-alive: don't exit when done */
+    int relay_server; /* flare relay: serve circuit relay v2 */
     int identified, echoed, wanted_echo;
     int exit_code;
     int stopping;
@@ -326,6 +327,46 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
             printf("external addresses: %s (NAT: %s)\n", list + 1, nat);
         break;
     }
+    case FLARE_HOST_EV_RESERVATION_OK:
+        if (cli_json)
+            cli_jsonf("reservation", "relay", pid_str(ev->peer, pid, sizeof(pid)), "addr",
+                      ma_str(ev->addr, addr, sizeof(addr)), NULL);
+        else
+            printf("reserved on relay %s: reachable at %s\n", pid_str(ev->peer, pid, sizeof(pid)),
+                   ma_str(ev->addr, addr, sizeof(addr)));
+        break;
+    case FLARE_HOST_EV_RESERVATION_FAILED:
+    case FLARE_HOST_EV_RESERVATION_LOST: {
+        const char *what =
+            ev->type == FLARE_HOST_EV_RESERVATION_LOST ? "reservation_lost" : "reservation_failed";
+        if (cli_json)
+            cli_jsonf(what, "relay", pid_str(ev->peer, pid, sizeof(pid)), "error",
+                      flare_strerror(ev->error), NULL);
+        else
+            printf("%s on %s: %s (retrying)\n", what, pid_str(ev->peer, pid, sizeof(pid)),
+                   flare_strerror(ev->error));
+        break;
+    }
+    case FLARE_HOST_EV_RELAY_RESERVED:
+        if (cli_json)
+            cli_jsonf("relay_reservation", "peerId", pid_str(ev->peer, pid, sizeof(pid)), NULL);
+        else
+            printf("relay: %s reserved a slot\n", pid_str(ev->peer, pid, sizeof(pid)));
+        break;
+    case FLARE_HOST_EV_RELAY_CIRCUIT_OPENED:
+    case FLARE_HOST_EV_RELAY_CIRCUIT_CLOSED: {
+        char pid2[FLARE_PEERID_STR_MAX];
+        int open = ev->type == FLARE_HOST_EV_RELAY_CIRCUIT_OPENED;
+        if (cli_json)
+            cli_jsonf(open ? "relay_circuit_opened" : "relay_circuit_closed", "src",
+                      pid_str(ev->peer, pid, sizeof(pid)), "dst",
+                      pid_str(ev->peer2, pid2, sizeof(pid2)), "reason",
+                      open ? NULL : (ev->error ? flare_strerror(ev->error) : "closed"), NULL);
+        else
+            printf("relay: circuit %s -> %s %s\n", pid_str(ev->peer, pid, sizeof(pid)),
+                   pid_str(ev->peer2, pid2, sizeof(pid2)), open ? "opened" : "closed");
+        break;
+    }
     case FLARE_HOST_EV_PING:
         snprintf(num, sizeof(num), "\001%.3f", (double)ev->rtt / 1e6);
         if (cli_json)
@@ -364,6 +405,8 @@ typedef struct node_opts {
     const char *key_file, *seed;
     const char *listen[MAX_LISTEN];
     int nlisten;
+    const char *relays[MAX_LISTEN];
+    int nrelays;
     const char *target;
 } node_opts;
 
@@ -386,6 +429,8 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             n->message = argv[++i];
         else if ((strcmp(a, "-c") == 0 || strcmp(a, "--count") == 0) && more)
             n->ping_count = atoi(argv[++i]);
+        else if (strcmp(a, "--relay") == 0 && more && o->nrelays < MAX_LISTEN)
+            o->relays[o->nrelays++] = argv[++i];
         else if (strcmp(a, "--keep-alive") == 0)
             n->keep_running = 1;
         else if (a[0] != '-' && !o->target && need_target)
@@ -427,6 +472,19 @@ static int node_run(node *n, node_opts *o)
             rv = flare_host_listen(n->host, &ma);
         if (rv)
             fprintf(stderr, "flare: cannot listen on %s: %s\n", o->listen[i], flare_strerror(rv));
+    }
+    if (rv == 0 && n->relay_server) {
+        rv = flare_host_enable_relay_server(n->host, NULL);
+        if (rv)
+            fprintf(stderr, "flare: cannot start the relay: %s\n", flare_strerror(rv));
+    }
+    for (int i = 0; i < o->nrelays && rv == 0; i++) {
+        flare_multiaddr ma;
+        rv = flare_multiaddr_parse(&ma, o->relays[i]);
+        if (rv == 0)
+            rv = flare_host_relay_reserve(n->host, &ma);
+        if (rv)
+            fprintf(stderr, "flare: bad relay %s: %s\n", o->relays[i], flare_strerror(rv));
     }
     if (rv == 0 && o->target) {
         flare_multiaddr ma;
@@ -474,6 +532,20 @@ int cmd_listen(int argc, char **argv)
     if (o.nlisten == 0)
         o.listen[o.nlisten++] = "/ip4/0.0.0.0/tcp/0";
     n.keep_running = 1;
+    return node_run(&n, &o);
+}
+
+int cmd_relay(int argc, char **argv)
+{
+    node n = {0};
+    node_opts o = {0};
+    int rv = parse_common(argc, argv, &n, &o, 0);
+    if (rv)
+        return rv;
+    if (o.nlisten == 0)
+        o.listen[o.nlisten++] = "/ip4/0.0.0.0/tcp/4001";
+    n.keep_running = 1;
+    n.relay_server = 1;
     return node_run(&n, &o);
 }
 

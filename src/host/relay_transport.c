@@ -1,0 +1,93 @@
+/*
+ * Relayed connections: a flare_conn whose byte stream is a hop stream (the
+ * dialer's side) or a stop stream (the listener's side) of a connection to a
+ * relay, instead of a socket. The whole upgrade (multistream, Noise, yamux)
+ * runs end to end on top, so the relay sees only ciphertext. Such a
+ * connection is limited: only protocols allowed on limited connections run
+ * over it.
+ */
+#include <string.h>
+
+#include "core/mem.h"
+#include "host/host_int.h"
+
+/* The carrier stream outlives a relayed connection that closed gracefully
+ * (its FIN is still in flight): these callbacks keep it quiet until then. */
+static void orphan_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
+{
+    (void)s;
+    (void)d;
+    (void)len;
+    (void)user;
+}
+
+static void orphan_eof(flare_stream *s, void *user)
+{
+    (void)user;
+    flare_stream_close_write(s);
+}
+
+static const flare_stream_cbs orphan_cbs = {NULL, orphan_data, orphan_eof, NULL, NULL};
+
+static void carrier_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
+{
+    (void)s;
+    flare__conn_input(user, d, len);
+}
+
+static void carrier_eof(flare_stream *s, void *user)
+{
+    (void)s;
+    flare__conn_input(user, NULL, 0);
+}
+
+static void carrier_close(flare_stream *s, int err, void *user)
+{
+    flare_conn *c = user;
+    (void)s;
+    c->carrier = NULL;
+    flare__conn_fail(c, err ? err : FLARE_ERR_CLOSED);
+}
+
+static const flare_stream_cbs carrier_cbs = {NULL, carrier_data, carrier_eof, NULL, carrier_close};
+
+flare_conn *flare__relay_conn_new(flare_host *h, flare_stream *carrier, int outbound,
+                                  const flare_peerid *relay, const flare_peerid *remote,
+                                  const flare_multiaddr *remote_ma)
+{
+    if (h->nconns >= h->cfg.max_connections)
+        return NULL;
+    flare_conn *c = flare__conn_new(h, outbound);
+    if (!c)
+        return NULL;
+    c->limited = 1;
+    c->carrier = carrier;
+    c->relay = *relay;
+    c->peer = *remote;
+    c->expect_peer = 1;
+    c->remote_ma = *remote_ma;
+    flare_conn *rc = flare_stream_conn(carrier);
+    c->local_ma = rc->local_ma;
+    c->local_ip = rc->local_ip;
+    c->remote_ip = rc->remote_ip;
+    flare_stream_set_user(carrier, &carrier_cbs, c);
+    return c;
+}
+
+int flare__relay_carrier_write(flare_conn *c, const uint8_t *data, size_t len)
+{
+    int rv = flare_stream_write(c->carrier, data, len);
+    return rv < 0 ? rv : 0;
+}
+
+void flare__relay_carrier_close(flare_conn *c, int abort)
+{
+    flare_stream *s = c->carrier;
+    c->carrier = NULL;
+    if (abort) {
+        flare_stream_reset(s);
+        return;
+    }
+    flare_stream_set_user(s, &orphan_cbs, NULL);
+    flare_stream_close_write(s);
+}

@@ -1,0 +1,528 @@
+/*
+ * Circuit Relay v2, client side:
+ *  - reservations on relays (flare_host_relay_reserve): reserve, refresh
+ *    before expiry, and re-reserve with backoff when the relay connection
+ *    drops or the relay refuses (the failures of js-libp2p #3601 and #3571);
+ *    our relayed addresses are advertised through identify;
+ *  - the stop handler: a relay on which we hold a reservation forwards a
+ *    connection; it becomes an inbound limited connection;
+ *  - dialing .../p2p/RELAY/p2p-circuit/p2p/PEER: HOP CONNECT, then the whole
+ *    upgrade end to end over the hop stream.
+ */
+#include <string.h>
+
+#include "core/mem.h"
+#include "flare/lpframe.h"
+#include "flare/relay.h"
+#include "host/host_int.h"
+
+#define BACKOFF_MIN (2 * FLARE_NS_PER_S)
+#define BACKOFF_MAX (3600 * FLARE_NS_PER_S)
+
+typedef enum { RS_IDLE, RS_DIALING, RS_RESERVING, RS_ACTIVE } rs_state;
+
+typedef struct rsvp {
+    struct rsvp *next;
+    flare_host *host;
+    flare_multiaddr relay_ma; /* with /p2p/RELAY */
+    flare_peerid relay;
+    rs_state state;
+    int ever_active;
+    flare_relay_reservation r;
+    flare_io_timer *timer;
+    flare_tstamp backoff;
+    flare_conn *conn;
+    flare_stream *stream;
+    flare_buf in;
+} rsvp;
+
+typedef struct relay_client {
+    rsvp *list;
+} relay_client;
+
+static relay_client *rc_of(flare_host *h)
+{
+    return h->relay_client;
+}
+
+uint64_t flare__unix_now(flare_host *h)
+{
+    return h->io->ops->unix_time ? h->io->ops->unix_time(h->io) : 0;
+}
+
+static void emit(flare_host *h, flare_host_event_type type, const flare_peerid *relay,
+                 const flare_multiaddr *addr, int err)
+{
+    flare_host_event ev = {.type = type, .peer = relay, .addr = addr, .error = err};
+    flare__host_emit(h, &ev);
+}
+
+static void rsvp_start(rsvp *r);
+
+static void rsvp_retry(rsvp *r, int err)
+{
+    flare_host *h = r->host;
+    int was_active = r->state == RS_ACTIVE;
+    r->state = RS_IDLE;
+    r->conn = NULL;
+    r->stream = NULL;
+    flare_buf_reset(&r->in);
+    if (was_active) {
+        emit(h, FLARE_HOST_EV_RESERVATION_LOST, &r->relay, &r->relay_ma, err);
+        flare_host_identify_push(h);
+        r->backoff = BACKOFF_MIN / 2; /* a drop: come back quickly */
+    } else {
+        emit(h, FLARE_HOST_EV_RESERVATION_FAILED, &r->relay, &r->relay_ma, err);
+        r->backoff = r->backoff ? r->backoff * 2 : BACKOFF_MIN;
+        if (r->backoff > BACKOFF_MAX)
+            r->backoff = BACKOFF_MAX;
+    }
+    h->io->ops->timer_start(r->timer, flare_io_now(h->io) + r->backoff);
+}
+
+/* ---- the RESERVE exchange --------------------------------------------------------- */
+
+static void rs_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
+{
+    rsvp *r = user;
+    flare_host *h = r->host;
+    if (r->in.len + len > FLARE_RELAY_MSG_MAX + 16 || flare_buf_append(&r->in, d, len)) {
+        r->stream = NULL;
+        flare_stream_reset(s);
+        rsvp_retry(r, FLARE_ERR_TOO_LARGE);
+        return;
+    }
+    const uint8_t *msg;
+    size_t mlen;
+    int n = flare_lpframe_parse(r->in.base, r->in.len, FLARE_RELAY_MSG_MAX, &msg, &mlen);
+    if (n == FLARE_ERR_AGAIN)
+        return;
+    uint32_t status = 0;
+    flare_relay_reservation res;
+    int rv = n < 0 ? n
+                   : flare_relay_client_reserve_reply(msg, mlen, &r->relay, &h->id,
+                                                      flare__unix_now(h), &res, &status);
+    r->stream = NULL;
+    flare_stream_close_write(s);
+    if (rv) {
+        rsvp_retry(r, rv);
+        return;
+    }
+    r->r = res;
+    r->state = RS_ACTIVE;
+    r->ever_active = 1;
+    r->backoff = 0;
+    flare_tstamp now = flare_io_now(h->io);
+    h->io->ops->timer_start(r->timer,
+                            flare_relay_reservation_refresh_at(&res, flare__unix_now(h), now));
+    flare_multiaddr addrs[1];
+    int k = flare_relay_reservation_addrs(&res, &h->id, addrs, 1);
+    emit(h, FLARE_HOST_EV_RESERVATION_OK, &r->relay, k > 0 ? &addrs[0] : NULL, 0);
+    flare_host_identify_push(h);
+}
+
+static void rs_close(flare_stream *s, int err, void *user)
+{
+    rsvp *r = user;
+    (void)s;
+    if (r->stream) { /* closed before the reply */
+        r->stream = NULL;
+        rsvp_retry(r, err ? err : FLARE_ERR_CLOSED);
+    }
+}
+
+static const flare_stream_cbs rs_cbs = {NULL, rs_data, NULL, NULL, rs_close};
+
+static void rsvp_send(rsvp *r, flare_conn *c)
+{
+    flare_host *h = r->host;
+    r->conn = c;
+    if (r->state != RS_ACTIVE)
+        r->state = RS_RESERVING;
+    flare_buf_reset(&r->in);
+    flare_buf out;
+    flare_buf_init(&out, h->mem);
+    int rv = flare_relay_client_reserve(&out);
+    if (rv == 0)
+        rv = flare_conn_new_stream(c, FLARE_RELAY_HOP_PROTOCOL, &rs_cbs, r, 0, &r->stream);
+    if (rv == 0 && flare_stream_write(r->stream, out.base, out.len) < 0)
+        rv = FLARE_ERR_CLOSED;
+    flare_buf_free(&out);
+    if (rv) {
+        if (r->stream)
+            flare_stream_reset(r->stream);
+        r->stream = NULL;
+        rsvp_retry(r, rv);
+    }
+}
+
+static void rs_dialed(flare_host *h, flare_conn *c, int status, void *user)
+{
+    rsvp *r = user;
+    (void)h;
+    if (status) {
+        rsvp_retry(r, status);
+        return;
+    }
+    rsvp_send(r, c);
+}
+
+static void rsvp_start(rsvp *r)
+{
+    flare_host *h = r->host;
+    flare_conn *c = flare_host_conn_to(h, &r->relay);
+    if (c && !c->limited) {
+        rsvp_send(r, c);
+        return;
+    }
+    r->state = RS_DIALING;
+    int rv = flare_host_dial(h, &r->relay_ma, NULL, rs_dialed, r);
+    if (rv)
+        rsvp_retry(r, rv);
+}
+
+static void rsvp_timer(flare_io_timer *t, void *user)
+{
+    rsvp *r = user;
+    (void)t;
+    if (r->state == RS_ACTIVE && r->conn && !r->conn->close_pending)
+        rsvp_send(r, r->conn); /* refresh on the live connection */
+    else if (r->state == RS_IDLE || r->state == RS_ACTIVE)
+        rsvp_start(r);
+}
+
+int flare_host_relay_reserve(flare_host *h, const flare_multiaddr *relay_ma)
+{
+    relay_client *rc = rc_of(h);
+    flare_peerid relay;
+    if (flare_multiaddr_is_relayed(relay_ma) || flare_multiaddr_get_peerid(relay_ma, &relay))
+        return FLARE_ERR_INVALID_ARG;
+    for (rsvp *r = rc->list; r; r = r->next)
+        if (flare_peerid_equal(&r->relay, &relay))
+            return FLARE_ERR_EXISTS;
+    rsvp *r = flare__calloc(h->mem, 1, sizeof(*r));
+    if (!r)
+        return FLARE_ERR_NOMEM;
+    r->host = h;
+    r->relay_ma = *relay_ma;
+    r->relay = relay;
+    flare_buf_init(&r->in, h->mem);
+    int rv = h->io->ops->timer_new(h->io, rsvp_timer, r, &r->timer);
+    if (rv) {
+        flare__free(h->mem, r);
+        return rv;
+    }
+    r->next = rc->list;
+    rc->list = r;
+    /* Start from the loop, like every other callback-producing call. */
+    h->io->ops->timer_start(r->timer, flare_io_now(h->io));
+    return 0;
+}
+
+size_t flare__relay_addrs(flare_host *h, flare_multiaddr *out, size_t cap)
+{
+    relay_client *rc = rc_of(h);
+    size_t n = 0;
+    for (rsvp *r = rc ? rc->list : NULL; r && n < cap; r = r->next) {
+        if (r->state != RS_ACTIVE)
+            continue;
+        int k = flare_relay_reservation_addrs(&r->r, &h->id, out + n, cap - n);
+        if (k > 0)
+            n += (size_t)k;
+    }
+    return n;
+}
+
+size_t flare_host_relay_addrs(flare_host *h, flare_multiaddr *out, size_t cap)
+{
+    return flare__relay_addrs(h, out, cap);
+}
+
+static rsvp *active_on(flare_host *h, const flare_peerid *relay)
+{
+    for (rsvp *r = rc_of(h)->list; r; r = r->next)
+        if (r->state == RS_ACTIVE && flare_peerid_equal(&r->relay, relay))
+            return r;
+    return NULL;
+}
+
+void flare__relay_client_conn_closed(flare_host *h, flare_conn *c)
+{
+    relay_client *rc = rc_of(h);
+    for (rsvp *r = rc ? rc->list : NULL; r; r = r->next)
+        if (r->conn == c && (r->state == RS_ACTIVE || r->state == RS_RESERVING)) {
+            r->stream = NULL;
+            rsvp_retry(r, c->close_err ? c->close_err : FLARE_ERR_CLOSED);
+        }
+}
+
+/* ---- stop: a relay forwards a connection to us -------------------------------------- */
+
+typedef struct stop_ctx {
+    flare_host *host;
+    flare_buf in;
+} stop_ctx;
+
+static void stop_free(stop_ctx *x)
+{
+    flare_buf_free(&x->in);
+    flare__free(x->host->mem, x);
+}
+
+static void stop_accept(flare_stream *s, stop_ctx *x, const flare_relay_stop_request *req,
+                        size_t used)
+{
+    flare_host *h = x->host;
+    flare_conn *rc = flare_stream_conn(s);
+    flare_buf out;
+    flare_buf_init(&out, h->mem);
+    flare_relay_stop_reply(FLARE_RELAY_STATUS_OK, &out);
+    int rv = flare_stream_write(s, out.base, out.len);
+    flare_buf_free(&out);
+    flare_multiaddr ma;
+    flare_multiaddr relay_ma = rc->remote_ma;
+    flare_multiaddr_with_peerid(&relay_ma, &rc->peer);
+    if (rv < 0 || flare_multiaddr_make_relayed(&ma, &relay_ma, &rc->peer, &req->remote)) {
+        flare_stream_reset(s);
+        stop_free(x);
+        return;
+    }
+    flare_conn *c = flare__relay_conn_new(h, s, 0, &rc->peer, &req->remote, &ma);
+    if (!c) {
+        flare_stream_reset(s);
+        stop_free(x);
+        return;
+    }
+    /* The stream now belongs to c; bytes after the STOP message are its. */
+    flare_buf rest = x->in;
+    flare__free(h->mem, x);
+    flare__conn_start_upgrade(c);
+    if (rest.len > used && !c->close_pending)
+        flare__conn_input(c, rest.base + used, rest.len - used);
+    flare_buf_free(&rest);
+}
+
+static void stop_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
+{
+    stop_ctx *x = user;
+    flare_host *h = x->host;
+    if (x->in.len + len > FLARE_RELAY_MSG_MAX + 16 || flare_buf_append(&x->in, d, len)) {
+        flare_stream_reset(s);
+        stop_free(x);
+        return;
+    }
+    const uint8_t *msg;
+    size_t mlen;
+    int n = flare_lpframe_parse(x->in.base, x->in.len, FLARE_RELAY_MSG_MAX, &msg, &mlen);
+    if (n == FLARE_ERR_AGAIN)
+        return;
+    flare_buf out;
+    flare_buf_init(&out, h->mem);
+    flare_relay_stop_request req;
+    int rv = n < 0 ? n : flare_relay_stop_handle(msg, mlen, &req, &out);
+    if (rv == 0 && !active_on(h, flare_conn_peer(flare_stream_conn(s)))) {
+        flare_relay_stop_reply(FLARE_RELAY_STATUS_PERMISSION_DENIED, &out);
+        rv = FLARE_ERR_REFUSED;
+    }
+    if (rv) {
+        if (out.len)
+            flare_stream_write(s, out.base, out.len);
+        flare_buf_free(&out);
+        flare_stream_close_write(s);
+        flare_stream_set_user(s, NULL, NULL);
+        stop_free(x);
+        return;
+    }
+    flare_buf_free(&out);
+    stop_accept(s, x, &req, (size_t)n);
+}
+
+static void stop_close(flare_stream *s, int err, void *user)
+{
+    (void)s;
+    (void)err;
+    if (user)
+        stop_free(user);
+}
+
+static const flare_stream_cbs stop_ctx_cbs = {NULL, stop_data, NULL, NULL, stop_close};
+
+static void stop_open(flare_stream *s, int status, void *user)
+{
+    flare_host *h = user;
+    if (status)
+        return;
+    stop_ctx *x = flare__calloc(h->mem, 1, sizeof(*x));
+    if (!x) {
+        flare_stream_reset(s);
+        return;
+    }
+    x->host = h;
+    flare_buf_init(&x->in, h->mem);
+    flare_stream_set_user(s, &stop_ctx_cbs, x);
+}
+
+static const flare_stream_cbs stop_cbs = {stop_open, NULL, NULL, NULL, NULL};
+
+/* ---- dialing through a relay ----------------------------------------------------------- */
+
+typedef struct rdial {
+    flare_host *host;
+    flare_peerid relay, target;
+    flare_multiaddr relay_ma, ma;
+    flare_dial_opts opts;
+    flare_dial_cb cb;
+    void *user;
+    flare_stream *stream;
+    flare_buf in;
+} rdial;
+
+static void rdial_done(rdial *d, flare_conn *c, int status)
+{
+    flare_host *h = d->host;
+    if (status) {
+        flare_host_event ev = {.type = FLARE_HOST_EV_DIAL_FAILED,
+                               .peer = &d->target,
+                               .addr = &d->ma,
+                               .error = status,
+                               .outbound = 1};
+        flare__host_emit(h, &ev);
+        if (d->cb)
+            d->cb(h, NULL, status, d->user);
+    }
+    (void)c;
+    flare_buf_free(&d->in);
+    flare__free(h->mem, d);
+}
+
+static void hop_data(flare_stream *s, const uint8_t *data, size_t len, void *user)
+{
+    rdial *d = user;
+    flare_host *h = d->host;
+    if (d->in.len + len > FLARE_RELAY_MSG_MAX + 16 || flare_buf_append(&d->in, data, len)) {
+        flare_stream_reset(s);
+        rdial_done(d, NULL, FLARE_ERR_TOO_LARGE);
+        return;
+    }
+    const uint8_t *msg;
+    size_t mlen;
+    int n = flare_lpframe_parse(d->in.base, d->in.len, FLARE_RELAY_MSG_MAX, &msg, &mlen);
+    if (n == FLARE_ERR_AGAIN)
+        return;
+    flare_relay_limit limit;
+    uint32_t status = 0;
+    int rv = n < 0 ? n : flare_relay_client_connect_reply(msg, mlen, &limit, &status);
+    if (rv) {
+        flare_stream_reset(s);
+        rdial_done(d, NULL, rv);
+        return;
+    }
+    flare_conn *c = flare__relay_conn_new(h, s, 1, &d->relay, &d->target, &d->ma);
+    if (!c) {
+        flare_stream_reset(s);
+        rdial_done(d, NULL, FLARE_ERR_LIMIT);
+        return;
+    }
+    if (d->opts.role == FLARE_ROLE_RESPONDER)
+        c->initiator = 0;
+    flare__dial_waiter *w = flare__calloc(h->mem, 1, sizeof(*w));
+    if (w) {
+        w->cb = d->cb;
+        w->user = d->user;
+        c->waiters = w;
+    }
+    d->cb = NULL;
+    flare__conn_start_upgrade(c);
+    if (d->in.len > (size_t)n && !c->close_pending)
+        flare__conn_input(c, d->in.base + n, d->in.len - (size_t)n);
+    rdial_done(d, c, 0);
+}
+
+static void hop_close(flare_stream *s, int err, void *user)
+{
+    (void)s;
+    rdial_done(user, NULL, err ? err : FLARE_ERR_CLOSED);
+}
+
+static const flare_stream_cbs hop_cbs = {NULL, hop_data, NULL, NULL, hop_close};
+
+static void rdial_relay_up(flare_host *h, flare_conn *c, int status, void *user)
+{
+    rdial *d = user;
+    if (status) {
+        rdial_done(d, NULL, status);
+        return;
+    }
+    flare_buf out;
+    flare_buf_init(&out, h->mem);
+    int rv = flare_relay_client_connect(&d->target, &out);
+    if (rv == 0)
+        rv = flare_conn_new_stream(c, FLARE_RELAY_HOP_PROTOCOL, &hop_cbs, d, 0, &d->stream);
+    if (rv == 0 && flare_stream_write(d->stream, out.base, out.len) < 0)
+        rv = FLARE_ERR_CLOSED;
+    flare_buf_free(&out);
+    if (rv) {
+        if (d->stream) {
+            flare_stream_reset(d->stream);
+        }
+        rdial_done(d, NULL, rv);
+    }
+}
+
+int flare__relay_dial(flare_host *h, const flare_multiaddr *ma, const flare_dial_opts *o,
+                      flare_dial_cb cb, void *user)
+{
+    flare_multiaddr relay_ma;
+    flare_peerid relay, target;
+    int rv = flare_multiaddr_relay_split(ma, &relay_ma, &relay, &target);
+    if (rv)
+        return rv;
+    if (flare_peerid_equal(&target, &h->id) || flare_peerid_equal(&relay, &h->id))
+        return FLARE_ERR_INVALID_ARG;
+    rdial *d = flare__calloc(h->mem, 1, sizeof(*d));
+    if (!d)
+        return FLARE_ERR_NOMEM;
+    d->host = h;
+    d->relay = relay;
+    d->target = target;
+    d->relay_ma = relay_ma;
+    d->ma = *ma;
+    if (o)
+        d->opts = *o;
+    d->cb = cb;
+    d->user = user;
+    flare_buf_init(&d->in, h->mem);
+    rv = flare_host_dial(h, &relay_ma, NULL, rdial_relay_up, d);
+    if (rv) {
+        flare_buf_free(&d->in);
+        flare__free(h->mem, d);
+    }
+    return rv;
+}
+
+/* ---- lifecycle ----------------------------------------------------------------------- */
+
+int flare__relay_client_init(flare_host *h)
+{
+    relay_client *rc = flare__calloc(h->mem, 1, sizeof(*rc));
+    if (!rc)
+        return FLARE_ERR_NOMEM;
+    h->relay_client = rc;
+    return flare_host_set_handler(h, FLARE_RELAY_STOP_PROTOCOL, &stop_cbs, h, 0);
+}
+
+void flare__relay_client_free(flare_host *h)
+{
+    relay_client *rc = rc_of(h);
+    if (!rc)
+        return;
+    while (rc->list) {
+        rsvp *r = rc->list;
+        rc->list = r->next;
+        h->io->ops->timer_del(r->timer);
+        flare_buf_free(&r->in);
+        flare__free(h->mem, r);
+    }
+    flare__free(h->mem, rc);
+    h->relay_client = NULL;
+}
