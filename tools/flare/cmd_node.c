@@ -151,7 +151,8 @@ static const flare_stream_cbs echo_client = {echo_cli_open, echo_cli_data, echo_
 static void start_echo(node *n, flare_conn *c)
 {
     flare_stream *s;
-    int rv = flare_conn_new_stream(c, n->echo_proto, &echo_client, n, 0, &s);
+    int rv =
+        flare_conn_new_stream(c, n->echo_proto, &echo_client, n, FLARE_STREAM_ALLOW_LIMITED, &s);
     if (rv == 0 && flare_stream_write(s, (const uint8_t *)n->message, strlen(n->message)) < 0)
         rv = FLARE_ERR_LIMIT;
     if (rv == 0)
@@ -464,7 +465,8 @@ static int node_run(node *n, node_opts *o)
     }
     flare_host_set_event_cb(n->host, on_event, n);
     if (n->echo_proto && !o->target)
-        flare_host_set_handler(n->host, n->echo_proto, &echo_server, n, 0);
+        flare_host_set_handler(n->host, n->echo_proto, &echo_server, n,
+                               FLARE_HANDLER_ALLOW_LIMITED); /* a test tool: relays too */
     for (int i = 0; i < o->nlisten && rv == 0; i++) {
         flare_multiaddr ma;
         rv = flare_multiaddr_parse(&ma, o->listen[i]);

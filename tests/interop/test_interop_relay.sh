@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Interop, Circuit Relay v2 over loopback, every mix of flare and js:
+#  1. js relay; flare listener reserves on it; flare dialer echoes through it.
+#  2. flare relay; js listener reserves on it; a js dialer pings and echoes
+#     through it, and a flare dialer echoes through it.
+# Exit 0 pass, 1 fail, 77 skip (no npm registry). Everything is time-bounded.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bdir=${FLARE_BINARY_DIR:-$root/build}
+flare=$bdir/flare
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+[ -x "$flare" ] || { echo "no flare binary at $flare" >&2; exit 1; }
+paths=$(timeout 1200 "$root/scripts/interop-setup.sh" "$bdir")
+rc=$?
+[ $rc -eq 77 ] && exit 77
+[ $rc -ne 0 ] && { echo "interop-setup.sh failed ($rc)" >&2; exit 1; }
+node=$(sed -n 1p <<<"$paths")
+peer=$(sed -n 2p <<<"$paths")
+
+pass=0 fail=0
+check() {
+    if python3 - "$2" "$3" <<'PY'
+import json, sys
+evs = []
+for line in open(sys.argv[1], errors="replace"):
+    try:
+        evs.append(json.loads(line))
+    except ValueError:
+        pass
+def ev(name):
+    return [e for e in evs if e.get("event") == name]
+sys.exit(0 if eval(sys.argv[2]) else 1)
+PY
+    then pass=$((pass + 1)); echo "ok   $1"
+    else fail=$((fail + 1)); echo "FAIL $1"; echo "---- $2"; cut -c1-300 "$2"; fi
+}
+wait_line() { # FILE EVENT
+    for _ in $(seq 150); do grep -q "\"event\":\"$2\"" "$1" 2>/dev/null && return 0; sleep 0.1; done
+    return 1
+}
+field() { # FILE EVENT PYEXPR
+    python3 -c "import json,sys
+for l in open(sys.argv[1]):
+    try: e=json.loads(l)
+    except ValueError: continue
+    if e.get('event')==sys.argv[2]: print(eval(sys.argv[3])); break" "$1" "$2" "$3"
+}
+
+# 1. js relay, flare listener (reservation), flare dialer
+timeout 60 "$node" "$peer" --listen /ip4/127.0.0.1/tcp/0 --relay --exit-after-ms 55000 \
+    >"$tmp/jsrelay.out" 2>&1 &
+pids+=($!)
+wait_line "$tmp/jsrelay.out" listening || { echo "js relay did not start"; exit 1; }
+jr=$(field "$tmp/jsrelay.out" listening "e['addrs'][0]")
+timeout 60 "$flare" listen --listen /ip4/127.0.0.1/tcp/0 --relay "$jr" --echo /echo/1.0.0 --json \
+    >"$tmp/fb.out" 2>&1 &
+pids+=($!)
+wait_line "$tmp/fb.out" reservation
+check "flare reserved on the js relay" "$tmp/fb.out" \
+    'any("/p2p-circuit/p2p/" in e["addr"] for e in ev("reservation"))'
+fbr=$(field "$tmp/fb.out" reservation "e['addr']")
+timeout 20 "$flare" dial "$fbr" --echo /echo/1.0.0 --message "flare via js relay" --json \
+    >"$tmp/fa.out" 2>&1
+check "flare -> js relay -> flare: limited connection, echo" "$tmp/fa.out" \
+    'any(e["reply"] == "flare via js relay" and e["ok"] for e in ev("echo"))'
+
+# 2. flare relay, js listener (reservation), js and flare dialers
+timeout 60 "$flare" relay --listen /ip4/127.0.0.1/tcp/0 --json >"$tmp/fr.out" 2>&1 &
+pids+=($!)
+wait_line "$tmp/fr.out" listening || { echo "flare relay did not start"; exit 1; }
+fr=$(field "$tmp/fr.out" listening "e['addr']")
+timeout 60 "$node" "$peer" --listen /ip4/127.0.0.1/tcp/0 --reserve "$fr" --echo /echo/1.0.0 \
+    --exit-after-ms 50000 >"$tmp/jb.out" 2>&1 &
+pids+=($!)
+wait_line "$tmp/jb.out" reserved
+check "js reserved on the flare relay" "$tmp/jb.out" \
+    'any("/p2p-circuit/p2p/" in a for e in ev("reserved") for a in e["addrs"])'
+jbr=$(field "$tmp/jb.out" reserved "e['addrs'][0]")
+timeout 30 "$node" "$peer" --dial "$jbr" --ping --echo-send /echo/1.0.0 --message "js via flare" \
+    >"$tmp/ja.out" 2>&1
+check "js -> flare relay -> js: ping and echo" "$tmp/ja.out" \
+    'len(ev("ping")) >= 1 and any(e["message"] == "js via flare" for e in ev("echo-reply"))'
+timeout 20 "$flare" dial "$jbr" --echo /echo/1.0.0 --message "flare via flare to js" --json \
+    >"$tmp/fa2.out" 2>&1
+check "flare -> flare relay -> js: echo" "$tmp/fa2.out" \
+    'any(e["reply"] == "flare via flare to js" and e["ok"] for e in ev("echo"))'
+sleep 0.5
+check "the flare relay saw the reservation and two circuits" "$tmp/fr.out" \
+    'len(ev("relay_reservation")) >= 1 and len(ev("relay_circuit_opened")) == 2'
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
