@@ -29,6 +29,7 @@
 #define FLARE_HOST_H
 
 #include "flare/addrmgr.h"
+#include "flare/buf.h"
 #include "flare/common.h"
 #include "flare/io.h"
 #include "flare/keys.h"
@@ -62,6 +63,7 @@ typedef struct flare_host_config {
     int enable_identify;             /* default 1 */
     int enable_ping;                 /* default 1 */
     int doc_addrs_public;            /* treat TEST-NET ranges as public (lab, simulator) */
+    int enable_holepunch;            /* DCUtR on relayed connections; default 1 */
 } flare_host_config;
 
 void flare_host_config_default(flare_host_config *c);
@@ -87,6 +89,9 @@ typedef enum flare_host_event_type {
     FLARE_HOST_EV_RELAY_RESERVED,       /* peer reserved (or refreshed) a slot */
     FLARE_HOST_EV_RELAY_CIRCUIT_OPENED, /* peer (source) -> peer2 (target) */
     FLARE_HOST_EV_RELAY_CIRCUIT_CLOSED, /* peer -> peer2, error (limit, reset, 0) */
+    /* DCUtR hole punching (outbound: we are B, the initiator). */
+    FLARE_HOST_EV_HOLEPUNCH_STEP, /* peer, step (a name), value, rtt, attempt, reason */
+    FLARE_HOST_EV_HOLEPUNCH,      /* done: error 0 with conn/addr (direct), or error + reason */
 } flare_host_event_type;
 
 typedef struct flare_host_event {
@@ -98,6 +103,11 @@ typedef struct flare_host_event {
     int error;
     int outbound;
     flare_tstamp rtt;
+    /* Hole punching. */
+    const char *step;   /* HOLEPUNCH_STEP: "connect_sent", "rtt", "sync_sent", ... */
+    uint64_t value;     /* step-specific (address count, RTT ns, reason) */
+    unsigned attempt;   /* 1..3 */
+    const char *reason; /* why a punch failed or was skipped */
 } flare_host_event;
 
 typedef void (*flare_host_event_cb)(flare_host *h, const flare_host_event *ev, void *user);
@@ -269,6 +279,13 @@ size_t flare_host_relay_addrs(flare_host *h, flare_multiaddr *out, size_t cap);
 int flare_host_enable_relay_server(flare_host *h, const struct flare_relay_server_config *cfg);
 size_t flare_host_relay_num_reservations(flare_host *h);
 size_t flare_host_relay_num_circuits(flare_host *h);
+
+/* ---- hole punching (DCUtR) ---------------------------------------------------- */
+
+/* Prometheus text exposition of the hole-punch counters
+ * (flare_holepunch_attempts_total, ..._outcomes_total{result,transport,ipv},
+ * ..._success_attempt{n}). */
+int flare_host_holepunch_metrics(flare_host *h, flare_buf *out);
 
 /* ---- ping ------------------------------------------------------------------ */
 

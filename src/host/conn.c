@@ -87,6 +87,7 @@ void flare__conn_destroy(flare_conn *c)
         if (!was_ready || c->waiters)
             flare__dial_complete(c, err ? err : FLARE_ERR_CLOSED);
         flare__relay_client_conn_closed(h, c);
+        flare__dcutr_conn_closed(h, c);
         if (c->opened_reported) {
             flare__addrs_conn_closed(h, c);
             flare__relay_server_conn_closed(h, c);
@@ -303,6 +304,8 @@ static void conn_ready(flare_conn *c)
     if (c->close_pending)
         return;
     flare__dial_complete(c, 0);
+    if (!c->close_pending)
+        flare__dcutr_on_conn(h, c);
     if (!c->close_pending && h->cfg.enable_identify)
         flare__identify_on_conn(c);
 }

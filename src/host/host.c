@@ -19,6 +19,7 @@ void flare_host_config_default(flare_host_config *c)
     c->reuse_port = 1;
     c->enable_identify = 1;
     c->enable_ping = 1;
+    c->enable_holepunch = 1;
 }
 
 static void host_random(uint8_t *dst, size_t len, void *user)
@@ -60,6 +61,8 @@ int flare_host_new(flare_host **out, flare_io *io, const flare_privkey *key,
         rv = flare__addrs_init(h);
     if (rv == 0)
         rv = flare__relay_client_init(h);
+    if (rv == 0)
+        rv = flare__dcutr_init(h);
     if (rv == 0 && h->cfg.enable_ping)
         rv = flare__ping_register(h);
     if (rv == 0 && h->cfg.enable_identify)
@@ -102,6 +105,7 @@ void flare_host_del(flare_host *h)
     flare__addrs_free(h);
     flare__relay_client_free(h);
     flare__relay_server_free(h);
+    flare__dcutr_free(h);
     flare_privkey_clear(&h->key);
     flare__free(h->mem, h);
 }
@@ -254,6 +258,10 @@ static void on_accept(flare_io_listener *l, flare_io_sock *s, void *user)
         return;
     }
     flare__conn_attach_sock(c, s);
+    /* A hole punch may land here (TCP simultaneous open accepted by our
+     * listener): DCUtR knows whether we must be the initiator. */
+    if (flare__dcutr_inbound_role(h, &c->remote_ip))
+        c->initiator = 1;
     flare__conn_start_upgrade(c);
 }
 

@@ -131,6 +131,7 @@ struct flare_conn {
     int close_err;
     int opened_reported;
     int identify_started;
+    int dcutr_tried;
 };
 
 struct flare_host {
@@ -156,6 +157,7 @@ struct flare_host {
     flare_io_timer *addrmgr_timer;
     void *relay_client;
     void *relay_server;
+    void *dcutr;
     int destroying;
 };
 
@@ -237,6 +239,14 @@ int flare__relay_server_init(flare_host *h);
 void flare__relay_server_free(flare_host *h);
 void flare__relay_server_conn_closed(flare_host *h, flare_conn *c);
 uint64_t flare__unix_now(flare_host *h);
+
+/* svc_dcutr.c */
+int flare__dcutr_init(flare_host *h);
+void flare__dcutr_free(flare_host *h);
+void flare__dcutr_on_identified(flare_host *h, flare_conn *c);
+void flare__dcutr_on_conn(flare_host *h, flare_conn *c);
+void flare__dcutr_conn_closed(flare_host *h, flare_conn *c);
+int flare__dcutr_inbound_role(flare_host *h, const flare_ipaddr *remote);
 
 /* svc_ping.c, svc_identify.c */
 int flare__ping_register(flare_host *h);

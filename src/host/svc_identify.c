@@ -89,6 +89,8 @@ static void apply(flare_host *h, flare_conn *c, const flare_identify_msg *m)
     ev.type = FLARE_HOST_EV_IDENTIFIED;
     ev.addr = &c->remote_ma;
     flare__host_emit(h, &ev);
+    if (!c->close_pending)
+        flare__dcutr_on_identified(h, c);
 }
 
 static int process(flare_host *h, flare_conn *c, const id_reader *r)

@@ -83,6 +83,7 @@ static void make_host(world *w, node *n, const char *name, flare_sim_lan *lan, c
     flare_host_config cfg;
     flare_host_config_default(&cfg);
     cfg.doc_addrs_public = 1;
+    cfg.enable_holepunch = 0; /* these scenarios test the relay alone */
     assert_int_equal(flare_host_new(&n->h, flare_sim_host_io(n->sh), &k, &cfg, NULL), 0);
     flare_host_set_event_cb(n->h, on_event, n);
     char s[96];

@@ -368,6 +368,41 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
                    pid_str(ev->peer2, pid2, sizeof(pid2)), open ? "opened" : "closed");
         break;
     }
+    case FLARE_HOST_EV_HOLEPUNCH_STEP: {
+        char att[32], val[32], rtt[32];
+        snprintf(att, sizeof(att), "\001%u", ev->attempt);
+        snprintf(val, sizeof(val), "\001%llu", (unsigned long long)ev->value);
+        snprintf(rtt, sizeof(rtt), "\001%.3f", (double)ev->rtt / 1e6);
+        if (cli_json)
+            cli_jsonf("holepunch_step", "peerId", pid_str(ev->peer, pid, sizeof(pid)), "role",
+                      ev->outbound ? "initiator" : "responder", "step", ev->step, "attempt", att,
+                      "value", val, "rttMs", ev->rtt ? rtt : NULL, "reason", ev->reason, NULL);
+        else
+            printf("hole punch [%s] attempt %u: %s%s%s\n", ev->outbound ? "B" : "A", ev->attempt,
+                   ev->step, ev->reason ? " " : "", ev->reason ? ev->reason : "");
+        break;
+    }
+    case FLARE_HOST_EV_HOLEPUNCH: {
+        char att[32], rtt[32];
+        snprintf(att, sizeof(att), "\001%u", ev->attempt);
+        snprintf(rtt, sizeof(rtt), "\001%.3f", (double)ev->rtt / 1e6);
+        if (cli_json)
+            cli_jsonf("holepunch", "peerId", pid_str(ev->peer, pid, sizeof(pid)), "result",
+                      ev->error ? "failed" : "direct", "addr",
+                      ev->addr ? ma_str(ev->addr, addr, sizeof(addr)) : NULL, "attempt", att,
+                      "relayRttMs", rtt, "reason",
+                      ev->error ? (ev->reason ? ev->reason : flare_strerror(ev->error)) : NULL,
+                      NULL);
+        else if (ev->error)
+            printf("hole punch with %s failed: %s (staying relayed)\n",
+                   pid_str(ev->peer, pid, sizeof(pid)),
+                   ev->reason ? ev->reason : flare_strerror(ev->error));
+        else
+            printf("hole punch with %s: DIRECT connection %s (attempt %u, relay rtt %.1f ms)\n",
+                   pid_str(ev->peer, pid, sizeof(pid)), ma_str(ev->addr, addr, sizeof(addr)),
+                   ev->attempt, (double)ev->rtt / 1e6);
+        break;
+    }
     case FLARE_HOST_EV_PING:
         snprintf(num, sizeof(num), "\001%.3f", (double)ev->rtt / 1e6);
         if (cli_json)

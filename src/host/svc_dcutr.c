@@ -1,0 +1,683 @@
+/*
+ * DCUtR (/libp2p/dcutr): direct connection upgrade through a relay, host
+ * glue around the sans-I/O cores of include/flare/dcutr.h.
+ *
+ * Roles (libp2p/specs relay/DCUtR.md; go >= 0.41, rust): A dialed B through
+ * the relay, so B's side of the relayed connection is inbound. B initiates:
+ * it opens the stream, sends CONNECT with its addresses, measures the RTT
+ * from A's CONNECT, sends SYNC and dials after RTT/2; A dials when SYNC
+ * arrives. On the direct connection A is the client of every protocol and B
+ * the server, whichever TCP socket connected: both dial with explicit roles,
+ * and A also marks B's addresses so that if its listener accepts B's SYN
+ * (one outcome of a TCP simultaneous open on Linux), that inbound
+ * connection still makes A the initiator. Any direct connection to the peer
+ * that shows up during the punch counts as success.
+ *
+ * Besides, B races a plain direct dial to A's public addresses (connection
+ * reversal) from an ephemeral port, so it never competes with the punch for
+ * the listen port's 4-tuples.
+ *
+ * After success new streams use the direct connection (flare_host_conn_to
+ * prefers it) and the relayed one is closed after a grace period.
+ */
+#include <string.h>
+
+#include "core/mem.h"
+#include "flare/dcutr.h"
+#include "flare/lpframe.h"
+#include "host/host_int.h"
+
+#define GRACE      (2 * FLARE_NS_PER_S)
+#define EXPECT_MAX 64
+
+typedef struct expect {
+    flare_ipaddr ip;
+    flare_tstamp until;
+} expect;
+
+typedef struct punch {
+    struct punch *next;
+    flare_host *host;
+    uint64_t id;
+    flare_conn *relayed;
+    flare_peerid peer;
+    int initiator; /* 1: we are B */
+    flare_dcutr_initiator *b;
+    flare_dcutr_responder *a;
+    flare_stream *stream;
+    flare_io_timer *timer;
+    int dials;   /* hole-punch dials in flight */
+    int dial_ok; /* one of them (or an accepted connection) worked */
+    int in_dial; /* the core awaits a dial result */
+    int finished;
+    int refs; /* callbacks that still point here */
+    flare_conn *direct;
+    flare_tstamp relay_up_at;
+    unsigned attempt;
+    flare_tstamp rtt;
+} punch;
+
+typedef struct dcutr_svc {
+    punch *list;
+    uint64_t next_id;
+    flare_dcutr_tracer tracer;
+    uint64_t tracer_seen;
+    expect exp[EXPECT_MAX];
+} dcutr_svc;
+
+static dcutr_svc *svc_of(flare_host *h)
+{
+    return h->dcutr;
+}
+
+static flare_tstamp now_of(flare_host *h)
+{
+    return flare_io_now(h->io);
+}
+
+/* ---- events and tracing -------------------------------------------------------------- */
+
+static void emit_steps(flare_host *h)
+{
+    dcutr_svc *d = svc_of(h);
+    while (d->tracer_seen < d->tracer.logged) {
+        const flare_dcutr_trace_entry *e = NULL;
+        /* The ring keeps the newest FLARE_DCUTR_TRACE_LOG entries. */
+        if (d->tracer.logged - d->tracer_seen <= FLARE_DCUTR_TRACE_LOG)
+            e = flare_dcutr_tracer_entry(&d->tracer,
+                                         (size_t)(d->tracer.logged - d->tracer_seen - 1));
+        d->tracer_seen++;
+        if (!e)
+            continue;
+        flare_peerid *peer = NULL;
+        for (punch *p = d->list; p; p = p->next)
+            if (p->id == e->id)
+                peer = &p->peer;
+        flare_host_event ev = {.type = FLARE_HOST_EV_HOLEPUNCH_STEP,
+                               .peer = peer,
+                               .step = flare_dcutr_step_name((flare_dcutr_step)e->step),
+                               .value = e->value,
+                               .attempt = e->attempt,
+                               .outbound = e->initiator};
+        if (e->step == FLARE_DCUTR_STEP_RTT)
+            ev.rtt = (flare_tstamp)e->value;
+        if (e->step == FLARE_DCUTR_STEP_ATTEMPT_FAILED || e->step == FLARE_DCUTR_STEP_GAVE_UP)
+            ev.reason = flare_dcutr_reason_name((flare_dcutr_reason)e->value);
+        flare__host_emit(h, &ev);
+    }
+}
+
+static void trace(punch *p, flare_dcutr_step step, uint64_t value)
+{
+    flare_dcutr_tracer_step(&svc_of(p->host)->tracer, p->id, p->initiator, p->attempt, step,
+                            now_of(p->host), value);
+}
+
+/* ---- inbound expectations (A: B's SYN may land on our listener) ---------------------- */
+
+static void expect_add(flare_host *h, const flare_multiaddr *ma, flare_tstamp until)
+{
+    dcutr_svc *d = svc_of(h);
+    flare_ipaddr ip;
+    int proto;
+    if (flare_multiaddr_to_ipaddr(ma, &ip, &proto) || proto != FLARE_MA_TCP)
+        return;
+    size_t victim = 0;
+    for (size_t i = 0; i < EXPECT_MAX; i++) {
+        if (d->exp[i].until < d->exp[victim].until)
+            victim = i;
+        if (flare_ipaddr_equal(&d->exp[i].ip, &ip)) {
+            victim = i;
+            break;
+        }
+    }
+    d->exp[victim].ip = ip;
+    d->exp[victim].until = until;
+}
+
+int flare__dcutr_inbound_role(flare_host *h, const flare_ipaddr *remote)
+{
+    dcutr_svc *d = svc_of(h);
+    if (!d)
+        return 0;
+    flare_tstamp now = now_of(h);
+    for (size_t i = 0; i < EXPECT_MAX; i++)
+        if (d->exp[i].until > now && flare_ipaddr_equal(&d->exp[i].ip, remote))
+            return 1;
+    return 0;
+}
+
+/* ---- lifecycle of a punch ------------------------------------------------------------- */
+
+static void punch_unref(punch *p)
+{
+    if (--p->refs > 0)
+        return;
+    flare_host *h = p->host;
+    dcutr_svc *d = svc_of(h);
+    for (punch **pp = &d->list; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    h->io->ops->timer_del(p->timer);
+    if (p->b) {
+        flare_dcutr_initiator_free(p->b);
+        flare__free(h->mem, p->b);
+    }
+    if (p->a) {
+        flare_dcutr_responder_free(p->a);
+        flare__free(h->mem, p->a);
+    }
+    flare__free(h->mem, p);
+}
+
+static const flare_stream_cbs quiet_cbs = {NULL, NULL, NULL, NULL, NULL};
+
+static void drop_stream(punch *p, int reset)
+{
+    flare_stream *s = p->stream;
+    if (!s)
+        return;
+    p->stream = NULL;
+    flare_stream_set_user(s, &quiet_cbs, NULL);
+    if (reset)
+        flare_stream_reset(s);
+    else
+        flare_stream_close_write(s);
+    punch_unref(p);
+}
+
+static void punch_finish(punch *p, int err, flare_dcutr_reason reason)
+{
+    flare_host *h = p->host;
+    if (p->finished)
+        return;
+    p->finished = 1;
+    drop_stream(p, err != 0);
+    h->io->ops->timer_stop(p->timer);
+    emit_steps(h);
+    flare_host_event ev = {.type = FLARE_HOST_EV_HOLEPUNCH,
+                           .peer = &p->peer,
+                           .conn = err ? NULL : p->direct,
+                           .addr = !err && p->direct ? &p->direct->remote_ma : NULL,
+                           .error = err,
+                           .rtt = p->rtt,
+                           .attempt = p->attempt,
+                           .outbound = p->initiator,
+                           .reason = err ? flare_dcutr_reason_name(reason) : NULL};
+    flare__host_emit(h, &ev);
+    if (!err && p->relayed && !p->relayed->close_pending) {
+        /* Streams on the relayed connection get a moment to finish. */
+        h->io->ops->timer_start(p->timer, now_of(h) + GRACE);
+        return; /* the timer drops the last reference */
+    }
+    p->relayed = NULL;
+    punch_unref(p);
+}
+
+static void on_success(punch *p, flare_conn *direct)
+{
+    flare_host *h = p->host;
+    if (p->finished || p->dial_ok)
+        return;
+    p->dial_ok = 1;
+    p->direct = direct;
+    flare_tstamp now = now_of(h);
+    /* The core logs the outcome when it awaits a dial result; a success it
+     * did not ask for (connection reversal) is logged here. */
+    int told = p->b ? flare_dcutr_initiator_dial_result(p->b, 1, &direct->remote_ma, now) == 0
+                    : flare_dcutr_responder_dial_result(p->a, 1, &direct->remote_ma, now) == 0;
+    if (!told) {
+        flare_dcutr_tracer_outcome(&svc_of(h)->tracer, 1, &direct->remote_ma,
+                                   p->attempt ? p->attempt : 1);
+        trace(p, FLARE_DCUTR_STEP_DIRECT_UP, 0);
+    }
+    /* Dials still under way to the peer (the other punch addresses, the
+     * reversal dial) are no longer needed. */
+    for (flare_conn *c = h->conns; c;) {
+        if (c != direct && c->outbound && !c->limited && c->state != FLARE__CONN_READY &&
+            !c->close_pending && flare_peerid_equal(&c->peer, &p->peer)) {
+            flare__conn_fail(c, FLARE_ERR_CLOSED); /* may free c and run callbacks */
+            c = h->conns;
+            continue;
+        }
+        c = c->next;
+    }
+    punch_finish(p, 0, FLARE_DCUTR_REASON_NONE);
+}
+
+/* ---- dialing ------------------------------------------------------------------------------ */
+
+static void process(punch *p);
+
+typedef struct dial_ctx {
+    punch *p;
+    flare_multiaddr ma;
+} dial_ctx;
+
+static void punch_dialed(flare_host *h, flare_conn *c, int status, void *user)
+{
+    dial_ctx *dc = user;
+    punch *p = dc->p;
+    flare__free(h->mem, dc);
+    p->dials--;
+    if (status == 0 && c && !c->limited) {
+        on_success(p, c);
+    } else if (p->dials == 0 && p->in_dial && !p->finished) {
+        /* A listener may have accepted the peer's SYN instead (EADDRNOTAVAIL
+         * here): that connection is the punch's success. */
+        flare_conn *direct = flare_host_conn_to(h, &p->peer);
+        if (direct && !direct->limited) {
+            on_success(p, direct);
+        } else {
+            p->in_dial = 0;
+            if (p->b)
+                flare_dcutr_initiator_dial_result(p->b, 0, NULL, now_of(h));
+            else
+                flare_dcutr_responder_dial_result(p->a, 0, NULL, now_of(h));
+            process(p);
+        }
+    }
+    punch_unref(p);
+}
+
+static void dial_addrs(punch *p, const flare_multiaddr *addrs, size_t n)
+{
+    flare_host *h = p->host;
+    p->in_dial = 1;
+    /* A is the client on the direct connection, B the server. */
+    flare_dial_opts o = {.role = p->initiator ? FLARE_ROLE_RESPONDER : FLARE_ROLE_INITIATOR,
+                         .force_new = 1};
+    flare_tstamp until = now_of(h) + FLARE_DCUTR_DEFAULT_DIAL_TIMEOUT + FLARE_NS_PER_S;
+    for (size_t i = 0; i < n; i++) {
+        if (!p->initiator)
+            expect_add(h, &addrs[i], until);
+        dial_ctx *dc = flare__calloc(h->mem, 1, sizeof(*dc));
+        if (!dc)
+            break;
+        dc->p = p;
+        dc->ma = addrs[i];
+        flare_multiaddr_with_peerid(&dc->ma, &p->peer);
+        if (flare_host_dial(h, &dc->ma, &o, punch_dialed, dc)) {
+            flare__free(h->mem, dc);
+            continue;
+        }
+        p->dials++;
+        p->refs++;
+    }
+    if (p->dials == 0) {
+        p->in_dial = 0;
+        if (p->b)
+            flare_dcutr_initiator_dial_result(p->b, 0, NULL, now_of(h));
+        else
+            flare_dcutr_responder_dial_result(p->a, 0, NULL, now_of(h));
+    }
+}
+
+/* ---- the exchange ------------------------------------------------------------------------- */
+
+static size_t our_addrs(flare_host *h, flare_multiaddr *out, size_t cap)
+{
+    flare_multiaddr conf[16], cand[16];
+    size_t nc = flare_host_external_addrs(h, conf, 16, 0);
+    size_t na = flare_host_external_addrs(h, cand, 16, 1);
+    flare_dcutr_addr_opts o = {.doc_is_public = h->cfg.doc_addrs_public};
+    int n = flare_dcutr_select_addrs(conf, nc, cand, na, &o, out, cap);
+    return n > 0 ? (size_t)n : 0;
+}
+
+static int open_stream(punch *p);
+
+static void handle_event(punch *p, const flare_dcutr_event *ev)
+{
+    switch (ev->type) {
+    case FLARE_DCUTR_EV_DIAL:
+        p->attempt = ev->attempt;
+        if (ev->rtt)
+            p->rtt = ev->rtt;
+        if (p->initiator)
+            drop_stream(p, 0); /* SYNC is out: the stream is done */
+        dial_addrs(p, ev->addrs, ev->naddrs);
+        break;
+    case FLARE_DCUTR_EV_RETRY:
+        p->attempt = ev->attempt;
+        drop_stream(p, 1);
+        if (open_stream(p))
+            punch_finish(p, FLARE_ERR_CLOSED, FLARE_DCUTR_REASON_STREAM);
+        break;
+    case FLARE_DCUTR_EV_SUCCESS:
+        break; /* reported by on_success */
+    case FLARE_DCUTR_EV_FAILED:
+        if (p->initiator)
+            punch_finish(p, FLARE_ERR_UNREACHABLE, ev->reason);
+        else
+            drop_stream(p, 1); /* B may retry on a new stream */
+        break;
+    }
+}
+
+static void arm(punch *p)
+{
+    flare_host *h = p->host;
+    if (p->finished)
+        return;
+    flare_tstamp d = p->b ? flare_dcutr_initiator_expiry(p->b) : flare_dcutr_responder_expiry(p->a);
+    if (d == FLARE_TSTAMP_NEVER)
+        h->io->ops->timer_stop(p->timer);
+    else
+        h->io->ops->timer_start(p->timer, d);
+}
+
+static void process(punch *p)
+{
+    flare_dcutr_event ev;
+    p->refs++;
+    while (!p->finished && (p->b ? flare_dcutr_initiator_poll_event(p->b, &ev)
+                                 : flare_dcutr_responder_poll_event(p->a, &ev)) == 1)
+        handle_event(p, &ev);
+    emit_steps(p->host);
+    arm(p);
+    punch_unref(p);
+}
+
+static void on_timer(flare_io_timer *t, void *user)
+{
+    punch *p = user;
+    (void)t;
+    if (p->finished) { /* the grace period after success */
+        if (p->relayed && !p->relayed->close_pending)
+            flare_conn_close(p->relayed);
+        p->relayed = NULL;
+        punch_unref(p);
+        return;
+    }
+    flare_tstamp now = now_of(p->host);
+    int rv = p->b ? flare_dcutr_initiator_handle_expiry(p->b, now)
+                  : flare_dcutr_responder_handle_expiry(p->a, now);
+    if (rv == FLARE_ERR_TIMEOUT)
+        drop_stream(p, 1);
+    process(p);
+}
+
+static void st_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
+{
+    punch *p = user;
+    flare_host *h = p->host;
+    flare_buf out;
+    flare_buf_init(&out, h->mem);
+    int rv;
+    p->refs++;
+    if (p->b) {
+        rv = flare_dcutr_initiator_recv(p->b, d, len, now_of(h), &out);
+    } else {
+        flare_multiaddr mine[FLARE_DCUTR_MAX_ADDRS];
+        size_t n = our_addrs(h, mine, FLARE_DCUTR_MAX_ADDRS);
+        rv = flare_dcutr_responder_recv(p->a, d, len, now_of(h), mine, n, &out);
+    }
+    if (out.len && p->stream == s)
+        flare_stream_write(s, out.base, out.len);
+    flare_buf_free(&out);
+    if (rv < 0 && rv != FLARE_ERR_PROTO && p->stream == s)
+        drop_stream(p, 1);
+    process(p);
+    punch_unref(p);
+}
+
+static void st_close(flare_stream *s, int err, void *user)
+{
+    punch *p = user;
+    (void)s;
+    if (p->stream != s)
+        return;
+    p->stream = NULL;
+    if (p->b && !p->finished && !p->in_dial)
+        flare_dcutr_initiator_stream_error(p->b, err ? err : FLARE_ERR_CLOSED, now_of(p->host));
+    p->refs++;
+    punch_unref(p); /* the stream's reference */
+    process(p);
+    punch_unref(p);
+}
+
+static void st_open(flare_stream *s, int status, void *user)
+{
+    punch *p = user;
+    if (status && p->b && p->stream == s) {
+        /* NEGOTIATION: A does not speak DCUtR. on_close follows. */
+        (void)s;
+    }
+}
+
+static const flare_stream_cbs stream_cbs = {st_open, st_data, NULL, NULL, st_close};
+
+static int open_stream(punch *p)
+{
+    flare_host *h = p->host;
+    if (!p->relayed || p->relayed->close_pending)
+        return FLARE_ERR_CLOSED;
+    flare_multiaddr mine[FLARE_DCUTR_MAX_ADDRS];
+    size_t n = our_addrs(h, mine, FLARE_DCUTR_MAX_ADDRS);
+    flare_buf out;
+    flare_buf_init(&out, h->mem);
+    int rv = flare_dcutr_initiator_start(p->b, now_of(h), mine, n, &out);
+    if (rv == 0)
+        rv = flare_conn_new_stream(p->relayed, FLARE_DCUTR_PROTOCOL_ID, &stream_cbs, p,
+                                   FLARE_STREAM_ALLOW_LIMITED, &p->stream);
+    if (rv == 0) {
+        p->refs++;
+        flare_stream_write(p->stream, out.base, out.len);
+    }
+    flare_buf_free(&out);
+    return rv;
+}
+
+static punch *punch_new(flare_host *h, flare_conn *relayed, int initiator)
+{
+    dcutr_svc *d = svc_of(h);
+    punch *p = flare__calloc(h->mem, 1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->host = h;
+    p->id = ++d->next_id;
+    p->relayed = relayed;
+    p->peer = relayed->peer;
+    p->initiator = initiator;
+    p->refs = 1;
+    p->relay_up_at = now_of(h);
+    flare_dcutr_settings s = {.tracer = &d->tracer, .trace_id = p->id};
+    int rv = h->io->ops->timer_new(h->io, on_timer, p, &p->timer);
+    if (rv == 0 && initiator) {
+        p->b = flare__calloc(h->mem, 1, sizeof(*p->b));
+        rv = p->b ? flare_dcutr_initiator_init(p->b, &s, h->mem) : FLARE_ERR_NOMEM;
+    } else if (rv == 0) {
+        p->a = flare__calloc(h->mem, 1, sizeof(*p->a));
+        rv = p->a ? flare_dcutr_responder_init(p->a, &s, h->mem) : FLARE_ERR_NOMEM;
+    }
+    if (rv) {
+        if (p->timer)
+            h->io->ops->timer_del(p->timer);
+        flare__free(h->mem, p->b);
+        flare__free(h->mem, p->a);
+        flare__free(h->mem, p);
+        return NULL;
+    }
+    p->next = d->list;
+    d->list = p;
+    trace(p, FLARE_DCUTR_STEP_RELAY_UP, 0);
+    return p;
+}
+
+static punch *find(flare_host *h, const flare_peerid *peer)
+{
+    for (punch *p = svc_of(h)->list; p; p = p->next)
+        if (!p->finished && flare_peerid_equal(&p->peer, peer))
+            return p;
+    return NULL;
+}
+
+/* ---- connection reversal (B dials A's public addresses directly) ----------------------- */
+
+static void reversal_dialed(flare_host *h, flare_conn *c, int status, void *user)
+{
+    punch *p = user;
+    flare_dcutr_tracer_direct_dial(&svc_of(h)->tracer, status == 0);
+    if (status == 0 && c && !c->limited)
+        on_success(p, c);
+    punch_unref(p);
+}
+
+static void try_reversal(punch *p)
+{
+    flare_host *h = p->host;
+    flare_peer_info *info = flare__malloc(h->mem, sizeof(*info));
+    if (!info)
+        return;
+    if (flare_host_peer_info(h, &p->peer, info) == 0) {
+        flare_dcutr_addr_opts o = {.doc_is_public = h->cfg.doc_addrs_public};
+        for (size_t i = 0; i < info->naddrs; i++) {
+            if (!flare_dcutr_addr_usable(&info->addrs[i], &o))
+                continue;
+            flare_multiaddr ma = info->addrs[i];
+            flare_multiaddr_with_peerid(&ma, &p->peer);
+            /* From an ephemeral port: the punch owns the listen port's tuples. */
+            flare_dial_opts dopt = {.force_new = 1, .no_reuse = 1};
+            if (flare_host_dial(h, &ma, &dopt, reversal_dialed, p) == 0) {
+                p->refs++;
+                trace(p, FLARE_DCUTR_STEP_DIRECT_DIAL, 0);
+                break; /* one is enough: it only helps when A is really public */
+            }
+        }
+    }
+    flare__free(h->mem, info);
+}
+
+/* ---- triggers ------------------------------------------------------------------------------ */
+
+/* B: an inbound relayed connection whose peer speaks DCUtR was identified. */
+void flare__dcutr_on_identified(flare_host *h, flare_conn *c)
+{
+    if (!svc_of(h) || !h->cfg.enable_holepunch || !c->limited || c->outbound || c->close_pending ||
+        c->dcutr_tried || find(h, &c->peer))
+        return;
+    c->dcutr_tried = 1; /* once per relayed connection (identify pushes repeat) */
+    if (!flare__peerstore_supports(h->peerstore, &c->peer, FLARE_DCUTR_PROTOCOL_ID))
+        return;
+    flare_conn *direct = flare_host_conn_to(h, &c->peer);
+    flare_multiaddr mine[FLARE_DCUTR_MAX_ADDRS];
+    flare_dcutr_punch_hint hint = {.have_direct_conn = direct && !direct->limited,
+                                   .our_addrs = our_addrs(h, mine, FLARE_DCUTR_MAX_ADDRS)};
+    hint.our_nat = flare_host_nat_type(h, 4) == FLARE_NAT_ENDPOINT_DEPENDENT ? FLARE_DCUTR_NAT_EDM
+                   : flare_host_nat_type(h, 4) == FLARE_NAT_ENDPOINT_INDEPENDENT
+                       ? FLARE_DCUTR_NAT_EIM
+                       : FLARE_DCUTR_NAT_UNKNOWN;
+    flare_dcutr_verdict v = flare_dcutr_should_punch(&hint);
+    if (v != FLARE_DCUTR_PUNCH) {
+        flare_host_event ev = {.type = FLARE_HOST_EV_HOLEPUNCH,
+                               .peer = &c->peer,
+                               .error = FLARE_ERR_REFUSED,
+                               .outbound = 1,
+                               .reason = flare_dcutr_verdict_name(v)};
+        flare__host_emit(h, &ev);
+        return;
+    }
+    punch *p = punch_new(h, c, 1);
+    if (!p)
+        return;
+    try_reversal(p);
+    if (!p->finished && open_stream(p))
+        punch_finish(p, FLARE_ERR_CLOSED, FLARE_DCUTR_REASON_STREAM);
+    else
+        process(p);
+}
+
+/* Any new direct connection to a peer we are punching to is the result. */
+void flare__dcutr_on_conn(flare_host *h, flare_conn *c)
+{
+    if (!svc_of(h) || c->limited)
+        return;
+    punch *p = find(h, &c->peer);
+    if (p && (p->in_dial || p->dials))
+        on_success(p, c);
+}
+
+void flare__dcutr_conn_closed(flare_host *h, flare_conn *c)
+{
+    for (punch *p = svc_of(h) ? svc_of(h)->list : NULL; p; p = p->next) {
+        if (p->relayed == c)
+            p->relayed = NULL;
+        if (p->direct == c)
+            p->direct = NULL;
+    }
+}
+
+/* A: B opened the stream on the relayed connection we dialed. */
+static void handler_open(flare_stream *s, int status, void *user)
+{
+    flare_host *h = user;
+    flare_conn *c = flare_stream_conn(s);
+    if (status)
+        return;
+    if (!h->cfg.enable_holepunch || !c->limited || !c->outbound) {
+        flare_stream_reset(s);
+        return;
+    }
+    punch *p = find(h, &c->peer);
+    if (!p)
+        p = punch_new(h, c, 0);
+    if (!p || p->initiator) {
+        flare_stream_reset(s);
+        return;
+    }
+    if (flare_dcutr_responder_stream_open(p->a, now_of(h))) {
+        flare_stream_reset(s);
+        return;
+    }
+    drop_stream(p, 1);
+    p->stream = s;
+    p->refs++;
+    flare_stream_set_user(s, &stream_cbs, p);
+    process(p);
+}
+
+static const flare_stream_cbs handler_cbs = {handler_open, NULL, NULL, NULL, NULL};
+
+int flare__dcutr_init(flare_host *h)
+{
+    dcutr_svc *d = flare__calloc(h->mem, 1, sizeof(*d));
+    if (!d)
+        return FLARE_ERR_NOMEM;
+    flare_dcutr_tracer_init(&d->tracer);
+    h->dcutr = d;
+    if (!h->cfg.enable_holepunch)
+        return 0;
+    return flare_host_set_handler(h, FLARE_DCUTR_PROTOCOL_ID, &handler_cbs, h,
+                                  FLARE_HANDLER_ALLOW_LIMITED);
+}
+
+void flare__dcutr_free(flare_host *h)
+{
+    dcutr_svc *d = svc_of(h);
+    if (!d)
+        return;
+    while (d->list) {
+        punch *p = d->list;
+        d->list = p->next;
+        h->io->ops->timer_del(p->timer);
+        if (p->b) {
+            flare_dcutr_initiator_free(p->b);
+            flare__free(h->mem, p->b);
+        }
+        if (p->a) {
+            flare_dcutr_responder_free(p->a);
+            flare__free(h->mem, p->a);
+        }
+        flare__free(h->mem, p);
+    }
+    flare__free(h->mem, d);
+    h->dcutr = NULL;
+}
+
+int flare_host_holepunch_metrics(flare_host *h, flare_buf *out)
+{
+    return svc_of(h) ? flare_dcutr_metrics_format(&svc_of(h)->tracer, out) : FLARE_ERR_STATE;
+}
