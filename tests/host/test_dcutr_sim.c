@@ -2,7 +2,7 @@
  * the direct connection, fallback to the relay, and the NAT matrix. */
 #include "support/test.h"
 
-#include "host/dcutr_world.h"
+#include "host/simworld.h"
 
 #define MS FLARE_NS_PER_MS
 #define S  FLARE_NS_PER_S

@@ -28,5 +28,6 @@ int cmd_listen(int argc, char **argv);
 int cmd_dial(int argc, char **argv);
 int cmd_ping(int argc, char **argv);
 int cmd_relay(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 
 #endif

@@ -24,6 +24,10 @@ typedef struct node {
     int keep_running; /* dial --keep-alive: don't exit when done */
     int relay_server; /* flare relay: serve circuit relay v2 */
     int identified, echoed, wanted_echo;
+    int wait_holepunch; /* dial: seconds to wait for DCUtR (0: don't) */
+    int holepunch_done, holepunch_err;
+    int allow_testnet; /* TEST-NET ranges count as public (the NAT lab) */
+    uv_timer_t hp_timer;
     int exit_code;
     int stopping;
     flare_peerid target;
@@ -58,8 +62,34 @@ static void maybe_done(node *n)
 {
     if (n->keep_running || n->ping_count)
         return;
+    if (n->wait_holepunch && !n->holepunch_done)
+        return;
     if (n->identified && (!n->wanted_echo || n->echoed))
-        node_stop(n, 0);
+        node_stop(n, n->holepunch_err ? 3 : 0);
+}
+
+static void hp_timeout(uv_timer_t *t)
+{
+    node *n = t->data;
+    if (cli_json)
+        cli_jsonf("error", "where", "holepunch", "error", "no hole punch within the wait", NULL);
+    else
+        fprintf(stderr, "no hole punch within %d s\n", n->wait_holepunch);
+    node_stop(n, 4);
+}
+
+/* After a successful punch: one ping over the direct connection. */
+static void direct_ping_done(flare_host *h, const flare_peerid *peer, int status, flare_tstamp rtt,
+                             void *user)
+{
+    node *n = user;
+    (void)h;
+    (void)peer;
+    (void)rtt; /* printed by the ping event */
+    if (status)
+        n->holepunch_err = status;
+    n->holepunch_done = 1;
+    maybe_done(n);
 }
 
 /* ---- echo ----------------------------------------------------------------------- */
@@ -393,6 +423,18 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
                       "relayRttMs", rtt, "reason",
                       ev->error ? (ev->reason ? ev->reason : flare_strerror(ev->error)) : NULL,
                       NULL);
+        if (n->wait_holepunch && n->have_target && flare_peerid_equal(ev->peer, &n->target)) {
+            if (ev->error) {
+                n->holepunch_err = ev->error;
+                n->holepunch_done = 1;
+                maybe_done(n);
+            } else if (flare_host_ping(h, &n->target, direct_ping_done, n)) {
+                n->holepunch_done = 1;
+                maybe_done(n);
+            }
+        }
+        if (cli_json)
+            ;
         else if (ev->error)
             printf("hole punch with %s failed: %s (staying relayed)\n",
                    pid_str(ev->peer, pid, sizeof(pid)),
@@ -467,6 +509,10 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             n->ping_count = atoi(argv[++i]);
         else if (strcmp(a, "--relay") == 0 && more && o->nrelays < MAX_LISTEN)
             o->relays[o->nrelays++] = argv[++i];
+        else if (strcmp(a, "--wait-holepunch") == 0 && more)
+            n->wait_holepunch = atoi(argv[++i]);
+        else if (strcmp(a, "--allow-testnet") == 0)
+            n->allow_testnet = 1;
         else if (strcmp(a, "--keep-alive") == 0)
             n->keep_running = 1;
         else if (a[0] != '-' && !o->target && need_target)
@@ -491,8 +537,11 @@ static int node_run(node *n, node_opts *o)
     flare_buf_init(&n->echo_reply, NULL);
     uv_loop_init(&n->loop);
     int rv = flare_uvio_new(&n->uvio, &n->loop, NULL);
+    flare_host_config cfg;
+    flare_host_config_default(&cfg);
+    cfg.doc_addrs_public = n->allow_testnet;
     if (rv == 0)
-        rv = flare_host_new(&n->host, flare_uvio_io(n->uvio), &key, NULL, NULL);
+        rv = flare_host_new(&n->host, flare_uvio_io(n->uvio), &key, &cfg, NULL);
     flare_privkey_clear(&key);
     if (rv) {
         fprintf(stderr, "flare: cannot start: %s\n", flare_strerror(rv));
@@ -540,7 +589,10 @@ static int node_run(node *n, node_opts *o)
     uv_signal_init(&n->loop, &n->sigint);
     uv_signal_init(&n->loop, &n->sigterm);
     uv_timer_init(&n->loop, &n->ping_timer);
-    n->sigint.data = n->sigterm.data = n->ping_timer.data = n;
+    uv_timer_init(&n->loop, &n->hp_timer);
+    n->sigint.data = n->sigterm.data = n->ping_timer.data = n->hp_timer.data = n;
+    if (n->wait_holepunch)
+        uv_timer_start(&n->hp_timer, hp_timeout, (uint64_t)n->wait_holepunch * 1000, 0);
     uv_signal_start(&n->sigint, on_signal, SIGINT);
     uv_signal_start(&n->sigterm, on_signal, SIGTERM);
     if (rv == 0)
@@ -553,6 +605,7 @@ static int node_run(node *n, node_opts *o)
     uv_close((uv_handle_t *)&n->sigint, NULL);
     uv_close((uv_handle_t *)&n->sigterm, NULL);
     uv_close((uv_handle_t *)&n->ping_timer, NULL);
+    uv_close((uv_handle_t *)&n->hp_timer, NULL);
     uv_run(&n->loop, UV_RUN_DEFAULT);
     uv_loop_close(&n->loop);
     flare_buf_free(&n->echo_reply);

@@ -18,6 +18,7 @@ static void usage(void)
             "  ping MADDR [-c N] [--json]\n"
             "  relay --listen MADDR... [--key F|--seed H] [--json]   run a public relay\n"
             "  (listen and dial take --relay RELAY_MADDR to keep a reservation on a relay)\n"
+            "  demo [--a-nat eim|sym|fw] [--b-nat ...] [--delay-ms N]   hole punching, simulated\n"
             "See docs/cli.md for the events printed with --json.\n");
 }
 
@@ -44,6 +45,8 @@ int main(int argc, char **argv)
         return cmd_ping(argc - 1, argv + 1);
     if (strcmp(cmd, "relay") == 0)
         return cmd_relay(argc - 1, argv + 1);
+    if (strcmp(cmd, "demo") == 0)
+        return cmd_demo(argc - 1, argv + 1);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage();
         return 0;

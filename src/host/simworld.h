@@ -1,9 +1,10 @@
-/* A simulated Flare world for DCUtR tests and the demo: a public relay R,
+/* A simulated Flare world for tests, the demo and benchmarks (header-only:
+ * it is scenario code, not part of the library API): a public relay R,
  * a private listener B behind NAT-B holding a reservation on R, and a
  * private dialer A behind NAT-A that reaches B through R; DCUtR then tries
  * to connect them directly. */
-#ifndef FLARE_TEST_DCUTR_WORLD_H
-#define FLARE_TEST_DCUTR_WORLD_H
+#ifndef FLARE_HOST_SIMWORLD_H
+#define FLARE_HOST_SIMWORLD_H
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,10 +72,10 @@ static inline void dw_event(flare_host *h, const flare_host_event *ev, void *use
         if (!n->first_step_at)
             n->first_step_at = now;
         if (n->log)
-            fprintf(n->log, "%9.3f s  %s  dcutr %-17s attempt %u%s%s%s\n", now / 1e9, n->name,
+            fprintf(n->log, "%9.3f s  %s  dcutr %-17s attempt %u%s%s%s%s\n", now / 1e9, n->name,
                     ev->step, ev->attempt, ev->rtt ? " rtt " : "",
                     ev->rtt ? (snprintf(a, sizeof(a), "%.1f ms", ev->rtt / 1e6), a) : "",
-                    ev->reason ? ev->reason : "");
+                    ev->reason ? " " : "", ev->reason ? ev->reason : "");
         break;
     case FLARE_HOST_EV_HOLEPUNCH:
         n->punch_done++;
