@@ -152,6 +152,7 @@ struct flare_host {
     flare_addrmgr *addrmgr;
     uint64_t addrmgr_version;
     flare_io_timer *addrmgr_timer;
+    struct flare__autonat *autonat; /* svc_autonat.c */
     int destroying;
 };
 
@@ -217,5 +218,12 @@ size_t flare__addrs_advertised(flare_host *h, flare_multiaddr *out, size_t cap);
 int flare__ping_register(flare_host *h);
 int flare__identify_register(flare_host *h);
 void flare__identify_on_conn(flare_conn *c);
+
+/* svc_autonat.c: server handlers and client state; hooks for identify
+ * (a peer's protocols are known) and address changes. */
+int flare__autonat_init(flare_host *h);
+void flare__autonat_free(flare_host *h);
+void flare__autonat_peer_identified(flare_host *h, flare_conn *c);
+void flare__autonat_addrs_changed(flare_host *h);
 
 #endif

@@ -89,6 +89,7 @@ static void apply(flare_host *h, flare_conn *c, const flare_identify_msg *m)
     ev.type = FLARE_HOST_EV_IDENTIFIED;
     ev.addr = &c->remote_ma;
     flare__host_emit(h, &ev);
+    flare__autonat_peer_identified(h, c);
 }
 
 static int process(flare_host *h, flare_conn *c, const id_reader *r)
