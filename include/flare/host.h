@@ -65,12 +65,12 @@ typedef struct flare_host_config {
     int doc_addrs_public;            /* treat TEST-NET ranges as public (lab, simulator) */
     /* AutoNAT (v1 + v2): every node serves, so that reachability checks
      * need no special infrastructure (the decentralized design). */
-    int enable_autonat_server;              /* dial others back on request; default 1 */
-    int enable_autonat_client;              /* probe our own reachability; default 1 */
-    size_t autonat_servers_max;             /* servers asked per probe round; default 3 */
-    flare_tstamp autonat_boot_delay;        /* first probe round; 0 = 15 s */
-    flare_tstamp autonat_retry_interval;    /* while unsure; 0 = 90 s */
-    flare_tstamp autonat_refresh_interval;  /* once settled; 0 = 15 min */
+    int enable_autonat_server;             /* dial others back on request; default 1 */
+    int enable_autonat_client;             /* probe our own reachability; default 1 */
+    size_t autonat_servers_max;            /* servers asked per probe round; default 3 */
+    flare_tstamp autonat_boot_delay;       /* first probe round; 0 = 15 s */
+    flare_tstamp autonat_retry_interval;   /* while unsure; 0 = 90 s */
+    flare_tstamp autonat_refresh_interval; /* once settled; 0 = 15 min */
 } flare_host_config;
 
 void flare_host_config_default(flare_host_config *c);
@@ -279,8 +279,8 @@ flare_reach_state flare_host_reachability(flare_host *h, int family);
 
 /* The addresses under test and their verdicts (states may be NULL).
  * Returns the count written (<= cap). */
-size_t flare_host_reachability_addrs(flare_host *h, flare_multiaddr *out,
-                                     flare_reach_state *states, size_t cap);
+size_t flare_host_reachability_addrs(flare_host *h, flare_multiaddr *out, flare_reach_state *states,
+                                     size_t cap);
 
 /* status: 0 when at least one server answered with a verdict,
  * FLARE_ERR_NOT_FOUND when no connected peer serves AutoNAT,

@@ -35,9 +35,9 @@ typedef struct flare__an_sreq {
     flare_autonat1_dial d1;
     unsigned dials_pending;
     unsigned dials_failed;
-    flare_conn *back;   /* v2: the dial-back connection */
-    flare_stream *bs;   /* v2: the dial-back stream */
-    flare_buf bin;      /* v2: DialBackResponse bytes */
+    flare_conn *back; /* v2: the dial-back connection */
+    flare_stream *bs; /* v2: the dial-back stream */
+    flare_buf bin;    /* v2: DialBackResponse bytes */
     flare_io_timer *timer;
 } sreq;
 
@@ -216,9 +216,9 @@ static void v1_process(sreq *r)
     flare_buf out;
     flare_buf_init(&out, h->mem);
     size_t used = 0;
-    int rv = flare_autonat1_server_handle(&an->s1, r->in.base, r->in.len, &used, &c->peer,
-                                          &c->remote_ma, c->limited, flare_io_now(h->io), &r->d1,
-                                          &out);
+    int rv =
+        flare_autonat1_server_handle(&an->s1, r->in.base, r->in.len, &used, &c->peer, &c->remote_ma,
+                                     c->limited, flare_io_now(h->io), &r->d1, &out);
     if (rv == FLARE_ERR_AGAIN) {
         if (r->in.len > FLARE_AUTONAT_V1_MSG_MAX + 10)
             sreq_reply(r, NULL, 1);
@@ -356,8 +356,8 @@ static void dial_timeout(flare_io_timer *t, void *user)
     sreq *r = user;
     (void)t;
     if (r->v2)
-        v2_finish(r, r->bs ? FLARE_AUTONAT2_DIAL_E_DIAL_BACK_ERROR
-                           : FLARE_AUTONAT2_DIAL_E_DIAL_ERROR);
+        v2_finish(r,
+                  r->bs ? FLARE_AUTONAT2_DIAL_E_DIAL_BACK_ERROR : FLARE_AUTONAT2_DIAL_E_DIAL_ERROR);
     else
         v1_finish(r, NULL);
     sreq_maybe_free(r);

@@ -550,8 +550,8 @@ flare_reach_state flare_host_reachability(flare_host *h, int family)
     return flare_reachability_family_state(&h->autonat->reach, family);
 }
 
-size_t flare_host_reachability_addrs(flare_host *h, flare_multiaddr *out,
-                                     flare_reach_state *states, size_t cap)
+size_t flare_host_reachability_addrs(flare_host *h, flare_multiaddr *out, flare_reach_state *states,
+                                     size_t cap)
 {
     if (!h->autonat || !h->autonat->client)
         return 0;
