@@ -27,5 +27,6 @@ int cmd_multiaddr(int argc, char **argv);
 int cmd_listen(int argc, char **argv);
 int cmd_dial(int argc, char **argv);
 int cmd_ping(int argc, char **argv);
+int cmd_autonat(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static void usage(void)
             "  listen --listen MADDR... [--key F|--seed H] [--echo PROTO] [--json]\n"
             "  dial MADDR [--echo PROTO --message TEXT] [--listen MADDR...] [--json]\n"
             "  ping MADDR [-c N] [--json]\n"
+            "  autonat MADDR... [--listen MADDR...] [--timeout S] [--json]  are we reachable?\n"
             "See docs/cli.md for the events printed with --json.\n");
 }
 
@@ -40,6 +41,8 @@ int main(int argc, char **argv)
         return cmd_dial(argc - 1, argv + 1);
     if (strcmp(cmd, "ping") == 0)
         return cmd_ping(argc - 1, argv + 1);
+    if (strcmp(cmd, "autonat") == 0)
+        return cmd_autonat(argc - 1, argv + 1);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage();
         return 0;
