@@ -71,6 +71,7 @@ typedef struct flare_host_config {
     flare_tstamp autonat_boot_delay;       /* first probe round; 0 = 15 s */
     flare_tstamp autonat_retry_interval;   /* while unsure; 0 = 90 s */
     flare_tstamp autonat_refresh_interval; /* once settled; 0 = 15 min */
+    int autonat_allow_private; /* also ask about non-public addresses (loopback tests only) */
 } flare_host_config;
 
 void flare_host_config_default(flare_host_config *c);

@@ -62,7 +62,10 @@ static void emit_events(flare__autonat *an)
 
 static int is_public(const flare_host *h, const flare_multiaddr *ma)
 {
-    return flare_ma_class_is_public(flare_multiaddr_classify(ma), h->cfg.doc_addrs_public);
+    flare_ma_class c = flare_multiaddr_classify(ma);
+    if (h->cfg.autonat_allow_private && c != FLARE_MA_UNSPECIFIED)
+        return 1;
+    return flare_ma_class_is_public(c, h->cfg.doc_addrs_public);
 }
 
 static size_t add_unique(flare_multiaddr *out, size_t n, size_t cap, const flare_multiaddr *ma)

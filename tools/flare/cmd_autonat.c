@@ -88,12 +88,33 @@ static void settle(an_cli *c, const flare_peerid *p)
     maybe_probe(c);
 }
 
+/* The server's AutoNAT protocols, from identify. */
+static void print_server(flare_host *h, const flare_peerid *p)
+{
+    char pid[FLARE_PEERID_STR_MAX], q[FLARE_PROTOCOL_MAX + 8], list[1024] = "\001[";
+    size_t o = strlen(list);
+    const char *ids[] = {FLARE_AUTONAT_V2_DIAL_REQUEST_ID, FLARE_AUTONAT_V1_PROTOCOL_ID};
+    for (size_t i = 0; i < 2; i++)
+        if (flare_host_peer_supports(h, p, ids[i]))
+            o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", o > 2 ? "," : "",
+                                  cli_json_str(q, sizeof(q), ids[i]));
+    snprintf(list + o, sizeof(list) - o, "]");
+    if (flare_peerid_to_string(p, pid, sizeof(pid)) < 0)
+        snprintf(pid, sizeof(pid), "?");
+    if (cli_json)
+        cli_jsonf("autonat_server", "peerId", pid, "protocols", list, NULL);
+    else
+        printf("server %s: %s\n", pid, list + 1);
+}
+
 static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 {
     an_cli *c = user;
     char a[1024];
-    (void)h;
     if (ev->type == FLARE_HOST_EV_IDENTIFIED) {
+        for (size_t i = 0; i < c->nservers; i++)
+            if (!c->settled[i] && flare_peerid_equal(ev->peer, &c->servers[i]))
+                print_server(h, ev->peer);
         settle(c, ev->peer);
     } else if (ev->type == FLARE_HOST_EV_REACHABILITY) {
         char fam[16];
@@ -144,6 +165,7 @@ int cmd_autonat(int argc, char **argv)
     const char *servers[MAX_SERVERS], *listen[MAX_LISTEN], *key_file = NULL, *seed = NULL;
     size_t ns = 0, nl = 0;
     double timeout_s = 60;
+    int allow_private = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
@@ -155,6 +177,8 @@ int cmd_autonat(int argc, char **argv)
             key_file = argv[++i];
         else if (strcmp(a, "--seed") == 0 && more)
             seed = argv[++i];
+        else if (strcmp(a, "--allow-private") == 0)
+            allow_private = 1;
         else if (strcmp(a, "--timeout") == 0 && more)
             timeout_s = atof(argv[++i]);
         else if (a[0] != '-' && ns < MAX_SERVERS)
@@ -183,8 +207,11 @@ int cmd_autonat(int argc, char **argv)
     }
     uv_loop_init(&c->loop);
     int rv = flare_uvio_new(&c->uvio, &c->loop, NULL);
+    flare_host_config cfg;
+    flare_host_config_default(&cfg);
+    cfg.autonat_allow_private = allow_private;
     if (rv == 0)
-        rv = flare_host_new(&c->host, flare_uvio_io(c->uvio), &key, NULL, NULL);
+        rv = flare_host_new(&c->host, flare_uvio_io(c->uvio), &key, &cfg, NULL);
     flare_privkey_clear(&key);
     if (rv == 0)
         flare_host_set_event_cb(c->host, on_event, c);
