@@ -35,6 +35,7 @@
 #include "flare/keys.h"
 #include "flare/multiaddr.h"
 #include "flare/peerid.h"
+#include "flare/reachability.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -64,6 +65,15 @@ typedef struct flare_host_config {
     int enable_ping;                 /* default 1 */
     int doc_addrs_public;            /* treat TEST-NET ranges as public (lab, simulator) */
     int enable_holepunch;            /* DCUtR on relayed connections; default 1 */
+    /* AutoNAT (v1 + v2): every node serves, so that reachability checks
+     * need no special infrastructure (the decentralized design). */
+    int enable_autonat_server;             /* dial others back on request; default 1 */
+    int enable_autonat_client;             /* probe our own reachability; default 1 */
+    size_t autonat_servers_max;            /* servers asked per probe round; default 3 */
+    flare_tstamp autonat_boot_delay;       /* first probe round; 0 = 15 s */
+    flare_tstamp autonat_retry_interval;   /* while unsure; 0 = 90 s */
+    flare_tstamp autonat_refresh_interval; /* once settled; 0 = 15 min */
+    int autonat_allow_private; /* also ask about non-public addresses (loopback tests only) */
 } flare_host_config;
 
 void flare_host_config_default(flare_host_config *c);
@@ -92,6 +102,7 @@ typedef enum flare_host_event_type {
     /* DCUtR hole punching (outbound: we are B, the initiator). */
     FLARE_HOST_EV_HOLEPUNCH_STEP, /* peer, step (a name), value, rtt, attempt, reason */
     FLARE_HOST_EV_HOLEPUNCH,      /* done: error 0 with conn/addr (direct), or error + reason */
+    FLARE_HOST_EV_REACHABILITY,   /* family, reach: AutoNAT's verdict for IP version changed */
 } flare_host_event_type;
 
 typedef struct flare_host_event {
@@ -104,10 +115,12 @@ typedef struct flare_host_event {
     int outbound;
     flare_tstamp rtt;
     /* Hole punching. */
-    const char *step;   /* HOLEPUNCH_STEP: "connect_sent", "rtt", "sync_sent", ... */
-    uint64_t value;     /* step-specific (address count, RTT ns, reason) */
-    unsigned attempt;   /* 1..3 */
-    const char *reason; /* why a punch failed or was skipped */
+    const char *step;        /* HOLEPUNCH_STEP: "connect_sent", "rtt", "sync_sent", ... */
+    uint64_t value;          /* step-specific (address count, RTT ns, reason) */
+    unsigned attempt;        /* 1..3 */
+    const char *reason;      /* why a punch failed or was skipped */
+    int family;              /* EV_REACHABILITY: 4 or 6 */
+    flare_reach_state reach; /* EV_REACHABILITY: the new verdict */
 } flare_host_event;
 
 typedef void (*flare_host_event_cb)(flare_host *h, const flare_host_event *ev, void *user);
@@ -293,6 +306,36 @@ typedef void (*flare_ping_cb)(flare_host *h, const flare_peerid *peer, int statu
                               void *user);
 /* One ping (/ipfs/ping/1.0.0) over the best connection to peer. */
 int flare_host_ping(flare_host *h, const flare_peerid *peer, flare_ping_cb cb, void *user);
+
+/* ---- AutoNAT ----------------------------------------------------------------- */
+
+/* The client side runs on its own: a probe round is due on the schedule of
+ * flare/reachability.h (boot delay, retry, refresh; sooner when new servers
+ * or addresses appear). A round asks up to autonat_servers_max connected
+ * peers that announced AutoNAT in identify (v2 preferred, v1 otherwise)
+ * about our public candidate addresses: listen addresses that are public
+ * and the external addresses of the address manager, candidates included.
+ * Changes of the per-IP-version verdict are reported as
+ * FLARE_HOST_EV_REACHABILITY. Limited (relayed) connections are never used. */
+
+/* The current verdict for IP version family (4 or 6): FLARE_REACH_UNKNOWN
+ * also when the client is disabled or family is not 4 or 6. */
+flare_reach_state flare_host_reachability(flare_host *h, int family);
+
+/* The addresses under test and their verdicts (states may be NULL).
+ * Returns the count written (<= cap). */
+size_t flare_host_reachability_addrs(flare_host *h, flare_multiaddr *out, flare_reach_state *states,
+                                     size_t cap);
+
+/* status: 0 when at least one server answered with a verdict,
+ * FLARE_ERR_NOT_FOUND when no connected peer serves AutoNAT,
+ * FLARE_ERR_UNREACHABLE when every server refused or failed. */
+typedef void (*flare_autonat_probe_cb)(flare_host *h, int status, void *user);
+
+/* Runs a probe round now (in addition to the schedule); cb (may be NULL)
+ * runs from the loop when every probe of the round ended. Errors:
+ * FLARE_ERR_STATE (the client is disabled), FLARE_ERR_NOMEM. */
+int flare_host_autonat_probe(flare_host *h, flare_autonat_probe_cb cb, void *user);
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,7 @@ static void addrs_check_version(flare_host *h)
     flare_host_event ev = {.type = FLARE_HOST_EV_ADDRS_CHANGED};
     flare__host_emit(h, &ev);
     flare_host_identify_push(h);
+    flare__autonat_addrs_changed(h);
 }
 
 static void arm(flare_host *h)
@@ -59,6 +60,7 @@ void flare__addrs_free(flare_host *h)
 void flare__addrs_listen_added(flare_host *h, const flare_multiaddr *ma)
 {
     flare_addrmgr_add_listen_addr(h->addrmgr, ma);
+    flare__autonat_addrs_changed(h);
 }
 
 void flare__addrs_observed(flare_host *h, flare_conn *c, const flare_multiaddr *observed)

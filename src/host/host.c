@@ -20,6 +20,9 @@ void flare_host_config_default(flare_host_config *c)
     c->enable_identify = 1;
     c->enable_ping = 1;
     c->enable_holepunch = 1;
+    c->enable_autonat_server = 1;
+    c->enable_autonat_client = 1;
+    c->autonat_servers_max = 3;
 }
 
 static void host_random(uint8_t *dst, size_t len, void *user)
@@ -67,6 +70,8 @@ int flare_host_new(flare_host **out, flare_io *io, const flare_privkey *key,
         rv = flare__ping_register(h);
     if (rv == 0 && h->cfg.enable_identify)
         rv = flare__identify_register(h);
+    if (rv == 0)
+        rv = flare__autonat_init(h);
     if (rv) {
         flare_host_del(h);
         return rv;
@@ -82,6 +87,7 @@ void flare_host_del(flare_host *h)
     h->destroying = 1;
     while (h->conns)
         flare__conn_destroy(h->conns);
+    flare__autonat_free(h);
     while (h->listeners) {
         flare__listener *l = h->listeners;
         h->listeners = l->next;

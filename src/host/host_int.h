@@ -158,6 +158,7 @@ struct flare_host {
     void *relay_client;
     void *relay_server;
     void *dcutr;
+    struct flare__autonat *autonat; /* svc_autonat.c */
     int destroying;
 };
 
@@ -252,5 +253,12 @@ int flare__dcutr_inbound_role(flare_host *h, const flare_ipaddr *remote);
 int flare__ping_register(flare_host *h);
 int flare__identify_register(flare_host *h);
 void flare__identify_on_conn(flare_conn *c);
+
+/* svc_autonat.c: server handlers and client state; hooks for identify
+ * (a peer's protocols are known) and address changes. */
+int flare__autonat_init(flare_host *h);
+void flare__autonat_free(flare_host *h);
+void flare__autonat_peer_identified(flare_host *h, flare_conn *c);
+void flare__autonat_addrs_changed(flare_host *h);
 
 #endif

@@ -91,6 +91,7 @@ static void apply(flare_host *h, flare_conn *c, const flare_identify_msg *m)
     flare__host_emit(h, &ev);
     if (!c->close_pending)
         flare__dcutr_on_identified(h, c);
+    flare__autonat_peer_identified(h, c);
 }
 
 static int process(flare_host *h, flare_conn *c, const id_reader *r)

@@ -453,6 +453,14 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
             printf("ping %s: rtt %.3f ms\n", pid_str(ev->peer, pid, sizeof(pid)),
                    (double)ev->rtt / 1e6);
         break;
+    case FLARE_HOST_EV_REACHABILITY:
+        snprintf(num, sizeof(num), "\001%d", ev->family);
+        if (cli_json)
+            cli_jsonf("reachability", "family", num, "state", flare_reach_state_name(ev->reach),
+                      NULL);
+        else
+            printf("reachability (IPv%d): %s\n", ev->family, flare_reach_state_name(ev->reach));
+        break;
     }
 }
 

@@ -19,6 +19,7 @@ static void usage(void)
             "  relay --listen MADDR... [--key F|--seed H] [--json]   run a public relay\n"
             "  (listen and dial take --relay RELAY_MADDR to keep a reservation on a relay)\n"
             "  demo [--a-nat eim|sym|fw] [--b-nat ...] [--delay-ms N]   hole punching, simulated\n"
+            "  autonat MADDR... [--listen MADDR...] [--timeout S] [--json]  are we reachable?\n"
             "See docs/cli.md for the events printed with --json.\n");
 }
 
@@ -47,6 +48,8 @@ int main(int argc, char **argv)
         return cmd_relay(argc - 1, argv + 1);
     if (strcmp(cmd, "demo") == 0)
         return cmd_demo(argc - 1, argv + 1);
+    if (strcmp(cmd, "autonat") == 0)
+        return cmd_autonat(argc - 1, argv + 1);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage();
         return 0;

@@ -1,0 +1,41 @@
+/* Internal state of the AutoNAT service (svc_autonat.c: servers,
+ * svc_autonat_client.c: probes and reachability). */
+#ifndef FLARE_SVC_AUTONAT_H
+#define FLARE_SVC_AUTONAT_H
+
+#include "flare/autonat.h"
+#include "flare/reachability.h"
+#include "host/host_int.h"
+
+/* Whole probe round (client) deadline: dial-back timeout plus slack. */
+#define FLARE__AUTONAT_PROBE_TIMEOUT (25 * FLARE_NS_PER_S)
+
+struct flare__an_sreq;
+struct flare__an_probe;
+struct flare__an_round;
+
+typedef struct flare__autonat {
+    flare_host *h;
+    int server, client;
+    flare_autonat1_server s1;
+    flare_autonat2_server s2;
+    int s1_ok, s2_ok;
+    struct flare__an_sreq *sreqs; /* server requests in progress */
+    /* client */
+    flare_reachability reach;
+    flare_io_timer *timer;
+    flare_tstamp boot_at; /* no probes (nor pokes) before: go's boot delay */
+    struct flare__an_probe *probes;
+    struct flare__an_round *rounds;
+} flare__autonat;
+
+/* svc_autonat_client.c */
+int flare__autonat_client_init(flare__autonat *an);
+void flare__autonat_client_free(flare__autonat *an);
+
+/* Shared: a stream we no longer listen to (its owner is gone). */
+extern const flare_stream_cbs flare__autonat_drain_cbs;
+/* Detaches s from its owner and half-closes it (a reply may be queued). */
+void flare__autonat_detach(flare_stream *s);
+
+#endif
