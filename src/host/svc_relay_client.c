@@ -108,6 +108,13 @@ static void rs_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
         rsvp_retry(r, rv);
         return;
     }
+    if (res.naddrs == 0) {
+        /* A relay that does not know its public address yet (e.g. it listens
+         * on 0.0.0.0): the address we reached it at is one. */
+        res.addrs[0] = r->relay_ma;
+        flare_multiaddr_decapsulate(&res.addrs[0], FLARE_MA_P2P);
+        res.naddrs = 1;
+    }
     r->r = res;
     r->state = RS_ACTIVE;
     r->ever_active = 1;

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Scenario: the whole Flare flow in the NAT lab with real flare processes.
+#   relay (public) <- B (behind router rb) keeps a reservation
+#   A (behind router ra) dials B through the relay; DCUtR punches a hole.
+# Usage: holepunch.sh [lab.sh up options]   (default: eim/eim, 25 ms per link)
+# Env: FLARE_BIN (default build/flare), EXPECT=direct|relayed (default
+# direct), QUIET=1 (no timeline). Prints a timeline and a summary; exits 0
+# when the outcome is the expected one.
+set -euo pipefail
+# shellcheck source=../lib.sh
+source "$(dirname "$0")/../lib.sh"
+root=$(cd "$(dirname "$0")/../.." && pwd)
+flare=${FLARE_BIN:-$root/build/flare}
+expect=${EXPECT:-direct}
+[ $# -gt 0 ] || set -- --a-nat eim --b-nat eim --delay-ms 25
+lab_up "$@"
+
+seed_r=$(printf 'a1%.0s' $(seq 32))
+seed_b=$(printf 'b2%.0s' $(seq 32))
+seed_a=$(printf 'c3%.0s' $(seq 32))
+rid=$(lab_json "$("$flare" id --seed "$seed_r" --json)" peerId)
+common=(--allow-testnet --json)
+
+t0=$(date +%s.%N)
+lab_start relay relay "$flare" relay --listen "/ip4/$FLARE_LAB_IP_relay/tcp/4001" --seed "$seed_r" "${common[@]}"
+lab_wait_event "$LAB_LOGS/relay.log" listening 10 >/dev/null
+raddr=/ip4/$FLARE_LAB_IP_relay/tcp/4001/p2p/$rid
+
+lab_start b b "$flare" listen --listen /ip4/0.0.0.0/tcp/4001 --relay "$raddr" --seed "$seed_b" \
+    "${common[@]}"
+line=$(lab_wait_event "$LAB_LOGS/b.log" reservation 20) || {
+    echo "B got no reservation"
+    exit 1
+}
+baddr=$(lab_json "$line" addr)
+
+lab_start a a "$flare" dial "$baddr" --listen /ip4/0.0.0.0/tcp/4001 --seed "$seed_a" \
+    --wait-holepunch 45 "${common[@]}"
+# Both ends report the punch's end (or A gives up waiting, 45 s).
+for _ in $(seq 600); do
+    n=$(cat "$LAB_LOGS/a.log" "$LAB_LOGS/b.log" 2>/dev/null | grep -c '"event":"holepunch"' || true)
+    [ "${n:-0}" -ge 2 ] && break
+    sleep 0.1
+done
+sleep 1.5 # A's ping over the direct connection
+
+python3 - "$LAB_LOGS" "$t0" "$expect" "${QUIET:-0}" <<'PY'
+import json, os, sys
+logs, t0, expect, quiet = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
+def events(name):
+    out = []
+    try:
+        for line in open(os.path.join(logs, name + ".log")):
+            try: out.append(json.loads(line))
+            except ValueError: pass
+    except OSError: pass
+    return out
+ev = {n: events(n) for n in ("relay", "a", "b")}
+rows = []
+for n, es in ev.items():
+    for i, e in enumerate(es):
+        rows.append((n, i, e))
+def describe(n, e):
+    k = e["event"]
+    if k == "reservation": return "reserved a slot: " + e["addr"]
+    if k == "connected": return "connected (%s) %s" % (e["direction"], e["addr"])
+    if k == "relay_circuit_opened": return "circuit opened %s... -> %s..." % (e["src"][:12], e["dst"][:12])
+    if k == "holepunch_step":
+        s = "dcutr %s (attempt %s)" % (e["step"], e["attempt"])
+        if e.get("rttMs"): s += " rtt %.1f ms" % e["rttMs"]
+        if e.get("reason"): s += " " + e["reason"]
+        return s
+    if k == "holepunch":
+        return ("HOLE PUNCH: direct connection " + (e.get("addr") or "")) if e["result"] == "direct" \
+            else "HOLE PUNCH FAILED: " + str(e.get("reason"))
+    if k == "ping": return "ping over the direct connection: %.1f ms" % e["rttMs"]
+    if k == "addrs_changed": return "external addresses " + ",".join(e["externalAddrs"]) + " (NAT: " + e["natType"] + ")"
+    if k == "reachability": return "reachability %s" % json.dumps({x: e[x] for x in e if x != "event"})
+    return None
+if not quiet:
+    print("timeline (per node, in order):")
+    for n, i, e in rows:
+        d = describe(n, e)
+        if d: print("  %-5s %s" % (n, d))
+a_hp = [e for e in ev["a"] if e["event"] == "holepunch"]
+b_hp = [e for e in ev["b"] if e["event"] == "holepunch"]
+pings = [e for e in ev["a"] if e["event"] == "ping"]
+direct = any(e["result"] == "direct" for e in a_hp + b_hp)
+rtt = [e.get("relayRttMs") for e in b_hp if e.get("relayRttMs")]
+print("summary:")
+print("  outcome:        %s" % ("DIRECT connection" if direct else "stayed relayed"))
+if not direct and b_hp: print("  reason:         %s" % b_hp[-1].get("reason"))
+if b_hp: print("  attempts:       %s" % b_hp[-1].get("attempt"))
+if rtt: print("  RTT via relay:  %.1f ms" % rtt[-1])
+if pings: print("  RTT direct:     %.1f ms" % pings[-1]["rttMs"])
+ok = direct == (expect == "direct")
+print("  expected:       %s -> %s" % (expect, "OK" if ok else "UNEXPECTED"))
+sys.exit(0 if ok else 1)
+PY
