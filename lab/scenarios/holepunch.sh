@@ -36,6 +36,30 @@ baddr=$(lab_json "$line" addr)
 
 lab_start a a "$flare" dial "$baddr" --listen /ip4/0.0.0.0/tcp/4001 --seed "$seed_a" \
     --wait-holepunch 45 "${common[@]}"
+if [ "${KILL_RELAY:-0}" = 1 ]; then
+    # Kill the relay as soon as the relayed connection is up: DCUtR's
+    # exchange is then in flight over it.
+    lab_wait_event "$LAB_LOGS/a.log" holepunch_step 20 >/dev/null || true
+    lab_stop relay
+    sleep 8
+    alive=0
+    for n in a b; do
+        [ -n "${LAB_PIDS[$n]:-}" ] && kill -0 "${LAB_PIDS[$n]}" 2>/dev/null && alive=$((alive + 1))
+    done
+    # B must still run (a listener); A may have finished. Neither may crash:
+    # a crash leaves a sanitizer report or a signal status in the .err logs.
+    if grep -qiE "sanitizer|segmentation|abort" "$LAB_LOGS"/*.err; then
+        echo "a node crashed after the relay died"
+        exit 1
+    fi
+    grep -h -E '"event":"(holepunch|disconnected|reservation_lost)"' "$LAB_LOGS/a.log" "$LAB_LOGS/b.log" | \
+        cut -c1-160
+    [ "$alive" -ge 1 ] || { echo "no node left running"; exit 1; }
+    grep -q '"event":"reservation_lost"' "$LAB_LOGS/b.log" || { echo "B did not notice"; exit 1; }
+    echo "relay killed mid-punch: nodes kept running, B reported the lost reservation"
+    exit 0
+fi
+
 # Both ends report the punch's end (or A gives up waiting, 45 s).
 for _ in $(seq 600); do
     n=$(cat "$LAB_LOGS/a.log" "$LAB_LOGS/b.log" 2>/dev/null | grep -c '"event":"holepunch"' || true)
