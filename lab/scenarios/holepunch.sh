@@ -22,8 +22,18 @@ rid=$(lab_json "$("$flare" id --seed "$seed_r" --json)" peerId)
 common=(--allow-testnet --json)
 
 t0=$(date +%s.%N)
-lab_start relay relay "$flare" relay --listen "/ip4/$FLARE_LAB_IP_relay/tcp/4001" --seed "$seed_r" "${common[@]}"
-lab_wait_event "$LAB_LOGS/relay.log" listening 10 >/dev/null
+if [ "${RELAY_IMPL:-flare}" = js ]; then
+    # A js-libp2p relay from npm (tests/interop/js), same identity seed.
+    paths=$("$root/scripts/interop-setup.sh" "$(dirname "$flare")") || exit $?
+    node=$(sed -n 1p <<<"$paths")
+    peer=$(sed -n 2p <<<"$paths")
+    lab_start relay relay "$node" "$peer" --listen "/ip4/$FLARE_LAB_IP_relay/tcp/4001" --relay \
+        --seed "$seed_r" --exit-after-ms 120000
+else
+    lab_start relay relay "$flare" relay --listen "/ip4/$FLARE_LAB_IP_relay/tcp/4001" \
+        --seed "$seed_r" "${common[@]}"
+fi
+lab_wait_event "$LAB_LOGS/relay.log" listening 20 >/dev/null
 raddr=/ip4/$FLARE_LAB_IP_relay/tcp/4001/p2p/$rid
 
 lab_start b b "$flare" listen --listen /ip4/0.0.0.0/tcp/4001 --relay "$raddr" --seed "$seed_b" \
@@ -83,7 +93,10 @@ ev = {n: events(n) for n in ("relay", "a", "b")}
 rows = []
 for n, es in ev.items():
     for i, e in enumerate(es):
-        rows.append((n, i, e))
+        rows.append((e.get("ts", 0), n, i, e))
+rows.sort(key=lambda r: (r[0], r[1], r[2]))
+rows = [r for r in rows if r[0]]
+t_first = rows[0][0] if rows else 0
 def describe(n, e):
     k = e["event"]
     if k == "reservation": return "reserved a slot: " + e["addr"]
@@ -102,10 +115,10 @@ def describe(n, e):
     if k == "reachability": return "reachability %s" % json.dumps({x: e[x] for x in e if x != "event"})
     return None
 if not quiet:
-    print("timeline (per node, in order):")
-    for n, i, e in rows:
+    print("timeline (wall clock, all nodes):")
+    for ts, n, i, e in rows:
         d = describe(n, e)
-        if d: print("  %-5s %s" % (n, d))
+        if d: print("  %8.3f s  %-5s %s" % (ts - t_first, n, d))
 a_hp = [e for e in ev["a"] if e["event"] == "holepunch"]
 b_hp = [e for e in ev["b"] if e["event"] == "holepunch"]
 pings = [e for e in ev["a"] if e["event"] == "ping"]
@@ -117,6 +130,10 @@ if not direct and b_hp: print("  reason:         %s" % b_hp[-1].get("reason"))
 if b_hp: print("  attempts:       %s" % b_hp[-1].get("attempt"))
 if rtt: print("  RTT via relay:  %.1f ms" % rtt[-1])
 if pings: print("  RTT direct:     %.1f ms" % pings[-1]["rttMs"])
+relayed = [e["ts"] for e in ev["a"] if e["event"] == "connected" and "/p2p-circuit" in e.get("addr", "")]
+done = [e["ts"] for e in b_hp + a_hp if e["result"] == "direct"]
+if relayed and done:
+    print("  relayed->direct: %.0f ms (relayed connection up to the direct one)" % ((max(done) - relayed[0]) * 1000))
 ok = direct == (expect == "direct")
 print("  expected:       %s -> %s" % (expect, "OK" if ok else "UNEXPECTED"))
 sys.exit(0 if ok else 1)

@@ -30,6 +30,13 @@ flock -w 600 9 || echo "warning: lab lock busy, running anyway"
 run "cone/cone: direct" direct --a-nat eim --b-nat eim --delay-ms 25
 run "firewall/cone: direct" direct --a-nat fw --b-nat eim --delay-ms 25
 run "symmetric/symmetric: stays relayed" relayed --a-nat sym --b-nat sym --delay-ms 25
+# Through a js-libp2p relay (skipped when npm is unreachable).
+if "$root/scripts/interop-setup.sh" "$(dirname "$FLARE_BIN")" >/dev/null 2>&1; then
+    RELAY_IMPL=js run "cone/cone through a js-libp2p relay: direct" direct \
+        --a-nat eim --b-nat eim --delay-ms 25
+else
+    echo "skip cone/cone through a js relay (no npm registry)"
+fi
 if KILL_RELAY=1 timeout 240 "$sc" --a-nat eim --b-nat eim --delay-ms 60; then
     pass=$((pass + 1)); echo "ok   relay killed mid-punch: no crash, clear outcome"
 else

@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -32,7 +33,10 @@ void cli_jsonf(const char *event, ...)
 {
     char tmp[4096];
     va_list ap;
-    printf("{\"event\":%s", cli_json_str(tmp, sizeof(tmp), event));
+    struct timespec ts; /* wall clock, so events of several processes line up */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    printf("{\"event\":%s,\"ts\":%.6f", cli_json_str(tmp, sizeof(tmp), event),
+           (double)ts.tv_sec + ts.tv_nsec / 1e9);
     va_start(ap, event);
     for (;;) {
         const char *k = va_arg(ap, const char *);
