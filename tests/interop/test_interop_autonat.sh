@@ -12,50 +12,8 @@
 # What loopback cannot test: a real dial-back (both sides refuse private
 # addresses); the simulator tests (tests/host/test_autonat_sim.c) cover it.
 # Exit 0 pass, 1 fail, 77 skip (no npm registry). Everything is time-bounded.
-set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bdir=${FLARE_BINARY_DIR:-$root/build}
-flare=$bdir/flare
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-[ -x "$flare" ] || { echo "no flare binary at $flare" >&2; exit 1; }
-paths=$(timeout 1200 "$root/scripts/interop-setup.sh" "$bdir")
-rc=$?
-[ $rc -eq 77 ] && exit 77
-[ $rc -ne 0 ] && { echo "interop-setup.sh failed ($rc)" >&2; exit 1; }
-node=$(sed -n 1p <<<"$paths")
-peer=$(sed -n 2p <<<"$paths")
-
-pass=0 fail=0
-check() { # check NAME FILE PYTHON-EXPR(ev list)
-    if python3 - "$2" "$3" <<'PY'
-import json, sys
-evs = []
-for line in open(sys.argv[1], errors="replace"):
-    try:
-        evs.append(json.loads(line))
-    except ValueError:
-        pass
-def ev(name):
-    return [e for e in evs if e.get("event") == name]
-sys.exit(0 if eval(sys.argv[2]) else 1)
-PY
-    then pass=$((pass + 1)); echo "ok   $1"
-    else fail=$((fail + 1)); echo "FAIL $1"; echo "---- $2"; cat "$2"; fi
-}
-wait_line() { # wait_line FILE EVENT: up to 15 s
-    for _ in $(seq 150); do grep -q "\"event\":\"$2\"" "$1" 2>/dev/null && return 0; sleep 0.1; done
-    return 1
-}
-addr_of() { python3 -c "import json,sys
-for l in open(sys.argv[1]):
-    e=json.loads(l)
-    if e.get('event')=='listening': print(e['addrs'][0] if 'addrs' in e else e['addr']); break" "$1"; }
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
 # 1. js AutoNAT v1 server, flare client
 timeout 60 "$node" "$peer" --listen /ip4/127.0.0.1/tcp/0 --autonat --exit-after-ms 50000 \

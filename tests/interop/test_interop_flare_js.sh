@@ -5,50 +5,8 @@
 #  2. flare listens (echo), js dials: identify (js sees flare's protocols and
 #     its observed address), ping, an echo round trip.
 # Exit 0 pass, 1 fail, 77 skip (no npm registry). Everything is time-bounded.
-set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bdir=${FLARE_BINARY_DIR:-$root/build}
-flare=$bdir/flare
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-[ -x "$flare" ] || { echo "no flare binary at $flare" >&2; exit 1; }
-paths=$(timeout 1200 "$root/scripts/interop-setup.sh" "$bdir")
-rc=$?
-[ $rc -eq 77 ] && exit 77
-[ $rc -ne 0 ] && { echo "interop-setup.sh failed ($rc)" >&2; exit 1; }
-node=$(sed -n 1p <<<"$paths")
-peer=$(sed -n 2p <<<"$paths")
-
-pass=0 fail=0
-check() { # check NAME FILE PYTHON-EXPR(ev list) : evs is the list of events in FILE
-    if python3 - "$2" "$3" <<'PY'
-import json, sys
-evs = []
-for line in open(sys.argv[1], errors="replace"):
-    try:
-        evs.append(json.loads(line))
-    except ValueError:
-        pass
-def ev(name):
-    return [e for e in evs if e.get("event") == name]
-sys.exit(0 if eval(sys.argv[2]) else 1)
-PY
-    then pass=$((pass + 1)); echo "ok   $1"
-    else fail=$((fail + 1)); echo "FAIL $1"; echo "---- $2"; cat "$2"; fi
-}
-wait_line() { # wait_line FILE EVENT: up to 15 s
-    for _ in $(seq 150); do grep -q "\"event\":\"$2\"" "$1" 2>/dev/null && return 0; sleep 0.1; done
-    return 1
-}
-addr_of() { python3 -c "import json,sys
-for l in open(sys.argv[1]):
-    e=json.loads(l)
-    if e.get('event')=='listening': print(e['addrs'][0] if 'addrs' in e else e['addr']); break" "$1"; }
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
 # 0. Same seed, same peer ID (keys and peer ID encoding agree).
 seed=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
@@ -101,5 +59,4 @@ sleep 0.3
 check "flare listener saw js (identify + echo stream)" "$tmp/f2.out" \
     'len(ev("identify")) >= 1 and len(ev("echo_stream")) == 1'
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

@@ -4,53 +4,8 @@
 #  2. flare relay; js listener reserves on it; a js dialer pings and echoes
 #     through it, and a flare dialer echoes through it.
 # Exit 0 pass, 1 fail, 77 skip (no npm registry). Everything is time-bounded.
-set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bdir=${FLARE_BINARY_DIR:-$root/build}
-flare=$bdir/flare
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-[ -x "$flare" ] || { echo "no flare binary at $flare" >&2; exit 1; }
-paths=$(timeout 1200 "$root/scripts/interop-setup.sh" "$bdir")
-rc=$?
-[ $rc -eq 77 ] && exit 77
-[ $rc -ne 0 ] && { echo "interop-setup.sh failed ($rc)" >&2; exit 1; }
-node=$(sed -n 1p <<<"$paths")
-peer=$(sed -n 2p <<<"$paths")
-
-pass=0 fail=0
-check() {
-    if python3 - "$2" "$3" <<'PY'
-import json, sys
-evs = []
-for line in open(sys.argv[1], errors="replace"):
-    try:
-        evs.append(json.loads(line))
-    except ValueError:
-        pass
-def ev(name):
-    return [e for e in evs if e.get("event") == name]
-sys.exit(0 if eval(sys.argv[2]) else 1)
-PY
-    then pass=$((pass + 1)); echo "ok   $1"
-    else fail=$((fail + 1)); echo "FAIL $1"; echo "---- $2"; cut -c1-300 "$2"; fi
-}
-wait_line() { # FILE EVENT
-    for _ in $(seq 150); do grep -q "\"event\":\"$2\"" "$1" 2>/dev/null && return 0; sleep 0.1; done
-    return 1
-}
-field() { # FILE EVENT PYEXPR
-    python3 -c "import json,sys
-for l in open(sys.argv[1]):
-    try: e=json.loads(l)
-    except ValueError: continue
-    if e.get('event')==sys.argv[2]: print(eval(sys.argv[3])); break" "$1" "$2" "$3"
-}
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
 # 1. js relay, flare listener (reservation), flare dialer
 timeout 60 "$node" "$peer" --listen /ip4/127.0.0.1/tcp/0 --relay --exit-after-ms 55000 \
@@ -93,5 +48,4 @@ check "flare -> flare relay -> js: echo" "$tmp/fa2.out" \
 sleep 0.5
 check "the flare relay saw the reservation and two circuits" "$tmp/fr.out" \
     'len(ev("relay_reservation")) >= 1 and len(ev("relay_circuit_opened")) == 2'
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish
