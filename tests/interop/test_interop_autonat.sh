@@ -45,5 +45,4 @@ check "flare announces AutoNAT v1 and v2 (js identify)" "$tmp/js2.out" \
 timeout 20 "$flare" ping "$faddr" -c 1 --json >"$tmp/f2p.out" 2>&1
 check "the flare node still serves after js's AutoNAT traffic" "$tmp/f2p.out" 'len(ev("ping")) == 1'
 
-echo "passed $pass, failed $fail"
-[ $fail -eq 0 ]
+finish
