@@ -29,3 +29,14 @@ int flare_lpframe_append(flare_buf *out, const uint8_t *msg, size_t len)
         return rv;
     return flare_buf_append(out, msg, len);
 }
+
+int flare_lpframe_accumulate(flare_buf *acc, const uint8_t *data, size_t len, size_t max,
+                             size_t slack, const uint8_t **msg, size_t *msglen)
+{
+    if (acc->len + len > max + FLARE_UVARINT_MAX_LEN + slack)
+        return FLARE_ERR_LIMIT;
+    int rv = flare_buf_append(acc, data, len);
+    if (rv)
+        return rv;
+    return flare_lpframe_parse(acc->base, acc->len, max, msg, msglen);
+}

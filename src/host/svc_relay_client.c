@@ -86,15 +86,15 @@ static void rs_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
 {
     rsvp *r = user;
     flare_host *h = r->host;
-    if (r->in.len + len > FLARE_RELAY_MSG_MAX + 16 || flare_buf_append(&r->in, d, len)) {
+    const uint8_t *msg;
+    size_t mlen;
+    int n = flare_lpframe_accumulate(&r->in, d, len, FLARE_RELAY_MSG_MAX, 16, &msg, &mlen);
+    if (n == FLARE_ERR_LIMIT || n == FLARE_ERR_NOMEM) {
         r->stream = NULL;
         flare_stream_reset(s);
         rsvp_retry(r, FLARE_ERR_TOO_LARGE);
         return;
     }
-    const uint8_t *msg;
-    size_t mlen;
-    int n = flare_lpframe_parse(r->in.base, r->in.len, FLARE_RELAY_MSG_MAX, &msg, &mlen);
     if (n == FLARE_ERR_AGAIN)
         return;
     uint32_t status = 0;
@@ -313,14 +313,14 @@ static void stop_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
 {
     stop_ctx *x = user;
     flare_host *h = x->host;
-    if (x->in.len + len > FLARE_RELAY_MSG_MAX + 16 || flare_buf_append(&x->in, d, len)) {
+    const uint8_t *msg;
+    size_t mlen;
+    int n = flare_lpframe_accumulate(&x->in, d, len, FLARE_RELAY_MSG_MAX, 16, &msg, &mlen);
+    if (n == FLARE_ERR_LIMIT || n == FLARE_ERR_NOMEM) {
         flare_stream_reset(s);
         stop_free(x);
         return;
     }
-    const uint8_t *msg;
-    size_t mlen;
-    int n = flare_lpframe_parse(x->in.base, x->in.len, FLARE_RELAY_MSG_MAX, &msg, &mlen);
     if (n == FLARE_ERR_AGAIN)
         return;
     flare_buf out;
@@ -406,14 +406,14 @@ static void hop_data(flare_stream *s, const uint8_t *data, size_t len, void *use
 {
     rdial *d = user;
     flare_host *h = d->host;
-    if (d->in.len + len > FLARE_RELAY_MSG_MAX + 16 || flare_buf_append(&d->in, data, len)) {
+    const uint8_t *msg;
+    size_t mlen;
+    int n = flare_lpframe_accumulate(&d->in, data, len, FLARE_RELAY_MSG_MAX, 16, &msg, &mlen);
+    if (n == FLARE_ERR_LIMIT || n == FLARE_ERR_NOMEM) {
         flare_stream_reset(s);
         rdial_done(d, NULL, FLARE_ERR_TOO_LARGE);
         return;
     }
-    const uint8_t *msg;
-    size_t mlen;
-    int n = flare_lpframe_parse(d->in.base, d->in.len, FLARE_RELAY_MSG_MAX, &msg, &mlen);
     if (n == FLARE_ERR_AGAIN)
         return;
     flare_relay_limit limit;

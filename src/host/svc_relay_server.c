@@ -251,14 +251,14 @@ static void wait_stop_data(flare_stream *s, const uint8_t *d, size_t len, void *
     hop_ctx *x = user;
     flare_host *h = x->host;
     (void)s;
-    if (x->stop_in.len + len > FLARE_RELAY_MSG_MAX + 65536 ||
-        flare_buf_append(&x->stop_in, d, len)) {
+    const uint8_t *msg;
+    size_t mlen;
+    /* The target may send early (its first handshake bytes) after its answer. */
+    int n = flare_lpframe_accumulate(&x->stop_in, d, len, FLARE_RELAY_MSG_MAX, 65536, &msg, &mlen);
+    if (n == FLARE_ERR_LIMIT || n == FLARE_ERR_NOMEM) {
         ctx_timer(x->timer, x);
         return;
     }
-    const uint8_t *msg;
-    size_t mlen;
-    int n = flare_lpframe_parse(x->stop_in.base, x->stop_in.len, FLARE_RELAY_MSG_MAX, &msg, &mlen);
     if (n == FLARE_ERR_AGAIN)
         return;
     flare_buf out;
@@ -337,13 +337,13 @@ static void req_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
 {
     hop_ctx *x = user;
     flare_host *h = x->host;
-    if (x->in.len + len > FLARE_RELAY_MSG_MAX + 16 || flare_buf_append(&x->in, d, len)) {
+    const uint8_t *msg;
+    size_t mlen;
+    int n = flare_lpframe_accumulate(&x->in, d, len, FLARE_RELAY_MSG_MAX, 16, &msg, &mlen);
+    if (n == FLARE_ERR_LIMIT || n == FLARE_ERR_NOMEM) {
         ctx_finish(x, FLARE_ERR_TOO_LARGE);
         return;
     }
-    const uint8_t *msg;
-    size_t mlen;
-    int n = flare_lpframe_parse(x->in.base, x->in.len, FLARE_RELAY_MSG_MAX, &msg, &mlen);
     if (n == FLARE_ERR_AGAIN)
         return;
     flare_conn *c = flare_stream_conn(s);

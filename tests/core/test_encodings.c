@@ -2,6 +2,7 @@
 #include "support/test.h"
 
 #include "flare/buf.h"
+#include "flare/lpframe.h"
 #include "flare/multibase.h"
 #include "flare/multihash.h"
 #include "flare/varint.h"
@@ -126,6 +127,35 @@ static void test_multihash(void **state)
     assert_int_equal(flare_multihash_parse_exact(got, 6, &mh), FLARE_ERR_MALFORMED);
 }
 
+static void test_lpframe_accumulate(void **state)
+{
+    flare_buf acc;
+    flare_buf_init(&acc, NULL);
+    const uint8_t *msg;
+    size_t len;
+    /* A frame arriving in pieces, with a byte after it. */
+    assert_int_equal(flare_lpframe_accumulate(&acc,
+                                              (const uint8_t *)"\x03"
+                                                               "a",
+                                              2, 16, 4, &msg, &len),
+                     FLARE_ERR_AGAIN);
+    assert_int_equal(flare_lpframe_accumulate(&acc, (const uint8_t *)"bcX", 3, 16, 4, &msg, &len),
+                     4);
+    assert_int_equal(len, 3);
+    assert_memory_equal(msg, "abc", 3);
+    assert_int_equal(acc.len, 5);
+    /* More than a largest frame plus slack is refused and not appended. */
+    static const uint8_t big[32];
+    flare_buf_reset(&acc);
+    assert_int_equal(flare_lpframe_accumulate(&acc, big, sizeof(big), 16, 4, &msg, &len),
+                     FLARE_ERR_LIMIT);
+    assert_int_equal(acc.len, 0);
+    /* A length over the limit is told by its prefix. */
+    assert_int_equal(flare_lpframe_accumulate(&acc, (const uint8_t *)"\x20", 1, 16, 4, &msg, &len),
+                     FLARE_ERR_TOO_LARGE);
+    flare_buf_free(&acc);
+}
+
 static void test_buf(void **state)
 {
     flare_buf b;
@@ -150,6 +180,7 @@ int main(void)
         cmocka_unit_test(test_multibase_bad),
         cmocka_unit_test(test_multihash),
         cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_lpframe_accumulate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
