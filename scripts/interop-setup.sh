@@ -52,11 +52,14 @@ if [ ! -x "$node_bin" ] || [ "$(cat "$dest/.stamp" 2>/dev/null)" != "$stamp" ]; 
     echo "$stamp" >"$dest/.stamp"
 fi
 
-# The peer script is copied next to node_modules so that Node resolves its
+# The peer scripts are copied next to node_modules so that Node resolves its
 # imports there; copying every run keeps it in sync with the source tree.
-if ! cmp -s "$src/peer.mjs" "$dest/peer.mjs"; then
-    cp "$src/peer.mjs" "$dest/peer.mjs.tmp" && mv "$dest/peer.mjs.tmp" "$dest/peer.mjs"
-fi
+for f in "$src"/*.mjs; do
+    b=$(basename "$f")
+    if ! cmp -s "$f" "$dest/$b"; then
+        cp "$f" "$dest/$b.tmp" && mv "$dest/$b.tmp" "$dest/$b"
+    fi
+done
 
 if ! ver=$("$node_bin" --version 2>/dev/null); then
     log "node binary $node_bin does not run"
