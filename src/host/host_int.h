@@ -159,6 +159,7 @@ struct flare_host {
     void *relay_server;
     void *dcutr;
     struct flare__autonat *autonat; /* svc_autonat.c */
+    struct flare__autorelay *autorelay; /* svc_autorelay.c */
     int destroying;
 };
 
@@ -236,6 +237,12 @@ void flare__relay_client_conn_closed(flare_host *h, flare_conn *c);
 int flare__relay_dial(flare_host *h, const flare_multiaddr *ma, const flare_dial_opts *o,
                       flare_dial_cb cb, void *user);
 size_t flare__relay_addrs(flare_host *h, flare_multiaddr *out, size_t cap);
+/* Reservations owned by AutoRelay: FLARE_ERR_EXISTS when the relay already
+ * has one (of either kind); unreserve forgets an AutoRelay one (and pushes
+ * identify when it was active); FLARE_ERR_NOT_FOUND otherwise. */
+int flare__relay_reserve_auto(flare_host *h, const flare_multiaddr *relay_ma);
+int flare__relay_unreserve_auto(flare_host *h, const flare_peerid *relay);
+int flare__relay_has_manual(flare_host *h, const flare_peerid *relay);
 int flare__relay_server_init(flare_host *h);
 void flare__relay_server_free(flare_host *h);
 void flare__relay_server_conn_closed(flare_host *h, flare_conn *c);
@@ -260,5 +267,14 @@ int flare__autonat_init(flare_host *h);
 void flare__autonat_free(flare_host *h);
 void flare__autonat_peer_identified(flare_host *h, flare_conn *c);
 void flare__autonat_addrs_changed(flare_host *h);
+
+/* svc_autorelay.c: sees every host event (to follow reachability, identify
+ * and connection changes; work is done later from its own timer) and the
+ * outcome of each of its reservations (err 0: granted; lost: an active one
+ * dropped). */
+int flare__autorelay_init(flare_host *h);
+void flare__autorelay_free(flare_host *h);
+void flare__autorelay_on_event(flare_host *h, const flare_host_event *ev);
+void flare__autorelay_rsvp_result(flare_host *h, const flare_peerid *relay, int err, int lost);
 
 #endif

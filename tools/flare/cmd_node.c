@@ -27,6 +27,7 @@ typedef struct node {
     int wait_holepunch; /* dial: seconds to wait for DCUtR (0: don't) */
     int holepunch_done, holepunch_err;
     int allow_testnet; /* TEST-NET ranges count as public (the NAT lab) */
+    int auto_relay;    /* --auto-relay: pick relays when AutoNAT says private */
     uv_timer_t hp_timer;
     int exit_code;
     int stopping;
@@ -453,6 +454,21 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
             printf("ping %s: rtt %.3f ms\n", pid_str(ev->peer, pid, sizeof(pid)),
                    (double)ev->rtt / 1e6);
         break;
+    case FLARE_HOST_EV_AUTORELAY:
+        pid_str(ev->peer, pid, sizeof(pid));
+        ma_str(ev->addr, addr, sizeof(addr));
+        if (cli_json && !ev->peer)
+            cli_jsonf("autorelay", "reason", ev->reason, NULL);
+        else if (cli_json && ev->error)
+            cli_jsonf("autorelay", "reason", ev->reason, "relay", pid, "addr", addr, "error",
+                      flare_strerror(ev->error), NULL);
+        else if (cli_json)
+            cli_jsonf("autorelay", "reason", ev->reason, "relay", pid, "addr", addr, NULL);
+        else
+            printf("autorelay: %s%s%s%s%s\n", ev->reason, ev->peer ? " " : "",
+                   ev->peer ? pid : "", ev->error ? ": " : "",
+                   ev->error ? flare_strerror(ev->error) : "");
+        break;
     case FLARE_HOST_EV_REACHABILITY:
         snprintf(num, sizeof(num), "\001%d", ev->family);
         if (cli_json)
@@ -487,12 +503,26 @@ static void on_dialed(flare_host *h, flare_conn *c, int status, void *user)
     }
 }
 
+/* --connect: a peer to keep a connection to; a failure is reported, not fatal. */
+static void on_connected(flare_host *h, flare_conn *c, int status, void *user)
+{
+    (void)h;
+    (void)c;
+    (void)user;
+    if (status && cli_json)
+        cli_jsonf("error", "where", "connect", "error", flare_strerror(status), NULL);
+    else if (status)
+        fprintf(stderr, "connect: %s\n", flare_strerror(status));
+}
+
 typedef struct node_opts {
     const char *key_file, *seed;
     const char *listen[MAX_LISTEN];
     int nlisten;
     const char *relays[MAX_LISTEN];
     int nrelays;
+    const char *connect[MAX_LISTEN];
+    int nconnect;
     const char *target;
 } node_opts;
 
@@ -523,6 +553,10 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             n->allow_testnet = 1;
         else if (strcmp(a, "--keep-alive") == 0)
             n->keep_running = 1;
+        else if (strcmp(a, "--auto-relay") == 0)
+            n->auto_relay = 1;
+        else if (strcmp(a, "--connect") == 0 && more && o->nconnect < MAX_LISTEN)
+            o->connect[o->nconnect++] = argv[++i];
         else if (a[0] != '-' && !o->target && need_target)
             o->target = a;
         else {
@@ -548,6 +582,7 @@ static int node_run(node *n, node_opts *o)
     flare_host_config cfg;
     flare_host_config_default(&cfg);
     cfg.doc_addrs_public = n->allow_testnet;
+    cfg.enable_autorelay = n->auto_relay;
     if (rv == 0)
         rv = flare_host_new(&n->host, flare_uvio_io(n->uvio), &key, &cfg, NULL);
     flare_privkey_clear(&key);
@@ -579,6 +614,15 @@ static int node_run(node *n, node_opts *o)
             rv = flare_host_relay_reserve(n->host, &ma);
         if (rv)
             fprintf(stderr, "flare: bad relay %s: %s\n", o->relays[i], flare_strerror(rv));
+    }
+    for (int i = 0; i < o->nconnect && rv == 0; i++) {
+        flare_multiaddr ma;
+        rv = flare_multiaddr_parse(&ma, o->connect[i]);
+        if (rv == 0)
+            rv = flare_host_dial(n->host, &ma, NULL, on_connected, n);
+        if (rv)
+            fprintf(stderr, "flare: cannot connect to %s: %s\n", o->connect[i],
+                    flare_strerror(rv));
     }
     if (rv == 0 && o->target) {
         flare_multiaddr ma;
