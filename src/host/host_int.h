@@ -158,7 +158,7 @@ struct flare_host {
     void *relay_client;
     void *relay_server;
     void *dcutr;
-    struct flare__autonat *autonat; /* svc_autonat.c */
+    struct flare__autonat *autonat;     /* svc_autonat.c */
     struct flare__autorelay *autorelay; /* svc_autorelay.c */
     int destroying;
 };
@@ -270,11 +270,17 @@ void flare__autonat_addrs_changed(flare_host *h);
 
 /* svc_autorelay.c: sees every host event (to follow reachability, identify
  * and connection changes; work is done later from its own timer) and the
- * outcome of each of its reservations (err 0: granted; lost: an active one
- * dropped). */
+ * outcome of each of its reservations. */
+typedef enum {
+    FLARE__RSVP_GRANTED,
+    FLARE__RSVP_REFUSED, /* the relay answered no, or with something unusable */
+    FLARE__RSVP_FAILED,  /* dial, connection or stream failure: no answer */
+    FLARE__RSVP_LOST,    /* a granted reservation's connection dropped */
+} flare__rsvp_outcome;
 int flare__autorelay_init(flare_host *h);
 void flare__autorelay_free(flare_host *h);
 void flare__autorelay_on_event(flare_host *h, const flare_host_event *ev);
-void flare__autorelay_rsvp_result(flare_host *h, const flare_peerid *relay, int err, int lost);
+void flare__autorelay_rsvp_result(flare_host *h, const flare_peerid *relay,
+                                  flare__rsvp_outcome what, int err);
 
 #endif

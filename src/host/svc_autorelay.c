@@ -91,28 +91,6 @@ static void append(ar_t *ar, ar_relay *e)
     *p = e;
 }
 
-/* What the relay said or did, in terms of our policy. A refusal is an
- * answer: asking again soon would get the same one. */
-static int is_refusal(int err)
-{
-    switch (err) {
-    case FLARE_ERR_REFUSED:     /* RESERVATION_REFUSED, RESOURCE_LIMIT_EXCEEDED, ... */
-    case FLARE_ERR_NEGOTIATION: /* the peer does not serve hop */
-    case FLARE_ERR_PROTO:
-    case FLARE_ERR_MALFORMED:
-    case FLARE_ERR_TRUNCATED:
-    case FLARE_ERR_OVERLONG:
-    case FLARE_ERR_UNKNOWN_CODE:
-    case FLARE_ERR_OUT_OF_RANGE:
-    case FLARE_ERR_TOO_LARGE:
-    case FLARE_ERR_BAD_SIGNATURE: /* voucher */
-    case FLARE_ERR_PEER_ID_MISMATCH:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 /* ---- candidates ------------------------------------------------------------------- */
 
 static int public_addr(flare_host *h, const flare_multiaddr *ma)
@@ -127,8 +105,8 @@ static int discovered_ok(ar_t *ar, ar_relay *e)
 {
     flare_host *h = ar->h;
     flare_conn *c = flare_host_conn_to(h, &e->id);
-    if (!c || c->limited || !flare__peerstore_supports(h->peerstore, &e->id,
-                                                        FLARE_RELAY_HOP_PROTOCOL))
+    if (!c || c->limited ||
+        !flare__peerstore_supports(h->peerstore, &e->id, FLARE_RELAY_HOP_PROTOCOL))
         return 0;
     flare_multiaddr ma;
     int found = 0;
@@ -302,25 +280,30 @@ void flare__autorelay_on_event(flare_host *h, const flare_host_event *ev)
     schedule(ar, flare_io_now(h->io));
 }
 
-void flare__autorelay_rsvp_result(flare_host *h, const flare_peerid *relay, int err, int lost)
+void flare__autorelay_rsvp_result(flare_host *h, const flare_peerid *relay,
+                                  flare__rsvp_outcome what, int err)
 {
     ar_t *ar = h->autorelay;
     ar_relay *e = ar ? find(ar, relay) : NULL;
     if (!e || !e->in_use)
         return;
     e->last_err = err;
-    if (err == 0) {
+    switch (what) {
+    case FLARE__RSVP_GRANTED:
         e->active = e->granted = 1;
         e->fails = 0;
         return; /* nothing to decide */
+    case FLARE__RSVP_REFUSED:
+        e->refused = err;
+        break;
+    case FLARE__RSVP_LOST:
+        e->fails = 1; /* the drop itself; the relay client retries once soon */
+        break;
+    case FLARE__RSVP_FAILED:
+        e->fails++;
+        break;
     }
     e->active = 0;
-    if (lost)
-        e->fails = 1; /* the drop itself; the relay client retries once soon */
-    else if (is_refusal(err))
-        e->refused = err;
-    else
-        e->fails++;
     schedule(ar, flare_io_now(h->io));
 }
 

@@ -30,6 +30,7 @@ typedef struct rsvp {
     int ever_active;
     int autorelay; /* owned by svc_autorelay.c */
     int gone;      /* AutoRelay let go while a dial was in flight: freed by rs_dialed */
+    int refused;   /* the failure being reported is the relay's answer */
     flare_relay_reservation r;
     flare_io_timer *timer;
     flare_tstamp backoff;
@@ -81,7 +82,20 @@ static void rsvp_retry(rsvp *r, int err)
     }
     h->io->ops->timer_start(r->timer, flare_io_now(h->io) + r->backoff);
     if (r->autorelay)
-        flare__autorelay_rsvp_result(h, &r->relay, err ? err : FLARE_ERR_CLOSED, was_active);
+        flare__autorelay_rsvp_result(h, &r->relay,
+                                     was_active   ? FLARE__RSVP_LOST
+                                     : r->refused ? FLARE__RSVP_REFUSED
+                                                  : FLARE__RSVP_FAILED,
+                                     err ? err : FLARE_ERR_CLOSED);
+    r->refused = 0;
+}
+
+/* The relay answered, and the answer is no (or unusable): AutoRelay tells
+ * this apart from a failure to get an answer. */
+static void rsvp_refused(rsvp *r, int err)
+{
+    r->refused = 1;
+    rsvp_retry(r, err);
 }
 
 /* ---- the RESERVE exchange --------------------------------------------------------- */
@@ -96,7 +110,7 @@ static void rs_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
     if (n == FLARE_ERR_LIMIT || n == FLARE_ERR_NOMEM) {
         r->stream = NULL;
         flare_stream_reset(s);
-        rsvp_retry(r, FLARE_ERR_TOO_LARGE);
+        rsvp_refused(r, FLARE_ERR_TOO_LARGE);
         return;
     }
     if (n == FLARE_ERR_AGAIN)
@@ -109,7 +123,7 @@ static void rs_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
     r->stream = NULL;
     flare_stream_close_write(s);
     if (rv) {
-        rsvp_retry(r, rv);
+        rsvp_refused(r, rv);
         return;
     }
     if (res.naddrs == 0) {
@@ -131,7 +145,7 @@ static void rs_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
     emit(h, FLARE_HOST_EV_RESERVATION_OK, &r->relay, k > 0 ? &addrs[0] : NULL, 0);
     flare_host_identify_push(h);
     if (r->autorelay)
-        flare__autorelay_rsvp_result(h, &r->relay, 0, 0);
+        flare__autorelay_rsvp_result(h, &r->relay, FLARE__RSVP_GRANTED, 0);
 }
 
 static void rs_close(flare_stream *s, int err, void *user)
@@ -140,7 +154,10 @@ static void rs_close(flare_stream *s, int err, void *user)
     (void)s;
     if (r->stream) { /* closed before the reply */
         r->stream = NULL;
-        rsvp_retry(r, err ? err : FLARE_ERR_CLOSED);
+        if (err == FLARE_ERR_NEGOTIATION) /* no hop there */
+            rsvp_refused(r, err);
+        else
+            rsvp_retry(r, err ? err : FLARE_ERR_CLOSED);
     }
 }
 

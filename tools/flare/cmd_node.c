@@ -465,9 +465,8 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         else if (cli_json)
             cli_jsonf("autorelay", "reason", ev->reason, "relay", pid, "addr", addr, NULL);
         else
-            printf("autorelay: %s%s%s%s%s\n", ev->reason, ev->peer ? " " : "",
-                   ev->peer ? pid : "", ev->error ? ": " : "",
-                   ev->error ? flare_strerror(ev->error) : "");
+            printf("autorelay: %s%s%s%s%s\n", ev->reason, ev->peer ? " " : "", ev->peer ? pid : "",
+                   ev->error ? ": " : "", ev->error ? flare_strerror(ev->error) : "");
         break;
     case FLARE_HOST_EV_REACHABILITY:
         snprintf(num, sizeof(num), "\001%d", ev->family);
@@ -621,8 +620,7 @@ static int node_run(node *n, node_opts *o)
         if (rv == 0)
             rv = flare_host_dial(n->host, &ma, NULL, on_connected, n);
         if (rv)
-            fprintf(stderr, "flare: cannot connect to %s: %s\n", o->connect[i],
-                    flare_strerror(rv));
+            fprintf(stderr, "flare: cannot connect to %s: %s\n", o->connect[i], flare_strerror(rv));
     }
     if (rv == 0 && o->target) {
         flare_multiaddr ma;
