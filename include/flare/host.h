@@ -291,7 +291,10 @@ struct flare_relay_server_config;
 /* Keeps a reservation on the relay at relay_ma (/.../p2p/RELAY): reserves,
  * refreshes before expiry, re-reserves after drops or refusals (with
  * backoff), and advertises our relayed addresses through identify.
- * Progress is reported with FLARE_HOST_EV_RESERVATION_*. */
+ * Progress is reported with FLARE_HOST_EV_RESERVATION_*. A reservation
+ * AutoRelay holds on that relay becomes this one (AutoRelay then looks for
+ * another relay). Errors: FLARE_ERR_INVALID_ARG (no /p2p/, or relayed),
+ * FLARE_ERR_EXISTS (already kept), FLARE_ERR_NOMEM. */
 int flare_host_relay_reserve(flare_host *h, const flare_multiaddr *relay_ma);
 /* Our relayed addresses (.../p2p/RELAY/p2p-circuit/p2p/US) from active
  * reservations. Returns the count written. */

@@ -238,8 +238,9 @@ int flare__relay_dial(flare_host *h, const flare_multiaddr *ma, const flare_dial
                       flare_dial_cb cb, void *user);
 size_t flare__relay_addrs(flare_host *h, flare_multiaddr *out, size_t cap);
 /* Reservations owned by AutoRelay: FLARE_ERR_EXISTS when the relay already
- * has one (of either kind); unreserve forgets an AutoRelay one (and pushes
- * identify when it was active); FLARE_ERR_NOT_FOUND otherwise. */
+ * has one (of either kind; flare_host_relay_reserve takes an AutoRelay one
+ * over instead); unreserve forgets an AutoRelay one (and pushes identify
+ * when it was active); FLARE_ERR_NOT_FOUND otherwise. */
 int flare__relay_reserve_auto(flare_host *h, const flare_multiaddr *relay_ma);
 int flare__relay_unreserve_auto(flare_host *h, const flare_peerid *relay);
 int flare__relay_has_manual(flare_host *h, const flare_peerid *relay);
@@ -276,6 +277,7 @@ typedef enum {
     FLARE__RSVP_REFUSED, /* the relay answered no, or with something unusable */
     FLARE__RSVP_FAILED,  /* dial, connection or stream failure: no answer */
     FLARE__RSVP_LOST,    /* a granted reservation's connection dropped */
+    FLARE__RSVP_TAKEN,   /* the application reserved there itself: no longer ours */
 } flare__rsvp_outcome;
 int flare__autorelay_init(flare_host *h);
 void flare__autorelay_free(flare_host *h);

@@ -302,6 +302,9 @@ void flare__autorelay_rsvp_result(flare_host *h, const flare_peerid *relay,
     case FLARE__RSVP_FAILED:
         e->fails++;
         break;
+    case FLARE__RSVP_TAKEN: /* the slot is free for another relay */
+        e->in_use = e->granted = e->fails = e->refused = 0;
+        break;
     }
     e->active = 0;
     schedule(ar, flare_io_now(h->io));

@@ -252,7 +252,14 @@ static int reserve(flare_host *h, const flare_multiaddr *relay_ma, int autorelay
     flare_peerid relay;
     if (flare_multiaddr_is_relayed(relay_ma) || flare_multiaddr_get_peerid(relay_ma, &relay))
         return FLARE_ERR_INVALID_ARG;
-    if (find(h, &relay))
+    rsvp *old = find(h, &relay);
+    if (old && old->autorelay && !autorelay) {
+        /* The application wants this relay for good: AutoRelay lets go. */
+        old->autorelay = 0;
+        flare__autorelay_rsvp_result(h, &relay, FLARE__RSVP_TAKEN, 0);
+        return 0;
+    }
+    if (old)
         return FLARE_ERR_EXISTS;
     rsvp *r = flare__calloc(h->mem, 1, sizeof(*r));
     if (!r)

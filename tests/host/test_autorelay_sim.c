@@ -343,6 +343,27 @@ static void test_backoff_expires(void **state)
     assert_int_equal(count(&w, B, FLARE_HOST_EV_RESERVATION_FAILED, NULL, RX), 2);
     assert_int_equal(count(&w, B, FLARE_HOST_EV_AUTORELAY, "backoff", RX), 2);
     assert_true(holds(&w, one, 1));
+    /* A newly identified relay fills the free slot at once. */
+    const int r3[] = {R3};
+    connect_to(&w, B, r3, 1);
+    const int two[] = {R2, R3};
+    assert_true(holds(&w, two, 2));
+    flare_multiaddr rel[8];
+    assert_int_equal(flare_host_relay_addrs(w.n[B].h, rel, 8), 2);
+    /* The application takes R2 over: AutoRelay's slot is free again and
+     * the next relay to show up gets it; R2's reservation lives on. */
+    flare_multiaddr ma;
+    addr_of(&w, R2, &ma);
+    assert_int_equal(flare_host_relay_reserve(w.n[B].h, &ma), 0);
+    assert_int_equal(flare_host_relay_reserve(w.n[B].h, &ma), FLARE_ERR_EXISTS);
+    run_s(&w, 1);
+    assert_true(holds(&w, r3, 1));
+    const int r1[] = {R1};
+    connect_to(&w, B, r1, 1);
+    const int r13[] = {R1, R3};
+    assert_true(holds(&w, r13, 2));
+    assert_int_equal(flare_host_relay_addrs(w.n[B].h, rel, 8), 3);
+    assert_int_equal(reservations_at(&w, R2), 1);
     world_free(&w);
 }
 
