@@ -14,6 +14,7 @@
  * Output: "key value" lines, one per figure (bench/relay-bench.sh builds the
  * table from them).
  */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,20 @@ static void relay_stop(uv_signal_t *s, int sig)
     uv_stop(s->loop);
 }
 
+/* SIGUSR1: report the heap in use (malloc's own count, so libuv's and
+ * libsodium's allocations are in it too) on the pipe to the driver. */
+static int report_fd = -1;
+static void relay_report(uv_signal_t *s, int sig)
+{
+    (void)s;
+    (void)sig;
+    struct mallinfo2 mi = mallinfo2();
+    char line[64];
+    int len = snprintf(line, sizeof(line), "%zu\n", mi.uordblks + mi.hblkhd);
+    if (write(report_fd, line, (size_t)len) < 0)
+        uv_stop(s->loop);
+}
+
 static int relay_main(int wfd, size_t n, size_t m)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the bench */
@@ -121,14 +136,17 @@ static int relay_main(int wfd, size_t n, size_t m)
     flare_multiaddr_to_string(&bound, s, sizeof(s));
     if (write(wfd, s, strlen(s) + 1) < 0)
         return 1;
-    close(wfd);
-    uv_signal_t sig;
+    report_fd = wfd;
+    uv_signal_t sig, usr;
     uv_signal_init(&loop, &sig);
     uv_signal_start(&sig, relay_stop, SIGTERM);
+    uv_signal_init(&loop, &usr);
+    uv_signal_start(&usr, relay_report, SIGUSR1);
     uv_run(&loop, UV_RUN_DEFAULT);
     flare_host_del(h);
     flare_uvio_del(uvio);
     uv_close((uv_handle_t *)&sig, NULL);
+    uv_close((uv_handle_t *)&usr, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     return 0;
 }
@@ -168,7 +186,8 @@ static double cpu_s(pid_t pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-/* ---- clients ---------------------------------------------------------------------------------- */
+/* ---- clients ----------------------------------------------------------------------------------
+ */
 
 typedef struct client {
     flare_host *h;
@@ -202,7 +221,7 @@ static int client_new(client *c, uint32_t id)
     key_for(&k, id);
     flare_host_config hc;
     flare_host_config_default(&hc);
-    hc.reuse_port = 0;     /* no listener: dial from ephemeral ports */
+    hc.reuse_port = 0;       /* no listener: dial from ephemeral ports */
     hc.enable_holepunch = 0; /* relayed circuits are what we measure */
     hc.enable_autonat_client = 0;
     hc.enable_autonat_server = 0;
@@ -325,7 +344,8 @@ static int start_circuit(client *c, size_t i)
     return rv;
 }
 
-/* ---- throughput ------------------------------------------------------------------------------- */
+/* ---- throughput -------------------------------------------------------------------------------
+ */
 
 static uint8_t chunk[CHUNK];
 static size_t sink_got, sink_target;
@@ -404,7 +424,30 @@ static int bench_tput(client *tp, int k, size_t mib, pid_t relay, double *mibs, 
     return 0;
 }
 
-/* ---- driver ------------------------------------------------------------------------------------ */
+/* ---- driver ------------------------------------------------------------------------------------
+ */
+
+static int report_rfd = -1;
+
+/* The relay's heap in use (bytes), asked for with SIGUSR1. */
+static long relay_heap(pid_t pid)
+{
+    char line[64];
+    size_t got = 0;
+    kill(pid, SIGUSR1);
+    while (got < sizeof(line) - 1) {
+        ssize_t r = read(report_rfd, line + got, 1);
+        if (r <= 0)
+            return -1;
+        if (line[got++] == '\n')
+            break;
+    }
+    line[got] = 0;
+    return atol(line);
+}
+
+static long heap_at[4];
+static int nheap;
 
 static long rss_stable(pid_t pid)
 {
@@ -415,6 +458,8 @@ static long rss_stable(pid_t pid)
         prev = cur;
         cur = rss_kib(pid);
     }
+    if (nheap < 4)
+        heap_at[nheap++] = relay_heap(pid);
     return cur;
 }
 
@@ -434,9 +479,10 @@ static int start_relay(size_t n, size_t m, pid_t *pid)
     char s[256] = {0};
     size_t got = 0;
     ssize_t r;
-    while (got < sizeof(s) - 1 && (r = read(fds[0], s + got, sizeof(s) - 1 - got)) > 0)
+    /* The address ends at its NUL; heap reports follow on the same pipe. */
+    while (got < sizeof(s) - 1 && (r = read(fds[0], s + got, 1)) > 0 && s[got] != 0)
         got += (size_t)r;
-    close(fds[0]);
+    report_rfd = fds[0];
     if (got == 0 || flare_multiaddr_parse(&relay_ma, s))
         return -1;
     flare_peerid rid;
@@ -510,6 +556,11 @@ int main(int argc, char **argv)
     printf("bytes_per_rsvp %.0f\n", (double)(r_rsvp - r_conn) * 1024 / (double)n);
     if (m)
         printf("bytes_per_circuit %.0f\n", (double)(r_circ - r_rsvp) * 1024 / (double)m);
+    printf("relay_heap_start %ld\n", heap_at[0]);
+    printf("heap_per_conn %.0f\n", (double)(heap_at[1] - heap_at[0]) / (double)n);
+    printf("heap_per_rsvp %.0f\n", (double)(heap_at[2] - heap_at[1]) / (double)n);
+    if (m)
+        printf("heap_per_circuit %.0f\n", (double)(heap_at[3] - heap_at[2]) / (double)m);
     printf("connect_s %.2f\n", t_conn);
     printf("reserve_s %.2f\n", t_rsvp);
     printf("circuits_s %.2f\n", t_circ);
