@@ -10,6 +10,7 @@
 #include "flare/host.h"
 #include "flare/relay_server.h"
 #include "flare/sim.h"
+#include "host/simworld.h"
 
 #define MS   FLARE_NS_PER_MS
 #define S    FLARE_NS_PER_S
@@ -100,35 +101,25 @@ static void make_host(world *w, int i, flare_sim_lan *lan, const char *ip,
 {
     static const char *names[NNODES] = {"r1", "r2", "r3", "rx", "p", "b", "a"};
     node *n = &w->n[i];
-    n->sh = flare_sim_host_new(w->sim, names[i]);
-    assert_int_equal(flare_sim_host_add_addr(n->sh, lan, ip), 0);
-    flare_sim_link l = {.delay = 10 * MS};
-    flare_sim_link_set(n->sh, &l);
-    uint8_t seed[32] = {(uint8_t)(i + 1), 0x5a};
-    flare_privkey k;
-    assert_int_equal(flare_privkey_from_seed(&k, seed), 0);
     flare_host_config c;
-    if (cfg) {
-        c = *cfg;
-    } else {
-        flare_host_config_default(&c);
-        c.doc_addrs_public = 1;
-        c.enable_holepunch = 0;
-    }
-    assert_int_equal(flare_host_new(&n->h, flare_sim_host_io(n->sh), &k, &c, NULL), 0);
-    flare_host_set_event_cb(n->h, on_event, n);
+    dw_config_default(&c);
+    c.enable_holepunch = 0; /* AutoRelay alone */
+    dw_host_spec sp = {.name = names[i],
+                       .lan = lan,
+                       .ip = ip,
+                       .link = {.delay = 10 * MS},
+                       .seed = {(uint8_t)(i + 1), 0x5a},
+                       .cfg = cfg ? cfg : &c,
+                       .on_event = on_event,
+                       .user = n,
+                       .listen_port = 4001};
+    assert_int_equal(dw_host_make(w->sim, &sp, &n->sh, &n->h), 0);
     snprintf(n->ip, sizeof(n->ip), "%s", ip);
-    char s[96];
-    flare_multiaddr ma;
-    snprintf(s, sizeof(s), "/ip4/%s/tcp/4001", ip);
-    assert_int_equal(flare_multiaddr_parse(&ma, s), 0);
-    assert_int_equal(flare_host_listen(n->h, &ma), 0);
 }
 
 static void autorelay_cfg(flare_host_config *c)
 {
-    flare_host_config_default(c);
-    c->doc_addrs_public = 1;
+    dw_config_default(c);
     c->enable_holepunch = 0;
     c->enable_autorelay = 1;
     c->autonat_boot_delay = 2 * S;
@@ -188,10 +179,7 @@ static void run_s(world *w, double s)
 
 static void addr_of(world *w, int i, flare_multiaddr *ma)
 {
-    char s[96];
-    snprintf(s, sizeof(s), "/ip4/%s/tcp/4001", w->n[i].ip);
-    assert_int_equal(flare_multiaddr_parse(ma, s), 0);
-    assert_int_equal(flare_multiaddr_with_peerid(ma, flare_host_peerid(w->n[i].h)), 0);
+    assert_int_equal(dw_tcp_addr(ma, w->n[i].ip, 4001, flare_host_peerid(w->n[i].h)), 0);
 }
 
 /* B dials the given nodes one second apart (so they are identified in
