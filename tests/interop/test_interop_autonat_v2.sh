@@ -14,7 +14,9 @@
 #     a. flare client -> js server: a real dial-back (js dials flare's listen
 #        address, sends flare's nonce, flare answers OK); same IP as the
 #        connection, so js asks no dial data; flare's verdict is public.
-#     b. js client -> flare server: flare answers E_DIAL_REFUSED (dialStatus
+#     b. flare client -> js server with js's private list intact: js closes
+#        the stream without any answer; flare ends with no verdict.
+#     c. js client -> flare server: flare answers E_DIAL_REFUSED (dialStatus
 #        UNUSED) without dialing; js's address stays unverified.
 #  2. a private network namespace whose lo carries 203.0.113.1-3 (TEST-NET,
 #     public for both sides there): real dial-backs with dial data both ways.
@@ -35,7 +37,7 @@ timeout 40 env FLARE_JS_PUBLIC_CIDRS=127.0.0.0/8 "$node" --import "$jshook" "$pe
     --listen /ip4/127.0.0.1/tcp/0 --autonat-v2 --exit-after-ms 30000 \
     >"$tmp/js1.out" 2>"$tmp/js1.err" &
 js1=$!
-pids+=($js1)
+pids+=("$js1")
 wait_line "$tmp/js1.out" listening || { echo "js listener did not start"; cat "$tmp/js1.err"; exit 1; }
 jsaddr=$(js_addr_of "$tmp/js1.out")
 timeout 30 "$flare" autonat "$jsaddr" --listen /ip4/127.0.0.1/tcp/0 --allow-private \
@@ -57,26 +59,48 @@ check "1a js answered DialResponse OK, addrIdx 0, dialStatus OK" "$tmp/js1.out" 
 check "1a flare's verdict: that address and IPv4 public" "$tmp/f1.out" \
     "[(e['addr'], e['state']) for e in ev('autonat_addr')] == [('$faddr', 'public')] and ev('autonat')[0]['ip4'] == 'public' and ev('autonat')[0]['status'] == 'ok' and ev('exit')[0]['code'] == 0"
 
-# ---- 1b. flare server, js v2 client, loopback ---------------------------------------
+# ---- 1b. js v2 server with its default private list -------------------------------
+# js takes the request, then neither dials nor answers: it closes the stream
+# (the spec would have E_DIAL_REFUSED). flare must end the probe at once,
+# with no verdict, and not count it as an answer.
+timeout 40 "$node" "$peer" --listen /ip4/127.0.0.1/tcp/0 --autonat-v2 --exit-after-ms 30000 \
+    >"$tmp/js5.out" 2>"$tmp/js5.err" &
+js5=$!
+pids+=("$js5")
+wait_line "$tmp/js5.out" listening || { echo "js listener did not start"; cat "$tmp/js5.err"; exit 1; }
+start=$(date +%s)
+timeout 30 "$flare" autonat "$(js_addr_of "$tmp/js5.out")" --listen /ip4/127.0.0.1/tcp/0 \
+    --allow-private --timeout 20 --json >"$tmp/f5.out" 2>"$tmp/f5.err"
+echo "{\"event\":\"exit\",\"code\":$?,\"secs\":$(($(date +%s) - start))}" >>"$tmp/f5.out"
+kill "$js5" 2>/dev/null
+wait "$js5" 2>/dev/null
+check "1b js read the DialRequest and sent nothing back (loopback is private for it)" "$tmp/js5.out" \
+    'len(v2("in", "dialRequest")) == 1 and not v2("out", "dialResponse") and not v2("out", "dialBack") and not v2("out", "dialDataRequest")'
+check "1b js's own client asks nobody (its loopback address counts as verified)" "$tmp/js5.out" \
+    'not v2("out", "dialRequest") and ev("self-addrs")[0]["addrs"][0]["verified"]'
+check "1b flare: no verdict, status unreachable, without waiting for its timeout" "$tmp/f5.out" \
+    '[e["state"] for e in ev("autonat_addr")] == ["unknown"] and ev("autonat")[0]["status"] == "unreachable" and ev("exit")[0]["code"] == 1 and ev("exit")[0]["secs"] < 10'
+
+# ---- 1c. flare server, js v2 client, loopback ---------------------------------------
 timeout 40 "$flare" listen --listen /ip4/127.0.0.1/tcp/0 --json >"$tmp/f2.out" 2>"$tmp/f2.err" &
 f2=$!
-pids+=($f2)
+pids+=("$f2")
 wait_line "$tmp/f2.out" listening || { echo "flare listener did not start"; cat "$tmp/f2.err"; exit 1; }
 faddr=$(addr_of "$tmp/f2.out")
 timeout 30 env FLARE_JS_PUBLIC_CIDRS=127.0.0.0/8 "$node" --import "$jshook" "$peer" \
     --listen /ip4/127.0.0.1/tcp/0 --autonat-v2 --dial "$faddr" --stay --exit-after-ms 3000 \
     >"$tmp/js2.out" 2>"$tmp/js2.err"
 jsaddr=$(js_addr_of "$tmp/js2.out" | sed 's|/p2p/.*||')
-check "1b js sent flare a DialRequest for its loopback address" "$tmp/js2.out" \
+check "1c js sent flare a DialRequest for its loopback address" "$tmp/js2.out" \
     "v2('out', 'dialRequest') and all(e['addrs'] == ['$jsaddr'] for e in v2('out', 'dialRequest'))"
-check "1b flare answered E_DIAL_REFUSED, dialStatus UNUSED, for every request" "$tmp/js2.out" \
+check "1c flare answered E_DIAL_REFUSED, dialStatus UNUSED, for every request" "$tmp/js2.out" \
     'len(v2("in", "dialResponse")) == len(v2("out", "dialRequest")) and all((e["status"], e["dialStatus"]) == ("E_DIAL_REFUSED", "UNUSED") for e in v2("in", "dialResponse"))'
-check "1b flare neither asked dial data nor dialed back" "$tmp/js2.out" \
+check "1c flare neither asked dial data nor dialed back" "$tmp/js2.out" \
     'not v2("in", "dialDataRequest") and not v2("in", "dialBack") and not ev("inbound")'
-check "1b js's loopback address stays unverified" "$tmp/js2.out" \
+check "1c js's loopback address stays unverified" "$tmp/js2.out" \
     "not any(a['addr'] == '$jsaddr' and a['verified'] for e in ev('self-addrs') for a in e['addrs'])"
 timeout 20 "$flare" ping "$faddr" -c 1 --json >"$tmp/f2p.out" 2>&1
-check "1b the flare node still serves afterwards" "$tmp/f2p.out" 'len(ev("ping")) == 1'
+check "1c the flare node still serves afterwards" "$tmp/f2p.out" 'len(ev("ping")) == 1'
 
 # ---- 2. real dial-backs with dial data in a private network namespace ---------------
 # Runs inside `unshare -n`: only this namespace's lo exists, carrying
@@ -120,7 +144,8 @@ if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && command -v ip >/dev/nu
     rc=$?
     [ $rc -eq 0 ] || { echo "netns part failed to run ($rc)"; fail=$((fail + 1)); }
     faddr=$(addr_of "$tmp/f3.out")
-    fport=$(sed 's|.*/tcp/\([0-9]*\)/.*|\1|' <<<"$faddr")
+    fport=${faddr#*/tcp/}
+    fport=${fport%%/*}
     jsaddr=$(js_addr_of "$tmp/js3.out" | sed 's|/p2p/.*||')
     check "2a js asked flare about its 203.0.113.2 address" "$tmp/js3.out" \
         "v2('out', 'dialRequest') and v2('out', 'dialRequest')[0]['addrs'] == ['$jsaddr']"
