@@ -28,9 +28,20 @@
 #        connection from 203.0.113.2; js asks dial data, flare pays exactly
 #        that, js dials back, flare's verdict is public.
 #     Needs root (unshare -n, ip); without it part 2 is reported as skipped.
-# Exit 0 pass, 1 fail, 77 skip (no npm registry). About 15 s.
+# Exit 0 pass, 1 fail, 77 skip (no npm registry). About 12 s.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
+
+# wait_grep FILE STRING: waits up to 15 s for STRING (fixed) in FILE.
+wait_grep() {
+    for _ in $(seq 150); do grep -qF "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+    return 1
+}
+# stop PID: SIGTERM (the js peer prints "exit" and exits 0), then reap.
+stop() {
+    kill "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
 
 # ---- 1a. js v2 server, flare client, loopback --------------------------------------
 timeout 40 env FLARE_JS_PUBLIC_CIDRS=127.0.0.0/8 "$node" --import "$jshook" "$peer" \
@@ -43,8 +54,7 @@ jsaddr=$(js_addr_of "$tmp/js1.out")
 timeout 30 "$flare" autonat "$jsaddr" --listen /ip4/127.0.0.1/tcp/0 --allow-private \
     --timeout 20 --json >"$tmp/f1.out" 2>"$tmp/f1.err"
 echo "{\"event\":\"exit\",\"code\":$?}" >>"$tmp/f1.out"
-kill "$js1" 2>/dev/null
-wait "$js1" 2>/dev/null
+stop "$js1"
 faddr=$(field "$tmp/f1.out" autonat_addr "e['addr']")
 check "1a js announces /libp2p/autonat/2/dial-request (flare's identify)" "$tmp/f1.out" \
     'any("/libp2p/autonat/2/dial-request" in e["protocols"] for e in ev("autonat_server"))'
@@ -72,8 +82,7 @@ start=$(date +%s)
 timeout 30 "$flare" autonat "$(js_addr_of "$tmp/js5.out")" --listen /ip4/127.0.0.1/tcp/0 \
     --allow-private --timeout 20 --json >"$tmp/f5.out" 2>"$tmp/f5.err"
 echo "{\"event\":\"exit\",\"code\":$?,\"secs\":$(($(date +%s) - start))}" >>"$tmp/f5.out"
-kill "$js5" 2>/dev/null
-wait "$js5" 2>/dev/null
+stop "$js5"
 check "1b js read the DialRequest and sent nothing back (loopback is private for it)" "$tmp/js5.out" \
     'len(v2("in", "dialRequest")) == 1 and not v2("out", "dialResponse") and not v2("out", "dialBack") and not v2("out", "dialDataRequest")'
 check "1b js's own client asks nobody (its loopback address counts as verified)" "$tmp/js5.out" \
@@ -87,9 +96,14 @@ f2=$!
 pids+=("$f2")
 wait_line "$tmp/f2.out" listening || { echo "flare listener did not start"; cat "$tmp/f2.err"; exit 1; }
 faddr=$(addr_of "$tmp/f2.out")
-timeout 30 env FLARE_JS_PUBLIC_CIDRS=127.0.0.0/8 "$node" --import "$jshook" "$peer" \
-    --listen /ip4/127.0.0.1/tcp/0 --autonat-v2 --dial "$faddr" --stay --exit-after-ms 3000 \
-    >"$tmp/js2.out" 2>"$tmp/js2.err"
+timeout 40 env FLARE_JS_PUBLIC_CIDRS=127.0.0.0/8 "$node" --import "$jshook" "$peer" \
+    --listen /ip4/127.0.0.1/tcp/0 --autonat-v2 --dial "$faddr" --stay --exit-after-ms 30000 \
+    >"$tmp/js2.out" 2>"$tmp/js2.err" &
+js2=$!
+pids+=("$js2")
+# js asks again after identify push: give that request a second too.
+wait_grep "$tmp/js2.out" '"dir":"in","msg":"dialResponse"' && sleep 1
+stop "$js2"
 jsaddr=$(js_addr_of "$tmp/js2.out" | sed 's|/p2p/.*||')
 check "1c js sent flare a DialRequest for its loopback address" "$tmp/js2.out" \
     "v2('out', 'dialRequest') and all(e['addrs'] == ['$jsaddr'] for e in v2('out', 'dialRequest'))"
@@ -113,13 +127,15 @@ netns_part() {
     timeout 30 "$flare" listen --listen /ip4/203.0.113.1/tcp/0 --allow-testnet --json \
         >"$tmp/f3.out" 2>"$tmp/f3.err" &
     fp=$!
-    wait_line "$tmp/f3.out" listening || { kill $fp; return 4; }
+    wait_line "$tmp/f3.out" listening || { stop $fp; return 4; }
     faddr=$(addr_of "$tmp/f3.out")
-    timeout 30 env FLARE_JS_PUBLIC_CIDRS=$pub "$node" --import "$jshook" "$peer" \
-        --listen /ip4/203.0.113.2/tcp/0 --autonat-v2 --dial "$faddr" --stay --exit-after-ms 4000 \
-        >"$tmp/js3.out" 2>"$tmp/js3.err"
-    kill $fp
-    wait $fp
+    timeout 40 env FLARE_JS_PUBLIC_CIDRS=$pub "$node" --import "$jshook" "$peer" \
+        --listen /ip4/203.0.113.2/tcp/0 --autonat-v2 --dial "$faddr" --stay --exit-after-ms 30000 \
+        >"$tmp/js3.out" 2>"$tmp/js3.err" &
+    jp=$!
+    wait_grep "$tmp/js3.out" '"verified":true' && sleep 1
+    stop $jp
+    stop $fp
     # b. flare client -> js server; flare dials from the wildcard listener's
     # port, so its connection comes from 203.0.113.2 and the address it asks
     # about (203.0.113.3) has another IP.
@@ -127,20 +143,19 @@ netns_part() {
         --listen /ip4/203.0.113.2/tcp/0 --autonat-v2 --exit-after-ms 25000 \
         >"$tmp/js4.out" 2>"$tmp/js4.err" &
     jp=$!
-    wait_line "$tmp/js4.out" listening || { kill $jp; return 5; }
+    wait_line "$tmp/js4.out" listening || { stop $jp; return 5; }
     jsaddr=$(js_addr_of "$tmp/js4.out")
     timeout 25 "$flare" autonat "$jsaddr" --listen /ip4/203.0.113.3/tcp/0 \
         --listen /ip4/0.0.0.0/tcp/0 --allow-private --timeout 20 --json \
         >"$tmp/f4.out" 2>"$tmp/f4.err"
     echo "{\"event\":\"exit\",\"code\":$?}" >>"$tmp/f4.out"
-    kill $jp
-    wait $jp
+    stop $jp
     return 0
 }
 export flare node peer jshook tmp
 if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && command -v ip >/dev/null &&
     unshare -n true 2>/dev/null; then
-    unshare -n bash -c "$(declare -f netns_part wait_line field addr_of js_addr_of); netns_part"
+    unshare -n bash -c "$(declare -f netns_part wait_line wait_grep stop field addr_of js_addr_of); netns_part"
     rc=$?
     [ $rc -eq 0 ] || { echo "netns part failed to run ($rc)"; fail=$((fail + 1)); }
     faddr=$(addr_of "$tmp/f3.out")
