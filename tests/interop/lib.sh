@@ -2,7 +2,8 @@
 # Shared harness of the interop tests (sourced). Sets root, bdir, flare, tmp,
 # node and peer (the js-libp2p reference peer); exits 77 when npm is
 # unreachable. Provides:
-#   check NAME FILE PYEXPR   PYEXPR over the JSON events of FILE (ev(name) lists them)
+#   check NAME FILE PYEXPR   PYEXPR over the JSON events of FILE (ev(name) lists
+#                            them; v2("in"|"out", msg) the js AutoNAT v2 messages)
 #   wait_line FILE EVENT     waits up to 15 s for an event line
 #   field FILE EVENT PYEXPR  prints PYEXPR(e) of the first EVENT line
 #   addr_of FILE             the first listening address (flare or js)
@@ -39,6 +40,8 @@ for line in open(sys.argv[1], errors="replace"):
         pass
 def ev(name):
     return [e for e in evs if e.get("event") == name]
+def v2(d, msg):  # the js peer's AutoNAT v2 tap: messages of direction d
+    return [e for e in ev("autonat-v2") if e.get("dir") == d and e.get("msg") == msg]
 sys.exit(0 if eval(sys.argv[2]) else 1)
 PY
     then pass=$((pass + 1)); echo "ok   $1"
@@ -60,3 +63,12 @@ finish() {
     echo "$pass passed, $fail failed"
     [ $fail -eq 0 ]
 }
+# AutoNAT v2 helpers (compatible additions).
+#   js_addr_of FILE   the js peer's first listen address (with /p2p/), announced
+#                     or not ("listenAddrs" of "listening"; js announces only
+#                     verified addresses, so "addrs" can be empty)
+#   jshook            public-cidrs.mjs: js refuses private addresses; run
+#                     env FLARE_JS_PUBLIC_CIDRS=CIDRS "$node" --import "$jshook" "$peer" ...
+#                     to count CIDRS (entries of js's private list) as public
+js_addr_of() { field "$1" listening "e['listenAddrs'][0]"; }
+jshook=$(dirname "$peer")/public-cidrs.mjs

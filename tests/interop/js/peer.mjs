@@ -40,6 +40,9 @@ const USAGE = `usage: peer.mjs [options]
   --relay-client        enable the circuit relay v2 transport (implied by
                         --reserve and by a --dial address with /p2p-circuit)
   --autonat             run an AutoNAT v1 service
+  --autonat-v2          run the AutoNAT v2 service (server and client) and
+                        print its messages ("autonat-v2") and our addresses'
+                        verification state ("self-addrs")
   --id-only             print {"event":"id","peerId":...} and exit
   --help`
 
@@ -82,6 +85,7 @@ function parse () {
       reserve: { type: 'string', multiple: true, default: [] },
       'relay-client': { type: 'boolean', default: false },
       autonat: { type: 'boolean', default: false },
+      'autonat-v2': { type: 'boolean', default: false },
       'id-only': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false }
     },
@@ -131,6 +135,11 @@ async function createNode (opts, privateKey) {
     const { autoNAT } = await import('@libp2p/autonat')
     services.autonat = autoNAT()
   }
+  if (opts['autonat-v2']) {
+    const { autoNATv2 } = await import('@libp2p/autonat-v2')
+    await tapAutonatV2()
+    services.autonatV2 = autoNATv2()
+  }
   return createLibp2p({
     privateKey,
     nodeInfo: { userAgent: AGENT },
@@ -140,6 +149,67 @@ async function createNode (opts, privateKey) {
     streamMuxers: [yamux()],
     services
   })
+}
+
+// AutoNAT v2 message tap. The service keeps its exchanges to itself (it only
+// logs failures), so we wrap the encode/decode functions of its protobuf
+// module: every message it sends or receives, as a client (dial-request,
+// dial data, dial-back answers) or as a server, becomes an "autonat-v2" line.
+// The module is loaded by file URL (the package exports only its root), which
+// is the same URL the service imports, hence the same module instance.
+async function tapAutonatV2 () {
+  const root = import.meta.resolve('@libp2p/autonat-v2')
+  const pb = await import(new URL('./pb/index.js', root).href)
+  const addr = (b) => {
+    try { return multiaddr(b).toString() } catch { return Buffer.from(b).toString('hex') }
+  }
+  const describe = {
+    Message: (m) => {
+      if (m.dialRequest != null) {
+        return { msg: 'dialRequest', addrs: m.dialRequest.addrs.map(addr), nonce: String(m.dialRequest.nonce) }
+      }
+      if (m.dialResponse != null) {
+        const { status, addrIdx, dialStatus } = m.dialResponse
+        return { msg: 'dialResponse', status, addrIdx, dialStatus }
+      }
+      if (m.dialDataRequest != null) {
+        return { msg: 'dialDataRequest', addrIdx: m.dialDataRequest.addrIdx, numBytes: Number(m.dialDataRequest.numBytes) }
+      }
+      if (m.dialDataResponse != null) {
+        return { msg: 'dialDataResponse', bytes: m.dialDataResponse.data.byteLength }
+      }
+      return { msg: 'empty' }
+    },
+    DialBack: (m) => ({ msg: 'dialBack', nonce: String(m.nonce) }),
+    DialBackResponse: (m) => ({ msg: 'dialBackResponse', status: m.status })
+  }
+  for (const [name, fn] of Object.entries(describe)) {
+    const ns = pb[name]
+    if (typeof ns?.encode !== 'function' || typeof ns?.decode !== 'function') {
+      throw new Error(`autonat-v2 tap: ${name} codec not found (version changed?)`)
+    }
+    const { encode, decode } = ns
+    ns.encode = (obj, ...rest) => {
+      emit({ event: 'autonat-v2', dir: 'out', ...fn(obj) })
+      return encode(obj, ...rest)
+    }
+    ns.decode = (buf, ...rest) => {
+      const m = decode(buf, ...rest)
+      emit({ event: 'autonat-v2', dir: 'in', ...fn(m) })
+      return m
+    }
+  }
+}
+
+// js's AutoNAT verdicts live in the address manager: an address is
+// "verified" once a v2 server dialed it back (private addresses always are).
+function selfAddrsJson (node, reason) {
+  const addrs = node.components.addressManager.getAddressesWithMetadata().map((a) => ({
+    addr: a.multiaddr.toString(),
+    type: a.type,
+    verified: a.verified
+  }))
+  return { event: 'self-addrs', reason, addrs }
 }
 
 const bytesOf = (chunk) => chunk instanceof Uint8Array ? chunk : chunk.subarray()
@@ -317,8 +387,17 @@ async function main () {
     event: 'listening',
     peerId: node.peerId.toString(),
     addrs: node.getMultiaddrs().map(String),
+    // What we listen on, announced or not: js announces only verified
+    // addresses, so with FLARE_JS_PUBLIC_CIDRS "addrs" can be empty.
+    listenAddrs: node.components.transportManager.getAddrs()
+      .map((a) => `${a}/p2p/${node.peerId}`),
     protocols: node.getProtocols()
   })
+
+  if (opts['autonat-v2']) {
+    emit(selfAddrsJson(node, 'start'))
+    node.addEventListener('self:peer:update', () => emit(selfAddrsJson(node, 'update')))
+  }
 
   if (opts.reserve.length > 0) await waitReserved(node, opts.reserve.length)
 
