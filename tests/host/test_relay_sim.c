@@ -358,13 +358,33 @@ static void test_drop_and_refresh(void **state)
     world_free(&w);
 }
 
+/* A relay granting a TTL under the client's 30 s refresh floor (the NAT lab
+ * runs 15 s): B must renew before the relay drops it, never leave a gap. */
+static void test_short_ttl_refresh(void **state)
+{
+    flare_relay_server_config rc;
+    flare_relay_server_config_default(&rc);
+    rc.reservation_ttl = 15;
+    world w;
+    world_init(&w, 25, &rc);
+    reserve(&w);
+    for (int i = 0; i < 4000; i++) { /* 40 s in 10 ms steps */
+        run_ms(&w, 10);
+        if (flare_host_relay_num_reservations(w.r.h) != 1)
+            fail_msg("reservation lapsed at %d ms", 2000 + i * 10);
+    }
+    assert_true(w.r.relay_reserved >= 4); /* renewed at ~11 s intervals */
+    assert_int_equal(w.b.rsv_lost, 0);
+    world_free(&w);
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reserve_and_connect),
-        cmocka_unit_test(test_no_reservation),
-        cmocka_unit_test(test_data_limit),
-        cmocka_unit_test(test_drop_and_refresh),
+        cmocka_unit_test(test_reserve_and_connect), cmocka_unit_test(test_no_reservation),
+        cmocka_unit_test(test_data_limit),          cmocka_unit_test(test_drop_and_refresh),
+        cmocka_unit_test(test_short_ttl_refresh),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
