@@ -322,6 +322,9 @@ static void test_data_limit(void **state)
     assert_int_equal(w.r.circ_closed, 1);
     assert_null(flare_host_conn_to(w.a.h, flare_host_peerid(w.b.h)));
     assert_int_equal(flare_host_relay_num_circuits(w.r.h), 0);
+    /* Both ends tell the relay's limit from a plain reset. */
+    assert_int_equal(w.a.last_close_err, FLARE_ERR_LIMIT);
+    assert_int_equal(w.b.last_close_err, FLARE_ERR_LIMIT);
     /* A new circuit still works. */
     dres d2 = {0};
     assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, dial_cb, &d2), 0);
@@ -358,6 +361,40 @@ static void test_drop_and_refresh(void **state)
     world_free(&w);
 }
 
+/* The duration limit: the relay resets the circuit, both ends say why; a
+ * reset before the limit stays a reset. */
+static void test_duration_limit(void **state)
+{
+    flare_relay_server_config rc;
+    flare_relay_server_config_default(&rc);
+    rc.limit_duration = 5;
+    world w;
+    world_init(&w, 26, &rc);
+    reserve(&w);
+    dres d = {0};
+    assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, dial_cb, &d), 0);
+    run_ms(&w, 3000);
+    assert_int_equal(d.status, 0);
+    assert_int_equal(w.a.closed, 0);
+    run_ms(&w, 4000);
+    assert_int_equal(w.r.circ_closed, 1);
+    assert_int_equal(w.a.last_close_err, FLARE_ERR_LIMIT);
+    assert_int_equal(w.b.last_close_err, FLARE_ERR_LIMIT);
+    /* A circuit reset early (here: by A) is not blamed on the limit. */
+    dres d2 = {0};
+    assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, dial_cb, &d2), 0);
+    run_ms(&w, 2000);
+    assert_int_equal(d2.status, 0);
+    flare_conn *rc_a = flare_host_conn_to(w.a.h, flare_host_peerid(w.r.h));
+    assert_non_null(rc_a);
+    flare_conn_close(rc_a); /* the relay connection carries the circuit */
+    run_ms(&w, 2000);
+    assert_int_not_equal(w.b.last_close_err, FLARE_ERR_LIMIT);
+    assert_int_not_equal(w.b.last_close_err, 0);
+    world_free(&w);
+    (void)state;
+}
+
 /* A relay granting a TTL under the client's 30 s refresh floor (the NAT lab
  * runs 15 s): B must renew before the relay drops it, never leave a gap. */
 static void test_short_ttl_refresh(void **state)
@@ -384,7 +421,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reserve_and_connect), cmocka_unit_test(test_no_reservation),
         cmocka_unit_test(test_data_limit),          cmocka_unit_test(test_drop_and_refresh),
-        cmocka_unit_test(test_short_ttl_refresh),
+        cmocka_unit_test(test_short_ttl_refresh),   cmocka_unit_test(test_duration_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
