@@ -4,9 +4,10 @@
  * relay, instead of a socket. The whole upgrade (multistream, Noise, yamux)
  * runs end to end on top, so the relay sees only ciphertext. Such a
  * connection is limited: only protocols allowed on limited connections run
- * over it. The relay enforces the circuit's limit by resetting the carrier;
- * the reset comes without a reason, so we count the bytes against the limit
- * (as the relay does) and report FLARE_ERR_LIMIT for a reset at the limit.
+ * over it. The relay enforces the circuit's limit by ending the carrier (a
+ * reset, or EOF after the last byte the data limit allows) without saying
+ * why, so we count the bytes against the limit as the relay does and report
+ * FLARE_ERR_LIMIT for an end at the limit.
  */
 #include <string.h>
 
@@ -50,10 +51,17 @@ static int at_limit(const flare_conn *c)
     return l->duration && age + FLARE_NS_PER_S >= (flare_tstamp)l->duration * FLARE_NS_PER_S;
 }
 
+static int at_limit(const flare_conn *c);
+
 static void carrier_eof(flare_stream *s, void *user)
 {
+    flare_conn *c = user;
     (void)s;
-    flare__conn_input(user, NULL, 0);
+    /* The relay ends a direction that used up the data limit with EOF. */
+    if (c->relay_limit.data && c->relay_in >= c->relay_limit.data && at_limit(c))
+        flare__conn_fail(c, FLARE_ERR_LIMIT);
+    else
+        flare__conn_input(c, NULL, 0);
 }
 
 static void carrier_close(flare_stream *s, int err, void *user)
