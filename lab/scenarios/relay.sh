@@ -121,9 +121,9 @@ if paths=$("$root/scripts/interop-setup.sh" "$(dirname "$flare")" 2>"$L/interop-
         lab_exec b timeout 25 "$flare" dial "$jaddr" --echo /echo/1.0.0 --message "hi js" \
             --seed "$seed_f" "${common[@]}" >"$L/f2js.log" 2>"$L/f2js.err"
         if echo_ok f2js; then
-            result "(b) js (behind ra) reserves; flare (behind rb) dials it" ok "echo ok"
+            result "(b) js (ra) reserves, flare (rb) dials it" ok "echo ok"
         else
-            result "(b) js (behind ra) reserves; flare (behind rb) dials it" FAIL "see $L/f2js.log"
+            result "(b) js (ra) reserves, flare (rb) dials it" FAIL "see $L/f2js.log"
         fi
     else
         result "(b) js (behind ra) reserves on the flare relay" FAIL "no reservation, $L/jsb.log"
