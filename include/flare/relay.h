@@ -180,8 +180,9 @@ int flare_relay_client_reserve_reply(const uint8_t *in, size_t len, const flare_
 
 /* When to renew r (monotonic): REFRESH_MARGIN (2 min) before expiry when at
  * least twice that remains, else half-way; never sooner than
- * FLARE_RELAY_REFRESH_FLOOR (30 s) unless the reservation expires earlier,
- * then at its expiry. Already expired: now. */
+ * FLARE_RELAY_REFRESH_FLOOR (30 s), and never later than 3/4 of the way
+ * to expiry (short TTLs; renewing at expiry would race the relay's own).
+ * Already expired: now. */
 #define FLARE_RELAY_REFRESH_MARGIN 120
 #define FLARE_RELAY_REFRESH_FLOOR  30
 flare_tstamp flare_relay_reservation_refresh_at(const flare_relay_reservation *r, uint64_t now_unix,

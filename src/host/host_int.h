@@ -7,6 +7,7 @@
 #include "flare/host.h"
 #include "flare/mss.h"
 #include "flare/noise.h"
+#include "flare/relay.h"
 #include "flare/yamux.h"
 
 #define FLARE__YAMUX_ID "/yamux/1.0.0"
@@ -110,6 +111,11 @@ struct flare_conn {
     flare_io_sock *sock;
     flare_stream *carrier; /* relayed: the hop/stop stream on the relay connection */
     flare_peerid relay;    /* relayed: the relay's peer ID */
+    /* Relayed: the circuit's limit and our carrier traffic against it, to
+     * tell a relay's limit reset from any other (FLARE_ERR_LIMIT). */
+    flare_relay_limit relay_limit;
+    uint64_t relay_in, relay_out;
+    flare_tstamp relay_opened;
     flare_io_timer *timer;
     flare_tstamp handshake_deadline;
     flare_tstamp idle_since;
@@ -226,7 +232,7 @@ size_t flare__addrs_advertised(flare_host *h, flare_multiaddr *out, size_t cap);
 /* relay_transport.c: connections carried by a stream of a relay connection */
 flare_conn *flare__relay_conn_new(flare_host *h, flare_stream *carrier, int outbound,
                                   const flare_peerid *relay, const flare_peerid *remote,
-                                  const flare_multiaddr *remote_ma);
+                                  const flare_multiaddr *remote_ma, const flare_relay_limit *limit);
 int flare__relay_carrier_write(flare_conn *c, const uint8_t *data, size_t len);
 void flare__relay_carrier_close(flare_conn *c, int abort);
 

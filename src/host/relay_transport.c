@@ -4,7 +4,10 @@
  * relay, instead of a socket. The whole upgrade (multistream, Noise, yamux)
  * runs end to end on top, so the relay sees only ciphertext. Such a
  * connection is limited: only protocols allowed on limited connections run
- * over it.
+ * over it. The relay enforces the circuit's limit by ending the carrier (a
+ * reset, or EOF after the last byte the data limit allows) without saying
+ * why, so we count the bytes against the limit as the relay does and report
+ * FLARE_ERR_LIMIT for an end at the limit.
  */
 #include <string.h>
 
@@ -31,14 +34,34 @@ static const flare_stream_cbs orphan_cbs = {NULL, orphan_data, orphan_eof, NULL,
 
 static void carrier_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
 {
+    flare_conn *c = user;
     (void)s;
-    flare__conn_input(user, d, len);
+    c->relay_in += len;
+    flare__conn_input(c, d, len);
 }
+
+/* A reset once a direction used up the data limit, or within a second of
+ * the duration limit (the relay's clock started about when ours did). */
+static int at_limit(const flare_conn *c)
+{
+    const flare_relay_limit *l = &c->relay_limit;
+    if (l->data && (c->relay_in >= l->data || c->relay_out >= l->data))
+        return 1;
+    flare_tstamp age = flare_io_now(c->host->io) - c->relay_opened;
+    return l->duration && age + FLARE_NS_PER_S >= (flare_tstamp)l->duration * FLARE_NS_PER_S;
+}
+
+static int at_limit(const flare_conn *c);
 
 static void carrier_eof(flare_stream *s, void *user)
 {
+    flare_conn *c = user;
     (void)s;
-    flare__conn_input(user, NULL, 0);
+    /* The relay ends a direction that used up the data limit with EOF. */
+    if (c->relay_limit.data && c->relay_in >= c->relay_limit.data && at_limit(c))
+        flare__conn_fail(c, FLARE_ERR_LIMIT);
+    else
+        flare__conn_input(c, NULL, 0);
 }
 
 static void carrier_close(flare_stream *s, int err, void *user)
@@ -46,6 +69,8 @@ static void carrier_close(flare_stream *s, int err, void *user)
     flare_conn *c = user;
     (void)s;
     c->carrier = NULL;
+    if (err == FLARE_ERR_RESET && at_limit(c))
+        err = FLARE_ERR_LIMIT;
     flare__conn_fail(c, err ? err : FLARE_ERR_CLOSED);
 }
 
@@ -53,7 +78,7 @@ static const flare_stream_cbs carrier_cbs = {NULL, carrier_data, carrier_eof, NU
 
 flare_conn *flare__relay_conn_new(flare_host *h, flare_stream *carrier, int outbound,
                                   const flare_peerid *relay, const flare_peerid *remote,
-                                  const flare_multiaddr *remote_ma)
+                                  const flare_multiaddr *remote_ma, const flare_relay_limit *limit)
 {
     if (h->nconns >= h->cfg.max_connections)
         return NULL;
@@ -66,6 +91,9 @@ flare_conn *flare__relay_conn_new(flare_host *h, flare_stream *carrier, int outb
     c->peer = *remote;
     c->expect_peer = 1;
     c->remote_ma = *remote_ma;
+    if (limit)
+        c->relay_limit = *limit;
+    c->relay_opened = flare_io_now(h->io);
     flare_conn *rc = flare_stream_conn(carrier);
     c->local_ma = rc->local_ma;
     c->local_ip = rc->local_ip;
@@ -77,6 +105,8 @@ flare_conn *flare__relay_conn_new(flare_host *h, flare_stream *carrier, int outb
 int flare__relay_carrier_write(flare_conn *c, const uint8_t *data, size_t len)
 {
     int rv = flare_stream_write(c->carrier, data, len);
+    if (rv >= 0)
+        c->relay_out += len;
     return rv < 0 ? rv : 0;
 }
 

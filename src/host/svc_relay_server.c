@@ -5,7 +5,9 @@
  * makes us open a stop stream to the target (over the connection its
  * reservation came on), forward the target's answer, and then splice the two
  * streams, accounting every chunk against the circuit's limits (duration and
- * bytes per direction); a limit resets both streams. Backpressure: when one
+ * bytes per direction): the duration limit resets both streams, the data
+ * limit delivers what fitted and half-closes towards the receiver, resetting
+ * the sender. Backpressure: when one
  * side's queue is full the other side's reading pauses.
  */
 #include <string.h>
@@ -151,6 +153,18 @@ static int forward(hop_ctx *x, flare_relay_dir dir, const uint8_t *d, size_t len
 static void splice_data(hop_ctx *x, flare_relay_dir dir, const uint8_t *d, size_t len)
 {
     int rv = forward(x, dir, d, len);
+    if (rv == FLARE_ERR_LIMIT) {
+        /* Data limit (go's behaviour): the receiver gets what fitted, then
+         * EOF; a reset would drop whatever is still queued and leave it no
+         * way to tell the limit from a failure. The sender gets a reset. */
+        flare_stream **dst = dir == FLARE_RELAY_SRC_TO_DST ? &x->stop : &x->hop;
+        flare_stream *s = *dst;
+        *dst = NULL;
+        if (s) {
+            flare_stream_set_user(s, &quiet_cbs, NULL);
+            flare_stream_close_write(s);
+        }
+    }
     if (rv)
         ctx_finish(x, rv);
 }

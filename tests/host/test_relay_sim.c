@@ -190,6 +190,9 @@ static void test_data_limit(void **state)
     assert_int_equal(w.r.circ_closed, 1);
     assert_null(flare_host_conn_to(w.a.h, flare_host_peerid(w.b.h)));
     assert_int_equal(flare_host_relay_num_circuits(w.r.h), 0);
+    /* Both ends tell the relay's limit from a plain reset. */
+    assert_int_equal(w.a.last_close_err, FLARE_ERR_LIMIT);
+    assert_int_equal(w.b.last_close_err, FLARE_ERR_LIMIT);
     /* A new circuit still works. */
     dw_dial d2 = {0};
     assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, dw_dial_cb, &d2), 0);
@@ -226,13 +229,67 @@ static void test_drop_and_refresh(void **state)
     dw_free(&w);
 }
 
+/* The duration limit: the relay resets the circuit, both ends say why; a
+ * reset before the limit stays a reset. */
+static void test_duration_limit(void **state)
+{
+    flare_relay_server_config rc;
+    flare_relay_server_config_default(&rc);
+    rc.limit_duration = 5;
+    dw_world w;
+    world_init(&w, 26, &rc);
+    reserve(&w);
+    dw_dial d = {0};
+    assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, dw_dial_cb, &d), 0);
+    run_ms(&w, 3000);
+    assert_int_equal(d.status, 0);
+    assert_int_equal(w.a.closed, 0);
+    run_ms(&w, 4000);
+    assert_int_equal(w.r.circ_closed, 1);
+    assert_int_equal(w.a.last_close_err, FLARE_ERR_LIMIT);
+    assert_int_equal(w.b.last_close_err, FLARE_ERR_LIMIT);
+    /* A circuit reset early (here: by A) is not blamed on the limit. */
+    dw_dial d2 = {0};
+    assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, dw_dial_cb, &d2), 0);
+    run_ms(&w, 2000);
+    assert_int_equal(d2.status, 0);
+    flare_conn *rc_a = flare_host_conn_to(w.a.h, flare_host_peerid(w.r.h));
+    assert_non_null(rc_a);
+    flare_conn_close(rc_a); /* the relay connection carries the circuit */
+    run_ms(&w, 2000);
+    assert_int_not_equal(w.b.last_close_err, FLARE_ERR_LIMIT);
+    assert_int_not_equal(w.b.last_close_err, 0);
+    dw_free(&w);
+    (void)state;
+}
+
+/* A relay granting a TTL under the client's 30 s refresh floor (the NAT lab
+ * runs 15 s): B must renew before the relay drops it, never leave a gap. */
+static void test_short_ttl_refresh(void **state)
+{
+    flare_relay_server_config rc;
+    flare_relay_server_config_default(&rc);
+    rc.reservation_ttl = 15;
+    dw_world w;
+    world_init(&w, 25, &rc);
+    reserve(&w);
+    for (int i = 0; i < 4000; i++) { /* 40 s in 10 ms steps */
+        run_ms(&w, 10);
+        if (flare_host_relay_num_reservations(w.r.h) != 1)
+            fail_msg("reservation lapsed at %d ms", 2000 + i * 10);
+    }
+    assert_true(w.r.relay_reserved >= 4); /* renewed at ~11 s intervals */
+    assert_int_equal(w.b.rsv_lost, 0);
+    dw_free(&w);
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reserve_and_connect),
-        cmocka_unit_test(test_no_reservation),
-        cmocka_unit_test(test_data_limit),
-        cmocka_unit_test(test_drop_and_refresh),
+        cmocka_unit_test(test_reserve_and_connect), cmocka_unit_test(test_no_reservation),
+        cmocka_unit_test(test_data_limit),          cmocka_unit_test(test_drop_and_refresh),
+        cmocka_unit_test(test_short_ttl_refresh),   cmocka_unit_test(test_duration_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

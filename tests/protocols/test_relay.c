@@ -472,10 +472,17 @@ static void test_client_refresh(void **state)
     r.expire = 100000 + 40;
     assert_int_equal(flare_relay_reservation_refresh_at(&r, 100000, now),
                      now + 30 * FLARE_NS_PER_S);
-    /* Shorter than the floor: at expiry. */
+    /* Shorter than the floor: 3/4 of the way, before the relay drops it. */
     r.expire = 100000 + 10;
     assert_int_equal(flare_relay_reservation_refresh_at(&r, 100000, now),
-                     now + 10 * FLARE_NS_PER_S);
+                     now + 7500 * FLARE_NS_PER_S / 1000);
+    r.expire = 100000 + 30;
+    assert_int_equal(flare_relay_reservation_refresh_at(&r, 100000, now),
+                     now + 22500 * FLARE_NS_PER_S / 1000);
+    /* Just over the floor: not within a second of expiry either. */
+    r.expire = 100000 + 31;
+    assert_int_equal(flare_relay_reservation_refresh_at(&r, 100000, now),
+                     now + 23250 * FLARE_NS_PER_S / 1000);
     /* Expired: now. */
     r.expire = 100000;
     assert_int_equal(flare_relay_reservation_refresh_at(&r, 100000, now), now);

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "flare/buf.h"
+#include "flare/relay_server.h"
 #include "flare/uvio.h"
 
 #define MAX_LISTEN 8
@@ -28,6 +29,7 @@ typedef struct node {
     int holepunch_done, holepunch_err;
     int allow_testnet; /* TEST-NET ranges count as public (the NAT lab) */
     int auto_relay;    /* --auto-relay: pick relays when AutoNAT says private */
+    int no_holepunch;  /* keep relayed connections relayed (no DCUtR) */
     uv_timer_t hp_timer;
     int exit_code;
     int stopping;
@@ -523,7 +525,39 @@ typedef struct node_opts {
     const char *connect[MAX_LISTEN];
     int nconnect;
     const char *target;
+    flare_relay_server_config *relay_cfg; /* flare relay: --relay-* limits */
 } node_opts;
+
+/* --relay-NAME VALUE for `flare relay`: the server's limits (0 = default). */
+static int parse_relay_limit(flare_relay_server_config *c, const char *name, const char *val)
+{
+    char *end;
+    unsigned long long v = strtoull(val, &end, 10);
+    if (!*val || *end || val[0] == '-')
+        return -1;
+    if (strcmp(name, "--relay-data") == 0) {
+        c->limit_data = v;
+        return 0;
+    }
+    if (v > 0xffffffffULL)
+        return -1;
+    uint32_t u = (uint32_t)v;
+    if (strcmp(name, "--relay-duration") == 0)
+        c->limit_duration = u;
+    else if (strcmp(name, "--relay-ttl") == 0)
+        c->reservation_ttl = u;
+    else if (strcmp(name, "--relay-max-reservations") == 0)
+        c->max_reservations = u;
+    else if (strcmp(name, "--relay-max-per-ip") == 0)
+        c->max_reservations_per_ip = u;
+    else if (strcmp(name, "--relay-max-circuits") == 0)
+        c->max_circuits = u;
+    else if (strcmp(name, "--relay-circuits-per-peer") == 0)
+        c->max_circuits_per_peer = u;
+    else
+        return -1;
+    return 0;
+}
 
 static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_target)
 {
@@ -556,7 +590,15 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             n->auto_relay = 1;
         else if (strcmp(a, "--connect") == 0 && more && o->nconnect < MAX_LISTEN)
             o->connect[o->nconnect++] = argv[++i];
-        else if (a[0] != '-' && !o->target && need_target)
+        else if (strcmp(a, "--no-holepunch") == 0)
+            n->no_holepunch = 1;
+        else if (o->relay_cfg && strncmp(a, "--relay-", 8) == 0 && more) {
+            if (parse_relay_limit(o->relay_cfg, a, argv[i + 1])) {
+                fprintf(stderr, "flare: bad %s '%s'\n", a, argv[i + 1]);
+                return 2;
+            }
+            i++;
+        } else if (a[0] != '-' && !o->target && need_target)
             o->target = a;
         else {
             fprintf(stderr, "flare: unexpected argument '%s'\n", a);
@@ -582,6 +624,8 @@ static int node_run(node *n, node_opts *o)
     flare_host_config_default(&cfg);
     cfg.doc_addrs_public = n->allow_testnet;
     cfg.enable_autorelay = n->auto_relay;
+    if (n->no_holepunch)
+        cfg.enable_holepunch = 0;
     if (rv == 0)
         rv = flare_host_new(&n->host, flare_uvio_io(n->uvio), &key, &cfg, NULL);
     flare_privkey_clear(&key);
@@ -602,7 +646,7 @@ static int node_run(node *n, node_opts *o)
             fprintf(stderr, "flare: cannot listen on %s: %s\n", o->listen[i], flare_strerror(rv));
     }
     if (rv == 0 && n->relay_server) {
-        rv = flare_host_enable_relay_server(n->host, NULL);
+        rv = flare_host_enable_relay_server(n->host, o->relay_cfg);
         if (rv)
             fprintf(stderr, "flare: cannot start the relay: %s\n", flare_strerror(rv));
     }
@@ -679,6 +723,9 @@ int cmd_relay(int argc, char **argv)
 {
     node n = {0};
     node_opts o = {0};
+    flare_relay_server_config rcfg;
+    flare_relay_server_config_default(&rcfg);
+    o.relay_cfg = &rcfg;
     int rv = parse_common(argc, argv, &n, &o, 0);
     if (rv)
         return rv;

@@ -9,18 +9,23 @@ int cli_json;
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: flare <command> [options]\n"
-            "  id [--key FILE | --seed HEX] [--json]         print (and create) an identity\n"
-            "  multiaddr ADDR [--json]                        inspect a multiaddr\n"
-            "  listen --listen MADDR... [--key F|--seed H] [--echo PROTO] [--json]\n"
-            "  dial MADDR [--echo PROTO --message TEXT] [--listen MADDR...] [--json]\n"
-            "  ping MADDR [-c N] [--json]\n"
-            "  relay --listen MADDR... [--key F|--seed H] [--json]   run a public relay\n"
-            "  (listen and dial take --relay RELAY_MADDR to keep a reservation on a relay)\n"
-            "  demo [--a-nat eim|sym|fw] [--b-nat ...] [--delay-ms N]   hole punching, simulated\n"
-            "  autonat MADDR... [--listen MADDR...] [--timeout S] [--json]  are we reachable?\n"
-            "See docs/cli.md for the events printed with --json.\n");
+    fprintf(
+        stderr,
+        "usage: flare <command> [options]\n"
+        "  id [--key FILE | --seed HEX] [--json]         print (and create) an identity\n"
+        "  multiaddr ADDR [--json]                        inspect a multiaddr\n"
+        "  listen --listen MADDR... [--key F|--seed H] [--echo PROTO] [--json]\n"
+        "  dial MADDR [--echo PROTO --message TEXT] [--listen MADDR...] [--json]\n"
+        "  ping MADDR [-c N] [--json]\n"
+        "  relay --listen MADDR... [--key F|--seed H] [--relay-data B] [--relay-duration S]\n"
+        "        [--relay-ttl S] [--relay-max-reservations N] [--relay-max-per-ip N]\n"
+        "        [--relay-max-circuits N] [--relay-circuits-per-peer N] [--json]  a public relay\n"
+        "  listen and dial also take: --relay RELAY_MADDR (keep a reservation there),\n"
+        "        --connect MADDR (keep a peer), --auto-relay (pick relays when private),\n"
+        "        --no-holepunch, --allow-testnet (TEST-NET counts as public)\n"
+        "  demo [--a-nat eim|sym|fw] [--b-nat ...] [--delay-ms N]   hole punching, simulated\n"
+        "  autonat MADDR... [--listen MADDR...] [--timeout S] [--json]  are we reachable?\n"
+        "See docs/cli.md for the events printed with --json.\n");
 }
 
 int main(int argc, char **argv)

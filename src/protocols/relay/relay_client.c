@@ -178,9 +178,16 @@ flare_tstamp flare_relay_reservation_refresh_at(const flare_relay_reservation *r
         in = left - FLARE_RELAY_REFRESH_MARGIN;
     else
         in = left / 2;
-    /* A relay granting tiny TTLs must not make us hammer it. */
-    if (in < FLARE_RELAY_REFRESH_FLOOR)
-        in = left < FLARE_RELAY_REFRESH_FLOOR ? left : FLARE_RELAY_REFRESH_FLOOR;
+    /* A relay granting tiny TTLs must not make us hammer it; but renewing
+     * at (or within a second of) expiry would race the relay's own expiry
+     * (whole seconds here, ns there) and let the reservation lapse: at most
+     * 3/4 of the way. */
+    if (in < FLARE_RELAY_REFRESH_FLOOR) {
+        uint64_t q = left * FLARE_NS_PER_S * 3 / 4;
+        return now + (q < FLARE_RELAY_REFRESH_FLOOR * FLARE_NS_PER_S
+                          ? q
+                          : FLARE_RELAY_REFRESH_FLOOR * FLARE_NS_PER_S);
+    }
     if (in > (FLARE_TSTAMP_NEVER - 1 - now) / FLARE_NS_PER_S)
         return FLARE_TSTAMP_NEVER - 1;
     return now + in * FLARE_NS_PER_S;
