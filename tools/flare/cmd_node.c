@@ -27,6 +27,10 @@ typedef struct node {
     int wait_holepunch; /* dial: seconds to wait for DCUtR (0: don't) */
     int holepunch_done, holepunch_err;
     int allow_testnet; /* TEST-NET ranges count as public (the NAT lab) */
+    long autonat_boot_ms; /* --autonat-boot-delay (0: the host's default) */
+    const char *const *connect; /* --connect: peers dialed and kept */
+    int nconnect;
+    uv_timer_t connect_timer;
     uv_timer_t hp_timer;
     int exit_code;
     int stopping;
@@ -267,6 +271,23 @@ static void print_identify(flare_host *h, const flare_peerid *peer)
     free(info);
 }
 
+/* The address-level (v2) verdicts as a JSON list of {addr, state}. */
+static const char *reach_addrs(flare_host *h)
+{
+    static char out[8192];
+    flare_multiaddr ma[FLARE_REACH_MAX_ADDRS];
+    flare_reach_state st[FLARE_REACH_MAX_ADDRS];
+    size_t k = flare_host_reachability_addrs(h, ma, st, FLARE_REACH_MAX_ADDRS), o = 2;
+    char a[1024], q[1100];
+    memcpy(out, "\001[", 3);
+    for (size_t i = 0; i < k && o < sizeof(out) - 1200; i++)
+        o += (size_t)snprintf(out + o, sizeof(out) - o, "%s{\"addr\":%s,\"state\":\"%s\"}",
+                              i ? "," : "", cli_json_str(q, sizeof(q), ma_str(&ma[i], a, sizeof(a))),
+                              flare_reach_state_name(st[i]));
+    snprintf(out + o, sizeof(out) - o, "]");
+    return out;
+}
+
 static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 {
     node *n = user;
@@ -457,7 +478,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         snprintf(num, sizeof(num), "\001%d", ev->family);
         if (cli_json)
             cli_jsonf("reachability", "family", num, "state", flare_reach_state_name(ev->reach),
-                      NULL);
+                      "addrs", reach_addrs(h), NULL);
         else
             printf("reachability (IPv%d): %s\n", ev->family, flare_reach_state_name(ev->reach));
         break;
@@ -487,12 +508,50 @@ static void on_dialed(flare_host *h, flare_conn *c, int status, void *user)
     }
 }
 
+/* --connect: dial the listed peers and redial them while disconnected. A
+ * failed dial is reported by the host's dial_failed event; we retry. */
+static void on_connect_dialed(flare_host *h, flare_conn *c, int status, void *user)
+{
+    (void)h;
+    (void)c;
+    (void)status;
+    (void)user;
+}
+
+static void connect_tick(uv_timer_t *t)
+{
+    node *n = t->data;
+    for (int i = 0; i < n->nconnect; i++) {
+        flare_multiaddr ma;
+        flare_peerid peer;
+        if (flare_multiaddr_parse(&ma, n->connect[i]) == 0 &&
+            flare_multiaddr_get_peerid(&ma, &peer) == 0 && !flare_host_conn_to(n->host, &peer))
+            flare_host_dial(n->host, &ma, NULL, on_connect_dialed, n);
+    }
+}
+
+static int check_connect(const char *const *addrs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        flare_multiaddr ma;
+        flare_peerid peer;
+        if (flare_multiaddr_parse(&ma, addrs[i]) || flare_multiaddr_get_peerid(&ma, &peer)) {
+            fprintf(stderr, "flare: --connect %s: needs a multiaddr ending with /p2p/PEER_ID\n",
+                    addrs[i]);
+            return FLARE_ERR_INVALID_ARG;
+        }
+    }
+    return 0;
+}
+
 typedef struct node_opts {
     const char *key_file, *seed;
     const char *listen[MAX_LISTEN];
     int nlisten;
     const char *relays[MAX_LISTEN];
     int nrelays;
+    const char *connect[MAX_LISTEN];
+    int nconnect;
     const char *target;
 } node_opts;
 
@@ -521,6 +580,10 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             n->wait_holepunch = atoi(argv[++i]);
         else if (strcmp(a, "--allow-testnet") == 0)
             n->allow_testnet = 1;
+        else if (strcmp(a, "--connect") == 0 && more && o->nconnect < MAX_LISTEN)
+            o->connect[o->nconnect++] = argv[++i];
+        else if (strcmp(a, "--autonat-boot-delay") == 0 && more && atol(argv[i + 1]) > 0)
+            n->autonat_boot_ms = atol(argv[++i]);
         else if (strcmp(a, "--keep-alive") == 0)
             n->keep_running = 1;
         else if (a[0] != '-' && !o->target && need_target)
@@ -548,6 +611,11 @@ static int node_run(node *n, node_opts *o)
     flare_host_config cfg;
     flare_host_config_default(&cfg);
     cfg.doc_addrs_public = n->allow_testnet;
+    if (n->autonat_boot_ms)
+        cfg.autonat_boot_delay = (flare_tstamp)n->autonat_boot_ms * 1000000;
+    n->connect = o->connect;
+    n->nconnect = o->nconnect;
+    rv = rv ? rv : check_connect(o->connect, o->nconnect);
     if (rv == 0)
         rv = flare_host_new(&n->host, flare_uvio_io(n->uvio), &key, &cfg, NULL);
     flare_privkey_clear(&key);
@@ -598,7 +666,11 @@ static int node_run(node *n, node_opts *o)
     uv_signal_init(&n->loop, &n->sigterm);
     uv_timer_init(&n->loop, &n->ping_timer);
     uv_timer_init(&n->loop, &n->hp_timer);
+    uv_timer_init(&n->loop, &n->connect_timer);
     n->sigint.data = n->sigterm.data = n->ping_timer.data = n->hp_timer.data = n;
+    n->connect_timer.data = n;
+    if (rv == 0 && n->nconnect)
+        uv_timer_start(&n->connect_timer, connect_tick, 0, 2000);
     if (n->wait_holepunch)
         uv_timer_start(&n->hp_timer, hp_timeout, (uint64_t)n->wait_holepunch * 1000, 0);
     uv_signal_start(&n->sigint, on_signal, SIGINT);
@@ -614,6 +686,7 @@ static int node_run(node *n, node_opts *o)
     uv_close((uv_handle_t *)&n->sigterm, NULL);
     uv_close((uv_handle_t *)&n->ping_timer, NULL);
     uv_close((uv_handle_t *)&n->hp_timer, NULL);
+    uv_close((uv_handle_t *)&n->connect_timer, NULL);
     uv_run(&n->loop, UV_RUN_DEFAULT);
     uv_loop_close(&n->loop);
     flare_buf_free(&n->echo_reply);
