@@ -623,9 +623,8 @@ static void v1_case(client_kind kind, int real_dialback, flare_reach_state want,
         snprintf(ip, sizeof(ip), "198.51.100.%d", i + 1);
         tnode *t = add_node_on(&w, flare_sim_internet(w.sim), ip, &cfg);
         flare_buf_init(&f[i].in, NULL);
-        assert_int_equal(flare_host_set_handler(t->h, FLARE_AUTONAT_V1_PROTOCOL_ID, &fake_v1_cbs,
-                                                &f[i], 0),
-                         0);
+        assert_int_equal(
+            flare_host_set_handler(t->h, FLARE_AUTONAT_V1_PROTOCOL_ID, &fake_v1_cbs, &f[i], 0), 0);
     }
     tnode *dialer = add_node_on(&w, flare_sim_internet(w.sim), "198.51.100.9", &cfg);
     for (int i = 0; i < 3; i++)
@@ -670,10 +669,14 @@ static void test_v1_real_dialback_nat(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_public),        cmocka_unit_test(test_eim_nat),
-        cmocka_unit_test(test_symmetric_nat), cmocka_unit_test(test_firewall),
-        cmocka_unit_test(test_flip),          cmocka_unit_test(test_probe_now),
-        cmocka_unit_test(test_bad_v2),        cmocka_unit_test(test_bad_v1),
+        cmocka_unit_test(test_public),
+        cmocka_unit_test(test_eim_nat),
+        cmocka_unit_test(test_symmetric_nat),
+        cmocka_unit_test(test_firewall),
+        cmocka_unit_test(test_flip),
+        cmocka_unit_test(test_probe_now),
+        cmocka_unit_test(test_bad_v2),
+        cmocka_unit_test(test_bad_v1),
         cmocka_unit_test(test_v1_reused_conn_nat),
         cmocka_unit_test(test_v1_reused_conn_public),
         cmocka_unit_test(test_v1_real_dialback_public),

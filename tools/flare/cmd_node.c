@@ -26,8 +26,8 @@ typedef struct node {
     int identified, echoed, wanted_echo;
     int wait_holepunch; /* dial: seconds to wait for DCUtR (0: don't) */
     int holepunch_done, holepunch_err;
-    int allow_testnet; /* TEST-NET ranges count as public (the NAT lab) */
-    long autonat_boot_ms; /* --autonat-boot-delay (0: the host's default) */
+    int allow_testnet;          /* TEST-NET ranges count as public (the NAT lab) */
+    long autonat_boot_ms;       /* --autonat-boot-delay (0: the host's default) */
     const char *const *connect; /* --connect: peers dialed and kept */
     int nconnect;
     uv_timer_t connect_timer;
@@ -281,9 +281,10 @@ static const char *reach_addrs(flare_host *h)
     char a[1024], q[1100];
     memcpy(out, "\001[", 3);
     for (size_t i = 0; i < k && o < sizeof(out) - 1200; i++)
-        o += (size_t)snprintf(out + o, sizeof(out) - o, "%s{\"addr\":%s,\"state\":\"%s\"}",
-                              i ? "," : "", cli_json_str(q, sizeof(q), ma_str(&ma[i], a, sizeof(a))),
-                              flare_reach_state_name(st[i]));
+        o +=
+            (size_t)snprintf(out + o, sizeof(out) - o, "%s{\"addr\":%s,\"state\":\"%s\"}",
+                             i ? "," : "", cli_json_str(q, sizeof(q), ma_str(&ma[i], a, sizeof(a))),
+                             flare_reach_state_name(st[i]));
     snprintf(out + o, sizeof(out) - o, "]");
     return out;
 }
