@@ -155,6 +155,10 @@ for k in kinds:
         flips = [e["state"] for e in ev]
         good = got in want.split("|") and (dt is None or dt <= window) and \
             all(s == got for s in flips)
+        # Address level (v2): the verdict's address agrees, none contradicts.
+        astates = [a["state"] for a in (first or {}).get("addrs", [])]
+        if first and k.startswith("flare"):
+            good &= got in astates and all(a in (got, "unknown") for a in astates)
         conns = len({e["peerId"] for e in events(name) if e.get("event") == "identify"})
         when = ("after %5.1f s" % dt) if dt is not None else "no verdict   "
         line = "  %-5s %-11s %-9s servers: %-7s %-13s (%d identified) expected %-14s %s" % (
@@ -180,6 +184,11 @@ for k in kinds:
         print("  js servers: %d 'successfully dialed' claims (%d for nodes behind a router), "
               "%d replies lost on a closed stream" % (len(claims), len(behind),
               js_log.count("Cannot write to a stream that is closed")))
+crashed = [f for f in os.listdir(logs) if f.endswith(".err") and not f.startswith("srv-js")
+           and any(w in text(f) for w in ("Sanitizer", "runtime error", "Segmentation"))]
+if crashed:
+    print("crash reports in: %s" % " ".join(sorted(crashed)))
+    ok = False
 print("result: %s" % ("OK" if ok else "WRONG VERDICTS"))
 sys.exit(0 if ok else 1)
 PY
