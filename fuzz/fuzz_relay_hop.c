@@ -5,27 +5,11 @@
 
 #include "flare/relay.h"
 #include "flare/relay_server.h"
-
-static flare_relay_server *server(void)
-{
-    static flare_relay_server *s;
-    static flare_privkey k;
-    static flare_prng p;
-    if (!s) {
-        flare_relay_server_config cfg;
-        flare_prng_seed(&p, 1);
-        flare_privkey_generate(&k, flare_prng_rng(&p));
-        flare_relay_server_config_default(&cfg);
-        cfg.key = &k;
-        if (flare_relay_server_new(&s, &cfg, NULL, flare_prng_rng(&p)) != 0)
-            abort();
-    }
-    return s;
-}
+#include "relay_server_fixture.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    flare_relay_server *s = server();
+    flare_relay_server *s = fuzz_relay_server(1);
     flare_peerid from, relay;
     uint8_t mh[34] = {0x12, 0x20};
     memcpy(mh + 2, data, size < 32 ? size : 32);

@@ -5,23 +5,7 @@
 
 #include "flare/relay.h"
 #include "flare/relay_server.h"
-
-static flare_relay_server *server(void)
-{
-    static flare_relay_server *s;
-    static flare_privkey k;
-    static flare_prng p;
-    if (!s) {
-        flare_relay_server_config cfg;
-        flare_prng_seed(&p, 2);
-        flare_privkey_generate(&k, flare_prng_rng(&p));
-        flare_relay_server_config_default(&cfg);
-        cfg.key = &k;
-        if (flare_relay_server_new(&s, &cfg, NULL, flare_prng_rng(&p)) != 0)
-            abort();
-    }
-    return s;
-}
+#include "relay_server_fixture.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -31,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     flare_relay_stop_handle(data, size, &req, &out);
 
     /* The relay side: a reservation, a CONNECT, then the fuzzed answer. */
-    flare_relay_server *s = server();
+    flare_relay_server *s = fuzz_relay_server(2);
     flare_peerid a, b;
     uint8_t mh[34] = {0x12, 0x20};
     flare_peerid_from_bytes(&a, mh, sizeof(mh));

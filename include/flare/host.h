@@ -74,6 +74,12 @@ typedef struct flare_host_config {
     flare_tstamp autonat_retry_interval;   /* while unsure; 0 = 90 s */
     flare_tstamp autonat_refresh_interval; /* once settled; 0 = 15 min */
     int autonat_allow_private; /* also ask about non-public addresses (loopback tests only) */
+    /* AutoRelay (opt-in, like go-libp2p's EnableAutoRelay): while AutoNAT
+     * says we are private, keep reservations on relays picked by
+     * ourselves; see flare_host_autorelay_add_static. */
+    int enable_autorelay;           /* default 0 */
+    size_t autorelay_num;           /* reservations to keep; 0 = 2 */
+    flare_tstamp autorelay_backoff; /* after a refusal or repeated failure; 0 = 1 h */
 } flare_host_config;
 
 void flare_host_config_default(flare_host_config *c);
@@ -103,6 +109,9 @@ typedef enum flare_host_event_type {
     FLARE_HOST_EV_HOLEPUNCH_STEP, /* peer, step (a name), value, rtt, attempt, reason */
     FLARE_HOST_EV_HOLEPUNCH,      /* done: error 0 with conn/addr (direct), or error + reason */
     FLARE_HOST_EV_REACHABILITY,   /* family, reach: AutoNAT's verdict for IP version changed */
+    /* AutoRelay's choices: reason, peer (the relay; none for "start"/"stop"),
+     * addr (the relay's address), error (why, for "backoff"/"replaced"). */
+    FLARE_HOST_EV_AUTORELAY,
 } flare_host_event_type;
 
 typedef struct flare_host_event {
@@ -282,7 +291,10 @@ struct flare_relay_server_config;
 /* Keeps a reservation on the relay at relay_ma (/.../p2p/RELAY): reserves,
  * refreshes before expiry, re-reserves after drops or refusals (with
  * backoff), and advertises our relayed addresses through identify.
- * Progress is reported with FLARE_HOST_EV_RESERVATION_*. */
+ * Progress is reported with FLARE_HOST_EV_RESERVATION_*. A reservation
+ * AutoRelay holds on that relay becomes this one (AutoRelay then looks for
+ * another relay). Errors: FLARE_ERR_INVALID_ARG (no /p2p/, or relayed),
+ * FLARE_ERR_EXISTS (already kept), FLARE_ERR_NOMEM. */
 int flare_host_relay_reserve(flare_host *h, const flare_multiaddr *relay_ma);
 /* Our relayed addresses (.../p2p/RELAY/p2p-circuit/p2p/US) from active
  * reservations. Returns the count written. */
@@ -292,6 +304,36 @@ size_t flare_host_relay_addrs(flare_host *h, flare_multiaddr *out, size_t cap);
 int flare_host_enable_relay_server(flare_host *h, const struct flare_relay_server_config *cfg);
 size_t flare_host_relay_num_reservations(flare_host *h);
 size_t flare_host_relay_num_circuits(flare_host *h);
+
+/* ---- AutoRelay ------------------------------------------------------------------- */
+
+/* With cfg.enable_autorelay, the host keeps cfg.autorelay_num reservations
+ * while AutoNAT's verdict for IPv4 or IPv6 is PRIVATE (an UNKNOWN verdict
+ * changes nothing; PUBLIC for every known family drops them). Candidates, in
+ * order: static relays (flare_host_autorelay_add_static, dialed if needed),
+ * then connected peers whose identify lists the hop protocol, reached over a
+ * direct connection, with a public non-relayed address, in the order they
+ * were identified. A relay that refuses (a non-OK status, no hop protocol,
+ * a bad reply or voucher), or that fails twice in a row before ever
+ * granting a reservation, is left alone for cfg.autorelay_backoff. A relay
+ * whose reservation is lost and cannot be renewed at the first retry is
+ * replaced (it is a candidate again once connected and identified again).
+ * Reservations made with flare_host_relay_reserve are separate: they are
+ * kept whatever the reachability, and their relays are not picked again.
+ * Every choice is reported as FLARE_HOST_EV_AUTORELAY with reason "start"
+ * (we are private: looking for relays), "candidate" (reserving on peer),
+ * "backoff" (peer refused or kept failing), "replaced" (peer's reservation
+ * was lost), "dropped-public" (we are public: reservation dropped) or
+ * "stop"; reservations themselves as FLARE_HOST_EV_RESERVATION_*. */
+
+/* Adds a static relay candidate (/.../p2p/RELAY), tried before discovered
+ * ones. Errors: FLARE_ERR_STATE (cfg.enable_autorelay is 0),
+ * FLARE_ERR_INVALID_ARG (no /p2p/, a relayed address, or our own ID),
+ * FLARE_ERR_EXISTS (already added), FLARE_ERR_NOMEM. */
+int flare_host_autorelay_add_static(flare_host *h, const flare_multiaddr *relay_ma);
+/* The relays on which AutoRelay currently holds an active reservation.
+ * Returns the count written (<= cap). */
+size_t flare_host_autorelay_relays(flare_host *h, flare_peerid *out, size_t cap);
 
 /* ---- hole punching (DCUtR) ---------------------------------------------------- */
 

@@ -23,6 +23,8 @@ void flare_host_config_default(flare_host_config *c)
     c->enable_autonat_server = 1;
     c->enable_autonat_client = 1;
     c->autonat_servers_max = 3;
+    c->autorelay_num = 2;
+    c->autorelay_backoff = 3600 * FLARE_NS_PER_S;
 }
 
 static void host_random(uint8_t *dst, size_t len, void *user)
@@ -72,6 +74,8 @@ int flare_host_new(flare_host **out, flare_io *io, const flare_privkey *key,
         rv = flare__identify_register(h);
     if (rv == 0)
         rv = flare__autonat_init(h);
+    if (rv == 0)
+        rv = flare__autorelay_init(h);
     if (rv) {
         flare_host_del(h);
         return rv;
@@ -88,6 +92,7 @@ void flare_host_del(flare_host *h)
     while (h->conns)
         flare__conn_destroy(h->conns);
     flare__autonat_free(h);
+    flare__autorelay_free(h);
     while (h->listeners) {
         flare__listener *l = h->listeners;
         h->listeners = l->next;
@@ -134,7 +139,10 @@ flare_io *flare_host_io(flare_host *h)
 
 void flare__host_emit(flare_host *h, const flare_host_event *ev)
 {
-    if (h->event_cb && !h->destroying)
+    if (h->destroying)
+        return;
+    flare__autorelay_on_event(h, ev);
+    if (h->event_cb)
         h->event_cb(h, ev, h->event_user);
 }
 

@@ -158,7 +158,8 @@ struct flare_host {
     void *relay_client;
     void *relay_server;
     void *dcutr;
-    struct flare__autonat *autonat; /* svc_autonat.c */
+    struct flare__autonat *autonat;     /* svc_autonat.c */
+    struct flare__autorelay *autorelay; /* svc_autorelay.c */
     int destroying;
 };
 
@@ -236,6 +237,13 @@ void flare__relay_client_conn_closed(flare_host *h, flare_conn *c);
 int flare__relay_dial(flare_host *h, const flare_multiaddr *ma, const flare_dial_opts *o,
                       flare_dial_cb cb, void *user);
 size_t flare__relay_addrs(flare_host *h, flare_multiaddr *out, size_t cap);
+/* Reservations owned by AutoRelay: FLARE_ERR_EXISTS when the relay already
+ * has one (of either kind; flare_host_relay_reserve takes an AutoRelay one
+ * over instead); unreserve forgets an AutoRelay one (and pushes identify
+ * when it was active); FLARE_ERR_NOT_FOUND otherwise. */
+int flare__relay_reserve_auto(flare_host *h, const flare_multiaddr *relay_ma);
+int flare__relay_unreserve_auto(flare_host *h, const flare_peerid *relay);
+int flare__relay_has_manual(flare_host *h, const flare_peerid *relay);
 int flare__relay_server_init(flare_host *h);
 void flare__relay_server_free(flare_host *h);
 void flare__relay_server_conn_closed(flare_host *h, flare_conn *c);
@@ -262,5 +270,21 @@ void flare__autonat_peer_identified(flare_host *h, flare_conn *c);
 void flare__autonat_addrs_changed(flare_host *h);
 /* A TCP connection was accepted on local_port (v1 dial-back evidence). */
 void flare__autonat_inbound(flare_host *h, uint16_t local_port);
+
+/* svc_autorelay.c: sees every host event (to follow reachability, identify
+ * and connection changes; work is done later from its own timer) and the
+ * outcome of each of its reservations. */
+typedef enum {
+    FLARE__RSVP_GRANTED,
+    FLARE__RSVP_REFUSED, /* the relay answered no, or with something unusable */
+    FLARE__RSVP_FAILED,  /* dial, connection or stream failure: no answer */
+    FLARE__RSVP_LOST,    /* a granted reservation's connection dropped */
+    FLARE__RSVP_TAKEN,   /* the application reserved there itself: no longer ours */
+} flare__rsvp_outcome;
+int flare__autorelay_init(flare_host *h);
+void flare__autorelay_free(flare_host *h);
+void flare__autorelay_on_event(flare_host *h, const flare_host_event *ev);
+void flare__autorelay_rsvp_result(flare_host *h, const flare_peerid *relay,
+                                  flare__rsvp_outcome what, int err);
 
 #endif

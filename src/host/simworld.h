@@ -2,7 +2,8 @@
  * it is scenario code, not part of the library API): a public relay R,
  * a private listener B behind NAT-B holding a reservation on R, and a
  * private dialer A behind NAT-A that reaches B through R; DCUtR then tries
- * to connect them directly. */
+ * to connect them directly. The dw_host_make / dw_tcp_addr / dw_dial /
+ * dw_echo helpers serve other simulator scenarios too. */
 #ifndef FLARE_HOST_SIMWORLD_H
 #define FLARE_HOST_SIMWORLD_H
 
@@ -11,12 +12,18 @@
 #include <string.h>
 
 #include "flare/host.h"
+#include "flare/relay_server.h"
 #include "flare/sim.h"
+
+/* The relay's address in dw_world. */
+#define DW_RELAY_IP "198.51.100.10"
 
 typedef struct dw_node {
     flare_sim_host *sh;
     flare_host *h;
     int rsv_ok, punch_done, punch_err, identified;
+    int rsv_failed, rsv_lost, relay_reserved, circ_opened, circ_closed;
+    int opened, closed, last_close_err, pings;
     const char *punch_reason;
     flare_multiaddr relayed;
     flare_multiaddr direct_addr;
@@ -40,6 +47,9 @@ typedef struct dw_params {
     double loss;
     uint64_t seed;
     FILE *log;
+    flare_tstamp delay_ab;                  /* A's and B's own links (0) */
+    const flare_host_config *cfg;           /* every host's; NULL: dw_config_default */
+    const flare_relay_server_config *relay; /* R's; NULL: the defaults */
 } dw_params;
 
 static inline void dw_params_default(dw_params *p)
@@ -50,6 +60,118 @@ static inline void dw_params_default(dw_params *p)
     p->delay_a = p->delay_b = p->delay_r = 25 * FLARE_NS_PER_MS;
     p->seed = 1;
 }
+
+/* The library's host defaults, with the simulator's TEST-NET addresses
+ * counted as public. */
+static inline void dw_config_default(flare_host_config *cfg)
+{
+    flare_host_config_default(cfg);
+    cfg->doc_addrs_public = 1;
+}
+
+/* ma = /ip4/IP/tcp/PORT, then /p2p/PEER unless peer is NULL. Returns 0 or
+ * the multiaddr error. */
+static inline int dw_tcp_addr(flare_multiaddr *ma, const char *ip, int port,
+                              const flare_peerid *peer)
+{
+    char s[96];
+    snprintf(s, sizeof(s), "/ip4/%s/tcp/%d", ip, port);
+    int rv = flare_multiaddr_parse(ma, s);
+    return rv || !peer ? rv : flare_multiaddr_with_peerid(ma, peer);
+}
+
+/* What dw_host_make builds: a simulated host on lan at ip and a Flare host
+ * on it. */
+typedef struct dw_host_spec {
+    const char *name;
+    flare_sim_lan *lan;
+    const char *ip;
+    flare_sim_link link;
+    uint8_t seed[32];             /* the host key's */
+    const flare_host_config *cfg; /* NULL: dw_config_default */
+    flare_host_event_cb on_event;
+    void *user;
+    int listen_port; /* 0: does not listen */
+} dw_host_spec;
+
+/* Makes the hosts of sp into *sh and *h. Returns 0 or the first error
+ * (FLARE_ERR_NOMEM when the simulated host could not be made); what was made
+ * is freed by flare_host_del(*h) and flare_sim_del. */
+static inline int dw_host_make(flare_sim *sim, const dw_host_spec *sp, flare_sim_host **sh,
+                               flare_host **h)
+{
+    *sh = flare_sim_host_new(sim, sp->name);
+    if (!*sh)
+        return FLARE_ERR_NOMEM;
+    int rv = flare_sim_host_add_addr(*sh, sp->lan, sp->ip);
+    if (rv)
+        return rv;
+    flare_sim_link_set(*sh, &sp->link);
+    flare_privkey k;
+    if ((rv = flare_privkey_from_seed(&k, sp->seed)) != 0)
+        return rv;
+    flare_host_config cfg;
+    if (sp->cfg)
+        cfg = *sp->cfg;
+    else
+        dw_config_default(&cfg);
+    if ((rv = flare_host_new(h, flare_sim_host_io(*sh), &k, &cfg, NULL)) != 0)
+        return rv;
+    flare_host_set_event_cb(*h, sp->on_event, sp->user);
+    if (!sp->listen_port)
+        return 0;
+    flare_multiaddr ma;
+    if ((rv = dw_tcp_addr(&ma, sp->ip, sp->listen_port, NULL)) != 0)
+        return rv;
+    return flare_host_listen(*h, &ma);
+}
+
+/* Runs the simulation for ms milliseconds. */
+static inline void dw_run_ms(flare_sim *sim, long ms)
+{
+    flare_sim_run_for(sim, (flare_tstamp)ms * FLARE_NS_PER_MS);
+}
+
+/* A dial's outcome, filled by dw_dial_cb (user = the dw_dial). */
+typedef struct dw_dial {
+    int calls, status;
+    flare_conn *conn;
+} dw_dial;
+
+static inline void dw_dial_cb(flare_host *h, flare_conn *c, int status, void *user)
+{
+    dw_dial *d = user;
+    (void)h;
+    d->calls++;
+    d->status = status;
+    d->conn = c;
+}
+
+/* An echo service: flare_host_set_handler(h, proto, &dw_echo_cbs, errs, ..)
+ * with errs an int counting failed writes, or NULL. */
+static inline void dw_echo_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
+{
+    int rv = flare_stream_write(s, d, len);
+    if (rv != 0 && rv != 1 && user)
+        ++*(int *)user;
+    if (rv == 1)
+        flare_stream_pause(s, 1); /* backpressure: read again once drained */
+}
+
+static inline void dw_echo_writable(flare_stream *s, void *user)
+{
+    (void)user;
+    flare_stream_pause(s, 0);
+}
+
+static inline void dw_echo_eof(flare_stream *s, void *user)
+{
+    (void)user;
+    flare_stream_close_write(s);
+}
+
+static const flare_stream_cbs dw_echo_cbs = {NULL, dw_echo_data, dw_echo_eof, dw_echo_writable,
+                                             NULL};
 
 static inline void dw_event(flare_host *h, const flare_host_event *ev, void *user)
 {
@@ -94,34 +216,67 @@ static inline void dw_event(flare_host *h, const flare_host_event *ev, void *use
     case FLARE_HOST_EV_IDENTIFIED:
         n->identified++;
         break;
+    case FLARE_HOST_EV_RESERVATION_FAILED:
+        n->rsv_failed++;
+        break;
+    case FLARE_HOST_EV_RESERVATION_LOST:
+        n->rsv_lost++;
+        break;
+    case FLARE_HOST_EV_RELAY_RESERVED:
+        n->relay_reserved++;
+        break;
+    case FLARE_HOST_EV_RELAY_CIRCUIT_OPENED:
+        n->circ_opened++;
+        break;
+    case FLARE_HOST_EV_RELAY_CIRCUIT_CLOSED:
+        n->circ_closed++;
+        break;
+    case FLARE_HOST_EV_CONN_OPENED:
+        n->opened++;
+        break;
+    case FLARE_HOST_EV_CONN_CLOSED:
+        n->closed++;
+        n->last_close_err = ev->error;
+        break;
+    case FLARE_HOST_EV_PING:
+        n->pings++;
+        break;
     default:
         break;
     }
+}
+
+/* Node n of the world: listens on ip:4001; cfg NULL: dw_config_default.
+ * Returns 0 or the first error. */
+static inline int dw_node_make(dw_world *w, dw_node *n, const char *name, flare_sim_lan *lan,
+                               const char *ip, uint8_t seedb, flare_tstamp delay, double loss,
+                               FILE *log, const flare_host_config *cfg)
+{
+    n->name = name;
+    n->log = log;
+    dw_host_spec sp = {.name = name,
+                       .lan = lan,
+                       .ip = ip,
+                       .link = {.delay = delay, .loss = loss},
+                       .seed = {seedb},
+                       .cfg = cfg,
+                       .on_event = dw_event,
+                       .user = n,
+                       .listen_port = 4001};
+    return dw_host_make(w->sim, &sp, &n->sh, &n->h);
 }
 
 static inline void dw_host(dw_world *w, dw_node *n, const char *name, flare_sim_lan *lan,
                            const char *ip, uint8_t seedb, flare_tstamp delay, double loss,
                            FILE *log)
 {
-    n->name = name;
-    n->log = log;
-    n->sh = flare_sim_host_new(w->sim, name);
-    flare_sim_host_add_addr(n->sh, lan, ip);
-    flare_sim_link l = {.delay = delay, .loss = loss};
-    flare_sim_link_set(n->sh, &l);
-    uint8_t seed[32] = {seedb};
-    flare_privkey k;
-    flare_privkey_from_seed(&k, seed);
-    flare_host_config cfg;
-    flare_host_config_default(&cfg);
-    cfg.doc_addrs_public = 1;
-    flare_host_new(&n->h, flare_sim_host_io(n->sh), &k, &cfg, NULL);
-    flare_host_set_event_cb(n->h, dw_event, n);
-    char s[96];
-    flare_multiaddr ma;
-    snprintf(s, sizeof(s), "/ip4/%s/tcp/4001", ip);
-    flare_multiaddr_parse(&ma, s);
-    flare_host_listen(n->h, &ma);
+    dw_node_make(w, n, name, lan, ip, seedb, delay, loss, log, NULL);
+}
+
+/* ma = the relay's address with its peer ID. Returns 0 or the error. */
+static inline int dw_relay_addr(dw_world *w, flare_multiaddr *ma)
+{
+    return dw_tcp_addr(ma, DW_RELAY_IP, 4001, flare_host_peerid(w->r.h));
 }
 
 static inline void dw_dialed(flare_host *h, flare_conn *c, int status, void *user)
@@ -133,29 +288,41 @@ static inline void dw_dialed(flare_host *h, flare_conn *c, int status, void *use
     w->relayed_up = flare_io_now(flare_host_io(h));
 }
 
-/* Builds the world, B reserves, A dials B through R. Returns 0 when the
- * relayed connection is up (the punch then runs by itself). */
-static inline int dw_setup(dw_world *w, const dw_params *p)
+/* Builds the world: the NATs, R (a relay server), A and B, each listening
+ * on port 4001. Returns 0 or the first error. */
+static inline int dw_build(dw_world *w, const dw_params *p)
 {
     memset(w, 0, sizeof(*w));
     w->sim = flare_sim_new(p->seed, NULL);
+    if (!w->sim)
+        return FLARE_ERR_NOMEM;
     flare_sim_lan *inet = flare_sim_internet(w->sim);
     flare_sim_lan *la = flare_sim_lan_new(w->sim, "lan-a");
     flare_sim_lan *lb = flare_sim_lan_new(w->sim, "lan-b");
     w->nat_a = flare_sim_nat_new(w->sim, "nat-a", inet, "203.0.113.1", la, "10.0.1.1", &p->nat_a);
     w->nat_b = flare_sim_nat_new(w->sim, "nat-b", inet, "203.0.113.2", lb, "10.0.2.1", &p->nat_b);
+    if (!w->nat_a || !w->nat_b)
+        return FLARE_ERR_NOMEM;
     flare_sim_link nl = {.delay = p->delay_a, .loss = p->loss};
     flare_sim_nat_link_set(w->nat_a, &nl);
     nl.delay = p->delay_b;
     flare_sim_nat_link_set(w->nat_b, &nl);
-    dw_host(w, &w->r, "R", inet, "198.51.100.10", 1, p->delay_r, 0, p->log);
-    dw_host(w, &w->a, "A", la, "10.0.1.2", 2, 0, 0, p->log);
-    dw_host(w, &w->b, "B", lb, "10.0.2.2", 3, 0, 0, p->log);
-    if (flare_host_enable_relay_server(w->r.h, NULL))
+    int rv;
+    if ((rv = dw_node_make(w, &w->r, "R", inet, DW_RELAY_IP, 1, p->delay_r, 0, p->log, p->cfg)) ||
+        (rv = dw_node_make(w, &w->a, "A", la, "10.0.1.2", 2, p->delay_ab, 0, p->log, p->cfg)) ||
+        (rv = dw_node_make(w, &w->b, "B", lb, "10.0.2.2", 3, p->delay_ab, 0, p->log, p->cfg)))
+        return rv;
+    return flare_host_enable_relay_server(w->r.h, p->relay);
+}
+
+/* Builds the world, B reserves, A dials B through R. Returns 0 when the
+ * relayed connection is up (the punch then runs by itself). */
+static inline int dw_setup(dw_world *w, const dw_params *p)
+{
+    if (dw_build(w, p))
         return -1;
     flare_multiaddr rma;
-    flare_multiaddr_parse(&rma, "/ip4/198.51.100.10/tcp/4001");
-    flare_multiaddr_with_peerid(&rma, flare_host_peerid(w->r.h));
+    dw_relay_addr(w, &rma);
     if (flare_host_relay_reserve(w->b.h, &rma))
         return -1;
     /* A knows R too (it learns its own candidate address from R). */

@@ -28,6 +28,9 @@ typedef struct rsvp {
     flare_peerid relay;
     rs_state state;
     int ever_active;
+    int autorelay; /* owned by svc_autorelay.c */
+    int gone;      /* AutoRelay let go while a dial was in flight: freed by rs_dialed */
+    int refused;   /* the failure being reported is the relay's answer */
     flare_relay_reservation r;
     flare_io_timer *timer;
     flare_tstamp backoff;
@@ -78,6 +81,21 @@ static void rsvp_retry(rsvp *r, int err)
             r->backoff = BACKOFF_MAX;
     }
     h->io->ops->timer_start(r->timer, flare_io_now(h->io) + r->backoff);
+    if (r->autorelay)
+        flare__autorelay_rsvp_result(h, &r->relay,
+                                     was_active   ? FLARE__RSVP_LOST
+                                     : r->refused ? FLARE__RSVP_REFUSED
+                                                  : FLARE__RSVP_FAILED,
+                                     err ? err : FLARE_ERR_CLOSED);
+    r->refused = 0;
+}
+
+/* The relay answered, and the answer is no (or unusable): AutoRelay tells
+ * this apart from a failure to get an answer. */
+static void rsvp_refused(rsvp *r, int err)
+{
+    r->refused = 1;
+    rsvp_retry(r, err);
 }
 
 /* ---- the RESERVE exchange --------------------------------------------------------- */
@@ -92,7 +110,7 @@ static void rs_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
     if (n == FLARE_ERR_LIMIT || n == FLARE_ERR_NOMEM) {
         r->stream = NULL;
         flare_stream_reset(s);
-        rsvp_retry(r, FLARE_ERR_TOO_LARGE);
+        rsvp_refused(r, FLARE_ERR_TOO_LARGE);
         return;
     }
     if (n == FLARE_ERR_AGAIN)
@@ -105,7 +123,7 @@ static void rs_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
     r->stream = NULL;
     flare_stream_close_write(s);
     if (rv) {
-        rsvp_retry(r, rv);
+        rsvp_refused(r, rv);
         return;
     }
     if (res.naddrs == 0) {
@@ -126,6 +144,8 @@ static void rs_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
     int k = flare_relay_reservation_addrs(&res, &h->id, addrs, 1);
     emit(h, FLARE_HOST_EV_RESERVATION_OK, &r->relay, k > 0 ? &addrs[0] : NULL, 0);
     flare_host_identify_push(h);
+    if (r->autorelay)
+        flare__autorelay_rsvp_result(h, &r->relay, FLARE__RSVP_GRANTED, 0);
 }
 
 static void rs_close(flare_stream *s, int err, void *user)
@@ -134,7 +154,10 @@ static void rs_close(flare_stream *s, int err, void *user)
     (void)s;
     if (r->stream) { /* closed before the reply */
         r->stream = NULL;
-        rsvp_retry(r, err ? err : FLARE_ERR_CLOSED);
+        if (err == FLARE_ERR_NEGOTIATION) /* no hop there */
+            rsvp_refused(r, err);
+        else
+            rsvp_retry(r, err ? err : FLARE_ERR_CLOSED);
     }
 }
 
@@ -163,10 +186,27 @@ static void rsvp_send(rsvp *r, flare_conn *c)
     }
 }
 
+static void rsvp_free(flare_host *h, rsvp *r)
+{
+    relay_client *rc = rc_of(h);
+    for (rsvp **p = &rc->list; *p; p = &(*p)->next) {
+        if (*p == r) {
+            *p = r->next;
+            break;
+        }
+    }
+    h->io->ops->timer_del(r->timer);
+    flare_buf_free(&r->in);
+    flare__free(h->mem, r);
+}
+
 static void rs_dialed(flare_host *h, flare_conn *c, int status, void *user)
 {
     rsvp *r = user;
-    (void)h;
+    if (r->gone) {
+        rsvp_free(h, r);
+        return;
+    }
     if (status) {
         rsvp_retry(r, status);
         return;
@@ -198,21 +238,36 @@ static void rsvp_timer(flare_io_timer *t, void *user)
         rsvp_start(r);
 }
 
-int flare_host_relay_reserve(flare_host *h, const flare_multiaddr *relay_ma)
+static rsvp *find(flare_host *h, const flare_peerid *relay)
+{
+    for (rsvp *r = rc_of(h)->list; r; r = r->next)
+        if (!r->gone && flare_peerid_equal(&r->relay, relay))
+            return r;
+    return NULL;
+}
+
+static int reserve(flare_host *h, const flare_multiaddr *relay_ma, int autorelay)
 {
     relay_client *rc = rc_of(h);
     flare_peerid relay;
     if (flare_multiaddr_is_relayed(relay_ma) || flare_multiaddr_get_peerid(relay_ma, &relay))
         return FLARE_ERR_INVALID_ARG;
-    for (rsvp *r = rc->list; r; r = r->next)
-        if (flare_peerid_equal(&r->relay, &relay))
-            return FLARE_ERR_EXISTS;
+    rsvp *old = find(h, &relay);
+    if (old && old->autorelay && !autorelay) {
+        /* The application wants this relay for good: AutoRelay lets go. */
+        old->autorelay = 0;
+        flare__autorelay_rsvp_result(h, &relay, FLARE__RSVP_TAKEN, 0);
+        return 0;
+    }
+    if (old)
+        return FLARE_ERR_EXISTS;
     rsvp *r = flare__calloc(h->mem, 1, sizeof(*r));
     if (!r)
         return FLARE_ERR_NOMEM;
     r->host = h;
     r->relay_ma = *relay_ma;
     r->relay = relay;
+    r->autorelay = autorelay;
     flare_buf_init(&r->in, h->mem);
     int rv = h->io->ops->timer_new(h->io, rsvp_timer, r, &r->timer);
     if (rv) {
@@ -226,12 +281,50 @@ int flare_host_relay_reserve(flare_host *h, const flare_multiaddr *relay_ma)
     return 0;
 }
 
+int flare_host_relay_reserve(flare_host *h, const flare_multiaddr *relay_ma)
+{
+    return reserve(h, relay_ma, 0);
+}
+
+int flare__relay_reserve_auto(flare_host *h, const flare_multiaddr *relay_ma)
+{
+    return reserve(h, relay_ma, 1);
+}
+
+int flare__relay_has_manual(flare_host *h, const flare_peerid *relay)
+{
+    rsvp *r = find(h, relay);
+    return r && !r->autorelay;
+}
+
+int flare__relay_unreserve_auto(flare_host *h, const flare_peerid *relay)
+{
+    rsvp *r = find(h, relay);
+    if (!r || !r->autorelay)
+        return FLARE_ERR_NOT_FOUND;
+    int was_active = r->state == RS_ACTIVE;
+    if (r->stream) /* no callback runs for it after the reset */
+        flare_stream_reset(r->stream);
+    r->stream = NULL;
+    if (r->state == RS_DIALING) {
+        /* The dial's callback still holds r. */
+        r->gone = 1;
+        h->io->ops->timer_stop(r->timer);
+    } else {
+        rsvp_free(h, r);
+    }
+    /* The relay forgets the slot when it expires (v2 has no unreserve). */
+    if (was_active)
+        flare_host_identify_push(h);
+    return 0;
+}
+
 size_t flare__relay_addrs(flare_host *h, flare_multiaddr *out, size_t cap)
 {
     relay_client *rc = rc_of(h);
     size_t n = 0;
     for (rsvp *r = rc ? rc->list : NULL; r && n < cap; r = r->next) {
-        if (r->state != RS_ACTIVE)
+        if (r->state != RS_ACTIVE || r->gone)
             continue;
         int k = flare_relay_reservation_addrs(&r->r, &h->id, out + n, cap - n);
         if (k > 0)
@@ -248,7 +341,7 @@ size_t flare_host_relay_addrs(flare_host *h, flare_multiaddr *out, size_t cap)
 static rsvp *active_on(flare_host *h, const flare_peerid *relay)
 {
     for (rsvp *r = rc_of(h)->list; r; r = r->next)
-        if (r->state == RS_ACTIVE && flare_peerid_equal(&r->relay, relay))
+        if (r->state == RS_ACTIVE && !r->gone && flare_peerid_equal(&r->relay, relay))
             return r;
     return NULL;
 }
@@ -257,7 +350,7 @@ void flare__relay_client_conn_closed(flare_host *h, flare_conn *c)
 {
     relay_client *rc = rc_of(h);
     for (rsvp *r = rc ? rc->list : NULL; r; r = r->next)
-        if (r->conn == c && (r->state == RS_ACTIVE || r->state == RS_RESERVING)) {
+        if (!r->gone && r->conn == c && (r->state == RS_ACTIVE || r->state == RS_RESERVING)) {
             r->stream = NULL;
             rsvp_retry(r, c->close_err ? c->close_err : FLARE_ERR_CLOSED);
         }

@@ -37,6 +37,12 @@ static int udp_port_used(flare_sim_host *h, const flare_ipaddr *local, int reuse
     return 0;
 }
 
+static int port_used(flare_sim_host *h, uint8_t proto, const flare_ipaddr *local, int reuse)
+{
+    return proto == SIM_TCP ? flare__sim_tcp_port_used(h, local, reuse)
+                            : udp_port_used(h, local, reuse);
+}
+
 uint16_t flare__sim_ephemeral_port(flare_sim_host *h, uint8_t proto, const flare_ipaddr *ip)
 {
     flare_ipaddr a = *ip;
@@ -44,10 +50,23 @@ uint16_t flare__sim_ephemeral_port(flare_sim_host *h, uint8_t proto, const flare
     for (unsigned i = 0; i < 65536 - 49152; i++) {
         a.port = h->next_port;
         h->next_port = h->next_port == 65535 ? 49152 : (uint16_t)(h->next_port + 1);
-        int used = proto == SIM_TCP ? flare__sim_tcp_port_used(h, &a, 0) : udp_port_used(h, &a, 0);
-        if (!used)
+        if (!port_used(h, proto, &a, 0))
             return a.port;
     }
+    return 0;
+}
+
+int flare__sim_bind_addr(flare_sim_host *h, uint8_t proto, const flare_ipaddr *local, int reuse,
+                         flare_ipaddr *bound)
+{
+    int rv = flare__sim_check_local(h, local);
+    if (rv < 0)
+        return rv;
+    *bound = *local;
+    if (bound->port == 0)
+        bound->port = flare__sim_ephemeral_port(h, proto, bound);
+    if (bound->port == 0 || port_used(h, proto, bound, reuse))
+        return FLARE_ERR_ADDR_IN_USE;
     return 0;
 }
 
@@ -118,15 +137,13 @@ static int sim_udp_bind(flare_io *io, const flare_ipaddr *local, unsigned flags,
                         flare_io_udp_recv_cb cb, void *user, flare_io_udp **out)
 {
     flare_sim_host *h = HOST(io);
-    int rv = flare__sim_check_local(h, local);
-    if (rv < 0 || !cb)
-        return rv < 0 ? rv : FLARE_ERR_INVALID_ARG;
-    flare_ipaddr a = *local;
+    flare_ipaddr a;
     int reuse = (flags & FLARE_IO_REUSE) != 0;
-    if (a.port == 0)
-        a.port = flare__sim_ephemeral_port(h, SIM_UDP, &a);
-    if (a.port == 0 || udp_port_used(h, &a, reuse))
-        return FLARE_ERR_ADDR_IN_USE;
+    if (!cb)
+        return FLARE_ERR_INVALID_ARG;
+    int rv = flare__sim_bind_addr(h, SIM_UDP, local, reuse, &a);
+    if (rv < 0)
+        return rv;
     flare_io_udp *u = flare__calloc(h->sim->mem, 1, sizeof(*u));
     if (!u)
         return FLARE_ERR_NOMEM;

@@ -252,6 +252,11 @@ int flare__sim_ip_is_any(const flare_ipaddr *a);
 int flare__sim_bind_overlap(const flare_ipaddr *a, const flare_ipaddr *b);
 /* Checks a local address given to listen/bind/dial: 0 or INVALID_ARG. */
 int flare__sim_check_local(flare_sim_host *h, const flare_ipaddr *local);
+/* The address a listen (SIM_TCP) or UDP bind on local gets: local with its
+ * port, or an ephemeral one for port 0. Returns 0, INVALID_ARG (not an
+ * address of h) or ADDR_IN_USE (taken, unless reuse meets reuse). */
+int flare__sim_bind_addr(flare_sim_host *h, uint8_t proto, const flare_ipaddr *local, int reuse,
+                         flare_ipaddr *bound);
 
 /* Doubly linked host lists: insert at head, unlink in O(1). */
 #define LIST_INSERT(head, e)                                                                       \

@@ -402,15 +402,13 @@ int flare__sim_listen(flare_io *io, const flare_ipaddr *local, unsigned flags,
                       flare_io_accept_cb cb, void *user, flare_io_listener **out)
 {
     flare_sim_host *h = HOST(io);
-    int rv = flare__sim_check_local(h, local);
-    if (rv < 0 || !cb)
-        return rv < 0 ? rv : FLARE_ERR_INVALID_ARG;
-    flare_ipaddr a = *local;
+    flare_ipaddr a;
     int reuse = (flags & FLARE_IO_REUSE) != 0;
-    if (a.port == 0)
-        a.port = flare__sim_ephemeral_port(h, SIM_TCP, &a);
-    if (a.port == 0 || flare__sim_tcp_port_used(h, &a, reuse))
-        return FLARE_ERR_ADDR_IN_USE;
+    if (!cb)
+        return FLARE_ERR_INVALID_ARG;
+    int rv = flare__sim_bind_addr(h, SIM_TCP, local, reuse, &a);
+    if (rv < 0)
+        return rv;
     flare_io_listener *l = flare__calloc(h->sim->mem, 1, sizeof(*l));
     if (!l)
         return FLARE_ERR_NOMEM;

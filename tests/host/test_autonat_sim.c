@@ -10,6 +10,7 @@
 #include "flare/host.h"
 #include "flare/lpframe.h"
 #include "flare/sim.h"
+#include "host/simworld.h"
 
 #define MS   FLARE_NS_PER_MS
 #define S    FLARE_NS_PER_S
@@ -49,32 +50,17 @@ static tnode *add_node_on(world *w, flare_sim_lan *lan, const char *ip,
     tnode *t = &w->n[w->count];
     char name[16];
     snprintf(name, sizeof(name), "h%d", w->count);
-    t->sh = flare_sim_host_new(w->sim, name);
-    assert_non_null(t->sh);
-    assert_int_equal(flare_sim_host_add_addr(t->sh, lan, ip), 0);
-    flare_sim_link l = {0};
-    l.delay = 5 * MS;
-    flare_sim_link_set(t->sh, &l);
-    uint8_t seed[32] = {0};
-    seed[0] = (uint8_t)(w->count + 1);
-    seed[1] = 0xa7;
-    flare_privkey k;
-    assert_int_equal(flare_privkey_from_seed(&k, seed), 0);
-    flare_host_config cfg;
-    if (cfg_in) {
-        cfg = *cfg_in;
-    } else {
-        flare_host_config_default(&cfg);
-        cfg.doc_addrs_public = 1; /* the simulator's internet is TEST-NET */
-    }
-    assert_int_equal(flare_host_new(&t->h, flare_sim_host_io(t->sh), &k, &cfg, NULL), 0);
-    flare_host_set_event_cb(t->h, on_event, t);
+    dw_host_spec sp = {.name = name,
+                       .lan = lan,
+                       .ip = ip,
+                       .link = {.delay = 5 * MS},
+                       .seed = {(uint8_t)(w->count + 1), 0xa7},
+                       .cfg = cfg_in, /* NULL: TEST-NET addresses count as public */
+                       .on_event = on_event,
+                       .user = t,
+                       .listen_port = 4001};
+    assert_int_equal(dw_host_make(w->sim, &sp, &t->sh, &t->h), 0);
     snprintf(t->ip, sizeof(t->ip), "%s", ip);
-    char s[64];
-    flare_multiaddr ma;
-    snprintf(s, sizeof(s), "/ip4/%s/tcp/4001", ip);
-    assert_int_equal(flare_multiaddr_parse(&ma, s), 0);
-    assert_int_equal(flare_host_listen(t->h, &ma), 0);
     w->count++;
     return t;
 }
@@ -100,10 +86,7 @@ static void world_free(world *w)
 
 static void addr_of(tnode *t, flare_multiaddr *ma)
 {
-    char s[128];
-    snprintf(s, sizeof(s), "/ip4/%s/tcp/4001", t->ip);
-    assert_int_equal(flare_multiaddr_parse(ma, s), 0);
-    assert_int_equal(flare_multiaddr_with_peerid(ma, flare_host_peerid(t->h)), 0);
+    assert_int_equal(dw_tcp_addr(ma, t->ip, 4001, flare_host_peerid(t->h)), 0);
 }
 
 static void connect_servers(world *w, tnode *c)

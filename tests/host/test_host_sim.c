@@ -8,6 +8,7 @@
 #include "flare/identify.h"
 #include "flare/ping.h"
 #include "flare/sim.h"
+#include "host/simworld.h"
 
 #define MS   FLARE_NS_PER_MS
 #define MAXH 24
@@ -63,29 +64,29 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
     }
 }
 
-static tnode *add_node(world *w, const char *ip, flare_tstamp delay)
+static tnode *add_node_on(world *w, flare_sim_lan *lan, const char *name, const char *ip,
+                          flare_tstamp delay, uint8_t seedb)
 {
     tnode *t = &w->n[w->count];
-    char name[16];
-    snprintf(name, sizeof(name), "h%d", w->count);
-    t->sh = flare_sim_host_new(w->sim, name);
-    assert_non_null(t->sh);
-    assert_int_equal(flare_sim_host_add_addr(t->sh, flare_sim_internet(w->sim), ip), 0);
-    flare_sim_link l = {0};
-    l.delay = delay;
-    flare_sim_link_set(t->sh, &l);
-    uint8_t seed[32] = {0};
-    seed[0] = (uint8_t)(w->count + 1);
-    flare_privkey k;
-    assert_int_equal(flare_privkey_from_seed(&k, seed), 0);
-    flare_host_config cfg;
-    flare_host_config_default(&cfg);
-    cfg.doc_addrs_public = 1; /* the simulator's internet is TEST-NET */
-    assert_int_equal(flare_host_new(&t->h, flare_sim_host_io(t->sh), &k, &cfg, NULL), 0);
-    flare_host_set_event_cb(t->h, on_event, t);
+    dw_host_spec sp = {.name = name,
+                       .lan = lan,
+                       .ip = ip,
+                       .link = {.delay = delay},
+                       .seed = {seedb},
+                       .on_event = on_event,
+                       .user = t};
+    assert_int_equal(dw_host_make(w->sim, &sp, &t->sh, &t->h), 0);
     snprintf(t->ip, sizeof(t->ip), "%s", ip);
     w->count++;
     return t;
+}
+
+/* A public host (the simulator's internet is TEST-NET, counted public). */
+static tnode *add_node(world *w, const char *ip, flare_tstamp delay)
+{
+    char name[16];
+    snprintf(name, sizeof(name), "h%d", w->count);
+    return add_node_on(w, flare_sim_internet(w->sim), name, ip, delay, (uint8_t)(w->count + 1));
 }
 
 static void world_init(world *w, uint64_t seed)
@@ -104,38 +105,31 @@ static void world_free(world *w)
 
 static void listen_on(tnode *t, int port)
 {
-    char s[128];
     flare_multiaddr ma;
-    snprintf(s, sizeof(s), "/ip4/%s/tcp/%d", t->ip, port);
-    assert_int_equal(flare_multiaddr_parse(&ma, s), 0);
+    assert_int_equal(dw_tcp_addr(&ma, t->ip, port, NULL), 0);
     assert_int_equal(flare_host_listen(t->h, &ma), 0);
 }
 
 static void addr_of(tnode *t, int port, flare_multiaddr *ma)
 {
-    char s[128];
-    snprintf(s, sizeof(s), "/ip4/%s/tcp/%d", t->ip, port);
-    assert_int_equal(flare_multiaddr_parse(ma, s), 0);
-    assert_int_equal(flare_multiaddr_with_peerid(ma, flare_host_peerid(t->h)), 0);
-}
-
-typedef struct dial_res {
-    int calls, status;
-    flare_conn *conn;
-} dial_res;
-
-static void dial_cb(flare_host *h, flare_conn *c, int status, void *user)
-{
-    dial_res *r = user;
-    (void)h;
-    r->calls++;
-    r->status = status;
-    r->conn = c;
+    assert_int_equal(dw_tcp_addr(ma, t->ip, port, flare_host_peerid(t->h)), 0);
 }
 
 static void run_ms(world *w, int ms)
 {
-    flare_sim_run_for(w->sim, (flare_tstamp)ms * MS);
+    dw_run_ms(w->sim, ms);
+}
+
+/* Two public hosts: b dials a, which listens on port 4001. */
+static void dial_pair(world *w, uint64_t seed, flare_tstamp delay, tnode **a, tnode **b, dw_dial *r)
+{
+    world_init(w, seed);
+    *a = add_node(w, "198.51.100.1", delay);
+    *b = add_node(w, "198.51.100.2", delay);
+    listen_on(*a, 4001);
+    flare_multiaddr ma;
+    addr_of(*a, 4001, &ma);
+    assert_int_equal(flare_host_dial((*b)->h, &ma, NULL, dw_dial_cb, r), 0);
 }
 
 /* ---- connect, identify, ping ------------------------------------------------------ */
@@ -143,14 +137,9 @@ static void run_ms(world *w, int ms)
 static void test_connect_identify(void **state)
 {
     world w;
-    world_init(&w, 1);
-    tnode *a = add_node(&w, "198.51.100.1", 10 * MS);
-    tnode *b = add_node(&w, "198.51.100.2", 10 * MS);
-    listen_on(a, 4001);
-    flare_multiaddr ma;
-    addr_of(a, 4001, &ma);
-    dial_res r = {0};
-    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dial_cb, &r), 0);
+    tnode *a, *b;
+    dw_dial r = {0};
+    dial_pair(&w, 1, 10 * MS, &a, &b, &r);
     run_ms(&w, 2000);
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.status, 0);
@@ -195,9 +184,9 @@ static void test_dial_dedup_and_reuse(void **state)
     listen_on(a, 4001);
     flare_multiaddr ma;
     addr_of(a, 4001, &ma);
-    dial_res r1 = {0}, r2 = {0}, r3 = {0};
-    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dial_cb, &r1), 0);
-    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dial_cb, &r2), 0);
+    dw_dial r1 = {0}, r2 = {0}, r3 = {0};
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dw_dial_cb, &r1), 0);
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dw_dial_cb, &r2), 0);
     /* Callbacks never run inside the call. */
     assert_int_equal(r1.calls + r2.calls, 0);
     run_ms(&w, 1000);
@@ -206,7 +195,7 @@ static void test_dial_dedup_and_reuse(void **state)
     assert_ptr_equal(r1.conn, r2.conn);
     assert_int_equal(a->opened, 1);
     /* An existing connection is reused, from the loop. */
-    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dial_cb, &r3), 0);
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dw_dial_cb, &r3), 0);
     assert_int_equal(r3.calls, 0);
     run_ms(&w, 10);
     assert_int_equal(r3.calls, 1);
@@ -216,29 +205,6 @@ static void test_dial_dedup_and_reuse(void **state)
 }
 
 /* ---- streams ------------------------------------------------------------------------ */
-
-static void echo_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
-{
-    (void)user;
-    int rv = flare_stream_write(s, d, len);
-    assert_true(rv == 0 || rv == 1);
-    if (rv == 1)
-        flare_stream_pause(s, 1); /* backpressure: read again once drained */
-}
-
-static void echo_writable(flare_stream *s, void *user)
-{
-    (void)user;
-    flare_stream_pause(s, 0);
-}
-
-static void echo_eof(flare_stream *s, void *user)
-{
-    (void)user;
-    flare_stream_close_write(s);
-}
-
-static const flare_stream_cbs echo_cbs = {NULL, echo_data, echo_eof, echo_writable, NULL};
 
 typedef struct xfer {
     uint8_t *sent;
@@ -304,15 +270,11 @@ static const flare_stream_cbs x_cbs = {x_open, x_data, x_eof, x_writable, x_clos
 static void run_streams(int nstreams, size_t len, uint64_t seed)
 {
     world w;
-    world_init(&w, seed);
-    tnode *a = add_node(&w, "198.51.100.1", 2 * MS);
-    tnode *b = add_node(&w, "198.51.100.2", 2 * MS);
-    assert_int_equal(flare_host_set_handler(a->h, "/echo/1.0.0", &echo_cbs, NULL, 0), 0);
-    listen_on(a, 4001);
-    flare_multiaddr ma;
-    addr_of(a, 4001, &ma);
-    dial_res r = {0};
-    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dial_cb, &r), 0);
+    tnode *a, *b;
+    dw_dial r = {0};
+    int echo_errors = 0;
+    dial_pair(&w, seed, 2 * MS, &a, &b, &r);
+    assert_int_equal(flare_host_set_handler(a->h, "/echo/1.0.0", &dw_echo_cbs, &echo_errors, 0), 0);
     run_ms(&w, 500);
     assert_int_equal(r.status, 0);
     xfer *x = calloc((size_t)nstreams, sizeof(*x));
@@ -338,6 +300,7 @@ static void run_streams(int nstreams, size_t len, uint64_t seed)
         assert_int_equal(x[i].close_err, 0);
         free(x[i].sent);
     }
+    assert_int_equal(echo_errors, 0);
     free(x);
     world_free(&w);
 }
@@ -355,14 +318,9 @@ static void test_many_streams(void **state)
 static void test_unknown_protocol(void **state)
 {
     world w;
-    world_init(&w, 5);
-    tnode *a = add_node(&w, "198.51.100.1", 2 * MS);
-    tnode *b = add_node(&w, "198.51.100.2", 2 * MS);
-    listen_on(a, 4001);
-    flare_multiaddr ma;
-    addr_of(a, 4001, &ma);
-    dial_res r = {0};
-    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dial_cb, &r), 0);
+    tnode *a, *b;
+    dw_dial r = {0};
+    dial_pair(&w, 5, 2 * MS, &a, &b, &r);
     run_ms(&w, 500);
     xfer x = {0};
     assert_int_equal(flare_conn_new_stream(r.conn, "/nope/1.0.0", &x_cbs, &x, 0, &x.s), FLARE_OK);
@@ -388,21 +346,18 @@ static void test_wrong_peer_id(void **state)
     tnode *b = add_node(&w, "198.51.100.2", 2 * MS);
     tnode *c = add_node(&w, "198.51.100.3", 2 * MS);
     listen_on(a, 4001);
-    char s[256];
-    flare_multiaddr ma;
-    snprintf(s, sizeof(s), "/ip4/198.51.100.1/tcp/4001");
-    assert_int_equal(flare_multiaddr_parse(&ma, s), 0);
-    assert_int_equal(flare_multiaddr_with_peerid(&ma, flare_host_peerid(c->h)), 0);
-    dial_res r = {0};
-    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dial_cb, &r), 0);
+    flare_multiaddr ma; /* A's address with C's peer ID */
+    assert_int_equal(dw_tcp_addr(&ma, a->ip, 4001, flare_host_peerid(c->h)), 0);
+    dw_dial r = {0};
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dw_dial_cb, &r), 0);
     run_ms(&w, 1000);
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.status, FLARE_ERR_PEER_ID_MISMATCH);
     assert_int_equal(b->opened, 0);
     /* A keeps serving. */
     addr_of(a, 4001, &ma);
-    dial_res r2 = {0};
-    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dial_cb, &r2), 0);
+    dw_dial r2 = {0};
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dw_dial_cb, &r2), 0);
     run_ms(&w, 1000);
     assert_int_equal(r2.status, 0);
     world_free(&w);
@@ -416,15 +371,15 @@ static void test_refused_and_timeout(void **state)
     tnode *b = add_node(&w, "198.51.100.2", 2 * MS);
     flare_multiaddr ma;
     addr_of(a, 4001, &ma); /* nobody listens */
-    dial_res r = {0};
-    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dial_cb, &r), 0);
+    dw_dial r = {0};
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dw_dial_cb, &r), 0);
     run_ms(&w, 1000);
     assert_int_equal(r.status, FLARE_ERR_REFUSED);
     assert_int_equal(b->dial_failed, 1);
     /* An address nobody has: the SYN times out. */
     assert_int_equal(flare_multiaddr_parse(&ma, "/ip4/198.51.100.99/tcp/1"), 0);
-    dial_res r2 = {0};
-    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dial_cb, &r2), 0);
+    dw_dial r2 = {0};
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dw_dial_cb, &r2), 0);
     run_ms(&w, 30000);
     assert_int_equal(r2.calls, 1);
     assert_true(r2.status == FLARE_ERR_TIMEOUT);
@@ -506,8 +461,8 @@ static void test_garbage_inbound(void **state)
     }
     flare_multiaddr ma;
     addr_of(a, 4001, &ma);
-    dial_res ok = {0};
-    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dial_cb, &ok), 0);
+    dw_dial ok = {0};
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dw_dial_cb, &ok), 0);
     run_ms(&w, 1000);
     assert_int_equal(ok.status, 0);
     world_free(&w);
@@ -521,13 +476,13 @@ static void test_many_connections(void **state)
     listen_on(a, 4001);
     flare_multiaddr ma;
     addr_of(a, 4001, &ma);
-    dial_res r[20] = {{0}};
+    dw_dial r[20] = {{0}};
     for (int i = 0; i < 20; i++) {
         char ip[32];
         snprintf(ip, sizeof(ip), "203.0.113.%d", i + 1);
         tnode *t = add_node(&w, ip, (flare_tstamp)(i + 1) * MS);
         listen_on(t, 4001);
-        assert_int_equal(flare_host_dial(t->h, &ma, NULL, dial_cb, &r[i]), 0);
+        assert_int_equal(flare_host_dial(t->h, &ma, NULL, dw_dial_cb, &r[i]), 0);
     }
     run_ms(&w, 3000);
     for (int i = 0; i < 20; i++) {
@@ -562,9 +517,9 @@ static void test_simultaneous_open_roles(void **state)
     addr_of(b, 4002, &ma_b);
     flare_dial_opts oa = {.role = FLARE_ROLE_INITIATOR, .force_new = 1};
     flare_dial_opts ob = {.role = FLARE_ROLE_RESPONDER, .force_new = 1};
-    dial_res ra = {0}, rb = {0};
-    assert_int_equal(flare_host_dial(a->h, &ma_b, &oa, dial_cb, &ra), 0);
-    assert_int_equal(flare_host_dial(b->h, &ma_a, &ob, dial_cb, &rb), 0);
+    dw_dial ra = {0}, rb = {0};
+    assert_int_equal(flare_host_dial(a->h, &ma_b, &oa, dw_dial_cb, &ra), 0);
+    assert_int_equal(flare_host_dial(b->h, &ma_a, &ob, dw_dial_cb, &rb), 0);
     run_ms(&w, 3000);
     assert_int_equal(ra.status, 0);
     assert_int_equal(rb.status, 0);
@@ -601,19 +556,7 @@ static void external_addr_case(int symmetric)
     assert_non_null(flare_sim_nat_new(w.sim, "nat", flare_sim_internet(w.sim), "203.0.113.1", lan,
                                       "10.0.0.1", &nc));
     /* The private node: its own world entry, on the LAN. */
-    tnode *b = &w.n[w.count];
-    b->sh = flare_sim_host_new(w.sim, "b");
-    assert_int_equal(flare_sim_host_add_addr(b->sh, lan, "10.0.0.2"), 0);
-    uint8_t seed[32] = {99};
-    flare_privkey k;
-    assert_int_equal(flare_privkey_from_seed(&k, seed), 0);
-    flare_host_config cfg;
-    flare_host_config_default(&cfg);
-    cfg.doc_addrs_public = 1;
-    assert_int_equal(flare_host_new(&b->h, flare_sim_host_io(b->sh), &k, &cfg, NULL), 0);
-    flare_host_set_event_cb(b->h, on_event, b);
-    snprintf(b->ip, sizeof(b->ip), "10.0.0.2");
-    w.count++;
+    tnode *b = add_node_on(&w, lan, "b", "10.0.0.2", 0, 99);
     listen_on(b, 4001);
     flare_multiaddr m1, m2;
     addr_of(p1, 4001, &m1);

@@ -658,18 +658,25 @@ static void cic_cli_connect(flare_io_sock *s, int status, void *user)
 
 static const flare_io_sock_cbs cic_cli_cbs = {cic_cli_connect, cic_cli_read, cli_close};
 
+/* A loopback listener with accept, a client dialing it with cbs, and the
+ * loop run until it stops. */
+static void cic_run(env *e, cic *x, flare_io_accept_cb accept, const flare_io_sock_cbs *cbs)
+{
+    env_init(e);
+    memset(x, 0, sizeof(*x));
+    x->e = e;
+    flare_ipaddr a;
+    x->l = listen_on(e, lo4(0), 0, accept, x, &a);
+    flare_io_sock *c;
+    assert_int_equal(e->io->ops->dial(e->io, NULL, &a, 0, cbs, x, &c), 0);
+    env_run(e);
+}
+
 static void test_close_inside_callbacks(void **state)
 {
     env e;
     cic x;
-    env_init(&e);
-    memset(&x, 0, sizeof(x));
-    x.e = &e;
-    flare_ipaddr a;
-    x.l = listen_on(&e, lo4(0), 0, cic_accept, &x, &a);
-    flare_io_sock *c;
-    assert_int_equal(e.io->ops->dial(e.io, NULL, &a, 0, &cic_cli_cbs, &x, &c), 0);
-    env_run(&e);
+    cic_run(&e, &x, cic_accept, &cic_cli_cbs);
     /* The client closed with unread data: Linux answers with RST, which the
      * server may see as EOF-then-nothing or as an error: both end here. */
     assert_int_equal(x.cli_reads, 1);
@@ -718,14 +725,7 @@ static void test_abort_close_resets_peer(void **state)
 {
     env e;
     cic x;
-    env_init(&e);
-    memset(&x, 0, sizeof(x));
-    x.e = &e;
-    flare_ipaddr a;
-    x.l = listen_on(&e, lo4(0), 0, rst_accept, &x, &a);
-    flare_io_sock *c;
-    assert_int_equal(e.io->ops->dial(e.io, NULL, &a, 0, &rst_cli_cbs, &x, &c), 0);
-    env_run(&e);
+    cic_run(&e, &x, rst_accept, &rst_cli_cbs);
     assert_int_equal(x.cli_closes, 1);
     assert_int_equal(x.cli_reason, FLARE_ERR_RESET);
     e.io->ops->listener_close(x.l);
@@ -757,14 +757,7 @@ static void test_close_in_connect(void **state)
 {
     env e;
     cic x;
-    env_init(&e);
-    memset(&x, 0, sizeof(x));
-    x.e = &e;
-    flare_ipaddr a;
-    x.l = listen_on(&e, lo4(0), 0, coc_accept, &x, &a);
-    flare_io_sock *c;
-    assert_int_equal(e.io->ops->dial(e.io, NULL, &a, 0, &coc_cbs, &x, &c), 0);
-    env_run(&e);
+    cic_run(&e, &x, coc_accept, &coc_cbs);
     assert_true(x.srv_eof);
     e.io->ops->listener_close(x.l);
     env_free(&e);

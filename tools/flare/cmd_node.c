@@ -27,6 +27,7 @@ typedef struct node {
     int wait_holepunch; /* dial: seconds to wait for DCUtR (0: don't) */
     int holepunch_done, holepunch_err;
     int allow_testnet;          /* TEST-NET ranges count as public (the NAT lab) */
+    int auto_relay;             /* --auto-relay: pick relays when AutoNAT says private */
     long autonat_boot_ms;       /* --autonat-boot-delay (0: the host's default) */
     const char *const *connect; /* --connect: peers dialed and kept */
     int nconnect;
@@ -475,6 +476,20 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
             printf("ping %s: rtt %.3f ms\n", pid_str(ev->peer, pid, sizeof(pid)),
                    (double)ev->rtt / 1e6);
         break;
+    case FLARE_HOST_EV_AUTORELAY:
+        pid_str(ev->peer, pid, sizeof(pid));
+        ma_str(ev->addr, addr, sizeof(addr));
+        if (cli_json && !ev->peer)
+            cli_jsonf("autorelay", "reason", ev->reason, NULL);
+        else if (cli_json && ev->error)
+            cli_jsonf("autorelay", "reason", ev->reason, "relay", pid, "addr", addr, "error",
+                      flare_strerror(ev->error), NULL);
+        else if (cli_json)
+            cli_jsonf("autorelay", "reason", ev->reason, "relay", pid, "addr", addr, NULL);
+        else
+            printf("autorelay: %s%s%s%s%s\n", ev->reason, ev->peer ? " " : "", ev->peer ? pid : "",
+                   ev->error ? ": " : "", ev->error ? flare_strerror(ev->error) : "");
+        break;
     case FLARE_HOST_EV_REACHABILITY:
         snprintf(num, sizeof(num), "\001%d", ev->family);
         if (cli_json)
@@ -509,16 +524,20 @@ static void on_dialed(flare_host *h, flare_conn *c, int status, void *user)
     }
 }
 
-/* --connect: dial the listed peers and redial them while disconnected. A
- * failed dial is reported by the host's dial_failed event; we retry. */
-static void on_connect_dialed(flare_host *h, flare_conn *c, int status, void *user)
+/* --connect: a peer to keep a connection to; a failure is reported, not fatal. */
+static void on_connected(flare_host *h, flare_conn *c, int status, void *user)
 {
     (void)h;
     (void)c;
-    (void)status;
     (void)user;
+    if (status && cli_json)
+        cli_jsonf("error", "where", "connect", "error", flare_strerror(status), NULL);
+    else if (status)
+        fprintf(stderr, "connect: %s\n", flare_strerror(status));
 }
 
+/* Keeping it: redial a --connect peer while we have no connection to it
+ * (a js-libp2p AutoNAT server closes ours after each request). */
 static void connect_tick(uv_timer_t *t)
 {
     node *n = t->data;
@@ -527,22 +546,8 @@ static void connect_tick(uv_timer_t *t)
         flare_peerid peer;
         if (flare_multiaddr_parse(&ma, n->connect[i]) == 0 &&
             flare_multiaddr_get_peerid(&ma, &peer) == 0 && !flare_host_conn_to(n->host, &peer))
-            flare_host_dial(n->host, &ma, NULL, on_connect_dialed, n);
+            flare_host_dial(n->host, &ma, NULL, on_connected, n);
     }
-}
-
-static int check_connect(const char *const *addrs, int n)
-{
-    for (int i = 0; i < n; i++) {
-        flare_multiaddr ma;
-        flare_peerid peer;
-        if (flare_multiaddr_parse(&ma, addrs[i]) || flare_multiaddr_get_peerid(&ma, &peer)) {
-            fprintf(stderr, "flare: --connect %s: needs a multiaddr ending with /p2p/PEER_ID\n",
-                    addrs[i]);
-            return FLARE_ERR_INVALID_ARG;
-        }
-    }
-    return 0;
 }
 
 typedef struct node_opts {
@@ -581,12 +586,14 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             n->wait_holepunch = atoi(argv[++i]);
         else if (strcmp(a, "--allow-testnet") == 0)
             n->allow_testnet = 1;
-        else if (strcmp(a, "--connect") == 0 && more && o->nconnect < MAX_LISTEN)
-            o->connect[o->nconnect++] = argv[++i];
         else if (strcmp(a, "--autonat-boot-delay") == 0 && more && atol(argv[i + 1]) > 0)
             n->autonat_boot_ms = atol(argv[++i]);
         else if (strcmp(a, "--keep-alive") == 0)
             n->keep_running = 1;
+        else if (strcmp(a, "--auto-relay") == 0)
+            n->auto_relay = 1;
+        else if (strcmp(a, "--connect") == 0 && more && o->nconnect < MAX_LISTEN)
+            o->connect[o->nconnect++] = argv[++i];
         else if (a[0] != '-' && !o->target && need_target)
             o->target = a;
         else {
@@ -612,11 +619,11 @@ static int node_run(node *n, node_opts *o)
     flare_host_config cfg;
     flare_host_config_default(&cfg);
     cfg.doc_addrs_public = n->allow_testnet;
+    cfg.enable_autorelay = n->auto_relay;
     if (n->autonat_boot_ms)
         cfg.autonat_boot_delay = (flare_tstamp)n->autonat_boot_ms * 1000000;
     n->connect = o->connect;
     n->nconnect = o->nconnect;
-    rv = rv ? rv : check_connect(o->connect, o->nconnect);
     if (rv == 0)
         rv = flare_host_new(&n->host, flare_uvio_io(n->uvio), &key, &cfg, NULL);
     flare_privkey_clear(&key);
@@ -649,6 +656,14 @@ static int node_run(node *n, node_opts *o)
         if (rv)
             fprintf(stderr, "flare: bad relay %s: %s\n", o->relays[i], flare_strerror(rv));
     }
+    for (int i = 0; i < o->nconnect && rv == 0; i++) {
+        flare_multiaddr ma;
+        rv = flare_multiaddr_parse(&ma, o->connect[i]);
+        if (rv == 0)
+            rv = flare_host_dial(n->host, &ma, NULL, on_connected, n);
+        if (rv)
+            fprintf(stderr, "flare: cannot connect to %s: %s\n", o->connect[i], flare_strerror(rv));
+    }
     if (rv == 0 && o->target) {
         flare_multiaddr ma;
         rv = flare_multiaddr_parse(&ma, o->target);
@@ -671,7 +686,7 @@ static int node_run(node *n, node_opts *o)
     n->sigint.data = n->sigterm.data = n->ping_timer.data = n->hp_timer.data = n;
     n->connect_timer.data = n;
     if (rv == 0 && n->nconnect)
-        uv_timer_start(&n->connect_timer, connect_tick, 0, 2000);
+        uv_timer_start(&n->connect_timer, connect_tick, 2000, 2000);
     if (n->wait_holepunch)
         uv_timer_start(&n->hp_timer, hp_timeout, (uint64_t)n->wait_holepunch * 1000, 0);
     uv_signal_start(&n->sigint, on_signal, SIGINT);
