@@ -36,12 +36,13 @@ require_root() {
 # --- topology constants -----------------------------------------------------
 # internet: bridge 203.0.113.0/24 for public hosts; one /30 per router uplink
 # (198.51.100.0/30 for A, .4/30 for B); fw LANs are routed TEST-NET-1 /28s.
-declare -A PUB_IP=([relay]=203.0.113.10 [pub1]=203.0.113.11 [pub2]=203.0.113.12)
+declare -A PUB_IP=([relay]=203.0.113.10 [pub1]=203.0.113.11 [pub2]=203.0.113.12
+    [pub3]=203.0.113.13)
 declare -A WAN_INET=([a]=198.51.100.1 [b]=198.51.100.5)
 declare -A WAN_IP=([a]=198.51.100.2 [b]=198.51.100.6)
 declare -A NAT_LAN=([a]=10.0.1 [b]=10.0.2)          # /24, router .1, host .2
 declare -A FW_LAN=([a]=192.0.2.0 [b]=192.0.2.16)    # /28, router +1, host +2
-PUB_NODES="relay pub1 pub2"
+PUB_NODES="relay pub1 pub2 pub3"
 PRIV_NODES="a b"
 
 ns() { echo "${P}$1"; }

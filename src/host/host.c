@@ -272,6 +272,7 @@ static void on_accept(flare_io_listener *l, flare_io_sock *s, void *user)
         return;
     }
     flare__conn_attach_sock(c, s);
+    flare__autonat_inbound(h, c->local_ip.port);
     /* A hole punch may land here (TCP simultaneous open accepted by our
      * listener): DCUtR knows whether we must be the initiator. */
     if (flare__dcutr_inbound_role(h, &c->remote_ip))

@@ -274,6 +274,8 @@ int flare__autonat_init(flare_host *h);
 void flare__autonat_free(flare_host *h);
 void flare__autonat_peer_identified(flare_host *h, flare_conn *c);
 void flare__autonat_addrs_changed(flare_host *h);
+/* A TCP connection was accepted on local_port (v1 dial-back evidence). */
+void flare__autonat_inbound(flare_host *h, uint16_t local_port);
 
 /* svc_autorelay.c: sees every host event (to follow reachability, identify
  * and connection changes; work is done later from its own timer) and the

@@ -14,6 +14,10 @@ struct flare__an_sreq;
 struct flare__an_probe;
 struct flare__an_round;
 
+/* Recent inbound TCP connections (local port, time): evidence that a v1
+ * server really dialed us back (see v1_recv). */
+#define FLARE__AUTONAT_INBOUND_LOG 8
+
 typedef struct flare__autonat {
     flare_host *h;
     int server, client;
@@ -27,6 +31,9 @@ typedef struct flare__autonat {
     flare_tstamp boot_at; /* no probes (nor pokes) before: go's boot delay */
     struct flare__an_probe *probes;
     struct flare__an_round *rounds;
+    uint16_t inbound_port[FLARE__AUTONAT_INBOUND_LOG];
+    flare_tstamp inbound_at[FLARE__AUTONAT_INBOUND_LOG];
+    unsigned inbound_next;
 } flare__autonat;
 
 /* svc_autonat_client.c */

@@ -41,6 +41,7 @@ typedef struct flare__an_probe {
     flare_multiaddr asked[FLARE_AUTONAT_MAX_ADDRS];
     size_t nports;
     uint16_t ports[MAX_PORTS];
+    flare_tstamp started;
     flare_io_timer *timer;
 } probe;
 
@@ -170,15 +171,46 @@ static void probe_end(probe *p, int answered, int reset)
     arm(an);
 }
 
+void flare__autonat_inbound(flare_host *h, uint16_t local_port)
+{
+    flare__autonat *an = h->autonat;
+    if (!an || !an->client)
+        return;
+    unsigned i = an->inbound_next++ % FLARE__AUTONAT_INBOUND_LOG;
+    an->inbound_port[i] = local_port;
+    an->inbound_at[i] = flare_io_now(h->io);
+}
+
+/* Did a TCP connection reach our port `port` since `since`? */
+static int dialed_back_since(const flare__autonat *an, uint16_t port, flare_tstamp since)
+{
+    for (unsigned i = 0; i < FLARE__AUTONAT_INBOUND_LOG; i++)
+        if (an->inbound_at[i] && an->inbound_at[i] >= since && an->inbound_port[i] == port)
+            return 1;
+    return 0;
+}
+
 static void v1_recv(probe *p)
 {
     flare_host *h = p->an->h;
     flare_autonat_outcome o = FLARE_AUTONAT_NO_INFO;
+    flare_multiaddr got;
+    flare_ipaddr ip;
+    int proto;
     size_t used;
     int rv = flare_autonat1_client_response(p->in.base, p->in.len, &used, p->asked, p->nasked,
-                                            p->ports, p->nports, &o, NULL);
+                                            p->ports, p->nports, &o, &got);
     if (rv == FLARE_ERR_AGAIN)
         return;
+    /* js-libp2p "dials back" by reusing the connection we asked over (seen
+     * in the NAT lab: it reports success for a node behind a NAT). When our
+     * dials leave from the listen port, that OK names our listen port, so
+     * the core's check cannot tell; a real dial-back shows up as an inbound
+     * connection on that port during the probe. */
+    if (rv == 0 && o == FLARE_AUTONAT_REACHABLE &&
+        (flare_multiaddr_to_ipaddr(&got, &ip, &proto) != 0 ||
+         !dialed_back_since(p->an, ip.port, p->started)))
+        o = FLARE_AUTONAT_NO_INFO;
     flare_reachability_observe_v1(&p->an->reach, p->family, rv == 0 ? o : FLARE_AUTONAT_NO_INFO,
                                   flare_io_now(h->io));
     probe_end(p, rv == 0 && o != FLARE_AUTONAT_NO_INFO, rv != 0);
@@ -280,6 +312,7 @@ static int probe_start(flare__autonat *an, round_t *rd, flare_conn *c, int v2,
     p->an = an;
     p->v2 = v2;
     p->family = c->remote_ip.family;
+    p->started = flare_io_now(h->io);
     flare_buf_init(&p->in, h->mem);
     p->next = an->probes;
     if (an->probes)

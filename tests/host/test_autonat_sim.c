@@ -527,13 +527,143 @@ static void test_bad_v1(void **state)
     world_free(&w);
 }
 
+/* ---- v1 servers: one that "dials back" over our own connection -------------------- */
+
+/* A v1 server handler: with no dialer it answers OK with the address it sees
+ * the requester at, over the requester's connection (what js-libp2p does:
+ * its dial-back reuses that connection); with a dialer it really dials the
+ * first asked address from another host and answers with the outcome. */
+typedef struct fake_v1 {
+    tnode *dialer;
+    flare_buf in;
+    flare_stream *s;
+    flare_multiaddr target;
+} fake_v1;
+
+static void fake_v1_reply(flare_stream *s, const flare_multiaddr *ok_addr)
+{
+    flare_buf out;
+    flare_buf_init(&out, NULL);
+    assert_int_equal(flare_autonat1_server_dial_result(ok_addr, &out), 0);
+    if (flare_stream_write(s, out.base, out.len) >= 0)
+        flare_stream_close_write(s);
+    flare_buf_free(&out);
+}
+
+static void fake_v1_dialed(flare_host *h, flare_conn *c, int status, void *user)
+{
+    fake_v1 *f = user;
+    (void)h;
+    if (f->s)
+        fake_v1_reply(f->s, status == 0 ? &f->target : NULL);
+    f->s = NULL;
+    if (status == 0)
+        flare_conn_close(c);
+}
+
+static void fake_v1_data(flare_stream *s, const uint8_t *d, size_t n, void *user)
+{
+    fake_v1 *f = user;
+    const uint8_t *msg;
+    size_t mlen;
+    flare_buf_append(&f->in, d, n);
+    if (flare_lpframe_parse(f->in.base, f->in.len, FLARE_AUTONAT_V1_MSG_MAX, &msg, &mlen) <= 0)
+        return;
+    flare_autonat1_msg *m = malloc(sizeof(*m));
+    assert_int_equal(flare_autonat1_decode(m, msg, mlen), 0);
+    assert_true(m->naddrs >= 1);
+    flare_buf_reset(&f->in);
+    if (!f->dialer) {
+        fake_v1_reply(s, flare_conn_remote_addr(flare_stream_conn(s)));
+    } else {
+        f->s = s;
+        f->target = m->addrs[0];
+        flare_multiaddr_with_peerid(&f->target, flare_conn_peer(flare_stream_conn(s)));
+        assert_int_equal(flare_host_dial(f->dialer->h, &f->target, NULL, fake_v1_dialed, f), 0);
+        f->target = m->addrs[0];
+    }
+    free(m);
+}
+
+static const flare_stream_cbs fake_v1_cbs = {NULL, fake_v1_data, NULL, NULL, NULL};
+
+/* Three v1-only servers (fake_v1) and a client of kind `kind`. */
+static void v1_case(client_kind kind, int real_dialback, flare_reach_state want, uint64_t seed)
+{
+    world w;
+    memset(&w, 0, sizeof(w));
+    w.sim = flare_sim_new(seed, NULL);
+    assert_non_null(w.sim);
+    flare_host_config cfg;
+    flare_host_config_default(&cfg);
+    cfg.doc_addrs_public = 1;
+    cfg.enable_autonat_server = 0;
+    cfg.enable_autonat_client = 0;
+    fake_v1 f[3];
+    memset(f, 0, sizeof(f));
+    for (int i = 0; i < 3; i++) {
+        char ip[32];
+        snprintf(ip, sizeof(ip), "198.51.100.%d", i + 1);
+        tnode *t = add_node_on(&w, flare_sim_internet(w.sim), ip, &cfg);
+        flare_buf_init(&f[i].in, NULL);
+        assert_int_equal(
+            flare_host_set_handler(t->h, FLARE_AUTONAT_V1_PROTOCOL_ID, &fake_v1_cbs, &f[i], 0), 0);
+    }
+    tnode *dialer = add_node_on(&w, flare_sim_internet(w.sim), "198.51.100.9", &cfg);
+    for (int i = 0; i < 3; i++)
+        f[i].dialer = real_dialback ? dialer : NULL;
+    flare_host_config ccfg;
+    flare_host_config_default(&ccfg);
+    ccfg.doc_addrs_public = 1;
+    ccfg.autonat_boot_delay = 2 * S;
+    tnode *c = make_client(&w, kind, &ccfg);
+    connect_servers(&w, c);
+    flare_sim_run_for(w.sim, 30 * S);
+    assert_int_equal(flare_host_reachability(c->h, 4), want);
+    assert_int_equal(c->reach_events, want == FLARE_REACH_UNKNOWN ? 0 : 1);
+    for (int i = 0; i < 3; i++)
+        flare_buf_free(&f[i].in);
+    world_free(&w);
+}
+
+/* The servers' OK names our own address (we dial from the listen port and
+ * the NAT keeps it), but nothing dialed us: no verdict, public or not. */
+static void test_v1_reused_conn_nat(void **state)
+{
+    v1_case(C_EIM, 0, FLARE_REACH_UNKNOWN, 41);
+}
+
+static void test_v1_reused_conn_public(void **state)
+{
+    v1_case(C_PUBLIC, 0, FLARE_REACH_UNKNOWN, 42);
+}
+
+/* Real v1 dial-backs still decide, both ways. */
+static void test_v1_real_dialback_public(void **state)
+{
+    v1_case(C_PUBLIC, 1, FLARE_REACH_PUBLIC, 43);
+}
+
+static void test_v1_real_dialback_nat(void **state)
+{
+    v1_case(C_EIM, 1, FLARE_REACH_PRIVATE, 44);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_public),        cmocka_unit_test(test_eim_nat),
-        cmocka_unit_test(test_symmetric_nat), cmocka_unit_test(test_firewall),
-        cmocka_unit_test(test_flip),          cmocka_unit_test(test_probe_now),
-        cmocka_unit_test(test_bad_v2),        cmocka_unit_test(test_bad_v1),
+        cmocka_unit_test(test_public),
+        cmocka_unit_test(test_eim_nat),
+        cmocka_unit_test(test_symmetric_nat),
+        cmocka_unit_test(test_firewall),
+        cmocka_unit_test(test_flip),
+        cmocka_unit_test(test_probe_now),
+        cmocka_unit_test(test_bad_v2),
+        cmocka_unit_test(test_bad_v1),
+        cmocka_unit_test(test_v1_reused_conn_nat),
+        cmocka_unit_test(test_v1_reused_conn_public),
+        cmocka_unit_test(test_v1_real_dialback_public),
+        cmocka_unit_test(test_v1_real_dialback_nat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

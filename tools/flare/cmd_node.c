@@ -27,9 +27,13 @@ typedef struct node {
     int identified, echoed, wanted_echo;
     int wait_holepunch; /* dial: seconds to wait for DCUtR (0: don't) */
     int holepunch_done, holepunch_err;
-    int allow_testnet; /* TEST-NET ranges count as public (the NAT lab) */
-    int auto_relay;    /* --auto-relay: pick relays when AutoNAT says private */
-    int no_holepunch;  /* keep relayed connections relayed (no DCUtR) */
+    int allow_testnet;          /* TEST-NET ranges count as public (the NAT lab) */
+    int auto_relay;             /* --auto-relay: pick relays when AutoNAT says private */
+    long autonat_boot_ms;       /* --autonat-boot-delay (0: the host's default) */
+    const char *const *connect; /* --connect: peers dialed and kept */
+    int nconnect;
+    uv_timer_t connect_timer;
+    int no_holepunch; /* keep relayed connections relayed (no DCUtR) */
     uv_timer_t hp_timer;
     int exit_code;
     int stopping;
@@ -270,6 +274,24 @@ static void print_identify(flare_host *h, const flare_peerid *peer)
     free(info);
 }
 
+/* The address-level (v2) verdicts as a JSON list of {addr, state}. */
+static const char *reach_addrs(flare_host *h)
+{
+    static char out[8192];
+    flare_multiaddr ma[FLARE_REACH_MAX_ADDRS];
+    flare_reach_state st[FLARE_REACH_MAX_ADDRS];
+    size_t k = flare_host_reachability_addrs(h, ma, st, FLARE_REACH_MAX_ADDRS), o = 2;
+    char a[1024], q[1100];
+    memcpy(out, "\001[", 3);
+    for (size_t i = 0; i < k && o < sizeof(out) - 1200; i++)
+        o +=
+            (size_t)snprintf(out + o, sizeof(out) - o, "%s{\"addr\":%s,\"state\":\"%s\"}",
+                             i ? "," : "", cli_json_str(q, sizeof(q), ma_str(&ma[i], a, sizeof(a))),
+                             flare_reach_state_name(st[i]));
+    snprintf(out + o, sizeof(out) - o, "]");
+    return out;
+}
+
 static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 {
     node *n = user;
@@ -474,7 +496,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         snprintf(num, sizeof(num), "\001%d", ev->family);
         if (cli_json)
             cli_jsonf("reachability", "family", num, "state", flare_reach_state_name(ev->reach),
-                      NULL);
+                      "addrs", reach_addrs(h), NULL);
         else
             printf("reachability (IPv%d): %s\n", ev->family, flare_reach_state_name(ev->reach));
         break;
@@ -514,6 +536,20 @@ static void on_connected(flare_host *h, flare_conn *c, int status, void *user)
         cli_jsonf("error", "where", "connect", "error", flare_strerror(status), NULL);
     else if (status)
         fprintf(stderr, "connect: %s\n", flare_strerror(status));
+}
+
+/* Keeping it: redial a --connect peer while we have no connection to it
+ * (a js-libp2p AutoNAT server closes ours after each request). */
+static void connect_tick(uv_timer_t *t)
+{
+    node *n = t->data;
+    for (int i = 0; i < n->nconnect; i++) {
+        flare_multiaddr ma;
+        flare_peerid peer;
+        if (flare_multiaddr_parse(&ma, n->connect[i]) == 0 &&
+            flare_multiaddr_get_peerid(&ma, &peer) == 0 && !flare_host_conn_to(n->host, &peer))
+            flare_host_dial(n->host, &ma, NULL, on_connected, n);
+    }
 }
 
 typedef struct node_opts {
@@ -584,6 +620,8 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             n->wait_holepunch = atoi(argv[++i]);
         else if (strcmp(a, "--allow-testnet") == 0)
             n->allow_testnet = 1;
+        else if (strcmp(a, "--autonat-boot-delay") == 0 && more && atol(argv[i + 1]) > 0)
+            n->autonat_boot_ms = atol(argv[++i]);
         else if (strcmp(a, "--keep-alive") == 0)
             n->keep_running = 1;
         else if (strcmp(a, "--auto-relay") == 0)
@@ -626,6 +664,10 @@ static int node_run(node *n, node_opts *o)
     cfg.enable_autorelay = n->auto_relay;
     if (n->no_holepunch)
         cfg.enable_holepunch = 0;
+    if (n->autonat_boot_ms)
+        cfg.autonat_boot_delay = (flare_tstamp)n->autonat_boot_ms * 1000000;
+    n->connect = o->connect;
+    n->nconnect = o->nconnect;
     if (rv == 0)
         rv = flare_host_new(&n->host, flare_uvio_io(n->uvio), &key, &cfg, NULL);
     flare_privkey_clear(&key);
@@ -684,7 +726,11 @@ static int node_run(node *n, node_opts *o)
     uv_signal_init(&n->loop, &n->sigterm);
     uv_timer_init(&n->loop, &n->ping_timer);
     uv_timer_init(&n->loop, &n->hp_timer);
+    uv_timer_init(&n->loop, &n->connect_timer);
     n->sigint.data = n->sigterm.data = n->ping_timer.data = n->hp_timer.data = n;
+    n->connect_timer.data = n;
+    if (rv == 0 && n->nconnect)
+        uv_timer_start(&n->connect_timer, connect_tick, 2000, 2000);
     if (n->wait_holepunch)
         uv_timer_start(&n->hp_timer, hp_timeout, (uint64_t)n->wait_holepunch * 1000, 0);
     uv_signal_start(&n->sigint, on_signal, SIGINT);
@@ -700,6 +746,7 @@ static int node_run(node *n, node_opts *o)
     uv_close((uv_handle_t *)&n->sigterm, NULL);
     uv_close((uv_handle_t *)&n->ping_timer, NULL);
     uv_close((uv_handle_t *)&n->hp_timer, NULL);
+    uv_close((uv_handle_t *)&n->connect_timer, NULL);
     uv_run(&n->loop, UV_RUN_DEFAULT);
     uv_loop_close(&n->loop);
     flare_buf_free(&n->echo_reply);

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# NAT lab, AutoNAT verdicts with real flare processes (root; skipped with 77
+# otherwise). Two topologies, every case of one topology in parallel (see
+# lab/scenarios/autonat.sh):
+#   a=eim/drop, b=sym/reset, public pub3: flare servers (3, and 1), js-libp2p
+#     v1 servers with the TEST-NET hook, stock js-libp2p servers (refuse)
+#   a=fw/drop, b=fw/reset: flare servers, js-libp2p servers with the hook
+# Pass: with flare servers every node reaches the right verdict within 30 s
+# (public on pub3, private behind a router); with js servers no wrong
+# verdict; with stock js servers none at all, and the servers did refuse.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+[ "$(id -u)" -eq 0 ] || { echo "skip: the NAT lab needs root"; exit 77; }
+ip netns add flr-probe-$$ 2>/dev/null || { echo "skip: no network namespaces"; exit 77; }
+ip netns del flr-probe-$$
+export FLARE_BIN=${FLARE_BIN:-${FLARE_BINARY_DIR:-$root/build}/flare}
+[ -x "$FLARE_BIN" ] || { echo "no flare binary at $FLARE_BIN"; exit 1; }
+export FLARE_LAB_PREFIX=flr-n$$-
+export QUIET=0
+sc=$root/lab/scenarios/autonat.sh
+pass=0 fail=0 skipped=0
+run() { # NAME SERVERS PUBLIC lab-args...
+    local name=$1 servers=$2 public=$3 rc
+    shift 3
+    echo "== $name"
+    SERVERS=$servers PUBLIC=$public timeout 150 "$sc" "$@"
+    rc=$?
+    if [ $rc -eq 0 ]; then
+        pass=$((pass + 1)); echo "ok   $name"
+    elif [ $rc -eq 77 ]; then
+        skipped=$((skipped + 1)); echo "skip $name"
+    else
+        fail=$((fail + 1)); echo "FAIL $name"
+    fi
+}
+# One lab at a time (the other lab tests take the same lock).
+exec 9>/run/lock/flare-lab.lock
+flock -w 600 9 || echo "warning: lab lock busy, running anyway"
+t0=$(date +%s)
+run "eim/drop + sym/reset + public: flare, one flare, js, stock js servers" \
+    "flare flare-one js js-stock" 1 \
+    --a-nat eim --a-inbound drop --b-nat sym --b-inbound reset --delay-ms 10
+run "fw/drop + fw/reset: flare and js servers" "flare js" 0 \
+    --a-nat fw --a-inbound drop --b-nat fw --b-inbound reset --delay-ms 10
+echo "lab autonat: $(($(date +%s) - t0)) s"
+[ $pass -eq 0 ] && [ $fail -eq 0 ] && exit 77
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
