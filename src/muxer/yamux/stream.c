@@ -116,12 +116,11 @@ size_t flare__ystream_buf_take(flare_yamux *y, flare__ystream *st, uint8_t *dst,
         memcpy(dst, st->buf + st->off, n);
     st->off += n;
     st->len -= n;
-    if (st->len == 0) {
-        st->off = 0;
-        /* Idle streams should not pin large buffers. */
-        if (st->cap > 64 * 1024)
-            flare__ystream_buf_drop(y, st);
-    }
+    /* Drained: give the buffer back. An idle stream then costs no receive
+     * memory (thousands of idle relay circuits), and a busy one pays one
+     * malloc per batch of frames, not per byte. */
+    if (st->len == 0)
+        flare__ystream_buf_drop(y, st);
     return n;
 }
 
