@@ -89,6 +89,8 @@ void flare__conn_destroy(flare_conn *c)
         flare__relay_client_conn_closed(h, c);
         flare__dcutr_conn_closed(h, c);
         if (c->opened_reported) {
+            if (c->peer_pinned)
+                flare__peerstore_conn_closed(h->peerstore, &c->peer);
             flare__addrs_conn_closed(h, c);
             flare__relay_server_conn_closed(h, c);
             flare_host_event ev = {.type = FLARE_HOST_EV_CONN_CLOSED,
@@ -294,6 +296,8 @@ static void conn_ready(flare_conn *c)
     flare_host *h = c->host;
     c->state = FLARE__CONN_READY;
     c->opened_reported = 1;
+    /* Pinned in the peerstore (never evicted) while connected. */
+    c->peer_pinned = flare__peerstore_conn_opened(h->peerstore, &c->peer) == 0;
     flare__peerstore_set_key(h->peerstore, &c->peer, flare_noise_remote_key(&c->noise));
     flare_host_event ev = {.type = FLARE_HOST_EV_CONN_OPENED,
                            .conn = c,

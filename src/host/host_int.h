@@ -138,6 +138,7 @@ struct flare_conn {
     int opened_reported;
     int identify_started;
     int dcutr_tried;
+    int peer_pinned; /* counted as a connection in the peerstore */
 };
 
 struct flare_host {
@@ -202,9 +203,22 @@ void flare__conn_free_dead_streams(flare_conn *c);
 /* dial.c */
 void flare__dial_complete(flare_conn *c, int status);
 
-/* peerstore.c */
+/* peerstore.c: a growing hash table of peers. Peers with an open connection
+ * are pinned; above max_peers entries (default FLARE__PEERSTORE_MAX_PEERS)
+ * the least recently used unpinned peer is evicted to make room. Setters
+ * create the entry; they return 0, FLARE_ERR_NOMEM, or FLARE_ERR_INVALID_ARG
+ * for an empty peer ID. */
+#define FLARE__PEERSTORE_MAX_PEERS 8192
 struct flare__peerstore *flare__peerstore_new(const flare_mem *mem);
 void flare__peerstore_del(struct flare__peerstore *ps);
+/* A connection to peer opened (pins it, creating the entry) or closed
+ * (unpinned after its last one: it becomes the most recently used). */
+int flare__peerstore_conn_opened(struct flare__peerstore *ps, const flare_peerid *peer);
+void flare__peerstore_conn_closed(struct flare__peerstore *ps, const flare_peerid *peer);
+/* Evicts unpinned peers at once if over the new bound (0 counts as 1). */
+void flare__peerstore_set_max_peers(struct flare__peerstore *ps, size_t max_peers);
+size_t flare__peerstore_count(const struct flare__peerstore *ps);
+int flare__peerstore_has(const struct flare__peerstore *ps, const flare_peerid *peer);
 int flare__peerstore_add_addr(struct flare__peerstore *ps, const flare_peerid *peer,
                               const flare_multiaddr *ma, flare_tstamp expires);
 int flare__peerstore_set_protocols(struct flare__peerstore *ps, const flare_peerid *peer,
