@@ -89,6 +89,8 @@ void flare__conn_destroy(flare_conn *c)
         flare__relay_client_conn_closed(h, c);
         flare__dcutr_conn_closed(h, c);
         if (c->opened_reported) {
+            if (c->peer_pinned)
+                flare__peerstore_conn_closed(h->peerstore, &c->peer);
             flare__addrs_conn_closed(h, c);
             flare__relay_server_conn_closed(h, c);
             flare_host_event ev = {.type = FLARE_HOST_EV_CONN_CLOSED,
@@ -156,6 +158,17 @@ void flare_conn_close(flare_conn *c)
 
 /* ---- output -------------------------------------------------------------------- */
 
+/* Empties a per-connection I/O buffer after a batch of used bytes. After a
+ * small batch (handshakes, control messages, an idle relay circuit's setup)
+ * the memory goes back, so idle connections hold no I/O buffers; a streaming
+ * connection keeps up to 256 KiB rather than allocate per event. */
+static void io_buf_done(flare_buf *b, size_t used)
+{
+    b->len = 0;
+    if (used < 16384 || b->cap > 262144)
+        flare_buf_free(b);
+}
+
 /* Encrypts c->tmp (if the secure channel is up) and writes it with c->wire. */
 void flare__conn_flush(flare_conn *c)
 {
@@ -167,7 +180,7 @@ void flare__conn_flush(flare_conn *c)
             rv = flare_noise_encrypt(&c->noise, c->tmp.base, c->tmp.len, &c->wire);
         else
             rv = flare_buf_append(&c->wire, c->tmp.base, c->tmp.len);
-        flare_buf_reset(&c->tmp);
+        io_buf_done(&c->tmp, c->tmp.len);
         if (rv) {
             flare__conn_fail(c, rv);
             return;
@@ -176,7 +189,7 @@ void flare__conn_flush(flare_conn *c)
     if (c->wire.len) {
         int rv = c->sock ? c->host->io->ops->sock_write(c->sock, c->wire.base, c->wire.len)
                          : flare__relay_carrier_write(c, c->wire.base, c->wire.len);
-        flare_buf_reset(&c->wire);
+        io_buf_done(&c->wire, c->wire.len);
         if (rv < 0)
             flare__conn_fail(c, rv);
     }
@@ -294,6 +307,8 @@ static void conn_ready(flare_conn *c)
     flare_host *h = c->host;
     c->state = FLARE__CONN_READY;
     c->opened_reported = 1;
+    /* Pinned in the peerstore (never evicted) while connected. */
+    c->peer_pinned = flare__peerstore_conn_opened(h->peerstore, &c->peer) == 0;
     flare__peerstore_set_key(h->peerstore, &c->peer, flare_noise_remote_key(&c->noise));
     flare_host_event ev = {.type = FLARE_HOST_EV_CONN_OPENED,
                            .conn = c,
@@ -360,7 +375,7 @@ static int process_plain(flare_conn *c)
     }
     if (c->yamux && c->plain_in.len) {
         int rv = flare_yamux_recv(c->yamux, c->plain_in.base, c->plain_in.len, now, &c->tmp);
-        flare_buf_reset(&c->plain_in);
+        io_buf_done(&c->plain_in, c->plain_in.len);
         if (rv < 0)
             return rv;
     }

@@ -1,41 +1,56 @@
 /*
  * Peerstore: what the host knows about other peers (addresses with expiry,
- * protocols, public key, agent). Entries live in a hash table keyed by the
- * peer ID bytes; every list is capped so a peer cannot make us grow without
- * bound.
+ * protocols, public key, agent).
+ *
+ * Entries live in a hash table keyed by the peer ID bytes that doubles as it
+ * fills, so a relay with tens of thousands of clients keeps all of them.
+ * Peers with an open connection are pinned; the others sit on an LRU list
+ * and, once the store holds max_peers entries, the least recently used of
+ * them makes room for a new one. A pinned peer is never evicted, so the
+ * store may exceed max_peers by its connected peers.
+ *
+ * Everything is stored at its exact length (addresses, key, strings): an
+ * entry costs ~200 bytes plus its data, not the ~8 KB of fixed-size records.
+ * Every list is capped so that a peer cannot make us grow without bound.
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "core/mem.h"
 #include "host/host_int.h"
 
-#define MAX_PEERS 4096
-
 typedef struct ps_addr {
     flare_tstamp expires;
-    flare_multiaddr ma;
+    uint16_t len;
+    uint8_t bytes[]; /* binary multiaddr */
 } ps_addr;
 
+typedef struct ps_key {
+    flare_key_type type;
+    uint16_t len;
+    uint8_t data[];
+} ps_key;
+
 typedef struct ps_entry {
-    struct ps_entry *next; /* hash chain */
-    flare_peerid id;
-    size_t naddrs;
-    ps_addr *addrs;
-    size_t nprotocols;
+    struct ps_entry *next;          /* hash chain */
+    struct ps_entry *newer, *older; /* LRU list, unpinned entries only */
+    uint32_t nconns;                /* open connections: pinned while > 0 */
+    uint8_t naddrs, nprotocols;
+    ps_addr **addrs;
     char **protocols;
-    int has_key;
-    flare_pubkey key;
-    char agent[128];
-    char proto_version[64];
+    ps_key *key;
+    char *agent, *proto_version;
+    flare_peerid id;
 } ps_entry;
 
 struct flare__peerstore {
     const flare_mem *mem;
-    size_t nbuckets;
-    size_t count;
+    size_t nbuckets; /* a power of two */
+    size_t count, max_peers;
     ps_entry **buckets;
+    ps_entry *newest, *oldest; /* LRU list of unpinned entries */
 };
+
+#define MIN_BUCKETS 64
 
 static uint64_t hash_id(const flare_peerid *id)
 {
@@ -47,13 +62,19 @@ static uint64_t hash_id(const flare_peerid *id)
     return h;
 }
 
+static size_t bucket_of(const struct flare__peerstore *ps, const flare_peerid *id)
+{
+    return (size_t)(hash_id(id) & (ps->nbuckets - 1));
+}
+
 struct flare__peerstore *flare__peerstore_new(const flare_mem *mem)
 {
     struct flare__peerstore *ps = flare__calloc(mem, 1, sizeof(*ps));
     if (!ps)
         return NULL;
     ps->mem = flare__mem(mem);
-    ps->nbuckets = 256;
+    ps->max_peers = FLARE__PEERSTORE_MAX_PEERS;
+    ps->nbuckets = MIN_BUCKETS;
     ps->buckets = flare__calloc(mem, ps->nbuckets, sizeof(ps_entry *));
     if (!ps->buckets) {
         flare__free(mem, ps);
@@ -61,6 +82,42 @@ struct flare__peerstore *flare__peerstore_new(const flare_mem *mem)
     }
     return ps;
 }
+
+/* ---- LRU list ------------------------------------------------------------------ */
+
+static void lru_unlink(struct flare__peerstore *ps, ps_entry *e)
+{
+    if (e->newer)
+        e->newer->older = e->older;
+    else if (ps->newest == e)
+        ps->newest = e->older;
+    if (e->older)
+        e->older->newer = e->newer;
+    else if (ps->oldest == e)
+        ps->oldest = e->newer;
+    e->newer = e->older = NULL;
+}
+
+static void lru_push_newest(struct flare__peerstore *ps, ps_entry *e)
+{
+    e->newer = NULL;
+    e->older = ps->newest;
+    if (ps->newest)
+        ps->newest->newer = e;
+    ps->newest = e;
+    if (!ps->oldest)
+        ps->oldest = e;
+}
+
+static void touch(struct flare__peerstore *ps, ps_entry *e)
+{
+    if (e->nconns || ps->newest == e)
+        return;
+    lru_unlink(ps, e);
+    lru_push_newest(ps, e);
+}
+
+/* ---- entries ------------------------------------------------------------------- */
 
 static void free_protocols(struct flare__peerstore *ps, ps_entry *e)
 {
@@ -71,15 +128,27 @@ static void free_protocols(struct flare__peerstore *ps, ps_entry *e)
     e->nprotocols = 0;
 }
 
+static void entry_free(struct flare__peerstore *ps, ps_entry *e)
+{
+    free_protocols(ps, e);
+    for (size_t i = 0; i < e->naddrs; i++)
+        flare__free(ps->mem, e->addrs[i]);
+    flare__free(ps->mem, e->addrs);
+    flare__free(ps->mem, e->key);
+    flare__free(ps->mem, e->agent);
+    flare__free(ps->mem, e->proto_version);
+    flare__free(ps->mem, e);
+}
+
 void flare__peerstore_del(struct flare__peerstore *ps)
 {
+    if (!ps)
+        return;
     for (size_t b = 0; b < ps->nbuckets; b++) {
         ps_entry *e = ps->buckets[b];
         while (e) {
             ps_entry *next = e->next;
-            free_protocols(ps, e);
-            flare__free(ps->mem, e->addrs);
-            flare__free(ps->mem, e);
+            entry_free(ps, e);
             e = next;
         }
     }
@@ -87,30 +156,149 @@ void flare__peerstore_del(struct flare__peerstore *ps)
     flare__free(ps->mem, ps);
 }
 
-static ps_entry *find(struct flare__peerstore *ps, const flare_peerid *id, int create)
+static void unlink_chain(struct flare__peerstore *ps, ps_entry *e)
 {
-    size_t b = hash_id(id) % ps->nbuckets;
-    for (ps_entry *e = ps->buckets[b]; e; e = e->next)
+    ps_entry **pp = &ps->buckets[bucket_of(ps, &e->id)];
+    while (*pp != e)
+        pp = &(*pp)->next;
+    *pp = e->next;
+}
+
+static void evict(struct flare__peerstore *ps, ps_entry *e)
+{
+    lru_unlink(ps, e);
+    unlink_chain(ps, e);
+    entry_free(ps, e);
+    ps->count--;
+}
+
+/* Doubles the table at load factor 1. Without memory the old table stays:
+ * lookups get slower, nothing is lost. */
+static void maybe_grow(struct flare__peerstore *ps)
+{
+    if (ps->count < ps->nbuckets || ps->nbuckets > SIZE_MAX / 2 / sizeof(ps_entry *))
+        return;
+    size_t n = ps->nbuckets * 2;
+    ps_entry **nb = flare__calloc(ps->mem, n, sizeof(*nb));
+    if (!nb)
+        return;
+    for (size_t b = 0; b < ps->nbuckets; b++) {
+        ps_entry *e = ps->buckets[b];
+        while (e) {
+            ps_entry *next = e->next;
+            size_t i = (size_t)(hash_id(&e->id) & (n - 1));
+            e->next = nb[i];
+            nb[i] = e;
+            e = next;
+        }
+    }
+    flare__free(ps->mem, ps->buckets);
+    ps->buckets = nb;
+    ps->nbuckets = n;
+}
+
+static ps_entry *lookup(struct flare__peerstore *ps, const flare_peerid *id)
+{
+    for (ps_entry *e = ps->buckets[bucket_of(ps, id)]; e; e = e->next)
         if (flare_peerid_equal(&e->id, id))
             return e;
-    if (!create || ps->count >= MAX_PEERS || id->len == 0)
-        return NULL;
+    return NULL;
+}
+
+/* The entry of id, created if missing (evicting the least recently used
+ * unpinned peers above max_peers). */
+static int get_entry(struct flare__peerstore *ps, const flare_peerid *id, ps_entry **out)
+{
+    *out = lookup(ps, id);
+    if (*out) {
+        touch(ps, *out);
+        return 0;
+    }
+    if (id->len == 0)
+        return FLARE_ERR_INVALID_ARG;
+    while (ps->count >= ps->max_peers && ps->oldest)
+        evict(ps, ps->oldest);
     ps_entry *e = flare__calloc(ps->mem, 1, sizeof(*e));
     if (!e)
-        return NULL;
+        return FLARE_ERR_NOMEM;
     e->id = *id;
+    size_t b = bucket_of(ps, id);
     e->next = ps->buckets[b];
     ps->buckets[b] = e;
+    lru_push_newest(ps, e);
     ps->count++;
-    return e;
+    maybe_grow(ps);
+    *out = e;
+    return 0;
+}
+
+/* ---- connections ---------------------------------------------------------------- */
+
+int flare__peerstore_conn_opened(struct flare__peerstore *ps, const flare_peerid *peer)
+{
+    ps_entry *e;
+    int rv = get_entry(ps, peer, &e);
+    if (rv)
+        return rv;
+    if (e->nconns++ == 0)
+        lru_unlink(ps, e);
+    return 0;
+}
+
+void flare__peerstore_conn_closed(struct flare__peerstore *ps, const flare_peerid *peer)
+{
+    ps_entry *e = lookup(ps, peer);
+    if (!e || e->nconns == 0 || --e->nconns > 0)
+        return;
+    /* Just disconnected: the most recently used of the evictable peers. */
+    lru_push_newest(ps, e);
+    while (ps->count > ps->max_peers && ps->oldest && ps->oldest != e)
+        evict(ps, ps->oldest);
+}
+
+void flare__peerstore_set_max_peers(struct flare__peerstore *ps, size_t max_peers)
+{
+    ps->max_peers = max_peers ? max_peers : 1;
+    while (ps->count > ps->max_peers && ps->oldest)
+        evict(ps, ps->oldest);
+}
+
+size_t flare__peerstore_count(const struct flare__peerstore *ps)
+{
+    return ps->count;
+}
+
+int flare__peerstore_has(const struct flare__peerstore *ps, const flare_peerid *peer)
+{
+    return lookup((struct flare__peerstore *)ps, peer) != NULL;
+}
+
+/* ---- records --------------------------------------------------------------------- */
+
+static ps_addr *addr_new(struct flare__peerstore *ps, const flare_multiaddr *ma,
+                         flare_tstamp expires)
+{
+    ps_addr *a = flare__malloc(ps->mem, sizeof(*a) + ma->len);
+    if (!a)
+        return NULL;
+    a->expires = expires;
+    a->len = ma->len;
+    memcpy(a->bytes, ma->bytes, ma->len);
+    return a;
+}
+
+static int addr_equal(const ps_addr *a, const flare_multiaddr *ma)
+{
+    return a->len == ma->len && memcmp(a->bytes, ma->bytes, ma->len) == 0;
 }
 
 int flare__peerstore_add_addr(struct flare__peerstore *ps, const flare_peerid *peer,
                               const flare_multiaddr *ma, flare_tstamp expires)
 {
-    ps_entry *e = find(ps, peer, 1);
-    if (!e)
-        return FLARE_ERR_LIMIT;
+    ps_entry *e;
+    int rv = get_entry(ps, peer, &e);
+    if (rv)
+        return rv;
     flare_multiaddr bare = *ma;
     /* Stored without the trailing /p2p/ of the peer itself. */
     flare_peerid tail;
@@ -118,38 +306,53 @@ int flare__peerstore_add_addr(struct flare__peerstore *ps, const flare_peerid *p
         flare_peerid_equal(&tail, peer))
         flare_multiaddr_decapsulate(&bare, FLARE_MA_P2P);
     for (size_t i = 0; i < e->naddrs; i++) {
-        if (flare_multiaddr_equal(&e->addrs[i].ma, &bare)) {
-            if (expires > e->addrs[i].expires)
-                e->addrs[i].expires = expires;
+        if (addr_equal(e->addrs[i], &bare)) {
+            if (expires > e->addrs[i]->expires)
+                e->addrs[i]->expires = expires;
             return 0;
         }
     }
+    ps_addr *a = addr_new(ps, &bare, expires);
+    if (!a)
+        return FLARE_ERR_NOMEM;
     if (e->naddrs >= FLARE_PEER_MAX_ADDRS) {
         /* Replace the one that expires first. */
         size_t victim = 0;
         for (size_t i = 1; i < e->naddrs; i++)
-            if (e->addrs[i].expires < e->addrs[victim].expires)
+            if (e->addrs[i]->expires < e->addrs[victim]->expires)
                 victim = i;
-        e->addrs[victim].ma = bare;
-        e->addrs[victim].expires = expires;
+        flare__free(ps->mem, e->addrs[victim]);
+        e->addrs[victim] = a;
         return 0;
     }
-    ps_addr *na = flare__realloc(ps->mem, e->addrs, (e->naddrs + 1) * sizeof(*na));
-    if (!na)
+    ps_addr **na = flare__realloc(ps->mem, e->addrs, (e->naddrs + 1u) * sizeof(*na));
+    if (!na) {
+        flare__free(ps->mem, a);
         return FLARE_ERR_NOMEM;
+    }
     e->addrs = na;
-    e->addrs[e->naddrs].ma = bare;
-    e->addrs[e->naddrs].expires = expires;
-    e->naddrs++;
+    e->addrs[e->naddrs++] = a;
     return 0;
+}
+
+static char *dup_str(struct flare__peerstore *ps, const char *s, size_t max)
+{
+    size_t len = strnlen(s ? s : "", max);
+    char *p = flare__malloc(ps->mem, len + 1);
+    if (p) {
+        memcpy(p, s ? s : "", len);
+        p[len] = 0;
+    }
+    return p;
 }
 
 int flare__peerstore_set_protocols(struct flare__peerstore *ps, const flare_peerid *peer,
                                    const char *const *protos, size_t n)
 {
-    ps_entry *e = find(ps, peer, 1);
-    if (!e)
-        return FLARE_ERR_LIMIT;
+    ps_entry *e;
+    int rv = get_entry(ps, peer, &e);
+    if (rv)
+        return rv;
     free_protocols(ps, e);
     if (n > FLARE_PEER_MAX_PROTOCOLS)
         n = FLARE_PEER_MAX_PROTOCOLS;
@@ -159,12 +362,9 @@ int flare__peerstore_set_protocols(struct flare__peerstore *ps, const flare_peer
     if (!e->protocols)
         return FLARE_ERR_NOMEM;
     for (size_t i = 0; i < n; i++) {
-        size_t len = strnlen(protos[i], FLARE_PROTOCOL_MAX - 1);
-        char *p = flare__malloc(ps->mem, len + 1);
+        char *p = dup_str(ps, protos[i], FLARE_PROTOCOL_MAX - 1);
         if (!p)
-            return FLARE_ERR_NOMEM;
-        memcpy(p, protos[i], len);
-        p[len] = 0;
+            return FLARE_ERR_NOMEM; /* keeps the ones stored so far */
         e->protocols[e->nprotocols++] = p;
     }
     return 0;
@@ -173,54 +373,86 @@ int flare__peerstore_set_protocols(struct flare__peerstore *ps, const flare_peer
 int flare__peerstore_set_key(struct flare__peerstore *ps, const flare_peerid *peer,
                              const flare_pubkey *k)
 {
-    ps_entry *e = find(ps, peer, 1);
-    if (!e)
-        return FLARE_ERR_LIMIT;
-    if (k) {
-        e->key = *k;
-        e->has_key = 1;
-    }
+    ps_entry *e;
+    int rv = get_entry(ps, peer, &e);
+    if (rv || !k)
+        return rv;
+    if (k->len > FLARE_PUBKEY_DATA_MAX)
+        return FLARE_ERR_INVALID_ARG;
+    ps_key *nk = flare__malloc(ps->mem, sizeof(*nk) + k->len);
+    if (!nk)
+        return FLARE_ERR_NOMEM;
+    nk->type = k->type;
+    nk->len = (uint16_t)k->len;
+    memcpy(nk->data, k->data, k->len);
+    flare__free(ps->mem, e->key);
+    e->key = nk;
     return 0;
 }
 
 int flare__peerstore_set_agent(struct flare__peerstore *ps, const flare_peerid *peer,
                                const char *agent, const char *proto_version)
 {
-    ps_entry *e = find(ps, peer, 1);
-    if (!e)
-        return FLARE_ERR_LIMIT;
-    snprintf(e->agent, sizeof(e->agent), "%s", agent ? agent : "");
-    snprintf(e->proto_version, sizeof(e->proto_version), "%s", proto_version ? proto_version : "");
+    ps_entry *e;
+    int rv = get_entry(ps, peer, &e);
+    if (rv)
+        return rv;
+    flare_peer_info *none = NULL; /* only for the field sizes */
+    char *a = dup_str(ps, agent, sizeof(none->agent_version) - 1);
+    char *v = dup_str(ps, proto_version, sizeof(none->protocol_version) - 1);
+    if (!a || !v) {
+        flare__free(ps->mem, a);
+        flare__free(ps->mem, v);
+        return FLARE_ERR_NOMEM;
+    }
+    flare__free(ps->mem, e->agent);
+    flare__free(ps->mem, e->proto_version);
+    e->agent = a;
+    e->proto_version = v;
     return 0;
 }
 
 int flare__peerstore_get(struct flare__peerstore *ps, const flare_peerid *peer, flare_tstamp now,
                          flare_peer_info *info)
 {
-    ps_entry *e = find(ps, peer, 0);
+    ps_entry *e = lookup(ps, peer);
     if (!e)
         return FLARE_ERR_NOT_FOUND;
+    touch(ps, e);
     memset(info, 0, sizeof(*info));
     info->id = e->id;
-    for (size_t i = 0; i < e->naddrs; i++)
-        if (e->addrs[i].expires > now && info->naddrs < FLARE_PEER_MAX_ADDRS)
-            info->addrs[info->naddrs++] = e->addrs[i].ma;
-    for (size_t i = 0; i < e->nprotocols; i++)
-        snprintf(info->protocols[info->nprotocols++], FLARE_PROTOCOL_MAX, "%s", e->protocols[i]);
-    snprintf(info->agent_version, sizeof(info->agent_version), "%s", e->agent);
-    snprintf(info->protocol_version, sizeof(info->protocol_version), "%s", e->proto_version);
-    info->has_pubkey = e->has_key;
-    if (e->has_key)
-        info->pubkey = e->key;
+    for (size_t i = 0; i < e->naddrs; i++) {
+        const ps_addr *a = e->addrs[i];
+        if (a->expires > now && info->naddrs < FLARE_PEER_MAX_ADDRS) {
+            flare_multiaddr *m = &info->addrs[info->naddrs++];
+            m->len = a->len;
+            memcpy(m->bytes, a->bytes, a->len);
+        }
+    }
+    for (size_t i = 0; i < e->nprotocols; i++) {
+        size_t len = strlen(e->protocols[i]);
+        memcpy(info->protocols[info->nprotocols++], e->protocols[i], len + 1);
+    }
+    if (e->agent)
+        memcpy(info->agent_version, e->agent, strlen(e->agent) + 1);
+    if (e->proto_version)
+        memcpy(info->protocol_version, e->proto_version, strlen(e->proto_version) + 1);
+    if (e->key) {
+        info->has_pubkey = 1;
+        info->pubkey.type = e->key->type;
+        info->pubkey.len = e->key->len;
+        memcpy(info->pubkey.data, e->key->data, e->key->len);
+    }
     return 0;
 }
 
 int flare__peerstore_supports(struct flare__peerstore *ps, const flare_peerid *peer,
                               const char *proto)
 {
-    ps_entry *e = find(ps, peer, 0);
+    ps_entry *e = lookup(ps, peer);
     if (!e)
         return 0;
+    touch(ps, e);
     for (size_t i = 0; i < e->nprotocols; i++)
         if (strcmp(e->protocols[i], proto) == 0)
             return 1;

@@ -7,7 +7,6 @@
  * multistream listener that accepts the protocols of registered handlers
  * (on limited connections only those marked FLARE_HANDLER_ALLOW_LIMITED).
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "core/mem.h"
@@ -19,6 +18,8 @@ static flare_host *stream_host(const flare_stream *s)
 {
     return s->conn->host;
 }
+
+static int listener_supports(const char *proto, size_t len, void *user);
 
 static void stream_link(flare_conn *c, flare_stream *s)
 {
@@ -41,12 +42,69 @@ static void stream_unlink(flare_stream *s)
     c->nstreams--;
 }
 
+static void nego_free(flare_stream *s)
+{
+    if (!s->nego)
+        return;
+    flare_mss_free(&s->nego->mss);
+    flare__free(stream_host(s)->mem, s->nego);
+    s->nego = NULL;
+}
+
+/* Starts multistream on s (listener for inbound streams, optimistic dialer
+ * proposing s->protocol otherwise); the first bytes go to the write queue. */
+static int nego_start(flare_stream *s)
+{
+    flare_host *h = stream_host(s);
+    s->nego = flare__calloc(h->mem, 1, sizeof(*s->nego));
+    if (!s->nego)
+        return FLARE_ERR_NOMEM;
+    flare_mss_settings ms = {0};
+    if (s->inbound) {
+        ms.role = FLARE_MSS_LISTENER;
+        ms.supports = listener_supports;
+        ms.user = s;
+    } else {
+        /* multistream keeps a pointer to the list: it lives in nego. */
+        s->nego->proto_list[0] = s->protocol;
+        ms.role = FLARE_MSS_DIALER;
+        ms.protocols = s->nego->proto_list;
+        ms.nprotocols = 1;
+        ms.optimistic = 1;
+    }
+    int rv = flare_mss_init(&s->nego->mss, &ms, h->mem);
+    if (rv) {
+        flare__free(h->mem, s->nego);
+        s->nego = NULL;
+        return rv;
+    }
+    return flare_mss_start(&s->nego->mss, &s->outq);
+}
+
+static int set_protocol(flare_stream *s, const char *proto)
+{
+    size_t len = strlen(proto);
+    char *p = flare__malloc(stream_host(s)->mem, len + 1);
+    if (!p)
+        return FLARE_ERR_NOMEM;
+    memcpy(p, proto, len + 1);
+    flare__free(stream_host(s)->mem, s->protocol);
+    s->protocol = p;
+    return 0;
+}
+
+/* 1 while an optimistic outbound stream waits for the listener's echo. */
+static int unconfirmed(const flare_stream *s)
+{
+    return s->nego && !flare_mss_confirmed(&s->nego->mss);
+}
+
 void flare__stream_free(flare_stream *s)
 {
     flare_host *h = stream_host(s);
-    if (s->mss_active)
-        flare_mss_free(&s->mss);
+    nego_free(s);
     flare_buf_free(&s->outq);
+    flare__free(h->mem, s->protocol);
     flare__free(h->mem, s);
 }
 
@@ -104,24 +162,12 @@ flare_stream *flare__stream_new(flare_conn *c, uint32_t id, int inbound)
         return NULL;
     s->conn = c;
     s->id = id;
-    s->inbound = inbound;
+    s->inbound = inbound ? 1 : 0;
     s->state = FLARE__STREAM_NEGOTIATING;
     flare_buf_init(&s->outq, h->mem);
-    if (inbound) {
-        flare_mss_settings ms = {0};
-        ms.role = FLARE_MSS_LISTENER;
-        ms.supports = listener_supports;
-        ms.user = s;
-        if (flare_mss_init(&s->mss, &ms, h->mem)) {
-            flare__free(h->mem, s);
-            return NULL;
-        }
-        s->mss_active = 1;
-        if (flare_mss_start(&s->mss, &s->outq)) {
-            flare_mss_free(&s->mss);
-            flare__free(h->mem, s);
-            return NULL;
-        }
+    if (inbound && nego_start(s)) {
+        flare__stream_free(s);
+        return NULL;
     }
     flare_yamux_set_stream_user(c->yamux, id, s);
     stream_link(c, s);
@@ -143,11 +189,14 @@ static int stream_push(flare_stream *s)
             break;
         flare_buf_consume(&s->outq, (size_t)n);
     }
+    /* An idle stream keeps no write buffer: it is allocated again on demand
+     * (and flare_stream_write bypasses it while it is empty). */
+    if (s->outq.len == 0 && s->outq.cap)
+        flare_buf_free(&s->outq);
     /* Hold the FIN of an optimistic outbound stream until the listener
      * confirmed the protocol: js-libp2p loses a FIN that arrives while it is
      * still negotiating. */
-    int negotiating = s->mss_active && !flare_mss_confirmed(&s->mss);
-    if (s->close_requested && !s->fin_sent && s->outq.len == 0 && !negotiating) {
+    if (s->close_requested && !s->fin_sent && s->outq.len == 0 && !unconfirmed(s)) {
         int rv = flare_yamux_close_stream(c->yamux, s->id, &c->tmp);
         if (rv)
             return rv;
@@ -175,7 +224,11 @@ void flare__stream_on_writable(flare_stream *s)
 /* Negotiation finished: hand an inbound stream to its handler. */
 static void stream_negotiated(flare_stream *s)
 {
-    snprintf(s->protocol, sizeof(s->protocol), "%s", flare_mss_selected(&s->mss));
+    if (s->inbound && set_protocol(s, flare_mss_selected(&s->nego->mss))) {
+        flare_yamux_reset_stream(s->conn->yamux, s->id, &s->conn->tmp);
+        flare__stream_on_gone(s, FLARE_ERR_NOMEM);
+        return;
+    }
     s->state = FLARE__STREAM_OPEN;
     if (s->inbound) {
         const flare__handler *x =
@@ -197,14 +250,14 @@ static void stream_negotiated(flare_stream *s)
 static size_t stream_negotiate(flare_stream *s, const uint8_t *data, size_t len, int *err)
 {
     size_t used = 0;
-    int rv = flare_mss_recv(&s->mss, data, len, &used, &s->outq);
+    int rv = flare_mss_recv(&s->nego->mss, data, len, &used, &s->outq);
     *err = 0;
     if (rv < 0) {
         *err = rv;
         return used;
     }
     stream_push(s);
-    if (rv == 1 && (s->inbound || flare_mss_confirmed(&s->mss)))
+    if (rv == 1 && (s->inbound || flare_mss_confirmed(&s->nego->mss)))
         stream_negotiated(s);
     return used;
 }
@@ -212,8 +265,7 @@ static size_t stream_negotiate(flare_stream *s, const uint8_t *data, size_t len,
 static void deliver(flare_stream *s, const uint8_t *data, size_t len)
 {
     while (len && s->state != FLARE__STREAM_DEAD) {
-        if (s->state == FLARE__STREAM_NEGOTIATING ||
-            (s->mss_active && !flare_mss_confirmed(&s->mss))) {
+        if (s->state == FLARE__STREAM_NEGOTIATING || unconfirmed(s)) {
             int err;
             size_t used = stream_negotiate(s, data, len, &err);
             if (err) {
@@ -225,9 +277,8 @@ static void deliver(flare_stream *s, const uint8_t *data, size_t len)
             len -= used;
             if (s->state == FLARE__STREAM_NEGOTIATING)
                 continue;
-            if (s->mss_active && flare_mss_confirmed(&s->mss)) {
-                flare_mss_free(&s->mss);
-                s->mss_active = 0;
+            if (s->nego && flare_mss_confirmed(&s->nego->mss)) {
+                nego_free(s);
                 stream_push(s); /* a FIN held back during negotiation */
             }
             continue;
@@ -294,19 +345,9 @@ int flare_conn_new_stream(flare_conn *c, const char *protocol, const flare_strea
         flare__conn_flush(c);
         return FLARE_ERR_NOMEM;
     }
-    /* multistream keeps a pointer to the list: it lives in the stream. */
-    snprintf(s->protocol, sizeof(s->protocol), "%s", protocol);
-    s->proto_list[0] = s->protocol;
-    flare_mss_settings ms = {0};
-    ms.role = FLARE_MSS_DIALER;
-    ms.protocols = s->proto_list;
-    ms.nprotocols = 1;
-    ms.optimistic = 1;
-    rv = flare_mss_init(&s->mss, &ms, h->mem);
-    if (rv == 0) {
-        s->mss_active = 1;
-        rv = flare_mss_start(&s->mss, &s->outq);
-    }
+    rv = set_protocol(s, protocol);
+    if (rv == 0)
+        rv = nego_start(s);
     if (rv) {
         flare_yamux_reset_stream(c->yamux, id, &c->tmp);
         stream_unlink(s);
@@ -344,12 +385,25 @@ int flare_stream_write(flare_stream *s, const uint8_t *data, size_t len)
      * to stop); twice the mark is a caller ignoring backpressure. */
     if (s->outq.len > 0 && s->outq.len + len > 2 * max)
         return FLARE_ERR_LIMIT;
-    int rv = flare_buf_append(&s->outq, data, len);
-    if (rv)
-        return rv;
     flare_conn *c = s->conn;
+    int rv = 0;
     c->busy++;
-    rv = stream_push(s);
+    if (s->outq.len == 0) {
+        /* Nothing queued: straight into yamux, and only what the window
+         * refuses is copied into the queue. */
+        long n = flare_yamux_write(c->yamux, s->id, data, len, &c->tmp);
+        if (n < 0) {
+            rv = (int)n;
+        } else {
+            data += n;
+            len -= (size_t)n;
+        }
+    }
+    if (rv == 0 && len) {
+        rv = flare_buf_append(&s->outq, data, len);
+        if (rv == 0)
+            rv = stream_push(s);
+    }
     flare__conn_flush(c);
     if (rv == 0 && s->outq.len > max) {
         s->want_writable = 1;
@@ -396,7 +450,7 @@ void flare_stream_reset(flare_stream *s)
 
 void flare_stream_pause(flare_stream *s, int paused)
 {
-    s->paused = paused;
+    s->paused = paused ? 1 : 0;
     if (!paused && s->state != FLARE__STREAM_DEAD) {
         flare_conn *c = s->conn;
         c->busy++;
@@ -408,7 +462,7 @@ void flare_stream_pause(flare_stream *s, int paused)
 
 const char *flare_stream_protocol(const flare_stream *s)
 {
-    return s->protocol;
+    return s->protocol ? s->protocol : "";
 }
 
 flare_conn *flare_stream_conn(const flare_stream *s)

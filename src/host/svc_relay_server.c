@@ -252,9 +252,10 @@ static void start_splice(hop_ctx *x, size_t stop_used)
     if (x->state == HS_SPLICE && x->stop_in.len > stop_used)
         splice_data(x, FLARE_RELAY_DST_TO_SRC, x->stop_in.base + stop_used,
                     x->stop_in.len - stop_used);
+    /* Spliced from now on: the early-data buffers are never used again. */
     if (x->state == HS_SPLICE) {
-        flare_buf_reset(&x->in);
-        flare_buf_reset(&x->stop_in);
+        flare_buf_free(&x->in);
+        flare_buf_free(&x->stop_in);
     }
 }
 

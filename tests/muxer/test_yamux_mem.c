@@ -1,0 +1,115 @@
+/* yamux receive buffers: freed once drained after a small batch (idle
+ * streams hold none), kept up to 256 KiB for a stream that is streaming,
+ * and sized for a whole Data frame at once. */
+#include "muxer/yamux_pair.h"
+
+static uint32_t open_pair(pair *p)
+{
+    uint32_t id;
+    assert_int_equal(flare_yamux_open_stream(p->a.y, &id, &p->a.out), 0);
+    assert_int_equal(pump(p), 0);
+    assert_int_equal(flare_yamux_accept_stream(p->b.y, id, &p->b.out), 0);
+    assert_int_equal(pump(p), 0);
+    return id;
+}
+
+static void send_bytes(pair *p, uint32_t id, size_t n)
+{
+    static uint8_t data[256 * 1024];
+    assert_true(n <= sizeof(data));
+    memset(data, 0x42, n);
+    assert_int_equal(flare_yamux_write(p->a.y, id, data, n, &p->a.out), (long)n);
+    assert_int_equal(deliver(p, &p->a, &p->b), 0);
+}
+
+/* Reads everything in 16 KiB chunks, as the host does. */
+static size_t read_all(pair *p, uint32_t id)
+{
+    static uint8_t buf[16384];
+    size_t got = 0;
+    long k;
+    while ((k = flare_yamux_read(p->b.y, id, buf, sizeof(buf), &p->b.out)) > 0)
+        got += (size_t)k;
+    assert_int_equal(k, FLARE_ERR_AGAIN);
+    return got;
+}
+
+static const flare__ystream *rx(pair *p, uint32_t id)
+{
+    const flare__ystream *st = flare__ystream_find(p->b.y, id);
+    assert_non_null(st);
+    return st;
+}
+
+static void test_small_batches_free(void **state)
+{
+    (void)state;
+    pair *p = pair_new();
+    uint32_t id = open_pair(p);
+    assert_null(rx(p, id)->buf); /* nothing before data */
+    send_bytes(p, id, 100);
+    assert_non_null(rx(p, id)->buf);
+    assert_int_equal(read_all(p, id), 100);
+    assert_null(rx(p, id)->buf);
+    assert_int_equal(rx(p, id)->cap, 0);
+    /* A partial read keeps the rest. */
+    send_bytes(p, id, 300);
+    uint8_t b[100];
+    assert_int_equal(flare_yamux_read(p->b.y, id, b, sizeof(b), &p->b.out), 100);
+    assert_non_null(rx(p, id)->buf);
+    assert_int_equal(read_all(p, id), 200);
+    assert_null(rx(p, id)->buf);
+    pair_del(p);
+}
+
+static void test_streaming_keeps_buffer(void **state)
+{
+    (void)state;
+    pair *p = pair_new();
+    uint32_t id = open_pair(p);
+    /* A 100 KB batch: the frame gets one buffer big enough for all of it. */
+    send_bytes(p, id, 100000);
+    assert_int_equal(rx(p, id)->cap, 131072);
+    assert_int_equal(read_all(p, id), 100000);
+    assert_non_null(rx(p, id)->buf); /* streaming: kept for the next batch */
+    assert_int_equal(rx(p, id)->cap, 131072);
+    assert_int_equal(pump(p), 0); /* window updates */
+    send_bytes(p, id, 20000);
+    assert_int_equal(rx(p, id)->cap, 131072); /* reused */
+    assert_int_equal(read_all(p, id), 20000);
+    /* The stream quiets down: the next small batch releases it. */
+    assert_int_equal(pump(p), 0);
+    send_bytes(p, id, 10);
+    assert_int_equal(read_all(p, id), 10);
+    assert_null(rx(p, id)->buf);
+    pair_del(p);
+}
+
+static void test_large_buffer_not_kept(void **state)
+{
+    (void)state;
+    flare_yamux_settings sa, sb;
+    settings_nokeepalive(&sa, 1);
+    settings_nokeepalive(&sb, 0);
+    sb.initial_window = 1024 * 1024; /* lets one batch exceed 256 KiB */
+    pair *p = pair_new_with(&sa, &sb);
+    uint32_t id = open_pair(p);
+    /* The sender learns the larger window from the ACK's window update. */
+    assert_true(flare_yamux_writable(p->a.y, id) >= 512 * 1024);
+    send_bytes(p, id, 200000);
+    send_bytes(p, id, 200000);
+    assert_true(rx(p, id)->cap > 256 * 1024);
+    assert_int_equal(read_all(p, id), 400000);
+    assert_null(rx(p, id)->buf);
+    pair_del(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_small_batches_free),
+        cmocka_unit_test(test_streaming_keeps_buffer),
+        cmocka_unit_test(test_large_buffer_not_kept),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
