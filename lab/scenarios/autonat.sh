@@ -2,12 +2,14 @@
 # Scenario: AutoNAT verdicts in the NAT lab with real flare processes.
 #   AutoNAT servers on the public hosts relay, pub1, pub2 (one set per kind:
 #   "flare" = flare listen, v1+v2, port 4001; "js" = js-libp2p v1 with the
-#   TEST-NET hook, port 4002; "js-stock" = js-libp2p v1 without it, 4003),
+#   TEST-NET hook, port 4002; "js-stock" = js-libp2p v1 without it, 4003;
+#   "js-v2" = js-libp2p AutoNAT v2 (@libp2p/autonat-v2) with the hook, 4004),
 #   and per kind a `flare listen --connect` node behind router a, behind
 #   router b and (PUBLIC=1) on the public host pub3, each connected to that
 #   kind's three servers only ("flare-one": the flare server on relay only).
 #   With flare servers every node must reach the right verdict (pub3:
-#   public; a, b: private) within WINDOW s of its start. js-libp2p v1
+#   public; a, b: private) within WINDOW s of its start; the same with
+#   "js-v2" servers (real v2 dial-backs, dial data). js-libp2p v1
 #   servers never really dial back (they reuse the requester's connection,
 #   then close it before answering), so with "js" servers a node may stay
 #   unknown but never reach a wrong verdict; with "js-stock" servers (they
@@ -27,8 +29,8 @@ window=${WINDOW:-30}
 boot_ms=${BOOT_MS:-2000}
 [ $# -gt 0 ] || set -- --a-nat eim --a-inbound drop --b-nat sym --b-inbound reset --delay-ms 10
 
-declare -A PORT=([flare]=4001 [js]=4002 [js-stock]=4003 [flare-one]=4001)
-declare -A NODE_PORT=([flare]=4101 [js]=4102 [js-stock]=4103 [flare-one]=4104)
+declare -A PORT=([flare]=4001 [js]=4002 [js-stock]=4003 [js-v2]=4004 [flare-one]=4001)
+declare -A NODE_PORT=([flare]=4101 [js]=4102 [js-stock]=4103 [flare-one]=4104 [js-v2]=4105)
 servers="relay pub1 pub2"
 sites="a b"
 [ "${PUBLIC:-1}" = 1 ] && sites="a b pub3"
@@ -68,6 +70,14 @@ for k in $srv_kinds; do
                 "$node_bin" --import "$(dirname "$peer")/public-cidrs.mjs" "$peer" --autonat \
                 --listen "$listen" --seed "$seed" --exit-after-ms 240000
             ;;
+        js-v2)
+            # Its own v2 client asks our nodes about its addresses too;
+            # harmless (flare serves v2) and it prints every v2 message.
+            lab_start "$s" "srv-$k-$s" env DEBUG='libp2p:auto-nat-v2*' \
+                FLARE_JS_PUBLIC_CIDRS=203.0.113.0/24,198.51.100.0/24,192.0.2.0/24 \
+                "$node_bin" --import "$(dirname "$peer")/public-cidrs.mjs" "$peer" --autonat-v2 \
+                --listen "$listen" --seed "$seed" --exit-after-ms 240000
+            ;;
         js-stock)
             lab_start "$s" "srv-$k-$s" env DEBUG='libp2p:auto-nat*' "$node_bin" "$peer" --autonat \
                 --listen "$listen" --seed "$seed" --exit-after-ms 240000
@@ -99,12 +109,12 @@ for k in $kinds; do
     done
 done
 
-# Wait: until every node with a verdict to reach has one, then (for js-stock
-# nodes, which must stay unknown) until the window has passed.
+# Wait: until every node with a verdict to reach has one, then (for js and
+# js-stock nodes, which may or must stay unknown) until the window has passed.
 want_verdicts() {
     local k s n=0
     for k in $kinds; do
-        case $k in js*) continue ;; esac
+        case $k in js | js-stock) continue ;; esac
         for s in $sites; do
             grep -q '"event":"reachability"' "$LAB_LOGS/node-$k-$s.log" 2>/dev/null || n=$((n + 1))
         done
@@ -113,7 +123,7 @@ want_verdicts() {
 }
 end=$(($(date +%s) + window + 2))
 while [ "$(date +%s)" -lt "$end" ] && [ "$(want_verdicts)" -gt 0 ]; do sleep 0.2; done
-if [[ " $kinds " == *" js"* ]]; then
+if [[ " $kinds " == *" js "* || " $kinds " == *" js-stock "* ]]; then
     while [ "$(date +%s)" -lt "$end" ]; do sleep 0.2; done
 fi
 sleep 1 # a late contrary event would show up here
@@ -157,7 +167,7 @@ for k in kinds:
             all(s == got for s in flips)
         # Address level (v2): the verdict's address agrees, none contradicts.
         astates = [a["state"] for a in (first or {}).get("addrs", [])]
-        if first and k.startswith("flare"):
+        if first and (k.startswith("flare") or k == "js-v2"):
             good &= got in astates and all(a in (got, "unknown") for a in astates)
         conns = len({e["peerId"] for e in events(name) if e.get("event") == "identify"})
         when = ("after %5.1f s" % dt) if dt is not None else "no verdict   "
@@ -174,6 +184,20 @@ for k in kinds:
         refused = sum("refused to dial all multiaddrs" in text(s + ".err") for s in srv)
         print("  js-stock servers that refused a dial-back (E_DIAL_REFUSED): %d of 3" % refused)
         ok &= refused > 0
+    if k == "js-v2":
+        # What the js v2 servers did, from their message tap (stdout).
+        out = [e for s in srv for e in events(s) if e.get("event") == "autonat-v2"]
+        backs = sum(1 for e in out if e["dir"] == "out" and e["msg"] == "dialBack")
+        data = sum(1 for e in out if e["dir"] == "out" and e["msg"] == "dialDataRequest")
+        resp = {}
+        for e in out:
+            if e["dir"] == "out" and e["msg"] == "dialResponse":
+                key = "%s/%s" % (e["status"], e["dialStatus"])
+                resp[key] = resp.get(key, 0) + 1
+        print("  js-v2 servers: %d dial-backs delivered, %d dial data requests, responses %s"
+              % (backs, data, " ".join("%s x%d" % kv for kv in sorted(resp.items())) or "none"))
+        # pub3's public verdict needs a real dial-back with its nonce.
+        ok &= backs > 0 or "pub3" not in sites
     if k == "js":
         # What the js servers did (DEBUG=libp2p:auto-nat): "successfully
         # dialed" after finding our existing connection, for nodes behind a

@@ -3,11 +3,14 @@
 # otherwise). Two topologies, every case of one topology in parallel (see
 # lab/scenarios/autonat.sh):
 #   a=eim/drop, b=sym/reset, public pub3: flare servers (3, and 1), js-libp2p
-#     v1 servers with the TEST-NET hook, stock js-libp2p servers (refuse)
-#   a=fw/drop, b=fw/reset: flare servers, js-libp2p servers with the hook
-# Pass: with flare servers every node reaches the right verdict within 30 s
-# (public on pub3, private behind a router); with js servers no wrong
-# verdict; with stock js servers none at all, and the servers did refuse.
+#     v2 servers, js-libp2p v1 servers with the TEST-NET hook, stock
+#     js-libp2p v1 servers (refuse)
+#   a=fw/drop, b=fw/reset, public pub3: flare servers, js v2 servers, js v1
+#     servers with the hook
+# Pass: with flare servers and with js v2 servers every node reaches the
+# right verdict within 30 s (public on pub3, private behind a router); with
+# js v1 servers no wrong verdict; with stock js v1 servers none at all, and
+# the servers did refuse.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 [ "$(id -u)" -eq 0 ] || { echo "skip: the NAT lab needs root"; exit 77; }
@@ -37,10 +40,10 @@ run() { # NAME SERVERS PUBLIC lab-args...
 exec 9>/run/lock/flare-lab.lock
 flock -w 600 9 || echo "warning: lab lock busy, running anyway"
 t0=$(date +%s)
-run "eim/drop + sym/reset + public: flare, one flare, js, stock js servers" \
-    "flare flare-one js js-stock" 1 \
+run "eim/drop + sym/reset + public: flare, one flare, js v2, js v1, stock js v1 servers" \
+    "flare flare-one js-v2 js js-stock" 1 \
     --a-nat eim --a-inbound drop --b-nat sym --b-inbound reset --delay-ms 10
-run "fw/drop + fw/reset: flare and js servers" "flare js" 0 \
+run "fw/drop + fw/reset + public: flare, js v2 and js v1 servers" "flare js-v2 js" 1 \
     --a-nat fw --a-inbound drop --b-nat fw --b-inbound reset --delay-ms 10
 echo "lab autonat: $(($(date +%s) - t0)) s"
 [ $pass -eq 0 ] && [ $fail -eq 0 ] && exit 77
