@@ -100,6 +100,7 @@ struct flare_stream {
     unsigned paused : 1;
     unsigned want_writable : 1;
     unsigned opened_cb_done : 1;
+    unsigned carrier : 1; /* carries a relayed connection: bounded by its own windows */
 };
 
 struct flare_conn {
@@ -116,7 +117,10 @@ struct flare_conn {
     flare_ipaddr remote_ip, local_ip;
     flare_io_sock *sock;
     flare_stream *carrier; /* relayed: the hop/stop stream on the relay connection */
-    flare_peerid relay;    /* relayed: the relay's peer ID */
+    /* Relayed: the carrier's queue is above its high-water mark; streams
+     * keep their data queued (and report backpressure) until it drains. */
+    int congested;
+    flare_peerid relay; /* relayed: the relay's peer ID */
     /* Relayed: the circuit's limit and our carrier traffic against it, to
      * tell a relay's limit reset from any other (FLARE_ERR_LIMIT). */
     flare_relay_limit relay_limit;
@@ -205,6 +209,8 @@ void flare__stream_on_remote_closed(flare_stream *s);
 void flare__stream_on_gone(flare_stream *s, int err);
 void flare__stream_free(flare_stream *s);
 void flare__conn_kill_streams(flare_conn *c, int err);
+/* The carrier drained: move the streams' queued data on, then flush. */
+void flare__conn_uncongest(flare_conn *c);
 void flare__conn_free_dead_streams(flare_conn *c);
 
 /* dial.c */

@@ -74,7 +74,17 @@ static void carrier_close(flare_stream *s, int err, void *user)
     flare__conn_fail(c, err ? err : FLARE_ERR_CLOSED);
 }
 
-static const flare_stream_cbs carrier_cbs = {NULL, carrier_data, carrier_eof, NULL, carrier_close};
+/* The carrier drained below its low-water mark: the relayed connection's
+ * streams may move their queued data on. */
+static void carrier_writable(flare_stream *s, void *user)
+{
+    (void)s;
+    if (user)
+        flare__conn_uncongest(user);
+}
+
+static const flare_stream_cbs carrier_cbs = {NULL, carrier_data, carrier_eof, carrier_writable,
+                                             carrier_close};
 
 flare_conn *flare__relay_conn_new(flare_host *h, flare_stream *carrier, int outbound,
                                   const flare_peerid *relay, const flare_peerid *remote,
@@ -87,6 +97,7 @@ flare_conn *flare__relay_conn_new(flare_host *h, flare_stream *carrier, int outb
         return NULL;
     c->limited = 1;
     c->carrier = carrier;
+    carrier->carrier = 1;
     c->relay = *relay;
     c->peer = *remote;
     c->expect_peer = 1;
@@ -104,9 +115,14 @@ flare_conn *flare__relay_conn_new(flare_host *h, flare_stream *carrier, int outb
 
 int flare__relay_carrier_write(flare_conn *c, const uint8_t *data, size_t len)
 {
+    /* The carrier's queue is bounded by the relayed connection's own
+     * windows; above the high-water mark the streams hold their data
+     * (congested) until carrier_writable, like a socket's backpressure. */
     int rv = flare_stream_write(c->carrier, data, len);
     if (rv >= 0)
         c->relay_out += len;
+    if (rv == 1)
+        c->congested = 1;
     return rv < 0 ? rv : 0;
 }
 

@@ -145,6 +145,28 @@ void flare__conn_kill_streams(flare_conn *c, int err)
         flare__stream_on_gone(c->streams, err);
 }
 
+void flare__conn_uncongest(flare_conn *c)
+{
+    if (!c->congested)
+        return;
+    c->congested = 0;
+    c->busy++;
+    flare_stream *s = c->streams;
+    while (s && !c->congested && !c->close_pending) {
+        flare_stream *next = s->next;
+        if (s->outq.len || s->want_writable) {
+            flare__stream_on_writable(s);
+            flare__conn_flush(c); /* may find the carrier full again */
+        }
+        /* A callback may have ended the next stream (kept, unlinked, until
+         * busy drops): start over; pushing a stream twice is harmless. */
+        if (next && next->state == FLARE__STREAM_DEAD)
+            next = c->streams;
+        s = next;
+    }
+    flare__conn_unbusy(c);
+}
+
 static int listener_supports(const char *proto, size_t len, void *user)
 {
     flare_stream *s = user;
@@ -181,7 +203,7 @@ flare_stream *flare__stream_new(flare_conn *c, uint32_t id, int inbound)
 static int stream_push(flare_stream *s)
 {
     flare_conn *c = s->conn;
-    while (s->outq.len) {
+    while (s->outq.len && !c->congested) {
         long n = flare_yamux_write(c->yamux, s->id, s->outq.base, s->outq.len, &c->tmp);
         if (n < 0)
             return (int)n;
@@ -383,12 +405,12 @@ int flare_stream_write(flare_stream *s, const uint8_t *data, size_t len)
     size_t max = stream_host(s)->cfg.max_stream_buffer;
     /* The queue may overshoot the high-water mark once (the caller was told
      * to stop); twice the mark is a caller ignoring backpressure. */
-    if (s->outq.len > 0 && s->outq.len + len > 2 * max)
+    if (s->outq.len > 0 && s->outq.len + len > 2 * max && !s->carrier)
         return FLARE_ERR_LIMIT;
     flare_conn *c = s->conn;
     int rv = 0;
     c->busy++;
-    if (s->outq.len == 0) {
+    if (s->outq.len == 0 && !c->congested) {
         /* Nothing queued: straight into yamux, and only what the window
          * refuses is copied into the queue. */
         long n = flare_yamux_write(c->yamux, s->id, data, len, &c->tmp);

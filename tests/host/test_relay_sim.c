@@ -284,12 +284,114 @@ static void test_short_ttl_refresh(void **state)
     (void)state;
 }
 
+/* ---- bulk data over an unlimited circuit ------------------------------------------------ */
+
+typedef struct bulk {
+    flare_stream *st;
+    size_t sent, total, got;
+    int closed, close_err, eof;
+} bulk;
+
+static uint8_t bulk_chunk[64 * 1024];
+
+static void bulk_pump(flare_stream *s, bulk *b)
+{
+    while (b->sent < b->total) {
+        size_t n =
+            b->total - b->sent < sizeof(bulk_chunk) ? b->total - b->sent : sizeof(bulk_chunk);
+        int rv = flare_stream_write(s, bulk_chunk, n);
+        if (rv < 0)
+            return;
+        b->sent += n;
+        if (rv == 1)
+            return; /* wait for on_writable */
+    }
+    flare_stream_close_write(s);
+}
+
+static void bulk_open(flare_stream *s, int status, void *user)
+{
+    if (status == 0)
+        bulk_pump(s, user);
+}
+
+static void bulk_writable(flare_stream *s, void *user)
+{
+    bulk_pump(s, user);
+}
+
+static void bulk_close(flare_stream *s, int err, void *user)
+{
+    bulk *b = user;
+    (void)s;
+    b->closed = 1;
+    b->close_err = err;
+}
+
+static const flare_stream_cbs bulk_cbs = {bulk_open, NULL, NULL, bulk_writable, bulk_close};
+
+static void sink_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
+{
+    (void)s;
+    (void)d;
+    ((bulk *)user)->got += len;
+}
+
+static void sink_eof(flare_stream *s, void *user)
+{
+    ((bulk *)user)->eof = 1;
+    flare_stream_close_write(s);
+}
+
+static const flare_stream_cbs sink_cbs = {NULL, sink_data, sink_eof, NULL, NULL};
+
+/* A relayed connection must respect the carrier's backpressure: with the
+ * relay->B link slower than A's, a bulk transfer over an unlimited circuit
+ * (the inner yamux window grows past the carrier's queue bound) completes
+ * instead of the relayed connection failing with "limit". */
+static void test_bulk_over_slow_circuit(void **state)
+{
+    flare_relay_server_config rc;
+    flare_relay_server_config_default(&rc);
+    rc.limit_data = 1ULL << 40;
+    rc.limit_duration = 3600;
+    dw_world w;
+    world_init(&w, 27, &rc);
+    reserve(&w);
+    flare_sim_link slow = {.delay = 50 * MS, .rate = 1 << 20, .queue = 1 << 20};
+    flare_sim_nat_link_set(w.nat_b, &slow);
+    bulk sink = {0}, src = {.total = 24u << 20};
+    assert_int_equal(
+        flare_host_set_handler(w.b.h, "/sink/1", &sink_cbs, &sink, FLARE_HANDLER_ALLOW_LIMITED), 0);
+    dw_dial d = {0};
+    assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, dw_dial_cb, &d), 0);
+    run_ms(&w, 3000);
+    assert_int_equal(d.status, 0);
+    assert_int_equal(flare_conn_new_stream(d.conn, "/sink/1", &bulk_cbs, &src,
+                                           FLARE_STREAM_ALLOW_LIMITED, &src.st),
+                     0);
+    for (int i = 0; i < 60 && !sink.eof; i++)
+        run_ms(&w, 1000);
+    assert_int_equal(src.sent, src.total);
+    assert_int_equal(sink.got, src.total);
+    assert_true(sink.eof);
+    assert_false(src.closed && src.close_err);
+    assert_int_equal(w.a.last_close_err, 0);
+    assert_int_equal(w.b.last_close_err, 0);
+    dw_free(&w);
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reserve_and_connect), cmocka_unit_test(test_no_reservation),
-        cmocka_unit_test(test_data_limit),          cmocka_unit_test(test_drop_and_refresh),
-        cmocka_unit_test(test_short_ttl_refresh),   cmocka_unit_test(test_duration_limit),
+        cmocka_unit_test(test_reserve_and_connect),
+        cmocka_unit_test(test_no_reservation),
+        cmocka_unit_test(test_data_limit),
+        cmocka_unit_test(test_drop_and_refresh),
+        cmocka_unit_test(test_short_ttl_refresh),
+        cmocka_unit_test(test_duration_limit),
+        cmocka_unit_test(test_bulk_over_slow_circuit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
