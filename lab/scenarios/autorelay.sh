@@ -76,9 +76,10 @@ wait_q() {
     done
     return 1
 }
-names() { # ID... -> their scenario names
-    local i out=()
-    for i in "$@"; do out+=("${NAME[$i]:-?}"); done
+names() { # "ID ..." -> their scenario names
+    local i ids out=()
+    read -ra ids <<<"$*"
+    for i in "${ids[@]}"; do out+=("${NAME[$i]:-?}"); done
     echo "${out[*]}"
 }
 # B's relays with a granted reservation, in the order first granted.
@@ -128,14 +129,14 @@ if wait_q 40 "$L/b.log" 'any(e["state"] == "private" for e in ev("reachability")
     if [ "$(wc -w <<<"$rs")" -eq 2 ] && [ "$onp" -eq 0 ] &&
         [ "$(q "$L/b.log" 'ev("reachability")[0]["state"]')" = private ]; then
         result "(a) private, B reserves on exactly 2 relays" ok \
-            "private at ${t_priv} s, reserved on $(names $rs) by ${t_two} s; P untouched"
+            "private at ${t_priv} s, reserved on $(names "$rs") by ${t_two} s; P untouched"
     else
         result "(a) private, B reserves on exactly 2 relays" FAIL \
-            "relays: $(names $rs), $onp events for P, see $L/b.log"
+            "relays: $(names "$rs"), $onp events for P, see $L/b.log"
     fi
 else
     rs=$(granted)
-    result "(a) private, B reserves on exactly 2 relays" FAIL "relays: $(names $rs), see $L/b.log"
+    result "(a) private, B reserves on exactly 2 relays" FAIL "relays: $(names "$rs"), see $L/b.log"
 fi
 read -r first second _ <<<"$rs"
 [ -n "${second:-}" ] || {
@@ -206,6 +207,7 @@ if [ -n "${second:-}" ]; then
     fi
 fi
 
+lab_stop_all # their shutdown (leak reports) is checked too
 if grep -qiE "sanitizer|segmentation|abort" "$L"/*.err; then
     result "no crash (stderr of every node)" FAIL "$(grep -liE 'sanitizer|segmentation|abort' "$L"/*.err)"
 fi
