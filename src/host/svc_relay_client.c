@@ -120,7 +120,11 @@ static void rs_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
     int rv = n < 0 ? n
                    : flare_relay_client_reserve_reply(msg, mlen, &r->relay, &h->id,
                                                       flare__unix_now(h), &res, &status);
+    /* Done with this stream: its end (the relay's FIN may come much later)
+     * must not reach r, which AutoRelay may free meanwhile. */
+    static const flare_stream_cbs detached = {0};
     r->stream = NULL;
+    flare_stream_set_user(s, &detached, NULL);
     flare_stream_close_write(s);
     if (rv) {
         rsvp_refused(r, rv);

@@ -512,6 +512,66 @@ static void test_api(void **state)
     world_free(&w);
 }
 
+/* A hop server that answers RESERVE with a refusal but keeps its side of
+ * the stream open (the FIN comes later, as over a real network in the NAT
+ * lab): the stream still belongs to B's relay client after AutoRelay let the
+ * relay go. Found by lab/scenarios/autorelay.sh under ASan. */
+static void slow_refuse_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
+{
+    flare_stream **held = user;
+    (void)d;
+    (void)len;
+    flare_relay_msg m;
+    flare_relay_msg_init(&m, FLARE_RELAY_HOP_STATUS);
+    m.has_status = 1;
+    m.status = FLARE_RELAY_STATUS_RESERVATION_REFUSED;
+    flare_buf out;
+    flare_buf_init(&out, NULL);
+    assert_int_equal(flare_relay_hop_encode(&m, &out), 0);
+    assert_true(flare_stream_write(s, out.base, out.len) >= 0);
+    flare_buf_free(&out);
+    *held = s;
+}
+
+static void slow_refuse_close(flare_stream *s, int err, void *user)
+{
+    flare_stream **held = user;
+    (void)s;
+    (void)err;
+    *held = NULL;
+}
+
+static void test_refusal_stream_outlives_rsvp(void **state)
+{
+    (void)state;
+    flare_host_config c;
+    autorelay_cfg(&c);
+    world w;
+    world_init(&w, 37, &c, 0);
+    static const flare_stream_cbs slow = {NULL, slow_refuse_data, NULL, NULL, slow_refuse_close};
+    flare_stream *held = NULL;
+    assert_int_equal(flare_host_set_handler(w.n[P].h, FLARE_RELAY_HOP_PROTOCOL, &slow, &held, 0),
+                     0);
+    const int order[] = {P, R1};
+    connect_to(&w, B, order, 2);
+    wait_reach(&w, B, FLARE_REACH_PRIVATE);
+    run_s(&w, 3);
+    assert_int_equal(count(&w, B, FLARE_HOST_EV_AUTORELAY, "candidate", P), 1);
+    assert_int_equal(count(&w, B, FLARE_HOST_EV_AUTORELAY, "backoff", P), 1);
+    assert_non_null(held); /* P's side still open: B's stream is not gone */
+    /* Now the stream ends (P closes its side): B must not touch the freed
+     * reservation state (ASan) nor report anything about P. */
+    int before = w.n[B].nev;
+    assert_int_equal(flare_stream_close_write(held), 0);
+    run_s(&w, 2);
+    for (int i = before; i < w.n[B].nev; i++)
+        assert_false(flare_peerid_equal(&w.n[B].ev[i].peer, flare_host_peerid(w.n[P].h)));
+    assert_int_equal(count(&w, B, FLARE_HOST_EV_AUTORELAY, "candidate", P), 1);
+    const int one[] = {R1};
+    assert_true(holds(&w, one, 1));
+    world_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -522,6 +582,7 @@ int main(void)
         cmocka_unit_test(test_dropped_when_public),
         cmocka_unit_test(test_static_unreachable),
         cmocka_unit_test(test_api),
+        cmocka_unit_test(test_refusal_stream_outlives_rsvp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
