@@ -100,3 +100,41 @@ lab_probe() {
     shift
     timeout 30 "$LAB_SH" exec "$node" python3 "$LAB_PROBE" "$@" | tail -n1
 }
+
+# ---- step results and queries over JSON event logs (scenario scripts) ----------------
+# lab_result NAME ok|FAIL|skip DETAIL: one row of the final table (LAB_ROWS);
+# FAIL counts in LAB_FAILS. lab_print_results prints the table and returns 1
+# if any step failed.
+declare -ga LAB_ROWS=()
+LAB_FAILS=0
+lab_result() {
+    LAB_ROWS+=("$(printf '%-4s  %-54s %s' "$2" "$1" "$3")")
+    [ "$2" = FAIL ] && LAB_FAILS=$((LAB_FAILS + 1))
+    echo "[$(date +%T)] $2 $1: $3" >&2
+}
+# lab_q LOG EXPR: evaluates a python expression over LOG's JSON events and
+# prints it; ev(NAME) lists the events called NAME, ar(REASON) the autorelay
+# events with that reason. EXPR may span lines.
+lab_q() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+evs = []
+try:
+    for line in open(sys.argv[1]):
+        try: evs.append(json.loads(line))
+        except ValueError: pass
+except OSError: pass
+def ev(name): return [e for e in evs if e.get("event") == name]
+def ar(reason): return [e for e in ev("autorelay") if e.get("reason") == reason]
+print(eval("(" + sys.argv[2] + ")"))
+PY
+}
+# lab_wait_q SECS LOG EXPR: polls until lab_q prints True (status 1 on timeout).
+lab_wait_q() {
+    local end=$(($(date +%s) + $1))
+    while [ "$(date +%s)" -lt "$end" ]; do
+        [ "$(lab_q "$2" "$3")" = True ] && return 0
+        sleep 0.2
+    done
+    return 1
+}

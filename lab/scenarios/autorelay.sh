@@ -45,37 +45,6 @@ common=(--allow-testnet --json --no-holepunch)
 L=$LAB_LOGS
 
 # ---- helpers (scenario-local, as in relay.sh) -------------------------------------------
-ROWS=() FAILS=0
-result() { # NAME ok|FAIL|skip DETAIL
-    ROWS+=("$(printf '%-4s  %-54s %s' "$2" "$1" "$3")")
-    [ "$2" = FAIL ] && FAILS=$((FAILS + 1))
-    echo "[$(date +%T)] $2 $1: $3" >&2
-}
-# q LOG EXPR: a python expression over the log's JSON events; ev(NAME) lists
-# the events called NAME, ar(REASON) the autorelay events with that reason.
-q() {
-    python3 - "$1" "$2" <<'PY'
-import json, sys
-evs = []
-try:
-    for line in open(sys.argv[1]):
-        try: evs.append(json.loads(line))
-        except ValueError: pass
-except OSError: pass
-def ev(name): return [e for e in evs if e.get("event") == name]
-def ar(reason): return [e for e in ev("autorelay") if e.get("reason") == reason]
-print(eval("(" + sys.argv[2] + ")"))  # parenthesized: the expression may span lines
-PY
-}
-# wait_q SECS LOG EXPR: polls until q prints True.
-wait_q() {
-    local end=$(($(date +%s) + $1))
-    while [ "$(date +%s)" -lt "$end" ]; do
-        [ "$(q "$2" "$3")" = True ] && return 0
-        sleep 0.2
-    done
-    return 1
-}
 names() { # "ID ..." -> their scenario names
     local i ids out=()
     read -ra ids <<<"$*"
@@ -83,12 +52,12 @@ names() { # "ID ..." -> their scenario names
     echo "${out[*]}"
 }
 # B's relays with a granted reservation, in the order first granted.
-granted() { q "$L/b.log" '" ".join(dict.fromkeys(e["relay"] for e in ev("reservation")))'; }
+granted() { lab_q "$L/b.log" '" ".join(dict.fromkeys(e["relay"] for e in ev("reservation")))'; }
 # echo_dial LOGNAME ADDR MESSAGE: flare in A dials ADDR, echo; 0 when the reply matched.
 echo_dial() {
     lab_exec a timeout 25 "$flare" dial "$2" --echo /echo/1.0.0 --message "$3" \
         --seed "${SEED[a]}" "${common[@]}" >"$L/$1.log" 2>"$L/$1.err"
-    [ "$(q "$L/$1.log" 'any(e["ok"] for e in ev("echo")) and
+    [ "$(lab_q "$L/$1.log" 'any(e["ok"] for e in ev("echo")) and
         any("/p2p-circuit" in e["addr"] for e in ev("connected"))')" = True ]
 }
 start() { # NAME CMD-ARGS...: flare on NAME's host and port
@@ -117,40 +86,40 @@ lab_start b b "$flare" listen --listen /ip4/0.0.0.0/tcp/4001 --auto-relay --auto
     "${common[@]}"
 
 # (a) private -> 2 reservations, never on P.
-since() { q "$L/b.log" "'%.1f' % ($1 - $t0)"; }
-if wait_q 40 "$L/b.log" 'any(e["state"] == "private" for e in ev("reachability")) and
+since() { lab_q "$L/b.log" "'%.1f' % ($1 - $t0)"; }
+if lab_wait_q 40 "$L/b.log" 'any(e["state"] == "private" for e in ev("reachability")) and
         len(ar("start")) > 0 and len({e["relay"] for e in ev("reservation")}) >= 2'; then
     sleep 3 # a third reservation would show up here
     t_priv=$(since 'ev("reachability")[0]["ts"]')
     rs=$(granted)
     t_two=$(since 'sorted(e["ts"] for e in ev("reservation"))[1]')
-    onp=$(q "$L/b.log" 'len([e for e in ev("autorelay") + ev("reservation")
+    onp=$(lab_q "$L/b.log" 'len([e for e in ev("autorelay") + ev("reservation")
         if e.get("relay") == "'"${ID[p]}"'"])')
     if [ "$(wc -w <<<"$rs")" -eq 2 ] && [ "$onp" -eq 0 ] &&
-        [ "$(q "$L/b.log" 'ev("reachability")[0]["state"]')" = private ]; then
-        result "(a) private, B reserves on exactly 2 relays" ok \
+        [ "$(lab_q "$L/b.log" 'ev("reachability")[0]["state"]')" = private ]; then
+        lab_result "(a) private, B reserves on exactly 2 relays" ok \
             "private at ${t_priv} s, reserved on $(names "$rs") by ${t_two} s; P untouched"
     else
-        result "(a) private, B reserves on exactly 2 relays" FAIL \
+        lab_result "(a) private, B reserves on exactly 2 relays" FAIL \
             "relays: $(names "$rs"), $onp events for P, see $L/b.log"
     fi
 else
     rs=$(granted)
-    result "(a) private, B reserves on exactly 2 relays" FAIL "relays: $(names "$rs"), see $L/b.log"
+    lab_result "(a) private, B reserves on exactly 2 relays" FAIL "relays: $(names "$rs"), see $L/b.log"
 fi
 read -r first second _ <<<"$rs"
 [ -n "${second:-}" ] || {
     echo "B has fewer than 2 relays, cannot go on"
-    FAILS=$((FAILS + 1))
+    LAB_FAILS=$((LAB_FAILS + 1))
 }
 
 # (b) A -> first relay -> B.
-addr_on() { q "$L/b.log" '[e["addr"] for e in ev("reservation") if e["relay"] == "'"$1"'"][-1]'; }
+addr_on() { lab_q "$L/b.log" '[e["addr"] for e in ev("reservation") if e["relay"] == "'"$1"'"][-1]'; }
 if [ -n "${second:-}" ]; then
     if echo_dial a1 "$(addr_on "$first")" "hello via $(names "$first")"; then
-        result "(b) A dials B through B's relayed address, echo" ok "via $(names "$first")"
+        lab_result "(b) A dials B through B's relayed address, echo" ok "via $(names "$first")"
     else
-        result "(b) A dials B through B's relayed address, echo" FAIL "see $L/a1.log"
+        lab_result "(b) A dials B through B's relayed address, echo" FAIL "see $L/a1.log"
     fi
 fi
 
@@ -165,20 +134,20 @@ if [ -n "${second:-}" ]; then
     t_kill=$(date +%s.%N)
     rep='any(e["relay"] == "'"$first"'" for e in ar("replaced"))'
     new='any(e["relay"] == "'"$third"'" for e in ev("reservation"))'
-    if wait_q $REPLACE_S "$L/b.log" "$rep and $new"; then
-        t_rep=$(q "$L/b.log" "'%.1f' % ([e['ts'] for e in ar('replaced')][0] - $t_kill)")
-        t_new=$(q "$L/b.log" "'%.1f' % ([e['ts'] for e in ev('reservation')
+    if lab_wait_q $REPLACE_S "$L/b.log" "$rep and $new"; then
+        t_rep=$(lab_q "$L/b.log" "'%.1f' % ([e['ts'] for e in ar('replaced')][0] - $t_kill)")
+        t_new=$(lab_q "$L/b.log" "'%.1f' % ([e['ts'] for e in ev('reservation')
             if e['relay'] == '$third'][0] - $t_kill)")
-        result "(c) $(names "$first") stopped: replaced by $(names "$third")" ok \
+        lab_result "(c) $(names "$first") stopped: replaced by $(names "$third")" ok \
             "replaced after ${t_rep} s, reserved on $(names "$third") after ${t_new} s"
         if echo_dial a2 "$(addr_on "$third")" "hello via $(names "$third")"; then
-            result "(c) A dials B through the new relayed address" ok "via $(names "$third")"
+            lab_result "(c) A dials B through the new relayed address" ok "via $(names "$third")"
         else
-            result "(c) A dials B through the new relayed address" FAIL "see $L/a2.log"
+            lab_result "(c) A dials B through the new relayed address" FAIL "see $L/a2.log"
         fi
     else
-        result "(c) $(names "$first") stopped: replaced by $(names "$third")" FAIL \
-            "replaced: $(q "$L/b.log" "$rep"), new reservation: $(q "$L/b.log" "$new"), see $L/b.log"
+        lab_result "(c) $(names "$first") stopped: replaced by $(names "$third")" FAIL \
+            "replaced: $(lab_q "$L/b.log" "$rep"), new reservation: $(lab_q "$L/b.log" "$new"), see $L/b.log"
     fi
 fi
 
@@ -189,29 +158,29 @@ if [ -n "${second:-}" ]; then
     zb='[e for e in ar("backoff") if e["relay"] == "'"${ID[z]}"'"]'
     zc='[e for e in ar("candidate") if e["relay"] == "'"${ID[z]}"'"]'
     zr='[e for e in ev("reservation") if e["relay"] == "'"${ID[z]}"'"]'
-    if wait_q $REPLACE_S "$L/b.log" "len($zb) > 0" &&
-        wait_q $REPLACE_S "$L/b.log" 'any(e["relay"] == "'"$second"'" for e in ar("replaced"))'; then
+    if lab_wait_q $REPLACE_S "$L/b.log" "len($zb) > 0" &&
+        lab_wait_q $REPLACE_S "$L/b.log" 'any(e["relay"] == "'"$second"'" for e in ar("replaced"))'; then
         sleep $QUIET_S
-        err=$(q "$L/b.log" "${zb}[0].get('error', '')")
-        nb=$(q "$L/b.log" "len($zb)") nc=$(q "$L/b.log" "len($zc)") nr=$(q "$L/b.log" "len($zr)")
-        still=$(q "$L/b.log" 'any(e["relay"] == "'"$third"'" for e in ar("replaced"))')
+        err=$(lab_q "$L/b.log" "${zb}[0].get('error', '')")
+        nb=$(lab_q "$L/b.log" "len($zb)") nc=$(lab_q "$L/b.log" "len($zc)") nr=$(lab_q "$L/b.log" "len($zr)")
+        still=$(lab_q "$L/b.log" 'any(e["relay"] == "'"$third"'" for e in ar("replaced"))')
         if [ "$nb" = 1 ] && [ "$nc" = 1 ] && [ "$nr" = 0 ] && [ "$still" = False ]; then
-            result "(d) Z (full) refuses: backoff, not retried" ok \
+            lab_result "(d) Z (full) refuses: backoff, not retried" ok \
                 "backoff ($err), 1 try; B keeps $(names "$third")"
         else
-            result "(d) Z (full) refuses: backoff, not retried" FAIL \
+            lab_result "(d) Z (full) refuses: backoff, not retried" FAIL \
                 "$nc tries, $nb backoffs, $nr reservations on Z, $(names "$third") replaced: $still"
         fi
     else
-        result "(d) Z (full) refuses: backoff, not retried" FAIL "no backoff for Z, see $L/b.log"
+        lab_result "(d) Z (full) refuses: backoff, not retried" FAIL "no backoff for Z, see $L/b.log"
     fi
 fi
 
 lab_stop_all # their shutdown (leak reports) is checked too
 if grep -qiE "sanitizer|segmentation|abort" "$L"/*.err; then
-    result "no crash (stderr of every node)" FAIL "$(grep -liE 'sanitizer|segmentation|abort' "$L"/*.err)"
+    lab_result "no crash (stderr of every node)" FAIL "$(grep -liE 'sanitizer|segmentation|abort' "$L"/*.err)"
 fi
 echo "autorelay scenario ($*):"
-printf '  %s\n' "${ROWS[@]}"
-echo "  $FAILS failed"
-[ "$FAILS" -eq 0 ]
+printf '  %s\n' "${LAB_ROWS[@]}"
+echo "  $LAB_FAILS failed"
+[ "$LAB_FAILS" -eq 0 ]

@@ -12,13 +12,8 @@
 # js v1 servers no wrong verdict; with stock js v1 servers none at all, and
 # the servers did refuse.
 set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-[ "$(id -u)" -eq 0 ] || { echo "skip: the NAT lab needs root"; exit 77; }
-ip netns add flr-probe-$$ 2>/dev/null || { echo "skip: no network namespaces"; exit 77; }
-ip netns del flr-probe-$$
-export FLARE_BIN=${FLARE_BIN:-${FLARE_BINARY_DIR:-$root/build}/flare}
-[ -x "$FLARE_BIN" ] || { echo "no flare binary at $FLARE_BIN"; exit 1; }
-export FLARE_LAB_PREFIX=flr-n$$-
+# shellcheck source=preamble.sh
+source "$(dirname "$0")/preamble.sh" n
 export QUIET=0
 sc=$root/lab/scenarios/autonat.sh
 pass=0 fail=0 skipped=0
@@ -36,9 +31,6 @@ run() { # NAME SERVERS PUBLIC lab-args...
         fail=$((fail + 1)); echo "FAIL $name"
     fi
 }
-# One lab at a time (the other lab tests take the same lock).
-exec 9>/run/lock/flare-lab.lock
-flock -w 600 9 || echo "warning: lab lock busy, running anyway"
 t0=$(date +%s)
 run "eim/drop + sym/reset + public: flare, one flare, js v2, js v1, stock js v1 servers" \
     "flare flare-one js-v2 js js-stock" 1 \

@@ -5,13 +5,8 @@
 #   symmetric/symmetric -> stays relayed, with a reason
 #   relay killed mid-punch -> no crash, a clear error, both nodes keep running
 set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-[ "$(id -u)" -eq 0 ] || { echo "skip: the NAT lab needs root"; exit 77; }
-ip netns add flr-probe-$$ 2>/dev/null || { echo "skip: no network namespaces"; exit 77; }
-ip netns del flr-probe-$$
-export FLARE_BIN=${FLARE_BIN:-${FLARE_BINARY_DIR:-$root/build}/flare}
-[ -x "$FLARE_BIN" ] || { echo "no flare binary at $FLARE_BIN"; exit 1; }
-export FLARE_LAB_PREFIX=flr-h$$-
+# shellcheck source=preamble.sh
+source "$(dirname "$0")/preamble.sh" h
 export QUIET=1
 sc=$root/lab/scenarios/holepunch.sh
 pass=0 fail=0
@@ -24,9 +19,6 @@ run() { # NAME EXPECT lab-args...
         fail=$((fail + 1)); echo "FAIL $name"
     fi
 }
-# One lab at a time (the lab self-test takes the same lock).
-exec 9>/run/lock/flare-lab.lock
-flock -w 600 9 || echo "warning: lab lock busy, running anyway"
 run "cone/cone: direct" direct --a-nat eim --b-nat eim --delay-ms 25
 run "firewall/cone: direct" direct --a-nat fw --b-nat eim --delay-ms 25
 run "symmetric/symmetric: stays relayed" relayed --a-nat sym --b-nat sym --delay-ms 25
