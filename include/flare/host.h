@@ -99,7 +99,8 @@ typedef enum flare_host_event_type {
     FLARE_HOST_EV_ADDRS_CHANGED,   /* our confirmed external addresses or NAT type changed */
     /* Circuit relay v2, client side (peer: the relay). */
     FLARE_HOST_EV_RESERVATION_OK,     /* addr: our first relayed address */
-    FLARE_HOST_EV_RESERVATION_FAILED, /* error; retried with backoff */
+    FLARE_HOST_EV_RESERVATION_FAILED, /* error (+ reason: the relay's status name if it refused);
+                                         retried with backoff */
     FLARE_HOST_EV_RESERVATION_LOST,   /* the relay connection dropped; re-reserving */
     /* Relay side (our relay server). */
     FLARE_HOST_EV_RELAY_RESERVED,       /* peer reserved (or refreshed) a slot */

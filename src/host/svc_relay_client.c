@@ -28,9 +28,10 @@ typedef struct rsvp {
     flare_peerid relay;
     rs_state state;
     int ever_active;
-    int autorelay; /* owned by svc_autorelay.c */
-    int gone;      /* AutoRelay let go while a dial was in flight: freed by rs_dialed */
-    int refused;   /* the failure being reported is the relay's answer */
+    int autorelay;   /* owned by svc_autorelay.c */
+    int gone;        /* AutoRelay let go while a dial was in flight: freed by rs_dialed */
+    int refused;     /* the failure being reported is the relay's answer */
+    uint32_t status; /* with refused: the relay's status (0: none) */
     flare_relay_reservation r;
     flare_io_timer *timer;
     flare_tstamp backoff;
@@ -51,6 +52,14 @@ static relay_client *rc_of(flare_host *h)
 uint64_t flare__unix_now(flare_host *h)
 {
     return h->io->ops->unix_time ? h->io->ops->unix_time(h->io) : 0;
+}
+
+static void emit_why(flare_host *h, flare_host_event_type type, const flare_peerid *relay,
+                     const flare_multiaddr *addr, int err, const char *reason)
+{
+    flare_host_event ev = {
+        .type = type, .peer = relay, .addr = addr, .error = err, .reason = reason};
+    flare__host_emit(h, &ev);
 }
 
 static void emit(flare_host *h, flare_host_event_type type, const flare_peerid *relay,
@@ -75,7 +84,8 @@ static void rsvp_retry(rsvp *r, int err)
         flare_host_identify_push(h);
         r->backoff = BACKOFF_MIN / 2; /* a drop: come back quickly */
     } else {
-        emit(h, FLARE_HOST_EV_RESERVATION_FAILED, &r->relay, &r->relay_ma, err);
+        emit_why(h, FLARE_HOST_EV_RESERVATION_FAILED, &r->relay, &r->relay_ma, err,
+                 r->refused && r->status ? flare_relay_status_name(r->status) : NULL);
         r->backoff = r->backoff ? r->backoff * 2 : BACKOFF_MIN;
         if (r->backoff > BACKOFF_MAX)
             r->backoff = BACKOFF_MAX;
@@ -88,6 +98,7 @@ static void rsvp_retry(rsvp *r, int err)
                                                   : FLARE__RSVP_FAILED,
                                      err ? err : FLARE_ERR_CLOSED);
     r->refused = 0;
+    r->status = 0;
 }
 
 /* The relay answered, and the answer is no (or unusable): AutoRelay tells
@@ -127,6 +138,7 @@ static void rs_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
     flare_stream_set_user(s, &detached, NULL);
     flare_stream_close_write(s);
     if (rv) {
+        r->status = status != FLARE_RELAY_STATUS_OK ? status : 0;
         rsvp_refused(r, rv);
         return;
     }

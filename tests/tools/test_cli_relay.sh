@@ -75,5 +75,25 @@ wait_for "$tmp/b.log" 'e["event"] == "disconnected" and e["reason"] == "resource
 timeout 10 "$flare" dial "$baddr" --echo /echo/1.0.0 --message again --seed "$seed_a" \
     --no-holepunch --json >"$tmp/a3.log" 2>&1
 grep -q '"event":"echo".*"ok":true' "$tmp/a3.log" && ok "a new circuit after the limit" || bad "echo after limit"
+# The per-IP cap (2): B holds one slot, C takes the second, D is refused and
+# its event names the relay's status.
+for n in c d; do
+    "$flare" listen --listen /ip4/127.0.0.1/tcp/0 --relay "$raddr" --seed "$(printf "${n}4%.0s" $(seq 32))" \
+        --no-holepunch --json >"$tmp/$n.log" 2>&1 &
+    pids+=($!)
+done
+loser=
+for _ in $(seq 100); do
+    grep -q '"event":"reservation"' "$tmp/c.log" && { loser=d; break; }
+    grep -q '"event":"reservation"' "$tmp/d.log" && { loser=c; break; }
+    sleep 0.1
+done
+if [ -n "$loser" ]; then
+    line=$(wait_for "$tmp/$loser.log" 'e["event"] == "reservation_failed"')
+    [ "$(field "${line:-{\}}" status 2>/dev/null)" = RESERVATION_REFUSED ] &&
+        ok "per-IP cap: refused with status RESERVATION_REFUSED" || bad "per-IP cap: '$line'"
+else
+    bad "per-IP cap: neither C nor D reserved"
+fi
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -395,12 +395,13 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
     case FLARE_HOST_EV_RESERVATION_LOST: {
         const char *what =
             ev->type == FLARE_HOST_EV_RESERVATION_LOST ? "reservation_lost" : "reservation_failed";
+        /* reason: the relay's status when it refused (RESERVATION_REFUSED, ...) */
         if (cli_json)
             cli_jsonf(what, "relay", pid_str(ev->peer, pid, sizeof(pid)), "error",
-                      flare_strerror(ev->error), NULL);
+                      flare_strerror(ev->error), ev->reason ? "status" : NULL, ev->reason, NULL);
         else
-            printf("%s on %s: %s (retrying)\n", what, pid_str(ev->peer, pid, sizeof(pid)),
-                   flare_strerror(ev->error));
+            printf("%s on %s: %s%s%s (retrying)\n", what, pid_str(ev->peer, pid, sizeof(pid)),
+                   flare_strerror(ev->error), ev->reason ? ", " : "", ev->reason ? ev->reason : "");
         break;
     }
     case FLARE_HOST_EV_RELAY_RESERVED:
