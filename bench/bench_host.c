@@ -11,6 +11,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "bench_source.h"
 #include "flare/host.h"
 #include "flare/uvio.h"
 
@@ -171,31 +172,6 @@ static void sink_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
 }
 
 static const flare_stream_cbs sink_cbs = {NULL, sink_data, NULL, NULL, NULL};
-
-typedef struct src {
-    flare_stream *s;
-    size_t left;
-} src;
-
-static void src_push(src *x)
-{
-    while (x->left > 0) {
-        int rv = flare_stream_write(x->s, chunk, CHUNK);
-        if (rv < 0)
-            return;
-        x->left -= x->left < CHUNK ? x->left : CHUNK;
-        if (rv == 1)
-            return; /* on_writable resumes */
-    }
-}
-
-static void src_writable(flare_stream *s, void *user)
-{
-    (void)s;
-    src_push(user);
-}
-
-static const flare_stream_cbs src_cbs = {NULL, NULL, NULL, src_writable, NULL};
 
 static flare_conn *dialed;
 static int dial_status = 1;

@@ -25,13 +25,13 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "bench_source.h"
 #include "flare/host.h"
 #include "flare/relay_server.h"
 #include "flare/uvio.h"
 
 #define NTPUT     16 /* parallel circuits in the throughput run */
 #define INFLIGHT  32 /* dials / reservations in flight: keeps handshakes within their timeout */
-#define CHUNK     65536
 #define SINK_PROT "/bench/relay-sink"
 
 static uv_loop_t loop;
@@ -347,7 +347,6 @@ static int start_circuit(client *c, size_t i)
 /* ---- throughput -------------------------------------------------------------------------------
  */
 
-static uint8_t chunk[CHUNK];
 static size_t sink_got, sink_target;
 static double sink_t1;
 
@@ -362,31 +361,6 @@ static void sink_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
 }
 
 static const flare_stream_cbs sink_cbs = {NULL, sink_data, NULL, NULL, NULL};
-
-typedef struct src {
-    flare_stream *s;
-    size_t left;
-} src;
-
-static void src_push(src *x)
-{
-    while (x->left > 0) {
-        int rv = flare_stream_write(x->s, chunk, CHUNK);
-        if (rv < 0)
-            return;
-        x->left -= x->left < CHUNK ? x->left : CHUNK;
-        if (rv == 1)
-            return; /* on_writable resumes */
-    }
-}
-
-static void src_writable(flare_stream *s, void *user)
-{
-    (void)s;
-    src_push(user);
-}
-
-static const flare_stream_cbs src_cbs = {NULL, NULL, NULL, src_writable, NULL};
 
 static int sink_full(void *arg)
 {
