@@ -65,8 +65,7 @@ static void emit_why(flare_host *h, flare_host_event_type type, const flare_peer
 static void emit(flare_host *h, flare_host_event_type type, const flare_peerid *relay,
                  const flare_multiaddr *addr, int err)
 {
-    flare_host_event ev = {.type = type, .peer = relay, .addr = addr, .error = err};
-    flare__host_emit(h, &ev);
+    emit_why(h, type, relay, addr, err, NULL);
 }
 
 static void rsvp_start(rsvp *r);
