@@ -64,7 +64,11 @@ typedef struct flare_host_config {
     int enable_identify;             /* default 1 */
     int enable_ping;                 /* default 1 */
     int doc_addrs_public;            /* treat TEST-NET ranges as public (lab, simulator) */
-    int enable_holepunch;            /* DCUtR on relayed connections; default 1 */
+    /* Dial private, loopback, link-local and CGNAT addresses that a peer
+     * handed us (DCUtR CONNECT, identify for connection reversal); default
+     * 0: a peer must not make us knock on ports of our own LAN. */
+    int dial_private_peer_addrs;
+    int enable_holepunch; /* DCUtR on relayed connections; default 1 */
     /* AutoNAT (v1 + v2): every node serves, so that reachability checks
      * need no special infrastructure (the decentralized design). */
     int enable_autonat_server;             /* dial others back on request; default 1 */
