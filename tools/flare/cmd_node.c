@@ -565,34 +565,31 @@ typedef struct node_opts {
     flare_relay_server_config *relay_cfg; /* flare relay: --relay-* limits */
 } node_opts;
 
-/* --relay-NAME VALUE for `flare relay`: the server's limits (0 = default). */
+/* --relay-NAME VALUE for `flare relay`: the server's limits (0 = default).
+ * Returns 0, or -1 after printing why. */
 static int parse_relay_limit(flare_relay_server_config *c, const char *name, const char *val)
 {
-    char *end;
-    unsigned long long v = strtoull(val, &end, 10);
-    if (!*val || *end || val[0] == '-')
-        return -1;
+    uint64_t v;
     if (strcmp(name, "--relay-data") == 0) {
+        if (cli_parse_u64(name, val, 0, UINT64_MAX, &v))
+            return -1;
         c->limit_data = v;
         return 0;
     }
-    if (v > 0xffffffffULL)
+    uint32_t *dst = strcmp(name, "--relay-duration") == 0            ? &c->limit_duration
+                    : strcmp(name, "--relay-ttl") == 0               ? &c->reservation_ttl
+                    : strcmp(name, "--relay-max-reservations") == 0  ? &c->max_reservations
+                    : strcmp(name, "--relay-max-per-ip") == 0        ? &c->max_reservations_per_ip
+                    : strcmp(name, "--relay-max-circuits") == 0      ? &c->max_circuits
+                    : strcmp(name, "--relay-circuits-per-peer") == 0 ? &c->max_circuits_per_peer
+                                                                     : NULL;
+    if (!dst) {
+        fprintf(stderr, "flare: unknown flag '%s'\n", name);
         return -1;
-    uint32_t u = (uint32_t)v;
-    if (strcmp(name, "--relay-duration") == 0)
-        c->limit_duration = u;
-    else if (strcmp(name, "--relay-ttl") == 0)
-        c->reservation_ttl = u;
-    else if (strcmp(name, "--relay-max-reservations") == 0)
-        c->max_reservations = u;
-    else if (strcmp(name, "--relay-max-per-ip") == 0)
-        c->max_reservations_per_ip = u;
-    else if (strcmp(name, "--relay-max-circuits") == 0)
-        c->max_circuits = u;
-    else if (strcmp(name, "--relay-circuits-per-peer") == 0)
-        c->max_circuits_per_peer = u;
-    else
+    }
+    if (cli_parse_u64(name, val, 0, 0xffffffffULL, &v))
         return -1;
+    *dst = (uint32_t)v;
     return 0;
 }
 
@@ -609,21 +606,34 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             o->seed = argv[++i];
         else if (strcmp(a, "--listen") == 0 && more && o->nlisten < MAX_LISTEN)
             o->listen[o->nlisten++] = argv[++i];
-        else if (strcmp(a, "--echo") == 0 && more)
+        else if (strcmp(a, "--echo") == 0 && more) {
             n->echo_proto = argv[++i];
-        else if (strcmp(a, "--message") == 0 && more)
+            size_t len = strlen(n->echo_proto);
+            if (len == 0 || len >= FLARE_PROTOCOL_MAX || n->echo_proto[0] != '/') {
+                fprintf(stderr,
+                        "flare: --echo: a protocol ID starts with '/' and has at most %d "
+                        "bytes\n",
+                        FLARE_PROTOCOL_MAX - 1);
+                return 2;
+            }
+        } else if (strcmp(a, "--message") == 0 && more)
             n->message = argv[++i];
-        else if ((strcmp(a, "-c") == 0 || strcmp(a, "--count") == 0) && more)
-            n->ping_count = atoi(argv[++i]);
-        else if (strcmp(a, "--relay") == 0 && more && o->nrelays < MAX_LISTEN)
+        else if ((strcmp(a, "-c") == 0 || strcmp(a, "--count") == 0) && more) {
+            if (cli_parse_int(a, argv[++i], 1, 1000000, &n->ping_count))
+                return 2;
+        } else if (strcmp(a, "--relay") == 0 && more && o->nrelays < MAX_LISTEN)
             o->relays[o->nrelays++] = argv[++i];
-        else if (strcmp(a, "--wait-holepunch") == 0 && more)
-            n->wait_holepunch = atoi(argv[++i]);
-        else if (strcmp(a, "--allow-testnet") == 0)
+        else if (strcmp(a, "--wait-holepunch") == 0 && more) {
+            if (cli_parse_int(a, argv[++i], 0, 86400, &n->wait_holepunch))
+                return 2;
+        } else if (strcmp(a, "--allow-testnet") == 0)
             n->allow_testnet = 1;
-        else if (strcmp(a, "--autonat-boot-delay") == 0 && more && atol(argv[i + 1]) > 0)
-            n->autonat_boot_ms = atol(argv[++i]);
-        else if (strcmp(a, "--keep-alive") == 0)
+        else if (strcmp(a, "--autonat-boot-delay") == 0 && more) {
+            int ms;
+            if (cli_parse_int(a, argv[++i], 0, 86400000, &ms))
+                return 2;
+            n->autonat_boot_ms = ms;
+        } else if (strcmp(a, "--keep-alive") == 0)
             n->keep_running = 1;
         else if (strcmp(a, "--auto-relay") == 0)
             n->auto_relay = 1;
@@ -632,10 +642,8 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
         else if (strcmp(a, "--no-holepunch") == 0)
             n->no_holepunch = 1;
         else if (o->relay_cfg && strncmp(a, "--relay-", 8) == 0 && more) {
-            if (parse_relay_limit(o->relay_cfg, a, argv[i + 1])) {
-                fprintf(stderr, "flare: bad %s '%s'\n", a, argv[i + 1]);
+            if (parse_relay_limit(o->relay_cfg, a, argv[i + 1]))
                 return 2;
-            }
             i++;
         } else if (a[0] != '-' && !o->target && need_target)
             o->target = a;
@@ -677,9 +685,13 @@ static int node_run(node *n, node_opts *o)
         return 1;
     }
     flare_host_set_event_cb(n->host, on_event, n);
-    if (n->echo_proto && !o->target)
-        flare_host_set_handler(n->host, n->echo_proto, &echo_server, n,
-                               FLARE_HANDLER_ALLOW_LIMITED); /* a test tool: relays too */
+    if (n->echo_proto && !o->target) {
+        rv = flare_host_set_handler(n->host, n->echo_proto, &echo_server, n,
+                                    FLARE_HANDLER_ALLOW_LIMITED); /* a test tool: relays too */
+        if (rv)
+            fprintf(stderr, "flare: cannot serve --echo %s: %s\n", n->echo_proto,
+                    flare_strerror(rv));
+    }
     for (int i = 0; i < o->nlisten && rv == 0; i++) {
         flare_multiaddr ma;
         rv = flare_multiaddr_parse(&ma, o->listen[i]);
