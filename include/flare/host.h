@@ -97,10 +97,14 @@ typedef enum flare_host_event_type {
     FLARE_HOST_EV_CONN_CLOSED,     /* conn, peer, addr, error (0: graceful) */
     FLARE_HOST_EV_DIAL_FAILED,     /* peer (may be empty), addr, error */
     FLARE_HOST_EV_INCOMING_FAILED, /* addr (remote), error: an inbound upgrade failed */
-    FLARE_HOST_EV_IDENTIFIED,      /* conn, peer: identify done; see flare_host_peer_info */
-    FLARE_HOST_EV_PING,            /* conn, peer, rtt */
-    FLARE_HOST_EV_OBSERVED_ADDR,   /* conn, peer, addr: what the peer sees us as */
-    FLARE_HOST_EV_ADDRS_CHANGED,   /* our confirmed external addresses or NAT type changed */
+    /* conn, peer: identify done; see flare_host_peer_info. value 1: the
+     * peer's addresses come from its verified signed peer record; error
+     * (with reason): the record it sent was rejected (bad signature, another
+     * peer's, not a peer record) and its unsigned listenAddrs were used. */
+    FLARE_HOST_EV_IDENTIFIED,
+    FLARE_HOST_EV_PING,          /* conn, peer, rtt */
+    FLARE_HOST_EV_OBSERVED_ADDR, /* conn, peer, addr: what the peer sees us as */
+    FLARE_HOST_EV_ADDRS_CHANGED, /* our confirmed external addresses or NAT type changed */
     /* Circuit relay v2, client side (peer: the relay). */
     FLARE_HOST_EV_RESERVATION_OK,     /* addr: our first relayed address */
     FLARE_HOST_EV_RESERVATION_FAILED, /* error (+ reason: the relay's status name if it refused);

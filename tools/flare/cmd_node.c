@@ -236,8 +236,12 @@ static void ping_tick(uv_timer_t *t)
 
 /* ---- host events ------------------------------------------------------------------ */
 
-static void print_identify(flare_host *h, const flare_peerid *peer)
+static void print_identify(flare_host *h, const flare_host_event *ev)
 {
+    const flare_peerid *peer = ev->peer;
+    /* Where the addresses come from: the peer's signed record, or its
+     * unsigned list (and why the record it sent was not taken). */
+    const char *rec = ev->value ? "verified" : ev->error ? flare_strerror(ev->error) : "none";
     char pid[FLARE_PEERID_STR_MAX], tmp[1024];
     flare_peer_info *info = malloc(sizeof(*info));
     if (!info || flare_host_peer_info(h, peer, info)) {
@@ -245,9 +249,9 @@ static void print_identify(flare_host *h, const flare_peerid *peer)
         return;
     }
     if (!cli_json) {
-        printf("identified %s (%s): %zu protocols, %zu addresses\n",
-               pid_str(peer, pid, sizeof(pid)), info->agent_version, info->nprotocols,
-               info->naddrs);
+        printf("identified %s (%s): %zu protocols, %zu addresses (signed record: %s)\n",
+               pid_str(peer, pid, sizeof(pid)), info->agent_version, info->nprotocols, info->naddrs,
+               rec);
         free(info);
         return;
     }
@@ -270,7 +274,8 @@ static void print_identify(flare_host *h, const flare_peerid *peer)
     }
     snprintf(addrs + o, sizeof(addrs) - o, "]");
     cli_jsonf("identify", "peerId", pid_str(peer, pid, sizeof(pid)), "agentVersion",
-              info->agent_version, "protocols", protos, "listenAddrs", addrs, NULL);
+              info->agent_version, "protocols", protos, "listenAddrs", addrs, "signedRecord", rec,
+              NULL);
     free(info);
 }
 
@@ -356,7 +361,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
                    ma_str(ev->addr, addr, sizeof(addr)));
         break;
     case FLARE_HOST_EV_IDENTIFIED:
-        print_identify(h, ev->peer);
+        print_identify(h, ev);
         if (n->have_target && flare_peerid_equal(ev->peer, &n->target) && !n->identified) {
             n->identified = 1;
             if (n->wanted_echo)
