@@ -25,6 +25,11 @@ void flare_host_config_default(flare_host_config *c)
     c->autonat_servers_max = 3;
     c->autorelay_num = 2;
     c->autorelay_backoff = 3600 * FLARE_NS_PER_S;
+    /* go-libp2p's defaults: well below max_connections, so idle peers are
+     * shed long before new ones are refused. */
+    c->conn_low_water = 160;
+    c->conn_high_water = 192;
+    c->conn_grace_period = 20 * FLARE_NS_PER_S;
 }
 
 static void host_random(uint8_t *dst, size_t len, void *user)
@@ -117,6 +122,8 @@ void flare_host_del(flare_host *h)
     flare__relay_client_free(h);
     flare__relay_server_free(h);
     flare__dcutr_free(h);
+    flare__gater_free(h);
+    flare__connmgr_free(h);
     flare_privkey_clear(&h->key);
     flare__free(h->mem, h);
 }
@@ -262,6 +269,10 @@ static void on_accept(flare_io_listener *l, flare_io_sock *s, void *user)
     flare__listener *fl = user;
     flare_host *h = fl->host;
     (void)l;
+    if (!flare__gater_allow_accept(h, s)) {
+        h->io->ops->sock_close(s, 1);
+        return;
+    }
     if (h->nconns >= h->cfg.max_connections) {
         h->io->ops->sock_close(s, 1);
         return;

@@ -160,6 +160,11 @@ static void punch_unref(punch *p)
             *pp = p->next;
             break;
         }
+    int others = 0;
+    for (punch *o = d->list; o; o = o->next)
+        others |= flare_peerid_equal(&o->peer, &p->peer);
+    if (!others) /* the connection manager may trim the peer's connections again */
+        flare__connmgr_protect(h, &p->peer, FLARE__TAG_HOLEPUNCH, 0);
     h->io->ops->timer_del(p->timer);
     if (p->b) {
         flare_dcutr_initiator_free(p->b);
@@ -518,6 +523,9 @@ static punch *punch_new(flare_host *h, flare_conn *relayed, int initiator)
     }
     p->next = d->list;
     d->list = p;
+    /* Neither the relayed connection nor the direct one may be trimmed
+     * while we punch and during the grace period after. */
+    flare__connmgr_protect(h, &p->peer, FLARE__TAG_HOLEPUNCH, 1);
     trace(p, FLARE_DCUTR_STEP_RELAY_UP, 0);
     return p;
 }

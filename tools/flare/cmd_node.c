@@ -11,6 +11,7 @@
 #include "flare/uvio.h"
 
 #define MAX_LISTEN 8
+#define MAX_RULES  64
 
 typedef struct node {
     uv_loop_t loop;
@@ -568,7 +569,75 @@ typedef struct node_opts {
     int nconnect;
     const char *target;
     flare_relay_server_config *relay_cfg; /* flare relay: --relay-* limits */
+    /* Policy: --deny-peer/--allow-peer/--deny-ip/--allow-ip (the gater) and
+     * the connection manager's water marks. */
+    const char *gate_flag[MAX_RULES], *gate_val[MAX_RULES];
+    int ngate;
+    int conn_low, conn_high, conn_grace; /* -1: the host's default */
 } node_opts;
+
+/* A policy flag of node_opts; returns 1 if it was one (i advanced), 0 if
+ * not, -1 on a bad value (reported). */
+static int parse_policy(int argc, char **argv, int *i, node_opts *o)
+{
+    const char *a = argv[*i];
+    if (*i + 1 >= argc)
+        return 0;
+    const char *v = argv[*i + 1];
+    if (strcmp(a, "--deny-peer") == 0 || strcmp(a, "--allow-peer") == 0 ||
+        strcmp(a, "--deny-ip") == 0 || strcmp(a, "--allow-ip") == 0) {
+        flare_peerid p;
+        flare_ipaddr ip;
+        unsigned prefix;
+        int bad = strstr(a, "peer") ? flare_peerid_parse(&p, v, strlen(v)) != 0
+                                    : flare_cidr_parse(v, &ip, &prefix) != 0;
+        if (bad || o->ngate == MAX_RULES) {
+            fprintf(stderr, "flare: %s: '%s' is not %s%s\n", a, v,
+                    strstr(a, "peer") ? "a peer ID" : "an IP address or CIDR subnet",
+                    bad ? "" : " (too many rules)");
+            return -1;
+        }
+        o->gate_flag[o->ngate] = a;
+        o->gate_val[o->ngate++] = v;
+    } else if (strcmp(a, "--conn-low") == 0 || strcmp(a, "--conn-high") == 0) {
+        if (cli_parse_int(a, v, 0, 1 << 20, a[7] == 'l' ? &o->conn_low : &o->conn_high))
+            return -1;
+    } else if (strcmp(a, "--conn-grace") == 0) {
+        if (cli_parse_int(a, v, 0, 86400, &o->conn_grace))
+            return -1;
+    } else {
+        return 0;
+    }
+    (*i)++;
+    return 1;
+}
+
+/* Installs the gater rules of o on h. Returns 0 or the first error. */
+static int apply_policy(flare_host *h, const node_opts *o)
+{
+    for (int i = 0; i < o->ngate; i++) {
+        const char *f = o->gate_flag[i];
+        flare_gater_list list = strncmp(f, "--deny", 6) == 0 ? FLARE_GATER_DENY : FLARE_GATER_ALLOW;
+        flare_peerid p;
+        flare_ipaddr ip;
+        unsigned prefix;
+        int rv;
+        if (strstr(f, "peer")) {
+            rv = flare_peerid_parse(&p, o->gate_val[i], strlen(o->gate_val[i]));
+            if (rv == 0)
+                rv = flare_host_gater_peer(h, list, &p, 1);
+        } else {
+            rv = flare_cidr_parse(o->gate_val[i], &ip, &prefix);
+            if (rv == 0)
+                rv = flare_host_gater_subnet(h, list, &ip, prefix, 1);
+        }
+        if (rv) {
+            fprintf(stderr, "flare: %s %s: %s\n", f, o->gate_val[i], flare_strerror(rv));
+            return rv;
+        }
+    }
+    return 0;
+}
 
 /* --relay-NAME VALUE for `flare relay`: the server's limits (0 = default).
  * Returns 0, or -1 after printing why. */
@@ -600,6 +669,8 @@ static int parse_relay_limit(flare_relay_server_config *c, const char *name, con
 
 static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_target)
 {
+    int pr;
+    o->conn_low = o->conn_high = o->conn_grace = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
@@ -646,7 +717,10 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             o->connect[o->nconnect++] = argv[++i];
         else if (strcmp(a, "--no-holepunch") == 0)
             n->no_holepunch = 1;
-        else if (o->relay_cfg && strncmp(a, "--relay-", 8) == 0 && more) {
+        else if ((pr = parse_policy(argc, argv, &i, o)) != 0) {
+            if (pr < 0)
+                return 2;
+        } else if (o->relay_cfg && strncmp(a, "--relay-", 8) == 0 && more) {
             if (parse_relay_limit(o->relay_cfg, a, argv[i + 1]))
                 return 2;
             i++;
@@ -680,6 +754,12 @@ static int node_run(node *n, node_opts *o)
         cfg.enable_holepunch = 0;
     if (n->autonat_boot_ms)
         cfg.autonat_boot_delay = (flare_tstamp)n->autonat_boot_ms * 1000000;
+    if (o->conn_low >= 0)
+        cfg.conn_low_water = (size_t)o->conn_low;
+    if (o->conn_high >= 0)
+        cfg.conn_high_water = (size_t)o->conn_high;
+    if (o->conn_grace >= 0)
+        cfg.conn_grace_period = (flare_tstamp)o->conn_grace * FLARE_NS_PER_S;
     n->connect = o->connect;
     n->nconnect = o->nconnect;
     if (rv == 0)
@@ -690,7 +770,8 @@ static int node_run(node *n, node_opts *o)
         return 1;
     }
     flare_host_set_event_cb(n->host, on_event, n);
-    if (n->echo_proto && !o->target) {
+    rv = apply_policy(n->host, o);
+    if (rv == 0 && n->echo_proto && !o->target) {
         rv = flare_host_set_handler(n->host, n->echo_proto, &echo_server, n,
                                     FLARE_HANDLER_ALLOW_LIMITED); /* a test tool: relays too */
         if (rv)
