@@ -86,7 +86,7 @@ typedef struct flare_host_config {
     flare_tstamp autorelay_backoff; /* after a refusal or repeated failure; 0 = 1 h */
     /* Connection manager (see flare_host_protect_peer): above high water,
      * the least useful connections are closed down to low water. */
-    size_t conn_low_water;          /* default 160 */
+    size_t conn_low_water;          /* default 160; above high water counts as high water */
     size_t conn_high_water;         /* default 192; 0 = never trim */
     flare_tstamp conn_grace_period; /* new connections are kept this long; default 20 s */
 } flare_host_config;
@@ -220,8 +220,11 @@ size_t flare_host_num_conns(const flare_host *h);
  * the least useful ones until cfg.conn_low_water are left: first those
  * without streams, then those with the fewest, the oldest first. Never
  * closed: connections to protected peers, to peers whose reservation our
- * relay server holds, those younger than cfg.conn_grace_period, and those
- * still in their handshake. flare itself protects the relays holding our
+ * relay server holds, connections carrying a relayed circuit (a relay's hop
+ * or stop stream, the carrier of our relayed connection), those younger
+ * than cfg.conn_grace_period, and those still in their handshake.
+ * Connections with streams are only closed while more than high water
+ * remain. flare itself protects the relays holding our
  * reservations (tag "relay-reservation") and the peers it is hole punching
  * with, relayed connection included (tag "holepunch"). */
 

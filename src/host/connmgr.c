@@ -1,12 +1,13 @@
 /*
  * Connection manager (go-libp2p's BasicConnMgr in spirit): when more than
  * conn_high_water connections are open, the least useful ones are closed
- * until conn_low_water are left. Never closed: connections to protected
+ * until conn_low_water are left (connections carrying streams only until
+ * conn_high_water is reached). Never closed: connections to protected
  * peers (the relays holding our reservations, peers we are hole punching
  * with, whatever the application protects), peers whose reservation our
- * relay server holds, connections younger than conn_grace_period, and
- * connections still in their handshake. Among the rest, first those with
- * no stream, then the ones with the fewest streams; the oldest first.
+ * relay server holds, connections carrying a relayed circuit, connections younger than
+ * conn_grace_period, and connections still in their handshake. Among the rest, first those with no
+ * stream, then the ones with the fewest streams; the oldest first.
  *
  * Trimming runs from a timer (never inside the callback of a connection
  * event), at most once per FLARE__CONNMGR_SILENCE.
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "flare/relay.h"
 #include "host/host_int.h"
 
 #define FLARE__CONNMGR_SILENCE (1 * FLARE_NS_PER_S)
@@ -166,6 +168,18 @@ static int cand_cmp(const void *a, const void *b)
 
 static void on_timer(flare_io_timer *t, void *user);
 
+/* A relayed circuit runs over c: a relay's hop or stop stream, or the
+ * carrier of one of our relayed connections. Cutting it would cut a
+ * connection between two other peers, or one of ours. */
+static int carries_circuit(const flare_conn *c)
+{
+    for (const flare_stream *s = c->streams; s; s = s->next)
+        if (s->carrier || (s->protocol && (strcmp(s->protocol, FLARE_RELAY_HOP_PROTOCOL) == 0 ||
+                                           strcmp(s->protocol, FLARE_RELAY_STOP_PROTOCOL) == 0)))
+            return 1;
+    return 0;
+}
+
 /* 1 if c is not a candidate; *young gets the end of its grace period if
  * that is the reason. */
 static int keep(flare_host *h, const flare_conn *c, flare_tstamp now, flare_tstamp *young)
@@ -176,7 +190,8 @@ static int keep(flare_host *h, const flare_conn *c, flare_tstamp now, flare_tsta
         *young = c->opened_at + h->cfg.conn_grace_period;
         return 1;
     }
-    return prot_find(h->connmgr, &c->peer) != NULL || flare__relay_server_serves(h, &c->peer);
+    return prot_find(h->connmgr, &c->peer) != NULL || flare__relay_server_serves(h, &c->peer) ||
+           carries_circuit(c);
 }
 
 static void arm(flare_host *h, flare_tstamp at)
@@ -228,6 +243,10 @@ static void trim(flare_host *h)
         flare_conn *c = conn_by_id(h, v[i].id);
         if (!c || c->close_pending)
             continue;
+        /* Connections carrying streams only go to get back under high
+         * water: traffic is cut only when there is no other way. */
+        if (c->nstreams && h->nconns <= h->cfg.conn_high_water)
+            break;
         cm->trimmed++;
         flare_conn_close(c);
     }

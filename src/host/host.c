@@ -55,6 +55,8 @@ int flare_host_new(flare_host **out, flare_io *io, const flare_privkey *key,
     snprintf(h->agent, sizeof(h->agent), "%s",
              h->cfg.agent_version ? h->cfg.agent_version : "flare/" FLARE_VERSION_STR);
     h->cfg.agent_version = h->agent;
+    if (h->cfg.conn_high_water && h->cfg.conn_low_water > h->cfg.conn_high_water)
+        h->cfg.conn_low_water = h->cfg.conn_high_water;
     h->key = *key;
     h->rng.fn = host_random;
     h->rng.user = h;

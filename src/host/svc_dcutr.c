@@ -41,7 +41,8 @@ typedef struct punch {
     uint64_t id;
     flare_conn *relayed;
     flare_peerid peer;
-    int initiator; /* 1: we are B */
+    flare_peerid relay_peer; /* the relay carrying the relayed connection */
+    int initiator;           /* 1: we are B */
     flare_dcutr_initiator *b;
     flare_dcutr_responder *a;
     flare_stream *stream;
@@ -160,11 +161,18 @@ static void punch_unref(punch *p)
             *pp = p->next;
             break;
         }
-    int others = 0;
-    for (punch *o = d->list; o; o = o->next)
-        others |= flare_peerid_equal(&o->peer, &p->peer);
-    if (!others) /* the connection manager may trim the peer's connections again */
+    /* The connection manager may trim these peers' connections again. */
+    int peer_used = 0, relay_used = 0;
+    for (punch *o = d->list; o; o = o->next) {
+        peer_used |=
+            flare_peerid_equal(&o->peer, &p->peer) || flare_peerid_equal(&o->relay_peer, &p->peer);
+        relay_used |= flare_peerid_equal(&o->peer, &p->relay_peer) ||
+                      flare_peerid_equal(&o->relay_peer, &p->relay_peer);
+    }
+    if (!peer_used)
         flare__connmgr_protect(h, &p->peer, FLARE__TAG_HOLEPUNCH, 0);
+    if (!relay_used)
+        flare__connmgr_protect(h, &p->relay_peer, FLARE__TAG_HOLEPUNCH, 0);
     h->io->ops->timer_del(p->timer);
     if (p->b) {
         flare_dcutr_initiator_free(p->b);
@@ -523,9 +531,12 @@ static punch *punch_new(flare_host *h, flare_conn *relayed, int initiator)
     }
     p->next = d->list;
     d->list = p;
-    /* Neither the relayed connection nor the direct one may be trimmed
-     * while we punch and during the grace period after. */
+    /* Neither the relayed connection (nor the relay connection carrying
+     * it) nor the direct one may be trimmed while we punch and during the
+     * grace period after. */
+    p->relay_peer = relayed->relay;
     flare__connmgr_protect(h, &p->peer, FLARE__TAG_HOLEPUNCH, 1);
+    flare__connmgr_protect(h, &p->relay_peer, FLARE__TAG_HOLEPUNCH, 1);
     trace(p, FLARE_DCUTR_STEP_RELAY_UP, 0);
     return p;
 }
