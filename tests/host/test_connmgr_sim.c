@@ -203,13 +203,59 @@ static void test_relay_and_punch_protected(void **state)
     dw_free(&w);
 }
 
+/* Under a tight connection manager (high water 1) a relay keeps the
+ * client holding a reservation and the one whose connection carries a
+ * circuit, and the clients keep the relay connections carrying their
+ * relayed one. */
+static void test_relay_circuit_kept(void **state)
+{
+    (void)state;
+    dw_params p;
+    dw_params_default(&p);
+    flare_host_config cfg;
+    dw_config_default(&cfg);
+    cfg.conn_low_water = 0;
+    cfg.conn_high_water = 1;
+    cfg.conn_grace_period = 1 * S; /* time to open the stream */
+    cfg.enable_holepunch = 0;      /* the relayed connection stays relayed */
+    p.cfg = &cfg;
+    dw_world w;
+    assert_int_equal(dw_build(&w, &p), 0);
+    assert_int_equal(
+        flare_host_set_handler(w.b.h, "/hold/1", &hold_cbs, NULL, FLARE_HANDLER_ALLOW_LIMITED), 0);
+    flare_multiaddr rma;
+    dw_relay_addr(&w, &rma);
+    assert_int_equal(flare_host_relay_reserve(w.b.h, &rma), 0);
+    for (int i = 0; i < 100 && !w.b.rsv_ok; i++)
+        dw_run_ms(w.sim, 100);
+    assert_true(w.b.rsv_ok);
+    /* The relayed connection itself is the application's to protect. */
+    flare_host_protect_peer(w.a.h, flare_host_peerid(w.b.h), "app", 1);
+    flare_host_protect_peer(w.b.h, flare_host_peerid(w.a.h), "app", 1);
+    dw_dial d = {0};
+    assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, dw_dial_cb, &d), 0);
+    for (int i = 0; i < 100 && !d.calls; i++)
+        dw_run_ms(w.sim, 100);
+    assert_int_equal(d.status, 0);
+    flare_stream *st;
+    assert_int_equal(
+        flare_conn_new_stream(d.conn, "/hold/1", &hold_cbs, NULL, FLARE_STREAM_ALLOW_LIMITED, &st),
+        0);
+    dw_run_ms(w.sim, 5000);
+    flare_conn *c = flare_host_conn_to(w.a.h, flare_host_peerid(w.b.h));
+    assert_non_null(c);
+    assert_true(flare_conn_is_limited(c));
+    assert_int_equal(flare_host_num_conns(w.r.h), 2);
+    assert_int_equal(w.b.rsv_lost, 0);
+    dw_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_trim_after_grace),
-        cmocka_unit_test(test_protected_and_busy_kept),
-        cmocka_unit_test(test_off_and_bad_args),
-        cmocka_unit_test(test_relay_and_punch_protected),
+        cmocka_unit_test(test_trim_after_grace),   cmocka_unit_test(test_protected_and_busy_kept),
+        cmocka_unit_test(test_off_and_bad_args),   cmocka_unit_test(test_relay_and_punch_protected),
+        cmocka_unit_test(test_relay_circuit_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
