@@ -252,7 +252,7 @@ static void trim(flare_host *h)
     }
     flare__free(h->mem, v);
     /* Still above: look again when the young ones come of age. */
-    if (h->nconns > h->cfg.conn_high_water && next != FLARE_TSTAMP_NEVER && h->connmgr)
+    if (h->nconns > h->cfg.conn_high_water && next != FLARE_TSTAMP_NEVER)
         arm(h, next);
 }
 
