@@ -9,6 +9,7 @@
 #include "flare/noise.h"
 #include "flare/relay.h"
 #include "flare/yamux.h"
+#include "host/rcmgr.h"
 
 #define FLARE__YAMUX_ID "/yamux/1.0.0"
 #define FLARE__NOISE_ID "/noise"
@@ -101,6 +102,7 @@ struct flare_stream {
     unsigned want_writable : 1;
     unsigned opened_cb_done : 1;
     unsigned carrier : 1; /* carries a relayed connection: bounded by its own windows */
+    struct flare__rc_pp *rc_pp; /* its protocol's count in the resource manager */
 };
 
 struct flare_conn {
@@ -149,6 +151,7 @@ struct flare_conn {
     int identify_started;
     int dcutr_tried;
     int peer_pinned; /* counted as a connection in the peerstore */
+    flare__rc_conn rc; /* resource manager: counts and the allocator */
 };
 
 struct flare_host {
@@ -177,6 +180,7 @@ struct flare_host {
     void *dcutr;
     struct flare__autonat *autonat;     /* svc_autonat.c */
     struct flare__autorelay *autorelay; /* svc_autorelay.c */
+    struct flare__rcmgr *rcmgr;         /* rcmgr.c */
     int destroying;
 };
 
