@@ -59,7 +59,8 @@ typedef struct flare_rcmgr_limits {
     size_t conns_outbound;        /* default 256 */
     size_t conns_per_ip;          /* inbound, one remote IP address; default 16 */
     size_t conns_per_subnet;      /* inbound, one /24 or /56; default 64 */
-    size_t handshakes;            /* inbound connections still upgrading; default 128 */
+    size_t handshakes;            /* inbound connections still upgrading (the oldest
+                                     is closed to make room); default 128 */
     size_t handshakes_per_ip;     /* default 8 */
     size_t handshakes_per_subnet; /* default 32 */
     size_t streams_inbound;       /* whole host; default 16384 */

@@ -345,6 +345,24 @@ static int refuse_conn(struct flare__rcmgr *rc)
     return FLARE_ERR_LIMIT;
 }
 
+/* Every handshake slot is taken, by remotes each within their IP and subnet
+ * limits (so from many subnets): the oldest handshake makes room. An honest
+ * upgrade takes a few round trips; a slow-loris one holds its slot until
+ * the handshake timeout, so it is the oldest one that is most likely
+ * stalled. Returns 1 if a slot was freed. */
+static int evict_handshake(flare_host *h)
+{
+    flare_conn *oldest = NULL;
+    for (flare_conn *c = h->conns; c; c = c->next) /* newest first */
+        if (c->rc.handshake && !c->close_pending)
+            oldest = c;
+    if (!oldest)
+        return 0;
+    int freed = oldest->busy == 0; /* then it is destroyed at once */
+    flare__conn_fail(oldest, FLARE_ERR_LIMIT);
+    return freed;
+}
+
 int flare__rc_can_accept(flare_host *h, const flare_ipaddr *remote)
 {
     struct flare__rcmgr *rc = h->rcmgr;
@@ -353,8 +371,6 @@ int flare__rc_can_accept(flare_host *h, const flare_ipaddr *remote)
         return refuse_conn(rc);
     if (!remote || (remote->family != 4 && remote->family != 6))
         return 0;
-    if (full(rc->handshakes, l->handshakes))
-        return refuse_conn(rc);
     for (int subnet = 0; subnet < 2; subnet++) {
         uint8_t key[16];
         ip_key(remote, subnet, key);
@@ -365,6 +381,8 @@ int flare__rc_can_accept(flare_host *h, const flare_ipaddr *remote)
             full(e->handshakes, subnet ? l->handshakes_per_subnet : l->handshakes_per_ip))
             return refuse_conn(rc);
     }
+    if (full(rc->handshakes, l->handshakes) && !evict_handshake(h))
+        return refuse_conn(rc);
     return 0;
 }
 
