@@ -55,16 +55,16 @@ typedef struct flare_stream flare_stream;
  * never takes the slots of our own dials; per-IP and per-subnet (/24 for
  * IPv4, /56 for IPv6) limits apply to inbound direct connections. */
 typedef struct flare_rcmgr_limits {
-    size_t conns_inbound;         /* default 768 (relayed ones included) */
-    size_t conns_outbound;        /* default 256 */
-    size_t conns_per_ip;          /* inbound, one remote IP address; default 16 */
-    size_t conns_per_subnet;      /* inbound, one /24 or /56; default 64 */
-    size_t handshakes;            /* inbound connections still upgrading (the oldest
-                                     is closed to make room); default 128 */
-    size_t handshakes_per_ip;     /* default 8 */
-    size_t handshakes_per_subnet; /* default 32 */
-    size_t streams_inbound;       /* whole host; default 16384 */
-    size_t streams_outbound;      /* whole host; default 16384 */
+    size_t conns_inbound;             /* default 768 (relayed ones included) */
+    size_t conns_outbound;            /* default 256 */
+    size_t conns_per_ip;              /* inbound, one remote IP address; default 16 */
+    size_t conns_per_subnet;          /* inbound, one /24 or /56; default 64 */
+    size_t handshakes;                /* inbound connections still upgrading (the oldest
+                                         is closed to make room); default 128 */
+    size_t handshakes_per_ip;         /* default 8 */
+    size_t handshakes_per_subnet;     /* default 32 */
+    size_t streams_inbound;           /* whole host; default 16384 */
+    size_t streams_outbound;          /* whole host; default 16384 */
     size_t streams_per_peer_inbound;  /* all connections of one peer; default 1024 */
     size_t streams_per_peer_outbound; /* default 1024 */
     size_t streams_per_protocol_peer; /* inbound streams of one protocol from one peer; 256 */

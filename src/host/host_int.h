@@ -101,7 +101,7 @@ struct flare_stream {
     unsigned paused : 1;
     unsigned want_writable : 1;
     unsigned opened_cb_done : 1;
-    unsigned carrier : 1; /* carries a relayed connection: bounded by its own windows */
+    unsigned carrier : 1;       /* carries a relayed connection: bounded by its own windows */
     struct flare__rc_pp *rc_pp; /* its protocol's count in the resource manager */
 };
 
@@ -150,7 +150,7 @@ struct flare_conn {
     int opened_reported;
     int identify_started;
     int dcutr_tried;
-    int peer_pinned; /* counted as a connection in the peerstore */
+    int peer_pinned;   /* counted as a connection in the peerstore */
     flare__rc_conn rc; /* resource manager: counts and the allocator */
 };
 

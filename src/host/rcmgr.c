@@ -666,7 +666,8 @@ int flare__rc_stream_protocol(flare_stream *s)
 /* ---- memory ------------------------------------------------------------------------- */
 
 /* Room before each block for its size, keeping the caller's alignment. */
-#define HDR ((sizeof(size_t) + _Alignof(max_align_t) - 1) / _Alignof(max_align_t) * _Alignof(max_align_t))
+#define HDR                                                                                        \
+    ((sizeof(size_t) + _Alignof(max_align_t) - 1) / _Alignof(max_align_t) * _Alignof(max_align_t))
 
 static size_t conn_pending(const flare_conn *c)
 {
@@ -681,8 +682,8 @@ static int charge(flare_conn *c, size_t n)
     struct flare__rcmgr *rc = h->rcmgr;
     const flare_rcmgr_limits *l = lim(h);
     rc_peer *p = c->rc.peer;
-    if ((l->mem_per_conn && (n > l->mem_per_conn ||
-                             c->rc.used + conn_pending(c) > l->mem_per_conn - n)) ||
+    if ((l->mem_per_conn &&
+         (n > l->mem_per_conn || c->rc.used + conn_pending(c) > l->mem_per_conn - n)) ||
         (l->mem_per_peer && p && (n > l->mem_per_peer || p->mem > l->mem_per_peer - n)) ||
         (l->mem && (n > l->mem || rc->mem > l->mem - n))) {
         c->rc.refused = 1;
