@@ -286,6 +286,46 @@ static void test_one_ip_flood(void **state)
     flare_sim_del(sim);
 }
 
+/* Inbound connections from many addresses fill the inbound budget: more
+ * are refused, but our own dials still have theirs. */
+static void test_inbound_outbound_budgets(void **state)
+{
+    (void)state;
+    flare_sim *sim = flare_sim_new(8, NULL);
+    flare_host_config cfg;
+    dw_config_default(&cfg);
+    cfg.max_connections = 4;
+    cfg.limits.conns_inbound = 2;
+    cfg.limits.conns_outbound = 2;
+    node a = {0}, in[3] = {{0}}, d = {0};
+    static const char *ips[] = {"203.0.113.1", "192.0.2.1", "198.18.0.1"};
+    make(sim, &a, "198.51.100.1", 1, &cfg);
+    make(sim, &d, "198.51.100.4", 9, NULL);
+    flare_multiaddr ma;
+    addr_of(&a, &ma);
+    dw_dial r[3] = {{0}};
+    for (int i = 0; i < 3; i++) {
+        make(sim, &in[i], ips[i], (uint8_t)(2 + i), NULL);
+        assert_int_equal(flare_host_dial(in[i].h, &ma, NULL, dw_dial_cb, &r[i]), 0);
+        dw_run_ms(sim, 300);
+    }
+    assert_int_equal(r[0].status, 0);
+    assert_int_equal(r[1].status, 0);
+    assert_int_not_equal(r[2].status, 0);
+    assert_int_equal(stat_of(a.h, FLARE_RCMGR_SYSTEM).conns_inbound, 2);
+    addr_of(&d, &ma);
+    dw_dial out = {0};
+    assert_int_equal(flare_host_dial(a.h, &ma, NULL, dw_dial_cb, &out), 0);
+    dw_run_ms(sim, 300);
+    assert_int_equal(out.status, 0);
+    assert_int_equal(stat_of(a.h, FLARE_RCMGR_SYSTEM).conns_outbound, 1);
+    for (int i = 0; i < 3; i++)
+        flare_host_del(in[i].h);
+    flare_host_del(a.h);
+    flare_host_del(d.h);
+    flare_sim_del(sim);
+}
+
 /* A peer's connections beyond max_connections_per_peer are closed after
  * the handshake, inbound ones included. */
 static void test_per_peer_inbound(void **state)
@@ -490,10 +530,15 @@ static void test_protocol_limit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),           cmocka_unit_test(test_stat_errors),
-        cmocka_unit_test(test_counting_allocator), cmocka_unit_test(test_one_ip_flood),
-        cmocka_unit_test(test_per_peer_inbound),   cmocka_unit_test(test_slowloris),
-        cmocka_unit_test(test_memory_limit),       cmocka_unit_test(test_protocol_limit),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_stat_errors),
+        cmocka_unit_test(test_counting_allocator),
+        cmocka_unit_test(test_one_ip_flood),
+        cmocka_unit_test(test_per_peer_inbound),
+        cmocka_unit_test(test_slowloris),
+        cmocka_unit_test(test_memory_limit),
+        cmocka_unit_test(test_protocol_limit),
+        cmocka_unit_test(test_inbound_outbound_budgets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
