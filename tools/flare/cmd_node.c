@@ -1,4 +1,5 @@
 /* flare listen, flare dial, flare ping: a host on real sockets (libuv). */
+#include <errno.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -605,7 +606,10 @@ static int parse_rc_flag(node_opts *o, const char *a, const char *val)
     if (!val || !*val || val[0] < '0' || val[0] > '9')
         return -1;
     char *end;
+    errno = 0;
     unsigned long long v = strtoull(val, &end, 10);
+    if (errno == ERANGE)
+        return -1;
     unsigned shift = 0;
     if (strncmp(a, "--max-mem", 9) == 0 && *end && !end[1])
         shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 64;
