@@ -143,12 +143,22 @@ static int full(size_t count, size_t limit)
     return limit && count >= limit;
 }
 
-/* The key of a's address (subnet: /24 for IPv4, /56 for IPv6). */
-static void ip_key(const flare_ipaddr *a, int subnet, uint8_t key[16])
+/* The key of a's address (subnet: /24 for IPv4, /56 for IPv6); returns
+ * the family it counts under: an IPv4-mapped IPv6 address (::ffff:a.b.c.d,
+ * from a dual-stack socket) is the IPv4 address, or every IPv4 client
+ * would share one /56. */
+static int ip_key(const flare_ipaddr *a, int subnet, uint8_t key[16])
 {
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    const uint8_t *ip = a->ip;
+    int family = a->family;
+    if (family == 6 && memcmp(ip, mapped, 12) == 0) {
+        ip += 12;
+        family = 4;
+    }
     memset(key, 0, 16);
-    size_t n = a->family == 4 ? (subnet ? 3 : 4) : (subnet ? 7 : 16);
-    memcpy(key, a->ip, n);
+    memcpy(key, ip, family == 4 ? (subnet ? 3 : 4) : (subnet ? 7 : 16));
+    return family;
 }
 
 static rc_ip *ip_find(struct flare__rcmgr *rc, int family, int subnet, const uint8_t key[16])
@@ -373,8 +383,8 @@ int flare__rc_can_accept(flare_host *h, const flare_ipaddr *remote)
         return 0;
     for (int subnet = 0; subnet < 2; subnet++) {
         uint8_t key[16];
-        ip_key(remote, subnet, key);
-        rc_ip *e = ip_find(rc, remote->family, subnet, key);
+        int family = ip_key(remote, subnet, key);
+        rc_ip *e = ip_find(rc, family, subnet, key);
         if (!e)
             continue;
         if (full(e->conns, subnet ? l->conns_per_subnet : l->conns_per_ip) ||
@@ -409,10 +419,10 @@ void flare__rc_conn_add(flare_conn *c)
     if (c->carrier || (a->family != 4 && a->family != 6))
         return;
     uint8_t key[16];
-    ip_key(a, 0, key);
-    rc_ip *ip = ip_get(rc, a->family, 0, key);
+    int family = ip_key(a, 0, key);
+    rc_ip *ip = ip_get(rc, family, 0, key);
     ip_key(a, 1, c->rc.subnet);
-    rc_ip *sn = ip_get(rc, a->family, 1, c->rc.subnet);
+    rc_ip *sn = ip_get(rc, family, 1, c->rc.subnet);
     if (!ip || !sn) { /* no memory for the entry: not counted per IP */
         if (ip)
             ip_put(rc, ip);
@@ -434,9 +444,9 @@ static void conn_ips(flare_conn *c, rc_ip **ip, rc_ip **sn)
 {
     struct flare__rcmgr *rc = c->host->rcmgr;
     uint8_t key[16];
-    ip_key(&c->remote_ip, 0, key);
-    *ip = ip_find(rc, c->remote_ip.family, 0, key);
-    *sn = ip_find(rc, c->remote_ip.family, 1, c->rc.subnet);
+    int family = ip_key(&c->remote_ip, 0, key);
+    *ip = ip_find(rc, family, 0, key);
+    *sn = ip_find(rc, family, 1, c->rc.subnet);
 }
 
 static void release_handshake(flare_conn *c)
@@ -788,8 +798,8 @@ static int stat_ip(flare_host *h, const flare_ipaddr *a, int subnet, flare_rcmgr
     if (!a || (a->family != 4 && a->family != 6))
         return FLARE_ERR_INVALID_ARG;
     uint8_t key[16];
-    ip_key(a, subnet, key);
-    rc_ip *e = ip_find(h->rcmgr, a->family, subnet, key);
+    int family = ip_key(a, subnet, key);
+    rc_ip *e = ip_find(h->rcmgr, family, subnet, key);
     if (!e)
         return FLARE_ERR_NOT_FOUND;
     out->conns_inbound = e->conns;

@@ -264,6 +264,15 @@ static void test_one_ip_flood(void **state)
     sc.kind = FLARE_RCMGR_SUBNET;
     assert_int_equal(flare_host_rcmgr_stat(a.h, &sc, &u), 0);
     assert_int_equal(u.handshakes, cfg.limits.handshakes_per_ip);
+    /* The same address seen by a dual-stack socket (::ffff:203.0.113.66)
+     * counts as the IPv4 one. */
+    flare_ipaddr mapped = {.family = 6};
+    mapped.ip[10] = mapped.ip[11] = 0xff;
+    memcpy(mapped.ip + 12, mip.ip, 4);
+    sc.kind = FLARE_RCMGR_IP;
+    sc.ip = &mapped;
+    assert_int_equal(flare_host_rcmgr_stat(a.h, &sc, &u), 0);
+    assert_int_equal(u.conns_inbound, cfg.limits.handshakes_per_ip);
     assert_true(stat_of(a.h, FLARE_RCMGR_SYSTEM).refused_conns >=
                 60 - cfg.limits.handshakes_per_ip);
     flare_multiaddr ma;
