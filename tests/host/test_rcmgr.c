@@ -335,6 +335,67 @@ static void test_inbound_outbound_budgets(void **state)
     flare_sim_del(sim);
 }
 
+/* IPv6: addresses of one /56 share the subnet limits; another /56 is
+ * served. */
+static void test_ipv6_subnet(void **state)
+{
+    (void)state;
+    flare_sim *sim = flare_sim_new(9, NULL);
+    flare_host_config cfg;
+    dw_config_default(&cfg);
+    cfg.limits.conns_per_subnet = 3;
+    cfg.limits.handshakes_per_subnet = 3;
+    node a = {0}, b = {0};
+    dw_host_spec sp = {.name = "a",
+                       .lan = flare_sim_internet(sim),
+                       .ip = "2001:db8::a",
+                       .link = {.delay = 2 * MS},
+                       .seed = {1},
+                       .cfg = &cfg,
+                       .on_event = on_event,
+                       .user = &a};
+    assert_int_equal(dw_host_make(sim, &sp, &a.sh, &a.h), 0);
+    flare_multiaddr ma;
+    assert_int_equal(flare_multiaddr_parse(&ma, "/ip6/2001:db8::a/tcp/4001"), 0);
+    assert_int_equal(flare_host_listen(a.h, &ma), 0);
+    /* 2001:db8:0:1::/64 and 2001:db8:0:ff::/64 are in one /56. */
+    static const char *ips[] = {"2001:db8:0:1::1", "2001:db8:0:1::2", "2001:db8:0:ff::1",
+                                "2001:db8:0:ff::2", "2001:db8:0:2::1"};
+    raw r[5];
+    memset(r, 0, sizeof(r));
+    for (int i = 0; i < 5; i++) {
+        flare_sim_host *m = flare_sim_host_new(sim, ips[i]);
+        assert_int_equal(flare_sim_host_add_addr(m, flare_sim_internet(sim), ips[i]), 0);
+        raw_open(flare_sim_host_io(m), &r[i], 1, "2001:db8::a", NULL);
+        dw_run_ms(sim, 50);
+    }
+    dw_run_ms(sim, 200);
+    assert_int_equal(raw_alive(r, 5), 3);
+    flare_ipaddr sub;
+    assert_int_equal(flare_ipaddr_parse(&sub, "2001:db8:0:ab::9"), 0);
+    flare_rcmgr_scope sc = {.kind = FLARE_RCMGR_SUBNET, .ip = &sub};
+    flare_rcmgr_usage u;
+    assert_int_equal(flare_host_rcmgr_stat(a.h, &sc, &u), 0);
+    assert_int_equal(u.conns_inbound, 3);
+    dw_host_spec sb = sp;
+    sb.name = "b";
+    sb.ip = "2001:db8:0:100::1";
+    sb.seed[0] = 2;
+    sb.cfg = NULL;
+    sb.user = &b;
+    assert_int_equal(dw_host_make(sim, &sb, &b.sh, &b.h), 0);
+    assert_int_equal(flare_multiaddr_parse(&ma, "/ip6/2001:db8::a/tcp/4001"), 0);
+    assert_int_equal(flare_multiaddr_with_peerid(&ma, flare_host_peerid(a.h)), 0);
+    dw_dial ok = {0};
+    assert_int_equal(flare_host_dial(b.h, &ma, NULL, dw_dial_cb, &ok), 0);
+    dw_run_ms(sim, 500);
+    assert_int_equal(ok.status, 0);
+    raw_close_all(r, 5);
+    flare_host_del(a.h);
+    flare_host_del(b.h);
+    flare_sim_del(sim);
+}
+
 /* A peer's connections beyond max_connections_per_peer are closed after
  * the handshake, inbound ones included. */
 static void test_per_peer_inbound(void **state)
@@ -548,6 +609,7 @@ int main(void)
         cmocka_unit_test(test_memory_limit),
         cmocka_unit_test(test_protocol_limit),
         cmocka_unit_test(test_inbound_outbound_budgets),
+        cmocka_unit_test(test_ipv6_subnet),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
