@@ -49,6 +49,31 @@ typedef struct flare_stream flare_stream;
 
 /* ---- configuration -------------------------------------------------------- */
 
+/* Resource manager limits (docs/resource-manager.md): what one host lets
+ * the network make it hold. 0 means "no limit" for every field. Inbound
+ * and outbound connection budgets are separate, so that an inbound flood
+ * never takes the slots of our own dials; per-IP and per-subnet (/24 for
+ * IPv4, /56 for IPv6) limits apply to inbound direct connections. */
+typedef struct flare_rcmgr_limits {
+    size_t conns_inbound;             /* default 768 (relayed ones included) */
+    size_t conns_outbound;            /* default 256 */
+    size_t conns_per_ip;              /* inbound, one remote IP address; default 16 */
+    size_t conns_per_subnet;          /* inbound, one /24 or /56; default 64 */
+    size_t handshakes;                /* inbound connections still upgrading (the oldest
+                                         is closed to make room); default 128 */
+    size_t handshakes_per_ip;         /* default 8 */
+    size_t handshakes_per_subnet;     /* default 32 */
+    size_t streams_inbound;           /* whole host; default 16384 */
+    size_t streams_outbound;          /* whole host; default 16384 */
+    size_t streams_per_peer_inbound;  /* all connections of one peer; default 1024 */
+    size_t streams_per_peer_outbound; /* default 1024 */
+    size_t streams_per_protocol_peer; /* inbound streams of one protocol from one peer; 256 */
+    size_t streams_per_protocol;      /* inbound streams of one protocol, all peers; 8192 */
+    size_t mem;                       /* bytes held by all connections; default 1 GiB */
+    size_t mem_per_peer;              /* all connections of one peer; default 64 MiB */
+    size_t mem_per_conn;              /* one connection; default 32 MiB */
+} flare_rcmgr_limits;
+
 typedef struct flare_host_config {
     const char *agent_version;       /* identify agentVersion; default "flare/<version>" */
     size_t max_connections;          /* total; default 1024 */
@@ -89,6 +114,9 @@ typedef struct flare_host_config {
     size_t conn_low_water;          /* default 160; above high water counts as high water */
     size_t conn_high_water;         /* default 192; 0 = never trim */
     flare_tstamp conn_grace_period; /* new connections are kept this long; default 20 s */
+    /* Resource manager; max_connections, max_connections_per_peer and
+     * max_streams_per_conn above are enforced by it too. */
+    flare_rcmgr_limits limits;
 } flare_host_config;
 
 void flare_host_config_default(flare_host_config *c);
@@ -364,6 +392,51 @@ int flare_host_peer_supports(flare_host *h, const flare_peerid *peer, const char
 /* Sends identify push (/ipfs/id/push/1.0.0) to every connected peer that
  * supports it, after our addresses or protocols changed. */
 int flare_host_identify_push(flare_host *h);
+
+/* ---- resource manager ------------------------------------------------------- */
+
+typedef enum flare_rcmgr_scope_kind {
+    FLARE_RCMGR_SYSTEM,   /* the whole host */
+    FLARE_RCMGR_PEER,     /* peer: every connection with that peer ID */
+    FLARE_RCMGR_IP,       /* ip: inbound connections from that address */
+    FLARE_RCMGR_SUBNET,   /* ip: inbound connections from its /24 or /56 */
+    FLARE_RCMGR_PROTOCOL, /* protocol: streams of it, every peer */
+    FLARE_RCMGR_CONN,     /* conn: one connection */
+} flare_rcmgr_scope_kind;
+
+typedef struct flare_rcmgr_scope {
+    flare_rcmgr_scope_kind kind;
+    const flare_peerid *peer; /* PEER */
+    const flare_ipaddr *ip;   /* IP, SUBNET (the port is ignored) */
+    const char *protocol;     /* PROTOCOL */
+    const flare_conn *conn;   /* CONN */
+} flare_rcmgr_scope;
+
+typedef struct flare_rcmgr_usage {
+    size_t conns_inbound, conns_outbound;
+    size_t handshakes; /* inbound connections not yet through Noise and the muxer */
+    size_t streams_inbound, streams_outbound;
+    /* Bytes allocated by connections (buffers, Noise, yamux, streams);
+     * CONN also counts the socket's unsent write queue. */
+    size_t memory;
+    /* SYSTEM only: what the limits refused since the host started. */
+    uint64_t refused_conns, refused_streams, refused_mem;
+} flare_rcmgr_usage;
+
+/* Current usage of one scope. Errors: FLARE_ERR_INVALID_ARG (unknown kind,
+ * or the field the kind needs is NULL or not an IPv4/IPv6 address);
+ * FLARE_ERR_NOT_FOUND when that peer, IP, subnet or protocol holds nothing
+ * now (*out is then all zero). */
+int flare_host_rcmgr_stat(flare_host *h, const flare_rcmgr_scope *scope, flare_rcmgr_usage *out);
+
+/* Inbound stream limits of one protocol, replacing
+ * limits.streams_per_protocol_peer and limits.streams_per_protocol for it
+ * (0: no limit). The built-in services start with their own per-peer
+ * limits (identify and push 8, ping, AutoNAT and DCUtR 4, relay hop 32).
+ * A stream over a limit is reset once negotiated. Errors:
+ * FLARE_ERR_INVALID_ARG (empty or too long protocol), FLARE_ERR_NOMEM. */
+int flare_host_set_protocol_limits(flare_host *h, const char *protocol, size_t per_peer,
+                                   size_t total);
 
 /* ---- circuit relay v2 --------------------------------------------------------- */
 

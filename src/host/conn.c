@@ -35,13 +35,14 @@ flare_conn *flare__conn_new(flare_host *h, int outbound)
         return NULL;
     }
     c->host = h;
+    flare__rc_conn_init(c); /* everything of c below is allocated through c->rc.mem */
     c->id = ++h->next_conn_id;
     c->outbound = outbound;
     c->initiator = outbound;
     c->state = FLARE__CONN_DIALING;
-    flare_buf_init(&c->plain_in, h->mem);
-    flare_buf_init(&c->tmp, h->mem);
-    flare_buf_init(&c->wire, h->mem);
+    flare_buf_init(&c->plain_in, &c->rc.mem);
+    flare_buf_init(&c->tmp, &c->rc.mem);
+    flare_buf_init(&c->wire, &c->rc.mem);
     c->next = h->conns;
     if (h->conns)
         h->conns->prev = c;
@@ -120,6 +121,7 @@ void flare__conn_destroy(flare_conn *c)
     flare_buf_free(&c->plain_in);
     flare_buf_free(&c->tmp);
     flare_buf_free(&c->wire);
+    flare__rc_conn_remove(c);
     flare__free(h->mem, c);
 }
 
@@ -130,7 +132,7 @@ void flare__conn_fail(flare_conn *c, int err)
     if (c->close_pending)
         return;
     c->close_pending = 1;
-    c->close_err = err;
+    c->close_err = flare__rc_conn_error(c, err);
     if (c->busy == 0)
         flare__conn_destroy(c);
 }
@@ -249,7 +251,7 @@ void flare__conn_start_upgrade(flare_conn *c)
     ms.role = c->initiator ? FLARE_MSS_DIALER : FLARE_MSS_LISTENER;
     ms.protocols = noise_protos;
     ms.nprotocols = 1;
-    int rv = flare_mss_init(&c->mss, &ms, h->mem);
+    int rv = flare_mss_init(&c->mss, &ms, &c->rc.mem);
     if (rv == 0) {
         c->mss_active = 1;
         rv = flare_mss_start(&c->mss, &c->wire);
@@ -271,7 +273,7 @@ static int start_noise(flare_conn *c)
     ns.expected_remote = c->expect_peer ? &c->peer : NULL;
     ns.muxers = yamux_protos;
     ns.nmuxers = 1;
-    int rv = flare_noise_init(&c->noise, &ns, h->mem, h->rng);
+    int rv = flare_noise_init(&c->noise, &ns, &c->rc.mem, h->rng);
     if (rv)
         return rv;
     c->noise_active = 1;
@@ -295,7 +297,7 @@ static int start_yamux(flare_conn *c)
     ys.is_client = c->initiator;
     ys.max_streams = (uint32_t)h->cfg.max_streams_per_conn;
     ys.keepalive_interval = h->cfg.keepalive_interval;
-    int rv = flare_yamux_new(&c->yamux, &ys, h->mem, flare_io_now(h->io));
+    int rv = flare_yamux_new(&c->yamux, &ys, &c->rc.mem, flare_io_now(h->io));
     if (rv)
         return rv;
     snprintf(c->muxer, sizeof(c->muxer), "%s", FLARE__YAMUX_ID);
@@ -308,6 +310,7 @@ static void conn_ready(flare_conn *c)
     c->state = FLARE__CONN_READY;
     c->opened_reported = 1;
     flare__connmgr_conn_opened(c);
+    flare__rc_conn_ready(c); /* frees its handshake slot */
     /* Pinned in the peerstore (never evicted) while connected. */
     c->peer_pinned = flare__peerstore_conn_opened(h->peerstore, &c->peer) == 0;
     flare__peerstore_set_key(h->peerstore, &c->peer, flare_noise_remote_key(&c->noise));
@@ -336,13 +339,16 @@ static int after_handshake(flare_conn *c)
     c->peer = *rp;
     if (flare_peerid_equal(rp, &c->host->id))
         return FLARE_ERR_PEER_ID_MISMATCH; /* dialed ourselves */
+    int rv = flare__rc_conn_identified(c); /* the per-peer limit, both directions */
+    if (rv)
+        return rv;
     if (muxer_from_noise(c))
         return start_yamux(c);
     flare_mss_settings ms = {0};
     ms.role = c->initiator ? FLARE_MSS_DIALER : FLARE_MSS_LISTENER;
     ms.protocols = yamux_protos;
     ms.nprotocols = 1;
-    int rv = flare_mss_init(&c->mss, &ms, c->host->mem);
+    rv = flare_mss_init(&c->mss, &ms, &c->rc.mem);
     if (rv)
         return rv;
     c->mss_active = 1;
@@ -507,8 +513,7 @@ static void handle_yamux_event(flare_conn *c, const flare_yamux_event *ev)
     flare_stream *s = ev->stream_id ? find_stream(c, ev->stream_id) : NULL;
     switch (ev->type) {
     case FLARE_YAMUX_EV_STREAM_OPENED:
-        if (c->nstreams >= c->host->cfg.max_streams_per_conn ||
-            !flare__stream_new(c, ev->stream_id, 1))
+        if (flare__rc_stream_check(c, 1) || !flare__stream_new(c, ev->stream_id, 1))
             flare_yamux_reset_stream(c->yamux, ev->stream_id, &c->tmp);
         break;
     case FLARE_YAMUX_EV_STREAM_READABLE:

@@ -30,6 +30,26 @@ void flare_host_config_default(flare_host_config *c)
     c->conn_low_water = 160;
     c->conn_high_water = 192;
     c->conn_grace_period = 20 * FLARE_NS_PER_S;
+    /* Resource manager (the reasoning: docs/resource-manager.md). Inbound
+     * and outbound budgets add up to max_connections, so an inbound flood
+     * leaves every outbound slot free. */
+    flare_rcmgr_limits *l = &c->limits;
+    l->conns_inbound = 768;
+    l->conns_outbound = 256;
+    l->conns_per_ip = 16;
+    l->conns_per_subnet = 64;
+    l->handshakes = 128;
+    l->handshakes_per_ip = 8;
+    l->handshakes_per_subnet = 32;
+    l->streams_inbound = 16384;
+    l->streams_outbound = 16384;
+    l->streams_per_peer_inbound = 1024;
+    l->streams_per_peer_outbound = 1024;
+    l->streams_per_protocol_peer = 256;
+    l->streams_per_protocol = 8192;
+    l->mem = (size_t)1 << 30;
+    l->mem_per_peer = (size_t)64 << 20;
+    l->mem_per_conn = (size_t)32 << 20;
 }
 
 static void host_random(uint8_t *dst, size_t len, void *user)
@@ -62,6 +82,8 @@ int flare_host_new(flare_host **out, flare_io *io, const flare_privkey *key,
     h->rng.user = h;
     h->defers_tail = &h->defers;
     int rv = flare_peerid_from_pubkey(&h->id, &key->pub);
+    if (rv == 0)
+        rv = flare__rc_new(h);
     if (rv == 0)
         rv = io->ops->timer_new(io, run_defers, h, &h->defer_timer);
     if (rv == 0) {
@@ -126,6 +148,7 @@ void flare_host_del(flare_host *h)
     flare__dcutr_free(h);
     flare__gater_free(h);
     flare__connmgr_free(h);
+    flare__rc_del(h);
     flare_privkey_clear(&h->key);
     flare__free(h->mem, h);
 }
@@ -275,7 +298,9 @@ static void on_accept(flare_io_listener *l, flare_io_sock *s, void *user)
         h->io->ops->sock_close(s, 1);
         return;
     }
-    if (h->nconns >= h->cfg.max_connections) {
+    /* The resource manager decides before anything is allocated for s. */
+    flare_ipaddr local, remote;
+    if (h->io->ops->sock_addrs(s, &local, &remote) || flare__rc_can_accept(h, &remote)) {
         h->io->ops->sock_close(s, 1);
         return;
     }
@@ -285,6 +310,7 @@ static void on_accept(flare_io_listener *l, flare_io_sock *s, void *user)
         return;
     }
     flare__conn_attach_sock(c, s);
+    flare__rc_conn_add(c);
     flare__autonat_inbound(h, c->local_ip.port);
     /* A hole punch may land here (TCP simultaneous open accepted by our
      * listener): DCUtR knows whether we must be the initiator. */

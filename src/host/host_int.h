@@ -9,6 +9,7 @@
 #include "flare/noise.h"
 #include "flare/relay.h"
 #include "flare/yamux.h"
+#include "host/rcmgr.h"
 
 #define FLARE__YAMUX_ID "/yamux/1.0.0"
 #define FLARE__NOISE_ID "/noise"
@@ -100,7 +101,8 @@ struct flare_stream {
     unsigned paused : 1;
     unsigned want_writable : 1;
     unsigned opened_cb_done : 1;
-    unsigned carrier : 1; /* carries a relayed connection: bounded by its own windows */
+    unsigned carrier : 1;       /* carries a relayed connection: bounded by its own windows */
+    struct flare__rc_pp *rc_pp; /* its protocol's count in the resource manager */
 };
 
 struct flare_conn {
@@ -150,6 +152,7 @@ struct flare_conn {
     int dcutr_tried;
     int peer_pinned;        /* counted as a connection in the peerstore */
     flare_tstamp opened_at; /* when it became ready (connmgr.c) */
+    flare__rc_conn rc;      /* resource manager: counts and the allocator */
 };
 
 struct flare_host {
@@ -180,6 +183,7 @@ struct flare_host {
     struct flare__autorelay *autorelay; /* svc_autorelay.c */
     struct flare__gater *gater;         /* gater.c; NULL: no lists */
     struct flare__connmgr *connmgr;     /* connmgr.c; NULL until needed */
+    struct flare__rcmgr *rcmgr;         /* rcmgr.c */
     int destroying;
 };
 

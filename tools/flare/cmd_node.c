@@ -1,5 +1,7 @@
 /* flare listen, flare dial, flare ping: a host on real sockets (libuv). */
+#include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -574,6 +576,9 @@ typedef struct node_opts {
     const char *gate_flag[MAX_RULES], *gate_val[MAX_RULES];
     int ngate;
     int conn_low, conn_high, conn_grace; /* -1: the host's default */
+    /* --max-*: resource manager limits, applied over the host's defaults. */
+    size_t rc_val[16];
+    unsigned rc_set; /* bit i: rc_flags[i] given */
 } node_opts;
 
 /* A policy flag of node_opts; returns 1 if it was one (i advanced), 0 if
@@ -641,6 +646,73 @@ static int apply_policy(flare_host *h, const node_opts *o)
 
 /* --relay-NAME VALUE for `flare relay`: the server's limits (0 = default).
  * Returns 0, or -1 after printing why. */
+
+/* ---- resource manager flags (--max-*) ---------------------------------------------- */
+
+/* Each flag sets one size_t field of flare_host_config (0 = no limit). */
+static const struct {
+    const char *name;
+    size_t off;
+} rc_flags[] = {
+    {"--max-conns", offsetof(flare_host_config, max_connections)},
+    {"--max-conns-inbound", offsetof(flare_host_config, limits.conns_inbound)},
+    {"--max-conns-outbound", offsetof(flare_host_config, limits.conns_outbound)},
+    {"--max-conns-per-ip", offsetof(flare_host_config, limits.conns_per_ip)},
+    {"--max-conns-per-subnet", offsetof(flare_host_config, limits.conns_per_subnet)},
+    {"--max-conns-per-peer", offsetof(flare_host_config, max_connections_per_peer)},
+    {"--max-handshakes", offsetof(flare_host_config, limits.handshakes)},
+    {"--max-handshakes-per-ip", offsetof(flare_host_config, limits.handshakes_per_ip)},
+    {"--max-handshakes-per-subnet", offsetof(flare_host_config, limits.handshakes_per_subnet)},
+    {"--max-streams-per-conn", offsetof(flare_host_config, max_streams_per_conn)},
+    {"--max-streams-per-peer", offsetof(flare_host_config, limits.streams_per_peer_inbound)},
+    {"--max-mem", offsetof(flare_host_config, limits.mem)},
+    {"--max-mem-per-peer", offsetof(flare_host_config, limits.mem_per_peer)},
+    {"--max-mem-per-conn", offsetof(flare_host_config, limits.mem_per_conn)},
+};
+#define RC_NFLAGS (sizeof(rc_flags) / sizeof(rc_flags[0]))
+
+/* 1 if a is a --max-* flag (then val is parsed: a count, or bytes with an
+ * optional K, M or G suffix), 0 if not ours, -1 for a bad value. */
+static int parse_rc_flag(node_opts *o, const char *a, const char *val)
+{
+    size_t i = 0;
+    while (i < RC_NFLAGS && strcmp(a, rc_flags[i].name) != 0)
+        i++;
+    if (i == RC_NFLAGS)
+        return 0;
+    if (!val || !*val || val[0] < '0' || val[0] > '9')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(val, &end, 10);
+    if (errno == ERANGE)
+        return -1;
+    unsigned shift = 0;
+    if (strncmp(a, "--max-mem", 9) == 0 && *end && !end[1])
+        shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 64;
+    if ((*end && shift == 0) || shift == 64 || v > (SIZE_MAX >> shift))
+        return -1;
+    o->rc_val[i] = (size_t)v << shift;
+    o->rc_set |= 1u << i;
+    return 1;
+}
+
+/* --max-conns alone splits into 3/4 inbound and 1/4 outbound, as the
+ * defaults do, so that inbound never takes the slots of our own dials. */
+static void apply_rc_flags(const node_opts *o, flare_host_config *cfg)
+{
+    for (size_t i = 0; i < RC_NFLAGS; i++)
+        if (o->rc_set & (1u << i))
+            *(size_t *)(void *)((char *)cfg + rc_flags[i].off) = o->rc_val[i];
+    if ((o->rc_set & 1u) && !(o->rc_set & 6u)) {
+        cfg->limits.conns_inbound = cfg->max_connections - cfg->max_connections / 4;
+        cfg->limits.conns_outbound = cfg->max_connections / 4;
+    }
+    if (o->rc_set & (1u << 10))
+        cfg->limits.streams_per_peer_outbound = cfg->limits.streams_per_peer_inbound;
+}
+
+/* --relay-NAME VALUE for `flare relay`: the server's limits (0 = default). */
 static int parse_relay_limit(flare_relay_server_config *c, const char *name, const char *val)
 {
     uint64_t v;
@@ -724,6 +796,13 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             if (parse_relay_limit(o->relay_cfg, a, argv[i + 1]))
                 return 2;
             i++;
+        } else if (strncmp(a, "--max-", 6) == 0) {
+            int r = parse_rc_flag(o, a, more ? argv[i + 1] : NULL);
+            if (r <= 0) {
+                fprintf(stderr, "flare: bad %s '%s'\n", a, more ? argv[i + 1] : "");
+                return 2;
+            }
+            i++;
         } else if (a[0] != '-' && !o->target && need_target)
             o->target = a;
         else {
@@ -760,6 +839,7 @@ static int node_run(node *n, node_opts *o)
         cfg.conn_high_water = (size_t)o->conn_high;
     if (o->conn_grace >= 0)
         cfg.conn_grace_period = (flare_tstamp)o->conn_grace * FLARE_NS_PER_S;
+    apply_rc_flags(o, &cfg);
     n->connect = o->connect;
     n->nconnect = o->nconnect;
     if (rv == 0)
