@@ -10,6 +10,13 @@
  * call that caused them. The driver is single-threaded: use it only from the
  * thread that runs the loop.
  *
+ * SIGPIPE: libuv writes with write()/writev(), which cannot suppress the
+ * signal per call, and a peer that resets its connection while we write
+ * would otherwise end the process. flare_uvio_new therefore sets SIGPIPE to
+ * SIG_IGN if its disposition is still SIG_DFL (a process-wide change; a
+ * handler or SIG_IGN the application installed is left alone). Writes to a
+ * reset connection then fail with EPIPE, reported as on_close(RESET).
+ *
  * Behaviour the host can rely on:
  *  - dial errors found synchronously (socket, bind, connect returning e.g.
  *    EADDRNOTAVAIL) are reported through on_connect on a later loop

@@ -295,7 +295,7 @@ static int start_yamux(flare_conn *c)
     ys.is_client = c->initiator;
     ys.max_streams = (uint32_t)h->cfg.max_streams_per_conn;
     ys.keepalive_interval = h->cfg.keepalive_interval;
-    int rv = flare_yamux_new(&c->yamux, &ys, h->mem, flare_io_now(h->io));
+    int rv = flare_yamux_new(&c->yamux, &ys, h->mem, h->rng, flare_io_now(h->io));
     if (rv)
         return rv;
     snprintf(c->muxer, sizeof(c->muxer), "%s", FLARE__YAMUX_ID);

@@ -2,6 +2,7 @@
  * callbacks, helpers shared by TCP and UDP, and teardown. */
 #include <errno.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sodium.h>
 #include <string.h>
 #include <time.h>
@@ -427,10 +428,27 @@ static void core_closed(uv_handle_t *h)
     maybe_free(u);
 }
 
+/* libuv writes with write()/writev(), which cannot take MSG_NOSIGNAL: a
+ * write to a connection the peer reset would raise SIGPIPE, whose default
+ * action ends the process. Ignore it (EPIPE is then reported as an error)
+ * unless the application installed its own disposition. */
+static void ignore_sigpipe(void)
+{
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) != 0 || sa.sa_handler != SIG_DFL ||
+        (sa.sa_flags & SA_SIGINFO))
+        return;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_IGN;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
 int flare_uvio_new(flare_uvio **out, uv_loop_t *loop, const flare_mem *mem)
 {
     if (!out || !loop)
         return FLARE_ERR_INVALID_ARG;
+    ignore_sigpipe();
     if (sodium_init() < 0)
         return FLARE_ERR_INTERNAL;
     flare_uvio *u = flare__calloc(mem, 1, sizeof(*u));
