@@ -23,7 +23,7 @@ static void conn_on_read(flare_io_sock *s, const uint8_t *data, size_t len, void
 static void conn_on_close(flare_io_sock *s, int reason, void *user);
 static void conn_on_timer(flare_io_timer *t, void *user);
 
-const flare_io_sock_cbs flare__conn_sock_cbs = {conn_on_connect, conn_on_read, conn_on_close};
+const flare_io_sock_cbs flare__conn_sock_cbs = {conn_on_connect, conn_on_read, conn_on_close, NULL};
 
 flare_conn *flare__conn_new(flare_host *h, int outbound)
 {

@@ -92,9 +92,11 @@ int flare__uv_socket(int family, int type, const flare_ipaddr *local, unsigned f
     if (fd < 0)
         return sys_err();
     int one = 1;
+    if ((flags & (FLARE_IO_REUSE | FLARE__UV_REUSEADDR_ONLY)) &&
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+        goto fail;
     if ((flags & FLARE_IO_REUSE) &&
-        (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0))
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
         goto fail;
     /* v6-only so [::]:p and 0.0.0.0:p can be bound side by side. */
     if (af == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
@@ -408,6 +410,8 @@ static const flare_io_ops uv_ops = {
     .sock_set_cbs = flare__uv_sock_set_cbs,
     .sock_write = flare__uv_sock_write,
     .sock_pending = flare__uv_sock_pending,
+    .sock_read_pause = flare__uv_sock_read_pause,
+    .sock_set_lowat = flare__uv_sock_set_lowat,
     .sock_addrs = flare__uv_sock_addrs,
     .sock_shutdown = flare__uv_sock_shutdown,
     .sock_close = flare__uv_sock_close,
