@@ -80,6 +80,22 @@ typedef struct flare_host_config {
     int enable_autorelay;           /* default 0 */
     size_t autorelay_num;           /* reservations to keep; 0 = 2 */
     flare_tstamp autorelay_backoff; /* after a refusal or repeated failure; 0 = 1 h */
+    /* Backpressure on a connection's socket write queue (what the kernel has
+     * not taken yet), so a peer that never reads cannot grow our memory:
+     * above write_high we stop reading from that connection (the peer can
+     * make us produce nothing more) and its streams keep their data queued
+     * (flare_stream_write reports backpressure); at write_low both resume.
+     * A queue beyond write_max closes the connection (FLARE_ERR_LIMIT).
+     * A connection paused this way still runs its yamux keepalive, whose
+     * answer it cannot read while paused: a peer that never reads is dropped
+     * within keepalive_interval plus the ping timeout (10 s). */
+    size_t conn_write_high; /* bytes; default (and 0) 1 MiB */
+    size_t conn_write_low;  /* bytes; default (and 0) 256 KiB; below write_high */
+    size_t conn_write_max;  /* bytes; default (and 0) 8 MiB; above write_high */
+    /* Listen with FLARE_IO_SHARE: share the listen address with another node
+     * (SO_REUSEPORT splits incoming connections between them). By default a
+     * second node on the same address fails with FLARE_ERR_ADDR_IN_USE. */
+    int share_listen; /* default 0 */
 } flare_host_config;
 
 void flare_host_config_default(flare_host_config *c);

@@ -21,9 +21,11 @@ static const char *const yamux_protos[] = {FLARE__YAMUX_ID};
 static void conn_on_connect(flare_io_sock *s, int status, void *user);
 static void conn_on_read(flare_io_sock *s, const uint8_t *data, size_t len, void *user);
 static void conn_on_close(flare_io_sock *s, int reason, void *user);
+static void conn_on_drain(flare_io_sock *s, void *user);
 static void conn_on_timer(flare_io_timer *t, void *user);
 
-const flare_io_sock_cbs flare__conn_sock_cbs = {conn_on_connect, conn_on_read, conn_on_close, NULL};
+const flare_io_sock_cbs flare__conn_sock_cbs = {conn_on_connect, conn_on_read, conn_on_close,
+                                                conn_on_drain};
 
 flare_conn *flare__conn_new(flare_host *h, int outbound)
 {
@@ -55,6 +57,7 @@ void flare__conn_attach_sock(flare_conn *c, flare_io_sock *s)
     flare_io *io = c->host->io;
     c->sock = s;
     io->ops->sock_set_cbs(s, &flare__conn_sock_cbs, c);
+    io->ops->sock_set_lowat(s, flare__conn_write_low(c->host));
     io->ops->sock_addrs(s, &c->local_ip, &c->remote_ip);
     flare_multiaddr_from_ipaddr(&c->remote_ma, &c->remote_ip, FLARE_MA_TCP);
     flare_multiaddr_from_ipaddr(&c->local_ma, &c->local_ip, FLARE_MA_TCP);
@@ -169,6 +172,52 @@ static void io_buf_done(flare_buf *b, size_t used)
         flare_buf_free(b);
 }
 
+/* The socket write queue marks, 0 meaning the default. */
+size_t flare__conn_write_low(const flare_host *h)
+{
+    size_t low = h->cfg.conn_write_low ? h->cfg.conn_write_low : FLARE__CONN_WRITE_LOW;
+    size_t high = h->cfg.conn_write_high ? h->cfg.conn_write_high : FLARE__CONN_WRITE_HIGH;
+    return low < high ? low : high / 2;
+}
+
+/* After a socket write: a queue above the high-water mark means the peer
+ * does not keep up (or does not read at all). Stop reading from it, so it
+ * cannot make us say more (ping ACKs, window updates, answers), and hold the
+ * streams' data (congested) until on_drain; past the hard bound, give up. */
+static void sock_backpressure(flare_conn *c)
+{
+    const flare_host_config *cfg = &c->host->cfg;
+    flare_io *io = c->host->io;
+    size_t high = cfg->conn_write_high ? cfg->conn_write_high : FLARE__CONN_WRITE_HIGH;
+    size_t max = cfg->conn_write_max ? cfg->conn_write_max : FLARE__CONN_WRITE_MAX;
+    size_t q = io->ops->sock_pending(c->sock);
+    if (q > max) {
+        flare__conn_fail(c, FLARE_ERR_LIMIT);
+        return;
+    }
+    if (q > high) {
+        c->congested = 1;
+        if (!c->read_paused) {
+            c->read_paused = 1;
+            io->ops->sock_read_pause(c->sock, 1);
+        }
+    }
+}
+
+/* The socket queue fell to the low-water mark: read again, move the
+ * streams' held data on. */
+static void conn_on_drain(flare_io_sock *s, void *user)
+{
+    flare_conn *c = user;
+    if (c->close_pending)
+        return;
+    if (c->read_paused) {
+        c->read_paused = 0;
+        c->host->io->ops->sock_read_pause(s, 0);
+    }
+    flare__conn_uncongest(c);
+}
+
 /* Encrypts c->tmp (if the secure channel is up) and writes it with c->wire. */
 void flare__conn_flush(flare_conn *c)
 {
@@ -192,6 +241,8 @@ void flare__conn_flush(flare_conn *c)
         io_buf_done(&c->wire, c->wire.len);
         if (rv < 0)
             flare__conn_fail(c, rv);
+        else if (c->sock)
+            sock_backpressure(c);
     }
 }
 

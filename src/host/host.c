@@ -25,6 +25,9 @@ void flare_host_config_default(flare_host_config *c)
     c->autonat_servers_max = 3;
     c->autorelay_num = 2;
     c->autorelay_backoff = 3600 * FLARE_NS_PER_S;
+    c->conn_write_high = FLARE__CONN_WRITE_HIGH;
+    c->conn_write_low = FLARE__CONN_WRITE_LOW;
+    c->conn_write_max = FLARE__CONN_WRITE_MAX;
 }
 
 static void host_random(uint8_t *dst, size_t len, void *user)
@@ -293,7 +296,8 @@ int flare_host_listen(flare_host *h, const flare_multiaddr *ma)
     if (!fl)
         return FLARE_ERR_NOMEM;
     fl->host = h;
-    rv = h->io->ops->listen(h->io, &ip, FLARE_IO_REUSE, on_accept, fl, &fl->l);
+    unsigned flags = FLARE_IO_REUSE | (h->cfg.share_listen ? FLARE_IO_SHARE : 0);
+    rv = h->io->ops->listen(h->io, &ip, flags, on_accept, fl, &fl->l);
     if (rv == 0)
         rv = h->io->ops->listener_addr(fl->l, &fl->addr);
     if (rv == 0)

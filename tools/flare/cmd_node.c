@@ -34,6 +34,7 @@ typedef struct node {
     int nconnect;
     uv_timer_t connect_timer;
     int no_holepunch; /* keep relayed connections relayed (no DCUtR) */
+    int share_listen; /* --share-listen: another node may listen on our address */
     uv_timer_t hp_timer;
     int exit_code;
     int stopping;
@@ -631,6 +632,8 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             o->connect[o->nconnect++] = argv[++i];
         else if (strcmp(a, "--no-holepunch") == 0)
             n->no_holepunch = 1;
+        else if (strcmp(a, "--share-listen") == 0)
+            n->share_listen = 1;
         else if (o->relay_cfg && strncmp(a, "--relay-", 8) == 0 && more) {
             if (parse_relay_limit(o->relay_cfg, a, argv[i + 1])) {
                 fprintf(stderr, "flare: bad %s '%s'\n", a, argv[i + 1]);
@@ -663,6 +666,7 @@ static int node_run(node *n, node_opts *o)
     flare_host_config_default(&cfg);
     cfg.doc_addrs_public = n->allow_testnet;
     cfg.enable_autorelay = n->auto_relay;
+    cfg.share_listen = n->share_listen;
     if (n->no_holepunch)
         cfg.enable_holepunch = 0;
     if (n->autonat_boot_ms)
