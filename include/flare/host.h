@@ -82,13 +82,14 @@ typedef struct flare_host_config {
     flare_tstamp autorelay_backoff; /* after a refusal or repeated failure; 0 = 1 h */
     /* Backpressure on a connection's socket write queue (what the kernel has
      * not taken yet), so a peer that never reads cannot grow our memory:
-     * above write_high we stop reading from that connection (the peer can
-     * make us produce nothing more) and its streams keep their data queued
-     * (flare_stream_write reports backpressure); at write_low both resume.
-     * A queue beyond write_max closes the connection (FLARE_ERR_LIMIT).
-     * A connection paused this way still runs its yamux keepalive, whose
-     * answer it cannot read while paused: a peer that never reads is dropped
-     * within keepalive_interval plus the ping timeout (10 s). */
+     * above write_high its streams keep their data queued
+     * (flare_stream_write reports backpressure); above twice write_high
+     * (capped halfway to write_max) we also stop reading from it, so its
+     * input (pings, stream opens, ...) can make us say nothing more; at
+     * write_low both resume. A queue beyond write_max closes the connection
+     * (FLARE_ERR_LIMIT). A connection paused this way still sends its yamux
+     * keepalive, whose answer it cannot read while paused: a peer that never
+     * reads is dropped within keepalive_interval plus the 10 s ping timeout. */
     size_t conn_write_high; /* bytes; default (and 0) 1 MiB */
     size_t conn_write_low;  /* bytes; default (and 0) 256 KiB; below write_high */
     size_t conn_write_max;  /* bytes; default (and 0) 8 MiB; above write_high */

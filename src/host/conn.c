@@ -180,27 +180,31 @@ size_t flare__conn_write_low(const flare_host *h)
     return low < high ? low : high / 2;
 }
 
-/* After a socket write: a queue above the high-water mark means the peer
- * does not keep up (or does not read at all). Stop reading from it, so it
- * cannot make us say more (ping ACKs, window updates, answers), and hold the
- * streams' data (congested) until on_drain; past the hard bound, give up. */
+/* After a socket write. Above the high-water mark the peer does not keep
+ * up (or does not read at all): hold the streams' data (congested) until
+ * on_drain. The queue can then only grow by what the peer's input makes us
+ * say (ping ACKs, window updates, resets, negotiation answers): at twice the
+ * mark stop reading from it, so a peer that never reads cannot make us say
+ * more. Reading goes on between the two marks, so that two peers that both
+ * write a lot keep draining each other instead of waiting for each other.
+ * Past the hard bound, give up. */
 static void sock_backpressure(flare_conn *c)
 {
     const flare_host_config *cfg = &c->host->cfg;
     flare_io *io = c->host->io;
     size_t high = cfg->conn_write_high ? cfg->conn_write_high : FLARE__CONN_WRITE_HIGH;
     size_t max = cfg->conn_write_max ? cfg->conn_write_max : FLARE__CONN_WRITE_MAX;
+    size_t pause = high <= SIZE_MAX / 2 && 2 * high < max ? 2 * high : high + (max - high) / 2;
     size_t q = io->ops->sock_pending(c->sock);
     if (q > max) {
         flare__conn_fail(c, FLARE_ERR_LIMIT);
         return;
     }
-    if (q > high) {
+    if (q > high)
         c->congested = 1;
-        if (!c->read_paused) {
-            c->read_paused = 1;
-            io->ops->sock_read_pause(c->sock, 1);
-        }
+    if (q > pause && !c->read_paused) {
+        c->read_paused = 1;
+        io->ops->sock_read_pause(c->sock, 1);
     }
 }
 
