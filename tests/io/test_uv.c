@@ -722,6 +722,96 @@ static void test_read_pause_drain(void **state)
     env_free(&e);
 }
 
+/* A graceful close of a paused socket still reads (and discards) until the
+ * peer's EOF, so the unread data does not turn the close into a RST. */
+typedef struct pc {
+    env *e;
+    flare_io_sock *srv;
+    flare_io_timer *t;
+    int cli_eof, cli_reset, closed_srv;
+    uint64_t t_eof, t_gone;
+} pc;
+
+static void pc_accept(flare_io_listener *l, flare_io_sock *s, void *user)
+{
+    pc *p = user;
+    static const flare_io_sock_cbs cbs = {NULL, NULL, srv_close, NULL};
+    p->srv = s;
+    p->e->io->ops->sock_set_cbs(s, &cbs, p);
+    p->e->io->ops->sock_read_pause(s, 1);
+    p->e->io->ops->timer_start(p->t, p->e->io->ops->now(p->e->io) + 200 * FLARE_NS_PER_MS);
+}
+
+static void pc_tick(flare_io_timer *t, void *user)
+{
+    pc *p = user;
+    flare_io *io = p->e->io;
+    if (!p->closed_srv) {
+        p->closed_srv = 1;
+        io->ops->sock_close(p->srv, 0);
+        return;
+    }
+    /* Both sockets released: only the listener and the driver's own two
+     * handles remain. */
+    if (flare_uvio_handle_count(p->e->u) == 3) {
+        p->t_gone = uv_hrtime();
+        uv_stop(&p->e->loop);
+        return;
+    }
+    io->ops->timer_start(t, io->ops->now(io) + 10 * FLARE_NS_PER_MS);
+}
+
+static void pc_connect(flare_io_sock *s, int status, void *user)
+{
+    pc *p = user;
+    static uint8_t junk[256 * 1024];
+    assert_int_equal(status, 0);
+    assert_int_equal(p->e->io->ops->sock_write(s, junk, sizeof(junk)), 0);
+}
+
+static void pc_read(flare_io_sock *s, const uint8_t *d, size_t n, void *user)
+{
+    pc *p = user;
+    if (n == 0) {
+        p->cli_eof = 1;
+        p->t_eof = uv_hrtime();
+        p->e->io->ops->sock_close(s, 0);
+        p->e->io->ops->timer_start(p->t, p->e->io->ops->now(p->e->io));
+    }
+}
+
+static void pc_close(flare_io_sock *s, int reason, void *user)
+{
+    pc *p = user;
+    p->cli_reset = 1;
+    uv_stop(&p->e->loop);
+}
+
+static void test_close_paused_graceful(void **state)
+{
+    env e;
+    pc p;
+    env_init(&e);
+    flare_io *io = e.io;
+    memset(&p, 0, sizeof(p));
+    p.e = &e;
+    flare_ipaddr a;
+    flare_io_listener *l = listen_on(&e, lo4(0), 0, pc_accept, &p, &a);
+    assert_int_equal(io->ops->timer_new(io, pc_tick, &p, &p.t), 0);
+    static const flare_io_sock_cbs ccbs = {pc_connect, pc_read, pc_close, NULL};
+    flare_io_sock *c;
+    assert_int_equal(io->ops->dial(io, NULL, &a, 0, &ccbs, &p, &c), 0);
+    env_run(&e);
+    assert_true(p.cli_eof);
+    assert_false(p.cli_reset);
+    /* The paused server read on to the client's EOF at once, instead of
+     * waiting out the 5 s linger and resetting. */
+    assert_true(p.t_gone > 0 && p.t_gone - p.t_eof < 2 * FLARE_NS_PER_S);
+    io->ops->timer_del(p.t);
+    io->ops->listener_close(l);
+    env_free(&e);
+}
+
 /* SIGPIPE would end the process when a reset peer is written to: the driver
  * ignores it unless the application chose a disposition itself. */
 static void app_handler(int sig)
@@ -1249,6 +1339,7 @@ int main(void)
         cmocka_unit_test(test_simultaneous_open),
         cmocka_unit_test(test_large_transfer),
         cmocka_unit_test(test_read_pause_drain),
+        cmocka_unit_test(test_close_paused_graceful),
         cmocka_unit_test(test_sigpipe_disposition),
         cmocka_unit_test(test_close_inside_callbacks),
         cmocka_unit_test(test_abort_close_resets_peer),
