@@ -64,7 +64,11 @@ typedef struct flare_host_config {
     int enable_identify;             /* default 1 */
     int enable_ping;                 /* default 1 */
     int doc_addrs_public;            /* treat TEST-NET ranges as public (lab, simulator) */
-    int enable_holepunch;            /* DCUtR on relayed connections; default 1 */
+    /* Dial private, loopback, link-local and CGNAT addresses that a peer
+     * handed us (DCUtR CONNECT, identify for connection reversal); default
+     * 0: a peer must not make us knock on ports of our own LAN. */
+    int dial_private_peer_addrs;
+    int enable_holepunch; /* DCUtR on relayed connections; default 1 */
     /* AutoNAT (v1 + v2): every node serves, so that reachability checks
      * need no special infrastructure (the decentralized design). */
     int enable_autonat_server;             /* dial others back on request; default 1 */
@@ -80,6 +84,11 @@ typedef struct flare_host_config {
     int enable_autorelay;           /* default 0 */
     size_t autorelay_num;           /* reservations to keep; 0 = 2 */
     flare_tstamp autorelay_backoff; /* after a refusal or repeated failure; 0 = 1 h */
+    /* Connection manager (see flare_host_protect_peer): above high water,
+     * the least useful connections are closed down to low water. */
+    size_t conn_low_water;          /* default 160; above high water counts as high water */
+    size_t conn_high_water;         /* default 192; 0 = never trim */
+    flare_tstamp conn_grace_period; /* new connections are kept this long; default 20 s */
     /* Backpressure on a connection's socket write queue (what the kernel has
      * not taken yet), so a peer that never reads cannot grow our memory:
      * above write_high its streams keep their data queued
@@ -110,10 +119,14 @@ typedef enum flare_host_event_type {
     FLARE_HOST_EV_CONN_CLOSED,     /* conn, peer, addr, error (0: graceful) */
     FLARE_HOST_EV_DIAL_FAILED,     /* peer (may be empty), addr, error */
     FLARE_HOST_EV_INCOMING_FAILED, /* addr (remote), error: an inbound upgrade failed */
-    FLARE_HOST_EV_IDENTIFIED,      /* conn, peer: identify done; see flare_host_peer_info */
-    FLARE_HOST_EV_PING,            /* conn, peer, rtt */
-    FLARE_HOST_EV_OBSERVED_ADDR,   /* conn, peer, addr: what the peer sees us as */
-    FLARE_HOST_EV_ADDRS_CHANGED,   /* our confirmed external addresses or NAT type changed */
+    /* conn, peer: identify done; see flare_host_peer_info. value 1: the
+     * peer's addresses come from its verified signed peer record; error
+     * (with reason): the record it sent was rejected (bad signature, another
+     * peer's, not a peer record) and its unsigned listenAddrs were used. */
+    FLARE_HOST_EV_IDENTIFIED,
+    FLARE_HOST_EV_PING,          /* conn, peer, rtt */
+    FLARE_HOST_EV_OBSERVED_ADDR, /* conn, peer, addr: what the peer sees us as */
+    FLARE_HOST_EV_ADDRS_CHANGED, /* our confirmed external addresses or NAT type changed */
     /* Circuit relay v2, client side (peer: the relay). */
     FLARE_HOST_EV_RESERVATION_OK,     /* addr: our first relayed address */
     FLARE_HOST_EV_RESERVATION_FAILED, /* error (+ reason: the relay's status name if it refused);
@@ -217,6 +230,72 @@ int flare_conn_is_limited(const flare_conn *c);
 const char *flare_conn_muxer(const flare_conn *c);
 void flare_conn_close(flare_conn *c);
 size_t flare_host_num_conns(const flare_host *h);
+
+/* ---- connection manager ------------------------------------------------------ */
+
+/* When more than cfg.conn_high_water connections are open, a timer closes
+ * the least useful ones until cfg.conn_low_water are left: first those
+ * without streams, then those with the fewest, the oldest first. Never
+ * closed: connections to protected peers, to peers whose reservation our
+ * relay server holds, connections carrying a relayed circuit (a relay's hop
+ * or stop stream, the carrier of our relayed connection), those younger
+ * than cfg.conn_grace_period, and those still in their handshake.
+ * Connections with streams are only closed while more than high water
+ * remain. flare itself protects the relays holding our
+ * reservations (tag "relay-reservation") and the peers it is hole punching
+ * with, relayed connection included (tag "holepunch"). */
+
+#define FLARE_CONNMGR_TAG_MAX  32 /* bytes of a tag, NUL included */
+#define FLARE_CONNMGR_MAX_TAGS 8  /* tags per peer */
+
+/* Protects (on = 1) or unprotects (on = 0) every connection to peer under
+ * tag; a peer stays protected while it has a tag, connected or not.
+ * Idempotent per tag. Errors: FLARE_ERR_INVALID_ARG (empty peer, tag empty
+ * or >= FLARE_CONNMGR_TAG_MAX bytes), FLARE_ERR_LIMIT (the peer already
+ * has FLARE_CONNMGR_MAX_TAGS tags), FLARE_ERR_NOMEM. */
+int flare_host_protect_peer(flare_host *h, const flare_peerid *peer, const char *tag, int on);
+/* 1 if peer is protected under tag (NULL: under any tag), else 0. */
+int flare_host_is_protected(flare_host *h, const flare_peerid *peer, const char *tag);
+/* Connections the manager has closed so far. */
+uint64_t flare_host_connmgr_trimmed(const flare_host *h);
+
+/* ---- connection gater ---------------------------------------------------------- */
+
+/* Allow and deny lists of peers and of IP subnets. Consulted on an inbound
+ * connection before any byte is read (remote IP; refused ones are reset and
+ * reported as FLARE_HOST_EV_INCOMING_FAILED with FLARE_ERR_REFUSED), on a
+ * dial (the address's IP and /p2p/ peer; for a relayed address the target
+ * peer, the relay being dialed and judged on its own: flare_host_dial
+ * returns FLARE_ERR_REFUSED), and after the handshake (the authenticated
+ * peer: the connection fails with FLARE_ERR_REFUSED).
+ *
+ * A deny entry always wins. A non-empty allow list of a kind lets only its
+ * entries through: with an allowed subnet, every other IP is refused; with
+ * an allowed peer, every other peer. A connection must pass both kinds. IP
+ * rules judge the socket's remote address, so they do not apply to relayed
+ * connections (the relay's own connection is judged by IP); peer rules
+ * apply to all. IPv4-mapped IPv6 addresses are judged as IPv4. Changing a
+ * list closes open connections it now refuses. No lists (the default):
+ * everything passes. */
+typedef enum flare_gater_list {
+    FLARE_GATER_DENY = 0,
+    FLARE_GATER_ALLOW = 1,
+} flare_gater_list;
+
+/* Adds (on = 1) or removes (on = 0) peer on list. Errors:
+ * FLARE_ERR_INVALID_ARG, FLARE_ERR_NOT_FOUND (removing an absent entry),
+ * FLARE_ERR_NOMEM. */
+int flare_host_gater_peer(flare_host *h, flare_gater_list list, const flare_peerid *peer, int on);
+/* Adds or removes the subnet net/prefix (prefix 0..32 for IPv4, 0..128
+ * for IPv6; host bits are ignored; the port is ignored). Errors: as above,
+ * FLARE_ERR_INVALID_ARG also for a bad family or prefix. */
+int flare_host_gater_subnet(flare_host *h, flare_gater_list list, const flare_ipaddr *net,
+                            unsigned prefix, int on);
+/* Connections and dials refused so far. */
+uint64_t flare_host_gater_refused(const flare_host *h);
+/* Parses "1.2.3.0/24", "fd00::/8" or a bare address (a full-length
+ * prefix). FLARE_ERR_INVALID_ARG for anything else (ports, brackets). */
+int flare_cidr_parse(const char *s, flare_ipaddr *net, unsigned *prefix);
 
 /* ---- streams --------------------------------------------------------------- */
 

@@ -81,7 +81,9 @@ typedef struct flare_io_ops {
      * the wire). The simulator starts at FLARE_SIM_EPOCH. */
     uint64_t (*unix_time)(flare_io *io);
 
-    /* TCP. local->port 0 picks a port. */
+    /* TCP. local->port 0 picks a port. listen errors: FLARE_ERR_ADDR_IN_USE
+     * (taken), FLARE_ERR_ADDR_NOT_AVAIL (not an address of this host),
+     * FLARE_ERR_PERMISSION (e.g. a privileged port), FLARE_ERR_IO. */
     int (*listen)(flare_io *io, const flare_ipaddr *local, unsigned flags, flare_io_accept_cb cb,
                   void *user, flare_io_listener **out);
     int (*listener_addr)(flare_io_listener *l, flare_ipaddr *local);

@@ -362,6 +362,7 @@ static void conn_ready(flare_conn *c)
     flare_host *h = c->host;
     c->state = FLARE__CONN_READY;
     c->opened_reported = 1;
+    flare__connmgr_conn_opened(c);
     /* Pinned in the peerstore (never evicted) while connected. */
     c->peer_pinned = flare__peerstore_conn_opened(h->peerstore, &c->peer) == 0;
     flare__peerstore_set_key(h->peerstore, &c->peer, flare_noise_remote_key(&c->noise));
@@ -383,6 +384,8 @@ static void conn_ready(flare_conn *c)
 static int after_handshake(flare_conn *c)
 {
     const flare_peerid *rp = flare_noise_remote_peerid(&c->noise);
+    if (!flare__gater_allow_peer(c->host, c, rp))
+        return FLARE_ERR_REFUSED;
     if (c->expect_peer && !flare_peerid_equal(rp, &c->peer))
         return FLARE_ERR_PEER_ID_MISMATCH;
     c->peer = *rp;

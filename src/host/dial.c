@@ -81,6 +81,8 @@ static int defer_dial_result(flare_host *h, flare_conn *c, int status, flare_dia
 int flare_host_dial(flare_host *h, const flare_multiaddr *ma, const flare_dial_opts *opts,
                     flare_dial_cb cb, void *user)
 {
+    if (!flare__gater_allow_dial(h, ma))
+        return FLARE_ERR_REFUSED;
     flare_dial_opts o = {0};
     if (opts)
         o = *opts;

@@ -25,6 +25,11 @@ void flare_host_config_default(flare_host_config *c)
     c->autonat_servers_max = 3;
     c->autorelay_num = 2;
     c->autorelay_backoff = 3600 * FLARE_NS_PER_S;
+    /* go-libp2p's defaults: well below max_connections, so idle peers are
+     * shed long before new ones are refused. */
+    c->conn_low_water = 160;
+    c->conn_high_water = 192;
+    c->conn_grace_period = 20 * FLARE_NS_PER_S;
     c->conn_write_high = FLARE__CONN_WRITE_HIGH;
     c->conn_write_low = FLARE__CONN_WRITE_LOW;
     c->conn_write_max = FLARE__CONN_WRITE_MAX;
@@ -53,6 +58,8 @@ int flare_host_new(flare_host **out, flare_io *io, const flare_privkey *key,
     snprintf(h->agent, sizeof(h->agent), "%s",
              h->cfg.agent_version ? h->cfg.agent_version : "flare/" FLARE_VERSION_STR);
     h->cfg.agent_version = h->agent;
+    if (h->cfg.conn_high_water && h->cfg.conn_low_water > h->cfg.conn_high_water)
+        h->cfg.conn_low_water = h->cfg.conn_high_water;
     h->key = *key;
     h->rng.fn = host_random;
     h->rng.user = h;
@@ -120,6 +127,8 @@ void flare_host_del(flare_host *h)
     flare__relay_client_free(h);
     flare__relay_server_free(h);
     flare__dcutr_free(h);
+    flare__gater_free(h);
+    flare__connmgr_free(h);
     flare_privkey_clear(&h->key);
     flare__free(h->mem, h);
 }
@@ -265,6 +274,10 @@ static void on_accept(flare_io_listener *l, flare_io_sock *s, void *user)
     flare__listener *fl = user;
     flare_host *h = fl->host;
     (void)l;
+    if (!flare__gater_allow_accept(h, s)) {
+        h->io->ops->sock_close(s, 1);
+        return;
+    }
     if (h->nconns >= h->cfg.max_connections) {
         h->io->ops->sock_close(s, 1);
         return;

@@ -155,7 +155,8 @@ struct flare_conn {
     int opened_reported;
     int identify_started;
     int dcutr_tried;
-    int peer_pinned; /* counted as a connection in the peerstore */
+    int peer_pinned;        /* counted as a connection in the peerstore */
+    flare_tstamp opened_at; /* when it became ready (connmgr.c) */
 };
 
 struct flare_host {
@@ -184,6 +185,8 @@ struct flare_host {
     void *dcutr;
     struct flare__autonat *autonat;     /* svc_autonat.c */
     struct flare__autorelay *autorelay; /* svc_autorelay.c */
+    struct flare__gater *gater;         /* gater.c; NULL: no lists */
+    struct flare__connmgr *connmgr;     /* connmgr.c; NULL until needed */
     int destroying;
 };
 
@@ -296,6 +299,24 @@ void flare__dcutr_on_identified(flare_host *h, flare_conn *c);
 void flare__dcutr_on_conn(flare_host *h, flare_conn *c);
 void flare__dcutr_conn_closed(flare_host *h, flare_conn *c);
 int flare__dcutr_inbound_role(flare_host *h, const flare_ipaddr *remote);
+
+/* gater.c: 1 if the connection may go on, 0 if refused (the caller closes
+ * it). accept: before anything is read (judges the remote IP); dial: before
+ * the socket (the address's peer and IP); peer: after the handshake. */
+int flare__gater_allow_accept(flare_host *h, flare_io_sock *s);
+int flare__gater_allow_dial(flare_host *h, const flare_multiaddr *ma);
+int flare__gater_allow_peer(flare_host *h, const flare_conn *c, const flare_peerid *peer);
+void flare__gater_free(flare_host *h);
+
+/* connmgr.c: c became ready (may schedule a trim); protections by tag
+ * (idempotent; on = 0 removes the tag). */
+void flare__connmgr_conn_opened(flare_conn *c);
+int flare__connmgr_protect(flare_host *h, const flare_peerid *peer, const char *tag, int on);
+void flare__connmgr_free(flare_host *h);
+#define FLARE__TAG_RELAY_RSVP "relay-reservation"
+#define FLARE__TAG_HOLEPUNCH  "holepunch"
+/* svc_relay_server.c: 1 if our relay server holds a reservation of peer. */
+int flare__relay_server_serves(flare_host *h, const flare_peerid *peer);
 
 /* svc_ping.c, svc_identify.c */
 int flare__ping_register(flare_host *h);

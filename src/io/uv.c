@@ -65,8 +65,12 @@ int flare__uv_err(int uverr)
     case UV_ETIMEDOUT:
         return FLARE_ERR_TIMEOUT;
     case UV_EADDRINUSE:
-    case UV_EADDRNOTAVAIL:
         return FLARE_ERR_ADDR_IN_USE;
+    case UV_EADDRNOTAVAIL:
+        return FLARE_ERR_ADDR_NOT_AVAIL;
+    case UV_EACCES:
+    case UV_EPERM:
+        return FLARE_ERR_PERMISSION;
     case UV_ENETUNREACH:
     case UV_EHOSTUNREACH:
         return FLARE_ERR_UNREACHABLE;

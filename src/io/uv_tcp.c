@@ -18,10 +18,15 @@ static int valid_family(const flare_ipaddr *a)
     return a && (a->family == 4 || a->family == 6);
 }
 
-/* Dial failures are reported with the codes on_connect promises. */
+/* Dial failures are reported with the codes on_connect promises. connect()
+ * says EADDRNOTAVAIL when the 4-tuple from our (shared) port is taken, e.g.
+ * by the connection a simultaneous open produced through our listener:
+ * that is "address in use" for a dial. */
 static int dial_err(int uverr)
 {
     int e = flare__uv_err(uverr);
+    if (e == FLARE_ERR_ADDR_NOT_AVAIL)
+        return FLARE_ERR_ADDR_IN_USE;
     return e == FLARE_ERR_RESET || e == FLARE_ERR_NOMEM ? FLARE_ERR_IO : e;
 }
 
