@@ -351,7 +351,8 @@ static const char *watch_close(int fd, const uint8_t *p, size_t n, double *close
     return "stalled";
 }
 
-/* Sends bytes via send_fn until total, a stall or a close; then watches. */
+/* Sends blk (encrypted if secure) until total, a stall or a close; after a
+ * stall, watches for the close. */
 static void flood(const char *mode, sess *s, int secure, const uint8_t *blk, size_t blen,
                   double total)
 {

@@ -1,5 +1,7 @@
 # Shared by tests/attack/test_*.sh: real `flare` nodes on 127.0.0.1 attacked
 # by flare-attack (tests/attack/flare_attack.c). No root, loopback only.
+# FLARE_BIN=path runs the nodes from another build (e.g. to see a test fail
+# on a build without the protections).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${FLARE_BINARY_DIR:-$root/build}
