@@ -117,6 +117,23 @@ typedef struct flare_host_config {
     /* Resource manager; max_connections, max_connections_per_peer and
      * max_streams_per_conn above are enforced by it too. */
     flare_rcmgr_limits limits;
+    /* Backpressure on a connection's socket write queue (what the kernel has
+     * not taken yet), so a peer that never reads cannot grow our memory:
+     * above write_high its streams keep their data queued
+     * (flare_stream_write reports backpressure); above twice write_high
+     * (capped halfway to write_max) we also stop reading from it, so its
+     * input (pings, stream opens, ...) can make us say nothing more; at
+     * write_low both resume. A queue beyond write_max closes the connection
+     * (FLARE_ERR_LIMIT). A connection paused this way still sends its yamux
+     * keepalive, whose answer it cannot read while paused: a peer that never
+     * reads is dropped within keepalive_interval plus the 10 s ping timeout. */
+    size_t conn_write_high; /* bytes; default (and 0) 1 MiB */
+    size_t conn_write_low;  /* bytes; default (and 0) 256 KiB; below write_high */
+    size_t conn_write_max;  /* bytes; default (and 0) 8 MiB; above write_high */
+    /* Listen with FLARE_IO_SHARE: share the listen address with another node
+     * (SO_REUSEPORT splits incoming connections between them). By default a
+     * second node on the same address fails with FLARE_ERR_ADDR_IN_USE. */
+    int share_listen; /* default 0 */
 } flare_host_config;
 
 void flare_host_config_default(flare_host_config *c);

@@ -50,6 +50,9 @@ void flare_host_config_default(flare_host_config *c)
     l->mem = (size_t)1 << 30;
     l->mem_per_peer = (size_t)64 << 20;
     l->mem_per_conn = (size_t)32 << 20;
+    c->conn_write_high = FLARE__CONN_WRITE_HIGH;
+    c->conn_write_low = FLARE__CONN_WRITE_LOW;
+    c->conn_write_max = FLARE__CONN_WRITE_MAX;
 }
 
 static void host_random(uint8_t *dst, size_t len, void *user)
@@ -332,7 +335,8 @@ int flare_host_listen(flare_host *h, const flare_multiaddr *ma)
     if (!fl)
         return FLARE_ERR_NOMEM;
     fl->host = h;
-    rv = h->io->ops->listen(h->io, &ip, FLARE_IO_REUSE, on_accept, fl, &fl->l);
+    unsigned flags = FLARE_IO_REUSE | (h->cfg.share_listen ? FLARE_IO_SHARE : 0);
+    rv = h->io->ops->listen(h->io, &ip, flags, on_accept, fl, &fl->l);
     if (rv == 0)
         rv = h->io->ops->listener_addr(fl->l, &fl->addr);
     if (rv == 0)

@@ -12,7 +12,12 @@
 #include "host/rcmgr.h"
 
 #define FLARE__YAMUX_ID "/yamux/1.0.0"
-#define FLARE__NOISE_ID "/noise"
+
+/* Socket write queue marks (flare_host_config.conn_write_*). */
+#define FLARE__CONN_WRITE_HIGH (1u << 20)
+#define FLARE__CONN_WRITE_LOW  (256u << 10)
+#define FLARE__CONN_WRITE_MAX  (8u << 20)
+#define FLARE__NOISE_ID        "/noise"
 
 typedef struct flare__handler {
     struct flare__handler *next;
@@ -119,9 +124,11 @@ struct flare_conn {
     flare_ipaddr remote_ip, local_ip;
     flare_io_sock *sock;
     flare_stream *carrier; /* relayed: the hop/stop stream on the relay connection */
-    /* Relayed: the carrier's queue is above its high-water mark; streams
-     * keep their data queued (and report backpressure) until it drains. */
+    /* The transport's queue (the carrier stream of a relayed connection, or
+     * the socket) is above its high-water mark; streams keep their data
+     * queued (and report backpressure) until it drains. */
     int congested;
+    int read_paused;    /* socket queue above conn_write_high: not reading */
     flare_peerid relay; /* relayed: the relay's peer ID */
     /* Relayed: the circuit's limit and our carrier traffic against it, to
      * tell a relay's limit reset from any other (FLARE_ERR_LIMIT). */
@@ -206,6 +213,7 @@ void flare__conn_destroy(flare_conn *c);
 void flare__conn_input(flare_conn *c, const uint8_t *data, size_t len);
 void flare__conn_close_transport(flare_conn *c, int abort);
 void flare__conn_unbusy(flare_conn *c);
+size_t flare__conn_write_low(const flare_host *h);
 extern const flare_io_sock_cbs flare__conn_sock_cbs;
 
 /* stream.c */

@@ -104,7 +104,8 @@ static void raw_close(flare_io_sock *s, int reason, void *user)
     r->s = NULL;
 }
 
-static const flare_io_sock_cbs raw_cbs = {raw_connect, raw_read, raw_close};
+static const flare_io_sock_cbs raw_cbs = {
+    .on_connect = raw_connect, .on_read = raw_read, .on_close = raw_close};
 
 /* n raw connections from io to ip:4001 sending payload (NULL: nothing). */
 static void raw_open(flare_io *io, raw *r, int n, const char *ip, const char *payload)

@@ -37,6 +37,7 @@ typedef struct node {
     int nconnect;
     uv_timer_t connect_timer;
     int no_holepunch; /* keep relayed connections relayed (no DCUtR) */
+    int share_listen; /* --share-listen: another node may listen on our address */
     uv_timer_t hp_timer;
     int exit_code;
     int stopping;
@@ -789,6 +790,8 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             o->connect[o->nconnect++] = argv[++i];
         else if (strcmp(a, "--no-holepunch") == 0)
             n->no_holepunch = 1;
+        else if (strcmp(a, "--share-listen") == 0)
+            n->share_listen = 1;
         else if ((pr = parse_policy(argc, argv, &i, o)) != 0) {
             if (pr < 0)
                 return 2;
@@ -829,6 +832,7 @@ static int node_run(node *n, node_opts *o)
     flare_host_config_default(&cfg);
     cfg.doc_addrs_public = n->allow_testnet;
     cfg.enable_autorelay = n->auto_relay;
+    cfg.share_listen = n->share_listen;
     if (n->no_holepunch)
         cfg.enable_holepunch = 0;
     if (n->autonat_boot_ms)

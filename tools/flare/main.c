@@ -25,6 +25,7 @@ static void usage(void)
         "        --no-holepunch, --allow-testnet (TEST-NET counts as public)\n"
         "  listen, dial, relay, ping also take (repeatable): --deny-peer ID, --allow-peer ID,\n"
         "        --deny-ip CIDR, --allow-ip CIDR, --conn-low N, --conn-high N, --conn-grace S\n"
+        "  listen, dial, relay also take: --share-listen (another node may listen there too)\n"
         "  demo [--a-nat eim|sym|fw] [--b-nat ...] [--delay-ms N]   hole punching, simulated\n"
         "  autonat MADDR... [--listen MADDR...] [--timeout S] [--json]  are we reachable?\n"
         "See docs/cli.md for the events printed with --json.\n");
