@@ -2,7 +2,8 @@
  * The host's own addresses: listen addresses, and external addresses learnt
  * from identify's observed addresses through the address manager
  * (include/flare/addrmgr.h). When the confirmed set or the NAT type changes
- * the host reports FLARE_HOST_EV_ADDRS_CHANGED and pushes identify.
+ * the host reports FLARE_HOST_EV_ADDRS_CHANGED and tells the services (identify
+ * pushes, AutoNAT probes).
  */
 #include "core/mem.h"
 #include "host/host_int.h"
@@ -15,8 +16,7 @@ static void addrs_check_version(flare_host *h)
     h->addrmgr_version = v;
     flare_host_event ev = {.type = FLARE_HOST_EV_ADDRS_CHANGED};
     flare__host_emit(h, &ev);
-    flare_host_identify_push(h);
-    flare__autonat_addrs_changed(h);
+    flare__svc_addrs_changed(h, FLARE__ADDRS_EXTERNAL);
 }
 
 static void arm(flare_host *h)
@@ -60,7 +60,7 @@ void flare__addrs_free(flare_host *h)
 void flare__addrs_listen_added(flare_host *h, const flare_multiaddr *ma)
 {
     flare_addrmgr_add_listen_addr(h->addrmgr, ma);
-    flare__autonat_addrs_changed(h);
+    flare__svc_addrs_changed(h, FLARE__ADDRS_LISTEN);
 }
 
 void flare__addrs_observed(flare_host *h, flare_conn *c, const flare_multiaddr *observed)
@@ -91,7 +91,7 @@ size_t flare__addrs_advertised(flare_host *h, flare_multiaddr *out, size_t cap)
         if (flare_multiaddr_classify(&listen[i]) != FLARE_MA_UNSPECIFIED)
             out[n++] = listen[i];
     if (n < cap)
-        n += flare__relay_addrs(h, out + n, cap - n);
+        n += flare__svc_addrs(h, out + n, cap - n);
     flare_multiaddr ext[16];
     int k = flare_addrmgr_external(h->addrmgr, flare_io_now(h->io), ext, 16, 0);
     for (int i = 0; i < k && n < cap; i++) {

@@ -90,13 +90,11 @@ void flare__conn_destroy(flare_conn *c)
         flare__conn_kill_streams(c, err ? err : FLARE_ERR_CLOSED);
         if (!was_ready || c->waiters)
             flare__dial_complete(c, err ? err : FLARE_ERR_CLOSED);
-        flare__relay_client_conn_closed(h, c);
-        flare__dcutr_conn_closed(h, c);
+        flare__svc_conn_closed(h, c);
         if (c->opened_reported) {
             if (c->peer_pinned)
                 flare__peerstore_conn_closed(h->peerstore, &c->peer);
             flare__addrs_conn_closed(h, c);
-            flare__relay_server_conn_closed(h, c);
             flare_host_event ev = {.type = FLARE_HOST_EV_CONN_CLOSED,
                                    .conn = c,
                                    .peer = &c->peer,
@@ -378,10 +376,7 @@ static void conn_ready(flare_conn *c)
     if (c->close_pending)
         return;
     flare__dial_complete(c, 0);
-    if (!c->close_pending)
-        flare__dcutr_on_conn(h, c);
-    if (!c->close_pending && h->cfg.enable_identify)
-        flare__identify_on_conn(c);
+    flare__svc_conn_ready(h, c);
 }
 
 static int after_handshake(flare_conn *c)

@@ -4,9 +4,11 @@
  * until conn_low_water are left (connections carrying streams only until
  * conn_high_water is reached). Never closed: connections to protected
  * peers (the relays holding our reservations, peers we are hole punching
- * with, whatever the application protects), peers whose reservation our
- * relay server holds, connections carrying a relayed circuit, connections younger than
- * conn_grace_period, and connections still in their handshake. Among the rest, first those with no
+ * with, whatever the application protects), connections a service protects
+ * (its protects hook: e.g. the relay server's reservation holders and
+ * circuits), connections whose stream carries another connection,
+ * connections younger than conn_grace_period, and connections still in
+ * their handshake. Among the rest, first those with no
  * stream, then the ones with the fewest streams; the oldest first.
  *
  * Trimming runs from a timer (never inside the callback of a connection
@@ -14,14 +16,13 @@
  *
  * Protections are per peer and tag; they outlive connections (a peer is
  * protected before we connect and after a reconnect), and live in a small
- * hash table. The relay server's reservations are not copied there: it is
- * asked directly whether it serves a peer.
+ * hash table. Services' own protections are not copied there: they are
+ * asked directly.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/mem.h"
-#include "flare/relay.h"
 #include "host/host_int.h"
 
 #define FLARE__CONNMGR_SILENCE (1 * FLARE_NS_PER_S)
@@ -168,14 +169,11 @@ static int cand_cmp(const void *a, const void *b)
 
 static void on_timer(flare_io_timer *t, void *user);
 
-/* A relayed circuit runs over c: a relay's hop or stop stream, or the
- * carrier of one of our relayed connections. Cutting it would cut a
- * connection between two other peers, or one of ours. */
-static int carries_circuit(const flare_conn *c)
+/* A stream of c carries another connection of ours: cutting c would cut it. */
+static int carries_conn(const flare_conn *c)
 {
     for (const flare_stream *s = c->streams; s; s = s->next)
-        if (s->carrier || (s->protocol && (strcmp(s->protocol, FLARE_RELAY_HOP_PROTOCOL) == 0 ||
-                                           strcmp(s->protocol, FLARE_RELAY_STOP_PROTOCOL) == 0)))
+        if (s->carrier)
             return 1;
     return 0;
 }
@@ -190,8 +188,7 @@ static int keep(flare_host *h, const flare_conn *c, flare_tstamp now, flare_tsta
         *young = c->opened_at + h->cfg.conn_grace_period;
         return 1;
     }
-    return prot_find(h->connmgr, &c->peer) != NULL || flare__relay_server_serves(h, &c->peer) ||
-           carries_circuit(c);
+    return prot_find(h->connmgr, &c->peer) != NULL || carries_conn(c) || flare__svc_protects(h, c);
 }
 
 static void arm(flare_host *h, flare_tstamp at)

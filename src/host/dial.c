@@ -90,13 +90,14 @@ int flare_host_dial(flare_host *h, const flare_multiaddr *ma, const flare_dial_o
     int has_peer = flare_multiaddr_get_peerid(ma, &peer) == 0;
     if (has_peer && flare_peerid_equal(&peer, &h->id))
         return FLARE_ERR_INVALID_ARG;
-    if (flare_multiaddr_is_relayed(ma)) {
+    const flare__svc_slot *dialer = flare__svc_dialer(h, ma);
+    if (dialer) {
         if (has_peer && !o.force_new) {
             flare_conn *c = flare_host_conn_to(h, &peer);
             if (c)
                 return defer_dial_result(h, c, 0, cb, user);
         }
-        return flare__relay_dial(h, ma, &o, cb, user);
+        return dialer->svc->dial(h, dialer->state, ma, &o, cb, user);
     }
     flare_ipaddr remote;
     int proto;

@@ -63,8 +63,10 @@ static void host_random(uint8_t *dst, size_t len, void *user)
 
 static void run_defers(flare_io_timer *t, void *user);
 
-int flare_host_new(flare_host **out, flare_io *io, const flare_privkey *key,
-                   const flare_host_config *cfg, const flare_mem *mem)
+/* flare_host_new (src/services/builtin.c) passes the built-in services. */
+int flare__host_new(flare_host **out, flare_io *io, const flare_privkey *key,
+                    const flare_host_config *cfg, const flare_mem *mem,
+                    const flare__service *const *svcs, size_t nsvcs)
 {
     flare_host *h = flare__calloc(mem, 1, sizeof(*h));
     if (!h)
@@ -97,17 +99,7 @@ int flare_host_new(flare_host **out, flare_io *io, const flare_privkey *key,
     if (rv == 0)
         rv = flare__addrs_init(h);
     if (rv == 0)
-        rv = flare__relay_client_init(h);
-    if (rv == 0)
-        rv = flare__dcutr_init(h);
-    if (rv == 0 && h->cfg.enable_ping)
-        rv = flare__ping_register(h);
-    if (rv == 0 && h->cfg.enable_identify)
-        rv = flare__identify_register(h);
-    if (rv == 0)
-        rv = flare__autonat_init(h);
-    if (rv == 0)
-        rv = flare__autorelay_init(h);
+        rv = flare__svc_init_all(h, svcs, nsvcs);
     if (rv) {
         flare_host_del(h);
         return rv;
@@ -123,8 +115,7 @@ void flare_host_del(flare_host *h)
     h->destroying = 1;
     while (h->conns)
         flare__conn_destroy(h->conns);
-    flare__autonat_free(h);
-    flare__autorelay_free(h);
+    flare__svc_free_all(h);
     while (h->listeners) {
         flare__listener *l = h->listeners;
         h->listeners = l->next;
@@ -146,9 +137,6 @@ void flare_host_del(flare_host *h)
     if (h->peerstore)
         flare__peerstore_del(h->peerstore);
     flare__addrs_free(h);
-    flare__relay_client_free(h);
-    flare__relay_server_free(h);
-    flare__dcutr_free(h);
     flare__gater_free(h);
     flare__connmgr_free(h);
     flare__rc_del(h);
@@ -176,7 +164,7 @@ void flare__host_emit(flare_host *h, const flare_host_event *ev)
 {
     if (h->destroying)
         return;
-    flare__autorelay_on_event(h, ev);
+    flare__svc_event(h, ev);
     if (h->event_cb)
         h->event_cb(h, ev, h->event_user);
 }
@@ -208,10 +196,6 @@ static void run_one_defer(flare_host *h, flare__defer *d)
             d->dial_cb(h, d->status ? NULL : d->conn, d->status, d->user);
         break;
     case FLARE__DEFER_STREAM_FAIL:
-        break;
-    case FLARE__DEFER_PING_FAIL:
-        if (d->ping_cb)
-            d->ping_cb(h, &d->peer, d->status, 0, d->user);
         break;
     }
 }
@@ -314,11 +298,9 @@ static void on_accept(flare_io_listener *l, flare_io_sock *s, void *user)
     }
     flare__conn_attach_sock(c, s);
     flare__rc_conn_add(c);
-    flare__autonat_inbound(h, c->local_ip.port);
-    /* A hole punch may land here (TCP simultaneous open accepted by our
-     * listener): DCUtR knows whether we must be the initiator. */
-    if (flare__dcutr_inbound_role(h, &c->remote_ip))
-        c->initiator = 1;
+    /* Services see it first: a hole punch may land here (TCP simultaneous
+     * open accepted by our listener) and make us the initiator. */
+    flare__svc_inbound(h, c);
     flare__conn_start_upgrade(c);
 }
 

@@ -48,7 +48,6 @@ typedef enum {
     FLARE__DEFER_DIAL_CB,     /* report an existing connection to a dialer */
     FLARE__DEFER_DIAL_FAIL,   /* report a synchronous dial failure */
     FLARE__DEFER_STREAM_FAIL, /* outbound stream could not be opened */
-    FLARE__DEFER_PING_FAIL,
 } flare__defer_kind;
 
 typedef struct flare__defer {
@@ -58,8 +57,6 @@ typedef struct flare__defer {
     flare_stream *stream;
     int status;
     flare_dial_cb dial_cb;
-    flare_ping_cb ping_cb;
-    flare_peerid peer;
     void *user;
 } flare__defer;
 
@@ -155,8 +152,7 @@ struct flare_conn {
     int close_pending; /* close once not busy */
     int close_err;
     int opened_reported;
-    int identify_started;
-    int dcutr_tried;
+    unsigned svc_marks;     /* one bit per service (flare__svc_mark) */
     int peer_pinned;        /* counted as a connection in the peerstore */
     flare_tstamp opened_at; /* when it became ready (connmgr.c) */
     flare__rc_conn rc;      /* resource manager: counts and the allocator */
@@ -183,14 +179,11 @@ struct flare_host {
     flare_addrmgr *addrmgr;
     uint64_t addrmgr_version;
     flare_io_timer *addrmgr_timer;
-    void *relay_client;
-    void *relay_server;
-    void *dcutr;
-    struct flare__autonat *autonat;     /* svc_autonat.c */
-    struct flare__autorelay *autorelay; /* svc_autorelay.c */
-    struct flare__gater *gater;         /* gater.c; NULL: no lists */
-    struct flare__connmgr *connmgr;     /* connmgr.c; NULL until needed */
-    struct flare__rcmgr *rcmgr;         /* rcmgr.c */
+    struct flare__svc_slot *svcs; /* the services, in registration order */
+    size_t nsvcs;
+    struct flare__gater *gater;     /* gater.c; NULL: no lists */
+    struct flare__connmgr *connmgr; /* connmgr.c; NULL until needed */
+    struct flare__rcmgr *rcmgr;     /* rcmgr.c */
     int destroying;
 };
 
@@ -277,33 +270,6 @@ flare_conn *flare__relay_conn_new(flare_host *h, flare_stream *carrier, int outb
 int flare__relay_carrier_write(flare_conn *c, const uint8_t *data, size_t len);
 void flare__relay_carrier_close(flare_conn *c, int abort);
 
-/* svc_relay_client.c, svc_relay_server.c */
-int flare__relay_client_init(flare_host *h);
-void flare__relay_client_free(flare_host *h);
-void flare__relay_client_conn_closed(flare_host *h, flare_conn *c);
-int flare__relay_dial(flare_host *h, const flare_multiaddr *ma, const flare_dial_opts *o,
-                      flare_dial_cb cb, void *user);
-size_t flare__relay_addrs(flare_host *h, flare_multiaddr *out, size_t cap);
-/* Reservations owned by AutoRelay: FLARE_ERR_EXISTS when the relay already
- * has one (of either kind; flare_host_relay_reserve takes an AutoRelay one
- * over instead); unreserve forgets an AutoRelay one (and pushes identify
- * when it was active); FLARE_ERR_NOT_FOUND otherwise. */
-int flare__relay_reserve_auto(flare_host *h, const flare_multiaddr *relay_ma);
-int flare__relay_unreserve_auto(flare_host *h, const flare_peerid *relay);
-int flare__relay_has_manual(flare_host *h, const flare_peerid *relay);
-int flare__relay_server_init(flare_host *h);
-void flare__relay_server_free(flare_host *h);
-void flare__relay_server_conn_closed(flare_host *h, flare_conn *c);
-uint64_t flare__unix_now(flare_host *h);
-
-/* svc_dcutr.c */
-int flare__dcutr_init(flare_host *h);
-void flare__dcutr_free(flare_host *h);
-void flare__dcutr_on_identified(flare_host *h, flare_conn *c);
-void flare__dcutr_on_conn(flare_host *h, flare_conn *c);
-void flare__dcutr_conn_closed(flare_host *h, flare_conn *c);
-int flare__dcutr_inbound_role(flare_host *h, const flare_ipaddr *remote);
-
 /* gater.c: 1 if the connection may go on, 0 if refused (the caller closes
  * it). accept: before anything is read (judges the remote IP); dial: before
  * the socket (the address's peer and IP); peer: after the handshake. */
@@ -317,39 +283,70 @@ void flare__gater_free(flare_host *h);
 void flare__connmgr_conn_opened(flare_conn *c);
 int flare__connmgr_protect(flare_host *h, const flare_peerid *peer, const char *tag, int on);
 void flare__connmgr_free(flare_host *h);
-#define FLARE__TAG_RELAY_RSVP "relay-reservation"
-#define FLARE__TAG_HOLEPUNCH  "holepunch"
-/* svc_relay_server.c: 1 if our relay server holds a reservation of peer. */
-int flare__relay_server_serves(flare_host *h, const flare_peerid *peer);
-
-/* svc_ping.c, svc_identify.c */
-int flare__ping_register(flare_host *h);
-int flare__identify_register(flare_host *h);
-void flare__identify_on_conn(flare_conn *c);
-
-/* svc_autonat.c: server handlers and client state; hooks for identify
- * (a peer's protocols are known) and address changes. */
-int flare__autonat_init(flare_host *h);
-void flare__autonat_free(flare_host *h);
-void flare__autonat_peer_identified(flare_host *h, flare_conn *c);
-void flare__autonat_addrs_changed(flare_host *h);
-/* A TCP connection was accepted on local_port (v1 dial-back evidence). */
-void flare__autonat_inbound(flare_host *h, uint16_t local_port);
-
-/* svc_autorelay.c: sees every host event (to follow reachability, identify
- * and connection changes; work is done later from its own timer) and the
- * outcome of each of its reservations. */
+/* ---- services ------------------------------------------------------------------------
+ * Everything built on top of the core (identify, ping, AutoNAT, relay client
+ * and server, AutoRelay, DCUtR; src/services/) is a service: a table of hooks
+ * registered with the host when it is created. The core calls the hooks in
+ * registration order and knows no service by name; a service reaches its own
+ * state through flare__svc_state. Every hook is optional and must accept a
+ * NULL state (a service may stay idle, e.g. when disabled by the config). */
 typedef enum {
-    FLARE__RSVP_GRANTED,
-    FLARE__RSVP_REFUSED, /* the relay answered no, or with something unusable */
-    FLARE__RSVP_FAILED,  /* dial, connection or stream failure: no answer */
-    FLARE__RSVP_LOST,    /* a granted reservation's connection dropped */
-    FLARE__RSVP_TAKEN,   /* the application reserved there itself: no longer ours */
-} flare__rsvp_outcome;
-int flare__autorelay_init(flare_host *h);
-void flare__autorelay_free(flare_host *h);
-void flare__autorelay_on_event(flare_host *h, const flare_host_event *ev);
-void flare__autorelay_rsvp_result(flare_host *h, const flare_peerid *relay,
-                                  flare__rsvp_outcome what, int err);
+    FLARE__ADDRS_LISTEN,   /* a listen address was added */
+    FLARE__ADDRS_EXTERNAL, /* the confirmed external addresses or NAT type changed */
+} flare__addrs_change;
+
+typedef struct flare__service {
+    const char *name;
+    /* At host creation (the core is up, no connection yet); *state starts NULL. */
+    int (*init)(flare_host *h, void **state);
+    /* At host destruction, after every connection is gone. */
+    void (*free)(flare_host *h, void *state);
+    /* An accepted socket, before the upgrade starts (may set c->initiator). */
+    void (*on_inbound)(flare_host *h, void *state, flare_conn *c);
+    /* c finished its upgrade (after FLARE_HOST_EV_CONN_OPENED and the dialers). */
+    void (*on_conn_ready)(flare_host *h, void *state, flare_conn *c);
+    /* The remote's identify arrived (flare__svc_conn_identified). */
+    void (*on_conn_identified)(flare_host *h, void *state, flare_conn *c);
+    /* c is closing (its streams are gone, c->close_err says why). */
+    void (*on_conn_closed)(flare_host *h, void *state, flare_conn *c);
+    void (*on_addrs_changed)(flare_host *h, void *state, flare__addrs_change why);
+    /* Every host event, before the application sees it. */
+    void (*on_event)(flare_host *h, void *state, const flare_host_event *ev);
+    /* Addresses of ours to advertise besides the listen and external ones. */
+    size_t (*addrs)(flare_host *h, void *state, flare_multiaddr *out, size_t cap);
+    /* 1: the connection manager must not close c. */
+    int (*protects)(flare_host *h, void *state, const flare_conn *c);
+    /* Dials addresses the core cannot (e.g. relayed ones): dials says which. */
+    int (*dials)(const flare_multiaddr *ma);
+    int (*dial)(flare_host *h, void *state, const flare_multiaddr *ma, const flare_dial_opts *o,
+                flare_dial_cb cb, void *user);
+} flare__service;
+
+typedef struct flare__svc_slot {
+    const flare__service *svc;
+    void *state;
+} flare__svc_slot;
+
+/* service.c: the registry and the hook calls. */
+int flare__host_new(flare_host **out, flare_io *io, const flare_privkey *key,
+                    const flare_host_config *cfg, const flare_mem *mem,
+                    const flare__service *const *svcs, size_t nsvcs);
+int flare__svc_init_all(flare_host *h, const flare__service *const *svcs, size_t n);
+void flare__svc_free_all(flare_host *h);
+/* The state slot of svc (NULL: not registered with h). */
+void **flare__svc_state_slot(flare_host *h, const flare__service *svc);
+void *flare__svc_state(flare_host *h, const flare__service *svc);
+/* A per-connection bit of svc in c->svc_marks (0 if not registered). */
+unsigned flare__svc_mark(flare_host *h, const flare__service *svc);
+void flare__svc_inbound(flare_host *h, flare_conn *c);
+void flare__svc_conn_ready(flare_host *h, flare_conn *c);
+void flare__svc_conn_identified(flare_host *h, flare_conn *c);
+void flare__svc_conn_closed(flare_host *h, flare_conn *c);
+void flare__svc_addrs_changed(flare_host *h, flare__addrs_change why);
+void flare__svc_event(flare_host *h, const flare_host_event *ev);
+size_t flare__svc_addrs(flare_host *h, flare_multiaddr *out, size_t cap);
+int flare__svc_protects(flare_host *h, const flare_conn *c);
+/* The service that dials ma, or NULL. */
+const flare__svc_slot *flare__svc_dialer(flare_host *h, const flare_multiaddr *ma);
 
 #endif

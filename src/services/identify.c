@@ -13,7 +13,7 @@
 #include "flare/identify.h"
 #include "flare/lpframe.h"
 #include "flare/peer_record.h"
-#include "host/host_int.h"
+#include "services/services.h"
 
 #define ADDR_TTL (2 * 3600 * FLARE_NS_PER_S) /* listen addresses learned from identify */
 
@@ -119,9 +119,7 @@ static void apply(flare_host *h, flare_conn *c, const flare_identify_msg *m)
     ev.error = rec_err == FLARE_ERR_NOT_FOUND ? 0 : rec_err;
     ev.reason = ev.error ? "signed peer record rejected" : NULL;
     flare__host_emit(h, &ev);
-    if (!c->close_pending)
-        flare__dcutr_on_identified(h, c);
-    flare__autonat_peer_identified(h, c);
+    flare__svc_conn_identified(h, c);
 }
 
 static int process(flare_host *h, flare_conn *c, const id_reader *r)
@@ -203,8 +201,11 @@ static void push_open(flare_stream *s, int status, void *user)
 
 static const flare_stream_cbs push_cbs = {push_open, NULL, NULL, NULL, NULL};
 
-int flare__identify_register(flare_host *h)
+static int identify_init(flare_host *h, void **state)
 {
+    (void)state;
+    if (!h->cfg.enable_identify)
+        return 0;
     int rv =
         flare_host_set_handler(h, FLARE_IDENTIFY_ID, &answer_cbs, h, FLARE_HANDLER_ALLOW_LIMITED);
     if (rv == 0)
@@ -213,12 +214,14 @@ int flare__identify_register(flare_host *h)
     return rv;
 }
 
-void flare__identify_on_conn(flare_conn *c)
+/* Asks every new connection's peer who it is. */
+static void identify_on_conn(flare_host *h, void *state, flare_conn *c)
 {
-    flare_host *h = c->host;
-    if (c->identify_started)
+    unsigned mark = flare__svc_mark(h, &flare__svc_identify);
+    (void)state;
+    if (!h->cfg.enable_identify || (c->svc_marks & mark))
         return;
-    c->identify_started = 1;
+    c->svc_marks |= mark;
     id_reader *r = reader_new(h, 0);
     if (!r)
         return;
@@ -261,3 +264,18 @@ int flare_host_identify_push(flare_host *h)
     }
     return 0;
 }
+
+/* Our confirmed addresses changed: tell the connected peers. */
+static void identify_addrs_changed(flare_host *h, void *state, flare__addrs_change why)
+{
+    (void)state;
+    if (why == FLARE__ADDRS_EXTERNAL)
+        flare_host_identify_push(h);
+}
+
+const flare__service flare__svc_identify = {
+    .name = "identify",
+    .init = identify_init,
+    .on_conn_ready = identify_on_conn,
+    .on_addrs_changed = identify_addrs_changed,
+};

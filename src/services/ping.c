@@ -3,7 +3,7 @@
 
 #include "core/mem.h"
 #include "flare/ping.h"
-#include "host/host_int.h"
+#include "services/services.h"
 
 /* ---- server ------------------------------------------------------------------- */
 
@@ -48,8 +48,11 @@ static void srv_close(flare_stream *s, int err, void *user)
 
 static const flare_stream_cbs server_cbs = {srv_open, srv_data, srv_eof, NULL, srv_close};
 
-int flare__ping_register(flare_host *h)
+static int ping_init(flare_host *h, void **state)
 {
+    (void)state;
+    if (!h->cfg.enable_ping)
+        return 0;
     return flare_host_set_handler(h, FLARE_PING_PROTOCOL_ID, &server_cbs, h,
                                   FLARE_HANDLER_ALLOW_LIMITED);
 }
@@ -171,3 +174,5 @@ int flare_host_ping(flare_host *h, const flare_peerid *peer, flare_ping_cb cb, v
     h->io->ops->timer_start(r->timer, flare_ping_client_expiry(&r->pc));
     return 0;
 }
+
+const flare__service flare__svc_ping = {.name = "ping", .init = ping_init};

@@ -25,7 +25,7 @@
 #include "core/mem.h"
 #include "flare/dcutr.h"
 #include "flare/lpframe.h"
-#include "host/host_int.h"
+#include "services/services.h"
 
 #define GRACE      (2 * FLARE_NS_PER_S)
 #define EXPECT_MAX 64
@@ -68,7 +68,7 @@ typedef struct dcutr_svc {
 
 static dcutr_svc *svc_of(flare_host *h)
 {
-    return h->dcutr;
+    return flare__svc_state(h, &flare__svc_dcutr);
 }
 
 static flare_tstamp now_of(flare_host *h)
@@ -136,16 +136,19 @@ static void expect_add(flare_host *h, const flare_multiaddr *ma, flare_tstamp un
     d->exp[victim].until = until;
 }
 
-int flare__dcutr_inbound_role(flare_host *h, const flare_ipaddr *remote)
+/* An accepted connection from an address we expect a punch from (a TCP
+ * simultaneous open our listener accepted): we stay the initiator. */
+static void on_inbound(flare_host *h, void *state, flare_conn *c)
 {
-    dcutr_svc *d = svc_of(h);
+    dcutr_svc *d = state;
     if (!d)
-        return 0;
+        return;
     flare_tstamp now = now_of(h);
     for (size_t i = 0; i < EXPECT_MAX; i++)
-        if (d->exp[i].until > now && flare_ipaddr_equal(&d->exp[i].ip, remote))
-            return 1;
-    return 0;
+        if (d->exp[i].until > now && flare_ipaddr_equal(&d->exp[i].ip, &c->remote_ip)) {
+            c->initiator = 1;
+            return;
+        }
 }
 
 /* ---- lifecycle of a punch ------------------------------------------------------------- */
@@ -588,12 +591,13 @@ static void try_reversal(punch *p)
 /* ---- triggers ------------------------------------------------------------------------------ */
 
 /* B: an inbound relayed connection whose peer speaks DCUtR was identified. */
-void flare__dcutr_on_identified(flare_host *h, flare_conn *c)
+static void on_identified(flare_host *h, void *state, flare_conn *c)
 {
-    if (!svc_of(h) || !h->cfg.enable_holepunch || !c->limited || c->outbound || c->close_pending ||
-        c->dcutr_tried || find(h, &c->peer))
+    unsigned mark = flare__svc_mark(h, &flare__svc_dcutr);
+    if (!state || !h->cfg.enable_holepunch || !c->limited || c->outbound || c->close_pending ||
+        (c->svc_marks & mark) || find(h, &c->peer))
         return;
-    c->dcutr_tried = 1; /* once per relayed connection (identify pushes repeat) */
+    c->svc_marks |= mark; /* once per relayed connection (identify pushes repeat) */
     if (!flare__peerstore_supports(h->peerstore, &c->peer, FLARE_DCUTR_PROTOCOL_ID))
         return;
     flare_conn *direct = flare_host_conn_to(h, &c->peer);
@@ -625,18 +629,20 @@ void flare__dcutr_on_identified(flare_host *h, flare_conn *c)
 }
 
 /* Any new direct connection to a peer we are punching to is the result. */
-void flare__dcutr_on_conn(flare_host *h, flare_conn *c)
+static void on_conn_ready(flare_host *h, void *state, flare_conn *c)
 {
-    if (!svc_of(h) || c->limited)
+    if (!state || c->limited)
         return;
     punch *p = find(h, &c->peer);
     if (p && (p->in_dial || p->dials))
         on_success(p, c);
 }
 
-void flare__dcutr_conn_closed(flare_host *h, flare_conn *c)
+static void on_conn_closed(flare_host *h, void *state, flare_conn *c)
 {
-    for (punch *p = svc_of(h) ? svc_of(h)->list : NULL; p; p = p->next) {
+    dcutr_svc *d = state;
+    (void)h;
+    for (punch *p = d ? d->list : NULL; p; p = p->next) {
         if (p->relayed == c)
             p->relayed = NULL;
         if (p->direct == c)
@@ -675,22 +681,22 @@ static void handler_open(flare_stream *s, int status, void *user)
 
 static const flare_stream_cbs handler_cbs = {handler_open, NULL, NULL, NULL, NULL};
 
-int flare__dcutr_init(flare_host *h)
+static int dcutr_init(flare_host *h, void **state)
 {
     dcutr_svc *d = flare__calloc(h->mem, 1, sizeof(*d));
     if (!d)
         return FLARE_ERR_NOMEM;
     flare_dcutr_tracer_init(&d->tracer);
-    h->dcutr = d;
+    *state = d;
     if (!h->cfg.enable_holepunch)
         return 0;
     return flare_host_set_handler(h, FLARE_DCUTR_PROTOCOL_ID, &handler_cbs, h,
                                   FLARE_HANDLER_ALLOW_LIMITED);
 }
 
-void flare__dcutr_free(flare_host *h)
+static void dcutr_free(flare_host *h, void *state)
 {
-    dcutr_svc *d = svc_of(h);
+    dcutr_svc *d = state;
     if (!d)
         return;
     while (d->list) {
@@ -708,10 +714,19 @@ void flare__dcutr_free(flare_host *h)
         flare__free(h->mem, p);
     }
     flare__free(h->mem, d);
-    h->dcutr = NULL;
 }
 
 int flare_host_holepunch_metrics(flare_host *h, flare_buf *out)
 {
     return svc_of(h) ? flare_dcutr_metrics_format(&svc_of(h)->tracer, out) : FLARE_ERR_STATE;
 }
+
+const flare__service flare__svc_dcutr = {
+    .name = "dcutr",
+    .init = dcutr_init,
+    .free = dcutr_free,
+    .on_inbound = on_inbound,
+    .on_conn_ready = on_conn_ready,
+    .on_conn_identified = on_identified,
+    .on_conn_closed = on_conn_closed,
+};

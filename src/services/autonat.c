@@ -17,7 +17,7 @@
 
 #include "core/mem.h"
 #include "flare/lpframe.h"
-#include "host/svc_autonat.h"
+#include "services/autonat.h"
 
 #define V1_DIAL_ADDRS 4 /* addresses dialed in parallel for one v1 request */
 
@@ -465,7 +465,12 @@ static int server_init(flare__autonat *an)
     return rv;
 }
 
-int flare__autonat_init(flare_host *h)
+flare__autonat *flare__autonat_of(flare_host *h)
+{
+    return flare__svc_state(h, &flare__svc_autonat);
+}
+
+static int autonat_init(flare_host *h, void **state)
 {
     if (!h->cfg.enable_autonat_server && !h->cfg.enable_autonat_client)
         return 0;
@@ -473,7 +478,7 @@ int flare__autonat_init(flare_host *h)
     if (!an)
         return FLARE_ERR_NOMEM;
     an->h = h;
-    h->autonat = an;
+    *state = an;
     an->server = h->cfg.enable_autonat_server;
     an->client = h->cfg.enable_autonat_client;
     int rv = an->server ? server_init(an) : 0;
@@ -483,9 +488,9 @@ int flare__autonat_init(flare_host *h)
 }
 
 /* After every connection is gone (their callbacks ran): free what is left. */
-void flare__autonat_free(flare_host *h)
+static void autonat_free(flare_host *h, void *state)
 {
-    flare__autonat *an = h->autonat;
+    flare__autonat *an = state;
     if (!an)
         return;
     while (an->sreqs)
@@ -496,5 +501,13 @@ void flare__autonat_free(flare_host *h)
     if (an->s2_ok)
         flare_autonat2_server_free(&an->s2);
     flare__free(h->mem, an);
-    h->autonat = NULL;
 }
+
+const flare__service flare__svc_autonat = {
+    .name = "autonat",
+    .init = autonat_init,
+    .free = autonat_free,
+    .on_inbound = flare__autonat_inbound,
+    .on_conn_identified = flare__autonat_peer_identified,
+    .on_addrs_changed = flare__autonat_addrs_changed,
+};

@@ -15,7 +15,7 @@
 #include "core/mem.h"
 #include "flare/lpframe.h"
 #include "flare/relay_server.h"
-#include "host/host_int.h"
+#include "services/services.h"
 
 typedef struct relay_srv {
     flare_relay_server *core;
@@ -38,7 +38,7 @@ typedef struct hop_ctx {
 
 static relay_srv *srv_of(flare_host *h)
 {
-    return h->relay_server;
+    return flare__svc_state(h, &flare__svc_relay_server);
 }
 
 static void arm_expiry(flare_host *h)
@@ -444,7 +444,10 @@ static const flare_stream_cbs hop_cbs = {hop_open, NULL, NULL, NULL, NULL};
 
 int flare_host_enable_relay_server(flare_host *h, const flare_relay_server_config *overrides)
 {
-    if (h->relay_server)
+    void **slot = flare__svc_state_slot(h, &flare__svc_relay_server);
+    if (!slot)
+        return FLARE_ERR_UNSUPPORTED;
+    if (*slot)
         return FLARE_ERR_EXISTS;
     relay_srv *rs = flare__calloc(h->mem, 1, sizeof(*rs));
     if (!rs)
@@ -467,12 +470,12 @@ int flare_host_enable_relay_server(flare_host *h, const flare_relay_server_confi
     if (rv == 0)
         rv = h->io->ops->timer_new(h->io, on_expiry, h, &rs->timer);
     if (rv == 0) {
-        h->relay_server = rs;
+        *slot = rs;
         rv = flare_host_set_handler(h, FLARE_RELAY_HOP_PROTOCOL, &hop_cbs, h,
                                     FLARE_HANDLER_ALLOW_LIMITED);
     }
     if (rv) {
-        h->relay_server = NULL;
+        *slot = NULL;
         if (rs->core)
             flare_relay_server_del(rs->core);
         flare__free(h->mem, rs);
@@ -480,22 +483,21 @@ int flare_host_enable_relay_server(flare_host *h, const flare_relay_server_confi
     return rv;
 }
 
-void flare__relay_server_free(flare_host *h)
+static void rs_free(flare_host *h, void *state)
 {
-    relay_srv *rs = srv_of(h);
+    relay_srv *rs = state;
     if (!rs)
         return;
     if (rs->timer)
         h->io->ops->timer_del(rs->timer);
     flare_relay_server_del(rs->core);
     flare__free(h->mem, rs);
-    h->relay_server = NULL;
 }
 
-void flare__relay_server_conn_closed(flare_host *h, flare_conn *c)
+static void rs_conn_closed(flare_host *h, void *state, flare_conn *c)
 {
-    relay_srv *rs = srv_of(h);
-    if (!rs || c->limited)
+    relay_srv *rs = state;
+    if (!rs || c->limited || !c->opened_reported)
         return;
     for (flare_conn *o = h->conns; o; o = o->next)
         if (o != c && !o->close_pending && !o->limited && flare_peerid_equal(&o->peer, &c->peer))
@@ -503,11 +505,20 @@ void flare__relay_server_conn_closed(flare_host *h, flare_conn *c)
     flare_relay_server_peer_disconnected(rs->core, &c->peer);
 }
 
-int flare__relay_server_serves(flare_host *h, const flare_peerid *peer)
+/* A peer whose reservation we hold keeps its connection. */
+static int rs_protects(flare_host *h, void *state, const flare_conn *c)
 {
-    relay_srv *rs = srv_of(h);
-    return rs && flare_relay_server_has_reservation(rs->core, peer, flare_io_now(h->io));
+    relay_srv *rs = state;
+    return rs && flare_relay_server_has_reservation(rs->core, &c->peer, flare_io_now(h->io));
 }
+
+/* Idle until flare_host_enable_relay_server. */
+const flare__service flare__svc_relay_server = {
+    .name = "relay-server",
+    .free = rs_free,
+    .on_conn_closed = rs_conn_closed,
+    .protects = rs_protects,
+};
 
 size_t flare_host_relay_num_reservations(flare_host *h)
 {

@@ -14,7 +14,7 @@
 #include "core/mem.h"
 #include "flare/lpframe.h"
 #include "flare/relay.h"
-#include "host/host_int.h"
+#include "services/services.h"
 
 #define BACKOFF_MIN (2 * FLARE_NS_PER_S)
 #define BACKOFF_MAX (3600 * FLARE_NS_PER_S)
@@ -28,7 +28,7 @@ typedef struct rsvp {
     flare_peerid relay;
     rs_state state;
     int ever_active;
-    int autorelay;   /* owned by svc_autorelay.c */
+    int autorelay;   /* owned by autorelay.c */
     int gone;        /* AutoRelay let go while a dial was in flight: freed by rs_dialed */
     int refused;     /* the failure being reported is the relay's answer */
     uint32_t status; /* with refused: the relay's status (0: none) */
@@ -46,7 +46,7 @@ typedef struct relay_client {
 
 static relay_client *rc_of(flare_host *h)
 {
-    return h->relay_client;
+    return flare__svc_state(h, &flare__svc_relay_client);
 }
 
 uint64_t flare__unix_now(flare_host *h)
@@ -346,7 +346,7 @@ int flare__relay_unreserve_auto(flare_host *h, const flare_peerid *relay)
     return 0;
 }
 
-size_t flare__relay_addrs(flare_host *h, flare_multiaddr *out, size_t cap)
+static size_t relay_addrs(flare_host *h, flare_multiaddr *out, size_t cap)
 {
     relay_client *rc = rc_of(h);
     size_t n = 0;
@@ -362,7 +362,7 @@ size_t flare__relay_addrs(flare_host *h, flare_multiaddr *out, size_t cap)
 
 size_t flare_host_relay_addrs(flare_host *h, flare_multiaddr *out, size_t cap)
 {
-    return flare__relay_addrs(h, out, cap);
+    return relay_addrs(h, out, cap);
 }
 
 static rsvp *active_on(flare_host *h, const flare_peerid *relay)
@@ -373,9 +373,9 @@ static rsvp *active_on(flare_host *h, const flare_peerid *relay)
     return NULL;
 }
 
-void flare__relay_client_conn_closed(flare_host *h, flare_conn *c)
+static void on_conn_closed(flare_host *h, void *state, flare_conn *c)
 {
-    relay_client *rc = rc_of(h);
+    relay_client *rc = state;
     for (rsvp *r = rc ? rc->list : NULL; r; r = r->next)
         if (!r->gone && r->conn == c && (r->state == RS_ACTIVE || r->state == RS_RESERVING)) {
             r->stream = NULL;
@@ -596,9 +596,10 @@ static void rdial_relay_up(flare_host *h, flare_conn *c, int status, void *user)
     }
 }
 
-int flare__relay_dial(flare_host *h, const flare_multiaddr *ma, const flare_dial_opts *o,
-                      flare_dial_cb cb, void *user)
+static int relay_dial(flare_host *h, void *state, const flare_multiaddr *ma,
+                      const flare_dial_opts *o, flare_dial_cb cb, void *user)
 {
+    (void)state;
     flare_multiaddr relay_ma;
     flare_peerid relay, target;
     int rv = flare_multiaddr_relay_split(ma, &relay_ma, &relay, &target);
@@ -629,18 +630,18 @@ int flare__relay_dial(flare_host *h, const flare_multiaddr *ma, const flare_dial
 
 /* ---- lifecycle ----------------------------------------------------------------------- */
 
-int flare__relay_client_init(flare_host *h)
+static int rc_init(flare_host *h, void **state)
 {
     relay_client *rc = flare__calloc(h->mem, 1, sizeof(*rc));
     if (!rc)
         return FLARE_ERR_NOMEM;
-    h->relay_client = rc;
+    *state = rc;
     return flare_host_set_handler(h, FLARE_RELAY_STOP_PROTOCOL, &stop_cbs, h, 0);
 }
 
-void flare__relay_client_free(flare_host *h)
+static void rc_free(flare_host *h, void *state)
 {
-    relay_client *rc = rc_of(h);
+    relay_client *rc = state;
     if (!rc)
         return;
     while (rc->list) {
@@ -651,5 +652,38 @@ void flare__relay_client_free(flare_host *h)
         flare__free(h->mem, r);
     }
     flare__free(h->mem, rc);
-    h->relay_client = NULL;
 }
+
+static size_t rc_addrs(flare_host *h, void *state, flare_multiaddr *out, size_t cap)
+{
+    return state ? relay_addrs(h, out, cap) : 0;
+}
+
+/* A hop or stop stream runs over c: a circuit is being set up (or served)
+ * on it; cutting c would cut it. */
+static int rc_protects(flare_host *h, void *state, const flare_conn *c)
+{
+    (void)h;
+    (void)state;
+    for (const flare_stream *s = c->streams; s; s = s->next)
+        if (s->protocol && (strcmp(s->protocol, FLARE_RELAY_HOP_PROTOCOL) == 0 ||
+                            strcmp(s->protocol, FLARE_RELAY_STOP_PROTOCOL) == 0))
+            return 1;
+    return 0;
+}
+
+static int rc_dials(const flare_multiaddr *ma)
+{
+    return flare_multiaddr_is_relayed(ma);
+}
+
+const flare__service flare__svc_relay_client = {
+    .name = "relay-client",
+    .init = rc_init,
+    .free = rc_free,
+    .on_conn_closed = on_conn_closed,
+    .addrs = rc_addrs,
+    .protects = rc_protects,
+    .dials = rc_dials,
+    .dial = relay_dial,
+};

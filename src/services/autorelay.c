@@ -5,7 +5,7 @@
  *
  * Candidates are static relays (in the order added), then connected peers
  * that announced the hop protocol (in the order identified). Reservations go
- * through svc_relay_client.c, which reports each outcome back; every
+ * through relay_client.c, which reports each outcome back; every
  * decision is taken from our own timer, never inside the callback that
  * reported it, so the relay client's state is never freed under its feet.
  *
@@ -22,7 +22,7 @@
 
 #include "core/mem.h"
 #include "flare/relay.h"
-#include "host/host_int.h"
+#include "services/services.h"
 
 #define MAX_KNOWN        64 /* discovered relays remembered (in use, backoff, waiting) */
 #define MAX_FAILS        2  /* consecutive failures before giving up on a relay */
@@ -261,9 +261,9 @@ static void discovered(ar_t *ar, const flare_conn *c)
     ar->nknown++;
 }
 
-void flare__autorelay_on_event(flare_host *h, const flare_host_event *ev)
+static void on_event(flare_host *h, void *state, const flare_host_event *ev)
 {
-    ar_t *ar = h->autorelay;
+    ar_t *ar = state;
     if (!ar)
         return;
     switch (ev->type) {
@@ -283,7 +283,7 @@ void flare__autorelay_on_event(flare_host *h, const flare_host_event *ev)
 void flare__autorelay_rsvp_result(flare_host *h, const flare_peerid *relay,
                                   flare__rsvp_outcome what, int err)
 {
-    ar_t *ar = h->autorelay;
+    ar_t *ar = flare__svc_state(h, &flare__svc_autorelay);
     ar_relay *e = ar ? find(ar, relay) : NULL;
     if (!e || !e->in_use)
         return;
@@ -314,7 +314,7 @@ void flare__autorelay_rsvp_result(flare_host *h, const flare_peerid *relay,
 
 int flare_host_autorelay_add_static(flare_host *h, const flare_multiaddr *relay_ma)
 {
-    ar_t *ar = h->autorelay;
+    ar_t *ar = flare__svc_state(h, &flare__svc_autorelay);
     flare_peerid id;
     if (!ar)
         return FLARE_ERR_STATE;
@@ -347,7 +347,7 @@ int flare_host_autorelay_add_static(flare_host *h, const flare_multiaddr *relay_
 
 size_t flare_host_autorelay_relays(flare_host *h, flare_peerid *out, size_t cap)
 {
-    ar_t *ar = h->autorelay;
+    ar_t *ar = flare__svc_state(h, &flare__svc_autorelay);
     size_t n = 0;
     for (ar_relay *e = ar ? ar->list : NULL; e && n < cap; e = e->next)
         if (e->in_use && e->active)
@@ -357,7 +357,7 @@ size_t flare_host_autorelay_relays(flare_host *h, flare_peerid *out, size_t cap)
 
 /* ---- lifecycle -------------------------------------------------------------------- */
 
-int flare__autorelay_init(flare_host *h)
+static int autorelay_init(flare_host *h, void **state)
 {
     if (!h->cfg.enable_autorelay)
         return 0; /* opt-in: nothing watches events, add_static says STATE */
@@ -373,13 +373,13 @@ int flare__autorelay_init(flare_host *h)
         flare__free(h->mem, ar);
         return rv;
     }
-    h->autorelay = ar;
+    *state = ar;
     return 0;
 }
 
-void flare__autorelay_free(flare_host *h)
+static void autorelay_free(flare_host *h, void *state)
 {
-    ar_t *ar = h->autorelay;
+    ar_t *ar = state;
     if (!ar)
         return;
     while (ar->list) {
@@ -390,5 +390,11 @@ void flare__autorelay_free(flare_host *h)
     h->io->ops->timer_del(ar->timer);
     flare__free(h->mem, ar->info);
     flare__free(h->mem, ar);
-    h->autorelay = NULL;
 }
+
+const flare__service flare__svc_autorelay = {
+    .name = "autorelay",
+    .init = autorelay_init,
+    .free = autorelay_free,
+    .on_event = on_event,
+};

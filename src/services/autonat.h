@@ -1,11 +1,11 @@
-/* Internal state of the AutoNAT service (svc_autonat.c: servers,
- * svc_autonat_client.c: probes and reachability). */
+/* Internal state of the AutoNAT service (autonat.c: servers,
+ * autonat_client.c: probes and reachability). */
 #ifndef FLARE_SVC_AUTONAT_H
 #define FLARE_SVC_AUTONAT_H
 
 #include "flare/autonat.h"
 #include "flare/reachability.h"
-#include "host/host_int.h"
+#include "services/services.h"
 
 /* Whole probe round (client) deadline: dial-back timeout plus slack. */
 #define FLARE__AUTONAT_PROBE_TIMEOUT (25 * FLARE_NS_PER_S)
@@ -36,9 +36,17 @@ typedef struct flare__autonat {
     unsigned inbound_next;
 } flare__autonat;
 
-/* svc_autonat_client.c */
+/* autonat.c */
+flare__autonat *flare__autonat_of(flare_host *h);
+
+/* autonat_client.c; the hooks of the service (flare__svc_autonat): an
+ * accepted TCP connection (v1 dial-back evidence), a peer's protocols are
+ * known, our addresses changed. */
 int flare__autonat_client_init(flare__autonat *an);
 void flare__autonat_client_free(flare__autonat *an);
+void flare__autonat_inbound(flare_host *h, void *state, flare_conn *c);
+void flare__autonat_peer_identified(flare_host *h, void *state, flare_conn *c);
+void flare__autonat_addrs_changed(flare_host *h, void *state, flare__addrs_change why);
 
 /* Shared: a stream we no longer listen to (its owner is gone). */
 extern const flare_stream_cbs flare__autonat_drain_cbs;

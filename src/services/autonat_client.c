@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "core/mem.h"
-#include "host/svc_autonat.h"
+#include "services/autonat.h"
 
 #define MAX_PORTS 8
 
@@ -171,13 +171,13 @@ static void probe_end(probe *p, int answered, int reset)
     arm(an);
 }
 
-void flare__autonat_inbound(flare_host *h, uint16_t local_port)
+void flare__autonat_inbound(flare_host *h, void *state, flare_conn *c)
 {
-    flare__autonat *an = h->autonat;
+    flare__autonat *an = state;
     if (!an || !an->client)
         return;
     unsigned i = an->inbound_next++ % FLARE__AUTONAT_INBOUND_LOG;
-    an->inbound_port[i] = local_port;
+    an->inbound_port[i] = c->local_ip.port;
     an->inbound_at[i] = flare_io_now(h->io);
 }
 
@@ -436,9 +436,9 @@ static void on_timer(flare_io_timer *t, void *user)
     arm(an);
 }
 
-void flare__autonat_peer_identified(flare_host *h, flare_conn *c)
+void flare__autonat_peer_identified(flare_host *h, void *state, flare_conn *c)
 {
-    flare__autonat *an = h->autonat;
+    flare__autonat *an = state;
     if (!an || !an->client || h->destroying || flare_io_now(h->io) < an->boot_at)
         return;
     refresh_addrs(an);
@@ -449,9 +449,10 @@ void flare__autonat_peer_identified(flare_host *h, flare_conn *c)
     arm(an);
 }
 
-void flare__autonat_addrs_changed(flare_host *h)
+void flare__autonat_addrs_changed(flare_host *h, void *state, flare__addrs_change why)
 {
-    flare__autonat *an = h->autonat;
+    flare__autonat *an = state;
+    (void)why;
     if (!an || !an->client || h->destroying || flare_io_now(h->io) < an->boot_at)
         return;
     refresh_addrs(an);
@@ -581,17 +582,19 @@ void flare__autonat_client_free(flare__autonat *an)
 
 flare_reach_state flare_host_reachability(flare_host *h, int family)
 {
-    if (!h->autonat || !h->autonat->client || (family != 4 && family != 6))
+    const flare__autonat *an = flare__autonat_of(h);
+    if (!an || !an->client || (family != 4 && family != 6))
         return FLARE_REACH_UNKNOWN;
-    return flare_reachability_family_state(&h->autonat->reach, family);
+    return flare_reachability_family_state(&an->reach, family);
 }
 
 size_t flare_host_reachability_addrs(flare_host *h, flare_multiaddr *out, flare_reach_state *states,
                                      size_t cap)
 {
-    if (!h->autonat || !h->autonat->client)
+    const flare__autonat *an = flare__autonat_of(h);
+    if (!an || !an->client)
         return 0;
-    const flare_reachability *r = &h->autonat->reach;
+    const flare_reachability *r = &an->reach;
     size_t n = 0;
     for (size_t i = 0; i < r->naddrs && n < cap; i++, n++) {
         out[n] = r->addrs[i].addr;
@@ -603,7 +606,8 @@ size_t flare_host_reachability_addrs(flare_host *h, flare_multiaddr *out, flare_
 
 int flare_host_autonat_probe(flare_host *h, flare_autonat_probe_cb cb, void *user)
 {
-    if (!h->autonat || !h->autonat->client)
+    flare__autonat *an = flare__autonat_of(h);
+    if (!an || !an->client)
         return FLARE_ERR_STATE;
-    return start_round(h->autonat, cb, user);
+    return start_round(an, cb, user);
 }

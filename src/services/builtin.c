@@ -1,0 +1,15 @@
+/* The host with the built-in services: the one place that lists them. The
+ * order is the order their hooks run in (DCUtR sees a new connection before
+ * identify opens its stream on it). */
+#include "services/services.h"
+
+static const flare__service *const builtin[] = {
+    &flare__svc_relay_client, &flare__svc_dcutr,   &flare__svc_relay_server, &flare__svc_ping,
+    &flare__svc_identify,     &flare__svc_autonat, &flare__svc_autorelay,
+};
+
+int flare_host_new(flare_host **out, flare_io *io, const flare_privkey *key,
+                   const flare_host_config *cfg, const flare_mem *mem)
+{
+    return flare__host_new(out, io, key, cfg, mem, builtin, sizeof(builtin) / sizeof(builtin[0]));
+}

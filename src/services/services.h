@@ -1,0 +1,45 @@
+/* Shared declarations of the services (src/services/): each service's table
+ * and what the services offer each other. Services build on the host core
+ * (host/host_int.h); the core never includes this header. */
+#ifndef FLARE_SERVICES_H
+#define FLARE_SERVICES_H
+
+#include "host/host_int.h"
+
+/* Connection manager tags of the services' protections. */
+#define FLARE__TAG_RELAY_RSVP "relay-reservation"
+#define FLARE__TAG_HOLEPUNCH  "holepunch"
+
+/* The built-in services, in registration order (builtin.c). */
+extern const flare__service flare__svc_relay_client;
+extern const flare__service flare__svc_dcutr;
+extern const flare__service flare__svc_relay_server;
+extern const flare__service flare__svc_ping;
+extern const flare__service flare__svc_identify;
+extern const flare__service flare__svc_autonat;
+extern const flare__service flare__svc_autorelay;
+
+/* The wall clock in seconds (0 without one): reservation expiry. */
+uint64_t flare__unix_now(flare_host *h);
+
+/* relay_client.c. Reservations owned by AutoRelay: FLARE_ERR_EXISTS when the
+ * relay already has one (of either kind; flare_host_relay_reserve takes an
+ * AutoRelay one over instead); unreserve forgets an AutoRelay one (and
+ * pushes identify when it was active); FLARE_ERR_NOT_FOUND otherwise. */
+int flare__relay_reserve_auto(flare_host *h, const flare_multiaddr *relay_ma);
+int flare__relay_unreserve_auto(flare_host *h, const flare_peerid *relay);
+int flare__relay_has_manual(flare_host *h, const flare_peerid *relay);
+
+/* autorelay.c: the outcome of each of its reservations (from the relay
+ * client). */
+typedef enum {
+    FLARE__RSVP_GRANTED,
+    FLARE__RSVP_REFUSED, /* the relay answered no, or with something unusable */
+    FLARE__RSVP_FAILED,  /* dial, connection or stream failure: no answer */
+    FLARE__RSVP_LOST,    /* a granted reservation's connection dropped */
+    FLARE__RSVP_TAKEN,   /* the application reserved there itself: no longer ours */
+} flare__rsvp_outcome;
+void flare__autorelay_rsvp_result(flare_host *h, const flare_peerid *relay,
+                                  flare__rsvp_outcome what, int err);
+
+#endif
