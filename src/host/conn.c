@@ -3,29 +3,24 @@
  *
  *   raw  --mss(/noise)-->  Noise XX  --mss(/yamux/1.0.0) or Noise ext-->  yamux
  *
- * Bytes from the socket go through process_wire(); plaintext produced by mss
- * or yamux is collected in c->tmp, encrypted into c->wire and written by
+ * It runs over any byte-stream transport (src/transport/transport.h): bytes
+ * from it go through process_wire(); plaintext produced by mss or yamux is
+ * collected in c->tmp, encrypted into c->wire and written by
  * flare__conn_flush(). The connection's role (initiator: Noise initiator,
  * multistream dialer, yamux client) is fixed when the upgrade starts and
- * need not match the socket's direction.
+ * need not match the transport's direction.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "core/mem.h"
 #include "host/host_int.h"
+#include "transport/transport.h"
 
 static const char *const noise_protos[] = {FLARE__NOISE_ID};
 static const char *const yamux_protos[] = {FLARE__YAMUX_ID};
 
-static void conn_on_connect(flare_io_sock *s, int status, void *user);
-static void conn_on_read(flare_io_sock *s, const uint8_t *data, size_t len, void *user);
-static void conn_on_close(flare_io_sock *s, int reason, void *user);
-static void conn_on_drain(flare_io_sock *s, void *user);
 static void conn_on_timer(flare_io_timer *t, void *user);
-
-const flare_io_sock_cbs flare__conn_sock_cbs = {conn_on_connect, conn_on_read, conn_on_close,
-                                                conn_on_drain};
 
 flare_conn *flare__conn_new(flare_host *h, int outbound)
 {
@@ -53,15 +48,10 @@ flare_conn *flare__conn_new(flare_host *h, int outbound)
     return c;
 }
 
-void flare__conn_attach_sock(flare_conn *c, flare_io_sock *s)
+void flare__conn_attach(flare_conn *c, const flare__transport_ops *ops, void *tr)
 {
-    flare_io *io = c->host->io;
-    c->sock = s;
-    io->ops->sock_set_cbs(s, &flare__conn_sock_cbs, c);
-    io->ops->sock_set_lowat(s, flare__conn_write_low(c->host));
-    io->ops->sock_addrs(s, &c->local_ip, &c->remote_ip);
-    flare_multiaddr_from_ipaddr(&c->remote_ma, &c->remote_ip, FLARE_MA_TCP);
-    flare_multiaddr_from_ipaddr(&c->local_ma, &c->local_ip, FLARE_MA_TCP);
+    c->tr_ops = ops;
+    c->tr = tr;
 }
 
 /* ---- teardown ------------------------------------------------------------------ */
@@ -149,12 +139,12 @@ void flare__conn_unbusy(flare_conn *c)
 
 void flare_conn_close(flare_conn *c)
 {
-    if (c->yamux && c->state == FLARE__CONN_READY && (c->sock || c->carrier)) {
+    if (c->yamux && c->state == FLARE__CONN_READY && c->tr_ops) {
         flare_buf_reset(&c->tmp);
         flare_yamux_goaway(c->yamux, 0, &c->tmp);
         flare__conn_flush(c);
-        if (c->sock)
-            c->host->io->ops->sock_shutdown(c->sock);
+        if (c->tr_ops && c->tr_ops->shutdown)
+            c->tr_ops->shutdown(c);
     }
     flare__conn_fail(c, 0);
 }
@@ -162,7 +152,7 @@ void flare_conn_close(flare_conn *c)
 /* ---- output -------------------------------------------------------------------- */
 
 /* Empties a per-connection I/O buffer after a batch of used bytes. After a
- * small batch (handshakes, control messages, an idle relay circuit's setup)
+ * small batch (handshakes, control messages, an idle tunnelled connection's setup)
  * the memory goes back, so idle connections hold no I/O buffers; a streaming
  * connection keeps up to 256 KiB rather than allocate per event. */
 static void io_buf_done(flare_buf *b, size_t used)
@@ -172,7 +162,7 @@ static void io_buf_done(flare_buf *b, size_t used)
         flare_buf_free(b);
 }
 
-/* The socket write queue marks, 0 meaning the default. */
+/* The write queue marks, 0 meaning the default. */
 size_t flare__conn_write_low(const flare_host *h)
 {
     size_t low = h->cfg.conn_write_low ? h->cfg.conn_write_low : FLARE__CONN_WRITE_LOW;
@@ -180,44 +170,45 @@ size_t flare__conn_write_low(const flare_host *h)
     return low < high ? low : high / 2;
 }
 
-/* After a socket write. Above the high-water mark the peer does not keep
- * up (or does not read at all): hold the streams' data (congested) until
- * on_drain. The queue can then only grow by what the peer's input makes us
- * say (ping ACKs, window updates, resets, negotiation answers): at twice the
- * mark stop reading from it, so a peer that never reads cannot make us say
- * more. Reading goes on between the two marks, so that two peers that both
- * write a lot keep draining each other instead of waiting for each other.
- * Past the hard bound, give up. */
-static void sock_backpressure(flare_conn *c)
+/* After a write to the transport (full: it said its queue is above its own
+ * high-water mark). Above the high-water mark the peer does not keep up
+ * (or does not read at all): hold the streams' data (congested) until the
+ * transport drains. The queue can then only grow by what the peer's input
+ * makes us say (ping ACKs, window updates, resets, negotiation answers): at
+ * twice the mark stop reading from it, so a peer that never reads cannot
+ * make us say more. Reading goes on between the two marks, so that two
+ * peers that both write a lot keep draining each other instead of waiting
+ * for each other. Past the hard bound, give up. */
+static void backpressure(flare_conn *c, int full)
 {
+    if (full)
+        c->congested = 1;
+    if (!c->tr_ops->pending)
+        return;
     const flare_host_config *cfg = &c->host->cfg;
-    flare_io *io = c->host->io;
     size_t high = cfg->conn_write_high ? cfg->conn_write_high : FLARE__CONN_WRITE_HIGH;
     size_t max = cfg->conn_write_max ? cfg->conn_write_max : FLARE__CONN_WRITE_MAX;
     size_t pause = high <= SIZE_MAX / 2 && 2 * high < max ? 2 * high : high + (max - high) / 2;
-    size_t q = io->ops->sock_pending(c->sock);
+    size_t q = c->tr_ops->pending(c);
     if (q > max) {
         flare__conn_fail(c, FLARE_ERR_LIMIT);
         return;
     }
     if (q > high)
         c->congested = 1;
-    if (q > pause && !c->read_paused) {
+    if (q > pause && !c->read_paused && c->tr_ops->read_pause) {
         c->read_paused = 1;
-        io->ops->sock_read_pause(c->sock, 1);
+        c->tr_ops->read_pause(c, 1);
     }
 }
 
-/* The socket queue fell to the low-water mark: read again, move the
- * streams' held data on. */
-static void conn_on_drain(flare_io_sock *s, void *user)
+void flare__conn_drained(flare_conn *c)
 {
-    flare_conn *c = user;
     if (c->close_pending)
         return;
     if (c->read_paused) {
         c->read_paused = 0;
-        c->host->io->ops->sock_read_pause(s, 0);
+        c->tr_ops->read_pause(c, 0);
     }
     flare__conn_uncongest(c);
 }
@@ -225,7 +216,7 @@ static void conn_on_drain(flare_io_sock *s, void *user)
 /* Encrypts c->tmp (if the secure channel is up) and writes it with c->wire. */
 void flare__conn_flush(flare_conn *c)
 {
-    if (c->close_pending || (!c->sock && !c->carrier))
+    if (c->close_pending || !c->tr_ops)
         return;
     if (c->tmp.len) {
         int rv;
@@ -240,13 +231,12 @@ void flare__conn_flush(flare_conn *c)
         }
     }
     if (c->wire.len) {
-        int rv = c->sock ? c->host->io->ops->sock_write(c->sock, c->wire.base, c->wire.len)
-                         : flare__relay_carrier_write(c, c->wire.base, c->wire.len);
+        int rv = c->tr_ops->write(c, c->wire.base, c->wire.len);
         io_buf_done(&c->wire, c->wire.len);
         if (rv < 0)
             flare__conn_fail(c, rv);
-        else if (c->sock)
-            sock_backpressure(c);
+        else
+            backpressure(c, rv == 1);
     }
 }
 
@@ -482,22 +472,8 @@ static int process_wire(flare_conn *c, const uint8_t *data, size_t len)
     return process_plain(c);
 }
 
-/* ---- socket callbacks --------------------------------------------------------- */
+/* ---- transport input ------------------------------------------------------------ */
 
-static void conn_on_connect(flare_io_sock *s, int status, void *user)
-{
-    flare_conn *c = user;
-    if (status) {
-        c->sock = NULL; /* the driver freed it */
-        flare__conn_fail(c, status);
-        return;
-    }
-    flare__conn_attach_sock(c, s);
-    flare__conn_start_upgrade(c);
-}
-
-/* Bytes from the transport (a socket, or the stream of a relayed
- * connection); len 0 is the end of the byte stream. */
 void flare__conn_input(flare_conn *c, const uint8_t *data, size_t len)
 {
     if (c->close_pending)
@@ -524,28 +500,22 @@ void flare__conn_input(flare_conn *c, const uint8_t *data, size_t len)
     flare__conn_unbusy(c);
 }
 
-static void conn_on_read(flare_io_sock *s, const uint8_t *data, size_t len, void *user)
-{
-    (void)s;
-    flare__conn_input(user, data, len);
-}
-
 void flare__conn_close_transport(flare_conn *c, int abort)
 {
-    if (c->sock) {
-        c->host->io->ops->sock_close(c->sock, abort);
-        c->sock = NULL;
-    }
-    if (c->carrier)
-        flare__relay_carrier_close(c, abort);
+    const flare__transport_ops *ops = c->tr_ops;
+    void *tr = c->tr;
+    if (!ops)
+        return;
+    c->tr_ops = NULL;
+    c->tr = NULL;
+    ops->close(c, tr, abort);
 }
 
-static void conn_on_close(flare_io_sock *s, int reason, void *user)
+void flare__conn_transport_lost(flare_conn *c, int err)
 {
-    flare_conn *c = user;
-    (void)s;
-    c->sock = NULL;
-    flare__conn_fail(c, reason ? reason : FLARE_ERR_CLOSED);
+    c->tr_ops = NULL;
+    c->tr = NULL;
+    flare__conn_fail(c, err);
 }
 
 /* ---- yamux events ---------------------------------------------------------------- */

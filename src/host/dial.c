@@ -8,6 +8,7 @@
 
 #include "core/mem.h"
 #include "host/host_int.h"
+#include "transport/tcp.h"
 
 /* Runs the waiters of c with status (0: c is ready). */
 void flare__dial_complete(flare_conn *c, int status)
@@ -145,15 +146,13 @@ int flare_host_dial(flare_host *h, const flare_multiaddr *ma, const flare_dial_o
         lp = &local;
         flags = FLARE_IO_REUSE;
     }
-    flare_io_sock *s = NULL;
-    rv = h->io->ops->dial(h->io, lp, &remote, flags, &flare__conn_sock_cbs, c, &s);
+    rv = flare__tcp_dial(c, lp, &remote, flags);
     if (rv) {
         /* The caller learns it from the return value, not the callback. */
         c->waiters->cb = NULL;
         flare__conn_fail(c, rv);
         return rv;
     }
-    c->sock = s;
     c->handshake_deadline = flare_io_now(h->io) + h->cfg.dial_timeout + h->cfg.handshake_timeout;
     flare__conn_arm_timer(c);
     return 0;

@@ -4,6 +4,7 @@
 
 #include "core/mem.h"
 #include "host/host_int.h"
+#include "transport/tcp.h"
 
 void flare_host_config_default(flare_host_config *c)
 {
@@ -296,7 +297,7 @@ static void on_accept(flare_io_listener *l, flare_io_sock *s, void *user)
         h->io->ops->sock_close(s, 1);
         return;
     }
-    flare__conn_attach_sock(c, s);
+    flare__tcp_attach(c, s);
     flare__rc_conn_add(c);
     /* Services see it first: a hole punch may land here (TCP simultaneous
      * open accepted by our listener) and make us the initiator. */

@@ -7,7 +7,6 @@
 #include "flare/host.h"
 #include "flare/mss.h"
 #include "flare/noise.h"
-#include "flare/relay.h"
 #include "flare/yamux.h"
 #include "host/rcmgr.h"
 
@@ -18,6 +17,8 @@
 #define FLARE__CONN_WRITE_LOW  (256u << 10)
 #define FLARE__CONN_WRITE_MAX  (8u << 20)
 #define FLARE__NOISE_ID        "/noise"
+
+typedef struct flare__transport_ops flare__transport_ops;
 
 typedef struct flare__handler {
     struct flare__handler *next;
@@ -103,7 +104,7 @@ struct flare_stream {
     unsigned paused : 1;
     unsigned want_writable : 1;
     unsigned opened_cb_done : 1;
-    unsigned carrier : 1;       /* carries a relayed connection: bounded by its own windows */
+    unsigned carrier : 1;       /* carries another connection: bounded by its windows */
     struct flare__rc_pp *rc_pp; /* its protocol's count in the resource manager */
 };
 
@@ -119,19 +120,14 @@ struct flare_conn {
     flare_peerid peer;
     flare_multiaddr remote_ma, local_ma;
     flare_ipaddr remote_ip, local_ip;
-    flare_io_sock *sock;
-    flare_stream *carrier; /* relayed: the hop/stop stream on the relay connection */
-    /* The transport's queue (the carrier stream of a relayed connection, or
-     * the socket) is above its high-water mark; streams keep their data
-     * queued (and report backpressure) until it drains. */
+    /* The transport the bytes run over (src/transport/transport.h); NULL
+     * once it is gone. */
+    const struct flare__transport_ops *tr_ops;
+    void *tr;
+    /* The transport's queue is above its high-water mark; streams keep
+     * their data queued (and report backpressure) until it drains. */
     int congested;
-    int read_paused;    /* socket queue above conn_write_high: not reading */
-    flare_peerid relay; /* relayed: the relay's peer ID */
-    /* Relayed: the circuit's limit and our carrier traffic against it, to
-     * tell a relay's limit reset from any other (FLARE_ERR_LIMIT). */
-    flare_relay_limit relay_limit;
-    uint64_t relay_in, relay_out;
-    flare_tstamp relay_opened;
+    int read_paused; /* the queue is far above it: not reading */
     flare_io_timer *timer;
     flare_tstamp handshake_deadline;
     flare_tstamp idle_since;
@@ -196,18 +192,17 @@ int flare__host_listen_addr_for(const flare_host *h, int family, flare_ipaddr *o
 
 /* conn.c */
 flare_conn *flare__conn_new(flare_host *h, int outbound);
-void flare__conn_attach_sock(flare_conn *c, flare_io_sock *s);
 void flare__conn_start_upgrade(flare_conn *c);
 void flare__conn_fail(flare_conn *c, int err);
 void flare__conn_flush(flare_conn *c);
 void flare__conn_process_yamux(flare_conn *c);
 void flare__conn_arm_timer(flare_conn *c);
 void flare__conn_destroy(flare_conn *c);
+/* Bytes from the transport; len 0 is the end of the byte stream. */
 void flare__conn_input(flare_conn *c, const uint8_t *data, size_t len);
 void flare__conn_close_transport(flare_conn *c, int abort);
 void flare__conn_unbusy(flare_conn *c);
 size_t flare__conn_write_low(const flare_host *h);
-extern const flare_io_sock_cbs flare__conn_sock_cbs;
 
 /* stream.c */
 flare_stream *flare__stream_new(flare_conn *c, uint32_t id, int inbound);
@@ -263,13 +258,6 @@ void flare__addrs_listen_added(flare_host *h, const flare_multiaddr *ma);
  * confirmed external ones. Returns the count. */
 size_t flare__addrs_advertised(flare_host *h, flare_multiaddr *out, size_t cap);
 
-/* relay_transport.c: connections carried by a stream of a relay connection */
-flare_conn *flare__relay_conn_new(flare_host *h, flare_stream *carrier, int outbound,
-                                  const flare_peerid *relay, const flare_peerid *remote,
-                                  const flare_multiaddr *remote_ma, const flare_relay_limit *limit);
-int flare__relay_carrier_write(flare_conn *c, const uint8_t *data, size_t len);
-void flare__relay_carrier_close(flare_conn *c, int abort);
-
 /* gater.c: 1 if the connection may go on, 0 if refused (the caller closes
  * it). accept: before anything is read (judges the remote IP); dial: before
  * the socket (the address's peer and IP); peer: after the handshake. */
@@ -295,8 +283,17 @@ typedef enum {
     FLARE__ADDRS_EXTERNAL, /* the confirmed external addresses or NAT type changed */
 } flare__addrs_change;
 
+/* A protocol's streams per peer (both directions): a peer asking for more
+ * than the service needs at a time is abusing it. */
+typedef struct flare__svc_stream_limit {
+    const char *protocol; /* NULL ends a list */
+    size_t per_peer;
+} flare__svc_stream_limit;
+
 typedef struct flare__service {
     const char *name;
+    /* Set before init, whatever the config enables (we may still be the client). */
+    const flare__svc_stream_limit *stream_limits;
     /* At host creation (the core is up, no connection yet); *state starts NULL. */
     int (*init)(flare_host *h, void **state);
     /* At host destruction, after every connection is gone. */

@@ -13,11 +13,8 @@
 #include <string.h>
 
 #include "core/mem.h"
-#include "flare/autonat.h"
-#include "flare/dcutr.h"
-#include "flare/identify.h"
-#include "flare/ping.h"
 #include "host/host_int.h"
+#include "transport/transport.h"
 
 /* ---- a small chained hash table ------------------------------------------------ */
 
@@ -279,23 +276,6 @@ int flare_host_set_protocol_limits(flare_host *h, const char *protocol, size_t p
     return 0;
 }
 
-/* The built-in services need a handful of streams per peer at a time: a
- * peer asking for more is abusing them (identify's answer is the largest
- * message a host builds for anyone who asks). */
-static const struct {
-    const char *protocol;
-    size_t per_peer;
-} service_limits[] = {
-    {FLARE_IDENTIFY_ID, 8},
-    {FLARE_IDENTIFY_PUSH_ID, 8},
-    {FLARE_PING_PROTOCOL_ID, 4},
-    {FLARE_AUTONAT_V1_PROTOCOL_ID, 4},
-    {FLARE_AUTONAT_V2_DIAL_REQUEST_ID, 4},
-    {FLARE_AUTONAT_V2_DIAL_BACK_ID, 4},
-    {FLARE_DCUTR_PROTOCOL_ID, 4},
-    {FLARE_RELAY_HOP_PROTOCOL, 32},
-};
-
 int flare__rc_new(flare_host *h)
 {
     struct flare__rcmgr *rc = flare__calloc(h->mem, 1, sizeof(*rc));
@@ -304,13 +284,6 @@ int flare__rc_new(flare_host *h)
     rc->host = h;
     h->rng.fn((uint8_t *)&rc->seed, sizeof(rc->seed), h->rng.user);
     h->rcmgr = rc;
-    for (size_t i = 0; i < sizeof(service_limits) / sizeof(service_limits[0]); i++) {
-        int rv = flare_host_set_protocol_limits(h, service_limits[i].protocol,
-                                                service_limits[i].per_peer,
-                                                h->cfg.limits.streams_per_protocol);
-        if (rv)
-            return rv;
-    }
     return 0;
 }
 
@@ -416,7 +389,8 @@ void flare__rc_conn_add(flare_conn *c)
     }
     rc->conns_in++;
     const flare_ipaddr *a = &c->remote_ip;
-    if (c->carrier || (a->family != 4 && a->family != 6))
+    if ((c->tr_ops && (c->tr_ops->flags & FLARE__TR_SHARED_IP)) ||
+        (a->family != 4 && a->family != 6))
         return;
     uint8_t key[16];
     int family = ip_key(a, 0, key);
@@ -681,8 +655,7 @@ int flare__rc_stream_protocol(flare_stream *s)
 
 static size_t conn_pending(const flare_conn *c)
 {
-    flare_io *io = c->host->io;
-    return c->sock && io->ops->sock_pending ? io->ops->sock_pending(c->sock) : 0;
+    return c->tr_ops && c->tr_ops->pending ? c->tr_ops->pending(c) : 0;
 }
 
 /* Charges n more bytes to c, its peer and the system, or refuses (-1). */

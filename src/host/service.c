@@ -16,7 +16,13 @@ int flare__svc_init_all(flare_host *h, const flare__service *const *svcs, size_t
     for (size_t i = 0; i < n; i++) {
         h->svcs[i].svc = svcs[i];
         h->nsvcs = i + 1;
-        int rv = svcs[i]->init ? svcs[i]->init(h, &h->svcs[i].state) : 0;
+        int rv = 0;
+        for (const flare__svc_stream_limit *l = svcs[i]->stream_limits; l && l->protocol && !rv;
+             l++)
+            rv = flare_host_set_protocol_limits(h, l->protocol, l->per_peer,
+                                                h->cfg.limits.streams_per_protocol);
+        if (rv == 0 && svcs[i]->init)
+            rv = svcs[i]->init(h, &h->svcs[i].state);
         if (rv)
             return rv;
     }

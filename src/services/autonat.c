@@ -503,8 +503,14 @@ static void autonat_free(flare_host *h, void *state)
     flare__free(h->mem, an);
 }
 
+static const flare__svc_stream_limit limits[] = {{FLARE_AUTONAT_V1_PROTOCOL_ID, 4},
+                                                 {FLARE_AUTONAT_V2_DIAL_REQUEST_ID, 4},
+                                                 {FLARE_AUTONAT_V2_DIAL_BACK_ID, 4},
+                                                 {NULL, 0}};
+
 const flare__service flare__svc_autonat = {
     .name = "autonat",
+    .stream_limits = limits,
     .init = autonat_init,
     .free = autonat_free,
     .on_inbound = flare__autonat_inbound,

@@ -26,6 +26,7 @@
 #include "flare/dcutr.h"
 #include "flare/lpframe.h"
 #include "services/services.h"
+#include "transport/circuit.h"
 
 #define GRACE      (2 * FLARE_NS_PER_S)
 #define EXPECT_MAX 64
@@ -537,9 +538,12 @@ static punch *punch_new(flare_host *h, flare_conn *relayed, int initiator)
     /* Neither the relayed connection (nor the relay connection carrying
      * it) nor the direct one may be trimmed while we punch and during the
      * grace period after. */
-    p->relay_peer = relayed->relay;
+    const flare_peerid *relay = flare__circuit_relay(relayed);
+    if (relay)
+        p->relay_peer = *relay;
     flare__connmgr_protect(h, &p->peer, FLARE__TAG_HOLEPUNCH, 1);
-    flare__connmgr_protect(h, &p->relay_peer, FLARE__TAG_HOLEPUNCH, 1);
+    if (relay)
+        flare__connmgr_protect(h, &p->relay_peer, FLARE__TAG_HOLEPUNCH, 1);
     trace(p, FLARE_DCUTR_STEP_RELAY_UP, 0);
     return p;
 }
@@ -721,8 +725,11 @@ int flare_host_holepunch_metrics(flare_host *h, flare_buf *out)
     return svc_of(h) ? flare_dcutr_metrics_format(&svc_of(h)->tracer, out) : FLARE_ERR_STATE;
 }
 
+static const flare__svc_stream_limit limits[] = {{FLARE_DCUTR_PROTOCOL_ID, 4}, {NULL, 0}};
+
 const flare__service flare__svc_dcutr = {
     .name = "dcutr",
+    .stream_limits = limits,
     .init = dcutr_init,
     .free = dcutr_free,
     .on_inbound = on_inbound,

@@ -273,8 +273,13 @@ static void identify_addrs_changed(flare_host *h, void *state, flare__addrs_chan
         flare_host_identify_push(h);
 }
 
+/* Our answer is the largest message we build for anyone who asks. */
+static const flare__svc_stream_limit limits[] = {
+    {FLARE_IDENTIFY_ID, 8}, {FLARE_IDENTIFY_PUSH_ID, 8}, {NULL, 0}};
+
 const flare__service flare__svc_identify = {
     .name = "identify",
+    .stream_limits = limits,
     .init = identify_init,
     .on_conn_ready = identify_on_conn,
     .on_addrs_changed = identify_addrs_changed,

@@ -175,4 +175,6 @@ int flare_host_ping(flare_host *h, const flare_peerid *peer, flare_ping_cb cb, v
     return 0;
 }
 
-const flare__service flare__svc_ping = {.name = "ping", .init = ping_init};
+static const flare__svc_stream_limit limits[] = {{FLARE_PING_PROTOCOL_ID, 4}, {NULL, 0}};
+
+const flare__service flare__svc_ping = {.name = "ping", .stream_limits = limits, .init = ping_init};

@@ -15,6 +15,7 @@
 #include "flare/lpframe.h"
 #include "flare/relay.h"
 #include "services/services.h"
+#include "transport/circuit.h"
 
 #define BACKOFF_MIN (2 * FLARE_NS_PER_S)
 #define BACKOFF_MAX (3600 * FLARE_NS_PER_S)
@@ -414,7 +415,7 @@ static void stop_accept(flare_stream *s, stop_ctx *x, const flare_relay_stop_req
         stop_free(x);
         return;
     }
-    flare_conn *c = flare__relay_conn_new(h, s, 0, &rc->peer, &req->remote, &ma, &req->limit);
+    flare_conn *c = flare__circuit_conn_new(h, s, 0, &rc->peer, &req->remote, &ma, &req->limit);
     if (!c) {
         flare_stream_reset(s);
         stop_free(x);
@@ -544,7 +545,7 @@ static void hop_data(flare_stream *s, const uint8_t *data, size_t len, void *use
         rdial_done(d, NULL, rv);
         return;
     }
-    flare_conn *c = flare__relay_conn_new(h, s, 1, &d->relay, &d->target, &d->ma, &limit);
+    flare_conn *c = flare__circuit_conn_new(h, s, 1, &d->relay, &d->target, &d->ma, &limit);
     if (!c) {
         flare_stream_reset(s);
         rdial_done(d, NULL, FLARE_ERR_LIMIT);

@@ -513,8 +513,11 @@ static int rs_protects(flare_host *h, void *state, const flare_conn *c)
 }
 
 /* Idle until flare_host_enable_relay_server. */
+static const flare__svc_stream_limit limits[] = {{FLARE_RELAY_HOP_PROTOCOL, 32}, {NULL, 0}};
+
 const flare__service flare__svc_relay_server = {
     .name = "relay-server",
+    .stream_limits = limits,
     .free = rs_free,
     .on_conn_closed = rs_conn_closed,
     .protects = rs_protects,

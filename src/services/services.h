@@ -4,6 +4,7 @@
 #ifndef FLARE_SERVICES_H
 #define FLARE_SERVICES_H
 
+#include "flare/relay.h"
 #include "host/host_int.h"
 
 /* Connection manager tags of the services' protections. */

@@ -12,6 +12,7 @@
 #include "flare/host.h"
 #include "flare/sim.h"
 #include "host/host_int.h"
+#include "transport/tcp.h"
 
 #define MS FLARE_NS_PER_MS
 #define S  FLARE_NS_PER_S
@@ -162,25 +163,25 @@ static void run_flood(const flare_host_config *vcfg, size_t total, int secs, int
     assert_non_null(victim_conn(v));
     long base = vheap.bytes;
     flare_io *aio = flare_host_io(a), *vio = flare_host_io(v);
-    aio->ops->sock_read_pause(c->sock, 1);
+    aio->ops->sock_read_pause(flare__tcp_sock(c), 1);
     static uint8_t pings[60 * 1024];
     ping_frames(pings, sizeof(pings));
     flare_buf wire;
     flare_buf_init(&wire, NULL);
     memset(r, 0, sizeof(*r));
     for (int step = 0; step < secs * 100 && !ve.closed; step++) {
-        if (a->conns != c || !c->sock)
+        if (a->conns != c || !flare__tcp_sock(c))
             break; /* the attacker's side went away */
-        while (r->flooded < total && aio->ops->sock_pending(c->sock) < (256u << 10)) {
+        while (r->flooded < total && aio->ops->sock_pending(flare__tcp_sock(c)) < (256u << 10)) {
             flare_buf_reset(&wire);
             assert_int_equal(flare_noise_encrypt(&c->noise, pings, sizeof(pings), &wire), 0);
-            assert_int_equal(aio->ops->sock_write(c->sock, wire.base, wire.len), 0);
+            assert_int_equal(aio->ops->sock_write(flare__tcp_sock(c), wire.base, wire.len), 0);
             r->flooded += sizeof(pings);
         }
         flare_sim_run_for(sim, 10 * MS);
         flare_conn *vc = victim_conn(v);
-        if (vc && vc->sock) {
-            size_t p = vio->ops->sock_pending(vc->sock);
+        if (vc && flare__tcp_sock(vc)) {
+            size_t p = vio->ops->sock_pending(flare__tcp_sock(vc));
             if (p > r->max_pending)
                 r->max_pending = p;
             r->paused_seen |= vc->read_paused;
@@ -189,7 +190,7 @@ static void run_flood(const flare_host_config *vcfg, size_t total, int secs, int
     if (resume && !ve.closed && a->conns == c) {
         /* A slow reader, not a dead one: once it reads again the victim
          * drains, reads again and answers. */
-        aio->ops->sock_read_pause(c->sock, 0);
+        aio->ops->sock_read_pause(flare__tcp_sock(c), 0);
         flare_sim_run_for(sim, 2 * S);
         flare_conn *vc = victim_conn(v);
         int pinged = 0;
