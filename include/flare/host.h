@@ -241,7 +241,12 @@ typedef void (*flare_dial_cb)(flare_host *h, flare_conn *conn, int status, void 
  * cb may be NULL. */
 int flare_host_dial(flare_host *h, const flare_multiaddr *ma, const flare_dial_opts *opts,
                     flare_dial_cb cb, void *user);
-/* Dials a peer at its addresses in the peerstore. */
+/* Dials a peer at its addresses in the peerstore, best first: addresses a
+ * direct connection of ours came up at before, public ones, the others,
+ * relayed ones last. A new attempt starts every 250 ms while earlier ones
+ * are in flight, at once when one fails; the first connection wins (a later
+ * one no better than it is closed) and cb runs once. An error return (no
+ * address could be dialed) means no callback. */
 int flare_host_connect(flare_host *h, const flare_peerid *peer, const flare_dial_opts *opts,
                        flare_dial_cb cb, void *user);
 

@@ -357,6 +357,8 @@ static void conn_ready(flare_conn *c)
     /* Pinned in the peerstore (never evicted) while connected. */
     c->peer_pinned = flare__peerstore_conn_opened(h->peerstore, &c->peer) == 0;
     flare__peerstore_set_key(h->peerstore, &c->peer, flare_noise_remote_key(&c->noise));
+    if (c->outbound && !c->limited)
+        flare__peerstore_addr_worked(h->peerstore, &c->peer, &c->remote_ma);
     flare_host_event ev = {.type = FLARE_HOST_EV_CONN_OPENED,
                            .conn = c,
                            .peer = &c->peer,

@@ -157,25 +157,3 @@ int flare_host_dial(flare_host *h, const flare_multiaddr *ma, const flare_dial_o
     flare__conn_arm_timer(c);
     return 0;
 }
-
-int flare_host_connect(flare_host *h, const flare_peerid *peer, const flare_dial_opts *opts,
-                       flare_dial_cb cb, void *user)
-{
-    flare_peer_info *info = flare__malloc(h->mem, sizeof(*info));
-    if (!info)
-        return FLARE_ERR_NOMEM;
-    int rv = flare_host_peer_info(h, peer, info);
-    if (rv == 0) {
-        rv = FLARE_ERR_NOT_FOUND;
-        /* First dialable address; the address manager of a later issue ranks them. */
-        for (size_t i = 0; i < info->naddrs && rv; i++) {
-            flare_multiaddr ma = info->addrs[i];
-            if (flare_multiaddr_is_relayed(&ma))
-                continue;
-            flare_multiaddr_with_peerid(&ma, peer);
-            rv = flare_host_dial(h, &ma, opts, cb, user);
-        }
-    }
-    flare__free(h->mem, info);
-    return rv;
-}

@@ -116,6 +116,7 @@ void flare_host_del(flare_host *h)
     h->destroying = 1;
     while (h->conns)
         flare__conn_destroy(h->conns);
+    flare__connect_free_all(h);
     flare__svc_free_all(h);
     while (h->listeners) {
         flare__listener *l = h->listeners;

@@ -175,7 +175,8 @@ struct flare_host {
     flare_addrmgr *addrmgr;
     uint64_t addrmgr_version;
     flare_io_timer *addrmgr_timer;
-    struct flare__svc_slot *svcs; /* the services, in registration order */
+    struct flare__svc_slot *svcs;    /* the services, in registration order */
+    struct flare__connect *connects; /* flare_host_connect races (connect.c) */
     size_t nsvcs;
     struct flare__gater *gater;     /* gater.c; NULL: no lists */
     struct flare__connmgr *connmgr; /* connmgr.c; NULL until needed */
@@ -219,6 +220,10 @@ void flare__conn_free_dead_streams(flare_conn *c);
 /* dial.c */
 void flare__dial_complete(flare_conn *c, int status);
 
+/* connect.c: flare_host_connect's ranked, staggered dials. */
+#define FLARE__DIAL_STAGGER (250 * FLARE_NS_PER_MS)
+void flare__connect_free_all(flare_host *h);
+
 /* peerstore.c: a growing hash table of peers. Peers with an open connection
  * are pinned; above max_peers entries (default FLARE__PEERSTORE_MAX_PEERS)
  * the least recently used unpinned peer is evicted to make room. Setters
@@ -243,6 +248,12 @@ int flare__peerstore_set_key(struct flare__peerstore *ps, const flare_peerid *pe
                              const flare_pubkey *k);
 int flare__peerstore_set_agent(struct flare__peerstore *ps, const flare_peerid *peer,
                                const char *agent, const char *proto_version);
+/* An outbound direct connection to peer came up at ma (an address already
+ * stored): flare_host_connect dials it first next time. */
+void flare__peerstore_addr_worked(struct flare__peerstore *ps, const flare_peerid *peer,
+                                  const flare_multiaddr *ma);
+int flare__peerstore_addr_has_worked(struct flare__peerstore *ps, const flare_peerid *peer,
+                                     const flare_multiaddr *ma);
 int flare__peerstore_get(struct flare__peerstore *ps, const flare_peerid *peer, flare_tstamp now,
                          flare_peer_info *info);
 int flare__peerstore_supports(struct flare__peerstore *ps, const flare_peerid *peer,

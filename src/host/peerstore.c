@@ -21,6 +21,7 @@
 typedef struct ps_addr {
     flare_tstamp expires;
     uint16_t len;
+    uint8_t worked;  /* an outbound connection came up at it */
     uint8_t bytes[]; /* binary multiaddr */
 } ps_addr;
 
@@ -283,6 +284,7 @@ static ps_addr *addr_new(struct flare__peerstore *ps, const flare_multiaddr *ma,
         return NULL;
     a->expires = expires;
     a->len = ma->len;
+    a->worked = 0;
     memcpy(a->bytes, ma->bytes, ma->len);
     return a;
 }
@@ -410,6 +412,38 @@ int flare__peerstore_set_agent(struct flare__peerstore *ps, const flare_peerid *
     e->agent = a;
     e->proto_version = v;
     return 0;
+}
+
+static ps_addr *find_addr(struct flare__peerstore *ps, const flare_peerid *peer,
+                          const flare_multiaddr *ma)
+{
+    ps_entry *e = lookup(ps, peer);
+    flare_multiaddr bare = *ma;
+    flare_peerid tail;
+    if (!e)
+        return NULL;
+    if (!flare_multiaddr_is_relayed(&bare) && flare_multiaddr_get_peerid(&bare, &tail) == 0 &&
+        flare_peerid_equal(&tail, peer))
+        flare_multiaddr_decapsulate(&bare, FLARE_MA_P2P);
+    for (size_t i = 0; i < e->naddrs; i++)
+        if (addr_equal(e->addrs[i], &bare))
+            return e->addrs[i];
+    return NULL;
+}
+
+void flare__peerstore_addr_worked(struct flare__peerstore *ps, const flare_peerid *peer,
+                                  const flare_multiaddr *ma)
+{
+    ps_addr *a = find_addr(ps, peer, ma);
+    if (a)
+        a->worked = 1;
+}
+
+int flare__peerstore_addr_has_worked(struct flare__peerstore *ps, const flare_peerid *peer,
+                                     const flare_multiaddr *ma)
+{
+    const ps_addr *a = find_addr(ps, peer, ma);
+    return a && a->worked;
 }
 
 int flare__peerstore_get(struct flare__peerstore *ps, const flare_peerid *peer, flare_tstamp now,
