@@ -258,8 +258,10 @@ void flare__conn_start_upgrade(flare_conn *c)
         flare__conn_fail(c, rv);
         return;
     }
+    c->busy++; /* a failed flush closes c: free it only after the timer is armed */
     flare__conn_flush(c);
     flare__conn_arm_timer(c);
+    flare__conn_unbusy(c);
 }
 
 static int start_noise(flare_conn *c)
