@@ -144,6 +144,19 @@ void flare__conn_unbusy(flare_conn *c)
         flare__conn_destroy(c);
 }
 
+/* Ends an application call's hold on c (busy++ at its start). A failure
+ * inside it (a write that could not be buffered or sent) closes c on the next
+ * timer tick, so no callback runs inside the call and the caller's handles
+ * stay valid until it returns. */
+void flare__conn_api_leave(flare_conn *c)
+{
+    if (--c->busy > 0)
+        return;
+    flare__conn_free_dead_streams(c);
+    if (c->close_pending)
+        c->host->io->ops->timer_start(c->timer, flare_io_now(c->host->io));
+}
+
 void flare_conn_close(flare_conn *c)
 {
     if (c->yamux && c->state == FLARE__CONN_READY && (c->sock || c->carrier)) {
@@ -218,6 +231,11 @@ static void conn_on_timer(flare_io_timer *t, void *user)
     flare_conn *c = user;
     flare_tstamp now = flare_io_now(c->host->io);
     (void)t;
+    if (c->close_pending) { /* closed inside an application call */
+        if (c->busy == 0)
+            flare__conn_destroy(c);
+        return;
+    }
     if (c->state != FLARE__CONN_READY) {
         if (now >= c->handshake_deadline)
             flare__conn_fail(c, FLARE_ERR_TIMEOUT);

@@ -199,6 +199,7 @@ void flare__conn_destroy(flare_conn *c);
 void flare__conn_input(flare_conn *c, const uint8_t *data, size_t len);
 void flare__conn_close_transport(flare_conn *c, int abort);
 void flare__conn_unbusy(flare_conn *c);
+void flare__conn_api_leave(flare_conn *c);
 extern const flare_io_sock_cbs flare__conn_sock_cbs;
 
 /* stream.c */
