@@ -159,6 +159,7 @@ void flare__conn_api_leave(flare_conn *c)
 
 void flare_conn_close(flare_conn *c)
 {
+    c->busy++; /* the flush may fail and close c first */
     if (c->yamux && c->state == FLARE__CONN_READY && (c->sock || c->carrier)) {
         flare_buf_reset(&c->tmp);
         flare_yamux_goaway(c->yamux, 0, &c->tmp);
@@ -167,6 +168,7 @@ void flare_conn_close(flare_conn *c)
             c->host->io->ops->sock_shutdown(c->sock);
     }
     flare__conn_fail(c, 0);
+    flare__conn_unbusy(c);
 }
 
 /* ---- output -------------------------------------------------------------------- */
