@@ -5,11 +5,11 @@
  * a crash) and free every block it allocated: the allocator counts live
  * blocks, and the ASan build adds use-after-free and leak detection.
  *
- * Long scenarios are swept at every index up to FM_DENSE and at a stride
- * after it, so a run stays within FM_MAX_RUNS; FLARE_FAILMALLOC_FULL=1 in the
- * environment sweeps every index. FLARE_FAILMALLOC_ONLY=i makes only the run
- * failing allocation i (it prints where that allocation is made; with ASan, the leak report shows
- * what leaked). */
+ * A second pass fails every allocation from the i-th on (the heap stays
+ * exhausted), as nghttp2 does. Long scenarios are swept at every index up to FM_DENSE and at a
+ * stride after it, so a run stays within FM_MAX_RUNS; FLARE_FAILMALLOC_FULL=1 in the environment
+ * sweeps every index. FLARE_FAILMALLOC_ONLY=i makes only the run failing allocation i (it prints
+ * where that allocation is made; with ASan, the leak report shows what leaked). */
 #ifndef FLARE_TEST_FAILMALLOC_H
 #define FLARE_TEST_FAILMALLOC_H
 
@@ -29,6 +29,7 @@ typedef struct fm {
     flare_mem mem;
     long count;   /* allocations attempted (malloc, calloc, realloc) */
     long fail_at; /* index of the allocation to fail; -1: none */
+    int from;     /* fail every allocation from fail_at on */
     int failed;   /* the failure was injected */
     long live;    /* blocks allocated and not yet freed */
 } fm;
@@ -42,19 +43,18 @@ void __sanitizer_print_stack_trace(void) __attribute__((weak));
 static inline int fm_should_fail(fm *m)
 {
     long i = m->count++;
-    if (i == m->fail_at) {
-        m->failed = 1;
-        if (getenv("FLARE_FAILMALLOC_ONLY")) { /* debugging: where it failed */
-            void *bt[32];
-            fprintf(stderr, "failmalloc: allocation %ld fails here:\n", i);
-            if (__sanitizer_print_stack_trace)
-                __sanitizer_print_stack_trace();
-            else
-                backtrace_symbols_fd(bt, backtrace(bt, 32), 2);
-        }
-        return 1;
+    if (m->fail_at < 0 || i < m->fail_at || (i > m->fail_at && !m->from))
+        return 0;
+    if (i == m->fail_at && getenv("FLARE_FAILMALLOC_ONLY")) { /* debugging: where it fails */
+        void *bt[32];
+        fprintf(stderr, "failmalloc: allocation %ld fails here:\n", i);
+        if (__sanitizer_print_stack_trace)
+            __sanitizer_print_stack_trace();
+        else
+            backtrace_symbols_fd(bt, backtrace(bt, 32), 2);
     }
-    return 0;
+    m->failed = 1;
+    return 1;
 }
 
 static inline void *fm_raw(fm *m, size_t n)
@@ -110,11 +110,12 @@ static inline void *fm_realloc(void *q, size_t n, void *u)
     return r;
 }
 
-static inline void fm_init(fm *m, long fail_at)
+static inline void fm_init(fm *m, long fail_at, int from)
 {
     memset(m, 0, sizeof(*m));
     m->mem = (flare_mem){m, fm_malloc, fm_free, fm_calloc, fm_realloc};
     m->fail_at = fail_at;
+    m->from = from;
 }
 
 /* A scenario sets itself up with m->mem, runs, tears everything down and
@@ -130,7 +131,7 @@ static inline int fm_full(void)
 
 typedef struct fm_result {
     long allocs; /* of the clean run */
-    long runs;   /* failing runs made */
+    long runs;   /* failing runs made (both passes) */
     long errors; /* of which the scenario reported an error */
 } fm_result;
 
@@ -140,7 +141,7 @@ static inline fm_result fm_sweep(const char *name, fm_scenario sc, void *ctx)
 {
     fm_result r = {0, 0, 0};
     fm m;
-    fm_init(&m, -1);
+    fm_init(&m, -1, 0);
     int rv = sc(&m, ctx);
     if (rv != 0)
         fail_msg("%s: the scenario fails without an injected failure (%d)", name, rv);
@@ -151,19 +152,21 @@ static inline fm_result fm_sweep(const char *name, fm_scenario sc, void *ctx)
     if (!fm_full() && r.allocs > FM_MAX_RUNS)
         stride = (r.allocs - FM_DENSE) / (FM_MAX_RUNS - FM_DENSE) + 1;
     const char *only = getenv("FLARE_FAILMALLOC_ONLY");
-    for (long i = 0; i < r.allocs; i += i < FM_DENSE ? 1 : stride) {
-        if (only && *only && atol(only) != i)
-            continue;
-        fm_init(&m, i);
-        rv = sc(&m, ctx);
-        r.runs++;
-        if (rv != 0)
-            r.errors++;
-        if (m.live != 0 && !only)
-            fail_msg("%s: %ld blocks leaked when allocation %ld of %ld failed (rv %d)", name,
-                     m.live, i, r.allocs, rv);
-        if (rv != 0 && !m.failed)
-            fail_msg("%s: error %d at index %ld without an injected failure", name, rv, i);
+    for (int from = 0; from <= 1; from++) {
+        for (long i = 0; i < r.allocs; i += i < FM_DENSE ? 1 : stride) {
+            if (only && *only && atol(only) != i)
+                continue;
+            fm_init(&m, i, from);
+            rv = sc(&m, ctx);
+            r.runs++;
+            if (rv != 0)
+                r.errors++;
+            if (m.live != 0 && !only)
+                fail_msg("%s: %ld blocks leaked when allocation %ld%s of %ld failed (rv %d)", name,
+                         m.live, i, from ? " and all after it" : "", r.allocs, rv);
+            if (rv != 0 && !m.failed)
+                fail_msg("%s: error %d at index %ld without an injected failure", name, rv, i);
+        }
     }
     printf("failmalloc %-24s %6ld allocations, %5ld failing runs (%ld ended in an error)%s\n", name,
            r.allocs, r.runs, r.errors, stride > 1 ? ", strided" : "");
