@@ -189,11 +189,14 @@ void flare__conn_flush(flare_conn *c)
 {
     if (c->close_pending || (!c->sock && !c->carrier))
         return;
+    flare_host *h = c->host;
     if (c->tmp.len) {
         int rv;
-        if (c->noise_active && flare_noise_handshake_done(&c->noise))
+        if (c->noise_active && flare_noise_handshake_done(&c->noise)) {
+            if (h->tap)
+                h->tap(c, 0, c->tmp.base, c->tmp.len, h->tap_user);
             rv = flare_noise_encrypt(&c->noise, c->tmp.base, c->tmp.len, &c->wire);
-        else
+        } else
             rv = flare_buf_append(&c->wire, c->tmp.base, c->tmp.len);
         io_buf_done(&c->tmp, c->tmp.len);
         if (rv) {
@@ -202,7 +205,9 @@ void flare__conn_flush(flare_conn *c)
         }
     }
     if (c->wire.len) {
-        int rv = c->sock ? c->host->io->ops->sock_write(c->sock, c->wire.base, c->wire.len)
+        if (h->tap)
+            h->tap(c, 1, c->wire.base, c->wire.len, h->tap_user);
+        int rv = c->sock ? h->io->ops->sock_write(c->sock, c->wire.base, c->wire.len)
                          : flare__relay_carrier_write(c, c->wire.base, c->wire.len);
         io_buf_done(&c->wire, c->wire.len);
         if (rv < 0)

@@ -178,6 +178,10 @@ struct flare_host {
     struct flare__autonat *autonat;     /* svc_autonat.c */
     struct flare__autorelay *autorelay; /* svc_autorelay.c */
     int destroying;
+    /* Test and fuzz-seed recording only (NULL otherwise): sees every chunk a
+     * connection sends, plaintext (wire 0, once Noise is up) and on the wire. */
+    void (*tap)(flare_conn *c, int wire, const uint8_t *data, size_t len, void *user);
+    void *tap_user;
 };
 
 /* host.c */
