@@ -2,7 +2,8 @@
  * the simulator and of the hosts (they share one failing allocator) fails in
  * turn while two hosts connect, identify, echo on a stream and ping, and
  * while a relay reservation, a relayed connection and a DCUtR hole punch run
- * among three. Each run must end without a crash and free everything. */
+ * among three, and while a client probes its reachability with AutoNAT
+ * (v1 and v2) against three servers. Each run must end without a crash and free everything. */
 #include "failmalloc/failmalloc.h"
 
 #include "flare/host.h"
@@ -173,11 +174,86 @@ static void test_relay_punch(void **state)
     assert_true(r.allocs > 100);
 }
 
+/* ---- four hosts: AutoNAT probe against three servers ------------------------------ */
+
+typedef struct probe {
+    int calls, status;
+} probe;
+
+static void on_probe(flare_host *h, int status, void *user)
+{
+    probe *p = user;
+    (void)h;
+    p->calls++;
+    p->status = status;
+}
+
+static int autonat_run(flare_sim *sim, flare_host **hs, probe *pr)
+{
+    int rv;
+    for (int i = 0; i < 3; i++) {
+        flare_multiaddr ma;
+        char ip[32];
+        snprintf(ip, sizeof(ip), "198.51.100.%d", i + 1);
+        if ((rv = dw_tcp_addr(&ma, ip, 4001, flare_host_peerid(hs[i]))) != 0 ||
+            (rv = flare_host_dial(hs[3], &ma, NULL, NULL, NULL)) != 0)
+            return rv;
+    }
+    dw_run_ms(sim, 1000);
+    if ((rv = flare_host_autonat_probe(hs[3], on_probe, pr)) != 0)
+        return rv;
+    run_until(sim, &pr->calls, 5000);
+    if (!pr->calls)
+        return FLARE_ERR_TIMEOUT;
+    if (pr->status)
+        return pr->status;
+    return flare_host_reachability(hs[3], 4) == FLARE_REACH_PUBLIC ? 0 : FLARE_ERR_PROTO;
+}
+
+static int sc_autonat(fm *m, void *ctx)
+{
+    (void)ctx;
+    flare_host *hs[4] = {NULL, NULL, NULL, NULL};
+    probe pr = {0, 0};
+    int rv = FLARE_ERR_NOMEM;
+    flare_sim *sim = flare_sim_new(11, &m->mem);
+    if (!sim)
+        return rv;
+    static const char *const ips[4] = {"198.51.100.1", "198.51.100.2", "198.51.100.3",
+                                       "198.51.100.10"};
+    rv = 0;
+    for (int i = 0; i < 4 && rv == 0; i++) {
+        flare_sim_host *sh;
+        dw_host_spec sp = {.name = ips[i],
+                           .lan = flare_sim_internet(sim),
+                           .ip = ips[i],
+                           .link = {.delay = 5 * MS},
+                           .seed = {(uint8_t)(i + 1), 0xa7},
+                           .listen_port = 4001,
+                           .mem = &m->mem};
+        rv = dw_host_make(sim, &sp, &sh, &hs[i]);
+    }
+    if (rv == 0)
+        rv = autonat_run(sim, hs, &pr);
+    for (int i = 0; i < 4; i++)
+        flare_host_del(hs[i]);
+    flare_sim_del(sim);
+    return rv;
+}
+
+static void test_autonat(void **state)
+{
+    (void)state;
+    fm_result r = fm_sweep("host autonat", sc_autonat, NULL);
+    assert_true(r.allocs > 100);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pair),
         cmocka_unit_test(test_relay_punch),
+        cmocka_unit_test(test_autonat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
