@@ -418,15 +418,15 @@ static void fz_rec_send(flare_buf *b, const uint8_t *d, size_t len)
     }
 }
 
-static void fz_tap(flare_conn *c, int wire, const uint8_t *d, size_t len, void *user)
+static void fz_tap(flare_conn *c, int what, const uint8_t *d, size_t len, void *user)
 {
     fz_rec *r = user;
     flare_tstamp now = flare_sim_now(r->sim);
     (void)c;
-    if (wire) {
+    if (what == FLARE__TAP_SENT_WIRE) {
         fz_rec_gap(&r->raw, &r->raw_t, now);
         fz_rec_send(&r->raw, d, len);
-    } else {
+    } else if (what == FLARE__TAP_SENT_PLAIN) {
         fz_rec_gap(&r->conn, &r->conn_t, now);
         fz_rec_send(&r->conn, d, len);
     }

@@ -194,7 +194,7 @@ void flare__conn_flush(flare_conn *c)
         int rv;
         if (c->noise_active && flare_noise_handshake_done(&c->noise)) {
             if (h->tap)
-                h->tap(c, 0, c->tmp.base, c->tmp.len, h->tap_user);
+                h->tap(c, FLARE__TAP_SENT_PLAIN, c->tmp.base, c->tmp.len, h->tap_user);
             rv = flare_noise_encrypt(&c->noise, c->tmp.base, c->tmp.len, &c->wire);
         } else
             rv = flare_buf_append(&c->wire, c->tmp.base, c->tmp.len);
@@ -206,7 +206,7 @@ void flare__conn_flush(flare_conn *c)
     }
     if (c->wire.len) {
         if (h->tap)
-            h->tap(c, 1, c->wire.base, c->wire.len, h->tap_user);
+            h->tap(c, FLARE__TAP_SENT_WIRE, c->wire.base, c->wire.len, h->tap_user);
         int rv = c->sock ? h->io->ops->sock_write(c->sock, c->wire.base, c->wire.len)
                          : flare__relay_carrier_write(c, c->wire.base, c->wire.len);
         io_buf_done(&c->wire, c->wire.len);
@@ -437,9 +437,14 @@ static int process_wire(flare_conn *c, const uint8_t *data, size_t len)
     if (!c->noise_active)
         return FLARE_ERR_STATE;
     int done_before = flare_noise_handshake_done(&c->noise);
+    size_t plain_before = c->plain_in.len;
     int rv = flare_noise_recv(&c->noise, data, len, &c->wire, &c->plain_in);
     if (rv < 0)
         return rv;
+    flare_host *h = c->host;
+    if (h->tap && c->plain_in.len > plain_before)
+        h->tap(c, FLARE__TAP_RECV_PLAIN, c->plain_in.base + plain_before,
+               c->plain_in.len - plain_before, h->tap_user);
     if (!done_before && flare_noise_handshake_done(&c->noise)) {
         rv = after_handshake(c);
         if (rv)
@@ -475,6 +480,8 @@ void flare__conn_input(flare_conn *c, const uint8_t *data, size_t len)
         return;
     }
     c->busy++;
+    if (c->host->tap)
+        c->host->tap(c, FLARE__TAP_RECV_WIRE, data, len, c->host->tap_user);
     int rv = process_wire(c, data, len);
     if (rv < 0) {
         if (c->yamux && rv != FLARE_ERR_CRYPTO) {

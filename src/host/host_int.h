@@ -151,6 +151,8 @@ struct flare_conn {
     int peer_pinned; /* counted as a connection in the peerstore */
 };
 
+enum { FLARE__TAP_SENT_PLAIN, FLARE__TAP_SENT_WIRE, FLARE__TAP_RECV_PLAIN, FLARE__TAP_RECV_WIRE };
+
 struct flare_host {
     const flare_mem *mem;
     flare_io *io;
@@ -179,8 +181,9 @@ struct flare_host {
     struct flare__autorelay *autorelay; /* svc_autorelay.c */
     int destroying;
     /* Test and fuzz-seed recording only (NULL otherwise): sees every chunk a
-     * connection sends, plaintext (wire 0, once Noise is up) and on the wire. */
-    void (*tap)(flare_conn *c, int wire, const uint8_t *data, size_t len, void *user);
+     * connection sends or receives, as plaintext (once Noise is up) and on
+     * the wire (FLARE__TAP_*). */
+    void (*tap)(flare_conn *c, int what, const uint8_t *data, size_t len, void *user);
     void *tap_user;
 };
 

@@ -22,6 +22,9 @@ char *cli_json_str(char *dst, size_t cap, const char *s);
  * HEX (32 bytes), or a fresh random key. */
 int cli_load_identity(flare_privkey *k, const char *key_file, const char *seed_hex);
 
+/* FLARE_RECORD_DIR set: record received traffic as fuzz seeds (record.c). */
+void cli_record_from_env(flare_host *h);
+
 int cmd_id(int argc, char **argv);
 int cmd_multiaddr(int argc, char **argv);
 int cmd_listen(int argc, char **argv);

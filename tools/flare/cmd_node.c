@@ -677,6 +677,7 @@ static int node_run(node *n, node_opts *o)
         return 1;
     }
     flare_host_set_event_cb(n->host, on_event, n);
+    cli_record_from_env(n->host);
     if (n->echo_proto && !o->target)
         flare_host_set_handler(n->host, n->echo_proto, &echo_server, n,
                                FLARE_HANDLER_ALLOW_LIMITED); /* a test tool: relays too */
