@@ -38,7 +38,7 @@ typedef struct dw_world {
     flare_sim_nat *nat_a, *nat_b;
     dw_node r, a, b;
     const flare_mem *mem; /* the simulator's and every host's (NULL: libc) */
-    int dial_status, dial_calls;
+    int dial_status, dial_calls, dial_accepted;
     flare_tstamp dial_started, relayed_up;
 } dw_world;
 
@@ -344,6 +344,7 @@ static inline int dw_setup(dw_world *w, const dw_params *p)
         fprintf(p->log, "%9.3f s  A  dials B through the relay\n", w->dial_started / 1e9);
     if (flare_host_dial(w->a.h, &w->b.relayed, NULL, dw_dialed, w))
         return -1;
+    w->dial_accepted = 1;
     for (int i = 0; i < 100 && !w->dial_calls; i++)
         flare_sim_run_for(w->sim, 100 * FLARE_NS_PER_MS);
     return w->dial_calls && w->dial_status == 0 ? 0 : -1;

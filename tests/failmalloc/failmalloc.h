@@ -27,11 +27,12 @@
 
 typedef struct fm {
     flare_mem mem;
-    long count;   /* allocations attempted (malloc, calloc, realloc) */
-    long fail_at; /* index of the allocation to fail; -1: none */
-    int from;     /* fail every allocation from fail_at on */
-    int failed;   /* the failure was injected */
-    long live;    /* blocks allocated and not yet freed */
+    long count;         /* allocations attempted (malloc, calloc, realloc) */
+    long fail_at;       /* index of the allocation to fail; -1: none */
+    int from;           /* fail every allocation from fail_at on */
+    int failed;         /* the failure was injected */
+    long live;          /* blocks allocated and not yet freed */
+    const char *broken; /* set by a scenario: an invariant failed (e.g. a lost callback) */
 } fm;
 
 /* Symbolized stacks in the sanitizer build. */
@@ -145,8 +146,9 @@ static inline fm_result fm_sweep(const char *name, fm_scenario sc, void *ctx)
     int rv = sc(&m, ctx);
     if (rv != 0)
         fail_msg("%s: the scenario fails without an injected failure (%d)", name, rv);
-    if (m.live != 0)
-        fail_msg("%s: %ld blocks leaked without an injected failure", name, m.live);
+    if (m.live != 0 || m.broken)
+        fail_msg("%s: %ld blocks leaked (%s) without an injected failure", name, m.live,
+                 m.broken ? m.broken : "");
     r.allocs = m.count;
     long stride = 1;
     if (!fm_full() && r.allocs > FM_MAX_RUNS)
@@ -164,6 +166,9 @@ static inline fm_result fm_sweep(const char *name, fm_scenario sc, void *ctx)
             if (m.live != 0 && !only)
                 fail_msg("%s: %ld blocks leaked when allocation %ld%s of %ld failed (rv %d)", name,
                          m.live, i, from ? " and all after it" : "", r.allocs, rv);
+            if (m.broken)
+                fail_msg("%s: %s when allocation %ld%s failed", name, m.broken, i,
+                         from ? " and all after it" : "");
             if (rv != 0 && !m.failed)
                 fail_msg("%s: error %d at index %ld without an injected failure", name, rv, i);
         }

@@ -21,6 +21,7 @@ typedef struct client {
     size_t got_len;
     int eof, closed, pinged, ping_status, events;
     dw_dial dial; /* flare_host_del reports a dial still pending */
+    int dialing;  /* flare_host_dial accepted the dial */
 } client;
 
 static void cl_open(flare_stream *s, int status, void *user)
@@ -87,6 +88,7 @@ static int pair_run(flare_sim *sim, flare_host *a, flare_host *b, client *c)
     dw_dial *d = &c->dial;
     if (rv || (rv = flare_host_dial(b, &ma, NULL, dw_dial_cb, d)) != 0)
         return rv;
+    c->dialing = 1;
     run_until(sim, &d->calls, 3000);
     if (!d->calls || d->status)
         return d->status ? d->status : FLARE_ERR_TIMEOUT;
@@ -138,6 +140,9 @@ static int sc_pair(fm *m, void *ctx)
     flare_host_del(b);
     flare_host_del(a);
     flare_sim_del(sim);
+    /* An accepted dial reports exactly once, whatever failed. */
+    if (c.dialing && c.dial.calls != 1)
+        m->broken = c.dial.calls ? "the dial callback ran twice" : "the dial callback was lost";
     return rv;
 }
 
@@ -164,6 +169,10 @@ static int sc_relay_punch(fm *m, void *ctx)
         rv = w.b.punch_done && !w.b.punch_err && dw_direct(&w) ? 0 : FLARE_ERR_TIMEOUT;
     }
     dw_free(&w);
+    /* The relayed dial reports exactly once, whatever failed. */
+    if (w.dial_accepted && w.dial_calls != 1)
+        m->broken = w.dial_calls ? "the relayed dial's callback ran twice"
+                                 : "the relayed dial's callback was lost";
     return rv;
 }
 
