@@ -21,7 +21,9 @@
  *   5               H pings the peer
  *   6               H closes its connection to the peer
  *   7               H pushes identify
- * The action bytes are consumed one per host callback.
+ * The action bytes are consumed one per host callback: stream callbacks
+ * (fz_s_act) and the events of a connection opening, identified or pinged
+ * (fz_event, which may close the connection or open a stream on it).
  *
  * FLARE_FUZZ_RECORD=DIR: instead of fuzzing, a real flare host with the
  * peer's key dials H from the peer's address and talks to it (identify, ping,
@@ -130,6 +132,23 @@ static void fz_s_act(flare_stream *s, fz *f, const uint8_t *d, size_t len)
     default:
         break;
     }
+}
+
+/* H's events: on a connection's opening, identification or ping, an action
+ * byte may close it or open a stream on it from inside the event. */
+static void fz_event(flare_host *h, const flare_host_event *ev, void *user)
+{
+    fz *f = user;
+    (void)h;
+    if (!ev->conn || (ev->type != FLARE_HOST_EV_CONN_OPENED &&
+                      ev->type != FLARE_HOST_EV_IDENTIFIED && ev->type != FLARE_HOST_EV_PING))
+        return;
+    uint8_t a = fz_act(f);
+    if ((a & 0x18) == 0x08)
+        flare_conn_close(ev->conn);
+    else if ((a & 0x18) == 0x10)
+        (void)flare_conn_new_stream(ev->conn, FZ_PROTO, &fz_cbs, f, FLARE_STREAM_ALLOW_LIMITED,
+                                    NULL);
 }
 
 /* ---- the peer's socket -------------------------------------------------------------- */
@@ -252,6 +271,8 @@ static int fz_world(fz *f, uint8_t flags, int dial)
                        .link = {.delay = 2 * FZ_MS},
                        .seed = {1},
                        .cfg = &cfg,
+                       .on_event = fz_event,
+                       .user = f,
                        .listen_port = 4001};
     int rv = dw_host_make(f->sim, &sp, &f->hs, &f->h);
     if (rv == 0)
