@@ -67,6 +67,7 @@ typedef struct fz {
     flare_buf out, plain;
     const uint8_t *act;
     size_t nact, iact;
+    int opened; /* connections H saw open */
 } fz;
 
 static const uint8_t fz_seed[32] = {0x42};
@@ -140,6 +141,7 @@ static void fz_event(flare_host *h, const flare_host_event *ev, void *user)
 {
     fz *f = user;
     (void)h;
+    f->opened += ev->type == FLARE_HOST_EV_CONN_OPENED;
     if (!ev->conn || (ev->type != FLARE_HOST_EV_CONN_OPENED &&
                       ev->type != FLARE_HOST_EV_IDENTIFIED && ev->type != FLARE_HOST_EV_PING))
         return;
@@ -247,15 +249,16 @@ static const flare_io_sock_cbs fz_sock_cbs = {fz_on_connect, fz_on_read, fz_on_c
 
 /* ---- set-up ------------------------------------------------------------------------------ */
 
-/* The world; with peer_host also the peer's socket (else the caller puts its
- * own host on f->ps). Returns 0 or an error. */
-static int fz_world(fz *f, uint8_t flags, int dial)
+/* The world (the simulator and H on mem, NULL: libc); with dial also the
+ * peer's socket (else the caller puts its own host on f->ps). Returns 0 or
+ * an error. */
+static int fz_world(fz *f, uint8_t flags, int dial, const flare_mem *mem)
 {
     memset(f, 0, sizeof(*f));
     flare_buf_init(&f->out, NULL);
     flare_buf_init(&f->plain, NULL);
     f->no_early_muxer = flags & 1;
-    f->sim = flare_sim_new(7, NULL);
+    f->sim = flare_sim_new(7, mem);
     if (!f->sim)
         return FLARE_ERR_NOMEM;
     flare_host_config cfg;
@@ -273,7 +276,8 @@ static int fz_world(fz *f, uint8_t flags, int dial)
                        .cfg = &cfg,
                        .on_event = fz_event,
                        .user = f,
-                       .listen_port = 4001};
+                       .listen_port = 4001,
+                       .mem = mem};
     int rv = dw_host_make(f->sim, &sp, &f->hs, &f->h);
     if (rv == 0)
         rv = flare_host_set_handler(f->h, FZ_PROTO, &fz_cbs, f, FLARE_HANDLER_ALLOW_LIMITED);
@@ -381,16 +385,18 @@ static void fz_records(fz *f, const uint8_t *d, size_t n)
     }
 }
 
-/* Runs one input; secure: the peer does the handshake first. */
-static void fz_input(const uint8_t *data, size_t size, int secure)
+/* Runs one input; secure: the peer does the handshake first. Returns how
+ * many connections H saw open, or a negative error from the set-up. */
+static int fz_input_mem(const uint8_t *data, size_t size, int secure, const flare_mem *mem)
 {
     if (size < 2)
-        return;
+        return 0;
     fz f;
     size_t nact = data[1];
     if (nact > size - 2)
         nact = size - 2;
-    if (fz_world(&f, data[0], 1) == 0) {
+    int rv = fz_world(&f, data[0], 1, mem);
+    if (rv == 0) {
         f.secure = secure;
         f.act = data + 2;
         f.nact = nact;
@@ -400,8 +406,15 @@ static void fz_input(const uint8_t *data, size_t size, int secure)
             fz_run(&f, 5);
         fz_records(&f, data + 2 + nact, size - 2 - nact);
         fz_run(&f, 200);
+        rv = f.opened;
     }
     fz_free(&f);
+    return rv;
+}
+
+static void fz_input(const uint8_t *data, size_t size, int secure)
+{
+    (void)fz_input_mem(data, size, secure, NULL);
 }
 
 /* ---- recording seeds ------------------------------------------------------------------------ */
@@ -486,7 +499,7 @@ static void fz_record_one(const char *dir, int style)
     memset(&r, 0, sizeof(r));
     flare_buf_init(&r.conn, NULL);
     flare_buf_init(&r.raw, NULL);
-    if (fz_world(&f, flags, 0))
+    if (fz_world(&f, flags, 0, NULL))
         abort();
     r.sim = f.sim;
     flare_host_config cfg;
