@@ -12,6 +12,7 @@
 #                                    of its share. Prints one line per target
 #                                    (executions, crashes, corpus size) and
 #                                    appends it to build-fuzz/campaigns.tsv.
+#   scripts/fuzz.sh --ledger         totals of build-fuzz/campaigns.tsv per target.
 #
 # Corpora grow in build-fuzz/corpus/<target>/ (outside git), seeded from
 # fuzz/corpus/<target>/. FUZZ_NICE=N runs the fuzzers under nice -n N.
@@ -24,6 +25,11 @@ while [ $# -gt 0 ]; do
     --campaign) campaign=1 total=${2:?--campaign needs TOTAL_SECONDS}; shift ;;
     --jobs) jobs=${2:?}; shift ;;
     --only) only=${2:?}; shift ;;
+    --ledger)
+        awk -F'\t' '{e[$2] += $4; c[$2] += $5; s[$2] += $3; t += $4}
+            END {for (k in e) printf "%-24s %14d execs %6d crashes %8d s\n", k, e[k], c[k], s[k]
+                 printf "%-24s %14d execs\n", "total", t}' build-fuzz/campaigns.tsv | sort
+        exit 0 ;;
     *) secs=$1 ;;
     esac
     shift
