@@ -29,7 +29,7 @@
  *
  * Usage: bench_relay_soak [--seconds S] [--clients N] [--flare PATH]
  *          [--sample S] [--session S] [--circuit-every S] [--csv FILE] [--seed N]
- *          [--reuse-ids] [--heap]
+ *          [--reuse-ids] [--heap] [--relay-arg ARG]...
  * Output: one line per sample, then "key value" lines; exit 0 when every
  * acceptance check passed (no honest failure, descriptors back at the
  * baseline, and for runs of 5 minutes or more an RSS plateau).
@@ -65,9 +65,11 @@ static struct {
     size_t clients;
     const char *flare, *csv;
     uint64_t seed;
-    int reuse_ids; /* a slot comes back with the same identity */
-    int heap;      /* the relay's malloc heap in use, idle, through gdb */
-} opt = {600, 5, 30, 5, 1000, NULL, NULL, 1, 0, 0};
+    int reuse_ids;              /* a slot comes back with the same identity */
+    int heap;                   /* the relay's malloc heap in use, idle, through gdb */
+    const char *relay_args[16]; /* --relay-arg: more flags for `flare relay` */
+    int nrelay_args;
+} opt = {600, 5, 30, 5, 1000, NULL, NULL, 1, 0, 0, {NULL}, 0};
 
 static uv_loop_t loop;
 static flare_uvio *uvio;
@@ -125,8 +127,9 @@ static int nfail_logged;
 static void fail_log(const char *what, int err, const char *detail)
 {
     if (nfail_logged++ < 20)
-        fprintf(stderr, "soak: t=%.1f %s failed: %s%s%s\n", bench_now_s() - t_start, what,
-                err ? flare_strerror(err) : "", detail ? " " : "", detail ? detail : "");
+        fprintf(stderr, "soak: t=%.1f %s failed:%s%s%s%s\n", bench_now_s() - t_start, what,
+                err ? " " : "", err ? flare_strerror(err) : "", detail ? " " : "",
+                detail ? detail : "");
 }
 
 static uint64_t honest_failures(void)
@@ -715,10 +718,22 @@ static int relay_start(void)
         close(fds[0]);
         close(fds[1]);
         /* Default limits but the total reservations; the per-IP cap (8)
-         * stays, since every client has its own address. */
-        execl(opt.flare, opt.flare, "relay", "--json", "--listen", "/ip4/127.0.0.1/tcp/0", "--seed",
-              "50414b5f736f616b2d72656c61792d6964656e746974792d2d2d2d2d2d2d2d21",
-              "--relay-max-reservations", maxr, "--relay-ttl", RELAY_TTL, (char *)NULL);
+         * stays, since every client has its own address. --relay-arg
+         * adds flags (e.g. to raise a connection cap). */
+        const char *args[32] = {opt.flare,
+                                "relay",
+                                "--json",
+                                "--listen",
+                                "/ip4/127.0.0.1/tcp/0",
+                                "--seed",
+                                "50414b5f736f616b2d72656c61792d6964656e746974792d2d2d2d2d2d2d2d21",
+                                "--relay-max-reservations",
+                                maxr,
+                                "--relay-ttl",
+                                RELAY_TTL};
+        for (int i = 0; i < opt.nrelay_args; i++)
+            args[11 + i] = opt.relay_args[i];
+        execv(opt.flare, (char *const *)args);
         fprintf(stderr, "soak: cannot run %s: %s\n", opt.flare, strerror(errno));
         _exit(127);
     }
@@ -879,7 +894,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: bench_relay_soak [--seconds S] [--clients N] [--flare PATH] "
                     "[--sample S] [--session S] [--circuit-every S] [--csv FILE] [--seed N] "
-                    "[--reuse-ids] [--heap]\n");
+                    "[--reuse-ids] [--heap] [--relay-arg ARG]...\n");
     return 2;
 }
 
@@ -910,6 +925,8 @@ static int parse_args(int argc, char **argv)
             opt.csv = v;
         else if (strcmp(a, "--seed") == 0)
             opt.seed = strtoull(v, NULL, 10);
+        else if (strcmp(a, "--relay-arg") == 0 && opt.nrelay_args < 16)
+            opt.relay_args[opt.nrelay_args++] = v;
         else
             return usage();
     }

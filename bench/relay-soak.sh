@@ -36,9 +36,10 @@ cat "$out/report.txt"
 if command -v gnuplot >/dev/null && [ -s "$out/samples.csv" ]; then
     gnuplot <<EOF || echo "relay-soak: gnuplot failed" >&2
 set datafile separator ","
-set terminal pngcairo size 900,420 font ",9"
+set terminal pngcairo size 900,440 font ",9"
 set output "$out/relay-soak.png"
-set key autotitle columnhead top left
+set key outside below horizontal
+set autoscale xfix
 set xlabel "seconds (churn starts at 0; drain at the end)"
 set ylabel "relay RSS (MiB)"
 set y2label "fds, connections, reservations, circuits"
