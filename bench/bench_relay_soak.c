@@ -701,10 +701,13 @@ static long relay_heap(void)
 static int relay_start(void)
 {
     int fds[2];
-    char maxr[32];
+    char maxr[32], maxc[32];
     if (opt.heap && (relay_err_fd = mkstemp(relay_err)) < 0)
         return -1;
     snprintf(maxr, sizeof(maxr), "%zu", opt.clients + 64);
+    /* Every client holds a connection (and a dialer a second one while it
+     * opens a circuit): room above the default inbound budget (768). */
+    snprintf(maxc, sizeof(maxc), "%zu", 2 * opt.clients + 64);
     if (pipe(fds))
         return -1;
     relay_pid = fork();
@@ -717,9 +720,9 @@ static int relay_start(void)
             dup2(relay_err_fd, 2);
         close(fds[0]);
         close(fds[1]);
-        /* Default limits but the total reservations; the per-IP cap (8)
-         * stays, since every client has its own address. --relay-arg
-         * adds flags (e.g. to raise a connection cap). */
+        /* Default limits but the total reservations and inbound
+         * connections; the per-IP caps stay, since every client has its own
+         * address. --relay-arg adds flags. */
         const char *args[32] = {opt.flare,
                                 "relay",
                                 "--json",
@@ -730,9 +733,11 @@ static int relay_start(void)
                                 "--relay-max-reservations",
                                 maxr,
                                 "--relay-ttl",
-                                RELAY_TTL};
+                                RELAY_TTL,
+                                "--max-conns-inbound",
+                                maxc};
         for (int i = 0; i < opt.nrelay_args; i++)
-            args[11 + i] = opt.relay_args[i];
+            args[13 + i] = opt.relay_args[i];
         execv(opt.flare, (char *const *)args);
         fprintf(stderr, "soak: cannot run %s: %s\n", opt.flare, strerror(errno));
         _exit(127);
