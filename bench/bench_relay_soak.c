@@ -9,8 +9,8 @@
  * (close the relay connection, then delete the host) or abruptly (delete the
  * host with its circuits in flight); after a pause the slot comes back with
  * a new identity (--reuse-ids: its own again). Every slot dials from its own loopback address
- * (127.a.b.c: the host dials from its listen address), so the relay's
- * per-IP limits see one client per address, as on the Internet.
+ * (127.a.b.1, one /24 each: the host dials from its listen address), so the relay's
+ * per-IP and per-subnet limits see one client per network, as on the Internet.
  *
  * Sampled every --sample seconds: the relay's VmRSS and open descriptors
  * (/proc), its connections, reservations and circuits (counted from its
@@ -177,8 +177,9 @@ static double t_phase;      /* when the current phase began */
 static void listen_addr(flare_multiaddr *ma, uint32_t idx)
 {
     char s[64];
-    snprintf(s, sizeof(s), "/ip4/127.%u.%u.%u/tcp/0", 1 + idx / 62500, 1 + idx / 250 % 250,
-             1 + idx % 250);
+    /* One /24 per client: the relay's per-subnet limits see distinct
+     * networks, as they would on the Internet. */
+    snprintf(s, sizeof(s), "/ip4/127.%u.%u.1/tcp/0", 1 + idx / 250 % 250, 1 + idx % 250);
     flare_multiaddr_parse(ma, s);
 }
 
