@@ -280,8 +280,7 @@ static void on_event(flare_host *h, void *state, const flare_host_event *ev)
     schedule(ar, flare_io_now(h->io));
 }
 
-void flare__autorelay_rsvp_result(flare_host *h, const flare_peerid *relay,
-                                  flare__rsvp_outcome what, int err)
+static void rsvp_result(flare_host *h, const flare_peerid *relay, flare__rsvp_outcome what, int err)
 {
     ar_t *ar = flare__svc_state(h, &flare__svc_autorelay);
     ar_relay *e = ar ? find(ar, relay) : NULL;
@@ -374,7 +373,8 @@ static int autorelay_init(flare_host *h, void **state)
         return rv;
     }
     *state = ar;
-    return 0;
+    /* The relay client (registered before us) reports our reservations. */
+    return flare__relay_set_rsvp_observer(h, rsvp_result);
 }
 
 static void autorelay_free(flare_host *h, void *state)
@@ -382,6 +382,7 @@ static void autorelay_free(flare_host *h, void *state)
     ar_t *ar = state;
     if (!ar)
         return;
+    (void)flare__relay_set_rsvp_observer(h, NULL);
     while (ar->list) {
         ar_relay *e = ar->list;
         ar->list = e->next;

@@ -43,11 +43,28 @@ typedef struct rsvp {
 
 typedef struct relay_client {
     rsvp *list;
+    flare__rsvp_observer observer; /* hears the outcome of AutoRelay's reservations */
 } relay_client;
 
 static relay_client *rc_of(flare_host *h)
 {
     return flare__svc_state(h, &flare__svc_relay_client);
+}
+
+int flare__relay_set_rsvp_observer(flare_host *h, flare__rsvp_observer fn)
+{
+    relay_client *rc = rc_of(h);
+    if (!rc)
+        return FLARE_ERR_STATE;
+    rc->observer = fn;
+    return 0;
+}
+
+static void rsvp_report(flare_host *h, const flare_peerid *relay, flare__rsvp_outcome what, int err)
+{
+    relay_client *rc = rc_of(h);
+    if (rc && rc->observer)
+        rc->observer(h, relay, what, err);
 }
 
 uint64_t flare__unix_now(flare_host *h)
@@ -92,11 +109,11 @@ static void rsvp_retry(rsvp *r, int err)
     }
     h->io->ops->timer_start(r->timer, flare_io_now(h->io) + r->backoff);
     if (r->autorelay)
-        flare__autorelay_rsvp_result(h, &r->relay,
-                                     was_active   ? FLARE__RSVP_LOST
-                                     : r->refused ? FLARE__RSVP_REFUSED
-                                                  : FLARE__RSVP_FAILED,
-                                     err ? err : FLARE_ERR_CLOSED);
+        rsvp_report(h, &r->relay,
+                    was_active   ? FLARE__RSVP_LOST
+                    : r->refused ? FLARE__RSVP_REFUSED
+                                 : FLARE__RSVP_FAILED,
+                    err ? err : FLARE_ERR_CLOSED);
     r->refused = 0;
     r->status = 0;
 }
@@ -161,7 +178,7 @@ static void rs_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
     emit(h, FLARE_HOST_EV_RESERVATION_OK, &r->relay, k > 0 ? &addrs[0] : NULL, 0);
     flare_host_identify_push(h);
     if (r->autorelay)
-        flare__autorelay_rsvp_result(h, &r->relay, FLARE__RSVP_GRANTED, 0);
+        rsvp_report(h, &r->relay, FLARE__RSVP_GRANTED, 0);
 }
 
 static void rs_close(flare_stream *s, int err, void *user)
@@ -282,7 +299,7 @@ static int reserve(flare_host *h, const flare_multiaddr *relay_ma, int autorelay
     if (old && old->autorelay && !autorelay) {
         /* The application wants this relay for good: AutoRelay lets go. */
         old->autorelay = 0;
-        flare__autorelay_rsvp_result(h, &relay, FLARE__RSVP_TAKEN, 0);
+        rsvp_report(h, &relay, FLARE__RSVP_TAKEN, 0);
         return 0;
     }
     if (old)

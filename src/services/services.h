@@ -31,8 +31,8 @@ int flare__relay_reserve_auto(flare_host *h, const flare_multiaddr *relay_ma);
 int flare__relay_unreserve_auto(flare_host *h, const flare_peerid *relay);
 int flare__relay_has_manual(flare_host *h, const flare_peerid *relay);
 
-/* autorelay.c: the outcome of each of its reservations (from the relay
- * client). */
+/* The outcome of each AutoRelay reservation, reported by the relay client
+ * to the observer AutoRelay sets (FLARE_ERR_STATE without a relay client). */
 typedef enum {
     FLARE__RSVP_GRANTED,
     FLARE__RSVP_REFUSED, /* the relay answered no, or with something unusable */
@@ -40,7 +40,8 @@ typedef enum {
     FLARE__RSVP_LOST,    /* a granted reservation's connection dropped */
     FLARE__RSVP_TAKEN,   /* the application reserved there itself: no longer ours */
 } flare__rsvp_outcome;
-void flare__autorelay_rsvp_result(flare_host *h, const flare_peerid *relay,
-                                  flare__rsvp_outcome what, int err);
+typedef void (*flare__rsvp_observer)(flare_host *h, const flare_peerid *relay,
+                                     flare__rsvp_outcome what, int err);
+int flare__relay_set_rsvp_observer(flare_host *h, flare__rsvp_observer fn);
 
 #endif
