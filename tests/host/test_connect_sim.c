@@ -169,6 +169,39 @@ static void test_worked_before_goes_first(void **state)
     teardown(&w);
 }
 
+/* A slow path (100 ms each way): the second attempt starts before the
+ * first one is up, both come up, the later one is closed. */
+static void test_race_loser_closed(void **state)
+{
+    (void)state;
+    cworld w;
+    memset(&w, 0, sizeof(w));
+    w.sim = flare_sim_new(1, NULL);
+    assert_non_null(w.sim);
+    dw_host_spec sp = {.name = "B",
+                       .lan = flare_sim_internet(w.sim),
+                       .ip = "198.51.100.20",
+                       .link = {.delay = 100 * MS},
+                       .seed = {2},
+                       .listen_port = 4001};
+    assert_int_equal(dw_host_make(w.sim, &sp, &w.b.sh, &w.b.h), 0);
+    flare_multiaddr second;
+    assert_int_equal(dw_tcp_addr(&second, "198.51.100.20", 4002, NULL), 0);
+    assert_int_equal(flare_host_listen(w.b.h, &second), 0);
+    make(&w, &w.a, "A", "198.51.100.30", 1, 0);
+    add_addr(&w, "198.51.100.20", 4001);
+    add_addr(&w, "198.51.100.20", 4002);
+    connect_run(&w, 3000);
+    assert_int_equal(w.d.calls, 1);
+    assert_int_equal(w.d.status, 0);
+    assert_true(w.t_done - w.t0 > 250 * MS); /* the second attempt was under way */
+    assert_true(remote_is(w.d.conn, "198.51.100.20", 4001));
+    assert_int_equal(flare_host_num_conns(w.a.h), 1);
+    assert_int_equal(flare_host_num_conns(w.b.h), 1);
+    assert_ptr_equal(flare_host_conn_to(w.a.h, flare_host_peerid(w.b.h)), w.d.conn);
+    teardown(&w);
+}
+
 /* No usable address: an error from the call, no callback. */
 static void test_nothing_to_dial(void **state)
 {
@@ -227,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_public_before_private),
         cmocka_unit_test(test_failures_move_on_then_one_error),
         cmocka_unit_test(test_worked_before_goes_first),
+        cmocka_unit_test(test_race_loser_closed),
         cmocka_unit_test(test_nothing_to_dial),
         cmocka_unit_test(test_relayed_last_resort),
     };
