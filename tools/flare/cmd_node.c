@@ -25,7 +25,7 @@ typedef struct node {
     char *file_data;
     size_t file_len;
     size_t echo_total; /* bytes of echo reply received (also past the buffer cap) */
-    int ping_count;         /* ping: how many; dial: 0 */
+    int ping_count;    /* ping: how many; dial: 0 */
     int pings_sent, pings_done;
     int keep_running; /* dial --keep-alive: don't exit when done */
     int relay_server; /* flare relay: serve circuit relay v2 */
@@ -177,8 +177,7 @@ static void echo_cli_eof(flare_stream *s, void *user)
     memcpy(text, n->echo_reply.base, l);
     text[l] = 0;
     /* Byte for byte, and every byte: a longer reply past the buffer is a mismatch too. */
-    int ok = n->message && n->echo_total == n->message_len &&
-             n->echo_reply.len == n->message_len &&
+    int ok = n->message && n->echo_total == n->message_len && n->echo_reply.len == n->message_len &&
              memcmp(n->echo_reply.base, n->message, n->message_len) == 0;
     snprintf(bytes, sizeof(bytes), "\001%zu", n->echo_total);
     if (cli_json)
