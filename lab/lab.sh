@@ -7,6 +7,7 @@
 #             [--loss-pct P] [--a-loss-pct P] [--b-loss-pct P] [--loss-seed N]
 #   lab.sh down [--all]        remove this prefix's lab (or every flr-* lab)
 #   lab.sh linkstats a|b       a delay link's counters (JSON: forwarded, lost)
+#   lab.sh loss a|b PCT [SEED] restart a delay link with another loss rate
 #   lab.sh exec NODE CMD...    run CMD in NODE's namespace
 #   lab.sh env | json          print the topology of the running lab
 #   lab.sh nft NODE            print a router's nftables ruleset
@@ -326,6 +327,27 @@ exec)
 env) cat "$STATE/topology.env" ;;
 json) cat "$STATE/topology.json" ;;
 nft) require_root; nsx "${1:?router node, e.g. ra}" nft list ruleset ;;
+loss)
+    # Restarts router r's delay link (same delay) with another loss rate; the
+    # frames queued in the link at that moment are lost.
+    require_root
+    r=${1:?a or b}
+    pct=${2:?loss percent}
+    [ -f "$STATE/delaylink-$r.log" ] || die "router $r has no delay link (up with a delay or a loss)"
+    [[ $pct =~ ^[0-9]{1,3}(\.[0-9]{1,4})?$ ]] && awk -v p="$pct" 'BEGIN { exit !(p <= 100) }' ||
+        die "bad loss '$pct' (0-100 %)"
+    # shellcheck disable=SC1091
+    source "$STATE/topology.env"
+    d=$(eval echo "\$FLARE_LAB_DELAY_MS_$r")
+    LOSS_SEED=${3:-1}
+    kill_ns_pids "$(ns "dl$r")"
+    if awk -v p="$pct" 'BEGIN { exit !(p > 0) }'; then
+        ip -n "$(ns "r$r")" link set flr-wan gso_max_segs 1
+        ip -n "$(ns inet)" link set "flr-r$r" gso_max_segs 1
+    fi
+    start_delaylink "$r" "$d" "$pct"
+    sed -i "s/^FLARE_LAB_LOSS_PCT_$r=.*/FLARE_LAB_LOSS_PCT_$r=$pct/" "$STATE/topology.env"
+    ;;
 linkstats)
     # SIGUSR1 makes the link print its counters (it keeps running).
     require_root
@@ -343,5 +365,5 @@ linkstats)
     done
     grep '"event":"stats"' "$log" | tail -n1
     ;;
-*) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; [ -z "$cmd" ] || exit 2 ;;
+*) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; [ -z "$cmd" ] || exit 2 ;;
 esac

@@ -1,4 +1,5 @@
 /* flare: the command-line tool. */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,6 +32,9 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* events reach pipes and logs at once */
+    /* libuv writes to sockets with write(): a peer that reset its connection
+     * would otherwise end the process with SIGPIPE instead of an EPIPE error. */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         usage();
         return 2;
