@@ -22,7 +22,8 @@
 # lab/scenarios/holepunch.sh); not repeated here.
 # Usage: faults.sh [lab.sh up options] (default: eim/eim, 10 ms per link,
 # 10 % loss on rb's link, which the later cases turn off).
-# Env: FLARE_BIN, CASES, PAYLOAD_KB (default 300), LOSS (default 10).
+# Env: FLARE_BIN, CASES, PAYLOAD_KB (default 300), LOSS (default 10: rb's loss
+# in the default lab, and during the echo that B's kill interrupts).
 set -uo pipefail
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
@@ -95,41 +96,56 @@ if ! lab_wait_event "$L/b.log" reservation 30 >/dev/null; then
     exit 1
 fi
 
-# ---- loss: 10 % on rb's link -------------------------------------------------------------------
+# ---- loss: packet loss on the router links (rb's 10 % by default) ---------------------------
+# The links' loss as set by lab.sh up; the later cases turn it off.
+loss0_a=$FLARE_LAB_LOSS_PCT_a loss0_b=$FLARE_LAB_LOSS_PCT_b
+has_link() { [ "$(eval echo "\$FLARE_LAB_DELAY_MS_$1")" != 0 ] || [ "$(eval echo "\$loss0_$1")" != 0 ]; }
+set_loss() { # set_loss ROUTER PCT: restart the router's link with that loss (if it has a link)
+    if has_link "$1"; then "$LAB_SH" loss "$1" "$2" >/dev/null; fi
+}
 case_loss() {
-    local t s rc st
-    t=$(lab_q "$L/b.log" '"%.1f" % (ev("reservation")[0]["ts"] - '"$T0"')')
-    lab_result "loss $LOSS %: B reserves (over the lossy link)" ok "after ${t} s"
+    local t s rc st r what="loss a/b $loss0_a/$loss0_b %"
+    if [ "$loss0_a" = 0 ] && [ "$loss0_b" = 0 ]; then
+        lab_result "loss: no lossy link (lab.sh up --a-loss-pct/--b-loss-pct)" skip ""
+        return
+    fi
+    t=$(lab_q "$L/b.log" '"%.1f" % (ev("reservation")[0]["ts"] - ev("listening")[0]["ts"])')
+    lab_result "$what: B reserves" ok "${t} s after B's start"
     s=$(date +%s.%N)
     dial_echo loss 30
     rc=$(cat "$L/loss.rc")
     if echo_ok loss; then
-        lab_result "loss $LOSS %: relayed echo, $psize B byte for byte" ok \
-            "$(echo_bytes loss) B back, sha256 $psum…"
+        lab_result "$what: relayed echo, byte for byte" ok \
+            "$(echo_bytes loss) B back (sha256 ${psum}…) $(lab_q "$L/loss.log" '"%.2f s after the relayed connection" % (ev("echo")[-1]["ts"] - [e["ts"] for e in ev("connected") if "/p2p-circuit" in e["addr"]][0])')"
     elif [ "$rc" -ne 0 ] && [ "$(errors "$L/loss.log")" != none ]; then
-        lab_result "loss $LOSS %: relayed echo, $psize B byte for byte" FAIL \
+        lab_result "$what: relayed echo, byte for byte" FAIL \
             "error (rc $rc): $(errors "$L/loss.log")"
     else
-        lab_result "loss $LOSS %: relayed echo, $psize B byte for byte" FAIL \
+        lab_result "$what: relayed echo, byte for byte" FAIL \
             "SILENT: rc $rc, $(echo_bytes loss) bytes"
     fi
     if punched loss && [ "$rc" -eq 0 ]; then
-        lab_result "loss $LOSS %: hole punch (eim/eim)" ok \
-            "direct, attempt $(lab_q "$L/loss.log" 'ev("holepunch")[-1]["attempt"]'), $(el "$s") s for dial+echo+punch"
+        lab_result "$what: hole punch (${FLARE_LAB_NAT_a}/${FLARE_LAB_NAT_b})" ok \
+            "direct, attempt $(lab_q "$L/loss.log" 'ev("holepunch")[-1]["attempt"]'), $(el "$s") s for dial+echo+punch+ping"
     elif [ "$rc" -ne 0 ] && [ "$(errors "$L/loss.log")" != none ]; then
-        lab_result "loss $LOSS %: hole punch (eim/eim)" FAIL "clear error (rc $rc): $(errors "$L/loss.log")"
+        lab_result "$what: hole punch (${FLARE_LAB_NAT_a}/${FLARE_LAB_NAT_b})" FAIL \
+            "clear error (rc $rc): $(errors "$L/loss.log")"
     else
-        lab_result "loss $LOSS %: hole punch (eim/eim)" FAIL "rc $rc, no error event"
+        lab_result "$what: hole punch (${FLARE_LAB_NAT_a}/${FLARE_LAB_NAT_b})" FAIL "rc $rc, no error event"
     fi
-    st=$("$LAB_SH" linkstats b)
-    lab_result "loss $LOSS %: the link's drops" ok \
-        "$(lab_q <(echo "$st") '"lost %d of %d frames B->inet, %d of %d inet->B" % (ev("stats")[0]["lost_ab"], ev("stats")[0]["lost_ab"] + ev("stats")[0]["fwd_ab"], ev("stats")[0]["lost_ba"], ev("stats")[0]["lost_ba"] + ev("stats")[0]["fwd_ba"])')"
+    for r in a b; do
+        [ "$(eval echo "\$loss0_$r")" = 0 ] && continue
+        st=$("$LAB_SH" linkstats "$r")
+        lab_result "$what: link $r drops (all traffic so far)" ok \
+            "$(lab_q <(echo "$st") '"%d/%d frames out, %d/%d in" % (ev("stats")[0]["lost_ab"], ev("stats")[0]["lost_ab"] + ev("stats")[0]["fwd_ab"], ev("stats")[0]["lost_ba"], ev("stats")[0]["lost_ba"] + ev("stats")[0]["fwd_ba"])')"
+    done
 }
 
 # ---- flush: rb's NAT state flushed under a direct connection --------------------------------
 case_flush() {
     local before s t
-    "$LAB_SH" loss b 0 >/dev/null 2>&1 || true
+    set_loss a 0
+    set_loss b 0
     next_port
     lab_start a held "$flare" dial "$(baddr "$L/$bname.log")" --listen "/ip4/0.0.0.0/tcp/$aport" \
         --seed "$seed_a" --keep-alive "${common[@]}"
@@ -174,7 +190,8 @@ case_flush() {
 # ---- restart: B killed and started again ------------------------------------------------------
 case_restart() {
     local s t rc
-    "$LAB_SH" loss b 0 >/dev/null 2>&1 || true
+    set_loss a 0
+    set_loss b 0
     next_port
     lab_start a held2 "$flare" dial "$(baddr "$L/$bname.log")" --listen "/ip4/0.0.0.0/tcp/$aport" \
         --seed "$seed_a" --keep-alive "${common[@]}"
@@ -207,7 +224,7 @@ case_restart() {
     fi
     # B killed while the echo is in flight (the lossy link makes the transfer
     # last): the payload comes back whole or A fails loudly.
-    "$LAB_SH" loss b "$LOSS" >/dev/null 2>&1 || true
+    set_loss b "$LOSS"
     local n0 i
     n0=$(grep -c '"event":"echo_stream"' "$L/b2.log")
     dial_echo midecho 30 &
