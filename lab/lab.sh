@@ -334,8 +334,9 @@ loss)
     r=${1:?a or b}
     pct=${2:?loss percent}
     [ -f "$STATE/delaylink-$r.log" ] || die "router $r has no delay link (up with a delay or a loss)"
-    [[ $pct =~ ^[0-9]{1,3}(\.[0-9]{1,4})?$ ]] && awk -v p="$pct" 'BEGIN { exit !(p <= 100) }' ||
+    if ! [[ $pct =~ ^[0-9]{1,3}(\.[0-9]{1,4})?$ ]] || ! awk -v p="$pct" 'BEGIN { exit !(p <= 100) }'; then
         die "bad loss '$pct' (0-100 %)"
+    fi
     # shellcheck disable=SC1091
     source "$STATE/topology.env"
     d=$(eval echo "\$FLARE_LAB_DELAY_MS_$r")

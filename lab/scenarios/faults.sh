@@ -24,6 +24,7 @@
 # 10 % loss on rb's link, which the later cases turn off).
 # Env: FLARE_BIN, CASES, PAYLOAD_KB (default 300), LOSS (default 10: rb's loss
 # in the default lab, and during the echo that B's kill interrupts).
+# shellcheck disable=SC2154 # FLARE_LAB_* come from lab_up (the topology)
 set -uo pipefail
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
@@ -39,7 +40,7 @@ L=$LAB_LOGS
 seed() { printf "$1%.0s" $(seq 32); }
 seed_r=$(seed a1) seed_b=$(seed b2) seed_a=$(seed c3)
 pid_of() { lab_json "$("$flare" id --seed "$1" --json)" peerId; }
-rid=$(pid_of "$seed_r") bid=$(pid_of "$seed_b") aid=$(pid_of "$seed_a")
+rid=$(pid_of "$seed_r") bid=$(pid_of "$seed_b")
 common=(--allow-testnet --json)
 raddr=/ip4/$FLARE_LAB_IP_relay/tcp/4001/p2p/$rid
 payload=$L/payload.bin
@@ -225,11 +226,11 @@ case_restart() {
     # B killed while the echo is in flight (the lossy link makes the transfer
     # last): the payload comes back whole or A fails loudly.
     set_loss b "$LOSS"
-    local n0 i
+    local n0
     n0=$(grep -c '"event":"echo_stream"' "$L/b2.log")
     dial_echo midecho 30 &
     local dpid=$!
-    for i in $(seq 1000); do
+    for _ in $(seq 1000); do
         [ "$(grep -c '"event":"echo_stream"' "$L/b2.log")" -gt "$n0" ] && break
         sleep 0.02
     done
@@ -273,7 +274,8 @@ hung=$(grep -lx 124 "$L"/*.rc 2>/dev/null | xargs -r -n1 basename | tr '\n' ' ')
 if [ -n "$crashes" ]; then
     lab_result "no crash (exit status, stderr of every process)" FAIL "crashed: $crashes"
 else
-    lab_result "no crash (exit status, stderr of every process)" ok "$(ls "$L"/*.err | wc -l) processes"
+    errs=("$L"/*.err)
+    lab_result "no crash (exit status, stderr of every process)" ok "${#errs[@]} processes"
 fi
 [ -z "$hung" ] || lab_result "no hung dialer" FAIL "killed by timeout: $hung"
 echo "faults scenario ($*; payload $psize B; total $(el "$T0") s):"
