@@ -86,7 +86,7 @@ static void raw_close_cb(flare_io_sock *s, int reason, void *user)
     (void)user;
 }
 
-static const flare_io_sock_cbs raw_srv_cbs = {NULL, raw_srv_read, raw_close_cb};
+static const flare_io_sock_cbs raw_srv_cbs = {NULL, raw_srv_read, raw_close_cb, NULL};
 
 static void raw_accept(flare_io_listener *l, flare_io_sock *s, void *user)
 {
@@ -116,7 +116,7 @@ static void raw_cli_read(flare_io_sock *s, const uint8_t *d, size_t len, void *u
     (void)user;
 }
 
-static const flare_io_sock_cbs raw_cli_cbs = {raw_connect, raw_cli_read, raw_close_cb};
+static const flare_io_sock_cbs raw_cli_cbs = {raw_connect, raw_cli_read, raw_close_cb, NULL};
 
 /* The driver has no "drained" callback: poll pending bytes from a timer. */
 static void raw_tick(uv_timer_t *t)

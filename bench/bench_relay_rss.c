@@ -105,6 +105,13 @@ static int relay_main(int wfd, size_t n, size_t m)
     flare_host_config hc;
     flare_host_config_default(&hc);
     hc.max_connections = n + 4 * NTPUT + 64;
+    /* Every client dials from 127.0.0.1 and connects at once: the resource
+     * manager's per-IP, per-subnet and handshake limits are lifted and the
+     * inbound budget is the whole connection limit, for the run only. */
+    hc.limits.conns_inbound = hc.max_connections;
+    hc.limits.conns_per_ip = hc.limits.conns_per_subnet = 0;
+    hc.limits.handshakes = hc.limits.handshakes_per_ip = hc.limits.handshakes_per_subnet = 0;
+    hc.limits.streams_per_protocol = 0;
     hc.enable_autonat_client = 0;
     hc.max_stream_buffer = 4 << 20;
     flare_host *h;

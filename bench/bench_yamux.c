@@ -30,8 +30,8 @@ static void run(unsigned nstreams, size_t total)
     sb = sa;
     sb.is_client = 0;
     flare_yamux *a, *b;
-    check(flare_yamux_new(&a, &sa, NULL, 0), "new");
-    check(flare_yamux_new(&b, &sb, NULL, 0), "new");
+    check(flare_yamux_new(&a, &sa, NULL, flare_os_rng(), 0), "new");
+    check(flare_yamux_new(&b, &sb, NULL, flare_os_rng(), 0), "new");
     flare_buf ao, bo;
     flare_buf_init(&ao, NULL);
     flare_buf_init(&bo, NULL);

@@ -56,7 +56,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s.keepalive_interval = FLARE_NS_PER_S;
     s.ping_timeout = FLARE_NS_PER_S / 2;
     flare_yamux *y;
-    if (flare_yamux_new(&y, &s, NULL, 0) != 0)
+    flare_prng prng; /* reproducible ping values */
+    flare_prng_seed(&prng, 1);
+    if (flare_yamux_new(&y, &s, NULL, flare_prng_rng(&prng), 0) != 0)
         return 0;
     flare_buf out;
     flare_buf_init(&out, NULL);

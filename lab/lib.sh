@@ -72,14 +72,14 @@ lab_stop() {
 
 # lab_crashes: the names (one line) of lab_start'ed processes that crashed:
 # a sanitizer/abort/segfault report in NAME.err, or ended by SIGILL, SIGABRT,
-# SIGBUS, SIGFPE or SIGSEGV (TERM and KILL are lab_stop's). Call after lab_stop_all.
+# SIGBUS, SIGFPE, SIGSEGV or SIGPIPE (TERM and KILL are lab_stop's). Call after lab_stop_all.
 lab_crashes() {
     local f n out=""
     for f in "$LAB_LOGS"/*.err; do
         [ -f "$f" ] || continue
         n=$(basename "$f" .err)
         if grep -qiE "sanitizer|segmentation|abort" "$f" ||
-            [[ " 132 134 135 136 139 " == *" ${LAB_STATUS[$n]:-0} "* ]]; then
+            [[ " 132 134 135 136 139 141 " == *" ${LAB_STATUS[$n]:-0} "* ]]; then
             out="$out $n"
         fi
     done

@@ -64,6 +64,8 @@ enum flare_error {
     FLARE_ERR_ADDR_IN_USE = -28,      /* local address already in use */
     FLARE_ERR_EXISTS = -29,           /* already exists */
     FLARE_ERR_LIMITED = -30,          /* not allowed over a limited (relayed) connection */
+    FLARE_ERR_ADDR_NOT_AVAIL = -31,   /* no such local address (EADDRNOTAVAIL) */
+    FLARE_ERR_PERMISSION = -32,       /* the OS refused (EACCES/EPERM: e.g. a port < 1024) */
     FLARE_ERR_FATAL = -500,           /* codes below this are fatal to their object */
     FLARE_ERR_INTERNAL = -501,        /* a bug in flare */
 };

@@ -84,12 +84,26 @@ typedef struct flare_dcutr_addr_opts {
     int doc_is_public; /* TEST-NET / 2001:db8:: count as public (lab, simulator) */
     int allow_quic;    /* accept /udp/P/quic-v1 besides /tcp/P */
     size_t max;        /* at most this many; 0 = FLARE_DCUTR_MAX_ADDRS */
+    /* Also private, loopback, link-local and CGNAT addresses (tests on one
+     * machine or LAN). Unspecified, multicast and reserved never pass. */
+    int allow_private;
 } flare_dcutr_addr_opts;
 
-/* 1 if ma is worth sending in CONNECT: /ip4|ip6/PUBLIC/tcp/P (or
- * /udp/P/quic-v1 with allow_quic), optionally followed by /p2p/ID only; not
- * relayed. opts may be NULL (defaults). */
+/* Addresses dialed per attempt from a peer's CONNECT: a peer cannot make us
+ * knock on more ports than this. */
+#define FLARE_DCUTR_MAX_DIALS 8
+
+/* 1 if ma is worth sending in CONNECT, or dialing when a peer sent it:
+ * /ip4|ip6/PUBLIC/tcp/P (or /udp/P/quic-v1 with allow_quic), optionally
+ * followed by /p2p/ID only; not relayed. opts may be NULL (defaults). */
 int flare_dcutr_addr_usable(const flare_multiaddr *ma, const flare_dcutr_addr_opts *opts);
+
+/* The addresses of a peer's CONNECT we will dial: usable ones (a peer must
+ * not make us dial our own LAN or loopback), one per IP and port, at most
+ * opts->max (0 = FLARE_DCUTR_MAX_DIALS). Returns the count, or
+ * FLARE_ERR_INVALID_ARG. */
+int flare_dcutr_dial_addrs(const flare_multiaddr *in, size_t n, const flare_dcutr_addr_opts *opts,
+                           flare_multiaddr *out, size_t cap);
 
 /* Fills out[0..cap) with the usable addresses: confirmed ones first, then
  * candidates, deduplicated, at most opts->max. Either list may be NULL when

@@ -49,6 +49,31 @@ typedef struct flare_stream flare_stream;
 
 /* ---- configuration -------------------------------------------------------- */
 
+/* Resource manager limits (docs/resource-manager.md): what one host lets
+ * the network make it hold. 0 means "no limit" for every field. Inbound
+ * and outbound connection budgets are separate, so that an inbound flood
+ * never takes the slots of our own dials; per-IP and per-subnet (/24 for
+ * IPv4, /56 for IPv6) limits apply to inbound direct connections. */
+typedef struct flare_rcmgr_limits {
+    size_t conns_inbound;             /* default 768 (relayed ones included) */
+    size_t conns_outbound;            /* default 256 */
+    size_t conns_per_ip;              /* inbound, one remote IP address; default 16 */
+    size_t conns_per_subnet;          /* inbound, one /24 or /56; default 64 */
+    size_t handshakes;                /* inbound connections still upgrading (the oldest
+                                         is closed to make room); default 128 */
+    size_t handshakes_per_ip;         /* default 8 */
+    size_t handshakes_per_subnet;     /* default 32 */
+    size_t streams_inbound;           /* whole host; default 16384 */
+    size_t streams_outbound;          /* whole host; default 16384 */
+    size_t streams_per_peer_inbound;  /* all connections of one peer; default 1024 */
+    size_t streams_per_peer_outbound; /* default 1024 */
+    size_t streams_per_protocol_peer; /* inbound streams of one protocol from one peer; 256 */
+    size_t streams_per_protocol;      /* inbound streams of one protocol, all peers; 8192 */
+    size_t mem;                       /* bytes held by all connections; default 1 GiB */
+    size_t mem_per_peer;              /* all connections of one peer; default 64 MiB */
+    size_t mem_per_conn;              /* one connection; default 32 MiB */
+} flare_rcmgr_limits;
+
 typedef struct flare_host_config {
     const char *agent_version;       /* identify agentVersion; default "flare/<version>" */
     size_t max_connections;          /* total; default 1024 */
@@ -64,7 +89,11 @@ typedef struct flare_host_config {
     int enable_identify;             /* default 1 */
     int enable_ping;                 /* default 1 */
     int doc_addrs_public;            /* treat TEST-NET ranges as public (lab, simulator) */
-    int enable_holepunch;            /* DCUtR on relayed connections; default 1 */
+    /* Dial private, loopback, link-local and CGNAT addresses that a peer
+     * handed us (DCUtR CONNECT, identify for connection reversal); default
+     * 0: a peer must not make us knock on ports of our own LAN. */
+    int dial_private_peer_addrs;
+    int enable_holepunch; /* DCUtR on relayed connections; default 1 */
     /* AutoNAT (v1 + v2): every node serves, so that reachability checks
      * need no special infrastructure (the decentralized design). */
     int enable_autonat_server;             /* dial others back on request; default 1 */
@@ -80,6 +109,31 @@ typedef struct flare_host_config {
     int enable_autorelay;           /* default 0 */
     size_t autorelay_num;           /* reservations to keep; 0 = 2 */
     flare_tstamp autorelay_backoff; /* after a refusal or repeated failure; 0 = 1 h */
+    /* Connection manager (see flare_host_protect_peer): above high water,
+     * the least useful connections are closed down to low water. */
+    size_t conn_low_water;          /* default 160; above high water counts as high water */
+    size_t conn_high_water;         /* default 192; 0 = never trim */
+    flare_tstamp conn_grace_period; /* new connections are kept this long; default 20 s */
+    /* Resource manager; max_connections, max_connections_per_peer and
+     * max_streams_per_conn above are enforced by it too. */
+    flare_rcmgr_limits limits;
+    /* Backpressure on a connection's socket write queue (what the kernel has
+     * not taken yet), so a peer that never reads cannot grow our memory:
+     * above write_high its streams keep their data queued
+     * (flare_stream_write reports backpressure); above twice write_high
+     * (capped halfway to write_max) we also stop reading from it, so its
+     * input (pings, stream opens, ...) can make us say nothing more; at
+     * write_low both resume. A queue beyond write_max closes the connection
+     * (FLARE_ERR_LIMIT). A connection paused this way still sends its yamux
+     * keepalive, whose answer it cannot read while paused: a peer that never
+     * reads is dropped within keepalive_interval plus the 10 s ping timeout. */
+    size_t conn_write_high; /* bytes; default (and 0) 1 MiB */
+    size_t conn_write_low;  /* bytes; default (and 0) 256 KiB; below write_high */
+    size_t conn_write_max;  /* bytes; default (and 0) 8 MiB; above write_high */
+    /* Listen with FLARE_IO_SHARE: share the listen address with another node
+     * (SO_REUSEPORT splits incoming connections between them). By default a
+     * second node on the same address fails with FLARE_ERR_ADDR_IN_USE. */
+    int share_listen; /* default 0 */
 } flare_host_config;
 
 void flare_host_config_default(flare_host_config *c);
@@ -93,10 +147,14 @@ typedef enum flare_host_event_type {
     FLARE_HOST_EV_CONN_CLOSED,     /* conn, peer, addr, error (0: graceful) */
     FLARE_HOST_EV_DIAL_FAILED,     /* peer (may be empty), addr, error */
     FLARE_HOST_EV_INCOMING_FAILED, /* addr (remote), error: an inbound upgrade failed */
-    FLARE_HOST_EV_IDENTIFIED,      /* conn, peer: identify done; see flare_host_peer_info */
-    FLARE_HOST_EV_PING,            /* conn, peer, rtt */
-    FLARE_HOST_EV_OBSERVED_ADDR,   /* conn, peer, addr: what the peer sees us as */
-    FLARE_HOST_EV_ADDRS_CHANGED,   /* our confirmed external addresses or NAT type changed */
+    /* conn, peer: identify done; see flare_host_peer_info. value 1: the
+     * peer's addresses come from its verified signed peer record; error
+     * (with reason): the record it sent was rejected (bad signature, another
+     * peer's, not a peer record) and its unsigned listenAddrs were used. */
+    FLARE_HOST_EV_IDENTIFIED,
+    FLARE_HOST_EV_PING,          /* conn, peer, rtt */
+    FLARE_HOST_EV_OBSERVED_ADDR, /* conn, peer, addr: what the peer sees us as */
+    FLARE_HOST_EV_ADDRS_CHANGED, /* our confirmed external addresses or NAT type changed */
     /* Circuit relay v2, client side (peer: the relay). */
     FLARE_HOST_EV_RESERVATION_OK,     /* addr: our first relayed address */
     FLARE_HOST_EV_RESERVATION_FAILED, /* error (+ reason: the relay's status name if it refused);
@@ -201,6 +259,72 @@ const char *flare_conn_muxer(const flare_conn *c);
 void flare_conn_close(flare_conn *c);
 size_t flare_host_num_conns(const flare_host *h);
 
+/* ---- connection manager ------------------------------------------------------ */
+
+/* When more than cfg.conn_high_water connections are open, a timer closes
+ * the least useful ones until cfg.conn_low_water are left: first those
+ * without streams, then those with the fewest, the oldest first. Never
+ * closed: connections to protected peers, to peers whose reservation our
+ * relay server holds, connections carrying a relayed circuit (a relay's hop
+ * or stop stream, the carrier of our relayed connection), those younger
+ * than cfg.conn_grace_period, and those still in their handshake.
+ * Connections with streams are only closed while more than high water
+ * remain. flare itself protects the relays holding our
+ * reservations (tag "relay-reservation") and the peers it is hole punching
+ * with, relayed connection included (tag "holepunch"). */
+
+#define FLARE_CONNMGR_TAG_MAX  32 /* bytes of a tag, NUL included */
+#define FLARE_CONNMGR_MAX_TAGS 8  /* tags per peer */
+
+/* Protects (on = 1) or unprotects (on = 0) every connection to peer under
+ * tag; a peer stays protected while it has a tag, connected or not.
+ * Idempotent per tag. Errors: FLARE_ERR_INVALID_ARG (empty peer, tag empty
+ * or >= FLARE_CONNMGR_TAG_MAX bytes), FLARE_ERR_LIMIT (the peer already
+ * has FLARE_CONNMGR_MAX_TAGS tags), FLARE_ERR_NOMEM. */
+int flare_host_protect_peer(flare_host *h, const flare_peerid *peer, const char *tag, int on);
+/* 1 if peer is protected under tag (NULL: under any tag), else 0. */
+int flare_host_is_protected(flare_host *h, const flare_peerid *peer, const char *tag);
+/* Connections the manager has closed so far. */
+uint64_t flare_host_connmgr_trimmed(const flare_host *h);
+
+/* ---- connection gater ---------------------------------------------------------- */
+
+/* Allow and deny lists of peers and of IP subnets. Consulted on an inbound
+ * connection before any byte is read (remote IP; refused ones are reset and
+ * reported as FLARE_HOST_EV_INCOMING_FAILED with FLARE_ERR_REFUSED), on a
+ * dial (the address's IP and /p2p/ peer; for a relayed address the target
+ * peer, the relay being dialed and judged on its own: flare_host_dial
+ * returns FLARE_ERR_REFUSED), and after the handshake (the authenticated
+ * peer: the connection fails with FLARE_ERR_REFUSED).
+ *
+ * A deny entry always wins. A non-empty allow list of a kind lets only its
+ * entries through: with an allowed subnet, every other IP is refused; with
+ * an allowed peer, every other peer. A connection must pass both kinds. IP
+ * rules judge the socket's remote address, so they do not apply to relayed
+ * connections (the relay's own connection is judged by IP); peer rules
+ * apply to all. IPv4-mapped IPv6 addresses are judged as IPv4. Changing a
+ * list closes open connections it now refuses. No lists (the default):
+ * everything passes. */
+typedef enum flare_gater_list {
+    FLARE_GATER_DENY = 0,
+    FLARE_GATER_ALLOW = 1,
+} flare_gater_list;
+
+/* Adds (on = 1) or removes (on = 0) peer on list. Errors:
+ * FLARE_ERR_INVALID_ARG, FLARE_ERR_NOT_FOUND (removing an absent entry),
+ * FLARE_ERR_NOMEM. */
+int flare_host_gater_peer(flare_host *h, flare_gater_list list, const flare_peerid *peer, int on);
+/* Adds or removes the subnet net/prefix (prefix 0..32 for IPv4, 0..128
+ * for IPv6; host bits are ignored; the port is ignored). Errors: as above,
+ * FLARE_ERR_INVALID_ARG also for a bad family or prefix. */
+int flare_host_gater_subnet(flare_host *h, flare_gater_list list, const flare_ipaddr *net,
+                            unsigned prefix, int on);
+/* Connections and dials refused so far. */
+uint64_t flare_host_gater_refused(const flare_host *h);
+/* Parses "1.2.3.0/24", "fd00::/8" or a bare address (a full-length
+ * prefix). FLARE_ERR_INVALID_ARG for anything else (ports, brackets). */
+int flare_cidr_parse(const char *s, flare_ipaddr *net, unsigned *prefix);
+
 /* ---- streams --------------------------------------------------------------- */
 
 typedef struct flare_stream_cbs {
@@ -285,6 +409,51 @@ int flare_host_peer_supports(flare_host *h, const flare_peerid *peer, const char
 /* Sends identify push (/ipfs/id/push/1.0.0) to every connected peer that
  * supports it, after our addresses or protocols changed. */
 int flare_host_identify_push(flare_host *h);
+
+/* ---- resource manager ------------------------------------------------------- */
+
+typedef enum flare_rcmgr_scope_kind {
+    FLARE_RCMGR_SYSTEM,   /* the whole host */
+    FLARE_RCMGR_PEER,     /* peer: every connection with that peer ID */
+    FLARE_RCMGR_IP,       /* ip: inbound connections from that address */
+    FLARE_RCMGR_SUBNET,   /* ip: inbound connections from its /24 or /56 */
+    FLARE_RCMGR_PROTOCOL, /* protocol: streams of it, every peer */
+    FLARE_RCMGR_CONN,     /* conn: one connection */
+} flare_rcmgr_scope_kind;
+
+typedef struct flare_rcmgr_scope {
+    flare_rcmgr_scope_kind kind;
+    const flare_peerid *peer; /* PEER */
+    const flare_ipaddr *ip;   /* IP, SUBNET (the port is ignored) */
+    const char *protocol;     /* PROTOCOL */
+    const flare_conn *conn;   /* CONN */
+} flare_rcmgr_scope;
+
+typedef struct flare_rcmgr_usage {
+    size_t conns_inbound, conns_outbound;
+    size_t handshakes; /* inbound connections not yet through Noise and the muxer */
+    size_t streams_inbound, streams_outbound;
+    /* Bytes allocated by connections (buffers, Noise, yamux, streams);
+     * CONN also counts the socket's unsent write queue. */
+    size_t memory;
+    /* SYSTEM only: what the limits refused since the host started. */
+    uint64_t refused_conns, refused_streams, refused_mem;
+} flare_rcmgr_usage;
+
+/* Current usage of one scope. Errors: FLARE_ERR_INVALID_ARG (unknown kind,
+ * or the field the kind needs is NULL or not an IPv4/IPv6 address);
+ * FLARE_ERR_NOT_FOUND when that peer, IP, subnet or protocol holds nothing
+ * now (*out is then all zero). */
+int flare_host_rcmgr_stat(flare_host *h, const flare_rcmgr_scope *scope, flare_rcmgr_usage *out);
+
+/* Inbound stream limits of one protocol, replacing
+ * limits.streams_per_protocol_peer and limits.streams_per_protocol for it
+ * (0: no limit). The built-in services start with their own per-peer
+ * limits (identify and push 8, ping, AutoNAT and DCUtR 4, relay hop 32).
+ * A stream over a limit is reset once negotiated. Errors:
+ * FLARE_ERR_INVALID_ARG (empty or too long protocol), FLARE_ERR_NOMEM. */
+int flare_host_set_protocol_limits(flare_host *h, const char *protocol, size_t per_peer,
+                                   size_t total);
 
 /* ---- circuit relay v2 --------------------------------------------------------- */
 

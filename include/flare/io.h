@@ -11,13 +11,27 @@
  *    caused them (a dial never calls on_connect before returning).
  *  - Writes copy the data (or hold it) and never fail because the kernel or
  *    the link is busy; sock_pending() tells how much is still queued so the
- *    host can apply backpressure.
+ *    host can apply backpressure. The queue has no bound of its own: the
+ *    host keeps it bounded (a peer that never reads must not make it grow)
+ *    with sock_read_pause() and on_drain.
+ *  - sock_read_pause(s, 1) stops on_read (data and EOF) until
+ *    sock_read_pause(s, 0); the transport's flow control then stops the
+ *    peer (the kernel's receive buffer fills, TCP advertises a zero
+ *    window). Resuming delivers what arrived meanwhile from the loop, never
+ *    inside the call. Pausing before on_connect or inside on_read is fine.
+ *  - on_drain runs (from the loop) when completed writes bring sock_pending()
+ *    from above the socket's low-water mark (sock_set_lowat, default 0) to
+ *    at or below it; never for a closed socket.
  *  - After sock_close() no callback for that socket runs again and the handle
  *    must not be used. on_close runs only for closes the host did not ask for
  *    (EOF is on_read with len 0, followed by nothing else from the peer).
  *  - Handles may be closed from inside their own callbacks.
  *  - Stream sockets are TCP: FLARE_IO_REUSE binds with SO_REUSEADDR and
  *    SO_REUSEPORT, so a dial can leave from a listening port (hole punching).
+ *    A REUSE listener still owns its address: listen fails with
+ *    FLARE_ERR_ADDR_IN_USE if another listener (another process, or this
+ *    one) is bound to it, unless FLARE_IO_SHARE is given too (then the
+ *    kernel spreads connections across the sharing listeners).
  */
 #ifndef FLARE_IO_H
 #define FLARE_IO_H
@@ -37,6 +51,7 @@ typedef struct flare_io_udp flare_io_udp;
 
 /* Flags for listen and dial. */
 #define FLARE_IO_REUSE 0x1 /* SO_REUSEADDR | SO_REUSEPORT */
+#define FLARE_IO_SHARE 0x2 /* listen: share the address with other REUSE listeners */
 
 typedef struct flare_io_sock_cbs {
     /* A dial finished: status 0, or FLARE_ERR_UNREACHABLE / _REFUSED /
@@ -46,6 +61,8 @@ typedef struct flare_io_sock_cbs {
     void (*on_read)(flare_io_sock *s, const uint8_t *data, size_t len, void *user);
     /* The connection died (reset, error): the socket is gone afterwards. */
     void (*on_close)(flare_io_sock *s, int reason, void *user);
+    /* Optional: the write queue fell to the low-water mark (see above). */
+    void (*on_drain)(flare_io_sock *s, void *user);
 } flare_io_sock_cbs;
 
 /* A listener accepted s; the callee must call sock_set_cbs (or sock_close)
@@ -64,7 +81,9 @@ typedef struct flare_io_ops {
      * the wire). The simulator starts at FLARE_SIM_EPOCH. */
     uint64_t (*unix_time)(flare_io *io);
 
-    /* TCP. local->port 0 picks a port. */
+    /* TCP. local->port 0 picks a port. listen errors: FLARE_ERR_ADDR_IN_USE
+     * (taken), FLARE_ERR_ADDR_NOT_AVAIL (not an address of this host),
+     * FLARE_ERR_PERMISSION (e.g. a privileged port), FLARE_ERR_IO. */
     int (*listen)(flare_io *io, const flare_ipaddr *local, unsigned flags, flare_io_accept_cb cb,
                   void *user, flare_io_listener **out);
     int (*listener_addr)(flare_io_listener *l, flare_ipaddr *local);
@@ -75,6 +94,10 @@ typedef struct flare_io_ops {
     void (*sock_set_cbs)(flare_io_sock *s, const flare_io_sock_cbs *cbs, void *user);
     int (*sock_write)(flare_io_sock *s, const uint8_t *data, size_t len);
     size_t (*sock_pending)(flare_io_sock *s);
+    /* paused != 0 stops reading (on_read), 0 resumes; see the rules above. */
+    void (*sock_read_pause)(flare_io_sock *s, int paused);
+    /* The queue size at or below which on_drain is reported. */
+    void (*sock_set_lowat)(flare_io_sock *s, size_t lowat);
     int (*sock_addrs)(flare_io_sock *s, flare_ipaddr *local, flare_ipaddr *remote);
     /* Half-close: send FIN after queued data. */
     void (*sock_shutdown)(flare_io_sock *s);

@@ -75,6 +75,10 @@ int flare_privkey_decode(flare_privkey *k, const uint8_t *in, size_t len);
  * FLARE_ERR_NOT_FOUND if the file does not exist. */
 int flare_privkey_save(const flare_privkey *k, const char *path);
 int flare_privkey_load(flare_privkey *k, const char *path);
+/* As flare_privkey_load; *mode (may be NULL) gets the file's permission
+ * bits (st_mode & 07777) read from the opened file, so that the caller can
+ * warn when group or others may read the key (mode & 077). */
+int flare_privkey_load_mode(flare_privkey *k, const char *path, unsigned *mode);
 
 #ifdef __cplusplus
 }

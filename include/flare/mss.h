@@ -37,6 +37,10 @@ extern "C" {
 #define FLARE_MSS_MAX_PROTO_LEN 1024
 /* Longest received message: a protocol id plus its newline. */
 #define FLARE_MSS_MAX_MSG (FLARE_MSS_MAX_PROTO_LEN + 1)
+/* Most proposals ("ls" included) a listener answers before one is selected;
+ * the next one is FLARE_ERR_LIMIT. Bounds what a peer can make us write
+ * before any protocol runs (an honest dialer needs a few). */
+#define FLARE_MSS_MAX_REPLIES 16
 
 typedef enum { FLARE_MSS_DIALER, FLARE_MSS_LISTENER } flare_mss_role;
 
@@ -64,6 +68,7 @@ typedef struct flare_mss {
     int done;       /* a protocol is selected (possibly optimistically) */
     int confirmed;  /* the remote agreed */
     size_t next;    /* dialer: index of the proposal in flight */
+    size_t replies; /* listener: proposals answered so far */
     char *selected; /* heap copy of the selected protocol */
     size_t plen;    /* bytes of a partial message in pend */
     uint8_t pend[16 + FLARE_MSS_MAX_MSG];
@@ -90,6 +95,7 @@ int flare_mss_start(flare_mss *m, flare_buf *out);
  *   FLARE_ERR_NEGOTIATION  all proposals refused ("na")
  *   FLARE_ERR_PROTO        wrong header, or an answer we did not propose
  *   FLARE_ERR_MALFORMED    empty message or one not ending in '\n'
+ *   FLARE_ERR_LIMIT        listener: more than FLARE_MSS_MAX_REPLIES proposals
  *   FLARE_ERR_TOO_LARGE    a message longer than FLARE_MSS_MAX_MSG
  *   FLARE_ERR_OVERLONG     a bad length varint
  *   FLARE_ERR_NOMEM */

@@ -26,9 +26,14 @@
  *    drop; SYN and SYN-ACK are really lost (the dialer retransmits its SYN
  *    after 1 s, 3 s, 7 s ... until the SYN timeout, default 5 s). UDP
  *    datagrams are dropped by loss and by a full link queue; TCP data is never
- *    tail-dropped (it waits in the socket buffer: sock_pending()). There are
- *    no windows or congestion control; a data segment that a NAT drops (e.g.
- *    its mapping expired) is lost and the connection stalls silently.
+ *    tail-dropped (it waits in the socket buffer: sock_pending()). Flow
+ *    control is a fixed receive window of FLARE_SIM_RCVBUF bytes: a sender
+ *    stops with that much sent but not consumed by the receiving host, and
+ *    the receiver announces its progress with a pure ACK every half window
+ *    it consumed. A host that pauses reading (sock_read_pause) thus stops
+ *    its peer, whose sock_pending() grows. No congestion control; a data
+ *    segment that a NAT drops (e.g. its mapping expired) is lost and the
+ *    connection stalls silently.
  *  - TCP simultaneous open yields one connection (both dialers see
  *    on_connect(0)); a SYN reaching a REUSE listener with no matching dialing
  *    socket is accepted, and a later dial on that 4-tuple fails with
@@ -56,8 +61,9 @@ typedef struct flare_sim_lan flare_sim_lan;
 typedef struct flare_sim_host flare_sim_host;
 typedef struct flare_sim_nat flare_sim_nat;
 
-#define FLARE_SIM_MSS     8192 /* bytes of TCP data per simulated segment */
-#define FLARE_SIM_TCP_HDR 40   /* header bytes counted against the link rate */
+#define FLARE_SIM_MSS     8192       /* bytes of TCP data per simulated segment */
+#define FLARE_SIM_TCP_HDR 40         /* header bytes counted against the link rate */
+#define FLARE_SIM_RCVBUF  (1u << 20) /* TCP receive window: bytes sent, not yet consumed */
 #define FLARE_SIM_UDP_HDR 28
 #define FLARE_SIM_RTO     (200 * FLARE_NS_PER_MS)
 /* The wall clock (io->unix_time) at virtual time 0: 2026-01-01T00:00:00Z. */

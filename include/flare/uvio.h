@@ -10,11 +10,27 @@
  * call that caused them. The driver is single-threaded: use it only from the
  * thread that runs the loop.
  *
+ * SIGPIPE: libuv writes with write()/writev(), which cannot suppress the
+ * signal per call, and a peer that resets its connection while we write
+ * would otherwise end the process. flare_uvio_new therefore sets SIGPIPE to
+ * SIG_IGN if its disposition is still SIG_DFL (a process-wide change; a
+ * handler or SIG_IGN the application installed is left alone). Writes to a
+ * reset connection then fail with EPIPE, reported as on_close(RESET).
+ *
  * Behaviour the host can rely on:
  *  - dial errors found synchronously (socket, bind, connect returning e.g.
  *    EADDRNOTAVAIL) are reported through on_connect on a later loop
  *    iteration; dial itself fails only for FLARE_ERR_INVALID_ARG / _NOMEM.
  *  - listen and udp_bind report errors synchronously (no callback exists).
+ *    A FLARE_IO_REUSE listen without FLARE_IO_SHARE first binds a probe
+ *    socket (SO_REUSEADDR only) to the address: another listener there, in
+ *    this process or another, makes it fail with FLARE_ERR_ADDR_IN_USE
+ *    (TIME_WAIT leftovers and REUSE dial sockets on the port do not).
+ *  - sock_read_pause is uv_read_stop / uv_read_start (the kernel's receive
+ *    buffer then fills and TCP flow control stops the peer); a graceful
+ *    sock_close of a paused socket reads again to discard until EOF.
+ *    on_drain runs from the write completion that brings sock_pending() to
+ *    the low-water mark.
  *  - sock_close(s, 0) sends the queued data and then FIN, and keeps reading
  *    (discarding) until the peer's EOF, so unread data does not make the
  *    kernel answer with RST; after 5 s without that it resets.

@@ -87,11 +87,12 @@ typedef struct flare_yamux flare_yamux;
  * 10 s. */
 void flare_yamux_settings_default(flare_yamux_settings *s);
 
-/* Creates a session. now is the creation time (the first keepalive ping is
- * due then). Returns 0, FLARE_ERR_INVALID_ARG (inconsistent settings) or
- * FLARE_ERR_NOMEM. */
+/* Creates a session. rng draws the opaque value of each ping (random, so a
+ * peer cannot answer pings it never read); now is the creation time (the
+ * first keepalive ping is due then). Returns 0, FLARE_ERR_INVALID_ARG
+ * (inconsistent settings, no rng) or FLARE_ERR_NOMEM. */
 int flare_yamux_new(flare_yamux **y, const flare_yamux_settings *s, const flare_mem *mem,
-                    flare_tstamp now);
+                    flare_rng rng, flare_tstamp now);
 /* Frees the session and every stream in it (no frames are sent). */
 void flare_yamux_del(flare_yamux *y);
 
@@ -143,8 +144,9 @@ int flare_yamux_reset_stream(flare_yamux *y, uint32_t id, flare_buf *out);
  * Existing streams carry on. Sent once; returns 0 or FLARE_ERR_STATE. */
 int flare_yamux_goaway(flare_yamux *y, uint32_t code, flare_buf *out);
 
-/* Sends a ping to measure RTT (a PING_RTT event follows). At most one ping
- * is outstanding; if one is, nothing is sent. Returns 0 or FLARE_ERR_STATE. */
+/* Sends a ping with a random opaque value to measure RTT (a PING_RTT event
+ * follows; only an ACK echoing that value counts). At most one ping is
+ * outstanding; if one is, nothing is sent. Returns 0 or FLARE_ERR_STATE. */
 int flare_yamux_ping(flare_yamux *y, flare_tstamp now, flare_buf *out);
 
 /* Attaches / reads back an opaque pointer reported in the stream's events. */

@@ -65,6 +65,10 @@ const char *flare_strerror(int err)
         return "already exists";
     case FLARE_ERR_LIMITED:
         return "not allowed on a limited connection";
+    case FLARE_ERR_ADDR_NOT_AVAIL:
+        return "cannot assign requested address";
+    case FLARE_ERR_PERMISSION:
+        return "permission denied";
     case FLARE_ERR_FATAL:
         return "fatal error";
     case FLARE_ERR_INTERNAL:

@@ -61,11 +61,23 @@ int flare_privkey_save(const flare_privkey *k, const char *path)
 
 int flare_privkey_load(flare_privkey *k, const char *path)
 {
+    return flare_privkey_load_mode(k, path, NULL);
+}
+
+int flare_privkey_load_mode(flare_privkey *k, const char *path, unsigned *mode)
+{
     if (!k || !path)
         return FLARE_ERR_INVALID_ARG;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? FLARE_ERR_NOT_FOUND : FLARE_ERR_IO;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return FLARE_ERR_IO;
+    }
+    if (mode)
+        *mode = (unsigned)st.st_mode & 07777u;
     uint8_t buf[KEYFILE_MAX + 1];
     size_t len = 0;
     int rv = 0;

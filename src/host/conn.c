@@ -21,9 +21,11 @@ static const char *const yamux_protos[] = {FLARE__YAMUX_ID};
 static void conn_on_connect(flare_io_sock *s, int status, void *user);
 static void conn_on_read(flare_io_sock *s, const uint8_t *data, size_t len, void *user);
 static void conn_on_close(flare_io_sock *s, int reason, void *user);
+static void conn_on_drain(flare_io_sock *s, void *user);
 static void conn_on_timer(flare_io_timer *t, void *user);
 
-const flare_io_sock_cbs flare__conn_sock_cbs = {conn_on_connect, conn_on_read, conn_on_close};
+const flare_io_sock_cbs flare__conn_sock_cbs = {conn_on_connect, conn_on_read, conn_on_close,
+                                                conn_on_drain};
 
 flare_conn *flare__conn_new(flare_host *h, int outbound)
 {
@@ -35,13 +37,14 @@ flare_conn *flare__conn_new(flare_host *h, int outbound)
         return NULL;
     }
     c->host = h;
+    flare__rc_conn_init(c); /* everything of c below is allocated through c->rc.mem */
     c->id = ++h->next_conn_id;
     c->outbound = outbound;
     c->initiator = outbound;
     c->state = FLARE__CONN_DIALING;
-    flare_buf_init(&c->plain_in, h->mem);
-    flare_buf_init(&c->tmp, h->mem);
-    flare_buf_init(&c->wire, h->mem);
+    flare_buf_init(&c->plain_in, &c->rc.mem);
+    flare_buf_init(&c->tmp, &c->rc.mem);
+    flare_buf_init(&c->wire, &c->rc.mem);
     c->next = h->conns;
     if (h->conns)
         h->conns->prev = c;
@@ -55,6 +58,7 @@ void flare__conn_attach_sock(flare_conn *c, flare_io_sock *s)
     flare_io *io = c->host->io;
     c->sock = s;
     io->ops->sock_set_cbs(s, &flare__conn_sock_cbs, c);
+    io->ops->sock_set_lowat(s, flare__conn_write_low(c->host));
     io->ops->sock_addrs(s, &c->local_ip, &c->remote_ip);
     flare_multiaddr_from_ipaddr(&c->remote_ma, &c->remote_ip, FLARE_MA_TCP);
     flare_multiaddr_from_ipaddr(&c->local_ma, &c->local_ip, FLARE_MA_TCP);
@@ -120,6 +124,7 @@ void flare__conn_destroy(flare_conn *c)
     flare_buf_free(&c->plain_in);
     flare_buf_free(&c->tmp);
     flare_buf_free(&c->wire);
+    flare__rc_conn_remove(c);
     flare__free(h->mem, c);
 }
 
@@ -130,7 +135,7 @@ void flare__conn_fail(flare_conn *c, int err)
     if (c->close_pending)
         return;
     c->close_pending = 1;
-    c->close_err = err;
+    c->close_err = flare__rc_conn_error(c, err);
     if (c->busy == 0)
         flare__conn_destroy(c);
 }
@@ -169,6 +174,56 @@ static void io_buf_done(flare_buf *b, size_t used)
         flare_buf_free(b);
 }
 
+/* The socket write queue marks, 0 meaning the default. */
+size_t flare__conn_write_low(const flare_host *h)
+{
+    size_t low = h->cfg.conn_write_low ? h->cfg.conn_write_low : FLARE__CONN_WRITE_LOW;
+    size_t high = h->cfg.conn_write_high ? h->cfg.conn_write_high : FLARE__CONN_WRITE_HIGH;
+    return low < high ? low : high / 2;
+}
+
+/* After a socket write. Above the high-water mark the peer does not keep
+ * up (or does not read at all): hold the streams' data (congested) until
+ * on_drain. The queue can then only grow by what the peer's input makes us
+ * say (ping ACKs, window updates, resets, negotiation answers): at twice the
+ * mark stop reading from it, so a peer that never reads cannot make us say
+ * more. Reading goes on between the two marks, so that two peers that both
+ * write a lot keep draining each other instead of waiting for each other.
+ * Past the hard bound, give up. */
+static void sock_backpressure(flare_conn *c)
+{
+    const flare_host_config *cfg = &c->host->cfg;
+    flare_io *io = c->host->io;
+    size_t high = cfg->conn_write_high ? cfg->conn_write_high : FLARE__CONN_WRITE_HIGH;
+    size_t max = cfg->conn_write_max ? cfg->conn_write_max : FLARE__CONN_WRITE_MAX;
+    size_t pause = high <= SIZE_MAX / 2 && 2 * high < max ? 2 * high : high + (max - high) / 2;
+    size_t q = io->ops->sock_pending(c->sock);
+    if (q > max) {
+        flare__conn_fail(c, FLARE_ERR_LIMIT);
+        return;
+    }
+    if (q > high)
+        c->congested = 1;
+    if (q > pause && !c->read_paused) {
+        c->read_paused = 1;
+        io->ops->sock_read_pause(c->sock, 1);
+    }
+}
+
+/* The socket queue fell to the low-water mark: read again, move the
+ * streams' held data on. */
+static void conn_on_drain(flare_io_sock *s, void *user)
+{
+    flare_conn *c = user;
+    if (c->close_pending)
+        return;
+    if (c->read_paused) {
+        c->read_paused = 0;
+        c->host->io->ops->sock_read_pause(s, 0);
+    }
+    flare__conn_uncongest(c);
+}
+
 /* Encrypts c->tmp (if the secure channel is up) and writes it with c->wire. */
 void flare__conn_flush(flare_conn *c)
 {
@@ -192,6 +247,8 @@ void flare__conn_flush(flare_conn *c)
         io_buf_done(&c->wire, c->wire.len);
         if (rv < 0)
             flare__conn_fail(c, rv);
+        else if (c->sock)
+            sock_backpressure(c);
     }
 }
 
@@ -249,7 +306,7 @@ void flare__conn_start_upgrade(flare_conn *c)
     ms.role = c->initiator ? FLARE_MSS_DIALER : FLARE_MSS_LISTENER;
     ms.protocols = noise_protos;
     ms.nprotocols = 1;
-    int rv = flare_mss_init(&c->mss, &ms, h->mem);
+    int rv = flare_mss_init(&c->mss, &ms, &c->rc.mem);
     if (rv == 0) {
         c->mss_active = 1;
         rv = flare_mss_start(&c->mss, &c->wire);
@@ -271,7 +328,7 @@ static int start_noise(flare_conn *c)
     ns.expected_remote = c->expect_peer ? &c->peer : NULL;
     ns.muxers = yamux_protos;
     ns.nmuxers = 1;
-    int rv = flare_noise_init(&c->noise, &ns, h->mem, h->rng);
+    int rv = flare_noise_init(&c->noise, &ns, &c->rc.mem, h->rng);
     if (rv)
         return rv;
     c->noise_active = 1;
@@ -295,7 +352,7 @@ static int start_yamux(flare_conn *c)
     ys.is_client = c->initiator;
     ys.max_streams = (uint32_t)h->cfg.max_streams_per_conn;
     ys.keepalive_interval = h->cfg.keepalive_interval;
-    int rv = flare_yamux_new(&c->yamux, &ys, h->mem, flare_io_now(h->io));
+    int rv = flare_yamux_new(&c->yamux, &ys, &c->rc.mem, h->rng, flare_io_now(h->io));
     if (rv)
         return rv;
     snprintf(c->muxer, sizeof(c->muxer), "%s", FLARE__YAMUX_ID);
@@ -307,6 +364,8 @@ static void conn_ready(flare_conn *c)
     flare_host *h = c->host;
     c->state = FLARE__CONN_READY;
     c->opened_reported = 1;
+    flare__connmgr_conn_opened(c);
+    flare__rc_conn_ready(c); /* frees its handshake slot */
     /* Pinned in the peerstore (never evicted) while connected. */
     c->peer_pinned = flare__peerstore_conn_opened(h->peerstore, &c->peer) == 0;
     flare__peerstore_set_key(h->peerstore, &c->peer, flare_noise_remote_key(&c->noise));
@@ -328,18 +387,23 @@ static void conn_ready(flare_conn *c)
 static int after_handshake(flare_conn *c)
 {
     const flare_peerid *rp = flare_noise_remote_peerid(&c->noise);
+    if (!flare__gater_allow_peer(c->host, c, rp))
+        return FLARE_ERR_REFUSED;
     if (c->expect_peer && !flare_peerid_equal(rp, &c->peer))
         return FLARE_ERR_PEER_ID_MISMATCH;
     c->peer = *rp;
     if (flare_peerid_equal(rp, &c->host->id))
         return FLARE_ERR_PEER_ID_MISMATCH; /* dialed ourselves */
+    int rv = flare__rc_conn_identified(c); /* the per-peer limit, both directions */
+    if (rv)
+        return rv;
     if (muxer_from_noise(c))
         return start_yamux(c);
     flare_mss_settings ms = {0};
     ms.role = c->initiator ? FLARE_MSS_DIALER : FLARE_MSS_LISTENER;
     ms.protocols = yamux_protos;
     ms.nprotocols = 1;
-    int rv = flare_mss_init(&c->mss, &ms, c->host->mem);
+    rv = flare_mss_init(&c->mss, &ms, &c->rc.mem);
     if (rv)
         return rv;
     c->mss_active = 1;
@@ -504,8 +568,7 @@ static void handle_yamux_event(flare_conn *c, const flare_yamux_event *ev)
     flare_stream *s = ev->stream_id ? find_stream(c, ev->stream_id) : NULL;
     switch (ev->type) {
     case FLARE_YAMUX_EV_STREAM_OPENED:
-        if (c->nstreams >= c->host->cfg.max_streams_per_conn ||
-            !flare__stream_new(c, ev->stream_id, 1))
+        if (flare__rc_stream_check(c, 1) || !flare__stream_new(c, ev->stream_id, 1))
             flare_yamux_reset_stream(c->yamux, ev->stream_id, &c->tmp);
         break;
     case FLARE_YAMUX_EV_STREAM_READABLE:

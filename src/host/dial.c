@@ -81,6 +81,8 @@ static int defer_dial_result(flare_host *h, flare_conn *c, int status, flare_dia
 int flare_host_dial(flare_host *h, const flare_multiaddr *ma, const flare_dial_opts *opts,
                     flare_dial_cb cb, void *user)
 {
+    if (!flare__gater_allow_dial(h, ma))
+        return FLARE_ERR_REFUSED;
     flare_dial_opts o = {0};
     if (opts)
         o = *opts;
@@ -112,7 +114,7 @@ int flare_host_dial(flare_host *h, const flare_multiaddr *ma, const flare_dial_o
         if (c)
             return add_waiter(c, cb, user);
     }
-    if (h->nconns >= h->cfg.max_connections)
+    if (flare__rc_can_open(h))
         return FLARE_ERR_LIMIT;
     if (has_peer && conns_to(h, &peer) >= h->cfg.max_connections_per_peer)
         return FLARE_ERR_LIMIT;
@@ -120,6 +122,7 @@ int flare_host_dial(flare_host *h, const flare_multiaddr *ma, const flare_dial_o
     flare_conn *c = flare__conn_new(h, 1);
     if (!c)
         return FLARE_ERR_NOMEM;
+    flare__rc_conn_add(c);
     if (o.role == FLARE_ROLE_RESPONDER)
         c->initiator = 0;
     c->remote_ip = remote;

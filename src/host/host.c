@@ -25,6 +25,34 @@ void flare_host_config_default(flare_host_config *c)
     c->autonat_servers_max = 3;
     c->autorelay_num = 2;
     c->autorelay_backoff = 3600 * FLARE_NS_PER_S;
+    /* go-libp2p's defaults: well below max_connections, so idle peers are
+     * shed long before new ones are refused. */
+    c->conn_low_water = 160;
+    c->conn_high_water = 192;
+    c->conn_grace_period = 20 * FLARE_NS_PER_S;
+    /* Resource manager (the reasoning: docs/resource-manager.md). Inbound
+     * and outbound budgets add up to max_connections, so an inbound flood
+     * leaves every outbound slot free. */
+    flare_rcmgr_limits *l = &c->limits;
+    l->conns_inbound = 768;
+    l->conns_outbound = 256;
+    l->conns_per_ip = 16;
+    l->conns_per_subnet = 64;
+    l->handshakes = 128;
+    l->handshakes_per_ip = 8;
+    l->handshakes_per_subnet = 32;
+    l->streams_inbound = 16384;
+    l->streams_outbound = 16384;
+    l->streams_per_peer_inbound = 1024;
+    l->streams_per_peer_outbound = 1024;
+    l->streams_per_protocol_peer = 256;
+    l->streams_per_protocol = 8192;
+    l->mem = (size_t)1 << 30;
+    l->mem_per_peer = (size_t)64 << 20;
+    l->mem_per_conn = (size_t)32 << 20;
+    c->conn_write_high = FLARE__CONN_WRITE_HIGH;
+    c->conn_write_low = FLARE__CONN_WRITE_LOW;
+    c->conn_write_max = FLARE__CONN_WRITE_MAX;
 }
 
 static void host_random(uint8_t *dst, size_t len, void *user)
@@ -50,11 +78,15 @@ int flare_host_new(flare_host **out, flare_io *io, const flare_privkey *key,
     snprintf(h->agent, sizeof(h->agent), "%s",
              h->cfg.agent_version ? h->cfg.agent_version : "flare/" FLARE_VERSION_STR);
     h->cfg.agent_version = h->agent;
+    if (h->cfg.conn_high_water && h->cfg.conn_low_water > h->cfg.conn_high_water)
+        h->cfg.conn_low_water = h->cfg.conn_high_water;
     h->key = *key;
     h->rng.fn = host_random;
     h->rng.user = h;
     h->defers_tail = &h->defers;
     int rv = flare_peerid_from_pubkey(&h->id, &key->pub);
+    if (rv == 0)
+        rv = flare__rc_new(h);
     if (rv == 0)
         rv = io->ops->timer_new(io, run_defers, h, &h->defer_timer);
     if (rv == 0) {
@@ -117,6 +149,9 @@ void flare_host_del(flare_host *h)
     flare__relay_client_free(h);
     flare__relay_server_free(h);
     flare__dcutr_free(h);
+    flare__gater_free(h);
+    flare__connmgr_free(h);
+    flare__rc_del(h);
     flare_privkey_clear(&h->key);
     flare__free(h->mem, h);
 }
@@ -262,7 +297,13 @@ static void on_accept(flare_io_listener *l, flare_io_sock *s, void *user)
     flare__listener *fl = user;
     flare_host *h = fl->host;
     (void)l;
-    if (h->nconns >= h->cfg.max_connections) {
+    if (!flare__gater_allow_accept(h, s)) {
+        h->io->ops->sock_close(s, 1);
+        return;
+    }
+    /* The resource manager decides before anything is allocated for s. */
+    flare_ipaddr local, remote;
+    if (h->io->ops->sock_addrs(s, &local, &remote) || flare__rc_can_accept(h, &remote)) {
         h->io->ops->sock_close(s, 1);
         return;
     }
@@ -272,6 +313,7 @@ static void on_accept(flare_io_listener *l, flare_io_sock *s, void *user)
         return;
     }
     flare__conn_attach_sock(c, s);
+    flare__rc_conn_add(c);
     flare__autonat_inbound(h, c->local_ip.port);
     /* A hole punch may land here (TCP simultaneous open accepted by our
      * listener): DCUtR knows whether we must be the initiator. */
@@ -293,7 +335,8 @@ int flare_host_listen(flare_host *h, const flare_multiaddr *ma)
     if (!fl)
         return FLARE_ERR_NOMEM;
     fl->host = h;
-    rv = h->io->ops->listen(h->io, &ip, FLARE_IO_REUSE, on_accept, fl, &fl->l);
+    unsigned flags = FLARE_IO_REUSE | (h->cfg.share_listen ? FLARE_IO_SHARE : 0);
+    rv = h->io->ops->listen(h->io, &ip, flags, on_accept, fl, &fl->l);
     if (rv == 0)
         rv = h->io->ops->listener_addr(fl->l, &fl->addr);
     if (rv == 0)

@@ -9,9 +9,15 @@
 #include "flare/noise.h"
 #include "flare/relay.h"
 #include "flare/yamux.h"
+#include "host/rcmgr.h"
 
 #define FLARE__YAMUX_ID "/yamux/1.0.0"
-#define FLARE__NOISE_ID "/noise"
+
+/* Socket write queue marks (flare_host_config.conn_write_*). */
+#define FLARE__CONN_WRITE_HIGH (1u << 20)
+#define FLARE__CONN_WRITE_LOW  (256u << 10)
+#define FLARE__CONN_WRITE_MAX  (8u << 20)
+#define FLARE__NOISE_ID        "/noise"
 
 typedef struct flare__handler {
     struct flare__handler *next;
@@ -100,7 +106,8 @@ struct flare_stream {
     unsigned paused : 1;
     unsigned want_writable : 1;
     unsigned opened_cb_done : 1;
-    unsigned carrier : 1; /* carries a relayed connection: bounded by its own windows */
+    unsigned carrier : 1;       /* carries a relayed connection: bounded by its own windows */
+    struct flare__rc_pp *rc_pp; /* its protocol's count in the resource manager */
 };
 
 struct flare_conn {
@@ -117,9 +124,11 @@ struct flare_conn {
     flare_ipaddr remote_ip, local_ip;
     flare_io_sock *sock;
     flare_stream *carrier; /* relayed: the hop/stop stream on the relay connection */
-    /* Relayed: the carrier's queue is above its high-water mark; streams
-     * keep their data queued (and report backpressure) until it drains. */
+    /* The transport's queue (the carrier stream of a relayed connection, or
+     * the socket) is above its high-water mark; streams keep their data
+     * queued (and report backpressure) until it drains. */
     int congested;
+    int read_paused;    /* socket queue above conn_write_high: not reading */
     flare_peerid relay; /* relayed: the relay's peer ID */
     /* Relayed: the circuit's limit and our carrier traffic against it, to
      * tell a relay's limit reset from any other (FLARE_ERR_LIMIT). */
@@ -148,7 +157,9 @@ struct flare_conn {
     int opened_reported;
     int identify_started;
     int dcutr_tried;
-    int peer_pinned; /* counted as a connection in the peerstore */
+    int peer_pinned;        /* counted as a connection in the peerstore */
+    flare_tstamp opened_at; /* when it became ready (connmgr.c) */
+    flare__rc_conn rc;      /* resource manager: counts and the allocator */
 };
 
 struct flare_host {
@@ -177,6 +188,9 @@ struct flare_host {
     void *dcutr;
     struct flare__autonat *autonat;     /* svc_autonat.c */
     struct flare__autorelay *autorelay; /* svc_autorelay.c */
+    struct flare__gater *gater;         /* gater.c; NULL: no lists */
+    struct flare__connmgr *connmgr;     /* connmgr.c; NULL until needed */
+    struct flare__rcmgr *rcmgr;         /* rcmgr.c */
     int destroying;
 };
 
@@ -199,6 +213,7 @@ void flare__conn_destroy(flare_conn *c);
 void flare__conn_input(flare_conn *c, const uint8_t *data, size_t len);
 void flare__conn_close_transport(flare_conn *c, int abort);
 void flare__conn_unbusy(flare_conn *c);
+size_t flare__conn_write_low(const flare_host *h);
 extern const flare_io_sock_cbs flare__conn_sock_cbs;
 
 /* stream.c */
@@ -288,6 +303,24 @@ void flare__dcutr_on_identified(flare_host *h, flare_conn *c);
 void flare__dcutr_on_conn(flare_host *h, flare_conn *c);
 void flare__dcutr_conn_closed(flare_host *h, flare_conn *c);
 int flare__dcutr_inbound_role(flare_host *h, const flare_ipaddr *remote);
+
+/* gater.c: 1 if the connection may go on, 0 if refused (the caller closes
+ * it). accept: before anything is read (judges the remote IP); dial: before
+ * the socket (the address's peer and IP); peer: after the handshake. */
+int flare__gater_allow_accept(flare_host *h, flare_io_sock *s);
+int flare__gater_allow_dial(flare_host *h, const flare_multiaddr *ma);
+int flare__gater_allow_peer(flare_host *h, const flare_conn *c, const flare_peerid *peer);
+void flare__gater_free(flare_host *h);
+
+/* connmgr.c: c became ready (may schedule a trim); protections by tag
+ * (idempotent; on = 0 removes the tag). */
+void flare__connmgr_conn_opened(flare_conn *c);
+int flare__connmgr_protect(flare_host *h, const flare_peerid *peer, const char *tag, int on);
+void flare__connmgr_free(flare_host *h);
+#define FLARE__TAG_RELAY_RSVP "relay-reservation"
+#define FLARE__TAG_HOLEPUNCH  "holepunch"
+/* svc_relay_server.c: 1 if our relay server holds a reservation of peer. */
+int flare__relay_server_serves(flare_host *h, const flare_peerid *peer);
 
 /* svc_ping.c, svc_identify.c */
 int flare__ping_register(flare_host *h);

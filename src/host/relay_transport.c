@@ -90,13 +90,14 @@ flare_conn *flare__relay_conn_new(flare_host *h, flare_stream *carrier, int outb
                                   const flare_peerid *relay, const flare_peerid *remote,
                                   const flare_multiaddr *remote_ma, const flare_relay_limit *limit)
 {
-    if (h->nconns >= h->cfg.max_connections)
+    if (outbound ? flare__rc_can_open(h) : flare__rc_can_accept(h, NULL))
         return NULL;
     flare_conn *c = flare__conn_new(h, outbound);
     if (!c)
         return NULL;
     c->limited = 1;
     c->carrier = carrier;
+    flare__rc_conn_add(c); /* relayed: system and peer limits, no IP ones */
     carrier->carrier = 1;
     c->relay = *relay;
     c->peer = *remote;

@@ -19,6 +19,12 @@ static flare_host *stream_host(const flare_stream *s)
     return s->conn->host;
 }
 
+/* A stream's memory is its connection's (counted by the resource manager). */
+static const flare_mem *stream_mem(const flare_stream *s)
+{
+    return &s->conn->rc.mem;
+}
+
 static int listener_supports(const char *proto, size_t len, void *user);
 
 static void stream_link(flare_conn *c, flare_stream *s)
@@ -28,6 +34,7 @@ static void stream_link(flare_conn *c, flare_stream *s)
         c->streams->prev = s;
     c->streams = s;
     c->nstreams++;
+    flare__rc_stream_add(s);
 }
 
 static void stream_unlink(flare_stream *s)
@@ -40,6 +47,7 @@ static void stream_unlink(flare_stream *s)
     if (s->next)
         s->next->prev = s->prev;
     c->nstreams--;
+    flare__rc_stream_remove(s);
 }
 
 static void nego_free(flare_stream *s)
@@ -47,7 +55,7 @@ static void nego_free(flare_stream *s)
     if (!s->nego)
         return;
     flare_mss_free(&s->nego->mss);
-    flare__free(stream_host(s)->mem, s->nego);
+    flare__free(stream_mem(s), s->nego);
     s->nego = NULL;
 }
 
@@ -55,8 +63,7 @@ static void nego_free(flare_stream *s)
  * proposing s->protocol otherwise); the first bytes go to the write queue. */
 static int nego_start(flare_stream *s)
 {
-    flare_host *h = stream_host(s);
-    s->nego = flare__calloc(h->mem, 1, sizeof(*s->nego));
+    s->nego = flare__calloc(stream_mem(s), 1, sizeof(*s->nego));
     if (!s->nego)
         return FLARE_ERR_NOMEM;
     flare_mss_settings ms = {0};
@@ -72,9 +79,9 @@ static int nego_start(flare_stream *s)
         ms.nprotocols = 1;
         ms.optimistic = 1;
     }
-    int rv = flare_mss_init(&s->nego->mss, &ms, h->mem);
+    int rv = flare_mss_init(&s->nego->mss, &ms, stream_mem(s));
     if (rv) {
-        flare__free(h->mem, s->nego);
+        flare__free(stream_mem(s), s->nego);
         s->nego = NULL;
         return rv;
     }
@@ -84,11 +91,11 @@ static int nego_start(flare_stream *s)
 static int set_protocol(flare_stream *s, const char *proto)
 {
     size_t len = strlen(proto);
-    char *p = flare__malloc(stream_host(s)->mem, len + 1);
+    char *p = flare__malloc(stream_mem(s), len + 1);
     if (!p)
         return FLARE_ERR_NOMEM;
     memcpy(p, proto, len + 1);
-    flare__free(stream_host(s)->mem, s->protocol);
+    flare__free(stream_mem(s), s->protocol);
     s->protocol = p;
     return 0;
 }
@@ -101,11 +108,11 @@ static int unconfirmed(const flare_stream *s)
 
 void flare__stream_free(flare_stream *s)
 {
-    flare_host *h = stream_host(s);
+    const flare_mem *mem = stream_mem(s);
     nego_free(s);
     flare_buf_free(&s->outq);
-    flare__free(h->mem, s->protocol);
-    flare__free(h->mem, s);
+    flare__free(mem, s->protocol);
+    flare__free(mem, s);
 }
 
 /* The stream is finished: tell the application once. The memory is freed
@@ -178,15 +185,14 @@ static int listener_supports(const char *proto, size_t len, void *user)
 
 flare_stream *flare__stream_new(flare_conn *c, uint32_t id, int inbound)
 {
-    flare_host *h = c->host;
-    flare_stream *s = flare__calloc(h->mem, 1, sizeof(*s));
+    flare_stream *s = flare__calloc(&c->rc.mem, 1, sizeof(*s));
     if (!s)
         return NULL;
     s->conn = c;
     s->id = id;
     s->inbound = inbound ? 1 : 0;
     s->state = FLARE__STREAM_NEGOTIATING;
-    flare_buf_init(&s->outq, h->mem);
+    flare_buf_init(&s->outq, &c->rc.mem);
     if (inbound && nego_start(s)) {
         flare__stream_free(s);
         return NULL;
@@ -246,9 +252,15 @@ void flare__stream_on_writable(flare_stream *s)
 /* Negotiation finished: hand an inbound stream to its handler. */
 static void stream_negotiated(flare_stream *s)
 {
-    if (s->inbound && set_protocol(s, flare_mss_selected(&s->nego->mss))) {
+    int rv = 0;
+    if (s->inbound) {
+        rv = set_protocol(s, flare_mss_selected(&s->nego->mss));
+        if (rv == 0)
+            rv = flare__rc_stream_protocol(s); /* per-protocol limits */
+    }
+    if (rv) {
         flare_yamux_reset_stream(s->conn->yamux, s->id, &s->conn->tmp);
-        flare__stream_on_gone(s, FLARE_ERR_NOMEM);
+        flare__stream_on_gone(s, rv);
         return;
     }
     s->state = FLARE__STREAM_OPEN;
@@ -347,7 +359,6 @@ void flare__stream_on_remote_closed(flare_stream *s)
 int flare_conn_new_stream(flare_conn *c, const char *protocol, const flare_stream_cbs *cbs,
                           void *user, unsigned flags, flare_stream **out)
 {
-    flare_host *h = c->host;
     size_t plen = strlen(protocol);
     if (plen == 0 || plen >= FLARE_PROTOCOL_MAX)
         return FLARE_ERR_INVALID_ARG;
@@ -355,7 +366,7 @@ int flare_conn_new_stream(flare_conn *c, const char *protocol, const flare_strea
         return FLARE_ERR_STATE;
     if (c->limited && !(flags & FLARE_STREAM_ALLOW_LIMITED))
         return FLARE_ERR_LIMITED;
-    if (c->nstreams >= h->cfg.max_streams_per_conn)
+    if (flare__rc_stream_check(c, 0))
         return FLARE_ERR_LIMIT;
     uint32_t id;
     int rv = flare_yamux_open_stream(c->yamux, &id, &c->tmp);
@@ -368,6 +379,8 @@ int flare_conn_new_stream(flare_conn *c, const char *protocol, const flare_strea
         return FLARE_ERR_NOMEM;
     }
     rv = set_protocol(s, protocol);
+    if (rv == 0)
+        rv = flare__rc_stream_protocol(s);
     if (rv == 0)
         rv = nego_start(s);
     if (rv) {

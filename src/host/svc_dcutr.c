@@ -41,7 +41,8 @@ typedef struct punch {
     uint64_t id;
     flare_conn *relayed;
     flare_peerid peer;
-    int initiator; /* 1: we are B */
+    flare_peerid relay_peer; /* the relay carrying the relayed connection */
+    int initiator;           /* 1: we are B */
     flare_dcutr_initiator *b;
     flare_dcutr_responder *a;
     flare_stream *stream;
@@ -160,6 +161,18 @@ static void punch_unref(punch *p)
             *pp = p->next;
             break;
         }
+    /* The connection manager may trim these peers' connections again. */
+    int peer_used = 0, relay_used = 0;
+    for (punch *o = d->list; o; o = o->next) {
+        peer_used |=
+            flare_peerid_equal(&o->peer, &p->peer) || flare_peerid_equal(&o->relay_peer, &p->peer);
+        relay_used |= flare_peerid_equal(&o->peer, &p->relay_peer) ||
+                      flare_peerid_equal(&o->relay_peer, &p->relay_peer);
+    }
+    if (!peer_used)
+        flare__connmgr_protect(h, &p->peer, FLARE__TAG_HOLEPUNCH, 0);
+    if (!relay_used)
+        flare__connmgr_protect(h, &p->relay_peer, FLARE__TAG_HOLEPUNCH, 0);
     h->io->ops->timer_del(p->timer);
     if (p->b) {
         flare_dcutr_initiator_free(p->b);
@@ -282,9 +295,23 @@ static void punch_dialed(flare_host *h, flare_conn *c, int status, void *user)
     punch_unref(p);
 }
 
-static void dial_addrs(punch *p, const flare_multiaddr *addrs, size_t n)
+/* How we judge addresses a peer gave us (its CONNECT, its identify). */
+static flare_dcutr_addr_opts peer_addr_opts(const flare_host *h)
+{
+    flare_dcutr_addr_opts o = {.doc_is_public = h->cfg.doc_addrs_public,
+                               .allow_private = h->cfg.dial_private_peer_addrs};
+    return o;
+}
+
+static void dial_addrs(punch *p, const flare_multiaddr *given, size_t ngiven)
 {
     flare_host *h = p->host;
+    /* The peer chose these: never its pick of our LAN's or loopback's ports,
+     * and only a few of them. */
+    flare_multiaddr addrs[FLARE_DCUTR_MAX_DIALS];
+    flare_dcutr_addr_opts ao = peer_addr_opts(h);
+    int k = flare_dcutr_dial_addrs(given, ngiven, &ao, addrs, FLARE_DCUTR_MAX_DIALS);
+    size_t n = k > 0 ? (size_t)k : 0;
     p->in_dial = 1;
     /* A is the client on the direct connection, B the server. */
     flare_dial_opts o = {.role = p->initiator ? FLARE_ROLE_RESPONDER : FLARE_ROLE_INITIATOR,
@@ -322,7 +349,8 @@ static size_t our_addrs(flare_host *h, flare_multiaddr *out, size_t cap)
     flare_multiaddr conf[16], cand[16];
     size_t nc = flare_host_external_addrs(h, conf, 16, 0);
     size_t na = flare_host_external_addrs(h, cand, 16, 1);
-    flare_dcutr_addr_opts o = {.doc_is_public = h->cfg.doc_addrs_public};
+    /* Private ones only where we would dial them too (tests on one LAN). */
+    flare_dcutr_addr_opts o = peer_addr_opts(h);
     int n = flare_dcutr_select_addrs(conf, nc, cand, na, &o, out, cap);
     return n > 0 ? (size_t)n : 0;
 }
@@ -503,6 +531,12 @@ static punch *punch_new(flare_host *h, flare_conn *relayed, int initiator)
     }
     p->next = d->list;
     d->list = p;
+    /* Neither the relayed connection (nor the relay connection carrying
+     * it) nor the direct one may be trimmed while we punch and during the
+     * grace period after. */
+    p->relay_peer = relayed->relay;
+    flare__connmgr_protect(h, &p->peer, FLARE__TAG_HOLEPUNCH, 1);
+    flare__connmgr_protect(h, &p->relay_peer, FLARE__TAG_HOLEPUNCH, 1);
     trace(p, FLARE_DCUTR_STEP_RELAY_UP, 0);
     return p;
 }
@@ -533,7 +567,7 @@ static void try_reversal(punch *p)
     if (!info)
         return;
     if (flare_host_peer_info(h, &p->peer, info) == 0) {
-        flare_dcutr_addr_opts o = {.doc_is_public = h->cfg.doc_addrs_public};
+        flare_dcutr_addr_opts o = peer_addr_opts(h);
         for (size_t i = 0; i < info->naddrs; i++) {
             if (!flare_dcutr_addr_usable(&info->addrs[i], &o))
                 continue;

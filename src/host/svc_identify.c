@@ -12,6 +12,7 @@
 #include "core/mem.h"
 #include "flare/identify.h"
 #include "flare/lpframe.h"
+#include "flare/peer_record.h"
 #include "host/host_int.h"
 
 #define ADDR_TTL (2 * 3600 * FLARE_NS_PER_S) /* listen addresses learned from identify */
@@ -63,6 +64,29 @@ static const flare_stream_cbs answer_cbs = {answer_open, NULL, NULL, NULL, NULL}
 
 /* ---- what we learn -------------------------------------------------------------- */
 
+/* The peer's signed peer record (RFC 0003): 0 and its addresses added to
+ * the peerstore when the envelope verifies with its own key, carries a
+ * libp2p peer record (domain and payload type), and the record names the
+ * connection's peer; otherwise the error, and nothing is added. The record
+ * comes from the peer itself over its authenticated connection, so an old
+ * sequence number is no threat here (it could send unsigned addresses). */
+static int apply_record(flare_host *h, flare_conn *c, const flare_identify_msg *m, flare_tstamp exp)
+{
+    flare_peer_record *rec = flare__malloc(h->mem, sizeof(*rec));
+    if (!rec)
+        return FLARE_ERR_NOMEM;
+    int rv = flare_peer_record_open(m->signed_record, m->signed_record_len, rec, NULL);
+    if (rv == 0 && !flare_peerid_equal(&rec->peer_id, &c->peer))
+        rv = FLARE_ERR_PEER_ID_MISMATCH;
+    for (size_t i = 0; rv == 0 && i < rec->naddrs; i++) {
+        flare_multiaddr ma;
+        if (flare_multiaddr_from_bytes(&ma, rec->addrs[i].data, rec->addrs[i].len) == 0)
+            flare__peerstore_add_addr(h->peerstore, &c->peer, &ma, exp);
+    }
+    flare__free(h->mem, rec);
+    return rv;
+}
+
 static void apply(flare_host *h, flare_conn *c, const flare_identify_msg *m)
 {
     const flare_peerid *peer = &c->peer;
@@ -72,7 +96,10 @@ static void apply(flare_host *h, flare_conn *c, const flare_identify_msg *m)
     if (m->has_agent_version || m->has_protocol_version)
         flare__peerstore_set_agent(h->peerstore, peer, m->agent_version, m->protocol_version);
     flare_tstamp exp = flare_io_now(h->io) + ADDR_TTL;
-    for (size_t i = 0; i < m->nlisten; i++)
+    /* Signed addresses win over the unsigned listenAddrs (as go and js do);
+     * a record that does not verify is ignored, and reported. */
+    int rec_err = m->signed_record ? apply_record(h, c, m, exp) : FLARE_ERR_NOT_FOUND;
+    for (size_t i = 0; rec_err && i < m->nlisten; i++)
         flare__peerstore_add_addr(h->peerstore, peer, &m->listen[i], exp);
     flare_host_event ev = {.conn = c, .peer = peer, .outbound = c->outbound};
     if (m->has_observed) {
@@ -88,6 +115,9 @@ static void apply(flare_host *h, flare_conn *c, const flare_identify_msg *m)
     }
     ev.type = FLARE_HOST_EV_IDENTIFIED;
     ev.addr = &c->remote_ma;
+    ev.value = rec_err == 0; /* the addresses came from a verified record */
+    ev.error = rec_err == FLARE_ERR_NOT_FOUND ? 0 : rec_err;
+    ev.reason = ev.error ? "signed peer record rejected" : NULL;
     flare__host_emit(h, &ev);
     if (!c->close_pending)
         flare__dcutr_on_identified(h, c);

@@ -201,6 +201,14 @@ static void rsvp_send(rsvp *r, flare_conn *c)
     }
 }
 
+static rsvp *find(flare_host *h, const flare_peerid *relay);
+
+/* The connection manager keeps connections to a relay we reserve on. */
+static void protect_relay(flare_host *h, const flare_peerid *relay)
+{
+    flare__connmgr_protect(h, relay, FLARE__TAG_RELAY_RSVP, find(h, relay) != NULL);
+}
+
 static void rsvp_free(flare_host *h, rsvp *r)
 {
     relay_client *rc = rc_of(h);
@@ -212,7 +220,9 @@ static void rsvp_free(flare_host *h, rsvp *r)
     }
     h->io->ops->timer_del(r->timer);
     flare_buf_free(&r->in);
+    flare_peerid relay = r->relay;
     flare__free(h->mem, r);
+    protect_relay(h, &relay);
 }
 
 static void rs_dialed(flare_host *h, flare_conn *c, int status, void *user)
@@ -291,6 +301,7 @@ static int reserve(flare_host *h, const flare_multiaddr *relay_ma, int autorelay
     }
     r->next = rc->list;
     rc->list = r;
+    protect_relay(h, &relay);
     /* Start from the loop, like every other callback-producing call. */
     h->io->ops->timer_start(r->timer, flare_io_now(h->io));
     return 0;
@@ -325,6 +336,7 @@ int flare__relay_unreserve_auto(flare_host *h, const flare_peerid *relay)
         /* The dial's callback still holds r. */
         r->gone = 1;
         h->io->ops->timer_stop(r->timer);
+        protect_relay(h, relay);
     } else {
         rsvp_free(h, r);
     }

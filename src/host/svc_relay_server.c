@@ -503,6 +503,12 @@ void flare__relay_server_conn_closed(flare_host *h, flare_conn *c)
     flare_relay_server_peer_disconnected(rs->core, &c->peer);
 }
 
+int flare__relay_server_serves(flare_host *h, const flare_peerid *peer)
+{
+    relay_srv *rs = srv_of(h);
+    return rs && flare_relay_server_has_reservation(rs->core, peer, flare_io_now(h->io));
+}
+
 size_t flare_host_relay_num_reservations(flare_host *h)
 {
     return srv_of(h) ? flare_relay_server_num_reservations(srv_of(h)->core) : 0;

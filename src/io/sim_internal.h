@@ -11,11 +11,13 @@
 /* --- event queue (sim.c) ------------------------------------------------- */
 
 enum sim_ev_kind {
-    SIM_EV_PKT,        /* a packet reaches a LAN or an interface */
-    SIM_EV_TIMER,      /* a flare_io_timer fires */
-    SIM_EV_SOCK_TIMER, /* SYN retransmit / connect timeout */
-    SIM_EV_SOCK_PUMP,  /* a socket may put its next segment on the link */
-    SIM_EV_SOCK_NOTIFY /* a deferred on_connect failure */
+    SIM_EV_PKT,         /* a packet reaches a LAN or an interface */
+    SIM_EV_TIMER,       /* a flare_io_timer fires */
+    SIM_EV_SOCK_TIMER,  /* SYN retransmit / connect timeout */
+    SIM_EV_SOCK_PUMP,   /* a socket may put its next segment on the link */
+    SIM_EV_SOCK_NOTIFY, /* a deferred on_connect failure */
+    SIM_EV_SOCK_RESUME, /* reading resumed: deliver what waited */
+    SIM_EV_SOCK_DRAIN   /* report on_drain */
 };
 
 /* Intrusive heap node: embedded in the object it belongs to. */
@@ -54,6 +56,7 @@ typedef struct sim_pkt {
     sim_iface *iface;
     flare_ipaddr src, dst;
     uint64_t seq;         /* TCP byte offset of data / FIN */
+    uint64_t ack;         /* pure ACK: the receiver consumed up to here (window update) */
     struct sim_pkt *next; /* a socket's out-of-order list */
     size_t len;
     uint8_t data[];
@@ -207,19 +210,24 @@ struct flare_io_sock {
     uint8_t got_syn; /* simultaneous open: the peer's SYN arrived */
     uint8_t shut;    /* FIN queued after the data */
     uint8_t fin_sent, eof;
-    uint8_t closed; /* the host closed it: no more callbacks */
-    uint8_t dead;   /* unlinked; freed when busy drops to 0 */
+    uint8_t closed;      /* the host closed it: no more callbacks */
+    uint8_t dead;        /* unlinked; freed when busy drops to 0 */
+    uint8_t rpaused;     /* the host paused reading: segments wait in ooo */
+    uint8_t above_lowat; /* pending exceeded lowat since the last on_drain */
+    size_t lowat;
     int busy;
     flare_io_sock_cbs cbs;
     void *user;
     flare_buf tx;
     size_t tx_head;
     uint64_t snd_off, rcv_next;
-    sim_pkt *ooo; /* received segments not yet delivered, by seq */
+    uint64_t peer_acked; /* the peer consumed our bytes up to here: window base */
+    uint64_t rcv_acked;  /* consumed offset we last announced */
+    sim_pkt *ooo;        /* received segments not yet delivered, by seq */
     flare_tstamp syn_start;
     unsigned syn_tries;
     int notify_status;
-    sim_ev ev_timer, ev_pump, ev_notify;
+    sim_ev ev_timer, ev_pump, ev_notify, ev_resume, ev_drain;
 };
 
 /* sim_tcp.c */
@@ -236,6 +244,8 @@ int flare__sim_dial(flare_io *io, const flare_ipaddr *local, const flare_ipaddr 
 void flare__sim_sock_set_cbs(flare_io_sock *s, const flare_io_sock_cbs *cbs, void *user);
 int flare__sim_sock_write(flare_io_sock *s, const uint8_t *data, size_t len);
 size_t flare__sim_sock_pending(flare_io_sock *s);
+void flare__sim_sock_read_pause(flare_io_sock *s, int paused);
+void flare__sim_sock_set_lowat(flare_io_sock *s, size_t lowat);
 int flare__sim_sock_addrs(flare_io_sock *s, flare_ipaddr *local, flare_ipaddr *remote);
 void flare__sim_sock_shutdown(flare_io_sock *s);
 void flare__sim_sock_close(flare_io_sock *s, int abort);

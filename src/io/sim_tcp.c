@@ -67,6 +67,8 @@ static void sock_destroy(flare_io_sock *s)
     flare__sim_ev_cancel(sim, &s->ev_timer);
     flare__sim_ev_cancel(sim, &s->ev_pump);
     flare__sim_ev_cancel(sim, &s->ev_notify);
+    flare__sim_ev_cancel(sim, &s->ev_resume);
+    flare__sim_ev_cancel(sim, &s->ev_drain);
     LIST_REMOVE(s->h->socks, s);
     if (!s->busy)
         sock_free_mem(s);
@@ -101,6 +103,8 @@ static flare_io_sock *sock_new(flare_sim_host *h, sim_iface *ifc, const flare_ip
     flare__sim_ev_init(&s->ev_timer, SIM_EV_SOCK_TIMER);
     flare__sim_ev_init(&s->ev_pump, SIM_EV_SOCK_PUMP);
     flare__sim_ev_init(&s->ev_notify, SIM_EV_SOCK_NOTIFY);
+    flare__sim_ev_init(&s->ev_resume, SIM_EV_SOCK_RESUME);
+    flare__sim_ev_init(&s->ev_drain, SIM_EV_SOCK_DRAIN);
     LIST_INSERT(h->socks, s);
     return s;
 }
@@ -122,8 +126,18 @@ static void send_ctl(flare_io_sock *s, uint8_t flags)
     send_pkt(s->h, s->ifc, flags, &s->local, &s->remote, s->snd_off, NULL, 0);
 }
 
-/* Puts queued data (then the FIN) on the link while the link is idle; a
- * rate-limited link reschedules the pump when its transmitter frees up. */
+/* on_drain is reported from its own event, never inside sock_write. */
+static void check_drain(flare_io_sock *s)
+{
+    if (s->above_lowat && s->tx.len - s->tx_head <= s->lowat && !s->closed) {
+        s->above_lowat = 0;
+        flare__sim_ev_schedule(s->h->sim, &s->ev_drain, s->h->sim->now);
+    }
+}
+
+/* Puts queued data (then the FIN) on the link while the link is idle and
+ * the peer's receive window has room; a rate-limited link reschedules the
+ * pump when its transmitter frees up, a window update restarts it. */
 static void pump(flare_io_sock *s)
 {
     flare_sim *sim = s->h->sim;
@@ -135,8 +149,13 @@ static void pump(flare_io_sock *s)
             return;
         }
         size_t n = s->tx.len - s->tx_head;
+        uint64_t inflight = s->snd_off - s->peer_acked;
+        if (n && inflight >= FLARE_SIM_RCVBUF)
+            break; /* the peer has not consumed: wait for its window update */
         if (n) {
             n = n > FLARE_SIM_MSS ? FLARE_SIM_MSS : n;
+            if (n > FLARE_SIM_RCVBUF - inflight)
+                n = (size_t)(FLARE_SIM_RCVBUF - inflight);
             send_pkt(s->h, s->ifc, FLARE_SIM_ACK, &s->local, &s->remote, s->snd_off,
                      s->tx.base + s->tx_head, n);
             s->snd_off += n;
@@ -150,6 +169,25 @@ static void pump(flare_io_sock *s)
     s->tx_head = 0;
     if (s->closed && s->fin_sent)
         sock_destroy(s); /* an orphan that has flushed everything */
+    else
+        check_drain(s);
+}
+
+/* Tells the peer how far we consumed, once half a window has been: the
+ * peer's sender stops at a full window (a receiver that never reads, e.g.
+ * paused, stops it like a TCP zero window). */
+static void window_update(flare_io_sock *s)
+{
+    if (s->dead || s->closed || s->rcv_next - s->rcv_acked < FLARE_SIM_RCVBUF / 2)
+        return;
+    sim_pkt *p =
+        flare__sim_pkt_new(s->h->sim, SIM_TCP, FLARE_SIM_ACK, &s->local, &s->remote, NULL, 0);
+    if (!p)
+        return; /* like a lost ACK: the next one covers it */
+    s->rcv_acked = s->rcv_next;
+    p->seq = s->snd_off;
+    p->ack = s->rcv_next;
+    flare__sim_host_send(s->h, s->ifc, p);
 }
 
 /* --- callbacks ------------------------------------------------------------- */
@@ -206,7 +244,7 @@ static void ooo_insert(flare_io_sock *s, sim_pkt *p)
 static int deliver(flare_io_sock *s)
 {
     const flare_mem *mem = s->h->sim->mem;
-    while (s->ooo && s->ooo->seq <= s->rcv_next) {
+    while (s->ooo && s->ooo->seq <= s->rcv_next && !(s->rpaused && !s->closed)) {
         sim_pkt *p = s->ooo;
         s->ooo = p->next;
         uint64_t end = p->seq + p->len;
@@ -234,13 +272,20 @@ static int deliver(flare_io_sock *s)
         if (sock_release(s))
             return 1;
     }
+    window_update(s);
     return 0;
 }
 
 static void rx_segment(flare_io_sock *s, sim_pkt *p)
 {
     if (p->len == 0 && !(p->flags & FLARE_SIM_FIN)) {
-        flare__free(s->h->sim->mem, p); /* a pure ACK */
+        /* A pure ACK; a window update may let our pump go on. */
+        int more = p->ack > s->peer_acked;
+        if (more)
+            s->peer_acked = p->ack;
+        flare__free(s->h->sim->mem, p);
+        if (more && s->ev_pump.idx == SIZE_MAX)
+            pump(s);
         return;
     }
     ooo_insert(s, p);
@@ -377,6 +422,17 @@ void flare__sim_sock_event(flare_sim *sim, sim_ev *ev)
     case SIM_EV_SOCK_PUMP:
         pump(SIM_CONTAINER(ev, flare_io_sock, ev_pump));
         break;
+    case SIM_EV_SOCK_RESUME:
+        deliver(SIM_CONTAINER(ev, flare_io_sock, ev_resume));
+        break;
+    case SIM_EV_SOCK_DRAIN: {
+        flare_io_sock *s = SIM_CONTAINER(ev, flare_io_sock, ev_drain);
+        sock_hold(s);
+        if (!s->closed && s->cbs.on_drain)
+            s->cbs.on_drain(s, s->user);
+        sock_release(s);
+        break;
+    }
     default: {
         flare_io_sock *s = SIM_CONTAINER(ev, flare_io_sock, ev_notify);
         connect_done(s, s->notify_status);
@@ -409,6 +465,9 @@ int flare__sim_listen(flare_io *io, const flare_ipaddr *local, unsigned flags,
     int rv = flare__sim_bind_addr(h, SIM_TCP, local, reuse, &a);
     if (rv < 0)
         return rv;
+    /* REUSE lets dials share the port, not a second listener (see io.h). */
+    if (!(flags & FLARE_IO_SHARE) && find_listener(h, &a))
+        return FLARE_ERR_ADDR_IN_USE;
     flare_io_listener *l = flare__calloc(h->sim->mem, 1, sizeof(*l));
     if (!l)
         return FLARE_ERR_NOMEM;
@@ -521,6 +580,8 @@ int flare__sim_sock_write(flare_io_sock *s, const uint8_t *data, size_t len)
     int rv = flare_buf_append(&s->tx, data, len);
     if (rv < 0)
         return rv;
+    if (s->tx.len - s->tx_head > s->lowat)
+        s->above_lowat = 1;
     if (s->ev_pump.idx == SIZE_MAX)
         pump(s);
     return 0;
@@ -529,6 +590,20 @@ int flare__sim_sock_write(flare_io_sock *s, const uint8_t *data, size_t len)
 size_t flare__sim_sock_pending(flare_io_sock *s)
 {
     return s->tx.len - s->tx_head;
+}
+
+void flare__sim_sock_read_pause(flare_io_sock *s, int paused)
+{
+    if (s->closed || s->dead)
+        return;
+    s->rpaused = paused != 0;
+    if (!paused && s->ooo)
+        flare__sim_ev_schedule(s->h->sim, &s->ev_resume, s->h->sim->now);
+}
+
+void flare__sim_sock_set_lowat(flare_io_sock *s, size_t lowat)
+{
+    s->lowat = lowat;
 }
 
 int flare__sim_sock_addrs(flare_io_sock *s, flare_ipaddr *local, flare_ipaddr *remote)

@@ -2,6 +2,7 @@
  * callbacks, helpers shared by TCP and UDP, and teardown. */
 #include <errno.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sodium.h>
 #include <string.h>
 #include <time.h>
@@ -64,8 +65,12 @@ int flare__uv_err(int uverr)
     case UV_ETIMEDOUT:
         return FLARE_ERR_TIMEOUT;
     case UV_EADDRINUSE:
-    case UV_EADDRNOTAVAIL:
         return FLARE_ERR_ADDR_IN_USE;
+    case UV_EADDRNOTAVAIL:
+        return FLARE_ERR_ADDR_NOT_AVAIL;
+    case UV_EACCES:
+    case UV_EPERM:
+        return FLARE_ERR_PERMISSION;
     case UV_ENETUNREACH:
     case UV_EHOSTUNREACH:
         return FLARE_ERR_UNREACHABLE;
@@ -91,9 +96,11 @@ int flare__uv_socket(int family, int type, const flare_ipaddr *local, unsigned f
     if (fd < 0)
         return sys_err();
     int one = 1;
+    if ((flags & (FLARE_IO_REUSE | FLARE__UV_REUSEADDR_ONLY)) &&
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+        goto fail;
     if ((flags & FLARE_IO_REUSE) &&
-        (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0))
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
         goto fail;
     /* v6-only so [::]:p and 0.0.0.0:p can be bound side by side. */
     if (af == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
@@ -407,6 +414,8 @@ static const flare_io_ops uv_ops = {
     .sock_set_cbs = flare__uv_sock_set_cbs,
     .sock_write = flare__uv_sock_write,
     .sock_pending = flare__uv_sock_pending,
+    .sock_read_pause = flare__uv_sock_read_pause,
+    .sock_set_lowat = flare__uv_sock_set_lowat,
     .sock_addrs = flare__uv_sock_addrs,
     .sock_shutdown = flare__uv_sock_shutdown,
     .sock_close = flare__uv_sock_close,
@@ -427,10 +436,27 @@ static void core_closed(uv_handle_t *h)
     maybe_free(u);
 }
 
+/* libuv writes with write()/writev(), which cannot take MSG_NOSIGNAL: a
+ * write to a connection the peer reset would raise SIGPIPE, whose default
+ * action ends the process. Ignore it (EPIPE is then reported as an error)
+ * unless the application installed its own disposition. */
+static void ignore_sigpipe(void)
+{
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) != 0 || sa.sa_handler != SIG_DFL ||
+        (sa.sa_flags & SA_SIGINFO))
+        return;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_IGN;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
 int flare_uvio_new(flare_uvio **out, uv_loop_t *loop, const flare_mem *mem)
 {
     if (!out || !loop)
         return FLARE_ERR_INVALID_ARG;
+    ignore_sigpipe();
     if (sodium_init() < 0)
         return FLARE_ERR_INTERNAL;
     flare_uvio *u = flare__calloc(mem, 1, sizeof(*u));

@@ -39,7 +39,10 @@ struct flare_io_sock {
     flare_io_sock_cbs cbs;
     void *user;
     size_t pending;        /* bytes queued in write requests */
+    size_t lowat;          /* on_drain when pending falls to this */
     int connected;         /* handshake done (dialed or accepted) */
+    int reading;           /* uv_read_start is in effect */
+    int rpaused;           /* the host paused reading */
     int shut;              /* uv_shutdown issued */
     int shut_done;         /* its callback ran */
     int eof;               /* the peer's FIN arrived */
@@ -87,6 +90,8 @@ struct flare_uvio {
 int flare__uv_to_sockaddr(const flare_ipaddr *a, struct sockaddr_storage *ss, socklen_t *len);
 int flare__uv_from_sockaddr(const struct sockaddr *sa, flare_ipaddr *a);
 int flare__uv_err(int uverr);
+/* Internal flag for flare__uv_socket: SO_REUSEADDR without SO_REUSEPORT. */
+#define FLARE__UV_REUSEADDR_ONLY 0x100
 /* socket() + REUSE + V6ONLY (IPv6) + bind (if local has an address family).
  * Returns the fd or a FLARE_ERR_*. */
 int flare__uv_socket(int family, int type, const flare_ipaddr *local, unsigned flags);
@@ -114,6 +119,8 @@ int flare__uv_dial(flare_io *io, const flare_ipaddr *local, const flare_ipaddr *
 void flare__uv_sock_set_cbs(flare_io_sock *s, const flare_io_sock_cbs *cbs, void *user);
 int flare__uv_sock_write(flare_io_sock *s, const uint8_t *data, size_t len);
 size_t flare__uv_sock_pending(flare_io_sock *s);
+void flare__uv_sock_read_pause(flare_io_sock *s, int paused);
+void flare__uv_sock_set_lowat(flare_io_sock *s, size_t lowat);
 int flare__uv_sock_addrs(flare_io_sock *s, flare_ipaddr *local, flare_ipaddr *remote);
 void flare__uv_sock_shutdown(flare_io_sock *s);
 void flare__uv_sock_close(flare_io_sock *s, int abort);

@@ -18,10 +18,15 @@ static int valid_family(const flare_ipaddr *a)
     return a && (a->family == 4 || a->family == 6);
 }
 
-/* Dial failures are reported with the codes on_connect promises. */
+/* Dial failures are reported with the codes on_connect promises. connect()
+ * says EADDRNOTAVAIL when the 4-tuple from our (shared) port is taken, e.g.
+ * by the connection a simultaneous open produced through our listener:
+ * that is "address in use" for a dial. */
 static int dial_err(int uverr)
 {
     int e = flare__uv_err(uverr);
+    if (e == FLARE_ERR_ADDR_NOT_AVAIL)
+        return FLARE_ERR_ADDR_IN_USE;
     return e == FLARE_ERR_RESET || e == FLARE_ERR_NOMEM ? FLARE_ERR_IO : e;
 }
 
@@ -70,6 +75,7 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     } else if (nread == UV_EOF) {
         /* libuv stops reading after EOF by itself. */
         s->eof = 1;
+        s->reading = 0;
         if (s->cbs.on_read)
             s->cbs.on_read(s, s->o.u->rbuf, 0, s->user);
     } else if (nread < 0) {
@@ -77,9 +83,14 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
 }
 
+/* Starts reading unless the host paused it (or it is already on). */
 static int start_reading(flare_io_sock *s)
 {
-    return uv_read_start((uv_stream_t *)&s->tcp, flare__uv_alloc_cb, read_cb);
+    if (s->reading || s->eof || (s->rpaused && !s->o.gone))
+        return 0;
+    int r = uv_read_start((uv_stream_t *)&s->tcp, flare__uv_alloc_cb, read_cb);
+    s->reading = r == 0;
+    return r;
 }
 
 static flare_io_sock *sock_alloc(flare_uvio *u)
@@ -193,6 +204,28 @@ static void conn_cb(uv_stream_t *server, int status)
     }
 }
 
+/* SO_REUSEPORT lets a second listener bind an address silently (and the
+ * kernel then splits connections between them). Before listening on fd,
+ * bind a probe to the same address with SO_REUSEADDR only: it conflicts with
+ * any other listener there (and not with TIME_WAIT leftovers, nor with our
+ * own not-yet-listening fd or REUSE dial sockets on the port). */
+static int check_exclusive(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return FLARE_ERR_IO;
+    flare_ipaddr a;
+    int rv = flare__uv_from_sockaddr((struct sockaddr *)&ss, &a);
+    if (rv)
+        return rv;
+    int probe = flare__uv_socket(a.family, SOCK_STREAM, &a, FLARE__UV_REUSEADDR_ONLY);
+    if (probe < 0)
+        return probe;
+    close(probe);
+    return 0;
+}
+
 int flare__uv_listen(flare_io *io, const flare_ipaddr *local, unsigned flags, flare_io_accept_cb cb,
                      void *user, flare_io_listener **out)
 {
@@ -202,6 +235,13 @@ int flare__uv_listen(flare_io *io, const flare_ipaddr *local, unsigned flags, fl
     int fd = flare__uv_socket(local->family, SOCK_STREAM, local, flags);
     if (fd < 0)
         return fd;
+    if ((flags & FLARE_IO_REUSE) && !(flags & FLARE_IO_SHARE)) {
+        int rv = check_exclusive(fd);
+        if (rv) {
+            close(fd);
+            return rv;
+        }
+    }
     flare_io_listener *l = flare__calloc(u->mem, 1, sizeof(*l));
     if (!l) {
         close(fd);
@@ -252,10 +292,13 @@ static void write_cb(uv_write_t *req, int status)
 {
     wreq *w = (wreq *)req;
     flare_io_sock *s = w->s;
+    size_t before = s->pending;
     s->pending -= w->len;
     flare__free(s->o.u->mem, w);
     if (status < 0 && status != UV_ECANCELED)
         sock_fail(s, flare__uv_err(status));
+    else if (!s->o.gone && before > s->lowat && s->pending <= s->lowat && s->cbs.on_drain)
+        s->cbs.on_drain(s, s->user);
 }
 
 int flare__uv_sock_write(flare_io_sock *s, const uint8_t *data, size_t len)
@@ -284,6 +327,28 @@ int flare__uv_sock_write(flare_io_sock *s, const uint8_t *data, size_t len)
 size_t flare__uv_sock_pending(flare_io_sock *s)
 {
     return s->pending;
+}
+
+void flare__uv_sock_read_pause(flare_io_sock *s, int paused)
+{
+    if (s->o.gone || s->deferred)
+        return;
+    s->rpaused = paused != 0;
+    if (!s->connected)
+        return; /* connect_cb starts reading unless paused */
+    if (paused && s->reading) {
+        uv_read_stop((uv_stream_t *)&s->tcp);
+        s->reading = 0;
+    } else if (!paused) {
+        /* Fails only for a handle libuv no longer reads (closing, or its
+         * read side ended): nothing more would arrive anyway. */
+        (void)start_reading(s);
+    }
+}
+
+void flare__uv_sock_set_lowat(flare_io_sock *s, size_t lowat)
+{
+    s->lowat = lowat;
 }
 
 int flare__uv_sock_addrs(flare_io_sock *s, flare_ipaddr *local, flare_ipaddr *remote)
@@ -367,6 +432,10 @@ void flare__uv_sock_close(flare_io_sock *s, int abort)
         s->shut = 1;
     }
     if (s->shut_done && s->eof) {
+        sock_release(s);
+        return;
+    }
+    if (start_reading(s) != 0) { /* paused by the host: drain_read needs reads */
         sock_release(s);
         return;
     }

@@ -138,6 +138,10 @@ static int listener_supports(const flare_mss *m, const char *line, size_t len)
 
 static int on_proposal(flare_mss *m, const char *line, size_t len, flare_buf *out)
 {
+    /* Every "ls" and "na" is output the peer made us produce: a peer that
+     * floods proposals without reading must not grow our write queue. */
+    if (++m->replies > FLARE_MSS_MAX_REPLIES)
+        return FLARE_ERR_LIMIT;
     if (line_is(line, len, LS))
         return put_ls(m, out);
     if (!listener_supports(m, line, len))

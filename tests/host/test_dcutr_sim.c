@@ -2,6 +2,8 @@
  * the direct connection, fallback to the relay, and the NAT matrix. */
 #include "support/test.h"
 
+#include "flare/dcutr.h"
+#include "flare/lpframe.h"
 #include "host/simworld.h"
 
 #define MS FLARE_NS_PER_MS
@@ -145,6 +147,104 @@ static void test_matrix(void **state)
     assert_true(must_fail > 0);
 }
 
+/* ---- a hostile A: its CONNECT lists B's own LAN, loopback and many addresses ---------------- */
+
+typedef struct hostile {
+    flare_buf in;
+    int connects;
+} hostile;
+
+static void hostile_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
+{
+    hostile *x = user;
+    flare_buf_append(&x->in, d, len);
+    const uint8_t *msg;
+    size_t mlen;
+    int n;
+    while ((n = flare_lpframe_parse(x->in.base, x->in.len, FLARE_DCUTR_MAX_MSG, &msg, &mlen)) > 0) {
+        flare_dcutr_msg m;
+        if (flare_dcutr_msg_decode(&m, msg, mlen) == 0 && m.type == FLARE_DCUTR_CONNECT) {
+            flare_multiaddr a[24];
+            size_t k = 0;
+            dw_tcp_addr(&a[k++], "10.0.2.2", 4001, NULL); /* B itself, on its LAN */
+            dw_tcp_addr(&a[k++], "127.0.0.1", 22, NULL);
+            dw_tcp_addr(&a[k++], "10.0.2.1", 6379, NULL); /* B's gateway */
+            dw_tcp_addr(&a[k++], "169.254.169.254", 80, NULL);
+            for (int i = 0; k < 24; i++) /* public-looking, nobody there */
+                dw_tcp_addr(&a[k++], i % 2 ? "192.0.2.77" : "198.51.100.77", 5000 + i / 2, NULL);
+            flare_buf out;
+            flare_buf_init(&out, NULL);
+            flare_dcutr_msg_encode(&out, FLARE_DCUTR_CONNECT, a, k);
+            flare_stream_write(s, out.base, out.len);
+            flare_buf_free(&out);
+            x->connects++;
+        }
+        memmove(x->in.base, x->in.base + n, x->in.len - (size_t)n);
+        x->in.len -= (size_t)n;
+    }
+}
+
+static const flare_stream_cbs hostile_cbs = {NULL, hostile_data, NULL, NULL, NULL};
+
+typedef struct dial_log {
+    dw_node *node;
+    int dials_private, dials;
+    flare_multiaddr seen[64];
+    size_t nseen;
+} dial_log;
+
+static void log_event(flare_host *h, const flare_host_event *ev, void *user)
+{
+    dial_log *l = user;
+    dw_event(h, ev, l->node);
+    if (ev->type != FLARE_HOST_EV_DIAL_FAILED || !ev->addr)
+        return;
+    flare_multiaddr bare = *ev->addr;
+    flare_multiaddr_decapsulate(&bare, FLARE_MA_P2P);
+    if (flare_multiaddr_classify(&bare) != FLARE_MA_DOC)
+        l->dials_private++;
+    for (size_t i = 0; i < l->nseen; i++)
+        if (flare_multiaddr_equal(&l->seen[i], &bare))
+            return;
+    if (l->nseen < 64)
+        l->seen[l->nseen++] = bare;
+}
+
+/* A relay user must not make B knock on ports of B's own LAN or loopback,
+ * nor on dozens of ports: B dials at most FLARE_DCUTR_MAX_DIALS public
+ * addresses per attempt (the same ones each attempt). */
+static void test_hostile_connect_addrs(void **state)
+{
+    dw_params p;
+    dw_params_default(&p);
+    dw_world w;
+    assert_int_equal(dw_build(&w, &p), 0);
+    hostile x = {0};
+    flare_buf_init(&x.in, NULL);
+    assert_int_equal(flare_host_set_handler(w.a.h, FLARE_DCUTR_PROTOCOL_ID, &hostile_cbs, &x,
+                                            FLARE_HANDLER_ALLOW_LIMITED),
+                     0);
+    dial_log l = {.node = &w.b};
+    flare_host_set_event_cb(w.b.h, log_event, &l);
+    flare_multiaddr rma;
+    dw_relay_addr(&w, &rma);
+    assert_int_equal(flare_host_relay_reserve(w.b.h, &rma), 0);
+    for (int i = 0; i < 100 && !w.b.rsv_ok; i++)
+        flare_sim_run_for(w.sim, 100 * MS);
+    assert_true(w.b.rsv_ok);
+    assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, dw_dialed, &w), 0);
+    dw_run_punch(&w, 120 * S);
+    flare_sim_run_for(w.sim, 30 * S); /* the last dials time out */
+    assert_true(x.connects >= 1);
+    assert_int_equal(w.b.punch_done, 1);
+    assert_true(w.b.punch_err != 0);
+    assert_int_equal(l.dials_private, 0);
+    assert_true(l.nseen > 0);
+    assert_true(l.nseen <= FLARE_DCUTR_MAX_DIALS);
+    flare_buf_free(&x.in);
+    dw_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -152,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_symmetric_symmetric_stays_relayed),
         cmocka_unit_test(test_cone_with_loss),
         cmocka_unit_test(test_matrix),
+        cmocka_unit_test(test_hostile_connect_addrs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

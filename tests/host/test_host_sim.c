@@ -420,7 +420,7 @@ static void raw_close(flare_io_sock *s, int reason, void *user)
     r->s = NULL;
 }
 
-static const flare_io_sock_cbs raw_cbs = {raw_connect, raw_read, raw_close};
+static const flare_io_sock_cbs raw_cbs = {raw_connect, raw_read, raw_close, NULL};
 
 /* Garbage at each stage of the upgrade: the listener drops that connection,
  * reports it, and keeps serving. */

@@ -54,7 +54,7 @@ static void on_close(flare_io_sock *s, int reason, void *u)
     drop_sock(u, s);
 }
 
-static const flare_io_sock_cbs cbs = {on_connect, on_read, on_close};
+static const flare_io_sock_cbs cbs = {on_connect, on_read, on_close, NULL};
 
 static void on_accept(flare_io_listener *l, flare_io_sock *s, void *u)
 {

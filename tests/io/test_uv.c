@@ -4,6 +4,7 @@
  * watchdog and stops by itself. */
 #include "support/test.h"
 
+#include <signal.h>
 #include <stdlib.h>
 
 #include "flare/uvio.h"
@@ -108,7 +109,7 @@ static void srv_close(flare_io_sock *s, int reason, void *user)
     fail_msg("server on_close %d", reason);
 }
 
-static const flare_io_sock_cbs srv_cbs = {NULL, srv_read, srv_close};
+static const flare_io_sock_cbs srv_cbs = {NULL, srv_read, srv_close, NULL};
 
 static void echo_accept(flare_io_listener *l, flare_io_sock *s, void *user)
 {
@@ -160,7 +161,7 @@ static void cli_close(flare_io_sock *s, int reason, void *user)
     fail_msg("client on_close %d", reason);
 }
 
-static const flare_io_sock_cbs cli_cbs = {cli_connect, cli_read, cli_close};
+static const flare_io_sock_cbs cli_cbs = {cli_connect, cli_read, cli_close, NULL};
 
 static void run_echo(flare_ipaddr where)
 {
@@ -229,9 +230,18 @@ static void test_listen(void **state)
     flare_io_listener *l2 = NULL;
     assert_int_equal(io->ops->listen(io, &b, 0, nop_accept, io, &l2), FLARE_ERR_ADDR_IN_USE);
     assert_null(l2);
-    /* REUSE on both is needed to share the port */
+    /* REUSE (for dials from the port) does not let a second listener in
+     * silently: that takes FLARE_IO_SHARE. */
     flare_io_listener *r1 = listen_on(&e, lo4(0), FLARE_IO_REUSE, nop_accept, io, &c);
-    assert_int_equal(io->ops->listen(io, &c, FLARE_IO_REUSE, nop_accept, io, &l2), 0);
+    assert_int_equal(io->ops->listen(io, &c, FLARE_IO_REUSE, nop_accept, io, &l2),
+                     FLARE_ERR_ADDR_IN_USE);
+    assert_null(l2);
+    flare_ipaddr any = c;
+    memset(any.ip, 0, sizeof(any.ip)); /* 0.0.0.0 overlaps 127.0.0.1 */
+    assert_int_equal(io->ops->listen(io, &any, FLARE_IO_REUSE, nop_accept, io, &l2),
+                     FLARE_ERR_ADDR_IN_USE);
+    assert_int_equal(io->ops->listen(io, &c, FLARE_IO_REUSE | FLARE_IO_SHARE, nop_accept, io, &l2),
+                     0);
     /* bad arguments */
     flare_ipaddr bad = {0};
     assert_int_equal(io->ops->listen(io, &bad, 0, nop_accept, io, &l2), FLARE_ERR_INVALID_ARG);
@@ -262,7 +272,7 @@ static void res_connect(flare_io_sock *s, int status, void *user)
     uv_stop(&r->e->loop);
 }
 
-static const flare_io_sock_cbs res_cbs = {res_connect, NULL, NULL};
+static const flare_io_sock_cbs res_cbs = {res_connect, NULL, NULL, NULL};
 
 static void test_refused(void **state)
 {
@@ -345,7 +355,7 @@ static void reuse_read(flare_io_sock *s, const uint8_t *d, size_t n, void *user)
     uv_stop(&x->e->loop);
 }
 
-static const flare_io_sock_cbs reuse_cbs = {reuse_connect, reuse_read, cli_close};
+static const flare_io_sock_cbs reuse_cbs = {reuse_connect, reuse_read, cli_close, NULL};
 
 static void test_dial_from_listen_port(void **state)
 {
@@ -433,7 +443,7 @@ static void simo_close(flare_io_sock *s, int reason, void *user)
     fail_msg("simultaneous open: on_close %d", reason);
 }
 
-static const flare_io_sock_cbs simo_cbs = {simo_connect, simo_read, simo_close};
+static const flare_io_sock_cbs simo_cbs = {simo_connect, simo_read, simo_close, NULL};
 
 static void simo_accept(flare_io_listener *l, flare_io_sock *s, void *user)
 {
@@ -547,7 +557,7 @@ static void big_srv_read(flare_io_sock *s, const uint8_t *d, size_t n, void *use
     b->recvd += n;
 }
 
-static const flare_io_sock_cbs big_srv_cbs = {NULL, big_srv_read, srv_close};
+static const flare_io_sock_cbs big_srv_cbs = {NULL, big_srv_read, srv_close, NULL};
 
 static void big_accept(flare_io_listener *l, flare_io_sock *s, void *user)
 {
@@ -571,7 +581,7 @@ static void big_cli_read(flare_io_sock *s, const uint8_t *d, size_t n, void *use
     uv_stop(&b->e->loop);
 }
 
-static const flare_io_sock_cbs big_cli_cbs = {big_connect, big_cli_read, cli_close};
+static const flare_io_sock_cbs big_cli_cbs = {big_connect, big_cli_read, cli_close, NULL};
 
 static void test_large_transfer(void **state)
 {
@@ -596,6 +606,240 @@ static void test_large_transfer(void **state)
     env_free(&e);
 }
 
+/* --- read pause and on_drain ---------------------------------------------- */
+
+#define PD_TOTAL (24u << 20)
+#define PD_LOWAT 65536
+
+typedef struct pd {
+    env *e;
+    flare_io_sock *srv, *cli;
+    flare_io_timer *t;
+    size_t recvd, pending_paused, pause_at;
+    int paused, reads_paused, drains, phase, eof;
+} pd;
+
+static void pd_srv_read(flare_io_sock *s, const uint8_t *d, size_t n, void *user)
+{
+    pd *p = user;
+    flare_io *io = p->e->io;
+    if (p->paused)
+        p->reads_paused++;
+    if (n == 0) {
+        p->eof = 1;
+        io->ops->sock_close(s, 0);
+        uv_stop(&p->e->loop);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (d[i] != pat(p->recvd + i))
+            fail_msg("byte %zu differs", p->recvd + i);
+    p->recvd += n;
+    if (p->pause_at && p->recvd >= p->pause_at) {
+        /* Pausing inside on_read: no further read until resumed. */
+        p->pause_at = 0;
+        p->paused = 1;
+        io->ops->sock_read_pause(s, 1);
+        io->ops->timer_start(p->t, io->ops->now(io) + 300 * FLARE_NS_PER_MS);
+    }
+}
+
+static void pd_accept(flare_io_listener *l, flare_io_sock *s, void *user)
+{
+    pd *p = user;
+    static const flare_io_sock_cbs cbs = {NULL, pd_srv_read, srv_close, NULL};
+    p->srv = s;
+    p->e->io->ops->sock_set_cbs(s, &cbs, p);
+    p->paused = 1;
+    p->e->io->ops->sock_read_pause(s, 1); /* before the first read */
+}
+
+static void pd_tick(flare_io_timer *t, void *user)
+{
+    pd *p = user;
+    flare_io *io = p->e->io;
+    if (p->phase == 0) {
+        /* Paused since accept: nothing read, the writer's queue is stuck. */
+        assert_non_null(p->srv);
+        assert_int_equal(p->recvd, 0);
+        p->pending_paused = io->ops->sock_pending(p->cli);
+        assert_int_equal(p->drains, 0);
+    }
+    p->phase++;
+    p->paused = 0;
+    io->ops->sock_read_pause(p->srv, 0);
+    io->ops->sock_read_pause(p->srv, 0); /* twice is harmless */
+}
+
+static void pd_drain(flare_io_sock *s, void *user)
+{
+    pd *p = user;
+    p->drains++;
+    assert_true(p->e->io->ops->sock_pending(s) <= PD_LOWAT);
+    p->e->io->ops->sock_shutdown(s);
+}
+
+static void pd_connect(flare_io_sock *s, int status, void *user)
+{
+    pd *p = user;
+    flare_io *io = p->e->io;
+    assert_int_equal(status, 0);
+    uint8_t *buf = malloc(PD_TOTAL);
+    for (size_t i = 0; i < PD_TOTAL; i++)
+        buf[i] = pat(i);
+    assert_int_equal(io->ops->sock_write(s, buf, PD_TOTAL), 0);
+    free(buf);
+    io->ops->timer_start(p->t, io->ops->now(io) + 500 * FLARE_NS_PER_MS);
+}
+
+static void test_read_pause_drain(void **state)
+{
+    env e;
+    pd p;
+    env_init(&e);
+    flare_io *io = e.io;
+    memset(&p, 0, sizeof(p));
+    p.e = &e;
+    p.pause_at = PD_TOTAL / 2;
+    flare_ipaddr a;
+    flare_io_listener *l = listen_on(&e, lo4(0), 0, pd_accept, &p, &a);
+    assert_int_equal(io->ops->timer_new(io, pd_tick, &p, &p.t), 0);
+    static const flare_io_sock_cbs ccbs = {pd_connect, NULL, cli_close, pd_drain};
+    assert_int_equal(io->ops->dial(io, NULL, &a, 0, &ccbs, &p, &p.cli), 0);
+    io->ops->sock_set_lowat(p.cli, PD_LOWAT);
+    env_run(&e);
+    /* The kernel buffers take a few MB; the rest waited in our queue. */
+    assert_true(p.pending_paused > 4u << 20);
+    assert_int_equal(p.recvd, PD_TOTAL);
+    assert_true(p.eof);
+    assert_int_equal(p.phase, 2);
+    assert_int_equal(p.reads_paused, 0);
+    assert_int_equal(p.drains, 1);
+    assert_int_equal(io->ops->sock_pending(p.cli), 0);
+    io->ops->sock_close(p.cli, 0);
+    io->ops->timer_del(p.t);
+    io->ops->listener_close(l);
+    env_free(&e);
+}
+
+/* A graceful close of a paused socket still reads (and discards) until the
+ * peer's EOF, so the unread data does not turn the close into a RST. */
+typedef struct pc {
+    env *e;
+    flare_io_sock *srv;
+    flare_io_timer *t;
+    int cli_eof, cli_reset, closed_srv;
+    uint64_t t_eof, t_gone;
+} pc;
+
+static void pc_accept(flare_io_listener *l, flare_io_sock *s, void *user)
+{
+    pc *p = user;
+    static const flare_io_sock_cbs cbs = {NULL, NULL, srv_close, NULL};
+    p->srv = s;
+    p->e->io->ops->sock_set_cbs(s, &cbs, p);
+    p->e->io->ops->sock_read_pause(s, 1);
+    p->e->io->ops->timer_start(p->t, p->e->io->ops->now(p->e->io) + 200 * FLARE_NS_PER_MS);
+}
+
+static void pc_tick(flare_io_timer *t, void *user)
+{
+    pc *p = user;
+    flare_io *io = p->e->io;
+    if (!p->closed_srv) {
+        p->closed_srv = 1;
+        io->ops->sock_close(p->srv, 0);
+        return;
+    }
+    /* Both sockets released: only the listener and the driver's own two
+     * handles remain. */
+    if (flare_uvio_handle_count(p->e->u) == 3) {
+        p->t_gone = uv_hrtime();
+        uv_stop(&p->e->loop);
+        return;
+    }
+    io->ops->timer_start(t, io->ops->now(io) + 10 * FLARE_NS_PER_MS);
+}
+
+static void pc_connect(flare_io_sock *s, int status, void *user)
+{
+    pc *p = user;
+    static uint8_t junk[256 * 1024];
+    assert_int_equal(status, 0);
+    assert_int_equal(p->e->io->ops->sock_write(s, junk, sizeof(junk)), 0);
+}
+
+static void pc_read(flare_io_sock *s, const uint8_t *d, size_t n, void *user)
+{
+    pc *p = user;
+    if (n == 0) {
+        p->cli_eof = 1;
+        p->t_eof = uv_hrtime();
+        p->e->io->ops->sock_close(s, 0);
+        p->e->io->ops->timer_start(p->t, p->e->io->ops->now(p->e->io));
+    }
+}
+
+static void pc_close(flare_io_sock *s, int reason, void *user)
+{
+    pc *p = user;
+    p->cli_reset = 1;
+    uv_stop(&p->e->loop);
+}
+
+static void test_close_paused_graceful(void **state)
+{
+    env e;
+    pc p;
+    env_init(&e);
+    flare_io *io = e.io;
+    memset(&p, 0, sizeof(p));
+    p.e = &e;
+    flare_ipaddr a;
+    flare_io_listener *l = listen_on(&e, lo4(0), 0, pc_accept, &p, &a);
+    assert_int_equal(io->ops->timer_new(io, pc_tick, &p, &p.t), 0);
+    static const flare_io_sock_cbs ccbs = {pc_connect, pc_read, pc_close, NULL};
+    flare_io_sock *c;
+    assert_int_equal(io->ops->dial(io, NULL, &a, 0, &ccbs, &p, &c), 0);
+    env_run(&e);
+    assert_true(p.cli_eof);
+    assert_false(p.cli_reset);
+    /* The paused server read on to the client's EOF at once, instead of
+     * waiting out the 5 s linger and resetting. */
+    assert_true(p.t_gone > 0 && p.t_gone - p.t_eof < 2 * FLARE_NS_PER_S);
+    io->ops->timer_del(p.t);
+    io->ops->listener_close(l);
+    env_free(&e);
+}
+
+/* SIGPIPE would end the process when a reset peer is written to: the driver
+ * ignores it unless the application chose a disposition itself. */
+static void app_handler(int sig)
+{
+    (void)sig;
+}
+
+static void test_sigpipe_disposition(void **state)
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    assert_int_equal(sigaction(SIGPIPE, &sa, &old), 0);
+    env e;
+    env_init(&e);
+    assert_int_equal(sigaction(SIGPIPE, NULL, &sa), 0);
+    assert_true(sa.sa_handler == SIG_IGN);
+    env_free(&e);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = app_handler;
+    assert_int_equal(sigaction(SIGPIPE, &sa, NULL), 0);
+    env_init(&e);
+    assert_int_equal(sigaction(SIGPIPE, NULL, &sa), 0);
+    assert_true(sa.sa_handler == app_handler);
+    env_free(&e);
+    sigaction(SIGPIPE, &old, NULL);
+}
+
 /* --- closing inside callbacks and RST ------------------------------------- */
 
 typedef struct cic {
@@ -616,7 +860,7 @@ static void cic_srv_read(flare_io_sock *s, const uint8_t *d, size_t n, void *use
     }
 }
 
-static const flare_io_sock_cbs cic_srv_cbs = {NULL, cic_srv_read, srv_close};
+static const flare_io_sock_cbs cic_srv_cbs = {NULL, cic_srv_read, srv_close, NULL};
 
 /* The flooded server may see the client's close as EOF or as a reset. */
 static void cic_srv_close(flare_io_sock *s, int reason, void *user)
@@ -627,7 +871,7 @@ static void cic_srv_close(flare_io_sock *s, int reason, void *user)
     uv_stop(&x->e->loop);
 }
 
-static const flare_io_sock_cbs cic_flood_cbs = {NULL, cic_srv_read, cic_srv_close};
+static const flare_io_sock_cbs cic_flood_cbs = {NULL, cic_srv_read, cic_srv_close, NULL};
 
 /* Closes the listener inside its own callback, then floods the client. */
 static void cic_accept(flare_io_listener *l, flare_io_sock *s, void *user)
@@ -656,7 +900,7 @@ static void cic_cli_connect(flare_io_sock *s, int status, void *user)
     assert_int_equal(status, 0);
 }
 
-static const flare_io_sock_cbs cic_cli_cbs = {cic_cli_connect, cic_cli_read, cli_close};
+static const flare_io_sock_cbs cic_cli_cbs = {cic_cli_connect, cic_cli_read, cli_close, NULL};
 
 /* A loopback listener with accept, a client dialing it with cbs, and the
  * loop run until it stops. */
@@ -691,7 +935,7 @@ static void rst_srv_read(flare_io_sock *s, const uint8_t *d, size_t n, void *use
     x->e->io->ops->sock_close(s, 1); /* abort */
 }
 
-static const flare_io_sock_cbs rst_srv_cbs = {NULL, rst_srv_read, srv_close};
+static const flare_io_sock_cbs rst_srv_cbs = {NULL, rst_srv_read, srv_close, NULL};
 
 static void rst_accept(flare_io_listener *l, flare_io_sock *s, void *user)
 {
@@ -719,7 +963,7 @@ static void rst_cli_close(flare_io_sock *s, int reason, void *user)
     uv_stop(&x->e->loop);
 }
 
-static const flare_io_sock_cbs rst_cli_cbs = {rst_cli_connect, rst_cli_read, rst_cli_close};
+static const flare_io_sock_cbs rst_cli_cbs = {rst_cli_connect, rst_cli_read, rst_cli_close, NULL};
 
 static void test_abort_close_resets_peer(void **state)
 {
@@ -745,7 +989,7 @@ static void coc_read(flare_io_sock *s, const uint8_t *d, size_t n, void *user)
     fail_msg("read after close");
 }
 
-static const flare_io_sock_cbs coc_cbs = {coc_connect, coc_read, cli_close};
+static const flare_io_sock_cbs coc_cbs = {coc_connect, coc_read, cli_close, NULL};
 
 static void coc_accept(flare_io_listener *l, flare_io_sock *s, void *user)
 {
@@ -900,7 +1144,7 @@ static void td_connect(flare_io_sock *s, int status, void *user) {}
 
 static void td_read(flare_io_sock *s, const uint8_t *d, size_t n, void *user) {}
 
-static const flare_io_sock_cbs td_cbs = {td_connect, td_read, cli_close};
+static const flare_io_sock_cbs td_cbs = {td_connect, td_read, cli_close, NULL};
 
 static void test_teardown(void **state)
 {
@@ -945,7 +1189,7 @@ static void drain_srv_read(flare_io_sock *s, const uint8_t *d, size_t n, void *u
     io->ops->sock_close(s, 0);
 }
 
-static const flare_io_sock_cbs drain_srv_cbs = {NULL, drain_srv_read, srv_close};
+static const flare_io_sock_cbs drain_srv_cbs = {NULL, drain_srv_read, srv_close, NULL};
 
 static void drain_accept(flare_io_listener *l, flare_io_sock *s, void *user)
 {
@@ -985,7 +1229,8 @@ static void drain_cli_close(flare_io_sock *s, int reason, void *user)
     fail_msg("client on_close %d after a graceful close", reason);
 }
 
-static const flare_io_sock_cbs drain_cli_cbs = {drain_connect, drain_cli_read, drain_cli_close};
+static const flare_io_sock_cbs drain_cli_cbs = {drain_connect, drain_cli_read, drain_cli_close,
+                                                NULL};
 
 static void test_graceful_close_drains(void **state)
 {
@@ -1046,7 +1291,7 @@ static void del_read(flare_io_sock *s, const uint8_t *d, size_t n, void *user)
     e->u = NULL;
 }
 
-static const flare_io_sock_cbs del_cbs = {NULL, del_read, cli_close};
+static const flare_io_sock_cbs del_cbs = {NULL, del_read, cli_close, NULL};
 
 static void del_accept(flare_io_listener *l, flare_io_sock *s, void *user)
 {
@@ -1061,7 +1306,7 @@ static void del_connect(flare_io_sock *s, int status, void *user)
     assert_int_equal(e->io->ops->sock_write(s, (const uint8_t *)"bye", 3), 0);
 }
 
-static const flare_io_sock_cbs del_cli_cbs = {del_connect, td_read, cli_close};
+static const flare_io_sock_cbs del_cli_cbs = {del_connect, td_read, cli_close, NULL};
 
 static void test_del_inside_callback(void **state)
 {
@@ -1093,6 +1338,9 @@ int main(void)
         cmocka_unit_test(test_dial_from_listen_port),
         cmocka_unit_test(test_simultaneous_open),
         cmocka_unit_test(test_large_transfer),
+        cmocka_unit_test(test_read_pause_drain),
+        cmocka_unit_test(test_close_paused_graceful),
+        cmocka_unit_test(test_sigpipe_disposition),
         cmocka_unit_test(test_close_inside_callbacks),
         cmocka_unit_test(test_abort_close_resets_peer),
         cmocka_unit_test(test_close_in_connect),

@@ -278,6 +278,40 @@ static void test_ls(void **state)
     peer_free(&l);
 }
 
+/* A peer flooding "ls" / unknown proposals without ever selecting one gets
+ * at most FLARE_MSS_MAX_REPLIES answers, then FLARE_ERR_LIMIT: the output a
+ * peer can make us produce before a protocol runs is bounded. */
+static void test_reply_budget(void **state)
+{
+    static const char *const prots[] = {"/a/1"};
+    flare_mss_settings ls = {.role = FLARE_MSS_LISTENER, .protocols = prots, .nprotocols = 1};
+    for (int kind = 0; kind < 2; kind++) {
+        peer l;
+        peer_init(&l, &ls, NULL);
+        deliver(&l, (const uint8_t *)HDR, sizeof(HDR) - 1);
+        const char *line = kind ? "\x03ls\n" : "\x05/z/9\n";
+        size_t n = kind ? 4 : 6;
+        for (int i = 0; i < FLARE_MSS_MAX_REPLIES; i++) {
+            deliver(&l, (const uint8_t *)line, n);
+            assert_int_equal(l.rv, 0);
+        }
+        size_t out = l.out.len;
+        deliver(&l, (const uint8_t *)line, n);
+        assert_int_equal(l.rv, FLARE_ERR_LIMIT);
+        assert_int_equal(l.out.len, out); /* nothing more was written */
+        peer_free(&l);
+    }
+    /* Within the budget a later proposal still succeeds. */
+    peer l;
+    peer_init(&l, &ls, NULL);
+    deliver(&l, (const uint8_t *)HDR, sizeof(HDR) - 1);
+    for (int i = 0; i < FLARE_MSS_MAX_REPLIES - 1; i++)
+        deliver(&l, (const uint8_t *)"\x03ls\n", 4);
+    deliver(&l, (const uint8_t *)"\x05/a/1\n", 6);
+    assert_int_equal(l.rv, 1);
+    peer_free(&l);
+}
+
 static int matcher_calls;
 static int match_prefix(const char *proto, size_t len, void *user)
 {
@@ -393,6 +427,7 @@ int main(void)
         cmocka_unit_test(test_optimistic_refused),
         cmocka_unit_test(test_all_refused),
         cmocka_unit_test(test_ls),
+        cmocka_unit_test(test_reply_budget),
         cmocka_unit_test(test_matcher_and_limits),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_init_args),

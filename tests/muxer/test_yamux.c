@@ -42,7 +42,7 @@ static void test_wire_bytes(void **state)
     assert_int_equal(id, 4);
     flare_buf_reset(&p->b.out);
     assert_int_equal(flare_yamux_ping(p->a.y, 0, &p->a.out), 0);
-    frame(want, 0, FLARE_YAMUX_TYPE_PING, FLARE_YAMUX_FLAG_SYN, 0, 1);
+    frame(want, 0, FLARE_YAMUX_TYPE_PING, FLARE_YAMUX_FLAG_SYN, 0, p->a.y->ping_opaque);
     assert_memory_equal(p->a.out.base, want, 12);
     flare_buf_reset(&p->a.out);
     assert_int_equal(flare_yamux_goaway(p->a.y, 0, &p->a.out), 0);
@@ -346,7 +346,8 @@ static void test_ping_rtt(void **state)
     assert_int_equal(flare_yamux_ping(p->a.y, 1000, &p->a.out), 0);
     assert_int_equal(p->a.out.len, len);
     assert_int_equal(deliver(p, &p->a, &p->b), 0);
-    assert_true(has_frame(&p->b.out, FLARE_YAMUX_TYPE_PING, FLARE_YAMUX_FLAG_ACK, 0, 1));
+    uint32_t opaque = p->a.y->ping_opaque;
+    assert_true(has_frame(&p->b.out, FLARE_YAMUX_TYPE_PING, FLARE_YAMUX_FLAG_ACK, 0, opaque));
     p->now = 1000 + 7 * FLARE_NS_PER_MS;
     assert_int_equal(deliver(p, &p->b, &p->a), 0);
     drain(&p->a);
@@ -354,10 +355,49 @@ static void test_ping_rtt(void **state)
     assert_int_equal(p->a.ev[0].type, FLARE_YAMUX_EV_PING_RTT);
     assert_int_equal(p->a.ev[0].rtt, 7 * FLARE_NS_PER_MS);
     /* A stale ACK is ignored. */
-    assert_int_equal(inject(&p->a, FLARE_YAMUX_TYPE_PING, FLARE_YAMUX_FLAG_ACK, 0, 1), 0);
+    assert_int_equal(inject(&p->a, FLARE_YAMUX_TYPE_PING, FLARE_YAMUX_FLAG_ACK, 0, opaque), 0);
     p->a.nev = 0;
     drain(&p->a);
     assert_int_equal(p->a.nev, 0);
+    pair_del(p);
+}
+
+/* Ping values are random: a peer that never reads its socket cannot keep
+ * the session alive by guessing them (a counter would be 1, 2, 3, ...). */
+static void test_ping_random_blind_ack(void **state)
+{
+    flare_yamux_settings sa, sb;
+    settings_nokeepalive(&sa, 1);
+    settings_nokeepalive(&sb, 0);
+    sa.keepalive_interval = 1 * FLARE_NS_PER_S;
+    sa.ping_timeout = 500 * FLARE_NS_PER_MS;
+    pair *p = pair_new_with(&sa, &sb);
+    uint32_t seen[8];
+    flare_tstamp t = 0;
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(flare_yamux_handle_expiry(p->a.y, t, &p->a.out), 0);
+        seen[i] = p->a.y->ping_opaque;
+        for (int j = 0; j < i; j++)
+            assert_int_not_equal(seen[i], seen[j]);
+        flare_buf_reset(&p->a.out);
+        /* Answer it properly so the next keepalive sends a new one. */
+        assert_int_equal(inject(&p->a, FLARE_YAMUX_TYPE_PING, FLARE_YAMUX_FLAG_ACK, 0, seen[i]), 0);
+        t += 1 * FLARE_NS_PER_S;
+    }
+    /* A new ping, answered only blindly with guesses: no RTT, and the
+     * session dies at the ping timeout. */
+    assert_int_equal(flare_yamux_handle_expiry(p->a.y, t, &p->a.out), 0);
+    uint32_t cur = p->a.y->ping_opaque;
+    drain(&p->a);
+    assert_int_equal(count_ev(&p->a, FLARE_YAMUX_EV_PING_RTT), 8);
+    p->a.nev = 0;
+    for (uint32_t g = 0; g < 64; g++)
+        if (g != cur)
+            assert_int_equal(inject(&p->a, FLARE_YAMUX_TYPE_PING, FLARE_YAMUX_FLAG_ACK, 0, g), 0);
+    drain(&p->a);
+    assert_int_equal(p->a.nev, 0);
+    assert_int_equal(flare_yamux_handle_expiry(p->a.y, t + 500 * FLARE_NS_PER_MS, &p->a.out),
+                     FLARE_ERR_TIMEOUT);
     pair_del(p);
 }
 
@@ -383,7 +423,8 @@ static void test_keepalive(void **state)
     assert_int_equal(p->a.out.len, 0);
     /* The next ping is lost: the session times out. */
     assert_int_equal(flare_yamux_handle_expiry(p->a.y, 1 * FLARE_NS_PER_S, &p->a.out), 0);
-    assert_true(has_frame(&p->a.out, FLARE_YAMUX_TYPE_PING, FLARE_YAMUX_FLAG_SYN, 0, 2));
+    assert_true(
+        has_frame(&p->a.out, FLARE_YAMUX_TYPE_PING, FLARE_YAMUX_FLAG_SYN, 0, p->a.y->ping_opaque));
     flare_buf_reset(&p->a.out);
     flare_tstamp t = flare_yamux_expiry(p->a.y);
     assert_int_equal(t, 1500 * FLARE_NS_PER_MS);
@@ -482,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_large_transfer_autotune),
         cmocka_unit_test(test_many_streams),
         cmocka_unit_test(test_ping_rtt),
+        cmocka_unit_test(test_ping_random_blind_ack),
         cmocka_unit_test(test_keepalive),
         cmocka_unit_test(test_goaway),
         cmocka_unit_test(test_ack_backlog_outbound),

@@ -8,7 +8,7 @@ static side *client(void)
     assert_non_null(s);
     flare_yamux_settings st;
     settings_nokeepalive(&st, 1);
-    assert_int_equal(flare_yamux_new(&s->y, &st, NULL, 0), 0);
+    assert_int_equal(flare_yamux_new(&s->y, &st, NULL, test_rng(), 0), 0);
     flare_buf_init(&s->out, NULL);
     return s;
 }
@@ -233,7 +233,7 @@ static void test_max_streams(void **state)
     flare_yamux_settings st;
     settings_nokeepalive(&st, 0);
     st.max_streams = 4;
-    assert_int_equal(flare_yamux_new(&s->y, &st, NULL, 0), 0);
+    assert_int_equal(flare_yamux_new(&s->y, &st, NULL, test_rng(), 0), 0);
     flare_buf_init(&s->out, NULL);
     uint32_t id;
     assert_int_equal(flare_yamux_open_stream(s->y, &id, &s->out), 0);
@@ -255,13 +255,13 @@ static void test_bad_settings(void **state)
     flare_yamux_settings st;
     flare_yamux_settings_default(&st);
     st.initial_window = 1000;
-    assert_int_equal(flare_yamux_new(&y, &st, NULL, 0), FLARE_ERR_INVALID_ARG);
+    assert_int_equal(flare_yamux_new(&y, &st, NULL, test_rng(), 0), FLARE_ERR_INVALID_ARG);
     flare_yamux_settings_default(&st);
     st.max_window = FLARE_YAMUX_DEFAULT_WINDOW - 1;
-    assert_int_equal(flare_yamux_new(&y, &st, NULL, 0), FLARE_ERR_INVALID_ARG);
+    assert_int_equal(flare_yamux_new(&y, &st, NULL, test_rng(), 0), FLARE_ERR_INVALID_ARG);
     flare_yamux_settings_default(&st);
     st.max_streams = 0;
-    assert_int_equal(flare_yamux_new(&y, &st, NULL, 0), FLARE_ERR_INVALID_ARG);
+    assert_int_equal(flare_yamux_new(&y, &st, NULL, test_rng(), 0), FLARE_ERR_INVALID_ARG);
 }
 
 static void test_remote_goaway_error_code(void **state)
@@ -304,7 +304,7 @@ static void test_nomem(void **state)
         flare_yamux *y;
         flare_yamux_settings st;
         settings_nokeepalive(&st, 1);
-        if (flare_yamux_new(&y, &st, &mem, 0) != 0)
+        if (flare_yamux_new(&y, &st, &mem, test_rng(), 0) != 0)
             continue;
         flare_buf out;
         flare_buf_init(&out, NULL); /* output uses libc: only the core is starved */

@@ -13,8 +13,65 @@ static flare_multiaddr ma(const char *s)
 static int usable(const char *s, int doc, int quic)
 {
     flare_multiaddr m = ma(s);
-    flare_dcutr_addr_opts o = {doc, quic, 0};
+    flare_dcutr_addr_opts o = {doc, quic, 0, 0};
     return flare_dcutr_addr_usable(&m, &o);
+}
+
+/* A peer's CONNECT: only public addresses are dialed unless private ones
+ * are allowed, never unspecified or multicast, one per endpoint, at most
+ * FLARE_DCUTR_MAX_DIALS. */
+static void test_dial_addrs_scope(void **state)
+{
+    (void)state;
+    static const char *const hostile[] = {
+        "/ip4/127.0.0.1/tcp/22",       "/ip4/10.0.0.5/tcp/6379", "/ip4/192.168.1.1/tcp/80",
+        "/ip4/169.254.169.254/tcp/80", "/ip4/100.64.0.1/tcp/1",  "/ip4/0.0.0.0/tcp/1",
+        "/ip4/224.0.0.1/tcp/1",        "/ip6/::1/tcp/22",        "/ip6/fe80::1/tcp/22",
+        "/ip6/fd00::1/tcp/22",         "/ip6/::/tcp/1",          "/ip6/ff02::1/tcp/1",
+        "/ip4/1.2.3.4/tcp/4001",
+    };
+    size_t n = sizeof(hostile) / sizeof(hostile[0]);
+    flare_multiaddr in[16], out[16];
+    for (size_t i = 0; i < n; i++)
+        in[i] = ma(hostile[i]);
+    flare_dcutr_addr_opts o = {0};
+    assert_int_equal(flare_dcutr_dial_addrs(in, n, &o, out, 16), 1);
+    assert_true(flare_multiaddr_equal(&out[0], &in[n - 1]));
+    /* Allowed: private, loopback, link-local, CGNAT; still not unspecified
+     * or multicast. */
+    o.allow_private = 1;
+    int k = flare_dcutr_dial_addrs(in, n, &o, out, 16);
+    assert_int_equal(k, 8); /* the bound */
+    for (int i = 0; i < k; i++) {
+        flare_ma_class c = flare_multiaddr_classify(&out[i]);
+        assert_true(c != FLARE_MA_UNSPECIFIED && c != FLARE_MA_OTHER);
+    }
+    o.max = 16;
+    assert_int_equal(flare_dcutr_dial_addrs(in, n, &o, out, 16), 9);
+    /* NULL opts: the defaults (public only). */
+    assert_int_equal(flare_dcutr_dial_addrs(in, n, NULL, out, 16), 1);
+    assert_int_equal(flare_dcutr_dial_addrs(NULL, 1, NULL, out, 16), FLARE_ERR_INVALID_ARG);
+}
+
+/* The same endpoint twice (with and without /p2p/) is dialed once; many
+ * public addresses are cut at FLARE_DCUTR_MAX_DIALS. */
+static void test_dial_addrs_bound(void **state)
+{
+    (void)state;
+    flare_multiaddr in[32], out[32];
+    size_t n = 0;
+    in[n++] = ma("/ip4/1.2.3.4/tcp/4001");
+    in[n++] = ma("/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMoaMtimQ5");
+    in[n++] = ma("/ip4/1.2.3.4/tcp/4002");
+    assert_int_equal(flare_dcutr_dial_addrs(in, n, NULL, out, 32), 2);
+    n = 0;
+    for (int i = 0; i < 30; i++) {
+        char s[64];
+        snprintf(s, sizeof(s), "/ip4/1.2.3.%d/tcp/4001", i + 1);
+        in[n++] = ma(s);
+    }
+    assert_int_equal(flare_dcutr_dial_addrs(in, n, NULL, out, 32), FLARE_DCUTR_MAX_DIALS);
+    assert_int_equal(flare_dcutr_dial_addrs(in, n, NULL, out, 3), 3);
 }
 
 static void test_addr_usable(void **state)
@@ -63,7 +120,7 @@ static void test_select_addrs(void **state)
     flare_multiaddr cand[] = {ma("/ip4/2.2.2.2/tcp/2"), ma("/ip4/3.3.3.3/udp/3/quic-v1"),
                               ma("/ip4/4.4.4.4/tcp/4"), ma("/ip4/5.5.5.5/tcp/5")};
     flare_multiaddr out[8];
-    flare_dcutr_addr_opts o = {0, 0, 0};
+    flare_dcutr_addr_opts o = {0, 0, 0, 0};
     int n = flare_dcutr_select_addrs(confirmed, 3, cand, 4, &o, out, 8);
     assert_int_equal(n, 4);
     assert_true(flare_multiaddr_equal(&out[0], &confirmed[1])); /* confirmed first */
@@ -206,10 +263,9 @@ static void test_tracer_metrics(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_addr_usable),
-        cmocka_unit_test(test_select_addrs),
-        cmocka_unit_test(test_punch_decisions),
-        cmocka_unit_test(test_tracer_metrics),
+        cmocka_unit_test(test_addr_usable),      cmocka_unit_test(test_dial_addrs_scope),
+        cmocka_unit_test(test_dial_addrs_bound), cmocka_unit_test(test_select_addrs),
+        cmocka_unit_test(test_punch_decisions),  cmocka_unit_test(test_tracer_metrics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

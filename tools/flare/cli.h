@@ -2,6 +2,7 @@
 #ifndef FLARE_CLI_H
 #define FLARE_CLI_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "flare/host.h"
@@ -21,6 +22,13 @@ char *cli_json_str(char *dst, size_t cap, const char *s);
 /* Loads or creates the identity: --key FILE (created when missing), --seed
  * HEX (32 bytes), or a fresh random key. */
 int cli_load_identity(flare_privkey *k, const char *key_file, const char *seed_hex);
+
+/* Strict numeric flag values (tools/flare/args.c): the whole string, in
+ * [min, max]; otherwise a message naming the flag goes to stderr and -1 is
+ * returned (the command then exits 2). */
+int cli_parse_u64(const char *flag, const char *s, uint64_t min, uint64_t max, uint64_t *out);
+int cli_parse_int(const char *flag, const char *s, int min, int max, int *out);
+int cli_parse_seconds(const char *flag, const char *s, double min, double max, double *out);
 
 int cmd_id(int argc, char **argv);
 int cmd_multiaddr(int argc, char **argv);

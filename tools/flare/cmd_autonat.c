@@ -179,9 +179,10 @@ int cmd_autonat(int argc, char **argv)
             seed = argv[++i];
         else if (strcmp(a, "--allow-private") == 0)
             allow_private = 1;
-        else if (strcmp(a, "--timeout") == 0 && more)
-            timeout_s = atof(argv[++i]);
-        else if (a[0] != '-' && ns < MAX_SERVERS)
+        else if (strcmp(a, "--timeout") == 0 && more) {
+            if (cli_parse_seconds(a, argv[++i], 0.001, 86400, &timeout_s))
+                return 2;
+        } else if (a[0] != '-' && ns < MAX_SERVERS)
             servers[ns++] = a;
         else {
             fprintf(stderr, "flare: unexpected argument '%s'\n", a);

@@ -44,11 +44,15 @@ int cmd_demo(int argc, char **argv)
             an = argv[++i];
         else if (strcmp(argv[i], "--b-nat") == 0 && i + 1 < argc)
             bn = argv[++i];
-        else if (strcmp(argv[i], "--delay-ms") == 0 && i + 1 < argc)
-            delay = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
-            p.seed = strtoull(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--sim") != 0) {
+        else if (strcmp(argv[i], "--delay-ms") == 0 && i + 1 < argc) {
+            if (cli_parse_int(argv[i], argv[i + 1], 0, 10000, &delay))
+                return 2;
+            i++;
+        } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
+            if (cli_parse_u64(argv[i], argv[i + 1], 0, UINT64_MAX, &p.seed))
+                return 2;
+            i++;
+        } else if (strcmp(argv[i], "--sim") != 0) {
             fprintf(stderr, "usage: flare demo [--sim] [--a-nat eim|sym|fw] [--b-nat ...] "
                             "[--delay-ms N] [--seed N]\n");
             return 2;

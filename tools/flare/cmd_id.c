@@ -19,6 +19,19 @@ static int parse_seed(const char *hex, uint8_t seed[32])
     return 0;
 }
 
+/* A secret others can read is no longer only ours. The key still loads
+ * (refusing would strand setups that copied keys around), with a warning. */
+static void warn_key_mode(const char *path, unsigned mode)
+{
+    char m[16];
+    snprintf(m, sizeof(m), "%04o", mode & 07777u);
+    fprintf(stderr, "flare: warning: key file %s is readable by others (mode %s); run chmod 600\n",
+            path, m);
+    if (cli_json)
+        cli_jsonf("warning", "where", "key", "keyFile", path, "mode", m, "warning",
+                  "key file readable by group or others", NULL);
+}
+
 int cli_load_identity(flare_privkey *k, const char *key_file, const char *seed_hex)
 {
     if (seed_hex) {
@@ -31,7 +44,10 @@ int cli_load_identity(flare_privkey *k, const char *key_file, const char *seed_h
         return flare_privkey_from_seed(k, seed);
     }
     if (key_file) {
-        int rv = flare_privkey_load(k, key_file);
+        unsigned mode = 0;
+        int rv = flare_privkey_load_mode(k, key_file, &mode);
+        if (rv == 0 && (mode & 077))
+            warn_key_mode(key_file, mode);
         if (rv != FLARE_ERR_NOT_FOUND) {
             if (rv)
                 fprintf(stderr, "flare: cannot load %s: %s\n", key_file, flare_strerror(rv));

@@ -1,5 +1,7 @@
 /* flare listen, flare dial, flare ping: a host on real sockets (libuv). */
+#include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include "flare/uvio.h"
 
 #define MAX_LISTEN 8
+#define MAX_RULES  64
 
 typedef struct node {
     uv_loop_t loop;
@@ -39,6 +42,7 @@ typedef struct node {
     int nconnect;
     uv_timer_t connect_timer;
     int no_holepunch; /* keep relayed connections relayed (no DCUtR) */
+    int share_listen; /* --share-listen: another node may listen on our address */
     uv_timer_t hp_timer;
     int exit_code;
     int stopping;
@@ -248,8 +252,12 @@ static void ping_tick(uv_timer_t *t)
 
 /* ---- host events ------------------------------------------------------------------ */
 
-static void print_identify(flare_host *h, const flare_peerid *peer)
+static void print_identify(flare_host *h, const flare_host_event *ev)
 {
+    const flare_peerid *peer = ev->peer;
+    /* Where the addresses come from: the peer's signed record, or its
+     * unsigned list (and why the record it sent was not taken). */
+    const char *rec = ev->value ? "verified" : ev->error ? flare_strerror(ev->error) : "none";
     char pid[FLARE_PEERID_STR_MAX], tmp[1024];
     flare_peer_info *info = malloc(sizeof(*info));
     if (!info || flare_host_peer_info(h, peer, info)) {
@@ -257,9 +265,9 @@ static void print_identify(flare_host *h, const flare_peerid *peer)
         return;
     }
     if (!cli_json) {
-        printf("identified %s (%s): %zu protocols, %zu addresses\n",
-               pid_str(peer, pid, sizeof(pid)), info->agent_version, info->nprotocols,
-               info->naddrs);
+        printf("identified %s (%s): %zu protocols, %zu addresses (signed record: %s)\n",
+               pid_str(peer, pid, sizeof(pid)), info->agent_version, info->nprotocols, info->naddrs,
+               rec);
         free(info);
         return;
     }
@@ -282,7 +290,8 @@ static void print_identify(flare_host *h, const flare_peerid *peer)
     }
     snprintf(addrs + o, sizeof(addrs) - o, "]");
     cli_jsonf("identify", "peerId", pid_str(peer, pid, sizeof(pid)), "agentVersion",
-              info->agent_version, "protocols", protos, "listenAddrs", addrs, NULL);
+              info->agent_version, "protocols", protos, "listenAddrs", addrs, "signedRecord", rec,
+              NULL);
     free(info);
 }
 
@@ -368,7 +377,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
                    ma_str(ev->addr, addr, sizeof(addr)));
         break;
     case FLARE_HOST_EV_IDENTIFIED:
-        print_identify(h, ev->peer);
+        print_identify(h, ev);
         if (n->have_target && flare_peerid_equal(ev->peer, &n->target) && !n->identified) {
             n->identified = 1;
             if (n->wanted_echo)
@@ -575,41 +584,178 @@ typedef struct node_opts {
     int nconnect;
     const char *target;
     flare_relay_server_config *relay_cfg; /* flare relay: --relay-* limits */
+    /* Policy: --deny-peer/--allow-peer/--deny-ip/--allow-ip (the gater) and
+     * the connection manager's water marks. */
+    const char *gate_flag[MAX_RULES], *gate_val[MAX_RULES];
+    int ngate;
+    int conn_low, conn_high, conn_grace; /* -1: the host's default */
+    /* --max-*: resource manager limits, applied over the host's defaults. */
+    size_t rc_val[16];
+    unsigned rc_set; /* bit i: rc_flags[i] given */
 } node_opts;
+
+/* A policy flag of node_opts; returns 1 if it was one (i advanced), 0 if
+ * not, -1 on a bad value (reported). */
+static int parse_policy(int argc, char **argv, int *i, node_opts *o)
+{
+    const char *a = argv[*i];
+    if (*i + 1 >= argc)
+        return 0;
+    const char *v = argv[*i + 1];
+    if (strcmp(a, "--deny-peer") == 0 || strcmp(a, "--allow-peer") == 0 ||
+        strcmp(a, "--deny-ip") == 0 || strcmp(a, "--allow-ip") == 0) {
+        flare_peerid p;
+        flare_ipaddr ip;
+        unsigned prefix;
+        int bad = strstr(a, "peer") ? flare_peerid_parse(&p, v, strlen(v)) != 0
+                                    : flare_cidr_parse(v, &ip, &prefix) != 0;
+        if (bad || o->ngate == MAX_RULES) {
+            fprintf(stderr, "flare: %s: '%s' is not %s%s\n", a, v,
+                    strstr(a, "peer") ? "a peer ID" : "an IP address or CIDR subnet",
+                    bad ? "" : " (too many rules)");
+            return -1;
+        }
+        o->gate_flag[o->ngate] = a;
+        o->gate_val[o->ngate++] = v;
+    } else if (strcmp(a, "--conn-low") == 0 || strcmp(a, "--conn-high") == 0) {
+        if (cli_parse_int(a, v, 0, 1 << 20, a[7] == 'l' ? &o->conn_low : &o->conn_high))
+            return -1;
+    } else if (strcmp(a, "--conn-grace") == 0) {
+        if (cli_parse_int(a, v, 0, 86400, &o->conn_grace))
+            return -1;
+    } else {
+        return 0;
+    }
+    (*i)++;
+    return 1;
+}
+
+/* Installs the gater rules of o on h. Returns 0 or the first error. */
+static int apply_policy(flare_host *h, const node_opts *o)
+{
+    for (int i = 0; i < o->ngate; i++) {
+        const char *f = o->gate_flag[i];
+        flare_gater_list list = strncmp(f, "--deny", 6) == 0 ? FLARE_GATER_DENY : FLARE_GATER_ALLOW;
+        flare_peerid p;
+        flare_ipaddr ip;
+        unsigned prefix;
+        int rv;
+        if (strstr(f, "peer")) {
+            rv = flare_peerid_parse(&p, o->gate_val[i], strlen(o->gate_val[i]));
+            if (rv == 0)
+                rv = flare_host_gater_peer(h, list, &p, 1);
+        } else {
+            rv = flare_cidr_parse(o->gate_val[i], &ip, &prefix);
+            if (rv == 0)
+                rv = flare_host_gater_subnet(h, list, &ip, prefix, 1);
+        }
+        if (rv) {
+            fprintf(stderr, "flare: %s %s: %s\n", f, o->gate_val[i], flare_strerror(rv));
+            return rv;
+        }
+    }
+    return 0;
+}
+
+/* --relay-NAME VALUE for `flare relay`: the server's limits (0 = default).
+ * Returns 0, or -1 after printing why. */
+
+/* ---- resource manager flags (--max-*) ---------------------------------------------- */
+
+/* Each flag sets one size_t field of flare_host_config (0 = no limit). */
+static const struct {
+    const char *name;
+    size_t off;
+} rc_flags[] = {
+    {"--max-conns", offsetof(flare_host_config, max_connections)},
+    {"--max-conns-inbound", offsetof(flare_host_config, limits.conns_inbound)},
+    {"--max-conns-outbound", offsetof(flare_host_config, limits.conns_outbound)},
+    {"--max-conns-per-ip", offsetof(flare_host_config, limits.conns_per_ip)},
+    {"--max-conns-per-subnet", offsetof(flare_host_config, limits.conns_per_subnet)},
+    {"--max-conns-per-peer", offsetof(flare_host_config, max_connections_per_peer)},
+    {"--max-handshakes", offsetof(flare_host_config, limits.handshakes)},
+    {"--max-handshakes-per-ip", offsetof(flare_host_config, limits.handshakes_per_ip)},
+    {"--max-handshakes-per-subnet", offsetof(flare_host_config, limits.handshakes_per_subnet)},
+    {"--max-streams-per-conn", offsetof(flare_host_config, max_streams_per_conn)},
+    {"--max-streams-per-peer", offsetof(flare_host_config, limits.streams_per_peer_inbound)},
+    {"--max-mem", offsetof(flare_host_config, limits.mem)},
+    {"--max-mem-per-peer", offsetof(flare_host_config, limits.mem_per_peer)},
+    {"--max-mem-per-conn", offsetof(flare_host_config, limits.mem_per_conn)},
+};
+#define RC_NFLAGS (sizeof(rc_flags) / sizeof(rc_flags[0]))
+
+/* 1 if a is a --max-* flag (then val is parsed: a count, or bytes with an
+ * optional K, M or G suffix), 0 if not ours, -1 for a bad value. */
+static int parse_rc_flag(node_opts *o, const char *a, const char *val)
+{
+    size_t i = 0;
+    while (i < RC_NFLAGS && strcmp(a, rc_flags[i].name) != 0)
+        i++;
+    if (i == RC_NFLAGS)
+        return 0;
+    if (!val || !*val || val[0] < '0' || val[0] > '9')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(val, &end, 10);
+    if (errno == ERANGE)
+        return -1;
+    unsigned shift = 0;
+    if (strncmp(a, "--max-mem", 9) == 0 && *end && !end[1])
+        shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 64;
+    if ((*end && shift == 0) || shift == 64 || v > (SIZE_MAX >> shift))
+        return -1;
+    o->rc_val[i] = (size_t)v << shift;
+    o->rc_set |= 1u << i;
+    return 1;
+}
+
+/* --max-conns alone splits into 3/4 inbound and 1/4 outbound, as the
+ * defaults do, so that inbound never takes the slots of our own dials. */
+static void apply_rc_flags(const node_opts *o, flare_host_config *cfg)
+{
+    for (size_t i = 0; i < RC_NFLAGS; i++)
+        if (o->rc_set & (1u << i))
+            *(size_t *)(void *)((char *)cfg + rc_flags[i].off) = o->rc_val[i];
+    if ((o->rc_set & 1u) && !(o->rc_set & 6u)) {
+        cfg->limits.conns_inbound = cfg->max_connections - cfg->max_connections / 4;
+        cfg->limits.conns_outbound = cfg->max_connections / 4;
+    }
+    if (o->rc_set & (1u << 10))
+        cfg->limits.streams_per_peer_outbound = cfg->limits.streams_per_peer_inbound;
+}
 
 /* --relay-NAME VALUE for `flare relay`: the server's limits (0 = default). */
 static int parse_relay_limit(flare_relay_server_config *c, const char *name, const char *val)
 {
-    char *end;
-    unsigned long long v = strtoull(val, &end, 10);
-    if (!*val || *end || val[0] == '-')
-        return -1;
+    uint64_t v;
     if (strcmp(name, "--relay-data") == 0) {
+        if (cli_parse_u64(name, val, 0, UINT64_MAX, &v))
+            return -1;
         c->limit_data = v;
         return 0;
     }
-    if (v > 0xffffffffULL)
+    uint32_t *dst = strcmp(name, "--relay-duration") == 0            ? &c->limit_duration
+                    : strcmp(name, "--relay-ttl") == 0               ? &c->reservation_ttl
+                    : strcmp(name, "--relay-max-reservations") == 0  ? &c->max_reservations
+                    : strcmp(name, "--relay-max-per-ip") == 0        ? &c->max_reservations_per_ip
+                    : strcmp(name, "--relay-max-circuits") == 0      ? &c->max_circuits
+                    : strcmp(name, "--relay-circuits-per-peer") == 0 ? &c->max_circuits_per_peer
+                                                                     : NULL;
+    if (!dst) {
+        fprintf(stderr, "flare: unknown flag '%s'\n", name);
         return -1;
-    uint32_t u = (uint32_t)v;
-    if (strcmp(name, "--relay-duration") == 0)
-        c->limit_duration = u;
-    else if (strcmp(name, "--relay-ttl") == 0)
-        c->reservation_ttl = u;
-    else if (strcmp(name, "--relay-max-reservations") == 0)
-        c->max_reservations = u;
-    else if (strcmp(name, "--relay-max-per-ip") == 0)
-        c->max_reservations_per_ip = u;
-    else if (strcmp(name, "--relay-max-circuits") == 0)
-        c->max_circuits = u;
-    else if (strcmp(name, "--relay-circuits-per-peer") == 0)
-        c->max_circuits_per_peer = u;
-    else
+    }
+    if (cli_parse_u64(name, val, 0, 0xffffffffULL, &v))
         return -1;
+    *dst = (uint32_t)v;
     return 0;
 }
 
 static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_target)
 {
+    int pr;
+    o->conn_low = o->conn_high = o->conn_grace = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
@@ -621,23 +767,36 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             o->seed = argv[++i];
         else if (strcmp(a, "--listen") == 0 && more && o->nlisten < MAX_LISTEN)
             o->listen[o->nlisten++] = argv[++i];
-        else if (strcmp(a, "--echo") == 0 && more)
+        else if (strcmp(a, "--echo") == 0 && more) {
             n->echo_proto = argv[++i];
-        else if (strcmp(a, "--message") == 0 && more)
+            size_t len = strlen(n->echo_proto);
+            if (len == 0 || len >= FLARE_PROTOCOL_MAX || n->echo_proto[0] != '/') {
+                fprintf(stderr,
+                        "flare: --echo: a protocol ID starts with '/' and has at most %d "
+                        "bytes\n",
+                        FLARE_PROTOCOL_MAX - 1);
+                return 2;
+            }
+        } else if (strcmp(a, "--message") == 0 && more)
             n->message = argv[++i];
         else if (strcmp(a, "--message-file") == 0 && more)
             n->message_file = argv[++i];
-        else if ((strcmp(a, "-c") == 0 || strcmp(a, "--count") == 0) && more)
-            n->ping_count = atoi(argv[++i]);
-        else if (strcmp(a, "--relay") == 0 && more && o->nrelays < MAX_LISTEN)
+        else if ((strcmp(a, "-c") == 0 || strcmp(a, "--count") == 0) && more) {
+            if (cli_parse_int(a, argv[++i], 1, 1000000, &n->ping_count))
+                return 2;
+        } else if (strcmp(a, "--relay") == 0 && more && o->nrelays < MAX_LISTEN)
             o->relays[o->nrelays++] = argv[++i];
-        else if (strcmp(a, "--wait-holepunch") == 0 && more)
-            n->wait_holepunch = atoi(argv[++i]);
-        else if (strcmp(a, "--allow-testnet") == 0)
+        else if (strcmp(a, "--wait-holepunch") == 0 && more) {
+            if (cli_parse_int(a, argv[++i], 0, 86400, &n->wait_holepunch))
+                return 2;
+        } else if (strcmp(a, "--allow-testnet") == 0)
             n->allow_testnet = 1;
-        else if (strcmp(a, "--autonat-boot-delay") == 0 && more && atol(argv[i + 1]) > 0)
-            n->autonat_boot_ms = atol(argv[++i]);
-        else if (strcmp(a, "--keep-alive") == 0)
+        else if (strcmp(a, "--autonat-boot-delay") == 0 && more) {
+            int ms;
+            if (cli_parse_int(a, argv[++i], 0, 86400000, &ms))
+                return 2;
+            n->autonat_boot_ms = ms;
+        } else if (strcmp(a, "--keep-alive") == 0)
             n->keep_running = 1;
         else if (strcmp(a, "--auto-relay") == 0)
             n->auto_relay = 1;
@@ -645,9 +804,19 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             o->connect[o->nconnect++] = argv[++i];
         else if (strcmp(a, "--no-holepunch") == 0)
             n->no_holepunch = 1;
-        else if (o->relay_cfg && strncmp(a, "--relay-", 8) == 0 && more) {
-            if (parse_relay_limit(o->relay_cfg, a, argv[i + 1])) {
-                fprintf(stderr, "flare: bad %s '%s'\n", a, argv[i + 1]);
+        else if (strcmp(a, "--share-listen") == 0)
+            n->share_listen = 1;
+        else if ((pr = parse_policy(argc, argv, &i, o)) != 0) {
+            if (pr < 0)
+                return 2;
+        } else if (o->relay_cfg && strncmp(a, "--relay-", 8) == 0 && more) {
+            if (parse_relay_limit(o->relay_cfg, a, argv[i + 1]))
+                return 2;
+            i++;
+        } else if (strncmp(a, "--max-", 6) == 0) {
+            int r = parse_rc_flag(o, a, more ? argv[i + 1] : NULL);
+            if (r <= 0) {
+                fprintf(stderr, "flare: bad %s '%s'\n", a, more ? argv[i + 1] : "");
                 return 2;
             }
             i++;
@@ -677,10 +846,18 @@ static int node_run(node *n, node_opts *o)
     flare_host_config_default(&cfg);
     cfg.doc_addrs_public = n->allow_testnet;
     cfg.enable_autorelay = n->auto_relay;
+    cfg.share_listen = n->share_listen;
     if (n->no_holepunch)
         cfg.enable_holepunch = 0;
     if (n->autonat_boot_ms)
         cfg.autonat_boot_delay = (flare_tstamp)n->autonat_boot_ms * 1000000;
+    if (o->conn_low >= 0)
+        cfg.conn_low_water = (size_t)o->conn_low;
+    if (o->conn_high >= 0)
+        cfg.conn_high_water = (size_t)o->conn_high;
+    if (o->conn_grace >= 0)
+        cfg.conn_grace_period = (flare_tstamp)o->conn_grace * FLARE_NS_PER_S;
+    apply_rc_flags(o, &cfg);
     n->connect = o->connect;
     n->nconnect = o->nconnect;
     if (rv == 0)
@@ -691,9 +868,14 @@ static int node_run(node *n, node_opts *o)
         return 1;
     }
     flare_host_set_event_cb(n->host, on_event, n);
-    if (n->echo_proto && !o->target)
-        flare_host_set_handler(n->host, n->echo_proto, &echo_server, n,
-                               FLARE_HANDLER_ALLOW_LIMITED); /* a test tool: relays too */
+    rv = apply_policy(n->host, o);
+    if (rv == 0 && n->echo_proto && !o->target) {
+        rv = flare_host_set_handler(n->host, n->echo_proto, &echo_server, n,
+                                    FLARE_HANDLER_ALLOW_LIMITED); /* a test tool: relays too */
+        if (rv)
+            fprintf(stderr, "flare: cannot serve --echo %s: %s\n", n->echo_proto,
+                    flare_strerror(rv));
+    }
     for (int i = 0; i < o->nlisten && rv == 0; i++) {
         flare_multiaddr ma;
         rv = flare_multiaddr_parse(&ma, o->listen[i]);

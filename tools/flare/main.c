@@ -1,5 +1,4 @@
 /* flare: the command-line tool. */
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +23,9 @@ static void usage(void)
         "  listen and dial also take: --relay RELAY_MADDR (keep a reservation there),\n"
         "        --connect MADDR (keep a peer), --auto-relay (pick relays when private),\n"
         "        --no-holepunch, --allow-testnet (TEST-NET counts as public)\n"
+        "  listen, dial, relay, ping also take (repeatable): --deny-peer ID, --allow-peer ID,\n"
+        "        --deny-ip CIDR, --allow-ip CIDR, --conn-low N, --conn-high N, --conn-grace S\n"
+        "  listen, dial, relay also take: --share-listen (another node may listen there too)\n"
         "  demo [--a-nat eim|sym|fw] [--b-nat ...] [--delay-ms N]   hole punching, simulated\n"
         "  autonat MADDR... [--listen MADDR...] [--timeout S] [--json]  are we reachable?\n"
         "See docs/cli.md for the events printed with --json.\n");
@@ -32,9 +34,6 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* events reach pipes and logs at once */
-    /* libuv writes to sockets with write(): a peer that reset its connection
-     * would otherwise end the process with SIGPIPE instead of an EPIPE error. */
-    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         usage();
         return 2;

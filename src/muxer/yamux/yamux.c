@@ -152,17 +152,18 @@ void flare_yamux_settings_default(flare_yamux_settings *s)
 }
 
 int flare_yamux_new(flare_yamux **out, const flare_yamux_settings *s, const flare_mem *mem,
-                    flare_tstamp now)
+                    flare_rng rng, flare_tstamp now)
 {
     *out = NULL;
     if (s->initial_window < FLARE_YAMUX_DEFAULT_WINDOW || s->max_window < s->initial_window ||
-        s->max_recv_buffer < s->initial_window || s->max_streams == 0)
+        s->max_recv_buffer < s->initial_window || s->max_streams == 0 || !rng.fn)
         return FLARE_ERR_INVALID_ARG;
     flare_yamux *y = flare__calloc(mem, 1, sizeof(*y));
     if (!y)
         return FLARE_ERR_NOMEM;
     y->s = *s;
     y->mem = flare__mem(mem);
+    y->rng = rng;
     y->now = now;
     y->recv_cap = s->max_recv_buffer < s->max_window ? (uint32_t)s->max_recv_buffer : s->max_window;
     y->next_id = s->is_client ? 1 : 2;
@@ -560,10 +561,15 @@ int flare_yamux_ping(flare_yamux *y, flare_tstamp now, flare_buf *out)
         y->now = now;
     if (y->ping_out)
         return 0;
-    int rv = send_frame(out, FLARE_YAMUX_TYPE_PING, FLARE_YAMUX_FLAG_SYN, 0, y->ping_opaque + 1);
+    /* Unpredictable, so that a peer that never reads cannot keep the
+     * session alive (or fake an RTT) by sending ACKs blindly. */
+    uint8_t r[4];
+    y->rng.fn(r, sizeof(r), y->rng.user);
+    uint32_t opaque = (uint32_t)r[0] << 24 | (uint32_t)r[1] << 16 | (uint32_t)r[2] << 8 | r[3];
+    int rv = send_frame(out, FLARE_YAMUX_TYPE_PING, FLARE_YAMUX_FLAG_SYN, 0, opaque);
     if (rv)
         return rv;
-    y->ping_opaque++;
+    y->ping_opaque = opaque;
     y->ping_out = 1;
     y->ping_sent = y->now;
     return 0;

@@ -56,8 +56,9 @@ struct flare_yamux {
     uint32_t payload_sid;  /* its stream, 0: discard */
     uint16_t payload_flags;
     /* pings */
+    flare_rng rng; /* ping opaque values */
     int ping_out;
-    uint32_t ping_opaque;
+    uint32_t ping_opaque; /* random value of the ping in flight */
     flare_tstamp ping_sent;
     flare_tstamp next_keepalive;
     flare_tstamp rtt;

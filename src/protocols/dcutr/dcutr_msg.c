@@ -116,7 +116,7 @@ int flare_dcutr_msg_encode(flare_buf *out, flare_dcutr_type type, const flare_mu
 
 /* ---- address selection ---- */
 
-static const flare_dcutr_addr_opts default_opts = {0, 0, 0};
+static const flare_dcutr_addr_opts default_opts = {0, 0, 0, 0};
 
 /* Shape check: ip, then tcp or udp+quic-v1, then at most one /p2p/. */
 static int transport_ok(const flare_multiaddr *ma, int allow_quic)
@@ -138,15 +138,56 @@ static int transport_ok(const flare_multiaddr *ma, int allow_quic)
     return n == end || (n == end + 1 && code[end] == FLARE_MA_P2P);
 }
 
+static int scope_ok(flare_ma_class c, const flare_dcutr_addr_opts *opts)
+{
+    if (flare_ma_class_is_public(c, opts->doc_is_public))
+        return 1;
+    return opts->allow_private && (c == FLARE_MA_PRIVATE || c == FLARE_MA_LOOPBACK ||
+                                   c == FLARE_MA_LINK_LOCAL || c == FLARE_MA_CGNAT);
+}
+
+/* The same IP, transport and port, whatever follows (/p2p/ or not). */
+static int same_endpoint_seen(const flare_multiaddr *list, size_t n, const flare_multiaddr *ma)
+{
+    flare_ipaddr a, b;
+    int pa, pb;
+    if (flare_multiaddr_to_ipaddr(ma, &a, &pa))
+        return addr_seen(list, n, ma);
+    for (size_t i = 0; i < n; i++)
+        if (flare_multiaddr_to_ipaddr(&list[i], &b, &pb) == 0 && pa == pb &&
+            flare_ipaddr_equal(&a, &b))
+            return 1;
+    return 0;
+}
+
 int flare_dcutr_addr_usable(const flare_multiaddr *ma, const flare_dcutr_addr_opts *opts)
 {
     if (!opts)
         opts = &default_opts;
     if (!ma || ma->len == 0 || flare_multiaddr_is_relayed(ma))
         return 0;
-    if (!flare_ma_class_is_public(flare_multiaddr_classify(ma), opts->doc_is_public))
+    if (!scope_ok(flare_multiaddr_classify(ma), opts))
         return 0;
     return transport_ok(ma, opts->allow_quic);
+}
+
+int flare_dcutr_dial_addrs(const flare_multiaddr *in, size_t n, const flare_dcutr_addr_opts *opts,
+                           flare_multiaddr *out, size_t cap)
+{
+    if ((n && !in) || (cap && !out))
+        return FLARE_ERR_INVALID_ARG;
+    if (!opts)
+        opts = &default_opts;
+    size_t max = opts->max ? opts->max : FLARE_DCUTR_MAX_DIALS;
+    if (max > cap)
+        max = cap;
+    size_t have = 0;
+    for (size_t i = 0; i < n && have < max; i++) {
+        if (!flare_dcutr_addr_usable(&in[i], opts) || same_endpoint_seen(out, have, &in[i]))
+            continue;
+        out[have++] = in[i];
+    }
+    return (int)have;
 }
 
 static size_t add_usable(const flare_multiaddr *in, size_t n, const flare_dcutr_addr_opts *opts,
