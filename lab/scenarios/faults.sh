@@ -42,7 +42,7 @@ L=$LAB_LOGS
 seed() { printf "$1%.0s" $(seq 32); }
 seed_r=$(seed a1) seed_b=$(seed b2) seed_a=$(seed c3)
 pid_of() { lab_json "$("$flare" id --seed "$1" --json)" peerId; }
-rid=$(pid_of "$seed_r") bid=$(pid_of "$seed_b")
+rid=$(pid_of "$seed_r") bid=$(pid_of "$seed_b") aid=$(pid_of "$seed_a")
 common=(--allow-testnet --json)
 raddr=/ip4/$FLARE_LAB_IP_relay/tcp/4001/p2p/$rid
 payload=$L/payload.bin
@@ -174,6 +174,12 @@ case_flush() {
         lab_result "flush: A notices the dead connection to B" ok "$t"
     else
         lab_result "flush: A notices the dead connection to B" FAIL "no disconnected in 40 s"
+    fi
+    if lab_wait_q 10 "$L/$bname.log" 'any(e["peerId"] == "'"$aid"'" and e["ts"] > '"$s"' and e["reason"] != "closed" for e in ev("disconnected"))'; then
+        t=$(lab_q "$L/$bname.log" '"%.1f s: %s" % [(e["ts"] - '"$s"', e["reason"]) for e in ev("disconnected") if e["peerId"] == "'"$aid"'"][-1]')
+        lab_result "flush: B notices the dead connection to A" ok "$t"
+    else
+        lab_result "flush: B notices the dead connection to A" FAIL "no disconnected"
     fi
     if lab_wait_q 40 "$L/$bname.log" 'len(ev("reservation")) > '"$before"; then
         t=$(lab_q "$L/$bname.log" '"%.1f s (%s)" % (ev("reservation")[-1]["ts"] - '"$s"', "; ".join(set(e["error"] for e in ev("reservation_lost") if e["ts"] > '"$s"')))')
