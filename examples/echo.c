@@ -17,7 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define ECHO_PROTO "/echo/1.0.0"
+#define ECHO_PROTO  "/echo/1.0.0"
 #define DEADLINE_MS 10000 /* the whole run, so the example always ends */
 
 static const char message[] = "hello from flare";
@@ -89,7 +89,9 @@ static void cli_close(flare_stream *s, int error, void *user)
     int ok = error == 0 && a->reply_len == strlen(message) &&
              memcmp(a->reply, message, a->reply_len) == 0;
     printf("echo: sent \"%s\", got back \"%.*s\" (%s)\n", message, (int)a->reply_len, a->reply,
-           ok ? "ok" : error ? flare_strerror(error) : "mismatch");
+           ok      ? "ok"
+           : error ? flare_strerror(error)
+                   : "mismatch");
     finish(a, ok ? 0 : 1);
 }
 

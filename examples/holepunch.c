@@ -110,8 +110,8 @@ static void b_event(flare_host *h, const flare_host_event *ev, void *user)
         finish(a, 1);
         break;
     case FLARE_HOST_EV_HOLEPUNCH_STEP:
-        printf("holepunch:   step %-14s attempt %u%s%s\n", ev->step ? ev->step : "?",
-               ev->attempt, ev->reason ? "  reason: " : "", ev->reason ? ev->reason : "");
+        printf("holepunch:   step %-14s attempt %u%s%s\n", ev->step ? ev->step : "?", ev->attempt,
+               ev->reason ? "  reason: " : "", ev->reason ? ev->reason : "");
         break;
     case FLARE_HOST_EV_HOLEPUNCH:
         if (ev->error == 0)
