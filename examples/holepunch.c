@@ -120,10 +120,12 @@ static void b_event(flare_host *h, const flare_host_event *ev, void *user)
         else
             printf("holepunch: no direct connection: %s%s%s\n", flare_strerror(ev->error),
                    ev->reason ? " - " : "", ev->reason ? ev->reason : "");
-        /* skip-no-addrs: B had no address worth offering. DCUtR only offers
-         * public addresses (a peer must not learn, or make us dial, our
-         * LAN), and on loopback there are none: the expected outcome here.
-         * Behind real NATs B offers its observed public addresses. */
+        /* skip-no-addrs: B had no address to offer A. DCUtR offers the
+         * external addresses other peers observed for B (the address
+         * manager's, see flare_host_external_addrs), public ones only
+         * unless dial_private_peer_addrs; in a short loopback run B has
+         * none yet, the expected outcome here. Behind real NATs, identify
+         * gives B its observed public addresses and the punch proceeds. */
         finish(a, 0); /* the outcome is known, good or bad */
         break;
     default:
