@@ -854,6 +854,7 @@ static int node_run(node *n, node_opts *o)
         return 1;
     }
     flare_host_set_event_cb(n->host, on_event, n);
+    cli_record_from_env(n->host);
     rv = apply_policy(n->host, o);
     if (rv == 0 && n->echo_proto && !o->target) {
         rv = flare_host_set_handler(n->host, n->echo_proto, &echo_server, n,
