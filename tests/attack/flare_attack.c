@@ -453,6 +453,7 @@ static int garbage_stage(int stage, int wait)
     case 1: /* a valid header, then a frame with random contents */
         send_all(s.fd, MSS_HDR, sizeof(MSS_HDR) - 1);
         junk[0] = 0x7f;
+        junk[0x7f] = '?'; /* never a newline: random bytes could be a proposal */
         send_all(s.fd, junk, 0x80);
         break;
     case 2: /* "/noise" agreed, then garbage as Noise message 1 */
@@ -477,7 +478,8 @@ static int garbage_stage(int stage, int wait)
         sess_free(&s);
         break;
     }
-    case 4: /* random plaintext inside the channel: bad yamux */
+    case 4:           /* random plaintext inside the channel: bad yamux */
+        junk[0] |= 1; /* a bad version byte: random frames could be valid */
         secure_send(&s, junk, sizeof(junk));
         break;
     case 5: { /* well-formed headers, bad yamux: version, type, stream 0 data */
