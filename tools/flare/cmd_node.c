@@ -27,7 +27,9 @@ typedef struct node {
     int pings_sent, pings_done;
     int keep_running; /* dial --keep-alive: don't exit when done */
     int relay_server; /* flare relay: serve circuit relay v2 */
-    int identified, echoed, wanted_echo;
+    int identified, echoed, wanted_echo, echo_started;
+    char echo_addr[1024]; /* the connection that carried the echo */
+    int echo_relayed;
     int wait_holepunch; /* dial: seconds to wait for DCUtR (0: don't) */
     int holepunch_done, holepunch_err;
     int allow_testnet;          /* TEST-NET ranges count as public (the NAT lab) */
@@ -43,6 +45,8 @@ typedef struct node {
     int stopping;
     flare_peerid target;
     int have_target;
+    const char *target_str; /* dial, ping: MADDR as given */
+    int probing;            /* finding out which peer answered a mismatched dial */
     flare_buf echo_reply;
 } node;
 
@@ -69,8 +73,28 @@ static void node_stop(node *n, int code)
     uv_stop(&n->loop);
 }
 
+static void start_echo(node *n, flare_conn *c);
+
+/* The echo goes out once identified and, with --wait-holepunch, once the
+ * punch has ended: over the direct connection when there is one. */
+static void maybe_echo(node *n)
+{
+    if (!n->wanted_echo || n->echo_started || !n->identified || n->stopping)
+        return;
+    if (n->wait_holepunch && !n->holepunch_done)
+        return;
+    flare_conn *c = flare_host_conn_to(n->host, &n->target);
+    if (!c) {
+        fprintf(stderr, "echo: no connection to the peer\n");
+        node_stop(n, 1);
+        return;
+    }
+    start_echo(n, c);
+}
+
 static void maybe_done(node *n)
 {
+    maybe_echo(n);
     if (n->keep_running || n->ping_count)
         return;
     if (n->wait_holepunch && !n->holepunch_done)
@@ -111,11 +135,15 @@ static void echo_srv_open(flare_stream *s, int status, void *user)
     (void)user;
     if (status)
         return;
+    char a[1024];
+    cli_debug("stream %s opened by %s on %s", flare_stream_protocol(s),
+              pid_str(flare_conn_peer(flare_stream_conn(s)), pid, sizeof(pid)),
+              ma_str(flare_conn_remote_addr(flare_stream_conn(s)), a, sizeof(a)));
     if (cli_json)
         cli_jsonf("echo_stream", "peerId",
                   pid_str(flare_conn_peer(flare_stream_conn(s)), pid, sizeof(pid)), "protocol",
                   flare_stream_protocol(s), NULL);
-    else
+    else if (CLI_HUMAN(CLI_LOG_INFO))
         printf("echo stream from %s\n",
                pid_str(flare_conn_peer(flare_stream_conn(s)), pid, sizeof(pid)));
 }
@@ -139,6 +167,7 @@ static void echo_srv_writable(flare_stream *s, void *user)
 static void echo_srv_eof(flare_stream *s, void *user)
 {
     (void)user;
+    cli_debug("stream %s: end of input, closing", flare_stream_protocol(s));
     flare_stream_close_write(s);
 }
 
@@ -177,9 +206,11 @@ static void echo_cli_eof(flare_stream *s, void *user)
     int ok = n->message && strcmp(text, n->message) == 0;
     if (cli_json)
         cli_jsonf("echo", "protocol", n->echo_proto, "reply", text, "ok",
-                  ok ? "\001true" : "\001false", NULL);
+                  ok ? "\001true" : "\001false", "addr", n->echo_addr, "relayed",
+                  n->echo_relayed ? "\001true" : "\001false", NULL);
     else
-        printf("echo reply: %s (%s)\n", text, ok ? "matches" : "MISMATCH");
+        printf("echo reply: %s (%s) via %s (%s)\n", text, ok ? "matches" : "MISMATCH", n->echo_addr,
+               n->echo_relayed ? "relayed" : "direct");
     n->echoed = 1;
     if (!ok)
         node_stop(n, 1);
@@ -192,6 +223,11 @@ static const flare_stream_cbs echo_client = {echo_cli_open, echo_cli_data, echo_
 static void start_echo(node *n, flare_conn *c)
 {
     flare_stream *s;
+    n->echo_started = 1;
+    ma_str(flare_conn_remote_addr(c), n->echo_addr, sizeof(n->echo_addr));
+    n->echo_relayed = strstr(n->echo_addr, "/p2p-circuit") != NULL;
+    cli_debug("stream %s: sending %zu bytes on %s (%s)", n->echo_proto, strlen(n->message),
+              n->echo_addr, n->echo_relayed ? "relayed" : "direct");
     int rv =
         flare_conn_new_stream(c, n->echo_proto, &echo_client, n, FLARE_STREAM_ALLOW_LIMITED, &s);
     if (rv == 0 && flare_stream_write(s, (const uint8_t *)n->message, strlen(n->message)) < 0)
@@ -304,7 +340,8 @@ static const char *reach_addrs(flare_host *h)
 static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 {
     node *n = user;
-    char pid[FLARE_PEERID_STR_MAX], addr[1024], num[64];
+    char pid[FLARE_PEERID_STR_MAX], addr[1024], addr2[1024], num[64];
+    int info = CLI_HUMAN(CLI_LOG_INFO);
     switch (ev->type) {
     case FLARE_HOST_EV_LISTENING: {
         flare_multiaddr full = *ev->addr;
@@ -313,7 +350,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
             cli_jsonf("listening", "addr", ma_str(&full, addr, sizeof(addr)), "peerId",
                       pid_str(flare_host_peerid(h), pid, sizeof(pid)), NULL);
         else
-            printf("listening on %s\n", ma_str(&full, addr, sizeof(addr)));
+            cli_print_listening(ma_str(&full, addr, sizeof(addr)), n->echo_proto, n->relay_server);
         break;
     }
     case FLARE_HOST_EV_LISTEN_FAILED:
@@ -325,12 +362,18 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
                     flare_strerror(ev->error));
         break;
     case FLARE_HOST_EV_CONN_OPENED:
+        cli_debug("connection %s %s: remote %s local %s, %s, muxer %s",
+                  ev->outbound ? "to" : "from", pid_str(ev->peer, pid, sizeof(pid)),
+                  ma_str(ev->addr, addr, sizeof(addr)),
+                  ma_str(flare_conn_local_addr(ev->conn), addr2, sizeof(addr2)),
+                  flare_conn_is_limited(ev->conn) ? "limited (relayed)" : "unlimited",
+                  flare_conn_muxer(ev->conn));
         if (cli_json)
             cli_jsonf("connected", "peerId", pid_str(ev->peer, pid, sizeof(pid)), "addr",
                       ma_str(ev->addr, addr, sizeof(addr)), "direction",
                       ev->outbound ? "outbound" : "inbound", "muxer", flare_conn_muxer(ev->conn),
                       NULL);
-        else
+        else if (info)
             printf("connected %s %s %s\n", ev->outbound ? "to" : "from",
                    pid_str(ev->peer, pid, sizeof(pid)), ma_str(ev->addr, addr, sizeof(addr)));
         break;
@@ -338,11 +381,12 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         if (cli_json)
             cli_jsonf("disconnected", "peerId", pid_str(ev->peer, pid, sizeof(pid)), "reason",
                       ev->error ? flare_strerror(ev->error) : "closed", NULL);
-        else
+        else if (info)
             printf("disconnected %s (%s)\n", pid_str(ev->peer, pid, sizeof(pid)),
                    ev->error ? flare_strerror(ev->error) : "closed");
         if (n->have_target && !n->keep_running && flare_peerid_equal(ev->peer, &n->target) &&
-            !(n->identified && (!n->wanted_echo || n->echoed)) && !n->ping_count)
+            !(n->identified && (!n->wanted_echo || n->echoed)) && !n->ping_count &&
+            !flare_host_conn_to(h, &n->target)) /* a relayed one may close after a punch */
             node_stop(n, 1);
         break;
     case FLARE_HOST_EV_DIAL_FAILED:
@@ -351,7 +395,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
             cli_jsonf(ev->type == FLARE_HOST_EV_DIAL_FAILED ? "dial_failed" : "incoming_failed",
                       "addr", ma_str(ev->addr, addr, sizeof(addr)), "error",
                       flare_strerror(ev->error), NULL);
-        else
+        else if (CLI_HUMAN(CLI_LOG_WARN))
             fprintf(stderr, "%s %s: %s\n",
                     ev->type == FLARE_HOST_EV_DIAL_FAILED ? "dial" : "incoming",
                     ma_str(ev->addr, addr, sizeof(addr)), flare_strerror(ev->error));
@@ -360,7 +404,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         if (cli_json)
             cli_jsonf("observed_addr", "peerId", pid_str(ev->peer, pid, sizeof(pid)), "addr",
                       ma_str(ev->addr, addr, sizeof(addr)), NULL);
-        else
+        else if (info)
             printf("%s sees us at %s\n", pid_str(ev->peer, pid, sizeof(pid)),
                    ma_str(ev->addr, addr, sizeof(addr)));
         break;
@@ -368,8 +412,6 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         print_identify(h, ev);
         if (n->have_target && flare_peerid_equal(ev->peer, &n->target) && !n->identified) {
             n->identified = 1;
-            if (n->wanted_echo)
-                start_echo(n, ev->conn);
             if (n->ping_count) {
                 uv_timer_start(&n->ping_timer, ping_tick, 0, 1000);
             }
@@ -388,7 +430,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         const char *nat = flare_nat_type_name(flare_host_nat_type(h, 4));
         if (cli_json)
             cli_jsonf("addrs_changed", "externalAddrs", list, "natType", nat, NULL);
-        else
+        else if (info)
             printf("external addresses: %s (NAT: %s)\n", list + 1, nat);
         break;
     }
@@ -408,7 +450,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         if (cli_json)
             cli_jsonf(what, "relay", pid_str(ev->peer, pid, sizeof(pid)), "error",
                       flare_strerror(ev->error), ev->reason ? "status" : NULL, ev->reason, NULL);
-        else
+        else if (CLI_HUMAN(CLI_LOG_WARN))
             printf("%s on %s: %s%s%s (retrying)\n", what, pid_str(ev->peer, pid, sizeof(pid)),
                    flare_strerror(ev->error), ev->reason ? ", " : "", ev->reason ? ev->reason : "");
         break;
@@ -416,7 +458,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
     case FLARE_HOST_EV_RELAY_RESERVED:
         if (cli_json)
             cli_jsonf("relay_reservation", "peerId", pid_str(ev->peer, pid, sizeof(pid)), NULL);
-        else
+        else if (info)
             printf("relay: %s reserved a slot\n", pid_str(ev->peer, pid, sizeof(pid)));
         break;
     case FLARE_HOST_EV_RELAY_CIRCUIT_OPENED:
@@ -428,7 +470,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
                       pid_str(ev->peer, pid, sizeof(pid)), "dst",
                       pid_str(ev->peer2, pid2, sizeof(pid2)), "reason",
                       open ? NULL : (ev->error ? flare_strerror(ev->error) : "closed"), NULL);
-        else
+        else if (info)
             printf("relay: circuit %s -> %s %s\n", pid_str(ev->peer, pid, sizeof(pid)),
                    pid_str(ev->peer2, pid2, sizeof(pid2)), open ? "opened" : "closed");
         break;
@@ -442,7 +484,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
             cli_jsonf("holepunch_step", "peerId", pid_str(ev->peer, pid, sizeof(pid)), "role",
                       ev->outbound ? "initiator" : "responder", "step", ev->step, "attempt", att,
                       "value", val, "rttMs", ev->rtt ? rtt : NULL, "reason", ev->reason, NULL);
-        else
+        else if (info)
             printf("hole punch [%s] attempt %u: %s%s%s\n", ev->outbound ? "B" : "A", ev->attempt,
                    ev->step, ev->reason ? " " : "", ev->reason ? ev->reason : "");
         break;
@@ -498,7 +540,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
                       flare_strerror(ev->error), NULL);
         else if (cli_json)
             cli_jsonf("autorelay", "reason", ev->reason, "relay", pid, "addr", addr, NULL);
-        else
+        else if (info)
             printf("autorelay: %s%s%s%s%s\n", ev->reason, ev->peer ? " " : "", ev->peer ? pid : "",
                    ev->error ? ": " : "", ev->error ? flare_strerror(ev->error) : "");
         break;
@@ -507,7 +549,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         if (cli_json)
             cli_jsonf("reachability", "family", num, "state", flare_reach_state_name(ev->reach),
                       "addrs", reach_addrs(h), NULL);
-        else
+        else if (info)
             printf("reachability (IPv%d): %s\n", ev->family, flare_reach_state_name(ev->reach));
         break;
     }
@@ -522,11 +564,44 @@ static void on_signal(uv_signal_t *s, int signum)
     node_stop(n, n->exit_code);
 }
 
+/* After a peer ID mismatch: who is there? A second dial without the
+ * expected ID finds out, so the error can name the peer that answered. */
+static void on_probed(flare_host *h, flare_conn *c, int status, void *user)
+{
+    node *n = user;
+    char want[FLARE_PEERID_STR_MAX], got[FLARE_PEERID_STR_MAX];
+    (void)h;
+    pid_str(&n->target, want, sizeof(want));
+    if (status == 0)
+        pid_str(flare_conn_peer(c), got, sizeof(got));
+    if (status == 0 && cli_json)
+        cli_jsonf("error", "where", "dial", "error", flare_strerror(FLARE_ERR_PEER_ID_MISMATCH),
+                  "expected", want, "answered", got, NULL);
+    else if (status == 0)
+        fprintf(stderr, "dial: peer ID mismatch: expected %s, but %s answered at that address\n",
+                want, got);
+    else if (cli_json)
+        cli_jsonf("error", "where", "dial", "error", flare_strerror(FLARE_ERR_PEER_ID_MISMATCH),
+                  "expected", want, NULL);
+    else
+        fprintf(stderr, "dial: peer ID mismatch: the peer at that address is not %s\n", want);
+    node_stop(n, 1);
+}
+
 static void on_dialed(flare_host *h, flare_conn *c, int status, void *user)
 {
     node *n = user;
-    (void)h;
     (void)c;
+    if (status == FLARE_ERR_PEER_ID_MISMATCH && n->target_str && !n->probing) {
+        flare_multiaddr ma;
+        n->probing = 1;
+        if (flare_multiaddr_parse(&ma, n->target_str) == 0 && !flare_multiaddr_is_relayed(&ma) &&
+            flare_multiaddr_decapsulate(&ma, FLARE_MA_P2P) == 0 &&
+            flare_host_dial(h, &ma, NULL, on_probed, n) == 0)
+            return;
+        on_probed(h, NULL, status, n);
+        return;
+    }
     if (status) {
         if (cli_json)
             cli_jsonf("error", "where", "dial", "error", flare_strerror(status), NULL);
@@ -867,8 +942,10 @@ static int node_run(node *n, node_opts *o)
         rv = flare_multiaddr_parse(&ma, o->listen[i]);
         if (rv == 0)
             rv = flare_host_listen(n->host, &ma);
-        if (rv)
+        if (rv) {
             fprintf(stderr, "flare: cannot listen on %s: %s\n", o->listen[i], flare_strerror(rv));
+            cli_multiaddr_hint(o->listen[i]);
+        }
     }
     if (rv == 0 && n->relay_server) {
         rv = flare_host_enable_relay_server(n->host, o->relay_cfg);
@@ -880,16 +957,20 @@ static int node_run(node *n, node_opts *o)
         rv = flare_multiaddr_parse(&ma, o->relays[i]);
         if (rv == 0)
             rv = flare_host_relay_reserve(n->host, &ma);
-        if (rv)
+        if (rv) {
             fprintf(stderr, "flare: bad relay %s: %s\n", o->relays[i], flare_strerror(rv));
+            cli_multiaddr_hint(o->relays[i]);
+        }
     }
     for (int i = 0; i < o->nconnect && rv == 0; i++) {
         flare_multiaddr ma;
         rv = flare_multiaddr_parse(&ma, o->connect[i]);
         if (rv == 0)
             rv = flare_host_dial(n->host, &ma, NULL, on_connected, n);
-        if (rv)
+        if (rv) {
             fprintf(stderr, "flare: cannot connect to %s: %s\n", o->connect[i], flare_strerror(rv));
+            cli_multiaddr_hint(o->connect[i]);
+        }
     }
     if (rv == 0 && o->target) {
         flare_multiaddr ma;
@@ -900,10 +981,13 @@ static int node_run(node *n, node_opts *o)
             fprintf(stderr, "flare: the address must end with /p2p/PEER_ID\n");
             rv = FLARE_ERR_INVALID_ARG;
         }
+        n->target_str = o->target;
         if (rv == 0)
             rv = flare_host_dial(n->host, &ma, NULL, on_dialed, n);
-        if (rv)
+        if (rv) {
             fprintf(stderr, "flare: cannot dial %s: %s\n", o->target, flare_strerror(rv));
+            cli_multiaddr_hint(o->target);
+        }
     }
     uv_signal_init(&n->loop, &n->sigint);
     uv_signal_init(&n->loop, &n->sigterm);

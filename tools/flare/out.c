@@ -66,3 +66,17 @@ void cli_out(const char *event, const char *human_fmt, ...)
     printf("\n");
     fflush(stdout);
 }
+
+void cli_debug(const char *fmt, ...)
+{
+    if (!CLI_HUMAN(CLI_LOG_DEBUG))
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "flare: debug: %ld.%03ld ", (long)ts.tv_sec, ts.tv_nsec / 1000000);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
