@@ -289,9 +289,10 @@ static void print_identify(flare_host *h, const flare_host_event *ev)
         return;
     }
     if (!cli_json) {
-        printf("identified %s (%s): %zu protocols, %zu addresses (signed record: %s)\n",
-               pid_str(peer, pid, sizeof(pid)), info->agent_version, info->nprotocols, info->naddrs,
-               rec);
+        if (CLI_HUMAN(CLI_LOG_INFO))
+            printf("identified %s (%s): %zu protocols, %zu addresses (signed record: %s)\n",
+                   pid_str(peer, pid, sizeof(pid)), info->agent_version, info->nprotocols,
+                   info->naddrs, rec);
         free(info);
         return;
     }
