@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "flare/buf.h"
+#include "flare/dcutr.h"
 #include "flare/relay_server.h"
 #include "flare/uvio.h"
 
@@ -488,6 +489,15 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         else if (info)
             printf("hole punch [%s] attempt %u: %s%s%s\n", ev->outbound ? "B" : "A", ev->attempt,
                    ev->step, ev->reason ? " " : "", ev->reason ? ev->reason : "");
+        /* The responder gets no end event: its last attempt failing is the end. */
+        if (n->wait_holepunch && !n->holepunch_done && n->have_target && ev->peer &&
+            !ev->outbound && flare_peerid_equal(ev->peer, &n->target) &&
+            strcmp(ev->step, "attempt-failed") == 0 &&
+            ev->attempt >= FLARE_DCUTR_DEFAULT_MAX_ATTEMPTS) {
+            n->holepunch_err = FLARE_ERR_TIMEOUT;
+            n->holepunch_done = 1;
+            maybe_done(n);
+        }
         break;
     }
     case FLARE_HOST_EV_HOLEPUNCH: {
