@@ -7,6 +7,8 @@
 set -uo pipefail
 # shellcheck source=../lab/preamble.sh
 source "$(dirname "$0")/../lab/preamble.sh" pe
+dl=${FLARE_BINARY_DIR:-$root/build}/lab/flare-delaylink
+[ -x "$dl" ] && export FLARE_DELAYLINK=$dl
 export QUIET=1 LAB_LOGS
 LAB_LOGS=$(mktemp -d /tmp/flare-cli-punch.XXXXXX)
 trap 'rm -rf "$LAB_LOGS"' EXIT
