@@ -20,11 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include "bench_proc.h"
 #include "bench_source.h"
 #include "flare/host.h"
 #include "flare/relay_server.h"
@@ -33,21 +33,10 @@
 #define NTPUT     16 /* parallel circuits in the throughput run */
 #define INFLIGHT  32 /* dials / reservations in flight: keeps handshakes within their timeout */
 #define SINK_PROT "/bench/relay-sink"
+#define KEY_TAG   0xb5 /* identity seeds of this benchmark */
 
 static uv_loop_t loop;
 static flare_uvio *uvio;
-
-static double now_s(void)
-{
-    return (double)uv_hrtime() / 1e9;
-}
-
-static void key_for(flare_privkey *k, uint32_t id)
-{
-    uint8_t seed[32] = {0xb5};
-    memcpy(seed + 1, &id, sizeof(id));
-    flare_privkey_from_seed(k, seed);
-}
 
 /* Client ids: 0..N-1 load clients, then 2*NTPUT throughput peers, and the relay. */
 static uint32_t tput_id(int i)
@@ -55,22 +44,6 @@ static uint32_t tput_id(int i)
     return 0x40000000u + (uint32_t)i;
 }
 #define RELAY_ID 0x7fffffffu
-
-static void peer_for(flare_peerid *p, uint32_t id)
-{
-    flare_privkey k;
-    key_for(&k, id);
-    flare_peerid_from_pubkey(p, &k.pub);
-}
-
-static void raise_fd_limit(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
 
 /* ---- the relay process ---------------------------------------------------------------- */
 
@@ -101,7 +74,7 @@ static int relay_main(int wfd, size_t n, size_t m)
     uv_loop_init(&loop);
     flare_uvio_new(&uvio, &loop, NULL);
     flare_privkey k;
-    key_for(&k, RELAY_ID);
+    bench_key(&k, KEY_TAG, RELAY_ID);
     flare_host_config hc;
     flare_host_config_default(&hc);
     hc.max_connections = n + 4 * NTPUT + 64;
@@ -125,7 +98,7 @@ static int relay_main(int wfd, size_t n, size_t m)
      * which lifts the per-circuit duration and data limits for them. */
     flare_peerid allow[2 * NTPUT];
     for (int i = 0; i < 2 * NTPUT; i++)
-        peer_for(&allow[i], tput_id(i));
+        bench_peer(&allow[i], KEY_TAG, tput_id(i));
     flare_relay_server_config rc;
     flare_relay_server_config_default(&rc);
     rc.max_reservations = (uint32_t)(n + 2 * NTPUT + 16);
@@ -156,41 +129,6 @@ static int relay_main(int wfd, size_t n, size_t m)
     uv_close((uv_handle_t *)&usr, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     return 0;
-}
-
-/* ---- /proc readings of the relay ----------------------------------------------------------- */
-
-static long rss_kib(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-            break;
-    fclose(f);
-    return kb;
-}
-
-/* utime + stime in seconds. */
-static double cpu_s(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t len = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[len] = 0;
-    char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-    unsigned long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* ---- clients ----------------------------------------------------------------------------------
@@ -225,7 +163,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 static int client_new(client *c, uint32_t id)
 {
     flare_privkey k;
-    key_for(&k, id);
+    bench_key(&k, KEY_TAG, id);
     flare_host_config hc;
     flare_host_config_default(&hc);
     hc.reuse_port = 0;       /* no listener: dial from ephemeral ports */
@@ -269,9 +207,9 @@ static int run_until(pred_fn pred, void *arg, double timeout)
     uv_timer_t t;
     uv_timer_init(&loop, &t);
     uv_timer_start(&t, tick_cb, 5, 5);
-    double end = now_s() + timeout;
+    double end = bench_now_s() + timeout;
     int ok;
-    while (!(ok = pred(arg)) && now_s() < end)
+    while (!(ok = pred(arg)) && bench_now_s() < end)
         uv_run(&loop, UV_RUN_ONCE);
     uv_timer_stop(&t);
     uv_close((uv_handle_t *)&t, NULL);
@@ -319,11 +257,11 @@ static double run_batch(client *cl, size_t n, start_fn start, const char *what)
 {
     batch b = {cl, n, 0, start};
     ndone = nfailed = inflight = 0;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     if (!run_until(batch_step, &b, 120 + (double)n / 50) || nfailed)
         fprintf(stderr, "%s: %zu of %zu done, %zu failed (last error %s)\n", what, ndone, n,
                 nfailed, flare_strerror(last_err));
-    return now_s() - t0;
+    return bench_now_s() - t0;
 }
 
 static int start_dial(client *c, size_t i)
@@ -364,7 +302,7 @@ static void sink_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
     (void)user;
     sink_got += len;
     if (sink_got >= sink_target && sink_t1 == 0)
-        sink_t1 = now_s();
+        sink_t1 = bench_now_s();
 }
 
 static const flare_stream_cbs sink_cbs = {NULL, sink_data, NULL, NULL, NULL};
@@ -382,7 +320,7 @@ static int bench_tput(client *tp, int k, size_t mib, pid_t relay, double *mibs, 
     sink_got = 0;
     sink_t1 = 0;
     sink_target = (mib << 20) / (size_t)k * (size_t)k;
-    double c0 = cpu_s(relay), t0 = now_s();
+    double c0 = bench_cpu_s(relay), t0 = bench_now_s();
     for (int i = 0; i < k; i++) {
         x[i].left = sink_target / (size_t)k;
         if (flare_conn_new_stream(tp[2 * i].relayed, SINK_PROT, &src_cbs, &x[i],
@@ -391,7 +329,7 @@ static int bench_tput(client *tp, int k, size_t mib, pid_t relay, double *mibs, 
         src_push(&x[i]);
     }
     int ok = run_until(sink_full, NULL, 120);
-    double c1 = cpu_s(relay);
+    double c1 = bench_cpu_s(relay);
     for (int i = 0; i < k; i++)
         flare_stream_reset(x[i].s);
     settle(0.2);
@@ -433,11 +371,11 @@ static int nheap;
 static long rss_stable(pid_t pid)
 {
     /* Let identify, acks and frees finish, then take the reading. */
-    long prev = -1, cur = rss_kib(pid);
+    long prev = -1, cur = bench_rss_kib(pid);
     for (int i = 0; i < 10 && cur != prev; i++) {
         settle(0.3);
         prev = cur;
-        cur = rss_kib(pid);
+        cur = bench_rss_kib(pid);
     }
     if (nheap < 4)
         heap_at[nheap++] = relay_heap(pid);
@@ -467,13 +405,13 @@ static int start_relay(size_t n, size_t m, pid_t *pid)
     if (got == 0 || flare_multiaddr_parse(&relay_ma, s))
         return -1;
     flare_peerid rid;
-    peer_for(&rid, RELAY_ID);
+    bench_peer(&rid, KEY_TAG, RELAY_ID);
     return flare_multiaddr_with_peerid(&relay_ma, &rid);
 }
 
 static long self_rss(void)
 {
-    return rss_kib(getpid());
+    return bench_rss_kib(getpid());
 }
 
 int main(int argc, char **argv)
@@ -483,7 +421,7 @@ int main(int argc, char **argv)
     size_t mib = argc > 3 ? (size_t)atol(argv[3]) : 256;
     if (m > n / 2)
         m = n / 2;
-    raise_fd_limit();
+    bench_raise_fd_limit();
     signal(SIGPIPE, SIG_IGN);
     pid_t relay;
     if (start_relay(n, m, &relay)) {

@@ -4,7 +4,10 @@
 #   lab.sh up [--a-nat eim|sym|fw] [--b-nat eim|sym|fw] [--inbound drop|reset]
 #             [--a-inbound drop|reset] [--b-inbound drop|reset]
 #             [--delay-ms MS] [--a-delay-ms MS] [--b-delay-ms MS] [--relay-delay-ms MS]
+#             [--loss-pct P] [--a-loss-pct P] [--b-loss-pct P] [--loss-seed N]
 #   lab.sh down [--all]        remove this prefix's lab (or every flr-* lab)
+#   lab.sh linkstats a|b       a delay link's counters (JSON: forwarded, lost)
+#   lab.sh loss a|b PCT [SEED] restart a delay link with another loss rate
 #   lab.sh exec NODE CMD...    run CMD in NODE's namespace
 #   lab.sh env | json          print the topology of the running lab
 #   lab.sh nft NODE            print a router's nftables ruleset
@@ -108,10 +111,13 @@ find_delaylink() {
     echo "$STATE/flare-delaylink"
 }
 
-start_delaylink() { # router-id delay_ms
-    local r=$1 d=$2 bin log="$STATE/delaylink-$1.log"
+start_delaylink() { # router-id delay_ms loss_pct
+    local r=$1 d=$2 loss=$3 bin log="$STATE/delaylink-$1.log" seed
     bin=$(find_delaylink)
-    nsx "dl$r" setsid "$bin" flr-dl0 flr-dl1 "$d" >"$log" 2>&1 </dev/null &
+    # One seed per link, so the two links do not drop in lockstep.
+    seed=$((LOSS_SEED * 2 + $([ "$r" = a ] && echo 0 || echo 1)))
+    nsx "dl$r" setsid "$bin" flr-dl0 flr-dl1 "$d" --loss-pct "$loss" --seed "$seed" \
+        >"$log" 2>&1 </dev/null &
     for _ in $(seq 50); do
         grep -q '"event":"ready"' "$log" 2>/dev/null && return 0
         sleep 0.1
@@ -173,7 +179,7 @@ setup_inet() {
             mkns dlrelay
             veth "$h" flr-eth0 dlrelay flr-dl0
             veth inet "flr-$h" dlrelay flr-dl1
-            start_delaylink relay "$RELAY_DELAY"
+            start_delaylink relay "$RELAY_DELAY" 0
         else
             veth inet "flr-$h" "$h" flr-eth0
         fi
@@ -183,16 +189,21 @@ setup_inet() {
     done
 }
 
-setup_site() { # id nat inbound delay
-    local r=$1 nat=$2 inbound=$3 delay=$4 lan_net rip hip prefix_len
+setup_site() { # id nat inbound delay loss
+    local r=$1 nat=$2 inbound=$3 delay=$4 loss=$5 lan_net rip hip prefix_len
     mkns "r$r"
     mkns "$r"
     nsx "r$r" sysctl -qw net.ipv4.ip_forward=1
-    if [ "$delay" -gt 0 ]; then
+    if [ "$delay" -gt 0 ] || [ "$loss" != 0 ]; then
         mkns "dl$r"
         veth "r$r" flr-wan "dl$r" flr-dl0
         veth inet "flr-r$r" "dl$r" flr-dl1
-        start_delaylink "$r" "$delay"
+        if [ "$loss" != 0 ]; then
+            # No GSO super-frames into a lossy link: one drop = one packet.
+            ip -n "$(ns "r$r")" link set flr-wan gso_max_segs 1
+            ip -n "$(ns inet)" link set "flr-r$r" gso_max_segs 1
+        fi
+        start_delaylink "$r" "$delay" "$loss"
     else
         veth "r$r" flr-wan inet "flr-r$r"
     fi
@@ -239,6 +250,7 @@ write_topology() {
             echo "FLARE_LAB_NAT_$h=${NAT[$h]}"
             echo "FLARE_LAB_INBOUND_$h=${INB[$h]}"
             echo "FLARE_LAB_DELAY_MS_$h=${DELAY[$h]}"
+            echo "FLARE_LAB_LOSS_PCT_$h=${LOSS[$h]}"
             echo "FLARE_LAB_ROUTER_$h=$(ns "r$h")"
         done
     } >"$env"
@@ -253,8 +265,8 @@ write_topology() {
         for h in $PRIV_NODES; do
             printf ',"%s":{"ns":"%s","ip":"%s","public_ip":"%s","nat":"%s","inbound":"%s",' \
                 "$h" "$(ns "$h")" "${SITE_IP[$h]}" "${SITE_PUB[$h]}" "${NAT[$h]}" "${INB[$h]}"
-            printf '"delay_ms":%s,"router_ns":"%s","router_wan_ip":"%s"}' \
-                "${DELAY[$h]}" "$(ns "r$h")" "${WAN_IP[$h]}"
+            printf '"delay_ms":%s,"loss_pct":%s,"router_ns":"%s","router_wan_ip":"%s"}' \
+                "${DELAY[$h]}" "${LOSS[$h]}" "$(ns "r$h")" "${WAN_IP[$h]}"
         done
         printf '}}\n'
     } >"$json"
@@ -262,7 +274,8 @@ write_topology() {
 
 lab_up() {
     declare -gA NAT=([a]=eim [b]=eim) INB=([a]=drop [b]=drop) DELAY=([a]=0 [b]=0)
-    declare -gA SITE_IP=() SITE_PUB=()
+    declare -gA LOSS=([a]=0 [b]=0) SITE_IP=() SITE_PUB=()
+    LOSS_SEED=1
     RELAY_DELAY=0
     while [ $# -gt 0 ]; do
         case $1 in
@@ -272,6 +285,9 @@ lab_up() {
         --delay-ms) DELAY[a]=$2; DELAY[b]=$2; shift ;;
         --a-delay-ms | --b-delay-ms) DELAY[${1:2:1}]=$2; shift ;;
         --relay-delay-ms) RELAY_DELAY=$2; shift ;;
+        --loss-pct) LOSS[a]=$2; LOSS[b]=$2; shift ;;
+        --a-loss-pct | --b-loss-pct) LOSS[${1:2:1}]=$2; shift ;;
+        --loss-seed) LOSS_SEED=$2; shift ;;
         *) die "up: unknown option $1" ;;
         esac
         shift
@@ -284,7 +300,13 @@ lab_up() {
         if ! [[ ${DELAY[$r]} =~ ^[0-9]+$ ]] || [ "${DELAY[$r]}" -gt 10000 ]; then
             die "bad delay '${DELAY[$r]}' (0-10000 ms)"
         fi
+        if ! [[ ${LOSS[$r]} =~ ^[0-9]{1,3}(\.[0-9]{1,4})?$ ]] ||
+            ! awk -v p="${LOSS[$r]}" 'BEGIN { exit !(p <= 100) }'; then
+            die "bad loss '${LOSS[$r]}' (0-100 %)"
+        fi
+        if awk -v p="${LOSS[$r]}" 'BEGIN { exit !(p == 0) }'; then LOSS[$r]=0; fi
     done
+    [[ $LOSS_SEED =~ ^[0-9]{1,15}$ ]] || die "bad loss seed '$LOSS_SEED'"
     if ip netns list | awk '{print $1}' | grep -q "^$P"; then
         die "a lab with prefix $P exists: run 'lab.sh down' first"
     fi
@@ -293,7 +315,9 @@ lab_up() {
     trap 'exit 130' INT TERM
     mkdir -p "$STATE"
     setup_inet
-    for r in $PRIV_NODES; do setup_site "$r" "${NAT[$r]}" "${INB[$r]}" "${DELAY[$r]}"; done
+    for r in $PRIV_NODES; do
+        setup_site "$r" "${NAT[$r]}" "${INB[$r]}" "${DELAY[$r]}" "${LOSS[$r]}"
+    done
     write_topology
     trap - EXIT INT TERM
     cat "$STATE/topology.env"
@@ -313,5 +337,44 @@ exec)
 env) cat "$STATE/topology.env" ;;
 json) cat "$STATE/topology.json" ;;
 nft) require_root; nsx "${1:?router node, e.g. ra}" nft list ruleset ;;
-*) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; [ -z "$cmd" ] || exit 2 ;;
+loss)
+    # Restarts router r's delay link (same delay) with another loss rate; the
+    # frames queued in the link at that moment are lost.
+    require_root
+    r=${1:?a or b}
+    pct=${2:?loss percent}
+    [ -f "$STATE/delaylink-$r.log" ] || die "router $r has no delay link (up with a delay or a loss)"
+    if ! [[ $pct =~ ^[0-9]{1,3}(\.[0-9]{1,4})?$ ]] || ! awk -v p="$pct" 'BEGIN { exit !(p <= 100) }'; then
+        die "bad loss '$pct' (0-100 %)"
+    fi
+    # shellcheck disable=SC1091
+    source "$STATE/topology.env"
+    d=$(eval echo "\$FLARE_LAB_DELAY_MS_$r")
+    LOSS_SEED=${3:-1}
+    kill_ns_pids "$(ns "dl$r")"
+    if awk -v p="$pct" 'BEGIN { exit !(p > 0) }'; then
+        ip -n "$(ns "r$r")" link set flr-wan gso_max_segs 1
+        ip -n "$(ns inet)" link set "flr-r$r" gso_max_segs 1
+    fi
+    start_delaylink "$r" "$d" "$pct"
+    sed -i "s/^FLARE_LAB_LOSS_PCT_$r=.*/FLARE_LAB_LOSS_PCT_$r=$pct/" "$STATE/topology.env"
+    ;;
+linkstats)
+    # SIGUSR1 makes the link print its counters (it keeps running).
+    require_root
+    r=${1:?a or b}
+    log="$STATE/delaylink-$r.log"
+    [ -f "$log" ] || die "router $r has no delay link (no delay, no loss)"
+    pids=$(ip netns pids "$(ns "dl$r")" 2>/dev/null || true)
+    [ -n "$pids" ] || die "no delay link process for router $r"
+    before=$(grep -c '"event":"stats"' "$log" || true)
+    # shellcheck disable=SC2086
+    kill -USR1 $pids
+    for _ in $(seq 20); do
+        [ "$(grep -c '"event":"stats"' "$log" || true)" -gt "$before" ] && break
+        sleep 0.05
+    done
+    grep '"event":"stats"' "$log" | tail -n1
+    ;;
+*) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; [ -z "$cmd" ] || exit 2 ;;
 esac

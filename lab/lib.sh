@@ -6,7 +6,9 @@
 #   lab_wait_event LOG EVENT SECS prints the first JSON line with "event":EVENT
 #   lab_json LINE KEY             prints LINE's value for KEY (python3 stdlib)
 #   lab_exec NODE CMD...          foreground CMD in NODE
-#   lab_stop NAME / lab_stop_all  TERM (then KILL) what lab_start started
+#   lab_stop NAME / lab_stop_all  TERM (then KILL) what lab_start started; the exit
+#                                 status goes to LAB_STATUS[NAME]
+#   lab_crashes                   names of processes that crashed (stderr report or signal)
 #   lab_down [STATUS]             lab_stop_all + lab.sh down (the EXIT trap; logs are
 #                                 removed after a passing run unless LAB_LOGS was set)
 #
@@ -20,7 +22,7 @@ if [ -z "${LAB_LOGS:-}" ]; then
     LAB_LOGS=$(mktemp -d /tmp/flare-lab-logs.XXXXXX)
     LAB_LOGS_AUTO=1
 fi
-declare -gA LAB_PIDS=()
+declare -gA LAB_PIDS=() LAB_STATUS=()
 
 lab_up() {
     "$LAB_SH" up "$@" >"$LAB_LOGS/topology.env" || return $?
@@ -62,8 +64,26 @@ lab_stop() {
         sleep 0.1
     done
     kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    local st=0
+    wait "$pid" 2>/dev/null || st=$?
+    LAB_STATUS[$1]=$st
     unset "LAB_PIDS[$1]"
+}
+
+# lab_crashes: the names (one line) of lab_start'ed processes that crashed:
+# a sanitizer/abort/segfault report in NAME.err, or ended by SIGILL, SIGABRT,
+# SIGBUS, SIGFPE, SIGSEGV or SIGPIPE (TERM and KILL are lab_stop's). Call after lab_stop_all.
+lab_crashes() {
+    local f n out=""
+    for f in "$LAB_LOGS"/*.err; do
+        [ -f "$f" ] || continue
+        n=$(basename "$f" .err)
+        if grep -qiE "sanitizer|segmentation|abort" "$f" ||
+            [[ " 132 134 135 136 139 141 " == *" ${LAB_STATUS[$n]:-0} "* ]]; then
+            out="$out $n"
+        fi
+    done
+    echo "${out# }"
 }
 
 lab_stop_all() {

@@ -13,6 +13,7 @@ SECTIONS = [
     ("Numbers are parsed strictly", "ARGUMENTS"),
     ("Exit codes:", "EXIT STATUS"),
     ("Human-readable output is the default", "JSON EVENTS"),
+    ("Environment:", "ENVIRONMENT"),
 ]
 
 
@@ -119,7 +120,9 @@ def main():
             continue
         out.append(".PP")
         out += [line_out(p) for p in para]
-    out += [".SH ENVIRONMENT", ".TP", "\\fBFLARE_LOG\\fR",
+    if ".SH ENVIRONMENT" not in out:
+        out.append(".SH ENVIRONMENT")
+    out += [".TP", "\\fBFLARE_LOG\\fR",
             "Log level of the human output: error, warn, info (default) or debug; "
             "\\fB\\-q\\fR and \\fB\\-v\\fR override it.",
             ".SH SEE ALSO",

@@ -37,7 +37,7 @@ if [ $quick -eq 0 ]; then
         ctest --output-on-failure -j"$JOBS" -LE 'interop|lab') || fail=1
 
     step "fuzz (short run)"
-    scripts/fuzz.sh 10 || fail=1
+    scripts/fuzz.sh 8 || fail=1
 fi
 
 if [ $fail -ne 0 ]; then

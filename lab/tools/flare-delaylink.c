@@ -12,11 +12,20 @@
  * GSO) across unchanged, so the veth offloads need not be turned off (the lab
  * has no ethtool).
  *
+ * --loss-pct P drops each IPv4 frame, in both directions, with probability
+ * P % (ARP and other frames always pass, so losses are the IP packets'). The
+ * decisions come from a PRNG seeded with --seed (default 1), so the same
+ * seed gives the same drop pattern over the same frame sequence. A GSO
+ * super-frame counts as one frame: lab.sh caps GSO at one segment on lossy
+ * links so that one drop is one packet.
+ *
  * This is a driver-level tool: it may use clocks and sockets.
  *
  * usage: flare-delaylink IF_A IF_B DELAY_MS [DELAY_B_TO_A_MS] [--queue-bytes N]
+ *                        [--loss-pct P] [--seed N]
  * Prints one JSON line {"event":"ready",...} on stdout once both sockets are
- * bound, and a {"event":"stats",...} line on SIGTERM/SIGINT.
+ * bound, and a {"event":"stats",...} line on SIGTERM/SIGINT (and SIGUSR1,
+ * which does not stop it).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -56,16 +65,39 @@ typedef struct dir {
     uint64_t delay_ns;
     frame *head, *tail;
     size_t queued_bytes;
-    uint64_t fwd, dropped_full, dropped_send;
+    uint64_t fwd, dropped_full, dropped_send, dropped_loss, gso;
 } dir;
 
-static volatile sig_atomic_t g_stop;
+static volatile sig_atomic_t g_stop, g_stats;
 static size_t g_queue_cap = 16u << 20;
+static uint32_t g_loss_ppm; /* drop probability in parts per million */
+static uint64_t g_rng;      /* splitmix64 state */
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    g_stop = 1;
+    if (sig == SIGUSR1)
+        g_stats = 1;
+    else
+        g_stop = 1;
+}
+
+static uint64_t splitmix64(void)
+{
+    uint64_t z = (g_rng += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+/* The loss decision for one frame (vnet header + Ethernet frame). */
+static int lose(const uint8_t *buf, size_t len)
+{
+    if (g_loss_ppm == 0 || len < VNET_LEN + 14)
+        return 0;
+    uint16_t type = (uint16_t)(buf[VNET_LEN + 12] << 8 | buf[VNET_LEN + 13]);
+    if (type != ETHERTYPE_IP)
+        return 0;
+    return splitmix64() % 1000000u < g_loss_ppm;
 }
 
 static uint64_t now_ns(void)
@@ -152,6 +184,12 @@ static void drain(dir *d, uint8_t *buf)
         struct virtio_net_hdr *vh = (struct virtio_net_hdr *)buf;
         /* DATA_VALID is a receive-only hint; the send path wants only NEEDS_CSUM. */
         vh->flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
+        if (vh->gso_type != VIRTIO_NET_HDR_GSO_NONE)
+            d->gso++;
+        if (lose(buf, (size_t)n)) {
+            d->dropped_loss++;
+            continue;
+        }
         enqueue(d, buf, (size_t)n, now_ns());
     }
 }
@@ -218,19 +256,50 @@ static int parse_ms(const char *s, uint64_t *out)
     return 0;
 }
 
+/* A percentage 0-100 with up to 4 decimals, as parts per million. */
+static int parse_pct(const char *s, uint32_t *ppm)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= 0 && v <= 100))
+        return -1;
+    *ppm = (uint32_t)(v * 10000 + 0.5);
+    return 0;
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: flare-delaylink IF_A IF_B DELAY_MS [DELAY_B_TO_A_MS] "
-                    "[--queue-bytes N]\n");
+                    "[--queue-bytes N] [--loss-pct P] [--seed N]\n");
+}
+
+static void print_stats(const dir *ab, const dir *ba)
+{
+    printf("{\"event\":\"stats\",\"fwd_ab\":%" PRIu64 ",\"fwd_ba\":%" PRIu64
+           ",\"dropped_full\":%" PRIu64 ",\"dropped_send\":%" PRIu64 ",\"lost_ab\":%" PRIu64
+           ",\"lost_ba\":%" PRIu64 ",\"gso_frames\":%" PRIu64 "}\n",
+           ab->fwd, ba->fwd, ab->dropped_full + ba->dropped_full,
+           ab->dropped_send + ba->dropped_send, ab->dropped_loss, ba->dropped_loss,
+           ab->gso + ba->gso);
+    fflush(stdout);
 }
 
 int main(int argc, char **argv)
 {
     const char *pos[4];
     int npos = 0;
+    g_rng = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--queue-bytes") == 0 && i + 1 < argc) {
             g_queue_cap = strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--loss-pct") == 0 && i + 1 < argc) {
+            if (parse_pct(argv[++i], &g_loss_ppm) < 0) {
+                usage();
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
+            g_rng = strtoull(argv[++i], NULL, 0);
         } else if (npos < 4) {
             pos[npos++] = argv[i];
         } else {
@@ -251,17 +320,23 @@ int main(int argc, char **argv)
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
 
     dir ab = {.in_fd = fa, .out_fd = fb, .delay_ns = d_ab};
     dir ba = {.in_fd = fb, .out_fd = fa, .delay_ns = d_ba};
     static uint8_t buf[FRAME_MAX];
+    uint64_t seed = g_rng;
     printf("{\"event\":\"ready\",\"a\":\"%s\",\"b\":\"%s\",\"delay_ab_ms\":%" PRIu64
-           ",\"delay_ba_ms\":%" PRIu64 "}\n",
-           pos[0], pos[1], d_ab / 1000000u, d_ba / 1000000u);
+           ",\"delay_ba_ms\":%" PRIu64 ",\"loss_pct\":%.4f,\"seed\":%" PRIu64 "}\n",
+           pos[0], pos[1], d_ab / 1000000u, d_ba / 1000000u, g_loss_ppm / 10000.0, seed);
     fflush(stdout);
 
     while (!g_stop) {
         struct pollfd p[3] = {{fa, POLLIN, 0}, {fb, POLLIN, 0}, {tfd, POLLIN, 0}};
+        if (g_stats) {
+            g_stats = 0;
+            print_stats(&ab, &ba);
+        }
         if (poll(p, 3, -1) < 0) {
             if (errno == EINTR)
                 continue;
@@ -283,8 +358,6 @@ int main(int argc, char **argv)
         release(&ba, now);
         arm(tfd, &ab, &ba);
     }
-    printf("{\"event\":\"stats\",\"fwd_ab\":%" PRIu64 ",\"fwd_ba\":%" PRIu64
-           ",\"dropped_full\":%" PRIu64 ",\"dropped_send\":%" PRIu64 "}\n",
-           ab.fwd, ba.fwd, ab.dropped_full + ba.dropped_full, ab.dropped_send + ba.dropped_send);
+    print_stats(&ab, &ba);
     return 0;
 }

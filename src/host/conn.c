@@ -149,8 +149,22 @@ void flare__conn_unbusy(flare_conn *c)
         flare__conn_destroy(c);
 }
 
+/* Ends an application call's hold on c (busy++ at its start). A failure
+ * inside it (a write that could not be buffered or sent) closes c on the next
+ * timer tick, so no callback runs inside the call and the caller's handles
+ * stay valid until it returns. */
+void flare__conn_api_leave(flare_conn *c)
+{
+    if (--c->busy > 0)
+        return;
+    flare__conn_free_dead_streams(c);
+    if (c->close_pending)
+        c->host->io->ops->timer_start(c->timer, flare_io_now(c->host->io));
+}
+
 void flare_conn_close(flare_conn *c)
 {
+    c->busy++; /* the flush may fail and close c first */
     if (c->yamux && c->state == FLARE__CONN_READY && (c->sock || c->carrier)) {
         flare_buf_reset(&c->tmp);
         flare_yamux_goaway(c->yamux, 0, &c->tmp);
@@ -159,6 +173,7 @@ void flare_conn_close(flare_conn *c)
             c->host->io->ops->sock_shutdown(c->sock);
     }
     flare__conn_fail(c, 0);
+    flare__conn_unbusy(c);
 }
 
 /* ---- output -------------------------------------------------------------------- */
@@ -229,11 +244,14 @@ void flare__conn_flush(flare_conn *c)
 {
     if (c->close_pending || (!c->sock && !c->carrier))
         return;
+    flare_host *h = c->host;
     if (c->tmp.len) {
         int rv;
-        if (c->noise_active && flare_noise_handshake_done(&c->noise))
+        if (c->noise_active && flare_noise_handshake_done(&c->noise)) {
+            if (h->tap)
+                h->tap(c, FLARE__TAP_SENT_PLAIN, c->tmp.base, c->tmp.len, h->tap_user);
             rv = flare_noise_encrypt(&c->noise, c->tmp.base, c->tmp.len, &c->wire);
-        else
+        } else
             rv = flare_buf_append(&c->wire, c->tmp.base, c->tmp.len);
         io_buf_done(&c->tmp, c->tmp.len);
         if (rv) {
@@ -242,7 +260,9 @@ void flare__conn_flush(flare_conn *c)
         }
     }
     if (c->wire.len) {
-        int rv = c->sock ? c->host->io->ops->sock_write(c->sock, c->wire.base, c->wire.len)
+        if (h->tap)
+            h->tap(c, FLARE__TAP_SENT_WIRE, c->wire.base, c->wire.len, h->tap_user);
+        int rv = c->sock ? h->io->ops->sock_write(c->sock, c->wire.base, c->wire.len)
                          : flare__relay_carrier_write(c, c->wire.base, c->wire.len);
         io_buf_done(&c->wire, c->wire.len);
         if (rv < 0)
@@ -275,6 +295,11 @@ static void conn_on_timer(flare_io_timer *t, void *user)
     flare_conn *c = user;
     flare_tstamp now = flare_io_now(c->host->io);
     (void)t;
+    if (c->close_pending) { /* closed inside an application call */
+        if (c->busy == 0)
+            flare__conn_destroy(c);
+        return;
+    }
     if (c->state != FLARE__CONN_READY) {
         if (now >= c->handshake_deadline)
             flare__conn_fail(c, FLARE_ERR_TIMEOUT);
@@ -315,8 +340,10 @@ void flare__conn_start_upgrade(flare_conn *c)
         flare__conn_fail(c, rv);
         return;
     }
+    c->busy++; /* a failed flush closes c: free it only after the timer is armed */
     flare__conn_flush(c);
     flare__conn_arm_timer(c);
+    flare__conn_unbusy(c);
 }
 
 static int start_noise(flare_conn *c)
@@ -474,9 +501,14 @@ static int process_wire(flare_conn *c, const uint8_t *data, size_t len)
     if (!c->noise_active)
         return FLARE_ERR_STATE;
     int done_before = flare_noise_handshake_done(&c->noise);
+    size_t plain_before = c->plain_in.len;
     int rv = flare_noise_recv(&c->noise, data, len, &c->wire, &c->plain_in);
     if (rv < 0)
         return rv;
+    flare_host *h = c->host;
+    if (h->tap && c->plain_in.len > plain_before)
+        h->tap(c, FLARE__TAP_RECV_PLAIN, c->plain_in.base + plain_before,
+               c->plain_in.len - plain_before, h->tap_user);
     if (!done_before && flare_noise_handshake_done(&c->noise)) {
         rv = after_handshake(c);
         if (rv)
@@ -512,6 +544,8 @@ void flare__conn_input(flare_conn *c, const uint8_t *data, size_t len)
         return;
     }
     c->busy++;
+    if (c->host->tap)
+        c->host->tap(c, FLARE__TAP_RECV_WIRE, data, len, c->host->tap_user);
     int rv = process_wire(c, data, len);
     if (rv < 0) {
         if (c->yamux && rv != FLARE_ERR_CRYPTO) {

@@ -162,6 +162,8 @@ struct flare_conn {
     flare__rc_conn rc;      /* resource manager: counts and the allocator */
 };
 
+enum { FLARE__TAP_SENT_PLAIN, FLARE__TAP_SENT_WIRE, FLARE__TAP_RECV_PLAIN, FLARE__TAP_RECV_WIRE };
+
 struct flare_host {
     const flare_mem *mem;
     flare_io *io;
@@ -192,6 +194,11 @@ struct flare_host {
     struct flare__connmgr *connmgr;     /* connmgr.c; NULL until needed */
     struct flare__rcmgr *rcmgr;         /* rcmgr.c */
     int destroying;
+    /* Test and fuzz-seed recording only (NULL otherwise): sees every chunk a
+     * connection sends or receives, as plaintext (once Noise is up) and on
+     * the wire (FLARE__TAP_*). */
+    void (*tap)(flare_conn *c, int what, const uint8_t *data, size_t len, void *user);
+    void *tap_user;
 };
 
 /* host.c */
@@ -214,6 +221,7 @@ void flare__conn_input(flare_conn *c, const uint8_t *data, size_t len);
 void flare__conn_close_transport(flare_conn *c, int abort);
 void flare__conn_unbusy(flare_conn *c);
 size_t flare__conn_write_low(const flare_host *h);
+void flare__conn_api_leave(flare_conn *c);
 extern const flare_io_sock_cbs flare__conn_sock_cbs;
 
 /* stream.c */

@@ -37,7 +37,8 @@ typedef struct dw_world {
     flare_sim *sim;
     flare_sim_nat *nat_a, *nat_b;
     dw_node r, a, b;
-    int dial_status, dial_calls;
+    const flare_mem *mem; /* the simulator's and every host's (NULL: libc) */
+    int dial_status, dial_calls, dial_accepted;
     flare_tstamp dial_started, relayed_up;
 } dw_world;
 
@@ -50,6 +51,7 @@ typedef struct dw_params {
     flare_tstamp delay_ab;                  /* A's and B's own links (0) */
     const flare_host_config *cfg;           /* every host's; NULL: dw_config_default */
     const flare_relay_server_config *relay; /* R's; NULL: the defaults */
+    const flare_mem *mem;                   /* the simulator's and hosts' (NULL: libc) */
 } dw_params;
 
 static inline void dw_params_default(dw_params *p)
@@ -91,7 +93,8 @@ typedef struct dw_host_spec {
     const flare_host_config *cfg; /* NULL: dw_config_default */
     flare_host_event_cb on_event;
     void *user;
-    int listen_port; /* 0: does not listen */
+    int listen_port;      /* 0: does not listen */
+    const flare_mem *mem; /* the host's (NULL: libc) */
 } dw_host_spec;
 
 /* Makes the hosts of sp into *sh and *h. Returns 0 or the first error
@@ -115,7 +118,7 @@ static inline int dw_host_make(flare_sim *sim, const dw_host_spec *sp, flare_sim
         cfg = *sp->cfg;
     else
         dw_config_default(&cfg);
-    if ((rv = flare_host_new(h, flare_sim_host_io(*sh), &k, &cfg, NULL)) != 0)
+    if ((rv = flare_host_new(h, flare_sim_host_io(*sh), &k, &cfg, sp->mem)) != 0)
         return rv;
     flare_host_set_event_cb(*h, sp->on_event, sp->user);
     if (!sp->listen_port)
@@ -262,7 +265,8 @@ static inline int dw_node_make(dw_world *w, dw_node *n, const char *name, flare_
                        .cfg = cfg,
                        .on_event = dw_event,
                        .user = n,
-                       .listen_port = 4001};
+                       .listen_port = 4001,
+                       .mem = w->mem};
     return dw_host_make(w->sim, &sp, &n->sh, &n->h);
 }
 
@@ -293,12 +297,15 @@ static inline void dw_dialed(flare_host *h, flare_conn *c, int status, void *use
 static inline int dw_build(dw_world *w, const dw_params *p)
 {
     memset(w, 0, sizeof(*w));
-    w->sim = flare_sim_new(p->seed, NULL);
+    w->mem = p->mem;
+    w->sim = flare_sim_new(p->seed, p->mem);
     if (!w->sim)
         return FLARE_ERR_NOMEM;
     flare_sim_lan *inet = flare_sim_internet(w->sim);
     flare_sim_lan *la = flare_sim_lan_new(w->sim, "lan-a");
     flare_sim_lan *lb = flare_sim_lan_new(w->sim, "lan-b");
+    if (!la || !lb)
+        return FLARE_ERR_NOMEM;
     w->nat_a = flare_sim_nat_new(w->sim, "nat-a", inet, "203.0.113.1", la, "10.0.1.1", &p->nat_a);
     w->nat_b = flare_sim_nat_new(w->sim, "nat-b", inet, "203.0.113.2", lb, "10.0.2.1", &p->nat_b);
     if (!w->nat_a || !w->nat_b)
@@ -337,6 +344,7 @@ static inline int dw_setup(dw_world *w, const dw_params *p)
         fprintf(p->log, "%9.3f s  A  dials B through the relay\n", w->dial_started / 1e9);
     if (flare_host_dial(w->a.h, &w->b.relayed, NULL, dw_dialed, w))
         return -1;
+    w->dial_accepted = 1;
     for (int i = 0; i < 100 && !w->dial_calls; i++)
         flare_sim_run_for(w->sim, 100 * FLARE_NS_PER_MS);
     return w->dial_calls && w->dial_status == 0 ? 0 : -1;

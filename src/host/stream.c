@@ -372,10 +372,12 @@ int flare_conn_new_stream(flare_conn *c, const char *protocol, const flare_strea
     int rv = flare_yamux_open_stream(c->yamux, &id, &c->tmp);
     if (rv)
         return rv;
+    c->busy++;
     flare_stream *s = flare__stream_new(c, id, 0);
     if (!s) {
         flare_yamux_reset_stream(c->yamux, id, &c->tmp);
         flare__conn_flush(c);
+        flare__conn_api_leave(c);
         return FLARE_ERR_NOMEM;
     }
     rv = set_protocol(s, protocol);
@@ -388,6 +390,7 @@ int flare_conn_new_stream(flare_conn *c, const char *protocol, const flare_strea
         stream_unlink(s);
         flare__stream_free(s);
         flare__conn_flush(c);
+        flare__conn_api_leave(c);
         return rv;
     }
     s->cbs = *cbs;
@@ -398,6 +401,7 @@ int flare_conn_new_stream(flare_conn *c, const char *protocol, const flare_strea
     flare__conn_flush(c);
     if (out)
         *out = s;
+    flare__conn_api_leave(c);
     return 0;
 }
 
@@ -444,7 +448,7 @@ int flare_stream_write(flare_stream *s, const uint8_t *data, size_t len)
         s->want_writable = 1;
         rv = 1;
     }
-    flare__conn_unbusy(c);
+    flare__conn_api_leave(c);
     return rv;
 }
 
@@ -464,7 +468,7 @@ int flare_stream_close_write(flare_stream *s)
     c->busy++;
     int rv = stream_push(s);
     flare__conn_flush(c);
-    flare__conn_unbusy(c);
+    flare__conn_api_leave(c);
     return rv;
 }
 
@@ -480,7 +484,7 @@ void flare_stream_reset(flare_stream *s)
     s->cbs.on_close = NULL;
     s->cbs.on_open = NULL;
     flare__stream_on_gone(s, FLARE_ERR_RESET);
-    flare__conn_unbusy(c);
+    flare__conn_api_leave(c);
 }
 
 void flare_stream_pause(flare_stream *s, int paused)
@@ -491,7 +495,7 @@ void flare_stream_pause(flare_stream *s, int paused)
         c->busy++;
         flare__stream_on_readable(s);
         flare__conn_flush(c);
-        flare__conn_unbusy(c);
+        flare__conn_api_leave(c);
     }
 }
 

@@ -146,15 +146,24 @@ static int process(flare_host *h, flare_conn *c, const id_reader *r)
     return rv;
 }
 
+static void reader_free(id_reader *r)
+{
+    flare_buf_free(&r->in);
+    flare__free(r->host->mem, r);
+}
+
+/* A reset stream gets no on_close: the reader is freed here. */
+static void reader_abort(flare_stream *s, id_reader *r)
+{
+    flare_stream_reset(s);
+    reader_free(r);
+}
+
 static void reader_data(flare_stream *s, const uint8_t *data, size_t len, void *user)
 {
     id_reader *r = user;
-    if (r->in.len + len > FLARE_IDENTIFY_MAX_MSG + 10) {
-        flare_stream_reset(s);
-        return;
-    }
-    if (flare_buf_append(&r->in, data, len))
-        flare_stream_reset(s);
+    if (r->in.len + len > FLARE_IDENTIFY_MAX_MSG + 10 || flare_buf_append(&r->in, data, len))
+        reader_abort(s, r);
 }
 
 static void reader_eof(flare_stream *s, void *user)
@@ -170,8 +179,7 @@ static void reader_close(flare_stream *s, int err, void *user)
     id_reader *r = user;
     (void)s;
     (void)err;
-    flare_buf_free(&r->in);
-    flare__free(r->host->mem, r);
+    reader_free(r);
 }
 
 static const flare_stream_cbs reader_cbs = {NULL, reader_data, reader_eof, NULL, reader_close};
@@ -223,10 +231,8 @@ void flare__identify_on_conn(flare_conn *c)
     if (!r)
         return;
     if (flare_conn_new_stream(c, FLARE_IDENTIFY_ID, &reader_cbs, r, FLARE_STREAM_ALLOW_LIMITED,
-                              NULL)) {
-        flare_buf_free(&r->in);
-        flare__free(h->mem, r);
-    }
+                              NULL))
+        reader_free(r);
 }
 
 /* Sends our current identify to every connected peer (after our addresses or

@@ -423,9 +423,11 @@ static void stop_accept(flare_stream *s, stop_ctx *x, const flare_relay_stop_req
     /* The stream now belongs to c; bytes after the STOP message are its. */
     flare_buf rest = x->in;
     flare__free(h->mem, x);
+    c->busy++; /* c stays valid while the upgrade starts, even if it fails */
     flare__conn_start_upgrade(c);
     if (rest.len > used && !c->close_pending)
         flare__conn_input(c, rest.base + used, rest.len - used);
+    flare__conn_unbusy(c);
     flare_buf_free(&rest);
 }
 
@@ -544,24 +546,32 @@ static void hop_data(flare_stream *s, const uint8_t *data, size_t len, void *use
         rdial_done(d, NULL, rv);
         return;
     }
+    /* The dialer's callback moves to the connection: without room for it the
+     * dial fails here, so the callback is never lost. */
+    flare__dial_waiter *w = flare__calloc(h->mem, 1, sizeof(*w));
+    if (!w) {
+        flare_stream_reset(s);
+        rdial_done(d, NULL, FLARE_ERR_NOMEM);
+        return;
+    }
     flare_conn *c = flare__relay_conn_new(h, s, 1, &d->relay, &d->target, &d->ma, &limit);
     if (!c) {
+        flare__free(h->mem, w);
         flare_stream_reset(s);
         rdial_done(d, NULL, FLARE_ERR_LIMIT);
         return;
     }
     if (d->opts.role == FLARE_ROLE_RESPONDER)
         c->initiator = 0;
-    flare__dial_waiter *w = flare__calloc(h->mem, 1, sizeof(*w));
-    if (w) {
-        w->cb = d->cb;
-        w->user = d->user;
-        c->waiters = w;
-    }
+    w->cb = d->cb;
+    w->user = d->user;
+    c->waiters = w;
     d->cb = NULL;
+    c->busy++; /* c stays valid while the upgrade starts, even if it fails */
     flare__conn_start_upgrade(c);
     if (d->in.len > (size_t)n && !c->close_pending)
         flare__conn_input(c, d->in.base + n, d->in.len - (size_t)n);
+    flare__conn_unbusy(c);
     rdial_done(d, c, 0);
 }
 

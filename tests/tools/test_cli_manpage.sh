@@ -10,7 +10,7 @@ flare=$bin/flare
 pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok   $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-version=$(sed -n 's/^project(flare VERSION \([0-9.]*\).*/\1/p' "$root/CMakeLists.txt")
+version=$(sed -n 's/^#define FLARE_VERSION *"\(.*\)"/\1/p' "$root/include/flare/version.h")
 if diff -u "$root/docs/flare.1" <(python3 "$root/scripts/gen-man.py" "$root/docs/cli.md" "$version") >/dev/null; then
     ok "docs/flare.1 is current (scripts/gen-man.py docs/cli.md $version)"
 else

@@ -19,7 +19,7 @@ _flare() {
         return
     fi
     case $prev in
-    --key) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
+    --key | --message-file) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
     --a-nat | --b-nat) mapfile -t COMPREPLY < <(compgen -W "eim sym fw" -- "$cur"); return ;;
     --listen | --relay | --connect) mapfile -t COMPREPLY < <(compgen -W "/ip4/ /ip6/ /dns/" -- "$cur"); return ;;
     --seed | --echo | --message | --wait-holepunch | --autonat-boot-delay | --timeout | -c | --count | \
@@ -39,7 +39,7 @@ _flare() {
     id) flags="$ident" ;;
     multiaddr) flags="" ;;
     listen) flags="$node --echo --relay --auto-relay --no-holepunch" ;;
-    dial) flags="$node --echo --message --relay --auto-relay --no-holepunch --keep-alive --wait-holepunch" ;;
+    dial) flags="$node --echo --message --message-file --relay --auto-relay --no-holepunch --keep-alive --wait-holepunch" ;;
     ping) flags="$node -c --count" ;;
     relay) flags="$node --relay-data --relay-duration --relay-ttl --relay-max-reservations
         --relay-max-per-ip --relay-max-circuits --relay-circuits-per-peer" ;;

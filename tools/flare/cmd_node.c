@@ -24,7 +24,12 @@ typedef struct node {
     flare_host *host;
     const char *echo_proto; /* serve (listen) or use (dial) */
     const char *message;    /* dial: send this over echo_proto */
-    int ping_count;         /* ping: how many; dial: 0 */
+    size_t message_len;
+    const char *message_file; /* dial --message-file: the message's bytes */
+    char *file_data;
+    size_t file_len;
+    size_t echo_total; /* bytes of echo reply received (also past the buffer cap) */
+    int ping_count;    /* ping: how many; dial: 0 */
     int pings_sent, pings_done;
     int keep_running; /* dial --keep-alive: don't exit when done */
     int relay_server; /* flare relay: serve circuit relay v2 */
@@ -192,6 +197,7 @@ static void echo_cli_data(flare_stream *s, const uint8_t *d, size_t len, void *u
 {
     node *n = user;
     (void)s;
+    n->echo_total += len;
     if (n->echo_reply.len + len <= 1 << 20)
         flare_buf_append(&n->echo_reply, d, len);
 }
@@ -199,16 +205,22 @@ static void echo_cli_data(flare_stream *s, const uint8_t *d, size_t len, void *u
 static void echo_cli_eof(flare_stream *s, void *user)
 {
     node *n = user;
-    char text[4096];
+    char text[4096], bytes[32];
     (void)s;
     size_t l = n->echo_reply.len < sizeof(text) - 1 ? n->echo_reply.len : sizeof(text) - 1;
     memcpy(text, n->echo_reply.base, l);
     text[l] = 0;
-    int ok = n->message && strcmp(text, n->message) == 0;
+    /* Byte for byte, and every byte: a longer reply past the buffer is a mismatch too. */
+    int ok = n->message && n->echo_total == n->message_len && n->echo_reply.len == n->message_len &&
+             memcmp(n->echo_reply.base, n->message, n->message_len) == 0;
+    snprintf(bytes, sizeof(bytes), "\001%zu", n->echo_total);
     if (cli_json)
-        cli_jsonf("echo", "protocol", n->echo_proto, "reply", text, "ok",
-                  ok ? "\001true" : "\001false", "addr", n->echo_addr, "relayed",
-                  n->echo_relayed ? "\001true" : "\001false", NULL);
+        cli_jsonf("echo", "protocol", n->echo_proto, "reply", n->message_file ? NULL : text,
+                  "bytes", bytes, "ok", ok ? "\001true" : "\001false", "addr", n->echo_addr,
+                  "relayed", n->echo_relayed ? "\001true" : "\001false", NULL);
+    else if (n->message_file)
+        printf("echo reply: %zu of %zu bytes (%s) via %s (%s)\n", n->echo_total, n->message_len,
+               ok ? "matches" : "MISMATCH", n->echo_addr, n->echo_relayed ? "relayed" : "direct");
     else
         printf("echo reply: %s (%s) via %s (%s)\n", text, ok ? "matches" : "MISMATCH", n->echo_addr,
                n->echo_relayed ? "relayed" : "direct");
@@ -227,11 +239,11 @@ static void start_echo(node *n, flare_conn *c)
     n->echo_started = 1;
     ma_str(flare_conn_remote_addr(c), n->echo_addr, sizeof(n->echo_addr));
     n->echo_relayed = strstr(n->echo_addr, "/p2p-circuit") != NULL;
-    cli_debug("stream %s: sending %zu bytes on %s (%s)", n->echo_proto, strlen(n->message),
+    cli_debug("stream %s: sending %zu bytes on %s (%s)", n->echo_proto, n->message_len,
               n->echo_addr, n->echo_relayed ? "relayed" : "direct");
     int rv =
         flare_conn_new_stream(c, n->echo_proto, &echo_client, n, FLARE_STREAM_ALLOW_LIMITED, &s);
-    if (rv == 0 && flare_stream_write(s, (const uint8_t *)n->message, strlen(n->message)) < 0)
+    if (rv == 0 && flare_stream_write(s, (const uint8_t *)n->message, n->message_len) < 0)
         rv = FLARE_ERR_LIMIT;
     if (rv == 0)
         rv = flare_stream_close_write(s);
@@ -853,6 +865,8 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             }
         } else if (strcmp(a, "--message") == 0 && more)
             n->message = argv[++i];
+        else if (strcmp(a, "--message-file") == 0 && more)
+            n->message_file = argv[++i];
         else if ((strcmp(a, "-c") == 0 || strcmp(a, "--count") == 0) && more) {
             if (cli_parse_int(a, argv[++i], 1, 1000000, &n->ping_count))
                 return 2;
@@ -940,6 +954,7 @@ static int node_run(node *n, node_opts *o)
         return 1;
     }
     flare_host_set_event_cb(n->host, on_event, n);
+    cli_record_from_env(n->host);
     rv = apply_policy(n->host, o);
     if (rv == 0 && n->echo_proto && !o->target) {
         rv = flare_host_set_handler(n->host, n->echo_proto, &echo_server, n,
@@ -1061,6 +1076,26 @@ int cmd_relay(int argc, char **argv)
     return node_run(&n, &o);
 }
 
+/* --message-file: the whole file (at most the echo reply buffer, 1 MiB). */
+static int load_message(node *n)
+{
+    FILE *f = fopen(n->message_file, "rb");
+    if (!f) {
+        fprintf(stderr, "flare: cannot read %s\n", n->message_file);
+        return -1;
+    }
+    n->file_data = malloc((1 << 20) + 1);
+    size_t len = n->file_data ? fread(n->file_data, 1, (1 << 20) + 1, f) : 0;
+    int bad = ferror(f) || !n->file_data || len > 1 << 20;
+    fclose(f);
+    if (bad) {
+        fprintf(stderr, "flare: %s: unreadable or larger than 1 MiB\n", n->message_file);
+        return -1;
+    }
+    n->file_len = len;
+    return 0;
+}
+
 int cmd_dial(int argc, char **argv)
 {
     node n = {0};
@@ -1068,10 +1103,24 @@ int cmd_dial(int argc, char **argv)
     int rv = parse_common(argc, argv, &n, &o, 1);
     if (rv)
         return rv;
+    if (n.message_file && n.message) {
+        fprintf(stderr, "flare: --message and --message-file exclude each other\n");
+        return 2;
+    }
+    if (n.message_file && load_message(&n))
+        return 2;
+    if (n.message)
+        n.message_len = strlen(n.message);
+    if (n.file_data) {
+        n.message = n.file_data;
+        n.message_len = n.file_len;
+    }
     if (n.echo_proto && n.message)
         n.wanted_echo = 1;
     n.ping_count = 0;
-    return node_run(&n, &o);
+    rv = node_run(&n, &o);
+    free(n.file_data);
+    return rv;
 }
 
 int cmd_ping(int argc, char **argv)

@@ -4,12 +4,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "flare/version.h"
 
 int cli_json;
-
-#ifndef FLARE_VERSION
-#define FLARE_VERSION "0.1.0"
-#endif
 
 /* Flags that take no value: an argument after one of these is not its value,
  * so "-v"/"-q"/"-h" there are ours. */
@@ -69,7 +66,7 @@ int main(int argc, char **argv)
     int help = 0;
     argc = global_flags(argc, argv, &help);
     if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)) {
-        printf("flare %s\n", FLARE_VERSION);
+        printf("flare %s\n", flare_version()); /* the library's, as loaded */
         return 0;
     }
     if (argc >= 2 && strcmp(argv[1], "help") == 0) {
