@@ -38,6 +38,7 @@ typedef struct node {
     int echo_relayed;
     int wait_holepunch; /* dial: seconds to wait for DCUtR (0: don't) */
     int holepunch_done, holepunch_err;
+    int hp_timed_out;           /* --wait-holepunch ran out: exit 4 once the echo is done */
     int allow_testnet;          /* TEST-NET ranges count as public (the NAT lab) */
     int auto_relay;             /* --auto-relay: pick relays when AutoNAT says private */
     long autonat_boot_ms;       /* --autonat-boot-delay (0: the host's default) */
@@ -106,7 +107,7 @@ static void maybe_done(node *n)
     if (n->wait_holepunch && !n->holepunch_done)
         return;
     if (n->identified && (!n->wanted_echo || n->echoed))
-        node_stop(n, n->holepunch_err ? 3 : 0);
+        node_stop(n, n->hp_timed_out ? 4 : n->holepunch_err ? 3 : 0);
 }
 
 static void hp_timeout(uv_timer_t *t)
@@ -116,7 +117,13 @@ static void hp_timeout(uv_timer_t *t)
         cli_jsonf("error", "where", "holepunch", "error", "no hole punch within the wait", NULL);
     else
         fprintf(stderr, "no hole punch within %d s\n", n->wait_holepunch);
-    node_stop(n, 4);
+    /* The message still goes, over the connection there is (exit 4 after it). */
+    n->hp_timed_out = 1;
+    n->holepunch_done = 1;
+    if (n->wanted_echo && !n->echo_started && n->identified)
+        maybe_done(n);
+    else if (!n->wanted_echo || !n->identified)
+        node_stop(n, 4);
 }
 
 /* After a successful punch: one ping over the direct connection. */
