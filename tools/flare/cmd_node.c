@@ -113,6 +113,8 @@ static void maybe_done(node *n)
 static void hp_timeout(uv_timer_t *t)
 {
     node *n = t->data;
+    if (n->holepunch_done)
+        return; /* ended in time; the echo may still be in flight */
     if (cli_json)
         cli_jsonf("error", "where", "holepunch", "error", "no hole punch within the wait", NULL);
     else
