@@ -1099,6 +1099,8 @@ static int load_message(node *n)
     fclose(f);
     if (bad) {
         fprintf(stderr, "flare: %s: unreadable or larger than 1 MiB\n", n->message_file);
+        free(n->file_data);
+        n->file_data = NULL;
         return -1;
     }
     n->file_len = len;
