@@ -464,6 +464,11 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         else
             printf("reserved on relay %s: reachable at %s\n", pid_str(ev->peer, pid, sizeof(pid)),
                    ma_str(ev->addr, addr, sizeof(addr)));
+        if (info && !n->have_target) /* listen: how others come in through the relay */
+            printf(
+                "  connect: flare dial %s%s%s%s --listen /ip4/0.0.0.0/tcp/0 --wait-holepunch 30\n",
+                addr, n->echo_proto ? " --echo " : "", n->echo_proto ? n->echo_proto : "",
+                n->echo_proto ? " --message hello" : "");
         break;
     case FLARE_HOST_EV_RESERVATION_FAILED:
     case FLARE_HOST_EV_RESERVATION_LOST: {
