@@ -3,7 +3,7 @@
 #
 #   lab.sh up [--a-nat eim|sym|fw] [--b-nat eim|sym|fw] [--inbound drop|reset]
 #             [--a-inbound drop|reset] [--b-inbound drop|reset]
-#             [--delay-ms MS] [--a-delay-ms MS] [--b-delay-ms MS]
+#             [--delay-ms MS] [--a-delay-ms MS] [--b-delay-ms MS] [--relay-delay-ms MS]
 #             [--loss-pct P] [--a-loss-pct P] [--b-loss-pct P] [--loss-seed N]
 #   lab.sh down [--all]        remove this prefix's lab (or every flr-* lab)
 #   lab.sh linkstats a|b       a delay link's counters (JSON: forwarded, lost)
@@ -175,7 +175,14 @@ setup_inet() {
     local h
     for h in $PUB_NODES; do
         mkns "$h"
-        veth inet "flr-$h" "$h" flr-eth0
+        if [ "$h" = relay ] && [ "$RELAY_DELAY" -gt 0 ]; then # the relay behind a delayed link
+            mkns dlrelay
+            veth "$h" flr-eth0 dlrelay flr-dl0
+            veth inet "flr-$h" dlrelay flr-dl1
+            start_delaylink relay "$RELAY_DELAY" 0
+        else
+            veth inet "flr-$h" "$h" flr-eth0
+        fi
         nsx inet ip link set "flr-$h" master flr-br0
         nsx "$h" ip addr add "${PUB_IP[$h]}/24" dev flr-eth0
         nsx "$h" ip route add default via 203.0.113.1
@@ -269,6 +276,7 @@ lab_up() {
     declare -gA NAT=([a]=eim [b]=eim) INB=([a]=drop [b]=drop) DELAY=([a]=0 [b]=0)
     declare -gA LOSS=([a]=0 [b]=0) SITE_IP=() SITE_PUB=()
     LOSS_SEED=1
+    RELAY_DELAY=0
     while [ $# -gt 0 ]; do
         case $1 in
         --a-nat | --b-nat) NAT[${1:2:1}]=$2; shift ;;
@@ -276,6 +284,7 @@ lab_up() {
         --a-inbound | --b-inbound) INB[${1:2:1}]=$2; shift ;;
         --delay-ms) DELAY[a]=$2; DELAY[b]=$2; shift ;;
         --a-delay-ms | --b-delay-ms) DELAY[${1:2:1}]=$2; shift ;;
+        --relay-delay-ms) RELAY_DELAY=$2; shift ;;
         --loss-pct) LOSS[a]=$2; LOSS[b]=$2; shift ;;
         --a-loss-pct | --b-loss-pct) LOSS[${1:2:1}]=$2; shift ;;
         --loss-seed) LOSS_SEED=$2; shift ;;
@@ -283,6 +292,7 @@ lab_up() {
         esac
         shift
     done
+    [[ $RELAY_DELAY =~ ^[0-9]+$ ]] && [ "$RELAY_DELAY" -le 10000 ] || die "bad relay delay '$RELAY_DELAY'"
     local r
     for r in a b; do
         case ${NAT[$r]} in eim | sym | fw) ;; *) die "bad NAT type '${NAT[$r]}' (eim|sym|fw)" ;; esac

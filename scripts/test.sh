@@ -22,7 +22,7 @@ step "sans-I/O check"
 scripts/check-sansio.sh || fail=1
 
 step "build (gcc, -Werror)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLARE_WERROR=ON >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLARE_WERROR=ON -DFLARE_TESTS=ON >/dev/null
 cmake --build build -j"$JOBS"
 step "tests"
 (cd build && ctest --output-on-failure -j"$JOBS") || fail=1

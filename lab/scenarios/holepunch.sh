@@ -37,7 +37,7 @@ lab_wait_event "$LAB_LOGS/relay.log" listening 20 >/dev/null
 raddr=/ip4/$FLARE_LAB_IP_relay/tcp/4001/p2p/$rid
 
 lab_start b b "$flare" listen --listen /ip4/0.0.0.0/tcp/4001 --relay "$raddr" --seed "$seed_b" \
-    "${common[@]}"
+    --echo /echo/1.0.0 "${common[@]}"
 line=$(lab_wait_event "$LAB_LOGS/b.log" reservation 20) || {
     echo "B got no reservation"
     exit 1
@@ -45,7 +45,7 @@ line=$(lab_wait_event "$LAB_LOGS/b.log" reservation 20) || {
 baddr=$(lab_json "$line" addr)
 
 lab_start a a "$flare" dial "$baddr" --listen /ip4/0.0.0.0/tcp/4001 --seed "$seed_a" \
-    --wait-holepunch 45 "${common[@]}"
+    --wait-holepunch 45 --echo /echo/1.0.0 --message after-the-punch "${common[@]}"
 if [ "${KILL_RELAY:-0}" = 1 ]; then
     # Kill the relay as soon as the relayed connection is up: DCUtR's
     # exchange is then in flight over it.
@@ -76,7 +76,7 @@ for _ in $(seq 600); do
     [ "${n:-0}" -ge 2 ] && break
     sleep 0.1
 done
-sleep 1.5 # A's ping over the direct connection
+lab_wait_event "$LAB_LOGS/a.log" echo 5 >/dev/null || true # after A's direct ping
 
 python3 - "$LAB_LOGS" "$t0" "$expect" "${QUIET:-0}" <<'PY'
 import json, os, sys
@@ -111,6 +111,7 @@ def describe(n, e):
         return ("HOLE PUNCH: direct connection " + (e.get("addr") or "")) if e["result"] == "direct" \
             else "HOLE PUNCH FAILED: " + str(e.get("reason"))
     if k == "ping": return "ping over the direct connection: %.1f ms" % e["rttMs"]
+    if k == "echo": return "echo %r over the %s connection %s" % (e["reply"], "relayed" if e.get("relayed") else "direct", e.get("addr"))
     if k == "addrs_changed": return "external addresses " + ",".join(e["externalAddrs"]) + " (NAT: " + e["natType"] + ")"
     if k == "reachability": return "reachability %s" % json.dumps({x: e[x] for x in e if x != "event"})
     return None
@@ -134,7 +135,12 @@ relayed = [e["ts"] for e in ev["a"] if e["event"] == "connected" and "/p2p-circu
 done = [e["ts"] for e in b_hp + a_hp if e["result"] == "direct"]
 if relayed and done:
     print("  relayed->direct: %.0f ms (relayed connection up to the direct one)" % ((max(done) - relayed[0]) * 1000))
-ok = direct == (expect == "direct")
+echo = [e for e in ev["a"] if e["event"] == "echo"]
+if echo:
+    print("  echo after it:  %s connection %s" % ("relayed" if echo[-1].get("relayed") else "direct", echo[-1].get("addr")))
+else:
+    print("  echo after it:  none")
+ok = direct == (expect == "direct") and bool(echo) and echo[-1].get("relayed") != direct
 print("  expected:       %s -> %s" % (expect, "OK" if ok else "UNEXPECTED"))
 sys.exit(0 if ok else 1)
 PY

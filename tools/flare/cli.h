@@ -12,6 +12,26 @@
 
 extern int cli_json; /* --json: one JSON object per line, each with "event" */
 
+/* Log level of the human output (-q, -v, FLARE_LOG): error prints errors
+ * only, warn adds warnings, info the events (default), debug connection and
+ * stream details on stderr. --json output does not depend on it. */
+enum { CLI_LOG_ERROR, CLI_LOG_WARN, CLI_LOG_INFO, CLI_LOG_DEBUG };
+extern int cli_log;
+#define CLI_HUMAN(level) (!cli_json && cli_log >= (level))
+int cli_parse_log_level(const char *s); /* -1 if unknown */
+void cli_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Usage (tools/flare/help.c). */
+void cli_usage(FILE *f);
+int cli_command_help(const char *cmd); /* -1: no such command */
+int cli_is_command(const char *cmd);
+/* Human output of a listen address: an unspecified one (0.0.0.0, ::) is
+ * expanded to this machine's interface addresses, then the command to
+ * connect from elsewhere (tools/flare/listen_addrs.c). */
+void cli_print_listening(const char *full_addr, const char *echo_proto, int relay);
+/* After a multiaddr that does not parse: a hint if it looks like host:port. */
+void cli_multiaddr_hint(const char *s);
+
 /* Output: a line of JSON (with --json) or a human-readable line. Fields are
  * given as alternating key / value strings; values starting with '\x01' are
  * raw JSON (numbers, arrays, booleans). */

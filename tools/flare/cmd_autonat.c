@@ -221,8 +221,10 @@ int cmd_autonat(int argc, char **argv)
         rv = flare_multiaddr_parse(&ma, listen[i]);
         if (rv == 0)
             rv = flare_host_listen(c->host, &ma);
-        if (rv)
+        if (rv) {
             fprintf(stderr, "flare: cannot listen on %s: %s\n", listen[i], flare_strerror(rv));
+            cli_multiaddr_hint(listen[i]);
+        }
     }
     for (size_t i = 0; i < ns && rv == 0; i++) {
         flare_multiaddr ma;
@@ -234,9 +236,11 @@ int cmd_autonat(int argc, char **argv)
         ctx[i].idx = i;
         if (rv == 0)
             rv = flare_host_dial(c->host, &ma, NULL, on_dialed, &ctx[i]);
-        if (rv)
+        if (rv) {
             fprintf(stderr, "flare: cannot dial %s (needs /p2p/PEER_ID): %s\n", servers[i],
                     flare_strerror(rv));
+            cli_multiaddr_hint(servers[i]);
+        }
     }
     uv_timer_init(&c->loop, &c->timeout);
     uv_signal_init(&c->loop, &c->sigint);

@@ -1,7 +1,7 @@
 /* flare demo: the whole Flare flow on the simulated network (no root
  * needed): a public relay, a private listener behind one NAT, a private
  * dialer behind another, link delays; prints the timeline and a summary. */
-#include <stdio.h>
+#include <stdio.h> /* fopencookie (_GNU_SOURCE, set by CMake): the timeline goes through explain() */
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +25,50 @@ static int parse_nat(const char *s, flare_sim_nat_config *c)
     return -1;
 }
 
+/* Each DCUtR step of the timeline, in words. */
+static const struct {
+    const char *step, *words;
+} steps[] = {
+    {"relay-up", "the relayed connection is up: DCUtR starts on it"},
+    {"direct-dial", "first a plain direct dial to the other's known addresses (a NAT drops it)"},
+    {"connect-sent", "sends CONNECT over the relay: \"here are my public addresses\""},
+    {"connect-received", "got the other's CONNECT with its public addresses"},
+    {"rtt", "measured the round trip over the relay"},
+    {"sync-sent", "sends SYNC, then waits half a round trip so both dials leave together"},
+    {"sync-received", "got SYNC: dials at once"},
+    {"dial-start", "dials the other's public address from its listen port: its SYN opens a hole "
+                   "in its own NAT for the other's SYN"},
+    {"direct-up", "the two dials met: a direct TCP connection through both NATs"},
+    {"attempt-failed", "this attempt failed (a symmetric NAT picks a new port per destination, "
+                       "so the other side dialed the wrong one); retrying up to 3 attempts"},
+    {"gave-up", "gives up: the connection stays on the relay"},
+};
+
+/* fopencookie write: passes lines through, adding the words for a step. */
+static char line_buf[1024];
+static size_t line_len;
+
+static ssize_t explain(void *cookie, const char *buf, size_t size)
+{
+    (void)cookie;
+    for (size_t i = 0; i < size; i++) {
+        if (line_len < sizeof(line_buf) - 1)
+            line_buf[line_len++] = buf[i];
+        if (buf[i] != '\n')
+            continue;
+        line_buf[line_len] = 0;
+        fputs(line_buf, stdout);
+        const char *d = strstr(line_buf, " dcutr ");
+        for (size_t k = 0; d && k < sizeof(steps) / sizeof(steps[0]); k++) {
+            size_t l = strlen(steps[k].step);
+            if (strncmp(d + 7, steps[k].step, l) == 0 && d[7 + l] == ' ')
+                printf("%16s-> %s\n", "", steps[k].words);
+        }
+        line_len = 0;
+    }
+    return (ssize_t)size;
+}
+
 static void rtt_done(flare_host *h, const flare_peerid *p, int status, flare_tstamp rtt, void *u)
 {
     (void)h;
@@ -38,7 +82,7 @@ int cmd_demo(int argc, char **argv)
     dw_params p;
     dw_params_default(&p);
     const char *an = "eim", *bn = "eim";
-    int delay = 25;
+    int delay = 25, relay_delay = -1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--a-nat") == 0 && i + 1 < argc)
             an = argv[++i];
@@ -48,13 +92,17 @@ int cmd_demo(int argc, char **argv)
             if (cli_parse_int(argv[i], argv[i + 1], 0, 10000, &delay))
                 return 2;
             i++;
+        } else if (strcmp(argv[i], "--relay-delay-ms") == 0 && i + 1 < argc) {
+            if (cli_parse_int(argv[i], argv[i + 1], 0, 10000, &relay_delay))
+                return 2;
+            i++;
         } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
             if (cli_parse_u64(argv[i], argv[i + 1], 0, UINT64_MAX, &p.seed))
                 return 2;
             i++;
         } else if (strcmp(argv[i], "--sim") != 0) {
             fprintf(stderr, "usage: flare demo [--sim] [--a-nat eim|sym|fw] [--b-nat ...] "
-                            "[--delay-ms N] [--seed N]\n");
+                            "[--delay-ms N] [--relay-delay-ms N] [--seed N]\n");
             return 2;
         }
     }
@@ -62,17 +110,27 @@ int cmd_demo(int argc, char **argv)
         fprintf(stderr, "flare demo: NAT types are eim, sym or fw\n");
         return 2;
     }
-    p.delay_a = p.delay_b = p.delay_r = (flare_tstamp)delay * FLARE_NS_PER_MS;
-    p.log = stdout;
-    printf("flare demo on the simulated network (deterministic, seed %llu)\n"
-           "  relay R 198.51.100.10 (public)\n"
-           "  A 10.0.1.2 behind NAT-A 203.0.113.1 (%s)   dials B through R\n"
-           "  B 10.0.2.2 behind NAT-B 203.0.113.2 (%s)   reserves a slot on R\n"
-           "  %d ms one-way on every router link\n\n",
-           (unsigned long long)p.seed, an, bn, delay);
+    if (relay_delay < 0)
+        relay_delay = delay;
+    p.delay_a = p.delay_b = (flare_tstamp)delay * FLARE_NS_PER_MS;
+    p.delay_r = (flare_tstamp)relay_delay * FLARE_NS_PER_MS;
+    cookie_io_functions_t io = {.write = explain};
+    FILE *timeline = fopencookie(NULL, "w", io);
+    if (timeline)
+        setvbuf(timeline, NULL, _IOLBF, 0);
+    p.log = timeline ? timeline : stdout;
+    printf(
+        "flare demo on the simulated network (deterministic, seed %llu)\n"
+        "  relay R 198.51.100.10 (public, %d ms link)\n"
+        "  A 10.0.1.2 behind NAT-A 203.0.113.1 (%s, %d ms)   the dialer: reaches B through R\n"
+        "  B 10.0.2.2 behind NAT-B 203.0.113.2 (%s, %d ms)   the listener: reserves a slot on R,\n"
+        "                                                   starts DCUtR when A arrives\n\n",
+        (unsigned long long)p.seed, relay_delay, an, delay, bn, delay);
     dw_world w;
     if (dw_setup(&w, &p)) {
         printf("setup failed: no reservation or no relayed connection\n");
+        if (timeline)
+            fclose(timeline);
         return 1;
     }
     printf("%9.3f s  A  relayed connection to B is up (limited, Noise end to end)\n",
@@ -99,5 +157,7 @@ int cmd_demo(int argc, char **argv)
         printf("  B's direct peer addr:  %s\n", a);
     }
     dw_free(&w);
+    if (timeline)
+        fclose(timeline);
     return direct ? 0 : 3;
 }

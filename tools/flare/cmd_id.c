@@ -119,6 +119,7 @@ int cmd_multiaddr(int argc, char **argv)
             cli_jsonf("error", "input", addr, "error", flare_strerror(rv), NULL);
         else
             fprintf(stderr, "flare: invalid multiaddr: %s\n", flare_strerror(rv));
+        cli_multiaddr_hint(addr);
         return 1;
     }
     char text[1024], hex[2 * FLARE_MULTIADDR_MAX + 1], comps[4096];

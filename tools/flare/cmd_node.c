@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "flare/buf.h"
+#include "flare/dcutr.h"
 #include "flare/relay_server.h"
 #include "flare/uvio.h"
 
@@ -32,9 +33,12 @@ typedef struct node {
     int pings_sent, pings_done;
     int keep_running; /* dial --keep-alive: don't exit when done */
     int relay_server; /* flare relay: serve circuit relay v2 */
-    int identified, echoed, wanted_echo;
+    int identified, echoed, wanted_echo, echo_started;
+    char echo_addr[1024]; /* the connection that carried the echo */
+    int echo_relayed;
     int wait_holepunch; /* dial: seconds to wait for DCUtR (0: don't) */
     int holepunch_done, holepunch_err;
+    int hp_timed_out;           /* --wait-holepunch ran out: exit 4 once the echo is done */
     int allow_testnet;          /* TEST-NET ranges count as public (the NAT lab) */
     int auto_relay;             /* --auto-relay: pick relays when AutoNAT says private */
     long autonat_boot_ms;       /* --autonat-boot-delay (0: the host's default) */
@@ -48,6 +52,8 @@ typedef struct node {
     int stopping;
     flare_peerid target;
     int have_target;
+    const char *target_str; /* dial, ping: MADDR as given */
+    int probing;            /* finding out which peer answered a mismatched dial */
     flare_buf echo_reply;
 } node;
 
@@ -74,24 +80,52 @@ static void node_stop(node *n, int code)
     uv_stop(&n->loop);
 }
 
+static void start_echo(node *n, flare_conn *c);
+
+/* The echo goes out once identified and, with --wait-holepunch, once the
+ * punch has ended: over the direct connection when there is one. */
+static void maybe_echo(node *n)
+{
+    if (!n->wanted_echo || n->echo_started || !n->identified || n->stopping)
+        return;
+    if (n->wait_holepunch && !n->holepunch_done)
+        return;
+    flare_conn *c = flare_host_conn_to(n->host, &n->target);
+    if (!c) {
+        fprintf(stderr, "echo: no connection to the peer\n");
+        node_stop(n, 1);
+        return;
+    }
+    start_echo(n, c);
+}
+
 static void maybe_done(node *n)
 {
+    maybe_echo(n);
     if (n->keep_running || n->ping_count)
         return;
     if (n->wait_holepunch && !n->holepunch_done)
         return;
     if (n->identified && (!n->wanted_echo || n->echoed))
-        node_stop(n, n->holepunch_err ? 3 : 0);
+        node_stop(n, n->hp_timed_out ? 4 : n->holepunch_err ? 3 : 0);
 }
 
 static void hp_timeout(uv_timer_t *t)
 {
     node *n = t->data;
+    if (n->holepunch_done)
+        return; /* ended in time; the echo may still be in flight */
     if (cli_json)
         cli_jsonf("error", "where", "holepunch", "error", "no hole punch within the wait", NULL);
     else
         fprintf(stderr, "no hole punch within %d s\n", n->wait_holepunch);
-    node_stop(n, 4);
+    /* The message still goes, over the connection there is (exit 4 after it). */
+    n->hp_timed_out = 1;
+    n->holepunch_done = 1;
+    if (n->wanted_echo && !n->echo_started && n->identified)
+        maybe_done(n);
+    else if (!n->wanted_echo || !n->identified)
+        node_stop(n, 4);
 }
 
 /* After a successful punch: one ping over the direct connection. */
@@ -116,11 +150,15 @@ static void echo_srv_open(flare_stream *s, int status, void *user)
     (void)user;
     if (status)
         return;
+    char a[1024];
+    cli_debug("stream %s opened by %s on %s", flare_stream_protocol(s),
+              pid_str(flare_conn_peer(flare_stream_conn(s)), pid, sizeof(pid)),
+              ma_str(flare_conn_remote_addr(flare_stream_conn(s)), a, sizeof(a)));
     if (cli_json)
         cli_jsonf("echo_stream", "peerId",
                   pid_str(flare_conn_peer(flare_stream_conn(s)), pid, sizeof(pid)), "protocol",
                   flare_stream_protocol(s), NULL);
-    else
+    else if (CLI_HUMAN(CLI_LOG_INFO))
         printf("echo stream from %s\n",
                pid_str(flare_conn_peer(flare_stream_conn(s)), pid, sizeof(pid)));
 }
@@ -144,6 +182,7 @@ static void echo_srv_writable(flare_stream *s, void *user)
 static void echo_srv_eof(flare_stream *s, void *user)
 {
     (void)user;
+    cli_debug("stream %s: end of input, closing", flare_stream_protocol(s));
     flare_stream_close_write(s);
 }
 
@@ -186,12 +225,14 @@ static void echo_cli_eof(flare_stream *s, void *user)
     snprintf(bytes, sizeof(bytes), "\001%zu", n->echo_total);
     if (cli_json)
         cli_jsonf("echo", "protocol", n->echo_proto, "reply", n->message_file ? NULL : text,
-                  "bytes", bytes, "ok", ok ? "\001true" : "\001false", NULL);
+                  "bytes", bytes, "ok", ok ? "\001true" : "\001false", "addr", n->echo_addr,
+                  "relayed", n->echo_relayed ? "\001true" : "\001false", NULL);
     else if (n->message_file)
-        printf("echo reply: %zu of %zu bytes (%s)\n", n->echo_total, n->message_len,
-               ok ? "matches" : "MISMATCH");
+        printf("echo reply: %zu of %zu bytes (%s) via %s (%s)\n", n->echo_total, n->message_len,
+               ok ? "matches" : "MISMATCH", n->echo_addr, n->echo_relayed ? "relayed" : "direct");
     else
-        printf("echo reply: %s (%s)\n", text, ok ? "matches" : "MISMATCH");
+        printf("echo reply: %s (%s) via %s (%s)\n", text, ok ? "matches" : "MISMATCH", n->echo_addr,
+               n->echo_relayed ? "relayed" : "direct");
     n->echoed = 1;
     if (!ok)
         node_stop(n, 1);
@@ -204,6 +245,11 @@ static const flare_stream_cbs echo_client = {echo_cli_open, echo_cli_data, echo_
 static void start_echo(node *n, flare_conn *c)
 {
     flare_stream *s;
+    n->echo_started = 1;
+    ma_str(flare_conn_remote_addr(c), n->echo_addr, sizeof(n->echo_addr));
+    n->echo_relayed = strstr(n->echo_addr, "/p2p-circuit") != NULL;
+    cli_debug("stream %s: sending %zu bytes on %s (%s)", n->echo_proto, n->message_len,
+              n->echo_addr, n->echo_relayed ? "relayed" : "direct");
     int rv =
         flare_conn_new_stream(c, n->echo_proto, &echo_client, n, FLARE_STREAM_ALLOW_LIMITED, &s);
     if (rv == 0 && flare_stream_write(s, (const uint8_t *)n->message, n->message_len) < 0)
@@ -265,9 +311,10 @@ static void print_identify(flare_host *h, const flare_host_event *ev)
         return;
     }
     if (!cli_json) {
-        printf("identified %s (%s): %zu protocols, %zu addresses (signed record: %s)\n",
-               pid_str(peer, pid, sizeof(pid)), info->agent_version, info->nprotocols, info->naddrs,
-               rec);
+        if (CLI_HUMAN(CLI_LOG_INFO))
+            printf("identified %s (%s): %zu protocols, %zu addresses (signed record: %s)\n",
+                   pid_str(peer, pid, sizeof(pid)), info->agent_version, info->nprotocols,
+                   info->naddrs, rec);
         free(info);
         return;
     }
@@ -316,7 +363,8 @@ static const char *reach_addrs(flare_host *h)
 static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 {
     node *n = user;
-    char pid[FLARE_PEERID_STR_MAX], addr[1024], num[64];
+    char pid[FLARE_PEERID_STR_MAX], addr[1024], addr2[1024], num[64];
+    int info = CLI_HUMAN(CLI_LOG_INFO);
     switch (ev->type) {
     case FLARE_HOST_EV_LISTENING: {
         flare_multiaddr full = *ev->addr;
@@ -325,7 +373,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
             cli_jsonf("listening", "addr", ma_str(&full, addr, sizeof(addr)), "peerId",
                       pid_str(flare_host_peerid(h), pid, sizeof(pid)), NULL);
         else
-            printf("listening on %s\n", ma_str(&full, addr, sizeof(addr)));
+            cli_print_listening(ma_str(&full, addr, sizeof(addr)), n->echo_proto, n->relay_server);
         break;
     }
     case FLARE_HOST_EV_LISTEN_FAILED:
@@ -337,12 +385,18 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
                     flare_strerror(ev->error));
         break;
     case FLARE_HOST_EV_CONN_OPENED:
+        cli_debug("connection %s %s: remote %s local %s, %s, muxer %s",
+                  ev->outbound ? "to" : "from", pid_str(ev->peer, pid, sizeof(pid)),
+                  ma_str(ev->addr, addr, sizeof(addr)),
+                  ma_str(flare_conn_local_addr(ev->conn), addr2, sizeof(addr2)),
+                  flare_conn_is_limited(ev->conn) ? "limited (relayed)" : "unlimited",
+                  flare_conn_muxer(ev->conn));
         if (cli_json)
             cli_jsonf("connected", "peerId", pid_str(ev->peer, pid, sizeof(pid)), "addr",
                       ma_str(ev->addr, addr, sizeof(addr)), "direction",
                       ev->outbound ? "outbound" : "inbound", "muxer", flare_conn_muxer(ev->conn),
                       NULL);
-        else
+        else if (info)
             printf("connected %s %s %s\n", ev->outbound ? "to" : "from",
                    pid_str(ev->peer, pid, sizeof(pid)), ma_str(ev->addr, addr, sizeof(addr)));
         break;
@@ -350,11 +404,12 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         if (cli_json)
             cli_jsonf("disconnected", "peerId", pid_str(ev->peer, pid, sizeof(pid)), "reason",
                       ev->error ? flare_strerror(ev->error) : "closed", NULL);
-        else
+        else if (info)
             printf("disconnected %s (%s)\n", pid_str(ev->peer, pid, sizeof(pid)),
                    ev->error ? flare_strerror(ev->error) : "closed");
         if (n->have_target && !n->keep_running && flare_peerid_equal(ev->peer, &n->target) &&
-            !(n->identified && (!n->wanted_echo || n->echoed)) && !n->ping_count)
+            !(n->identified && (!n->wanted_echo || n->echoed)) && !n->ping_count &&
+            !flare_host_conn_to(h, &n->target)) /* a relayed one may close after a punch */
             node_stop(n, 1);
         break;
     case FLARE_HOST_EV_DIAL_FAILED:
@@ -363,7 +418,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
             cli_jsonf(ev->type == FLARE_HOST_EV_DIAL_FAILED ? "dial_failed" : "incoming_failed",
                       "addr", ma_str(ev->addr, addr, sizeof(addr)), "error",
                       flare_strerror(ev->error), NULL);
-        else
+        else if (CLI_HUMAN(CLI_LOG_WARN))
             fprintf(stderr, "%s %s: %s\n",
                     ev->type == FLARE_HOST_EV_DIAL_FAILED ? "dial" : "incoming",
                     ma_str(ev->addr, addr, sizeof(addr)), flare_strerror(ev->error));
@@ -372,7 +427,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         if (cli_json)
             cli_jsonf("observed_addr", "peerId", pid_str(ev->peer, pid, sizeof(pid)), "addr",
                       ma_str(ev->addr, addr, sizeof(addr)), NULL);
-        else
+        else if (info)
             printf("%s sees us at %s\n", pid_str(ev->peer, pid, sizeof(pid)),
                    ma_str(ev->addr, addr, sizeof(addr)));
         break;
@@ -380,8 +435,6 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         print_identify(h, ev);
         if (n->have_target && flare_peerid_equal(ev->peer, &n->target) && !n->identified) {
             n->identified = 1;
-            if (n->wanted_echo)
-                start_echo(n, ev->conn);
             if (n->ping_count) {
                 uv_timer_start(&n->ping_timer, ping_tick, 0, 1000);
             }
@@ -400,7 +453,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         const char *nat = flare_nat_type_name(flare_host_nat_type(h, 4));
         if (cli_json)
             cli_jsonf("addrs_changed", "externalAddrs", list, "natType", nat, NULL);
-        else
+        else if (info)
             printf("external addresses: %s (NAT: %s)\n", list + 1, nat);
         break;
     }
@@ -411,6 +464,11 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         else
             printf("reserved on relay %s: reachable at %s\n", pid_str(ev->peer, pid, sizeof(pid)),
                    ma_str(ev->addr, addr, sizeof(addr)));
+        if (info && !n->have_target) /* listen: how others come in through the relay */
+            printf(
+                "  connect: flare dial %s%s%s%s --listen /ip4/0.0.0.0/tcp/0 --wait-holepunch 30\n",
+                addr, n->echo_proto ? " --echo " : "", n->echo_proto ? n->echo_proto : "",
+                n->echo_proto ? " --message hello" : "");
         break;
     case FLARE_HOST_EV_RESERVATION_FAILED:
     case FLARE_HOST_EV_RESERVATION_LOST: {
@@ -420,7 +478,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         if (cli_json)
             cli_jsonf(what, "relay", pid_str(ev->peer, pid, sizeof(pid)), "error",
                       flare_strerror(ev->error), ev->reason ? "status" : NULL, ev->reason, NULL);
-        else
+        else if (CLI_HUMAN(CLI_LOG_WARN))
             printf("%s on %s: %s%s%s (retrying)\n", what, pid_str(ev->peer, pid, sizeof(pid)),
                    flare_strerror(ev->error), ev->reason ? ", " : "", ev->reason ? ev->reason : "");
         break;
@@ -428,7 +486,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
     case FLARE_HOST_EV_RELAY_RESERVED:
         if (cli_json)
             cli_jsonf("relay_reservation", "peerId", pid_str(ev->peer, pid, sizeof(pid)), NULL);
-        else
+        else if (info)
             printf("relay: %s reserved a slot\n", pid_str(ev->peer, pid, sizeof(pid)));
         break;
     case FLARE_HOST_EV_RELAY_CIRCUIT_OPENED:
@@ -440,7 +498,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
                       pid_str(ev->peer, pid, sizeof(pid)), "dst",
                       pid_str(ev->peer2, pid2, sizeof(pid2)), "reason",
                       open ? NULL : (ev->error ? flare_strerror(ev->error) : "closed"), NULL);
-        else
+        else if (info)
             printf("relay: circuit %s -> %s %s\n", pid_str(ev->peer, pid, sizeof(pid)),
                    pid_str(ev->peer2, pid2, sizeof(pid2)), open ? "opened" : "closed");
         break;
@@ -454,9 +512,18 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
             cli_jsonf("holepunch_step", "peerId", pid_str(ev->peer, pid, sizeof(pid)), "role",
                       ev->outbound ? "initiator" : "responder", "step", ev->step, "attempt", att,
                       "value", val, "rttMs", ev->rtt ? rtt : NULL, "reason", ev->reason, NULL);
-        else
+        else if (info)
             printf("hole punch [%s] attempt %u: %s%s%s\n", ev->outbound ? "B" : "A", ev->attempt,
                    ev->step, ev->reason ? " " : "", ev->reason ? ev->reason : "");
+        /* The responder gets no end event: its last attempt failing is the end. */
+        if (n->wait_holepunch && !n->holepunch_done && n->have_target && ev->peer &&
+            !ev->outbound && flare_peerid_equal(ev->peer, &n->target) &&
+            strcmp(ev->step, "attempt-failed") == 0 &&
+            ev->attempt >= FLARE_DCUTR_DEFAULT_MAX_ATTEMPTS) {
+            n->holepunch_err = FLARE_ERR_TIMEOUT;
+            n->holepunch_done = 1;
+            maybe_done(n);
+        }
         break;
     }
     case FLARE_HOST_EV_HOLEPUNCH: {
@@ -510,7 +577,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
                       flare_strerror(ev->error), NULL);
         else if (cli_json)
             cli_jsonf("autorelay", "reason", ev->reason, "relay", pid, "addr", addr, NULL);
-        else
+        else if (info)
             printf("autorelay: %s%s%s%s%s\n", ev->reason, ev->peer ? " " : "", ev->peer ? pid : "",
                    ev->error ? ": " : "", ev->error ? flare_strerror(ev->error) : "");
         break;
@@ -519,7 +586,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         if (cli_json)
             cli_jsonf("reachability", "family", num, "state", flare_reach_state_name(ev->reach),
                       "addrs", reach_addrs(h), NULL);
-        else
+        else if (info)
             printf("reachability (IPv%d): %s\n", ev->family, flare_reach_state_name(ev->reach));
         break;
     }
@@ -534,11 +601,44 @@ static void on_signal(uv_signal_t *s, int signum)
     node_stop(n, n->exit_code);
 }
 
+/* After a peer ID mismatch: who is there? A second dial without the
+ * expected ID finds out, so the error can name the peer that answered. */
+static void on_probed(flare_host *h, flare_conn *c, int status, void *user)
+{
+    node *n = user;
+    char want[FLARE_PEERID_STR_MAX], got[FLARE_PEERID_STR_MAX];
+    (void)h;
+    pid_str(&n->target, want, sizeof(want));
+    if (status == 0)
+        pid_str(flare_conn_peer(c), got, sizeof(got));
+    if (status == 0 && cli_json)
+        cli_jsonf("error", "where", "dial", "error", flare_strerror(FLARE_ERR_PEER_ID_MISMATCH),
+                  "expected", want, "answered", got, NULL);
+    else if (status == 0)
+        fprintf(stderr, "dial: peer ID mismatch: expected %s, but %s answered at that address\n",
+                want, got);
+    else if (cli_json)
+        cli_jsonf("error", "where", "dial", "error", flare_strerror(FLARE_ERR_PEER_ID_MISMATCH),
+                  "expected", want, NULL);
+    else
+        fprintf(stderr, "dial: peer ID mismatch: the peer at that address is not %s\n", want);
+    node_stop(n, 1);
+}
+
 static void on_dialed(flare_host *h, flare_conn *c, int status, void *user)
 {
     node *n = user;
-    (void)h;
     (void)c;
+    if (status == FLARE_ERR_PEER_ID_MISMATCH && n->target_str && !n->probing) {
+        flare_multiaddr ma;
+        n->probing = 1;
+        if (flare_multiaddr_parse(&ma, n->target_str) == 0 && !flare_multiaddr_is_relayed(&ma) &&
+            flare_multiaddr_decapsulate(&ma, FLARE_MA_P2P) == 0 &&
+            flare_host_dial(h, &ma, NULL, on_probed, n) == 0)
+            return;
+        on_probed(h, NULL, status, n);
+        return;
+    }
     if (status) {
         if (cli_json)
             cli_jsonf("error", "where", "dial", "error", flare_strerror(status), NULL);
@@ -882,8 +982,10 @@ static int node_run(node *n, node_opts *o)
         rv = flare_multiaddr_parse(&ma, o->listen[i]);
         if (rv == 0)
             rv = flare_host_listen(n->host, &ma);
-        if (rv)
+        if (rv) {
             fprintf(stderr, "flare: cannot listen on %s: %s\n", o->listen[i], flare_strerror(rv));
+            cli_multiaddr_hint(o->listen[i]);
+        }
     }
     if (rv == 0 && n->relay_server) {
         rv = flare_host_enable_relay_server(n->host, o->relay_cfg);
@@ -895,16 +997,20 @@ static int node_run(node *n, node_opts *o)
         rv = flare_multiaddr_parse(&ma, o->relays[i]);
         if (rv == 0)
             rv = flare_host_relay_reserve(n->host, &ma);
-        if (rv)
+        if (rv) {
             fprintf(stderr, "flare: bad relay %s: %s\n", o->relays[i], flare_strerror(rv));
+            cli_multiaddr_hint(o->relays[i]);
+        }
     }
     for (int i = 0; i < o->nconnect && rv == 0; i++) {
         flare_multiaddr ma;
         rv = flare_multiaddr_parse(&ma, o->connect[i]);
         if (rv == 0)
             rv = flare_host_dial(n->host, &ma, NULL, on_connected, n);
-        if (rv)
+        if (rv) {
             fprintf(stderr, "flare: cannot connect to %s: %s\n", o->connect[i], flare_strerror(rv));
+            cli_multiaddr_hint(o->connect[i]);
+        }
     }
     if (rv == 0 && o->target) {
         flare_multiaddr ma;
@@ -915,10 +1021,13 @@ static int node_run(node *n, node_opts *o)
             fprintf(stderr, "flare: the address must end with /p2p/PEER_ID\n");
             rv = FLARE_ERR_INVALID_ARG;
         }
+        n->target_str = o->target;
         if (rv == 0)
             rv = flare_host_dial(n->host, &ma, NULL, on_dialed, n);
-        if (rv)
+        if (rv) {
             fprintf(stderr, "flare: cannot dial %s: %s\n", o->target, flare_strerror(rv));
+            cli_multiaddr_hint(o->target);
+        }
     }
     uv_signal_init(&n->loop, &n->sigint);
     uv_signal_init(&n->loop, &n->sigterm);
@@ -995,6 +1104,8 @@ static int load_message(node *n)
     fclose(f);
     if (bad) {
         fprintf(stderr, "flare: %s: unreadable or larger than 1 MiB\n", n->message_file);
+        free(n->file_data);
+        n->file_data = NULL;
         return -1;
     }
     n->file_len = len;

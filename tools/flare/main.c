@@ -1,47 +1,95 @@
 /* flare: the command-line tool. */
-#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "flare/version.h"
 
 int cli_json;
 
-static void usage(void)
+/* Flags that take no value: an argument after one of these is not its value,
+ * so "-v"/"-q"/"-h" there are ours. */
+static int is_boolean_flag(const char *a)
 {
-    fprintf(
-        stderr,
-        "usage: flare <command> [options]\n"
-        "  id [--key FILE | --seed HEX] [--json]         print (and create) an identity\n"
-        "  multiaddr ADDR [--json]                        inspect a multiaddr\n"
-        "  listen --listen MADDR... [--key F|--seed H] [--echo PROTO] [--json]\n"
-        "  dial MADDR [--echo PROTO --message TEXT] [--listen MADDR...] [--json]\n"
-        "  ping MADDR [-c N] [--json]\n"
-        "  relay --listen MADDR... [--key F|--seed H] [--relay-data B] [--relay-duration S]\n"
-        "        [--relay-ttl S] [--relay-max-reservations N] [--relay-max-per-ip N]\n"
-        "        [--relay-max-circuits N] [--relay-circuits-per-peer N] [--json]  a public relay\n"
-        "  listen and dial also take: --relay RELAY_MADDR (keep a reservation there),\n"
-        "        --connect MADDR (keep a peer), --auto-relay (pick relays when private),\n"
-        "        --no-holepunch, --allow-testnet (TEST-NET counts as public)\n"
-        "  listen, dial, relay, ping also take (repeatable): --deny-peer ID, --allow-peer ID,\n"
-        "        --deny-ip CIDR, --allow-ip CIDR, --conn-low N, --conn-high N, --conn-grace S\n"
-        "  listen, dial, relay also take: --share-listen (another node may listen there too)\n"
-        "  demo [--a-nat eim|sym|fw] [--b-nat ...] [--delay-ms N]   hole punching, simulated\n"
-        "  autonat MADDR... [--listen MADDR...] [--timeout S] [--json]  are we reachable?\n"
-        "See docs/cli.md for the events printed with --json.\n");
+    static const char *const b[] = {"--json",
+                                    "--keep-alive",
+                                    "--auto-relay",
+                                    "--no-holepunch",
+                                    "--share-listen",
+                                    "--allow-testnet",
+                                    "--allow-private",
+                                    "--sim",
+                                    "-v",
+                                    "--verbose",
+                                    "-q",
+                                    "--quiet"};
+    for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++)
+        if (strcmp(a, b[i]) == 0)
+            return 1;
+    return a[0] != '-'; /* a positional argument */
+}
+
+/* Takes -v/-q/-h out of argv (they may come anywhere, but not as the value
+ * of a flag such as --message). Returns argc after removal; *help set if
+ * -h/--help was given. */
+static int global_flags(int argc, char **argv, int *help)
+{
+    int o = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int flag_pos = i == 1 || is_boolean_flag(argv[i - 1]);
+        if (flag_pos && (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0))
+            cli_log = CLI_LOG_DEBUG;
+        else if (flag_pos && (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0))
+            cli_log = CLI_LOG_ERROR;
+        else if (flag_pos && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0))
+            *help = 1;
+        else
+            argv[o++] = argv[i];
+    }
+    return o;
 }
 
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* events reach pipes and logs at once */
+    const char *env = getenv("FLARE_LOG");
+    if (env && *env) {
+        int l = cli_parse_log_level(env);
+        if (l < 0)
+            fprintf(stderr, "flare: warning: FLARE_LOG='%s' is not error, warn, info or debug\n",
+                    env);
+        else
+            cli_log = l;
+    }
+    int help = 0;
+    argc = global_flags(argc, argv, &help);
+    if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)) {
+        printf("flare %s\n", flare_version()); /* the library's, as loaded */
+        return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "help") == 0) {
+        if (argc >= 3 && cli_command_help(argv[2]) == 0)
+            return 0;
+        help = 1;
+        argc = 1;
+    }
     if (argc < 2) {
-        usage();
+        cli_usage(help ? stdout : stderr);
+        return help ? 0 : 2;
+    }
+    const char *cmd = argv[1];
+    if (!cli_is_command(cmd)) {
+        fprintf(stderr, "flare: unknown command '%s'\n", cmd);
+        cli_usage(stderr);
         return 2;
     }
+    if (help)
+        return cli_command_help(cmd) == 0 ? 0 : 2;
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--json") == 0)
             cli_json = 1;
-    const char *cmd = argv[1];
     if (strcmp(cmd, "id") == 0)
         return cmd_id(argc - 1, argv + 1);
     if (strcmp(cmd, "multiaddr") == 0)
@@ -56,13 +104,5 @@ int main(int argc, char **argv)
         return cmd_relay(argc - 1, argv + 1);
     if (strcmp(cmd, "demo") == 0)
         return cmd_demo(argc - 1, argv + 1);
-    if (strcmp(cmd, "autonat") == 0)
-        return cmd_autonat(argc - 1, argv + 1);
-    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
-        usage();
-        return 0;
-    }
-    fprintf(stderr, "flare: unknown command '%s'\n", cmd);
-    usage();
-    return 2;
+    return cmd_autonat(argc - 1, argv + 1);
 }

@@ -28,7 +28,8 @@ char *cli_json_str(char *dst, size_t cap, const char *s)
     return dst;
 }
 
-/* key/value pairs; a value beginning with \x01 is raw JSON. */
+/* key/value pairs; a value beginning with \x01 is raw JSON, a NULL value
+ * leaves the field out. */
 void cli_jsonf(const char *event, ...)
 {
     char tmp[4096];
@@ -43,10 +44,10 @@ void cli_jsonf(const char *event, ...)
         if (!k)
             break;
         const char *v = va_arg(ap, const char *);
-        printf(",%s:", cli_json_str(tmp, sizeof(tmp), k));
         if (!v)
-            printf("null");
-        else if (v[0] == '\x01')
+            continue; /* a field an event has only sometimes is left out, never null */
+        printf(",%s:", cli_json_str(tmp, sizeof(tmp), k));
+        if (v[0] == '\x01')
             printf("%s", v + 1);
         else
             printf("%s", cli_json_str(tmp, sizeof(tmp), v));
@@ -65,4 +66,18 @@ void cli_out(const char *event, const char *human_fmt, ...)
     va_end(ap);
     printf("\n");
     fflush(stdout);
+}
+
+void cli_debug(const char *fmt, ...)
+{
+    if (!CLI_HUMAN(CLI_LOG_DEBUG))
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "flare: debug: %ld.%03ld ", (long)ts.tv_sec, ts.tv_nsec / 1000000);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
 }
