@@ -5,8 +5,8 @@
 # sits behind a 40 ms link (lab.sh --relay-delay-ms), so the relayed RTT is
 # visibly longer than the direct one.
 set -uo pipefail
-# shellcheck source=../lab/preamble.sh
-source "$(dirname "$0")/../lab/preamble.sh" pe
+# shellcheck source=preamble.sh
+source "$(dirname "$0")/preamble.sh" pe
 dl=${FLARE_BINARY_DIR:-$root/build}/lab/flare-delaylink
 [ -x "$dl" ] && export FLARE_DELAYLINK=$dl
 export QUIET=1 LAB_LOGS
