@@ -17,6 +17,9 @@
 # Corpora grow in build-fuzz/corpus/<target>/ (outside git), seeded from
 # fuzz/corpus/<target>/. FUZZ_NICE=N runs the fuzzers under nice -n N.
 set -euo pipefail
+# Everything runs inside main(), which bash parses whole before running it,
+# so editing this file during a long campaign cannot derail the run.
+main() {
 cd "$(dirname "$0")/.."
 
 campaign=0 total=0 jobs=$(nproc) only=. secs=30
@@ -111,3 +114,5 @@ for t in "${targets[@]}"; do
         "$corpus" >>build-fuzz/campaigns.tsv
 done
 printf '%-24s %14s\n' total "$sum"
+}
+main "$@"
