@@ -2,7 +2,8 @@
 # The connection gater and connection manager flags of flare listen/relay on
 # loopback (no root): a denied peer's dial fails while another peer's works,
 # --deny-ip refuses before the handshake, an --allow-ip list keeps others
-# out, deny beats allow, and bad values exit 2.
+# out, deny beats allow, bad values exit 2, and above high water the
+# connection manager trims idle connections.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 flare=${FLARE_BINARY_DIR:-$root/build}/flare
@@ -82,5 +83,23 @@ timeout 5 "$flare" relay --listen /ip4/127.0.0.1/tcp/0 --deny-ip 10.0.0.0/8 --co
 pids+=($!)
 wait_for "$tmp/relay.log" 'e["event"] == "listening"' >/dev/null && ok "relay takes the policy flags" ||
     bad "relay with policy flags: $(cat "$tmp/relay.log")"
+
+# The connection manager on real sockets: five peers keep connections to a
+# node with high water 3, low water 1 and no grace period; it trims the
+# idle ones (they redial every 2 s, and are trimmed again).
+start connmgr --conn-high 3 --conn-low 1 --conn-grace 0
+for i in 1 2 3 4 5; do
+    "$flare" listen --listen /ip4/127.0.0.1/tcp/0 --seed "$(printf "c$i%.0s" $(seq 32))" \
+        --connect "$addr" --json >"$tmp/client$i.log" 2>&1 &
+    pids+=($!)
+done
+n=0
+for _ in $(seq 80); do
+    n=$(grep -c '"event":"disconnected"' "$tmp/connmgr.log")
+    [ "$n" -ge 4 ] && break
+    sleep 0.1
+done
+[ "$n" -ge 4 ] && ok "connection manager: above high water, idle connections are trimmed ($n)" ||
+    bad "connection manager trimmed $n connections of 5 above high water 3"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
