@@ -22,19 +22,18 @@ typedef struct subnet {
     unsigned prefix;
 } subnet;
 
-typedef struct peer_list {
-    flare_peerid *v;
+/* A growable array of fixed-size entries: peer IDs or subnets. */
+typedef struct entry_list {
+    void *v;
     size_t n, cap;
-} peer_list;
+} entry_list;
 
-typedef struct subnet_list {
-    subnet *v;
-    size_t n, cap;
-} subnet_list;
+/* Whether entry e matches x: equality, or a subnet holding an address. */
+typedef int (*entry_pred)(const void *e, const void *x);
 
 struct flare__gater {
-    peer_list peers[2];     /* [0] deny, [1] allow */
-    subnet_list subnets[2]; /* [0] deny, [1] allow */
+    entry_list peers[2];   /* flare_peerid; [0] deny, [1] allow */
+    entry_list subnets[2]; /* subnet; [0] deny, [1] allow */
     uint64_t refused;
 };
 
@@ -87,20 +86,39 @@ static int in_subnet(const subnet *s, const flare_ipaddr *ip)
     return (s->net.ip[full] & mask) == (ip->ip[full] & mask);
 }
 
-static int subnet_match(const subnet_list *l, const flare_ipaddr *ip)
+static int subnet_has(const void *e, const void *ip)
 {
-    for (size_t i = 0; i < l->n; i++)
-        if (in_subnet(&l->v[i], ip))
-            return 1;
-    return 0;
+    return in_subnet(e, ip);
 }
 
-static int peer_match(const peer_list *l, const flare_peerid *p)
+static int subnet_eq(const void *e, const void *x)
 {
-    for (size_t i = 0; i < l->n; i++)
-        if (flare_peerid_equal(&l->v[i], p))
-            return 1;
-    return 0;
+    const subnet *a = e, *b = x;
+    return a->prefix == b->prefix && flare_ipaddr_same_ip(&a->net, &b->net);
+}
+
+static int peer_eq(const void *e, const void *x)
+{
+    return flare_peerid_equal(e, x);
+}
+
+/* The index of the first entry matching x, or l->n. */
+static size_t list_find(const entry_list *l, size_t size, const void *x, entry_pred match)
+{
+    size_t i = 0;
+    while (i < l->n && !match((const unsigned char *)l->v + i * size, x))
+        i++;
+    return i;
+}
+
+static int subnet_match(const entry_list *l, const flare_ipaddr *ip)
+{
+    return list_find(l, sizeof(subnet), ip, subnet_has) < l->n;
+}
+
+static int peer_match(const entry_list *l, const flare_peerid *p)
+{
+    return list_find(l, sizeof(flare_peerid), p, peer_eq) < l->n;
 }
 
 static int ip_ok(const struct flare__gater *g, const flare_ipaddr *raw)
@@ -179,49 +197,27 @@ int flare__gater_allow_peer(flare_host *h, const flare_conn *c, const flare_peer
 
 /* ---- the application's lists --------------------------------------------------------- */
 
-static int peer_list_set(flare_host *h, peer_list *l, const flare_peerid *p, int on)
+/* Adds x to the list (on) or removes it (!on); adding what is there is a no-op. */
+static int list_set(flare_host *h, entry_list *l, size_t size, const void *x, int on, entry_pred eq)
 {
-    for (size_t i = 0; i < l->n; i++) {
-        if (flare_peerid_equal(&l->v[i], p)) {
-            if (!on)
-                l->v[i] = l->v[--l->n];
-            return 0;
-        }
+    unsigned char *v = l->v;
+    size_t i = list_find(l, size, x, eq);
+    if (i < l->n) {
+        if (!on)
+            memmove(v + i * size, v + --l->n * size, size);
+        return 0;
     }
     if (!on)
         return FLARE_ERR_NOT_FOUND;
     if (l->n == l->cap) {
         size_t cap = l->cap ? 2 * l->cap : 8;
-        flare_peerid *v = flare__realloc(h->mem, l->v, cap * sizeof(*v));
+        v = flare__realloc(h->mem, l->v, cap * size);
         if (!v)
             return FLARE_ERR_NOMEM;
         l->v = v;
         l->cap = cap;
     }
-    l->v[l->n++] = *p;
-    return 0;
-}
-
-static int subnet_list_set(flare_host *h, subnet_list *l, const subnet *s, int on)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        if (l->v[i].prefix == s->prefix && flare_ipaddr_same_ip(&l->v[i].net, &s->net)) {
-            if (!on)
-                l->v[i] = l->v[--l->n];
-            return 0;
-        }
-    }
-    if (!on)
-        return FLARE_ERR_NOT_FOUND;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 8;
-        subnet *v = flare__realloc(h->mem, l->v, cap * sizeof(*v));
-        if (!v)
-            return FLARE_ERR_NOMEM;
-        l->v = v;
-        l->cap = cap;
-    }
-    l->v[l->n++] = *s;
+    memcpy(v + l->n++ * size, x, size);
     return 0;
 }
 
@@ -246,7 +242,7 @@ int flare_host_gater_peer(flare_host *h, flare_gater_list list, const flare_peer
     struct flare__gater *g = on ? gater_get(h) : h->gater;
     if (!g)
         return on ? FLARE_ERR_NOMEM : FLARE_ERR_NOT_FOUND;
-    int rv = peer_list_set(h, &g->peers[list], peer, on);
+    int rv = list_set(h, &g->peers[list], sizeof(*peer), peer, on, peer_eq);
     if (rv == 0)
         close_refused(h);
     return rv;
@@ -269,7 +265,7 @@ int flare_host_gater_subnet(flare_host *h, flare_gater_list list, const flare_ip
     struct flare__gater *g = on ? gater_get(h) : h->gater;
     if (!g)
         return on ? FLARE_ERR_NOMEM : FLARE_ERR_NOT_FOUND;
-    int rv = subnet_list_set(h, &g->subnets[list], &s, on);
+    int rv = list_set(h, &g->subnets[list], sizeof(s), &s, on, subnet_eq);
     if (rv == 0)
         close_refused(h);
     return rv;

@@ -154,6 +154,21 @@ static void on_inbound(flare_host *h, void *state, flare_conn *c)
 
 /* ---- lifecycle of a punch ------------------------------------------------------------- */
 
+/* Frees p's timer, protocol cores and p itself (no unlinking, no callbacks). */
+static void punch_release(flare_host *h, punch *p)
+{
+    h->io->ops->timer_del(p->timer);
+    if (p->b) {
+        flare_dcutr_initiator_free(p->b);
+        flare__free(h->mem, p->b);
+    }
+    if (p->a) {
+        flare_dcutr_responder_free(p->a);
+        flare__free(h->mem, p->a);
+    }
+    flare__free(h->mem, p);
+}
+
 static void punch_unref(punch *p)
 {
     if (--p->refs > 0)
@@ -177,16 +192,7 @@ static void punch_unref(punch *p)
         flare__connmgr_protect(h, &p->peer, FLARE__TAG_HOLEPUNCH, 0);
     if (!relay_used)
         flare__connmgr_protect(h, &p->relay_peer, FLARE__TAG_HOLEPUNCH, 0);
-    h->io->ops->timer_del(p->timer);
-    if (p->b) {
-        flare_dcutr_initiator_free(p->b);
-        flare__free(h->mem, p->b);
-    }
-    if (p->a) {
-        flare_dcutr_responder_free(p->a);
-        flare__free(h->mem, p->a);
-    }
-    flare__free(h->mem, p);
+    punch_release(h, p);
 }
 
 static const flare_stream_cbs quiet_cbs = {NULL, NULL, NULL, NULL, NULL};
@@ -706,16 +712,7 @@ static void dcutr_free(flare_host *h, void *state)
     while (d->list) {
         punch *p = d->list;
         d->list = p->next;
-        h->io->ops->timer_del(p->timer);
-        if (p->b) {
-            flare_dcutr_initiator_free(p->b);
-            flare__free(h->mem, p->b);
-        }
-        if (p->a) {
-            flare_dcutr_responder_free(p->a);
-            flare__free(h->mem, p->a);
-        }
-        flare__free(h->mem, p);
+        punch_release(h, p);
     }
     flare__free(h->mem, d);
 }

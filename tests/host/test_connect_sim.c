@@ -21,24 +21,31 @@ typedef struct cworld {
     flare_tstamp t0, t_done;
 } cworld;
 
-static void make(cworld *w, cnode *n, const char *name, const char *ip, uint8_t seed, int port)
+static void make(cworld *w, cnode *n, const char *name, const char *ip, uint8_t seed, int port,
+                 long delay_ms)
 {
     dw_host_spec sp = {.name = name,
                        .lan = flare_sim_internet(w->sim),
                        .ip = ip,
-                       .link = {.delay = 5 * MS},
+                       .link = {.delay = delay_ms * MS},
                        .seed = {seed},
                        .listen_port = port};
     assert_int_equal(dw_host_make(w->sim, &sp, &n->sh, &n->h), 0);
 }
 
-static void setup(cworld *w)
+/* B's link delays each packet by b_delay_ms, A's by 5 ms. */
+static void setup_delay(cworld *w, long b_delay_ms)
 {
     memset(w, 0, sizeof(*w));
     w->sim = flare_sim_new(1, NULL);
     assert_non_null(w->sim);
-    make(w, &w->b, "B", "198.51.100.20", 2, 4001);
-    make(w, &w->a, "A", "198.51.100.30", 1, 0);
+    make(w, &w->b, "B", "198.51.100.20", 2, 4001, b_delay_ms);
+    make(w, &w->a, "A", "198.51.100.30", 1, 0, 5);
+}
+
+static void setup(cworld *w)
+{
+    setup_delay(w, 5);
 }
 
 static void teardown(cworld *w)
@@ -80,19 +87,31 @@ static int remote_is(const flare_conn *c, const char *ip, int port)
     return flare_multiaddr_equal(&got, &want);
 }
 
+/* A fresh world where A connects to B's two addresses, in this order. */
+static void connect_two(cworld *w, const char *ip1, int port1, const char *ip2, int port2, long ms)
+{
+    setup(w);
+    add_addr(w, ip1, port1);
+    add_addr(w, ip2, port2);
+    connect_run(w, ms);
+}
+
+/* One callback, a success, over ip:port. */
+static void assert_connected_to(const cworld *w, const char *ip, int port)
+{
+    assert_int_equal(w->d.calls, 1);
+    assert_int_equal(w->d.status, 0);
+    assert_true(remote_is(w->d.conn, ip, port));
+}
+
 /* The first address leads nowhere (its SYNs are lost): the second one is
  * tried 250 ms later instead of after the 10 s dial timeout. */
 static void test_stagger_past_a_silent_address(void **state)
 {
     (void)state;
     cworld w;
-    setup(&w);
-    add_addr(&w, "198.51.100.99", 4001);
-    add_addr(&w, "198.51.100.20", 4001);
-    connect_run(&w, 2000);
-    assert_int_equal(w.d.calls, 1);
-    assert_int_equal(w.d.status, 0);
-    assert_true(remote_is(w.d.conn, "198.51.100.20", 4001));
+    connect_two(&w, "198.51.100.99", 4001, "198.51.100.20", 4001, 2000);
+    assert_connected_to(&w, "198.51.100.20", 4001);
     flare_tstamp took = w.t_done - w.t0;
     assert_true(took >= 250 * MS);
     assert_true(took < 400 * MS);
@@ -107,13 +126,8 @@ static void test_public_before_private(void **state)
 {
     (void)state;
     cworld w;
-    setup(&w);
-    add_addr(&w, "10.9.9.9", 4001);
-    add_addr(&w, "198.51.100.20", 4001);
-    connect_run(&w, 1000);
-    assert_int_equal(w.d.calls, 1);
-    assert_int_equal(w.d.status, 0);
-    assert_true(remote_is(w.d.conn, "198.51.100.20", 4001));
+    connect_two(&w, "10.9.9.9", 4001, "198.51.100.20", 4001, 1000);
+    assert_connected_to(&w, "198.51.100.20", 4001);
     assert_true(w.t_done - w.t0 < 250 * MS); /* no stagger: it went first */
     teardown(&w);
 }
@@ -124,23 +138,15 @@ static void test_failures_move_on_then_one_error(void **state)
 {
     (void)state;
     cworld w;
-    setup(&w);
-    add_addr(&w, "198.51.100.20", 4002);
-    add_addr(&w, "198.51.100.20", 4003);
-    connect_run(&w, 1000);
+    connect_two(&w, "198.51.100.20", 4002, "198.51.100.20", 4003, 1000);
     assert_int_equal(w.d.calls, 1);
     assert_true(w.d.status < 0);
     assert_null(w.d.conn);
     assert_true(w.t_done - w.t0 < 250 * MS);
     teardown(&w);
 
-    setup(&w);
-    add_addr(&w, "198.51.100.20", 4002);
-    add_addr(&w, "198.51.100.20", 4001);
-    connect_run(&w, 1000);
-    assert_int_equal(w.d.calls, 1);
-    assert_int_equal(w.d.status, 0);
-    assert_true(remote_is(w.d.conn, "198.51.100.20", 4001));
+    connect_two(&w, "198.51.100.20", 4002, "198.51.100.20", 4001, 1000);
+    assert_connected_to(&w, "198.51.100.20", 4001);
     assert_true(w.t_done - w.t0 < 250 * MS);
     teardown(&w);
 }
@@ -151,10 +157,7 @@ static void test_worked_before_goes_first(void **state)
 {
     (void)state;
     cworld w;
-    setup(&w);
-    add_addr(&w, "198.51.100.99", 4001);
-    add_addr(&w, "198.51.100.20", 4001);
-    connect_run(&w, 1000);
+    connect_two(&w, "198.51.100.99", 4001, "198.51.100.20", 4001, 1000);
     assert_int_equal(w.d.status, 0);
     assert_true(w.t_done - w.t0 >= 250 * MS); /* the silent one went first */
     flare_conn_close(w.d.conn);
@@ -162,9 +165,7 @@ static void test_worked_before_goes_first(void **state)
     assert_null(flare_host_conn_to(w.a.h, flare_host_peerid(w.b.h)));
     memset(&w.d, 0, sizeof(w.d));
     connect_run(&w, 1000);
-    assert_int_equal(w.d.calls, 1);
-    assert_int_equal(w.d.status, 0);
-    assert_true(remote_is(w.d.conn, "198.51.100.20", 4001));
+    assert_connected_to(&w, "198.51.100.20", 4001);
     assert_true(w.t_done - w.t0 < 250 * MS);
     teardown(&w);
 }
@@ -175,27 +176,15 @@ static void test_race_loser_closed(void **state)
 {
     (void)state;
     cworld w;
-    memset(&w, 0, sizeof(w));
-    w.sim = flare_sim_new(1, NULL);
-    assert_non_null(w.sim);
-    dw_host_spec sp = {.name = "B",
-                       .lan = flare_sim_internet(w.sim),
-                       .ip = "198.51.100.20",
-                       .link = {.delay = 100 * MS},
-                       .seed = {2},
-                       .listen_port = 4001};
-    assert_int_equal(dw_host_make(w.sim, &sp, &w.b.sh, &w.b.h), 0);
+    setup_delay(&w, 100);
     flare_multiaddr second;
     assert_int_equal(dw_tcp_addr(&second, "198.51.100.20", 4002, NULL), 0);
     assert_int_equal(flare_host_listen(w.b.h, &second), 0);
-    make(&w, &w.a, "A", "198.51.100.30", 1, 0);
     add_addr(&w, "198.51.100.20", 4001);
     add_addr(&w, "198.51.100.20", 4002);
     connect_run(&w, 3000);
-    assert_int_equal(w.d.calls, 1);
-    assert_int_equal(w.d.status, 0);
+    assert_connected_to(&w, "198.51.100.20", 4001);
     assert_true(w.t_done - w.t0 > 250 * MS); /* the second attempt was under way */
-    assert_true(remote_is(w.d.conn, "198.51.100.20", 4001));
     assert_int_equal(flare_host_num_conns(w.a.h), 1);
     assert_int_equal(flare_host_num_conns(w.b.h), 1);
     assert_ptr_equal(flare_host_conn_to(w.a.h, flare_host_peerid(w.b.h)), w.d.conn);

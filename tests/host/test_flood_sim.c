@@ -17,54 +17,6 @@
 #define MS FLARE_NS_PER_MS
 #define S  FLARE_NS_PER_S
 
-/* Live and peak heap bytes (a size header before each block). */
-typedef struct heap {
-    long bytes, peak;
-} heap;
-
-static void *h_malloc(size_t n, void *u)
-{
-    size_t *p = malloc(n + sizeof(max_align_t));
-    if (!p)
-        return NULL;
-    *p = n;
-    heap *h = u;
-    h->bytes += (long)n;
-    if (h->bytes > h->peak)
-        h->peak = h->bytes;
-    return (char *)p + sizeof(max_align_t);
-}
-
-static void h_free(void *q, void *u)
-{
-    if (!q)
-        return;
-    size_t *p = (size_t *)(void *)((char *)q - sizeof(max_align_t));
-    ((heap *)u)->bytes -= (long)*p;
-    free(p);
-}
-
-static void *h_calloc(size_t k, size_t n, void *u)
-{
-    void *q = h_malloc(k * n, u);
-    if (q)
-        memset(q, 0, k * n);
-    return q;
-}
-
-static void *h_realloc(void *q, size_t n, void *u)
-{
-    if (!q)
-        return h_malloc(n, u);
-    size_t old = *(size_t *)(void *)((char *)q - sizeof(max_align_t));
-    void *r = h_malloc(n, u);
-    if (!r)
-        return NULL;
-    memcpy(r, q, old < n ? old : n);
-    h_free(q, u);
-    return r;
-}
-
 typedef struct victim {
     int closed, close_err;
 } victim;
@@ -141,9 +93,9 @@ static flare_conn *victim_conn(flare_host *h)
  * is short, for up to `secs` of simulated time. */
 static void run_flood(const flare_host_config *vcfg, size_t total, int secs, int resume, result *r)
 {
-    heap simheap = {0}, vheap = {0};
-    flare_mem smem = {&simheap, h_malloc, h_free, h_calloc, h_realloc};
-    flare_mem vmem = {&vheap, h_malloc, h_free, h_calloc, h_realloc};
+    flare_test_heap simheap = {0}, vheap = {0};
+    flare_mem smem = flare_test_heap_mem(&simheap);
+    flare_mem vmem = flare_test_heap_mem(&vheap);
     flare_sim *sim = flare_sim_new(11, &smem);
     flare_host_config acfg;
     flare_host_config_default(&acfg);

@@ -135,6 +135,39 @@ static void raw_close_all(raw *r, int n)
             r[i].io->ops->sock_close(r[i].s, 1);
 }
 
+/* n raw connections to target from a simulated host at ip (named name). */
+static void raw_from(flare_sim *sim, const char *name, const char *ip, raw *r, int n,
+                     const char *target, const char *payload)
+{
+    flare_sim_host *m = flare_sim_host_new(sim, name);
+    assert_int_equal(flare_sim_host_add_addr(m, flare_sim_internet(sim), ip), 0);
+    raw_open(flare_sim_host_io(m), r, n, target, payload);
+}
+
+/* A (198.51.100.1, config cfg or the defaults) and B (198.51.100.2). */
+static void make_pair(flare_sim *sim, node *a, node *b, const flare_host_config *cfg)
+{
+    make(sim, a, "198.51.100.1", 1, cfg);
+    make(sim, b, "198.51.100.2", 2, NULL);
+}
+
+static void del_pair(flare_sim *sim, node *a, node *b)
+{
+    flare_host_del(a->h);
+    flare_host_del(b->h);
+    flare_sim_del(sim);
+}
+
+/* Dials ma from h and runs the simulator for ms; the dial must succeed. */
+static flare_conn *dial_ok(flare_sim *sim, flare_host *h, const flare_multiaddr *ma, long ms)
+{
+    dw_dial d = {0};
+    assert_int_equal(flare_host_dial(h, ma, NULL, dw_dial_cb, &d), 0);
+    dw_run_ms(sim, ms);
+    assert_int_equal(d.status, 0);
+    return d.conn;
+}
+
 /* ---- unit: defaults, the query, the counting allocator ------------------------------------ */
 
 static void test_defaults(void **state)
@@ -244,13 +277,10 @@ static void test_one_ip_flood(void **state)
     (void)state;
     flare_sim *sim = flare_sim_new(3, NULL);
     node a = {0}, b = {0}, d = {0};
-    make(sim, &a, "198.51.100.1", 1, NULL);
-    make(sim, &b, "198.51.100.2", 2, NULL);
+    make_pair(sim, &a, &b, NULL);
     make(sim, &d, "192.0.2.4", 4, NULL);
-    flare_sim_host *m = flare_sim_host_new(sim, "mallory");
-    assert_int_equal(flare_sim_host_add_addr(m, flare_sim_internet(sim), "203.0.113.66"), 0);
     raw r[60] = {{0}};
-    raw_open(flare_sim_host_io(m), r, 60, "198.51.100.1", NULL);
+    raw_from(sim, "mallory", "203.0.113.66", r, 60, "198.51.100.1", NULL);
     dw_run_ms(sim, 500);
     flare_host_config cfg;
     flare_host_config_default(&cfg);
@@ -324,10 +354,7 @@ static void test_inbound_outbound_budgets(void **state)
     assert_int_not_equal(r[2].status, 0);
     assert_int_equal(stat_of(a.h, FLARE_RCMGR_SYSTEM).conns_inbound, 2);
     addr_of(&d, &ma);
-    dw_dial out = {0};
-    assert_int_equal(flare_host_dial(a.h, &ma, NULL, dw_dial_cb, &out), 0);
-    dw_run_ms(sim, 300);
-    assert_int_equal(out.status, 0);
+    dial_ok(sim, a.h, &ma, 300);
     assert_int_equal(stat_of(a.h, FLARE_RCMGR_SYSTEM).conns_outbound, 1);
     for (int i = 0; i < 3; i++)
         flare_host_del(in[i].h);
@@ -365,9 +392,7 @@ static void test_ipv6_subnet(void **state)
     raw r[5];
     memset(r, 0, sizeof(r));
     for (int i = 0; i < 5; i++) {
-        flare_sim_host *m = flare_sim_host_new(sim, ips[i]);
-        assert_int_equal(flare_sim_host_add_addr(m, flare_sim_internet(sim), ips[i]), 0);
-        raw_open(flare_sim_host_io(m), &r[i], 1, "2001:db8::a", NULL);
+        raw_from(sim, ips[i], ips[i], &r[i], 1, "2001:db8::a", NULL);
         dw_run_ms(sim, 50);
     }
     dw_run_ms(sim, 200);
@@ -387,14 +412,9 @@ static void test_ipv6_subnet(void **state)
     assert_int_equal(dw_host_make(sim, &sb, &b.sh, &b.h), 0);
     assert_int_equal(flare_multiaddr_parse(&ma, "/ip6/2001:db8::a/tcp/4001"), 0);
     assert_int_equal(flare_multiaddr_with_peerid(&ma, flare_host_peerid(a.h)), 0);
-    dw_dial ok = {0};
-    assert_int_equal(flare_host_dial(b.h, &ma, NULL, dw_dial_cb, &ok), 0);
-    dw_run_ms(sim, 500);
-    assert_int_equal(ok.status, 0);
+    dial_ok(sim, b.h, &ma, 500);
     raw_close_all(r, 5);
-    flare_host_del(a.h);
-    flare_host_del(b.h);
-    flare_sim_del(sim);
+    del_pair(sim, &a, &b);
 }
 
 /* A peer's connections beyond max_connections_per_peer are closed after
@@ -407,8 +427,7 @@ static void test_per_peer_inbound(void **state)
     dw_config_default(&cfg);
     cfg.max_connections_per_peer = 2;
     node a = {0}, b = {0};
-    make(sim, &a, "198.51.100.1", 1, &cfg);
-    make(sim, &b, "198.51.100.2", 2, NULL);
+    make_pair(sim, &a, &b, &cfg);
     flare_multiaddr ma;
     addr_of(&a, &ma);
     flare_dial_opts o = {.force_new = 1, .no_reuse = 1};
@@ -429,9 +448,7 @@ static void test_per_peer_inbound(void **state)
     assert_int_equal(flare_host_rcmgr_stat(a.h, &sc, &u), 0);
     assert_int_equal(u.conns_inbound, 2);
     assert_true(u.memory > 0);
-    flare_host_del(a.h);
-    flare_host_del(b.h);
-    flare_sim_del(sim);
+    del_pair(sim, &a, &b);
 }
 
 /* Stalled handshakes from three /24s, each within its IP and subnet limits:
@@ -446,16 +463,13 @@ static void test_slowloris(void **state)
     cfg.limits.handshakes_per_ip = 2;
     cfg.limits.handshakes_per_subnet = 4;
     node a = {0}, b = {0};
-    make(sim, &a, "198.51.100.1", 1, &cfg);
-    make(sim, &b, "198.51.100.2", 2, NULL);
+    make_pair(sim, &a, &b, &cfg);
     static const char *ips[] = {"203.0.113.5", "203.0.113.6", "203.0.113.7",
                                 "192.0.2.5",   "192.0.2.6",   "198.18.0.5"};
     raw r[6][4];
     memset(r, 0, sizeof(r));
     for (int i = 0; i < 6; i++) {
-        flare_sim_host *m = flare_sim_host_new(sim, ips[i]);
-        assert_int_equal(flare_sim_host_add_addr(m, flare_sim_internet(sim), ips[i]), 0);
-        raw_open(flare_sim_host_io(m), r[i], 4, "198.51.100.1", "\x13/multistream/1.0.0\n");
+        raw_from(sim, ips[i], ips[i], r[i], 4, "198.51.100.1", "\x13/multistream/1.0.0\n");
         dw_run_ms(sim, 50);
     }
     dw_run_ms(sim, 200);
@@ -468,16 +482,11 @@ static void test_slowloris(void **state)
     assert_int_equal(alive, 6);
     flare_multiaddr ma;
     addr_of(&a, &ma);
-    dw_dial ok = {0};
-    assert_int_equal(flare_host_dial(b.h, &ma, NULL, dw_dial_cb, &ok), 0);
-    dw_run_ms(sim, 500);
-    assert_int_equal(ok.status, 0);
+    dial_ok(sim, b.h, &ma, 500);
     assert_true(stat_of(a.h, FLARE_RCMGR_SYSTEM).handshakes <= 6);
     for (int i = 0; i < 6; i++)
         raw_close_all(r[i], 4);
-    flare_host_del(a.h);
-    flare_host_del(b.h);
-    flare_sim_del(sim);
+    del_pair(sim, &a, &b);
 }
 
 /* ---- memory and protocol limits ------------------------------------------------------------- */
@@ -525,20 +534,16 @@ static void test_memory_limit(void **state)
     dw_config_default(&cfg);
     cfg.limits.mem_per_conn = 200000;
     node a = {0}, b = {0};
-    make(sim, &a, "198.51.100.1", 1, &cfg);
-    make(sim, &b, "198.51.100.2", 2, NULL);
+    make_pair(sim, &a, &b, &cfg);
     assert_int_equal(flare_host_set_handler(a.h, "/hold/1", &hold_cbs, NULL, 0), 0);
     flare_multiaddr ma;
     addr_of(&a, &ma);
-    dw_dial d = {0};
-    assert_int_equal(flare_host_dial(b.h, &ma, NULL, dw_dial_cb, &d), 0);
-    dw_run_ms(sim, 300);
-    assert_int_equal(d.status, 0);
+    flare_conn *c = dial_ok(sim, b.h, &ma, 300);
     sink k[4] = {{0}};
     static uint8_t blob[200000];
     for (int i = 0; i < 4; i++) {
         flare_stream *s;
-        assert_int_equal(flare_conn_new_stream(d.conn, "/hold/1", &sink_cbs, &k[i], 0, &s), 0);
+        assert_int_equal(flare_conn_new_stream(c, "/hold/1", &sink_cbs, &k[i], 0, &s), 0);
         flare_stream_write(s, blob, sizeof(blob));
     }
     dw_run_ms(sim, 2000);
@@ -548,13 +553,8 @@ static void test_memory_limit(void **state)
     assert_true(u.refused_mem > 0);
     assert_int_equal(u.memory, 0);
     assert_int_equal(u.conns_inbound, 0);
-    dw_dial again = {0};
-    assert_int_equal(flare_host_dial(b.h, &ma, NULL, dw_dial_cb, &again), 0);
-    dw_run_ms(sim, 300);
-    assert_int_equal(again.status, 0);
-    flare_host_del(a.h);
-    flare_host_del(b.h);
-    flare_sim_del(sim);
+    dial_ok(sim, b.h, &ma, 300);
+    del_pair(sim, &a, &b);
 }
 
 /* A peer opening many ping streams: the service's per-peer limit (4). */
@@ -563,18 +563,14 @@ static void test_protocol_limit(void **state)
     (void)state;
     flare_sim *sim = flare_sim_new(7, NULL);
     node a = {0}, b = {0};
-    make(sim, &a, "198.51.100.1", 1, NULL);
-    make(sim, &b, "198.51.100.2", 2, NULL);
+    make_pair(sim, &a, &b, NULL);
     flare_multiaddr ma;
     addr_of(&a, &ma);
-    dw_dial d = {0};
-    assert_int_equal(flare_host_dial(b.h, &ma, NULL, dw_dial_cb, &d), 0);
-    dw_run_ms(sim, 300);
-    assert_int_equal(d.status, 0);
+    flare_conn *c = dial_ok(sim, b.h, &ma, 300);
     sink k[10] = {{0}};
     for (int i = 0; i < 10; i++)
         assert_int_equal(
-            flare_conn_new_stream(d.conn, FLARE_PING_PROTOCOL_ID, &sink_cbs, &k[i], 0, NULL), 0);
+            flare_conn_new_stream(c, FLARE_PING_PROTOCOL_ID, &sink_cbs, &k[i], 0, NULL), 0);
     dw_run_ms(sim, 300);
     int reset = 0;
     for (int i = 0; i < 10; i++)
@@ -587,15 +583,13 @@ static void test_protocol_limit(void **state)
     /* A limit of the application's own replaces the service's. */
     assert_int_equal(flare_host_set_protocol_limits(a.h, FLARE_PING_PROTOCOL_ID, 5, 0), 0);
     sink more = {0};
-    assert_int_equal(
-        flare_conn_new_stream(d.conn, FLARE_PING_PROTOCOL_ID, &sink_cbs, &more, 0, NULL), 0);
+    assert_int_equal(flare_conn_new_stream(c, FLARE_PING_PROTOCOL_ID, &sink_cbs, &more, 0, NULL),
+                     0);
     dw_run_ms(sim, 300);
     assert_int_equal(more.closed, 0);
     assert_int_equal(flare_host_rcmgr_stat(a.h, &sc, &u), 0);
     assert_int_equal(u.streams_inbound, 5);
-    flare_host_del(a.h);
-    flare_host_del(b.h);
-    flare_sim_del(sim);
+    del_pair(sim, &a, &b);
 }
 
 int main(void)

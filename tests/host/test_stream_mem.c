@@ -12,55 +12,10 @@
 
 #define MS FLARE_NS_PER_MS
 
-/* Live heap bytes of one host (a size header before each block). */
-typedef struct heap {
-    long bytes;
-} heap;
-
-static void *h_malloc(size_t n, void *u)
-{
-    size_t *p = malloc(n + sizeof(max_align_t));
-    if (!p)
-        return NULL;
-    *p = n;
-    ((heap *)u)->bytes += (long)n;
-    return (char *)p + sizeof(max_align_t);
-}
-
-static void h_free(void *q, void *u)
-{
-    if (!q)
-        return;
-    size_t *p = (size_t *)(void *)((char *)q - sizeof(max_align_t));
-    ((heap *)u)->bytes -= (long)*p;
-    free(p);
-}
-
-static void *h_calloc(size_t k, size_t n, void *u)
-{
-    void *q = h_malloc(k * n, u);
-    if (q)
-        memset(q, 0, k * n);
-    return q;
-}
-
-static void *h_realloc(void *q, size_t n, void *u)
-{
-    if (!q)
-        return h_malloc(n, u);
-    size_t old = *(size_t *)(void *)((char *)q - sizeof(max_align_t));
-    void *r = h_malloc(n, u);
-    if (!r)
-        return NULL;
-    memcpy(r, q, old < n ? old : n);
-    h_free(q, u);
-    return r;
-}
-
 typedef struct node {
     flare_sim_host *sh;
     flare_host *h;
-    heap heap;
+    flare_test_heap heap;
     flare_mem mem;
     int rsv_ok;
     flare_multiaddr relayed;
@@ -92,7 +47,7 @@ static void make_host(flare_sim *sim, node *n, const char *name, const char *ip,
     cfg.enable_holepunch = 0;
     cfg.enable_autonat_client = 0;
     cfg.enable_autonat_server = 0;
-    flare_mem m = {&n->heap, h_malloc, h_free, h_calloc, h_realloc};
+    flare_mem m = flare_test_heap_mem(&n->heap);
     n->mem = m;
     assert_int_equal(flare_host_new(&n->h, flare_sim_host_io(n->sh), &k, &cfg, &n->mem), 0);
     flare_host_set_event_cb(n->h, on_event, n);

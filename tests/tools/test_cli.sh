@@ -1,14 +1,7 @@
 #!/usr/bin/env bash
 # The flare CLI: id (seed, key file creation with mode 0600, reload), multiaddr
 # inspection (binary form, components, classification, relayed), bad input.
-set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-flare=${FLARE_BINARY_DIR:-$root/build}/flare
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+source "$(dirname "$0")/lib.sh"
 json() { python3 -c "import json,sys; print(json.loads(sys.stdin.readline())$1)"; }
 
 seed=$(printf '07%.0s' $(seq 32))
@@ -38,5 +31,4 @@ out=$("$flare" multiaddr "$r" --json)
 out=$("$flare" multiaddr /ip4/1.2.3.4/tcp/70000 --json 2>/dev/null)
 grep -q '"event":"error"' <<<"$out" && ok "error reported as JSON" || bad "no JSON error: $out"
 "$flare" frobnicate >/dev/null 2>&1; [ $? -eq 2 ] && ok "unknown command exits 2" || bad "unknown command"
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

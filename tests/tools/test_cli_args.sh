@@ -3,14 +3,7 @@
 # numbers in range (exit 2, a message naming the flag), an --echo protocol
 # over FLARE_PROTOCOL_MAX is refused, listen errors keep errno's meaning, and
 # a key file readable by others loads with a warning.
-set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-flare=${FLARE_BINARY_DIR:-$root/build}/flare
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+source "$(dirname "$0")/lib.sh"
 # refused "DESC" FLAG-IN-MESSAGE CMD...: exit 2 and stderr names the flag.
 refused() {
     local desc=$1 flag=$2
@@ -82,5 +75,4 @@ chmod 600 "$tmp/k"
 # Good values still work.
 timeout 5 "$flare" demo --delay-ms 5 --seed 3 >/dev/null 2>&1 && ok "demo with numeric flags runs" ||
     bad "demo --delay-ms 5 --seed 3"
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

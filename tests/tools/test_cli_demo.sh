@@ -5,14 +5,7 @@
 # scripts/demo.sh builds in its own directory (build/ keeps its tests),
 # takes the lab lock with its own namespace prefix, and narrates the lab
 # run live (scripts/demo_narrate.py, checked here on recorded events).
-set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-flare=${FLARE_BINARY_DIR:-$root/build}/flare
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+source "$(dirname "$0")/lib.sh"
 
 timeout 60 "$flare" demo --delay-ms 25 --relay-delay-ms 60 >"$tmp/eim.txt" 2>&1
 rc=$?
@@ -66,5 +59,4 @@ grep -q "THROUGH THE RELAY" "$tmp/n.txt" && grep -q "measured the round trip ove
     grep -q "symmetric NAT.*trying again (attempt 2 of 3)" "$tmp/n.txt" && grep -q "HOLE PUNCHED" "$tmp/n.txt" &&
     grep -q "over the DIRECT connection" "$tmp/n.txt" && ok "narrator explains the steps" ||
     bad "narrator: $(cat "$tmp/n.txt")"
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

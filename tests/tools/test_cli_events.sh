@@ -7,34 +7,8 @@
 # and the lines the other CLI tests produce (re-run through a wrapper that
 # keeps a copy of flare's stdout). The echo event names the connection that
 # carried it: relayed through the circuit, direct otherwise.
-set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-flare=${FLARE_BINARY_DIR:-$root/build}/flare
+source "$(dirname "$0")/lib.sh"
 check="python3 $root/tests/tools/check_events.py $root/docs/cli.md $root/tools/flare"
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-wait_for() { # FILE PYEXPR: up to 10 s for a JSON line e with PYEXPR true; prints it
-    for _ in $(seq 100); do
-        python3 -c 'import json,sys
-for l in open(sys.argv[1]):
-    try: e = json.loads(l)
-    except ValueError: continue
-    if eval(sys.argv[2]): print(l.strip()); sys.exit(0)
-sys.exit(1)' "$1" "$2" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 
 $check >"$tmp/static.txt" && ok "every event name in tools/flare is documented" ||
     bad "undocumented events in the source: $(grep FAIL "$tmp/static.txt")"
@@ -43,14 +17,13 @@ $check >"$tmp/static.txt" && ok "every event name in tools/flare is documented" 
 mkdir "$tmp/run"
 "$flare" relay --listen /ip4/127.0.0.1/tcp/0 --json >"$tmp/run/relay.log" 2>&1 &
 pids+=($!)
-line=$(wait_for "$tmp/run/relay.log" 'e["event"] == "listening"') || { bad "relay did not start"; exit 1; }
-raddr=$(field "$line" addr)
+raddr=$(listening_addr "$tmp/run/relay.log") || { bad "relay did not start"; exit 1; }
 "$flare" listen --listen /ip4/127.0.0.1/tcp/0 --relay "$raddr" --echo /echo/1.0.0 --json \
     >"$tmp/run/b.log" 2>&1 &
 pids+=($!)
 line=$(wait_for "$tmp/run/b.log" 'e["event"] == "reservation"') || { bad "no reservation"; exit 1; }
 baddr=$(field "$line" addr)
-bdirect=$(field "$(wait_for "$tmp/run/b.log" 'e["event"] == "listening"')" addr)
+bdirect=$(listening_addr "$tmp/run/b.log")
 
 timeout 10 "$flare" dial "$baddr" --echo /echo/1.0.0 --message via-relay --json >"$tmp/run/a1.log" 2>&1
 line=$(wait_for "$tmp/run/a1.log" 'e["event"] == "echo"')
@@ -110,5 +83,4 @@ n=$(cat "$tmp"/tee/*.log 2>/dev/null | grep -c '^{"event"')
 [ "${n:-0}" -gt 50 ] || bad "the other CLI tests printed only ${n:-0} JSON lines"
 $check "$tmp"/tee/*.log >"$tmp/tee.txt" && ok "other CLI tests: $(tail -1 "$tmp/tee.txt")" ||
     bad "other CLI tests: $(grep FAIL "$tmp/tee.txt" | head -5)"
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

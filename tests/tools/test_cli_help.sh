@@ -3,20 +3,7 @@
 # command (usage on stdout, exit 0), log levels (-q, -v, FLARE_LOG), listen
 # addresses one can dial (never 0.0.0.0) with the next command, the system's
 # reason for a listen failure, and a hint for "127.0.0.1:4001".
-set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-flare=${FLARE_BINARY_DIR:-$root/build}/flare
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+source "$(dirname "$0")/lib.sh"
 wait_line() { # FILE REGEX: up to 10 s
     for _ in $(seq 100); do
         grep -qE "$2" "$1" 2>/dev/null && return 0
@@ -105,5 +92,4 @@ for c in 0 1 2 3 4 130; do
 done
 grep -qE '^\| 3 \|.*echo' "$root/docs/cli.md" && grep -qE '^\| 4 \|.*wait' "$root/docs/cli.md" &&
     ok "exit codes 3 and 4 documented" || bad "exit codes 3/4"
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

@@ -1,20 +1,7 @@
 #!/usr/bin/env bash
 # The resource manager's --max-* flags: bad values exit 2; good ones start
 # a node; --max-conns-per-peer 1 keeps a second connection of one peer out.
-set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-flare=${FLARE_BINARY_DIR:-$root/build}/flare
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+source "$(dirname "$0")/lib.sh"
 
 for args in "--max-conns abc" "--max-conns -1" "--max-mem 5T" "--max-mem 1KB" "--max-frob 1" \
     "--max-conns-per-ip" "--max-mem-per-conn 99999999999999999999G" "--max-conns 99999999999999999999"; do
@@ -31,8 +18,7 @@ seed_c=$(printf 'c3%.0s' $(seq 32))
 "$flare" listen --listen /ip4/127.0.0.1/tcp/0 --seed "$seed_t" --max-conns-per-peer 1 --json \
     >"$tmp/t.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 50); do grep -q '"listening"' "$tmp/t.log" && break; sleep 0.1; done
-addr=$(grep -o '"addr":"[^"]*"' "$tmp/t.log" | head -1 | cut -d'"' -f4)
+addr=$(listening_addr "$tmp/t.log" 50)
 for i in 1 2; do
     "$flare" listen --listen /ip4/127.0.0.1/tcp/0 --seed "$seed_c" --connect "$addr" \
         >/dev/null 2>&1 &
@@ -44,5 +30,4 @@ c=$(grep -c '"event":"connected"' "$tmp/t.log")
 f=$(grep -c '"event":"incoming_failed".*resource limit exceeded' "$tmp/t.log")
 [ "$c" -eq 1 ] && [ "$f" -ge 1 ] && ok "--max-conns-per-peer 1: one kept, the second refused" ||
     bad "connected $c, refused $f"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

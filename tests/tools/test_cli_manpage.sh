@@ -3,13 +3,7 @@
 # makes of docs/cli.md today and renders without warnings; the completion
 # offers every command and every flag docs/cli.md and `COMMAND --help`
 # mention; CMake installs both.
-set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${FLARE_BINARY_DIR:-$root/build}
-flare=$bin/flare
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+source "$(dirname "$0")/lib.sh"
 version=$(sed -n 's/^#define FLARE_VERSION *"\(.*\)"/\1/p' "$root/include/flare/version.h")
 if diff -u "$root/docs/flare.1" <(python3 "$root/scripts/gen-man.py" "$root/docs/cli.md" "$version") >/dev/null; then
     ok "docs/flare.1 is current (scripts/gen-man.py docs/cli.md $version)"
@@ -46,5 +40,4 @@ if [ -f "$inst" ]; then
     grep -q "man1.*flare.1\|flare.1.*man1\|/man1\"" "$inst" && grep -q "bash-completion/completions" "$inst" &&
         ok "install rules for the man page and the completion" || bad "no install rules in $inst"
 fi
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

@@ -3,35 +3,13 @@
 # `flare listen --echo` comes back byte for byte (the echo event's bytes and
 # ok); --message with --message-file, a file over 1 MiB and a missing file
 # exit 2.
-set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-flare=${FLARE_BINARY_DIR:-$root/build}/flare
-tmp=$(mktemp -d)
-lpid=
-cleanup() {
-    [ -n "$lpid" ] && kill "$lpid" 2>/dev/null
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+source "$(dirname "$0")/lib.sh"
 
 seed=$(printf 'b2%.0s' $(seq 32))
 "$flare" listen --listen /ip4/127.0.0.1/tcp/0 --seed "$seed" --echo /echo/1.0.0 --json \
     >"$tmp/l.log" 2>"$tmp/l.err" &
-lpid=$!
-addr=
-for _ in $(seq 50); do
-    addr=$(python3 -c 'import json,sys
-for l in open(sys.argv[1]):
-    e = json.loads(l)
-    if e["event"] == "listening": print(e["addr"]); break' "$tmp/l.log" 2>/dev/null)
-    [ -n "$addr" ] && break
-    sleep 0.1
-done
-[ -n "$addr" ] || { echo "FAIL the listener did not start"; exit 1; }
+pids+=($!)
+addr=$(listening_addr "$tmp/l.log" 50) || { echo "FAIL the listener did not start"; exit 1; }
 
 head -c 230400 /dev/urandom | base64 -w0 >"$tmp/payload"
 if timeout 20 "$flare" dial "$addr" --echo /echo/1.0.0 --message-file "$tmp/payload" \
@@ -50,5 +28,4 @@ timeout 5 "$flare" dial "$addr" --echo /echo/1.0.0 --message-file "$tmp/big" >/d
 timeout 5 "$flare" dial "$addr" --echo /echo/1.0.0 --message-file "$tmp/none" >/dev/null 2>&1
 [ $? -eq 2 ] && ok "--message-file missing: exit 2" || bad "--message-file missing"
 grep -qiE "sanitizer|segmentation|abort" "$tmp"/*.err && bad "a crash report in stderr"
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

@@ -4,34 +4,7 @@
 # --deny-ip refuses before the handshake, an --allow-ip list keeps others
 # out, deny beats allow, bad values exit 2, and above high water the
 # connection manager trims idle connections.
-set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-flare=${FLARE_BINARY_DIR:-$root/build}/flare
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-# wait_for FILE PYEXPR: up to 10 s for a JSON line e with PYEXPR true; prints it.
-wait_for() {
-    for _ in $(seq 100); do
-        python3 -c 'import json,sys
-for l in open(sys.argv[1]):
-    try: e = json.loads(l)
-    except ValueError: continue
-    if eval(sys.argv[2]): print(l.strip()); sys.exit(0)
-sys.exit(1)' "$1" "$2" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+source "$(dirname "$0")/lib.sh"
 pid_of() { "$flare" id --seed "$1" --json | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["peerId"])'; }
 
 seed_s=$(printf '5a%.0s' $(seq 32))
@@ -46,9 +19,7 @@ start() {
     shift
     "$flare" listen --listen /ip4/127.0.0.1/tcp/0 --seed "$seed_s" --json "$@" >"$tmp/$name.log" 2>&1 &
     pids+=($!)
-    local line
-    line=$(wait_for "$tmp/$name.log" 'e["event"] == "listening"') || { bad "$name: no listener"; return 1; }
-    addr=$(field "$line" addr)
+    addr=$(listening_addr "$tmp/$name.log") || { bad "$name: no listener"; return 1; }
 }
 dial_as() { timeout 10 "$flare" dial "$addr" --seed "$1" >/dev/null 2>&1; }
 
@@ -101,5 +72,4 @@ for _ in $(seq 80); do
 done
 [ "$n" -ge 4 ] && ok "connection manager: above high water, idle connections are trimmed ($n)" ||
     bad "connection manager trimmed $n connections of 5 above high water 3"
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

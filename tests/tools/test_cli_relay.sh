@@ -3,34 +3,7 @@
 # (exit 2); a relay with --relay-data 16384 serves a small echo through a
 # circuit, and ends a circuit that carries more with "resource limit
 # exceeded" on the relay and on both ends, then still serves.
-set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-flare=${FLARE_BINARY_DIR:-$root/build}/flare
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-# wait_for FILE PYEXPR: up to 10 s for a JSON line e with PYEXPR true; prints it.
-wait_for() {
-    for _ in $(seq 100); do
-        python3 -c 'import json,sys
-for l in open(sys.argv[1]):
-    try: e = json.loads(l)
-    except ValueError: continue
-    if eval(sys.argv[2]): print(l.strip()); sys.exit(0)
-sys.exit(1)' "$1" "$2" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+source "$(dirname "$0")/lib.sh"
 
 for args in "--relay-ttl abc" "--relay-data -5" "--relay-duration 4294967296" "--relay-frob 1" \
     "--relay-ttl"; do
@@ -48,8 +21,7 @@ seed_a=$(printf 'c3%.0s' $(seq 32))
     --relay-ttl 60 --relay-duration 30 --relay-max-reservations 4 --relay-max-per-ip 2 \
     --relay-max-circuits 8 --relay-circuits-per-peer 4 >"$tmp/relay.log" 2>&1 &
 pids+=($!)
-line=$(wait_for "$tmp/relay.log" 'e["event"] == "listening"') || { bad "relay did not start"; exit 1; }
-raddr=$(field "$line" addr)
+raddr=$(listening_addr "$tmp/relay.log") || { bad "relay did not start"; exit 1; }
 "$flare" listen --listen /ip4/127.0.0.1/tcp/0 --relay "$raddr" --seed "$seed_b" --echo /echo/1.0.0 \
     --no-holepunch --json >"$tmp/b.log" 2>&1 &
 pids+=($!)
@@ -95,5 +67,4 @@ if [ -n "$loser" ]; then
 else
     bad "per-IP cap: neither C nor D reserved"
 fi
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish
