@@ -1,14 +1,22 @@
 /*
- * Loopback benchmarks of the host (issue 2/5): stream throughput with 1 and
- * 16 streams against raw TCP through the same driver and against the
- * single-core ChaCha20-Poly1305 speed, and connection setups per second.
+ * Loopback benchmarks of the host: stream throughput with 1 and 16 streams
+ * next to references measured in the same run: the one-core AEAD ceiling
+ * (ChaCha20-Poly1305 encrypt + decrypt of the same bytes, which is what one
+ * core does for both ends of a stream) and a plain blocking socket loop next
+ * to raw TCP through flare's driver; and connection setups per second.
  * Both hosts run in this process on one libuv loop, so every number is for
- * one core doing both ends. Usage: bench_host [MiB]   (default 256)
+ * one core doing both ends. The measurements are interleaved `runs` times
+ * and reported as min/median/max, because the machine may be shared.
+ * Usage: bench_host [MiB [runs]]   (defaults 256, 3)
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "bench_source.h"
@@ -19,6 +27,7 @@
 
 static uv_loop_t loop;
 static flare_uvio *uvio;
+static uint8_t chunk[CHUNK];
 
 static double now_s(void)
 {
@@ -27,22 +36,74 @@ static double now_s(void)
 
 /* ---- ChaCha20-Poly1305 reference ------------------------------------------------ */
 
+/* Bytes per second through encrypt and then decrypt of the same 64 KiB
+ * messages on one core: the ceiling for one core doing both ends. */
 static double bench_aead(void)
 {
-    static uint8_t in[CHUNK], out[CHUNK + 16];
+    static uint8_t in[CHUNK], out[CHUNK + 16], back[CHUNK];
     uint8_t key[32] = {1}, nonce[12] = {0};
     size_t total = 0;
     double t0 = now_s();
-    while (now_s() - t0 < 1.0) {
-        unsigned long long olen;
-        for (int i = 0; i < 64; i++) {
+    while (now_s() - t0 < 0.5) {
+        unsigned long long olen, plen;
+        for (int i = 0; i < 32; i++) {
             nonce[0]++;
             crypto_aead_chacha20poly1305_ietf_encrypt(out, &olen, in, sizeof(in), NULL, 0, NULL,
                                                       nonce, key);
+            if (crypto_aead_chacha20poly1305_ietf_decrypt(back, &plen, NULL, out, olen, NULL, 0,
+                                                          nonce, key) != 0)
+                exit(1);
             total += sizeof(in);
         }
     }
     return (double)total / (now_s() - t0) / (1 << 20);
+}
+
+/* ---- a plain blocking socket loop (the reference for the driver) ------------------ */
+
+/* One thread writes 64 KiB to a loopback TCP socket and reads it back from
+ * the peer socket, like the driver benchmark does on one loop. */
+static double bench_plain(size_t mib)
+{
+    static uint8_t buf[CHUNK];
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+    socklen_t sl = sizeof(sa);
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    if (l < 0 || bind(l, (struct sockaddr *)&sa, sl) || listen(l, 1) ||
+        getsockname(l, (struct sockaddr *)&sa, &sl))
+        return -1;
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (c < 0 || connect(c, (struct sockaddr *)&sa, sl))
+        return -1;
+    int s = accept(l, NULL, NULL);
+    if (s < 0)
+        return -1;
+    size_t target = mib << 20, got = 0;
+    double t0 = now_s();
+    while (got < target) {
+        size_t off = 0;
+        while (off < CHUNK) {
+            ssize_t n = write(c, chunk + off, CHUNK - off);
+            if (n <= 0)
+                return -1;
+            off += (size_t)n;
+            ssize_t r = read(s, buf, sizeof(buf));
+            if (r <= 0)
+                return -1;
+            got += (size_t)r;
+        }
+        while (got % CHUNK) {
+            ssize_t r = read(s, buf, CHUNK - got % CHUNK);
+            if (r <= 0)
+                return -1;
+            got += (size_t)r;
+        }
+    }
+    double t1 = now_s();
+    close(c);
+    close(s);
+    close(l);
+    return (double)got / (t1 - t0) / (1 << 20);
 }
 
 /* ---- raw TCP through the driver ----------------------------------------------------- */
@@ -53,8 +114,6 @@ typedef struct rawb {
     double t0, t1;
     flare_io_sock *cli, *srv;
 } rawb;
-
-static uint8_t chunk[CHUNK];
 
 static void raw_fill(rawb *r)
 {
@@ -247,9 +306,26 @@ static double bench_setups(flare_host *a, flare_host *b, int n)
     return n / (now_s() - t0);
 }
 
+#define NMEAS 6
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void report(const char *name, double *v, int runs, const char *unit)
+{
+    qsort(v, (size_t)runs, sizeof(*v), cmp_double);
+    printf("%-40s %8.1f %8.1f %8.1f %s\n", name, v[0], v[runs / 2], v[runs - 1], unit);
+}
+
 int main(int argc, char **argv)
 {
     size_t mib = argc > 1 ? (size_t)atoi(argv[1]) : 256;
+    int runs = argc > 2 ? atoi(argv[2]) : 3;
+    if (runs < 1 || runs > 100)
+        runs = 3;
     if (sodium_init() < 0)
         return 1;
     uv_loop_init(&loop);
@@ -259,22 +335,31 @@ int main(int argc, char **argv)
         return 1;
     flare_host_set_handler(a, "/bench/sink", &sink_cbs, NULL, 0);
 
-    double aead = bench_aead();
-    double raw = bench_raw(mib);
-    if (connect_hosts(a, b) != 0) {
-        fprintf(stderr, "connect failed\n");
-        return 1;
+    double v[NMEAS][100];
+    double load[3] = {0};
+    for (int r = 0; r < runs; r++) {
+        v[0][r] = bench_aead();
+        v[1][r] = bench_plain(mib);
+        v[2][r] = bench_raw(mib);
+        if (connect_hosts(a, b) != 0) {
+            fprintf(stderr, "connect failed\n");
+            return 1;
+        }
+        v[3][r] = bench_streams(a, b, 1, mib);
+        v[4][r] = bench_streams(a, b, 16, mib);
+        flare_conn_close(dialed);
+        v[5][r] = bench_setups(a, b, 200);
     }
-    double one = bench_streams(a, b, 1, mib);
-    double sixteen = bench_streams(a, b, 16, mib);
-    flare_conn_close(dialed);
-    double setups = bench_setups(a, b, 200);
-
-    printf("chacha20-poly1305 (1 core, 64 KiB): %8.1f MiB/s\n", aead);
-    printf("raw TCP via driver (loopback):      %8.1f MiB/s\n", raw);
-    printf("flare 1 stream (noise+yamux):       %8.1f MiB/s\n", one);
-    printf("flare 16 streams:                   %8.1f MiB/s\n", sixteen);
-    printf("connection setups (tcp+noise+yamux):%8.1f /s\n", setups);
+    getloadavg(load, 3);
+    printf("%d runs of %zu MiB, load average %.2f %.2f %.2f\n", runs, mib, load[0], load[1],
+           load[2]);
+    printf("%-40s %8s %8s %8s\n", "", "min", "median", "max");
+    report("AEAD ceiling (enc+dec, 1 core, 64 KiB)", v[0], runs, "MiB/s");
+    report("plain blocking socket loop (loopback)", v[1], runs, "MiB/s");
+    report("raw TCP via flare driver (loopback)", v[2], runs, "MiB/s");
+    report("flare 1 stream (TCP+Noise+yamux)", v[3], runs, "MiB/s");
+    report("flare 16 streams", v[4], runs, "MiB/s");
+    report("connection setups (tcp+noise+yamux)", v[5], runs, "/s");
 
     flare_host_del(a);
     flare_host_del(b);

@@ -15,10 +15,11 @@ extern "C" {
 #endif
 
 typedef struct flare_buf {
-    uint8_t *base;
-    size_t len; /* bytes in use: base[0..len) */
-    size_t cap;
+    uint8_t *base; /* first unread byte, inside alloc[0..cap) */
+    size_t len;    /* unread bytes: base[0..len) */
+    size_t cap;    /* size of the allocation at alloc */
     const flare_mem *mem;
+    uint8_t *alloc; /* the allocation (NULL: base is the start of it) */
 } flare_buf;
 
 void flare_buf_init(flare_buf *b, const flare_mem *mem);
@@ -29,7 +30,7 @@ int flare_buf_append(flare_buf *b, const void *data, size_t len);
 int flare_buf_append_byte(flare_buf *b, uint8_t c);
 /* Appends an unsigned varint. */
 int flare_buf_append_uvarint(flare_buf *b, uint64_t v);
-/* Drops the first n bytes (n <= len). */
+/* Drops the first n bytes (n <= len) by advancing base: O(1). */
 void flare_buf_consume(flare_buf *b, size_t n);
 void flare_buf_reset(flare_buf *b);
 

@@ -7,32 +7,71 @@
 void flare_buf_init(flare_buf *b, const flare_mem *mem)
 {
     b->base = NULL;
+    b->alloc = NULL;
     b->len = 0;
     b->cap = 0;
     b->mem = flare__mem(mem);
 }
 
+/* A buffer built by hand around caller memory may leave alloc unset. */
+static uint8_t *start(const flare_buf *b)
+{
+    return b->alloc ? b->alloc : b->base;
+}
+
 void flare_buf_free(flare_buf *b)
 {
-    flare__free(b->mem, b->base);
-    b->base = NULL;
+    flare__free(b->mem, start(b));
+    b->base = b->alloc = NULL;
     b->len = b->cap = 0;
+}
+
+/* Moves the unread bytes to the start of the allocation. */
+static void compact(flare_buf *b, uint8_t *a)
+{
+    if (b->base != a && b->len)
+        memmove(a, b->base, b->len);
+    b->base = a;
 }
 
 int flare_buf_reserve(flare_buf *b, size_t extra)
 {
+    uint8_t *a = start(b);
+    size_t off = b->base ? (size_t)(b->base - a) : 0;
     if (extra > SIZE_MAX - b->len)
         return FLARE_ERR_NOMEM;
     size_t need = b->len + extra;
-    if (need <= b->cap)
+    if (need <= b->cap - off)
         return 0;
+    /* Reclaim the dead prefix when the room suffices and the move costs no
+     * more than the bytes consumed since the last move (off >= len): the
+     * copy is amortized O(1) per byte, unlike a move on every consume. */
+    if (need <= b->cap && off >= b->len) {
+        compact(b, a);
+        return 0;
+    }
+    /* Growing also when the bytes would fit after a move: the move would
+     * cost more than it frees, and a same-size copy would free nothing. */
     size_t cap = b->cap ? b->cap : 64;
+    if (need <= cap)
+        cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    uint8_t *p = flare__realloc(b->mem, b->base, cap);
-    if (!p)
-        return FLARE_ERR_NOMEM;
-    b->base = p;
+    uint8_t *p;
+    if (off == 0) {
+        p = flare__realloc(b->mem, a, cap);
+        if (!p)
+            return FLARE_ERR_NOMEM;
+    } else {
+        /* Copy only the unread bytes, not the dead prefix. */
+        p = flare__malloc(b->mem, cap);
+        if (!p)
+            return FLARE_ERR_NOMEM;
+        if (b->len)
+            memcpy(p, b->base, b->len);
+        flare__free(b->mem, a);
+    }
+    b->alloc = b->base = p;
     b->cap = cap;
     return 0;
 }
@@ -65,15 +104,18 @@ int flare_buf_append_uvarint(flare_buf *b, uint64_t v)
 
 void flare_buf_consume(flare_buf *b, size_t n)
 {
+    if (!b->alloc)
+        b->alloc = b->base;
     if (n >= b->len) {
-        b->len = 0;
+        flare_buf_reset(b);
         return;
     }
-    memmove(b->base, b->base + n, b->len - n);
+    b->base += n;
     b->len -= n;
 }
 
 void flare_buf_reset(flare_buf *b)
 {
     b->len = 0;
+    b->base = start(b);
 }

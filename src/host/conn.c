@@ -172,7 +172,7 @@ void flare_conn_close(flare_conn *c)
  * connection keeps up to 256 KiB rather than allocate per event. */
 static void io_buf_done(flare_buf *b, size_t used)
 {
-    b->len = 0;
+    flare_buf_reset(b);
     if (used < 16384 || b->cap > 262144)
         flare_buf_free(b);
 }

@@ -16,7 +16,7 @@ int flare_relay_voucher_seal(const flare_privkey *key, const flare_peerid *peer,
     if (rv)
         return rv;
     uint8_t payload[2 * (FLARE_PEERID_MAX + 2) + 12];
-    flare_buf b = {payload, 0, sizeof(payload), NULL};
+    flare_buf b = {.base = payload, .cap = sizeof(payload), .alloc = payload};
     /* The buffer is big enough for the largest voucher, so these never
      * grow it (and so never touch an allocator). */
     if ((rv = flare__pb_put_bytes_field(&b, 1, relay.bytes, relay.len)) != 0 ||

@@ -161,10 +161,11 @@ void flare_noise_free(flare_noise *n)
     flare__noise_cipher_clear(&st->tx);
     flare__noise_cipher_clear(&st->rx);
     flare_privkey_clear(&st->identity);
-    if (st->in.base)
-        sodium_memzero(st->in.base, st->in.cap);
-    if (st->scratch.base)
-        sodium_memzero(st->scratch.base, st->scratch.cap);
+    /* The whole allocation: consumed plaintext stays behind base. */
+    if (st->in.alloc)
+        sodium_memzero(st->in.alloc, st->in.cap);
+    if (st->scratch.alloc)
+        sodium_memzero(st->scratch.alloc, st->scratch.cap);
     flare_buf_free(&st->in);
     flare_buf_free(&st->scratch);
     free_strings(mem, st->muxers, st->nmuxers);
