@@ -43,10 +43,11 @@ int flare_buf_reserve(flare_buf *b, size_t extra)
     size_t need = b->len + extra;
     if (need <= b->cap - off)
         return 0;
-    /* Reclaim the dead prefix when the room suffices and the move costs no
-     * more than the bytes consumed since the last move (off >= len): the
-     * copy is amortized O(1) per byte, unlike a move on every consume. */
-    if (need <= b->cap && off >= b->len) {
+    /* Reclaim the dead prefix when the room suffices and the move costs at
+     * most 8 times the bytes consumed since the last move (off >= len / 8):
+     * the copy is amortized O(1) per byte, unlike a move on every consume,
+     * and a queue kept near its bound does not double its allocation. */
+    if (need <= b->cap && off >= b->len / 8) {
         compact(b, a);
         return 0;
     }
