@@ -339,8 +339,11 @@ static void xchg_tick(slot *s, double now)
         if (x->state == X_NEXT)
             xchg_round(x);
         if (x->state == X_RESET) {
-            if (x->st)
+            if (x->st) { /* x may be freed before the reset's on_close: detach first */
+                static const flare_stream_cbs quiet = {0};
+                flare_stream_set_user(x->st, &quiet, NULL);
                 flare_stream_reset(x->st);
+            }
             x->st = NULL;
             cnt.resets++;
             x->state = X_DONE;
@@ -348,8 +351,11 @@ static void xchg_tick(slot *s, double now)
         if ((x->state == X_DIALING || x->state == X_ECHO) && now > x->deadline)
             xchg_fail(x, &cnt.fail_timeout, "exchange timeout", 0);
         if ((x->state == X_DONE || x->state == X_FAILED) && !x->dialing) {
-            if (x->st)
+            if (x->st) { /* x may be freed before the reset's on_close: detach first */
+                static const flare_stream_cbs quiet = {0};
+                flare_stream_set_user(x->st, &quiet, NULL);
                 flare_stream_reset(x->st);
+            }
             if (x->conn)
                 flare_conn_close(x->conn);
             *p = x->next;

@@ -261,6 +261,9 @@ int flare_conn_is_outbound(const flare_conn *c);  /* our socket dialed */
 int flare_conn_is_initiator(const flare_conn *c); /* our role in the protocols */
 int flare_conn_is_limited(const flare_conn *c);
 const char *flare_conn_muxer(const flare_conn *c);
+/* Closes the connection gracefully (GOAWAY) and frees it now: its streams'
+ * on_close (also those of streams reset but not yet told) and
+ * FLARE_HOST_EV_CONN_CLOSED run inside this call; c is invalid afterwards. */
 void flare_conn_close(flare_conn *c);
 size_t flare_host_num_conns(const flare_host *h);
 
@@ -332,18 +335,32 @@ int flare_cidr_parse(const char *s, flare_ipaddr *net, unsigned *prefix);
 
 /* ---- streams --------------------------------------------------------------- */
 
+/* Stream callbacks. Each has its own type; fill a flare_stream_cbs with
+ * designated initializers (.on_data = f, ...): unnamed fields are NULL and
+ * skipped, and the table survives fields being added. Every stream that was
+ * handed to the application (on_open ran, or it was opened by
+ * flare_*_new_stream) gets exactly one on_close, always from the loop. */
+
+/* Outbound: negotiation finished (status 0) or failed (a FLARE_ERR_* code;
+ * on_close follows). Inbound: the stream is handed to its handler (status 0). */
+typedef void (*flare_stream_open_cb)(flare_stream *s, int status, void *user);
+/* Bytes from the remote; data is valid only during the call. */
+typedef void (*flare_stream_data_cb)(flare_stream *s, const uint8_t *data, size_t len, void *user);
+/* The remote finished writing (at most once). */
+typedef void (*flare_stream_eof_cb)(flare_stream *s, void *user);
+/* Queued data dropped below the low-water mark after a write returned 1. */
+typedef void (*flare_stream_writable_cb)(flare_stream *s, void *user);
+/* The stream is gone: error 0 when both sides closed, FLARE_ERR_RESET after
+ * a reset (by the remote or by flare_stream_reset), else the connection's
+ * error. The last callback: the handle is invalid once it returns. */
+typedef void (*flare_stream_close_cb)(flare_stream *s, int error, void *user);
+
 typedef struct flare_stream_cbs {
-    /* Outbound: negotiation finished (status 0) or failed (then on_close
-     * follows). Inbound: the stream is handed to its handler (status 0). */
-    void (*on_open)(flare_stream *s, int status, void *user);
-    void (*on_data)(flare_stream *s, const uint8_t *data, size_t len, void *user);
-    /* The remote finished writing. */
-    void (*on_eof)(flare_stream *s, void *user);
-    /* Queued data dropped below the low-water mark after a write hit it. */
-    void (*on_writable)(flare_stream *s, void *user);
-    /* The stream is gone (error 0: both sides closed; else reset/error).
-     * The handle must not be used afterwards. */
-    void (*on_close)(flare_stream *s, int error, void *user);
+    flare_stream_open_cb on_open;
+    flare_stream_data_cb on_data;
+    flare_stream_eof_cb on_eof;
+    flare_stream_writable_cb on_writable;
+    flare_stream_close_cb on_close;
 } flare_stream_cbs;
 
 #define FLARE_HANDLER_ALLOW_LIMITED 0x1 /* also served on limited connections */
@@ -375,8 +392,13 @@ int flare_stream_write(flare_stream *s, const uint8_t *data, size_t len);
 size_t flare_stream_pending(const flare_stream *s);
 /* Half-close (FIN after queued data). */
 int flare_stream_close_write(flare_stream *s);
-/* Resets the stream. No callback runs for it afterwards (not even
- * on_close): the handle is invalid once this returns. */
+/* Resets the stream (both directions, unsent data dropped). No on_data,
+ * on_eof or on_writable runs for it afterwards; on_close(FLARE_ERR_RESET)
+ * follows from the loop, never inside this call, so the handle stays valid
+ * until then (writes fail with FLARE_ERR_CLOSED). To free the stream's
+ * context right away instead, first detach it: flare_stream_set_user(s,
+ * &(flare_stream_cbs){0}, NULL). A second reset, or a reset of a stream that
+ * already got on_close, does nothing. */
 void flare_stream_reset(flare_stream *s);
 /* Stops (1) or resumes (0) delivering on_data; unread data closes the
  * receive window, so the sender is slowed down. */

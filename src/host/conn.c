@@ -77,6 +77,7 @@ void flare__conn_destroy(flare_conn *c)
         int was_ready = c->state == FLARE__CONN_READY;
         c->state = FLARE__CONN_DEAD;
         c->busy++;
+        flare__conn_finish_resets(c);
         flare__conn_kill_streams(c, err ? err : FLARE_ERR_CLOSED);
         if (!was_ready || c->waiters)
             flare__dial_complete(c, err ? err : FLARE_ERR_CLOSED);
@@ -267,7 +268,9 @@ void flare__conn_arm_timer(flare_conn *c)
     if (c->close_pending)
         return;
     flare_tstamp d = FLARE_TSTAMP_NEVER;
-    if (c->state != FLARE__CONN_READY)
+    if (c->reset_streams) /* on_close of reset streams is due */
+        d = flare_io_now(c->host->io);
+    else if (c->state != FLARE__CONN_READY)
         d = c->handshake_deadline;
     else if (c->yamux)
         d = flare_yamux_expiry(c->yamux);
@@ -287,6 +290,14 @@ static void conn_on_timer(flare_io_timer *t, void *user)
         if (c->busy == 0)
             flare__conn_destroy(c);
         return;
+    }
+    if (c->reset_streams) {
+        c->busy++;
+        flare__conn_finish_resets(c);
+        int closing = c->close_pending;
+        flare__conn_unbusy(c);
+        if (closing)
+            return; /* c is gone */
     }
     if (c->state != FLARE__CONN_READY) {
         if (now >= c->handshake_deadline)

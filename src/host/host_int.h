@@ -141,7 +141,8 @@ struct flare_conn {
     flare_buf wire;     /* ciphertext/raw bytes to write */
     char muxer[32];
     flare_stream *streams;
-    flare_stream *dead_streams; /* freed when busy drops to 0 */
+    flare_stream *dead_streams;  /* freed when busy drops to 0 */
+    flare_stream *reset_streams; /* reset by the application: on_close due on the next tick */
     size_t nstreams;
     flare__dial_waiter *waiters;
     int busy;          /* > 0 while processing: frees are deferred */
@@ -220,6 +221,12 @@ void flare__stream_on_writable(flare_stream *s);
 void flare__stream_on_remote_closed(flare_stream *s);
 void flare__stream_on_gone(flare_stream *s, int err);
 void flare__stream_free(flare_stream *s);
+/* Resets s without telling its owner (no on_close): for callers that free
+ * their context right away. */
+void flare__stream_abort(flare_stream *s);
+/* Delivers on_close(FLARE_ERR_RESET) to the streams the application reset;
+ * from the loop only (c is held busy by the caller). */
+void flare__conn_finish_resets(flare_conn *c);
 void flare__conn_kill_streams(flare_conn *c, int err);
 /* The carrier drained: move the streams' queued data on, then flush. */
 void flare__conn_uncongest(flare_conn *c);

@@ -132,7 +132,7 @@ static void sreq_reply(sreq *r, const flare_buf *out, int reset)
     if (out && out->len && flare_stream_write(s, out->base, out->len) < 0)
         reset = 1;
     if (reset && !(out && out->len))
-        flare_stream_reset(s);
+        flare__stream_abort(s);
     else
         flare__autonat_detach(s);
 }
@@ -143,7 +143,7 @@ static void close_back(sreq *r)
     if (r->bs) {
         flare_stream *bs = r->bs;
         r->bs = NULL;
-        flare_stream_reset(bs);
+        flare__stream_abort(bs);
     }
     if (r->back) {
         flare_conn *c = r->back;
@@ -411,7 +411,7 @@ static void open_common(flare_stream *s, int status, flare__autonat *an, int v2)
         return;
     sreq *r = sreq_new(an, s, v2);
     if (!r) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         return;
     }
     flare_host *h = an->h;

@@ -159,7 +159,7 @@ static void probe_end(probe *p, int answered, int reset)
     p->s = NULL;
     if (s) {
         if (reset)
-            flare_stream_reset(s);
+            flare__stream_abort(s);
         else
             flare__autonat_detach(s);
     }
@@ -333,7 +333,7 @@ static int probe_start(flare__autonat *an, round_t *rd, flare_conn *c, int v2,
     if (rv == 0)
         rv = flare_conn_new_stream(c, proto, &probe_cbs, p, 0, &p->s);
     if (rv == 0 && flare_stream_write(p->s, out.base, out.len) < 0) {
-        flare_stream_reset(p->s);
+        flare__stream_abort(p->s);
         rv = FLARE_ERR_CLOSED;
     }
     flare_buf_free(&out);
@@ -472,7 +472,7 @@ static void back_reader_done(flare_stream *s, back_reader *b, int ok)
     flare_buf_free(&b->in);
     flare__free(b->an->h->mem, b);
     if (!ok)
-        flare_stream_reset(s);
+        flare__stream_abort(s);
 }
 
 /* Offers the nonce to every pending v2 probe; writes the response on a match. */
@@ -532,7 +532,7 @@ static void back_open(flare_stream *s, int status, void *user)
         return;
     back_reader *b = flare__calloc(an->h->mem, 1, sizeof(*b));
     if (!b) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         return;
     }
     b->an = an;

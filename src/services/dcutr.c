@@ -205,7 +205,7 @@ static void drop_stream(punch *p, int reset)
     p->stream = NULL;
     flare_stream_set_user(s, &quiet_cbs, NULL);
     if (reset)
-        flare_stream_reset(s);
+        flare__stream_abort(s);
     else
         flare_stream_close_write(s);
     punch_unref(p);
@@ -668,18 +668,18 @@ static void handler_open(flare_stream *s, int status, void *user)
     if (status)
         return;
     if (!h->cfg.enable_holepunch || !c->limited || !c->outbound) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         return;
     }
     punch *p = find(h, &c->peer);
     if (!p)
         p = punch_new(h, c, 0);
     if (!p || p->initiator) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         return;
     }
     if (flare_dcutr_responder_stream_open(p->a, now_of(h))) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         return;
     }
     drop_stream(p, 1);

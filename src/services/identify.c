@@ -55,7 +55,7 @@ static void answer_open(flare_stream *s, int status, void *user)
         rv = flare_stream_write(s, out.base, out.len);
     flare_buf_free(&out);
     if (rv)
-        flare_stream_reset(s);
+        flare__stream_abort(s);
     else
         flare_stream_close_write(s);
 }
@@ -150,10 +150,10 @@ static void reader_free(id_reader *r)
     flare__free(r->host->mem, r);
 }
 
-/* A reset stream gets no on_close: the reader is freed here. */
+/* An aborted stream gets no on_close: the reader is freed here. */
 static void reader_abort(flare_stream *s, id_reader *r)
 {
-    flare_stream_reset(s);
+    flare__stream_abort(s);
     reader_free(r);
 }
 
@@ -201,7 +201,7 @@ static void push_open(flare_stream *s, int status, void *user)
         return;
     id_reader *r = reader_new(h, 1);
     if (!r) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         return;
     }
     flare_stream_set_user(s, &reader_cbs, r);
@@ -265,7 +265,7 @@ int flare_host_identify_push(flare_host *h)
         if (build_message(h, c, &out) == 0 && flare_stream_write(s, out.base, out.len) == 0)
             flare_stream_close_write(s);
         else
-            flare_stream_reset(s);
+            flare__stream_abort(s);
         flare_buf_free(&out);
     }
     return 0;

@@ -14,7 +14,7 @@ static void srv_open(flare_stream *s, int status, void *user)
         return;
     flare_ping_server *ps = flare__malloc(h->mem, sizeof(*ps));
     if (!ps) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         return;
     }
     flare_ping_server_init(ps);
@@ -113,7 +113,7 @@ static void cli_data(flare_stream *s, const uint8_t *data, size_t len, void *use
         flare_stream_close_write(s);
         return;
     }
-    flare_stream_reset(s); /* no on_close after a reset: free here */
+    flare__stream_abort(s); /* no on_close after an abort: free here */
     req_free(r);
 }
 
@@ -130,7 +130,7 @@ static void cli_timeout(flare_io_timer *t, void *user)
     ping_req *r = user;
     (void)t;
     req_finish(r, FLARE_ERR_TIMEOUT, 0);
-    flare_stream_reset(r->stream);
+    flare__stream_abort(r->stream);
     req_free(r);
 }
 
@@ -167,7 +167,7 @@ int flare_host_ping(flare_host *h, const flare_peerid *peer, flare_ping_cb cb, v
     flare_buf_free(&out);
     if (rv) {
         r->done = 1;
-        flare_stream_reset(r->stream);
+        flare__stream_abort(r->stream);
         req_free(r);
         return rv;
     }

@@ -137,7 +137,7 @@ static void rs_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
     int n = flare_lpframe_accumulate(&r->in, d, len, FLARE_RELAY_MSG_MAX, 16, &msg, &mlen);
     if (n == FLARE_ERR_LIMIT || n == FLARE_ERR_NOMEM) {
         r->stream = NULL;
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         rsvp_refused(r, FLARE_ERR_TOO_LARGE);
         return;
     }
@@ -213,7 +213,7 @@ static void rsvp_send(rsvp *r, flare_conn *c)
     flare_buf_free(&out);
     if (rv) {
         if (r->stream)
-            flare_stream_reset(r->stream);
+            flare__stream_abort(r->stream);
         r->stream = NULL;
         rsvp_retry(r, rv);
     }
@@ -348,7 +348,7 @@ int flare__relay_unreserve_auto(flare_host *h, const flare_peerid *relay)
         return FLARE_ERR_NOT_FOUND;
     int was_active = r->state == RS_ACTIVE;
     if (r->stream) /* no callback runs for it after the reset */
-        flare_stream_reset(r->stream);
+        flare__stream_abort(r->stream);
     r->stream = NULL;
     if (r->state == RS_DIALING) {
         /* The dial's callback still holds r. */
@@ -428,13 +428,13 @@ static void stop_accept(flare_stream *s, stop_ctx *x, const flare_relay_stop_req
     flare_multiaddr relay_ma = rc->remote_ma;
     flare_multiaddr_with_peerid(&relay_ma, &rc->peer);
     if (rv < 0 || flare_multiaddr_make_relayed(&ma, &relay_ma, &rc->peer, &req->remote)) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         stop_free(x);
         return;
     }
     flare_conn *c = flare__circuit_conn_new(h, s, 0, &rc->peer, &req->remote, &ma, &req->limit);
     if (!c) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         stop_free(x);
         return;
     }
@@ -457,7 +457,7 @@ static void stop_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
     size_t mlen;
     int n = flare_lpframe_accumulate(&x->in, d, len, FLARE_RELAY_MSG_MAX, 16, &msg, &mlen);
     if (n == FLARE_ERR_LIMIT || n == FLARE_ERR_NOMEM) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         stop_free(x);
         return;
     }
@@ -501,7 +501,7 @@ static void stop_open(flare_stream *s, int status, void *user)
         return;
     stop_ctx *x = flare__calloc(h->mem, 1, sizeof(*x));
     if (!x) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         return;
     }
     x->host = h;
@@ -550,7 +550,7 @@ static void hop_data(flare_stream *s, const uint8_t *data, size_t len, void *use
     size_t mlen;
     int n = flare_lpframe_accumulate(&d->in, data, len, FLARE_RELAY_MSG_MAX, 16, &msg, &mlen);
     if (n == FLARE_ERR_LIMIT || n == FLARE_ERR_NOMEM) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         rdial_done(d, NULL, FLARE_ERR_TOO_LARGE);
         return;
     }
@@ -560,7 +560,7 @@ static void hop_data(flare_stream *s, const uint8_t *data, size_t len, void *use
     uint32_t status = 0;
     int rv = n < 0 ? n : flare_relay_client_connect_reply(msg, mlen, &limit, &status);
     if (rv) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         rdial_done(d, NULL, rv);
         return;
     }
@@ -568,14 +568,14 @@ static void hop_data(flare_stream *s, const uint8_t *data, size_t len, void *use
      * dial fails here, so the callback is never lost. */
     flare__dial_waiter *w = flare__calloc(h->mem, 1, sizeof(*w));
     if (!w) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         rdial_done(d, NULL, FLARE_ERR_NOMEM);
         return;
     }
     flare_conn *c = flare__circuit_conn_new(h, s, 1, &d->relay, &d->target, &d->ma, &limit);
     if (!c) {
         flare__free(h->mem, w);
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         rdial_done(d, NULL, FLARE_ERR_LIMIT);
         return;
     }
@@ -618,7 +618,7 @@ static void rdial_relay_up(flare_host *h, flare_conn *c, int status, void *user)
     flare_buf_free(&out);
     if (rv) {
         if (d->stream) {
-            flare_stream_reset(d->stream);
+            flare__stream_abort(d->stream);
         }
         rdial_done(d, NULL, rv);
     }

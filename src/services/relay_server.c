@@ -95,11 +95,11 @@ static void ctx_finish(hop_ctx *x, int err)
     x->hop = x->stop = NULL;
     if (hop) {
         flare_stream_set_user(hop, &quiet_cbs, NULL);
-        flare_stream_reset(hop);
+        flare__stream_abort(hop);
     }
     if (stop) {
         flare_stream_set_user(stop, &quiet_cbs, NULL);
-        flare_stream_reset(stop);
+        flare__stream_abort(stop);
     }
     h->io->ops->timer_del(x->timer);
     flare_buf_free(&x->in);
@@ -425,7 +425,7 @@ static void hop_open(flare_stream *s, int status, void *user)
     hop_ctx *x = flare__calloc(h->mem, 1, sizeof(*x));
     if (!x || h->io->ops->timer_new(h->io, ctx_timer, x, &x->timer)) {
         flare__free(h->mem, x);
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         return;
     }
     x->host = h;

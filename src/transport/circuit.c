@@ -118,7 +118,7 @@ static void circuit_close(flare_conn *c, void *tr, int abort)
     flare_stream *s = t->carrier;
     circuit_free(c->host, t);
     if (abort) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         return;
     }
     flare_stream_set_user(s, &orphan_cbs, NULL);

@@ -261,7 +261,7 @@ static void x_close(flare_stream *s, int err, void *user)
 {
     xfer *x = user;
     (void)s;
-    x->closed = 1;
+    x->closed++; /* counted: on_close must come exactly once */
     x->close_err = err;
 }
 
@@ -296,7 +296,7 @@ static void run_streams(int nstreams, size_t len, uint64_t seed)
         assert_int_equal(x[i].got, len);
         assert_true(x[i].match);
         assert_true(x[i].eof);
-        assert_true(x[i].closed);
+        assert_int_equal(x[i].closed, 1);
         assert_int_equal(x[i].close_err, 0);
         free(x[i].sent);
     }
@@ -333,6 +333,52 @@ static void test_unknown_protocol(void **state)
     assert_int_equal(flare_host_ping(b->h, flare_host_peerid(a->h), NULL, NULL), 0);
     run_ms(&w, 500);
     assert_int_equal(b->pings, 1);
+    world_free(&w);
+}
+
+/* A reset by the application still ends in exactly one on_close, delivered
+ * from the loop (never inside flare_stream_reset), for open and negotiating
+ * streams, and also when the connection goes away before the next tick. */
+static void test_reset_delivers_close(void **state)
+{
+    world w;
+    tnode *a, *b;
+    dw_dial r = {0};
+    int echo_errors = 0;
+    dial_pair(&w, 21, 2 * MS, &a, &b, &r);
+    assert_int_equal(flare_host_set_handler(a->h, "/echo/1.0.0", &dw_echo_cbs, &echo_errors, 0), 0);
+    run_ms(&w, 500);
+    assert_int_equal(r.status, 0);
+    xfer x = {.match = 1}, y = {.match = 1}, z = {.match = 1};
+    assert_int_equal(flare_conn_new_stream(r.conn, "/echo/1.0.0", &x_cbs, &x, 0, &x.s), 0);
+    assert_int_equal(flare_stream_write(x.s, (const uint8_t *)"hi", 2), 0);
+    run_ms(&w, 100);
+    assert_true(x.opened);
+    flare_stream_reset(x.s);
+    assert_int_equal(x.closed, 0); /* not inside the call */
+    assert_int_equal(flare_stream_write(x.s, (const uint8_t *)"hi", 2), FLARE_ERR_CLOSED);
+    flare_stream_reset(x.s); /* a second reset does nothing */
+    /* Still negotiating: on_close only (no on_open for a stream we dropped). */
+    assert_int_equal(flare_conn_new_stream(r.conn, "/echo/1.0.0", &x_cbs, &y, 0, &y.s), 0);
+    flare_stream_reset(y.s);
+    assert_int_equal(y.closed, 0);
+    run_ms(&w, 100);
+    assert_int_equal(x.closed, 1);
+    assert_int_equal(x.close_err, FLARE_ERR_RESET);
+    assert_int_equal(y.closed, 1);
+    assert_int_equal(y.close_err, FLARE_ERR_RESET);
+    assert_false(y.opened);
+    assert_int_equal(y.open_status, 0);
+    /* Reset, then the connection is closed before the loop runs again. */
+    assert_int_equal(flare_conn_new_stream(r.conn, "/echo/1.0.0", &x_cbs, &z, 0, &z.s), 0);
+    run_ms(&w, 100);
+    flare_stream_reset(z.s);
+    flare_conn_close(r.conn); /* tears down now, with the streams' on_close */
+    run_ms(&w, 100);
+    assert_int_equal(z.closed, 1);
+    assert_int_equal(z.close_err, FLARE_ERR_RESET);
+    assert_int_equal(x.closed, 1);
+    assert_int_equal(echo_errors, 0);
     world_free(&w);
 }
 
@@ -610,6 +656,7 @@ int main(void)
         cmocka_unit_test(test_unknown_protocol),    cmocka_unit_test(test_wrong_peer_id),
         cmocka_unit_test(test_refused_and_timeout), cmocka_unit_test(test_garbage_inbound),
         cmocka_unit_test(test_many_connections),    cmocka_unit_test(test_simultaneous_open_roles),
+        cmocka_unit_test(test_reset_delivers_close),
         cmocka_unit_test(test_external_addr_eim),   cmocka_unit_test(test_external_addr_symmetric),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
