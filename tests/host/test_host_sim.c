@@ -651,13 +651,19 @@ static void test_external_addr_symmetric(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_connect_identify),    cmocka_unit_test(test_dial_dedup_and_reuse),
-        cmocka_unit_test(test_echo_large),          cmocka_unit_test(test_many_streams),
-        cmocka_unit_test(test_unknown_protocol),    cmocka_unit_test(test_wrong_peer_id),
-        cmocka_unit_test(test_refused_and_timeout), cmocka_unit_test(test_garbage_inbound),
-        cmocka_unit_test(test_many_connections),    cmocka_unit_test(test_simultaneous_open_roles),
+        cmocka_unit_test(test_connect_identify),
+        cmocka_unit_test(test_dial_dedup_and_reuse),
+        cmocka_unit_test(test_echo_large),
+        cmocka_unit_test(test_many_streams),
+        cmocka_unit_test(test_unknown_protocol),
+        cmocka_unit_test(test_wrong_peer_id),
+        cmocka_unit_test(test_refused_and_timeout),
+        cmocka_unit_test(test_garbage_inbound),
+        cmocka_unit_test(test_many_connections),
+        cmocka_unit_test(test_simultaneous_open_roles),
         cmocka_unit_test(test_reset_delivers_close),
-        cmocka_unit_test(test_external_addr_eim),   cmocka_unit_test(test_external_addr_symmetric),
+        cmocka_unit_test(test_external_addr_eim),
+        cmocka_unit_test(test_external_addr_symmetric),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
