@@ -171,7 +171,7 @@ static void sink_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
     }
 }
 
-static const flare_stream_cbs sink_cbs = {NULL, sink_data, NULL, NULL, NULL};
+static const flare_stream_cbs sink_cbs = {.on_data = sink_data};
 
 static flare_conn *dialed;
 static int dial_status = 1;

@@ -305,7 +305,7 @@ static void sink_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
         sink_t1 = bench_now_s();
 }
 
-static const flare_stream_cbs sink_cbs = {NULL, sink_data, NULL, NULL, NULL};
+static const flare_stream_cbs sink_cbs = {.on_data = sink_data};
 
 static int sink_full(void *arg)
 {

@@ -205,7 +205,8 @@ static void srv_eof(flare_stream *st, void *user)
     (void)user;
     flare_stream_close_write(st);
 }
-static const flare_stream_cbs srv_cbs = {NULL, srv_data, srv_eof, srv_writable, NULL};
+static const flare_stream_cbs srv_cbs = {
+    .on_data = srv_data, .on_eof = srv_eof, .on_writable = srv_writable};
 
 static void xchg_fail(xchg *x, uint64_t *counter, const char *what, int err)
 {
@@ -248,7 +249,7 @@ static void cli_close(flare_stream *st, int err, void *user)
     if (x->state == X_DONE)
         cnt.xchg_ok++;
 }
-static const flare_stream_cbs cli_cbs = {NULL, cli_data, NULL, NULL, cli_close};
+static const flare_stream_cbs cli_cbs = {.on_data = cli_data, .on_close = cli_close};
 
 static void xchg_round(xchg *x)
 {

@@ -102,7 +102,8 @@ static void fz_s_writable(flare_stream *s, void *user)
     fz_s_act(s, user, NULL, 0);
 }
 
-static const flare_stream_cbs fz_cbs = {fz_s_open, fz_s_data, fz_s_eof, fz_s_writable, NULL};
+static const flare_stream_cbs fz_cbs = {
+    .on_open = fz_s_open, .on_data = fz_s_data, .on_eof = fz_s_eof, .on_writable = fz_s_writable};
 
 static void fz_s_act(flare_stream *s, fz *f, const uint8_t *d, size_t len)
 {

@@ -173,8 +173,8 @@ static inline void dw_echo_eof(flare_stream *s, void *user)
     flare_stream_close_write(s);
 }
 
-static const flare_stream_cbs dw_echo_cbs = {NULL, dw_echo_data, dw_echo_eof, dw_echo_writable,
-                                             NULL};
+static const flare_stream_cbs dw_echo_cbs = {
+    .on_data = dw_echo_data, .on_eof = dw_echo_eof, .on_writable = dw_echo_writable};
 
 static inline void dw_event(flare_host *h, const flare_host_event *ev, void *user)
 {

@@ -286,7 +286,8 @@ static void probe_timeout(flare_io_timer *t, void *user)
     probe_end(user, 0, 1);
 }
 
-static const flare_stream_cbs probe_cbs = {probe_open, probe_data, probe_eof, NULL, probe_close};
+static const flare_stream_cbs probe_cbs = {
+    .on_open = probe_open, .on_data = probe_data, .on_eof = probe_eof, .on_close = probe_close};
 
 static size_t listen_ports(flare_host *h, uint16_t *ports, size_t cap)
 {
@@ -523,7 +524,7 @@ static void back_close(flare_stream *s, int err, void *user)
     flare__free(b->an->h->mem, b);
 }
 
-static const flare_stream_cbs back_reader_cbs = {NULL, back_data, NULL, NULL, back_close};
+static const flare_stream_cbs back_reader_cbs = {.on_data = back_data, .on_close = back_close};
 
 static void back_open(flare_stream *s, int status, void *user)
 {
@@ -540,7 +541,7 @@ static void back_open(flare_stream *s, int status, void *user)
     flare_stream_set_user(s, &back_reader_cbs, b);
 }
 
-static const flare_stream_cbs back_handler = {back_open, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs back_handler = {.on_open = back_open};
 
 /* ---- lifecycle and API --------------------------------------------------------------- */
 

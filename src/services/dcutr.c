@@ -195,7 +195,7 @@ static void punch_unref(punch *p)
     punch_release(h, p);
 }
 
-static const flare_stream_cbs quiet_cbs = {NULL, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs quiet_cbs = {0};
 
 static void drop_stream(punch *p, int reset)
 {
@@ -486,7 +486,8 @@ static void st_open(flare_stream *s, int status, void *user)
     }
 }
 
-static const flare_stream_cbs stream_cbs = {st_open, st_data, NULL, NULL, st_close};
+static const flare_stream_cbs stream_cbs = {
+    .on_open = st_open, .on_data = st_data, .on_close = st_close};
 
 static int open_stream(punch *p)
 {
@@ -689,7 +690,7 @@ static void handler_open(flare_stream *s, int status, void *user)
     process(p);
 }
 
-static const flare_stream_cbs handler_cbs = {handler_open, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs handler_cbs = {.on_open = handler_open};
 
 static int dcutr_init(flare_host *h, void **state)
 {

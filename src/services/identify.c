@@ -60,7 +60,7 @@ static void answer_open(flare_stream *s, int status, void *user)
         flare_stream_close_write(s);
 }
 
-static const flare_stream_cbs answer_cbs = {answer_open, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs answer_cbs = {.on_open = answer_open};
 
 /* ---- what we learn -------------------------------------------------------------- */
 
@@ -180,7 +180,8 @@ static void reader_close(flare_stream *s, int err, void *user)
     reader_free(r);
 }
 
-static const flare_stream_cbs reader_cbs = {NULL, reader_data, reader_eof, NULL, reader_close};
+static const flare_stream_cbs reader_cbs = {
+    .on_data = reader_data, .on_eof = reader_eof, .on_close = reader_close};
 
 static id_reader *reader_new(flare_host *h, int push)
 {
@@ -207,7 +208,7 @@ static void push_open(flare_stream *s, int status, void *user)
     flare_stream_set_user(s, &reader_cbs, r);
 }
 
-static const flare_stream_cbs push_cbs = {push_open, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs push_cbs = {.on_open = push_open};
 
 static int identify_init(flare_host *h, void **state)
 {
@@ -247,7 +248,7 @@ static void push_open_out(flare_stream *s, int status, void *user)
     (void)user;
 }
 
-static const flare_stream_cbs push_out_cbs = {push_open_out, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs push_out_cbs = {.on_open = push_open_out};
 
 int flare_host_identify_push(flare_host *h)
 {

@@ -46,7 +46,8 @@ static void srv_close(flare_stream *s, int err, void *user)
         flare__free(c->host->mem, user);
 }
 
-static const flare_stream_cbs server_cbs = {srv_open, srv_data, srv_eof, NULL, srv_close};
+static const flare_stream_cbs server_cbs = {
+    .on_open = srv_open, .on_data = srv_data, .on_eof = srv_eof, .on_close = srv_close};
 
 static int ping_init(flare_host *h, void **state)
 {
@@ -134,7 +135,8 @@ static void cli_timeout(flare_io_timer *t, void *user)
     req_free(r);
 }
 
-static const flare_stream_cbs client_cbs = {cli_open, cli_data, NULL, NULL, cli_close};
+static const flare_stream_cbs client_cbs = {
+    .on_open = cli_open, .on_data = cli_data, .on_close = cli_close};
 
 int flare_host_ping(flare_host *h, const flare_peerid *peer, flare_ping_cb cb, void *user)
 {

@@ -194,7 +194,7 @@ static void rs_close(flare_stream *s, int err, void *user)
     }
 }
 
-static const flare_stream_cbs rs_cbs = {NULL, rs_data, NULL, NULL, rs_close};
+static const flare_stream_cbs rs_cbs = {.on_data = rs_data, .on_close = rs_close};
 
 static void rsvp_send(rsvp *r, flare_conn *c)
 {
@@ -492,7 +492,7 @@ static void stop_close(flare_stream *s, int err, void *user)
         stop_free(user);
 }
 
-static const flare_stream_cbs stop_ctx_cbs = {NULL, stop_data, NULL, NULL, stop_close};
+static const flare_stream_cbs stop_ctx_cbs = {.on_data = stop_data, .on_close = stop_close};
 
 static void stop_open(flare_stream *s, int status, void *user)
 {
@@ -509,7 +509,7 @@ static void stop_open(flare_stream *s, int status, void *user)
     flare_stream_set_user(s, &stop_ctx_cbs, x);
 }
 
-static const flare_stream_cbs stop_cbs = {stop_open, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs stop_cbs = {.on_open = stop_open};
 
 /* ---- dialing through a relay ----------------------------------------------------------- */
 
@@ -599,7 +599,7 @@ static void hop_close(flare_stream *s, int err, void *user)
     rdial_done(user, NULL, err ? err : FLARE_ERR_CLOSED);
 }
 
-static const flare_stream_cbs hop_cbs = {NULL, hop_data, NULL, NULL, hop_close};
+static const flare_stream_cbs hop_cbs = {.on_data = hop_data, .on_close = hop_close};
 
 static void rdial_relay_up(flare_host *h, flare_conn *c, int status, void *user)
 {

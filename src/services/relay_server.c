@@ -68,7 +68,7 @@ static void emit(flare_host *h, flare_host_event_type type, const flare_peerid *
 
 /* ---- teardown of one hop context --------------------------------------------------- */
 
-static const flare_stream_cbs quiet_cbs = {NULL, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs quiet_cbs = {0};
 
 static void ctx_finish(hop_ctx *x, int err)
 {
@@ -229,10 +229,14 @@ static void sp_stop_close(flare_stream *s, int err, void *user)
     ctx_finish(x, err);
 }
 
-static const flare_stream_cbs splice_hop_cbs = {NULL, sp_hop_data, sp_hop_eof, sp_hop_writable,
-                                                sp_hop_close};
-static const flare_stream_cbs splice_stop_cbs = {NULL, sp_stop_data, sp_stop_eof, sp_stop_writable,
-                                                 sp_stop_close};
+static const flare_stream_cbs splice_hop_cbs = {.on_data = sp_hop_data,
+                                                .on_eof = sp_hop_eof,
+                                                .on_writable = sp_hop_writable,
+                                                .on_close = sp_hop_close};
+static const flare_stream_cbs splice_stop_cbs = {.on_data = sp_stop_data,
+                                                 .on_eof = sp_stop_eof,
+                                                 .on_writable = sp_stop_writable,
+                                                 .on_close = sp_stop_close};
 
 static void start_splice(hop_ctx *x, size_t stop_used)
 {
@@ -318,8 +322,8 @@ static void wait_close(flare_stream *s, int err, void *user)
     (void)err;
 }
 
-static const flare_stream_cbs wait_hop_cbs = {NULL, wait_hop_data, NULL, NULL, wait_close};
-static const flare_stream_cbs wait_stop_cbs = {NULL, wait_stop_data, NULL, NULL, wait_close};
+static const flare_stream_cbs wait_hop_cbs = {.on_data = wait_hop_data, .on_close = wait_close};
+static const flare_stream_cbs wait_stop_cbs = {.on_data = wait_stop_data, .on_close = wait_close};
 
 static int open_stop(hop_ctx *x, const flare_relay_hop_result *res)
 {
@@ -415,7 +419,7 @@ static void req_close(flare_stream *s, int err, void *user)
     ctx_finish(x, err);
 }
 
-static const flare_stream_cbs req_cbs = {NULL, req_data, NULL, NULL, req_close};
+static const flare_stream_cbs req_cbs = {.on_data = req_data, .on_close = req_close};
 
 static void hop_open(flare_stream *s, int status, void *user)
 {
@@ -438,7 +442,7 @@ static void hop_open(flare_stream *s, int status, void *user)
     flare_stream_set_user(s, &req_cbs, x);
 }
 
-static const flare_stream_cbs hop_cbs = {hop_open, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs hop_cbs = {.on_open = hop_open};
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
 

@@ -298,7 +298,8 @@ static void raw_close(flare_stream *s, int err, void *user)
     r->close_err = err;
 }
 
-static const flare_stream_cbs raw_cbs = {raw_open, raw_data, raw_eof, NULL, raw_close};
+static const flare_stream_cbs raw_cbs = {
+    .on_open = raw_open, .on_data = raw_data, .on_eof = raw_eof, .on_close = raw_close};
 
 /* Opens proto from a to b, writes data, runs, and leaves the reply in r. */
 static void raw_exchange(world *w, tnode *a, tnode *b, const char *proto, const uint8_t *data,
@@ -585,7 +586,7 @@ static void fake_v1_data(flare_stream *s, const uint8_t *d, size_t n, void *user
     free(m);
 }
 
-static const flare_stream_cbs fake_v1_cbs = {NULL, fake_v1_data, NULL, NULL, NULL};
+static const flare_stream_cbs fake_v1_cbs = {.on_data = fake_v1_data};
 
 /* Three v1-only servers (fake_v1) and a client of kind `kind`. */
 static void v1_case(client_kind kind, int real_dialback, flare_reach_state want, uint64_t seed)

@@ -548,7 +548,8 @@ static void test_refusal_stream_outlives_rsvp(void **state)
     autorelay_cfg(&c);
     world w;
     world_init(&w, 37, &c, 0);
-    static const flare_stream_cbs slow = {NULL, slow_refuse_data, NULL, NULL, slow_refuse_close};
+    static const flare_stream_cbs slow = {.on_data = slow_refuse_data,
+                                          .on_close = slow_refuse_close};
     flare_stream *held = NULL;
     assert_int_equal(flare_host_set_handler(w.n[P].h, FLARE_RELAY_HOP_PROTOCOL, &slow, &held, 0),
                      0);

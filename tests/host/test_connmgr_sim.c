@@ -17,7 +17,7 @@ typedef struct cworld {
     flare_host *s, *c[NC];
 } cworld;
 
-static const flare_stream_cbs hold_cbs = {NULL, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs hold_cbs = {0};
 
 static void setup(cworld *w, size_t low, size_t high, flare_tstamp grace)
 {

@@ -184,7 +184,7 @@ static void hostile_data(flare_stream *s, const uint8_t *d, size_t len, void *us
     }
 }
 
-static const flare_stream_cbs hostile_cbs = {NULL, hostile_data, NULL, NULL, NULL};
+static const flare_stream_cbs hostile_cbs = {.on_data = hostile_data};
 
 typedef struct dial_log {
     dw_node *node;

@@ -265,7 +265,11 @@ static void x_close(flare_stream *s, int err, void *user)
     x->close_err = err;
 }
 
-static const flare_stream_cbs x_cbs = {x_open, x_data, x_eof, x_writable, x_close};
+static const flare_stream_cbs x_cbs = {.on_open = x_open,
+                                       .on_data = x_data,
+                                       .on_eof = x_eof,
+                                       .on_writable = x_writable,
+                                       .on_close = x_close};
 
 static void run_streams(int nstreams, size_t len, uint64_t seed)
 {

@@ -116,7 +116,7 @@ static void fake_open(flare_stream *s, int status, void *user)
     flare_buf_free(&out);
 }
 
-static const flare_stream_cbs fake_cbs = {fake_open, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs fake_cbs = {.on_open = fake_open};
 
 /* A identifies B, whose identify answer carries a record of kind; returns
  * what A saw and whether A's peerstore holds the signed / unsigned address. */

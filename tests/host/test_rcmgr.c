@@ -511,7 +511,7 @@ static void sink_close(flare_stream *s, int err, void *user)
     k->close_err = err;
 }
 
-static const flare_stream_cbs sink_cbs = {sink_open, NULL, NULL, NULL, sink_close};
+static const flare_stream_cbs sink_cbs = {.on_open = sink_open, .on_close = sink_close};
 
 /* A reader that never reads: what the peer sends piles up in yamux. */
 static void hold_open(flare_stream *s, int status, void *user)
@@ -521,7 +521,7 @@ static void hold_open(flare_stream *s, int status, void *user)
         flare_stream_pause(s, 1);
 }
 
-static const flare_stream_cbs hold_cbs = {hold_open, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs hold_cbs = {.on_open = hold_open};
 
 /* The receiver's buffers pass mem_per_conn: the allocation fails, the
  * connection closes with FLARE_ERR_LIMIT, its memory is given back, and the

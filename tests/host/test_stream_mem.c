@@ -87,7 +87,7 @@ static void echo_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
     assert_true(flare_stream_write(s, d, len) >= 0);
 }
 
-static const flare_stream_cbs echo_cbs = {NULL, echo_data, NULL, NULL, NULL};
+static const flare_stream_cbs echo_cbs = {.on_data = echo_data};
 
 static size_t got;
 static void c_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
@@ -98,7 +98,7 @@ static void c_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
     got += len;
 }
 
-static const flare_stream_cbs cli_cbs = {NULL, c_data, NULL, NULL, NULL};
+static const flare_stream_cbs cli_cbs = {.on_data = c_data};
 
 /* Every stream of every connection of h is idle: no negotiation state, no
  * write queue, no yamux receive buffer. Returns the number of streams. */

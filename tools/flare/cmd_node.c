@@ -186,8 +186,10 @@ static void echo_srv_eof(flare_stream *s, void *user)
     flare_stream_close_write(s);
 }
 
-static const flare_stream_cbs echo_server = {echo_srv_open, echo_srv_data, echo_srv_eof,
-                                             echo_srv_writable, NULL};
+static const flare_stream_cbs echo_server = {.on_open = echo_srv_open,
+                                             .on_data = echo_srv_data,
+                                             .on_eof = echo_srv_eof,
+                                             .on_writable = echo_srv_writable};
 
 static void echo_cli_open(flare_stream *s, int status, void *user)
 {
@@ -239,8 +241,8 @@ static void echo_cli_eof(flare_stream *s, void *user)
     maybe_done(n);
 }
 
-static const flare_stream_cbs echo_client = {echo_cli_open, echo_cli_data, echo_cli_eof, NULL,
-                                             NULL};
+static const flare_stream_cbs echo_client = {
+    .on_open = echo_cli_open, .on_data = echo_cli_data, .on_eof = echo_cli_eof};
 
 static void start_echo(node *n, flare_conn *c)
 {
