@@ -156,7 +156,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         c->failed = 1;
         nfailed++;
         inflight--;
-        last_err = ev->error;
+        last_err = ev->u.reservation.error;
     }
 }
 

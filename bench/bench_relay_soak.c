@@ -388,17 +388,17 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         break;
     case FLARE_HOST_EV_RESERVATION_FAILED:
         cnt.fail_reserve++;
-        fail_log("reservation", ev->error, ev->reason);
+        fail_log("reservation", ev->u.reservation.error, ev->u.reservation.status);
         break;
     case FLARE_HOST_EV_RESERVATION_LOST:
         if (s->state != LEAVING) {
             cnt.fail_lost++;
-            fail_log("reservation lost", ev->error, NULL);
+            fail_log("reservation lost", ev->u.reservation.error, NULL);
         }
         break;
     case FLARE_HOST_EV_CONN_CLOSED:
         for (xchg *x = s->xs; x; x = x->next)
-            if (x->conn == ev->conn)
+            if (x->conn == ev->u.conn.conn)
                 x->conn = NULL;
         break;
     default:

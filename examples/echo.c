@@ -130,7 +130,7 @@ static void server_event(flare_host *h, const flare_host_event *ev, void *user)
     app *a = user;
     char str[FLARE_MULTIADDR_STR_MAX];
     if (ev->type == FLARE_HOST_EV_LISTEN_FAILED) {
-        fprintf(stderr, "echo: listen failed: %s\n", flare_strerror(ev->error));
+        fprintf(stderr, "echo: listen failed: %s\n", flare_strerror(ev->u.listen.error));
         finish(a, 1);
         return;
     }
@@ -138,7 +138,7 @@ static void server_event(flare_host *h, const flare_host_event *ev, void *user)
         return;
     /* The dial address names the peer we expect (/p2p/ID): Noise then
      * refuses anyone else answering on that port. */
-    flare_multiaddr target = *ev->addr;
+    flare_multiaddr target = *ev->u.listen.addr;
     int rv = flare_multiaddr_with_peerid(&target, flare_host_peerid(h));
     if (rv == 0)
         rv = flare_multiaddr_to_string(&target, str, sizeof(str)) < 0 ? FLARE_ERR_INVALID_ARG : 0;

@@ -143,15 +143,17 @@ static void fz_event(flare_host *h, const flare_host_event *ev, void *user)
     fz *f = user;
     (void)h;
     f->opened += ev->type == FLARE_HOST_EV_CONN_OPENED;
-    if (!ev->conn || (ev->type != FLARE_HOST_EV_CONN_OPENED &&
-                      ev->type != FLARE_HOST_EV_IDENTIFIED && ev->type != FLARE_HOST_EV_PING))
+    flare_conn *c = ev->type == FLARE_HOST_EV_CONN_OPENED  ? ev->u.conn.conn
+                    : ev->type == FLARE_HOST_EV_IDENTIFIED ? ev->u.identified.conn
+                    : ev->type == FLARE_HOST_EV_PING       ? ev->u.ping.conn
+                                                           : NULL;
+    if (!c)
         return;
     uint8_t a = fz_act(f);
     if ((a & 0x18) == 0x08)
-        flare_conn_close(ev->conn);
+        flare_conn_close(c);
     else if ((a & 0x18) == 0x10)
-        (void)flare_conn_new_stream(ev->conn, FZ_PROTO, &fz_cbs, f, FLARE_STREAM_ALLOW_LIMITED,
-                                    NULL);
+        (void)flare_conn_new_stream(c, FZ_PROTO, &fz_cbs, f, FLARE_STREAM_ALLOW_LIMITED, NULL);
 }
 
 /* ---- the peer's socket -------------------------------------------------------------- */

@@ -140,55 +140,122 @@ void flare_host_config_default(flare_host_config *c);
 
 /* ---- events ---------------------------------------------------------------- */
 
+/* Events: ev->type says which member of ev->u is valid (the comment on each
+ * type names it); the other members are garbage. Pointers in an event are
+ * valid only during the callback. */
 typedef enum flare_host_event_type {
-    FLARE_HOST_EV_LISTENING,       /* addr: a bound listen address */
-    FLARE_HOST_EV_LISTEN_FAILED,   /* addr, error */
-    FLARE_HOST_EV_CONN_OPENED,     /* conn, peer, addr (remote), outbound */
-    FLARE_HOST_EV_CONN_CLOSED,     /* conn, peer, addr, error (0: graceful) */
-    FLARE_HOST_EV_DIAL_FAILED,     /* peer (may be empty), addr, error */
-    FLARE_HOST_EV_INCOMING_FAILED, /* addr (remote), error: an inbound upgrade failed */
-    /* conn, peer: identify done; see flare_host_peer_info. value 1: the
-     * peer's addresses come from its verified signed peer record; error
-     * (with reason): the record it sent was rejected (bad signature, another
-     * peer's, not a peer record) and its unsigned listenAddrs were used. */
-    FLARE_HOST_EV_IDENTIFIED,
-    FLARE_HOST_EV_PING,          /* conn, peer, rtt */
-    FLARE_HOST_EV_OBSERVED_ADDR, /* conn, peer, addr: what the peer sees us as */
-    FLARE_HOST_EV_ADDRS_CHANGED, /* our confirmed external addresses or NAT type changed */
-    /* Circuit relay v2, client side (peer: the relay). */
-    FLARE_HOST_EV_RESERVATION_OK,     /* addr: our first relayed address */
-    FLARE_HOST_EV_RESERVATION_FAILED, /* error (+ reason: the relay's status name if it refused);
-                                         retried with backoff */
-    FLARE_HOST_EV_RESERVATION_LOST,   /* the relay connection dropped; re-reserving */
+    FLARE_HOST_EV_LISTENING,       /* u.listen: addr bound (error 0) */
+    FLARE_HOST_EV_LISTEN_FAILED,   /* u.listen: addr, error */
+    FLARE_HOST_EV_CONN_OPENED,     /* u.conn: conn, peer, addr (remote), outbound */
+    FLARE_HOST_EV_CONN_CLOSED,     /* u.conn: conn, peer, addr, outbound, error (0: graceful) */
+    FLARE_HOST_EV_DIAL_FAILED,     /* u.failed: peer (may be empty), addr, error */
+    FLARE_HOST_EV_INCOMING_FAILED, /* u.failed: addr (remote), error; peer NULL */
+    FLARE_HOST_EV_IDENTIFIED,      /* u.identified; see flare_host_peer_info */
+    FLARE_HOST_EV_PING,            /* u.ping */
+    FLARE_HOST_EV_OBSERVED_ADDR,   /* u.observed: what the peer sees us as */
+    FLARE_HOST_EV_ADDRS_CHANGED,   /* (no member) our external addresses or NAT type changed */
+    /* Circuit relay v2, client side. */
+    FLARE_HOST_EV_RESERVATION_OK,     /* u.reservation: relay, addr (our first relayed address) */
+    FLARE_HOST_EV_RESERVATION_FAILED, /* u.reservation: relay, error, status; retried with backoff
+                                       */
+    FLARE_HOST_EV_RESERVATION_LOST,   /* u.reservation: relay, error; re-reserving */
     /* Relay side (our relay server). */
-    FLARE_HOST_EV_RELAY_RESERVED,       /* peer reserved (or refreshed) a slot */
-    FLARE_HOST_EV_RELAY_CIRCUIT_OPENED, /* peer (source) -> peer2 (target) */
-    FLARE_HOST_EV_RELAY_CIRCUIT_CLOSED, /* peer -> peer2, error (limit, reset, 0) */
-    /* DCUtR hole punching (outbound: we are B, the initiator). */
-    FLARE_HOST_EV_HOLEPUNCH_STEP, /* peer, step (a name), value, rtt, attempt, reason */
-    FLARE_HOST_EV_HOLEPUNCH,      /* done: error 0 with conn/addr (direct), or error + reason */
-    FLARE_HOST_EV_REACHABILITY,   /* family, reach: AutoNAT's verdict for IP version changed */
-    /* AutoRelay's choices: reason, peer (the relay; none for "start"/"stop"),
-     * addr (the relay's address), error (why, for "backoff"/"replaced"). */
-    FLARE_HOST_EV_AUTORELAY,
+    FLARE_HOST_EV_RELAY_RESERVED,       /* u.relay_reserved: peer reserved (or refreshed) a slot */
+    FLARE_HOST_EV_RELAY_CIRCUIT_OPENED, /* u.circuit: src -> dst */
+    FLARE_HOST_EV_RELAY_CIRCUIT_CLOSED, /* u.circuit: src -> dst, error (limit, reset, 0) */
+    /* DCUtR hole punching. */
+    FLARE_HOST_EV_HOLEPUNCH_STEP, /* u.holepunch_step */
+    FLARE_HOST_EV_HOLEPUNCH,      /* u.holepunch: the punch is done */
+    FLARE_HOST_EV_REACHABILITY,   /* u.reachability: AutoNAT's verdict for an IP version changed */
+    FLARE_HOST_EV_AUTORELAY,      /* u.autorelay: AutoRelay's choices */
 } flare_host_event_type;
 
 typedef struct flare_host_event {
     flare_host_event_type type;
-    flare_conn *conn;
-    const flare_peerid *peer;
-    const flare_peerid *peer2;
-    const flare_multiaddr *addr;
-    int error;
-    int outbound;
-    flare_tstamp rtt;
-    /* Hole punching. */
-    const char *step;        /* HOLEPUNCH_STEP: "connect_sent", "rtt", "sync_sent", ... */
-    uint64_t value;          /* step-specific (address count, RTT ns, reason) */
-    unsigned attempt;        /* 1..3 */
-    const char *reason;      /* why a punch failed or was skipped */
-    int family;              /* EV_REACHABILITY: 4 or 6 */
-    flare_reach_state reach; /* EV_REACHABILITY: the new verdict */
+    union {
+        struct {
+            const flare_multiaddr *addr;
+            int error;
+        } listen;
+        struct {
+            flare_conn *conn;
+            const flare_peerid *peer;
+            const flare_multiaddr *addr; /* the remote's */
+            int outbound;                /* our socket dialed */
+            int error;                   /* CONN_CLOSED: why (0: graceful) */
+        } conn;
+        struct {
+            const flare_peerid *peer; /* DIAL_FAILED: the dialed peer (may be empty); else NULL */
+            const flare_multiaddr *addr;
+            int error;
+        } failed;
+        struct {
+            flare_conn *conn;
+            const flare_peerid *peer;
+            const flare_multiaddr *addr; /* the connection's remote address */
+            int outbound;
+            /* 1: the peer's addresses come from its verified signed peer
+             * record. record_error (with reason): the record it sent was
+             * rejected (bad signature, another peer's, not a peer record) and
+             * its unsigned listenAddrs were used. */
+            int signed_record;
+            int record_error;
+            const char *reason;
+        } identified;
+        struct {
+            flare_conn *conn;
+            const flare_peerid *peer;
+            flare_tstamp rtt;
+        } ping;
+        struct {
+            flare_conn *conn;
+            const flare_peerid *peer;
+            const flare_multiaddr *addr;
+        } observed;
+        struct {
+            const flare_peerid *relay;
+            const flare_multiaddr
+                *addr; /* OK: our relayed address (may be NULL); else the relay's */
+            int error;
+            const char *status; /* FAILED: the relay's status name if it refused, else NULL */
+        } reservation;
+        struct {
+            const flare_peerid *peer;
+        } relay_reserved;
+        struct {
+            const flare_peerid *src, *dst;
+            int error;
+        } circuit;
+        struct {
+            const flare_peerid *peer; /* NULL if the punch is already gone */
+            int initiator;            /* we are B, the side that dials first */
+            const char *step;         /* "connect_sent", "rtt", "sync_sent", ... */
+            uint64_t value;           /* step-specific (address count, RTT ns, reason) */
+            flare_tstamp rtt;         /* step "rtt": the measured RTT; else 0 */
+            unsigned attempt;         /* 1..3 */
+            const char *reason;       /* attempt-failed / gave-up: why */
+        } holepunch_step;
+        struct {
+            const flare_peerid *peer;
+            int initiator;
+            int error;                   /* 0: direct connection conn at addr */
+            flare_conn *conn;            /* NULL on failure */
+            const flare_multiaddr *addr; /* NULL on failure */
+            flare_tstamp rtt;            /* relayed RTT measured by the punch (0 if none) */
+            unsigned attempt;
+            const char *reason; /* failure: why (a name), or NULL */
+        } holepunch;
+        struct {
+            int family;              /* 4 or 6 */
+            flare_reach_state reach; /* the new verdict */
+        } reachability;
+        struct {
+            const char *reason;        /* "start", "stop", "reserve", "backoff", "replaced", ... */
+            const flare_peerid *relay; /* NULL for "start"/"stop" */
+            const flare_multiaddr *addr; /* the relay's address, or NULL */
+            int error;                   /* why, for "backoff"/"replaced" */
+        } autorelay;
+    } u;
 } flare_host_event;
 
 typedef void (*flare_host_event_cb)(flare_host *h, const flare_host_event *ev, void *user);

@@ -87,15 +87,15 @@ void flare__conn_destroy(flare_conn *c)
                 flare__peerstore_conn_closed(h->peerstore, &c->peer);
             flare__addrs_conn_closed(h, c);
             flare_host_event ev = {.type = FLARE_HOST_EV_CONN_CLOSED,
-                                   .conn = c,
-                                   .peer = &c->peer,
-                                   .addr = &c->remote_ma,
-                                   .error = err,
-                                   .outbound = c->outbound};
+                                   .u.conn = {.conn = c,
+                                              .peer = &c->peer,
+                                              .addr = &c->remote_ma,
+                                              .error = err,
+                                              .outbound = c->outbound}};
             flare__host_emit(h, &ev);
         } else if (!c->outbound && err) {
-            flare_host_event ev = {
-                .type = FLARE_HOST_EV_INCOMING_FAILED, .addr = &c->remote_ma, .error = err};
+            flare_host_event ev = {.type = FLARE_HOST_EV_INCOMING_FAILED,
+                                   .u.failed = {.addr = &c->remote_ma, .error = err}};
             flare__host_emit(h, &ev);
         }
         c->busy--;
@@ -397,11 +397,9 @@ static void conn_ready(flare_conn *c)
     flare__peerstore_set_key(h->peerstore, &c->peer, flare_noise_remote_key(&c->noise));
     if (c->outbound && !c->limited)
         flare__peerstore_addr_worked(h->peerstore, &c->peer, &c->remote_ma);
-    flare_host_event ev = {.type = FLARE_HOST_EV_CONN_OPENED,
-                           .conn = c,
-                           .peer = &c->peer,
-                           .addr = &c->remote_ma,
-                           .outbound = c->outbound};
+    flare_host_event ev = {
+        .type = FLARE_HOST_EV_CONN_OPENED,
+        .u.conn = {.conn = c, .peer = &c->peer, .addr = &c->remote_ma, .outbound = c->outbound}};
     flare__host_emit(h, &ev);
     if (c->close_pending)
         return;

@@ -329,14 +329,15 @@ int flare_host_listen(flare_host *h, const flare_multiaddr *ma)
         if (fl->l)
             h->io->ops->listener_close(fl->l);
         flare__free(h->mem, fl);
-        flare_host_event ev = {.type = FLARE_HOST_EV_LISTEN_FAILED, .addr = ma, .error = rv};
+        flare_host_event ev = {.type = FLARE_HOST_EV_LISTEN_FAILED,
+                               .u.listen = {.addr = ma, .error = rv}};
         flare__host_emit(h, &ev);
         return rv;
     }
     fl->next = h->listeners;
     h->listeners = fl;
     flare__addrs_listen_added(h, &fl->ma);
-    flare_host_event ev = {.type = FLARE_HOST_EV_LISTENING, .addr = &fl->ma};
+    flare_host_event ev = {.type = FLARE_HOST_EV_LISTENING, .u.listen.addr = &fl->ma};
     flare__host_emit(h, &ev);
     return 0;
 }

@@ -179,17 +179,18 @@ static const flare_stream_cbs dw_echo_cbs = {
 static inline void dw_event(flare_host *h, const flare_host_event *ev, void *user)
 {
     dw_node *n = user;
-    char a[512] = "", pid[FLARE_PEERID_STR_MAX] = "";
+    char a[512] = "";
     flare_tstamp now = flare_io_now(flare_host_io(h));
-    if (ev->addr)
-        flare_multiaddr_to_string(ev->addr, a, sizeof(a));
-    if (ev->peer && ev->peer->len)
-        flare_peerid_to_string(ev->peer, pid, sizeof(pid));
+    const flare_multiaddr *ma = ev->type == FLARE_HOST_EV_RESERVATION_OK ? ev->u.reservation.addr
+                                : ev->type == FLARE_HOST_EV_HOLEPUNCH    ? ev->u.holepunch.addr
+                                                                         : NULL;
+    if (ma)
+        flare_multiaddr_to_string(ma, a, sizeof(a));
     switch (ev->type) {
     case FLARE_HOST_EV_RESERVATION_OK:
         n->rsv_ok++;
-        if (ev->addr)
-            n->relayed = *ev->addr;
+        if (ev->u.reservation.addr)
+            n->relayed = *ev->u.reservation.addr;
         if (n->log)
             fprintf(n->log, "%9.3f s  %s  reservation on the relay: %s\n", now / 1e9, n->name, a);
         break;
@@ -198,23 +199,30 @@ static inline void dw_event(flare_host *h, const flare_host_event *ev, void *use
             n->first_step_at = now;
         if (n->log)
             fprintf(n->log, "%9.3f s  %s  dcutr %-17s attempt %u%s%s%s%s\n", now / 1e9, n->name,
-                    ev->step, ev->attempt, ev->rtt ? " rtt " : "",
-                    ev->rtt ? (snprintf(a, sizeof(a), "%.1f ms", ev->rtt / 1e6), a) : "",
-                    ev->reason ? " " : "", ev->reason ? ev->reason : "");
+                    ev->u.holepunch_step.step, ev->u.holepunch_step.attempt,
+                    ev->u.holepunch_step.rtt ? " rtt " : "",
+                    ev->u.holepunch_step.rtt
+                        ? (snprintf(a, sizeof(a), "%.1f ms", ev->u.holepunch_step.rtt / 1e6), a)
+                        : "",
+                    ev->u.holepunch_step.reason ? " " : "",
+                    ev->u.holepunch_step.reason ? ev->u.holepunch_step.reason : "");
         break;
     case FLARE_HOST_EV_HOLEPUNCH:
         n->punch_done++;
-        n->punch_err = ev->error;
-        n->punch_reason = ev->reason;
-        n->attempt = ev->attempt;
-        n->relay_rtt = ev->rtt;
+        n->punch_err = ev->u.holepunch.error;
+        n->punch_reason = ev->u.holepunch.reason;
+        n->attempt = ev->u.holepunch.attempt;
+        n->relay_rtt = ev->u.holepunch.rtt;
         n->done_at = now;
-        if (!ev->error && ev->addr)
-            n->direct_addr = *ev->addr;
+        if (!ev->u.holepunch.error && ev->u.holepunch.addr)
+            n->direct_addr = *ev->u.holepunch.addr;
         if (n->log)
             fprintf(n->log, "%9.3f s  %s  hole punch %s %s\n", now / 1e9, n->name,
-                    ev->error ? "FAILED:" : "succeeded: direct connection",
-                    ev->error ? (ev->reason ? ev->reason : flare_strerror(ev->error)) : a);
+                    ev->u.holepunch.error ? "FAILED:" : "succeeded: direct connection",
+                    ev->u.holepunch.error
+                        ? (ev->u.holepunch.reason ? ev->u.holepunch.reason
+                                                  : flare_strerror(ev->u.holepunch.error))
+                        : a);
         break;
     case FLARE_HOST_EV_IDENTIFIED:
         n->identified++;
@@ -239,7 +247,7 @@ static inline void dw_event(flare_host *h, const flare_host_event *ev, void *use
         break;
     case FLARE_HOST_EV_CONN_CLOSED:
         n->closed++;
-        n->last_close_err = ev->error;
+        n->last_close_err = ev->u.conn.error;
         break;
     case FLARE_HOST_EV_PING:
         n->pings++;

@@ -55,8 +55,8 @@ static void emit_events(flare__autonat *an)
     while (flare_reachability_poll_event(&an->reach, &e)) {
         if (e.kind != FLARE_REACH_EV_FAMILY)
             continue;
-        flare_host_event ev = {
-            .type = FLARE_HOST_EV_REACHABILITY, .family = e.family, .reach = e.new_state};
+        flare_host_event ev = {.type = FLARE_HOST_EV_REACHABILITY,
+                               .u.reachability = {.family = e.family, .reach = e.new_state}};
         flare__host_emit(an->h, &ev);
     }
 }

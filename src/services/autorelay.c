@@ -55,10 +55,10 @@ typedef struct flare__autorelay {
 static void emit(flare_host *h, const char *reason, const ar_relay *e, int err)
 {
     flare_host_event ev = {.type = FLARE_HOST_EV_AUTORELAY,
-                           .reason = reason,
-                           .peer = e ? &e->id : NULL,
-                           .addr = e && e->ma.len ? &e->ma : NULL,
-                           .error = err};
+                           .u.autorelay = {.reason = reason,
+                                           .relay = e ? &e->id : NULL,
+                                           .addr = e && e->ma.len ? &e->ma : NULL,
+                                           .error = err}};
     flare__host_emit(h, &ev);
 }
 
@@ -268,8 +268,8 @@ static void on_event(flare_host *h, void *state, const flare_host_event *ev)
         return;
     switch (ev->type) {
     case FLARE_HOST_EV_IDENTIFIED:
-        if (ev->conn)
-            discovered(ar, ev->conn);
+        if (ev->u.identified.conn)
+            discovered(ar, ev->u.identified.conn);
         break;
     case FLARE_HOST_EV_REACHABILITY:
     case FLARE_HOST_EV_CONN_CLOSED:

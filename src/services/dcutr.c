@@ -95,16 +95,17 @@ static void emit_steps(flare_host *h)
         for (punch *p = d->list; p; p = p->next)
             if (p->id == e->id)
                 peer = &p->peer;
-        flare_host_event ev = {.type = FLARE_HOST_EV_HOLEPUNCH_STEP,
-                               .peer = peer,
-                               .step = flare_dcutr_step_name((flare_dcutr_step)e->step),
-                               .value = e->value,
-                               .attempt = e->attempt,
-                               .outbound = e->initiator};
+        flare_host_event ev = {
+            .type = FLARE_HOST_EV_HOLEPUNCH_STEP,
+            .u.holepunch_step = {.peer = peer,
+                                 .step = flare_dcutr_step_name((flare_dcutr_step)e->step),
+                                 .value = e->value,
+                                 .attempt = e->attempt,
+                                 .initiator = e->initiator}};
         if (e->step == FLARE_DCUTR_STEP_RTT)
-            ev.rtt = (flare_tstamp)e->value;
+            ev.u.holepunch_step.rtt = (flare_tstamp)e->value;
         if (e->step == FLARE_DCUTR_STEP_ATTEMPT_FAILED || e->step == FLARE_DCUTR_STEP_GAVE_UP)
-            ev.reason = flare_dcutr_reason_name((flare_dcutr_reason)e->value);
+            ev.u.holepunch_step.reason = flare_dcutr_reason_name((flare_dcutr_reason)e->value);
         flare__host_emit(h, &ev);
     }
 }
@@ -221,14 +222,14 @@ static void punch_finish(punch *p, int err, flare_dcutr_reason reason)
     h->io->ops->timer_stop(p->timer);
     emit_steps(h);
     flare_host_event ev = {.type = FLARE_HOST_EV_HOLEPUNCH,
-                           .peer = &p->peer,
-                           .conn = err ? NULL : p->direct,
-                           .addr = !err && p->direct ? &p->direct->remote_ma : NULL,
-                           .error = err,
-                           .rtt = p->rtt,
-                           .attempt = p->attempt,
-                           .outbound = p->initiator,
-                           .reason = err ? flare_dcutr_reason_name(reason) : NULL};
+                           .u.holepunch = {.peer = &p->peer,
+                                           .conn = err ? NULL : p->direct,
+                                           .addr = !err && p->direct ? &p->direct->remote_ma : NULL,
+                                           .error = err,
+                                           .rtt = p->rtt,
+                                           .attempt = p->attempt,
+                                           .initiator = p->initiator,
+                                           .reason = err ? flare_dcutr_reason_name(reason) : NULL}};
     flare__host_emit(h, &ev);
     if (!err && p->relayed && !p->relayed->close_pending) {
         /* Streams on the relayed connection get a moment to finish. */
@@ -622,10 +623,10 @@ static void on_identified(flare_host *h, void *state, flare_conn *c)
     flare_dcutr_verdict v = flare_dcutr_should_punch(&hint);
     if (v != FLARE_DCUTR_PUNCH) {
         flare_host_event ev = {.type = FLARE_HOST_EV_HOLEPUNCH,
-                               .peer = &c->peer,
-                               .error = FLARE_ERR_REFUSED,
-                               .outbound = 1,
-                               .reason = flare_dcutr_verdict_name(v)};
+                               .u.holepunch = {.peer = &c->peer,
+                                               .error = FLARE_ERR_REFUSED,
+                                               .initiator = 1,
+                                               .reason = flare_dcutr_verdict_name(v)}};
         flare__host_emit(h, &ev);
         return;
     }

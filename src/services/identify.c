@@ -101,23 +101,28 @@ static void apply(flare_host *h, flare_conn *c, const flare_identify_msg *m)
     int rec_err = m->signed_record ? apply_record(h, c, m, exp) : FLARE_ERR_NOT_FOUND;
     for (size_t i = 0; rec_err && i < m->nlisten; i++)
         flare__peerstore_add_addr(h->peerstore, peer, &m->listen[i], exp);
-    flare_host_event ev = {.conn = c, .peer = peer, .outbound = c->outbound};
+    flare_host_event ev = {.type = FLARE_HOST_EV_OBSERVED_ADDR,
+                           .u.observed = {.conn = c, .peer = peer}};
     if (m->has_observed) {
         /* js appends /p2p/<us> to what it observed: report the bare address. */
         flare_multiaddr obs = m->observed;
         flare_peerid tail;
         if (flare_multiaddr_get_peerid(&obs, &tail) == 0 && flare_peerid_equal(&tail, &h->id))
             flare_multiaddr_decapsulate(&obs, FLARE_MA_P2P);
-        ev.type = FLARE_HOST_EV_OBSERVED_ADDR;
-        ev.addr = &obs;
+        ev.u.observed.addr = &obs;
         flare__host_emit(h, &ev);
         flare__addrs_observed(h, c, &obs);
     }
-    ev.type = FLARE_HOST_EV_IDENTIFIED;
-    ev.addr = &c->remote_ma;
-    ev.value = rec_err == 0; /* the addresses came from a verified record */
-    ev.error = rec_err == FLARE_ERR_NOT_FOUND ? 0 : rec_err;
-    ev.reason = ev.error ? "signed peer record rejected" : NULL;
+    int bad = rec_err == FLARE_ERR_NOT_FOUND ? 0 : rec_err;
+    ev = (flare_host_event){
+        .type = FLARE_HOST_EV_IDENTIFIED,
+        .u.identified = {.conn = c,
+                         .peer = peer,
+                         .addr = &c->remote_ma,
+                         .outbound = c->outbound,
+                         .signed_record = rec_err == 0, /* addresses from a verified record */
+                         .record_error = bad,
+                         .reason = bad ? "signed peer record rejected" : NULL}};
     flare__host_emit(h, &ev);
     flare__svc_conn_identified(h, c);
 }

@@ -78,10 +78,9 @@ static void req_finish(ping_req *r, int status, flare_tstamp rtt)
     r->done = 1;
     flare_host *h = r->host;
     if (status == 0) {
-        flare_host_event ev = {.type = FLARE_HOST_EV_PING,
-                               .conn = flare_stream_conn(r->stream),
-                               .peer = &r->peer,
-                               .rtt = rtt};
+        flare_host_event ev = {
+            .type = FLARE_HOST_EV_PING,
+            .u.ping = {.conn = flare_stream_conn(r->stream), .peer = &r->peer, .rtt = rtt}};
         flare__host_emit(h, &ev);
     }
     if (r->cb)

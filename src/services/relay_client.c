@@ -76,7 +76,8 @@ static void emit_why(flare_host *h, flare_host_event_type type, const flare_peer
                      const flare_multiaddr *addr, int err, const char *reason)
 {
     flare_host_event ev = {
-        .type = type, .peer = relay, .addr = addr, .error = err, .reason = reason};
+        .type = type,
+        .u.reservation = {.relay = relay, .addr = addr, .error = err, .status = reason}};
     flare__host_emit(h, &ev);
 }
 
@@ -529,10 +530,7 @@ static void rdial_done(rdial *d, flare_conn *c, int status)
     flare_host *h = d->host;
     if (status) {
         flare_host_event ev = {.type = FLARE_HOST_EV_DIAL_FAILED,
-                               .peer = &d->target,
-                               .addr = &d->ma,
-                               .error = status,
-                               .outbound = 1};
+                               .u.failed = {.peer = &d->target, .addr = &d->ma, .error = status}};
         flare__host_emit(h, &ev);
         if (d->cb)
             d->cb(h, NULL, status, d->user);

@@ -62,7 +62,14 @@ static void on_expiry(flare_io_timer *t, void *user)
 static void emit(flare_host *h, flare_host_event_type type, const flare_peerid *a,
                  const flare_peerid *b, int err)
 {
-    flare_host_event ev = {.type = type, .peer = a, .peer2 = b, .error = err};
+    flare_host_event ev = {.type = type};
+    if (type == FLARE_HOST_EV_RELAY_RESERVED)
+        ev.u.relay_reserved.peer = a;
+    else {
+        ev.u.circuit.src = a;
+        ev.u.circuit.dst = b;
+        ev.u.circuit.error = err;
+    }
     flare__host_emit(h, &ev);
 }
 

@@ -36,9 +36,9 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 {
     tnode *t = user;
     (void)h;
-    if (ev->type == FLARE_HOST_EV_REACHABILITY && ev->family == 4) {
+    if (ev->type == FLARE_HOST_EV_REACHABILITY && ev->u.reachability.family == 4) {
         t->reach_events++;
-        t->last_reach = ev->reach;
+        t->last_reach = ev->u.reachability.reach;
     } else if (ev->type == FLARE_HOST_EV_CONN_OPENED) {
         t->opened++;
     }

@@ -57,18 +57,21 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
     ev_rec *r = &n->ev[n->nev++];
     memset(r, 0, sizeof(*r));
     r->type = ev->type;
-    if (ev->reason)
-        snprintf(r->reason, sizeof(r->reason), "%s", ev->reason);
-    if (ev->peer)
-        r->peer = *ev->peer;
-    r->error = ev->error;
+    int ar = ev->type == FLARE_HOST_EV_AUTORELAY;
+    const char *reason = ar ? ev->u.autorelay.reason : ev->u.reservation.status;
+    const flare_peerid *peer = ar ? ev->u.autorelay.relay : ev->u.reservation.relay;
+    if (reason)
+        snprintf(r->reason, sizeof(r->reason), "%s", reason);
+    if (peer)
+        r->peer = *peer;
+    r->error = ar ? ev->u.autorelay.error : ev->u.reservation.error;
     r->at = flare_io_now(flare_host_io(h));
     if (getenv("AUTORELAY_TRACE")) {
         char pid[FLARE_PEERID_STR_MAX] = "";
-        if (ev->peer)
-            flare_peerid_to_string(ev->peer, pid, sizeof(pid));
+        if (peer)
+            flare_peerid_to_string(peer, pid, sizeof(pid));
         fprintf(stderr, "%9.3f %s ev %d %s %s %s\n", r->at / 1e9, flare_sim_host_name(n->sh),
-                ev->type, r->reason, pid + 40, ev->error ? flare_strerror(ev->error) : "");
+                ev->type, r->reason, pid + 40, r->error ? flare_strerror(r->error) : "");
     }
 }
 

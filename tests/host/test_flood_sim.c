@@ -27,7 +27,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
     (void)h;
     if (ev->type == FLARE_HOST_EV_CONN_CLOSED) {
         v->closed++;
-        v->close_err = ev->error;
+        v->close_err = ev->u.conn.error;
     }
 }
 

@@ -44,7 +44,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         break;
     case FLARE_HOST_EV_OBSERVED_ADDR:
         t->observed++;
-        t->observed_addr = *ev->addr;
+        t->observed_addr = *ev->u.observed.addr;
         break;
     case FLARE_HOST_EV_INCOMING_FAILED:
         t->incoming_failed++;
@@ -57,7 +57,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         break;
     case FLARE_HOST_EV_PING:
         t->pings++;
-        t->last_rtt = ev->rtt;
+        t->last_rtt = ev->u.ping.rtt;
         break;
     default:
         break;

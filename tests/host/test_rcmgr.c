@@ -28,11 +28,11 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         n->opened++;
     if (ev->type == FLARE_HOST_EV_CONN_CLOSED) {
         n->closed++;
-        n->last_close_err = ev->error;
+        n->last_close_err = ev->u.conn.error;
     }
     if (ev->type == FLARE_HOST_EV_INCOMING_FAILED) {
         n->incoming_failed++;
-        n->last_incoming_err = ev->error;
+        n->last_incoming_err = ev->u.failed.error;
     }
 }
 

@@ -27,8 +27,8 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
     (void)h;
     if (ev->type == FLARE_HOST_EV_RESERVATION_OK) {
         n->rsv_ok++;
-        if (ev->addr)
-            n->relayed = *ev->addr;
+        if (ev->u.reservation.addr)
+            n->relayed = *ev->u.reservation.addr;
     }
 }
 
