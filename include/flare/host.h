@@ -136,6 +136,7 @@ typedef struct flare_host_config {
     int share_listen; /* default 0 */
 } flare_host_config;
 
+/* Fills c with the defaults documented on each field. */
 void flare_host_config_default(flare_host_config *c);
 
 /* ---- events ---------------------------------------------------------------- */
@@ -263,16 +264,23 @@ typedef void (*flare_host_event_cb)(flare_host *h, const flare_host_event *ev, v
 /* ---- lifecycle ------------------------------------------------------------- */
 
 /* Creates a host with identity key (copied) on driver io. cfg may be NULL. */
+/* Returns 0 with *out set (free it with flare_host_del), or a negative FLARE_ERR_* code:
+ * FLARE_ERR_INVALID_ARG (bad configuration or key), FLARE_ERR_NOMEM. */
 int flare_host_new(flare_host **out, flare_io *io, const flare_privkey *key,
                    const flare_host_config *cfg, const flare_mem *mem);
 /* Closes every connection and listener (no callbacks after) and frees. */
 void flare_host_del(flare_host *h);
 void flare_host_set_event_cb(flare_host *h, flare_host_event_cb cb, void *user);
+/* Returns our peer ID (owned by h). */
 const flare_peerid *flare_host_peerid(const flare_host *h);
+/* Returns the driver h was created on (borrowed). */
 flare_io *flare_host_io(flare_host *h);
 
 /* Listens on a TCP multiaddr (/ip4|ip6/.../tcp/PORT). The bound address is
  * reported with FLARE_HOST_EV_LISTENING and flare_host_listen_addrs. */
+/* Returns 0 once listening (FLARE_HOST_EV_LISTENING follows), or a negative FLARE_ERR_* code
+ * (FLARE_ERR_ADDR_IN_USE, FLARE_ERR_UNSUPPORTED, FLARE_ERR_NOMEM, ...) also reported as
+ * FLARE_HOST_EV_LISTEN_FAILED. */
 int flare_host_listen(flare_host *h, const flare_multiaddr *ma);
 /* The bound listen addresses (without /p2p/). Returns the count (<= cap). */
 size_t flare_host_listen_addrs(const flare_host *h, flare_multiaddr *out, size_t cap);
@@ -282,6 +290,7 @@ size_t flare_host_listen_addrs(const flare_host *h, flare_multiaddr *out, size_t
 size_t flare_host_external_addrs(flare_host *h, flare_multiaddr *out, size_t cap,
                                  int include_candidates);
 /* NAT mapping behaviour of our TCP traffic for family 4 or 6. */
+/* Returns the NAT type our observed addresses show for family (4 or 6). */
 flare_nat_type flare_host_nat_type(flare_host *h, int family);
 
 /* ---- dialing --------------------------------------------------------------- */
@@ -320,18 +329,27 @@ int flare_host_connect(flare_host *h, const flare_peerid *peer, const flare_dial
 /* ---- connections ----------------------------------------------------------- */
 
 /* The best open connection to peer (direct over limited, then newest), or NULL. */
+/* Returns the best connection to peer (owned by the host), or NULL. */
 flare_conn *flare_host_conn_to(flare_host *h, const flare_peerid *peer);
+/* Returns the remote peer ID (owned by c). */
 const flare_peerid *flare_conn_peer(const flare_conn *c);
+/* Returns the remote address (owned by c). */
 const flare_multiaddr *flare_conn_remote_addr(const flare_conn *c);
+/* Returns our address of c (owned by c). */
 const flare_multiaddr *flare_conn_local_addr(const flare_conn *c);
-int flare_conn_is_outbound(const flare_conn *c);  /* our socket dialed */
-int flare_conn_is_initiator(const flare_conn *c); /* our role in the protocols */
+/* Our socket dialed. Returns 1 if our socket dialed, else 0. */
+int flare_conn_is_outbound(const flare_conn *c);
+/* Our role in the protocols. Returns 1 if we have the initiator role in the protocols, else 0. */
+int flare_conn_is_initiator(const flare_conn *c);
+/* Returns 1 for a limited (relayed) connection, else 0. */
 int flare_conn_is_limited(const flare_conn *c);
+/* Returns the muxer protocol ID (static), or NULL before it is negotiated. */
 const char *flare_conn_muxer(const flare_conn *c);
 /* Closes the connection gracefully (GOAWAY) and frees it now: its streams'
  * on_close (also those of streams reset but not yet told) and
  * FLARE_HOST_EV_CONN_CLOSED run inside this call; c is invalid afterwards. */
 void flare_conn_close(flare_conn *c);
+/* Returns the number of connections. */
 size_t flare_host_num_conns(const flare_host *h);
 
 /* ---- connection manager ------------------------------------------------------ */
@@ -358,8 +376,10 @@ size_t flare_host_num_conns(const flare_host *h);
  * has FLARE_CONNMGR_MAX_TAGS tags), FLARE_ERR_NOMEM. */
 int flare_host_protect_peer(flare_host *h, const flare_peerid *peer, const char *tag, int on);
 /* 1 if peer is protected under tag (NULL: under any tag), else 0. */
+/* Returns 1 if peer is protected (under tag; any tag if tag is NULL), else 0. */
 int flare_host_is_protected(flare_host *h, const flare_peerid *peer, const char *tag);
 /* Connections the manager has closed so far. */
+/* Returns the number of connections closed by trimming so far. */
 uint64_t flare_host_connmgr_trimmed(const flare_host *h);
 
 /* ---- connection gater ---------------------------------------------------------- */
@@ -395,6 +415,7 @@ int flare_host_gater_peer(flare_host *h, flare_gater_list list, const flare_peer
 int flare_host_gater_subnet(flare_host *h, flare_gater_list list, const flare_ipaddr *net,
                             unsigned prefix, int on);
 /* Connections and dials refused so far. */
+/* Returns the number of connections and dials refused so far. */
 uint64_t flare_host_gater_refused(const flare_host *h);
 /* Parses "1.2.3.0/24", "fd00::/8" or a bare address (a full-length
  * prefix). FLARE_ERR_INVALID_ARG for anything else (ports, brackets). */
@@ -434,8 +455,11 @@ typedef struct flare_stream_cbs {
 #define FLARE_STREAM_ALLOW_LIMITED  0x1 /* may open on a limited connection */
 
 /* Registers (or replaces) the handler for protocol. */
+/* Returns 0 (cbs and protocol are copied), FLARE_ERR_INVALID_ARG for a bad protocol name, or
+ * FLARE_ERR_NOMEM. */
 int flare_host_set_handler(flare_host *h, const char *protocol, const flare_stream_cbs *cbs,
                            void *user, unsigned flags);
+/* Returns 0, or FLARE_ERR_NOT_FOUND. */
 int flare_host_remove_handler(flare_host *h, const char *protocol);
 /* Protocols we serve, for identify. Returns the count; list valid until the
  * handler set changes. */
@@ -443,6 +467,11 @@ size_t flare_host_protocols(const flare_host *h, const char **list, size_t cap);
 
 /* Opens a stream to the peer of conn and negotiates protocol. Data written
  * before on_open is sent with the proposal (multistream 0-RTT). */
+/* Returns 0 with *out set (owned by the host; valid until its on_close),
+ * or a negative FLARE_ERR_* code, and then no callback runs:
+ * FLARE_ERR_INVALID_ARG, FLARE_ERR_STATE (connection not ready),
+ * FLARE_ERR_LIMITED (limited connection without FLARE_STREAM_ALLOW_LIMITED),
+ * FLARE_ERR_LIMIT, FLARE_ERR_NOMEM. */
 int flare_conn_new_stream(flare_conn *c, const char *protocol, const flare_stream_cbs *cbs,
                           void *user, unsigned flags, flare_stream **out);
 /* As above on the best connection to peer (FLARE_ERR_NOT_FOUND if none). */
@@ -458,6 +487,7 @@ int flare_host_new_stream(flare_host *h, const flare_peerid *peer, const char *p
 int flare_stream_write(flare_stream *s, const uint8_t *data, size_t len);
 size_t flare_stream_pending(const flare_stream *s);
 /* Half-close (FIN after queued data). */
+/* Returns 0, or FLARE_ERR_CLOSED on a dead stream. */
 int flare_stream_close_write(flare_stream *s);
 /* Resets the stream (both directions, unsent data dropped). No on_data,
  * on_eof or on_writable runs for it afterwards; on_close(FLARE_ERR_RESET)
@@ -470,8 +500,11 @@ void flare_stream_reset(flare_stream *s);
 /* Stops (1) or resumes (0) delivering on_data; unread data closes the
  * receive window, so the sender is slowed down. */
 void flare_stream_pause(flare_stream *s, int paused);
+/* Returns the negotiated protocol (owned by s), or NULL before negotiation. */
 const char *flare_stream_protocol(const flare_stream *s);
+/* Returns the connection s runs on (borrowed). */
 flare_conn *flare_stream_conn(const flare_stream *s);
+/* Returns 1 if the remote opened s, else 0. */
 int flare_stream_is_inbound(const flare_stream *s);
 void flare_stream_set_user(flare_stream *s, const flare_stream_cbs *cbs, void *user);
 
@@ -493,6 +526,7 @@ typedef struct flare_peer_info {
 } flare_peer_info;
 
 /* Adds addresses for peer valid for ttl ns (FLARE_TSTAMP_NEVER: permanent). */
+/* Returns 0, or a negative FLARE_ERR_* code (FLARE_ERR_INVALID_ARG, FLARE_ERR_NOMEM). */
 int flare_host_add_addr(flare_host *h, const flare_peerid *peer, const flare_multiaddr *ma,
                         flare_tstamp ttl);
 /* Copies what the peerstore knows (FLARE_ERR_NOT_FOUND if nothing). info
@@ -502,6 +536,7 @@ int flare_host_peer_supports(flare_host *h, const flare_peerid *peer, const char
 
 /* Sends identify push (/ipfs/id/push/1.0.0) to every connected peer that
  * supports it, after our addresses or protocols changed. */
+/* Returns 0, or a negative FLARE_ERR_* code (FLARE_ERR_NOMEM). */
 int flare_host_identify_push(flare_host *h);
 
 /* ---- resource manager ------------------------------------------------------- */
@@ -565,8 +600,12 @@ int flare_host_relay_reserve(flare_host *h, const flare_multiaddr *relay_ma);
 size_t flare_host_relay_addrs(flare_host *h, flare_multiaddr *out, size_t cap);
 /* Serves /libp2p/circuit/relay/0.2.0/hop with the given limits (NULL:
  * go-libp2p's defaults). The relay advertises our current addresses. */
+/* Returns 0, FLARE_ERR_EXISTS if already enabled, FLARE_ERR_UNSUPPORTED, FLARE_ERR_INVALID_ARG, or
+ * FLARE_ERR_NOMEM. */
 int flare_host_enable_relay_server(flare_host *h, const struct flare_relay_server_config *cfg);
+/* Returns the relay server's reservation count (0 when not a relay). */
 size_t flare_host_relay_num_reservations(flare_host *h);
+/* Returns the relay server's circuit count (0 when not a relay). */
 size_t flare_host_relay_num_circuits(flare_host *h);
 
 /* ---- AutoRelay ------------------------------------------------------------------- */
@@ -604,6 +643,7 @@ size_t flare_host_autorelay_relays(flare_host *h, flare_peerid *out, size_t cap)
 /* Prometheus text exposition of the hole-punch counters
  * (flare_holepunch_attempts_total, ..._outcomes_total{result,transport,ipv},
  * ..._success_attempt{n}). */
+/* Returns 0 with the text appended to out, or FLARE_ERR_NOMEM. */
 int flare_host_holepunch_metrics(flare_host *h, flare_buf *out);
 
 /* ---- ping ------------------------------------------------------------------ */
@@ -611,6 +651,9 @@ int flare_host_holepunch_metrics(flare_host *h, flare_buf *out);
 typedef void (*flare_ping_cb)(flare_host *h, const flare_peerid *peer, int status, flare_tstamp rtt,
                               void *user);
 /* One ping (/ipfs/ping/1.0.0) over the best connection to peer. */
+/* Returns 0 (cb follows from the loop), or a negative FLARE_ERR_* code as
+ * flare_host_new_stream (FLARE_ERR_NOT_FOUND without a connection to peer),
+ * or FLARE_ERR_NOMEM. */
 int flare_host_ping(flare_host *h, const flare_peerid *peer, flare_ping_cb cb, void *user);
 
 /* ---- AutoNAT ----------------------------------------------------------------- */
@@ -626,6 +669,7 @@ int flare_host_ping(flare_host *h, const flare_peerid *peer, flare_ping_cb cb, v
 
 /* The current verdict for IP version family (4 or 6): FLARE_REACH_UNKNOWN
  * also when the client is disabled or family is not 4 or 6. */
+/* Returns AutoNAT's verdict for family (4 or 6). */
 flare_reach_state flare_host_reachability(flare_host *h, int family);
 
 /* The addresses under test and their verdicts (states may be NULL).
