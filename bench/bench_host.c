@@ -190,8 +190,8 @@ static int make_host(flare_host **h, uint8_t seedbyte, int listen)
     uint8_t seed[32] = {seedbyte};
     flare_privkey k;
     flare_privkey_from_seed(&k, seed);
-    flare_host_config cfg;
-    flare_host_config_default(&cfg);
+    flare_host_settings cfg;
+    flare_host_settings_default(&cfg);
     cfg.max_stream_buffer = 4 << 20;
     int rv = flare_host_new(h, flare_uvio_io(uvio), &k, &cfg, NULL);
     if (rv == 0 && listen) {

@@ -413,8 +413,8 @@ static void slot_start(slot *s, double now)
     flare_privkey k;
     bench_key(&k, KEY_TAG, s->idx << 12 | (opt.reuse_ids ? 0 : s->gen & 0xfff));
     s->gen++;
-    flare_host_config hc;
-    flare_host_config_default(&hc);
+    flare_host_settings hc;
+    flare_host_settings_default(&hc);
     hc.enable_holepunch = 0; /* circuits stay relayed: they are what we soak */
     hc.enable_autonat_client = 0;
     hc.enable_autonat_server = 0;

@@ -165,12 +165,12 @@ static void on_deadline(uv_timer_t *t)
 static int make_host(app *a, flare_host **out)
 {
     flare_privkey key;
-    flare_host_config cfg;
+    flare_host_settings cfg;
     int rv = flare_privkey_generate(&key, flare_os_rng());
     if (rv)
         return rv;
-    flare_host_config_default(&cfg); /* always start from the defaults */
-    cfg.enable_autonat_client = 0;   /* a two-host demo has nobody to ask */
+    flare_host_settings_default(&cfg); /* always start from the defaults */
+    cfg.enable_autonat_client = 0;     /* a two-host demo has nobody to ask */
     rv = flare_host_new(out, flare_uvio_io(a->uvio), &key, &cfg, NULL);
     flare_privkey_clear(&key);
     return rv;

@@ -152,11 +152,11 @@ static void on_deadline(uv_timer_t *t)
 static int make_host(app *a, flare_host **out, flare_host_event_cb cb)
 {
     flare_privkey key;
-    flare_host_config cfg;
+    flare_host_settings cfg;
     int rv = flare_privkey_generate(&key, flare_os_rng());
     if (rv)
         return rv;
-    flare_host_config_default(&cfg); /* DCUtR is on by default */
+    flare_host_settings_default(&cfg); /* DCUtR is on by default */
     cfg.enable_autonat_client = 0;
     cfg.dial_private_peer_addrs = 1; /* loopback only: see the top of this file */
     rv = flare_host_new(out, flare_uvio_io(a->uvio), &key, &cfg, NULL);

@@ -265,7 +265,7 @@ static int fz_world(fz *f, uint8_t flags, int dial, const flare_mem *mem)
     f->sim = flare_sim_new(7, mem);
     if (!f->sim)
         return FLARE_ERR_NOMEM;
-    flare_host_config cfg;
+    flare_host_settings cfg;
     dw_config_default(&cfg);
     cfg.enable_autonat_client = 0; /* quiet: the input drives the talk */
     if (flags & 4) {
@@ -506,7 +506,7 @@ static void fz_record_one(const char *dir, int style)
     if (fz_world(&f, flags, 0, NULL))
         abort();
     r.sim = f.sim;
-    flare_host_config cfg;
+    flare_host_settings cfg;
     dw_config_default(&cfg);
     cfg.enable_autonat_client = 0;
     flare_host *b;

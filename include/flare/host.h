@@ -74,8 +74,16 @@ typedef struct flare_rcmgr_limits {
     size_t mem_per_conn;              /* one connection; default 32 MiB */
 } flare_rcmgr_limits;
 
-typedef struct flare_host_config {
-    const char *agent_version;       /* identify agentVersion; default "flare/<version>" */
+/* Host settings. Always start from flare_host_settings_default(), which
+ * fills every field with a real value and sets struct_size; then change the
+ * fields you need. Zero is never "use the default": every field means what
+ * it says (0 for a timeout documented "0 = never" or a feature flag is a
+ * real choice). flare_host_new refuses a struct whose struct_size is not
+ * sizeof(flare_host_settings) of the library (a caller built against other
+ * headers, or one that skipped _default()). */
+typedef struct flare_host_settings {
+    size_t struct_size;              /* set by flare_host_settings_default */
+    const char *agent_version;       /* identify agentVersion (copied); default "flare/<version>" */
     size_t max_connections;          /* total; default 1024 */
     size_t max_connections_per_peer; /* default 8 */
     size_t max_streams_per_conn;     /* default 512 */
@@ -99,16 +107,16 @@ typedef struct flare_host_config {
     int enable_autonat_server;             /* dial others back on request; default 1 */
     int enable_autonat_client;             /* probe our own reachability; default 1 */
     size_t autonat_servers_max;            /* servers asked per probe round; default 3 */
-    flare_tstamp autonat_boot_delay;       /* first probe round; 0 = 15 s */
-    flare_tstamp autonat_retry_interval;   /* while unsure; 0 = 90 s */
-    flare_tstamp autonat_refresh_interval; /* once settled; 0 = 15 min */
+    flare_tstamp autonat_boot_delay;       /* first probe round; default 15 s */
+    flare_tstamp autonat_retry_interval;   /* while unsure; default 90 s */
+    flare_tstamp autonat_refresh_interval; /* once settled; default 15 min */
     int autonat_allow_private; /* also ask about non-public addresses (loopback tests only) */
     /* AutoRelay (opt-in, like go-libp2p's EnableAutoRelay): while AutoNAT
      * says we are private, keep reservations on relays picked by
      * ourselves; see flare_host_autorelay_add_static. */
     int enable_autorelay;           /* default 0 */
-    size_t autorelay_num;           /* reservations to keep; 0 = 2 */
-    flare_tstamp autorelay_backoff; /* after a refusal or repeated failure; 0 = 1 h */
+    size_t autorelay_num;           /* reservations to keep (>= 1); default 2 */
+    flare_tstamp autorelay_backoff; /* after a refusal or repeated failure; default 1 h */
     /* Connection manager (see flare_host_protect_peer): above high water,
      * the least useful connections are closed down to low water. */
     size_t conn_low_water;          /* default 160; above high water counts as high water */
@@ -127,17 +135,18 @@ typedef struct flare_host_config {
      * (FLARE_ERR_LIMIT). A connection paused this way still sends its yamux
      * keepalive, whose answer it cannot read while paused: a peer that never
      * reads is dropped within keepalive_interval plus the 10 s ping timeout. */
-    size_t conn_write_high; /* bytes; default (and 0) 1 MiB */
-    size_t conn_write_low;  /* bytes; default (and 0) 256 KiB; below write_high */
-    size_t conn_write_max;  /* bytes; default (and 0) 8 MiB; above write_high */
+    size_t conn_write_high; /* bytes; default 1 MiB */
+    size_t conn_write_low;  /* bytes; default 256 KiB; below write_high */
+    size_t conn_write_max;  /* bytes; default 8 MiB; above write_high */
     /* Listen with FLARE_IO_SHARE: share the listen address with another node
      * (SO_REUSEPORT splits incoming connections between them). By default a
      * second node on the same address fails with FLARE_ERR_ADDR_IN_USE. */
     int share_listen; /* default 0 */
-} flare_host_config;
+} flare_host_settings;
 
-/* Fills c with the defaults documented on each field. */
-void flare_host_config_default(flare_host_config *c);
+/* Fills every field of c with the default documented on it, and
+ * c->struct_size. */
+void flare_host_settings_default(flare_host_settings *c);
 
 /* ---- events ---------------------------------------------------------------- */
 
@@ -263,11 +272,14 @@ typedef void (*flare_host_event_cb)(flare_host *h, const flare_host_event *ev, v
 
 /* ---- lifecycle ------------------------------------------------------------- */
 
-/* Creates a host with identity key (copied) on driver io. cfg may be NULL. */
-/* Returns 0 with *out set (free it with flare_host_del), or a negative FLARE_ERR_* code:
- * FLARE_ERR_INVALID_ARG (bad configuration or key), FLARE_ERR_NOMEM. */
+/* Creates a host with identity key (copied) on driver io. cfg (copied) may
+ * be NULL: the defaults.
+ * Returns 0 with *out set (free it with flare_host_del), or a negative
+ * FLARE_ERR_* code: FLARE_ERR_INVALID_ARG (cfg->struct_size is not
+ * sizeof(flare_host_settings), agent_version is NULL, a conn_write_* mark
+ * or autorelay_num is 0, or a bad key), FLARE_ERR_NOMEM. */
 int flare_host_new(flare_host **out, flare_io *io, const flare_privkey *key,
-                   const flare_host_config *cfg, const flare_mem *mem);
+                   const flare_host_settings *cfg, const flare_mem *mem);
 /* Closes every connection and listener (no callbacks after) and frees. */
 void flare_host_del(flare_host *h);
 void flare_host_set_event_cb(flare_host *h, flare_host_event_cb cb, void *user);

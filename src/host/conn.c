@@ -201,7 +201,7 @@ static void backpressure(flare_conn *c, int full)
         c->congested = 1;
     if (!c->tr_ops->pending)
         return;
-    const flare_host_config *cfg = &c->host->cfg;
+    const flare_host_settings *cfg = &c->host->cfg;
     size_t high = cfg->conn_write_high ? cfg->conn_write_high : FLARE__CONN_WRITE_HIGH;
     size_t max = cfg->conn_write_max ? cfg->conn_write_max : FLARE__CONN_WRITE_MAX;
     size_t pause = high <= SIZE_MAX / 2 && 2 * high < max ? 2 * high : high + (max - high) / 2;

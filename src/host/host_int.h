@@ -12,7 +12,7 @@
 
 #define FLARE__YAMUX_ID "/yamux/1.0.0"
 
-/* Socket write queue marks (flare_host_config.conn_write_*). */
+/* Socket write queue marks (flare_host_settings.conn_write_*). */
 #define FLARE__CONN_WRITE_HIGH (1u << 20)
 #define FLARE__CONN_WRITE_LOW  (256u << 10)
 #define FLARE__CONN_WRITE_MAX  (8u << 20)
@@ -160,7 +160,7 @@ enum { FLARE__TAP_SENT_PLAIN, FLARE__TAP_SENT_WIRE, FLARE__TAP_RECV_PLAIN, FLARE
 struct flare_host {
     const flare_mem *mem;
     flare_io *io;
-    flare_host_config cfg;
+    flare_host_settings cfg;
     char agent[128];
     flare_privkey key;
     flare_peerid id;
@@ -352,7 +352,7 @@ typedef struct flare__svc_slot {
 
 /* service.c: the registry and the hook calls. */
 int flare__host_new(flare_host **out, flare_io *io, const flare_privkey *key,
-                    const flare_host_config *cfg, const flare_mem *mem,
+                    const flare_host_settings *cfg, const flare_mem *mem,
                     const flare__service *const *svcs, size_t nsvcs);
 int flare__svc_init_all(flare_host *h, const flare__service *const *svcs, size_t n);
 void flare__svc_free_all(flare_host *h);

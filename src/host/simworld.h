@@ -49,7 +49,7 @@ typedef struct dw_params {
     uint64_t seed;
     FILE *log;
     flare_tstamp delay_ab;                  /* A's and B's own links (0) */
-    const flare_host_config *cfg;           /* every host's; NULL: dw_config_default */
+    const flare_host_settings *cfg;         /* every host's; NULL: dw_config_default */
     const flare_relay_server_config *relay; /* R's; NULL: the defaults */
     const flare_mem *mem;                   /* the simulator's and hosts' (NULL: libc) */
 } dw_params;
@@ -65,9 +65,9 @@ static inline void dw_params_default(dw_params *p)
 
 /* The library's host defaults, with the simulator's TEST-NET addresses
  * counted as public. */
-static inline void dw_config_default(flare_host_config *cfg)
+static inline void dw_config_default(flare_host_settings *cfg)
 {
-    flare_host_config_default(cfg);
+    flare_host_settings_default(cfg);
     cfg->doc_addrs_public = 1;
 }
 
@@ -89,8 +89,8 @@ typedef struct dw_host_spec {
     flare_sim_lan *lan;
     const char *ip;
     flare_sim_link link;
-    uint8_t seed[32];             /* the host key's */
-    const flare_host_config *cfg; /* NULL: dw_config_default */
+    uint8_t seed[32];               /* the host key's */
+    const flare_host_settings *cfg; /* NULL: dw_config_default */
     flare_host_event_cb on_event;
     void *user;
     int listen_port;      /* 0: does not listen */
@@ -113,7 +113,7 @@ static inline int dw_host_make(flare_sim *sim, const dw_host_spec *sp, flare_sim
     flare_privkey k;
     if ((rv = flare_privkey_from_seed(&k, sp->seed)) != 0)
         return rv;
-    flare_host_config cfg;
+    flare_host_settings cfg;
     if (sp->cfg)
         cfg = *sp->cfg;
     else
@@ -261,7 +261,7 @@ static inline void dw_event(flare_host *h, const flare_host_event *ev, void *use
  * Returns 0 or the first error. */
 static inline int dw_node_make(dw_world *w, dw_node *n, const char *name, flare_sim_lan *lan,
                                const char *ip, uint8_t seedb, flare_tstamp delay, double loss,
-                               FILE *log, const flare_host_config *cfg)
+                               FILE *log, const flare_host_settings *cfg)
 {
     n->name = name;
     n->log = log;

@@ -162,7 +162,7 @@ static void stop_use(ar_t *ar, ar_relay *e, const char *reason, int err, flare_t
 static void fill(ar_t *ar, flare_tstamp now)
 {
     flare_host *h = ar->h;
-    size_t want = h->cfg.autorelay_num ? h->cfg.autorelay_num : 2;
+    size_t want = h->cfg.autorelay_num;
     size_t have = num_in_use(ar);
     for (ar_relay *e = ar->list; e && have < want; e = e->next) {
         if (e->in_use || now < e->backoff_until || flare_peerid_equal(&e->id, &h->id) ||
@@ -178,8 +178,7 @@ static void fill(ar_t *ar, flare_tstamp now)
 /* Acts on the outcomes the relay client reported since the last tick. */
 static void judge(ar_t *ar)
 {
-    flare_tstamp backoff =
-        ar->h->cfg.autorelay_backoff ? ar->h->cfg.autorelay_backoff : 3600 * FLARE_NS_PER_S;
+    flare_tstamp backoff = ar->h->cfg.autorelay_backoff;
     for (ar_relay *e = ar->list; e; e = e->next) {
         if (!e->in_use)
             continue;

@@ -386,6 +386,42 @@ static void test_reset_delivers_close(void **state)
     world_free(&w);
 }
 
+/* Settings are versioned and zero is never "the default": _default() fills
+ * real values, and flare_host_new refuses a struct it did not fill. */
+static void test_settings_versioned(void **state)
+{
+    (void)state;
+    flare_sim *sim = flare_sim_new(1, NULL);
+    flare_sim_host *sh = flare_sim_host_new(sim, "s");
+    flare_privkey k;
+    uint8_t seed[32] = {7};
+    assert_int_equal(flare_privkey_from_seed(&k, seed), 0);
+    flare_host_settings cfg;
+    flare_host_settings_default(&cfg);
+    assert_int_equal(cfg.struct_size, sizeof(cfg));
+    assert_non_null(cfg.agent_version);
+    assert_true(cfg.autonat_boot_delay == 15 * FLARE_NS_PER_S);
+    assert_true(cfg.autonat_retry_interval == 90 * FLARE_NS_PER_S);
+    assert_true(cfg.autonat_refresh_interval == 15 * 60 * FLARE_NS_PER_S);
+    assert_true(cfg.conn_write_high > cfg.conn_write_low && cfg.conn_write_max > 0);
+    flare_host *h = NULL;
+    flare_host_settings bad = {0};
+    assert_int_equal(flare_host_new(&h, flare_sim_host_io(sh), &k, &bad, NULL),
+                     FLARE_ERR_INVALID_ARG);
+    bad = cfg;
+    bad.struct_size--; /* another build's headers */
+    assert_int_equal(flare_host_new(&h, flare_sim_host_io(sh), &k, &bad, NULL),
+                     FLARE_ERR_INVALID_ARG);
+    bad = cfg;
+    bad.conn_write_high = 0;
+    assert_int_equal(flare_host_new(&h, flare_sim_host_io(sh), &k, &bad, NULL),
+                     FLARE_ERR_INVALID_ARG);
+    assert_null(h);
+    assert_int_equal(flare_host_new(&h, flare_sim_host_io(sh), &k, &cfg, NULL), 0);
+    flare_host_del(h);
+    flare_sim_del(sim);
+}
+
 /* ---- failures and bad input ------------------------------------------------------------ */
 
 static void test_wrong_peer_id(void **state)
@@ -655,19 +691,13 @@ static void test_external_addr_symmetric(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_connect_identify),
-        cmocka_unit_test(test_dial_dedup_and_reuse),
-        cmocka_unit_test(test_echo_large),
-        cmocka_unit_test(test_many_streams),
-        cmocka_unit_test(test_unknown_protocol),
-        cmocka_unit_test(test_wrong_peer_id),
-        cmocka_unit_test(test_refused_and_timeout),
-        cmocka_unit_test(test_garbage_inbound),
-        cmocka_unit_test(test_many_connections),
-        cmocka_unit_test(test_simultaneous_open_roles),
-        cmocka_unit_test(test_reset_delivers_close),
-        cmocka_unit_test(test_external_addr_eim),
-        cmocka_unit_test(test_external_addr_symmetric),
+        cmocka_unit_test(test_connect_identify),     cmocka_unit_test(test_dial_dedup_and_reuse),
+        cmocka_unit_test(test_echo_large),           cmocka_unit_test(test_many_streams),
+        cmocka_unit_test(test_unknown_protocol),     cmocka_unit_test(test_wrong_peer_id),
+        cmocka_unit_test(test_refused_and_timeout),  cmocka_unit_test(test_garbage_inbound),
+        cmocka_unit_test(test_many_connections),     cmocka_unit_test(test_simultaneous_open_roles),
+        cmocka_unit_test(test_reset_delivers_close), cmocka_unit_test(test_settings_versioned),
+        cmocka_unit_test(test_external_addr_eim),    cmocka_unit_test(test_external_addr_symmetric),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

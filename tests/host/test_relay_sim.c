@@ -17,7 +17,7 @@ static void world_init(dw_world *w, uint64_t seed, const flare_relay_server_conf
     p.seed = seed;
     p.delay_a = p.delay_b = 0;
     p.delay_r = p.delay_ab = 10 * MS;
-    flare_host_config cfg;
+    flare_host_settings cfg;
     dw_config_default(&cfg);
     cfg.enable_holepunch = 0;
     p.cfg = &cfg;

@@ -41,8 +41,8 @@ static void make_host(flare_sim *sim, node *n, const char *name, const char *ip,
     uint8_t seed[32] = {seedb};
     flare_privkey k;
     assert_int_equal(flare_privkey_from_seed(&k, seed), 0);
-    flare_host_config cfg;
-    flare_host_config_default(&cfg);
+    flare_host_settings cfg;
+    flare_host_settings_default(&cfg);
     cfg.doc_addrs_public = 1;
     cfg.enable_holepunch = 0;
     cfg.enable_autonat_client = 0;

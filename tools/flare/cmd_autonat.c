@@ -208,8 +208,8 @@ int cmd_autonat(int argc, char **argv)
     }
     uv_loop_init(&c->loop);
     int rv = flare_uvio_new(&c->uvio, &c->loop, NULL);
-    flare_host_config cfg;
-    flare_host_config_default(&cfg);
+    flare_host_settings cfg;
+    flare_host_settings_default(&cfg);
     cfg.autonat_allow_private = allow_private;
     if (rv == 0)
         rv = flare_host_new(&c->host, flare_uvio_io(c->uvio), &key, &cfg, NULL);

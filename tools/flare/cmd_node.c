@@ -797,25 +797,25 @@ static int apply_policy(flare_host *h, const node_opts *o)
 
 /* ---- resource manager flags (--max-*) ---------------------------------------------- */
 
-/* Each flag sets one size_t field of flare_host_config (0 = no limit). */
+/* Each flag sets one size_t field of flare_host_settings (0 = no limit). */
 static const struct {
     const char *name;
     size_t off;
 } rc_flags[] = {
-    {"--max-conns", offsetof(flare_host_config, max_connections)},
-    {"--max-conns-inbound", offsetof(flare_host_config, limits.conns_inbound)},
-    {"--max-conns-outbound", offsetof(flare_host_config, limits.conns_outbound)},
-    {"--max-conns-per-ip", offsetof(flare_host_config, limits.conns_per_ip)},
-    {"--max-conns-per-subnet", offsetof(flare_host_config, limits.conns_per_subnet)},
-    {"--max-conns-per-peer", offsetof(flare_host_config, max_connections_per_peer)},
-    {"--max-handshakes", offsetof(flare_host_config, limits.handshakes)},
-    {"--max-handshakes-per-ip", offsetof(flare_host_config, limits.handshakes_per_ip)},
-    {"--max-handshakes-per-subnet", offsetof(flare_host_config, limits.handshakes_per_subnet)},
-    {"--max-streams-per-conn", offsetof(flare_host_config, max_streams_per_conn)},
-    {"--max-streams-per-peer", offsetof(flare_host_config, limits.streams_per_peer_inbound)},
-    {"--max-mem", offsetof(flare_host_config, limits.mem)},
-    {"--max-mem-per-peer", offsetof(flare_host_config, limits.mem_per_peer)},
-    {"--max-mem-per-conn", offsetof(flare_host_config, limits.mem_per_conn)},
+    {"--max-conns", offsetof(flare_host_settings, max_connections)},
+    {"--max-conns-inbound", offsetof(flare_host_settings, limits.conns_inbound)},
+    {"--max-conns-outbound", offsetof(flare_host_settings, limits.conns_outbound)},
+    {"--max-conns-per-ip", offsetof(flare_host_settings, limits.conns_per_ip)},
+    {"--max-conns-per-subnet", offsetof(flare_host_settings, limits.conns_per_subnet)},
+    {"--max-conns-per-peer", offsetof(flare_host_settings, max_connections_per_peer)},
+    {"--max-handshakes", offsetof(flare_host_settings, limits.handshakes)},
+    {"--max-handshakes-per-ip", offsetof(flare_host_settings, limits.handshakes_per_ip)},
+    {"--max-handshakes-per-subnet", offsetof(flare_host_settings, limits.handshakes_per_subnet)},
+    {"--max-streams-per-conn", offsetof(flare_host_settings, max_streams_per_conn)},
+    {"--max-streams-per-peer", offsetof(flare_host_settings, limits.streams_per_peer_inbound)},
+    {"--max-mem", offsetof(flare_host_settings, limits.mem)},
+    {"--max-mem-per-peer", offsetof(flare_host_settings, limits.mem_per_peer)},
+    {"--max-mem-per-conn", offsetof(flare_host_settings, limits.mem_per_conn)},
 };
 #define RC_NFLAGS (sizeof(rc_flags) / sizeof(rc_flags[0]))
 
@@ -847,7 +847,7 @@ static int parse_rc_flag(node_opts *o, const char *a, const char *val)
 
 /* --max-conns alone splits into 3/4 inbound and 1/4 outbound, as the
  * defaults do, so that inbound never takes the slots of our own dials. */
-static void apply_rc_flags(const node_opts *o, flare_host_config *cfg)
+static void apply_rc_flags(const node_opts *o, flare_host_settings *cfg)
 {
     for (size_t i = 0; i < RC_NFLAGS; i++)
         if (o->rc_set & (1u << i))
@@ -977,8 +977,8 @@ static int node_run(node *n, node_opts *o)
     flare_buf_init(&n->echo_reply, NULL);
     uv_loop_init(&n->loop);
     int rv = flare_uvio_new(&n->uvio, &n->loop, NULL);
-    flare_host_config cfg;
-    flare_host_config_default(&cfg);
+    flare_host_settings cfg;
+    flare_host_settings_default(&cfg);
     cfg.doc_addrs_public = n->allow_testnet;
     cfg.enable_autorelay = n->auto_relay;
     cfg.share_listen = n->share_listen;
