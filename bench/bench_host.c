@@ -230,7 +230,7 @@ static void sink_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
     }
 }
 
-static const flare_stream_cbs sink_cbs = {NULL, sink_data, NULL, NULL, NULL};
+static const flare_stream_cbs sink_cbs = {.on_data = sink_data};
 
 static flare_conn *dialed;
 static int dial_status = 1;
@@ -249,8 +249,8 @@ static int make_host(flare_host **h, uint8_t seedbyte, int listen)
     uint8_t seed[32] = {seedbyte};
     flare_privkey k;
     flare_privkey_from_seed(&k, seed);
-    flare_host_config cfg;
-    flare_host_config_default(&cfg);
+    flare_host_settings cfg;
+    flare_host_settings_default(&cfg);
     /* With the default memory limits (32 MiB per connection) 16 streams at
      * full speed fail the connection (FLARE_ERR_NOMEM from the flush): the
      * benchmark measures the byte path, not the limits. */

@@ -75,8 +75,8 @@ static int relay_main(int wfd, size_t n, size_t m)
     flare_uvio_new(&uvio, &loop, NULL);
     flare_privkey k;
     bench_key(&k, KEY_TAG, RELAY_ID);
-    flare_host_config hc;
-    flare_host_config_default(&hc);
+    flare_host_settings hc;
+    flare_host_settings_default(&hc);
     hc.max_connections = n + 4 * NTPUT + 64;
     /* Every client dials from 127.0.0.1 and connects at once: the resource
      * manager's per-IP, per-subnet and handshake limits are lifted and the
@@ -156,7 +156,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         c->failed = 1;
         nfailed++;
         inflight--;
-        last_err = ev->error;
+        last_err = ev->u.reservation.error;
     }
 }
 
@@ -164,8 +164,8 @@ static int client_new(client *c, uint32_t id)
 {
     flare_privkey k;
     bench_key(&k, KEY_TAG, id);
-    flare_host_config hc;
-    flare_host_config_default(&hc);
+    flare_host_settings hc;
+    flare_host_settings_default(&hc);
     hc.reuse_port = 0;       /* no listener: dial from ephemeral ports */
     hc.enable_holepunch = 0; /* relayed circuits are what we measure */
     hc.enable_autonat_client = 0;
@@ -305,7 +305,7 @@ static void sink_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
         sink_t1 = bench_now_s();
 }
 
-static const flare_stream_cbs sink_cbs = {NULL, sink_data, NULL, NULL, NULL};
+static const flare_stream_cbs sink_cbs = {.on_data = sink_data};
 
 static int sink_full(void *arg)
 {

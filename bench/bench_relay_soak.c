@@ -205,7 +205,8 @@ static void srv_eof(flare_stream *st, void *user)
     (void)user;
     flare_stream_close_write(st);
 }
-static const flare_stream_cbs srv_cbs = {NULL, srv_data, srv_eof, srv_writable, NULL};
+static const flare_stream_cbs srv_cbs = {
+    .on_data = srv_data, .on_eof = srv_eof, .on_writable = srv_writable};
 
 static void xchg_fail(xchg *x, uint64_t *counter, const char *what, int err)
 {
@@ -248,7 +249,7 @@ static void cli_close(flare_stream *st, int err, void *user)
     if (x->state == X_DONE)
         cnt.xchg_ok++;
 }
-static const flare_stream_cbs cli_cbs = {NULL, cli_data, NULL, NULL, cli_close};
+static const flare_stream_cbs cli_cbs = {.on_data = cli_data, .on_close = cli_close};
 
 static void xchg_round(xchg *x)
 {
@@ -339,8 +340,11 @@ static void xchg_tick(slot *s, double now)
         if (x->state == X_NEXT)
             xchg_round(x);
         if (x->state == X_RESET) {
-            if (x->st)
+            if (x->st) { /* x may be freed before the reset's on_close: detach first */
+                static const flare_stream_cbs quiet = {0};
+                flare_stream_set_user(x->st, &quiet, NULL);
                 flare_stream_reset(x->st);
+            }
             x->st = NULL;
             cnt.resets++;
             x->state = X_DONE;
@@ -348,8 +352,11 @@ static void xchg_tick(slot *s, double now)
         if ((x->state == X_DIALING || x->state == X_ECHO) && now > x->deadline)
             xchg_fail(x, &cnt.fail_timeout, "exchange timeout", 0);
         if ((x->state == X_DONE || x->state == X_FAILED) && !x->dialing) {
-            if (x->st)
+            if (x->st) { /* x may be freed before the reset's on_close: detach first */
+                static const flare_stream_cbs quiet = {0};
+                flare_stream_set_user(x->st, &quiet, NULL);
                 flare_stream_reset(x->st);
+            }
             if (x->conn)
                 flare_conn_close(x->conn);
             *p = x->next;
@@ -381,17 +388,17 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         break;
     case FLARE_HOST_EV_RESERVATION_FAILED:
         cnt.fail_reserve++;
-        fail_log("reservation", ev->error, ev->reason);
+        fail_log("reservation", ev->u.reservation.error, ev->u.reservation.status);
         break;
     case FLARE_HOST_EV_RESERVATION_LOST:
         if (s->state != LEAVING) {
             cnt.fail_lost++;
-            fail_log("reservation lost", ev->error, NULL);
+            fail_log("reservation lost", ev->u.reservation.error, NULL);
         }
         break;
     case FLARE_HOST_EV_CONN_CLOSED:
         for (xchg *x = s->xs; x; x = x->next)
-            if (x->conn == ev->conn)
+            if (x->conn == ev->u.conn.conn)
                 x->conn = NULL;
         break;
     default:
@@ -406,8 +413,8 @@ static void slot_start(slot *s, double now)
     flare_privkey k;
     bench_key(&k, KEY_TAG, s->idx << 12 | (opt.reuse_ids ? 0 : s->gen & 0xfff));
     s->gen++;
-    flare_host_config hc;
-    flare_host_config_default(&hc);
+    flare_host_settings hc;
+    flare_host_settings_default(&hc);
     hc.enable_holepunch = 0; /* circuits stay relayed: they are what we soak */
     hc.enable_autonat_client = 0;
     hc.enable_autonat_server = 0;

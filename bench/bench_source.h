@@ -36,6 +36,6 @@ static void src_writable(flare_stream *s, void *user)
     src_push(user);
 }
 
-static const flare_stream_cbs src_cbs = {NULL, NULL, NULL, src_writable, NULL};
+static const flare_stream_cbs src_cbs = {.on_writable = src_writable};
 
 #endif

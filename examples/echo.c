@@ -130,7 +130,7 @@ static void server_event(flare_host *h, const flare_host_event *ev, void *user)
     app *a = user;
     char str[FLARE_MULTIADDR_STR_MAX];
     if (ev->type == FLARE_HOST_EV_LISTEN_FAILED) {
-        fprintf(stderr, "echo: listen failed: %s\n", flare_strerror(ev->error));
+        fprintf(stderr, "echo: listen failed: %s\n", flare_strerror(ev->u.listen.error));
         finish(a, 1);
         return;
     }
@@ -138,7 +138,7 @@ static void server_event(flare_host *h, const flare_host_event *ev, void *user)
         return;
     /* The dial address names the peer we expect (/p2p/ID): Noise then
      * refuses anyone else answering on that port. */
-    flare_multiaddr target = *ev->addr;
+    flare_multiaddr target = *ev->u.listen.addr;
     int rv = flare_multiaddr_with_peerid(&target, flare_host_peerid(h));
     if (rv == 0)
         rv = flare_multiaddr_to_string(&target, str, sizeof(str)) < 0 ? FLARE_ERR_INVALID_ARG : 0;
@@ -165,12 +165,12 @@ static void on_deadline(uv_timer_t *t)
 static int make_host(app *a, flare_host **out)
 {
     flare_privkey key;
-    flare_host_config cfg;
+    flare_host_settings cfg;
     int rv = flare_privkey_generate(&key, flare_os_rng());
     if (rv)
         return rv;
-    flare_host_config_default(&cfg); /* always start from the defaults */
-    cfg.enable_autonat_client = 0;   /* a two-host demo has nobody to ask */
+    flare_host_settings_default(&cfg); /* always start from the defaults */
+    cfg.enable_autonat_client = 0;     /* a two-host demo has nobody to ask */
     rv = flare_host_new(out, flare_uvio_io(a->uvio), &key, &cfg, NULL);
     flare_privkey_clear(&key);
     return rv;

@@ -78,7 +78,7 @@ static void relay_event(flare_host *h, const flare_host_event *ev, void *user)
     app *a = user;
     if (ev->type != FLARE_HOST_EV_LISTENING || a->reserving)
         return;
-    flare_multiaddr relay_addr = *ev->addr;
+    flare_multiaddr relay_addr = *ev->u.listen.addr;
     int rv = flare_multiaddr_with_peerid(&relay_addr, flare_host_peerid(h));
     if (rv == 0)
         rv = flare_host_relay_reserve(a->b, &relay_addr);
@@ -98,28 +98,33 @@ static void b_event(flare_host *h, const flare_host_event *ev, void *user)
     switch (ev->type) {
     case FLARE_HOST_EV_RESERVATION_OK:
         /* B is reachable via R: A dials that relayed address. */
-        printf("holepunch: B reserved on the relay: %s\n", addr_str(ev->addr, str, sizeof(str)));
-        rv = flare_host_dial(a->a, ev->addr, NULL, on_dialed, a);
+        printf("holepunch: B reserved on the relay: %s\n",
+               addr_str(ev->u.reservation.addr, str, sizeof(str)));
+        rv = flare_host_dial(a->a, ev->u.reservation.addr, NULL, on_dialed, a);
         if (rv) {
             fprintf(stderr, "holepunch: A cannot dial: %s\n", flare_strerror(rv));
             finish(a, 1);
         }
         break;
     case FLARE_HOST_EV_RESERVATION_FAILED:
-        fprintf(stderr, "holepunch: reservation failed: %s\n", flare_strerror(ev->error));
+        fprintf(stderr, "holepunch: reservation failed: %s\n",
+                flare_strerror(ev->u.reservation.error));
         finish(a, 1);
         break;
     case FLARE_HOST_EV_HOLEPUNCH_STEP:
-        printf("holepunch:   step %-14s attempt %u%s%s\n", ev->step ? ev->step : "?", ev->attempt,
-               ev->reason ? "  reason: " : "", ev->reason ? ev->reason : "");
+        printf("holepunch:   step %-14s attempt %u%s%s\n",
+               ev->u.holepunch_step.step ? ev->u.holepunch_step.step : "?",
+               ev->u.holepunch_step.attempt, ev->u.holepunch_step.reason ? "  reason: " : "",
+               ev->u.holepunch_step.reason ? ev->u.holepunch_step.reason : "");
         break;
     case FLARE_HOST_EV_HOLEPUNCH:
-        if (ev->error == 0)
-            printf("holepunch: DIRECT connection after %u attempt(s): %s\n", ev->attempt,
-                   addr_str(ev->addr, str, sizeof(str)));
+        if (ev->u.holepunch.error == 0)
+            printf("holepunch: DIRECT connection after %u attempt(s): %s\n",
+                   ev->u.holepunch.attempt, addr_str(ev->u.holepunch.addr, str, sizeof(str)));
         else
-            printf("holepunch: no direct connection: %s%s%s\n", flare_strerror(ev->error),
-                   ev->reason ? " - " : "", ev->reason ? ev->reason : "");
+            printf("holepunch: no direct connection: %s%s%s\n",
+                   flare_strerror(ev->u.holepunch.error), ev->u.holepunch.reason ? " - " : "",
+                   ev->u.holepunch.reason ? ev->u.holepunch.reason : "");
         /* skip-no-addrs: B had no address to offer A. DCUtR offers the
          * external addresses other peers observed for B (the address
          * manager's, see flare_host_external_addrs), public ones only
@@ -147,11 +152,11 @@ static void on_deadline(uv_timer_t *t)
 static int make_host(app *a, flare_host **out, flare_host_event_cb cb)
 {
     flare_privkey key;
-    flare_host_config cfg;
+    flare_host_settings cfg;
     int rv = flare_privkey_generate(&key, flare_os_rng());
     if (rv)
         return rv;
-    flare_host_config_default(&cfg); /* DCUtR is on by default */
+    flare_host_settings_default(&cfg); /* DCUtR is on by default */
     cfg.enable_autonat_client = 0;
     cfg.dial_private_peer_addrs = 1; /* loopback only: see the top of this file */
     rv = flare_host_new(out, flare_uvio_io(a->uvio), &key, &cfg, NULL);

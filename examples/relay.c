@@ -56,7 +56,7 @@ static void relay_event(flare_host *h, const flare_host_event *ev, void *user)
     }
     if (ev->type != FLARE_HOST_EV_LISTENING || a->reserving)
         return;
-    flare_multiaddr relay_addr = *ev->addr;
+    flare_multiaddr relay_addr = *ev->u.listen.addr;
     int rv = flare_multiaddr_with_peerid(&relay_addr, flare_host_peerid(h));
     if (rv == 0) {
         print_addr("relay listening on", &relay_addr);
@@ -76,7 +76,7 @@ static void node_event(flare_host *h, const flare_host_event *ev, void *user)
     flare_multiaddr addrs[4];
     switch (ev->type) {
     case FLARE_HOST_EV_RESERVATION_OK:
-        print_addr("private node reachable at", ev->addr);
+        print_addr("private node reachable at", ev->u.reservation.addr);
         /* The same addresses are also available at any time: */
         printf("relay: the node has %zu relayed address(es)\n",
                flare_host_relay_addrs(h, addrs, sizeof(addrs) / sizeof(addrs[0])));
@@ -84,8 +84,10 @@ static void node_event(flare_host *h, const flare_host_event *ev, void *user)
         break;
     case FLARE_HOST_EV_RESERVATION_FAILED:
         /* The host retries with backoff by itself; the example just stops. */
-        fprintf(stderr, "relay: reservation failed: %s%s%s\n", flare_strerror(ev->error),
-                ev->reason ? ", relay said " : "", ev->reason ? ev->reason : "");
+        fprintf(stderr, "relay: reservation failed: %s%s%s\n",
+                flare_strerror(ev->u.reservation.error),
+                ev->u.reservation.status ? ", relay said " : "",
+                ev->u.reservation.status ? ev->u.reservation.status : "");
         finish(a, 1);
         break;
     default:
@@ -102,11 +104,11 @@ static void on_deadline(uv_timer_t *t)
 static int make_host(app *a, flare_host **out, flare_host_event_cb cb)
 {
     flare_privkey key;
-    flare_host_config cfg;
+    flare_host_settings cfg;
     int rv = flare_privkey_generate(&key, flare_os_rng());
     if (rv)
         return rv;
-    flare_host_config_default(&cfg);
+    flare_host_settings_default(&cfg);
     cfg.enable_autonat_client = 0; /* nobody else to ask on loopback */
     rv = flare_host_new(out, flare_uvio_io(a->uvio), &key, &cfg, NULL);
     flare_privkey_clear(&key);

@@ -102,7 +102,8 @@ static void fz_s_writable(flare_stream *s, void *user)
     fz_s_act(s, user, NULL, 0);
 }
 
-static const flare_stream_cbs fz_cbs = {fz_s_open, fz_s_data, fz_s_eof, fz_s_writable, NULL};
+static const flare_stream_cbs fz_cbs = {
+    .on_open = fz_s_open, .on_data = fz_s_data, .on_eof = fz_s_eof, .on_writable = fz_s_writable};
 
 static void fz_s_act(flare_stream *s, fz *f, const uint8_t *d, size_t len)
 {
@@ -142,15 +143,17 @@ static void fz_event(flare_host *h, const flare_host_event *ev, void *user)
     fz *f = user;
     (void)h;
     f->opened += ev->type == FLARE_HOST_EV_CONN_OPENED;
-    if (!ev->conn || (ev->type != FLARE_HOST_EV_CONN_OPENED &&
-                      ev->type != FLARE_HOST_EV_IDENTIFIED && ev->type != FLARE_HOST_EV_PING))
+    flare_conn *c = ev->type == FLARE_HOST_EV_CONN_OPENED  ? ev->u.conn.conn
+                    : ev->type == FLARE_HOST_EV_IDENTIFIED ? ev->u.identified.conn
+                    : ev->type == FLARE_HOST_EV_PING       ? ev->u.ping.conn
+                                                           : NULL;
+    if (!c)
         return;
     uint8_t a = fz_act(f);
     if ((a & 0x18) == 0x08)
-        flare_conn_close(ev->conn);
+        flare_conn_close(c);
     else if ((a & 0x18) == 0x10)
-        (void)flare_conn_new_stream(ev->conn, FZ_PROTO, &fz_cbs, f, FLARE_STREAM_ALLOW_LIMITED,
-                                    NULL);
+        (void)flare_conn_new_stream(c, FZ_PROTO, &fz_cbs, f, FLARE_STREAM_ALLOW_LIMITED, NULL);
 }
 
 /* ---- the peer's socket -------------------------------------------------------------- */
@@ -262,7 +265,7 @@ static int fz_world(fz *f, uint8_t flags, int dial, const flare_mem *mem)
     f->sim = flare_sim_new(7, mem);
     if (!f->sim)
         return FLARE_ERR_NOMEM;
-    flare_host_config cfg;
+    flare_host_settings cfg;
     dw_config_default(&cfg);
     cfg.enable_autonat_client = 0; /* quiet: the input drives the talk */
     if (flags & 4) {
@@ -503,7 +506,7 @@ static void fz_record_one(const char *dir, int style)
     if (fz_world(&f, flags, 0, NULL))
         abort();
     r.sim = f.sim;
-    flare_host_config cfg;
+    flare_host_settings cfg;
     dw_config_default(&cfg);
     cfg.enable_autonat_client = 0;
     flare_host *b;

@@ -138,24 +138,30 @@ int flare_addrmgr_conn_closed(flare_addrmgr *m, const flare_peerid *observer,
 int flare_addrmgr_external(flare_addrmgr *m, flare_tstamp now, flare_multiaddr *out, size_t cap,
                            int include_candidates);
 /* Same, with details (always includes candidates). */
+/* Returns the number of entries written (at most cap), or FLARE_ERR_INVALID_ARG. */
 int flare_addrmgr_entries(flare_addrmgr *m, flare_tstamp now, flare_addrmgr_entry *out, size_t cap);
 
 /* NAT mapping type for IP version family (4 or 6) and transport proto
  * (FLARE_MA_TCP, FLARE_MA_UDP, or 0 for both). */
+/* Returns the NAT type seen for family/proto (FLARE_NAT_UNKNOWN until enough observations). */
 flare_nat_type flare_addrmgr_nat_type(flare_addrmgr *m, flare_tstamp now, int family, int proto);
 /* Static name, e.g. "endpoint-independent". */
+/* Returns a static name. */
 const char *flare_nat_type_name(flare_nat_type t);
 
 /* Bumped whenever the set of confirmed addresses (in order) or a NAT type
  * changes: when it differs from the value last seen, push identify. */
+/* Returns a counter that changes whenever the external address set changes. */
 uint64_t flare_addrmgr_version(const flare_addrmgr *m);
 
 /* When the next observation expires (FLARE_TSTAMP_NEVER if none), and the
  * call that drops expired ones (and updates the version). */
+/* Returns when flare_addrmgr_handle_expiry is next due (FLARE_TSTAMP_NEVER if never). */
 flare_tstamp flare_addrmgr_expiry(const flare_addrmgr *m);
 void flare_addrmgr_handle_expiry(flare_addrmgr *m, flare_tstamp now);
 
 /* Number of live observations held (for tests and metrics). */
+/* Returns the number of observations held. */
 size_t flare_addrmgr_num_observations(const flare_addrmgr *m);
 
 #ifdef __cplusplus

@@ -91,6 +91,7 @@ int flare_autonat1_decode(flare_autonat1_msg *m, const uint8_t *in, size_t len);
 int flare_autonat1_encode_dial(flare_buf *out, const flare_peerid *self,
                                const flare_multiaddr *addrs, size_t naddrs);
 /* Appends a framed DIAL_RESPONSE. text may be NULL; addr may be NULL. */
+/* Returns 0, or a negative FLARE_ERR_* code (FLARE_ERR_INVALID_ARG, FLARE_ERR_NOMEM, ...). */
 int flare_autonat1_encode_response(flare_buf *out, flare_autonat1_status status, const char *text,
                                    const flare_multiaddr *addr);
 
@@ -156,6 +157,7 @@ int flare_autonat1_server_handle(flare_autonat1_server *srv, const uint8_t *in, 
 
 /* Appends the DIAL_RESPONSE after the dials: OK with the address that
  * connected, or E_DIAL_ERROR when connected is NULL. */
+/* Returns 0, or a negative FLARE_ERR_* code (FLARE_ERR_NOMEM, ...). */
 int flare_autonat1_server_dial_result(const flare_multiaddr *connected, flare_buf *out);
 
 /* ======================================================================
@@ -163,6 +165,7 @@ int flare_autonat1_server_dial_result(const flare_multiaddr *connected, flare_bu
  * ==================================================================== */
 
 /* Appends a DIAL for our candidate addresses (== flare_autonat1_encode_dial). */
+/* Returns as flare_autonat1_encode_dial. */
 int flare_autonat1_client_request(flare_buf *out, const flare_peerid *self,
                                   const flare_multiaddr *addrs, size_t naddrs);
 

@@ -22,13 +22,19 @@ typedef struct flare_buf {
     uint8_t *alloc; /* the allocation (NULL: base is the start of it) */
 } flare_buf;
 
+/* An empty buffer using mem (NULL: libc); nothing allocated yet. */
 void flare_buf_init(flare_buf *b, const flare_mem *mem);
+/* Frees the data; b is empty and reusable afterwards. */
 void flare_buf_free(flare_buf *b);
 /* Ensures room for extra more bytes. */
+/* Returns 0, or FLARE_ERR_NOMEM (b unchanged). */
 int flare_buf_reserve(flare_buf *b, size_t extra);
+/* Returns 0, or FLARE_ERR_NOMEM (b unchanged). */
 int flare_buf_append(flare_buf *b, const void *data, size_t len);
+/* Returns 0, or FLARE_ERR_NOMEM (b unchanged). */
 int flare_buf_append_byte(flare_buf *b, uint8_t c);
 /* Appends an unsigned varint. */
+/* Returns 0, or FLARE_ERR_NOMEM (b unchanged). */
 int flare_buf_append_uvarint(flare_buf *b, uint64_t v);
 /* Drops the first n bytes (n <= len) by advancing base: O(1). */
 void flare_buf_consume(flare_buf *b, size_t n);

@@ -83,6 +83,7 @@ typedef struct flare_mem {
 } flare_mem;
 
 /* The libc allocator. */
+/* Returns the libc allocator (static; never NULL). */
 const flare_mem *flare_mem_default(void);
 
 /* Randomness source supplied by the caller (OS RNG in drivers, seeded PRNG in
@@ -99,10 +100,13 @@ typedef struct flare_prng {
     uint64_t s[4];
 } flare_prng;
 void flare_prng_seed(flare_prng *p, uint64_t seed);
+/* Returns the next 64 pseudo-random bits. */
 uint64_t flare_prng_next(flare_prng *p);
 /* A flare_rng backed by p. */
+/* Returns a flare_rng drawing from p (p must outlive it). */
 flare_rng flare_prng_rng(flare_prng *p);
 /* The OS RNG (libsodium randombytes). For drivers and key generation only. */
+/* Returns a flare_rng reading the OS random source. */
 flare_rng flare_os_rng(void);
 
 #ifdef __cplusplus

@@ -96,6 +96,7 @@ typedef struct flare_dcutr_addr_opts {
 /* 1 if ma is worth sending in CONNECT, or dialing when a peer sent it:
  * /ip4|ip6/PUBLIC/tcp/P (or /udp/P/quic-v1 with allow_quic), optionally
  * followed by /p2p/ID only; not relayed. opts may be NULL (defaults). */
+/* Returns 1 if usable, else 0. */
 int flare_dcutr_addr_usable(const flare_multiaddr *ma, const flare_dcutr_addr_opts *opts);
 
 /* The addresses of a peer's CONNECT we will dial: usable ones (a peer must
@@ -115,6 +116,7 @@ int flare_dcutr_select_addrs(const flare_multiaddr *confirmed, size_t nconfirmed
 
 /* 1 if B should first try a plain direct dial to A (A lists a public,
  * non-relayed address), else 0. */
+/* Returns 1 or 0. */
 int flare_dcutr_should_dial_direct(const flare_multiaddr *addrs, size_t n, int doc_is_public);
 
 typedef enum flare_dcutr_nat {
@@ -141,8 +143,10 @@ typedef enum flare_dcutr_verdict {
 
 /* Decides whether a hole punch is worth trying (one symmetric side can still
  * succeed against a cone; two cannot). */
+/* Returns the verdict (FLARE_DCUTR_PUNCH or why not). */
 flare_dcutr_verdict flare_dcutr_should_punch(const flare_dcutr_punch_hint *h);
 /* Static name of a verdict, e.g. "skip-no-addrs". */
+/* Returns a static name. */
 const char *flare_dcutr_verdict_name(flare_dcutr_verdict v);
 
 /* ---- tracer ----------------------------------------------------------------- */
@@ -175,7 +179,9 @@ typedef enum flare_dcutr_reason {
 } flare_dcutr_reason;
 
 /* Static names, e.g. "connect-sent", "dial-timeout". */
+/* Returns a static name. */
 const char *flare_dcutr_step_name(flare_dcutr_step s);
+/* Returns a static name. */
 const char *flare_dcutr_reason_name(flare_dcutr_reason r);
 
 typedef struct flare_dcutr_trace_entry {
@@ -207,6 +213,7 @@ typedef struct flare_dcutr_tracer {
     flare_dcutr_trace_entry log[FLARE_DCUTR_TRACE_LOG];
 } flare_dcutr_tracer;
 
+/* Starts an empty trace. */
 void flare_dcutr_tracer_init(flare_dcutr_tracer *t);
 /* Appends a step to the log (and keeps last_rtt for FLARE_DCUTR_STEP_RTT). */
 void flare_dcutr_tracer_step(flare_dcutr_tracer *t, uint64_t id, int initiator, unsigned attempt,
@@ -218,6 +225,7 @@ void flare_dcutr_tracer_outcome(flare_dcutr_tracer *t, int ok, const flare_multi
 /* Counts a connection-reversal direct dial. */
 void flare_dcutr_tracer_direct_dial(flare_dcutr_tracer *t, int ok);
 /* The i-th newest log entry (0 = newest), or NULL. */
+/* Returns entry i (borrowed; valid until the next step is recorded), or NULL past the end. */
 const flare_dcutr_trace_entry *flare_dcutr_tracer_entry(const flare_dcutr_tracer *t, size_t i);
 
 /* Appends the Prometheus text exposition (format 0.0.4) of t to out:
@@ -314,13 +322,16 @@ int flare_dcutr_initiator_dial_result(flare_dcutr_initiator *b, int ok,
                                       const flare_multiaddr *conn_addr, flare_tstamp now);
 
 /* Next deadline or FLARE_TSTAMP_NEVER. */
+/* Returns when flare_dcutr_initiator_handle_expiry is next due (FLARE_TSTAMP_NEVER if never). */
 flare_tstamp flare_dcutr_initiator_expiry(const flare_dcutr_initiator *b);
 /* Fires due timers: EV_DIAL, the dial timeout, EV_RETRY after backoff.
  * Returns 0, or FLARE_ERR_TIMEOUT when the stream timed out (reset it). */
 int flare_dcutr_initiator_handle_expiry(flare_dcutr_initiator *b, flare_tstamp now);
 /* 1 and *ev filled, or 0. */
+/* Returns 1 with *ev filled, or 0 when no event is queued. */
 int flare_dcutr_initiator_poll_event(flare_dcutr_initiator *b, flare_dcutr_event *ev);
 /* 1 once the punch succeeded or was given up. */
+/* Returns 1 once the punch succeeded or was given up, else 0. */
 int flare_dcutr_initiator_done(const flare_dcutr_initiator *b);
 
 /* ---- A: responder ---- */
@@ -340,6 +351,7 @@ typedef struct flare_dcutr_responder {
 } flare_dcutr_responder;
 
 /* As flare_dcutr_initiator_init. */
+/* Returns 0, or FLARE_ERR_INVALID_ARG for bad settings. */
 int flare_dcutr_responder_init(flare_dcutr_responder *a, const flare_dcutr_settings *s,
                                const flare_mem *mem);
 void flare_dcutr_responder_free(flare_dcutr_responder *a);
@@ -366,6 +378,7 @@ int flare_dcutr_responder_recv(flare_dcutr_responder *a, const uint8_t *in, size
 int flare_dcutr_responder_dial_result(flare_dcutr_responder *a, int ok,
                                       const flare_multiaddr *conn_addr, flare_tstamp now);
 
+/* Returns when flare_dcutr_responder_handle_expiry is next due (FLARE_TSTAMP_NEVER if never). */
 flare_tstamp flare_dcutr_responder_expiry(const flare_dcutr_responder *a);
 /* Returns 0, or FLARE_ERR_TIMEOUT when the stream timed out (reset it). A
  * dial phase that times out queues EV_FAILED. */

@@ -74,8 +74,16 @@ typedef struct flare_rcmgr_limits {
     size_t mem_per_conn;              /* one connection; default 32 MiB */
 } flare_rcmgr_limits;
 
-typedef struct flare_host_config {
-    const char *agent_version;       /* identify agentVersion; default "flare/<version>" */
+/* Host settings. Always start from flare_host_settings_default(), which
+ * fills every field with a real value and sets struct_size; then change the
+ * fields you need. Zero is never "use the default": every field means what
+ * it says (0 for a timeout documented "0 = never" or a feature flag is a
+ * real choice). flare_host_new refuses a struct whose struct_size is not
+ * sizeof(flare_host_settings) of the library (a caller built against other
+ * headers, or one that skipped _default()). */
+typedef struct flare_host_settings {
+    size_t struct_size;              /* set by flare_host_settings_default */
+    const char *agent_version;       /* identify agentVersion (copied); default "flare/<version>" */
     size_t max_connections;          /* total; default 1024 */
     size_t max_connections_per_peer; /* default 8 */
     size_t max_streams_per_conn;     /* default 512 */
@@ -99,16 +107,16 @@ typedef struct flare_host_config {
     int enable_autonat_server;             /* dial others back on request; default 1 */
     int enable_autonat_client;             /* probe our own reachability; default 1 */
     size_t autonat_servers_max;            /* servers asked per probe round; default 3 */
-    flare_tstamp autonat_boot_delay;       /* first probe round; 0 = 15 s */
-    flare_tstamp autonat_retry_interval;   /* while unsure; 0 = 90 s */
-    flare_tstamp autonat_refresh_interval; /* once settled; 0 = 15 min */
+    flare_tstamp autonat_boot_delay;       /* first probe round; default 15 s */
+    flare_tstamp autonat_retry_interval;   /* while unsure; default 90 s */
+    flare_tstamp autonat_refresh_interval; /* once settled; default 15 min */
     int autonat_allow_private; /* also ask about non-public addresses (loopback tests only) */
     /* AutoRelay (opt-in, like go-libp2p's EnableAutoRelay): while AutoNAT
      * says we are private, keep reservations on relays picked by
      * ourselves; see flare_host_autorelay_add_static. */
     int enable_autorelay;           /* default 0 */
-    size_t autorelay_num;           /* reservations to keep; 0 = 2 */
-    flare_tstamp autorelay_backoff; /* after a refusal or repeated failure; 0 = 1 h */
+    size_t autorelay_num;           /* reservations to keep (>= 1); default 2 */
+    flare_tstamp autorelay_backoff; /* after a refusal or repeated failure; default 1 h */
     /* Connection manager (see flare_host_protect_peer): above high water,
      * the least useful connections are closed down to low water. */
     size_t conn_low_water;          /* default 160; above high water counts as high water */
@@ -127,85 +135,164 @@ typedef struct flare_host_config {
      * (FLARE_ERR_LIMIT). A connection paused this way still sends its yamux
      * keepalive, whose answer it cannot read while paused: a peer that never
      * reads is dropped within keepalive_interval plus the 10 s ping timeout. */
-    size_t conn_write_high; /* bytes; default (and 0) 1 MiB */
-    size_t conn_write_low;  /* bytes; default (and 0) 256 KiB; below write_high */
-    size_t conn_write_max;  /* bytes; default (and 0) 8 MiB; above write_high */
+    size_t conn_write_high; /* bytes; default 1 MiB */
+    size_t conn_write_low;  /* bytes; default 256 KiB; below write_high */
+    size_t conn_write_max;  /* bytes; default 8 MiB; above write_high */
     /* Listen with FLARE_IO_SHARE: share the listen address with another node
      * (SO_REUSEPORT splits incoming connections between them). By default a
      * second node on the same address fails with FLARE_ERR_ADDR_IN_USE. */
     int share_listen; /* default 0 */
-} flare_host_config;
+} flare_host_settings;
 
-void flare_host_config_default(flare_host_config *c);
+/* Fills every field of c with the default documented on it, and
+ * c->struct_size. */
+void flare_host_settings_default(flare_host_settings *c);
 
 /* ---- events ---------------------------------------------------------------- */
 
+/* Events: ev->type says which member of ev->u is valid (the comment on each
+ * type names it); the other members are garbage. Pointers in an event are
+ * valid only during the callback. */
 typedef enum flare_host_event_type {
-    FLARE_HOST_EV_LISTENING,       /* addr: a bound listen address */
-    FLARE_HOST_EV_LISTEN_FAILED,   /* addr, error */
-    FLARE_HOST_EV_CONN_OPENED,     /* conn, peer, addr (remote), outbound */
-    FLARE_HOST_EV_CONN_CLOSED,     /* conn, peer, addr, error (0: graceful) */
-    FLARE_HOST_EV_DIAL_FAILED,     /* peer (may be empty), addr, error */
-    FLARE_HOST_EV_INCOMING_FAILED, /* addr (remote), error: an inbound upgrade failed */
-    /* conn, peer: identify done; see flare_host_peer_info. value 1: the
-     * peer's addresses come from its verified signed peer record; error
-     * (with reason): the record it sent was rejected (bad signature, another
-     * peer's, not a peer record) and its unsigned listenAddrs were used. */
-    FLARE_HOST_EV_IDENTIFIED,
-    FLARE_HOST_EV_PING,          /* conn, peer, rtt */
-    FLARE_HOST_EV_OBSERVED_ADDR, /* conn, peer, addr: what the peer sees us as */
-    FLARE_HOST_EV_ADDRS_CHANGED, /* our confirmed external addresses or NAT type changed */
-    /* Circuit relay v2, client side (peer: the relay). */
-    FLARE_HOST_EV_RESERVATION_OK,     /* addr: our first relayed address */
-    FLARE_HOST_EV_RESERVATION_FAILED, /* error (+ reason: the relay's status name if it refused);
-                                         retried with backoff */
-    FLARE_HOST_EV_RESERVATION_LOST,   /* the relay connection dropped; re-reserving */
+    FLARE_HOST_EV_LISTENING,       /* u.listen: addr bound (error 0) */
+    FLARE_HOST_EV_LISTEN_FAILED,   /* u.listen: addr, error */
+    FLARE_HOST_EV_CONN_OPENED,     /* u.conn: conn, peer, addr (remote), outbound */
+    FLARE_HOST_EV_CONN_CLOSED,     /* u.conn: conn, peer, addr, outbound, error (0: graceful) */
+    FLARE_HOST_EV_DIAL_FAILED,     /* u.failed: peer (may be empty), addr, error */
+    FLARE_HOST_EV_INCOMING_FAILED, /* u.failed: addr (remote), error; peer NULL */
+    FLARE_HOST_EV_IDENTIFIED,      /* u.identified; see flare_host_peer_info */
+    FLARE_HOST_EV_PING,            /* u.ping */
+    FLARE_HOST_EV_OBSERVED_ADDR,   /* u.observed: what the peer sees us as */
+    FLARE_HOST_EV_ADDRS_CHANGED,   /* (no member) our external addresses or NAT type changed */
+    /* Circuit relay v2, client side. */
+    FLARE_HOST_EV_RESERVATION_OK,     /* u.reservation: relay, addr (our first relayed address) */
+    FLARE_HOST_EV_RESERVATION_FAILED, /* u.reservation: relay, error, status; retried with backoff
+                                       */
+    FLARE_HOST_EV_RESERVATION_LOST,   /* u.reservation: relay, error; re-reserving */
     /* Relay side (our relay server). */
-    FLARE_HOST_EV_RELAY_RESERVED,       /* peer reserved (or refreshed) a slot */
-    FLARE_HOST_EV_RELAY_CIRCUIT_OPENED, /* peer (source) -> peer2 (target) */
-    FLARE_HOST_EV_RELAY_CIRCUIT_CLOSED, /* peer -> peer2, error (limit, reset, 0) */
-    /* DCUtR hole punching (outbound: we are B, the initiator). */
-    FLARE_HOST_EV_HOLEPUNCH_STEP, /* peer, step (a name), value, rtt, attempt, reason */
-    FLARE_HOST_EV_HOLEPUNCH,      /* done: error 0 with conn/addr (direct), or error + reason */
-    FLARE_HOST_EV_REACHABILITY,   /* family, reach: AutoNAT's verdict for IP version changed */
-    /* AutoRelay's choices: reason, peer (the relay; none for "start"/"stop"),
-     * addr (the relay's address), error (why, for "backoff"/"replaced"). */
-    FLARE_HOST_EV_AUTORELAY,
+    FLARE_HOST_EV_RELAY_RESERVED,       /* u.relay_reserved: peer reserved (or refreshed) a slot */
+    FLARE_HOST_EV_RELAY_CIRCUIT_OPENED, /* u.circuit: src -> dst */
+    FLARE_HOST_EV_RELAY_CIRCUIT_CLOSED, /* u.circuit: src -> dst, error (limit, reset, 0) */
+    /* DCUtR hole punching. */
+    FLARE_HOST_EV_HOLEPUNCH_STEP, /* u.holepunch_step */
+    FLARE_HOST_EV_HOLEPUNCH,      /* u.holepunch: the punch is done */
+    FLARE_HOST_EV_REACHABILITY,   /* u.reachability: AutoNAT's verdict for an IP version changed */
+    FLARE_HOST_EV_AUTORELAY,      /* u.autorelay: AutoRelay's choices */
 } flare_host_event_type;
 
 typedef struct flare_host_event {
     flare_host_event_type type;
-    flare_conn *conn;
-    const flare_peerid *peer;
-    const flare_peerid *peer2;
-    const flare_multiaddr *addr;
-    int error;
-    int outbound;
-    flare_tstamp rtt;
-    /* Hole punching. */
-    const char *step;        /* HOLEPUNCH_STEP: "connect_sent", "rtt", "sync_sent", ... */
-    uint64_t value;          /* step-specific (address count, RTT ns, reason) */
-    unsigned attempt;        /* 1..3 */
-    const char *reason;      /* why a punch failed or was skipped */
-    int family;              /* EV_REACHABILITY: 4 or 6 */
-    flare_reach_state reach; /* EV_REACHABILITY: the new verdict */
+    union {
+        struct {
+            const flare_multiaddr *addr;
+            int error;
+        } listen;
+        struct {
+            flare_conn *conn;
+            const flare_peerid *peer;
+            const flare_multiaddr *addr; /* the remote's */
+            int outbound;                /* our socket dialed */
+            int error;                   /* CONN_CLOSED: why (0: graceful) */
+        } conn;
+        struct {
+            const flare_peerid *peer; /* DIAL_FAILED: the dialed peer (may be empty); else NULL */
+            const flare_multiaddr *addr;
+            int error;
+        } failed;
+        struct {
+            flare_conn *conn;
+            const flare_peerid *peer;
+            const flare_multiaddr *addr; /* the connection's remote address */
+            int outbound;
+            /* 1: the peer's addresses come from its verified signed peer
+             * record. record_error (with reason): the record it sent was
+             * rejected (bad signature, another peer's, not a peer record) and
+             * its unsigned listenAddrs were used. */
+            int signed_record;
+            int record_error;
+            const char *reason;
+        } identified;
+        struct {
+            flare_conn *conn;
+            const flare_peerid *peer;
+            flare_tstamp rtt;
+        } ping;
+        struct {
+            flare_conn *conn;
+            const flare_peerid *peer;
+            const flare_multiaddr *addr;
+        } observed;
+        struct {
+            const flare_peerid *relay;
+            const flare_multiaddr
+                *addr; /* OK: our relayed address (may be NULL); else the relay's */
+            int error;
+            const char *status; /* FAILED: the relay's status name if it refused, else NULL */
+        } reservation;
+        struct {
+            const flare_peerid *peer;
+        } relay_reserved;
+        struct {
+            const flare_peerid *src, *dst;
+            int error;
+        } circuit;
+        struct {
+            const flare_peerid *peer; /* NULL if the punch is already gone */
+            int initiator;            /* we are B, the side that dials first */
+            const char *step;         /* "connect_sent", "rtt", "sync_sent", ... */
+            uint64_t value;           /* step-specific (address count, RTT ns, reason) */
+            flare_tstamp rtt;         /* step "rtt": the measured RTT; else 0 */
+            unsigned attempt;         /* 1..3 */
+            const char *reason;       /* attempt-failed / gave-up: why */
+        } holepunch_step;
+        struct {
+            const flare_peerid *peer;
+            int initiator;
+            int error;                   /* 0: direct connection conn at addr */
+            flare_conn *conn;            /* NULL on failure */
+            const flare_multiaddr *addr; /* NULL on failure */
+            flare_tstamp rtt;            /* relayed RTT measured by the punch (0 if none) */
+            unsigned attempt;
+            const char *reason; /* failure: why (a name), or NULL */
+        } holepunch;
+        struct {
+            int family;              /* 4 or 6 */
+            flare_reach_state reach; /* the new verdict */
+        } reachability;
+        struct {
+            const char *reason;        /* "start", "stop", "reserve", "backoff", "replaced", ... */
+            const flare_peerid *relay; /* NULL for "start"/"stop" */
+            const flare_multiaddr *addr; /* the relay's address, or NULL */
+            int error;                   /* why, for "backoff"/"replaced" */
+        } autorelay;
+    } u;
 } flare_host_event;
 
 typedef void (*flare_host_event_cb)(flare_host *h, const flare_host_event *ev, void *user);
 
 /* ---- lifecycle ------------------------------------------------------------- */
 
-/* Creates a host with identity key (copied) on driver io. cfg may be NULL. */
+/* Creates a host with identity key (copied) on driver io. cfg (copied) may
+ * be NULL: the defaults.
+ * Returns 0 with *out set (free it with flare_host_del), or a negative
+ * FLARE_ERR_* code: FLARE_ERR_INVALID_ARG (cfg->struct_size is not
+ * sizeof(flare_host_settings), agent_version is NULL, a conn_write_* mark
+ * or autorelay_num is 0, or a bad key), FLARE_ERR_NOMEM. */
 int flare_host_new(flare_host **out, flare_io *io, const flare_privkey *key,
-                   const flare_host_config *cfg, const flare_mem *mem);
+                   const flare_host_settings *cfg, const flare_mem *mem);
 /* Closes every connection and listener (no callbacks after) and frees. */
 void flare_host_del(flare_host *h);
 void flare_host_set_event_cb(flare_host *h, flare_host_event_cb cb, void *user);
+/* Returns our peer ID (owned by h). */
 const flare_peerid *flare_host_peerid(const flare_host *h);
+/* Returns the driver h was created on (borrowed). */
 flare_io *flare_host_io(flare_host *h);
 
 /* Listens on a TCP multiaddr (/ip4|ip6/.../tcp/PORT). The bound address is
  * reported with FLARE_HOST_EV_LISTENING and flare_host_listen_addrs. */
+/* Returns 0 once listening (FLARE_HOST_EV_LISTENING follows), or a negative FLARE_ERR_* code
+ * (FLARE_ERR_ADDR_IN_USE, FLARE_ERR_UNSUPPORTED, FLARE_ERR_NOMEM, ...) also reported as
+ * FLARE_HOST_EV_LISTEN_FAILED. */
 int flare_host_listen(flare_host *h, const flare_multiaddr *ma);
 /* The bound listen addresses (without /p2p/). Returns the count (<= cap). */
 size_t flare_host_listen_addrs(const flare_host *h, flare_multiaddr *out, size_t cap);
@@ -215,6 +302,7 @@ size_t flare_host_listen_addrs(const flare_host *h, flare_multiaddr *out, size_t
 size_t flare_host_external_addrs(flare_host *h, flare_multiaddr *out, size_t cap,
                                  int include_candidates);
 /* NAT mapping behaviour of our TCP traffic for family 4 or 6. */
+/* Returns the NAT type our observed addresses show for family (4 or 6). */
 flare_nat_type flare_host_nat_type(flare_host *h, int family);
 
 /* ---- dialing --------------------------------------------------------------- */
@@ -253,15 +341,27 @@ int flare_host_connect(flare_host *h, const flare_peerid *peer, const flare_dial
 /* ---- connections ----------------------------------------------------------- */
 
 /* The best open connection to peer (direct over limited, then newest), or NULL. */
+/* Returns the best connection to peer (owned by the host), or NULL. */
 flare_conn *flare_host_conn_to(flare_host *h, const flare_peerid *peer);
+/* Returns the remote peer ID (owned by c). */
 const flare_peerid *flare_conn_peer(const flare_conn *c);
+/* Returns the remote address (owned by c). */
 const flare_multiaddr *flare_conn_remote_addr(const flare_conn *c);
+/* Returns our address of c (owned by c). */
 const flare_multiaddr *flare_conn_local_addr(const flare_conn *c);
-int flare_conn_is_outbound(const flare_conn *c);  /* our socket dialed */
-int flare_conn_is_initiator(const flare_conn *c); /* our role in the protocols */
+/* Our socket dialed. Returns 1 if our socket dialed, else 0. */
+int flare_conn_is_outbound(const flare_conn *c);
+/* Our role in the protocols. Returns 1 if we have the initiator role in the protocols, else 0. */
+int flare_conn_is_initiator(const flare_conn *c);
+/* Returns 1 for a limited (relayed) connection, else 0. */
 int flare_conn_is_limited(const flare_conn *c);
+/* Returns the muxer protocol ID (static), or NULL before it is negotiated. */
 const char *flare_conn_muxer(const flare_conn *c);
+/* Closes the connection gracefully (GOAWAY) and frees it now: its streams'
+ * on_close (also those of streams reset but not yet told) and
+ * FLARE_HOST_EV_CONN_CLOSED run inside this call; c is invalid afterwards. */
 void flare_conn_close(flare_conn *c);
+/* Returns the number of connections. */
 size_t flare_host_num_conns(const flare_host *h);
 
 /* ---- connection manager ------------------------------------------------------ */
@@ -288,8 +388,10 @@ size_t flare_host_num_conns(const flare_host *h);
  * has FLARE_CONNMGR_MAX_TAGS tags), FLARE_ERR_NOMEM. */
 int flare_host_protect_peer(flare_host *h, const flare_peerid *peer, const char *tag, int on);
 /* 1 if peer is protected under tag (NULL: under any tag), else 0. */
+/* Returns 1 if peer is protected (under tag; any tag if tag is NULL), else 0. */
 int flare_host_is_protected(flare_host *h, const flare_peerid *peer, const char *tag);
 /* Connections the manager has closed so far. */
+/* Returns the number of connections closed by trimming so far. */
 uint64_t flare_host_connmgr_trimmed(const flare_host *h);
 
 /* ---- connection gater ---------------------------------------------------------- */
@@ -325,6 +427,7 @@ int flare_host_gater_peer(flare_host *h, flare_gater_list list, const flare_peer
 int flare_host_gater_subnet(flare_host *h, flare_gater_list list, const flare_ipaddr *net,
                             unsigned prefix, int on);
 /* Connections and dials refused so far. */
+/* Returns the number of connections and dials refused so far. */
 uint64_t flare_host_gater_refused(const flare_host *h);
 /* Parses "1.2.3.0/24", "fd00::/8" or a bare address (a full-length
  * prefix). FLARE_ERR_INVALID_ARG for anything else (ports, brackets). */
@@ -332,26 +435,43 @@ int flare_cidr_parse(const char *s, flare_ipaddr *net, unsigned *prefix);
 
 /* ---- streams --------------------------------------------------------------- */
 
+/* Stream callbacks. Each has its own type; fill a flare_stream_cbs with
+ * designated initializers (.on_data = f, ...): unnamed fields are NULL and
+ * skipped, and the table survives fields being added. Every stream that was
+ * handed to the application (on_open ran, or it was opened by
+ * flare_*_new_stream) gets exactly one on_close, always from the loop. */
+
+/* Outbound: negotiation finished (status 0) or failed (a FLARE_ERR_* code;
+ * on_close follows). Inbound: the stream is handed to its handler (status 0). */
+typedef void (*flare_stream_open_cb)(flare_stream *s, int status, void *user);
+/* Bytes from the remote; data is valid only during the call. */
+typedef void (*flare_stream_data_cb)(flare_stream *s, const uint8_t *data, size_t len, void *user);
+/* The remote finished writing (at most once). */
+typedef void (*flare_stream_eof_cb)(flare_stream *s, void *user);
+/* Queued data dropped below the low-water mark after a write returned 1. */
+typedef void (*flare_stream_writable_cb)(flare_stream *s, void *user);
+/* The stream is gone: error 0 when both sides closed, FLARE_ERR_RESET after
+ * a reset (by the remote or by flare_stream_reset), else the connection's
+ * error. The last callback: the handle is invalid once it returns. */
+typedef void (*flare_stream_close_cb)(flare_stream *s, int error, void *user);
+
 typedef struct flare_stream_cbs {
-    /* Outbound: negotiation finished (status 0) or failed (then on_close
-     * follows). Inbound: the stream is handed to its handler (status 0). */
-    void (*on_open)(flare_stream *s, int status, void *user);
-    void (*on_data)(flare_stream *s, const uint8_t *data, size_t len, void *user);
-    /* The remote finished writing. */
-    void (*on_eof)(flare_stream *s, void *user);
-    /* Queued data dropped below the low-water mark after a write hit it. */
-    void (*on_writable)(flare_stream *s, void *user);
-    /* The stream is gone (error 0: both sides closed; else reset/error).
-     * The handle must not be used afterwards. */
-    void (*on_close)(flare_stream *s, int error, void *user);
+    flare_stream_open_cb on_open;
+    flare_stream_data_cb on_data;
+    flare_stream_eof_cb on_eof;
+    flare_stream_writable_cb on_writable;
+    flare_stream_close_cb on_close;
 } flare_stream_cbs;
 
 #define FLARE_HANDLER_ALLOW_LIMITED 0x1 /* also served on limited connections */
 #define FLARE_STREAM_ALLOW_LIMITED  0x1 /* may open on a limited connection */
 
 /* Registers (or replaces) the handler for protocol. */
+/* Returns 0 (cbs and protocol are copied), FLARE_ERR_INVALID_ARG for a bad protocol name, or
+ * FLARE_ERR_NOMEM. */
 int flare_host_set_handler(flare_host *h, const char *protocol, const flare_stream_cbs *cbs,
                            void *user, unsigned flags);
+/* Returns 0, or FLARE_ERR_NOT_FOUND. */
 int flare_host_remove_handler(flare_host *h, const char *protocol);
 /* Protocols we serve, for identify. Returns the count; list valid until the
  * handler set changes. */
@@ -359,6 +479,11 @@ size_t flare_host_protocols(const flare_host *h, const char **list, size_t cap);
 
 /* Opens a stream to the peer of conn and negotiates protocol. Data written
  * before on_open is sent with the proposal (multistream 0-RTT). */
+/* Returns 0 with *out set (owned by the host; valid until its on_close),
+ * or a negative FLARE_ERR_* code, and then no callback runs:
+ * FLARE_ERR_INVALID_ARG, FLARE_ERR_STATE (connection not ready),
+ * FLARE_ERR_LIMITED (limited connection without FLARE_STREAM_ALLOW_LIMITED),
+ * FLARE_ERR_LIMIT, FLARE_ERR_NOMEM. */
 int flare_conn_new_stream(flare_conn *c, const char *protocol, const flare_stream_cbs *cbs,
                           void *user, unsigned flags, flare_stream **out);
 /* As above on the best connection to peer (FLARE_ERR_NOT_FOUND if none). */
@@ -374,15 +499,24 @@ int flare_host_new_stream(flare_host *h, const flare_peerid *peer, const char *p
 int flare_stream_write(flare_stream *s, const uint8_t *data, size_t len);
 size_t flare_stream_pending(const flare_stream *s);
 /* Half-close (FIN after queued data). */
+/* Returns 0, or FLARE_ERR_CLOSED on a dead stream. */
 int flare_stream_close_write(flare_stream *s);
-/* Resets the stream. No callback runs for it afterwards (not even
- * on_close): the handle is invalid once this returns. */
+/* Resets the stream (both directions, unsent data dropped). No on_data,
+ * on_eof or on_writable runs for it afterwards; on_close(FLARE_ERR_RESET)
+ * follows from the loop, never inside this call, so the handle stays valid
+ * until then (writes fail with FLARE_ERR_CLOSED). To free the stream's
+ * context right away instead, first detach it: flare_stream_set_user(s,
+ * &(flare_stream_cbs){0}, NULL). A second reset, or a reset of a stream that
+ * already got on_close, does nothing. */
 void flare_stream_reset(flare_stream *s);
 /* Stops (1) or resumes (0) delivering on_data; unread data closes the
  * receive window, so the sender is slowed down. */
 void flare_stream_pause(flare_stream *s, int paused);
+/* Returns the negotiated protocol (owned by s), or NULL before negotiation. */
 const char *flare_stream_protocol(const flare_stream *s);
+/* Returns the connection s runs on (borrowed). */
 flare_conn *flare_stream_conn(const flare_stream *s);
+/* Returns 1 if the remote opened s, else 0. */
 int flare_stream_is_inbound(const flare_stream *s);
 void flare_stream_set_user(flare_stream *s, const flare_stream_cbs *cbs, void *user);
 
@@ -404,6 +538,7 @@ typedef struct flare_peer_info {
 } flare_peer_info;
 
 /* Adds addresses for peer valid for ttl ns (FLARE_TSTAMP_NEVER: permanent). */
+/* Returns 0, or a negative FLARE_ERR_* code (FLARE_ERR_INVALID_ARG, FLARE_ERR_NOMEM). */
 int flare_host_add_addr(flare_host *h, const flare_peerid *peer, const flare_multiaddr *ma,
                         flare_tstamp ttl);
 /* Copies what the peerstore knows (FLARE_ERR_NOT_FOUND if nothing). info
@@ -413,6 +548,7 @@ int flare_host_peer_supports(flare_host *h, const flare_peerid *peer, const char
 
 /* Sends identify push (/ipfs/id/push/1.0.0) to every connected peer that
  * supports it, after our addresses or protocols changed. */
+/* Returns 0, or a negative FLARE_ERR_* code (FLARE_ERR_NOMEM). */
 int flare_host_identify_push(flare_host *h);
 
 /* ---- resource manager ------------------------------------------------------- */
@@ -476,8 +612,12 @@ int flare_host_relay_reserve(flare_host *h, const flare_multiaddr *relay_ma);
 size_t flare_host_relay_addrs(flare_host *h, flare_multiaddr *out, size_t cap);
 /* Serves /libp2p/circuit/relay/0.2.0/hop with the given limits (NULL:
  * go-libp2p's defaults). The relay advertises our current addresses. */
+/* Returns 0, FLARE_ERR_EXISTS if already enabled, FLARE_ERR_UNSUPPORTED, FLARE_ERR_INVALID_ARG, or
+ * FLARE_ERR_NOMEM. */
 int flare_host_enable_relay_server(flare_host *h, const struct flare_relay_server_config *cfg);
+/* Returns the relay server's reservation count (0 when not a relay). */
 size_t flare_host_relay_num_reservations(flare_host *h);
+/* Returns the relay server's circuit count (0 when not a relay). */
 size_t flare_host_relay_num_circuits(flare_host *h);
 
 /* ---- AutoRelay ------------------------------------------------------------------- */
@@ -515,6 +655,7 @@ size_t flare_host_autorelay_relays(flare_host *h, flare_peerid *out, size_t cap)
 /* Prometheus text exposition of the hole-punch counters
  * (flare_holepunch_attempts_total, ..._outcomes_total{result,transport,ipv},
  * ..._success_attempt{n}). */
+/* Returns 0 with the text appended to out, or FLARE_ERR_NOMEM. */
 int flare_host_holepunch_metrics(flare_host *h, flare_buf *out);
 
 /* ---- ping ------------------------------------------------------------------ */
@@ -522,6 +663,9 @@ int flare_host_holepunch_metrics(flare_host *h, flare_buf *out);
 typedef void (*flare_ping_cb)(flare_host *h, const flare_peerid *peer, int status, flare_tstamp rtt,
                               void *user);
 /* One ping (/ipfs/ping/1.0.0) over the best connection to peer. */
+/* Returns 0 (cb follows from the loop), or a negative FLARE_ERR_* code as
+ * flare_host_new_stream (FLARE_ERR_NOT_FOUND without a connection to peer),
+ * or FLARE_ERR_NOMEM. */
 int flare_host_ping(flare_host *h, const flare_peerid *peer, flare_ping_cb cb, void *user);
 
 /* ---- AutoNAT ----------------------------------------------------------------- */
@@ -537,6 +681,7 @@ int flare_host_ping(flare_host *h, const flare_peerid *peer, flare_ping_cb cb, v
 
 /* The current verdict for IP version family (4 or 6): FLARE_REACH_UNKNOWN
  * also when the client is disabled or family is not 4 or 6. */
+/* Returns AutoNAT's verdict for family (4 or 6). */
 flare_reach_state flare_host_reachability(flare_host *h, int family);
 
 /* The addresses under test and their verdicts (states may be NULL).

@@ -58,6 +58,7 @@ typedef struct flare_identify_out {
 } flare_identify_out;
 
 /* Appends the length-prefixed message to out. */
+/* Returns 0, or a negative FLARE_ERR_* code (FLARE_ERR_TOO_LARGE, FLARE_ERR_NOMEM). */
 int flare_identify_encode(const flare_identify_out *m, flare_buf *out);
 
 /* Decodes one protobuf message body (without the length prefix).

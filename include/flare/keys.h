@@ -46,10 +46,13 @@ typedef struct flare_privkey {
 } flare_privkey;
 
 /* Ed25519 key from 32 random bytes of rng. */
+/* Returns 0, or a negative FLARE_ERR_* code if rng or the crypto library fails. */
 int flare_privkey_generate(flare_privkey *k, flare_rng rng);
 /* Ed25519 key deterministically from a 32-byte seed. */
+/* Returns 0, or a negative FLARE_ERR_* code. */
 int flare_privkey_from_seed(flare_privkey *k, const uint8_t seed[32]);
 /* Signs msg; sig must have FLARE_SIG_MAX bytes; *siglen receives the length. */
+/* Returns 0, or a negative FLARE_ERR_* code. */
 int flare_privkey_sign(const flare_privkey *k, const uint8_t *msg, size_t len, uint8_t *sig,
                        size_t *siglen);
 /* Wipes the secret. */
@@ -68,7 +71,10 @@ int flare_pubkey_encode(const flare_pubkey *k, uint8_t *out, size_t cap);
 int flare_pubkey_decode(flare_pubkey *k, const uint8_t *in, size_t len);
 
 /* Protobuf PrivateKey (Ed25519 only). */
+/* Returns the bytes written, or a negative FLARE_ERR_* code (FLARE_ERR_INVALID_ARG,
+ * FLARE_ERR_BUFFER_TOO_SMALL). */
 int flare_privkey_encode(const flare_privkey *k, uint8_t *out, size_t cap);
+/* Returns 0, or a negative FLARE_ERR_* code (FLARE_ERR_MALFORMED, FLARE_ERR_UNSUPPORTED). */
 int flare_privkey_decode(flare_privkey *k, const uint8_t *in, size_t len);
 
 /* Key files hold the PrivateKey protobuf, mode 0600. load returns
@@ -78,6 +84,7 @@ int flare_privkey_load(flare_privkey *k, const char *path);
 /* As flare_privkey_load; *mode (may be NULL) gets the file's permission
  * bits (st_mode & 07777) read from the opened file, so that the caller can
  * warn when group or others may read the key (mode & 077). */
+/* Returns as flare_privkey_load. */
 int flare_privkey_load_mode(flare_privkey *k, const char *path, unsigned *mode);
 
 #ifdef __cplusplus

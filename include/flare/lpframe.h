@@ -30,6 +30,7 @@ int flare_lpframe_accumulate(flare_buf *acc, const uint8_t *data, size_t len, si
                              size_t slack, const uint8_t **msg, size_t *msglen);
 
 /* Appends uvarint(len) || msg to out. */
+/* Returns 0, or FLARE_ERR_NOMEM. */
 int flare_lpframe_append(flare_buf *out, const uint8_t *msg, size_t len);
 
 #ifdef __cplusplus

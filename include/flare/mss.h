@@ -102,11 +102,14 @@ int flare_mss_start(flare_mss *m, flare_buf *out);
 int flare_mss_recv(flare_mss *m, const uint8_t *in, size_t len, size_t *consumed, flare_buf *out);
 
 /* 1 if a protocol is selected (possibly optimistically), else 0. */
+/* Returns 1 if a protocol is selected (possibly optimistically), else 0. */
 int flare_mss_done(const flare_mss *m);
 /* 1 if the remote confirmed the selection (an optimistic dialer saw the
  * echo), else 0. */
+/* Returns 1 once the selection is confirmed by the listener, else 0. */
 int flare_mss_confirmed(const flare_mss *m);
 /* The selected protocol (NUL-terminated, owned by m), or NULL. */
+/* Returns the selected protocol (owned by m), or NULL. */
 const char *flare_mss_selected(const flare_mss *m);
 void flare_mss_free(flare_mss *m);
 

@@ -97,6 +97,7 @@ typedef struct flare_ma_component {
 /* --- protocol table --- */
 
 /* Name of a supported protocol code, or NULL. */
+/* Returns a static name, or NULL for an unknown code. */
 const char *flare_ma_protocol_name(uint64_t code);
 /* Code of a protocol name ("ipfs" gives FLARE_MA_P2P), or
  * FLARE_ERR_UNKNOWN_CODE. The name need not be NUL-terminated. */
@@ -116,6 +117,7 @@ int flare_multiaddr_from_bytes(flare_multiaddr *ma, const uint8_t *in, size_t le
  * ipcidr > 255), _TOO_LARGE. On error *ma is emptied. */
 int flare_multiaddr_parse(flare_multiaddr *ma, const char *s);
 /* As above, for s[0..len) (need not be NUL-terminated). */
+/* Returns as flare_multiaddr_parse. */
 int flare_multiaddr_parse_n(flare_multiaddr *ma, const char *s, size_t len);
 
 /* Writes the text form, NUL-terminated, and returns its length. The empty
@@ -148,8 +150,10 @@ int flare_multiaddr_encapsulate(flare_multiaddr *ma, const flare_multiaddr *suff
  * leave ma empty). FLARE_ERR_NOT_FOUND if there is none. */
 int flare_multiaddr_decapsulate(flare_multiaddr *ma, uint64_t code);
 /* 1 if byte-identical, else 0. */
+/* Returns 1 if equal, else 0. */
 int flare_multiaddr_equal(const flare_multiaddr *a, const flare_multiaddr *b);
 /* 1 if a component with code is present, else 0. */
+/* Returns 1 if ma contains a component with code, else 0. */
 int flare_multiaddr_has(const flare_multiaddr *ma, uint64_t code);
 /* The first component with code (value points into ma). 0, or
  * FLARE_ERR_NOT_FOUND. */
@@ -178,6 +182,7 @@ int flare_ma_peerid_encode(const uint8_t *mh, size_t len, char *out, size_t cap)
 /* --- relays: <relay addr>/p2p/RELAY/p2p-circuit[/p2p/TARGET] --- */
 
 /* 1 if ma has a /p2p-circuit component, else 0. */
+/* Returns 1 if ma contains /p2p-circuit, else 0. */
 int flare_multiaddr_is_relayed(const flare_multiaddr *ma);
 /* Splits at the last /p2p-circuit. relay_addr gets everything before it
  * (ending in /p2p/RELAY), relay the RELAY id, target the last /p2p/ after
@@ -211,14 +216,18 @@ typedef enum flare_ma_class {
 /* Classifies by the first ip4/ip6/dns* component. IPv4-mapped
  * (::ffff:0:0/96) and NAT64 (64:ff9b::/96) IPv6 addresses classify as
  * their embedded IPv4 address. */
+/* Returns the class of ma's IP address. */
 flare_ma_class flare_multiaddr_classify(const flare_multiaddr *ma);
 /* Classifies a bare IP (family 4 or 6; port ignored). */
+/* Returns the class of ip. */
 flare_ma_class flare_ipaddr_classify(const flare_ipaddr *ip);
 /* Static name, e.g. "public". */
+/* Returns a static name. */
 const char *flare_ma_class_name(flare_ma_class c);
 /* 1 if c is publicly routable: FLARE_MA_PUBLIC, and FLARE_MA_DOC when
  * doc_is_public (the NAT lab and simulator use TEST-NET addresses as public
  * ones). DNS names are not counted: resolve them first. */
+/* Returns 1 if class c is publicly routable (documentation ranges too if doc_is_public), else 0. */
 int flare_ma_class_is_public(flare_ma_class c, int doc_is_public);
 
 /* --- thin waist: IP + port --- */

@@ -25,15 +25,24 @@ typedef enum flare_multibase {
 } flare_multibase;
 
 /* Encodes without a prefix. */
+/* Returns the characters written, or a negative FLARE_ERR_* code (FLARE_ERR_BUFFER_TOO_SMALL,
+ * FLARE_ERR_UNKNOWN_CODE). */
 int flare_base_encode(flare_multibase base, const uint8_t *in, size_t len, char *out, size_t cap);
 /* Decodes text of length len (no prefix). */
+/* Returns the bytes written, or a negative FLARE_ERR_* code (FLARE_ERR_MALFORMED,
+ * FLARE_ERR_BUFFER_TOO_SMALL, FLARE_ERR_UNKNOWN_CODE). */
 int flare_base_decode(flare_multibase base, const char *in, size_t len, uint8_t *out, size_t cap);
 /* Upper bound of the encoded length (without prefix or NUL). */
+/* Returns the bound. */
 size_t flare_base_encoded_max(flare_multibase base, size_t len);
 
 /* With the one-character multibase prefix. */
+/* Returns the characters written, or a negative FLARE_ERR_* code (FLARE_ERR_BUFFER_TOO_SMALL,
+ * FLARE_ERR_UNKNOWN_CODE). */
 int flare_multibase_encode(flare_multibase base, const uint8_t *in, size_t len, char *out,
                            size_t cap);
+/* Returns the bytes written, or a negative FLARE_ERR_* code (FLARE_ERR_TRUNCATED,
+ * FLARE_ERR_UNKNOWN_CODE, FLARE_ERR_MALFORMED, FLARE_ERR_BUFFER_TOO_SMALL). */
 int flare_multibase_decode(const char *in, size_t len, uint8_t *out, size_t cap,
                            flare_multibase *base);
 

@@ -27,6 +27,7 @@ typedef struct flare_multihash_view {
 int flare_multihash_parse(const uint8_t *in, size_t len, flare_multihash_view *mh);
 
 /* As above but the multihash must fill in[0..len) exactly. */
+/* Returns len, or FLARE_ERR_MALFORMED (also for trailing bytes). */
 int flare_multihash_parse_exact(const uint8_t *in, size_t len, flare_multihash_view *mh);
 
 /* Hashes data with code (identity copies it) and writes the multihash to

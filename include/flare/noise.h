@@ -93,6 +93,7 @@ int flare_noise_recv(flare_noise *n, const uint8_t *in, size_t len, flare_buf *o
                      flare_buf *plain);
 
 /* 1 once the handshake is complete (and the remote authenticated), else 0. */
+/* Returns 1 once the handshake is complete, else 0. */
 int flare_noise_handshake_done(const flare_noise *n);
 
 /* Encrypts application data into as many frames as needed (at most
@@ -102,7 +103,9 @@ int flare_noise_handshake_done(const flare_noise *n);
 int flare_noise_encrypt(flare_noise *n, const uint8_t *data, size_t len, flare_buf *out);
 
 /* The authenticated remote (valid once the handshake is done, else NULL). */
+/* Returns the authenticated remote peer ID (owned by n), valid once the handshake is done. */
 const flare_peerid *flare_noise_remote_peerid(const flare_noise *n);
+/* Returns the remote public key (owned by n), valid once the handshake is done. */
 const flare_pubkey *flare_noise_remote_key(const flare_noise *n);
 
 /* The remote's stream muxers from its extensions (empty if none); *list is
@@ -113,9 +116,11 @@ size_t flare_noise_remote_muxers(const flare_noise *n, const char *const **list)
  * responder also lists (libp2p/specs connections/inlined-muxer-negotiation.md,
  * as go-libp2p picks it). NULL if either side sent none or there is no overlap:
  * then negotiate the muxer with multistream-select as usual. */
+/* Returns the muxer agreed in the handshake (owned by n), or NULL. */
 const char *flare_noise_selected_muxer(const flare_noise *n);
 
 /* Bytes received but not yet processed (partial or held-back frames). */
+/* Returns the bytes of input buffered (an incomplete frame). */
 size_t flare_noise_buffered(const flare_noise *n);
 
 /* Frees the session and zeroes all secrets. Safe on a zeroed object. */

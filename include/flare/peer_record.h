@@ -56,6 +56,7 @@ int flare_peer_record_decode(const uint8_t *in, size_t len, flare_peer_record *r
 
 /* Builds the record of k's peer ID and seals it in an envelope appended to
  * out. Errors: as flare_peer_record_encode and flare_envelope_seal. */
+/* Returns 0, or a negative FLARE_ERR_* code. */
 int flare_peer_record_seal(const flare_privkey *k, uint64_t seq, const flare_bytes_view *addrs,
                            size_t naddrs, flare_buf *out);
 

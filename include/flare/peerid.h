@@ -25,11 +25,14 @@ typedef struct flare_peerid {
     uint8_t bytes[FLARE_PEERID_MAX];
 } flare_peerid;
 
+/* The peer ID of k. Returns 0, or a negative FLARE_ERR_* code (FLARE_ERR_UNSUPPORTED key type). */
 int flare_peerid_from_pubkey(flare_peerid *id, const flare_pubkey *k);
 /* Validates a binary peer ID (a multihash: identity <= 42 bytes holding a
  * decodable PublicKey, or sha2-256). */
+/* Returns 0, or a negative FLARE_ERR_* code (FLARE_ERR_MALFORMED, FLARE_ERR_UNSUPPORTED). */
 int flare_peerid_from_bytes(flare_peerid *id, const uint8_t *in, size_t len);
 /* Parses base58btc ("Qm...", "12D3...", "1...") or a CIDv1 multibase string. */
+/* Returns 0, or a negative FLARE_ERR_* code (FLARE_ERR_MALFORMED, ...). */
 int flare_peerid_parse(flare_peerid *id, const char *s, size_t len);
 /* base58btc, NUL-terminated; returns the length. */
 int flare_peerid_to_string(const flare_peerid *id, char *out, size_t cap);
@@ -39,6 +42,7 @@ int flare_peerid_equal(const flare_peerid *a, const flare_peerid *b);
 /* The public key inlined in an identity peer ID, or FLARE_ERR_NOT_FOUND. */
 int flare_peerid_extract_pubkey(const flare_peerid *id, flare_pubkey *k);
 /* 1 if id is the peer ID of k, else 0. */
+/* Returns 1 if id is the peer ID of k, else 0. */
 int flare_peerid_matches_pubkey(const flare_peerid *id, const flare_pubkey *k);
 
 #ifdef __cplusplus

@@ -45,6 +45,7 @@ int flare_ping_client_recv(flare_ping_client *c, const uint8_t *in, size_t len, 
                            flare_tstamp *rtt_ns);
 
 /* Deadline of the ping in flight, or FLARE_TSTAMP_NEVER. */
+/* Returns when flare_ping_client_handle_expiry is next due (FLARE_TSTAMP_NEVER if never). */
 flare_tstamp flare_ping_client_expiry(const flare_ping_client *c);
 
 /* Returns FLARE_ERR_TIMEOUT (and abandons the ping) if now has reached the
@@ -56,6 +57,7 @@ typedef struct flare_ping_server {
     uint8_t block[FLARE_PING_SIZE];
 } flare_ping_server;
 
+/* A server with no buffered input. */
 void flare_ping_server_init(flare_ping_server *s);
 
 /* Echoes every complete 32-byte block of the stream to out, keeping a

@@ -118,17 +118,22 @@ int flare_reachability_observe_v1(flare_reachability *r, int family, flare_auton
 
 /* Current state of a tracked address (UNKNOWN if not tracked), and of an IP
  * version (4 or 6). */
+/* Returns the verdict for addr. */
 flare_reach_state flare_reachability_addr_state(const flare_reachability *r,
                                                 const flare_multiaddr *addr);
+/* Returns the verdict for family (4 or 6). */
 flare_reach_state flare_reachability_family_state(const flare_reachability *r, int family);
 /* Static name ("unknown", "public", "private"). */
+/* Returns a static name. */
 const char *flare_reach_state_name(flare_reach_state s);
 
 /* Pops the oldest change event: 1 with *ev filled, 0 if none. The queue
  * keeps the newest FLARE_REACH_MAX_EVENTS. */
+/* Returns 1 with *ev filled, or 0 if none. */
 int flare_reachability_poll_event(flare_reachability *r, flare_reach_event *ev);
 
 /* When the next probe is due. */
+/* Returns when flare_reachability_handle_expiry is next due (FLARE_TSTAMP_NEVER if never). */
 flare_tstamp flare_reachability_expiry(const flare_reachability *r);
 /* Returns 1 if a probe round is due at now (the glue then picks servers and
  * addresses and runs probes) and schedules the following one; else 0. */

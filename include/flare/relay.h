@@ -67,8 +67,10 @@ enum {
 };
 
 /* Static name of a status ("OK", "NO_RESERVATION", ...; "?" if unknown). */
+/* Returns a static name ("?" for an unknown status). */
 const char *flare_relay_status_name(uint32_t status);
 /* 1 if status is one of the values above except UNUSED, else 0. */
+/* Returns 1 for a status code of the spec, else 0. */
 int flare_relay_status_valid(uint32_t status);
 
 typedef struct flare_relay_limit {
@@ -134,6 +136,7 @@ typedef struct flare_relay_voucher {
 
 /* Seals Voucher{relay = peer ID of key, peer, expiration} in a signed
  * envelope and appends it to out. Errors: those of flare_envelope_seal. */
+/* Returns 0, or a negative FLARE_ERR_* code. */
 int flare_relay_voucher_seal(const flare_privkey *key, const flare_peerid *peer,
                              uint64_t expiration, flare_buf *out);
 /* Opens a voucher envelope and decodes its Voucher (without judging it).
@@ -164,6 +167,7 @@ typedef struct flare_relay_reservation {
 } flare_relay_reservation;
 
 /* Appends a HopMessage RESERVE frame to out. */
+/* Returns 0, or a negative FLARE_ERR_* code (FLARE_ERR_NOMEM). */
 int flare_relay_client_reserve(flare_buf *out);
 
 /* Parses the relay's reply to RESERVE. relay is the peer we asked, self our
@@ -185,6 +189,7 @@ int flare_relay_client_reserve_reply(const uint8_t *in, size_t len, const flare_
  * Already expired: now. */
 #define FLARE_RELAY_REFRESH_MARGIN 120
 #define FLARE_RELAY_REFRESH_FLOOR  30
+/* Returns when to refresh. */
 flare_tstamp flare_relay_reservation_refresh_at(const flare_relay_reservation *r, uint64_t now_unix,
                                                 flare_tstamp now);
 
@@ -196,6 +201,7 @@ int flare_relay_reservation_addrs(const flare_relay_reservation *r, const flare_
                                   flare_multiaddr *out, size_t cap);
 
 /* Appends a HopMessage CONNECT{peer = target} frame to out. */
+/* Returns 0, FLARE_ERR_INVALID_ARG, or FLARE_ERR_NOMEM. */
 int flare_relay_client_connect(const flare_peerid *target, flare_buf *out);
 
 /* Parses the relay's reply to CONNECT. On STATUS OK returns 0 and fills

@@ -93,6 +93,7 @@ int flare_relay_server_new(flare_relay_server **out, const flare_relay_server_co
 /* Frees the server and every circuit it still holds. */
 void flare_relay_server_del(flare_relay_server *s);
 /* The effective configuration (defaults applied; pointers not valid). */
+/* Returns the configuration in use (owned by s). */
 const flare_relay_server_config *flare_relay_server_get_config(const flare_relay_server *s);
 
 typedef enum flare_relay_hop_action {
@@ -120,6 +121,7 @@ int flare_relay_server_handle_hop(flare_relay_server *s, const uint8_t *in, size
 
 /* Appends the StopMessage CONNECT{peer = source, limit} frame for the
  * target to stop_out. */
+/* Returns 0, or a negative FLARE_ERR_* code (FLARE_ERR_NOMEM). */
 int flare_relay_circuit_stop_request(const flare_relay_circuit *c, flare_buf *stop_out);
 
 /* Reports the target's StopMessage reply body for pending circuit c and
@@ -133,6 +135,7 @@ int flare_relay_server_stop_reply(flare_relay_server *s, flare_relay_circuit *c,
 /* The stop stream could not be opened or answered (dial error, reset,
  * connect timeout): appends STATUS CONNECTION_FAILED to hop_out and frees
  * the pending circuit c. */
+/* Returns 0, or a negative FLARE_ERR_* code (FLARE_ERR_NOMEM). */
 int flare_relay_server_stop_failed(flare_relay_server *s, flare_relay_circuit *c,
                                    flare_buf *hop_out);
 /* Releases circuit c (either stream closed, or a limit hit and the glue
@@ -144,14 +147,18 @@ void flare_relay_server_circuit_close(flare_relay_server *s, flare_relay_circuit
 int flare_relay_server_peer_disconnected(flare_relay_server *s, const flare_peerid *peer);
 
 /* Earliest reservation expiry (monotonic), or FLARE_TSTAMP_NEVER. */
+/* Returns when flare_relay_server_handle_expiry is next due (FLARE_TSTAMP_NEVER if never). */
 flare_tstamp flare_relay_server_expiry(const flare_relay_server *s);
 /* Drops the reservations expired at now; returns how many. */
 int flare_relay_server_handle_expiry(flare_relay_server *s, flare_tstamp now);
 
 /* Introspection. */
+/* Returns the number of reservations held. */
 size_t flare_relay_server_num_reservations(const flare_relay_server *s);
+/* Returns the number of circuits. */
 size_t flare_relay_server_num_circuits(const flare_relay_server *s);
 /* 1 if peer holds an unexpired reservation at now, else 0. */
+/* Returns 1 if peer holds an unexpired reservation at now, else 0. */
 int flare_relay_server_has_reservation(const flare_relay_server *s, const flare_peerid *peer,
                                        flare_tstamp now);
 
@@ -162,15 +169,20 @@ typedef enum flare_relay_dir {
     FLARE_RELAY_DST_TO_SRC = 1,
 } flare_relay_dir;
 
+/* Returns the source peer (owned by c). */
 const flare_peerid *flare_relay_circuit_src(const flare_relay_circuit *c);
+/* Returns the target peer (owned by c). */
 const flare_peerid *flare_relay_circuit_dst(const flare_relay_circuit *c);
 /* The circuit's limit (zeros: unlimited, between allow-listed peers). */
+/* Returns the circuit's limit. */
 flare_relay_limit flare_relay_circuit_limit(const flare_relay_circuit *c);
 /* 1 once the target accepted. */
+/* Returns 1 once the target accepted the circuit, else 0. */
 int flare_relay_circuit_active(const flare_relay_circuit *c);
 
 /* Pending: the connect deadline. Active: when the duration limit ends the
  * circuit (FLARE_TSTAMP_NEVER if none). */
+/* Returns when the circuit's duration limit ends (FLARE_TSTAMP_NEVER if none). */
 flare_tstamp flare_relay_circuit_expiry(const flare_relay_circuit *c);
 /* 0, or FLARE_ERR_TIMEOUT once expiry has passed (pending: call
  * flare_relay_server_stop_failed; active: reset both streams). */
@@ -179,6 +191,7 @@ int flare_relay_circuit_check(const flare_relay_circuit *c, flare_tstamp now);
 /* How many more bytes the glue may read from dir's source now: the buffer
  * size less what is read but not yet written (flare_relay_circuit_sent).
  * 0 means: wait for writes to drain. */
+/* Returns the bytes dir may still carry under the data limit. */
 size_t flare_relay_circuit_window(const flare_relay_circuit *c, flare_relay_dir dir);
 /* Accounts len bytes read from dir's source at now. Returns:
  *  0: forward all len bytes (*allowed = len);
@@ -197,6 +210,7 @@ int flare_relay_circuit_account(flare_relay_circuit *c, flare_relay_dir dir, siz
 /* len bytes of dir were written to the other side: frees buffer space. */
 void flare_relay_circuit_sent(flare_relay_circuit *c, flare_relay_dir dir, size_t len);
 /* Bytes accounted in dir so far. */
+/* Returns the bytes relayed in dir so far. */
 uint64_t flare_relay_circuit_bytes(const flare_relay_circuit *c, flare_relay_dir dir);
 
 #ifdef __cplusplus

@@ -77,6 +77,7 @@ void flare_sim_del(flare_sim *sim);
 /* --- time and the event loop --------------------------------------------- */
 
 /* Current virtual time (ns). */
+/* Returns the simulated time. */
 flare_tstamp flare_sim_now(const flare_sim *sim);
 /* Runs one event. Returns 1 if one ran, 0 if the queue is empty. */
 int flare_sim_step(flare_sim *sim);
@@ -88,8 +89,10 @@ void flare_sim_run_for(flare_sim *sim, flare_tstamp dt);
  * limit. Returns 0 when idle, FLARE_ERR_TIMEOUT when events remain. */
 int flare_sim_run_until_idle(flare_sim *sim, flare_tstamp limit);
 /* Time of the next event, or FLARE_TSTAMP_NEVER. */
+/* Returns the time of the next event (FLARE_TSTAMP_NEVER if none). */
 flare_tstamp flare_sim_next_event(const flare_sim *sim);
 /* Number of events run so far. */
+/* Returns the number of events run so far. */
 uint64_t flare_sim_events(const flare_sim *sim);
 
 /* Dials that get no answer fail with FLARE_ERR_TIMEOUT after this (default
@@ -99,6 +102,7 @@ void flare_sim_set_syn_timeout(flare_sim *sim, flare_tstamp timeout);
 /* --- topology ------------------------------------------------------------ */
 
 /* The root network ("the internet"); it has no gateway. */
+/* Returns the public network (owned by sim). */
 flare_sim_lan *flare_sim_internet(flare_sim *sim);
 /* A new, empty LAN. Returns NULL when out of memory. */
 flare_sim_lan *flare_sim_lan_new(flare_sim *sim, const char *name);
@@ -113,7 +117,9 @@ int flare_sim_host_add_addr(flare_sim_host *h, flare_sim_lan *lan, const char *i
 /* The i-th address of h (port 0). Returns 0 or FLARE_ERR_NOT_FOUND. */
 int flare_sim_host_addr(const flare_sim_host *h, size_t i, flare_ipaddr *out);
 /* The flare_io driver of h, valid until flare_sim_del. */
+/* Returns the host's driver (owned by the simulated host). */
 flare_io *flare_sim_host_io(flare_sim_host *h);
+/* Returns the host's name (owned by it). */
 const char *flare_sim_host_name(const flare_sim_host *h);
 
 /* Link parameters of an interface, each direction separately shaped. */
@@ -218,6 +224,7 @@ int flare_sim_trace_format(const flare_sim_trace_rec *rec, char *out, size_t cap
 void flare_sim_trace_file(const flare_sim_trace_rec *rec, void *user);
 /* A hash of every event run and every packet traced so far: equal seeds and
  * equal scenarios give equal hashes. */
+/* Returns a hash of everything run so far (equal for equal seeds). */
 uint64_t flare_sim_trace_hash(const flare_sim *sim);
 
 #ifdef __cplusplus

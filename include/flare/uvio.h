@@ -64,6 +64,7 @@ typedef struct flare_uvio flare_uvio;
 int flare_uvio_new(flare_uvio **out, uv_loop_t *loop, const flare_mem *mem);
 
 /* The flare_io interface of u (valid until flare_uvio_del). */
+/* Returns the driver interface of u (owned by u). */
 flare_io *flare_uvio_io(flare_uvio *u);
 
 /* Closes every listener, socket, UDP socket and timer of u; no flare callback
@@ -75,6 +76,7 @@ flare_io *flare_uvio_io(flare_uvio *u);
 void flare_uvio_del(flare_uvio *u);
 
 /* Number of libuv handles of u still open (for tests and diagnostics). */
+/* Returns the libuv handles still open. */
 size_t flare_uvio_handle_count(const flare_uvio *u);
 
 #ifdef __cplusplus

@@ -26,6 +26,7 @@ int flare_uvarint_decode(const uint8_t *in, size_t len, uint64_t *value);
 int flare_uvarint_encode(uint64_t v, uint8_t *out);
 
 /* Encoded length of v (1..9), or 0 if v is out of range. */
+/* Returns the encoded length of v (1..10). */
 size_t flare_uvarint_len(uint64_t v);
 
 #ifdef __cplusplus

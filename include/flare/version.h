@@ -24,8 +24,10 @@ extern "C" {
     ((FLARE_VERSION_MAJOR << 16) | (FLARE_VERSION_MINOR << 8) | FLARE_VERSION_PATCH)
 
 /* The version of the library linked at run time, e.g. "0.1.0". */
+/* Returns the version string (static). */
 const char *flare_version(void);
 /* The same as a FLARE_VERSION_NUM-style number. */
+/* Returns the version as FLARE_VERSION_NUM. */
 unsigned flare_version_num(void);
 
 #ifdef __cplusplus

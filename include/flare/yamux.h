@@ -129,8 +129,10 @@ long flare_yamux_write(flare_yamux *y, uint32_t id, const uint8_t *data, size_t 
 long flare_yamux_read(flare_yamux *y, uint32_t id, uint8_t *dst, size_t cap, flare_buf *out);
 
 /* Received bytes waiting to be read (0 for an unknown id). */
+/* Returns the bytes buffered for reading on stream id (0 if unknown). */
 size_t flare_yamux_readable(const flare_yamux *y, uint32_t id);
 /* Bytes flare_yamux_write() would accept now (0 for an unknown id). */
+/* Returns the bytes stream id may send now (0 if unknown). */
 size_t flare_yamux_writable(const flare_yamux *y, uint32_t id);
 
 /* Half-closes our side (FIN). Idempotent. Returns 0, FLARE_ERR_RESET or
@@ -151,10 +153,12 @@ int flare_yamux_ping(flare_yamux *y, flare_tstamp now, flare_buf *out);
 
 /* Attaches / reads back an opaque pointer reported in the stream's events. */
 void flare_yamux_set_stream_user(flare_yamux *y, uint32_t id, void *user);
+/* Returns the pointer set for stream id, or NULL. */
 void *flare_yamux_get_stream_user(const flare_yamux *y, uint32_t id);
 
 /* The next deadline (keepalive ping or ping timeout), FLARE_TSTAMP_NEVER if
  * none; call flare_yamux_handle_expiry() once now reaches it. */
+/* Returns when flare_yamux_handle_expiry is next due (FLARE_TSTAMP_NEVER if never). */
 flare_tstamp flare_yamux_expiry(const flare_yamux *y);
 /* Sends a due keepalive ping. Returns 0, or FLARE_ERR_TIMEOUT (fatal: a ping
  * went unanswered for ping_timeout), FLARE_ERR_STATE. */
@@ -187,8 +191,10 @@ typedef struct flare_yamux_event {
 int flare_yamux_poll_event(flare_yamux *y, flare_yamux_event *ev);
 
 /* Streams in the table (including those whose CLOSED event is pending). */
+/* Returns the number of open streams. */
 size_t flare_yamux_num_streams(const flare_yamux *y);
 /* The last measured RTT, 0 if none. */
+/* Returns the last measured keepalive RTT (0 if none yet). */
 flare_tstamp flare_yamux_rtt(const flare_yamux *y);
 
 #ifdef __cplusplus

@@ -77,6 +77,7 @@ void flare__conn_destroy(flare_conn *c)
         int was_ready = c->state == FLARE__CONN_READY;
         c->state = FLARE__CONN_DEAD;
         c->busy++;
+        flare__conn_finish_resets(c);
         flare__conn_kill_streams(c, err ? err : FLARE_ERR_CLOSED);
         if (!was_ready || c->waiters)
             flare__dial_complete(c, err ? err : FLARE_ERR_CLOSED);
@@ -86,15 +87,15 @@ void flare__conn_destroy(flare_conn *c)
                 flare__peerstore_conn_closed(h->peerstore, &c->peer);
             flare__addrs_conn_closed(h, c);
             flare_host_event ev = {.type = FLARE_HOST_EV_CONN_CLOSED,
-                                   .conn = c,
-                                   .peer = &c->peer,
-                                   .addr = &c->remote_ma,
-                                   .error = err,
-                                   .outbound = c->outbound};
+                                   .u.conn = {.conn = c,
+                                              .peer = &c->peer,
+                                              .addr = &c->remote_ma,
+                                              .error = err,
+                                              .outbound = c->outbound}};
             flare__host_emit(h, &ev);
         } else if (!c->outbound && err) {
-            flare_host_event ev = {
-                .type = FLARE_HOST_EV_INCOMING_FAILED, .addr = &c->remote_ma, .error = err};
+            flare_host_event ev = {.type = FLARE_HOST_EV_INCOMING_FAILED,
+                                   .u.failed = {.addr = &c->remote_ma, .error = err}};
             flare__host_emit(h, &ev);
         }
         c->busy--;
@@ -200,7 +201,7 @@ static void backpressure(flare_conn *c, int full)
         c->congested = 1;
     if (!c->tr_ops->pending)
         return;
-    const flare_host_config *cfg = &c->host->cfg;
+    const flare_host_settings *cfg = &c->host->cfg;
     size_t high = cfg->conn_write_high ? cfg->conn_write_high : FLARE__CONN_WRITE_HIGH;
     size_t max = cfg->conn_write_max ? cfg->conn_write_max : FLARE__CONN_WRITE_MAX;
     size_t pause = high <= SIZE_MAX / 2 && 2 * high < max ? 2 * high : high + (max - high) / 2;
@@ -267,7 +268,9 @@ void flare__conn_arm_timer(flare_conn *c)
     if (c->close_pending)
         return;
     flare_tstamp d = FLARE_TSTAMP_NEVER;
-    if (c->state != FLARE__CONN_READY)
+    if (c->reset_streams) /* on_close of reset streams is due */
+        d = flare_io_now(c->host->io);
+    else if (c->state != FLARE__CONN_READY)
         d = c->handshake_deadline;
     else if (c->yamux)
         d = flare_yamux_expiry(c->yamux);
@@ -287,6 +290,14 @@ static void conn_on_timer(flare_io_timer *t, void *user)
         if (c->busy == 0)
             flare__conn_destroy(c);
         return;
+    }
+    if (c->reset_streams) {
+        c->busy++;
+        flare__conn_finish_resets(c);
+        int closing = c->close_pending;
+        flare__conn_unbusy(c);
+        if (closing)
+            return; /* c is gone */
     }
     if (c->state != FLARE__CONN_READY) {
         if (now >= c->handshake_deadline)
@@ -386,11 +397,9 @@ static void conn_ready(flare_conn *c)
     flare__peerstore_set_key(h->peerstore, &c->peer, flare_noise_remote_key(&c->noise));
     if (c->outbound && !c->limited)
         flare__peerstore_addr_worked(h->peerstore, &c->peer, &c->remote_ma);
-    flare_host_event ev = {.type = FLARE_HOST_EV_CONN_OPENED,
-                           .conn = c,
-                           .peer = &c->peer,
-                           .addr = &c->remote_ma,
-                           .outbound = c->outbound};
+    flare_host_event ev = {
+        .type = FLARE_HOST_EV_CONN_OPENED,
+        .u.conn = {.conn = c, .peer = &c->peer, .addr = &c->remote_ma, .outbound = c->outbound}};
     flare__host_emit(h, &ev);
     if (c->close_pending)
         return;

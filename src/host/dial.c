@@ -18,10 +18,9 @@ void flare__dial_complete(flare_conn *c, int status)
     c->waiters = NULL;
     if (status && c->outbound) {
         flare_host_event ev = {.type = FLARE_HOST_EV_DIAL_FAILED,
-                               .peer = c->expect_peer ? &c->peer : NULL,
-                               .addr = &c->remote_ma,
-                               .error = status,
-                               .outbound = 1};
+                               .u.failed = {.peer = c->expect_peer ? &c->peer : NULL,
+                                            .addr = &c->remote_ma,
+                                            .error = status}};
         flare__host_emit(h, &ev);
     }
     while (w) {

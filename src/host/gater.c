@@ -155,8 +155,8 @@ int flare__gater_allow_accept(flare_host *h, flare_io_sock *s)
         return 1;
     flare_multiaddr ma;
     flare_multiaddr_from_ipaddr(&ma, &remote, FLARE_MA_TCP);
-    flare_host_event ev = {
-        .type = FLARE_HOST_EV_INCOMING_FAILED, .addr = &ma, .error = FLARE_ERR_REFUSED};
+    flare_host_event ev = {.type = FLARE_HOST_EV_INCOMING_FAILED,
+                           .u.failed = {.addr = &ma, .error = FLARE_ERR_REFUSED}};
     flare__host_emit(h, &ev);
     return refuse(h);
 }

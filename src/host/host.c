@@ -6,9 +6,11 @@
 #include "host/host_int.h"
 #include "transport/tcp.h"
 
-void flare_host_config_default(flare_host_config *c)
+void flare_host_settings_default(flare_host_settings *c)
 {
     memset(c, 0, sizeof(*c));
+    c->struct_size = sizeof(*c);
+    c->agent_version = "flare/" FLARE_VERSION_STR;
     c->max_connections = 1024;
     c->max_connections_per_peer = 8;
     c->max_streams_per_conn = 512;
@@ -24,6 +26,9 @@ void flare_host_config_default(flare_host_config *c)
     c->enable_autonat_server = 1;
     c->enable_autonat_client = 1;
     c->autonat_servers_max = 3;
+    c->autonat_boot_delay = 15 * FLARE_NS_PER_S;
+    c->autonat_retry_interval = 90 * FLARE_NS_PER_S;
+    c->autonat_refresh_interval = 15 * 60 * FLARE_NS_PER_S;
     c->autorelay_num = 2;
     c->autorelay_backoff = 3600 * FLARE_NS_PER_S;
     /* go-libp2p's defaults: well below max_connections, so idle peers are
@@ -64,11 +69,22 @@ static void host_random(uint8_t *dst, size_t len, void *user)
 
 static void run_defers(flare_io_timer *t, void *user);
 
+/* Settings from another build of the headers, or not from _default(), are
+ * refused rather than guessed at. */
+static int settings_valid(const flare_host_settings *c)
+{
+    if (c->struct_size != sizeof(*c) || !c->agent_version || c->autorelay_num == 0)
+        return 0;
+    return c->conn_write_low > 0 && c->conn_write_high > 0 && c->conn_write_max > 0;
+}
+
 /* flare_host_new (src/services/builtin.c) passes the built-in services. */
 int flare__host_new(flare_host **out, flare_io *io, const flare_privkey *key,
-                    const flare_host_config *cfg, const flare_mem *mem,
+                    const flare_host_settings *cfg, const flare_mem *mem,
                     const flare__service *const *svcs, size_t nsvcs)
 {
+    if (cfg && !settings_valid(cfg))
+        return FLARE_ERR_INVALID_ARG;
     flare_host *h = flare__calloc(mem, 1, sizeof(*h));
     if (!h)
         return FLARE_ERR_NOMEM;
@@ -77,9 +93,8 @@ int flare__host_new(flare_host **out, flare_io *io, const flare_privkey *key,
     if (cfg)
         h->cfg = *cfg;
     else
-        flare_host_config_default(&h->cfg);
-    snprintf(h->agent, sizeof(h->agent), "%s",
-             h->cfg.agent_version ? h->cfg.agent_version : "flare/" FLARE_VERSION_STR);
+        flare_host_settings_default(&h->cfg);
+    snprintf(h->agent, sizeof(h->agent), "%s", h->cfg.agent_version);
     h->cfg.agent_version = h->agent;
     if (h->cfg.conn_high_water && h->cfg.conn_low_water > h->cfg.conn_high_water)
         h->cfg.conn_low_water = h->cfg.conn_high_water;
@@ -329,14 +344,15 @@ int flare_host_listen(flare_host *h, const flare_multiaddr *ma)
         if (fl->l)
             h->io->ops->listener_close(fl->l);
         flare__free(h->mem, fl);
-        flare_host_event ev = {.type = FLARE_HOST_EV_LISTEN_FAILED, .addr = ma, .error = rv};
+        flare_host_event ev = {.type = FLARE_HOST_EV_LISTEN_FAILED,
+                               .u.listen = {.addr = ma, .error = rv}};
         flare__host_emit(h, &ev);
         return rv;
     }
     fl->next = h->listeners;
     h->listeners = fl;
     flare__addrs_listen_added(h, &fl->ma);
-    flare_host_event ev = {.type = FLARE_HOST_EV_LISTENING, .addr = &fl->ma};
+    flare_host_event ev = {.type = FLARE_HOST_EV_LISTENING, .u.listen.addr = &fl->ma};
     flare__host_emit(h, &ev);
     return 0;
 }

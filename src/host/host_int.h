@@ -12,7 +12,7 @@
 
 #define FLARE__YAMUX_ID "/yamux/1.0.0"
 
-/* Socket write queue marks (flare_host_config.conn_write_*). */
+/* Socket write queue marks (flare_host_settings.conn_write_*). */
 #define FLARE__CONN_WRITE_HIGH (1u << 20)
 #define FLARE__CONN_WRITE_LOW  (256u << 10)
 #define FLARE__CONN_WRITE_MAX  (8u << 20)
@@ -141,7 +141,8 @@ struct flare_conn {
     flare_buf wire;     /* ciphertext/raw bytes to write */
     char muxer[32];
     flare_stream *streams;
-    flare_stream *dead_streams; /* freed when busy drops to 0 */
+    flare_stream *dead_streams;  /* freed when busy drops to 0 */
+    flare_stream *reset_streams; /* reset by the application: on_close due on the next tick */
     size_t nstreams;
     flare__dial_waiter *waiters;
     int busy;          /* > 0 while processing: frees are deferred */
@@ -159,7 +160,7 @@ enum { FLARE__TAP_SENT_PLAIN, FLARE__TAP_SENT_WIRE, FLARE__TAP_RECV_PLAIN, FLARE
 struct flare_host {
     const flare_mem *mem;
     flare_io *io;
-    flare_host_config cfg;
+    flare_host_settings cfg;
     char agent[128];
     flare_privkey key;
     flare_peerid id;
@@ -220,6 +221,12 @@ void flare__stream_on_writable(flare_stream *s);
 void flare__stream_on_remote_closed(flare_stream *s);
 void flare__stream_on_gone(flare_stream *s, int err);
 void flare__stream_free(flare_stream *s);
+/* Resets s without telling its owner (no on_close): for callers that free
+ * their context right away. */
+void flare__stream_abort(flare_stream *s);
+/* Delivers on_close(FLARE_ERR_RESET) to the streams the application reset;
+ * from the loop only (c is held busy by the caller). */
+void flare__conn_finish_resets(flare_conn *c);
 void flare__conn_kill_streams(flare_conn *c, int err);
 /* The carrier drained: move the streams' queued data on, then flush. */
 void flare__conn_uncongest(flare_conn *c);
@@ -345,7 +352,7 @@ typedef struct flare__svc_slot {
 
 /* service.c: the registry and the hook calls. */
 int flare__host_new(flare_host **out, flare_io *io, const flare_privkey *key,
-                    const flare_host_config *cfg, const flare_mem *mem,
+                    const flare_host_settings *cfg, const flare_mem *mem,
                     const flare__service *const *svcs, size_t nsvcs);
 int flare__svc_init_all(flare_host *h, const flare__service *const *svcs, size_t n);
 void flare__svc_free_all(flare_host *h);

@@ -49,7 +49,7 @@ typedef struct dw_params {
     uint64_t seed;
     FILE *log;
     flare_tstamp delay_ab;                  /* A's and B's own links (0) */
-    const flare_host_config *cfg;           /* every host's; NULL: dw_config_default */
+    const flare_host_settings *cfg;         /* every host's; NULL: dw_config_default */
     const flare_relay_server_config *relay; /* R's; NULL: the defaults */
     const flare_mem *mem;                   /* the simulator's and hosts' (NULL: libc) */
 } dw_params;
@@ -65,9 +65,9 @@ static inline void dw_params_default(dw_params *p)
 
 /* The library's host defaults, with the simulator's TEST-NET addresses
  * counted as public. */
-static inline void dw_config_default(flare_host_config *cfg)
+static inline void dw_config_default(flare_host_settings *cfg)
 {
-    flare_host_config_default(cfg);
+    flare_host_settings_default(cfg);
     cfg->doc_addrs_public = 1;
 }
 
@@ -89,8 +89,8 @@ typedef struct dw_host_spec {
     flare_sim_lan *lan;
     const char *ip;
     flare_sim_link link;
-    uint8_t seed[32];             /* the host key's */
-    const flare_host_config *cfg; /* NULL: dw_config_default */
+    uint8_t seed[32];               /* the host key's */
+    const flare_host_settings *cfg; /* NULL: dw_config_default */
     flare_host_event_cb on_event;
     void *user;
     int listen_port;      /* 0: does not listen */
@@ -113,7 +113,7 @@ static inline int dw_host_make(flare_sim *sim, const dw_host_spec *sp, flare_sim
     flare_privkey k;
     if ((rv = flare_privkey_from_seed(&k, sp->seed)) != 0)
         return rv;
-    flare_host_config cfg;
+    flare_host_settings cfg;
     if (sp->cfg)
         cfg = *sp->cfg;
     else
@@ -173,23 +173,24 @@ static inline void dw_echo_eof(flare_stream *s, void *user)
     flare_stream_close_write(s);
 }
 
-static const flare_stream_cbs dw_echo_cbs = {NULL, dw_echo_data, dw_echo_eof, dw_echo_writable,
-                                             NULL};
+static const flare_stream_cbs dw_echo_cbs = {
+    .on_data = dw_echo_data, .on_eof = dw_echo_eof, .on_writable = dw_echo_writable};
 
 static inline void dw_event(flare_host *h, const flare_host_event *ev, void *user)
 {
     dw_node *n = user;
-    char a[512] = "", pid[FLARE_PEERID_STR_MAX] = "";
+    char a[512] = "";
     flare_tstamp now = flare_io_now(flare_host_io(h));
-    if (ev->addr)
-        flare_multiaddr_to_string(ev->addr, a, sizeof(a));
-    if (ev->peer && ev->peer->len)
-        flare_peerid_to_string(ev->peer, pid, sizeof(pid));
+    const flare_multiaddr *ma = ev->type == FLARE_HOST_EV_RESERVATION_OK ? ev->u.reservation.addr
+                                : ev->type == FLARE_HOST_EV_HOLEPUNCH    ? ev->u.holepunch.addr
+                                                                         : NULL;
+    if (ma)
+        flare_multiaddr_to_string(ma, a, sizeof(a));
     switch (ev->type) {
     case FLARE_HOST_EV_RESERVATION_OK:
         n->rsv_ok++;
-        if (ev->addr)
-            n->relayed = *ev->addr;
+        if (ev->u.reservation.addr)
+            n->relayed = *ev->u.reservation.addr;
         if (n->log)
             fprintf(n->log, "%9.3f s  %s  reservation on the relay: %s\n", now / 1e9, n->name, a);
         break;
@@ -198,23 +199,30 @@ static inline void dw_event(flare_host *h, const flare_host_event *ev, void *use
             n->first_step_at = now;
         if (n->log)
             fprintf(n->log, "%9.3f s  %s  dcutr %-17s attempt %u%s%s%s%s\n", now / 1e9, n->name,
-                    ev->step, ev->attempt, ev->rtt ? " rtt " : "",
-                    ev->rtt ? (snprintf(a, sizeof(a), "%.1f ms", ev->rtt / 1e6), a) : "",
-                    ev->reason ? " " : "", ev->reason ? ev->reason : "");
+                    ev->u.holepunch_step.step, ev->u.holepunch_step.attempt,
+                    ev->u.holepunch_step.rtt ? " rtt " : "",
+                    ev->u.holepunch_step.rtt
+                        ? (snprintf(a, sizeof(a), "%.1f ms", ev->u.holepunch_step.rtt / 1e6), a)
+                        : "",
+                    ev->u.holepunch_step.reason ? " " : "",
+                    ev->u.holepunch_step.reason ? ev->u.holepunch_step.reason : "");
         break;
     case FLARE_HOST_EV_HOLEPUNCH:
         n->punch_done++;
-        n->punch_err = ev->error;
-        n->punch_reason = ev->reason;
-        n->attempt = ev->attempt;
-        n->relay_rtt = ev->rtt;
+        n->punch_err = ev->u.holepunch.error;
+        n->punch_reason = ev->u.holepunch.reason;
+        n->attempt = ev->u.holepunch.attempt;
+        n->relay_rtt = ev->u.holepunch.rtt;
         n->done_at = now;
-        if (!ev->error && ev->addr)
-            n->direct_addr = *ev->addr;
+        if (!ev->u.holepunch.error && ev->u.holepunch.addr)
+            n->direct_addr = *ev->u.holepunch.addr;
         if (n->log)
             fprintf(n->log, "%9.3f s  %s  hole punch %s %s\n", now / 1e9, n->name,
-                    ev->error ? "FAILED:" : "succeeded: direct connection",
-                    ev->error ? (ev->reason ? ev->reason : flare_strerror(ev->error)) : a);
+                    ev->u.holepunch.error ? "FAILED:" : "succeeded: direct connection",
+                    ev->u.holepunch.error
+                        ? (ev->u.holepunch.reason ? ev->u.holepunch.reason
+                                                  : flare_strerror(ev->u.holepunch.error))
+                        : a);
         break;
     case FLARE_HOST_EV_IDENTIFIED:
         n->identified++;
@@ -239,7 +247,7 @@ static inline void dw_event(flare_host *h, const flare_host_event *ev, void *use
         break;
     case FLARE_HOST_EV_CONN_CLOSED:
         n->closed++;
-        n->last_close_err = ev->error;
+        n->last_close_err = ev->u.conn.error;
         break;
     case FLARE_HOST_EV_PING:
         n->pings++;
@@ -253,7 +261,7 @@ static inline void dw_event(flare_host *h, const flare_host_event *ev, void *use
  * Returns 0 or the first error. */
 static inline int dw_node_make(dw_world *w, dw_node *n, const char *name, flare_sim_lan *lan,
                                const char *ip, uint8_t seedb, flare_tstamp delay, double loss,
-                               FILE *log, const flare_host_config *cfg)
+                               FILE *log, const flare_host_settings *cfg)
 {
     n->name = name;
     n->log = log;

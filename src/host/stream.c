@@ -472,6 +472,8 @@ int flare_stream_close_write(flare_stream *s)
     return rv;
 }
 
+/* on_close follows from the loop (the connection's timer, or its teardown),
+ * never inside this call. */
 void flare_stream_reset(flare_stream *s)
 {
     if (s->state == FLARE__STREAM_DEAD)
@@ -480,11 +482,32 @@ void flare_stream_reset(flare_stream *s)
     c->busy++;
     flare_yamux_reset_stream(c->yamux, s->id, &c->tmp);
     flare__conn_flush(c);
-    /* The application asked: it hears nothing more about this stream. */
-    s->cbs.on_close = NULL;
-    s->cbs.on_open = NULL;
-    flare__stream_on_gone(s, FLARE_ERR_RESET);
+    s->state = FLARE__STREAM_DEAD;
+    stream_unlink(s);
+    s->prev = NULL;
+    s->next = c->reset_streams;
+    c->reset_streams = s;
+    flare__conn_arm_timer(c);
     flare__conn_api_leave(c);
+}
+
+void flare__stream_abort(flare_stream *s)
+{
+    s->cbs = (flare_stream_cbs){0};
+    s->user = NULL;
+    flare_stream_reset(s);
+}
+
+void flare__conn_finish_resets(flare_conn *c)
+{
+    while (c->reset_streams) {
+        flare_stream *s = c->reset_streams;
+        c->reset_streams = s->next;
+        s->next = c->dead_streams;
+        c->dead_streams = s;
+        if ((s->opened_cb_done || !s->inbound) && s->cbs.on_close)
+            s->cbs.on_close(s, FLARE_ERR_RESET, s->user);
+    }
 }
 
 void flare_stream_pause(flare_stream *s, int paused)

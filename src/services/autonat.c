@@ -60,7 +60,7 @@ static void drain_eof(flare_stream *s, void *u)
     flare_stream_close_write(s);
 }
 
-const flare_stream_cbs flare__autonat_drain_cbs = {NULL, drain_data, drain_eof, NULL, NULL};
+const flare_stream_cbs flare__autonat_drain_cbs = {.on_data = drain_data, .on_eof = drain_eof};
 
 void flare__autonat_detach(flare_stream *s)
 {
@@ -132,7 +132,7 @@ static void sreq_reply(sreq *r, const flare_buf *out, int reset)
     if (out && out->len && flare_stream_write(s, out->base, out->len) < 0)
         reset = 1;
     if (reset && !(out && out->len))
-        flare_stream_reset(s);
+        flare__stream_abort(s);
     else
         flare__autonat_detach(s);
 }
@@ -143,7 +143,7 @@ static void close_back(sreq *r)
     if (r->bs) {
         flare_stream *bs = r->bs;
         r->bs = NULL;
-        flare_stream_reset(bs);
+        flare__stream_abort(bs);
     }
     if (r->back) {
         flare_conn *c = r->back;
@@ -275,7 +275,7 @@ static void back_close(flare_stream *s, int err, void *user)
     sreq_maybe_free(r);
 }
 
-static const flare_stream_cbs back_cbs = {NULL, back_data, NULL, NULL, back_close};
+static const flare_stream_cbs back_cbs = {.on_data = back_data, .on_close = back_close};
 
 static void v2_dial_cb(flare_host *h, flare_conn *c, int status, void *user)
 {
@@ -403,7 +403,8 @@ static void sreq_close(flare_stream *s, int err, void *user)
     sreq_maybe_free(r);
 }
 
-static const flare_stream_cbs sreq_cbs = {NULL, sreq_data, sreq_eof, NULL, sreq_close};
+static const flare_stream_cbs sreq_cbs = {
+    .on_data = sreq_data, .on_eof = sreq_eof, .on_close = sreq_close};
 
 static void open_common(flare_stream *s, int status, flare__autonat *an, int v2)
 {
@@ -411,7 +412,7 @@ static void open_common(flare_stream *s, int status, flare__autonat *an, int v2)
         return;
     sreq *r = sreq_new(an, s, v2);
     if (!r) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         return;
     }
     flare_host *h = an->h;
@@ -436,8 +437,8 @@ static void v2_open(flare_stream *s, int status, void *user)
     open_common(s, status, user, 1);
 }
 
-static const flare_stream_cbs v1_handler = {v1_open, NULL, NULL, NULL, NULL};
-static const flare_stream_cbs v2_handler = {v2_open, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs v1_handler = {.on_open = v1_open};
+static const flare_stream_cbs v2_handler = {.on_open = v2_open};
 
 /* ---- registration ----------------------------------------------------------------- */
 

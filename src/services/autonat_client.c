@@ -55,8 +55,8 @@ static void emit_events(flare__autonat *an)
     while (flare_reachability_poll_event(&an->reach, &e)) {
         if (e.kind != FLARE_REACH_EV_FAMILY)
             continue;
-        flare_host_event ev = {
-            .type = FLARE_HOST_EV_REACHABILITY, .family = e.family, .reach = e.new_state};
+        flare_host_event ev = {.type = FLARE_HOST_EV_REACHABILITY,
+                               .u.reachability = {.family = e.family, .reach = e.new_state}};
         flare__host_emit(an->h, &ev);
     }
 }
@@ -159,7 +159,7 @@ static void probe_end(probe *p, int answered, int reset)
     p->s = NULL;
     if (s) {
         if (reset)
-            flare_stream_reset(s);
+            flare__stream_abort(s);
         else
             flare__autonat_detach(s);
     }
@@ -286,7 +286,8 @@ static void probe_timeout(flare_io_timer *t, void *user)
     probe_end(user, 0, 1);
 }
 
-static const flare_stream_cbs probe_cbs = {probe_open, probe_data, probe_eof, NULL, probe_close};
+static const flare_stream_cbs probe_cbs = {
+    .on_open = probe_open, .on_data = probe_data, .on_eof = probe_eof, .on_close = probe_close};
 
 static size_t listen_ports(flare_host *h, uint16_t *ports, size_t cap)
 {
@@ -333,7 +334,7 @@ static int probe_start(flare__autonat *an, round_t *rd, flare_conn *c, int v2,
     if (rv == 0)
         rv = flare_conn_new_stream(c, proto, &probe_cbs, p, 0, &p->s);
     if (rv == 0 && flare_stream_write(p->s, out.base, out.len) < 0) {
-        flare_stream_reset(p->s);
+        flare__stream_abort(p->s);
         rv = FLARE_ERR_CLOSED;
     }
     flare_buf_free(&out);
@@ -472,7 +473,7 @@ static void back_reader_done(flare_stream *s, back_reader *b, int ok)
     flare_buf_free(&b->in);
     flare__free(b->an->h->mem, b);
     if (!ok)
-        flare_stream_reset(s);
+        flare__stream_abort(s);
 }
 
 /* Offers the nonce to every pending v2 probe; writes the response on a match. */
@@ -523,7 +524,7 @@ static void back_close(flare_stream *s, int err, void *user)
     flare__free(b->an->h->mem, b);
 }
 
-static const flare_stream_cbs back_reader_cbs = {NULL, back_data, NULL, NULL, back_close};
+static const flare_stream_cbs back_reader_cbs = {.on_data = back_data, .on_close = back_close};
 
 static void back_open(flare_stream *s, int status, void *user)
 {
@@ -532,7 +533,7 @@ static void back_open(flare_stream *s, int status, void *user)
         return;
     back_reader *b = flare__calloc(an->h->mem, 1, sizeof(*b));
     if (!b) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         return;
     }
     b->an = an;
@@ -540,7 +541,7 @@ static void back_open(flare_stream *s, int status, void *user)
     flare_stream_set_user(s, &back_reader_cbs, b);
 }
 
-static const flare_stream_cbs back_handler = {back_open, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs back_handler = {.on_open = back_open};
 
 /* ---- lifecycle and API --------------------------------------------------------------- */
 

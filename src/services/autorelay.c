@@ -55,10 +55,10 @@ typedef struct flare__autorelay {
 static void emit(flare_host *h, const char *reason, const ar_relay *e, int err)
 {
     flare_host_event ev = {.type = FLARE_HOST_EV_AUTORELAY,
-                           .reason = reason,
-                           .peer = e ? &e->id : NULL,
-                           .addr = e && e->ma.len ? &e->ma : NULL,
-                           .error = err};
+                           .u.autorelay = {.reason = reason,
+                                           .relay = e ? &e->id : NULL,
+                                           .addr = e && e->ma.len ? &e->ma : NULL,
+                                           .error = err}};
     flare__host_emit(h, &ev);
 }
 
@@ -162,7 +162,7 @@ static void stop_use(ar_t *ar, ar_relay *e, const char *reason, int err, flare_t
 static void fill(ar_t *ar, flare_tstamp now)
 {
     flare_host *h = ar->h;
-    size_t want = h->cfg.autorelay_num ? h->cfg.autorelay_num : 2;
+    size_t want = h->cfg.autorelay_num;
     size_t have = num_in_use(ar);
     for (ar_relay *e = ar->list; e && have < want; e = e->next) {
         if (e->in_use || now < e->backoff_until || flare_peerid_equal(&e->id, &h->id) ||
@@ -178,8 +178,7 @@ static void fill(ar_t *ar, flare_tstamp now)
 /* Acts on the outcomes the relay client reported since the last tick. */
 static void judge(ar_t *ar)
 {
-    flare_tstamp backoff =
-        ar->h->cfg.autorelay_backoff ? ar->h->cfg.autorelay_backoff : 3600 * FLARE_NS_PER_S;
+    flare_tstamp backoff = ar->h->cfg.autorelay_backoff;
     for (ar_relay *e = ar->list; e; e = e->next) {
         if (!e->in_use)
             continue;
@@ -268,8 +267,8 @@ static void on_event(flare_host *h, void *state, const flare_host_event *ev)
         return;
     switch (ev->type) {
     case FLARE_HOST_EV_IDENTIFIED:
-        if (ev->conn)
-            discovered(ar, ev->conn);
+        if (ev->u.identified.conn)
+            discovered(ar, ev->u.identified.conn);
         break;
     case FLARE_HOST_EV_REACHABILITY:
     case FLARE_HOST_EV_CONN_CLOSED:

@@ -9,7 +9,7 @@ static const flare__service *const builtin[] = {
 };
 
 int flare_host_new(flare_host **out, flare_io *io, const flare_privkey *key,
-                   const flare_host_config *cfg, const flare_mem *mem)
+                   const flare_host_settings *cfg, const flare_mem *mem)
 {
     return flare__host_new(out, io, key, cfg, mem, builtin, sizeof(builtin) / sizeof(builtin[0]));
 }

@@ -95,16 +95,17 @@ static void emit_steps(flare_host *h)
         for (punch *p = d->list; p; p = p->next)
             if (p->id == e->id)
                 peer = &p->peer;
-        flare_host_event ev = {.type = FLARE_HOST_EV_HOLEPUNCH_STEP,
-                               .peer = peer,
-                               .step = flare_dcutr_step_name((flare_dcutr_step)e->step),
-                               .value = e->value,
-                               .attempt = e->attempt,
-                               .outbound = e->initiator};
+        flare_host_event ev = {
+            .type = FLARE_HOST_EV_HOLEPUNCH_STEP,
+            .u.holepunch_step = {.peer = peer,
+                                 .step = flare_dcutr_step_name((flare_dcutr_step)e->step),
+                                 .value = e->value,
+                                 .attempt = e->attempt,
+                                 .initiator = e->initiator}};
         if (e->step == FLARE_DCUTR_STEP_RTT)
-            ev.rtt = (flare_tstamp)e->value;
+            ev.u.holepunch_step.rtt = (flare_tstamp)e->value;
         if (e->step == FLARE_DCUTR_STEP_ATTEMPT_FAILED || e->step == FLARE_DCUTR_STEP_GAVE_UP)
-            ev.reason = flare_dcutr_reason_name((flare_dcutr_reason)e->value);
+            ev.u.holepunch_step.reason = flare_dcutr_reason_name((flare_dcutr_reason)e->value);
         flare__host_emit(h, &ev);
     }
 }
@@ -195,7 +196,7 @@ static void punch_unref(punch *p)
     punch_release(h, p);
 }
 
-static const flare_stream_cbs quiet_cbs = {NULL, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs quiet_cbs = {0};
 
 static void drop_stream(punch *p, int reset)
 {
@@ -205,7 +206,7 @@ static void drop_stream(punch *p, int reset)
     p->stream = NULL;
     flare_stream_set_user(s, &quiet_cbs, NULL);
     if (reset)
-        flare_stream_reset(s);
+        flare__stream_abort(s);
     else
         flare_stream_close_write(s);
     punch_unref(p);
@@ -221,14 +222,14 @@ static void punch_finish(punch *p, int err, flare_dcutr_reason reason)
     h->io->ops->timer_stop(p->timer);
     emit_steps(h);
     flare_host_event ev = {.type = FLARE_HOST_EV_HOLEPUNCH,
-                           .peer = &p->peer,
-                           .conn = err ? NULL : p->direct,
-                           .addr = !err && p->direct ? &p->direct->remote_ma : NULL,
-                           .error = err,
-                           .rtt = p->rtt,
-                           .attempt = p->attempt,
-                           .outbound = p->initiator,
-                           .reason = err ? flare_dcutr_reason_name(reason) : NULL};
+                           .u.holepunch = {.peer = &p->peer,
+                                           .conn = err ? NULL : p->direct,
+                                           .addr = !err && p->direct ? &p->direct->remote_ma : NULL,
+                                           .error = err,
+                                           .rtt = p->rtt,
+                                           .attempt = p->attempt,
+                                           .initiator = p->initiator,
+                                           .reason = err ? flare_dcutr_reason_name(reason) : NULL}};
     flare__host_emit(h, &ev);
     if (!err && p->relayed && !p->relayed->close_pending) {
         /* Streams on the relayed connection get a moment to finish. */
@@ -486,7 +487,8 @@ static void st_open(flare_stream *s, int status, void *user)
     }
 }
 
-static const flare_stream_cbs stream_cbs = {st_open, st_data, NULL, NULL, st_close};
+static const flare_stream_cbs stream_cbs = {
+    .on_open = st_open, .on_data = st_data, .on_close = st_close};
 
 static int open_stream(punch *p)
 {
@@ -621,10 +623,10 @@ static void on_identified(flare_host *h, void *state, flare_conn *c)
     flare_dcutr_verdict v = flare_dcutr_should_punch(&hint);
     if (v != FLARE_DCUTR_PUNCH) {
         flare_host_event ev = {.type = FLARE_HOST_EV_HOLEPUNCH,
-                               .peer = &c->peer,
-                               .error = FLARE_ERR_REFUSED,
-                               .outbound = 1,
-                               .reason = flare_dcutr_verdict_name(v)};
+                               .u.holepunch = {.peer = &c->peer,
+                                               .error = FLARE_ERR_REFUSED,
+                                               .initiator = 1,
+                                               .reason = flare_dcutr_verdict_name(v)}};
         flare__host_emit(h, &ev);
         return;
     }
@@ -668,18 +670,18 @@ static void handler_open(flare_stream *s, int status, void *user)
     if (status)
         return;
     if (!h->cfg.enable_holepunch || !c->limited || !c->outbound) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         return;
     }
     punch *p = find(h, &c->peer);
     if (!p)
         p = punch_new(h, c, 0);
     if (!p || p->initiator) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         return;
     }
     if (flare_dcutr_responder_stream_open(p->a, now_of(h))) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         return;
     }
     drop_stream(p, 1);
@@ -689,7 +691,7 @@ static void handler_open(flare_stream *s, int status, void *user)
     process(p);
 }
 
-static const flare_stream_cbs handler_cbs = {handler_open, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs handler_cbs = {.on_open = handler_open};
 
 static int dcutr_init(flare_host *h, void **state)
 {

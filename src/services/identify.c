@@ -55,12 +55,12 @@ static void answer_open(flare_stream *s, int status, void *user)
         rv = flare_stream_write(s, out.base, out.len);
     flare_buf_free(&out);
     if (rv)
-        flare_stream_reset(s);
+        flare__stream_abort(s);
     else
         flare_stream_close_write(s);
 }
 
-static const flare_stream_cbs answer_cbs = {answer_open, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs answer_cbs = {.on_open = answer_open};
 
 /* ---- what we learn -------------------------------------------------------------- */
 
@@ -101,23 +101,28 @@ static void apply(flare_host *h, flare_conn *c, const flare_identify_msg *m)
     int rec_err = m->signed_record ? apply_record(h, c, m, exp) : FLARE_ERR_NOT_FOUND;
     for (size_t i = 0; rec_err && i < m->nlisten; i++)
         flare__peerstore_add_addr(h->peerstore, peer, &m->listen[i], exp);
-    flare_host_event ev = {.conn = c, .peer = peer, .outbound = c->outbound};
+    flare_host_event ev = {.type = FLARE_HOST_EV_OBSERVED_ADDR,
+                           .u.observed = {.conn = c, .peer = peer}};
     if (m->has_observed) {
         /* js appends /p2p/<us> to what it observed: report the bare address. */
         flare_multiaddr obs = m->observed;
         flare_peerid tail;
         if (flare_multiaddr_get_peerid(&obs, &tail) == 0 && flare_peerid_equal(&tail, &h->id))
             flare_multiaddr_decapsulate(&obs, FLARE_MA_P2P);
-        ev.type = FLARE_HOST_EV_OBSERVED_ADDR;
-        ev.addr = &obs;
+        ev.u.observed.addr = &obs;
         flare__host_emit(h, &ev);
         flare__addrs_observed(h, c, &obs);
     }
-    ev.type = FLARE_HOST_EV_IDENTIFIED;
-    ev.addr = &c->remote_ma;
-    ev.value = rec_err == 0; /* the addresses came from a verified record */
-    ev.error = rec_err == FLARE_ERR_NOT_FOUND ? 0 : rec_err;
-    ev.reason = ev.error ? "signed peer record rejected" : NULL;
+    int bad = rec_err == FLARE_ERR_NOT_FOUND ? 0 : rec_err;
+    ev = (flare_host_event){
+        .type = FLARE_HOST_EV_IDENTIFIED,
+        .u.identified = {.conn = c,
+                         .peer = peer,
+                         .addr = &c->remote_ma,
+                         .outbound = c->outbound,
+                         .signed_record = rec_err == 0, /* addresses from a verified record */
+                         .record_error = bad,
+                         .reason = bad ? "signed peer record rejected" : NULL}};
     flare__host_emit(h, &ev);
     flare__svc_conn_identified(h, c);
 }
@@ -150,10 +155,10 @@ static void reader_free(id_reader *r)
     flare__free(r->host->mem, r);
 }
 
-/* A reset stream gets no on_close: the reader is freed here. */
+/* An aborted stream gets no on_close: the reader is freed here. */
 static void reader_abort(flare_stream *s, id_reader *r)
 {
-    flare_stream_reset(s);
+    flare__stream_abort(s);
     reader_free(r);
 }
 
@@ -180,7 +185,8 @@ static void reader_close(flare_stream *s, int err, void *user)
     reader_free(r);
 }
 
-static const flare_stream_cbs reader_cbs = {NULL, reader_data, reader_eof, NULL, reader_close};
+static const flare_stream_cbs reader_cbs = {
+    .on_data = reader_data, .on_eof = reader_eof, .on_close = reader_close};
 
 static id_reader *reader_new(flare_host *h, int push)
 {
@@ -201,13 +207,13 @@ static void push_open(flare_stream *s, int status, void *user)
         return;
     id_reader *r = reader_new(h, 1);
     if (!r) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         return;
     }
     flare_stream_set_user(s, &reader_cbs, r);
 }
 
-static const flare_stream_cbs push_cbs = {push_open, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs push_cbs = {.on_open = push_open};
 
 static int identify_init(flare_host *h, void **state)
 {
@@ -247,7 +253,7 @@ static void push_open_out(flare_stream *s, int status, void *user)
     (void)user;
 }
 
-static const flare_stream_cbs push_out_cbs = {push_open_out, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs push_out_cbs = {.on_open = push_open_out};
 
 int flare_host_identify_push(flare_host *h)
 {
@@ -265,7 +271,7 @@ int flare_host_identify_push(flare_host *h)
         if (build_message(h, c, &out) == 0 && flare_stream_write(s, out.base, out.len) == 0)
             flare_stream_close_write(s);
         else
-            flare_stream_reset(s);
+            flare__stream_abort(s);
         flare_buf_free(&out);
     }
     return 0;

@@ -14,7 +14,7 @@ static void srv_open(flare_stream *s, int status, void *user)
         return;
     flare_ping_server *ps = flare__malloc(h->mem, sizeof(*ps));
     if (!ps) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         return;
     }
     flare_ping_server_init(ps);
@@ -46,7 +46,8 @@ static void srv_close(flare_stream *s, int err, void *user)
         flare__free(c->host->mem, user);
 }
 
-static const flare_stream_cbs server_cbs = {srv_open, srv_data, srv_eof, NULL, srv_close};
+static const flare_stream_cbs server_cbs = {
+    .on_open = srv_open, .on_data = srv_data, .on_eof = srv_eof, .on_close = srv_close};
 
 static int ping_init(flare_host *h, void **state)
 {
@@ -77,10 +78,9 @@ static void req_finish(ping_req *r, int status, flare_tstamp rtt)
     r->done = 1;
     flare_host *h = r->host;
     if (status == 0) {
-        flare_host_event ev = {.type = FLARE_HOST_EV_PING,
-                               .conn = flare_stream_conn(r->stream),
-                               .peer = &r->peer,
-                               .rtt = rtt};
+        flare_host_event ev = {
+            .type = FLARE_HOST_EV_PING,
+            .u.ping = {.conn = flare_stream_conn(r->stream), .peer = &r->peer, .rtt = rtt}};
         flare__host_emit(h, &ev);
     }
     if (r->cb)
@@ -113,7 +113,7 @@ static void cli_data(flare_stream *s, const uint8_t *data, size_t len, void *use
         flare_stream_close_write(s);
         return;
     }
-    flare_stream_reset(s); /* no on_close after a reset: free here */
+    flare__stream_abort(s); /* no on_close after an abort: free here */
     req_free(r);
 }
 
@@ -130,11 +130,12 @@ static void cli_timeout(flare_io_timer *t, void *user)
     ping_req *r = user;
     (void)t;
     req_finish(r, FLARE_ERR_TIMEOUT, 0);
-    flare_stream_reset(r->stream);
+    flare__stream_abort(r->stream);
     req_free(r);
 }
 
-static const flare_stream_cbs client_cbs = {cli_open, cli_data, NULL, NULL, cli_close};
+static const flare_stream_cbs client_cbs = {
+    .on_open = cli_open, .on_data = cli_data, .on_close = cli_close};
 
 int flare_host_ping(flare_host *h, const flare_peerid *peer, flare_ping_cb cb, void *user)
 {
@@ -167,7 +168,7 @@ int flare_host_ping(flare_host *h, const flare_peerid *peer, flare_ping_cb cb, v
     flare_buf_free(&out);
     if (rv) {
         r->done = 1;
-        flare_stream_reset(r->stream);
+        flare__stream_abort(r->stream);
         req_free(r);
         return rv;
     }

@@ -76,7 +76,8 @@ static void emit_why(flare_host *h, flare_host_event_type type, const flare_peer
                      const flare_multiaddr *addr, int err, const char *reason)
 {
     flare_host_event ev = {
-        .type = type, .peer = relay, .addr = addr, .error = err, .reason = reason};
+        .type = type,
+        .u.reservation = {.relay = relay, .addr = addr, .error = err, .status = reason}};
     flare__host_emit(h, &ev);
 }
 
@@ -137,7 +138,7 @@ static void rs_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
     int n = flare_lpframe_accumulate(&r->in, d, len, FLARE_RELAY_MSG_MAX, 16, &msg, &mlen);
     if (n == FLARE_ERR_LIMIT || n == FLARE_ERR_NOMEM) {
         r->stream = NULL;
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         rsvp_refused(r, FLARE_ERR_TOO_LARGE);
         return;
     }
@@ -194,7 +195,7 @@ static void rs_close(flare_stream *s, int err, void *user)
     }
 }
 
-static const flare_stream_cbs rs_cbs = {NULL, rs_data, NULL, NULL, rs_close};
+static const flare_stream_cbs rs_cbs = {.on_data = rs_data, .on_close = rs_close};
 
 static void rsvp_send(rsvp *r, flare_conn *c)
 {
@@ -213,7 +214,7 @@ static void rsvp_send(rsvp *r, flare_conn *c)
     flare_buf_free(&out);
     if (rv) {
         if (r->stream)
-            flare_stream_reset(r->stream);
+            flare__stream_abort(r->stream);
         r->stream = NULL;
         rsvp_retry(r, rv);
     }
@@ -348,7 +349,7 @@ int flare__relay_unreserve_auto(flare_host *h, const flare_peerid *relay)
         return FLARE_ERR_NOT_FOUND;
     int was_active = r->state == RS_ACTIVE;
     if (r->stream) /* no callback runs for it after the reset */
-        flare_stream_reset(r->stream);
+        flare__stream_abort(r->stream);
     r->stream = NULL;
     if (r->state == RS_DIALING) {
         /* The dial's callback still holds r. */
@@ -428,13 +429,13 @@ static void stop_accept(flare_stream *s, stop_ctx *x, const flare_relay_stop_req
     flare_multiaddr relay_ma = rc->remote_ma;
     flare_multiaddr_with_peerid(&relay_ma, &rc->peer);
     if (rv < 0 || flare_multiaddr_make_relayed(&ma, &relay_ma, &rc->peer, &req->remote)) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         stop_free(x);
         return;
     }
     flare_conn *c = flare__circuit_conn_new(h, s, 0, &rc->peer, &req->remote, &ma, &req->limit);
     if (!c) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         stop_free(x);
         return;
     }
@@ -457,7 +458,7 @@ static void stop_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
     size_t mlen;
     int n = flare_lpframe_accumulate(&x->in, d, len, FLARE_RELAY_MSG_MAX, 16, &msg, &mlen);
     if (n == FLARE_ERR_LIMIT || n == FLARE_ERR_NOMEM) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         stop_free(x);
         return;
     }
@@ -492,7 +493,7 @@ static void stop_close(flare_stream *s, int err, void *user)
         stop_free(user);
 }
 
-static const flare_stream_cbs stop_ctx_cbs = {NULL, stop_data, NULL, NULL, stop_close};
+static const flare_stream_cbs stop_ctx_cbs = {.on_data = stop_data, .on_close = stop_close};
 
 static void stop_open(flare_stream *s, int status, void *user)
 {
@@ -501,7 +502,7 @@ static void stop_open(flare_stream *s, int status, void *user)
         return;
     stop_ctx *x = flare__calloc(h->mem, 1, sizeof(*x));
     if (!x) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         return;
     }
     x->host = h;
@@ -509,7 +510,7 @@ static void stop_open(flare_stream *s, int status, void *user)
     flare_stream_set_user(s, &stop_ctx_cbs, x);
 }
 
-static const flare_stream_cbs stop_cbs = {stop_open, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs stop_cbs = {.on_open = stop_open};
 
 /* ---- dialing through a relay ----------------------------------------------------------- */
 
@@ -529,10 +530,7 @@ static void rdial_done(rdial *d, flare_conn *c, int status)
     flare_host *h = d->host;
     if (status) {
         flare_host_event ev = {.type = FLARE_HOST_EV_DIAL_FAILED,
-                               .peer = &d->target,
-                               .addr = &d->ma,
-                               .error = status,
-                               .outbound = 1};
+                               .u.failed = {.peer = &d->target, .addr = &d->ma, .error = status}};
         flare__host_emit(h, &ev);
         if (d->cb)
             d->cb(h, NULL, status, d->user);
@@ -550,7 +548,7 @@ static void hop_data(flare_stream *s, const uint8_t *data, size_t len, void *use
     size_t mlen;
     int n = flare_lpframe_accumulate(&d->in, data, len, FLARE_RELAY_MSG_MAX, 16, &msg, &mlen);
     if (n == FLARE_ERR_LIMIT || n == FLARE_ERR_NOMEM) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         rdial_done(d, NULL, FLARE_ERR_TOO_LARGE);
         return;
     }
@@ -560,7 +558,7 @@ static void hop_data(flare_stream *s, const uint8_t *data, size_t len, void *use
     uint32_t status = 0;
     int rv = n < 0 ? n : flare_relay_client_connect_reply(msg, mlen, &limit, &status);
     if (rv) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         rdial_done(d, NULL, rv);
         return;
     }
@@ -568,14 +566,14 @@ static void hop_data(flare_stream *s, const uint8_t *data, size_t len, void *use
      * dial fails here, so the callback is never lost. */
     flare__dial_waiter *w = flare__calloc(h->mem, 1, sizeof(*w));
     if (!w) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         rdial_done(d, NULL, FLARE_ERR_NOMEM);
         return;
     }
     flare_conn *c = flare__circuit_conn_new(h, s, 1, &d->relay, &d->target, &d->ma, &limit);
     if (!c) {
         flare__free(h->mem, w);
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         rdial_done(d, NULL, FLARE_ERR_LIMIT);
         return;
     }
@@ -599,7 +597,7 @@ static void hop_close(flare_stream *s, int err, void *user)
     rdial_done(user, NULL, err ? err : FLARE_ERR_CLOSED);
 }
 
-static const flare_stream_cbs hop_cbs = {NULL, hop_data, NULL, NULL, hop_close};
+static const flare_stream_cbs hop_cbs = {.on_data = hop_data, .on_close = hop_close};
 
 static void rdial_relay_up(flare_host *h, flare_conn *c, int status, void *user)
 {
@@ -618,7 +616,7 @@ static void rdial_relay_up(flare_host *h, flare_conn *c, int status, void *user)
     flare_buf_free(&out);
     if (rv) {
         if (d->stream) {
-            flare_stream_reset(d->stream);
+            flare__stream_abort(d->stream);
         }
         rdial_done(d, NULL, rv);
     }

@@ -62,13 +62,20 @@ static void on_expiry(flare_io_timer *t, void *user)
 static void emit(flare_host *h, flare_host_event_type type, const flare_peerid *a,
                  const flare_peerid *b, int err)
 {
-    flare_host_event ev = {.type = type, .peer = a, .peer2 = b, .error = err};
+    flare_host_event ev = {.type = type};
+    if (type == FLARE_HOST_EV_RELAY_RESERVED)
+        ev.u.relay_reserved.peer = a;
+    else {
+        ev.u.circuit.src = a;
+        ev.u.circuit.dst = b;
+        ev.u.circuit.error = err;
+    }
     flare__host_emit(h, &ev);
 }
 
 /* ---- teardown of one hop context --------------------------------------------------- */
 
-static const flare_stream_cbs quiet_cbs = {NULL, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs quiet_cbs = {0};
 
 static void ctx_finish(hop_ctx *x, int err)
 {
@@ -95,11 +102,11 @@ static void ctx_finish(hop_ctx *x, int err)
     x->hop = x->stop = NULL;
     if (hop) {
         flare_stream_set_user(hop, &quiet_cbs, NULL);
-        flare_stream_reset(hop);
+        flare__stream_abort(hop);
     }
     if (stop) {
         flare_stream_set_user(stop, &quiet_cbs, NULL);
-        flare_stream_reset(stop);
+        flare__stream_abort(stop);
     }
     h->io->ops->timer_del(x->timer);
     flare_buf_free(&x->in);
@@ -229,10 +236,14 @@ static void sp_stop_close(flare_stream *s, int err, void *user)
     ctx_finish(x, err);
 }
 
-static const flare_stream_cbs splice_hop_cbs = {NULL, sp_hop_data, sp_hop_eof, sp_hop_writable,
-                                                sp_hop_close};
-static const flare_stream_cbs splice_stop_cbs = {NULL, sp_stop_data, sp_stop_eof, sp_stop_writable,
-                                                 sp_stop_close};
+static const flare_stream_cbs splice_hop_cbs = {.on_data = sp_hop_data,
+                                                .on_eof = sp_hop_eof,
+                                                .on_writable = sp_hop_writable,
+                                                .on_close = sp_hop_close};
+static const flare_stream_cbs splice_stop_cbs = {.on_data = sp_stop_data,
+                                                 .on_eof = sp_stop_eof,
+                                                 .on_writable = sp_stop_writable,
+                                                 .on_close = sp_stop_close};
 
 static void start_splice(hop_ctx *x, size_t stop_used)
 {
@@ -318,8 +329,8 @@ static void wait_close(flare_stream *s, int err, void *user)
     (void)err;
 }
 
-static const flare_stream_cbs wait_hop_cbs = {NULL, wait_hop_data, NULL, NULL, wait_close};
-static const flare_stream_cbs wait_stop_cbs = {NULL, wait_stop_data, NULL, NULL, wait_close};
+static const flare_stream_cbs wait_hop_cbs = {.on_data = wait_hop_data, .on_close = wait_close};
+static const flare_stream_cbs wait_stop_cbs = {.on_data = wait_stop_data, .on_close = wait_close};
 
 static int open_stop(hop_ctx *x, const flare_relay_hop_result *res)
 {
@@ -415,7 +426,7 @@ static void req_close(flare_stream *s, int err, void *user)
     ctx_finish(x, err);
 }
 
-static const flare_stream_cbs req_cbs = {NULL, req_data, NULL, NULL, req_close};
+static const flare_stream_cbs req_cbs = {.on_data = req_data, .on_close = req_close};
 
 static void hop_open(flare_stream *s, int status, void *user)
 {
@@ -425,7 +436,7 @@ static void hop_open(flare_stream *s, int status, void *user)
     hop_ctx *x = flare__calloc(h->mem, 1, sizeof(*x));
     if (!x || h->io->ops->timer_new(h->io, ctx_timer, x, &x->timer)) {
         flare__free(h->mem, x);
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         return;
     }
     x->host = h;
@@ -438,7 +449,7 @@ static void hop_open(flare_stream *s, int status, void *user)
     flare_stream_set_user(s, &req_cbs, x);
 }
 
-static const flare_stream_cbs hop_cbs = {hop_open, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs hop_cbs = {.on_open = hop_open};
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
 

@@ -43,7 +43,7 @@ static void orphan_eof(flare_stream *s, void *user)
     flare_stream_close_write(s);
 }
 
-static const flare_stream_cbs orphan_cbs = {NULL, orphan_data, orphan_eof, NULL, NULL};
+static const flare_stream_cbs orphan_cbs = {.on_data = orphan_data, .on_eof = orphan_eof};
 
 static void carrier_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
 {
@@ -97,8 +97,10 @@ static void carrier_writable(flare_stream *s, void *user)
         flare__conn_drained(user);
 }
 
-static const flare_stream_cbs carrier_cbs = {NULL, carrier_data, carrier_eof, carrier_writable,
-                                             carrier_close};
+static const flare_stream_cbs carrier_cbs = {.on_data = carrier_data,
+                                             .on_eof = carrier_eof,
+                                             .on_writable = carrier_writable,
+                                             .on_close = carrier_close};
 
 /* The carrier's queue is bounded by the relayed connection's own windows;
  * above the high-water mark the streams hold their data (congested) until
@@ -118,7 +120,7 @@ static void circuit_close(flare_conn *c, void *tr, int abort)
     flare_stream *s = t->carrier;
     circuit_free(c->host, t);
     if (abort) {
-        flare_stream_reset(s);
+        flare__stream_abort(s);
         return;
     }
     flare_stream_set_user(s, &orphan_cbs, NULL);

@@ -40,7 +40,7 @@ struct flare__transport_ops {
      * graceful (queued bytes still go out) or abort. */
     void (*close)(flare_conn *c, void *tr, int abort);
     /* Optional: bytes queued toward the peer (the write-queue marks of
-     * flare_host_config apply to them; reading pauses above twice the high
+     * flare_host_settings apply to them; reading pauses above twice the high
      * mark). A transport without it reports fullness from write. */
     size_t (*pending)(const flare_conn *c);
     /* Optional with pending: stop (1) or resume (0) delivering input. */

@@ -54,7 +54,8 @@ static void cl_close(flare_stream *s, int error, void *user)
     ((client *)user)->closed = 1;
 }
 
-static const flare_stream_cbs client_cbs = {cl_open, cl_data, cl_eof, NULL, cl_close};
+static const flare_stream_cbs client_cbs = {
+    .on_open = cl_open, .on_data = cl_data, .on_eof = cl_eof, .on_close = cl_close};
 
 static void on_ping(flare_host *h, const flare_peerid *peer, int status, flare_tstamp rtt,
                     void *user)

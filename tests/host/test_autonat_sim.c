@@ -36,16 +36,16 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 {
     tnode *t = user;
     (void)h;
-    if (ev->type == FLARE_HOST_EV_REACHABILITY && ev->family == 4) {
+    if (ev->type == FLARE_HOST_EV_REACHABILITY && ev->u.reachability.family == 4) {
         t->reach_events++;
-        t->last_reach = ev->reach;
+        t->last_reach = ev->u.reachability.reach;
     } else if (ev->type == FLARE_HOST_EV_CONN_OPENED) {
         t->opened++;
     }
 }
 
 static tnode *add_node_on(world *w, flare_sim_lan *lan, const char *ip,
-                          const flare_host_config *cfg_in)
+                          const flare_host_settings *cfg_in)
 {
     tnode *t = &w->n[w->count];
     char name[16];
@@ -102,7 +102,7 @@ static void connect_servers(world *w, tnode *c)
 
 typedef enum { C_PUBLIC, C_EIM, C_SYMMETRIC, C_FIREWALL, C_FLIP } client_kind;
 
-static tnode *make_client(world *w, client_kind kind, const flare_host_config *cfg)
+static tnode *make_client(world *w, client_kind kind, const flare_host_settings *cfg)
 {
     if (kind == C_PUBLIC)
         return add_node_on(w, flare_sim_internet(w->sim), "198.51.100.10", cfg);
@@ -191,8 +191,8 @@ static void test_flip(void **state)
 {
     world w;
     world_init(&w, 25);
-    flare_host_config cfg;
-    flare_host_config_default(&cfg);
+    flare_host_settings cfg;
+    flare_host_settings_default(&cfg);
     cfg.doc_addrs_public = 1;
     cfg.autonat_boot_delay = 5 * S;
     cfg.autonat_retry_interval = 4 * S;
@@ -253,8 +253,8 @@ static void test_probe_now(void **state)
     assert_int_equal(r1.status, 0);
     assert_int_equal(flare_host_reachability(c->h, 4), FLARE_REACH_PUBLIC);
     /* A host without the client refuses. */
-    flare_host_config cfg;
-    flare_host_config_default(&cfg);
+    flare_host_settings cfg;
+    flare_host_settings_default(&cfg);
     cfg.enable_autonat_client = 0;
     tnode *d = add_node_on(&w, flare_sim_internet(w.sim), "198.51.100.20", &cfg);
     assert_int_equal(flare_host_autonat_probe(d->h, NULL, NULL), FLARE_ERR_STATE);
@@ -298,7 +298,8 @@ static void raw_close(flare_stream *s, int err, void *user)
     r->close_err = err;
 }
 
-static const flare_stream_cbs raw_cbs = {raw_open, raw_data, raw_eof, NULL, raw_close};
+static const flare_stream_cbs raw_cbs = {
+    .on_open = raw_open, .on_data = raw_data, .on_eof = raw_eof, .on_close = raw_close};
 
 /* Opens proto from a to b, writes data, runs, and leaves the reply in r. */
 static void raw_exchange(world *w, tnode *a, tnode *b, const char *proto, const uint8_t *data,
@@ -585,7 +586,7 @@ static void fake_v1_data(flare_stream *s, const uint8_t *d, size_t n, void *user
     free(m);
 }
 
-static const flare_stream_cbs fake_v1_cbs = {NULL, fake_v1_data, NULL, NULL, NULL};
+static const flare_stream_cbs fake_v1_cbs = {.on_data = fake_v1_data};
 
 /* Three v1-only servers (fake_v1) and a client of kind `kind`. */
 static void v1_case(client_kind kind, int real_dialback, flare_reach_state want, uint64_t seed)
@@ -594,8 +595,8 @@ static void v1_case(client_kind kind, int real_dialback, flare_reach_state want,
     memset(&w, 0, sizeof(w));
     w.sim = flare_sim_new(seed, NULL);
     assert_non_null(w.sim);
-    flare_host_config cfg;
-    flare_host_config_default(&cfg);
+    flare_host_settings cfg;
+    flare_host_settings_default(&cfg);
     cfg.doc_addrs_public = 1;
     cfg.enable_autonat_server = 0;
     cfg.enable_autonat_client = 0;
@@ -612,8 +613,8 @@ static void v1_case(client_kind kind, int real_dialback, flare_reach_state want,
     tnode *dialer = add_node_on(&w, flare_sim_internet(w.sim), "198.51.100.9", &cfg);
     for (int i = 0; i < 3; i++)
         f[i].dialer = real_dialback ? dialer : NULL;
-    flare_host_config ccfg;
-    flare_host_config_default(&ccfg);
+    flare_host_settings ccfg;
+    flare_host_settings_default(&ccfg);
     ccfg.doc_addrs_public = 1;
     ccfg.autonat_boot_delay = 2 * S;
     tnode *c = make_client(&w, kind, &ccfg);

@@ -57,18 +57,21 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
     ev_rec *r = &n->ev[n->nev++];
     memset(r, 0, sizeof(*r));
     r->type = ev->type;
-    if (ev->reason)
-        snprintf(r->reason, sizeof(r->reason), "%s", ev->reason);
-    if (ev->peer)
-        r->peer = *ev->peer;
-    r->error = ev->error;
+    int ar = ev->type == FLARE_HOST_EV_AUTORELAY;
+    const char *reason = ar ? ev->u.autorelay.reason : ev->u.reservation.status;
+    const flare_peerid *peer = ar ? ev->u.autorelay.relay : ev->u.reservation.relay;
+    if (reason)
+        snprintf(r->reason, sizeof(r->reason), "%s", reason);
+    if (peer)
+        r->peer = *peer;
+    r->error = ar ? ev->u.autorelay.error : ev->u.reservation.error;
     r->at = flare_io_now(flare_host_io(h));
     if (getenv("AUTORELAY_TRACE")) {
         char pid[FLARE_PEERID_STR_MAX] = "";
-        if (ev->peer)
-            flare_peerid_to_string(ev->peer, pid, sizeof(pid));
+        if (peer)
+            flare_peerid_to_string(peer, pid, sizeof(pid));
         fprintf(stderr, "%9.3f %s ev %d %s %s %s\n", r->at / 1e9, flare_sim_host_name(n->sh),
-                ev->type, r->reason, pid + 40, ev->error ? flare_strerror(ev->error) : "");
+                ev->type, r->reason, pid + 40, r->error ? flare_strerror(r->error) : "");
     }
 }
 
@@ -97,11 +100,11 @@ static int deny_all(void *user, const flare_peerid *peer, const flare_ipaddr *ip
 }
 
 static void make_host(world *w, int i, flare_sim_lan *lan, const char *ip,
-                      const flare_host_config *cfg)
+                      const flare_host_settings *cfg)
 {
     static const char *names[NNODES] = {"r1", "r2", "r3", "rx", "p", "b", "a"};
     node *n = &w->n[i];
-    flare_host_config c;
+    flare_host_settings c;
     dw_config_default(&c);
     c.enable_holepunch = 0; /* AutoRelay alone */
     dw_host_spec sp = {.name = names[i],
@@ -117,7 +120,7 @@ static void make_host(world *w, int i, flare_sim_lan *lan, const char *ip,
     snprintf(n->ip, sizeof(n->ip), "%s", ip);
 }
 
-static void autorelay_cfg(flare_host_config *c)
+static void autorelay_cfg(flare_host_settings *c)
 {
     dw_config_default(c);
     c->enable_holepunch = 0;
@@ -128,7 +131,7 @@ static void autorelay_cfg(flare_host_config *c)
 /* The public side: R1..R3 relay, RX refuses, P is no relay. b_kind: 0 = B
  * behind a NAT, 1 = B public, 2 = B behind a firewall (public address,
  * unsolicited connections dropped). */
-static void world_init(world *w, uint64_t seed, const flare_host_config *bcfg, int b_kind)
+static void world_init(world *w, uint64_t seed, const flare_host_settings *bcfg, int b_kind)
 {
     memset(w, 0, sizeof(*w));
     w->sim = flare_sim_new(seed, NULL);
@@ -231,7 +234,7 @@ static size_t reservations_at(world *w, int relay)
 static void test_pick_replace_dial(void **state)
 {
     (void)state;
-    flare_host_config c;
+    flare_host_settings c;
     autorelay_cfg(&c);
     world w;
     world_init(&w, 31, &c, 0);
@@ -305,7 +308,7 @@ static void test_pick_replace_dial(void **state)
 static void test_backoff_expires(void **state)
 {
     (void)state;
-    flare_host_config c;
+    flare_host_settings c;
     autorelay_cfg(&c);
     c.autorelay_backoff = 60 * S;
     world w;
@@ -359,7 +362,7 @@ static void test_backoff_expires(void **state)
 static void test_static_first(void **state)
 {
     (void)state;
-    flare_host_config c;
+    flare_host_settings c;
     autorelay_cfg(&c);
     c.autorelay_num = 1;
     world w;
@@ -386,7 +389,7 @@ static void test_static_first(void **state)
 static void test_static_unreachable(void **state)
 {
     (void)state;
-    flare_host_config c;
+    flare_host_settings c;
     autorelay_cfg(&c);
     c.autorelay_num = 1;
     world w;
@@ -413,7 +416,7 @@ static void test_static_unreachable(void **state)
 static void test_public_none(void **state)
 {
     (void)state;
-    flare_host_config c;
+    flare_host_settings c;
     autorelay_cfg(&c);
     world w;
     world_init(&w, 34, &c, 1);
@@ -435,7 +438,7 @@ static void test_public_none(void **state)
 static void test_dropped_when_public(void **state)
 {
     (void)state;
-    flare_host_config c;
+    flare_host_settings c;
     autorelay_cfg(&c);
     c.autonat_retry_interval = 4 * S;
     c.autonat_refresh_interval = 4 * S;
@@ -482,7 +485,7 @@ static void test_api(void **state)
     addr_of(&w, R1, &ma);
     /* Off by default. */
     assert_int_equal(flare_host_autorelay_add_static(w.n[B].h, &ma), FLARE_ERR_STATE);
-    flare_host_config c;
+    flare_host_settings c;
     autorelay_cfg(&c);
     flare_host *h;
     uint8_t seed[32] = {99};
@@ -503,8 +506,8 @@ static void test_api(void **state)
     assert_int_equal(flare_host_autorelay_add_static(h, &ma), 0);
     flare_peerid ids[4];
     assert_int_equal(flare_host_autorelay_relays(h, ids, 4), 0);
-    flare_host_config d;
-    flare_host_config_default(&d);
+    flare_host_settings d;
+    flare_host_settings_default(&d);
     assert_int_equal(d.enable_autorelay, 0);
     assert_int_equal(d.autorelay_num, 2);
     assert_true(d.autorelay_backoff == 3600 * S);
@@ -544,11 +547,12 @@ static void slow_refuse_close(flare_stream *s, int err, void *user)
 static void test_refusal_stream_outlives_rsvp(void **state)
 {
     (void)state;
-    flare_host_config c;
+    flare_host_settings c;
     autorelay_cfg(&c);
     world w;
     world_init(&w, 37, &c, 0);
-    static const flare_stream_cbs slow = {NULL, slow_refuse_data, NULL, NULL, slow_refuse_close};
+    static const flare_stream_cbs slow = {.on_data = slow_refuse_data,
+                                          .on_close = slow_refuse_close};
     flare_stream *held = NULL;
     assert_int_equal(flare_host_set_handler(w.n[P].h, FLARE_RELAY_HOP_PROTOCOL, &slow, &held, 0),
                      0);

@@ -216,7 +216,7 @@ static void test_relayed_last_resort(void **state)
     dw_world w;
     dw_params p;
     dw_params_default(&p);
-    flare_host_config cfg;
+    flare_host_settings cfg;
     dw_config_default(&cfg);
     cfg.enable_holepunch = 0;
     p.cfg = &cfg;

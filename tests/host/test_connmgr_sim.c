@@ -17,14 +17,14 @@ typedef struct cworld {
     flare_host *s, *c[NC];
 } cworld;
 
-static const flare_stream_cbs hold_cbs = {NULL, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs hold_cbs = {0};
 
 static void setup(cworld *w, size_t low, size_t high, flare_tstamp grace)
 {
     memset(w, 0, sizeof(*w));
     w->sim = flare_sim_new(1, NULL);
     assert_non_null(w->sim);
-    flare_host_config cfg;
+    flare_host_settings cfg;
     dw_config_default(&cfg);
     cfg.conn_low_water = low;
     cfg.conn_high_water = high;
@@ -171,7 +171,7 @@ static void test_relay_and_punch_protected(void **state)
     (void)state;
     dw_params p;
     dw_params_default(&p);
-    flare_host_config cfg;
+    flare_host_settings cfg;
     dw_config_default(&cfg);
     cfg.conn_low_water = 1;
     cfg.conn_high_water = 2;
@@ -212,7 +212,7 @@ static void test_relay_circuit_kept(void **state)
     (void)state;
     dw_params p;
     dw_params_default(&p);
-    flare_host_config cfg;
+    flare_host_settings cfg;
     dw_config_default(&cfg);
     cfg.conn_low_water = 0;
     cfg.conn_high_water = 1;

@@ -184,7 +184,7 @@ static void hostile_data(flare_stream *s, const uint8_t *d, size_t len, void *us
     }
 }
 
-static const flare_stream_cbs hostile_cbs = {NULL, hostile_data, NULL, NULL, NULL};
+static const flare_stream_cbs hostile_cbs = {.on_data = hostile_data};
 
 typedef struct dial_log {
     dw_node *node;
@@ -197,9 +197,9 @@ static void log_event(flare_host *h, const flare_host_event *ev, void *user)
 {
     dial_log *l = user;
     dw_event(h, ev, l->node);
-    if (ev->type != FLARE_HOST_EV_DIAL_FAILED || !ev->addr)
+    if (ev->type != FLARE_HOST_EV_DIAL_FAILED || !ev->u.failed.addr)
         return;
-    flare_multiaddr bare = *ev->addr;
+    flare_multiaddr bare = *ev->u.failed.addr;
     flare_multiaddr_decapsulate(&bare, FLARE_MA_P2P);
     if (flare_multiaddr_classify(&bare) != FLARE_MA_DOC)
         l->dials_private++;

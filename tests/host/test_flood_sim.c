@@ -27,12 +27,12 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
     (void)h;
     if (ev->type == FLARE_HOST_EV_CONN_CLOSED) {
         v->closed++;
-        v->close_err = ev->error;
+        v->close_err = ev->u.conn.error;
     }
 }
 
 static flare_host *make_host(flare_sim *sim, const char *name, const char *ip, uint8_t seedb,
-                             const flare_mem *mem, const flare_host_config *cfg)
+                             const flare_mem *mem, const flare_host_settings *cfg)
 {
     flare_sim_host *sh = flare_sim_host_new(sim, name);
     assert_int_equal(flare_sim_host_add_addr(sh, flare_sim_internet(sim), ip), 0);
@@ -91,14 +91,15 @@ static flare_conn *victim_conn(flare_host *h)
 /* The attacker (an ordinary host whose connection we drive by hand) stops
  * reading its socket and writes encrypted ping frames whenever its own queue
  * is short, for up to `secs` of simulated time. */
-static void run_flood(const flare_host_config *vcfg, size_t total, int secs, int resume, result *r)
+static void run_flood(const flare_host_settings *vcfg, size_t total, int secs, int resume,
+                      result *r)
 {
     flare_test_heap simheap = {0}, vheap = {0};
     flare_mem smem = flare_test_heap_mem(&simheap);
     flare_mem vmem = flare_test_heap_mem(&vheap);
     flare_sim *sim = flare_sim_new(11, &smem);
-    flare_host_config acfg;
-    flare_host_config_default(&acfg);
+    flare_host_settings acfg;
+    flare_host_settings_default(&acfg);
     acfg.enable_autonat_client = acfg.enable_autonat_server = 0;
     acfg.keepalive_interval = 0; /* its own pings would go unanswered: it does not read */
     flare_host *v = make_host(sim, "victim", "198.51.100.1", 1, &vmem, vcfg);
@@ -164,8 +165,8 @@ static void run_flood(const flare_host_config *vcfg, size_t total, int secs, int
 static void test_non_reading_flood_bounded(void **state)
 {
     (void)state;
-    flare_host_config cfg;
-    flare_host_config_default(&cfg);
+    flare_host_settings cfg;
+    flare_host_settings_default(&cfg);
     cfg.enable_autonat_client = cfg.enable_autonat_server = 0;
     result r;
     run_flood(&cfg, 64u << 20, 40, 0, &r);
@@ -188,8 +189,8 @@ static void test_non_reading_flood_bounded(void **state)
 static void test_slow_reader_resumes(void **state)
 {
     (void)state;
-    flare_host_config cfg;
-    flare_host_config_default(&cfg);
+    flare_host_settings cfg;
+    flare_host_settings_default(&cfg);
     cfg.enable_autonat_client = cfg.enable_autonat_server = 0;
     result r;
     run_flood(&cfg, 4u << 20, 3, 1, &r);
@@ -203,8 +204,8 @@ static void test_slow_reader_resumes(void **state)
 static void test_hard_bound_closes(void **state)
 {
     (void)state;
-    flare_host_config cfg;
-    flare_host_config_default(&cfg);
+    flare_host_settings cfg;
+    flare_host_settings_default(&cfg);
     cfg.enable_autonat_client = cfg.enable_autonat_server = 0;
     cfg.conn_write_max = 256u << 10;
     result r;
@@ -220,8 +221,8 @@ static void test_hard_bound_closes(void **state)
 static void test_flood_unbounded_without_marks(void **state)
 {
     (void)state;
-    flare_host_config cfg;
-    flare_host_config_default(&cfg);
+    flare_host_settings cfg;
+    flare_host_settings_default(&cfg);
     cfg.enable_autonat_client = cfg.enable_autonat_server = 0;
     cfg.conn_write_high = cfg.conn_write_max = SIZE_MAX / 2;
     result r;

@@ -25,7 +25,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 {
     gnode *n = user;
     (void)h;
-    if (ev->type == FLARE_HOST_EV_INCOMING_FAILED && ev->error == FLARE_ERR_REFUSED)
+    if (ev->type == FLARE_HOST_EV_INCOMING_FAILED && ev->u.failed.error == FLARE_ERR_REFUSED)
         n->refused_in++;
     else if (ev->type == FLARE_HOST_EV_CONN_OPENED)
         n->opened++;

@@ -44,7 +44,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         break;
     case FLARE_HOST_EV_OBSERVED_ADDR:
         t->observed++;
-        t->observed_addr = *ev->addr;
+        t->observed_addr = *ev->u.observed.addr;
         break;
     case FLARE_HOST_EV_INCOMING_FAILED:
         t->incoming_failed++;
@@ -57,7 +57,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         break;
     case FLARE_HOST_EV_PING:
         t->pings++;
-        t->last_rtt = ev->rtt;
+        t->last_rtt = ev->u.ping.rtt;
         break;
     default:
         break;
@@ -261,11 +261,15 @@ static void x_close(flare_stream *s, int err, void *user)
 {
     xfer *x = user;
     (void)s;
-    x->closed = 1;
+    x->closed++; /* counted: on_close must come exactly once */
     x->close_err = err;
 }
 
-static const flare_stream_cbs x_cbs = {x_open, x_data, x_eof, x_writable, x_close};
+static const flare_stream_cbs x_cbs = {.on_open = x_open,
+                                       .on_data = x_data,
+                                       .on_eof = x_eof,
+                                       .on_writable = x_writable,
+                                       .on_close = x_close};
 
 static void run_streams(int nstreams, size_t len, uint64_t seed)
 {
@@ -296,7 +300,7 @@ static void run_streams(int nstreams, size_t len, uint64_t seed)
         assert_int_equal(x[i].got, len);
         assert_true(x[i].match);
         assert_true(x[i].eof);
-        assert_true(x[i].closed);
+        assert_int_equal(x[i].closed, 1);
         assert_int_equal(x[i].close_err, 0);
         free(x[i].sent);
     }
@@ -334,6 +338,88 @@ static void test_unknown_protocol(void **state)
     run_ms(&w, 500);
     assert_int_equal(b->pings, 1);
     world_free(&w);
+}
+
+/* A reset by the application still ends in exactly one on_close, delivered
+ * from the loop (never inside flare_stream_reset), for open and negotiating
+ * streams, and also when the connection goes away before the next tick. */
+static void test_reset_delivers_close(void **state)
+{
+    world w;
+    tnode *a, *b;
+    dw_dial r = {0};
+    int echo_errors = 0;
+    dial_pair(&w, 21, 2 * MS, &a, &b, &r);
+    assert_int_equal(flare_host_set_handler(a->h, "/echo/1.0.0", &dw_echo_cbs, &echo_errors, 0), 0);
+    run_ms(&w, 500);
+    assert_int_equal(r.status, 0);
+    xfer x = {.match = 1}, y = {.match = 1}, z = {.match = 1};
+    assert_int_equal(flare_conn_new_stream(r.conn, "/echo/1.0.0", &x_cbs, &x, 0, &x.s), 0);
+    assert_int_equal(flare_stream_write(x.s, (const uint8_t *)"hi", 2), 0);
+    run_ms(&w, 100);
+    assert_true(x.opened);
+    flare_stream_reset(x.s);
+    assert_int_equal(x.closed, 0); /* not inside the call */
+    assert_int_equal(flare_stream_write(x.s, (const uint8_t *)"hi", 2), FLARE_ERR_CLOSED);
+    flare_stream_reset(x.s); /* a second reset does nothing */
+    /* Still negotiating: on_close only (no on_open for a stream we dropped). */
+    assert_int_equal(flare_conn_new_stream(r.conn, "/echo/1.0.0", &x_cbs, &y, 0, &y.s), 0);
+    flare_stream_reset(y.s);
+    assert_int_equal(y.closed, 0);
+    run_ms(&w, 100);
+    assert_int_equal(x.closed, 1);
+    assert_int_equal(x.close_err, FLARE_ERR_RESET);
+    assert_int_equal(y.closed, 1);
+    assert_int_equal(y.close_err, FLARE_ERR_RESET);
+    assert_false(y.opened);
+    assert_int_equal(y.open_status, 0);
+    /* Reset, then the connection is closed before the loop runs again. */
+    assert_int_equal(flare_conn_new_stream(r.conn, "/echo/1.0.0", &x_cbs, &z, 0, &z.s), 0);
+    run_ms(&w, 100);
+    flare_stream_reset(z.s);
+    flare_conn_close(r.conn); /* tears down now, with the streams' on_close */
+    run_ms(&w, 100);
+    assert_int_equal(z.closed, 1);
+    assert_int_equal(z.close_err, FLARE_ERR_RESET);
+    assert_int_equal(x.closed, 1);
+    assert_int_equal(echo_errors, 0);
+    world_free(&w);
+}
+
+/* Settings are versioned and zero is never "the default": _default() fills
+ * real values, and flare_host_new refuses a struct it did not fill. */
+static void test_settings_versioned(void **state)
+{
+    (void)state;
+    flare_sim *sim = flare_sim_new(1, NULL);
+    flare_sim_host *sh = flare_sim_host_new(sim, "s");
+    flare_privkey k;
+    uint8_t seed[32] = {7};
+    assert_int_equal(flare_privkey_from_seed(&k, seed), 0);
+    flare_host_settings cfg;
+    flare_host_settings_default(&cfg);
+    assert_int_equal(cfg.struct_size, sizeof(cfg));
+    assert_non_null(cfg.agent_version);
+    assert_true(cfg.autonat_boot_delay == 15 * FLARE_NS_PER_S);
+    assert_true(cfg.autonat_retry_interval == 90 * FLARE_NS_PER_S);
+    assert_true(cfg.autonat_refresh_interval == 15 * 60 * FLARE_NS_PER_S);
+    assert_true(cfg.conn_write_high > cfg.conn_write_low && cfg.conn_write_max > 0);
+    flare_host *h = NULL;
+    flare_host_settings bad = {0};
+    assert_int_equal(flare_host_new(&h, flare_sim_host_io(sh), &k, &bad, NULL),
+                     FLARE_ERR_INVALID_ARG);
+    bad = cfg;
+    bad.struct_size--; /* another build's headers */
+    assert_int_equal(flare_host_new(&h, flare_sim_host_io(sh), &k, &bad, NULL),
+                     FLARE_ERR_INVALID_ARG);
+    bad = cfg;
+    bad.conn_write_high = 0;
+    assert_int_equal(flare_host_new(&h, flare_sim_host_io(sh), &k, &bad, NULL),
+                     FLARE_ERR_INVALID_ARG);
+    assert_null(h);
+    assert_int_equal(flare_host_new(&h, flare_sim_host_io(sh), &k, &cfg, NULL), 0);
+    flare_host_del(h);
+    flare_sim_del(sim);
 }
 
 /* ---- failures and bad input ------------------------------------------------------------ */
@@ -605,12 +691,13 @@ static void test_external_addr_symmetric(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_connect_identify),    cmocka_unit_test(test_dial_dedup_and_reuse),
-        cmocka_unit_test(test_echo_large),          cmocka_unit_test(test_many_streams),
-        cmocka_unit_test(test_unknown_protocol),    cmocka_unit_test(test_wrong_peer_id),
-        cmocka_unit_test(test_refused_and_timeout), cmocka_unit_test(test_garbage_inbound),
-        cmocka_unit_test(test_many_connections),    cmocka_unit_test(test_simultaneous_open_roles),
-        cmocka_unit_test(test_external_addr_eim),   cmocka_unit_test(test_external_addr_symmetric),
+        cmocka_unit_test(test_connect_identify),     cmocka_unit_test(test_dial_dedup_and_reuse),
+        cmocka_unit_test(test_echo_large),           cmocka_unit_test(test_many_streams),
+        cmocka_unit_test(test_unknown_protocol),     cmocka_unit_test(test_wrong_peer_id),
+        cmocka_unit_test(test_refused_and_timeout),  cmocka_unit_test(test_garbage_inbound),
+        cmocka_unit_test(test_many_connections),     cmocka_unit_test(test_simultaneous_open_roles),
+        cmocka_unit_test(test_reset_delivers_close), cmocka_unit_test(test_settings_versioned),
+        cmocka_unit_test(test_external_addr_eim),    cmocka_unit_test(test_external_addr_symmetric),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,8 +31,8 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
     /* The first one is the answer to A's request (B's identify pushes,
      * which the test does not fake, may follow). */
     if (ev->type == FLARE_HOST_EV_IDENTIFIED && s->identified++ == 0) {
-        s->value = (int)ev->value;
-        s->error = ev->error;
+        s->value = ev->u.identified.signed_record;
+        s->error = ev->u.identified.record_error;
     }
 }
 
@@ -116,7 +116,7 @@ static void fake_open(flare_stream *s, int status, void *user)
     flare_buf_free(&out);
 }
 
-static const flare_stream_cbs fake_cbs = {fake_open, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs fake_cbs = {.on_open = fake_open};
 
 /* A identifies B, whose identify answer carries a record of kind; returns
  * what A saw and whether A's peerstore holds the signed / unsigned address. */

@@ -28,16 +28,16 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         n->opened++;
     if (ev->type == FLARE_HOST_EV_CONN_CLOSED) {
         n->closed++;
-        n->last_close_err = ev->error;
+        n->last_close_err = ev->u.conn.error;
     }
     if (ev->type == FLARE_HOST_EV_INCOMING_FAILED) {
         n->incoming_failed++;
-        n->last_incoming_err = ev->error;
+        n->last_incoming_err = ev->u.failed.error;
     }
 }
 
 static void make(flare_sim *sim, node *n, const char *ip, uint8_t seed,
-                 const flare_host_config *cfg)
+                 const flare_host_settings *cfg)
 {
     dw_host_spec sp = {.name = ip,
                        .lan = flare_sim_internet(sim),
@@ -145,7 +145,7 @@ static void raw_from(flare_sim *sim, const char *name, const char *ip, raw *r, i
 }
 
 /* A (198.51.100.1, config cfg or the defaults) and B (198.51.100.2). */
-static void make_pair(flare_sim *sim, node *a, node *b, const flare_host_config *cfg)
+static void make_pair(flare_sim *sim, node *a, node *b, const flare_host_settings *cfg)
 {
     make(sim, a, "198.51.100.1", 1, cfg);
     make(sim, b, "198.51.100.2", 2, NULL);
@@ -173,8 +173,8 @@ static flare_conn *dial_ok(flare_sim *sim, flare_host *h, const flare_multiaddr 
 static void test_defaults(void **state)
 {
     (void)state;
-    flare_host_config c;
-    flare_host_config_default(&c);
+    flare_host_settings c;
+    flare_host_settings_default(&c);
     /* Inbound can never take the outbound budget. */
     assert_int_equal(c.limits.conns_inbound + c.limits.conns_outbound, c.max_connections);
     assert_true(c.limits.conns_per_ip <= c.limits.conns_per_subnet);
@@ -221,7 +221,7 @@ static void test_counting_allocator(void **state)
 {
     (void)state;
     flare_sim *sim = flare_sim_new(2, NULL);
-    flare_host_config cfg;
+    flare_host_settings cfg;
     dw_config_default(&cfg);
     cfg.limits.mem_per_conn = 10000;
     node a = {0};
@@ -282,8 +282,8 @@ static void test_one_ip_flood(void **state)
     raw r[60] = {{0}};
     raw_from(sim, "mallory", "203.0.113.66", r, 60, "198.51.100.1", NULL);
     dw_run_ms(sim, 500);
-    flare_host_config cfg;
-    flare_host_config_default(&cfg);
+    flare_host_settings cfg;
+    flare_host_settings_default(&cfg);
     assert_int_equal(raw_alive(r, 60), (int)cfg.limits.handshakes_per_ip);
     flare_ipaddr mip;
     flare_ipaddr_parse(&mip, "203.0.113.66");
@@ -332,7 +332,7 @@ static void test_inbound_outbound_budgets(void **state)
 {
     (void)state;
     flare_sim *sim = flare_sim_new(8, NULL);
-    flare_host_config cfg;
+    flare_host_settings cfg;
     dw_config_default(&cfg);
     cfg.max_connections = 4;
     cfg.limits.conns_inbound = 2;
@@ -369,7 +369,7 @@ static void test_ipv6_subnet(void **state)
 {
     (void)state;
     flare_sim *sim = flare_sim_new(9, NULL);
-    flare_host_config cfg;
+    flare_host_settings cfg;
     dw_config_default(&cfg);
     cfg.limits.conns_per_subnet = 3;
     cfg.limits.handshakes_per_subnet = 3;
@@ -423,7 +423,7 @@ static void test_per_peer_inbound(void **state)
 {
     (void)state;
     flare_sim *sim = flare_sim_new(4, NULL);
-    flare_host_config cfg;
+    flare_host_settings cfg;
     dw_config_default(&cfg);
     cfg.max_connections_per_peer = 2;
     node a = {0}, b = {0};
@@ -457,7 +457,7 @@ static void test_slowloris(void **state)
 {
     (void)state;
     flare_sim *sim = flare_sim_new(5, NULL);
-    flare_host_config cfg;
+    flare_host_settings cfg;
     dw_config_default(&cfg);
     cfg.limits.handshakes = 6;
     cfg.limits.handshakes_per_ip = 2;
@@ -511,7 +511,7 @@ static void sink_close(flare_stream *s, int err, void *user)
     k->close_err = err;
 }
 
-static const flare_stream_cbs sink_cbs = {sink_open, NULL, NULL, NULL, sink_close};
+static const flare_stream_cbs sink_cbs = {.on_open = sink_open, .on_close = sink_close};
 
 /* A reader that never reads: what the peer sends piles up in yamux. */
 static void hold_open(flare_stream *s, int status, void *user)
@@ -521,7 +521,7 @@ static void hold_open(flare_stream *s, int status, void *user)
         flare_stream_pause(s, 1);
 }
 
-static const flare_stream_cbs hold_cbs = {hold_open, NULL, NULL, NULL, NULL};
+static const flare_stream_cbs hold_cbs = {.on_open = hold_open};
 
 /* The receiver's buffers pass mem_per_conn: the allocation fails, the
  * connection closes with FLARE_ERR_LIMIT, its memory is given back, and the
@@ -530,7 +530,7 @@ static void test_memory_limit(void **state)
 {
     (void)state;
     flare_sim *sim = flare_sim_new(6, NULL);
-    flare_host_config cfg;
+    flare_host_settings cfg;
     dw_config_default(&cfg);
     cfg.limits.mem_per_conn = 200000;
     node a = {0}, b = {0};

@@ -17,7 +17,7 @@ static void world_init(dw_world *w, uint64_t seed, const flare_relay_server_conf
     p.seed = seed;
     p.delay_a = p.delay_b = 0;
     p.delay_r = p.delay_ab = 10 * MS;
-    flare_host_config cfg;
+    flare_host_settings cfg;
     dw_config_default(&cfg);
     cfg.enable_holepunch = 0;
     p.cfg = &cfg;
@@ -77,7 +77,8 @@ static void c_close(flare_stream *s, int err, void *user)
     c->close_err = err;
 }
 
-static const flare_stream_cbs cli_cbs = {c_open, c_data, c_eof, NULL, c_close};
+static const flare_stream_cbs cli_cbs = {
+    .on_open = c_open, .on_data = c_data, .on_eof = c_eof, .on_close = c_close};
 
 static void test_reserve_and_connect(void **state)
 {
@@ -328,7 +329,8 @@ static void bulk_close(flare_stream *s, int err, void *user)
     b->close_err = err;
 }
 
-static const flare_stream_cbs bulk_cbs = {bulk_open, NULL, NULL, bulk_writable, bulk_close};
+static const flare_stream_cbs bulk_cbs = {
+    .on_open = bulk_open, .on_writable = bulk_writable, .on_close = bulk_close};
 
 static void sink_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
 {
@@ -343,7 +345,7 @@ static void sink_eof(flare_stream *s, void *user)
     flare_stream_close_write(s);
 }
 
-static const flare_stream_cbs sink_cbs = {NULL, sink_data, sink_eof, NULL, NULL};
+static const flare_stream_cbs sink_cbs = {.on_data = sink_data, .on_eof = sink_eof};
 
 /* A relayed connection must respect the carrier's backpressure: with the
  * relay->B link slower than A's, a bulk transfer over an unlimited circuit

@@ -27,8 +27,8 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
     (void)h;
     if (ev->type == FLARE_HOST_EV_RESERVATION_OK) {
         n->rsv_ok++;
-        if (ev->addr)
-            n->relayed = *ev->addr;
+        if (ev->u.reservation.addr)
+            n->relayed = *ev->u.reservation.addr;
     }
 }
 
@@ -41,8 +41,8 @@ static void make_host(flare_sim *sim, node *n, const char *name, const char *ip,
     uint8_t seed[32] = {seedb};
     flare_privkey k;
     assert_int_equal(flare_privkey_from_seed(&k, seed), 0);
-    flare_host_config cfg;
-    flare_host_config_default(&cfg);
+    flare_host_settings cfg;
+    flare_host_settings_default(&cfg);
     cfg.doc_addrs_public = 1;
     cfg.enable_holepunch = 0;
     cfg.enable_autonat_client = 0;
@@ -87,7 +87,7 @@ static void echo_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
     assert_true(flare_stream_write(s, d, len) >= 0);
 }
 
-static const flare_stream_cbs echo_cbs = {NULL, echo_data, NULL, NULL, NULL};
+static const flare_stream_cbs echo_cbs = {.on_data = echo_data};
 
 static size_t got;
 static void c_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
@@ -98,7 +98,7 @@ static void c_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
     got += len;
 }
 
-static const flare_stream_cbs cli_cbs = {NULL, c_data, NULL, NULL, NULL};
+static const flare_stream_cbs cli_cbs = {.on_data = c_data};
 
 /* Every stream of every connection of h is idle: no negotiation state, no
  * write queue, no yamux receive buffer. Returns the number of streams. */

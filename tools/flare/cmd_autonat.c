@@ -113,19 +113,19 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
     char a[1024];
     if (ev->type == FLARE_HOST_EV_IDENTIFIED) {
         for (size_t i = 0; i < c->nservers; i++)
-            if (!c->settled[i] && flare_peerid_equal(ev->peer, &c->servers[i]))
-                print_server(h, ev->peer);
-        settle(c, ev->peer);
+            if (!c->settled[i] && flare_peerid_equal(ev->u.identified.peer, &c->servers[i]))
+                print_server(h, ev->u.identified.peer);
+        settle(c, ev->u.identified.peer);
     } else if (ev->type == FLARE_HOST_EV_REACHABILITY) {
         char fam[16];
-        snprintf(fam, sizeof(fam), "\001%d", ev->family);
+        snprintf(fam, sizeof(fam), "\001%d", ev->u.reachability.family);
         if (cli_json)
-            cli_jsonf("reachability", "family", fam, "state", flare_reach_state_name(ev->reach),
-                      NULL);
+            cli_jsonf("reachability", "family", fam, "state",
+                      flare_reach_state_name(ev->u.reachability.reach), NULL);
     } else if (ev->type == FLARE_HOST_EV_DIAL_FAILED && !cli_json) {
-        if (flare_multiaddr_to_string(ev->addr, a, sizeof(a)) < 0)
+        if (flare_multiaddr_to_string(ev->u.failed.addr, a, sizeof(a)) < 0)
             snprintf(a, sizeof(a), "?");
-        fprintf(stderr, "dial %s: %s\n", a, flare_strerror(ev->error));
+        fprintf(stderr, "dial %s: %s\n", a, flare_strerror(ev->u.failed.error));
     }
 }
 
@@ -208,8 +208,8 @@ int cmd_autonat(int argc, char **argv)
     }
     uv_loop_init(&c->loop);
     int rv = flare_uvio_new(&c->uvio, &c->loop, NULL);
-    flare_host_config cfg;
-    flare_host_config_default(&cfg);
+    flare_host_settings cfg;
+    flare_host_settings_default(&cfg);
     cfg.autonat_allow_private = allow_private;
     if (rv == 0)
         rv = flare_host_new(&c->host, flare_uvio_io(c->uvio), &key, &cfg, NULL);

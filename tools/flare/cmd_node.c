@@ -186,8 +186,10 @@ static void echo_srv_eof(flare_stream *s, void *user)
     flare_stream_close_write(s);
 }
 
-static const flare_stream_cbs echo_server = {echo_srv_open, echo_srv_data, echo_srv_eof,
-                                             echo_srv_writable, NULL};
+static const flare_stream_cbs echo_server = {.on_open = echo_srv_open,
+                                             .on_data = echo_srv_data,
+                                             .on_eof = echo_srv_eof,
+                                             .on_writable = echo_srv_writable};
 
 static void echo_cli_open(flare_stream *s, int status, void *user)
 {
@@ -239,8 +241,8 @@ static void echo_cli_eof(flare_stream *s, void *user)
     maybe_done(n);
 }
 
-static const flare_stream_cbs echo_client = {echo_cli_open, echo_cli_data, echo_cli_eof, NULL,
-                                             NULL};
+static const flare_stream_cbs echo_client = {
+    .on_open = echo_cli_open, .on_data = echo_cli_data, .on_eof = echo_cli_eof};
 
 static void start_echo(node *n, flare_conn *c)
 {
@@ -300,10 +302,13 @@ static void ping_tick(uv_timer_t *t)
 
 static void print_identify(flare_host *h, const flare_host_event *ev)
 {
-    const flare_peerid *peer = ev->peer;
+    const flare_peerid *peer = ev->u.identified.peer;
     /* Where the addresses come from: the peer's signed record, or its
      * unsigned list (and why the record it sent was not taken). */
-    const char *rec = ev->value ? "verified" : ev->error ? flare_strerror(ev->error) : "none";
+    const char *rec = ev->u.identified.signed_record ? "verified"
+                      : ev->u.identified.record_error
+                          ? flare_strerror(ev->u.identified.record_error)
+                          : "none";
     char pid[FLARE_PEERID_STR_MAX], tmp[1024];
     flare_peer_info *info = malloc(sizeof(*info));
     if (!info || flare_host_peer_info(h, peer, info)) {
@@ -367,7 +372,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
     int info = CLI_HUMAN(CLI_LOG_INFO);
     switch (ev->type) {
     case FLARE_HOST_EV_LISTENING: {
-        flare_multiaddr full = *ev->addr;
+        flare_multiaddr full = *ev->u.listen.addr;
         flare_multiaddr_with_peerid(&full, flare_host_peerid(h));
         if (cli_json)
             cli_jsonf("listening", "addr", ma_str(&full, addr, sizeof(addr)), "peerId",
@@ -378,36 +383,39 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
     }
     case FLARE_HOST_EV_LISTEN_FAILED:
         if (cli_json)
-            cli_jsonf("error", "where", "listen", "addr", ma_str(ev->addr, addr, sizeof(addr)),
-                      "error", flare_strerror(ev->error), NULL);
+            cli_jsonf("error", "where", "listen", "addr",
+                      ma_str(ev->u.listen.addr, addr, sizeof(addr)), "error",
+                      flare_strerror(ev->u.listen.error), NULL);
         else
-            fprintf(stderr, "listen %s: %s\n", ma_str(ev->addr, addr, sizeof(addr)),
-                    flare_strerror(ev->error));
+            fprintf(stderr, "listen %s: %s\n", ma_str(ev->u.listen.addr, addr, sizeof(addr)),
+                    flare_strerror(ev->u.listen.error));
         break;
     case FLARE_HOST_EV_CONN_OPENED:
         cli_debug("connection %s %s: remote %s local %s, %s, muxer %s",
-                  ev->outbound ? "to" : "from", pid_str(ev->peer, pid, sizeof(pid)),
-                  ma_str(ev->addr, addr, sizeof(addr)),
-                  ma_str(flare_conn_local_addr(ev->conn), addr2, sizeof(addr2)),
-                  flare_conn_is_limited(ev->conn) ? "limited (relayed)" : "unlimited",
-                  flare_conn_muxer(ev->conn));
+                  ev->u.conn.outbound ? "to" : "from", pid_str(ev->u.conn.peer, pid, sizeof(pid)),
+                  ma_str(ev->u.conn.addr, addr, sizeof(addr)),
+                  ma_str(flare_conn_local_addr(ev->u.conn.conn), addr2, sizeof(addr2)),
+                  flare_conn_is_limited(ev->u.conn.conn) ? "limited (relayed)" : "unlimited",
+                  flare_conn_muxer(ev->u.conn.conn));
         if (cli_json)
-            cli_jsonf("connected", "peerId", pid_str(ev->peer, pid, sizeof(pid)), "addr",
-                      ma_str(ev->addr, addr, sizeof(addr)), "direction",
-                      ev->outbound ? "outbound" : "inbound", "muxer", flare_conn_muxer(ev->conn),
-                      NULL);
+            cli_jsonf("connected", "peerId", pid_str(ev->u.conn.peer, pid, sizeof(pid)), "addr",
+                      ma_str(ev->u.conn.addr, addr, sizeof(addr)), "direction",
+                      ev->u.conn.outbound ? "outbound" : "inbound", "muxer",
+                      flare_conn_muxer(ev->u.conn.conn), NULL);
         else if (info)
-            printf("connected %s %s %s\n", ev->outbound ? "to" : "from",
-                   pid_str(ev->peer, pid, sizeof(pid)), ma_str(ev->addr, addr, sizeof(addr)));
+            printf("connected %s %s %s\n", ev->u.conn.outbound ? "to" : "from",
+                   pid_str(ev->u.conn.peer, pid, sizeof(pid)),
+                   ma_str(ev->u.conn.addr, addr, sizeof(addr)));
         break;
     case FLARE_HOST_EV_CONN_CLOSED:
         if (cli_json)
-            cli_jsonf("disconnected", "peerId", pid_str(ev->peer, pid, sizeof(pid)), "reason",
-                      ev->error ? flare_strerror(ev->error) : "closed", NULL);
+            cli_jsonf("disconnected", "peerId", pid_str(ev->u.conn.peer, pid, sizeof(pid)),
+                      "reason", ev->u.conn.error ? flare_strerror(ev->u.conn.error) : "closed",
+                      NULL);
         else if (info)
-            printf("disconnected %s (%s)\n", pid_str(ev->peer, pid, sizeof(pid)),
-                   ev->error ? flare_strerror(ev->error) : "closed");
-        if (n->have_target && !n->keep_running && flare_peerid_equal(ev->peer, &n->target) &&
+            printf("disconnected %s (%s)\n", pid_str(ev->u.conn.peer, pid, sizeof(pid)),
+                   ev->u.conn.error ? flare_strerror(ev->u.conn.error) : "closed");
+        if (n->have_target && !n->keep_running && flare_peerid_equal(ev->u.conn.peer, &n->target) &&
             !(n->identified && (!n->wanted_echo || n->echoed)) && !n->ping_count &&
             !flare_host_conn_to(h, &n->target)) /* a relayed one may close after a punch */
             node_stop(n, 1);
@@ -416,24 +424,25 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
     case FLARE_HOST_EV_INCOMING_FAILED:
         if (cli_json)
             cli_jsonf(ev->type == FLARE_HOST_EV_DIAL_FAILED ? "dial_failed" : "incoming_failed",
-                      "addr", ma_str(ev->addr, addr, sizeof(addr)), "error",
-                      flare_strerror(ev->error), NULL);
+                      "addr", ma_str(ev->u.failed.addr, addr, sizeof(addr)), "error",
+                      flare_strerror(ev->u.failed.error), NULL);
         else if (CLI_HUMAN(CLI_LOG_WARN))
-            fprintf(stderr, "%s %s: %s\n",
-                    ev->type == FLARE_HOST_EV_DIAL_FAILED ? "dial" : "incoming",
-                    ma_str(ev->addr, addr, sizeof(addr)), flare_strerror(ev->error));
+            fprintf(
+                stderr, "%s %s: %s\n", ev->type == FLARE_HOST_EV_DIAL_FAILED ? "dial" : "incoming",
+                ma_str(ev->u.failed.addr, addr, sizeof(addr)), flare_strerror(ev->u.failed.error));
         break;
     case FLARE_HOST_EV_OBSERVED_ADDR:
         if (cli_json)
-            cli_jsonf("observed_addr", "peerId", pid_str(ev->peer, pid, sizeof(pid)), "addr",
-                      ma_str(ev->addr, addr, sizeof(addr)), NULL);
+            cli_jsonf("observed_addr", "peerId", pid_str(ev->u.observed.peer, pid, sizeof(pid)),
+                      "addr", ma_str(ev->u.observed.addr, addr, sizeof(addr)), NULL);
         else if (info)
-            printf("%s sees us at %s\n", pid_str(ev->peer, pid, sizeof(pid)),
-                   ma_str(ev->addr, addr, sizeof(addr)));
+            printf("%s sees us at %s\n", pid_str(ev->u.observed.peer, pid, sizeof(pid)),
+                   ma_str(ev->u.observed.addr, addr, sizeof(addr)));
         break;
     case FLARE_HOST_EV_IDENTIFIED:
         print_identify(h, ev);
-        if (n->have_target && flare_peerid_equal(ev->peer, &n->target) && !n->identified) {
+        if (n->have_target && flare_peerid_equal(ev->u.identified.peer, &n->target) &&
+            !n->identified) {
             n->identified = 1;
             if (n->ping_count) {
                 uv_timer_start(&n->ping_timer, ping_tick, 0, 1000);
@@ -459,11 +468,12 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
     }
     case FLARE_HOST_EV_RESERVATION_OK:
         if (cli_json)
-            cli_jsonf("reservation", "relay", pid_str(ev->peer, pid, sizeof(pid)), "addr",
-                      ma_str(ev->addr, addr, sizeof(addr)), NULL);
+            cli_jsonf("reservation", "relay", pid_str(ev->u.reservation.relay, pid, sizeof(pid)),
+                      "addr", ma_str(ev->u.reservation.addr, addr, sizeof(addr)), NULL);
         else
-            printf("reserved on relay %s: reachable at %s\n", pid_str(ev->peer, pid, sizeof(pid)),
-                   ma_str(ev->addr, addr, sizeof(addr)));
+            printf("reserved on relay %s: reachable at %s\n",
+                   pid_str(ev->u.reservation.relay, pid, sizeof(pid)),
+                   ma_str(ev->u.reservation.addr, addr, sizeof(addr)));
         if (info && !n->have_target) /* listen: how others come in through the relay */
             printf(
                 "  connect: flare dial %s%s%s%s --listen /ip4/0.0.0.0/tcp/0 --wait-holepunch 30\n",
@@ -476,18 +486,23 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
             ev->type == FLARE_HOST_EV_RESERVATION_LOST ? "reservation_lost" : "reservation_failed";
         /* reason: the relay's status when it refused (RESERVATION_REFUSED, ...) */
         if (cli_json)
-            cli_jsonf(what, "relay", pid_str(ev->peer, pid, sizeof(pid)), "error",
-                      flare_strerror(ev->error), ev->reason ? "status" : NULL, ev->reason, NULL);
+            cli_jsonf(what, "relay", pid_str(ev->u.reservation.relay, pid, sizeof(pid)), "error",
+                      flare_strerror(ev->u.reservation.error),
+                      ev->u.reservation.status ? "status" : NULL, ev->u.reservation.status, NULL);
         else if (CLI_HUMAN(CLI_LOG_WARN))
-            printf("%s on %s: %s%s%s (retrying)\n", what, pid_str(ev->peer, pid, sizeof(pid)),
-                   flare_strerror(ev->error), ev->reason ? ", " : "", ev->reason ? ev->reason : "");
+            printf("%s on %s: %s%s%s (retrying)\n", what,
+                   pid_str(ev->u.reservation.relay, pid, sizeof(pid)),
+                   flare_strerror(ev->u.reservation.error), ev->u.reservation.status ? ", " : "",
+                   ev->u.reservation.status ? ev->u.reservation.status : "");
         break;
     }
     case FLARE_HOST_EV_RELAY_RESERVED:
         if (cli_json)
-            cli_jsonf("relay_reservation", "peerId", pid_str(ev->peer, pid, sizeof(pid)), NULL);
+            cli_jsonf("relay_reservation", "peerId",
+                      pid_str(ev->u.relay_reserved.peer, pid, sizeof(pid)), NULL);
         else if (info)
-            printf("relay: %s reserved a slot\n", pid_str(ev->peer, pid, sizeof(pid)));
+            printf("relay: %s reserved a slot\n",
+                   pid_str(ev->u.relay_reserved.peer, pid, sizeof(pid)));
         break;
     case FLARE_HOST_EV_RELAY_CIRCUIT_OPENED:
     case FLARE_HOST_EV_RELAY_CIRCUIT_CLOSED: {
@@ -495,31 +510,38 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         int open = ev->type == FLARE_HOST_EV_RELAY_CIRCUIT_OPENED;
         if (cli_json)
             cli_jsonf(open ? "relay_circuit_opened" : "relay_circuit_closed", "src",
-                      pid_str(ev->peer, pid, sizeof(pid)), "dst",
-                      pid_str(ev->peer2, pid2, sizeof(pid2)), "reason",
-                      open ? NULL : (ev->error ? flare_strerror(ev->error) : "closed"), NULL);
+                      pid_str(ev->u.circuit.src, pid, sizeof(pid)), "dst",
+                      pid_str(ev->u.circuit.dst, pid2, sizeof(pid2)), "reason",
+                      open ? NULL
+                           : (ev->u.circuit.error ? flare_strerror(ev->u.circuit.error) : "closed"),
+                      NULL);
         else if (info)
-            printf("relay: circuit %s -> %s %s\n", pid_str(ev->peer, pid, sizeof(pid)),
-                   pid_str(ev->peer2, pid2, sizeof(pid2)), open ? "opened" : "closed");
+            printf("relay: circuit %s -> %s %s\n", pid_str(ev->u.circuit.src, pid, sizeof(pid)),
+                   pid_str(ev->u.circuit.dst, pid2, sizeof(pid2)), open ? "opened" : "closed");
         break;
     }
     case FLARE_HOST_EV_HOLEPUNCH_STEP: {
         char att[32], val[32], rtt[32];
-        snprintf(att, sizeof(att), "\001%u", ev->attempt);
-        snprintf(val, sizeof(val), "\001%llu", (unsigned long long)ev->value);
-        snprintf(rtt, sizeof(rtt), "\001%.3f", (double)ev->rtt / 1e6);
+        snprintf(att, sizeof(att), "\001%u", ev->u.holepunch_step.attempt);
+        snprintf(val, sizeof(val), "\001%llu", (unsigned long long)ev->u.holepunch_step.value);
+        snprintf(rtt, sizeof(rtt), "\001%.3f", (double)ev->u.holepunch_step.rtt / 1e6);
         if (cli_json)
-            cli_jsonf("holepunch_step", "peerId", pid_str(ev->peer, pid, sizeof(pid)), "role",
-                      ev->outbound ? "initiator" : "responder", "step", ev->step, "attempt", att,
-                      "value", val, "rttMs", ev->rtt ? rtt : NULL, "reason", ev->reason, NULL);
+            cli_jsonf(
+                "holepunch_step", "peerId", pid_str(ev->u.holepunch_step.peer, pid, sizeof(pid)),
+                "role", ev->u.holepunch_step.initiator ? "initiator" : "responder", "step",
+                ev->u.holepunch_step.step, "attempt", att, "value", val, "rttMs",
+                ev->u.holepunch_step.rtt ? rtt : NULL, "reason", ev->u.holepunch_step.reason, NULL);
         else if (info)
-            printf("hole punch [%s] attempt %u: %s%s%s\n", ev->outbound ? "B" : "A", ev->attempt,
-                   ev->step, ev->reason ? " " : "", ev->reason ? ev->reason : "");
+            printf("hole punch [%s] attempt %u: %s%s%s\n",
+                   ev->u.holepunch_step.initiator ? "B" : "A", ev->u.holepunch_step.attempt,
+                   ev->u.holepunch_step.step, ev->u.holepunch_step.reason ? " " : "",
+                   ev->u.holepunch_step.reason ? ev->u.holepunch_step.reason : "");
         /* The responder gets no end event: its last attempt failing is the end. */
-        if (n->wait_holepunch && !n->holepunch_done && n->have_target && ev->peer &&
-            !ev->outbound && flare_peerid_equal(ev->peer, &n->target) &&
-            strcmp(ev->step, "attempt-failed") == 0 &&
-            ev->attempt >= FLARE_DCUTR_DEFAULT_MAX_ATTEMPTS) {
+        if (n->wait_holepunch && !n->holepunch_done && n->have_target &&
+            ev->u.holepunch_step.peer && !ev->u.holepunch_step.initiator &&
+            flare_peerid_equal(ev->u.holepunch_step.peer, &n->target) &&
+            strcmp(ev->u.holepunch_step.step, "attempt-failed") == 0 &&
+            ev->u.holepunch_step.attempt >= FLARE_DCUTR_DEFAULT_MAX_ATTEMPTS) {
             n->holepunch_err = FLARE_ERR_TIMEOUT;
             n->holepunch_done = 1;
             maybe_done(n);
@@ -528,18 +550,23 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
     }
     case FLARE_HOST_EV_HOLEPUNCH: {
         char att[32], rtt[32];
-        snprintf(att, sizeof(att), "\001%u", ev->attempt);
-        snprintf(rtt, sizeof(rtt), "\001%.3f", (double)ev->rtt / 1e6);
+        snprintf(att, sizeof(att), "\001%u", ev->u.holepunch.attempt);
+        snprintf(rtt, sizeof(rtt), "\001%.3f", (double)ev->u.holepunch.rtt / 1e6);
         if (cli_json)
-            cli_jsonf("holepunch", "peerId", pid_str(ev->peer, pid, sizeof(pid)), "result",
-                      ev->error ? "failed" : "direct", "addr",
-                      ev->addr ? ma_str(ev->addr, addr, sizeof(addr)) : NULL, "attempt", att,
-                      "relayRttMs", rtt, "reason",
-                      ev->error ? (ev->reason ? ev->reason : flare_strerror(ev->error)) : NULL,
+            cli_jsonf("holepunch", "peerId", pid_str(ev->u.holepunch.peer, pid, sizeof(pid)),
+                      "result", ev->u.holepunch.error ? "failed" : "direct", "addr",
+                      ev->u.holepunch.addr ? ma_str(ev->u.holepunch.addr, addr, sizeof(addr))
+                                           : NULL,
+                      "attempt", att, "relayRttMs", rtt, "reason",
+                      ev->u.holepunch.error
+                          ? (ev->u.holepunch.reason ? ev->u.holepunch.reason
+                                                    : flare_strerror(ev->u.holepunch.error))
+                          : NULL,
                       NULL);
-        if (n->wait_holepunch && n->have_target && flare_peerid_equal(ev->peer, &n->target)) {
-            if (ev->error) {
-                n->holepunch_err = ev->error;
+        if (n->wait_holepunch && n->have_target &&
+            flare_peerid_equal(ev->u.holepunch.peer, &n->target)) {
+            if (ev->u.holepunch.error) {
+                n->holepunch_err = ev->u.holepunch.error;
                 n->holepunch_done = 1;
                 maybe_done(n);
             } else if (flare_host_ping(h, &n->target, direct_ping_done, n)) {
@@ -549,45 +576,53 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         }
         if (cli_json)
             ;
-        else if (ev->error)
+        else if (ev->u.holepunch.error)
             printf("hole punch with %s failed: %s (staying relayed)\n",
-                   pid_str(ev->peer, pid, sizeof(pid)),
-                   ev->reason ? ev->reason : flare_strerror(ev->error));
+                   pid_str(ev->u.holepunch.peer, pid, sizeof(pid)),
+                   ev->u.holepunch.reason ? ev->u.holepunch.reason
+                                          : flare_strerror(ev->u.holepunch.error));
         else
             printf("hole punch with %s: DIRECT connection %s (attempt %u, relay rtt %.1f ms)\n",
-                   pid_str(ev->peer, pid, sizeof(pid)), ma_str(ev->addr, addr, sizeof(addr)),
-                   ev->attempt, (double)ev->rtt / 1e6);
+                   pid_str(ev->u.holepunch.peer, pid, sizeof(pid)),
+                   ma_str(ev->u.holepunch.addr, addr, sizeof(addr)), ev->u.holepunch.attempt,
+                   (double)ev->u.holepunch.rtt / 1e6);
         break;
     }
     case FLARE_HOST_EV_PING:
-        snprintf(num, sizeof(num), "\001%.3f", (double)ev->rtt / 1e6);
+        snprintf(num, sizeof(num), "\001%.3f", (double)ev->u.ping.rtt / 1e6);
         if (cli_json)
-            cli_jsonf("ping", "peerId", pid_str(ev->peer, pid, sizeof(pid)), "rttMs", num, NULL);
+            cli_jsonf("ping", "peerId", pid_str(ev->u.ping.peer, pid, sizeof(pid)), "rttMs", num,
+                      NULL);
         else
-            printf("ping %s: rtt %.3f ms\n", pid_str(ev->peer, pid, sizeof(pid)),
-                   (double)ev->rtt / 1e6);
+            printf("ping %s: rtt %.3f ms\n", pid_str(ev->u.ping.peer, pid, sizeof(pid)),
+                   (double)ev->u.ping.rtt / 1e6);
         break;
     case FLARE_HOST_EV_AUTORELAY:
-        pid_str(ev->peer, pid, sizeof(pid));
-        ma_str(ev->addr, addr, sizeof(addr));
-        if (cli_json && !ev->peer)
-            cli_jsonf("autorelay", "reason", ev->reason, NULL);
-        else if (cli_json && ev->error)
-            cli_jsonf("autorelay", "reason", ev->reason, "relay", pid, "addr", addr, "error",
-                      flare_strerror(ev->error), NULL);
+        pid_str(ev->u.autorelay.relay, pid, sizeof(pid));
+        ma_str(ev->u.autorelay.addr, addr, sizeof(addr));
+        if (cli_json && !ev->u.autorelay.relay)
+            cli_jsonf("autorelay", "reason", ev->u.autorelay.reason, NULL);
+        else if (cli_json && ev->u.autorelay.error)
+            cli_jsonf("autorelay", "reason", ev->u.autorelay.reason, "relay", pid, "addr", addr,
+                      "error", flare_strerror(ev->u.autorelay.error), NULL);
         else if (cli_json)
-            cli_jsonf("autorelay", "reason", ev->reason, "relay", pid, "addr", addr, NULL);
+            cli_jsonf("autorelay", "reason", ev->u.autorelay.reason, "relay", pid, "addr", addr,
+                      NULL);
         else if (info)
-            printf("autorelay: %s%s%s%s%s\n", ev->reason, ev->peer ? " " : "", ev->peer ? pid : "",
-                   ev->error ? ": " : "", ev->error ? flare_strerror(ev->error) : "");
+            printf("autorelay: %s%s%s%s%s\n", ev->u.autorelay.reason,
+                   ev->u.autorelay.relay ? " " : "", ev->u.autorelay.relay ? pid : "",
+                   ev->u.autorelay.error ? ": " : "",
+                   ev->u.autorelay.error ? flare_strerror(ev->u.autorelay.error) : "");
         break;
     case FLARE_HOST_EV_REACHABILITY:
-        snprintf(num, sizeof(num), "\001%d", ev->family);
+        snprintf(num, sizeof(num), "\001%d", ev->u.reachability.family);
         if (cli_json)
-            cli_jsonf("reachability", "family", num, "state", flare_reach_state_name(ev->reach),
-                      "addrs", reach_addrs(h), NULL);
+            cli_jsonf("reachability", "family", num, "state",
+                      flare_reach_state_name(ev->u.reachability.reach), "addrs", reach_addrs(h),
+                      NULL);
         else if (info)
-            printf("reachability (IPv%d): %s\n", ev->family, flare_reach_state_name(ev->reach));
+            printf("reachability (IPv%d): %s\n", ev->u.reachability.family,
+                   flare_reach_state_name(ev->u.reachability.reach));
         break;
     }
 }
@@ -762,25 +797,25 @@ static int apply_policy(flare_host *h, const node_opts *o)
 
 /* ---- resource manager flags (--max-*) ---------------------------------------------- */
 
-/* Each flag sets one size_t field of flare_host_config (0 = no limit). */
+/* Each flag sets one size_t field of flare_host_settings (0 = no limit). */
 static const struct {
     const char *name;
     size_t off;
 } rc_flags[] = {
-    {"--max-conns", offsetof(flare_host_config, max_connections)},
-    {"--max-conns-inbound", offsetof(flare_host_config, limits.conns_inbound)},
-    {"--max-conns-outbound", offsetof(flare_host_config, limits.conns_outbound)},
-    {"--max-conns-per-ip", offsetof(flare_host_config, limits.conns_per_ip)},
-    {"--max-conns-per-subnet", offsetof(flare_host_config, limits.conns_per_subnet)},
-    {"--max-conns-per-peer", offsetof(flare_host_config, max_connections_per_peer)},
-    {"--max-handshakes", offsetof(flare_host_config, limits.handshakes)},
-    {"--max-handshakes-per-ip", offsetof(flare_host_config, limits.handshakes_per_ip)},
-    {"--max-handshakes-per-subnet", offsetof(flare_host_config, limits.handshakes_per_subnet)},
-    {"--max-streams-per-conn", offsetof(flare_host_config, max_streams_per_conn)},
-    {"--max-streams-per-peer", offsetof(flare_host_config, limits.streams_per_peer_inbound)},
-    {"--max-mem", offsetof(flare_host_config, limits.mem)},
-    {"--max-mem-per-peer", offsetof(flare_host_config, limits.mem_per_peer)},
-    {"--max-mem-per-conn", offsetof(flare_host_config, limits.mem_per_conn)},
+    {"--max-conns", offsetof(flare_host_settings, max_connections)},
+    {"--max-conns-inbound", offsetof(flare_host_settings, limits.conns_inbound)},
+    {"--max-conns-outbound", offsetof(flare_host_settings, limits.conns_outbound)},
+    {"--max-conns-per-ip", offsetof(flare_host_settings, limits.conns_per_ip)},
+    {"--max-conns-per-subnet", offsetof(flare_host_settings, limits.conns_per_subnet)},
+    {"--max-conns-per-peer", offsetof(flare_host_settings, max_connections_per_peer)},
+    {"--max-handshakes", offsetof(flare_host_settings, limits.handshakes)},
+    {"--max-handshakes-per-ip", offsetof(flare_host_settings, limits.handshakes_per_ip)},
+    {"--max-handshakes-per-subnet", offsetof(flare_host_settings, limits.handshakes_per_subnet)},
+    {"--max-streams-per-conn", offsetof(flare_host_settings, max_streams_per_conn)},
+    {"--max-streams-per-peer", offsetof(flare_host_settings, limits.streams_per_peer_inbound)},
+    {"--max-mem", offsetof(flare_host_settings, limits.mem)},
+    {"--max-mem-per-peer", offsetof(flare_host_settings, limits.mem_per_peer)},
+    {"--max-mem-per-conn", offsetof(flare_host_settings, limits.mem_per_conn)},
 };
 #define RC_NFLAGS (sizeof(rc_flags) / sizeof(rc_flags[0]))
 
@@ -812,7 +847,7 @@ static int parse_rc_flag(node_opts *o, const char *a, const char *val)
 
 /* --max-conns alone splits into 3/4 inbound and 1/4 outbound, as the
  * defaults do, so that inbound never takes the slots of our own dials. */
-static void apply_rc_flags(const node_opts *o, flare_host_config *cfg)
+static void apply_rc_flags(const node_opts *o, flare_host_settings *cfg)
 {
     for (size_t i = 0; i < RC_NFLAGS; i++)
         if (o->rc_set & (1u << i))
@@ -942,8 +977,8 @@ static int node_run(node *n, node_opts *o)
     flare_buf_init(&n->echo_reply, NULL);
     uv_loop_init(&n->loop);
     int rv = flare_uvio_new(&n->uvio, &n->loop, NULL);
-    flare_host_config cfg;
-    flare_host_config_default(&cfg);
+    flare_host_settings cfg;
+    flare_host_settings_default(&cfg);
     cfg.doc_addrs_public = n->allow_testnet;
     cfg.enable_autorelay = n->auto_relay;
     cfg.share_listen = n->share_listen;
