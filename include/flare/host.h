@@ -492,8 +492,10 @@ int flare_host_new_stream(flare_host *h, const flare_peerid *peer, const char *p
                           flare_stream **out);
 
 /* Queues data and sends what the stream's window allows. Returns 0 when
- * accepted; 1 when accepted but the queue is now above max_stream_buffer:
- * stop writing until on_writable (an echo-like handler pauses its reading);
+ * accepted; 1 when accepted but the queue is now above max_stream_buffer,
+ * or holds data while the connection has used half its memory budget
+ * (limits.mem_per_conn / mem_per_peer): stop writing until on_writable (an
+ * echo-like handler pauses its reading);
  * FLARE_ERR_LIMIT (not accepted) when the queue would exceed twice
  * max_stream_buffer, FLARE_ERR_CLOSED after close_write or on a dead stream. */
 int flare_stream_write(flare_stream *s, const uint8_t *data, size_t len);

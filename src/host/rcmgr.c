@@ -680,6 +680,14 @@ static int charge(flare_conn *c, size_t n)
     return 0;
 }
 
+int flare__rc_conn_tight(const flare_conn *c)
+{
+    const flare_rcmgr_limits *l = lim(c->host);
+    const rc_peer *p = c->rc.peer;
+    return (l->mem_per_conn && c->rc.used + conn_pending(c) > l->mem_per_conn / 2) ||
+           (l->mem_per_peer && p && p->mem > l->mem_per_peer / 2);
+}
+
 static void uncharge(flare_conn *c, size_t n)
 {
     c->rc.used -= n;

@@ -59,6 +59,10 @@ void flare__rc_conn_ready(flare_conn *c);
 void flare__rc_conn_remove(flare_conn *c);
 /* err, or FLARE_ERR_LIMIT for an allocation failure caused by a limit. */
 int flare__rc_conn_error(const flare_conn *c, int err);
+/* 1 when c (with its socket queue) or its peer holds more than half its
+ * memory budget: stream writers are told to wait (flare_stream_write returns
+ * 1), so a bulk sender slows down before an allocation is refused. */
+int flare__rc_conn_tight(const flare_conn *c);
 
 /* May c carry one more stream (inbound or not)? 0 or FLARE_ERR_LIMIT. */
 int flare__rc_stream_check(flare_conn *c, int inbound);

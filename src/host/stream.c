@@ -444,7 +444,10 @@ int flare_stream_write(flare_stream *s, const uint8_t *data, size_t len)
             rv = stream_push(s);
     }
     flare__conn_flush(c);
-    if (rv == 0 && s->outq.len > max) {
+    /* Stop at the stream's own mark, or earlier while this stream queues
+     * and the connection's memory budget is half used (a stream with an
+     * empty queue costs nothing and would have no drain to wake it). */
+    if (rv == 0 && (s->outq.len > max || (s->outq.len && flare__rc_conn_tight(c)))) {
         s->want_writable = 1;
         rv = 1;
     }
