@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -51,5 +52,26 @@ int cli_parse_seconds(const char *flag, const char *s, double min, double max, d
     if (errno || *end || !isfinite(v) || v < min || v > max)
         return fail(flag, s, want);
     *out = v;
+    return 0;
+}
+
+int cli_parse_bytes(const char *flag, const char *s, size_t *out)
+{
+    const char *want = "a byte count (a whole number, optionally with K, M or G)";
+    char digits[32];
+    size_t n = s ? strlen(s) : 0;
+    unsigned shift = 0;
+    if (n && (s[n - 1] == 'K' || s[n - 1] == 'M' || s[n - 1] == 'G')) {
+        shift = s[n - 1] == 'K' ? 10 : s[n - 1] == 'M' ? 20 : 30;
+        n--;
+    }
+    if (n == 0 || n >= sizeof(digits))
+        return fail(flag, s ? s : "", want);
+    memcpy(digits, s, n);
+    digits[n] = 0;
+    uint64_t v;
+    if (cli_parse_u64(flag, digits, 0, SIZE_MAX >> shift, &v))
+        return -1;
+    *out = (size_t)v << shift;
     return 0;
 }

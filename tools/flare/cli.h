@@ -49,6 +49,9 @@ int cli_load_identity(flare_privkey *k, const char *key_file, const char *seed_h
 int cli_parse_u64(const char *flag, const char *s, uint64_t min, uint64_t max, uint64_t *out);
 int cli_parse_int(const char *flag, const char *s, int min, int max, int *out);
 int cli_parse_seconds(const char *flag, const char *s, double min, double max, double *out);
+/* A byte count: a whole number, optionally followed by K, M or G (binary
+ * multiples), that fits a size_t. */
+int cli_parse_bytes(const char *flag, const char *s, size_t *out);
 /* FLARE_RECORD_DIR set: record received traffic as fuzz seeds (record.c). */
 void cli_record_from_env(flare_host *h);
 

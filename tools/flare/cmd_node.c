@@ -828,19 +828,12 @@ static int parse_rc_flag(node_opts *o, const char *a, const char *val)
         i++;
     if (i == RC_NFLAGS)
         return 0;
-    if (!val || !*val || val[0] < '0' || val[0] > '9')
+    uint64_t v;
+    size_t b;
+    int mem = strncmp(a, "--max-mem", 9) == 0;
+    if (mem ? cli_parse_bytes(a, val, &b) : cli_parse_u64(a, val, 0, SIZE_MAX, &v))
         return -1;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(val, &end, 10);
-    if (errno == ERANGE)
-        return -1;
-    unsigned shift = 0;
-    if (strncmp(a, "--max-mem", 9) == 0 && *end && !end[1])
-        shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 64;
-    if ((*end && shift == 0) || shift == 64 || v > (SIZE_MAX >> shift))
-        return -1;
-    o->rc_val[i] = (size_t)v << shift;
+    o->rc_val[i] = mem ? b : (size_t)v;
     o->rc_set |= 1u << i;
     return 1;
 }
@@ -950,10 +943,10 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             i++;
         } else if (strncmp(a, "--max-", 6) == 0) {
             int r = parse_rc_flag(o, a, more ? argv[i + 1] : NULL);
-            if (r <= 0) {
-                fprintf(stderr, "flare: bad %s '%s'\n", a, more ? argv[i + 1] : "");
-                return 2;
-            }
+            if (r == 0)
+                fprintf(stderr, "flare: unknown option %s\n", a);
+            if (r <= 0)
+                return 2; /* a bad value was reported by the parser */
             i++;
         } else if (a[0] != '-' && !o->target && need_target)
             o->target = a;
