@@ -360,7 +360,8 @@ typedef struct flare__service {
     int (*init)(flare_host *h, void **state);
     /* At host destruction, after every connection is gone. */
     void (*free)(flare_host *h, void *state);
-    /* An accepted socket, before the upgrade starts (may set c->initiator). */
+    /* An accepted connection, before the upgrade starts (may set
+     * c->initiator); not a relayed one (its remote IP is the relay's). */
     void (*on_inbound)(flare_host *h, void *state, flare_conn *c);
     /* c finished its upgrade (after FLARE_HOST_EV_CONN_OPENED and the dialers). */
     void (*on_conn_ready)(flare_host *h, void *state, flare_conn *c);
