@@ -36,13 +36,6 @@ static flare_peerid peer_of(uint8_t b)
     return id;
 }
 
-static flare_multiaddr ma(const char *s)
-{
-    flare_multiaddr m;
-    assert_int_equal(flare_multiaddr_parse(&m, s), 0);
-    return m;
-}
-
 /* ---- multistream-select ------------------------------------------------------------ */
 
 static int sc_mss(fm *m, void *ctx)
@@ -258,8 +251,9 @@ static int sc_identify(fm *m, void *ctx)
     (void)ctx;
     flare_privkey k = key(3);
     static const char *const protos[] = {"/ipfs/id/1.0.0", "/ipfs/ping/1.0.0", "/libp2p/dcutr"};
-    flare_multiaddr listen[2] = {ma("/ip4/198.51.100.1/tcp/4001"), ma("/ip6/2001:db8::1/tcp/4001")};
-    flare_multiaddr obs = ma("/ip4/203.0.113.7/tcp/5555");
+    flare_multiaddr listen[2] = {flare_test_ma("/ip4/198.51.100.1/tcp/4001"),
+                                 flare_test_ma("/ip6/2001:db8::1/tcp/4001")};
+    flare_multiaddr obs = flare_test_ma("/ip4/203.0.113.7/tcp/5555");
     flare_buf rec, out;
     flare_buf_init(&rec, &m->mem);
     flare_buf_init(&out, &m->mem);
@@ -346,8 +340,9 @@ static int sc_autonat1(fm *m, void *ctx)
 {
     (void)ctx;
     flare_peerid client = peer_of(6);
-    flare_multiaddr addrs[2] = {ma("/ip4/8.8.4.4/tcp/4001"), ma("/ip4/8.8.4.4/tcp/4002")};
-    flare_multiaddr observed = ma("/ip4/8.8.4.4/tcp/51000");
+    flare_multiaddr addrs[2] = {flare_test_ma("/ip4/8.8.4.4/tcp/4001"),
+                                flare_test_ma("/ip4/8.8.4.4/tcp/4002")};
+    flare_multiaddr observed = flare_test_ma("/ip4/8.8.4.4/tcp/51000");
     uint16_t ports[1] = {4001};
     flare_autonat1_server srv;
     memset(&srv, 0, sizeof(srv));
@@ -390,8 +385,8 @@ static int autonat2_run(flare_autonat2_server *srv, flare_prng *p, flare_buf *c2
                         flare_buf *back)
 {
     flare_peerid client = peer_of(7);
-    flare_multiaddr addrs[1] = {ma("/ip4/8.8.8.8/tcp/4001")};
-    flare_multiaddr observed = ma("/ip4/9.9.9.9/tcp/51000");
+    flare_multiaddr addrs[1] = {flare_test_ma("/ip4/8.8.8.8/tcp/4001")};
+    flare_multiaddr observed = flare_test_ma("/ip4/9.9.9.9/tcp/51000");
     flare_autonat2_client_req c;
     flare_autonat2_server_req r;
     flare_autonat2_server_req_init(&r, srv, &client, &observed, 0);
@@ -554,8 +549,8 @@ static int sc_relay(fm *m, void *vx)
 static int dcutr_run(flare_dcutr_initiator *bi, flare_dcutr_responder *ar, flare_buf *bo,
                      flare_buf *ao)
 {
-    flare_multiaddr baddrs[1] = {ma("/ip4/203.0.113.2/tcp/4001")};
-    flare_multiaddr aaddrs[1] = {ma("/ip4/203.0.113.1/tcp/4001")};
+    flare_multiaddr baddrs[1] = {flare_test_ma("/ip4/203.0.113.2/tcp/4001")};
+    flare_multiaddr aaddrs[1] = {flare_test_ma("/ip4/203.0.113.1/tcp/4001")};
     int rv;
     if ((rv = flare_dcutr_responder_stream_open(ar, 0)) != 0 ||
         (rv = flare_dcutr_initiator_start(bi, 0, baddrs, 1, bo)) != 0 ||

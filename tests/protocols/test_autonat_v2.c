@@ -6,22 +6,6 @@
 #include "flare/lpframe.h"
 #include "flare/reachability.h"
 
-static flare_multiaddr ma(const char *s)
-{
-    flare_multiaddr m;
-    assert_int_equal(flare_multiaddr_parse(&m, s), 0);
-    return m;
-}
-
-static flare_peerid pid(uint8_t fill)
-{
-    uint8_t b[34] = {0x12, 0x20};
-    memset(b + 2, fill, 32);
-    flare_peerid id;
-    assert_int_equal(flare_peerid_from_bytes(&id, b, sizeof(b)), 0);
-    return id;
-}
-
 static void check_bytes(const flare_buf *b, const char *hex)
 {
     uint8_t want[256];
@@ -34,7 +18,7 @@ static void test_v2_encode_exact(void **state)
 {
     flare_buf b;
     flare_buf_init(&b, NULL);
-    flare_multiaddr a = ma("/ip4/1.2.3.4/tcp/4001");
+    flare_multiaddr a = flare_test_ma("/ip4/1.2.3.4/tcp/4001");
     assert_int_equal(flare_autonat2_encode_dial_request(&b, &a, 1, 0x0102030405060708ULL), 0);
     check_bytes(&b, "15"
                     "0a13"
@@ -120,7 +104,7 @@ static void test_v2_decode_bad(void **state)
     /* Too many addresses. */
     flare_multiaddr addrs[33];
     for (int i = 0; i < 33; i++)
-        addrs[i] = ma("/ip4/1.2.3.4/tcp/1");
+        addrs[i] = flare_test_ma("/ip4/1.2.3.4/tcp/1");
     flare_buf b;
     flare_buf_init(&b, NULL);
     assert_int_equal(flare_autonat2_encode_dial_request(&b, addrs, 33, 5), 0);
@@ -144,8 +128,8 @@ static void pair_init(pair *p, const flare_autonat2_server_settings *s, const ch
 {
     flare_prng_seed(&p->prng, 7);
     assert_int_equal(flare_autonat2_server_init(&p->srv, s, NULL, flare_prng_rng(&p->prng)), 0);
-    flare_peerid peer = pid(5);
-    flare_multiaddr obs = ma(observed);
+    flare_peerid peer = flare_test_pid(5);
+    flare_multiaddr obs = flare_test_ma(observed);
     flare_autonat2_server_req_init(&p->sreq, &p->srv, &peer, &obs, 0);
     flare_buf_init(&p->c2s, NULL);
     flare_buf_init(&p->s2c, NULL);
@@ -160,8 +144,8 @@ static void pair_free(pair *p)
 
 static void pair_restart(pair *p, const char *observed)
 {
-    flare_peerid peer = pid(5);
-    flare_multiaddr obs = ma(observed);
+    flare_peerid peer = flare_test_pid(5);
+    flare_multiaddr obs = flare_test_ma(observed);
     flare_autonat2_server_req_init(&p->sreq, &p->srv, &peer, &obs, 0);
     flare_buf_reset(&p->c2s);
     flare_buf_reset(&p->s2c);
@@ -211,8 +195,9 @@ static void test_v2_same_ip_reachable(void **state)
 {
     pair p;
     pair_init(&p, NULL, "/ip4/8.8.4.4/tcp/50000");
-    flare_multiaddr addrs[] = {ma("/ip4/10.0.0.1/tcp/4001"), ma("/ip4/8.8.4.4/tcp/4001"),
-                               ma("/ip4/8.8.4.4/tcp/4002")};
+    flare_multiaddr addrs[] = {flare_test_ma("/ip4/10.0.0.1/tcp/4001"),
+                               flare_test_ma("/ip4/8.8.4.4/tcp/4001"),
+                               flare_test_ma("/ip4/8.8.4.4/tcp/4002")};
     assert_int_equal(
         flare_autonat2_client_req_init(&p.creq, addrs, 3, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
     assert_int_equal(pump_to_server(&p, 0), 1);
@@ -236,7 +221,7 @@ static void test_v2_nonce_and_outcomes(void **state)
 {
     pair p;
     pair_init(&p, NULL, "/ip4/8.8.4.4/tcp/50000");
-    flare_multiaddr a = ma("/ip4/8.8.4.4/tcp/4001");
+    flare_multiaddr a = flare_test_ma("/ip4/8.8.4.4/tcp/4001");
     /* Wrong nonce: refused; OK without the nonce is no information. */
     assert_int_equal(
         flare_autonat2_client_req_init(&p.creq, &a, 1, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
@@ -256,7 +241,7 @@ static void test_v2_nonce_and_outcomes(void **state)
     assert_int_equal(flare_autonat2_client_req_dial_back(&p.creq, p.creq.nonce, NULL, 1, &tmp),
                      FLARE_ERR_NOT_FOUND);
     /* A dial-back on a connection whose local port is not the address's. */
-    flare_multiaddr local = ma("/ip4/10.0.0.1/tcp/5555");
+    flare_multiaddr local = flare_test_ma("/ip4/10.0.0.1/tcp/5555");
     assert_int_equal(flare_autonat2_client_req_dial_back(&p.creq, p.creq.nonce, &local, 0, &tmp),
                      0);
     assert_int_equal(pump_to_server(&p, 0), 1);
@@ -289,8 +274,9 @@ static void test_v2_dial_data(void **state)
     pair p;
     pair_init(&p, NULL, "/ip4/8.8.4.4/tcp/50000");
     /* First acceptable address is on another IP: the client must pay. */
-    flare_multiaddr addrs[] = {ma("/ip6/::1/tcp/1"), ma("/ip4/9.9.9.9/tcp/4001"),
-                               ma("/ip4/8.8.4.4/tcp/4001")};
+    flare_multiaddr addrs[] = {flare_test_ma("/ip6/::1/tcp/1"),
+                               flare_test_ma("/ip4/9.9.9.9/tcp/4001"),
+                               flare_test_ma("/ip4/8.8.4.4/tcp/4001")};
     assert_int_equal(
         flare_autonat2_client_req_init(&p.creq, addrs, 3, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
     assert_int_equal(pump_to_server(&p, 0), 0);
@@ -322,7 +308,7 @@ static void test_v2_client_refuses_costly(void **state)
     flare_buf out, in;
     flare_buf_init(&out, NULL);
     flare_buf_init(&in, NULL);
-    flare_multiaddr a = ma("/ip4/8.8.4.4/tcp/4001");
+    flare_multiaddr a = flare_test_ma("/ip4/8.8.4.4/tcp/4001");
     size_t used;
     assert_int_equal(flare_autonat2_client_req_init(&c, &a, 1, 0, flare_prng_rng(&prng), &out), 0);
     assert_true(c.nonce != 0);
@@ -387,8 +373,9 @@ static void test_v2_server_policies(void **state)
     s.no_ipv6 = 1;
     pair_init(&p, &s, "/ip4/8.8.4.4/tcp/50000");
     /* Nothing acceptable: private, v6 (we cannot), quic (off), dns. */
-    flare_multiaddr addrs[] = {ma("/ip4/192.168.0.1/tcp/1"), ma("/ip6/2606:4700::1/tcp/1"),
-                               ma("/ip4/8.8.4.4/udp/1/quic-v1"), ma("/dns4/example.com/tcp/1")};
+    flare_multiaddr addrs[] = {
+        flare_test_ma("/ip4/192.168.0.1/tcp/1"), flare_test_ma("/ip6/2606:4700::1/tcp/1"),
+        flare_test_ma("/ip4/8.8.4.4/udp/1/quic-v1"), flare_test_ma("/dns4/example.com/tcp/1")};
     assert_int_equal(
         flare_autonat2_client_req_init(&p.creq, addrs, 4, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
     assert_int_equal(pump_to_server(&p, 0), 2);
@@ -398,9 +385,9 @@ static void test_v2_server_policies(void **state)
     assert_int_equal(pump_to_server(&p, 0), FLARE_ERR_STATE);
 
     /* Relayed connection: rejected. */
-    flare_peerid peer = pid(5);
-    flare_multiaddr obs = ma("/ip4/8.8.4.4/tcp/50000");
-    flare_multiaddr ok = ma("/ip4/8.8.4.4/tcp/4001");
+    flare_peerid peer = flare_test_pid(5);
+    flare_multiaddr obs = flare_test_ma("/ip4/8.8.4.4/tcp/50000");
+    flare_multiaddr ok = flare_test_ma("/ip4/8.8.4.4/tcp/4001");
     flare_autonat2_server_req_init(&p.sreq, &p.srv, &peer, &obs, 1);
     flare_buf_reset(&p.c2s);
     flare_buf_reset(&p.s2c);
@@ -452,7 +439,7 @@ static void test_v2_server_bad_input(void **state)
     /* Wrong message and empty chunks while waiting for data. */
     for (int k = 0; k < 2; k++) {
         pair_restart(&p, "/ip4/8.8.4.4/tcp/50000");
-        flare_multiaddr other = ma("/ip4/9.9.9.9/tcp/4001");
+        flare_multiaddr other = flare_test_ma("/ip4/9.9.9.9/tcp/4001");
         assert_int_equal(flare_autonat2_encode_dial_request(&p.c2s, &other, 1, 77), 0);
         assert_int_equal(pump_to_server(&p, 0), 0);
         if (k == 0)
@@ -477,7 +464,7 @@ static void test_reach_confidence(void **state)
 {
     flare_reachability r;
     flare_reachability_init(&r, NULL, NULL, 0);
-    flare_multiaddr a = ma("/ip4/8.8.4.4/tcp/4001");
+    flare_multiaddr a = flare_test_ma("/ip4/8.8.4.4/tcp/4001");
     assert_int_equal(flare_reachability_set_addrs(&r, &a, 1, 0), 0);
     assert_int_equal(flare_reachability_addr_state(&r, &a), FLARE_REACH_UNKNOWN);
     /* First evidence decides. */
@@ -516,7 +503,7 @@ static void test_reach_confidence(void **state)
         observe_n(&r, &a, FLARE_AUTONAT_UNREACHABLE, 1);
     }
     assert_int_equal(flare_reachability_addr_state(&r, &a), FLARE_REACH_PRIVATE);
-    flare_multiaddr b = ma("/ip4/8.8.4.4/tcp/9");
+    flare_multiaddr b = flare_test_ma("/ip4/8.8.4.4/tcp/9");
     assert_int_equal(flare_reachability_observe_v2(&r, &b, FLARE_AUTONAT_REACHABLE, 0),
                      FLARE_ERR_NOT_FOUND);
     flare_reachability_free(&r);
@@ -540,7 +527,8 @@ static void test_reach_v1_and_families(void **state)
     /* v1 says public for v4, v2 says private: v2 wins. */
     assert_int_equal(flare_reachability_observe_v1(&r, 4, FLARE_AUTONAT_REACHABLE, 0), 0);
     assert_int_equal(flare_reachability_family_state(&r, 4), FLARE_REACH_PUBLIC);
-    flare_multiaddr addrs[] = {ma("/ip4/8.8.4.4/tcp/4001"), ma("/ip6/2606:4700::1/tcp/4001")};
+    flare_multiaddr addrs[] = {flare_test_ma("/ip4/8.8.4.4/tcp/4001"),
+                               flare_test_ma("/ip6/2606:4700::1/tcp/4001")};
     assert_int_equal(flare_reachability_set_addrs(&r, addrs, 2, 0), 0);
     observe_n(&r, &addrs[0], FLARE_AUTONAT_UNREACHABLE, 1);
     assert_int_equal(flare_reachability_family_state(&r, 4), FLARE_REACH_PRIVATE);
@@ -563,7 +551,7 @@ static void test_reach_schedule_and_servers(void **state)
     assert_true(flare_reachability_expiry(&r) == 1015 * S);
     assert_int_equal(flare_reachability_handle_expiry(&r, 1014 * S), 0);
     /* New addresses while unknown: probe within 2 s. */
-    flare_multiaddr a = ma("/ip4/8.8.4.4/tcp/4001");
+    flare_multiaddr a = flare_test_ma("/ip4/8.8.4.4/tcp/4001");
     assert_int_equal(flare_reachability_set_addrs(&r, &a, 1, 1001 * S), 0);
     assert_true(flare_reachability_expiry(&r) == 1003 * S);
     assert_int_equal(flare_reachability_handle_expiry(&r, 1003 * S), 1);
@@ -577,7 +565,7 @@ static void test_reach_schedule_and_servers(void **state)
     assert_true(flare_reachability_expiry(&r) == 1003 * S + 900 * S);
 
     /* Server choice: distinct, least recently asked first. */
-    flare_peerid c[] = {pid(1), pid(2), pid(1), pid(3)};
+    flare_peerid c[] = {flare_test_pid(1), flare_test_pid(2), flare_test_pid(1), flare_test_pid(3)};
     size_t idx[4];
     assert_int_equal(flare_reachability_pick_servers(&r, 2000 * S, c, 4, 2, idx), 2);
     assert_int_equal(idx[0], 0);
@@ -588,7 +576,7 @@ static void test_reach_schedule_and_servers(void **state)
     assert_int_equal(flare_reachability_pick_servers(&r, 2002 * S, c, 4, 9, idx), 3);
 
     /* Probe order: unknown addresses first. */
-    flare_multiaddr two[] = {a, ma("/ip4/8.8.4.4/tcp/4002")};
+    flare_multiaddr two[] = {a, flare_test_ma("/ip4/8.8.4.4/tcp/4002")};
     assert_int_equal(flare_reachability_set_addrs(&r, two, 2, 2003 * S), 0);
     flare_multiaddr order[4];
     assert_int_equal(flare_reachability_addrs_to_probe(&r, order, 4), 2);

@@ -586,38 +586,11 @@ static void test_circuit_duration(void **state)
     /* The server frees circuits it still holds when deleted (ASan checks). */
 }
 
-/* Counting allocator: everything freed. */
-typedef struct counting {
-    long live;
-} counting;
-static void *c_malloc(size_t n, void *u)
-{
-    ((counting *)u)->live++;
-    return malloc(n);
-}
-static void c_free(void *p, void *u)
-{
-    if (p)
-        ((counting *)u)->live--;
-    free(p);
-}
-static void *c_calloc(size_t k, size_t n, void *u)
-{
-    ((counting *)u)->live++;
-    return calloc(k, n);
-}
-static void *c_realloc(void *p, size_t n, void *u)
-{
-    if (!p)
-        ((counting *)u)->live++;
-    return realloc(p, n);
-}
-
 static void test_no_leaks(void **state)
 {
     fx *f = *state;
-    counting cnt = {0};
-    flare_mem mem = {&cnt, c_malloc, c_free, c_calloc, c_realloc};
+    flare_test_heap cnt = {0};
+    flare_mem mem = flare_test_heap_mem(&cnt);
     flare_relay_server_del(f->s);
     flare_peerid trusted;
     fake_id(&trusted, 1);
@@ -633,7 +606,7 @@ static void test_no_leaks(void **state)
     assert_int_equal(stop_answer(f, res.circuit, FLARE_RELAY_STATUS_OK, T0, &m), 0);
     flare_relay_server_del(f->s);
     f->s = NULL;
-    assert_int_equal(cnt.live, 0);
+    assert_int_equal(cnt.blocks, 0);
     fx_start(f);
 }
 

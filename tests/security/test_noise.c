@@ -725,36 +725,12 @@ static void test_api_errors(void **state)
 
 /* Allocation failure at every point of a handshake and a transfer: each
  * failure is reported as FLARE_ERR_NOMEM, and nothing leaks (ASan). */
-typedef struct failing_mem {
-    long left; /* allocations until the failure; < 0: never fail */
-} failing_mem;
-
-static void *fm_malloc(size_t n, void *u)
-{
-    failing_mem *f = u;
-    return f->left-- == 0 ? NULL : malloc(n);
-}
-static void fm_free(void *p, void *u)
-{
-    free(p);
-}
-static void *fm_calloc(size_t k, size_t n, void *u)
-{
-    failing_mem *f = u;
-    return f->left-- == 0 ? NULL : calloc(k, n);
-}
-static void *fm_realloc(void *p, size_t n, void *u)
-{
-    failing_mem *f = u;
-    return f->left-- == 0 ? NULL : realloc(p, n);
-}
-
 static void test_allocation_failures(void **state)
 {
     int completed = 0;
     for (long fail = 0; fail < 200 && !completed; fail++) {
-        failing_mem fm = {fail};
-        flare_mem mem = {&fm, fm_malloc, fm_free, fm_calloc, fm_realloc};
+        flare_test_heap fm = {.fail_at = fail + 1};
+        flare_mem mem = flare_test_heap_mem(&fm);
         flare_prng rng;
         flare_prng_seed(&rng, 17);
         flare_privkey ki, kr;
@@ -797,6 +773,7 @@ static void test_allocation_failures(void **state)
         flare_buf_free(&ro);
         flare_buf_free(&ip);
         flare_buf_free(&rp);
+        assert_int_equal(fm.blocks, 0);
     }
     assert_true(completed);
 }
