@@ -6,48 +6,40 @@
 #include "flare/lpframe.h"
 #include "flare/reachability.h"
 
-static void check_bytes(const flare_buf *b, const char *hex)
-{
-    uint8_t want[256];
-    size_t n = flare_test_unhex(hex, want, sizeof(want));
-    assert_int_equal(b->len, n);
-    assert_memory_equal(b->base, want, n);
-}
-
 static void test_v2_encode_exact(void **state)
 {
     flare_buf b;
     flare_buf_init(&b, NULL);
     flare_multiaddr a = flare_test_ma("/ip4/1.2.3.4/tcp/4001");
     assert_int_equal(flare_autonat2_encode_dial_request(&b, &a, 1, 0x0102030405060708ULL), 0);
-    check_bytes(&b, "15"
-                    "0a13"
-                    "0a080401020304060fa1"
-                    "110807060504030201");
+    flare_test_assert_hex(&b, "15"
+                              "0a13"
+                              "0a080401020304060fa1"
+                              "110807060504030201");
     flare_buf_reset(&b);
     assert_int_equal(
         flare_autonat2_encode_dial_response(&b, FLARE_AUTONAT2_OK, 0, FLARE_AUTONAT2_DIAL_OK), 0);
-    check_bytes(&b, "08"
-                    "1206"
-                    "08c801"
-                    "18c801");
+    flare_test_assert_hex(&b, "08"
+                              "1206"
+                              "08c801"
+                              "18c801");
     flare_buf_reset(&b);
     /* E_INTERNAL_ERROR with everything zero: an empty dialResponse. */
     assert_int_equal(flare_autonat2_encode_dial_response(&b, FLARE_AUTONAT2_E_INTERNAL_ERROR, 0,
                                                          FLARE_AUTONAT2_DIAL_UNUSED),
                      0);
-    check_bytes(&b, "02"
-                    "1200");
+    flare_test_assert_hex(&b, "02"
+                              "1200");
     flare_buf_reset(&b);
     assert_int_equal(flare_autonat2_encode_dial_data_request(&b, 1, 30000), 0);
-    check_bytes(&b, "08"
-                    "1a06"
-                    "0801"
-                    "10b0ea01");
+    flare_test_assert_hex(&b, "08"
+                              "1a06"
+                              "0801"
+                              "10b0ea01");
     flare_buf_reset(&b);
     assert_int_equal(flare_autonat2_encode_dial_back(&b, 0x0102030405060708ULL), 0);
-    check_bytes(&b, "09"
-                    "090807060504030201");
+    flare_test_assert_hex(&b, "09"
+                              "090807060504030201");
     size_t used;
     uint64_t nonce;
     assert_int_equal(flare_autonat2_parse_dial_back(b.base, b.len, &used, &nonce), 0);
@@ -57,7 +49,7 @@ static void test_v2_encode_exact(void **state)
                      FLARE_ERR_AGAIN);
     flare_buf_reset(&b);
     assert_int_equal(flare_autonat2_encode_dial_back_response(&b), 0);
-    check_bytes(&b, "00");
+    flare_test_assert_hex(&b, "00");
     assert_int_equal(flare_autonat2_parse_dial_back_response(b.base, b.len, &used), 0);
     uint8_t bad_status[] = {0x02, 0x08, 0x01};
     assert_int_equal(flare_autonat2_parse_dial_back_response(bad_status, 3, &used),

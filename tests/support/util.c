@@ -26,6 +26,14 @@ size_t flare_test_unhex(const char *hex, uint8_t *out, size_t cap)
     return n / 2;
 }
 
+void flare_test_assert_hex(const flare_buf *b, const char *hex)
+{
+    uint8_t want[256];
+    size_t n = flare_test_unhex(hex, want, sizeof(want));
+    assert_int_equal(b->len, n);
+    assert_memory_equal(b->base, want, n);
+}
+
 char *flare_test_read_source_file(const char *rel, size_t *len)
 {
     const char *dir = getenv("FLARE_SOURCE_DIR");
