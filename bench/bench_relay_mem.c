@@ -15,8 +15,8 @@ static int run(size_t n, const flare_privkey *k)
     flare_mem mem = flare_test_heap_mem(&cnt);
     flare_prng p;
     flare_prng_seed(&p, 1);
-    flare_relay_server_config cfg;
-    flare_relay_server_config_default(&cfg);
+    flare_relay_server_settings cfg;
+    flare_relay_server_settings_default(&cfg);
     cfg.key = k;
     cfg.max_reservations = (uint32_t)n;
     cfg.max_circuits = (uint32_t)n;

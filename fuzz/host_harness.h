@@ -179,7 +179,11 @@ static int fz_noise_start(fz *f)
     flare_privkey_from_seed(&k, fz_seed);
     static flare_prng prng;
     flare_prng_seed(&prng, 0x42);
-    flare_noise_settings ns = {.identity = &k, .initiator = 1, .muxers = muxers};
+    flare_noise_settings ns;
+    flare_noise_settings_default(&ns);
+    ns.identity = &k;
+    ns.initiator = 1;
+    ns.muxers = muxers;
     ns.nmuxers = f->no_early_muxer ? 0 : 1;
     int rv = flare_noise_init(&f->noise, &ns, NULL, flare_prng_rng(&prng));
     if (rv)

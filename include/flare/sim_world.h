@@ -78,8 +78,8 @@ typedef struct flare_sim_world_settings {
     /* Every host's settings (copied); NULL: flare_host_settings_default()
      * with doc_addrs_public set (the simulator's addresses are TEST-NET). */
     const flare_host_settings *host;
-    const flare_relay_server_config *relay; /* R's; NULL: the defaults */
-    const flare_mem *mem;                   /* the simulation's and every host's; NULL: libc */
+    const flare_relay_server_settings *relay; /* R's; NULL: the defaults */
+    const flare_mem *mem;                     /* the simulation's and every host's; NULL: libc */
 } flare_sim_world_settings;
 
 /* Fills s with the defaults documented on each field. */

@@ -90,8 +90,15 @@ static int sc_noise(fm *m, void *ctx)
     flare_prng pa, pb;
     flare_prng_seed(&pa, 1);
     flare_prng_seed(&pb, 2);
-    flare_noise_settings sa = {.identity = &ka, .initiator = 1, .muxers = muxers, .nmuxers = 1};
-    flare_noise_settings sb = {.identity = &kb, .initiator = 0, .muxers = muxers, .nmuxers = 1};
+    flare_noise_settings sa, sb;
+    flare_noise_settings_default(&sa);
+    sa.identity = &ka;
+    sa.initiator = 1;
+    sa.muxers = muxers;
+    sa.nmuxers = 1;
+    sb = sa;
+    sb.identity = &kb;
+    sb.initiator = 0;
     flare_noise a = {0}, b = {0};
     flare_buf ao, bo, ap, bp;
     flare_buf_init(&ao, &m->mem);
@@ -319,7 +326,7 @@ static int sc_ping(fm *m, void *ctx)
     flare_buf co, so;
     flare_buf_init(&co, &m->mem);
     flare_buf_init(&so, &m->mem);
-    int rv = flare_ping_client_init(&c, 0, flare_prng_rng(&p));
+    int rv = flare_ping_client_init(&c, FLARE_PING_DEFAULT_TIMEOUT, flare_prng_rng(&p));
     for (int i = 0; rv == 0 && i < 3; i++) {
         flare_tstamp rtt;
         flare_buf_reset(&co);
@@ -390,7 +397,8 @@ static int autonat2_run(flare_autonat2_server *srv, flare_prng *p, flare_buf *c2
     flare_autonat2_client_req c;
     flare_autonat2_server_req r;
     flare_autonat2_server_req_init(&r, srv, &client, &observed, 0);
-    int rv = flare_autonat2_client_req_init(&c, addrs, 1, 0, flare_prng_rng(p), c2s);
+    int rv = flare_autonat2_client_req_init(&c, addrs, 1, FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                            flare_prng_rng(p), c2s);
     int srv_state = 0, cli_state = 0;
     for (int i = 0; rv == 0 && i < 64 && srv_state == 0; i++) {
         size_t used;
@@ -436,7 +444,10 @@ static int sc_autonat2(fm *m, void *ctx)
     flare_buf_init(&c2s, &m->mem);
     flare_buf_init(&s2c, &m->mem);
     flare_buf_init(&back, &m->mem);
-    flare_autonat2_server_settings ss = {.min_dial_data = 10000, .max_dial_data = 20000};
+    flare_autonat2_server_settings ss;
+    flare_autonat2_server_settings_default(&ss);
+    ss.min_dial_data = 10000;
+    ss.max_dial_data = 20000;
     int rv = flare_autonat2_server_init(&srv, &ss, &m->mem, flare_prng_rng(&p));
     int inited = rv == 0;
     if (rv == 0)
@@ -525,8 +536,8 @@ static int sc_relay(fm *m, void *vx)
     relay_ctx *x = vx;
     flare_prng p;
     flare_prng_seed(&p, 9);
-    flare_relay_server_config cfg;
-    flare_relay_server_config_default(&cfg);
+    flare_relay_server_settings cfg;
+    flare_relay_server_settings_default(&cfg);
     cfg.key = &x->rk;
     flare_relay_server *s = NULL;
     flare_buf a, b;
@@ -585,7 +596,9 @@ static int sc_dcutr(fm *m, void *ctx)
     flare_buf_init(&metrics, &m->mem);
     flare_dcutr_tracer t;
     flare_dcutr_tracer_init(&t);
-    flare_dcutr_settings s = {.tracer = &t};
+    flare_dcutr_settings s;
+    flare_dcutr_settings_default(&s);
+    s.tracer = &t;
     int rv = flare_dcutr_initiator_init(&bi, &s, &m->mem);
     if (rv == 0) {
         if ((rv = flare_dcutr_responder_init(&ar, &s, &m->mem)) == 0) {

@@ -141,8 +141,8 @@ static void world_init(world *w, uint64_t seed, const flare_host_settings *bcfg,
         make_host(w, i, inet, ips[i], NULL);
     for (int i = R1; i <= R3; i++)
         assert_int_equal(flare_host_enable_relay_server(w->n[i].h, NULL), 0);
-    flare_relay_server_config rc;
-    flare_relay_server_config_default(&rc);
+    flare_relay_server_settings rc;
+    flare_relay_server_settings_default(&rc);
     rc.allow_reserve = deny_all;
     assert_int_equal(flare_host_enable_relay_server(w->n[RX].h, &rc), 0);
     flare_sim_nat_config nc;

@@ -10,7 +10,7 @@
 
 /* R, A and B with 10 ms links, hole punching off: these scenarios test the
  * relay alone. */
-static void world_init(flare_sim_world *w, uint64_t seed, const flare_relay_server_config *rcfg)
+static void world_init(flare_sim_world *w, uint64_t seed, const flare_relay_server_settings *rcfg)
 {
     flare_sim_world_settings p;
     flare_sim_world_settings_default(&p); /* EIM, APDF NATs that drop unsolicited SYNs */
@@ -165,8 +165,8 @@ static void test_no_reservation(void **state)
  * serving. */
 static void test_data_limit(void **state)
 {
-    flare_relay_server_config rc;
-    flare_relay_server_config_default(&rc);
+    flare_relay_server_settings rc;
+    flare_relay_server_settings_default(&rc);
     rc.limit_data = 64 * 1024;
     flare_sim_world w;
     world_init(&w, 23, &rc);
@@ -234,8 +234,8 @@ static void test_drop_and_refresh(void **state)
  * reset before the limit stays a reset. */
 static void test_duration_limit(void **state)
 {
-    flare_relay_server_config rc;
-    flare_relay_server_config_default(&rc);
+    flare_relay_server_settings rc;
+    flare_relay_server_settings_default(&rc);
     rc.limit_duration = 5;
     flare_sim_world w;
     world_init(&w, 26, &rc);
@@ -268,8 +268,8 @@ static void test_duration_limit(void **state)
  * runs 15 s): B must renew before the relay drops it, never leave a gap. */
 static void test_short_ttl_refresh(void **state)
 {
-    flare_relay_server_config rc;
-    flare_relay_server_config_default(&rc);
+    flare_relay_server_settings rc;
+    flare_relay_server_settings_default(&rc);
     rc.reservation_ttl = 15;
     flare_sim_world w;
     world_init(&w, 25, &rc);
@@ -353,8 +353,8 @@ static const flare_stream_cbs sink_cbs = {.on_data = sink_data, .on_eof = sink_e
  * instead of the relayed connection failing with "limit". */
 static void test_bulk_over_slow_circuit(void **state)
 {
-    flare_relay_server_config rc;
-    flare_relay_server_config_default(&rc);
+    flare_relay_server_settings rc;
+    flare_relay_server_settings_default(&rc);
     rc.limit_data = 1ULL << 40;
     rc.limit_duration = 3600;
     flare_sim_world w;

@@ -135,7 +135,8 @@ typedef struct srv_env {
 
 static void env_init(srv_env *e, int doc)
 {
-    flare_autonat1_server_settings s = {0};
+    flare_autonat1_server_settings s;
+    flare_autonat1_server_settings_default(&s);
     s.doc_is_public = doc;
     assert_int_equal(flare_autonat1_server_init(&e->srv, &s, NULL), 0);
     e->peer = flare_test_pid(3);
@@ -265,6 +266,29 @@ static void test_v1_server_bad_requests(void **state)
     env_free(&e);
 }
 
+/* Zero limits mean zero, not the defaults: every request is refused. */
+static void test_v1_zero_limits(void **state)
+{
+    (void)state;
+    flare_multiaddr a = flare_test_ma("/ip4/8.8.4.4/tcp/4001");
+    flare_autonat1_status st;
+    for (int which = 0; which < 2; which++) {
+        srv_env e;
+        env_init(&e, 0);
+        flare_autonat1_server_free(&e.srv);
+        flare_autonat1_server_settings s;
+        flare_autonat1_server_settings_default(&s);
+        if (which)
+            s.per_peer_limit = 0;
+        else
+            s.global_limit = 0;
+        assert_int_equal(flare_autonat1_server_init(&e.srv, &s, NULL), 0);
+        assert_int_equal(ask(&e, &a, 1, 0, 1000, &st), 0);
+        assert_int_equal(st, FLARE_AUTONAT1_E_DIAL_REFUSED);
+        env_free(&e);
+    }
+}
+
 static void test_v1_rate_limits(void **state)
 {
     srv_env e;
@@ -353,10 +377,11 @@ static void test_v1_client_js_reuse(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_v1_encode_exact),   cmocka_unit_test(test_v1_roundtrip_response),
-        cmocka_unit_test(test_v1_decode_bad),     cmocka_unit_test(test_v1_too_many_addrs),
-        cmocka_unit_test(test_v1_server_filters), cmocka_unit_test(test_v1_server_bad_requests),
-        cmocka_unit_test(test_v1_rate_limits),    cmocka_unit_test(test_v1_client_js_reuse),
+        cmocka_unit_test(test_v1_encode_exact),    cmocka_unit_test(test_v1_roundtrip_response),
+        cmocka_unit_test(test_v1_decode_bad),      cmocka_unit_test(test_v1_too_many_addrs),
+        cmocka_unit_test(test_v1_server_filters),  cmocka_unit_test(test_v1_server_bad_requests),
+        cmocka_unit_test(test_v1_rate_limits),     cmocka_unit_test(test_v1_zero_limits),
+        cmocka_unit_test(test_v1_client_js_reuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

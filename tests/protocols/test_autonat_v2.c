@@ -190,8 +190,10 @@ static void test_v2_same_ip_reachable(void **state)
     flare_multiaddr addrs[] = {flare_test_ma("/ip4/10.0.0.1/tcp/4001"),
                                flare_test_ma("/ip4/8.8.4.4/tcp/4001"),
                                flare_test_ma("/ip4/8.8.4.4/tcp/4002")};
-    assert_int_equal(
-        flare_autonat2_client_req_init(&p.creq, addrs, 3, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
+    assert_int_equal(flare_autonat2_client_req_init(&p.creq, addrs, 3,
+                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&p.prng), &p.c2s),
+                     0);
     assert_int_equal(pump_to_server(&p, 0), 1);
     assert_int_equal(p.sreq.addr_idx, 1); /* private one skipped */
     assert_true(flare_multiaddr_equal(&p.sreq.target, &addrs[1]));
@@ -215,8 +217,10 @@ static void test_v2_nonce_and_outcomes(void **state)
     pair_init(&p, NULL, "/ip4/8.8.4.4/tcp/50000");
     flare_multiaddr a = flare_test_ma("/ip4/8.8.4.4/tcp/4001");
     /* Wrong nonce: refused; OK without the nonce is no information. */
-    assert_int_equal(
-        flare_autonat2_client_req_init(&p.creq, &a, 1, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
+    assert_int_equal(flare_autonat2_client_req_init(&p.creq, &a, 1,
+                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&p.prng), &p.c2s),
+                     0);
     assert_int_equal(pump_to_server(&p, 0), 1);
     dial_back(&p, p.creq.nonce ^ 1, FLARE_ERR_NOT_FOUND);
     assert_int_equal(flare_autonat2_server_req_dial_result(&p.sreq, FLARE_AUTONAT2_DIAL_OK, &p.s2c),
@@ -226,8 +230,10 @@ static void test_v2_nonce_and_outcomes(void **state)
 
     /* The dial-back on the request's own connection proves nothing. */
     pair_restart(&p, "/ip4/8.8.4.4/tcp/50000");
-    assert_int_equal(
-        flare_autonat2_client_req_init(&p.creq, &a, 1, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
+    assert_int_equal(flare_autonat2_client_req_init(&p.creq, &a, 1,
+                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&p.prng), &p.c2s),
+                     0);
     flare_buf tmp;
     flare_buf_init(&tmp, NULL);
     assert_int_equal(flare_autonat2_client_req_dial_back(&p.creq, p.creq.nonce, NULL, 1, &tmp),
@@ -249,8 +255,10 @@ static void test_v2_nonce_and_outcomes(void **state)
     static const flare_autonat_outcome want[] = {FLARE_AUTONAT_UNREACHABLE, FLARE_AUTONAT_NO_INFO};
     for (int i = 0; i < 2; i++) {
         pair_restart(&p, "/ip4/8.8.4.4/tcp/50000");
-        assert_int_equal(
-            flare_autonat2_client_req_init(&p.creq, &a, 1, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
+        assert_int_equal(flare_autonat2_client_req_init(&p.creq, &a, 1,
+                                                        FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                        flare_prng_rng(&p.prng), &p.c2s),
+                         0);
         assert_int_equal(pump_to_server(&p, 0), 1);
         assert_int_equal(flare_autonat2_server_req_dial_result(&p.sreq, ds[i], &p.s2c), 0);
         assert_int_equal(pump_to_client(&p), 1);
@@ -269,8 +277,10 @@ static void test_v2_dial_data(void **state)
     flare_multiaddr addrs[] = {flare_test_ma("/ip6/::1/tcp/1"),
                                flare_test_ma("/ip4/9.9.9.9/tcp/4001"),
                                flare_test_ma("/ip4/8.8.4.4/tcp/4001")};
-    assert_int_equal(
-        flare_autonat2_client_req_init(&p.creq, addrs, 3, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
+    assert_int_equal(flare_autonat2_client_req_init(&p.creq, addrs, 3,
+                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&p.prng), &p.c2s),
+                     0);
     assert_int_equal(pump_to_server(&p, 0), 0);
     assert_int_equal(p.sreq.state, FLARE_AUTONAT2_SREQ_WAIT_DATA);
     assert_int_equal(p.sreq.addr_idx, 1);
@@ -302,7 +312,9 @@ static void test_v2_client_refuses_costly(void **state)
     flare_buf_init(&in, NULL);
     flare_multiaddr a = flare_test_ma("/ip4/8.8.4.4/tcp/4001");
     size_t used;
-    assert_int_equal(flare_autonat2_client_req_init(&c, &a, 1, 0, flare_prng_rng(&prng), &out), 0);
+    assert_int_equal(flare_autonat2_client_req_init(&c, &a, 1, FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&prng), &out),
+                     0);
     assert_true(c.nonce != 0);
     assert_int_equal(flare_autonat2_encode_dial_data_request(&in, 0, 100001), 0);
     assert_int_equal(flare_autonat2_client_req_recv(&c, in.base, in.len, &used, &out),
@@ -320,7 +332,9 @@ static void test_v2_client_refuses_costly(void **state)
                      FLARE_ERR_PROTO);
     /* Response index out of range. */
     flare_buf_reset(&in);
-    assert_int_equal(flare_autonat2_client_req_init(&c, &a, 1, 0, flare_prng_rng(&prng), &out), 0);
+    assert_int_equal(flare_autonat2_client_req_init(&c, &a, 1, FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&prng), &out),
+                     0);
     assert_int_equal(
         flare_autonat2_encode_dial_response(&in, FLARE_AUTONAT2_OK, 3, FLARE_AUTONAT2_DIAL_OK), 0);
     assert_int_equal(flare_autonat2_client_req_recv(&c, in.base, in.len, &used, &out),
@@ -332,7 +346,9 @@ static void test_v2_client_refuses_costly(void **state)
                      FLARE_ERR_PROTO);
     /* Refused request: no information. */
     flare_buf_reset(&in);
-    assert_int_equal(flare_autonat2_client_req_init(&c, &a, 1, 0, flare_prng_rng(&prng), &out), 0);
+    assert_int_equal(flare_autonat2_client_req_init(&c, &a, 1, FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&prng), &out),
+                     0);
     assert_int_equal(flare_autonat2_encode_dial_response(&in, FLARE_AUTONAT2_E_DIAL_REFUSED, 0,
                                                          FLARE_AUTONAT2_DIAL_UNUSED),
                      0);
@@ -341,7 +357,8 @@ static void test_v2_client_refuses_costly(void **state)
     assert_int_equal(c.addr_idx, -1);
     assert_int_equal(flare_autonat2_client_req_recv(&c, in.base, in.len, &used, &out),
                      FLARE_ERR_STATE);
-    assert_int_equal(flare_autonat2_client_req_init(&c, &a, 0, 0, flare_prng_rng(&prng), &out),
+    assert_int_equal(flare_autonat2_client_req_init(&c, &a, 0, FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&prng), &out),
                      FLARE_ERR_INVALID_ARG);
     flare_buf_free(&out);
     flare_buf_free(&in);
@@ -361,15 +378,18 @@ static flare_autonat2_status server_status(pair *p)
 static void test_v2_server_policies(void **state)
 {
     pair p;
-    flare_autonat2_server_settings s = {0};
+    flare_autonat2_server_settings s;
+    flare_autonat2_server_settings_default(&s);
     s.no_ipv6 = 1;
     pair_init(&p, &s, "/ip4/8.8.4.4/tcp/50000");
     /* Nothing acceptable: private, v6 (we cannot), quic (off), dns. */
     flare_multiaddr addrs[] = {
         flare_test_ma("/ip4/192.168.0.1/tcp/1"), flare_test_ma("/ip6/2606:4700::1/tcp/1"),
         flare_test_ma("/ip4/8.8.4.4/udp/1/quic-v1"), flare_test_ma("/dns4/example.com/tcp/1")};
-    assert_int_equal(
-        flare_autonat2_client_req_init(&p.creq, addrs, 4, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
+    assert_int_equal(flare_autonat2_client_req_init(&p.creq, addrs, 4,
+                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&p.prng), &p.c2s),
+                     0);
     assert_int_equal(pump_to_server(&p, 0), 2);
     assert_int_equal(server_status(&p), FLARE_AUTONAT2_E_DIAL_REFUSED);
     assert_int_equal(pump_to_client(&p), 1);
@@ -383,8 +403,10 @@ static void test_v2_server_policies(void **state)
     flare_autonat2_server_req_init(&p.sreq, &p.srv, &peer, &obs, 1);
     flare_buf_reset(&p.c2s);
     flare_buf_reset(&p.s2c);
-    assert_int_equal(
-        flare_autonat2_client_req_init(&p.creq, &ok, 1, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
+    assert_int_equal(flare_autonat2_client_req_init(&p.creq, &ok, 1,
+                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&p.prng), &p.c2s),
+                     0);
     assert_int_equal(pump_to_server(&p, 0), 2);
     assert_int_equal(server_status(&p), FLARE_AUTONAT2_E_REQUEST_REJECTED);
 
@@ -393,18 +415,24 @@ static void test_v2_server_policies(void **state)
     pair_init(&p, NULL, "/ip4/8.8.4.4/tcp/50000");
     for (int i = 0; i < 12; i++) {
         pair_restart(&p, "/ip4/8.8.4.4/tcp/50000");
-        assert_int_equal(
-            flare_autonat2_client_req_init(&p.creq, &ok, 1, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
+        assert_int_equal(flare_autonat2_client_req_init(&p.creq, &ok, 1,
+                                                        FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                        flare_prng_rng(&p.prng), &p.c2s),
+                         0);
         assert_int_equal(pump_to_server(&p, 100), 1);
     }
     pair_restart(&p, "/ip4/8.8.4.4/tcp/50000");
-    assert_int_equal(
-        flare_autonat2_client_req_init(&p.creq, &ok, 1, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
+    assert_int_equal(flare_autonat2_client_req_init(&p.creq, &ok, 1,
+                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&p.prng), &p.c2s),
+                     0);
     assert_int_equal(pump_to_server(&p, 200), 2);
     assert_int_equal(server_status(&p), FLARE_AUTONAT2_E_REQUEST_REJECTED);
     pair_restart(&p, "/ip4/8.8.4.4/tcp/50000");
-    assert_int_equal(
-        flare_autonat2_client_req_init(&p.creq, &ok, 1, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
+    assert_int_equal(flare_autonat2_client_req_init(&p.creq, &ok, 1,
+                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&p.prng), &p.c2s),
+                     0);
     assert_int_equal(pump_to_server(&p, 100 + 60 * FLARE_NS_PER_S), 1);
     pair_free(&p);
 }

@@ -168,7 +168,11 @@ typedef struct net {
 static net *net_new(const flare_dcutr_settings *s, flare_tstamp owd)
 {
     net *n = calloc(1, sizeof(*n));
-    flare_dcutr_settings st = s ? *s : (flare_dcutr_settings){0};
+    flare_dcutr_settings st;
+    if (s)
+        st = *s;
+    else
+        flare_dcutr_settings_default(&st);
     flare_dcutr_tracer_init(&n->tr);
     st.tracer = &n->tr;
     st.trace_id = 7;
@@ -328,7 +332,8 @@ static void test_pump_fragmented(void **state)
 static void test_retry_then_success(void **state)
 {
     (void)state;
-    flare_dcutr_settings s = {0};
+    flare_dcutr_settings s;
+    flare_dcutr_settings_default(&s);
     s.retry_backoff = 2 * S;
     net *n = net_new(&s, 20 * MS);
     flare_tstamp a_dial, b_dial, t = 0;
@@ -608,7 +613,8 @@ static void test_settings(void **state)
 {
     (void)state;
     flare_dcutr_initiator b;
-    flare_dcutr_settings s = {0};
+    flare_dcutr_settings s;
+    flare_dcutr_settings_default(&s);
     s.max_attempts = 300;
     assert_int_equal(flare_dcutr_initiator_init(&b, &s, NULL), FLARE_ERR_INVALID_ARG);
     assert_int_equal(flare_dcutr_initiator_init(&b, NULL, NULL), 0);

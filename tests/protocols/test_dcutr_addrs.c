@@ -6,7 +6,10 @@
 static int usable(const char *s, int doc, int quic)
 {
     flare_multiaddr m = flare_test_ma(s);
-    flare_dcutr_addr_opts o = {doc, quic, 0, 0};
+    flare_dcutr_addr_settings o;
+    flare_dcutr_addr_settings_default(&o);
+    o.doc_is_public = doc;
+    o.allow_quic = quic;
     return flare_dcutr_addr_usable(&m, &o);
 }
 
@@ -27,7 +30,8 @@ static void test_dial_addrs_scope(void **state)
     flare_multiaddr in[16], out[16];
     for (size_t i = 0; i < n; i++)
         in[i] = flare_test_ma(hostile[i]);
-    flare_dcutr_addr_opts o = {0};
+    flare_dcutr_addr_settings o;
+    flare_dcutr_addr_settings_default(&o);
     assert_int_equal(flare_dcutr_dial_addrs(in, n, &o, out, 16), 1);
     assert_true(flare_multiaddr_equal(&out[0], &in[n - 1]));
     /* Allowed: private, loopback, link-local, CGNAT; still not unspecified
@@ -39,7 +43,7 @@ static void test_dial_addrs_scope(void **state)
         flare_ma_class c = flare_multiaddr_classify(&out[i]);
         assert_true(c != FLARE_MA_UNSPECIFIED && c != FLARE_MA_OTHER);
     }
-    o.max = 16;
+    o.max_dials = 16;
     assert_int_equal(flare_dcutr_dial_addrs(in, n, &o, out, 16), 9);
     /* NULL opts: the defaults (public only). */
     assert_int_equal(flare_dcutr_dial_addrs(in, n, NULL, out, 16), 1);
@@ -116,7 +120,8 @@ static void test_select_addrs(void **state)
         flare_test_ma("/ip4/2.2.2.2/tcp/2"), flare_test_ma("/ip4/3.3.3.3/udp/3/quic-v1"),
         flare_test_ma("/ip4/4.4.4.4/tcp/4"), flare_test_ma("/ip4/5.5.5.5/tcp/5")};
     flare_multiaddr out[8];
-    flare_dcutr_addr_opts o = {0, 0, 0, 0};
+    flare_dcutr_addr_settings o;
+    flare_dcutr_addr_settings_default(&o);
     int n = flare_dcutr_select_addrs(confirmed, 3, cand, 4, &o, out, 8);
     assert_int_equal(n, 4);
     assert_true(flare_multiaddr_equal(&out[0], &confirmed[1])); /* confirmed first */

@@ -15,7 +15,7 @@
 typedef struct fx {
     flare_privkey key;
     flare_peerid relay;
-    flare_relay_server_config cfg;
+    flare_relay_server_settings cfg;
     flare_relay_server *s;
     flare_prng prng;
     flare_buf out;
@@ -48,7 +48,7 @@ static int setup(void **state)
     flare_prng_seed(&p, 99);
     assert_int_equal(flare_privkey_generate(&f->key, flare_prng_rng(&p)), 0);
     assert_int_equal(flare_peerid_from_pubkey(&f->relay, &f->key.pub), 0);
-    flare_relay_server_config_default(&f->cfg);
+    flare_relay_server_settings_default(&f->cfg);
     f->cfg.key = &f->key;
     flare_buf_init(&f->out, NULL);
     fx_start(f);
@@ -205,7 +205,17 @@ static void test_reserve_refusals(void **state)
     assert_int_equal(reserve(f, 200, 7, 0, T0), FLARE_RELAY_STATUS_OK);
     assert_int_equal(flare_relay_server_num_reservations(f->s), 9);
 
+    /* A cap of 0 is 0 (not the default): nothing is reserved. */
+    f->cfg.max_reservations = 0;
+    fx_start(f);
+    assert_int_equal(reserve(f, 1, 1, 0, T0), FLARE_RELAY_STATUS_RESOURCE_LIMIT_EXCEEDED);
+    f->cfg.max_reservations = FLARE_RELAY_DEFAULT_MAX_RESERVATIONS;
+    f->cfg.max_reservations_per_ip = 0;
+    fx_start(f);
+    assert_int_equal(reserve(f, 1, 1, 0, T0), FLARE_RELAY_STATUS_RESERVATION_REFUSED);
+
     /* Total cap. */
+    f->cfg.max_reservations_per_ip = FLARE_RELAY_DEFAULT_MAX_PER_IP;
     f->cfg.max_reservations = 4;
     fx_start(f);
     for (uint32_t i = 0; i < 4; i++)
