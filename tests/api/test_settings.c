@@ -16,25 +16,140 @@
 
 #define S FLARE_NS_PER_S
 
-static void test_addrmgr(void **state)
+/* Each constructor, run on settings c and undone on success. Returns its
+ * result. */
+static flare_prng prng;
+static flare_privkey key;
+
+static int an1(flare_autonat1_server_settings *c)
+{
+    flare_autonat1_server s;
+    int rv = flare_autonat1_server_init(&s, c, NULL);
+    if (rv == 0)
+        flare_autonat1_server_free(&s);
+    return rv;
+}
+
+static int an2(flare_autonat2_server_settings *c)
+{
+    flare_autonat2_server s;
+    int rv = flare_autonat2_server_init(&s, c, NULL, flare_prng_rng(&prng));
+    if (rv == 0)
+        flare_autonat2_server_free(&s);
+    return rv;
+}
+
+static int addrmgr(flare_addrmgr_settings *c)
+{
+    flare_addrmgr *m;
+    int rv = flare_addrmgr_new(&m, c, NULL);
+    if (rv == 0)
+        flare_addrmgr_del(m);
+    return rv;
+}
+
+static int dcutr(flare_dcutr_settings *c)
+{
+    flare_dcutr_initiator b;
+    flare_dcutr_responder a;
+    int rv = flare_dcutr_initiator_init(&b, c, NULL);
+    assert_int_equal(flare_dcutr_responder_init(&a, c, NULL), rv);
+    if (rv == 0) {
+        flare_dcutr_initiator_free(&b);
+        flare_dcutr_responder_free(&a);
+    }
+    return rv;
+}
+
+static int relay(flare_relay_server_settings *c)
+{
+    flare_relay_server *s;
+    c->key = &key;
+    int rv = flare_relay_server_new(&s, c, NULL, flare_prng_rng(&prng));
+    if (rv == 0)
+        flare_relay_server_del(s);
+    return rv;
+}
+
+/* A zeroed T is refused, T from T_default() accepted. */
+#define ZEROED_REFUSED(T, make)                                                                    \
+    do {                                                                                           \
+        T c_ = {0};                                                                                \
+        assert_int_equal(make(&c_), FLARE_ERR_INVALID_ARG);                                        \
+        T##_default(&c_);                                                                          \
+        assert_int_equal(c_.struct_size, sizeof(c_));                                              \
+        assert_int_equal(make(&c_), 0);                                                            \
+    } while (0)
+
+/* T_default() with field set to 0: make gives want. */
+#define ZERO_FIELD(T, make, field, want)                                                           \
+    do {                                                                                           \
+        T c_;                                                                                      \
+        T##_default(&c_);                                                                          \
+        c_.field = 0;                                                                              \
+        assert_int_equal(make(&c_), want);                                                         \
+    } while (0)
+
+static int setup(void **state)
+{
+    (void)state;
+    flare_prng_seed(&prng, 1);
+    uint8_t seed[32] = {9};
+    return flare_privkey_from_seed(&key, seed);
+}
+
+static void test_zeroed_refused(void **state)
+{
+    (void)state;
+    ZEROED_REFUSED(flare_autonat1_server_settings, an1);
+    ZEROED_REFUSED(flare_autonat2_server_settings, an2);
+    ZEROED_REFUSED(flare_addrmgr_settings, addrmgr);
+    ZEROED_REFUSED(flare_dcutr_settings, dcutr);
+    ZEROED_REFUSED(flare_relay_server_settings, relay);
+}
+
+/* Where zero makes no sense it is refused, not replaced by a default. */
+static void test_zero_refused(void **state)
+{
+    (void)state;
+    const int bad = FLARE_ERR_INVALID_ARG;
+    ZERO_FIELD(flare_autonat1_server_settings, an1, period, bad);
+    ZERO_FIELD(flare_autonat1_server_settings, an1, max_dial_addrs, bad);
+    ZERO_FIELD(flare_autonat2_server_settings, an2, period, bad);
+    ZERO_FIELD(flare_autonat2_server_settings, an2, max_dial_data, bad);
+    ZERO_FIELD(flare_addrmgr_settings, addrmgr, activation_threshold, bad);
+    ZERO_FIELD(flare_addrmgr_settings, addrmgr, ttl, bad);
+    ZERO_FIELD(flare_addrmgr_settings, addrmgr, max_observations, bad);
+    ZERO_FIELD(flare_dcutr_settings, dcutr, dial_timeout, bad);
+    ZERO_FIELD(flare_dcutr_settings, dcutr, stream_timeout, bad);
+    ZERO_FIELD(flare_dcutr_settings, dcutr, max_attempts, bad);
+    ZERO_FIELD(flare_relay_server_settings, relay, reservation_ttl, bad);
+    ZERO_FIELD(flare_relay_server_settings, relay, buffer_size, bad);
+    ZERO_FIELD(flare_relay_server_settings, relay, connect_timeout, bad);
+}
+
+/* Where zero makes sense it is accepted as zero (the behaviour is checked
+ * below and in each module's tests). */
+static void test_zero_accepted(void **state)
+{
+    (void)state;
+    ZERO_FIELD(flare_autonat1_server_settings, an1, global_limit, 0);
+    ZERO_FIELD(flare_autonat1_server_settings, an1, per_peer_limit, 0);
+    ZERO_FIELD(flare_autonat2_server_settings, an2, global_limit, 0);
+    ZERO_FIELD(flare_autonat2_server_settings, an2, min_dial_data, 0);
+    ZERO_FIELD(flare_addrmgr_settings, addrmgr, v4_group_bits, 0);
+    ZERO_FIELD(flare_dcutr_settings, dcutr, retry_backoff, 0);
+    ZERO_FIELD(flare_relay_server_settings, relay, max_reservations, 0);
+    ZERO_FIELD(flare_relay_server_settings, relay, limit_data, 0);
+}
+
+/* A 0-bit observer prefix puts every observer in one group: two observers
+ * from different networks count once. */
+static void test_addrmgr_zero_bits(void **state)
 {
     (void)state;
     flare_addrmgr *m = NULL;
-    flare_addrmgr_settings s = {0};
-    assert_int_equal(flare_addrmgr_new(&m, &s, NULL), FLARE_ERR_INVALID_ARG);
-    flare_addrmgr_settings_default(&s);
-    assert_int_equal(s.struct_size, sizeof(s));
-    s.activation_threshold = 0;
-    assert_int_equal(flare_addrmgr_new(&m, &s, NULL), FLARE_ERR_INVALID_ARG);
-    flare_addrmgr_settings_default(&s);
-    s.ttl = 0;
-    assert_int_equal(flare_addrmgr_new(&m, &s, NULL), FLARE_ERR_INVALID_ARG);
-    flare_addrmgr_settings_default(&s);
-    s.max_observations = 0;
-    assert_int_equal(flare_addrmgr_new(&m, &s, NULL), FLARE_ERR_INVALID_ARG);
-    assert_null(m);
-    /* A 0-bit prefix is a real value: every observer is in one group, so
-     * two observers from different networks count once. */
+    flare_addrmgr_settings s;
     flare_addrmgr_settings_default(&s);
     s.v4_group_bits = 0;
     assert_int_equal(flare_addrmgr_new(&m, &s, NULL), 0);
@@ -56,64 +171,9 @@ static void test_addrmgr(void **state)
     flare_addrmgr_del(m);
 }
 
-static void test_autonat_servers(void **state)
+static void test_dcutr_addrs(void **state)
 {
     (void)state;
-    flare_autonat1_server s1;
-    flare_autonat1_server_settings c1 = {0};
-    assert_int_equal(flare_autonat1_server_init(&s1, &c1, NULL), FLARE_ERR_INVALID_ARG);
-    flare_autonat1_server_settings_default(&c1);
-    c1.period = 0;
-    assert_int_equal(flare_autonat1_server_init(&s1, &c1, NULL), FLARE_ERR_INVALID_ARG);
-    flare_autonat1_server_settings_default(&c1);
-    c1.max_dial_addrs = 0;
-    assert_int_equal(flare_autonat1_server_init(&s1, &c1, NULL), FLARE_ERR_INVALID_ARG);
-    flare_autonat1_server_settings_default(&c1);
-    c1.global_limit = 0; /* serves nobody: accepted */
-    assert_int_equal(flare_autonat1_server_init(&s1, &c1, NULL), 0);
-    flare_autonat1_server_free(&s1);
-
-    flare_prng p;
-    flare_prng_seed(&p, 1);
-    flare_autonat2_server s2;
-    flare_autonat2_server_settings c2 = {0};
-    assert_int_equal(flare_autonat2_server_init(&s2, &c2, NULL, flare_prng_rng(&p)),
-                     FLARE_ERR_INVALID_ARG);
-    flare_autonat2_server_settings_default(&c2);
-    c2.max_dial_data = 0;
-    c2.min_dial_data = 0;
-    assert_int_equal(flare_autonat2_server_init(&s2, &c2, NULL, flare_prng_rng(&p)),
-                     FLARE_ERR_INVALID_ARG);
-    flare_autonat2_server_settings_default(&c2);
-    c2.period = 0;
-    assert_int_equal(flare_autonat2_server_init(&s2, &c2, NULL, flare_prng_rng(&p)),
-                     FLARE_ERR_INVALID_ARG);
-    flare_autonat2_server_settings_default(&c2);
-    c2.global_limit = c2.per_peer_limit = c2.dial_data_limit = 0;
-    c2.min_dial_data = 0;
-    assert_int_equal(flare_autonat2_server_init(&s2, &c2, NULL, flare_prng_rng(&p)), 0);
-    flare_autonat2_server_free(&s2);
-}
-
-static void test_dcutr(void **state)
-{
-    (void)state;
-    flare_dcutr_initiator b;
-    flare_dcutr_responder a;
-    flare_dcutr_settings s = {0};
-    assert_int_equal(flare_dcutr_initiator_init(&b, &s, NULL), FLARE_ERR_INVALID_ARG);
-    assert_int_equal(flare_dcutr_responder_init(&a, &s, NULL), FLARE_ERR_INVALID_ARG);
-    flare_dcutr_settings_default(&s);
-    s.dial_timeout = 0;
-    assert_int_equal(flare_dcutr_initiator_init(&b, &s, NULL), FLARE_ERR_INVALID_ARG);
-    flare_dcutr_settings_default(&s);
-    s.max_attempts = 0;
-    assert_int_equal(flare_dcutr_responder_init(&a, &s, NULL), FLARE_ERR_INVALID_ARG);
-    flare_dcutr_settings_default(&s);
-    assert_true(s.retry_backoff == 0); /* the default: retry at once */
-    assert_int_equal(flare_dcutr_initiator_init(&b, &s, NULL), 0);
-    flare_dcutr_initiator_free(&b);
-
     flare_multiaddr in[] = {flare_test_ma("/ip4/1.2.3.4/tcp/4001"),
                             flare_test_ma("/ip4/5.6.7.8/tcp/4001")};
     flare_multiaddr out[4];
@@ -156,33 +216,14 @@ static void test_reachability(void **state)
 static void test_relay_server(void **state)
 {
     (void)state;
-    flare_privkey k;
-    uint8_t seed[32] = {9};
-    assert_int_equal(flare_privkey_from_seed(&k, seed), 0);
-    flare_prng p;
-    flare_prng_seed(&p, 1);
-    flare_relay_server *srv = NULL;
-    flare_relay_server_settings s = {0};
-    s.key = &k;
-    assert_int_equal(flare_relay_server_new(&srv, &s, NULL, flare_prng_rng(&p)),
-                     FLARE_ERR_INVALID_ARG);
-    flare_relay_server_settings_default(&s);
-    s.key = &k;
-    s.reservation_ttl = 0;
-    assert_int_equal(flare_relay_server_new(&srv, &s, NULL, flare_prng_rng(&p)),
-                     FLARE_ERR_INVALID_ARG);
-    flare_relay_server_settings_default(&s);
-    s.key = &k;
-    s.buffer_size = 0;
-    assert_int_equal(flare_relay_server_new(&srv, &s, NULL, flare_prng_rng(&p)),
-                     FLARE_ERR_INVALID_ARG);
-    assert_null(srv);
     /* Zero limits are real values and are kept as they are. */
+    flare_relay_server_settings s;
     flare_relay_server_settings_default(&s);
-    s.key = &k;
+    s.key = &key;
     s.max_circuits = 0;
     s.limit_data = 0;
-    assert_int_equal(flare_relay_server_new(&srv, &s, NULL, flare_prng_rng(&p)), 0);
+    flare_relay_server *srv = NULL;
+    assert_int_equal(flare_relay_server_new(&srv, &s, NULL, flare_prng_rng(&prng)), 0);
     const flare_relay_server_settings *in_use = flare_relay_server_get_settings(srv);
     assert_int_equal(in_use->max_circuits, 0);
     assert_true(in_use->limit_data == 0);
@@ -193,28 +234,25 @@ static void test_relay_server(void **state)
 static void test_noise_yamux(void **state)
 {
     (void)state;
-    flare_privkey k;
-    uint8_t seed[32] = {9};
-    assert_int_equal(flare_privkey_from_seed(&k, seed), 0);
-    flare_prng p;
-    flare_prng_seed(&p, 1);
     flare_noise n;
     flare_noise_settings ns = {0};
-    ns.identity = &k;
-    assert_int_equal(flare_noise_init(&n, &ns, NULL, flare_prng_rng(&p)), FLARE_ERR_INVALID_ARG);
+    ns.identity = &key;
+    assert_int_equal(flare_noise_init(&n, &ns, NULL, flare_prng_rng(&prng)), FLARE_ERR_INVALID_ARG);
     flare_noise_settings_default(&ns);
-    ns.identity = &k;
-    assert_int_equal(flare_noise_init(&n, &ns, NULL, flare_prng_rng(&p)), 0);
+    ns.identity = &key;
+    assert_int_equal(flare_noise_init(&n, &ns, NULL, flare_prng_rng(&prng)), 0);
     flare_noise_free(&n);
 
     flare_yamux *y = NULL;
     flare_yamux_settings ys = {0};
-    assert_int_equal(flare_yamux_new(&y, &ys, NULL, flare_prng_rng(&p), 0), FLARE_ERR_INVALID_ARG);
+    assert_int_equal(flare_yamux_new(&y, &ys, NULL, flare_prng_rng(&prng), 0),
+                     FLARE_ERR_INVALID_ARG);
     flare_yamux_settings_default(&ys);
     ys.struct_size--; /* another build's headers */
-    assert_int_equal(flare_yamux_new(&y, &ys, NULL, flare_prng_rng(&p), 0), FLARE_ERR_INVALID_ARG);
+    assert_int_equal(flare_yamux_new(&y, &ys, NULL, flare_prng_rng(&prng), 0),
+                     FLARE_ERR_INVALID_ARG);
     flare_yamux_settings_default(&ys);
-    assert_int_equal(flare_yamux_new(&y, &ys, NULL, flare_prng_rng(&p), 0), 0);
+    assert_int_equal(flare_yamux_new(&y, &ys, NULL, flare_prng_rng(&prng), 0), 0);
     flare_yamux_del(y);
 }
 
@@ -236,10 +274,11 @@ static void test_sim_world(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_addrmgr),      cmocka_unit_test(test_autonat_servers),
-        cmocka_unit_test(test_dcutr),        cmocka_unit_test(test_reachability),
-        cmocka_unit_test(test_relay_server), cmocka_unit_test(test_noise_yamux),
+        cmocka_unit_test(test_zeroed_refused), cmocka_unit_test(test_zero_refused),
+        cmocka_unit_test(test_zero_accepted),  cmocka_unit_test(test_addrmgr_zero_bits),
+        cmocka_unit_test(test_dcutr_addrs),    cmocka_unit_test(test_reachability),
+        cmocka_unit_test(test_relay_server),   cmocka_unit_test(test_noise_yamux),
         cmocka_unit_test(test_sim_world),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, setup, NULL);
 }
