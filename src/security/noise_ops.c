@@ -11,7 +11,8 @@ static flare_noise of(const void *sess)
 
 static int noise_init_op(void **sess, const flare__security_cfg *cfg)
 {
-    flare_noise_settings ns = {0};
+    flare_noise_settings ns;
+    flare_noise_settings_default(&ns);
     ns.identity = cfg->identity;
     ns.initiator = cfg->initiator;
     ns.expected_remote = cfg->expected_remote;
