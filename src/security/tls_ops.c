@@ -11,7 +11,8 @@ static flare_tls of(const void *sess)
 
 static int tls_init_op(void **sess, const flare__security_cfg *cfg)
 {
-    flare_tls_settings ts = {0};
+    flare_tls_settings ts;
+    flare_tls_settings_default(&ts);
     ts.identity = cfg->identity;
     ts.initiator = cfg->initiator;
     ts.expected_remote = cfg->expected_remote;

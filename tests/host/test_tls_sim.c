@@ -8,7 +8,6 @@
 #include "flare/host.h"
 #include "flare/sim.h"
 #include "flare/tls.h"
-#include "host/simworld.h"
 
 #define MS FLARE_NS_PER_MS
 
@@ -42,18 +41,18 @@ static void make(world *w, tnode *t, const char *name, const char *ip, uint8_t s
                  const char *security, int port)
 {
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.security = security;
-    dw_host_spec sp = {.name = name,
-                       .lan = flare_sim_internet(w->sim),
-                       .ip = ip,
-                       .link = {.delay = 5 * MS},
-                       .seed = {seed},
-                       .cfg = &cfg,
-                       .on_event = on_event,
-                       .user = t,
-                       .listen_port = port};
-    assert_int_equal(dw_host_make(w->sim, &sp, &t->sh, &t->h), 0);
+    flare_test_host_spec sp = {.name = name,
+                               .lan = flare_sim_internet(w->sim),
+                               .ip = ip,
+                               .link = {.delay = 5 * MS},
+                               .seed = {seed},
+                               .cfg = &cfg,
+                               .on_event = on_event,
+                               .user = t,
+                               .listen_port = port};
+    assert_int_equal(flare_test_host_make(w->sim, &sp, &t->sh, &t->h), 0);
 }
 
 static void world_init(world *w, uint64_t seed, const char *sec_a, const char *sec_b)
@@ -75,14 +74,14 @@ static void world_free(world *w)
 }
 
 /* b dials a (under peer's ID: a's when NULL); returns the dial result. */
-static int dial(world *w, const flare_peerid *peer, dw_dial *r)
+static int dial(world *w, const flare_peerid *peer, flare_test_dial *r)
 {
     flare_multiaddr ma;
     assert_int_equal(
-        dw_tcp_addr(&ma, "198.51.100.1", 4001, peer ? peer : flare_host_peerid(w->a.h)), 0);
+        flare_test_tcp_addr(&ma, "198.51.100.1", 4001, peer ? peer : flare_host_peerid(w->a.h)), 0);
     memset(r, 0, sizeof(*r));
-    assert_int_equal(flare_host_dial(w->b.h, &ma, NULL, dw_dial_cb, r), 0);
-    dw_run_ms(w->sim, 2000);
+    assert_int_equal(flare_host_dial(w->b.h, &ma, NULL, flare_test_dial_cb, r), 0);
+    flare_test_run_ms(w->sim, 2000);
     assert_int_equal(r->calls, 1);
     return r->status;
 }
@@ -137,7 +136,7 @@ static void test_tls_upgrade(void **state)
     (void)state;
     world w;
     world_init(&w, 1, FLARE_TLS_PROTOCOL_ID, FLARE_TLS_PROTOCOL_ID);
-    dw_dial r;
+    flare_test_dial r;
     assert_int_equal(dial(&w, NULL, &r), 0);
     assert_string_equal(flare_conn_security(r.conn), FLARE_TLS_PROTOCOL_ID);
     assert_string_equal(flare_conn_muxer(r.conn), "/yamux/1.0.0");
@@ -146,13 +145,13 @@ static void test_tls_upgrade(void **state)
     assert_true(w.a.identified >= 1 && w.b.identified >= 1);
     /* Ping: 5 ms links, 20 ms round trip. */
     assert_int_equal(flare_host_ping(w.b.h, flare_host_peerid(w.a.h), NULL, NULL), 0);
-    dw_run_ms(w.sim, 1000);
+    flare_test_run_ms(w.sim, 1000);
     assert_int_equal(w.b.pings, 1);
     assert_true(w.b.last_rtt >= 20 * MS && w.b.last_rtt < 25 * MS);
     /* 1 MiB echoed intact: many TLS records both ways. */
     int echo_errors = 0;
-    assert_int_equal(flare_host_set_handler(w.a.h, "/echo/1.0.0", &dw_echo_cbs, &echo_errors, 0),
-                     0);
+    assert_int_equal(
+        flare_host_set_handler(w.a.h, "/echo/1.0.0", &flare_test_echo_cbs, &echo_errors, 0), 0);
     xfer x = {.len = 1 << 20, .match = 1};
     x.sent = malloc(x.len);
     assert_non_null(x.sent);
@@ -160,7 +159,7 @@ static void test_tls_upgrade(void **state)
         x.sent[i] = (uint8_t)(i * 31 + 7);
     assert_int_equal(flare_conn_new_stream(r.conn, "/echo/1.0.0", &x_cbs, &x, 0, &x.s), 0);
     x_push(&x);
-    dw_run_ms(w.sim, 20000);
+    flare_test_run_ms(w.sim, 20000);
     assert_int_equal(x.got, x.len);
     assert_true(x.match);
     assert_true(x.eof);
@@ -175,7 +174,7 @@ static const char *negotiated(const char *sec_a, const char *sec_b, int *status)
     static char got[32];
     world w;
     world_init(&w, 2, sec_a, sec_b);
-    dw_dial r;
+    flare_test_dial r;
     *status = dial(&w, NULL, &r);
     snprintf(got, sizeof(got), "%s", *status ? "" : flare_conn_security(r.conn));
     world_free(&w);
@@ -201,7 +200,7 @@ static void test_wrong_peer_id(void **state)
     (void)state;
     world w;
     world_init(&w, 3, FLARE_TLS_PROTOCOL_ID, FLARE_TLS_PROTOCOL_ID);
-    dw_dial r;
+    flare_test_dial r;
     /* a's address with c's peer ID: the certificate names a, not c. */
     assert_int_equal(dial(&w, flare_host_peerid(w.c.h), &r), FLARE_ERR_PEER_ID_MISMATCH);
     assert_int_equal(w.b.opened, 0);

@@ -21,6 +21,23 @@ typedef struct side {
 
 static flare_prng prng;
 
+/* Settings from the defaults; max_plain 0 keeps the default bound. */
+static flare_tls_settings mk(const flare_privkey *id, int initiator, const flare_peerid *expected,
+                             const char *const *mux, size_t nmux, size_t max_plain)
+{
+    flare_tls_settings st;
+    flare_tls_settings_default(&st);
+    st.identity = id;
+    st.initiator = initiator;
+    st.expected_remote = expected;
+    st.muxers = mux;
+    st.nmuxers = nmux;
+    if (max_plain)
+        st.max_plaintext_buffer = max_plain;
+    st.unix_now = NOW;
+    return st;
+}
+
 static void side_setup(side *s, uint8_t seed, int initiator, const char *const *mux, size_t nmux,
                        const flare_peerid *expected, size_t max_plain)
 {
@@ -29,7 +46,7 @@ static void side_setup(side *s, uint8_t seed, int initiator, const char *const *
     memset(k, seed, sizeof(k));
     assert_int_equal(flare_privkey_from_seed(&s->id, k), 0);
     assert_int_equal(flare_peerid_from_pubkey(&s->pid, &s->id.pub), 0);
-    flare_tls_settings st = {&s->id, initiator, expected, mux, nmux, max_plain, NOW};
+    flare_tls_settings st = mk(&s->id, initiator, expected, mux, nmux, max_plain);
     flare_buf_init(&s->out, NULL);
     flare_buf_init(&s->plain, NULL);
     assert_int_equal(flare_tls_init(&s->t, &st, NULL, flare_prng_rng(&prng)), 0);
@@ -454,7 +471,7 @@ static void test_allocation_failures(void **state)
     for (long fail = 0; fail < 50 && !completed; fail++) {
         failing_mem fm = {fail};
         flare_mem mem = {&fm, fm_malloc, fm_free, fm_calloc, fm_realloc};
-        flare_tls_settings sc = {&kc, 1, NULL, yamux, 1, 0, NOW}, ss = sc;
+        flare_tls_settings sc = mk(&kc, 1, NULL, yamux, 1, 0), ss = sc;
         ss.identity = &ks;
         ss.initiator = 0;
         flare_tls c = {0}, s = {0};
@@ -492,7 +509,7 @@ static void test_allocation_failures(void **state)
     /* The caller's output buffer cannot grow: NOMEM, and the session is dead. */
     failing_mem never = {0};
     flare_mem bad = {&never, fm_malloc, fm_free, fm_calloc, fm_realloc};
-    flare_tls_settings sc = {&kc, 1, NULL, NULL, 0, 0, NOW};
+    flare_tls_settings sc = mk(&kc, 1, NULL, NULL, 0, 0);
     flare_tls c;
     flare_buf out;
     flare_buf_init(&out, &bad);
@@ -511,7 +528,17 @@ static void test_api_errors(void **state)
     assert_int_equal(flare_privkey_from_seed(&id, k), 0);
     flare_tls t;
     flare_rng rng = flare_prng_rng(&prng);
-    flare_tls_settings st = {&id, 1, NULL, NULL, 0, 0, NOW};
+    flare_tls_settings st = {0};
+    /* Zeroed settings (no struct_size) are refused, not taken as defaults. */
+    st.identity = &id;
+    st.unix_now = NOW;
+    st.max_plaintext_buffer = 4096;
+    assert_int_equal(flare_tls_init(&t, &st, NULL, rng), FLARE_ERR_INVALID_ARG);
+    st = mk(&id, 1, NULL, NULL, 0, 0);
+    assert_int_equal(st.max_plaintext_buffer, FLARE_TLS_DEFAULT_MAX_PLAINTEXT_BUFFER);
+    st.max_plaintext_buffer = 0;
+    assert_int_equal(flare_tls_init(&t, &st, NULL, rng), FLARE_ERR_INVALID_ARG);
+    st.max_plaintext_buffer = FLARE_TLS_DEFAULT_MAX_PLAINTEXT_BUFFER;
     assert_int_equal(flare_tls_init(NULL, &st, NULL, rng), FLARE_ERR_INVALID_ARG);
     assert_int_equal(flare_tls_init(&t, NULL, NULL, rng), FLARE_ERR_INVALID_ARG);
     st.unix_now = 0;
