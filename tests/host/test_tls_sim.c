@@ -1,12 +1,14 @@
 /* The host over libp2p TLS on the simulated network: the upgrade with
  * /tls/1.0.0 (ALPN muxer, identify, ping, bulk echo), security negotiation
- * between hosts configured differently, and a wrong peer ID. */
+ * between hosts configured differently, a wrong peer ID, and a hole punch
+ * (relayed then direct) with TLS only. */
 #include <stdlib.h>
 
 #include "support/test.h"
 
 #include "flare/host.h"
 #include "flare/sim.h"
+#include "flare/sim_world.h"
 #include "flare/tls.h"
 
 #define MS FLARE_NS_PER_MS
@@ -210,12 +212,40 @@ static void test_wrong_peer_id(void **state)
     world_free(&w);
 }
 
+/* Hole punching with TLS everywhere: B's reservation on R, A's relayed
+ * connection to B (TLS inside the circuit), then DCUtR and the direct TCP
+ * connection whose TLS roles come from DCUtR, not from the sockets. */
+static void test_holepunch_over_tls(void **state)
+{
+    (void)state;
+    flare_host_settings hs;
+    flare_test_settings_default(&hs);
+    hs.security = FLARE_TLS_PROTOCOL_ID;
+    flare_sim_world_settings ws;
+    flare_sim_world_settings_default(&ws);
+    ws.host = &hs;
+    flare_sim_world w;
+    assert_int_equal(flare_sim_world_setup(&w, &ws), 0);
+    flare_conn *relayed = flare_host_conn_to(w.a.h, flare_host_peerid(w.b.h));
+    assert_non_null(relayed);
+    assert_true(flare_conn_is_limited(relayed));
+    assert_string_equal(flare_conn_security(relayed), FLARE_TLS_PROTOCOL_ID);
+    flare_sim_world_run_punch(&w, 30 * FLARE_NS_PER_S);
+    assert_int_equal(w.b.punch_err, 0);
+    assert_true(flare_sim_world_direct(&w));
+    flare_conn *direct = flare_host_conn_to(w.a.h, flare_host_peerid(w.b.h));
+    assert_string_equal(flare_conn_security(direct), FLARE_TLS_PROTOCOL_ID);
+    assert_string_equal(flare_conn_transport(direct), "tcp");
+    flare_sim_world_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tls_upgrade),
         cmocka_unit_test(test_negotiation),
         cmocka_unit_test(test_wrong_peer_id),
+        cmocka_unit_test(test_holepunch_over_tls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
