@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -37,6 +38,38 @@ static double now_s(void)
     return (double)uv_hrtime() / 1e9;
 }
 
+/* CPU time of the process, taken with the wall-clock marks of each
+ * measurement: a rate per CPU second is what the code costs, and moves
+ * much less than wall-clock rates when other work shares the machine. */
+static double cpu_t0, cpu_t1, wall_t0, wall_t1;
+
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void mark_start(void)
+{
+    wall_t0 = now_s();
+    cpu_t0 = cpu_s();
+}
+
+static void mark_end(void)
+{
+    wall_t1 = now_s();
+    cpu_t1 = cpu_s();
+}
+
+/* The rate v (per wall-clock second) of the last measurement, per CPU
+ * second. */
+static double per_cpu(double v)
+{
+    double cpu = cpu_t1 - cpu_t0;
+    return v > 0 && cpu > 0 ? v * (wall_t1 - wall_t0) / cpu : 0;
+}
+
 /* ---- ChaCha20-Poly1305 reference ------------------------------------------------ */
 
 /* Bytes per second through encrypt and then decrypt of the same 64 KiB
@@ -47,6 +80,7 @@ static double bench_aead(void)
     uint8_t key[32] = {1}, nonce[12] = {0};
     size_t total = 0;
     double t0 = now_s();
+    mark_start();
     while (now_s() - t0 < 0.5) {
         unsigned long long olen, plen;
         for (int i = 0; i < 32; i++) {
@@ -59,6 +93,7 @@ static double bench_aead(void)
             total += sizeof(in);
         }
     }
+    mark_end();
     return (double)total / (now_s() - t0) / (1 << 20);
 }
 
@@ -94,6 +129,7 @@ static double bench_plain(size_t mib)
      * flight. */
     size_t target = mib << 20, got = 0, sent = 0;
     double t0 = now_s();
+    mark_start();
     while (got < target) {
         while (sent < target && sent - got < RAW_INFLIGHT) {
             size_t off = sent % CHUNK;
@@ -113,6 +149,7 @@ static double bench_plain(size_t mib)
         }
     }
     double t1 = now_s();
+    mark_end();
     close(c);
     close(s);
     close(l);
@@ -151,6 +188,7 @@ static void raw_srv_read(flare_io_sock *s, const uint8_t *d, size_t len, void *u
     raw_fill(r);
     if (r->got >= r->target && r->t1 == 0) {
         r->t1 = now_s();
+        mark_end();
         uv_stop(&loop);
     }
 }
@@ -181,6 +219,7 @@ static void raw_connect(flare_io_sock *s, int status, void *user)
     }
     r->cli = s;
     r->t0 = now_s();
+    mark_start();
     raw_fill(r);
 }
 
@@ -243,6 +282,7 @@ static void sink_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
     sink.got += len;
     if (sink.got >= sink.target && sink.t1 == 0) {
         sink.t1 = now_s();
+        mark_end();
         uv_stop(&loop);
     }
 }
@@ -302,6 +342,7 @@ static double bench_streams(flare_host *a, flare_host *b, int nstreams, size_t m
     sink.target = mib << 20;
     src *x = calloc((size_t)nstreams, sizeof(*x));
     double t0 = now_s();
+    mark_start();
     for (int i = 0; i < nstreams; i++) {
         x[i].left = (mib << 20) / (size_t)nstreams;
         if (flare_conn_new_stream(dialed, "/bench/sink", &src_cbs, &x[i], 0, &x[i].s))
@@ -318,11 +359,13 @@ static double bench_streams(flare_host *a, flare_host *b, int nstreams, size_t m
 static double bench_setups(flare_host *a, flare_host *b, int n)
 {
     double t0 = now_s();
+    mark_start();
     for (int i = 0; i < n; i++) {
         if (connect_hosts(a, b) != 0)
             return -1;
         flare_conn_close(dialed);
     }
+    mark_end();
     return n / (now_s() - t0);
 }
 
@@ -374,30 +417,30 @@ int main(int argc, char **argv)
         return 1;
     flare_host_set_handler(a, "/bench/sink", &sink_cbs, NULL, 0);
 
-    double v[NMEAS][100];
+    double v[NMEAS][100], vc[NMEAS][100];
     double load[3] = {0};
     for (int r = 0; r < runs; r++) {
         for (int i = 0; i < NMEAS; i++)
-            v[i][r] = 0;
+            v[i][r] = vc[i][r] = 0;
         if (selected(0))
-            v[0][r] = bench_aead();
+            vc[0][r] = per_cpu(v[0][r] = bench_aead());
         if (selected(1))
-            v[1][r] = bench_plain(mib);
+            vc[1][r] = per_cpu(v[1][r] = bench_plain(mib));
         if (selected(2))
-            v[2][r] = bench_raw(mib);
+            vc[2][r] = per_cpu(v[2][r] = bench_raw(mib));
         if (selected(3) || selected(4)) {
             if (connect_hosts(a, b) != 0) {
                 fprintf(stderr, "connect failed\n");
                 return 1;
             }
             if (selected(3))
-                v[3][r] = bench_streams(a, b, 1, mib);
+                vc[3][r] = per_cpu(v[3][r] = bench_streams(a, b, 1, mib));
             if (selected(4))
-                v[4][r] = bench_streams(a, b, 16, mib);
+                vc[4][r] = per_cpu(v[4][r] = bench_streams(a, b, 16, mib));
             flare_conn_close(dialed);
         }
         if (selected(5))
-            v[5][r] = bench_setups(a, b, 200);
+            vc[5][r] = per_cpu(v[5][r] = bench_setups(a, b, 200));
     }
     getloadavg(load, 3);
     printf("%d runs of %zu MiB, load average %.2f %.2f %.2f\n", runs, mib, load[0], load[1],
@@ -412,6 +455,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < NMEAS; i++)
         if (selected(i))
             report(labels[i], v[i], runs, i == 5 ? "/s" : "MiB/s");
+    printf("per CPU second (the process's CPU time over the same span)\n");
+    for (int i = 0; i < NMEAS; i++)
+        if (selected(i))
+            report(labels[i], vc[i], runs, i == 5 ? "/cpu-s" : "MiB/cpu-s");
 
     flare_host_del(a);
     flare_host_del(b);

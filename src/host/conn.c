@@ -167,14 +167,23 @@ void flare_conn_close(flare_conn *c)
 
 /* ---- output -------------------------------------------------------------------- */
 
-/* Empties a per-connection I/O buffer after a batch of used bytes. After a
- * small batch (handshakes, control messages, an idle tunnelled connection's setup)
- * the memory goes back, so idle connections hold no I/O buffers; a streaming
- * connection keeps up to 256 KiB rather than allocate per event. */
-static void io_buf_done(flare_buf *b, size_t used)
+/* Empties a per-connection I/O buffer after a batch of used bytes. The
+ * memory goes back once IO_QUIET batches in a row were small (handshakes,
+ * control messages, keepalives), so idle connections hold no I/O buffers;
+ * a streaming connection, whose big batches come with a few small ones
+ * (window updates, the tail of a window), keeps up to 256 KiB rather than
+ * give it back and fault it in again. */
+#define IO_BIG   16384
+#define IO_QUIET 8
+
+static void io_buf_done(flare_conn *c, flare_buf *b, size_t used)
 {
     flare_buf_reset(b);
-    if (used < 16384 || b->cap > 262144)
+    if (used >= IO_BIG)
+        c->io_quiet = 0;
+    else if (c->io_quiet < IO_QUIET)
+        c->io_quiet++;
+    if (c->io_quiet >= IO_QUIET || b->cap > 262144)
         flare_buf_free(b);
 }
 
@@ -243,7 +252,7 @@ void flare__conn_flush(flare_conn *c)
             rv = flare_noise_encrypt(&c->noise, c->tmp.base, c->tmp.len, &c->wire);
         } else
             rv = flare_buf_append(&c->wire, c->tmp.base, c->tmp.len);
-        io_buf_done(&c->tmp, c->tmp.len);
+        io_buf_done(c, &c->tmp, c->tmp.len);
         if (rv) {
             flare__conn_fail(c, rv);
             return;
@@ -253,7 +262,7 @@ void flare__conn_flush(flare_conn *c)
         if (h->tap)
             h->tap(c, FLARE__TAP_SENT_WIRE, c->wire.base, c->wire.len, h->tap_user);
         int rv = c->tr_ops->write(c, c->wire.base, c->wire.len);
-        io_buf_done(&c->wire, c->wire.len);
+        io_buf_done(c, &c->wire, c->wire.len);
         if (rv < 0)
             flare__conn_fail(c, rv);
         else
@@ -462,7 +471,7 @@ static int process_plain(flare_conn *c)
     }
     if (c->yamux && c->plain_in.len) {
         int rv = flare_yamux_recv(c->yamux, c->plain_in.base, c->plain_in.len, now, &c->tmp);
-        io_buf_done(&c->plain_in, c->plain_in.len);
+        io_buf_done(c, &c->plain_in, c->plain_in.len);
         if (rv < 0)
             return rv;
     }

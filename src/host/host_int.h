@@ -16,7 +16,10 @@
 #define FLARE__CONN_WRITE_HIGH (1u << 20)
 #define FLARE__CONN_WRITE_LOW  (256u << 10)
 #define FLARE__CONN_WRITE_MAX  (8u << 20)
-#define FLARE__NOISE_ID        "/noise"
+/* Plaintext a stream's push collects before the connection encrypts and
+ * sends it. */
+#define FLARE__CONN_FLUSH_AT (64u << 10)
+#define FLARE__NOISE_ID      "/noise"
 
 typedef struct flare__transport_ops flare__transport_ops;
 
@@ -139,6 +142,7 @@ struct flare_conn {
     flare_buf plain_in; /* decrypted bytes not yet consumed */
     flare_buf tmp;      /* plaintext produced by mss/yamux, to encrypt */
     flare_buf wire;     /* ciphertext/raw bytes to write */
+    unsigned io_quiet;  /* small I/O batches in a row (io_buf_done) */
     char muxer[32];
     flare_stream *streams;
     flare_stream *dead_streams;  /* freed when busy drops to 0 */
