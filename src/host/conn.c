@@ -238,6 +238,21 @@ void flare__conn_drained(flare_conn *c)
     flare__conn_uncongest(c);
 }
 
+/* Moves c->tmp into c->wire, encrypted if the secure channel is up. */
+static int seal_tmp(flare_conn *c)
+{
+    flare_host *h = c->host;
+    int rv;
+    if (c->noise_active && flare_noise_handshake_done(&c->noise)) {
+        if (h->tap)
+            h->tap(c, FLARE__TAP_SENT_PLAIN, c->tmp.base, c->tmp.len, h->tap_user);
+        rv = flare_noise_encrypt(&c->noise, c->tmp.base, c->tmp.len, &c->wire);
+    } else
+        rv = flare_buf_append(&c->wire, c->tmp.base, c->tmp.len);
+    io_buf_done(c, &c->tmp, c->tmp.len);
+    return rv;
+}
+
 /* Encrypts c->tmp (if the secure channel is up) and writes it with c->wire. */
 void flare__conn_flush(flare_conn *c)
 {
@@ -245,14 +260,7 @@ void flare__conn_flush(flare_conn *c)
         return;
     flare_host *h = c->host;
     if (c->tmp.len) {
-        int rv;
-        if (c->noise_active && flare_noise_handshake_done(&c->noise)) {
-            if (h->tap)
-                h->tap(c, FLARE__TAP_SENT_PLAIN, c->tmp.base, c->tmp.len, h->tap_user);
-            rv = flare_noise_encrypt(&c->noise, c->tmp.base, c->tmp.len, &c->wire);
-        } else
-            rv = flare_buf_append(&c->wire, c->tmp.base, c->tmp.len);
-        io_buf_done(c, &c->tmp, c->tmp.len);
+        int rv = seal_tmp(c);
         if (rv) {
             flare__conn_fail(c, rv);
             return;
@@ -268,6 +276,37 @@ void flare__conn_flush(flare_conn *c)
         else
             backpressure(c, rv == 1);
     }
+}
+
+long flare__conn_write_stream(flare_conn *c, uint32_t id, const uint8_t *data, size_t len)
+{
+    /* The copying path where the plaintext must be seen whole (the tap) or
+     * nothing is encrypted yet. */
+    if (!c->noise_active || !flare_noise_handshake_done(&c->noise) || c->host->tap ||
+        c->close_pending)
+        return flare_yamux_write(c->yamux, id, data, len, &c->tmp);
+    size_t done = 0;
+    while (done < len && !c->congested && !c->close_pending) {
+        uint8_t hdr[FLARE_YAMUX_HEADER_LEN];
+        long n = flare_yamux_write_frame(c->yamux, id, len - done, hdr, &c->tmp);
+        if (n < 0 && done == 0)
+            return n;
+        if (n <= 0)
+            break; /* the error comes back on the next write */
+        /* Control frames yamux produced go first (an ACK, for one). */
+        int rv = c->tmp.len ? seal_tmp(c) : 0;
+        if (rv == 0)
+            rv = flare_noise_encrypt_pair(&c->noise, hdr, sizeof(hdr), data + done, (size_t)n,
+                                          &c->wire);
+        if (rv) {
+            flare__conn_fail(c, rv);
+            return rv;
+        }
+        done += (size_t)n;
+        if (c->wire.len >= FLARE__CONN_FLUSH_AT)
+            flare__conn_flush(c);
+    }
+    return (long)done;
 }
 
 /* ---- timers -------------------------------------------------------------------- */

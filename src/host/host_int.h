@@ -16,8 +16,9 @@
 #define FLARE__CONN_WRITE_HIGH (1u << 20)
 #define FLARE__CONN_WRITE_LOW  (256u << 10)
 #define FLARE__CONN_WRITE_MAX  (8u << 20)
-/* Plaintext a stream's push collects before the connection encrypts and
- * sends it. */
+/* Ciphertext a stream's write collects in c->wire before it is written:
+ * the connection's buffers stay small enough to be kept (and to stay in
+ * the CPU caches) between writes. */
 #define FLARE__CONN_FLUSH_AT (64u << 10)
 #define FLARE__NOISE_ID      "/noise"
 
@@ -208,6 +209,11 @@ flare_conn *flare__conn_new(flare_host *h, int outbound);
 void flare__conn_start_upgrade(flare_conn *c);
 void flare__conn_fail(flare_conn *c, int err);
 void flare__conn_flush(flare_conn *c);
+/* Sends up to len bytes of stream id's data as yamux Data frames, encrypted
+ * from data straight into c->wire (written out every FLARE__CONN_FLUSH_AT
+ * bytes); stops early when the transport is congested. Returns the bytes
+ * taken or the errors of flare_yamux_write. */
+long flare__conn_write_stream(flare_conn *c, uint32_t id, const uint8_t *data, size_t len);
 void flare__conn_process_yamux(flare_conn *c);
 void flare__conn_arm_timer(flare_conn *c);
 void flare__conn_destroy(flare_conn *c);

@@ -210,18 +210,12 @@ static int stream_push(flare_stream *s)
 {
     flare_conn *c = s->conn;
     while (s->outq.len && !c->congested) {
-        /* A window's worth is encrypted and sent in pieces, so that the
-         * connection's buffers stay small enough to be kept (and stay in
-         * the CPU caches) between writes. */
-        size_t len = s->outq.len < FLARE__CONN_FLUSH_AT ? s->outq.len : FLARE__CONN_FLUSH_AT;
-        long n = flare_yamux_write(c->yamux, s->id, s->outq.base, len, &c->tmp);
+        long n = flare__conn_write_stream(c, s->id, s->outq.base, s->outq.len);
         if (n < 0)
             return (int)n;
         if (n == 0)
             break;
         flare_buf_consume(&s->outq, (size_t)n);
-        if (c->tmp.len >= FLARE__CONN_FLUSH_AT)
-            flare__conn_flush(c);
     }
     /* An idle stream keeps no write buffer: it is allocated again on demand
      * (and flare_stream_write bypasses it while it is empty). */
@@ -436,7 +430,7 @@ int flare_stream_write(flare_stream *s, const uint8_t *data, size_t len)
     if (s->outq.len == 0 && !c->congested) {
         /* Nothing queued: straight into yamux, and only what the window
          * refuses is copied into the queue. */
-        long n = flare_yamux_write(c->yamux, s->id, data, len, &c->tmp);
+        long n = flare__conn_write_stream(c, s->id, data, len);
         if (n < 0) {
             rv = (int)n;
         } else {

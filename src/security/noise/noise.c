@@ -489,6 +489,56 @@ int flare_noise_encrypt(flare_noise *n, const uint8_t *data, size_t len, flare_b
     return 0;
 }
 
+int flare_noise_encrypt_pair(flare_noise *n, const uint8_t *head, size_t hlen, const uint8_t *data,
+                             size_t len, flare_buf *out)
+{
+    struct flare__noise_state *st = n->st;
+    if (!st || st->state != ST_DONE)
+        return FLARE_ERR_STATE;
+    if ((hlen && !head) || (len && !data) || !out)
+        return FLARE_ERR_INVALID_ARG;
+    if (hlen > SIZE_MAX - len)
+        return FLARE_ERR_NOMEM;
+    size_t total = hlen + len;
+    if (total == 0)
+        return 0;
+    size_t frames = (total + FLARE_NOISE_MAX_PLAINTEXT - 1) / FLARE_NOISE_MAX_PLAINTEXT;
+    if (frames > UINT64_MAX - st->tx.n) {
+        st->state = ST_DEAD;
+        return FLARE_ERR_NONCE_EXHAUSTED;
+    }
+    if (frames > (SIZE_MAX - total) / (FRAME_HDR + FLARE__NOISE_TAGLEN))
+        return FLARE_ERR_NOMEM;
+    int rv = flare_buf_reserve(out, total + frames * (FRAME_HDR + FLARE__NOISE_TAGLEN));
+    if (rv)
+        return rv;
+    while (total > 0) {
+        size_t chunk = total < FLARE_NOISE_MAX_PLAINTEXT ? total : FLARE_NOISE_MAX_PLAINTEXT;
+        /* This frame's text: what is left of head, then data. */
+        flare__noise_piece pc[2];
+        size_t np = 0, h = hlen < chunk ? hlen : chunk;
+        if (h)
+            pc[np++] = (flare__noise_piece){head, h};
+        if (chunk > h)
+            pc[np++] = (flare__noise_piece){data, chunk - h};
+        size_t clen = chunk + FLARE__NOISE_TAGLEN;
+        uint8_t *f = out->base + out->len;
+        f[0] = (uint8_t)(clen >> 8);
+        f[1] = (uint8_t)clen;
+        rv = flare__noise_cipher_encrypt_gather(&st->tx, pc, np, f + FRAME_HDR);
+        if (rv) {
+            st->state = ST_DEAD;
+            return rv;
+        }
+        out->len += FRAME_HDR + clen;
+        head += h;
+        hlen -= h;
+        data += chunk - h;
+        total -= chunk;
+    }
+    return 0;
+}
+
 /* --- queries ------------------------------------------------------------- */
 
 int flare_noise_handshake_done(const flare_noise *n)
