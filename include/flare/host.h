@@ -363,7 +363,8 @@ int flare_conn_is_outbound(const flare_conn *c);
 int flare_conn_is_initiator(const flare_conn *c);
 /* Returns 1 for a limited (relayed) connection, else 0. */
 int flare_conn_is_limited(const flare_conn *c);
-/* Returns the muxer protocol ID (static), or NULL before it is negotiated. */
+/* Returns the muxer's name (static): a protocol ID such as "/yamux/1.0.0",
+ * or a transport's own (e.g. "quic"); "" before there is one. */
 const char *flare_conn_muxer(const flare_conn *c);
 /* The transport the connection runs over. Returns its name (static): "tcp",
  * "circuit" (relayed), or another registered transport's. */
