@@ -293,6 +293,19 @@ static void test_garbage_and_truncation(void **state)
     assert_true(rv < 0);
     side_free(&c);
     side_free(&s);
+
+    /* A ClientHello that claims 16 MiB, sent in full records: GnuTLS would
+     * hold all of it; the session stops it after 64 KiB. */
+    side_setup(&s, 2, 0, NULL, 0, NULL, 0);
+    static uint8_t hello[5 + 16384] = {22, 3, 1, 0x40, 0x00, 1, 0xff, 0xff, 0xff};
+    rv = 0;
+    int i = 0;
+    for (; i < 1100 && rv == 0; i++)
+        rv = flare_tls_recv(&s.t, hello, sizeof(hello), &s.out, &s.plain);
+    assert_int_equal(rv, FLARE_ERR_TOO_LARGE);
+    assert_true(i <= 5);
+    assert_non_null(strstr(flare_tls_error_detail(&s.t), "64 KiB"));
+    side_free(&s);
 }
 
 static void test_backpressure(void **state)

@@ -17,6 +17,13 @@
 /* Largest handshake message accepted (certificates are at most
  * FLARE__TLS_CERT_MAX; this leaves room for extensions). */
 #define HANDSHAKE_MAX (64 * 1024)
+/* GnuTLS assembles a handshake message up to the length its header claims
+ * (up to 16 MiB) before judging it, also after the handshake (tickets, key
+ * updates). So we ration what it may pull: at most this much wire input
+ * before the handshake is done (a real one is a few KiB each way), and
+ * afterwards at most this much between two records of application data
+ * (more than one maximal record). */
+#define PULL_MAX (64 * 1024)
 
 struct flare__tls_state {
     const flare_mem *mem;
@@ -31,7 +38,8 @@ struct flare__tls_state {
     flare_pubkey remote_key;
     flare_buf in;   /* wire bytes GnuTLS has not pulled yet */
     flare_buf *out; /* where push appends during a call */
-    int push_err;
+    int push_err, pull_err;
+    size_t pulled; /* input GnuTLS took since the start, then since the last data */
     size_t nalpn;
     gnutls_datum_t alpn[FLARE_TLS_MAX_MUXERS + 1];
     char names[FLARE_TLS_MAX_MUXERS][MUXER_NAME_MAX + 1];
@@ -59,9 +67,17 @@ static ssize_t pull_fn(gnutls_transport_ptr_t p, void *data, size_t len)
         gnutls_transport_set_errno(st->s, EAGAIN);
         return -1;
     }
+    if (st->pulled >= PULL_MAX) {
+        st->pull_err = FLARE_ERR_TOO_LARGE;
+        gnutls_transport_set_errno(st->s, EMSGSIZE);
+        return -1;
+    }
     size_t n = len < st->in.len ? len : st->in.len;
+    if (n > PULL_MAX - st->pulled)
+        n = PULL_MAX - st->pulled;
     memcpy(data, st->in.base, n);
     flare_buf_consume(&st->in, n);
+    st->pulled += n;
     return (ssize_t)n;
 }
 
@@ -211,6 +227,11 @@ static int fail(struct flare__tls_state *st, int g)
     st->dead = 1;
     if (st->push_err)
         return st->push_err;
+    if (st->pull_err) {
+        snprintf(st->detail, sizeof(st->detail),
+                 "tls: peer sent %d KiB without completing a message", PULL_MAX / 1024);
+        return st->pull_err;
+    }
     if (st->verify_err)
         return st->verify_err;
     switch (g) {
@@ -267,6 +288,7 @@ static int finish_handshake(struct flare__tls_state *st)
     if (!strcmp(st->selected, FLARE_TLS_ALPN))
         st->selected[0] = 0;
     st->done = 1;
+    st->pulled = 0;
     return 0;
 }
 
@@ -312,6 +334,7 @@ static int read_records(struct flare__tls_state *st, flare_buf *plain)
         ssize_t n = gnutls_record_recv(st->s, plain->base + plain->len, FLARE_TLS_MAX_PLAINTEXT);
         if (n > 0) {
             plain->len += (size_t)n;
+            st->pulled = 0;
         } else if (n == 0) {
             st->peer_closed = 1;
         } else if (n == GNUTLS_E_AGAIN) {
