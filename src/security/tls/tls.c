@@ -29,7 +29,6 @@ struct flare__tls_state {
     const flare_mem *mem;
     gnutls_session_t s;
     gnutls_certificate_credentials_t cred;
-    flare__tls_cert cert;
     int initiator, started, done, dead, sent_close, peer_closed;
     int verify_err, verified;
     uint64_t unix_now;
@@ -128,12 +127,16 @@ static int set_alpn(struct flare__tls_state *st, const flare_tls_settings *s)
 
 static int session_setup(struct flare__tls_state *st, flare_rng rng, const flare_tls_settings *s)
 {
-    int rv = flare__tls_cert_make(&st->cert, s->identity, s->unix_now, rng);
+    flare__tls_cert cert;
+    int rv = flare__tls_cert_make(&cert, s->identity, s->unix_now, rng);
     if (rv)
         return rv;
     if (gnutls_certificate_allocate_credentials(&st->cred) < 0)
-        return FLARE_ERR_NOMEM;
-    if ((rv = flare__tls_cert_set_credentials(&st->cert, st->cred)))
+        rv = FLARE_ERR_NOMEM;
+    else
+        rv = flare__tls_cert_set_credentials(&cert, st->cred);
+    flare__tls_cert_free(&cert); /* the credentials hold their own copy */
+    if (rv)
         return rv;
     unsigned flags =
         (s->initiator ? GNUTLS_CLIENT : GNUTLS_SERVER) | GNUTLS_NONBLOCK | GNUTLS_NO_TICKETS;
@@ -166,7 +169,6 @@ static void state_free(struct flare__tls_state *st)
         gnutls_deinit(st->s);
     if (st->cred)
         gnutls_certificate_free_credentials(st->cred);
-    flare__tls_cert_free(&st->cert);
     flare_buf_free(&st->in);
     const flare_mem *mem = st->mem;
     memset(st, 0, sizeof(*st));
