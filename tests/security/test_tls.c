@@ -153,6 +153,29 @@ static void test_handshake_and_data(void **state)
     side_free(&s);
 }
 
+/* The client may send data right after its Finished; the server gets both
+ * in one recv and delivers the data with the handshake's completion. */
+static void test_data_with_finished(void **state)
+{
+    (void)state;
+    side c, s;
+    side_setup(&c, 1, 1, yamux, 1, NULL, 0);
+    side_setup(&s, 2, 0, yamux, 1, NULL, 0);
+    assert_int_equal(flare_tls_start(&c.t, &c.out), 0);
+    assert_int_equal(deliver(&c, &s), 1);
+    assert_int_equal(deliver(&s, &c), 1);
+    assert_true(flare_tls_handshake_done(&c.t));
+    assert_false(flare_tls_handshake_done(&s.t));
+    assert_int_equal(flare_tls_encrypt(&c.t, (const uint8_t *)"early", 5, &c.out), 0);
+    assert_int_equal(deliver(&c, &s), 1);
+    assert_int_equal(s.err, 0);
+    assert_true(flare_tls_handshake_done(&s.t));
+    assert_int_equal(s.plain.len, 5);
+    assert_memory_equal(s.plain.base, "early", 5);
+    side_free(&c);
+    side_free(&s);
+}
+
 static const char *alpn_result(const char *const *cm, size_t cn, const char *const *sm, size_t sn)
 {
     static char buf[64];
@@ -590,10 +613,15 @@ int main(void)
 {
     flare_prng_seed(&prng, 42);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_handshake_and_data), cmocka_unit_test(test_alpn_muxers),
-        cmocka_unit_test(test_wrong_peer_id),      cmocka_unit_test(test_garbage_and_truncation),
-        cmocka_unit_test(test_backpressure),       cmocka_unit_test(test_foreign_clients),
-        cmocka_unit_test(test_api_errors),         cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_handshake_and_data),
+        cmocka_unit_test(test_data_with_finished),
+        cmocka_unit_test(test_alpn_muxers),
+        cmocka_unit_test(test_wrong_peer_id),
+        cmocka_unit_test(test_garbage_and_truncation),
+        cmocka_unit_test(test_backpressure),
+        cmocka_unit_test(test_foreign_clients),
+        cmocka_unit_test(test_api_errors),
+        cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
