@@ -112,6 +112,13 @@ int flare_noise_handshake_done(const flare_noise *n);
  * (fatal) or FLARE_ERR_NOMEM (out unchanged). */
 int flare_noise_encrypt(flare_noise *n, const uint8_t *data, size_t len, flare_buf *out);
 
+/* Encrypts head followed by data into out exactly as flare_noise_encrypt()
+ * of their concatenation would (same frames, same bytes), without copying
+ * them together first: a muxer frame header and the application's bytes go
+ * from where they are straight into ciphertext. Same returns. */
+int flare_noise_encrypt_pair(flare_noise *n, const uint8_t *head, size_t hlen, const uint8_t *data,
+                             size_t len, flare_buf *out);
+
 /* The authenticated remote (valid once the handshake is done, else NULL). */
 /* Returns the authenticated remote peer ID (owned by n), valid once the handshake is done. */
 const flare_peerid *flare_noise_remote_peerid(const flare_noise *n);

@@ -47,7 +47,9 @@ extern "C" {
 #define FLARE_YAMUX_HEADER_LEN     12
 #define FLARE_YAMUX_DEFAULT_WINDOW (256u * 1024u) /* fixed by the protocol */
 #define FLARE_YAMUX_ACK_BACKLOG    256u           /* our unacked outbound streams */
-#define FLARE_YAMUX_MAX_FRAME      (16u * 1024u)  /* payload per Data frame we send */
+/* Payload per Data frame we send: a frame with its header fills one Noise
+ * message (65535 bytes with the tag). */
+#define FLARE_YAMUX_MAX_FRAME (65535u - 16u - 12u)
 
 /* Frame types and flags (spec.md). */
 enum {
@@ -133,6 +135,14 @@ long flare_yamux_write(flare_yamux *y, uint32_t id, const uint8_t *data, size_t 
  * peer sent FIN and everything was read), FLARE_ERR_AGAIN (nothing yet),
  * FLARE_ERR_RESET or FLARE_ERR_NOT_FOUND. */
 long flare_yamux_read(flare_yamux *y, uint32_t id, uint8_t *dst, size_t cap, flare_buf *out);
+
+/* Like flare_yamux_write for one Data frame, without copying the payload:
+ * takes up to len bytes (at most the send window and FLARE_YAMUX_MAX_FRAME)
+ * and writes the frame's header to hdr. The caller sends whatever this
+ * appended to out first, then hdr, then that many bytes of its data.
+ * Returns the bytes taken or the errors of flare_yamux_write. */
+long flare_yamux_write_frame(flare_yamux *y, uint32_t id, size_t len,
+                             uint8_t hdr[FLARE_YAMUX_HEADER_LEN], flare_buf *out);
 
 /* Received bytes waiting to be read (0 for an unknown id). */
 /* Returns the bytes buffered for reading on stream id (0 if unknown). */

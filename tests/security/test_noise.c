@@ -259,6 +259,60 @@ static void test_handshake_and_data(void **state)
     }
 }
 
+/* flare_noise_encrypt_pair gives the same frames and bytes as
+ * flare_noise_encrypt of the concatenation, for splits at and around
+ * ChaCha20 block and Noise frame boundaries, and the peer decrypts them. */
+static void test_encrypt_pair(void **state)
+{
+    (void)state;
+    flare_prng rng;
+    flare_prng_seed(&rng, 11);
+    peer i, r;
+    peer_init(&i, 1, 1, NULL, &rng);
+    peer_init(&r, 2, 0, NULL, &rng);
+    handshake(&i, &r, &rng);
+    static const size_t hl[] = {0, 1, 12, 63, 64, 65, 100, 65519, 65520, 70000};
+    static const size_t dl[] = {0, 1, 52, 53, 64, 127, 1000, 65507, 65519, 65520, 200000};
+    size_t maxlen = 70000 + 200000;
+    uint8_t *all = malloc(maxlen);
+    for (size_t k = 0; k < maxlen; k++)
+        all[k] = (uint8_t)flare_prng_next(&rng);
+    flare_buf ref;
+    flare_buf_init(&ref, NULL);
+    uint64_t nonce = 0;
+    for (size_t a = 0; a < sizeof(hl) / sizeof(hl[0]); a++) {
+        for (size_t b = 0; b < sizeof(dl) / sizeof(dl[0]); b++) {
+            size_t len = hl[a] + dl[b];
+            flare_buf_reset(&ref);
+            flare_buf_reset(&i.out);
+            flare__noise_test_set_nonces(&i.n, nonce, 0);
+            assert_int_equal(flare_noise_encrypt(&i.n, all, len, &ref), 0);
+            flare__noise_test_set_nonces(&i.n, nonce, 0);
+            assert_int_equal(flare_noise_encrypt_pair(&i.n, all, hl[a], all + hl[a], dl[b], &i.out),
+                             0);
+            assert_int_equal(i.out.len, ref.len);
+            if (len)
+                assert_memory_equal(i.out.base, ref.base, len);
+            size_t frames = (len + FLARE_NOISE_MAX_PLAINTEXT - 1) / FLARE_NOISE_MAX_PLAINTEXT;
+            flare_buf_reset(&r.plain);
+            flare__noise_test_set_nonces(&r.n, 0, nonce);
+            pump(&i, &r, &rng);
+            assert_int_equal(r.err, 0);
+            assert_int_equal(r.plain.len, len);
+            if (len)
+                assert_memory_equal(r.plain.base, all, len);
+            nonce += frames;
+        }
+    }
+    assert_int_equal(flare_noise_encrypt_pair(&i.n, NULL, 0, NULL, 0, &i.out), 0);
+    assert_int_equal(flare_noise_encrypt_pair(&i.n, NULL, 1, all, 1, &i.out),
+                     FLARE_ERR_INVALID_ARG);
+    flare_buf_free(&ref);
+    free(all);
+    peer_free(&i);
+    peer_free(&r);
+}
+
 static void test_frame_sizes(void **state)
 {
     flare_prng rng;
@@ -811,12 +865,13 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_xx_cacophony),         cmocka_unit_test(test_xx_state_errors),
         cmocka_unit_test(test_handshake_and_data),   cmocka_unit_test(test_frame_sizes),
-        cmocka_unit_test(test_early_data_same_recv), cmocka_unit_test(test_muxer_selection),
-        cmocka_unit_test(test_wrong_peer_id),        cmocka_unit_test(test_bad_payloads),
-        cmocka_unit_test(test_too_many_muxers),      cmocka_unit_test(test_bad_message1),
-        cmocka_unit_test(test_bad_message2_and_3),   cmocka_unit_test(test_bad_transport_frames),
-        cmocka_unit_test(test_nonce_exhaustion),     cmocka_unit_test(test_backpressure),
-        cmocka_unit_test(test_api_errors),           cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_encrypt_pair),         cmocka_unit_test(test_early_data_same_recv),
+        cmocka_unit_test(test_muxer_selection),      cmocka_unit_test(test_wrong_peer_id),
+        cmocka_unit_test(test_bad_payloads),         cmocka_unit_test(test_too_many_muxers),
+        cmocka_unit_test(test_bad_message1),         cmocka_unit_test(test_bad_message2_and_3),
+        cmocka_unit_test(test_bad_transport_frames), cmocka_unit_test(test_nonce_exhaustion),
+        cmocka_unit_test(test_backpressure),         cmocka_unit_test(test_api_errors),
+        cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -474,6 +474,35 @@ long flare_yamux_write(flare_yamux *y, uint32_t id, const uint8_t *data, size_t 
     return (long)n;
 }
 
+long flare_yamux_write_frame(flare_yamux *y, uint32_t id, size_t len,
+                             uint8_t hdr[FLARE_YAMUX_HEADER_LEN], flare_buf *out)
+{
+    int err;
+    flare__ystream *st = live_stream(y, id, &err);
+    if (!st)
+        return err;
+    if (st->reset)
+        return FLARE_ERR_RESET;
+    if (st->local_fin)
+        return FLARE_ERR_CLOSED;
+    if ((err = ensure_acked(y, st, out)) != 0)
+        return err;
+    size_t n = len < st->send_window ? len : st->send_window;
+    if (n < len)
+        st->want_writable = 1;
+    if (n > FLARE_YAMUX_MAX_FRAME)
+        n = FLARE_YAMUX_MAX_FRAME;
+    if (n == 0)
+        return 0;
+    hdr[0] = 0;
+    hdr[1] = FLARE_YAMUX_TYPE_DATA;
+    hdr[2] = hdr[3] = 0;
+    put32(hdr + 4, id);
+    put32(hdr + 8, (uint32_t)n);
+    st->send_window -= (uint32_t)n;
+    return (long)n;
+}
+
 long flare_yamux_read(flare_yamux *y, uint32_t id, uint8_t *dst, size_t cap, flare_buf *out)
 {
     int err;
