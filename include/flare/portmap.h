@@ -47,17 +47,17 @@ const char *flare_portmap_proto_name(flare_portmap_proto p);
  * Always start from flare_portmap_settings_default(); zero is never "use
  * the default". */
 typedef struct flare_portmap_settings {
-    size_t struct_size;           /* set by flare_portmap_settings_default */
-    int enable_pcp;               /* default 1 */
-    int enable_natpmp;            /* default 1 */
-    int enable_upnp;              /* UPnP IGD where the driver has it; default 1 */
-    uint32_t lifetime;            /* seconds asked for (>= 120); default 7200 */
-    flare_tstamp retry_initial;   /* first retransmission; doubles; default 250 ms */
-    unsigned attempts;            /* datagrams per protocol before the next; default 4 */
-    flare_tstamp retry_interval;  /* after every protocol failed; default 5 min */
-    flare_tstamp min_renew;       /* renew no more often than this; default 30 s */
-    int advertise_unconfirmed;    /* advertise mapped addresses before AutoNAT confirms
-                                     them (needed without an AutoNAT client); default 0 */
+    size_t struct_size;          /* set by flare_portmap_settings_default */
+    int enable_pcp;              /* default 1 */
+    int enable_natpmp;           /* default 1 */
+    int enable_upnp;             /* UPnP IGD where the driver has it; default 1 */
+    uint32_t lifetime;           /* seconds asked for (>= 120); default 7200 */
+    flare_tstamp retry_initial;  /* first retransmission; doubles; default 250 ms */
+    unsigned attempts;           /* datagrams per protocol before the next; default 4 */
+    flare_tstamp retry_interval; /* after every protocol failed; default 5 min */
+    flare_tstamp min_renew;      /* renew no more often than this; default 30 s */
+    int advertise_unconfirmed;   /* advertise mapped addresses before AutoNAT confirms
+                                    them (needed without an AutoNAT client); default 0 */
 } flare_portmap_settings;
 
 /* Fills every field of s with its documented default, and s->struct_size. */
@@ -66,13 +66,13 @@ void flare_portmap_settings_default(flare_portmap_settings *s);
 /* ---- NAT-PMP (RFC 6886) --------------------------------------------------- */
 
 typedef struct flare_natpmp_resp {
-    uint8_t op;               /* 128 + the request's opcode */
-    uint16_t result;          /* 0 success */
-    uint32_t epoch;           /* seconds since the gateway's start */
-    uint8_t external_ip[4];   /* op 128 */
-    uint16_t internal_port;   /* op 129 (UDP), 130 (TCP) */
-    uint16_t external_port;   /* ditto */
-    uint32_t lifetime;        /* ditto, seconds */
+    uint8_t op;             /* 128 + the request's opcode */
+    uint16_t result;        /* 0 success */
+    uint32_t epoch;         /* seconds since the gateway's start */
+    uint8_t external_ip[4]; /* op 128 */
+    uint16_t internal_port; /* op 129 (UDP), 130 (TCP) */
+    uint16_t external_port; /* ditto */
+    uint32_t lifetime;      /* ditto, seconds */
 } flare_natpmp_resp;
 
 /* The external address request (2 bytes). Returns the length written, or 0
@@ -119,7 +119,7 @@ size_t flare_natpmp_encode_resp(uint8_t *out, size_t cap, const flare_natpmp_res
 
 typedef struct flare_pcp_map {
     uint8_t nonce[12];
-    uint8_t protocol;       /* IANA: 6 TCP, 17 UDP */
+    uint8_t protocol; /* IANA: 6 TCP, 17 UDP */
     uint16_t internal_port;
     uint16_t external_port; /* suggested (request) or assigned (response) */
     flare_ipaddr external;  /* ditto; an IPv4-mapped address is returned as family 4 */
@@ -138,8 +138,8 @@ typedef struct flare_pcp_resp {
  * network; the gateway checks it against the datagram's source). lifetime 0
  * deletes. Returns the length written, or 0 if cap is too small or client
  * is not IPv4/IPv6. */
-size_t flare_pcp_encode_map(uint8_t *out, size_t cap, uint32_t lifetime,
-                            const flare_ipaddr *client, const flare_pcp_map *m);
+size_t flare_pcp_encode_map(uint8_t *out, size_t cap, uint32_t lifetime, const flare_ipaddr *client,
+                            const flare_pcp_map *m);
 /* Parses a PCP response. Returns 0; FLARE_ERR_UNSUPPORTED for a version
  * other than 2 (r->version says which; a NAT-PMP gateway answers a PCP
  * request with version 0 and result 1); FLARE_ERR_TRUNCATED (shorter than

@@ -91,8 +91,8 @@ static void test_codec_roundtrip(void **state)
     assert_int_equal(flare_natpmp_parse_req(&q, b, 12), 0);
     assert_int_equal(q.op, 2);
     assert_int_equal(q.lifetime, 7200);
-    flare_natpmp_resp nr = {.op = 130, .epoch = 5, .internal_port = 4001,
-                            .external_port = 4002, .lifetime = 60};
+    flare_natpmp_resp nr = {
+        .op = 130, .epoch = 5, .internal_port = 4001, .external_port = 4002, .lifetime = 60};
     assert_int_equal(flare_natpmp_encode_resp(b, sizeof(b), &nr), 16);
     flare_natpmp_resp nr2;
     assert_int_equal(flare_natpmp_parse(&nr2, b, 16), 0);
@@ -210,8 +210,8 @@ static void test_pcp_unsupported_falls_back_to_natpmp(void **state)
     assert_int_equal(q.op, 2);
     assert_int_equal(q.internal_port, 4001);
     /* A mapping for another internal port is someone else's. */
-    nr = (flare_natpmp_resp){.op = 130, .epoch = 50, .internal_port = 4002,
-                             .external_port = 40000, .lifetime = 3600};
+    nr = (flare_natpmp_resp){
+        .op = 130, .epoch = 50, .internal_port = 4002, .external_port = 40000, .lifetime = 3600};
     rn = flare_natpmp_encode_resp(resp, sizeof(resp), &nr);
     assert_int_equal(flare_portmap_client_input(c, &gw, resp, rn, S / 4), FLARE_ERR_REFUSED);
     nr.internal_port = 4001;

@@ -37,9 +37,8 @@ int flare_portmap_client_init(flare_portmap_client *c, const flare_portmap_setti
     else
         flare_portmap_settings_default(&c->cfg);
     if (c->cfg.struct_size != sizeof(c->cfg) || (!c->cfg.enable_pcp && !c->cfg.enable_natpmp) ||
-        c->cfg.lifetime < 120 || !c->cfg.attempts || !c->cfg.retry_initial ||
-        !internal->port || (internal->family != 4 && internal->family != 6) ||
-        internal->family != gateway->family ||
+        c->cfg.lifetime < 120 || !c->cfg.attempts || !c->cfg.retry_initial || !internal->port ||
+        (internal->family != 4 && internal->family != 6) || internal->family != gateway->family ||
         (!c->cfg.enable_pcp && internal->family != 4)) /* NAT-PMP is IPv4 only */
         return FLARE_ERR_INVALID_ARG;
     c->rng = rng;
@@ -67,7 +66,8 @@ static void encode(flare_portmap_client *c)
         memcpy(m.nonce, c->nonce, sizeof(m.nonce));
         if (c->external.family)
             m.external = c->external;
-        c->out_len = flare_pcp_encode_map(c->out, sizeof(c->out), c->cfg.lifetime, &c->internal, &m);
+        c->out_len =
+            flare_pcp_encode_map(c->out, sizeof(c->out), c->cfg.lifetime, &c->internal, &m);
         break;
     }
     case FLARE__PM_NATPMP_ADDR:
@@ -231,9 +231,9 @@ static int pcp_input(flare_portmap_client *c, const uint8_t *data, size_t len, f
         r.map.internal_port != c->internal.port)
         return FLARE_ERR_REFUSED; /* not an answer to our request */
     if (r.result != FLARE_PCP_SUCCESS) {
-        protocol_failed(c, r.result == FLARE_PCP_UNSUPP_VERSION ? FLARE_ERR_UNSUPPORTED
-                                                                : FLARE_ERR_REFUSED,
-                        now);
+        protocol_failed(
+            c, r.result == FLARE_PCP_UNSUPP_VERSION ? FLARE_ERR_UNSUPPORTED : FLARE_ERR_REFUSED,
+            now);
         return 0;
     }
     flare_ipaddr ext = r.map.external;
@@ -244,8 +244,7 @@ static int pcp_input(flare_portmap_client *c, const uint8_t *data, size_t len, f
     return 0;
 }
 
-static int natpmp_input(flare_portmap_client *c, const uint8_t *data, size_t len,
-                        flare_tstamp now)
+static int natpmp_input(flare_portmap_client *c, const uint8_t *data, size_t len, flare_tstamp now)
 {
     flare_natpmp_resp r;
     int rv = flare_natpmp_parse(&r, data, len);
@@ -343,7 +342,8 @@ void flare_portmap_client_stop(flare_portmap_client *c, flare_tstamp now)
         memcpy(m.nonce, c->nonce, sizeof(m.nonce));
         c->out_len = flare_pcp_encode_map(c->out, sizeof(c->out), 0, &c->internal, &m);
     } else if (c->external.family && c->proto == FLARE_PORTMAP_NATPMP) {
-        c->out_len = flare_natpmp_encode_map(c->out, sizeof(c->out), c->tcp, c->internal.port, 0, 0);
+        c->out_len =
+            flare_natpmp_encode_map(c->out, sizeof(c->out), c->tcp, c->internal.port, 0, 0);
     }
     memset(&c->external, 0, sizeof(c->external));
     c->state = FLARE__PM_STOPPED;

@@ -139,8 +139,8 @@ static void get_ip(flare_ipaddr *a, const uint8_t *p)
     }
 }
 
-size_t flare_pcp_encode_map(uint8_t *out, size_t cap, uint32_t lifetime,
-                            const flare_ipaddr *client, const flare_pcp_map *m)
+size_t flare_pcp_encode_map(uint8_t *out, size_t cap, uint32_t lifetime, const flare_ipaddr *client,
+                            const flare_pcp_map *m)
 {
     if (!out || !client || !m || cap < FLARE_PCP_MAP_LEN ||
         (client->family != 4 && client->family != 6))
