@@ -83,7 +83,8 @@ struct flare_uvio {
     size_t nheap, capheap;
     uint64_t timer_seq;
     int timer_due;
-    uint8_t rbuf[FLARE__UV_READ_BUF]; /* shared: reads are consumed at once */
+    uint8_t rbuf[FLARE__UV_READ_BUF];    /* shared: reads are consumed at once */
+    char igd_url[512], igd_service[128]; /* the last UPnP IGD found (uv_portmap.c) */
 };
 
 /* Conversions and error mapping (uv.c). */

@@ -78,6 +78,10 @@ struct flare_io_upnp {
     flare_uvio *u;
     flare_io_upnp_req req;
     flare_io_upnp_result res;
+    /* The IGD: the driver's cached one going in (empty: discover), the one
+     * used coming out (the loop thread caches it again). */
+    char url[sizeof(((flare_uvio *)0)->igd_url)];
+    char service[sizeof(((flare_uvio *)0)->igd_service)];
     flare_io_upnp_cb cb;
     void *user;
     int cancelled;
@@ -116,47 +120,72 @@ static int add_mapping(struct UPNPUrls *urls, struct IGDdatas *data, const flare
     return *port ? 0 : FLARE_ERR_PROTO;
 }
 
-static void upnp_work(uv_work_t *w)
+/* Finds the IGD: SSDP discovery, then its description. Returns 0 with
+ * urls/data filled (FreeUPNPUrls them), or FLARE_ERR_NOT_FOUND. */
+static int discover(struct UPNPUrls *urls, struct IGDdatas *data)
 {
-    flare_io_upnp *op = (flare_io_upnp *)w;
-    flare_io_upnp_result *res = &op->res;
     int err = 0;
     struct UPNPDev *devs =
         upnpDiscover(UPNP_DISCOVER_MS, NULL, NULL, UPNP_LOCAL_PORT_ANY, 0, 2, &err);
-    if (!devs) {
-        res->status = FLARE_ERR_NOT_FOUND;
-        return;
-    }
-    struct UPNPUrls urls;
-    struct IGDdatas data;
+    if (!devs)
+        return FLARE_ERR_NOT_FOUND;
     char lan[64] = "";
-    memset(&urls, 0, sizeof(urls));
-    int valid = UPNP_GetValidIGD(devs, &urls, &data, lan, sizeof(lan));
+    int valid = UPNP_GetValidIGD(devs, urls, data, lan, sizeof(lan));
     freeUPNPDevlist(devs);
-    if (valid != 1 && valid != 2) {
-        if (valid)
-            FreeUPNPUrls(&urls);
-        res->status = FLARE_ERR_NOT_FOUND;
-        return;
-    }
+    if (valid == 1 || valid == 2)
+        return 0;
+    if (valid)
+        FreeUPNPUrls(urls);
+    return FLARE_ERR_NOT_FOUND;
+}
+
+/* One request against the IGD at url/service. */
+static int upnp_request(flare_io_upnp *op, const char *url, const char *service)
+{
+    flare_io_upnp_result *res = &op->res;
+    struct UPNPUrls urls = {.controlURL = (char *)url};
+    struct IGDdatas data;
+    memset(&data, 0, sizeof(data));
+    snprintf(data.first.servicetype, sizeof(data.first.servicetype), "%s", service);
     char client[INET_ADDRSTRLEN], ext_ip[40] = "";
     inet_ntop(AF_INET, op->req.internal.ip, client, sizeof(client));
     if (op->req.unmap) {
         char ext[8];
         snprintf(ext, sizeof(ext), "%u", (unsigned)op->req.external_port);
-        int r = UPNP_DeletePortMapping(urls.controlURL, data.first.servicetype, ext,
-                                       op->req.tcp ? "TCP" : "UDP", NULL);
-        res->status = r == UPNPCOMMAND_SUCCESS ? 0 : FLARE_ERR_IO;
-    } else if (UPNP_GetExternalIPAddress(urls.controlURL, data.first.servicetype, ext_ip) !=
-                   UPNPCOMMAND_SUCCESS ||
-               flare_ipaddr_parse(&res->external, ext_ip) != 0 || res->external.family != 4) {
-        res->status = FLARE_ERR_PROTO;
-    } else {
-        uint16_t port = 0;
-        res->status = add_mapping(&urls, &data, &op->req, client, &port, &res->lifetime);
-        res->external.port = port;
+        int r = UPNP_DeletePortMapping(url, service, ext, op->req.tcp ? "TCP" : "UDP", NULL);
+        return r == UPNPCOMMAND_SUCCESS || r == 714 /* NoSuchEntryInArray */ ? 0 : FLARE_ERR_IO;
     }
-    FreeUPNPUrls(&urls);
+    if (UPNP_GetExternalIPAddress(url, service, ext_ip) != UPNPCOMMAND_SUCCESS)
+        return FLARE_ERR_IO;
+    if (flare_ipaddr_parse(&res->external, ext_ip) != 0 || res->external.family != 4)
+        return FLARE_ERR_PROTO;
+    uint16_t port = 0;
+    int rv = add_mapping(&urls, &data, &op->req, client, &port, &res->lifetime);
+    res->external.port = port;
+    return rv;
+}
+
+static void upnp_work(uv_work_t *w)
+{
+    flare_io_upnp *op = (flare_io_upnp *)w;
+    /* The cached IGD first (no 2 s discovery: renewals, the delete at exit). */
+    if (op->url[0] && upnp_request(op, op->url, op->service) == 0) {
+        op->res.status = 0;
+        return;
+    }
+    struct UPNPUrls urls;
+    struct IGDdatas data;
+    memset(&urls, 0, sizeof(urls));
+    memset(&data, 0, sizeof(data));
+    op->url[0] = 0;
+    int rv = discover(&urls, &data);
+    if (rv == 0) {
+        rv = upnp_request(op, urls.controlURL, data.first.servicetype);
+        snprintf(op->url, sizeof(op->url), "%s", urls.controlURL);
+        snprintf(op->service, sizeof(op->service), "%s", data.first.servicetype);
+        FreeUPNPUrls(&urls);
+    }
+    op->res.status = rv;
 }
 #endif
 
@@ -166,6 +195,10 @@ static void upnp_after(uv_work_t *w, int status)
     flare_uvio *u = op->u;
     if (status == UV_ECANCELED)
         op->res.status = FLARE_ERR_CLOSED;
+    else if (!u->dying) {
+        snprintf(u->igd_url, sizeof(u->igd_url), "%s", op->url);
+        snprintf(u->igd_service, sizeof(u->igd_service), "%s", op->service);
+    }
     if (!op->cancelled && !u->dying && op->cb)
         op->cb(op, &op->res, op->user);
     flare__free(u->mem, op);
@@ -187,6 +220,8 @@ int flare__uv_upnp(flare_io *io, const flare_io_upnp_req *req, flare_io_upnp_cb 
     op->req.description[sizeof(op->req.description) - 1] = 0;
     op->cb = cb;
     op->user = user;
+    snprintf(op->url, sizeof(op->url), "%s", u->igd_url);
+    snprintf(op->service, sizeof(op->service), "%s", u->igd_service);
     int r = uv_queue_work(u->loop, &op->work, upnp_work, upnp_after);
     if (r) {
         flare__free(u->mem, op);
