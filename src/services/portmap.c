@@ -20,7 +20,7 @@
 
 #define PM_MAX 4 /* listen addresses mapped at once */
 
-typedef enum { M_CLIENT, M_UPNP, M_UPNP_MAPPED, M_WAIT } pm_mode;
+typedef enum { M_CLIENT, M_UPNP, M_UPNP_MAPPED, M_WAIT, M_OFF } pm_mode;
 
 typedef struct pm_map {
     struct flare__portmap *pm;
@@ -210,9 +210,46 @@ static void on_udp(flare_io_udp *u, const flare_ipaddr *from, const uint8_t *dat
         client_pump(m);
 }
 
+/* Finds the gateway (it may have changed since the last attempt) and sets
+ * the client and its socket up for it. Returns 0 or the error. */
+static int setup(pm_map *m)
+{
+    pm_t *pm = m->pm;
+    flare_io *io = pm->h->io;
+    flare_ipaddr gw, local, ip;
+    int proto;
+    if (!client_enabled(pm) && !upnp_enabled(pm))
+        return FLARE_ERR_UNSUPPORTED;
+    int rv = io->ops->gateway ? io->ops->gateway(io, 4, &gw, &local) : FLARE_ERR_UNSUPPORTED;
+    if (rv == 0)
+        rv = flare_multiaddr_to_ipaddr(&m->listen, &ip, &proto);
+    if (rv)
+        return rv;
+    m->internal = flare_ipaddr_classify(&ip) == FLARE_MA_UNSPECIFIED ? local : ip;
+    m->internal.port = ip.port;
+    if (!client_enabled(pm))
+        return 0;
+    if (m->udp)
+        io->ops->udp_close(m->udp);
+    m->udp = NULL;
+    local = m->internal;
+    local.port = 0;
+    rv = flare_portmap_client_init(&m->c, &pm->cfg, m->tcp, &m->internal, &gw, pm->h->rng);
+    return rv ? rv : io->ops->udp_bind(io, &local, 0, on_udp, m, &m->udp);
+}
+
+/* From the timer only (events never run inside an API call). */
 static void start(pm_map *m)
 {
     flare_tstamp now = flare_io_now(m->pm->h->io);
+    int rv = setup(m);
+    if (rv) {
+        emit(m, "failed", FLARE_PORTMAP_NONE, rv);
+        m->mode = rv == FLARE_ERR_UNSUPPORTED ? M_OFF : M_WAIT; /* a gateway may come */
+        if (m->mode == M_WAIT)
+            arm(m, now + m->pm->cfg.retry_interval);
+        return;
+    }
     if (client_enabled(m->pm)) {
         m->mode = M_CLIENT;
         flare_portmap_client_start(&m->c, now);
@@ -250,8 +287,8 @@ static void map_free(pm_t *pm, pm_map *m)
 {
     flare_io *io = pm->h->io;
     flare_tstamp now = flare_io_now(io);
-    if (m->mode == M_CLIENT || flare_portmap_client_mapped(&m->c)) {
-        flare_portmap_client_stop(&m->c, now); /* queues the delete */
+    if (m->mode == M_CLIENT || flare_portmap_client_mapped(&m->c)) { /* else never set up */
+        flare_portmap_client_stop(&m->c, now);                       /* queues the delete */
         uint8_t buf[FLARE_PCP_MAP_LEN];
         size_t n = flare_portmap_client_poll_send(&m->c, buf, sizeof(buf));
         if (n && m->udp)
@@ -292,7 +329,7 @@ static int wants_mapping(const pm_t *pm, const flare_multiaddr *ma, flare_ipaddr
 
 static void add_listen(pm_t *pm, const flare_multiaddr *ma)
 {
-    flare_ipaddr ip, gw, local;
+    flare_ipaddr ip;
     int tcp;
     if (pm->n == PM_MAX || !wants_mapping(pm, ma, &ip, &tcp))
         return;
@@ -306,28 +343,13 @@ static void add_listen(pm_t *pm, const flare_multiaddr *ma)
     m->pm = pm;
     m->tcp = tcp;
     m->listen = *ma;
-    int rv = io->ops->gateway ? io->ops->gateway(io, 4, &gw, &local) : FLARE_ERR_UNSUPPORTED;
-    if (rv == 0) {
-        m->internal = flare_ipaddr_classify(&ip) == FLARE_MA_UNSPECIFIED ? local : ip;
-        m->internal.port = ip.port;
-        local = m->internal;
-        local.port = 0;
-        if (client_enabled(pm))
-            rv = flare_portmap_client_init(&m->c, &pm->cfg, tcp, &m->internal, &gw, pm->h->rng);
-        if (rv == 0 && client_enabled(pm))
-            rv = io->ops->udp_bind(io, &local, 0, on_udp, m, &m->udp);
-        if (rv == 0)
-            rv = io->ops->timer_new(io, on_timer, m, &m->timer);
-    }
-    if (rv == 0 && !client_enabled(pm) && !upnp_enabled(pm))
-        rv = FLARE_ERR_UNSUPPORTED;
-    if (rv) {
-        emit(m, "failed", FLARE_PORTMAP_NONE, rv);
-        map_free(pm, m);
+    m->mode = M_WAIT;
+    if (io->ops->timer_new(io, on_timer, m, &m->timer) != 0) {
+        flare__free(pm->h->mem, m);
         return;
     }
     pm->maps[pm->n++] = m;
-    start(m);
+    arm(m, flare_io_now(io)); /* starts from the loop */
 }
 
 static void scan_listen(pm_t *pm)

@@ -393,6 +393,20 @@ static void test_bad_settings(void **state)
     flare_sim_run_for(w.sim, 5 * S);
     assert_int_equal(w.c.failed + w.c.mapped, 0);
     flare_host_del(w.c.h);
+
+    /* A private node on a LAN without a gateway: "failed" (not found), from
+     * the loop, never inside the call; retried later. */
+    flare_sim_lan *lan = flare_sim_lan_new(w.sim, "isolated");
+    pnode iso = {0};
+    make(&w, &iso, lan, "10.9.0.2", 2, NULL);
+    assert_int_equal(flare_host_enable_portmap(iso.h, NULL), 0);
+    assert_int_equal(iso.failed, 0);
+    flare_sim_run_for(w.sim, 1 * S);
+    assert_int_equal(iso.failed, 1);
+    flare_sim_run_for(w.sim, 301 * S);
+    assert_int_equal(iso.failed, 2);
+    assert_int_equal(iso.mapped, 0);
+    flare_host_del(iso.h);
     flare_sim_del(w.sim);
 }
 
