@@ -229,6 +229,10 @@ static void test_no_portmap_stays_private(void **state)
     flare_sim_nat_stats st;
     flare_sim_nat_stats_get(w.nat, &st);
     assert_int_equal(st.portmap_requests, 8); /* 4 per protocol, then a 5 min pause */
+    /* ...and AutoRelay needs a relay (with a mapping it never does). */
+    flare_sim_run_for(w.sim, 10 * S);
+    flare_peerid relays[4];
+    assert_true(flare_host_autorelay_relays(w.c.h, relays, 4) >= 1);
     world_free(&w);
 }
 
