@@ -376,6 +376,127 @@ static void test_hostile_epoch_backwards(void **state)
     hostile_case(H_EPOCH_BACK, 75);
 }
 
+/* ---- UPnP: the service's side, against a scripted IGD in the driver -------------------- */
+
+typedef struct fake_igd {
+    flare_io *io;
+    flare_io_timer *timer;
+    flare_io_upnp_cb cb;
+    void *user;
+    int pending, cancelled;
+    unsigned maps, unmaps, fail_next;
+    uint16_t last_port;
+    uint32_t lease; /* what the IGD grants (0: permanent) */
+} fake_igd;
+
+static fake_igd igd;
+static flare_io_ops igd_ops;
+
+static void igd_answer(flare_io_timer *t, void *user)
+{
+    fake_igd *f = user;
+    (void)t;
+    f->pending = 0;
+    flare_io_upnp_result r = {0};
+    if (f->fail_next) {
+        f->fail_next--;
+        r.status = FLARE_ERR_NOT_FOUND;
+    } else {
+        flare_ipaddr_parse(&r.external, "203.0.113.1");
+        r.external.port = f->last_port;
+        r.lifetime = f->lease;
+    }
+    f->cb((flare_io_upnp *)f, &r, f->user);
+}
+
+static int igd_upnp(flare_io *io, const flare_io_upnp_req *req, flare_io_upnp_cb cb, void *user,
+                    flare_io_upnp **out)
+{
+    (void)io;
+    assert_int_equal(req->internal.family, 4);
+    assert_int_equal(req->internal.port, 4001);
+    if (req->unmap) {
+        igd.unmaps++;
+        assert_null(cb); /* at exit: fire and forget */
+        return 0;
+    }
+    assert_false(igd.pending);
+    igd.maps++;
+    igd.last_port = req->external_port;
+    igd.cb = cb;
+    igd.user = user;
+    igd.pending = 1;
+    *out = (flare_io_upnp *)&igd;
+    igd_ops.timer_start(igd.timer, flare_io_now(igd.io) + 50 * MS);
+    return 0;
+}
+
+static void igd_cancel(flare_io_upnp *op)
+{
+    (void)op;
+    igd.cancelled++;
+    igd.pending = 0;
+    igd_ops.timer_stop(igd.timer);
+}
+
+static void test_upnp_service(void **state)
+{
+    world w;
+    memset(&w, 0, sizeof(w));
+    w.sim = flare_sim_new(81, NULL);
+    flare_sim_lan *lan = flare_sim_lan_new(w.sim, "lan");
+    w.nat = flare_sim_nat_new(w.sim, "nat", flare_sim_internet(w.sim), "203.0.113.1", lan,
+                              "10.0.0.1", NULL);
+    make(&w, &w.c, lan, "10.0.0.2", 9, NULL);
+    /* The simulator has no IGD: give this host's driver a scripted one. */
+    flare_io *io = flare_host_io(w.c.h);
+    memset(&igd, 0, sizeof(igd));
+    igd_ops = *io->ops;
+    igd_ops.upnp = igd_upnp;
+    igd_ops.upnp_cancel = igd_cancel;
+    io->ops = &igd_ops;
+    igd.io = io;
+    igd.lease = 600;
+    igd.fail_next = 1;
+    assert_int_equal(igd_ops.timer_new(io, igd_answer, &igd, &igd.timer), 0);
+    flare_portmap_settings pc;
+    flare_portmap_settings_default(&pc);
+    pc.enable_pcp = pc.enable_natpmp = 0;
+    assert_int_equal(flare_host_enable_portmap(w.c.h, &pc), 0);
+    flare_sim_run_for(w.sim, 1 * S);
+    assert_int_equal(w.c.failed, 1); /* no IGD at first: retried after 5 min */
+    assert_int_equal(w.c.mapped, 0);
+    flare_sim_run_for(w.sim, 300 * S);
+    assert_int_equal(igd.maps, 2);
+    assert_int_equal(w.c.mapped, 1);
+    assert_int_equal(w.c.proto, FLARE_PORTMAP_UPNP);
+    char s[128];
+    flare_multiaddr_to_string(&w.c.ext, s, sizeof(s));
+    assert_string_equal(s, "/ip4/203.0.113.1/tcp/4001");
+    /* Renewed at half the lease, for the same external port. */
+    flare_sim_run_for(w.sim, 301 * S);
+    assert_int_equal(igd.maps, 3);
+    assert_int_equal(w.c.renewed, 1);
+    assert_int_equal(igd.last_port, 4001);
+    /* A renewal that fails loses the mapping; the next attempt maps again. */
+    igd.fail_next = 1;
+    flare_sim_run_for(w.sim, 301 * S);
+    assert_int_equal(w.c.lost, 1);
+    assert_int_equal(flare_host_portmap_mappings(w.c.h, NULL, 0), 0);
+    flare_sim_run_for(w.sim, 301 * S);
+    assert_int_equal(w.c.mapped, 2);
+    /* A request in flight at exit is cancelled; the mapping is deleted. */
+    for (int i = 0; i < 40000 && !igd.pending; i++) /* until the next renewal is on its way */
+        flare_sim_run_for(w.sim, 10 * MS);
+    assert_true(igd.pending);
+    assert_int_equal(igd.maps, 6); /* failed, mapped, renewed, failed renewal, mapped, this */
+    flare_host_del(w.c.h);
+    assert_int_equal(igd.cancelled, 1);
+    assert_int_equal(igd.unmaps, 1);
+    igd_ops.timer_del(igd.timer);
+    flare_sim_del(w.sim);
+}
+
 static void test_bad_settings(void **state)
 {
     world w;
@@ -426,6 +547,7 @@ int main(void)
         cmocka_unit_test(test_hostile_wrong_nonce),
         cmocka_unit_test(test_hostile_liar),
         cmocka_unit_test(test_hostile_epoch_backwards),
+        cmocka_unit_test(test_upnp_service),
         cmocka_unit_test(test_bad_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
