@@ -2,8 +2,9 @@
 # Scenario: port mapping in the NAT lab. Router a runs miniupnpd (UPnP IGD,
 # NAT-PMP and PCP) next to its nftables NAT; a `flare listen --port-map`
 # node behind it gets a mapping, the flare AutoNAT servers on pub1 and pub2
-# dial the mapped address back (verdict: public), and a node on pub3 dials
-# it. Stopping the node deletes the mapping.
+# dial the mapped address back (verdict: public), and a node on pub3 and one
+# behind router b (same NAT type as a, no port mapping) dial it. Stopping
+# the node deletes the mapping.
 #   miniupnpd refuses to map while its WAN address is reserved (TEST-NET
 #   included), so router a's uplink is re-addressed to 11.0.0.2/30 (inside
 #   the lab's namespaces only; nothing leaves them).
@@ -32,7 +33,7 @@ done
 command -v miniupnpd >/dev/null || { echo "skip: miniupnpd not installed (miniupnpd-nftables)"; exit 77; }
 
 WAN=11.0.0.2 WAN_GW=11.0.0.1
-lab_up --a-nat "$nat" --a-inbound drop --b-nat eim
+lab_up --a-nat "$nat" --a-inbound drop --b-nat "$nat" --b-inbound drop
 inet=${FLARE_LAB_PREFIX}inet
 ra=$FLARE_LAB_ROUTER_a
 # A public-looking uplink for router a.
@@ -136,6 +137,13 @@ else
             step "dial the mapped address from pub3" ok "$(grep -o '"rtt[^,}]*' <<<"$out" | head -1)"
         else
             step "dial the mapped address from pub3" FAIL "$(tail -n2 <<<"$out" | tr '\n' ' ')"
+        fi
+        # From behind router b (the same NAT type, no port mapping): with two
+        # symmetric NATs hole punching cannot work, the mapped port can.
+        if out=$(timeout 20 "$LAB_SH" exec b "$flare" ping "$ext/p2p/$node_id" -c 1 --json 2>&1); then
+            step "dial it from behind router b ($nat)" ok "$(grep -o '"rtt[^,}]*' <<<"$out" | head -1)"
+        else
+            step "dial it from behind router b ($nat)" FAIL "$(tail -n2 <<<"$out" | tr '\n' ' ')"
         fi
     fi
     rules() { ip netns exec "$ra" nft list chain inet flare_upnp prerouting_miniupnpd 2>/dev/null | grep -c dnat || true; }

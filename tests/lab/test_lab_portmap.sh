@@ -5,9 +5,9 @@
 #   eim NAT, default protocols (PCP answers first)
 #   symmetric NAT (masquerade fully-random): PCP, NAT-PMP only, UPnP only
 #   symmetric NAT without --port-map: the control (private, unreachable)
-# Pass: every case holds (mapping, AutoNAT public, a dial from pub3 to the
-# mapped address, the mapping deleted at shutdown; the control stays
-# private).
+# Pass: every case holds (mapping, AutoNAT public, dials to the mapped
+# address from pub3 and from behind router b, which has the same NAT type,
+# the mapping deleted at shutdown; the control stays private).
 set -uo pipefail
 # shellcheck source=preamble.sh
 source "$(dirname "$0")/preamble.sh" pm
