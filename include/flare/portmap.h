@@ -219,8 +219,10 @@ typedef struct flare_portmap_client {
 /* Sets c up to map internal (our address on the gateway's network and the
  * port to map; tcp 1 for TCP, 0 for UDP) on the gateway at gateway. cfg is
  * copied (NULL: defaults); rng supplies the PCP nonce. Returns 0, or
- * FLARE_ERR_INVALID_ARG (no port, families differ, protocols all disabled,
- * lifetime < 120). */
+ * FLARE_ERR_INVALID_ARG (no port, families differ, PCP and NAT-PMP both
+ * disabled, a struct_size other than sizeof(flare_portmap_settings),
+ * lifetime < 120, attempts, retry_initial or retry_interval 0). min_renew
+ * 0 renews at exactly half the lifetime. */
 int flare_portmap_client_init(flare_portmap_client *c, const flare_portmap_settings *cfg, int tcp,
                               const flare_ipaddr *internal, const flare_ipaddr *gateway,
                               flare_rng rng);

@@ -12,7 +12,6 @@
 #include "flare/relay_server.h"
 #include "flare/sim.h"
 #include "host/host_int.h"
-#include "host/simworld.h"
 
 #define MS FLARE_NS_PER_MS
 #define S  FLARE_NS_PER_S
@@ -61,16 +60,16 @@ static void make(world *w, pnode *n, flare_sim_lan *lan, const char *ip, uint8_t
 {
     char name[8];
     snprintf(name, sizeof(name), "n%u", seed);
-    dw_host_spec sp = {.name = name,
-                       .lan = lan,
-                       .ip = ip,
-                       .link = {.delay = 5 * MS},
-                       .seed = {seed, 0x70},
-                       .cfg = cfg,
-                       .on_event = on_event,
-                       .user = n,
-                       .listen_port = 4001};
-    assert_int_equal(dw_host_make(w->sim, &sp, &n->sh, &n->h), 0);
+    flare_test_host_spec sp = {.name = name,
+                               .lan = lan,
+                               .ip = ip,
+                               .link = {.delay = 5 * MS},
+                               .seed = {seed, 0x70},
+                               .cfg = cfg,
+                               .on_event = on_event,
+                               .user = n,
+                               .listen_port = 4001};
+    assert_int_equal(flare_test_host_make(w->sim, &sp, &n->sh, &n->h), 0);
 }
 
 /* Three public servers (AutoNAT, relay) and a client behind a symmetric
@@ -82,7 +81,7 @@ static void world_init(world *w, uint64_t seed, flare_sim_portmap pm,
     w->sim = flare_sim_new(seed, NULL);
     assert_non_null(w->sim);
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.enable_autorelay = 1;
     for (int i = 0; i < 3; i++) {
         char ip[32];
@@ -106,7 +105,7 @@ static void world_init(world *w, uint64_t seed, flare_sim_portmap pm,
         flare_multiaddr ma;
         char ip[32];
         snprintf(ip, sizeof(ip), "198.51.100.%d", i + 1);
-        assert_int_equal(dw_tcp_addr(&ma, ip, 4001, flare_host_peerid(w->srv[i].h)), 0);
+        assert_int_equal(flare_test_tcp_addr(&ma, ip, 4001, flare_host_peerid(w->srv[i].h)), 0);
         assert_int_equal(flare_host_dial(w->c.h, &ma, NULL, NULL, NULL), 0);
     }
 }
@@ -157,8 +156,8 @@ static void dial_mapped(world *w, const flare_multiaddr *ext, int want_ok)
     make(w, &d, flare_sim_internet(w->sim), "198.51.100.50", 20, NULL);
     flare_multiaddr ma = *ext;
     assert_int_equal(flare_multiaddr_with_peerid(&ma, flare_host_peerid(w->c.h)), 0);
-    dw_dial r = {0};
-    assert_int_equal(flare_host_dial(d.h, &ma, NULL, dw_dial_cb, &r), 0);
+    flare_test_dial r = {0};
+    assert_int_equal(flare_host_dial(d.h, &ma, NULL, flare_test_dial_cb, &r), 0);
     flare_sim_run_for(w->sim, 8 * S);
     assert_int_equal(r.calls, 1);
     if (want_ok)

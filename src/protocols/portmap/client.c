@@ -37,7 +37,8 @@ int flare_portmap_client_init(flare_portmap_client *c, const flare_portmap_setti
     else
         flare_portmap_settings_default(&c->cfg);
     if (c->cfg.struct_size != sizeof(c->cfg) || (!c->cfg.enable_pcp && !c->cfg.enable_natpmp) ||
-        c->cfg.lifetime < 120 || !c->cfg.attempts || !c->cfg.retry_initial || !internal->port ||
+        c->cfg.lifetime < 120 || !c->cfg.attempts || !c->cfg.retry_initial ||
+        !c->cfg.retry_interval || !internal->port ||
         (internal->family != 4 && internal->family != 6) || internal->family != gateway->family ||
         (!c->cfg.enable_pcp && internal->family != 4)) /* NAT-PMP is IPv4 only */
         return FLARE_ERR_INVALID_ARG;
