@@ -24,13 +24,17 @@ typedef struct qp_pkt {
 typedef struct qp_net qp_net;
 
 /* One endpoint and what its callbacks saw. */
-typedef struct qp_ep {
+typedef struct qp_ep qp_ep;
+struct qp_ep {
     qp_net *net;
     flare__quic_ep *ep;
     flare_ipaddr addr; /* its address */
     flare_ipaddr seen; /* what the others see as its source (NAT) */
     gnutls_certificate_credentials_t cred;
     int refuse; /* verify returns this */
+    /* Optional: replaces the default check (one certificate, then refuse). */
+    int (*verify)(struct qp_ep *e, gnutls_session_t tls);
+    void *ctx;
     int verified, established, closed, closed_err;
     uint64_t closed_code;
     flare__quic_conn *conn; /* the last connection established or accepted */
@@ -39,7 +43,7 @@ typedef struct qp_ep {
     uint8_t *rx;
     size_t rx_len, rx_cap;
     int rx_fin, resets, stream_closes, writable;
-} qp_ep;
+};
 
 struct qp_net {
     flare_prng prng;
@@ -53,14 +57,14 @@ struct qp_net {
     size_t sent;
 };
 
-static void qp_rand(uint8_t *dst, size_t len, void *user)
+static inline void qp_rand(uint8_t *dst, size_t len, void *user)
 {
     flare_prng *p = user;
     for (size_t i = 0; i < len; i++)
         dst[i] = (uint8_t)flare_prng_next(p);
 }
 
-static gnutls_certificate_credentials_t qp_make_cred(void)
+static inline gnutls_certificate_credentials_t qp_make_cred(void)
 {
     gnutls_x509_privkey_t key;
     gnutls_x509_crt_t crt;
@@ -84,7 +88,7 @@ static gnutls_certificate_credentials_t qp_make_cred(void)
     return cred;
 }
 
-static void qp_cb_send(void *user, const flare_ipaddr *to, const uint8_t *data, size_t len)
+static inline void qp_cb_send(void *user, const flare_ipaddr *to, const uint8_t *data, size_t len)
 {
     qp_ep *e = user;
     qp_net *n = e->net;
@@ -98,9 +102,11 @@ static void qp_cb_send(void *user, const flare_ipaddr *to, const uint8_t *data, 
     memcpy(p->data, data, len);
 }
 
-static int qp_cb_verify(void *user, flare__quic_conn *qc, gnutls_session_t tls)
+static inline int qp_cb_verify(void *user, flare__quic_conn *qc, gnutls_session_t tls)
 {
     qp_ep *e = user;
+    if (e->verify)
+        return e->verify(e, tls);
     unsigned n = 0;
     const gnutls_datum_t *certs = gnutls_certificate_get_peers(tls, &n);
     if (!certs || n != 1)
@@ -109,14 +115,14 @@ static int qp_cb_verify(void *user, flare__quic_conn *qc, gnutls_session_t tls)
     return e->refuse;
 }
 
-static void qp_cb_established(void *user, flare__quic_conn *qc)
+static inline void qp_cb_established(void *user, flare__quic_conn *qc)
 {
     qp_ep *e = user;
     e->established++;
     e->conn = qc;
 }
 
-static void qp_cb_closed(void *user, flare__quic_conn *qc, int err, uint64_t code)
+static inline void qp_cb_closed(void *user, flare__quic_conn *qc, int err, uint64_t code)
 {
     qp_ep *e = user;
     e->closed++;
@@ -128,15 +134,15 @@ static void qp_cb_closed(void *user, flare__quic_conn *qc, int err, uint64_t cod
     }
 }
 
-static int qp_cb_stream_open(void *user, flare__quic_conn *qc, flare__quic_stream *st)
+static inline int qp_cb_stream_open(void *user, flare__quic_conn *qc, flare__quic_stream *st)
 {
     qp_ep *e = user;
     e->stream = st;
     return 0;
 }
 
-static void qp_cb_stream_data(void *user, flare__quic_stream *st, const uint8_t *data, size_t len,
-                              int fin)
+static inline void qp_cb_stream_data(void *user, flare__quic_stream *st, const uint8_t *data,
+                                     size_t len, int fin)
 {
     qp_ep *e = user;
     if (e->rx_len + len > e->rx_cap) {
@@ -156,19 +162,19 @@ static void qp_cb_stream_data(void *user, flare__quic_stream *st, const uint8_t 
     flare__quic_stream_consumed(st, len);
 }
 
-static void qp_cb_stream_reset(void *user, flare__quic_stream *st, uint64_t code, int stop)
+static inline void qp_cb_stream_reset(void *user, flare__quic_stream *st, uint64_t code, int stop)
 {
     qp_ep *e = user;
     e->resets++;
 }
 
-static void qp_cb_stream_writable(void *user, flare__quic_stream *st)
+static inline void qp_cb_stream_writable(void *user, flare__quic_stream *st)
 {
     qp_ep *e = user;
     e->writable++;
 }
 
-static void qp_cb_stream_closed(void *user, flare__quic_stream *st)
+static inline void qp_cb_stream_closed(void *user, flare__quic_stream *st)
 {
     qp_ep *e = user;
     e->stream_closes++;
@@ -176,7 +182,7 @@ static void qp_cb_stream_closed(void *user, flare__quic_stream *st)
         e->stream = NULL;
 }
 
-static void qp_config(qp_ep *e, flare__quic_config *cfg)
+static inline void qp_config(qp_ep *e, flare__quic_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     flare__quic_settings_default(&cfg->settings);
@@ -199,15 +205,17 @@ static void qp_config(qp_ep *e, flare__quic_config *cfg)
     cfg->local = e->addr;
 }
 
-/* Adds an endpoint at 10.0.0.<i+1>:<1000+i>; cfg_hook may adjust its config. */
-static qp_ep *qp_add(qp_net *n, void (*hook)(flare__quic_config *))
+/* Adds an endpoint at 10.0.0.<i+1>:<1000+i> with credentials cred (NULL: a
+ * plain self-signed certificate); hook may adjust its config. */
+static inline qp_ep *qp_add_cred(qp_net *n, void (*hook)(flare__quic_config *),
+                                 gnutls_certificate_credentials_t cred)
 {
     qp_ep *e = &n->eps[n->neps];
     memset(e, 0, sizeof(*e));
     e->net = n;
     flare_ipaddr_v4(&e->addr, 10, 0, 0, (uint8_t)(n->neps + 1), (uint16_t)(1000 + n->neps));
     e->seen = e->addr;
-    e->cred = qp_make_cred();
+    e->cred = cred ? cred : qp_make_cred();
     flare__quic_config cfg;
     qp_config(e, &cfg);
     if (hook)
@@ -217,7 +225,12 @@ static qp_ep *qp_add(qp_net *n, void (*hook)(flare__quic_config *))
     return e;
 }
 
-static void qp_init(qp_net *n, uint64_t seed)
+static inline qp_ep *qp_add(qp_net *n, void (*hook)(flare__quic_config *))
+{
+    return qp_add_cred(n, hook, NULL);
+}
+
+static inline void qp_init(qp_net *n, uint64_t seed)
 {
     memset(n, 0, sizeof(*n));
     flare_prng_seed(&n->prng, seed);
@@ -226,7 +239,7 @@ static void qp_init(qp_net *n, uint64_t seed)
     assert_non_null(n->q);
 }
 
-static void qp_free(qp_net *n)
+static inline void qp_free(qp_net *n)
 {
     for (int i = 0; i < n->neps; i++) {
         flare__quic_ep_del(n->eps[i].ep);
@@ -237,7 +250,7 @@ static void qp_free(qp_net *n)
 }
 
 /* Delivers what is in flight (with loss and reordering); returns how many. */
-static size_t qp_deliver(qp_net *n)
+static inline size_t qp_deliver(qp_net *n)
 {
     size_t count = n->nq;
     if (count == 0)
@@ -270,7 +283,7 @@ static size_t qp_deliver(qp_net *n)
 }
 
 /* One step: deliver in-flight packets (1 ms later), or jump to the next timer. */
-static void qp_step(qp_net *n)
+static inline void qp_step(qp_net *n)
 {
     for (int i = 0; i < n->neps; i++)
         if (n->eps[i].ep && flare__quic_ep_dirty(n->eps[i].ep))
@@ -298,7 +311,7 @@ static void qp_step(qp_net *n)
 }
 
 /* Steps until cond(n) holds or the virtual clock passes limit ns from now. */
-static int qp_run_until(qp_net *n, int (*cond)(qp_net *), flare_tstamp limit)
+static inline int qp_run_until(qp_net *n, int (*cond)(qp_net *), flare_tstamp limit)
 {
     flare_tstamp end = n->now + limit;
     while (!cond(n)) {
@@ -310,7 +323,7 @@ static int qp_run_until(qp_net *n, int (*cond)(qp_net *), flare_tstamp limit)
 }
 
 /* Runs for span ns of virtual time. */
-static void qp_run_for(qp_net *n, flare_tstamp span)
+static inline void qp_run_for(qp_net *n, flare_tstamp span)
 {
     flare_tstamp end = n->now + span;
     while (n->now < end)

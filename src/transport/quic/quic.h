@@ -38,6 +38,7 @@
 
 #include "flare/common.h"
 #include "flare/ipaddr.h"
+#include "flare/keys.h"
 
 typedef struct flare__quic_ep flare__quic_ep;
 typedef struct flare__quic_conn flare__quic_conn;
@@ -118,6 +119,16 @@ typedef struct flare__quic_config {
      * lost connections learn at once that they are gone. NULL: random. */
     const uint8_t *reset_secret;
 } flare__quic_config;
+
+/* ---- libp2p identity (quic_tls.c) --------------------------------------------------- */
+
+/* GnuTLS credentials holding a fresh libp2p certificate for id (valid at
+ * unix_now). Returns 0 or a flare__tls_cert_make error. */
+int flare__quic_tls_cred(const flare_privkey *id, uint64_t unix_now, flare_rng rng,
+                         gnutls_certificate_credentials_t *out);
+/* The stateless-reset secret of id (stable across restarts, reveals nothing
+ * of the key). Returns 0 or an encoding error. */
+int flare__quic_reset_secret(const flare_privkey *id, uint8_t out[32]);
 
 /* ---- endpoint ---------------------------------------------------------------------- */
 
