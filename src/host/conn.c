@@ -1,7 +1,8 @@
 /*
  * The connection upgrade pipeline and its steady state:
  *
- *   raw  --mss(/noise)-->  Noise XX  --mss(/yamux/1.0.0) or Noise ext-->  yamux
+ *   raw  --mss(security)-->  Noise XX (or another security protocol,
+ *        src/security/security.h)  --mss(/yamux/1.0.0) or early muxer-->  yamux
  *
  * It runs over any byte-stream transport (src/transport/transport.h): bytes
  * from it go through process_wire(); plaintext produced by mss or yamux is
@@ -17,7 +18,6 @@
 #include "host/host_int.h"
 #include "transport/transport.h"
 
-static const char *const noise_protos[] = {FLARE__NOISE_ID};
 static const char *const yamux_protos[] = {FLARE__YAMUX_ID};
 
 static void conn_on_timer(flare_io_timer *t, void *user);
@@ -132,8 +132,8 @@ void flare__conn_destroy(flare_conn *c)
     h->io->ops->timer_del(c->timer);
     if (c->mss_active)
         flare_mss_free(&c->mss);
-    if (c->noise_active)
-        flare_noise_free(&c->noise);
+    if (c->sec_st)
+        c->sec->free(c->sec_st);
     if (c->yamux)
         flare_yamux_del(c->yamux);
     flare_buf_free(&c->plain_in);
@@ -263,10 +263,10 @@ void flare__conn_flush(flare_conn *c)
     flare_host *h = c->host;
     if (c->tmp.len) {
         int rv;
-        if (c->noise_active && flare_noise_handshake_done(&c->noise)) {
+        if (c->sec_st && c->sec->handshake_done(c->sec_st)) {
             if (h->tap)
                 h->tap(c, FLARE__TAP_SENT_PLAIN, c->tmp.base, c->tmp.len, h->tap_user);
-            rv = flare_noise_encrypt(&c->noise, c->tmp.base, c->tmp.len, &c->wire);
+            rv = c->sec->encrypt(c->sec_st, c->tmp.base, c->tmp.len, &c->wire);
         } else
             rv = flare_buf_append(&c->wire, c->tmp.base, c->tmp.len);
         io_buf_done(&c->tmp, c->tmp.len);
@@ -354,8 +354,8 @@ void flare__conn_start_upgrade(flare_conn *c)
     c->handshake_deadline = flare_io_now(h->io) + h->cfg.handshake_timeout;
     flare_mss_settings ms = {0};
     ms.role = c->initiator ? FLARE_MSS_DIALER : FLARE_MSS_LISTENER;
-    ms.protocols = noise_protos;
-    ms.nprotocols = 1;
+    ms.protocols = h->sec_ids;
+    ms.nprotocols = h->nsecs;
     int rv = flare_mss_init(&c->mss, &ms, &c->rc.mem);
     if (rv == 0) {
         c->mss_active = 1;
@@ -371,28 +371,34 @@ void flare__conn_start_upgrade(flare_conn *c)
     flare__conn_unbusy(c);
 }
 
-static int start_noise(flare_conn *c)
+/* Multistream chose sec: its handshake starts (offering our muxers inside
+ * it, where the protocol can). */
+static int start_security(flare_conn *c, const flare__security *sec)
 {
     flare_host *h = c->host;
-    flare_noise_settings ns = {0};
-    ns.identity = &h->key;
-    ns.initiator = c->initiator;
-    ns.expected_remote = c->expect_peer ? &c->peer : NULL;
-    ns.muxers = yamux_protos;
-    ns.nmuxers = 1;
-    int rv = flare_noise_init(&c->noise, &ns, &c->rc.mem, h->rng);
+    flare__security_cfg sc = {0};
+    sc.identity = &h->key;
+    sc.initiator = c->initiator;
+    sc.expected_remote = c->expect_peer ? &c->peer : NULL;
+    sc.muxers = yamux_protos;
+    sc.nmuxers = 1;
+    sc.mem = &c->rc.mem;
+    sc.rng = h->rng;
+    int rv = sec->init(&c->sec_st, &sc);
     if (rv)
         return rv;
-    c->noise_active = 1;
-    c->state = FLARE__CONN_NOISE;
-    return flare_noise_start(&c->noise, &c->wire);
+    c->sec = sec;
+    c->security = sec->id;
+    c->state = FLARE__CONN_SECURING;
+    return sec->start(c->sec_st, &c->wire);
 }
 
-/* Both sides listed muxers in their Noise extensions: Noise picked the
- * initiator's first choice that the responder also has; skip multistream. */
-static int muxer_from_noise(flare_conn *c)
+/* Both sides listed muxers in the handshake (Noise extensions): it picked
+ * the initiator's first choice that the responder also has; skip
+ * multistream. */
+static int muxer_from_handshake(flare_conn *c)
 {
-    const char *m = flare_noise_selected_muxer(&c->noise);
+    const char *m = c->sec->early_muxer ? c->sec->early_muxer(c->sec_st) : NULL;
     return m && strcmp(m, FLARE__YAMUX_ID) == 0;
 }
 
@@ -420,7 +426,7 @@ static void conn_ready(flare_conn *c)
     flare__rc_conn_ready(c); /* frees its handshake slot */
     /* Pinned in the peerstore (never evicted) while connected. */
     c->peer_pinned = flare__peerstore_conn_opened(h->peerstore, &c->peer) == 0;
-    flare__peerstore_set_key(h->peerstore, &c->peer, flare_noise_remote_key(&c->noise));
+    flare__peerstore_set_key(h->peerstore, &c->peer, c->sec->remote_key(c->sec_st));
     if (c->outbound && !c->limited)
         flare__peerstore_addr_worked(h->peerstore, &c->peer, &c->remote_ma);
     flare_host_event ev = {
@@ -435,7 +441,7 @@ static void conn_ready(flare_conn *c)
 
 static int after_handshake(flare_conn *c)
 {
-    const flare_peerid *rp = flare_noise_remote_peerid(&c->noise);
+    const flare_peerid *rp = c->sec->remote_peer(c->sec_st);
     if (!flare__gater_allow_peer(c->host, c, rp))
         return FLARE_ERR_REFUSED;
     if (c->expect_peer && !flare_peerid_equal(rp, &c->peer))
@@ -446,7 +452,7 @@ static int after_handshake(flare_conn *c)
     int rv = flare__rc_conn_identified(c); /* the per-peer limit, both directions */
     if (rv)
         return rv;
-    if (muxer_from_noise(c))
+    if (muxer_from_handshake(c))
         return start_yamux(c);
     flare_mss_settings ms = {0};
     ms.role = c->initiator ? FLARE_MSS_DIALER : FLARE_MSS_LISTENER;
@@ -501,11 +507,18 @@ static int process_mss_security(flare_conn *c, const uint8_t *data, size_t len, 
     int rv = flare_mss_recv(&c->mss, data, len, used, &c->wire);
     if (rv <= 0)
         return rv;
-    if (strcmp(flare_mss_selected(&c->mss), FLARE__NOISE_ID) != 0)
+    /* The listener accepts only what we offer. */
+    const char *id = flare_mss_selected(&c->mss);
+    const flare__security *sec = flare__security_find(id, strlen(id));
+    flare_host *h = c->host;
+    size_t i = 0;
+    while (i < h->nsecs && h->secs[i] != sec)
+        i++;
+    if (i == h->nsecs)
         return FLARE_ERR_NEGOTIATION;
     flare_mss_free(&c->mss);
     c->mss_active = 0;
-    return start_noise(c);
+    return start_security(c, sec);
 }
 
 static int process_wire(flare_conn *c, const uint8_t *data, size_t len)
@@ -520,23 +533,23 @@ static int process_wire(flare_conn *c, const uint8_t *data, size_t len)
         if (c->state == FLARE__CONN_MSS_SECURITY)
             return 0;
     }
-    if (!c->noise_active)
+    if (!c->sec_st)
         return FLARE_ERR_STATE;
-    int done_before = flare_noise_handshake_done(&c->noise);
+    int done_before = c->sec->handshake_done(c->sec_st);
     size_t plain_before = c->plain_in.len;
-    int rv = flare_noise_recv(&c->noise, data, len, &c->wire, &c->plain_in);
+    int rv = c->sec->recv(c->sec_st, data, len, &c->wire, &c->plain_in);
     if (rv < 0)
         return rv;
     flare_host *h = c->host;
     if (h->tap && c->plain_in.len > plain_before)
         h->tap(c, FLARE__TAP_RECV_PLAIN, c->plain_in.base + plain_before,
                c->plain_in.len - plain_before, h->tap_user);
-    if (!done_before && flare_noise_handshake_done(&c->noise)) {
+    if (!done_before && c->sec->handshake_done(c->sec_st)) {
         rv = after_handshake(c);
         if (rv)
             return rv;
     }
-    if (!flare_noise_handshake_done(&c->noise))
+    if (!c->sec->handshake_done(c->sec_st))
         return 0;
     return process_plain(c);
 }
@@ -689,4 +702,9 @@ const char *flare_conn_muxer(const flare_conn *c)
 const char *flare_conn_transport(const flare_conn *c)
 {
     return c->transport ? c->transport->name : "";
+}
+
+const char *flare_conn_security(const flare_conn *c)
+{
+    return c->security ? c->security : "";
 }

@@ -6,17 +6,18 @@
 #include "flare/buf.h"
 #include "flare/host.h"
 #include "flare/mss.h"
-#include "flare/noise.h"
 #include "flare/yamux.h"
 #include "host/rcmgr.h"
+#include "security/security.h"
 
 #define FLARE__YAMUX_ID "/yamux/1.0.0"
 
 /* Socket write queue marks (flare_host_settings.conn_write_*). */
-#define FLARE__CONN_WRITE_HIGH (1u << 20)
-#define FLARE__CONN_WRITE_LOW  (256u << 10)
-#define FLARE__CONN_WRITE_MAX  (8u << 20)
-#define FLARE__NOISE_ID        "/noise"
+#define FLARE__CONN_WRITE_HIGH  (1u << 20)
+#define FLARE__CONN_WRITE_LOW   (256u << 10)
+#define FLARE__CONN_WRITE_MAX   (8u << 20)
+#define FLARE__SECURITY_DEFAULT "/noise"
+#define FLARE__SECURITY_MAX     4 /* protocols in flare_host_settings.security */
 
 typedef struct flare__transport_ops flare__transport_ops;
 typedef struct flare__transport flare__transport;
@@ -73,7 +74,7 @@ typedef struct flare__defer {
 typedef enum {
     FLARE__CONN_DIALING,
     FLARE__CONN_MSS_SECURITY,
-    FLARE__CONN_NOISE,
+    FLARE__CONN_SECURING,
     FLARE__CONN_MSS_MUXER,
     FLARE__CONN_READY,
     FLARE__CONN_DEAD,
@@ -144,8 +145,11 @@ struct flare_conn {
     flare_tstamp idle_since;
     flare_mss mss;
     int mss_active;
-    flare_noise noise;
-    int noise_active;
+    /* The security protocol (NULL until multistream chose one) and its
+     * session; security names it (static) for flare_conn_security. */
+    const flare__security *sec;
+    void *sec_st;
+    const char *security;
     flare_yamux *yamux;
     flare_buf plain_in; /* decrypted bytes not yet consumed */
     flare_buf tmp;      /* plaintext produced by mss/yamux, to encrypt */
@@ -173,6 +177,10 @@ struct flare_host {
     flare_io *io;
     flare_host_settings cfg;
     char agent[128];
+    char security[128]; /* cfg.security's copy */
+    const flare__security *secs[FLARE__SECURITY_MAX];
+    const char *sec_ids[FLARE__SECURITY_MAX]; /* their IDs, the multistream list */
+    size_t nsecs;
     flare_privkey key;
     flare_peerid id;
     flare_rng rng;
