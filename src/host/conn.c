@@ -3,6 +3,7 @@
  *
  *   raw  --mss(security)-->  Noise XX (or another security protocol,
  *        src/security/security.h)  --mss(/yamux/1.0.0) or early muxer-->  yamux
+ *        (src/muxer/muxer.h)
  *
  * It runs over any byte-stream transport (src/transport/transport.h): bytes
  * from it go through process_wire(); plaintext produced by mss or yamux is
@@ -11,14 +12,11 @@
  * multistream dialer, yamux client) is fixed when the upgrade starts and
  * need not match the transport's direction.
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "core/mem.h"
 #include "host/host_int.h"
 #include "transport/transport.h"
-
-static const char *const yamux_protos[] = {FLARE__YAMUX_ID};
 
 static void conn_on_timer(flare_io_timer *t, void *user);
 
@@ -134,8 +132,8 @@ void flare__conn_destroy(flare_conn *c)
         flare_mss_free(&c->mss);
     if (c->sec_st)
         c->sec->free(c->sec_st);
-    if (c->yamux)
-        flare_yamux_del(c->yamux);
+    if (c->mux_st)
+        c->mux->free(c->mux_st);
     flare_buf_free(&c->plain_in);
     flare_buf_free(&c->tmp);
     flare_buf_free(&c->wire);
@@ -180,9 +178,9 @@ void flare__conn_api_leave(flare_conn *c)
 void flare_conn_close(flare_conn *c)
 {
     c->busy++; /* the flush may fail and close c first */
-    if (c->yamux && c->state == FLARE__CONN_READY && c->tr_ops) {
+    if (c->mux_st && c->state == FLARE__CONN_READY && c->tr_ops) {
         flare_buf_reset(&c->tmp);
-        flare_yamux_goaway(c->yamux, 0, &c->tmp);
+        c->mux->goaway(c->mux_st, 0, &c->tmp);
         flare__conn_flush(c);
         if (c->tr_ops && c->tr_ops->shutdown)
             c->tr_ops->shutdown(c);
@@ -298,8 +296,8 @@ void flare__conn_arm_timer(flare_conn *c)
         d = flare_io_now(c->host->io);
     else if (c->state != FLARE__CONN_READY)
         d = c->handshake_deadline;
-    else if (c->yamux)
-        d = flare_yamux_expiry(c->yamux);
+    else if (c->mux_st)
+        d = c->mux->expiry(c->mux_st);
     flare_io *io = c->host->io;
     if (d == FLARE_TSTAMP_NEVER)
         io->ops->timer_stop(c->timer);
@@ -334,12 +332,12 @@ static void conn_on_timer(flare_io_timer *t, void *user)
     }
     c->busy++;
     flare_buf_reset(&c->tmp);
-    int rv = flare_yamux_handle_expiry(c->yamux, now, &c->tmp);
+    int rv = c->mux->handle_expiry(c->mux_st, now, &c->tmp);
     if (rv < 0)
         flare__conn_fail(c, rv);
     else {
         flare__conn_flush(c);
-        flare__conn_process_yamux(c);
+        flare__conn_process_mux(c);
     }
     flare__conn_arm_timer(c);
     flare__conn_unbusy(c);
@@ -371,6 +369,14 @@ void flare__conn_start_upgrade(flare_conn *c)
     flare__conn_unbusy(c);
 }
 
+static const flare__muxer *find_muxer(const flare_host *h, const char *id)
+{
+    for (size_t i = 0; i < h->nmuxers; i++)
+        if (strcmp(h->muxers[i]->id, id) == 0)
+            return h->muxers[i];
+    return NULL;
+}
+
 /* Multistream chose sec: its handshake starts (offering our muxers inside
  * it, where the protocol can). */
 static int start_security(flare_conn *c, const flare__security *sec)
@@ -380,8 +386,8 @@ static int start_security(flare_conn *c, const flare__security *sec)
     sc.identity = &h->key;
     sc.initiator = c->initiator;
     sc.expected_remote = c->expect_peer ? &c->peer : NULL;
-    sc.muxers = yamux_protos;
-    sc.nmuxers = 1;
+    sc.muxers = h->mux_ids;
+    sc.nmuxers = h->nmuxers;
     sc.mem = &c->rc.mem;
     sc.rng = h->rng;
     int rv = sec->init(&c->sec_st, &sc);
@@ -396,24 +402,27 @@ static int start_security(flare_conn *c, const flare__security *sec)
 /* Both sides listed muxers in the handshake (Noise extensions): it picked
  * the initiator's first choice that the responder also has; skip
  * multistream. */
-static int muxer_from_handshake(flare_conn *c)
+static const flare__muxer *muxer_from_handshake(flare_conn *c)
 {
     const char *m = c->sec->early_muxer ? c->sec->early_muxer(c->sec_st) : NULL;
-    return m && strcmp(m, FLARE__YAMUX_ID) == 0;
+    return m ? find_muxer(c->host, m) : NULL;
 }
 
-static int start_yamux(flare_conn *c)
+static int start_muxer(flare_conn *c, const flare__muxer *mx)
 {
     flare_host *h = c->host;
-    flare_yamux_settings ys;
-    flare_yamux_settings_default(&ys);
-    ys.is_client = c->initiator;
-    ys.max_streams = (uint32_t)h->cfg.max_streams_per_conn;
-    ys.keepalive_interval = h->cfg.keepalive_interval;
-    int rv = flare_yamux_new(&c->yamux, &ys, &c->rc.mem, h->rng, flare_io_now(h->io));
+    flare__muxer_cfg mc = {0};
+    mc.is_client = c->initiator;
+    mc.max_streams = (uint32_t)h->cfg.max_streams_per_conn;
+    mc.keepalive_interval = h->cfg.keepalive_interval;
+    mc.mem = &c->rc.mem;
+    mc.rng = h->rng;
+    mc.now = flare_io_now(h->io);
+    int rv = mx->new_session(&c->mux_st, &mc);
     if (rv)
         return rv;
-    snprintf(c->muxer, sizeof(c->muxer), "%s", FLARE__YAMUX_ID);
+    c->mux = mx->ops;
+    c->muxer = mx->id;
     return 0;
 }
 
@@ -452,12 +461,13 @@ static int after_handshake(flare_conn *c)
     int rv = flare__rc_conn_identified(c); /* the per-peer limit, both directions */
     if (rv)
         return rv;
-    if (muxer_from_handshake(c))
-        return start_yamux(c);
+    const flare__muxer *early = muxer_from_handshake(c);
+    if (early)
+        return start_muxer(c, early);
     flare_mss_settings ms = {0};
     ms.role = c->initiator ? FLARE_MSS_DIALER : FLARE_MSS_LISTENER;
-    ms.protocols = yamux_protos;
-    ms.nprotocols = 1;
+    ms.protocols = c->host->mux_ids;
+    ms.nprotocols = c->host->nmuxers;
     rv = flare_mss_init(&c->mss, &ms, &c->rc.mem);
     if (rv)
         return rv;
@@ -466,7 +476,7 @@ static int after_handshake(flare_conn *c)
     return flare_mss_start(&c->mss, &c->tmp);
 }
 
-/* Runs the multistream muxer negotiation and yamux over c->plain_in. */
+/* Runs the multistream muxer negotiation and the muxer over c->plain_in. */
 static int process_plain(flare_conn *c)
 {
     flare_tstamp now = flare_io_now(c->host->io);
@@ -478,22 +488,23 @@ static int process_plain(flare_conn *c)
             return rv;
         if (rv == 0)
             return 0;
-        if (strcmp(flare_mss_selected(&c->mss), FLARE__YAMUX_ID) != 0)
+        const flare__muxer *mx = find_muxer(c->host, flare_mss_selected(&c->mss));
+        if (!mx)
             return FLARE_ERR_NEGOTIATION;
         flare_mss_free(&c->mss);
         c->mss_active = 0;
-        rv = start_yamux(c);
+        rv = start_muxer(c, mx);
         if (rv)
             return rv;
     }
-    if (c->yamux && c->state != FLARE__CONN_READY) {
+    if (c->mux_st && c->state != FLARE__CONN_READY) {
         flare__conn_flush(c);
         conn_ready(c);
         if (c->close_pending)
             return 0;
     }
-    if (c->yamux && c->plain_in.len) {
-        int rv = flare_yamux_recv(c->yamux, c->plain_in.base, c->plain_in.len, now, &c->tmp);
+    if (c->mux_st && c->plain_in.len) {
+        int rv = c->mux->recv(c->mux_st, c->plain_in.base, c->plain_in.len, now, &c->tmp);
         io_buf_done(&c->plain_in, c->plain_in.len);
         if (rv < 0)
             return rv;
@@ -569,16 +580,16 @@ void flare__conn_input(flare_conn *c, const uint8_t *data, size_t len)
         c->host->tap(c, FLARE__TAP_RECV_WIRE, data, len, c->host->tap_user);
     int rv = process_wire(c, data, len);
     if (rv < 0) {
-        if (c->yamux && rv != FLARE_ERR_CRYPTO) {
+        if (c->mux_st && rv != FLARE_ERR_CRYPTO) {
             flare_buf_reset(&c->tmp);
-            flare_yamux_goaway(c->yamux, 1, &c->tmp);
+            c->mux->goaway(c->mux_st, 1, &c->tmp);
         }
         flare__conn_flush(c);
         flare__conn_fail(c, rv);
     } else {
         flare__conn_flush(c);
-        if (c->yamux)
-            flare__conn_process_yamux(c);
+        if (c->mux_st)
+            flare__conn_process_mux(c);
         flare__conn_arm_timer(c);
     }
     flare__conn_unbusy(c);
@@ -602,7 +613,7 @@ void flare__conn_transport_lost(flare_conn *c, int err)
     flare__conn_fail(c, err);
 }
 
-/* ---- yamux events ---------------------------------------------------------------- */
+/* ---- muxer events ---------------------------------------------------------------- */
 
 static flare_stream *find_stream(flare_conn *c, uint32_t id)
 {
@@ -612,38 +623,38 @@ static flare_stream *find_stream(flare_conn *c, uint32_t id)
     return NULL;
 }
 
-static void handle_yamux_event(flare_conn *c, const flare_yamux_event *ev)
+static void handle_mux_event(flare_conn *c, const flare__mux_event *ev)
 {
     flare_stream *s = ev->stream_id ? find_stream(c, ev->stream_id) : NULL;
     switch (ev->type) {
-    case FLARE_YAMUX_EV_STREAM_OPENED:
+    case FLARE__MUX_EV_STREAM_OPENED:
         if (flare__rc_stream_check(c, 1) || !flare__stream_new(c, ev->stream_id, 1))
-            flare_yamux_reset_stream(c->yamux, ev->stream_id, &c->tmp);
+            c->mux->reset_stream(c->mux_st, ev->stream_id, &c->tmp);
         break;
-    case FLARE_YAMUX_EV_STREAM_READABLE:
+    case FLARE__MUX_EV_STREAM_READABLE:
         if (s)
             flare__stream_on_readable(s);
         break;
-    case FLARE_YAMUX_EV_STREAM_WRITABLE:
+    case FLARE__MUX_EV_STREAM_WRITABLE:
         if (s)
             flare__stream_on_writable(s);
         break;
-    case FLARE_YAMUX_EV_STREAM_REMOTE_CLOSED:
+    case FLARE__MUX_EV_STREAM_REMOTE_CLOSED:
         if (s)
             flare__stream_on_remote_closed(s);
         break;
-    case FLARE_YAMUX_EV_STREAM_RESET:
+    case FLARE__MUX_EV_STREAM_RESET:
         if (s)
             flare__stream_on_gone(s, FLARE_ERR_RESET);
         break;
-    case FLARE_YAMUX_EV_STREAM_CLOSED:
+    case FLARE__MUX_EV_STREAM_CLOSED:
         if (s)
             flare__stream_on_gone(s, 0);
         break;
-    case FLARE_YAMUX_EV_GOAWAY:
+    case FLARE__MUX_EV_GOAWAY:
         flare__conn_fail(c, 0);
         break;
-    case FLARE_YAMUX_EV_SESSION_ERROR:
+    case FLARE__MUX_EV_SESSION_ERROR:
         flare__conn_fail(c, ev->error ? ev->error : FLARE_ERR_PROTO);
         break;
     default:
@@ -651,12 +662,12 @@ static void handle_yamux_event(flare_conn *c, const flare_yamux_event *ev)
     }
 }
 
-void flare__conn_process_yamux(flare_conn *c)
+void flare__conn_process_mux(flare_conn *c)
 {
-    flare_yamux_event ev;
+    flare__mux_event ev;
     c->busy++;
-    while (!c->close_pending && flare_yamux_poll_event(c->yamux, &ev) == 1) {
-        handle_yamux_event(c, &ev);
+    while (!c->close_pending && c->mux->poll_event(c->mux_st, &ev) == 1) {
+        handle_mux_event(c, &ev);
         flare__conn_flush(c);
     }
     flare__conn_unbusy(c);
@@ -696,7 +707,7 @@ int flare_conn_is_limited(const flare_conn *c)
 
 const char *flare_conn_muxer(const flare_conn *c)
 {
-    return c->muxer;
+    return c->muxer ? c->muxer : "";
 }
 
 const char *flare_conn_transport(const flare_conn *c)

@@ -132,6 +132,11 @@ int flare__host_new(flare_host **out, flare_io *io, const flare_privkey *key,
     int rv = flare_peerid_from_pubkey(&h->id, &key->pub);
     if (rv == 0)
         rv = parse_security(h);
+    h->nmuxers = flare__muxers_builtin(&h->muxers);
+    if (h->nmuxers > sizeof(h->mux_ids) / sizeof(h->mux_ids[0]))
+        h->nmuxers = sizeof(h->mux_ids) / sizeof(h->mux_ids[0]);
+    for (size_t i = 0; i < h->nmuxers; i++)
+        h->mux_ids[i] = h->muxers[i]->id;
     if (rv == 0)
         rv = flare__rc_new(h);
     if (rv == 0)

@@ -6,11 +6,9 @@
 #include "flare/buf.h"
 #include "flare/host.h"
 #include "flare/mss.h"
-#include "flare/yamux.h"
 #include "host/rcmgr.h"
+#include "muxer/muxer.h"
 #include "security/security.h"
-
-#define FLARE__YAMUX_ID "/yamux/1.0.0"
 
 /* Socket write queue marks (flare_host_settings.conn_write_*). */
 #define FLARE__CONN_WRITE_HIGH  (1u << 20)
@@ -105,7 +103,7 @@ struct flare_stream {
     flare_stream_cbs cbs;
     void *user;
     unsigned flags;
-    flare_buf outq; /* bytes accepted from the app, not yet in yamux; freed when empty */
+    flare_buf outq; /* bytes accepted from the app, not yet in the muxer; freed when empty */
     unsigned inbound : 1;
     unsigned close_requested : 1; /* app asked for FIN; sent once outq drains */
     unsigned fin_sent : 1;
@@ -150,11 +148,15 @@ struct flare_conn {
     const flare__security *sec;
     void *sec_st;
     const char *security;
-    flare_yamux *yamux;
+    /* The stream muxer (NULL until there is one): negotiated over a byte
+     * stream, or the session of a transport with its own streams; muxer
+     * names it (static) for flare_conn_muxer. */
+    const flare__muxer_ops *mux;
+    void *mux_st;
+    const char *muxer;
     flare_buf plain_in; /* decrypted bytes not yet consumed */
-    flare_buf tmp;      /* plaintext produced by mss/yamux, to encrypt */
+    flare_buf tmp;      /* plaintext produced by mss/the muxer, to encrypt */
     flare_buf wire;     /* ciphertext/raw bytes to write */
-    char muxer[32];
     flare_stream *streams;
     flare_stream *dead_streams;  /* freed when busy drops to 0 */
     flare_stream *reset_streams; /* reset by the application: on_close due on the next tick */
@@ -181,6 +183,9 @@ struct flare_host {
     const flare__security *secs[FLARE__SECURITY_MAX];
     const char *sec_ids[FLARE__SECURITY_MAX]; /* their IDs, the multistream list */
     size_t nsecs;
+    const flare__muxer *const *muxers; /* of byte-stream upgrades, preferred first */
+    const char *mux_ids[8];            /* their IDs, the multistream list */
+    size_t nmuxers;
     flare_privkey key;
     flare_peerid id;
     flare_rng rng;
@@ -233,7 +238,7 @@ flare_conn *flare__conn_new(flare_host *h, int outbound);
 void flare__conn_start_upgrade(flare_conn *c);
 void flare__conn_fail(flare_conn *c, int err);
 void flare__conn_flush(flare_conn *c);
-void flare__conn_process_yamux(flare_conn *c);
+void flare__conn_process_mux(flare_conn *c);
 void flare__conn_arm_timer(flare_conn *c);
 void flare__conn_destroy(flare_conn *c);
 /* Bytes from the transport; len 0 is the end of the byte stream. */

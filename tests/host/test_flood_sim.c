@@ -11,6 +11,7 @@
 
 #include "flare/host.h"
 #include "flare/sim.h"
+#include "flare/yamux.h"
 #include "host/host_int.h"
 #include "transport/tcp.h"
 
