@@ -19,6 +19,7 @@
 #include "transport/transport.h"
 
 static void conn_on_timer(flare_io_timer *t, void *user);
+static void transport_gone(flare_conn *c);
 
 flare_conn *flare__conn_new(flare_host *h, int outbound)
 {
@@ -74,8 +75,13 @@ void flare__conn_accepted(flare_conn *c)
      * the remote IP, so not when it is a relay's. */
     if (!c->tr_ops || !(c->tr_ops->flags & FLARE__TR_SHARED_IP))
         flare__svc_inbound(c->host, c);
-    if (c->transport->kind == FLARE__TR_BYTES)
+    if (c->transport->kind == FLARE__TR_BYTES) {
         flare__conn_start_upgrade(c);
+        return;
+    }
+    /* The transport's own handshake runs: flare__conn_session_ready. */
+    c->handshake_deadline = flare_io_now(c->host->io) + c->host->cfg.handshake_timeout;
+    flare__conn_arm_timer(c);
 }
 
 /* ---- teardown ------------------------------------------------------------------ */
@@ -132,7 +138,7 @@ void flare__conn_destroy(flare_conn *c)
         flare_mss_free(&c->mss);
     if (c->sec_st)
         c->sec->free(c->sec_st);
-    if (c->mux_st)
+    if (c->mux_st && c->mux_owned)
         c->mux->free(c->mux_st);
     flare_buf_free(&c->plain_in);
     flare_buf_free(&c->tmp);
@@ -273,7 +279,7 @@ void flare__conn_flush(flare_conn *c)
             return;
         }
     }
-    if (c->wire.len) {
+    if (c->wire.len && c->tr_ops->write) {
         if (h->tap)
             h->tap(c, FLARE__TAP_SENT_WIRE, c->wire.base, c->wire.len, h->tap_user);
         int rv = c->tr_ops->write(c, c->wire.base, c->wire.len);
@@ -283,6 +289,9 @@ void flare__conn_flush(flare_conn *c)
         else
             backpressure(c, rv == 1);
     }
+    /* A transport's own session sends what the batch produced. */
+    if (c->mux_st && !c->mux_owned && c->mux->flush && !c->close_pending)
+        c->mux->flush(c->mux_st);
 }
 
 /* ---- timers -------------------------------------------------------------------- */
@@ -422,11 +431,12 @@ static int start_muxer(flare_conn *c, const flare__muxer *mx)
     if (rv)
         return rv;
     c->mux = mx->ops;
+    c->mux_owned = 1;
     c->muxer = mx->id;
     return 0;
 }
 
-static void conn_ready(flare_conn *c)
+static void conn_ready(flare_conn *c, const flare_pubkey *key)
 {
     flare_host *h = c->host;
     c->state = FLARE__CONN_READY;
@@ -435,7 +445,7 @@ static void conn_ready(flare_conn *c)
     flare__rc_conn_ready(c); /* frees its handshake slot */
     /* Pinned in the peerstore (never evicted) while connected. */
     c->peer_pinned = flare__peerstore_conn_opened(h->peerstore, &c->peer) == 0;
-    flare__peerstore_set_key(h->peerstore, &c->peer, c->sec->remote_key(c->sec_st));
+    flare__peerstore_set_key(h->peerstore, &c->peer, key);
     if (c->outbound && !c->limited)
         flare__peerstore_addr_worked(h->peerstore, &c->peer, &c->remote_ma);
     flare_host_event ev = {
@@ -448,9 +458,10 @@ static void conn_ready(flare_conn *c)
     flare__svc_conn_ready(h, c);
 }
 
-static int after_handshake(flare_conn *c)
+/* The handshake authenticated rp: the gater, the peer we dialed, and the
+ * resource manager's per-peer limit (both directions) decide. */
+static int admit_peer(flare_conn *c, const flare_peerid *rp)
 {
-    const flare_peerid *rp = c->sec->remote_peer(c->sec_st);
     if (!flare__gater_allow_peer(c->host, c, rp))
         return FLARE_ERR_REFUSED;
     if (c->expect_peer && !flare_peerid_equal(rp, &c->peer))
@@ -458,7 +469,12 @@ static int after_handshake(flare_conn *c)
     c->peer = *rp;
     if (flare_peerid_equal(rp, &c->host->id))
         return FLARE_ERR_PEER_ID_MISMATCH; /* dialed ourselves */
-    int rv = flare__rc_conn_identified(c); /* the per-peer limit, both directions */
+    return flare__rc_conn_identified(c);
+}
+
+static int after_handshake(flare_conn *c)
+{
+    int rv = admit_peer(c, c->sec->remote_peer(c->sec_st));
     if (rv)
         return rv;
     const flare__muxer *early = muxer_from_handshake(c);
@@ -499,7 +515,7 @@ static int process_plain(flare_conn *c)
     }
     if (c->mux_st && c->state != FLARE__CONN_READY) {
         flare__conn_flush(c);
-        conn_ready(c);
+        conn_ready(c, c->sec->remote_key(c->sec_st));
         if (c->close_pending)
             return 0;
     }
@@ -601,16 +617,147 @@ void flare__conn_close_transport(flare_conn *c, int abort)
     void *tr = c->tr;
     if (!ops)
         return;
+    transport_gone(c);
+    ops->close(c, tr, abort);
+}
+
+/* A transport's own session once the transport let go of it: every stream
+ * operation fails, no event, no timer. */
+static int dead_open(void *m, uint32_t *id, flare_buf *out)
+{
+    (void)m;
+    (void)id;
+    (void)out;
+    return FLARE_ERR_CLOSED;
+}
+
+static long dead_write(void *m, uint32_t id, const uint8_t *data, size_t len, flare_buf *out)
+{
+    (void)m;
+    (void)id;
+    (void)data;
+    (void)len;
+    (void)out;
+    return FLARE_ERR_CLOSED;
+}
+
+static long dead_read(void *m, uint32_t id, uint8_t *dst, size_t cap, flare_buf *out)
+{
+    (void)dst;
+    (void)cap;
+    return dead_write(m, id, NULL, 0, out);
+}
+
+static size_t dead_count(const void *m, uint32_t id)
+{
+    (void)m;
+    (void)id;
+    return 0;
+}
+
+static int dead_stream(void *m, uint32_t id, flare_buf *out)
+{
+    return (int)dead_write(m, id, NULL, 0, out);
+}
+
+static int dead_goaway(void *m, int error, flare_buf *out)
+{
+    return (int)dead_write(m, (uint32_t)error, NULL, 0, out);
+}
+
+static int dead_poll(void *m, flare__mux_event *ev)
+{
+    (void)m;
+    (void)ev;
+    return 0;
+}
+
+static flare_tstamp dead_expiry(const void *m)
+{
+    (void)m;
+    return FLARE_TSTAMP_NEVER;
+}
+
+static int dead_handle_expiry(void *m, flare_tstamp now, flare_buf *out)
+{
+    (void)now;
+    return dead_stream(m, 0, out);
+}
+
+static size_t dead_num(const void *m)
+{
+    return dead_count(m, 0);
+}
+
+static const flare__muxer_ops dead_mux = {
+    .open_stream = dead_open,
+    .write = dead_write,
+    .read = dead_read,
+    .readable = dead_count,
+    .close_stream = dead_stream,
+    .reset_stream = dead_stream,
+    .goaway = dead_goaway,
+    .poll_event = dead_poll,
+    .expiry = dead_expiry,
+    .handle_expiry = dead_handle_expiry,
+    .num_streams = dead_num,
+};
+
+/* The transport released its state: a session it gave c goes with it. */
+static void transport_gone(flare_conn *c)
+{
     c->tr_ops = NULL;
     c->tr = NULL;
-    ops->close(c, tr, abort);
+    if (c->mux_st && !c->mux_owned)
+        c->mux = &dead_mux;
 }
 
 void flare__conn_transport_lost(flare_conn *c, int err)
 {
-    c->tr_ops = NULL;
-    c->tr = NULL;
+    transport_gone(c);
     flare__conn_fail(c, err);
+}
+
+/* ---- transports with their own security and streams ----------------------------------- */
+
+int flare__conn_session_ready(flare_conn *c, const flare__session *s)
+{
+    if (c->close_pending || c->state == FLARE__CONN_READY)
+        return FLARE_ERR_STATE;
+    flare_peerid rp;
+    int rv = flare_peerid_from_pubkey(&rp, s->remote_key);
+    c->busy++;
+    if (rv == 0)
+        rv = admit_peer(c, &rp);
+    if (rv) {
+        flare__conn_fail(c, rv);
+        flare__conn_unbusy(c);
+        return rv;
+    }
+    c->mux = s->mux;
+    c->mux_st = s->mux_st;
+    c->mux_owned = 0;
+    c->security = s->security;
+    c->muxer = s->muxer;
+    conn_ready(c, s->remote_key);
+    if (!c->close_pending) {
+        flare__conn_process_mux(c);
+        flare__conn_flush(c);
+        flare__conn_arm_timer(c);
+    }
+    flare__conn_unbusy(c);
+    return 0;
+}
+
+void flare__conn_session_input(flare_conn *c)
+{
+    if (c->close_pending || !c->mux_st || c->mux_owned)
+        return;
+    c->busy++;
+    flare__conn_process_mux(c);
+    flare__conn_flush(c);
+    flare__conn_arm_timer(c);
+    flare__conn_unbusy(c);
 }
 
 /* ---- muxer events ---------------------------------------------------------------- */

@@ -153,6 +153,7 @@ struct flare_conn {
      * names it (static) for flare_conn_muxer. */
     const flare__muxer_ops *mux;
     void *mux_st;
+    int mux_owned; /* negotiated (freed with c), not a transport's session */
     const char *muxer;
     flare_buf plain_in; /* decrypted bytes not yet consumed */
     flare_buf tmp;      /* plaintext produced by mss/the muxer, to encrypt */
