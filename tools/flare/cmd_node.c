@@ -401,7 +401,9 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
             cli_jsonf("connected", "peerId", pid_str(ev->u.conn.peer, pid, sizeof(pid)), "addr",
                       ma_str(ev->u.conn.addr, addr, sizeof(addr)), "direction",
                       ev->u.conn.outbound ? "outbound" : "inbound", "muxer",
-                      flare_conn_muxer(ev->u.conn.conn), NULL);
+                      flare_conn_muxer(ev->u.conn.conn), "transport",
+                      flare_conn_transport(ev->u.conn.conn), "security",
+                      flare_conn_security(ev->u.conn.conn), NULL);
         else if (info)
             printf("connected %s %s %s\n", ev->u.conn.outbound ? "to" : "from",
                    pid_str(ev->u.conn.peer, pid, sizeof(pid)),

@@ -76,14 +76,14 @@ static void qs_free(flare__quic_mux *m, qstream *s)
 static qstream *qs_new(flare__quic_mux *m, flare__quic_stream *st)
 {
     int64_t qid = flare__quic_stream_id(st);
-    if (qid < 0 || qid > (int64_t)UINT32_MAX)
+    if (qid < 0 || qid >= (int64_t)UINT32_MAX)
         return NULL;
     qstream *s = flare__calloc(m->mem, 1, sizeof(*s));
     if (!s)
         return NULL;
     s->m = m;
     s->st = st;
-    s->id = (uint32_t)qid;
+    s->id = (uint32_t)qid + 1; /* the host's id 0 means "the session" */
     flare_buf_init(&s->rx, m->mem);
     s->next = m->streams;
     m->streams = s;

@@ -5,8 +5,8 @@
  *
  * Received bytes wait in a per-stream buffer until the host reads them; only
  * then is the QUIC receive window extended, so the buffer never holds more
- * than the window. Stream ids are the QUIC ids (62 bits on the wire; streams
- * past 2^32 are refused).
+ * than the window. A stream's id is its QUIC id plus one (the host reserves
+ * 0 for the session; QUIC numbers from 0); streams past 2^32 are refused.
  */
 #ifndef FLARE_TRANSPORT_QUIC_MUX_H
 #define FLARE_TRANSPORT_QUIC_MUX_H
