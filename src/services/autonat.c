@@ -454,6 +454,7 @@ static int server_init(flare__autonat *an)
     an->s1_ok = 1;
     flare_autonat2_server_settings s2 = {0};
     s2.doc_is_public = h->cfg.doc_addrs_public;
+    s2.allow_quic = 1; /* the QUIC transport dials them back */
     rv = flare_autonat2_server_init(&an->s2, &s2, h->mem, h->rng);
     if (rv)
         return rv;
