@@ -90,7 +90,9 @@ static void mux_flush(void *user)
 
 static void notify_ready(qlink *k)
 {
-    k->mux = flare__quic_mux_new(k->qc, k->sock->tr->h->mem, mux_flush, NULL, k);
+    /* The connection's counting allocator: the resource manager's memory
+     * limits cover what the peer makes the streams buffer. */
+    k->mux = flare__quic_mux_new(k->qc, &k->c->rc.mem, mux_flush, NULL, k);
     if (!k->mux) {
         flare__quic_conn_close(k->qc, 1);
         return;
