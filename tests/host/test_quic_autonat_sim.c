@@ -7,7 +7,8 @@
 #include "flare/autonat.h"
 #include "flare/host.h"
 #include "flare/sim.h"
-#include "host/simworld.h"
+#include "flare/sim_world.h"
+#include "support/helpers.h"
 
 #define MS FLARE_NS_PER_MS
 #define S  FLARE_NS_PER_S
@@ -18,9 +19,9 @@ static flare_host *qhost(flare_sim *sim, flare_sim_lan *lan, const char *ip, uin
     flare_host *h;
     char name[16];
     snprintf(name, sizeof(name), "h%u", seed);
-    dw_host_spec sp = {
+    flare_test_host_spec sp = {
         .name = name, .lan = lan, .ip = ip, .link = {.delay = 5 * MS}, .seed = {seed, 0x51}};
-    assert_int_equal(dw_host_make(sim, &sp, &sh, &h), 0);
+    assert_int_equal(flare_test_host_make(sim, &sp, &sh, &h), 0);
     char s[96];
     snprintf(s, sizeof(s), "/ip4/%s/udp/4001/quic-v1", ip);
     flare_multiaddr ma;

@@ -6,7 +6,8 @@
 #include "support/test.h"
 
 #include "flare/dcutr.h"
-#include "host/simworld.h"
+#include "flare/sim_world.h"
+#include "support/helpers.h"
 
 #define MS FLARE_NS_PER_MS
 #define S  FLARE_NS_PER_S
@@ -20,25 +21,26 @@ static void quic_addr(flare_multiaddr *ma, const char *ip, const flare_peerid *p
         assert_int_equal(flare_multiaddr_with_peerid(ma, peer), 0);
 }
 
-static void node(dw_world *w, dw_node *n, const char *name, flare_sim_lan *lan, const char *ip,
-                 uint8_t seed)
+static void node(flare_sim_world *w, flare_sim_world_node *n, const char *name, flare_sim_lan *lan,
+                 const char *ip, uint8_t seed)
 {
     n->name = name;
-    dw_host_spec sp = {.name = name,
-                       .lan = lan,
-                       .ip = ip,
-                       .link = {.delay = 0},
-                       .seed = {seed},
-                       .on_event = dw_event,
-                       .user = n};
-    assert_int_equal(dw_host_make(w->sim, &sp, &n->sh, &n->h), 0);
+    flare_test_host_spec sp = {.name = name,
+                               .lan = lan,
+                               .ip = ip,
+                               .link = {.delay = 0},
+                               .seed = {seed},
+                               .on_event = flare_sim_world_on_event,
+                               .user = n};
+    assert_int_equal(flare_test_host_make(w->sim, &sp, &n->sh, &n->h), 0);
     flare_multiaddr ma;
     quic_addr(&ma, ip, NULL);
     assert_int_equal(flare_host_listen(n->h, &ma), 0);
 }
 
-/* dw_setup with QUIC listeners only. */
-static void setup(dw_world *w, const flare_sim_nat_config *na, const flare_sim_nat_config *nb)
+/* flare_sim_world_setup with QUIC listeners only. */
+static void setup(flare_sim_world *w, const flare_sim_nat_config *na,
+                  const flare_sim_nat_config *nb)
 {
     memset(w, 0, sizeof(*w));
     w->sim = flare_sim_new(5, NULL);
@@ -53,14 +55,14 @@ static void setup(dw_world *w, const flare_sim_nat_config *na, const flare_sim_n
     flare_sim_link nl = {.delay = 25 * MS};
     flare_sim_nat_link_set(w->nat_a, &nl);
     flare_sim_nat_link_set(w->nat_b, &nl);
-    node(w, &w->r, "R", inet, DW_RELAY_IP, 1);
+    node(w, &w->r, "R", inet, FLARE_SIM_WORLD_RELAY_IP, 1);
     flare_sim_link rl = {.delay = 25 * MS};
     flare_sim_link_set(w->r.sh, &rl);
     node(w, &w->a, "A", la, "10.0.1.2", 2);
     node(w, &w->b, "B", lb, "10.0.2.2", 3);
     assert_int_equal(flare_host_enable_relay_server(w->r.h, NULL), 0);
     flare_multiaddr rma;
-    quic_addr(&rma, DW_RELAY_IP, flare_host_peerid(w->r.h));
+    quic_addr(&rma, FLARE_SIM_WORLD_RELAY_IP, flare_host_peerid(w->r.h));
     assert_int_equal(flare_host_relay_reserve(w->b.h, &rma), 0);
     flare_host_dial(w->a.h, &rma, NULL, NULL, NULL);
     for (int i = 0; i < 100 && !w->b.rsv_ok; i++)
@@ -72,8 +74,7 @@ static void setup(dw_world *w, const flare_sim_nat_config *na, const flare_sim_n
     assert_non_null(strstr(s, "/udp/4001/quic-v1/p2p/"));
     assert_non_null(strstr(s, "/p2p-circuit/p2p/"));
     flare_sim_run_for(w->sim, 500 * MS);
-    w->dial_started = flare_sim_now(w->sim);
-    assert_int_equal(flare_host_dial(w->a.h, &w->b.relayed, NULL, dw_dialed, w), 0);
+    assert_int_equal(flare_sim_world_dial_relayed(w), 0);
     for (int i = 0; i < 100 && !w->dial_calls; i++)
         flare_sim_run_for(w->sim, 100 * MS);
     assert_int_equal(w->dial_status, 0);
@@ -83,12 +84,12 @@ static void test_quic_cone_cone_punch(void **state)
 {
     flare_sim_nat_config nat;
     flare_sim_nat_config_default(&nat); /* endpoint-independent mapping, APD filtering */
-    dw_world w;
+    flare_sim_world w;
     setup(&w, &nat, &nat);
-    dw_run_punch(&w, 30 * S);
+    flare_sim_world_run_punch(&w, 30 * S);
     assert_int_equal(w.b.punch_done, 1);
     assert_int_equal(w.b.punch_err, 0);
-    assert_true(dw_direct(&w));
+    assert_true(flare_sim_world_direct(&w));
     flare_conn *ca = flare_host_conn_to(w.a.h, flare_host_peerid(w.b.h));
     flare_conn *cb = flare_host_conn_to(w.b.h, flare_host_peerid(w.a.h));
     assert_non_null(cb);
@@ -111,7 +112,7 @@ static void test_quic_cone_cone_punch(void **state)
     assert_int_equal(flare_host_ping(w.a.h, flare_host_peerid(w.b.h), NULL, NULL), 0);
     flare_sim_run_for(w.sim, 1 * S);
     assert_true(w.a.pings >= 1);
-    dw_free(&w);
+    flare_sim_world_free(&w);
 }
 
 static void test_quic_symmetric_stays_relayed(void **state)
@@ -120,17 +121,17 @@ static void test_quic_symmetric_stays_relayed(void **state)
     flare_sim_nat_config_default(&nat);
     nat.mapping = FLARE_SIM_APD;
     nat.port_preservation = 0;
-    dw_world w;
+    flare_sim_world w;
     setup(&w, &nat, &nat);
-    dw_run_punch(&w, 60 * S);
+    flare_sim_world_run_punch(&w, 60 * S);
     assert_int_equal(w.b.punch_done, 1);
     assert_int_not_equal(w.b.punch_err, 0);
-    assert_false(dw_direct(&w));
+    assert_false(flare_sim_world_direct(&w));
     /* Still reachable through the relay (a circuit over QUIC). */
     flare_conn *c = flare_host_conn_to(w.a.h, flare_host_peerid(w.b.h));
     assert_non_null(c);
     assert_true(flare_conn_is_limited(c));
-    dw_free(&w);
+    flare_sim_world_free(&w);
 }
 
 int main(void)

@@ -10,7 +10,8 @@
 #include "flare/identify.h"
 #include "flare/ping.h"
 #include "flare/sim.h"
-#include "host/simworld.h"
+#include "flare/sim_world.h"
+#include "support/helpers.h"
 
 #define MS FLARE_NS_PER_MS
 
@@ -55,14 +56,14 @@ static void make(flare_sim *sim, flare_sim_lan *lan, qnode *n, const char *name,
 {
     memset(n, 0, sizeof(*n));
     n->ip = ip;
-    dw_host_spec sp = {.name = name,
-                       .lan = lan,
-                       .ip = ip,
-                       .link = {.delay = 10 * MS},
-                       .seed = {seed},
-                       .on_event = on_event,
-                       .user = n};
-    assert_int_equal(dw_host_make(sim, &sp, &n->sh, &n->h), 0);
+    flare_test_host_spec sp = {.name = name,
+                               .lan = lan,
+                               .ip = ip,
+                               .link = {.delay = 10 * MS},
+                               .seed = {seed},
+                               .on_event = on_event,
+                               .user = n};
+    assert_int_equal(flare_test_host_make(sim, &sp, &n->sh, &n->h), 0);
 }
 
 static void quic_addr(flare_multiaddr *ma, const char *ip, int port, const flare_peerid *peer)
@@ -138,12 +139,12 @@ static void test_quic_connect_identify_ping_echo(void **state)
     make(sim, flare_sim_internet(sim), &b, "b", "198.51.100.2", 2);
     listen_quic(&a, 4001);
     listen_quic(&b, 4002);
-    assert_int_equal(flare_host_set_handler(a.h, "/echo/1", &dw_echo_cbs, NULL, 0), 0);
+    assert_int_equal(flare_host_set_handler(a.h, "/echo/1", &flare_test_echo_cbs, NULL, 0), 0);
     flare_multiaddr ma;
     quic_addr(&ma, a.ip, 4001, flare_host_peerid(a.h));
-    dw_dial r = {0};
-    assert_int_equal(flare_host_dial(b.h, &ma, NULL, dw_dial_cb, &r), 0);
-    dw_run_ms(sim, 2000);
+    flare_test_dial r = {0};
+    assert_int_equal(flare_host_dial(b.h, &ma, NULL, flare_test_dial_cb, &r), 0);
+    flare_test_run_ms(sim, 2000);
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.status, 0);
     assert_int_equal(a.opened, 1);
@@ -160,7 +161,7 @@ static void test_quic_connect_identify_ping_echo(void **state)
     assert_string_equal(s, "/ip4/198.51.100.2/udp/4002/quic-v1");
     /* Ping: 10 ms links, so an RTT of 40 ms. */
     assert_int_equal(flare_host_ping(b.h, flare_host_peerid(a.h), NULL, NULL), 0);
-    dw_run_ms(sim, 1000);
+    flare_test_run_ms(sim, 1000);
     assert_int_equal(b.pings, 1);
     assert_true(b.rtt >= 40 * MS && b.rtt < 45 * MS);
     /* 4 MiB echoed on one stream. */
@@ -170,7 +171,7 @@ static void test_quic_connect_identify_ping_echo(void **state)
         x.data[i] = (uint8_t)(i * 7 + (i >> 10));
     assert_int_equal(
         flare_host_new_stream(b.h, flare_host_peerid(a.h), "/echo/1", &bulk_cbs, &x, 0, &x.s), 0);
-    dw_run_ms(sim, 20000);
+    flare_test_run_ms(sim, 20000);
     assert_true(x.opened);
     assert_int_equal(x.got, x.len);
     assert_true(x.match);
@@ -181,7 +182,7 @@ static void test_quic_connect_identify_ping_echo(void **state)
     int a0 = a.closed, b0 = b.closed;
     assert_non_null(flare_host_conn_to(a.h, flare_host_peerid(b.h)));
     flare_conn_close(r.conn);
-    dw_run_ms(sim, 200);
+    flare_test_run_ms(sim, 200);
     assert_int_equal(a.closed, a0 + 1);
     assert_int_equal(b.closed, b0 + 1);
     assert_null(flare_host_conn_to(a.h, flare_host_peerid(b.h)));
@@ -210,21 +211,21 @@ static void test_quic_behind_nat_and_wrong_peer(void **state)
     listen_quic(&b, 4002);
     flare_multiaddr ma;
     quic_addr(&ma, a.ip, 4001, flare_host_peerid(a.h));
-    dw_dial r = {0};
-    assert_int_equal(flare_host_dial(b.h, &ma, NULL, dw_dial_cb, &r), 0);
-    dw_run_ms(sim, 2000);
+    flare_test_dial r = {0};
+    assert_int_equal(flare_host_dial(b.h, &ma, NULL, flare_test_dial_cb, &r), 0);
+    flare_test_run_ms(sim, 2000);
     assert_int_equal(r.status, 0);
     assert_int_equal(a.opened, 1);
     char s[256];
     flare_multiaddr_to_string(&b.observed_addr, s, sizeof(s));
     assert_string_equal(s, "/ip4/203.0.113.9/udp/4002/quic-v1");
     /* C dials A's address expecting B there: the TLS handshake fails. */
-    dw_dial r2 = {0};
+    flare_test_dial r2 = {0};
     listen_quic(&c, 4003);
     flare_multiaddr mc;
     quic_addr(&mc, a.ip, 4001, flare_host_peerid(b.h));
-    assert_int_equal(flare_host_dial(c.h, &mc, NULL, dw_dial_cb, &r2), 0);
-    dw_run_ms(sim, 3000);
+    assert_int_equal(flare_host_dial(c.h, &mc, NULL, flare_test_dial_cb, &r2), 0);
+    flare_test_run_ms(sim, 3000);
     assert_int_equal(r2.calls, 1);
     assert_int_equal(r2.status, FLARE_ERR_PEER_ID_MISMATCH);
     assert_int_equal(a.opened, 1);

@@ -119,11 +119,24 @@ async function main () {
     emit({ event: 'ping', peerId: peerId.toString(), rttMs: rtt })
   }
   if (o['echo-send'] != null) {
+    // Half-close only once the whole echo is back: a FIN that arrives while
+    // js-libp2p is still unwrapping a freshly negotiated QUIC stream can be
+    // missed by its reader (seen with 2.1.1), so the echo side's FIN must
+    // come after negotiation settled.
     const stream = await node.dialProtocol(peerId, o['echo-send'])
-    if (!stream.send(new TextEncoder().encode(o.message))) await stream.onDrain()
-    await stream.close()
+    const want = new TextEncoder().encode(o.message)
+    if (!stream.send(want)) await stream.onDrain()
     const parts = []
-    for await (const chunk of stream) parts.push(bytesOf(chunk))
+    let got = 0
+    let closed = false
+    for await (const chunk of stream) {
+      parts.push(bytesOf(chunk))
+      got += bytesOf(chunk).length
+      if (got >= want.length && !closed) {
+        closed = true
+        await stream.close()
+      }
+    }
     const reply = Buffer.concat(parts).toString('utf8')
     emit({ event: 'echo-reply', message: reply })
     if (reply !== o.message) throw new Error(`echo mismatch: ${JSON.stringify(reply)}`)
