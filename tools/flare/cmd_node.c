@@ -46,8 +46,10 @@ typedef struct node {
     const char *const *connect; /* --connect: peers dialed and kept */
     int nconnect;
     uv_timer_t connect_timer;
-    int no_holepunch; /* keep relayed connections relayed (no DCUtR) */
-    int share_listen; /* --share-listen: another node may listen on our address */
+    int no_holepunch;               /* keep relayed connections relayed (no DCUtR) */
+    int port_map;                   /* --port-map: map private listen ports on the gateway */
+    const char *port_map_protocols; /* --port-map-protocols LIST (NULL: all) */
+    int share_listen;               /* --share-listen: another node may listen on our address */
     uv_timer_t hp_timer;
     int exit_code;
     int stopping;
@@ -617,6 +619,25 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
                    ev->u.autorelay.error ? ": " : "",
                    ev->u.autorelay.error ? flare_strerror(ev->u.autorelay.error) : "");
         break;
+    case FLARE_HOST_EV_PORTMAP: {
+        const char *proto = flare_portmap_proto_name(ev->u.portmap.protocol);
+        ma_str(ev->u.portmap.internal, addr, sizeof(addr));
+        ma_str(ev->u.portmap.external, addr2, sizeof(addr2));
+        snprintf(num, sizeof(num), "\001%u", (unsigned)ev->u.portmap.lifetime);
+        if (cli_json && ev->u.portmap.external)
+            cli_jsonf("portmap", "what", ev->u.portmap.what, "protocol", proto, "internal", addr,
+                      "external", addr2, "lifetime", num, NULL);
+        else if (cli_json)
+            cli_jsonf("portmap", "what", ev->u.portmap.what, "protocol", proto, "internal", addr,
+                      "error", flare_strerror(ev->u.portmap.error), NULL);
+        else if (info && ev->u.portmap.external)
+            printf("port mapping %s (%s): %s -> %s, %u s\n", ev->u.portmap.what, proto, addr2, addr,
+                   (unsigned)ev->u.portmap.lifetime);
+        else if (info)
+            printf("port mapping %s (%s) for %s: %s\n", ev->u.portmap.what, proto, addr,
+                   flare_strerror(ev->u.portmap.error));
+        break;
+    }
     case FLARE_HOST_EV_REACHABILITY:
         snprintf(num, sizeof(num), "\001%d", ev->u.reachability.family);
         if (cli_json)
@@ -938,7 +959,14 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             o->connect[o->nconnect++] = argv[++i];
         else if (strcmp(a, "--no-holepunch") == 0)
             n->no_holepunch = 1;
-        else if (strcmp(a, "--share-listen") == 0)
+        else if (strcmp(a, "--port-map") == 0)
+            n->port_map = 1;
+        else if (strcmp(a, "--no-port-map") == 0)
+            n->port_map = 0;
+        else if (strcmp(a, "--port-map-protocols") == 0 && more) {
+            n->port_map_protocols = argv[++i];
+            n->port_map = 1;
+        } else if (strcmp(a, "--share-listen") == 0)
             n->share_listen = 1;
         else if ((pr = parse_policy(argc, argv, &i, o)) != 0) {
             if (pr < 0)
@@ -966,6 +994,39 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
         return 2;
     }
     return 0;
+}
+
+/* --port-map[-protocols LIST]: LIST is a comma-separated subset of pcp,
+ * nat-pmp, upnp. */
+static int enable_port_map(node *n)
+{
+    flare_portmap_settings pm;
+    flare_portmap_settings_default(&pm);
+    if (n->port_map_protocols) {
+        pm.enable_pcp = pm.enable_natpmp = pm.enable_upnp = 0;
+        char list[128];
+        snprintf(list, sizeof(list), "%s", n->port_map_protocols);
+        for (char *save = NULL, *t = strtok_r(list, ",", &save); t;
+             t = strtok_r(NULL, ",", &save)) {
+            if (strcmp(t, "pcp") == 0)
+                pm.enable_pcp = 1;
+            else if (strcmp(t, "nat-pmp") == 0 || strcmp(t, "natpmp") == 0)
+                pm.enable_natpmp = 1;
+            else if (strcmp(t, "upnp") == 0)
+                pm.enable_upnp = 1;
+            else {
+                fprintf(stderr,
+                        "flare: --port-map-protocols: unknown protocol '%s' (pcp, "
+                        "nat-pmp, upnp)\n",
+                        t);
+                return FLARE_ERR_INVALID_ARG;
+            }
+        }
+    }
+    int rv = flare_host_enable_portmap(n->host, &pm);
+    if (rv)
+        fprintf(stderr, "flare: cannot enable port mapping: %s\n", flare_strerror(rv));
+    return rv;
 }
 
 static int node_run(node *n, node_opts *o)
@@ -1021,6 +1082,8 @@ static int node_run(node *n, node_opts *o)
             cli_multiaddr_hint(o->listen[i]);
         }
     }
+    if (rv == 0 && n->port_map)
+        rv = enable_port_map(n);
     if (rv == 0 && n->relay_server) {
         rv = flare_host_enable_relay_server(n->host, o->relay_cfg);
         if (rv)
