@@ -25,7 +25,14 @@ static int side_init(side *s, uint8_t seed, int initiator, flare_prng *rng)
     if (flare_privkey_from_seed(&s->id, k))
         return -1;
     static const char *const mux[] = {"/yamux/1.0.0"};
-    flare_tls_settings st = {&s->id, initiator, NULL, mux, 1, 4096, 1800000000ULL};
+    flare_tls_settings st;
+    flare_tls_settings_default(&st);
+    st.identity = &s->id;
+    st.initiator = initiator;
+    st.muxers = mux;
+    st.nmuxers = 1;
+    st.max_plaintext_buffer = 4096;
+    st.unix_now = 1800000000ULL;
     flare_buf_init(&s->out, NULL);
     flare_buf_init(&s->plain, NULL);
     return flare_tls_init(&s->t, &st, NULL, flare_prng_rng(rng));

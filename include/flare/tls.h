@@ -49,16 +49,26 @@ extern "C" {
 /* Most stream muxers we offer in ALPN. */
 #define FLARE_TLS_MAX_MUXERS 16
 
+/* A session's settings. Start from flare_tls_settings_default(), which sets
+ * struct_size and every field, then set identity, initiator and unix_now. */
 typedef struct flare_tls_settings {
+    size_t struct_size;            /* set by flare_tls_settings_default */
     const flare_privkey *identity; /* our libp2p identity; copied */
     int initiator;                 /* 1: TLS client; set by the caller, NOT by socket direction */
     const flare_peerid *expected_remote; /* NULL: accept any; copied */
     const char *const *muxers;           /* our stream muxers, in preference order; copied */
     size_t nmuxers;
-    size_t max_plaintext_buffer; /* bound on decrypted-but-unread bytes; 0 = 1 MiB */
-    uint64_t unix_now;           /* wall clock, Unix seconds (flare_io.unix_time): our certificate
-                                    is valid from an hour before it, the peer's must be valid at it */
+    /* Bound on decrypted-but-unread bytes: decryption stops while this much
+     * is unread (> 0); default FLARE_TLS_DEFAULT_MAX_PLAINTEXT_BUFFER. */
+    size_t max_plaintext_buffer;
+    /* Wall clock, Unix seconds (flare_io.unix_time): our certificate is valid
+     * from an hour before it, the peer's must be valid at it. Required. */
+    uint64_t unix_now;
 } flare_tls_settings;
+
+/* Fills s with the defaults documented on each field (no identity, no
+ * muxers, initiator 0, unix_now 0) and sets s->struct_size. */
+void flare_tls_settings_default(flare_tls_settings *s);
 
 struct flare__tls_state;
 
@@ -68,9 +78,10 @@ typedef struct flare_tls {
 } flare_tls;
 
 /* Sets up a session and makes its certificate (rng: the serial number).
- * Returns 0, FLARE_ERR_INVALID_ARG (no identity, unix_now 0, a muxer name
- * empty or over 255 bytes, more than FLARE_TLS_MAX_MUXERS), FLARE_ERR_CRYPTO
- * (GnuTLS refused to set up) or FLARE_ERR_NOMEM. */
+ * Returns 0, FLARE_ERR_INVALID_ARG (s->struct_size is not
+ * sizeof(flare_tls_settings), no identity, unix_now 0, max_plaintext_buffer
+ * 0, a muxer name empty or over 255 bytes, more than FLARE_TLS_MAX_MUXERS),
+ * FLARE_ERR_CRYPTO (GnuTLS refused to set up) or FLARE_ERR_NOMEM. */
 int flare_tls_init(flare_tls *t, const flare_tls_settings *s, const flare_mem *mem, flare_rng rng);
 
 /* Client: appends the ClientHello to out. Server: does nothing. Returns 0,

@@ -28,6 +28,9 @@ typedef struct flare__security_cfg {
     size_t nmuxers;
     const flare_mem *mem;
     flare_rng rng;
+    /* Wall clock, Unix seconds (flare_io unix_time; 0 if the driver has
+     * none): certificate-based protocols date and check certificates by it. */
+    uint64_t unix_now;
 } flare__security_cfg;
 
 typedef struct flare__security {

@@ -21,6 +21,23 @@ typedef struct side {
 
 static flare_prng prng;
 
+/* Settings from the defaults; max_plain 0 keeps the default bound. */
+static flare_tls_settings mk(const flare_privkey *id, int initiator, const flare_peerid *expected,
+                             const char *const *mux, size_t nmux, size_t max_plain)
+{
+    flare_tls_settings st;
+    flare_tls_settings_default(&st);
+    st.identity = id;
+    st.initiator = initiator;
+    st.expected_remote = expected;
+    st.muxers = mux;
+    st.nmuxers = nmux;
+    if (max_plain)
+        st.max_plaintext_buffer = max_plain;
+    st.unix_now = NOW;
+    return st;
+}
+
 static void side_setup(side *s, uint8_t seed, int initiator, const char *const *mux, size_t nmux,
                        const flare_peerid *expected, size_t max_plain)
 {
@@ -29,7 +46,7 @@ static void side_setup(side *s, uint8_t seed, int initiator, const char *const *
     memset(k, seed, sizeof(k));
     assert_int_equal(flare_privkey_from_seed(&s->id, k), 0);
     assert_int_equal(flare_peerid_from_pubkey(&s->pid, &s->id.pub), 0);
-    flare_tls_settings st = {&s->id, initiator, expected, mux, nmux, max_plain, NOW};
+    flare_tls_settings st = mk(&s->id, initiator, expected, mux, nmux, max_plain);
     flare_buf_init(&s->out, NULL);
     flare_buf_init(&s->plain, NULL);
     assert_int_equal(flare_tls_init(&s->t, &st, NULL, flare_prng_rng(&prng)), 0);
@@ -416,6 +433,93 @@ static void test_foreign_clients(void **state)
     assert_true(raw_against_server("NORMAL:-VERS-ALL:+VERS-TLS1.3", 0) < 0);
 }
 
+/* Allocations through flare_mem failing one after the other (the session's
+ * own; GnuTLS allocates with libc), then the caller's output buffer. */
+typedef struct failing_mem {
+    long left; /* allocations until the failure; < 0: never fail */
+} failing_mem;
+
+static void *fm_malloc(size_t n, void *u)
+{
+    failing_mem *f = u;
+    return f->left-- == 0 ? NULL : malloc(n);
+}
+static void fm_free(void *p, void *u)
+{
+    (void)u;
+    free(p);
+}
+static void *fm_calloc(size_t k, size_t n, void *u)
+{
+    failing_mem *f = u;
+    return f->left-- == 0 ? NULL : calloc(k, n);
+}
+static void *fm_realloc(void *p, size_t n, void *u)
+{
+    failing_mem *f = u;
+    return f->left-- == 0 ? NULL : realloc(p, n);
+}
+
+static void test_allocation_failures(void **state)
+{
+    (void)state;
+    int completed = 0;
+    flare_privkey kc, ks;
+    uint8_t s1[32] = {1}, s2[32] = {2};
+    assert_int_equal(flare_privkey_from_seed(&kc, s1), 0);
+    assert_int_equal(flare_privkey_from_seed(&ks, s2), 0);
+    for (long fail = 0; fail < 50 && !completed; fail++) {
+        failing_mem fm = {fail};
+        flare_mem mem = {&fm, fm_malloc, fm_free, fm_calloc, fm_realloc};
+        flare_tls_settings sc = mk(&kc, 1, NULL, yamux, 1, 0), ss = sc;
+        ss.identity = &ks;
+        ss.initiator = 0;
+        flare_tls c = {0}, s = {0};
+        flare_buf co, so, cp, sp; /* the caller's buffers never fail here */
+        flare_buf_init(&co, NULL);
+        flare_buf_init(&so, NULL);
+        flare_buf_init(&cp, NULL);
+        flare_buf_init(&sp, NULL);
+        int rv = flare_tls_init(&c, &sc, &mem, flare_prng_rng(&prng));
+        if (!rv)
+            rv = flare_tls_init(&s, &ss, &mem, flare_prng_rng(&prng));
+        if (!rv)
+            rv = flare_tls_start(&c, &co);
+        if (!rv) /* split, so that the server buffers input */
+            rv = flare_tls_recv(&s, co.base, 7, &so, &sp);
+        if (!rv)
+            rv = flare_tls_recv(&s, co.base + 7, co.len - 7, &so, &sp);
+        if (!rv)
+            rv = flare_tls_recv(&c, so.base, so.len, &co, &cp);
+        if (rv) {
+            assert_int_equal(rv, FLARE_ERR_NOMEM);
+        } else {
+            completed = 1;
+            assert_true(flare_tls_handshake_done(&c));
+        }
+        flare_tls_free(&c);
+        flare_tls_free(&s);
+        flare_buf_free(&co);
+        flare_buf_free(&so);
+        flare_buf_free(&cp);
+        flare_buf_free(&sp);
+    }
+    assert_true(completed);
+
+    /* The caller's output buffer cannot grow: NOMEM, and the session is dead. */
+    failing_mem never = {0};
+    flare_mem bad = {&never, fm_malloc, fm_free, fm_calloc, fm_realloc};
+    flare_tls_settings sc = mk(&kc, 1, NULL, NULL, 0, 0);
+    flare_tls c;
+    flare_buf out;
+    flare_buf_init(&out, &bad);
+    assert_int_equal(flare_tls_init(&c, &sc, NULL, flare_prng_rng(&prng)), 0);
+    assert_int_equal(flare_tls_start(&c, &out), FLARE_ERR_NOMEM);
+    assert_int_equal(flare_tls_recv(&c, NULL, 0, &out, &out), FLARE_ERR_STATE);
+    flare_tls_free(&c);
+    flare_buf_free(&out);
+}
+
 static void test_api_errors(void **state)
 {
     (void)state;
@@ -424,7 +528,17 @@ static void test_api_errors(void **state)
     assert_int_equal(flare_privkey_from_seed(&id, k), 0);
     flare_tls t;
     flare_rng rng = flare_prng_rng(&prng);
-    flare_tls_settings st = {&id, 1, NULL, NULL, 0, 0, NOW};
+    flare_tls_settings st = {0};
+    /* Zeroed settings (no struct_size) are refused, not taken as defaults. */
+    st.identity = &id;
+    st.unix_now = NOW;
+    st.max_plaintext_buffer = 4096;
+    assert_int_equal(flare_tls_init(&t, &st, NULL, rng), FLARE_ERR_INVALID_ARG);
+    st = mk(&id, 1, NULL, NULL, 0, 0);
+    assert_int_equal(st.max_plaintext_buffer, FLARE_TLS_DEFAULT_MAX_PLAINTEXT_BUFFER);
+    st.max_plaintext_buffer = 0;
+    assert_int_equal(flare_tls_init(&t, &st, NULL, rng), FLARE_ERR_INVALID_ARG);
+    st.max_plaintext_buffer = FLARE_TLS_DEFAULT_MAX_PLAINTEXT_BUFFER;
     assert_int_equal(flare_tls_init(NULL, &st, NULL, rng), FLARE_ERR_INVALID_ARG);
     assert_int_equal(flare_tls_init(&t, NULL, NULL, rng), FLARE_ERR_INVALID_ARG);
     st.unix_now = 0;
@@ -466,7 +580,7 @@ int main(void)
         cmocka_unit_test(test_handshake_and_data), cmocka_unit_test(test_alpn_muxers),
         cmocka_unit_test(test_wrong_peer_id),      cmocka_unit_test(test_garbage_and_truncation),
         cmocka_unit_test(test_backpressure),       cmocka_unit_test(test_foreign_clients),
-        cmocka_unit_test(test_api_errors),
+        cmocka_unit_test(test_api_errors),         cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

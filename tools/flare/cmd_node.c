@@ -750,8 +750,44 @@ typedef struct node_opts {
     int conn_low, conn_high, conn_grace; /* -1: the host's default */
     /* --max-*: resource manager limits, applied over the host's defaults. */
     size_t rc_val[16];
-    unsigned rc_set; /* bit i: rc_flags[i] given */
+    unsigned rc_set;    /* bit i: rc_flags[i] given */
+    char security[128]; /* --security as protocol IDs ("" = the host's default) */
 } node_opts;
+
+/* --security LIST: names (noise, tls) or protocol IDs, comma separated, into
+ * the host's form (protocol IDs). Returns 0 or -1 (reported). */
+static int parse_security(const char *v, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = 0;
+    for (const char *p = v; *p;) {
+        size_t len = strcspn(p, ",");
+        const char *id = NULL;
+        if (len == 5 && strncmp(p, "noise", 5) == 0)
+            id = "/noise";
+        else if (len == 3 && strncmp(p, "tls", 3) == 0)
+            id = "/tls/1.0.0";
+        else if ((len == 6 && strncmp(p, "/noise", 6) == 0) ||
+                 (len == 10 && strncmp(p, "/tls/1.0.0", 10) == 0))
+            id = p;
+        size_t idlen = id == p ? len : id ? strlen(id) : 0;
+        if (!id || n + idlen + 2 > cap) {
+            fprintf(stderr, "flare: --security: '%.*s' is not noise or tls\n", (int)len, p);
+            return -1;
+        }
+        if (n)
+            out[n++] = ',';
+        memcpy(out + n, id, idlen);
+        n += idlen;
+        out[n] = 0;
+        p += len + (p[len] == ',');
+    }
+    if (n == 0) {
+        fprintf(stderr, "flare: --security: empty list\n");
+        return -1;
+    }
+    return 0;
+}
 
 /* A policy flag of node_opts; returns 1 if it was one (i advanced), 0 if
  * not, -1 on a bad value (reported). */
@@ -781,6 +817,9 @@ static int parse_policy(int argc, char **argv, int *i, node_opts *o)
             return -1;
     } else if (strcmp(a, "--conn-grace") == 0) {
         if (cli_parse_int(a, v, 0, 86400, &o->conn_grace))
+            return -1;
+    } else if (strcmp(a, "--security") == 0) {
+        if (parse_security(v, o->security, sizeof(o->security)))
             return -1;
     } else {
         return 0;
@@ -1053,6 +1092,8 @@ static int node_run(node *n, node_opts *o)
     if (o->conn_grace >= 0)
         cfg.conn_grace_period = (flare_tstamp)o->conn_grace * FLARE_NS_PER_S;
     apply_rc_flags(o, &cfg);
+    if (o->security[0])
+        cfg.security = o->security;
     n->connect = o->connect;
     n->nconnect = o->nconnect;
     if (rv == 0)

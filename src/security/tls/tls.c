@@ -157,12 +157,20 @@ static void state_free(struct flare__tls_state *st)
     flare__free(mem, st);
 }
 
+void flare_tls_settings_default(flare_tls_settings *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->struct_size = sizeof(*s);
+    s->max_plaintext_buffer = FLARE_TLS_DEFAULT_MAX_PLAINTEXT_BUFFER;
+}
+
 int flare_tls_init(flare_tls *t, const flare_tls_settings *s, const flare_mem *mem, flare_rng rng)
 {
     if (!t)
         return FLARE_ERR_INVALID_ARG;
     t->st = NULL;
-    if (!s || !s->identity || !rng.fn || s->unix_now == 0)
+    if (!s || s->struct_size != sizeof(*s) || !s->identity || !rng.fn || s->unix_now == 0 ||
+        s->max_plaintext_buffer == 0)
         return FLARE_ERR_INVALID_ARG;
     struct flare__tls_state *st = flare__calloc(mem, 1, sizeof(*st));
     if (!st)
