@@ -62,7 +62,8 @@ typedef struct flare_sim_world_node {
     unsigned attempt;
     flare_tstamp relay_rtt, done_at;
     flare_multiaddr direct_addr;
-    flare_tstamp first_step_at; /* the first HOLEPUNCH_STEP's time */
+    const char *punch_family, *punch_transport; /* the winner's ("ip4", "tcp"), or NULL */
+    flare_tstamp first_step_at;                 /* the first HOLEPUNCH_STEP's time */
 } flare_sim_world_node;
 
 typedef struct flare_sim_world {

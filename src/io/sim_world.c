@@ -36,6 +36,8 @@ static void on_holepunch(flare_sim_world_node *n, flare_tstamp now, const flare_
     n->done_at = now;
     if (!ev->u.holepunch.error && ev->u.holepunch.addr)
         n->direct_addr = *ev->u.holepunch.addr;
+    n->punch_family = ev->u.holepunch.family;
+    n->punch_transport = ev->u.holepunch.transport;
     if (!n->log)
         return;
     char a[512] = "";

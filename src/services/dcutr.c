@@ -224,15 +224,23 @@ static void punch_finish(punch *p, int err, flare_dcutr_reason reason)
     drop_stream(p, err != 0);
     h->io->ops->timer_stop(p->timer);
     emit_steps(h);
-    flare_host_event ev = {.type = FLARE_HOST_EV_HOLEPUNCH,
-                           .u.holepunch = {.peer = &p->peer,
-                                           .conn = err ? NULL : p->direct,
-                                           .addr = !err && p->direct ? &p->direct->remote_ma : NULL,
-                                           .error = err,
-                                           .rtt = p->rtt,
-                                           .attempt = p->attempt,
-                                           .initiator = p->initiator,
-                                           .reason = err ? flare_dcutr_reason_name(reason) : NULL}};
+    const flare_multiaddr *won = !err && p->direct ? &p->direct->remote_ma : NULL;
+    flare_host_event ev = {
+        .type = FLARE_HOST_EV_HOLEPUNCH,
+        .u.holepunch = {.peer = &p->peer,
+                        .family = !won                                     ? NULL
+                                  : flare_multiaddr_has(won, FLARE_MA_IP6) ? "ip6"
+                                                                           : "ip4",
+                        .transport = !won                                         ? NULL
+                                     : flare_multiaddr_has(won, FLARE_MA_QUIC_V1) ? "quic"
+                                                                                  : "tcp",
+                        .conn = err ? NULL : p->direct,
+                        .addr = !err && p->direct ? &p->direct->remote_ma : NULL,
+                        .error = err,
+                        .rtt = p->rtt,
+                        .attempt = p->attempt,
+                        .initiator = p->initiator,
+                        .reason = err ? flare_dcutr_reason_name(reason) : NULL}};
     flare__host_emit(h, &ev);
     if (!err && p->relayed && !p->relayed->close_pending) {
         /* Streams on the relayed connection get a moment to finish. */

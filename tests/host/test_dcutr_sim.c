@@ -136,6 +136,9 @@ static void test_v6_firewalls_direct(void **state)
     assert_int_equal(punch_family(FLARE_SIM_WORLD_V6, &w), 0);
     assert_true(flare_sim_world_direct(&w));
     assert_true(flare_multiaddr_has(&w.b.direct_addr, FLARE_MA_IP6));
+    assert_string_equal(w.b.punch_family, "ip6");
+    assert_string_equal(w.a.punch_family, "ip6");
+    assert_string_equal(w.b.punch_transport, "tcp");
     flare_sim_world_free(&w);
 }
 
@@ -147,6 +150,38 @@ static void test_dual_stack_direct(void **state)
     assert_int_equal(punch_family(FLARE_SIM_WORLD_DUAL, &w), 0);
     assert_true(flare_sim_world_direct(&w));
     assert_int_equal(w.b.attempt, 1);
+    /* Both families were punched; the event names the one that won. */
+    assert_non_null(w.b.punch_family);
+    assert_true(flare_multiaddr_has(&w.b.direct_addr, FLARE_MA_IP6) ==
+                (strcmp(w.b.punch_family, "ip6") == 0));
+    assert_string_equal(w.b.punch_transport, "tcp");
+    flare_sim_world_free(&w);
+}
+
+/* B starts DCUtR before identify; a peer without DCUtR answers "na" and
+ * the punch ends at once as unsupported, the relayed connection intact. */
+static void test_peer_without_dcutr(void **state)
+{
+    flare_sim_world_settings p;
+    flare_sim_world_settings_default(&p);
+    flare_sim_world w;
+    assert_int_equal(flare_sim_world_build(&w, &p), 0);
+    assert_int_equal(flare_host_remove_handler(w.a.h, FLARE_DCUTR_PROTOCOL_ID), 0);
+    flare_multiaddr rma;
+    assert_int_equal(flare_sim_world_relay_addr(&w, &rma), 0);
+    assert_int_equal(flare_host_relay_reserve(w.b.h, &rma), 0);
+    flare_sim_run_for(w.sim, 2 * S);
+    assert_int_equal(w.b.rsv_ok, 1);
+    assert_int_equal(flare_sim_world_dial_relayed(&w), 0);
+    flare_sim_run_for(w.sim, 5 * S);
+    assert_int_equal(w.dial_status, 0);
+    assert_int_equal(w.b.punch_done, 1);
+    assert_int_equal(w.b.punch_err, FLARE_ERR_UNSUPPORTED);
+    assert_string_equal(w.b.punch_reason, "unsupported");
+    assert_int_equal(w.a.punch_done, 0);
+    flare_conn *c = flare_host_conn_to(w.b.h, flare_host_peerid(w.a.h));
+    assert_non_null(c);
+    assert_true(flare_conn_is_limited(c));
     flare_sim_world_free(&w);
 }
 
@@ -316,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_punch_within_rtt_bound),
         cmocka_unit_test(test_v6_firewalls_direct),
         cmocka_unit_test(test_dual_stack_direct),
+        cmocka_unit_test(test_peer_without_dcutr),
         cmocka_unit_test(test_matrix),
         cmocka_unit_test(test_hostile_connect_addrs),
     };
