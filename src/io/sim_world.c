@@ -262,8 +262,15 @@ int flare_sim_world_setup(flare_sim_world *w, const flare_sim_world_settings *s)
     if (rv || (rv = flare_sim_world_relay_addr(w, &rma)) ||
         (rv = flare_host_relay_reserve(w->b.h, &rma)))
         return rv;
-    /* A knows R too (it learns its own candidate address from R). */
-    flare_host_dial(w->a.h, &rma, NULL, NULL, NULL);
+    /* A knows R too (it learns its own candidate address from R). In the
+     * dual-stack world B reaches R over IPv4 and A over IPv6 (as when A
+     * only dials B's relayed address, IPv6 first), so neither observes its
+     * address of the other family by itself. */
+    flare_multiaddr ama = rma;
+    if (w->family == FLARE_SIM_WORLD_DUAL &&
+        (rv = port_addr(&ama, FLARE_SIM_WORLD_RELAY_IP6, flare_host_peerid(w->r.h))))
+        return rv;
+    flare_host_dial(w->a.h, &ama, NULL, NULL, NULL);
     run_until(w->sim, &w->b.rsv_ok);
     if (!w->b.rsv_ok)
         return FLARE_ERR_TIMEOUT;
