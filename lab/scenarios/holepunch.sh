@@ -5,7 +5,8 @@
 # Usage: holepunch.sh [lab.sh up options]   (default: eim/eim, 25 ms per link)
 # Env: FLARE_BIN (default build/flare), EXPECT=direct|relayed (default
 # direct), QUIET=1 (no timeline), TRANSPORT=tcp|quic (default tcp: every
-# node listens and dials on /tcp/4001, or on /udp/4001/quic-v1 only),
+# node listens and dials on /tcp/4001, or on /udp/4001/quic-v1 only; both:
+# on both, the relay reached over TCP),
 # FAMILY=v4|dual|v6 (default v4; dual: the lab gets --ipv6, every node
 # listens on IPv4 and IPv6 and A/B are behind an IPv4 NAT plus an IPv6
 # firewall; v6: IPv6 only, B reserves over IPv6; WON=ip4|ip6 then requires
@@ -29,16 +30,20 @@ rid=$(lab_json "$("$flare" id --seed "$seed_r" --json)" peerId)
 common=(--allow-testnet --json)
 tp=tcp/4001
 [ "${TRANSPORT:-tcp}" = quic ] && tp=udp/4001/quic-v1
+tps=("$tp")
+[ "${TRANSPORT:-tcp}" = both ] && tps=(tcp/4001 udp/4001/quic-v1)
 # Listen addresses of the relay (rl) and of A and B (nl) per family.
 rl=() nl=()
-if [ "$family" != v6 ]; then
-    rl+=(--listen "/ip4/$FLARE_LAB_IP_relay/$tp")
-    nl+=(--listen "/ip4/0.0.0.0/$tp")
-fi
-if [ "$family" != v4 ]; then
-    rl+=(--listen "/ip6/$FLARE_LAB_IP6_relay/$tp")
-    nl+=(--listen "/ip6/::/$tp")
-fi
+for t in "${tps[@]}"; do
+    if [ "$family" != v6 ]; then
+        rl+=(--listen "/ip4/$FLARE_LAB_IP_relay/$t")
+        nl+=(--listen "/ip4/0.0.0.0/$t")
+    fi
+    if [ "$family" != v4 ]; then
+        rl+=(--listen "/ip6/$FLARE_LAB_IP6_relay/$t")
+        nl+=(--listen "/ip6/::/$t")
+    fi
+done
 
 t0=$(date +%s.%N)
 if [ "${RELAY_IMPL:-flare}" = js ]; then
