@@ -357,6 +357,9 @@ int flare_conn_is_initiator(const flare_conn *c);
 int flare_conn_is_limited(const flare_conn *c);
 /* Returns the muxer protocol ID (static), or NULL before it is negotiated. */
 const char *flare_conn_muxer(const flare_conn *c);
+/* The transport the connection runs over. Returns its name (static): "tcp",
+ * "circuit" (relayed), or another registered transport's. */
+const char *flare_conn_transport(const flare_conn *c);
 /* Closes the connection gracefully (GOAWAY) and frees it now: its streams'
  * on_close (also those of streams reset but not yet told) and
  * FLARE_HOST_EV_CONN_CLOSED run inside this call; c is invalid afterwards. */

@@ -54,6 +54,32 @@ void flare__conn_attach(flare_conn *c, const flare__transport_ops *ops, void *tr
     c->tr = tr;
 }
 
+flare_conn *flare__conn_accept(flare_host *h, const flare__transport *t, const flare_ipaddr *remote,
+                               const flare_multiaddr *remote_ma)
+{
+    if (remote && !flare__gater_allow_accept(h, remote, remote_ma))
+        return NULL;
+    /* The resource manager decides before anything is allocated. */
+    if (flare__rc_can_accept(h, remote))
+        return NULL;
+    flare_conn *c = flare__conn_new(h, 0);
+    if (c)
+        c->transport = t;
+    return c;
+}
+
+void flare__conn_accepted(flare_conn *c)
+{
+    flare__rc_conn_add(c);
+    /* Services see it first: a hole punch may land here (TCP simultaneous
+     * open accepted by our listener) and make us the initiator. They judge
+     * the remote IP, so not when it is a relay's. */
+    if (!c->tr_ops || !(c->tr_ops->flags & FLARE__TR_SHARED_IP))
+        flare__svc_inbound(c->host, c);
+    if (c->transport->kind == FLARE__TR_BYTES)
+        flare__conn_start_upgrade(c);
+}
+
 /* ---- teardown ------------------------------------------------------------------ */
 
 static void conn_unlink(flare_conn *c)
@@ -658,4 +684,9 @@ int flare_conn_is_limited(const flare_conn *c)
 const char *flare_conn_muxer(const flare_conn *c)
 {
     return c->muxer;
+}
+
+const char *flare_conn_transport(const flare_conn *c)
+{
+    return c->transport ? c->transport->name : "";
 }

@@ -19,6 +19,7 @@
 #define FLARE__NOISE_ID        "/noise"
 
 typedef struct flare__transport_ops flare__transport_ops;
+typedef struct flare__transport flare__transport;
 
 typedef struct flare__handler {
     struct flare__handler *next;
@@ -29,13 +30,21 @@ typedef struct flare__handler {
     unsigned flags;
 } flare__handler;
 
+/* A listen address, served by one transport (src/transport/transport.h). */
 typedef struct flare__listener {
     struct flare__listener *next;
     flare_host *host;
-    flare_io_listener *l;
-    flare_ipaddr addr;
-    flare_multiaddr ma;
+    const flare__transport *transport;
+    void *handle;       /* the transport's */
+    flare_ipaddr addr;  /* from ma (family 0 if it has no IP) */
+    flare_multiaddr ma; /* the bound address */
 } flare__listener;
+
+/* A registered transport and its state. */
+typedef struct flare__tr_slot {
+    const flare__transport *tr;
+    void *state;
+} flare__tr_slot;
 
 typedef struct flare__dial_waiter {
     struct flare__dial_waiter *next;
@@ -120,8 +129,10 @@ struct flare_conn {
     flare_peerid peer;
     flare_multiaddr remote_ma, local_ma;
     flare_ipaddr remote_ip, local_ip;
-    /* The transport the bytes run over (src/transport/transport.h); NULL
-     * once it is gone. */
+    /* The transport it runs over (registry entry; set at dial or accept). */
+    const flare__transport *transport;
+    /* Its per-connection operations and state (src/transport/transport.h);
+     * NULL once it is gone. */
     const struct flare__transport_ops *tr_ops;
     void *tr;
     /* The transport's queue is above its high-water mark; streams keep
@@ -178,6 +189,8 @@ struct flare_host {
     flare_addrmgr *addrmgr;
     uint64_t addrmgr_version;
     flare_io_timer *addrmgr_timer;
+    flare__tr_slot *trs; /* the transports, in matching order */
+    size_t ntrs;
     struct flare__svc_slot *svcs;    /* the services, in registration order */
     struct flare__connect *connects; /* flare_host_connect races (connect.c) */
     size_t nsvcs;
@@ -197,7 +210,15 @@ void flare__host_emit(flare_host *h, const flare_host_event *ev);
 void flare__host_defer(flare_host *h, flare__defer *d);
 flare__defer *flare__defer_new(flare_host *h, flare__defer_kind kind);
 const flare__handler *flare__host_find_handler(const flare_host *h, const char *proto, size_t len);
-int flare__host_listen_addr_for(const flare_host *h, int family, flare_ipaddr *out);
+/* The address of a listener of transport t (NULL: any) in family (4, 6). */
+int flare__host_listen_addr_for(const flare_host *h, const flare__transport *t, int family,
+                                flare_ipaddr *out);
+/* transports.c: the registry. The transport that dials / listens on ma
+ * (the first in list order that accepts it), or NULL. */
+int flare__tr_init_all(flare_host *h, const flare__transport *const *trs, size_t n);
+void flare__tr_free_all(flare_host *h);
+const flare__tr_slot *flare__tr_for_dial(flare_host *h, const flare_multiaddr *ma);
+const flare__tr_slot *flare__tr_for_listen(flare_host *h, const flare_multiaddr *ma);
 
 /* conn.c */
 flare_conn *flare__conn_new(flare_host *h, int outbound);
@@ -287,7 +308,8 @@ size_t flare__addrs_advertised(flare_host *h, flare_multiaddr *out, size_t cap);
 /* gater.c: 1 if the connection may go on, 0 if refused (the caller closes
  * it). accept: before anything is read (judges the remote IP); dial: before
  * the socket (the address's peer and IP); peer: after the handshake. */
-int flare__gater_allow_accept(flare_host *h, flare_io_sock *s);
+int flare__gater_allow_accept(flare_host *h, const flare_ipaddr *remote,
+                              const flare_multiaddr *remote_ma);
 int flare__gater_allow_dial(flare_host *h, const flare_multiaddr *ma);
 int flare__gater_allow_peer(flare_host *h, const flare_conn *c, const flare_peerid *peer);
 void flare__gater_free(flare_host *h);
@@ -339,10 +361,6 @@ typedef struct flare__service {
     size_t (*addrs)(flare_host *h, void *state, flare_multiaddr *out, size_t cap);
     /* 1: the connection manager must not close c. */
     int (*protects)(flare_host *h, void *state, const flare_conn *c);
-    /* Dials addresses the core cannot (e.g. relayed ones): dials says which. */
-    int (*dials)(const flare_multiaddr *ma);
-    int (*dial)(flare_host *h, void *state, const flare_multiaddr *ma, const flare_dial_opts *o,
-                flare_dial_cb cb, void *user);
 } flare__service;
 
 typedef struct flare__svc_slot {
@@ -353,7 +371,8 @@ typedef struct flare__svc_slot {
 /* service.c: the registry and the hook calls. */
 int flare__host_new(flare_host **out, flare_io *io, const flare_privkey *key,
                     const flare_host_settings *cfg, const flare_mem *mem,
-                    const flare__service *const *svcs, size_t nsvcs);
+                    const flare__service *const *svcs, size_t nsvcs,
+                    const flare__transport *const *trs, size_t ntrs);
 int flare__svc_init_all(flare_host *h, const flare__service *const *svcs, size_t n);
 void flare__svc_free_all(flare_host *h);
 /* The state slot of svc (NULL: not registered with h). */
@@ -369,7 +388,5 @@ void flare__svc_addrs_changed(flare_host *h, flare__addrs_change why);
 void flare__svc_event(flare_host *h, const flare_host_event *ev);
 size_t flare__svc_addrs(flare_host *h, flare_multiaddr *out, size_t cap);
 int flare__svc_protects(flare_host *h, const flare_conn *c);
-/* The service that dials ma, or NULL. */
-const flare__svc_slot *flare__svc_dialer(flare_host *h, const flare_multiaddr *ma);
 
 #endif

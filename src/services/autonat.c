@@ -420,8 +420,8 @@ static void open_common(flare_stream *s, int status, flare__autonat *an, int v2)
         flare_conn *c = flare_stream_conn(s);
         flare_ipaddr ip;
         /* Refuse families we cannot dial instead of reporting a dial error. */
-        an->s2.settings.no_ipv4 = flare__host_listen_addr_for(h, 4, &ip) != 0;
-        an->s2.settings.no_ipv6 = flare__host_listen_addr_for(h, 6, &ip) != 0;
+        an->s2.settings.no_ipv4 = flare__host_listen_addr_for(h, NULL, 4, &ip) != 0;
+        an->s2.settings.no_ipv6 = flare__host_listen_addr_for(h, NULL, 6, &ip) != 0;
         flare_autonat2_server_req_init(&r->r2, &an->s2, &c->peer, &c->remote_ma, c->limited);
     }
     flare_stream_set_user(s, &sreq_cbs, r);

@@ -150,6 +150,13 @@ static void test_connect_identify(void **state)
     assert_true(b->identified >= 1);
     assert_true(flare_conn_is_initiator(r.conn));
     assert_string_equal(flare_conn_muxer(r.conn), "/yamux/1.0.0");
+    assert_string_equal(flare_conn_transport(r.conn), "tcp");
+    /* A transport's address that no registered transport matches is
+     * refused, not dialed as TCP. */
+    flare_multiaddr ws;
+    assert_int_equal(flare_multiaddr_parse(&ws, "/ip4/10.0.0.2/tcp/4001/ws"), 0);
+    assert_int_equal(flare_host_dial(a->h, &ws, NULL, NULL, NULL), FLARE_ERR_UNSUPPORTED);
+    assert_int_equal(flare_host_listen(a->h, &ws), FLARE_ERR_UNSUPPORTED);
     /* B learnt A's protocols and listen address from identify. */
     assert_true(flare_host_peer_supports(b->h, flare_host_peerid(a->h), FLARE_PING_PROTOCOL_ID));
     assert_true(flare_host_peer_supports(b->h, flare_host_peerid(a->h), FLARE_IDENTIFY_ID));

@@ -113,6 +113,8 @@ static void test_reserve_and_connect(void **state)
     assert_non_null(bc);
     assert_true(flare_conn_is_limited(bc));
     assert_false(flare_conn_is_initiator(bc));
+    assert_string_equal(flare_conn_transport(d.conn), "circuit");
+    assert_string_equal(flare_conn_transport(bc), "circuit");
     /* identify and ping run over it; echo only where allowed. */
     assert_true(w.a.identified >= 2); /* the relay and B */
     assert_int_equal(flare_host_ping(w.a.h, flare_host_peerid(w.b.h), NULL, NULL), 0);
