@@ -76,8 +76,15 @@ void flare__conn_accepted(flare_conn *c)
      * the remote IP, so not when it is a relay's. */
     if (!c->tr_ops || !(c->tr_ops->flags & FLARE__TR_SHARED_IP))
         flare__svc_inbound(c->host, c);
-    if (c->transport->kind == FLARE__TR_BYTES)
-        flare__conn_start_upgrade(c);
+    if (c->transport->kind != FLARE__TR_BYTES)
+        return;
+    if (c->tr_ops && (c->tr_ops->flags & FLARE__TR_LATE_UPGRADE)) {
+        flare_host *h = c->host;
+        c->handshake_deadline = flare_io_now(h->io) + h->cfg.handshake_timeout;
+        flare__conn_arm_timer(c);
+        return;
+    }
+    flare__conn_start_upgrade(c);
 }
 
 /* ---- teardown ------------------------------------------------------------------ */

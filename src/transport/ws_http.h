@@ -17,7 +17,7 @@
 #define FLARE__WS_HTTP_LINES 64   /* header fields */
 #define FLARE__WS_KEY_LEN    24   /* base64 of 16 bytes */
 #define FLARE__WS_ACCEPT_LEN 28   /* base64 of a SHA-1 digest */
-#define FLARE__WS_HOST_MAX   260  /* a DNS name, a port and brackets */
+#define FLARE__WS_HOST_MAX   320  /* a DNS name, a port and brackets */
 
 /* Where the blank line that ends a header block is: the length of the block
  * including it, or 0 if data does not hold one yet. */
