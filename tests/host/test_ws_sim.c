@@ -359,6 +359,86 @@ static void test_hostile_clients(void **state)
     flare_sim_del(sim);
 }
 
+/* ---- a relay between transports -------------------------------------------------------- */
+
+static void rel_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
+{
+    echo_client *e = user;
+    (void)s;
+    if (e->n + len <= sizeof(e->got))
+        memcpy(e->got + e->n, d, len);
+    e->n += len;
+}
+
+static const flare_stream_cbs rel_cbs = {.on_data = rel_data, .on_eof = ec_eof};
+
+/* The relay listens on wss and TCP; the private B holds its reservation
+ * over TCP; the private A reaches B through the relay over wss. */
+static void test_relay_wss_to_tcp(void **state)
+{
+    (void)state;
+    dw_params p;
+    dw_params_default(&p);
+    p.seed = 7;
+    p.delay_a = p.delay_b = 0;
+    p.delay_r = p.delay_ab = 10 * MS;
+    flare_host_settings cfg;
+    dw_config_default(&cfg);
+    cfg.enable_holepunch = 0;
+    cfg.tls_cert_file = certs.cert;
+    cfg.tls_key_file = certs.key;
+    cfg.tls_ca_file = certs.ca;
+    p.cfg = &cfg;
+    dw_world w;
+    assert_int_equal(dw_build(&w, &p), 0);
+    flare_multiaddr ma;
+    assert_int_equal(flare_multiaddr_parse(&ma, "/ip4/" DW_RELAY_IP "/tcp/443/tls/ws"), 0);
+    assert_int_equal(flare_host_listen(w.r.h, &ma), 0);
+    assert_int_equal(dw_relay_addr(&w, &ma), 0);
+    assert_int_equal(flare_host_relay_reserve(w.b.h, &ma), 0);
+    dw_run_ms(w.sim, 2000);
+    assert_int_equal(w.b.rsv_ok, 1);
+    assert_string_equal(flare_conn_transport(flare_host_conn_to(w.b.h, flare_host_peerid(w.r.h))),
+                        "tcp");
+    assert_int_equal(flare_host_set_handler(w.b.h, "/test/echo", &dw_echo_cbs, NULL,
+                                            FLARE_HANDLER_ALLOW_LIMITED),
+                     0);
+    /* A dials B's circuit address behind the relay's wss address. */
+    char s[512];
+    char rid[128];
+    flare_multiaddr rel;
+    flare_multiaddr_to_string(&w.b.relayed, s, sizeof(s));
+    const char *circ = strstr(s, "/p2p/");
+    assert_non_null(circ);
+    snprintf(rid, sizeof(rid), "%s", circ);
+    snprintf(s, sizeof(s), "/ip4/" DW_RELAY_IP "/tcp/443/tls/sni/localhost/ws%s", rid);
+    assert_int_equal(flare_multiaddr_parse(&rel, s), 0);
+    dw_dial d = {0};
+    assert_int_equal(flare_host_dial(w.a.h, &rel, NULL, dw_dial_cb, &d), 0);
+    dw_run_ms(w.sim, 3000);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(d.status, 0);
+    assert_true(flare_conn_is_limited(d.conn));
+    assert_string_equal(flare_conn_transport(flare_host_conn_to(w.a.h, flare_host_peerid(w.r.h))),
+                        "wss");
+    assert_int_equal(w.r.circ_opened, 1);
+    uint8_t msg[1024];
+    for (size_t i = 0; i < sizeof(msg); i++)
+        msg[i] = (uint8_t)(i ^ 0x5a);
+    echo_client e = {0};
+    flare_stream *st;
+    assert_int_equal(
+        flare_conn_new_stream(d.conn, "/test/echo", &rel_cbs, &e, FLARE_STREAM_ALLOW_LIMITED, &st),
+        0);
+    assert_int_equal(flare_stream_write(st, msg, sizeof(msg)), 0);
+    flare_stream_close_write(st);
+    dw_run_ms(w.sim, 2000);
+    assert_true(e.eof);
+    assert_int_equal(e.n, sizeof(msg));
+    assert_memory_equal(e.got, msg, sizeof(msg));
+    dw_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_wss_untrusted),
         cmocka_unit_test(test_wss_needs_cert),
         cmocka_unit_test(test_hostile_clients),
+        cmocka_unit_test(test_relay_wss_to_tcp),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
