@@ -174,6 +174,7 @@ static int read_records(flare__tls_pipe *t, flare_buf *plain, unsigned *events)
         int rv = flare_buf_reserve(plain, TLS_READ_CHUNK);
         if (rv)
             return rv;
+        size_t before = t->in.len;
         ssize_t n = gnutls_record_recv(t->s, plain->base + plain->len, TLS_READ_CHUNK);
         if (n > 0) {
             plain->len += (size_t)n;
@@ -184,10 +185,16 @@ static int read_records(flare__tls_pipe *t, flare_buf *plain, unsigned *events)
             *events |= FLARE__TLS_EV_EOF;
             return 0;
         }
-        if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+        /* After a post-handshake message (TLS 1.3 session tickets) GnuTLS
+         * may say EAGAIN with records still to read: go on while it takes
+         * input or holds plaintext. */
+        if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
+            if (t->in.len < before || gnutls_record_check_pending(t->s) > 0)
+                continue;
             return 0;
+        }
         if (!gnutls_error_is_fatal((int)n))
-            continue; /* warning alerts, post-handshake messages */
+            continue; /* warning alerts */
         return map_err(t, (int)n);
     }
 }

@@ -8,29 +8,8 @@
 source "$(dirname "$0")/lib.sh"
 command -v certtool >/dev/null || { echo "skip: certtool (gnutls-bin) missing"; exit 77; }
 
-# A CA and a certificate for localhost, 127.0.0.1 and ::1.
-certtool --generate-privkey --key-type ecdsa --outfile "$tmp/ca.key" 2>/dev/null
-cat >"$tmp/ca.tmpl" <<T
-cn = "flare test CA"
-ca
-cert_signing_key
-expiration_days = 2
-T
-certtool --generate-self-signed --load-privkey "$tmp/ca.key" --template "$tmp/ca.tmpl" \
-    --outfile "$tmp/ca.pem" 2>/dev/null
-certtool --generate-privkey --key-type ecdsa --outfile "$tmp/key.pem" 2>/dev/null
-cat >"$tmp/srv.tmpl" <<T
-cn = "localhost"
-dns_name = "localhost"
-ip_address = "127.0.0.1"
-ip_address = "::1"
-tls_www_server
-signing_key
-expiration_days = 2
-T
-certtool --generate-certificate --load-privkey "$tmp/key.pem" --load-ca-certificate "$tmp/ca.pem" \
-    --load-ca-privkey "$tmp/ca.key" --template "$tmp/srv.tmpl" --outfile "$tmp/cert.pem" 2>/dev/null
-[ -s "$tmp/cert.pem" ] && ok "test certificate made" || { bad "certtool"; finish; }
+source "$root/tests/support/make-certs.sh"
+make_test_certs "$tmp" && ok "test certificate made" || { bad "certtool"; finish; }
 
 timeout 5 "$flare" listen --listen /ip4/127.0.0.1/tcp/0/tls/ws >"$tmp/nocert.log" 2>&1
 [ $? -eq 1 ] && grep -q "cannot listen" "$tmp/nocert.log" && ok "wss listen without a certificate refused" ||

@@ -111,6 +111,35 @@ static void test_handshake_and_data(void **state)
     }
 }
 
+/* The server's session ticket (a post-handshake message) and its first
+ * data reach the client in one read, as from Node's TLS server. */
+static void test_ticket_then_data(void **state)
+{
+    (void)state;
+    tpair p;
+    tpair_init(&p, certs.ca, "localhost");
+    gnutls_datum_t tkey;
+    assert_int_equal(gnutls_session_ticket_key_generate(&tkey), 0);
+    assert_int_equal(gnutls_session_ticket_enable_server(p.sv.s, &tkey), 0);
+    unsigned ev;
+    assert_int_equal(flare__tls_pipe_start(&p.cl, &p.c2s), 0);
+    assert_int_equal(flare__tls_pipe_input(&p.sv, p.c2s.base, p.c2s.len, &p.sapp, &p.s2c, &ev), 0);
+    flare_buf_reset(&p.c2s);
+    assert_int_equal(flare__tls_pipe_input(&p.cl, p.s2c.base, p.s2c.len, &p.capp, &p.c2s, &ev), 0);
+    assert_true(ev & FLARE__TLS_EV_OPEN);
+    flare_buf_reset(&p.s2c);
+    assert_int_equal(flare__tls_pipe_input(&p.sv, p.c2s.base, p.c2s.len, &p.sapp, &p.s2c, &ev), 0);
+    assert_true(ev & FLARE__TLS_EV_OPEN);
+    /* GnuTLS sends its ticket with the first record it sends. */
+    flare_buf_reset(&p.c2s);
+    assert_int_equal(flare__tls_pipe_write(&p.sv, (const uint8_t *)"HTTP/1.1 101", 12, &p.s2c), 0);
+    assert_int_equal(flare__tls_pipe_input(&p.cl, p.s2c.base, p.s2c.len, &p.capp, &p.c2s, &ev), 0);
+    assert_int_equal(p.capp.len, 12);
+    assert_memory_equal(p.capp.base, "HTTP/1.1 101", 12);
+    tpair_free(&p);
+    gnutls_free(tkey.data);
+}
+
 static void test_untrusted(void **state)
 {
     (void)state;
@@ -168,9 +197,8 @@ static void test_garbage_client(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_handshake_and_data),
-        cmocka_unit_test(test_untrusted),
-        cmocka_unit_test(test_bad_creds),
+        cmocka_unit_test(test_handshake_and_data), cmocka_unit_test(test_ticket_then_data),
+        cmocka_unit_test(test_untrusted),          cmocka_unit_test(test_bad_creds),
         cmocka_unit_test(test_garbage_client),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
