@@ -142,6 +142,12 @@ typedef struct flare_host_settings {
      * (SO_REUSEPORT splits incoming connections between them). By default a
      * second node on the same address fails with FLARE_ERR_ADDR_IN_USE. */
     int share_listen; /* default 0 */
+    /* Security protocols to offer in the connection upgrade, as their
+     * multistream protocol IDs separated by commas, in preference order
+     * (copied): the dialer proposes them in this order, the listener accepts
+     * any of them. Each must be one flare implements, else flare_host_new
+     * fails with FLARE_ERR_UNSUPPORTED. Default "/noise". */
+    const char *security;
     /* Secure WebSockets (/tls/ws, /wss). The listener's certificate chain
      * and private key, PEM files read by flare_host_new (both or neither;
      * without them a /tls/ws listen fails with FLARE_ERR_INVALID_ARG), and
@@ -285,8 +291,10 @@ typedef void (*flare_host_event_cb)(flare_host *h, const flare_host_event *ev, v
  * be NULL: the defaults.
  * Returns 0 with *out set (free it with flare_host_del), or a negative
  * FLARE_ERR_* code: FLARE_ERR_INVALID_ARG (cfg->struct_size is not
- * sizeof(flare_host_settings), agent_version is NULL, a conn_write_* mark
- * or autorelay_num is 0, or a bad key), FLARE_ERR_NOMEM. */
+ * sizeof(flare_host_settings), agent_version or security is NULL, a
+ * conn_write_* mark or autorelay_num is 0, or a bad key),
+ * FLARE_ERR_UNSUPPORTED (security names a protocol flare does not
+ * implement, or none), FLARE_ERR_NOMEM. */
 int flare_host_new(flare_host **out, flare_io *io, const flare_privkey *key,
                    const flare_host_settings *cfg, const flare_mem *mem);
 /* Closes every connection and listener (no callbacks after) and frees. */
@@ -369,6 +377,10 @@ const char *flare_conn_muxer(const flare_conn *c);
 /* The transport the connection runs over. Returns its name (static): "tcp",
  * "circuit" (relayed), or another registered transport's. */
 const char *flare_conn_transport(const flare_conn *c);
+/* The security protocol that authenticated the connection. Returns its ID
+ * (e.g. "/noise"; a transport with its own security names it, e.g. "tls"),
+ * or "" before one is chosen. */
+const char *flare_conn_security(const flare_conn *c);
 /* Closes the connection gracefully (GOAWAY) and frees it now: its streams'
  * on_close (also those of streams reset but not yet told) and
  * FLARE_HOST_EV_CONN_CLOSED run inside this call; c is invalid afterwards. */

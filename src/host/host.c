@@ -59,6 +59,7 @@ void flare_host_settings_default(flare_host_settings *c)
     c->conn_write_high = FLARE__CONN_WRITE_HIGH;
     c->conn_write_low = FLARE__CONN_WRITE_LOW;
     c->conn_write_max = FLARE__CONN_WRITE_MAX;
+    c->security = FLARE__SECURITY_DEFAULT;
 }
 
 static void host_random(uint8_t *dst, size_t len, void *user)
@@ -69,11 +70,35 @@ static void host_random(uint8_t *dst, size_t len, void *user)
 
 static void run_defers(flare_io_timer *t, void *user);
 
+/* cfg.security: protocol IDs separated by commas, each one we implement,
+ * none twice. */
+static int parse_security(flare_host *h)
+{
+    const char *p = h->cfg.security;
+    if (strlen(p) >= sizeof(h->security))
+        return FLARE_ERR_INVALID_ARG;
+    memcpy(h->security, p, strlen(p) + 1);
+    h->cfg.security = h->security;
+    for (p = h->security; *p;) {
+        size_t len = strcspn(p, ",");
+        const flare__security *s = flare__security_find(p, len);
+        if (!s || h->nsecs == FLARE__SECURITY_MAX)
+            return FLARE_ERR_UNSUPPORTED;
+        for (size_t i = 0; i < h->nsecs; i++)
+            if (h->secs[i] == s)
+                return FLARE_ERR_INVALID_ARG;
+        h->secs[h->nsecs] = s;
+        h->sec_ids[h->nsecs++] = s->id;
+        p += len + (p[len] == ',');
+    }
+    return h->nsecs ? 0 : FLARE_ERR_UNSUPPORTED;
+}
+
 /* Settings from another build of the headers, or not from _default(), are
  * refused rather than guessed at. */
 static int settings_valid(const flare_host_settings *c)
 {
-    if (c->struct_size != sizeof(*c) || !c->agent_version || c->autorelay_num == 0)
+    if (c->struct_size != sizeof(*c) || !c->agent_version || !c->security || c->autorelay_num == 0)
         return 0;
     return c->conn_write_low > 0 && c->conn_write_high > 0 && c->conn_write_max > 0;
 }
@@ -105,6 +130,13 @@ int flare__host_new(flare_host **out, flare_io *io, const flare_privkey *key,
     h->rng.user = h;
     h->defers_tail = &h->defers;
     int rv = flare_peerid_from_pubkey(&h->id, &key->pub);
+    if (rv == 0)
+        rv = parse_security(h);
+    h->nmuxers = flare__muxers_builtin(&h->muxers);
+    if (h->nmuxers > sizeof(h->mux_ids) / sizeof(h->mux_ids[0]))
+        h->nmuxers = sizeof(h->mux_ids) / sizeof(h->mux_ids[0]);
+    for (size_t i = 0; i < h->nmuxers; i++)
+        h->mux_ids[i] = h->muxers[i]->id;
     if (rv == 0)
         rv = flare__rc_new(h);
     if (rv == 0)

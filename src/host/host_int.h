@@ -6,17 +6,16 @@
 #include "flare/buf.h"
 #include "flare/host.h"
 #include "flare/mss.h"
-#include "flare/noise.h"
-#include "flare/yamux.h"
 #include "host/rcmgr.h"
-
-#define FLARE__YAMUX_ID "/yamux/1.0.0"
+#include "muxer/muxer.h"
+#include "security/security.h"
 
 /* Socket write queue marks (flare_host_settings.conn_write_*). */
-#define FLARE__CONN_WRITE_HIGH (1u << 20)
-#define FLARE__CONN_WRITE_LOW  (256u << 10)
-#define FLARE__CONN_WRITE_MAX  (8u << 20)
-#define FLARE__NOISE_ID        "/noise"
+#define FLARE__CONN_WRITE_HIGH  (1u << 20)
+#define FLARE__CONN_WRITE_LOW   (256u << 10)
+#define FLARE__CONN_WRITE_MAX   (8u << 20)
+#define FLARE__SECURITY_DEFAULT "/noise"
+#define FLARE__SECURITY_MAX     4 /* protocols in flare_host_settings.security */
 
 typedef struct flare__transport_ops flare__transport_ops;
 typedef struct flare__transport flare__transport;
@@ -73,7 +72,7 @@ typedef struct flare__defer {
 typedef enum {
     FLARE__CONN_DIALING,
     FLARE__CONN_MSS_SECURITY,
-    FLARE__CONN_NOISE,
+    FLARE__CONN_SECURING,
     FLARE__CONN_MSS_MUXER,
     FLARE__CONN_READY,
     FLARE__CONN_DEAD,
@@ -104,7 +103,7 @@ struct flare_stream {
     flare_stream_cbs cbs;
     void *user;
     unsigned flags;
-    flare_buf outq; /* bytes accepted from the app, not yet in yamux; freed when empty */
+    flare_buf outq; /* bytes accepted from the app, not yet in the muxer; freed when empty */
     unsigned inbound : 1;
     unsigned close_requested : 1; /* app asked for FIN; sent once outq drains */
     unsigned fin_sent : 1;
@@ -144,13 +143,21 @@ struct flare_conn {
     flare_tstamp idle_since;
     flare_mss mss;
     int mss_active;
-    flare_noise noise;
-    int noise_active;
-    flare_yamux *yamux;
+    /* The security protocol (NULL until multistream chose one) and its
+     * session; security names it (static) for flare_conn_security. */
+    const flare__security *sec;
+    void *sec_st;
+    const char *security;
+    /* The stream muxer (NULL until there is one): negotiated over a byte
+     * stream, or the session of a transport with its own streams; muxer
+     * names it (static) for flare_conn_muxer. */
+    const flare__muxer_ops *mux;
+    void *mux_st;
+    int mux_owned; /* negotiated (freed with c), not a transport's session */
+    const char *muxer;
     flare_buf plain_in; /* decrypted bytes not yet consumed */
-    flare_buf tmp;      /* plaintext produced by mss/yamux, to encrypt */
+    flare_buf tmp;      /* plaintext produced by mss/the muxer, to encrypt */
     flare_buf wire;     /* ciphertext/raw bytes to write */
-    char muxer[32];
     flare_stream *streams;
     flare_stream *dead_streams;  /* freed when busy drops to 0 */
     flare_stream *reset_streams; /* reset by the application: on_close due on the next tick */
@@ -173,6 +180,13 @@ struct flare_host {
     flare_io *io;
     flare_host_settings cfg;
     char agent[128];
+    char security[128]; /* cfg.security's copy */
+    const flare__security *secs[FLARE__SECURITY_MAX];
+    const char *sec_ids[FLARE__SECURITY_MAX]; /* their IDs, the multistream list */
+    size_t nsecs;
+    const flare__muxer *const *muxers; /* of byte-stream upgrades, preferred first */
+    const char *mux_ids[8];            /* their IDs, the multistream list */
+    size_t nmuxers;
     flare_privkey key;
     flare_peerid id;
     flare_rng rng;
@@ -225,7 +239,7 @@ flare_conn *flare__conn_new(flare_host *h, int outbound);
 void flare__conn_start_upgrade(flare_conn *c);
 void flare__conn_fail(flare_conn *c, int err);
 void flare__conn_flush(flare_conn *c);
-void flare__conn_process_yamux(flare_conn *c);
+void flare__conn_process_mux(flare_conn *c);
 void flare__conn_arm_timer(flare_conn *c);
 void flare__conn_destroy(flare_conn *c);
 /* Bytes from the transport; len 0 is the end of the byte stream. */
@@ -346,7 +360,8 @@ typedef struct flare__service {
     int (*init)(flare_host *h, void **state);
     /* At host destruction, after every connection is gone. */
     void (*free)(flare_host *h, void *state);
-    /* An accepted socket, before the upgrade starts (may set c->initiator). */
+    /* An accepted connection, before the upgrade starts (may set
+     * c->initiator); not a relayed one (its remote IP is the relay's). */
     void (*on_inbound)(flare_host *h, void *state, flare_conn *c);
     /* c finished its upgrade (after FLARE_HOST_EV_CONN_OPENED and the dialers). */
     void (*on_conn_ready)(flare_host *h, void *state, flare_conn *c);

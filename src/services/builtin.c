@@ -10,6 +10,12 @@ static const flare__service *const builtin[] = {
     &flare__svc_identify,     &flare__svc_autonat, &flare__svc_autorelay,
 };
 
+size_t flare__services_builtin(const flare__service *const **list)
+{
+    *list = builtin;
+    return sizeof(builtin) / sizeof(builtin[0]);
+}
+
 int flare_host_new(flare_host **out, flare_io *io, const flare_privkey *key,
                    const flare_host_settings *cfg, const flare_mem *mem)
 {

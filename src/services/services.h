@@ -20,6 +20,10 @@ extern const flare__service flare__svc_identify;
 extern const flare__service flare__svc_autonat;
 extern const flare__service flare__svc_autorelay;
 
+/* The built-in list (builtin.c): for hosts built with other transports
+ * (flare__host_new), e.g. in tests. */
+size_t flare__services_builtin(const flare__service *const **list);
+
 /* The wall clock in seconds (0 without one): reservation expiry. */
 uint64_t flare__unix_now(flare_host *h);
 

@@ -147,10 +147,11 @@ static void circuit_close(flare_conn *c, void *tr, int abort)
         return;
     }
     flare_stream *s = t->carrier ? t->carrier : t->hop;
+    int carried = t->carrier != NULL;
     circuit_free(h, t);
     if (!s)
         return;
-    if (abort || s != t->carrier) {
+    if (abort || !carried) {
         flare__stream_abort(s);
         return;
     }

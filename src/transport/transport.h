@@ -118,6 +118,37 @@ flare_conn *flare__conn_accept(flare_host *h, const flare__transport *t, const f
 /* The transport attached to an accepted c: counts c, shows it to the
  * services (on_inbound) and, for a byte stream, starts the upgrade. */
 void flare__conn_accepted(flare_conn *c);
+/* ---- transports with their own security and streams (FLARE__TR_SESSION) ----------------
+ *
+ * Such a transport still attaches flare__transport_ops to c (close is
+ * required; write, shutdown, pending and read_pause are optional and unused
+ * unless it wants the write-queue policy), then runs its own handshake.
+ * Once the peer is authenticated it hands c the session below; from then on
+ * the core opens, accepts, reads, writes, half-closes and resets streams
+ * through mux (src/muxer/muxer.h), and the transport calls
+ * flare__conn_session_input whenever the session has news (new streams,
+ * data, window, resets, goaway: what mux->poll_event reports). The session
+ * stays the transport's: the core never frees it and stops using it when
+ * ops->close runs or after flare__conn_transport_lost. Everything above the
+ * connection (multistream per stream, identify, ping, relay, DCUtR, the
+ * resource manager, connection manager, gater, events) is unchanged. */
+typedef struct flare__session {
+    const flare_pubkey *remote_key; /* authenticated by the transport (copied) */
+    const char *security;           /* static, e.g. "tls" (flare_conn_security) */
+    const char *muxer;              /* static, e.g. "quic" (flare_conn_muxer) */
+    const flare__muxer_ops *mux;
+    void *mux_st;
+} flare__session;
+
+/* The transport authenticated the peer of c (inbound or outbound): the
+ * gater, the dialed peer ID and the resource manager's per-peer limit
+ * decide, then c is ready (FLARE_HOST_EV_CONN_OPENED, dialers' callbacks,
+ * services). Returns 0, or an error with c failing (its close op follows;
+ * the session is not used). From the loop only. */
+int flare__conn_session_ready(flare_conn *c, const flare__session *s);
+/* The session of a ready c has events to poll or output to flush. */
+void flare__conn_session_input(flare_conn *c);
+
 /* c runs over ops/tr from now on. */
 void flare__conn_attach(flare_conn *c, const flare__transport_ops *ops, void *tr);
 /* flare__conn_input (host_int.h): bytes from the peer; len 0 is its EOF. */

@@ -11,6 +11,7 @@
 
 #include "flare/host.h"
 #include "flare/sim.h"
+#include "flare/yamux.h"
 #include "host/host_int.h"
 #include "transport/tcp.h"
 
@@ -127,7 +128,7 @@ static void run_flood(const flare_host_settings *vcfg, size_t total, int secs, i
             break; /* the attacker's side went away */
         while (r->flooded < total && aio->ops->sock_pending(flare__tcp_sock(c)) < (256u << 10)) {
             flare_buf_reset(&wire);
-            assert_int_equal(flare_noise_encrypt(&c->noise, pings, sizeof(pings), &wire), 0);
+            assert_int_equal(c->sec->encrypt(c->sec_st, pings, sizeof(pings), &wire), 0);
             assert_int_equal(aio->ops->sock_write(flare__tcp_sock(c), wire.base, wire.len), 0);
             r->flooded += sizeof(pings);
         }

@@ -151,6 +151,7 @@ static void test_connect_identify(void **state)
     assert_true(flare_conn_is_initiator(r.conn));
     assert_string_equal(flare_conn_muxer(r.conn), "/yamux/1.0.0");
     assert_string_equal(flare_conn_transport(r.conn), "tcp");
+    assert_string_equal(flare_conn_security(r.conn), "/noise");
     /* A transport's address that no registered transport matches is
      * refused, not dialed as TCP. */
     flare_multiaddr ws;
@@ -421,6 +422,21 @@ static void test_settings_versioned(void **state)
                      FLARE_ERR_INVALID_ARG);
     bad = cfg;
     bad.conn_write_high = 0;
+    assert_int_equal(flare_host_new(&h, flare_sim_host_io(sh), &k, &bad, NULL),
+                     FLARE_ERR_INVALID_ARG);
+    /* The security list: protocols flare implements, at least one. */
+    assert_string_equal(cfg.security, "/noise");
+    bad = cfg;
+    bad.security = NULL;
+    assert_int_equal(flare_host_new(&h, flare_sim_host_io(sh), &k, &bad, NULL),
+                     FLARE_ERR_INVALID_ARG);
+    bad.security = "";
+    assert_int_equal(flare_host_new(&h, flare_sim_host_io(sh), &k, &bad, NULL),
+                     FLARE_ERR_UNSUPPORTED);
+    bad.security = "/noise,/secio/1.0.0";
+    assert_int_equal(flare_host_new(&h, flare_sim_host_io(sh), &k, &bad, NULL),
+                     FLARE_ERR_UNSUPPORTED);
+    bad.security = "/noise,/noise";
     assert_int_equal(flare_host_new(&h, flare_sim_host_io(sh), &k, &bad, NULL),
                      FLARE_ERR_INVALID_ARG);
     assert_null(h);

@@ -110,7 +110,7 @@ static size_t check_idle(flare_host *h)
             assert_null(s->nego);
             assert_int_equal(s->outq.cap, 0);
             assert_non_null(s->protocol);
-            const flare__ystream *st = flare__ystream_find(c->yamux, s->id);
+            const flare__ystream *st = flare__ystream_find(c->mux_st, s->id);
             assert_non_null(st);
             assert_null(st->buf);
         }

@@ -391,16 +391,19 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
                     flare_strerror(ev->u.listen.error));
         break;
     case FLARE_HOST_EV_CONN_OPENED:
-        cli_debug("connection %s %s: remote %s local %s, %s, muxer %s",
+        cli_debug("connection %s %s: remote %s local %s, %s, over %s, %s, muxer %s",
                   ev->u.conn.outbound ? "to" : "from", pid_str(ev->u.conn.peer, pid, sizeof(pid)),
                   ma_str(ev->u.conn.addr, addr, sizeof(addr)),
                   ma_str(flare_conn_local_addr(ev->u.conn.conn), addr2, sizeof(addr2)),
                   flare_conn_is_limited(ev->u.conn.conn) ? "limited (relayed)" : "unlimited",
+                  flare_conn_transport(ev->u.conn.conn), flare_conn_security(ev->u.conn.conn),
                   flare_conn_muxer(ev->u.conn.conn));
         if (cli_json)
             cli_jsonf("connected", "peerId", pid_str(ev->u.conn.peer, pid, sizeof(pid)), "addr",
                       ma_str(ev->u.conn.addr, addr, sizeof(addr)), "direction",
-                      ev->u.conn.outbound ? "outbound" : "inbound", "muxer",
+                      ev->u.conn.outbound ? "outbound" : "inbound", "transport",
+                      flare_conn_transport(ev->u.conn.conn), "security",
+                      flare_conn_security(ev->u.conn.conn), "muxer",
                       flare_conn_muxer(ev->u.conn.conn), NULL);
         else if (info)
             printf("connected %s %s %s\n", ev->u.conn.outbound ? "to" : "from",
