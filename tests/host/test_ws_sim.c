@@ -277,8 +277,10 @@ static void raw_read(flare_io_sock *s, const uint8_t *d, size_t len, void *user)
 {
     raw *r = user;
     (void)s;
-    if (len == 0)
+    if (len == 0) {
         r->eof = 1;
+        return;
+    }
     size_t k = len < sizeof(r->got) - 1 - r->n ? len : sizeof(r->got) - 1 - r->n;
     memcpy(r->got + r->n, d, k);
     r->n += k;
