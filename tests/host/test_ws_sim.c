@@ -441,6 +441,69 @@ static void test_relay_wss_to_tcp(void **state)
     dw_free(&w);
 }
 
+/* The other way round: the private B holds its reservation over ws, the
+ * private A comes in over TCP. */
+static void test_relay_reserve_over_ws(void **state)
+{
+    (void)state;
+    dw_params p;
+    dw_params_default(&p);
+    p.seed = 8;
+    p.delay_a = p.delay_b = 0;
+    p.delay_r = p.delay_ab = 10 * MS;
+    flare_host_settings cfg;
+    dw_config_default(&cfg);
+    cfg.enable_holepunch = 0;
+    p.cfg = &cfg;
+    dw_world w;
+    assert_int_equal(dw_build(&w, &p), 0);
+    flare_multiaddr ma;
+    assert_int_equal(flare_multiaddr_parse(&ma, "/ip4/" DW_RELAY_IP "/tcp/80/ws"), 0);
+    assert_int_equal(flare_host_listen(w.r.h, &ma), 0);
+    assert_int_equal(flare_multiaddr_with_peerid(&ma, flare_host_peerid(w.r.h)), 0);
+    assert_int_equal(flare_host_relay_reserve(w.b.h, &ma), 0);
+    dw_run_ms(w.sim, 2000);
+    assert_int_equal(w.b.rsv_ok, 1);
+    assert_string_equal(flare_conn_transport(flare_host_conn_to(w.b.h, flare_host_peerid(w.r.h))),
+                        "ws");
+    char s[512];
+    flare_multiaddr_to_string(&w.b.relayed, s, sizeof(s));
+    assert_non_null(strstr(s, "/p2p-circuit"));
+    assert_int_equal(flare_host_set_handler(w.b.h, "/test/echo", &dw_echo_cbs, NULL,
+                                            FLARE_HANDLER_ALLOW_LIMITED),
+                     0);
+    /* A dials B through the relay's TCP address. */
+    const char *circ = strstr(s, "/p2p-circuit");
+    char t[512];
+    snprintf(t, sizeof(t), "/ip4/" DW_RELAY_IP "/tcp/4001/p2p/");
+    size_t n = strlen(t);
+    char rid[128];
+    assert_int_equal(flare_peerid_to_string(flare_host_peerid(w.r.h), rid, sizeof(rid)) > 0, 1);
+    snprintf(t + n, sizeof(t) - n, "%s%s", rid, circ);
+    flare_multiaddr rel;
+    assert_int_equal(flare_multiaddr_parse(&rel, t), 0);
+    dw_dial d = {0};
+    assert_int_equal(flare_host_dial(w.a.h, &rel, NULL, dw_dial_cb, &d), 0);
+    dw_run_ms(w.sim, 3000);
+    assert_int_equal(d.status, 0);
+    assert_int_equal(d.calls, 1);
+    assert_string_equal(flare_conn_transport(flare_host_conn_to(w.a.h, flare_host_peerid(w.r.h))),
+                        "tcp");
+    echo_client e = {0};
+    flare_stream *st;
+    uint8_t msg[1024];
+    memset(msg, 0x42, sizeof(msg));
+    assert_int_equal(
+        flare_conn_new_stream(d.conn, "/test/echo", &rel_cbs, &e, FLARE_STREAM_ALLOW_LIMITED, &st),
+        0);
+    assert_int_equal(flare_stream_write(st, msg, sizeof(msg)), 0);
+    flare_stream_close_write(st);
+    dw_run_ms(w.sim, 2000);
+    assert_true(e.eof);
+    assert_int_equal(e.n, sizeof(msg));
+    dw_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -450,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_wss_needs_cert),
         cmocka_unit_test(test_hostile_clients),
         cmocka_unit_test(test_relay_wss_to_tcp),
+        cmocka_unit_test(test_relay_reserve_over_ws),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
