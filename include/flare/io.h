@@ -48,6 +48,7 @@ typedef struct flare_io_sock flare_io_sock;
 typedef struct flare_io_listener flare_io_listener;
 typedef struct flare_io_timer flare_io_timer;
 typedef struct flare_io_udp flare_io_udp;
+typedef struct flare_io_resolve flare_io_resolve;
 
 /* Flags for listen and dial. */
 #define FLARE_IO_REUSE 0x1 /* SO_REUSEADDR | SO_REUSEPORT */
@@ -71,6 +72,10 @@ typedef void (*flare_io_accept_cb)(flare_io_listener *l, flare_io_sock *s, void 
 typedef void (*flare_io_timer_cb)(flare_io_timer *t, void *user);
 typedef void (*flare_io_udp_recv_cb)(flare_io_udp *u, const flare_ipaddr *from, const uint8_t *data,
                                      size_t len, void *user);
+/* A name resolved: status 0 and an address (port 0), or FLARE_ERR_NOT_FOUND
+ * (no address of the family asked for) or another error; ip is NULL then. */
+typedef void (*flare_io_resolve_cb)(flare_io_resolve *r, int status, const flare_ipaddr *ip,
+                                    void *user);
 
 typedef struct flare_io_ops {
     /* Monotonic time in ns. */
@@ -117,6 +122,14 @@ typedef struct flare_io_ops {
     int (*udp_addr)(flare_io_udp *u, flare_ipaddr *local);
     int (*udp_send)(flare_io_udp *u, const flare_ipaddr *to, const uint8_t *data, size_t len);
     void (*udp_close)(flare_io_udp *u);
+
+    /* Optional (NULL: names are not resolved, as in the simulator): looks a
+     * DNS name up with the system resolver, asynchronously, for an address
+     * of family (4, 6, or 0 for either); cb runs once from the loop, unless
+     * resolve_cancel(*out) was called before. */
+    int (*resolve)(flare_io *io, const char *name, int family, flare_io_resolve_cb cb, void *user,
+                   flare_io_resolve **out);
+    void (*resolve_cancel)(flare_io_resolve *r);
 } flare_io_ops;
 
 struct flare_io {

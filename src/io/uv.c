@@ -427,6 +427,8 @@ static const flare_io_ops uv_ops = {
     .udp_addr = flare__uv_udp_addr,
     .udp_send = flare__uv_udp_send,
     .udp_close = flare__uv_udp_close,
+    .resolve = flare__uv_resolve,
+    .resolve_cancel = flare__uv_resolve_cancel,
 };
 
 static void core_closed(uv_handle_t *h)

@@ -38,7 +38,9 @@ typedef struct ws_conn {
     flare__ws ws;
     char host[FLARE__WS_HOST_MAX]; /* client: the Host field */
     char name[256];                /* client: the TLS server name */
-    char sni[256];                 /* client: /sni/NAME of the address ("" if none) */
+    char sni[256];                 /* client: the name sent as SNI ("" if none) */
+    flare_io_resolve *resolving;   /* client: the name being looked up */
+    uint16_t port;                 /* client: the port to dial */
     /* Read path (the socket's callbacks) and write path (the connection's
      * writes, which may run inside the read path) use their own buffers. */
     flare_buf plain, app, rws, rout;
@@ -55,20 +57,47 @@ static const flare_io_sock_cbs ws_cbs = {ws_on_connect, ws_on_read, ws_on_close,
 
 /* ---- addresses ------------------------------------------------------------------- */
 
-int flare__ws_addr_parse(const flare_multiaddr *ma, flare__ws_addr *a)
+/* The leading /ip4|ip6/A/tcp/P or /dns|dns4|dns6/NAME/tcp/P; *off is past
+ * it. */
+static int parse_host(const flare_multiaddr *ma, flare__ws_addr *a, size_t *off)
 {
-    memset(a, 0, sizeof(*a));
+    flare_ma_component mc;
+    if (flare_multiaddr_next(ma, off, &mc) != 1)
+        return FLARE_ERR_UNSUPPORTED;
+    if (mc.code == FLARE_MA_DNS_ANY || mc.code == FLARE_MA_DNS4 || mc.code == FLARE_MA_DNS6) {
+        if (mc.value_len == 0 || mc.value_len >= sizeof(a->dns))
+            return FLARE_ERR_UNSUPPORTED;
+        memcpy(a->dns, mc.value, mc.value_len);
+        a->dns[mc.value_len] = 0;
+        a->dns_family = mc.code == FLARE_MA_DNS4 ? 4 : mc.code == FLARE_MA_DNS6 ? 6 : 0;
+        if (flare_multiaddr_next(ma, off, &mc) != 1 || mc.code != FLARE_MA_TCP || mc.value_len != 2)
+            return FLARE_ERR_UNSUPPORTED;
+        a->ip.port = (uint16_t)(mc.value[0] << 8 | mc.value[1]);
+        return 0;
+    }
     int proto;
     if (flare_multiaddr_to_ipaddr(ma, &a->ip, &proto) || proto != FLARE_MA_TCP)
         return FLARE_ERR_UNSUPPORTED;
+    *off = 0;
+    for (int n = 0; n < 2;) { /* ip (and its zone), tcp */
+        if (flare_multiaddr_next(ma, off, &mc) != 1)
+            return FLARE_ERR_UNSUPPORTED;
+        if (mc.code != FLARE_MA_IP6ZONE)
+            n++;
+    }
+    return 0;
+}
+
+int flare__ws_addr_parse(const flare_multiaddr *ma, flare__ws_addr *a)
+{
+    memset(a, 0, sizeof(*a));
     size_t off = 0;
+    int rv = parse_host(ma, a, &off);
+    if (rv)
+        return rv;
     flare_ma_component mc;
-    int n = 0, tls = 0, sni = 0, ws = 0, p2p = 0;
+    int tls = 0, sni = 0, ws = 0, p2p = 0;
     while (flare_multiaddr_next(ma, &off, &mc) == 1) {
-        if (mc.code == FLARE_MA_IP6ZONE)
-            continue;
-        if (++n <= 2)
-            continue; /* ip, tcp */
         if (ws && mc.code == FLARE_MA_P2P && !p2p) {
             p2p = 1;
             continue;
@@ -294,6 +323,10 @@ static void ws_close(flare_conn *c, void *tr, int abort)
     ws_conn *t = tr;
     flare_io *io = t->h->io;
     (void)c;
+    if (t->resolving) {
+        io->ops->resolve_cancel(t->resolving);
+        t->resolving = NULL;
+    }
     if (t->sock) {
         if (!abort && t->ws_on && t->ws.state == FLARE__WS_OPEN &&
             flare__ws_close(&t->ws, 1000, &t->wws) == 0)
@@ -450,6 +483,8 @@ static int ws_listen_as(flare_host *h, const flare_multiaddr *ma, flare__listene
     int rv = flare__ws_addr_parse(ma, &a);
     if (rv)
         return rv;
+    if (a.dns[0])
+        return FLARE_ERR_UNSUPPORTED; /* listen on addresses, not names */
     if (secure) {
         wss_state *st = flare__tr_state(h, &flare__tr_wss);
         if (!st || !st->server)
@@ -492,6 +527,31 @@ static void ws_close_listener(flare_host *h, void *state, flare__listener *l)
 
 /* ---- dialing --------------------------------------------------------------------------- */
 
+/* The resolved address of a dial to a name (or a failure): dial it. */
+static void ws_on_resolved(flare_io_resolve *r, int status, const flare_ipaddr *ip, void *user)
+{
+    ws_conn *t = user;
+    flare_conn *c = t->c;
+    flare_host *h = t->h;
+    (void)r;
+    t->resolving = NULL;
+    int rv = status ? FLARE_ERR_UNREACHABLE : 0;
+    if (rv == 0) {
+        c->remote_ip = *ip;
+        c->remote_ip.port = t->port;
+        /* The gater judged the name; now the address it stands for. */
+        flare_multiaddr m;
+        if (make_ma(&m, &c->remote_ip, t->secure, NULL) || !flare__gater_allow_dial(h, &m))
+            rv = FLARE_ERR_REFUSED;
+    }
+    if (rv == 0)
+        rv = h->io->ops->dial(h->io, NULL, &c->remote_ip, 0, &ws_cbs, t, &t->sock);
+    if (rv) {
+        conn_free(t);
+        flare__conn_transport_lost(c, rv);
+    }
+}
+
 static int ws_dial_as(flare_host *h, wss_state *st, flare_conn *c, const flare_multiaddr *ma,
                       int secure)
 {
@@ -499,6 +559,8 @@ static int ws_dial_as(flare_host *h, wss_state *st, flare_conn *c, const flare_m
     int rv = flare__ws_addr_parse(ma, &a);
     if (rv)
         return rv;
+    if (a.dns[0] && !h->io->ops->resolve)
+        return FLARE_ERR_UNSUPPORTED; /* a driver without names (the simulator) */
     if (secure && !st->client) {
         rv = flare__tls_creds_client(&st->client, h->cfg.tls_ca_file, h->mem);
         if (rv)
@@ -508,14 +570,18 @@ static int ws_dial_as(flare_host *h, wss_state *st, flare_conn *c, const flare_m
     if (!t)
         return FLARE_ERR_NOMEM;
     t->c = c;
-    char ipstr[INET6_ADDRSTRLEN];
-    inet_ntop(a.ip.family == 4 ? AF_INET : AF_INET6, a.ip.ip, ipstr, sizeof(ipstr));
-    const char *hn = a.sni[0] ? a.sni : ipstr;
+    t->port = a.ip.port;
+    /* The TLS name: /sni's, else the DNS name, else the IP address (then
+     * sent as no SNI, checked against the certificate's IP addresses). */
+    char ipstr[INET6_ADDRSTRLEN] = "";
+    if (!a.dns[0])
+        inet_ntop(a.ip.family == 4 ? AF_INET : AF_INET6, a.ip.ip, ipstr, sizeof(ipstr));
+    const char *hn = a.sni[0] ? a.sni : a.dns[0] ? a.dns : ipstr;
     snprintf(t->name, sizeof(t->name), "%s", hn);
-    memcpy(t->sni, a.sni, sizeof(t->sni));
+    snprintf(t->sni, sizeof(t->sni), "%s", a.sni[0] ? a.sni : a.dns);
     /* The Host field: the name, bracketed if an IPv6 address, and the port
      * unless it is the scheme's default. */
-    const char *lb = !a.sni[0] && a.ip.family == 6 ? "[" : "";
+    const char *lb = hn == ipstr && a.ip.family == 6 ? "[" : "";
     const char *rb = *lb ? "]" : "";
     if (a.ip.port == (secure ? 443 : 80))
         snprintf(t->host, sizeof(t->host), "%s%s%s", lb, hn, rb);
@@ -527,15 +593,16 @@ static int ws_dial_as(flare_host *h, wss_state *st, flare_conn *c, const flare_m
     }
     if (rv == 0)
         rv = start_ws(t);
-    flare_io_sock *s = NULL;
-    if (rv == 0)
-        rv = h->io->ops->dial(h->io, NULL, &a.ip, 0, &ws_cbs, t, &s);
+    if (rv == 0 && a.dns[0])
+        rv = h->io->ops->resolve(h->io, a.dns, a.dns_family, ws_on_resolved, t, &t->resolving);
+    else if (rv == 0) {
+        rv = h->io->ops->dial(h->io, NULL, &a.ip, 0, &ws_cbs, t, &t->sock);
+        c->remote_ip = a.ip;
+    }
     if (rv) {
         conn_free(t);
         return rv;
     }
-    t->sock = s;
-    c->remote_ip = a.ip;
     flare__conn_attach(c, secure ? &wss_ops : &ws_ops, t);
     return 0;
 }

@@ -234,6 +234,9 @@ static void test_wss_needs_cert(void **state)
     flare_multiaddr ma;
     assert_int_equal(flare_multiaddr_parse(&ma, "/ip4/198.51.100.2/tcp/443/tls/ws"), 0);
     assert_int_equal(flare_host_listen(b.h, &ma), FLARE_ERR_INVALID_ARG);
+    /* The simulator resolves no names. */
+    assert_int_equal(flare_multiaddr_parse(&ma, "/dns4/example.com/tcp/443/tls/ws"), 0);
+    assert_int_equal(flare_host_dial(b.h, &ma, NULL, NULL, NULL), FLARE_ERR_UNSUPPORTED);
     flare_host_del(b.h);
     /* A certificate file that is not there fails the host. */
     flare_host_settings cfg;

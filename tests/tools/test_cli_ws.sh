@@ -45,6 +45,12 @@ peer=${wss##*/p2p/}
 echo_over dns "/dns4/localhost/tcp/$port/tls/ws/p2p/$peer" --tls-ca "$tmp/ca.pem" &&
     grep -q '"event":"echo".*"ok":true' "$tmp/dns.log" &&
     ok "/dns4/localhost/.../tls/ws: resolved, SNI localhost, echo" || bad "dns: $(tail -3 "$tmp/dns.log")"
+wsp=$(echo "$ws" | sed -E 's|^/ip4/127.0.0.1/tcp/([0-9]+)/.*|\1|')
+echo_over dnsws "/dns/localhost/tcp/$wsp/ws/p2p/$peer" && grep -q '"event":"echo".*"ok":true' "$tmp/dnsws.log" &&
+    ok "/dns/localhost/.../ws: echo" || bad "dns ws: $(tail -3 "$tmp/dnsws.log")"
+echo_over nxdomain "/dns4/no-such-host.invalid/tcp/$wsp/ws/p2p/$peer"
+[ $? -eq 1 ] && grep -q '"event":"error"' "$tmp/nxdomain.log" && ok "a name that does not resolve: exit 1, an error" ||
+    bad "nxdomain: $(tail -3 "$tmp/nxdomain.log")"
 timeout 10 "$flare" ping "$wss" -c 2 --tls-ca "$tmp/ca.pem" --json >"$tmp/ping.log" 2>&1 &&
     [ "$(grep -c '"event":"ping"' "$tmp/ping.log")" -ge 2 ] && ok "ping over wss" ||
     bad "ping over wss: $(tail -3 "$tmp/ping.log")"

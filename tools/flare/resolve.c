@@ -1,8 +1,10 @@
-/* /dns, /dns4, /dns6 addresses for dialing: the system resolver turns the
- * name into an IP address before the host sees the address (the host and
- * its io drivers take IP addresses only). The name is kept for TLS: a
- * secure WebSocket address gets /sni/NAME, so the certificate is checked
- * against the name and the server learns it (SNI). */
+/* /dns, /dns4, /dns6 addresses for dialing over TCP: the system resolver
+ * turns the name into an IP address before the host sees the address (the
+ * TCP transport takes IP addresses only). WebSocket addresses are left to
+ * the library, whose ws transport resolves names through the io driver and
+ * keeps the name for TLS (SNI and the certificate check); resolved here
+ * (only when the address is not a WebSocket one), TLS would get /sni/NAME
+ * for the same effect. */
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <string.h>
@@ -16,7 +18,8 @@ int cli_resolve_multiaddr(const flare_multiaddr *in, flare_multiaddr *out)
     flare_ma_component c;
     if (flare_multiaddr_next(in, &off, &c) != 1)
         return FLARE_ERR_INVALID_ARG;
-    if (c.code != FLARE_MA_DNS_ANY && c.code != FLARE_MA_DNS4 && c.code != FLARE_MA_DNS6) {
+    if ((c.code != FLARE_MA_DNS_ANY && c.code != FLARE_MA_DNS4 && c.code != FLARE_MA_DNS6) ||
+        flare_multiaddr_has(in, FLARE_MA_WS) || flare_multiaddr_has(in, FLARE_MA_WSS)) {
         *out = *in;
         return 0;
     }
