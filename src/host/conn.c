@@ -199,14 +199,23 @@ void flare_conn_close(flare_conn *c)
 
 /* ---- output -------------------------------------------------------------------- */
 
-/* Empties a per-connection I/O buffer after a batch of used bytes. After a
- * small batch (handshakes, control messages, an idle tunnelled connection's setup)
- * the memory goes back, so idle connections hold no I/O buffers; a streaming
- * connection keeps up to 256 KiB rather than allocate per event. */
-static void io_buf_done(flare_buf *b, size_t used)
+/* Empties a per-connection I/O buffer after a batch of used bytes. The
+ * memory goes back once IO_QUIET batches in a row were small (handshakes,
+ * control messages, keepalives), so idle connections hold no I/O buffers;
+ * a streaming connection, whose big batches come with a few small ones
+ * (window updates, the tail of a window), keeps up to 256 KiB rather than
+ * give it back and fault it in again. */
+#define IO_BIG   16384
+#define IO_QUIET 8
+
+static void io_buf_done(flare_conn *c, flare_buf *b, size_t used)
 {
     flare_buf_reset(b);
-    if (used < 16384 || b->cap > 262144)
+    if (used >= IO_BIG)
+        c->io_quiet = 0;
+    else if (c->io_quiet < IO_QUIET)
+        c->io_quiet++;
+    if (c->io_quiet >= IO_QUIET || b->cap > 262144)
         flare_buf_free(b);
 }
 
@@ -261,6 +270,21 @@ void flare__conn_drained(flare_conn *c)
     flare__conn_uncongest(c);
 }
 
+/* Moves c->tmp into c->wire, encrypted if the secure channel is up. */
+static int seal_tmp(flare_conn *c)
+{
+    flare_host *h = c->host;
+    int rv;
+    if (c->sec_st && c->sec->handshake_done(c->sec_st)) {
+        if (h->tap)
+            h->tap(c, FLARE__TAP_SENT_PLAIN, c->tmp.base, c->tmp.len, h->tap_user);
+        rv = c->sec->encrypt(c->sec_st, c->tmp.base, c->tmp.len, &c->wire);
+    } else
+        rv = flare_buf_append(&c->wire, c->tmp.base, c->tmp.len);
+    io_buf_done(c, &c->tmp, c->tmp.len);
+    return rv;
+}
+
 /* Encrypts c->tmp (if the secure channel is up) and writes it with c->wire. */
 void flare__conn_flush(flare_conn *c)
 {
@@ -268,14 +292,7 @@ void flare__conn_flush(flare_conn *c)
         return;
     flare_host *h = c->host;
     if (c->tmp.len) {
-        int rv;
-        if (c->sec_st && c->sec->handshake_done(c->sec_st)) {
-            if (h->tap)
-                h->tap(c, FLARE__TAP_SENT_PLAIN, c->tmp.base, c->tmp.len, h->tap_user);
-            rv = c->sec->encrypt(c->sec_st, c->tmp.base, c->tmp.len, &c->wire);
-        } else
-            rv = flare_buf_append(&c->wire, c->tmp.base, c->tmp.len);
-        io_buf_done(&c->tmp, c->tmp.len);
+        int rv = seal_tmp(c);
         if (rv) {
             flare__conn_fail(c, rv);
             return;
@@ -285,7 +302,7 @@ void flare__conn_flush(flare_conn *c)
         if (h->tap)
             h->tap(c, FLARE__TAP_SENT_WIRE, c->wire.base, c->wire.len, h->tap_user);
         int rv = c->tr_ops->write(c, c->wire.base, c->wire.len);
-        io_buf_done(&c->wire, c->wire.len);
+        io_buf_done(c, &c->wire, c->wire.len);
         if (rv < 0)
             flare__conn_fail(c, rv);
         else
@@ -294,6 +311,38 @@ void flare__conn_flush(flare_conn *c)
     /* A transport's own session sends what the batch produced. */
     if (c->mux_st && !c->mux_owned && c->mux->flush && !c->close_pending)
         c->mux->flush(c->mux_st);
+}
+
+long flare__conn_write_stream(flare_conn *c, uint32_t id, const uint8_t *data, size_t len)
+{
+    /* The copying path where the plaintext must be seen whole (the tap),
+     * nothing is encrypted yet, or the muxer or security protocol cannot
+     * split a frame (a transport's own session has no security here). */
+    if (!c->sec_st || !c->sec->handshake_done(c->sec_st) || !c->sec->encrypt_pair ||
+        !c->mux->write_frame || c->host->tap || c->close_pending)
+        return c->mux->write(c->mux_st, id, data, len, &c->tmp);
+    size_t done = 0;
+    while (done < len && !c->congested && !c->close_pending) {
+        uint8_t hdr[FLARE__MUX_HDR_MAX];
+        size_t hlen = 0;
+        long n = c->mux->write_frame(c->mux_st, id, len - done, hdr, &hlen, &c->tmp);
+        if (n < 0 && done == 0)
+            return n;
+        if (n <= 0)
+            break; /* the error comes back on the next write */
+        /* Control frames yamux produced go first (an ACK, for one). */
+        int rv = c->tmp.len ? seal_tmp(c) : 0;
+        if (rv == 0)
+            rv = c->sec->encrypt_pair(c->sec_st, hdr, hlen, data + done, (size_t)n, &c->wire);
+        if (rv) {
+            flare__conn_fail(c, rv);
+            return rv;
+        }
+        done += (size_t)n;
+        if (c->wire.len >= FLARE__CONN_FLUSH_AT)
+            flare__conn_flush(c);
+    }
+    return (long)done;
 }
 
 /* ---- timers -------------------------------------------------------------------- */
@@ -523,7 +572,7 @@ static int process_plain(flare_conn *c)
     }
     if (c->mux_st && c->plain_in.len) {
         int rv = c->mux->recv(c->mux_st, c->plain_in.base, c->plain_in.len, now, &c->tmp);
-        io_buf_done(&c->plain_in, c->plain_in.len);
+        io_buf_done(c, &c->plain_in, c->plain_in.len);
         if (rv < 0)
             return rv;
     }

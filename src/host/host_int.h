@@ -11,9 +11,13 @@
 #include "security/security.h"
 
 /* Socket write queue marks (flare_host_settings.conn_write_*). */
-#define FLARE__CONN_WRITE_HIGH  (1u << 20)
-#define FLARE__CONN_WRITE_LOW   (256u << 10)
-#define FLARE__CONN_WRITE_MAX   (8u << 20)
+#define FLARE__CONN_WRITE_HIGH (1u << 20)
+#define FLARE__CONN_WRITE_LOW  (256u << 10)
+#define FLARE__CONN_WRITE_MAX  (8u << 20)
+/* Ciphertext a stream's write collects in c->wire before it is written:
+ * the connection's buffers stay small enough to be kept (and to stay in
+ * the CPU caches) between writes. */
+#define FLARE__CONN_FLUSH_AT    (64u << 10)
 #define FLARE__SECURITY_DEFAULT "/noise"
 #define FLARE__SECURITY_MAX     4 /* protocols in flare_host_settings.security */
 
@@ -158,6 +162,7 @@ struct flare_conn {
     flare_buf plain_in; /* decrypted bytes not yet consumed */
     flare_buf tmp;      /* plaintext produced by mss/the muxer, to encrypt */
     flare_buf wire;     /* ciphertext/raw bytes to write */
+    unsigned io_quiet;  /* small I/O batches in a row (io_buf_done) */
     flare_stream *streams;
     flare_stream *dead_streams;  /* freed when busy drops to 0 */
     flare_stream *reset_streams; /* reset by the application: on_close due on the next tick */
@@ -239,6 +244,12 @@ flare_conn *flare__conn_new(flare_host *h, int outbound);
 void flare__conn_start_upgrade(flare_conn *c);
 void flare__conn_fail(flare_conn *c, int err);
 void flare__conn_flush(flare_conn *c);
+/* Sends up to len bytes of stream id's data through the muxer; when the
+ * muxer and the security protocol can (write_frame, encrypt_pair), the
+ * data is encrypted from data straight into c->wire (written out every
+ * FLARE__CONN_FLUSH_AT bytes) and it stops early when the transport is
+ * congested. Returns the bytes taken or the muxer's write errors. */
+long flare__conn_write_stream(flare_conn *c, uint32_t id, const uint8_t *data, size_t len);
 void flare__conn_process_mux(flare_conn *c);
 void flare__conn_arm_timer(flare_conn *c);
 void flare__conn_destroy(flare_conn *c);

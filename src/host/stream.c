@@ -210,7 +210,7 @@ static int stream_push(flare_stream *s)
 {
     flare_conn *c = s->conn;
     while (s->outq.len && !c->congested) {
-        long n = c->mux->write(c->mux_st, s->id, s->outq.base, s->outq.len, &c->tmp);
+        long n = flare__conn_write_stream(c, s->id, s->outq.base, s->outq.len);
         if (n < 0)
             return (int)n;
         if (n == 0)
@@ -430,7 +430,7 @@ int flare_stream_write(flare_stream *s, const uint8_t *data, size_t len)
     if (s->outq.len == 0 && !c->congested) {
         /* Nothing queued: straight into yamux, and only what the window
          * refuses is copied into the queue. */
-        long n = c->mux->write(c->mux_st, s->id, data, len, &c->tmp);
+        long n = flare__conn_write_stream(c, s->id, data, len);
         if (n < 0) {
             rv = (int)n;
         } else {

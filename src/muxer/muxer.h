@@ -40,6 +40,9 @@ typedef struct flare__mux_event {
     int error;
 } flare__mux_event;
 
+/* Room for a frame header of write_frame. */
+#define FLARE__MUX_HDR_MAX 16
+
 typedef struct flare__muxer_ops {
     /* Byte-stream muxers: bytes from the peer (replies to out). 0 or a
      * fatal error. NULL for a transport's own session. */
@@ -50,6 +53,13 @@ typedef struct flare__muxer_ops {
     /* Bytes the stream accepted (0: no room, a WRITABLE event follows), or
      * FLARE_ERR_CLOSED / FLARE_ERR_RESET / FLARE_ERR_NOT_FOUND. */
     long (*write)(void *m, uint32_t id, const uint8_t *data, size_t len, flare_buf *out);
+    /* Optional, byte-stream muxers: write without copying the data. Takes
+     * up to len bytes for one data frame: its header goes to hdr (*hdr_len
+     * bytes, at most FLARE__MUX_HDR_MAX), the caller sends header then data
+     * right after anything the call appended to out. Returns the bytes the
+     * frame carries, 0 or an error as write. */
+    long (*write_frame)(void *m, uint32_t id, size_t len, uint8_t *hdr, size_t *hdr_len,
+                        flare_buf *out);
     /* Bytes copied (0: end of stream), FLARE_ERR_AGAIN (nothing yet), or
      * FLARE_ERR_RESET / FLARE_ERR_NOT_FOUND. Reading grants the peer room. */
     long (*read)(void *m, uint32_t id, uint8_t *dst, size_t cap, flare_buf *out);

@@ -2,6 +2,8 @@
 #include "flare/yamux.h"
 #include "muxer/muxer.h"
 
+_Static_assert(FLARE_YAMUX_HEADER_LEN <= FLARE__MUX_HDR_MAX, "yamux header fits");
+
 static int y_recv(void *m, const uint8_t *in, size_t len, flare_tstamp now, flare_buf *out)
 {
     return flare_yamux_recv(m, in, len, now, out);
@@ -15,6 +17,13 @@ static int y_open(void *m, uint32_t *id, flare_buf *out)
 static long y_write(void *m, uint32_t id, const uint8_t *data, size_t len, flare_buf *out)
 {
     return flare_yamux_write(m, id, data, len, out);
+}
+
+static long y_write_frame(void *m, uint32_t id, size_t len, uint8_t *hdr, size_t *hdr_len,
+                          flare_buf *out)
+{
+    *hdr_len = FLARE_YAMUX_HEADER_LEN;
+    return flare_yamux_write_frame(m, id, len, hdr, out);
 }
 
 static long y_read(void *m, uint32_t id, uint8_t *dst, size_t cap, flare_buf *out)
@@ -88,6 +97,7 @@ static const flare__muxer_ops yamux_ops = {
     .recv = y_recv,
     .open_stream = y_open,
     .write = y_write,
+    .write_frame = y_write_frame,
     .read = y_read,
     .readable = y_readable,
     .close_stream = y_close,

@@ -11,7 +11,8 @@ static flare_noise of(const void *sess)
 
 static int noise_init_op(void **sess, const flare__security_cfg *cfg)
 {
-    flare_noise_settings ns = {0};
+    flare_noise_settings ns;
+    flare_noise_settings_default(&ns);
     ns.identity = cfg->identity;
     ns.initiator = cfg->initiator;
     ns.expected_remote = cfg->expected_remote;
@@ -40,6 +41,13 @@ static int noise_encrypt_op(void *sess, const uint8_t *data, size_t len, flare_b
 {
     flare_noise n = of(sess);
     return flare_noise_encrypt(&n, data, len, out);
+}
+
+static int noise_encrypt_pair_op(void *sess, const uint8_t *head, size_t hlen, const uint8_t *data,
+                                 size_t len, flare_buf *out)
+{
+    flare_noise n = of(sess);
+    return flare_noise_encrypt_pair(&n, head, hlen, data, len, out);
 }
 
 static int noise_done_op(const void *sess)
@@ -78,6 +86,7 @@ const flare__security flare__sec_noise = {
     .start = noise_start_op,
     .recv = noise_recv_op,
     .encrypt = noise_encrypt_op,
+    .encrypt_pair = noise_encrypt_pair_op,
     .handshake_done = noise_done_op,
     .remote_key = noise_key_op,
     .remote_peer = noise_peer_op,

@@ -42,6 +42,10 @@ typedef struct flare__security {
     int (*recv)(void *sess, const uint8_t *in, size_t len, flare_buf *out, flare_buf *plain);
     /* Application data to wire bytes (after the handshake). */
     int (*encrypt)(void *sess, const uint8_t *data, size_t len, flare_buf *out);
+    /* Optional: as encrypt of head followed by data, without copying them
+     * together (a muxer frame header and the application's bytes). */
+    int (*encrypt_pair)(void *sess, const uint8_t *head, size_t hlen, const uint8_t *data,
+                        size_t len, flare_buf *out);
     /* 1 once the peer is authenticated and data may flow. */
     int (*handshake_done)(const void *sess);
     /* Valid once the handshake is done; owned by the session. */

@@ -143,8 +143,9 @@ typedef struct flare__session {
 /* The transport authenticated the peer of c (inbound or outbound): the
  * gater, the dialed peer ID and the resource manager's per-peer limit
  * decide, then c is ready (FLARE_HOST_EV_CONN_OPENED, dialers' callbacks,
- * services). Returns 0, or an error with c failing (its close op follows;
- * the session is not used). From the loop only. */
+ * services). Returns 0, or an error with c failing: its close op runs
+ * (at once, or when the caller's hold on c->busy ends) and the session is
+ * not used again. From the loop only, never inside a host API call. */
 int flare__conn_session_ready(flare_conn *c, const flare__session *s);
 /* The session of a ready c has events to poll or output to flush. */
 void flare__conn_session_input(flare_conn *c);

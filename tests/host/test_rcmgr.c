@@ -9,7 +9,6 @@
 #include "flare/ping.h"
 #include "flare/sim.h"
 #include "host/host_int.h"
-#include "host/simworld.h"
 
 #define MS FLARE_NS_PER_MS
 
@@ -39,22 +38,22 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 static void make(flare_sim *sim, node *n, const char *ip, uint8_t seed,
                  const flare_host_settings *cfg)
 {
-    dw_host_spec sp = {.name = ip,
-                       .lan = flare_sim_internet(sim),
-                       .ip = ip,
-                       .link = {.delay = 2 * MS},
-                       .seed = {seed},
-                       .cfg = cfg,
-                       .on_event = on_event,
-                       .user = n,
-                       .listen_port = 4001};
+    flare_test_host_spec sp = {.name = ip,
+                               .lan = flare_sim_internet(sim),
+                               .ip = ip,
+                               .link = {.delay = 2 * MS},
+                               .seed = {seed},
+                               .cfg = cfg,
+                               .on_event = on_event,
+                               .user = n,
+                               .listen_port = 4001};
     n->ip = ip;
-    assert_int_equal(dw_host_make(sim, &sp, &n->sh, &n->h), 0);
+    assert_int_equal(flare_test_host_make(sim, &sp, &n->sh, &n->h), 0);
 }
 
 static void addr_of(node *n, flare_multiaddr *ma)
 {
-    assert_int_equal(dw_tcp_addr(ma, n->ip, 4001, flare_host_peerid(n->h)), 0);
+    assert_int_equal(flare_test_tcp_addr(ma, n->ip, 4001, flare_host_peerid(n->h)), 0);
 }
 
 static flare_rcmgr_usage stat_of(flare_host *h, flare_rcmgr_scope_kind kind)
@@ -161,9 +160,9 @@ static void del_pair(flare_sim *sim, node *a, node *b)
 /* Dials ma from h and runs the simulator for ms; the dial must succeed. */
 static flare_conn *dial_ok(flare_sim *sim, flare_host *h, const flare_multiaddr *ma, long ms)
 {
-    dw_dial d = {0};
-    assert_int_equal(flare_host_dial(h, ma, NULL, dw_dial_cb, &d), 0);
-    dw_run_ms(sim, ms);
+    flare_test_dial d = {0};
+    assert_int_equal(flare_host_dial(h, ma, NULL, flare_test_dial_cb, &d), 0);
+    flare_test_run_ms(sim, ms);
     assert_int_equal(d.status, 0);
     return d.conn;
 }
@@ -222,7 +221,7 @@ static void test_counting_allocator(void **state)
     (void)state;
     flare_sim *sim = flare_sim_new(2, NULL);
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.limits.mem_per_conn = 10000;
     node a = {0};
     make(sim, &a, "198.51.100.1", 1, &cfg);
@@ -281,7 +280,7 @@ static void test_one_ip_flood(void **state)
     make(sim, &d, "192.0.2.4", 4, NULL);
     raw r[60] = {{0}};
     raw_from(sim, "mallory", "203.0.113.66", r, 60, "198.51.100.1", NULL);
-    dw_run_ms(sim, 500);
+    flare_test_run_ms(sim, 500);
     flare_host_settings cfg;
     flare_host_settings_default(&cfg);
     assert_int_equal(raw_alive(r, 60), (int)cfg.limits.handshakes_per_ip);
@@ -308,11 +307,11 @@ static void test_one_ip_flood(void **state)
                 60 - cfg.limits.handshakes_per_ip);
     flare_multiaddr ma;
     addr_of(&a, &ma);
-    dw_dial ok = {0}, out = {0};
-    assert_int_equal(flare_host_dial(b.h, &ma, NULL, dw_dial_cb, &ok), 0);
+    flare_test_dial ok = {0}, out = {0};
+    assert_int_equal(flare_host_dial(b.h, &ma, NULL, flare_test_dial_cb, &ok), 0);
     addr_of(&d, &ma);
-    assert_int_equal(flare_host_dial(a.h, &ma, NULL, dw_dial_cb, &out), 0);
-    dw_run_ms(sim, 500);
+    assert_int_equal(flare_host_dial(a.h, &ma, NULL, flare_test_dial_cb, &out), 0);
+    flare_test_run_ms(sim, 500);
     assert_int_equal(ok.status, 0);
     assert_int_equal(out.status, 0);
     u = stat_of(a.h, FLARE_RCMGR_SYSTEM);
@@ -333,7 +332,7 @@ static void test_inbound_outbound_budgets(void **state)
     (void)state;
     flare_sim *sim = flare_sim_new(8, NULL);
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.max_connections = 4;
     cfg.limits.conns_inbound = 2;
     cfg.limits.conns_outbound = 2;
@@ -343,11 +342,11 @@ static void test_inbound_outbound_budgets(void **state)
     make(sim, &d, "198.51.100.4", 9, NULL);
     flare_multiaddr ma;
     addr_of(&a, &ma);
-    dw_dial r[3] = {{0}};
+    flare_test_dial r[3] = {{0}};
     for (int i = 0; i < 3; i++) {
         make(sim, &in[i], ips[i], (uint8_t)(2 + i), NULL);
-        assert_int_equal(flare_host_dial(in[i].h, &ma, NULL, dw_dial_cb, &r[i]), 0);
-        dw_run_ms(sim, 300);
+        assert_int_equal(flare_host_dial(in[i].h, &ma, NULL, flare_test_dial_cb, &r[i]), 0);
+        flare_test_run_ms(sim, 300);
     }
     assert_int_equal(r[0].status, 0);
     assert_int_equal(r[1].status, 0);
@@ -370,19 +369,19 @@ static void test_ipv6_subnet(void **state)
     (void)state;
     flare_sim *sim = flare_sim_new(9, NULL);
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.limits.conns_per_subnet = 3;
     cfg.limits.handshakes_per_subnet = 3;
     node a = {0}, b = {0};
-    dw_host_spec sp = {.name = "a",
-                       .lan = flare_sim_internet(sim),
-                       .ip = "2001:db8::a",
-                       .link = {.delay = 2 * MS},
-                       .seed = {1},
-                       .cfg = &cfg,
-                       .on_event = on_event,
-                       .user = &a};
-    assert_int_equal(dw_host_make(sim, &sp, &a.sh, &a.h), 0);
+    flare_test_host_spec sp = {.name = "a",
+                               .lan = flare_sim_internet(sim),
+                               .ip = "2001:db8::a",
+                               .link = {.delay = 2 * MS},
+                               .seed = {1},
+                               .cfg = &cfg,
+                               .on_event = on_event,
+                               .user = &a};
+    assert_int_equal(flare_test_host_make(sim, &sp, &a.sh, &a.h), 0);
     flare_multiaddr ma;
     assert_int_equal(flare_multiaddr_parse(&ma, "/ip6/2001:db8::a/tcp/4001"), 0);
     assert_int_equal(flare_host_listen(a.h, &ma), 0);
@@ -393,9 +392,9 @@ static void test_ipv6_subnet(void **state)
     memset(r, 0, sizeof(r));
     for (int i = 0; i < 5; i++) {
         raw_from(sim, ips[i], ips[i], &r[i], 1, "2001:db8::a", NULL);
-        dw_run_ms(sim, 50);
+        flare_test_run_ms(sim, 50);
     }
-    dw_run_ms(sim, 200);
+    flare_test_run_ms(sim, 200);
     assert_int_equal(raw_alive(r, 5), 3);
     flare_ipaddr sub;
     assert_int_equal(flare_ipaddr_parse(&sub, "2001:db8:0:ab::9"), 0);
@@ -403,13 +402,13 @@ static void test_ipv6_subnet(void **state)
     flare_rcmgr_usage u;
     assert_int_equal(flare_host_rcmgr_stat(a.h, &sc, &u), 0);
     assert_int_equal(u.conns_inbound, 3);
-    dw_host_spec sb = sp;
+    flare_test_host_spec sb = sp;
     sb.name = "b";
     sb.ip = "2001:db8:0:100::1";
     sb.seed[0] = 2;
     sb.cfg = NULL;
     sb.user = &b;
-    assert_int_equal(dw_host_make(sim, &sb, &b.sh, &b.h), 0);
+    assert_int_equal(flare_test_host_make(sim, &sb, &b.sh, &b.h), 0);
     assert_int_equal(flare_multiaddr_parse(&ma, "/ip6/2001:db8::a/tcp/4001"), 0);
     assert_int_equal(flare_multiaddr_with_peerid(&ma, flare_host_peerid(a.h)), 0);
     dial_ok(sim, b.h, &ma, 500);
@@ -424,17 +423,17 @@ static void test_per_peer_inbound(void **state)
     (void)state;
     flare_sim *sim = flare_sim_new(4, NULL);
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.max_connections_per_peer = 2;
     node a = {0}, b = {0};
     make_pair(sim, &a, &b, &cfg);
     flare_multiaddr ma;
     addr_of(&a, &ma);
     flare_dial_opts o = {.force_new = 1, .no_reuse = 1};
-    dw_dial d[3] = {{0}};
+    flare_test_dial d[3] = {{0}};
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(flare_host_dial(b.h, &ma, &o, dw_dial_cb, &d[i]), 0);
-        dw_run_ms(sim, 300);
+        assert_int_equal(flare_host_dial(b.h, &ma, &o, flare_test_dial_cb, &d[i]), 0);
+        flare_test_run_ms(sim, 300);
     }
     assert_int_equal(d[0].status, 0);
     assert_int_equal(d[1].status, 0);
@@ -458,7 +457,7 @@ static void test_slowloris(void **state)
     (void)state;
     flare_sim *sim = flare_sim_new(5, NULL);
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.limits.handshakes = 6;
     cfg.limits.handshakes_per_ip = 2;
     cfg.limits.handshakes_per_subnet = 4;
@@ -470,9 +469,9 @@ static void test_slowloris(void **state)
     memset(r, 0, sizeof(r));
     for (int i = 0; i < 6; i++) {
         raw_from(sim, ips[i], ips[i], r[i], 4, "198.51.100.1", "\x13/multistream/1.0.0\n");
-        dw_run_ms(sim, 50);
+        flare_test_run_ms(sim, 50);
     }
-    dw_run_ms(sim, 200);
+    flare_test_run_ms(sim, 200);
     /* 203.0.113.0/24 holds 4 (2 IPs x 2), the others 2 each: 10 > 6. */
     flare_rcmgr_usage u = stat_of(a.h, FLARE_RCMGR_SYSTEM);
     assert_int_equal(u.handshakes, 6);
@@ -531,7 +530,7 @@ static void test_memory_limit(void **state)
     (void)state;
     flare_sim *sim = flare_sim_new(6, NULL);
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.limits.mem_per_conn = 200000;
     node a = {0}, b = {0};
     make_pair(sim, &a, &b, &cfg);
@@ -546,7 +545,7 @@ static void test_memory_limit(void **state)
         assert_int_equal(flare_conn_new_stream(c, "/hold/1", &sink_cbs, &k[i], 0, &s), 0);
         flare_stream_write(s, blob, sizeof(blob));
     }
-    dw_run_ms(sim, 2000);
+    flare_test_run_ms(sim, 2000);
     assert_int_equal(a.closed, 1);
     assert_int_equal(a.last_close_err, FLARE_ERR_LIMIT);
     flare_rcmgr_usage u = stat_of(a.h, FLARE_RCMGR_SYSTEM);
@@ -571,7 +570,7 @@ static void test_protocol_limit(void **state)
     for (int i = 0; i < 10; i++)
         assert_int_equal(
             flare_conn_new_stream(c, FLARE_PING_PROTOCOL_ID, &sink_cbs, &k[i], 0, NULL), 0);
-    dw_run_ms(sim, 300);
+    flare_test_run_ms(sim, 300);
     int reset = 0;
     for (int i = 0; i < 10; i++)
         reset += k[i].closed && k[i].close_err == FLARE_ERR_RESET;
@@ -585,7 +584,7 @@ static void test_protocol_limit(void **state)
     sink more = {0};
     assert_int_equal(flare_conn_new_stream(c, FLARE_PING_PROTOCOL_ID, &sink_cbs, &more, 0, NULL),
                      0);
-    dw_run_ms(sim, 300);
+    flare_test_run_ms(sim, 300);
     assert_int_equal(more.closed, 0);
     assert_int_equal(flare_host_rcmgr_stat(a.h, &sc, &u), 0);
     assert_int_equal(u.streams_inbound, 5);
