@@ -119,12 +119,7 @@ static void test_many_bulk_streams_keep_their_connection(void **state)
     flare_multiaddr ma;
     assert_int_equal(flare_multiaddr_parse(&ma, "/ip4/198.51.100.1/tcp/4001"), 0);
     assert_int_equal(flare_host_listen(b, &ma), 0);
-    flare_test_dial d = {0};
-    assert_int_equal(flare_host_dial(a, &ma, NULL, flare_test_dial_cb, &d), 0);
-    flare_sim_run_for(sim, 2 * S);
-    assert_int_equal(d.status, 0);
-    flare_conn *c = d.conn;
-    assert_non_null(c);
+    flare_conn *c = flare_test_dial_ok(sim, a, &ma, 2000);
     flare_stream_cbs tx = {.on_open = tx_open, .on_writable = tx_writable, .on_close = tx_close};
     for (int i = 0; i < NSTREAM; i++)
         assert_int_equal(flare_conn_new_stream(c, "/sink", &tx, &w.tx[i], 0, &w.tx[i].s), 0);

@@ -104,12 +104,7 @@ static void run_flood(const flare_host_settings *vcfg, size_t total, int secs, i
     flare_multiaddr ma;
     assert_int_equal(flare_multiaddr_parse(&ma, "/ip4/198.51.100.1/tcp/4001"), 0);
     assert_int_equal(flare_host_listen(v, &ma), 0);
-    flare_test_dial d = {0};
-    assert_int_equal(flare_host_dial(a, &ma, NULL, flare_test_dial_cb, &d), 0);
-    flare_sim_run_for(sim, 2 * S);
-    assert_int_equal(d.status, 0);
-    flare_conn *c = d.conn;
-    assert_non_null(c);
+    flare_conn *c = flare_test_dial_ok(sim, a, &ma, 2000);
     assert_non_null(victim_conn(v));
     long base = vheap.bytes;
     flare_io *aio = flare_host_io(a), *vio = flare_host_io(v);

@@ -497,42 +497,6 @@ static void test_refused_and_timeout(void **state)
     world_free(&w);
 }
 
-typedef struct raw {
-    flare_io *io;
-    flare_io_sock *s;
-    const uint8_t *payload;
-    size_t len;
-    int connected, closed, eof;
-} raw;
-
-static void raw_connect(flare_io_sock *s, int status, void *user)
-{
-    raw *r = user;
-    assert_int_equal(status, 0);
-    r->connected = 1;
-    r->io->ops->sock_write(s, r->payload, r->len);
-}
-
-static void raw_read(flare_io_sock *s, const uint8_t *d, size_t len, void *user)
-{
-    raw *r = user;
-    (void)s;
-    (void)d;
-    if (len == 0)
-        r->eof = 1;
-}
-
-static void raw_close(flare_io_sock *s, int reason, void *user)
-{
-    raw *r = user;
-    (void)s;
-    (void)reason;
-    r->closed = 1;
-    r->s = NULL;
-}
-
-static const flare_io_sock_cbs raw_cbs = {raw_connect, raw_read, raw_close, NULL};
-
 /* Garbage at each stage of the upgrade: the listener drops that connection,
  * reports it, and keeps serving. */
 static void test_garbage_inbound(void **state)
@@ -557,15 +521,12 @@ static void test_garbage_inbound(void **state)
     flare_ipaddr_v4(&target, 198, 51, 100, 1, 4001);
     int expected_failures = 0;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        raw r = {0};
-        r.io = flare_sim_host_io(m);
-        r.payload = (const uint8_t *)bad[i].data;
-        r.len = bad[i].len;
-        assert_int_equal(r.io->ops->dial(r.io, NULL, &target, 0, &raw_cbs, &r, &r.s), 0);
+        flare_test_raw r;
+        assert_int_equal(
+            flare_test_raw_dial(&r, flare_sim_host_io(m), &target, bad[i].data, bad[i].len), 0);
         run_ms(&w, 20000);
         assert_true(r.connected);
-        if (r.s)
-            r.io->ops->sock_close(r.s, 1);
+        flare_test_raw_close(&r);
         expected_failures++;
         assert_int_equal(a->incoming_failed, expected_failures);
         assert_int_equal(flare_host_num_conns(a->h), 0);

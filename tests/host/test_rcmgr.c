@@ -66,60 +66,18 @@ static flare_rcmgr_usage stat_of(flare_host *h, flare_rcmgr_scope_kind kind)
 
 /* ---- raw connections from an attacker ------------------------------------------------ */
 
-typedef struct raw {
-    flare_io *io;
-    flare_io_sock *s;
-    const char *payload;
-    int connected, closed;
-} raw;
-
-static void raw_connect(flare_io_sock *s, int status, void *user)
-{
-    raw *r = user;
-    r->connected = status == 0;
-    if (status) {
-        r->s = NULL;
-        r->closed = 1;
-        return;
-    }
-    if (r->payload)
-        r->io->ops->sock_write(s, (const uint8_t *)r->payload, strlen(r->payload));
-}
-
-static void raw_read(flare_io_sock *s, const uint8_t *d, size_t len, void *user)
-{
-    (void)s;
-    (void)d;
-    (void)len;
-    (void)user;
-}
-
-static void raw_close(flare_io_sock *s, int reason, void *user)
-{
-    raw *r = user;
-    (void)s;
-    (void)reason;
-    r->closed = 1;
-    r->s = NULL;
-}
-
-static const flare_io_sock_cbs raw_cbs = {
-    .on_connect = raw_connect, .on_read = raw_read, .on_close = raw_close};
-
 /* n raw connections from io to ip:4001 sending payload (NULL: nothing). */
-static void raw_open(flare_io *io, raw *r, int n, const char *ip, const char *payload)
+static void raw_open(flare_io *io, flare_test_raw *r, int n, const char *ip, const char *payload)
 {
     flare_ipaddr target;
     assert_int_equal(flare_ipaddr_parse(&target, ip), 0);
     target.port = 4001;
-    for (int i = 0; i < n; i++) {
-        r[i].io = io;
-        r[i].payload = payload;
-        assert_int_equal(io->ops->dial(io, NULL, &target, 0, &raw_cbs, &r[i], &r[i].s), 0);
-    }
+    for (int i = 0; i < n; i++)
+        assert_int_equal(
+            flare_test_raw_dial(&r[i], io, &target, payload, payload ? strlen(payload) : 0), 0);
 }
 
-static int raw_alive(raw *r, int n)
+static int raw_alive(flare_test_raw *r, int n)
 {
     int k = 0;
     for (int i = 0; i < n; i++)
@@ -127,15 +85,14 @@ static int raw_alive(raw *r, int n)
     return k;
 }
 
-static void raw_close_all(raw *r, int n)
+static void raw_close_all(flare_test_raw *r, int n)
 {
     for (int i = 0; i < n; i++)
-        if (r[i].s)
-            r[i].io->ops->sock_close(r[i].s, 1);
+        flare_test_raw_close(&r[i]);
 }
 
 /* n raw connections to target from a simulated host at ip (named name). */
-static void raw_from(flare_sim *sim, const char *name, const char *ip, raw *r, int n,
+static void raw_from(flare_sim *sim, const char *name, const char *ip, flare_test_raw *r, int n,
                      const char *target, const char *payload)
 {
     flare_sim_host *m = flare_sim_host_new(sim, name);
@@ -155,16 +112,6 @@ static void del_pair(flare_sim *sim, node *a, node *b)
     flare_host_del(a->h);
     flare_host_del(b->h);
     flare_sim_del(sim);
-}
-
-/* Dials ma from h and runs the simulator for ms; the dial must succeed. */
-static flare_conn *dial_ok(flare_sim *sim, flare_host *h, const flare_multiaddr *ma, long ms)
-{
-    flare_test_dial d = {0};
-    assert_int_equal(flare_host_dial(h, ma, NULL, flare_test_dial_cb, &d), 0);
-    flare_test_run_ms(sim, ms);
-    assert_int_equal(d.status, 0);
-    return d.conn;
 }
 
 /* ---- unit: defaults, the query, the counting allocator ------------------------------------ */
@@ -278,7 +225,7 @@ static void test_one_ip_flood(void **state)
     node a = {0}, b = {0}, d = {0};
     make_pair(sim, &a, &b, NULL);
     make(sim, &d, "192.0.2.4", 4, NULL);
-    raw r[60] = {{0}};
+    flare_test_raw r[60] = {{0}};
     raw_from(sim, "mallory", "203.0.113.66", r, 60, "198.51.100.1", NULL);
     flare_test_run_ms(sim, 500);
     flare_host_settings cfg;
@@ -353,7 +300,7 @@ static void test_inbound_outbound_budgets(void **state)
     assert_int_not_equal(r[2].status, 0);
     assert_int_equal(stat_of(a.h, FLARE_RCMGR_SYSTEM).conns_inbound, 2);
     addr_of(&d, &ma);
-    dial_ok(sim, a.h, &ma, 300);
+    flare_test_dial_ok(sim, a.h, &ma, 300);
     assert_int_equal(stat_of(a.h, FLARE_RCMGR_SYSTEM).conns_outbound, 1);
     for (int i = 0; i < 3; i++)
         flare_host_del(in[i].h);
@@ -388,7 +335,7 @@ static void test_ipv6_subnet(void **state)
     /* 2001:db8:0:1::/64 and 2001:db8:0:ff::/64 are in one /56. */
     static const char *ips[] = {"2001:db8:0:1::1", "2001:db8:0:1::2", "2001:db8:0:ff::1",
                                 "2001:db8:0:ff::2", "2001:db8:0:2::1"};
-    raw r[5];
+    flare_test_raw r[5];
     memset(r, 0, sizeof(r));
     for (int i = 0; i < 5; i++) {
         raw_from(sim, ips[i], ips[i], &r[i], 1, "2001:db8::a", NULL);
@@ -411,7 +358,7 @@ static void test_ipv6_subnet(void **state)
     assert_int_equal(flare_test_host_make(sim, &sb, &b.sh, &b.h), 0);
     assert_int_equal(flare_multiaddr_parse(&ma, "/ip6/2001:db8::a/tcp/4001"), 0);
     assert_int_equal(flare_multiaddr_with_peerid(&ma, flare_host_peerid(a.h)), 0);
-    dial_ok(sim, b.h, &ma, 500);
+    flare_test_dial_ok(sim, b.h, &ma, 500);
     raw_close_all(r, 5);
     del_pair(sim, &a, &b);
 }
@@ -465,7 +412,7 @@ static void test_slowloris(void **state)
     make_pair(sim, &a, &b, &cfg);
     static const char *ips[] = {"203.0.113.5", "203.0.113.6", "203.0.113.7",
                                 "192.0.2.5",   "192.0.2.6",   "198.18.0.5"};
-    raw r[6][4];
+    flare_test_raw r[6][4];
     memset(r, 0, sizeof(r));
     for (int i = 0; i < 6; i++) {
         raw_from(sim, ips[i], ips[i], r[i], 4, "198.51.100.1", "\x13/multistream/1.0.0\n");
@@ -481,7 +428,7 @@ static void test_slowloris(void **state)
     assert_int_equal(alive, 6);
     flare_multiaddr ma;
     addr_of(&a, &ma);
-    dial_ok(sim, b.h, &ma, 500);
+    flare_test_dial_ok(sim, b.h, &ma, 500);
     assert_true(stat_of(a.h, FLARE_RCMGR_SYSTEM).handshakes <= 6);
     for (int i = 0; i < 6; i++)
         raw_close_all(r[i], 4);
@@ -537,7 +484,7 @@ static void test_memory_limit(void **state)
     assert_int_equal(flare_host_set_handler(a.h, "/hold/1", &hold_cbs, NULL, 0), 0);
     flare_multiaddr ma;
     addr_of(&a, &ma);
-    flare_conn *c = dial_ok(sim, b.h, &ma, 300);
+    flare_conn *c = flare_test_dial_ok(sim, b.h, &ma, 300);
     sink k[4] = {{0}};
     static uint8_t blob[200000];
     for (int i = 0; i < 4; i++) {
@@ -552,7 +499,7 @@ static void test_memory_limit(void **state)
     assert_true(u.refused_mem > 0);
     assert_int_equal(u.memory, 0);
     assert_int_equal(u.conns_inbound, 0);
-    dial_ok(sim, b.h, &ma, 300);
+    flare_test_dial_ok(sim, b.h, &ma, 300);
     del_pair(sim, &a, &b);
 }
 
@@ -565,7 +512,7 @@ static void test_protocol_limit(void **state)
     make_pair(sim, &a, &b, NULL);
     flare_multiaddr ma;
     addr_of(&a, &ma);
-    flare_conn *c = dial_ok(sim, b.h, &ma, 300);
+    flare_conn *c = flare_test_dial_ok(sim, b.h, &ma, 300);
     sink k[10] = {{0}};
     for (int i = 0; i < 10; i++)
         assert_int_equal(

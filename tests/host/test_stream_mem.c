@@ -114,12 +114,9 @@ static void test_idle_stream(void **state)
     assert_int_equal(flare_host_set_handler(a.h, "/echo/1.0.0", &echo_cbs, NULL, 0), 0);
     flare_multiaddr ma;
     addr_of(&a, "198.51.100.1", &ma);
-    flare_test_dial d = {0};
-    assert_int_equal(flare_host_dial(b.h, &ma, NULL, flare_test_dial_cb, &d), 0);
-    flare_sim_run_for(sim, 1000 * MS);
-    assert_int_equal(d.status, 0);
+    flare_conn *c = flare_test_dial_ok(sim, b.h, &ma, 1000);
     flare_stream *s;
-    assert_int_equal(flare_conn_new_stream(d.conn, "/echo/1.0.0", &cli_cbs, NULL, 0, &s), 0);
+    assert_int_equal(flare_conn_new_stream(c, "/echo/1.0.0", &cli_cbs, NULL, 0, &s), 0);
     assert_non_null(s->nego); /* negotiating */
     got = 0;
     assert_int_equal(flare_stream_write(s, (const uint8_t *)"hello", 5), 0);
@@ -164,23 +161,16 @@ static void test_idle_circuit(void **state)
     flare_multiaddr rma;
     addr_of(&r, "198.51.100.10", &rma);
     assert_int_equal(flare_host_relay_reserve(b.h, &rma), 0);
-    flare_test_dial d0 = {0};
-    assert_int_equal(flare_host_dial(a.h, &rma, NULL, flare_test_dial_cb, &d0), 0);
-    flare_sim_run_for(sim, 3000 * MS);
+    flare_test_dial_ok(sim, a.h, &rma, 3000);
     assert_int_equal(b.rsv_ok, 1);
-    assert_int_equal(d0.status, 0);
     long before = r.heap.bytes;
     /* A reaches B through the relay; the circuit carries a short exchange
      * and goes idle. */
-    flare_test_dial d = {0};
-    assert_int_equal(flare_host_dial(a.h, &b.relayed, NULL, flare_test_dial_cb, &d), 0);
-    flare_sim_run_for(sim, 3000 * MS);
-    assert_int_equal(d.status, 0);
+    flare_conn *c = flare_test_dial_ok(sim, a.h, &b.relayed, 3000);
     flare_stream *s;
     got = 0;
-    assert_int_equal(flare_conn_new_stream(d.conn, "/echo/1.0.0", &cli_cbs, NULL,
-                                           FLARE_STREAM_ALLOW_LIMITED, &s),
-                     0);
+    assert_int_equal(
+        flare_conn_new_stream(c, "/echo/1.0.0", &cli_cbs, NULL, FLARE_STREAM_ALLOW_LIMITED, &s), 0);
     assert_int_equal(flare_stream_write(s, (const uint8_t *)"ping", 4), 0);
     flare_sim_run_for(sim, 2000 * MS);
     assert_int_equal(got, 4);

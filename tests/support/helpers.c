@@ -148,6 +148,57 @@ void flare_test_dial_cb(flare_host *h, flare_conn *c, int status, void *user)
     d->conn = c;
 }
 
+/* ---- bare sockets ------------------------------------------------------------------- */
+
+static void raw_connect(flare_io_sock *s, int status, void *user)
+{
+    flare_test_raw *r = user;
+    r->connected = status == 0;
+    if (status) {
+        r->s = NULL;
+        r->closed = 1;
+    } else if (r->len) {
+        r->io->ops->sock_write(s, r->payload, r->len);
+    }
+}
+
+static void raw_read(flare_io_sock *s, const uint8_t *d, size_t len, void *user)
+{
+    flare_test_raw *r = user;
+    (void)s;
+    (void)d;
+    if (len == 0)
+        r->eof = 1;
+}
+
+static void raw_close(flare_io_sock *s, int reason, void *user)
+{
+    flare_test_raw *r = user;
+    (void)s;
+    (void)reason;
+    r->closed = 1;
+    r->s = NULL;
+}
+
+static const flare_io_sock_cbs raw_cbs = {
+    .on_connect = raw_connect, .on_read = raw_read, .on_close = raw_close};
+
+int flare_test_raw_dial(flare_test_raw *r, flare_io *io, const flare_ipaddr *target,
+                        const void *payload, size_t len)
+{
+    memset(r, 0, sizeof(*r));
+    r->io = io;
+    r->payload = payload;
+    r->len = len;
+    return io->ops->dial(io, NULL, target, 0, &raw_cbs, r, &r->s);
+}
+
+void flare_test_raw_close(flare_test_raw *r)
+{
+    if (r->s)
+        r->io->ops->sock_close(r->s, 1);
+}
+
 /* ---- echo service ------------------------------------------------------------------- */
 
 static void echo_data(flare_stream *s, const uint8_t *d, size_t len, void *user)

@@ -73,6 +73,22 @@ typedef struct flare_test_dial {
 } flare_test_dial;
 void flare_test_dial_cb(flare_host *h, flare_conn *c, int status, void *user);
 
+/* A bare socket speaking no libp2p (an attacker, a broken peer): it sends
+ * payload once connected and records what happened. */
+typedef struct flare_test_raw {
+    flare_io *io;
+    flare_io_sock *s; /* NULL once closed */
+    const uint8_t *payload;
+    size_t len;
+    int connected, closed, eof;
+} flare_test_raw;
+/* Dials target from io and sends len bytes of payload (borrowed until
+ * connected) once connected. Returns io->ops->dial's result. */
+int flare_test_raw_dial(flare_test_raw *r, flare_io *io, const flare_ipaddr *target,
+                        const void *payload, size_t len);
+/* Closes (aborts) r's socket if it is still open. */
+void flare_test_raw_close(flare_test_raw *r);
+
 /* An echo service: flare_host_set_handler(h, proto, &flare_test_echo_cbs,
  * errs, ..) with errs an int counting failed writes, or NULL. */
 extern const flare_stream_cbs flare_test_echo_cbs;

@@ -34,6 +34,17 @@ void flare_test_assert_hex(const flare_buf *b, const char *hex)
     assert_memory_equal(b->base, want, n);
 }
 
+flare_conn *flare_test_dial_ok(flare_sim *sim, flare_host *h, const flare_multiaddr *ma, long ms)
+{
+    flare_test_dial d = {0};
+    assert_int_equal(flare_host_dial(h, ma, NULL, flare_test_dial_cb, &d), 0);
+    flare_test_run_ms(sim, ms);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(d.status, 0);
+    assert_non_null(d.conn);
+    return d.conn;
+}
+
 char *flare_test_read_source_file(const char *rel, size_t *len)
 {
     const char *dir = getenv("FLARE_SOURCE_DIR");
