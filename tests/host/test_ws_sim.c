@@ -10,7 +10,7 @@
 #include "flare/host.h"
 #include "flare/io.h"
 #include "flare/sim.h"
-#include "host/simworld.h"
+#include "flare/sim_world.h"
 
 #define MS FLARE_NS_PER_MS
 
@@ -56,22 +56,22 @@ static void make_node(flare_sim *sim, node *n, const char *name, const char *ip,
 {
     memset(n, 0, sizeof(*n));
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.handshake_timeout = 3 * FLARE_NS_PER_S;
     if (server) {
         cfg.tls_cert_file = certs.cert;
         cfg.tls_key_file = certs.key;
     }
     cfg.tls_ca_file = certs.ca;
-    dw_host_spec sp = {.name = name,
-                       .lan = flare_sim_internet(sim),
-                       .ip = ip,
-                       .link = {.delay = 10 * MS},
-                       .seed = {seed},
-                       .cfg = &cfg,
-                       .on_event = on_event,
-                       .user = n};
-    assert_int_equal(dw_host_make(sim, &sp, &n->sh, &n->h), 0);
+    flare_test_host_spec sp = {.name = name,
+                               .lan = flare_sim_internet(sim),
+                               .ip = ip,
+                               .link = {.delay = 10 * MS},
+                               .seed = {seed},
+                               .cfg = &cfg,
+                               .on_event = on_event,
+                               .user = n};
+    assert_int_equal(flare_test_host_make(sim, &sp, &n->sh, &n->h), 0);
 }
 
 static void listen_str(node *n, const char *s)
@@ -131,7 +131,7 @@ static void echo_1k(flare_sim *sim, node *from, node *to)
         0);
     assert_int_equal(flare_stream_write(s, msg, sizeof(msg)), 0);
     flare_stream_close_write(s);
-    dw_run_ms(sim, 1000);
+    flare_test_run_ms(sim, 1000);
     assert_true(e.eof);
     assert_int_equal(e.n, sizeof(msg));
     assert_memory_equal(e.got, msg, sizeof(msg));
@@ -146,7 +146,7 @@ static void run_pair(const char *listen, const char *dial, const char *transport
     node a, b;
     make_node(sim, &a, "a", "198.51.100.1", 1, 1);
     make_node(sim, &b, "b", "198.51.100.2", 2, 0);
-    flare_host_set_handler(a.h, "/test/echo", &dw_echo_cbs, NULL, 0);
+    flare_host_set_handler(a.h, "/test/echo", &flare_test_echo_cbs, NULL, 0);
     listen_str(&a, listen);
     flare_multiaddr la[4];
     assert_int_equal(flare_host_listen_addrs(a.h, la, 4), 1);
@@ -156,9 +156,9 @@ static void run_pair(const char *listen, const char *dial, const char *transport
 
     flare_multiaddr ma;
     peer_addr(&ma, dial, &a);
-    dw_dial r = {0};
-    assert_int_equal(flare_host_dial(b.h, &ma, NULL, dw_dial_cb, &r), 0);
-    dw_run_ms(sim, 2000);
+    flare_test_dial r = {0};
+    assert_int_equal(flare_host_dial(b.h, &ma, NULL, flare_test_dial_cb, &r), 0);
+    flare_test_run_ms(sim, 2000);
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.status, 0);
     assert_string_equal(flare_conn_transport(r.conn), transport);
@@ -178,7 +178,7 @@ static void run_pair(const char *listen, const char *dial, const char *transport
     free(info);
     assert_true(found);
     assert_int_equal(flare_host_ping(b.h, flare_host_peerid(a.h), NULL, NULL), 0);
-    dw_run_ms(sim, 1000);
+    flare_test_run_ms(sim, 1000);
     assert_int_equal(b.pings, 1);
     echo_1k(sim, &b, &a);
     flare_host_del(a.h);
@@ -214,9 +214,9 @@ static void test_wss_untrusted(void **state)
     /* The certificate does not name the address (no SNI given). */
     flare_multiaddr ma;
     peer_addr(&ma, "/ip4/198.51.100.1/tcp/443/tls/ws", &a);
-    dw_dial r = {0};
-    assert_int_equal(flare_host_dial(b.h, &ma, NULL, dw_dial_cb, &r), 0);
-    dw_run_ms(sim, 2000);
+    flare_test_dial r = {0};
+    assert_int_equal(flare_host_dial(b.h, &ma, NULL, flare_test_dial_cb, &r), 0);
+    flare_test_run_ms(sim, 2000);
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.status, FLARE_ERR_CRYPTO);
     assert_int_equal(a.opened, 0);
@@ -240,7 +240,7 @@ static void test_wss_needs_cert(void **state)
     flare_host_del(b.h);
     /* A certificate file that is not there fails the host. */
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.tls_cert_file = "/nonexistent.pem";
     cfg.tls_key_file = certs.key;
     flare_privkey k;
@@ -318,7 +318,7 @@ static void test_hostile_clients(void **state)
     make_node(sim, &a, "a", "198.51.100.1", 1, 1);
     make_node(sim, &b, "b", "198.51.100.2", 2, 0);
     make_node(sim, &c, "c", "198.51.100.3", 3, 0);
-    flare_host_set_handler(a.h, "/test/echo", &dw_echo_cbs, NULL, 0);
+    flare_host_set_handler(a.h, "/test/echo", &flare_test_echo_cbs, NULL, 0);
     listen_str(&a, "/ip4/198.51.100.1/tcp/80/ws");
     listen_str(&a, "/ip4/198.51.100.1/tcp/443/tls/ws");
     /* A bad upgrade gets an HTTP refusal and the end of the connection. */
@@ -327,7 +327,7 @@ static void test_hostile_clients(void **state)
     /* Plain HTTP on the TLS port, and a TLS client that says nothing. */
     raw_dial(&junk, c.sh, "198.51.100.1", 443, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     raw_dial(&stall, c.sh, "198.51.100.1", 443, NULL);
-    dw_run_ms(sim, 500);
+    flare_test_run_ms(sim, 500);
     assert_true(strncmp(bad.got, "HTTP/1.1 426 ", 13) == 0);
     assert_true(bad.eof || bad.closed);
     assert_true(junk.eof || junk.closed);
@@ -335,21 +335,21 @@ static void test_hostile_clients(void **state)
     /* Meanwhile a real client is served on both ports. */
     flare_multiaddr ma;
     peer_addr(&ma, "/ip4/198.51.100.1/tcp/443/tls/sni/localhost/ws", &a);
-    dw_dial r = {0};
-    assert_int_equal(flare_host_dial(b.h, &ma, NULL, dw_dial_cb, &r), 0);
-    dw_run_ms(sim, 1000);
+    flare_test_dial r = {0};
+    assert_int_equal(flare_host_dial(b.h, &ma, NULL, flare_test_dial_cb, &r), 0);
+    flare_test_run_ms(sim, 1000);
     assert_int_equal(r.status, 0);
     assert_int_equal(r.calls, 1);
     echo_1k(sim, &b, &a);
     /* The staller is cut at the handshake deadline (3 s). */
-    dw_run_ms(sim, 3000);
+    flare_test_run_ms(sim, 3000);
     assert_true(stall.eof || stall.closed);
     assert_true(a.incoming_failed >= 3);
     /* And the listener still serves. */
     peer_addr(&ma, "/ip4/198.51.100.1/tcp/80/ws", &a);
-    dw_dial r2 = {0};
-    assert_int_equal(flare_host_dial(c.h, &ma, NULL, dw_dial_cb, &r2), 0);
-    dw_run_ms(sim, 1000);
+    flare_test_dial r2 = {0};
+    assert_int_equal(flare_host_dial(c.h, &ma, NULL, flare_test_dial_cb, &r2), 0);
+    flare_test_run_ms(sim, 1000);
     assert_int_equal(r2.status, 0);
     echo_1k(sim, &c, &a);
     if (bad.s && !bad.closed)
@@ -382,30 +382,31 @@ static const flare_stream_cbs rel_cbs = {.on_data = rel_data, .on_eof = ec_eof};
 static void test_relay_wss_to_tcp(void **state)
 {
     (void)state;
-    dw_params p;
-    dw_params_default(&p);
+    flare_sim_world_settings p;
+    flare_sim_world_settings_default(&p);
     p.seed = 7;
     p.delay_a = p.delay_b = 0;
     p.delay_r = p.delay_ab = 10 * MS;
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.enable_holepunch = 0;
     cfg.tls_cert_file = certs.cert;
     cfg.tls_key_file = certs.key;
     cfg.tls_ca_file = certs.ca;
-    p.cfg = &cfg;
-    dw_world w;
-    assert_int_equal(dw_build(&w, &p), 0);
+    p.host = &cfg;
+    flare_sim_world w;
+    assert_int_equal(flare_sim_world_build(&w, &p), 0);
     flare_multiaddr ma;
-    assert_int_equal(flare_multiaddr_parse(&ma, "/ip4/" DW_RELAY_IP "/tcp/443/tls/ws"), 0);
+    assert_int_equal(flare_multiaddr_parse(&ma, "/ip4/" FLARE_SIM_WORLD_RELAY_IP "/tcp/443/tls/ws"),
+                     0);
     assert_int_equal(flare_host_listen(w.r.h, &ma), 0);
-    assert_int_equal(dw_relay_addr(&w, &ma), 0);
+    assert_int_equal(flare_sim_world_relay_addr(&w, &ma), 0);
     assert_int_equal(flare_host_relay_reserve(w.b.h, &ma), 0);
-    dw_run_ms(w.sim, 2000);
+    flare_test_run_ms(w.sim, 2000);
     assert_int_equal(w.b.rsv_ok, 1);
     assert_string_equal(flare_conn_transport(flare_host_conn_to(w.b.h, flare_host_peerid(w.r.h))),
                         "tcp");
-    assert_int_equal(flare_host_set_handler(w.b.h, "/test/echo", &dw_echo_cbs, NULL,
+    assert_int_equal(flare_host_set_handler(w.b.h, "/test/echo", &flare_test_echo_cbs, NULL,
                                             FLARE_HANDLER_ALLOW_LIMITED),
                      0);
     /* A dials B's circuit address behind the relay's wss address. */
@@ -416,11 +417,11 @@ static void test_relay_wss_to_tcp(void **state)
     const char *circ = strstr(s, "/p2p/");
     assert_non_null(circ);
     snprintf(rid, sizeof(rid), "%s", circ);
-    snprintf(s, sizeof(s), "/ip4/" DW_RELAY_IP "/tcp/443/tls/sni/localhost/ws%s", rid);
+    snprintf(s, sizeof(s), "/ip4/" FLARE_SIM_WORLD_RELAY_IP "/tcp/443/tls/sni/localhost/ws%s", rid);
     assert_int_equal(flare_multiaddr_parse(&rel, s), 0);
-    dw_dial d = {0};
-    assert_int_equal(flare_host_dial(w.a.h, &rel, NULL, dw_dial_cb, &d), 0);
-    dw_run_ms(w.sim, 3000);
+    flare_test_dial d = {0};
+    assert_int_equal(flare_host_dial(w.a.h, &rel, NULL, flare_test_dial_cb, &d), 0);
+    flare_test_run_ms(w.sim, 3000);
     assert_int_equal(d.calls, 1);
     assert_int_equal(d.status, 0);
     assert_true(flare_conn_is_limited(d.conn));
@@ -437,11 +438,11 @@ static void test_relay_wss_to_tcp(void **state)
         0);
     assert_int_equal(flare_stream_write(st, msg, sizeof(msg)), 0);
     flare_stream_close_write(st);
-    dw_run_ms(w.sim, 2000);
+    flare_test_run_ms(w.sim, 2000);
     assert_true(e.eof);
     assert_int_equal(e.n, sizeof(msg));
     assert_memory_equal(e.got, msg, sizeof(msg));
-    dw_free(&w);
+    flare_sim_world_free(&w);
 }
 
 /* The other way round: the private B holds its reservation over ws, the
@@ -449,45 +450,45 @@ static void test_relay_wss_to_tcp(void **state)
 static void test_relay_reserve_over_ws(void **state)
 {
     (void)state;
-    dw_params p;
-    dw_params_default(&p);
+    flare_sim_world_settings p;
+    flare_sim_world_settings_default(&p);
     p.seed = 8;
     p.delay_a = p.delay_b = 0;
     p.delay_r = p.delay_ab = 10 * MS;
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.enable_holepunch = 0;
-    p.cfg = &cfg;
-    dw_world w;
-    assert_int_equal(dw_build(&w, &p), 0);
+    p.host = &cfg;
+    flare_sim_world w;
+    assert_int_equal(flare_sim_world_build(&w, &p), 0);
     flare_multiaddr ma;
-    assert_int_equal(flare_multiaddr_parse(&ma, "/ip4/" DW_RELAY_IP "/tcp/80/ws"), 0);
+    assert_int_equal(flare_multiaddr_parse(&ma, "/ip4/" FLARE_SIM_WORLD_RELAY_IP "/tcp/80/ws"), 0);
     assert_int_equal(flare_host_listen(w.r.h, &ma), 0);
     assert_int_equal(flare_multiaddr_with_peerid(&ma, flare_host_peerid(w.r.h)), 0);
     assert_int_equal(flare_host_relay_reserve(w.b.h, &ma), 0);
-    dw_run_ms(w.sim, 2000);
+    flare_test_run_ms(w.sim, 2000);
     assert_int_equal(w.b.rsv_ok, 1);
     assert_string_equal(flare_conn_transport(flare_host_conn_to(w.b.h, flare_host_peerid(w.r.h))),
                         "ws");
     char s[512];
     flare_multiaddr_to_string(&w.b.relayed, s, sizeof(s));
     assert_non_null(strstr(s, "/p2p-circuit"));
-    assert_int_equal(flare_host_set_handler(w.b.h, "/test/echo", &dw_echo_cbs, NULL,
+    assert_int_equal(flare_host_set_handler(w.b.h, "/test/echo", &flare_test_echo_cbs, NULL,
                                             FLARE_HANDLER_ALLOW_LIMITED),
                      0);
     /* A dials B through the relay's TCP address. */
     const char *circ = strstr(s, "/p2p-circuit");
     char t[512];
-    snprintf(t, sizeof(t), "/ip4/" DW_RELAY_IP "/tcp/4001/p2p/");
+    snprintf(t, sizeof(t), "/ip4/" FLARE_SIM_WORLD_RELAY_IP "/tcp/4001/p2p/");
     size_t n = strlen(t);
     char rid[128];
     assert_int_equal(flare_peerid_to_string(flare_host_peerid(w.r.h), rid, sizeof(rid)) > 0, 1);
     snprintf(t + n, sizeof(t) - n, "%s%s", rid, circ);
     flare_multiaddr rel;
     assert_int_equal(flare_multiaddr_parse(&rel, t), 0);
-    dw_dial d = {0};
-    assert_int_equal(flare_host_dial(w.a.h, &rel, NULL, dw_dial_cb, &d), 0);
-    dw_run_ms(w.sim, 3000);
+    flare_test_dial d = {0};
+    assert_int_equal(flare_host_dial(w.a.h, &rel, NULL, flare_test_dial_cb, &d), 0);
+    flare_test_run_ms(w.sim, 3000);
     assert_int_equal(d.status, 0);
     assert_int_equal(d.calls, 1);
     assert_string_equal(flare_conn_transport(flare_host_conn_to(w.a.h, flare_host_peerid(w.r.h))),
@@ -501,10 +502,10 @@ static void test_relay_reserve_over_ws(void **state)
         0);
     assert_int_equal(flare_stream_write(st, msg, sizeof(msg)), 0);
     flare_stream_close_write(st);
-    dw_run_ms(w.sim, 2000);
+    flare_test_run_ms(w.sim, 2000);
     assert_true(e.eof);
     assert_int_equal(e.n, sizeof(msg));
-    dw_free(&w);
+    flare_sim_world_free(&w);
 }
 
 int main(void)
