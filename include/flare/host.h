@@ -35,6 +35,7 @@
 #include "flare/keys.h"
 #include "flare/multiaddr.h"
 #include "flare/peerid.h"
+#include "flare/portmap.h"
 #include "flare/reachability.h"
 
 #ifdef __cplusplus
@@ -193,6 +194,7 @@ typedef enum flare_host_event_type {
     FLARE_HOST_EV_HOLEPUNCH,      /* u.holepunch: the punch is done */
     FLARE_HOST_EV_REACHABILITY,   /* u.reachability: AutoNAT's verdict for an IP version changed */
     FLARE_HOST_EV_AUTORELAY,      /* u.autorelay: AutoRelay's choices */
+    FLARE_HOST_EV_PORTMAP,        /* u.portmap: a port mapping was made, renewed, lost */
 } flare_host_event_type;
 
 typedef struct flare_host_event {
@@ -280,6 +282,14 @@ typedef struct flare_host_event {
             const flare_multiaddr *addr; /* the relay's address, or NULL */
             int error;                   /* why, for "backoff"/"replaced" */
         } autorelay;
+        struct {
+            const char *what;                /* "mapped", "renewed", "lost", "failed" */
+            flare_portmap_proto protocol;    /* FLARE_PORTMAP_NONE: failed before any */
+            const flare_multiaddr *internal; /* our listen address */
+            const flare_multiaddr *external; /* the gateway's address for it, or NULL */
+            uint32_t lifetime;               /* seconds granted (0: permanent UPnP lease) */
+            int error;                       /* lost / failed: why */
+        } portmap;
     } u;
 } flare_host_event;
 
@@ -728,6 +738,31 @@ typedef void (*flare_autonat_probe_cb)(flare_host *h, int status, void *user);
  * runs from the loop when every probe of the round ended. Errors:
  * FLARE_ERR_STATE (the client is disabled), FLARE_ERR_NOMEM. */
 int flare_host_autonat_probe(flare_host *h, flare_autonat_probe_cb cb, void *user);
+
+/* ---- port mapping -------------------------------------------------------------- */
+
+/* Maps our private IPv4 listen addresses (present and future) on the default
+ * gateway: PCP, then NAT-PMP, then UPnP IGD (drivers with it: the libuv one
+ * when built with miniupnpc; the simulator's NAT boxes answer PCP and
+ * NAT-PMP). Off by default, as go-libp2p's NATPortMap. A mapped address is
+ * handed to AutoNAT as a candidate and advertised once AutoNAT found it
+ * reachable (or at once with cfg.advertise_unconfirmed); mappings are
+ * renewed, and deleted when the host is destroyed. Progress is reported as
+ * FLARE_HOST_EV_PORTMAP. cfg NULL: flare_portmap_settings_default.
+ * Returns 0, FLARE_ERR_EXISTS (already enabled), FLARE_ERR_INVALID_ARG (bad
+ * struct_size, lifetime < 120, no protocol, a zero retry setting) or
+ * FLARE_ERR_UNSUPPORTED (the host has no port mapping service). */
+int flare_host_enable_portmap(flare_host *h, const flare_portmap_settings *cfg);
+
+typedef struct flare_portmap_info {
+    flare_portmap_proto proto;
+    flare_multiaddr internal; /* our listen address */
+    flare_multiaddr external; /* the gateway's, for it */
+    uint32_t lifetime;        /* seconds granted (0: permanent) */
+} flare_portmap_info;
+
+/* The mappings held now. Returns the count written (<= cap). */
+size_t flare_host_portmap_mappings(flare_host *h, flare_portmap_info *out, size_t cap);
 
 #ifdef __cplusplus
 }

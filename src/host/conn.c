@@ -190,6 +190,9 @@ void flare_conn_close(flare_conn *c)
         flare_buf_reset(&c->tmp);
         c->mux->goaway(c->mux_st, 0, &c->tmp);
         flare__conn_flush(c);
+        if (c->tr_ops && !c->close_pending && c->sec_st && c->sec->close &&
+            c->sec->close(c->sec_st, &c->wire) == 0)
+            flare__conn_flush(c);
         if (c->tr_ops && c->tr_ops->shutdown)
             c->tr_ops->shutdown(c);
     }
@@ -450,6 +453,7 @@ static int start_security(flare_conn *c, const flare__security *sec)
     sc.nmuxers = h->nmuxers;
     sc.mem = &c->rc.mem;
     sc.rng = h->rng;
+    sc.unix_now = h->io->ops->unix_time ? h->io->ops->unix_time(h->io) : 0;
     int rv = sec->init(&c->sec_st, &sc);
     if (rv)
         return rv;

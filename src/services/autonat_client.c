@@ -79,7 +79,8 @@ static size_t add_unique(flare_multiaddr *out, size_t n, size_t cap, const flare
     return n;
 }
 
-/* Our public candidates: public listen addresses, then external ones. */
+/* Our public candidates: public listen addresses, then external ones
+ * (observed, and mapped on our gateway). */
 static size_t candidates(flare_host *h, flare_multiaddr *out, size_t cap)
 {
     flare_multiaddr tmp[16];
@@ -88,7 +89,8 @@ static size_t candidates(flare_host *h, flare_multiaddr *out, size_t cap)
     for (size_t i = 0; i < k; i++)
         if (is_public(h, &tmp[i]))
             n = add_unique(out, n, cap, &tmp[i]);
-    k = flare_host_external_addrs(h, tmp, 16, 1);
+    k = flare__portmap_candidates(h, tmp, 16); /* mapped by our gateway: likeliest first */
+    k += flare_host_external_addrs(h, tmp + k, 16 - k, 1);
     for (size_t i = 0; i < k; i++)
         if (is_public(h, &tmp[i]))
             n = add_unique(out, n, cap, &tmp[i]);
@@ -488,7 +490,12 @@ static int match_nonce(flare__autonat *an, flare_stream *s, uint64_t nonce)
         if (!p->v2 || !p->s)
             continue;
         int same = flare_stream_conn(p->s) == c;
-        if (flare_autonat2_client_req_dial_back(&p->c2, nonce, &c->local_ma, same, &out) == 0)
+        /* A dial-back to a port our gateway maps arrives on the listen port. */
+        const flare_multiaddr *local = &c->local_ma;
+        for (size_t i = 0; i < p->c2.naddrs; i++)
+            if (flare__portmap_maps_to(an->h, &p->c2.addrs[i], &c->local_ma))
+                local = &p->c2.addrs[i];
+        if (flare_autonat2_client_req_dial_back(&p->c2, nonce, local, same, &out) == 0)
             matched = 1;
     }
     if (matched && flare_stream_write(s, out.base, out.len) >= 0)

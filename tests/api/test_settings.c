@@ -9,6 +9,7 @@
 #include "flare/autonat.h"
 #include "flare/dcutr.h"
 #include "flare/noise.h"
+#include "flare/portmap.h"
 #include "flare/reachability.h"
 #include "flare/relay_server.h"
 #include "flare/sim_world.h"
@@ -71,6 +72,15 @@ static int relay(flare_relay_server_settings *c)
     return rv;
 }
 
+static int portmap(flare_portmap_settings *c)
+{
+    flare_portmap_client cl;
+    flare_ipaddr me, gw;
+    flare_ipaddr_parse(&me, "192.168.1.2:4001");
+    flare_ipaddr_parse(&gw, "192.168.1.1");
+    return flare_portmap_client_init(&cl, c, 1, &me, &gw, flare_prng_rng(&prng));
+}
+
 /* A zeroed T is refused, T from T_default() accepted. */
 #define ZEROED_REFUSED(T, make)                                                                    \
     do {                                                                                           \
@@ -106,6 +116,7 @@ static void test_zeroed_refused(void **state)
     ZEROED_REFUSED(flare_addrmgr_settings, addrmgr);
     ZEROED_REFUSED(flare_dcutr_settings, dcutr);
     ZEROED_REFUSED(flare_relay_server_settings, relay);
+    ZEROED_REFUSED(flare_portmap_settings, portmap);
 }
 
 /* Where zero makes no sense it is refused, not replaced by a default. */
@@ -126,6 +137,10 @@ static void test_zero_refused(void **state)
     ZERO_FIELD(flare_relay_server_settings, relay, reservation_ttl, bad);
     ZERO_FIELD(flare_relay_server_settings, relay, buffer_size, bad);
     ZERO_FIELD(flare_relay_server_settings, relay, connect_timeout, bad);
+    ZERO_FIELD(flare_portmap_settings, portmap, lifetime, bad);
+    ZERO_FIELD(flare_portmap_settings, portmap, retry_initial, bad);
+    ZERO_FIELD(flare_portmap_settings, portmap, attempts, bad);
+    ZERO_FIELD(flare_portmap_settings, portmap, retry_interval, bad);
 }
 
 /* Where zero makes sense it is accepted as zero (the behaviour is checked
@@ -141,6 +156,9 @@ static void test_zero_accepted(void **state)
     ZERO_FIELD(flare_dcutr_settings, dcutr, retry_backoff, 0);
     ZERO_FIELD(flare_relay_server_settings, relay, max_reservations, 0);
     ZERO_FIELD(flare_relay_server_settings, relay, limit_data, 0);
+    ZERO_FIELD(flare_portmap_settings, portmap, min_renew, 0);
+    ZERO_FIELD(flare_portmap_settings, portmap, enable_pcp, 0);
+    ZERO_FIELD(flare_portmap_settings, portmap, enable_upnp, 0);
 }
 
 /* A 0-bit observer prefix puts every observer in one group: two observers

@@ -46,8 +46,10 @@ typedef struct node {
     const char *const *connect; /* --connect: peers dialed and kept */
     int nconnect;
     uv_timer_t connect_timer;
-    int no_holepunch; /* keep relayed connections relayed (no DCUtR) */
-    int share_listen; /* --share-listen: another node may listen on our address */
+    int no_holepunch;               /* keep relayed connections relayed (no DCUtR) */
+    int port_map;                   /* --port-map: map private listen ports on the gateway */
+    const char *port_map_protocols; /* --port-map-protocols LIST (NULL: all) */
+    int share_listen;               /* --share-listen: another node may listen on our address */
     uv_timer_t hp_timer;
     int exit_code;
     int stopping;
@@ -402,7 +404,9 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
             cli_jsonf("connected", "peerId", pid_str(ev->u.conn.peer, pid, sizeof(pid)), "addr",
                       ma_str(ev->u.conn.addr, addr, sizeof(addr)), "direction",
                       ev->u.conn.outbound ? "outbound" : "inbound", "muxer",
-                      flare_conn_muxer(ev->u.conn.conn), NULL);
+                      flare_conn_muxer(ev->u.conn.conn), "transport",
+                      flare_conn_transport(ev->u.conn.conn), "security",
+                      flare_conn_security(ev->u.conn.conn), NULL);
         else if (info)
             printf("connected %s %s %s\n", ev->u.conn.outbound ? "to" : "from",
                    pid_str(ev->u.conn.peer, pid, sizeof(pid)),
@@ -615,6 +619,25 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
                    ev->u.autorelay.error ? ": " : "",
                    ev->u.autorelay.error ? flare_strerror(ev->u.autorelay.error) : "");
         break;
+    case FLARE_HOST_EV_PORTMAP: {
+        const char *proto = flare_portmap_proto_name(ev->u.portmap.protocol);
+        ma_str(ev->u.portmap.internal, addr, sizeof(addr));
+        ma_str(ev->u.portmap.external, addr2, sizeof(addr2));
+        snprintf(num, sizeof(num), "\001%u", (unsigned)ev->u.portmap.lifetime);
+        if (cli_json && ev->u.portmap.external)
+            cli_jsonf("portmap", "what", ev->u.portmap.what, "protocol", proto, "internal", addr,
+                      "external", addr2, "lifetime", num, NULL);
+        else if (cli_json)
+            cli_jsonf("portmap", "what", ev->u.portmap.what, "protocol", proto, "internal", addr,
+                      "error", flare_strerror(ev->u.portmap.error), NULL);
+        else if (info && ev->u.portmap.external)
+            printf("port mapping %s (%s): %s -> %s, %u s\n", ev->u.portmap.what, proto, addr2, addr,
+                   (unsigned)ev->u.portmap.lifetime);
+        else if (info)
+            printf("port mapping %s (%s) for %s: %s\n", ev->u.portmap.what, proto, addr,
+                   flare_strerror(ev->u.portmap.error));
+        break;
+    }
     case FLARE_HOST_EV_REACHABILITY:
         snprintf(num, sizeof(num), "\001%d", ev->u.reachability.family);
         if (cli_json)
@@ -727,12 +750,48 @@ typedef struct node_opts {
     int conn_low, conn_high, conn_grace; /* -1: the host's default */
     /* --max-*: resource manager limits, applied over the host's defaults. */
     size_t rc_val[16];
-    unsigned rc_set; /* bit i: rc_flags[i] given */
+    unsigned rc_set;    /* bit i: rc_flags[i] given */
+    char security[128]; /* --security as protocol IDs ("" = the host's default) */
     /* Secure WebSockets: --tls-cert/--tls-key (a /tls/ws listener's
      * certificate chain and key, PEM) and --tls-ca (trusted for wss dials
      * instead of the system's store). */
     const char *tls_cert, *tls_key, *tls_ca;
 } node_opts;
+
+/* --security LIST: names (noise, tls) or protocol IDs, comma separated, into
+ * the host's form (protocol IDs). Returns 0 or -1 (reported). */
+static int parse_security(const char *v, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = 0;
+    for (const char *p = v; *p;) {
+        size_t len = strcspn(p, ",");
+        const char *id = NULL;
+        if (len == 5 && strncmp(p, "noise", 5) == 0)
+            id = "/noise";
+        else if (len == 3 && strncmp(p, "tls", 3) == 0)
+            id = "/tls/1.0.0";
+        else if ((len == 6 && strncmp(p, "/noise", 6) == 0) ||
+                 (len == 10 && strncmp(p, "/tls/1.0.0", 10) == 0))
+            id = p;
+        size_t idlen = id == p ? len : id ? strlen(id) : 0;
+        if (!id || n + idlen + 2 > cap) {
+            fprintf(stderr, "flare: --security: '%.*s' is not noise or tls\n", (int)len, p);
+            return -1;
+        }
+        if (n)
+            out[n++] = ',';
+        memcpy(out + n, id, idlen);
+        n += idlen;
+        out[n] = 0;
+        p += len + (p[len] == ',');
+    }
+    if (n == 0) {
+        fprintf(stderr, "flare: --security: empty list\n");
+        return -1;
+    }
+    return 0;
+}
 
 /* A policy flag of node_opts; returns 1 if it was one (i advanced), 0 if
  * not, -1 on a bad value (reported). */
@@ -762,6 +821,9 @@ static int parse_policy(int argc, char **argv, int *i, node_opts *o)
             return -1;
     } else if (strcmp(a, "--conn-grace") == 0) {
         if (cli_parse_int(a, v, 0, 86400, &o->conn_grace))
+            return -1;
+    } else if (strcmp(a, "--security") == 0) {
+        if (parse_security(v, o->security, sizeof(o->security)))
             return -1;
     } else {
         return 0;
@@ -940,7 +1002,14 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             o->connect[o->nconnect++] = argv[++i];
         else if (strcmp(a, "--no-holepunch") == 0)
             n->no_holepunch = 1;
-        else if (strcmp(a, "--share-listen") == 0)
+        else if (strcmp(a, "--port-map") == 0)
+            n->port_map = 1;
+        else if (strcmp(a, "--no-port-map") == 0)
+            n->port_map = 0;
+        else if (strcmp(a, "--port-map-protocols") == 0 && more) {
+            n->port_map_protocols = argv[++i];
+            n->port_map = 1;
+        } else if (strcmp(a, "--share-listen") == 0)
             n->share_listen = 1;
         else if (strcmp(a, "--tls-cert") == 0 && more)
             o->tls_cert = argv[++i];
@@ -980,6 +1049,39 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
     return 0;
 }
 
+/* --port-map[-protocols LIST]: LIST is a comma-separated subset of pcp,
+ * nat-pmp, upnp. */
+static int enable_port_map(node *n)
+{
+    flare_portmap_settings pm;
+    flare_portmap_settings_default(&pm);
+    if (n->port_map_protocols) {
+        pm.enable_pcp = pm.enable_natpmp = pm.enable_upnp = 0;
+        char list[128];
+        snprintf(list, sizeof(list), "%s", n->port_map_protocols);
+        for (char *save = NULL, *t = strtok_r(list, ",", &save); t;
+             t = strtok_r(NULL, ",", &save)) {
+            if (strcmp(t, "pcp") == 0)
+                pm.enable_pcp = 1;
+            else if (strcmp(t, "nat-pmp") == 0 || strcmp(t, "natpmp") == 0)
+                pm.enable_natpmp = 1;
+            else if (strcmp(t, "upnp") == 0)
+                pm.enable_upnp = 1;
+            else {
+                fprintf(stderr,
+                        "flare: --port-map-protocols: unknown protocol '%s' (pcp, "
+                        "nat-pmp, upnp)\n",
+                        t);
+                return FLARE_ERR_INVALID_ARG;
+            }
+        }
+    }
+    int rv = flare_host_enable_portmap(n->host, &pm);
+    if (rv)
+        fprintf(stderr, "flare: cannot enable port mapping: %s\n", flare_strerror(rv));
+    return rv;
+}
+
 static int node_run(node *n, node_opts *o)
 {
     flare_privkey key;
@@ -1007,6 +1109,8 @@ static int node_run(node *n, node_opts *o)
     cfg.tls_cert_file = o->tls_cert;
     cfg.tls_key_file = o->tls_key;
     cfg.tls_ca_file = o->tls_ca;
+    if (o->security[0])
+        cfg.security = o->security;
     n->connect = o->connect;
     n->nconnect = o->nconnect;
     if (rv == 0)
@@ -1039,6 +1143,8 @@ static int node_run(node *n, node_opts *o)
             cli_multiaddr_hint(o->listen[i]);
         }
     }
+    if (rv == 0 && n->port_map)
+        rv = enable_port_map(n);
     if (rv == 0 && n->relay_server) {
         rv = flare_host_enable_relay_server(n->host, o->relay_cfg);
         if (rv)
