@@ -600,7 +600,7 @@ int flare_host_set_protocol_limits(flare_host *h, const char *protocol, size_t p
 
 /* ---- circuit relay v2 --------------------------------------------------------- */
 
-struct flare_relay_server_config;
+struct flare_relay_server_settings;
 /* Keeps a reservation on the relay at relay_ma (/.../p2p/RELAY): reserves,
  * refreshes before expiry, re-reserves after drops or refusals (with
  * backoff), and advertises our relayed addresses through identify.
@@ -613,10 +613,13 @@ int flare_host_relay_reserve(flare_host *h, const flare_multiaddr *relay_ma);
  * reservations. Returns the count written. */
 size_t flare_host_relay_addrs(flare_host *h, flare_multiaddr *out, size_t cap);
 /* Serves /libp2p/circuit/relay/0.2.0/hop with the given limits (NULL:
- * go-libp2p's defaults). The relay advertises our current addresses. */
-/* Returns 0, FLARE_ERR_EXISTS if already enabled, FLARE_ERR_UNSUPPORTED, FLARE_ERR_INVALID_ARG, or
- * FLARE_ERR_NOMEM. */
-int flare_host_enable_relay_server(flare_host *h, const struct flare_relay_server_config *cfg);
+ * flare_relay_server_settings_default(), go-libp2p's). The host's key is
+ * used whatever cfg->key says; addrs NULL: our current addresses; a
+ * buffer_size below 64 KiB is raised to it.
+ * Returns 0, FLARE_ERR_EXISTS if already enabled, FLARE_ERR_UNSUPPORTED,
+ * FLARE_ERR_INVALID_ARG (cfg rejected by flare_relay_server_new: wrong
+ * struct_size, a zero TTL, buffer or timeout), or FLARE_ERR_NOMEM. */
+int flare_host_enable_relay_server(flare_host *h, const struct flare_relay_server_settings *cfg);
 /* Returns the relay server's reservation count (0 when not a relay). */
 size_t flare_host_relay_num_reservations(flare_host *h);
 /* Returns the relay server's circuit count (0 when not a relay). */

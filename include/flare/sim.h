@@ -61,11 +61,12 @@ typedef struct flare_sim_lan flare_sim_lan;
 typedef struct flare_sim_host flare_sim_host;
 typedef struct flare_sim_nat flare_sim_nat;
 
-#define FLARE_SIM_MSS     8192       /* bytes of TCP data per simulated segment */
-#define FLARE_SIM_TCP_HDR 40         /* header bytes counted against the link rate */
-#define FLARE_SIM_RCVBUF  (1u << 20) /* TCP receive window: bytes sent, not yet consumed */
-#define FLARE_SIM_UDP_HDR 28
-#define FLARE_SIM_RTO     (200 * FLARE_NS_PER_MS)
+#define FLARE_SIM_MSS           8192       /* bytes of TCP data per simulated segment */
+#define FLARE_SIM_TCP_HDR       40         /* header bytes counted against the link rate */
+#define FLARE_SIM_RCVBUF        (1u << 20) /* TCP receive window: bytes sent, not yet consumed */
+#define FLARE_SIM_UDP_HDR       28
+#define FLARE_SIM_RTO           (200 * FLARE_NS_PER_MS)
+#define FLARE_SIM_DEFAULT_QUEUE (64 * 1024) /* a typical link queue (flare_sim_link.queue) */
 /* The wall clock (io->unix_time) at virtual time 0: 2026-01-01T00:00:00Z. */
 #define FLARE_SIM_EPOCH 1767225600ULL
 
@@ -128,8 +129,9 @@ typedef struct flare_sim_link {
     flare_tstamp jitter; /* extra delay, uniform in [0, jitter] ns */
     double loss;         /* probability a packet is lost, 0..1 */
     uint64_t rate;       /* bytes per second, 0 = unlimited */
-    size_t queue;        /* bytes a rate-limited link may hold (UDP tail-drop);
-                            0 = 64 KiB */
+    size_t queue;        /* bytes a rate-limited link may hold before it drops UDP
+                            datagrams (tail-drop); 0: none wait, e.g.
+                            FLARE_SIM_DEFAULT_QUEUE */
 } flare_sim_link;
 
 /* Sets the link of every interface of h; takes effect for packets sent from

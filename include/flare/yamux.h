@@ -71,7 +71,12 @@ enum {
     FLARE_YAMUX_GOAWAY_INTERNAL_ERROR = 2,
 };
 
+/* A session's settings. Start from flare_yamux_settings_default(), which
+ * sets struct_size and every field. Zero is never "the default": 0 unacked
+ * inbound streams resets every stream the peer opens; max_streams must not
+ * be 0. */
 typedef struct flare_yamux_settings {
+    size_t struct_size;              /* set by flare_yamux_settings_default */
     int is_client;                   /* client opens odd ids, server even */
     uint32_t initial_window;         /* >= 256 KiB; the excess is granted on SYN/ACK */
     uint32_t max_window;             /* auto-tuning cap (16 MiB) */
@@ -86,13 +91,14 @@ typedef struct flare_yamux flare_yamux;
 
 /* Fills s with defaults: client, 256 KiB initial, 16 MiB max window and
  * buffer, 512 streams, 256 unacked inbound, keepalive 30 s, ping timeout
- * 10 s. */
+ * 10 s; and sets s->struct_size. */
 void flare_yamux_settings_default(flare_yamux_settings *s);
 
 /* Creates a session. rng draws the opaque value of each ping (random, so a
  * peer cannot answer pings it never read); now is the creation time (the
  * first keepalive ping is due then). Returns 0, FLARE_ERR_INVALID_ARG
- * (inconsistent settings, no rng) or FLARE_ERR_NOMEM. */
+ * (s->struct_size is not sizeof(flare_yamux_settings), inconsistent
+ * settings, max_streams 0, no rng) or FLARE_ERR_NOMEM. */
 int flare_yamux_new(flare_yamux **y, const flare_yamux_settings *s, const flare_mem *mem,
                     flare_rng rng, flare_tstamp now);
 /* Frees the session and every stream in it (no frames are sent). */

@@ -396,7 +396,8 @@ void flare__conn_start_upgrade(flare_conn *c)
 static int start_noise(flare_conn *c)
 {
     flare_host *h = c->host;
-    flare_noise_settings ns = {0};
+    flare_noise_settings ns;
+    flare_noise_settings_default(&ns);
     ns.identity = &h->key;
     ns.initiator = c->initiator;
     ns.expected_remote = c->expect_peer ? &c->peer : NULL;

@@ -445,14 +445,16 @@ static const flare_stream_cbs v2_handler = {.on_open = v2_open};
 static int server_init(flare__autonat *an)
 {
     flare_host *h = an->h;
-    flare_autonat1_server_settings s1 = {0};
+    flare_autonat1_server_settings s1;
+    flare_autonat1_server_settings_default(&s1);
     s1.doc_is_public = h->cfg.doc_addrs_public;
     s1.max_dial_addrs = V1_DIAL_ADDRS;
     int rv = flare_autonat1_server_init(&an->s1, &s1, h->mem);
     if (rv)
         return rv;
     an->s1_ok = 1;
-    flare_autonat2_server_settings s2 = {0};
+    flare_autonat2_server_settings s2;
+    flare_autonat2_server_settings_default(&s2);
     s2.doc_is_public = h->cfg.doc_addrs_public;
     rv = flare_autonat2_server_init(&an->s2, &s2, h->mem, h->rng);
     if (rv)

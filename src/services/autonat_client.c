@@ -323,7 +323,8 @@ static int probe_start(flare__autonat *an, round_t *rd, flare_conn *c, int v2,
     flare_buf_init(&out, h->mem);
     int rv = h->io->ops->timer_new(h->io, probe_timeout, p, &p->timer);
     if (rv == 0 && v2) {
-        rv = flare_autonat2_client_req_init(&p->c2, addrs, n, 0, h->rng, &out);
+        rv = flare_autonat2_client_req_init(&p->c2, addrs, n, FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                            h->rng, &out);
     } else if (rv == 0) {
         p->nasked = n;
         memcpy(p->asked, addrs, n * sizeof(*addrs));
@@ -548,14 +549,17 @@ static const flare_stream_cbs back_handler = {.on_open = back_open};
 int flare__autonat_client_init(flare__autonat *an)
 {
     flare_host *h = an->h;
-    flare_reachability_settings rs = {0};
+    flare_reachability_settings rs;
+    flare_reachability_settings_default(&rs);
     rs.boot_delay = h->cfg.autonat_boot_delay;
     rs.retry_interval = h->cfg.autonat_retry_interval;
     rs.refresh_interval = h->cfg.autonat_refresh_interval;
     flare_tstamp now = flare_io_now(h->io);
-    flare_reachability_init(&an->reach, &rs, h->mem, now);
+    int rv = flare_reachability_init(&an->reach, &rs, h->mem, now);
+    if (rv)
+        return rv;
     an->boot_at = flare_reachability_expiry(&an->reach);
-    int rv = h->io->ops->timer_new(h->io, on_timer, an, &an->timer);
+    rv = h->io->ops->timer_new(h->io, on_timer, an, &an->timer);
     if (rv == 0)
         rv = flare_host_set_handler(h, FLARE_AUTONAT_V2_DIAL_BACK_ID, &back_handler, an, 0);
     if (rv == 0)

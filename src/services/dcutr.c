@@ -307,10 +307,12 @@ static void punch_dialed(flare_host *h, flare_conn *c, int status, void *user)
 }
 
 /* How we judge addresses a peer gave us (its CONNECT, its identify). */
-static flare_dcutr_addr_opts peer_addr_opts(const flare_host *h)
+static flare_dcutr_addr_settings peer_addr_opts(const flare_host *h)
 {
-    flare_dcutr_addr_opts o = {.doc_is_public = h->cfg.doc_addrs_public,
-                               .allow_private = h->cfg.dial_private_peer_addrs};
+    flare_dcutr_addr_settings o;
+    flare_dcutr_addr_settings_default(&o);
+    o.doc_is_public = h->cfg.doc_addrs_public;
+    o.allow_private = h->cfg.dial_private_peer_addrs;
     return o;
 }
 
@@ -320,7 +322,7 @@ static void dial_addrs(punch *p, const flare_multiaddr *given, size_t ngiven)
     /* The peer chose these: never its pick of our LAN's or loopback's ports,
      * and only a few of them. */
     flare_multiaddr addrs[FLARE_DCUTR_MAX_DIALS];
-    flare_dcutr_addr_opts ao = peer_addr_opts(h);
+    flare_dcutr_addr_settings ao = peer_addr_opts(h);
     int k = flare_dcutr_dial_addrs(given, ngiven, &ao, addrs, FLARE_DCUTR_MAX_DIALS);
     size_t n = k > 0 ? (size_t)k : 0;
     p->in_dial = 1;
@@ -361,7 +363,7 @@ static size_t our_addrs(flare_host *h, flare_multiaddr *out, size_t cap)
     size_t nc = flare_host_external_addrs(h, conf, 16, 0);
     size_t na = flare_host_external_addrs(h, cand, 16, 1);
     /* Private ones only where we would dial them too (tests on one LAN). */
-    flare_dcutr_addr_opts o = peer_addr_opts(h);
+    flare_dcutr_addr_settings o = peer_addr_opts(h);
     int n = flare_dcutr_select_addrs(conf, nc, cand, na, &o, out, cap);
     return n > 0 ? (size_t)n : 0;
 }
@@ -524,7 +526,10 @@ static punch *punch_new(flare_host *h, flare_conn *relayed, int initiator)
     p->initiator = initiator;
     p->refs = 1;
     p->relay_up_at = now_of(h);
-    flare_dcutr_settings s = {.tracer = &d->tracer, .trace_id = p->id};
+    flare_dcutr_settings s;
+    flare_dcutr_settings_default(&s);
+    s.tracer = &d->tracer;
+    s.trace_id = p->id;
     int rv = h->io->ops->timer_new(h->io, on_timer, p, &p->timer);
     if (rv == 0 && initiator) {
         p->b = flare__calloc(h->mem, 1, sizeof(*p->b));
@@ -582,7 +587,7 @@ static void try_reversal(punch *p)
     if (!info)
         return;
     if (flare_host_peer_info(h, &p->peer, info) == 0) {
-        flare_dcutr_addr_opts o = peer_addr_opts(h);
+        flare_dcutr_addr_settings o = peer_addr_opts(h);
         for (size_t i = 0; i < info->naddrs; i++) {
             if (!flare_dcutr_addr_usable(&info->addrs[i], &o))
                 continue;

@@ -138,12 +138,17 @@ static void peer_init(peer *p, uint8_t seed, int initiator, const peer_opts *o, 
     memset(s, seed, sizeof(s));
     assert_int_equal(flare_privkey_from_seed(&p->id, s), 0);
     assert_int_equal(flare_peerid_from_pubkey(&p->pid, &p->id.pub), 0);
-    flare_noise_settings st = {&p->id,
-                               initiator,
-                               o ? o->expected : NULL,
-                               o ? o->muxers : NULL,
-                               o ? o->nmuxers : 0,
-                               o ? o->max_plain : 0};
+    flare_noise_settings st;
+    flare_noise_settings_default(&st);
+    st.identity = &p->id;
+    st.initiator = initiator;
+    if (o) {
+        st.expected_remote = o->expected;
+        st.muxers = o->muxers;
+        st.nmuxers = o->nmuxers;
+        if (o->max_plain)
+            st.max_plaintext_buffer = o->max_plain;
+    }
     assert_int_equal(flare_noise_init(&p->n, &st, NULL, flare_prng_rng(rng)), 0);
     flare_buf_init(&p->out, NULL);
     flare_buf_init(&p->plain, NULL);
@@ -218,7 +223,13 @@ static void test_handshake_and_data(void **state)
         peer_init(&r, 2, 0, &or_, &rng);
         oi.expected = &r.pid; /* the dialer knows whom it dials */
         flare_noise_free(&i.n);
-        flare_noise_settings st = {&i.id, 1, &r.pid, MUX_YM, 2, 0};
+        flare_noise_settings st;
+        flare_noise_settings_default(&st);
+        st.identity = &i.id;
+        st.initiator = 1;
+        st.expected_remote = &r.pid;
+        st.muxers = MUX_YM;
+        st.nmuxers = 2;
         assert_int_equal(flare_noise_init(&i.n, &st, NULL, flare_prng_rng(&rng)), 0);
         assert_int_equal(flare_noise_encrypt(&i.n, (const uint8_t *)"x", 1, &i.out),
                          FLARE_ERR_STATE);
@@ -751,9 +762,17 @@ static void test_api_errors(void **state)
     uint8_t seed[32] = {5};
     assert_int_equal(flare_privkey_from_seed(&id, seed), 0);
     flare_noise n;
-    flare_noise_settings s = {NULL, 1, NULL, NULL, 0, 0};
+    flare_noise_settings s = {0};
+    s.identity = &id;
+    /* Zeroed (no struct_size): refused, not taken as the defaults. */
+    assert_int_equal(flare_noise_init(&n, &s, NULL, flare_prng_rng(&rng)), FLARE_ERR_INVALID_ARG);
+    flare_noise_settings_default(&s);
+    s.initiator = 1;
     assert_int_equal(flare_noise_init(&n, &s, NULL, flare_prng_rng(&rng)), FLARE_ERR_INVALID_ARG);
     s.identity = &id;
+    s.max_plaintext_buffer = 0; /* decrypting nothing would stall: refused */
+    assert_int_equal(flare_noise_init(&n, &s, NULL, flare_prng_rng(&rng)), FLARE_ERR_INVALID_ARG);
+    s.max_plaintext_buffer = FLARE_NOISE_DEFAULT_MAX_PLAINTEXT_BUFFER;
     const char *const empty[] = {""};
     s.muxers = empty;
     s.nmuxers = 1;
@@ -779,43 +798,28 @@ static void test_api_errors(void **state)
 
 /* Allocation failure at every point of a handshake and a transfer: each
  * failure is reported as FLARE_ERR_NOMEM, and nothing leaks (ASan). */
-typedef struct failing_mem {
-    long left; /* allocations until the failure; < 0: never fail */
-} failing_mem;
-
-static void *fm_malloc(size_t n, void *u)
-{
-    failing_mem *f = u;
-    return f->left-- == 0 ? NULL : malloc(n);
-}
-static void fm_free(void *p, void *u)
-{
-    free(p);
-}
-static void *fm_calloc(size_t k, size_t n, void *u)
-{
-    failing_mem *f = u;
-    return f->left-- == 0 ? NULL : calloc(k, n);
-}
-static void *fm_realloc(void *p, size_t n, void *u)
-{
-    failing_mem *f = u;
-    return f->left-- == 0 ? NULL : realloc(p, n);
-}
-
 static void test_allocation_failures(void **state)
 {
     int completed = 0;
     for (long fail = 0; fail < 200 && !completed; fail++) {
-        failing_mem fm = {fail};
-        flare_mem mem = {&fm, fm_malloc, fm_free, fm_calloc, fm_realloc};
+        flare_test_heap fm = {.fail_at = fail + 1};
+        flare_mem mem = flare_test_heap_mem(&fm);
         flare_prng rng;
         flare_prng_seed(&rng, 17);
         flare_privkey ki, kr;
         uint8_t s1[32] = {1}, s2[32] = {2};
         assert_int_equal(flare_privkey_from_seed(&ki, s1), 0);
         assert_int_equal(flare_privkey_from_seed(&kr, s2), 0);
-        flare_noise_settings si = {&ki, 1, NULL, MUX_YM, 2, 0}, sr = {&kr, 0, NULL, MUX_MY, 2, 0};
+        flare_noise_settings si, sr;
+        flare_noise_settings_default(&si);
+        flare_noise_settings_default(&sr);
+        si.identity = &ki;
+        si.initiator = 1;
+        si.muxers = MUX_YM;
+        si.nmuxers = 2;
+        sr.identity = &kr;
+        sr.muxers = MUX_MY;
+        sr.nmuxers = 2;
         flare_noise i = {0}, r = {0};
         flare_buf io, ro, ip, rp; /* the caller's buffers never fail */
         flare_buf_init(&io, NULL);
@@ -851,6 +855,7 @@ static void test_allocation_failures(void **state)
         flare_buf_free(&ro);
         flare_buf_free(&ip);
         flare_buf_free(&rp);
+        assert_int_equal(fm.blocks, 0);
     }
     assert_true(completed);
 }

@@ -41,7 +41,8 @@ typedef struct node {
     int hp_timed_out;           /* --wait-holepunch ran out: exit 4 once the echo is done */
     int allow_testnet;          /* TEST-NET ranges count as public (the NAT lab) */
     int auto_relay;             /* --auto-relay: pick relays when AutoNAT says private */
-    long autonat_boot_ms;       /* --autonat-boot-delay (0: the host's default) */
+    long autonat_boot_ms;       /* --autonat-boot-delay (0: at once) */
+    int autonat_boot_set;       /* given; else the host's default */
     const char *const *connect; /* --connect: peers dialed and kept */
     int nconnect;
     uv_timer_t connect_timer;
@@ -718,7 +719,7 @@ typedef struct node_opts {
     const char *connect[MAX_LISTEN];
     int nconnect;
     const char *target;
-    flare_relay_server_config *relay_cfg; /* flare relay: --relay-* limits */
+    flare_relay_server_settings *relay_cfg; /* flare relay: --relay-* limits */
     /* Policy: --deny-peer/--allow-peer/--deny-ip/--allow-ip (the gater) and
      * the connection manager's water marks. */
     const char *gate_flag[MAX_RULES], *gate_val[MAX_RULES];
@@ -853,8 +854,10 @@ static void apply_rc_flags(const node_opts *o, flare_host_settings *cfg)
         cfg->limits.streams_per_peer_outbound = cfg->limits.streams_per_peer_inbound;
 }
 
-/* --relay-NAME VALUE for `flare relay`: the server's limits (0 = default). */
-static int parse_relay_limit(flare_relay_server_config *c, const char *name, const char *val)
+/* --relay-NAME VALUE for `flare relay`: the server's limits. 0 is a real
+ * value: no limit for data and duration, nothing allowed for the maxima;
+ * a reservation TTL must be at least 1 s. */
+static int parse_relay_limit(flare_relay_server_settings *c, const char *name, const char *val)
 {
     uint64_t v;
     if (strcmp(name, "--relay-data") == 0) {
@@ -874,7 +877,7 @@ static int parse_relay_limit(flare_relay_server_config *c, const char *name, con
         fprintf(stderr, "flare: unknown flag '%s'\n", name);
         return -1;
     }
-    if (cli_parse_u64(name, val, 0, 0xffffffffULL, &v))
+    if (cli_parse_u64(name, val, dst == &c->reservation_ttl ? 1 : 0, 0xffffffffULL, &v))
         return -1;
     *dst = (uint32_t)v;
     return 0;
@@ -924,6 +927,7 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             if (cli_parse_int(a, argv[++i], 0, 86400000, &ms))
                 return 2;
             n->autonat_boot_ms = ms;
+            n->autonat_boot_set = 1;
         } else if (strcmp(a, "--keep-alive") == 0)
             n->keep_running = 1;
         else if (strcmp(a, "--auto-relay") == 0)
@@ -977,7 +981,7 @@ static int node_run(node *n, node_opts *o)
     cfg.share_listen = n->share_listen;
     if (n->no_holepunch)
         cfg.enable_holepunch = 0;
-    if (n->autonat_boot_ms)
+    if (n->autonat_boot_set)
         cfg.autonat_boot_delay = (flare_tstamp)n->autonat_boot_ms * 1000000;
     if (o->conn_low >= 0)
         cfg.conn_low_water = (size_t)o->conn_low;
@@ -1105,8 +1109,8 @@ int cmd_relay(int argc, char **argv)
 {
     node n = {0};
     node_opts o = {0};
-    flare_relay_server_config rcfg;
-    flare_relay_server_config_default(&rcfg);
+    flare_relay_server_settings rcfg;
+    flare_relay_server_settings_default(&rcfg);
     o.relay_cfg = &rcfg;
     int rv = parse_common(argc, argv, &n, &o, 0);
     if (rv)

@@ -141,6 +141,7 @@ static int ensure_acked(flare_yamux *y, flare__ystream *st, flare_buf *out)
 void flare_yamux_settings_default(flare_yamux_settings *s)
 {
     memset(s, 0, sizeof(*s));
+    s->struct_size = sizeof(*s);
     s->is_client = 1;
     s->initial_window = FLARE_YAMUX_DEFAULT_WINDOW;
     s->max_window = 16u * 1024 * 1024;
@@ -155,8 +156,9 @@ int flare_yamux_new(flare_yamux **out, const flare_yamux_settings *s, const flar
                     flare_rng rng, flare_tstamp now)
 {
     *out = NULL;
-    if (s->initial_window < FLARE_YAMUX_DEFAULT_WINDOW || s->max_window < s->initial_window ||
-        s->max_recv_buffer < s->initial_window || s->max_streams == 0 || !rng.fn)
+    if (s->struct_size != sizeof(*s) || s->initial_window < FLARE_YAMUX_DEFAULT_WINDOW ||
+        s->max_window < s->initial_window || s->max_recv_buffer < s->initial_window ||
+        s->max_streams == 0 || !rng.fn)
         return FLARE_ERR_INVALID_ARG;
     flare_yamux *y = flare__calloc(mem, 1, sizeof(*y));
     if (!y)

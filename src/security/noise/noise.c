@@ -96,9 +96,17 @@ static int dup_strings(const flare_mem *mem, const char *const *src, size_t n, c
 
 /* --- lifecycle ----------------------------------------------------------- */
 
+void flare_noise_settings_default(flare_noise_settings *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->struct_size = sizeof(*s);
+    s->max_plaintext_buffer = FLARE_NOISE_DEFAULT_MAX_PLAINTEXT_BUFFER;
+}
+
 static int check_settings(const flare_noise_settings *s)
 {
-    if (!s || !s->identity || (s->nmuxers && !s->muxers) || s->nmuxers > FLARE_NOISE_MAX_MUXERS)
+    if (!s || s->struct_size != sizeof(*s) || !s->identity || !s->max_plaintext_buffer ||
+        (s->nmuxers && !s->muxers) || s->nmuxers > FLARE_NOISE_MAX_MUXERS)
         return FLARE_ERR_INVALID_ARG;
     for (size_t i = 0; i < s->nmuxers; i++) {
         if (!s->muxers[i])
@@ -129,8 +137,7 @@ int flare_noise_init(flare_noise *n, const flare_noise_settings *s, const flare_
     st->identity = *s->identity;
     if (s->expected_remote)
         st->expected = *s->expected_remote;
-    st->max_plain = s->max_plaintext_buffer ? s->max_plaintext_buffer
-                                            : FLARE_NOISE_DEFAULT_MAX_PLAINTEXT_BUFFER;
+    st->max_plain = s->max_plaintext_buffer;
     flare_buf_init(&st->in, st->mem);
     flare_buf_init(&st->scratch, st->mem);
     if ((rv = dup_strings(st->mem, s->muxers, s->nmuxers, &st->muxers)) != 0) {
