@@ -66,7 +66,7 @@ struct flare_io_udp {
     void *user;
 };
 
-#define FLARE__UV_READ_BUF (256 * 1024)
+#define FLARE__UV_READ_BUF 65536
 
 struct flare_uvio {
     flare_io io;
