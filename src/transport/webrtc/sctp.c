@@ -18,7 +18,8 @@ enum { CH_FREE, CH_OPEN, CH_CLOSING };
 
 typedef struct chan {
     uint8_t state;
-    uint8_t out_reset; /* our outgoing stream is reset */
+    uint8_t out_req;   /* the reset of our outgoing stream is asked for */
+    uint8_t out_reset; /* and done */
     uint8_t in_reset;  /* the peer's is */
     uint8_t dropping;  /* the rest of an oversized message is discarded */
 } chan;
@@ -135,20 +136,41 @@ static int peer_id(const flare__sctp *s, uint16_t id)
     return (id % 2 == 0) != (s->is_client != 0);
 }
 
+/* Asks SCTP to reset the outgoing streams of closing channels, all in one
+ * request: SCTP allows one outstanding request at a time, so ids that
+ * could not go now go with the next try (after the answer, or a tick). */
+static void flush_resets(flare__sctp *s)
+{
+    if (!s->up || s->sock == NULL)
+        return;
+    size_t k = 0;
+    for (uint16_t i = 0; i < s->max_channels; i++)
+        k += s->chans[i].state == CH_CLOSING && !s->chans[i].out_req && !s->chans[i].out_reset;
+    if (k == 0)
+        return;
+    size_t sz = sizeof(struct sctp_reset_streams) + k * sizeof(uint16_t);
+    struct sctp_reset_streams *rs = flare__calloc(s->mem, 1, sz);
+    if (rs == NULL)
+        return;
+    rs->srs_flags = SCTP_STREAM_RESET_OUTGOING;
+    rs->srs_number_streams = (uint16_t)k;
+    k = 0;
+    for (uint16_t i = 0; i < s->max_channels; i++)
+        if (s->chans[i].state == CH_CLOSING && !s->chans[i].out_req && !s->chans[i].out_reset)
+            rs->srs_stream_list[k++] = i;
+    if (usrsctp_setsockopt(s->sock, IPPROTO_SCTP, SCTP_RESET_STREAMS, rs, (socklen_t)sz) == 0)
+        for (size_t j = 0; j < k; j++)
+            s->chans[rs->srs_stream_list[j]].out_req = 1;
+    flare__free(s->mem, rs);
+}
+
 static void reset_out(flare__sctp *s, uint16_t id)
 {
     chan *c = &s->chans[id];
-    if (c->out_reset || c->state == CH_FREE)
+    if (c->state == CH_FREE)
         return;
-    uint8_t raw[sizeof(struct sctp_reset_streams) + sizeof(uint16_t)];
-    struct sctp_reset_streams *rs = (struct sctp_reset_streams *)raw;
-    memset(raw, 0, sizeof(raw));
-    rs->srs_flags = SCTP_STREAM_RESET_OUTGOING;
-    rs->srs_number_streams = 1;
-    rs->srs_stream_list[0] = id;
-    if (usrsctp_setsockopt(s->sock, IPPROTO_SCTP, SCTP_RESET_STREAMS, rs, sizeof(raw)) == 0)
-        c->out_reset = 1;
     c->state = CH_CLOSING;
+    flush_resets(s);
 }
 
 static void channel_gone_check(flare__sctp *s, uint16_t id)
@@ -268,8 +290,12 @@ static void on_notification(flare__sctp *s, const uint8_t *p, size_t len)
                 s->chans[id].in_reset = 1;
                 reset_out(s, id); /* the peer closed: close ours (RFC 8831 6.7) */
             }
-            if (e->strreset_flags & SCTP_STREAM_RESET_OUTGOING_SSN)
-                s->chans[id].out_reset = 1;
+            if (e->strreset_flags & SCTP_STREAM_RESET_OUTGOING_SSN) {
+                if (e->strreset_flags & (SCTP_STREAM_RESET_DENIED | SCTP_STREAM_RESET_FAILED))
+                    s->chans[id].out_req = 0; /* asked again below */
+                else
+                    s->chans[id].out_reset = 1;
+            }
             channel_gone_check(s, id);
         }
         break;
@@ -336,6 +362,7 @@ static void drain(flare__sctp *s)
         }
         on_message(s, id, ntohl(ri.rcv_ppid), buf, (size_t)n);
     }
+    flush_resets(s);
     if (s->want_write && s->sock != NULL && (usrsctp_get_events(s->sock) & SCTP_EVENT_WRITE)) {
         s->want_write = 0;
         push_event(s, FLARE__SCTP_EV_WRITABLE, 0, 0, NULL, 0);
