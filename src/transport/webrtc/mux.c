@@ -234,6 +234,11 @@ static void pump(flare__webrtc_mux *m)
             on_open(m, e.id);
             break;
         case FLARE__SCTP_EV_MESSAGE:
+            if (e.id == 0) {
+                if (m->cfg.on_ch0 != NULL)
+                    m->cfg.on_ch0(m->cfg.ch0_user, buf, e.len);
+                break;
+            }
             on_data(m, e.id, buf, e.len);
             break;
         case FLARE__SCTP_EV_CHANNEL_CLOSED:
@@ -258,6 +263,11 @@ static void pump(flare__webrtc_mux *m)
             break;
         }
     }
+}
+
+void flare__webrtc_mux_pump(flare__webrtc_mux *m)
+{
+    pump(m);
 }
 
 /* ---- flare__muxer_ops ------------------------------------------------------------------ */

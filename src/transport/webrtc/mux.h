@@ -15,8 +15,8 @@
  * the association is not read, so SCTP's window holds the peer back (one
  * slow reader delays the others, as on any single-window transport).
  *
- * Channel 0 is the transport's (webrtc-direct's Noise handshake): the
- * muxer ignores it.
+ * Channel 0 is the transport's (the Noise handshake): its messages go to
+ * on_ch0.
  */
 #ifndef FLARE_WEBRTC_MUX_H
 #define FLARE_WEBRTC_MUX_H
@@ -35,6 +35,10 @@ typedef struct flare__webrtc_mux_cfg {
      * association produced. Optional. */
     void (*flush)(void *user);
     void *user;
+    /* Messages on channel 0 (raw SCTP message bytes), for the transport's
+     * handshake. Optional: without it they are dropped. */
+    void (*on_ch0)(void *ch0_user, const uint8_t *data, size_t len);
+    void *ch0_user;
 } flare__webrtc_mux_cfg;
 
 typedef struct flare__webrtc_mux flare__webrtc_mux;
@@ -43,5 +47,9 @@ extern const flare__muxer_ops flare__webrtc_mux_ops;
 
 int flare__webrtc_mux_new(flare__webrtc_mux **m, const flare__webrtc_mux_cfg *cfg);
 void flare__webrtc_mux_del(flare__webrtc_mux *m);
+/* Moves the association's events into the streams (and channel 0's
+ * messages to on_ch0) without the host: streams the peer opens before the
+ * session is handed over wait as events. */
+void flare__webrtc_mux_pump(flare__webrtc_mux *m);
 
 #endif
