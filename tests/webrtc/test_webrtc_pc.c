@@ -199,6 +199,52 @@ static void test_silence_and_garbage(void **state)
     finish(&n);
 }
 
+/* After signalling (webrtc.md) both sides know each other's fingerprint
+ * and key: no Noise, and channel 0 is an ordinary stream. */
+static void test_private_to_private_no_noise(void **state)
+{
+    net n;
+    memset(&n, 0, sizeof(n));
+    g_base += 100000 * MS;
+    n.now = g_base;
+    key_for(&n.c, 3);
+    key_for(&n.s, 4);
+    flare__webrtc_pc_cfg cc = {.is_dtls_client = 1,
+                               .cert = n.c.cert,
+                               .remote_fp = flare__dtls_cert_fingerprint(n.s.cert),
+                               .identity = &n.c.key,
+                               .authenticated = &n.s.key.pub,
+                               .rng = flare_prng_rng(&n.c.prng)};
+    flare__webrtc_pc_cfg sc = {.is_dtls_client = 0,
+                               .cert = n.s.cert,
+                               .remote_fp = flare__dtls_cert_fingerprint(n.c.cert),
+                               .identity = &n.s.key,
+                               .authenticated = &n.c.key.pub,
+                               .rng = flare_prng_rng(&n.s.prng)};
+    assert_int_equal(flare__webrtc_pc_new(&n.c.pc, &cc, n.now), 0);
+    assert_int_equal(flare__webrtc_pc_new(&n.s.pc, &sc, n.now), 0);
+    run(&n, 300);
+    assert_int_equal(flare__webrtc_pc_get_state(n.c.pc), FLARE__WEBRTC_PC_READY);
+    assert_int_equal(flare__webrtc_pc_get_state(n.s.pc), FLARE__WEBRTC_PC_READY);
+    assert_true(flare_pubkey_equal(flare__webrtc_pc_remote_key(n.c.pc), &n.s.key.pub));
+    /* A browser's first channel is id 0: an ordinary stream here. */
+    const flare__muxer_ops *ops = &flare__webrtc_mux_ops;
+    flare__webrtc_mux *ms = flare__webrtc_pc_mux(n.s.pc);
+    uint32_t id;
+    assert_int_equal(ops->open_stream(flare__webrtc_pc_mux(n.c.pc), &id, NULL), 0);
+    assert_int_equal(id, 0);
+    assert_int_equal(ops->write(flare__webrtc_pc_mux(n.c.pc), id, (const uint8_t *)"hi", 2, NULL),
+                     2);
+    run(&n, 100);
+    flare__mux_event e;
+    int opened = 0;
+    while (ops->poll_event(ms, &e) == 1)
+        opened += e.type == FLARE__MUX_EV_STREAM_OPENED;
+    assert_int_equal(opened, 1);
+    assert_int_equal(ops->readable(ms, id), 2);
+    finish(&n);
+}
+
 /* libp2p/specs webrtc-direct.md's prologue vector (client A is the Noise
  * responder, server B the initiator). */
 static void test_prologue_vector(void **state)
@@ -250,6 +296,7 @@ int main(void)
         cmocka_unit_test(test_wrong_certhash),
         cmocka_unit_test(test_wrong_peer),
         cmocka_unit_test(test_silence_and_garbage),
+        cmocka_unit_test(test_private_to_private_no_noise),
         cmocka_unit_test(test_prologue_vector),
         cmocka_unit_test(test_certhash_strings),
     };

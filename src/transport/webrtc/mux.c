@@ -40,7 +40,7 @@ static void push_ev(flare__webrtc_mux *m, flare__mux_event_type t, uint32_t id, 
 
 static wstream *get(flare__webrtc_mux *m, uint32_t id)
 {
-    if (id == 0 || id >= m->nslots || !m->st[id].used)
+    if ((id == 0 && m->cfg.ch0_reserved) || id >= m->nslots || !m->st[id].used)
         return NULL;
     return &m->st[id];
 }
@@ -195,7 +195,7 @@ static void on_data(flare__webrtc_mux *m, uint16_t id, const uint8_t *data, size
 
 static void on_open(flare__webrtc_mux *m, uint16_t id)
 {
-    if (id == 0 || id >= m->nslots)
+    if ((id == 0 && m->cfg.ch0_reserved) || id >= m->nslots)
         return;
     if (m->goaway || m->dead || m->nstreams >= m->cfg.max_streams || m->st[id].used) {
         (void)flare__sctp_close_channel(m->sctp, id);
@@ -234,7 +234,7 @@ static void pump(flare__webrtc_mux *m)
             on_open(m, e.id);
             break;
         case FLARE__SCTP_EV_MESSAGE:
-            if (e.id == 0) {
+            if (e.id == 0 && m->cfg.ch0_reserved) {
                 if (m->cfg.on_ch0 != NULL)
                     m->cfg.on_ch0(m->cfg.ch0_user, buf, e.len);
                 break;
@@ -245,7 +245,7 @@ static void pump(flare__webrtc_mux *m)
             on_closed(m, e.id);
             break;
         case FLARE__SCTP_EV_WRITABLE:
-            for (uint32_t i = 1; i < m->nslots; i++)
+            for (uint32_t i = 0; i < m->nslots; i++)
                 if (m->st[i].used && m->st[i].want_write) {
                     m->st[i].want_write = 0;
                     try_fin(m, i);
@@ -352,7 +352,7 @@ static long op_read(void *p, uint32_t id, uint8_t *dst, size_t cap, flare_buf *o
 static size_t op_readable(const void *p, uint32_t id)
 {
     const flare__webrtc_mux *m = p;
-    if (id == 0 || id >= m->nslots || !m->st[id].used)
+    if ((id == 0 && m->cfg.ch0_reserved) || id >= m->nslots || !m->st[id].used)
         return 0;
     return m->st[id].in.len;
 }

@@ -15,8 +15,8 @@
  * the association is not read, so SCTP's window holds the peer back (one
  * slow reader delays the others, as on any single-window transport).
  *
- * Channel 0 is the transport's (the Noise handshake): its messages go to
- * on_ch0.
+ * With ch0_reserved, channel 0 is the transport's (webrtc-direct's Noise
+ * handshake): its messages go to on_ch0.
  */
 #ifndef FLARE_WEBRTC_MUX_H
 #define FLARE_WEBRTC_MUX_H
@@ -39,6 +39,8 @@ typedef struct flare__webrtc_mux_cfg {
      * handshake. Optional: without it they are dropped. */
     void (*on_ch0)(void *ch0_user, const uint8_t *data, size_t len);
     void *ch0_user;
+    /* Channel 0 is the transport's (webrtc-direct); else a stream like any. */
+    int ch0_reserved;
 } flare__webrtc_mux_cfg;
 
 typedef struct flare__webrtc_mux flare__webrtc_mux;

@@ -151,10 +151,12 @@ static int start_upper(flare__webrtc_pc *pc, flare_tstamp now)
     flare__sctp_cfg sc = {.is_dtls_client = pc->cfg.is_dtls_client,
                           .mtu = flare__dtls_data_mtu(pc->dtls),
                           .mem = pc->cfg.mem};
+    int noise = pc->cfg.authenticated == NULL;
+    sc.use_ch0 = !noise;
     int rc = flare__sctp_new(&pc->sctp, &sc, now);
     if (rc != 0)
         return rc;
-    if ((rc = flare__sctp_open_negotiated(pc->sctp, 0)) != 0)
+    if (noise && (rc = flare__sctp_open_negotiated(pc->sctp, 0)) != 0)
         return rc;
     flare__webrtc_mux_cfg mc = {.sctp = pc->sctp,
                                 .max_streams = pc->cfg.max_streams,
@@ -162,9 +164,12 @@ static int start_upper(flare__webrtc_pc *pc, flare_tstamp now)
                                 .flush = pc->cfg.flush,
                                 .user = pc->cfg.user,
                                 .on_ch0 = on_ch0,
-                                .ch0_user = pc};
+                                .ch0_user = pc,
+                                .ch0_reserved = noise};
     if ((rc = flare__webrtc_mux_new(&pc->mux, &mc)) != 0)
         return rc;
+    if (!noise)
+        return 0;
     uint8_t prologue[FLARE__WEBRTC_PROLOGUE_LEN];
     const uint8_t *mine = flare__dtls_cert_fingerprint(pc->cfg.cert);
     const uint8_t *theirs = flare__dtls_peer_fingerprint(pc->dtls);
@@ -227,6 +232,11 @@ static int step(flare__webrtc_pc *pc, flare_tstamp now)
     }
     shuttle(pc, now);
     if (pc->sctp != NULL) {
+        if (flare__sctp_is_up(pc->sctp) && pc->cfg.authenticated != NULL &&
+            pc->state == FLARE__WEBRTC_PC_CONNECTING) {
+            pc->remote = *pc->cfg.authenticated;
+            pc->state = FLARE__WEBRTC_PC_READY;
+        }
         if (flare__sctp_is_up(pc->sctp))
             maybe_start_noise(pc);
         if (pc->state == FLARE__WEBRTC_PC_CONNECTING)

@@ -6,6 +6,10 @@
  * its prologue binding both DTLS certificates (libp2p/specs
  * webrtc/webrtc-direct.md, also used after the signalling of webrtc.md).
  *
+ * After webrtc.md's signalling no Noise runs: the SDP came over an
+ * authenticated relayed connection and DTLS checks its fingerprint
+ * (cfg.authenticated).
+ *
  * Roles: the DTLS server initiates Noise (it can send first); its
  * certificate is the one a /certhash names. The prologue is
  * "libp2p-webrtc-noise:" || multihash(fp of the Noise responder) ||
@@ -41,8 +45,12 @@ typedef struct flare__webrtc_pc_cfg {
     const uint8_t *remote_fp;            /* expected DTLS fingerprint, or NULL */
     const flare_privkey *identity;       /* our libp2p key */
     const flare_peerid *expected_remote; /* NULL: any peer */
-    uint32_t max_streams;                /* 0: the association's limit */
-    flare_tstamp timeout;                /* until READY; 0: 30 s */
+    /* Private-to-private (webrtc.md): the peer is already authenticated
+     * (the relayed connection the SDP came over, whose fingerprints DTLS
+     * checks): no Noise, channel 0 is a stream like any. NULL: Noise. */
+    const flare_pubkey *authenticated;
+    uint32_t max_streams; /* 0: the association's limit */
+    flare_tstamp timeout; /* until READY; 0: 30 s */
     flare_rng rng;
     const flare_mem *mem;
     /* The muxer's flush: the caller moves datagrams out (optional). */

@@ -29,7 +29,7 @@ struct flare__sctp {
     struct socket *sock;
     struct flare__sctp *next_live;
     int is_client, up, down, err, want_write;
-    uint16_t max_channels, next_id;
+    uint16_t max_channels, next_id, first_id;
     size_t max_message, nchan;
     chan *chans;
     /* Packets for DTLS: [u16 len][bytes]. */
@@ -434,7 +434,8 @@ int flare__sctp_new(flare__sctp **out, const flare__sctp_cfg *cfg, flare_tstamp 
     s->max_message = cfg->max_message ? cfg->max_message : FLARE__SCTP_MAX_MESSAGE;
     if (s->max_message > FLARE__SCTP_MAX_MESSAGE)
         s->max_message = FLARE__SCTP_MAX_MESSAGE;
-    s->next_id = s->is_client ? 2 : 1;
+    s->first_id = s->is_client ? (cfg->use_ch0 ? 0 : 2) : 1;
+    s->next_id = s->first_id;
     flare_buf_init(&s->out, cfg->mem);
     flare_buf_init(&s->ev, cfg->mem);
     flare_buf_init(&s->part, cfg->mem);
@@ -564,7 +565,7 @@ int flare__sctp_open_channel(flare__sctp *s, uint16_t *id, const char *label, co
     while (s->chans[i].state != CH_FREE) {
         i = (uint16_t)(i + 2);
         if (i >= s->max_channels)
-            i = s->is_client ? 2 : 1;
+            i = s->first_id;
         if (i == start)
             return FLARE_ERR_LIMIT;
     }
@@ -587,7 +588,7 @@ int flare__sctp_open_channel(flare__sctp *s, uint16_t *id, const char *label, co
     s->chans[i].state = CH_OPEN;
     s->nchan++;
     uint16_t nx = (uint16_t)(i + 2);
-    s->next_id = nx >= s->max_channels ? (s->is_client ? 2 : 1) : nx;
+    s->next_id = nx >= s->max_channels ? s->first_id : nx;
     *id = i;
     return 0;
 }

@@ -21,7 +21,7 @@
  * Both sides connect from port 5000 to port 5000 (SCTP's simultaneous open,
  * as browsers do). Channel ids: the DTLS client opens even ids, the server
  * odd ones; id 0 is left for a negotiated channel (webrtc-direct's Noise
- * handshake). Bounds: channels per association (also the SCTP stream
+ * handshake) unless use_ch0. Bounds: channels per association (also the SCTP stream
  * count offered), message size, bytes of received messages held until
  * polled (beyond them SCTP's receive window pushes back on the peer), bytes
  * in SCTP's send buffer.
@@ -64,6 +64,7 @@ typedef struct flare__sctp_cfg {
     uint16_t max_channels; /* 0: FLARE__SCTP_MAX_CHANNELS */
     size_t max_message;    /* 0: FLARE__SCTP_MAX_MESSAGE */
     size_t mtu;            /* SCTP packet size (DTLS's data MTU); 0: 1150 */
+    int use_ch0;           /* the DTLS client may open channel 0 (not negotiated) */
     const flare_mem *mem;
 } flare__sctp_cfg;
 
