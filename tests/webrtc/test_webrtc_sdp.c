@@ -3,6 +3,7 @@
 #include "support/test.h"
 
 #include "transport/webrtc/sdp.h"
+#include "transport/webrtc/signal.h"
 
 /* The shape of a headless Chromium data-channel offer. */
 static const char chrome_offer[] =
@@ -178,13 +179,47 @@ static void test_bad_descriptions(void **state)
     flare_buf_free(&b);
 }
 
+/* /webrtc-signaling messages: an offer and a candidate back to back, cut
+ * anywhere; bad ones refused. */
+static void test_signal_messages(void **state)
+{
+    flare_buf b;
+    flare_buf_init(&b, NULL);
+    assert_int_equal(
+        flare__signal_encode(&b, FLARE__SIGNAL_SDP_OFFER, chrome_offer, strlen(chrome_offer)), 0);
+    size_t first = b.len;
+    const char *j = "{\"candidate\":\"candidate:1 1 udp 1 10.0.0.1 5 typ host\"}";
+    assert_int_equal(flare__signal_encode(&b, FLARE__SIGNAL_ICE_CANDIDATE, j, strlen(j)), 0);
+    flare__signal_msg m;
+    for (size_t cut = 0; cut < first; cut += 101)
+        assert_int_equal(flare__signal_parse(b.base, cut, &m), FLARE_ERR_AGAIN);
+    assert_int_equal(flare__signal_parse(b.base, b.len, &m), (long)first);
+    assert_int_equal(m.type, FLARE__SIGNAL_SDP_OFFER);
+    flare__sdp d;
+    assert_int_equal(flare__sdp_parse(m.data, m.len, &d), 0);
+    assert_int_equal(flare__signal_parse(b.base + first, b.len - first, &m), (long)(b.len - first));
+    assert_int_equal(m.type, FLARE__SIGNAL_ICE_CANDIDATE);
+    flare__sdp_cand c;
+    assert_int_equal(flare__sdp_cand_json_parse(m.data, m.len, &c), 0);
+    /* proto3 leaves type 0 out. */
+    const uint8_t bare[] = {0x03, 0x12, 0x01, 'x'};
+    assert_int_equal(flare__signal_parse(bare, 4, &m), 4);
+    assert_int_equal(m.type, FLARE__SIGNAL_SDP_OFFER);
+    const uint8_t unknown[] = {0x02, 0x08, 0x07};
+    assert_int_equal(flare__signal_parse(unknown, 3, &m), FLARE_ERR_UNKNOWN_CODE);
+    const uint8_t big[] = {0xff, 0xff, 0x03};
+    assert_int_equal(flare__signal_parse(big, 3, &m), FLARE_ERR_TOO_LARGE);
+    const uint8_t wire[] = {0x02, 0x0a, 0x00};
+    assert_int_equal(flare__signal_parse(wire, 3, &m), FLARE_ERR_MALFORMED);
+    flare_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_browser_offer),
-        cmocka_unit_test(test_trickled_candidates),
-        cmocka_unit_test(test_write_and_read_back),
-        cmocka_unit_test(test_bad_descriptions),
+        cmocka_unit_test(test_browser_offer),       cmocka_unit_test(test_trickled_candidates),
+        cmocka_unit_test(test_write_and_read_back), cmocka_unit_test(test_bad_descriptions),
+        cmocka_unit_test(test_signal_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
