@@ -89,9 +89,9 @@ typedef struct flare_stun_msg {
     uint16_t unknown_types[4];
 } flare_stun_msg;
 
-/* 1 if data looks like a STUN message (RFC 7983: first byte 0..3, the
- * magic cookie at offset 4, length a multiple of 4 matching the datagram),
- * else 0. A cheap check for demultiplexing a shared UDP port. */
+/* Returns 1 if data looks like a STUN message (RFC 7983: first byte 0..3,
+ * the magic cookie at offset 4, length a multiple of 4 matching the
+ * datagram), else 0. A cheap check for demultiplexing a shared UDP port. */
 int flare_stun_is_stun(const uint8_t *data, size_t len);
 
 /* Parses a datagram. Returns 0; FLARE_ERR_TRUNCATED (shorter than a header
@@ -105,7 +105,7 @@ int flare_stun_is_stun(const uint8_t *data, size_t len);
  * FLARE_ERR_MALFORMED. */
 int flare_stun_parse(flare_stun_msg *m, const uint8_t *data, size_t len);
 
-/* The first attribute of type in m, or NULL. */
+/* Returns the first attribute of type in m, or NULL. */
 const flare_stun_attr *flare_stun_find(const flare_stun_msg *m, uint16_t type);
 /* Decodes XOR-MAPPED-ADDRESS (or MAPPED-ADDRESS for type
  * FLARE_STUN_ATTR_MAPPED_ADDRESS). Returns 0, FLARE_ERR_NOT_FOUND or
@@ -125,10 +125,10 @@ int flare_stun_get_u64(const flare_stun_msg *m, uint16_t type, uint64_t *out);
  * FLARE_ERR_BAD_SIGNATURE. */
 int flare_stun_check_integrity(const flare_stun_msg *m, const uint8_t *key, size_t key_len);
 /* The same for MESSAGE-INTEGRITY-SHA256 (a truncated HMAC of 16..32 bytes
- * is accepted, RFC 8489 section 14.6). */
+ * is accepted, RFC 8489 section 14.6); returns the same codes. */
 int flare_stun_check_integrity_sha256(const flare_stun_msg *m, const uint8_t *key, size_t key_len);
 
-/* CRC-32 (ISO-HDLC, as in zlib) of data. */
+/* Returns the CRC-32 (ISO-HDLC, as in zlib) of data. */
 uint32_t flare_stun_crc32(const uint8_t *data, size_t len);
 
 /* ---- building ------------------------------------------------------------------------- */
@@ -143,8 +143,10 @@ typedef struct flare_stun_builder {
     int err;
 } flare_stun_builder;
 
+/* Starts a message of method and class in buf (cap bytes). */
 void flare_stun_build_init(flare_stun_builder *b, uint8_t *buf, size_t cap, uint16_t method,
                            flare_stun_class cls, const uint8_t txid[FLARE_STUN_TXID_LEN]);
+/* Appends an attribute (value copied, zero padding). */
 void flare_stun_add_attr(flare_stun_builder *b, uint16_t type, const void *value, size_t len);
 /* XOR-MAPPED-ADDRESS (or MAPPED-ADDRESS: not xored) of a, IPv4 or IPv6. */
 void flare_stun_add_addr(flare_stun_builder *b, uint16_t type, const flare_ipaddr *a);
@@ -167,6 +169,7 @@ typedef struct flare_stun_txn_settings {
     unsigned rm;        /* wait Rm * RTO after the last one; default 16 */
 } flare_stun_txn_settings;
 
+/* Fills s with the defaults above. */
 void flare_stun_txn_settings_default(flare_stun_txn_settings *s);
 
 typedef enum flare_stun_txn_state {
@@ -198,10 +201,10 @@ int flare_stun_txn_start(flare_stun_txn *t, const flare_stun_txn_settings *cfg, 
  * length; 0 if none is due; FLARE_ERR_TIMEOUT once the transaction failed
  * (then always); FLARE_ERR_BUFFER_TOO_SMALL. */
 int flare_stun_txn_poll_send(flare_stun_txn *t, flare_tstamp now, uint8_t *out, size_t cap);
-/* When to call poll_send next (FLARE_TSTAMP_NEVER when finished). */
+/* Returns when to call poll_send next (FLARE_TSTAMP_NEVER when finished). */
 flare_tstamp flare_stun_txn_expiry(const flare_stun_txn *t);
-/* 1 if m (a parsed response) answers the pending transaction, which is then
- * DONE; else 0 (another transaction's, a request, or already finished). */
+/* Returns 1 if m (a parsed response) answers the pending transaction,
+ * which is then DONE; else 0 (another transaction's, a request, or already finished). */
 int flare_stun_txn_match(flare_stun_txn *t, const flare_stun_msg *m);
 
 /* ---- server --------------------------------------------------------------------------- */
@@ -235,9 +238,10 @@ typedef struct flare_stun_limiter {
     flare_stun_limiter_slot slot[FLARE_STUN_LIMITER_SLOTS];
 } flare_stun_limiter;
 
+/* Empties l; rate answers per second per source, burst at once. */
 void flare_stun_limiter_init(flare_stun_limiter *l, uint32_t rate, uint32_t burst);
-/* 1 if a datagram from the IP of `from` may be answered at now (and takes a
- * token), else 0. */
+/* Returns 1 if a datagram from the IP of `from` may be answered at now (and
+ * takes a token), else 0. */
 int flare_stun_limiter_allow(flare_stun_limiter *l, const flare_ipaddr *from, flare_tstamp now);
 
 #ifdef __cplusplus
