@@ -104,6 +104,9 @@ int flare_tls_start(flare_tls *t, flare_buf *out);
  *   FLARE_ERR_REFUSED     the peer sent a fatal alert (e.g. it rejected us);
  *   FLARE_ERR_PROTO       any other TLS failure (garbage, wrong version...);
  *   FLARE_ERR_CRYPTO      a record fails authentication;
+ *   FLARE_ERR_TOO_LARGE   the peer sent 64 KiB of handshake without finishing
+ *                         it, or (later) 64 KiB without application data
+ *                         (GnuTLS would buffer a claimed message whole);
  *   FLARE_ERR_LIMIT       the caller fed more than max_plaintext_buffer plus
  *                         two records while not draining plain;
  *   FLARE_ERR_STATE       the session is dead, or the client has not started;

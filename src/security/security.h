@@ -57,6 +57,9 @@ typedef struct flare__security {
     /* Optional: the muxer agreed inside the handshake, or NULL (then
      * multistream-select negotiates it). */
     const char *(*early_muxer)(const void *sess);
+    /* Optional: appends the protocol's goodbye (TLS close_notify) to out;
+     * the host sends it after the last data of a graceful close. */
+    int (*close)(void *sess, flare_buf *out);
     void (*free)(void *sess);
 } flare__security;
 

@@ -70,6 +70,12 @@ static const char *tls_muxer_op(const void *sess)
     return flare_tls_selected_muxer(&t);
 }
 
+static int tls_close_op(void *sess, flare_buf *out)
+{
+    flare_tls t = of(sess);
+    return flare_tls_close(&t, out);
+}
+
 static void tls_free_op(void *sess)
 {
     flare_tls t = of(sess);
@@ -86,5 +92,6 @@ const flare__security flare__sec_tls = {
     .remote_key = tls_key_op,
     .remote_peer = tls_peer_op,
     .early_muxer = tls_muxer_op,
+    .close = tls_close_op,
     .free = tls_free_op,
 };

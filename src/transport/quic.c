@@ -180,6 +180,8 @@ static int on_accept(void *user, flare__quic_conn *qc, const flare_ipaddr *from)
     qsock *s = user;
     flare_host *h = s->tr->h;
     flare_multiaddr rma;
+    if (!s->l) /* a dial-only socket, or its listener was closed */
+        return 1;
     if (flare_multiaddr_from_ipaddr(&rma, from, FLARE_MA_UDP) != 0)
         return 1;
     flare_conn *c = flare__conn_accept(h, &flare__tr_quic, from, &rma);
@@ -494,7 +496,7 @@ static int quic_listen(flare_host *h, void *state, const flare_multiaddr *ma, fl
 static void quic_close_listener(flare_host *h, void *state, flare__listener *l)
 {
     qsock *s = l->handle;
-    s->l = NULL; /* its connections go on; the socket goes with the transport */
+    s->l = NULL; /* no new connections; its own go on until the transport ends */
     flare__udp_mux_sock_add(h, s->udp, &s->local, 0);
 }
 

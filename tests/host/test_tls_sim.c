@@ -10,13 +10,14 @@
 #include "flare/sim.h"
 #include "flare/sim_world.h"
 #include "flare/tls.h"
+#include "host/host_int.h"
 
 #define MS FLARE_NS_PER_MS
 
 typedef struct tnode {
     flare_sim_host *sh;
     flare_host *h;
-    int opened, identified, pings;
+    int opened, closed, close_err, identified, pings;
     flare_tstamp last_rtt;
 } tnode;
 
@@ -26,7 +27,10 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
     (void)h;
     if (ev->type == FLARE_HOST_EV_CONN_OPENED)
         t->opened++;
-    else if (ev->type == FLARE_HOST_EV_IDENTIFIED)
+    else if (ev->type == FLARE_HOST_EV_CONN_CLOSED) {
+        t->closed++;
+        t->close_err = ev->u.conn.error;
+    } else if (ev->type == FLARE_HOST_EV_IDENTIFIED)
         t->identified++;
     else if (ev->type == FLARE_HOST_EV_PING) {
         t->pings++;
@@ -212,6 +216,43 @@ static void test_wrong_peer_id(void **state)
     world_free(&w);
 }
 
+/* The last bytes a host wrote to the wire. */
+static uint8_t last_wire[64];
+static size_t last_wire_len;
+
+static void tap(flare_conn *c, int what, const uint8_t *data, size_t len, void *user)
+{
+    (void)c;
+    (void)user;
+    if (what != FLARE__TAP_SENT_WIRE)
+        return;
+    last_wire_len = len < sizeof(last_wire) ? len : sizeof(last_wire);
+    memcpy(last_wire, data + len - last_wire_len, last_wire_len);
+}
+
+/* A graceful close ends the TLS stream with close_notify (an encrypted
+ * alert record: 2 bytes, the content type and a 16-byte tag) after the
+ * muxer's GoAway; the other side closes cleanly. */
+static void test_close_notify(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, 4, FLARE_TLS_PROTOCOL_ID, FLARE_TLS_PROTOCOL_ID);
+    flare_test_dial r;
+    assert_int_equal(dial(&w, NULL, &r), 0);
+    w.b.h->tap = tap;
+    last_wire_len = 0;
+    flare_conn_close(r.conn);
+    w.b.h->tap = NULL;
+    static const uint8_t alert[] = {23, 3, 3, 0, 19};
+    assert_int_equal(last_wire_len, 5 + 19);
+    assert_memory_equal(last_wire, alert, sizeof(alert));
+    flare_test_run_ms(w.sim, 1000);
+    assert_int_equal(w.a.closed, 1);
+    assert_int_equal(w.a.close_err, 0);
+    world_free(&w);
+}
+
 /* Hole punching with TLS everywhere: B's reservation on R, A's relayed
  * connection to B (TLS inside the circuit), then DCUtR and the direct TCP
  * connection whose TLS roles come from DCUtR, not from the sockets. */
@@ -242,10 +283,9 @@ static void test_holepunch_over_tls(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tls_upgrade),
-        cmocka_unit_test(test_negotiation),
-        cmocka_unit_test(test_wrong_peer_id),
-        cmocka_unit_test(test_holepunch_over_tls),
+        cmocka_unit_test(test_tls_upgrade),   cmocka_unit_test(test_negotiation),
+        cmocka_unit_test(test_wrong_peer_id), cmocka_unit_test(test_holepunch_over_tls),
+        cmocka_unit_test(test_close_notify),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -153,6 +153,29 @@ static void test_handshake_and_data(void **state)
     side_free(&s);
 }
 
+/* The client may send data right after its Finished; the server gets both
+ * in one recv and delivers the data with the handshake's completion. */
+static void test_data_with_finished(void **state)
+{
+    (void)state;
+    side c, s;
+    side_setup(&c, 1, 1, yamux, 1, NULL, 0);
+    side_setup(&s, 2, 0, yamux, 1, NULL, 0);
+    assert_int_equal(flare_tls_start(&c.t, &c.out), 0);
+    assert_int_equal(deliver(&c, &s), 1);
+    assert_int_equal(deliver(&s, &c), 1);
+    assert_true(flare_tls_handshake_done(&c.t));
+    assert_false(flare_tls_handshake_done(&s.t));
+    assert_int_equal(flare_tls_encrypt(&c.t, (const uint8_t *)"early", 5, &c.out), 0);
+    assert_int_equal(deliver(&c, &s), 1);
+    assert_int_equal(s.err, 0);
+    assert_true(flare_tls_handshake_done(&s.t));
+    assert_int_equal(s.plain.len, 5);
+    assert_memory_equal(s.plain.base, "early", 5);
+    side_free(&c);
+    side_free(&s);
+}
+
 static const char *alpn_result(const char *const *cm, size_t cn, const char *const *sm, size_t sn)
 {
     static char buf[64];
@@ -292,6 +315,19 @@ static void test_garbage_and_truncation(void **state)
     rv = flare_tls_recv(&s.t, big, sizeof(big), &s.out, &s.plain);
     assert_true(rv < 0);
     side_free(&c);
+    side_free(&s);
+
+    /* A ClientHello that claims 16 MiB, sent in full records: GnuTLS would
+     * hold all of it; the session stops it after 64 KiB. */
+    side_setup(&s, 2, 0, NULL, 0, NULL, 0);
+    static uint8_t hello[5 + 16384] = {22, 3, 1, 0x40, 0x00, 1, 0xff, 0xff, 0xff};
+    rv = 0;
+    int i = 0;
+    for (; i < 1100 && rv == 0; i++)
+        rv = flare_tls_recv(&s.t, hello, sizeof(hello), &s.out, &s.plain);
+    assert_int_equal(rv, FLARE_ERR_TOO_LARGE);
+    assert_true(i <= 5);
+    assert_non_null(strstr(flare_tls_error_detail(&s.t), "64 KiB"));
     side_free(&s);
 }
 
@@ -577,10 +613,15 @@ int main(void)
 {
     flare_prng_seed(&prng, 42);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_handshake_and_data), cmocka_unit_test(test_alpn_muxers),
-        cmocka_unit_test(test_wrong_peer_id),      cmocka_unit_test(test_garbage_and_truncation),
-        cmocka_unit_test(test_backpressure),       cmocka_unit_test(test_foreign_clients),
-        cmocka_unit_test(test_api_errors),         cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_handshake_and_data),
+        cmocka_unit_test(test_data_with_finished),
+        cmocka_unit_test(test_alpn_muxers),
+        cmocka_unit_test(test_wrong_peer_id),
+        cmocka_unit_test(test_garbage_and_truncation),
+        cmocka_unit_test(test_backpressure),
+        cmocka_unit_test(test_foreign_clients),
+        cmocka_unit_test(test_api_errors),
+        cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,12 +17,18 @@
 /* Largest handshake message accepted (certificates are at most
  * FLARE__TLS_CERT_MAX; this leaves room for extensions). */
 #define HANDSHAKE_MAX (64 * 1024)
+/* GnuTLS assembles a handshake message up to the length its header claims
+ * (up to 16 MiB) before judging it, also after the handshake (tickets, key
+ * updates). So we ration what it may pull: at most this much wire input
+ * before the handshake is done (a real one is a few KiB each way), and
+ * afterwards at most this much between two records of application data
+ * (more than one maximal record). */
+#define PULL_MAX (64 * 1024)
 
 struct flare__tls_state {
     const flare_mem *mem;
     gnutls_session_t s;
     gnutls_certificate_credentials_t cred;
-    flare__tls_cert cert;
     int initiator, started, done, dead, sent_close, peer_closed;
     int verify_err, verified;
     uint64_t unix_now;
@@ -31,7 +37,8 @@ struct flare__tls_state {
     flare_pubkey remote_key;
     flare_buf in;   /* wire bytes GnuTLS has not pulled yet */
     flare_buf *out; /* where push appends during a call */
-    int push_err;
+    int push_err, pull_err;
+    size_t pulled; /* input GnuTLS took since the start, then since the last data */
     size_t nalpn;
     gnutls_datum_t alpn[FLARE_TLS_MAX_MUXERS + 1];
     char names[FLARE_TLS_MAX_MUXERS][MUXER_NAME_MAX + 1];
@@ -59,9 +66,17 @@ static ssize_t pull_fn(gnutls_transport_ptr_t p, void *data, size_t len)
         gnutls_transport_set_errno(st->s, EAGAIN);
         return -1;
     }
+    if (st->pulled >= PULL_MAX) {
+        st->pull_err = FLARE_ERR_TOO_LARGE;
+        gnutls_transport_set_errno(st->s, EMSGSIZE);
+        return -1;
+    }
     size_t n = len < st->in.len ? len : st->in.len;
+    if (n > PULL_MAX - st->pulled)
+        n = PULL_MAX - st->pulled;
     memcpy(data, st->in.base, n);
     flare_buf_consume(&st->in, n);
+    st->pulled += n;
     return (ssize_t)n;
 }
 
@@ -112,12 +127,16 @@ static int set_alpn(struct flare__tls_state *st, const flare_tls_settings *s)
 
 static int session_setup(struct flare__tls_state *st, flare_rng rng, const flare_tls_settings *s)
 {
-    int rv = flare__tls_cert_make(&st->cert, s->identity, s->unix_now, rng);
+    flare__tls_cert cert;
+    int rv = flare__tls_cert_make(&cert, s->identity, s->unix_now, rng);
     if (rv)
         return rv;
     if (gnutls_certificate_allocate_credentials(&st->cred) < 0)
-        return FLARE_ERR_NOMEM;
-    if ((rv = flare__tls_cert_set_credentials(&st->cert, st->cred)))
+        rv = FLARE_ERR_NOMEM;
+    else
+        rv = flare__tls_cert_set_credentials(&cert, st->cred);
+    flare__tls_cert_free(&cert); /* the credentials hold their own copy */
+    if (rv)
         return rv;
     unsigned flags =
         (s->initiator ? GNUTLS_CLIENT : GNUTLS_SERVER) | GNUTLS_NONBLOCK | GNUTLS_NO_TICKETS;
@@ -150,7 +169,6 @@ static void state_free(struct flare__tls_state *st)
         gnutls_deinit(st->s);
     if (st->cred)
         gnutls_certificate_free_credentials(st->cred);
-    flare__tls_cert_free(&st->cert);
     flare_buf_free(&st->in);
     const flare_mem *mem = st->mem;
     memset(st, 0, sizeof(*st));
@@ -211,6 +229,11 @@ static int fail(struct flare__tls_state *st, int g)
     st->dead = 1;
     if (st->push_err)
         return st->push_err;
+    if (st->pull_err) {
+        snprintf(st->detail, sizeof(st->detail),
+                 "tls: peer sent %d KiB without completing a message", PULL_MAX / 1024);
+        return st->pull_err;
+    }
     if (st->verify_err)
         return st->verify_err;
     switch (g) {
@@ -267,6 +290,7 @@ static int finish_handshake(struct flare__tls_state *st)
     if (!strcmp(st->selected, FLARE_TLS_ALPN))
         st->selected[0] = 0;
     st->done = 1;
+    st->pulled = 0;
     return 0;
 }
 
@@ -312,6 +336,7 @@ static int read_records(struct flare__tls_state *st, flare_buf *plain)
         ssize_t n = gnutls_record_recv(st->s, plain->base + plain->len, FLARE_TLS_MAX_PLAINTEXT);
         if (n > 0) {
             plain->len += (size_t)n;
+            st->pulled = 0;
         } else if (n == 0) {
             st->peer_closed = 1;
         } else if (n == GNUTLS_E_AGAIN) {
