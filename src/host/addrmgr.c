@@ -768,23 +768,28 @@ size_t flare_addrmgr_num_observations(const flare_addrmgr *m)
     return m ? m->nobs : 0;
 }
 
-/* The observations for port prediction: live, of proto and family, at
- * most one per observer (its highest port). Returns the count in ports[]. */
+/* The observations for port prediction: live, of proto and family, at ip,
+ * one per observer (its highest port). Returns the count in ports[]. */
 static size_t predict_ports(flare_addrmgr *m, flare_tstamp now, int family, int proto,
                             const flare_ipaddr *ip, uint16_t *ports, size_t cap)
 {
+    const obs *who[64];
     size_t n = 0;
-    for (size_t i = 0; i < m->nobs && n < cap; i++) {
+    cap = cap < 64 ? cap : 64;
+    for (size_t i = 0; i < m->nobs; i++) {
         const obs *o = &m->obs[i];
         if (!is_live(o, m->s.ttl, now) || o->proto != proto || o->seen.family != family ||
             !flare_ipaddr_same_ip(&o->seen, ip))
             continue;
-        int dup = 0;
-        for (size_t j = 0; j < i && !dup; j++)
-            dup = flare_peerid_equal(&m->obs[j].observer, &o->observer) &&
-                  m->obs[j].proto == proto && flare_ipaddr_same_ip(&m->obs[j].seen, ip);
-        if (!dup)
+        size_t k = 0;
+        while (k < n && !flare_peerid_equal(&who[k]->observer, &o->observer))
+            k++;
+        if (k < n) {
+            ports[k] = o->seen.port > ports[k] ? o->seen.port : ports[k];
+        } else if (n < cap) {
+            who[n] = o;
             ports[n++] = o->seen.port;
+        }
     }
     return n;
 }
