@@ -8,7 +8,8 @@
  * the pairs where one mapping is endpoint-dependent.
  *
  * Steps are reported as FLARE_HOST_EV_HOLEPUNCH_STEP events named "hard-*":
- * hard-start (value: our role, 1 hard, 2 easy), hard-direct, hard-failed.
+ * hard-start (value: our role, 0 none, 1 hard, 2 easy), then hard-direct,
+ * hard-failed, or hard-none (nothing to try for this pair).
  */
 #include <string.h>
 
@@ -176,7 +177,7 @@ static void punch(hp_sess *s)
         }
     }
     if (!s->dials)
-        finish(s, "hard-failed");
+        finish(s, s->plan.role == FLARE_HARDPUNCH_ROLE_NONE ? "hard-none" : "hard-failed");
     else
         h->io->ops->timer_start(s->timer, s->end);
 }
