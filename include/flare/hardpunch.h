@@ -13,12 +13,24 @@
  * own filter for them; a TCP simultaneous open joins the pair whose ports
  * match.
  *
+ * Over UDP (QUIC) it probes, birthday-style: the hard side opens many
+ * sockets and sends one datagram from each to the easy side's mapped QUIC
+ * address (each gets its own mapping, at a port the easy side cannot
+ * know); the easy side sends datagrams from its QUIC listen socket to
+ * random ports of the hard side's IP, a bounded number at a bounded rate.
+ * With 256 mappings among ~64,000 ports a probe hits with p ~ 1/250, so
+ * 2048 probes find one with ~99.97 % probability (in ~2.5 s on average at
+ * 100 per second). The hard side's socket that received a probe then
+ * dials QUIC to the easy side from that very socket.
+ *
  * The exchange runs on a stream of the relayed connection, framed as
  * uvarint(len) || HardPunch (protobuf):
  *   1 type     (varint: 1 INFO, 2 SYNC)
  *   2 nat      (varint: 0 unknown, 1 endpoint-independent, 2 dependent)
  *   3 tcp_addr (bytes: multiaddr /ip4|ip6/../tcp/PORT, the predicted base)
  *   4 tcp_step (varint: 0 = ports are not predictable)
+ *   5 udp_addr (bytes: multiaddr /ip4|ip6/../udp/PORT/quic-v1)
+ *   6 udp_nat  (varint, as nat, for the UDP mapping)
  * B (the side the relayed connection came in on) sends INFO, A answers
  * INFO, B sends SYNC and starts after half the measured round trip, A
  * when SYNC arrives (as DCUtR times its dials).
@@ -38,25 +50,30 @@ extern "C" {
 #endif
 
 #define FLARE_HARDPUNCH_PROTOCOL_ID "/flare/holepunch-hard/1.0.0"
-#define FLARE_HARDPUNCH_MAX_MSG     512 /* a larger frame ends the exchange */
-#define FLARE_HARDPUNCH_MAX_STEP    64  /* a larger step is not a sequence */
-#define FLARE_HARDPUNCH_MAX_SOCKETS 64  /* bound on every count below */
+#define FLARE_HARDPUNCH_MAX_MSG     512   /* a larger frame ends the exchange */
+#define FLARE_HARDPUNCH_MAX_STEP    64    /* a larger step is not a sequence */
+#define FLARE_HARDPUNCH_MAX_SOCKETS 64    /* bound on the TCP counts below */
+#define FLARE_HARDPUNCH_MAX_UDP     1024  /* bound on udp_sockets */
+#define FLARE_HARDPUNCH_MAX_PROBES  16384 /* bound on udp_probes */
 
 /* Bounds on what one hard punch may do, so that it stays polite. Start from
  * flare_hardpunch_settings_default(), which sets struct_size and every
  * field; zero is never "the default". */
 typedef struct flare_hardpunch_settings {
-    size_t struct_size;    /* set by flare_hardpunch_settings_default */
-    unsigned tcp_sockets;  /* hard side: fresh sockets dialing the peer; default 4 */
-    unsigned tcp_window;   /* easy side: predicted ports dialed; default 6 */
-    flare_tstamp timeout;  /* the whole exchange and punch; default 15 s */
-    flare_tstamp exchange; /* INFO/SYNC round on the relay; default 5 s */
+    size_t struct_size;        /* set by flare_hardpunch_settings_default */
+    unsigned tcp_sockets;      /* hard side: fresh sockets dialing the peer; default 4 */
+    unsigned tcp_window;       /* easy side: predicted ports dialed; default 6 */
+    unsigned udp_sockets;      /* hard side: UDP sockets, one datagram each; default 256 */
+    unsigned udp_probes;       /* easy side: datagrams to random ports; default 2048 */
+    flare_tstamp udp_interval; /* easy side: between two probes; default 10 ms (100/s) */
+    flare_tstamp timeout;      /* the whole exchange and punch; default 30 s */
+    flare_tstamp exchange;     /* INFO/SYNC round on the relay; default 5 s */
 } flare_hardpunch_settings;
 
 /* Fills s with the defaults documented on each field. */
 void flare_hardpunch_settings_default(flare_hardpunch_settings *s);
 /* Returns 0, or FLARE_ERR_INVALID_ARG (struct_size, a count of 0 or above
- * FLARE_HARDPUNCH_MAX_SOCKETS, a zero time). */
+ * its FLARE_HARDPUNCH_MAX_*, a zero time). */
 int flare_hardpunch_settings_check(const flare_hardpunch_settings *s);
 
 typedef enum flare_hardpunch_nat {
@@ -76,6 +93,9 @@ typedef struct flare_hardpunch_info {
     int has_tcp;
     flare_ipaddr tcp;  /* easy: the mapped listen address; hard: the highest observed port */
     uint32_t tcp_step; /* hard side's port step; 0 = not predictable */
+    flare_hardpunch_nat udp_nat;
+    int has_udp;
+    flare_ipaddr udp; /* easy: the mapped QUIC listen address; hard: an observed one (its IP) */
 } flare_hardpunch_info;
 
 typedef struct flare_hardpunch_msg {
@@ -118,6 +138,13 @@ void flare_hardpunch_plan_tcp(const flare_hardpunch_info *mine, const flare_hard
  * FLARE_ERR_UNSUPPORTED (a host without the service). */
 typedef struct flare_host flare_host;
 int flare_host_enable_hardpunch(flare_host *h, const flare_hardpunch_settings *cfg);
+
+/* Decides our UDP role the same way: HARD (send from udp_sockets sockets to
+ * to), EASY (probe random ports of to's IP), or NONE. plan.ports is unused. */
+void flare_hardpunch_plan_udp(const flare_hardpunch_info *mine, const flare_hardpunch_info *peer,
+                              const flare_hardpunch_settings *s, flare_hardpunch_plan *out);
+/* A random port in 1024..65535 from two random bytes. */
+uint16_t flare_hardpunch_probe_port(const uint8_t rnd[2]);
 
 /* The exchange on the stream, for either side. */
 typedef enum {

@@ -8,7 +8,8 @@
  * the pairs where one mapping is endpoint-dependent.
  *
  * Steps are reported as FLARE_HOST_EV_HOLEPUNCH_STEP events named "hard-*":
- * hard-start (value: our role, 0 none, 1 hard, 2 easy), then hard-direct,
+ * hard-start (value: our TCP role | UDP role << 4; roles 0 none, 1 hard,
+ * 2 easy), then hard-direct,
  * hard-failed, or hard-none (nothing to try for this pair).
  */
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "core/mem.h"
 #include "flare/hardpunch.h"
 #include "services/services.h"
+#include "transport/quic.h"
 
 #define HP_MAX 16 /* sessions at once */
 
@@ -28,6 +30,12 @@ typedef struct hp_sess {
     flare_io_timer *timer;
     flare_hardpunch core;
     flare_hardpunch_plan plan;
+    flare_hardpunch_plan uplan; /* UDP */
+    void **socks;               /* hard side's probe sockets */
+    unsigned nsocks;
+    unsigned probes; /* easy side: sent so far */
+    int udp_active;  /* still probing or waiting for a probe */
+    flare_io_timer *utimer;
     flare_tstamp end;
     int dials; /* in flight */
     int punched;
@@ -76,6 +84,8 @@ static void sess_unref(hp_sess *s)
             break;
         }
     h->io->ops->timer_del(s->timer);
+    if (s->utimer)
+        h->io->ops->timer_del(s->utimer);
     flare__free(h->mem, s);
 }
 
@@ -92,11 +102,26 @@ static void drop_stream(hp_sess *s, int reset)
         flare_stream_close_write(st);
 }
 
+static void udp_stop(hp_sess *s)
+{
+    flare_host *h = s->host;
+    s->udp_active = 0;
+    if (s->utimer)
+        h->io->ops->timer_stop(s->utimer);
+    for (unsigned i = 0; i < s->nsocks; i++)
+        if (s->socks[i])
+            flare__quic_probe_close(h, s->socks[i]);
+    flare__free(h->mem, s->socks);
+    s->socks = NULL;
+    s->nsocks = 0;
+}
+
 static void finish(hp_sess *s, const char *why)
 {
     if (s->done)
         return;
     s->done = 1;
+    udp_stop(s);
     drop_stream(s, !s->punched);
     s->host->io->ops->timer_stop(s->timer);
     step(s, why, 0);
@@ -135,7 +160,7 @@ static void dialed(flare_host *h, flare_conn *c, int status, void *user)
     s->dials--;
     if (status == 0 && c && !c->limited) {
         on_direct(s, c);
-    } else if (s->dials == 0 && !s->done) {
+    } else if (s->dials == 0 && !s->done && !s->udp_active) {
         /* A listener may have taken the peer's SYN (a simultaneous open
          * seen as an accept), or DCUtR's success cancelled our dials. */
         flare_conn *direct = flare_host_conn_to(h, &s->peer);
@@ -147,13 +172,9 @@ static void dialed(flare_host *h, flare_conn *c, int status, void *user)
     sess_unref(s);
 }
 
-static void punch(hp_sess *s)
+static void tcp_dials(hp_sess *s)
 {
     flare_host *h = s->host;
-    hp_svc *d = svc_of(h);
-    flare_hardpunch_plan_tcp(&s->core.mine, &s->core.peer, &d->cfg, &s->plan);
-    drop_stream(s, 0);
-    step(s, "hard-start", (uint64_t)s->plan.role);
     /* The hard side is the client of the direct connection: only the easy
      * side's listener can accept an unexpected SYN (its mapping is the
      * known one), and an accepted connection makes it the server. */
@@ -176,10 +197,120 @@ static void punch(hp_sess *s)
             s->refs++;
         }
     }
-    if (!s->dials)
-        finish(s, s->plan.role == FLARE_HARDPUNCH_ROLE_NONE ? "hard-none" : "hard-failed");
-    else
-        h->io->ops->timer_start(s->timer, s->end);
+}
+
+/* ---- UDP: birthday probing ------------------------------------------------------------- */
+
+#define PROBE_SIZE 48
+
+static void junk(flare_host *h, uint8_t *b)
+{
+    h->rng.fn(b, PROBE_SIZE, h->rng.user);
+    b[0] &= 0x7f; /* a QUIC short header's form bit: never taken for an Initial */
+}
+
+/* Hard side: a probe of the easy side reached one of our sockets. */
+static void probe_hit(void *user, void *sock, const flare_ipaddr *from)
+{
+    hp_sess *s = user;
+    flare_host *h = s->host;
+    if (s->done || !s->udp_active || !flare_ipaddr_equal(from, &s->uplan.to))
+        return; /* someone else's datagram: not the peer's mapping */
+    flare_multiaddr ma;
+    if (flare_multiaddr_from_ipaddr(&ma, from, FLARE_MA_UDP) ||
+        flare_multiaddr_with_peerid(&ma, &s->peer))
+        return;
+    flare__quic_probe_pin(sock, from);
+    flare_dial_opts o = {.force_new = 1, .role = FLARE_ROLE_INITIATOR};
+    s->refs++;
+    for (unsigned i = 0; i < s->nsocks; i++)
+        if (s->socks[i] == sock)
+            s->socks[i] = NULL; /* kept: the connection leaves from it */
+    s->udp_active = 0;
+    if (flare_host_dial(h, &ma, &o, dialed, s) == 0) {
+        s->dials++;
+        s->refs++;
+    }
+    udp_stop(s);
+    flare__quic_probe_close(h, sock); /* kept while it carries the connection */
+    if (!s->dials && !s->done)
+        finish(s, "hard-failed");
+    sess_unref(s);
+}
+
+static void udp_timer(flare_io_timer *t, void *user)
+{
+    hp_sess *s = user;
+    flare_host *h = s->host;
+    (void)t;
+    if (s->done || !s->udp_active)
+        return;
+    hp_svc *d = svc_of(h);
+    if (s->probes >= d->cfg.udp_probes || now_of(h) >= s->end) {
+        s->udp_active = 0;
+        if (!s->dials) {
+            s->refs++;
+            finish(s, "hard-failed");
+            sess_unref(s);
+        }
+        return;
+    }
+    uint8_t b[PROBE_SIZE], r[2];
+    junk(h, b);
+    h->rng.fn(r, 2, h->rng.user);
+    flare_ipaddr to = s->uplan.to;
+    to.port = flare_hardpunch_probe_port(r);
+    flare__quic_punch(h, &to, b, sizeof(b));
+    s->probes++;
+    h->io->ops->timer_start(s->utimer, now_of(h) + d->cfg.udp_interval);
+}
+
+static void udp_start(hp_sess *s)
+{
+    flare_host *h = s->host;
+    if (s->uplan.role == FLARE_HARDPUNCH_ROLE_EASY) {
+        if (h->io->ops->timer_new(h->io, udp_timer, s, &s->utimer))
+            return;
+        s->udp_active = 1;
+        udp_timer(s->utimer, s);
+        return;
+    }
+    if (s->uplan.role != FLARE_HARDPUNCH_ROLE_HARD)
+        return;
+    s->socks = flare__calloc(h->mem, s->uplan.n, sizeof(void *));
+    if (!s->socks)
+        return;
+    uint8_t b[PROBE_SIZE];
+    junk(h, b);
+    s->udp_active = 1;
+    for (unsigned i = 0; i < s->uplan.n; i++) {
+        if (flare__quic_probe_open(h, s->uplan.to.family, probe_hit, s, &s->socks[s->nsocks]))
+            break;
+        flare__quic_probe_send(h, s->socks[s->nsocks], &s->uplan.to, b, sizeof(b));
+        s->nsocks++;
+    }
+    if (!s->nsocks)
+        udp_stop(s);
+}
+
+static void punch(hp_sess *s)
+{
+    flare_host *h = s->host;
+    hp_svc *d = svc_of(h);
+    flare_hardpunch_plan_tcp(&s->core.mine, &s->core.peer, &d->cfg, &s->plan);
+    flare_hardpunch_plan_udp(&s->core.mine, &s->core.peer, &d->cfg, &s->uplan);
+    drop_stream(s, 0);
+    step(s, "hard-start", (uint64_t)s->plan.role | (uint64_t)s->uplan.role << 4);
+    s->refs++;
+    tcp_dials(s);
+    udp_start(s);
+    if (!s->done) {
+        if (!s->dials && !s->udp_active)
+            finish(s, s->plan.role || s->uplan.role ? "hard-failed" : "hard-none");
+        else
+            h->io->ops->timer_start(s->timer, s->end);
+    }
+    sess_unref(s);
 }
 
 /* ---- the exchange ----------------------------------------------------------------------- */
@@ -246,10 +377,37 @@ static void st_close(flare_stream *st, int err, void *user)
 
 static const flare_stream_cbs stream_cbs = {.on_data = st_data, .on_close = st_close};
 
-/* What we know of our NAT over TCP (IPv4). */
+/* What we know of our NAT over UDP (IPv4): the type, and the address the
+ * peer must reach (hard: only its IP matters). */
+static void our_udp_info(flare_host *h, flare_hardpunch_info *info)
+{
+    flare_tstamp now = now_of(h);
+    flare_nat_type t = flare_addrmgr_nat_type(h->addrmgr, now, 4, FLARE_MA_UDP);
+    info->udp_nat = t == FLARE_NAT_ENDPOINT_DEPENDENT     ? FLARE_HARDPUNCH_NAT_HARD
+                    : t == FLARE_NAT_ENDPOINT_INDEPENDENT ? FLARE_HARDPUNCH_NAT_EASY
+                                                          : FLARE_HARDPUNCH_NAT_UNKNOWN;
+    if (info->udp_nat == FLARE_HARDPUNCH_NAT_HARD) {
+        unsigned st = 0, nobs = 0;
+        info->has_udp = flare_addrmgr_port_prediction(h->addrmgr, now, 4, FLARE_MA_UDP, 0,
+                                                      &info->udp, &st, &nobs) == 0;
+        return;
+    }
+    flare_multiaddr ext[16];
+    size_t n = flare_host_external_addrs(h, ext, 16, 1);
+    for (size_t i = 0; i < n && !info->has_udp; i++) {
+        int proto = 0;
+        if (flare_multiaddr_to_ipaddr(&ext[i], &info->udp, &proto) == 0 && proto == FLARE_MA_UDP &&
+            info->udp.family == 4 && flare_multiaddr_has(&ext[i], FLARE_MA_QUIC_V1) &&
+            !flare_multiaddr_has(&ext[i], FLARE_MA_P2P_CIRCUIT))
+            info->has_udp = 1;
+    }
+}
+
+/* What we know of our NAT over TCP (IPv4), and over UDP. */
 static void our_info(flare_host *h, flare_hardpunch_info *info)
 {
     memset(info, 0, sizeof(*info));
+    our_udp_info(h, info);
     flare_tstamp now = now_of(h);
     flare_nat_type t = flare_addrmgr_nat_type(h->addrmgr, now, 4, FLARE_MA_TCP);
     if (t == FLARE_NAT_ENDPOINT_DEPENDENT) {
@@ -434,6 +592,9 @@ static void hp_free(flare_host *h, void *state)
         hp_sess *s = d->list;
         d->list = s->next;
         h->io->ops->timer_del(s->timer);
+        if (s->utimer)
+            h->io->ops->timer_del(s->utimer);
+        flare__free(h->mem, s->socks); /* the sockets go with the transport */
         flare__free(h->mem, s);
     }
     flare__free(h->mem, d);

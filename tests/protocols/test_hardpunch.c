@@ -87,7 +87,7 @@ static void test_bad_input(void **state)
     assert_int_equal(flare_hardpunch_msg_decode(&d, big, sizeof(big)), FLARE_ERR_TOO_LARGE);
     /* a step too large to be a sequence reads as 0; unknown fields are skipped */
     assert_int_equal(
-        flare_hardpunch_msg_decode(&d, (const uint8_t *)"\x08\x01\x20\xc8\x01\x28\x05", 7), 0);
+        flare_hardpunch_msg_decode(&d, (const uint8_t *)"\x08\x01\x20\xc8\x01\x48\x05", 7), 0);
     assert_int_equal(d.info.tcp_step, 0);
 }
 

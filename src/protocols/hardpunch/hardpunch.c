@@ -7,7 +7,7 @@
 #include "core/pb.h"
 #include "flare/lpframe.h"
 
-enum { F_TYPE = 1, F_NAT = 2, F_TCP_ADDR = 3, F_TCP_STEP = 4 };
+enum { F_TYPE = 1, F_NAT = 2, F_TCP_ADDR = 3, F_TCP_STEP = 4, F_UDP_ADDR = 5, F_UDP_NAT = 6 };
 
 void flare_hardpunch_settings_default(flare_hardpunch_settings *s)
 {
@@ -15,7 +15,10 @@ void flare_hardpunch_settings_default(flare_hardpunch_settings *s)
     s->struct_size = sizeof(*s);
     s->tcp_sockets = 4;
     s->tcp_window = 6;
-    s->timeout = 15 * FLARE_NS_PER_S;
+    s->udp_sockets = 256;
+    s->udp_probes = 2048;
+    s->udp_interval = 10 * FLARE_NS_PER_MS;
+    s->timeout = 30 * FLARE_NS_PER_S;
     s->exchange = 5 * FLARE_NS_PER_S;
 }
 
@@ -23,7 +26,10 @@ int flare_hardpunch_settings_check(const flare_hardpunch_settings *s)
 {
     if (!s || s->struct_size != sizeof(*s) || !s->tcp_sockets || !s->tcp_window ||
         s->tcp_sockets > FLARE_HARDPUNCH_MAX_SOCKETS ||
-        s->tcp_window > FLARE_HARDPUNCH_MAX_SOCKETS || !s->timeout || !s->exchange)
+        s->tcp_window > FLARE_HARDPUNCH_MAX_SOCKETS || !s->udp_sockets ||
+        s->udp_sockets > FLARE_HARDPUNCH_MAX_UDP || !s->udp_probes ||
+        s->udp_probes > FLARE_HARDPUNCH_MAX_PROBES || !s->udp_interval || !s->timeout ||
+        !s->exchange)
         return FLARE_ERR_INVALID_ARG;
     return 0;
 }
@@ -45,21 +51,29 @@ int flare_hardpunch_msg_encode(const flare_hardpunch_msg *m, flare_buf *out)
     }
     if (rv == 0 && m->info.tcp_step)
         rv = flare__pb_put_varint_field(&b, F_TCP_STEP, m->info.tcp_step);
+    if (rv == 0 && m->info.has_udp) {
+        flare_multiaddr ma;
+        rv = flare_multiaddr_from_ipaddr(&ma, &m->info.udp, FLARE_MA_UDP);
+        if (rv == 0)
+            rv = flare__pb_put_bytes_field(&b, F_UDP_ADDR, ma.bytes, ma.len);
+    }
+    if (rv == 0 && m->info.udp_nat)
+        rv = flare__pb_put_varint_field(&b, F_UDP_NAT, (uint64_t)m->info.udp_nat);
     if (rv == 0)
         rv = flare_lpframe_append(out, b.base, b.len);
     flare_buf_free(&b);
     return rv;
 }
 
-static int take_tcp_addr(flare_hardpunch_info *info, const uint8_t *p, size_t len)
+static int take_addr(flare_ipaddr *ip, int *has, int want, const uint8_t *p, size_t len)
 {
     flare_multiaddr ma;
     int proto = 0;
     if (flare_multiaddr_from_bytes(&ma, p, len) != 0 ||
-        flare_multiaddr_to_ipaddr(&ma, &info->tcp, &proto) != 0 || proto != FLARE_MA_TCP ||
-        info->tcp.port == 0)
+        flare_multiaddr_to_ipaddr(&ma, ip, &proto) != 0 || proto != want || ip->port == 0 ||
+        (want == FLARE_MA_UDP && !flare_multiaddr_has(&ma, FLARE_MA_QUIC_V1)))
         return FLARE_ERR_MALFORMED;
-    info->has_tcp = 1;
+    *has = 1;
     return 0;
 }
 
@@ -68,15 +82,15 @@ int flare_hardpunch_msg_decode(flare_hardpunch_msg *m, const uint8_t *in, size_t
     flare__pb_reader r;
     flare__pb_field f;
     int rv, have_type = 0;
-    uint64_t type = 0, nat = 0, step = 0;
+    uint64_t type = 0, nat = 0, step = 0, unat = 0;
 
     memset(m, 0, sizeof(*m));
     if (len > FLARE_HARDPUNCH_MAX_MSG)
         return FLARE_ERR_TOO_LARGE;
     flare__pb_reader_init(&r, in, len);
     while ((rv = flare__pb_next(&r, &f)) > 0) {
-        int want = f.num == F_TCP_ADDR ? FLARE__PB_LEN : FLARE__PB_VARINT;
-        if (f.num > F_TCP_STEP)
+        int want = f.num == F_TCP_ADDR || f.num == F_UDP_ADDR ? FLARE__PB_LEN : FLARE__PB_VARINT;
+        if (f.num > F_UDP_NAT)
             continue; /* unknown fields: later versions */
         if (f.wire != want)
             return FLARE_ERR_MALFORMED;
@@ -87,7 +101,13 @@ int flare_hardpunch_msg_decode(flare_hardpunch_msg *m, const uint8_t *in, size_t
             nat = f.v;
         } else if (f.num == F_TCP_STEP) {
             step = f.v;
-        } else if ((rv = take_tcp_addr(&m->info, f.data, f.len)) < 0) {
+        } else if (f.num == F_UDP_NAT) {
+            unat = f.v;
+        } else if (f.num == F_TCP_ADDR) {
+            if ((rv = take_addr(&m->info.tcp, &m->info.has_tcp, FLARE_MA_TCP, f.data, f.len)) < 0)
+                return rv;
+        } else if ((rv = take_addr(&m->info.udp, &m->info.has_udp, FLARE_MA_UDP, f.data, f.len)) <
+                   0) {
             return rv;
         }
     }
@@ -96,8 +116,9 @@ int flare_hardpunch_msg_decode(flare_hardpunch_msg *m, const uint8_t *in, size_t
     if (!have_type)
         return FLARE_ERR_MALFORMED;
     if ((type != FLARE_HARDPUNCH_INFO && type != FLARE_HARDPUNCH_SYNC) ||
-        nat > FLARE_HARDPUNCH_NAT_HARD)
+        nat > FLARE_HARDPUNCH_NAT_HARD || unat > FLARE_HARDPUNCH_NAT_HARD)
         return FLARE_ERR_UNKNOWN_CODE;
+    m->info.udp_nat = (flare_hardpunch_nat)unat;
     m->type = (flare_hardpunch_type)type;
     m->info.nat = (flare_hardpunch_nat)nat;
     m->info.tcp_step = step <= FLARE_HARDPUNCH_MAX_STEP ? (uint32_t)step : 0;
@@ -137,6 +158,29 @@ void flare_hardpunch_plan_tcp(const flare_hardpunch_info *mine, const flare_hard
         for (unsigned k = 0; k < out->n; k++)
             out->ports[k] = predict(peer->tcp.port, peer->tcp_step, k + 1);
     }
+}
+
+void flare_hardpunch_plan_udp(const flare_hardpunch_info *mine, const flare_hardpunch_info *peer,
+                              const flare_hardpunch_settings *s, flare_hardpunch_plan *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!peer->has_udp || (mine->has_udp && mine->udp.family != peer->udp.family))
+        return;
+    if (mine->udp_nat == FLARE_HARDPUNCH_NAT_HARD && peer->udp_nat != FLARE_HARDPUNCH_NAT_HARD) {
+        out->role = FLARE_HARDPUNCH_ROLE_HARD;
+        out->n = s->udp_sockets;
+    } else if (mine->udp_nat != FLARE_HARDPUNCH_NAT_HARD &&
+               peer->udp_nat == FLARE_HARDPUNCH_NAT_HARD) {
+        out->role = FLARE_HARDPUNCH_ROLE_EASY;
+        out->n = s->udp_probes;
+    }
+    if (out->role)
+        out->to = peer->udp;
+}
+
+uint16_t flare_hardpunch_probe_port(const uint8_t rnd[2])
+{
+    return (uint16_t)(1024 + ((unsigned)rnd[0] << 8 | rnd[1]) % (65536 - 1024));
 }
 
 /* ---- the exchange --------------------------------------------------------------------- */
