@@ -8,6 +8,7 @@
 
 #include "flare/hardpunch.h"
 #include "flare/sim_world.h"
+#include "support/helpers.h"
 
 #define MS FLARE_NS_PER_MS
 #define S  FLARE_NS_PER_S
@@ -145,12 +146,125 @@ static void test_not_offered(void **state)
     assert_int_equal(hard_steps, 0);
 }
 
+/* ---- QUIC: birthday probing ---------------------------------------------------------------- */
+
+static void quic_addr(flare_multiaddr *ma, const char *ip, const flare_peerid *peer)
+{
+    char s[96];
+    snprintf(s, sizeof(s), "/ip4/%s/udp/4001/quic-v1", ip);
+    assert_int_equal(flare_multiaddr_parse(ma, s), 0);
+    if (peer)
+        assert_int_equal(flare_multiaddr_with_peerid(ma, peer), 0);
+}
+
+static void qnode(flare_sim *sim, flare_sim_world_node *n, const char *name, flare_sim_lan *lan,
+                  const char *ip, uint8_t seed, flare_tstamp delay)
+{
+    n->name = name;
+    flare_test_host_spec sp = {.name = name,
+                               .lan = lan,
+                               .ip = ip,
+                               .link = {.delay = delay},
+                               .seed = {seed},
+                               .on_event = count_event,
+                               .user = n};
+    assert_int_equal(flare_test_host_make(sim, &sp, &n->sh, &n->h), 0);
+    flare_multiaddr ma;
+    quic_addr(&ma, ip, NULL);
+    assert_int_equal(flare_host_listen(n->h, &ma), 0);
+}
+
+/* A QUIC-only world: R (relay, observer), O (observer), A behind the easy
+ * NAT, B behind `hard` (or swapped). Returns 1 if A and B end up directly
+ * connected; *took gets the time from the relayed connection to it. */
+static int qtrial(uint64_t seed, const flare_sim_nat_config *hard, int swap, int enable,
+                  flare_tstamp *took)
+{
+    flare_sim_world w;
+    memset(&w, 0, sizeof(w));
+    w.sim = flare_sim_new(seed, NULL);
+    assert_non_null(w.sim);
+    flare_sim_nat_config easy;
+    flare_sim_nat_config_default(&easy);
+    easy.port_preservation = 0;
+    flare_sim_lan *inet = flare_sim_internet(w.sim);
+    flare_sim_lan *la = flare_sim_lan_new(w.sim, "lan-a");
+    flare_sim_lan *lb = flare_sim_lan_new(w.sim, "lan-b");
+    w.nat_a =
+        flare_sim_nat_new(w.sim, "nat-a", inet, "203.0.113.1", la, "10.0.1.1", swap ? hard : &easy);
+    w.nat_b =
+        flare_sim_nat_new(w.sim, "nat-b", inet, "203.0.113.2", lb, "10.0.2.1", swap ? &easy : hard);
+    assert_non_null(w.nat_a);
+    assert_non_null(w.nat_b);
+    flare_sim_link nl = {.delay = 25 * MS};
+    flare_sim_nat_link_set(w.nat_a, &nl);
+    flare_sim_nat_link_set(w.nat_b, &nl);
+    flare_sim_world_node o;
+    memset(&o, 0, sizeof(o));
+    qnode(w.sim, &w.r, "R", inet, FLARE_SIM_WORLD_RELAY_IP, 1, 25 * MS);
+    qnode(w.sim, &o, "O", inet, "198.51.100.20", 9, 25 * MS);
+    qnode(w.sim, &w.a, "A", la, "10.0.1.2", 2, 0);
+    qnode(w.sim, &w.b, "B", lb, "10.0.2.2", 3, 0);
+    assert_int_equal(flare_host_enable_relay_server(w.r.h, NULL), 0);
+    if (enable) {
+        assert_int_equal(flare_host_enable_hardpunch(w.a.h, NULL), 0);
+        assert_int_equal(flare_host_enable_hardpunch(w.b.h, NULL), 0);
+    }
+    flare_multiaddr rma, oma;
+    quic_addr(&rma, FLARE_SIM_WORLD_RELAY_IP, flare_host_peerid(w.r.h));
+    quic_addr(&oma, "198.51.100.20", flare_host_peerid(o.h));
+    assert_int_equal(flare_host_relay_reserve(w.b.h, &rma), 0);
+    flare_host_dial(w.a.h, &rma, NULL, NULL, NULL);
+    flare_host_dial(w.a.h, &oma, NULL, NULL, NULL);
+    flare_host_dial(w.b.h, &oma, NULL, NULL, NULL);
+    flare_sim_run_for(w.sim, 2 * S);
+    assert_true(w.b.rsv_ok);
+    assert_int_equal(flare_sim_world_dial_relayed(&w), 0);
+    flare_sim_run_for(w.sim, 2 * S);
+    assert_int_equal(w.dial_status, 0);
+    flare_tstamp end = flare_sim_now(w.sim) + 40 * S;
+    while (!flare_sim_world_direct(&w) && flare_sim_now(w.sim) < end)
+        flare_sim_run_for(w.sim, 100 * MS);
+    int direct = flare_sim_world_direct(&w);
+    if (took)
+        *took = flare_sim_now(w.sim) - w.relayed_up;
+    flare_host_del(o.h);
+    flare_sim_world_free(&w);
+    return direct;
+}
+
+#define QTRIALS 6
+
+static void test_quic_random(void **state)
+{
+    (void)state;
+    flare_sim_nat_config hard;
+    hard_cfg(&hard, FLARE_SIM_ALLOC_RANDOM);
+    int direct = 0, plain = 0;
+    flare_tstamp sum = 0;
+    hard_direct = 0;
+    for (int i = 0; i < QTRIALS; i++) {
+        flare_tstamp t = 0;
+        int d = qtrial(400 + (uint64_t)i, &hard, i & 1, 1, &t);
+        direct += d;
+        sum += d ? t : 0;
+        plain += qtrial(400 + (uint64_t)i, &hard, i & 1, 0, NULL);
+    }
+    printf("# EI vs APD random (QUIC): %d/%d direct with birthday probing (mean %.1f s after "
+           "the relayed connection), %d/%d without\n",
+           direct, QTRIALS, direct ? sum / 1e9 / direct : 0.0, plain, QTRIALS);
+    assert_int_equal(plain, 0);
+    assert_true(hard_direct >= direct);
+    assert_true(direct * 2 >= QTRIALS); /* the target: at least half */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tcp_sequential),
         cmocka_unit_test(test_tcp_random_nothing_to_predict),
         cmocka_unit_test(test_not_offered),
+        cmocka_unit_test(test_quic_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
