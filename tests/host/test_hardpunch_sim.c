@@ -52,19 +52,22 @@ static void count_event(flare_host *h, const flare_host_event *ev, void *user)
     flare_sim_world_on_event(h, ev, user);
 }
 
-/* One trial: A behind an EI/APD NAT, B behind `hard` (or the other way
- * round when swap). Returns 1 if A and B ended up directly connected. */
-static int trial(uint64_t seed, const flare_sim_nat_config *hard, int swap, int enable_a,
-                 int enable_b)
+static void easy_cfg(flare_sim_nat_config *c)
+{
+    flare_sim_nat_config_default(c);
+    c->port_preservation = 0;
+}
+
+/* One TCP trial: A behind na, B behind nb. Returns 1 if A and B ended up
+ * directly connected. */
+static int trial2(uint64_t seed, const flare_sim_nat_config *na, const flare_sim_nat_config *nb,
+                  int enable_a, int enable_b)
 {
     flare_sim_world_settings p;
     flare_sim_world_settings_default(&p);
     p.seed = seed;
-    flare_sim_nat_config easy;
-    flare_sim_nat_config_default(&easy);
-    easy.port_preservation = 0;
-    p.nat_a = swap ? *hard : easy;
-    p.nat_b = swap ? easy : *hard;
+    p.nat_a = *na;
+    p.nat_b = *nb;
     flare_sim_world w;
     assert_int_equal(flare_sim_world_build(&w, &p), 0);
     flare_host_set_event_cb(w.a.h, count_event, &w.a);
@@ -92,6 +95,15 @@ static int trial(uint64_t seed, const flare_sim_nat_config *hard, int swap, int 
     flare_host_del(o.h);
     flare_sim_world_free(&w);
     return direct;
+}
+
+/* A behind an EI/APD NAT, B behind `hard` (or the other way round). */
+static int trial(uint64_t seed, const flare_sim_nat_config *hard, int swap, int enable_a,
+                 int enable_b)
+{
+    flare_sim_nat_config easy;
+    easy_cfg(&easy);
+    return trial2(seed, swap ? hard : &easy, swap ? &easy : hard, enable_a, enable_b);
 }
 
 static void hard_cfg(flare_sim_nat_config *c, flare_sim_port_alloc alloc)
@@ -174,26 +186,21 @@ static void qnode(flare_sim *sim, flare_sim_world_node *n, const char *name, fla
     assert_int_equal(flare_host_listen(n->h, &ma), 0);
 }
 
-/* A QUIC-only world: R (relay, observer), O (observer), A behind the easy
- * NAT, B behind `hard` (or swapped). Returns 1 if A and B end up directly
- * connected; *took gets the time from the relayed connection to it. */
-static int qtrial(uint64_t seed, const flare_sim_nat_config *hard, int swap, int enable,
-                  flare_tstamp *took)
+/* A QUIC-only world: R (relay, observer), O (observer), A behind na, B
+ * behind nb. Returns 1 if A and B end up directly connected; *took gets
+ * the time from the relayed connection to it. */
+static int qtrial2(uint64_t seed, const flare_sim_nat_config *na, const flare_sim_nat_config *nb,
+                   int enable, flare_tstamp *took)
 {
     flare_sim_world w;
     memset(&w, 0, sizeof(w));
     w.sim = flare_sim_new(seed, NULL);
     assert_non_null(w.sim);
-    flare_sim_nat_config easy;
-    flare_sim_nat_config_default(&easy);
-    easy.port_preservation = 0;
     flare_sim_lan *inet = flare_sim_internet(w.sim);
     flare_sim_lan *la = flare_sim_lan_new(w.sim, "lan-a");
     flare_sim_lan *lb = flare_sim_lan_new(w.sim, "lan-b");
-    w.nat_a =
-        flare_sim_nat_new(w.sim, "nat-a", inet, "203.0.113.1", la, "10.0.1.1", swap ? hard : &easy);
-    w.nat_b =
-        flare_sim_nat_new(w.sim, "nat-b", inet, "203.0.113.2", lb, "10.0.2.1", swap ? &easy : hard);
+    w.nat_a = flare_sim_nat_new(w.sim, "nat-a", inet, "203.0.113.1", la, "10.0.1.1", na);
+    w.nat_b = flare_sim_nat_new(w.sim, "nat-b", inet, "203.0.113.2", lb, "10.0.2.1", nb);
     assert_non_null(w.nat_a);
     assert_non_null(w.nat_b);
     flare_sim_link nl = {.delay = 25 * MS};
@@ -233,6 +240,14 @@ static int qtrial(uint64_t seed, const flare_sim_nat_config *hard, int swap, int
     return direct;
 }
 
+static int qtrial(uint64_t seed, const flare_sim_nat_config *hard, int swap, int enable,
+                  flare_tstamp *took)
+{
+    flare_sim_nat_config easy;
+    easy_cfg(&easy);
+    return qtrial2(seed, swap ? hard : &easy, swap ? &easy : hard, enable, took);
+}
+
 #define QTRIALS 6
 
 static void test_quic_random(void **state)
@@ -258,13 +273,85 @@ static void test_quic_random(void **state)
     assert_true(direct * 2 >= QTRIALS); /* the target: at least half */
 }
 
+/* ---- the matrix: mapping x filtering x allocation, mixed pairs, TCP and QUIC ---------------- */
+
+typedef struct profile {
+    const char *name;
+    flare_sim_nat_behavior mapping, filtering;
+    int preserve;
+    flare_sim_port_alloc alloc;
+} profile;
+
+static const profile P[] = {
+    {"EI map / EI filter (full cone)", FLARE_SIM_EI, FLARE_SIM_EI, 0, FLARE_SIM_ALLOC_RANDOM},
+    {"EI map / APD filter (port-restricted cone)", FLARE_SIM_EI, FLARE_SIM_APD, 0,
+     FLARE_SIM_ALLOC_RANDOM},
+    {"APD map / APD filter, sequential", FLARE_SIM_APD, FLARE_SIM_APD, 0,
+     FLARE_SIM_ALLOC_SEQUENTIAL},
+    {"APD map / APD filter, random", FLARE_SIM_APD, FLARE_SIM_APD, 0, FLARE_SIM_ALLOC_RANDOM},
+    {"APD map / APD filter, preserving", FLARE_SIM_APD, FLARE_SIM_APD, 1, FLARE_SIM_ALLOC_RANDOM},
+    {"AD map / AD filter, sequential", FLARE_SIM_AD, FLARE_SIM_AD, 0, FLARE_SIM_ALLOC_SEQUENTIAL},
+};
+#define NP (sizeof(P) / sizeof(P[0]))
+
+static void profile_cfg(flare_sim_nat_config *c, const profile *p)
+{
+    flare_sim_nat_config_default(c);
+    c->mapping = p->mapping;
+    c->filtering = p->filtering;
+    c->port_preservation = p->preserve;
+    c->port_alloc = p->alloc;
+}
+
+static void test_matrix(void **state)
+{
+    (void)state;
+    FILE *out = stdout;
+    const char *path = getenv("FLARE_HARDPUNCH_MATRIX");
+    if (path)
+        out = fopen(path, "w");
+    assert_non_null(out);
+    const int runs = 2;
+    fprintf(out, "| NAT of A | NAT of B | TCP direct | QUIC direct |\n|---|---|---|---|\n");
+    int tcp_cells = 0, quic_cells = 0, cells = 0;
+    for (size_t i = 0; i < NP; i++)
+        for (size_t j = i; j < NP; j++) {
+            flare_sim_nat_config na, nb;
+            profile_cfg(&na, &P[i]);
+            profile_cfg(&nb, &P[j]);
+            int t = 0, q = 0;
+            for (int r = 0; r < runs; r++) {
+                uint64_t seed = 1000 + (uint64_t)(cells * 10 + r);
+                t += trial2(seed, &na, &nb, 1, 1);
+                q += qtrial2(seed, &na, &nb, 1, NULL);
+            }
+            fprintf(out, "| %s | %s | %d/%d | %d/%d |\n", P[i].name, P[j].name, t, runs, q, runs);
+            /* an endpoint-independent side against a sequential one: TCP by
+             * prediction; against any per-destination one: QUIC by probing */
+            if (P[i].mapping == FLARE_SIM_EI && P[j].alloc == FLARE_SIM_ALLOC_SEQUENTIAL &&
+                !P[j].preserve)
+                assert_int_equal(t, runs);
+            if (P[i].mapping == FLARE_SIM_EI)
+                assert_int_equal(q, runs);
+            /* both per destination: still no path */
+            if (P[i].mapping != FLARE_SIM_EI && P[j].mapping != FLARE_SIM_EI)
+                assert_int_equal(t + q, 0);
+            tcp_cells += t == runs;
+            quic_cells += q == runs;
+            cells++;
+        }
+    fprintf(out, "\n%d pairs: %d always direct over TCP, %d over QUIC\n", cells, tcp_cells,
+            quic_cells);
+    if (path)
+        fclose(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tcp_sequential),
-        cmocka_unit_test(test_tcp_random_nothing_to_predict),
-        cmocka_unit_test(test_not_offered),
-        cmocka_unit_test(test_quic_random),
+        cmocka_unit_test(test_tcp_sequential), cmocka_unit_test(test_tcp_random_nothing_to_predict),
+        cmocka_unit_test(test_not_offered),    cmocka_unit_test(test_quic_random),
+        cmocka_unit_test(test_matrix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
