@@ -143,7 +143,7 @@ int flare_host_enable_hardpunch(flare_host *h, const flare_hardpunch_settings *c
  * to), EASY (probe random ports of to's IP), or NONE. plan.ports is unused. */
 void flare_hardpunch_plan_udp(const flare_hardpunch_info *mine, const flare_hardpunch_info *peer,
                               const flare_hardpunch_settings *s, flare_hardpunch_plan *out);
-/* A random port in 1024..65535 from two random bytes. */
+/* Returns a random port in 1024..65535 made from two random bytes. */
 uint16_t flare_hardpunch_probe_port(const uint8_t rnd[2]);
 
 /* The exchange on the stream, for either side. */
@@ -167,15 +167,16 @@ typedef struct flare_hardpunch {
 } flare_hardpunch;
 
 /* Starts the exchange with our INFO. B: writes INFO to out. A: writes
- * nothing until B's INFO arrives. */
+ * nothing until B's INFO arrives. Returns 0, FLARE_ERR_INVALID_ARG (bad
+ * settings) or FLARE_ERR_NOMEM. */
 int flare_hardpunch_init(flare_hardpunch *hp, int initiator, const flare_hardpunch_info *mine,
                          const flare_hardpunch_settings *s, flare_tstamp now, flare_buf *out);
 /* Bytes from the peer. Returns 0, or a negative error (state FAILED):
  * FLARE_ERR_PROTO for a message out of turn, or the decoder's error. */
 int flare_hardpunch_recv(flare_hardpunch *hp, const uint8_t *in, size_t len, flare_tstamp now,
                          flare_buf *out);
-/* Time of the next step (go_at while WAIT_GO, the deadline while waiting on
- * the peer), FLARE_TSTAMP_NEVER when done. */
+/* Returns the time of the next step (go_at while WAIT_GO, the deadline
+ * while waiting on the peer), or FLARE_TSTAMP_NEVER when done. */
 flare_tstamp flare_hardpunch_expiry(const flare_hardpunch *hp);
 /* Moves WAIT_GO to GO when its time came, and waits past the deadline to
  * FAILED. */
