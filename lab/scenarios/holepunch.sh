@@ -5,8 +5,11 @@
 # Usage: holepunch.sh [lab.sh up options]   (default: eim/eim, 25 ms per link)
 # Env: FLARE_BIN (default build/flare), EXPECT=direct|relayed (default
 # direct), QUIET=1 (no timeline), TRANSPORT=tcp|quic (default tcp: every
-# node listens and dials on /tcp/4001, or on /udp/4001/quic-v1 only). Prints
-# a timeline and a summary; exits 0 when the outcome is the expected one.
+# node listens and dials on /tcp/4001, or on /udp/4001/quic-v1 only),
+# HARD_PUNCH=1 (A and B run --hard-punch and also connect to a second
+# observer on pub1, so they can tell whether their NAT maps per
+# destination). Prints a timeline and a summary; exits 0 when the outcome
+# is the expected one.
 set -euo pipefail
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
@@ -40,16 +43,27 @@ lab_wait_event "$LAB_LOGS/relay.log" listening 20 >/dev/null
 [ "${RELAY_IMPL:-flare}" = js ] && raddr=/ip4/$FLARE_LAB_IP_relay/tcp/4001/p2p/$rid ||
     raddr=/ip4/$FLARE_LAB_IP_relay/$tp/p2p/$rid
 
+extra=()
+if [ "${HARD_PUNCH:-0}" = 1 ]; then
+    seed_o=$(printf 'd4%.0s' $(seq 32))
+    oid=$(lab_json "$("$flare" id --seed "$seed_o" --json)" peerId)
+    lab_start pub1 observer "$flare" listen --listen "/ip4/$FLARE_LAB_IP_pub1/$tp" \
+        --seed "$seed_o" "${common[@]}"
+    lab_wait_event "$LAB_LOGS/observer.log" listening 20 >/dev/null
+    extra=(--hard-punch --connect "/ip4/$FLARE_LAB_IP_pub1/$tp/p2p/$oid")
+fi
+
 lab_start b b "$flare" listen --listen "/ip4/0.0.0.0/$tp" --relay "$raddr" --seed "$seed_b" \
-    --echo /echo/1.0.0 "${common[@]}"
+    --echo /echo/1.0.0 "${extra[@]}" "${common[@]}"
 line=$(lab_wait_event "$LAB_LOGS/b.log" reservation 20) || {
     echo "B got no reservation"
     exit 1
 }
 baddr=$(lab_json "$line" addr)
 
+[ "${HARD_PUNCH:-0}" = 1 ] && sleep 1 # A's observations before the relayed connection
 lab_start a a "$flare" dial "$baddr" --listen "/ip4/0.0.0.0/$tp" --seed "$seed_a" \
-    --wait-holepunch 45 --echo /echo/1.0.0 --message after-the-punch "${common[@]}"
+    --wait-holepunch 45 --echo /echo/1.0.0 --message after-the-punch "${extra[@]}" "${common[@]}"
 if [ "${KILL_RELAY:-0}" = 1 ]; then
     # Kill the relay as soon as the relayed connection is up: DCUtR's
     # exchange is then in flight over it.

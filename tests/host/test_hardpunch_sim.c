@@ -242,6 +242,8 @@ static int qtrial2(uint64_t seed, const flare_sim_nat_config *na, const flare_si
     int direct = flare_sim_world_direct(&w);
     if (took)
         *took = flare_sim_now(w.sim) - w.relayed_up;
+    /* DCUtR's UDP packets to A stop at their next timer (up to 200 ms). */
+    flare_sim_run_for(w.sim, 1 * S);
     flare_host_del(o.h);
     flare_sim_world_free(&w);
     return direct;
