@@ -15,11 +15,13 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "flare/dcutr.h"
 #include "flare/hardpunch.h"
 #include "services/services.h"
 #include "transport/quic.h"
 
-#define HP_MAX 16 /* sessions at once */
+#define HP_MAX      16 /* sessions at once */
+#define HP_UDP_HARD 2  /* sessions holding probe sockets at once (file descriptors) */
 
 typedef struct hp_sess {
     struct hp_sess *next;
@@ -45,6 +47,7 @@ typedef struct hp_sess {
 
 typedef struct hp_svc {
     int enabled;
+    unsigned udp_hard; /* sessions holding probe sockets */
     flare_hardpunch_settings cfg;
     hp_sess *list;
     size_t n;
@@ -108,6 +111,8 @@ static void udp_stop(hp_sess *s)
     s->udp_active = 0;
     if (s->utimer)
         h->io->ops->timer_stop(s->utimer);
+    if (s->socks)
+        svc_of(h)->udp_hard--;
     for (unsigned i = 0; i < s->nsocks; i++)
         if (s->socks[i])
             flare__quic_probe_close(h, s->socks[i]);
@@ -275,11 +280,13 @@ static void udp_start(hp_sess *s)
         udp_timer(s->utimer, s);
         return;
     }
-    if (s->uplan.role != FLARE_HARDPUNCH_ROLE_HARD)
+    hp_svc *d = svc_of(h);
+    if (s->uplan.role != FLARE_HARDPUNCH_ROLE_HARD || d->udp_hard >= HP_UDP_HARD)
         return;
     s->socks = flare__calloc(h->mem, s->uplan.n, sizeof(void *));
     if (!s->socks)
         return;
+    d->udp_hard++;
     uint8_t b[PROBE_SIZE];
     junk(h, b);
     s->udp_active = 1;
@@ -293,10 +300,29 @@ static void udp_start(hp_sess *s)
         udp_stop(s);
 }
 
+/* The peer chose its addresses: never a port of our LAN or loopback (as
+ * DCUtR), so it cannot aim our dials and datagrams at them. */
+static void peer_scope(flare_host *h, flare_hardpunch_info *peer)
+{
+    flare_dcutr_addr_settings o;
+    flare_dcutr_addr_settings_default(&o);
+    o.doc_is_public = h->cfg.doc_addrs_public;
+    o.allow_quic = 1;
+    o.allow_private = h->cfg.dial_private_peer_addrs;
+    flare_multiaddr ma;
+    if (peer->has_tcp && (flare_multiaddr_from_ipaddr(&ma, &peer->tcp, FLARE_MA_TCP) ||
+                          !flare_dcutr_addr_usable(&ma, &o)))
+        peer->has_tcp = 0;
+    if (peer->has_udp && (flare_multiaddr_from_ipaddr(&ma, &peer->udp, FLARE_MA_UDP) ||
+                          !flare_dcutr_addr_usable(&ma, &o)))
+        peer->has_udp = 0;
+}
+
 static void punch(hp_sess *s)
 {
     flare_host *h = s->host;
     hp_svc *d = svc_of(h);
+    peer_scope(h, &s->core.peer);
     flare_hardpunch_plan_tcp(&s->core.mine, &s->core.peer, &d->cfg, &s->plan);
     flare_hardpunch_plan_udp(&s->core.mine, &s->core.peer, &d->cfg, &s->uplan);
     drop_stream(s, 0);
