@@ -40,14 +40,22 @@ static void observer_make(flare_sim_world *w, extra *o)
 }
 
 static int hard_steps, hard_direct;
+static uint64_t last_start = 99; /* the last hard-start's value */
+static const char *last_end;
 static flare_tstamp tcp_took; /* relayed -> direct, summed over tcp_timed trials */
 static int tcp_timed;
 
 static void count_event(flare_host *h, const flare_host_event *ev, void *user)
 {
     if (ev->type == FLARE_HOST_EV_HOLEPUNCH_STEP && ev->u.holepunch_step.step &&
-        strncmp(ev->u.holepunch_step.step, "hard-", 5) == 0)
-        hard_steps++, hard_direct += !strcmp(ev->u.holepunch_step.step, "hard-direct");
+        strncmp(ev->u.holepunch_step.step, "hard-", 5) == 0) {
+        const char *st = ev->u.holepunch_step.step;
+        hard_steps++, hard_direct += !strcmp(st, "hard-direct");
+        if (!strcmp(st, "hard-start"))
+            last_start = ev->u.holepunch_step.value;
+        else
+            last_end = !strcmp(st, "hard-none") ? "hard-none" : "other";
+    }
     if (getenv("HP_DEBUG") && ev->type == FLARE_HOST_EV_HOLEPUNCH_STEP)
         printf("%s %s %llu\n", ((flare_sim_world_node *)user)->name, ev->u.holepunch_step.step,
                (unsigned long long)ev->u.holepunch_step.value);
@@ -359,12 +367,77 @@ static void test_matrix(void **state)
         fclose(out);
 }
 
+/* ---- a hostile B: its INFO points A at A's own LAN ------------------------------------------ */
+
+static const flare_stream_cbs quiet = {0};
+
+/* B (without the service) opens the protocol on the relayed connection and
+ * claims a sequential symmetric NAT at ip. Returns A's hard-start value. */
+static uint64_t hostile_info(const char *ip)
+{
+    flare_sim_world_settings p;
+    flare_sim_world_settings_default(&p);
+    flare_host_settings hs; /* no DCUtR: the relayed connection stays the only one */
+    flare_host_settings_default(&hs);
+    hs.doc_addrs_public = 1;
+    hs.enable_holepunch = 0;
+    p.host = &hs;
+    flare_sim_world w;
+    assert_int_equal(flare_sim_world_build(&w, &p), 0);
+    flare_host_set_event_cb(w.a.h, count_event, &w.a);
+    assert_int_equal(flare_host_enable_hardpunch(w.a.h, NULL), 0);
+    flare_multiaddr rma;
+    assert_int_equal(flare_sim_world_relay_addr(&w, &rma), 0);
+    assert_int_equal(flare_host_relay_reserve(w.b.h, &rma), 0);
+    flare_sim_run_for(w.sim, 2 * S);
+    assert_int_equal(flare_sim_world_dial_relayed(&w), 0);
+    flare_sim_run_for(w.sim, 2 * S);
+    flare_hardpunch_msg m = {.type = FLARE_HARDPUNCH_INFO,
+                             .info = {.nat = FLARE_HARDPUNCH_NAT_HARD,
+                                      .has_tcp = 1,
+                                      .tcp_step = 1,
+                                      .udp_nat = FLARE_HARDPUNCH_NAT_HARD,
+                                      .has_udp = 1}};
+    assert_int_equal(flare_ipaddr_parse(&m.info.tcp, ip), 0);
+    m.info.tcp.port = 40000;
+    m.info.udp = m.info.tcp;
+    flare_hardpunch_msg sync = {.type = FLARE_HARDPUNCH_SYNC};
+    flare_buf b;
+    flare_buf_init(&b, NULL);
+    assert_int_equal(flare_hardpunch_msg_encode(&m, &b), 0);
+    assert_int_equal(flare_hardpunch_msg_encode(&sync, &b), 0);
+    flare_stream *st;
+    last_start = 99;
+    last_end = NULL;
+    assert_int_equal(flare_host_new_stream(w.b.h, flare_host_peerid(w.a.h),
+                                           FLARE_HARDPUNCH_PROTOCOL_ID, &quiet, NULL,
+                                           FLARE_STREAM_ALLOW_LIMITED, &st),
+                     0);
+    assert_int_equal(flare_stream_write(st, b.base, b.len), 0);
+    flare_buf_free(&b);
+    flare_sim_run_for(w.sim, 3 * S);
+    uint64_t v = last_start;
+    flare_sim_world_free(&w);
+    return v;
+}
+
+static void test_hostile_addrs(void **state)
+{
+    (void)state;
+    /* A's own LAN: nothing dialed, nothing probed */
+    assert_int_equal(hostile_info("10.0.1.3"), 0);
+    assert_string_equal(last_end, "hard-none");
+    /* the same from a public address: A would be the easy side, both ways */
+    assert_int_equal(hostile_info("203.0.113.99"),
+                     FLARE_HARDPUNCH_ROLE_EASY | FLARE_HARDPUNCH_ROLE_EASY << 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tcp_sequential), cmocka_unit_test(test_tcp_random_nothing_to_predict),
         cmocka_unit_test(test_not_offered),    cmocka_unit_test(test_quic_random),
-        cmocka_unit_test(test_matrix),
+        cmocka_unit_test(test_matrix),         cmocka_unit_test(test_hostile_addrs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
