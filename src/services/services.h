@@ -22,6 +22,7 @@ extern const flare__service flare__svc_autorelay;
 extern const flare__service flare__svc_portmap;
 extern const flare__service flare__svc_families;
 extern const flare__service flare__svc_stun_server;
+extern const flare__service flare__svc_hardpunch;
 
 /* portmap.c: our mapped addresses, candidates for AutoNAT. Returns the
  * count written. */

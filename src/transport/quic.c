@@ -46,6 +46,12 @@ struct qsock {
     flare_ipaddr local;
     flare__listener *l; /* NULL: dial-only */
     int busy;
+    /* A probe socket (flare__quic_probe_open): never picked for other dials. */
+    int probe;
+    flare__quic_probe_cb probe_cb;
+    void *probe_user;
+    int has_pin; /* the next dial to pin leaves from here */
+    flare_ipaddr pin;
 };
 
 typedef struct quic_tr {
@@ -334,6 +340,8 @@ static void sock_on_recv(flare_io_udp *u, const flare_ipaddr *from, const uint8_
     s->busy--;
     sock_settle(s);
     sock_arm(s);
+    if (s->probe_cb)
+        s->probe_cb(s->probe_user, s, from);
 }
 
 static void sock_free(quic_tr *t, qsock *s)
@@ -500,17 +508,28 @@ static void quic_close_listener(flare_host *h, void *state, flare__listener *l)
     flare__udp_mux_sock_add(h, s->udp, &s->local, 0);
 }
 
-/* The socket a dial to family leaves from: a listener's, else a dial-only one. */
-static int dial_sock(quic_tr *t, int family, int reuse, qsock **out)
+/* The socket a dial to remote leaves from: a probe socket pinned to it, a
+ * listener's, else a dial-only one. */
+static int dial_sock(quic_tr *t, const flare_ipaddr *remote, int reuse, qsock **out)
 {
+    int family = remote->family;
     for (qsock *s = t->socks; s; s = s->next) {
+        if (s->has_pin && flare_ipaddr_equal(&s->pin, remote)) {
+            s->has_pin = 0;
+            *out = s;
+            return 0;
+        }
+    }
+    for (qsock *s = t->socks; s; s = s->next) {
+        if (s->probe)
+            continue;
         if (s->local.family == family && (s->l ? reuse : !reuse)) {
             *out = s;
             return 0;
         }
     }
     for (qsock *s = t->socks; s; s = s->next) {
-        if (s->local.family == family && !s->l) {
+        if (s->local.family == family && !s->l && !s->probe) {
             *out = s;
             return 0;
         }
@@ -530,7 +549,7 @@ static int quic_dial(flare_host *h, void *state, flare_conn *c, const flare_mult
     if (rv)
         return rv;
     qsock *s;
-    rv = dial_sock(t, remote.family, h->cfg.reuse_port && !o->no_reuse, &s);
+    rv = dial_sock(t, &remote, h->cfg.reuse_port && !o->no_reuse, &s);
     if (rv)
         return rv;
     qlink *k = link_new(s, NULL, c);
@@ -593,4 +612,51 @@ int flare__quic_punch(flare_host *h, const flare_ipaddr *to, const uint8_t *data
         if (s->l && s->local.family == to->family)
             return h->io->ops->udp_send(s->udp, to, data, len);
     return FLARE_ERR_NOT_FOUND;
+}
+
+int flare__quic_probe_open(flare_host *h, int family, flare__quic_probe_cb cb, void *user,
+                           void **sock)
+{
+    quic_tr *t = flare__tr_state(h, &flare__tr_quic);
+    if (!t)
+        return FLARE_ERR_NOT_FOUND;
+    flare_ipaddr any;
+    memset(&any, 0, sizeof(any));
+    any.family = (uint8_t)family;
+    qsock *s;
+    int rv = sock_new(t, &any, 0, &s);
+    if (rv)
+        return rv;
+    s->probe = 1;
+    s->probe_cb = cb;
+    s->probe_user = user;
+    *sock = s;
+    return 0;
+}
+
+int flare__quic_probe_send(flare_host *h, void *sock, const flare_ipaddr *to, const uint8_t *data,
+                           size_t len)
+{
+    qsock *s = sock;
+    return h->io->ops->udp_send(s->udp, to, data, len);
+}
+
+void flare__quic_probe_pin(void *sock, const flare_ipaddr *to)
+{
+    qsock *s = sock;
+    s->pin = *to;
+    s->has_pin = 1;
+}
+
+void flare__quic_probe_close(flare_host *h, void *sock)
+{
+    quic_tr *t = flare__tr_state(h, &flare__tr_quic);
+    qsock *s = sock;
+    s->probe_cb = NULL;
+    s->has_pin = 0;
+    for (qlink *k = t ? t->links : NULL; k; k = k->next)
+        if (k->sock == s)
+            return; /* it carries a connection: it goes with the transport */
+    if (t && !s->busy)
+        sock_free(t, s);
 }

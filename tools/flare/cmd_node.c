@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "flare/buf.h"
 #include "flare/dcutr.h"
+#include "flare/hardpunch.h"
 #include "flare/relay_server.h"
 #include "flare/uvio.h"
 
@@ -47,6 +48,7 @@ typedef struct node {
     int nconnect;
     uv_timer_t connect_timer;
     int no_holepunch;               /* keep relayed connections relayed (no DCUtR) */
+    int hard_punch;                 /* --hard-punch: the flare hard-NAT punch as well */
     int port_map;                   /* --port-map: map private listen ports on the gateway */
     const char *port_map_protocols; /* --port-map-protocols LIST (NULL: all) */
     int share_listen;               /* --share-listen: another node may listen on our address */
@@ -1005,6 +1007,8 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             o->connect[o->nconnect++] = argv[++i];
         else if (strcmp(a, "--no-holepunch") == 0)
             n->no_holepunch = 1;
+        else if (strcmp(a, "--hard-punch") == 0)
+            n->hard_punch = 1;
         else if (strcmp(a, "--port-map") == 0)
             n->port_map = 1;
         else if (strcmp(a, "--no-port-map") == 0)
@@ -1183,6 +1187,12 @@ static int node_run(node *n, node_opts *o)
         rv = enable_port_map(n);
     if (rv == 0)
         rv = setup_stun(n);
+    if (rv == 0 && n->hard_punch && !n->no_holepunch) {
+        rv = flare_host_enable_hardpunch(n->host, NULL);
+        if (rv)
+            fprintf(stderr, "flare: --hard-punch: %s
+", flare_strerror(rv));
+    }
     if (rv == 0 && n->relay_server) {
         rv = flare_host_enable_relay_server(n->host, o->relay_cfg);
         if (rv)
