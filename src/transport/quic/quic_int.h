@@ -85,7 +85,8 @@ struct flare__quic_ep {
     uint8_t reset_secret[32];
     flare_tstamp reset_window;
     uint32_t resets_in_window;
-    int depth; /* nesting of endpoint calls (deferred frees wait for 0) */
+    int depth;       /* nesting of endpoint calls (deferred frees wait for 0) */
+    int defer_flush; /* input leaves the flush to the caller */
     uint8_t pkt[FLARE__QUIC_MAX_DGRAM];
 };
 
