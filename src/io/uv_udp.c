@@ -21,6 +21,9 @@
 #define GSO_MAX_SEGS  64
 #define GSO_MAX_BYTES 65000
 
+#define FLARE__UV_UDP_RCVBUF (4 << 20)
+#define FLARE__UV_UDP_SNDBUF (1 << 20)
+
 /* A send request owns a copy of the datagram. */
 typedef struct sreq {
     uv_udp_send_t req;
@@ -74,6 +77,12 @@ int flare__uv_udp_bind(flare_io *io, const flare_ipaddr *local, unsigned flags,
     int fd = flare__uv_socket(local->family, SOCK_DGRAM, local, flags);
     if (fd < 0)
         return fd;
+    /* Room for bursts: QUIC sends a congestion window at a time, and a
+     * datagram the kernel drops for want of buffer is a loss to it. The
+     * kernel caps these at net.core.[rw]mem_max. */
+    int rcv = FLARE__UV_UDP_RCVBUF, snd = FLARE__UV_UDP_SNDBUF;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd));
     flare_io_udp *x = flare__calloc(u->mem, 1, sizeof(*x));
     if (!x) {
         close(fd);

@@ -90,7 +90,8 @@ static void sock_cork(qsock *s, int on)
 static void mux_flush(void *user)
 {
     qlink *k = user;
-    if (k->sock && !k->sock->busy) {
+    /* Inside a read batch the batch's end flushes (one ACK for the batch). */
+    if (k->sock && !k->sock->busy && !k->sock->held) {
         qsock *s = k->sock;
         sock_cork(s, 1);
         flare__quic_ep_flush(s->ep, now_of(s->tr));
