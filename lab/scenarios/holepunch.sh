@@ -4,8 +4,10 @@
 #   A (behind router ra) dials B through the relay; DCUtR punches a hole.
 # Usage: holepunch.sh [lab.sh up options]   (default: eim/eim, 25 ms per link)
 # Env: FLARE_BIN (default build/flare), EXPECT=direct|relayed (default
-# direct), QUIET=1 (no timeline), TRANSPORT=tcp|quic (default tcp: every
-# node listens and dials on /tcp/4001, or on /udp/4001/quic-v1 only). Prints
+# direct; relayed also needs a reason in both ends' holepunch events),
+# QUIET=1 (no timeline), TRANSPORT=tcp|quic (default tcp: every node listens
+# and dials on /tcp/4001, or on /udp/4001/quic-v1 only), RELAY_IMPL=flare|js
+# (js: a js-libp2p relay, over TCP or QUIC as TRANSPORT says). Prints
 # a timeline and a summary; exits 0 when the outcome is the expected one.
 set -euo pipefail
 # shellcheck source=../lib.sh
@@ -30,15 +32,19 @@ if [ "${RELAY_IMPL:-flare}" = js ]; then
     paths=$("$root/scripts/interop-setup.sh" "$(dirname "$flare")") || exit $?
     node=$(sed -n 1p <<<"$paths")
     peer=$(sed -n 2p <<<"$paths")
-    lab_start relay relay "$node" "$peer" --listen "/ip4/$FLARE_LAB_IP_relay/tcp/4001" --relay \
-        --seed "$seed_r" --exit-after-ms 120000
+    if [ "$tp" = tcp/4001 ]; then
+        lab_start relay relay "$node" "$peer" --listen "/ip4/$FLARE_LAB_IP_relay/tcp/4001" --relay \
+            --seed "$seed_r" --exit-after-ms 120000
+    else # QUIC only: circuit-relay-v2 server over @chainsafe/libp2p-quic
+        lab_start relay relay "$node" "$(dirname "$peer")/quic-relay.mjs" \
+            --listen "/ip4/$FLARE_LAB_IP_relay/$tp" --relay --seed "$seed_r" --exit-after-ms 120000
+    fi
 else
     lab_start relay relay "$flare" relay --listen "/ip4/$FLARE_LAB_IP_relay/$tp" \
         --seed "$seed_r" "${common[@]}"
 fi
 lab_wait_event "$LAB_LOGS/relay.log" listening 20 >/dev/null
-[ "${RELAY_IMPL:-flare}" = js ] && raddr=/ip4/$FLARE_LAB_IP_relay/tcp/4001/p2p/$rid ||
-    raddr=/ip4/$FLARE_LAB_IP_relay/$tp/p2p/$rid
+raddr=/ip4/$FLARE_LAB_IP_relay/$tp/p2p/$rid
 
 lab_start b b "$flare" listen --listen "/ip4/0.0.0.0/$tp" --relay "$raddr" --seed "$seed_b" \
     --echo /echo/1.0.0 "${common[@]}"
@@ -145,6 +151,15 @@ if echo:
 else:
     print("  echo after it:  none")
 ok = direct == (expect == "direct") and bool(echo) and echo[-1].get("relayed") != direct
+# A punch that failed must say why, in both ends' holepunch events.
+if not direct and not all(e.get("reason") for e in a_hp + b_hp):
+    print("  a failed punch without a reason")
+    ok = False
+if not direct and not (a_hp and b_hp):
+    print("  a failed punch not reported by both ends")
+    ok = False
+win = [e.get("transport") for e in a_hp + b_hp if e["result"] == "direct" and e.get("transport")]
+if win: print("  transport:      %s" % win[-1])
 print("  expected:       %s -> %s" % (expect, "OK" if ok else "UNEXPECTED"))
 sys.exit(0 if ok else 1)
 PY
