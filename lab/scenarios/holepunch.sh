@@ -4,7 +4,7 @@
 #   A (behind router ra) dials B through the relay; DCUtR punches a hole.
 # Usage: holepunch.sh [lab.sh up options]   (default: eim/eim, 25 ms per link)
 # Env: FLARE_BIN (default build/flare), EXPECT=direct|relayed (default
-# direct; relayed also needs a reason in both ends' holepunch events),
+# direct; relayed also needs B's holepunch event with a reason),
 # QUIET=1 (no timeline), TRANSPORT=tcp|quic (default tcp: every node listens
 # and dials on /tcp/4001, or on /udp/4001/quic-v1 only), RELAY_IMPL=flare|js
 # (js: a js-libp2p relay, over TCP or QUIC as TRANSPORT says). Prints
@@ -151,12 +151,10 @@ if echo:
 else:
     print("  echo after it:  none")
 ok = direct == (expect == "direct") and bool(echo) and echo[-1].get("relayed") != direct
-# A punch that failed must say why, in both ends' holepunch events.
-if not direct and not all(e.get("reason") for e in a_hp + b_hp):
-    print("  a failed punch without a reason")
-    ok = False
-if not direct and not (a_hp and b_hp):
-    print("  a failed punch not reported by both ends")
+# A punch that failed must be reported (by B, which drives the attempts)
+# with a reason.
+if not direct and not (b_hp and all(e.get("reason") for e in a_hp + b_hp)):
+    print("  a failed punch without a holepunch event and a reason")
     ok = False
 win = [e.get("transport") for e in a_hp + b_hp if e["result"] == "direct" and e.get("transport")]
 if win: print("  transport:      %s" % win[-1])
