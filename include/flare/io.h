@@ -70,6 +70,10 @@ typedef struct flare_io_upnp_result {
 /* Flags for listen and dial. */
 #define FLARE_IO_REUSE 0x1 /* SO_REUSEADDR | SO_REUSEPORT */
 #define FLARE_IO_SHARE 0x2 /* listen: share the address with other REUSE listeners */
+/* udp_bind: after each batch of datagrams the driver read at once, call the
+ * receive callback with from NULL, data NULL, len 0 (a driver without
+ * udp_cork may never do so). */
+#define FLARE_IO_UDP_BATCH 0x4
 
 typedef struct flare_io_sock_cbs {
     /* A dial finished: status 0, or FLARE_ERR_UNREACHABLE / _REFUSED /
@@ -141,6 +145,10 @@ typedef struct flare_io_ops {
     int (*udp_addr)(flare_io_udp *u, flare_ipaddr *local);
     int (*udp_send)(flare_io_udp *u, const flare_ipaddr *to, const uint8_t *data, size_t len);
     void (*udp_close)(flare_io_udp *u);
+    /* Optional (NULL: every send leaves at once). on != 0 queues the sends
+     * that follow; on == 0 sends the queue in as few system calls as the
+     * kernel allows (sendmmsg, UDP segmentation offload). */
+    void (*udp_cork)(flare_io_udp *u, int on);
 
     /* Optional (NULL: names are not resolved, as in the simulator): looks a
      * DNS name up with the system resolver, asynchronously, for an address

@@ -45,6 +45,14 @@
  *    fires on the next loop iteration.
  *  - udp_send copies the datagram; send errors after queueing are dropped
  *    (UDP is best effort).
+ *  - udp_cork: one socket at a time holds the driver's send queue (64
+ *    datagrams, 96 KiB); sends on another corked socket meanwhile leave at
+ *    once. Uncorking (or closing) sends the queue with sendmmsg, a run of
+ *    equal-sized datagrams to one address as one UDP_SEGMENT (GSO) message;
+ *    a socket whose GSO send fails with EIO/EINVAL/EOPNOTSUPP sends one by
+ *    one from then on. UDP reads use recvmmsg, 16 datagrams at a time.
+ *  - UDP sockets ask for 4 MiB receive and 1 MiB send buffers (the kernel
+ *    caps them at net.core.rmem_max / wmem_max).
  */
 #ifndef FLARE_UVIO_H
 #define FLARE_UVIO_H

@@ -4,9 +4,11 @@
 #   A (behind router ra) dials B through the relay; DCUtR punches a hole.
 # Usage: holepunch.sh [lab.sh up options]   (default: eim/eim, 25 ms per link)
 # Env: FLARE_BIN (default build/flare), EXPECT=direct|relayed (default
-# direct), QUIET=1 (no timeline), TRANSPORT=tcp|quic (default tcp: every
-# node listens and dials on /tcp/4001, or on /udp/4001/quic-v1 only; both:
-# on both, the relay reached over TCP),
+# direct; relayed also needs B's holepunch event with a reason),
+# QUIET=1 (no timeline), TRANSPORT=tcp|quic (default tcp: every node listens
+# and dials on /tcp/4001, or on /udp/4001/quic-v1 only; both: on both, the
+# relay reached over TCP), RELAY_IMPL=flare|js (js: a js-libp2p relay, over
+# TCP or QUIC as TRANSPORT says),
 # FAMILY=v4|dual|v6 (default v4; dual: the lab gets --ipv6, every node
 # listens on IPv4 and IPv6 and A/B are behind an IPv4 NAT plus an IPv6
 # firewall; v6: IPv6 only, B reserves over IPv6; WON=ip4|ip6 then requires
@@ -53,14 +55,18 @@ if [ "${RELAY_IMPL:-flare}" = js ]; then
     paths=$("$root/scripts/interop-setup.sh" "$(dirname "$flare")") || exit $?
     node=$(sed -n 1p <<<"$paths")
     peer=$(sed -n 2p <<<"$paths")
-    lab_start relay relay "$node" "$peer" --listen "/ip4/$FLARE_LAB_IP_relay/tcp/4001" --relay \
-        --seed "$seed_r" --exit-after-ms 120000
+    if [ "$tp" = tcp/4001 ]; then
+        lab_start relay relay "$node" "$peer" --listen "/ip4/$FLARE_LAB_IP_relay/tcp/4001" --relay \
+            --seed "$seed_r" --exit-after-ms 120000
+    else # QUIC only: circuit-relay-v2 server over @chainsafe/libp2p-quic
+        lab_start relay relay "$node" "$(dirname "$peer")/quic-relay.mjs" \
+            --listen "/ip4/$FLARE_LAB_IP_relay/$tp" --relay --seed "$seed_r" --exit-after-ms 120000
+    fi
 else
     lab_start relay relay "$flare" relay "${rl[@]}" --seed "$seed_r" "${common[@]}"
 fi
 lab_wait_event "$LAB_LOGS/relay.log" listening 20 >/dev/null
-[ "${RELAY_IMPL:-flare}" = js ] && raddr=/ip4/$FLARE_LAB_IP_relay/tcp/4001/p2p/$rid ||
-    raddr=/ip4/$FLARE_LAB_IP_relay/$tp/p2p/$rid
+raddr=/ip4/$FLARE_LAB_IP_relay/$tp/p2p/$rid
 [ "$family" = v6 ] && raddr=/ip6/$FLARE_LAB_IP6_relay/$tp/p2p/$rid
 
 extra=()
@@ -186,6 +192,13 @@ ok = direct == (expect == "direct") and bool(echo) and echo[-1].get("relayed") !
 if want_family and direct and not all(e.get("family") == want_family for e in won):
     print("  expected the %s family to win" % want_family)
     ok = False
+# A punch that failed must be reported (by B, which drives the attempts)
+# with a reason.
+if not direct and not (b_hp and all(e.get("reason") for e in a_hp + b_hp)):
+    print("  a failed punch without a holepunch event and a reason")
+    ok = False
+win = [e.get("transport") for e in a_hp + b_hp if e["result"] == "direct" and e.get("transport")]
+if win: print("  transport:      %s" % win[-1])
 print("  expected:       %s -> %s" % (expect, "OK" if ok else "UNEXPECTED"))
 sys.exit(0 if ok else 1)
 PY

@@ -137,6 +137,7 @@ static void maybe_free(flare_uvio *u)
     if (u->dying && u->nhandles == 0) {
         const flare_mem *mem = u->mem;
         flare__free(mem, u->heap);
+        flare__free(mem, u->mmsg_buf);
         flare__free(mem, u);
     }
 }
@@ -435,6 +436,7 @@ static const flare_io_ops uv_ops = {
     .udp_close = flare__uv_udp_close,
     .resolve = flare__uv_resolve,
     .resolve_cancel = flare__uv_resolve_cancel,
+    .udp_cork = flare__uv_udp_cork,
     .gateway = flare__uv_gateway,
     .upnp = flare__uv_upnp,
     .upnp_cancel = flare__uv_upnp_cancel,
@@ -511,6 +513,9 @@ void flare_uvio_del(flare_uvio *u)
     u->nheap = 0;
     for (flare__uv_obj *o = u->objs.next; o != &u->objs; o = o->next)
         flare__uv_obj_close(o);
+    u->txq.owner = NULL; /* unsent datagrams die with their sockets */
+    u->txq.n = 0;
+    u->txq.bytes = 0;
     uv_close((uv_handle_t *)&u->idle, core_closed);
     uv_close((uv_handle_t *)&u->timer, core_closed);
 }

@@ -59,12 +59,39 @@ struct flare_io_listener {
     void *user;
 };
 
+/* Datagrams queued while a UDP socket is corked. */
+#define FLARE__UV_UDP_QMAX   64
+#define FLARE__UV_UDP_QBYTES (FLARE__UV_UDP_QMAX * 1500)
+
+typedef struct flare__uv_dgram {
+    struct sockaddr_storage to;
+    socklen_t tolen;
+    uint32_t off, len;
+} flare__uv_dgram;
+
 struct flare_io_udp {
     flare__uv_obj o;
     uv_udp_t udp;
     flare_io_udp_recv_cb cb;
     void *user;
+    int batch_cb; /* FLARE_IO_UDP_BATCH */
+    int corked;   /* nesting depth of udp_cork(u, 1) */
+    int no_gso;   /* the kernel or the route refused UDP_SEGMENT */
 };
+
+/* The driver's one send queue: it belongs to one corked socket at a time
+ * (others send at once), which keeps the memory per driver, not per socket. */
+typedef struct flare__uv_txq {
+    flare_io_udp *owner;
+    unsigned n;
+    size_t bytes;
+    flare__uv_dgram q[FLARE__UV_UDP_QMAX];
+    uint8_t buf[FLARE__UV_UDP_QBYTES];
+} flare__uv_txq;
+
+/* recvmmsg: libuv splits the read buffer into 64 KiB slots, one datagram
+ * each. */
+#define FLARE__UV_MMSG_SLOTS 16
 
 #define FLARE__UV_READ_BUF 65536
 
@@ -83,7 +110,9 @@ struct flare_uvio {
     size_t nheap, capheap;
     uint64_t timer_seq;
     int timer_due;
-    uint8_t rbuf[FLARE__UV_READ_BUF];    /* shared: reads are consumed at once */
+    uint8_t rbuf[FLARE__UV_READ_BUF]; /* shared: reads are consumed at once */
+    uint8_t *mmsg_buf; /* FLARE__UV_MMSG_SLOTS * 64 KiB for UDP reads, shared, lazily */
+    flare__uv_txq txq;
     char igd_url[512], igd_service[128]; /* the last UPnP IGD found (uv_portmap.c) */
 };
 
@@ -132,6 +161,7 @@ int flare__uv_udp_bind(flare_io *io, const flare_ipaddr *local, unsigned flags,
 int flare__uv_udp_addr(flare_io_udp *u, flare_ipaddr *local);
 int flare__uv_udp_send(flare_io_udp *u, const flare_ipaddr *to, const uint8_t *data, size_t len);
 void flare__uv_udp_close(flare_io_udp *u);
+void flare__uv_udp_cork(flare_io_udp *u, int on);
 
 int flare__uv_resolve(flare_io *io, const char *name, int family, flare_io_resolve_cb cb,
                       void *user, flare_io_resolve **out);

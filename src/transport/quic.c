@@ -52,6 +52,7 @@ struct qsock {
     void *probe_user;
     int has_pin; /* the next dial to pin leaves from here */
     flare_ipaddr pin;
+    int held; /* inside a read batch: the endpoint's flush waits for its end */
 };
 
 typedef struct quic_tr {
@@ -84,12 +85,25 @@ static void link_free(quic_tr *t, qlink *k)
 
 static void sock_arm(qsock *s);
 
+/* Datagrams sent between cork(s, 1) and cork(s, 0) leave in few system
+ * calls, if the driver can batch. */
+static void sock_cork(qsock *s, int on)
+{
+    flare_io *io = s->tr->h->io;
+    if (io->ops->udp_cork && s->udp)
+        io->ops->udp_cork(s->udp, on);
+}
+
 static void mux_flush(void *user)
 {
     qlink *k = user;
-    if (k->sock && !k->sock->busy) {
-        flare__quic_ep_flush(k->sock->ep, now_of(k->sock->tr));
-        sock_arm(k->sock);
+    /* Inside a read batch the batch's end flushes (one ACK for the batch). */
+    if (k->sock && !k->sock->busy && !k->sock->held) {
+        qsock *s = k->sock;
+        sock_cork(s, 1);
+        flare__quic_ep_flush(s->ep, now_of(s->tr));
+        sock_cork(s, 0);
+        sock_arm(s);
     } else if (k->sock) {
         sock_arm(k->sock);
     }
@@ -316,16 +330,29 @@ static void sock_arm(qsock *s)
         io->ops->timer_start(s->timer, at);
 }
 
+static void sock_unhold(qsock *s)
+{
+    if (s->held) {
+        s->held = 0;
+        flare__quic_ep_defer_flush(s->ep, 0);
+    }
+}
+
 static void sock_on_timer(flare_io_timer *tm, void *user)
 {
     qsock *s = user;
+    sock_unhold(s); /* a read batch whose end the driver did not report */
+    sock_cork(s, 1);
     s->busy++;
     flare__quic_ep_timeout(s->ep, now_of(s->tr));
     s->busy--;
     sock_settle(s);
+    sock_cork(s, 0);
     sock_arm(s);
 }
 
+/* A datagram, or (data NULL) the end of a batch of them from a batching
+ * driver: then one flush answers the whole batch. */
 static void sock_on_recv(flare_io_udp *u, const flare_ipaddr *from, const uint8_t *data, size_t len,
                          void *user)
 {
@@ -335,10 +362,21 @@ static void sock_on_recv(flare_io_udp *u, const flare_ipaddr *from, const uint8_
     if (len && data[0] < FLARE__UDP_FIRST_QUIC_LO &&
         flare__udp_mux_input(s->tr->h, u, &s->local, from, data, len))
         return;
+    sock_cork(s, 1);
     s->busy++;
-    flare__quic_ep_input(s->ep, from, data, len, now_of(s->tr));
+    if (!data) {
+        sock_unhold(s);
+        flare__quic_ep_flush(s->ep, now_of(s->tr));
+    } else {
+        if (!s->held && s->tr->h->io->ops->udp_cork) {
+            s->held = 1;
+            flare__quic_ep_defer_flush(s->ep, 1);
+        }
+        flare__quic_ep_input(s->ep, from, data, len, now_of(s->tr));
+    }
     s->busy--;
     sock_settle(s);
+    sock_cork(s, 0);
     sock_arm(s);
     if (s->probe_cb)
         s->probe_cb(s->probe_user, s, from);
@@ -389,7 +427,7 @@ static int sock_new(quic_tr *t, const flare_ipaddr *local, unsigned flags, qsock
     s->tr = t;
     s->next = t->socks;
     t->socks = s;
-    int rv = io->ops->udp_bind(io, local, flags, sock_on_recv, s, &s->udp);
+    int rv = io->ops->udp_bind(io, local, flags | FLARE_IO_UDP_BATCH, sock_on_recv, s, &s->udp);
     if (rv == 0)
         rv = io->ops->udp_addr(s->udp, &s->local);
     if (rv == 0)

@@ -35,7 +35,7 @@ struct qp_ep {
     /* Optional: replaces the default check (one certificate, then refuse). */
     int (*verify)(struct qp_ep *e, gnutls_session_t tls);
     void *ctx;
-    int verified, established, closed, closed_err;
+    int verified, established, closed, closed_err, first_closed_err;
     uint64_t closed_code;
     flare__quic_conn *conn; /* the last connection established or accepted */
     flare__quic_stream *stream;
@@ -125,7 +125,8 @@ static inline void qp_cb_established(void *user, flare__quic_conn *qc)
 static inline void qp_cb_closed(void *user, flare__quic_conn *qc, int err, uint64_t code)
 {
     qp_ep *e = user;
-    e->closed++;
+    if (e->closed++ == 0)
+        e->first_closed_err = err;
     e->closed_err = err;
     e->closed_code = code;
     if (e->conn == qc) {

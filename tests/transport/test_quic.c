@@ -1,6 +1,8 @@
 /* QUIC core: handshake, streams, loss, reordering, NAT rebinding, close
  * codes, idle timeout and keep-alive, version negotiation, stateless reset
  * and the endpoint's bounds, with endpoints exchanging datagrams in memory. */
+#include <ngtcp2/ngtcp2_crypto.h>
+
 #include "transport/quic_pair.h"
 
 static qp_net net;
@@ -309,6 +311,49 @@ static void test_stream_reset(void **state)
     assert_int_equal(a->closed + b->closed, 0);
 }
 
+/* The client's TLS hands over its ClientHello: send instead a ClientHello
+ * whose header claims 16 MiB, then 1 MiB of it (ngtcp2 copies the bytes). */
+static int huge_hello(gnutls_session_t tls, gnutls_record_encryption_level_t level,
+                      gnutls_handshake_description_t htype, const void *data, size_t len)
+{
+    ngtcp2_crypto_conn_ref *ref = gnutls_session_get_ptr(tls);
+    ngtcp2_conn *conn = ref->get_conn(ref);
+    static uint8_t chunk[65536];
+    if (level != GNUTLS_ENCRYPTION_LEVEL_INITIAL || len < 4)
+        return 0;
+    memcpy(chunk, data, len < sizeof(chunk) ? len : sizeof(chunk));
+    chunk[1] = chunk[2] = chunk[3] = 0xff;
+    for (int i = 0; i < 16; i++) {
+        if (ngtcp2_conn_submit_crypto_data(conn, NGTCP2_CRYPTO_LEVEL_INITIAL, chunk,
+                                           sizeof(chunk)) != 0)
+            return -1;
+        memset(chunk, 0x41, sizeof(chunk));
+    }
+    return 0;
+}
+
+static int server_gone(qp_net *n)
+{
+    return n->eps[1].closed > 0;
+}
+
+/* A hostile client's ClientHello in CRYPTO frames: the server refuses it
+ * after a bounded amount, long before the handshake timeout. */
+static void test_huge_client_hello(void **state)
+{
+    qp_ep *a = &net.eps[0], *b = &net.eps[1];
+    flare__quic_conn *qc;
+    assert_int_equal(flare__quic_connect(a->ep, &b->addr, NULL, net.now, &qc), 0);
+    gnutls_handshake_set_read_function(flare__quic_conn_tls(qc), huge_hello);
+    flare_tstamp t0 = net.now;
+    size_t sent0 = net.sent;
+    assert_true(qp_run_until(&net, server_gone, 20 * FLARE_NS_PER_S));
+    assert_int_equal(b->first_closed_err, FLARE_ERR_TOO_LARGE);
+    assert_true(net.now - t0 < 2 * FLARE_NS_PER_S);
+    /* About 64 KiB of CRYPTO data in 1200-byte Initials, and the ACKs. */
+    assert_true(net.sent - sent0 < 200);
+}
+
 /* Random datagrams, short and long headers: dropped, nothing kept. */
 static void test_garbage(void **state)
 {
@@ -343,6 +388,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_handshake_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_reset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_huge_client_hello, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1288,8 +1288,10 @@ int cmd_relay(int argc, char **argv)
     int rv = parse_common(argc, argv, &n, &o, 0);
     if (rv)
         return rv;
-    if (o.nlisten == 0)
+    if (o.nlisten == 0) { /* one port number for both transports */
         o.listen[o.nlisten++] = "/ip4/0.0.0.0/tcp/4001";
+        o.listen[o.nlisten++] = "/ip4/0.0.0.0/udp/4001/quic-v1";
+    }
     n.keep_running = 1;
     n.relay_server = 1;
     return node_run(&n, &o);

@@ -71,7 +71,9 @@ static const struct {
      "flare relay [--listen MADDR...] [--relay-data BYTES] [--relay-duration S] [--relay-ttl S]\n"
      "            [--relay-max-reservations N] [--relay-max-per-ip N] [--relay-max-circuits N]\n"
      "            [--relay-circuits-per-peer N] [options] [--json]",
-     "Runs a public Circuit Relay v2 relay (default /ip4/0.0.0.0/tcp/4001) until Ctrl-C.\n", 1, 1},
+     "Runs a public Circuit Relay v2 relay until Ctrl-C (default listen /ip4/0.0.0.0/tcp/4001\n"
+     "and /ip4/0.0.0.0/udp/4001/quic-v1).\n",
+     1, 1},
     {"autonat",
      "flare autonat MADDR... [--listen MADDR...] [--key FILE | --seed HEX] [--timeout S]\n"
      "              [--allow-private] [--json]",

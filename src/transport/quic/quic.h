@@ -140,6 +140,9 @@ void flare__quic_ep_del(flare__quic_ep *ep);
 /* A datagram from the socket. Never fails: bad input is dropped. */
 void flare__quic_ep_input(flare__quic_ep *ep, const flare_ipaddr *from, const uint8_t *data,
                           size_t len, flare_tstamp now);
+/* on != 0: input no longer flushes; the caller calls flush after a batch of
+ * datagrams, so one flush answers them all (fewer ACK-only packets). */
+void flare__quic_ep_defer_flush(flare__quic_ep *ep, int on);
 /* Runs timers due at now (retransmission, idle, keep-alive). */
 void flare__quic_ep_timeout(flare__quic_ep *ep, flare_tstamp now);
 /* Sends what the calls since the last flush made pending. */

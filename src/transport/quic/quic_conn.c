@@ -179,6 +179,23 @@ static int on_stateless_reset(ngtcp2_conn *conn, const ngtcp2_pkt_stateless_rese
     return 0;
 }
 
+/* GnuTLS buffers a handshake message up to the length its header claims
+ * (16 MiB) and ngtcp2 passes in-order CRYPTO data straight on: bound what a
+ * peer's handshake may make us hold. */
+static int on_recv_crypto(ngtcp2_conn *conn, ngtcp2_crypto_level level, uint64_t offset,
+                          const uint8_t *data, size_t len, void *ud)
+{
+    flare__quic_conn *qc = conn_of(ud);
+    if (level != NGTCP2_CRYPTO_LEVEL_APPLICATION) {
+        qc->hs_crypto += len;
+        if (qc->hs_crypto > FLARE__QUIC_MAX_HS_CRYPTO) {
+            qc->crypto_overflow = 1;
+            return NGTCP2_ERR_CALLBACK_FAILURE;
+        }
+    }
+    return ngtcp2_crypto_recv_crypto_data_cb(conn, level, offset, data, len, ud);
+}
+
 static void fill_callbacks(ngtcp2_callbacks *cb, int server)
 {
     memset(cb, 0, sizeof(*cb));
@@ -188,7 +205,7 @@ static void fill_callbacks(ngtcp2_callbacks *cb, int server)
         cb->client_initial = ngtcp2_crypto_client_initial_cb;
         cb->recv_retry = ngtcp2_crypto_recv_retry_cb;
     }
-    cb->recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
+    cb->recv_crypto_data = on_recv_crypto;
     cb->encrypt = ngtcp2_crypto_encrypt_cb;
     cb->decrypt = ngtcp2_crypto_decrypt_cb;
     cb->hp_mask = ngtcp2_crypto_hp_mask_cb;
@@ -456,6 +473,8 @@ static void close_with(flare__quic_conn *qc, const ngtcp2_connection_close_error
 
 static int err_of_liberr(flare__quic_conn *qc, int rv)
 {
+    if (qc->crypto_overflow)
+        return FLARE_ERR_TOO_LARGE;
     if (qc->verify_err)
         return qc->verify_err;
     switch (rv) {
@@ -494,7 +513,10 @@ static void fail(flare__quic_conn *qc, int rv, flare_tstamp now)
     }
     ngtcp2_connection_close_error ccerr;
     ngtcp2_connection_close_error_default(&ccerr);
-    if (rv == NGTCP2_ERR_CRYPTO)
+    if (qc->crypto_overflow)
+        ngtcp2_connection_close_error_set_transport_error(&ccerr, NGTCP2_CRYPTO_BUFFER_EXCEEDED,
+                                                          NULL, 0);
+    else if (rv == NGTCP2_ERR_CRYPTO)
         ngtcp2_connection_close_error_set_transport_error_tls_alert(
             &ccerr, ngtcp2_conn_get_tls_alert(qc->conn), NULL, 0);
     else

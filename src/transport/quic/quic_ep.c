@@ -276,13 +276,19 @@ static void new_server_conn(flare__quic_ep *ep, const flare_ipaddr *from, const 
     flare__quic_conn_read(qc, from, data, len, now);
 }
 
-static void ep_leave(flare__quic_ep *ep, flare_tstamp now)
+static void ep_leave(flare__quic_ep *ep, flare_tstamp now, int input)
 {
     if (ep->depth == 1) {
-        flare__quic_ep_flush(ep, now);
+        if (!input || !ep->defer_flush)
+            flare__quic_ep_flush(ep, now);
         flare__quic_reap(ep);
     }
     ep->depth--;
+}
+
+void flare__quic_ep_defer_flush(flare__quic_ep *ep, int on)
+{
+    ep->defer_flush = on;
 }
 
 void flare__quic_ep_input(flare__quic_ep *ep, const flare_ipaddr *from, const uint8_t *data,
@@ -310,7 +316,7 @@ void flare__quic_ep_input(flare__quic_ep *ep, const flare_ipaddr *from, const ui
             send_stateless_reset(ep, from, &vc, len, now);
         }
     }
-    ep_leave(ep, now);
+    ep_leave(ep, now, 1);
 }
 
 void flare__quic_ep_timeout(flare__quic_ep *ep, flare_tstamp now)
@@ -320,7 +326,7 @@ void flare__quic_ep_timeout(flare__quic_ep *ep, flare_tstamp now)
         if (!qc->dead && ngtcp2_conn_get_expiry(qc->conn) <= now)
             flare__quic_conn_expire(qc, now);
     }
-    ep_leave(ep, now);
+    ep_leave(ep, now, 0);
 }
 
 void flare__quic_ep_flush(flare__quic_ep *ep, flare_tstamp now)

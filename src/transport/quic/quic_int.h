@@ -15,6 +15,9 @@
 
 /* Send data is held in chunks of this size; they never move. */
 #define FLARE__QUIC_CHUNK 16384
+/* A libp2p handshake (one small self-signed certificate each way) is a few
+ * KiB; a peer gets 64 KiB of handshake CRYPTO data, no more. */
+#define FLARE__QUIC_MAX_HS_CRYPTO 65536
 /* CIDs one connection may have mapped on the endpoint (ours plus the
  * client's original destination CID). */
 #define FLARE__QUIC_MAX_CIDS 10
@@ -64,7 +67,9 @@ struct flare__quic_conn {
     struct sockaddr_storage remote_sa;
     socklen_t remote_len;
     flare_ipaddr remote;
-    int verify_err; /* verify's refusal */
+    int verify_err;      /* verify's refusal */
+    size_t hs_crypto;    /* CRYPTO bytes received at the Initial and Handshake levels */
+    int crypto_overflow; /* more than FLARE__QUIC_MAX_HS_CRYPTO of them */
     uint64_t close_code;
     unsigned server : 1, verified : 1, established : 1, closing : 1, dead : 1;
     unsigned counted_hs : 1, dirty : 1, in_cb : 1;
@@ -85,7 +90,8 @@ struct flare__quic_ep {
     uint8_t reset_secret[32];
     flare_tstamp reset_window;
     uint32_t resets_in_window;
-    int depth; /* nesting of endpoint calls (deferred frees wait for 0) */
+    int depth;       /* nesting of endpoint calls (deferred frees wait for 0) */
+    int defer_flush; /* input leaves the flush to the caller */
     uint8_t pkt[FLARE__QUIC_MAX_DGRAM];
 };
 
