@@ -282,7 +282,7 @@ static void test_refused_negotiation_stays(void **state)
     assert_int_equal(flare_host_remove_handler(w.b.h, FLARE__MIGRATE_PROTOCOL), 0);
     session x;
     open_session(&w, &x, 80 * 1024);
-    run_session(&w, &x, 1024, 60 * S);
+    run_session(&w, &x, 512, 60 * S);
     assert_int_equal(x.bad, 0);
     assert_int_equal(x.recvd, x.total);
     assert_int_equal(x.close_err, 0);
