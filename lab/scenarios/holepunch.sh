@@ -4,7 +4,8 @@
 #   A (behind router ra) dials B through the relay; DCUtR punches a hole.
 # Usage: holepunch.sh [lab.sh up options]   (default: eim/eim, 25 ms per link)
 # Env: FLARE_BIN (default build/flare), EXPECT=direct|relayed (default
-# direct), QUIET=1 (no timeline). Prints a timeline and a summary; exits 0
+# direct), QUIET=1 (no timeline), ECHO_BYTES=N (A runs a long echo of N
+# bytes from the start instead of a message after the punch). Prints a timeline and a summary; exits 0
 # when the outcome is the expected one.
 set -euo pipefail
 # shellcheck source=../lib.sh
@@ -44,8 +45,14 @@ line=$(lab_wait_event "$LAB_LOGS/b.log" reservation 20) || {
 }
 baddr=$(lab_json "$line" addr)
 
+echo_args=(--message after-the-punch)
+echo_wait=5
+if [ -n "${ECHO_BYTES:-}" ]; then
+    echo_args=(--echo-bytes "$ECHO_BYTES")
+    echo_wait=$((10 + ECHO_BYTES / 50000)) # paced at about 100 KiB/s
+fi
 lab_start a a "$flare" dial "$baddr" --listen /ip4/0.0.0.0/tcp/4001 --seed "$seed_a" \
-    --wait-holepunch 45 --echo /echo/1.0.0 --message after-the-punch "${common[@]}"
+    --wait-holepunch 45 --echo /echo/1.0.0 "${echo_args[@]}" "${common[@]}"
 if [ "${KILL_RELAY:-0}" = 1 ]; then
     # Kill the relay as soon as the relayed connection is up: DCUtR's
     # exchange is then in flight over it.
@@ -76,7 +83,7 @@ for _ in $(seq 600); do
     [ "${n:-0}" -ge 2 ] && break
     sleep 0.1
 done
-lab_wait_event "$LAB_LOGS/a.log" echo 5 >/dev/null || true # after A's direct ping
+lab_wait_event "$LAB_LOGS/a.log" echo "$echo_wait" >/dev/null || true # after A's direct ping
 
 python3 - "$LAB_LOGS" "$t0" "$expect" "${QUIET:-0}" <<'PY'
 import json, os, sys
@@ -111,7 +118,8 @@ def describe(n, e):
         return ("HOLE PUNCH: direct connection " + (e.get("addr") or "")) if e["result"] == "direct" \
             else "HOLE PUNCH FAILED: " + str(e.get("reason"))
     if k == "ping": return "ping over the direct connection: %.1f ms" % e["rttMs"]
-    if k == "echo": return "echo %r over the %s connection %s" % (e["reply"], "relayed" if e.get("relayed") else "direct", e.get("addr"))
+    if k == "echo": return "echo %r over the %s connection %s%s" % (e.get("reply", "%s bytes" % e.get("bytes")), "relayed" if e.get("relayed") else "direct", e.get("addr"), " (moved from the relayed one)" if e.get("moved") else "")
+    if k == "echo_moved": return "echo stream moved to the direct connection " + e["addr"]
     if k == "addrs_changed": return "external addresses " + ",".join(e["externalAddrs"]) + " (NAT: " + e["natType"] + ")"
     if k == "reachability": return "reachability %s" % json.dumps({x: e[x] for x in e if x != "event"})
     return None
