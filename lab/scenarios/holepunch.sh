@@ -5,7 +5,8 @@
 # Usage: holepunch.sh [lab.sh up options]   (default: eim/eim, 25 ms per link)
 # Env: FLARE_BIN (default build/flare), EXPECT=direct|relayed (default
 # direct), QUIET=1 (no timeline), ECHO_BYTES=N (A runs a long echo of N
-# bytes from the start instead of a message after the punch). Prints a timeline and a summary; exits 0
+# bytes from the start instead of a message after the punch), NO_MIGRATE=1
+# (A and B run --no-migrate). Prints a timeline and a summary; exits 0
 # when the outcome is the expected one.
 set -euo pipefail
 # shellcheck source=../lib.sh
@@ -21,6 +22,7 @@ seed_b=$(printf 'b2%.0s' $(seq 32))
 seed_a=$(printf 'c3%.0s' $(seq 32))
 rid=$(lab_json "$("$flare" id --seed "$seed_r" --json)" peerId)
 common=(--allow-testnet --json)
+[ "${NO_MIGRATE:-0}" = 1 ] && common+=(--no-migrate)
 
 t0=$(date +%s.%N)
 if [ "${RELAY_IMPL:-flare}" = js ]; then

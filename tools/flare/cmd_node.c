@@ -47,6 +47,7 @@ typedef struct node {
     int nconnect;
     uv_timer_t connect_timer;
     int no_holepunch;               /* keep relayed connections relayed (no DCUtR) */
+    int no_migrate;                 /* streams stay on the relayed connection after a punch */
     int port_map;                   /* --port-map: map private listen ports on the gateway */
     const char *port_map_protocols; /* --port-map-protocols LIST (NULL: all) */
     int share_listen;               /* --share-listen: another node may listen on our address */
@@ -1114,6 +1115,8 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             o->connect[o->nconnect++] = argv[++i];
         else if (strcmp(a, "--no-holepunch") == 0)
             n->no_holepunch = 1;
+        else if (strcmp(a, "--no-migrate") == 0)
+            n->no_migrate = 1;
         else if (strcmp(a, "--port-map") == 0)
             n->port_map = 1;
         else if (strcmp(a, "--no-port-map") == 0)
@@ -1199,6 +1202,8 @@ static int node_run(node *n, node_opts *o)
     cfg.share_listen = n->share_listen;
     if (n->no_holepunch)
         cfg.enable_holepunch = 0;
+    if (n->no_migrate)
+        cfg.enable_migration = 0;
     if (n->autonat_boot_set)
         cfg.autonat_boot_delay = (flare_tstamp)n->autonat_boot_ms * 1000000;
     if (o->conn_low >= 0)

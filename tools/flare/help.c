@@ -24,6 +24,7 @@ static const char *const node_text =
     "  --auto-relay                        pick relays by itself while private\n"
     "  --autonat-boot-delay MS             first AutoNAT round after MS ms (default 15000)\n"
     "  --no-holepunch                      keep relayed connections relayed\n"
+    "  --no-migrate                        streams stay on the relay after a punch\n"
     "  --port-map / --no-port-map          map private listen ports on the router (off)\n"
     "  --port-map-protocols LIST           pcp,nat-pmp,upnp (default all; implies --port-map)\n"
     "  --share-listen                      another node may listen on the same address\n"

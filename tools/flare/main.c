@@ -12,19 +12,13 @@ int cli_json;
  * so "-v"/"-q"/"-h" there are ours. */
 static int is_boolean_flag(const char *a)
 {
-    static const char *const b[] = {"--json",
-                                    "--keep-alive",
-                                    "--auto-relay",
-                                    "--no-holepunch",
-                                    "--port-map",
-                                    "--no-port-map",
-                                    "--share-listen",
-                                    "--allow-testnet",
-                                    "--allow-private",
-                                    "--sim",
-                                    "-v",
-                                    "--verbose",
-                                    "-q",
+    static const char *const b[] = {"--json",          "--keep-alive",
+                                    "--auto-relay",    "--no-holepunch",
+                                    "--no-migrate",    "--port-map",
+                                    "--no-port-map",   "--share-listen",
+                                    "--allow-testnet", "--allow-private",
+                                    "--sim",           "-v",
+                                    "--verbose",       "-q",
                                     "--quiet"};
     for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++)
         if (strcmp(a, b[i]) == 0)
