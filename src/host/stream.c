@@ -368,6 +368,7 @@ void flare__stream_feed(flare_stream *s, const uint8_t *data, size_t len)
 {
     if (!len || s->state == FLARE__STREAM_DEAD)
         return;
+    s->rx_total += len;
     if (!s->paused && !s->held) {
         deliver(s, data, len);
         return;
@@ -636,13 +637,16 @@ int flare__stream_move(flare_stream *s, flare_stream *d, const uint8_t *pre, siz
     flare_conn *from = s->conn, *to = d->conn;
     if (peer_rx > s->tx_total || peer_rx < flare__stream_floor(s) || s->nego)
         return FLARE_ERR_INVALID_ARG;
-    /* The new queue: the move's message, what the peer missed, the rest;
-     * bytes read ahead stay with the stream. Both on the new connection's
-     * count. */
+    /* The new queue: what d had not sent yet (its negotiation), the move's
+     * message, what the peer missed, the rest; bytes read ahead stay with
+     * the stream. Both on the new connection's count. */
     flare_buf q, nh;
     flare_buf_init(&q, &to->rc.mem);
     flare_buf_init(&nh, &to->rc.mem);
-    int rv = flare_buf_append(&q, pre, prelen);
+    size_t dlen = d->outq.len;
+    int rv = flare_buf_append(&q, d->outq.base, d->outq.len);
+    if (rv == 0)
+        rv = flare_buf_append(&q, pre, prelen);
     if (rv == 0)
         rv = flare__stream_ring_copy(s, peer_rx, &q);
     if (rv == 0)
@@ -675,12 +679,12 @@ int flare__stream_move(flare_stream *s, flare_stream *d, const uint8_t *pre, siz
     to->dead_streams = d;
     s->conn = to;
     s->id = d->id;
-    s->outq.mem = &to->rc.mem;
+    s->prev = s->next = NULL;
     stream_link(to, s);
     if (flare__rc_stream_protocol(s))
         s->rc_pp = NULL; /* over a per-protocol count there: it stays anyway */
     /* Counted as if the peer's missing bytes had never been sent. */
-    s->tx_total = peer_rx - prelen;
+    s->tx_total = peer_rx - prelen - dlen;
     s->mig_frozen = 0;
     s->fin_sent = 0; /* a FIN sent on the old stream is sent again here */
     s->remote_eof = s->eof_delivered;

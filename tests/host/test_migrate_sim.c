@@ -116,6 +116,8 @@ static void tap(flare_conn *c, int what, const uint8_t *d, size_t len, void *use
         t->direct += len;
 }
 
+static size_t migrate_buffer; /* 0: the default */
+
 static void world(flare_sim_world *w, int migration)
 {
     flare_sim_world_settings p;
@@ -124,6 +126,8 @@ static void world(flare_sim_world *w, int migration)
     flare_host_settings_default(&hs);
     hs.doc_addrs_public = 1;
     hs.enable_migration = migration;
+    if (migrate_buffer)
+        hs.migrate_buffer = migrate_buffer;
     p.host = &hs;
     assert_int_equal(flare_sim_world_setup(w, &p), 0);
 }
@@ -201,6 +205,12 @@ static void test_long_echo_moves(void **state)
     assert_false(flare_conn_is_limited(c));
     for (flare_conn *o = w.a.h->conns; o; o = o->next)
         assert_false(o->limited && flare_peerid_equal(&o->peer, flare_host_peerid(w.b.h)));
+    /* The memory moved with the stream was charged where it was freed:
+     * no connection's count went below zero (it would wrap). */
+    for (flare_conn *o = w.a.h->conns; o; o = o->next)
+        assert_true(o->rc.used < (4u << 20));
+    for (flare_conn *o = w.b.h->conns; o; o = o->next)
+        assert_true(o->rc.used < (4u << 20));
     flare_sim_world_free(&w);
 }
 
@@ -242,6 +252,39 @@ static void test_mid_write_moves(void **state)
     assert_int_equal(ma, 1);
     assert_true(resa > 0); /* the burst's tail went again, on the direct connection */
     printf("resent by A: %llu B\n", (unsigned long long)resa);
+    flare_sim_world_free(&w);
+}
+
+/* A resend buffer smaller than what is in flight at the move: B refuses
+ * (A could not send again what B missed) and the stream goes on over the
+ * relay, intact; the next chance (the direct connection identified) moves
+ * it once B has caught up. */
+static void test_over_bound_stays(void **state)
+{
+    flare_sim_world w;
+    migrate_buffer = 1024;
+    world(&w, 1);
+    migrate_buffer = 0;
+    session x;
+    open_session(&w, &x, 110 * 1024); /* under the relay's 128 KiB */
+    pump(&x, 4096);
+    burst_x = &x;
+    flare_host_set_event_cb(w.a.h, burst_on_event, &w.a);
+    flare_sim_run_for(w.sim, 3 * S);
+    run_session(&w, &x, 4 * CHUNK, 60 * S);
+    burst_x = NULL;
+    assert_int_equal(x.bad, 0);
+    assert_int_equal(x.recvd, x.total);
+    assert_int_equal(x.close_err, 0);
+    unsigned long ma, ra, fa, mb, rb, fb;
+    uint64_t resa, resb;
+    stats(w.a.h, &ma, &ra, &fa, &resa);
+    stats(w.b.h, &mb, &rb, &fb, &resb);
+    printf("moved %lu/%lu refused %lu/%lu failed %lu/%lu\n", ma, mb, ra, rb, fa, fb);
+    assert_int_equal(ra, 1); /* A heard the refusal */
+    assert_int_equal(rb, 1); /* B gave it */
+    assert_int_equal(fa + fb, 0);
+    assert_int_equal(ma, (unsigned long)x.moved);
     flare_sim_world_free(&w);
 }
 
@@ -447,6 +490,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_long_echo_moves),
         cmocka_unit_test(test_mid_write_moves),
+        cmocka_unit_test(test_over_bound_stays),
         cmocka_unit_test(test_drain_without_migration),
         cmocka_unit_test(test_refused_negotiation_stays),
         cmocka_unit_test(test_hostile_messages),
