@@ -687,6 +687,8 @@ int flare__stream_move(flare_stream *s, flare_stream *d, const uint8_t *pre, siz
     s->tx_total = peer_rx - prelen - dlen;
     s->mig_frozen = 0;
     s->fin_sent = 0; /* a FIN sent on the old stream is sent again here */
-    s->remote_eof = s->eof_delivered;
+    /* An EOF already delivered is not delivered again; one the new muxer
+     * stream already saw is the peer's end of the moved stream. */
+    s->remote_eof = s->eof_delivered || d->remote_eof;
     return 0;
 }

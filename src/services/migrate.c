@@ -162,6 +162,7 @@ static void ctl_data(flare_stream *ctl, const uint8_t *data, size_t len, void *u
     flare__conn_unbusy(relayed);
     flare__stream_on_writable(s);
     flare__stream_feed(s, data + used, len - used);
+    flare__stream_on_readable(s); /* what the muxer holds beyond this chunk */
 }
 
 static const flare_stream_cbs ctl_cbs = {.on_data = ctl_data, .on_close = ctl_close};
@@ -329,6 +330,7 @@ static void srv_data(flare_stream *d, const uint8_t *data, size_t len, void *use
     }
     /* Bytes after MIGRATE are the stream's (a peer's own business). */
     flare__stream_feed(s, data + used, len - used);
+    flare__stream_on_readable(s);
 }
 
 static void srv_close(flare_stream *d, int err, void *user)
