@@ -9,7 +9,7 @@
  * and reported as min/median/max, because the machine may be shared.
  * Usage: bench_host [MiB [runs]]   (defaults 256, 3)
  * BENCH_ONLY=aead,plain,raw,s1,s16,setup runs only the named measurements
- * (for profiling one of them with perf).
+ * (for profiling one of them with perf); BENCH_ALL=1 prints every value.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -399,7 +399,11 @@ static int cmp_double(const void *a, const void *b)
 static void report(const char *name, double *v, int runs, const char *unit)
 {
     qsort(v, (size_t)runs, sizeof(*v), cmp_double);
-    printf("%-40s %8.1f %8.1f %8.1f %s\n", name, v[0], v[runs / 2], v[runs - 1], unit);
+    printf("%-40s %8.1f %8.1f %8.1f %s", name, v[0], v[runs / 2], v[runs - 1], unit);
+    if (getenv("BENCH_ALL")) /* every value, to pool runs of several invocations */
+        for (int i = 0; i < runs; i++)
+            printf(" %.1f", v[i]);
+    printf("\n");
 }
 
 int main(int argc, char **argv)

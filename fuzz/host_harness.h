@@ -12,7 +12,10 @@
  *
  * Input: [flags][n][n action bytes][records...]; flags bit 0: the peer offers
  * no muxer in its Noise extensions (H then negotiates yamux with multistream),
- * bit 1: H also runs a relay server, bit 2: tight stream limits. Records:
+ * bit 1: H also runs a relay server, bit 2: tight stream limits, bit 3: H
+ * also accepts /tls/1.0.0 (raw bytes may then pick libp2p TLS; GnuTLS draws
+ * its own randomness, so such inputs replay only up to the handshake).
+ * Records:
  *   0 len16 bytes   send bytes
  *   1 t             run the simulator (t + 1) * 5 ms
  *   2               H opens a FZ_PROTO stream to the peer
@@ -276,6 +279,8 @@ static int fz_world(fz *f, uint8_t flags, int dial, const flare_mem *mem)
         cfg.max_streams_per_conn = 4;
         cfg.max_stream_buffer = 4096;
     }
+    if (flags & 8)
+        cfg.security = "/noise,/tls/1.0.0";
     flare_test_host_spec sp = {.name = "h",
                                .lan = flare_sim_internet(f->sim),
                                .ip = FZ_H_IP,

@@ -2,7 +2,7 @@
  * flare/noise.h - the libp2p Noise security handshake and transport
  * (libp2p/specs noise/README.md), sans-I/O.
  *
- * Protocol Noise_XX_25519_ChaChaPoly_SHA256, empty prologue, protocol ID
+ * Protocol Noise_XX_25519_ChaChaPoly_SHA256, empty prologue (settable), protocol ID
  * "/noise". Every message on the wire is a 2-byte big-endian length followed
  * by a Noise message of at most 65535 bytes. Message 1 (-> e) has an empty
  * payload; messages 2 and 3 carry a NoiseHandshakePayload: our identity key,
@@ -56,6 +56,10 @@ typedef struct flare_noise_settings {
     /* Bound on decrypted-but-unread bytes: decryption stops while this much
      * is unread (> 0); default FLARE_NOISE_DEFAULT_MAX_PLAINTEXT_BUFFER. */
     size_t max_plaintext_buffer;
+    /* The Noise prologue both sides mix in (default none): WebRTC binds the
+     * handshake to the DTLS certificates with it. Read during init only. */
+    const uint8_t *prologue;
+    size_t prologue_len;
 } flare_noise_settings;
 
 /* Fills s with the defaults documented on each field (no identity, no

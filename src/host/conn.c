@@ -75,11 +75,13 @@ void flare__conn_accepted(flare_conn *c)
      * the remote IP, so not when it is a relay's. */
     if (!c->tr_ops || !(c->tr_ops->flags & FLARE__TR_SHARED_IP))
         flare__svc_inbound(c->host, c);
-    if (c->transport->kind == FLARE__TR_BYTES) {
+    if (c->transport->kind == FLARE__TR_BYTES && !(c->tr_ops->flags & FLARE__TR_LATE_UPGRADE)) {
         flare__conn_start_upgrade(c);
         return;
     }
-    /* The transport's own handshake runs: flare__conn_session_ready. */
+    /* The transport's own handshake runs first (WebSocket, TLS: it calls
+     * flare__conn_start_upgrade; a session transport calls
+     * flare__conn_session_ready). */
     c->handshake_deadline = flare_io_now(c->host->io) + c->host->cfg.handshake_timeout;
     flare__conn_arm_timer(c);
 }
@@ -188,6 +190,9 @@ void flare_conn_close(flare_conn *c)
         flare_buf_reset(&c->tmp);
         c->mux->goaway(c->mux_st, 0, &c->tmp);
         flare__conn_flush(c);
+        if (c->tr_ops && !c->close_pending && c->sec_st && c->sec->close &&
+            c->sec->close(c->sec_st, &c->wire) == 0)
+            flare__conn_flush(c);
         if (c->tr_ops && c->tr_ops->shutdown)
             c->tr_ops->shutdown(c);
     }
@@ -448,6 +453,7 @@ static int start_security(flare_conn *c, const flare__security *sec)
     sc.nmuxers = h->nmuxers;
     sc.mem = &c->rc.mem;
     sc.rng = h->rng;
+    sc.unix_now = h->io->ops->unix_time ? h->io->ops->unix_time(h->io) : 0;
     int rv = sec->init(&c->sec_st, &sc);
     if (rv)
         return rv;

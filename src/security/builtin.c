@@ -6,9 +6,11 @@
 #include "security/security.h"
 
 extern const flare__security flare__sec_noise;
+extern const flare__security flare__sec_tls;
 
 static const flare__security *const builtin[] = {
     &flare__sec_noise,
+    &flare__sec_tls,
 };
 
 const flare__security *flare__security_find(const char *id, size_t len)

@@ -28,6 +28,9 @@ typedef struct flare__security_cfg {
     size_t nmuxers;
     const flare_mem *mem;
     flare_rng rng;
+    /* Wall clock, Unix seconds (flare_io unix_time; 0 if the driver has
+     * none): certificate-based protocols date and check certificates by it. */
+    uint64_t unix_now;
 } flare__security_cfg;
 
 typedef struct flare__security {
@@ -54,6 +57,9 @@ typedef struct flare__security {
     /* Optional: the muxer agreed inside the handshake, or NULL (then
      * multistream-select negotiates it). */
     const char *(*early_muxer)(const void *sess);
+    /* Optional: appends the protocol's goodbye (TLS close_notify) to out;
+     * the host sends it after the last data of a graceful close. */
+    int (*close)(void *sess, flare_buf *out);
     void (*free)(void *sess);
 } flare__security;
 

@@ -456,6 +456,7 @@ static int server_init(flare__autonat *an)
     flare_autonat2_server_settings s2;
     flare_autonat2_server_settings_default(&s2);
     s2.doc_is_public = h->cfg.doc_addrs_public;
+    s2.allow_quic = 1; /* the QUIC transport dials them back */
     rv = flare_autonat2_server_init(&an->s2, &s2, h->mem, h->rng);
     if (rv)
         return rv;

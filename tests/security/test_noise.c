@@ -132,6 +132,9 @@ typedef struct peer_opts {
     size_t max_plain;
 } peer_opts;
 
+/* The prologue peer_init gives the next peers (NULL: none). */
+static const char *g_prologue;
+
 static void peer_init(peer *p, uint8_t seed, int initiator, const peer_opts *o, flare_prng *rng)
 {
     uint8_t s[32];
@@ -148,6 +151,10 @@ static void peer_init(peer *p, uint8_t seed, int initiator, const peer_opts *o, 
         st.nmuxers = o->nmuxers;
         if (o->max_plain)
             st.max_plaintext_buffer = o->max_plain;
+    }
+    if (g_prologue) {
+        st.prologue = (const uint8_t *)g_prologue;
+        st.prologue_len = strlen(g_prologue);
     }
     assert_int_equal(flare_noise_init(&p->n, &st, NULL, flare_prng_rng(rng)), 0);
     flare_buf_init(&p->out, NULL);
@@ -432,6 +439,54 @@ static void test_wrong_peer_id(void **state)
     peer_free(&i);
     peer_free(&r);
     peer_free(&other);
+}
+
+/* The prologue is bound into the handshake: the same one on both sides
+ * works, different ones fail at message 2 (WebRTC binds its DTLS
+ * certificates this way). */
+static void test_prologue(void **state)
+{
+    flare_prng rng;
+    flare_prng_seed(&rng, 5);
+    peer i, r;
+    g_prologue = "libp2p-webrtc-noise:AB";
+    peer_init(&i, 1, 1, NULL, &rng);
+    peer_init(&r, 2, 0, NULL, &rng);
+    handshake(&i, &r, &rng);
+    assert_true(flare_noise_handshake_done(&i.n));
+    assert_true(flare_noise_handshake_done(&r.n));
+    send_and_check(&i, &r, 100, &rng);
+    peer_free(&i);
+    peer_free(&r);
+    peer_init(&i, 1, 1, NULL, &rng);
+    g_prologue = "libp2p-webrtc-noise:AC";
+    peer_init(&r, 2, 0, NULL, &rng);
+    handshake(&i, &r, &rng);
+    assert_int_equal(i.err, FLARE_ERR_CRYPTO);
+    assert_false(flare_noise_handshake_done(&i.n));
+    assert_false(flare_noise_handshake_done(&r.n));
+    peer_free(&i);
+    peer_free(&r);
+    /* None against one: also a mismatch. */
+    g_prologue = NULL;
+    peer_init(&i, 1, 1, NULL, &rng);
+    g_prologue = "libp2p-webrtc-noise:AB";
+    peer_init(&r, 2, 0, NULL, &rng);
+    g_prologue = NULL;
+    handshake(&i, &r, &rng);
+    assert_int_equal(i.err, FLARE_ERR_CRYPTO);
+    peer_free(&i);
+    peer_free(&r);
+    /* A length without bytes is refused. */
+    flare_noise n;
+    flare_noise_settings st;
+    flare_noise_settings_default(&st);
+    flare_privkey k;
+    uint8_t seed[32] = {1};
+    assert_int_equal(flare_privkey_from_seed(&k, seed), 0);
+    st.identity = &k;
+    st.prologue_len = 3;
+    assert_int_equal(flare_noise_init(&n, &st, NULL, flare_prng_rng(&rng)), FLARE_ERR_INVALID_ARG);
 }
 
 /* Packs a handshake payload with the given fields (NULL = absent). */
@@ -871,7 +926,7 @@ int main(void)
         cmocka_unit_test(test_bad_message1),         cmocka_unit_test(test_bad_message2_and_3),
         cmocka_unit_test(test_bad_transport_frames), cmocka_unit_test(test_nonce_exhaustion),
         cmocka_unit_test(test_backpressure),         cmocka_unit_test(test_api_errors),
-        cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_allocation_failures),  cmocka_unit_test(test_prologue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

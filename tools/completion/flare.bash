@@ -21,6 +21,7 @@ _flare() {
     case $prev in
     --key | --message-file) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
     --a-nat | --b-nat) mapfile -t COMPREPLY < <(compgen -W "eim sym fw" -- "$cur"); return ;;
+    --security) mapfile -t COMPREPLY < <(compgen -W "noise tls noise,tls tls,noise" -- "$cur"); return ;;
     --listen | --relay | --connect) mapfile -t COMPREPLY < <(compgen -W "/ip4/ /ip6/ /dns/" -- "$cur"); return ;;
     --seed | --echo | --message | --wait-holepunch | --autonat-boot-delay | --timeout | -c | --count | \
         --delay-ms | --relay-delay-ms | --deny-peer | --allow-peer | --deny-ip | --allow-ip | \
@@ -28,12 +29,13 @@ _flare() {
     esac
     local common="--json -v --verbose -q --quiet -h --help"
     local ident="--key --seed"
-    local policy="--deny-peer --allow-peer --deny-ip --allow-ip --conn-low --conn-high --conn-grace"
+    local policy="--deny-peer --allow-peer --deny-ip --allow-ip --conn-low --conn-high --conn-grace --security"
     local rc="--max-conns --max-conns-inbound --max-conns-outbound --max-conns-per-ip
         --max-conns-per-subnet --max-conns-per-peer --max-handshakes --max-handshakes-per-ip
         --max-handshakes-per-subnet --max-streams-per-conn --max-streams-per-peer --max-mem
         --max-mem-per-peer --max-mem-per-conn"
-    local node="--listen --connect --autonat-boot-delay --share-listen --allow-testnet $ident $policy $rc"
+    local node="--listen --connect --autonat-boot-delay --share-listen --allow-testnet --tls-cert
+        --tls-key --tls-ca $ident $policy $rc"
     local flags
     case $cmd in
     id) flags="$ident" ;;

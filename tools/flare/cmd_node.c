@@ -553,7 +553,9 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
             cli_jsonf("connected", "peerId", pid_str(ev->u.conn.peer, pid, sizeof(pid)), "addr",
                       ma_str(ev->u.conn.addr, addr, sizeof(addr)), "direction",
                       ev->u.conn.outbound ? "outbound" : "inbound", "muxer",
-                      flare_conn_muxer(ev->u.conn.conn), NULL);
+                      flare_conn_muxer(ev->u.conn.conn), "transport",
+                      flare_conn_transport(ev->u.conn.conn), "security",
+                      flare_conn_security(ev->u.conn.conn), NULL);
         else if (info)
             printf("connected %s %s %s\n", ev->u.conn.outbound ? "to" : "from",
                    pid_str(ev->u.conn.peer, pid, sizeof(pid)),
@@ -874,7 +876,7 @@ static void connect_tick(uv_timer_t *t)
     for (int i = 0; i < n->nconnect; i++) {
         flare_multiaddr ma;
         flare_peerid peer;
-        if (flare_multiaddr_parse(&ma, n->connect[i]) == 0 &&
+        if (cli_parse_dial_addr(&ma, n->connect[i]) == 0 &&
             flare_multiaddr_get_peerid(&ma, &peer) == 0 && !flare_host_conn_to(n->host, &peer))
             flare_host_dial(n->host, &ma, NULL, on_connected, n);
     }
@@ -897,8 +899,48 @@ typedef struct node_opts {
     int conn_low, conn_high, conn_grace; /* -1: the host's default */
     /* --max-*: resource manager limits, applied over the host's defaults. */
     size_t rc_val[16];
-    unsigned rc_set; /* bit i: rc_flags[i] given */
+    unsigned rc_set;    /* bit i: rc_flags[i] given */
+    char security[128]; /* --security as protocol IDs ("" = the host's default) */
+    /* Secure WebSockets: --tls-cert/--tls-key (a /tls/ws listener's
+     * certificate chain and key, PEM) and --tls-ca (trusted for wss dials
+     * instead of the system's store). */
+    const char *tls_cert, *tls_key, *tls_ca;
 } node_opts;
+
+/* --security LIST: names (noise, tls) or protocol IDs, comma separated, into
+ * the host's form (protocol IDs). Returns 0 or -1 (reported). */
+static int parse_security(const char *v, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = 0;
+    for (const char *p = v; *p;) {
+        size_t len = strcspn(p, ",");
+        const char *id = NULL;
+        if (len == 5 && strncmp(p, "noise", 5) == 0)
+            id = "/noise";
+        else if (len == 3 && strncmp(p, "tls", 3) == 0)
+            id = "/tls/1.0.0";
+        else if ((len == 6 && strncmp(p, "/noise", 6) == 0) ||
+                 (len == 10 && strncmp(p, "/tls/1.0.0", 10) == 0))
+            id = p;
+        size_t idlen = id == p ? len : id ? strlen(id) : 0;
+        if (!id || n + idlen + 2 > cap) {
+            fprintf(stderr, "flare: --security: '%.*s' is not noise or tls\n", (int)len, p);
+            return -1;
+        }
+        if (n)
+            out[n++] = ',';
+        memcpy(out + n, id, idlen);
+        n += idlen;
+        out[n] = 0;
+        p += len + (p[len] == ',');
+    }
+    if (n == 0) {
+        fprintf(stderr, "flare: --security: empty list\n");
+        return -1;
+    }
+    return 0;
+}
 
 /* A policy flag of node_opts; returns 1 if it was one (i advanced), 0 if
  * not, -1 on a bad value (reported). */
@@ -928,6 +970,9 @@ static int parse_policy(int argc, char **argv, int *i, node_opts *o)
             return -1;
     } else if (strcmp(a, "--conn-grace") == 0) {
         if (cli_parse_int(a, v, 0, 86400, &o->conn_grace))
+            return -1;
+    } else if (strcmp(a, "--security") == 0) {
+        if (parse_security(v, o->security, sizeof(o->security)))
             return -1;
     } else {
         return 0;
@@ -1126,6 +1171,12 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             n->port_map = 1;
         } else if (strcmp(a, "--share-listen") == 0)
             n->share_listen = 1;
+        else if (strcmp(a, "--tls-cert") == 0 && more)
+            o->tls_cert = argv[++i];
+        else if (strcmp(a, "--tls-key") == 0 && more)
+            o->tls_key = argv[++i];
+        else if (strcmp(a, "--tls-ca") == 0 && more)
+            o->tls_ca = argv[++i];
         else if ((pr = parse_policy(argc, argv, &i, o)) != 0) {
             if (pr < 0)
                 return 2;
@@ -1149,6 +1200,10 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
     }
     if (need_target && !o->target) {
         fprintf(stderr, "flare: missing MADDR\n");
+        return 2;
+    }
+    if (!o->tls_cert != !o->tls_key) {
+        fprintf(stderr, "flare: --tls-cert and --tls-key go together\n");
         return 2;
     }
     return 0;
@@ -1213,6 +1268,11 @@ static int node_run(node *n, node_opts *o)
     if (o->conn_grace >= 0)
         cfg.conn_grace_period = (flare_tstamp)o->conn_grace * FLARE_NS_PER_S;
     apply_rc_flags(o, &cfg);
+    cfg.tls_cert_file = o->tls_cert;
+    cfg.tls_key_file = o->tls_key;
+    cfg.tls_ca_file = o->tls_ca;
+    if (o->security[0])
+        cfg.security = o->security;
     n->connect = o->connect;
     n->nconnect = o->nconnect;
     if (rv == 0)
@@ -1220,6 +1280,9 @@ static int node_run(node *n, node_opts *o)
     flare_privkey_clear(&key);
     if (rv) {
         fprintf(stderr, "flare: cannot start: %s\n", flare_strerror(rv));
+        if (o->tls_cert && (rv == FLARE_ERR_NOT_FOUND || rv == FLARE_ERR_MALFORMED))
+            fprintf(stderr, "flare: check --tls-cert %s and --tls-key %s (PEM files)\n",
+                    o->tls_cert, o->tls_key);
         return 1;
     }
     flare_host_set_event_cb(n->host, on_event, n);
@@ -1251,7 +1314,7 @@ static int node_run(node *n, node_opts *o)
     }
     for (int i = 0; i < o->nrelays && rv == 0; i++) {
         flare_multiaddr ma;
-        rv = flare_multiaddr_parse(&ma, o->relays[i]);
+        rv = cli_parse_dial_addr(&ma, o->relays[i]);
         if (rv == 0)
             rv = flare_host_relay_reserve(n->host, &ma);
         if (rv) {
@@ -1261,7 +1324,7 @@ static int node_run(node *n, node_opts *o)
     }
     for (int i = 0; i < o->nconnect && rv == 0; i++) {
         flare_multiaddr ma;
-        rv = flare_multiaddr_parse(&ma, o->connect[i]);
+        rv = cli_parse_dial_addr(&ma, o->connect[i]);
         if (rv == 0)
             rv = flare_host_dial(n->host, &ma, NULL, on_connected, n);
         if (rv) {
@@ -1271,7 +1334,7 @@ static int node_run(node *n, node_opts *o)
     }
     if (rv == 0 && o->target) {
         flare_multiaddr ma;
-        rv = flare_multiaddr_parse(&ma, o->target);
+        rv = cli_parse_dial_addr(&ma, o->target);
         if (rv == 0 && flare_multiaddr_get_peerid(&ma, &n->target) == 0)
             n->have_target = 1;
         else if (rv == 0) {

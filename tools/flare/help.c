@@ -14,6 +14,8 @@ static const char *const policy_text =
     "  --deny-ip CIDR, --allow-ip CIDR     refuse / only accept these subnets (repeatable)\n"
     "  --conn-low N, --conn-high N         connection manager water marks\n"
     "  --conn-grace S                      never trim connections younger than S seconds\n"
+    "  --security LIST                     security protocols in preference order: noise,tls\n"
+    "                                      (default noise; the listener accepts those listed)\n"
     "  --max-conns N, --max-mem BYTES, ... resource limits (docs/cli.md lists all --max-*)\n";
 
 static const char *const node_text =
@@ -28,6 +30,8 @@ static const char *const node_text =
     "  --port-map / --no-port-map          map private listen ports on the router (off)\n"
     "  --port-map-protocols LIST           pcp,nat-pmp,upnp (default all; implies --port-map)\n"
     "  --share-listen                      another node may listen on the same address\n"
+    "  --tls-cert FILE --tls-key FILE      certificate and key (PEM) of /tls/ws listeners\n"
+    "  --tls-ca FILE                       CA certificates (PEM) trusted by wss dials\n"
     "  --allow-testnet                     TEST-NET ranges count as public (the NAT lab)\n";
 
 static const char *const common_text =
@@ -60,7 +64,9 @@ static const struct {
      "Exit: 0 done, 1 failure, 2 usage, 3 hole punch failed, 4 no hole punch in time.\n",
      1, 1},
     {"ping", "flare ping MADDR [-c N] [options] [--json]",
-     "Connects to MADDR and pings it every second, N times (default 1).\n", 0, 1},
+     "Connects to MADDR and pings it every second, N times (default 1). --tls-ca FILE\n"
+     "trusts these CA certificates for a /tls/ws address.\n",
+     0, 1},
     {"relay",
      "flare relay [--listen MADDR...] [--relay-data BYTES] [--relay-duration S] [--relay-ttl S]\n"
      "            [--relay-max-reservations N] [--relay-max-per-ip N] [--relay-max-circuits N]\n"

@@ -106,7 +106,8 @@ void flare_noise_settings_default(flare_noise_settings *s)
 static int check_settings(const flare_noise_settings *s)
 {
     if (!s || s->struct_size != sizeof(*s) || !s->identity || !s->max_plaintext_buffer ||
-        (s->nmuxers && !s->muxers) || s->nmuxers > FLARE_NOISE_MAX_MUXERS)
+        (s->prologue == NULL && s->prologue_len > 0) || (s->nmuxers && !s->muxers) ||
+        s->nmuxers > FLARE_NOISE_MAX_MUXERS)
         return FLARE_ERR_INVALID_ARG;
     for (size_t i = 0; i < s->nmuxers; i++) {
         if (!s->muxers[i])
@@ -150,7 +151,7 @@ int flare_noise_init(flare_noise *n, const flare_noise_settings *s, const flare_
      * gained by keeping one (it is authenticated by the identity key). */
     uint8_t static_priv[32];
     rng.fn(static_priv, sizeof(static_priv), rng.user);
-    flare__noise_xx_init(&st->hs, s->initiator, NULL, 0, static_priv);
+    flare__noise_xx_init(&st->hs, s->initiator, s->prologue, s->prologue_len, static_priv);
     sodium_memzero(static_priv, sizeof(static_priv));
     memcpy(st->s_pub, st->hs.s_pub, 32);
     st->state = ST_HANDSHAKE;

@@ -4,8 +4,9 @@
 // each with an "event" field, so a test driver (shell or C) can follow it.
 // Diagnostics go to stderr. See README.md for the flags and the events.
 //
-// Only TCP + Noise + yamux are configured (no mplex, no TLS) so the peer on
-// the other side is exercised on exactly that stack.
+// Only TCP (and with --websockets, WebSocket) + Noise (or TLS, with --security)
+// + yamux are configured (no mplex) so the peer on the other side is
+// exercised on exactly that stack.
 
 import { parseArgs } from 'node:util'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -37,12 +38,16 @@ const USAGE = `usage: peer.mjs [options]
   --relay               run a circuit relay v2 server (hop)
   --reserve MADDR       reserve a slot on the relay at MADDR (ends in /p2p/ID)
                         and listen on MADDR/p2p-circuit; prints "reserved"
+  --websockets          also the WebSocket transport (/ws, /tls/ws: see
+                        websockets.mjs for the certificate)
   --relay-client        enable the circuit relay v2 transport (implied by
                         --reserve and by a --dial address with /p2p-circuit)
   --autonat             run an AutoNAT v1 service
   --autonat-v2          run the AutoNAT v2 service (server and client) and
                         print its messages ("autonat-v2") and our addresses'
                         verification state ("self-addrs")
+  --security LIST       connection encrypters in preference order, comma
+                        separated: noise, tls (default noise)
   --id-only             print {"event":"id","peerId":...} and exit
   --help`
 
@@ -84,9 +89,11 @@ function parse () {
       relay: { type: 'boolean', default: false },
       reserve: { type: 'string', multiple: true, default: [] },
       'relay-client': { type: 'boolean', default: false },
+      websockets: { type: 'boolean', default: false },
       autonat: { type: 'boolean', default: false },
       'autonat-v2': { type: 'boolean', default: false },
       'id-only': { type: 'boolean', default: false },
+      security: { type: 'string', default: 'noise' },
       help: { type: 'boolean', default: false }
     },
     strict: true,
@@ -114,6 +121,16 @@ async function privateKeyFrom (seedHex) {
   return generateKeyPairFromSeed('Ed25519', Buffer.from(seedHex, 'hex'))
 }
 
+async function encrypters (list) {
+  const out = []
+  for (const name of list.split(',')) {
+    if (name === 'noise') out.push(noise())
+    else if (name === 'tls') out.push((await import('@libp2p/tls')).tls())
+    else throw new Error(`--security: unknown encrypter ${name}`)
+  }
+  return out
+}
+
 async function createNode (opts, privateKey) {
   // Relayed connections are "limited"; serve the basic protocols on them too.
   const services = {
@@ -122,6 +139,10 @@ async function createNode (opts, privateKey) {
     ping: ping({ runOnLimitedConnection: true })
   }
   const transports = [tcp()]
+  if (opts.websockets) {
+    const { webSocketsTransport } = await import('./websockets.mjs')
+    transports.push(webSocketsTransport())
+  }
   const listen = [...opts.listen, ...opts.reserve.map((r) => `${r}/p2p-circuit`)]
   if (opts['relay-client'] || opts.reserve.length > 0 || opts.dial?.includes('/p2p-circuit')) {
     const { circuitRelayTransport } = await import('@libp2p/circuit-relay-v2')
@@ -145,7 +166,7 @@ async function createNode (opts, privateKey) {
     nodeInfo: { userAgent: AGENT },
     addresses: { listen },
     transports,
-    connectionEncrypters: [noise()],
+    connectionEncrypters: await encrypters(opts.security),
     streamMuxers: [yamux()],
     services
   })
