@@ -4,7 +4,7 @@
 # stream over the relay before the punch and keeps writing; after the punch
 # the stream moves to the direct connection and every byte comes back, in
 # order. The relay cuts a circuit after 128 KiB each way, so the stream
-# could not finish on it.
+# could not finish on it. Over TCP, then over QUIC (TRANSPORT=quic).
 set -uo pipefail
 # shellcheck source=preamble.sh
 source "$(dirname "$0")/preamble.sh" mg
@@ -14,9 +14,12 @@ trap 'rm -rf "$LAB_LOGS"' EXIT
 pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok   $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-timeout 180 "$root/lab/scenarios/holepunch.sh" --a-nat eim --b-nat eim --delay-ms 20 \
-    >"$LAB_LOGS/out.txt" 2>&1 && ok "cone/cone: direct" || bad "holepunch.sh: $(tail -5 "$LAB_LOGS/out.txt")"
-python3 - "$LAB_LOGS" <<'PY' && ok "1 MiB echo stream began relayed, moved, every byte back in order" || bad "see above"
+for tp in tcp quic; do
+    rm -f "$LAB_LOGS"/*.log
+    TRANSPORT=$tp timeout 180 "$root/lab/scenarios/holepunch.sh" --a-nat eim --b-nat eim \
+        --delay-ms 20 >"$LAB_LOGS/out.txt" 2>&1 && ok "$tp cone/cone: direct" ||
+        bad "$tp holepunch.sh: $(tail -5 "$LAB_LOGS/out.txt")"
+    python3 - "$LAB_LOGS" <<'PY' && ok "$tp: 1 MiB echo stream began relayed, moved, every byte back in order" || bad "$tp: see above"
 import json, sys
 ev = [json.loads(l) for l in open(sys.argv[1] + "/a.log") if l.startswith("{")]
 echo = [e for e in ev if e["event"] == "echo"]
@@ -31,5 +34,6 @@ assert moved and "/p2p-circuit" not in moved[-1]["addr"], "no echo_moved event"
 if hp:
     assert moved[-1]["ts"] >= hp[-1]["ts"] - 1, "moved before the punch"
 PY
+done
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
