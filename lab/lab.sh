@@ -5,6 +5,9 @@
 #             [--a-inbound drop|reset] [--b-inbound drop|reset]
 #             [--delay-ms MS] [--a-delay-ms MS] [--b-delay-ms MS] [--relay-delay-ms MS]
 #             [--loss-pct P] [--a-loss-pct P] [--b-loss-pct P] [--loss-seed N]
+#             [--ipv6]   dual stack: IPv6 (2001:db8::/32) next to IPv4; each
+#                        router is a stateful IPv6 firewall (no NAT66) with
+#                        the same inbound policy as its IPv4 side
 #   lab.sh down [--all]        remove this prefix's lab (or every flr-* lab)
 #   lab.sh linkstats a|b       a delay link's counters (JSON: forwarded, lost)
 #   lab.sh loss a|b PCT [SEED] restart a delay link with another loss rate
@@ -46,6 +49,10 @@ declare -A WAN_IP=([a]=198.51.100.2 [b]=198.51.100.6)
 declare -A NAT_LAN=([a]=10.0.1 [b]=10.0.2)          # /24, router .1, host .2
 declare -A FW_LAN=([a]=192.0.2.0 [b]=192.0.2.16)    # /28, router +1, host +2
 PUB_NODES="relay pub1 pub2 pub3"
+# IPv6 (--ipv6): internet 2001:db8::/64, uplinks 2001:db8:ff0X::/64, site
+# LANs 2001:db8:X::/64 routed to their routers (firewalls, no NAT66).
+declare -A PUB_IP6=([relay]=2001:db8::10 [pub1]=2001:db8::11 [pub2]=2001:db8::12
+    [pub3]=2001:db8::13)
 PRIV_NODES="a b"
 
 ns() { echo "${P}$1"; }
@@ -87,8 +94,13 @@ mkns() {
     local n; n=$(ns "$1")
     ip netns add "$n"
     nsx "$1" ip link set lo up
-    # No IPv6: no DAD/RS chatter through the delay links, IPv4-only lab.
-    if [ -d /proc/sys/net/ipv6 ]; then
+    # Without --ipv6 no IPv6 at all; with it, static addresses only (no DAD
+    # delay, no router solicitations or autoconfiguration).
+    if [ -d /proc/sys/net/ipv6 ] && [ "${IPV6:-0}" = 1 ]; then
+        nsx "$1" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+            net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0 \
+            net.ipv6.conf.all.autoconf=0 net.ipv6.conf.default.autoconf=0
+    elif [ -d /proc/sys/net/ipv6 ]; then
         nsx "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
     fi
 }
@@ -164,6 +176,22 @@ table ip flare {
     }
 }
 NFT
+    [ "${IPV6:-0}" = 1 ] || return 0
+    # IPv6: a stateful firewall, whatever the IPv4 side does (no NAT66).
+    [ "$inbound" = reset ] && udp_in="reject with icmpv6 type port-unreachable"
+    cat <<NFT
+table ip6 flare6 {
+    chain forward {
+        type filter hook forward priority filter; policy drop;
+        ct state established,related accept
+        ct state invalid drop
+        meta l4proto ipv6-icmp accept
+        iifname "flr-lan" oifname "flr-wan" accept
+        iifname "flr-wan" meta l4proto tcp $tcp_in
+        iifname "flr-wan" meta l4proto udp $udp_in
+    }
+}
+NFT
 }
 
 setup_inet() {
@@ -186,7 +214,28 @@ setup_inet() {
         nsx inet ip link set "flr-$h" master flr-br0
         nsx "$h" ip addr add "${PUB_IP[$h]}/24" dev flr-eth0
         nsx "$h" ip route add default via 203.0.113.1
+        if [ "${IPV6:-0}" = 1 ]; then
+            nsx "$h" ip -6 addr add "${PUB_IP6[$h]}/64" dev flr-eth0 nodad
+            nsx "$h" ip -6 route add default via 2001:db8::1
+        fi
     done
+    if [ "${IPV6:-0}" = 1 ]; then
+        nsx inet sysctl -qw net.ipv6.conf.all.forwarding=1
+        nsx inet ip -6 addr add 2001:db8::1/64 dev flr-br0 nodad
+    fi
+}
+
+setup_site6() { # id: the site's IPv6 uplink, LAN and routes
+    local r=$1
+    nsx "r$r" sysctl -qw net.ipv6.conf.all.forwarding=1
+    nsx inet ip -6 addr add "2001:db8:ff0$r::1/64" dev "flr-r$r" nodad
+    nsx "r$r" ip -6 addr add "2001:db8:ff0$r::2/64" dev flr-wan nodad
+    nsx "r$r" ip -6 route add default via "2001:db8:ff0$r::1"
+    nsx inet ip -6 route add "2001:db8:$r::/64" via "2001:db8:ff0$r::2"
+    nsx "r$r" ip -6 addr add "2001:db8:$r::1/64" dev flr-lan nodad
+    nsx "$r" ip -6 addr add "2001:db8:$r::2/64" dev flr-eth0 nodad
+    nsx "$r" ip -6 route add default via "2001:db8:$r::1"
+    SITE_IP6[$r]=2001:db8:$r::2
 }
 
 setup_site() { # id nat inbound delay loss
@@ -226,6 +275,7 @@ setup_site() { # id nat inbound delay loss
     nsx "r$r" ip addr add "$rip/$prefix_len" dev flr-lan
     nsx "$r" ip addr add "$hip/$prefix_len" dev flr-eth0
     nsx "$r" ip route add default via "$rip"
+    [ "${IPV6:-0}" = 1 ] && setup_site6 "$r"
     router_rules "$nat" "$inbound" "$lan_net" >"$STATE/nft-r$r.conf"
     nsx "r$r" nft -f "$STATE/nft-r$r.conf"
     SITE_IP[$r]=$hip
@@ -241,11 +291,13 @@ write_topology() {
         for h in $PUB_NODES; do
             echo "FLARE_LAB_NS_$h=$(ns "$h")"
             echo "FLARE_LAB_IP_$h=${PUB_IP[$h]}"
+            [ "${IPV6:-0}" = 1 ] && echo "FLARE_LAB_IP6_$h=${PUB_IP6[$h]}"
             echo "FLARE_LAB_PUBIP_$h=${PUB_IP[$h]}"
         done
         for h in $PRIV_NODES; do
             echo "FLARE_LAB_NS_$h=$(ns "$h")"
             echo "FLARE_LAB_IP_$h=${SITE_IP[$h]}"
+            [ "${IPV6:-0}" = 1 ] && echo "FLARE_LAB_IP6_$h=${SITE_IP6[$h]}"
             echo "FLARE_LAB_PUBIP_$h=${SITE_PUB[$h]}"
             echo "FLARE_LAB_NAT_$h=${NAT[$h]}"
             echo "FLARE_LAB_INBOUND_$h=${INB[$h]}"
@@ -274,8 +326,9 @@ write_topology() {
 
 lab_up() {
     declare -gA NAT=([a]=eim [b]=eim) INB=([a]=drop [b]=drop) DELAY=([a]=0 [b]=0)
-    declare -gA LOSS=([a]=0 [b]=0) SITE_IP=() SITE_PUB=()
+    declare -gA LOSS=([a]=0 [b]=0) SITE_IP=() SITE_PUB=() SITE_IP6=()
     LOSS_SEED=1
+    IPV6=0
     RELAY_DELAY=0
     while [ $# -gt 0 ]; do
         case $1 in
@@ -288,6 +341,7 @@ lab_up() {
         --loss-pct) LOSS[a]=$2; LOSS[b]=$2; shift ;;
         --a-loss-pct | --b-loss-pct) LOSS[${1:2:1}]=$2; shift ;;
         --loss-seed) LOSS_SEED=$2; shift ;;
+        --ipv6) IPV6=1 ;;
         *) die "up: unknown option $1" ;;
         esac
         shift

@@ -275,7 +275,11 @@ typedef struct flare_host_event {
             int error;                   /* 0: direct connection conn at addr */
             flare_conn *conn;            /* NULL on failure */
             const flare_multiaddr *addr; /* NULL on failure */
-            flare_tstamp rtt;            /* relayed RTT measured by the punch (0 if none) */
+            /* The winner's family ("ip4", "ip6") and transport ("tcp",
+             * "quic"): every family and transport is punched at once and
+             * the first direct connection is kept. NULL on failure. */
+            const char *family, *transport;
+            flare_tstamp rtt; /* relayed RTT measured by the punch (0 if none) */
             unsigned attempt;
             const char *reason; /* failure: why (a name), or NULL */
         } holepunch;

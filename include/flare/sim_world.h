@@ -28,8 +28,19 @@
 extern "C" {
 #endif
 
-/* The relay's address (port 4001). */
-#define FLARE_SIM_WORLD_RELAY_IP "198.51.100.10"
+/* The relay's addresses (port 4001). */
+#define FLARE_SIM_WORLD_RELAY_IP  "198.51.100.10"
+#define FLARE_SIM_WORLD_RELAY_IP6 "2001:db8::10"
+
+/* Address families of A and B (flare_sim_world_settings.family). With IPv6,
+ * A and B also sit on their own IPv6 LANs (2001:db8:a::2, 2001:db8:b::2)
+ * behind stateful firewalls fw-a and fw-b that filter like NAT-A and NAT-B
+ * but do not translate; R has both families. */
+typedef enum flare_sim_world_family {
+    FLARE_SIM_WORLD_V4 = 0,   /* IPv4 behind the NATs only */
+    FLARE_SIM_WORLD_DUAL = 1, /* IPv4 behind the NATs and IPv6 behind the firewalls */
+    FLARE_SIM_WORLD_V6 = 2    /* IPv6 behind the firewalls only */
+} flare_sim_world_family;
 
 /* One host of the world and what its event callback has counted. */
 typedef struct flare_sim_world_node {
@@ -51,12 +62,15 @@ typedef struct flare_sim_world_node {
     unsigned attempt;
     flare_tstamp relay_rtt, done_at;
     flare_multiaddr direct_addr;
-    flare_tstamp first_step_at; /* the first HOLEPUNCH_STEP's time */
+    const char *punch_family, *punch_transport; /* the winner's ("ip4", "tcp"), or NULL */
+    flare_tstamp first_step_at;                 /* the first HOLEPUNCH_STEP's time */
 } flare_sim_world_node;
 
 typedef struct flare_sim_world {
     flare_sim *sim;
     flare_sim_nat *nat_a, *nat_b;
+    flare_sim_nat *fw_a, *fw_b; /* the IPv6 firewalls, or NULL */
+    flare_sim_world_family family;
     flare_sim_world_node r, a, b;
     const flare_mem *mem;
     /* A's dial of B through R (flare_sim_world_dial_relayed). */
@@ -74,7 +88,10 @@ typedef struct flare_sim_world_settings {
     flare_tstamp delay_a, delay_b, delay_r, delay_ab;
     double loss;   /* packet loss of the NATs' links, 0..1; default 0 */
     uint64_t seed; /* the simulation's; default 1 */
-    FILE *log;     /* a timeline of reservations and hole punches; default NULL */
+    /* A's and B's families (default FLARE_SIM_WORLD_V4); the firewalls take
+     * nat_a's and nat_b's filtering, their links delay_a's and delay_b's. */
+    flare_sim_world_family family;
+    FILE *log; /* a timeline of reservations and hole punches; default NULL */
     /* Every host's settings (copied); NULL: flare_host_settings_default()
      * with doc_addrs_public set (the simulator's addresses are TEST-NET). */
     const flare_host_settings *host;

@@ -5,10 +5,15 @@
 # Usage: holepunch.sh [lab.sh up options]   (default: eim/eim, 25 ms per link)
 # Env: FLARE_BIN (default build/flare), EXPECT=direct|relayed (default
 # direct), QUIET=1 (no timeline), TRANSPORT=tcp|quic (default tcp: every
-# node listens and dials on /tcp/4001, or on /udp/4001/quic-v1 only),
-# ECHO_BYTES=N (A runs a long echo of N bytes from the start instead of a
-# message after the punch), NO_MIGRATE=1 (A and B run --no-migrate). Prints
-# a timeline and a summary; exits 0 when the outcome is the expected one.
+# node listens and dials on /tcp/4001, or on /udp/4001/quic-v1 only; both:
+# on both, the relay reached over TCP),
+# FAMILY=v4|dual|v6 (default v4; dual: the lab gets --ipv6, every node
+# listens on IPv4 and IPv6 and A/B are behind an IPv4 NAT plus an IPv6
+# firewall; v6: IPv6 only, B reserves over IPv6; WON=ip4|ip6 then requires
+# that family to win), ECHO_BYTES=N (A runs a long echo of N bytes from the
+# start instead of a message after the punch), NO_MIGRATE=1 (A and B run
+# --no-migrate). Prints a timeline and a summary; exits 0 when the outcome
+# is the expected one.
 set -euo pipefail
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
@@ -16,6 +21,8 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 flare=${FLARE_BIN:-$root/build/flare}
 expect=${EXPECT:-direct}
 [ $# -gt 0 ] || set -- --a-nat eim --b-nat eim --delay-ms 25
+family=${FAMILY:-v4}
+[ "$family" = v4 ] || set -- "$@" --ipv6
 lab_up "$@"
 
 seed_r=$(printf 'a1%.0s' $(seq 32))
@@ -26,6 +33,20 @@ common=(--allow-testnet --json)
 [ "${NO_MIGRATE:-0}" = 1 ] && common+=(--no-migrate)
 tp=tcp/4001
 [ "${TRANSPORT:-tcp}" = quic ] && tp=udp/4001/quic-v1
+tps=("$tp")
+[ "${TRANSPORT:-tcp}" = both ] && tps=(tcp/4001 udp/4001/quic-v1)
+# Listen addresses of the relay (rl) and of A and B (nl) per family.
+rl=() nl=()
+for t in "${tps[@]}"; do
+    if [ "$family" != v6 ]; then
+        rl+=(--listen "/ip4/$FLARE_LAB_IP_relay/$t")
+        nl+=(--listen "/ip4/0.0.0.0/$t")
+    fi
+    if [ "$family" != v4 ]; then
+        rl+=(--listen "/ip6/$FLARE_LAB_IP6_relay/$t")
+        nl+=(--listen "/ip6/::/$t")
+    fi
+done
 
 t0=$(date +%s.%N)
 if [ "${RELAY_IMPL:-flare}" = js ]; then
@@ -36,14 +57,14 @@ if [ "${RELAY_IMPL:-flare}" = js ]; then
     lab_start relay relay "$node" "$peer" --listen "/ip4/$FLARE_LAB_IP_relay/tcp/4001" --relay \
         --seed "$seed_r" --exit-after-ms 120000
 else
-    lab_start relay relay "$flare" relay --listen "/ip4/$FLARE_LAB_IP_relay/$tp" \
-        --seed "$seed_r" "${common[@]}"
+    lab_start relay relay "$flare" relay "${rl[@]}" --seed "$seed_r" "${common[@]}"
 fi
 lab_wait_event "$LAB_LOGS/relay.log" listening 20 >/dev/null
 [ "${RELAY_IMPL:-flare}" = js ] && raddr=/ip4/$FLARE_LAB_IP_relay/tcp/4001/p2p/$rid ||
     raddr=/ip4/$FLARE_LAB_IP_relay/$tp/p2p/$rid
+[ "$family" = v6 ] && raddr=/ip6/$FLARE_LAB_IP6_relay/$tp/p2p/$rid
 
-lab_start b b "$flare" listen --listen "/ip4/0.0.0.0/$tp" --relay "$raddr" --seed "$seed_b" \
+lab_start b b "$flare" listen "${nl[@]}" --relay "$raddr" --seed "$seed_b" \
     --echo /echo/1.0.0 "${common[@]}"
 line=$(lab_wait_event "$LAB_LOGS/b.log" reservation 20) || {
     echo "B got no reservation"
@@ -57,7 +78,7 @@ if [ -n "${ECHO_BYTES:-}" ]; then
     echo_args=(--echo-bytes "$ECHO_BYTES")
     echo_wait=$((10 + ECHO_BYTES / 50000)) # paced at about 100 KiB/s
 fi
-lab_start a a "$flare" dial "$baddr" --listen "/ip4/0.0.0.0/$tp" --seed "$seed_a" \
+lab_start a a "$flare" dial "$baddr" "${nl[@]}" --seed "$seed_a" \
     --wait-holepunch 45 --echo /echo/1.0.0 "${echo_args[@]}" "${common[@]}"
 if [ "${KILL_RELAY:-0}" = 1 ]; then
     # Kill the relay as soon as the relayed connection is up: DCUtR's
@@ -91,9 +112,10 @@ for _ in $(seq 600); do
 done
 lab_wait_event "$LAB_LOGS/a.log" echo "$echo_wait" >/dev/null || true # after A's direct ping
 
-python3 - "$LAB_LOGS" "$t0" "$expect" "${QUIET:-0}" <<'PY'
+python3 - "$LAB_LOGS" "$t0" "$expect" "${QUIET:-0}" "${WON:-}" <<'PY'
 import json, os, sys
 logs, t0, expect, quiet = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
+want_family = sys.argv[5]
 def events(name):
     out = []
     try:
@@ -143,6 +165,9 @@ print("summary:")
 print("  outcome:        %s" % ("DIRECT connection" if direct else "stayed relayed"))
 if not direct and b_hp: print("  reason:         %s" % b_hp[-1].get("reason"))
 if b_hp: print("  attempts:       %s" % b_hp[-1].get("attempt"))
+won = [e for e in b_hp + a_hp if e["result"] == "direct"]
+if won: print("  won:            %s/%s (B), %s/%s (A)" % tuple(
+    x for side in (b_hp, a_hp) for x in ((side[-1].get("family"), side[-1].get("transport")) if side else (None, None))))
 if rtt: print("  RTT via relay:  %.1f ms" % rtt[-1])
 if pings: print("  RTT direct:     %.1f ms" % pings[-1]["rttMs"])
 relayed = [e["ts"] for e in ev["a"] if e["event"] == "connected" and "/p2p-circuit" in e.get("addr", "")]
@@ -155,6 +180,9 @@ if echo:
 else:
     print("  echo after it:  none")
 ok = direct == (expect == "direct") and bool(echo) and echo[-1].get("relayed") != direct
+if want_family and direct and not all(e.get("family") == want_family for e in won):
+    print("  expected the %s family to win" % want_family)
+    ok = False
 print("  expected:       %s -> %s" % (expect, "OK" if ok else "UNEXPECTED"))
 sys.exit(0 if ok else 1)
 PY

@@ -408,6 +408,8 @@ static void conn_on_timer(flare_io_timer *t, void *user)
 
 /* ---- upgrade ------------------------------------------------------------------- */
 
+static int start_security(flare_conn *c, const flare__security *sec);
+
 void flare__conn_start_upgrade(flare_conn *c)
 {
     flare_host *h = c->host;
@@ -417,11 +419,18 @@ void flare__conn_start_upgrade(flare_conn *c)
     ms.role = c->initiator ? FLARE_MSS_DIALER : FLARE_MSS_LISTENER;
     ms.protocols = h->sec_ids;
     ms.nprotocols = h->nsecs;
+    /* With one security protocol to offer, the initiator sends its first
+     * handshake message right behind the proposal (multistream's optimistic
+     * selection) instead of waiting a round trip for the echo; the echo is
+     * consumed when it arrives (process_wire). */
+    ms.optimistic = c->initiator && h->nsecs == 1;
     int rv = flare_mss_init(&c->mss, &ms, &c->rc.mem);
     if (rv == 0) {
         c->mss_active = 1;
         rv = flare_mss_start(&c->mss, &c->wire);
     }
+    if (rv == 0 && ms.optimistic)
+        rv = start_security(c, h->secs[0]); /* the mss stays active for the echo */
     if (rv) {
         flare__conn_fail(c, rv);
         return;
@@ -603,8 +612,32 @@ static int process_mss_security(flare_conn *c, const uint8_t *data, size_t len, 
     return start_security(c, sec);
 }
 
+/* An optimistic security proposal: the listener's header and echo come
+ * before its first handshake message. Returns the bytes used, or an error
+ * ("na": the listener does not speak our only security protocol). */
+static int confirm_security(flare_conn *c, const uint8_t *data, size_t len, size_t *used)
+{
+    int rv = flare_mss_recv(&c->mss, data, len, used, &c->wire);
+    if (rv == 1) {
+        flare_mss_free(&c->mss);
+        c->mss_active = 0;
+    }
+    return rv < 0 ? rv : 0;
+}
+
 static int process_wire(flare_conn *c, const uint8_t *data, size_t len)
 {
+    if (c->state != FLARE__CONN_MSS_SECURITY && c->mss_active && c->sec_st &&
+        !c->sec->handshake_done(c->sec_st)) {
+        size_t used = 0;
+        int rv = confirm_security(c, data, len, &used);
+        if (rv < 0)
+            return rv;
+        data += used;
+        len -= used;
+        if (c->mss_active)
+            return 0;
+    }
     if (c->state == FLARE__CONN_MSS_SECURITY) {
         size_t used = 0;
         int rv = process_mss_security(c, data, len, &used);

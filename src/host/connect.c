@@ -1,7 +1,8 @@
 /*
  * flare_host_connect: dials a peer at the addresses the peerstore knows,
  * best first and Happy-Eyeballs style. Order: addresses at which a direct
- * connection of ours came up before, public addresses, then the others
+ * connection of ours came up before, public addresses (IPv6 ones first
+ * when we listen on IPv6), then the others
  * (private, loopback, ...), relayed ones last (a limited connection is the
  * last resort); the peerstore's order within each group. One
  * attempt starts every FLARE__DIAL_STAGGER while earlier ones are still in
@@ -31,23 +32,39 @@ typedef struct flare__connect {
     flare_multiaddr addrs[FLARE_PEER_MAX_ADDRS];
 } cx;
 
-#define RANKS 4
+#define RANKS 5
 
-static int rank(flare_host *h, const flare_peerid *peer, const flare_multiaddr *ma)
+/* 1 if we listen on IPv6: then our IPv6 works and its public addresses go
+ * first (no NAT on the path, the better route in dual-stack networks). */
+static int v6_works(const flare_host *h)
+{
+    flare_multiaddr l[16];
+    size_t n = flare_host_listen_addrs(h, l, 16);
+    for (size_t i = 0; i < n; i++)
+        if (flare_multiaddr_has(&l[i], FLARE_MA_IP6))
+            return 1;
+    return 0;
+}
+
+static int rank(flare_host *h, const flare_peerid *peer, const flare_multiaddr *ma, int v6_first)
 {
     if (flare_multiaddr_is_relayed(ma))
-        return 3;
+        return 4;
     if (flare__peerstore_addr_has_worked(h->peerstore, peer, ma))
         return 0;
-    return flare_ma_class_is_public(flare_multiaddr_classify(ma), h->cfg.doc_addrs_public) ? 1 : 2;
+    if (!flare_ma_class_is_public(flare_multiaddr_classify(ma), h->cfg.doc_addrs_public))
+        return 3;
+    return v6_first && flare_multiaddr_has(ma, FLARE_MA_IP6) ? 1 : 2;
 }
 
 static void order(cx *x, const flare_peer_info *info)
 {
+    int v6_first = v6_works(x->h);
     for (int r = 0; r < RANKS; r++)
         for (size_t i = 0; i < info->naddrs; i++) {
             flare_multiaddr ma = info->addrs[i];
-            if (rank(x->h, &x->peer, &ma) == r && flare_multiaddr_with_peerid(&ma, &x->peer) == 0)
+            if (rank(x->h, &x->peer, &ma, v6_first) == r &&
+                flare_multiaddr_with_peerid(&ma, &x->peer) == 0)
                 x->addrs[x->n++] = ma;
         }
 }

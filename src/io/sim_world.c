@@ -36,6 +36,8 @@ static void on_holepunch(flare_sim_world_node *n, flare_tstamp now, const flare_
     n->done_at = now;
     if (!ev->u.holepunch.error && ev->u.holepunch.addr)
         n->direct_addr = *ev->u.holepunch.addr;
+    n->punch_family = ev->u.holepunch.family;
+    n->punch_transport = ev->u.holepunch.transport;
     if (!n->log)
         return;
     char a[512] = "";
@@ -113,26 +115,29 @@ void flare_sim_world_on_event(flare_host *h, const flare_host_event *ev, void *n
     }
 }
 
-/* ma = /ip4/IP/tcp/4001, then /p2p/PEER unless peer is NULL. */
+/* ma = /ip4/IP/tcp/4001 (/ip6 for an IPv6 address), then /p2p/PEER unless
+ * peer is NULL. */
 static int port_addr(flare_multiaddr *ma, const char *ip, const flare_peerid *peer)
 {
-    char s[64];
-    snprintf(s, sizeof(s), "/ip4/%s/tcp/4001", ip);
+    char s[96];
+    snprintf(s, sizeof(s), "/ip%c/%s/tcp/4001", strchr(ip, ':') ? '6' : '4', ip);
     int rv = flare_multiaddr_parse(ma, s);
     return rv || !peer ? rv : flare_multiaddr_with_peerid(ma, peer);
 }
 
-/* Node n on lan at ip, listening on port 4001, its key made from seedb. */
+/* Node n at ip on lan and ip6 on lan6 (either may be NULL), listening on
+ * port 4001 at each, its key made from seedb. */
 static int node_make(flare_sim_world *w, flare_sim_world_node *n, const char *name,
-                     flare_sim_lan *lan, const char *ip, uint8_t seedb, flare_tstamp delay,
-                     const flare_sim_world_settings *s)
+                     flare_sim_lan *lan, const char *ip, flare_sim_lan *lan6, const char *ip6,
+                     uint8_t seedb, flare_tstamp delay, const flare_sim_world_settings *s)
 {
     n->name = name;
     n->log = s->log;
     if (!(n->sh = flare_sim_host_new(w->sim, name)))
         return FLARE_ERR_NOMEM;
-    int rv = flare_sim_host_add_addr(n->sh, lan, ip);
-    if (rv)
+    int rv = 0;
+    if ((ip && (rv = flare_sim_host_add_addr(n->sh, lan, ip))) ||
+        (ip6 && (rv = flare_sim_host_add_addr(n->sh, lan6, ip6))))
         return rv;
     flare_sim_link_set(n->sh, &(flare_sim_link){.delay = delay});
     flare_privkey k;
@@ -149,9 +154,27 @@ static int node_make(flare_sim_world *w, flare_sim_world_node *n, const char *na
         (rv = flare_host_new(&n->h, flare_sim_host_io(n->sh), &k, &hs, w->mem)))
         return rv;
     flare_host_set_event_cb(n->h, flare_sim_world_on_event, n);
-    if ((rv = port_addr(&ma, ip, NULL)))
+    if (ip && ((rv = port_addr(&ma, ip, NULL)) || (rv = flare_host_listen(n->h, &ma))))
         return rv;
-    return flare_host_listen(n->h, &ma);
+    if (ip6 && ((rv = port_addr(&ma, ip6, NULL)) || (rv = flare_host_listen(n->h, &ma))))
+        return rv;
+    return 0;
+}
+
+/* The IPv6 firewalls: the NATs' filtering without translation. */
+static int fws_make(flare_sim_world *w, const flare_sim_world_settings *s, flare_sim_lan *la,
+                    flare_sim_lan *lb)
+{
+    flare_sim_lan *inet = flare_sim_internet(w->sim);
+    flare_sim_nat_config ca = s->nat_a, cb = s->nat_b;
+    ca.firewall_only = cb.firewall_only = 1;
+    w->fw_a = flare_sim_nat_new(w->sim, "fw-a", inet, "2001:db8::a", la, "2001:db8:a::1", &ca);
+    w->fw_b = flare_sim_nat_new(w->sim, "fw-b", inet, "2001:db8::b", lb, "2001:db8:b::1", &cb);
+    if (!w->fw_a || !w->fw_b)
+        return FLARE_ERR_NOMEM;
+    flare_sim_nat_link_set(w->fw_a, &(flare_sim_link){.delay = s->delay_a, .loss = s->loss});
+    flare_sim_nat_link_set(w->fw_b, &(flare_sim_link){.delay = s->delay_b, .loss = s->loss});
+    return 0;
 }
 
 static int nats_make(flare_sim_world *w, const flare_sim_world_settings *s, flare_sim_lan *la,
@@ -180,23 +203,32 @@ int flare_sim_world_build(flare_sim_world *w, const flare_sim_world_settings *s)
     w->mem = s->mem;
     if (!(w->sim = flare_sim_new(s->seed, s->mem)))
         return FLARE_ERR_NOMEM;
+    w->family = s->family;
+    int v4 = s->family != FLARE_SIM_WORLD_V6, v6 = s->family != FLARE_SIM_WORLD_V4;
     flare_sim_lan *la = flare_sim_lan_new(w->sim, "lan-a");
     flare_sim_lan *lb = flare_sim_lan_new(w->sim, "lan-b");
-    if (!la || !lb)
+    flare_sim_lan *la6 = flare_sim_lan_new(w->sim, "lan-a6");
+    flare_sim_lan *lb6 = flare_sim_lan_new(w->sim, "lan-b6");
+    if (!la || !lb || !la6 || !lb6)
         return FLARE_ERR_NOMEM;
-    int rv;
-    if ((rv = nats_make(w, s, la, lb)) ||
-        (rv = node_make(w, &w->r, "R", flare_sim_internet(w->sim), FLARE_SIM_WORLD_RELAY_IP, 1,
-                        s->delay_r, s)) ||
-        (rv = node_make(w, &w->a, "A", la, "10.0.1.2", 2, s->delay_ab, s)) ||
-        (rv = node_make(w, &w->b, "B", lb, "10.0.2.2", 3, s->delay_ab, s)))
+    int rv = 0;
+    flare_sim_lan *inet = flare_sim_internet(w->sim);
+    if ((v4 && (rv = nats_make(w, s, la, lb))) || (v6 && (rv = fws_make(w, s, la6, lb6))) ||
+        (rv = node_make(w, &w->r, "R", inet, FLARE_SIM_WORLD_RELAY_IP, inet,
+                        v6 ? FLARE_SIM_WORLD_RELAY_IP6 : NULL, 1, s->delay_r, s)) ||
+        (rv = node_make(w, &w->a, "A", la, v4 ? "10.0.1.2" : NULL, la6, v6 ? "2001:db8:a::2" : NULL,
+                        2, s->delay_ab, s)) ||
+        (rv = node_make(w, &w->b, "B", lb, v4 ? "10.0.2.2" : NULL, lb6, v6 ? "2001:db8:b::2" : NULL,
+                        3, s->delay_ab, s)))
         return rv;
     return flare_host_enable_relay_server(w->r.h, s->relay);
 }
 
 int flare_sim_world_relay_addr(const flare_sim_world *w, flare_multiaddr *ma)
 {
-    return port_addr(ma, FLARE_SIM_WORLD_RELAY_IP, flare_host_peerid(w->r.h));
+    return port_addr(
+        ma, w->family == FLARE_SIM_WORLD_V6 ? FLARE_SIM_WORLD_RELAY_IP6 : FLARE_SIM_WORLD_RELAY_IP,
+        flare_host_peerid(w->r.h));
 }
 
 static void on_dialed(flare_host *h, flare_conn *c, int status, void *user)
@@ -230,8 +262,15 @@ int flare_sim_world_setup(flare_sim_world *w, const flare_sim_world_settings *s)
     if (rv || (rv = flare_sim_world_relay_addr(w, &rma)) ||
         (rv = flare_host_relay_reserve(w->b.h, &rma)))
         return rv;
-    /* A knows R too (it learns its own candidate address from R). */
-    flare_host_dial(w->a.h, &rma, NULL, NULL, NULL);
+    /* A knows R too (it learns its own candidate address from R). In the
+     * dual-stack world B reaches R over IPv4 and A over IPv6 (as when A
+     * only dials B's relayed address, IPv6 first), so neither observes its
+     * address of the other family by itself. */
+    flare_multiaddr ama = rma;
+    if (w->family == FLARE_SIM_WORLD_DUAL &&
+        (rv = port_addr(&ama, FLARE_SIM_WORLD_RELAY_IP6, flare_host_peerid(w->r.h))))
+        return rv;
+    flare_host_dial(w->a.h, &ama, NULL, NULL, NULL);
     run_until(w->sim, &w->b.rsv_ok);
     if (!w->b.rsv_ok)
         return FLARE_ERR_TIMEOUT;

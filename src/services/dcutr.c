@@ -54,7 +54,9 @@ typedef struct punch {
     int dial_ok; /* one of them (or an accepted connection) worked */
     int in_dial; /* the core awaits a dial result */
     int finished;
-    int refs; /* callbacks that still point here */
+    int reversal_tried; /* B: connection reversal dialed (needs A's identify) */
+    int unsupported;    /* B: A refused the DCUtR protocol */
+    int refs;           /* callbacks that still point here */
     flare_conn *direct;
     flare_tstamp relay_up_at;
     flare_tstamp done_at; /* the punch ended: the relayed connection drains */
@@ -225,15 +227,23 @@ static void punch_finish(punch *p, int err, flare_dcutr_reason reason)
     drop_stream(p, err != 0);
     h->io->ops->timer_stop(p->timer);
     emit_steps(h);
-    flare_host_event ev = {.type = FLARE_HOST_EV_HOLEPUNCH,
-                           .u.holepunch = {.peer = &p->peer,
-                                           .conn = err ? NULL : p->direct,
-                                           .addr = !err && p->direct ? &p->direct->remote_ma : NULL,
-                                           .error = err,
-                                           .rtt = p->rtt,
-                                           .attempt = p->attempt,
-                                           .initiator = p->initiator,
-                                           .reason = err ? flare_dcutr_reason_name(reason) : NULL}};
+    const flare_multiaddr *won = !err && p->direct ? &p->direct->remote_ma : NULL;
+    flare_host_event ev = {
+        .type = FLARE_HOST_EV_HOLEPUNCH,
+        .u.holepunch = {.peer = &p->peer,
+                        .family = !won                                     ? NULL
+                                  : flare_multiaddr_has(won, FLARE_MA_IP6) ? "ip6"
+                                                                           : "ip4",
+                        .transport = !won                                         ? NULL
+                                     : flare_multiaddr_has(won, FLARE_MA_QUIC_V1) ? "quic"
+                                                                                  : "tcp",
+                        .conn = err ? NULL : p->direct,
+                        .addr = !err && p->direct ? &p->direct->remote_ma : NULL,
+                        .error = err,
+                        .rtt = p->rtt,
+                        .attempt = p->attempt,
+                        .initiator = p->initiator,
+                        .reason = err ? flare_dcutr_reason_name(reason) : NULL}};
     flare__host_emit(h, &ev);
     if (!err && p->relayed && !p->relayed->close_pending) {
         /* Streams on the relayed connection get a moment to finish. */
@@ -575,6 +585,14 @@ static void st_close(flare_stream *s, int err, void *user)
     if (p->stream != s)
         return;
     p->stream = NULL;
+    p->refs++;
+    if (p->unsupported && !p->finished && !p->dial_ok) {
+        punch_unref(p); /* the stream's reference */
+        punch_finish(p, FLARE_ERR_UNSUPPORTED, FLARE_DCUTR_REASON_UNSUPPORTED);
+        punch_unref(p);
+        return;
+    }
+    p->refs--;
     if (p->b && !p->finished && !p->in_dial)
         flare_dcutr_initiator_stream_error(p->b, err ? err : FLARE_ERR_CLOSED, now_of(p->host));
     p->refs++;
@@ -586,10 +604,10 @@ static void st_close(flare_stream *s, int err, void *user)
 static void st_open(flare_stream *s, int status, void *user)
 {
     punch *p = user;
-    if (status && p->b && p->stream == s) {
-        /* NEGOTIATION: A does not speak DCUtR. on_close follows. */
-        (void)s;
-    }
+    /* A does not speak DCUtR (it answered "na" to the optimistic proposal):
+     * nothing to punch with; the relayed connection stays as it is. */
+    if (status == FLARE_ERR_NEGOTIATION && p->b && p->stream == s)
+        p->unsupported = 1; /* on_close follows */
 }
 
 static const flare_stream_cbs stream_cbs = {
@@ -710,16 +728,19 @@ static void try_reversal(punch *p)
 
 /* ---- triggers ------------------------------------------------------------------------------ */
 
-/* B: an inbound relayed connection whose peer speaks DCUtR was identified. */
-static void on_identified(flare_host *h, void *state, flare_conn *c)
+/* B: starts the punch on an inbound relayed connection. Optimistically
+ * (identified 0) as soon as the connection is up, without waiting for
+ * identify: the stream's multistream proposal is pipelined with CONNECT,
+ * and a peer without DCUtR answers "na", which ends the punch (st_open). */
+static void start_b(flare_host *h, flare_conn *c, int identified)
 {
     unsigned mark = flare__svc_mark(h, &flare__svc_dcutr);
-    if (!state || !h->cfg.enable_holepunch || !c->limited || c->outbound || c->close_pending ||
+    if (!h->cfg.enable_holepunch || !c->limited || c->outbound || c->close_pending ||
         (c->svc_marks & mark) || find(h, &c->peer))
         return;
-    c->svc_marks |= mark; /* once per relayed connection (identify pushes repeat) */
-    if (!flare__peerstore_supports(h->peerstore, &c->peer, FLARE_DCUTR_PROTOCOL_ID))
+    if (identified && !flare__peerstore_supports(h->peerstore, &c->peer, FLARE_DCUTR_PROTOCOL_ID))
         return;
+    c->svc_marks |= mark; /* once per relayed connection (identify pushes repeat) */
     flare_conn *direct = flare_host_conn_to(h, &c->peer);
     flare_multiaddr mine[FLARE_DCUTR_MAX_ADDRS];
     flare_dcutr_punch_hint hint = {.have_direct_conn = direct && !direct->limited,
@@ -741,18 +762,40 @@ static void on_identified(flare_host *h, void *state, flare_conn *c)
     punch *p = punch_new(h, c, 1);
     if (!p)
         return;
-    try_reversal(p);
+    if (identified) {
+        p->reversal_tried = 1;
+        try_reversal(p);
+    }
     if (!p->finished && open_stream(p))
         punch_finish(p, FLARE_ERR_CLOSED, FLARE_DCUTR_REASON_STREAM);
     else
         process(p);
 }
 
+/* B: identify tells us A's addresses (for connection reversal), or, if the
+ * optimistic start did not happen, that A speaks DCUtR. */
+static void on_identified(flare_host *h, void *state, flare_conn *c)
+{
+    if (!state)
+        return;
+    punch *p = find(h, &c->peer);
+    if (p && p->initiator && p->relayed == c && !p->reversal_tried && !p->dial_ok) {
+        p->reversal_tried = 1;
+        try_reversal(p);
+        return;
+    }
+    start_b(h, c, 1);
+}
+
 /* Any new direct connection to a peer we are punching to is the result. */
 static void on_conn_ready(flare_host *h, void *state, flare_conn *c)
 {
-    if (!state || c->limited)
+    if (!state)
         return;
+    if (c->limited) {
+        start_b(h, c, 0);
+        return;
+    }
     punch *p = find(h, &c->peer);
     if (p && (p->in_dial || p->dials))
         on_success(p, c);

@@ -89,6 +89,102 @@ static void test_cone_with_loss(void **state)
     assert_true(ok >= 4);
 }
 
+/* Relayed to direct in RTTs, with the relay adding no delay of its own so
+ * that the relayed and the direct round trip are equal (100 ms): the floor
+ * is 4 RTT (CONNECT exchange 1, SYNC 0.5, TCP handshake 1, Noise 1.5; B is
+ * up half an RTT after A, whose relayed dial ends the clock's start). */
+static void test_punch_within_rtt_bound(void **state)
+{
+    flare_sim_world_settings p;
+    flare_sim_world_settings_default(&p);
+    p.delay_r = 0;
+    p.log = getenv("FLARE_TEST_LOG") ? stderr : NULL;
+    flare_sim_world w;
+    assert_int_equal(flare_sim_world_setup(&w, &p), 0);
+    if (getenv("FLARE_TEST_TRACE"))
+        flare_sim_set_trace(w.sim, flare_sim_trace_file, stderr);
+    flare_sim_world_run_punch(&w, 30 * S);
+    assert_int_equal(w.b.punch_err, 0);
+    assert_int_equal(w.a.punch_err, 0);
+    assert_true(w.b.relay_rtt == 100 * MS);
+    flare_tstamp done = w.a.done_at > w.b.done_at ? w.a.done_at : w.b.done_at;
+    flare_tstamp t = done - w.relayed_up;
+    if (getenv("FLARE_TEST_LOG"))
+        fprintf(stderr, "relayed -> direct: %.1f ms = %.2f RTT\n", t / 1e6, t / 100e6);
+    assert_true(t <= 460 * MS);
+    flare_sim_world_free(&w);
+}
+
+/* ---- IPv6 and dual stack ------------------------------------------------------------------ */
+
+static int punch_family(flare_sim_world_family fam, flare_sim_world *w)
+{
+    flare_sim_world_settings p;
+    flare_sim_world_settings_default(&p);
+    p.family = fam;
+    p.log = getenv("FLARE_TEST_LOG") ? stderr : NULL;
+    assert_int_equal(flare_sim_world_setup(w, &p), 0);
+    flare_sim_world_run_punch(w, 30 * S);
+    assert_int_equal(w->b.punch_done, 1);
+    return w->b.punch_err;
+}
+
+/* IPv6 only: stateful firewalls filter but do not translate. */
+static void test_v6_firewalls_direct(void **state)
+{
+    flare_sim_world w;
+    assert_int_equal(punch_family(FLARE_SIM_WORLD_V6, &w), 0);
+    assert_true(flare_sim_world_direct(&w));
+    assert_true(flare_multiaddr_has(&w.b.direct_addr, FLARE_MA_IP6));
+    assert_string_equal(w.b.punch_family, "ip6");
+    assert_string_equal(w.a.punch_family, "ip6");
+    assert_string_equal(w.b.punch_transport, "tcp");
+    flare_sim_world_free(&w);
+}
+
+/* IPv4 behind NATs plus IPv6 behind firewalls: every family is punched at
+ * once and the first direct connection is kept. */
+static void test_dual_stack_direct(void **state)
+{
+    flare_sim_world w;
+    assert_int_equal(punch_family(FLARE_SIM_WORLD_DUAL, &w), 0);
+    assert_true(flare_sim_world_direct(&w));
+    assert_int_equal(w.b.attempt, 1);
+    /* Both families were punched; the event names the one that won. */
+    assert_non_null(w.b.punch_family);
+    assert_true(flare_multiaddr_has(&w.b.direct_addr, FLARE_MA_IP6) ==
+                (strcmp(w.b.punch_family, "ip6") == 0));
+    assert_string_equal(w.b.punch_transport, "tcp");
+    flare_sim_world_free(&w);
+}
+
+/* B starts DCUtR before identify; a peer without DCUtR answers "na" and
+ * the punch ends at once as unsupported, the relayed connection intact. */
+static void test_peer_without_dcutr(void **state)
+{
+    flare_sim_world_settings p;
+    flare_sim_world_settings_default(&p);
+    flare_sim_world w;
+    assert_int_equal(flare_sim_world_build(&w, &p), 0);
+    assert_int_equal(flare_host_remove_handler(w.a.h, FLARE_DCUTR_PROTOCOL_ID), 0);
+    flare_multiaddr rma;
+    assert_int_equal(flare_sim_world_relay_addr(&w, &rma), 0);
+    assert_int_equal(flare_host_relay_reserve(w.b.h, &rma), 0);
+    flare_sim_run_for(w.sim, 2 * S);
+    assert_int_equal(w.b.rsv_ok, 1);
+    assert_int_equal(flare_sim_world_dial_relayed(&w), 0);
+    flare_sim_run_for(w.sim, 5 * S);
+    assert_int_equal(w.dial_status, 0);
+    assert_int_equal(w.b.punch_done, 1);
+    assert_int_equal(w.b.punch_err, FLARE_ERR_UNSUPPORTED);
+    assert_string_equal(w.b.punch_reason, "unsupported");
+    assert_int_equal(w.a.punch_done, 0);
+    flare_conn *c = flare_host_conn_to(w.b.h, flare_host_peerid(w.a.h));
+    assert_non_null(c);
+    assert_true(flare_conn_is_limited(c));
+    flare_sim_world_free(&w);
+}
+
 /* ---- the NAT matrix ---------------------------------------------------------------------- */
 
 static const char *bname(flare_sim_nat_behavior b)
@@ -252,6 +348,10 @@ int main(void)
         cmocka_unit_test(test_cone_cone_direct),
         cmocka_unit_test(test_symmetric_symmetric_stays_relayed),
         cmocka_unit_test(test_cone_with_loss),
+        cmocka_unit_test(test_punch_within_rtt_bound),
+        cmocka_unit_test(test_v6_firewalls_direct),
+        cmocka_unit_test(test_dual_stack_direct),
+        cmocka_unit_test(test_peer_without_dcutr),
         cmocka_unit_test(test_matrix),
         cmocka_unit_test(test_hostile_connect_addrs),
     };

@@ -711,6 +711,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
                       "result", ev->u.holepunch.error ? "failed" : "direct", "addr",
                       ev->u.holepunch.addr ? ma_str(ev->u.holepunch.addr, addr, sizeof(addr))
                                            : NULL,
+                      "family", ev->u.holepunch.family, "transport", ev->u.holepunch.transport,
                       "attempt", att, "relayRttMs", rtt, "reason",
                       ev->u.holepunch.error
                           ? (ev->u.holepunch.reason ? ev->u.holepunch.reason
