@@ -157,6 +157,18 @@ flare_nat_type flare_addrmgr_nat_type(flare_addrmgr *m, flare_tstamp now, int fa
 /* Returns a static name. */
 const char *flare_nat_type_name(flare_nat_type t);
 
+/* Port prediction for a NAT that maps per destination: from the live
+ * observations over proto (FLARE_MA_TCP or FLARE_MA_UDP) of the given
+ * family, one per observer, at the IP most of them saw. *last gets that IP
+ * and the highest port seen (the latest allocation of a sequential NAT);
+ * *step the smallest gap between two observers' ports when it is at most
+ * max_step (the NAT allocates in sequence), else 0; *observers how many
+ * observers were counted. Returns 0, or FLARE_ERR_NOT_FOUND (no
+ * observation). */
+int flare_addrmgr_port_prediction(flare_addrmgr *m, flare_tstamp now, int family, int proto,
+                                  unsigned max_step, flare_ipaddr *last, unsigned *step,
+                                  unsigned *observers);
+
 /* Bumped whenever the set of confirmed addresses (in order) or a NAT type
  * changes: when it differs from the value last seen, push identify. */
 /* Returns a counter that changes whenever the external address set changes. */

@@ -157,6 +157,13 @@ typedef enum flare_sim_portmap {
     FLARE_SIM_PORTMAP_PCP,      /* PCP only: NAT-PMP gets PCP "unsupported version" */
 } flare_sim_portmap;
 
+/* How a NAT picks the outside port of a new mapping when it does not keep
+ * the inside port (port_preservation off, or the port is taken). */
+typedef enum flare_sim_port_alloc {
+    FLARE_SIM_ALLOC_RANDOM = 0,     /* a random free port (Linux's fully-random) */
+    FLARE_SIM_ALLOC_SEQUENTIAL = 1, /* the next free port after the last one allocated */
+} flare_sim_port_alloc;
+
 typedef struct flare_sim_nat_config {
     flare_sim_nat_behavior mapping;   /* which remote endpoints share a mapping */
     flare_sim_nat_behavior filtering; /* which inbound packets a mapping lets in */
@@ -168,6 +175,7 @@ typedef struct flare_sim_nat_config {
     flare_tstamp tcp_est_timeout;     /* idle established TCP mapping lifetime */
     flare_tstamp tcp_trans_timeout;   /* idle TCP mapping before SYN-ACK/after FIN */
     flare_sim_portmap portmap;        /* default none */
+    flare_sim_port_alloc port_alloc;  /* default random */
 } flare_sim_nat_config;
 
 /* Defaults: EI mapping, APD filtering, port preservation, no hairpinning,

@@ -10,10 +10,12 @@
 # FAMILY=v4|dual|v6 (default v4; dual: the lab gets --ipv6, every node
 # listens on IPv4 and IPv6 and A/B are behind an IPv4 NAT plus an IPv6
 # firewall; v6: IPv6 only, B reserves over IPv6; WON=ip4|ip6 then requires
-# that family to win), ECHO_BYTES=N (A runs a long echo of N bytes from the
-# start instead of a message after the punch), NO_MIGRATE=1 (A and B run
-# --no-migrate). Prints a timeline and a summary; exits 0 when the outcome
-# is the expected one.
+# that family to win), HARD_PUNCH=1 (A and B run --hard-punch and also
+# connect to a second observer on pub1, so they can tell whether their NAT
+# maps per destination), ECHO_BYTES=N (A runs a long echo of N bytes from
+# the start instead of a message after the punch), NO_MIGRATE=1 (A and B
+# run --no-migrate). Prints a timeline and a summary; exits 0 when the
+# outcome is the expected one.
 set -euo pipefail
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
@@ -64,8 +66,18 @@ lab_wait_event "$LAB_LOGS/relay.log" listening 20 >/dev/null
     raddr=/ip4/$FLARE_LAB_IP_relay/$tp/p2p/$rid
 [ "$family" = v6 ] && raddr=/ip6/$FLARE_LAB_IP6_relay/$tp/p2p/$rid
 
+extra=()
+if [ "${HARD_PUNCH:-0}" = 1 ]; then
+    seed_o=$(printf 'd4%.0s' $(seq 32))
+    oid=$(lab_json "$("$flare" id --seed "$seed_o" --json)" peerId)
+    lab_start pub1 observer "$flare" listen --listen "/ip4/$FLARE_LAB_IP_pub1/$tp" \
+        --seed "$seed_o" "${common[@]}"
+    lab_wait_event "$LAB_LOGS/observer.log" listening 20 >/dev/null
+    extra=(--hard-punch --connect "/ip4/$FLARE_LAB_IP_pub1/$tp/p2p/$oid")
+fi
+
 lab_start b b "$flare" listen "${nl[@]}" --relay "$raddr" --seed "$seed_b" \
-    --echo /echo/1.0.0 "${common[@]}"
+    --echo /echo/1.0.0 "${extra[@]}" "${common[@]}"
 line=$(lab_wait_event "$LAB_LOGS/b.log" reservation 20) || {
     echo "B got no reservation"
     exit 1
@@ -78,8 +90,9 @@ if [ -n "${ECHO_BYTES:-}" ]; then
     echo_args=(--echo-bytes "$ECHO_BYTES")
     echo_wait=$((10 + ECHO_BYTES / 50000)) # paced at about 100 KiB/s
 fi
+[ "${HARD_PUNCH:-0}" = 1 ] && sleep 1 # A's observations before the relayed connection
 lab_start a a "$flare" dial "$baddr" "${nl[@]}" --seed "$seed_a" \
-    --wait-holepunch 45 --echo /echo/1.0.0 "${echo_args[@]}" "${common[@]}"
+    --wait-holepunch 45 --echo /echo/1.0.0 "${echo_args[@]}" "${extra[@]}" "${common[@]}"
 if [ "${KILL_RELAY:-0}" = 1 ]; then
     # Kill the relay as soon as the relayed connection is up: DCUtR's
     # exchange is then in flight over it.

@@ -767,3 +767,66 @@ size_t flare_addrmgr_num_observations(const flare_addrmgr *m)
 {
     return m ? m->nobs : 0;
 }
+
+/* The observations for port prediction: live, of proto and family, at ip,
+ * one per observer (its highest port). Returns the count in ports[]. */
+static size_t predict_ports(flare_addrmgr *m, flare_tstamp now, int family, int proto,
+                            const flare_ipaddr *ip, uint16_t *ports, size_t cap)
+{
+    const obs *who[64];
+    size_t n = 0;
+    cap = cap < 64 ? cap : 64;
+    for (size_t i = 0; i < m->nobs; i++) {
+        const obs *o = &m->obs[i];
+        if (!is_live(o, m->s.ttl, now) || o->proto != proto || o->seen.family != family ||
+            !flare_ipaddr_same_ip(&o->seen, ip))
+            continue;
+        size_t k = 0;
+        while (k < n && !flare_peerid_equal(&who[k]->observer, &o->observer))
+            k++;
+        if (k < n) {
+            ports[k] = o->seen.port > ports[k] ? o->seen.port : ports[k];
+        } else if (n < cap) {
+            who[n] = o;
+            ports[n++] = o->seen.port;
+        }
+    }
+    return n;
+}
+
+int flare_addrmgr_port_prediction(flare_addrmgr *m, flare_tstamp now, int family, int proto,
+                                  unsigned max_step, flare_ipaddr *last, unsigned *step,
+                                  unsigned *observers)
+{
+    if (!m || !last || !step || !observers)
+        return FLARE_ERR_INVALID_ARG;
+    expire(m, now);
+    /* The IP: the most recent live observation's (a NAT with a pool of
+     * addresses predicts within one of them). */
+    const obs *latest = NULL;
+    for (size_t i = 0; i < m->nobs; i++) {
+        const obs *o = &m->obs[i];
+        if (is_live(o, m->s.ttl, now) && o->proto == proto && o->seen.family == family &&
+            (!latest || o->last >= latest->last))
+            latest = o;
+    }
+    if (!latest)
+        return FLARE_ERR_NOT_FOUND;
+    uint16_t ports[64];
+    size_t n = predict_ports(m, now, family, proto, &latest->seen, ports, 64);
+    uint16_t hi = 0;
+    unsigned gap = 0;
+    for (size_t i = 0; i < n; i++) {
+        hi = ports[i] > hi ? ports[i] : hi;
+        for (size_t j = 0; j < i; j++) {
+            unsigned d = ports[i] > ports[j] ? ports[i] - ports[j] : ports[j] - ports[i];
+            if (d && (!gap || d < gap))
+                gap = d;
+        }
+    }
+    *last = latest->seen;
+    last->port = hi;
+    *step = gap <= max_step ? gap : 0;
+    *observers = (unsigned)n;
+    return 0;
+}

@@ -117,6 +117,7 @@ struct flare_sim_nat {
     flare_tstamp booted;            /* the port mapping epoch starts here */
     flare_sim_portmap_hook pm_hook; /* a test's server, or NULL */
     void *pm_user;
+    uint16_t next_port; /* sequential allocation: the next port to try (0: not yet) */
 };
 
 struct flare_sim {

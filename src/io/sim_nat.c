@@ -1,6 +1,7 @@
 /* Simulated NAT boxes and stateful firewalls (RFC 4787 for UDP, RFC 5382 for
  * TCP): mapping and filtering behaviour, port preservation, timeouts,
- * hairpinning and RST answers to unsolicited SYNs.
+ * hairpinning, RST answers to unsolicited SYNs, and random or sequential
+ * allocation of outside ports.
  *
  * Mappings live in one list per NAT and expire lazily when a lookup walks
  * past them: a NAT holds few mappings in the scenarios this serves. Every
@@ -172,6 +173,19 @@ int flare__sim_nat_pick_port(flare_sim_nat *n, uint8_t proto, uint16_t want, uin
     if (n->cfg.port_preservation && want && !port_taken(n, proto, want)) {
         *out = want;
         return 0;
+    }
+    if (n->cfg.port_alloc == FLARE_SIM_ALLOC_SEQUENTIAL) {
+        if (!n->next_port) /* the first port is random, as on a router that just booted */
+            n->next_port = (uint16_t)(1024 + flare_prng_next(&n->prng) % 60000);
+        for (unsigned tries = 0; tries < 64512; tries++) {
+            uint16_t p = n->next_port;
+            n->next_port = p >= 65535 ? 1024 : (uint16_t)(p + 1);
+            if (!port_taken(n, proto, p)) {
+                *out = p;
+                return 0;
+            }
+        }
+        return FLARE_ERR_LIMIT;
     }
     for (int tries = 0; tries < 200000; tries++) {
         uint16_t p = (uint16_t)(1024 + flare_prng_next(&n->prng) % 64512);

@@ -21,6 +21,8 @@ extern const flare__service flare__svc_autonat;
 extern const flare__service flare__svc_autorelay;
 extern const flare__service flare__svc_portmap;
 extern const flare__service flare__svc_families;
+extern const flare__service flare__svc_stun_server;
+extern const flare__service flare__svc_hardpunch;
 extern const flare__service flare__svc_migrate;
 
 /* migrate.c: streams moved, refused (by either side), failed moves, and

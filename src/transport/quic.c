@@ -21,6 +21,7 @@
 #include "transport/quic.h"
 #include "transport/quic/quic_mux.h"
 #include "transport/transport.h"
+#include "transport/udp_mux.h"
 
 typedef struct qsock qsock;
 
@@ -45,6 +46,12 @@ struct qsock {
     flare_ipaddr local;
     flare__listener *l; /* NULL: dial-only */
     int busy;
+    /* A probe socket (flare__quic_probe_open): never picked for other dials. */
+    int probe;
+    flare__quic_probe_cb probe_cb;
+    void *probe_user;
+    int has_pin; /* the next dial to pin leaves from here */
+    flare_ipaddr pin;
 };
 
 typedef struct quic_tr {
@@ -323,11 +330,18 @@ static void sock_on_recv(flare_io_udp *u, const flare_ipaddr *from, const uint8_
                          void *user)
 {
     qsock *s = user;
+    /* STUN and DTLS share the port (RFC 7983): theirs go to other
+     * consumers, the rest (greased QUIC short headers too) to QUIC. */
+    if (len && data[0] < FLARE__UDP_FIRST_QUIC_LO &&
+        flare__udp_mux_input(s->tr->h, u, &s->local, from, data, len))
+        return;
     s->busy++;
     flare__quic_ep_input(s->ep, from, data, len, now_of(s->tr));
     s->busy--;
     sock_settle(s);
     sock_arm(s);
+    if (s->probe_cb)
+        s->probe_cb(s->probe_user, s, from);
 }
 
 static void sock_free(quic_tr *t, qsock *s)
@@ -356,6 +370,8 @@ static void sock_free(quic_tr *t, qsock *s)
         }
     }
     flare__quic_ep_del(s->ep);
+    if (s->udp)
+        flare__udp_mux_sock_remove(t->h, s->udp);
     if (s->timer)
         io->ops->timer_del(s->timer);
     if (s->udp)
@@ -407,6 +423,7 @@ static int sock_new(quic_tr *t, const flare_ipaddr *local, unsigned flags, qsock
         sock_free(t, s);
         return rv;
     }
+    flare__udp_mux_sock_add(h, s->udp, &s->local, 0);
     *out = s;
     return 0;
 }
@@ -480,6 +497,7 @@ static int quic_listen(flare_host *h, void *state, const flare_multiaddr *ma, fl
         return rv;
     s->l = l;
     l->handle = s;
+    flare__udp_mux_sock_add(h, s->udp, &s->local, 1);
     return flare_multiaddr_from_ipaddr(&l->ma, &s->local, FLARE_MA_UDP);
 }
 
@@ -487,19 +505,31 @@ static void quic_close_listener(flare_host *h, void *state, flare__listener *l)
 {
     qsock *s = l->handle;
     s->l = NULL; /* no new connections; its own go on until the transport ends */
+    flare__udp_mux_sock_add(h, s->udp, &s->local, 0);
 }
 
-/* The socket a dial to family leaves from: a listener's, else a dial-only one. */
-static int dial_sock(quic_tr *t, int family, int reuse, qsock **out)
+/* The socket a dial to remote leaves from: a probe socket pinned to it, a
+ * listener's, else a dial-only one. */
+static int dial_sock(quic_tr *t, const flare_ipaddr *remote, int reuse, qsock **out)
 {
+    int family = remote->family;
     for (qsock *s = t->socks; s; s = s->next) {
+        if (s->has_pin && flare_ipaddr_equal(&s->pin, remote)) {
+            s->has_pin = 0;
+            *out = s;
+            return 0;
+        }
+    }
+    for (qsock *s = t->socks; s; s = s->next) {
+        if (s->probe)
+            continue;
         if (s->local.family == family && (s->l ? reuse : !reuse)) {
             *out = s;
             return 0;
         }
     }
     for (qsock *s = t->socks; s; s = s->next) {
-        if (s->local.family == family && !s->l) {
+        if (s->local.family == family && !s->l && !s->probe) {
             *out = s;
             return 0;
         }
@@ -519,7 +549,7 @@ static int quic_dial(flare_host *h, void *state, flare_conn *c, const flare_mult
     if (rv)
         return rv;
     qsock *s;
-    rv = dial_sock(t, remote.family, h->cfg.reuse_port && !o->no_reuse, &s);
+    rv = dial_sock(t, &remote, h->cfg.reuse_port && !o->no_reuse, &s);
     if (rv)
         return rv;
     qlink *k = link_new(s, NULL, c);
@@ -582,4 +612,51 @@ int flare__quic_punch(flare_host *h, const flare_ipaddr *to, const uint8_t *data
         if (s->l && s->local.family == to->family)
             return h->io->ops->udp_send(s->udp, to, data, len);
     return FLARE_ERR_NOT_FOUND;
+}
+
+int flare__quic_probe_open(flare_host *h, int family, flare__quic_probe_cb cb, void *user,
+                           void **sock)
+{
+    quic_tr *t = flare__tr_state(h, &flare__tr_quic);
+    if (!t)
+        return FLARE_ERR_NOT_FOUND;
+    flare_ipaddr any;
+    memset(&any, 0, sizeof(any));
+    any.family = (uint8_t)family;
+    qsock *s;
+    int rv = sock_new(t, &any, 0, &s);
+    if (rv)
+        return rv;
+    s->probe = 1;
+    s->probe_cb = cb;
+    s->probe_user = user;
+    *sock = s;
+    return 0;
+}
+
+int flare__quic_probe_send(flare_host *h, void *sock, const flare_ipaddr *to, const uint8_t *data,
+                           size_t len)
+{
+    qsock *s = sock;
+    return h->io->ops->udp_send(s->udp, to, data, len);
+}
+
+void flare__quic_probe_pin(void *sock, const flare_ipaddr *to)
+{
+    qsock *s = sock;
+    s->pin = *to;
+    s->has_pin = 1;
+}
+
+void flare__quic_probe_close(flare_host *h, void *sock)
+{
+    quic_tr *t = flare__tr_state(h, &flare__tr_quic);
+    qsock *s = sock;
+    s->probe_cb = NULL;
+    s->has_pin = 0;
+    for (qlink *k = t ? t->links : NULL; k; k = k->next)
+        if (k->sock == s)
+            return; /* it carries a connection: it goes with the transport */
+    if (t && !s->busy)
+        sock_free(t, s);
 }

@@ -8,6 +8,7 @@
 #include "flare/addrmgr.h"
 #include "flare/autonat.h"
 #include "flare/dcutr.h"
+#include "flare/hardpunch.h"
 #include "flare/noise.h"
 #include "flare/portmap.h"
 #include "flare/reachability.h"
@@ -46,6 +47,17 @@ static int addrmgr(flare_addrmgr_settings *c)
     int rv = flare_addrmgr_new(&m, c, NULL);
     if (rv == 0)
         flare_addrmgr_del(m);
+    return rv;
+}
+
+static int hardpunch(flare_hardpunch_settings *c)
+{
+    flare_hardpunch hp;
+    flare_hardpunch_info mine = {0};
+    flare_buf out;
+    flare_buf_init(&out, NULL);
+    int rv = flare_hardpunch_init(&hp, 1, &mine, c, 0, &out);
+    flare_buf_free(&out);
     return rv;
 }
 
@@ -117,6 +129,7 @@ static void test_zeroed_refused(void **state)
     ZEROED_REFUSED(flare_dcutr_settings, dcutr);
     ZEROED_REFUSED(flare_relay_server_settings, relay);
     ZEROED_REFUSED(flare_portmap_settings, portmap);
+    ZEROED_REFUSED(flare_hardpunch_settings, hardpunch);
 }
 
 /* Where zero makes no sense it is refused, not replaced by a default. */
@@ -141,6 +154,10 @@ static void test_zero_refused(void **state)
     ZERO_FIELD(flare_portmap_settings, portmap, retry_initial, bad);
     ZERO_FIELD(flare_portmap_settings, portmap, attempts, bad);
     ZERO_FIELD(flare_portmap_settings, portmap, retry_interval, bad);
+    ZERO_FIELD(flare_hardpunch_settings, hardpunch, tcp_sockets, bad);
+    ZERO_FIELD(flare_hardpunch_settings, hardpunch, tcp_window, bad);
+    ZERO_FIELD(flare_hardpunch_settings, hardpunch, timeout, bad);
+    ZERO_FIELD(flare_hardpunch_settings, hardpunch, exchange, bad);
 }
 
 /* Where zero makes sense it is accepted as zero (the behaviour is checked

@@ -388,6 +388,47 @@ static void test_nat_classification(void **state)
     flare_addrmgr_del(m);
 }
 
+/* Port prediction: the highest observed port and the smallest gap between
+ * observers' ports, when it looks like a sequence. */
+static void test_port_prediction(void **state)
+{
+    (void)state;
+    flare_addrmgr *m = mgr(0, 0, 0);
+    flare_ipaddr last;
+    unsigned step = 9, nobs = 9;
+    assert_int_equal(flare_addrmgr_port_prediction(m, S, 4, FLARE_MA_TCP, 64, &last, &step, &nobs),
+                     FLARE_ERR_NOT_FOUND);
+    const char *lp = "/ip4/192.168.1.5/tcp/4001";
+    assert_int_equal(outbound(m, 1, "8.8.8.8", lp, "/ip4/1.2.3.4/tcp/30001", S), 0);
+    assert_int_equal(flare_addrmgr_port_prediction(m, S, 4, FLARE_MA_TCP, 64, &last, &step, &nobs),
+                     0);
+    assert_int_equal(last.port, 30001);
+    assert_int_equal(step, 0); /* one observer: no gap yet */
+    assert_int_equal(nobs, 1);
+    assert_int_equal(outbound(m, 2, "9.9.9.9", lp, "/ip4/1.2.3.4/tcp/30003", S), 0);
+    assert_int_equal(
+        outbound(m, 3, "7.7.7.7", "/ip4/192.168.1.5/tcp/50000", "/ip4/1.2.3.4/tcp/30005", S), 0);
+    /* the same observer again on another socket counts once */
+    assert_int_equal(
+        outbound(m, 3, "7.7.7.7", "/ip4/192.168.1.5/tcp/50001", "/ip4/1.2.3.4/tcp/30007", S), 0);
+    assert_int_equal(flare_addrmgr_port_prediction(m, S, 4, FLARE_MA_TCP, 64, &last, &step, &nobs),
+                     0);
+    assert_true(flare_ipaddr_same_ip(&last, &(flare_ipaddr){0}) == 0);
+    assert_int_equal(last.port, 30007);
+    assert_int_equal(step, 2);
+    assert_int_equal(nobs, 3);
+    /* a gap above max_step is no sequence */
+    assert_int_equal(flare_addrmgr_port_prediction(m, S, 4, FLARE_MA_TCP, 1, &last, &step, &nobs),
+                     0);
+    assert_int_equal(step, 0);
+    assert_int_equal(flare_addrmgr_port_prediction(m, S, 4, FLARE_MA_UDP, 64, &last, &step, &nobs),
+                     FLARE_ERR_NOT_FOUND);
+    assert_int_equal(
+        flare_addrmgr_port_prediction(NULL, S, 4, FLARE_MA_TCP, 64, &last, &step, &nobs),
+        FLARE_ERR_INVALID_ARG);
+    flare_addrmgr_del(m);
+}
+
 static void test_expiry(void **state)
 {
     (void)state;
@@ -527,6 +568,7 @@ int main(void)
         cmocka_unit_test(test_port_reuse_vs_ephemeral),
         cmocka_unit_test(test_inbound_suffix),
         cmocka_unit_test(test_nat_classification),
+        cmocka_unit_test(test_port_prediction),
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_eviction_flood),
         cmocka_unit_test(test_nomem),

@@ -14,8 +14,9 @@ static int is_boolean_flag(const char *a)
 {
     static const char *const b[] = {"--json",          "--keep-alive",
                                     "--auto-relay",    "--no-holepunch",
-                                    "--no-migrate",    "--port-map",
-                                    "--no-port-map",   "--share-listen",
+                                    "--no-migrate",    "--hard-punch",
+                                    "--port-map",      "--no-port-map",
+                                    "--share-listen",  "--no-stun-server",
                                     "--allow-testnet", "--allow-private",
                                     "--sim",           "-v",
                                     "--verbose",       "-q",
@@ -100,5 +101,7 @@ int main(int argc, char **argv)
         return cmd_relay(argc - 1, argv + 1);
     if (strcmp(cmd, "demo") == 0)
         return cmd_demo(argc - 1, argv + 1);
+    if (strcmp(cmd, "stun") == 0)
+        return cmd_stun(argc - 1, argv + 1);
     return cmd_autonat(argc - 1, argv + 1);
 }
