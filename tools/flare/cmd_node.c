@@ -1352,8 +1352,7 @@ static int node_run(node *n, node_opts *o)
     if (rv == 0 && n->hard_punch && !n->no_holepunch) {
         rv = flare_host_enable_hardpunch(n->host, NULL);
         if (rv)
-            fprintf(stderr, "flare: --hard-punch: %s
-", flare_strerror(rv));
+            fprintf(stderr, "flare: --hard-punch: %s\n", flare_strerror(rv));
     }
     if (rv == 0 && n->relay_server) {
         rv = flare_host_enable_relay_server(n->host, o->relay_cfg);
