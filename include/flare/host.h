@@ -103,6 +103,13 @@ typedef struct flare_host_settings {
      * 0: a peer must not make us knock on ports of our own LAN. */
     int dial_private_peer_addrs;
     int enable_holepunch; /* DCUtR on relayed connections; default 1 */
+    /* Streams of a relayed connection move onto the direct connection that
+     * replaces it, without the application noticing, when the peer also
+     * announces /flare/migrate/1.0.0; default 1. migrate_buffer: bytes of
+     * each such stream kept to send again (a stream that wrote more than
+     * the peer had read beyond it stays on the relay); default 256 KiB. */
+    int enable_migration;
+    size_t migrate_buffer;
     /* AutoNAT (v1 + v2): every node serves, so that reachability checks
      * need no special infrastructure (the decentralized design). */
     int enable_autonat_server;             /* dial others back on request; default 1 */

@@ -14,7 +14,9 @@
 # firewall; v6: IPv6 only, B reserves over IPv6; WON=ip4|ip6 then requires
 # that family to win), HARD_PUNCH=1 (A and B run --hard-punch and also
 # connect to a second observer on pub1, so they can tell whether their NAT
-# maps per destination). Prints a timeline and a summary; exits 0 when the
+# maps per destination), ECHO_BYTES=N (A runs a long echo of N bytes from
+# the start instead of a message after the punch), NO_MIGRATE=1 (A and B
+# run --no-migrate). Prints a timeline and a summary; exits 0 when the
 # outcome is the expected one.
 set -euo pipefail
 # shellcheck source=../lib.sh
@@ -32,6 +34,7 @@ seed_b=$(printf 'b2%.0s' $(seq 32))
 seed_a=$(printf 'c3%.0s' $(seq 32))
 rid=$(lab_json "$("$flare" id --seed "$seed_r" --json)" peerId)
 common=(--allow-testnet --json)
+[ "${NO_MIGRATE:-0}" = 1 ] && common+=(--no-migrate)
 tp=tcp/4001
 [ "${TRANSPORT:-tcp}" = quic ] && tp=udp/4001/quic-v1
 tps=("$tp")
@@ -87,9 +90,15 @@ line=$(lab_wait_event "$LAB_LOGS/b.log" reservation 20) || {
 }
 baddr=$(lab_json "$line" addr)
 
+echo_args=(--message after-the-punch)
+echo_wait=5
+if [ -n "${ECHO_BYTES:-}" ]; then
+    echo_args=(--echo-bytes "$ECHO_BYTES")
+    echo_wait=$((10 + ECHO_BYTES / 50000)) # paced at about 100 KiB/s
+fi
 [ "${HARD_PUNCH:-0}" = 1 ] && sleep 1 # A's observations before the relayed connection
 lab_start a a "$flare" dial "$baddr" "${nl[@]}" --seed "$seed_a" \
-    --wait-holepunch 45 --echo /echo/1.0.0 --message after-the-punch "${extra[@]}" "${common[@]}"
+    --wait-holepunch 45 --echo /echo/1.0.0 "${echo_args[@]}" "${extra[@]}" "${common[@]}"
 if [ "${KILL_RELAY:-0}" = 1 ]; then
     # Kill the relay as soon as the relayed connection is up: DCUtR's
     # exchange is then in flight over it.
@@ -120,7 +129,7 @@ for _ in $(seq 600); do
     [ "${n:-0}" -ge 2 ] && break
     sleep 0.1
 done
-lab_wait_event "$LAB_LOGS/a.log" echo 5 >/dev/null || true # after A's direct ping
+lab_wait_event "$LAB_LOGS/a.log" echo "$echo_wait" >/dev/null || true # after A's direct ping
 
 python3 - "$LAB_LOGS" "$t0" "$expect" "${QUIET:-0}" "${WON:-}" <<'PY'
 import json, os, sys
@@ -156,7 +165,8 @@ def describe(n, e):
         return ("HOLE PUNCH: direct connection " + (e.get("addr") or "")) if e["result"] == "direct" \
             else "HOLE PUNCH FAILED: " + str(e.get("reason"))
     if k == "ping": return "ping over the direct connection: %.1f ms" % e["rttMs"]
-    if k == "echo": return "echo %r over the %s connection %s" % (e["reply"], "relayed" if e.get("relayed") else "direct", e.get("addr"))
+    if k == "echo": return "echo %r over the %s connection %s%s" % (e.get("reply", "%s bytes" % e.get("bytes")), "relayed" if e.get("relayed") else "direct", e.get("addr"), " (moved from the relayed one)" if e.get("moved") else "")
+    if k == "echo_moved": return "echo stream moved to the direct connection " + e["addr"]
     if k == "addrs_changed": return "external addresses " + ",".join(e["externalAddrs"]) + " (NAT: " + e["natType"] + ")"
     if k == "reachability": return "reachability %s" % json.dumps({x: e[x] for x in e if x != "event"})
     return None

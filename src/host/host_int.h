@@ -117,8 +117,22 @@ struct flare_stream {
     unsigned want_writable : 1;
     unsigned opened_cb_done : 1;
     unsigned carrier : 1;       /* carries another connection: bounded by its windows */
+    unsigned mig_frozen : 1;    /* moving to another connection: no reads, no writes */
+    unsigned mig_off : 1;       /* its resend buffer failed: it cannot move */
     struct flare__rc_pp *rc_pp; /* its protocol's count in the resource manager */
+    /* Migration (src/services/migrate.c): bytes of the muxer stream read
+     * and written (negotiation included), and on relayed connections the
+     * last bytes written, which a move may have to send again. */
+    uint64_t rx_total, tx_total;
+    struct flare__mig_ring *ring;
+    struct flare__mig_ref *mig; /* the move under way, if any */
+    flare_buf *held;            /* read before a move, not yet delivered (paused) */
 };
+
+/* A move's hold on its stream: cleared when the stream is freed. */
+typedef struct flare__mig_ref {
+    flare_stream *s;
+} flare__mig_ref;
 
 struct flare_conn {
     flare_conn *next, *prev;
@@ -293,6 +307,28 @@ void flare__conn_kill_streams(flare_conn *c, int err);
 /* The carrier drained: move the streams' queued data on, then flush. */
 void flare__conn_uncongest(flare_conn *c);
 void flare__conn_free_dead_streams(flare_conn *c);
+/* 1 for a stream of the application (not of a libp2p or flare service,
+ * whose owners keep their own connection state). */
+int flare__stream_is_app(const flare_stream *s);
+size_t flare__conn_app_streams(const flare_conn *c);
+/* Delivers bytes read for s on another stream (a move): to the application
+ * now, or once it resumes reading. */
+void flare__stream_feed(flare_stream *s, const uint8_t *data, size_t len);
+
+/* stream_ring.c: the resend buffer of streams on relayed connections. */
+void flare__stream_record(flare_stream *s, const uint8_t *data, size_t len);
+void flare__stream_ring_free(flare_stream *s);
+/* The oldest offset s can still send again. */
+uint64_t flare__stream_floor(const flare_stream *s);
+/* Appends the kept bytes from offset from (floor <= from <= tx_total). */
+int flare__stream_ring_copy(const flare_stream *s, uint64_t from, flare_buf *out);
+/* Moves s onto d's muxer stream (another connection's): s takes d's id,
+ * d goes away without callbacks, and s sends pre (a message of the move)
+ * then its bytes from offset peer_rx, then what it had queued. s's old
+ * muxer stream is left as it is (the caller resets it or not). Returns 0,
+ * FLARE_ERR_NOMEM or FLARE_ERR_INVALID_ARG (peer_rx not in [floor, tx]). */
+int flare__stream_move(flare_stream *s, flare_stream *d, const uint8_t *pre, size_t prelen,
+                       uint64_t peer_rx);
 
 /* dial.c */
 void flare__dial_complete(flare_conn *c, int status);

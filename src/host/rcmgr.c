@@ -763,6 +763,19 @@ static void *cm_realloc(void *ptr, size_t n, void *user)
     return nb + HDR;
 }
 
+void flare__rc_mem_adopt(flare_conn *from, flare_conn *to, void *ptr)
+{
+    if (!ptr || from == to)
+        return;
+    size_t n;
+    memcpy(&n, (uint8_t *)ptr - HDR, sizeof(n));
+    uncharge(from, n);
+    to->rc.used += n;
+    if (to->rc.peer)
+        to->rc.peer->mem += n;
+    to->host->rcmgr->mem += n;
+}
+
 void flare__rc_conn_init(flare_conn *c)
 {
     c->rc.mem.user = c;

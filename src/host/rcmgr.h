@@ -72,4 +72,8 @@ void flare__rc_stream_remove(flare_stream *s);
  * over its protocol's limits, FLARE_ERR_NOMEM. */
 int flare__rc_stream_protocol(flare_stream *s);
 
+/* A block allocated through from's allocator is charged to to instead (a
+ * stream moving between connections); to may go over its limits. */
+void flare__rc_mem_adopt(flare_conn *from, flare_conn *to, void *ptr);
+
 #endif

@@ -110,6 +110,13 @@ static int unconfirmed(const flare_stream *s)
 void flare__stream_free(flare_stream *s)
 {
     const flare_mem *mem = stream_mem(s);
+    if (s->mig)
+        s->mig->s = NULL;
+    flare__stream_ring_free(s);
+    if (s->held) {
+        flare_buf_free(s->held);
+        flare__free(mem, s->held);
+    }
     nego_free(s);
     flare_buf_free(&s->outq);
     flare__free(mem, s->protocol);
@@ -145,6 +152,25 @@ void flare__conn_free_dead_streams(flare_conn *c)
         c->dead_streams = s->next;
         flare__stream_free(s);
     }
+}
+
+int flare__stream_is_app(const flare_stream *s)
+{
+    static const char *const sys[] = {"/ipfs/", "/libp2p/", "/flare/", "/multistream/"};
+    if (!s->protocol)
+        return 0;
+    for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++)
+        if (strncmp(s->protocol, sys[i], strlen(sys[i])) == 0)
+            return 0;
+    return 1;
+}
+
+size_t flare__conn_app_streams(const flare_conn *c)
+{
+    size_t n = 0;
+    for (const flare_stream *s = c->streams; s; s = s->next)
+        n += (size_t)flare__stream_is_app(s);
+    return n;
 }
 
 void flare__conn_kill_streams(flare_conn *c, int err)
@@ -204,13 +230,28 @@ flare_stream *flare__stream_new(flare_conn *c, uint32_t id, int inbound)
     return s;
 }
 
+/* Writes into the muxer, counting and (on relayed connections) keeping
+ * what was taken for a move. */
+static long stream_send(flare_stream *s, const uint8_t *data, size_t len)
+{
+    long n = flare__conn_write_stream(s->conn, s->id, data, len);
+    if (n > 0) {
+        s->tx_total += (uint64_t)n;
+        if (s->conn->limited && !s->mig_off && stream_host(s)->cfg.enable_migration)
+            flare__stream_record(s, data, (size_t)n);
+    }
+    return n;
+}
+
 /* Moves queued bytes into the muxer as the window allows; sends FIN when the
  * application closed and everything is out. */
 static int stream_push(flare_stream *s)
 {
     flare_conn *c = s->conn;
+    if (s->mig_frozen)
+        return 0;
     while (s->outq.len && !c->congested) {
-        long n = flare__conn_write_stream(c, s->id, s->outq.base, s->outq.len);
+        long n = stream_send(s, s->outq.base, s->outq.len);
         if (n < 0)
             return (int)n;
         if (n == 0)
@@ -323,14 +364,55 @@ static void deliver(flare_stream *s, const uint8_t *data, size_t len)
     }
 }
 
+void flare__stream_feed(flare_stream *s, const uint8_t *data, size_t len)
+{
+    if (!len || s->state == FLARE__STREAM_DEAD)
+        return;
+    s->rx_total += len;
+    if (!s->paused && !s->held) {
+        deliver(s, data, len);
+        return;
+    }
+    if (!s->held) {
+        s->held = flare__malloc(stream_mem(s), sizeof(*s->held));
+        if (!s->held) {
+            s->conn->mux->reset_stream(s->conn->mux_st, s->id, &s->conn->tmp);
+            flare__stream_on_gone(s, FLARE_ERR_NOMEM);
+            return;
+        }
+        flare_buf_init(s->held, stream_mem(s));
+    }
+    if (flare_buf_append(s->held, data, len)) {
+        s->conn->mux->reset_stream(s->conn->mux_st, s->id, &s->conn->tmp);
+        flare__stream_on_gone(s, FLARE_ERR_NOMEM);
+    }
+}
+
+/* Bytes a move read ahead go first. */
+static void deliver_held(flare_stream *s)
+{
+    flare_buf *b = s->held;
+    s->held = NULL;
+    if (s->state != FLARE__STREAM_DEAD)
+        deliver(s, b->base, b->len);
+    const flare_mem *mem = b->mem;
+    flare_buf_free(b);
+    flare__free(mem, b);
+}
+
 void flare__stream_on_readable(flare_stream *s)
 {
     flare_conn *c = s->conn;
     uint8_t buf[READ_CHUNK];
+    if (s->mig_frozen)
+        return; /* the bytes stay in the muxer until the move is decided */
+    if (s->held && !s->paused)
+        deliver_held(s);
     while (s->state != FLARE__STREAM_DEAD && !s->paused && !c->close_pending) {
         long n = c->mux->read(c->mux_st, s->id, buf, sizeof(buf), &c->tmp);
         if (n <= 0)
             break;
+        s->rx_total += (uint64_t)n;
         deliver(s, buf, (size_t)n);
     }
     if (s->state != FLARE__STREAM_DEAD && s->remote_eof && !s->eof_delivered)
@@ -340,7 +422,7 @@ void flare__stream_on_readable(flare_stream *s)
 void flare__stream_on_remote_closed(flare_stream *s)
 {
     s->remote_eof = 1;
-    if (s->paused || s->conn->mux->readable(s->conn->mux_st, s->id) > 0)
+    if (s->paused || s->mig_frozen || s->held || s->conn->mux->readable(s->conn->mux_st, s->id) > 0)
         return; /* delivered once the data before the FIN is read */
     if (s->state == FLARE__STREAM_NEGOTIATING) {
         s->conn->mux->reset_stream(s->conn->mux_st, s->id, &s->conn->tmp);
@@ -427,10 +509,10 @@ int flare_stream_write(flare_stream *s, const uint8_t *data, size_t len)
     flare_conn *c = s->conn;
     int rv = 0;
     c->busy++;
-    if (s->outq.len == 0 && !c->congested) {
+    if (s->outq.len == 0 && !c->congested && !s->mig_frozen) {
         /* Nothing queued: straight into yamux, and only what the window
          * refuses is copied into the queue. */
-        long n = flare__conn_write_stream(c, s->id, data, len);
+        long n = stream_send(s, data, len);
         if (n < 0) {
             rv = (int)n;
         } else {
@@ -545,4 +627,68 @@ void flare_stream_set_user(flare_stream *s, const flare_stream_cbs *cbs, void *u
     if (cbs)
         s->cbs = *cbs;
     s->user = user;
+}
+
+/* ---- moving a stream to another connection --------------------------------------- */
+
+int flare__stream_move(flare_stream *s, flare_stream *d, const uint8_t *pre, size_t prelen,
+                       uint64_t peer_rx)
+{
+    flare_conn *from = s->conn, *to = d->conn;
+    if (peer_rx > s->tx_total || peer_rx < flare__stream_floor(s) || s->nego)
+        return FLARE_ERR_INVALID_ARG;
+    /* The new queue: what d had not sent yet (its negotiation), the move's
+     * message, what the peer missed, the rest; bytes read ahead stay with
+     * the stream. Both on the new connection's count. */
+    flare_buf q, nh;
+    flare_buf_init(&q, &to->rc.mem);
+    flare_buf_init(&nh, &to->rc.mem);
+    size_t dlen = d->outq.len;
+    int rv = flare_buf_append(&q, d->outq.base, d->outq.len);
+    if (rv == 0)
+        rv = flare_buf_append(&q, pre, prelen);
+    if (rv == 0)
+        rv = flare__stream_ring_copy(s, peer_rx, &q);
+    if (rv == 0)
+        rv = flare_buf_append(&q, s->outq.base, s->outq.len);
+    if (rv == 0 && s->held)
+        rv = flare_buf_append(&nh, s->held->base, s->held->len);
+    if (rv) {
+        flare_buf_free(&q);
+        flare_buf_free(&nh);
+        return rv;
+    }
+    flare_buf_free(&s->outq);
+    s->outq = q;
+    flare__stream_ring_free(s);
+    if (s->held) {
+        flare_buf_free(s->held);
+        *s->held = nh;
+        flare__rc_mem_adopt(from, to, s->held);
+    }
+    stream_unlink(s);
+    flare__rc_mem_adopt(from, to, s);
+    flare__rc_mem_adopt(from, to, s->protocol);
+    /* d's muxer stream is now s's; d itself goes without a word. */
+    stream_unlink(d);
+    d->state = FLARE__STREAM_DEAD;
+    d->cbs = (flare_stream_cbs){0};
+    d->user = NULL;
+    d->prev = NULL;
+    d->next = to->dead_streams;
+    to->dead_streams = d;
+    s->conn = to;
+    s->id = d->id;
+    s->prev = s->next = NULL;
+    stream_link(to, s);
+    if (flare__rc_stream_protocol(s))
+        s->rc_pp = NULL; /* over a per-protocol count there: it stays anyway */
+    /* Counted as if the peer's missing bytes had never been sent. */
+    s->tx_total = peer_rx - prelen - dlen;
+    s->mig_frozen = 0;
+    s->fin_sent = 0; /* a FIN sent on the old stream is sent again here */
+    /* An EOF already delivered is not delivered again; one the new muxer
+     * stream already saw is the peer's end of the moved stream. */
+    s->remote_eof = s->eof_delivered || d->remote_eof;
+    return 0;
 }

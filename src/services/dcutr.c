@@ -30,6 +30,7 @@
 #include "transport/quic.h"
 
 #define GRACE      (2 * FLARE_NS_PER_S)
+#define DRAIN_MAX  (10 * 60 * FLARE_NS_PER_S)
 #define EXPECT_MAX 64
 
 typedef struct expect {
@@ -58,6 +59,7 @@ typedef struct punch {
     int refs;           /* callbacks that still point here */
     flare_conn *direct;
     flare_tstamp relay_up_at;
+    flare_tstamp done_at; /* the punch ended: the relayed connection drains */
     unsigned attempt;
     flare_tstamp rtt;
 } punch;
@@ -221,6 +223,7 @@ static void punch_finish(punch *p, int err, flare_dcutr_reason reason)
     if (p->finished)
         return;
     p->finished = 1;
+    p->done_at = now_of(h);
     drop_stream(p, err != 0);
     h->io->ops->timer_stop(p->timer);
     emit_steps(h);
@@ -530,6 +533,13 @@ static void on_timer(flare_io_timer *t, void *user)
     punch *p = user;
     (void)t;
     if (p->finished) { /* the grace period after success */
+        /* The application's streams still on it (a peer that cannot move
+         * them) finish there; the relay's own limits bound the wait. */
+        if (p->relayed && !p->relayed->close_pending && flare__conn_app_streams(p->relayed) &&
+            now_of(p->host) < p->done_at + DRAIN_MAX) {
+            p->host->io->ops->timer_start(p->timer, now_of(p->host) + GRACE);
+            return;
+        }
         if (p->relayed && !p->relayed->close_pending)
             flare_conn_close(p->relayed);
         p->relayed = NULL;

@@ -23,6 +23,12 @@ extern const flare__service flare__svc_portmap;
 extern const flare__service flare__svc_families;
 extern const flare__service flare__svc_stun_server;
 extern const flare__service flare__svc_hardpunch;
+extern const flare__service flare__svc_migrate;
+
+/* migrate.c: streams moved, refused (by either side), failed moves, and
+ * the bytes sent again after moves. */
+void flare__migrate_stats(flare_host *h, unsigned long *moved, unsigned long *refused,
+                          unsigned long *failed, uint64_t *resent);
 
 /* portmap.c: our mapped addresses, candidates for AutoNAT. Returns the
  * count written. */

@@ -49,6 +49,7 @@ typedef struct node {
     uv_timer_t connect_timer;
     int no_holepunch;               /* keep relayed connections relayed (no DCUtR) */
     int hard_punch;                 /* --hard-punch: the flare hard-NAT punch as well */
+    int no_migrate;                 /* streams stay on the relayed connection after a punch */
     int port_map;                   /* --port-map: map private listen ports on the gateway */
     const char *port_map_protocols; /* --port-map-protocols LIST (NULL: all) */
     int share_listen;               /* --share-listen: another node may listen on our address */
@@ -62,6 +63,12 @@ typedef struct node {
     const char *target_str; /* dial, ping: MADDR as given */
     int probing;            /* finding out which peer answered a mismatched dial */
     flare_buf echo_reply;
+    /* dial --echo-bytes N: one stream echoing N paced bytes, which may
+     * start on the relayed connection and move to the direct one. */
+    uint64_t echo_bytes, es_sent, es_recvd;
+    int es_bad, es_blocked, es_first_relayed, es_relayed, es_moved;
+    flare_stream *es;
+    uv_timer_t es_timer;
 } node;
 
 static char *ma_str(const flare_multiaddr *ma, char *buf, size_t cap)
@@ -95,8 +102,8 @@ static void maybe_echo(node *n)
 {
     if (!n->wanted_echo || n->echo_started || !n->identified || n->stopping)
         return;
-    if (n->wait_holepunch && !n->holepunch_done)
-        return;
+    if (n->wait_holepunch && !n->holepunch_done && !n->echo_bytes)
+        return; /* a long echo starts at once: it is to outlive the punch */
     flare_conn *c = flare_host_conn_to(n->host, &n->target);
     if (!c) {
         fprintf(stderr, "echo: no connection to the peer\n");
@@ -251,10 +258,152 @@ static void echo_cli_eof(flare_stream *s, void *user)
 static const flare_stream_cbs echo_client = {
     .on_open = echo_cli_open, .on_data = echo_cli_data, .on_eof = echo_cli_eof};
 
+/* ---- echo stream (--echo-bytes) ------------------------------------------------------ */
+
+#define ES_TICK_MS 20
+#define ES_CHUNK   2048 /* per tick: about 100 KiB/s */
+
+static uint8_t es_pat(uint64_t i)
+{
+    return (uint8_t)(i * 131 + (i >> 9));
+}
+
+/* Notes the connection the stream is on now (it moves after a punch). */
+static void es_where(node *n)
+{
+    if (!n->es)
+        return;
+    flare_conn *c = flare_stream_conn(n->es);
+    int relayed = flare_conn_is_limited(c);
+    if (n->es_relayed && !relayed) {
+        n->es_moved = 1;
+        ma_str(flare_conn_remote_addr(c), n->echo_addr, sizeof(n->echo_addr));
+        if (cli_json)
+            cli_jsonf("echo_moved", "addr", n->echo_addr, NULL);
+        else
+            printf("echo stream moved to the direct connection %s at %llu of %llu bytes\n",
+                   n->echo_addr, (unsigned long long)n->es_sent, (unsigned long long)n->echo_bytes);
+        fflush(stdout);
+    }
+    n->es_relayed = relayed;
+}
+
+static void es_tick(uv_timer_t *t)
+{
+    node *n = t->data;
+    uint8_t buf[ES_CHUNK];
+    es_where(n);
+    if (!n->es || n->es_blocked || n->es_sent >= n->echo_bytes)
+        return;
+    size_t k =
+        n->echo_bytes - n->es_sent < ES_CHUNK ? (size_t)(n->echo_bytes - n->es_sent) : ES_CHUNK;
+    for (size_t i = 0; i < k; i++)
+        buf[i] = es_pat(n->es_sent + i);
+    int rv = flare_stream_write(n->es, buf, k);
+    if (rv < 0) {
+        fprintf(stderr, "echo: %s\n", flare_strerror(rv));
+        n->es_bad++;
+        return;
+    }
+    n->es_sent += k;
+    n->es_blocked = rv == 1;
+    if (n->es_sent == n->echo_bytes) {
+        flare_stream_close_write(n->es);
+        uv_timer_stop(t);
+    }
+}
+
+static void es_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
+{
+    node *n = user;
+    (void)s;
+    for (size_t i = 0; i < len; i++)
+        n->es_bad += d[i] != es_pat(n->es_recvd + i);
+    n->es_recvd += len;
+}
+
+static void es_writable(flare_stream *s, void *user)
+{
+    node *n = user;
+    (void)s;
+    n->es_blocked = 0;
+}
+
+static void es_report(node *n, int err)
+{
+    uv_timer_stop(&n->es_timer);
+    if (n->echoed)
+        return;
+    n->echoed = 1;
+    int ok = !err && n->es_bad == 0 && n->es_recvd == n->echo_bytes;
+    const char *from = n->es_first_relayed ? "relayed" : "direct";
+    const char *to = n->es_relayed ? "relayed" : "direct";
+    if (cli_json) {
+        char bytes[32];
+        snprintf(bytes, sizeof(bytes), "\001%llu", (unsigned long long)n->es_recvd);
+        cli_jsonf("echo", "protocol", n->echo_proto, "bytes", bytes, "ok",
+                  ok ? "\001true" : "\001false", "addr", n->echo_addr, "relayed",
+                  n->es_relayed ? "\001true" : "\001false", "startedRelayed",
+                  n->es_first_relayed ? "\001true" : "\001false", "moved",
+                  n->es_moved ? "\001true" : "\001false", NULL);
+    } else {
+        printf("echo stream: %llu of %llu bytes back (%s), began %s, ended %s%s\n",
+               (unsigned long long)n->es_recvd, (unsigned long long)n->echo_bytes,
+               ok    ? "in order, matches"
+               : err ? flare_strerror(err)
+                     : "MISMATCH",
+               from, to, n->es_moved ? " (moved across the hole punch)" : "");
+    }
+    if (!ok)
+        node_stop(n, 1);
+    else
+        maybe_done(n);
+}
+
+static void es_eof(flare_stream *s, void *user)
+{
+    node *n = user;
+    (void)s;
+    es_where(n);
+    es_report(n, 0);
+}
+
+static void es_close(flare_stream *s, int err, void *user)
+{
+    node *n = user;
+    (void)s;
+    n->es = NULL;
+    es_report(n, err ? err : FLARE_ERR_CLOSED);
+}
+
+static const flare_stream_cbs echo_stream_cbs = {
+    .on_data = es_data, .on_eof = es_eof, .on_close = es_close, .on_writable = es_writable};
+
+static void start_echo_stream(node *n, flare_conn *c)
+{
+    ma_str(flare_conn_remote_addr(c), n->echo_addr, sizeof(n->echo_addr));
+    n->es_first_relayed = n->es_relayed = flare_conn_is_limited(c);
+    int rv = flare_conn_new_stream(c, n->echo_proto, &echo_stream_cbs, n,
+                                   FLARE_STREAM_ALLOW_LIMITED, &n->es);
+    if (rv) {
+        fprintf(stderr, "echo: %s\n", flare_strerror(rv));
+        node_stop(n, 1);
+        return;
+    }
+    if (!cli_json)
+        printf("echo stream: %llu bytes over %s (%s)\n", (unsigned long long)n->echo_bytes,
+               n->echo_addr, n->es_relayed ? "relayed" : "direct");
+    uv_timer_start(&n->es_timer, es_tick, 0, ES_TICK_MS);
+}
+
 static void start_echo(node *n, flare_conn *c)
 {
     flare_stream *s;
     n->echo_started = 1;
+    if (n->echo_bytes) {
+        start_echo_stream(n, c);
+        return;
+    }
     ma_str(flare_conn_remote_addr(c), n->echo_addr, sizeof(n->echo_addr));
     n->echo_relayed = strstr(n->echo_addr, "/p2p-circuit") != NULL;
     cli_debug("stream %s: sending %zu bytes on %s (%s)", n->echo_proto, n->message_len,
@@ -981,7 +1130,16 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             }
         } else if (strcmp(a, "--message") == 0 && more)
             n->message = argv[++i];
-        else if (strcmp(a, "--message-file") == 0 && more)
+        else if (strcmp(a, "--echo-bytes") == 0 && more) {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(argv[++i], &end, 10);
+            if (errno || *end || v == 0 || v > (1ull << 40) || argv[i][0] == '-') {
+                fprintf(stderr, "flare: --echo-bytes: 1..2^40 bytes\n");
+                return 2;
+            }
+            n->echo_bytes = v;
+        } else if (strcmp(a, "--message-file") == 0 && more)
             n->message_file = argv[++i];
         else if ((strcmp(a, "-c") == 0 || strcmp(a, "--count") == 0) && more) {
             if (cli_parse_int(a, argv[++i], 1, 1000000, &n->ping_count))
@@ -1009,6 +1167,8 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             n->no_holepunch = 1;
         else if (strcmp(a, "--hard-punch") == 0)
             n->hard_punch = 1;
+        else if (strcmp(a, "--no-migrate") == 0)
+            n->no_migrate = 1;
         else if (strcmp(a, "--port-map") == 0)
             n->port_map = 1;
         else if (strcmp(a, "--no-port-map") == 0)
@@ -1137,6 +1297,8 @@ static int node_run(node *n, node_opts *o)
     cfg.share_listen = n->share_listen;
     if (n->no_holepunch)
         cfg.enable_holepunch = 0;
+    if (n->no_migrate)
+        cfg.enable_migration = 0;
     if (n->autonat_boot_set)
         cfg.autonat_boot_delay = (flare_tstamp)n->autonat_boot_ms * 1000000;
     if (o->conn_low >= 0)
@@ -1237,6 +1399,8 @@ static int node_run(node *n, node_opts *o)
     uv_signal_init(&n->loop, &n->sigint);
     uv_signal_init(&n->loop, &n->sigterm);
     uv_timer_init(&n->loop, &n->ping_timer);
+    uv_timer_init(&n->loop, &n->es_timer);
+    n->es_timer.data = n;
     uv_timer_init(&n->loop, &n->hp_timer);
     uv_timer_init(&n->loop, &n->connect_timer);
     n->sigint.data = n->sigterm.data = n->ping_timer.data = n->hp_timer.data = n;
@@ -1258,6 +1422,7 @@ static int node_run(node *n, node_opts *o)
     uv_close((uv_handle_t *)&n->sigterm, NULL);
     uv_close((uv_handle_t *)&n->ping_timer, NULL);
     uv_close((uv_handle_t *)&n->hp_timer, NULL);
+    uv_close((uv_handle_t *)&n->es_timer, NULL);
     uv_close((uv_handle_t *)&n->connect_timer, NULL);
     uv_run(&n->loop, UV_RUN_DEFAULT);
     uv_loop_close(&n->loop);
@@ -1326,8 +1491,8 @@ int cmd_dial(int argc, char **argv)
     int rv = parse_common(argc, argv, &n, &o, 1);
     if (rv)
         return rv;
-    if (n.message_file && n.message) {
-        fprintf(stderr, "flare: --message and --message-file exclude each other\n");
+    if ((n.message_file != NULL) + (n.message != NULL) + (n.echo_bytes != 0) > 1) {
+        fprintf(stderr, "flare: --message, --message-file and --echo-bytes exclude each other\n");
         return 2;
     }
     if (n.message_file && load_message(&n))
@@ -1338,7 +1503,7 @@ int cmd_dial(int argc, char **argv)
         n.message = n.file_data;
         n.message_len = n.file_len;
     }
-    if (n.echo_proto && n.message)
+    if (n.echo_proto && (n.message || n.echo_bytes))
         n.wanted_echo = 1;
     n.ping_count = 0;
     rv = node_run(&n, &o);

@@ -26,6 +26,7 @@ static const char *const node_text =
     "  --auto-relay                        pick relays by itself while private\n"
     "  --autonat-boot-delay MS             first AutoNAT round after MS ms (default 15000)\n"
     "  --no-holepunch                      keep relayed connections relayed\n"
+    "  --no-migrate                        streams stay on the relay after a punch\n"
     "  --hard-punch                        also punch symmetric NATs (flare peers, off)\n"
     "  --port-map / --no-port-map          map private listen ports on the router (off)\n"
     "  --port-map-protocols LIST           pcp,nat-pmp,upnp (default all; implies --port-map)\n"
@@ -54,13 +55,15 @@ static const struct {
      "addresses others can dial and the `flare dial` command to run next.\n",
      1, 1},
     {"dial",
-     "flare dial MADDR [--echo PROTO --message TEXT | --message-file FILE] [--wait-holepunch S]\n"
-     "           [options]",
+     "flare dial MADDR [--echo PROTO --message TEXT | --message-file FILE | --echo-bytes N]\n"
+     "           [--wait-holepunch S] [options]",
      "Connects to MADDR (ending with /p2p/PEER_ID), waits for identify and with\n"
      "--echo/--message (or --message-file, at most 1 MiB) checks an echo round trip. With "
      "--wait-holepunch S it first\n"
      "waits up to S seconds for the hole punch and sends the message over the\n"
-     "direct connection when there is one. --keep-alive keeps running.\n"
+     "direct connection when there is one. --echo-bytes N instead keeps one stream\n"
+     "echoing N paced bytes from the start, across the hole punch (it moves to the\n"
+     "direct connection). --keep-alive keeps running.\n"
      "Exit: 0 done, 1 failure, 2 usage, 3 hole punch failed, 4 no hole punch in time.\n",
      1, 1},
     {"ping", "flare ping MADDR [-c N] [options] [--json]",

@@ -12,21 +12,14 @@ int cli_json;
  * so "-v"/"-q"/"-h" there are ours. */
 static int is_boolean_flag(const char *a)
 {
-    static const char *const b[] = {"--json",
-                                    "--keep-alive",
-                                    "--auto-relay",
-                                    "--no-holepunch",
-                                    "--hard-punch",
-                                    "--port-map",
-                                    "--no-port-map",
-                                    "--share-listen",
-                                    "--no-stun-server",
-                                    "--allow-testnet",
-                                    "--allow-private",
-                                    "--sim",
-                                    "-v",
-                                    "--verbose",
-                                    "-q",
+    static const char *const b[] = {"--json",          "--keep-alive",
+                                    "--auto-relay",    "--no-holepunch",
+                                    "--no-migrate",    "--hard-punch",
+                                    "--port-map",      "--no-port-map",
+                                    "--share-listen",  "--no-stun-server",
+                                    "--allow-testnet", "--allow-private",
+                                    "--sim",           "-v",
+                                    "--verbose",       "-q",
                                     "--quiet"};
     for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++)
         if (strcmp(a, b[i]) == 0)
