@@ -178,6 +178,7 @@ typedef enum flare_host_event_type {
     FLARE_HOST_EV_HOLEPUNCH,      /* u.holepunch: the punch is done */
     FLARE_HOST_EV_REACHABILITY,   /* u.reachability: AutoNAT's verdict for an IP version changed */
     FLARE_HOST_EV_AUTORELAY,      /* u.autorelay: AutoRelay's choices */
+    FLARE_HOST_EV_DHT,            /* u.dht: the Kademlia DHT's mode or table (flare/kad.h) */
 } flare_host_event_type;
 
 typedef struct flare_host_event {
@@ -265,6 +266,12 @@ typedef struct flare_host_event {
             const flare_multiaddr *addr; /* the relay's address, or NULL */
             int error;                   /* why, for "backoff"/"replaced" */
         } autorelay;
+        struct {
+            const char *reason; /* "mode": the mode changed (or was set at start);
+                                   "ready": the routing table holds its first peers */
+            int server;         /* 1: serving the DHT, 0: client only */
+            size_t peers;       /* peers in the routing table */
+        } dht;
     } u;
 } flare_host_event;
 

@@ -5,7 +5,7 @@
 
 static const flare__service *const builtin[] = {
     &flare__svc_relay_client, &flare__svc_dcutr,   &flare__svc_relay_server, &flare__svc_ping,
-    &flare__svc_identify,     &flare__svc_autonat, &flare__svc_autorelay,
+    &flare__svc_identify,     &flare__svc_autonat, &flare__svc_autorelay,    &flare__svc_kad,
 };
 
 int flare_host_new(flare_host **out, flare_io *io, const flare_privkey *key,

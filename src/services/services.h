@@ -19,6 +19,7 @@ extern const flare__service flare__svc_ping;
 extern const flare__service flare__svc_identify;
 extern const flare__service flare__svc_autonat;
 extern const flare__service flare__svc_autorelay;
+extern const flare__service flare__svc_kad;
 
 /* The wall clock in seconds (0 without one): reservation expiry. */
 uint64_t flare__unix_now(flare_host *h);
