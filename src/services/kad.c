@@ -20,6 +20,7 @@
 #define MIN_TICK        (5 * FLARE_NS_PER_S)
 #define BOOT_RETRY      (30 * FLARE_NS_PER_S)
 #define MAX_REFRESH_CPL 15 /* as go: deeper buckets fill from the self lookup */
+#define WALK_INTERVAL   (60 * FLARE_NS_PER_S)
 
 kad_t *kad_get(flare_host *h)
 {
@@ -408,6 +409,18 @@ static void kad_event(flare_host *h, void *state, const flare_host_event *ev)
         return;
     if (ev->type == FLARE_HOST_EV_REACHABILITY) {
         update_mode(k);
+    } else if (ev->type == FLARE_HOST_EV_AUTORELAY && k->rt.size &&
+               flare_io_now(h->io) >= k->next_walk &&
+               (strcmp(ev->u.autorelay.reason, "start") == 0 ||
+                strcmp(ev->u.autorelay.reason, "backoff") == 0 ||
+                strcmp(ev->u.autorelay.reason, "replaced") == 0)) {
+        /* AutoRelay wants relays: walk to a random key, meeting new peers. */
+        uint8_t key[32];
+        h->rng.fn(key, sizeof(key), h->rng.user);
+        kad_query *q = kad_query_new(k, Q_WALK, key, sizeof(key));
+        if (q)
+            kad_query_start(q);
+        k->next_walk = flare_io_now(h->io) + WALK_INTERVAL;
     } else if (ev->type == FLARE_HOST_EV_RESERVATION_OK && k->rt.size) {
         /* New relayed addresses: the servers near our ID should learn them. */
         k->self_lookup_due = 1;

@@ -499,7 +499,24 @@ static void deliver(kad_query *q)
             q->done_cb(h, st ? st : (q->stored ? 0 : FLARE_ERR_UNREACHABLE), q->stored, q->user);
         break;
     case Q_REFRESH:
+    case Q_WALK:
         break;
+    }
+}
+
+/* Relay discovery: the walk's peers that serve the relay hop protocol get a
+ * connection, where AutoRelay (which picks among connected, identified,
+ * public hop servers) finds them. */
+static void connect_relays(kad_query *q)
+{
+    flare_host *h = q->kad->h;
+    flare_peerid res[64];
+    size_t n = flare__kad_lookup_result(&q->l, res, 64);
+    for (size_t i = 0; i < n; i++) {
+        flare_conn *c = flare_host_conn_to(h, &res[i]);
+        if ((!c || c->limited) &&
+            flare__peerstore_supports(h->peerstore, &res[i], FLARE_RELAY_HOP_PROTOCOL))
+            flare_host_connect(h, &res[i], NULL, NULL, NULL);
     }
 }
 
@@ -524,6 +541,8 @@ static void lookup_ended(kad_query *q)
         for (size_t i = 0; i < n; i++)
             found_add(q, &res[i], NULL);
     }
+    if (q->kind == Q_WALK)
+        connect_relays(q);
     if (q->kind != Q_PROVIDE && q->kind != Q_PUT) {
         finish(q, 0);
         return;

@@ -24,6 +24,7 @@ typedef enum {
     Q_PROVIDE,
     Q_PUT,
     Q_REFRESH, /* maintenance: a lookup whose only use is filling the table */
+    Q_WALK,    /* a random walk for relay candidates: connects to hop servers */
 } kad_qkind;
 
 typedef struct kad_rpc {
@@ -89,6 +90,7 @@ struct kad_t {
     size_t nprobes;
     flare_io_timer *tick;
     flare_tstamp next_refresh, next_republish, next_boot, self_lookup_due;
+    flare_tstamp next_walk; /* relay discovery: not before */
     kad_provided provided[KAD_MAX_PROVIDED];
     size_t nprovided;
     /* Counters for tests and the simulation summary. */
