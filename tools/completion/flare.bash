@@ -5,7 +5,7 @@ _flare() {
     COMPREPLY=()
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local commands="id multiaddr listen dial ping relay autonat demo help"
+    local commands="id multiaddr listen dial ping relay autonat demo dht help"
     local global="-v --verbose -q --quiet -h --help --version"
     cmd=
     for ((i = 1; i < COMP_CWORD; i++)); do
@@ -21,7 +21,8 @@ _flare() {
     case $prev in
     --key | --message-file) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
     --a-nat | --b-nat) mapfile -t COMPREPLY < <(compgen -W "eim sym fw" -- "$cur"); return ;;
-    --listen | --relay | --connect) mapfile -t COMPREPLY < <(compgen -W "/ip4/ /ip6/ /dns/" -- "$cur"); return ;;
+    --dht-mode) mapfile -t COMPREPLY < <(compgen -W "auto client server" -- "$cur"); return ;;
+    --listen | --relay | --connect | --bootstrap) mapfile -t COMPREPLY < <(compgen -W "/ip4/ /ip6/ /dns/" -- "$cur"); return ;;
     --seed | --echo | --message | --wait-holepunch | --autonat-boot-delay | --timeout | -c | --count | \
         --delay-ms | --relay-delay-ms | --deny-peer | --allow-peer | --deny-ip | --allow-ip | \
         --conn-low | --conn-high | --conn-grace | --relay-* | --max-*) return ;;
@@ -33,7 +34,8 @@ _flare() {
         --max-conns-per-subnet --max-conns-per-peer --max-handshakes --max-handshakes-per-ip
         --max-handshakes-per-subnet --max-streams-per-conn --max-streams-per-peer --max-mem
         --max-mem-per-peer --max-mem-per-conn"
-    local node="--listen --connect --autonat-boot-delay --share-listen --allow-testnet $ident $policy $rc"
+    local node="--listen --connect --autonat-boot-delay --share-listen --allow-testnet --bootstrap
+        --dht-mode $ident $policy $rc"
     local flags
     case $cmd in
     id) flags="$ident" ;;
@@ -44,6 +46,12 @@ _flare() {
     relay) flags="$node --relay-data --relay-duration --relay-ttl --relay-max-reservations
         --relay-max-per-ip --relay-max-circuits --relay-circuits-per-peer" ;;
     autonat) flags="--listen $ident --timeout --allow-private" ;;
+    dht)
+        if [ "$cmd" = dht ] && [ "$COMP_CWORD" -ge 2 ] && [ "${COMP_WORDS[COMP_CWORD - 1]}" = dht ]; then
+            mapfile -t COMPREPLY < <(compgen -W "find-peer find-providers provide get put" -- "$cur")
+            return
+        fi
+        flags="--bootstrap --dht-mode --listen --timeout $ident" ;;
     demo) flags="--sim --a-nat --b-nat --delay-ms --relay-delay-ms --seed" ;;
     help) mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur"); return ;;
     *) return ;;

@@ -55,6 +55,9 @@ typedef struct node {
     const char *target_str; /* dial, ping: MADDR as given */
     int probing;            /* finding out which peer answered a mismatched dial */
     flare_buf echo_reply;
+    cli_dht_opts dht; /* --bootstrap, --dht-mode */
+    int dial_by_id;   /* dial PEER_ID: its addresses come from the DHT */
+    int lookup_started;
 } node;
 
 static char *ma_str(const flare_multiaddr *ma, char *buf, size_t cap)
@@ -365,6 +368,28 @@ static const char *reach_addrs(flare_host *h)
     return out;
 }
 
+static void on_dialed(flare_host *h, flare_conn *c, int status, void *user);
+
+/* dial PEER_ID: the DHT found the peer's addresses (now in the peerstore). */
+static void on_found(flare_host *h, int status, const flare_kad_peer *p, size_t np, void *user)
+{
+    node *n = user;
+    if (status == 0 && np)
+        cli_dht_print_peer("peer", &p[0]);
+    if (status == 0)
+        status = flare_host_connect(h, &n->target, NULL, on_dialed, n);
+    if (status)
+        on_dialed(h, NULL, status, n);
+}
+
+static void find_target(node *n)
+{
+    n->lookup_started = 1;
+    int rv = flare_kad_find_peer(n->host, &n->target, on_found, n);
+    if (rv)
+        on_dialed(n->host, NULL, rv, n);
+}
+
 static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 {
     node *n = user;
@@ -613,6 +638,11 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
                    ev->u.autorelay.relay ? " " : "", ev->u.autorelay.relay ? pid : "",
                    ev->u.autorelay.error ? ": " : "",
                    ev->u.autorelay.error ? flare_strerror(ev->u.autorelay.error) : "");
+        break;
+    case FLARE_HOST_EV_DHT:
+        cli_dht_event(ev);
+        if (n->dial_by_id && !n->lookup_started && strcmp(ev->u.dht.reason, "ready") == 0)
+            find_target(n);
         break;
     case FLARE_HOST_EV_REACHABILITY:
         snprintf(num, sizeof(num), "\001%d", ev->u.reachability.family);
@@ -934,7 +964,11 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             n->no_holepunch = 1;
         else if (strcmp(a, "--share-listen") == 0)
             n->share_listen = 1;
-        else if ((pr = parse_policy(argc, argv, &i, o)) != 0) {
+        else if ((pr = cli_dht_parse(&n->dht, a, more ? argv[i + 1] : NULL)) != 0) {
+            if (pr < 0)
+                return 2;
+            i++;
+        } else if ((pr = parse_policy(argc, argv, &i, o)) != 0) {
             if (pr < 0)
                 return 2;
         } else if (o->relay_cfg && strncmp(a, "--relay-", 8) == 0 && more) {
@@ -1030,6 +1064,8 @@ static int node_run(node *n, node_opts *o)
             cli_multiaddr_hint(o->relays[i]);
         }
     }
+    if (rv == 0)
+        rv = cli_dht_enable(n->host, &n->dht, 0);
     for (int i = 0; i < o->nconnect && rv == 0; i++) {
         flare_multiaddr ma;
         rv = flare_multiaddr_parse(&ma, o->connect[i]);
@@ -1040,7 +1076,19 @@ static int node_run(node *n, node_opts *o)
             cli_multiaddr_hint(o->connect[i]);
         }
     }
-    if (rv == 0 && o->target) {
+    if (rv == 0 && o->target && o->target[0] != '/') {
+        /* A bare peer ID: dialed once the DHT found its addresses. */
+        rv = flare_peerid_parse(&n->target, o->target, strlen(o->target));
+        if (rv) {
+            fprintf(stderr, "flare: cannot dial %s: neither a multiaddr nor a peer ID\n",
+                    o->target);
+            cli_multiaddr_hint(o->target);
+        } else if (!n->dht.nboot) {
+            fprintf(stderr, "flare: dialing a peer ID needs the DHT: --bootstrap MADDR\n");
+            rv = FLARE_ERR_INVALID_ARG;
+        }
+        n->have_target = n->dial_by_id = rv == 0;
+    } else if (rv == 0 && o->target) {
         flare_multiaddr ma;
         rv = flare_multiaddr_parse(&ma, o->target);
         if (rv == 0 && flare_multiaddr_get_peerid(&ma, &n->target) == 0)

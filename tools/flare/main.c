@@ -104,5 +104,7 @@ int main(int argc, char **argv)
         return cmd_relay(argc - 1, argv + 1);
     if (strcmp(cmd, "demo") == 0)
         return cmd_demo(argc - 1, argv + 1);
+    if (strcmp(cmd, "dht") == 0)
+        return cmd_dht(argc - 1, argv + 1);
     return cmd_autonat(argc - 1, argv + 1);
 }
