@@ -334,11 +334,14 @@ int main(int argc, char **argv)
             fprintf(stderr, "joined %d nodes, %.1f s wall\n", i + 1, wall() - t0);
     }
     flare_sim_run_for(w.sim, (flare_tstamp)(join_s / 2 * 1e9));
-    int with_relay = 0, nprivate = nodes - npub;
-    for (int i = npub; i < nodes; i++)
+    int with_relay = 0, nprivate = nodes - npub, reachable = 0;
+    for (int i = npub; i < nodes; i++) {
         with_relay += w.n[i].rsv_ok > 0;
-    fprintf(stderr, "join done: %d/%d private nodes hold a reservation, %.1f s wall\n", with_relay,
-            nprivate, wall() - t0);
+        reachable += flare_host_reachability(w.n[i].h, 4) == FLARE_REACH_PUBLIC;
+    }
+    fprintf(stderr,
+            "join done: %d/%d private nodes hold a reservation (%d found reachable), %.1f s wall\n",
+            with_relay, nprivate, reachable, wall() - t0);
 
     /* Disjoint random pairs of private nodes with a reservation. */
     int *cand = calloc((size_t)nodes, sizeof(int)), nc = 0;
@@ -415,11 +418,12 @@ int main(int argc, char **argv)
     snprintf(per + o, sizeof(per) - o, "}");
     double p50 = pct(ms, nms, 0.5), p90 = pct(ms, nms, 0.9), hop50 = pct(hops, nh, 0.5);
     printf("{\"event\":\"sim_summary\",\"nodes\":%d,\"public\":%d,\"private_with_relay\":%d,"
-           "\"private\":%d,\"pairs\":%d,\"found\":%d,\"wall_s\":%.2f,\"sim_s\":%.1f,"
+           "\"private_reachable\":%d,\"private\":%d,\"pairs\":%d,\"found\":%d,\"wall_s\":%.2f,"
+           "\"sim_s\":%.1f,"
            "\"direct_rate\":%.3f,\"per_pairing\":%s,\"ms_to_direct_p50\":%.0f,"
            "\"ms_to_direct_p90\":%.0f,\"relay_reservations_max\":%zu,"
            "\"relay_reservations_mean\":%.2f,\"lookup_hops_p50\":%.2f,\"bytes_per_node\":%zu}\n",
-           nodes, npub, with_relay, nprivate, w.np, found, wall_s, sim_s,
+           nodes, npub, with_relay, reachable, nprivate, w.np, found, wall_s, sim_s,
            w.np ? (double)direct / w.np : 0.0, per, p50, p90, max_rsv,
            nrelays ? (double)sum_rsv / (double)nrelays : 0.0, hop50, cnt.peak / (size_t)nodes);
     (void)json;

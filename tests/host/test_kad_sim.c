@@ -2,8 +2,8 @@
  * /24 of its own, so the diversity limits hold no one back) bootstrapping
  * from two of them, plus private nodes behind NATs in auto mode. Lookups
  * converge on the true closest peers, find-peer and provider records work,
- * pk records round-trip, auto mode follows AutoNAT, and 10% churn does not
- * break lookups. */
+ * pk records round-trip, auto mode follows AutoNAT, and 10% churn (leave,
+ * then as many join) does not break lookups. */
 #include <stdlib.h>
 
 #include "support/test.h"
@@ -24,7 +24,7 @@ typedef struct node {
     flare_sim_host *sh;
     flare_host *h;
     char ip[32];
-    int dead;
+    int dead, gen; /* gen: the identity, bumped when the slot rejoins */
     int mode_events, ready_events, last_server;
 } node;
 
@@ -69,7 +69,7 @@ static void make_node(world *w, int i, flare_sim_lan *lan, const char *ip, flare
                        .lan = lan,
                        .ip = ip,
                        .link = {.delay = 10 * MS},
-                       .seed = {(uint8_t)(i + 1), (uint8_t)((i + 1) >> 8), 0x4b},
+                       .seed = {(uint8_t)(i + 1), (uint8_t)((i + 1) >> 8), 0x4b, (uint8_t)n->gen},
                        .cfg = &c,
                        .on_event = on_event,
                        .user = n,
@@ -314,7 +314,10 @@ static void test_dht_world(void **state)
     /* Churn: 10% of the public nodes leave; lookups still converge (the
      * tables of the others still hold the dead, so a lookup may end with
      * fewer than k live peers until they are evicted). */
+    flare_peerid gone[8];
+    int ngone = 0;
     for (int i = 2; i < NPUB; i += 10) {
+        gone[ngone++] = *flare_host_peerid(w->n[i].h);
         flare_host_del(w->n[i].h);
         w->n[i].h = NULL;
         w->n[i].dead = 1;
@@ -326,8 +329,35 @@ static void test_dht_world(void **state)
                      0);
     wait_calls(w, &fp);
     assert_int_equal(fp.status, 0);
-    /* The dead are gone from the tables of those who asked them. */
-    run_s(w, 30);
+    /* The dead that node 9 asked are gone from its table. */
+    flare_peerid t9[256];
+    size_t n9 = flare_kad_routing_table(w->n[9].h, t9, 256), stale = 0;
+    for (size_t j = 0; j < n9; j++)
+        for (int g = 0; g < ngone; g++)
+            stale += flare_peerid_equal(&t9[j], &gone[g]);
+    assert_true(stale < (size_t)ngone);
+
+    /* ... and as many join, with new identities and addresses: they get in,
+     * are found by ID, and lookups converge on the new world. */
+    for (int i = 2; i < NPUB; i += 10) {
+        char ip[32];
+        snprintf(ip, sizeof(ip), "11.2.%d.1", i);
+        w->n[i].gen++;
+        w->n[i].dead = 0;
+        w->n[i].ready_events = 0;
+        make_node(w, i, flare_sim_internet(w->sim), ip, FLARE_KAD_MODE_SERVER);
+    }
+    run_s(w, 20);
+    for (int i = 2; i < NPUB; i += 10) {
+        assert_int_equal(w->n[i].ready_events, 1);
+        res r = {0};
+        assert_int_equal(
+            flare_kad_find_peer(w->n[40].h, flare_host_peerid(w->n[i].h), peers_cb, &r), 0);
+        wait_calls(w, &r);
+        assert_int_equal(r.status, 0);
+        assert_true(r.peers[0].naddrs >= 1);
+    }
+    check_lookups(w, 30, 3, 15, 15);
     world_free(w);
     free(w);
 }
