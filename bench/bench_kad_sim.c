@@ -8,7 +8,7 @@
  * connection, DCUtR). Prints one JSON line, progress on stderr.
  *
  *   bench_kad_sim [--nodes N] [--seed S] [--pairs P] [--public PCT]
- *                 [--nat-mix FILE] [--join-s S] [--json]
+ *                 [--nat-mix FILE] [--join-s S] [--conn-low N --conn-high N] [--json]
  *
  * --nat-mix FILE: lines "MAPPING FILTERING WEIGHT" (ei|ad|apd), e.g.
  * "ei apd 50"; the default is in default_mix below (docs/benchmarks.md). */
@@ -152,6 +152,8 @@ static int pick_mix(const mix_entry *mix, int nmix)
     return nmix - 1;
 }
 
+static int conn_low = 0, conn_high = 0; /* --conn-low/--conn-high (0: the host's) */
+
 static int make_node(world *w, int i, int npub, const mix_entry *mix, int nmix,
                      const flare_mem *mem)
 {
@@ -179,6 +181,10 @@ static int make_node(world *w, int i, int npub, const mix_entry *mix, int nmix,
     dw_config_default(&c);
     c.autonat_boot_delay = 2 * S;
     c.enable_autorelay = n->priv;
+    if (conn_high) {
+        c.conn_low_water = (size_t)conn_low;
+        c.conn_high_water = (size_t)conn_high;
+    }
     dw_host_spec sp = {.name = n->priv ? "priv" : "pub",
                        .lan = lan,
                        .ip = n->ip,
@@ -291,6 +297,10 @@ int main(int argc, char **argv)
             seed = strtoull(argv[++i], NULL, 10);
         else if (strcmp(a, "--public") == 0 && v)
             public_pct = atof(argv[++i]);
+        else if (strcmp(a, "--conn-low") == 0 && v)
+            conn_low = atoi(argv[++i]);
+        else if (strcmp(a, "--conn-high") == 0 && v)
+            conn_high = atoi(argv[++i]);
         else if (strcmp(a, "--join-s") == 0 && v)
             join_s = atof(argv[++i]);
         else if (strcmp(a, "--nat-mix") == 0 && v) {

@@ -67,9 +67,10 @@ void kad_peer_view(kad_t *k, const flare_peerid *id, flare__kad_peer *p,
     if (flare_peerid_equal(id, &k->h->id)) {
         p->naddrs = flare__addrs_advertised(k->h, store, FLARE__KAD_MAX_ADDRS);
     } else {
+        /* The connection type is left NOT_CONNECTED (the field is advisory;
+         * finding the connection costs a scan of all of them per peer). */
         p->naddrs = flare__peerstore_addrs(k->h->peerstore, id, flare_io_now(k->h->io), store,
                                            FLARE__KAD_MAX_ADDRS);
-        p->conn = flare_host_conn_to(k->h, id) ? FLARE__KAD_CONNECTED : FLARE__KAD_NOT_CONNECTED;
     }
     for (size_t i = 0; i < p->naddrs; i++)
         p->addrs[i] = (flare__kad_bytes){store[i].bytes, store[i].len};
