@@ -192,8 +192,17 @@ typedef struct srv {
     flare_buf in;
 } srv;
 
+/* Requests are small (the largest is a PUT_VALUE of a largest value), and
+ * what all streams hold of unfinished ones is bounded too, so peers cannot
+ * make us buffer more than KAD_SRV_MEM between them. */
+#define KAD_MAX_REQUEST (FLARE__KAD_MAX_VALUE + 2 * FLARE__KAD_MAX_KEY + 1024)
+#define KAD_SRV_MEM     (2u << 20)
+
 static void srv_free(srv *x)
 {
+    kad_t *k = kad_get(x->h);
+    if (k)
+        k->srv_bytes -= x->in.len;
     flare_buf_free(&x->in);
     flare__free(x->h->mem, x);
 }
@@ -210,11 +219,12 @@ static void srv_data(flare_stream *s, const uint8_t *data, size_t len, void *use
 {
     srv *x = user;
     kad_t *k = kad_get(x->h);
-    if (!k || !k->server || x->in.len + len > FLARE__KAD_MAX_MSG + 10 ||
-        flare_buf_append(&x->in, data, len)) {
+    if (!k || !k->server || x->in.len + len > KAD_MAX_REQUEST + 10 ||
+        k->srv_bytes + len > KAD_SRV_MEM || flare_buf_append(&x->in, data, len)) {
         srv_abort(s, x);
         return;
     }
+    k->srv_bytes += len;
     const flare_peerid *from = flare_conn_peer(flare_stream_conn(s));
     flare__kad_msg *m = flare__malloc(x->h->mem, sizeof(*m));
     flare_buf out;
@@ -223,14 +233,16 @@ static void srv_data(flare_stream *s, const uint8_t *data, size_t len, void *use
     while (rv == 0) {
         const uint8_t *msg;
         size_t mlen;
-        int n = flare_lpframe_parse(x->in.base, x->in.len, FLARE__KAD_MAX_MSG, &msg, &mlen);
+        int n = flare_lpframe_parse(x->in.base, x->in.len, KAD_MAX_REQUEST, &msg, &mlen);
         if (n == FLARE_ERR_AGAIN)
             break;
         rv = n < 0 ? n : flare__kad_msg_decode(m, msg, mlen);
         if (rv == 0)
             rv = handle(k, from, m, &out);
-        if (rv == 0)
+        if (rv == 0) {
             flare_buf_consume(&x->in, (size_t)n);
+            k->srv_bytes -= (size_t)n;
+        }
     }
     if (rv == 0 && out.len && flare_stream_write(s, out.base, out.len) < 0)
         rv = FLARE_ERR_CLOSED;

@@ -632,8 +632,8 @@ void kad_query_start(kad_query *q)
     size_t n = flare__kad_rt_closest(&k->rt, &q->l.target, seeds, k->cfg.k < 64 ? k->cfg.k : 64);
     for (size_t i = 0; i < n; i++)
         flare__kad_lookup_seed(&q->l, &seeds[i]);
-    if (!n && !q->stop) {
-        finish(q, FLARE_ERR_UNREACHABLE);
+    if (!n && !q->stop) { /* nobody to ask: what we have locally is the answer */
+        finish(q, q->nfound || q->value ? 0 : FLARE_ERR_UNREACHABLE);
         return;
     }
     query_kick(q);

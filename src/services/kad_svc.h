@@ -88,6 +88,7 @@ struct kad_t {
     kad_rpc *rpcs;
     kad_query *queries;
     size_t nprobes;
+    size_t srv_bytes; /* unfinished requests held by the server side */
     flare_io_timer *tick;
     flare_tstamp next_refresh, next_republish, next_boot, self_lookup_due;
     flare_tstamp next_walk; /* relay discovery: not before */

@@ -402,10 +402,118 @@ static void test_api_errors(void **state)
     flare_sim_del(sim);
 }
 
+/* ---- hostile input on the server side ---- */
+
+typedef struct raw {
+    int closed, err, got;
+} raw;
+
+static void raw_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
+{
+    (void)s, (void)d;
+    ((raw *)user)->got += (int)len;
+}
+
+static void raw_close(flare_stream *s, int err, void *user)
+{
+    raw *r = user;
+    (void)s;
+    r->closed = 1;
+    r->err = err;
+}
+
+static const flare_stream_cbs raw_cbs = {.on_data = raw_data, .on_close = raw_close};
+
+/* Opens a kad stream from h to peer and writes bytes; returns the outcome
+ * after a second. */
+static raw send_raw(flare_sim *sim, flare_host *h, const flare_peerid *peer, const uint8_t *b,
+                    size_t len)
+{
+    static raw r;
+    memset(&r, 0, sizeof(r));
+    flare_stream *s;
+    assert_int_equal(flare_host_new_stream(h, peer, FLARE_KAD_PROTOCOL, &raw_cbs, &r, 0, &s), 0);
+    assert_true(flare_stream_write(s, b, len) >= 0);
+    flare_sim_run_for(sim, S);
+    return r;
+}
+
+static void test_hostile_requests(void **state)
+{
+    (void)state;
+    world *w = calloc(1, sizeof(*w));
+    w->sim = flare_sim_new(3, NULL);
+    flare_sim_lan *inet = flare_sim_internet(w->sim);
+    make_node(w, 0, inet, "11.0.0.1", FLARE_KAD_MODE_SERVER);
+    flare_sim_host *sh;
+    flare_host *x; /* the attacker: a plain host, no DHT */
+    dw_host_spec sp = {.name = "x", .lan = inet, .ip = "11.9.0.1", .seed = {0x99}};
+    assert_int_equal(dw_host_make(w->sim, &sp, &sh, &x), 0);
+    flare_multiaddr ma;
+    boot_addr(w, 0, &ma);
+    assert_int_equal(flare_host_dial(x, &ma, NULL, NULL, NULL), 0);
+    run_s(w, 2);
+    const flare_peerid *srv = flare_host_peerid(w->n[0].h);
+
+    /* Garbage, an oversized frame (a length over the request bound), a bad
+     * message type: each resets the stream, nothing is answered. */
+    static const uint8_t garbage[] = {0x05, 0xff, 0xff, 0xff, 0xff, 0xff};
+    raw r = send_raw(w->sim, x, srv, garbage, sizeof(garbage));
+    assert_true(r.closed && r.err == FLARE_ERR_RESET && r.got == 0);
+    static const uint8_t big[] = {0xff, 0xff, 0x03}; /* 65535 bytes announced */
+    r = send_raw(w->sim, x, srv, big, sizeof(big));
+    assert_true(r.closed && r.err == FLARE_ERR_RESET);
+    static const uint8_t badtype[] = {0x02, 0x08, 0x09};
+    r = send_raw(w->sim, x, srv, badtype, sizeof(badtype));
+    assert_true(r.closed && r.err == FLARE_ERR_RESET);
+    /* A PUT_VALUE that fails validation is refused too. */
+    static const uint8_t badput[] = {0x0c, 0x08, 0x00, 0x12, 0x03, '/', 'p',
+                                     'k',  0x1a, 0x03, 0x0a, 0x01, 'x'};
+    r = send_raw(w->sim, x, srv, badput, sizeof(badput));
+    assert_true(r.closed && r.err == FLARE_ERR_RESET);
+
+    /* ADD_PROVIDER naming someone else is ignored: the server holds no
+     * provider for that key afterwards. */
+    flare_peerid other;
+    {
+        uint8_t seed[32] = {0x77};
+        flare_privkey k;
+        assert_int_equal(flare_privkey_from_seed(&k, seed), 0);
+        assert_int_equal(flare_peerid_from_pubkey(&other, &k.pub), 0);
+    }
+    uint8_t msg[128], key[4] = {0x12, 0x02, 'a', 'b'};
+    size_t o = 0;
+    msg[o++] = 0; /* the length, set below */
+    msg[o++] = 0x08, msg[o++] = 0x02;
+    msg[o++] = 0x12, msg[o++] = 4;
+    memcpy(msg + o, key, 4), o += 4;
+    msg[o++] = 0x4a, msg[o++] = (uint8_t)(2 + other.len);
+    msg[o++] = 0x0a, msg[o++] = other.len;
+    memcpy(msg + o, other.bytes, other.len), o += other.len;
+    msg[0] = (uint8_t)(o - 1);
+    send_raw(w->sim, x, srv, msg, o);
+    res pr = {0};
+    assert_int_equal(flare_kad_find_providers(w->n[0].h, key, 4, 5, peers_cb, &pr), 0);
+    wait_calls(w, &pr);
+    assert_int_not_equal(pr.status, 0);
+    /* The server still answers a good request. */
+    uint8_t fn[64];
+    const flare_peerid *xid = flare_host_peerid(x);
+    fn[0] = (uint8_t)(4 + xid->len), fn[1] = 0x08, fn[2] = 0x04, fn[3] = 0x12, fn[4] = xid->len;
+    memcpy(fn + 5, xid->bytes, xid->len);
+    r = send_raw(w->sim, x, srv, fn, 5 + xid->len);
+    assert_true(r.got > 0);
+    flare_host_del(x);
+    flare_host_del(w->n[0].h);
+    flare_sim_del(w->sim);
+    free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_api_errors),
+        cmocka_unit_test(test_hostile_requests),
         cmocka_unit_test(test_dht_world),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
