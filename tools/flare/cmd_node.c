@@ -57,6 +57,7 @@ typedef struct node {
     flare_buf echo_reply;
     cli_dht_opts dht; /* --bootstrap, --dht-mode */
     int dial_by_id;   /* dial PEER_ID: its addresses come from the DHT */
+    int saw_relayed;  /* ... and a relayed connection to it came up */
     int lookup_started;
 } node;
 
@@ -390,6 +391,24 @@ static void find_target(node *n)
         on_dialed(n->host, NULL, rv, n);
 }
 
+/* dial PEER_ID dials every address it found at once, relayed ones too: a
+ * direct connection that comes up after the relayed one (our dial meeting
+ * the peer's DCUtR dial in a simultaneous open) ends the punch wait as a
+ * success, even when our side's DCUtR has no result of its own. */
+static void direct_after_relay(node *n, flare_conn *c)
+{
+    if (flare_conn_is_limited(c)) {
+        n->saw_relayed = 1;
+        return;
+    }
+    if (!n->saw_relayed || !n->wait_holepunch || n->holepunch_done)
+        return;
+    if (flare_host_ping(n->host, &n->target, direct_ping_done, n)) {
+        n->holepunch_done = 1;
+        maybe_done(n);
+    }
+}
+
 static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 {
     node *n = user;
@@ -431,6 +450,8 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
             printf("connected %s %s %s\n", ev->u.conn.outbound ? "to" : "from",
                    pid_str(ev->u.conn.peer, pid, sizeof(pid)),
                    ma_str(ev->u.conn.addr, addr, sizeof(addr)));
+        if (n->dial_by_id && n->have_target && flare_peerid_equal(ev->u.conn.peer, &n->target))
+            direct_after_relay(n, ev->u.conn.conn);
         break;
     case FLARE_HOST_EV_CONN_CLOSED:
         if (cli_json)
