@@ -99,10 +99,11 @@ typedef void (*flare_kad_done_cb)(flare_host *h, int status, size_t n, void *use
  * FLARE_ERR_NOMEM. */
 int flare_kad_closest_peers(flare_host *h, const uint8_t *key, size_t klen, flare_kad_peers_cb cb,
                             void *user);
-/* The addresses of peer: from a connection or the peerstore if we have
- * them, else by a lookup (the peer itself or a peer that knows it answers;
- * relayed addresses included). cb gets one peer. Returns as
- * flare_kad_closest_peers. */
+/* The addresses of peer: at once (from the peerstore) when we hold a
+ * direct connection to it, else by a lookup that ends as soon as the peer
+ * itself or a server that knows its addresses names it (relayed addresses
+ * included). cb gets one peer; the addresses also go to the peerstore, so
+ * flare_host_connect can dial them. Returns as flare_kad_closest_peers. */
 int flare_kad_find_peer(flare_host *h, const flare_peerid *peer, flare_kad_peers_cb cb, void *user);
 /* Up to max (0: 20) providers of key (a multihash, e.g. a CID's), local
  * ones included. Returns as flare_kad_closest_peers. */
