@@ -53,7 +53,7 @@ void kad_table_changed(kad_t *k)
 {
     if (k->rt.size && !k->ready_reported) {
         k->ready_reported = 1;
-        k->next_refresh = flare_io_now(k->h->io); /* a full refresh once we are in */
+        k->self_lookup_due = 1; /* the self lookup fills the buckets near us */
         emit(k, "ready");
         schedule(k, flare_io_now(k->h->io));
     }
