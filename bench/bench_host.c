@@ -8,6 +8,8 @@
  * one core doing both ends. The measurements are interleaved `runs` times
  * and reported as min/median/max, because the machine may be shared.
  * Usage: bench_host [MiB [runs]]   (defaults 256, 3)
+ * BENCH_ONLY=aead,plain,raw,s1,s16,setup runs only the named measurements
+ * (for profiling one of them with perf); BENCH_ALL=1 prints every value.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -35,6 +38,38 @@ static double now_s(void)
     return (double)uv_hrtime() / 1e9;
 }
 
+/* CPU time of the process, taken with the wall-clock marks of each
+ * measurement: a rate per CPU second is what the code costs, and moves
+ * much less than wall-clock rates when other work shares the machine. */
+static double cpu_t0, cpu_t1, wall_t0, wall_t1;
+
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void mark_start(void)
+{
+    wall_t0 = now_s();
+    cpu_t0 = cpu_s();
+}
+
+static void mark_end(void)
+{
+    wall_t1 = now_s();
+    cpu_t1 = cpu_s();
+}
+
+/* The rate v (per wall-clock second) of the last measurement, per CPU
+ * second. */
+static double per_cpu(double v)
+{
+    double cpu = cpu_t1 - cpu_t0;
+    return v > 0 && cpu > 0 ? v * (wall_t1 - wall_t0) / cpu : 0;
+}
+
 /* ---- ChaCha20-Poly1305 reference ------------------------------------------------ */
 
 /* Bytes per second through encrypt and then decrypt of the same 64 KiB
@@ -45,6 +80,7 @@ static double bench_aead(void)
     uint8_t key[32] = {1}, nonce[12] = {0};
     size_t total = 0;
     double t0 = now_s();
+    mark_start();
     while (now_s() - t0 < 0.5) {
         unsigned long long olen, plen;
         for (int i = 0; i < 32; i++) {
@@ -57,8 +93,16 @@ static double bench_aead(void)
             total += sizeof(in);
         }
     }
+    mark_end();
     return (double)total / (now_s() - t0) / (1 << 20);
 }
+
+/* At most this many bytes between writer and reader, in the plain loop and
+ * through the driver alike (how far ahead the writer runs decides how much
+ * of the data is still in the CPU caches when it is read). */
+#ifndef RAW_INFLIGHT
+#define RAW_INFLIGHT (4 * CHUNK)
+#endif
 
 /* ---- a plain blocking socket loop (the reference for the driver) ------------------ */
 
@@ -79,18 +123,23 @@ static double bench_plain(size_t mib)
     int s = accept(l, NULL, NULL);
     if (s < 0)
         return -1;
-    /* The write does not block (it would wait for the read below, on the
-     * same thread); the read does whenever bytes are in flight. */
+    /* The writes do not block (they would wait for the read below, on the
+     * same thread) and keep up to RAW_INFLIGHT bytes ahead of the reader,
+     * as the driver benchmark does; the read blocks while bytes are in
+     * flight. */
     size_t target = mib << 20, got = 0, sent = 0;
     double t0 = now_s();
+    mark_start();
     while (got < target) {
-        if (sent < target) {
+        while (sent < target && sent - got < RAW_INFLIGHT) {
             size_t off = sent % CHUNK;
             ssize_t n = send(c, chunk + off, CHUNK - off, MSG_DONTWAIT);
             if (n > 0)
                 sent += (size_t)n;
             else if (errno != EAGAIN && errno != EWOULDBLOCK)
                 return -1;
+            else
+                break;
         }
         if (got < sent) {
             ssize_t r = read(s, buf, sizeof(buf));
@@ -100,6 +149,7 @@ static double bench_plain(size_t mib)
         }
     }
     double t1 = now_s();
+    mark_end();
     close(c);
     close(s);
     close(l);
@@ -119,7 +169,11 @@ static void raw_fill(rawb *r)
 {
     if (!r->cli)
         return; /* not connected yet */
-    while (r->sent < r->target && r->io->ops->sock_pending(r->cli) < 4 * CHUNK) {
+    /* Bounded by the bytes in flight, as in the plain loop: once the driver
+     * hands writes straight to the kernel its queue (sock_pending) stays
+     * empty and would no longer bound anything. */
+    while (r->sent < r->target && r->sent - r->got < RAW_INFLIGHT &&
+           r->io->ops->sock_pending(r->cli) < 4 * CHUNK) {
         r->io->ops->sock_write(r->cli, chunk, CHUNK);
         r->sent += CHUNK;
     }
@@ -134,6 +188,7 @@ static void raw_srv_read(flare_io_sock *s, const uint8_t *d, size_t len, void *u
     raw_fill(r);
     if (r->got >= r->target && r->t1 == 0) {
         r->t1 = now_s();
+        mark_end();
         uv_stop(&loop);
     }
 }
@@ -164,6 +219,7 @@ static void raw_connect(flare_io_sock *s, int status, void *user)
     }
     r->cli = s;
     r->t0 = now_s();
+    mark_start();
     raw_fill(r);
 }
 
@@ -226,6 +282,7 @@ static void sink_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
     sink.got += len;
     if (sink.got >= sink.target && sink.t1 == 0) {
         sink.t1 = now_s();
+        mark_end();
         uv_stop(&loop);
     }
 }
@@ -285,6 +342,7 @@ static double bench_streams(flare_host *a, flare_host *b, int nstreams, size_t m
     sink.target = mib << 20;
     src *x = calloc((size_t)nstreams, sizeof(*x));
     double t0 = now_s();
+    mark_start();
     for (int i = 0; i < nstreams; i++) {
         x[i].left = (mib << 20) / (size_t)nstreams;
         if (flare_conn_new_stream(dialed, "/bench/sink", &src_cbs, &x[i], 0, &x[i].s))
@@ -301,15 +359,36 @@ static double bench_streams(flare_host *a, flare_host *b, int nstreams, size_t m
 static double bench_setups(flare_host *a, flare_host *b, int n)
 {
     double t0 = now_s();
+    mark_start();
     for (int i = 0; i < n; i++) {
         if (connect_hosts(a, b) != 0)
             return -1;
         flare_conn_close(dialed);
     }
+    mark_end();
     return n / (now_s() - t0);
 }
 
 #define NMEAS 6
+
+static const char *meas_names[NMEAS] = {"aead", "plain", "raw", "s1", "s16", "setup"};
+
+/* Whether BENCH_ONLY (a comma-separated list) selects measurement i. */
+static int selected(int i)
+{
+    const char *only = getenv("BENCH_ONLY");
+    if (!only || !*only)
+        return 1;
+    size_t n = strlen(meas_names[i]);
+    for (const char *p = only; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && memcmp(p, meas_names[i], n) == 0)
+            return 1;
+        p += len + (e != NULL);
+    }
+    return 0;
+}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -320,7 +399,11 @@ static int cmp_double(const void *a, const void *b)
 static void report(const char *name, double *v, int runs, const char *unit)
 {
     qsort(v, (size_t)runs, sizeof(*v), cmp_double);
-    printf("%-40s %8.1f %8.1f %8.1f %s\n", name, v[0], v[runs / 2], v[runs - 1], unit);
+    printf("%-40s %8.1f %8.1f %8.1f %s", name, v[0], v[runs / 2], v[runs - 1], unit);
+    if (getenv("BENCH_ALL")) /* every value, to pool runs of several invocations */
+        for (int i = 0; i < runs; i++)
+            printf(" %.1f", v[i]);
+    printf("\n");
 }
 
 int main(int argc, char **argv)
@@ -338,31 +421,48 @@ int main(int argc, char **argv)
         return 1;
     flare_host_set_handler(a, "/bench/sink", &sink_cbs, NULL, 0);
 
-    double v[NMEAS][100];
+    double v[NMEAS][100], vc[NMEAS][100];
     double load[3] = {0};
     for (int r = 0; r < runs; r++) {
-        v[0][r] = bench_aead();
-        v[1][r] = bench_plain(mib);
-        v[2][r] = bench_raw(mib);
-        if (connect_hosts(a, b) != 0) {
-            fprintf(stderr, "connect failed\n");
-            return 1;
+        for (int i = 0; i < NMEAS; i++)
+            v[i][r] = vc[i][r] = 0;
+        if (selected(0))
+            vc[0][r] = per_cpu(v[0][r] = bench_aead());
+        if (selected(1))
+            vc[1][r] = per_cpu(v[1][r] = bench_plain(mib));
+        if (selected(2))
+            vc[2][r] = per_cpu(v[2][r] = bench_raw(mib));
+        if (selected(3) || selected(4)) {
+            if (connect_hosts(a, b) != 0) {
+                fprintf(stderr, "connect failed\n");
+                return 1;
+            }
+            if (selected(3))
+                vc[3][r] = per_cpu(v[3][r] = bench_streams(a, b, 1, mib));
+            if (selected(4))
+                vc[4][r] = per_cpu(v[4][r] = bench_streams(a, b, 16, mib));
+            flare_conn_close(dialed);
         }
-        v[3][r] = bench_streams(a, b, 1, mib);
-        v[4][r] = bench_streams(a, b, 16, mib);
-        flare_conn_close(dialed);
-        v[5][r] = bench_setups(a, b, 200);
+        if (selected(5))
+            vc[5][r] = per_cpu(v[5][r] = bench_setups(a, b, 200));
     }
     getloadavg(load, 3);
     printf("%d runs of %zu MiB, load average %.2f %.2f %.2f\n", runs, mib, load[0], load[1],
            load[2]);
     printf("%-40s %8s %8s %8s\n", "", "min", "median", "max");
-    report("AEAD ceiling (enc+dec, 1 core, 64 KiB)", v[0], runs, "MiB/s");
-    report("plain blocking socket loop (loopback)", v[1], runs, "MiB/s");
-    report("raw TCP via flare driver (loopback)", v[2], runs, "MiB/s");
-    report("flare 1 stream (TCP+Noise+yamux)", v[3], runs, "MiB/s");
-    report("flare 16 streams", v[4], runs, "MiB/s");
-    report("connection setups (tcp+noise+yamux)", v[5], runs, "/s");
+    static const char *labels[NMEAS] = {"AEAD ceiling (enc+dec, 1 core, 64 KiB)",
+                                        "plain blocking socket loop (loopback)",
+                                        "raw TCP via flare driver (loopback)",
+                                        "flare 1 stream (TCP+Noise+yamux)",
+                                        "flare 16 streams",
+                                        "connection setups (tcp+noise+yamux)"};
+    for (int i = 0; i < NMEAS; i++)
+        if (selected(i))
+            report(labels[i], v[i], runs, i == 5 ? "/s" : "MiB/s");
+    printf("per CPU second (the process's CPU time over the same span)\n");
+    for (int i = 0; i < NMEAS; i++)
+        if (selected(i))
+            report(labels[i], vc[i], runs, i == 5 ? "/cpu-s" : "MiB/cpu-s");
 
     flare_host_del(a);
     flare_host_del(b);

@@ -20,7 +20,7 @@
 #include "flare/host.h"
 #include "flare/kad.h"
 #include "flare/sim.h"
-#include "host/simworld.h"
+#include "support/helpers.h"
 #include "services/kad_svc.h"
 
 #define MS FLARE_NS_PER_MS
@@ -178,25 +178,25 @@ static int make_node(world *w, int i, int npub, const mix_entry *mix, int nmix,
         snprintf(n->ip, sizeof(n->ip), "11.%d.%d.1", i / 250, i % 250 + 1);
     }
     flare_host_settings c;
-    dw_config_default(&c);
+    flare_test_settings_default(&c);
     c.autonat_boot_delay = 2 * S;
     c.enable_autorelay = n->priv;
     if (conn_high) {
         c.conn_low_water = (size_t)conn_low;
         c.conn_high_water = (size_t)conn_high;
     }
-    dw_host_spec sp = {.name = n->priv ? "priv" : "pub",
-                       .lan = lan,
-                       .ip = n->ip,
-                       .link = {.delay = 10 * MS},
-                       .cfg = &c,
-                       .on_event = on_event,
-                       .user = n,
-                       .listen_port = 4001,
-                       .mem = mem};
+    flare_test_host_spec sp = {.name = n->priv ? "priv" : "pub",
+                               .lan = lan,
+                               .ip = n->ip,
+                               .link = {.delay = 10 * MS},
+                               .cfg = &c,
+                               .on_event = on_event,
+                               .user = n,
+                               .listen_port = 4001,
+                               .mem = mem};
     memcpy(sp.seed, &i, sizeof(i));
     sp.seed[31] = 0xd7;
-    int rv = dw_host_make(w->sim, &sp, &n->sh, &n->h);
+    int rv = flare_test_host_make(w->sim, &sp, &n->sh, &n->h);
     if (rv)
         return rv;
     if (!n->priv && i % 2 == 1 && (rv = flare_host_enable_relay_server(n->h, NULL)) != 0)
@@ -208,7 +208,7 @@ static int make_node(world *w, int i, int npub, const mix_entry *mix, int nmix,
     flare_multiaddr boot;
     if (i > 0) {
         int b = (int)(flare_prng_next(&rng) % (uint64_t)(i < 3 ? i : 3));
-        if ((rv = dw_tcp_addr(&boot, w->n[b].ip, 4001, flare_host_peerid(w->n[b].h))) != 0)
+        if ((rv = flare_test_tcp_addr(&boot, w->n[b].ip, 4001, flare_host_peerid(w->n[b].h))) != 0)
             return rv;
         ks.bootstrap = &boot;
         ks.nbootstrap = 1;

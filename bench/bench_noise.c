@@ -22,7 +22,12 @@ typedef struct side {
 static void side_init(side *s, const flare_privkey *id, int initiator, flare_rng rng)
 {
     static const char *const mux[] = {"/yamux/1.0.0"};
-    flare_noise_settings st = {id, initiator, NULL, mux, 1, 0};
+    flare_noise_settings st;
+    flare_noise_settings_default(&st);
+    st.identity = id;
+    st.initiator = initiator;
+    st.muxers = mux;
+    st.nmuxers = 1;
     if (flare_noise_init(&s->n, &st, NULL, rng) != 0)
         abort();
     flare_buf_init(&s->out, NULL);

@@ -99,8 +99,8 @@ static int relay_main(int wfd, size_t n, size_t m)
     flare_peerid allow[2 * NTPUT];
     for (int i = 0; i < 2 * NTPUT; i++)
         bench_peer(&allow[i], KEY_TAG, tput_id(i));
-    flare_relay_server_config rc;
-    flare_relay_server_config_default(&rc);
+    flare_relay_server_settings rc;
+    flare_relay_server_settings_default(&rc);
     rc.max_reservations = (uint32_t)(n + 2 * NTPUT + 16);
     rc.max_reservations_per_ip = rc.max_reservations;
     rc.max_circuits = (uint32_t)(m + NTPUT + 16);

@@ -16,7 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     flare_autonat1_msg m;
     (void)flare_autonat1_decode(&m, data, size);
 
-    flare_autonat1_server_settings s = {0};
+    flare_autonat1_server_settings s;
+    flare_autonat1_server_settings_default(&s);
     s.doc_is_public = mode & 1;
     flare_autonat1_server srv;
     if (flare_autonat1_server_init(&srv, &s, NULL))

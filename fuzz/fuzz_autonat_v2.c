@@ -9,7 +9,8 @@ static void srv_side(uint8_t mode, const uint8_t *data, size_t size)
 {
     flare_prng prng;
     flare_prng_seed(&prng, 1);
-    flare_autonat2_server_settings s = {0};
+    flare_autonat2_server_settings s;
+    flare_autonat2_server_settings_default(&s);
     s.allow_quic = mode & 1;
     s.min_dial_data = 10;
     s.max_dial_data = 200;
@@ -57,7 +58,8 @@ static void client_side(const uint8_t *data, size_t size)
     flare_autonat2_client_req c;
     flare_buf out;
     flare_buf_init(&out, NULL);
-    if (flare_autonat2_client_req_init(&c, a, 2, 0, flare_prng_rng(&prng), &out))
+    if (flare_autonat2_client_req_init(&c, a, 2, FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                       flare_prng_rng(&prng), &out))
         abort();
     size_t used;
     int rv = flare_autonat2_client_req_recv(&c, data, size, &used, &out);

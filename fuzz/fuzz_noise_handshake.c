@@ -26,7 +26,13 @@ static int side_init(side *s, uint8_t seed, int initiator, flare_prng *rng)
     if (flare_privkey_from_seed(&s->id, k))
         return -1;
     static const char *const mux[] = {"/yamux/1.0.0"};
-    flare_noise_settings st = {&s->id, initiator, NULL, mux, 1, 4096};
+    flare_noise_settings st;
+    flare_noise_settings_default(&st);
+    st.identity = &s->id;
+    st.initiator = initiator;
+    st.muxers = mux;
+    st.nmuxers = 1;
+    st.max_plaintext_buffer = 4096;
     flare_buf_init(&s->out, NULL);
     flare_buf_init(&s->plain, NULL);
     return flare_noise_init(&s->n, &st, NULL, flare_prng_rng(rng));

@@ -12,7 +12,10 @@
  *
  * Input: [flags][n][n action bytes][records...]; flags bit 0: the peer offers
  * no muxer in its Noise extensions (H then negotiates yamux with multistream),
- * bit 1: H also runs a relay server, bit 2: tight stream limits. Records:
+ * bit 1: H also runs a relay server, bit 2: tight stream limits, bit 3: H
+ * also accepts /tls/1.0.0 (raw bytes may then pick libp2p TLS; GnuTLS draws
+ * its own randomness, so such inputs replay only up to the handshake).
+ * Records:
  *   0 len16 bytes   send bytes
  *   1 t             run the simulator (t + 1) * 5 ms
  *   2               H opens a FZ_PROTO stream to the peer
@@ -42,7 +45,7 @@
 #include "flare/noise.h"
 #include "flare/sim.h"
 #include "host/host_int.h"
-#include "host/simworld.h"
+#include "support/helpers.h"
 
 #define FZ_PROTO   "/fuzz/1.0.0"
 #define FZ_H_IP    "198.51.100.1"
@@ -179,7 +182,11 @@ static int fz_noise_start(fz *f)
     flare_privkey_from_seed(&k, fz_seed);
     static flare_prng prng;
     flare_prng_seed(&prng, 0x42);
-    flare_noise_settings ns = {.identity = &k, .initiator = 1, .muxers = muxers};
+    flare_noise_settings ns;
+    flare_noise_settings_default(&ns);
+    ns.identity = &k;
+    ns.initiator = 1;
+    ns.muxers = muxers;
     ns.nmuxers = f->no_early_muxer ? 0 : 1;
     int rv = flare_noise_init(&f->noise, &ns, NULL, flare_prng_rng(&prng));
     if (rv)
@@ -266,23 +273,25 @@ static int fz_world(fz *f, uint8_t flags, int dial, const flare_mem *mem)
     if (!f->sim)
         return FLARE_ERR_NOMEM;
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.enable_autonat_client = 0; /* quiet: the input drives the talk */
     if (flags & 4) {
         cfg.max_streams_per_conn = 4;
         cfg.max_stream_buffer = 4096;
     }
-    dw_host_spec sp = {.name = "h",
-                       .lan = flare_sim_internet(f->sim),
-                       .ip = FZ_H_IP,
-                       .link = {.delay = 2 * FZ_MS},
-                       .seed = {1},
-                       .cfg = &cfg,
-                       .on_event = fz_event,
-                       .user = f,
-                       .listen_port = 4001,
-                       .mem = mem};
-    int rv = dw_host_make(f->sim, &sp, &f->hs, &f->h);
+    if (flags & 8)
+        cfg.security = "/noise,/tls/1.0.0";
+    flare_test_host_spec sp = {.name = "h",
+                               .lan = flare_sim_internet(f->sim),
+                               .ip = FZ_H_IP,
+                               .link = {.delay = 2 * FZ_MS},
+                               .seed = {1},
+                               .cfg = &cfg,
+                               .on_event = fz_event,
+                               .user = f,
+                               .listen_port = 4001,
+                               .mem = mem};
+    int rv = flare_test_host_make(f->sim, &sp, &f->hs, &f->h);
     if (rv == 0)
         rv = flare_host_set_handler(f->h, FZ_PROTO, &fz_cbs, f, FLARE_HANDLER_ALLOW_LIMITED);
     if (rv == 0 && (flags & 2))
@@ -507,7 +516,7 @@ static void fz_record_one(const char *dir, int style)
         abort();
     r.sim = f.sim;
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.enable_autonat_client = 0;
     flare_host *b;
     flare_privkey k;
@@ -518,17 +527,17 @@ static void fz_record_one(const char *dir, int style)
     b->tap_user = &r;
     r.raw_t = flare_sim_now(f.sim);
     flare_multiaddr ma;
-    dw_tcp_addr(&ma, FZ_H_IP, 4001, flare_host_peerid(f.h));
+    flare_test_tcp_addr(&ma, FZ_H_IP, 4001, flare_host_peerid(f.h));
     flare_host_dial(b, &ma, NULL, NULL, NULL);
     fz_run(&f, 300);
     const flare_peerid *hid = flare_host_peerid(f.h);
     flare_stream *s1 = NULL, *s2 = NULL;
-    flare_host_new_stream(b, hid, FZ_PROTO, &dw_echo_cbs, NULL, 0, &s1);
+    flare_host_new_stream(b, hid, FZ_PROTO, &flare_test_echo_cbs, NULL, 0, &s1);
     if (s1)
         flare_stream_write(s1, (const uint8_t *)"hello, fuzz", 11);
     fz_run(&f, 50);
     flare_host_ping(b, hid, NULL, NULL);
-    flare_host_new_stream(b, hid, FZ_PROTO, &dw_echo_cbs, NULL, 0, &s2);
+    flare_host_new_stream(b, hid, FZ_PROTO, &flare_test_echo_cbs, NULL, 0, &s2);
     if (s2) {
         static uint8_t blob[5000];
         memset(blob, 'x', sizeof(blob));
@@ -539,7 +548,7 @@ static void fz_record_one(const char *dir, int style)
         if (s2)
             flare_stream_reset(s2);
         fz_run(&f, 20);
-        flare_host_new_stream(b, hid, "/unknown/1.0.0", &dw_echo_cbs, NULL, 0, NULL);
+        flare_host_new_stream(b, hid, "/unknown/1.0.0", &flare_test_echo_cbs, NULL, 0, NULL);
         fz_run(&f, 50);
     } else {
         if (s1)

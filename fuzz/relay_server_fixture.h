@@ -13,10 +13,10 @@ static flare_relay_server *fuzz_relay_server(uint64_t seed)
     static flare_privkey k;
     static flare_prng p;
     if (!s) {
-        flare_relay_server_config cfg;
+        flare_relay_server_settings cfg;
         flare_prng_seed(&p, seed);
         flare_privkey_generate(&k, flare_prng_rng(&p));
-        flare_relay_server_config_default(&cfg);
+        flare_relay_server_settings_default(&cfg);
         cfg.key = &k;
         if (flare_relay_server_new(&s, &cfg, NULL, flare_prng_rng(&p)) != 0)
             abort();

@@ -77,12 +77,17 @@ typedef enum flare_nat_type {
     FLARE_NAT_ENDPOINT_DEPENDENT,   /* a mapping per destination (symmetric) */
 } flare_nat_type;
 
+/* The manager's settings. Start from flare_addrmgr_settings_default(),
+ * which sets struct_size and every field. Zero is never "the default": a
+ * group prefix of 0 bits puts every observer of that family in one group;
+ * activation_threshold, ttl and max_observations must not be 0. */
 typedef struct flare_addrmgr_settings {
-    unsigned activation_threshold; /* observer groups to confirm; 0 = 2 */
-    flare_tstamp ttl;              /* lifetime after close/last report; 0 = 10 min */
-    size_t max_observations;       /* memory bound; 0 = 256 */
-    uint8_t v4_group_bits;         /* observer grouping prefix; 0 = 16 (max 32) */
-    uint8_t v6_group_bits;         /* 0 = 56 (max 128) */
+    size_t struct_size;            /* set by flare_addrmgr_settings_default */
+    unsigned activation_threshold; /* observer groups to confirm; default 2 */
+    flare_tstamp ttl;              /* lifetime after close/last report; default 10 min */
+    size_t max_observations;       /* memory bound; default 256 */
+    uint8_t v4_group_bits;         /* observer grouping prefix; default 16 (max 32) */
+    uint8_t v6_group_bits;         /* default 56 (max 128) */
     int doc_is_public;             /* treat TEST-NET / 2001:db8:: as public (lab, sim) */
 } flare_addrmgr_settings;
 
@@ -96,11 +101,14 @@ typedef struct flare_addrmgr_entry {
 
 typedef struct flare_addrmgr flare_addrmgr;
 
-/* Fills s with the defaults. */
+/* Fills s with the defaults documented on each field and sets
+ * s->struct_size. */
 void flare_addrmgr_settings_default(flare_addrmgr_settings *s);
 
 /* Creates a manager. s may be NULL (defaults); mem may be NULL (libc).
- * Errors: FLARE_ERR_NOMEM, FLARE_ERR_INVALID_ARG (group bits out of range). */
+ * Returns 0 with *out set, or FLARE_ERR_NOMEM, FLARE_ERR_INVALID_ARG
+ * (s->struct_size is not sizeof(flare_addrmgr_settings), group bits out of
+ * range, activation_threshold, ttl or max_observations 0). */
 int flare_addrmgr_new(flare_addrmgr **out, const flare_addrmgr_settings *s, const flare_mem *mem);
 void flare_addrmgr_del(flare_addrmgr *m);
 

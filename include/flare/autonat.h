@@ -99,13 +99,22 @@ int flare_autonat1_encode_response(flare_buf *out, flare_autonat1_status status,
  * v1 server
  * ==================================================================== */
 
+/* Start from flare_autonat1_server_settings_default(), which sets
+ * struct_size and every field. Zero is never "the default": a limit of 0
+ * refuses every request (E_DIAL_REFUSED); period and max_dial_addrs must
+ * not be 0. */
 typedef struct flare_autonat1_server_settings {
-    unsigned global_limit;   /* requests served per period; 0 = 30 */
-    unsigned per_peer_limit; /* per peer per period; 0 = 3 */
-    flare_tstamp period;     /* 0 = 60 s */
-    size_t max_dial_addrs;   /* addresses dialed per request; 0 = 16 */
-    int doc_is_public;       /* TEST-NET counts as public (lab, simulator) */
+    size_t struct_size;      /* set by flare_autonat1_server_settings_default */
+    unsigned global_limit;   /* requests served per period; default 30 */
+    unsigned per_peer_limit; /* per peer per period; default 3 */
+    flare_tstamp period;     /* default 60 s */
+    size_t max_dial_addrs;   /* dialed per request (at most FLARE_AUTONAT_MAX_ADDRS); 16 */
+    int doc_is_public;       /* TEST-NET counts as public (lab, simulator); default 0 */
 } flare_autonat1_server_settings;
+
+/* Fills s with the defaults documented on each field and sets
+ * s->struct_size. */
+void flare_autonat1_server_settings_default(flare_autonat1_server_settings *s);
 
 typedef struct flare__autonat_peer_count {
     flare_peerid peer;
@@ -133,7 +142,10 @@ typedef struct flare_autonat1_dial {
     flare_multiaddr addrs[FLARE_AUTONAT_MAX_ADDRS];
 } flare_autonat1_dial;
 
-/* s may be NULL (defaults). Errors: FLARE_ERR_NOMEM. */
+/* s may be NULL (defaults). Returns 0, FLARE_ERR_NOMEM, or
+ * FLARE_ERR_INVALID_ARG (s->struct_size is not
+ * sizeof(flare_autonat1_server_settings), period 0, max_dial_addrs 0 or
+ * above FLARE_AUTONAT_MAX_ADDRS). */
 int flare_autonat1_server_init(flare_autonat1_server *srv, const flare_autonat1_server_settings *s,
                                const flare_mem *mem);
 void flare_autonat1_server_free(flare_autonat1_server *srv);
@@ -256,17 +268,26 @@ int flare_autonat2_parse_dial_back_response(const uint8_t *in, size_t len, size_
  * v2 server
  * ==================================================================== */
 
+/* Start from flare_autonat2_server_settings_default(), which sets
+ * struct_size and every field. Zero is never "the default": a limit of 0
+ * refuses every request of its kind (E_REQUEST_REJECTED); period and
+ * max_dial_data must not be 0. */
 typedef struct flare_autonat2_server_settings {
-    unsigned global_limit;    /* requests per period; 0 = 60 (go) */
-    unsigned per_peer_limit;  /* 0 = 12 */
-    unsigned dial_data_limit; /* requests needing dial data per period; 0 = 12 */
-    flare_tstamp period;      /* 0 = 60 s */
-    uint64_t min_dial_data;   /* 0 = 30000 */
-    uint64_t max_dial_data;   /* 0 = 100000 */
-    int no_ipv4, no_ipv6;     /* we cannot dial that family */
-    int allow_quic;           /* /udp/../quic-v1 addresses are dialable */
-    int doc_is_public;        /* TEST-NET counts as public */
+    size_t struct_size;       /* set by flare_autonat2_server_settings_default */
+    unsigned global_limit;    /* requests per period; default 60 (go) */
+    unsigned per_peer_limit;  /* default 12 */
+    unsigned dial_data_limit; /* requests needing dial data per period; default 12 */
+    flare_tstamp period;      /* default 60 s */
+    uint64_t min_dial_data;   /* bytes asked at least; default 30000 */
+    uint64_t max_dial_data;   /* at most (>= min_dial_data); default 100000 */
+    int no_ipv4, no_ipv6;     /* we cannot dial that family; default 0 */
+    int allow_quic;           /* /udp/../quic-v1 addresses are dialable; default 0 */
+    int doc_is_public;        /* TEST-NET counts as public; default 0 */
 } flare_autonat2_server_settings;
+
+/* Fills s with the defaults documented on each field and sets
+ * s->struct_size. */
+void flare_autonat2_server_settings_default(flare_autonat2_server_settings *s);
 
 typedef struct flare_autonat2_server {
     flare_autonat2_server_settings settings;
@@ -275,8 +296,10 @@ typedef struct flare_autonat2_server {
     flare_rng rng;
 } flare_autonat2_server;
 
-/* s may be NULL. rng draws the dial-data amounts. Errors: FLARE_ERR_NOMEM,
- * _INVALID_ARG. */
+/* s may be NULL (defaults). rng draws the dial-data amounts. Returns 0,
+ * FLARE_ERR_NOMEM, or FLARE_ERR_INVALID_ARG (no rng, s->struct_size is not
+ * sizeof(flare_autonat2_server_settings), period or max_dial_data 0,
+ * max_dial_data below min_dial_data). */
 int flare_autonat2_server_init(flare_autonat2_server *srv, const flare_autonat2_server_settings *s,
                                const flare_mem *mem, flare_rng rng);
 void flare_autonat2_server_free(flare_autonat2_server *srv);
@@ -354,9 +377,12 @@ typedef struct flare_autonat2_client_req {
     int addr_idx; /* -1 if none */
 } flare_autonat2_client_req;
 
+#define FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA 100000
+
 /* Starts a request for addrs (priority order, 1..FLARE_AUTONAT_MAX_ADDRS)
  * with a nonce drawn from rng, appending the DialRequest to out.
- * max_dial_data: the most dial data we pay (0 = 100000). Errors:
+ * max_dial_data: the most dial data we pay (0: none; a server asking for
+ * any fails the request; FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA is go's). Errors:
  * FLARE_ERR_INVALID_ARG, _NOMEM, _TOO_LARGE. */
 int flare_autonat2_client_req_init(flare_autonat2_client_req *c, const flare_multiaddr *addrs,
                                    size_t naddrs, uint64_t max_dial_data, flare_rng rng,

@@ -80,39 +80,49 @@ int flare_dcutr_msg_encode(flare_buf *out, flare_dcutr_type type, const flare_mu
 
 /* ---- address selection ------------------------------------------------------ */
 
-typedef struct flare_dcutr_addr_opts {
-    int doc_is_public; /* TEST-NET / 2001:db8:: count as public (lab, simulator) */
-    int allow_quic;    /* accept /udp/P/quic-v1 besides /tcp/P */
-    size_t max;        /* at most this many; 0 = FLARE_DCUTR_MAX_ADDRS */
+/* Which addresses hole punching offers and dials. Start from
+ * flare_dcutr_addr_settings_default(), which sets struct_size and every
+ * field; a maximum of 0 selects no address. */
+typedef struct flare_dcutr_addr_settings {
+    size_t struct_size; /* set by flare_dcutr_addr_settings_default */
+    int doc_is_public;  /* TEST-NET / 2001:db8:: count as public (lab, simulator); default 0 */
+    int allow_quic;     /* accept /udp/P/quic-v1 besides /tcp/P; default 0 */
+    size_t max;         /* offered at most (select_addrs); default FLARE_DCUTR_MAX_ADDRS */
+    size_t max_dials;   /* dialed at most (dial_addrs); default FLARE_DCUTR_MAX_DIALS */
     /* Also private, loopback, link-local and CGNAT addresses (tests on one
      * machine or LAN). Unspecified, multicast and reserved never pass. */
     int allow_private;
-} flare_dcutr_addr_opts;
+} flare_dcutr_addr_settings;
 
 /* Addresses dialed per attempt from a peer's CONNECT: a peer cannot make us
  * knock on more ports than this. */
 #define FLARE_DCUTR_MAX_DIALS 8
 
+/* Fills s with the defaults documented on each field and sets
+ * s->struct_size. */
+void flare_dcutr_addr_settings_default(flare_dcutr_addr_settings *s);
+
 /* 1 if ma is worth sending in CONNECT, or dialing when a peer sent it:
  * /ip4|ip6/PUBLIC/tcp/P (or /udp/P/quic-v1 with allow_quic), optionally
- * followed by /p2p/ID only; not relayed. opts may be NULL (defaults). */
-/* Returns 1 if usable, else 0. */
-int flare_dcutr_addr_usable(const flare_multiaddr *ma, const flare_dcutr_addr_opts *opts);
+ * followed by /p2p/ID only; not relayed. opts may be NULL (defaults).
+ * Returns 1 if usable, else 0 (also when opts->struct_size is wrong). */
+int flare_dcutr_addr_usable(const flare_multiaddr *ma, const flare_dcutr_addr_settings *opts);
 
 /* The addresses of a peer's CONNECT we will dial: usable ones (a peer must
  * not make us dial our own LAN or loopback), one per IP and port, at most
- * opts->max (0 = FLARE_DCUTR_MAX_DIALS). Returns the count, or
- * FLARE_ERR_INVALID_ARG. */
-int flare_dcutr_dial_addrs(const flare_multiaddr *in, size_t n, const flare_dcutr_addr_opts *opts,
-                           flare_multiaddr *out, size_t cap);
+ * opts->max_dials. Returns the count, or
+ * FLARE_ERR_INVALID_ARG (also for a wrong opts->struct_size). */
+int flare_dcutr_dial_addrs(const flare_multiaddr *in, size_t n,
+                           const flare_dcutr_addr_settings *opts, flare_multiaddr *out, size_t cap);
 
 /* Fills out[0..cap) with the usable addresses: confirmed ones first, then
  * candidates, deduplicated, at most opts->max. Either list may be NULL when
  * its count is 0. Returns the count (0 means: nothing to offer, do not punch),
- * or FLARE_ERR_INVALID_ARG. */
+ * or FLARE_ERR_INVALID_ARG (also for a wrong opts->struct_size). */
 int flare_dcutr_select_addrs(const flare_multiaddr *confirmed, size_t nconfirmed,
                              const flare_multiaddr *candidates, size_t ncandidates,
-                             const flare_dcutr_addr_opts *opts, flare_multiaddr *out, size_t cap);
+                             const flare_dcutr_addr_settings *opts, flare_multiaddr *out,
+                             size_t cap);
 
 /* 1 if B should first try a plain direct dial to A (A lists a public,
  * non-relayed address), else 0. */
@@ -238,11 +248,15 @@ int flare_dcutr_metrics_format(const flare_dcutr_tracer *t, flare_buf *out);
 
 /* ---- the cores ------------------------------------------------------------- */
 
+/* Start from flare_dcutr_settings_default(), which sets struct_size and
+ * every field. Zero is never "the default": retry_backoff 0 retries at
+ * once; the timeouts and max_attempts must not be 0. */
 typedef struct flare_dcutr_settings {
-    flare_tstamp stream_timeout; /* per awaited message; 0 = 60 s */
-    flare_tstamp dial_timeout;   /* one dial phase; 0 = 5 s */
-    flare_tstamp retry_backoff;  /* B waits attempt * this before retrying; 0 = none */
-    unsigned max_attempts;       /* B: attempts; A: streams accepted; 0 = 3 */
+    size_t struct_size;          /* set by flare_dcutr_settings_default */
+    flare_tstamp stream_timeout; /* per awaited message; default 60 s */
+    flare_tstamp dial_timeout;   /* one dial phase; default 5 s */
+    flare_tstamp retry_backoff;  /* B waits attempt * this before retrying; default 0 */
+    unsigned max_attempts;       /* B: attempts; A: streams accepted; default 3 (max 255) */
     flare_dcutr_tracer *tracer;  /* optional; steps and outcomes are logged here */
     uint64_t trace_id;           /* tags this core's log entries */
 } flare_dcutr_settings;
@@ -281,8 +295,14 @@ typedef struct flare_dcutr_initiator {
     size_t evhead, evlen;
 } flare_dcutr_initiator;
 
-/* Returns 0 or FLARE_ERR_INVALID_ARG. s may be NULL (defaults). The core
- * allocates nothing today; mem (NULL = libc) is kept for the contract. */
+/* Fills s with the defaults documented on each field (no tracer) and sets
+ * s->struct_size. */
+void flare_dcutr_settings_default(flare_dcutr_settings *s);
+
+/* s may be NULL (defaults). The core allocates nothing today; mem (NULL =
+ * libc) is kept for the contract. Returns 0, or FLARE_ERR_INVALID_ARG
+ * (s->struct_size is not sizeof(flare_dcutr_settings), a timeout or
+ * max_attempts 0, or max_attempts above 255). */
 int flare_dcutr_initiator_init(flare_dcutr_initiator *b, const flare_dcutr_settings *s,
                                const flare_mem *mem);
 void flare_dcutr_initiator_free(flare_dcutr_initiator *b);

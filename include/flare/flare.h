@@ -36,6 +36,7 @@
 #include "flare/identify.h"
 #include "flare/mss.h"
 #include "flare/noise.h"
+#include "flare/tls.h"
 #include "flare/ping.h"
 #include "flare/relay.h"
 #include "flare/yamux.h"

@@ -35,6 +35,7 @@
 #include "flare/keys.h"
 #include "flare/multiaddr.h"
 #include "flare/peerid.h"
+#include "flare/portmap.h"
 #include "flare/reachability.h"
 
 #ifdef __cplusplus
@@ -142,6 +143,12 @@ typedef struct flare_host_settings {
      * (SO_REUSEPORT splits incoming connections between them). By default a
      * second node on the same address fails with FLARE_ERR_ADDR_IN_USE. */
     int share_listen; /* default 0 */
+    /* Security protocols to offer in the connection upgrade, as their
+     * multistream protocol IDs separated by commas, in preference order
+     * (copied): the dialer proposes them in this order, the listener accepts
+     * any of them. Each must be one flare implements, else flare_host_new
+     * fails with FLARE_ERR_UNSUPPORTED. Default "/noise". */
+    const char *security;
 } flare_host_settings;
 
 /* Fills every field of c with the default documented on it, and
@@ -178,6 +185,7 @@ typedef enum flare_host_event_type {
     FLARE_HOST_EV_HOLEPUNCH,      /* u.holepunch: the punch is done */
     FLARE_HOST_EV_REACHABILITY,   /* u.reachability: AutoNAT's verdict for an IP version changed */
     FLARE_HOST_EV_AUTORELAY,      /* u.autorelay: AutoRelay's choices */
+    FLARE_HOST_EV_PORTMAP,        /* u.portmap: a port mapping was made, renewed, lost */
     FLARE_HOST_EV_DHT,            /* u.dht: the Kademlia DHT's mode or table (flare/kad.h) */
 } flare_host_event_type;
 
@@ -267,6 +275,14 @@ typedef struct flare_host_event {
             int error;                   /* why, for "backoff"/"replaced" */
         } autorelay;
         struct {
+            const char *what;                /* "mapped", "renewed", "lost", "failed" */
+            flare_portmap_proto protocol;    /* FLARE_PORTMAP_NONE: failed before any */
+            const flare_multiaddr *internal; /* our listen address */
+            const flare_multiaddr *external; /* the gateway's address for it, or NULL */
+            uint32_t lifetime;               /* seconds granted (0: permanent UPnP lease) */
+            int error;                       /* lost / failed: why */
+        } portmap;
+        struct {
             const char *reason; /* "mode": the mode changed (or was set at start);
                                    "ready": the routing table holds its first peers */
             int server;         /* 1: serving the DHT, 0: client only */
@@ -283,8 +299,10 @@ typedef void (*flare_host_event_cb)(flare_host *h, const flare_host_event *ev, v
  * be NULL: the defaults.
  * Returns 0 with *out set (free it with flare_host_del), or a negative
  * FLARE_ERR_* code: FLARE_ERR_INVALID_ARG (cfg->struct_size is not
- * sizeof(flare_host_settings), agent_version is NULL, a conn_write_* mark
- * or autorelay_num is 0, or a bad key), FLARE_ERR_NOMEM. */
+ * sizeof(flare_host_settings), agent_version or security is NULL, a
+ * conn_write_* mark or autorelay_num is 0, or a bad key),
+ * FLARE_ERR_UNSUPPORTED (security names a protocol flare does not
+ * implement, or none), FLARE_ERR_NOMEM. */
 int flare_host_new(flare_host **out, flare_io *io, const flare_privkey *key,
                    const flare_host_settings *cfg, const flare_mem *mem);
 /* Closes every connection and listener (no callbacks after) and frees. */
@@ -362,8 +380,16 @@ int flare_conn_is_outbound(const flare_conn *c);
 int flare_conn_is_initiator(const flare_conn *c);
 /* Returns 1 for a limited (relayed) connection, else 0. */
 int flare_conn_is_limited(const flare_conn *c);
-/* Returns the muxer protocol ID (static), or NULL before it is negotiated. */
+/* Returns the muxer's name (static): a protocol ID such as "/yamux/1.0.0",
+ * or a transport's own (e.g. "quic"); "" before there is one. */
 const char *flare_conn_muxer(const flare_conn *c);
+/* The transport the connection runs over. Returns its name (static): "tcp",
+ * "circuit" (relayed), or another registered transport's. */
+const char *flare_conn_transport(const flare_conn *c);
+/* The security protocol that authenticated the connection. Returns its ID
+ * (e.g. "/noise"; a transport with its own security names it, e.g. "tls"),
+ * or "" before one is chosen. */
+const char *flare_conn_security(const flare_conn *c);
 /* Closes the connection gracefully (GOAWAY) and frees it now: its streams'
  * on_close (also those of streams reset but not yet told) and
  * FLARE_HOST_EV_CONN_CLOSED run inside this call; c is invalid afterwards. */
@@ -607,7 +633,7 @@ int flare_host_set_protocol_limits(flare_host *h, const char *protocol, size_t p
 
 /* ---- circuit relay v2 --------------------------------------------------------- */
 
-struct flare_relay_server_config;
+struct flare_relay_server_settings;
 /* Keeps a reservation on the relay at relay_ma (/.../p2p/RELAY): reserves,
  * refreshes before expiry, re-reserves after drops or refusals (with
  * backoff), and advertises our relayed addresses through identify.
@@ -620,10 +646,13 @@ int flare_host_relay_reserve(flare_host *h, const flare_multiaddr *relay_ma);
  * reservations. Returns the count written. */
 size_t flare_host_relay_addrs(flare_host *h, flare_multiaddr *out, size_t cap);
 /* Serves /libp2p/circuit/relay/0.2.0/hop with the given limits (NULL:
- * go-libp2p's defaults). The relay advertises our current addresses. */
-/* Returns 0, FLARE_ERR_EXISTS if already enabled, FLARE_ERR_UNSUPPORTED, FLARE_ERR_INVALID_ARG, or
- * FLARE_ERR_NOMEM. */
-int flare_host_enable_relay_server(flare_host *h, const struct flare_relay_server_config *cfg);
+ * flare_relay_server_settings_default(), go-libp2p's). The host's key is
+ * used whatever cfg->key says; addrs NULL: our current addresses; a
+ * buffer_size below 64 KiB is raised to it.
+ * Returns 0, FLARE_ERR_EXISTS if already enabled, FLARE_ERR_UNSUPPORTED,
+ * FLARE_ERR_INVALID_ARG (cfg rejected by flare_relay_server_new: wrong
+ * struct_size, a zero TTL, buffer or timeout), or FLARE_ERR_NOMEM. */
+int flare_host_enable_relay_server(flare_host *h, const struct flare_relay_server_settings *cfg);
 /* Returns the relay server's reservation count (0 when not a relay). */
 size_t flare_host_relay_num_reservations(flare_host *h);
 /* Returns the relay server's circuit count (0 when not a relay). */
@@ -707,6 +736,31 @@ typedef void (*flare_autonat_probe_cb)(flare_host *h, int status, void *user);
  * runs from the loop when every probe of the round ended. Errors:
  * FLARE_ERR_STATE (the client is disabled), FLARE_ERR_NOMEM. */
 int flare_host_autonat_probe(flare_host *h, flare_autonat_probe_cb cb, void *user);
+
+/* ---- port mapping -------------------------------------------------------------- */
+
+/* Maps our private IPv4 listen addresses (present and future) on the default
+ * gateway: PCP, then NAT-PMP, then UPnP IGD (drivers with it: the libuv one
+ * when built with miniupnpc; the simulator's NAT boxes answer PCP and
+ * NAT-PMP). Off by default, as go-libp2p's NATPortMap. A mapped address is
+ * handed to AutoNAT as a candidate and advertised once AutoNAT found it
+ * reachable (or at once with cfg.advertise_unconfirmed); mappings are
+ * renewed, and deleted when the host is destroyed. Progress is reported as
+ * FLARE_HOST_EV_PORTMAP. cfg NULL: flare_portmap_settings_default.
+ * Returns 0, FLARE_ERR_EXISTS (already enabled), FLARE_ERR_INVALID_ARG (bad
+ * struct_size, lifetime < 120, no protocol, a zero retry setting) or
+ * FLARE_ERR_UNSUPPORTED (the host has no port mapping service). */
+int flare_host_enable_portmap(flare_host *h, const flare_portmap_settings *cfg);
+
+typedef struct flare_portmap_info {
+    flare_portmap_proto proto;
+    flare_multiaddr internal; /* our listen address */
+    flare_multiaddr external; /* the gateway's, for it */
+    uint32_t lifetime;        /* seconds granted (0: permanent) */
+} flare_portmap_info;
+
+/* The mappings held now. Returns the count written (<= cap). */
+size_t flare_host_portmap_mappings(flare_host *h, flare_portmap_info *out, size_t cap);
 
 #ifdef __cplusplus
 }

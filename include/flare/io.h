@@ -48,6 +48,23 @@ typedef struct flare_io_sock flare_io_sock;
 typedef struct flare_io_listener flare_io_listener;
 typedef struct flare_io_timer flare_io_timer;
 typedef struct flare_io_udp flare_io_udp;
+typedef struct flare_io_upnp flare_io_upnp;
+
+/* A UPnP IGD request (flare_io_ops.upnp). */
+typedef struct flare_io_upnp_req {
+    int unmap;              /* 0: add a port mapping; 1: delete it */
+    int tcp;                /* 1 TCP, 0 UDP */
+    flare_ipaddr internal;  /* our LAN address and the port to map (IPv4) */
+    uint16_t external_port; /* wanted (map; another may be given) or held (unmap) */
+    uint32_t lifetime;      /* lease in seconds (map) */
+    char description[64];
+} flare_io_upnp_req;
+
+typedef struct flare_io_upnp_result {
+    int status;            /* 0, FLARE_ERR_NOT_FOUND (no IGD), _REFUSED, _IO, ... */
+    flare_ipaddr external; /* map: the IGD's external address and the mapped port */
+    uint32_t lifetime;     /* map: the lease granted (0: permanent) */
+} flare_io_upnp_result;
 
 /* Flags for listen and dial. */
 #define FLARE_IO_REUSE 0x1 /* SO_REUSEADDR | SO_REUSEPORT */
@@ -71,6 +88,8 @@ typedef void (*flare_io_accept_cb)(flare_io_listener *l, flare_io_sock *s, void 
 typedef void (*flare_io_timer_cb)(flare_io_timer *t, void *user);
 typedef void (*flare_io_udp_recv_cb)(flare_io_udp *u, const flare_ipaddr *from, const uint8_t *data,
                                      size_t len, void *user);
+/* A UPnP request finished; op is gone once this returns. */
+typedef void (*flare_io_upnp_cb)(flare_io_upnp *op, const flare_io_upnp_result *r, void *user);
 
 typedef struct flare_io_ops {
     /* Monotonic time in ns. */
@@ -117,6 +136,20 @@ typedef struct flare_io_ops {
     int (*udp_addr)(flare_io_udp *u, flare_ipaddr *local);
     int (*udp_send)(flare_io_udp *u, const flare_ipaddr *to, const uint8_t *data, size_t len);
     void (*udp_close)(flare_io_udp *u);
+
+    /* Port mapping (optional: a driver without them leaves them NULL). The
+     * default gateway of IP version family and our address towards it (port
+     * 0): 0, FLARE_ERR_NOT_FOUND (no default route) or FLARE_ERR_UNSUPPORTED. */
+    int (*gateway)(flare_io *io, int family, flare_ipaddr *gw, flare_ipaddr *local);
+    /* UPnP IGD (SSDP discovery, then SOAP): runs off the loop, cb runs from
+     * the loop. A request started with cb NULL runs to completion on its
+     * own (a delete at shutdown). Returns 0 with *out set (may be NULL when
+     * cb is NULL), FLARE_ERR_UNSUPPORTED, FLARE_ERR_INVALID_ARG or
+     * FLARE_ERR_NOMEM. */
+    int (*upnp)(flare_io *io, const flare_io_upnp_req *req, flare_io_upnp_cb cb, void *user,
+                flare_io_upnp **out);
+    /* No callback for op after this; the request itself may still finish. */
+    void (*upnp_cancel)(flare_io_upnp *op);
 } flare_io_ops;
 
 struct flare_io {

@@ -43,15 +43,24 @@ extern "C" {
 /* Most stream muxers accepted from (or sent to) a peer. */
 #define FLARE_NOISE_MAX_MUXERS 16
 
+/* A session's settings. Start from flare_noise_settings_default(), which
+ * sets struct_size and every field, then set identity and initiator. */
 typedef struct flare_noise_settings {
+    size_t struct_size;            /* set by flare_noise_settings_default */
     const flare_privkey *identity; /* our libp2p identity (Ed25519); copied */
     int initiator; /* 1: we send message 1; set by the caller, NOT by socket direction
                       (after a TCP simultaneous open the roles come from DCUtR) */
     const flare_peerid *expected_remote; /* NULL: accept any; copied */
     const char *const *muxers;           /* our stream muxers, in preference order; copied */
     size_t nmuxers;
-    size_t max_plaintext_buffer; /* bound on decrypted-but-unread bytes; 0 = 1 MiB */
+    /* Bound on decrypted-but-unread bytes: decryption stops while this much
+     * is unread (> 0); default FLARE_NOISE_DEFAULT_MAX_PLAINTEXT_BUFFER. */
+    size_t max_plaintext_buffer;
 } flare_noise_settings;
+
+/* Fills s with the defaults documented on each field (no identity, no
+ * muxers, initiator 0) and sets s->struct_size. */
+void flare_noise_settings_default(flare_noise_settings *s);
 
 struct flare__noise_state;
 
@@ -61,9 +70,10 @@ typedef struct flare_noise {
 } flare_noise;
 
 /* Sets up a session. rng supplies the static and ephemeral X25519 keys.
- * Returns 0, FLARE_ERR_INVALID_ARG (no identity, a muxer name that is empty
- * or longer than 255 bytes, more than FLARE_NOISE_MAX_MUXERS muxers) or
- * FLARE_ERR_NOMEM. */
+ * Returns 0, FLARE_ERR_INVALID_ARG (s->struct_size is not
+ * sizeof(flare_noise_settings), no identity, a muxer name that is empty or
+ * longer than 255 bytes, more than FLARE_NOISE_MAX_MUXERS muxers, or
+ * max_plaintext_buffer 0) or FLARE_ERR_NOMEM. */
 int flare_noise_init(flare_noise *n, const flare_noise_settings *s, const flare_mem *mem,
                      flare_rng rng);
 
@@ -101,6 +111,13 @@ int flare_noise_handshake_done(const flare_noise *n);
  * FLARE_ERR_STATE (handshake not done, or dead), FLARE_ERR_NONCE_EXHAUSTED
  * (fatal) or FLARE_ERR_NOMEM (out unchanged). */
 int flare_noise_encrypt(flare_noise *n, const uint8_t *data, size_t len, flare_buf *out);
+
+/* Encrypts head followed by data into out exactly as flare_noise_encrypt()
+ * of their concatenation would (same frames, same bytes), without copying
+ * them together first: a muxer frame header and the application's bytes go
+ * from where they are straight into ciphertext. Same returns. */
+int flare_noise_encrypt_pair(flare_noise *n, const uint8_t *head, size_t hlen, const uint8_t *data,
+                             size_t len, flare_buf *out);
 
 /* The authenticated remote (valid once the handshake is done, else NULL). */
 /* Returns the authenticated remote peer ID (owned by n), valid once the handshake is done. */

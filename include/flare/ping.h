@@ -29,8 +29,9 @@ typedef struct flare_ping_client {
     uint8_t payload[FLARE_PING_SIZE];
 } flare_ping_client;
 
-/* timeout: how long to wait for an echo (ns); 0 = FLARE_PING_DEFAULT_TIMEOUT.
- * Returns 0 or FLARE_ERR_INVALID_ARG (rng.fn NULL). */
+/* timeout: how long to wait for an echo (ns), e.g.
+ * FLARE_PING_DEFAULT_TIMEOUT. Returns 0 or FLARE_ERR_INVALID_ARG (rng.fn
+ * NULL, or timeout 0: an echo cannot arrive in no time). */
 int flare_ping_client_init(flare_ping_client *c, flare_tstamp timeout, flare_rng rng);
 
 /* Appends a fresh 32-byte random payload to out and starts its timer at now.

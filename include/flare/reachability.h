@@ -46,12 +46,16 @@ typedef enum flare_reach_state {
     FLARE_REACH_PRIVATE,
 } flare_reach_state;
 
+/* Start from flare_reachability_settings_default(), which sets struct_size
+ * and every field. Zero is never "the default": a boot or force delay of 0
+ * probes at once; confidence and the two intervals must not be 0. */
 typedef struct flare_reachability_settings {
-    unsigned confidence;           /* 0 = 3 */
-    flare_tstamp boot_delay;       /* 0 = 15 s */
-    flare_tstamp retry_interval;   /* 0 = 90 s */
-    flare_tstamp refresh_interval; /* 0 = 15 min */
-    flare_tstamp force_delay;      /* 0 = 2 s */
+    size_t struct_size;            /* set by flare_reachability_settings_default */
+    unsigned confidence;           /* agreeing results to settle; default 3 */
+    flare_tstamp boot_delay;       /* first probe; default 15 s */
+    flare_tstamp retry_interval;   /* between probes while unsure; default 90 s */
+    flare_tstamp refresh_interval; /* between probes once settled; default 15 min */
+    flare_tstamp force_delay;      /* first probe of a new address; default 2 s */
 } flare_reachability_settings;
 
 typedef struct flare__reach_track {
@@ -94,10 +98,17 @@ typedef struct flare_reachability {
     flare_reach_event ev[FLARE_REACH_MAX_EVENTS];
 } flare_reachability;
 
+/* Fills s with the defaults documented on each field and sets
+ * s->struct_size. */
+void flare_reachability_settings_default(flare_reachability_settings *s);
+
 /* s may be NULL (defaults). mem is unused (no allocation) but kept for the
- * convention. The first probe is due at now + boot_delay. */
-void flare_reachability_init(flare_reachability *r, const flare_reachability_settings *s,
-                             const flare_mem *mem, flare_tstamp now);
+ * convention. The first probe is due at now + boot_delay.
+ * Returns 0, or FLARE_ERR_INVALID_ARG (s->struct_size is not
+ * sizeof(flare_reachability_settings), or confidence, retry_interval or
+ * refresh_interval 0); r is then left zeroed. */
+int flare_reachability_init(flare_reachability *r, const flare_reachability_settings *s,
+                            const flare_mem *mem, flare_tstamp now);
 void flare_reachability_free(flare_reachability *r);
 
 /* Sets the addresses we want verified (our public candidates). Known ones

@@ -12,8 +12,9 @@
  * glue splices the two streams, feeding each chunk through
  * flare_relay_circuit_account so the relay's limits hold.
  *
- * Limits (flare_relay_server_config): a zero field takes the default, so a
- * zeroed config is a safe one. Reservations: one per peer (a refresh
+ * Limits (flare_relay_server_settings): start from
+ * flare_relay_server_settings_default(); zero is never "the default" (see
+ * the struct). Reservations: one per peer (a refresh
  * replaces it), a cap per IP and in total; per-ASN limits are not
  * implemented. Circuits: a cap per peer (counted on both ends, as go does)
  * and in total, including circuits still waiting for the target. Circuits
@@ -49,7 +50,13 @@ extern "C" {
 #define FLARE_RELAY_DEFAULT_STREAM_TIMEOUT    (60 * FLARE_NS_PER_S)
 #define FLARE_RELAY_DEFAULT_CONNECT_TIMEOUT   (30 * FLARE_NS_PER_S)
 
-typedef struct flare_relay_server_config {
+/* The server's settings. Start from flare_relay_server_settings_default(),
+ * which sets struct_size and every field, then change what you need. Zero
+ * is a real value: 0 reservations or circuits refuses every request of that
+ * kind; limit_duration and limit_data 0 mean no limit (as on the wire);
+ * reservation_ttl, buffer_size and the timeouts must not be 0. */
+typedef struct flare_relay_server_settings {
+    size_t struct_size; /* set by flare_relay_server_settings_default */
     /* Required: the relay's identity; signs vouchers. Copied. */
     const flare_privkey *key;
     /* The relay's public addresses, sent in reservations with /p2p/RELAY
@@ -57,16 +64,16 @@ typedef struct flare_relay_server_config {
      * FLARE_RELAY_MAX_ADDRS are kept. Copied. */
     const flare_multiaddr *addrs;
     size_t naddrs;
-    uint32_t reservation_ttl;         /* s */
-    uint32_t max_reservations;        /* total */
-    uint32_t max_reservations_per_ip; /* same IP, any port */
-    uint32_t max_circuits;            /* total, pending ones included */
-    uint32_t max_circuits_per_peer;
-    uint32_t limit_duration; /* s, per circuit */
-    uint64_t limit_data;     /* bytes per circuit, each direction */
-    uint32_t buffer_size;    /* bytes in flight per direction */
-    /* For the glue: reading a hop/stop message, and the whole stop exchange
-     * (the latter is also the pending circuit's expiry). */
+    uint32_t reservation_ttl;         /* s; default FLARE_RELAY_DEFAULT_TTL */
+    uint32_t max_reservations;        /* total; default 128 */
+    uint32_t max_reservations_per_ip; /* same IP, any port; default 8 */
+    uint32_t max_circuits;            /* total, pending ones included; default 1024 */
+    uint32_t max_circuits_per_peer;   /* default 16 */
+    uint32_t limit_duration;          /* s, per circuit; default 120, 0 = none */
+    uint64_t limit_data;              /* bytes per circuit, each direction; 128 KiB, 0 = none */
+    uint32_t buffer_size;             /* bytes in flight per direction; default 2048 */
+    /* For the glue: reading a hop/stop message (default 60 s), and the
+     * whole stop exchange (the pending circuit's expiry; default 30 s). */
     flare_tstamp stream_timeout;
     flare_tstamp connect_timeout;
     /* Trusted peers (copied). */
@@ -77,24 +84,27 @@ typedef struct flare_relay_server_config {
     int (*allow_connect)(void *user, const flare_peerid *src, const flare_ipaddr *ip,
                          const flare_peerid *dst);
     void *acl_user;
-} flare_relay_server_config;
+} flare_relay_server_settings;
 
 typedef struct flare_relay_server flare_relay_server;
 typedef struct flare_relay_circuit flare_relay_circuit;
 
-/* Fills c with the defaults (key and addrs NULL). */
-void flare_relay_server_config_default(flare_relay_server_config *c);
+/* Fills c with the defaults documented on each field (key and addrs NULL)
+ * and sets c->struct_size. */
+void flare_relay_server_settings_default(flare_relay_server_settings *c);
 
 /* Creates a server. rng seeds the hash tables (so peers cannot aim
- * collisions). Errors: FLARE_ERR_INVALID_ARG (no key, no rng),
- * FLARE_ERR_NOMEM. */
-int flare_relay_server_new(flare_relay_server **out, const flare_relay_server_config *cfg,
+ * collisions).
+ * Returns 0 with *out set, or FLARE_ERR_INVALID_ARG (cfg->struct_size is
+ * not sizeof(flare_relay_server_settings), no key, no rng, allow NULL with
+ * nallow > 0, or reservation_ttl, buffer_size, stream_timeout or
+ * connect_timeout 0), FLARE_ERR_NOMEM. */
+int flare_relay_server_new(flare_relay_server **out, const flare_relay_server_settings *cfg,
                            const flare_mem *mem, flare_rng rng);
 /* Frees the server and every circuit it still holds. */
 void flare_relay_server_del(flare_relay_server *s);
-/* The effective configuration (defaults applied; pointers not valid). */
-/* Returns the configuration in use (owned by s). */
-const flare_relay_server_config *flare_relay_server_get_config(const flare_relay_server *s);
+/* Returns the settings in use (owned by s; key, addrs and allow are NULL). */
+const flare_relay_server_settings *flare_relay_server_get_settings(const flare_relay_server *s);
 
 typedef enum flare_relay_hop_action {
     FLARE_RELAY_HOP_REPLIED = 0, /* reply in out: flush it, close the stream */

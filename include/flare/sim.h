@@ -61,11 +61,12 @@ typedef struct flare_sim_lan flare_sim_lan;
 typedef struct flare_sim_host flare_sim_host;
 typedef struct flare_sim_nat flare_sim_nat;
 
-#define FLARE_SIM_MSS     8192       /* bytes of TCP data per simulated segment */
-#define FLARE_SIM_TCP_HDR 40         /* header bytes counted against the link rate */
-#define FLARE_SIM_RCVBUF  (1u << 20) /* TCP receive window: bytes sent, not yet consumed */
-#define FLARE_SIM_UDP_HDR 28
-#define FLARE_SIM_RTO     (200 * FLARE_NS_PER_MS)
+#define FLARE_SIM_MSS           8192       /* bytes of TCP data per simulated segment */
+#define FLARE_SIM_TCP_HDR       40         /* header bytes counted against the link rate */
+#define FLARE_SIM_RCVBUF        (1u << 20) /* TCP receive window: bytes sent, not yet consumed */
+#define FLARE_SIM_UDP_HDR       28
+#define FLARE_SIM_RTO           (200 * FLARE_NS_PER_MS)
+#define FLARE_SIM_DEFAULT_QUEUE (64 * 1024) /* a typical link queue (flare_sim_link.queue) */
 /* The wall clock (io->unix_time) at virtual time 0: 2026-01-01T00:00:00Z. */
 #define FLARE_SIM_EPOCH 1767225600ULL
 
@@ -128,8 +129,9 @@ typedef struct flare_sim_link {
     flare_tstamp jitter; /* extra delay, uniform in [0, jitter] ns */
     double loss;         /* probability a packet is lost, 0..1 */
     uint64_t rate;       /* bytes per second, 0 = unlimited */
-    size_t queue;        /* bytes a rate-limited link may hold (UDP tail-drop);
-                            0 = 64 KiB */
+    size_t queue;        /* bytes a rate-limited link may hold before it drops UDP
+                            datagrams (tail-drop); 0: none wait, e.g.
+                            FLARE_SIM_DEFAULT_QUEUE */
 } flare_sim_link;
 
 /* Sets the link of every interface of h; takes effect for packets sent from
@@ -144,6 +146,17 @@ typedef enum flare_sim_nat_behavior {
     FLARE_SIM_APD = 2 /* address-and-port-dependent */
 } flare_sim_nat_behavior;
 
+/* Port mapping protocols a NAT box answers on its inside address, UDP port
+ * 5351 (src/io/sim_portmap.c). A mapping is endpoint-independent whatever
+ * the NAT's own behaviour (RFC 6887 section 11): inbound packets from anyone
+ * reach the internal port, and the internal port's new outbound flows
+ * leave from it, until its lifetime ends or it is deleted. */
+typedef enum flare_sim_portmap {
+    FLARE_SIM_PORTMAP_NONE = 0, /* requests are dropped (most routers) */
+    FLARE_SIM_PORTMAP_NATPMP,   /* NAT-PMP only: PCP gets "unsupported version" */
+    FLARE_SIM_PORTMAP_PCP,      /* PCP only: NAT-PMP gets PCP "unsupported version" */
+} flare_sim_portmap;
+
 typedef struct flare_sim_nat_config {
     flare_sim_nat_behavior mapping;   /* which remote endpoints share a mapping */
     flare_sim_nat_behavior filtering; /* which inbound packets a mapping lets in */
@@ -154,6 +167,7 @@ typedef struct flare_sim_nat_config {
     flare_tstamp udp_timeout;         /* idle UDP mapping lifetime */
     flare_tstamp tcp_est_timeout;     /* idle established TCP mapping lifetime */
     flare_tstamp tcp_trans_timeout;   /* idle TCP mapping before SYN-ACK/after FIN */
+    flare_sim_portmap portmap;        /* default none */
 } flare_sim_nat_config;
 
 /* Defaults: EI mapping, APD filtering, port preservation, no hairpinning,
@@ -181,8 +195,22 @@ typedef struct flare_sim_nat_stats {
     uint64_t dropped_other;   /* no route, hairpinning off, TCP without SYN mapping */
     uint64_t rst_sent;        /* RSTs answered to unsolicited SYNs */
     uint64_t hairpinned;
+    uint64_t portmap_requests; /* NAT-PMP / PCP datagrams received */
+    uint64_t portmap_active;   /* mappings made by them, live now */
+    uint64_t portmap_deleted;  /* deleted by a request (lifetime 0) */
 } flare_sim_nat_stats;
 void flare_sim_nat_stats_get(flare_sim_nat *n, flare_sim_nat_stats *st);
+
+/* A test's own port mapping server: called for every datagram to the NAT's
+ * port 5351 instead of the built-in one (whatever cfg.portmap says), it
+ * writes the answer to resp (at most cap bytes) and returns its length (0:
+ * no answer). hook NULL restores the built-in server. */
+typedef size_t (*flare_sim_portmap_hook)(flare_sim_nat *n, const uint8_t *req, size_t len,
+                                         uint8_t *resp, size_t cap, void *user);
+void flare_sim_nat_set_portmap_hook(flare_sim_nat *n, flare_sim_portmap_hook hook, void *user);
+/* The NAT reboots: every mapping is forgotten and the port mapping epoch
+ * starts again from 0. */
+void flare_sim_nat_reboot(flare_sim_nat *n);
 
 /* --- tracing and replay -------------------------------------------------- */
 

@@ -47,7 +47,9 @@ extern "C" {
 #define FLARE_YAMUX_HEADER_LEN     12
 #define FLARE_YAMUX_DEFAULT_WINDOW (256u * 1024u) /* fixed by the protocol */
 #define FLARE_YAMUX_ACK_BACKLOG    256u           /* our unacked outbound streams */
-#define FLARE_YAMUX_MAX_FRAME      (16u * 1024u)  /* payload per Data frame we send */
+/* Payload per Data frame we send: a frame with its header fills one Noise
+ * message (65535 bytes with the tag). */
+#define FLARE_YAMUX_MAX_FRAME (65535u - 16u - 12u)
 
 /* Frame types and flags (spec.md). */
 enum {
@@ -69,7 +71,12 @@ enum {
     FLARE_YAMUX_GOAWAY_INTERNAL_ERROR = 2,
 };
 
+/* A session's settings. Start from flare_yamux_settings_default(), which
+ * sets struct_size and every field. Zero is never "the default": 0 unacked
+ * inbound streams resets every stream the peer opens; max_streams must not
+ * be 0. */
 typedef struct flare_yamux_settings {
+    size_t struct_size;              /* set by flare_yamux_settings_default */
     int is_client;                   /* client opens odd ids, server even */
     uint32_t initial_window;         /* >= 256 KiB; the excess is granted on SYN/ACK */
     uint32_t max_window;             /* auto-tuning cap (16 MiB) */
@@ -84,13 +91,14 @@ typedef struct flare_yamux flare_yamux;
 
 /* Fills s with defaults: client, 256 KiB initial, 16 MiB max window and
  * buffer, 512 streams, 256 unacked inbound, keepalive 30 s, ping timeout
- * 10 s. */
+ * 10 s; and sets s->struct_size. */
 void flare_yamux_settings_default(flare_yamux_settings *s);
 
 /* Creates a session. rng draws the opaque value of each ping (random, so a
  * peer cannot answer pings it never read); now is the creation time (the
  * first keepalive ping is due then). Returns 0, FLARE_ERR_INVALID_ARG
- * (inconsistent settings, no rng) or FLARE_ERR_NOMEM. */
+ * (s->struct_size is not sizeof(flare_yamux_settings), inconsistent
+ * settings, max_streams 0, no rng) or FLARE_ERR_NOMEM. */
 int flare_yamux_new(flare_yamux **y, const flare_yamux_settings *s, const flare_mem *mem,
                     flare_rng rng, flare_tstamp now);
 /* Frees the session and every stream in it (no frames are sent). */
@@ -127,6 +135,14 @@ long flare_yamux_write(flare_yamux *y, uint32_t id, const uint8_t *data, size_t 
  * peer sent FIN and everything was read), FLARE_ERR_AGAIN (nothing yet),
  * FLARE_ERR_RESET or FLARE_ERR_NOT_FOUND. */
 long flare_yamux_read(flare_yamux *y, uint32_t id, uint8_t *dst, size_t cap, flare_buf *out);
+
+/* Like flare_yamux_write for one Data frame, without copying the payload:
+ * takes up to len bytes (at most the send window and FLARE_YAMUX_MAX_FRAME)
+ * and writes the frame's header to hdr. The caller sends whatever this
+ * appended to out first, then hdr, then that many bytes of its data.
+ * Returns the bytes taken or the errors of flare_yamux_write. */
+long flare_yamux_write_frame(flare_yamux *y, uint32_t id, size_t len,
+                             uint8_t hdr[FLARE_YAMUX_HEADER_LEN], flare_buf *out);
 
 /* Received bytes waiting to be read (0 for an unknown id). */
 /* Returns the bytes buffered for reading on stream id (0 if unknown). */

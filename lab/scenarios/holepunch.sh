@@ -4,8 +4,9 @@
 #   A (behind router ra) dials B through the relay; DCUtR punches a hole.
 # Usage: holepunch.sh [lab.sh up options]   (default: eim/eim, 25 ms per link)
 # Env: FLARE_BIN (default build/flare), EXPECT=direct|relayed (default
-# direct), QUIET=1 (no timeline). Prints a timeline and a summary; exits 0
-# when the outcome is the expected one.
+# direct), QUIET=1 (no timeline), TRANSPORT=tcp|quic (default tcp: every
+# node listens and dials on /tcp/4001, or on /udp/4001/quic-v1 only). Prints
+# a timeline and a summary; exits 0 when the outcome is the expected one.
 set -euo pipefail
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
@@ -20,6 +21,8 @@ seed_b=$(printf 'b2%.0s' $(seq 32))
 seed_a=$(printf 'c3%.0s' $(seq 32))
 rid=$(lab_json "$("$flare" id --seed "$seed_r" --json)" peerId)
 common=(--allow-testnet --json)
+tp=tcp/4001
+[ "${TRANSPORT:-tcp}" = quic ] && tp=udp/4001/quic-v1
 
 t0=$(date +%s.%N)
 if [ "${RELAY_IMPL:-flare}" = js ]; then
@@ -30,13 +33,14 @@ if [ "${RELAY_IMPL:-flare}" = js ]; then
     lab_start relay relay "$node" "$peer" --listen "/ip4/$FLARE_LAB_IP_relay/tcp/4001" --relay \
         --seed "$seed_r" --exit-after-ms 120000
 else
-    lab_start relay relay "$flare" relay --listen "/ip4/$FLARE_LAB_IP_relay/tcp/4001" \
+    lab_start relay relay "$flare" relay --listen "/ip4/$FLARE_LAB_IP_relay/$tp" \
         --seed "$seed_r" "${common[@]}"
 fi
 lab_wait_event "$LAB_LOGS/relay.log" listening 20 >/dev/null
-raddr=/ip4/$FLARE_LAB_IP_relay/tcp/4001/p2p/$rid
+[ "${RELAY_IMPL:-flare}" = js ] && raddr=/ip4/$FLARE_LAB_IP_relay/tcp/4001/p2p/$rid ||
+    raddr=/ip4/$FLARE_LAB_IP_relay/$tp/p2p/$rid
 
-lab_start b b "$flare" listen --listen /ip4/0.0.0.0/tcp/4001 --relay "$raddr" --seed "$seed_b" \
+lab_start b b "$flare" listen --listen "/ip4/0.0.0.0/$tp" --relay "$raddr" --seed "$seed_b" \
     --echo /echo/1.0.0 "${common[@]}"
 line=$(lab_wait_event "$LAB_LOGS/b.log" reservation 20) || {
     echo "B got no reservation"
@@ -44,7 +48,7 @@ line=$(lab_wait_event "$LAB_LOGS/b.log" reservation 20) || {
 }
 baddr=$(lab_json "$line" addr)
 
-lab_start a a "$flare" dial "$baddr" --listen /ip4/0.0.0.0/tcp/4001 --seed "$seed_a" \
+lab_start a a "$flare" dial "$baddr" --listen "/ip4/0.0.0.0/$tp" --seed "$seed_a" \
     --wait-holepunch 45 --echo /echo/1.0.0 --message after-the-punch "${common[@]}"
 if [ "${KILL_RELAY:-0}" = 1 ]; then
     # Kill the relay as soon as the relayed connection is up: DCUtR's

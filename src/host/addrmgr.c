@@ -458,6 +458,7 @@ static void refresh(flare_addrmgr *m, flare_tstamp now)
 void flare_addrmgr_settings_default(flare_addrmgr_settings *s)
 {
     memset(s, 0, sizeof(*s));
+    s->struct_size = sizeof(*s);
     s->activation_threshold = DEFAULT_THRESHOLD;
     s->ttl = DEFAULT_TTL;
     s->max_observations = DEFAULT_MAX_OBS;
@@ -470,19 +471,11 @@ static int apply_settings(flare_addrmgr_settings *d, const flare_addrmgr_setting
     flare_addrmgr_settings_default(d);
     if (!s)
         return 0;
-    if (s->v4_group_bits > 32 || s->v6_group_bits > 128 || s->max_observations > UINT32_MAX / 2)
+    if (s->struct_size != sizeof(*s) || s->v4_group_bits > 32 || s->v6_group_bits > 128 ||
+        !s->activation_threshold || !s->ttl || !s->max_observations ||
+        s->max_observations > UINT32_MAX / 2)
         return FLARE_ERR_INVALID_ARG;
-    if (s->activation_threshold)
-        d->activation_threshold = s->activation_threshold;
-    if (s->ttl)
-        d->ttl = s->ttl;
-    if (s->max_observations)
-        d->max_observations = s->max_observations;
-    if (s->v4_group_bits)
-        d->v4_group_bits = s->v4_group_bits;
-    if (s->v6_group_bits)
-        d->v6_group_bits = s->v6_group_bits;
-    d->doc_is_public = s->doc_is_public;
+    *d = *s;
     return 0;
 }
 

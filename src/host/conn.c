@@ -1,7 +1,9 @@
 /*
  * The connection upgrade pipeline and its steady state:
  *
- *   raw  --mss(/noise)-->  Noise XX  --mss(/yamux/1.0.0) or Noise ext-->  yamux
+ *   raw  --mss(security)-->  Noise XX (or another security protocol,
+ *        src/security/security.h)  --mss(/yamux/1.0.0) or early muxer-->  yamux
+ *        (src/muxer/muxer.h)
  *
  * It runs over any byte-stream transport (src/transport/transport.h): bytes
  * from it go through process_wire(); plaintext produced by mss or yamux is
@@ -10,17 +12,14 @@
  * multistream dialer, yamux client) is fixed when the upgrade starts and
  * need not match the transport's direction.
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "core/mem.h"
 #include "host/host_int.h"
 #include "transport/transport.h"
 
-static const char *const noise_protos[] = {FLARE__NOISE_ID};
-static const char *const yamux_protos[] = {FLARE__YAMUX_ID};
-
 static void conn_on_timer(flare_io_timer *t, void *user);
+static void transport_gone(flare_conn *c);
 
 flare_conn *flare__conn_new(flare_host *h, int outbound)
 {
@@ -52,6 +51,37 @@ void flare__conn_attach(flare_conn *c, const flare__transport_ops *ops, void *tr
 {
     c->tr_ops = ops;
     c->tr = tr;
+}
+
+flare_conn *flare__conn_accept(flare_host *h, const flare__transport *t, const flare_ipaddr *remote,
+                               const flare_multiaddr *remote_ma)
+{
+    if (remote && !flare__gater_allow_accept(h, remote, remote_ma))
+        return NULL;
+    /* The resource manager decides before anything is allocated. */
+    if (flare__rc_can_accept(h, remote))
+        return NULL;
+    flare_conn *c = flare__conn_new(h, 0);
+    if (c)
+        c->transport = t;
+    return c;
+}
+
+void flare__conn_accepted(flare_conn *c)
+{
+    flare__rc_conn_add(c);
+    /* Services see it first: a hole punch may land here (TCP simultaneous
+     * open accepted by our listener) and make us the initiator. They judge
+     * the remote IP, so not when it is a relay's. */
+    if (!c->tr_ops || !(c->tr_ops->flags & FLARE__TR_SHARED_IP))
+        flare__svc_inbound(c->host, c);
+    if (c->transport->kind == FLARE__TR_BYTES) {
+        flare__conn_start_upgrade(c);
+        return;
+    }
+    /* The transport's own handshake runs: flare__conn_session_ready. */
+    c->handshake_deadline = flare_io_now(c->host->io) + c->host->cfg.handshake_timeout;
+    flare__conn_arm_timer(c);
 }
 
 /* ---- teardown ------------------------------------------------------------------ */
@@ -106,10 +136,10 @@ void flare__conn_destroy(flare_conn *c)
     h->io->ops->timer_del(c->timer);
     if (c->mss_active)
         flare_mss_free(&c->mss);
-    if (c->noise_active)
-        flare_noise_free(&c->noise);
-    if (c->yamux)
-        flare_yamux_del(c->yamux);
+    if (c->sec_st)
+        c->sec->free(c->sec_st);
+    if (c->mux_st && c->mux_owned)
+        c->mux->free(c->mux_st);
     flare_buf_free(&c->plain_in);
     flare_buf_free(&c->tmp);
     flare_buf_free(&c->wire);
@@ -154,10 +184,13 @@ void flare__conn_api_leave(flare_conn *c)
 void flare_conn_close(flare_conn *c)
 {
     c->busy++; /* the flush may fail and close c first */
-    if (c->yamux && c->state == FLARE__CONN_READY && c->tr_ops) {
+    if (c->mux_st && c->state == FLARE__CONN_READY && c->tr_ops) {
         flare_buf_reset(&c->tmp);
-        flare_yamux_goaway(c->yamux, 0, &c->tmp);
+        c->mux->goaway(c->mux_st, 0, &c->tmp);
         flare__conn_flush(c);
+        if (c->tr_ops && !c->close_pending && c->sec_st && c->sec->close &&
+            c->sec->close(c->sec_st, &c->wire) == 0)
+            flare__conn_flush(c);
         if (c->tr_ops && c->tr_ops->shutdown)
             c->tr_ops->shutdown(c);
     }
@@ -167,14 +200,23 @@ void flare_conn_close(flare_conn *c)
 
 /* ---- output -------------------------------------------------------------------- */
 
-/* Empties a per-connection I/O buffer after a batch of used bytes. After a
- * small batch (handshakes, control messages, an idle tunnelled connection's setup)
- * the memory goes back, so idle connections hold no I/O buffers; a streaming
- * connection keeps up to 256 KiB rather than allocate per event. */
-static void io_buf_done(flare_buf *b, size_t used)
+/* Empties a per-connection I/O buffer after a batch of used bytes. The
+ * memory goes back once IO_QUIET batches in a row were small (handshakes,
+ * control messages, keepalives), so idle connections hold no I/O buffers;
+ * a streaming connection, whose big batches come with a few small ones
+ * (window updates, the tail of a window), keeps up to 256 KiB rather than
+ * give it back and fault it in again. */
+#define IO_BIG   16384
+#define IO_QUIET 8
+
+static void io_buf_done(flare_conn *c, flare_buf *b, size_t used)
 {
     flare_buf_reset(b);
-    if (used < 16384 || b->cap > 262144)
+    if (used >= IO_BIG)
+        c->io_quiet = 0;
+    else if (c->io_quiet < IO_QUIET)
+        c->io_quiet++;
+    if (c->io_quiet >= IO_QUIET || b->cap > 262144)
         flare_buf_free(b);
 }
 
@@ -229,6 +271,21 @@ void flare__conn_drained(flare_conn *c)
     flare__conn_uncongest(c);
 }
 
+/* Moves c->tmp into c->wire, encrypted if the secure channel is up. */
+static int seal_tmp(flare_conn *c)
+{
+    flare_host *h = c->host;
+    int rv;
+    if (c->sec_st && c->sec->handshake_done(c->sec_st)) {
+        if (h->tap)
+            h->tap(c, FLARE__TAP_SENT_PLAIN, c->tmp.base, c->tmp.len, h->tap_user);
+        rv = c->sec->encrypt(c->sec_st, c->tmp.base, c->tmp.len, &c->wire);
+    } else
+        rv = flare_buf_append(&c->wire, c->tmp.base, c->tmp.len);
+    io_buf_done(c, &c->tmp, c->tmp.len);
+    return rv;
+}
+
 /* Encrypts c->tmp (if the secure channel is up) and writes it with c->wire. */
 void flare__conn_flush(flare_conn *c)
 {
@@ -236,29 +293,57 @@ void flare__conn_flush(flare_conn *c)
         return;
     flare_host *h = c->host;
     if (c->tmp.len) {
-        int rv;
-        if (c->noise_active && flare_noise_handshake_done(&c->noise)) {
-            if (h->tap)
-                h->tap(c, FLARE__TAP_SENT_PLAIN, c->tmp.base, c->tmp.len, h->tap_user);
-            rv = flare_noise_encrypt(&c->noise, c->tmp.base, c->tmp.len, &c->wire);
-        } else
-            rv = flare_buf_append(&c->wire, c->tmp.base, c->tmp.len);
-        io_buf_done(&c->tmp, c->tmp.len);
+        int rv = seal_tmp(c);
         if (rv) {
             flare__conn_fail(c, rv);
             return;
         }
     }
-    if (c->wire.len) {
+    if (c->wire.len && c->tr_ops->write) {
         if (h->tap)
             h->tap(c, FLARE__TAP_SENT_WIRE, c->wire.base, c->wire.len, h->tap_user);
         int rv = c->tr_ops->write(c, c->wire.base, c->wire.len);
-        io_buf_done(&c->wire, c->wire.len);
+        io_buf_done(c, &c->wire, c->wire.len);
         if (rv < 0)
             flare__conn_fail(c, rv);
         else
             backpressure(c, rv == 1);
     }
+    /* A transport's own session sends what the batch produced. */
+    if (c->mux_st && !c->mux_owned && c->mux->flush && !c->close_pending)
+        c->mux->flush(c->mux_st);
+}
+
+long flare__conn_write_stream(flare_conn *c, uint32_t id, const uint8_t *data, size_t len)
+{
+    /* The copying path where the plaintext must be seen whole (the tap),
+     * nothing is encrypted yet, or the muxer or security protocol cannot
+     * split a frame (a transport's own session has no security here). */
+    if (!c->sec_st || !c->sec->handshake_done(c->sec_st) || !c->sec->encrypt_pair ||
+        !c->mux->write_frame || c->host->tap || c->close_pending)
+        return c->mux->write(c->mux_st, id, data, len, &c->tmp);
+    size_t done = 0;
+    while (done < len && !c->congested && !c->close_pending) {
+        uint8_t hdr[FLARE__MUX_HDR_MAX];
+        size_t hlen = 0;
+        long n = c->mux->write_frame(c->mux_st, id, len - done, hdr, &hlen, &c->tmp);
+        if (n < 0 && done == 0)
+            return n;
+        if (n <= 0)
+            break; /* the error comes back on the next write */
+        /* Control frames yamux produced go first (an ACK, for one). */
+        int rv = c->tmp.len ? seal_tmp(c) : 0;
+        if (rv == 0)
+            rv = c->sec->encrypt_pair(c->sec_st, hdr, hlen, data + done, (size_t)n, &c->wire);
+        if (rv) {
+            flare__conn_fail(c, rv);
+            return rv;
+        }
+        done += (size_t)n;
+        if (c->wire.len >= FLARE__CONN_FLUSH_AT)
+            flare__conn_flush(c);
+    }
+    return (long)done;
 }
 
 /* ---- timers -------------------------------------------------------------------- */
@@ -272,8 +357,8 @@ void flare__conn_arm_timer(flare_conn *c)
         d = flare_io_now(c->host->io);
     else if (c->state != FLARE__CONN_READY)
         d = c->handshake_deadline;
-    else if (c->yamux)
-        d = flare_yamux_expiry(c->yamux);
+    else if (c->mux_st)
+        d = c->mux->expiry(c->mux_st);
     flare_io *io = c->host->io;
     if (d == FLARE_TSTAMP_NEVER)
         io->ops->timer_stop(c->timer);
@@ -308,12 +393,12 @@ static void conn_on_timer(flare_io_timer *t, void *user)
     }
     c->busy++;
     flare_buf_reset(&c->tmp);
-    int rv = flare_yamux_handle_expiry(c->yamux, now, &c->tmp);
+    int rv = c->mux->handle_expiry(c->mux_st, now, &c->tmp);
     if (rv < 0)
         flare__conn_fail(c, rv);
     else {
         flare__conn_flush(c);
-        flare__conn_process_yamux(c);
+        flare__conn_process_mux(c);
     }
     flare__conn_arm_timer(c);
     flare__conn_unbusy(c);
@@ -328,8 +413,8 @@ void flare__conn_start_upgrade(flare_conn *c)
     c->handshake_deadline = flare_io_now(h->io) + h->cfg.handshake_timeout;
     flare_mss_settings ms = {0};
     ms.role = c->initiator ? FLARE_MSS_DIALER : FLARE_MSS_LISTENER;
-    ms.protocols = noise_protos;
-    ms.nprotocols = 1;
+    ms.protocols = h->sec_ids;
+    ms.nprotocols = h->nsecs;
     int rv = flare_mss_init(&c->mss, &ms, &c->rc.mem);
     if (rv == 0) {
         c->mss_active = 1;
@@ -345,47 +430,66 @@ void flare__conn_start_upgrade(flare_conn *c)
     flare__conn_unbusy(c);
 }
 
-static int start_noise(flare_conn *c)
+static const flare__muxer *find_muxer(const flare_host *h, const char *id)
 {
-    flare_host *h = c->host;
-    flare_noise_settings ns = {0};
-    ns.identity = &h->key;
-    ns.initiator = c->initiator;
-    ns.expected_remote = c->expect_peer ? &c->peer : NULL;
-    ns.muxers = yamux_protos;
-    ns.nmuxers = 1;
-    int rv = flare_noise_init(&c->noise, &ns, &c->rc.mem, h->rng);
-    if (rv)
-        return rv;
-    c->noise_active = 1;
-    c->state = FLARE__CONN_NOISE;
-    return flare_noise_start(&c->noise, &c->wire);
+    for (size_t i = 0; i < h->nmuxers; i++)
+        if (strcmp(h->muxers[i]->id, id) == 0)
+            return h->muxers[i];
+    return NULL;
 }
 
-/* Both sides listed muxers in their Noise extensions: Noise picked the
- * initiator's first choice that the responder also has; skip multistream. */
-static int muxer_from_noise(flare_conn *c)
-{
-    const char *m = flare_noise_selected_muxer(&c->noise);
-    return m && strcmp(m, FLARE__YAMUX_ID) == 0;
-}
-
-static int start_yamux(flare_conn *c)
+/* Multistream chose sec: its handshake starts (offering our muxers inside
+ * it, where the protocol can). */
+static int start_security(flare_conn *c, const flare__security *sec)
 {
     flare_host *h = c->host;
-    flare_yamux_settings ys;
-    flare_yamux_settings_default(&ys);
-    ys.is_client = c->initiator;
-    ys.max_streams = (uint32_t)h->cfg.max_streams_per_conn;
-    ys.keepalive_interval = h->cfg.keepalive_interval;
-    int rv = flare_yamux_new(&c->yamux, &ys, &c->rc.mem, h->rng, flare_io_now(h->io));
+    flare__security_cfg sc = {0};
+    sc.identity = &h->key;
+    sc.initiator = c->initiator;
+    sc.expected_remote = c->expect_peer ? &c->peer : NULL;
+    sc.muxers = h->mux_ids;
+    sc.nmuxers = h->nmuxers;
+    sc.mem = &c->rc.mem;
+    sc.rng = h->rng;
+    sc.unix_now = h->io->ops->unix_time ? h->io->ops->unix_time(h->io) : 0;
+    int rv = sec->init(&c->sec_st, &sc);
     if (rv)
         return rv;
-    snprintf(c->muxer, sizeof(c->muxer), "%s", FLARE__YAMUX_ID);
+    c->sec = sec;
+    c->security = sec->id;
+    c->state = FLARE__CONN_SECURING;
+    return sec->start(c->sec_st, &c->wire);
+}
+
+/* Both sides listed muxers in the handshake (Noise extensions): it picked
+ * the initiator's first choice that the responder also has; skip
+ * multistream. */
+static const flare__muxer *muxer_from_handshake(flare_conn *c)
+{
+    const char *m = c->sec->early_muxer ? c->sec->early_muxer(c->sec_st) : NULL;
+    return m ? find_muxer(c->host, m) : NULL;
+}
+
+static int start_muxer(flare_conn *c, const flare__muxer *mx)
+{
+    flare_host *h = c->host;
+    flare__muxer_cfg mc = {0};
+    mc.is_client = c->initiator;
+    mc.max_streams = (uint32_t)h->cfg.max_streams_per_conn;
+    mc.keepalive_interval = h->cfg.keepalive_interval;
+    mc.mem = &c->rc.mem;
+    mc.rng = h->rng;
+    mc.now = flare_io_now(h->io);
+    int rv = mx->new_session(&c->mux_st, &mc);
+    if (rv)
+        return rv;
+    c->mux = mx->ops;
+    c->mux_owned = 1;
+    c->muxer = mx->id;
     return 0;
 }
 
-static void conn_ready(flare_conn *c)
+static void conn_ready(flare_conn *c, const flare_pubkey *key)
 {
     flare_host *h = c->host;
     c->state = FLARE__CONN_READY;
@@ -394,7 +498,7 @@ static void conn_ready(flare_conn *c)
     flare__rc_conn_ready(c); /* frees its handshake slot */
     /* Pinned in the peerstore (never evicted) while connected. */
     c->peer_pinned = flare__peerstore_conn_opened(h->peerstore, &c->peer) == 0;
-    flare__peerstore_set_key(h->peerstore, &c->peer, flare_noise_remote_key(&c->noise));
+    flare__peerstore_set_key(h->peerstore, &c->peer, key);
     if (c->outbound && !c->limited)
         flare__peerstore_addr_worked(h->peerstore, &c->peer, &c->remote_ma);
     flare_host_event ev = {
@@ -407,9 +511,10 @@ static void conn_ready(flare_conn *c)
     flare__svc_conn_ready(h, c);
 }
 
-static int after_handshake(flare_conn *c)
+/* The handshake authenticated rp: the gater, the peer we dialed, and the
+ * resource manager's per-peer limit (both directions) decide. */
+static int admit_peer(flare_conn *c, const flare_peerid *rp)
 {
-    const flare_peerid *rp = flare_noise_remote_peerid(&c->noise);
     if (!flare__gater_allow_peer(c->host, c, rp))
         return FLARE_ERR_REFUSED;
     if (c->expect_peer && !flare_peerid_equal(rp, &c->peer))
@@ -417,15 +522,21 @@ static int after_handshake(flare_conn *c)
     c->peer = *rp;
     if (flare_peerid_equal(rp, &c->host->id))
         return FLARE_ERR_PEER_ID_MISMATCH; /* dialed ourselves */
-    int rv = flare__rc_conn_identified(c); /* the per-peer limit, both directions */
+    return flare__rc_conn_identified(c);
+}
+
+static int after_handshake(flare_conn *c)
+{
+    int rv = admit_peer(c, c->sec->remote_peer(c->sec_st));
     if (rv)
         return rv;
-    if (muxer_from_noise(c))
-        return start_yamux(c);
+    const flare__muxer *early = muxer_from_handshake(c);
+    if (early)
+        return start_muxer(c, early);
     flare_mss_settings ms = {0};
     ms.role = c->initiator ? FLARE_MSS_DIALER : FLARE_MSS_LISTENER;
-    ms.protocols = yamux_protos;
-    ms.nprotocols = 1;
+    ms.protocols = c->host->mux_ids;
+    ms.nprotocols = c->host->nmuxers;
     rv = flare_mss_init(&c->mss, &ms, &c->rc.mem);
     if (rv)
         return rv;
@@ -434,7 +545,7 @@ static int after_handshake(flare_conn *c)
     return flare_mss_start(&c->mss, &c->tmp);
 }
 
-/* Runs the multistream muxer negotiation and yamux over c->plain_in. */
+/* Runs the multistream muxer negotiation and the muxer over c->plain_in. */
 static int process_plain(flare_conn *c)
 {
     flare_tstamp now = flare_io_now(c->host->io);
@@ -446,23 +557,24 @@ static int process_plain(flare_conn *c)
             return rv;
         if (rv == 0)
             return 0;
-        if (strcmp(flare_mss_selected(&c->mss), FLARE__YAMUX_ID) != 0)
+        const flare__muxer *mx = find_muxer(c->host, flare_mss_selected(&c->mss));
+        if (!mx)
             return FLARE_ERR_NEGOTIATION;
         flare_mss_free(&c->mss);
         c->mss_active = 0;
-        rv = start_yamux(c);
+        rv = start_muxer(c, mx);
         if (rv)
             return rv;
     }
-    if (c->yamux && c->state != FLARE__CONN_READY) {
+    if (c->mux_st && c->state != FLARE__CONN_READY) {
         flare__conn_flush(c);
-        conn_ready(c);
+        conn_ready(c, c->sec->remote_key(c->sec_st));
         if (c->close_pending)
             return 0;
     }
-    if (c->yamux && c->plain_in.len) {
-        int rv = flare_yamux_recv(c->yamux, c->plain_in.base, c->plain_in.len, now, &c->tmp);
-        io_buf_done(&c->plain_in, c->plain_in.len);
+    if (c->mux_st && c->plain_in.len) {
+        int rv = c->mux->recv(c->mux_st, c->plain_in.base, c->plain_in.len, now, &c->tmp);
+        io_buf_done(c, &c->plain_in, c->plain_in.len);
         if (rv < 0)
             return rv;
     }
@@ -475,11 +587,18 @@ static int process_mss_security(flare_conn *c, const uint8_t *data, size_t len, 
     int rv = flare_mss_recv(&c->mss, data, len, used, &c->wire);
     if (rv <= 0)
         return rv;
-    if (strcmp(flare_mss_selected(&c->mss), FLARE__NOISE_ID) != 0)
+    /* The listener accepts only what we offer. */
+    const char *id = flare_mss_selected(&c->mss);
+    const flare__security *sec = flare__security_find(id, strlen(id));
+    flare_host *h = c->host;
+    size_t i = 0;
+    while (i < h->nsecs && h->secs[i] != sec)
+        i++;
+    if (i == h->nsecs)
         return FLARE_ERR_NEGOTIATION;
     flare_mss_free(&c->mss);
     c->mss_active = 0;
-    return start_noise(c);
+    return start_security(c, sec);
 }
 
 static int process_wire(flare_conn *c, const uint8_t *data, size_t len)
@@ -494,23 +613,23 @@ static int process_wire(flare_conn *c, const uint8_t *data, size_t len)
         if (c->state == FLARE__CONN_MSS_SECURITY)
             return 0;
     }
-    if (!c->noise_active)
+    if (!c->sec_st)
         return FLARE_ERR_STATE;
-    int done_before = flare_noise_handshake_done(&c->noise);
+    int done_before = c->sec->handshake_done(c->sec_st);
     size_t plain_before = c->plain_in.len;
-    int rv = flare_noise_recv(&c->noise, data, len, &c->wire, &c->plain_in);
+    int rv = c->sec->recv(c->sec_st, data, len, &c->wire, &c->plain_in);
     if (rv < 0)
         return rv;
     flare_host *h = c->host;
     if (h->tap && c->plain_in.len > plain_before)
         h->tap(c, FLARE__TAP_RECV_PLAIN, c->plain_in.base + plain_before,
                c->plain_in.len - plain_before, h->tap_user);
-    if (!done_before && flare_noise_handshake_done(&c->noise)) {
+    if (!done_before && c->sec->handshake_done(c->sec_st)) {
         rv = after_handshake(c);
         if (rv)
             return rv;
     }
-    if (!flare_noise_handshake_done(&c->noise))
+    if (!c->sec->handshake_done(c->sec_st))
         return 0;
     return process_plain(c);
 }
@@ -530,16 +649,16 @@ void flare__conn_input(flare_conn *c, const uint8_t *data, size_t len)
         c->host->tap(c, FLARE__TAP_RECV_WIRE, data, len, c->host->tap_user);
     int rv = process_wire(c, data, len);
     if (rv < 0) {
-        if (c->yamux && rv != FLARE_ERR_CRYPTO) {
+        if (c->mux_st && rv != FLARE_ERR_CRYPTO) {
             flare_buf_reset(&c->tmp);
-            flare_yamux_goaway(c->yamux, 1, &c->tmp);
+            c->mux->goaway(c->mux_st, 1, &c->tmp);
         }
         flare__conn_flush(c);
         flare__conn_fail(c, rv);
     } else {
         flare__conn_flush(c);
-        if (c->yamux)
-            flare__conn_process_yamux(c);
+        if (c->mux_st)
+            flare__conn_process_mux(c);
         flare__conn_arm_timer(c);
     }
     flare__conn_unbusy(c);
@@ -551,19 +670,150 @@ void flare__conn_close_transport(flare_conn *c, int abort)
     void *tr = c->tr;
     if (!ops)
         return;
+    transport_gone(c);
+    ops->close(c, tr, abort);
+}
+
+/* A transport's own session once the transport let go of it: every stream
+ * operation fails, no event, no timer. */
+static int dead_open(void *m, uint32_t *id, flare_buf *out)
+{
+    (void)m;
+    (void)id;
+    (void)out;
+    return FLARE_ERR_CLOSED;
+}
+
+static long dead_write(void *m, uint32_t id, const uint8_t *data, size_t len, flare_buf *out)
+{
+    (void)m;
+    (void)id;
+    (void)data;
+    (void)len;
+    (void)out;
+    return FLARE_ERR_CLOSED;
+}
+
+static long dead_read(void *m, uint32_t id, uint8_t *dst, size_t cap, flare_buf *out)
+{
+    (void)dst;
+    (void)cap;
+    return dead_write(m, id, NULL, 0, out);
+}
+
+static size_t dead_count(const void *m, uint32_t id)
+{
+    (void)m;
+    (void)id;
+    return 0;
+}
+
+static int dead_stream(void *m, uint32_t id, flare_buf *out)
+{
+    return (int)dead_write(m, id, NULL, 0, out);
+}
+
+static int dead_goaway(void *m, int error, flare_buf *out)
+{
+    return (int)dead_write(m, (uint32_t)error, NULL, 0, out);
+}
+
+static int dead_poll(void *m, flare__mux_event *ev)
+{
+    (void)m;
+    (void)ev;
+    return 0;
+}
+
+static flare_tstamp dead_expiry(const void *m)
+{
+    (void)m;
+    return FLARE_TSTAMP_NEVER;
+}
+
+static int dead_handle_expiry(void *m, flare_tstamp now, flare_buf *out)
+{
+    (void)now;
+    return dead_stream(m, 0, out);
+}
+
+static size_t dead_num(const void *m)
+{
+    return dead_count(m, 0);
+}
+
+static const flare__muxer_ops dead_mux = {
+    .open_stream = dead_open,
+    .write = dead_write,
+    .read = dead_read,
+    .readable = dead_count,
+    .close_stream = dead_stream,
+    .reset_stream = dead_stream,
+    .goaway = dead_goaway,
+    .poll_event = dead_poll,
+    .expiry = dead_expiry,
+    .handle_expiry = dead_handle_expiry,
+    .num_streams = dead_num,
+};
+
+/* The transport released its state: a session it gave c goes with it. */
+static void transport_gone(flare_conn *c)
+{
     c->tr_ops = NULL;
     c->tr = NULL;
-    ops->close(c, tr, abort);
+    if (c->mux_st && !c->mux_owned)
+        c->mux = &dead_mux;
 }
 
 void flare__conn_transport_lost(flare_conn *c, int err)
 {
-    c->tr_ops = NULL;
-    c->tr = NULL;
+    transport_gone(c);
     flare__conn_fail(c, err);
 }
 
-/* ---- yamux events ---------------------------------------------------------------- */
+/* ---- transports with their own security and streams ----------------------------------- */
+
+int flare__conn_session_ready(flare_conn *c, const flare__session *s)
+{
+    if (c->close_pending || c->state == FLARE__CONN_READY)
+        return FLARE_ERR_STATE;
+    flare_peerid rp;
+    int rv = flare_peerid_from_pubkey(&rp, s->remote_key);
+    c->busy++;
+    if (rv == 0)
+        rv = admit_peer(c, &rp);
+    if (rv) {
+        flare__conn_fail(c, rv);
+        flare__conn_unbusy(c);
+        return rv;
+    }
+    c->mux = s->mux;
+    c->mux_st = s->mux_st;
+    c->mux_owned = 0;
+    c->security = s->security;
+    c->muxer = s->muxer;
+    conn_ready(c, s->remote_key);
+    if (!c->close_pending) {
+        flare__conn_process_mux(c);
+        flare__conn_flush(c);
+        flare__conn_arm_timer(c);
+    }
+    flare__conn_unbusy(c);
+    return 0;
+}
+
+void flare__conn_session_input(flare_conn *c)
+{
+    if (c->close_pending || !c->mux_st || c->mux_owned)
+        return;
+    c->busy++;
+    flare__conn_process_mux(c);
+    flare__conn_flush(c);
+    flare__conn_arm_timer(c);
+    flare__conn_unbusy(c);
+}
+
+/* ---- muxer events ---------------------------------------------------------------- */
 
 static flare_stream *find_stream(flare_conn *c, uint32_t id)
 {
@@ -573,38 +823,38 @@ static flare_stream *find_stream(flare_conn *c, uint32_t id)
     return NULL;
 }
 
-static void handle_yamux_event(flare_conn *c, const flare_yamux_event *ev)
+static void handle_mux_event(flare_conn *c, const flare__mux_event *ev)
 {
     flare_stream *s = ev->stream_id ? find_stream(c, ev->stream_id) : NULL;
     switch (ev->type) {
-    case FLARE_YAMUX_EV_STREAM_OPENED:
+    case FLARE__MUX_EV_STREAM_OPENED:
         if (flare__rc_stream_check(c, 1) || !flare__stream_new(c, ev->stream_id, 1))
-            flare_yamux_reset_stream(c->yamux, ev->stream_id, &c->tmp);
+            c->mux->reset_stream(c->mux_st, ev->stream_id, &c->tmp);
         break;
-    case FLARE_YAMUX_EV_STREAM_READABLE:
+    case FLARE__MUX_EV_STREAM_READABLE:
         if (s)
             flare__stream_on_readable(s);
         break;
-    case FLARE_YAMUX_EV_STREAM_WRITABLE:
+    case FLARE__MUX_EV_STREAM_WRITABLE:
         if (s)
             flare__stream_on_writable(s);
         break;
-    case FLARE_YAMUX_EV_STREAM_REMOTE_CLOSED:
+    case FLARE__MUX_EV_STREAM_REMOTE_CLOSED:
         if (s)
             flare__stream_on_remote_closed(s);
         break;
-    case FLARE_YAMUX_EV_STREAM_RESET:
+    case FLARE__MUX_EV_STREAM_RESET:
         if (s)
             flare__stream_on_gone(s, FLARE_ERR_RESET);
         break;
-    case FLARE_YAMUX_EV_STREAM_CLOSED:
+    case FLARE__MUX_EV_STREAM_CLOSED:
         if (s)
             flare__stream_on_gone(s, 0);
         break;
-    case FLARE_YAMUX_EV_GOAWAY:
+    case FLARE__MUX_EV_GOAWAY:
         flare__conn_fail(c, 0);
         break;
-    case FLARE_YAMUX_EV_SESSION_ERROR:
+    case FLARE__MUX_EV_SESSION_ERROR:
         flare__conn_fail(c, ev->error ? ev->error : FLARE_ERR_PROTO);
         break;
     default:
@@ -612,12 +862,12 @@ static void handle_yamux_event(flare_conn *c, const flare_yamux_event *ev)
     }
 }
 
-void flare__conn_process_yamux(flare_conn *c)
+void flare__conn_process_mux(flare_conn *c)
 {
-    flare_yamux_event ev;
+    flare__mux_event ev;
     c->busy++;
-    while (!c->close_pending && flare_yamux_poll_event(c->yamux, &ev) == 1) {
-        handle_yamux_event(c, &ev);
+    while (!c->close_pending && c->mux->poll_event(c->mux_st, &ev) == 1) {
+        handle_mux_event(c, &ev);
         flare__conn_flush(c);
     }
     flare__conn_unbusy(c);
@@ -657,5 +907,15 @@ int flare_conn_is_limited(const flare_conn *c)
 
 const char *flare_conn_muxer(const flare_conn *c)
 {
-    return c->muxer;
+    return c->muxer ? c->muxer : "";
+}
+
+const char *flare_conn_transport(const flare_conn *c)
+{
+    return c->transport ? c->transport->name : "";
+}
+
+const char *flare_conn_security(const flare_conn *c)
+{
+    return c->security ? c->security : "";
 }

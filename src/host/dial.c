@@ -8,7 +8,7 @@
 
 #include "core/mem.h"
 #include "host/host_int.h"
-#include "transport/tcp.h"
+#include "transport/transport.h"
 
 /* Runs the waiters of c with status (0: c is ready). */
 void flare__dial_complete(flare_conn *c, int status)
@@ -47,11 +47,13 @@ static int add_waiter(flare_conn *c, flare_dial_cb cb, void *user)
     return 0;
 }
 
-static flare_conn *dial_in_flight(flare_host *h, const flare_peerid *peer)
+/* A dial to peer over transport t still under way. */
+static flare_conn *dial_in_flight(flare_host *h, const flare__transport *t,
+                                  const flare_peerid *peer)
 {
     for (flare_conn *c = h->conns; c; c = c->next)
         if (c->outbound && c->expect_peer && c->state != FLARE__CONN_READY && !c->close_pending &&
-            flare_peerid_equal(&c->peer, peer))
+            c->transport == t && flare_peerid_equal(&c->peer, peer))
             return c;
     return NULL;
 }
@@ -90,28 +92,14 @@ int flare_host_dial(flare_host *h, const flare_multiaddr *ma, const flare_dial_o
     int has_peer = flare_multiaddr_get_peerid(ma, &peer) == 0;
     if (has_peer && flare_peerid_equal(&peer, &h->id))
         return FLARE_ERR_INVALID_ARG;
-    const flare__svc_slot *dialer = flare__svc_dialer(h, ma);
-    if (dialer) {
-        if (has_peer && !o.force_new) {
-            flare_conn *c = flare_host_conn_to(h, &peer);
-            if (c)
-                return defer_dial_result(h, c, 0, cb, user);
-        }
-        return dialer->svc->dial(h, dialer->state, ma, &o, cb, user);
-    }
-    flare_ipaddr remote;
-    int proto;
-    int rv = flare_multiaddr_to_ipaddr(ma, &remote, &proto);
-    if (rv)
-        return rv;
-    if (proto != FLARE_MA_TCP)
+    const flare__tr_slot *t = flare__tr_for_dial(h, ma);
+    if (!t)
         return FLARE_ERR_UNSUPPORTED;
-
     if (has_peer && !o.force_new) {
         flare_conn *c = flare_host_conn_to(h, &peer);
         if (c)
             return defer_dial_result(h, c, 0, cb, user);
-        c = dial_in_flight(h, &peer);
+        c = dial_in_flight(h, t->tr, &peer);
         if (c)
             return add_waiter(c, cb, user);
     }
@@ -123,36 +111,29 @@ int flare_host_dial(flare_host *h, const flare_multiaddr *ma, const flare_dial_o
     flare_conn *c = flare__conn_new(h, 1);
     if (!c)
         return FLARE_ERR_NOMEM;
+    c->transport = t->tr;
     flare__rc_conn_add(c);
     if (o.role == FLARE_ROLE_RESPONDER)
         c->initiator = 0;
-    c->remote_ip = remote;
     c->remote_ma = *ma;
     if (has_peer) {
         c->peer = peer;
         c->expect_peer = 1;
     }
-    rv = add_waiter(c, cb, user);
+    int rv = add_waiter(c, cb, user);
     if (rv) {
-        flare__conn_fail(c, rv);
-        return rv;
-    }
-    flare_ipaddr local;
-    const flare_ipaddr *lp = NULL;
-    unsigned flags = 0;
-    if (h->cfg.reuse_port && !o.no_reuse &&
-        flare__host_listen_addr_for(h, remote.family, &local) == 0) {
-        lp = &local;
-        flags = FLARE_IO_REUSE;
-    }
-    rv = flare__tcp_dial(c, lp, &remote, flags);
-    if (rv) {
-        /* The caller learns it from the return value, not the callback. */
-        c->waiters->cb = NULL;
         flare__conn_fail(c, rv);
         return rv;
     }
     c->handshake_deadline = flare_io_now(h->io) + h->cfg.dial_timeout + h->cfg.handshake_timeout;
-    flare__conn_arm_timer(c);
-    return 0;
+    c->busy++; /* the transport reports from the loop, never inside this call */
+    rv = t->tr->dial(h, t->state, c, ma, &o);
+    if (rv) {
+        /* The caller learns it from the return value, not the callback. */
+        c->waiters->cb = NULL;
+        flare__conn_fail(c, rv);
+    } else
+        flare__conn_arm_timer(c);
+    flare__conn_unbusy(c);
+    return rv;
 }

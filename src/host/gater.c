@@ -144,19 +144,13 @@ static int refuse(flare_host *h)
 
 /* ---- hooks ------------------------------------------------------------------------ */
 
-int flare__gater_allow_accept(flare_host *h, flare_io_sock *s)
+int flare__gater_allow_accept(flare_host *h, const flare_ipaddr *remote,
+                              const flare_multiaddr *remote_ma)
 {
-    if (!h->gater)
+    if (!h->gater || ip_ok(h->gater, remote))
         return 1;
-    flare_ipaddr local, remote;
-    if (h->io->ops->sock_addrs(s, &local, &remote) != 0)
-        return refuse(h);
-    if (ip_ok(h->gater, &remote))
-        return 1;
-    flare_multiaddr ma;
-    flare_multiaddr_from_ipaddr(&ma, &remote, FLARE_MA_TCP);
     flare_host_event ev = {.type = FLARE_HOST_EV_INCOMING_FAILED,
-                           .u.failed = {.addr = &ma, .error = FLARE_ERR_REFUSED}};
+                           .u.failed = {.addr = remote_ma, .error = FLARE_ERR_REFUSED}};
     flare__host_emit(h, &ev);
     return refuse(h);
 }

@@ -4,7 +4,7 @@
 
 #include "core/mem.h"
 #include "host/host_int.h"
-#include "transport/tcp.h"
+#include "transport/transport.h"
 
 void flare_host_settings_default(flare_host_settings *c)
 {
@@ -59,6 +59,7 @@ void flare_host_settings_default(flare_host_settings *c)
     c->conn_write_high = FLARE__CONN_WRITE_HIGH;
     c->conn_write_low = FLARE__CONN_WRITE_LOW;
     c->conn_write_max = FLARE__CONN_WRITE_MAX;
+    c->security = FLARE__SECURITY_DEFAULT;
 }
 
 static void host_random(uint8_t *dst, size_t len, void *user)
@@ -69,19 +70,45 @@ static void host_random(uint8_t *dst, size_t len, void *user)
 
 static void run_defers(flare_io_timer *t, void *user);
 
+/* cfg.security: protocol IDs separated by commas, each one we implement,
+ * none twice. */
+static int parse_security(flare_host *h)
+{
+    const char *p = h->cfg.security;
+    if (strlen(p) >= sizeof(h->security))
+        return FLARE_ERR_INVALID_ARG;
+    memcpy(h->security, p, strlen(p) + 1);
+    h->cfg.security = h->security;
+    for (p = h->security; *p;) {
+        size_t len = strcspn(p, ",");
+        const flare__security *s = flare__security_find(p, len);
+        if (!s || h->nsecs == FLARE__SECURITY_MAX)
+            return FLARE_ERR_UNSUPPORTED;
+        for (size_t i = 0; i < h->nsecs; i++)
+            if (h->secs[i] == s)
+                return FLARE_ERR_INVALID_ARG;
+        h->secs[h->nsecs] = s;
+        h->sec_ids[h->nsecs++] = s->id;
+        p += len + (p[len] == ',');
+    }
+    return h->nsecs ? 0 : FLARE_ERR_UNSUPPORTED;
+}
+
 /* Settings from another build of the headers, or not from _default(), are
  * refused rather than guessed at. */
 static int settings_valid(const flare_host_settings *c)
 {
-    if (c->struct_size != sizeof(*c) || !c->agent_version || c->autorelay_num == 0)
+    if (c->struct_size != sizeof(*c) || !c->agent_version || !c->security || c->autorelay_num == 0)
         return 0;
     return c->conn_write_low > 0 && c->conn_write_high > 0 && c->conn_write_max > 0;
 }
 
-/* flare_host_new (src/services/builtin.c) passes the built-in services. */
+/* flare_host_new (src/services/builtin.c) passes the built-in services and
+ * transports. */
 int flare__host_new(flare_host **out, flare_io *io, const flare_privkey *key,
                     const flare_host_settings *cfg, const flare_mem *mem,
-                    const flare__service *const *svcs, size_t nsvcs)
+                    const flare__service *const *svcs, size_t nsvcs,
+                    const flare__transport *const *trs, size_t ntrs)
 {
     if (cfg && !settings_valid(cfg))
         return FLARE_ERR_INVALID_ARG;
@@ -104,6 +131,13 @@ int flare__host_new(flare_host **out, flare_io *io, const flare_privkey *key,
     h->defers_tail = &h->defers;
     int rv = flare_peerid_from_pubkey(&h->id, &key->pub);
     if (rv == 0)
+        rv = parse_security(h);
+    h->nmuxers = flare__muxers_builtin(&h->muxers);
+    if (h->nmuxers > sizeof(h->mux_ids) / sizeof(h->mux_ids[0]))
+        h->nmuxers = sizeof(h->mux_ids) / sizeof(h->mux_ids[0]);
+    for (size_t i = 0; i < h->nmuxers; i++)
+        h->mux_ids[i] = h->muxers[i]->id;
+    if (rv == 0)
         rv = flare__rc_new(h);
     if (rv == 0)
         rv = io->ops->timer_new(io, run_defers, h, &h->defer_timer);
@@ -114,6 +148,8 @@ int flare__host_new(flare_host **out, flare_io *io, const flare_privkey *key,
     }
     if (rv == 0)
         rv = flare__addrs_init(h);
+    if (rv == 0)
+        rv = flare__tr_init_all(h, trs, ntrs);
     if (rv == 0)
         rv = flare__svc_init_all(h, svcs, nsvcs);
     if (rv) {
@@ -136,9 +172,11 @@ void flare_host_del(flare_host *h)
     while (h->listeners) {
         flare__listener *l = h->listeners;
         h->listeners = l->next;
-        h->io->ops->listener_close(l->l);
+        l->transport->close_listener(h, flare__tr_state(h, l->transport), l);
         flare__free(h->mem, l);
     }
+    if (h->trs)
+        flare__tr_free_all(h);
     while (h->handlers) {
         flare__handler *x = h->handlers;
         h->handlers = x->next;
@@ -293,62 +331,26 @@ size_t flare_host_protocols(const flare_host *h, const char **list, size_t cap)
 
 /* ---- listeners -------------------------------------------------------------- */
 
-static void on_accept(flare_io_listener *l, flare_io_sock *s, void *user)
-{
-    flare__listener *fl = user;
-    flare_host *h = fl->host;
-    (void)l;
-    if (!flare__gater_allow_accept(h, s)) {
-        h->io->ops->sock_close(s, 1);
-        return;
-    }
-    /* The resource manager decides before anything is allocated for s. */
-    flare_ipaddr local, remote;
-    if (h->io->ops->sock_addrs(s, &local, &remote) || flare__rc_can_accept(h, &remote)) {
-        h->io->ops->sock_close(s, 1);
-        return;
-    }
-    flare_conn *c = flare__conn_new(h, 0);
-    if (!c) {
-        h->io->ops->sock_close(s, 1);
-        return;
-    }
-    flare__tcp_attach(c, s);
-    flare__rc_conn_add(c);
-    /* Services see it first: a hole punch may land here (TCP simultaneous
-     * open accepted by our listener) and make us the initiator. */
-    flare__svc_inbound(h, c);
-    flare__conn_start_upgrade(c);
-}
-
 int flare_host_listen(flare_host *h, const flare_multiaddr *ma)
 {
-    flare_ipaddr ip;
-    int proto;
-    int rv = flare_multiaddr_to_ipaddr(ma, &ip, &proto);
-    if (rv)
-        return rv;
-    if (proto != FLARE_MA_TCP)
+    const flare__tr_slot *t = flare__tr_for_listen(h, ma);
+    if (!t)
         return FLARE_ERR_UNSUPPORTED;
     flare__listener *fl = flare__calloc(h->mem, 1, sizeof(*fl));
     if (!fl)
         return FLARE_ERR_NOMEM;
     fl->host = h;
-    unsigned flags = FLARE_IO_REUSE | (h->cfg.share_listen ? FLARE_IO_SHARE : 0);
-    rv = h->io->ops->listen(h->io, &ip, flags, on_accept, fl, &fl->l);
-    if (rv == 0)
-        rv = h->io->ops->listener_addr(fl->l, &fl->addr);
-    if (rv == 0)
-        rv = flare_multiaddr_from_ipaddr(&fl->ma, &fl->addr, FLARE_MA_TCP);
+    fl->transport = t->tr;
+    int rv = t->tr->listen(h, t->state, ma, fl);
     if (rv) {
-        if (fl->l)
-            h->io->ops->listener_close(fl->l);
         flare__free(h->mem, fl);
         flare_host_event ev = {.type = FLARE_HOST_EV_LISTEN_FAILED,
                                .u.listen = {.addr = ma, .error = rv}};
         flare__host_emit(h, &ev);
         return rv;
     }
+    if (flare_multiaddr_to_ipaddr(&fl->ma, &fl->addr, NULL))
+        fl->addr.family = 0;
     fl->next = h->listeners;
     h->listeners = fl;
     flare__addrs_listen_added(h, &fl->ma);
@@ -365,10 +367,11 @@ size_t flare_host_listen_addrs(const flare_host *h, flare_multiaddr *out, size_t
     return n;
 }
 
-int flare__host_listen_addr_for(const flare_host *h, int family, flare_ipaddr *out)
+int flare__host_listen_addr_for(const flare_host *h, const flare__transport *t, int family,
+                                flare_ipaddr *out)
 {
     for (const flare__listener *l = h->listeners; l; l = l->next) {
-        if (l->addr.family == family) {
+        if (l->addr.family == family && (!t || l->transport == t)) {
             *out = l->addr;
             return 0;
         }

@@ -6,19 +6,23 @@
 #include "flare/buf.h"
 #include "flare/host.h"
 #include "flare/mss.h"
-#include "flare/noise.h"
-#include "flare/yamux.h"
 #include "host/rcmgr.h"
-
-#define FLARE__YAMUX_ID "/yamux/1.0.0"
+#include "muxer/muxer.h"
+#include "security/security.h"
 
 /* Socket write queue marks (flare_host_settings.conn_write_*). */
 #define FLARE__CONN_WRITE_HIGH (1u << 20)
 #define FLARE__CONN_WRITE_LOW  (256u << 10)
 #define FLARE__CONN_WRITE_MAX  (8u << 20)
-#define FLARE__NOISE_ID        "/noise"
+/* Ciphertext a stream's write collects in c->wire before it is written:
+ * the connection's buffers stay small enough to be kept (and to stay in
+ * the CPU caches) between writes. */
+#define FLARE__CONN_FLUSH_AT    (64u << 10)
+#define FLARE__SECURITY_DEFAULT "/noise"
+#define FLARE__SECURITY_MAX     4 /* protocols in flare_host_settings.security */
 
 typedef struct flare__transport_ops flare__transport_ops;
+typedef struct flare__transport flare__transport;
 
 typedef struct flare__handler {
     struct flare__handler *next;
@@ -29,13 +33,21 @@ typedef struct flare__handler {
     unsigned flags;
 } flare__handler;
 
+/* A listen address, served by one transport (src/transport/transport.h). */
 typedef struct flare__listener {
     struct flare__listener *next;
     flare_host *host;
-    flare_io_listener *l;
-    flare_ipaddr addr;
-    flare_multiaddr ma;
+    const flare__transport *transport;
+    void *handle;       /* the transport's */
+    flare_ipaddr addr;  /* from ma (family 0 if it has no IP) */
+    flare_multiaddr ma; /* the bound address */
 } flare__listener;
+
+/* A registered transport and its state. */
+typedef struct flare__tr_slot {
+    const flare__transport *tr;
+    void *state;
+} flare__tr_slot;
 
 typedef struct flare__dial_waiter {
     struct flare__dial_waiter *next;
@@ -64,7 +76,7 @@ typedef struct flare__defer {
 typedef enum {
     FLARE__CONN_DIALING,
     FLARE__CONN_MSS_SECURITY,
-    FLARE__CONN_NOISE,
+    FLARE__CONN_SECURING,
     FLARE__CONN_MSS_MUXER,
     FLARE__CONN_READY,
     FLARE__CONN_DEAD,
@@ -95,7 +107,7 @@ struct flare_stream {
     flare_stream_cbs cbs;
     void *user;
     unsigned flags;
-    flare_buf outq; /* bytes accepted from the app, not yet in yamux; freed when empty */
+    flare_buf outq; /* bytes accepted from the app, not yet in the muxer; freed when empty */
     unsigned inbound : 1;
     unsigned close_requested : 1; /* app asked for FIN; sent once outq drains */
     unsigned fin_sent : 1;
@@ -120,8 +132,10 @@ struct flare_conn {
     flare_peerid peer;
     flare_multiaddr remote_ma, local_ma;
     flare_ipaddr remote_ip, local_ip;
-    /* The transport the bytes run over (src/transport/transport.h); NULL
-     * once it is gone. */
+    /* The transport it runs over (registry entry; set at dial or accept). */
+    const flare__transport *transport;
+    /* Its per-connection operations and state (src/transport/transport.h);
+     * NULL once it is gone. */
     const struct flare__transport_ops *tr_ops;
     void *tr;
     /* The transport's queue is above its high-water mark; streams keep
@@ -133,13 +147,22 @@ struct flare_conn {
     flare_tstamp idle_since;
     flare_mss mss;
     int mss_active;
-    flare_noise noise;
-    int noise_active;
-    flare_yamux *yamux;
+    /* The security protocol (NULL until multistream chose one) and its
+     * session; security names it (static) for flare_conn_security. */
+    const flare__security *sec;
+    void *sec_st;
+    const char *security;
+    /* The stream muxer (NULL until there is one): negotiated over a byte
+     * stream, or the session of a transport with its own streams; muxer
+     * names it (static) for flare_conn_muxer. */
+    const flare__muxer_ops *mux;
+    void *mux_st;
+    int mux_owned; /* negotiated (freed with c), not a transport's session */
+    const char *muxer;
     flare_buf plain_in; /* decrypted bytes not yet consumed */
-    flare_buf tmp;      /* plaintext produced by mss/yamux, to encrypt */
+    flare_buf tmp;      /* plaintext produced by mss/the muxer, to encrypt */
     flare_buf wire;     /* ciphertext/raw bytes to write */
-    char muxer[32];
+    unsigned io_quiet;  /* small I/O batches in a row (io_buf_done) */
     flare_stream *streams;
     flare_stream *dead_streams;  /* freed when busy drops to 0 */
     flare_stream *reset_streams; /* reset by the application: on_close due on the next tick */
@@ -162,6 +185,13 @@ struct flare_host {
     flare_io *io;
     flare_host_settings cfg;
     char agent[128];
+    char security[128]; /* cfg.security's copy */
+    const flare__security *secs[FLARE__SECURITY_MAX];
+    const char *sec_ids[FLARE__SECURITY_MAX]; /* their IDs, the multistream list */
+    size_t nsecs;
+    const flare__muxer *const *muxers; /* of byte-stream upgrades, preferred first */
+    const char *mux_ids[8];            /* their IDs, the multistream list */
+    size_t nmuxers;
     flare_privkey key;
     flare_peerid id;
     flare_rng rng;
@@ -178,6 +208,8 @@ struct flare_host {
     flare_addrmgr *addrmgr;
     uint64_t addrmgr_version;
     flare_io_timer *addrmgr_timer;
+    flare__tr_slot *trs; /* the transports, in matching order */
+    size_t ntrs;
     struct flare__svc_slot *svcs;    /* the services, in registration order */
     struct flare__connect *connects; /* flare_host_connect races (connect.c) */
     size_t nsvcs;
@@ -197,14 +229,28 @@ void flare__host_emit(flare_host *h, const flare_host_event *ev);
 void flare__host_defer(flare_host *h, flare__defer *d);
 flare__defer *flare__defer_new(flare_host *h, flare__defer_kind kind);
 const flare__handler *flare__host_find_handler(const flare_host *h, const char *proto, size_t len);
-int flare__host_listen_addr_for(const flare_host *h, int family, flare_ipaddr *out);
+/* The address of a listener of transport t (NULL: any) in family (4, 6). */
+int flare__host_listen_addr_for(const flare_host *h, const flare__transport *t, int family,
+                                flare_ipaddr *out);
+/* transports.c: the registry. The transport that dials / listens on ma
+ * (the first in list order that accepts it), or NULL. */
+int flare__tr_init_all(flare_host *h, const flare__transport *const *trs, size_t n);
+void flare__tr_free_all(flare_host *h);
+const flare__tr_slot *flare__tr_for_dial(flare_host *h, const flare_multiaddr *ma);
+const flare__tr_slot *flare__tr_for_listen(flare_host *h, const flare_multiaddr *ma);
 
 /* conn.c */
 flare_conn *flare__conn_new(flare_host *h, int outbound);
 void flare__conn_start_upgrade(flare_conn *c);
 void flare__conn_fail(flare_conn *c, int err);
 void flare__conn_flush(flare_conn *c);
-void flare__conn_process_yamux(flare_conn *c);
+/* Sends up to len bytes of stream id's data through the muxer; when the
+ * muxer and the security protocol can (write_frame, encrypt_pair), the
+ * data is encrypted from data straight into c->wire (written out every
+ * FLARE__CONN_FLUSH_AT bytes) and it stops early when the transport is
+ * congested. Returns the bytes taken or the muxer's write errors. */
+long flare__conn_write_stream(flare_conn *c, uint32_t id, const uint8_t *data, size_t len);
+void flare__conn_process_mux(flare_conn *c);
 void flare__conn_arm_timer(flare_conn *c);
 void flare__conn_destroy(flare_conn *c);
 /* Bytes from the transport; len 0 is the end of the byte stream. */
@@ -291,7 +337,8 @@ size_t flare__addrs_advertised(flare_host *h, flare_multiaddr *out, size_t cap);
 /* gater.c: 1 if the connection may go on, 0 if refused (the caller closes
  * it). accept: before anything is read (judges the remote IP); dial: before
  * the socket (the address's peer and IP); peer: after the handshake. */
-int flare__gater_allow_accept(flare_host *h, flare_io_sock *s);
+int flare__gater_allow_accept(flare_host *h, const flare_ipaddr *remote,
+                              const flare_multiaddr *remote_ma);
 int flare__gater_allow_dial(flare_host *h, const flare_multiaddr *ma);
 int flare__gater_allow_peer(flare_host *h, const flare_conn *c, const flare_peerid *peer);
 void flare__gater_free(flare_host *h);
@@ -328,7 +375,8 @@ typedef struct flare__service {
     int (*init)(flare_host *h, void **state);
     /* At host destruction, after every connection is gone. */
     void (*free)(flare_host *h, void *state);
-    /* An accepted socket, before the upgrade starts (may set c->initiator). */
+    /* An accepted connection, before the upgrade starts (may set
+     * c->initiator); not a relayed one (its remote IP is the relay's). */
     void (*on_inbound)(flare_host *h, void *state, flare_conn *c);
     /* c finished its upgrade (after FLARE_HOST_EV_CONN_OPENED and the dialers). */
     void (*on_conn_ready)(flare_host *h, void *state, flare_conn *c);
@@ -343,10 +391,6 @@ typedef struct flare__service {
     size_t (*addrs)(flare_host *h, void *state, flare_multiaddr *out, size_t cap);
     /* 1: the connection manager must not close c. */
     int (*protects)(flare_host *h, void *state, const flare_conn *c);
-    /* Dials addresses the core cannot (e.g. relayed ones): dials says which. */
-    int (*dials)(const flare_multiaddr *ma);
-    int (*dial)(flare_host *h, void *state, const flare_multiaddr *ma, const flare_dial_opts *o,
-                flare_dial_cb cb, void *user);
 } flare__service;
 
 typedef struct flare__svc_slot {
@@ -357,7 +401,8 @@ typedef struct flare__svc_slot {
 /* service.c: the registry and the hook calls. */
 int flare__host_new(flare_host **out, flare_io *io, const flare_privkey *key,
                     const flare_host_settings *cfg, const flare_mem *mem,
-                    const flare__service *const *svcs, size_t nsvcs);
+                    const flare__service *const *svcs, size_t nsvcs,
+                    const flare__transport *const *trs, size_t ntrs);
 int flare__svc_init_all(flare_host *h, const flare__service *const *svcs, size_t n);
 void flare__svc_free_all(flare_host *h);
 /* The state slot of svc (NULL: not registered with h). */
@@ -373,7 +418,5 @@ void flare__svc_addrs_changed(flare_host *h, flare__addrs_change why);
 void flare__svc_event(flare_host *h, const flare_host_event *ev);
 size_t flare__svc_addrs(flare_host *h, flare_multiaddr *out, size_t cap);
 int flare__svc_protects(flare_host *h, const flare_conn *c);
-/* The service that dials ma, or NULL. */
-const flare__svc_slot *flare__svc_dialer(flare_host *h, const flare_multiaddr *ma);
 
 #endif

@@ -139,13 +139,3 @@ int flare__svc_protects(flare_host *h, const flare_conn *c)
     }
     return 0;
 }
-
-const flare__svc_slot *flare__svc_dialer(flare_host *h, const flare_multiaddr *ma)
-{
-    EACH_HOOK(h, dial, s)
-    {
-        if (s->svc->dials && s->svc->dials(ma))
-            return s;
-    }
-    return NULL;
-}

@@ -1,5 +1,6 @@
 /*
- * Streams: a yamux stream plus its multistream-select negotiation.
+ * Streams: a stream of the connection's muxer (yamux, or a transport's own,
+ * src/muxer/muxer.h) plus its multistream-select negotiation.
  *
  * Outbound streams negotiate optimistically (one proposal, 0-RTT): the
  * proposal and any data the application writes early are sent at once, and
@@ -197,20 +198,19 @@ flare_stream *flare__stream_new(flare_conn *c, uint32_t id, int inbound)
         flare__stream_free(s);
         return NULL;
     }
-    flare_yamux_set_stream_user(c->yamux, id, s);
     stream_link(c, s);
     if (inbound)
         flare__stream_on_writable(s);
     return s;
 }
 
-/* Moves queued bytes into yamux as the window allows; sends FIN when the
+/* Moves queued bytes into the muxer as the window allows; sends FIN when the
  * application closed and everything is out. */
 static int stream_push(flare_stream *s)
 {
     flare_conn *c = s->conn;
     while (s->outq.len && !c->congested) {
-        long n = flare_yamux_write(c->yamux, s->id, s->outq.base, s->outq.len, &c->tmp);
+        long n = flare__conn_write_stream(c, s->id, s->outq.base, s->outq.len);
         if (n < 0)
             return (int)n;
         if (n == 0)
@@ -225,7 +225,7 @@ static int stream_push(flare_stream *s)
      * confirmed the protocol: js-libp2p loses a FIN that arrives while it is
      * still negotiating. */
     if (s->close_requested && !s->fin_sent && s->outq.len == 0 && !unconfirmed(s)) {
-        int rv = flare_yamux_close_stream(c->yamux, s->id, &c->tmp);
+        int rv = c->mux->close_stream(c->mux_st, s->id, &c->tmp);
         if (rv)
             return rv;
         s->fin_sent = 1;
@@ -237,7 +237,7 @@ void flare__stream_on_writable(flare_stream *s)
 {
     int rv = stream_push(s);
     if (rv) {
-        flare_yamux_reset_stream(s->conn->yamux, s->id, &s->conn->tmp);
+        s->conn->mux->reset_stream(s->conn->mux_st, s->id, &s->conn->tmp);
         flare__stream_on_gone(s, rv);
         return;
     }
@@ -259,7 +259,7 @@ static void stream_negotiated(flare_stream *s)
             rv = flare__rc_stream_protocol(s); /* per-protocol limits */
     }
     if (rv) {
-        flare_yamux_reset_stream(s->conn->yamux, s->id, &s->conn->tmp);
+        s->conn->mux->reset_stream(s->conn->mux_st, s->id, &s->conn->tmp);
         flare__stream_on_gone(s, rv);
         return;
     }
@@ -268,7 +268,7 @@ static void stream_negotiated(flare_stream *s)
         const flare__handler *x =
             flare__host_find_handler(stream_host(s), s->protocol, strlen(s->protocol));
         if (!x) { /* removed meanwhile */
-            flare_yamux_reset_stream(s->conn->yamux, s->id, &s->conn->tmp);
+            s->conn->mux->reset_stream(s->conn->mux_st, s->id, &s->conn->tmp);
             flare__stream_on_gone(s, FLARE_ERR_NEGOTIATION);
             return;
         }
@@ -303,7 +303,7 @@ static void deliver(flare_stream *s, const uint8_t *data, size_t len)
             int err;
             size_t used = stream_negotiate(s, data, len, &err);
             if (err) {
-                flare_yamux_reset_stream(s->conn->yamux, s->id, &s->conn->tmp);
+                s->conn->mux->reset_stream(s->conn->mux_st, s->id, &s->conn->tmp);
                 flare__stream_on_gone(s, err);
                 return;
             }
@@ -328,7 +328,7 @@ void flare__stream_on_readable(flare_stream *s)
     flare_conn *c = s->conn;
     uint8_t buf[READ_CHUNK];
     while (s->state != FLARE__STREAM_DEAD && !s->paused && !c->close_pending) {
-        long n = flare_yamux_read(c->yamux, s->id, buf, sizeof(buf), &c->tmp);
+        long n = c->mux->read(c->mux_st, s->id, buf, sizeof(buf), &c->tmp);
         if (n <= 0)
             break;
         deliver(s, buf, (size_t)n);
@@ -340,10 +340,10 @@ void flare__stream_on_readable(flare_stream *s)
 void flare__stream_on_remote_closed(flare_stream *s)
 {
     s->remote_eof = 1;
-    if (s->paused || flare_yamux_readable(s->conn->yamux, s->id) > 0)
+    if (s->paused || s->conn->mux->readable(s->conn->mux_st, s->id) > 0)
         return; /* delivered once the data before the FIN is read */
     if (s->state == FLARE__STREAM_NEGOTIATING) {
-        flare_yamux_reset_stream(s->conn->yamux, s->id, &s->conn->tmp);
+        s->conn->mux->reset_stream(s->conn->mux_st, s->id, &s->conn->tmp);
         flare__stream_on_gone(s, FLARE_ERR_NEGOTIATION);
         return;
     }
@@ -369,13 +369,13 @@ int flare_conn_new_stream(flare_conn *c, const char *protocol, const flare_strea
     if (flare__rc_stream_check(c, 0))
         return FLARE_ERR_LIMIT;
     uint32_t id;
-    int rv = flare_yamux_open_stream(c->yamux, &id, &c->tmp);
+    int rv = c->mux->open_stream(c->mux_st, &id, &c->tmp);
     if (rv)
         return rv;
     c->busy++;
     flare_stream *s = flare__stream_new(c, id, 0);
     if (!s) {
-        flare_yamux_reset_stream(c->yamux, id, &c->tmp);
+        c->mux->reset_stream(c->mux_st, id, &c->tmp);
         flare__conn_flush(c);
         flare__conn_api_leave(c);
         return FLARE_ERR_NOMEM;
@@ -386,7 +386,7 @@ int flare_conn_new_stream(flare_conn *c, const char *protocol, const flare_strea
     if (rv == 0)
         rv = nego_start(s);
     if (rv) {
-        flare_yamux_reset_stream(c->yamux, id, &c->tmp);
+        c->mux->reset_stream(c->mux_st, id, &c->tmp);
         stream_unlink(s);
         flare__stream_free(s);
         flare__conn_flush(c);
@@ -430,7 +430,7 @@ int flare_stream_write(flare_stream *s, const uint8_t *data, size_t len)
     if (s->outq.len == 0 && !c->congested) {
         /* Nothing queued: straight into yamux, and only what the window
          * refuses is copied into the queue. */
-        long n = flare_yamux_write(c->yamux, s->id, data, len, &c->tmp);
+        long n = flare__conn_write_stream(c, s->id, data, len);
         if (n < 0) {
             rv = (int)n;
         } else {
@@ -483,7 +483,7 @@ void flare_stream_reset(flare_stream *s)
         return;
     flare_conn *c = s->conn;
     c->busy++;
-    flare_yamux_reset_stream(c->yamux, s->id, &c->tmp);
+    c->mux->reset_stream(c->mux_st, s->id, &c->tmp);
     flare__conn_flush(c);
     s->state = FLARE__STREAM_DEAD;
     stream_unlink(s);

@@ -225,6 +225,22 @@ static uint64_t sim_unix_time(flare_io *io)
     return FLARE_SIM_EPOCH + sim_now(io) / FLARE_NS_PER_S;
 }
 
+/* The gateway of the first LAN of h (of that IP version) that has one: the
+ * inside address of its NAT box. */
+static int sim_gateway(flare_io *io, int family, flare_ipaddr *gw, flare_ipaddr *local)
+{
+    flare_sim_host *h = HOST(io);
+    for (size_t i = 0; i < h->node.n_ifaces; i++) {
+        sim_iface *ifc = h->node.ifaces[i];
+        if (ifc->ip.family != family || !ifc->lan->gateway)
+            continue;
+        *gw = ifc->lan->gateway->ip;
+        *local = ifc->ip;
+        return 0;
+    }
+    return FLARE_ERR_NOT_FOUND;
+}
+
 const flare_io_ops flare__sim_io_ops = {
     .now = sim_now,
     .unix_time = sim_unix_time,
@@ -249,4 +265,5 @@ const flare_io_ops flare__sim_io_ops = {
     .udp_addr = sim_udp_addr,
     .udp_send = sim_udp_send,
     .udp_close = sim_udp_close,
+    .gateway = sim_gateway,
 };

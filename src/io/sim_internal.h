@@ -102,7 +102,8 @@ typedef struct sim_mapping {
     flare_ipaddr dest; /* remote the mapping is keyed on (AD/APD mapping) */
     flare_ipaddr ext;  /* outside endpoint */
     flare_tstamp last;
-    sim_remote *remotes; /* endpoints sent to, for filtering */
+    flare_tstamp pinned_until; /* a NAT-PMP/PCP mapping: lives until then; 0 = dynamic */
+    sim_remote *remotes;       /* endpoints sent to, for filtering */
 } sim_mapping;
 
 struct flare_sim_nat {
@@ -113,6 +114,9 @@ struct flare_sim_nat {
     flare_prng prng;
     sim_mapping *maps;
     flare_sim_nat_stats st;
+    flare_tstamp booted;            /* the port mapping epoch starts here */
+    flare_sim_portmap_hook pm_hook; /* a test's server, or NULL */
+    void *pm_user;
 };
 
 struct flare_sim {
@@ -168,6 +172,11 @@ void flare__sim_host_free(flare_sim *sim, flare_sim_host *h);
 /* sim_nat.c */
 void flare__sim_nat_input(flare_sim *sim, flare_sim_nat *n, sim_iface *from, sim_pkt *p);
 void flare__sim_nat_free(flare_sim *sim, flare_sim_nat *n);
+void flare__sim_mapping_free(flare_sim *sim, sim_mapping *m);
+int flare__sim_nat_pick_port(flare_sim_nat *n, uint8_t proto, uint16_t want, uint16_t *out);
+
+/* sim_portmap.c: a datagram to the NAT's port 5351 (takes p). */
+void flare__sim_portmap_input(flare_sim_nat *n, sim_pkt *p);
 
 /* --- sockets and timers --------------------------------------------------- */
 

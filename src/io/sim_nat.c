@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "flare/portmap.h"
 #include "io/sim_internal.h"
 
 void flare_sim_nat_config_default(flare_sim_nat_config *c)
@@ -50,6 +51,7 @@ flare_sim_nat *flare_sim_nat_new(flare_sim *sim, const char *name, flare_sim_lan
         return NULL;
     n->node.is_nat = 1;
     n->sim = sim;
+    n->booted = sim->now;
     n->node.name = flare__sim_strdup(sim->mem, name);
     if (cfg)
         n->cfg = *cfg;
@@ -86,7 +88,7 @@ void flare_sim_nat_link_set(flare_sim_nat *n, const flare_sim_link *l)
     n->out->link = *l;
 }
 
-static void mapping_free(flare_sim *sim, sim_mapping *m)
+void flare__sim_mapping_free(flare_sim *sim, sim_mapping *m)
 {
     while (m->remotes) {
         sim_remote *r = m->remotes;
@@ -101,7 +103,7 @@ void flare__sim_nat_free(flare_sim *sim, flare_sim_nat *n)
     while (n->maps) {
         sim_mapping *m = n->maps;
         n->maps = m->next;
-        mapping_free(sim, m);
+        flare__sim_mapping_free(sim, m);
     }
     for (size_t i = 0; i < n->node.n_ifaces; i++)
         flare__free(sim->mem, n->node.ifaces[i]);
@@ -122,11 +124,12 @@ static void purge(flare_sim_nat *n)
     flare_tstamp now = n->sim->now;
     for (sim_mapping **pp = &n->maps; *pp;) {
         sim_mapping *m = *pp;
-        if (now - m->last > mapping_timeout(n, m)) {
+        if (m->pinned_until ? now > m->pinned_until : now - m->last > mapping_timeout(n, m)) {
             *pp = m->next;
             n->st.mappings_expired++;
             n->st.mappings_active--;
-            mapping_free(n->sim, m);
+            n->st.portmap_active -= m->pinned_until != 0;
+            flare__sim_mapping_free(n->sim, m);
         } else {
             pp = &m->next;
         }
@@ -144,6 +147,8 @@ static int mapping_matches_out(const flare_sim_nat *n, const sim_mapping *m, uin
 {
     if (m->proto != proto || !flare_ipaddr_equal(&m->in, src))
         return 0;
+    if (m->pinned_until)
+        return 1;
     switch (n->cfg.firewall_only ? FLARE_SIM_EI : n->cfg.mapping) {
     case FLARE_SIM_EI:
         return 1;
@@ -162,7 +167,7 @@ static int port_taken(const flare_sim_nat *n, uint8_t proto, uint16_t port)
     return 0;
 }
 
-static int pick_port(flare_sim_nat *n, uint8_t proto, uint16_t want, uint16_t *out)
+int flare__sim_nat_pick_port(flare_sim_nat *n, uint8_t proto, uint16_t want, uint16_t *out)
 {
     if (n->cfg.port_preservation && want && !port_taken(n, proto, want)) {
         *out = want;
@@ -193,7 +198,8 @@ static sim_mapping *mapping_out(flare_sim_nat *n, sim_pkt *p)
     m->in = p->src;
     m->dest = p->dst;
     m->ext = n->cfg.firewall_only ? p->src : n->out->ip;
-    if (!n->cfg.firewall_only && pick_port(n, p->proto, p->src.port, &m->ext.port) < 0) {
+    if (!n->cfg.firewall_only &&
+        flare__sim_nat_pick_port(n, p->proto, p->src.port, &m->ext.port) < 0) {
         flare__free(n->sim->mem, m);
         return NULL;
     }
@@ -239,7 +245,7 @@ static sim_mapping *mapping_in(flare_sim_nat *n, const sim_pkt *p)
 
 static int filter_allows(const flare_sim_nat *n, const sim_mapping *m, const flare_ipaddr *src)
 {
-    if (n->cfg.filtering == FLARE_SIM_EI)
+    if (n->cfg.filtering == FLARE_SIM_EI || m->pinned_until)
         return 1;
     for (const sim_remote *r = m->remotes; r; r = r->next) {
         if (n->cfg.filtering == FLARE_SIM_AD ? flare_ipaddr_same_ip(&r->ep, src)
@@ -301,6 +307,11 @@ static sim_mapping *admit_in(flare_sim_nat *n, const sim_pkt *p)
 
 static void from_inside(flare_sim_nat *n, sim_pkt *p)
 {
+    if (p->proto == SIM_UDP && p->dst.port == FLARE_PORTMAP_SERVER_PORT &&
+        flare_ipaddr_same_ip(&p->dst, &n->in->ip) && !n->cfg.firewall_only) {
+        flare__sim_portmap_input(n, p);
+        return;
+    }
     int to_self = flare_ipaddr_same_ip(&p->dst, &n->out->ip);
     if (flare_ipaddr_same_ip(&p->dst, &n->in->ip) || (to_self && !n->cfg.hairpinning) ||
         (to_self && n->cfg.firewall_only)) {

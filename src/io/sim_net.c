@@ -268,9 +268,8 @@ static flare_tstamp link_transmit(flare_sim *sim, sim_iface *ifc, sim_link_dir *
     *queue_full = 0;
     if (l->rate == 0)
         return start;
-    size_t limit = l->queue ? l->queue : 65536;
     double queued = (double)(start - sim->now) * (double)l->rate / 1e9;
-    if (p->proto == SIM_UDP && queued > (double)limit) {
+    if (p->proto == SIM_UDP && queued > (double)l->queue) {
         *queue_full = 1;
         return 0;
     }

@@ -141,6 +141,12 @@ static void maybe_free(flare_uvio *u)
     }
 }
 
+void flare__uv_release(flare_uvio *u)
+{
+    u->nhandles--;
+    maybe_free(u);
+}
+
 void flare__uv_obj_add(flare_uvio *u, flare__uv_obj *o, uv_handle_t *h)
 {
     o->u = u;
@@ -427,6 +433,9 @@ static const flare_io_ops uv_ops = {
     .udp_addr = flare__uv_udp_addr,
     .udp_send = flare__uv_udp_send,
     .udp_close = flare__uv_udp_close,
+    .gateway = flare__uv_gateway,
+    .upnp = flare__uv_upnp,
+    .upnp_cancel = flare__uv_upnp_cancel,
 };
 
 static void core_closed(uv_handle_t *h)

@@ -83,7 +83,8 @@ struct flare_uvio {
     size_t nheap, capheap;
     uint64_t timer_seq;
     int timer_due;
-    uint8_t rbuf[FLARE__UV_READ_BUF]; /* shared: reads are consumed at once */
+    uint8_t rbuf[FLARE__UV_READ_BUF];    /* shared: reads are consumed at once */
+    char igd_url[512], igd_service[128]; /* the last UPnP IGD found (uv_portmap.c) */
 };
 
 /* Conversions and error mapping (uv.c). */
@@ -131,5 +132,14 @@ int flare__uv_udp_bind(flare_io *io, const flare_ipaddr *local, unsigned flags,
 int flare__uv_udp_addr(flare_io_udp *u, flare_ipaddr *local);
 int flare__uv_udp_send(flare_io_udp *u, const flare_ipaddr *to, const uint8_t *data, size_t len);
 void flare__uv_udp_close(flare_io_udp *u);
+
+/* uv_portmap.c: the default gateway, and UPnP IGD on libuv's thread pool.
+ * Work in flight counts in nhandles (the driver outlives it);
+ * flare__uv_release drops one and frees a dying driver at zero. */
+int flare__uv_gateway(flare_io *io, int family, flare_ipaddr *gw, flare_ipaddr *local);
+int flare__uv_upnp(flare_io *io, const flare_io_upnp_req *req, flare_io_upnp_cb cb, void *user,
+                   flare_io_upnp **out);
+void flare__uv_upnp_cancel(flare_io_upnp *op);
+void flare__uv_release(flare_uvio *u);
 
 #endif

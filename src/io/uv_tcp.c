@@ -301,12 +301,10 @@ static void write_cb(uv_write_t *req, int status)
         s->cbs.on_drain(s, s->user);
 }
 
-int flare__uv_sock_write(flare_io_sock *s, const uint8_t *data, size_t len)
+/* Queues data[0..len) behind earlier writes (and behind a pending connect);
+ * the request owns a copy. */
+static int queue_write(flare_io_sock *s, const uint8_t *data, size_t len)
 {
-    if (s->o.gone || s->deferred || s->shut)
-        return FLARE_ERR_STATE;
-    if (len == 0)
-        return 0;
     wreq *w = flare__malloc(s->o.u->mem, sizeof(*w) + len);
     if (!w)
         return FLARE_ERR_NOMEM;
@@ -314,7 +312,6 @@ int flare__uv_sock_write(flare_io_sock *s, const uint8_t *data, size_t len)
     w->s = s;
     w->len = len;
     uv_buf_t b = {.base = (char *)w->data, .len = len}; /* uv_buf_init takes 32 bits */
-    /* Queued behind earlier writes (and behind a pending connect). */
     int r = uv_write(&w->req, (uv_stream_t *)&s->tcp, &b, 1, write_cb);
     if (r != 0) {
         flare__free(s->o.u->mem, w);
@@ -322,6 +319,30 @@ int flare__uv_sock_write(flare_io_sock *s, const uint8_t *data, size_t len)
     }
     s->pending += len;
     return 0;
+}
+
+int flare__uv_sock_write(flare_io_sock *s, const uint8_t *data, size_t len)
+{
+    if (s->o.gone || s->deferred || s->shut)
+        return FLARE_ERR_STATE;
+    if (len == 0)
+        return 0;
+    /* Hand the bytes to the kernel now: no copy and no request for what it
+     * takes. uv_try_write refuses (EAGAIN) while a connect or bytes of
+     * earlier writes are still queued, which keeps the order. Errors
+     * go through the queued path, so they are reported as before (from
+     * write_cb). */
+    if (s->connected) {
+        uv_buf_t b = {.base = (char *)data, .len = len};
+        int n = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+        if (n > 0) {
+            data += n;
+            len -= (size_t)n;
+            if (len == 0)
+                return 0;
+        }
+    }
+    return queue_write(s, data, len);
 }
 
 size_t flare__uv_sock_pending(flare_io_sock *s)

@@ -420,8 +420,8 @@ static void open_common(flare_stream *s, int status, flare__autonat *an, int v2)
         flare_conn *c = flare_stream_conn(s);
         flare_ipaddr ip;
         /* Refuse families we cannot dial instead of reporting a dial error. */
-        an->s2.settings.no_ipv4 = flare__host_listen_addr_for(h, 4, &ip) != 0;
-        an->s2.settings.no_ipv6 = flare__host_listen_addr_for(h, 6, &ip) != 0;
+        an->s2.settings.no_ipv4 = flare__host_listen_addr_for(h, NULL, 4, &ip) != 0;
+        an->s2.settings.no_ipv6 = flare__host_listen_addr_for(h, NULL, 6, &ip) != 0;
         flare_autonat2_server_req_init(&r->r2, &an->s2, &c->peer, &c->remote_ma, c->limited);
     }
     flare_stream_set_user(s, &sreq_cbs, r);
@@ -445,15 +445,18 @@ static const flare_stream_cbs v2_handler = {.on_open = v2_open};
 static int server_init(flare__autonat *an)
 {
     flare_host *h = an->h;
-    flare_autonat1_server_settings s1 = {0};
+    flare_autonat1_server_settings s1;
+    flare_autonat1_server_settings_default(&s1);
     s1.doc_is_public = h->cfg.doc_addrs_public;
     s1.max_dial_addrs = V1_DIAL_ADDRS;
     int rv = flare_autonat1_server_init(&an->s1, &s1, h->mem);
     if (rv)
         return rv;
     an->s1_ok = 1;
-    flare_autonat2_server_settings s2 = {0};
+    flare_autonat2_server_settings s2;
+    flare_autonat2_server_settings_default(&s2);
     s2.doc_is_public = h->cfg.doc_addrs_public;
+    s2.allow_quic = 1; /* the QUIC transport dials them back */
     rv = flare_autonat2_server_init(&an->s2, &s2, h->mem, h->rng);
     if (rv)
         return rv;

@@ -79,7 +79,8 @@ static size_t add_unique(flare_multiaddr *out, size_t n, size_t cap, const flare
     return n;
 }
 
-/* Our public candidates: public listen addresses, then external ones. */
+/* Our public candidates: public listen addresses, then external ones
+ * (observed, and mapped on our gateway). */
 static size_t candidates(flare_host *h, flare_multiaddr *out, size_t cap)
 {
     flare_multiaddr tmp[16];
@@ -88,7 +89,8 @@ static size_t candidates(flare_host *h, flare_multiaddr *out, size_t cap)
     for (size_t i = 0; i < k; i++)
         if (is_public(h, &tmp[i]))
             n = add_unique(out, n, cap, &tmp[i]);
-    k = flare_host_external_addrs(h, tmp, 16, 1);
+    k = flare__portmap_candidates(h, tmp, 16); /* mapped by our gateway: likeliest first */
+    k += flare_host_external_addrs(h, tmp + k, 16 - k, 1);
     for (size_t i = 0; i < k; i++)
         if (is_public(h, &tmp[i]))
             n = add_unique(out, n, cap, &tmp[i]);
@@ -323,7 +325,8 @@ static int probe_start(flare__autonat *an, round_t *rd, flare_conn *c, int v2,
     flare_buf_init(&out, h->mem);
     int rv = h->io->ops->timer_new(h->io, probe_timeout, p, &p->timer);
     if (rv == 0 && v2) {
-        rv = flare_autonat2_client_req_init(&p->c2, addrs, n, 0, h->rng, &out);
+        rv = flare_autonat2_client_req_init(&p->c2, addrs, n, FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                            h->rng, &out);
     } else if (rv == 0) {
         p->nasked = n;
         memcpy(p->asked, addrs, n * sizeof(*addrs));
@@ -487,7 +490,12 @@ static int match_nonce(flare__autonat *an, flare_stream *s, uint64_t nonce)
         if (!p->v2 || !p->s)
             continue;
         int same = flare_stream_conn(p->s) == c;
-        if (flare_autonat2_client_req_dial_back(&p->c2, nonce, &c->local_ma, same, &out) == 0)
+        /* A dial-back to a port our gateway maps arrives on the listen port. */
+        const flare_multiaddr *local = &c->local_ma;
+        for (size_t i = 0; i < p->c2.naddrs; i++)
+            if (flare__portmap_maps_to(an->h, &p->c2.addrs[i], &c->local_ma))
+                local = &p->c2.addrs[i];
+        if (flare_autonat2_client_req_dial_back(&p->c2, nonce, local, same, &out) == 0)
             matched = 1;
     }
     if (matched && flare_stream_write(s, out.base, out.len) >= 0)
@@ -548,14 +556,17 @@ static const flare_stream_cbs back_handler = {.on_open = back_open};
 int flare__autonat_client_init(flare__autonat *an)
 {
     flare_host *h = an->h;
-    flare_reachability_settings rs = {0};
+    flare_reachability_settings rs;
+    flare_reachability_settings_default(&rs);
     rs.boot_delay = h->cfg.autonat_boot_delay;
     rs.retry_interval = h->cfg.autonat_retry_interval;
     rs.refresh_interval = h->cfg.autonat_refresh_interval;
     flare_tstamp now = flare_io_now(h->io);
-    flare_reachability_init(&an->reach, &rs, h->mem, now);
+    int rv = flare_reachability_init(&an->reach, &rs, h->mem, now);
+    if (rv)
+        return rv;
     an->boot_at = flare_reachability_expiry(&an->reach);
-    int rv = h->io->ops->timer_new(h->io, on_timer, an, &an->timer);
+    rv = h->io->ops->timer_new(h->io, on_timer, an, &an->timer);
     if (rv == 0)
         rv = flare_host_set_handler(h, FLARE_AUTONAT_V2_DIAL_BACK_ID, &back_handler, an, 0);
     if (rv == 0)

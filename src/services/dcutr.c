@@ -27,6 +27,7 @@
 #include "flare/lpframe.h"
 #include "services/services.h"
 #include "transport/circuit.h"
+#include "transport/quic.h"
 
 #define GRACE      (2 * FLARE_NS_PER_S)
 #define EXPECT_MAX 64
@@ -307,11 +308,97 @@ static void punch_dialed(flare_host *h, flare_conn *c, int status, void *user)
 }
 
 /* How we judge addresses a peer gave us (its CONNECT, its identify). */
-static flare_dcutr_addr_opts peer_addr_opts(const flare_host *h)
+static flare_dcutr_addr_settings peer_addr_opts(const flare_host *h)
 {
-    flare_dcutr_addr_opts o = {.doc_is_public = h->cfg.doc_addrs_public,
-                               .allow_private = h->cfg.dial_private_peer_addrs};
+    flare_dcutr_addr_settings o;
+    flare_dcutr_addr_settings_default(&o);
+    o.doc_is_public = h->cfg.doc_addrs_public;
+    o.allow_quic = 1;
+    o.allow_private = h->cfg.dial_private_peer_addrs;
     return o;
+}
+
+/* ---- QUIC: B punches with UDP packets, A dials ------------------------------------------ *
+ * QUIC has no simultaneous open: A is the QUIC client and dials B's QUIC
+ * addresses; B, instead of dialing, sends UDP packets of random bytes from
+ * its QUIC listen socket to A's QUIC addresses at random 10-200 ms intervals
+ * (opening its NAT's mapping toward A) until A's connection arrives or the
+ * attempt's dial timeout passes; it then is the QUIC server. */
+
+#define UDP_PUNCH_MAX  FLARE_DCUTR_MAX_DIALS
+#define UDP_PUNCH_SIZE 64
+
+typedef struct udp_punch {
+    punch *p;
+    flare_ipaddr to[UDP_PUNCH_MAX];
+    size_t n;
+    flare_io_timer *timer;
+    flare_tstamp end;
+} udp_punch;
+
+static void punch_dialed(flare_host *h, flare_conn *c, int status, void *user);
+
+static void udp_punch_send(flare_host *h, udp_punch *u)
+{
+    uint8_t junk[UDP_PUNCH_SIZE];
+    h->rng.fn(junk, sizeof(junk), h->rng.user);
+    junk[0] &= 0x7f; /* a short header's form bit: never mistaken for an Initial */
+    for (size_t i = 0; i < u->n; i++)
+        flare__quic_punch(h, &u->to[i], junk, sizeof(junk));
+    uint8_t r[2];
+    h->rng.fn(r, sizeof(r), h->rng.user);
+    flare_tstamp gap = (10 + ((unsigned)r[0] << 8 | r[1]) % 191) * FLARE_NS_PER_MS;
+    h->io->ops->timer_start(u->timer, now_of(h) + gap);
+}
+
+static void udp_punch_timer(flare_io_timer *t, void *user)
+{
+    udp_punch *u = user;
+    punch *p = u->p;
+    flare_host *h = p->host;
+    if (!p->finished && !p->dial_ok && now_of(h) < u->end) {
+        udp_punch_send(h, u);
+        return;
+    }
+    h->io->ops->timer_del(u->timer);
+    dial_ctx *dc = flare__calloc(h->mem, 1, sizeof(*dc));
+    flare__free(h->mem, u);
+    if (!dc) { /* cannot report through punch_dialed: settle the counts here */
+        p->dials--;
+        punch_unref(p);
+        return;
+    }
+    dc->p = p;
+    punch_dialed(h, NULL, FLARE_ERR_TIMEOUT, dc);
+}
+
+/* Starts B's packets toward A's QUIC addresses; 0 or an error (nothing
+ * started). Counts as one dial of the punch until it ends. */
+static int udp_punch_start(punch *p, const flare_ipaddr *to, size_t n)
+{
+    flare_host *h = p->host;
+    udp_punch *u = flare__calloc(h->mem, 1, sizeof(*u));
+    if (!u)
+        return FLARE_ERR_NOMEM;
+    if (h->io->ops->timer_new(h->io, udp_punch_timer, u, &u->timer)) {
+        flare__free(h->mem, u);
+        return FLARE_ERR_NOMEM;
+    }
+    u->p = p;
+    memcpy(u->to, to, n * sizeof(*to));
+    u->n = n;
+    u->end = now_of(h) + FLARE_DCUTR_DEFAULT_DIAL_TIMEOUT;
+    p->dials++;
+    p->refs++;
+    udp_punch_send(h, u);
+    return 0;
+}
+
+static int is_quic(const flare_multiaddr *ma, flare_ipaddr *ip)
+{
+    int proto;
+    return flare_multiaddr_to_ipaddr(ma, ip, &proto) == 0 && proto == FLARE_MA_UDP &&
+           flare_multiaddr_has(ma, FLARE_MA_QUIC_V1);
 }
 
 static void dial_addrs(punch *p, const flare_multiaddr *given, size_t ngiven)
@@ -320,7 +407,7 @@ static void dial_addrs(punch *p, const flare_multiaddr *given, size_t ngiven)
     /* The peer chose these: never its pick of our LAN's or loopback's ports,
      * and only a few of them. */
     flare_multiaddr addrs[FLARE_DCUTR_MAX_DIALS];
-    flare_dcutr_addr_opts ao = peer_addr_opts(h);
+    flare_dcutr_addr_settings ao = peer_addr_opts(h);
     int k = flare_dcutr_dial_addrs(given, ngiven, &ao, addrs, FLARE_DCUTR_MAX_DIALS);
     size_t n = k > 0 ? (size_t)k : 0;
     p->in_dial = 1;
@@ -328,7 +415,13 @@ static void dial_addrs(punch *p, const flare_multiaddr *given, size_t ngiven)
     flare_dial_opts o = {.role = p->initiator ? FLARE_ROLE_RESPONDER : FLARE_ROLE_INITIATOR,
                          .force_new = 1};
     flare_tstamp until = now_of(h) + FLARE_DCUTR_DEFAULT_DIAL_TIMEOUT + FLARE_NS_PER_S;
+    flare_ipaddr quic_to[UDP_PUNCH_MAX];
+    size_t nquic = 0;
     for (size_t i = 0; i < n; i++) {
+        if (p->initiator && is_quic(&addrs[i], &quic_to[nquic])) {
+            nquic++; /* B does not dial QUIC: it punches (below) */
+            continue;
+        }
         if (!p->initiator)
             expect_add(h, &addrs[i], until);
         dial_ctx *dc = flare__calloc(h->mem, 1, sizeof(*dc));
@@ -344,6 +437,8 @@ static void dial_addrs(punch *p, const flare_multiaddr *given, size_t ngiven)
         p->dials++;
         p->refs++;
     }
+    if (nquic)
+        udp_punch_start(p, quic_to, nquic);
     if (p->dials == 0) {
         p->in_dial = 0;
         if (p->b)
@@ -361,7 +456,7 @@ static size_t our_addrs(flare_host *h, flare_multiaddr *out, size_t cap)
     size_t nc = flare_host_external_addrs(h, conf, 16, 0);
     size_t na = flare_host_external_addrs(h, cand, 16, 1);
     /* Private ones only where we would dial them too (tests on one LAN). */
-    flare_dcutr_addr_opts o = peer_addr_opts(h);
+    flare_dcutr_addr_settings o = peer_addr_opts(h);
     int n = flare_dcutr_select_addrs(conf, nc, cand, na, &o, out, cap);
     return n > 0 ? (size_t)n : 0;
 }
@@ -524,7 +619,10 @@ static punch *punch_new(flare_host *h, flare_conn *relayed, int initiator)
     p->initiator = initiator;
     p->refs = 1;
     p->relay_up_at = now_of(h);
-    flare_dcutr_settings s = {.tracer = &d->tracer, .trace_id = p->id};
+    flare_dcutr_settings s;
+    flare_dcutr_settings_default(&s);
+    s.tracer = &d->tracer;
+    s.trace_id = p->id;
     int rv = h->io->ops->timer_new(h->io, on_timer, p, &p->timer);
     if (rv == 0 && initiator) {
         p->b = flare__calloc(h->mem, 1, sizeof(*p->b));
@@ -582,7 +680,7 @@ static void try_reversal(punch *p)
     if (!info)
         return;
     if (flare_host_peer_info(h, &p->peer, info) == 0) {
-        flare_dcutr_addr_opts o = peer_addr_opts(h);
+        flare_dcutr_addr_settings o = peer_addr_opts(h);
         for (size_t i = 0; i < info->naddrs; i++) {
             if (!flare_dcutr_addr_usable(&info->addrs[i], &o))
                 continue;

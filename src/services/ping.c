@@ -146,7 +146,7 @@ int flare_host_ping(flare_host *h, const flare_peerid *peer, flare_ping_cb cb, v
     r->peer = *peer;
     r->cb = cb;
     r->user = user;
-    int rv = flare_ping_client_init(&r->pc, 0, h->rng);
+    int rv = flare_ping_client_init(&r->pc, FLARE_PING_DEFAULT_TIMEOUT, h->rng);
     if (rv == 0)
         rv = h->io->ops->timer_new(h->io, cli_timeout, r, &r->timer);
     if (rv) {

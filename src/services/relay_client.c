@@ -6,8 +6,8 @@
  *    our relayed addresses are advertised through identify;
  *  - the stop handler: a relay on which we hold a reservation forwards a
  *    connection; it becomes an inbound limited connection;
- *  - dialing .../p2p/RELAY/p2p-circuit/p2p/PEER: HOP CONNECT, then the whole
- *    upgrade end to end over the hop stream.
+ *  (dialing .../p2p/RELAY/p2p-circuit/p2p/PEER is the circuit transport's:
+ *  src/transport/circuit.c).
  */
 #include <string.h>
 
@@ -433,7 +433,7 @@ static void stop_accept(flare_stream *s, stop_ctx *x, const flare_relay_stop_req
         stop_free(x);
         return;
     }
-    flare_conn *c = flare__circuit_conn_new(h, s, 0, &rc->peer, &req->remote, &ma, &req->limit);
+    flare_conn *c = flare__circuit_accept(h, s, &rc->peer, &req->remote, &ma, &req->limit);
     if (!c) {
         flare__stream_abort(s);
         stop_free(x);
@@ -443,7 +443,7 @@ static void stop_accept(flare_stream *s, stop_ctx *x, const flare_relay_stop_req
     flare_buf rest = x->in;
     flare__free(h->mem, x);
     c->busy++; /* c stays valid while the upgrade starts, even if it fails */
-    flare__conn_start_upgrade(c);
+    flare__conn_accepted(c);
     if (rest.len > used && !c->close_pending)
         flare__conn_input(c, rest.base + used, rest.len - used);
     flare__conn_unbusy(c);
@@ -512,148 +512,6 @@ static void stop_open(flare_stream *s, int status, void *user)
 
 static const flare_stream_cbs stop_cbs = {.on_open = stop_open};
 
-/* ---- dialing through a relay ----------------------------------------------------------- */
-
-typedef struct rdial {
-    flare_host *host;
-    flare_peerid relay, target;
-    flare_multiaddr relay_ma, ma;
-    flare_dial_opts opts;
-    flare_dial_cb cb;
-    void *user;
-    flare_stream *stream;
-    flare_buf in;
-} rdial;
-
-static void rdial_done(rdial *d, flare_conn *c, int status)
-{
-    flare_host *h = d->host;
-    if (status) {
-        flare_host_event ev = {.type = FLARE_HOST_EV_DIAL_FAILED,
-                               .u.failed = {.peer = &d->target, .addr = &d->ma, .error = status}};
-        flare__host_emit(h, &ev);
-        if (d->cb)
-            d->cb(h, NULL, status, d->user);
-    }
-    (void)c;
-    flare_buf_free(&d->in);
-    flare__free(h->mem, d);
-}
-
-static void hop_data(flare_stream *s, const uint8_t *data, size_t len, void *user)
-{
-    rdial *d = user;
-    flare_host *h = d->host;
-    const uint8_t *msg;
-    size_t mlen;
-    int n = flare_lpframe_accumulate(&d->in, data, len, FLARE_RELAY_MSG_MAX, 16, &msg, &mlen);
-    if (n == FLARE_ERR_LIMIT || n == FLARE_ERR_NOMEM) {
-        flare__stream_abort(s);
-        rdial_done(d, NULL, FLARE_ERR_TOO_LARGE);
-        return;
-    }
-    if (n == FLARE_ERR_AGAIN)
-        return;
-    flare_relay_limit limit;
-    uint32_t status = 0;
-    int rv = n < 0 ? n : flare_relay_client_connect_reply(msg, mlen, &limit, &status);
-    if (rv) {
-        flare__stream_abort(s);
-        rdial_done(d, NULL, rv);
-        return;
-    }
-    /* The dialer's callback moves to the connection: without room for it the
-     * dial fails here, so the callback is never lost. */
-    flare__dial_waiter *w = flare__calloc(h->mem, 1, sizeof(*w));
-    if (!w) {
-        flare__stream_abort(s);
-        rdial_done(d, NULL, FLARE_ERR_NOMEM);
-        return;
-    }
-    flare_conn *c = flare__circuit_conn_new(h, s, 1, &d->relay, &d->target, &d->ma, &limit);
-    if (!c) {
-        flare__free(h->mem, w);
-        flare__stream_abort(s);
-        rdial_done(d, NULL, FLARE_ERR_LIMIT);
-        return;
-    }
-    if (d->opts.role == FLARE_ROLE_RESPONDER)
-        c->initiator = 0;
-    w->cb = d->cb;
-    w->user = d->user;
-    c->waiters = w;
-    d->cb = NULL;
-    c->busy++; /* c stays valid while the upgrade starts, even if it fails */
-    flare__conn_start_upgrade(c);
-    if (d->in.len > (size_t)n && !c->close_pending)
-        flare__conn_input(c, d->in.base + n, d->in.len - (size_t)n);
-    flare__conn_unbusy(c);
-    rdial_done(d, c, 0);
-}
-
-static void hop_close(flare_stream *s, int err, void *user)
-{
-    (void)s;
-    rdial_done(user, NULL, err ? err : FLARE_ERR_CLOSED);
-}
-
-static const flare_stream_cbs hop_cbs = {.on_data = hop_data, .on_close = hop_close};
-
-static void rdial_relay_up(flare_host *h, flare_conn *c, int status, void *user)
-{
-    rdial *d = user;
-    if (status) {
-        rdial_done(d, NULL, status);
-        return;
-    }
-    flare_buf out;
-    flare_buf_init(&out, h->mem);
-    int rv = flare_relay_client_connect(&d->target, &out);
-    if (rv == 0)
-        rv = flare_conn_new_stream(c, FLARE_RELAY_HOP_PROTOCOL, &hop_cbs, d, 0, &d->stream);
-    if (rv == 0 && flare_stream_write(d->stream, out.base, out.len) < 0)
-        rv = FLARE_ERR_CLOSED;
-    flare_buf_free(&out);
-    if (rv) {
-        if (d->stream) {
-            flare__stream_abort(d->stream);
-        }
-        rdial_done(d, NULL, rv);
-    }
-}
-
-static int relay_dial(flare_host *h, void *state, const flare_multiaddr *ma,
-                      const flare_dial_opts *o, flare_dial_cb cb, void *user)
-{
-    (void)state;
-    flare_multiaddr relay_ma;
-    flare_peerid relay, target;
-    int rv = flare_multiaddr_relay_split(ma, &relay_ma, &relay, &target);
-    if (rv)
-        return rv;
-    if (flare_peerid_equal(&target, &h->id) || flare_peerid_equal(&relay, &h->id))
-        return FLARE_ERR_INVALID_ARG;
-    rdial *d = flare__calloc(h->mem, 1, sizeof(*d));
-    if (!d)
-        return FLARE_ERR_NOMEM;
-    d->host = h;
-    d->relay = relay;
-    d->target = target;
-    d->relay_ma = relay_ma;
-    d->ma = *ma;
-    if (o)
-        d->opts = *o;
-    d->cb = cb;
-    d->user = user;
-    flare_buf_init(&d->in, h->mem);
-    rv = flare_host_dial(h, &relay_ma, NULL, rdial_relay_up, d);
-    if (rv) {
-        flare_buf_free(&d->in);
-        flare__free(h->mem, d);
-    }
-    return rv;
-}
-
 /* ---- lifecycle ----------------------------------------------------------------------- */
 
 static int rc_init(flare_host *h, void **state)
@@ -698,11 +556,6 @@ static int rc_protects(flare_host *h, void *state, const flare_conn *c)
     return 0;
 }
 
-static int rc_dials(const flare_multiaddr *ma)
-{
-    return flare_multiaddr_is_relayed(ma);
-}
-
 const flare__service flare__svc_relay_client = {
     .name = "relay-client",
     .init = rc_init,
@@ -710,6 +563,4 @@ const flare__service flare__svc_relay_client = {
     .on_conn_closed = on_conn_closed,
     .addrs = rc_addrs,
     .protects = rc_protects,
-    .dials = rc_dials,
-    .dial = relay_dial,
 };

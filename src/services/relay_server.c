@@ -453,7 +453,7 @@ static const flare_stream_cbs hop_cbs = {.on_open = hop_open};
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
 
-int flare_host_enable_relay_server(flare_host *h, const flare_relay_server_config *overrides)
+int flare_host_enable_relay_server(flare_host *h, const flare_relay_server_settings *overrides)
 {
     void **slot = flare__svc_state_slot(h, &flare__svc_relay_server);
     if (!slot)
@@ -463,14 +463,14 @@ int flare_host_enable_relay_server(flare_host *h, const flare_relay_server_confi
     relay_srv *rs = flare__calloc(h->mem, 1, sizeof(*rs));
     if (!rs)
         return FLARE_ERR_NOMEM;
-    flare_relay_server_config cfg;
+    flare_relay_server_settings cfg;
     if (overrides)
         cfg = *overrides;
     else
-        flare_relay_server_config_default(&cfg);
+        flare_relay_server_settings_default(&cfg);
     cfg.key = &h->key;
     /* Chunks come in up to 16 KiB reads; the stream queues give backpressure. */
-    if (cfg.buffer_size < 65536)
+    if (cfg.buffer_size && cfg.buffer_size < 65536) /* 0 stays: refused below */
         cfg.buffer_size = 65536;
     flare_multiaddr addrs[16];
     if (!cfg.addrs) {

@@ -20,6 +20,18 @@ extern const flare__service flare__svc_identify;
 extern const flare__service flare__svc_autonat;
 extern const flare__service flare__svc_autorelay;
 extern const flare__service flare__svc_kad;
+extern const flare__service flare__svc_portmap;
+
+/* portmap.c: our mapped addresses, candidates for AutoNAT. Returns the
+ * count written. */
+size_t flare__portmap_candidates(flare_host *h, flare_multiaddr *out, size_t cap);
+/* 1 if ext is our mapped address for the listen port of local (same
+ * transport), else 0. */
+int flare__portmap_maps_to(flare_host *h, const flare_multiaddr *ext, const flare_multiaddr *local);
+
+/* The built-in list (builtin.c): for hosts built with other transports
+ * (flare__host_new), e.g. in tests. */
+size_t flare__services_builtin(const flare__service *const **list);
 
 /* The wall clock in seconds (0 without one): reservation expiry. */
 uint64_t flare__unix_now(flare_host *h);

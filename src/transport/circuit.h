@@ -5,12 +5,16 @@
 #include "flare/relay.h"
 #include "transport/transport.h"
 
-/* A connection carried by a hop (outbound) or stop (inbound) stream of a
- * connection to relay; limit is the circuit's (NULL: none announced). */
-flare_conn *flare__circuit_conn_new(flare_host *h, flare_stream *carrier, int outbound,
-                                    const flare_peerid *relay, const flare_peerid *remote,
-                                    const flare_multiaddr *remote_ma,
-                                    const flare_relay_limit *limit);
+/* Its registry entry (builtin.c): dials /p2p-circuit addresses. */
+extern const flare__transport flare__tr_circuit;
+
+/* An inbound connection carried by a stop stream of a connection to relay;
+ * limit is the circuit's (NULL: none announced). NULL if refused (the
+ * resource manager) or out of memory. The caller then calls
+ * flare__conn_accepted and feeds any bytes already read. */
+flare_conn *flare__circuit_accept(flare_host *h, flare_stream *carrier, const flare_peerid *relay,
+                                  const flare_peerid *remote, const flare_multiaddr *remote_ma,
+                                  const flare_relay_limit *limit);
 /* The relay carrying c (NULL if c is not a relayed connection). */
 const flare_peerid *flare__circuit_relay(const flare_conn *c);
 

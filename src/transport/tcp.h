@@ -6,10 +6,8 @@
 
 /* An accepted or connected socket carries c. */
 void flare__tcp_attach(flare_conn *c, flare_io_sock *s);
-/* Dials remote from local (NULL: any) with FLARE_IO_* flags; the upgrade
- * starts when the socket connects. */
-int flare__tcp_dial(flare_conn *c, const flare_ipaddr *local, const flare_ipaddr *remote,
-                    unsigned flags);
+/* Its registry entry (builtin.c). */
+extern const flare__transport flare__tr_tcp;
 /* The socket of a TCP connection (NULL otherwise, or once it is gone). */
 flare_io_sock *flare__tcp_sock(const flare_conn *c);
 

@@ -205,7 +205,12 @@ static int mss_dial(sess *s, const char *proto, int secure)
 static int noise_start(sess *s)
 {
     static const char *const muxers[] = {YAMUX_ID};
-    flare_noise_settings ns = {.identity = &s->key, .initiator = 1, .muxers = muxers, .nmuxers = 1};
+    flare_noise_settings ns;
+    flare_noise_settings_default(&ns);
+    ns.identity = &s->key;
+    ns.initiator = 1;
+    ns.muxers = muxers;
+    ns.nmuxers = 1;
     if (flare_noise_init(&s->noise, &ns, NULL, flare_os_rng()) != 0)
         return -1;
     s->noise_on = 1;

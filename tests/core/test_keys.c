@@ -352,44 +352,26 @@ static void test_key_files(void **state)
     rmdir(dir);
 }
 
-/* Counts allocations so the test can see protobuf-c used the hooks. */
-static int allocs;
-static void *cnt_malloc(size_t n, void *u)
-{
-    allocs++;
-    return malloc(n);
-}
-static void cnt_free(void *p, void *u)
-{
-    free(p);
-}
-static void *cnt_calloc(size_t k, size_t n, void *u)
-{
-    allocs++;
-    return calloc(k, n);
-}
-static void *cnt_realloc(void *p, size_t n, void *u)
-{
-    return realloc(p, n);
-}
-
 static void test_pb_allocator_crosscheck(void **state)
 {
     /* protobuf-c decodes what flare encodes, through flare_mem hooks. */
-    const flare_mem mem = {NULL, cnt_malloc, cnt_free, cnt_calloc, cnt_realloc};
+    flare_test_heap heap = {0}; /* counts: protobuf-c must use the hooks */
+    const flare_mem mem = flare_test_heap_mem(&heap);
     ProtobufCAllocator a = flare__pb_allocator(&mem);
     uint8_t enc[FLARE_PUBKEY_PROTO_MAX];
     size_t n = vec_hex(SPEC, "rsa_public_key", enc, sizeof(enc));
-    allocs = 0;
+    heap.calls = 0;
     FlareKeys__PublicKey *pk = flare_keys__public_key__unpack(&a, n, enc);
     assert_non_null(pk);
-    assert_true(allocs > 0);
+    assert_true(heap.calls > 0);
+    assert_true(heap.blocks > 0);
     assert_int_equal(pk->type, FLARE_KEYS__KEY_TYPE__RSA);
     assert_int_equal(pk->data.len, n - 5);
     uint8_t again[FLARE_PUBKEY_PROTO_MAX];
     assert_int_equal(flare_keys__public_key__pack(pk, again), n);
     assert_memory_equal(again, enc, n);
     flare_keys__public_key__free_unpacked(pk, &a);
+    assert_int_equal(heap.blocks, 0);
 }
 
 int main(void)

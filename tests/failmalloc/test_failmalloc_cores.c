@@ -36,13 +36,6 @@ static flare_peerid peer_of(uint8_t b)
     return id;
 }
 
-static flare_multiaddr ma(const char *s)
-{
-    flare_multiaddr m;
-    assert_int_equal(flare_multiaddr_parse(&m, s), 0);
-    return m;
-}
-
 /* ---- multistream-select ------------------------------------------------------------ */
 
 static int sc_mss(fm *m, void *ctx)
@@ -97,8 +90,15 @@ static int sc_noise(fm *m, void *ctx)
     flare_prng pa, pb;
     flare_prng_seed(&pa, 1);
     flare_prng_seed(&pb, 2);
-    flare_noise_settings sa = {.identity = &ka, .initiator = 1, .muxers = muxers, .nmuxers = 1};
-    flare_noise_settings sb = {.identity = &kb, .initiator = 0, .muxers = muxers, .nmuxers = 1};
+    flare_noise_settings sa, sb;
+    flare_noise_settings_default(&sa);
+    sa.identity = &ka;
+    sa.initiator = 1;
+    sa.muxers = muxers;
+    sa.nmuxers = 1;
+    sb = sa;
+    sb.identity = &kb;
+    sb.initiator = 0;
     flare_noise a = {0}, b = {0};
     flare_buf ao, bo, ap, bp;
     flare_buf_init(&ao, &m->mem);
@@ -258,8 +258,9 @@ static int sc_identify(fm *m, void *ctx)
     (void)ctx;
     flare_privkey k = key(3);
     static const char *const protos[] = {"/ipfs/id/1.0.0", "/ipfs/ping/1.0.0", "/libp2p/dcutr"};
-    flare_multiaddr listen[2] = {ma("/ip4/198.51.100.1/tcp/4001"), ma("/ip6/2001:db8::1/tcp/4001")};
-    flare_multiaddr obs = ma("/ip4/203.0.113.7/tcp/5555");
+    flare_multiaddr listen[2] = {flare_test_ma("/ip4/198.51.100.1/tcp/4001"),
+                                 flare_test_ma("/ip6/2001:db8::1/tcp/4001")};
+    flare_multiaddr obs = flare_test_ma("/ip4/203.0.113.7/tcp/5555");
     flare_buf rec, out;
     flare_buf_init(&rec, &m->mem);
     flare_buf_init(&out, &m->mem);
@@ -325,7 +326,7 @@ static int sc_ping(fm *m, void *ctx)
     flare_buf co, so;
     flare_buf_init(&co, &m->mem);
     flare_buf_init(&so, &m->mem);
-    int rv = flare_ping_client_init(&c, 0, flare_prng_rng(&p));
+    int rv = flare_ping_client_init(&c, FLARE_PING_DEFAULT_TIMEOUT, flare_prng_rng(&p));
     for (int i = 0; rv == 0 && i < 3; i++) {
         flare_tstamp rtt;
         flare_buf_reset(&co);
@@ -346,8 +347,9 @@ static int sc_autonat1(fm *m, void *ctx)
 {
     (void)ctx;
     flare_peerid client = peer_of(6);
-    flare_multiaddr addrs[2] = {ma("/ip4/8.8.4.4/tcp/4001"), ma("/ip4/8.8.4.4/tcp/4002")};
-    flare_multiaddr observed = ma("/ip4/8.8.4.4/tcp/51000");
+    flare_multiaddr addrs[2] = {flare_test_ma("/ip4/8.8.4.4/tcp/4001"),
+                                flare_test_ma("/ip4/8.8.4.4/tcp/4002")};
+    flare_multiaddr observed = flare_test_ma("/ip4/8.8.4.4/tcp/51000");
     uint16_t ports[1] = {4001};
     flare_autonat1_server srv;
     memset(&srv, 0, sizeof(srv));
@@ -390,12 +392,13 @@ static int autonat2_run(flare_autonat2_server *srv, flare_prng *p, flare_buf *c2
                         flare_buf *back)
 {
     flare_peerid client = peer_of(7);
-    flare_multiaddr addrs[1] = {ma("/ip4/8.8.8.8/tcp/4001")};
-    flare_multiaddr observed = ma("/ip4/9.9.9.9/tcp/51000");
+    flare_multiaddr addrs[1] = {flare_test_ma("/ip4/8.8.8.8/tcp/4001")};
+    flare_multiaddr observed = flare_test_ma("/ip4/9.9.9.9/tcp/51000");
     flare_autonat2_client_req c;
     flare_autonat2_server_req r;
     flare_autonat2_server_req_init(&r, srv, &client, &observed, 0);
-    int rv = flare_autonat2_client_req_init(&c, addrs, 1, 0, flare_prng_rng(p), c2s);
+    int rv = flare_autonat2_client_req_init(&c, addrs, 1, FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                            flare_prng_rng(p), c2s);
     int srv_state = 0, cli_state = 0;
     for (int i = 0; rv == 0 && i < 64 && srv_state == 0; i++) {
         size_t used;
@@ -441,7 +444,10 @@ static int sc_autonat2(fm *m, void *ctx)
     flare_buf_init(&c2s, &m->mem);
     flare_buf_init(&s2c, &m->mem);
     flare_buf_init(&back, &m->mem);
-    flare_autonat2_server_settings ss = {.min_dial_data = 10000, .max_dial_data = 20000};
+    flare_autonat2_server_settings ss;
+    flare_autonat2_server_settings_default(&ss);
+    ss.min_dial_data = 10000;
+    ss.max_dial_data = 20000;
     int rv = flare_autonat2_server_init(&srv, &ss, &m->mem, flare_prng_rng(&p));
     int inited = rv == 0;
     if (rv == 0)
@@ -530,8 +536,8 @@ static int sc_relay(fm *m, void *vx)
     relay_ctx *x = vx;
     flare_prng p;
     flare_prng_seed(&p, 9);
-    flare_relay_server_config cfg;
-    flare_relay_server_config_default(&cfg);
+    flare_relay_server_settings cfg;
+    flare_relay_server_settings_default(&cfg);
     cfg.key = &x->rk;
     flare_relay_server *s = NULL;
     flare_buf a, b;
@@ -554,8 +560,8 @@ static int sc_relay(fm *m, void *vx)
 static int dcutr_run(flare_dcutr_initiator *bi, flare_dcutr_responder *ar, flare_buf *bo,
                      flare_buf *ao)
 {
-    flare_multiaddr baddrs[1] = {ma("/ip4/203.0.113.2/tcp/4001")};
-    flare_multiaddr aaddrs[1] = {ma("/ip4/203.0.113.1/tcp/4001")};
+    flare_multiaddr baddrs[1] = {flare_test_ma("/ip4/203.0.113.2/tcp/4001")};
+    flare_multiaddr aaddrs[1] = {flare_test_ma("/ip4/203.0.113.1/tcp/4001")};
     int rv;
     if ((rv = flare_dcutr_responder_stream_open(ar, 0)) != 0 ||
         (rv = flare_dcutr_initiator_start(bi, 0, baddrs, 1, bo)) != 0 ||
@@ -590,7 +596,9 @@ static int sc_dcutr(fm *m, void *ctx)
     flare_buf_init(&metrics, &m->mem);
     flare_dcutr_tracer t;
     flare_dcutr_tracer_init(&t);
-    flare_dcutr_settings s = {.tracer = &t};
+    flare_dcutr_settings s;
+    flare_dcutr_settings_default(&s);
+    s.tracer = &t;
     int rv = flare_dcutr_initiator_init(&bi, &s, &m->mem);
     if (rv == 0) {
         if ((rv = flare_dcutr_responder_init(&ar, &s, &m->mem)) == 0) {

@@ -8,7 +8,7 @@
 
 #include "flare/host.h"
 #include "flare/sim.h"
-#include "host/simworld.h"
+#include "flare/sim_world.h"
 
 #define MS    FLARE_NS_PER_MS
 #define ECHO  "/flare/test/echo/1.0.0"
@@ -20,8 +20,8 @@ typedef struct client {
     char got[64];
     size_t got_len;
     int eof, closed, pinged, ping_status, events;
-    dw_dial dial; /* flare_host_del reports a dial still pending */
-    int dialing;  /* flare_host_dial accepted the dial */
+    flare_test_dial dial; /* flare_host_del reports a dial still pending */
+    int dialing;          /* flare_host_dial accepted the dial */
 } client;
 
 static void cl_open(flare_stream *s, int status, void *user)
@@ -79,15 +79,15 @@ static void count_event(flare_host *h, const flare_host_event *ev, void *user)
 static void run_until(flare_sim *sim, const int *flag, long ms)
 {
     for (long t = 0; t < ms && !*flag; t += 50)
-        dw_run_ms(sim, 50);
+        flare_test_run_ms(sim, 50);
 }
 
 static int pair_run(flare_sim *sim, flare_host *a, flare_host *b, client *c)
 {
     flare_multiaddr ma;
-    int rv = dw_tcp_addr(&ma, "198.51.100.1", 4001, flare_host_peerid(a));
-    dw_dial *d = &c->dial;
-    if (rv || (rv = flare_host_dial(b, &ma, NULL, dw_dial_cb, d)) != 0)
+    int rv = flare_test_tcp_addr(&ma, "198.51.100.1", 4001, flare_host_peerid(a));
+    flare_test_dial *d = &c->dial;
+    if (rv || (rv = flare_host_dial(b, &ma, NULL, flare_test_dial_cb, d)) != 0)
         return rv;
     c->dialing = 1;
     run_until(sim, &d->calls, 3000);
@@ -101,7 +101,7 @@ static int pair_run(flare_sim *sim, flare_host *a, flare_host *b, client *c)
     if ((rv = flare_host_ping(b, flare_host_peerid(a), on_ping, c)) != 0)
         return rv;
     run_until(sim, &c->pinged, 3000);
-    dw_run_ms(sim, 500); /* identify, on both sides */
+    flare_test_run_ms(sim, 500); /* identify, on both sides */
     if (c->got_len != strlen(HELLO) || memcmp(c->got, HELLO, c->got_len) || !c->eof)
         return FLARE_ERR_CLOSED;
     return c->pinged ? c->ping_status : FLARE_ERR_TIMEOUT;
@@ -118,24 +118,24 @@ static int sc_pair(fm *m, void *ctx)
     flare_sim *sim = flare_sim_new(7, &m->mem);
     if (!sim)
         return rv;
-    dw_host_spec sp = {.name = "a",
-                       .lan = flare_sim_internet(sim),
-                       .ip = "198.51.100.1",
-                       .link = {.delay = 10 * MS},
-                       .seed = {1},
-                       .on_event = count_event,
-                       .user = &c,
-                       .listen_port = 4001,
-                       .mem = &m->mem};
-    if ((rv = dw_host_make(sim, &sp, &sa, &a)) == 0) {
+    flare_test_host_spec sp = {.name = "a",
+                               .lan = flare_sim_internet(sim),
+                               .ip = "198.51.100.1",
+                               .link = {.delay = 10 * MS},
+                               .seed = {1},
+                               .on_event = count_event,
+                               .user = &c,
+                               .listen_port = 4001,
+                               .mem = &m->mem};
+    if ((rv = flare_test_host_make(sim, &sp, &sa, &a)) == 0) {
         sp.name = "b";
         sp.ip = "198.51.100.2";
         sp.seed[0] = 2;
         sp.listen_port = 0;
-        rv = dw_host_make(sim, &sp, &sb, &b);
+        rv = flare_test_host_make(sim, &sp, &sb, &b);
     }
     if (rv == 0)
-        rv = flare_host_set_handler(a, ECHO, &dw_echo_cbs, NULL, 0);
+        rv = flare_host_set_handler(a, ECHO, &flare_test_echo_cbs, NULL, 0);
     if (rv == 0)
         rv = pair_run(sim, a, b, &c);
     flare_host_del(b);
@@ -159,17 +159,17 @@ static void test_pair(void **state)
 static int sc_relay_punch(fm *m, void *ctx)
 {
     (void)ctx;
-    dw_params p;
-    dw_params_default(&p);
+    flare_sim_world_settings p;
+    flare_sim_world_settings_default(&p);
     p.mem = &m->mem;
     p.delay_a = p.delay_b = p.delay_r = 10 * MS;
-    dw_world w;
-    int rv = dw_setup(&w, &p);
+    flare_sim_world w;
+    int rv = flare_sim_world_setup(&w, &p);
     if (rv == 0) {
-        dw_run_punch(&w, 10 * FLARE_NS_PER_S);
-        rv = w.b.punch_done && !w.b.punch_err && dw_direct(&w) ? 0 : FLARE_ERR_TIMEOUT;
+        flare_sim_world_run_punch(&w, 10 * FLARE_NS_PER_S);
+        rv = w.b.punch_done && !w.b.punch_err && flare_sim_world_direct(&w) ? 0 : FLARE_ERR_TIMEOUT;
     }
-    dw_free(&w);
+    flare_sim_world_free(&w);
     /* The relayed dial reports exactly once, whatever failed. */
     if (w.dial_accepted && w.dial_calls != 1)
         m->broken = w.dial_calls ? "the relayed dial's callback ran twice"
@@ -205,11 +205,11 @@ static int autonat_run(flare_sim *sim, flare_host **hs, probe *pr)
         flare_multiaddr ma;
         char ip[32];
         snprintf(ip, sizeof(ip), "198.51.100.%d", i + 1);
-        if ((rv = dw_tcp_addr(&ma, ip, 4001, flare_host_peerid(hs[i]))) != 0 ||
+        if ((rv = flare_test_tcp_addr(&ma, ip, 4001, flare_host_peerid(hs[i]))) != 0 ||
             (rv = flare_host_dial(hs[3], &ma, NULL, NULL, NULL)) != 0)
             return rv;
     }
-    dw_run_ms(sim, 1000);
+    flare_test_run_ms(sim, 1000);
     if ((rv = flare_host_autonat_probe(hs[3], on_probe, pr)) != 0)
         return rv;
     run_until(sim, &pr->calls, 5000);
@@ -234,14 +234,14 @@ static int sc_autonat(fm *m, void *ctx)
     rv = 0;
     for (int i = 0; i < 4 && rv == 0; i++) {
         flare_sim_host *sh;
-        dw_host_spec sp = {.name = ips[i],
-                           .lan = flare_sim_internet(sim),
-                           .ip = ips[i],
-                           .link = {.delay = 5 * MS},
-                           .seed = {(uint8_t)(i + 1), 0xa7},
-                           .listen_port = 4001,
-                           .mem = &m->mem};
-        rv = dw_host_make(sim, &sp, &sh, &hs[i]);
+        flare_test_host_spec sp = {.name = ips[i],
+                                   .lan = flare_sim_internet(sim),
+                                   .ip = ips[i],
+                                   .link = {.delay = 5 * MS},
+                                   .seed = {(uint8_t)(i + 1), 0xa7},
+                                   .listen_port = 4001,
+                                   .mem = &m->mem};
+        rv = flare_test_host_make(sim, &sp, &sh, &hs[i]);
     }
     if (rv == 0)
         rv = autonat_run(sim, hs, &pr);

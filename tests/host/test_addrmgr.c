@@ -8,31 +8,11 @@
 
 #define S FLARE_NS_PER_S
 
-static flare_multiaddr ma(const char *s)
-{
-    flare_multiaddr m;
-    assert_int_equal(flare_multiaddr_parse(&m, s), 0);
-    return m;
-}
-
 static flare_ipaddr ip(const char *s)
 {
     flare_ipaddr a;
     assert_int_equal(flare_ipaddr_parse(&a, s), 0);
     return a;
-}
-
-/* A fake sha2-256 peer id (the manager never decodes it). */
-static flare_peerid pid(unsigned n)
-{
-    flare_peerid p;
-    memset(&p, 0, sizeof(p));
-    p.len = 34;
-    p.bytes[0] = 0x12;
-    p.bytes[1] = 0x20;
-    p.bytes[2] = (uint8_t)(n >> 8);
-    p.bytes[3] = (uint8_t)n;
-    return p;
 }
 
 static flare_addrmgr *mgr(unsigned thresh, size_t max_obs, uint8_t v4_bits)
@@ -47,7 +27,7 @@ static flare_addrmgr *mgr(unsigned thresh, size_t max_obs, uint8_t v4_bits)
         s.v4_group_bits = v4_bits;
     flare_addrmgr *m;
     assert_int_equal(flare_addrmgr_new(&m, &s, NULL), 0);
-    flare_multiaddr l = ma("/ip4/0.0.0.0/tcp/4001");
+    flare_multiaddr l = flare_test_ma("/ip4/0.0.0.0/tcp/4001");
     assert_int_equal(flare_addrmgr_add_listen_addr(m, &l), 0);
     return m;
 }
@@ -57,18 +37,18 @@ static flare_addrmgr *mgr(unsigned thresh, size_t max_obs, uint8_t v4_bits)
 static int inbound(flare_addrmgr *m, unsigned n, const char *observer_ip, const char *obs_s,
                    flare_tstamp now)
 {
-    flare_peerid p = pid(n);
+    flare_peerid p = flare_test_pid(n);
     flare_ipaddr oip = ip(observer_ip);
-    flare_multiaddr local = ma("/ip4/192.168.1.5/tcp/4001"), o = ma(obs_s);
+    flare_multiaddr local = flare_test_ma("/ip4/192.168.1.5/tcp/4001"), o = flare_test_ma(obs_s);
     return flare_addrmgr_observe(m, &p, &oip, &local, 0, &o, now);
 }
 
 static int outbound(flare_addrmgr *m, unsigned n, const char *observer_ip, const char *local_s,
                     const char *obs_s, flare_tstamp now)
 {
-    flare_peerid p = pid(n);
+    flare_peerid p = flare_test_pid(n);
     flare_ipaddr oip = ip(observer_ip);
-    flare_multiaddr local = ma(local_s), o = ma(obs_s);
+    flare_multiaddr local = flare_test_ma(local_s), o = flare_test_ma(obs_s);
     return flare_addrmgr_observe(m, &p, &oip, &local, 1, &o, now);
 }
 
@@ -80,7 +60,7 @@ static void expect_external(flare_addrmgr *m, flare_tstamp now, int cands, const
     int got = flare_addrmgr_external(m, now, out, 16, cands);
     assert_int_equal(got, (int)n);
     for (size_t i = 0; i < n; i++) {
-        flare_multiaddr w = ma(want[i]);
+        flare_multiaddr w = flare_test_ma(want[i]);
         assert_true(flare_multiaddr_equal(&out[i], &w));
     }
 }
@@ -191,18 +171,18 @@ static void test_same_group_counts_once(void **state)
     flare_addrmgr_del(m);
     /* IPv6 observers in one /56 count once too. */
     m = mgr(2, 0, 0);
-    flare_multiaddr l6 = ma("/ip6/::/tcp/4001");
+    flare_multiaddr l6 = flare_test_ma("/ip6/::/tcp/4001");
     assert_int_equal(flare_addrmgr_add_listen_addr(m, &l6), 0);
     const char *o6 = "/ip6/2a00:1::5/tcp/4001", *p6 = "/ip6/2a00:1::5/tcp/6000";
     for (unsigned i = 0; i < 2; i++) {
-        flare_peerid p = pid(10 + i);
+        flare_peerid p = flare_test_pid(10 + i);
         flare_ipaddr oip = ip(i ? "[2a01:0:0:ab::1]:1" : "[2a01:0:0:cd::2]:1");
-        flare_multiaddr local = ma("/ip6/2a00:1::5/tcp/4001"), o = ma(o6);
+        flare_multiaddr local = flare_test_ma("/ip6/2a00:1::5/tcp/4001"), o = flare_test_ma(o6);
         assert_int_equal(flare_addrmgr_observe(m, &p, &oip, &local, 0, &o, S), 0);
     }
-    flare_peerid p = pid(12);
+    flare_peerid p = flare_test_pid(12);
     flare_ipaddr oip = ip("[2a02::1]:1");
-    flare_multiaddr local = ma("/ip6/2a00:1::5/tcp/4001"), o = ma(p6);
+    flare_multiaddr local = flare_test_ma("/ip6/2a00:1::5/tcp/4001"), o = flare_test_ma(p6);
     assert_int_equal(flare_addrmgr_observe(m, &p, &oip, &local, 0, &o, S), 0);
     expect_external(m, S, 0, NULL, 0);
     flare_addrmgr_del(m);
@@ -239,9 +219,10 @@ static void test_dropped_observations(void **state)
     assert_int_equal(outbound(m, 1, "8.8.8.8", "/ip4/192.168.1.5/udp/5000/quic-v1",
                               "/ip4/1.2.3.4/udp/5000/quic-v1", S),
                      FLARE_ERR_REFUSED);
-    flare_peerid p = pid(1);
+    flare_peerid p = flare_test_pid(1);
     flare_ipaddr oip = ip("8.8.8.8");
-    flare_multiaddr local = ma("/ip4/192.168.1.5/tcp/4002"), o = ma("/ip4/1.2.3.4/tcp/4002");
+    flare_multiaddr local = flare_test_ma("/ip4/192.168.1.5/tcp/4002"),
+                    o = flare_test_ma("/ip4/1.2.3.4/tcp/4002");
     assert_int_equal(flare_addrmgr_observe(m, &p, &oip, &local, 0, &o, S), FLARE_ERR_REFUSED);
     flare_ipaddr bad = {0};
     assert_int_equal(flare_addrmgr_observe(m, &p, &bad, &local, 0, &o, S), FLARE_ERR_INVALID_ARG);
@@ -256,7 +237,7 @@ static void test_dropped_observations(void **state)
     flare_addrmgr_settings_default(&s);
     s.doc_is_public = 1;
     assert_int_equal(flare_addrmgr_new(&m, &s, NULL), 0);
-    flare_multiaddr l = ma("/ip4/0.0.0.0/tcp/4001");
+    flare_multiaddr l = flare_test_ma("/ip4/0.0.0.0/tcp/4001");
     assert_int_equal(flare_addrmgr_add_listen_addr(m, &l), 0);
     assert_int_equal(inbound(m, 1, "203.0.113.9", "/ip4/198.51.100.7/tcp/4001", S), 0);
     const char *want[] = {"/ip4/198.51.100.7/tcp/4001"};
@@ -268,12 +249,12 @@ static void test_listen_addrs(void **state)
 {
     (void)state;
     flare_addrmgr *m = mgr(0, 0, 0);
-    flare_multiaddr l = ma("/ip4/0.0.0.0/tcp/4001");
+    flare_multiaddr l = flare_test_ma("/ip4/0.0.0.0/tcp/4001");
     assert_int_equal(flare_addrmgr_add_listen_addr(m, &l), FLARE_ERR_EXISTS);
-    flare_multiaddr d = ma("/dns4/example.com/tcp/1");
+    flare_multiaddr d = flare_test_ma("/dns4/example.com/tcp/1");
     assert_int_equal(flare_addrmgr_add_listen_addr(m, &d), FLARE_ERR_UNSUPPORTED);
-    flare_multiaddr r =
-        ma("/ip4/5.5.5.5/tcp/1/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N/p2p-circuit");
+    flare_multiaddr r = flare_test_ma(
+        "/ip4/5.5.5.5/tcp/1/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N/p2p-circuit");
     assert_int_equal(flare_addrmgr_add_listen_addr(m, &r), FLARE_ERR_UNSUPPORTED);
     for (unsigned i = 1; i < FLARE_ADDRMGR_MAX_LISTEN; i++) {
         flare_ipaddr a;
@@ -282,7 +263,7 @@ static void test_listen_addrs(void **state)
         assert_int_equal(flare_multiaddr_from_ipaddr(&x, &a, FLARE_MA_TCP), 0);
         assert_int_equal(flare_addrmgr_add_listen_addr(m, &x), 0);
     }
-    flare_multiaddr extra = ma("/ip4/0.0.0.0/tcp/7000");
+    flare_multiaddr extra = flare_test_ma("/ip4/0.0.0.0/tcp/7000");
     assert_int_equal(flare_addrmgr_add_listen_addr(m, &extra), FLARE_ERR_LIMIT);
     /* observations follow listen addresses: removing it hides its addresses */
     assert_int_equal(inbound(m, 1, "8.8.8.8", "/ip4/1.2.3.4/tcp/4001", S), 0);
@@ -318,7 +299,7 @@ static void test_port_reuse_vs_ephemeral(void **state)
     flare_addrmgr_settings s;
     flare_addrmgr_settings_default(&s);
     assert_int_equal(flare_addrmgr_new(&m, &s, NULL), 0);
-    flare_multiaddr l = ma("/ip4/192.168.1.5/tcp/4001");
+    flare_multiaddr l = flare_test_ma("/ip4/192.168.1.5/tcp/4001");
     assert_int_equal(flare_addrmgr_add_listen_addr(m, &l), 0);
     assert_int_equal(
         outbound(m, 1, "8.8.8.8", "/ip4/192.168.7.7/tcp/4001", "/ip4/1.2.3.4/tcp/4001", S), 0);
@@ -331,12 +312,12 @@ static void test_inbound_suffix(void **state)
 {
     (void)state;
     flare_addrmgr *m = mgr(0, 0, 0);
-    flare_multiaddr q = ma("/ip4/0.0.0.0/udp/4001/quic-v1");
+    flare_multiaddr q = flare_test_ma("/ip4/0.0.0.0/udp/4001/quic-v1");
     assert_int_equal(flare_addrmgr_add_listen_addr(m, &q), 0);
-    flare_peerid p = pid(1);
+    flare_peerid p = flare_test_pid(1);
     flare_ipaddr oip = ip("8.8.8.8");
-    flare_multiaddr local = ma("/ip4/192.168.1.5/udp/4001/quic-v1");
-    flare_multiaddr o = ma("/ip4/1.2.3.4/udp/4001/quic-v1");
+    flare_multiaddr local = flare_test_ma("/ip4/192.168.1.5/udp/4001/quic-v1");
+    flare_multiaddr o = flare_test_ma("/ip4/1.2.3.4/udp/4001/quic-v1");
     assert_int_equal(flare_addrmgr_observe(m, &p, &oip, &local, 0, &o, S), 0);
     /* a TCP observation too: both listen on port 4001 and must not mix */
     assert_int_equal(inbound(m, 2, "9.9.9.9", "/ip4/1.2.3.4/tcp/4001", 2 * S), 0);
@@ -382,7 +363,7 @@ static void test_nat_classification(void **state)
     /* ephemeral sockets feed classification (a shared UDP socket here) but
      * never become listen addresses */
     m = mgr(0, 0, 0);
-    flare_multiaddr q = ma("/ip4/0.0.0.0/udp/4001/quic-v1");
+    flare_multiaddr q = flare_test_ma("/ip4/0.0.0.0/udp/4001/quic-v1");
     assert_int_equal(flare_addrmgr_add_listen_addr(m, &q), 0);
     const char *eph = "/ip4/192.168.1.5/udp/50000/quic-v1";
     assert_int_equal(outbound(m, 1, "8.8.8.8", eph, "/ip4/1.2.3.4/udp/61000/quic-v1", S), 0);
@@ -415,7 +396,7 @@ static void test_expiry(void **state)
     s.ttl = 60 * S;
     flare_addrmgr *m;
     assert_int_equal(flare_addrmgr_new(&m, &s, NULL), 0);
-    flare_multiaddr l = ma("/ip4/0.0.0.0/tcp/4001");
+    flare_multiaddr l = flare_test_ma("/ip4/0.0.0.0/tcp/4001");
     assert_int_equal(flare_addrmgr_add_listen_addr(m, &l), 0);
     const char *x[] = {"/ip4/1.2.3.4/tcp/4001"};
     assert_int_equal(inbound(m, 1, "8.8.8.8", x[0], S), 0);
@@ -423,11 +404,11 @@ static void test_expiry(void **state)
     assert_true(flare_addrmgr_expiry(m) == FLARE_TSTAMP_NEVER);
     /* open connections keep observations however old */
     expect_external(m, 1000 * S, 0, x, 1);
-    flare_peerid p1 = pid(1), p2 = pid(2);
-    flare_multiaddr local = ma("/ip4/192.168.1.5/tcp/4001");
+    flare_peerid p1 = flare_test_pid(1), p2 = flare_test_pid(2);
+    flare_multiaddr local = flare_test_ma("/ip4/192.168.1.5/tcp/4001");
     assert_int_equal(flare_addrmgr_conn_closed(m, &p1, &local, 1000 * S), 1);
     assert_int_equal(flare_addrmgr_conn_closed(m, &p2, NULL, 1010 * S), 1);
-    flare_peerid p9 = pid(9);
+    flare_peerid p9 = flare_test_pid(9);
     assert_int_equal(flare_addrmgr_conn_closed(m, &p9, NULL, 1010 * S), 0);
     assert_true(flare_addrmgr_expiry(m) == 1060 * S);
     uint64_t v = flare_addrmgr_version(m);
@@ -466,7 +447,7 @@ static void test_eviction_flood(void **state)
     assert_int_equal(flare_addrmgr_num_observations(m), 32);
     flare_multiaddr out[40];
     assert_int_equal(flare_addrmgr_external(m, 700 * S, out, 40, 0), 1);
-    flare_multiaddr want = ma(x[0]);
+    flare_multiaddr want = flare_test_ma(x[0]);
     assert_true(flare_multiaddr_equal(&out[0], &want));
     /* candidates are capped too, and the confirmed one comes first */
     int n = flare_addrmgr_external(m, 700 * S, out, 40, 1);

@@ -10,7 +10,6 @@
 #include "flare/host.h"
 #include "flare/lpframe.h"
 #include "flare/sim.h"
-#include "host/simworld.h"
 
 #define MS   FLARE_NS_PER_MS
 #define S    FLARE_NS_PER_S
@@ -50,16 +49,16 @@ static tnode *add_node_on(world *w, flare_sim_lan *lan, const char *ip,
     tnode *t = &w->n[w->count];
     char name[16];
     snprintf(name, sizeof(name), "h%d", w->count);
-    dw_host_spec sp = {.name = name,
-                       .lan = lan,
-                       .ip = ip,
-                       .link = {.delay = 5 * MS},
-                       .seed = {(uint8_t)(w->count + 1), 0xa7},
-                       .cfg = cfg_in, /* NULL: TEST-NET addresses count as public */
-                       .on_event = on_event,
-                       .user = t,
-                       .listen_port = 4001};
-    assert_int_equal(dw_host_make(w->sim, &sp, &t->sh, &t->h), 0);
+    flare_test_host_spec sp = {.name = name,
+                               .lan = lan,
+                               .ip = ip,
+                               .link = {.delay = 5 * MS},
+                               .seed = {(uint8_t)(w->count + 1), 0xa7},
+                               .cfg = cfg_in, /* NULL: TEST-NET addresses count as public */
+                               .on_event = on_event,
+                               .user = t,
+                               .listen_port = 4001};
+    assert_int_equal(flare_test_host_make(w->sim, &sp, &t->sh, &t->h), 0);
     snprintf(t->ip, sizeof(t->ip), "%s", ip);
     w->count++;
     return t;
@@ -86,7 +85,7 @@ static void world_free(world *w)
 
 static void addr_of(tnode *t, flare_multiaddr *ma)
 {
-    assert_int_equal(dw_tcp_addr(ma, t->ip, 4001, flare_host_peerid(t->h)), 0);
+    assert_int_equal(flare_test_tcp_addr(ma, t->ip, 4001, flare_host_peerid(t->h)), 0);
 }
 
 static void connect_servers(world *w, tnode *c)

@@ -10,7 +10,6 @@
 #include "flare/host.h"
 #include "flare/relay_server.h"
 #include "flare/sim.h"
-#include "host/simworld.h"
 
 #define MS   FLARE_NS_PER_MS
 #define S    FLARE_NS_PER_S
@@ -105,24 +104,24 @@ static void make_host(world *w, int i, flare_sim_lan *lan, const char *ip,
     static const char *names[NNODES] = {"r1", "r2", "r3", "rx", "p", "b", "a"};
     node *n = &w->n[i];
     flare_host_settings c;
-    dw_config_default(&c);
+    flare_test_settings_default(&c);
     c.enable_holepunch = 0; /* AutoRelay alone */
-    dw_host_spec sp = {.name = names[i],
-                       .lan = lan,
-                       .ip = ip,
-                       .link = {.delay = 10 * MS},
-                       .seed = {(uint8_t)(i + 1), 0x5a},
-                       .cfg = cfg ? cfg : &c,
-                       .on_event = on_event,
-                       .user = n,
-                       .listen_port = 4001};
-    assert_int_equal(dw_host_make(w->sim, &sp, &n->sh, &n->h), 0);
+    flare_test_host_spec sp = {.name = names[i],
+                               .lan = lan,
+                               .ip = ip,
+                               .link = {.delay = 10 * MS},
+                               .seed = {(uint8_t)(i + 1), 0x5a},
+                               .cfg = cfg ? cfg : &c,
+                               .on_event = on_event,
+                               .user = n,
+                               .listen_port = 4001};
+    assert_int_equal(flare_test_host_make(w->sim, &sp, &n->sh, &n->h), 0);
     snprintf(n->ip, sizeof(n->ip), "%s", ip);
 }
 
 static void autorelay_cfg(flare_host_settings *c)
 {
-    dw_config_default(c);
+    flare_test_settings_default(c);
     c->enable_holepunch = 0;
     c->enable_autorelay = 1;
     c->autonat_boot_delay = 2 * S;
@@ -142,8 +141,8 @@ static void world_init(world *w, uint64_t seed, const flare_host_settings *bcfg,
         make_host(w, i, inet, ips[i], NULL);
     for (int i = R1; i <= R3; i++)
         assert_int_equal(flare_host_enable_relay_server(w->n[i].h, NULL), 0);
-    flare_relay_server_config rc;
-    flare_relay_server_config_default(&rc);
+    flare_relay_server_settings rc;
+    flare_relay_server_settings_default(&rc);
     rc.allow_reserve = deny_all;
     assert_int_equal(flare_host_enable_relay_server(w->n[RX].h, &rc), 0);
     flare_sim_nat_config nc;
@@ -182,7 +181,7 @@ static void run_s(world *w, double s)
 
 static void addr_of(world *w, int i, flare_multiaddr *ma)
 {
-    assert_int_equal(dw_tcp_addr(ma, w->n[i].ip, 4001, flare_host_peerid(w->n[i].h)), 0);
+    assert_int_equal(flare_test_tcp_addr(ma, w->n[i].ip, 4001, flare_host_peerid(w->n[i].h)), 0);
 }
 
 /* B dials the given nodes one second apart (so they are identified in

@@ -89,28 +89,22 @@ static void tx_close(flare_stream *s, int err, void *user)
 static flare_host *make_host(flare_sim *sim, const char *name, const char *ip, uint8_t seedb,
                              world *w)
 {
-    flare_sim_host *sh = flare_sim_host_new(sim, name);
-    assert_int_equal(flare_sim_host_add_addr(sh, flare_sim_internet(sim), ip), 0);
-    /* Slow enough that the sender's queues fill up. */
-    flare_sim_link l = {.delay = 10 * MS, .rate = 20u << 20};
-    flare_sim_link_set(sh, &l);
     flare_host_settings cfg;
     flare_host_settings_default(&cfg);
     cfg.enable_autonat_client = cfg.enable_autonat_server = 0;
-    uint8_t seed[32] = {seedb};
-    flare_privkey k;
-    assert_int_equal(flare_privkey_from_seed(&k, seed), 0);
+    flare_test_host_spec sp = {.name = name,
+                               .lan = flare_sim_internet(sim),
+                               .ip = ip,
+                               /* Slow enough that the sender's queues fill up. */
+                               .link = {.delay = 10 * MS, .rate = 20u << 20},
+                               .seed = {seedb},
+                               .cfg = &cfg,
+                               .on_event = on_event,
+                               .user = w};
+    flare_sim_host *sh;
     flare_host *h;
-    assert_int_equal(flare_host_new(&h, flare_sim_host_io(sh), &k, &cfg, NULL), 0);
-    flare_host_set_event_cb(h, on_event, w);
+    assert_int_equal(flare_test_host_make(sim, &sp, &sh, &h), 0);
     return h;
-}
-
-static void dial_cb(flare_host *h, flare_conn *c, int status, void *user)
-{
-    (void)h;
-    assert_int_equal(status, 0);
-    *(flare_conn **)user = c;
 }
 
 static void test_many_bulk_streams_keep_their_connection(void **state)
@@ -125,10 +119,7 @@ static void test_many_bulk_streams_keep_their_connection(void **state)
     flare_multiaddr ma;
     assert_int_equal(flare_multiaddr_parse(&ma, "/ip4/198.51.100.1/tcp/4001"), 0);
     assert_int_equal(flare_host_listen(b, &ma), 0);
-    flare_conn *c = NULL;
-    assert_int_equal(flare_host_dial(a, &ma, NULL, dial_cb, &c), 0);
-    flare_sim_run_for(sim, 2 * S);
-    assert_non_null(c);
+    flare_conn *c = flare_test_dial_ok(sim, a, &ma, 2000);
     flare_stream_cbs tx = {.on_open = tx_open, .on_writable = tx_writable, .on_close = tx_close};
     for (int i = 0; i < NSTREAM; i++)
         assert_int_equal(flare_conn_new_stream(c, "/sink", &tx, &w.tx[i], 0, &w.tx[i].s), 0);

@@ -4,7 +4,7 @@
 #include "support/test.h"
 
 #include "flare/host.h"
-#include "host/simworld.h"
+#include "flare/sim_world.h"
 
 #define MS FLARE_NS_PER_MS
 #define S  FLARE_NS_PER_S
@@ -17,20 +17,20 @@ typedef struct cnode {
 typedef struct cworld {
     flare_sim *sim;
     cnode a, b; /* A (198.51.100.30) dials B (listens on 198.51.100.20:4001) */
-    dw_dial d;
+    flare_test_dial d;
     flare_tstamp t0, t_done;
 } cworld;
 
 static void make(cworld *w, cnode *n, const char *name, const char *ip, uint8_t seed, int port,
                  long delay_ms)
 {
-    dw_host_spec sp = {.name = name,
-                       .lan = flare_sim_internet(w->sim),
-                       .ip = ip,
-                       .link = {.delay = delay_ms * MS},
-                       .seed = {seed},
-                       .listen_port = port};
-    assert_int_equal(dw_host_make(w->sim, &sp, &n->sh, &n->h), 0);
+    flare_test_host_spec sp = {.name = name,
+                               .lan = flare_sim_internet(w->sim),
+                               .ip = ip,
+                               .link = {.delay = delay_ms * MS},
+                               .seed = {seed},
+                               .listen_port = port};
+    assert_int_equal(flare_test_host_make(w->sim, &sp, &n->sh, &n->h), 0);
 }
 
 /* B's link delays each packet by b_delay_ms, A's by 5 ms. */
@@ -59,14 +59,14 @@ static void teardown(cworld *w)
 static void add_addr(cworld *w, const char *ip, int port)
 {
     flare_multiaddr ma;
-    assert_int_equal(dw_tcp_addr(&ma, ip, port, NULL), 0);
+    assert_int_equal(flare_test_tcp_addr(&ma, ip, port, NULL), 0);
     assert_int_equal(flare_host_add_addr(w->a.h, flare_host_peerid(w->b.h), &ma, 60 * S), 0);
 }
 
 static void connect_cb(flare_host *h, flare_conn *c, int status, void *user)
 {
     cworld *w = user;
-    dw_dial_cb(h, c, status, &w->d);
+    flare_test_dial_cb(h, c, status, &w->d);
     w->t_done = flare_sim_now(w->sim);
 }
 
@@ -75,13 +75,13 @@ static void connect_run(cworld *w, long ms)
     w->t0 = flare_sim_now(w->sim);
     assert_int_equal(flare_host_connect(w->a.h, flare_host_peerid(w->b.h), NULL, connect_cb, w), 0);
     assert_int_equal(w->d.calls, 0); /* never from inside the call */
-    dw_run_ms(w->sim, ms);
+    flare_test_run_ms(w->sim, ms);
 }
 
 static int remote_is(const flare_conn *c, const char *ip, int port)
 {
     flare_multiaddr want;
-    dw_tcp_addr(&want, ip, port, NULL);
+    flare_test_tcp_addr(&want, ip, port, NULL);
     flare_multiaddr got = *flare_conn_remote_addr(c);
     flare_multiaddr_decapsulate(&got, FLARE_MA_P2P);
     return flare_multiaddr_equal(&got, &want);
@@ -115,7 +115,7 @@ static void test_stagger_past_a_silent_address(void **state)
     flare_tstamp took = w.t_done - w.t0;
     assert_true(took >= 250 * MS);
     assert_true(took < 400 * MS);
-    dw_run_ms(w.sim, 12000); /* the silent attempt times out: no second callback */
+    flare_test_run_ms(w.sim, 12000); /* the silent attempt times out: no second callback */
     assert_int_equal(w.d.calls, 1);
     assert_non_null(flare_host_conn_to(w.a.h, flare_host_peerid(w.b.h)));
     teardown(&w);
@@ -161,7 +161,7 @@ static void test_worked_before_goes_first(void **state)
     assert_int_equal(w.d.status, 0);
     assert_true(w.t_done - w.t0 >= 250 * MS); /* the silent one went first */
     flare_conn_close(w.d.conn);
-    dw_run_ms(w.sim, 12000);
+    flare_test_run_ms(w.sim, 12000);
     assert_null(flare_host_conn_to(w.a.h, flare_host_peerid(w.b.h)));
     memset(&w.d, 0, sizeof(w.d));
     connect_run(&w, 1000);
@@ -178,7 +178,7 @@ static void test_race_loser_closed(void **state)
     cworld w;
     setup_delay(&w, 100);
     flare_multiaddr second;
-    assert_int_equal(dw_tcp_addr(&second, "198.51.100.20", 4002, NULL), 0);
+    assert_int_equal(flare_test_tcp_addr(&second, "198.51.100.20", 4002, NULL), 0);
     assert_int_equal(flare_host_listen(w.b.h, &second), 0);
     add_addr(&w, "198.51.100.20", 4001);
     add_addr(&w, "198.51.100.20", 4002);
@@ -203,7 +203,7 @@ static void test_nothing_to_dial(void **state)
     assert_int_equal(flare_multiaddr_parse(&ma, "/dns4/example.com/tcp/4001"), 0);
     assert_int_equal(flare_host_add_addr(w.a.h, flare_host_peerid(w.b.h), &ma, 60 * S), 0);
     assert_true(flare_host_connect(w.a.h, flare_host_peerid(w.b.h), NULL, connect_cb, &w) < 0);
-    dw_run_ms(w.sim, 500);
+    flare_test_run_ms(w.sim, 500);
     assert_int_equal(w.d.calls, 0);
     teardown(&w);
 }
@@ -213,33 +213,33 @@ static void test_nothing_to_dial(void **state)
 static void test_relayed_last_resort(void **state)
 {
     (void)state;
-    dw_world w;
-    dw_params p;
-    dw_params_default(&p);
+    flare_sim_world w;
+    flare_sim_world_settings p;
+    flare_sim_world_settings_default(&p);
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.enable_holepunch = 0;
-    p.cfg = &cfg;
-    assert_int_equal(dw_build(&w, &p), 0);
+    p.host = &cfg;
+    assert_int_equal(flare_sim_world_build(&w, &p), 0);
     flare_multiaddr rma;
-    assert_int_equal(dw_relay_addr(&w, &rma), 0);
+    assert_int_equal(flare_sim_world_relay_addr(&w, &rma), 0);
     assert_int_equal(flare_host_relay_reserve(w.b.h, &rma), 0);
-    dw_run_ms(w.sim, 2000);
+    flare_test_run_ms(w.sim, 2000);
     assert_int_equal(w.b.rsv_ok, 1);
     const flare_peerid *b = flare_host_peerid(w.b.h);
     flare_multiaddr ma;
-    assert_int_equal(dw_tcp_addr(&ma, "10.0.2.2", 4001, NULL), 0);
+    assert_int_equal(flare_test_tcp_addr(&ma, "10.0.2.2", 4001, NULL), 0);
     assert_int_equal(flare_host_add_addr(w.a.h, b, &ma, 60 * S), 0);
     flare_multiaddr relayed = w.b.relayed;
     flare_multiaddr_decapsulate(&relayed, FLARE_MA_P2P); /* .../p2p-circuit */
     assert_int_equal(flare_host_add_addr(w.a.h, b, &relayed, 60 * S), 0);
-    dw_dial d = {0};
-    assert_int_equal(flare_host_connect(w.a.h, b, NULL, dw_dial_cb, &d), 0);
-    dw_run_ms(w.sim, 3000);
+    flare_test_dial d = {0};
+    assert_int_equal(flare_host_connect(w.a.h, b, NULL, flare_test_dial_cb, &d), 0);
+    flare_test_run_ms(w.sim, 3000);
     assert_int_equal(d.calls, 1);
     assert_int_equal(d.status, 0);
     assert_true(flare_conn_is_limited(d.conn));
-    dw_free(&w);
+    flare_sim_world_free(&w);
 }
 
 int main(void)

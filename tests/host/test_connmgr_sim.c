@@ -5,7 +5,7 @@
 #include "support/test.h"
 
 #include "flare/host.h"
-#include "host/simworld.h"
+#include "flare/sim_world.h"
 
 #define MS FLARE_NS_PER_MS
 #define S  FLARE_NS_PER_S
@@ -25,29 +25,29 @@ static void setup(cworld *w, size_t low, size_t high, flare_tstamp grace)
     w->sim = flare_sim_new(1, NULL);
     assert_non_null(w->sim);
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.conn_low_water = low;
     cfg.conn_high_water = high;
     cfg.conn_grace_period = grace;
     cfg.enable_autonat_server = cfg.enable_autonat_client = 0; /* no dial-backs */
-    dw_host_spec sp = {.name = "S",
-                       .lan = flare_sim_internet(w->sim),
-                       .ip = "198.51.100.1",
-                       .link = {.delay = 5 * MS},
-                       .seed = {1},
-                       .cfg = &cfg,
-                       .listen_port = 4001};
-    assert_int_equal(dw_host_make(w->sim, &sp, &w->ssh, &w->s), 0);
+    flare_test_host_spec sp = {.name = "S",
+                               .lan = flare_sim_internet(w->sim),
+                               .ip = "198.51.100.1",
+                               .link = {.delay = 5 * MS},
+                               .seed = {1},
+                               .cfg = &cfg,
+                               .listen_port = 4001};
+    assert_int_equal(flare_test_host_make(w->sim, &sp, &w->ssh, &w->s), 0);
     assert_int_equal(flare_host_set_handler(w->s, "/hold/1", &hold_cbs, NULL, 0), 0);
     for (int i = 0; i < NC; i++) {
         char ip[32];
         snprintf(ip, sizeof(ip), "198.51.100.%d", i + 10);
-        dw_host_spec c = {.name = "C",
-                          .lan = flare_sim_internet(w->sim),
-                          .ip = ip,
-                          .link = {.delay = 5 * MS},
-                          .seed = {(uint8_t)(20 + i)}};
-        assert_int_equal(dw_host_make(w->sim, &c, &w->csh[i], &w->c[i]), 0);
+        flare_test_host_spec c = {.name = "C",
+                                  .lan = flare_sim_internet(w->sim),
+                                  .ip = ip,
+                                  .link = {.delay = 5 * MS},
+                                  .seed = {(uint8_t)(20 + i)}};
+        assert_int_equal(flare_test_host_make(w->sim, &c, &w->csh[i], &w->c[i]), 0);
     }
 }
 
@@ -62,10 +62,10 @@ static void teardown(cworld *w)
 static void connect_all(cworld *w)
 {
     flare_multiaddr ma;
-    assert_int_equal(dw_tcp_addr(&ma, "198.51.100.1", 4001, flare_host_peerid(w->s)), 0);
+    assert_int_equal(flare_test_tcp_addr(&ma, "198.51.100.1", 4001, flare_host_peerid(w->s)), 0);
     for (int i = 0; i < NC; i++)
         assert_int_equal(flare_host_dial(w->c[i], &ma, NULL, NULL, NULL), 0);
-    dw_run_ms(w->sim, 500);
+    flare_test_run_ms(w->sim, 500);
     assert_int_equal(flare_host_num_conns(w->s), NC);
 }
 
@@ -81,11 +81,11 @@ static void test_trim_after_grace(void **state)
     setup(&w, 4, 6, 2 * S);
     connect_all(&w);
     /* Above high water, but all are young. */
-    dw_run_ms(w.sim, 1000);
+    flare_test_run_ms(w.sim, 1000);
     assert_int_equal(flare_host_num_conns(w.s), NC);
     assert_int_equal(flare_host_connmgr_trimmed(w.s), 0);
     /* Once of age: down to low water. */
-    dw_run_ms(w.sim, 2000);
+    flare_test_run_ms(w.sim, 2000);
     assert_int_equal(flare_host_num_conns(w.s), 4);
     assert_int_equal(flare_host_connmgr_trimmed(w.s), NC - 4);
     /* The clients saw graceful closes. */
@@ -113,7 +113,7 @@ static void test_protected_and_busy_kept(void **state)
         assert_int_equal(flare_host_new_stream(w.c[i], flare_host_peerid(w.s), "/hold/1", &hold_cbs,
                                                NULL, 0, &st),
                          0);
-    dw_run_ms(w.sim, 3000);
+    flare_test_run_ms(w.sim, 3000);
     assert_int_equal(flare_host_num_conns(w.s), 3);
     assert_true(connected(&w, 0));
     assert_true(connected(&w, 1));
@@ -123,10 +123,10 @@ static void test_protected_and_busy_kept(void **state)
     assert_int_equal(flare_host_protect_peer(w.s, flare_host_peerid(w.c[0]), "app", 0), 0);
     assert_false(flare_host_is_protected(w.s, flare_host_peerid(w.c[0]), NULL));
     flare_multiaddr ma;
-    assert_int_equal(dw_tcp_addr(&ma, "198.51.100.1", 4001, flare_host_peerid(w.s)), 0);
+    assert_int_equal(flare_test_tcp_addr(&ma, "198.51.100.1", 4001, flare_host_peerid(w.s)), 0);
     for (int i = 3; i < 6; i++) /* back above high water */
         flare_host_dial(w.c[i], &ma, NULL, NULL, NULL);
-    dw_run_ms(w.sim, 3000);
+    flare_test_run_ms(w.sim, 3000);
     assert_int_equal(flare_host_num_conns(w.s), 5);
     assert_false(connected(&w, 0));
     assert_true(connected(&w, 1));
@@ -140,7 +140,7 @@ static void test_off_and_bad_args(void **state)
     cworld w;
     setup(&w, 1, 0, 0); /* high water 0: never trim */
     connect_all(&w);
-    dw_run_ms(w.sim, 3000);
+    flare_test_run_ms(w.sim, 3000);
     assert_int_equal(flare_host_num_conns(w.s), NC);
     const flare_peerid *p = flare_host_peerid(w.c[0]);
     flare_peerid empty = {0};
@@ -169,38 +169,38 @@ static void test_off_and_bad_args(void **state)
 static void test_relay_and_punch_protected(void **state)
 {
     (void)state;
-    dw_params p;
-    dw_params_default(&p);
+    flare_sim_world_settings p;
+    flare_sim_world_settings_default(&p);
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.conn_low_water = 1;
     cfg.conn_high_water = 2;
     cfg.conn_grace_period = 0;
-    p.cfg = &cfg;
-    dw_world w;
-    assert_int_equal(dw_setup(&w, &p), 0);
+    p.host = &cfg;
+    flare_sim_world w;
+    assert_int_equal(flare_sim_world_setup(&w, &p), 0);
     const flare_peerid *r = flare_host_peerid(w.r.h), *a = flare_host_peerid(w.a.h);
     const flare_peerid *b = flare_host_peerid(w.b.h);
     assert_true(flare_host_is_protected(w.b.h, r, "relay-reservation"));
     int b_prot = 0, a_prot = 0, a_prot_r = 0;
     for (int i = 0; i < 300 && !w.b.punch_done; i++) {
-        dw_run_ms(w.sim, 10);
+        flare_test_run_ms(w.sim, 10);
         b_prot |= flare_host_is_protected(w.b.h, a, "holepunch");
         a_prot |= flare_host_is_protected(w.a.h, b, "holepunch");
         a_prot_r |= flare_host_is_protected(w.a.h, r, "holepunch");
     }
     assert_true(b_prot && a_prot && a_prot_r);
-    dw_run_punch(&w, 30 * S);
+    flare_sim_world_run_punch(&w, 30 * S);
     assert_int_equal(w.b.punch_done, 1);
     assert_int_equal(w.b.punch_err, 0);
-    assert_true(dw_direct(&w));
-    dw_run_ms(w.sim, 5000);
+    assert_true(flare_sim_world_direct(&w));
+    flare_test_run_ms(w.sim, 5000);
     assert_false(flare_host_is_protected(w.b.h, a, NULL));
     assert_false(flare_host_is_protected(w.a.h, r, NULL));
     assert_true(flare_host_is_protected(w.b.h, r, NULL));
     assert_non_null(flare_host_conn_to(w.b.h, r));
     assert_int_equal(w.b.rsv_lost, 0);
-    dw_free(&w);
+    flare_sim_world_free(&w);
 }
 
 /* Under a tight connection manager (high water 1) a relay keeps the
@@ -210,44 +210,44 @@ static void test_relay_and_punch_protected(void **state)
 static void test_relay_circuit_kept(void **state)
 {
     (void)state;
-    dw_params p;
-    dw_params_default(&p);
+    flare_sim_world_settings p;
+    flare_sim_world_settings_default(&p);
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.conn_low_water = 0;
     cfg.conn_high_water = 1;
     cfg.conn_grace_period = 1 * S; /* time to open the stream */
     cfg.enable_holepunch = 0;      /* the relayed connection stays relayed */
-    p.cfg = &cfg;
-    dw_world w;
-    assert_int_equal(dw_build(&w, &p), 0);
+    p.host = &cfg;
+    flare_sim_world w;
+    assert_int_equal(flare_sim_world_build(&w, &p), 0);
     assert_int_equal(
         flare_host_set_handler(w.b.h, "/hold/1", &hold_cbs, NULL, FLARE_HANDLER_ALLOW_LIMITED), 0);
     flare_multiaddr rma;
-    dw_relay_addr(&w, &rma);
+    flare_sim_world_relay_addr(&w, &rma);
     assert_int_equal(flare_host_relay_reserve(w.b.h, &rma), 0);
     for (int i = 0; i < 100 && !w.b.rsv_ok; i++)
-        dw_run_ms(w.sim, 100);
+        flare_test_run_ms(w.sim, 100);
     assert_true(w.b.rsv_ok);
     /* The relayed connection itself is the application's to protect. */
     flare_host_protect_peer(w.a.h, flare_host_peerid(w.b.h), "app", 1);
     flare_host_protect_peer(w.b.h, flare_host_peerid(w.a.h), "app", 1);
-    dw_dial d = {0};
-    assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, dw_dial_cb, &d), 0);
+    flare_test_dial d = {0};
+    assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, flare_test_dial_cb, &d), 0);
     for (int i = 0; i < 100 && !d.calls; i++)
-        dw_run_ms(w.sim, 100);
+        flare_test_run_ms(w.sim, 100);
     assert_int_equal(d.status, 0);
     flare_stream *st;
     assert_int_equal(
         flare_conn_new_stream(d.conn, "/hold/1", &hold_cbs, NULL, FLARE_STREAM_ALLOW_LIMITED, &st),
         0);
-    dw_run_ms(w.sim, 5000);
+    flare_test_run_ms(w.sim, 5000);
     flare_conn *c = flare_host_conn_to(w.a.h, flare_host_peerid(w.b.h));
     assert_non_null(c);
     assert_true(flare_conn_is_limited(c));
     assert_int_equal(flare_host_num_conns(w.r.h), 2);
     assert_int_equal(w.b.rsv_lost, 0);
-    dw_free(&w);
+    flare_sim_world_free(&w);
 }
 
 int main(void)

@@ -4,22 +4,22 @@
 
 #include "flare/dcutr.h"
 #include "flare/lpframe.h"
-#include "host/simworld.h"
+#include "flare/sim_world.h"
 
 #define MS FLARE_NS_PER_MS
 #define S  FLARE_NS_PER_S
 
 static void test_cone_cone_direct(void **state)
 {
-    dw_params p;
-    dw_params_default(&p);
-    dw_world w;
-    assert_int_equal(dw_setup(&w, &p), 0);
-    dw_run_punch(&w, 30 * S);
+    flare_sim_world_settings p;
+    flare_sim_world_settings_default(&p);
+    flare_sim_world w;
+    assert_int_equal(flare_sim_world_setup(&w, &p), 0);
+    flare_sim_world_run_punch(&w, 30 * S);
     assert_int_equal(w.b.punch_done, 1);
     assert_int_equal(w.b.punch_err, 0);
     assert_int_equal(w.b.attempt, 1);
-    assert_true(dw_direct(&w));
+    assert_true(flare_sim_world_direct(&w));
     /* Roles on the direct connection: A is the initiator, B the responder. */
     flare_conn *ca = flare_host_conn_to(w.a.h, flare_host_peerid(w.b.h));
     flare_conn *cb = flare_host_conn_to(w.b.h, flare_host_peerid(w.a.h));
@@ -47,27 +47,27 @@ static void test_cone_cone_direct(void **state)
     flare_buf_append_byte(&m, 0);
     assert_non_null(strstr((char *)m.base, "flare_holepunch_attempts_total"));
     flare_buf_free(&m);
-    dw_free(&w);
+    flare_sim_world_free(&w);
 }
 
 static void test_symmetric_symmetric_stays_relayed(void **state)
 {
-    dw_params p;
-    dw_params_default(&p);
+    flare_sim_world_settings p;
+    flare_sim_world_settings_default(&p);
     p.nat_a.mapping = p.nat_b.mapping = FLARE_SIM_APD;
     p.nat_a.port_preservation = p.nat_b.port_preservation = 0;
-    dw_world w;
-    assert_int_equal(dw_setup(&w, &p), 0);
-    dw_run_punch(&w, 60 * S);
+    flare_sim_world w;
+    assert_int_equal(flare_sim_world_setup(&w, &p), 0);
+    flare_sim_world_run_punch(&w, 60 * S);
     assert_int_equal(w.b.punch_done, 1);
     assert_true(w.b.punch_err != 0);
     assert_non_null(w.b.punch_reason);
-    assert_false(dw_direct(&w));
+    assert_false(flare_sim_world_direct(&w));
     /* The limited relayed connection stays. */
     flare_conn *c = flare_host_conn_to(w.a.h, flare_host_peerid(w.b.h));
     assert_non_null(c);
     assert_true(flare_conn_is_limited(c));
-    dw_free(&w);
+    flare_sim_world_free(&w);
 }
 
 /* Loss on the links: retransmissions and retries still get through. */
@@ -75,16 +75,16 @@ static void test_cone_with_loss(void **state)
 {
     int ok = 0;
     for (uint64_t seed = 1; seed <= 5; seed++) {
-        dw_params p;
-        dw_params_default(&p);
+        flare_sim_world_settings p;
+        flare_sim_world_settings_default(&p);
         p.loss = 0.05;
         p.seed = seed;
-        dw_world w;
-        if (dw_setup(&w, &p) == 0) {
-            dw_run_punch(&w, 60 * S);
-            ok += dw_direct(&w);
+        flare_sim_world w;
+        if (flare_sim_world_setup(&w, &p) == 0) {
+            flare_sim_world_run_punch(&w, 60 * S);
+            ok += flare_sim_world_direct(&w);
         }
-        dw_free(&w);
+        flare_sim_world_free(&w);
     }
     assert_true(ok >= 4);
 }
@@ -113,19 +113,19 @@ static void test_matrix(void **state)
                 for (int rst = 0; rst <= 1; rst++) {
                     int direct = 0, runs = 3;
                     for (uint64_t seed = 1; seed <= (uint64_t)runs; seed++) {
-                        dw_params p;
-                        dw_params_default(&p);
+                        flare_sim_world_settings p;
+                        flare_sim_world_settings_default(&p);
                         p.seed = seed * 7 + (uint64_t)cells;
                         p.nat_a.mapping = p.nat_b.mapping = B[mi];
                         p.nat_a.filtering = p.nat_b.filtering = B[fi];
                         p.nat_a.port_preservation = p.nat_b.port_preservation = pp;
                         p.nat_a.syn_rst = p.nat_b.syn_rst = rst;
-                        dw_world w;
-                        if (dw_setup(&w, &p) == 0) {
-                            dw_run_punch(&w, 40 * S);
-                            direct += dw_direct(&w);
+                        flare_sim_world w;
+                        if (flare_sim_world_setup(&w, &p) == 0) {
+                            flare_sim_world_run_punch(&w, 40 * S);
+                            direct += flare_sim_world_direct(&w);
                         }
-                        dw_free(&w);
+                        flare_sim_world_free(&w);
                     }
                     fprintf(out, "| %s | %s | %s | %s | %d/%d |\n", bname(B[mi]), bname(B[fi]),
                             pp ? "on" : "off", rst ? "RST" : "drop", direct, runs);
@@ -166,12 +166,13 @@ static void hostile_data(flare_stream *s, const uint8_t *d, size_t len, void *us
         if (flare_dcutr_msg_decode(&m, msg, mlen) == 0 && m.type == FLARE_DCUTR_CONNECT) {
             flare_multiaddr a[24];
             size_t k = 0;
-            dw_tcp_addr(&a[k++], "10.0.2.2", 4001, NULL); /* B itself, on its LAN */
-            dw_tcp_addr(&a[k++], "127.0.0.1", 22, NULL);
-            dw_tcp_addr(&a[k++], "10.0.2.1", 6379, NULL); /* B's gateway */
-            dw_tcp_addr(&a[k++], "169.254.169.254", 80, NULL);
+            flare_test_tcp_addr(&a[k++], "10.0.2.2", 4001, NULL); /* B itself, on its LAN */
+            flare_test_tcp_addr(&a[k++], "127.0.0.1", 22, NULL);
+            flare_test_tcp_addr(&a[k++], "10.0.2.1", 6379, NULL); /* B's gateway */
+            flare_test_tcp_addr(&a[k++], "169.254.169.254", 80, NULL);
             for (int i = 0; k < 24; i++) /* public-looking, nobody there */
-                dw_tcp_addr(&a[k++], i % 2 ? "192.0.2.77" : "198.51.100.77", 5000 + i / 2, NULL);
+                flare_test_tcp_addr(&a[k++], i % 2 ? "192.0.2.77" : "198.51.100.77", 5000 + i / 2,
+                                    NULL);
             flare_buf out;
             flare_buf_init(&out, NULL);
             flare_dcutr_msg_encode(&out, FLARE_DCUTR_CONNECT, a, k);
@@ -187,7 +188,7 @@ static void hostile_data(flare_stream *s, const uint8_t *d, size_t len, void *us
 static const flare_stream_cbs hostile_cbs = {.on_data = hostile_data};
 
 typedef struct dial_log {
-    dw_node *node;
+    flare_sim_world_node *node;
     int dials_private, dials;
     flare_multiaddr seen[64];
     size_t nseen;
@@ -196,7 +197,7 @@ typedef struct dial_log {
 static void log_event(flare_host *h, const flare_host_event *ev, void *user)
 {
     dial_log *l = user;
-    dw_event(h, ev, l->node);
+    flare_sim_world_on_event(h, ev, l->node);
     if (ev->type != FLARE_HOST_EV_DIAL_FAILED || !ev->u.failed.addr)
         return;
     flare_multiaddr bare = *ev->u.failed.addr;
@@ -215,10 +216,10 @@ static void log_event(flare_host *h, const flare_host_event *ev, void *user)
  * addresses per attempt (the same ones each attempt). */
 static void test_hostile_connect_addrs(void **state)
 {
-    dw_params p;
-    dw_params_default(&p);
-    dw_world w;
-    assert_int_equal(dw_build(&w, &p), 0);
+    flare_sim_world_settings p;
+    flare_sim_world_settings_default(&p);
+    flare_sim_world w;
+    assert_int_equal(flare_sim_world_build(&w, &p), 0);
     hostile x = {0};
     flare_buf_init(&x.in, NULL);
     assert_int_equal(flare_host_set_handler(w.a.h, FLARE_DCUTR_PROTOCOL_ID, &hostile_cbs, &x,
@@ -227,13 +228,13 @@ static void test_hostile_connect_addrs(void **state)
     dial_log l = {.node = &w.b};
     flare_host_set_event_cb(w.b.h, log_event, &l);
     flare_multiaddr rma;
-    dw_relay_addr(&w, &rma);
+    flare_sim_world_relay_addr(&w, &rma);
     assert_int_equal(flare_host_relay_reserve(w.b.h, &rma), 0);
     for (int i = 0; i < 100 && !w.b.rsv_ok; i++)
         flare_sim_run_for(w.sim, 100 * MS);
     assert_true(w.b.rsv_ok);
-    assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, dw_dialed, &w), 0);
-    dw_run_punch(&w, 120 * S);
+    assert_int_equal(flare_sim_world_dial_relayed(&w), 0);
+    flare_sim_world_run_punch(&w, 120 * S);
     flare_sim_run_for(w.sim, 30 * S); /* the last dials time out */
     assert_true(x.connects >= 1);
     assert_int_equal(w.b.punch_done, 1);
@@ -242,7 +243,7 @@ static void test_hostile_connect_addrs(void **state)
     assert_true(l.nseen > 0);
     assert_true(l.nseen <= FLARE_DCUTR_MAX_DIALS);
     flare_buf_free(&x.in);
-    dw_free(&w);
+    flare_sim_world_free(&w);
 }
 
 int main(void)

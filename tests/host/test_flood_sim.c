@@ -11,6 +11,7 @@
 
 #include "flare/host.h"
 #include "flare/sim.h"
+#include "flare/yamux.h"
 #include "host/host_int.h"
 #include "transport/tcp.h"
 
@@ -34,23 +35,17 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 static flare_host *make_host(flare_sim *sim, const char *name, const char *ip, uint8_t seedb,
                              const flare_mem *mem, const flare_host_settings *cfg)
 {
-    flare_sim_host *sh = flare_sim_host_new(sim, name);
-    assert_int_equal(flare_sim_host_add_addr(sh, flare_sim_internet(sim), ip), 0);
-    flare_sim_link l = {.delay = 5 * MS};
-    flare_sim_link_set(sh, &l);
-    uint8_t seed[32] = {seedb};
-    flare_privkey k;
-    assert_int_equal(flare_privkey_from_seed(&k, seed), 0);
+    flare_test_host_spec sp = {.name = name,
+                               .lan = flare_sim_internet(sim),
+                               .ip = ip,
+                               .link = {.delay = 5 * MS},
+                               .seed = {seedb},
+                               .cfg = cfg,
+                               .mem = mem};
+    flare_sim_host *sh;
     flare_host *h;
-    assert_int_equal(flare_host_new(&h, flare_sim_host_io(sh), &k, cfg, mem), 0);
+    assert_int_equal(flare_test_host_make(sim, &sp, &sh, &h), 0);
     return h;
-}
-
-static void dial_cb(flare_host *h, flare_conn *c, int status, void *user)
-{
-    (void)h;
-    assert_int_equal(status, 0);
-    *(flare_conn **)user = c;
 }
 
 /* A block of yamux PING SYN frames, each one asking for an ACK. */
@@ -109,10 +104,7 @@ static void run_flood(const flare_host_settings *vcfg, size_t total, int secs, i
     flare_multiaddr ma;
     assert_int_equal(flare_multiaddr_parse(&ma, "/ip4/198.51.100.1/tcp/4001"), 0);
     assert_int_equal(flare_host_listen(v, &ma), 0);
-    flare_conn *c = NULL;
-    assert_int_equal(flare_host_dial(a, &ma, NULL, dial_cb, &c), 0);
-    flare_sim_run_for(sim, 2 * S);
-    assert_non_null(c);
+    flare_conn *c = flare_test_dial_ok(sim, a, &ma, 2000);
     assert_non_null(victim_conn(v));
     long base = vheap.bytes;
     flare_io *aio = flare_host_io(a), *vio = flare_host_io(v);
@@ -127,7 +119,7 @@ static void run_flood(const flare_host_settings *vcfg, size_t total, int secs, i
             break; /* the attacker's side went away */
         while (r->flooded < total && aio->ops->sock_pending(flare__tcp_sock(c)) < (256u << 10)) {
             flare_buf_reset(&wire);
-            assert_int_equal(flare_noise_encrypt(&c->noise, pings, sizeof(pings), &wire), 0);
+            assert_int_equal(c->sec->encrypt(c->sec_st, pings, sizeof(pings), &wire), 0);
             assert_int_equal(aio->ops->sock_write(flare__tcp_sock(c), wire.base, wire.len), 0);
             r->flooded += sizeof(pings);
         }

@@ -5,7 +5,6 @@
 #include "support/test.h"
 
 #include "flare/host.h"
-#include "host/simworld.h"
 
 #define MS FLARE_NS_PER_MS
 #define NC 3
@@ -35,15 +34,15 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 
 static void make(gworld *w, gnode *n, const char *name, const char *ip, uint8_t seed, int port)
 {
-    dw_host_spec sp = {.name = name,
-                       .lan = flare_sim_internet(w->sim),
-                       .ip = ip,
-                       .link = {.delay = 5 * MS},
-                       .seed = {seed},
-                       .on_event = on_event,
-                       .user = n,
-                       .listen_port = port};
-    assert_int_equal(dw_host_make(w->sim, &sp, &n->sh, &n->h), 0);
+    flare_test_host_spec sp = {.name = name,
+                               .lan = flare_sim_internet(w->sim),
+                               .ip = ip,
+                               .link = {.delay = 5 * MS},
+                               .seed = {seed},
+                               .on_event = on_event,
+                               .user = n,
+                               .listen_port = port};
+    assert_int_equal(flare_test_host_make(w->sim, &sp, &n->sh, &n->h), 0);
 }
 
 static void setup(gworld *w)
@@ -74,17 +73,17 @@ static void teardown(gworld *w)
 static int dial_s(gworld *w, int i)
 {
     flare_multiaddr ma;
-    assert_int_equal(dw_tcp_addr(&ma, "198.51.100.1", 4001, flare_host_peerid(w->s.h)), 0);
-    dw_dial d = {0};
-    int rv = flare_host_dial(w->c[i].h, &ma, NULL, dw_dial_cb, &d);
+    assert_int_equal(flare_test_tcp_addr(&ma, "198.51.100.1", 4001, flare_host_peerid(w->s.h)), 0);
+    flare_test_dial d = {0};
+    int rv = flare_host_dial(w->c[i].h, &ma, NULL, flare_test_dial_cb, &d);
     if (rv)
         return rv;
     for (int k = 0; k < 50 && !d.calls; k++)
-        dw_run_ms(w->sim, 100);
+        flare_test_run_ms(w->sim, 100);
     assert_int_equal(d.calls, 1);
     if (d.status)
         return d.status;
-    dw_run_ms(w->sim, 500);
+    flare_test_run_ms(w->sim, 500);
     return flare_host_conn_to(w->c[i].h, flare_host_peerid(w->s.h)) ? 0 : FLARE_ERR_CLOSED;
 }
 
@@ -130,7 +129,7 @@ static void test_deny_peer(void **state)
     assert_true(flare_host_gater_refused(w.s.h) >= 1);
     /* Our own dials to a denied peer are refused at once. */
     flare_multiaddr ma;
-    dw_tcp_addr(&ma, "198.51.100.2", 4001, flare_host_peerid(w.c[0].h));
+    flare_test_tcp_addr(&ma, "198.51.100.2", 4001, flare_host_peerid(w.c[0].h));
     assert_int_equal(flare_host_dial(w.s.h, &ma, NULL, NULL, NULL), FLARE_ERR_REFUSED);
     /* ... also through a relay. */
     char s[512], rp[FLARE_PEERID_STR_MAX], tp[FLARE_PEERID_STR_MAX];
@@ -163,7 +162,7 @@ static void test_deny_ip_before_handshake(void **state)
     assert_int_equal(dial_s(&w, 1), 0);
     /* Outbound dials to the subnet are refused too. */
     flare_multiaddr ma;
-    dw_tcp_addr(&ma, "198.51.100.2", 4001, NULL);
+    flare_test_tcp_addr(&ma, "198.51.100.2", 4001, NULL);
     assert_int_equal(flare_host_dial(w.s.h, &ma, NULL, NULL, NULL), FLARE_ERR_REFUSED);
     teardown(&w);
 }
@@ -184,7 +183,7 @@ static void test_allow_list_and_deny_wins(void **state)
     assert_int_equal(
         flare_host_gater_peer(w.s.h, FLARE_GATER_ALLOW, flare_host_peerid(w.c[2].h), 1), 0);
     /* ... and c[0], connected, is now refused: closed. */
-    dw_run_ms(w.sim, 500);
+    flare_test_run_ms(w.sim, 500);
     assert_null(flare_host_conn_to(w.s.h, flare_host_peerid(w.c[0].h)));
     assert_int_not_equal(dial_s(&w, 0), 0);
     assert_int_equal(dial_s(&w, 2), 0);
@@ -193,7 +192,7 @@ static void test_allow_list_and_deny_wins(void **state)
     assert_int_equal(flare_host_gater_subnet(w.s.h, FLARE_GATER_ALLOW, &a, p, 0), 0);
     a = ip("198.51.100.2/32", &p);
     assert_int_equal(flare_host_gater_subnet(w.s.h, FLARE_GATER_ALLOW, &a, p, 1), 0);
-    dw_run_ms(w.sim, 500);
+    flare_test_run_ms(w.sim, 500);
     assert_null(flare_host_conn_to(w.s.h, flare_host_peerid(w.c[2].h)));
     teardown(&w);
 }

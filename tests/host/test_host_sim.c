@@ -8,7 +8,6 @@
 #include "flare/identify.h"
 #include "flare/ping.h"
 #include "flare/sim.h"
-#include "host/simworld.h"
 
 #define MS   FLARE_NS_PER_MS
 #define MAXH 24
@@ -68,14 +67,14 @@ static tnode *add_node_on(world *w, flare_sim_lan *lan, const char *name, const 
                           flare_tstamp delay, uint8_t seedb)
 {
     tnode *t = &w->n[w->count];
-    dw_host_spec sp = {.name = name,
-                       .lan = lan,
-                       .ip = ip,
-                       .link = {.delay = delay},
-                       .seed = {seedb},
-                       .on_event = on_event,
-                       .user = t};
-    assert_int_equal(dw_host_make(w->sim, &sp, &t->sh, &t->h), 0);
+    flare_test_host_spec sp = {.name = name,
+                               .lan = lan,
+                               .ip = ip,
+                               .link = {.delay = delay},
+                               .seed = {seedb},
+                               .on_event = on_event,
+                               .user = t};
+    assert_int_equal(flare_test_host_make(w->sim, &sp, &t->sh, &t->h), 0);
     snprintf(t->ip, sizeof(t->ip), "%s", ip);
     w->count++;
     return t;
@@ -106,22 +105,23 @@ static void world_free(world *w)
 static void listen_on(tnode *t, int port)
 {
     flare_multiaddr ma;
-    assert_int_equal(dw_tcp_addr(&ma, t->ip, port, NULL), 0);
+    assert_int_equal(flare_test_tcp_addr(&ma, t->ip, port, NULL), 0);
     assert_int_equal(flare_host_listen(t->h, &ma), 0);
 }
 
 static void addr_of(tnode *t, int port, flare_multiaddr *ma)
 {
-    assert_int_equal(dw_tcp_addr(ma, t->ip, port, flare_host_peerid(t->h)), 0);
+    assert_int_equal(flare_test_tcp_addr(ma, t->ip, port, flare_host_peerid(t->h)), 0);
 }
 
 static void run_ms(world *w, int ms)
 {
-    dw_run_ms(w->sim, ms);
+    flare_test_run_ms(w->sim, ms);
 }
 
 /* Two public hosts: b dials a, which listens on port 4001. */
-static void dial_pair(world *w, uint64_t seed, flare_tstamp delay, tnode **a, tnode **b, dw_dial *r)
+static void dial_pair(world *w, uint64_t seed, flare_tstamp delay, tnode **a, tnode **b,
+                      flare_test_dial *r)
 {
     world_init(w, seed);
     *a = add_node(w, "198.51.100.1", delay);
@@ -129,7 +129,7 @@ static void dial_pair(world *w, uint64_t seed, flare_tstamp delay, tnode **a, tn
     listen_on(*a, 4001);
     flare_multiaddr ma;
     addr_of(*a, 4001, &ma);
-    assert_int_equal(flare_host_dial((*b)->h, &ma, NULL, dw_dial_cb, r), 0);
+    assert_int_equal(flare_host_dial((*b)->h, &ma, NULL, flare_test_dial_cb, r), 0);
 }
 
 /* ---- connect, identify, ping ------------------------------------------------------ */
@@ -138,7 +138,7 @@ static void test_connect_identify(void **state)
 {
     world w;
     tnode *a, *b;
-    dw_dial r = {0};
+    flare_test_dial r = {0};
     dial_pair(&w, 1, 10 * MS, &a, &b, &r);
     run_ms(&w, 2000);
     assert_int_equal(r.calls, 1);
@@ -150,6 +150,14 @@ static void test_connect_identify(void **state)
     assert_true(b->identified >= 1);
     assert_true(flare_conn_is_initiator(r.conn));
     assert_string_equal(flare_conn_muxer(r.conn), "/yamux/1.0.0");
+    assert_string_equal(flare_conn_transport(r.conn), "tcp");
+    assert_string_equal(flare_conn_security(r.conn), "/noise");
+    /* A transport's address that no registered transport matches is
+     * refused, not dialed as TCP. */
+    flare_multiaddr ws;
+    assert_int_equal(flare_multiaddr_parse(&ws, "/ip4/10.0.0.2/tcp/4001/ws"), 0);
+    assert_int_equal(flare_host_dial(a->h, &ws, NULL, NULL, NULL), FLARE_ERR_UNSUPPORTED);
+    assert_int_equal(flare_host_listen(a->h, &ws), FLARE_ERR_UNSUPPORTED);
     /* B learnt A's protocols and listen address from identify. */
     assert_true(flare_host_peer_supports(b->h, flare_host_peerid(a->h), FLARE_PING_PROTOCOL_ID));
     assert_true(flare_host_peer_supports(b->h, flare_host_peerid(a->h), FLARE_IDENTIFY_ID));
@@ -184,9 +192,9 @@ static void test_dial_dedup_and_reuse(void **state)
     listen_on(a, 4001);
     flare_multiaddr ma;
     addr_of(a, 4001, &ma);
-    dw_dial r1 = {0}, r2 = {0}, r3 = {0};
-    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dw_dial_cb, &r1), 0);
-    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dw_dial_cb, &r2), 0);
+    flare_test_dial r1 = {0}, r2 = {0}, r3 = {0};
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, flare_test_dial_cb, &r1), 0);
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, flare_test_dial_cb, &r2), 0);
     /* Callbacks never run inside the call. */
     assert_int_equal(r1.calls + r2.calls, 0);
     run_ms(&w, 1000);
@@ -195,7 +203,7 @@ static void test_dial_dedup_and_reuse(void **state)
     assert_ptr_equal(r1.conn, r2.conn);
     assert_int_equal(a->opened, 1);
     /* An existing connection is reused, from the loop. */
-    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dw_dial_cb, &r3), 0);
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, flare_test_dial_cb, &r3), 0);
     assert_int_equal(r3.calls, 0);
     run_ms(&w, 10);
     assert_int_equal(r3.calls, 1);
@@ -275,10 +283,11 @@ static void run_streams(int nstreams, size_t len, uint64_t seed)
 {
     world w;
     tnode *a, *b;
-    dw_dial r = {0};
+    flare_test_dial r = {0};
     int echo_errors = 0;
     dial_pair(&w, seed, 2 * MS, &a, &b, &r);
-    assert_int_equal(flare_host_set_handler(a->h, "/echo/1.0.0", &dw_echo_cbs, &echo_errors, 0), 0);
+    assert_int_equal(
+        flare_host_set_handler(a->h, "/echo/1.0.0", &flare_test_echo_cbs, &echo_errors, 0), 0);
     run_ms(&w, 500);
     assert_int_equal(r.status, 0);
     xfer *x = calloc((size_t)nstreams, sizeof(*x));
@@ -323,7 +332,7 @@ static void test_unknown_protocol(void **state)
 {
     world w;
     tnode *a, *b;
-    dw_dial r = {0};
+    flare_test_dial r = {0};
     dial_pair(&w, 5, 2 * MS, &a, &b, &r);
     run_ms(&w, 500);
     xfer x = {0};
@@ -347,10 +356,11 @@ static void test_reset_delivers_close(void **state)
 {
     world w;
     tnode *a, *b;
-    dw_dial r = {0};
+    flare_test_dial r = {0};
     int echo_errors = 0;
     dial_pair(&w, 21, 2 * MS, &a, &b, &r);
-    assert_int_equal(flare_host_set_handler(a->h, "/echo/1.0.0", &dw_echo_cbs, &echo_errors, 0), 0);
+    assert_int_equal(
+        flare_host_set_handler(a->h, "/echo/1.0.0", &flare_test_echo_cbs, &echo_errors, 0), 0);
     run_ms(&w, 500);
     assert_int_equal(r.status, 0);
     xfer x = {.match = 1}, y = {.match = 1}, z = {.match = 1};
@@ -416,6 +426,21 @@ static void test_settings_versioned(void **state)
     bad.conn_write_high = 0;
     assert_int_equal(flare_host_new(&h, flare_sim_host_io(sh), &k, &bad, NULL),
                      FLARE_ERR_INVALID_ARG);
+    /* The security list: protocols flare implements, at least one. */
+    assert_string_equal(cfg.security, "/noise");
+    bad = cfg;
+    bad.security = NULL;
+    assert_int_equal(flare_host_new(&h, flare_sim_host_io(sh), &k, &bad, NULL),
+                     FLARE_ERR_INVALID_ARG);
+    bad.security = "";
+    assert_int_equal(flare_host_new(&h, flare_sim_host_io(sh), &k, &bad, NULL),
+                     FLARE_ERR_UNSUPPORTED);
+    bad.security = "/noise,/secio/1.0.0";
+    assert_int_equal(flare_host_new(&h, flare_sim_host_io(sh), &k, &bad, NULL),
+                     FLARE_ERR_UNSUPPORTED);
+    bad.security = "/noise,/noise";
+    assert_int_equal(flare_host_new(&h, flare_sim_host_io(sh), &k, &bad, NULL),
+                     FLARE_ERR_INVALID_ARG);
     assert_null(h);
     assert_int_equal(flare_host_new(&h, flare_sim_host_io(sh), &k, &cfg, NULL), 0);
     flare_host_del(h);
@@ -433,17 +458,17 @@ static void test_wrong_peer_id(void **state)
     tnode *c = add_node(&w, "198.51.100.3", 2 * MS);
     listen_on(a, 4001);
     flare_multiaddr ma; /* A's address with C's peer ID */
-    assert_int_equal(dw_tcp_addr(&ma, a->ip, 4001, flare_host_peerid(c->h)), 0);
-    dw_dial r = {0};
-    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dw_dial_cb, &r), 0);
+    assert_int_equal(flare_test_tcp_addr(&ma, a->ip, 4001, flare_host_peerid(c->h)), 0);
+    flare_test_dial r = {0};
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, flare_test_dial_cb, &r), 0);
     run_ms(&w, 1000);
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.status, FLARE_ERR_PEER_ID_MISMATCH);
     assert_int_equal(b->opened, 0);
     /* A keeps serving. */
     addr_of(a, 4001, &ma);
-    dw_dial r2 = {0};
-    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dw_dial_cb, &r2), 0);
+    flare_test_dial r2 = {0};
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, flare_test_dial_cb, &r2), 0);
     run_ms(&w, 1000);
     assert_int_equal(r2.status, 0);
     world_free(&w);
@@ -457,56 +482,20 @@ static void test_refused_and_timeout(void **state)
     tnode *b = add_node(&w, "198.51.100.2", 2 * MS);
     flare_multiaddr ma;
     addr_of(a, 4001, &ma); /* nobody listens */
-    dw_dial r = {0};
-    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dw_dial_cb, &r), 0);
+    flare_test_dial r = {0};
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, flare_test_dial_cb, &r), 0);
     run_ms(&w, 1000);
     assert_int_equal(r.status, FLARE_ERR_REFUSED);
     assert_int_equal(b->dial_failed, 1);
     /* An address nobody has: the SYN times out. */
     assert_int_equal(flare_multiaddr_parse(&ma, "/ip4/198.51.100.99/tcp/1"), 0);
-    dw_dial r2 = {0};
-    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dw_dial_cb, &r2), 0);
+    flare_test_dial r2 = {0};
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, flare_test_dial_cb, &r2), 0);
     run_ms(&w, 30000);
     assert_int_equal(r2.calls, 1);
     assert_true(r2.status == FLARE_ERR_TIMEOUT);
     world_free(&w);
 }
-
-typedef struct raw {
-    flare_io *io;
-    flare_io_sock *s;
-    const uint8_t *payload;
-    size_t len;
-    int connected, closed, eof;
-} raw;
-
-static void raw_connect(flare_io_sock *s, int status, void *user)
-{
-    raw *r = user;
-    assert_int_equal(status, 0);
-    r->connected = 1;
-    r->io->ops->sock_write(s, r->payload, r->len);
-}
-
-static void raw_read(flare_io_sock *s, const uint8_t *d, size_t len, void *user)
-{
-    raw *r = user;
-    (void)s;
-    (void)d;
-    if (len == 0)
-        r->eof = 1;
-}
-
-static void raw_close(flare_io_sock *s, int reason, void *user)
-{
-    raw *r = user;
-    (void)s;
-    (void)reason;
-    r->closed = 1;
-    r->s = NULL;
-}
-
-static const flare_io_sock_cbs raw_cbs = {raw_connect, raw_read, raw_close, NULL};
 
 /* Garbage at each stage of the upgrade: the listener drops that connection,
  * reports it, and keeps serving. */
@@ -532,23 +521,20 @@ static void test_garbage_inbound(void **state)
     flare_ipaddr_v4(&target, 198, 51, 100, 1, 4001);
     int expected_failures = 0;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        raw r = {0};
-        r.io = flare_sim_host_io(m);
-        r.payload = (const uint8_t *)bad[i].data;
-        r.len = bad[i].len;
-        assert_int_equal(r.io->ops->dial(r.io, NULL, &target, 0, &raw_cbs, &r, &r.s), 0);
+        flare_test_raw r;
+        assert_int_equal(
+            flare_test_raw_dial(&r, flare_sim_host_io(m), &target, bad[i].data, bad[i].len), 0);
         run_ms(&w, 20000);
         assert_true(r.connected);
-        if (r.s)
-            r.io->ops->sock_close(r.s, 1);
+        flare_test_raw_close(&r);
         expected_failures++;
         assert_int_equal(a->incoming_failed, expected_failures);
         assert_int_equal(flare_host_num_conns(a->h), 0);
     }
     flare_multiaddr ma;
     addr_of(a, 4001, &ma);
-    dw_dial ok = {0};
-    assert_int_equal(flare_host_dial(b->h, &ma, NULL, dw_dial_cb, &ok), 0);
+    flare_test_dial ok = {0};
+    assert_int_equal(flare_host_dial(b->h, &ma, NULL, flare_test_dial_cb, &ok), 0);
     run_ms(&w, 1000);
     assert_int_equal(ok.status, 0);
     world_free(&w);
@@ -562,13 +548,13 @@ static void test_many_connections(void **state)
     listen_on(a, 4001);
     flare_multiaddr ma;
     addr_of(a, 4001, &ma);
-    dw_dial r[20] = {{0}};
+    flare_test_dial r[20] = {{0}};
     for (int i = 0; i < 20; i++) {
         char ip[32];
         snprintf(ip, sizeof(ip), "203.0.113.%d", i + 1);
         tnode *t = add_node(&w, ip, (flare_tstamp)(i + 1) * MS);
         listen_on(t, 4001);
-        assert_int_equal(flare_host_dial(t->h, &ma, NULL, dw_dial_cb, &r[i]), 0);
+        assert_int_equal(flare_host_dial(t->h, &ma, NULL, flare_test_dial_cb, &r[i]), 0);
     }
     run_ms(&w, 3000);
     for (int i = 0; i < 20; i++) {
@@ -603,9 +589,9 @@ static void test_simultaneous_open_roles(void **state)
     addr_of(b, 4002, &ma_b);
     flare_dial_opts oa = {.role = FLARE_ROLE_INITIATOR, .force_new = 1};
     flare_dial_opts ob = {.role = FLARE_ROLE_RESPONDER, .force_new = 1};
-    dw_dial ra = {0}, rb = {0};
-    assert_int_equal(flare_host_dial(a->h, &ma_b, &oa, dw_dial_cb, &ra), 0);
-    assert_int_equal(flare_host_dial(b->h, &ma_a, &ob, dw_dial_cb, &rb), 0);
+    flare_test_dial ra = {0}, rb = {0};
+    assert_int_equal(flare_host_dial(a->h, &ma_b, &oa, flare_test_dial_cb, &ra), 0);
+    assert_int_equal(flare_host_dial(b->h, &ma_a, &ob, flare_test_dial_cb, &rb), 0);
     run_ms(&w, 3000);
     assert_int_equal(ra.status, 0);
     assert_int_equal(rb.status, 0);

@@ -12,7 +12,7 @@
 #include "flare/kad.h"
 #include "flare/relay_server.h"
 #include "flare/sim.h"
-#include "host/simworld.h"
+#include "support/helpers.h"
 
 #define MS    FLARE_NS_PER_MS
 #define S     FLARE_NS_PER_S
@@ -54,19 +54,19 @@ static void make_node(world *w, int i, flare_sim_lan *lan, const char *ip)
     node *n = &w->n[i];
     int priv = i >= NPUB;
     flare_host_settings c;
-    dw_config_default(&c);
+    flare_test_settings_default(&c);
     c.autonat_boot_delay = 2 * S;
     c.enable_autorelay = priv;
-    dw_host_spec sp = {.name = priv ? "priv" : "pub",
-                       .lan = lan,
-                       .ip = ip,
-                       .link = {.delay = 10 * MS},
-                       .seed = {(uint8_t)(i + 1), 0x77},
-                       .cfg = &c,
-                       .on_event = on_event,
-                       .user = n,
-                       .listen_port = 4001};
-    assert_int_equal(dw_host_make(w->sim, &sp, &n->sh, &n->h), 0);
+    flare_test_host_spec sp = {.name = priv ? "priv" : "pub",
+                               .lan = lan,
+                               .ip = ip,
+                               .link = {.delay = 10 * MS},
+                               .seed = {(uint8_t)(i + 1), 0x77},
+                               .cfg = &c,
+                               .on_event = on_event,
+                               .user = n,
+                               .listen_port = 4001};
+    assert_int_equal(flare_test_host_make(w->sim, &sp, &n->sh, &n->h), 0);
     snprintf(n->ip, sizeof(n->ip), "%s", ip);
     if (!priv && i % 2 == 1)
         assert_int_equal(flare_host_enable_relay_server(n->h, NULL), 0);
@@ -76,7 +76,8 @@ static void make_node(world *w, int i, flare_sim_lan *lan, const char *ip)
     ks.request_timeout = 5 * S;
     flare_multiaddr boot[1];
     if (i) {
-        assert_int_equal(dw_tcp_addr(&boot[0], w->n[0].ip, 4001, flare_host_peerid(w->n[0].h)), 0);
+        assert_int_equal(
+            flare_test_tcp_addr(&boot[0], w->n[0].ip, 4001, flare_host_peerid(w->n[0].h)), 0);
         ks.bootstrap = boot;
         ks.nbootstrap = 1;
     }
@@ -146,8 +147,8 @@ static void test_relays_and_dial_by_id(void **state)
             relayed += flare_multiaddr_is_relayed(&r.peer.addrs[i]);
         assert_true(relayed >= 1);
         int punched = w->n[a].punch_ok + w->n[b].punch_ok;
-        dw_dial d = {0};
-        assert_int_equal(flare_host_connect(w->n[a].h, bid, NULL, dw_dial_cb, &d), 0);
+        flare_test_dial d = {0};
+        assert_int_equal(flare_host_connect(w->n[a].h, bid, NULL, flare_test_dial_cb, &d), 0);
         for (int i = 0; i < 300 && !d.calls; i++)
             run_s(w, 0.1);
         assert_int_equal(d.status, 0);

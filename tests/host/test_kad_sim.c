@@ -11,7 +11,7 @@
 #include "flare/host.h"
 #include "flare/kad.h"
 #include "flare/sim.h"
-#include "host/simworld.h"
+#include "support/helpers.h"
 #include "protocols/kad/kad.h"
 
 #define MS    FLARE_NS_PER_MS
@@ -55,26 +55,27 @@ static void run_s(world *w, double s)
 
 static void boot_addr(world *w, int i, flare_multiaddr *ma)
 {
-    assert_int_equal(dw_tcp_addr(ma, w->n[i].ip, 4001, flare_host_peerid(w->n[i].h)), 0);
+    assert_int_equal(flare_test_tcp_addr(ma, w->n[i].ip, 4001, flare_host_peerid(w->n[i].h)), 0);
 }
 
 static void make_node(world *w, int i, flare_sim_lan *lan, const char *ip, flare_kad_mode mode)
 {
     node *n = &w->n[i];
     flare_host_settings c;
-    dw_config_default(&c);
+    flare_test_settings_default(&c);
     c.autonat_boot_delay = 2 * S;
     c.enable_holepunch = 0;
-    dw_host_spec sp = {.name = "n",
-                       .lan = lan,
-                       .ip = ip,
-                       .link = {.delay = 10 * MS},
-                       .seed = {(uint8_t)(i + 1), (uint8_t)((i + 1) >> 8), 0x4b, (uint8_t)n->gen},
-                       .cfg = &c,
-                       .on_event = on_event,
-                       .user = n,
-                       .listen_port = 4001};
-    assert_int_equal(dw_host_make(w->sim, &sp, &n->sh, &n->h), 0);
+    flare_test_host_spec sp = {
+        .name = "n",
+        .lan = lan,
+        .ip = ip,
+        .link = {.delay = 10 * MS},
+        .seed = {(uint8_t)(i + 1), (uint8_t)((i + 1) >> 8), 0x4b, (uint8_t)n->gen},
+        .cfg = &c,
+        .on_event = on_event,
+        .user = n,
+        .listen_port = 4001};
+    assert_int_equal(flare_test_host_make(w->sim, &sp, &n->sh, &n->h), 0);
     snprintf(n->ip, sizeof(n->ip), "%s", ip);
     flare_kad_settings ks;
     flare_kad_settings_default(&ks);
@@ -368,8 +369,8 @@ static void test_api_errors(void **state)
     flare_sim *sim = flare_sim_new(1, NULL);
     flare_sim_host *sh;
     flare_host *h;
-    dw_host_spec sp = {.name = "x", .lan = flare_sim_internet(sim), .ip = "11.0.0.1"};
-    assert_int_equal(dw_host_make(sim, &sp, &sh, &h), 0);
+    flare_test_host_spec sp = {.name = "x", .lan = flare_sim_internet(sim), .ip = "11.0.0.1"};
+    assert_int_equal(flare_test_host_make(sim, &sp, &sh, &h), 0);
     uint8_t key[4] = {1, 2, 3, 4};
     res r = {0};
     assert_int_equal(flare_kad_closest_peers(h, key, 4, peers_cb, &r), FLARE_ERR_STATE);
@@ -447,8 +448,8 @@ static void test_hostile_requests(void **state)
     make_node(w, 0, inet, "11.0.0.1", FLARE_KAD_MODE_SERVER);
     flare_sim_host *sh;
     flare_host *x; /* the attacker: a plain host, no DHT */
-    dw_host_spec sp = {.name = "x", .lan = inet, .ip = "11.9.0.1", .seed = {0x99}};
-    assert_int_equal(dw_host_make(w->sim, &sp, &sh, &x), 0);
+    flare_test_host_spec sp = {.name = "x", .lan = inet, .ip = "11.9.0.1", .seed = {0x99}};
+    assert_int_equal(flare_test_host_make(w->sim, &sp, &sh, &x), 0);
     flare_multiaddr ma;
     boot_addr(w, 0, &ma);
     assert_int_equal(flare_host_dial(x, &ma, NULL, NULL, NULL), 0);

@@ -8,20 +8,6 @@
 
 #define S FLARE_NS_PER_S
 
-/* A fake sha2-256 peer id (never decoded). */
-static flare_peerid pid(unsigned n)
-{
-    flare_peerid p;
-    memset(&p, 0, sizeof(p));
-    p.len = 34;
-    p.bytes[0] = 0x12;
-    p.bytes[1] = 0x20;
-    p.bytes[2] = (uint8_t)(n >> 16);
-    p.bytes[3] = (uint8_t)(n >> 8);
-    p.bytes[4] = (uint8_t)n;
-    return p;
-}
-
 static flare_multiaddr addr_of(unsigned n)
 {
     char s[64];
@@ -32,81 +18,20 @@ static flare_multiaddr addr_of(unsigned n)
     return m;
 }
 
-/* ---- a counting allocator that can fail the k-th allocation -------------------- */
-
-typedef struct counting {
-    long live;
-    long calls;
-    long fail_at; /* 1-based allocation call that fails; 0 = never */
-} counting;
-
-static int should_fail(counting *c)
-{
-    c->calls++;
-    return c->fail_at && c->calls == c->fail_at;
-}
-
-static void *c_malloc(size_t n, void *u)
-{
-    counting *c = u;
-    if (should_fail(c))
-        return NULL;
-    void *p = malloc(n);
-    if (p)
-        c->live++;
-    return p;
-}
-
-static void c_free(void *p, void *u)
-{
-    counting *c = u;
-    if (p)
-        c->live--;
-    free(p);
-}
-
-static void *c_calloc(size_t k, size_t n, void *u)
-{
-    counting *c = u;
-    if (should_fail(c))
-        return NULL;
-    void *p = calloc(k, n);
-    if (p)
-        c->live++;
-    return p;
-}
-
-static void *c_realloc(void *p, size_t n, void *u)
-{
-    counting *c = u;
-    if (should_fail(c))
-        return NULL;
-    void *q = realloc(p, n);
-    if (q && !p)
-        c->live++;
-    return q;
-}
-
-static flare_mem counting_mem(counting *c)
-{
-    flare_mem m = {c, c_malloc, c_free, c_calloc, c_realloc};
-    return m;
-}
-
 /* ---- tests -------------------------------------------------------------------------- */
 
 static void test_many_peers(void **state)
 {
     (void)state;
-    counting cnt = {0};
-    flare_mem mem = counting_mem(&cnt);
+    flare_test_heap cnt = {0};
+    flare_mem mem = flare_test_heap_mem(&cnt);
     struct flare__peerstore *ps = flare__peerstore_new(&mem);
     assert_non_null(ps);
     const unsigned n = 12000; /* three times the old hard cap */
     flare__peerstore_set_max_peers(ps, 20000);
     static const char *const protos[] = {"/ipfs/id/1.0.0", "/libp2p/circuit/relay/0.2.0/hop"};
     for (unsigned i = 0; i < n; i++) {
-        flare_peerid p = pid(i);
+        flare_peerid p = flare_test_pid(i);
         flare_multiaddr a = addr_of(i);
         assert_int_equal(flare__peerstore_add_addr(ps, &p, &a, FLARE_TSTAMP_NEVER), 0);
         assert_int_equal(flare__peerstore_set_protocols(ps, &p, protos, i % 3 ? 2 : 1), 0);
@@ -115,7 +40,7 @@ static void test_many_peers(void **state)
     /* Every peer is found after the table grew, with its own data. */
     flare_peer_info *info = malloc(sizeof(*info));
     for (unsigned i = 0; i < n; i += 7) {
-        flare_peerid p = pid(i);
+        flare_peerid p = flare_test_pid(i);
         flare_multiaddr a = addr_of(i);
         assert_int_equal(flare__peerstore_get(ps, &p, 0, info), 0);
         assert_true(flare_peerid_equal(&info->id, &p));
@@ -124,11 +49,11 @@ static void test_many_peers(void **state)
         assert_int_equal(info->nprotocols, i % 3 ? 2 : 1);
         assert_int_equal(flare__peerstore_supports(ps, &p, protos[1]), i % 3 ? 1 : 0);
     }
-    flare_peerid missing = pid(n + 1);
+    flare_peerid missing = flare_test_pid(n + 1);
     assert_int_equal(flare__peerstore_get(ps, &missing, 0, info), FLARE_ERR_NOT_FOUND);
     free(info);
     flare__peerstore_del(ps);
-    assert_int_equal(cnt.live, 0);
+    assert_int_equal(cnt.blocks, 0);
 }
 
 static void test_default_cap_evicts(void **state)
@@ -137,15 +62,16 @@ static void test_default_cap_evicts(void **state)
     struct flare__peerstore *ps = flare__peerstore_new(NULL);
     const unsigned n = FLARE__PEERSTORE_MAX_PEERS + 1000;
     for (unsigned i = 0; i < n; i++) {
-        flare_peerid p = pid(i);
+        flare_peerid p = flare_test_pid(i);
         flare_multiaddr a = addr_of(i);
         assert_int_equal(flare__peerstore_add_addr(ps, &p, &a, FLARE_TSTAMP_NEVER), 0);
     }
     /* Bounded, and the newest peers are the ones kept (no silent drop of
      * newcomers as with the old cap). */
     assert_int_equal(flare__peerstore_count(ps), FLARE__PEERSTORE_MAX_PEERS);
-    flare_peerid first = pid(0), last = pid(n - 1), edge = pid(n - FLARE__PEERSTORE_MAX_PEERS);
-    flare_peerid gone = pid(n - FLARE__PEERSTORE_MAX_PEERS - 1);
+    flare_peerid first = flare_test_pid(0), last = flare_test_pid(n - 1),
+                 edge = flare_test_pid(n - FLARE__PEERSTORE_MAX_PEERS);
+    flare_peerid gone = flare_test_pid(n - FLARE__PEERSTORE_MAX_PEERS - 1);
     assert_false(flare__peerstore_has(ps, &first));
     assert_false(flare__peerstore_has(ps, &gone));
     assert_true(flare__peerstore_has(ps, &edge));
@@ -155,14 +81,14 @@ static void test_default_cap_evicts(void **state)
 
 static void add(struct flare__peerstore *ps, unsigned n)
 {
-    flare_peerid p = pid(n);
+    flare_peerid p = flare_test_pid(n);
     flare_multiaddr a = addr_of(n);
     assert_int_equal(flare__peerstore_add_addr(ps, &p, &a, FLARE_TSTAMP_NEVER), 0);
 }
 
 static int has(struct flare__peerstore *ps, unsigned n)
 {
-    flare_peerid p = pid(n);
+    flare_peerid p = flare_test_pid(n);
     return flare__peerstore_has(ps, &p);
 }
 
@@ -175,7 +101,7 @@ static void test_lru_order(void **state)
         add(ps, i);
     /* Use 1 (lookup) and 2 (protocol query): 3 is now the oldest, then 4. */
     flare_peer_info *info = malloc(sizeof(*info));
-    flare_peerid p1 = pid(1), p2 = pid(2);
+    flare_peerid p1 = flare_test_pid(1), p2 = flare_test_pid(2);
     assert_int_equal(flare__peerstore_get(ps, &p1, 0, info), 0);
     assert_int_equal(flare__peerstore_supports(ps, &p2, "/x"), 0);
     add(ps, 5);
@@ -204,7 +130,7 @@ static void test_connected_kept(void **state)
     (void)state;
     struct flare__peerstore *ps = flare__peerstore_new(NULL);
     flare__peerstore_set_max_peers(ps, 3);
-    flare_peerid p1 = pid(1), p2 = pid(2);
+    flare_peerid p1 = flare_test_pid(1), p2 = flare_test_pid(2);
     assert_int_equal(flare__peerstore_conn_opened(ps, &p1), 0);
     assert_int_equal(flare__peerstore_conn_opened(ps, &p2), 0);
     assert_int_equal(flare__peerstore_conn_opened(ps, &p2), 0); /* second connection */
@@ -214,7 +140,7 @@ static void test_connected_kept(void **state)
     assert_true(has(ps, 1) && has(ps, 2) && has(ps, 99));
     assert_int_equal(flare__peerstore_count(ps), 3);
     /* All pinned: the store exceeds its bound rather than drop a connected peer. */
-    flare_peerid p3 = pid(3), p4 = pid(4);
+    flare_peerid p3 = flare_test_pid(3), p4 = flare_test_pid(4);
     assert_int_equal(flare__peerstore_conn_opened(ps, &p3), 0);
     assert_int_equal(flare__peerstore_conn_opened(ps, &p4), 0);
     assert_false(has(ps, 99));
@@ -238,7 +164,7 @@ static void test_connected_kept(void **state)
     assert_false(has(ps, 2));
     assert_true(has(ps, 51));
     /* A close without an open is ignored. */
-    flare_peerid stranger = pid(77);
+    flare_peerid stranger = flare_test_pid(77);
     flare__peerstore_conn_closed(ps, &stranger);
     flare__peerstore_conn_closed(ps, &p1);
     assert_true(has(ps, 3) && has(ps, 4));
@@ -248,10 +174,10 @@ static void test_connected_kept(void **state)
 static void test_records(void **state)
 {
     (void)state;
-    counting cnt = {0};
-    flare_mem mem = counting_mem(&cnt);
+    flare_test_heap cnt = {0};
+    flare_mem mem = flare_test_heap_mem(&cnt);
     struct flare__peerstore *ps = flare__peerstore_new(&mem);
-    flare_peerid p = pid(1);
+    flare_peerid p = flare_test_pid(1);
     flare_peer_info *info = malloc(sizeof(*info));
     /* An address ending in the peer's own /p2p/ is stored bare. */
     char s[256], ps_s[128];
@@ -305,7 +231,7 @@ static void test_records(void **state)
     assert_int_equal(flare__peerstore_conn_opened(ps, &none), FLARE_ERR_INVALID_ARG);
     free(info);
     flare__peerstore_del(ps);
-    assert_int_equal(cnt.live, 0);
+    assert_int_equal(cnt.blocks, 0);
 }
 
 /* Fails each allocation in turn during a workload that grows the table and
@@ -319,16 +245,16 @@ static void test_alloc_failure(void **state)
     assert_int_equal(flare_privkey_from_seed(&k, seed), 0);
     flare_peer_info *info = malloc(sizeof(*info));
     for (long fail = 1;; fail++) {
-        counting cnt = {.fail_at = fail};
-        flare_mem mem = counting_mem(&cnt);
+        flare_test_heap cnt = {.fail_at = fail};
+        flare_mem mem = flare_test_heap_mem(&cnt);
         struct flare__peerstore *ps = flare__peerstore_new(&mem);
         if (!ps) {
-            assert_int_equal(cnt.live, 0);
+            assert_int_equal(cnt.blocks, 0);
             continue;
         }
         flare__peerstore_set_max_peers(ps, 100);
         for (unsigned i = 0; i < 150; i++) {
-            flare_peerid p = pid(i);
+            flare_peerid p = flare_test_pid(i);
             flare_multiaddr a = addr_of(i);
             int rv;
             if (i % 10 == 0) {
@@ -347,7 +273,7 @@ static void test_alloc_failure(void **state)
         int done = cnt.calls < fail; /* the workload no longer reaches the failure */
         cnt.fail_at = 0;
         /* After the failure everything works again. */
-        flare_peerid p = pid(149);
+        flare_peerid p = flare_test_pid(149);
         flare_multiaddr a = addr_of(999);
         assert_int_equal(flare__peerstore_add_addr(ps, &p, &a, FLARE_TSTAMP_NEVER), 0);
         assert_int_equal(flare__peerstore_get(ps, &p, 0, info), 0);
@@ -355,7 +281,7 @@ static void test_alloc_failure(void **state)
         assert_true(flare_multiaddr_equal(&info->addrs[info->naddrs - 1], &a));
         assert_true(flare__peerstore_count(ps) <= 100 + 15);
         flare__peerstore_del(ps);
-        assert_int_equal(cnt.live, 0);
+        assert_int_equal(cnt.blocks, 0);
         if (done)
             break;
     }

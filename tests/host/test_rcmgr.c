@@ -9,7 +9,6 @@
 #include "flare/ping.h"
 #include "flare/sim.h"
 #include "host/host_int.h"
-#include "host/simworld.h"
 
 #define MS FLARE_NS_PER_MS
 
@@ -39,22 +38,22 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 static void make(flare_sim *sim, node *n, const char *ip, uint8_t seed,
                  const flare_host_settings *cfg)
 {
-    dw_host_spec sp = {.name = ip,
-                       .lan = flare_sim_internet(sim),
-                       .ip = ip,
-                       .link = {.delay = 2 * MS},
-                       .seed = {seed},
-                       .cfg = cfg,
-                       .on_event = on_event,
-                       .user = n,
-                       .listen_port = 4001};
+    flare_test_host_spec sp = {.name = ip,
+                               .lan = flare_sim_internet(sim),
+                               .ip = ip,
+                               .link = {.delay = 2 * MS},
+                               .seed = {seed},
+                               .cfg = cfg,
+                               .on_event = on_event,
+                               .user = n,
+                               .listen_port = 4001};
     n->ip = ip;
-    assert_int_equal(dw_host_make(sim, &sp, &n->sh, &n->h), 0);
+    assert_int_equal(flare_test_host_make(sim, &sp, &n->sh, &n->h), 0);
 }
 
 static void addr_of(node *n, flare_multiaddr *ma)
 {
-    assert_int_equal(dw_tcp_addr(ma, n->ip, 4001, flare_host_peerid(n->h)), 0);
+    assert_int_equal(flare_test_tcp_addr(ma, n->ip, 4001, flare_host_peerid(n->h)), 0);
 }
 
 static flare_rcmgr_usage stat_of(flare_host *h, flare_rcmgr_scope_kind kind)
@@ -67,60 +66,18 @@ static flare_rcmgr_usage stat_of(flare_host *h, flare_rcmgr_scope_kind kind)
 
 /* ---- raw connections from an attacker ------------------------------------------------ */
 
-typedef struct raw {
-    flare_io *io;
-    flare_io_sock *s;
-    const char *payload;
-    int connected, closed;
-} raw;
-
-static void raw_connect(flare_io_sock *s, int status, void *user)
-{
-    raw *r = user;
-    r->connected = status == 0;
-    if (status) {
-        r->s = NULL;
-        r->closed = 1;
-        return;
-    }
-    if (r->payload)
-        r->io->ops->sock_write(s, (const uint8_t *)r->payload, strlen(r->payload));
-}
-
-static void raw_read(flare_io_sock *s, const uint8_t *d, size_t len, void *user)
-{
-    (void)s;
-    (void)d;
-    (void)len;
-    (void)user;
-}
-
-static void raw_close(flare_io_sock *s, int reason, void *user)
-{
-    raw *r = user;
-    (void)s;
-    (void)reason;
-    r->closed = 1;
-    r->s = NULL;
-}
-
-static const flare_io_sock_cbs raw_cbs = {
-    .on_connect = raw_connect, .on_read = raw_read, .on_close = raw_close};
-
 /* n raw connections from io to ip:4001 sending payload (NULL: nothing). */
-static void raw_open(flare_io *io, raw *r, int n, const char *ip, const char *payload)
+static void raw_open(flare_io *io, flare_test_raw *r, int n, const char *ip, const char *payload)
 {
     flare_ipaddr target;
     assert_int_equal(flare_ipaddr_parse(&target, ip), 0);
     target.port = 4001;
-    for (int i = 0; i < n; i++) {
-        r[i].io = io;
-        r[i].payload = payload;
-        assert_int_equal(io->ops->dial(io, NULL, &target, 0, &raw_cbs, &r[i], &r[i].s), 0);
-    }
+    for (int i = 0; i < n; i++)
+        assert_int_equal(
+            flare_test_raw_dial(&r[i], io, &target, payload, payload ? strlen(payload) : 0), 0);
 }
 
-static int raw_alive(raw *r, int n)
+static int raw_alive(flare_test_raw *r, int n)
 {
     int k = 0;
     for (int i = 0; i < n; i++)
@@ -128,15 +85,14 @@ static int raw_alive(raw *r, int n)
     return k;
 }
 
-static void raw_close_all(raw *r, int n)
+static void raw_close_all(flare_test_raw *r, int n)
 {
     for (int i = 0; i < n; i++)
-        if (r[i].s)
-            r[i].io->ops->sock_close(r[i].s, 1);
+        flare_test_raw_close(&r[i]);
 }
 
 /* n raw connections to target from a simulated host at ip (named name). */
-static void raw_from(flare_sim *sim, const char *name, const char *ip, raw *r, int n,
+static void raw_from(flare_sim *sim, const char *name, const char *ip, flare_test_raw *r, int n,
                      const char *target, const char *payload)
 {
     flare_sim_host *m = flare_sim_host_new(sim, name);
@@ -156,16 +112,6 @@ static void del_pair(flare_sim *sim, node *a, node *b)
     flare_host_del(a->h);
     flare_host_del(b->h);
     flare_sim_del(sim);
-}
-
-/* Dials ma from h and runs the simulator for ms; the dial must succeed. */
-static flare_conn *dial_ok(flare_sim *sim, flare_host *h, const flare_multiaddr *ma, long ms)
-{
-    dw_dial d = {0};
-    assert_int_equal(flare_host_dial(h, ma, NULL, dw_dial_cb, &d), 0);
-    dw_run_ms(sim, ms);
-    assert_int_equal(d.status, 0);
-    return d.conn;
 }
 
 /* ---- unit: defaults, the query, the counting allocator ------------------------------------ */
@@ -222,7 +168,7 @@ static void test_counting_allocator(void **state)
     (void)state;
     flare_sim *sim = flare_sim_new(2, NULL);
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.limits.mem_per_conn = 10000;
     node a = {0};
     make(sim, &a, "198.51.100.1", 1, &cfg);
@@ -279,9 +225,9 @@ static void test_one_ip_flood(void **state)
     node a = {0}, b = {0}, d = {0};
     make_pair(sim, &a, &b, NULL);
     make(sim, &d, "192.0.2.4", 4, NULL);
-    raw r[60] = {{0}};
+    flare_test_raw r[60] = {{0}};
     raw_from(sim, "mallory", "203.0.113.66", r, 60, "198.51.100.1", NULL);
-    dw_run_ms(sim, 500);
+    flare_test_run_ms(sim, 500);
     flare_host_settings cfg;
     flare_host_settings_default(&cfg);
     assert_int_equal(raw_alive(r, 60), (int)cfg.limits.handshakes_per_ip);
@@ -308,11 +254,11 @@ static void test_one_ip_flood(void **state)
                 60 - cfg.limits.handshakes_per_ip);
     flare_multiaddr ma;
     addr_of(&a, &ma);
-    dw_dial ok = {0}, out = {0};
-    assert_int_equal(flare_host_dial(b.h, &ma, NULL, dw_dial_cb, &ok), 0);
+    flare_test_dial ok = {0}, out = {0};
+    assert_int_equal(flare_host_dial(b.h, &ma, NULL, flare_test_dial_cb, &ok), 0);
     addr_of(&d, &ma);
-    assert_int_equal(flare_host_dial(a.h, &ma, NULL, dw_dial_cb, &out), 0);
-    dw_run_ms(sim, 500);
+    assert_int_equal(flare_host_dial(a.h, &ma, NULL, flare_test_dial_cb, &out), 0);
+    flare_test_run_ms(sim, 500);
     assert_int_equal(ok.status, 0);
     assert_int_equal(out.status, 0);
     u = stat_of(a.h, FLARE_RCMGR_SYSTEM);
@@ -333,7 +279,7 @@ static void test_inbound_outbound_budgets(void **state)
     (void)state;
     flare_sim *sim = flare_sim_new(8, NULL);
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.max_connections = 4;
     cfg.limits.conns_inbound = 2;
     cfg.limits.conns_outbound = 2;
@@ -343,18 +289,18 @@ static void test_inbound_outbound_budgets(void **state)
     make(sim, &d, "198.51.100.4", 9, NULL);
     flare_multiaddr ma;
     addr_of(&a, &ma);
-    dw_dial r[3] = {{0}};
+    flare_test_dial r[3] = {{0}};
     for (int i = 0; i < 3; i++) {
         make(sim, &in[i], ips[i], (uint8_t)(2 + i), NULL);
-        assert_int_equal(flare_host_dial(in[i].h, &ma, NULL, dw_dial_cb, &r[i]), 0);
-        dw_run_ms(sim, 300);
+        assert_int_equal(flare_host_dial(in[i].h, &ma, NULL, flare_test_dial_cb, &r[i]), 0);
+        flare_test_run_ms(sim, 300);
     }
     assert_int_equal(r[0].status, 0);
     assert_int_equal(r[1].status, 0);
     assert_int_not_equal(r[2].status, 0);
     assert_int_equal(stat_of(a.h, FLARE_RCMGR_SYSTEM).conns_inbound, 2);
     addr_of(&d, &ma);
-    dial_ok(sim, a.h, &ma, 300);
+    flare_test_dial_ok(sim, a.h, &ma, 300);
     assert_int_equal(stat_of(a.h, FLARE_RCMGR_SYSTEM).conns_outbound, 1);
     for (int i = 0; i < 3; i++)
         flare_host_del(in[i].h);
@@ -370,32 +316,32 @@ static void test_ipv6_subnet(void **state)
     (void)state;
     flare_sim *sim = flare_sim_new(9, NULL);
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.limits.conns_per_subnet = 3;
     cfg.limits.handshakes_per_subnet = 3;
     node a = {0}, b = {0};
-    dw_host_spec sp = {.name = "a",
-                       .lan = flare_sim_internet(sim),
-                       .ip = "2001:db8::a",
-                       .link = {.delay = 2 * MS},
-                       .seed = {1},
-                       .cfg = &cfg,
-                       .on_event = on_event,
-                       .user = &a};
-    assert_int_equal(dw_host_make(sim, &sp, &a.sh, &a.h), 0);
+    flare_test_host_spec sp = {.name = "a",
+                               .lan = flare_sim_internet(sim),
+                               .ip = "2001:db8::a",
+                               .link = {.delay = 2 * MS},
+                               .seed = {1},
+                               .cfg = &cfg,
+                               .on_event = on_event,
+                               .user = &a};
+    assert_int_equal(flare_test_host_make(sim, &sp, &a.sh, &a.h), 0);
     flare_multiaddr ma;
     assert_int_equal(flare_multiaddr_parse(&ma, "/ip6/2001:db8::a/tcp/4001"), 0);
     assert_int_equal(flare_host_listen(a.h, &ma), 0);
     /* 2001:db8:0:1::/64 and 2001:db8:0:ff::/64 are in one /56. */
     static const char *ips[] = {"2001:db8:0:1::1", "2001:db8:0:1::2", "2001:db8:0:ff::1",
                                 "2001:db8:0:ff::2", "2001:db8:0:2::1"};
-    raw r[5];
+    flare_test_raw r[5];
     memset(r, 0, sizeof(r));
     for (int i = 0; i < 5; i++) {
         raw_from(sim, ips[i], ips[i], &r[i], 1, "2001:db8::a", NULL);
-        dw_run_ms(sim, 50);
+        flare_test_run_ms(sim, 50);
     }
-    dw_run_ms(sim, 200);
+    flare_test_run_ms(sim, 200);
     assert_int_equal(raw_alive(r, 5), 3);
     flare_ipaddr sub;
     assert_int_equal(flare_ipaddr_parse(&sub, "2001:db8:0:ab::9"), 0);
@@ -403,16 +349,16 @@ static void test_ipv6_subnet(void **state)
     flare_rcmgr_usage u;
     assert_int_equal(flare_host_rcmgr_stat(a.h, &sc, &u), 0);
     assert_int_equal(u.conns_inbound, 3);
-    dw_host_spec sb = sp;
+    flare_test_host_spec sb = sp;
     sb.name = "b";
     sb.ip = "2001:db8:0:100::1";
     sb.seed[0] = 2;
     sb.cfg = NULL;
     sb.user = &b;
-    assert_int_equal(dw_host_make(sim, &sb, &b.sh, &b.h), 0);
+    assert_int_equal(flare_test_host_make(sim, &sb, &b.sh, &b.h), 0);
     assert_int_equal(flare_multiaddr_parse(&ma, "/ip6/2001:db8::a/tcp/4001"), 0);
     assert_int_equal(flare_multiaddr_with_peerid(&ma, flare_host_peerid(a.h)), 0);
-    dial_ok(sim, b.h, &ma, 500);
+    flare_test_dial_ok(sim, b.h, &ma, 500);
     raw_close_all(r, 5);
     del_pair(sim, &a, &b);
 }
@@ -424,17 +370,17 @@ static void test_per_peer_inbound(void **state)
     (void)state;
     flare_sim *sim = flare_sim_new(4, NULL);
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.max_connections_per_peer = 2;
     node a = {0}, b = {0};
     make_pair(sim, &a, &b, &cfg);
     flare_multiaddr ma;
     addr_of(&a, &ma);
     flare_dial_opts o = {.force_new = 1, .no_reuse = 1};
-    dw_dial d[3] = {{0}};
+    flare_test_dial d[3] = {{0}};
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(flare_host_dial(b.h, &ma, &o, dw_dial_cb, &d[i]), 0);
-        dw_run_ms(sim, 300);
+        assert_int_equal(flare_host_dial(b.h, &ma, &o, flare_test_dial_cb, &d[i]), 0);
+        flare_test_run_ms(sim, 300);
     }
     assert_int_equal(d[0].status, 0);
     assert_int_equal(d[1].status, 0);
@@ -458,7 +404,7 @@ static void test_slowloris(void **state)
     (void)state;
     flare_sim *sim = flare_sim_new(5, NULL);
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.limits.handshakes = 6;
     cfg.limits.handshakes_per_ip = 2;
     cfg.limits.handshakes_per_subnet = 4;
@@ -466,13 +412,13 @@ static void test_slowloris(void **state)
     make_pair(sim, &a, &b, &cfg);
     static const char *ips[] = {"203.0.113.5", "203.0.113.6", "203.0.113.7",
                                 "192.0.2.5",   "192.0.2.6",   "198.18.0.5"};
-    raw r[6][4];
+    flare_test_raw r[6][4];
     memset(r, 0, sizeof(r));
     for (int i = 0; i < 6; i++) {
         raw_from(sim, ips[i], ips[i], r[i], 4, "198.51.100.1", "\x13/multistream/1.0.0\n");
-        dw_run_ms(sim, 50);
+        flare_test_run_ms(sim, 50);
     }
-    dw_run_ms(sim, 200);
+    flare_test_run_ms(sim, 200);
     /* 203.0.113.0/24 holds 4 (2 IPs x 2), the others 2 each: 10 > 6. */
     flare_rcmgr_usage u = stat_of(a.h, FLARE_RCMGR_SYSTEM);
     assert_int_equal(u.handshakes, 6);
@@ -482,7 +428,7 @@ static void test_slowloris(void **state)
     assert_int_equal(alive, 6);
     flare_multiaddr ma;
     addr_of(&a, &ma);
-    dial_ok(sim, b.h, &ma, 500);
+    flare_test_dial_ok(sim, b.h, &ma, 500);
     assert_true(stat_of(a.h, FLARE_RCMGR_SYSTEM).handshakes <= 6);
     for (int i = 0; i < 6; i++)
         raw_close_all(r[i], 4);
@@ -531,14 +477,14 @@ static void test_memory_limit(void **state)
     (void)state;
     flare_sim *sim = flare_sim_new(6, NULL);
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.limits.mem_per_conn = 200000;
     node a = {0}, b = {0};
     make_pair(sim, &a, &b, &cfg);
     assert_int_equal(flare_host_set_handler(a.h, "/hold/1", &hold_cbs, NULL, 0), 0);
     flare_multiaddr ma;
     addr_of(&a, &ma);
-    flare_conn *c = dial_ok(sim, b.h, &ma, 300);
+    flare_conn *c = flare_test_dial_ok(sim, b.h, &ma, 300);
     sink k[4] = {{0}};
     static uint8_t blob[200000];
     for (int i = 0; i < 4; i++) {
@@ -546,14 +492,14 @@ static void test_memory_limit(void **state)
         assert_int_equal(flare_conn_new_stream(c, "/hold/1", &sink_cbs, &k[i], 0, &s), 0);
         flare_stream_write(s, blob, sizeof(blob));
     }
-    dw_run_ms(sim, 2000);
+    flare_test_run_ms(sim, 2000);
     assert_int_equal(a.closed, 1);
     assert_int_equal(a.last_close_err, FLARE_ERR_LIMIT);
     flare_rcmgr_usage u = stat_of(a.h, FLARE_RCMGR_SYSTEM);
     assert_true(u.refused_mem > 0);
     assert_int_equal(u.memory, 0);
     assert_int_equal(u.conns_inbound, 0);
-    dial_ok(sim, b.h, &ma, 300);
+    flare_test_dial_ok(sim, b.h, &ma, 300);
     del_pair(sim, &a, &b);
 }
 
@@ -566,12 +512,12 @@ static void test_protocol_limit(void **state)
     make_pair(sim, &a, &b, NULL);
     flare_multiaddr ma;
     addr_of(&a, &ma);
-    flare_conn *c = dial_ok(sim, b.h, &ma, 300);
+    flare_conn *c = flare_test_dial_ok(sim, b.h, &ma, 300);
     sink k[10] = {{0}};
     for (int i = 0; i < 10; i++)
         assert_int_equal(
             flare_conn_new_stream(c, FLARE_PING_PROTOCOL_ID, &sink_cbs, &k[i], 0, NULL), 0);
-    dw_run_ms(sim, 300);
+    flare_test_run_ms(sim, 300);
     int reset = 0;
     for (int i = 0; i < 10; i++)
         reset += k[i].closed && k[i].close_err == FLARE_ERR_RESET;
@@ -585,7 +531,7 @@ static void test_protocol_limit(void **state)
     sink more = {0};
     assert_int_equal(flare_conn_new_stream(c, FLARE_PING_PROTOCOL_ID, &sink_cbs, &more, 0, NULL),
                      0);
-    dw_run_ms(sim, 300);
+    flare_test_run_ms(sim, 300);
     assert_int_equal(more.closed, 0);
     assert_int_equal(flare_host_rcmgr_stat(a.h, &sc, &u), 0);
     assert_int_equal(u.streams_inbound, 5);

@@ -3,37 +3,37 @@
  * another NAT reaching it through the relay. */
 #include "support/test.h"
 
-#include "host/simworld.h"
+#include "flare/sim_world.h"
 
 #define MS FLARE_NS_PER_MS
 #define S  FLARE_NS_PER_S
 
 /* R, A and B with 10 ms links, hole punching off: these scenarios test the
  * relay alone. */
-static void world_init(dw_world *w, uint64_t seed, const flare_relay_server_config *rcfg)
+static void world_init(flare_sim_world *w, uint64_t seed, const flare_relay_server_settings *rcfg)
 {
-    dw_params p;
-    dw_params_default(&p); /* EIM, APDF NATs that drop unsolicited SYNs */
+    flare_sim_world_settings p;
+    flare_sim_world_settings_default(&p); /* EIM, APDF NATs that drop unsolicited SYNs */
     p.seed = seed;
     p.delay_a = p.delay_b = 0;
     p.delay_r = p.delay_ab = 10 * MS;
     flare_host_settings cfg;
-    dw_config_default(&cfg);
+    flare_test_settings_default(&cfg);
     cfg.enable_holepunch = 0;
-    p.cfg = &cfg;
+    p.host = &cfg;
     p.relay = rcfg;
-    assert_int_equal(dw_build(w, &p), 0);
+    assert_int_equal(flare_sim_world_build(w, &p), 0);
 }
 
-static void run_ms(dw_world *w, long ms)
+static void run_ms(flare_sim_world *w, long ms)
 {
-    dw_run_ms(w->sim, ms);
+    flare_test_run_ms(w->sim, ms);
 }
 
-static void reserve(dw_world *w)
+static void reserve(flare_sim_world *w)
 {
     flare_multiaddr ma;
-    assert_int_equal(dw_relay_addr(w, &ma), 0);
+    assert_int_equal(flare_sim_world_relay_addr(w, &ma), 0);
     assert_int_equal(flare_host_relay_reserve(w->b.h, &ma), 0);
     run_ms(w, 2000);
     assert_int_equal(w->b.rsv_ok, 1);
@@ -82,7 +82,7 @@ static const flare_stream_cbs cli_cbs = {
 
 static void test_reserve_and_connect(void **state)
 {
-    dw_world w;
+    flare_sim_world w;
     world_init(&w, 21, NULL);
     reserve(&w);
     /* B advertises its relayed address. */
@@ -94,13 +94,13 @@ static void test_reserve_and_connect(void **state)
     assert_true(flare_multiaddr_equal(&rel[0], &w.b.relayed));
     /* The relay's view of B (from identify) includes the relayed address: it
      * was pushed after the reservation. */
-    assert_int_equal(flare_host_set_handler(w.b.h, "/echo-limited/1", &dw_echo_cbs, NULL,
+    assert_int_equal(flare_host_set_handler(w.b.h, "/echo-limited/1", &flare_test_echo_cbs, NULL,
                                             FLARE_HANDLER_ALLOW_LIMITED),
                      0);
-    assert_int_equal(flare_host_set_handler(w.b.h, "/echo/1", &dw_echo_cbs, NULL, 0), 0);
+    assert_int_equal(flare_host_set_handler(w.b.h, "/echo/1", &flare_test_echo_cbs, NULL, 0), 0);
     /* A dials B through the relay. */
-    dw_dial d = {0};
-    assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, dw_dial_cb, &d), 0);
+    flare_test_dial d = {0};
+    assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, flare_test_dial_cb, &d), 0);
     run_ms(&w, 3000);
     assert_int_equal(d.calls, 1);
     assert_int_equal(d.status, 0);
@@ -113,6 +113,8 @@ static void test_reserve_and_connect(void **state)
     assert_non_null(bc);
     assert_true(flare_conn_is_limited(bc));
     assert_false(flare_conn_is_initiator(bc));
+    assert_string_equal(flare_conn_transport(d.conn), "circuit");
+    assert_string_equal(flare_conn_transport(bc), "circuit");
     /* identify and ping run over it; echo only where allowed. */
     assert_true(w.a.identified >= 2); /* the relay and B */
     assert_int_equal(flare_host_ping(w.a.h, flare_host_peerid(w.b.h), NULL, NULL), 0);
@@ -137,45 +139,45 @@ static void test_reserve_and_connect(void **state)
     assert_int_equal(c2.got, 7);
     assert_memory_equal(c2.buf, "through", 7);
     assert_true(c2.eof);
-    dw_free(&w);
+    flare_sim_world_free(&w);
 }
 
 static void test_no_reservation(void **state)
 {
-    dw_world w;
+    flare_sim_world w;
     world_init(&w, 22, NULL);
     /* B never reserved: the relay answers NO_RESERVATION. */
     flare_multiaddr relay, target;
     char s[256];
-    assert_int_equal(dw_tcp_addr(&relay, DW_RELAY_IP, 4001, NULL), 0);
+    assert_int_equal(flare_test_tcp_addr(&relay, FLARE_SIM_WORLD_RELAY_IP, 4001, NULL), 0);
     assert_int_equal(flare_multiaddr_make_relayed(&target, &relay, flare_host_peerid(w.r.h),
                                                   flare_host_peerid(w.b.h)),
                      0);
     flare_multiaddr_to_string(&target, s, sizeof(s));
-    dw_dial d = {0};
-    assert_int_equal(flare_host_dial(w.a.h, &target, NULL, dw_dial_cb, &d), 0);
+    flare_test_dial d = {0};
+    assert_int_equal(flare_host_dial(w.a.h, &target, NULL, flare_test_dial_cb, &d), 0);
     run_ms(&w, 3000);
     assert_int_equal(d.calls, 1);
     assert_int_equal(d.status, FLARE_ERR_REFUSED);
     assert_int_equal(w.r.circ_opened, 0);
-    dw_free(&w);
+    flare_sim_world_free(&w);
 }
 
 /* The circuit's data limit ends the relayed connection; the relay keeps
  * serving. */
 static void test_data_limit(void **state)
 {
-    flare_relay_server_config rc;
-    flare_relay_server_config_default(&rc);
+    flare_relay_server_settings rc;
+    flare_relay_server_settings_default(&rc);
     rc.limit_data = 64 * 1024;
-    dw_world w;
+    flare_sim_world w;
     world_init(&w, 23, &rc);
     reserve(&w);
-    assert_int_equal(flare_host_set_handler(w.b.h, "/echo-limited/1", &dw_echo_cbs, NULL,
+    assert_int_equal(flare_host_set_handler(w.b.h, "/echo-limited/1", &flare_test_echo_cbs, NULL,
                                             FLARE_HANDLER_ALLOW_LIMITED),
                      0);
-    dw_dial d = {0};
-    assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, dw_dial_cb, &d), 0);
+    flare_test_dial d = {0};
+    assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, flare_test_dial_cb, &d), 0);
     run_ms(&w, 3000);
     assert_int_equal(d.status, 0);
     cli c = {0};
@@ -195,18 +197,18 @@ static void test_data_limit(void **state)
     assert_int_equal(w.a.last_close_err, FLARE_ERR_LIMIT);
     assert_int_equal(w.b.last_close_err, FLARE_ERR_LIMIT);
     /* A new circuit still works. */
-    dw_dial d2 = {0};
-    assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, dw_dial_cb, &d2), 0);
+    flare_test_dial d2 = {0};
+    assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, flare_test_dial_cb, &d2), 0);
     run_ms(&w, 3000);
     assert_int_equal(d2.status, 0);
-    dw_free(&w);
+    flare_sim_world_free(&w);
 }
 
 /* The relay connection drops: B notices and reserves again; and B refreshes
  * its reservation before the relay's TTL ends. */
 static void test_drop_and_refresh(void **state)
 {
-    dw_world w;
+    flare_sim_world w;
     world_init(&w, 24, NULL);
     reserve(&w);
     flare_conn *c = flare_host_conn_to(w.r.h, flare_host_peerid(w.b.h));
@@ -223,25 +225,25 @@ static void test_drop_and_refresh(void **state)
     }
     assert_true(w.b.rsv_ok >= 4);
     /* Still reachable through the relay. */
-    dw_dial d = {0};
-    assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, dw_dial_cb, &d), 0);
+    flare_test_dial d = {0};
+    assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, flare_test_dial_cb, &d), 0);
     run_ms(&w, 3000);
     assert_int_equal(d.status, 0);
-    dw_free(&w);
+    flare_sim_world_free(&w);
 }
 
 /* The duration limit: the relay resets the circuit, both ends say why; a
  * reset before the limit stays a reset. */
 static void test_duration_limit(void **state)
 {
-    flare_relay_server_config rc;
-    flare_relay_server_config_default(&rc);
+    flare_relay_server_settings rc;
+    flare_relay_server_settings_default(&rc);
     rc.limit_duration = 5;
-    dw_world w;
+    flare_sim_world w;
     world_init(&w, 26, &rc);
     reserve(&w);
-    dw_dial d = {0};
-    assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, dw_dial_cb, &d), 0);
+    flare_test_dial d = {0};
+    assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, flare_test_dial_cb, &d), 0);
     run_ms(&w, 3000);
     assert_int_equal(d.status, 0);
     assert_int_equal(w.a.closed, 0);
@@ -250,8 +252,8 @@ static void test_duration_limit(void **state)
     assert_int_equal(w.a.last_close_err, FLARE_ERR_LIMIT);
     assert_int_equal(w.b.last_close_err, FLARE_ERR_LIMIT);
     /* A circuit reset early (here: by A) is not blamed on the limit. */
-    dw_dial d2 = {0};
-    assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, dw_dial_cb, &d2), 0);
+    flare_test_dial d2 = {0};
+    assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, flare_test_dial_cb, &d2), 0);
     run_ms(&w, 2000);
     assert_int_equal(d2.status, 0);
     flare_conn *rc_a = flare_host_conn_to(w.a.h, flare_host_peerid(w.r.h));
@@ -260,7 +262,7 @@ static void test_duration_limit(void **state)
     run_ms(&w, 2000);
     assert_int_not_equal(w.b.last_close_err, FLARE_ERR_LIMIT);
     assert_int_not_equal(w.b.last_close_err, 0);
-    dw_free(&w);
+    flare_sim_world_free(&w);
     (void)state;
 }
 
@@ -268,10 +270,10 @@ static void test_duration_limit(void **state)
  * runs 15 s): B must renew before the relay drops it, never leave a gap. */
 static void test_short_ttl_refresh(void **state)
 {
-    flare_relay_server_config rc;
-    flare_relay_server_config_default(&rc);
+    flare_relay_server_settings rc;
+    flare_relay_server_settings_default(&rc);
     rc.reservation_ttl = 15;
-    dw_world w;
+    flare_sim_world w;
     world_init(&w, 25, &rc);
     reserve(&w);
     for (int i = 0; i < 4000; i++) { /* 40 s in 10 ms steps */
@@ -281,7 +283,7 @@ static void test_short_ttl_refresh(void **state)
     }
     assert_true(w.r.relay_reserved >= 4); /* renewed at ~11 s intervals */
     assert_int_equal(w.b.rsv_lost, 0);
-    dw_free(&w);
+    flare_sim_world_free(&w);
     (void)state;
 }
 
@@ -353,11 +355,11 @@ static const flare_stream_cbs sink_cbs = {.on_data = sink_data, .on_eof = sink_e
  * instead of the relayed connection failing with "limit". */
 static void test_bulk_over_slow_circuit(void **state)
 {
-    flare_relay_server_config rc;
-    flare_relay_server_config_default(&rc);
+    flare_relay_server_settings rc;
+    flare_relay_server_settings_default(&rc);
     rc.limit_data = 1ULL << 40;
     rc.limit_duration = 3600;
-    dw_world w;
+    flare_sim_world w;
     world_init(&w, 27, &rc);
     reserve(&w);
     flare_sim_link slow = {.delay = 50 * MS, .rate = 1 << 20, .queue = 1 << 20};
@@ -365,8 +367,8 @@ static void test_bulk_over_slow_circuit(void **state)
     bulk sink = {0}, src = {.total = 24u << 20};
     assert_int_equal(
         flare_host_set_handler(w.b.h, "/sink/1", &sink_cbs, &sink, FLARE_HANDLER_ALLOW_LIMITED), 0);
-    dw_dial d = {0};
-    assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, dw_dial_cb, &d), 0);
+    flare_test_dial d = {0};
+    assert_int_equal(flare_host_dial(w.a.h, &w.b.relayed, NULL, flare_test_dial_cb, &d), 0);
     run_ms(&w, 3000);
     assert_int_equal(d.status, 0);
     assert_int_equal(flare_conn_new_stream(d.conn, "/sink/1", &bulk_cbs, &src,
@@ -380,7 +382,7 @@ static void test_bulk_over_slow_circuit(void **state)
     assert_false(src.closed && src.close_err);
     assert_int_equal(w.a.last_close_err, 0);
     assert_int_equal(w.b.last_close_err, 0);
-    dw_free(&w);
+    flare_sim_world_free(&w);
     (void)state;
 }
 

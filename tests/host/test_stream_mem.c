@@ -34,50 +34,28 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 
 static void make_host(flare_sim *sim, node *n, const char *name, const char *ip, uint8_t seedb)
 {
-    n->sh = flare_sim_host_new(sim, name);
-    assert_int_equal(flare_sim_host_add_addr(n->sh, flare_sim_internet(sim), ip), 0);
-    flare_sim_link l = {.delay = 5 * MS};
-    flare_sim_link_set(n->sh, &l);
-    uint8_t seed[32] = {seedb};
-    flare_privkey k;
-    assert_int_equal(flare_privkey_from_seed(&k, seed), 0);
     flare_host_settings cfg;
-    flare_host_settings_default(&cfg);
-    cfg.doc_addrs_public = 1;
+    flare_test_settings_default(&cfg);
     cfg.enable_holepunch = 0;
     cfg.enable_autonat_client = 0;
     cfg.enable_autonat_server = 0;
-    flare_mem m = flare_test_heap_mem(&n->heap);
-    n->mem = m;
-    assert_int_equal(flare_host_new(&n->h, flare_sim_host_io(n->sh), &k, &cfg, &n->mem), 0);
-    flare_host_set_event_cb(n->h, on_event, n);
-    char s[96];
-    flare_multiaddr ma;
-    snprintf(s, sizeof(s), "/ip4/%s/tcp/4001", ip);
-    assert_int_equal(flare_multiaddr_parse(&ma, s), 0);
-    assert_int_equal(flare_host_listen(n->h, &ma), 0);
+    n->mem = flare_test_heap_mem(&n->heap);
+    flare_test_host_spec sp = {.name = name,
+                               .lan = flare_sim_internet(sim),
+                               .ip = ip,
+                               .link = {.delay = 5 * MS},
+                               .seed = {seedb},
+                               .cfg = &cfg,
+                               .on_event = on_event,
+                               .user = n,
+                               .listen_port = 4001,
+                               .mem = &n->mem};
+    assert_int_equal(flare_test_host_make(sim, &sp, &n->sh, &n->h), 0);
 }
 
 static void addr_of(node *n, const char *ip, flare_multiaddr *ma)
 {
-    char s[96];
-    snprintf(s, sizeof(s), "/ip4/%s/tcp/4001", ip);
-    assert_int_equal(flare_multiaddr_parse(ma, s), 0);
-    assert_int_equal(flare_multiaddr_with_peerid(ma, flare_host_peerid(n->h)), 0);
-}
-
-typedef struct dres {
-    int calls, status;
-    flare_conn *c;
-} dres;
-
-static void dial_cb(flare_host *h, flare_conn *c, int status, void *user)
-{
-    dres *r = user;
-    (void)h;
-    r->calls++;
-    r->status = status;
-    r->c = c;
+    assert_int_equal(flare_test_tcp_addr(ma, ip, 4001, flare_host_peerid(n->h)), 0);
 }
 
 /* Echo, and a client that counts what comes back. */
@@ -110,7 +88,7 @@ static size_t check_idle(flare_host *h)
             assert_null(s->nego);
             assert_int_equal(s->outq.cap, 0);
             assert_non_null(s->protocol);
-            const flare__ystream *st = flare__ystream_find(c->yamux, s->id);
+            const flare__ystream *st = flare__ystream_find(c->mux_st, s->id);
             assert_non_null(st);
             assert_null(st->buf);
         }
@@ -136,12 +114,9 @@ static void test_idle_stream(void **state)
     assert_int_equal(flare_host_set_handler(a.h, "/echo/1.0.0", &echo_cbs, NULL, 0), 0);
     flare_multiaddr ma;
     addr_of(&a, "198.51.100.1", &ma);
-    dres d = {0};
-    assert_int_equal(flare_host_dial(b.h, &ma, NULL, dial_cb, &d), 0);
-    flare_sim_run_for(sim, 1000 * MS);
-    assert_int_equal(d.status, 0);
+    flare_conn *c = flare_test_dial_ok(sim, b.h, &ma, 1000);
     flare_stream *s;
-    assert_int_equal(flare_conn_new_stream(d.c, "/echo/1.0.0", &cli_cbs, NULL, 0, &s), 0);
+    assert_int_equal(flare_conn_new_stream(c, "/echo/1.0.0", &cli_cbs, NULL, 0, &s), 0);
     assert_non_null(s->nego); /* negotiating */
     got = 0;
     assert_int_equal(flare_stream_write(s, (const uint8_t *)"hello", 5), 0);
@@ -186,23 +161,16 @@ static void test_idle_circuit(void **state)
     flare_multiaddr rma;
     addr_of(&r, "198.51.100.10", &rma);
     assert_int_equal(flare_host_relay_reserve(b.h, &rma), 0);
-    dres d0 = {0};
-    assert_int_equal(flare_host_dial(a.h, &rma, NULL, dial_cb, &d0), 0);
-    flare_sim_run_for(sim, 3000 * MS);
+    flare_test_dial_ok(sim, a.h, &rma, 3000);
     assert_int_equal(b.rsv_ok, 1);
-    assert_int_equal(d0.status, 0);
     long before = r.heap.bytes;
     /* A reaches B through the relay; the circuit carries a short exchange
      * and goes idle. */
-    dres d = {0};
-    assert_int_equal(flare_host_dial(a.h, &b.relayed, NULL, dial_cb, &d), 0);
-    flare_sim_run_for(sim, 3000 * MS);
-    assert_int_equal(d.status, 0);
+    flare_conn *c = flare_test_dial_ok(sim, a.h, &b.relayed, 3000);
     flare_stream *s;
     got = 0;
     assert_int_equal(
-        flare_conn_new_stream(d.c, "/echo/1.0.0", &cli_cbs, NULL, FLARE_STREAM_ALLOW_LIMITED, &s),
-        0);
+        flare_conn_new_stream(c, "/echo/1.0.0", &cli_cbs, NULL, FLARE_STREAM_ALLOW_LIMITED, &s), 0);
     assert_int_equal(flare_stream_write(s, (const uint8_t *)"ping", 4), 0);
     flare_sim_run_for(sim, 2000 * MS);
     assert_int_equal(got, 4);

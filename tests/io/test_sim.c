@@ -464,6 +464,15 @@ static void test_tcp_jitter_loss_udp_queue(void **state)
     flare_sim_run_until_idle(sim, 200 * S);
     /* 128 wire bytes each: the 9th finds 1024 > 1000 bytes queued */
     assert_true(ru.count >= 6 && ru.count <= 8); /* a's link still loses 20 % */
+    /* A queue of 0 is none (not a default size): only a datagram that
+     * finds the link idle goes out. */
+    slow.queue = 0;
+    flare_sim_link_set(b, &slow);
+    ru.count = 0;
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(flare_sim_host_io(b)->ops->udp_send(u, &to, dgram, sizeof(dgram)), 0);
+    flare_sim_run_until_idle(sim, 400 * S);
+    assert_true(ru.count <= 1);
     rec_del(ra);
     rec_del(rb);
     flare_sim_del(sim);

@@ -5,22 +5,6 @@
 #include "flare/autonat.h"
 #include "flare/lpframe.h"
 
-static flare_multiaddr ma(const char *s)
-{
-    flare_multiaddr m;
-    assert_int_equal(flare_multiaddr_parse(&m, s), 0);
-    return m;
-}
-
-static flare_peerid pid(uint8_t fill)
-{
-    uint8_t b[34] = {0x12, 0x20};
-    memset(b + 2, fill, 32);
-    flare_peerid id;
-    assert_int_equal(flare_peerid_from_bytes(&id, b, sizeof(b)), 0);
-    return id;
-}
-
 /* Strips the frame of buf and decodes it. */
 static int decode_frame(const flare_buf *b, flare_autonat1_msg *m)
 {
@@ -35,7 +19,7 @@ static void test_v1_encode_exact(void **state)
 {
     flare_buf b;
     flare_buf_init(&b, NULL);
-    flare_multiaddr a = ma("/ip4/1.2.3.4/tcp/4001");
+    flare_multiaddr a = flare_test_ma("/ip4/1.2.3.4/tcp/4001");
     assert_int_equal(flare_autonat1_encode_response(&b, FLARE_AUTONAT1_OK, NULL, &a), 0);
     uint8_t want[64];
     size_t wl = flare_test_unhex("10"
@@ -49,7 +33,7 @@ static void test_v1_encode_exact(void **state)
     assert_memory_equal(b.base, want, wl);
 
     flare_buf_reset(&b);
-    flare_peerid id = pid(7);
+    flare_peerid id = flare_test_pid(7);
     assert_int_equal(flare_autonat1_encode_dial(&b, &id, &a, 1), 0);
     /* 08 00 | 12 L1 [0a L2 [0a 22 id] [12 08 addr]] */
     assert_int_equal(b.base[0], b.len - 1);
@@ -122,10 +106,10 @@ static void test_v1_too_many_addrs(void **state)
 {
     flare_multiaddr addrs[33];
     for (int i = 0; i < 33; i++)
-        addrs[i] = ma("/ip4/1.2.3.4/tcp/1");
+        addrs[i] = flare_test_ma("/ip4/1.2.3.4/tcp/1");
     flare_buf b;
     flare_buf_init(&b, NULL);
-    flare_peerid id = pid(1);
+    flare_peerid id = flare_test_pid(1);
     assert_int_equal(flare_autonat1_encode_dial(&b, &id, addrs, 33), 0);
     flare_autonat1_msg m;
     assert_int_equal(decode_frame(&b, &m), FLARE_ERR_TOO_LARGE);
@@ -151,11 +135,12 @@ typedef struct srv_env {
 
 static void env_init(srv_env *e, int doc)
 {
-    flare_autonat1_server_settings s = {0};
+    flare_autonat1_server_settings s;
+    flare_autonat1_server_settings_default(&s);
     s.doc_is_public = doc;
     assert_int_equal(flare_autonat1_server_init(&e->srv, &s, NULL), 0);
-    e->peer = pid(3);
-    e->observed = ma("/ip4/8.8.4.4/tcp/51000");
+    e->peer = flare_test_pid(3);
+    e->observed = flare_test_ma("/ip4/8.8.4.4/tcp/51000");
     flare_buf_init(&e->req, NULL);
     flare_buf_init(&e->out, NULL);
 }
@@ -194,12 +179,13 @@ static void test_v1_server_filters(void **state)
     env_init(&e, 0);
     flare_autonat1_status st;
     flare_multiaddr addrs[] = {
-        ma("/ip4/192.168.1.5/tcp/4001"), /* private */
-        ma("/ip4/1.1.1.1/tcp/4001"),     /* third party */
-        ma("/ip4/8.8.4.4/tcp/4001/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"),
-        ma("/ip4/8.8.4.4/tcp/4001"), /* duplicate after /p2p stripping */
-        ma("/ip4/8.8.4.4/udp/4001/quic-v1"),
-        ma("/ip4/8.8.4.4/tcp/4001/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N/p2p-circuit"),
+        flare_test_ma("/ip4/192.168.1.5/tcp/4001"), /* private */
+        flare_test_ma("/ip4/1.1.1.1/tcp/4001"),     /* third party */
+        flare_test_ma("/ip4/8.8.4.4/tcp/4001/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"),
+        flare_test_ma("/ip4/8.8.4.4/tcp/4001"), /* duplicate after /p2p stripping */
+        flare_test_ma("/ip4/8.8.4.4/udp/4001/quic-v1"),
+        flare_test_ma(
+            "/ip4/8.8.4.4/tcp/4001/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N/p2p-circuit"),
     };
     assert_int_equal(ask(&e, addrs, 6, 0, 0, &st), 1);
     assert_int_equal(e.dial.naddrs, 2);
@@ -225,14 +211,14 @@ static void test_v1_server_filters(void **state)
     assert_int_equal(ask(&e, addrs, 6, 1, 0, &st), 0);
     assert_int_equal(st, FLARE_AUTONAT1_E_DIAL_REFUSED);
     /* TEST-NET observed address is not public unless the lab option is on. */
-    e.observed = ma("/ip4/203.0.113.9/tcp/1000");
-    flare_multiaddr doc = ma("/ip4/203.0.113.9/tcp/4001");
+    e.observed = flare_test_ma("/ip4/203.0.113.9/tcp/1000");
+    flare_multiaddr doc = flare_test_ma("/ip4/203.0.113.9/tcp/4001");
     assert_int_equal(ask(&e, &doc, 1, 0, 0, &st), 0);
     assert_int_equal(st, FLARE_AUTONAT1_E_DIAL_REFUSED);
     env_free(&e);
 
     env_init(&e, 1);
-    e.observed = ma("/ip4/203.0.113.9/tcp/1000");
+    e.observed = flare_test_ma("/ip4/203.0.113.9/tcp/1000");
     assert_int_equal(ask(&e, &doc, 1, 0, 0, &st), 1);
     assert_int_equal(e.dial.naddrs, 1);
     env_free(&e);
@@ -245,8 +231,8 @@ static void test_v1_server_bad_requests(void **state)
     size_t used;
     flare_autonat1_msg m;
     /* Peer id mismatch. */
-    flare_peerid other = pid(9);
-    flare_multiaddr a = ma("/ip4/8.8.4.4/tcp/4001");
+    flare_peerid other = flare_test_pid(9);
+    flare_multiaddr a = flare_test_ma("/ip4/8.8.4.4/tcp/4001");
     assert_int_equal(flare_autonat1_encode_dial(&e.req, &other, &a, 1), 0);
     assert_int_equal(flare_autonat1_server_handle(&e.srv, e.req.base, e.req.len, &used, &e.peer,
                                                   &e.observed, 0, 0, &e.dial, &e.out),
@@ -280,12 +266,35 @@ static void test_v1_server_bad_requests(void **state)
     env_free(&e);
 }
 
+/* Zero limits mean zero, not the defaults: every request is refused. */
+static void test_v1_zero_limits(void **state)
+{
+    (void)state;
+    flare_multiaddr a = flare_test_ma("/ip4/8.8.4.4/tcp/4001");
+    flare_autonat1_status st;
+    for (int which = 0; which < 2; which++) {
+        srv_env e;
+        env_init(&e, 0);
+        flare_autonat1_server_free(&e.srv);
+        flare_autonat1_server_settings s;
+        flare_autonat1_server_settings_default(&s);
+        if (which)
+            s.per_peer_limit = 0;
+        else
+            s.global_limit = 0;
+        assert_int_equal(flare_autonat1_server_init(&e.srv, &s, NULL), 0);
+        assert_int_equal(ask(&e, &a, 1, 0, 1000, &st), 0);
+        assert_int_equal(st, FLARE_AUTONAT1_E_DIAL_REFUSED);
+        env_free(&e);
+    }
+}
+
 static void test_v1_rate_limits(void **state)
 {
     srv_env e;
     env_init(&e, 0);
     flare_autonat1_status st;
-    flare_multiaddr a = ma("/ip4/8.8.4.4/tcp/4001");
+    flare_multiaddr a = flare_test_ma("/ip4/8.8.4.4/tcp/4001");
     const flare_tstamp MIN = 60 * FLARE_NS_PER_S;
     for (int i = 0; i < 3; i++)
         assert_int_equal(ask(&e, &a, 1, 0, 1000 + i, &st), 1);
@@ -300,10 +309,10 @@ static void test_v1_rate_limits(void **state)
     env_free(&e);
     env_init(&e, 0);
     for (int i = 0; i < 30; i++) {
-        e.peer = pid((uint8_t)(i / 3 + 10));
+        e.peer = flare_test_pid((uint8_t)(i / 3 + 10));
         assert_int_equal(ask(&e, &a, 1, 0, 5, &st), 1);
     }
-    e.peer = pid(200);
+    e.peer = flare_test_pid(200);
     assert_int_equal(ask(&e, &a, 1, 0, 6, &st), 0);
     assert_int_equal(st, FLARE_AUTONAT1_E_DIAL_REFUSED);
     assert_int_equal(ask(&e, &a, 1, 0, 5 + MIN, &st), 1);
@@ -329,15 +338,16 @@ static int client_judge(flare_autonat1_status st, const flare_multiaddr *ret,
 
 static void test_v1_client_js_reuse(void **state)
 {
-    flare_multiaddr asked[] = {ma("/ip4/8.8.4.4/tcp/4001"), ma("/ip4/10.0.0.2/tcp/4001")};
+    flare_multiaddr asked[] = {flare_test_ma("/ip4/8.8.4.4/tcp/4001"),
+                               flare_test_ma("/ip4/10.0.0.2/tcp/4001")};
     /* A genuine dial-back to an address we listen on. */
     assert_int_equal(client_judge(FLARE_AUTONAT1_OK, &asked[0], asked, 2), FLARE_AUTONAT_REACHABLE);
     flare_multiaddr withp2p =
-        ma("/ip4/8.8.4.4/tcp/4001/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N");
+        flare_test_ma("/ip4/8.8.4.4/tcp/4001/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N");
     assert_int_equal(client_judge(FLARE_AUTONAT1_OK, &withp2p, asked, 2), FLARE_AUTONAT_REACHABLE);
     /* js reused our outbound connection: it reports that connection's remote
      * address (our ephemeral port), which we never asked about. */
-    flare_multiaddr eph = ma("/ip4/8.8.4.4/tcp/53211");
+    flare_multiaddr eph = flare_test_ma("/ip4/8.8.4.4/tcp/53211");
     assert_int_equal(client_judge(FLARE_AUTONAT1_OK, &eph, asked, 2), FLARE_AUTONAT_NO_INFO);
     /* Asked about, but not a port we listen on. */
     flare_multiaddr asked2[] = {eph};
@@ -354,7 +364,7 @@ static void test_v1_client_js_reuse(void **state)
     /* A DIAL where a response belongs. */
     flare_buf b;
     flare_buf_init(&b, NULL);
-    flare_peerid id = pid(1);
+    flare_peerid id = flare_test_pid(1);
     assert_int_equal(flare_autonat1_encode_dial(&b, &id, asked, 1), 0);
     flare_autonat_outcome o;
     size_t used;
@@ -367,10 +377,11 @@ static void test_v1_client_js_reuse(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_v1_encode_exact),   cmocka_unit_test(test_v1_roundtrip_response),
-        cmocka_unit_test(test_v1_decode_bad),     cmocka_unit_test(test_v1_too_many_addrs),
-        cmocka_unit_test(test_v1_server_filters), cmocka_unit_test(test_v1_server_bad_requests),
-        cmocka_unit_test(test_v1_rate_limits),    cmocka_unit_test(test_v1_client_js_reuse),
+        cmocka_unit_test(test_v1_encode_exact),    cmocka_unit_test(test_v1_roundtrip_response),
+        cmocka_unit_test(test_v1_decode_bad),      cmocka_unit_test(test_v1_too_many_addrs),
+        cmocka_unit_test(test_v1_server_filters),  cmocka_unit_test(test_v1_server_bad_requests),
+        cmocka_unit_test(test_v1_rate_limits),     cmocka_unit_test(test_v1_zero_limits),
+        cmocka_unit_test(test_v1_client_js_reuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

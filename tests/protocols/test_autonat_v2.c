@@ -6,64 +6,40 @@
 #include "flare/lpframe.h"
 #include "flare/reachability.h"
 
-static flare_multiaddr ma(const char *s)
-{
-    flare_multiaddr m;
-    assert_int_equal(flare_multiaddr_parse(&m, s), 0);
-    return m;
-}
-
-static flare_peerid pid(uint8_t fill)
-{
-    uint8_t b[34] = {0x12, 0x20};
-    memset(b + 2, fill, 32);
-    flare_peerid id;
-    assert_int_equal(flare_peerid_from_bytes(&id, b, sizeof(b)), 0);
-    return id;
-}
-
-static void check_bytes(const flare_buf *b, const char *hex)
-{
-    uint8_t want[256];
-    size_t n = flare_test_unhex(hex, want, sizeof(want));
-    assert_int_equal(b->len, n);
-    assert_memory_equal(b->base, want, n);
-}
-
 static void test_v2_encode_exact(void **state)
 {
     flare_buf b;
     flare_buf_init(&b, NULL);
-    flare_multiaddr a = ma("/ip4/1.2.3.4/tcp/4001");
+    flare_multiaddr a = flare_test_ma("/ip4/1.2.3.4/tcp/4001");
     assert_int_equal(flare_autonat2_encode_dial_request(&b, &a, 1, 0x0102030405060708ULL), 0);
-    check_bytes(&b, "15"
-                    "0a13"
-                    "0a080401020304060fa1"
-                    "110807060504030201");
+    flare_test_assert_hex(&b, "15"
+                              "0a13"
+                              "0a080401020304060fa1"
+                              "110807060504030201");
     flare_buf_reset(&b);
     assert_int_equal(
         flare_autonat2_encode_dial_response(&b, FLARE_AUTONAT2_OK, 0, FLARE_AUTONAT2_DIAL_OK), 0);
-    check_bytes(&b, "08"
-                    "1206"
-                    "08c801"
-                    "18c801");
+    flare_test_assert_hex(&b, "08"
+                              "1206"
+                              "08c801"
+                              "18c801");
     flare_buf_reset(&b);
     /* E_INTERNAL_ERROR with everything zero: an empty dialResponse. */
     assert_int_equal(flare_autonat2_encode_dial_response(&b, FLARE_AUTONAT2_E_INTERNAL_ERROR, 0,
                                                          FLARE_AUTONAT2_DIAL_UNUSED),
                      0);
-    check_bytes(&b, "02"
-                    "1200");
+    flare_test_assert_hex(&b, "02"
+                              "1200");
     flare_buf_reset(&b);
     assert_int_equal(flare_autonat2_encode_dial_data_request(&b, 1, 30000), 0);
-    check_bytes(&b, "08"
-                    "1a06"
-                    "0801"
-                    "10b0ea01");
+    flare_test_assert_hex(&b, "08"
+                              "1a06"
+                              "0801"
+                              "10b0ea01");
     flare_buf_reset(&b);
     assert_int_equal(flare_autonat2_encode_dial_back(&b, 0x0102030405060708ULL), 0);
-    check_bytes(&b, "09"
-                    "090807060504030201");
+    flare_test_assert_hex(&b, "09"
+                              "090807060504030201");
     size_t used;
     uint64_t nonce;
     assert_int_equal(flare_autonat2_parse_dial_back(b.base, b.len, &used, &nonce), 0);
@@ -73,7 +49,7 @@ static void test_v2_encode_exact(void **state)
                      FLARE_ERR_AGAIN);
     flare_buf_reset(&b);
     assert_int_equal(flare_autonat2_encode_dial_back_response(&b), 0);
-    check_bytes(&b, "00");
+    flare_test_assert_hex(&b, "00");
     assert_int_equal(flare_autonat2_parse_dial_back_response(b.base, b.len, &used), 0);
     uint8_t bad_status[] = {0x02, 0x08, 0x01};
     assert_int_equal(flare_autonat2_parse_dial_back_response(bad_status, 3, &used),
@@ -120,7 +96,7 @@ static void test_v2_decode_bad(void **state)
     /* Too many addresses. */
     flare_multiaddr addrs[33];
     for (int i = 0; i < 33; i++)
-        addrs[i] = ma("/ip4/1.2.3.4/tcp/1");
+        addrs[i] = flare_test_ma("/ip4/1.2.3.4/tcp/1");
     flare_buf b;
     flare_buf_init(&b, NULL);
     assert_int_equal(flare_autonat2_encode_dial_request(&b, addrs, 33, 5), 0);
@@ -144,8 +120,8 @@ static void pair_init(pair *p, const flare_autonat2_server_settings *s, const ch
 {
     flare_prng_seed(&p->prng, 7);
     assert_int_equal(flare_autonat2_server_init(&p->srv, s, NULL, flare_prng_rng(&p->prng)), 0);
-    flare_peerid peer = pid(5);
-    flare_multiaddr obs = ma(observed);
+    flare_peerid peer = flare_test_pid(5);
+    flare_multiaddr obs = flare_test_ma(observed);
     flare_autonat2_server_req_init(&p->sreq, &p->srv, &peer, &obs, 0);
     flare_buf_init(&p->c2s, NULL);
     flare_buf_init(&p->s2c, NULL);
@@ -160,8 +136,8 @@ static void pair_free(pair *p)
 
 static void pair_restart(pair *p, const char *observed)
 {
-    flare_peerid peer = pid(5);
-    flare_multiaddr obs = ma(observed);
+    flare_peerid peer = flare_test_pid(5);
+    flare_multiaddr obs = flare_test_ma(observed);
     flare_autonat2_server_req_init(&p->sreq, &p->srv, &peer, &obs, 0);
     flare_buf_reset(&p->c2s);
     flare_buf_reset(&p->s2c);
@@ -211,10 +187,13 @@ static void test_v2_same_ip_reachable(void **state)
 {
     pair p;
     pair_init(&p, NULL, "/ip4/8.8.4.4/tcp/50000");
-    flare_multiaddr addrs[] = {ma("/ip4/10.0.0.1/tcp/4001"), ma("/ip4/8.8.4.4/tcp/4001"),
-                               ma("/ip4/8.8.4.4/tcp/4002")};
-    assert_int_equal(
-        flare_autonat2_client_req_init(&p.creq, addrs, 3, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
+    flare_multiaddr addrs[] = {flare_test_ma("/ip4/10.0.0.1/tcp/4001"),
+                               flare_test_ma("/ip4/8.8.4.4/tcp/4001"),
+                               flare_test_ma("/ip4/8.8.4.4/tcp/4002")};
+    assert_int_equal(flare_autonat2_client_req_init(&p.creq, addrs, 3,
+                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&p.prng), &p.c2s),
+                     0);
     assert_int_equal(pump_to_server(&p, 0), 1);
     assert_int_equal(p.sreq.addr_idx, 1); /* private one skipped */
     assert_true(flare_multiaddr_equal(&p.sreq.target, &addrs[1]));
@@ -236,10 +215,12 @@ static void test_v2_nonce_and_outcomes(void **state)
 {
     pair p;
     pair_init(&p, NULL, "/ip4/8.8.4.4/tcp/50000");
-    flare_multiaddr a = ma("/ip4/8.8.4.4/tcp/4001");
+    flare_multiaddr a = flare_test_ma("/ip4/8.8.4.4/tcp/4001");
     /* Wrong nonce: refused; OK without the nonce is no information. */
-    assert_int_equal(
-        flare_autonat2_client_req_init(&p.creq, &a, 1, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
+    assert_int_equal(flare_autonat2_client_req_init(&p.creq, &a, 1,
+                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&p.prng), &p.c2s),
+                     0);
     assert_int_equal(pump_to_server(&p, 0), 1);
     dial_back(&p, p.creq.nonce ^ 1, FLARE_ERR_NOT_FOUND);
     assert_int_equal(flare_autonat2_server_req_dial_result(&p.sreq, FLARE_AUTONAT2_DIAL_OK, &p.s2c),
@@ -249,14 +230,16 @@ static void test_v2_nonce_and_outcomes(void **state)
 
     /* The dial-back on the request's own connection proves nothing. */
     pair_restart(&p, "/ip4/8.8.4.4/tcp/50000");
-    assert_int_equal(
-        flare_autonat2_client_req_init(&p.creq, &a, 1, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
+    assert_int_equal(flare_autonat2_client_req_init(&p.creq, &a, 1,
+                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&p.prng), &p.c2s),
+                     0);
     flare_buf tmp;
     flare_buf_init(&tmp, NULL);
     assert_int_equal(flare_autonat2_client_req_dial_back(&p.creq, p.creq.nonce, NULL, 1, &tmp),
                      FLARE_ERR_NOT_FOUND);
     /* A dial-back on a connection whose local port is not the address's. */
-    flare_multiaddr local = ma("/ip4/10.0.0.1/tcp/5555");
+    flare_multiaddr local = flare_test_ma("/ip4/10.0.0.1/tcp/5555");
     assert_int_equal(flare_autonat2_client_req_dial_back(&p.creq, p.creq.nonce, &local, 0, &tmp),
                      0);
     assert_int_equal(pump_to_server(&p, 0), 1);
@@ -272,8 +255,10 @@ static void test_v2_nonce_and_outcomes(void **state)
     static const flare_autonat_outcome want[] = {FLARE_AUTONAT_UNREACHABLE, FLARE_AUTONAT_NO_INFO};
     for (int i = 0; i < 2; i++) {
         pair_restart(&p, "/ip4/8.8.4.4/tcp/50000");
-        assert_int_equal(
-            flare_autonat2_client_req_init(&p.creq, &a, 1, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
+        assert_int_equal(flare_autonat2_client_req_init(&p.creq, &a, 1,
+                                                        FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                        flare_prng_rng(&p.prng), &p.c2s),
+                         0);
         assert_int_equal(pump_to_server(&p, 0), 1);
         assert_int_equal(flare_autonat2_server_req_dial_result(&p.sreq, ds[i], &p.s2c), 0);
         assert_int_equal(pump_to_client(&p), 1);
@@ -289,10 +274,13 @@ static void test_v2_dial_data(void **state)
     pair p;
     pair_init(&p, NULL, "/ip4/8.8.4.4/tcp/50000");
     /* First acceptable address is on another IP: the client must pay. */
-    flare_multiaddr addrs[] = {ma("/ip6/::1/tcp/1"), ma("/ip4/9.9.9.9/tcp/4001"),
-                               ma("/ip4/8.8.4.4/tcp/4001")};
-    assert_int_equal(
-        flare_autonat2_client_req_init(&p.creq, addrs, 3, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
+    flare_multiaddr addrs[] = {flare_test_ma("/ip6/::1/tcp/1"),
+                               flare_test_ma("/ip4/9.9.9.9/tcp/4001"),
+                               flare_test_ma("/ip4/8.8.4.4/tcp/4001")};
+    assert_int_equal(flare_autonat2_client_req_init(&p.creq, addrs, 3,
+                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&p.prng), &p.c2s),
+                     0);
     assert_int_equal(pump_to_server(&p, 0), 0);
     assert_int_equal(p.sreq.state, FLARE_AUTONAT2_SREQ_WAIT_DATA);
     assert_int_equal(p.sreq.addr_idx, 1);
@@ -322,9 +310,11 @@ static void test_v2_client_refuses_costly(void **state)
     flare_buf out, in;
     flare_buf_init(&out, NULL);
     flare_buf_init(&in, NULL);
-    flare_multiaddr a = ma("/ip4/8.8.4.4/tcp/4001");
+    flare_multiaddr a = flare_test_ma("/ip4/8.8.4.4/tcp/4001");
     size_t used;
-    assert_int_equal(flare_autonat2_client_req_init(&c, &a, 1, 0, flare_prng_rng(&prng), &out), 0);
+    assert_int_equal(flare_autonat2_client_req_init(&c, &a, 1, FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&prng), &out),
+                     0);
     assert_true(c.nonce != 0);
     assert_int_equal(flare_autonat2_encode_dial_data_request(&in, 0, 100001), 0);
     assert_int_equal(flare_autonat2_client_req_recv(&c, in.base, in.len, &used, &out),
@@ -342,7 +332,9 @@ static void test_v2_client_refuses_costly(void **state)
                      FLARE_ERR_PROTO);
     /* Response index out of range. */
     flare_buf_reset(&in);
-    assert_int_equal(flare_autonat2_client_req_init(&c, &a, 1, 0, flare_prng_rng(&prng), &out), 0);
+    assert_int_equal(flare_autonat2_client_req_init(&c, &a, 1, FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&prng), &out),
+                     0);
     assert_int_equal(
         flare_autonat2_encode_dial_response(&in, FLARE_AUTONAT2_OK, 3, FLARE_AUTONAT2_DIAL_OK), 0);
     assert_int_equal(flare_autonat2_client_req_recv(&c, in.base, in.len, &used, &out),
@@ -354,7 +346,9 @@ static void test_v2_client_refuses_costly(void **state)
                      FLARE_ERR_PROTO);
     /* Refused request: no information. */
     flare_buf_reset(&in);
-    assert_int_equal(flare_autonat2_client_req_init(&c, &a, 1, 0, flare_prng_rng(&prng), &out), 0);
+    assert_int_equal(flare_autonat2_client_req_init(&c, &a, 1, FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&prng), &out),
+                     0);
     assert_int_equal(flare_autonat2_encode_dial_response(&in, FLARE_AUTONAT2_E_DIAL_REFUSED, 0,
                                                          FLARE_AUTONAT2_DIAL_UNUSED),
                      0);
@@ -363,7 +357,8 @@ static void test_v2_client_refuses_costly(void **state)
     assert_int_equal(c.addr_idx, -1);
     assert_int_equal(flare_autonat2_client_req_recv(&c, in.base, in.len, &used, &out),
                      FLARE_ERR_STATE);
-    assert_int_equal(flare_autonat2_client_req_init(&c, &a, 0, 0, flare_prng_rng(&prng), &out),
+    assert_int_equal(flare_autonat2_client_req_init(&c, &a, 0, FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&prng), &out),
                      FLARE_ERR_INVALID_ARG);
     flare_buf_free(&out);
     flare_buf_free(&in);
@@ -383,14 +378,18 @@ static flare_autonat2_status server_status(pair *p)
 static void test_v2_server_policies(void **state)
 {
     pair p;
-    flare_autonat2_server_settings s = {0};
+    flare_autonat2_server_settings s;
+    flare_autonat2_server_settings_default(&s);
     s.no_ipv6 = 1;
     pair_init(&p, &s, "/ip4/8.8.4.4/tcp/50000");
     /* Nothing acceptable: private, v6 (we cannot), quic (off), dns. */
-    flare_multiaddr addrs[] = {ma("/ip4/192.168.0.1/tcp/1"), ma("/ip6/2606:4700::1/tcp/1"),
-                               ma("/ip4/8.8.4.4/udp/1/quic-v1"), ma("/dns4/example.com/tcp/1")};
-    assert_int_equal(
-        flare_autonat2_client_req_init(&p.creq, addrs, 4, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
+    flare_multiaddr addrs[] = {
+        flare_test_ma("/ip4/192.168.0.1/tcp/1"), flare_test_ma("/ip6/2606:4700::1/tcp/1"),
+        flare_test_ma("/ip4/8.8.4.4/udp/1/quic-v1"), flare_test_ma("/dns4/example.com/tcp/1")};
+    assert_int_equal(flare_autonat2_client_req_init(&p.creq, addrs, 4,
+                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&p.prng), &p.c2s),
+                     0);
     assert_int_equal(pump_to_server(&p, 0), 2);
     assert_int_equal(server_status(&p), FLARE_AUTONAT2_E_DIAL_REFUSED);
     assert_int_equal(pump_to_client(&p), 1);
@@ -398,14 +397,16 @@ static void test_v2_server_policies(void **state)
     assert_int_equal(pump_to_server(&p, 0), FLARE_ERR_STATE);
 
     /* Relayed connection: rejected. */
-    flare_peerid peer = pid(5);
-    flare_multiaddr obs = ma("/ip4/8.8.4.4/tcp/50000");
-    flare_multiaddr ok = ma("/ip4/8.8.4.4/tcp/4001");
+    flare_peerid peer = flare_test_pid(5);
+    flare_multiaddr obs = flare_test_ma("/ip4/8.8.4.4/tcp/50000");
+    flare_multiaddr ok = flare_test_ma("/ip4/8.8.4.4/tcp/4001");
     flare_autonat2_server_req_init(&p.sreq, &p.srv, &peer, &obs, 1);
     flare_buf_reset(&p.c2s);
     flare_buf_reset(&p.s2c);
-    assert_int_equal(
-        flare_autonat2_client_req_init(&p.creq, &ok, 1, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
+    assert_int_equal(flare_autonat2_client_req_init(&p.creq, &ok, 1,
+                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&p.prng), &p.c2s),
+                     0);
     assert_int_equal(pump_to_server(&p, 0), 2);
     assert_int_equal(server_status(&p), FLARE_AUTONAT2_E_REQUEST_REJECTED);
 
@@ -414,18 +415,24 @@ static void test_v2_server_policies(void **state)
     pair_init(&p, NULL, "/ip4/8.8.4.4/tcp/50000");
     for (int i = 0; i < 12; i++) {
         pair_restart(&p, "/ip4/8.8.4.4/tcp/50000");
-        assert_int_equal(
-            flare_autonat2_client_req_init(&p.creq, &ok, 1, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
+        assert_int_equal(flare_autonat2_client_req_init(&p.creq, &ok, 1,
+                                                        FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                        flare_prng_rng(&p.prng), &p.c2s),
+                         0);
         assert_int_equal(pump_to_server(&p, 100), 1);
     }
     pair_restart(&p, "/ip4/8.8.4.4/tcp/50000");
-    assert_int_equal(
-        flare_autonat2_client_req_init(&p.creq, &ok, 1, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
+    assert_int_equal(flare_autonat2_client_req_init(&p.creq, &ok, 1,
+                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&p.prng), &p.c2s),
+                     0);
     assert_int_equal(pump_to_server(&p, 200), 2);
     assert_int_equal(server_status(&p), FLARE_AUTONAT2_E_REQUEST_REJECTED);
     pair_restart(&p, "/ip4/8.8.4.4/tcp/50000");
-    assert_int_equal(
-        flare_autonat2_client_req_init(&p.creq, &ok, 1, 0, flare_prng_rng(&p.prng), &p.c2s), 0);
+    assert_int_equal(flare_autonat2_client_req_init(&p.creq, &ok, 1,
+                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&p.prng), &p.c2s),
+                     0);
     assert_int_equal(pump_to_server(&p, 100 + 60 * FLARE_NS_PER_S), 1);
     pair_free(&p);
 }
@@ -452,7 +459,7 @@ static void test_v2_server_bad_input(void **state)
     /* Wrong message and empty chunks while waiting for data. */
     for (int k = 0; k < 2; k++) {
         pair_restart(&p, "/ip4/8.8.4.4/tcp/50000");
-        flare_multiaddr other = ma("/ip4/9.9.9.9/tcp/4001");
+        flare_multiaddr other = flare_test_ma("/ip4/9.9.9.9/tcp/4001");
         assert_int_equal(flare_autonat2_encode_dial_request(&p.c2s, &other, 1, 77), 0);
         assert_int_equal(pump_to_server(&p, 0), 0);
         if (k == 0)
@@ -477,7 +484,7 @@ static void test_reach_confidence(void **state)
 {
     flare_reachability r;
     flare_reachability_init(&r, NULL, NULL, 0);
-    flare_multiaddr a = ma("/ip4/8.8.4.4/tcp/4001");
+    flare_multiaddr a = flare_test_ma("/ip4/8.8.4.4/tcp/4001");
     assert_int_equal(flare_reachability_set_addrs(&r, &a, 1, 0), 0);
     assert_int_equal(flare_reachability_addr_state(&r, &a), FLARE_REACH_UNKNOWN);
     /* First evidence decides. */
@@ -516,7 +523,7 @@ static void test_reach_confidence(void **state)
         observe_n(&r, &a, FLARE_AUTONAT_UNREACHABLE, 1);
     }
     assert_int_equal(flare_reachability_addr_state(&r, &a), FLARE_REACH_PRIVATE);
-    flare_multiaddr b = ma("/ip4/8.8.4.4/tcp/9");
+    flare_multiaddr b = flare_test_ma("/ip4/8.8.4.4/tcp/9");
     assert_int_equal(flare_reachability_observe_v2(&r, &b, FLARE_AUTONAT_REACHABLE, 0),
                      FLARE_ERR_NOT_FOUND);
     flare_reachability_free(&r);
@@ -540,7 +547,8 @@ static void test_reach_v1_and_families(void **state)
     /* v1 says public for v4, v2 says private: v2 wins. */
     assert_int_equal(flare_reachability_observe_v1(&r, 4, FLARE_AUTONAT_REACHABLE, 0), 0);
     assert_int_equal(flare_reachability_family_state(&r, 4), FLARE_REACH_PUBLIC);
-    flare_multiaddr addrs[] = {ma("/ip4/8.8.4.4/tcp/4001"), ma("/ip6/2606:4700::1/tcp/4001")};
+    flare_multiaddr addrs[] = {flare_test_ma("/ip4/8.8.4.4/tcp/4001"),
+                               flare_test_ma("/ip6/2606:4700::1/tcp/4001")};
     assert_int_equal(flare_reachability_set_addrs(&r, addrs, 2, 0), 0);
     observe_n(&r, &addrs[0], FLARE_AUTONAT_UNREACHABLE, 1);
     assert_int_equal(flare_reachability_family_state(&r, 4), FLARE_REACH_PRIVATE);
@@ -563,7 +571,7 @@ static void test_reach_schedule_and_servers(void **state)
     assert_true(flare_reachability_expiry(&r) == 1015 * S);
     assert_int_equal(flare_reachability_handle_expiry(&r, 1014 * S), 0);
     /* New addresses while unknown: probe within 2 s. */
-    flare_multiaddr a = ma("/ip4/8.8.4.4/tcp/4001");
+    flare_multiaddr a = flare_test_ma("/ip4/8.8.4.4/tcp/4001");
     assert_int_equal(flare_reachability_set_addrs(&r, &a, 1, 1001 * S), 0);
     assert_true(flare_reachability_expiry(&r) == 1003 * S);
     assert_int_equal(flare_reachability_handle_expiry(&r, 1003 * S), 1);
@@ -577,7 +585,7 @@ static void test_reach_schedule_and_servers(void **state)
     assert_true(flare_reachability_expiry(&r) == 1003 * S + 900 * S);
 
     /* Server choice: distinct, least recently asked first. */
-    flare_peerid c[] = {pid(1), pid(2), pid(1), pid(3)};
+    flare_peerid c[] = {flare_test_pid(1), flare_test_pid(2), flare_test_pid(1), flare_test_pid(3)};
     size_t idx[4];
     assert_int_equal(flare_reachability_pick_servers(&r, 2000 * S, c, 4, 2, idx), 2);
     assert_int_equal(idx[0], 0);
@@ -588,7 +596,7 @@ static void test_reach_schedule_and_servers(void **state)
     assert_int_equal(flare_reachability_pick_servers(&r, 2002 * S, c, 4, 9, idx), 3);
 
     /* Probe order: unknown addresses first. */
-    flare_multiaddr two[] = {a, ma("/ip4/8.8.4.4/tcp/4002")};
+    flare_multiaddr two[] = {a, flare_test_ma("/ip4/8.8.4.4/tcp/4002")};
     assert_int_equal(flare_reachability_set_addrs(&r, two, 2, 2003 * S), 0);
     flare_multiaddr order[4];
     assert_int_equal(flare_reachability_addrs_to_probe(&r, order, 4), 2);

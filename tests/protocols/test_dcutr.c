@@ -10,13 +10,6 @@
 #define MS FLARE_NS_PER_MS
 #define S  FLARE_NS_PER_S
 
-static flare_multiaddr ma(const char *s)
-{
-    flare_multiaddr m;
-    assert_int_equal(flare_multiaddr_parse(&m, s), 0);
-    return m;
-}
-
 /* Appends one framed HolePunch built by hand: type (or none if < 0) and raw
  * address fields. */
 static void raw_msg(flare_buf *b, long type, const uint8_t *const *addrs, const size_t *lens,
@@ -53,7 +46,8 @@ static void test_codec_vectors(void **state)
     flare_buf_reset(&b);
 
     /* Same bytes as protobuf-c packing the schema (wire compatibility). */
-    flare_multiaddr addrs[2] = {ma("/ip4/1.2.3.4/tcp/4001"), ma("/ip6/2600::1/udp/1/quic-v1")};
+    flare_multiaddr addrs[2] = {flare_test_ma("/ip4/1.2.3.4/tcp/4001"),
+                                flare_test_ma("/ip6/2600::1/udp/1/quic-v1")};
     assert_int_equal(flare_dcutr_msg_encode(&b, FLARE_DCUTR_CONNECT, addrs, 2), 0);
     FlareDcutr__HolePunch hp = FLARE_DCUTR__HOLE_PUNCH__INIT;
     ProtobufCBinaryData bd[2] = {{addrs[0].len, addrs[0].bytes}, {addrs[1].len, addrs[1].bytes}};
@@ -105,10 +99,10 @@ static void test_codec_bad(void **state)
 static void test_codec_addr_filtering(void **state)
 {
     (void)state;
-    flare_multiaddr good = ma("/ip4/1.2.3.4/tcp/4001");
+    flare_multiaddr good = flare_test_ma("/ip4/1.2.3.4/tcp/4001");
     flare_multiaddr relayed =
-        ma("/ip4/5.6.7.8/tcp/1/p2p/12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMoaMtimQ5/"
-           "p2p-circuit");
+        flare_test_ma("/ip4/5.6.7.8/tcp/1/p2p/12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMoaMtimQ5/"
+                      "p2p-circuit");
     static const uint8_t garbage[] = {0x04, 0x01, 0x02};       /* ip4 truncated */
     static const uint8_t unknown[] = {0xff, 0xff, 0x03, 0x00}; /* unknown code */
     const uint8_t *a[] = {garbage, relayed.bytes, good.bytes, unknown, good.bytes};
@@ -131,7 +125,7 @@ static void test_codec_addr_filtering(void **state)
     for (int i = 0; i < 40; i++) {
         char s[64];
         snprintf(s, sizeof(s), "/ip4/1.2.3.%d/tcp/1", i);
-        many[i] = ma(s);
+        many[i] = flare_test_ma(s);
         pa[i] = many[i].bytes;
         pl[i] = many[i].len;
     }
@@ -149,7 +143,7 @@ static void test_codec_addr_filtering(void **state)
     strcpy(name + 290, "/tcp/1");
     flare_multiaddr longa[16];
     for (int i = 0; i < 16; i++)
-        longa[i] = ma(name);
+        longa[i] = flare_test_ma(name);
     assert_int_equal(flare_dcutr_msg_encode(&b, FLARE_DCUTR_CONNECT, longa, 13), 0);
     size_t len13 = b.len;
     assert_true(len13 > 3800);
@@ -174,7 +168,11 @@ typedef struct net {
 static net *net_new(const flare_dcutr_settings *s, flare_tstamp owd)
 {
     net *n = calloc(1, sizeof(*n));
-    flare_dcutr_settings st = s ? *s : (flare_dcutr_settings){0};
+    flare_dcutr_settings st;
+    if (s)
+        st = *s;
+    else
+        flare_dcutr_settings_default(&st);
     flare_dcutr_tracer_init(&n->tr);
     st.tracer = &n->tr;
     st.trace_id = 7;
@@ -182,10 +180,10 @@ static net *net_new(const flare_dcutr_settings *s, flare_tstamp owd)
     assert_int_equal(flare_dcutr_responder_init(&n->a, &st, NULL), 0);
     flare_buf_init(&n->b_out, NULL);
     flare_buf_init(&n->a_out, NULL);
-    n->a_addrs[0] = ma("/ip4/198.51.100.1/tcp/4001");
-    n->a_addrs[1] = ma("/ip6/2001:db8::1/tcp/4001");
-    n->b_addrs[0] = ma("/ip4/203.0.113.9/tcp/5555");
-    n->b_addrs[1] = ma("/ip4/203.0.113.9/udp/5555/quic-v1");
+    n->a_addrs[0] = flare_test_ma("/ip4/198.51.100.1/tcp/4001");
+    n->a_addrs[1] = flare_test_ma("/ip6/2001:db8::1/tcp/4001");
+    n->b_addrs[0] = flare_test_ma("/ip4/203.0.113.9/tcp/5555");
+    n->b_addrs[1] = flare_test_ma("/ip4/203.0.113.9/udp/5555/quic-v1");
     n->owd = owd;
     return n;
 }
@@ -266,7 +264,7 @@ static void test_pump_success(void **state)
     assert_int_equal(a_dial, t0 + 74 * MS + 37 * MS);
     assert_int_equal(n->a.rtt, 74 * MS); /* A's view: its CONNECT to SYNC */
 
-    flare_multiaddr conn = ma("/ip4/198.51.100.1/tcp/4001");
+    flare_multiaddr conn = flare_test_ma("/ip4/198.51.100.1/tcp/4001");
     assert_int_equal(flare_dcutr_initiator_dial_result(&n->b, 1, &conn, b_dial + 5 * MS), 0);
     assert_int_equal(b_event(n).type, FLARE_DCUTR_EV_SUCCESS);
     assert_true(flare_dcutr_initiator_done(&n->b));
@@ -334,7 +332,8 @@ static void test_pump_fragmented(void **state)
 static void test_retry_then_success(void **state)
 {
     (void)state;
-    flare_dcutr_settings s = {0};
+    flare_dcutr_settings s;
+    flare_dcutr_settings_default(&s);
     s.retry_backoff = 2 * S;
     net *n = net_new(&s, 20 * MS);
     flare_tstamp a_dial, b_dial, t = 0;
@@ -502,8 +501,8 @@ static void test_responder_bad_input(void **state)
     n->a.attempt = 0;
     assert_int_equal(flare_dcutr_responder_stream_open(&n->a, 0), 0);
     flare_multiaddr relayed =
-        ma("/ip4/5.6.7.8/tcp/1/p2p/12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMoaMtimQ5/"
-           "p2p-circuit");
+        flare_test_ma("/ip4/5.6.7.8/tcp/1/p2p/12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMoaMtimQ5/"
+                      "p2p-circuit");
     static const uint8_t garbage[] = {0x06, 0x00};
     const uint8_t *ra[] = {relayed.bytes, garbage};
     size_t rl[] = {relayed.len, sizeof(garbage)};
@@ -614,7 +613,8 @@ static void test_settings(void **state)
 {
     (void)state;
     flare_dcutr_initiator b;
-    flare_dcutr_settings s = {0};
+    flare_dcutr_settings s;
+    flare_dcutr_settings_default(&s);
     s.max_attempts = 300;
     assert_int_equal(flare_dcutr_initiator_init(&b, &s, NULL), FLARE_ERR_INVALID_ARG);
     assert_int_equal(flare_dcutr_initiator_init(&b, NULL, NULL), 0);

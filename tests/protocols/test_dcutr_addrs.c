@@ -3,17 +3,13 @@
 
 #include "flare/dcutr.h"
 
-static flare_multiaddr ma(const char *s)
-{
-    flare_multiaddr m;
-    assert_int_equal(flare_multiaddr_parse(&m, s), 0);
-    return m;
-}
-
 static int usable(const char *s, int doc, int quic)
 {
-    flare_multiaddr m = ma(s);
-    flare_dcutr_addr_opts o = {doc, quic, 0, 0};
+    flare_multiaddr m = flare_test_ma(s);
+    flare_dcutr_addr_settings o;
+    flare_dcutr_addr_settings_default(&o);
+    o.doc_is_public = doc;
+    o.allow_quic = quic;
     return flare_dcutr_addr_usable(&m, &o);
 }
 
@@ -33,8 +29,9 @@ static void test_dial_addrs_scope(void **state)
     size_t n = sizeof(hostile) / sizeof(hostile[0]);
     flare_multiaddr in[16], out[16];
     for (size_t i = 0; i < n; i++)
-        in[i] = ma(hostile[i]);
-    flare_dcutr_addr_opts o = {0};
+        in[i] = flare_test_ma(hostile[i]);
+    flare_dcutr_addr_settings o;
+    flare_dcutr_addr_settings_default(&o);
     assert_int_equal(flare_dcutr_dial_addrs(in, n, &o, out, 16), 1);
     assert_true(flare_multiaddr_equal(&out[0], &in[n - 1]));
     /* Allowed: private, loopback, link-local, CGNAT; still not unspecified
@@ -46,7 +43,7 @@ static void test_dial_addrs_scope(void **state)
         flare_ma_class c = flare_multiaddr_classify(&out[i]);
         assert_true(c != FLARE_MA_UNSPECIFIED && c != FLARE_MA_OTHER);
     }
-    o.max = 16;
+    o.max_dials = 16;
     assert_int_equal(flare_dcutr_dial_addrs(in, n, &o, out, 16), 9);
     /* NULL opts: the defaults (public only). */
     assert_int_equal(flare_dcutr_dial_addrs(in, n, NULL, out, 16), 1);
@@ -60,15 +57,16 @@ static void test_dial_addrs_bound(void **state)
     (void)state;
     flare_multiaddr in[32], out[32];
     size_t n = 0;
-    in[n++] = ma("/ip4/1.2.3.4/tcp/4001");
-    in[n++] = ma("/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMoaMtimQ5");
-    in[n++] = ma("/ip4/1.2.3.4/tcp/4002");
+    in[n++] = flare_test_ma("/ip4/1.2.3.4/tcp/4001");
+    in[n++] = flare_test_ma(
+        "/ip4/1.2.3.4/tcp/4001/p2p/12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMoaMtimQ5");
+    in[n++] = flare_test_ma("/ip4/1.2.3.4/tcp/4002");
     assert_int_equal(flare_dcutr_dial_addrs(in, n, NULL, out, 32), 2);
     n = 0;
     for (int i = 0; i < 30; i++) {
         char s[64];
         snprintf(s, sizeof(s), "/ip4/1.2.3.%d/tcp/4001", i + 1);
-        in[n++] = ma(s);
+        in[n++] = flare_test_ma(s);
     }
     assert_int_equal(flare_dcutr_dial_addrs(in, n, NULL, out, 32), FLARE_DCUTR_MAX_DIALS);
     assert_int_equal(flare_dcutr_dial_addrs(in, n, NULL, out, 3), 3);
@@ -108,19 +106,22 @@ static void test_addr_usable(void **state)
                0, 0));
     flare_multiaddr empty = {0};
     assert_false(flare_dcutr_addr_usable(&empty, NULL));
-    flare_multiaddr m = ma("/ip4/1.2.3.4/tcp/1");
+    flare_multiaddr m = flare_test_ma("/ip4/1.2.3.4/tcp/1");
     assert_true(flare_dcutr_addr_usable(&m, NULL));
 }
 
 static void test_select_addrs(void **state)
 {
     (void)state;
-    flare_multiaddr confirmed[] = {ma("/ip4/10.0.0.1/tcp/1"), ma("/ip4/1.1.1.1/tcp/1"),
-                                   ma("/ip4/2.2.2.2/tcp/2")};
-    flare_multiaddr cand[] = {ma("/ip4/2.2.2.2/tcp/2"), ma("/ip4/3.3.3.3/udp/3/quic-v1"),
-                              ma("/ip4/4.4.4.4/tcp/4"), ma("/ip4/5.5.5.5/tcp/5")};
+    flare_multiaddr confirmed[] = {flare_test_ma("/ip4/10.0.0.1/tcp/1"),
+                                   flare_test_ma("/ip4/1.1.1.1/tcp/1"),
+                                   flare_test_ma("/ip4/2.2.2.2/tcp/2")};
+    flare_multiaddr cand[] = {
+        flare_test_ma("/ip4/2.2.2.2/tcp/2"), flare_test_ma("/ip4/3.3.3.3/udp/3/quic-v1"),
+        flare_test_ma("/ip4/4.4.4.4/tcp/4"), flare_test_ma("/ip4/5.5.5.5/tcp/5")};
     flare_multiaddr out[8];
-    flare_dcutr_addr_opts o = {0, 0, 0, 0};
+    flare_dcutr_addr_settings o;
+    flare_dcutr_addr_settings_default(&o);
     int n = flare_dcutr_select_addrs(confirmed, 3, cand, 4, &o, out, 8);
     assert_int_equal(n, 4);
     assert_true(flare_multiaddr_equal(&out[0], &confirmed[1])); /* confirmed first */
@@ -141,11 +142,13 @@ static void test_select_addrs(void **state)
 static void test_punch_decisions(void **state)
 {
     (void)state;
-    flare_multiaddr a[] = {ma("/ip4/10.0.0.1/tcp/1"),
-                           ma("/ip4/1.2.3.4/tcp/1/p2p/12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMo"
-                              "aMtimQ5/p2p-circuit")};
+    flare_multiaddr a[] = {
+        flare_test_ma("/ip4/10.0.0.1/tcp/1"),
+        flare_test_ma("/ip4/1.2.3.4/tcp/1/p2p/12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMo"
+                      "aMtimQ5/p2p-circuit")};
     assert_false(flare_dcutr_should_dial_direct(a, 2, 1));
-    flare_multiaddr b[] = {ma("/ip4/10.0.0.1/tcp/1"), ma("/ip4/198.51.100.1/udp/1/quic-v1")};
+    flare_multiaddr b[] = {flare_test_ma("/ip4/10.0.0.1/tcp/1"),
+                           flare_test_ma("/ip4/198.51.100.1/udp/1/quic-v1")};
     assert_false(flare_dcutr_should_dial_direct(b, 2, 0));
     assert_true(flare_dcutr_should_dial_direct(b, 2, 1));
     assert_false(flare_dcutr_should_dial_direct(NULL, 0, 1));
@@ -191,8 +194,8 @@ static void test_tracer_metrics(void **state)
     (void)state;
     flare_dcutr_tracer t;
     flare_dcutr_tracer_init(&t);
-    flare_multiaddr v4 = ma("/ip4/1.2.3.4/tcp/1");
-    flare_multiaddr q6 = ma("/ip6/2600::1/udp/1/quic-v1");
+    flare_multiaddr v4 = flare_test_ma("/ip4/1.2.3.4/tcp/1");
+    flare_multiaddr q6 = flare_test_ma("/ip6/2600::1/udp/1/quic-v1");
     flare_dcutr_tracer_step(&t, 1, 1, 1, FLARE_DCUTR_STEP_CONNECT_SENT, 10, 2);
     flare_dcutr_tracer_step(&t, 1, 0, 1, FLARE_DCUTR_STEP_CONNECT_RECEIVED, 11, 2);
     flare_dcutr_tracer_step(&t, 1, 0, 1, FLARE_DCUTR_STEP_CONNECT_SENT, 11, 2); /* not counted */

@@ -12,7 +12,9 @@ static void test_rtt_and_partial(void **state)
     flare_buf c2s, s2c;
     flare_buf_init(&c2s, NULL);
     flare_buf_init(&s2c, NULL);
-    assert_int_equal(flare_ping_client_init(&c, 0, flare_prng_rng(&prng)), 0);
+    assert_int_equal(flare_ping_client_init(&c, 0, flare_prng_rng(&prng)), FLARE_ERR_INVALID_ARG);
+    assert_int_equal(flare_ping_client_init(&c, FLARE_PING_DEFAULT_TIMEOUT, flare_prng_rng(&prng)),
+                     0);
     flare_ping_server_init(&s);
     assert_true(flare_ping_client_expiry(&c) == FLARE_TSTAMP_NEVER);
 

@@ -40,14 +40,6 @@ static const uint8_t *body(const flare_buf *b, size_t *len)
     return msg;
 }
 
-static void assert_hex(const flare_buf *b, const char *hex)
-{
-    uint8_t want[256];
-    size_t n = flare_test_unhex(hex, want, sizeof(want));
-    assert_int_equal(b->len, n);
-    assert_memory_equal(b->base, want, n);
-}
-
 /* --- codecs --- */
 
 static void test_encode_exact(void **state)
@@ -55,7 +47,7 @@ static void test_encode_exact(void **state)
     flare_buf b;
     flare_buf_init(&b, NULL);
     assert_int_equal(flare_relay_client_reserve(&b), 0);
-    assert_hex(&b, "020800"); /* type RESERVE sent explicitly */
+    flare_test_assert_hex(&b, "020800"); /* type RESERVE sent explicitly */
     flare_buf_reset(&b);
 
     flare_relay_msg m;
@@ -67,19 +59,19 @@ static void test_encode_exact(void **state)
     m.limit.data = 131072;
     assert_int_equal(flare_relay_hop_encode(&m, &b), 0);
     /* type=2, Limit{1:120, 2:131072}, status=100 */
-    assert_hex(&b, "0c0802220608781080800828"
-                   "64");
+    flare_test_assert_hex(&b, "0c0802220608781080800828"
+                              "64");
     flare_buf_reset(&b);
 
     /* A zero Limit is omitted. */
     m.limit.duration = 0;
     m.limit.data = 0;
     assert_int_equal(flare_relay_hop_encode(&m, &b), 0);
-    assert_hex(&b, "0408022864");
+    flare_test_assert_hex(&b, "0408022864");
     flare_buf_reset(&b);
 
     assert_int_equal(flare_relay_stop_reply(FLARE_RELAY_STATUS_OK, &b), 0);
-    assert_hex(&b, "0408012064"); /* StopMessage: type=1 (STATUS), status field 4 */
+    flare_test_assert_hex(&b, "0408012064"); /* StopMessage: type=1 (STATUS), status field 4 */
     flare_buf_reset(&b);
 
     flare_peerid t;
@@ -87,8 +79,9 @@ static void test_encode_exact(void **state)
     assert_int_equal(flare_relay_client_connect(&t, &b), 0);
     /* 08 01 | 12 24 { 0a 22 <34-byte multihash> } */
     assert_int_equal(b.len, 1 + 2 + 2 + 2 + 34);
-    assert_hex(&b, "28080112240a221220abababababababababababababababababababababababababababab"
-                   "abababab");
+    flare_test_assert_hex(
+        &b, "28080112240a221220abababababababababababababababababababababababababababab"
+            "abababab");
     flare_buf_free(&b);
 }
 
@@ -544,24 +537,24 @@ static void test_stop(void **state)
     assert_int_equal(req.limit.duration, 120);
     assert_int_equal(req.limit.data, 131072);
     assert_int_equal(flare_relay_stop_reply(FLARE_RELAY_STATUS_OK, &out), 0);
-    assert_hex(&out, "0408012064");
+    flare_test_assert_hex(&out, "0408012064");
     assert_int_equal(flare_relay_stop_reply(0, &out), FLARE_ERR_INVALID_ARG);
     assert_int_equal(flare_relay_stop_reply(999, &out), FLARE_ERR_INVALID_ARG);
 
     /* Malformed: MALFORMED_MESSAGE (400 = 0x90 0x03) goes back. */
     flare_buf_reset(&out);
     assert_int_equal(flare_relay_stop_handle(p, len - 1, &req, &out), FLARE_ERR_TRUNCATED);
-    assert_hex(&out, "050801209003");
+    flare_test_assert_hex(&out, "050801209003");
     /* CONNECT without peer. */
     flare_buf_reset(&out);
     static const uint8_t nopeer[] = {0x08, 0x00};
     assert_int_equal(flare_relay_stop_handle(nopeer, 2, &req, &out), FLARE_ERR_MALFORMED);
-    assert_hex(&out, "050801209003");
+    flare_test_assert_hex(&out, "050801209003");
     /* A STATUS where a CONNECT belongs: UNEXPECTED_MESSAGE (401). */
     flare_buf_reset(&out);
     static const uint8_t status[] = {0x08, 0x01, 0x20, 0x64};
     assert_int_equal(flare_relay_stop_handle(status, 4, &req, &out), FLARE_ERR_PROTO);
-    assert_hex(&out, "050801209103");
+    flare_test_assert_hex(&out, "050801209103");
     flare_buf_free(&b);
     flare_buf_free(&out);
 }

@@ -15,7 +15,7 @@
 typedef struct fx {
     flare_privkey key;
     flare_peerid relay;
-    flare_relay_server_config cfg;
+    flare_relay_server_settings cfg;
     flare_relay_server *s;
     flare_prng prng;
     flare_buf out;
@@ -48,7 +48,7 @@ static int setup(void **state)
     flare_prng_seed(&p, 99);
     assert_int_equal(flare_privkey_generate(&f->key, flare_prng_rng(&p)), 0);
     assert_int_equal(flare_peerid_from_pubkey(&f->relay, &f->key.pub), 0);
-    flare_relay_server_config_default(&f->cfg);
+    flare_relay_server_settings_default(&f->cfg);
     f->cfg.key = &f->key;
     flare_buf_init(&f->out, NULL);
     fx_start(f);
@@ -205,7 +205,17 @@ static void test_reserve_refusals(void **state)
     assert_int_equal(reserve(f, 200, 7, 0, T0), FLARE_RELAY_STATUS_OK);
     assert_int_equal(flare_relay_server_num_reservations(f->s), 9);
 
+    /* A cap of 0 is 0 (not the default): nothing is reserved. */
+    f->cfg.max_reservations = 0;
+    fx_start(f);
+    assert_int_equal(reserve(f, 1, 1, 0, T0), FLARE_RELAY_STATUS_RESOURCE_LIMIT_EXCEEDED);
+    f->cfg.max_reservations = FLARE_RELAY_DEFAULT_MAX_RESERVATIONS;
+    f->cfg.max_reservations_per_ip = 0;
+    fx_start(f);
+    assert_int_equal(reserve(f, 1, 1, 0, T0), FLARE_RELAY_STATUS_RESERVATION_REFUSED);
+
     /* Total cap. */
+    f->cfg.max_reservations_per_ip = FLARE_RELAY_DEFAULT_MAX_PER_IP;
     f->cfg.max_reservations = 4;
     fx_start(f);
     for (uint32_t i = 0; i < 4; i++)
@@ -586,38 +596,11 @@ static void test_circuit_duration(void **state)
     /* The server frees circuits it still holds when deleted (ASan checks). */
 }
 
-/* Counting allocator: everything freed. */
-typedef struct counting {
-    long live;
-} counting;
-static void *c_malloc(size_t n, void *u)
-{
-    ((counting *)u)->live++;
-    return malloc(n);
-}
-static void c_free(void *p, void *u)
-{
-    if (p)
-        ((counting *)u)->live--;
-    free(p);
-}
-static void *c_calloc(size_t k, size_t n, void *u)
-{
-    ((counting *)u)->live++;
-    return calloc(k, n);
-}
-static void *c_realloc(void *p, size_t n, void *u)
-{
-    if (!p)
-        ((counting *)u)->live++;
-    return realloc(p, n);
-}
-
 static void test_no_leaks(void **state)
 {
     fx *f = *state;
-    counting cnt = {0};
-    flare_mem mem = {&cnt, c_malloc, c_free, c_calloc, c_realloc};
+    flare_test_heap cnt = {0};
+    flare_mem mem = flare_test_heap_mem(&cnt);
     flare_relay_server_del(f->s);
     flare_peerid trusted;
     fake_id(&trusted, 1);
@@ -633,7 +616,7 @@ static void test_no_leaks(void **state)
     assert_int_equal(stop_answer(f, res.circuit, FLARE_RELAY_STATUS_OK, T0, &m), 0);
     flare_relay_server_del(f->s);
     f->s = NULL;
-    assert_int_equal(cnt.live, 0);
+    assert_int_equal(cnt.blocks, 0);
     fx_start(f);
 }
 

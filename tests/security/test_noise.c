@@ -138,12 +138,17 @@ static void peer_init(peer *p, uint8_t seed, int initiator, const peer_opts *o, 
     memset(s, seed, sizeof(s));
     assert_int_equal(flare_privkey_from_seed(&p->id, s), 0);
     assert_int_equal(flare_peerid_from_pubkey(&p->pid, &p->id.pub), 0);
-    flare_noise_settings st = {&p->id,
-                               initiator,
-                               o ? o->expected : NULL,
-                               o ? o->muxers : NULL,
-                               o ? o->nmuxers : 0,
-                               o ? o->max_plain : 0};
+    flare_noise_settings st;
+    flare_noise_settings_default(&st);
+    st.identity = &p->id;
+    st.initiator = initiator;
+    if (o) {
+        st.expected_remote = o->expected;
+        st.muxers = o->muxers;
+        st.nmuxers = o->nmuxers;
+        if (o->max_plain)
+            st.max_plaintext_buffer = o->max_plain;
+    }
     assert_int_equal(flare_noise_init(&p->n, &st, NULL, flare_prng_rng(rng)), 0);
     flare_buf_init(&p->out, NULL);
     flare_buf_init(&p->plain, NULL);
@@ -218,7 +223,13 @@ static void test_handshake_and_data(void **state)
         peer_init(&r, 2, 0, &or_, &rng);
         oi.expected = &r.pid; /* the dialer knows whom it dials */
         flare_noise_free(&i.n);
-        flare_noise_settings st = {&i.id, 1, &r.pid, MUX_YM, 2, 0};
+        flare_noise_settings st;
+        flare_noise_settings_default(&st);
+        st.identity = &i.id;
+        st.initiator = 1;
+        st.expected_remote = &r.pid;
+        st.muxers = MUX_YM;
+        st.nmuxers = 2;
         assert_int_equal(flare_noise_init(&i.n, &st, NULL, flare_prng_rng(&rng)), 0);
         assert_int_equal(flare_noise_encrypt(&i.n, (const uint8_t *)"x", 1, &i.out),
                          FLARE_ERR_STATE);
@@ -246,6 +257,60 @@ static void test_handshake_and_data(void **state)
         peer_free(&i);
         peer_free(&r);
     }
+}
+
+/* flare_noise_encrypt_pair gives the same frames and bytes as
+ * flare_noise_encrypt of the concatenation, for splits at and around
+ * ChaCha20 block and Noise frame boundaries, and the peer decrypts them. */
+static void test_encrypt_pair(void **state)
+{
+    (void)state;
+    flare_prng rng;
+    flare_prng_seed(&rng, 11);
+    peer i, r;
+    peer_init(&i, 1, 1, NULL, &rng);
+    peer_init(&r, 2, 0, NULL, &rng);
+    handshake(&i, &r, &rng);
+    static const size_t hl[] = {0, 1, 12, 63, 64, 65, 100, 65519, 65520, 70000};
+    static const size_t dl[] = {0, 1, 52, 53, 64, 127, 1000, 65507, 65519, 65520, 200000};
+    size_t maxlen = 70000 + 200000;
+    uint8_t *all = malloc(maxlen);
+    for (size_t k = 0; k < maxlen; k++)
+        all[k] = (uint8_t)flare_prng_next(&rng);
+    flare_buf ref;
+    flare_buf_init(&ref, NULL);
+    uint64_t nonce = 0;
+    for (size_t a = 0; a < sizeof(hl) / sizeof(hl[0]); a++) {
+        for (size_t b = 0; b < sizeof(dl) / sizeof(dl[0]); b++) {
+            size_t len = hl[a] + dl[b];
+            flare_buf_reset(&ref);
+            flare_buf_reset(&i.out);
+            flare__noise_test_set_nonces(&i.n, nonce, 0);
+            assert_int_equal(flare_noise_encrypt(&i.n, all, len, &ref), 0);
+            flare__noise_test_set_nonces(&i.n, nonce, 0);
+            assert_int_equal(flare_noise_encrypt_pair(&i.n, all, hl[a], all + hl[a], dl[b], &i.out),
+                             0);
+            assert_int_equal(i.out.len, ref.len);
+            if (len)
+                assert_memory_equal(i.out.base, ref.base, len);
+            size_t frames = (len + FLARE_NOISE_MAX_PLAINTEXT - 1) / FLARE_NOISE_MAX_PLAINTEXT;
+            flare_buf_reset(&r.plain);
+            flare__noise_test_set_nonces(&r.n, 0, nonce);
+            pump(&i, &r, &rng);
+            assert_int_equal(r.err, 0);
+            assert_int_equal(r.plain.len, len);
+            if (len)
+                assert_memory_equal(r.plain.base, all, len);
+            nonce += frames;
+        }
+    }
+    assert_int_equal(flare_noise_encrypt_pair(&i.n, NULL, 0, NULL, 0, &i.out), 0);
+    assert_int_equal(flare_noise_encrypt_pair(&i.n, NULL, 1, all, 1, &i.out),
+                     FLARE_ERR_INVALID_ARG);
+    flare_buf_free(&ref);
+    free(all);
+    peer_free(&i);
+    peer_free(&r);
 }
 
 static void test_frame_sizes(void **state)
@@ -697,9 +762,17 @@ static void test_api_errors(void **state)
     uint8_t seed[32] = {5};
     assert_int_equal(flare_privkey_from_seed(&id, seed), 0);
     flare_noise n;
-    flare_noise_settings s = {NULL, 1, NULL, NULL, 0, 0};
+    flare_noise_settings s = {0};
+    s.identity = &id;
+    /* Zeroed (no struct_size): refused, not taken as the defaults. */
+    assert_int_equal(flare_noise_init(&n, &s, NULL, flare_prng_rng(&rng)), FLARE_ERR_INVALID_ARG);
+    flare_noise_settings_default(&s);
+    s.initiator = 1;
     assert_int_equal(flare_noise_init(&n, &s, NULL, flare_prng_rng(&rng)), FLARE_ERR_INVALID_ARG);
     s.identity = &id;
+    s.max_plaintext_buffer = 0; /* decrypting nothing would stall: refused */
+    assert_int_equal(flare_noise_init(&n, &s, NULL, flare_prng_rng(&rng)), FLARE_ERR_INVALID_ARG);
+    s.max_plaintext_buffer = FLARE_NOISE_DEFAULT_MAX_PLAINTEXT_BUFFER;
     const char *const empty[] = {""};
     s.muxers = empty;
     s.nmuxers = 1;
@@ -725,43 +798,28 @@ static void test_api_errors(void **state)
 
 /* Allocation failure at every point of a handshake and a transfer: each
  * failure is reported as FLARE_ERR_NOMEM, and nothing leaks (ASan). */
-typedef struct failing_mem {
-    long left; /* allocations until the failure; < 0: never fail */
-} failing_mem;
-
-static void *fm_malloc(size_t n, void *u)
-{
-    failing_mem *f = u;
-    return f->left-- == 0 ? NULL : malloc(n);
-}
-static void fm_free(void *p, void *u)
-{
-    free(p);
-}
-static void *fm_calloc(size_t k, size_t n, void *u)
-{
-    failing_mem *f = u;
-    return f->left-- == 0 ? NULL : calloc(k, n);
-}
-static void *fm_realloc(void *p, size_t n, void *u)
-{
-    failing_mem *f = u;
-    return f->left-- == 0 ? NULL : realloc(p, n);
-}
-
 static void test_allocation_failures(void **state)
 {
     int completed = 0;
     for (long fail = 0; fail < 200 && !completed; fail++) {
-        failing_mem fm = {fail};
-        flare_mem mem = {&fm, fm_malloc, fm_free, fm_calloc, fm_realloc};
+        flare_test_heap fm = {.fail_at = fail + 1};
+        flare_mem mem = flare_test_heap_mem(&fm);
         flare_prng rng;
         flare_prng_seed(&rng, 17);
         flare_privkey ki, kr;
         uint8_t s1[32] = {1}, s2[32] = {2};
         assert_int_equal(flare_privkey_from_seed(&ki, s1), 0);
         assert_int_equal(flare_privkey_from_seed(&kr, s2), 0);
-        flare_noise_settings si = {&ki, 1, NULL, MUX_YM, 2, 0}, sr = {&kr, 0, NULL, MUX_MY, 2, 0};
+        flare_noise_settings si, sr;
+        flare_noise_settings_default(&si);
+        flare_noise_settings_default(&sr);
+        si.identity = &ki;
+        si.initiator = 1;
+        si.muxers = MUX_YM;
+        si.nmuxers = 2;
+        sr.identity = &kr;
+        sr.muxers = MUX_MY;
+        sr.nmuxers = 2;
         flare_noise i = {0}, r = {0};
         flare_buf io, ro, ip, rp; /* the caller's buffers never fail */
         flare_buf_init(&io, NULL);
@@ -797,6 +855,7 @@ static void test_allocation_failures(void **state)
         flare_buf_free(&ro);
         flare_buf_free(&ip);
         flare_buf_free(&rp);
+        assert_int_equal(fm.blocks, 0);
     }
     assert_true(completed);
 }
@@ -806,12 +865,13 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_xx_cacophony),         cmocka_unit_test(test_xx_state_errors),
         cmocka_unit_test(test_handshake_and_data),   cmocka_unit_test(test_frame_sizes),
-        cmocka_unit_test(test_early_data_same_recv), cmocka_unit_test(test_muxer_selection),
-        cmocka_unit_test(test_wrong_peer_id),        cmocka_unit_test(test_bad_payloads),
-        cmocka_unit_test(test_too_many_muxers),      cmocka_unit_test(test_bad_message1),
-        cmocka_unit_test(test_bad_message2_and_3),   cmocka_unit_test(test_bad_transport_frames),
-        cmocka_unit_test(test_nonce_exhaustion),     cmocka_unit_test(test_backpressure),
-        cmocka_unit_test(test_api_errors),           cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_encrypt_pair),         cmocka_unit_test(test_early_data_same_recv),
+        cmocka_unit_test(test_muxer_selection),      cmocka_unit_test(test_wrong_peer_id),
+        cmocka_unit_test(test_bad_payloads),         cmocka_unit_test(test_too_many_muxers),
+        cmocka_unit_test(test_bad_message1),         cmocka_unit_test(test_bad_message2_and_3),
+        cmocka_unit_test(test_bad_transport_frames), cmocka_unit_test(test_nonce_exhaustion),
+        cmocka_unit_test(test_backpressure),         cmocka_unit_test(test_api_errors),
+        cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,21 +7,22 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
+#include "flare/buf.h"
 #include "flare/common.h"
+#include "support/helpers.h"
 
 /* Decodes hex into out; returns the length. Aborts the test on bad hex. */
 size_t flare_test_unhex(const char *hex, uint8_t *out, size_t cap);
+/* Asserts that b holds exactly the bytes of hex (at most 256). */
+void flare_test_assert_hex(const flare_buf *b, const char *hex);
+/* Dials ma from h and runs the simulation for ms; asserts that the dial
+ * succeeded. Returns the connection. */
+flare_conn *flare_test_dial_ok(flare_sim *sim, flare_host *h, const flare_multiaddr *ma, long ms);
 /* Reads a file under FLARE_SOURCE_DIR (tests/vectors/...); caller frees. */
 char *flare_test_read_source_file(const char *rel, size_t *len);
-
-/* Live and peak heap bytes of what allocates through flare_test_heap_mem(). */
-typedef struct flare_test_heap {
-    long bytes, peak;
-} flare_test_heap;
-/* Allocator hooks counting into heap (which must outlive them). */
-flare_mem flare_test_heap_mem(flare_test_heap *heap);
 
 #endif

@@ -26,6 +26,25 @@ size_t flare_test_unhex(const char *hex, uint8_t *out, size_t cap)
     return n / 2;
 }
 
+void flare_test_assert_hex(const flare_buf *b, const char *hex)
+{
+    uint8_t want[256];
+    size_t n = flare_test_unhex(hex, want, sizeof(want));
+    assert_int_equal(b->len, n);
+    assert_memory_equal(b->base, want, n);
+}
+
+flare_conn *flare_test_dial_ok(flare_sim *sim, flare_host *h, const flare_multiaddr *ma, long ms)
+{
+    flare_test_dial d = {0};
+    assert_int_equal(flare_host_dial(h, ma, NULL, flare_test_dial_cb, &d), 0);
+    flare_test_run_ms(sim, ms);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(d.status, 0);
+    assert_non_null(d.conn);
+    return d.conn;
+}
+
 char *flare_test_read_source_file(const char *rel, size_t *len)
 {
     const char *dir = getenv("FLARE_SOURCE_DIR");
@@ -48,53 +67,4 @@ char *flare_test_read_source_file(const char *rel, size_t *len)
     if (len)
         *len = (size_t)n;
     return buf;
-}
-
-/* A size header before each block. */
-static void *h_malloc(size_t n, void *u)
-{
-    size_t *p = malloc(n + sizeof(max_align_t));
-    if (!p)
-        return NULL;
-    *p = n;
-    flare_test_heap *h = u;
-    h->bytes += (long)n;
-    if (h->bytes > h->peak)
-        h->peak = h->bytes;
-    return (char *)p + sizeof(max_align_t);
-}
-
-static void h_free(void *q, void *u)
-{
-    if (!q)
-        return;
-    size_t *p = (size_t *)(void *)((char *)q - sizeof(max_align_t));
-    ((flare_test_heap *)u)->bytes -= (long)*p;
-    free(p);
-}
-
-static void *h_calloc(size_t k, size_t n, void *u)
-{
-    void *q = h_malloc(k * n, u);
-    if (q)
-        memset(q, 0, k * n);
-    return q;
-}
-
-static void *h_realloc(void *q, size_t n, void *u)
-{
-    if (!q)
-        return h_malloc(n, u);
-    size_t old = *(size_t *)(void *)((char *)q - sizeof(max_align_t));
-    void *r = h_malloc(n, u);
-    if (!r)
-        return NULL;
-    memcpy(r, q, old < n ? old : n);
-    h_free(q, u);
-    return r;
-}
-
-flare_mem flare_test_heap_mem(flare_test_heap *heap)
-{
-    return (flare_mem){heap, h_malloc, h_free, h_calloc, h_realloc};
 }

@@ -26,6 +26,7 @@ refused "listen --autonat-boot-delay x" --autonat-boot-delay listen --autonat-bo
 refused "relay --relay-data 2^64" --relay-data relay --listen /ip4/127.0.0.1/tcp/0 \
     --relay-data 18446744073709551616
 refused "relay --relay-ttl +5" --relay-ttl relay --listen /ip4/127.0.0.1/tcp/0 --relay-ttl +5
+refused "relay --relay-ttl 0" --relay-ttl relay --listen /ip4/127.0.0.1/tcp/0 --relay-ttl 0
 refused "demo --delay-ms -3" --delay-ms demo --delay-ms -3
 refused "demo --seed abc" --seed demo --seed abc
 refused "autonat --timeout nan" --timeout autonat "$t" --timeout nan

@@ -22,6 +22,7 @@ _flare() {
     --key | --message-file) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
     --a-nat | --b-nat) mapfile -t COMPREPLY < <(compgen -W "eim sym fw" -- "$cur"); return ;;
     --dht-mode) mapfile -t COMPREPLY < <(compgen -W "auto client server" -- "$cur"); return ;;
+    --security) mapfile -t COMPREPLY < <(compgen -W "noise tls noise,tls tls,noise" -- "$cur"); return ;;
     --listen | --relay | --connect | --bootstrap) mapfile -t COMPREPLY < <(compgen -W "/ip4/ /ip6/ /dns/" -- "$cur"); return ;;
     --seed | --echo | --message | --wait-holepunch | --autonat-boot-delay | --timeout | -c | --count | \
         --delay-ms | --relay-delay-ms | --deny-peer | --allow-peer | --deny-ip | --allow-ip | \
@@ -29,7 +30,7 @@ _flare() {
     esac
     local common="--json -v --verbose -q --quiet -h --help"
     local ident="--key --seed"
-    local policy="--deny-peer --allow-peer --deny-ip --allow-ip --conn-low --conn-high --conn-grace"
+    local policy="--deny-peer --allow-peer --deny-ip --allow-ip --conn-low --conn-high --conn-grace --security"
     local rc="--max-conns --max-conns-inbound --max-conns-outbound --max-conns-per-ip
         --max-conns-per-subnet --max-conns-per-peer --max-handshakes --max-handshakes-per-ip
         --max-handshakes-per-subnet --max-streams-per-conn --max-streams-per-peer --max-mem
@@ -40,8 +41,8 @@ _flare() {
     case $cmd in
     id) flags="$ident" ;;
     multiaddr) flags="" ;;
-    listen) flags="$node --echo --relay --auto-relay --no-holepunch" ;;
-    dial) flags="$node --echo --message --message-file --relay --auto-relay --no-holepunch --keep-alive --wait-holepunch" ;;
+    listen) flags="$node --echo --relay --auto-relay --no-holepunch --port-map --no-port-map --port-map-protocols" ;;
+    dial) flags="$node --echo --message --message-file --relay --auto-relay --no-holepunch --port-map --no-port-map --port-map-protocols --keep-alive --wait-holepunch" ;;
     ping) flags="$node -c --count" ;;
     relay) flags="$node --relay-data --relay-duration --relay-ttl --relay-max-reservations
         --relay-max-per-ip --relay-max-circuits --relay-circuits-per-peer" ;;

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "host/simworld.h"
+#include "flare/sim_world.h"
 
 static int parse_nat(const char *s, flare_sim_nat_config *c)
 {
@@ -79,8 +79,8 @@ static void rtt_done(flare_host *h, const flare_peerid *p, int status, flare_tst
 
 int cmd_demo(int argc, char **argv)
 {
-    dw_params p;
-    dw_params_default(&p);
+    flare_sim_world_settings p;
+    flare_sim_world_settings_default(&p);
     const char *an = "eim", *bn = "eim";
     int delay = 25, relay_delay = -1;
     for (int i = 1; i < argc; i++) {
@@ -126,8 +126,8 @@ int cmd_demo(int argc, char **argv)
         "  B 10.0.2.2 behind NAT-B 203.0.113.2 (%s, %d ms)   the listener: reserves a slot on R,\n"
         "                                                   starts DCUtR when A arrives\n\n",
         (unsigned long long)p.seed, relay_delay, an, delay, bn, delay);
-    dw_world w;
-    if (dw_setup(&w, &p)) {
+    flare_sim_world w;
+    if (flare_sim_world_setup(&w, &p)) {
         printf("setup failed: no reservation or no relayed connection\n");
         if (timeline)
             fclose(timeline);
@@ -135,8 +135,8 @@ int cmd_demo(int argc, char **argv)
     }
     printf("%9.3f s  A  relayed connection to B is up (limited, Noise end to end)\n",
            flare_sim_now(w.sim) / 1e9);
-    dw_run_punch(&w, 60 * FLARE_NS_PER_S);
-    int direct = dw_direct(&w);
+    flare_sim_world_run_punch(&w, 60 * FLARE_NS_PER_S);
+    int direct = flare_sim_world_direct(&w);
     flare_tstamp direct_rtt = 0;
     if (direct) {
         flare_host_ping(w.a.h, flare_host_peerid(w.b.h), rtt_done, &direct_rtt);
@@ -156,7 +156,7 @@ int cmd_demo(int argc, char **argv)
         printf("  relayed -> direct:     %.0f ms\n", (w.b.done_at - w.relayed_up) / 1e6);
         printf("  B's direct peer addr:  %s\n", a);
     }
-    dw_free(&w);
+    flare_sim_world_free(&w);
     if (timeline)
         fclose(timeline);
     return direct ? 0 : 3;

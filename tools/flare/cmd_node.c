@@ -41,12 +41,15 @@ typedef struct node {
     int hp_timed_out;           /* --wait-holepunch ran out: exit 4 once the echo is done */
     int allow_testnet;          /* TEST-NET ranges count as public (the NAT lab) */
     int auto_relay;             /* --auto-relay: pick relays when AutoNAT says private */
-    long autonat_boot_ms;       /* --autonat-boot-delay (0: the host's default) */
+    long autonat_boot_ms;       /* --autonat-boot-delay (0: at once) */
+    int autonat_boot_set;       /* given; else the host's default */
     const char *const *connect; /* --connect: peers dialed and kept */
     int nconnect;
     uv_timer_t connect_timer;
-    int no_holepunch; /* keep relayed connections relayed (no DCUtR) */
-    int share_listen; /* --share-listen: another node may listen on our address */
+    int no_holepunch;               /* keep relayed connections relayed (no DCUtR) */
+    int port_map;                   /* --port-map: map private listen ports on the gateway */
+    const char *port_map_protocols; /* --port-map-protocols LIST (NULL: all) */
+    int share_listen;               /* --share-listen: another node may listen on our address */
     uv_timer_t hp_timer;
     int exit_code;
     int stopping;
@@ -445,7 +448,9 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
             cli_jsonf("connected", "peerId", pid_str(ev->u.conn.peer, pid, sizeof(pid)), "addr",
                       ma_str(ev->u.conn.addr, addr, sizeof(addr)), "direction",
                       ev->u.conn.outbound ? "outbound" : "inbound", "muxer",
-                      flare_conn_muxer(ev->u.conn.conn), NULL);
+                      flare_conn_muxer(ev->u.conn.conn), "transport",
+                      flare_conn_transport(ev->u.conn.conn), "security",
+                      flare_conn_security(ev->u.conn.conn), NULL);
         else if (info)
             printf("connected %s %s %s\n", ev->u.conn.outbound ? "to" : "from",
                    pid_str(ev->u.conn.peer, pid, sizeof(pid)),
@@ -660,6 +665,25 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
                    ev->u.autorelay.error ? ": " : "",
                    ev->u.autorelay.error ? flare_strerror(ev->u.autorelay.error) : "");
         break;
+    case FLARE_HOST_EV_PORTMAP: {
+        const char *proto = flare_portmap_proto_name(ev->u.portmap.protocol);
+        ma_str(ev->u.portmap.internal, addr, sizeof(addr));
+        ma_str(ev->u.portmap.external, addr2, sizeof(addr2));
+        snprintf(num, sizeof(num), "\001%u", (unsigned)ev->u.portmap.lifetime);
+        if (cli_json && ev->u.portmap.external)
+            cli_jsonf("portmap", "what", ev->u.portmap.what, "protocol", proto, "internal", addr,
+                      "external", addr2, "lifetime", num, NULL);
+        else if (cli_json)
+            cli_jsonf("portmap", "what", ev->u.portmap.what, "protocol", proto, "internal", addr,
+                      "error", flare_strerror(ev->u.portmap.error), NULL);
+        else if (info && ev->u.portmap.external)
+            printf("port mapping %s (%s): %s -> %s, %u s\n", ev->u.portmap.what, proto, addr2, addr,
+                   (unsigned)ev->u.portmap.lifetime);
+        else if (info)
+            printf("port mapping %s (%s) for %s: %s\n", ev->u.portmap.what, proto, addr,
+                   flare_strerror(ev->u.portmap.error));
+        break;
+    }
     case FLARE_HOST_EV_DHT:
         cli_dht_event(ev);
         if (n->dial_by_id && !n->lookup_started && strcmp(ev->u.dht.reason, "ready") == 0)
@@ -769,7 +793,7 @@ typedef struct node_opts {
     const char *connect[MAX_LISTEN];
     int nconnect;
     const char *target;
-    flare_relay_server_config *relay_cfg; /* flare relay: --relay-* limits */
+    flare_relay_server_settings *relay_cfg; /* flare relay: --relay-* limits */
     /* Policy: --deny-peer/--allow-peer/--deny-ip/--allow-ip (the gater) and
      * the connection manager's water marks. */
     const char *gate_flag[MAX_RULES], *gate_val[MAX_RULES];
@@ -777,8 +801,44 @@ typedef struct node_opts {
     int conn_low, conn_high, conn_grace; /* -1: the host's default */
     /* --max-*: resource manager limits, applied over the host's defaults. */
     size_t rc_val[16];
-    unsigned rc_set; /* bit i: rc_flags[i] given */
+    unsigned rc_set;    /* bit i: rc_flags[i] given */
+    char security[128]; /* --security as protocol IDs ("" = the host's default) */
 } node_opts;
+
+/* --security LIST: names (noise, tls) or protocol IDs, comma separated, into
+ * the host's form (protocol IDs). Returns 0 or -1 (reported). */
+static int parse_security(const char *v, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = 0;
+    for (const char *p = v; *p;) {
+        size_t len = strcspn(p, ",");
+        const char *id = NULL;
+        if (len == 5 && strncmp(p, "noise", 5) == 0)
+            id = "/noise";
+        else if (len == 3 && strncmp(p, "tls", 3) == 0)
+            id = "/tls/1.0.0";
+        else if ((len == 6 && strncmp(p, "/noise", 6) == 0) ||
+                 (len == 10 && strncmp(p, "/tls/1.0.0", 10) == 0))
+            id = p;
+        size_t idlen = id == p ? len : id ? strlen(id) : 0;
+        if (!id || n + idlen + 2 > cap) {
+            fprintf(stderr, "flare: --security: '%.*s' is not noise or tls\n", (int)len, p);
+            return -1;
+        }
+        if (n)
+            out[n++] = ',';
+        memcpy(out + n, id, idlen);
+        n += idlen;
+        out[n] = 0;
+        p += len + (p[len] == ',');
+    }
+    if (n == 0) {
+        fprintf(stderr, "flare: --security: empty list\n");
+        return -1;
+    }
+    return 0;
+}
 
 /* A policy flag of node_opts; returns 1 if it was one (i advanced), 0 if
  * not, -1 on a bad value (reported). */
@@ -808,6 +868,9 @@ static int parse_policy(int argc, char **argv, int *i, node_opts *o)
             return -1;
     } else if (strcmp(a, "--conn-grace") == 0) {
         if (cli_parse_int(a, v, 0, 86400, &o->conn_grace))
+            return -1;
+    } else if (strcmp(a, "--security") == 0) {
+        if (parse_security(v, o->security, sizeof(o->security)))
             return -1;
     } else {
         return 0;
@@ -904,8 +967,10 @@ static void apply_rc_flags(const node_opts *o, flare_host_settings *cfg)
         cfg->limits.streams_per_peer_outbound = cfg->limits.streams_per_peer_inbound;
 }
 
-/* --relay-NAME VALUE for `flare relay`: the server's limits (0 = default). */
-static int parse_relay_limit(flare_relay_server_config *c, const char *name, const char *val)
+/* --relay-NAME VALUE for `flare relay`: the server's limits. 0 is a real
+ * value: no limit for data and duration, nothing allowed for the maxima;
+ * a reservation TTL must be at least 1 s. */
+static int parse_relay_limit(flare_relay_server_settings *c, const char *name, const char *val)
 {
     uint64_t v;
     if (strcmp(name, "--relay-data") == 0) {
@@ -925,7 +990,7 @@ static int parse_relay_limit(flare_relay_server_config *c, const char *name, con
         fprintf(stderr, "flare: unknown flag '%s'\n", name);
         return -1;
     }
-    if (cli_parse_u64(name, val, 0, 0xffffffffULL, &v))
+    if (cli_parse_u64(name, val, dst == &c->reservation_ttl ? 1 : 0, 0xffffffffULL, &v))
         return -1;
     *dst = (uint32_t)v;
     return 0;
@@ -975,6 +1040,7 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             if (cli_parse_int(a, argv[++i], 0, 86400000, &ms))
                 return 2;
             n->autonat_boot_ms = ms;
+            n->autonat_boot_set = 1;
         } else if (strcmp(a, "--keep-alive") == 0)
             n->keep_running = 1;
         else if (strcmp(a, "--auto-relay") == 0)
@@ -983,7 +1049,14 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             o->connect[o->nconnect++] = argv[++i];
         else if (strcmp(a, "--no-holepunch") == 0)
             n->no_holepunch = 1;
-        else if (strcmp(a, "--share-listen") == 0)
+        else if (strcmp(a, "--port-map") == 0)
+            n->port_map = 1;
+        else if (strcmp(a, "--no-port-map") == 0)
+            n->port_map = 0;
+        else if (strcmp(a, "--port-map-protocols") == 0 && more) {
+            n->port_map_protocols = argv[++i];
+            n->port_map = 1;
+        } else if (strcmp(a, "--share-listen") == 0)
             n->share_listen = 1;
         else if ((pr = cli_dht_parse(&n->dht, a, more ? argv[i + 1] : NULL)) != 0) {
             if (pr < 0)
@@ -1017,6 +1090,39 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
     return 0;
 }
 
+/* --port-map[-protocols LIST]: LIST is a comma-separated subset of pcp,
+ * nat-pmp, upnp. */
+static int enable_port_map(node *n)
+{
+    flare_portmap_settings pm;
+    flare_portmap_settings_default(&pm);
+    if (n->port_map_protocols) {
+        pm.enable_pcp = pm.enable_natpmp = pm.enable_upnp = 0;
+        char list[128];
+        snprintf(list, sizeof(list), "%s", n->port_map_protocols);
+        for (char *save = NULL, *t = strtok_r(list, ",", &save); t;
+             t = strtok_r(NULL, ",", &save)) {
+            if (strcmp(t, "pcp") == 0)
+                pm.enable_pcp = 1;
+            else if (strcmp(t, "nat-pmp") == 0 || strcmp(t, "natpmp") == 0)
+                pm.enable_natpmp = 1;
+            else if (strcmp(t, "upnp") == 0)
+                pm.enable_upnp = 1;
+            else {
+                fprintf(stderr,
+                        "flare: --port-map-protocols: unknown protocol '%s' (pcp, "
+                        "nat-pmp, upnp)\n",
+                        t);
+                return FLARE_ERR_INVALID_ARG;
+            }
+        }
+    }
+    int rv = flare_host_enable_portmap(n->host, &pm);
+    if (rv)
+        fprintf(stderr, "flare: cannot enable port mapping: %s\n", flare_strerror(rv));
+    return rv;
+}
+
 static int node_run(node *n, node_opts *o)
 {
     flare_privkey key;
@@ -1032,7 +1138,7 @@ static int node_run(node *n, node_opts *o)
     cfg.share_listen = n->share_listen;
     if (n->no_holepunch)
         cfg.enable_holepunch = 0;
-    if (n->autonat_boot_ms)
+    if (n->autonat_boot_set)
         cfg.autonat_boot_delay = (flare_tstamp)n->autonat_boot_ms * 1000000;
     if (o->conn_low >= 0)
         cfg.conn_low_water = (size_t)o->conn_low;
@@ -1041,6 +1147,8 @@ static int node_run(node *n, node_opts *o)
     if (o->conn_grace >= 0)
         cfg.conn_grace_period = (flare_tstamp)o->conn_grace * FLARE_NS_PER_S;
     apply_rc_flags(o, &cfg);
+    if (o->security[0])
+        cfg.security = o->security;
     n->connect = o->connect;
     n->nconnect = o->nconnect;
     if (rv == 0)
@@ -1070,6 +1178,8 @@ static int node_run(node *n, node_opts *o)
             cli_multiaddr_hint(o->listen[i]);
         }
     }
+    if (rv == 0 && n->port_map)
+        rv = enable_port_map(n);
     if (rv == 0 && n->relay_server) {
         rv = flare_host_enable_relay_server(n->host, o->relay_cfg);
         if (rv)
@@ -1174,8 +1284,8 @@ int cmd_relay(int argc, char **argv)
 {
     node n = {0};
     node_opts o = {0};
-    flare_relay_server_config rcfg;
-    flare_relay_server_config_default(&rcfg);
+    flare_relay_server_settings rcfg;
+    flare_relay_server_settings_default(&rcfg);
     o.relay_cfg = &rcfg;
     int rv = parse_common(argc, argv, &n, &o, 0);
     if (rv)

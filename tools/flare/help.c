@@ -14,6 +14,8 @@ static const char *const policy_text =
     "  --deny-ip CIDR, --allow-ip CIDR     refuse / only accept these subnets (repeatable)\n"
     "  --conn-low N, --conn-high N         connection manager water marks\n"
     "  --conn-grace S                      never trim connections younger than S seconds\n"
+    "  --security LIST                     security protocols in preference order: noise,tls\n"
+    "                                      (default noise; the listener accepts those listed)\n"
     "  --max-conns N, --max-mem BYTES, ... resource limits (docs/cli.md lists all --max-*)\n";
 
 static const char *const node_text =
@@ -24,6 +26,8 @@ static const char *const node_text =
     "  --auto-relay                        pick relays by itself while private\n"
     "  --autonat-boot-delay MS             first AutoNAT round after MS ms (default 15000)\n"
     "  --no-holepunch                      keep relayed connections relayed\n"
+    "  --port-map / --no-port-map          map private listen ports on the router (off)\n"
+    "  --port-map-protocols LIST           pcp,nat-pmp,upnp (default all; implies --port-map)\n"
     "  --share-listen                      another node may listen on the same address\n"
     "  --allow-testnet                     TEST-NET ranges count as public (the NAT lab)\n"
     "  --bootstrap MADDR                   join the Kademlia DHT through this peer (repeatable)\n"

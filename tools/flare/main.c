@@ -16,6 +16,8 @@ static int is_boolean_flag(const char *a)
                                     "--keep-alive",
                                     "--auto-relay",
                                     "--no-holepunch",
+                                    "--port-map",
+                                    "--no-port-map",
                                     "--share-listen",
                                     "--allow-testnet",
                                     "--allow-private",

@@ -53,7 +53,7 @@ static void rec_append(const flare_conn *c, rec_file *f, int raw, const uint8_t 
         return;
     if (!f->last[raw]) {
         /* flags bit 0: no muxer came with Noise (multistream selects yamux) */
-        int early = c->noise_active && flare_noise_selected_muxer(&c->noise);
+        int early = c->sec_st && c->sec->early_muxer && c->sec->early_muxer(c->sec_st);
         uint8_t hdr[4] = {early ? 0 : 1, 2, 1, 1};
         fwrite(hdr, 1, sizeof(hdr), fp);
     } else {

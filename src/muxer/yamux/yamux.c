@@ -141,6 +141,7 @@ static int ensure_acked(flare_yamux *y, flare__ystream *st, flare_buf *out)
 void flare_yamux_settings_default(flare_yamux_settings *s)
 {
     memset(s, 0, sizeof(*s));
+    s->struct_size = sizeof(*s);
     s->is_client = 1;
     s->initial_window = FLARE_YAMUX_DEFAULT_WINDOW;
     s->max_window = 16u * 1024 * 1024;
@@ -155,8 +156,9 @@ int flare_yamux_new(flare_yamux **out, const flare_yamux_settings *s, const flar
                     flare_rng rng, flare_tstamp now)
 {
     *out = NULL;
-    if (s->initial_window < FLARE_YAMUX_DEFAULT_WINDOW || s->max_window < s->initial_window ||
-        s->max_recv_buffer < s->initial_window || s->max_streams == 0 || !rng.fn)
+    if (s->struct_size != sizeof(*s) || s->initial_window < FLARE_YAMUX_DEFAULT_WINDOW ||
+        s->max_window < s->initial_window || s->max_recv_buffer < s->initial_window ||
+        s->max_streams == 0 || !rng.fn)
         return FLARE_ERR_INVALID_ARG;
     flare_yamux *y = flare__calloc(mem, 1, sizeof(*y));
     if (!y)
@@ -468,6 +470,35 @@ long flare_yamux_write(flare_yamux *y, uint32_t id, const uint8_t *data, size_t 
         (void)flare_buf_append(out, data + done, k);
         done += k;
     }
+    st->send_window -= (uint32_t)n;
+    return (long)n;
+}
+
+long flare_yamux_write_frame(flare_yamux *y, uint32_t id, size_t len,
+                             uint8_t hdr[FLARE_YAMUX_HEADER_LEN], flare_buf *out)
+{
+    int err;
+    flare__ystream *st = live_stream(y, id, &err);
+    if (!st)
+        return err;
+    if (st->reset)
+        return FLARE_ERR_RESET;
+    if (st->local_fin)
+        return FLARE_ERR_CLOSED;
+    if ((err = ensure_acked(y, st, out)) != 0)
+        return err;
+    size_t n = len < st->send_window ? len : st->send_window;
+    if (n < len)
+        st->want_writable = 1;
+    if (n > FLARE_YAMUX_MAX_FRAME)
+        n = FLARE_YAMUX_MAX_FRAME;
+    if (n == 0)
+        return 0;
+    hdr[0] = 0;
+    hdr[1] = FLARE_YAMUX_TYPE_DATA;
+    hdr[2] = hdr[3] = 0;
+    put32(hdr + 4, id);
+    put32(hdr + 8, (uint32_t)n);
     st->send_window -= (uint32_t)n;
     return (long)n;
 }

@@ -5,25 +5,32 @@
 
 #include "protocols/autonat/autonat_int.h"
 
-void flare_reachability_init(flare_reachability *r, const flare_reachability_settings *s,
-                             const flare_mem *mem, flare_tstamp now)
+void flare_reachability_settings_default(flare_reachability_settings *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->struct_size = sizeof(*s);
+    s->confidence = 3;
+    s->boot_delay = 15 * FLARE_NS_PER_S;
+    s->retry_interval = 90 * FLARE_NS_PER_S;
+    s->refresh_interval = 15 * 60 * FLARE_NS_PER_S;
+    s->force_delay = 2 * FLARE_NS_PER_S;
+}
+
+int flare_reachability_init(flare_reachability *r, const flare_reachability_settings *s,
+                            const flare_mem *mem, flare_tstamp now)
 {
     (void)mem;
     memset(r, 0, sizeof(*r));
+    if (s && (s->struct_size != sizeof(*s) || !s->confidence || !s->retry_interval ||
+              !s->refresh_interval))
+        return FLARE_ERR_INVALID_ARG;
     if (s)
         r->s = *s;
-    if (!r->s.confidence)
-        r->s.confidence = 3;
-    if (!r->s.boot_delay)
-        r->s.boot_delay = 15 * FLARE_NS_PER_S;
-    if (!r->s.retry_interval)
-        r->s.retry_interval = 90 * FLARE_NS_PER_S;
-    if (!r->s.refresh_interval)
-        r->s.refresh_interval = 15 * 60 * FLARE_NS_PER_S;
-    if (!r->s.force_delay)
-        r->s.force_delay = 2 * FLARE_NS_PER_S;
+    else
+        flare_reachability_settings_default(&r->s);
     r->last_probe = now;
     r->next_probe = now + r->s.boot_delay;
+    return 0;
 }
 
 void flare_reachability_free(flare_reachability *r)

@@ -15,8 +15,8 @@ int flare__autonat_limiter_init(flare__autonat_limiter *l, unsigned global_limit
     l->period = period;
     l->mem = mem;
     l->window_start = FLARE_TSTAMP_NEVER;
-    if (global_limit == 0)
-        return FLARE_ERR_INVALID_ARG;
+    if (global_limit == 0) /* every request is refused: no entries */
+        return 0;
     /* Only accepted requests create entries, so global_limit bounds them. */
     l->peers = flare__calloc(mem, global_limit, sizeof(*l->peers));
     return l->peers ? 0 : FLARE_ERR_NOMEM;
@@ -48,7 +48,7 @@ int flare__autonat_limiter_take(flare__autonat_limiter *l, const flare_peerid *p
     for (size_t i = 0; i < l->npeers; i++)
         if (flare_peerid_equal(&l->peers[i].peer, peer))
             pc = &l->peers[i];
-    if (pc && l->per_peer_limit && pc->count >= l->per_peer_limit)
+    if (l->per_peer_limit == 0 || (pc && pc->count >= l->per_peer_limit))
         return 0;
     if (!pc) {
         pc = &l->peers[l->npeers++];

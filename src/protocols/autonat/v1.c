@@ -9,21 +9,28 @@
 #include "flare/lpframe.h"
 #include "protocols/autonat/autonat_int.h"
 
+void flare_autonat1_server_settings_default(flare_autonat1_server_settings *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->struct_size = sizeof(*s);
+    s->global_limit = 30;
+    s->per_peer_limit = 3;
+    s->period = 60 * FLARE_NS_PER_S;
+    s->max_dial_addrs = 16;
+}
+
 int flare_autonat1_server_init(flare_autonat1_server *srv, const flare_autonat1_server_settings *s,
                                const flare_mem *mem)
 {
     memset(srv, 0, sizeof(*srv));
+    if (s && (s->struct_size != sizeof(*s) || !s->period || !s->max_dial_addrs ||
+              s->max_dial_addrs > FLARE_AUTONAT_MAX_ADDRS))
+        return FLARE_ERR_INVALID_ARG;
     if (s)
         srv->settings = *s;
+    else
+        flare_autonat1_server_settings_default(&srv->settings);
     flare_autonat1_server_settings *st = &srv->settings;
-    if (!st->global_limit)
-        st->global_limit = 30;
-    if (!st->per_peer_limit)
-        st->per_peer_limit = 3;
-    if (!st->period)
-        st->period = 60 * FLARE_NS_PER_S;
-    if (!st->max_dial_addrs || st->max_dial_addrs > FLARE_AUTONAT_MAX_ADDRS)
-        st->max_dial_addrs = 16;
     return flare__autonat_limiter_init(&srv->limiter, st->global_limit, st->per_peer_limit,
                                        st->period, mem);
 }

@@ -20,7 +20,7 @@ int flare_autonat2_client_req_init(flare_autonat2_client_req *c, const flare_mul
         c->addrs[i] = addrs[i];
     }
     c->naddrs = naddrs;
-    c->max_dial_data = max_dial_data ? max_dial_data : 100000;
+    c->max_dial_data = max_dial_data;
     /* A zero nonce is "absent" on the wire; a server that sends no nonce
      * must not match. */
     while (c->nonce == 0) {

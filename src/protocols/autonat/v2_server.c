@@ -4,40 +4,42 @@
  * Policy (spec + go-libp2p autonatv2): dial only the first acceptable
  * address; if its IP is not the requester's observed IP, make the requester
  * pay 30k-100k bytes of dial data first (amplification protection). */
+#include <limits.h>
 #include <string.h>
 
 #include "flare/lpframe.h"
 #include "protocols/autonat/autonat_int.h"
 
+void flare_autonat2_server_settings_default(flare_autonat2_server_settings *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->struct_size = sizeof(*s);
+    s->global_limit = 60;
+    s->per_peer_limit = 12;
+    s->dial_data_limit = 12;
+    s->period = 60 * FLARE_NS_PER_S;
+    s->min_dial_data = 30000;
+    s->max_dial_data = 100000;
+}
+
 int flare_autonat2_server_init(flare_autonat2_server *srv, const flare_autonat2_server_settings *s,
                                const flare_mem *mem, flare_rng rng)
 {
     memset(srv, 0, sizeof(*srv));
-    if (!rng.fn)
+    if (!rng.fn || (s && (s->struct_size != sizeof(*s) || !s->period || !s->max_dial_data ||
+                          s->max_dial_data < s->min_dial_data)))
         return FLARE_ERR_INVALID_ARG;
     if (s)
         srv->settings = *s;
+    else
+        flare_autonat2_server_settings_default(&srv->settings);
     flare_autonat2_server_settings *st = &srv->settings;
-    if (!st->global_limit)
-        st->global_limit = 60;
-    if (!st->per_peer_limit)
-        st->per_peer_limit = 12;
-    if (!st->dial_data_limit)
-        st->dial_data_limit = 12;
-    if (!st->period)
-        st->period = 60 * FLARE_NS_PER_S;
-    if (!st->min_dial_data)
-        st->min_dial_data = 30000;
-    if (!st->max_dial_data)
-        st->max_dial_data = 100000;
-    if (st->max_dial_data < st->min_dial_data)
-        return FLARE_ERR_INVALID_ARG;
     srv->rng = rng;
     int rv = flare__autonat_limiter_init(&srv->limiter, st->global_limit, st->per_peer_limit,
                                          st->period, mem);
     if (rv == 0)
-        rv = flare__autonat_limiter_init(&srv->data_limiter, st->dial_data_limit, 0, st->period,
-                                         mem);
+        rv = flare__autonat_limiter_init(&srv->data_limiter, st->dial_data_limit, UINT_MAX,
+                                         st->period, mem);
     if (rv < 0)
         flare_autonat2_server_free(srv);
     return rv;

@@ -53,19 +53,26 @@ int flare__dcutr_evq_pop(flare_dcutr_event *q, size_t *head, size_t *len, flare_
     return 1;
 }
 
+void flare_dcutr_settings_default(flare_dcutr_settings *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->struct_size = sizeof(*s);
+    s->stream_timeout = FLARE_DCUTR_DEFAULT_STREAM_TIMEOUT;
+    s->dial_timeout = FLARE_DCUTR_DEFAULT_DIAL_TIMEOUT;
+    s->max_attempts = FLARE_DCUTR_DEFAULT_MAX_ATTEMPTS;
+}
+
 int flare__dcutr_settings(flare_dcutr_settings *out, const flare_dcutr_settings *s)
 {
-    static const flare_dcutr_settings zero;
-    *out = s ? *s : zero;
-    if (!out->stream_timeout)
-        out->stream_timeout = FLARE_DCUTR_DEFAULT_STREAM_TIMEOUT;
-    if (!out->dial_timeout)
-        out->dial_timeout = FLARE_DCUTR_DEFAULT_DIAL_TIMEOUT;
-    if (!out->max_attempts)
-        out->max_attempts = FLARE_DCUTR_DEFAULT_MAX_ATTEMPTS;
+    if (!s) {
+        flare_dcutr_settings_default(out);
+        return 0;
+    }
     /* attempt numbers are logged in a byte */
-    if (out->max_attempts > 255)
+    if (s->struct_size != sizeof(*s) || !s->stream_timeout || !s->dial_timeout ||
+        !s->max_attempts || s->max_attempts > 255)
         return FLARE_ERR_INVALID_ARG;
+    *out = *s;
     return 0;
 }
 

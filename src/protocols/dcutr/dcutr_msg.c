@@ -116,7 +116,14 @@ int flare_dcutr_msg_encode(flare_buf *out, flare_dcutr_type type, const flare_mu
 
 /* ---- address selection ---- */
 
-static const flare_dcutr_addr_opts default_opts = {0, 0, 0, 0};
+static const flare_dcutr_addr_settings default_opts = {.struct_size = sizeof(default_opts),
+                                                       .max = FLARE_DCUTR_MAX_ADDRS,
+                                                       .max_dials = FLARE_DCUTR_MAX_DIALS};
+
+void flare_dcutr_addr_settings_default(flare_dcutr_addr_settings *s)
+{
+    *s = default_opts;
+}
 
 /* Shape check: ip, then tcp or udp+quic-v1, then at most one /p2p/. */
 static int transport_ok(const flare_multiaddr *ma, int allow_quic)
@@ -138,7 +145,7 @@ static int transport_ok(const flare_multiaddr *ma, int allow_quic)
     return n == end || (n == end + 1 && code[end] == FLARE_MA_P2P);
 }
 
-static int scope_ok(flare_ma_class c, const flare_dcutr_addr_opts *opts)
+static int scope_ok(flare_ma_class c, const flare_dcutr_addr_settings *opts)
 {
     if (flare_ma_class_is_public(c, opts->doc_is_public))
         return 1;
@@ -160,10 +167,12 @@ static int same_endpoint_seen(const flare_multiaddr *list, size_t n, const flare
     return 0;
 }
 
-int flare_dcutr_addr_usable(const flare_multiaddr *ma, const flare_dcutr_addr_opts *opts)
+int flare_dcutr_addr_usable(const flare_multiaddr *ma, const flare_dcutr_addr_settings *opts)
 {
     if (!opts)
         opts = &default_opts;
+    if (opts->struct_size != sizeof(*opts))
+        return 0;
     if (!ma || ma->len == 0 || flare_multiaddr_is_relayed(ma))
         return 0;
     if (!scope_ok(flare_multiaddr_classify(ma), opts))
@@ -171,14 +180,16 @@ int flare_dcutr_addr_usable(const flare_multiaddr *ma, const flare_dcutr_addr_op
     return transport_ok(ma, opts->allow_quic);
 }
 
-int flare_dcutr_dial_addrs(const flare_multiaddr *in, size_t n, const flare_dcutr_addr_opts *opts,
-                           flare_multiaddr *out, size_t cap)
+int flare_dcutr_dial_addrs(const flare_multiaddr *in, size_t n,
+                           const flare_dcutr_addr_settings *opts, flare_multiaddr *out, size_t cap)
 {
     if ((n && !in) || (cap && !out))
         return FLARE_ERR_INVALID_ARG;
     if (!opts)
         opts = &default_opts;
-    size_t max = opts->max ? opts->max : FLARE_DCUTR_MAX_DIALS;
+    if (opts->struct_size != sizeof(*opts))
+        return FLARE_ERR_INVALID_ARG;
+    size_t max = opts->max_dials;
     if (max > cap)
         max = cap;
     size_t have = 0;
@@ -190,7 +201,7 @@ int flare_dcutr_dial_addrs(const flare_multiaddr *in, size_t n, const flare_dcut
     return (int)have;
 }
 
-static size_t add_usable(const flare_multiaddr *in, size_t n, const flare_dcutr_addr_opts *opts,
+static size_t add_usable(const flare_multiaddr *in, size_t n, const flare_dcutr_addr_settings *opts,
                          flare_multiaddr *out, size_t have, size_t max)
 {
     for (size_t i = 0; i < n && have < max; i++) {
@@ -202,13 +213,16 @@ static size_t add_usable(const flare_multiaddr *in, size_t n, const flare_dcutr_
 
 int flare_dcutr_select_addrs(const flare_multiaddr *confirmed, size_t nconfirmed,
                              const flare_multiaddr *candidates, size_t ncandidates,
-                             const flare_dcutr_addr_opts *opts, flare_multiaddr *out, size_t cap)
+                             const flare_dcutr_addr_settings *opts, flare_multiaddr *out,
+                             size_t cap)
 {
     if ((nconfirmed && !confirmed) || (ncandidates && !candidates) || (cap && !out))
         return FLARE_ERR_INVALID_ARG;
     if (!opts)
         opts = &default_opts;
-    size_t max = opts->max ? opts->max : FLARE_DCUTR_MAX_ADDRS;
+    if (opts->struct_size != sizeof(*opts))
+        return FLARE_ERR_INVALID_ARG;
+    size_t max = opts->max;
     if (max > cap)
         max = cap;
     size_t n = add_usable(confirmed, nconfirmed, opts, out, 0, max);

@@ -6,10 +6,10 @@
 int flare_ping_client_init(flare_ping_client *c, flare_tstamp timeout, flare_rng rng)
 {
     memset(c, 0, sizeof(*c));
-    if (!rng.fn)
+    if (!rng.fn || timeout == 0)
         return FLARE_ERR_INVALID_ARG;
     c->rng = rng;
-    c->timeout = timeout ? timeout : FLARE_PING_DEFAULT_TIMEOUT;
+    c->timeout = timeout;
     return 0;
 }
 

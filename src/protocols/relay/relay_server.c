@@ -34,7 +34,7 @@ struct flare_relay_circuit {
 
 struct flare_relay_server {
     const flare_mem *mem;
-    flare_relay_server_config cfg;
+    flare_relay_server_settings cfg;
     flare_privkey key;
     flare_peerid self;
     size_t naddrs;
@@ -52,9 +52,10 @@ struct flare_relay_server {
 
 /* --- configuration --- */
 
-void flare_relay_server_config_default(flare_relay_server_config *c)
+void flare_relay_server_settings_default(flare_relay_server_settings *c)
 {
     memset(c, 0, sizeof(*c));
+    c->struct_size = sizeof(*c);
     c->reservation_ttl = FLARE_RELAY_DEFAULT_TTL;
     c->max_reservations = FLARE_RELAY_DEFAULT_MAX_RESERVATIONS;
     c->max_reservations_per_ip = FLARE_RELAY_DEFAULT_MAX_PER_IP;
@@ -67,29 +68,10 @@ void flare_relay_server_config_default(flare_relay_server_config *c)
     c->connect_timeout = FLARE_RELAY_DEFAULT_CONNECT_TIMEOUT;
 }
 
-#define DEFAULT_IF_ZERO(f)                                                                         \
-    do {                                                                                           \
-        if (!c->f)                                                                                 \
-            c->f = d.f;                                                                            \
-    } while (0)
-
-static void apply_defaults(flare_relay_server_config *c)
+static int settings_valid(const flare_relay_server_settings *c)
 {
-    flare_relay_server_config d;
-    flare_relay_server_config_default(&d);
-    DEFAULT_IF_ZERO(reservation_ttl);
-    DEFAULT_IF_ZERO(max_reservations);
-    DEFAULT_IF_ZERO(max_reservations_per_ip);
-    DEFAULT_IF_ZERO(max_circuits);
-    DEFAULT_IF_ZERO(max_circuits_per_peer);
-    DEFAULT_IF_ZERO(limit_duration);
-    DEFAULT_IF_ZERO(limit_data);
-    DEFAULT_IF_ZERO(buffer_size);
-    DEFAULT_IF_ZERO(stream_timeout);
-    DEFAULT_IF_ZERO(connect_timeout);
-    /* The index stores uint32 positions; keep well clear of EMPTY. */
-    if (c->max_reservations > (1u << 30))
-        c->max_reservations = 1u << 30;
+    return c->struct_size == sizeof(*c) && c->key && (!c->nallow || c->allow) &&
+           c->reservation_ttl && c->buffer_size && c->stream_timeout && c->connect_timeout;
 }
 
 /* The advertised addresses: public, never relayed, ending in /p2p/SELF. */
@@ -104,18 +86,20 @@ static void copy_addrs(flare_relay_server *s, const flare_multiaddr *addrs, size
     }
 }
 
-int flare_relay_server_new(flare_relay_server **out, const flare_relay_server_config *cfg,
+int flare_relay_server_new(flare_relay_server **out, const flare_relay_server_settings *cfg,
                            const flare_mem *mem, flare_rng rng)
 {
     *out = NULL;
-    if (!cfg || !cfg->key || !rng.fn || (cfg->nallow && !cfg->allow))
+    if (!cfg || !settings_valid(cfg) || !rng.fn)
         return FLARE_ERR_INVALID_ARG;
     flare_relay_server *s = flare__calloc(mem, 1, sizeof(*s));
     if (!s)
         return FLARE_ERR_NOMEM;
     s->mem = mem;
     s->cfg = *cfg;
-    apply_defaults(&s->cfg);
+    /* The index stores uint32 positions; keep well clear of EMPTY. */
+    if (s->cfg.max_reservations > (1u << 30))
+        s->cfg.max_reservations = 1u << 30;
     s->key = *cfg->key;
     s->cfg.key = NULL;
     s->cfg.addrs = NULL;
@@ -153,7 +137,7 @@ void flare_relay_server_del(flare_relay_server *s)
     flare__free(s->mem, s);
 }
 
-const flare_relay_server_config *flare_relay_server_get_config(const flare_relay_server *s)
+const flare_relay_server_settings *flare_relay_server_get_settings(const flare_relay_server *s)
 {
     return &s->cfg;
 }

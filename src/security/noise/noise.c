@@ -96,9 +96,17 @@ static int dup_strings(const flare_mem *mem, const char *const *src, size_t n, c
 
 /* --- lifecycle ----------------------------------------------------------- */
 
+void flare_noise_settings_default(flare_noise_settings *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->struct_size = sizeof(*s);
+    s->max_plaintext_buffer = FLARE_NOISE_DEFAULT_MAX_PLAINTEXT_BUFFER;
+}
+
 static int check_settings(const flare_noise_settings *s)
 {
-    if (!s || !s->identity || (s->nmuxers && !s->muxers) || s->nmuxers > FLARE_NOISE_MAX_MUXERS)
+    if (!s || s->struct_size != sizeof(*s) || !s->identity || !s->max_plaintext_buffer ||
+        (s->nmuxers && !s->muxers) || s->nmuxers > FLARE_NOISE_MAX_MUXERS)
         return FLARE_ERR_INVALID_ARG;
     for (size_t i = 0; i < s->nmuxers; i++) {
         if (!s->muxers[i])
@@ -129,8 +137,7 @@ int flare_noise_init(flare_noise *n, const flare_noise_settings *s, const flare_
     st->identity = *s->identity;
     if (s->expected_remote)
         st->expected = *s->expected_remote;
-    st->max_plain = s->max_plaintext_buffer ? s->max_plaintext_buffer
-                                            : FLARE_NOISE_DEFAULT_MAX_PLAINTEXT_BUFFER;
+    st->max_plain = s->max_plaintext_buffer;
     flare_buf_init(&st->in, st->mem);
     flare_buf_init(&st->scratch, st->mem);
     if ((rv = dup_strings(st->mem, s->muxers, s->nmuxers, &st->muxers)) != 0) {
@@ -410,8 +417,40 @@ static int process_frames(struct flare__noise_state *st, const uint8_t *p, size_
     return rv;
 }
 
-/* Processes buffered bytes first, then new ones; with nothing buffered the
- * frames are read straight from in and only a tail is copied. */
+/* Completes the frame at the start of st->in from in (copying only the
+ * bytes it still lacks) and processes what st->in holds. *took receives the
+ * bytes of in it used; *whole is 1 when st->in is empty afterwards, 0 when
+ * a frame is still incomplete or held back by the plaintext bound. */
+static int finish_buffered(struct flare__noise_state *st, const uint8_t *in, size_t len,
+                           size_t *took, int *whole, flare_buf *out, flare_buf *plain)
+{
+    size_t t = 0;
+    int rv;
+    *whole = 0;
+    while (t < len) {
+        size_t have = st->in.len, need = FRAME_HDR - (have < FRAME_HDR ? have : FRAME_HDR);
+        if (have >= FRAME_HDR) {
+            size_t flen = FRAME_HDR + ((size_t)st->in.base[0] << 8 | st->in.base[1]);
+            need = have < flen ? flen - have : 0; /* held back: a whole frame or more */
+        }
+        if (need == 0)
+            break;
+        size_t k = need < len - t ? need : len - t;
+        if ((rv = flare_buf_append(&st->in, in + t, k)) != 0)
+            return rv;
+        t += k;
+    }
+    *took = t;
+    size_t used = 0;
+    rv = process_frames(st, st->in.base, st->in.len, &used, out, plain);
+    flare_buf_consume(&st->in, used);
+    *whole = st->in.len == 0;
+    return rv;
+}
+
+/* Frames are read straight from in; only a frame cut by the end of in is
+ * copied (and then only its own bytes), or everything when the plaintext
+ * bound holds frames back. */
 static int recv_bytes(struct flare__noise_state *st, const uint8_t *in, size_t len, flare_buf *out,
                       flare_buf *plain)
 {
@@ -420,21 +459,29 @@ static int recv_bytes(struct flare__noise_state *st, const uint8_t *in, size_t l
                                               : SIZE_MAX / 2;
     size_t used = 0;
     int rv;
-    if (st->in.len == 0) {
-        rv = process_frames(st, in, len, &used, out, plain);
-        if (rv)
+    if (st->in.len) {
+        size_t took = 0;
+        int whole = 0;
+        if ((rv = finish_buffered(st, in, len, &took, &whole, out, plain)) != 0)
             return rv;
-        if (len - used > cap)
-            return FLARE_ERR_LIMIT;
-        return flare_buf_append(&st->in, in + used, len - used);
+        in += took;
+        len -= took;
+        if (!whole) {
+            if (len > cap - st->in.len)
+                return FLARE_ERR_LIMIT;
+            if ((rv = flare_buf_append(&st->in, in, len)) != 0)
+                return rv;
+            rv = process_frames(st, st->in.base, st->in.len, &used, out, plain);
+            flare_buf_consume(&st->in, used);
+            return rv;
+        }
     }
-    if (len > cap - st->in.len)
-        return FLARE_ERR_LIMIT;
-    if ((rv = flare_buf_append(&st->in, in, len)) != 0)
+    rv = process_frames(st, in, len, &used, out, plain);
+    if (rv)
         return rv;
-    rv = process_frames(st, st->in.base, st->in.len, &used, out, plain);
-    flare_buf_consume(&st->in, used);
-    return rv;
+    if (len - used > cap)
+        return FLARE_ERR_LIMIT;
+    return flare_buf_append(&st->in, in + used, len - used);
 }
 
 int flare_noise_recv(flare_noise *n, const uint8_t *in, size_t len, flare_buf *out,
@@ -485,6 +532,56 @@ int flare_noise_encrypt(flare_noise *n, const uint8_t *data, size_t len, flare_b
         out->len += FRAME_HDR + clen;
         data += chunk;
         len -= chunk;
+    }
+    return 0;
+}
+
+int flare_noise_encrypt_pair(flare_noise *n, const uint8_t *head, size_t hlen, const uint8_t *data,
+                             size_t len, flare_buf *out)
+{
+    struct flare__noise_state *st = n->st;
+    if (!st || st->state != ST_DONE)
+        return FLARE_ERR_STATE;
+    if ((hlen && !head) || (len && !data) || !out)
+        return FLARE_ERR_INVALID_ARG;
+    if (hlen > SIZE_MAX - len)
+        return FLARE_ERR_NOMEM;
+    size_t total = hlen + len;
+    if (total == 0)
+        return 0;
+    size_t frames = (total + FLARE_NOISE_MAX_PLAINTEXT - 1) / FLARE_NOISE_MAX_PLAINTEXT;
+    if (frames > UINT64_MAX - st->tx.n) {
+        st->state = ST_DEAD;
+        return FLARE_ERR_NONCE_EXHAUSTED;
+    }
+    if (frames > (SIZE_MAX - total) / (FRAME_HDR + FLARE__NOISE_TAGLEN))
+        return FLARE_ERR_NOMEM;
+    int rv = flare_buf_reserve(out, total + frames * (FRAME_HDR + FLARE__NOISE_TAGLEN));
+    if (rv)
+        return rv;
+    while (total > 0) {
+        size_t chunk = total < FLARE_NOISE_MAX_PLAINTEXT ? total : FLARE_NOISE_MAX_PLAINTEXT;
+        /* This frame's text: what is left of head, then data. */
+        flare__noise_piece pc[2];
+        size_t np = 0, h = hlen < chunk ? hlen : chunk;
+        if (h)
+            pc[np++] = (flare__noise_piece){head, h};
+        if (chunk > h)
+            pc[np++] = (flare__noise_piece){data, chunk - h};
+        size_t clen = chunk + FLARE__NOISE_TAGLEN;
+        uint8_t *f = out->base + out->len;
+        f[0] = (uint8_t)(clen >> 8);
+        f[1] = (uint8_t)clen;
+        rv = flare__noise_cipher_encrypt_gather(&st->tx, pc, np, f + FRAME_HDR);
+        if (rv) {
+            st->state = ST_DEAD;
+            return rv;
+        }
+        out->len += FRAME_HDR + clen;
+        head += h;
+        hlen -= h;
+        data += chunk - h;
+        total -= chunk;
     }
     return 0;
 }

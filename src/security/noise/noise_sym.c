@@ -29,6 +29,81 @@ int flare__noise_cipher_encrypt(flare__noise_cipher *c, const uint8_t *ad, size_
     return 0;
 }
 
+/* XORs the concatenation of the pieces with the ChaCha20 (IETF) key stream
+ * from block 1 on into out. Whole blocks go straight from a piece to out;
+ * a block that straddles pieces is gathered in out and XORed there. */
+static void xor_gather(uint8_t *out, const flare__noise_piece *pc, size_t npc,
+                       const uint8_t nonce[12], const uint8_t *k)
+{
+    size_t pos = 0, done = 0; /* out[done..pos): gathered, not yet XORed */
+    for (size_t i = 0; i < npc; i++) {
+        const uint8_t *p = pc[i].p;
+        size_t len = pc[i].len;
+        while (len > 0) {
+            if (pos % 64 == 0 && len >= 64) {
+                size_t m = len & ~(size_t)63;
+                crypto_stream_chacha20_ietf_xor_ic(out + pos, p, m, nonce, (uint32_t)(1 + pos / 64),
+                                                   k);
+                pos += m;
+                done = pos;
+                p += m;
+                len -= m;
+                continue;
+            }
+            size_t m = 64 - pos % 64 < len ? 64 - pos % 64 : len;
+            memcpy(out + pos, p, m);
+            pos += m;
+            p += m;
+            len -= m;
+            if (pos % 64 == 0) {
+                crypto_stream_chacha20_ietf_xor_ic(out + done, out + done, pos - done, nonce,
+                                                   (uint32_t)(1 + done / 64), k);
+                done = pos;
+            }
+        }
+    }
+    if (done < pos)
+        crypto_stream_chacha20_ietf_xor_ic(out + done, out + done, pos - done, nonce,
+                                           (uint32_t)(1 + done / 64), k);
+}
+
+int flare__noise_cipher_encrypt_gather(flare__noise_cipher *c, const flare__noise_piece *pc,
+                                       size_t npc, uint8_t *out)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < npc; i++)
+        len += pc[i].len;
+    if (!c->has_key) {
+        for (size_t i = 0, off = 0; i < npc; off += pc[i].len, i++)
+            if (pc[i].len)
+                memcpy(out + off, pc[i].p, pc[i].len);
+        return 0;
+    }
+    if (c->n == UINT64_MAX)
+        return FLARE_ERR_NONCE_EXHAUSTED;
+    /* ChaCha20-Poly1305 as RFC 8439 builds it (and libsodium's _ietf
+     * AEAD), without associated data: the Poly1305 key is block 0 of the
+     * key stream, the text is XORed from block 1, the tag covers the
+     * ciphertext, its padding and the two lengths. */
+    uint8_t nonce[12], block0[64], lens[16] = {0};
+    static const uint8_t zeros[16];
+    nonce_bytes(c->n, nonce);
+    crypto_stream_chacha20_ietf(block0, sizeof(block0), nonce, c->k);
+    xor_gather(out, pc, npc, nonce, c->k);
+    crypto_onetimeauth_poly1305_state ps;
+    crypto_onetimeauth_poly1305_init(&ps, block0);
+    crypto_onetimeauth_poly1305_update(&ps, out, len);
+    crypto_onetimeauth_poly1305_update(&ps, zeros, (0x10 - len) & 0xf);
+    for (int i = 0; i < 8; i++)
+        lens[8 + i] = (uint8_t)((uint64_t)len >> (8 * i)); /* adlen 0, then len */
+    crypto_onetimeauth_poly1305_update(&ps, lens, sizeof(lens));
+    crypto_onetimeauth_poly1305_final(&ps, out + len);
+    sodium_memzero(block0, sizeof(block0));
+    sodium_memzero(&ps, sizeof(ps));
+    c->n++;
+    return 0;
+}
+
 int flare__noise_cipher_decrypt(flare__noise_cipher *c, const uint8_t *ad, size_t adlen,
                                 const uint8_t *ct, size_t ctlen, uint8_t *out)
 {

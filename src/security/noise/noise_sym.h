@@ -23,6 +23,18 @@ typedef struct flare__noise_cipher {
  * FLARE_ERR_NONCE_EXHAUSTED. */
 int flare__noise_cipher_encrypt(flare__noise_cipher *c, const uint8_t *ad, size_t adlen,
                                 const uint8_t *pt, size_t ptlen, uint8_t *out);
+/* A piece of plaintext for the gathering encrypt. */
+typedef struct flare__noise_piece {
+    const uint8_t *p;
+    size_t len;
+} flare__noise_piece;
+
+/* Encrypts the concatenation of the pieces (no ad) into out (their total
+ * length + TAGLEN bytes; out may not overlap them): the same bytes as
+ * flare__noise_cipher_encrypt of the concatenated text, without copying
+ * the pieces together first. Returns 0 or FLARE_ERR_NONCE_EXHAUSTED. */
+int flare__noise_cipher_encrypt_gather(flare__noise_cipher *c, const flare__noise_piece *pc,
+                                       size_t npc, uint8_t *out);
 /* Decrypts ct into out (ctlen - TAGLEN bytes). Returns 0, FLARE_ERR_TRUNCATED
  * (ct shorter than a tag), FLARE_ERR_CRYPTO (authentication failed) or
  * FLARE_ERR_NONCE_EXHAUSTED. Without a key, copies ct. */

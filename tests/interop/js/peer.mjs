@@ -4,8 +4,8 @@
 // each with an "event" field, so a test driver (shell or C) can follow it.
 // Diagnostics go to stderr. See README.md for the flags and the events.
 //
-// Only TCP + Noise + yamux are configured (no mplex, no TLS) so the peer on
-// the other side is exercised on exactly that stack.
+// Only TCP + Noise (or TLS, with --security) + yamux are configured (no
+// mplex) so the peer on the other side is exercised on exactly that stack.
 
 import { parseArgs } from 'node:util'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -43,6 +43,8 @@ const USAGE = `usage: peer.mjs [options]
   --autonat-v2          run the AutoNAT v2 service (server and client) and
                         print its messages ("autonat-v2") and our addresses'
                         verification state ("self-addrs")
+  --security LIST       connection encrypters in preference order, comma
+                        separated: noise, tls (default noise)
   --id-only             print {"event":"id","peerId":...} and exit
   --help`
 
@@ -87,6 +89,7 @@ function parse () {
       autonat: { type: 'boolean', default: false },
       'autonat-v2': { type: 'boolean', default: false },
       'id-only': { type: 'boolean', default: false },
+      security: { type: 'string', default: 'noise' },
       help: { type: 'boolean', default: false }
     },
     strict: true,
@@ -112,6 +115,16 @@ function parse () {
 async function privateKeyFrom (seedHex) {
   if (seedHex == null) return generateKeyPair('Ed25519')
   return generateKeyPairFromSeed('Ed25519', Buffer.from(seedHex, 'hex'))
+}
+
+async function encrypters (list) {
+  const out = []
+  for (const name of list.split(',')) {
+    if (name === 'noise') out.push(noise())
+    else if (name === 'tls') out.push((await import('@libp2p/tls')).tls())
+    else throw new Error(`--security: unknown encrypter ${name}`)
+  }
+  return out
 }
 
 async function createNode (opts, privateKey) {
@@ -145,7 +158,7 @@ async function createNode (opts, privateKey) {
     nodeInfo: { userAgent: AGENT },
     addresses: { listen },
     transports,
-    connectionEncrypters: [noise()],
+    connectionEncrypters: await encrypters(opts.security),
     streamMuxers: [yamux()],
     services
   })

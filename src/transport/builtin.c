@@ -1,0 +1,21 @@
+/* The built-in transports: the one place that lists them. A new transport
+ * is a file in src/transport/ and one line here. Dialing and listening take
+ * the first one whose match accepts the address: circuit comes before TCP
+ * because a relayed address starts with the relay's TCP address. */
+#include "transport/transport.h"
+
+extern const flare__transport flare__tr_circuit;
+extern const flare__transport flare__tr_tcp;
+extern const flare__transport flare__tr_quic;
+
+static const flare__transport *const builtin[] = {
+    &flare__tr_circuit,
+    &flare__tr_tcp,
+    &flare__tr_quic,
+};
+
+size_t flare__transports_builtin(const flare__transport *const **list)
+{
+    *list = builtin;
+    return sizeof(builtin) / sizeof(builtin[0]);
+}

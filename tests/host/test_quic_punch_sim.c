@@ -1,0 +1,144 @@
+/* DCUtR over QUIC on the simulator: relay R, B and A listen on QUIC only
+ * (no TCP anywhere), B and A behind cone NATs. B reserves on R over QUIC, A
+ * reaches B through a circuit carried by QUIC, DCUtR runs over it and the
+ * direct connection is QUIC: A dials as the QUIC client while B sprays UDP
+ * packets from its listen socket. Symmetric NATs stay relayed. */
+#include "support/test.h"
+
+#include "flare/dcutr.h"
+#include "flare/sim_world.h"
+#include "support/helpers.h"
+
+#define MS FLARE_NS_PER_MS
+#define S  FLARE_NS_PER_S
+
+static void quic_addr(flare_multiaddr *ma, const char *ip, const flare_peerid *peer)
+{
+    char s[96];
+    snprintf(s, sizeof(s), "/ip4/%s/udp/4001/quic-v1", ip);
+    assert_int_equal(flare_multiaddr_parse(ma, s), 0);
+    if (peer)
+        assert_int_equal(flare_multiaddr_with_peerid(ma, peer), 0);
+}
+
+static void node(flare_sim_world *w, flare_sim_world_node *n, const char *name, flare_sim_lan *lan,
+                 const char *ip, uint8_t seed)
+{
+    n->name = name;
+    flare_test_host_spec sp = {.name = name,
+                               .lan = lan,
+                               .ip = ip,
+                               .link = {.delay = 0},
+                               .seed = {seed},
+                               .on_event = flare_sim_world_on_event,
+                               .user = n};
+    assert_int_equal(flare_test_host_make(w->sim, &sp, &n->sh, &n->h), 0);
+    flare_multiaddr ma;
+    quic_addr(&ma, ip, NULL);
+    assert_int_equal(flare_host_listen(n->h, &ma), 0);
+}
+
+/* flare_sim_world_setup with QUIC listeners only. */
+static void setup(flare_sim_world *w, const flare_sim_nat_config *na,
+                  const flare_sim_nat_config *nb)
+{
+    memset(w, 0, sizeof(*w));
+    w->sim = flare_sim_new(5, NULL);
+    assert_non_null(w->sim);
+    flare_sim_lan *inet = flare_sim_internet(w->sim);
+    flare_sim_lan *la = flare_sim_lan_new(w->sim, "lan-a");
+    flare_sim_lan *lb = flare_sim_lan_new(w->sim, "lan-b");
+    w->nat_a = flare_sim_nat_new(w->sim, "nat-a", inet, "203.0.113.1", la, "10.0.1.1", na);
+    w->nat_b = flare_sim_nat_new(w->sim, "nat-b", inet, "203.0.113.2", lb, "10.0.2.1", nb);
+    assert_non_null(w->nat_a);
+    assert_non_null(w->nat_b);
+    flare_sim_link nl = {.delay = 25 * MS};
+    flare_sim_nat_link_set(w->nat_a, &nl);
+    flare_sim_nat_link_set(w->nat_b, &nl);
+    node(w, &w->r, "R", inet, FLARE_SIM_WORLD_RELAY_IP, 1);
+    flare_sim_link rl = {.delay = 25 * MS};
+    flare_sim_link_set(w->r.sh, &rl);
+    node(w, &w->a, "A", la, "10.0.1.2", 2);
+    node(w, &w->b, "B", lb, "10.0.2.2", 3);
+    assert_int_equal(flare_host_enable_relay_server(w->r.h, NULL), 0);
+    flare_multiaddr rma;
+    quic_addr(&rma, FLARE_SIM_WORLD_RELAY_IP, flare_host_peerid(w->r.h));
+    assert_int_equal(flare_host_relay_reserve(w->b.h, &rma), 0);
+    flare_host_dial(w->a.h, &rma, NULL, NULL, NULL);
+    for (int i = 0; i < 100 && !w->b.rsv_ok; i++)
+        flare_sim_run_for(w->sim, 100 * MS);
+    assert_true(w->b.rsv_ok);
+    /* The relayed address is the relay's QUIC address plus the circuit. */
+    char s[256];
+    flare_multiaddr_to_string(&w->b.relayed, s, sizeof(s));
+    assert_non_null(strstr(s, "/udp/4001/quic-v1/p2p/"));
+    assert_non_null(strstr(s, "/p2p-circuit/p2p/"));
+    flare_sim_run_for(w->sim, 500 * MS);
+    assert_int_equal(flare_sim_world_dial_relayed(w), 0);
+    for (int i = 0; i < 100 && !w->dial_calls; i++)
+        flare_sim_run_for(w->sim, 100 * MS);
+    assert_int_equal(w->dial_status, 0);
+}
+
+static void test_quic_cone_cone_punch(void **state)
+{
+    flare_sim_nat_config nat;
+    flare_sim_nat_config_default(&nat); /* endpoint-independent mapping, APD filtering */
+    flare_sim_world w;
+    setup(&w, &nat, &nat);
+    flare_sim_world_run_punch(&w, 30 * S);
+    assert_int_equal(w.b.punch_done, 1);
+    assert_int_equal(w.b.punch_err, 0);
+    assert_true(flare_sim_world_direct(&w));
+    flare_conn *ca = flare_host_conn_to(w.a.h, flare_host_peerid(w.b.h));
+    flare_conn *cb = flare_host_conn_to(w.b.h, flare_host_peerid(w.a.h));
+    assert_non_null(cb);
+    assert_string_equal(flare_conn_transport(ca), "quic-v1");
+    assert_string_equal(flare_conn_transport(cb), "quic-v1");
+    assert_string_equal(flare_conn_security(ca), "tls");
+    /* A is the QUIC client, B the server; A dialed B's NAT mapping of its
+     * listen port, and B saw A's. */
+    assert_true(flare_conn_is_initiator(ca));
+    assert_false(flare_conn_is_initiator(cb));
+    char s[128];
+    flare_multiaddr_to_string(flare_conn_remote_addr(ca), s, sizeof(s));
+    assert_string_equal(s, "/ip4/203.0.113.2/udp/4001/quic-v1");
+    flare_multiaddr_to_string(flare_conn_remote_addr(cb), s, sizeof(s));
+    assert_string_equal(s, "/ip4/203.0.113.1/udp/4001/quic-v1");
+    /* The relayed connection is gone after its grace period. */
+    assert_int_equal(flare_host_num_conns(w.a.h), 2);
+    assert_int_equal(flare_host_num_conns(w.b.h), 2);
+    /* Traffic on the direct path: ping at ~100 ms (2 links of 25 ms each way). */
+    assert_int_equal(flare_host_ping(w.a.h, flare_host_peerid(w.b.h), NULL, NULL), 0);
+    flare_sim_run_for(w.sim, 1 * S);
+    assert_true(w.a.pings >= 1);
+    flare_sim_world_free(&w);
+}
+
+static void test_quic_symmetric_stays_relayed(void **state)
+{
+    flare_sim_nat_config nat;
+    flare_sim_nat_config_default(&nat);
+    nat.mapping = FLARE_SIM_APD;
+    nat.port_preservation = 0;
+    flare_sim_world w;
+    setup(&w, &nat, &nat);
+    flare_sim_world_run_punch(&w, 60 * S);
+    assert_int_equal(w.b.punch_done, 1);
+    assert_int_not_equal(w.b.punch_err, 0);
+    assert_false(flare_sim_world_direct(&w));
+    /* Still reachable through the relay (a circuit over QUIC). */
+    flare_conn *c = flare_host_conn_to(w.a.h, flare_host_peerid(w.b.h));
+    assert_non_null(c);
+    assert_true(flare_conn_is_limited(c));
+    flare_sim_world_free(&w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_quic_cone_cone_punch),
+        cmocka_unit_test(test_quic_symmetric_stays_relayed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,245 @@
+/* QUIC as a host transport on the simulated network: two hosts connect over
+ * /udp/.../quic-v1 (TLS + QUIC streams, no Noise, no yamux), identify, ping,
+ * a bulk echo stream; a host behind a cone NAT dials out; the host's
+ * connection close reaches the peer. */
+#include <stdlib.h>
+
+#include "support/test.h"
+
+#include "flare/host.h"
+#include "flare/identify.h"
+#include "flare/ping.h"
+#include "flare/sim.h"
+#include "flare/sim_world.h"
+#include "support/helpers.h"
+
+#define MS FLARE_NS_PER_MS
+
+typedef struct qnode {
+    flare_sim_host *sh;
+    flare_host *h;
+    const char *ip;
+    int opened, closed, identified, pings, observed;
+    flare_tstamp rtt;
+    flare_multiaddr observed_addr;
+} qnode;
+
+static void on_event(flare_host *h, const flare_host_event *ev, void *user)
+{
+    qnode *n = user;
+    switch (ev->type) {
+    case FLARE_HOST_EV_CONN_OPENED:
+        n->opened++;
+        break;
+    case FLARE_HOST_EV_CONN_CLOSED:
+        n->closed++;
+
+        break;
+    case FLARE_HOST_EV_IDENTIFIED:
+        n->identified++;
+        break;
+    case FLARE_HOST_EV_OBSERVED_ADDR:
+        n->observed++;
+        n->observed_addr = *ev->u.observed.addr;
+        break;
+    case FLARE_HOST_EV_PING:
+        n->pings++;
+        n->rtt = ev->u.ping.rtt;
+        break;
+    default:
+        break;
+    }
+}
+
+static void make(flare_sim *sim, flare_sim_lan *lan, qnode *n, const char *name, const char *ip,
+                 uint8_t seed)
+{
+    memset(n, 0, sizeof(*n));
+    n->ip = ip;
+    flare_test_host_spec sp = {.name = name,
+                               .lan = lan,
+                               .ip = ip,
+                               .link = {.delay = 10 * MS},
+                               .seed = {seed},
+                               .on_event = on_event,
+                               .user = n};
+    assert_int_equal(flare_test_host_make(sim, &sp, &n->sh, &n->h), 0);
+}
+
+static void quic_addr(flare_multiaddr *ma, const char *ip, int port, const flare_peerid *peer)
+{
+    char s[96];
+    snprintf(s, sizeof(s), "/ip4/%s/udp/%d/quic-v1", ip, port);
+    assert_int_equal(flare_multiaddr_parse(ma, s), 0);
+    if (peer)
+        assert_int_equal(flare_multiaddr_with_peerid(ma, peer), 0);
+}
+
+static void listen_quic(qnode *n, int port)
+{
+    flare_multiaddr ma;
+    quic_addr(&ma, n->ip, port, NULL);
+    assert_int_equal(flare_host_listen(n->h, &ma), 0);
+}
+
+typedef struct bulk {
+    uint8_t *data;
+    size_t len, off, got;
+    int match, eof, opened;
+    flare_stream *s;
+} bulk;
+
+static void b_push(bulk *b)
+{
+    while (b->off < b->len) {
+        size_t n = b->len - b->off < 65536 ? b->len - b->off : 65536;
+        int rv = flare_stream_write(b->s, b->data + b->off, n);
+        assert_true(rv == 0 || rv == 1);
+        b->off += n;
+        if (rv == 1)
+            return;
+    }
+    flare_stream_close_write(b->s);
+}
+
+static void b_open(flare_stream *s, int status, void *user)
+{
+    bulk *b = user;
+    assert_int_equal(status, 0);
+    b->opened = 1;
+    b_push(b);
+}
+
+static void b_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
+{
+    bulk *b = user;
+    if (b->got + len > b->len || memcmp(d, b->data + b->got, len) != 0)
+        b->match = 0;
+    b->got += len;
+}
+
+static void b_eof(flare_stream *s, void *user)
+{
+    ((bulk *)user)->eof = 1;
+}
+
+static void b_writable(flare_stream *s, void *user)
+{
+    b_push(user);
+}
+
+static const flare_stream_cbs bulk_cbs = {
+    .on_open = b_open, .on_data = b_data, .on_eof = b_eof, .on_writable = b_writable};
+
+static void test_quic_connect_identify_ping_echo(void **state)
+{
+    flare_sim *sim = flare_sim_new(1, NULL);
+    qnode a, b;
+    make(sim, flare_sim_internet(sim), &a, "a", "198.51.100.1", 1);
+    make(sim, flare_sim_internet(sim), &b, "b", "198.51.100.2", 2);
+    listen_quic(&a, 4001);
+    listen_quic(&b, 4002);
+    assert_int_equal(flare_host_set_handler(a.h, "/echo/1", &flare_test_echo_cbs, NULL, 0), 0);
+    flare_multiaddr ma;
+    quic_addr(&ma, a.ip, 4001, flare_host_peerid(a.h));
+    flare_test_dial r = {0};
+    assert_int_equal(flare_host_dial(b.h, &ma, NULL, flare_test_dial_cb, &r), 0);
+    flare_test_run_ms(sim, 2000);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(a.opened, 1);
+    assert_int_equal(b.opened, 1);
+    assert_string_equal(flare_conn_transport(r.conn), "quic-v1");
+    assert_string_equal(flare_conn_security(r.conn), "tls");
+    assert_string_equal(flare_conn_muxer(r.conn), "quic");
+    assert_true(a.identified >= 1);
+    assert_true(b.identified >= 1);
+    /* B's observed address is its QUIC listen address (one socket for both). */
+    assert_true(b.observed >= 1);
+    char s[256];
+    flare_multiaddr_to_string(&b.observed_addr, s, sizeof(s));
+    assert_string_equal(s, "/ip4/198.51.100.2/udp/4002/quic-v1");
+    /* Ping: 10 ms links, so an RTT of 40 ms. */
+    assert_int_equal(flare_host_ping(b.h, flare_host_peerid(a.h), NULL, NULL), 0);
+    flare_test_run_ms(sim, 1000);
+    assert_int_equal(b.pings, 1);
+    assert_true(b.rtt >= 40 * MS && b.rtt < 45 * MS);
+    /* 4 MiB echoed on one stream. */
+    bulk x = {.len = 4u << 20, .match = 1};
+    x.data = malloc(x.len);
+    for (size_t i = 0; i < x.len; i++)
+        x.data[i] = (uint8_t)(i * 7 + (i >> 10));
+    assert_int_equal(
+        flare_host_new_stream(b.h, flare_host_peerid(a.h), "/echo/1", &bulk_cbs, &x, 0, &x.s), 0);
+    flare_test_run_ms(sim, 20000);
+    assert_true(x.opened);
+    assert_int_equal(x.got, x.len);
+    assert_true(x.match);
+    assert_true(x.eof);
+    free(x.data);
+    /* Closing the connection reaches the peer at once (AutoNAT's dial-backs
+     * opened and closed others meanwhile: count from here). */
+    int a0 = a.closed, b0 = b.closed;
+    assert_non_null(flare_host_conn_to(a.h, flare_host_peerid(b.h)));
+    flare_conn_close(r.conn);
+    flare_test_run_ms(sim, 200);
+    assert_int_equal(a.closed, a0 + 1);
+    assert_int_equal(b.closed, b0 + 1);
+    assert_null(flare_host_conn_to(a.h, flare_host_peerid(b.h)));
+    assert_null(flare_host_conn_to(b.h, flare_host_peerid(a.h)));
+    flare_host_del(a.h);
+    flare_host_del(b.h);
+    flare_sim_del(sim);
+}
+
+/* B behind a cone NAT dials public A; A sees B's NAT mapping of B's listen
+ * port (port preserved), and a wrong expected peer ID fails the dial. */
+static void test_quic_behind_nat_and_wrong_peer(void **state)
+{
+    flare_sim *sim = flare_sim_new(2, NULL);
+    flare_sim_lan *lan = flare_sim_lan_new(sim, "lan-b");
+    assert_non_null(lan);
+    flare_sim_nat_config cfg;
+    flare_sim_nat_config_default(&cfg);
+    assert_non_null(flare_sim_nat_new(sim, "nat-b", flare_sim_internet(sim), "203.0.113.9", lan,
+                                      "10.0.0.1", &cfg));
+    qnode a, b, c;
+    make(sim, flare_sim_internet(sim), &a, "a", "198.51.100.1", 1);
+    make(sim, lan, &b, "b", "10.0.0.2", 2);
+    make(sim, flare_sim_internet(sim), &c, "c", "198.51.100.3", 3);
+    listen_quic(&a, 4001);
+    listen_quic(&b, 4002);
+    flare_multiaddr ma;
+    quic_addr(&ma, a.ip, 4001, flare_host_peerid(a.h));
+    flare_test_dial r = {0};
+    assert_int_equal(flare_host_dial(b.h, &ma, NULL, flare_test_dial_cb, &r), 0);
+    flare_test_run_ms(sim, 2000);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(a.opened, 1);
+    char s[256];
+    flare_multiaddr_to_string(&b.observed_addr, s, sizeof(s));
+    assert_string_equal(s, "/ip4/203.0.113.9/udp/4002/quic-v1");
+    /* C dials A's address expecting B there: the TLS handshake fails. */
+    flare_test_dial r2 = {0};
+    listen_quic(&c, 4003);
+    flare_multiaddr mc;
+    quic_addr(&mc, a.ip, 4001, flare_host_peerid(b.h));
+    assert_int_equal(flare_host_dial(c.h, &mc, NULL, flare_test_dial_cb, &r2), 0);
+    flare_test_run_ms(sim, 3000);
+    assert_int_equal(r2.calls, 1);
+    assert_int_equal(r2.status, FLARE_ERR_PEER_ID_MISMATCH);
+    assert_int_equal(a.opened, 1);
+    flare_host_del(a.h);
+    flare_host_del(b.h);
+    flare_host_del(c.h);
+    flare_sim_del(sim);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_quic_connect_identify_ping_echo),
+        cmocka_unit_test(test_quic_behind_nat_and_wrong_peer),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

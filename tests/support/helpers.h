@@ -1,0 +1,96 @@
+/* Helpers shared by tests, fuzz harnesses and benchmarks (the
+ * flare_testhelpers library: no cmocka, so programs outside the unit tests
+ * link it too). A helper that cannot go on (a parse of a literal failed)
+ * aborts the program. The hole-punching world with a relay and two NATs is
+ * in libflare-sim: flare/sim_world.h. */
+#ifndef FLARE_TEST_HELPERS_H
+#define FLARE_TEST_HELPERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flare/host.h"
+#include "flare/sim.h"
+
+/* ---- values -------------------------------------------------------------- */
+
+/* The multiaddr s (a literal; aborts if it does not parse). */
+flare_multiaddr flare_test_ma(const char *s);
+/* A well-formed peer ID (sha256 multihash) told apart by n. */
+flare_peerid flare_test_pid(unsigned n);
+
+/* ---- allocator ----------------------------------------------------------- */
+
+/* What allocates through flare_test_heap_mem(): live and peak bytes, live
+ * blocks and allocation calls; fail_at makes one call fail. */
+typedef struct flare_test_heap {
+    long bytes, peak; /* live and peak bytes */
+    long blocks;      /* live blocks */
+    long calls;       /* malloc, calloc and realloc calls */
+    long fail_at;     /* the 1-based call that returns NULL; 0: none */
+} flare_test_heap;
+/* Allocator hooks counting into heap (which must outlive them). */
+flare_mem flare_test_heap_mem(flare_test_heap *heap);
+
+/* ---- hosts on the simulator ---------------------------------------------- */
+
+/* The library's host defaults, with the simulator's TEST-NET addresses
+ * counted as public. */
+void flare_test_settings_default(flare_host_settings *cfg);
+
+/* ma = /ip4/IP/tcp/PORT, then /p2p/PEER unless peer is NULL. Returns 0 or
+ * the multiaddr error. */
+int flare_test_tcp_addr(flare_multiaddr *ma, const char *ip, int port, const flare_peerid *peer);
+
+/* What flare_test_host_make builds: a simulated host on lan at ip and a
+ * flare host on it. */
+typedef struct flare_test_host_spec {
+    const char *name;
+    flare_sim_lan *lan;
+    const char *ip;
+    flare_sim_link link;
+    uint8_t seed[32];               /* the host key's */
+    const flare_host_settings *cfg; /* NULL: flare_test_settings_default */
+    flare_host_event_cb on_event;
+    void *user;
+    int listen_port;      /* 0: does not listen */
+    const flare_mem *mem; /* the host's (NULL: libc) */
+} flare_test_host_spec;
+
+/* Makes the hosts of sp into *sh and *h. Returns 0 or the first error
+ * (FLARE_ERR_NOMEM when the simulated host could not be made); what was
+ * made is freed by flare_host_del(*h) and flare_sim_del. */
+int flare_test_host_make(flare_sim *sim, const flare_test_host_spec *sp, flare_sim_host **sh,
+                         flare_host **h);
+
+/* Runs the simulation for ms milliseconds. */
+void flare_test_run_ms(flare_sim *sim, long ms);
+
+/* A dial's outcome, filled by flare_test_dial_cb (user = the flare_test_dial). */
+typedef struct flare_test_dial {
+    int calls, status;
+    flare_conn *conn;
+} flare_test_dial;
+void flare_test_dial_cb(flare_host *h, flare_conn *c, int status, void *user);
+
+/* A bare socket speaking no libp2p (an attacker, a broken peer): it sends
+ * payload once connected and records what happened. */
+typedef struct flare_test_raw {
+    flare_io *io;
+    flare_io_sock *s; /* NULL once closed */
+    const uint8_t *payload;
+    size_t len;
+    int connected, closed, eof;
+} flare_test_raw;
+/* Dials target from io and sends len bytes of payload (borrowed until
+ * connected) once connected. Returns io->ops->dial's result. */
+int flare_test_raw_dial(flare_test_raw *r, flare_io *io, const flare_ipaddr *target,
+                        const void *payload, size_t len);
+/* Closes (aborts) r's socket if it is still open. */
+void flare_test_raw_close(flare_test_raw *r);
+
+/* An echo service: flare_host_set_handler(h, proto, &flare_test_echo_cbs,
+ * errs, ..) with errs an int counting failed writes, or NULL. */
+extern const flare_stream_cbs flare_test_echo_cbs;
+
+#endif
