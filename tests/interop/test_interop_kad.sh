@@ -31,11 +31,11 @@ done
 check "flare F1 and F2 in js's routing table; js in F2's" "$tmp/j.log" \
     'max(e["size"] for e in ev("routing-table")) >= 2'
 
-timeout 30 "$node" "$kad" --listen $L --bootstrap "$F1" --find-peer "${F2##*/}" --closest "${F2##*/}" >"$tmp/jf.log" 2>&1
+timeout 60 "$node" "$kad" --listen $L --bootstrap "$F1" --find-peer "${F2##*/}" --closest "${F2##*/}" >"$tmp/jf.log" 2>&1
 check "js -> flare FIND_NODE: js finds F2's addresses through F1" "$tmp/jf.log" \
     "any(e['peerId'] == '${F2##*/}' and '${F2%/p2p/*}' in e['addrs'] for e in ev('peer')) and \
      '${F2##*/}' in ev('closest')[0]['peers']"
-timeout 30 "$flare" dht find-peer "${F1##*/}" --bootstrap "$J" --listen $L --json >"$tmp/ff.log" 2>&1
+timeout 60 "$flare" dht find-peer "${F1##*/}" --bootstrap "$J" --listen $L --json >"$tmp/ff.log" 2>&1
 check "flare -> js FIND_NODE: flare finds F1's addresses through J" "$tmp/ff.log" \
     "any(e['peerId'] == '${F1##*/}' and '${F1%/p2p/*}' in e['addrs'] for e in ev('peer'))"
 
@@ -43,16 +43,16 @@ c1=bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi
 c2=bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4
 "$flare" dht provide $c1 --bootstrap "$F2" --listen $L --json >"$tmp/fp.log" 2>&1 &
 pids+=($!)
-wait_line "$tmp/fp.log" provided
+wait_line "$tmp/fp.log" provided || wait_line "$tmp/fp.log" provided
 P=$(addr "$tmp/fp.log")
-timeout 30 "$node" "$kad" --listen $L --bootstrap "$F1" --find-providers $c1 >"$tmp/jfp.log" 2>&1
+timeout 60 "$node" "$kad" --listen $L --bootstrap "$F1" --find-providers $c1 >"$tmp/jfp.log" 2>&1
 check "a provider record put by flare is found by js" "$tmp/jfp.log" \
     "any(e['peerId'] == '${P##*/}' for e in ev('provider'))"
 js --bootstrap "$F1" --provide $c2 --stay >"$tmp/jp.log" 2>&1 &
 pids+=($!)
 wait_line "$tmp/jp.log" provided
 JP=$(addr "$tmp/jp.log")
-timeout 30 "$flare" dht find-providers $c2 --bootstrap "$F2" --listen $L --json >"$tmp/ffp.log" 2>&1
+timeout 60 "$flare" dht find-providers $c2 --bootstrap "$F2" --listen $L --json >"$tmp/ffp.log" 2>&1
 check "a provider record put by js is found by flare" "$tmp/ffp.log" \
     "any(e['peerId'] == '${JP##*/}' for e in ev('provider'))"
 
@@ -72,10 +72,10 @@ done
 sleep 2
 first_js=$(addr "$tmp/mj1.log")
 last_flare=$(addr "$tmp/mf8.log")
-timeout 30 "$node" "$kad" --listen $L --bootstrap "$(addr "$tmp/mf1.log")" --find-peer "${last_flare##*/}" >"$tmp/mix1.log" 2>&1
+timeout 60 "$node" "$kad" --listen $L --bootstrap "$(addr "$tmp/mf1.log")" --find-peer "${last_flare##*/}" >"$tmp/mix1.log" 2>&1
 check "mixed DHT of 20: js finds the last flare node" "$tmp/mix1.log" \
     "any(e['peerId'] == '${last_flare##*/}' for e in ev('peer'))"
-timeout 30 "$flare" dht find-peer "${first_js##*/}" --bootstrap "$prev" --listen $L --json \
+timeout 60 "$flare" dht find-peer "${first_js##*/}" --bootstrap "$prev" --listen $L --json \
     >"$tmp/mix2.log" 2>&1
 check "mixed DHT of 20: flare finds the first js node" "$tmp/mix2.log" \
     "any(e['peerId'] == '${first_js##*/}' for e in ev('peer'))"

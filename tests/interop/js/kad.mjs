@@ -152,9 +152,12 @@ async function main () {
   }, 200).unref()
   for (const b of opts.bootstrap) await node.dial(multiaddr(b))
   await actions(opts)
+  actionsDone = true
   if (!opts.stay) finish(0)
 }
 
-process.on('SIGTERM', () => finish(0))
-process.on('SIGINT', () => finish(0))
+// A signal before the actions finished is a failure (a test's timeout).
+let actionsDone = false
+process.on('SIGTERM', () => finish(actionsDone ? 0 : 1, actionsDone ? null : new Error('signal before the actions finished')))
+process.on('SIGINT', () => finish(actionsDone ? 0 : 1))
 main().catch((err) => finish(1, err))
