@@ -202,6 +202,7 @@ typedef enum flare_host_event_type {
     FLARE_HOST_EV_REACHABILITY,   /* u.reachability: AutoNAT's verdict for an IP version changed */
     FLARE_HOST_EV_AUTORELAY,      /* u.autorelay: AutoRelay's choices */
     FLARE_HOST_EV_PORTMAP,        /* u.portmap: a port mapping was made, renewed, lost */
+    FLARE_HOST_EV_DHT,            /* u.dht: the Kademlia DHT's mode or table (flare/kad.h) */
 } flare_host_event_type;
 
 typedef struct flare_host_event {
@@ -301,6 +302,12 @@ typedef struct flare_host_event {
             uint32_t lifetime;               /* seconds granted (0: permanent UPnP lease) */
             int error;                       /* lost / failed: why */
         } portmap;
+        struct {
+            const char *reason; /* "mode": the mode changed (or was set at start);
+                                   "ready": the routing table holds its first peers */
+            int server;         /* 1: serving the DHT, 0: client only */
+            size_t peers;       /* peers in the routing table */
+        } dht;
     } u;
 } flare_host_event;
 

@@ -371,6 +371,10 @@ int flare__peerstore_get(struct flare__peerstore *ps, const flare_peerid *peer, 
                          flare_peer_info *info);
 int flare__peerstore_supports(struct flare__peerstore *ps, const flare_peerid *peer,
                               const char *proto);
+/* Up to cap live addresses of peer, without copying the rest of its entry.
+ * Returns the count. */
+size_t flare__peerstore_addrs(struct flare__peerstore *ps, const flare_peerid *peer,
+                              flare_tstamp now, flare_multiaddr *out, size_t cap);
 
 /* addrs.c */
 int flare__addrs_init(flare_host *h);

@@ -480,6 +480,22 @@ int flare__peerstore_get(struct flare__peerstore *ps, const flare_peerid *peer, 
     return 0;
 }
 
+size_t flare__peerstore_addrs(struct flare__peerstore *ps, const flare_peerid *peer,
+                              flare_tstamp now, flare_multiaddr *out, size_t cap)
+{
+    ps_entry *e = lookup(ps, peer);
+    size_t n = 0;
+    for (size_t i = 0; e && i < e->naddrs && n < cap; i++) {
+        const ps_addr *a = e->addrs[i];
+        if (a->expires > now) {
+            out[n].len = a->len;
+            memcpy(out[n].bytes, a->bytes, a->len);
+            n++;
+        }
+    }
+    return n;
+}
+
 int flare__peerstore_supports(struct flare__peerstore *ps, const flare_peerid *peer,
                               const char *proto)
 {

@@ -10,6 +10,7 @@ static const flare__service *const builtin[] = {
     &flare__svc_ping,         &flare__svc_identify,  &flare__svc_autonat,
     &flare__svc_autorelay,    &flare__svc_portmap,   &flare__svc_families,
     &flare__svc_stun_server,  &flare__svc_hardpunch, &flare__svc_migrate,
+    &flare__svc_kad,
 };
 
 size_t flare__services_builtin(const flare__service *const **list)

@@ -19,6 +19,7 @@ extern const flare__service flare__svc_ping;
 extern const flare__service flare__svc_identify;
 extern const flare__service flare__svc_autonat;
 extern const flare__service flare__svc_autorelay;
+extern const flare__service flare__svc_kad;
 extern const flare__service flare__svc_portmap;
 extern const flare__service flare__svc_families;
 extern const flare__service flare__svc_stun_server;

@@ -5,7 +5,7 @@ _flare() {
     COMPREPLY=()
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local commands="id multiaddr listen dial ping relay autonat stun demo help"
+    local commands="id multiaddr listen dial ping relay autonat stun demo dht help"
     local global="-v --verbose -q --quiet -h --help --version"
     cmd=
     for ((i = 1; i < COMP_CWORD; i++)); do
@@ -21,8 +21,9 @@ _flare() {
     case $prev in
     --key | --message-file) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
     --a-nat | --b-nat) mapfile -t COMPREPLY < <(compgen -W "eim sym fw" -- "$cur"); return ;;
+    --dht-mode) mapfile -t COMPREPLY < <(compgen -W "auto client server" -- "$cur"); return ;;
     --security) mapfile -t COMPREPLY < <(compgen -W "noise tls noise,tls tls,noise" -- "$cur"); return ;;
-    --listen | --relay | --connect | --stun-listen) mapfile -t COMPREPLY < <(compgen -W "/ip4/ /ip6/ /dns/" -- "$cur"); return ;;
+    --listen | --relay | --connect | --stun-listen | --bootstrap) mapfile -t COMPREPLY < <(compgen -W "/ip4/ /ip6/ /dns/" -- "$cur"); return ;;
     --seed | --echo | --message | --wait-holepunch | --autonat-boot-delay | --timeout | -c | --count | \
         --delay-ms | --relay-delay-ms | --deny-peer | --allow-peer | --deny-ip | --allow-ip | \
         --conn-low | --conn-high | --conn-grace | --relay-* | --max-*) return ;;
@@ -35,7 +36,7 @@ _flare() {
         --max-handshakes-per-subnet --max-streams-per-conn --max-streams-per-peer --max-mem
         --max-mem-per-peer --max-mem-per-conn"
     local node="--listen --connect --autonat-boot-delay --share-listen --allow-testnet --tls-cert
-        --tls-key --tls-ca --stun-listen --no-stun-server $ident $policy $rc"
+        --tls-key --tls-ca --stun-listen --no-stun-server --bootstrap --dht-mode $ident $policy $rc"
     local flags
     case $cmd in
     id) flags="$ident" ;;
@@ -47,6 +48,12 @@ _flare() {
         --relay-max-per-ip --relay-max-circuits --relay-circuits-per-peer" ;;
     autonat) flags="--listen $ident --timeout --allow-private" ;;
     stun) flags="--timeout" ;;
+    dht)
+        if [ "$cmd" = dht ] && [ "$COMP_CWORD" -ge 2 ] && [ "${COMP_WORDS[COMP_CWORD - 1]}" = dht ]; then
+            mapfile -t COMPREPLY < <(compgen -W "find-peer find-providers provide get put" -- "$cur")
+            return
+        fi
+        flags="--bootstrap --dht-mode --listen --timeout $ident" ;;
     demo) flags="--sim --a-nat --b-nat --delay-ms --relay-delay-ms --seed" ;;
     help) mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur"); return ;;
     *) return ;;

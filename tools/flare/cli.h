@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "flare/host.h"
+#include "flare/kad.h"
 #include "flare/keys.h"
 #include "flare/multiaddr.h"
 #include "flare/peerid.h"
@@ -60,6 +61,28 @@ int cli_parse_dial_addr(flare_multiaddr *ma, const char *s);
 /* FLARE_RECORD_DIR set: record received traffic as fuzz seeds (record.c). */
 void cli_record_from_env(flare_host *h);
 
+/* The DHT options of the node commands (tools/flare/cmd_dht.c):
+ * --bootstrap MADDR (repeatable) and --dht-mode auto|client|server. */
+#define CLI_DHT_MAX_BOOT 16
+typedef struct cli_dht_opts {
+    flare_multiaddr boot[CLI_DHT_MAX_BOOT];
+    int nboot;
+    flare_kad_mode mode;
+    int mode_set;
+} cli_dht_opts;
+/* 1 if a is a DHT flag (its value v taken), 0 if not, -1 for a bad value
+ * (reported). */
+int cli_dht_parse(cli_dht_opts *o, const char *a, const char *v);
+/* Starts the DHT when a DHT flag was given (or force). Returns 0 or the
+ * error (reported). */
+int cli_dht_enable(flare_host *h, const cli_dht_opts *o, int force);
+/* The `dht` event. */
+void cli_dht_event(const flare_host_event *ev);
+/* A `peer` or `provider` event. */
+void cli_dht_print_peer(const char *event, const flare_kad_peer *p);
+/* The multihash of a CID (v0 or v1) into out. Returns its length or -1. */
+int cli_cid_multihash(const char *s, uint8_t *out, size_t cap);
+
 int cmd_id(int argc, char **argv);
 int cmd_multiaddr(int argc, char **argv);
 int cmd_listen(int argc, char **argv);
@@ -69,5 +92,6 @@ int cmd_relay(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_autonat(int argc, char **argv);
 int cmd_stun(int argc, char **argv);
+int cmd_dht(int argc, char **argv);
 
 #endif

@@ -69,6 +69,10 @@ typedef struct node {
     int es_bad, es_blocked, es_first_relayed, es_relayed, es_moved;
     flare_stream *es;
     uv_timer_t es_timer;
+    cli_dht_opts dht; /* --bootstrap, --dht-mode */
+    int dial_by_id;   /* dial PEER_ID: its addresses come from the DHT */
+    int saw_relayed;  /* ... and a relayed connection to it came up */
+    int lookup_started;
 } node;
 
 static char *ma_str(const flare_multiaddr *ma, char *buf, size_t cap)
@@ -521,6 +525,46 @@ static const char *reach_addrs(flare_host *h)
     return out;
 }
 
+static void on_dialed(flare_host *h, flare_conn *c, int status, void *user);
+
+/* dial PEER_ID: the DHT found the peer's addresses (now in the peerstore). */
+static void on_found(flare_host *h, int status, const flare_kad_peer *p, size_t np, void *user)
+{
+    node *n = user;
+    if (status == 0 && np)
+        cli_dht_print_peer("peer", &p[0]);
+    if (status == 0)
+        status = flare_host_connect(h, &n->target, NULL, on_dialed, n);
+    if (status)
+        on_dialed(h, NULL, status, n);
+}
+
+static void find_target(node *n)
+{
+    n->lookup_started = 1;
+    int rv = flare_kad_find_peer(n->host, &n->target, on_found, n);
+    if (rv)
+        on_dialed(n->host, NULL, rv, n);
+}
+
+/* dial PEER_ID dials every address it found at once, relayed ones too: a
+ * direct connection that comes up after the relayed one (our dial meeting
+ * the peer's DCUtR dial in a simultaneous open) ends the punch wait as a
+ * success, even when our side's DCUtR has no result of its own. */
+static void direct_after_relay(node *n, flare_conn *c)
+{
+    if (flare_conn_is_limited(c)) {
+        n->saw_relayed = 1;
+        return;
+    }
+    if (!n->saw_relayed || !n->wait_holepunch || n->holepunch_done)
+        return;
+    if (flare_host_ping(n->host, &n->target, direct_ping_done, n)) {
+        n->holepunch_done = 1;
+        maybe_done(n);
+    }
+}
+
 static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 {
     node *n = user;
@@ -564,6 +608,8 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
             printf("connected %s %s %s\n", ev->u.conn.outbound ? "to" : "from",
                    pid_str(ev->u.conn.peer, pid, sizeof(pid)),
                    ma_str(ev->u.conn.addr, addr, sizeof(addr)));
+        if (n->dial_by_id && n->have_target && flare_peerid_equal(ev->u.conn.peer, &n->target))
+            direct_after_relay(n, ev->u.conn.conn);
         break;
     case FLARE_HOST_EV_CONN_CLOSED:
         if (cli_json)
@@ -792,6 +838,11 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
                    flare_strerror(ev->u.portmap.error));
         break;
     }
+    case FLARE_HOST_EV_DHT:
+        cli_dht_event(ev);
+        if (n->dial_by_id && !n->lookup_started && strcmp(ev->u.dht.reason, "ready") == 0)
+            find_target(n);
+        break;
     case FLARE_HOST_EV_REACHABILITY:
         snprintf(num, sizeof(num), "\001%d", ev->u.reachability.family);
         if (cli_json)
@@ -1188,7 +1239,11 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             o->tls_key = argv[++i];
         else if (strcmp(a, "--tls-ca") == 0 && more)
             o->tls_ca = argv[++i];
-        else if ((pr = parse_policy(argc, argv, &i, o)) != 0) {
+        else if ((pr = cli_dht_parse(&n->dht, a, more ? argv[i + 1] : NULL)) != 0) {
+            if (pr < 0)
+                return 2;
+            i++;
+        } else if ((pr = parse_policy(argc, argv, &i, o)) != 0) {
             if (pr < 0)
                 return 2;
         } else if (o->relay_cfg && strncmp(a, "--relay-", 8) == 0 && more) {
@@ -1369,6 +1424,8 @@ static int node_run(node *n, node_opts *o)
             cli_multiaddr_hint(o->relays[i]);
         }
     }
+    if (rv == 0)
+        rv = cli_dht_enable(n->host, &n->dht, 0);
     for (int i = 0; i < o->nconnect && rv == 0; i++) {
         flare_multiaddr ma;
         rv = cli_parse_dial_addr(&ma, o->connect[i]);
@@ -1379,7 +1436,19 @@ static int node_run(node *n, node_opts *o)
             cli_multiaddr_hint(o->connect[i]);
         }
     }
-    if (rv == 0 && o->target) {
+    if (rv == 0 && o->target && o->target[0] != '/') {
+        /* A bare peer ID: dialed once the DHT found its addresses. */
+        rv = flare_peerid_parse(&n->target, o->target, strlen(o->target));
+        if (rv) {
+            fprintf(stderr, "flare: cannot dial %s: neither a multiaddr nor a peer ID\n",
+                    o->target);
+            cli_multiaddr_hint(o->target);
+        } else if (!n->dht.nboot) {
+            fprintf(stderr, "flare: dialing a peer ID needs the DHT: --bootstrap MADDR\n");
+            rv = FLARE_ERR_INVALID_ARG;
+        }
+        n->have_target = n->dial_by_id = rv == 0;
+    } else if (rv == 0 && o->target) {
         flare_multiaddr ma;
         rv = cli_parse_dial_addr(&ma, o->target);
         if (rv == 0 && flare_multiaddr_get_peerid(&ma, &n->target) == 0)

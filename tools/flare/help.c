@@ -35,7 +35,9 @@ static const char *const node_text =
     "  --no-stun-server                    do not answer STUN on the UDP listen ports\n"
     "  --tls-cert FILE --tls-key FILE      certificate and key (PEM) of /tls/ws listeners\n"
     "  --tls-ca FILE                       CA certificates (PEM) trusted by wss dials\n"
-    "  --allow-testnet                     TEST-NET ranges count as public (the NAT lab)\n";
+    "  --allow-testnet                     TEST-NET ranges count as public (the NAT lab)\n"
+    "  --bootstrap MADDR                   join the Kademlia DHT through this peer (repeatable)\n"
+    "  --dht-mode auto|client|server       DHT mode (default auto: server once public)\n";
 
 static const char *const common_text =
     "  --json                              one JSON event per line on stdout\n"
@@ -55,9 +57,12 @@ static const struct {
      "addresses others can dial and the `flare dial` command to run next.\n",
      1, 1},
     {"dial",
-     "flare dial MADDR [--echo PROTO --message TEXT | --message-file FILE | --echo-bytes N]\n"
-     "           [--wait-holepunch S] [options]",
-     "Connects to MADDR (ending with /p2p/PEER_ID), waits for identify and with\n"
+     "flare dial MADDR|PEER_ID [--echo PROTO --message TEXT | --message-file FILE | --echo-bytes "
+     "N]\n"
+     "           [--wait-holepunch S] [--bootstrap MADDR...]\n"
+     "           [options]",
+     "Connects to MADDR (ending with /p2p/PEER_ID; or a bare PEER_ID, whose addresses\n"
+     "are looked up in the DHT: needs --bootstrap), waits for identify and with\n"
      "--echo/--message (or --message-file, at most 1 MiB) checks an echo round trip. With "
      "--wait-holepunch S it first\n"
      "waits up to S seconds for the hole punch and sends the message over the\n"
@@ -84,6 +89,14 @@ static const struct {
     {"stun", "flare stun SERVER [--timeout S] [--json]",
      "Asks a STUN server (HOST:PORT, default port 3478, or /ip4|ip6/ADDR/udp/PORT) for our\n"
      "reflexive address (one Binding request, RFC 8489 retransmissions) and prints it.\n",
+     0, 0},
+    {"dht",
+     "flare dht find-peer PEER_ID | find-providers CID | provide CID | get PEER_ID | put\n"
+     "          --bootstrap MADDR... [--listen MADDR] [--key FILE | --seed HEX]\n"
+     "          [--dht-mode auto|client|server] [--timeout S] [--json]",
+     "Kademlia DHT queries: a peer's addresses, a CID's providers, announcing a\n"
+     "CID (stays up and republishes until Ctrl-C), a peer's public key record\n"
+     "(get), publishing ours (put). Exit 0 found/done, 1 not found or timeout.\n",
      0, 0},
     {"demo",
      "flare demo [--sim] [--a-nat eim|sym|fw] [--b-nat eim|sym|fw] [--delay-ms N] [--seed N]",

@@ -103,5 +103,7 @@ int main(int argc, char **argv)
         return cmd_demo(argc - 1, argv + 1);
     if (strcmp(cmd, "stun") == 0)
         return cmd_stun(argc - 1, argv + 1);
+    if (strcmp(cmd, "dht") == 0)
+        return cmd_dht(argc - 1, argv + 1);
     return cmd_autonat(argc - 1, argv + 1);
 }

@@ -1,0 +1,303 @@
+/* Kademlia keys, XOR distance and the k-bucket routing table.
+ *
+ * Buckets are indexed by the common prefix length (cpl) with our own key and
+ * allocated on first use, so a table costs what its peers cost. A peer enters
+ * only after it answered us; a full bucket keeps newcomers in a small
+ * replacement cache that refills it when a member fails. Diversity limits
+ * bound the peers of one IP group (/24, /48) per bucket and per table, so a
+ * single operator cannot fill a bucket (S/Kademlia, go-libp2p-kad-dht's
+ * peer diversity filter). */
+#include <sodium.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "protocols/kad/kad.h"
+
+void flare__kad_key_of(flare__kad_key *k, const uint8_t *data, size_t len)
+{
+    crypto_hash_sha256(k->b, data, len);
+}
+
+void flare__kad_key_of_peer(flare__kad_key *k, const flare_peerid *id)
+{
+    flare__kad_key_of(k, id->bytes, id->len);
+}
+
+int flare__kad_cpl(const flare__kad_key *a, const flare__kad_key *b)
+{
+    for (int i = 0; i < 32; i++) {
+        uint8_t x = a->b[i] ^ b->b[i];
+        if (x)
+            return i * 8 + __builtin_clz((unsigned)x) - 24;
+    }
+    return 256;
+}
+
+int flare__kad_dist_cmp(const flare__kad_key *target, const flare__kad_key *a,
+                        const flare__kad_key *b)
+{
+    for (int i = 0; i < 32; i++) {
+        uint8_t da = a->b[i] ^ target->b[i], db = b->b[i] ^ target->b[i];
+        if (da != db)
+            return da < db ? -1 : 1;
+    }
+    return 0;
+}
+
+void flare__kad_random_key(flare__kad_key *out, const flare__kad_key *self, int cpl, flare_rng rng)
+{
+    if (cpl < 0)
+        cpl = 0;
+    if (cpl > 255)
+        cpl = 255;
+    rng.fn(out->b, sizeof(out->b), rng.user);
+    int byte = cpl / 8, bit = cpl % 8;
+    memcpy(out->b, self->b, (size_t)byte);
+    uint8_t keep = (uint8_t)(0xff00u >> bit); /* the bits before cpl in this byte */
+    uint8_t flip = (uint8_t)(0x80u >> bit);
+    uint8_t v = (uint8_t)((self->b[byte] & keep) | (out->b[byte] & (uint8_t)~keep));
+    out->b[byte] = (uint8_t)((v & (uint8_t)~flip) | ((self->b[byte] ^ flip) & flip));
+}
+
+uint64_t flare__kad_ip_group(const flare_ipaddr *ip, int doc_is_public)
+{
+    if (!ip || (ip->family != 4 && ip->family != 6))
+        return 0;
+    if (!flare_ma_class_is_public(flare_ipaddr_classify(ip), doc_is_public))
+        return 0;
+    size_t n = ip->family == 4 ? 3 : 6;
+    uint64_t g = (uint64_t)ip->family << 56;
+    for (size_t i = 0; i < n; i++)
+        g |= (uint64_t)ip->ip[i] << (8 * (n - 1 - i));
+    return g;
+}
+
+/* ---- routing table ---- */
+
+static const flare__kad_rt_cfg default_cfg = {FLARE__KAD_K, 10, 2, 10};
+
+void flare__kad_rt_init(flare__kad_rt *rt, const flare_peerid *self, const flare__kad_rt_cfg *cfg,
+                        const flare_mem *mem)
+{
+    memset(rt, 0, sizeof(*rt));
+    rt->mem = mem;
+    rt->cfg = cfg ? *cfg : default_cfg;
+    if (!rt->cfg.k)
+        rt->cfg.k = FLARE__KAD_K;
+    rt->self = *self;
+    flare__kad_key_of_peer(&rt->self_key, self);
+}
+
+void flare__kad_rt_free(flare__kad_rt *rt)
+{
+    for (size_t i = 0; i < FLARE__KAD_BUCKETS; i++) {
+        if (!rt->b[i])
+            continue;
+        flare__free(rt->mem, rt->b[i]->e);
+        flare__free(rt->mem, rt->b[i]->r);
+        flare__free(rt->mem, rt->b[i]);
+        rt->b[i] = NULL;
+    }
+    rt->size = 0;
+}
+
+static flare__kad_bucket *bucket(flare__kad_rt *rt, int cpl)
+{
+    if (rt->b[cpl])
+        return rt->b[cpl];
+    flare__kad_bucket *b = flare__calloc(rt->mem, 1, sizeof(*b));
+    if (!b)
+        return NULL;
+    b->e = flare__calloc(rt->mem, rt->cfg.k, sizeof(*b->e));
+    b->r =
+        rt->cfg.replacements ? flare__calloc(rt->mem, rt->cfg.replacements, sizeof(*b->r)) : NULL;
+    if (!b->e || (rt->cfg.replacements && !b->r)) {
+        flare__free(rt->mem, b->e);
+        flare__free(rt->mem, b->r);
+        flare__free(rt->mem, b);
+        return NULL;
+    }
+    rt->b[cpl] = b;
+    return b;
+}
+
+static long find(const flare__kad_rt_entry *e, size_t n, const flare_peerid *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (flare_peerid_equal(&e[i].id, id))
+            return (long)i;
+    return -1;
+}
+
+static void drop_at(flare__kad_rt_entry *e, size_t *n, size_t i)
+{
+    memmove(&e[i], &e[i + 1], (*n - i - 1) * sizeof(*e));
+    (*n)--;
+}
+
+static size_t group_count(const flare__kad_rt_entry *e, size_t n, uint64_t g)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += e[i].group == g;
+    return c;
+}
+
+static size_t table_group_count(const flare__kad_rt *rt, uint64_t g)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < FLARE__KAD_BUCKETS; i++)
+        if (rt->b[i])
+            c += group_count(rt->b[i]->e, rt->b[i]->n, g);
+    return c;
+}
+
+static int diversity_ok(const flare__kad_rt *rt, const flare__kad_bucket *b, uint64_t g)
+{
+    if (!g)
+        return 1;
+    if (rt->cfg.max_group_bucket && group_count(b->e, b->n, g) >= rt->cfg.max_group_bucket)
+        return 0;
+    return !rt->cfg.max_group_table || table_group_count(rt, g) < rt->cfg.max_group_table;
+}
+
+/* Keeps a peer that did not fit; the oldest replacement makes room. */
+static int cache(flare__kad_rt *rt, flare__kad_bucket *b, const flare__kad_rt_entry *ne)
+{
+    if (!rt->cfg.replacements)
+        return FLARE__KAD_RT_CACHED;
+    long j = find(b->r, b->nr, &ne->id);
+    if (j >= 0)
+        drop_at(b->r, &b->nr, (size_t)j);
+    else if (b->nr == rt->cfg.replacements)
+        drop_at(b->r, &b->nr, 0);
+    b->r[b->nr++] = *ne;
+    return FLARE__KAD_RT_CACHED;
+}
+
+int flare__kad_rt_seen(flare__kad_rt *rt, const flare_peerid *id, uint64_t group, flare_tstamp now)
+{
+    if (!id->len || flare_peerid_equal(id, &rt->self))
+        return FLARE_ERR_INVALID_ARG;
+    flare__kad_rt_entry ne = {.id = *id, .group = group, .last_ok = now};
+    flare__kad_key_of_peer(&ne.key, id);
+    int cpl = flare__kad_cpl(&rt->self_key, &ne.key);
+    flare__kad_bucket *b = bucket(rt, cpl);
+    if (!b)
+        return FLARE_ERR_NOMEM;
+    long i = find(b->e, b->n, id);
+    if (i >= 0) {
+        ne.group = b->e[i].group; /* the group it was admitted with */
+        drop_at(b->e, &b->n, (size_t)i);
+        b->e[b->n++] = ne;
+        return FLARE__KAD_RT_UPDATED;
+    }
+    if (!diversity_ok(rt, b, group))
+        return FLARE_ERR_LIMIT;
+    if (b->n == rt->cfg.k)
+        return cache(rt, b, &ne);
+    b->e[b->n++] = ne;
+    rt->size++;
+    return FLARE__KAD_RT_ADDED;
+}
+
+/* The newest replacement that still passes the diversity limits. */
+static void refill(flare__kad_rt *rt, flare__kad_bucket *b)
+{
+    while (b->nr) {
+        flare__kad_rt_entry e = b->r[--b->nr];
+        if (diversity_ok(rt, b, e.group)) {
+            memmove(&b->e[1], &b->e[0], b->n * sizeof(*b->e)); /* least recently seen */
+            b->e[0] = e;
+            b->n++;
+            rt->size++;
+            return;
+        }
+    }
+}
+
+int flare__kad_rt_remove(flare__kad_rt *rt, const flare_peerid *id)
+{
+    flare__kad_key k;
+    flare__kad_key_of_peer(&k, id);
+    flare__kad_bucket *b = rt->b[flare__kad_cpl(&rt->self_key, &k)];
+    if (!b)
+        return 0;
+    long j = find(b->r, b->nr, id);
+    if (j >= 0)
+        drop_at(b->r, &b->nr, (size_t)j);
+    long i = find(b->e, b->n, id);
+    if (i < 0)
+        return 0;
+    drop_at(b->e, &b->n, (size_t)i);
+    rt->size--;
+    refill(rt, b);
+    return 1;
+}
+
+int flare__kad_rt_has(const flare__kad_rt *rt, const flare_peerid *id)
+{
+    flare__kad_key k;
+    flare__kad_key_of_peer(&k, id);
+    const flare__kad_bucket *b = rt->b[flare__kad_cpl(&rt->self_key, &k)];
+    return b && find(b->e, b->n, id) >= 0;
+}
+
+/* Insertion into out (sorted, at most n): the closest n of everything seen. */
+static void consider(const flare__kad_key *target, const flare__kad_rt_entry *e,
+                     const flare__kad_rt_entry **best, size_t *nb, size_t n)
+{
+    size_t pos = *nb;
+    while (pos > 0 && flare__kad_dist_cmp(target, &e->key, &best[pos - 1]->key) < 0)
+        pos--;
+    if (pos >= n)
+        return;
+    size_t last = *nb < n ? *nb : n - 1;
+    memmove(&best[pos + 1], &best[pos], (last - pos) * sizeof(*best));
+    best[pos] = e;
+    if (*nb < n)
+        (*nb)++;
+}
+
+size_t flare__kad_rt_closest(const flare__kad_rt *rt, const flare__kad_key *target,
+                             flare_peerid *out, size_t n)
+{
+    if (!n)
+        return 0;
+    const flare__kad_rt_entry *stackbest[64];
+    const flare__kad_rt_entry **best = stackbest;
+    if (n > 64) {
+        best = flare__calloc(rt->mem, n, sizeof(*best));
+        if (!best)
+            n = 64, best = stackbest;
+    }
+    size_t nb = 0;
+    for (size_t i = 0; i < FLARE__KAD_BUCKETS; i++)
+        for (size_t j = 0; rt->b[i] && j < rt->b[i]->n; j++)
+            consider(target, &rt->b[i]->e[j], best, &nb, n);
+    for (size_t i = 0; i < nb; i++)
+        out[i] = best[i]->id;
+    if (best != stackbest)
+        flare__free(rt->mem, best);
+    return nb;
+}
+
+int flare__kad_rt_max_cpl(const flare__kad_rt *rt)
+{
+    for (int i = FLARE__KAD_BUCKETS - 1; i >= 0; i--)
+        if (rt->b[i] && rt->b[i]->n)
+            return i;
+    return -1;
+}
+
+const flare__kad_rt_entry *flare__kad_rt_at(const flare__kad_rt *rt, size_t i)
+{
+    for (size_t j = 0; j < FLARE__KAD_BUCKETS; j++) {
+        if (!rt->b[j])
+            continue;
+        if (i < rt->b[j]->n)
+            return &rt->b[j]->e[i];
+        i -= rt->b[j]->n;
+    }
+    return NULL;
+}

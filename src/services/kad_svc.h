@@ -1,0 +1,120 @@
+/* Internal declarations of the Kademlia DHT service: kad.c (state, mode,
+ * the server side, maintenance, public API) and kad_query.c (requests to
+ * peers and the queries built from them). */
+#ifndef FLARE_SERVICES_KAD_SVC_H
+#define FLARE_SERVICES_KAD_SVC_H
+
+#include "flare/kad.h"
+#include "protocols/kad/kad.h"
+#include "services/services.h"
+
+#define KAD_MAX_BOOT     64
+#define KAD_MAX_PROVIDED 64
+#define KAD_MAX_PROBES   8                          /* admission exchanges at a time */
+#define KAD_ADDR_TTL     (30 * 60 * FLARE_NS_PER_S) /* addresses learnt from answers */
+
+typedef struct kad_t kad_t;
+typedef struct kad_query kad_query;
+
+typedef enum {
+    Q_CLOSEST,
+    Q_FIND_PEER,
+    Q_PROVIDERS,
+    Q_GET_VALUE,
+    Q_PROVIDE,
+    Q_PUT,
+    Q_REFRESH, /* maintenance: a lookup whose only use is filling the table */
+    Q_WALK,    /* a random walk for relay candidates: connects to hop servers */
+} kad_qkind;
+
+typedef struct kad_rpc {
+    struct kad_rpc *next;
+    kad_t *kad;
+    kad_query *q; /* NULL: an admission probe, or the query is gone */
+    flare_peerid peer;
+    flare_buf req; /* the framed request */
+    flare_buf in;
+    flare_stream *s;
+    flare_io_timer *timer;
+    int expect_reply;
+    int dialing;  /* flare_host_connect's callback is due */
+    int finished; /* the outcome is in; freed once the dial callback came */
+    int err;      /* a failure waiting for the timer to report it */
+    int retried, retry_pending;
+    flare_tstamp deadline;
+} kad_rpc;
+
+struct kad_query {
+    kad_query *next;
+    kad_t *kad;
+    kad_qkind kind;
+    flare__kad_lookup l;
+    uint8_t key[FLARE__KAD_MAX_KEY];
+    size_t klen;
+    flare_peerid target; /* Q_FIND_PEER */
+    uint8_t *value;      /* Q_PUT: to store; Q_GET_VALUE: the best found */
+    size_t vlen;
+    flare_kad_peer *found;
+    size_t nfound, maxfound;
+    flare_kad_peers_cb peers_cb;
+    flare_kad_value_cb value_cb;
+    flare_kad_done_cb done_cb;
+    void *user;
+    int storing; /* the lookup ended: ADD_PROVIDER / PUT_VALUE to the closest */
+    size_t stores_pending, stored;
+    int stop;   /* the answer is in: end the lookup early */
+    int status; /* set before the deferred finish */
+    int finishing;
+    flare_io_timer *timer; /* runs steps and the finish from the loop */
+};
+
+typedef struct kad_provided {
+    uint8_t key[64];
+    uint8_t klen;
+} kad_provided;
+
+struct kad_t {
+    flare_host *h;
+    flare_kad_settings cfg;
+    flare_multiaddr boot[KAD_MAX_BOOT];
+    size_t nboot;
+    flare_kad_mode mode;
+    int server;
+    int ready_reported;
+    int announce_mode; /* report the mode even if unchanged */
+    flare__kad_rt rt;
+    flare__kad_records recs;
+    flare__kad_providers provs;
+    kad_rpc *rpcs;
+    kad_query *queries;
+    size_t nprobes;
+    size_t srv_bytes; /* unfinished requests held by the server side */
+    flare_io_timer *tick;
+    flare_tstamp next_refresh, next_republish, next_boot, self_lookup_due;
+    flare_tstamp next_walk; /* relay discovery: not before */
+    kad_provided provided[KAD_MAX_PROVIDED];
+    size_t nprovided;
+    /* Counters for tests and the simulation summary. */
+    uint64_t lookups, lookup_hops, rpcs_sent, rpcs_failed;
+};
+
+/* kad.c */
+kad_t *kad_get(flare_host *h);
+uint64_t kad_group_of(kad_t *k, const flare_peerid *peer);
+void kad_table_changed(kad_t *k);
+/* Fills p with peer's addresses from the peerstore (at most
+ * FLARE__KAD_MAX_ADDRS, into store). */
+void kad_peer_view(kad_t *k, const flare_peerid *id, flare__kad_peer *p,
+                   flare_multiaddr store[FLARE__KAD_MAX_ADDRS]);
+
+/* kad_query.c */
+kad_query *kad_query_new(kad_t *k, kad_qkind kind, const uint8_t *key, size_t klen);
+/* Seeds the lookup from the table and runs it (results from the loop). */
+void kad_query_start(kad_query *q);
+void kad_query_free_all(kad_t *k);
+void kad_rpcs_free_all(kad_t *k);
+/* Asks peer for its closest peers to our own key; it enters the table when
+ * it answers. */
+void kad_probe(kad_t *k, const flare_peerid *peer);
+
+#endif

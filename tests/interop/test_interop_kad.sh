@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Kademlia DHT interop with js-libp2p 3 and @libp2p/kad-dht on loopback
+# (tests/interop/js/kad.mjs): a flare server F1, a js server J joining
+# through F1 and a flare server F2 joining through J. FIND_NODE is answered
+# both ways (a js client that knows only F1 finds F2 by peer ID; a flare
+# client that knows only J finds F1); a provider record put by flare is
+# found by js and one put by js is found by flare; then a mixed DHT of 20
+# nodes (10 flare, 10 js) where every node finds a peer of the other kind.
+source "$(dirname "$0")/lib.sh"
+kad=$(dirname "$peer")/kad.mjs
+L=/ip4/127.0.0.1/tcp/0
+js() { "$node" "$kad" --listen $L "$@"; }
+addr() { field "$1" listening 'e["addr"]'; }
+
+"$flare" listen --listen $L --dht-mode server --json >"$tmp/f1.log" 2>&1 &
+pids+=($!)
+wait_line "$tmp/f1.log" listening || { echo "flare F1 did not start"; exit 1; }
+F1=$(addr "$tmp/f1.log")
+js --bootstrap "$F1" --stay >"$tmp/j.log" 2>&1 &
+pids+=($!)
+wait_line "$tmp/j.log" listening || { cat "$tmp/j.log"; exit 1; }
+J=$(addr "$tmp/j.log")
+"$flare" listen --listen $L --dht-mode server --bootstrap "$J" --json >"$tmp/f2.log" 2>&1 &
+pids+=($!)
+wait_line "$tmp/f2.log" listening || { echo "flare F2 did not start"; exit 1; }
+F2=$(addr "$tmp/f2.log")
+for _ in $(seq 100); do
+    grep -q '"reason":"ready"' "$tmp/f2.log" && grep -q '"size":2' "$tmp/j.log" && break
+    sleep 0.1
+done
+check "flare F1 and F2 in js's routing table; js in F2's" "$tmp/j.log" \
+    'max(e["size"] for e in ev("routing-table")) >= 2'
+
+timeout 60 "$node" "$kad" --listen $L --bootstrap "$F1" --find-peer "${F2##*/}" --closest "${F2##*/}" >"$tmp/jf.log" 2>&1
+check "js -> flare FIND_NODE: js finds F2's addresses through F1" "$tmp/jf.log" \
+    "any(e['peerId'] == '${F2##*/}' and '${F2%/p2p/*}' in e['addrs'] for e in ev('peer')) and \
+     '${F2##*/}' in ev('closest')[0]['peers']"
+timeout 60 "$flare" dht find-peer "${F1##*/}" --bootstrap "$J" --listen $L --json >"$tmp/ff.log" 2>&1
+check "flare -> js FIND_NODE: flare finds F1's addresses through J" "$tmp/ff.log" \
+    "any(e['peerId'] == '${F1##*/}' and '${F1%/p2p/*}' in e['addrs'] for e in ev('peer'))"
+
+c1=bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi
+c2=bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4
+"$flare" dht provide $c1 --bootstrap "$F2" --listen $L --json >"$tmp/fp.log" 2>&1 &
+pids+=($!)
+wait_line "$tmp/fp.log" provided || wait_line "$tmp/fp.log" provided
+P=$(addr "$tmp/fp.log")
+timeout 60 "$node" "$kad" --listen $L --bootstrap "$F1" --find-providers $c1 >"$tmp/jfp.log" 2>&1
+check "a provider record put by flare is found by js" "$tmp/jfp.log" \
+    "any(e['peerId'] == '${P##*/}' for e in ev('provider'))"
+js --bootstrap "$F1" --provide $c2 --stay >"$tmp/jp.log" 2>&1 &
+pids+=($!)
+wait_line "$tmp/jp.log" provided
+JP=$(addr "$tmp/jp.log")
+timeout 60 "$flare" dht find-providers $c2 --bootstrap "$F2" --listen $L --json >"$tmp/ffp.log" 2>&1
+check "a provider record put by js is found by flare" "$tmp/ffp.log" \
+    "any(e['peerId'] == '${JP##*/}' for e in ev('provider'))"
+
+# A mixed DHT: 8 more flare and 8 more js servers, each joining through the
+# previous node of the other kind.
+prev=$J
+for i in $(seq 8); do
+    "$flare" listen --listen $L --dht-mode server --bootstrap "$prev" --json >"$tmp/mf$i.log" 2>&1 &
+    pids+=($!)
+    wait_line "$tmp/mf$i.log" listening
+    mf=$(addr "$tmp/mf$i.log")
+    js --bootstrap "$mf" --stay >"$tmp/mj$i.log" 2>&1 &
+    pids+=($!)
+    wait_line "$tmp/mj$i.log" listening
+    prev=$(addr "$tmp/mj$i.log")
+done
+sleep 2
+first_js=$(addr "$tmp/mj1.log")
+last_flare=$(addr "$tmp/mf8.log")
+timeout 60 "$node" "$kad" --listen $L --bootstrap "$(addr "$tmp/mf1.log")" --find-peer "${last_flare##*/}" >"$tmp/mix1.log" 2>&1
+check "mixed DHT of 20: js finds the last flare node" "$tmp/mix1.log" \
+    "any(e['peerId'] == '${last_flare##*/}' for e in ev('peer'))"
+timeout 60 "$flare" dht find-peer "${first_js##*/}" --bootstrap "$prev" --listen $L --json \
+    >"$tmp/mix2.log" 2>&1
+check "mixed DHT of 20: flare finds the first js node" "$tmp/mix2.log" \
+    "any(e['peerId'] == '${first_js##*/}' for e in ev('peer'))"
+finish
