@@ -755,6 +755,35 @@ typedef struct flare_portmap_info {
 /* The mappings held now. Returns the count written (<= cap). */
 size_t flare_host_portmap_mappings(flare_host *h, flare_portmap_info *out, size_t cap);
 
+/* ---- STUN server ----------------------------------------------------------------------
+ * Every host answers STUN Binding requests (RFC 8489) that reach its UDP
+ * listen sockets with the address it sees them come from
+ * (XOR-MAPPED-ADDRESS): a public node is a STUN server for browsers and for
+ * private peers gathering server-reflexive ICE candidates. QUIC, STUN and
+ * DTLS share a port by the first byte of each datagram (RFC 7983). Answers
+ * are rate limited (per source IP: 10 per second, bursts of 20, 256 sources
+ * tracked; per host: 1000 per second), never longer than the request plus
+ * 32 bytes (no amplification), and a malformed or authenticated request is
+ * not answered at all. On by default. */
+typedef struct flare_stun_server_stats {
+    uint64_t answered;     /* Binding success responses sent */
+    uint64_t rate_limited; /* valid requests dropped by the rate limits */
+    uint64_t ignored;      /* malformed, not a Binding request, or unanswerable */
+} flare_stun_server_stats;
+
+/* Turns the STUN server on (on != 0, the default) or off. Returns 0 or
+ * FLARE_ERR_UNSUPPORTED (the host has no STUN service). */
+int flare_host_stun_server_enable(flare_host *h, int on);
+/* Also serves STUN on a UDP socket of its own bound to local (port 0: any
+ * free port), for a node without a QUIC listener (or on the standard port
+ * 3478). bound (may be NULL) gets the bound address. Returns 0,
+ * FLARE_ERR_EXISTS (one is already open), FLARE_ERR_INVALID_ARG,
+ * FLARE_ERR_UNSUPPORTED or the driver's bind error (FLARE_ERR_ADDR_IN_USE,
+ * FLARE_ERR_ADDR_NOT_AVAIL, FLARE_ERR_PERMISSION). */
+int flare_host_stun_listen(flare_host *h, const flare_ipaddr *local, flare_ipaddr *bound);
+/* Fills out with the server's counters. Returns 0 or FLARE_ERR_UNSUPPORTED. */
+int flare_host_stun_server_stats(flare_host *h, flare_stun_server_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -180,6 +180,10 @@ struct flare_conn {
 
 enum { FLARE__TAP_SENT_PLAIN, FLARE__TAP_SENT_WIRE, FLARE__TAP_RECV_PLAIN, FLARE__TAP_RECV_WIRE };
 
+/* Bounds of the UDP sharing tables (transport/udp_mux.c). */
+#define FLARE__UDP_MUX_MAX   4
+#define FLARE__UDP_SOCKS_MAX 16
+
 struct flare_host {
     const flare_mem *mem;
     flare_io *io;
@@ -217,6 +221,18 @@ struct flare_host {
     struct flare__connmgr *connmgr; /* connmgr.c; NULL until needed */
     struct flare__rcmgr *rcmgr;     /* rcmgr.c */
     int destroying;
+    /* Datagram consumers and shared UDP sockets (transport/udp_mux.c). */
+    struct {
+        uint8_t lo, hi;
+        int (*fn)(flare_host *h, void *user, flare_io_udp *u, const flare_ipaddr *local,
+                  const flare_ipaddr *from, const uint8_t *data, size_t len);
+        void *user;
+    } udp_mux[FLARE__UDP_MUX_MAX];
+    struct {
+        flare_io_udp *u;
+        flare_ipaddr local;
+        int listening;
+    } udp_socks[FLARE__UDP_SOCKS_MAX];
     /* Test and fuzz-seed recording only (NULL otherwise): sees every chunk a
      * connection sends or receives, as plaintext (once Noise is up) and on
      * the wire (FLARE__TAP_*). */

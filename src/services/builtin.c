@@ -6,8 +6,9 @@
 #include "transport/transport.h"
 
 static const flare__service *const builtin[] = {
-    &flare__svc_relay_client, &flare__svc_dcutr,   &flare__svc_relay_server, &flare__svc_ping,
-    &flare__svc_identify,     &flare__svc_autonat, &flare__svc_autorelay,    &flare__svc_portmap,
+    &flare__svc_relay_client, &flare__svc_dcutr,    &flare__svc_relay_server,
+    &flare__svc_ping,         &flare__svc_identify, &flare__svc_autonat,
+    &flare__svc_autorelay,    &flare__svc_portmap,  &flare__svc_stun_server,
 };
 
 size_t flare__services_builtin(const flare__service *const **list)

@@ -20,6 +20,7 @@ extern const flare__service flare__svc_identify;
 extern const flare__service flare__svc_autonat;
 extern const flare__service flare__svc_autorelay;
 extern const flare__service flare__svc_portmap;
+extern const flare__service flare__svc_stun_server;
 
 /* portmap.c: our mapped addresses, candidates for AutoNAT. Returns the
  * count written. */

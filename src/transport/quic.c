@@ -21,6 +21,7 @@
 #include "transport/quic.h"
 #include "transport/quic/quic_mux.h"
 #include "transport/transport.h"
+#include "transport/udp_mux.h"
 
 typedef struct qsock qsock;
 
@@ -323,6 +324,11 @@ static void sock_on_recv(flare_io_udp *u, const flare_ipaddr *from, const uint8_
                          void *user)
 {
     qsock *s = user;
+    /* STUN and DTLS share the port (RFC 7983): theirs go to other
+     * consumers, the rest (greased QUIC short headers too) to QUIC. */
+    if (len && data[0] < FLARE__UDP_FIRST_QUIC_LO &&
+        flare__udp_mux_input(s->tr->h, u, &s->local, from, data, len))
+        return;
     s->busy++;
     flare__quic_ep_input(s->ep, from, data, len, now_of(s->tr));
     s->busy--;
@@ -356,6 +362,8 @@ static void sock_free(quic_tr *t, qsock *s)
         }
     }
     flare__quic_ep_del(s->ep);
+    if (s->udp)
+        flare__udp_mux_sock_remove(t->h, s->udp);
     if (s->timer)
         io->ops->timer_del(s->timer);
     if (s->udp)
@@ -407,6 +415,7 @@ static int sock_new(quic_tr *t, const flare_ipaddr *local, unsigned flags, qsock
         sock_free(t, s);
         return rv;
     }
+    flare__udp_mux_sock_add(h, s->udp, &s->local, 0);
     *out = s;
     return 0;
 }
@@ -480,6 +489,7 @@ static int quic_listen(flare_host *h, void *state, const flare_multiaddr *ma, fl
         return rv;
     s->l = l;
     l->handle = s;
+    flare__udp_mux_sock_add(h, s->udp, &s->local, 1);
     return flare_multiaddr_from_ipaddr(&l->ma, &s->local, FLARE_MA_UDP);
 }
 
@@ -487,6 +497,7 @@ static void quic_close_listener(flare_host *h, void *state, flare__listener *l)
 {
     qsock *s = l->handle;
     s->l = NULL; /* no new connections; its own go on until the transport ends */
+    flare__udp_mux_sock_add(h, s->udp, &s->local, 0);
 }
 
 /* The socket a dial to family leaves from: a listener's, else a dial-only one. */

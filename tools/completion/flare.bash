@@ -5,7 +5,7 @@ _flare() {
     COMPREPLY=()
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local commands="id multiaddr listen dial ping relay autonat demo help"
+    local commands="id multiaddr listen dial ping relay autonat stun demo help"
     local global="-v --verbose -q --quiet -h --help --version"
     cmd=
     for ((i = 1; i < COMP_CWORD; i++)); do
@@ -22,7 +22,7 @@ _flare() {
     --key | --message-file) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
     --a-nat | --b-nat) mapfile -t COMPREPLY < <(compgen -W "eim sym fw" -- "$cur"); return ;;
     --security) mapfile -t COMPREPLY < <(compgen -W "noise tls noise,tls tls,noise" -- "$cur"); return ;;
-    --listen | --relay | --connect) mapfile -t COMPREPLY < <(compgen -W "/ip4/ /ip6/ /dns/" -- "$cur"); return ;;
+    --listen | --relay | --connect | --stun-listen) mapfile -t COMPREPLY < <(compgen -W "/ip4/ /ip6/ /dns/" -- "$cur"); return ;;
     --seed | --echo | --message | --wait-holepunch | --autonat-boot-delay | --timeout | -c | --count | \
         --delay-ms | --relay-delay-ms | --deny-peer | --allow-peer | --deny-ip | --allow-ip | \
         --conn-low | --conn-high | --conn-grace | --relay-* | --max-*) return ;;
@@ -34,7 +34,7 @@ _flare() {
         --max-conns-per-subnet --max-conns-per-peer --max-handshakes --max-handshakes-per-ip
         --max-handshakes-per-subnet --max-streams-per-conn --max-streams-per-peer --max-mem
         --max-mem-per-peer --max-mem-per-conn"
-    local node="--listen --connect --autonat-boot-delay --share-listen --allow-testnet $ident $policy $rc"
+    local node="--listen --connect --autonat-boot-delay --share-listen --allow-testnet --stun-listen --no-stun-server $ident $policy $rc"
     local flags
     case $cmd in
     id) flags="$ident" ;;
@@ -45,6 +45,7 @@ _flare() {
     relay) flags="$node --relay-data --relay-duration --relay-ttl --relay-max-reservations
         --relay-max-per-ip --relay-max-circuits --relay-circuits-per-peer" ;;
     autonat) flags="--listen $ident --timeout --allow-private" ;;
+    stun) flags="--timeout" ;;
     demo) flags="--sim --a-nat --b-nat --delay-ms --relay-delay-ms --seed" ;;
     help) mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur"); return ;;
     *) return ;;

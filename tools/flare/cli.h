@@ -63,5 +63,6 @@ int cmd_ping(int argc, char **argv);
 int cmd_relay(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_autonat(int argc, char **argv);
+int cmd_stun(int argc, char **argv);
 
 #endif

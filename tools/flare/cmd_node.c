@@ -50,6 +50,8 @@ typedef struct node {
     int port_map;                   /* --port-map: map private listen ports on the gateway */
     const char *port_map_protocols; /* --port-map-protocols LIST (NULL: all) */
     int share_listen;               /* --share-listen: another node may listen on our address */
+    const char *stun_listen;        /* --stun-listen MADDR: a dedicated STUN port */
+    int no_stun_server;             /* --no-stun-server: ignore STUN requests */
     uv_timer_t hp_timer;
     int exit_code;
     int stopping;
@@ -1007,6 +1009,10 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             n->port_map = 1;
         } else if (strcmp(a, "--share-listen") == 0)
             n->share_listen = 1;
+        else if (strcmp(a, "--stun-listen") == 0 && more)
+            n->stun_listen = argv[++i];
+        else if (strcmp(a, "--no-stun-server") == 0)
+            n->no_stun_server = 1;
         else if ((pr = parse_policy(argc, argv, &i, o)) != 0) {
             if (pr < 0)
                 return 2;
@@ -1068,6 +1074,35 @@ static int enable_port_map(node *n)
     return rv;
 }
 
+/* --stun-listen /ip4|ip6/ADDR/udp/PORT and --no-stun-server. */
+static int setup_stun(node *n)
+{
+    if (n->no_stun_server)
+        return flare_host_stun_server_enable(n->host, 0);
+    if (!n->stun_listen)
+        return 0;
+    flare_multiaddr ma;
+    flare_ipaddr ip, bound;
+    int proto = 0, rv = flare_multiaddr_parse(&ma, n->stun_listen);
+    if (rv == 0)
+        rv = flare_multiaddr_to_ipaddr(&ma, &ip, &proto);
+    if (rv == 0 && proto != FLARE_MA_UDP)
+        rv = FLARE_ERR_INVALID_ARG;
+    if (rv == 0)
+        rv = flare_host_stun_listen(n->host, &ip, &bound);
+    if (rv) {
+        fprintf(stderr, "flare: cannot serve STUN on %s: %s\n", n->stun_listen, flare_strerror(rv));
+        return rv;
+    }
+    char a[FLARE_IPADDR_STR_MAX];
+    flare_ipaddr_to_string(&bound, a, sizeof(a));
+    if (cli_json)
+        cli_jsonf("stun_listening", "addr", a, NULL);
+    else if (CLI_HUMAN(CLI_LOG_INFO))
+        printf("STUN server on %s (udp)\n", a);
+    return 0;
+}
+
 static int node_run(node *n, node_opts *o)
 {
     flare_privkey key;
@@ -1125,6 +1160,8 @@ static int node_run(node *n, node_opts *o)
     }
     if (rv == 0 && n->port_map)
         rv = enable_port_map(n);
+    if (rv == 0)
+        rv = setup_stun(n);
     if (rv == 0 && n->relay_server) {
         rv = flare_host_enable_relay_server(n->host, o->relay_cfg);
         if (rv)

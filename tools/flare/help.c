@@ -29,6 +29,8 @@ static const char *const node_text =
     "  --port-map / --no-port-map          map private listen ports on the router (off)\n"
     "  --port-map-protocols LIST           pcp,nat-pmp,upnp (default all; implies --port-map)\n"
     "  --share-listen                      another node may listen on the same address\n"
+    "  --stun-listen MADDR                 also serve STUN on /ip4|ip6/ADDR/udp/PORT\n"
+    "  --no-stun-server                    do not answer STUN on the UDP listen ports\n"
     "  --allow-testnet                     TEST-NET ranges count as public (the NAT lab)\n";
 
 static const char *const common_text =
@@ -69,6 +71,10 @@ static const struct {
      "flare autonat MADDR... [--listen MADDR...] [--key FILE | --seed HEX] [--timeout S]\n"
      "              [--allow-private] [--json]",
      "Asks AutoNAT servers whether our addresses are reachable; exit 0 with a verdict.\n", 0, 0},
+    {"stun", "flare stun SERVER [--timeout S] [--json]",
+     "Asks a STUN server (HOST:PORT, default port 3478, or /ip4|ip6/ADDR/udp/PORT) for our\n"
+     "reflexive address (one Binding request, RFC 8489 retransmissions) and prints it.\n",
+     0, 0},
     {"demo",
      "flare demo [--sim] [--a-nat eim|sym|fw] [--b-nat eim|sym|fw] [--delay-ms N] [--seed N]",
      "Hole punching on the deterministic simulated network, step by step (no root).\n", 0, 0},

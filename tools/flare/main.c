@@ -12,19 +12,13 @@ int cli_json;
  * so "-v"/"-q"/"-h" there are ours. */
 static int is_boolean_flag(const char *a)
 {
-    static const char *const b[] = {"--json",
-                                    "--keep-alive",
-                                    "--auto-relay",
-                                    "--no-holepunch",
-                                    "--port-map",
-                                    "--no-port-map",
-                                    "--share-listen",
-                                    "--allow-testnet",
-                                    "--allow-private",
-                                    "--sim",
-                                    "-v",
-                                    "--verbose",
-                                    "-q",
+    static const char *const b[] = {"--json",          "--keep-alive",
+                                    "--auto-relay",    "--no-holepunch",
+                                    "--port-map",      "--no-port-map",
+                                    "--share-listen",  "--no-stun-server",
+                                    "--allow-testnet", "--allow-private",
+                                    "--sim",           "-v",
+                                    "--verbose",       "-q",
                                     "--quiet"};
     for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++)
         if (strcmp(a, b[i]) == 0)
@@ -106,5 +100,7 @@ int main(int argc, char **argv)
         return cmd_relay(argc - 1, argv + 1);
     if (strcmp(cmd, "demo") == 0)
         return cmd_demo(argc - 1, argv + 1);
+    if (strcmp(cmd, "stun") == 0)
+        return cmd_stun(argc - 1, argv + 1);
     return cmd_autonat(argc - 1, argv + 1);
 }
