@@ -149,6 +149,11 @@ typedef struct flare_host_settings {
      * any of them. Each must be one flare implements, else flare_host_new
      * fails with FLARE_ERR_UNSUPPORTED. Default "/noise". */
     const char *security;
+    /* The /webrtc-direct DTLS certificate and key as PEM (what
+     * flare_host_webrtc_cert_pem gave a previous run; read by
+     * flare_host_new only), so the /certhash in our addresses stays the same
+     * across restarts. Default NULL: a new one in memory. */
+    const char *webrtc_cert_pem;
 } flare_host_settings;
 
 /* Fills every field of c with the default documented on it, and

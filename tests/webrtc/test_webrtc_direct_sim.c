@@ -1,0 +1,235 @@
+/* /webrtc-direct as a host transport on the simulated network: a listener
+ * announces /udp/P/webrtc-direct/certhash/H; a dialer's STUN check, DTLS,
+ * SCTP and the Noise handshake on channel 0 make a connection that carries
+ * identify, ping and an echo stream; a wrong certhash is refused; garbage
+ * datagrams on the port are ignored and the node keeps serving. */
+#include <stdlib.h>
+
+#include "support/test.h"
+
+#include "flare/host.h"
+#include "flare/sim.h"
+#include "flare/sim_world.h"
+#include "support/helpers.h"
+
+#define MS FLARE_NS_PER_MS
+
+typedef struct wnode {
+    flare_sim_host *sh;
+    flare_host *h;
+    const char *ip;
+    int opened, identified, pings;
+    flare_tstamp rtt;
+} wnode;
+
+static void on_event(flare_host *h, const flare_host_event *ev, void *user)
+{
+    wnode *n = user;
+    if (ev->type == FLARE_HOST_EV_CONN_OPENED)
+        n->opened++;
+    else if (ev->type == FLARE_HOST_EV_IDENTIFIED)
+        n->identified++;
+    else if (ev->type == FLARE_HOST_EV_PING) {
+        n->pings++;
+        n->rtt = ev->u.ping.rtt;
+    }
+}
+
+static void make(flare_sim *sim, wnode *n, const char *name, const char *ip, uint8_t seed)
+{
+    memset(n, 0, sizeof(*n));
+    n->ip = ip;
+    flare_test_host_spec sp = {.name = name,
+                               .lan = flare_sim_internet(sim),
+                               .ip = ip,
+                               .link = {.delay = 10 * MS},
+                               .seed = {seed},
+                               .on_event = on_event,
+                               .user = n};
+    assert_int_equal(flare_test_host_make(sim, &sp, &n->sh, &n->h), 0);
+}
+
+/* A listens on /udp/4001/webrtc-direct: its address carries the certhash. */
+static void listen_wd(wnode *a, flare_multiaddr *bound)
+{
+    flare_multiaddr ma;
+    char s[96];
+    snprintf(s, sizeof(s), "/ip4/%s/udp/4001/webrtc-direct", a->ip);
+    assert_int_equal(flare_multiaddr_parse(&ma, s), 0);
+    assert_int_equal(flare_host_listen(a->h, &ma), 0);
+    assert_int_equal(flare_host_listen_addrs(a->h, bound, 1), 1);
+    char t[256];
+    assert_int_equal(flare_multiaddr_to_string(bound, t, sizeof(t)) > 0, 1);
+    snprintf(s, sizeof(s), "/ip4/%s/udp/4001/webrtc-direct/certhash/u", a->ip);
+    assert_memory_equal(t, s, strlen(s));
+    assert_true(flare_multiaddr_has(bound, FLARE_MA_CERTHASH));
+}
+
+typedef struct echo {
+    uint8_t *data;
+    size_t len, off, got;
+    int match, eof;
+    flare_stream *s;
+} echo;
+
+static void e_push(echo *e)
+{
+    while (e->off < e->len) {
+        size_t n = e->len - e->off < 16384 ? e->len - e->off : 16384;
+        int rv = flare_stream_write(e->s, e->data + e->off, n);
+        assert_true(rv == 0 || rv == 1);
+        e->off += n;
+        if (rv == 1)
+            return;
+    }
+    flare_stream_close_write(e->s);
+}
+
+static void e_open(flare_stream *s, int status, void *user)
+{
+    assert_int_equal(status, 0);
+    e_push(user);
+}
+
+static void e_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
+{
+    echo *e = user;
+    if (e->got + len > e->len || memcmp(d, e->data + e->got, len) != 0)
+        e->match = 0;
+    e->got += len;
+}
+
+static void e_eof(flare_stream *s, void *user)
+{
+    ((echo *)user)->eof = 1;
+}
+
+static void e_writable(flare_stream *s, void *user)
+{
+    e_push(user);
+}
+
+static const flare_stream_cbs echo_cbs = {
+    .on_open = e_open, .on_data = e_data, .on_eof = e_eof, .on_writable = e_writable};
+
+static void test_webrtc_direct_connect_identify_ping_echo(void **state)
+{
+    flare_sim *sim = flare_sim_new(1, NULL);
+    wnode a, b;
+    make(sim, &a, "a", "198.51.100.1", 1);
+    make(sim, &b, "b", "198.51.100.2", 2);
+    flare_multiaddr ma;
+    listen_wd(&a, &ma);
+    assert_int_equal(flare_host_set_handler(a.h, "/echo/1", &flare_test_echo_cbs, NULL, 0), 0);
+    assert_int_equal(flare_multiaddr_with_peerid(&ma, flare_host_peerid(a.h)), 0);
+    flare_test_dial r = {0};
+    assert_int_equal(flare_host_dial(b.h, &ma, NULL, flare_test_dial_cb, &r), 0);
+    flare_test_run_ms(sim, 3000);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(a.opened, 1);
+    assert_int_equal(b.opened, 1);
+    assert_string_equal(flare_conn_transport(r.conn), "webrtc-direct");
+    assert_string_equal(flare_conn_security(r.conn), "noise");
+    assert_string_equal(flare_conn_muxer(r.conn), "webrtc");
+    assert_true(a.identified >= 1);
+    assert_true(b.identified >= 1);
+    assert_int_equal(flare_host_ping(b.h, flare_host_peerid(a.h), NULL, NULL), 0);
+    flare_test_run_ms(sim, 1000);
+    assert_int_equal(b.pings, 1);
+    assert_true(b.rtt >= 40 * MS && b.rtt < 60 * MS);
+    echo ex = {.len = 200000, .match = 1};
+    ex.data = malloc(ex.len);
+    for (size_t i = 0; i < ex.len; i++)
+        ex.data[i] = (uint8_t)(i * 7 + (i >> 10));
+    assert_int_equal(
+        flare_host_new_stream(b.h, flare_host_peerid(a.h), "/echo/1", &echo_cbs, &ex, 0, &ex.s), 0);
+    flare_test_run_ms(sim, 10000);
+    assert_int_equal(ex.got, ex.len);
+    assert_true(ex.match);
+    assert_true(ex.eof);
+    free(ex.data);
+    flare_host_del(b.h);
+    flare_host_del(a.h);
+    flare_sim_del(sim);
+}
+
+static void garbage_recv(flare_io_udp *u, const flare_ipaddr *from, const uint8_t *data, size_t len,
+                         void *user)
+{
+    (*(int *)user)++;
+}
+
+/* A wrong certhash fails the dial in DTLS; garbage (bad STUN, fake DTLS,
+ * other bytes) is dropped without an answer; A still serves afterwards. */
+static void test_webrtc_direct_wrong_hash_and_garbage(void **state)
+{
+    flare_sim *sim = flare_sim_new(2, NULL);
+    wnode a, b, g;
+    make(sim, &a, "a", "198.51.100.1", 1);
+    make(sim, &b, "b", "198.51.100.2", 2);
+    make(sim, &g, "g", "198.51.100.3", 3);
+    flare_multiaddr ma;
+    listen_wd(&a, &ma);
+    char s[256], bad[256];
+    flare_multiaddr_to_string(&ma, s, sizeof(s));
+    /* Another certificate's hash (one character of the hash changed). */
+    snprintf(bad, sizeof(bad), "%s", s);
+    size_t n = strlen(bad);
+    bad[n - 2] = bad[n - 2] == 'A' ? 'B' : 'A';
+    flare_multiaddr wrong;
+    assert_int_equal(flare_multiaddr_parse(&wrong, bad), 0);
+    flare_test_dial r = {0};
+    assert_int_equal(flare_host_dial(b.h, &wrong, NULL, flare_test_dial_cb, &r), 0);
+    flare_test_run_ms(sim, 5000);
+    assert_int_equal(r.calls, 1);
+    assert_true(r.status < 0);
+    assert_int_equal(a.opened, 0);
+    /* Garbage from G's own socket. */
+    flare_io *io = flare_sim_host_io(g.sh);
+    flare_ipaddr any, to;
+    memset(&any, 0, sizeof(any));
+    any.family = 4;
+    assert_int_equal(flare_ipaddr_parse(&to, "198.51.100.1:4001"), 0);
+    any.family = to.family;
+    int answers = 0;
+    flare_io_udp *u;
+    assert_int_equal(io->ops->udp_bind(io, &any, 0, garbage_recv, &answers, &u), 0);
+    uint8_t d[300];
+    for (int i = 0; i < 200; i++) {
+        for (size_t j = 0; j < sizeof(d); j++)
+            d[j] = (uint8_t)(i * 31 + j * 7);
+        d[0] = (uint8_t)(i % 64); /* STUN and DTLS first bytes */
+        if (i % 4 == 0) {         /* a STUN header with the cookie, bad rest */
+            d[0] = 0;
+            d[1] = 1;
+            d[2] = 0;
+            d[3] = 8;
+            d[4] = 0x21, d[5] = 0x12, d[6] = 0xA4, d[7] = 0x42;
+        }
+        io->ops->udp_send(u, &to, d, 20 + (size_t)(i % 200));
+    }
+    flare_test_run_ms(sim, 500);
+    assert_int_equal(answers, 0);
+    assert_int_equal(a.opened, 0);
+    /* The right hash still works. */
+    flare_test_dial r2 = {0};
+    assert_int_equal(flare_host_dial(b.h, &ma, NULL, flare_test_dial_cb, &r2), 0);
+    flare_test_run_ms(sim, 3000);
+    assert_int_equal(r2.status, 0);
+    assert_int_equal(a.opened, 1);
+    io->ops->udp_close(u);
+    flare_host_del(b.h);
+    flare_host_del(a.h);
+    flare_host_del(g.h);
+    flare_sim_del(sim);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_webrtc_direct_connect_identify_ping_echo),
+        cmocka_unit_test(test_webrtc_direct_wrong_hash_and_garbage),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
