@@ -760,6 +760,15 @@ typedef struct flare_portmap_info {
 /* The mappings held now. Returns the count written (<= cap). */
 size_t flare_host_portmap_mappings(flare_host *h, flare_portmap_info *out, size_t cap);
 
+/* ---- WebRTC-direct -------------------------------------------------------------------
+ * /ip4|ip6/ADDR/udp/PORT/webrtc-direct listen addresses are announced with
+ * /certhash/H, the hash of the host's DTLS certificate. */
+
+/* Appends the host's WebRTC-direct certificate and key as PEM to out (to
+ * hand to flare_host_settings.webrtc_cert_pem on the next run). Returns 0,
+ * FLARE_ERR_UNSUPPORTED (no WebRTC-direct transport) or an error. */
+int flare_host_webrtc_cert_pem(flare_host *h, flare_buf *out);
+
 /* ---- STUN server ----------------------------------------------------------------------
  * Every host answers STUN Binding requests (RFC 8489) that reach its UDP
  * listen sockets with the address it sees them come from

@@ -661,3 +661,11 @@ const flare__transport flare__tr_webrtc_direct = {
     .close_listener = wd_close_listener,
     .dial = wd_dial,
 };
+
+int flare_host_webrtc_cert_pem(flare_host *h, flare_buf *out)
+{
+    wd_tr *t = h && out ? flare__tr_state(h, &flare__tr_webrtc_direct) : NULL;
+    if (!t)
+        return h && out ? FLARE_ERR_UNSUPPORTED : FLARE_ERR_INVALID_ARG;
+    return flare__dtls_cert_export(t->cert, out);
+}
