@@ -225,11 +225,56 @@ static void test_webrtc_direct_wrong_hash_and_garbage(void **state)
     flare_sim_del(sim);
 }
 
+/* A host given a previous host's certificate (webrtc_cert_pem) announces
+ * the same certhash; a bad PEM fails host creation. */
+static void test_webrtc_direct_cert_kept(void **state)
+{
+    flare_sim *sim = flare_sim_new(3, NULL);
+    wnode a, a2;
+    make(sim, &a, "a", "198.51.100.1", 1);
+    flare_multiaddr ma, ma2;
+    listen_wd(&a, &ma);
+    flare_buf pem;
+    flare_buf_init(&pem, NULL);
+    assert_int_equal(flare_host_webrtc_cert_pem(a.h, &pem), 0);
+    assert_int_equal(flare_buf_append(&pem, (const uint8_t *)"", 1), 0);
+    flare_host_settings cfg;
+    flare_test_settings_default(&cfg);
+    cfg.webrtc_cert_pem = (const char *)pem.base;
+    memset(&a2, 0, sizeof(a2));
+    a2.ip = "198.51.100.9";
+    flare_test_host_spec sp = {.name = "a2",
+                               .lan = flare_sim_internet(sim),
+                               .ip = a2.ip,
+                               .seed = {9},
+                               .cfg = &cfg,
+                               .on_event = on_event,
+                               .user = &a2};
+    assert_int_equal(flare_test_host_make(sim, &sp, &a2.sh, &a2.h), 0);
+    listen_wd(&a2, &ma2);
+    flare_ma_component c1, c2;
+    assert_int_equal(flare_multiaddr_find(&ma, FLARE_MA_CERTHASH, &c1), 0);
+    assert_int_equal(flare_multiaddr_find(&ma2, FLARE_MA_CERTHASH, &c2), 0);
+    assert_int_equal(c1.value_len, c2.value_len);
+    assert_memory_equal(c1.value, c2.value, c1.value_len);
+    flare_host_del(a2.h);
+    cfg.webrtc_cert_pem = "-----BEGIN nonsense-----";
+    sp.name = "a3";
+    sp.ip = "198.51.100.10";
+    flare_sim_host *sh3;
+    flare_host *h3 = NULL;
+    assert_true(flare_test_host_make(sim, &sp, &sh3, &h3) != 0);
+    flare_buf_free(&pem);
+    flare_host_del(a.h);
+    flare_sim_del(sim);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_webrtc_direct_connect_identify_ping_echo),
         cmocka_unit_test(test_webrtc_direct_wrong_hash_and_garbage),
+        cmocka_unit_test(test_webrtc_direct_cert_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
