@@ -638,6 +638,9 @@ static void wd_close(flare_conn *c, void *tr, int abort)
 {
     wlink *k = tr;
     k->c = NULL;
+    /* Now, while c lives: the peer connection allocates from c's budget. */
+    flare__webrtc_pc_del(k->pc);
+    k->pc = NULL;
     if (k->busy) {
         k->dead = 1;
         return;

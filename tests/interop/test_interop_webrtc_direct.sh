@@ -14,7 +14,8 @@ webrtc=$(dirname "$peer")/webrtc.mjs
 # 1. flare listener, js dialer
 timeout 60 "$flare" listen --listen /ip4/127.0.0.1/udp/0/webrtc-direct --echo /echo/1.0.0 --json \
     >"$tmp/f1.out" 2>"$tmp/f1.err" &
-pids+=($!)
+fpid=$!
+pids+=($fpid)
 wait_line "$tmp/f1.out" listening || { echo "flare listener did not start"; cat "$tmp/f1.err"; exit 1; }
 faddr=$(addr_of "$tmp/f1.out")
 timeout 40 "$node" "$webrtc" --dial "$faddr" --ping --echo-send /echo/1.0.0 \
@@ -28,6 +29,12 @@ check "js->flare echo" "$tmp/js1.out" 'any(e["message"] == "hello over webrtc-di
 sleep 0.3
 check "flare listener: inbound over webrtc-direct / noise" "$tmp/f1.out" \
     'any(e["transport"] == "webrtc-direct" and e["security"] == "noise" and e["direction"] == "inbound" for e in ev("connected"))'
+
+sleep 1
+if kill -0 "$fpid" 2>/dev/null; then
+    echo '{"event":"alive"}' >>"$tmp/f1.out"
+fi
+check "flare listener still running after js left" "$tmp/f1.out" 'len(ev("alive")) == 1'
 
 # 2. js listener, flare dialer
 timeout 60 "$node" "$webrtc" --listen /ip4/127.0.0.1/udp/0/webrtc-direct --echo /echo/1.0.0 \
