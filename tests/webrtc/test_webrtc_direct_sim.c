@@ -10,6 +10,7 @@
 #include "flare/host.h"
 #include "flare/sim.h"
 #include "flare/sim_world.h"
+#include "flare/stun.h"
 #include "support/helpers.h"
 
 #define MS FLARE_NS_PER_MS
@@ -154,10 +155,38 @@ static void test_webrtc_direct_connect_identify_ping_echo(void **state)
     flare_sim_del(sim);
 }
 
+typedef struct answers {
+    int n, ok;
+} answers;
+
 static void garbage_recv(flare_io_udp *u, const flare_ipaddr *from, const uint8_t *data, size_t len,
                          void *user)
 {
-    (*(int *)user)++;
+    answers *a = user;
+    flare_stun_msg m;
+    a->n++;
+    /* A success answer keyed with the ufrag, naming our address. */
+    flare_ipaddr mapped;
+    if (flare_stun_parse(&m, data, len) == 0 && m.cls == FLARE_STUN_SUCCESS &&
+        flare_stun_check_integrity(&m, (const uint8_t *)"abc", 3) == 0 &&
+        flare_stun_get_addr(&m, FLARE_STUN_ATTR_XOR_MAPPED_ADDRESS, &mapped) == 0 &&
+        mapped.port != 0)
+        a->ok++;
+}
+
+/* A Binding request from ufrag "abc" with integrity keyed by key. */
+static size_t check_req(uint8_t *buf, size_t cap, const char *key)
+{
+    uint8_t txid[FLARE_STUN_TXID_LEN] = {1, 2, 3};
+    flare_stun_builder b;
+    flare_stun_build_init(&b, buf, cap, FLARE_STUN_BINDING, FLARE_STUN_REQUEST, txid);
+    flare_stun_add_attr(&b, FLARE_STUN_ATTR_USERNAME, "abc:abc", 7);
+    flare_stun_add_u64(&b, FLARE_STUN_ATTR_ICE_CONTROLLING, 42);
+    flare_stun_add_integrity(&b, (const uint8_t *)key, strlen(key));
+    flare_stun_add_fingerprint(&b);
+    int n = flare_stun_build_finish(&b);
+    assert_true(n > 0);
+    return (size_t)n;
 }
 
 /* A wrong certhash fails the dial in DTLS; garbage (bad STUN, fake DTLS,
@@ -192,9 +221,9 @@ static void test_webrtc_direct_wrong_hash_and_garbage(void **state)
     any.family = 4;
     assert_int_equal(flare_ipaddr_parse(&to, "198.51.100.1:4001"), 0);
     any.family = to.family;
-    int answers = 0;
+    answers ans = {0};
     flare_io_udp *u;
-    assert_int_equal(io->ops->udp_bind(io, &any, 0, garbage_recv, &answers, &u), 0);
+    assert_int_equal(io->ops->udp_bind(io, &any, 0, garbage_recv, &ans, &u), 0);
     uint8_t d[300];
     for (int i = 0; i < 200; i++) {
         for (size_t j = 0; j < sizeof(d); j++)
@@ -209,9 +238,18 @@ static void test_webrtc_direct_wrong_hash_and_garbage(void **state)
         }
         io->ops->udp_send(u, &to, d, 20 + (size_t)(i % 200));
     }
+    /* A check whose integrity is not keyed with its ufrag. */
+    size_t rl = check_req(d, sizeof(d), "wrong");
+    io->ops->udp_send(u, &to, d, rl);
     flare_test_run_ms(sim, 500);
-    assert_int_equal(answers, 0);
+    assert_int_equal(ans.n, 0);
     assert_int_equal(a.opened, 0);
+    /* The spec's convention (password = ufrag) is answered, with integrity. */
+    rl = check_req(d, sizeof(d), "abc");
+    io->ops->udp_send(u, &to, d, rl);
+    flare_test_run_ms(sim, 200);
+    assert_int_equal(ans.n, 1);
+    assert_int_equal(ans.ok, 1);
     /* The right hash still works. */
     flare_test_dial r2 = {0};
     assert_int_equal(flare_host_dial(b.h, &ma, NULL, flare_test_dial_cb, &r2), 0);
