@@ -63,6 +63,7 @@ struct wsock {
     flare_ipaddr local;
     flare__listener *l; /* NULL: a dial's own socket */
     size_t nlinks;
+    int shared; /* QUIC's socket, reached through udp_mux: not ours to close */
 };
 
 struct wd_tr {
@@ -313,19 +314,20 @@ static wlink *accept_link(wsock *s, const flare_ipaddr *from)
     return k;
 }
 
-/* The listener's side: answer a check, creating the link on the first. */
-static void stun_request(wsock *s, const flare_stun_msg *m, const flare_ipaddr *from)
+/* The listener's side: answer a check, creating the link on the first.
+ * Returns 1 if the check was ours (authenticated). */
+static int stun_request(wsock *s, const flare_stun_msg *m, const flare_ipaddr *from)
 {
     wd_tr *t = s->tr;
     char ufrag[WD_UFRAG_MAX + 1];
     if (m->method != FLARE_STUN_BINDING || stun_ufrag(m, ufrag) != 0 || stun_auth(m, ufrag) != 0)
-        return;
+        return 0;
     wlink *k = link_find(s, from);
     if (k && strcmp(k->ufrag, ufrag) != 0)
-        return; /* another session's credentials from this address */
+        return 1; /* another session's credentials from this address */
     if (!k) {
         if (!s->l || !(k = accept_link(s, from)))
-            return;
+            return 1;
         memcpy(k->ufrag, ufrag, strlen(ufrag) + 1);
     }
     flare_stun_builder b;
@@ -338,6 +340,7 @@ static void stun_request(wsock *s, const flare_stun_msg *m, const flare_ipaddr *
     if (n > 0)
         t->h->io->ops->udp_send(s->udp, from, t->buf, (size_t)n);
     link_settle(k);
+    return 1;
 }
 
 /* The dialer's side: our check was answered; DTLS may start. */
@@ -359,32 +362,50 @@ static void stun_response(wlink *k, const flare_stun_msg *m)
 
 /* ---- sockets ----------------------------------------------------------------------- */
 
-static void sock_on_recv(flare_io_udp *u, const flare_ipaddr *from, const uint8_t *data, size_t len,
-                         void *user)
+/* A datagram on s: returns 1 if it was WebRTC-direct's (an authenticated
+ * check, the answer to ours, DTLS of a link), else 0 (on a shared socket the
+ * STUN server and QUIC see it next). */
+static int sock_input(wsock *s, const flare_ipaddr *from, const uint8_t *data, size_t len)
 {
-    wsock *s = user;
     if (len == 0)
-        return;
+        return 0;
     if (data[0] <= FLARE__UDP_FIRST_STUN_HI) {
         flare_stun_msg m;
         if (!flare_stun_is_stun(data, len) || flare_stun_parse(&m, data, len) != 0)
-            return;
-        if (m.cls == FLARE_STUN_REQUEST) {
-            stun_request(s, &m, from);
-        } else if (m.cls == FLARE_STUN_SUCCESS || m.cls == FLARE_STUN_ERROR) {
-            wlink *k = link_find(s, from);
-            if (k && k->outbound)
-                stun_response(k, &m);
-        }
-        return;
+            return 0;
+        if (m.cls == FLARE_STUN_REQUEST)
+            return stun_request(s, &m, from);
+        wlink *k = link_find(s, from);
+        if (!k || !k->outbound || m.cls == FLARE_STUN_INDICATION)
+            return 0;
+        stun_response(k, &m);
+        return 1;
     }
     if (data[0] < FLARE__UDP_FIRST_DTLS_LO || data[0] > FLARE__UDP_FIRST_DTLS_HI)
-        return;
+        return 0;
     wlink *k = link_find(s, from);
     if (!k || !k->pc)
-        return;
+        return 0;
     (void)flare__webrtc_pc_input(k->pc, data, len, now_of(s->tr));
     link_settle(k);
+    return 1;
+}
+
+static void sock_on_recv(flare_io_udp *u, const flare_ipaddr *from, const uint8_t *data, size_t len,
+                         void *user)
+{
+    (void)sock_input(user, from, data, len);
+}
+
+/* A datagram on a socket of QUIC's (udp_mux): ours if we listen there. */
+static int on_mux(flare_host *h, void *user, flare_io_udp *u, const flare_ipaddr *local,
+                  const flare_ipaddr *from, const uint8_t *data, size_t len)
+{
+    wd_tr *t = user;
+    for (wsock *s = t->socks; s; s = s->next)
+        if (s->shared && s->udp == u)
+            return sock_input(s, from, data, len);
+    return 0;
 }
 
 static void sock_free(wd_tr *t, wsock *s)
@@ -395,7 +416,7 @@ static void sock_free(wd_tr *t, wsock *s)
             break;
         }
     }
-    if (s->udp)
+    if (s->udp && !s->shared)
         t->h->io->ops->udp_close(s->udp);
     flare__free(t->h->mem, s);
 }
@@ -437,6 +458,9 @@ static int wd_init(flare_host *h, void **state)
         rv = flare__dtls_cert_generate(&t->cert, h->rng, now - SECS_PER_DAY,
                                        now + (int64_t)WD_CERT_DAYS * SECS_PER_DAY);
     }
+    if (rv == 0 &&
+        (rv = flare__udp_mux_add(h, FLARE__UDP_FIRST_STUN_LO, FLARE__UDP_FIRST_DTLS_HI, on_mux, t)))
+        flare__dtls_cert_del(t->cert);
     if (rv) {
         flare__free(h->mem, t);
         return rv;
@@ -457,6 +481,7 @@ static void wd_free(flare_host *h, void *state)
     }
     while (t->socks)
         sock_free(t, t->socks);
+    flare__udp_mux_remove(h, on_mux, t);
     flare__dtls_cert_del(t->cert);
     flare__free(h->mem, t);
 }
@@ -510,6 +535,33 @@ static int listen_ma(wd_tr *t, const flare_ipaddr *ip, flare_multiaddr *out)
     return rv;
 }
 
+/* A QUIC listener bound to ip (a given port) already: WebRTC-direct shares
+ * its port (RFC 7983 demultiplexing in udp_mux). */
+static int share_sock(wd_tr *t, const flare_ipaddr *ip, wsock **out)
+{
+    flare__udp_sock_info info[16];
+    size_t n = ip->port ? flare__udp_mux_socks(t->h, info, 16) : 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!info[i].listening || !flare_ipaddr_equal(&info[i].local, ip))
+            continue;
+        for (wsock *s = t->socks; s; s = s->next)
+            if (s->udp == info[i].u)
+                return FLARE_ERR_ADDR_IN_USE; /* a webrtc-direct listener there already */
+        wsock *s = flare__calloc(t->h->mem, 1, sizeof(*s));
+        if (!s)
+            return FLARE_ERR_NOMEM;
+        s->tr = t;
+        s->udp = info[i].u;
+        s->local = info[i].local;
+        s->shared = 1;
+        s->next = t->socks;
+        t->socks = s;
+        *out = s;
+        return 0;
+    }
+    return FLARE_ERR_NOT_FOUND;
+}
+
 static int wd_listen(flare_host *h, void *state, const flare_multiaddr *ma, flare__listener *l)
 {
     wd_tr *t = state;
@@ -518,7 +570,9 @@ static int wd_listen(flare_host *h, void *state, const flare_multiaddr *ma, flar
     if (rv)
         return rv;
     wsock *s;
-    rv = sock_new(t, &ip, FLARE_IO_REUSE, &s);
+    rv = share_sock(t, &ip, &s);
+    if (rv == FLARE_ERR_NOT_FOUND)
+        rv = sock_new(t, &ip, FLARE_IO_REUSE, &s);
     if (rv)
         return rv;
     s->l = l;

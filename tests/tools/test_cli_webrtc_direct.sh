@@ -3,7 +3,8 @@
 # on /udp/0/webrtc-direct announces /certhash/...; ping and an echo over it,
 # `connected` naming webrtc-direct and noise on both ends; the certificate is
 # kept beside the key file, so a restart announces the same certhash; a
-# wrong certhash fails the dial.
+# wrong certhash fails the dial; QUIC, WebRTC-direct and the STUN server on
+# one UDP port.
 source "$(dirname "$0")/lib.sh"
 
 start() {
@@ -51,4 +52,23 @@ addr2=$(listening_addr "$tmp/l2") || { bad "restart: $(cat "$tmp/l2.err")"; fini
     bad "certhash changed: $addr -> $addr2"
 timeout 20 "$flare" ping "$addr2" --json >"$tmp/p2" 2>&1
 grep -q '"event":"ping"' "$tmp/p2" && ok "ping after the restart" || bad "ping 2: $(cat "$tmp/p2")"
+
+# One port for QUIC, WebRTC-direct and STUN (first-byte demultiplexing).
+port=$((40000 + RANDOM % 20000))
+"$flare" listen --listen /ip4/127.0.0.1/udp/$port/quic-v1 \
+    --listen /ip4/127.0.0.1/udp/$port/webrtc-direct --json >"$tmp/s" 2>"$tmp/s.err" &
+pids+=($!)
+w=$(wait_for "$tmp/s" 'e.get("event") == "listening" and "/webrtc-direct/" in e["addr"]') &&
+    q=$(wait_for "$tmp/s" 'e.get("event") == "listening" and "/quic-v1/" in e["addr"]') ||
+    { bad "shared port listeners: $(cat "$tmp/s.err")"; finish; }
+w=$(field "$w" addr)
+q=$(field "$q" addr)
+[[ $w == /ip4/127.0.0.1/udp/$port/webrtc-direct/* ]] && ok "webrtc-direct on the QUIC port" ||
+    bad "shared address: $w"
+timeout 20 "$flare" ping "$w" --json 2>&1 | grep -q '"event":"ping"' &&
+    ok "ping over webrtc-direct on the shared port" || bad "webrtc-direct ping on the shared port"
+timeout 20 "$flare" ping "$q" --json 2>&1 | grep -q '"event":"ping"' &&
+    ok "ping over QUIC on the shared port" || bad "QUIC ping on the shared port"
+timeout 10 "$flare" stun "127.0.0.1:$port" 2>&1 | grep -q "mapped address 127.0.0.1:" &&
+    ok "STUN answered on the shared port" || bad "no STUN answer on the shared port"
 finish

@@ -307,12 +307,80 @@ static void test_webrtc_direct_cert_kept(void **state)
     flare_sim_del(sim);
 }
 
+static void count_recv(flare_io_udp *u, const flare_ipaddr *from, const uint8_t *data, size_t len,
+                       void *user)
+{
+    flare_stun_msg m;
+    if (flare_stun_parse(&m, data, len) == 0 && m.cls == FLARE_STUN_SUCCESS)
+        (*(int *)user)++;
+}
+
+/* A QUIC listener on udp/4001 and a webrtc-direct one on the same port:
+ * one socket, demultiplexed by first byte. WebRTC-direct, QUIC and a plain
+ * STUN Binding request (the STUN server's) all work on that port. */
+static void test_webrtc_direct_shares_quic_port(void **state)
+{
+    flare_sim *sim = flare_sim_new(4, NULL);
+    wnode a, b, c;
+    make(sim, &a, "a", "198.51.100.1", 1);
+    make(sim, &b, "b", "198.51.100.2", 2);
+    make(sim, &c, "c", "198.51.100.3", 3);
+    flare_multiaddr q, w;
+    assert_int_equal(flare_multiaddr_parse(&q, "/ip4/198.51.100.1/udp/4001/quic-v1"), 0);
+    assert_int_equal(flare_host_listen(a.h, &q), 0);
+    assert_int_equal(flare_multiaddr_parse(&w, "/ip4/198.51.100.1/udp/4001/webrtc-direct"), 0);
+    assert_int_equal(flare_host_listen(a.h, &w), 0);
+    /* A second webrtc-direct listener on that port is refused. */
+    assert_int_equal(flare_host_listen(a.h, &w), FLARE_ERR_ADDR_IN_USE);
+    flare_multiaddr addrs[4];
+    size_t n = flare_host_listen_addrs(a.h, addrs, 4);
+    assert_int_equal(n, 2);
+    flare_multiaddr wa = addrs[0];
+    if (!flare_multiaddr_has(&wa, FLARE_MA_CERTHASH))
+        wa = addrs[1];
+    char s[256];
+    flare_multiaddr_to_string(&wa, s, sizeof(s));
+    assert_memory_equal(s, "/ip4/198.51.100.1/udp/4001/webrtc-direct/certhash/u", 51);
+    flare_test_dial r1 = {0}, r2 = {0};
+    assert_int_equal(flare_host_dial(b.h, &wa, NULL, flare_test_dial_cb, &r1), 0);
+    assert_int_equal(flare_host_dial(c.h, &q, NULL, flare_test_dial_cb, &r2), 0);
+    flare_test_run_ms(sim, 3000);
+    assert_int_equal(r1.status, 0);
+    assert_int_equal(r2.status, 0);
+    assert_string_equal(flare_conn_transport(r1.conn), "webrtc-direct");
+    assert_string_equal(flare_conn_transport(r2.conn), "quic-v1");
+    assert_int_equal(flare_host_ping(b.h, flare_host_peerid(a.h), NULL, NULL), 0);
+    flare_test_run_ms(sim, 1000);
+    assert_int_equal(b.pings, 1);
+    /* A plain Binding request to the shared port: the STUN server answers. */
+    flare_io *io = flare_sim_host_io(c.sh);
+    flare_ipaddr any = {.family = 4}, to;
+    assert_int_equal(flare_ipaddr_parse(&to, "198.51.100.1:4001"), 0);
+    int got = 0;
+    flare_io_udp *u;
+    assert_int_equal(io->ops->udp_bind(io, &any, 0, count_recv, &got, &u), 0);
+    uint8_t req[64], txid[FLARE_STUN_TXID_LEN] = {7};
+    flare_stun_builder sb;
+    flare_stun_build_init(&sb, req, sizeof(req), FLARE_STUN_BINDING, FLARE_STUN_REQUEST, txid);
+    int rl = flare_stun_build_finish(&sb);
+    assert_true(rl > 0);
+    io->ops->udp_send(u, &to, req, (size_t)rl);
+    flare_test_run_ms(sim, 200);
+    assert_int_equal(got, 1);
+    io->ops->udp_close(u);
+    flare_host_del(b.h);
+    flare_host_del(c.h);
+    flare_host_del(a.h);
+    flare_sim_del(sim);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_webrtc_direct_connect_identify_ping_echo),
         cmocka_unit_test(test_webrtc_direct_wrong_hash_and_garbage),
         cmocka_unit_test(test_webrtc_direct_cert_kept),
+        cmocka_unit_test(test_webrtc_direct_shares_quic_port),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
