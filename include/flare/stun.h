@@ -210,11 +210,12 @@ int flare_stun_txn_match(flare_stun_txn *t, const flare_stun_msg *m);
 /* ---- server --------------------------------------------------------------------------- */
 
 /* Answers a Binding request req from `from` with a success response
- * carrying XOR-MAPPED-ADDRESS (and FINGERPRINT if the request had one).
- * Returns the response length; 0 for anything not to be answered (not a
- * valid Binding request, comprehension-required attributes we do not know,
- * integrity we cannot check: silence is the answer to the malformed); or
- * FLARE_ERR_BUFFER_TOO_SMALL. A response is at most
+ * carrying XOR-MAPPED-ADDRESS (and FINGERPRINT if the request had one), or
+ * a 420 error naming the comprehension-required attributes we do not know
+ * (e.g. RFC 5780's CHANGE-REQUEST). Returns the response length; 0 for
+ * anything not to be answered (not a valid Binding request, or one with
+ * integrity we hold no credential for: silence is the answer to the
+ * malformed); or FLARE_ERR_BUFFER_TOO_SMALL. A response is at most
  * FLARE_STUN_SERVER_MAX_RESP bytes and never longer than the request plus
  * FLARE_STUN_SERVER_GROWTH: answering cannot amplify. */
 #define FLARE_STUN_SERVER_MAX_RESP 52

@@ -122,7 +122,7 @@ static void test_stun_on_quic_port(void **st)
     /* Malformed and authenticated requests: silence. */
     flare_test_run_ms(sim, 5000); /* the bucket refills */
     c.answers = 0;
-    uint8_t junk[24] = {0x00, 0x01, 0x00, 0x04, 0x21, 0x12, 0xa4, 0x42};
+    uint8_t junk[24] = {0x00, 0x01, 0x00, 0x08, 0x21, 0x12, 0xa4, 0x42};
     c.io->ops->udp_send(c.u, &srv, junk, sizeof(junk)); /* length field wrong */
     c.io->ops->udp_send(c.u, &srv, junk, 3);
     send_req(&c, &srv, 9, 1);

@@ -310,7 +310,7 @@ static void test_server_answer(void **st)
     rn = flare_stun_server_answer(req, (size_t)n, &v6, out, sizeof(out));
     assert_true(rn > 0 && rn <= n + FLARE_STUN_SERVER_GROWTH);
     /* Silence: a response, an indication, garbage, integrity we cannot
-     * check, an unknown comprehension-required attribute. */
+     * check. */
     uint8_t b[FLARE_STUN_MAX_MSG];
     size_t bn = unhex(resp4_hex, b);
     assert_int_equal(flare_stun_server_answer(b, bn, &v6, out, sizeof(out)), 0);
@@ -322,7 +322,26 @@ static void test_server_answer(void **st)
     flare_stun_build_init(&bl, req, sizeof(req), FLARE_STUN_BINDING, FLARE_STUN_REQUEST, txid);
     flare_stun_add_attr(&bl, 0x7777, "abcd", 4);
     n = flare_stun_build_finish(&bl);
-    assert_int_equal(flare_stun_server_answer(req, (size_t)n, &v6, out, sizeof(out)), 0);
+    /* An unknown comprehension-required attribute: 420 naming it, small. */
+    rn = flare_stun_server_answer(req, (size_t)n, &v6, out, sizeof(out));
+    assert_true(rn > 0 && rn <= n + FLARE_STUN_SERVER_GROWTH);
+    assert_int_equal(flare_stun_parse(&m, out, (size_t)rn), 0);
+    assert_int_equal(m.cls, FLARE_STUN_ERROR);
+    int code;
+    assert_int_equal(flare_stun_get_error(&m, &code, NULL, NULL), 0);
+    assert_int_equal(code, 420);
+    const flare_stun_attr *ua = flare_stun_find(&m, FLARE_STUN_ATTR_UNKNOWN_ATTRIBUTES);
+    assert_non_null(ua);
+    assert_int_equal(ua->len, 2);
+    assert_memory_equal(out + ua->off, "\x77\x77", 2);
+    /* Five unknown ones and a fingerprint: still within the bound. */
+    flare_stun_build_init(&bl, req, sizeof(req), FLARE_STUN_BINDING, FLARE_STUN_REQUEST, txid);
+    for (uint16_t t = 0x7770; t < 0x7775; t++)
+        flare_stun_add_attr(&bl, t, NULL, 0);
+    flare_stun_add_fingerprint(&bl);
+    n = flare_stun_build_finish(&bl);
+    rn = flare_stun_server_answer(req, (size_t)n, &v6, out, sizeof(out));
+    assert_true(rn > 0 && rn <= n + FLARE_STUN_SERVER_GROWTH && rn <= FLARE_STUN_SERVER_MAX_RESP);
     flare_stun_build_init(&bl, req, sizeof(req), FLARE_STUN_BINDING, FLARE_STUN_INDICATION, txid);
     n = flare_stun_build_finish(&bl);
     assert_int_equal(flare_stun_server_answer(req, (size_t)n, &v6, out, sizeof(out)), 0);

@@ -100,14 +100,26 @@ int flare_stun_server_answer(const uint8_t *req, size_t len, const flare_ipaddr 
         return 0;
     if (m.method != FLARE_STUN_BINDING || m.cls != FLARE_STUN_REQUEST)
         return 0;
-    /* Integrity we hold no credential for, and attributes we must
-     * understand but do not: silence (an error answer could be larger than
-     * the request). */
-    if (m.unknown_required || m.integrity_off || m.integrity256_off)
+    /* Integrity we hold no credential for: not for us (an ICE check). */
+    if (m.integrity_off || m.integrity256_off)
         return 0;
     flare_stun_builder b;
-    flare_stun_build_init(&b, out, cap, FLARE_STUN_BINDING, FLARE_STUN_SUCCESS, m.txid);
-    flare_stun_add_addr(&b, FLARE_STUN_ATTR_XOR_MAPPED_ADDRESS, from);
+    if (m.unknown_required) {
+        /* 420 naming (up to 4 of) them, with no reason phrase: at most 48
+         * bytes for a request of at least 24 (RFC 8489 section 6.3.1.1). */
+        uint8_t types[8];
+        size_t n = m.unknown_required < 4 ? m.unknown_required : 4;
+        for (size_t i = 0; i < n; i++) {
+            types[2 * i] = (uint8_t)(m.unknown_types[i] >> 8);
+            types[2 * i + 1] = (uint8_t)m.unknown_types[i];
+        }
+        flare_stun_build_init(&b, out, cap, FLARE_STUN_BINDING, FLARE_STUN_ERROR, m.txid);
+        flare_stun_add_error(&b, FLARE_STUN_ERR_UNKNOWN_ATTR, NULL);
+        flare_stun_add_attr(&b, FLARE_STUN_ATTR_UNKNOWN_ATTRIBUTES, types, 2 * n);
+    } else {
+        flare_stun_build_init(&b, out, cap, FLARE_STUN_BINDING, FLARE_STUN_SUCCESS, m.txid);
+        flare_stun_add_addr(&b, FLARE_STUN_ATTR_XOR_MAPPED_ADDRESS, from);
+    }
     if (m.fingerprint_off)
         flare_stun_add_fingerprint(&b);
     return flare_stun_build_finish(&b);
