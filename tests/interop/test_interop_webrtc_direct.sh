@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Interop: js-libp2p 3.3.11 + @libp2p/webrtc 6.0.30 (webRTCDirect, in Node
 # through node-datachannel) against flare over loopback /webrtc-direct:
-#  1. flare listens (echo) on /udp/0/webrtc-direct/certhash/...; js dials it
+#  1. flare listens (echo) on /udp/P/webrtc-direct/certhash/... (P shared
+#     with its QUIC listener); js dials it
 #     (its ICE agent's STUN check, DTLS as client with the certhash, SCTP,
 #     Noise on channel 0): identify, ping, an echo round trip;
 #  2. js listens, flare dials its /webrtc-direct/certhash address: connected
@@ -12,12 +13,17 @@ source "$(dirname "$0")/lib.sh"
 webrtc=$(dirname "$peer")/webrtc.mjs
 
 # 1. flare listener, js dialer
-timeout 60 "$flare" listen --listen /ip4/127.0.0.1/udp/0/webrtc-direct --echo /echo/1.0.0 --json \
+# flare's WebRTC-direct listener shares its QUIC listener's port.
+port=$((40000 + RANDOM % 20000))
+timeout 60 "$flare" listen --listen /ip4/127.0.0.1/udp/$port/quic-v1 \
+    --listen /ip4/127.0.0.1/udp/$port/webrtc-direct --echo /echo/1.0.0 --json \
     >"$tmp/f1.out" 2>"$tmp/f1.err" &
 fpid=$!
 pids+=($fpid)
 wait_line "$tmp/f1.out" listening || { echo "flare listener did not start"; cat "$tmp/f1.err"; exit 1; }
-faddr=$(addr_of "$tmp/f1.out")
+sleep 0.3
+faddr=$(grep -o '"addr":"[^"]*/webrtc-direct/certhash/[^"]*"' "$tmp/f1.out" | head -1 | cut -d'"' -f4)
+[[ $faddr == /ip4/127.0.0.1/udp/$port/webrtc-direct/* ]] || { echo "no shared webrtc-direct address"; cat "$tmp/f1.out" "$tmp/f1.err"; exit 1; }
 timeout 40 "$node" "$webrtc" --dial "$faddr" --ping --echo-send /echo/1.0.0 \
     --message "hello over webrtc-direct" --exit-after-ms 30000 >"$tmp/js1.out" 2>"$tmp/js1.err"
 echo "{\"event\":\"exit-status\",\"status\":$?}" >>"$tmp/js1.out"
