@@ -5,8 +5,8 @@ set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config clang clang-format
       libuv1-dev libsodium-dev libgnutls28-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev
-      libsecp256k1-dev libusrsctp-dev libprotobuf-c-dev protobuf-c-compiler libcmocka-dev libminiupnpc-dev
-      iproute2 nftables conntrack miniupnpd-nftables nodejs npm)
+      libsecp256k1-dev libusrsctp-dev libwslay-dev gnutls-bin libprotobuf-c-dev protobuf-c-compiler
+      libcmocka-dev libminiupnpc-dev iproute2 nftables conntrack miniupnpd-nftables nodejs npm chromium)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -34,7 +34,7 @@ if [ $quick -eq 0 ]; then
     cmake --build build-asan -j"$JOBS"
     step "tests under sanitizers"
     (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-        ctest --output-on-failure -j"$JOBS" -LE 'interop|lab') || fail=1
+        ctest --output-on-failure -j"$JOBS" -LE 'interop|lab|browser') || fail=1
 
     step "fuzz (short run)"
     scripts/fuzz.sh 8 || fail=1

@@ -154,6 +154,15 @@ typedef struct flare_host_settings {
      * flare_host_new only), so the /certhash in our addresses stays the same
      * across restarts. Default NULL: a new one in memory. */
     const char *webrtc_cert_pem;
+    /* Secure WebSockets (/tls/ws, /wss). The listener's certificate chain
+     * and private key, PEM files read by flare_host_new (both or neither;
+     * without them a /tls/ws listen fails with FLARE_ERR_INVALID_ARG), and
+     * the CA certificates (PEM) a wss dial trusts instead of the system's
+     * store (read at the first wss dial). Default NULL; the strings must
+     * stay valid while the host lives. */
+    const char *tls_cert_file;
+    const char *tls_key_file;
+    const char *tls_ca_file;
 } flare_host_settings;
 
 /* Fills every field of c with the default documented on it, and

@@ -48,6 +48,7 @@ typedef struct flare_io_sock flare_io_sock;
 typedef struct flare_io_listener flare_io_listener;
 typedef struct flare_io_timer flare_io_timer;
 typedef struct flare_io_udp flare_io_udp;
+typedef struct flare_io_resolve flare_io_resolve;
 typedef struct flare_io_upnp flare_io_upnp;
 
 /* A UPnP IGD request (flare_io_ops.upnp). */
@@ -88,6 +89,10 @@ typedef void (*flare_io_accept_cb)(flare_io_listener *l, flare_io_sock *s, void 
 typedef void (*flare_io_timer_cb)(flare_io_timer *t, void *user);
 typedef void (*flare_io_udp_recv_cb)(flare_io_udp *u, const flare_ipaddr *from, const uint8_t *data,
                                      size_t len, void *user);
+/* A name resolved: status 0 and an address (port 0), or FLARE_ERR_NOT_FOUND
+ * (no address of the family asked for) or another error; ip is NULL then. */
+typedef void (*flare_io_resolve_cb)(flare_io_resolve *r, int status, const flare_ipaddr *ip,
+                                    void *user);
 /* A UPnP request finished; op is gone once this returns. */
 typedef void (*flare_io_upnp_cb)(flare_io_upnp *op, const flare_io_upnp_result *r, void *user);
 
@@ -137,6 +142,13 @@ typedef struct flare_io_ops {
     int (*udp_send)(flare_io_udp *u, const flare_ipaddr *to, const uint8_t *data, size_t len);
     void (*udp_close)(flare_io_udp *u);
 
+    /* Optional (NULL: names are not resolved, as in the simulator): looks a
+     * DNS name up with the system resolver, asynchronously, for an address
+     * of family (4, 6, or 0 for either); cb runs once from the loop, unless
+     * resolve_cancel(*out) was called before. */
+    int (*resolve)(flare_io *io, const char *name, int family, flare_io_resolve_cb cb, void *user,
+                   flare_io_resolve **out);
+    void (*resolve_cancel)(flare_io_resolve *r);
     /* Port mapping (optional: a driver without them leaves them NULL). The
      * default gateway of IP version family and our address towards it (port
      * 0): 0, FLARE_ERR_NOT_FOUND (no default route) or FLARE_ERR_UNSUPPORTED. */

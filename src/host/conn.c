@@ -75,11 +75,13 @@ void flare__conn_accepted(flare_conn *c)
      * the remote IP, so not when it is a relay's. */
     if (!c->tr_ops || !(c->tr_ops->flags & FLARE__TR_SHARED_IP))
         flare__svc_inbound(c->host, c);
-    if (c->transport->kind == FLARE__TR_BYTES) {
+    if (c->transport->kind == FLARE__TR_BYTES && !(c->tr_ops->flags & FLARE__TR_LATE_UPGRADE)) {
         flare__conn_start_upgrade(c);
         return;
     }
-    /* The transport's own handshake runs: flare__conn_session_ready. */
+    /* The transport's own handshake runs first (WebSocket, TLS: it calls
+     * flare__conn_start_upgrade; a session transport calls
+     * flare__conn_session_ready). */
     c->handshake_deadline = flare_io_now(c->host->io) + c->host->cfg.handshake_timeout;
     flare__conn_arm_timer(c);
 }

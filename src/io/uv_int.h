@@ -133,6 +133,10 @@ int flare__uv_udp_addr(flare_io_udp *u, flare_ipaddr *local);
 int flare__uv_udp_send(flare_io_udp *u, const flare_ipaddr *to, const uint8_t *data, size_t len);
 void flare__uv_udp_close(flare_io_udp *u);
 
+int flare__uv_resolve(flare_io *io, const char *name, int family, flare_io_resolve_cb cb,
+                      void *user, flare_io_resolve **out);
+void flare__uv_resolve_cancel(flare_io_resolve *r);
+
 /* uv_portmap.c: the default gateway, and UPnP IGD on libuv's thread pool.
  * Work in flight counts in nhandles (the driver outlives it);
  * flare__uv_release drops one and frees a dying driver at zero. */

@@ -42,6 +42,10 @@
 
 /* The remote IP is not the peer's own (it is a relay's): no per-IP limits. */
 #define FLARE__TR_SHARED_IP 1u
+/* An accepted connection has a handshake of its own first (WebSocket,
+ * TLS): the transport calls flare__conn_start_upgrade when it is done; the
+ * handshake deadline runs from the accept. */
+#define FLARE__TR_LATE_UPGRADE 2u
 
 typedef enum {
     FLARE__TR_BYTES,   /* a byte stream: the core runs the upgrade over it */

@@ -155,7 +155,7 @@ static void test_connect_identify(void **state)
     /* A transport's address that no registered transport matches is
      * refused, not dialed as TCP. */
     flare_multiaddr ws;
-    assert_int_equal(flare_multiaddr_parse(&ws, "/ip4/10.0.0.2/tcp/4001/ws"), 0);
+    assert_int_equal(flare_multiaddr_parse(&ws, "/ip4/10.0.0.2/tcp/4001/http"), 0);
     assert_int_equal(flare_host_dial(a->h, &ws, NULL, NULL, NULL), FLARE_ERR_UNSUPPORTED);
     assert_int_equal(flare_host_listen(a->h, &ws), FLARE_ERR_UNSUPPORTED);
     /* B learnt A's protocols and listen address from identify. */

@@ -26,6 +26,16 @@ done
 human=$(timeout 10 "$flare" stun "127.0.0.1:$qport")
 [[ $human == "mapped address 127.0.0.1:"* ]] && ok "human output: $human" || bad "human output: $human"
 
+# IPv6: a node on [::1] answers with our [::1] address.
+"$flare" listen --listen /ip6/::1/udp/0/quic-v1 --json >"$tmp/l6" 2>&1 &
+pids+=($!)
+if a6=$(listening_addr "$tmp/l6"); then
+    line=$(timeout 10 "$flare" stun "[::1]:$(echo "$a6" | cut -d/ -f5)" --json | grep '"event":"stun"')
+    [[ $(field "$line" mapped) == "[::1]:"* ]] && ok "IPv6: $(field "$line" mapped)" || bad "IPv6: $line"
+else
+    echo "note: no IPv6 loopback here; IPv6 case skipped"
+fi
+
 # A port nobody answers on: timeout, exit 1, an error event.
 dead=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 out=$(timeout 10 "$flare" stun "127.0.0.1:$dead" --timeout 0.8 --json)

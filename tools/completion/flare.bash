@@ -34,7 +34,8 @@ _flare() {
         --max-conns-per-subnet --max-conns-per-peer --max-handshakes --max-handshakes-per-ip
         --max-handshakes-per-subnet --max-streams-per-conn --max-streams-per-peer --max-mem
         --max-mem-per-peer --max-mem-per-conn"
-    local node="--listen --connect --autonat-boot-delay --share-listen --allow-testnet --stun-listen --no-stun-server $ident $policy $rc"
+    local node="--listen --connect --autonat-boot-delay --share-listen --allow-testnet --tls-cert
+        --tls-key --tls-ca --stun-listen --no-stun-server $ident $policy $rc"
     local flags
     case $cmd in
     id) flags="$ident" ;;

@@ -52,6 +52,11 @@ int cli_parse_seconds(const char *flag, const char *s, double min, double max, d
 /* A byte count: a whole number, optionally followed by K, M or G (binary
  * multiples), that fits a size_t. */
 int cli_parse_bytes(const char *flag, const char *s, size_t *out);
+/* A multiaddr to dial: /dns, /dns4 and /dns6 names of TCP addresses are
+ * resolved with the system resolver (resolve.c); WebSocket ones are left to
+ * the library. */
+int cli_resolve_multiaddr(const flare_multiaddr *in, flare_multiaddr *out);
+int cli_parse_dial_addr(flare_multiaddr *ma, const char *s);
 /* FLARE_RECORD_DIR set: record received traffic as fuzz seeds (record.c). */
 void cli_record_from_env(flare_host *h);
 

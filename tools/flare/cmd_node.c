@@ -731,7 +731,7 @@ static void connect_tick(uv_timer_t *t)
     for (int i = 0; i < n->nconnect; i++) {
         flare_multiaddr ma;
         flare_peerid peer;
-        if (flare_multiaddr_parse(&ma, n->connect[i]) == 0 &&
+        if (cli_parse_dial_addr(&ma, n->connect[i]) == 0 &&
             flare_multiaddr_get_peerid(&ma, &peer) == 0 && !flare_host_conn_to(n->host, &peer))
             flare_host_dial(n->host, &ma, NULL, on_connected, n);
     }
@@ -756,6 +756,10 @@ typedef struct node_opts {
     size_t rc_val[16];
     unsigned rc_set;    /* bit i: rc_flags[i] given */
     char security[128]; /* --security as protocol IDs ("" = the host's default) */
+    /* Secure WebSockets: --tls-cert/--tls-key (a /tls/ws listener's
+     * certificate chain and key, PEM) and --tls-ca (trusted for wss dials
+     * instead of the system's store). */
+    const char *tls_cert, *tls_key, *tls_ca;
 } node_opts;
 
 /* --security LIST: names (noise, tls) or protocol IDs, comma separated, into
@@ -1015,6 +1019,12 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
             n->stun_listen = argv[++i];
         else if (strcmp(a, "--no-stun-server") == 0)
             n->no_stun_server = 1;
+        else if (strcmp(a, "--tls-cert") == 0 && more)
+            o->tls_cert = argv[++i];
+        else if (strcmp(a, "--tls-key") == 0 && more)
+            o->tls_key = argv[++i];
+        else if (strcmp(a, "--tls-ca") == 0 && more)
+            o->tls_ca = argv[++i];
         else if ((pr = parse_policy(argc, argv, &i, o)) != 0) {
             if (pr < 0)
                 return 2;
@@ -1038,6 +1048,10 @@ static int parse_common(int argc, char **argv, node *n, node_opts *o, int need_t
     }
     if (need_target && !o->target) {
         fprintf(stderr, "flare: missing MADDR\n");
+        return 2;
+    }
+    if (!o->tls_cert != !o->tls_key) {
+        fprintf(stderr, "flare: --tls-cert and --tls-key go together\n");
         return 2;
     }
     return 0;
@@ -1175,6 +1189,9 @@ static int node_run(node *n, node_opts *o)
     if (o->conn_grace >= 0)
         cfg.conn_grace_period = (flare_tstamp)o->conn_grace * FLARE_NS_PER_S;
     apply_rc_flags(o, &cfg);
+    cfg.tls_cert_file = o->tls_cert;
+    cfg.tls_key_file = o->tls_key;
+    cfg.tls_ca_file = o->tls_ca;
     if (o->security[0])
         cfg.security = o->security;
     flare_buf cert_pem;
@@ -1190,6 +1207,9 @@ static int node_run(node *n, node_opts *o)
     if (rv) {
         flare_buf_free(&cert_pem);
         fprintf(stderr, "flare: cannot start: %s\n", flare_strerror(rv));
+        if (o->tls_cert && (rv == FLARE_ERR_NOT_FOUND || rv == FLARE_ERR_MALFORMED))
+            fprintf(stderr, "flare: check --tls-cert %s and --tls-key %s (PEM files)\n",
+                    o->tls_cert, o->tls_key);
         return 1;
     }
     if (!cert_pem.len)
@@ -1226,7 +1246,7 @@ static int node_run(node *n, node_opts *o)
     }
     for (int i = 0; i < o->nrelays && rv == 0; i++) {
         flare_multiaddr ma;
-        rv = flare_multiaddr_parse(&ma, o->relays[i]);
+        rv = cli_parse_dial_addr(&ma, o->relays[i]);
         if (rv == 0)
             rv = flare_host_relay_reserve(n->host, &ma);
         if (rv) {
@@ -1236,7 +1256,7 @@ static int node_run(node *n, node_opts *o)
     }
     for (int i = 0; i < o->nconnect && rv == 0; i++) {
         flare_multiaddr ma;
-        rv = flare_multiaddr_parse(&ma, o->connect[i]);
+        rv = cli_parse_dial_addr(&ma, o->connect[i]);
         if (rv == 0)
             rv = flare_host_dial(n->host, &ma, NULL, on_connected, n);
         if (rv) {
@@ -1246,7 +1266,7 @@ static int node_run(node *n, node_opts *o)
     }
     if (rv == 0 && o->target) {
         flare_multiaddr ma;
-        rv = flare_multiaddr_parse(&ma, o->target);
+        rv = cli_parse_dial_addr(&ma, o->target);
         if (rv == 0 && flare_multiaddr_get_peerid(&ma, &n->target) == 0)
             n->have_target = 1;
         else if (rv == 0) {

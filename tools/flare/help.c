@@ -31,6 +31,8 @@ static const char *const node_text =
     "  --share-listen                      another node may listen on the same address\n"
     "  --stun-listen MADDR                 also serve STUN on /ip4|ip6/ADDR/udp/PORT\n"
     "  --no-stun-server                    do not answer STUN on the UDP listen ports\n"
+    "  --tls-cert FILE --tls-key FILE      certificate and key (PEM) of /tls/ws listeners\n"
+    "  --tls-ca FILE                       CA certificates (PEM) trusted by wss dials\n"
     "  --allow-testnet                     TEST-NET ranges count as public (the NAT lab)\n";
 
 static const char *const common_text =
@@ -61,7 +63,9 @@ static const struct {
      "Exit: 0 done, 1 failure, 2 usage, 3 hole punch failed, 4 no hole punch in time.\n",
      1, 1},
     {"ping", "flare ping MADDR [-c N] [options] [--json]",
-     "Connects to MADDR and pings it every second, N times (default 1).\n", 0, 1},
+     "Connects to MADDR and pings it every second, N times (default 1). --tls-ca FILE\n"
+     "trusts these CA certificates for a /tls/ws address.\n",
+     0, 1},
     {"relay",
      "flare relay [--listen MADDR...] [--relay-data BYTES] [--relay-duration S] [--relay-ttl S]\n"
      "            [--relay-max-reservations N] [--relay-max-per-ip N] [--relay-max-circuits N]\n"

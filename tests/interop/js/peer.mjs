@@ -4,8 +4,9 @@
 // each with an "event" field, so a test driver (shell or C) can follow it.
 // Diagnostics go to stderr. See README.md for the flags and the events.
 //
-// Only TCP + Noise (or TLS, with --security) + yamux are configured (no
-// mplex) so the peer on the other side is exercised on exactly that stack.
+// Only TCP (and with --websockets, WebSocket) + Noise (or TLS, with --security)
+// + yamux are configured (no mplex) so the peer on the other side is
+// exercised on exactly that stack.
 
 import { parseArgs } from 'node:util'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -37,6 +38,8 @@ const USAGE = `usage: peer.mjs [options]
   --relay               run a circuit relay v2 server (hop)
   --reserve MADDR       reserve a slot on the relay at MADDR (ends in /p2p/ID)
                         and listen on MADDR/p2p-circuit; prints "reserved"
+  --websockets          also the WebSocket transport (/ws, /tls/ws: see
+                        websockets.mjs for the certificate)
   --relay-client        enable the circuit relay v2 transport (implied by
                         --reserve and by a --dial address with /p2p-circuit)
   --autonat             run an AutoNAT v1 service
@@ -86,6 +89,7 @@ function parse () {
       relay: { type: 'boolean', default: false },
       reserve: { type: 'string', multiple: true, default: [] },
       'relay-client': { type: 'boolean', default: false },
+      websockets: { type: 'boolean', default: false },
       autonat: { type: 'boolean', default: false },
       'autonat-v2': { type: 'boolean', default: false },
       'id-only': { type: 'boolean', default: false },
@@ -135,6 +139,10 @@ async function createNode (opts, privateKey) {
     ping: ping({ runOnLimitedConnection: true })
   }
   const transports = [tcp()]
+  if (opts.websockets) {
+    const { webSocketsTransport } = await import('./websockets.mjs')
+    transports.push(webSocketsTransport())
+  }
   const listen = [...opts.listen, ...opts.reserve.map((r) => `${r}/p2p-circuit`)]
   if (opts['relay-client'] || opts.reserve.length > 0 || opts.dial?.includes('/p2p-circuit')) {
     const { circuitRelayTransport } = await import('@libp2p/circuit-relay-v2')
