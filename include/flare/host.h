@@ -156,6 +156,11 @@ typedef struct flare_host_settings {
      * any of them. Each must be one flare implements, else flare_host_new
      * fails with FLARE_ERR_UNSUPPORTED. Default "/noise". */
     const char *security;
+    /* The /webrtc-direct DTLS certificate and key as PEM (what
+     * flare_host_webrtc_cert_pem gave a previous run; read by
+     * flare_host_new only), so the /certhash in our addresses stays the same
+     * across restarts. Default NULL: a new one in memory. */
+    const char *webrtc_cert_pem;
     /* Secure WebSockets (/tls/ws, /wss). The listener's certificate chain
      * and private key, PEM files read by flare_host_new (both or neither;
      * without them a /tls/ws listen fails with FLARE_ERR_INVALID_ARG), and
@@ -781,6 +786,15 @@ typedef struct flare_portmap_info {
 
 /* The mappings held now. Returns the count written (<= cap). */
 size_t flare_host_portmap_mappings(flare_host *h, flare_portmap_info *out, size_t cap);
+
+/* ---- WebRTC-direct -------------------------------------------------------------------
+ * /ip4|ip6/ADDR/udp/PORT/webrtc-direct listen addresses are announced with
+ * /certhash/H, the hash of the host's DTLS certificate. */
+
+/* Appends the host's WebRTC-direct certificate and key as PEM to out (to
+ * hand to flare_host_settings.webrtc_cert_pem on the next run). Returns 0,
+ * FLARE_ERR_UNSUPPORTED (no WebRTC-direct transport) or an error. */
+int flare_host_webrtc_cert_pem(flare_host *h, flare_buf *out);
 
 /* ---- STUN server ----------------------------------------------------------------------
  * Every host answers STUN Binding requests (RFC 8489) that reach its UDP

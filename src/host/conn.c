@@ -860,7 +860,8 @@ static flare_stream *find_stream(flare_conn *c, uint32_t id)
 
 static void handle_mux_event(flare_conn *c, const flare__mux_event *ev)
 {
-    flare_stream *s = ev->stream_id ? find_stream(c, ev->stream_id) : NULL;
+    /* Stream id 0 is a stream like any (a WebRTC data channel may be 0). */
+    flare_stream *s = find_stream(c, ev->stream_id);
     switch (ev->type) {
     case FLARE__MUX_EV_STREAM_OPENED:
         if (flare__rc_stream_check(c, 1) || !flare__stream_new(c, ev->stream_id, 1))

@@ -7,11 +7,13 @@
 extern const flare__transport flare__tr_circuit;
 extern const flare__transport flare__tr_tcp;
 extern const flare__transport flare__tr_quic;
+extern const flare__transport flare__tr_webrtc_direct;
 extern const flare__transport flare__tr_ws;
 extern const flare__transport flare__tr_wss;
 
 static const flare__transport *const builtin[] = {
-    &flare__tr_circuit, &flare__tr_ws, &flare__tr_wss, &flare__tr_tcp, &flare__tr_quic,
+    &flare__tr_circuit, &flare__tr_ws,   &flare__tr_wss,
+    &flare__tr_tcp,     &flare__tr_quic, &flare__tr_webrtc_direct,
 };
 
 size_t flare__transports_builtin(const flare__transport *const **list)

@@ -1,10 +1,12 @@
 /* flare listen, flare dial, flare ping: a host on real sockets (libuv). */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "cli.h"
@@ -1337,6 +1339,52 @@ static int setup_stun(node *n)
     return 0;
 }
 
+/* The WebRTC-direct certificate lives beside the key file (KEY.webrtc.pem),
+ * so the /certhash of our addresses survives restarts. Reads it into pem
+ * (empty: none yet). */
+#define CERT_SUFFIX  ".webrtc.pem"
+#define CERT_PEM_MAX 65536
+static int cert_path(const char *key_file, char *out, size_t cap)
+{
+    return snprintf(out, cap, "%s" CERT_SUFFIX, key_file) < (int)cap ? 0 : -1;
+}
+
+static void cert_load(const char *key_file, flare_buf *pem)
+{
+    char path[4096];
+    if (!key_file || cert_path(key_file, path, sizeof(path)))
+        return;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return;
+    char b[CERT_PEM_MAX];
+    size_t len = fread(b, 1, sizeof(b) - 1, f);
+    fclose(f);
+    if (len > 0 && flare_buf_append(pem, (const uint8_t *)b, len) == 0)
+        flare_buf_append(pem, (const uint8_t *)"", 1); /* terminated */
+}
+
+/* First run with a key file: keep the certificate the host made. */
+static void cert_save(flare_host *h, const char *key_file)
+{
+    char path[4096];
+    flare_buf pem;
+    if (!key_file || cert_path(key_file, path, sizeof(path)))
+        return;
+    flare_buf_init(&pem, NULL);
+    FILE *f = NULL;
+    int fd = -1;
+    if (flare_host_webrtc_cert_pem(h, &pem) == 0 &&
+        (fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600)) >= 0 && (f = fdopen(fd, "wb"))) {
+        if (fwrite(pem.base, 1, pem.len, f) != pem.len)
+            fprintf(stderr, "flare: cannot write %s\n", path);
+        fclose(f);
+    } else if (fd >= 0) {
+        close(fd);
+    }
+    flare_buf_free(&pem);
+}
+
 static int node_run(node *n, node_opts *o)
 {
     flare_privkey key;
@@ -1368,18 +1416,27 @@ static int node_run(node *n, node_opts *o)
     cfg.tls_ca_file = o->tls_ca;
     if (o->security[0])
         cfg.security = o->security;
+    flare_buf cert_pem;
+    flare_buf_init(&cert_pem, NULL);
+    cert_load(o->key_file, &cert_pem);
+    if (cert_pem.len)
+        cfg.webrtc_cert_pem = (const char *)cert_pem.base;
     n->connect = o->connect;
     n->nconnect = o->nconnect;
     if (rv == 0)
         rv = flare_host_new(&n->host, flare_uvio_io(n->uvio), &key, &cfg, NULL);
     flare_privkey_clear(&key);
     if (rv) {
+        flare_buf_free(&cert_pem);
         fprintf(stderr, "flare: cannot start: %s\n", flare_strerror(rv));
         if (o->tls_cert && (rv == FLARE_ERR_NOT_FOUND || rv == FLARE_ERR_MALFORMED))
             fprintf(stderr, "flare: check --tls-cert %s and --tls-key %s (PEM files)\n",
                     o->tls_cert, o->tls_key);
         return 1;
     }
+    if (!cert_pem.len)
+        cert_save(n->host, o->key_file);
+    flare_buf_free(&cert_pem);
     flare_host_set_event_cb(n->host, on_event, n);
     cli_record_from_env(n->host);
     rv = apply_policy(n->host, o);

@@ -197,6 +197,13 @@ static void on_open(flare__webrtc_mux *m, uint16_t id)
 {
     if ((id == 0 && m->cfg.ch0_reserved) || id >= m->nslots)
         return;
+    if (m->st[id].used && m->st[id].gone) {
+        /* The peer reuses the id of a channel SCTP already closed (as
+         * libdatachannel does at once): the old stream ends here, even if
+         * its reader has not seen the end. */
+        push_ev(m, FLARE__MUX_EV_STREAM_CLOSED, id, 0);
+        stream_free(m, id);
+    }
     if (m->goaway || m->dead || m->nstreams >= m->cfg.max_streams || m->st[id].used) {
         (void)flare__sctp_close_channel(m->sctp, id);
         return;
@@ -242,7 +249,12 @@ static void pump(flare__webrtc_mux *m)
             on_data(m, e.id, buf, e.len);
             break;
         case FLARE__SCTP_EV_CHANNEL_CLOSED:
-            on_closed(m, e.id);
+            /* The handshake's channel 0 is gone: the peer may reuse id 0
+             * for a stream (libdatachannel picks the lowest free id). */
+            if (e.id == 0 && m->cfg.ch0_reserved)
+                m->cfg.ch0_reserved = 0;
+            else
+                on_closed(m, e.id);
             break;
         case FLARE__SCTP_EV_WRITABLE:
             for (uint32_t i = 0; i < m->nslots; i++)

@@ -107,8 +107,13 @@ static void noise_done_check(flare__webrtc_pc *pc)
     if (pc->state != FLARE__WEBRTC_PC_CONNECTING || !flare_noise_handshake_done(&pc->noise))
         return;
     pc->remote = *flare_noise_remote_key(&pc->noise);
-    /* Authenticated: channel 0 has done its work (the spec closes it). */
-    (void)flare__sctp_close_channel(pc->sctp, 0);
+    /* Authenticated: channel 0 has done its work. The responder, which
+     * read the last message, closes it; the initiator leaves that to the
+     * peer (the peer closing it closes ours too): a stream reset sent right
+     * after the last message can reach libdatachannel before that message
+     * does, and its reader then sees the channel end mid-handshake. */
+    if (pc->cfg.is_dtls_client)
+        (void)flare__sctp_close_channel(pc->sctp, 0);
     pc->state = FLARE__WEBRTC_PC_READY;
 }
 
