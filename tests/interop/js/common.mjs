@@ -75,7 +75,8 @@ export function privateKeyOf (seed) {
 }
 
 // Writes back everything it reads until the remote half-closes, then closes.
-export function echoHandler (protocol) {
+// peer.mjs has always named the peer in "echo-failed"; the others have not.
+export function echoHandler (protocol, failWithPeerId = false) {
   return async (stream, connection) => {
     let total = 0
     try {
@@ -87,7 +88,8 @@ export function echoHandler (protocol) {
       await stream.close()
       emit({ event: 'echo', protocol, peerId: connection.remotePeer.toString(), bytes: total })
     } catch (err) {
-      emit({ event: 'echo-failed', protocol, message: String(err?.message ?? err) })
+      const peer = failWithPeerId ? { peerId: connection.remotePeer.toString() } : {}
+      emit({ event: 'echo-failed', protocol, ...peer, message: String(err?.message ?? err) })
       stream.abort(err)
     }
   }
@@ -115,6 +117,23 @@ export async function echoSend (peerId, protocol, message, dialOpts) {
   const reply = Buffer.concat(parts).toString('utf8')
   emit({ event: 'echo-reply', message: reply })
   if (reply !== message) throw new Error(`echo mismatch: ${JSON.stringify(reply)}`)
+}
+
+// Prints "reserved" once the node announces one /p2p-circuit address per
+// relay in --reserve (js-libp2p adds them when the reservation succeeds).
+export function waitReserved (node, count) {
+  const circuit = () => node.getMultiaddrs().map(String).filter((a) => a.includes('/p2p-circuit'))
+  return new Promise((resolve) => {
+    const check = () => {
+      const addrs = circuit()
+      if (addrs.length < count) return false
+      node.removeEventListener('self:peer:update', check)
+      emit({ event: 'reserved', addrs })
+      resolve()
+      return true
+    }
+    if (!check()) node.addEventListener('self:peer:update', check)
+  })
 }
 
 export const printInbound = (n, withLimited = false) =>

@@ -20,25 +20,10 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import {
   connJson, echoHandler, echoSend, emit, finish, parseFlags, printInbound, printListening,
-  privateKeyOf, setNode
+  privateKeyOf, setNode, waitReserved
 } from './common.mjs'
 
 const limited = { runOnLimitedConnection: true }
-
-function waitReserved (node, count) {
-  const circuit = () => node.getMultiaddrs().map(String).filter((a) => a.includes('/p2p-circuit'))
-  return new Promise((resolve) => {
-    const check = () => {
-      const addrs = circuit()
-      if (addrs.length < count) return false
-      node.removeEventListener('self:peer:update', check)
-      emit({ event: 'reserved', addrs })
-      resolve()
-      return true
-    }
-    if (!check()) node.addEventListener('self:peer:update', check)
-  })
-}
 
 async function main () {
   const o = parseFlags({
