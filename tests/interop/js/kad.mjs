@@ -23,6 +23,7 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { CID } from 'multiformats/cid'
+import { emit, finish, setNode } from './common.mjs'
 
 const USAGE = `usage: kad.mjs [options]
   --listen MADDR          listen address (repeatable)
@@ -37,18 +38,8 @@ const USAGE = `usage: kad.mjs [options]
   --stay                  keep running after the actions (until a signal)
   --exit-after-ms N       hard bound on the process life`
 
-const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
-
+// The running node, for actions(); common.mjs's finish() stops it too.
 let node
-function finish (code, error) {
-  if (error != null) emit({ event: 'error', message: String(error?.message ?? error) })
-  setTimeout(() => process.exit(code), 1000).unref()
-  const stop = node?.stop() ?? Promise.resolve()
-  stop.catch(() => {}).finally(() => {
-    emit({ event: 'exit', code })
-    process.exit(code)
-  })
-}
 
 function parse () {
   const { values } = parseArgs({
@@ -143,6 +134,7 @@ async function main () {
       })
     }
   })
+  setNode(node)
   for (const a of node.getMultiaddrs()) emit({ event: 'listening', addr: a.toString(), peerId: node.peerId.toString() })
   let last = -1
   setInterval(() => {

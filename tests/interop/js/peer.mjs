@@ -17,6 +17,7 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import { bytesOf, echoHandler, waitReserved } from './common.mjs'
 
 const AGENT = 'flare-interop-js/0.0.0'
 const USAGE = `usage: peer.mjs [options]
@@ -233,27 +234,6 @@ function selfAddrsJson (node, reason) {
   return { event: 'self-addrs', reason, addrs }
 }
 
-const bytesOf = (chunk) => chunk instanceof Uint8Array ? chunk : chunk.subarray()
-
-// Writes back everything it reads until the remote half-closes, then closes.
-function echoHandler (protocol) {
-  return async (stream, connection) => {
-    let total = 0
-    try {
-      for await (const chunk of stream) {
-        const buf = bytesOf(chunk)
-        total += buf.length
-        if (!stream.send(buf)) await stream.onDrain()
-      }
-      await stream.close()
-      emit({ event: 'echo', protocol, peerId: connection.remotePeer.toString(), bytes: total })
-    } catch (err) {
-      emit({ event: 'echo-failed', protocol, peerId: connection.remotePeer.toString(), message: String(err?.message ?? err) })
-      stream.abort(err)
-    }
-  }
-}
-
 function identifyJson (r) {
   return {
     event: 'identify',
@@ -331,23 +311,6 @@ async function dialActions (node, opts, waitIdentify) {
   }
 }
 
-// Prints "reserved" once the node announces one /p2p-circuit address per
-// relay in --reserve (js-libp2p adds them when the reservation succeeds).
-function waitReserved (node, count) {
-  const circuit = () => node.getMultiaddrs().map(String).filter((a) => a.includes('/p2p-circuit'))
-  return new Promise((resolve) => {
-    const check = () => {
-      const addrs = circuit()
-      if (addrs.length < count) return false
-      node.removeEventListener('self:peer:update', check)
-      emit({ event: 'reserved', addrs })
-      resolve()
-      return true
-    }
-    if (!check()) node.addEventListener('self:peer:update', check)
-  })
-}
-
 async function main () {
   let opts
   try {
@@ -401,7 +364,7 @@ async function main () {
     emit({ event: 'closed', peerId: evt.detail.remotePeer.toString(), remoteAddr: evt.detail.remoteAddr.toString() })
   })
   for (const proto of opts.echo) {
-    await node.handle(proto, echoHandler(proto), { runOnLimitedConnection: true })
+    await node.handle(proto, echoHandler(proto, true), { runOnLimitedConnection: true })
   }
 
   emit({
