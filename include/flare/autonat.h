@@ -282,6 +282,7 @@ typedef struct flare_autonat2_server_settings {
     uint64_t max_dial_data;   /* at most (>= min_dial_data); default 100000 */
     int no_ipv4, no_ipv6;     /* we cannot dial that family; default 0 */
     int allow_quic;           /* /udp/../quic-v1 addresses are dialable; default 0 */
+    int allow_ws;             /* /tcp/../ws, /tls/ws, /wss are dialable; default 0 */
     int doc_is_public;        /* TEST-NET counts as public; default 0 */
 } flare_autonat2_server_settings;
 

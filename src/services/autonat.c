@@ -457,6 +457,7 @@ static int server_init(flare__autonat *an)
     flare_autonat2_server_settings_default(&s2);
     s2.doc_is_public = h->cfg.doc_addrs_public;
     s2.allow_quic = 1; /* the QUIC transport dials them back */
+    s2.allow_ws = 1;   /* and the WebSocket transport /ws, /tls/ws, /wss */
     rv = flare_autonat2_server_init(&an->s2, &s2, h->mem, h->rng);
     if (rv)
         return rv;

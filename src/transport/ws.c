@@ -41,6 +41,7 @@ typedef struct ws_conn {
     char sni[256];                 /* client: the name sent as SNI ("" if none) */
     flare_io_resolve *resolving;   /* client: the name being looked up */
     uint16_t port;                 /* client: the port to dial */
+    int reuse;                     /* client: dial from our listen port */
     /* Read path (the socket's callbacks) and write path (the connection's
      * writes, which may run inside the read path) use their own buffers. */
     flare_buf plain, app, rws, rout;
@@ -527,6 +528,23 @@ static void ws_close_listener(flare_host *h, void *state, flare__listener *l)
 
 /* ---- dialing --------------------------------------------------------------------------- */
 
+/* Dials from our listen port of this kind (FLARE_IO_REUSE) when allowed,
+ * as TCP does, so the NAT mapping of the connection is the one of the
+ * listen address and observed addresses become candidates for it. */
+static int sock_dial(ws_conn *t, const flare_ipaddr *remote)
+{
+    flare_host *h = t->h;
+    flare_ipaddr local;
+    const flare_ipaddr *lp = NULL;
+    unsigned flags = 0;
+    if (t->reuse && flare__host_listen_addr_for(h, t->secure ? &flare__tr_wss : &flare__tr_ws,
+                                                remote->family, &local) == 0) {
+        lp = &local;
+        flags = FLARE_IO_REUSE;
+    }
+    return h->io->ops->dial(h->io, lp, remote, flags, &ws_cbs, t, &t->sock);
+}
+
 /* The resolved address of a dial to a name (or a failure): dial it. */
 static void ws_on_resolved(flare_io_resolve *r, int status, const flare_ipaddr *ip, void *user)
 {
@@ -545,7 +563,7 @@ static void ws_on_resolved(flare_io_resolve *r, int status, const flare_ipaddr *
             rv = FLARE_ERR_REFUSED;
     }
     if (rv == 0)
-        rv = h->io->ops->dial(h->io, NULL, &c->remote_ip, 0, &ws_cbs, t, &t->sock);
+        rv = sock_dial(t, &c->remote_ip);
     if (rv) {
         conn_free(t);
         flare__conn_transport_lost(c, rv);
@@ -553,7 +571,7 @@ static void ws_on_resolved(flare_io_resolve *r, int status, const flare_ipaddr *
 }
 
 static int ws_dial_as(flare_host *h, wss_state *st, flare_conn *c, const flare_multiaddr *ma,
-                      int secure)
+                      const flare_dial_opts *o, int secure)
 {
     flare__ws_addr a;
     int rv = flare__ws_addr_parse(ma, &a);
@@ -571,6 +589,7 @@ static int ws_dial_as(flare_host *h, wss_state *st, flare_conn *c, const flare_m
         return FLARE_ERR_NOMEM;
     t->c = c;
     t->port = a.ip.port;
+    t->reuse = h->cfg.reuse_port && !o->no_reuse;
     /* The TLS name: /sni's, else the DNS name, else the IP address (then
      * sent as no SNI, checked against the certificate's IP addresses). */
     char ipstr[INET6_ADDRSTRLEN] = "";
@@ -596,7 +615,7 @@ static int ws_dial_as(flare_host *h, wss_state *st, flare_conn *c, const flare_m
     if (rv == 0 && a.dns[0])
         rv = h->io->ops->resolve(h->io, a.dns, a.dns_family, ws_on_resolved, t, &t->resolving);
     else if (rv == 0) {
-        rv = h->io->ops->dial(h->io, NULL, &a.ip, 0, &ws_cbs, t, &t->sock);
+        rv = sock_dial(t, &a.ip);
         c->remote_ip = a.ip;
     }
     if (rv) {
@@ -611,15 +630,13 @@ static int ws_dial(flare_host *h, void *state, flare_conn *c, const flare_multia
                    const flare_dial_opts *o)
 {
     (void)state;
-    (void)o;
-    return ws_dial_as(h, NULL, c, ma, 0);
+    return ws_dial_as(h, NULL, c, ma, o, 0);
 }
 
 static int wss_dial(flare_host *h, void *state, flare_conn *c, const flare_multiaddr *ma,
                     const flare_dial_opts *o)
 {
-    (void)o;
-    return ws_dial_as(h, state, c, ma, 1);
+    return ws_dial_as(h, state, c, ma, o, 1);
 }
 
 /* ---- registry ---------------------------------------------------------------------------- */

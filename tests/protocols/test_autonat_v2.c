@@ -382,11 +382,12 @@ static void test_v2_server_policies(void **state)
     flare_autonat2_server_settings_default(&s);
     s.no_ipv6 = 1;
     pair_init(&p, &s, "/ip4/8.8.4.4/tcp/50000");
-    /* Nothing acceptable: private, v6 (we cannot), quic (off), dns. */
+    /* Nothing acceptable: private, v6 (we cannot), quic (off), dns, ws (off). */
     flare_multiaddr addrs[] = {
         flare_test_ma("/ip4/192.168.0.1/tcp/1"), flare_test_ma("/ip6/2606:4700::1/tcp/1"),
-        flare_test_ma("/ip4/8.8.4.4/udp/1/quic-v1"), flare_test_ma("/dns4/example.com/tcp/1")};
-    assert_int_equal(flare_autonat2_client_req_init(&p.creq, addrs, 4,
+        flare_test_ma("/ip4/8.8.4.4/udp/1/quic-v1"), flare_test_ma("/dns4/example.com/tcp/1"),
+        flare_test_ma("/ip4/8.8.4.4/tcp/1/ws")};
+    assert_int_equal(flare_autonat2_client_req_init(&p.creq, addrs, 5,
                                                     FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
                                                     flare_prng_rng(&p.prng), &p.c2s),
                      0);
@@ -435,6 +436,45 @@ static void test_v2_server_policies(void **state)
                      0);
     assert_int_equal(pump_to_server(&p, 100 + 60 * FLARE_NS_PER_S), 1);
     pair_free(&p);
+}
+
+/* With allow_ws the WebSocket forms are dialable, still only IP+port ones:
+ * the first acceptable address is the one picked. */
+static void ws_pick(const char *const *addrs, size_t n, int want)
+{
+    pair p;
+    flare_autonat2_server_settings s;
+    flare_autonat2_server_settings_default(&s);
+    s.allow_ws = 1;
+    pair_init(&p, &s, "/ip4/8.8.4.4/tcp/50000");
+    flare_multiaddr a[4];
+    for (size_t i = 0; i < n; i++)
+        a[i] = flare_test_ma(addrs[i]);
+    assert_int_equal(flare_autonat2_client_req_init(&p.creq, a, n,
+                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&p.prng), &p.c2s),
+                     0);
+    if (want < 0) {
+        assert_int_equal(pump_to_server(&p, 0), 2);
+        assert_int_equal(server_status(&p), FLARE_AUTONAT2_E_DIAL_REFUSED);
+    } else {
+        assert_int_equal(pump_to_server(&p, 0), 1);
+        assert_true(flare_multiaddr_equal(&p.sreq.target, &a[want]));
+    }
+    pair_free(&p);
+}
+
+static void test_v2_server_ws(void **state)
+{
+    const char *ws[] = {"/ip4/8.8.4.4/tcp/4001/ws"};
+    const char *tlsws[] = {"/ip4/8.8.4.4/tcp/0/ws", "/ip4/8.8.4.4/tcp/4002/tls/ws"};
+    const char *wss[] = {"/ip4/10.0.0.1/tcp/4001/ws", "/ip4/8.8.4.4/tcp/4003/wss"};
+    const char *bad[] = {"/ip4/8.8.4.4/tcp/1/tls/sni/x.example/ws", "/ip4/8.8.4.4/tcp/1/tls",
+                         "/ip4/8.8.4.4/tcp/1/ws/ws", "/dns4/example.com/tcp/1/ws"};
+    ws_pick(ws, 1, 0);
+    ws_pick(tlsws, 2, 1);
+    ws_pick(wss, 2, 1);
+    ws_pick(bad, 4, -1);
 }
 
 static void test_v2_server_bad_input(void **state)
@@ -619,6 +659,7 @@ int main(void)
         cmocka_unit_test(test_v2_dial_data),
         cmocka_unit_test(test_v2_client_refuses_costly),
         cmocka_unit_test(test_v2_server_policies),
+        cmocka_unit_test(test_v2_server_ws),
         cmocka_unit_test(test_v2_server_bad_input),
         cmocka_unit_test(test_reach_confidence),
         cmocka_unit_test(test_reach_v1_and_families),

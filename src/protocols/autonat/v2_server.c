@@ -63,16 +63,25 @@ void flare_autonat2_server_req_init(flare_autonat2_server_req *r, flare_autonat2
     r->state = FLARE_AUTONAT2_SREQ_WAIT_REQUEST;
 }
 
-/* /ip4|ip6/A/tcp/P, or /ip4|ip6/A/udp/P/quic-v1 when QUIC is allowed,
- * nothing else (a trailing /p2p/ was stripped by the caller). */
+/* The WebSocket tails after /tcp/P: /ws, /tls/ws, /wss. */
+static int ws_tail(const flare_ma_component *c, size_t n)
+{
+    if (n == 1)
+        return c[0].code == FLARE_MA_WS || c[0].code == FLARE_MA_WSS;
+    return n == 2 && c[0].code == FLARE_MA_TLS && c[1].code == FLARE_MA_WS;
+}
+
+/* /ip4|ip6/A/tcp/P, /ip4|ip6/A/udp/P/quic-v1 when QUIC is allowed,
+ * /ip4|ip6/A/tcp/P/ws, /tls/ws or /wss when WebSocket is allowed, nothing
+ * else (a trailing /p2p/ was stripped by the caller). */
 static int dialable_transport(const flare_multiaddr *a, const flare_autonat2_server_settings *st)
 {
-    flare_ma_component c[4];
+    flare_ma_component c[5];
     size_t off = 0, n = 0;
     int rv;
-    while (n < 4 && (rv = flare_multiaddr_next(a, &off, &c[n])) == 1)
+    while (n < 5 && (rv = flare_multiaddr_next(a, &off, &c[n])) == 1)
         n++;
-    if (n == 4 || n < 2)
+    if (n == 5 || n < 2)
         return 0;
     if (c[0].code == FLARE_MA_IP4 && st->no_ipv4)
         return 0;
@@ -80,8 +89,8 @@ static int dialable_transport(const flare_multiaddr *a, const flare_autonat2_ser
         return 0;
     if (c[0].code != FLARE_MA_IP4 && c[0].code != FLARE_MA_IP6)
         return 0;
-    if (n == 2)
-        return c[1].code == FLARE_MA_TCP;
+    if (c[1].code == FLARE_MA_TCP)
+        return n == 2 || (st->allow_ws && ws_tail(c + 2, n - 2));
     return n == 3 && st->allow_quic && c[1].code == FLARE_MA_UDP && c[2].code == FLARE_MA_QUIC_V1;
 }
 
