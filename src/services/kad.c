@@ -68,9 +68,11 @@ void kad_peer_view(kad_t *k, const flare_peerid *id, flare__kad_peer *p,
         p->naddrs = flare__addrs_advertised(k->h, store, FLARE__KAD_MAX_ADDRS);
     } else {
         /* The connection type is left NOT_CONNECTED (the field is advisory;
-         * finding the connection costs a scan of all of them per peer). */
-        p->naddrs = flare__peerstore_addrs(k->h->peerstore, id, flare_io_now(k->h->io), store,
-                                           FLARE__KAD_MAX_ADDRS);
+         * finding the connection costs a scan of all of them per peer). A
+         * peer's signed record, when we hold one, is its own complete list:
+         * unsigned addresses (gossip, possibly forged) are not passed on. */
+        p->naddrs = flare__peerstore_addrs_certified(k->h->peerstore, id, flare_io_now(k->h->io),
+                                                     store, FLARE__KAD_MAX_ADDRS);
     }
     for (size_t i = 0; i < p->naddrs; i++)
         p->addrs[i] = (flare__kad_bytes){store[i].bytes, store[i].len};
