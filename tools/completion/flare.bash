@@ -53,7 +53,7 @@ _flare() {
             mapfile -t COMPREPLY < <(compgen -W "find-peer find-providers provide get put" -- "$cur")
             return
         fi
-        flags="--bootstrap --dht-mode --listen --timeout $ident" ;;
+        flags="--bootstrap --dht-mode --listen --timeout --quorum $ident" ;;
     demo) flags="--sim --a-nat --b-nat --delay-ms --relay-delay-ms --seed" ;;
     help) mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur"); return ;;
     *) return ;;

@@ -91,7 +91,8 @@ static const struct {
      "reflexive address (one Binding request, RFC 8489 retransmissions) and prints it.\n",
      0, 0},
     {"dht",
-     "flare dht find-peer PEER_ID | find-providers CID | provide CID | get PEER_ID | put\n"
+     "flare dht find-peer PEER_ID | find-providers CID | provide CID | get PEER_ID [--quorum N]\n"
+     "          | put\n"
      "          --bootstrap MADDR... [--listen MADDR] [--key FILE | --seed HEX]\n"
      "          [--dht-mode auto|client|server] [--timeout S] [--json]",
      "Kademlia DHT queries: a peer's addresses, a CID's providers, announcing a\n"
