@@ -94,7 +94,13 @@ static int build_message(flare_host *h, flare_conn *c, flare_buf *out)
         m.signed_record = rec->base;
         m.signed_record_len = rec->len;
     }
-    return flare_identify_encode(&m, out);
+    int rv = flare_identify_encode(&m, out);
+    if (rv == FLARE_ERR_TOO_LARGE && rec) { /* the addresses still go, unsigned */
+        m.signed_record = NULL;
+        m.signed_record_len = 0;
+        rv = flare_identify_encode(&m, out);
+    }
+    return rv;
 }
 
 static void answer_open(flare_stream *s, int status, void *user)
