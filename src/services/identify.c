@@ -358,12 +358,12 @@ int flare_host_identify_push(flare_host *h)
     return 0;
 }
 
-/* Our confirmed addresses changed: tell the connected peers. */
+/* Our addresses changed (listen or confirmed external): tell the connected peers. */
 static void identify_addrs_changed(flare_host *h, void *state, flare__addrs_change why)
 {
     (void)state;
-    if (why == FLARE__ADDRS_EXTERNAL)
-        flare_host_identify_push(h);
+    (void)why; /* a new listen address or external one: both are in our record */
+    flare_host_identify_push(h);
 }
 
 /* Our answer is the largest message we build for anyone who asks. */
