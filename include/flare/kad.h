@@ -134,7 +134,8 @@ int flare_kad_put_value(flare_host *h, const uint8_t *key, size_t klen, const ui
  * flare_kad_closest_peers. */
 int flare_kad_get_value(flare_host *h, const uint8_t *key, size_t klen, flare_kad_value_cb cb,
                         void *user);
-/* The same with an explicit quorum (0: the whole lookup). */
+/* The same with an explicit quorum (0: the whole lookup). Returns as
+ * flare_kad_get_value. */
 int flare_kad_get_value_quorum(flare_host *h, const uint8_t *key, size_t klen, size_t quorum,
                                flare_kad_value_cb cb, void *user);
 
