@@ -55,8 +55,8 @@ static const flare_buf *own_record(flare_host *h, const flare_multiaddr *listen,
             continue;
         bytes += listen[i].len;
         v[nv++] = (flare_bytes_view){listen[i].bytes, listen[i].len};
-        uint8_t l = (uint8_t)listen[i].len;
-        if (flare_buf_append(&key, &l, 1) || flare_buf_append(&key, listen[i].bytes, listen[i].len))
+        uint8_t l[2] = {(uint8_t)(listen[i].len >> 8), (uint8_t)listen[i].len};
+        if (flare_buf_append(&key, l, 2) || flare_buf_append(&key, listen[i].bytes, listen[i].len))
             nv = 0, n = 0;
     }
     int same = st->seq && key.len == st->addrs.len &&
