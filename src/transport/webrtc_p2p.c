@@ -238,6 +238,16 @@ static int start_pc(wlink *k)
     return 0;
 }
 
+/* /ip4|ip6/ADDR/udp/PORT/webrtc. */
+static void udp_webrtc_addr(flare_multiaddr *ma, const flare_ipaddr *ip)
+{
+    if (flare_multiaddr_from_ipaddr(ma, ip, FLARE_MA_UDP) != 0)
+        return;
+    if (flare_multiaddr_has(ma, FLARE_MA_QUIC_V1))
+        (void)flare_multiaddr_decapsulate(ma, FLARE_MA_QUIC_V1);
+    (void)flare_multiaddr_push(ma, FLARE_MA_WEBRTC, NULL, 0);
+}
+
 static void close_signalling(wlink *k)
 {
     if (k->sig && !k->sig_closed) {
@@ -254,12 +264,8 @@ static void link_up(wlink *k)
     flare_ipaddr r;
     if (selected_remote(k, &r) == 0) {
         c->remote_ip = r;
-        if (!c->outbound) {
-            flare_multiaddr ma;
-            if (flare_multiaddr_from_ipaddr(&ma, &r, FLARE_MA_UDP) == 0 &&
-                flare_multiaddr_push(&ma, FLARE_MA_WEBRTC, NULL, 0) == 0)
-                c->remote_ma = ma;
-        }
+        if (!c->outbound)
+            udp_webrtc_addr(&c->remote_ma, &r);
     }
     close_signalling(k);
     flare__session s = {
@@ -690,8 +696,7 @@ static flare_conn *accept_conn(wlink *k, flare_conn *relayed)
     k->c = c;
     c->remote_ma = rma;
     c->local_ip = k->local;
-    (void)flare_multiaddr_from_ipaddr(&c->local_ma, &k->local, FLARE_MA_UDP);
-    (void)flare_multiaddr_push(&c->local_ma, FLARE_MA_WEBRTC, NULL, 0);
+    udp_webrtc_addr(&c->local_ma, &k->local);
     flare__conn_accepted(c);
     return k->c;
 }
@@ -729,8 +734,7 @@ static void on_relayed(flare_host *h, flare_conn *relayed, int status, void *use
                                    FLARE_STREAM_ALLOW_LIMITED, &k->sig);
     if (rv == 0) {
         k->c->local_ip = k->local;
-        (void)flare_multiaddr_from_ipaddr(&k->c->local_ma, &k->local, FLARE_MA_UDP);
-        (void)flare_multiaddr_push(&k->c->local_ma, FLARE_MA_WEBRTC, NULL, 0);
+        udp_webrtc_addr(&k->c->local_ma, &k->local);
         rv = write_sdp(k, FLARE__SIGNAL_SDP_OFFER);
     }
     if (rv) {

@@ -321,8 +321,12 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         break;
     case FLARE_HOST_EV_IDENTIFIED:
         print_identify(h, ev);
+        /* A /webrtc dial is done once identify ran over the WebRTC
+         * connection, not over the relayed one its signalling took. */
         if (n->have_target && flare_peerid_equal(ev->u.identified.peer, &n->target) &&
-            !n->identified) {
+            !n->identified &&
+            (!n->webrtc_target ||
+             strcmp(flare_conn_transport(ev->u.identified.conn), "webrtc") == 0)) {
             n->identified = 1;
             if (n->ping_count) {
                 uv_timer_start(&n->ping_timer, ping_tick, 0, 1000);
@@ -737,6 +741,9 @@ static int node_run(node *n, node_opts *o)
     cfg.share_listen = n->share_listen;
     if (n->no_holepunch)
         cfg.enable_holepunch = 0;
+    if (n->no_webrtc)
+        cfg.enable_webrtc = 0;
+    cfg.dial_private_peer_addrs = n->allow_private_addrs;
     if (n->no_migrate)
         cfg.enable_migration = 0;
     if (n->autonat_boot_set)
@@ -852,6 +859,7 @@ static int node_run(node *n, node_opts *o)
             rv = FLARE_ERR_INVALID_ARG;
         }
         n->target_str = o->target;
+        n->webrtc_target = rv == 0 && flare_multiaddr_has(&ma, FLARE_MA_WEBRTC);
         if (rv == 0)
             rv = flare_host_dial(n->host, &ma, NULL, on_dialed, n);
         if (rv) {
