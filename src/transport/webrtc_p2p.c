@@ -71,6 +71,7 @@ typedef struct wlink {
     flare_io_timer *timer;
     flare_ice_agent *ice;
     char ufrag[WP_UFRAG_LEN + 1], pwd[WP_PWD_LEN + 1];
+    char mid[33];    /* the offer's media section, named again in the answer */
     int have_remote; /* the peer's SDP arrived */
     int dtls_client;
     uint8_t rfp[FLARE__DTLS_FP_LEN];
@@ -538,6 +539,7 @@ static int write_sdp(wlink *k, int type)
     memset(&d, 0, sizeof(d));
     memcpy(d.ufrag, k->ufrag, sizeof(k->ufrag));
     memcpy(d.pwd, k->pwd, sizeof(k->pwd));
+    memcpy(d.mid, k->mid, sizeof(k->mid));
     memcpy(d.fp, flare__dtls_cert_fingerprint(k->t->cert), sizeof(d.fp));
     d.has_fp = 1;
     d.setup = type == FLARE__SIGNAL_SDP_OFFER ? FLARE__SDP_SETUP_ACTPASS : FLARE__SDP_SETUP_ACTIVE;
@@ -568,6 +570,8 @@ static int take_sdp(wlink *k, const flare__signal_msg *m)
         rv = flare_ice_set_remote_credentials(k->ice, d->ufrag, d->pwd);
     if (rv == 0) {
         memcpy(k->rfp, d->fp, sizeof(k->rfp));
+        if (!k->outbound)
+            memcpy(k->mid, d->mid, sizeof(k->mid));
         /* The answerer picks: active makes it the client, us the server. */
         k->dtls_client = k->outbound ? d->setup == FLARE__SDP_SETUP_PASSIVE : 1;
         for (size_t i = 0; i < d->ncand; i++)
