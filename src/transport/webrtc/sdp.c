@@ -321,9 +321,14 @@ static int cand_line(const flare__sdp_cand *c, char *out, size_t cap)
     char *rb = strchr(ip, ']');
     if (rb != NULL)
         *rb = 0;
-    n = snprintf(out, cap, "candidate:%s 1 udp %u %s %u typ %s",
+    /* A reflexive or relayed candidate carries its related address
+     * (RFC 8839; Firefox requires it): hidden as 0.0.0.0:0 (::), as browsers do. */
+    n = snprintf(out, cap, "candidate:%s 1 udp %u %s %u typ %s%s",
                  c->foundation[0] ? c->foundation : "1", c->priority, bare, c->addr.port,
-                 cand_types[c->type & 3]);
+                 cand_types[c->type & 3],
+                 c->type == FLARE__CAND_HOST ? ""
+                 : c->addr.family == 6       ? " raddr :: rport 0"
+                                             : " raddr 0.0.0.0 rport 0");
     return n < 0 || (size_t)n >= cap ? FLARE_ERR_BUFFER_TOO_SMALL : n;
 }
 
