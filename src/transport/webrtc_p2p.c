@@ -25,7 +25,8 @@
  * the connection is up both sides close their side of the signalling
  * stream.
  *
- * Bounds: links at a time (WP_MAX_LINKS), one signalling message
+ * Bounds: links at a time (WP_MAX_LINKS; WP_PEER_LINKS being set up for one
+ * signalling peer), one signalling message
  * (FLARE__SIGNAL_MAX_MSG), candidates taken (WP_MAX_CANDS messages, the ICE
  * agent's max_remote), DTLS datagrams held until ICE selects
  * (WP_EARLY), and the whole set-up (handshake_timeout).
@@ -41,6 +42,7 @@
 #include "transport/webrtc/signal.h"
 
 #define WP_MAX_LINKS  32 /* links being set up or up, inbound and outbound */
+#define WP_PEER_LINKS 4  /* inbound links being set up for one peer */
 #define WP_MAX_CANDS  32 /* candidate messages taken from one peer */
 #define WP_EARLY      4  /* DTLS datagrams held until ICE selects a pair */
 #define WP_DGRAM      FLARE__DTLS_MAX_DGRAM
@@ -62,6 +64,7 @@ typedef struct wlink {
     struct wlink *next;
     wp_tr *t;
     int outbound;
+    flare_peerid peer; /* inbound: who signalled */
     flare_conn *c;     /* the WebRTC connection; NULL once the host let go */
     flare_stream *sig; /* the signalling stream; NULL once gone */
     flare_buf sin;     /* signalling bytes not yet a whole message */
@@ -709,13 +712,18 @@ static flare_conn *accept_conn(wlink *k, flare_conn *relayed)
 static void on_signal_stream(flare_stream *s, int status, void *user)
 {
     wp_tr *t = user;
-    wlink *k = status || !t->cert ? NULL : link_new(t, 0);
+    const flare_peerid *peer = flare_conn_peer(flare_stream_conn(s));
+    size_t n = 0;
+    for (wlink *o = t->links; o; o = o->next)
+        n += !o->outbound && !o->ready && flare_peerid_equal(&o->peer, peer);
+    wlink *k = status || !t->cert || n >= WP_PEER_LINKS ? NULL : link_new(t, 0);
     if (!k) {
         flare_stream_set_user(s, &(flare_stream_cbs){0}, NULL);
         flare_stream_reset(s);
         return;
     }
     k->sig = s;
+    k->peer = *peer;
     flare_stream_set_user(s, &sig_cbs, k);
     link_arm(k);
 }

@@ -369,6 +369,26 @@ static void test_absurd_candidates(void **state)
     free(x);
 }
 
+/* One peer may have 4 set-ups under way at B: a 5th and 6th signalling
+ * stream are reset at once, the others wait for their offer. */
+static void test_per_peer_cap(void **state)
+{
+    world *x = calloc(1, sizeof(*x));
+    world_up(x, NULL);
+    rogue r[6];
+    for (int i = 0; i < 6; i++)
+        rogue_open(x, &r[i]);
+    flare_sim_run_for(x->w.sim, 1 * S);
+    int closed = 0;
+    for (int i = 0; i < 6; i++) {
+        closed += r[i].closed;
+        flare_buf_free(&r[i].in);
+    }
+    assert_int_equal(closed, 2);
+    flare_sim_world_free(&x->w);
+    free(x);
+}
+
 /* B takes the stream and never answers: A's dial fails at the handshake
  * timeout with FLARE_ERR_TIMEOUT. */
 static void silent_open(flare_stream *s, int status, void *user) {}
@@ -435,7 +455,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_dial_echo),         cmocka_unit_test(test_dial_other_way),
     cmocka_unit_test(test_bad_sdp),           cmocka_unit_test(test_message_too_large),
     cmocka_unit_test(test_absurd_candidates), cmocka_unit_test(test_no_answer),
-    cmocka_unit_test(test_too_many_channels),
+    cmocka_unit_test(test_too_many_channels), cmocka_unit_test(test_per_peer_cap),
 };
 
 int main(void)
