@@ -7,13 +7,13 @@
  * dial of the address without /webrtc), opens /webrtc-signaling/0.0.1 on
  * it, sends its SDP offer (signal.h, sdp.h) and trickles its candidates;
  * the listener (the handler of that protocol, any connection) answers and
- * trickles its own. Full ICE (flare/ice.h) runs over a UDP socket of the
- * link's own, bound to the IP the relayed connection leaves from: the
- * dialer controls and nominates. Candidates: the socket's (host), what a
- * connected public peer's STUN server saw of it (server-reflexive; every
- * flare node answers STUN on its UDP listen ports), peer-reflexive ones
- * from checks. The peer's candidates are judged by the host's address
- * scope rule (dial_private_peer_addrs), as DCUtR judges a peer's addresses.
+ * trickles its own. Full ICE (flare/ice.h) runs over the host's UDP listen
+ * socket on the IP the relayed connection leaves from (QUIC's, shared
+ * through udp_mux: the NAT mapping peers saw), or else a socket of the
+ * link's own bound to that IP: the dialer controls and nominates. Candidates: the socket's (host),
+ * what a connected public peer's STUN server saw of it (server-reflexive; every flare node answers
+ * STUN on its UDP listen ports), peer-reflexive ones from checks. The peer's candidates are judged
+ * by the host's address scope rule (dial_private_peer_addrs), as DCUtR judges a peer's addresses.
  *
  * Once a pair is selected, DTLS runs over it: the answerer is the DTLS
  * client (it answers a=setup:active, as browsers and libdatachannel do),
@@ -37,6 +37,7 @@
 #include "flare/ice.h"
 #include "flare/stun.h"
 #include "transport/transport.h"
+#include "transport/udp_mux.h"
 #include "transport/webrtc/pc.h"
 #include "transport/webrtc/sdp.h"
 #include "transport/webrtc/signal.h"
@@ -71,6 +72,8 @@ typedef struct wlink {
     flare_pubkey key;  /* the peer's, from the relayed connection */
     flare_io_udp *udp;
     flare_ipaddr local;
+    int shared; /* udp is a listen socket of the host's (udp_mux): not ours */
+    char rpwd[FLARE__SDP_ICE_MAX + 1]; /* the peer's: tells its answers apart */
     flare_io_timer *timer;
     flare_ice_agent *ice;
     char ufrag[WP_UFRAG_LEN + 1], pwd[WP_PWD_LEN + 1];
@@ -128,7 +131,7 @@ static void link_free(wlink *k)
     }
     if (k->timer)
         io->ops->timer_del(k->timer);
-    if (k->udp)
+    if (k->udp && !k->shared)
         io->ops->udp_close(k->udp);
     flare__webrtc_pc_del(k->pc);
     flare_ice_agent_del(k->ice);
@@ -159,6 +162,17 @@ static int selected_remote(wlink *k, flare_ipaddr *to)
     return k->ice ? flare_ice_selected(k->ice, &l, to) : FLARE_ERR_NOT_FOUND;
 }
 
+/* A shared socket is still the host's (its listener may have closed). */
+static int sock_alive(const wlink *k)
+{
+    flare__udp_sock_info info[FLARE__UDP_SOCKS_MAX];
+    size_t n = flare__udp_mux_socks(k->t->h, info, FLARE__UDP_SOCKS_MAX);
+    for (size_t i = 0; i < n; i++)
+        if (info[i].u == k->udp)
+            return 1;
+    return 0;
+}
+
 /* What ICE, STUN and DTLS have to send, out now. */
 static void link_flush(wlink *k)
 {
@@ -167,7 +181,7 @@ static void link_flush(wlink *k)
     flare_tstamp now = now_of(t);
     flare_ipaddr from, to;
     int n;
-    if (!k->udp)
+    if (!k->udp || (k->shared && !sock_alive(k)))
         return;
     while (k->ice && (n = flare_ice_poll_send(k->ice, now, t->buf, sizeof(t->buf), &from, &to)) > 0)
         io->ops->udp_send(k->udp, &to, t->buf, (size_t)n);
@@ -343,6 +357,49 @@ static void stun_answer(wlink *k, const flare_stun_msg *m)
         send_local_cands(k, n);
 }
 
+/* A datagram on a shared socket: 1 if it is one of k's (a check for its
+ * ufrag, an answer to its STUN query or with the peer's integrity, DTLS
+ * from its selected remote), else 0 for the socket's other users. */
+static int shared_is_ours(wlink *k, const flare_ipaddr *from, const uint8_t *data, size_t len)
+{
+    if (data[0] <= 3) {
+        flare_stun_msg m;
+        if (!flare_stun_is_stun(data, len) || flare_stun_parse(&m, data, len) != 0)
+            return 0;
+        if (m.cls == FLARE_STUN_REQUEST) {
+            const flare_stun_attr *a = flare_stun_find(&m, FLARE_STUN_ATTR_USERNAME);
+            size_t ul = strlen(k->ufrag);
+            return a && a->len > ul && memcmp(m.raw + a->off, k->ufrag, ul) == 0 &&
+                   m.raw[a->off + ul] == ':';
+        }
+        if (k->stun_on && memcmp(m.txid, k->stun.txid, FLARE_STUN_TXID_LEN) == 0)
+            return 1; /* matched (and finished) by on_udp */
+        return k->rpwd[0] && m.cls != FLARE_STUN_INDICATION &&
+               flare_stun_check_integrity(&m, (const uint8_t *)k->rpwd, strlen(k->rpwd)) == 0;
+    }
+    flare_ipaddr sel;
+    return data[0] >= 20 && data[0] <= 63 && k->pc && selected_remote(k, &sel) == 0 &&
+           flare_ipaddr_equal(&sel, from);
+}
+
+static void on_udp(flare_io_udp *u, const flare_ipaddr *from, const uint8_t *data, size_t len,
+                   void *user);
+
+static int on_mux(flare_host *h, void *user, flare_io_udp *u, const flare_ipaddr *local,
+                  const flare_ipaddr *from, const uint8_t *data, size_t len)
+{
+    wp_tr *t = user;
+    if (len == 0)
+        return 0;
+    for (wlink *k = t->links; k; k = k->next) {
+        if (k->shared && k->udp == u && !k->dead && shared_is_ours(k, from, data, len)) {
+            on_udp(u, from, data, len, k);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void on_udp(flare_io_udp *u, const flare_ipaddr *from, const uint8_t *data, size_t len,
                    void *user)
 {
@@ -501,6 +558,34 @@ static void add_remote_cand(wlink *k, const flare__sdp_cand *sc)
     (void)flare_ice_add_remote(k->ice, &c); /* refused, too many, duplicate: ignored */
 }
 
+static int ip_unspecified(const flare_ipaddr *a)
+{
+    static const uint8_t zero[16];
+    return memcmp(a->ip, zero, a->family == 4 ? 4 : 16) == 0;
+}
+
+/* A UDP listen socket of the host (QUIC's, shared through udp_mux) on ip
+ * (or on the unspecified address of its family): the link uses it, so its
+ * candidates are the listen port's, whose NAT mapping peers already saw. */
+static int share_sock(wlink *k, const flare_ipaddr *ip)
+{
+    flare__udp_sock_info info[FLARE__UDP_SOCKS_MAX];
+    size_t n = flare__udp_mux_socks(k->t->h, info, FLARE__UDP_SOCKS_MAX);
+    for (size_t i = 0; i < n; i++) {
+        flare_ipaddr l = info[i].local;
+        l.port = 0;
+        if (!info[i].listening || l.family != ip->family ||
+            (!ip_unspecified(&l) && !flare_ipaddr_equal(&l, ip)))
+            continue;
+        k->udp = info[i].u;
+        k->local = *ip;
+        k->local.port = info[i].local.port;
+        k->shared = 1;
+        return 1;
+    }
+    return 0;
+}
+
 /* The socket (bound to the IP the relayed connection leaves from), the
  * agent with its host candidate, and the STUN query. */
 static int setup_local(wlink *k, const flare_conn *relayed, int controlling)
@@ -512,8 +597,10 @@ static int setup_local(wlink *k, const flare_conn *relayed, int controlling)
     ip.port = 0;
     if (ip.family != 4 && ip.family != 6)
         return FLARE_ERR_UNSUPPORTED;
-    int rv = io->ops->udp_bind(io, &ip, 0, on_udp, k, &k->udp);
-    if (rv == 0)
+    int rv = 0;
+    if (!share_sock(k, &ip))
+        rv = io->ops->udp_bind(io, &ip, 0, on_udp, k, &k->udp);
+    if (rv == 0 && !k->shared)
         rv = io->ops->udp_addr(k->udp, &k->local);
     if (rv)
         return rv;
@@ -573,6 +660,7 @@ static int take_sdp(wlink *k, const flare__signal_msg *m)
         rv = flare_ice_set_remote_credentials(k->ice, d->ufrag, d->pwd);
     if (rv == 0) {
         memcpy(k->rfp, d->fp, sizeof(k->rfp));
+        memcpy(k->rpwd, d->pwd, sizeof(k->rpwd));
         if (!k->outbound)
             memcpy(k->mid, d->mid, sizeof(k->mid));
         /* The answerer picks: active makes it the client, us the server. */
@@ -855,12 +943,17 @@ static int wp_init(flare_host *h, void **state)
         rv = flare__dtls_cert_generate(&t->cert, h->rng, now - SECS_PER_DAY,
                                        now + (int64_t)WP_CERT_DAYS * SECS_PER_DAY);
     }
+    if (rv == 0 &&
+        (rv = flare__udp_mux_add(h, FLARE__UDP_FIRST_STUN_LO, FLARE__UDP_FIRST_DTLS_HI, on_mux, t)))
+        flare__dtls_cert_del(t->cert);
     if (rv == 0) {
         flare_stream_cbs cbs = {.on_open = on_signal_stream};
         rv = flare_host_set_handler(h, FLARE__SIGNAL_PROTOCOL_ID, &cbs, t,
                                     FLARE_HANDLER_ALLOW_LIMITED);
-        if (rv)
+        if (rv) {
+            flare__udp_mux_remove(h, on_mux, t);
             flare__dtls_cert_del(t->cert);
+        }
     }
     if (rv) {
         flare__free(h->mem, t);
@@ -882,6 +975,7 @@ static void wp_free(flare_host *h, void *state)
         k->dialing = 0;
         link_free(k);
     }
+    flare__udp_mux_remove(h, on_mux, t);
     flare__dtls_cert_del(t->cert);
     flare__free(h->mem, t);
 }

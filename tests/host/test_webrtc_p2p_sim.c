@@ -203,6 +203,43 @@ static void test_dial_other_way(void **state)
     free(x);
 }
 
+/* A and B listen on QUIC too: WebRTC shares their UDP listen sockets
+ * (udp_mux), so the connection runs from port 4001 and QUIC still works. */
+static void test_shared_udp_port(void **state)
+{
+    world *x = calloc(1, sizeof(*x));
+    world_up(x, NULL);
+    flare_multiaddr q;
+    assert_int_equal(flare_multiaddr_parse(&q, "/ip4/10.0.1.2/udp/4001/quic-v1"), 0);
+    assert_int_equal(flare_host_listen(x->w.a.h, &q), 0);
+    assert_int_equal(flare_multiaddr_parse(&q, "/ip4/10.0.2.2/udp/4001/quic-v1"), 0);
+    assert_int_equal(flare_host_listen(x->w.b.h, &q), 0);
+    flare_test_dial d = {0};
+    flare_conn *c = dial_webrtc(x, x->w.a.h, x->w.b.h, &d);
+    assert_int_equal(d.status, 0);
+    char la[256];
+    assert_true(flare_multiaddr_to_string(flare_conn_local_addr(c), la, sizeof(la)) > 0);
+    assert_string_equal(la, "/ip4/10.0.1.2/udp/4001/webrtc");
+    flare_conn *cb = webrtc_conn(x->w.b.h, flare_host_peerid(x->w.a.h));
+    assert_non_null(cb);
+    assert_true(flare_multiaddr_to_string(flare_conn_local_addr(cb), la, sizeof(la)) > 0);
+    assert_string_equal(la, "/ip4/10.0.2.2/udp/4001/webrtc");
+    echo_over(x->w.sim, c);
+    /* QUIC on the same socket: A dials R over QUIC from it. */
+    flare_test_dial dq = {0};
+    flare_multiaddr rq;
+    assert_int_equal(
+        flare_multiaddr_parse(&rq, "/ip4/" FLARE_SIM_WORLD_RELAY_IP "/udp/4001/quic-v1"), 0);
+    assert_int_equal(flare_multiaddr_with_peerid(&rq, flare_host_peerid(x->w.r.h)), 0);
+    flare_dial_opts o = {.force_new = 1};
+    assert_int_equal(flare_host_dial(x->w.a.h, &rq, &o, flare_test_dial_cb, &dq), 0);
+    flare_sim_run_for(x->w.sim, 2 * S);
+    assert_int_equal(dq.status, 0);
+    assert_string_equal(flare_conn_transport(dq.conn), "quic-v1");
+    flare_sim_world_free(&x->w);
+    free(x);
+}
+
 /* ---- bad input ------------------------------------------------------------------------ */
 
 /* A rogue signaller: A opens /webrtc-signaling/0.0.1 on its relayed
@@ -456,6 +493,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_bad_sdp),           cmocka_unit_test(test_message_too_large),
     cmocka_unit_test(test_absurd_candidates), cmocka_unit_test(test_no_answer),
     cmocka_unit_test(test_too_many_channels), cmocka_unit_test(test_per_peer_cap),
+    cmocka_unit_test(test_shared_udp_port),
 };
 
 int main(void)
