@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (half_close && s)
         (void)flare_stream_close_write(s);
-    flare_sim_run_for(sim, 40 * FLARE_NS_PER_S);
+    flare_sim_run_for(sim, 20 * FLARE_NS_PER_S);
     /* Only the TCP connection may be left. */
     if (flare_host_num_conns(h) > 1)
         abort();
