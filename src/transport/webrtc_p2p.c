@@ -105,6 +105,7 @@ const flare__transport flare__tr_webrtc;
 static const flare__transport_ops wp_ops;
 static const flare_stream_cbs sig_cbs;
 static void send_local_cands(wlink *k, size_t from);
+static int ensure_cert(wp_tr *t);
 
 static flare_tstamp now_of(const wp_tr *t)
 {
@@ -804,7 +805,7 @@ static void on_signal_stream(flare_stream *s, int status, void *user)
     size_t n = 0;
     for (wlink *o = t->links; o; o = o->next)
         n += !o->outbound && !o->ready && flare_peerid_equal(&o->peer, peer);
-    wlink *k = status || !t->cert || n >= WP_PEER_LINKS ? NULL : link_new(t, 0);
+    wlink *k = status || n >= WP_PEER_LINKS || ensure_cert(t) ? NULL : link_new(t, 0);
     if (!k) {
         flare_stream_set_user(s, &(flare_stream_cbs){0}, NULL);
         flare_stream_reset(s);
@@ -885,8 +886,11 @@ static int wp_dial(flare_host *h, void *state, flare_conn *c, const flare_multia
                    const flare_dial_opts *o)
 {
     wp_tr *t = state;
-    if (!t || !t->cert)
+    if (!t)
         return FLARE_ERR_UNSUPPORTED;
+    int rc = ensure_cert(t);
+    if (rc)
+        return rc;
     flare_multiaddr circ;
     int rv = circuit_of(ma, &circ);
     if (rv)
@@ -926,6 +930,19 @@ static void wp_close(flare_conn *c, void *tr, int abort)
 
 /* ---- transport --------------------------------------------------------------------- */
 
+/* The DTLS certificate: the host's (webrtc_cert_pem, imported at host
+ * creation, the only time that string may be read), else one made at the
+ * first use (most hosts never use it). 0 or an error. */
+static int ensure_cert(wp_tr *t)
+{
+    flare_host *h = t->h;
+    if (t->cert)
+        return 0;
+    int64_t now = (int64_t)h->io->ops->unix_time(h->io);
+    return flare__dtls_cert_generate(&t->cert, h->rng, now - SECS_PER_DAY,
+                                     now + (int64_t)WP_CERT_DAYS * SECS_PER_DAY);
+}
+
 static int wp_init(flare_host *h, void **state)
 {
     if (!h->cfg.enable_webrtc)
@@ -934,28 +951,21 @@ static int wp_init(flare_host *h, void **state)
     if (!t)
         return FLARE_ERR_NOMEM;
     t->h = h;
-    int rv;
-    if (h->cfg.webrtc_cert_pem) {
+    int rv = 0;
+    if (h->cfg.webrtc_cert_pem)
         rv = flare__dtls_cert_import(&t->cert, (const uint8_t *)h->cfg.webrtc_cert_pem,
                                      strlen(h->cfg.webrtc_cert_pem));
-    } else {
-        int64_t now = (int64_t)h->io->ops->unix_time(h->io);
-        rv = flare__dtls_cert_generate(&t->cert, h->rng, now - SECS_PER_DAY,
-                                       now + (int64_t)WP_CERT_DAYS * SECS_PER_DAY);
-    }
-    if (rv == 0 &&
-        (rv = flare__udp_mux_add(h, FLARE__UDP_FIRST_STUN_LO, FLARE__UDP_FIRST_DTLS_HI, on_mux, t)))
-        flare__dtls_cert_del(t->cert);
+    if (rv == 0)
+        rv = flare__udp_mux_add(h, FLARE__UDP_FIRST_STUN_LO, FLARE__UDP_FIRST_DTLS_HI, on_mux, t);
     if (rv == 0) {
         flare_stream_cbs cbs = {.on_open = on_signal_stream};
         rv = flare_host_set_handler(h, FLARE__SIGNAL_PROTOCOL_ID, &cbs, t,
                                     FLARE_HANDLER_ALLOW_LIMITED);
-        if (rv) {
+        if (rv)
             flare__udp_mux_remove(h, on_mux, t);
-            flare__dtls_cert_del(t->cert);
-        }
     }
     if (rv) {
+        flare__dtls_cert_del(t->cert);
         flare__free(h->mem, t);
         return rv;
     }
