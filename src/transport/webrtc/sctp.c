@@ -29,6 +29,11 @@ struct flare__sctp {
     struct socket *sock;
     struct flare__sctp *next_live;
     int is_client, up, down, err, want_write;
+    /* Input or a tick since the send buffer was found full: only these
+     * free room (SACKs, retransmission timers). EVENT_WRITE alone means
+     * some room, maybe less than the message that did not fit: reporting
+     * WRITABLE on it would make the writer retry at once, forever. */
+    int may_write;
     uint16_t max_channels, next_id, first_id;
     size_t max_message, nchan;
     chan *chans;
@@ -194,6 +199,7 @@ static int send_raw(flare__sctp *s, uint16_t id, uint32_t ppid, const uint8_t *d
     if (n < 0) {
         if (errno == EWOULDBLOCK || errno == EAGAIN || errno == ENOBUFS) {
             s->want_write = 1;
+            s->may_write = 0;
             return FLARE_ERR_AGAIN;
         }
         return FLARE_ERR_STATE;
@@ -368,8 +374,10 @@ static void drain(flare__sctp *s)
         on_message(s, id, ntohl(ri.rcv_ppid), buf, (size_t)n);
     }
     flush_resets(s);
-    if (s->want_write && s->sock != NULL && (usrsctp_get_events(s->sock) & SCTP_EVENT_WRITE)) {
+    if (s->want_write && s->may_write && s->sock != NULL &&
+        (usrsctp_get_events(s->sock) & SCTP_EVENT_WRITE)) {
         s->want_write = 0;
+        s->may_write = 0;
         push_event(s, FLARE__SCTP_EV_WRITABLE, 0, 0, NULL, 0);
     }
 }
@@ -501,6 +509,7 @@ void flare__sctp_input(flare__sctp *s, const uint8_t *pkt, size_t len, flare_tst
     if (s->down || len < 12)
         return;
     usrsctp_conninput(s, pkt, len, 0);
+    s->may_write = 1;
     drain(s);
 }
 
@@ -552,6 +561,7 @@ void flare__sctp_handle_expiry(flare__sctp *s, flare_tstamp now)
         return;
     advance_clock(now);
     s->next_tick = now + TICK;
+    s->may_write = 1;
     drain(s);
 }
 
