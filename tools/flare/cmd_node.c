@@ -49,6 +49,8 @@ static void maybe_echo(node *n)
     if (n->wait_holepunch && !n->holepunch_done && !n->echo_bytes)
         return; /* a long echo starts at once: it is to outlive the punch */
     flare_conn *c = flare_host_conn_to(n->host, &n->target);
+    if (c && n->want_webrtc && flare_conn_is_limited(c))
+        return; /* identify ran on the relayed connection; WebRTC comes next */
     if (!c) {
         fprintf(stderr, "echo: no connection to the peer\n");
         node_stop(n, 1);
@@ -328,6 +330,8 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
                 uv_timer_start(&n->ping_timer, ping_tick, 0, 1000);
             }
             maybe_done(n);
+        } else if (n->want_webrtc && flare_peerid_equal(ev->u.identified.peer, &n->target)) {
+            maybe_done(n); /* the WebRTC connection identified */
         }
         break;
     case FLARE_HOST_EV_ADDRS_CHANGED: {
@@ -852,6 +856,8 @@ static int node_run(node *n, node_opts *o)
             rv = FLARE_ERR_INVALID_ARG;
         }
         n->target_str = o->target;
+        n->want_webrtc =
+            rv == 0 && flare_multiaddr_is_relayed(&ma) && flare_multiaddr_has(&ma, FLARE_MA_WEBRTC);
         if (rv == 0)
             rv = flare_host_dial(n->host, &ma, NULL, on_dialed, n);
         if (rv) {

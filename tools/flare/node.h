@@ -34,6 +34,7 @@ typedef struct node {
     int keep_running; /* dial --keep-alive: don't exit when done */
     int relay_server; /* flare relay: serve circuit relay v2 */
     int identified, echoed, wanted_echo, echo_started;
+    int want_webrtc;      /* dial .../p2p-circuit/webrtc/...: the echo waits for that connection */
     char echo_addr[1024]; /* the connection that carried the echo */
     int echo_relayed;
     int wait_holepunch; /* dial: seconds to wait for DCUtR (0: don't) */
