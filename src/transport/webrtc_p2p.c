@@ -246,6 +246,17 @@ static void close_signalling(wlink *k)
     }
 }
 
+/* /ip4|ip6/ADDR/udp/PORT/webrtc (from_ipaddr's UDP form ends /quic-v1). */
+static int udp_webrtc_ma(flare_multiaddr *ma, const flare_ipaddr *ip)
+{
+    int rv = flare_multiaddr_from_ipaddr(ma, ip, FLARE_MA_UDP);
+    if (rv == 0 && flare_multiaddr_has(ma, FLARE_MA_QUIC_V1))
+        rv = flare_multiaddr_decapsulate(ma, FLARE_MA_QUIC_V1);
+    if (rv == 0)
+        rv = flare_multiaddr_push(ma, FLARE_MA_WEBRTC, NULL, 0);
+    return rv;
+}
+
 /* The connection is up: the host gets the session. */
 static void link_up(wlink *k)
 {
@@ -256,8 +267,7 @@ static void link_up(wlink *k)
         c->remote_ip = r;
         if (!c->outbound) {
             flare_multiaddr ma;
-            if (flare_multiaddr_from_ipaddr(&ma, &r, FLARE_MA_UDP) == 0 &&
-                flare_multiaddr_push(&ma, FLARE_MA_WEBRTC, NULL, 0) == 0)
+            if (udp_webrtc_ma(&ma, &r) == 0)
                 c->remote_ma = ma;
         }
     }
