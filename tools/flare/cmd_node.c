@@ -323,15 +323,18 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         break;
     case FLARE_HOST_EV_IDENTIFIED:
         print_identify(h, ev);
-        if (n->have_target && flare_peerid_equal(ev->u.identified.peer, &n->target) &&
-            !n->identified) {
+        if (n->have_target && flare_peerid_equal(ev->u.identified.peer, &n->target)) {
+            /* A /webrtc dial: pings and the echo wait for the WebRTC
+             * connection, identified after the relayed one. */
+            flare_conn *c = flare_host_conn_to(h, &n->target);
+            int later = n->want_webrtc && c && flare_conn_is_limited(c);
+            if (n->identified && !n->want_webrtc)
+                break;
             n->identified = 1;
-            if (n->ping_count) {
+            if (n->ping_count && !later && n->pings_sent == 0 &&
+                !uv_is_active((uv_handle_t *)&n->ping_timer))
                 uv_timer_start(&n->ping_timer, ping_tick, 0, 1000);
-            }
             maybe_done(n);
-        } else if (n->want_webrtc && flare_peerid_equal(ev->u.identified.peer, &n->target)) {
-            maybe_done(n); /* the WebRTC connection identified */
         }
         break;
     case FLARE_HOST_EV_ADDRS_CHANGED: {
