@@ -49,6 +49,8 @@ static void maybe_echo(node *n)
     if (n->wait_holepunch && !n->holepunch_done && !n->echo_bytes)
         return; /* a long echo starts at once: it is to outlive the punch */
     flare_conn *c = flare_host_conn_to(n->host, &n->target);
+    if (c && n->want_webrtc && flare_conn_is_limited(c))
+        return; /* identify ran on the relayed connection; WebRTC comes next */
     if (!c) {
         fprintf(stderr, "echo: no connection to the peer\n");
         node_stop(n, 1);
@@ -321,16 +323,17 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         break;
     case FLARE_HOST_EV_IDENTIFIED:
         print_identify(h, ev);
-        /* A /webrtc dial is done once identify ran over the WebRTC
-         * connection, not over the relayed one its signalling took. */
-        if (n->have_target && flare_peerid_equal(ev->u.identified.peer, &n->target) &&
-            !n->identified &&
-            (!n->webrtc_target ||
-             strcmp(flare_conn_transport(ev->u.identified.conn), "webrtc") == 0)) {
+        if (n->have_target && flare_peerid_equal(ev->u.identified.peer, &n->target)) {
+            /* A /webrtc dial: pings and the echo wait for the WebRTC
+             * connection, identified after the relayed one. */
+            flare_conn *c = flare_host_conn_to(h, &n->target);
+            int later = n->want_webrtc && c && flare_conn_is_limited(c);
+            if (n->identified && !n->want_webrtc)
+                break;
             n->identified = 1;
-            if (n->ping_count) {
+            if (n->ping_count && !later && n->pings_sent == 0 &&
+                !uv_is_active((uv_handle_t *)&n->ping_timer))
                 uv_timer_start(&n->ping_timer, ping_tick, 0, 1000);
-            }
             maybe_done(n);
         }
         break;
@@ -859,7 +862,8 @@ static int node_run(node *n, node_opts *o)
             rv = FLARE_ERR_INVALID_ARG;
         }
         n->target_str = o->target;
-        n->webrtc_target = rv == 0 && flare_multiaddr_has(&ma, FLARE_MA_WEBRTC);
+        n->want_webrtc =
+            rv == 0 && flare_multiaddr_is_relayed(&ma) && flare_multiaddr_has(&ma, FLARE_MA_WEBRTC);
         if (rv == 0)
             rv = flare_host_dial(n->host, &ma, NULL, on_dialed, n);
         if (rv) {

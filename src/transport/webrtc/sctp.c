@@ -283,6 +283,11 @@ static void on_notification(flare__sctp *s, const uint8_t *p, size_t len)
             break;
         }
         break;
+    case SCTP_SHUTDOWN_EVENT:
+        /* The peer shut the association down: no more data either way
+         * once SCTP acknowledged it, so the end is now, not at a timeout. */
+        go_down(s, FLARE_ERR_CLOSED);
+        break;
     case SCTP_STREAM_RESET_EVENT: {
         const struct sctp_stream_reset_event *e = &n->sn_strreset_event;
         if (len < sizeof(*e) || e->strreset_length > len)
@@ -399,7 +404,7 @@ static int sockopts(flare__sctp *s, size_t mtu)
         usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_ENABLE_STREAM_RESET, &av, sizeof(av)) != 0 ||
         usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_INITMSG, &im, sizeof(im)) != 0)
         return FLARE_ERR_INTERNAL;
-    static const uint16_t evs[] = {SCTP_ASSOC_CHANGE, SCTP_STREAM_RESET_EVENT};
+    static const uint16_t evs[] = {SCTP_ASSOC_CHANGE, SCTP_STREAM_RESET_EVENT, SCTP_SHUTDOWN_EVENT};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
         struct sctp_event e = {0};
         e.se_assoc_id = SCTP_ALL_ASSOC;
@@ -558,6 +563,19 @@ void flare__sctp_handle_expiry(flare__sctp *s, flare_tstamp now)
     s->next_tick = now + TICK;
     s->may_write = 1;
     drain(s);
+}
+
+void flare__sctp_shutdown(flare__sctp *s, int abort)
+{
+    if (s->sock == NULL || s->down)
+        return;
+    if (abort) {
+        usrsctp_close(s->sock); /* SO_LINGER 0: the ABORT is queued for DTLS */
+        s->sock = NULL;
+    } else {
+        (void)usrsctp_shutdown(s->sock, SHUT_WR); /* SHUTDOWN once the data is acknowledged */
+    }
+    go_down(s, abort ? FLARE_ERR_RESET : FLARE_ERR_CLOSED);
 }
 
 int flare__sctp_is_up(const flare__sctp *s)

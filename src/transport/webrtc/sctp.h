@@ -84,6 +84,10 @@ int flare__sctp_poll(flare__sctp *s, flare__sctp_event *ev, uint8_t *buf, size_t
 flare_tstamp flare__sctp_expiry(const flare__sctp *s);
 void flare__sctp_handle_expiry(flare__sctp *s, flare_tstamp now);
 int flare__sctp_is_up(const flare__sctp *s);
+/* Ends the association on our side: abort sends an ABORT at once; else a
+ * SHUTDOWN once SCTP has the data acknowledged. The packets are popped as
+ * usual; DOWN follows. */
+void flare__sctp_shutdown(flare__sctp *s, int abort);
 
 /* Opens a channel with DCEP (reliable, ordered): 0 with *id,
  * FLARE_ERR_STATE (not up), FLARE_ERR_LIMIT (no free id). */
