@@ -143,10 +143,14 @@ static flare_conn *dial_webrtc(world *x, flare_host *from, flare_host *to, flare
 {
     flare_multiaddr ma;
     webrtc_addr(x, to, &ma);
+    flare_tstamp t0 = flare_sim_now(x->w.sim);
     assert_int_equal(flare_host_dial(from, &ma, NULL, flare_test_dial_cb, d), 0);
-    for (int i = 0; i < 200 && !d->calls; i++)
-        flare_sim_run_for(x->w.sim, 100 * MS);
+    for (int i = 0; i < 2000 && !d->calls; i++)
+        flare_sim_run_for(x->w.sim, 10 * MS);
     assert_int_equal(d->calls, 1);
+    if (getenv("FLARE_TEST_LOG"))
+        fprintf(stderr, "webrtc dial: %d after %.0f ms\n", d->status,
+                (double)(flare_sim_now(x->w.sim) - t0) / 1e6);
     return d->status == 0 ? d->conn : NULL;
 }
 
