@@ -300,8 +300,11 @@ static void link_up(wlink *k)
 /* After an input or a timer: send, move on, hand the session over. */
 static void link_settle(wlink *k)
 {
-    if (k->dead)
+    if (k->dead) { /* the host let go while we were busy: free it now */
+        if (!k->busy && !k->dialing)
+            link_free(k);
         return;
+    }
     k->busy++;
     int err = 0;
     flare_ice_state is = k->ice ? flare_ice_get_state(k->ice) : FLARE_ICE_NEW;
