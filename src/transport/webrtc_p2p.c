@@ -7,13 +7,13 @@
  * dial of the address without /webrtc), opens /webrtc-signaling/0.0.1 on
  * it, sends its SDP offer (signal.h, sdp.h) and trickles its candidates;
  * the listener (the handler of that protocol, any connection) answers and
- * trickles its own. Full ICE (flare/ice.h) runs over a UDP socket of the
- * link's own, bound to the IP the relayed connection leaves from: the
- * dialer controls and nominates. Candidates: the socket's (host), what a
- * connected public peer's STUN server saw of it (server-reflexive; every
- * flare node answers STUN on its UDP listen ports), peer-reflexive ones
- * from checks. The peer's candidates are judged by the host's address
- * scope rule (dial_private_peer_addrs), as DCUtR judges a peer's addresses.
+ * trickles its own. Full ICE (flare/ice.h) runs over the host's UDP listen
+ * socket on the IP the relayed connection leaves from (QUIC's, shared
+ * through udp_mux: the NAT mapping peers saw), or else a socket of the
+ * link's own bound to that IP: the dialer controls and nominates. Candidates: the socket's (host),
+ * what a connected public peer's STUN server saw of it (server-reflexive; every flare node answers
+ * STUN on its UDP listen ports), peer-reflexive ones from checks. The peer's candidates are judged
+ * by the host's address scope rule (dial_private_peer_addrs), as DCUtR judges a peer's addresses.
  *
  * Once a pair is selected, DTLS runs over it: the answerer is the DTLS
  * client (it answers a=setup:active, as browsers and libdatachannel do),
@@ -25,7 +25,8 @@
  * the connection is up both sides close their side of the signalling
  * stream.
  *
- * Bounds: links at a time (WP_MAX_LINKS), one signalling message
+ * Bounds: links at a time (WP_MAX_LINKS; WP_PEER_LINKS being set up for one
+ * signalling peer), one signalling message
  * (FLARE__SIGNAL_MAX_MSG), candidates taken (WP_MAX_CANDS messages, the ICE
  * agent's max_remote), DTLS datagrams held until ICE selects
  * (WP_EARLY), and the whole set-up (handshake_timeout).
@@ -36,11 +37,13 @@
 #include "flare/ice.h"
 #include "flare/stun.h"
 #include "transport/transport.h"
+#include "transport/udp_mux.h"
 #include "transport/webrtc/pc.h"
 #include "transport/webrtc/sdp.h"
 #include "transport/webrtc/signal.h"
 
 #define WP_MAX_LINKS  32 /* links being set up or up, inbound and outbound */
+#define WP_PEER_LINKS 4  /* inbound links being set up for one peer */
 #define WP_MAX_CANDS  32 /* candidate messages taken from one peer */
 #define WP_EARLY      4  /* DTLS datagrams held until ICE selects a pair */
 #define WP_DGRAM      FLARE__DTLS_MAX_DGRAM
@@ -62,15 +65,19 @@ typedef struct wlink {
     struct wlink *next;
     wp_tr *t;
     int outbound;
+    flare_peerid peer; /* inbound: who signalled */
     flare_conn *c;     /* the WebRTC connection; NULL once the host let go */
     flare_stream *sig; /* the signalling stream; NULL once gone */
     flare_buf sin;     /* signalling bytes not yet a whole message */
     flare_pubkey key;  /* the peer's, from the relayed connection */
     flare_io_udp *udp;
     flare_ipaddr local;
+    int shared; /* udp is a listen socket of the host's (udp_mux): not ours */
+    char rpwd[FLARE__SDP_ICE_MAX + 1]; /* the peer's: tells its answers apart */
     flare_io_timer *timer;
     flare_ice_agent *ice;
     char ufrag[WP_UFRAG_LEN + 1], pwd[WP_PWD_LEN + 1];
+    char mid[33];    /* the offer's media section, named again in the answer */
     int have_remote; /* the peer's SDP arrived */
     int dtls_client;
     uint8_t rfp[FLARE__DTLS_FP_LEN];
@@ -98,6 +105,7 @@ const flare__transport flare__tr_webrtc;
 static const flare__transport_ops wp_ops;
 static const flare_stream_cbs sig_cbs;
 static void send_local_cands(wlink *k, size_t from);
+static int ensure_cert(wp_tr *t);
 
 static flare_tstamp now_of(const wp_tr *t)
 {
@@ -124,7 +132,7 @@ static void link_free(wlink *k)
     }
     if (k->timer)
         io->ops->timer_del(k->timer);
-    if (k->udp)
+    if (k->udp && !k->shared)
         io->ops->udp_close(k->udp);
     flare__webrtc_pc_del(k->pc);
     flare_ice_agent_del(k->ice);
@@ -155,6 +163,17 @@ static int selected_remote(wlink *k, flare_ipaddr *to)
     return k->ice ? flare_ice_selected(k->ice, &l, to) : FLARE_ERR_NOT_FOUND;
 }
 
+/* A shared socket is still the host's (its listener may have closed). */
+static int sock_alive(const wlink *k)
+{
+    flare__udp_sock_info info[FLARE__UDP_SOCKS_MAX];
+    size_t n = flare__udp_mux_socks(k->t->h, info, FLARE__UDP_SOCKS_MAX);
+    for (size_t i = 0; i < n; i++)
+        if (info[i].u == k->udp)
+            return 1;
+    return 0;
+}
+
 /* What ICE, STUN and DTLS have to send, out now. */
 static void link_flush(wlink *k)
 {
@@ -163,7 +182,7 @@ static void link_flush(wlink *k)
     flare_tstamp now = now_of(t);
     flare_ipaddr from, to;
     int n;
-    if (!k->udp)
+    if (!k->udp || (k->shared && !sock_alive(k)))
         return;
     while (k->ice && (n = flare_ice_poll_send(k->ice, now, t->buf, sizeof(t->buf), &from, &to)) > 0)
         io->ops->udp_send(k->udp, &to, t->buf, (size_t)n);
@@ -238,23 +257,22 @@ static int start_pc(wlink *k)
     return 0;
 }
 
+/* /ip4|ip6/ADDR/udp/PORT/webrtc. */
+static void udp_webrtc_addr(flare_multiaddr *ma, const flare_ipaddr *ip)
+{
+    if (flare_multiaddr_from_ipaddr(ma, ip, FLARE_MA_UDP) != 0)
+        return;
+    if (flare_multiaddr_has(ma, FLARE_MA_QUIC_V1))
+        (void)flare_multiaddr_decapsulate(ma, FLARE_MA_QUIC_V1);
+    (void)flare_multiaddr_push(ma, FLARE_MA_WEBRTC, NULL, 0);
+}
+
 static void close_signalling(wlink *k)
 {
     if (k->sig && !k->sig_closed) {
         k->sig_closed = 1;
         (void)flare_stream_close_write(k->sig);
     }
-}
-
-/* /ip4|ip6/ADDR/udp/PORT/webrtc (from_ipaddr's UDP form ends /quic-v1). */
-static int udp_webrtc_ma(flare_multiaddr *ma, const flare_ipaddr *ip)
-{
-    int rv = flare_multiaddr_from_ipaddr(ma, ip, FLARE_MA_UDP);
-    if (rv == 0 && flare_multiaddr_has(ma, FLARE_MA_QUIC_V1))
-        rv = flare_multiaddr_decapsulate(ma, FLARE_MA_QUIC_V1);
-    if (rv == 0)
-        rv = flare_multiaddr_push(ma, FLARE_MA_WEBRTC, NULL, 0);
-    return rv;
 }
 
 /* The connection is up: the host gets the session. */
@@ -265,11 +283,8 @@ static void link_up(wlink *k)
     flare_ipaddr r;
     if (selected_remote(k, &r) == 0) {
         c->remote_ip = r;
-        if (!c->outbound) {
-            flare_multiaddr ma;
-            if (udp_webrtc_ma(&ma, &r) == 0)
-                c->remote_ma = ma;
-        }
+        if (!c->outbound)
+            udp_webrtc_addr(&c->remote_ma, &r);
     }
     close_signalling(k);
     flare__session s = {
@@ -341,6 +356,49 @@ static void stun_answer(wlink *k, const flare_stun_msg *m)
     size_t n = flare_ice_local_candidates(k->ice, lc, FLARE_ICE_MAX_LOCAL);
     if (flare_ice_add_local(k->ice, FLARE_ICE_SRFLX, &mapped, &k->local) == 0)
         send_local_cands(k, n);
+}
+
+/* A datagram on a shared socket: 1 if it is one of k's (a check for its
+ * ufrag, an answer to its STUN query or with the peer's integrity, DTLS
+ * from its selected remote), else 0 for the socket's other users. */
+static int shared_is_ours(wlink *k, const flare_ipaddr *from, const uint8_t *data, size_t len)
+{
+    if (data[0] <= 3) {
+        flare_stun_msg m;
+        if (!flare_stun_is_stun(data, len) || flare_stun_parse(&m, data, len) != 0)
+            return 0;
+        if (m.cls == FLARE_STUN_REQUEST) {
+            const flare_stun_attr *a = flare_stun_find(&m, FLARE_STUN_ATTR_USERNAME);
+            size_t ul = strlen(k->ufrag);
+            return a && a->len > ul && memcmp(m.raw + a->off, k->ufrag, ul) == 0 &&
+                   m.raw[a->off + ul] == ':';
+        }
+        if (k->stun_on && memcmp(m.txid, k->stun.txid, FLARE_STUN_TXID_LEN) == 0)
+            return 1; /* matched (and finished) by on_udp */
+        return k->rpwd[0] && m.cls != FLARE_STUN_INDICATION &&
+               flare_stun_check_integrity(&m, (const uint8_t *)k->rpwd, strlen(k->rpwd)) == 0;
+    }
+    flare_ipaddr sel;
+    return data[0] >= 20 && data[0] <= 63 && k->pc && selected_remote(k, &sel) == 0 &&
+           flare_ipaddr_equal(&sel, from);
+}
+
+static void on_udp(flare_io_udp *u, const flare_ipaddr *from, const uint8_t *data, size_t len,
+                   void *user);
+
+static int on_mux(flare_host *h, void *user, flare_io_udp *u, const flare_ipaddr *local,
+                  const flare_ipaddr *from, const uint8_t *data, size_t len)
+{
+    wp_tr *t = user;
+    if (len == 0)
+        return 0;
+    for (wlink *k = t->links; k; k = k->next) {
+        if (k->shared && k->udp == u && !k->dead && shared_is_ours(k, from, data, len)) {
+            on_udp(u, from, data, len, k);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static void on_udp(flare_io_udp *u, const flare_ipaddr *from, const uint8_t *data, size_t len,
@@ -501,6 +559,34 @@ static void add_remote_cand(wlink *k, const flare__sdp_cand *sc)
     (void)flare_ice_add_remote(k->ice, &c); /* refused, too many, duplicate: ignored */
 }
 
+static int ip_unspecified(const flare_ipaddr *a)
+{
+    static const uint8_t zero[16];
+    return memcmp(a->ip, zero, a->family == 4 ? 4 : 16) == 0;
+}
+
+/* A UDP listen socket of the host (QUIC's, shared through udp_mux) on ip
+ * (or on the unspecified address of its family): the link uses it, so its
+ * candidates are the listen port's, whose NAT mapping peers already saw. */
+static int share_sock(wlink *k, const flare_ipaddr *ip)
+{
+    flare__udp_sock_info info[FLARE__UDP_SOCKS_MAX];
+    size_t n = flare__udp_mux_socks(k->t->h, info, FLARE__UDP_SOCKS_MAX);
+    for (size_t i = 0; i < n; i++) {
+        flare_ipaddr l = info[i].local;
+        l.port = 0;
+        if (!info[i].listening || l.family != ip->family ||
+            (!ip_unspecified(&l) && !flare_ipaddr_equal(&l, ip)))
+            continue;
+        k->udp = info[i].u;
+        k->local = *ip;
+        k->local.port = info[i].local.port;
+        k->shared = 1;
+        return 1;
+    }
+    return 0;
+}
+
 /* The socket (bound to the IP the relayed connection leaves from), the
  * agent with its host candidate, and the STUN query. */
 static int setup_local(wlink *k, const flare_conn *relayed, int controlling)
@@ -512,8 +598,10 @@ static int setup_local(wlink *k, const flare_conn *relayed, int controlling)
     ip.port = 0;
     if (ip.family != 4 && ip.family != 6)
         return FLARE_ERR_UNSUPPORTED;
-    int rv = io->ops->udp_bind(io, &ip, 0, on_udp, k, &k->udp);
-    if (rv == 0)
+    int rv = 0;
+    if (!share_sock(k, &ip))
+        rv = io->ops->udp_bind(io, &ip, 0, on_udp, k, &k->udp);
+    if (rv == 0 && !k->shared)
         rv = io->ops->udp_addr(k->udp, &k->local);
     if (rv)
         return rv;
@@ -542,6 +630,7 @@ static int write_sdp(wlink *k, int type)
     memset(&d, 0, sizeof(d));
     memcpy(d.ufrag, k->ufrag, sizeof(k->ufrag));
     memcpy(d.pwd, k->pwd, sizeof(k->pwd));
+    memcpy(d.mid, k->mid, sizeof(k->mid));
     memcpy(d.fp, flare__dtls_cert_fingerprint(k->t->cert), sizeof(d.fp));
     d.has_fp = 1;
     d.setup = type == FLARE__SIGNAL_SDP_OFFER ? FLARE__SDP_SETUP_ACTPASS : FLARE__SDP_SETUP_ACTIVE;
@@ -572,6 +661,9 @@ static int take_sdp(wlink *k, const flare__signal_msg *m)
         rv = flare_ice_set_remote_credentials(k->ice, d->ufrag, d->pwd);
     if (rv == 0) {
         memcpy(k->rfp, d->fp, sizeof(k->rfp));
+        memcpy(k->rpwd, d->pwd, sizeof(k->rpwd));
+        if (!k->outbound)
+            memcpy(k->mid, d->mid, sizeof(k->mid));
         /* The answerer picks: active makes it the client, us the server. */
         k->dtls_client = k->outbound ? d->setup == FLARE__SDP_SETUP_PASSIVE : 1;
         for (size_t i = 0; i < d->ncand; i++)
@@ -700,8 +792,7 @@ static flare_conn *accept_conn(wlink *k, flare_conn *relayed)
     k->c = c;
     c->remote_ma = rma;
     c->local_ip = k->local;
-    (void)flare_multiaddr_from_ipaddr(&c->local_ma, &k->local, FLARE_MA_UDP);
-    (void)flare_multiaddr_push(&c->local_ma, FLARE_MA_WEBRTC, NULL, 0);
+    udp_webrtc_addr(&c->local_ma, &k->local);
     flare__conn_accepted(c);
     return k->c;
 }
@@ -710,13 +801,18 @@ static flare_conn *accept_conn(wlink *k, flare_conn *relayed)
 static void on_signal_stream(flare_stream *s, int status, void *user)
 {
     wp_tr *t = user;
-    wlink *k = status || !t->cert ? NULL : link_new(t, 0);
+    const flare_peerid *peer = flare_conn_peer(flare_stream_conn(s));
+    size_t n = 0;
+    for (wlink *o = t->links; o; o = o->next)
+        n += !o->outbound && !o->ready && flare_peerid_equal(&o->peer, peer);
+    wlink *k = status || n >= WP_PEER_LINKS || ensure_cert(t) ? NULL : link_new(t, 0);
     if (!k) {
         flare_stream_set_user(s, &(flare_stream_cbs){0}, NULL);
         flare_stream_reset(s);
         return;
     }
     k->sig = s;
+    k->peer = *peer;
     flare_stream_set_user(s, &sig_cbs, k);
     link_arm(k);
 }
@@ -739,8 +835,7 @@ static void on_relayed(flare_host *h, flare_conn *relayed, int status, void *use
                                    FLARE_STREAM_ALLOW_LIMITED, &k->sig);
     if (rv == 0) {
         k->c->local_ip = k->local;
-        (void)flare_multiaddr_from_ipaddr(&k->c->local_ma, &k->local, FLARE_MA_UDP);
-        (void)flare_multiaddr_push(&k->c->local_ma, FLARE_MA_WEBRTC, NULL, 0);
+        udp_webrtc_addr(&k->c->local_ma, &k->local);
         rv = write_sdp(k, FLARE__SIGNAL_SDP_OFFER);
     }
     if (rv) {
@@ -791,8 +886,11 @@ static int wp_dial(flare_host *h, void *state, flare_conn *c, const flare_multia
                    const flare_dial_opts *o)
 {
     wp_tr *t = state;
-    if (!t || !t->cert)
+    if (!t)
         return FLARE_ERR_UNSUPPORTED;
+    int rc = ensure_cert(t);
+    if (rc)
+        return rc;
     flare_multiaddr circ;
     int rv = circuit_of(ma, &circ);
     if (rv)
@@ -837,6 +935,19 @@ static void wp_close(flare_conn *c, void *tr, int abort)
 
 /* ---- transport --------------------------------------------------------------------- */
 
+/* The DTLS certificate: the host's (webrtc_cert_pem, imported at host
+ * creation, the only time that string may be read), else one made at the
+ * first use (most hosts never use it). 0 or an error. */
+static int ensure_cert(wp_tr *t)
+{
+    flare_host *h = t->h;
+    if (t->cert)
+        return 0;
+    int64_t now = (int64_t)h->io->ops->unix_time(h->io);
+    return flare__dtls_cert_generate(&t->cert, h->rng, now - SECS_PER_DAY,
+                                     now + (int64_t)WP_CERT_DAYS * SECS_PER_DAY);
+}
+
 static int wp_init(flare_host *h, void **state)
 {
     if (!h->cfg.enable_webrtc)
@@ -845,23 +956,21 @@ static int wp_init(flare_host *h, void **state)
     if (!t)
         return FLARE_ERR_NOMEM;
     t->h = h;
-    int rv;
-    if (h->cfg.webrtc_cert_pem) {
+    int rv = 0;
+    if (h->cfg.webrtc_cert_pem)
         rv = flare__dtls_cert_import(&t->cert, (const uint8_t *)h->cfg.webrtc_cert_pem,
                                      strlen(h->cfg.webrtc_cert_pem));
-    } else {
-        int64_t now = (int64_t)h->io->ops->unix_time(h->io);
-        rv = flare__dtls_cert_generate(&t->cert, h->rng, now - SECS_PER_DAY,
-                                       now + (int64_t)WP_CERT_DAYS * SECS_PER_DAY);
-    }
+    if (rv == 0)
+        rv = flare__udp_mux_add(h, FLARE__UDP_FIRST_STUN_LO, FLARE__UDP_FIRST_DTLS_HI, on_mux, t);
     if (rv == 0) {
         flare_stream_cbs cbs = {.on_open = on_signal_stream};
         rv = flare_host_set_handler(h, FLARE__SIGNAL_PROTOCOL_ID, &cbs, t,
                                     FLARE_HANDLER_ALLOW_LIMITED);
         if (rv)
-            flare__dtls_cert_del(t->cert);
+            flare__udp_mux_remove(h, on_mux, t);
     }
     if (rv) {
+        flare__dtls_cert_del(t->cert);
         flare__free(h->mem, t);
         return rv;
     }
@@ -881,6 +990,7 @@ static void wp_free(flare_host *h, void *state)
         k->dialing = 0;
         link_free(k);
     }
+    flare__udp_mux_remove(h, on_mux, t);
     flare__dtls_cert_del(t->cert);
     flare__free(h->mem, t);
 }

@@ -41,8 +41,8 @@ _flare() {
     case $cmd in
     id) flags="$ident" ;;
     multiaddr) flags="" ;;
-    listen) flags="$node --echo --relay --auto-relay --no-holepunch --hard-punch --no-migrate --port-map --no-port-map --port-map-protocols" ;;
-    dial) flags="$node --echo --message --message-file --echo-bytes --relay --auto-relay --no-holepunch --hard-punch --no-migrate --port-map --no-port-map --port-map-protocols --keep-alive --wait-holepunch" ;;
+    listen) flags="$node --echo --relay --auto-relay --no-holepunch --no-webrtc --allow-private-addrs --hard-punch --no-migrate --port-map --no-port-map --port-map-protocols" ;;
+    dial) flags="$node --echo --message --message-file --echo-bytes --relay --auto-relay --no-holepunch --no-webrtc --allow-private-addrs --hard-punch --no-migrate --port-map --no-port-map --port-map-protocols --keep-alive --wait-holepunch" ;;
     ping) flags="$node -c --count" ;;
     relay) flags="$node --relay-data --relay-duration --relay-ttl --relay-max-reservations
         --relay-max-per-ip --relay-max-circuits --relay-circuits-per-peer" ;;

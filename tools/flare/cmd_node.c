@@ -744,6 +744,9 @@ static int node_run(node *n, node_opts *o)
     cfg.share_listen = n->share_listen;
     if (n->no_holepunch)
         cfg.enable_holepunch = 0;
+    if (n->no_webrtc)
+        cfg.enable_webrtc = 0;
+    cfg.dial_private_peer_addrs = n->allow_private_addrs;
     if (n->no_migrate)
         cfg.enable_migration = 0;
     if (n->autonat_boot_set)

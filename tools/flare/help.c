@@ -27,6 +27,8 @@ static const char *const node_text =
     "  --autonat-boot-delay MS             first AutoNAT round after MS ms (default 15000)\n"
     "  --no-holepunch                      keep relayed connections relayed\n"
     "  --no-migrate                        streams stay on the relay after a punch\n"
+    "  --no-webrtc                         no WebRTC over relays (/p2p-circuit/webrtc)\n"
+    "  --allow-private-addrs               dial private addresses peers give (punch, ICE)\n"
     "  --hard-punch                        also punch symmetric NATs (flare peers, off)\n"
     "  --port-map / --no-port-map          map private listen ports on the router (off)\n"
     "  --port-map-protocols LIST           pcp,nat-pmp,upnp (default all; implies --port-map)\n"

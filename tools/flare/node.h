@@ -48,6 +48,8 @@ typedef struct node {
     int nconnect;
     uv_timer_t connect_timer;
     int no_holepunch;               /* keep relayed connections relayed (no DCUtR) */
+    int no_webrtc;                  /* --no-webrtc: no /p2p-circuit/webrtc */
+    int allow_private_addrs;        /* --allow-private-addrs: dial a peer's private addresses */
     int hard_punch;                 /* --hard-punch: the flare hard-NAT punch as well */
     int no_migrate;                 /* streams stay on the relayed connection after a punch */
     int port_map;                   /* --port-map: map private listen ports on the gateway */

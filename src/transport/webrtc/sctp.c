@@ -233,7 +233,7 @@ static void on_dcep(flare__sctp *s, uint16_t id, const uint8_t *m, size_t len)
     s->nchan++;
     uint8_t ack = DCEP_ACK;
     (void)send_raw(s, id, FLARE__SCTP_PPID_DCEP, &ack, 1);
-    push_event(s, FLARE__SCTP_EV_CHANNEL_OPEN, id, 0, NULL, 0);
+    push_event(s, FLARE__SCTP_EV_CHANNEL_OPEN, id, 0, m + 12, llen); /* its label */
 }
 
 static void on_message(flare__sctp *s, uint16_t id, uint32_t ppid, const uint8_t *m, size_t len)

@@ -45,7 +45,7 @@
 
 typedef enum {
     FLARE__SCTP_EV_UP,             /* the association is established */
-    FLARE__SCTP_EV_CHANNEL_OPEN,   /* the peer opened channel id (DCEP) */
+    FLARE__SCTP_EV_CHANNEL_OPEN,   /* the peer opened channel id (DCEP); its label in buf */
     FLARE__SCTP_EV_MESSAGE,        /* a message on id (data, len) */
     FLARE__SCTP_EV_CHANNEL_CLOSED, /* channel id is gone both ways */
     FLARE__SCTP_EV_WRITABLE,       /* room in the send buffer again */
@@ -56,7 +56,7 @@ typedef struct flare__sctp_event {
     flare__sctp_event_type type;
     uint16_t id;
     int error;
-    size_t len; /* MESSAGE: bytes copied into the caller's buffer */
+    size_t len; /* MESSAGE, CHANNEL_OPEN: bytes copied into the caller's buffer */
 } flare__sctp_event;
 
 typedef struct flare__sctp_cfg {
