@@ -36,7 +36,9 @@ js_to_flare() {
         --echo /echo/1.0.0 --no-holepunch --json >"$fo" 2>&1 &
     local fpid=$!
     pids+=($fpid)
-    wait_line "$fo" reservation || { echo "flare did not reserve on the $k relay"; cat "$fo"; return; }
+    if ! wait_line "$fo" reservation; then
+        fail=$((fail + 1)); echo "FAIL $k relay: flare reserved"; cut -c1-300 "$fo"; return
+    fi
     local id
     id=$(field "$fo" listening "e['peerId']")
     timeout 30 "$node" "$wp" --dial "$relay/p2p-circuit/webrtc/p2p/$id" --ping \
@@ -62,7 +64,9 @@ flare_to_js() {
     timeout 60 "$node" "$wp" --reserve "$relay" --echo /echo/1.0.0 --exit-after-ms 55000 >"$jo" 2>&1 &
     local jpid=$!
     pids+=($jpid)
-    wait_line "$jo" reserved || { echo "js did not reserve on the $k relay"; cat "$jo"; return; }
+    if ! wait_line "$jo" reserved; then
+        fail=$((fail + 1)); echo "FAIL $k relay: js reserved"; cut -c1-300 "$jo"; return
+    fi
     local target
     target=$(field "$jo" reserved "[a for a in e['addrs'] if '/p2p-circuit/webrtc/p2p/' in a][0]")
     timeout 30 "$flare" dial "$target" --echo /echo/1.0.0 --echo-bytes $bytes --json >"$fo" 2>&1
@@ -72,7 +76,8 @@ flare_to_js() {
     check "$k relay: flare echoed $bytes bytes over the WebRTC connection" "$fo" \
         "any(e['ok'] and e['bytes'] == $bytes and not e['relayed'] and '/webrtc/' in e['addr'] for e in ev('echo'))"
     timeout 30 "$flare" ping "$target" -c 2 --json >"$po" 2>&1
-    check "$k relay: flare pinged js twice" "$po" 'len(ev("ping")) == 2'
+    check "$k relay: flare pinged js twice, once the WebRTC connection was up" "$po" \
+        'len(ev("ping")) == 2 and any(c["transport"] == "webrtc" for c in ev("connected")) and all(p["ts"] > min(c["ts"] for c in ev("connected") if c["transport"] == "webrtc") for p in ev("ping"))'
     sleep 0.3
     check "$k relay: js listener: inbound WebRTC connections (not limited), echo served" "$jo" \
         "sum(1 for e in ev('inbound') if e['remoteAddr'].startswith('/webrtc/') and not e['limited']) >= 2 and any(e['bytes'] == $bytes for e in ev('echo'))"
