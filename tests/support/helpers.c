@@ -134,6 +134,85 @@ int flare_test_host_make(flare_sim *sim, const flare_test_host_spec *sp, flare_s
     return flare_host_listen(*h, &ma);
 }
 
+/* ma = /ip4/IP/<transport>, then /p2p/PEER unless peer is NULL. */
+static int transport_addr(flare_multiaddr *ma, const char *ip, const char *transport,
+                          const flare_peerid *peer)
+{
+    char s[128];
+    snprintf(s, sizeof(s), "/ip4/%s/%s", ip, transport);
+    int rv = flare_multiaddr_parse(ma, s);
+    return rv || !peer ? rv : flare_multiaddr_with_peerid(ma, peer);
+}
+
+static int world_node(flare_sim_world *w, flare_sim_world_node *n, const char *name,
+                      flare_sim_lan *lan, const char *ip, uint8_t seed, const char *transport,
+                      const flare_mem *mem)
+{
+    n->name = name;
+    flare_test_host_spec sp = {.name = name,
+                               .lan = lan,
+                               .ip = ip,
+                               .seed = {seed},
+                               .on_event = flare_sim_world_on_event,
+                               .user = n,
+                               .mem = mem};
+    flare_multiaddr ma;
+    int rv = flare_test_host_make(w->sim, &sp, &n->sh, &n->h);
+    if (rv == 0)
+        rv = transport_addr(&ma, ip, transport, NULL);
+    return rv ? rv : flare_host_listen(n->h, &ma);
+}
+
+/* Runs w's simulation in 100 ms steps until *flag is set, 10 s at most. */
+static void world_run_until(flare_sim_world *w, const int *flag)
+{
+    for (int i = 0; i < 100 && !*flag; i++)
+        flare_sim_run_for(w->sim, 100 * FLARE_NS_PER_MS);
+}
+
+int flare_test_world_setup(flare_sim_world *w, const flare_test_world_spec *spec)
+{
+    flare_sim_nat_config def;
+    flare_sim_nat_config_default(&def);
+    memset(w, 0, sizeof(*w));
+    if (!(w->sim = flare_sim_new(5, NULL)))
+        return FLARE_ERR_NOMEM;
+    flare_sim_lan *inet = flare_sim_internet(w->sim);
+    flare_sim_lan *la = flare_sim_lan_new(w->sim, "lan-a");
+    flare_sim_lan *lb = flare_sim_lan_new(w->sim, "lan-b");
+    w->nat_a = flare_sim_nat_new(w->sim, "nat-a", inet, "203.0.113.1", la, "10.0.1.1",
+                                 spec->nat_a ? spec->nat_a : &def);
+    w->nat_b = flare_sim_nat_new(w->sim, "nat-b", inet, "203.0.113.2", lb, "10.0.2.1",
+                                 spec->nat_b ? spec->nat_b : &def);
+    if (!w->nat_a || !w->nat_b)
+        return FLARE_ERR_NOMEM;
+    flare_sim_link nl = {.delay = 25 * FLARE_NS_PER_MS};
+    flare_sim_nat_link_set(w->nat_a, &nl);
+    flare_sim_nat_link_set(w->nat_b, &nl);
+    const char *t = spec->transport;
+    int rv = world_node(w, &w->r, "R", inet, FLARE_SIM_WORLD_RELAY_IP, 1, t, NULL);
+    if (rv)
+        return rv;
+    flare_sim_link_set(w->r.sh, &nl);
+    if ((rv = world_node(w, &w->a, "A", la, "10.0.1.2", 2, t, NULL)) ||
+        (rv = world_node(w, &w->b, "B", lb, "10.0.2.2", 3, t, spec->mem_b)) ||
+        (rv = flare_host_enable_relay_server(w->r.h, NULL)))
+        return rv;
+    flare_multiaddr rma;
+    if ((rv = transport_addr(&rma, FLARE_SIM_WORLD_RELAY_IP, t, flare_host_peerid(w->r.h))) ||
+        (rv = flare_host_relay_reserve(w->b.h, &rma)))
+        return rv;
+    flare_host_dial(w->a.h, &rma, NULL, NULL, NULL);
+    world_run_until(w, &w->b.rsv_ok);
+    if (!w->b.rsv_ok)
+        return FLARE_ERR_TIMEOUT;
+    flare_sim_run_for(w->sim, 500 * FLARE_NS_PER_MS);
+    if ((rv = flare_sim_world_dial_relayed(w)))
+        return rv;
+    world_run_until(w, &w->dial_calls);
+    return !w->dial_calls ? FLARE_ERR_TIMEOUT : w->dial_status;
+}
+
 void flare_test_run_ms(flare_sim *sim, long ms)
 {
     flare_sim_run_for(sim, (flare_tstamp)ms * FLARE_NS_PER_MS);

@@ -11,6 +11,7 @@
 
 #include "flare/host.h"
 #include "flare/sim.h"
+#include "flare/sim_world.h"
 
 /* ---- values -------------------------------------------------------------- */
 
@@ -65,6 +66,24 @@ int flare_test_host_make(flare_sim *sim, const flare_test_host_spec *sp, flare_s
 
 /* Runs the simulation for ms milliseconds. */
 void flare_test_run_ms(flare_sim *sim, long ms);
+
+/* The hole-punching world of flare/sim_world.h (R public, A and B behind
+ * NAT-A and NAT-B, 25 ms on the NATs' and R's links, simulation seed 5)
+ * with every host listening on one transport only: /ip4/IP/<transport>,
+ * e.g. "udp/4001/quic-v1". */
+typedef struct flare_test_world_spec {
+    const char *transport;
+    const flare_sim_nat_config *nat_a, *nat_b; /* NULL: flare_sim_nat_config_default */
+    const flare_mem *mem_b;                    /* B's host allocator (NULL: libc) */
+} flare_test_world_spec;
+
+/* Builds the world into *w (zeroed first), makes B reserve a slot on R over
+ * the transport (A connects to R too), then dials B from A through R and
+ * runs until the dial ends, as flare_sim_world_setup. Returns 0 when the
+ * relayed connection is up, else the first error (FLARE_ERR_TIMEOUT: no
+ * reservation or no dial outcome within 10 s). Free with
+ * flare_sim_world_free after either outcome. */
+int flare_test_world_setup(flare_sim_world *w, const flare_test_world_spec *spec);
 
 /* A dial's outcome, filled by flare_test_dial_cb (user = the flare_test_dial). */
 typedef struct flare_test_dial {
