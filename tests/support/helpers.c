@@ -303,3 +303,74 @@ static void echo_eof(flare_stream *s, void *user)
 
 const flare_stream_cbs flare_test_echo_cbs = {
     .on_data = echo_data, .on_eof = echo_eof, .on_writable = echo_writable};
+
+/* ---- bulk echo client ---------------------------------------------------- */
+
+int flare_test_bulk_init(flare_test_bulk *b, size_t len, size_t chunk)
+{
+    memset(b, 0, sizeof(*b));
+    b->len = len;
+    b->chunk = chunk;
+    b->match = 1;
+    if (!(b->data = malloc(len ? len : 1)))
+        return FLARE_ERR_NOMEM;
+    for (size_t i = 0; i < len; i++)
+        b->data[i] = (uint8_t)(i * 7 + (i >> 10));
+    return 0;
+}
+
+void flare_test_bulk_free(flare_test_bulk *b)
+{
+    free(b->data);
+    b->data = NULL;
+}
+
+static void bulk_push(flare_test_bulk *b)
+{
+    while (b->off < b->len) {
+        size_t n = b->len - b->off < b->chunk ? b->len - b->off : b->chunk;
+        int rv = flare_stream_write(b->s, b->data + b->off, n);
+        if (rv < 0) {
+            b->write_err = rv;
+            return;
+        }
+        b->off += n;
+        if (rv == 1)
+            return; /* on_writable resumes */
+    }
+    flare_stream_close_write(b->s);
+}
+
+static void bulk_open(flare_stream *s, int status, void *user)
+{
+    flare_test_bulk *b = user;
+    (void)s;
+    b->open_status = status;
+    b->opened = status == 0;
+    if (b->opened)
+        bulk_push(b);
+}
+
+static void bulk_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
+{
+    flare_test_bulk *b = user;
+    (void)s;
+    if (b->got + len > b->len || memcmp(d, b->data + b->got, len) != 0)
+        b->match = 0;
+    b->got += len;
+}
+
+static void bulk_eof(flare_stream *s, void *user)
+{
+    (void)s;
+    ((flare_test_bulk *)user)->eof = 1;
+}
+
+static void bulk_writable(flare_stream *s, void *user)
+{
+    (void)s;
+    bulk_push(user);
+}
+
+const flare_stream_cbs flare_test_bulk_cbs = {
+    .on_open = bulk_open, .on_data = bulk_data, .on_eof = bulk_eof, .on_writable = bulk_writable};

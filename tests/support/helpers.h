@@ -108,6 +108,24 @@ int flare_test_raw_dial(flare_test_raw *r, flare_io *io, const flare_ipaddr *tar
 /* Closes (aborts) r's socket if it is still open. */
 void flare_test_raw_close(flare_test_raw *r);
 
+/* An echo stream's client: writes len bytes of a fixed pattern (chunk bytes
+ * a write), half-closes and compares what comes back. Open the stream with
+ * &flare_test_bulk_cbs, user = the flare_test_bulk, and store it in s. */
+typedef struct flare_test_bulk {
+    uint8_t *data;
+    size_t len, chunk, off, got;
+    int match;  /* every byte back so far is the one sent */
+    int eof;    /* the peer half-closed */
+    int opened; /* the stream opened (open_status 0) */
+    int open_status;
+    int write_err; /* a write failed (its error) */
+    flare_stream *s;
+} flare_test_bulk;
+/* Fills b for len bytes written chunk at a time. Returns 0 or FLARE_ERR_NOMEM. */
+int flare_test_bulk_init(flare_test_bulk *b, size_t len, size_t chunk);
+void flare_test_bulk_free(flare_test_bulk *b);
+extern const flare_stream_cbs flare_test_bulk_cbs;
+
 /* An echo service: flare_host_set_handler(h, proto, &flare_test_echo_cbs,
  * errs, ..) with errs an int counting failed writes, or NULL. */
 extern const flare_stream_cbs flare_test_echo_cbs;

@@ -66,53 +66,6 @@ static void listen_wd(wnode *a, flare_multiaddr *bound)
     assert_true(flare_multiaddr_has(bound, FLARE_MA_CERTHASH));
 }
 
-typedef struct echo {
-    uint8_t *data;
-    size_t len, off, got;
-    int match, eof;
-    flare_stream *s;
-} echo;
-
-static void e_push(echo *e)
-{
-    while (e->off < e->len) {
-        size_t n = e->len - e->off < 16384 ? e->len - e->off : 16384;
-        int rv = flare_stream_write(e->s, e->data + e->off, n);
-        assert_true(rv == 0 || rv == 1);
-        e->off += n;
-        if (rv == 1)
-            return;
-    }
-    flare_stream_close_write(e->s);
-}
-
-static void e_open(flare_stream *s, int status, void *user)
-{
-    assert_int_equal(status, 0);
-    e_push(user);
-}
-
-static void e_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
-{
-    echo *e = user;
-    if (e->got + len > e->len || memcmp(d, e->data + e->got, len) != 0)
-        e->match = 0;
-    e->got += len;
-}
-
-static void e_eof(flare_stream *s, void *user)
-{
-    ((echo *)user)->eof = 1;
-}
-
-static void e_writable(flare_stream *s, void *user)
-{
-    e_push(user);
-}
-
-static const flare_stream_cbs echo_cbs = {
-    .on_open = e_open, .on_data = e_data, .on_eof = e_eof, .on_writable = e_writable};
-
 static void test_webrtc_direct_connect_identify_ping_echo(void **state)
 {
     flare_sim *sim = flare_sim_new(1, NULL);
@@ -139,17 +92,18 @@ static void test_webrtc_direct_connect_identify_ping_echo(void **state)
     flare_test_run_ms(sim, 1000);
     assert_int_equal(b.pings, 1);
     assert_true(b.rtt >= 40 * MS && b.rtt < 60 * MS);
-    echo ex = {.len = 200000, .match = 1};
-    ex.data = malloc(ex.len);
-    for (size_t i = 0; i < ex.len; i++)
-        ex.data[i] = (uint8_t)(i * 7 + (i >> 10));
-    assert_int_equal(
-        flare_host_new_stream(b.h, flare_host_peerid(a.h), "/echo/1", &echo_cbs, &ex, 0, &ex.s), 0);
+    flare_test_bulk ex;
+    assert_int_equal(flare_test_bulk_init(&ex, 200000, 16384), 0);
+    assert_int_equal(flare_host_new_stream(b.h, flare_host_peerid(a.h), "/echo/1",
+                                           &flare_test_bulk_cbs, &ex, 0, &ex.s),
+                     0);
     flare_test_run_ms(sim, 10000);
+    assert_true(ex.opened);
+    assert_int_equal(ex.write_err, 0);
     assert_int_equal(ex.got, ex.len);
     assert_true(ex.match);
     assert_true(ex.eof);
-    free(ex.data);
+    flare_test_bulk_free(&ex);
     flare_host_del(b.h);
     flare_host_del(a.h);
     flare_sim_del(sim);
