@@ -8,8 +8,9 @@
 #include <stdlib.h>
 
 #include "flare/uvio.h"
+#include "support/uv_env.h"
 
-typedef flare_test_uv env; /* support/helpers.h */
+typedef flare_test_uv env; /* support/uv_env.h */
 
 static void env_init(env *e)
 {

@@ -304,37 +304,6 @@ static void echo_eof(flare_stream *s, void *user)
 const flare_stream_cbs flare_test_echo_cbs = {
     .on_data = echo_data, .on_eof = echo_eof, .on_writable = echo_writable};
 
-/* ---- the libuv driver ---------------------------------------------------- */
-
-static void uv_guard_cb(uv_timer_t *t)
-{
-    flare_test_uv *e = t->data;
-    e->timed_out = 1;
-    uv_stop(&e->loop);
-}
-
-int flare_test_uv_init(flare_test_uv *e)
-{
-    memset(e, 0, sizeof(*e));
-    int rv = uv_loop_init(&e->loop);
-    if (rv || (rv = flare_uvio_new(&e->u, &e->loop, NULL)))
-        return rv;
-    e->io = flare_uvio_io(e->u);
-    uv_timer_init(&e->loop, &e->guard);
-    e->guard.data = e;
-    uv_timer_start(&e->guard, uv_guard_cb, 10000, 0);
-    uv_unref((uv_handle_t *)&e->guard);
-    return 0;
-}
-
-int flare_test_uv_free(flare_test_uv *e)
-{
-    flare_uvio_del(e->u);
-    uv_close((uv_handle_t *)&e->guard, NULL);
-    uv_run(&e->loop, UV_RUN_DEFAULT);
-    return uv_loop_close(&e->loop);
-}
-
 /* ---- bulk echo client ---------------------------------------------------- */
 
 int flare_test_bulk_init(flare_test_bulk *b, size_t len, size_t chunk)

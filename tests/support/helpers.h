@@ -8,12 +8,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <uv.h>
 
 #include "flare/host.h"
 #include "flare/sim.h"
 #include "flare/sim_world.h"
-#include "flare/uvio.h"
 
 /* ---- values -------------------------------------------------------------- */
 
@@ -34,23 +32,6 @@ typedef struct flare_test_heap {
 } flare_test_heap;
 /* Allocator hooks counting into heap (which must outlive them). */
 flare_mem flare_test_heap_mem(flare_test_heap *heap);
-
-/* ---- the libuv driver ---------------------------------------------------- */
-
-/* A libuv loop with the flare driver on it and a 10 s watchdog that stops
- * the loop and sets timed_out (it does not keep the loop alive). */
-typedef struct flare_test_uv {
-    uv_loop_t loop;
-    uv_timer_t guard;
-    flare_uvio *u;
-    flare_io *io;
-    int timed_out;
-} flare_test_uv;
-/* Returns 0, or the uv_loop_init / flare_uvio_new error. */
-int flare_test_uv_init(flare_test_uv *e);
-/* Deletes the driver and closes the loop: returns uv_loop_close's result
- * (UV_EBUSY when a handle of the driver was left open). */
-int flare_test_uv_free(flare_test_uv *e);
 
 /* ---- hosts on the simulator ---------------------------------------------- */
 
