@@ -266,23 +266,11 @@ static int connect_hosts(flare_host *a, flare_host *b)
 static double bench_streams(flare_host *a, flare_host *b, int nstreams, size_t mib)
 {
     (void)a;
-    sink.got = 0;
-    sink.t1 = 0;
-    sink.target = mib << 20;
+    (void)b;
     src *x = calloc((size_t)nstreams, sizeof(*x));
-    double t0 = now_s();
-    mark_start();
-    for (int i = 0; i < nstreams; i++) {
-        x[i].left = (mib << 20) / (size_t)nstreams;
-        if (flare_conn_new_stream(dialed, "/bench/sink", &src_cbs, &x[i], 0, &x[i].s))
-            return -1;
-        src_push(&x[i]);
-    }
-    uv_run(&loop, UV_RUN_DEFAULT);
-    for (int i = 0; i < nstreams; i++)
-        flare_stream_reset(x[i].s);
+    double v = x ? run_streams(dialed, x, nstreams, mib) : -1;
     free(x);
-    return (double)sink.got / (sink.t1 - t0) / (1 << 20);
+    return v;
 }
 
 static double bench_setups(flare_host *a, flare_host *b, int n)

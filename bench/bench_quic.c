@@ -98,21 +98,8 @@ static int connect_hosts(flare_host *a, flare_host *b, int quic)
 
 static double bench_streams(int nstreams, size_t mib)
 {
-    sink.got = 0;
-    sink.t1 = 0;
-    sink.target = mib << 20;
     src x[16] = {0};
-    mark_start();
-    for (int i = 0; i < nstreams; i++) {
-        x[i].left = (mib << 20) / (size_t)nstreams;
-        if (flare_conn_new_stream(dialed, "/bench/sink", &src_cbs, &x[i], 0, &x[i].s))
-            return -1;
-        src_push(&x[i]);
-    }
-    uv_run(&loop, UV_RUN_DEFAULT);
-    for (int i = 0; i < nstreams; i++)
-        flare_stream_reset(x[i].s);
-    return (double)sink.got / (sink.t1 - wall_t0) / (1 << 20);
+    return run_streams(dialed, x, nstreams, mib);
 }
 
 static double bench_setups(flare_host *a, flare_host *b, int quic, int n)

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "bench_source.h"
 #include "flare/host.h"
 
 static uv_loop_t loop;
@@ -74,6 +75,27 @@ static void sink_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
 }
 
 static const flare_stream_cbs sink_cbs = {.on_data = sink_data};
+
+/* Writes mib MiB split over nstreams new /bench/sink streams of c (x: one
+ * source each, zeroed) and runs the loop until the sink has it all.
+ * Returns MiB/s (wall clock), or -1 when a stream could not be opened. */
+static double run_streams(flare_conn *c, src *x, int nstreams, size_t mib)
+{
+    sink.got = 0;
+    sink.t1 = 0;
+    sink.target = mib << 20;
+    mark_start();
+    for (int i = 0; i < nstreams; i++) {
+        x[i].left = (mib << 20) / (size_t)nstreams;
+        if (flare_conn_new_stream(c, "/bench/sink", &src_cbs, &x[i], 0, &x[i].s))
+            return -1;
+        src_push(&x[i]);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    for (int i = 0; i < nstreams; i++)
+        flare_stream_reset(x[i].s);
+    return (double)sink.got / (sink.t1 - wall_t0) / (1 << 20);
+}
 
 /* The last dial's outcome (dial_status 1 until it ends). */
 static flare_conn *dialed;
