@@ -15,55 +15,12 @@
 
 #define MS FLARE_NS_PER_MS
 
-typedef struct qnode {
-    flare_sim_host *sh;
-    flare_host *h;
-    const char *ip;
-    int opened, closed, identified, pings, observed;
-    flare_tstamp rtt;
-    flare_multiaddr observed_addr;
-} qnode;
-
-static void on_event(flare_host *h, const flare_host_event *ev, void *user)
-{
-    qnode *n = user;
-    switch (ev->type) {
-    case FLARE_HOST_EV_CONN_OPENED:
-        n->opened++;
-        break;
-    case FLARE_HOST_EV_CONN_CLOSED:
-        n->closed++;
-
-        break;
-    case FLARE_HOST_EV_IDENTIFIED:
-        n->identified++;
-        break;
-    case FLARE_HOST_EV_OBSERVED_ADDR:
-        n->observed++;
-        n->observed_addr = *ev->u.observed.addr;
-        break;
-    case FLARE_HOST_EV_PING:
-        n->pings++;
-        n->rtt = ev->u.ping.rtt;
-        break;
-    default:
-        break;
-    }
-}
+typedef flare_test_node qnode;
 
 static void make(flare_sim *sim, flare_sim_lan *lan, qnode *n, const char *name, const char *ip,
                  uint8_t seed)
 {
-    memset(n, 0, sizeof(*n));
-    n->ip = ip;
-    flare_test_host_spec sp = {.name = name,
-                               .lan = lan,
-                               .ip = ip,
-                               .link = {.delay = 10 * MS},
-                               .seed = {seed},
-                               .on_event = on_event,
-                               .user = n};
-    assert_int_equal(flare_test_host_make(sim, &sp, &n->sh, &n->h), 0);
+    assert_int_equal(flare_test_node_make(sim, lan, n, name, ip, seed, 10 * MS, NULL), 0);
 }
 
 static void quic_addr(flare_multiaddr *ma, const char *ip, int port, const flare_peerid *peer)

@@ -213,6 +213,50 @@ int flare_test_world_setup(flare_sim_world *w, const flare_test_world_spec *spec
     return !w->dial_calls ? FLARE_ERR_TIMEOUT : w->dial_status;
 }
 
+void flare_test_node_event(flare_host *h, const flare_host_event *ev, void *node)
+{
+    flare_test_node *n = node;
+    (void)h;
+    switch (ev->type) {
+    case FLARE_HOST_EV_CONN_OPENED:
+        n->opened++;
+        break;
+    case FLARE_HOST_EV_CONN_CLOSED:
+        n->closed++;
+        break;
+    case FLARE_HOST_EV_IDENTIFIED:
+        n->identified++;
+        break;
+    case FLARE_HOST_EV_OBSERVED_ADDR:
+        n->observed++;
+        n->observed_addr = *ev->u.observed.addr;
+        break;
+    case FLARE_HOST_EV_PING:
+        n->pings++;
+        n->rtt = ev->u.ping.rtt;
+        break;
+    default:
+        break;
+    }
+}
+
+int flare_test_node_make(flare_sim *sim, flare_sim_lan *lan, flare_test_node *n, const char *name,
+                         const char *ip, uint8_t seed, flare_tstamp delay,
+                         const flare_host_settings *cfg)
+{
+    memset(n, 0, sizeof(*n));
+    n->ip = ip;
+    flare_test_host_spec sp = {.name = name,
+                               .lan = lan,
+                               .ip = ip,
+                               .link = {.delay = delay},
+                               .seed = {seed},
+                               .cfg = cfg,
+                               .on_event = flare_test_node_event,
+                               .user = n};
+    return flare_test_host_make(sim, &sp, &n->sh, &n->h);
+}
+
 void flare_test_run_ms(flare_sim *sim, long ms)
 {
     flare_sim_run_for(sim, (flare_tstamp)ms * FLARE_NS_PER_MS);

@@ -64,6 +64,25 @@ typedef struct flare_test_host_spec {
 int flare_test_host_make(flare_sim *sim, const flare_test_host_spec *sp, flare_sim_host **sh,
                          flare_host **h);
 
+/* A host on the simulator and what its events counted (the transport sim
+ * tests' nodes). */
+typedef struct flare_test_node {
+    flare_sim_host *sh;
+    flare_host *h;
+    const char *ip;
+    int opened, closed, identified, pings, observed; /* CONN_OPENED, ... events */
+    flare_tstamp rtt;                                /* the last PING's */
+    flare_multiaddr observed_addr;                   /* the last OBSERVED_ADDR's */
+} flare_test_node;
+/* The nodes' event callback (user: the flare_test_node). */
+void flare_test_node_event(flare_host *h, const flare_host_event *ev, void *node);
+/* Zeroes n and makes its host at ip on lan (link delay, key seed; cfg NULL:
+ * flare_test_settings_default) counting into n. Returns 0 or the
+ * flare_test_host_make error. */
+int flare_test_node_make(flare_sim *sim, flare_sim_lan *lan, flare_test_node *n, const char *name,
+                         const char *ip, uint8_t seed, flare_tstamp delay,
+                         const flare_host_settings *cfg);
+
 /* Runs the simulation for ms milliseconds. */
 void flare_test_run_ms(flare_sim *sim, long ms);
 

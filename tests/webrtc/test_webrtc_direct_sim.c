@@ -15,39 +15,12 @@
 
 #define MS FLARE_NS_PER_MS
 
-typedef struct wnode {
-    flare_sim_host *sh;
-    flare_host *h;
-    const char *ip;
-    int opened, identified, pings;
-    flare_tstamp rtt;
-} wnode;
-
-static void on_event(flare_host *h, const flare_host_event *ev, void *user)
-{
-    wnode *n = user;
-    if (ev->type == FLARE_HOST_EV_CONN_OPENED)
-        n->opened++;
-    else if (ev->type == FLARE_HOST_EV_IDENTIFIED)
-        n->identified++;
-    else if (ev->type == FLARE_HOST_EV_PING) {
-        n->pings++;
-        n->rtt = ev->u.ping.rtt;
-    }
-}
+typedef flare_test_node wnode;
 
 static void make(flare_sim *sim, wnode *n, const char *name, const char *ip, uint8_t seed)
 {
-    memset(n, 0, sizeof(*n));
-    n->ip = ip;
-    flare_test_host_spec sp = {.name = name,
-                               .lan = flare_sim_internet(sim),
-                               .ip = ip,
-                               .link = {.delay = 10 * MS},
-                               .seed = {seed},
-                               .on_event = on_event,
-                               .user = n};
-    assert_int_equal(flare_test_host_make(sim, &sp, &n->sh, &n->h), 0);
+    assert_int_equal(
+        flare_test_node_make(sim, flare_sim_internet(sim), n, name, ip, seed, 10 * MS, NULL), 0);
 }
 
 /* A listens on /udp/4001/webrtc-direct: its address carries the certhash. */
@@ -233,16 +206,9 @@ static void test_webrtc_direct_cert_kept(void **state)
     flare_host_settings cfg;
     flare_test_settings_default(&cfg);
     cfg.webrtc_cert_pem = (const char *)pem.base;
-    memset(&a2, 0, sizeof(a2));
-    a2.ip = "198.51.100.9";
-    flare_test_host_spec sp = {.name = "a2",
-                               .lan = flare_sim_internet(sim),
-                               .ip = a2.ip,
-                               .seed = {9},
-                               .cfg = &cfg,
-                               .on_event = on_event,
-                               .user = &a2};
-    assert_int_equal(flare_test_host_make(sim, &sp, &a2.sh, &a2.h), 0);
+    assert_int_equal(
+        flare_test_node_make(sim, flare_sim_internet(sim), &a2, "a2", "198.51.100.9", 9, 0, &cfg),
+        0);
     listen_wd(&a2, &ma2);
     flare_ma_component c1, c2;
     assert_int_equal(flare_multiaddr_find(&ma, FLARE_MA_CERTHASH, &c1), 0);
@@ -251,8 +217,13 @@ static void test_webrtc_direct_cert_kept(void **state)
     assert_memory_equal(c1.value, c2.value, c1.value_len);
     flare_host_del(a2.h);
     cfg.webrtc_cert_pem = "-----BEGIN nonsense-----";
-    sp.name = "a3";
-    sp.ip = "198.51.100.10";
+    flare_test_host_spec sp = {.name = "a3",
+                               .lan = flare_sim_internet(sim),
+                               .ip = "198.51.100.10",
+                               .seed = {9},
+                               .cfg = &cfg,
+                               .on_event = flare_test_node_event,
+                               .user = &a2};
     flare_sim_host *sh3;
     flare_host *h3 = NULL;
     assert_true(flare_test_host_make(sim, &sp, &sh3, &h3) != 0);
