@@ -23,52 +23,15 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "bench_sample.h"
 #include "bench_source.h"
 #include "flare/host.h"
 #include "flare/uvio.h"
 
 #define CHUNK 65536
 
-static uv_loop_t loop;
 static flare_uvio *uvio;
 static uint8_t chunk[CHUNK];
-
-static double now_s(void)
-{
-    return (double)uv_hrtime() / 1e9;
-}
-
-/* CPU time of the process, taken with the wall-clock marks of each
- * measurement: a rate per CPU second is what the code costs, and moves
- * much less than wall-clock rates when other work shares the machine. */
-static double cpu_t0, cpu_t1, wall_t0, wall_t1;
-
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void mark_start(void)
-{
-    wall_t0 = now_s();
-    cpu_t0 = cpu_s();
-}
-
-static void mark_end(void)
-{
-    wall_t1 = now_s();
-    cpu_t1 = cpu_s();
-}
-
-/* The rate v (per wall-clock second) of the last measurement, per CPU
- * second. */
-static double per_cpu(double v)
-{
-    double cpu = cpu_t1 - cpu_t0;
-    return v > 0 && cpu > 0 ? v * (wall_t1 - wall_t0) / cpu : 0;
-}
 
 /* ---- ChaCha20-Poly1305 reference ------------------------------------------------ */
 
@@ -267,40 +230,6 @@ static double bench_raw(size_t mib)
 
 /* ---- flare streams ------------------------------------------------------------------- */
 
-typedef struct sinkb {
-    size_t got, target;
-    double t1;
-} sinkb;
-
-static sinkb sink;
-
-static void sink_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
-{
-    (void)s;
-    (void)d;
-    (void)user;
-    sink.got += len;
-    if (sink.got >= sink.target && sink.t1 == 0) {
-        sink.t1 = now_s();
-        mark_end();
-        uv_stop(&loop);
-    }
-}
-
-static const flare_stream_cbs sink_cbs = {.on_data = sink_data};
-
-static flare_conn *dialed;
-static int dial_status = 1;
-
-static void on_dial(flare_host *h, flare_conn *c, int status, void *user)
-{
-    (void)h;
-    (void)user;
-    dialed = c;
-    dial_status = status;
-    uv_stop(&loop);
-}
-
 static int make_host(flare_host **h, uint8_t seedbyte, int listen)
 {
     uint8_t seed[32] = {seedbyte};
@@ -337,23 +266,11 @@ static int connect_hosts(flare_host *a, flare_host *b)
 static double bench_streams(flare_host *a, flare_host *b, int nstreams, size_t mib)
 {
     (void)a;
-    sink.got = 0;
-    sink.t1 = 0;
-    sink.target = mib << 20;
+    (void)b;
     src *x = calloc((size_t)nstreams, sizeof(*x));
-    double t0 = now_s();
-    mark_start();
-    for (int i = 0; i < nstreams; i++) {
-        x[i].left = (mib << 20) / (size_t)nstreams;
-        if (flare_conn_new_stream(dialed, "/bench/sink", &src_cbs, &x[i], 0, &x[i].s))
-            return -1;
-        src_push(&x[i]);
-    }
-    uv_run(&loop, UV_RUN_DEFAULT);
-    for (int i = 0; i < nstreams; i++)
-        flare_stream_reset(x[i].s);
+    double v = x ? run_streams(dialed, x, nstreams, mib) : -1;
     free(x);
-    return (double)sink.got / (sink.t1 - t0) / (1 << 20);
+    return v;
 }
 
 static double bench_setups(flare_host *a, flare_host *b, int n)
@@ -390,15 +307,9 @@ static int selected(int i)
     return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static void report(const char *name, double *v, int runs, const char *unit)
 {
-    qsort(v, (size_t)runs, sizeof(*v), cmp_double);
+    sort_runs(v, runs);
     printf("%-40s %8.1f %8.1f %8.1f %s", name, v[0], v[runs / 2], v[runs - 1], unit);
     if (getenv("BENCH_ALL")) /* every value, to pool runs of several invocations */
         for (int i = 0; i < runs; i++)

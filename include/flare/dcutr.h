@@ -18,7 +18,10 @@
  * B retries the whole exchange on a new stream, up to max_attempts (3)
  * times, when a dial phase fails or times out or a stream times out or is
  * reset. A protocol violation by the peer ends the punch at once (retrying a
- * misbehaving peer is pointless). Before the first attempt the glue may try
+ * misbehaving peer is pointless). A gives up after the last attempt B may
+ * make, or when B does not open its next stream within stream_timeout (plus
+ * the backoff B waits), so both sides end with an outcome (an EV_FAILED
+ * with final set). Before the first attempt the glue may try
  * a plain direct dial to A (connection reversal):
  * flare_dcutr_should_dial_direct().
  *
@@ -265,7 +268,7 @@ typedef enum flare_dcutr_event_type {
     FLARE_DCUTR_EV_DIAL = 1, /* dial addrs now (B: RTT/2 after SYNC; A: at SYNC) */
     FLARE_DCUTR_EV_RETRY,    /* B: open a new stream, then call _initiator_start */
     FLARE_DCUTR_EV_SUCCESS,  /* the direct connection is up */
-    FLARE_DCUTR_EV_FAILED,   /* B: gave up; A: this attempt failed (B may retry) */
+    FLARE_DCUTR_EV_FAILED,   /* an attempt failed; final: the punch is over */
 } flare_dcutr_event_type;
 
 typedef struct flare_dcutr_event {
@@ -275,6 +278,10 @@ typedef struct flare_dcutr_event {
     const flare_multiaddr *addrs; /* DIAL: valid until the next call on the core */
     size_t naddrs;
     flare_dcutr_reason reason; /* FAILED */
+    /* FAILED: 1 when the punch is over (B: always, it retries without a
+     * FAILED event; A: its last attempt failed, or B did not come back),
+     * 0 when B may still retry. */
+    int final;
 } flare_dcutr_event;
 
 #define FLARE_DCUTR__EVQ 8
@@ -362,6 +369,7 @@ typedef struct flare_dcutr_responder {
     int state;
     unsigned attempt;
     flare_tstamp replied_at, deadline, rtt;
+    flare_dcutr_reason last_reason;
     int stream_done; /* no stream, or its exchange is over */
     size_t rxlen;
     uint8_t rx[FLARE_DCUTR_MAX_MSG + 10];
@@ -398,10 +406,24 @@ int flare_dcutr_responder_recv(flare_dcutr_responder *a, const uint8_t *in, size
 int flare_dcutr_responder_dial_result(flare_dcutr_responder *a, int ok,
                                       const flare_multiaddr *conn_addr, flare_tstamp now);
 
+/* The glue reports the current stream ended (reset, or closed by B) before
+ * SYNC: the attempt fails with reason STREAM. Returns 0, or FLARE_ERR_STATE
+ * when no exchange awaited a message. */
+int flare_dcutr_responder_stream_error(flare_dcutr_responder *a, int err, flare_tstamp now);
+
+/* The relayed connection is gone: B cannot come back, the punch is given up
+ * now (EV_FAILED, final; the reason of the last failed attempt, else
+ * STREAM). Returns 0, or FLARE_ERR_STATE when it already ended. */
+int flare_dcutr_responder_abort(flare_dcutr_responder *a, flare_tstamp now);
+
+/* Returns 1 once the punch succeeded or was given up, else 0. */
+int flare_dcutr_responder_done(const flare_dcutr_responder *a);
+
 /* Returns when flare_dcutr_responder_handle_expiry is next due (FLARE_TSTAMP_NEVER if never). */
 flare_tstamp flare_dcutr_responder_expiry(const flare_dcutr_responder *a);
 /* Returns 0, or FLARE_ERR_TIMEOUT when the stream timed out (reset it). A
- * dial phase that times out queues EV_FAILED. */
+ * dial phase that times out queues EV_FAILED; so does giving up when B did
+ * not open its next stream in time after a failed attempt (final). */
 int flare_dcutr_responder_handle_expiry(flare_dcutr_responder *a, flare_tstamp now);
 int flare_dcutr_responder_poll_event(flare_dcutr_responder *a, flare_dcutr_event *ev);
 

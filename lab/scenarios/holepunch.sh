@@ -202,9 +202,8 @@ ok = direct == (expect == "direct") and bool(echo) and echo[-1].get("relayed") !
 if want_family and direct and not all(e.get("family") == want_family for e in won):
     print("  expected the %s family to win" % want_family)
     ok = False
-# A punch that failed must be reported (by B, which drives the attempts)
-# with a reason.
-if not direct and not (b_hp and all(e.get("reason") for e in a_hp + b_hp)):
+# A punch that failed must be reported by both sides with a reason.
+if not direct and not (a_hp and b_hp and all(e.get("reason") for e in a_hp + b_hp)):
     print("  a failed punch without a holepunch event and a reason")
     ok = False
 win = [e.get("transport") for e in a_hp + b_hp if e["result"] == "direct" and e.get("transport")]

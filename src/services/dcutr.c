@@ -64,8 +64,11 @@ typedef struct punch {
     flare_tstamp rtt;
 } punch;
 
+struct udp_punch;
+
 typedef struct dcutr_svc {
     punch *list;
+    struct udp_punch *udp; /* B's packet sprays under way (freed with the host) */
     uint64_t next_id;
     flare_dcutr_tracer tracer;
     uint64_t tracer_seen;
@@ -342,6 +345,7 @@ static flare_dcutr_addr_settings peer_addr_opts(const flare_host *h)
 #define UDP_PUNCH_SIZE 64
 
 typedef struct udp_punch {
+    struct udp_punch *next;
     punch *p;
     flare_ipaddr to[UDP_PUNCH_MAX];
     size_t n;
@@ -364,6 +368,18 @@ static void udp_punch_send(flare_host *h, udp_punch *u)
     h->io->ops->timer_start(u->timer, now_of(h) + gap);
 }
 
+/* Unlinks and frees u with its timer. */
+static void udp_punch_free(flare_host *h, udp_punch *u)
+{
+    for (udp_punch **pp = &svc_of(h)->udp; *pp; pp = &(*pp)->next)
+        if (*pp == u) {
+            *pp = u->next;
+            break;
+        }
+    h->io->ops->timer_del(u->timer);
+    flare__free(h->mem, u);
+}
+
 static void udp_punch_timer(flare_io_timer *t, void *user)
 {
     udp_punch *u = user;
@@ -373,9 +389,8 @@ static void udp_punch_timer(flare_io_timer *t, void *user)
         udp_punch_send(h, u);
         return;
     }
-    h->io->ops->timer_del(u->timer);
+    udp_punch_free(h, u);
     dial_ctx *dc = flare__calloc(h->mem, 1, sizeof(*dc));
-    flare__free(h->mem, u);
     if (!dc) { /* cannot report through punch_dialed: settle the counts here */
         p->dials--;
         punch_unref(p);
@@ -398,6 +413,8 @@ static int udp_punch_start(punch *p, const flare_ipaddr *to, size_t n)
         return FLARE_ERR_NOMEM;
     }
     u->p = p;
+    u->next = svc_of(h)->udp;
+    svc_of(h)->udp = u;
     memcpy(u->to, to, n * sizeof(*to));
     u->n = n;
     u->end = now_of(h) + FLARE_DCUTR_DEFAULT_DIAL_TIMEOUT;
@@ -496,8 +513,11 @@ static void handle_event(punch *p, const flare_dcutr_event *ev)
     case FLARE_DCUTR_EV_SUCCESS:
         break; /* reported by on_success */
     case FLARE_DCUTR_EV_FAILED:
-        if (p->initiator)
+        p->attempt = ev->attempt;
+        if (ev->final)
             punch_finish(p, FLARE_ERR_UNREACHABLE, ev->reason);
+        else if (!p->relayed || p->relayed->close_pending)
+            flare_dcutr_responder_abort(p->a, now_of(p->host)); /* B cannot come back */
         else
             drop_stream(p, 1); /* B may retry on a new stream */
         break;
@@ -595,6 +615,8 @@ static void st_close(flare_stream *s, int err, void *user)
     p->refs--;
     if (p->b && !p->finished && !p->in_dial)
         flare_dcutr_initiator_stream_error(p->b, err ? err : FLARE_ERR_CLOSED, now_of(p->host));
+    else if (p->a && !p->finished) /* B's stream ended before SYNC: that attempt failed */
+        flare_dcutr_responder_stream_error(p->a, err ? err : FLARE_ERR_CLOSED, now_of(p->host));
     p->refs++;
     punch_unref(p); /* the stream's reference */
     process(p);
@@ -796,8 +818,9 @@ static void on_conn_ready(flare_host *h, void *state, flare_conn *c)
         start_b(h, c, 0);
         return;
     }
+    /* A: whichever way it came (B's connection reversal too). */
     punch *p = find(h, &c->peer);
-    if (p && (p->in_dial || p->dials))
+    if (p && (p->in_dial || p->dials || !p->initiator))
         on_success(p, c);
 }
 
@@ -810,6 +833,18 @@ static void on_conn_closed(flare_host *h, void *state, flare_conn *c)
             p->relayed = NULL;
         if (p->direct == c)
             p->direct = NULL;
+    }
+    /* A between attempts: B cannot open another stream without the relayed
+     * connection, so the punch is over (finishing unlinks: look again). */
+    punch *p = d ? d->list : NULL;
+    while (p) {
+        if (p->a && !p->finished && !p->relayed && !p->in_dial && !p->dials &&
+            flare_dcutr_responder_abort(p->a, now_of(h)) == 0) {
+            process(p);
+            p = d->list;
+            continue;
+        }
+        p = p->next;
     }
 }
 
@@ -824,9 +859,14 @@ static void handler_open(flare_stream *s, int status, void *user)
         flare__stream_abort(s);
         return;
     }
+    /* One punch per relayed connection: B's streams after it ended would
+     * make us dial its addresses again and again. */
+    unsigned mark = flare__svc_mark(h, &flare__svc_dcutr);
     punch *p = find(h, &c->peer);
-    if (!p)
+    if (!p && !(c->svc_marks & mark)) {
         p = punch_new(h, c, 0);
+        c->svc_marks |= mark;
+    }
     if (!p || p->initiator) {
         flare__stream_abort(s);
         return;
@@ -862,6 +902,9 @@ static void dcutr_free(flare_host *h, void *state)
     dcutr_svc *d = state;
     if (!d)
         return;
+    /* A spray's timer may still be pending: it and the punch go together. */
+    while (d->udp)
+        udp_punch_free(h, d->udp);
     while (d->list) {
         punch *p = d->list;
         d->list = p->next;

@@ -115,6 +115,74 @@ static void test_punch_within_rtt_bound(void **state)
     flare_sim_world_free(&w);
 }
 
+/* ---- both sides end with an outcome ------------------------------------------------------- */
+
+/* A (the dialer) reports the end of the punch as B does: success with the
+ * transport, or failure with the reason and the attempts. */
+static void test_both_sides_report(void **state)
+{
+    flare_sim_world_settings p;
+    flare_sim_world_settings_default(&p);
+    flare_sim_world w;
+    assert_int_equal(flare_sim_world_setup(&w, &p), 0);
+    flare_sim_world_run_punch(&w, 30 * S);
+    for (int i = 0; i < 2; i++) {
+        flare_sim_world_node *n = i ? &w.b : &w.a;
+        assert_int_equal(n->punch_done, 1);
+        assert_int_equal(n->punch_err, 0);
+        assert_null(n->punch_reason);
+        assert_string_equal(n->punch_transport, "tcp");
+        assert_string_equal(n->punch_family, "ip4");
+        assert_int_equal(n->attempt, 1);
+    }
+    flare_sim_world_free(&w);
+
+    /* Symmetric NATs on both sides: every attempt fails on both. */
+    p.nat_a.mapping = p.nat_b.mapping = FLARE_SIM_APD;
+    p.nat_a.port_preservation = p.nat_b.port_preservation = 0;
+    assert_int_equal(flare_sim_world_setup(&w, &p), 0);
+    flare_sim_world_run_punch(&w, 60 * S);
+    for (int i = 0; i < 2; i++) {
+        flare_sim_world_node *n = i ? &w.b : &w.a;
+        assert_int_equal(n->punch_done, 1);
+        assert_int_equal(n->punch_err, FLARE_ERR_UNREACHABLE);
+        assert_string_equal(n->punch_reason, "dial-timeout");
+        assert_null(n->punch_transport);
+        assert_int_equal(n->attempt, FLARE_DCUTR_DEFAULT_MAX_ATTEMPTS);
+    }
+    /* A ended when its last dial phase did, not a timeout later. */
+    assert_true(w.a.done_at <= w.b.done_at + 1 * S);
+    assert_false(flare_sim_world_direct(&w));
+    flare_sim_world_free(&w);
+}
+
+/* The relay ends the circuit in the middle of the punch: B cannot retry, A
+ * cannot be asked again; both report the failure. */
+static void test_both_report_when_circuit_ends(void **state)
+{
+    flare_relay_server_settings rs;
+    flare_relay_server_settings_default(&rs);
+    rs.limit_duration = 1; /* s: ends during the first dial phase */
+    flare_sim_world_settings p;
+    flare_sim_world_settings_default(&p);
+    p.nat_a.mapping = p.nat_b.mapping = FLARE_SIM_APD;
+    p.nat_a.port_preservation = p.nat_b.port_preservation = 0;
+    p.relay = &rs;
+    flare_sim_world w;
+    assert_int_equal(flare_sim_world_setup(&w, &p), 0);
+    flare_sim_world_run_punch(&w, 60 * S);
+    flare_sim_run_for(w.sim, 10 * S);
+    for (int i = 0; i < 2; i++) {
+        flare_sim_world_node *n = i ? &w.b : &w.a;
+        assert_int_equal(n->punch_done, 1);
+        assert_true(n->punch_err != 0);
+        assert_non_null(n->punch_reason);
+        assert_int_equal(n->attempt, 1);
+    }
+    assert_false(flare_sim_world_direct(&w));
+    flare_sim_world_free(&w);
+}
+
 /* ---- IPv6 and dual stack ------------------------------------------------------------------ */
 
 static int punch_family(flare_sim_world_family fam, flare_sim_world *w)
@@ -349,6 +417,8 @@ int main(void)
         cmocka_unit_test(test_symmetric_symmetric_stays_relayed),
         cmocka_unit_test(test_cone_with_loss),
         cmocka_unit_test(test_punch_within_rtt_bound),
+        cmocka_unit_test(test_both_sides_report),
+        cmocka_unit_test(test_both_report_when_circuit_ends),
         cmocka_unit_test(test_v6_firewalls_direct),
         cmocka_unit_test(test_dual_stack_direct),
         cmocka_unit_test(test_peer_without_dcutr),

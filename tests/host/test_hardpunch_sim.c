@@ -184,6 +184,11 @@ static void quic_addr(flare_multiaddr *ma, const char *ip, const flare_peerid *p
         assert_int_equal(flare_multiaddr_with_peerid(ma, peer), 0);
 }
 
+/* The QUIC world's allocator (the simulation's and every host's; NULL:
+ * libc), and whether qtrial2 ends it while the hard punch runs. */
+static const flare_mem *qmem;
+static int qstop_mid;
+
 static void qnode(flare_sim *sim, flare_sim_world_node *n, const char *name, flare_sim_lan *lan,
                   const char *ip, uint8_t seed, flare_tstamp delay)
 {
@@ -194,7 +199,8 @@ static void qnode(flare_sim *sim, flare_sim_world_node *n, const char *name, fla
                                .link = {.delay = delay},
                                .seed = {seed},
                                .on_event = count_event,
-                               .user = n};
+                               .user = n,
+                               .mem = qmem};
     assert_int_equal(flare_test_host_make(sim, &sp, &n->sh, &n->h), 0);
     flare_multiaddr ma;
     quic_addr(&ma, ip, NULL);
@@ -209,7 +215,7 @@ static int qtrial2(uint64_t seed, const flare_sim_nat_config *na, const flare_si
 {
     flare_sim_world w;
     memset(&w, 0, sizeof(w));
-    w.sim = flare_sim_new(seed, NULL);
+    w.sim = flare_sim_new(seed, qmem);
     assert_non_null(w.sim);
     flare_sim_lan *inet = flare_sim_internet(w.sim);
     flare_sim_lan *la = flare_sim_lan_new(w.sim, "lan-a");
@@ -245,8 +251,17 @@ static int qtrial2(uint64_t seed, const flare_sim_nat_config *na, const flare_si
     flare_sim_run_for(w.sim, 2 * S);
     assert_int_equal(w.dial_status, 0);
     flare_tstamp end = flare_sim_now(w.sim) + 40 * S;
-    while (!flare_sim_world_direct(&w) && flare_sim_now(w.sim) < end)
+    int steps = hard_steps;
+    while (!flare_sim_world_direct(&w) && flare_sim_now(w.sim) < end &&
+           !(qstop_mid && hard_steps > steps))
         flare_sim_run_for(w.sim, 100 * MS);
+    if (qstop_mid) { /* the hard punch started: tear down in the middle of it */
+        assert_true(hard_steps > steps);
+        flare_sim_run_for(w.sim, 300 * MS);
+        flare_host_del(o.h);
+        flare_sim_world_free(&w);
+        return 0;
+    }
     int direct = flare_sim_world_direct(&w);
     if (took)
         *took = flare_sim_now(w.sim) - w.relayed_up;
@@ -288,6 +303,25 @@ static void test_quic_random(void **state)
     assert_int_equal(plain, 0);
     assert_true(hard_direct >= direct);
     assert_true(direct * 2 >= QTRIALS); /* the target: at least half */
+}
+
+/* Hosts destroyed while the QUIC hard punch probes (its UDP timer and probe
+ * sockets live): everything allocated is freed. */
+static void test_quic_teardown_mid_punch(void **state)
+{
+    (void)state;
+    flare_sim_nat_config hard;
+    hard_cfg(&hard, FLARE_SIM_ALLOC_RANDOM);
+    flare_test_heap heap = {0};
+    flare_mem mem = flare_test_heap_mem(&heap);
+    qmem = &mem;
+    qstop_mid = 1;
+    qtrial(400, &hard, 0, 1, NULL);
+    qmem = NULL;
+    qstop_mid = 0;
+    assert_true(heap.calls > 0);
+    assert_int_equal(heap.blocks, 0);
+    assert_int_equal(heap.bytes, 0);
 }
 
 /* ---- the matrix: mapping x filtering x allocation, mixed pairs, TCP and QUIC ---------------- */
@@ -435,9 +469,13 @@ static void test_hostile_addrs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tcp_sequential), cmocka_unit_test(test_tcp_random_nothing_to_predict),
-        cmocka_unit_test(test_not_offered),    cmocka_unit_test(test_quic_random),
-        cmocka_unit_test(test_matrix),         cmocka_unit_test(test_hostile_addrs),
+        cmocka_unit_test(test_tcp_sequential),
+        cmocka_unit_test(test_tcp_random_nothing_to_predict),
+        cmocka_unit_test(test_not_offered),
+        cmocka_unit_test(test_quic_random),
+        cmocka_unit_test(test_matrix),
+        cmocka_unit_test(test_hostile_addrs),
+        cmocka_unit_test(test_quic_teardown_mid_punch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -487,66 +487,11 @@ static void test_hostile_messages(void **state)
 
 /* ---- onto a QUIC direct connection ------------------------------------------------------- */
 
-static void quic_addr(flare_multiaddr *ma, const char *ip, const flare_peerid *peer)
-{
-    char s[96];
-    snprintf(s, sizeof(s), "/ip4/%s/udp/4001/quic-v1", ip);
-    assert_int_equal(flare_multiaddr_parse(ma, s), 0);
-    if (peer)
-        assert_int_equal(flare_multiaddr_with_peerid(ma, peer), 0);
-}
-
-static void quic_node(flare_sim_world *w, flare_sim_world_node *n, const char *name,
-                      flare_sim_lan *lan, const char *ip, uint8_t seed)
-{
-    n->name = name;
-    flare_test_host_spec sp = {.name = name,
-                               .lan = lan,
-                               .ip = ip,
-                               .seed = {seed},
-                               .on_event = flare_sim_world_on_event,
-                               .user = n};
-    assert_int_equal(flare_test_host_make(w->sim, &sp, &n->sh, &n->h), 0);
-    flare_multiaddr ma;
-    quic_addr(&ma, ip, NULL);
-    assert_int_equal(flare_host_listen(n->h, &ma), 0);
-}
-
 /* The world of test_quic_punch_sim.c: QUIC everywhere, cone NATs. */
 static void quic_world(flare_sim_world *w)
 {
-    flare_sim_nat_config nat;
-    flare_sim_nat_config_default(&nat);
-    memset(w, 0, sizeof(*w));
-    w->sim = flare_sim_new(5, NULL);
-    assert_non_null(w->sim);
-    flare_sim_lan *inet = flare_sim_internet(w->sim);
-    flare_sim_lan *la = flare_sim_lan_new(w->sim, "lan-a");
-    flare_sim_lan *lb = flare_sim_lan_new(w->sim, "lan-b");
-    w->nat_a = flare_sim_nat_new(w->sim, "nat-a", inet, "203.0.113.1", la, "10.0.1.1", &nat);
-    w->nat_b = flare_sim_nat_new(w->sim, "nat-b", inet, "203.0.113.2", lb, "10.0.2.1", &nat);
-    assert_non_null(w->nat_a);
-    assert_non_null(w->nat_b);
-    flare_sim_link nl = {.delay = 25 * MS};
-    flare_sim_nat_link_set(w->nat_a, &nl);
-    flare_sim_nat_link_set(w->nat_b, &nl);
-    quic_node(w, &w->r, "R", inet, FLARE_SIM_WORLD_RELAY_IP, 1);
-    flare_sim_link_set(w->r.sh, &nl);
-    quic_node(w, &w->a, "A", la, "10.0.1.2", 2);
-    quic_node(w, &w->b, "B", lb, "10.0.2.2", 3);
-    assert_int_equal(flare_host_enable_relay_server(w->r.h, NULL), 0);
-    flare_multiaddr rma;
-    quic_addr(&rma, FLARE_SIM_WORLD_RELAY_IP, flare_host_peerid(w->r.h));
-    assert_int_equal(flare_host_relay_reserve(w->b.h, &rma), 0);
-    flare_host_dial(w->a.h, &rma, NULL, NULL, NULL);
-    for (int i = 0; i < 100 && !w->b.rsv_ok; i++)
-        flare_sim_run_for(w->sim, 100 * MS);
-    assert_true(w->b.rsv_ok);
-    flare_sim_run_for(w->sim, 500 * MS);
-    assert_int_equal(flare_sim_world_dial_relayed(w), 0);
-    for (int i = 0; i < 100 && !w->dial_calls; i++)
-        flare_sim_run_for(w->sim, 100 * MS);
-    assert_int_equal(w->dial_status, 0);
+    flare_test_world_spec spec = {.transport = "udp/4001/quic-v1"};
+    assert_int_equal(flare_test_world_setup(w, &spec), 0);
 }
 
 /* The stream moves from yamux (over a circuit carried by QUIC) onto a

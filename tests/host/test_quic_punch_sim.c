@@ -12,72 +12,25 @@
 #define MS FLARE_NS_PER_MS
 #define S  FLARE_NS_PER_S
 
-static void quic_addr(flare_multiaddr *ma, const char *ip, const flare_peerid *peer)
+/* flare_sim_world_setup with QUIC listeners only; B's host allocates
+ * through mem_b (NULL: libc). */
+static void setup_mem(flare_sim_world *w, const flare_sim_nat_config *na,
+                      const flare_sim_nat_config *nb, const flare_mem *mem_b)
 {
-    char s[96];
-    snprintf(s, sizeof(s), "/ip4/%s/udp/4001/quic-v1", ip);
-    assert_int_equal(flare_multiaddr_parse(ma, s), 0);
-    if (peer)
-        assert_int_equal(flare_multiaddr_with_peerid(ma, peer), 0);
-}
-
-static void node(flare_sim_world *w, flare_sim_world_node *n, const char *name, flare_sim_lan *lan,
-                 const char *ip, uint8_t seed)
-{
-    n->name = name;
-    flare_test_host_spec sp = {.name = name,
-                               .lan = lan,
-                               .ip = ip,
-                               .link = {.delay = 0},
-                               .seed = {seed},
-                               .on_event = flare_sim_world_on_event,
-                               .user = n};
-    assert_int_equal(flare_test_host_make(w->sim, &sp, &n->sh, &n->h), 0);
-    flare_multiaddr ma;
-    quic_addr(&ma, ip, NULL);
-    assert_int_equal(flare_host_listen(n->h, &ma), 0);
-}
-
-/* flare_sim_world_setup with QUIC listeners only. */
-static void setup(flare_sim_world *w, const flare_sim_nat_config *na,
-                  const flare_sim_nat_config *nb)
-{
-    memset(w, 0, sizeof(*w));
-    w->sim = flare_sim_new(5, NULL);
-    assert_non_null(w->sim);
-    flare_sim_lan *inet = flare_sim_internet(w->sim);
-    flare_sim_lan *la = flare_sim_lan_new(w->sim, "lan-a");
-    flare_sim_lan *lb = flare_sim_lan_new(w->sim, "lan-b");
-    w->nat_a = flare_sim_nat_new(w->sim, "nat-a", inet, "203.0.113.1", la, "10.0.1.1", na);
-    w->nat_b = flare_sim_nat_new(w->sim, "nat-b", inet, "203.0.113.2", lb, "10.0.2.1", nb);
-    assert_non_null(w->nat_a);
-    assert_non_null(w->nat_b);
-    flare_sim_link nl = {.delay = 25 * MS};
-    flare_sim_nat_link_set(w->nat_a, &nl);
-    flare_sim_nat_link_set(w->nat_b, &nl);
-    node(w, &w->r, "R", inet, FLARE_SIM_WORLD_RELAY_IP, 1);
-    flare_sim_link rl = {.delay = 25 * MS};
-    flare_sim_link_set(w->r.sh, &rl);
-    node(w, &w->a, "A", la, "10.0.1.2", 2);
-    node(w, &w->b, "B", lb, "10.0.2.2", 3);
-    assert_int_equal(flare_host_enable_relay_server(w->r.h, NULL), 0);
-    flare_multiaddr rma;
-    quic_addr(&rma, FLARE_SIM_WORLD_RELAY_IP, flare_host_peerid(w->r.h));
-    assert_int_equal(flare_host_relay_reserve(w->b.h, &rma), 0);
-    flare_host_dial(w->a.h, &rma, NULL, NULL, NULL);
-    for (int i = 0; i < 100 && !w->b.rsv_ok; i++)
-        flare_sim_run_for(w->sim, 100 * MS);
-    assert_true(w->b.rsv_ok);
+    flare_test_world_spec spec = {
+        .transport = "udp/4001/quic-v1", .nat_a = na, .nat_b = nb, .mem_b = mem_b};
+    assert_int_equal(flare_test_world_setup(w, &spec), 0);
     /* The relayed address is the relay's QUIC address plus the circuit. */
     char s[256];
     flare_multiaddr_to_string(&w->b.relayed, s, sizeof(s));
     assert_non_null(strstr(s, "/udp/4001/quic-v1/p2p/"));
     assert_non_null(strstr(s, "/p2p-circuit/p2p/"));
-    flare_sim_run_for(w->sim, 500 * MS);
-    assert_int_equal(flare_sim_world_dial_relayed(w), 0);
-    for (int i = 0; i < 100 && !w->dial_calls; i++)
-        flare_sim_run_for(w->sim, 100 * MS);
-    assert_int_equal(w->dial_status, 0);
+}
+
+static void setup(flare_sim_world *w, const flare_sim_nat_config *na,
+                  const flare_sim_nat_config *nb)
+{
+    setup_mem(w, na, nb, NULL);
 }
 
 static void test_quic_cone_cone_punch(void **state)
@@ -134,11 +87,55 @@ static void test_quic_symmetric_stays_relayed(void **state)
     flare_sim_world_free(&w);
 }
 
+typedef struct spy {
+    flare_sim_world_node *node;
+    int dial_start; /* B's dial phases begun: it sprays UDP packets */
+} spy;
+
+static void spy_event(flare_host *h, const flare_host_event *ev, void *user)
+{
+    spy *x = user;
+    flare_sim_world_on_event(h, ev, x->node);
+    if (ev->type == FLARE_HOST_EV_HOLEPUNCH_STEP &&
+        strcmp(ev->u.holepunch_step.step, "dial-start") == 0)
+        x->dial_start++;
+}
+
+/* B's host is destroyed while it sprays packets toward A (the spray's timer
+ * pending): everything B allocated is freed, and the simulation runs on
+ * without B's timers firing into freed memory. */
+static void test_quic_host_gone_mid_punch(void **state)
+{
+    flare_sim_nat_config nat;
+    flare_sim_nat_config_default(&nat);
+    nat.mapping = FLARE_SIM_APD; /* symmetric: the spray lasts its whole dial phase */
+    nat.port_preservation = 0;
+    flare_test_heap heap = {0};
+    flare_mem mem = flare_test_heap_mem(&heap);
+    flare_sim_world w;
+    setup_mem(&w, &nat, &nat, &mem);
+    spy x = {.node = &w.b};
+    flare_host_set_event_cb(w.b.h, spy_event, &x);
+    for (int i = 0; i < 100 && !x.dial_start; i++)
+        flare_sim_run_for(w.sim, 100 * MS);
+    assert_int_equal(x.dial_start, 1);
+    flare_sim_run_for(w.sim, 1 * S); /* mid-spray (5 s) */
+    assert_int_equal(w.b.punch_done, 0);
+    assert_true(heap.blocks > 0);
+    flare_host_del(w.b.h);
+    w.b.h = NULL;
+    assert_int_equal(heap.blocks, 0);
+    assert_int_equal(heap.bytes, 0);
+    flare_sim_run_for(w.sim, 10 * S);
+    flare_sim_world_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quic_cone_cone_punch),
         cmocka_unit_test(test_quic_symmetric_stays_relayed),
+        cmocka_unit_test(test_quic_host_gone_mid_punch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,55 +15,12 @@
 
 #define MS FLARE_NS_PER_MS
 
-typedef struct qnode {
-    flare_sim_host *sh;
-    flare_host *h;
-    const char *ip;
-    int opened, closed, identified, pings, observed;
-    flare_tstamp rtt;
-    flare_multiaddr observed_addr;
-} qnode;
-
-static void on_event(flare_host *h, const flare_host_event *ev, void *user)
-{
-    qnode *n = user;
-    switch (ev->type) {
-    case FLARE_HOST_EV_CONN_OPENED:
-        n->opened++;
-        break;
-    case FLARE_HOST_EV_CONN_CLOSED:
-        n->closed++;
-
-        break;
-    case FLARE_HOST_EV_IDENTIFIED:
-        n->identified++;
-        break;
-    case FLARE_HOST_EV_OBSERVED_ADDR:
-        n->observed++;
-        n->observed_addr = *ev->u.observed.addr;
-        break;
-    case FLARE_HOST_EV_PING:
-        n->pings++;
-        n->rtt = ev->u.ping.rtt;
-        break;
-    default:
-        break;
-    }
-}
+typedef flare_test_node qnode;
 
 static void make(flare_sim *sim, flare_sim_lan *lan, qnode *n, const char *name, const char *ip,
                  uint8_t seed)
 {
-    memset(n, 0, sizeof(*n));
-    n->ip = ip;
-    flare_test_host_spec sp = {.name = name,
-                               .lan = lan,
-                               .ip = ip,
-                               .link = {.delay = 10 * MS},
-                               .seed = {seed},
-                               .on_event = on_event,
-                               .user = n};
-    assert_int_equal(flare_test_host_make(sim, &sp, &n->sh, &n->h), 0);
+    assert_int_equal(flare_test_node_make(sim, lan, n, name, ip, seed, 10 * MS, NULL), 0);
 }
 
 static void quic_addr(flare_multiaddr *ma, const char *ip, int port, const flare_peerid *peer)
@@ -81,55 +38,6 @@ static void listen_quic(qnode *n, int port)
     quic_addr(&ma, n->ip, port, NULL);
     assert_int_equal(flare_host_listen(n->h, &ma), 0);
 }
-
-typedef struct bulk {
-    uint8_t *data;
-    size_t len, off, got;
-    int match, eof, opened;
-    flare_stream *s;
-} bulk;
-
-static void b_push(bulk *b)
-{
-    while (b->off < b->len) {
-        size_t n = b->len - b->off < 65536 ? b->len - b->off : 65536;
-        int rv = flare_stream_write(b->s, b->data + b->off, n);
-        assert_true(rv == 0 || rv == 1);
-        b->off += n;
-        if (rv == 1)
-            return;
-    }
-    flare_stream_close_write(b->s);
-}
-
-static void b_open(flare_stream *s, int status, void *user)
-{
-    bulk *b = user;
-    assert_int_equal(status, 0);
-    b->opened = 1;
-    b_push(b);
-}
-
-static void b_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
-{
-    bulk *b = user;
-    if (b->got + len > b->len || memcmp(d, b->data + b->got, len) != 0)
-        b->match = 0;
-    b->got += len;
-}
-
-static void b_eof(flare_stream *s, void *user)
-{
-    ((bulk *)user)->eof = 1;
-}
-
-static void b_writable(flare_stream *s, void *user)
-{
-    b_push(user);
-}
-
-static const flare_stream_cbs bulk_cbs = {
-    .on_open = b_open, .on_data = b_data, .on_eof = b_eof, .on_writable = b_writable};
 
 static void test_quic_connect_identify_ping_echo(void **state)
 {
@@ -165,18 +73,18 @@ static void test_quic_connect_identify_ping_echo(void **state)
     assert_int_equal(b.pings, 1);
     assert_true(b.rtt >= 40 * MS && b.rtt < 45 * MS);
     /* 4 MiB echoed on one stream. */
-    bulk x = {.len = 4u << 20, .match = 1};
-    x.data = malloc(x.len);
-    for (size_t i = 0; i < x.len; i++)
-        x.data[i] = (uint8_t)(i * 7 + (i >> 10));
-    assert_int_equal(
-        flare_host_new_stream(b.h, flare_host_peerid(a.h), "/echo/1", &bulk_cbs, &x, 0, &x.s), 0);
+    flare_test_bulk x;
+    assert_int_equal(flare_test_bulk_init(&x, 4u << 20, 65536), 0);
+    assert_int_equal(flare_host_new_stream(b.h, flare_host_peerid(a.h), "/echo/1",
+                                           &flare_test_bulk_cbs, &x, 0, &x.s),
+                     0);
     flare_test_run_ms(sim, 20000);
     assert_true(x.opened);
+    assert_int_equal(x.write_err, 0);
     assert_int_equal(x.got, x.len);
     assert_true(x.match);
     assert_true(x.eof);
-    free(x.data);
+    flare_test_bulk_free(&x);
     /* Closing the connection reaches the peer at once (AutoNAT's dial-backs
      * opened and closed others meanwhile: count from here). */
     int a0 = a.closed, b0 = b.closed;

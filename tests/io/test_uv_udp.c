@@ -6,40 +6,18 @@
 #include "support/test.h"
 
 #include "flare/uvio.h"
+#include "support/uv_env.h"
 
-typedef struct env {
-    uv_loop_t loop;
-    uv_timer_t guard;
-    flare_uvio *u;
-    flare_io *io;
-    int timed_out;
-} env;
-
-static void guard_cb(uv_timer_t *t)
-{
-    env *e = t->data;
-    e->timed_out = 1;
-    uv_stop(&e->loop);
-}
+typedef flare_test_uv env; /* support/uv_env.h */
 
 static void env_init(env *e)
 {
-    memset(e, 0, sizeof(*e));
-    assert_int_equal(uv_loop_init(&e->loop), 0);
-    assert_int_equal(flare_uvio_new(&e->u, &e->loop, NULL), 0);
-    e->io = flare_uvio_io(e->u);
-    uv_timer_init(&e->loop, &e->guard);
-    e->guard.data = e;
-    uv_timer_start(&e->guard, guard_cb, 10000, 0);
-    uv_unref((uv_handle_t *)&e->guard);
+    assert_int_equal(flare_test_uv_init(e), 0);
 }
 
 static void env_free(env *e)
 {
-    flare_uvio_del(e->u);
-    uv_close((uv_handle_t *)&e->guard, NULL);
-    uv_run(&e->loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&e->loop), 0);
+    assert_int_equal(flare_test_uv_free(e), 0);
 }
 
 #define MAXD 160

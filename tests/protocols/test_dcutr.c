@@ -385,7 +385,11 @@ static void test_give_up_after_three(void **state)
         assert_int_equal(flare_dcutr_initiator_poll_event(&n->b, &(flare_dcutr_event){0}), 0);
         assert_int_equal(flare_dcutr_initiator_handle_expiry(&n->b, t), 0);
         assert_int_equal(flare_dcutr_responder_handle_expiry(&n->a, t), 0);
-        assert_int_equal(a_event(n).reason, FLARE_DCUTR_REASON_DIAL_TIMEOUT);
+        flare_dcutr_event aev = a_event(n);
+        assert_int_equal(aev.reason, FLARE_DCUTR_REASON_DIAL_TIMEOUT);
+        /* A ends too: its last attempt's failure is final. */
+        assert_int_equal(aev.final, attempt == 3);
+        assert_int_equal(flare_dcutr_responder_done(&n->a), attempt == 3);
         flare_dcutr_event ev = b_event(n);
         if (attempt < 3) {
             assert_int_equal(ev.type, FLARE_DCUTR_EV_RETRY); /* no backoff: at once */
@@ -394,12 +398,13 @@ static void test_give_up_after_three(void **state)
             assert_int_equal(ev.type, FLARE_DCUTR_EV_FAILED);
             assert_int_equal(ev.reason, FLARE_DCUTR_REASON_DIAL_TIMEOUT);
             assert_int_equal(ev.attempt, 3);
+            assert_true(ev.final);
         }
     }
     assert_true(flare_dcutr_initiator_done(&n->b));
     assert_int_equal(flare_dcutr_initiator_start(&n->b, t, n->b_addrs, 2, &n->b_out),
                      FLARE_ERR_STATE);
-    assert_int_equal(n->tr.gave_up[FLARE_DCUTR_REASON_DIAL_TIMEOUT], 1);
+    assert_int_equal(n->tr.gave_up[FLARE_DCUTR_REASON_DIAL_TIMEOUT], 2);        /* A and B */
     assert_int_equal(n->tr.attempt_failed[FLARE_DCUTR_REASON_DIAL_TIMEOUT], 6); /* A and B */
     /* A refuses a fourth stream */
     assert_int_equal(flare_dcutr_responder_stream_open(&n->a, t), FLARE_ERR_LIMIT);
@@ -443,6 +448,50 @@ static void test_stream_timeouts(void **state)
     assert_int_equal(flare_dcutr_responder_expiry(&n->a), 161 * S);
     assert_int_equal(flare_dcutr_responder_handle_expiry(&n->a, 161 * S), FLARE_ERR_TIMEOUT);
     flare_buf_free(&c);
+    net_del(n);
+}
+
+/* A ends with an outcome even when B stops early: B's stream ending before
+ * SYNC fails the attempt, B not coming back within a stream timeout ends the
+ * punch, and so does the relayed connection going away. */
+static void test_responder_ends(void **state)
+{
+    (void)state;
+    net *n = net_new(NULL, 5 * MS);
+    assert_int_equal(flare_dcutr_responder_stream_error(&n->a, FLARE_ERR_RESET, 0),
+                     FLARE_ERR_STATE); /* no stream yet */
+    assert_int_equal(flare_dcutr_responder_stream_open(&n->a, 0), 0);
+    assert_int_equal(flare_dcutr_responder_stream_error(&n->a, FLARE_ERR_RESET, 1 * S), 0);
+    flare_dcutr_event ev = a_event(n);
+    assert_int_equal(ev.type, FLARE_DCUTR_EV_FAILED);
+    assert_int_equal(ev.reason, FLARE_DCUTR_REASON_STREAM);
+    assert_false(ev.final);
+    assert_false(flare_dcutr_responder_done(&n->a));
+    /* B does not come back. */
+    assert_int_equal(flare_dcutr_responder_expiry(&n->a), 61 * S);
+    assert_int_equal(flare_dcutr_responder_handle_expiry(&n->a, 61 * S - 1), 0);
+    assert_int_equal(flare_dcutr_responder_poll_event(&n->a, &ev), 0);
+    assert_int_equal(flare_dcutr_responder_handle_expiry(&n->a, 61 * S), 0);
+    ev = a_event(n);
+    assert_int_equal(ev.type, FLARE_DCUTR_EV_FAILED);
+    assert_int_equal(ev.reason, FLARE_DCUTR_REASON_STREAM);
+    assert_int_equal(ev.attempt, 1);
+    assert_true(ev.final);
+    assert_true(flare_dcutr_responder_done(&n->a));
+    assert_int_equal(flare_dcutr_responder_expiry(&n->a), FLARE_TSTAMP_NEVER);
+    assert_int_equal(flare_dcutr_responder_stream_open(&n->a, 62 * S), FLARE_ERR_STATE);
+    assert_int_equal(flare_dcutr_responder_abort(&n->a, 62 * S), FLARE_ERR_STATE);
+    assert_int_equal(n->tr.gave_up[FLARE_DCUTR_REASON_STREAM], 1);
+    net_del(n);
+
+    /* Waiting for SYNC when the relayed connection goes. */
+    n = net_new(NULL, 5 * MS);
+    assert_int_equal(flare_dcutr_responder_stream_open(&n->a, 0), 0);
+    assert_int_equal(flare_dcutr_responder_abort(&n->a, 1 * S), 0);
+    ev = a_event(n);
+    assert_true(ev.final);
+    assert_int_equal(ev.reason, FLARE_DCUTR_REASON_STREAM);
+    assert_true(flare_dcutr_responder_done(&n->a));
     net_del(n);
 }
 
@@ -627,17 +676,12 @@ static void test_settings(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_codec_vectors),
-        cmocka_unit_test(test_codec_bad),
-        cmocka_unit_test(test_codec_addr_filtering),
-        cmocka_unit_test(test_pump_success),
-        cmocka_unit_test(test_pump_fragmented),
-        cmocka_unit_test(test_retry_then_success),
-        cmocka_unit_test(test_give_up_after_three),
-        cmocka_unit_test(test_stream_timeouts),
-        cmocka_unit_test(test_responder_bad_input),
-        cmocka_unit_test(test_initiator_bad_input),
-        cmocka_unit_test(test_settings),
+        cmocka_unit_test(test_codec_vectors),        cmocka_unit_test(test_codec_bad),
+        cmocka_unit_test(test_codec_addr_filtering), cmocka_unit_test(test_pump_success),
+        cmocka_unit_test(test_pump_fragmented),      cmocka_unit_test(test_retry_then_success),
+        cmocka_unit_test(test_give_up_after_three),  cmocka_unit_test(test_stream_timeouts),
+        cmocka_unit_test(test_responder_ends),       cmocka_unit_test(test_responder_bad_input),
+        cmocka_unit_test(test_initiator_bad_input),  cmocka_unit_test(test_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

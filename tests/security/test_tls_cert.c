@@ -377,31 +377,24 @@ static void test_signed_key_parse(void **state)
     static const uint8_t wrong_tag[] = {0x30, 0x06, 0x02, 0x01, 0xaa, 0x04, 0x01, 0xbb};
     static const uint8_t huge[] = {0x30, 0x83, 0xff, 0xff, 0xff, 0x04};
     static const uint8_t too_many_len[] = {0x30, 0x84, 0, 0, 0, 6};
-    assert_int_equal(flare__tls_signed_key_parse(trailing, sizeof(trailing), &pub, &pl, &sig, &sl),
-                     FLARE_ERR_MALFORMED);
-    assert_int_equal(
-        flare__tls_signed_key_parse(inner_trailing, sizeof(inner_trailing), &pub, &pl, &sig, &sl),
-        FLARE_ERR_MALFORMED);
-    assert_int_equal(
-        flare__tls_signed_key_parse(nonminimal, sizeof(nonminimal), &pub, &pl, &sig, &sl),
-        FLARE_ERR_MALFORMED);
-    assert_int_equal(
-        flare__tls_signed_key_parse(indefinite, sizeof(indefinite), &pub, &pl, &sig, &sl),
-        FLARE_ERR_MALFORMED);
-    assert_int_equal(
-        flare__tls_signed_key_parse(leading_zero, sizeof(leading_zero), &pub, &pl, &sig, &sl),
-        FLARE_ERR_MALFORMED);
-    assert_int_equal(
-        flare__tls_signed_key_parse(empty_pub, sizeof(empty_pub), &pub, &pl, &sig, &sl),
-        FLARE_ERR_MALFORMED);
-    assert_int_equal(
-        flare__tls_signed_key_parse(wrong_tag, sizeof(wrong_tag), &pub, &pl, &sig, &sl),
-        FLARE_ERR_MALFORMED);
-    assert_int_equal(flare__tls_signed_key_parse(huge, sizeof(huge), &pub, &pl, &sig, &sl),
-                     FLARE_ERR_TRUNCATED);
-    assert_int_equal(
-        flare__tls_signed_key_parse(too_many_len, sizeof(too_many_len), &pub, &pl, &sig, &sl),
-        FLARE_ERR_MALFORMED);
+    static const struct {
+        const uint8_t *der;
+        size_t len;
+        int want;
+    } bad[] = {
+        {trailing, sizeof(trailing), FLARE_ERR_MALFORMED},
+        {inner_trailing, sizeof(inner_trailing), FLARE_ERR_MALFORMED},
+        {nonminimal, sizeof(nonminimal), FLARE_ERR_MALFORMED},
+        {indefinite, sizeof(indefinite), FLARE_ERR_MALFORMED},
+        {leading_zero, sizeof(leading_zero), FLARE_ERR_MALFORMED},
+        {empty_pub, sizeof(empty_pub), FLARE_ERR_MALFORMED},
+        {wrong_tag, sizeof(wrong_tag), FLARE_ERR_MALFORMED},
+        {huge, sizeof(huge), FLARE_ERR_TRUNCATED},
+        {too_many_len, sizeof(too_many_len), FLARE_ERR_MALFORMED},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(flare__tls_signed_key_parse(bad[i].der, bad[i].len, &pub, &pl, &sig, &sl),
+                         bad[i].want);
     for (size_t i = 0; i < sizeof(ok); i++)
         assert_int_equal(flare__tls_signed_key_parse(ok, i, &pub, &pl, &sig, &sl),
                          FLARE_ERR_TRUNCATED);

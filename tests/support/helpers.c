@@ -134,6 +134,130 @@ int flare_test_host_make(flare_sim *sim, const flare_test_host_spec *sp, flare_s
     return flare_host_listen(*h, &ma);
 }
 
+/* ma = /ip4/IP/<transport>, then /p2p/PEER unless peer is NULL. */
+static int transport_addr(flare_multiaddr *ma, const char *ip, const char *transport,
+                          const flare_peerid *peer)
+{
+    char s[128];
+    snprintf(s, sizeof(s), "/ip4/%s/%s", ip, transport);
+    int rv = flare_multiaddr_parse(ma, s);
+    return rv || !peer ? rv : flare_multiaddr_with_peerid(ma, peer);
+}
+
+static int world_node(flare_sim_world *w, flare_sim_world_node *n, const char *name,
+                      flare_sim_lan *lan, const char *ip, uint8_t seed, const char *transport,
+                      const flare_mem *mem)
+{
+    n->name = name;
+    flare_test_host_spec sp = {.name = name,
+                               .lan = lan,
+                               .ip = ip,
+                               .seed = {seed},
+                               .on_event = flare_sim_world_on_event,
+                               .user = n,
+                               .mem = mem};
+    flare_multiaddr ma;
+    int rv = flare_test_host_make(w->sim, &sp, &n->sh, &n->h);
+    if (rv == 0)
+        rv = transport_addr(&ma, ip, transport, NULL);
+    return rv ? rv : flare_host_listen(n->h, &ma);
+}
+
+/* Runs w's simulation in 100 ms steps until *flag is set, 10 s at most. */
+static void world_run_until(flare_sim_world *w, const int *flag)
+{
+    for (int i = 0; i < 100 && !*flag; i++)
+        flare_sim_run_for(w->sim, 100 * FLARE_NS_PER_MS);
+}
+
+int flare_test_world_setup(flare_sim_world *w, const flare_test_world_spec *spec)
+{
+    flare_sim_nat_config def;
+    flare_sim_nat_config_default(&def);
+    memset(w, 0, sizeof(*w));
+    if (!(w->sim = flare_sim_new(5, NULL)))
+        return FLARE_ERR_NOMEM;
+    flare_sim_lan *inet = flare_sim_internet(w->sim);
+    flare_sim_lan *la = flare_sim_lan_new(w->sim, "lan-a");
+    flare_sim_lan *lb = flare_sim_lan_new(w->sim, "lan-b");
+    w->nat_a = flare_sim_nat_new(w->sim, "nat-a", inet, "203.0.113.1", la, "10.0.1.1",
+                                 spec->nat_a ? spec->nat_a : &def);
+    w->nat_b = flare_sim_nat_new(w->sim, "nat-b", inet, "203.0.113.2", lb, "10.0.2.1",
+                                 spec->nat_b ? spec->nat_b : &def);
+    if (!w->nat_a || !w->nat_b)
+        return FLARE_ERR_NOMEM;
+    flare_sim_link nl = {.delay = 25 * FLARE_NS_PER_MS};
+    flare_sim_nat_link_set(w->nat_a, &nl);
+    flare_sim_nat_link_set(w->nat_b, &nl);
+    const char *t = spec->transport;
+    int rv = world_node(w, &w->r, "R", inet, FLARE_SIM_WORLD_RELAY_IP, 1, t, NULL);
+    if (rv)
+        return rv;
+    flare_sim_link_set(w->r.sh, &nl);
+    if ((rv = world_node(w, &w->a, "A", la, "10.0.1.2", 2, t, NULL)) ||
+        (rv = world_node(w, &w->b, "B", lb, "10.0.2.2", 3, t, spec->mem_b)) ||
+        (rv = flare_host_enable_relay_server(w->r.h, NULL)))
+        return rv;
+    flare_multiaddr rma;
+    if ((rv = transport_addr(&rma, FLARE_SIM_WORLD_RELAY_IP, t, flare_host_peerid(w->r.h))) ||
+        (rv = flare_host_relay_reserve(w->b.h, &rma)))
+        return rv;
+    flare_host_dial(w->a.h, &rma, NULL, NULL, NULL);
+    world_run_until(w, &w->b.rsv_ok);
+    if (!w->b.rsv_ok)
+        return FLARE_ERR_TIMEOUT;
+    flare_sim_run_for(w->sim, 500 * FLARE_NS_PER_MS);
+    if ((rv = flare_sim_world_dial_relayed(w)))
+        return rv;
+    world_run_until(w, &w->dial_calls);
+    return !w->dial_calls ? FLARE_ERR_TIMEOUT : w->dial_status;
+}
+
+void flare_test_node_event(flare_host *h, const flare_host_event *ev, void *node)
+{
+    flare_test_node *n = node;
+    (void)h;
+    switch (ev->type) {
+    case FLARE_HOST_EV_CONN_OPENED:
+        n->opened++;
+        break;
+    case FLARE_HOST_EV_CONN_CLOSED:
+        n->closed++;
+        n->closed_err = ev->u.conn.error;
+        break;
+    case FLARE_HOST_EV_IDENTIFIED:
+        n->identified++;
+        break;
+    case FLARE_HOST_EV_OBSERVED_ADDR:
+        n->observed++;
+        n->observed_addr = *ev->u.observed.addr;
+        break;
+    case FLARE_HOST_EV_PING:
+        n->pings++;
+        n->rtt = ev->u.ping.rtt;
+        break;
+    default:
+        break;
+    }
+}
+
+int flare_test_node_make(flare_sim *sim, flare_sim_lan *lan, flare_test_node *n, const char *name,
+                         const char *ip, uint8_t seed, flare_tstamp delay,
+                         const flare_host_settings *cfg)
+{
+    memset(n, 0, sizeof(*n));
+    n->ip = ip;
+    flare_test_host_spec sp = {.name = name,
+                               .lan = lan,
+                               .ip = ip,
+                               .link = {.delay = delay},
+                               .seed = {seed},
+                               .cfg = cfg,
+                               .on_event = flare_test_node_event,
+                               .user = n};
+    return flare_test_host_make(sim, &sp, &n->sh, &n->h);
+}
+
 void flare_test_run_ms(flare_sim *sim, long ms)
 {
     flare_sim_run_for(sim, (flare_tstamp)ms * FLARE_NS_PER_MS);
@@ -224,3 +348,74 @@ static void echo_eof(flare_stream *s, void *user)
 
 const flare_stream_cbs flare_test_echo_cbs = {
     .on_data = echo_data, .on_eof = echo_eof, .on_writable = echo_writable};
+
+/* ---- bulk echo client ---------------------------------------------------- */
+
+int flare_test_bulk_init(flare_test_bulk *b, size_t len, size_t chunk)
+{
+    memset(b, 0, sizeof(*b));
+    b->len = len;
+    b->chunk = chunk;
+    b->match = 1;
+    if (!(b->data = malloc(len ? len : 1)))
+        return FLARE_ERR_NOMEM;
+    for (size_t i = 0; i < len; i++)
+        b->data[i] = (uint8_t)(i * 7 + (i >> 10));
+    return 0;
+}
+
+void flare_test_bulk_free(flare_test_bulk *b)
+{
+    free(b->data);
+    b->data = NULL;
+}
+
+static void bulk_push(flare_test_bulk *b)
+{
+    while (b->off < b->len) {
+        size_t n = b->len - b->off < b->chunk ? b->len - b->off : b->chunk;
+        int rv = flare_stream_write(b->s, b->data + b->off, n);
+        if (rv < 0) {
+            b->write_err = rv;
+            return;
+        }
+        b->off += n;
+        if (rv == 1)
+            return; /* on_writable resumes */
+    }
+    flare_stream_close_write(b->s);
+}
+
+static void bulk_open(flare_stream *s, int status, void *user)
+{
+    flare_test_bulk *b = user;
+    (void)s;
+    b->open_status = status;
+    b->opened = status == 0;
+    if (b->opened)
+        bulk_push(b);
+}
+
+static void bulk_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
+{
+    flare_test_bulk *b = user;
+    (void)s;
+    if (b->got + len > b->len || memcmp(d, b->data + b->got, len) != 0)
+        b->match = 0;
+    b->got += len;
+}
+
+static void bulk_eof(flare_stream *s, void *user)
+{
+    (void)s;
+    ((flare_test_bulk *)user)->eof = 1;
+}
+
+static void bulk_writable(flare_stream *s, void *user)
+{
+    (void)s;
+    bulk_push(user);
+}
+
+const flare_stream_cbs flare_test_bulk_cbs = {
+    .on_open = bulk_open, .on_data = bulk_data, .on_eof = bulk_eof, .on_writable = bulk_writable};

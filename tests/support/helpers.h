@@ -11,6 +11,7 @@
 
 #include "flare/host.h"
 #include "flare/sim.h"
+#include "flare/sim_world.h"
 
 /* ---- values -------------------------------------------------------------- */
 
@@ -63,8 +64,46 @@ typedef struct flare_test_host_spec {
 int flare_test_host_make(flare_sim *sim, const flare_test_host_spec *sp, flare_sim_host **sh,
                          flare_host **h);
 
+/* A host on the simulator and what its events counted (the transport sim
+ * tests' nodes). */
+typedef struct flare_test_node {
+    flare_sim_host *sh;
+    flare_host *h;
+    const char *ip;
+    int opened, closed, identified, pings, observed; /* CONN_OPENED, ... events */
+    int closed_err;                                  /* the last CONN_CLOSED's error */
+    flare_tstamp rtt;                                /* the last PING's */
+    flare_multiaddr observed_addr;                   /* the last OBSERVED_ADDR's */
+} flare_test_node;
+/* The nodes' event callback (user: the flare_test_node). */
+void flare_test_node_event(flare_host *h, const flare_host_event *ev, void *node);
+/* Zeroes n and makes its host at ip on lan (link delay, key seed; cfg NULL:
+ * flare_test_settings_default) counting into n. Returns 0 or the
+ * flare_test_host_make error. */
+int flare_test_node_make(flare_sim *sim, flare_sim_lan *lan, flare_test_node *n, const char *name,
+                         const char *ip, uint8_t seed, flare_tstamp delay,
+                         const flare_host_settings *cfg);
+
 /* Runs the simulation for ms milliseconds. */
 void flare_test_run_ms(flare_sim *sim, long ms);
+
+/* The hole-punching world of flare/sim_world.h (R public, A and B behind
+ * NAT-A and NAT-B, 25 ms on the NATs' and R's links, simulation seed 5)
+ * with every host listening on one transport only: /ip4/IP/<transport>,
+ * e.g. "udp/4001/quic-v1". */
+typedef struct flare_test_world_spec {
+    const char *transport;
+    const flare_sim_nat_config *nat_a, *nat_b; /* NULL: flare_sim_nat_config_default */
+    const flare_mem *mem_b;                    /* B's host allocator (NULL: libc) */
+} flare_test_world_spec;
+
+/* Builds the world into *w (zeroed first), makes B reserve a slot on R over
+ * the transport (A connects to R too), then dials B from A through R and
+ * runs until the dial ends, as flare_sim_world_setup. Returns 0 when the
+ * relayed connection is up, else the first error (FLARE_ERR_TIMEOUT: no
+ * reservation or no dial outcome within 10 s). Free with
+ * flare_sim_world_free after either outcome. */
+int flare_test_world_setup(flare_sim_world *w, const flare_test_world_spec *spec);
 
 /* A dial's outcome, filled by flare_test_dial_cb (user = the flare_test_dial). */
 typedef struct flare_test_dial {
@@ -88,6 +127,24 @@ int flare_test_raw_dial(flare_test_raw *r, flare_io *io, const flare_ipaddr *tar
                         const void *payload, size_t len);
 /* Closes (aborts) r's socket if it is still open. */
 void flare_test_raw_close(flare_test_raw *r);
+
+/* An echo stream's client: writes len bytes of a fixed pattern (chunk bytes
+ * a write), half-closes and compares what comes back. Open the stream with
+ * &flare_test_bulk_cbs, user = the flare_test_bulk, and store it in s. */
+typedef struct flare_test_bulk {
+    uint8_t *data;
+    size_t len, chunk, off, got;
+    int match;  /* every byte back so far is the one sent */
+    int eof;    /* the peer half-closed */
+    int opened; /* the stream opened (open_status 0) */
+    int open_status;
+    int write_err; /* a write failed (its error) */
+    flare_stream *s;
+} flare_test_bulk;
+/* Fills b for len bytes written chunk at a time. Returns 0 or FLARE_ERR_NOMEM. */
+int flare_test_bulk_init(flare_test_bulk *b, size_t len, size_t chunk);
+void flare_test_bulk_free(flare_test_bulk *b);
+extern const flare_stream_cbs flare_test_bulk_cbs;
 
 /* An echo service: flare_host_set_handler(h, proto, &flare_test_echo_cbs,
  * errs, ..) with errs an int counting failed writes, or NULL. */

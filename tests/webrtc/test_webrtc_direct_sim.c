@@ -15,42 +15,12 @@
 
 #define MS FLARE_NS_PER_MS
 
-typedef struct wnode {
-    flare_sim_host *sh;
-    flare_host *h;
-    const char *ip;
-    int opened, identified, pings, closed, closed_err;
-    flare_tstamp rtt;
-} wnode;
-
-static void on_event(flare_host *h, const flare_host_event *ev, void *user)
-{
-    wnode *n = user;
-    if (ev->type == FLARE_HOST_EV_CONN_OPENED)
-        n->opened++;
-    else if (ev->type == FLARE_HOST_EV_CONN_CLOSED) {
-        n->closed++;
-        n->closed_err = ev->u.conn.error;
-    } else if (ev->type == FLARE_HOST_EV_IDENTIFIED)
-        n->identified++;
-    else if (ev->type == FLARE_HOST_EV_PING) {
-        n->pings++;
-        n->rtt = ev->u.ping.rtt;
-    }
-}
+typedef flare_test_node wnode;
 
 static void make(flare_sim *sim, wnode *n, const char *name, const char *ip, uint8_t seed)
 {
-    memset(n, 0, sizeof(*n));
-    n->ip = ip;
-    flare_test_host_spec sp = {.name = name,
-                               .lan = flare_sim_internet(sim),
-                               .ip = ip,
-                               .link = {.delay = 10 * MS},
-                               .seed = {seed},
-                               .on_event = on_event,
-                               .user = n};
-    assert_int_equal(flare_test_host_make(sim, &sp, &n->sh, &n->h), 0);
+    assert_int_equal(
+        flare_test_node_make(sim, flare_sim_internet(sim), n, name, ip, seed, 10 * MS, NULL), 0);
 }
 
 /* A listens on /udp/4001/webrtc-direct: its address carries the certhash. */
@@ -68,53 +38,6 @@ static void listen_wd(wnode *a, flare_multiaddr *bound)
     assert_memory_equal(t, s, strlen(s));
     assert_true(flare_multiaddr_has(bound, FLARE_MA_CERTHASH));
 }
-
-typedef struct echo {
-    uint8_t *data;
-    size_t len, off, got;
-    int match, eof;
-    flare_stream *s;
-} echo;
-
-static void e_push(echo *e)
-{
-    while (e->off < e->len) {
-        size_t n = e->len - e->off < 16384 ? e->len - e->off : 16384;
-        int rv = flare_stream_write(e->s, e->data + e->off, n);
-        assert_true(rv == 0 || rv == 1);
-        e->off += n;
-        if (rv == 1)
-            return;
-    }
-    flare_stream_close_write(e->s);
-}
-
-static void e_open(flare_stream *s, int status, void *user)
-{
-    assert_int_equal(status, 0);
-    e_push(user);
-}
-
-static void e_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
-{
-    echo *e = user;
-    if (e->got + len > e->len || memcmp(d, e->data + e->got, len) != 0)
-        e->match = 0;
-    e->got += len;
-}
-
-static void e_eof(flare_stream *s, void *user)
-{
-    ((echo *)user)->eof = 1;
-}
-
-static void e_writable(flare_stream *s, void *user)
-{
-    e_push(user);
-}
-
-static const flare_stream_cbs echo_cbs = {
-    .on_open = e_open, .on_data = e_data, .on_eof = e_eof, .on_writable = e_writable};
 
 static void test_webrtc_direct_connect_identify_ping_echo(void **state)
 {
@@ -142,17 +65,18 @@ static void test_webrtc_direct_connect_identify_ping_echo(void **state)
     flare_test_run_ms(sim, 1000);
     assert_int_equal(b.pings, 1);
     assert_true(b.rtt >= 40 * MS && b.rtt < 60 * MS);
-    echo ex = {.len = 200000, .match = 1};
-    ex.data = malloc(ex.len);
-    for (size_t i = 0; i < ex.len; i++)
-        ex.data[i] = (uint8_t)(i * 7 + (i >> 10));
-    assert_int_equal(
-        flare_host_new_stream(b.h, flare_host_peerid(a.h), "/echo/1", &echo_cbs, &ex, 0, &ex.s), 0);
+    flare_test_bulk ex;
+    assert_int_equal(flare_test_bulk_init(&ex, 200000, 16384), 0);
+    assert_int_equal(flare_host_new_stream(b.h, flare_host_peerid(a.h), "/echo/1",
+                                           &flare_test_bulk_cbs, &ex, 0, &ex.s),
+                     0);
     flare_test_run_ms(sim, 10000);
+    assert_true(ex.opened);
+    assert_int_equal(ex.write_err, 0);
     assert_int_equal(ex.got, ex.len);
     assert_true(ex.match);
     assert_true(ex.eof);
-    free(ex.data);
+    flare_test_bulk_free(&ex);
     flare_host_del(b.h);
     flare_host_del(a.h);
     flare_sim_del(sim);
@@ -282,16 +206,9 @@ static void test_webrtc_direct_cert_kept(void **state)
     flare_host_settings cfg;
     flare_test_settings_default(&cfg);
     cfg.webrtc_cert_pem = (const char *)pem.base;
-    memset(&a2, 0, sizeof(a2));
-    a2.ip = "198.51.100.9";
-    flare_test_host_spec sp = {.name = "a2",
-                               .lan = flare_sim_internet(sim),
-                               .ip = a2.ip,
-                               .seed = {9},
-                               .cfg = &cfg,
-                               .on_event = on_event,
-                               .user = &a2};
-    assert_int_equal(flare_test_host_make(sim, &sp, &a2.sh, &a2.h), 0);
+    assert_int_equal(
+        flare_test_node_make(sim, flare_sim_internet(sim), &a2, "a2", "198.51.100.9", 9, 0, &cfg),
+        0);
     listen_wd(&a2, &ma2);
     flare_ma_component c1, c2;
     assert_int_equal(flare_multiaddr_find(&ma, FLARE_MA_CERTHASH, &c1), 0);
@@ -300,8 +217,13 @@ static void test_webrtc_direct_cert_kept(void **state)
     assert_memory_equal(c1.value, c2.value, c1.value_len);
     flare_host_del(a2.h);
     cfg.webrtc_cert_pem = "-----BEGIN nonsense-----";
-    sp.name = "a3";
-    sp.ip = "198.51.100.10";
+    flare_test_host_spec sp = {.name = "a3",
+                               .lan = flare_sim_internet(sim),
+                               .ip = "198.51.100.10",
+                               .seed = {9},
+                               .cfg = &cfg,
+                               .on_event = flare_test_node_event,
+                               .user = &a2};
     flare_sim_host *sh3;
     flare_host *h3 = NULL;
     assert_true(flare_test_host_make(sim, &sp, &sh3, &h3) != 0);

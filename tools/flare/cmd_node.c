@@ -423,16 +423,6 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
                    ev->u.holepunch_step.initiator ? "B" : "A", ev->u.holepunch_step.attempt,
                    ev->u.holepunch_step.step, ev->u.holepunch_step.reason ? " " : "",
                    ev->u.holepunch_step.reason ? ev->u.holepunch_step.reason : "");
-        /* The responder gets no end event: its last attempt failing is the end. */
-        if (n->wait_holepunch && !n->holepunch_done && n->have_target &&
-            ev->u.holepunch_step.peer && !ev->u.holepunch_step.initiator &&
-            flare_peerid_equal(ev->u.holepunch_step.peer, &n->target) &&
-            strcmp(ev->u.holepunch_step.step, "attempt-failed") == 0 &&
-            ev->u.holepunch_step.attempt >= FLARE_DCUTR_DEFAULT_MAX_ATTEMPTS) {
-            n->holepunch_err = FLARE_ERR_TIMEOUT;
-            n->holepunch_done = 1;
-            maybe_done(n);
-        }
         break;
     }
     case FLARE_HOST_EV_HOLEPUNCH: {
@@ -441,7 +431,8 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         snprintf(rtt, sizeof(rtt), "\001%.3f", (double)ev->u.holepunch.rtt / 1e6);
         if (cli_json)
             cli_jsonf("holepunch", "peerId", pid_str(ev->u.holepunch.peer, pid, sizeof(pid)),
-                      "result", ev->u.holepunch.error ? "failed" : "direct", "addr",
+                      "role", ev->u.holepunch.initiator ? "initiator" : "responder", "result",
+                      ev->u.holepunch.error ? "failed" : "direct", "addr",
                       ev->u.holepunch.addr ? ma_str(ev->u.holepunch.addr, addr, sizeof(addr))
                                            : NULL,
                       "family", ev->u.holepunch.family, "transport", ev->u.holepunch.transport,

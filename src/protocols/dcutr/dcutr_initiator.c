@@ -20,6 +20,7 @@ static void push(flare_dcutr_initiator *b, flare_dcutr_event_type type, flare_dc
     ev.type = type;
     ev.attempt = b->attempt;
     ev.reason = reason;
+    ev.final = type == FLARE_DCUTR_EV_FAILED; /* B fails only by giving up */
     if (type == FLARE_DCUTR_EV_DIAL) {
         ev.rtt = b->rtt;
         ev.addrs = b->peer.addrs;

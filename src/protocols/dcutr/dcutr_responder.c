@@ -9,6 +9,7 @@ enum {
     R_WAIT_SYNC,    /* our CONNECT sent */
     R_DIALING,      /* SYNC received, EV_DIAL given */
     R_SUCCEEDED,
+    R_GAVE_UP, /* attempts used up, or B did not come back */
 };
 
 static void push(flare_dcutr_responder *a, flare_dcutr_event_type type, flare_dcutr_reason reason)
@@ -17,6 +18,7 @@ static void push(flare_dcutr_responder *a, flare_dcutr_event_type type, flare_dc
     ev.type = type;
     ev.attempt = a->attempt;
     ev.reason = reason;
+    ev.final = a->state == R_GAVE_UP;
     if (type == FLARE_DCUTR_EV_DIAL) {
         ev.rtt = a->rtt;
         ev.addrs = a->peer.addrs;
@@ -30,14 +32,32 @@ static void trace(flare_dcutr_responder *a, flare_dcutr_step step, flare_tstamp 
     flare__dcutr_trace(&a->s, 0, a->attempt, step, now, v);
 }
 
-/* Ends this attempt; B decides whether to come back on a new stream. */
+static void give_up(flare_dcutr_responder *a, flare_dcutr_reason reason, flare_tstamp now)
+{
+    a->state = R_GAVE_UP;
+    a->stream_done = 1;
+    a->deadline = FLARE_TSTAMP_NEVER;
+    trace(a, FLARE_DCUTR_STEP_GAVE_UP, now, reason);
+    push(a, FLARE_DCUTR_EV_FAILED, reason);
+}
+
+/* Ends this attempt; B decides whether to come back on a new stream. A
+ * gives up after the last attempt B may make, or when B's next stream does
+ * not come within what B waits before retrying plus a stream timeout (B
+ * gave up on its own, e.g. on our addresses), so that A too ends with an
+ * outcome. */
 static void attempt_failed(flare_dcutr_responder *a, flare_dcutr_reason reason, flare_tstamp now)
 {
     a->state = R_IDLE;
     a->stream_done = 1;
     a->rxlen = 0;
-    a->deadline = FLARE_TSTAMP_NEVER;
+    a->last_reason = reason;
+    a->deadline = now + a->s.stream_timeout + a->s.retry_backoff * a->attempt;
     trace(a, FLARE_DCUTR_STEP_ATTEMPT_FAILED, now, reason);
+    if (a->attempt >= a->s.max_attempts) {
+        give_up(a, reason, now);
+        return;
+    }
     push(a, FLARE_DCUTR_EV_FAILED, reason);
 }
 
@@ -61,6 +81,8 @@ int flare_dcutr_responder_stream_open(flare_dcutr_responder *a, flare_tstamp now
 {
     if (a->attempt >= a->s.max_attempts)
         return FLARE_ERR_LIMIT;
+    if (a->state == R_GAVE_UP)
+        return FLARE_ERR_STATE;
     /* A new stream is a new attempt: B gave up on the previous one (a dial
      * still under way is written off as failed). */
     if (a->state == R_DIALING) {
@@ -200,10 +222,41 @@ int flare_dcutr_responder_handle_expiry(flare_dcutr_responder *a, flare_tstamp n
         flare__dcutr_trace_outcome(&a->s, 0, &a->peer.addrs[0], a->attempt);
         attempt_failed(a, FLARE_DCUTR_REASON_DIAL_TIMEOUT, now);
         return 0;
+    case R_IDLE:
+        if (a->attempt) { /* B did not come back */
+            give_up(a, a->last_reason, now);
+            return 0;
+        }
+        a->deadline = FLARE_TSTAMP_NEVER;
+        return 0;
     default:
         a->deadline = FLARE_TSTAMP_NEVER;
         return 0;
     }
+}
+
+int flare_dcutr_responder_stream_error(flare_dcutr_responder *a, int err, flare_tstamp now)
+{
+    (void)err;
+    if (a->state != R_WAIT_CONNECT && a->state != R_WAIT_SYNC)
+        return FLARE_ERR_STATE;
+    attempt_failed(a, FLARE_DCUTR_REASON_STREAM, now);
+    return 0;
+}
+
+int flare_dcutr_responder_abort(flare_dcutr_responder *a, flare_tstamp now)
+{
+    if (a->state == R_SUCCEEDED || a->state == R_GAVE_UP)
+        return FLARE_ERR_STATE;
+    if (a->state == R_DIALING)
+        flare__dcutr_trace_outcome(&a->s, 0, &a->peer.addrs[0], a->attempt);
+    give_up(a, a->state == R_IDLE && a->attempt ? a->last_reason : FLARE_DCUTR_REASON_STREAM, now);
+    return 0;
+}
+
+int flare_dcutr_responder_done(const flare_dcutr_responder *a)
+{
+    return a->state == R_SUCCEEDED || a->state == R_GAVE_UP;
 }
 
 int flare_dcutr_responder_poll_event(flare_dcutr_responder *a, flare_dcutr_event *ev)
