@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# A real browser (Debian's Chromium, headless, js-libp2p with @libp2p/webrtc
+# bundled by esbuild) reaching flare over WebRTC, in a network namespace with
+# a veth address (webrtc-lib.sh):
+#  1. browser -> public flare node over /webrtc-direct/certhash/... (the
+#     address of its `listening` event): identify, ping, a 1 KiB and a
+#     256 KiB echo, byte for byte;
+#  2. browser -> private node over /p2p-circuit/webrtc: the browser reaches
+#     a flare relay over ws, the private node holds a reservation on it (over
+#     TCP); the browser's dial signals over the relayed connection and gets a
+#     WebRTC connection that is not limited: identify, ping, a 1 KiB and a
+#     256 KiB echo on it (more than the relay's 128 KiB circuit limit, so it
+#     cannot have crossed the relay). The private node is a flare node and,
+#     as the control, a js-libp2p node (webrtc-p2p.mjs).
+# Exit 0 pass, 1 fail, 77 skip (no root/namespaces, chromium or npm registry).
+source "$(dirname "$0")/webrtc-lib.sh"
+
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok   $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+# judge NAME OUT KIND AGENT_PREFIX: the browser's line for one address.
+# KIND direct: a webrtc-direct connection; p2p: the /p2p-circuit/webrtc one,
+# unlimited, next to the limited relayed one it was signalled over.
+judge() {
+    local name=$1 out=$2 kind=$3 agent=$4 line
+    line=$(grep -m1 '"event":"browser"' "$out")
+    if [ -z "$line" ]; then
+        bad "$name: no result from the browser"
+        tail -20 "$out.err"
+        return
+    fi
+    if python3 - "$line" "$kind" "$agent" <<'EOF'; then
+import json, sys
+e, kind, agent = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+want = ["connected", "identify", "ping", "echo"]
+why = []
+if not e["ok"] or e.get("error"): why.append("error: %s" % e.get("error"))
+if e["steps"] != want: why.append("steps %s" % e["steps"])
+if [(x["size"], x["ok"]) for x in e.get("echoes", [])] != [(1024, True), (262144, True)]:
+    why.append("echoes %s" % e.get("echoes"))
+if not str(e.get("agentVersion")).startswith(agent): why.append("agent %s" % e.get("agentVersion"))
+if e.get("limited") is not False: why.append("limited")
+ra = e.get("remoteAddr", "")
+if kind == "direct" and "/webrtc-direct/certhash/" not in ra: why.append("remote " + ra)
+if kind == "p2p":
+    if "/p2p-circuit/webrtc/" not in ra: why.append("remote " + ra)
+    if e.get("connStatus") != "open": why.append("connection %s" % e.get("connStatus"))
+if why:
+    print("; ".join(why) + "\n" + json.dumps(e)[:3000])
+    sys.exit(1)
+EOF
+        ok "$name: $(python3 -c 'import json,sys; e=json.loads(sys.argv[1]); print("identify (%s), ping %d ms, 1 KiB + 256 KiB echo, dial %d ms%s" % (e["agentVersion"][:24], e["rttMs"], e["dialMs"], (", relayed->webrtc %d ms" % e["relayedToWebrtcMs"]) if "relayedToWebrtcMs" in e else ""))' "$line")"
+    else
+        bad "$name"
+    fi
+}
+alive() { # NAME PID
+    if kill -0 "$2" 2>/dev/null; then ok "$1 still running"; else bad "$1 exited"; fi
+}
+
+# 1. A public flare node on webrtc-direct.
+start "$tmp/pub.log" "$flare" listen --listen "/ip4/$ip/udp/0/webrtc-direct" --echo /echo/1.0.0 \
+    --no-holepunch --json
+pubpid=${pids[-1]}
+direct=$(listening "$tmp/pub.log" '"/webrtc-direct/certhash/" in a')
+if [ -z "$direct" ]; then
+    bad "flare webrtc-direct listener: no address"
+    cat "$tmp/pub.log"
+else
+    browser_json "$tmp/direct.out" --sizes 1024,262144 --addr "$direct"
+    judge "browser -> flare /webrtc-direct" "$tmp/direct.out" direct flare/
+    sleep 0.3
+    if python3 -c 'import json,sys
+sys.exit(0 if any(e.get("event")=="connected" and e.get("transport")=="webrtc-direct" and e.get("direction")=="inbound" for e in map(json.loads, open(sys.argv[1]))) else 1)' "$tmp/pub.log"; then
+        ok "flare node: inbound webrtc-direct connection"
+    else
+        bad "flare node saw no inbound webrtc-direct connection"
+    fi
+    alive "flare webrtc-direct node" "$pubpid"
+fi
+
+# 2. A flare relay (ws for the browser, TCP for the private nodes).
+start "$tmp/relay.log" "$flare" relay --listen "/ip4/$ip/tcp/0" --listen "/ip4/$ip/tcp/0/ws" --json
+rtcp=$(listening "$tmp/relay.log" '"/ws" not in a')
+rws=$(listening "$tmp/relay.log" '"/ws" in a')
+[ -n "$rtcp" ] && [ -n "$rws" ] || { bad "flare relay did not start"; cat "$tmp/relay.log"; }
+addrs=() kinds=()
+if [ -n "$jsnode" ]; then
+    start "$tmp/jspriv.log" "$jsnode" "$jsdir/webrtc-p2p.mjs" --reserve "$rtcp" --echo /echo/1.0.0
+    if wait_event "$tmp/jspriv.log" reserved; then
+        addrs+=("$(field "$tmp/jspriv.log" reserved '[a for a in e["addrs"] if "/ws/" in a and "/p2p-circuit/webrtc/" in a][0]')")
+        kinds+=(js)
+    else
+        bad "js-libp2p private node: no reservation"
+        tail -5 "$tmp/jspriv.log"
+    fi
+else
+    echo "note: js-libp2p interop peer unavailable; the js control is skipped"
+fi
+start "$tmp/priv.log" "$flare" listen --listen "/ip4/$ip/tcp/0" --relay "$rtcp" --echo /echo/1.0.0 \
+    --no-holepunch --json
+privpid=${pids[-1]}
+if wait_event "$tmp/priv.log" reservation; then
+    addrs+=("$rws/p2p-circuit/webrtc/p2p/$(field "$tmp/priv.log" listening 'e["peerId"]')")
+    kinds+=(flare)
+else
+    bad "flare private node: no reservation"
+    tail -5 "$tmp/priv.log"
+fi
+if [ ${#addrs[@]} -gt 0 ]; then
+    args=()
+    for a in "${addrs[@]}"; do args+=(--addr "$a"); done
+    browser_json "$tmp/p2p.out" --sizes 1024,262144 "${args[@]}"
+    for i in "${!addrs[@]}"; do
+        grep '"event":"browser"' "$tmp/p2p.out" | sed -n "$((i + 1))p" >"$tmp/p2p.$i"
+        cp "$tmp/p2p.out.err" "$tmp/p2p.$i.err"
+        if [ "${kinds[$i]}" = js ]; then
+            judge "browser -> js-libp2p private node over /p2p-circuit/webrtc (control)" "$tmp/p2p.$i" p2p \
+                flare-interop-js-webrtc-p2p
+        else
+            judge "browser -> flare private node over /p2p-circuit/webrtc" "$tmp/p2p.$i" p2p flare/
+        fi
+    done
+    alive "flare private node" "$privpid"
+fi
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
