@@ -29,6 +29,9 @@ struct flare__sctp {
     struct socket *sock;
     struct flare__sctp *next_live;
     int is_client, up, down, err, want_write;
+    /* Packets or a timer came in since the last drain: only then can
+     * room have been freed in the send buffer. */
+    int progress;
     uint16_t max_channels, next_id, first_id;
     size_t max_message, nchan;
     chan *chans;
@@ -363,10 +366,16 @@ static void drain(flare__sctp *s)
         on_message(s, id, ntohl(ri.rcv_ppid), buf, (size_t)n);
     }
     flush_resets(s);
-    if (s->want_write && s->sock != NULL && (usrsctp_get_events(s->sock) & SCTP_EVENT_WRITE)) {
+    /* usrsctp calls the socket writable above its low-water mark, which
+     * may be less than the message that failed: without the progress
+     * condition a writer retrying on each WRITABLE would spin in one poll
+     * loop while the peer acknowledges nothing. */
+    if (s->want_write && s->progress && s->sock != NULL &&
+        (usrsctp_get_events(s->sock) & SCTP_EVENT_WRITE)) {
         s->want_write = 0;
         push_event(s, FLARE__SCTP_EV_WRITABLE, 0, 0, NULL, 0);
     }
+    s->progress = 0;
 }
 
 /* ---- association ----------------------------------------------------------------------- */
@@ -496,6 +505,7 @@ void flare__sctp_input(flare__sctp *s, const uint8_t *pkt, size_t len, flare_tst
     if (s->down || len < 12)
         return;
     usrsctp_conninput(s, pkt, len, 0);
+    s->progress = 1;
     drain(s);
 }
 
@@ -547,6 +557,7 @@ void flare__sctp_handle_expiry(flare__sctp *s, flare_tstamp now)
         return;
     advance_clock(now);
     s->next_tick = now + TICK;
+    s->progress = 1;
     drain(s);
 }
 
