@@ -38,10 +38,16 @@ pids=()
 ip=10.213.0.1
 webrtc_cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+    for _ in $(seq 30); do
+        local left=0
+        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && left=1; done
+        [ $left -eq 0 ] && break
+        sleep 0.1
+    done
     # Whatever is left in the namespace was started by this script
-    # (Chromium's helpers after a timeout, say).
+    # (Chromium's helpers after a timeout, a process that ignores SIGTERM).
     for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
     ip netns del "$ns" 2>/dev/null
     ip netns del "$ns-p" 2>/dev/null
     rm -rf "$tmp"
