@@ -3,8 +3,9 @@
 # bundled by esbuild) reaching flare over WebRTC, in a network namespace with
 # a veth address (webrtc-lib.sh):
 #  1. browser -> public flare node over /webrtc-direct/certhash/... (the
-#     address of its `listening` event): identify, ping, a 1 KiB and a
-#     256 KiB echo, byte for byte;
+#     address of its `listening` event): identify, ping, a 1 KiB, a 256 KiB
+#     and a 4 MiB echo, byte for byte (4 MiB: more than the send and
+#     receive buffers, so both sides wait for room while the other reads);
 #  2. browser -> private node over /p2p-circuit/webrtc: the browser reaches
 #     a flare relay over ws, the private node holds a reservation on it (over
 #     TCP); the browser's dial signals over the relayed connection and gets a
@@ -18,25 +19,26 @@ source "$(dirname "$0")/webrtc-lib.sh"
 pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok   $*"; }
 bad() { fail=$((fail + 1)); echo "FAIL $*"; }
-# judge NAME OUT KIND AGENT_PREFIX: the browser's line for one address.
+# judge NAME OUT KIND AGENT_PREFIX SIZES: the browser's line for one address.
 # KIND direct: a webrtc-direct connection; p2p: the /p2p-circuit/webrtc one,
 # unlimited, next to the limited relayed one it was signalled over.
 judge() {
-    local name=$1 out=$2 kind=$3 agent=$4 line
+    local name=$1 out=$2 kind=$3 agent=$4 sizes=$5 line
     line=$(grep -m1 '"event":"browser"' "$out")
     if [ -z "$line" ]; then
         bad "$name: no result from the browser"
         tail -20 "$out.err"
         return
     fi
-    if python3 - "$line" "$kind" "$agent" <<'EOF'; then
+    if python3 - "$line" "$kind" "$agent" "$sizes" <<'EOF'; then
 import json, sys
 e, kind, agent = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+sizes = [int(x) for x in sys.argv[4].split(",")]
 want = ["connected", "identify", "ping", "echo"]
 why = []
 if not e["ok"] or e.get("error"): why.append("error: %s" % e.get("error"))
 if e["steps"] != want: why.append("steps %s" % e["steps"])
-if [(x["size"], x["ok"]) for x in e.get("echoes", [])] != [(1024, True), (262144, True)]:
+if [(x["size"], x["ok"]) for x in e.get("echoes", [])] != [(n, True) for n in sizes]:
     why.append("echoes %s" % e.get("echoes"))
 if not str(e.get("agentVersion")).startswith(agent): why.append("agent %s" % e.get("agentVersion"))
 if e.get("limited") is not False: why.append("limited")
@@ -49,7 +51,7 @@ if why:
     print("; ".join(why) + "\n" + json.dumps(e)[:3000])
     sys.exit(1)
 EOF
-        ok "$name: $(python3 -c 'import json,sys; e=json.loads(sys.argv[1]); print("identify (%s), ping %d ms, 1 KiB + 256 KiB echo, dial %d ms%s" % (e["agentVersion"][:24], e["rttMs"], e["dialMs"], (", relayed->webrtc %d ms" % e["relayedToWebrtcMs"]) if "relayedToWebrtcMs" in e else ""))' "$line")"
+        ok "$name: $(python3 -c 'import json,sys; e=json.loads(sys.argv[1]); print("identify (%s), ping %d ms, echoes %s KiB, dial %d ms%s" % (e["agentVersion"][:24], e["rttMs"], "+".join(str(x["size"] // 1024) for x in e["echoes"]), e["dialMs"], (", relayed->webrtc %d ms" % e["relayedToWebrtcMs"]) if "relayedToWebrtcMs" in e else ""))' "$line")"
     else
         bad "$name"
     fi
@@ -67,8 +69,8 @@ if [ -z "$direct" ]; then
     bad "flare webrtc-direct listener: no address"
     cat "$tmp/pub.log"
 else
-    browser_json "$tmp/direct.out" --sizes 1024,262144 --addr "$direct"
-    judge "browser -> flare /webrtc-direct" "$tmp/direct.out" direct flare/
+    browser_json "$tmp/direct.out" --sizes 1024,262144,4194304 --addr "$direct"
+    judge "browser -> flare /webrtc-direct" "$tmp/direct.out" direct flare/ 1024,262144,4194304
     sleep 0.3
     if python3 -c 'import json,sys
 sys.exit(0 if any(e.get("event")=="connected" and e.get("transport")=="webrtc-direct" and e.get("direction")=="inbound" for e in map(json.loads, open(sys.argv[1]))) else 1)' "$tmp/pub.log"; then
@@ -116,9 +118,9 @@ if [ ${#addrs[@]} -gt 0 ]; then
         cp "$tmp/p2p.out.err" "$tmp/p2p.$i.err"
         if [ "${kinds[$i]}" = js ]; then
             judge "browser -> js-libp2p private node over /p2p-circuit/webrtc (control)" "$tmp/p2p.$i" p2p \
-                flare-interop-js-webrtc-p2p
+                flare-interop-js-webrtc-p2p 1024,262144
         else
-            judge "browser -> flare private node over /p2p-circuit/webrtc" "$tmp/p2p.$i" p2p flare/
+            judge "browser -> flare private node over /p2p-circuit/webrtc" "$tmp/p2p.$i" p2p flare/ 1024,262144
         fi
     done
     alive "flare private node" "$privpid"

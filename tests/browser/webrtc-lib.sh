@@ -14,7 +14,7 @@
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bdir=${FLARE_BINARY_DIR:-$root/build}
-flare=$bdir/flare
+flare=${FLARE_BIN:-$bdir/flare}
 [ -x "$flare" ] || { echo "no flare binary at $flare"; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "skip: the browser WebRTC runs need root (network namespaces)"; exit 77; }
 ns=fbw$(($$ % 100000))
