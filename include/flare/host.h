@@ -103,6 +103,10 @@ typedef struct flare_host_settings {
      * 0: a peer must not make us knock on ports of our own LAN. */
     int dial_private_peer_addrs;
     int enable_holepunch; /* DCUtR on relayed connections; default 1 */
+    /* WebRTC private-to-private (/p2p-circuit/webrtc): dial such addresses,
+     * answer /webrtc-signaling/0.0.1 on any connection, and announce
+     * RELAYADDR/p2p-circuit/webrtc beside each relayed address; default 1. */
+    int enable_webrtc;
     /* Streams of a relayed connection move onto the direct connection that
      * replaces it, without the application noticing, when the peer also
      * announces /flare/migrate/1.0.0; default 1. migrate_buffer: bytes of

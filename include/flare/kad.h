@@ -50,6 +50,9 @@ typedef struct flare_kad_settings {
     flare_tstamp record_ttl;         /* value records we hold; default 36 h */
     size_t max_records;              /* value records held; default 1024 */
     size_t max_provider_keys;        /* keys with provider records held; default 4096 */
+    /* flare_kad_get_value: valid records (ours included) that end the
+     * lookup early; 0 runs the whole lookup, as go's default. Default 0. */
+    size_t get_quorum;
     /* Bootstrap peers (/.../p2p/ID), copied; at most 64 are kept. */
     const flare_multiaddr *bootstrap;
     size_t nbootstrap;
@@ -123,10 +126,18 @@ int flare_kad_stop_providing(flare_host *h, const uint8_t *key, size_t klen);
  * (FLARE_ERR_UNSUPPORTED: no validator for the namespace). */
 int flare_kad_put_value(flare_host *h, const uint8_t *key, size_t klen, const uint8_t *value,
                         size_t vlen, flare_kad_done_cb cb, void *user);
-/* The value of key: local first, else the best valid value the lookup met.
- * Returns as flare_kad_closest_peers. */
+/* The value of key: the best valid record (by its namespace's select) of
+ * our own and those the lookup met, as go's GetValue. The lookup ends
+ * early once settings.get_quorum valid records came in (0: it runs to the
+ * end). After the answer, the closest peers that did not hold the best
+ * record get it by a PUT_VALUE (outdated copies are corrected). Returns as
+ * flare_kad_closest_peers. */
 int flare_kad_get_value(flare_host *h, const uint8_t *key, size_t klen, flare_kad_value_cb cb,
                         void *user);
+/* The same with an explicit quorum (0: the whole lookup). Returns as
+ * flare_kad_get_value. */
+int flare_kad_get_value_quorum(flare_host *h, const uint8_t *key, size_t klen, size_t quorum,
+                               flare_kad_value_cb cb, void *user);
 
 /* Our pk record: key "/pk/" + our binary peer ID, value our encoded public
  * key. Returns 0 with the lengths set, or FLARE_ERR_BUFFER_TOO_SMALL. */

@@ -97,7 +97,7 @@ int flare_host_dial(flare_host *h, const flare_multiaddr *ma, const flare_dial_o
         return FLARE_ERR_UNSUPPORTED;
     if (has_peer && !o.force_new) {
         flare_conn *c = flare_host_conn_to(h, &peer);
-        if (c)
+        if (c && !(c->limited && t->tr->replaces_limited))
             return defer_dial_result(h, c, 0, cb, user);
         c = dial_in_flight(h, t->tr, &peer);
         if (c)

@@ -23,6 +23,7 @@ void flare_host_settings_default(flare_host_settings *c)
     c->enable_identify = 1;
     c->enable_ping = 1;
     c->enable_holepunch = 1;
+    c->enable_webrtc = 1;
     c->enable_migration = 1;
     c->migrate_buffer = 256 << 10;
     c->enable_autonat_server = 1;

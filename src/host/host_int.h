@@ -371,10 +371,19 @@ int flare__peerstore_get(struct flare__peerstore *ps, const flare_peerid *peer, 
                          flare_peer_info *info);
 int flare__peerstore_supports(struct flare__peerstore *ps, const flare_peerid *peer,
                               const char *proto);
-/* Up to cap live addresses of peer, without copying the rest of its entry.
- * Returns the count. */
+/* Up to cap live addresses of peer, those of its signed record first, without copying the rest of
+ * its entry. Returns the count. */
 size_t flare__peerstore_addrs(struct flare__peerstore *ps, const flare_peerid *peer,
                               flare_tstamp now, flare_multiaddr *out, size_t cap);
+/* The same, but only the certified ones when the peer has any live. */
+size_t flare__peerstore_addrs_certified(struct flare__peerstore *ps, const flare_peerid *peer,
+                                        flare_tstamp now, flare_multiaddr *out, size_t cap);
+/* The addresses of a verified signed peer record (RFC 0003) of peer,
+ * stored as certified: they replace those of an older record; a record
+ * older than the newest seen is refused (FLARE_ERR_EXISTS). Unsigned
+ * addresses never displace certified ones when the entry is full. */
+int flare__peerstore_add_record(struct flare__peerstore *ps, const flare_peerid *peer, uint64_t seq,
+                                const flare_multiaddr *addrs, size_t n, flare_tstamp expires);
 
 /* addrs.c */
 int flare__addrs_init(flare_host *h);

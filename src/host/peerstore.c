@@ -21,8 +21,9 @@
 typedef struct ps_addr {
     flare_tstamp expires;
     uint16_t len;
-    uint8_t worked;  /* an outbound connection came up at it */
-    uint8_t bytes[]; /* binary multiaddr */
+    uint8_t worked;    /* an outbound connection came up at it */
+    uint8_t certified; /* from the peer's own signed peer record */
+    uint8_t bytes[];   /* binary multiaddr */
 } ps_addr;
 
 typedef struct ps_key {
@@ -35,6 +36,8 @@ typedef struct ps_entry {
     struct ps_entry *next;          /* hash chain */
     struct ps_entry *newer, *older; /* LRU list, unpinned entries only */
     uint32_t nconns;                /* open connections: pinned while > 0 */
+    uint8_t has_record;             /* record_seq is the newest signed record seen */
+    uint64_t record_seq;
     uint8_t naddrs, nprotocols;
     ps_addr **addrs;
     char **protocols;
@@ -285,6 +288,7 @@ static ps_addr *addr_new(struct flare__peerstore *ps, const flare_multiaddr *ma,
     a->expires = expires;
     a->len = ma->len;
     a->worked = 0;
+    a->certified = 0;
     memcpy(a->bytes, ma->bytes, ma->len);
     return a;
 }
@@ -294,35 +298,48 @@ static int addr_equal(const ps_addr *a, const flare_multiaddr *ma)
     return a->len == ma->len && memcmp(a->bytes, ma->bytes, ma->len) == 0;
 }
 
-int flare__peerstore_add_addr(struct flare__peerstore *ps, const flare_peerid *peer,
-                              const flare_multiaddr *ma, flare_tstamp expires)
+/* ma without the trailing /p2p/ of the peer itself (how addresses are stored). */
+static flare_multiaddr bare_addr(const flare_peerid *peer, const flare_multiaddr *ma)
 {
-    ps_entry *e;
-    int rv = get_entry(ps, peer, &e);
-    if (rv)
-        return rv;
     flare_multiaddr bare = *ma;
-    /* Stored without the trailing /p2p/ of the peer itself. */
     flare_peerid tail;
     if (!flare_multiaddr_is_relayed(&bare) && flare_multiaddr_get_peerid(&bare, &tail) == 0 &&
         flare_peerid_equal(&tail, peer))
         flare_multiaddr_decapsulate(&bare, FLARE_MA_P2P);
+    return bare;
+}
+
+static int entry_add_addr(struct flare__peerstore *ps, ps_entry *e, const flare_multiaddr *ma,
+                          flare_tstamp expires, int certified)
+{
+    flare_multiaddr bare = bare_addr(&e->id, ma);
     for (size_t i = 0; i < e->naddrs; i++) {
         if (addr_equal(e->addrs[i], &bare)) {
             if (expires > e->addrs[i]->expires)
                 e->addrs[i]->expires = expires;
+            e->addrs[i]->certified |= (uint8_t)certified;
             return 0;
         }
     }
     ps_addr *a = addr_new(ps, &bare, expires);
     if (!a)
         return FLARE_ERR_NOMEM;
+    a->certified = (uint8_t)certified;
     if (e->naddrs >= FLARE_PEER_MAX_ADDRS) {
-        /* Replace the one that expires first. */
-        size_t victim = 0;
-        for (size_t i = 1; i < e->naddrs; i++)
-            if (e->addrs[i]->expires < e->addrs[victim]->expires)
+        /* Replace the one that expires first, an unsigned one before any
+         * certified one: gossip about a peer cannot push out its own record. */
+        size_t victim = e->naddrs;
+        for (size_t i = 0; i < e->naddrs; i++) {
+            const ps_addr *c = e->addrs[i];
+            if (victim == e->naddrs || (c->certified < e->addrs[victim]->certified ||
+                                        (c->certified == e->addrs[victim]->certified &&
+                                         c->expires < e->addrs[victim]->expires)))
                 victim = i;
+        }
+        if (e->addrs[victim]->certified && !certified) {
+            flare__free(ps->mem, a);
+            return 0;
+        }
         flare__free(ps->mem, e->addrs[victim]);
         e->addrs[victim] = a;
         return 0;
@@ -334,6 +351,46 @@ int flare__peerstore_add_addr(struct flare__peerstore *ps, const flare_peerid *p
     }
     e->addrs = na;
     e->addrs[e->naddrs++] = a;
+    return 0;
+}
+
+int flare__peerstore_add_addr(struct flare__peerstore *ps, const flare_peerid *peer,
+                              const flare_multiaddr *ma, flare_tstamp expires)
+{
+    ps_entry *e;
+    int rv = get_entry(ps, peer, &e);
+    return rv ? rv : entry_add_addr(ps, e, ma, expires, 0);
+}
+
+int flare__peerstore_add_record(struct flare__peerstore *ps, const flare_peerid *peer, uint64_t seq,
+                                const flare_multiaddr *addrs, size_t n, flare_tstamp expires)
+{
+    ps_entry *e;
+    int rv = get_entry(ps, peer, &e);
+    if (rv)
+        return rv;
+    if (e->has_record && seq < e->record_seq)
+        return FLARE_ERR_EXISTS;
+    /* The newer record replaces the older one: the addresses it no longer
+     * lists were withdrawn by the peer itself (e.g. a lost reservation). */
+    for (size_t i = 0; i < e->naddrs;) {
+        int keep = !e->addrs[i]->certified;
+        for (size_t j = 0; j < n && !keep; j++) {
+            flare_multiaddr b = bare_addr(peer, &addrs[j]);
+            keep = addr_equal(e->addrs[i], &b);
+        }
+        if (keep) {
+            i++;
+            continue;
+        }
+        flare__free(ps->mem, e->addrs[i]);
+        e->addrs[i] = e->addrs[--e->naddrs];
+    }
+    e->has_record = 1;
+    e->record_seq = seq;
+    for (size_t j = 0; j < n; j++)
+        if ((rv = entry_add_addr(ps, e, &addrs[j], expires, 1)) != 0)
+            return rv;
     return 0;
 }
 
@@ -418,13 +475,9 @@ static ps_addr *find_addr(struct flare__peerstore *ps, const flare_peerid *peer,
                           const flare_multiaddr *ma)
 {
     ps_entry *e = lookup(ps, peer);
-    flare_multiaddr bare = *ma;
-    flare_peerid tail;
     if (!e)
         return NULL;
-    if (!flare_multiaddr_is_relayed(&bare) && flare_multiaddr_get_peerid(&bare, &tail) == 0 &&
-        flare_peerid_equal(&tail, peer))
-        flare_multiaddr_decapsulate(&bare, FLARE_MA_P2P);
+    flare_multiaddr bare = bare_addr(peer, ma);
     for (size_t i = 0; i < e->naddrs; i++)
         if (addr_equal(e->addrs[i], &bare))
             return e->addrs[i];
@@ -446,6 +499,25 @@ int flare__peerstore_addr_has_worked(struct flare__peerstore *ps, const flare_pe
     return a && a->worked;
 }
 
+/* Live addresses, the certified ones first; with only_certified and at
+ * least one live certified address, only those. */
+static size_t entry_addrs(const ps_entry *e, flare_tstamp now, flare_multiaddr *out, size_t cap,
+                          int only_certified)
+{
+    size_t n = 0;
+    for (int pass = 1; e && pass >= 0 && !(pass == 0 && only_certified && n); pass--) {
+        for (size_t i = 0; i < e->naddrs && n < cap; i++) {
+            const ps_addr *a = e->addrs[i];
+            if (a->expires > now && a->certified == pass) {
+                out[n].len = a->len;
+                memcpy(out[n].bytes, a->bytes, a->len);
+                n++;
+            }
+        }
+    }
+    return n;
+}
+
 int flare__peerstore_get(struct flare__peerstore *ps, const flare_peerid *peer, flare_tstamp now,
                          flare_peer_info *info)
 {
@@ -455,14 +527,7 @@ int flare__peerstore_get(struct flare__peerstore *ps, const flare_peerid *peer, 
     touch(ps, e);
     memset(info, 0, sizeof(*info));
     info->id = e->id;
-    for (size_t i = 0; i < e->naddrs; i++) {
-        const ps_addr *a = e->addrs[i];
-        if (a->expires > now && info->naddrs < FLARE_PEER_MAX_ADDRS) {
-            flare_multiaddr *m = &info->addrs[info->naddrs++];
-            m->len = a->len;
-            memcpy(m->bytes, a->bytes, a->len);
-        }
-    }
+    info->naddrs = entry_addrs(e, now, info->addrs, FLARE_PEER_MAX_ADDRS, 0);
     for (size_t i = 0; i < e->nprotocols; i++) {
         size_t len = strlen(e->protocols[i]);
         memcpy(info->protocols[info->nprotocols++], e->protocols[i], len + 1);
@@ -483,17 +548,13 @@ int flare__peerstore_get(struct flare__peerstore *ps, const flare_peerid *peer, 
 size_t flare__peerstore_addrs(struct flare__peerstore *ps, const flare_peerid *peer,
                               flare_tstamp now, flare_multiaddr *out, size_t cap)
 {
-    ps_entry *e = lookup(ps, peer);
-    size_t n = 0;
-    for (size_t i = 0; e && i < e->naddrs && n < cap; i++) {
-        const ps_addr *a = e->addrs[i];
-        if (a->expires > now) {
-            out[n].len = a->len;
-            memcpy(out[n].bytes, a->bytes, a->len);
-            n++;
-        }
-    }
-    return n;
+    return entry_addrs(lookup(ps, peer), now, out, cap, 0);
+}
+
+size_t flare__peerstore_addrs_certified(struct flare__peerstore *ps, const flare_peerid *peer,
+                                        flare_tstamp now, flare_multiaddr *out, size_t cap)
+{
+    return entry_addrs(lookup(ps, peer), now, out, cap, 1);
 }
 
 int flare__peerstore_supports(struct flare__peerstore *ps, const flare_peerid *peer,

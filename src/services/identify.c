@@ -26,6 +26,55 @@ typedef struct id_reader {
 
 /* ---- what we say -------------------------------------------------------------- */
 
+/* Our signed peer record (RFC 0003) is built once per set of addresses: a
+ * private node's relayed addresses then travel signed, so a DHT server can
+ * hand them to a dialer as the peer's own word. */
+#define REC_MAX_ADDRS 16   /* addresses in our record; the rest are dropped */
+#define REC_MAX_BYTES 2048 /* their total size: the identify message stays small */
+
+typedef struct id_state {
+    flare_buf addrs;  /* the address set the record was signed for */
+    flare_buf record; /* the envelope; empty when signing failed */
+    uint64_t seq;
+} id_state;
+
+/* Our record for listen[0..n), re-signed only when the set changed. The
+ * sequence number follows the wall clock in ns (as go does), so it grows
+ * across restarts too, and is bumped when the clock stands still. */
+static const flare_buf *own_record(flare_host *h, const flare_multiaddr *listen, size_t n)
+{
+    id_state *st = flare__svc_state(h, &flare__svc_identify);
+    if (!st)
+        return NULL;
+    flare_bytes_view v[REC_MAX_ADDRS];
+    size_t nv = 0, bytes = 0;
+    flare_buf key;
+    flare_buf_init(&key, h->mem);
+    for (size_t i = 0; i < n && nv < REC_MAX_ADDRS; i++) {
+        if (listen[i].len > FLARE_PEER_RECORD_ADDR_MAX || bytes + listen[i].len > REC_MAX_BYTES)
+            continue;
+        bytes += listen[i].len;
+        v[nv++] = (flare_bytes_view){listen[i].bytes, listen[i].len};
+        uint8_t l[2] = {(uint8_t)(listen[i].len >> 8), (uint8_t)listen[i].len};
+        if (flare_buf_append(&key, l, 2) || flare_buf_append(&key, listen[i].bytes, listen[i].len))
+            nv = 0, n = 0;
+    }
+    int same = st->seq && key.len == st->addrs.len &&
+               (key.len == 0 || memcmp(key.base, st->addrs.base, key.len) == 0);
+    if (same || nv == 0) {
+        flare_buf_free(&key);
+        return same && st->record.len ? &st->record : NULL;
+    }
+    uint64_t unix_s = h->io->ops->unix_time ? h->io->ops->unix_time(h->io) : 0;
+    uint64_t seq = unix_s * 1000000000ull + (uint64_t)(flare_io_now(h->io) % FLARE_NS_PER_S);
+    st->seq = seq > st->seq ? seq : st->seq + 1;
+    flare_buf_free(&st->record);
+    flare_peer_record_seal(&h->key, st->seq, v, nv, &st->record); /* on error: empty */
+    flare_buf_free(&st->addrs);
+    st->addrs = key;
+    return st->record.len ? &st->record : NULL;
+}
+
 static int build_message(flare_host *h, flare_conn *c, flare_buf *out)
 {
     flare_multiaddr listen[32];
@@ -40,7 +89,18 @@ static int build_message(flare_host *h, flare_conn *c, flare_buf *out)
     m.observed = c ? &c->remote_ma : NULL;
     m.protocols = protos;
     m.nprotocols = np;
-    return flare_identify_encode(&m, out);
+    const flare_buf *rec = own_record(h, listen, k);
+    if (rec) {
+        m.signed_record = rec->base;
+        m.signed_record_len = rec->len;
+    }
+    int rv = flare_identify_encode(&m, out);
+    if (rv == FLARE_ERR_TOO_LARGE && rec) { /* the addresses still go, unsigned */
+        m.signed_record = NULL;
+        m.signed_record_len = 0;
+        rv = flare_identify_encode(&m, out);
+    }
+    return rv;
 }
 
 static void answer_open(flare_stream *s, int status, void *user)
@@ -73,17 +133,23 @@ static const flare_stream_cbs answer_cbs = {.on_open = answer_open};
 static int apply_record(flare_host *h, flare_conn *c, const flare_identify_msg *m, flare_tstamp exp)
 {
     flare_peer_record *rec = flare__malloc(h->mem, sizeof(*rec));
-    if (!rec)
-        return FLARE_ERR_NOMEM;
-    int rv = flare_peer_record_open(m->signed_record, m->signed_record_len, rec, NULL);
+    flare_multiaddr *mas = flare__malloc(h->mem, FLARE_PEER_RECORD_MAX_ADDRS * sizeof(*mas));
+    int rv = rec && mas ? 0 : FLARE_ERR_NOMEM;
+    if (rv == 0)
+        rv = flare_peer_record_open(m->signed_record, m->signed_record_len, rec, NULL);
     if (rv == 0 && !flare_peerid_equal(&rec->peer_id, &c->peer))
         rv = FLARE_ERR_PEER_ID_MISMATCH;
-    for (size_t i = 0; rv == 0 && i < rec->naddrs; i++) {
-        flare_multiaddr ma;
-        if (flare_multiaddr_from_bytes(&ma, rec->addrs[i].data, rec->addrs[i].len) == 0)
-            flare__peerstore_add_addr(h->peerstore, &c->peer, &ma, exp);
+    size_t n = 0;
+    for (size_t i = 0; rv == 0 && i < rec->naddrs; i++)
+        if (flare_multiaddr_from_bytes(&mas[n], rec->addrs[i].data, rec->addrs[i].len) == 0)
+            n++;
+    /* An older record than one already seen (reordered pushes) changes nothing. */
+    if (rv == 0) {
+        int st = flare__peerstore_add_record(h->peerstore, &c->peer, rec->seq, mas, n, exp);
+        rv = st == FLARE_ERR_EXISTS ? 0 : st;
     }
     flare__free(h->mem, rec);
+    flare__free(h->mem, mas);
     return rv;
 }
 
@@ -217,15 +283,30 @@ static const flare_stream_cbs push_cbs = {.on_open = push_open};
 
 static int identify_init(flare_host *h, void **state)
 {
-    (void)state;
     if (!h->cfg.enable_identify)
         return 0;
+    id_state *st = flare__calloc(h->mem, 1, sizeof(*st));
+    if (!st)
+        return FLARE_ERR_NOMEM;
+    flare_buf_init(&st->addrs, h->mem);
+    flare_buf_init(&st->record, h->mem);
+    *state = st;
     int rv =
         flare_host_set_handler(h, FLARE_IDENTIFY_ID, &answer_cbs, h, FLARE_HANDLER_ALLOW_LIMITED);
     if (rv == 0)
         rv = flare_host_set_handler(h, FLARE_IDENTIFY_PUSH_ID, &push_cbs, h,
                                     FLARE_HANDLER_ALLOW_LIMITED);
     return rv;
+}
+
+static void identify_free(flare_host *h, void *state)
+{
+    id_state *st = state;
+    if (!st)
+        return;
+    flare_buf_free(&st->addrs);
+    flare_buf_free(&st->record);
+    flare__free(h->mem, st);
 }
 
 /* Asks every new connection's peer who it is. */
@@ -277,12 +358,12 @@ int flare_host_identify_push(flare_host *h)
     return 0;
 }
 
-/* Our confirmed addresses changed: tell the connected peers. */
+/* Our addresses changed (listen or confirmed external): tell the connected peers. */
 static void identify_addrs_changed(flare_host *h, void *state, flare__addrs_change why)
 {
     (void)state;
-    if (why == FLARE__ADDRS_EXTERNAL)
-        flare_host_identify_push(h);
+    (void)why; /* a new listen address or external one: both are in our record */
+    flare_host_identify_push(h);
 }
 
 /* Our answer is the largest message we build for anyone who asks. */
@@ -293,6 +374,7 @@ const flare__service flare__svc_identify = {
     .name = "identify",
     .stream_limits = limits,
     .init = identify_init,
+    .free = identify_free,
     .on_conn_ready = identify_on_conn,
     .on_addrs_changed = identify_addrs_changed,
 };

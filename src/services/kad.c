@@ -68,9 +68,11 @@ void kad_peer_view(kad_t *k, const flare_peerid *id, flare__kad_peer *p,
         p->naddrs = flare__addrs_advertised(k->h, store, FLARE__KAD_MAX_ADDRS);
     } else {
         /* The connection type is left NOT_CONNECTED (the field is advisory;
-         * finding the connection costs a scan of all of them per peer). */
-        p->naddrs = flare__peerstore_addrs(k->h->peerstore, id, flare_io_now(k->h->io), store,
-                                           FLARE__KAD_MAX_ADDRS);
+         * finding the connection costs a scan of all of them per peer). A
+         * peer's signed record, when we hold one, is its own complete list:
+         * unsigned addresses (gossip, possibly forged) are not passed on. */
+        p->naddrs = flare__peerstore_addrs_certified(k->h->peerstore, id, flare_io_now(k->h->io),
+                                                     store, FLARE__KAD_MAX_ADDRS);
     }
     for (size_t i = 0; i < p->naddrs; i++)
         p->addrs[i] = (flare__kad_bytes){store[i].bytes, store[i].len};
@@ -483,6 +485,7 @@ void flare_kad_settings_default(flare_kad_settings *s)
     s->record_ttl = 36ull * 3600 * FLARE_NS_PER_S;
     s->max_records = 1024;
     s->max_provider_keys = 4096;
+    s->get_quorum = 0;
 }
 
 static int check_settings(const flare_kad_settings *s)
@@ -740,8 +743,8 @@ int flare_kad_put_value(flare_host *h, const uint8_t *key, size_t klen, const ui
     return 0;
 }
 
-int flare_kad_get_value(flare_host *h, const uint8_t *key, size_t klen, flare_kad_value_cb cb,
-                        void *user)
+int flare_kad_get_value_quorum(flare_host *h, const uint8_t *key, size_t klen, size_t quorum,
+                               flare_kad_value_cb cb, void *user)
 {
     kad_t *k = kad_get(h);
     if (!k)
@@ -753,14 +756,17 @@ int flare_kad_get_value(flare_host *h, const uint8_t *key, size_t klen, flare_ka
         return FLARE_ERR_NOMEM;
     q->value_cb = cb;
     q->user = user;
-    const flare__kad_record *r = flare__kad_records_get(&k->recs, key, klen, flare_io_now(h->io));
-    if (r && (q->value = flare__malloc(h->mem, r->vlen ? r->vlen : 1)) != NULL) {
-        memcpy(q->value, r->val, r->vlen);
-        q->vlen = r->vlen;
-        q->stop = 1;
-    }
+    q->quorum = quorum;
+    kad_query_take_local(q);
     kad_query_start(q);
     return 0;
+}
+
+int flare_kad_get_value(flare_host *h, const uint8_t *key, size_t klen, flare_kad_value_cb cb,
+                        void *user)
+{
+    kad_t *k = kad_get(h);
+    return flare_kad_get_value_quorum(h, key, klen, k ? k->cfg.get_quorum : 0, cb, user);
 }
 
 int flare_kad_pk_record(flare_host *h, uint8_t *key, size_t *klen, uint8_t *value, size_t *vlen)

@@ -70,6 +70,8 @@ static void rpc_done(kad_rpc *r, int err, const flare__kad_msg *m)
     }
     kad_query *q = r->q;
     r->q = NULL;
+    if (q && q->storing && !r->store)
+        return; /* a lookup answer that came after the lookup ended */
     if (q && err)
         query_on_fail(q, &r->peer);
     else if (q)
@@ -241,6 +243,7 @@ static int rpc_start(kad_t *k, kad_query *q, const flare_peerid *peer, const fla
         return FLARE_ERR_NOMEM;
     r->kad = k;
     r->q = q;
+    r->store = q && q->storing;
     r->peer = *peer;
     r->expect_reply = expect_reply;
     flare_buf_init(&r->req, h->mem);
@@ -362,6 +365,7 @@ static void query_free(kad_query *q)
     flare__kad_lookup_free(&q->l);
     flare__free(k->h->mem, q->value);
     flare__free(k->h->mem, q->found);
+    flare__free(k->h->mem, q->with_best);
     flare__free(k->h->mem, q);
 }
 
@@ -409,23 +413,95 @@ static void learn_addrs(kad_t *k, const flare_peerid *id, const flare__kad_peer 
     }
 }
 
-static void take_value(kad_query *q, const flare__kad_msg *m)
+/* Remembers that from holds the best value (NULL: we do). */
+static void best_holder(kad_query *q, const flare_peerid *from)
+{
+    size_t cap = q->kad->cfg.k < 64 ? q->kad->cfg.k : 64;
+    if (!from || q->nbest >= cap)
+        return;
+    if (!q->with_best && !(q->with_best = flare__calloc(q->kad->h->mem, cap, sizeof(flare_peerid))))
+        return;
+    q->with_best[q->nbest++] = *from;
+}
+
+/* A record for q's key (from a peer, or ours when from is NULL): kept when
+ * valid and better than the best so far (by the namespace's select), as go
+ * does; the lookup ends once quorum valid records came in. */
+static void offer_value(kad_query *q, const flare_peerid *from, const uint8_t *val, size_t vlen)
 {
     kad_t *k = q->kad;
-    if (!m->has_record || m->rec_key.len != q->klen || memcmp(m->rec_key.p, q->key, q->klen) ||
-        flare__kad_record_validate(&k->recs, q->key, q->klen, m->rec_value.p, m->rec_value.len))
+    if (flare__kad_record_validate(&k->recs, q->key, q->klen, val, vlen))
         return;
-    if (q->value && !flare__kad_record_better(&k->recs, q->key, q->klen, q->value, q->vlen,
-                                              m->rec_value.p, m->rec_value.len))
+    q->nvalid++;
+    if (q->quorum && q->nvalid >= q->quorum)
+        q->stop = 1;
+    if (q->value && q->vlen == vlen && memcmp(q->value, val, vlen) == 0) {
+        best_holder(q, from);
         return;
-    uint8_t *v = flare__malloc(k->h->mem, m->rec_value.len ? m->rec_value.len : 1);
+    }
+    if (q->value &&
+        !flare__kad_record_better(&k->recs, q->key, q->klen, q->value, q->vlen, val, vlen))
+        return;
+    uint8_t *v = flare__malloc(k->h->mem, vlen ? vlen : 1);
     if (!v)
         return;
-    memcpy(v, m->rec_value.p, m->rec_value.len);
+    memcpy(v, val, vlen);
     flare__free(k->h->mem, q->value);
     q->value = v;
-    q->vlen = m->rec_value.len;
-    q->stop = 1; /* validated: one good value is the answer */
+    q->vlen = vlen;
+    q->nbest = 0;
+    best_holder(q, from);
+}
+
+static void take_value(kad_query *q, const flare_peerid *from, const flare__kad_msg *m)
+{
+    if (m->has_record && m->rec_key.len == q->klen && memcmp(m->rec_key.p, q->key, q->klen) == 0)
+        offer_value(q, from, m->rec_value.p, m->rec_value.len);
+}
+
+void kad_query_take_local(kad_query *q)
+{
+    kad_t *k = q->kad;
+    const flare__kad_record *r =
+        flare__kad_records_get(&k->recs, q->key, q->klen, flare_io_now(k->h->io));
+    if (r) {
+        q->had_local = 1;
+        offer_value(q, NULL, r->val, r->vlen);
+    }
+}
+
+/* After the answer: the closest peers that did not give the best record
+ * get it (go's correction of outdated peers), and so does our own store. */
+static int correct_peers(kad_query *q)
+{
+    kad_t *k = q->kad;
+    q->corrected = 1;
+    if (!q->value)
+        return 0;
+    if (q->had_local)
+        flare__kad_records_put(&k->recs, q->key, q->klen, q->value, q->vlen,
+                               flare_io_now(k->h->io));
+    flare_peerid res[64];
+    size_t n = flare__kad_lookup_result(&q->l, res, k->cfg.k < 64 ? k->cfg.k : 64);
+    flare__kad_msg *m = flare__malloc(k->h->mem, sizeof(*m));
+    if (!m)
+        return 0;
+    flare__kad_msg_init(m, FLARE__KAD_PUT_VALUE);
+    m->key = (flare__kad_bytes){q->key, q->klen};
+    m->has_record = 1;
+    m->rec_key = m->key;
+    m->rec_value = (flare__kad_bytes){q->value, q->vlen};
+    q->storing = 1;
+    q->stores_pending = q->stored = 0;
+    for (size_t i = 0; i < n; i++) {
+        int has = 0;
+        for (size_t j = 0; j < q->nbest && !has; j++)
+            has = flare_peerid_equal(&res[i], &q->with_best[j]);
+        if (!has && rpc_start(k, q, &res[i], m, 1) == 0)
+            q->stores_pending++;
+    }
+    flare__free(k->h->mem, m);
+    return q->stores_pending > 0;
 }
 
 static void query_on_reply(kad_query *q, const flare_peerid *from, const flare__kad_msg *m)
@@ -461,7 +537,7 @@ static void query_on_reply(kad_query *q, const flare_peerid *from, const flare__
             q->stop = 1;
     }
     if (m && q->kind == Q_GET_VALUE)
-        take_value(q, m);
+        take_value(q, from, m);
     flare__kad_lookup_ok(&q->l, from, closer, n);
     query_kick(q);
 }
@@ -619,6 +695,11 @@ static void query_timer(flare_io_timer *t, void *user)
         return;
     if (q->finishing) {
         deliver(q);
+        if (q->kind == Q_GET_VALUE && !q->corrected && !q->status && correct_peers(q)) {
+            q->value_cb = NULL; /* answered; the corrections end quietly */
+            q->finishing = 0;
+            return;
+        }
         query_free(q);
         return;
     }

@@ -41,6 +41,7 @@ typedef struct kad_rpc {
     int finished; /* the outcome is in; freed once the dial callback came */
     int err;      /* a failure waiting for the timer to report it */
     int retried, retry_pending;
+    int store; /* sent in the query's storing phase (not a lookup request) */
     flare_tstamp deadline;
 } kad_rpc;
 
@@ -54,6 +55,13 @@ struct kad_query {
     flare_peerid target; /* Q_FIND_PEER */
     uint8_t *value;      /* Q_PUT: to store; Q_GET_VALUE: the best found */
     size_t vlen;
+    /* Q_GET_VALUE: valid records seen (ours included), how many end the
+     * lookup (0: none, it runs to the end), and the peers that gave the
+     * best one (the others of the closest get it after the answer). */
+    size_t nvalid, quorum;
+    flare_peerid *with_best;
+    size_t nbest;
+    int had_local, corrected;
     flare_kad_peer *found;
     size_t nfound, maxfound;
     flare_kad_peers_cb peers_cb;
@@ -113,6 +121,8 @@ kad_query *kad_query_new(kad_t *k, kad_qkind kind, const uint8_t *key, size_t kl
 void kad_query_start(kad_query *q);
 void kad_query_free_all(kad_t *k);
 void kad_rpcs_free_all(kad_t *k);
+/* Q_GET_VALUE: q starts with our own record of its key, if any. */
+void kad_query_take_local(kad_query *q);
 /* Asks peer for its closest peers to our own key; it enters the table when
  * it answers. */
 void kad_probe(kad_t *k, const flare_peerid *peer);

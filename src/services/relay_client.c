@@ -538,9 +538,27 @@ static void rc_free(flare_host *h, void *state)
     flare__free(h->mem, rc);
 }
 
+/* RELAYADDR/p2p-circuit/webrtc/p2p/SELF beside each relayed address when
+ * WebRTC is on (webrtc.md: dialers signal over the circuit, then go direct). */
+static size_t add_webrtc(flare_host *h, flare_multiaddr *out, size_t n, size_t cap)
+{
+    size_t m = n;
+    for (size_t i = 0; i < n && m < cap; i++) {
+        flare_multiaddr w = out[i];
+        if (flare_multiaddr_decapsulate(&w, FLARE_MA_P2P) == 0 &&
+            flare_multiaddr_push(&w, FLARE_MA_WEBRTC, NULL, 0) == 0 &&
+            flare_multiaddr_with_peerid(&w, &h->id) == 0)
+            out[m++] = w;
+    }
+    return m;
+}
+
 static size_t rc_addrs(flare_host *h, void *state, flare_multiaddr *out, size_t cap)
 {
-    return state ? relay_addrs(h, out, cap) : 0;
+    if (!state)
+        return 0;
+    size_t n = relay_addrs(h, out, cap);
+    return h->cfg.enable_webrtc ? add_webrtc(h, out, n, cap) : n;
 }
 
 /* A hop or stop stream runs over c: a circuit is being set up (or served)

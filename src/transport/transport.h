@@ -59,6 +59,10 @@ typedef enum {
 struct flare__transport {
     const char *name; /* "tcp", "circuit", ... (flare_conn_transport) */
     flare__transport_kind kind;
+    /* A dial replaces a limited connection: an existing limited (relayed)
+     * connection to the peer is not what the dialer gets (WebRTC over a
+     * relay's signalling). */
+    int replaces_limited;
     /* Optional: at host creation (after the core, before the services);
      * *state starts NULL. free: at host destruction, after every
      * connection and listener is gone. */

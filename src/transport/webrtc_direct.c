@@ -692,6 +692,11 @@ static void wd_close(flare_conn *c, void *tr, int abort)
 {
     wlink *k = tr;
     k->c = NULL;
+    /* Tell the peer (SCTP, then close_notify) rather than let it time out. */
+    if (k->pc) {
+        flare__webrtc_pc_close(k->pc, abort);
+        link_flush(k);
+    }
     /* Now, while c lives: the peer connection allocates from c's budget. */
     flare__webrtc_pc_del(k->pc);
     k->pc = NULL;

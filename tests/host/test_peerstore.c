@@ -288,12 +288,55 @@ static void test_alloc_failure(void **state)
     free(info);
 }
 
+/* Signed peer records: their addresses come first, replace those of an
+ * older record, an older record is refused, and unsigned addresses (gossip)
+ * never push certified ones out of a full entry. */
+static void test_certified(void **state)
+{
+    (void)state;
+    struct flare__peerstore *ps = flare__peerstore_new(NULL);
+    assert_non_null(ps);
+    flare_peerid p = flare_test_pid(1);
+    flare_multiaddr forged = addr_of(1), a = addr_of(2), b = addr_of(3), out[FLARE_PEER_MAX_ADDRS];
+    assert_int_equal(flare__peerstore_add_addr(ps, &p, &forged, 100 * S), 0);
+    /* Without a record: everything, in either call. */
+    assert_int_equal(flare__peerstore_addrs_certified(ps, &p, 0, out, 8), 1);
+    flare_multiaddr rec1[2] = {a, b};
+    assert_int_equal(flare__peerstore_add_record(ps, &p, 10, rec1, 2, 100 * S), 0);
+    assert_int_equal(flare__peerstore_addrs(ps, &p, 0, out, 8), 3);
+    assert_true(flare_multiaddr_equal(&out[0], &a) || flare_multiaddr_equal(&out[0], &b));
+    assert_true(flare_multiaddr_equal(&out[2], &forged)); /* unsigned: last */
+    assert_int_equal(flare__peerstore_addrs_certified(ps, &p, 0, out, 8), 2);
+    for (size_t i = 0; i < 2; i++)
+        assert_false(flare_multiaddr_equal(&out[i], &forged));
+    /* An older record changes nothing; a newer one withdraws b. */
+    flare_multiaddr only_b[1] = {b};
+    assert_int_equal(flare__peerstore_add_record(ps, &p, 9, only_b, 1, 100 * S), FLARE_ERR_EXISTS);
+    assert_int_equal(flare__peerstore_addrs_certified(ps, &p, 0, out, 8), 2);
+    flare_multiaddr only_a[1] = {a};
+    assert_int_equal(flare__peerstore_add_record(ps, &p, 11, only_a, 1, 100 * S), 0);
+    assert_int_equal(flare__peerstore_addrs_certified(ps, &p, 0, out, 8), 1);
+    assert_true(flare_multiaddr_equal(&out[0], &a));
+    assert_int_equal(flare__peerstore_addrs(ps, &p, 0, out, 8), 2); /* a, forged */
+    /* A flood of unsigned addresses keeps the certified one. */
+    for (unsigned i = 100; i < 100 + 3 * FLARE_PEER_MAX_ADDRS; i++) {
+        flare_multiaddr x = addr_of(i);
+        assert_int_equal(flare__peerstore_add_addr(ps, &p, &x, 1000 * S), 0);
+    }
+    assert_int_equal(flare__peerstore_addrs_certified(ps, &p, 0, out, 8), 1);
+    assert_true(flare_multiaddr_equal(&out[0], &a));
+    /* Once the certified address expired, the others are passed on. */
+    assert_int_equal(flare__peerstore_addrs_certified(ps, &p, 200 * S, out, 8), 8);
+    flare__peerstore_del(ps);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_many_peers), cmocka_unit_test(test_default_cap_evicts),
-        cmocka_unit_test(test_lru_order),  cmocka_unit_test(test_connected_kept),
-        cmocka_unit_test(test_records),    cmocka_unit_test(test_alloc_failure),
+        cmocka_unit_test(test_many_peers),    cmocka_unit_test(test_default_cap_evicts),
+        cmocka_unit_test(test_lru_order),     cmocka_unit_test(test_connected_kept),
+        cmocka_unit_test(test_records),       cmocka_unit_test(test_certified),
+        cmocka_unit_test(test_alloc_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

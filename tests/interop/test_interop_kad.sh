@@ -6,6 +6,8 @@
 # client that knows only J finds F1); a provider record put by flare is
 # found by js and one put by js is found by flare; then a mixed DHT of 20
 # nodes (10 flare, 10 js) where every node finds a peer of the other kind.
+# flare's own signed peer record is checked to land in js's peerStore as a
+# certified record.
 source "$(dirname "$0")/lib.sh"
 kad=$(dirname "$peer")/kad.mjs
 L=/ip4/127.0.0.1/tcp/0
@@ -31,7 +33,11 @@ done
 check "flare F1 and F2 in js's routing table; js in F2's" "$tmp/j.log" \
     'max(e["size"] for e in ev("routing-table")) >= 2'
 
-timeout 60 "$node" "$kad" --listen $L --bootstrap "$F1" --find-peer "${F2##*/}" --closest "${F2##*/}" >"$tmp/jf.log" 2>&1
+timeout 60 "$node" "$kad" --listen $L --bootstrap "$F1" --find-peer "${F2##*/}" --closest "${F2##*/}" \
+    --peer-record "${F1##*/}" >"$tmp/jf.log" 2>&1
+check "flare's signed peer record verifies in js: a certified record in js's peerStore" "$tmp/jf.log" \
+    "any(e['peerId'] == '${F1##*/}' and e['envelope'] and \
+         any(a.startswith('${F1%/p2p/*}') for a in e['certified']) for e in ev('peer-record'))"
 check "js -> flare FIND_NODE: js finds F2's addresses through F1" "$tmp/jf.log" \
     "any(e['peerId'] == '${F2##*/}' and '${F2%/p2p/*}' in e['addrs'] for e in ev('peer')) and \
      '${F2##*/}' in ev('closest')[0]['peers']"

@@ -6,7 +6,8 @@
 #     (its ICE agent's STUN check, DTLS as client with the certhash, SCTP,
 #     Noise on channel 0): identify, ping, an echo round trip;
 #  2. js listens, flare dials its /webrtc-direct/certhash address: connected
-#     over webrtc-direct / noise, identify, pings.
+#     over webrtc-direct / noise, identify, pings; when flare exits, js sees
+#     the connection close within a second (SCTP shutdown, close_notify).
 # Exit 0 pass, 1 fail, 77 skip (no npm registry). Everything is time-bounded.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -41,6 +42,8 @@ if kill -0 "$fpid" 2>/dev/null; then
     echo '{"event":"alive"}' >>"$tmp/f1.out"
 fi
 check "flare listener still running after js left" "$tmp/f1.out" 'len(ev("alive")) == 1'
+# js stopped its node (SCTP and DTLS closed): flare saw the connection end.
+check "flare listener saw js close the connection" "$tmp/f1.out" 'len(ev("disconnected")) >= 1'
 
 # 2. js listener, flare dialer
 timeout 60 "$node" "$webrtc" --listen /ip4/127.0.0.1/udp/0/webrtc-direct --echo /echo/1.0.0 \
@@ -49,10 +52,16 @@ pids+=($!)
 wait_line "$tmp/js2.out" listening || { echo "js listener did not start"; cat "$tmp/js2.err"; exit 1; }
 jsaddr=$(field "$tmp/js2.out" listening '[a for a in e["addrs"] if "/certhash/" in a][0]')
 timeout 30 "$flare" ping "$jsaddr" -c 2 --json >"$tmp/f2.out" 2>"$tmp/f2.err"
+left=$(date +%s%3N)
+sleep 1.5
 check "flare->js connected over webrtc-direct / noise" "$tmp/f2.out" \
     'any(e["transport"] == "webrtc-direct" and e["security"] == "noise" for e in ev("connected"))'
 check "flare->js identify: js protocols" "$tmp/f2.out" \
     'any("/echo/1.0.0" in e["protocols"] for e in ev("identify"))'
 check "flare->js ping x2" "$tmp/f2.out" 'len(ev("ping")) == 2'
+# flare's exit closed the connection (SCTP SHUTDOWN, DTLS close_notify): js
+# sees it at once, not after an ICE timeout.
+check "js saw flare close the connection within 1 s" "$tmp/js2.out" \
+    "any(e['atMs'] - $left < 1000 for e in ev('closed'))"
 
 finish

@@ -3,7 +3,7 @@
 # server` nodes join through the first; `dht provide` announces a CID that
 # `dht find-providers` finds from another entry point; `dht find-peer` and
 # `dial PEER_ID` find a node by its ID alone; `dht put` / `dht get` move a
-# public key record; a bad CID and a missing --bootstrap exit 2.
+# public key record (also with --quorum); a bad CID and a missing --bootstrap exit 2.
 source "$(dirname "$0")/lib.sh"
 L=/ip4/127.0.0.1/tcp/0
 "$flare" listen --listen $L --dht-mode server --json >"$tmp/a.log" 2>&1 &
@@ -55,6 +55,12 @@ timeout 15 "$flare" dht get "$id" --bootstrap "$C" --listen $L --json >"$tmp/get
 line=$(wait_for "$tmp/get.log" 'e["event"] == "value"' 1)
 [ "$(field "$line" key)" = "$id" ] && [ -n "$(field "$line" value)" ] &&
     ok "dht get: the record, validated" || bad "get: $(cat "$tmp/get.log")"
+timeout 15 "$flare" dht get "$id" --quorum 1 --bootstrap "$B" --listen $L --json >"$tmp/getq.log" 2>&1
+line=$(wait_for "$tmp/getq.log" 'e["event"] == "value"' 1)
+[ "$(field "$line" key)" = "$id" ] && [ -n "$(field "$line" value)" ] &&
+    ok "dht get --quorum 1: the record" || bad "get --quorum: $(cat "$tmp/getq.log")"
+"$flare" dht get "$id" --quorum x --bootstrap "$A" 2>/dev/null
+[ $? -eq 2 ] && ok "a bad --quorum exits 2" || bad "bad --quorum"
 
 "$flare" dht find-providers not-a-cid --bootstrap "$A" 2>/dev/null
 [ $? -eq 2 ] && ok "a bad CID exits 2" || bad "bad CID"

@@ -19,7 +19,7 @@ typedef struct wnode {
     flare_sim_host *sh;
     flare_host *h;
     const char *ip;
-    int opened, identified, pings;
+    int opened, identified, pings, closed, closed_err;
     flare_tstamp rtt;
 } wnode;
 
@@ -28,7 +28,10 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
     wnode *n = user;
     if (ev->type == FLARE_HOST_EV_CONN_OPENED)
         n->opened++;
-    else if (ev->type == FLARE_HOST_EV_IDENTIFIED)
+    else if (ev->type == FLARE_HOST_EV_CONN_CLOSED) {
+        n->closed++;
+        n->closed_err = ev->u.conn.error;
+    } else if (ev->type == FLARE_HOST_EV_IDENTIFIED)
         n->identified++;
     else if (ev->type == FLARE_HOST_EV_PING) {
         n->pings++;
@@ -374,6 +377,42 @@ static void test_webrtc_direct_shares_quic_port(void **state)
     flare_sim_del(sim);
 }
 
+/* Closing a connection tells the peer at once (an SCTP SHUTDOWN, then
+ * DTLS's close_notify): it sees FLARE_ERR_CLOSED within a round trip
+ * rather than at a timeout; and the same from the listener's side. */
+static void test_webrtc_direct_close_reaches_peer(void **state)
+{
+    flare_sim *sim = flare_sim_new(5, NULL);
+    wnode a, b;
+    make(sim, &a, "a", "198.51.100.1", 1);
+    make(sim, &b, "b", "198.51.100.2", 2);
+    flare_multiaddr ma;
+    listen_wd(&a, &ma);
+    for (int round = 0; round < 2; round++) {
+        flare_test_dial r = {0};
+        assert_int_equal(flare_host_dial(b.h, &ma, NULL, flare_test_dial_cb, &r), 0);
+        flare_test_run_ms(sim, 2000);
+        assert_int_equal(r.status, 0);
+        assert_int_equal(a.opened, round + 1);
+        flare_conn *c = r.conn;
+        if (round == 1) { /* the listener closes */
+            c = flare_host_conn_to(a.h, flare_host_peerid(b.h));
+            assert_non_null(c);
+        }
+        wnode *closer = round == 0 ? &b : &a, *other = round == 0 ? &a : &b;
+        int before = other->closed;
+        flare_conn_close(c);
+        assert_int_equal(closer->closed, round + 1);
+        /* 10 ms each way on each link: the news is there in 20 ms. */
+        flare_test_run_ms(sim, 60);
+        assert_int_equal(other->closed, before + 1);
+        assert_int_equal(other->closed_err, FLARE_ERR_CLOSED); /* "closed (gracefully)" */
+    }
+    flare_host_del(b.h);
+    flare_host_del(a.h);
+    flare_sim_del(sim);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +420,7 @@ int main(void)
         cmocka_unit_test(test_webrtc_direct_wrong_hash_and_garbage),
         cmocka_unit_test(test_webrtc_direct_cert_kept),
         cmocka_unit_test(test_webrtc_direct_shares_quic_port),
+        cmocka_unit_test(test_webrtc_direct_close_reaches_peer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -287,6 +287,25 @@ static void test_too_many_streams(void **state)
     net_free(&n);
 }
 
+/* A channel labelled "init" (js-libp2p's dialer opens it to start ICE) is
+ * closed, never a stream; other channels are streams as usual. */
+static void test_init_channel_closed(void **state)
+{
+    net n;
+    net_init(&n, 0, 0);
+    uint16_t cid;
+    assert_int_equal(flare__sctp_open_channel(n.sa, &cid, "init", ""), 0);
+    run(&n, 1000);
+    assert_int_equal(count(&n.lb, FLARE__MUX_EV_STREAM_OPENED, UINT32_MAX), 0);
+    assert_int_equal(flare__sctp_num_channels(n.sb), 0);
+    uint32_t id;
+    assert_int_equal(ops->open_stream(n.ma, &id, NULL), 0);
+    assert_int_equal(ops->write(n.ma, id, (const uint8_t *)"ok", 2, NULL), 2);
+    assert_true(wait_for(&n, &n.lb, FLARE__MUX_EV_STREAM_READABLE, id));
+    assert_int_equal(count(&n.lb, FLARE__MUX_EV_STREAM_OPENED, UINT32_MAX), 1);
+    net_free(&n);
+}
+
 /* A peer that sends garbage or an oversized message on a stream: that
  * stream is reset, the session goes on. */
 static void test_bad_frames_reset_stream(void **state)
@@ -399,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_stream_echo_and_half_close),
         cmocka_unit_test(test_stream_reset),
         cmocka_unit_test(test_too_many_streams),
+        cmocka_unit_test(test_init_channel_closed),
         cmocka_unit_test(test_bad_frames_reset_stream),
         cmocka_unit_test(test_receive_bound),
         cmocka_unit_test(test_writable_while_receive_full),

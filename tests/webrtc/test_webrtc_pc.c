@@ -247,6 +247,57 @@ static void test_private_to_private_no_noise(void **state)
 
 /* libp2p/specs webrtc-direct.md's prologue vector (client A is the Noise
  * responder, server B the initiator). */
+/* A local close reaches the peer at once, without any time passing: first
+ * SCTP's ABORT (abort) or SHUTDOWN ends the peer's muxer session with
+ * FLARE_ERR_RESET or FLARE_ERR_CLOSED, then DTLS's close_notify fails the
+ * peer connection with FLARE_ERR_CLOSED. */
+static void close_case(int abort)
+{
+    net n;
+    start(&n, NULL, NULL);
+    run(&n, 500);
+    assert_int_equal(flare__webrtc_pc_get_state(n.s.pc), FLARE__WEBRTC_PC_READY);
+    flare__webrtc_mux *ms = flare__webrtc_pc_mux(n.s.pc);
+    const flare__muxer_ops *ops = &flare__webrtc_mux_ops;
+    flare__mux_event e;
+    while (ops->poll_event(ms, &e) == 1)
+        ;
+    flare__webrtc_pc_close(n.c.pc, abort);
+    assert_int_equal(flare__webrtc_pc_get_state(n.c.pc), FLARE__WEBRTC_PC_FAILED);
+    assert_int_equal(flare__webrtc_pc_error(n.c.pc), abort ? FLARE_ERR_RESET : FLARE_ERR_CLOSED);
+    uint8_t d[8][2048];
+    long len[8];
+    int nd = 0;
+    while (nd < 8 && (len[nd] = flare__webrtc_pc_pop_out(n.c.pc, d[nd], sizeof(d[nd]))) > 0)
+        nd++;
+    assert_true(nd >= 2); /* SCTP's chunk, then close_notify */
+    for (int i = 0; i < nd - 1; i++)
+        assert_int_equal(flare__webrtc_pc_input(n.s.pc, d[i], (size_t)len[i], n.now), 0);
+    int err = 0;
+    while (ops->poll_event(ms, &e) == 1)
+        if (e.type == FLARE__MUX_EV_SESSION_ERROR)
+            err = e.error;
+    assert_int_equal(err, abort ? FLARE_ERR_RESET : FLARE_ERR_CLOSED);
+    assert_int_equal(flare__webrtc_pc_get_state(n.s.pc), FLARE__WEBRTC_PC_READY);
+    assert_int_equal(flare__webrtc_pc_input(n.s.pc, d[nd - 1], (size_t)len[nd - 1], n.now),
+                     FLARE_ERR_CLOSED);
+    assert_int_equal(flare__webrtc_pc_get_state(n.s.pc), FLARE__WEBRTC_PC_FAILED);
+    /* Closing the closed is harmless. */
+    flare__webrtc_pc_close(n.c.pc, 1);
+    flare__webrtc_pc_close(n.s.pc, 0);
+    finish(&n);
+}
+
+static void test_close_tells_peer(void **state)
+{
+    close_case(0);
+}
+
+static void test_abort_tells_peer(void **state)
+{
+    close_case(1);
+}
+
 static void test_prologue_vector(void **state)
 {
     uint8_t a[32], b[32], want[FLARE__WEBRTC_PROLOGUE_LEN], out[FLARE__WEBRTC_PROLOGUE_LEN];
@@ -297,6 +348,8 @@ int main(void)
         cmocka_unit_test(test_wrong_peer),
         cmocka_unit_test(test_silence_and_garbage),
         cmocka_unit_test(test_private_to_private_no_noise),
+        cmocka_unit_test(test_close_tells_peer),
+        cmocka_unit_test(test_abort_tells_peer),
         cmocka_unit_test(test_prologue_vector),
         cmocka_unit_test(test_certhash_strings),
     };

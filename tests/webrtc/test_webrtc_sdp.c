@@ -181,6 +181,42 @@ static void test_bad_descriptions(void **state)
 
 /* /webrtc-signaling messages: an offer and a candidate back to back, cut
  * anywhere; bad ones refused. */
+/* Reflexive candidates carry raddr/rport (Firefox refuses them without);
+ * an answer names the offer's mid. Both read back. */
+static void test_srflx_and_mid(void **state)
+{
+    flare__sdp_cand c, back;
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(flare_ipaddr_parse(&c.addr, "203.0.113.7:5000"), 0);
+    c.type = FLARE__CAND_SRFLX;
+    c.priority = 1686052607;
+    c.component = 1;
+    flare_buf b;
+    flare_buf_init(&b, NULL);
+    assert_int_equal(flare__sdp_cand_json_write(&c, &b), 0);
+    flare_buf_append_byte(&b, 0);
+    assert_non_null(strstr((char *)b.base, "typ srflx raddr 0.0.0.0 rport 0\""));
+    assert_int_equal(flare__sdp_cand_json_parse((char *)b.base, b.len - 1, &back), 0);
+    assert_int_equal(back.type, FLARE__CAND_SRFLX);
+    assert_true(flare_ipaddr_equal(&back.addr, &c.addr));
+    flare_buf_reset(&b);
+    flare__sdp d, d2;
+    memset(&d, 0, sizeof(d));
+    strcpy(d.ufrag, "abcd");
+    strcpy(d.pwd, "0123456789012345678901");
+    d.has_fp = 1;
+    strcpy(d.mid, "data");
+    assert_int_equal(flare__sdp_write(&d, 1, &b), 0);
+    assert_int_equal(flare__sdp_parse((char *)b.base, b.len, &d2), 0);
+    assert_string_equal(d2.mid, "data");
+    strcpy(d.mid, "bad mid\r\na=x");
+    flare_buf_reset(&b);
+    assert_int_equal(flare__sdp_write(&d, 1, &b), 0);
+    assert_int_equal(flare__sdp_parse((char *)b.base, b.len, &d2), 0);
+    assert_string_equal(d2.mid, "0");
+    flare_buf_free(&b);
+}
+
 static void test_signal_messages(void **state)
 {
     flare_buf b;
@@ -219,7 +255,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_browser_offer),       cmocka_unit_test(test_trickled_candidates),
         cmocka_unit_test(test_write_and_read_back), cmocka_unit_test(test_bad_descriptions),
-        cmocka_unit_test(test_signal_messages),
+        cmocka_unit_test(test_signal_messages),     cmocka_unit_test(test_srflx_and_mid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

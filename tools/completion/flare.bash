@@ -41,8 +41,8 @@ _flare() {
     case $cmd in
     id) flags="$ident" ;;
     multiaddr) flags="" ;;
-    listen) flags="$node --echo --relay --auto-relay --no-holepunch --hard-punch --no-migrate --port-map --no-port-map --port-map-protocols" ;;
-    dial) flags="$node --echo --message --message-file --echo-bytes --relay --auto-relay --no-holepunch --hard-punch --no-migrate --port-map --no-port-map --port-map-protocols --keep-alive --wait-holepunch" ;;
+    listen) flags="$node --echo --relay --auto-relay --no-holepunch --no-webrtc --allow-private-addrs --hard-punch --no-migrate --port-map --no-port-map --port-map-protocols" ;;
+    dial) flags="$node --echo --message --message-file --echo-bytes --relay --auto-relay --no-holepunch --no-webrtc --allow-private-addrs --hard-punch --no-migrate --port-map --no-port-map --port-map-protocols --keep-alive --wait-holepunch" ;;
     ping) flags="$node -c --count" ;;
     relay) flags="$node --relay-data --relay-duration --relay-ttl --relay-max-reservations
         --relay-max-per-ip --relay-max-circuits --relay-circuits-per-peer" ;;
@@ -53,7 +53,7 @@ _flare() {
             mapfile -t COMPREPLY < <(compgen -W "find-peer find-providers provide get put" -- "$cur")
             return
         fi
-        flags="--bootstrap --dht-mode --listen --timeout $ident" ;;
+        flags="--bootstrap --dht-mode --listen --timeout --quorum $ident" ;;
     demo) flags="--sim --a-nat --b-nat --delay-ms --relay-delay-ms --seed" ;;
     help) mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur"); return ;;
     *) return ;;

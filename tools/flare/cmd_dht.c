@@ -149,6 +149,7 @@ typedef struct dht_cmd {
     size_t klen, vlen;
     flare_peerid peer;
     int started, stay, exit_code;
+    int quorum; /* get: valid records that end the lookup (0: the whole lookup) */
 } dht_cmd;
 
 static void stop(dht_cmd *d, int code)
@@ -243,7 +244,7 @@ static void start_query(dht_cmd *d)
     else if (strcmp(d->sub, "provide") == 0)
         rv = flare_kad_provide(h, d->key, d->klen, on_provided, d);
     else if (strcmp(d->sub, "get") == 0)
-        rv = flare_kad_get_value(h, d->key, d->klen, on_value, d);
+        rv = flare_kad_get_value_quorum(h, d->key, d->klen, (size_t)d->quorum, on_value, d);
     else
         rv = flare_kad_put_value(h, d->key, d->klen, d->val, d->vlen, on_put, d);
     if (rv)
@@ -335,6 +336,9 @@ static int dht_args(int argc, char **argv, dht_cmd *d, cli_dht_opts *o, const ch
             *seed = argv[++i];
         else if (strcmp(a, "--timeout") == 0 && v) {
             if (cli_parse_seconds(a, argv[++i], 0.001, 86400, timeout))
+                return -1;
+        } else if (strcmp(a, "--quorum") == 0 && v && strcmp(d->sub, "get") == 0) {
+            if (cli_parse_int(a, argv[++i], 0, 64, &d->quorum))
                 return -1;
         } else if (a[0] != '-' && !d->arg)
             d->arg = a;

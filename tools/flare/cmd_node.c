@@ -49,6 +49,8 @@ static void maybe_echo(node *n)
     if (n->wait_holepunch && !n->holepunch_done && !n->echo_bytes)
         return; /* a long echo starts at once: it is to outlive the punch */
     flare_conn *c = flare_host_conn_to(n->host, &n->target);
+    if (c && n->want_webrtc && flare_conn_is_limited(c))
+        return; /* identify ran on the relayed connection; WebRTC comes next */
     if (!c) {
         fprintf(stderr, "echo: no connection to the peer\n");
         node_stop(n, 1);
@@ -321,12 +323,17 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         break;
     case FLARE_HOST_EV_IDENTIFIED:
         print_identify(h, ev);
-        if (n->have_target && flare_peerid_equal(ev->u.identified.peer, &n->target) &&
-            !n->identified) {
+        if (n->have_target && flare_peerid_equal(ev->u.identified.peer, &n->target)) {
+            /* A /webrtc dial: pings and the echo wait for the WebRTC
+             * connection, identified after the relayed one. */
+            flare_conn *c = flare_host_conn_to(h, &n->target);
+            int later = n->want_webrtc && c && flare_conn_is_limited(c);
+            if (n->identified && !n->want_webrtc)
+                break;
             n->identified = 1;
-            if (n->ping_count) {
+            if (n->ping_count && !later && n->pings_sent == 0 &&
+                !uv_is_active((uv_handle_t *)&n->ping_timer))
                 uv_timer_start(&n->ping_timer, ping_tick, 0, 1000);
-            }
             maybe_done(n);
         }
         break;
@@ -737,6 +744,9 @@ static int node_run(node *n, node_opts *o)
     cfg.share_listen = n->share_listen;
     if (n->no_holepunch)
         cfg.enable_holepunch = 0;
+    if (n->no_webrtc)
+        cfg.enable_webrtc = 0;
+    cfg.dial_private_peer_addrs = n->allow_private_addrs;
     if (n->no_migrate)
         cfg.enable_migration = 0;
     if (n->autonat_boot_set)
@@ -852,6 +862,8 @@ static int node_run(node *n, node_opts *o)
             rv = FLARE_ERR_INVALID_ARG;
         }
         n->target_str = o->target;
+        n->want_webrtc =
+            rv == 0 && flare_multiaddr_is_relayed(&ma) && flare_multiaddr_has(&ma, FLARE_MA_WEBRTC);
         if (rv == 0)
             rv = flare_host_dial(n->host, &ma, NULL, on_dialed, n);
         if (rv) {

@@ -27,6 +27,8 @@ static const char *const node_text =
     "  --autonat-boot-delay MS             first AutoNAT round after MS ms (default 15000)\n"
     "  --no-holepunch                      keep relayed connections relayed\n"
     "  --no-migrate                        streams stay on the relay after a punch\n"
+    "  --no-webrtc                         no WebRTC over relays (/p2p-circuit/webrtc)\n"
+    "  --allow-private-addrs               dial private addresses peers give (punch, ICE)\n"
     "  --hard-punch                        also punch symmetric NATs (flare peers, off)\n"
     "  --port-map / --no-port-map          map private listen ports on the router (off)\n"
     "  --port-map-protocols LIST           pcp,nat-pmp,upnp (default all; implies --port-map)\n"
@@ -91,7 +93,8 @@ static const struct {
      "reflexive address (one Binding request, RFC 8489 retransmissions) and prints it.\n",
      0, 0},
     {"dht",
-     "flare dht find-peer PEER_ID | find-providers CID | provide CID | get PEER_ID | put\n"
+     "flare dht find-peer PEER_ID | find-providers CID | provide CID | get PEER_ID [--quorum N]\n"
+     "          | put\n"
      "          --bootstrap MADDR... [--listen MADDR] [--key FILE | --seed HEX]\n"
      "          [--dht-mode auto|client|server] [--timeout S] [--json]",
      "Kademlia DHT queries: a peer's addresses, a CID's providers, announcing a\n"

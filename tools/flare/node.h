@@ -34,6 +34,7 @@ typedef struct node {
     int keep_running; /* dial --keep-alive: don't exit when done */
     int relay_server; /* flare relay: serve circuit relay v2 */
     int identified, echoed, wanted_echo, echo_started;
+    int want_webrtc;      /* dial .../p2p-circuit/webrtc/...: the echo waits for that connection */
     char echo_addr[1024]; /* the connection that carried the echo */
     int echo_relayed;
     int wait_holepunch; /* dial: seconds to wait for DCUtR (0: don't) */
@@ -47,6 +48,8 @@ typedef struct node {
     int nconnect;
     uv_timer_t connect_timer;
     int no_holepunch;               /* keep relayed connections relayed (no DCUtR) */
+    int no_webrtc;                  /* --no-webrtc: no /p2p-circuit/webrtc */
+    int allow_private_addrs;        /* --allow-private-addrs: dial a peer's private addresses */
     int hard_punch;                 /* --hard-punch: the flare hard-NAT punch as well */
     int no_migrate;                 /* streams stay on the relayed connection after a punch */
     int port_map;                   /* --port-map: map private listen ports on the gateway */

@@ -258,6 +258,10 @@ int parse_common(int argc, char **argv, node *n, node_opts *o, int need_target)
             o->connect[o->nconnect++] = argv[++i];
         else if (strcmp(a, "--no-holepunch") == 0)
             n->no_holepunch = 1;
+        else if (strcmp(a, "--no-webrtc") == 0)
+            n->no_webrtc = 1;
+        else if (strcmp(a, "--allow-private-addrs") == 0)
+            n->allow_private_addrs = 1;
         else if (strcmp(a, "--hard-punch") == 0)
             n->hard_punch = 1;
         else if (strcmp(a, "--no-migrate") == 0)

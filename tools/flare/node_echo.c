@@ -258,7 +258,7 @@ void start_echo(node *n, flare_conn *c)
         return;
     }
     ma_str(flare_conn_remote_addr(c), n->echo_addr, sizeof(n->echo_addr));
-    n->echo_relayed = strstr(n->echo_addr, "/p2p-circuit") != NULL;
+    n->echo_relayed = flare_conn_is_limited(c); /* a /p2p-circuit/webrtc address is direct */
     cli_debug("stream %s: sending %zu bytes on %s (%s)", n->echo_proto, n->message_len,
               n->echo_addr, n->echo_relayed ? "relayed" : "direct");
     int rv =

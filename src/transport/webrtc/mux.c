@@ -251,7 +251,12 @@ static void pump(flare__webrtc_mux *m)
     while (m->buffered < m->cfg.max_buffered && flare__sctp_poll(m->sctp, &e, buf, sizeof(m->rx))) {
         switch (e.type) {
         case FLARE__SCTP_EV_CHANNEL_OPEN:
-            on_open(m, e.id);
+            /* js-libp2p's dialer opens "init" only to make ICE start, and
+             * closes it once connected: not a stream (js closes it too). */
+            if (e.len == 4 && memcmp(buf, "init", 4) == 0)
+                (void)flare__sctp_close_channel(m->sctp, e.id);
+            else
+                on_open(m, e.id);
             break;
         case FLARE__SCTP_EV_MESSAGE:
             if (e.id == 0 && m->cfg.ch0_reserved) {

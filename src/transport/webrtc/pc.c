@@ -301,15 +301,29 @@ int flare__webrtc_pc_input(flare__webrtc_pc *pc, const uint8_t *dgram, size_t le
     return step(pc, now);
 }
 
-long flare__webrtc_pc_pop_out(flare__webrtc_pc *pc, uint8_t *dst, size_t cap)
+/* SCTP packets become DTLS records. */
+static void seal_sctp(flare__webrtc_pc *pc)
 {
-    /* SCTP packets become DTLS records first. */
     if (pc->sctp != NULL && flare__dtls_get_state(pc->dtls) == FLARE__DTLS_CONNECTED) {
         long k;
         while ((k = flare__sctp_pop_out(pc->sctp, pc->pkt, sizeof(pc->pkt))) > 0)
             (void)flare__dtls_send(pc->dtls, pc->pkt, (size_t)k); /* a full queue: lost */
     }
+}
+
+long flare__webrtc_pc_pop_out(flare__webrtc_pc *pc, uint8_t *dst, size_t cap)
+{
+    seal_sctp(pc);
     return flare__dtls_pop_out(pc->dtls, dst, cap);
+}
+
+void flare__webrtc_pc_close(flare__webrtc_pc *pc, int abort)
+{
+    if (pc->sctp != NULL)
+        flare__sctp_shutdown(pc->sctp, abort);
+    seal_sctp(pc);
+    flare__dtls_close(pc->dtls);
+    fail(pc, abort ? FLARE_ERR_RESET : FLARE_ERR_CLOSED);
 }
 
 flare_tstamp flare__webrtc_pc_expiry(const flare__webrtc_pc *pc)

@@ -68,6 +68,12 @@ int flare__webrtc_pc_input(flare__webrtc_pc *pc, const uint8_t *dgram, size_t le
 /* The next datagram to send: its length or FLARE_ERR_AGAIN. Call until
  * AGAIN after every input, timer and muxer batch. */
 long flare__webrtc_pc_pop_out(flare__webrtc_pc *pc, uint8_t *dst, size_t cap);
+/* Ends the connection so the peer learns it at once rather than by a
+ * timeout: an SCTP ABORT (abort) or SHUTDOWN, then DTLS's close_notify.
+ * Pop the datagrams before deleting pc; the state is FAILED (FLARE_ERR_RESET
+ * or FLARE_ERR_CLOSED) afterwards. A peer's close_notify fails pc with
+ * FLARE_ERR_CLOSED, its ABORT or SHUTDOWN ends the muxer's session. */
+void flare__webrtc_pc_close(flare__webrtc_pc *pc, int abort);
 flare_tstamp flare__webrtc_pc_expiry(const flare__webrtc_pc *pc);
 int flare__webrtc_pc_handle_expiry(flare__webrtc_pc *pc, flare_tstamp now);
 flare__webrtc_pc_state flare__webrtc_pc_get_state(const flare__webrtc_pc *pc);

@@ -29,9 +29,11 @@ struct flare__sctp {
     struct socket *sock;
     struct flare__sctp *next_live;
     int is_client, up, down, err, want_write;
-    /* Packets or a timer came in since the last drain: only then can
-     * room have been freed in the send buffer. */
-    int progress;
+    /* Input or a tick since the send buffer was found full: only these
+     * free room (SACKs, retransmission timers). EVENT_WRITE alone means
+     * some room, maybe less than the message that did not fit: reporting
+     * WRITABLE on it would make the writer retry at once, forever. */
+    int may_write;
     /* Room again after a failed send: a flag, not a queued event, so that
      * it overtakes messages the reader is not taking yet (a writer that
      * reads only once its writes went through would wait for it behind
@@ -202,6 +204,7 @@ static int send_raw(flare__sctp *s, uint16_t id, uint32_t ppid, const uint8_t *d
     if (n < 0) {
         if (errno == EWOULDBLOCK || errno == EAGAIN || errno == ENOBUFS) {
             s->want_write = 1;
+            s->may_write = 0;
             return FLARE_ERR_AGAIN;
         }
         return FLARE_ERR_STATE;
@@ -235,7 +238,7 @@ static void on_dcep(flare__sctp *s, uint16_t id, const uint8_t *m, size_t len)
     s->nchan++;
     uint8_t ack = DCEP_ACK;
     (void)send_raw(s, id, FLARE__SCTP_PPID_DCEP, &ack, 1);
-    push_event(s, FLARE__SCTP_EV_CHANNEL_OPEN, id, 0, NULL, 0);
+    push_event(s, FLARE__SCTP_EV_CHANNEL_OPEN, id, 0, m + 12, llen); /* its label */
 }
 
 static void on_message(flare__sctp *s, uint16_t id, uint32_t ppid, const uint8_t *m, size_t len)
@@ -284,6 +287,11 @@ static void on_notification(flare__sctp *s, const uint8_t *p, size_t len)
         default:
             break;
         }
+        break;
+    case SCTP_SHUTDOWN_EVENT:
+        /* The peer shut the association down: no more data either way
+         * once SCTP acknowledged it, so the end is now, not at a timeout. */
+        go_down(s, FLARE_ERR_CLOSED);
         break;
     case SCTP_STREAM_RESET_EVENT: {
         const struct sctp_stream_reset_event *e = &n->sn_strreset_event;
@@ -371,16 +379,12 @@ static void drain(flare__sctp *s)
         on_message(s, id, ntohl(ri.rcv_ppid), buf, (size_t)n);
     }
     flush_resets(s);
-    /* usrsctp calls the socket writable above its low-water mark, which
-     * may be less than the message that failed: without the progress
-     * condition a writer retrying on each WRITABLE would spin in one poll
-     * loop while the peer acknowledges nothing. */
-    if (s->want_write && s->progress && s->sock != NULL &&
+    if (s->want_write && s->may_write && s->sock != NULL &&
         (usrsctp_get_events(s->sock) & SCTP_EVENT_WRITE)) {
         s->want_write = 0;
+        s->may_write = 0;
         s->writable = 1;
     }
-    s->progress = 0;
 }
 
 /* ---- association ----------------------------------------------------------------------- */
@@ -405,7 +409,7 @@ static int sockopts(flare__sctp *s, size_t mtu)
         usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_ENABLE_STREAM_RESET, &av, sizeof(av)) != 0 ||
         usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_INITMSG, &im, sizeof(im)) != 0)
         return FLARE_ERR_INTERNAL;
-    static const uint16_t evs[] = {SCTP_ASSOC_CHANGE, SCTP_STREAM_RESET_EVENT};
+    static const uint16_t evs[] = {SCTP_ASSOC_CHANGE, SCTP_STREAM_RESET_EVENT, SCTP_SHUTDOWN_EVENT};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
         struct sctp_event e = {0};
         e.se_assoc_id = SCTP_ALL_ASSOC;
@@ -510,7 +514,7 @@ void flare__sctp_input(flare__sctp *s, const uint8_t *pkt, size_t len, flare_tst
     if (s->down || len < 12)
         return;
     usrsctp_conninput(s, pkt, len, 0);
-    s->progress = 1;
+    s->may_write = 1;
     drain(s);
 }
 
@@ -573,8 +577,21 @@ void flare__sctp_handle_expiry(flare__sctp *s, flare_tstamp now)
         return;
     advance_clock(now);
     s->next_tick = now + TICK;
-    s->progress = 1;
+    s->may_write = 1;
     drain(s);
+}
+
+void flare__sctp_shutdown(flare__sctp *s, int abort)
+{
+    if (s->sock == NULL || s->down)
+        return;
+    if (abort) {
+        usrsctp_close(s->sock); /* SO_LINGER 0: the ABORT is queued for DTLS */
+        s->sock = NULL;
+    } else {
+        (void)usrsctp_shutdown(s->sock, SHUT_WR); /* SHUTDOWN once the data is acknowledged */
+    }
+    go_down(s, abort ? FLARE_ERR_RESET : FLARE_ERR_CLOSED);
 }
 
 int flare__sctp_is_up(const flare__sctp *s)

@@ -45,7 +45,7 @@
 
 typedef enum {
     FLARE__SCTP_EV_UP,             /* the association is established */
-    FLARE__SCTP_EV_CHANNEL_OPEN,   /* the peer opened channel id (DCEP) */
+    FLARE__SCTP_EV_CHANNEL_OPEN,   /* the peer opened channel id (DCEP); its label in buf */
     FLARE__SCTP_EV_MESSAGE,        /* a message on id (data, len) */
     FLARE__SCTP_EV_CHANNEL_CLOSED, /* channel id is gone both ways */
     FLARE__SCTP_EV_WRITABLE,       /* room in the send buffer again */
@@ -56,7 +56,7 @@ typedef struct flare__sctp_event {
     flare__sctp_event_type type;
     uint16_t id;
     int error;
-    size_t len; /* MESSAGE: bytes copied into the caller's buffer */
+    size_t len; /* MESSAGE, CHANNEL_OPEN: bytes copied into the caller's buffer */
 } flare__sctp_event;
 
 typedef struct flare__sctp_cfg {
@@ -88,6 +88,10 @@ int flare__sctp_take_writable(flare__sctp *s);
 flare_tstamp flare__sctp_expiry(const flare__sctp *s);
 void flare__sctp_handle_expiry(flare__sctp *s, flare_tstamp now);
 int flare__sctp_is_up(const flare__sctp *s);
+/* Ends the association on our side: abort sends an ABORT at once; else a
+ * SHUTDOWN once SCTP has the data acknowledged. The packets are popped as
+ * usual; DOWN follows. */
+void flare__sctp_shutdown(flare__sctp *s, int abort);
 
 /* Opens a channel with DCEP (reliable, ordered): 0 with *id,
  * FLARE_ERR_STATE (not up), FLARE_ERR_LIMIT (no free id). */

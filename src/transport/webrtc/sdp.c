@@ -321,28 +321,39 @@ static int cand_line(const flare__sdp_cand *c, char *out, size_t cap)
     char *rb = strchr(ip, ']');
     if (rb != NULL)
         *rb = 0;
-    n = snprintf(out, cap, "candidate:%s 1 udp %u %s %u typ %s",
+    /* A reflexive or relayed candidate carries its related address
+     * (RFC 8839; Firefox requires it): hidden as 0.0.0.0:0 (::), as browsers do. */
+    n = snprintf(out, cap, "candidate:%s 1 udp %u %s %u typ %s%s",
                  c->foundation[0] ? c->foundation : "1", c->priority, bare, c->addr.port,
-                 cand_types[c->type & 3]);
+                 cand_types[c->type & 3],
+                 c->type == FLARE__CAND_HOST ? ""
+                 : c->addr.family == 6       ? " raddr :: rport 0"
+                                             : " raddr 0.0.0.0 rport 0");
     return n < 0 || (size_t)n >= cap ? FLARE_ERR_BUFFER_TOO_SMALL : n;
 }
 
 int flare__sdp_write(const flare__sdp *d, uint64_t sess_id, flare_buf *out)
 {
     static const char *const setups[] = {"actpass", "actpass", "active", "passive"};
+    /* An answer names the offer's media section (mid); "0" otherwise. */
+    const char *mid =
+        d->mid[0] && strspn(d->mid, "abcdefghijklmnopqrstuvwxyz"
+                                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == strlen(d->mid)
+            ? d->mid
+            : "0";
     char buf[1024];
     char fp[32 * 3];
     for (int i = 0; i < 32; i++)
         snprintf(fp + 3 * i, 4, "%02X%s", d->fp[i], i < 31 ? ":" : "");
     int n = snprintf(buf, sizeof(buf),
                      "v=0\r\no=- %llu 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n%s"
-                     "a=group:BUNDLE 0\r\n"
+                     "a=group:BUNDLE %s\r\n"
                      "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
-                     "c=IN IP4 0.0.0.0\r\na=mid:0\r\na=ice-options:trickle\r\n"
+                     "c=IN IP4 0.0.0.0\r\na=mid:%s\r\na=ice-options:trickle\r\n"
                      "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\na=fingerprint:sha-256 %s\r\n"
                      "a=setup:%s\r\na=sctp-port:%u\r\na=max-message-size:%u\r\n",
                      (unsigned long long)(sess_id & 0x7fffffffffffffffULL),
-                     d->ice_lite ? "a=ice-lite\r\n" : "", d->ufrag, d->pwd, fp,
+                     d->ice_lite ? "a=ice-lite\r\n" : "", mid, mid, d->ufrag, d->pwd, fp,
                      setups[d->setup & 3], d->sctp_port ? d->sctp_port : 5000,
                      d->max_message_size ? d->max_message_size : 16384);
     if (n < 0 || (size_t)n >= sizeof(buf))

@@ -1,5 +1,5 @@
 // Shared pieces of the small single-purpose js-libp2p interop peers (quic.mjs,
-// webrtc.mjs, quic-relay.mjs): the JSON-lines output, the exit path, the
+// webrtc.mjs, quic-relay.mjs, webrtc-p2p.mjs): the JSON-lines output, the exit path, the
 // common command-line flags, the echo protocol both ways, and the whole
 // listen/dial/identify/ping/echo run of a peer that differs only in its
 // transport. Each process runs one peer, so the node lives here.
@@ -141,6 +141,13 @@ export const printInbound = (n, withLimited = false) =>
     if (evt.detail.direction === 'inbound') emit(connJson('inbound', evt.detail, withLimited))
   })
 
+// "closed" when a connection ends, with the time, so a test can tell a
+// prompt close (the peer said so) from a timeout.
+export const printClosed = (n) =>
+  n.addEventListener('connection:close', (evt) => {
+    emit({ ...connJson('closed', evt.detail), atMs: Date.now() })
+  })
+
 export const printListening = (n) =>
   emit({ event: 'listening', peerId: n.peerId.toString(), addrs: n.getMultiaddrs().map(String) })
 
@@ -172,6 +179,7 @@ async function runPeer ({ userAgent, transports }) {
     for (const w of waiters.splice(0)) w()
   })
   printInbound(node)
+  printClosed(node)
   for (const proto of o.echo) await node.handle(proto, echoHandler(proto))
   printListening(node)
   if (o.dial == null) return

@@ -9,6 +9,9 @@
 //   closest {peers}              --closest's answer (peer IDs)
 //   provided {cid}               --provide done
 //   provider {peerId, addrs}     one per provider found by --find-providers
+//   peer-record {peerId, envelope, certified}  --peer-record's answer: whether the
+//                                peerStore holds a signed record of the peer, and
+//                                its certified addresses
 //   error {message}, exit {code}
 
 import { parseArgs } from 'node:util'
@@ -35,6 +38,7 @@ const USAGE = `usage: kad.mjs [options]
   --closest ID            getClosestPeers(ID's bytes) and print "closest"
   --provide CID           announce us as a provider of CID
   --find-providers CID    print a "provider" line per provider found
+  --peer-record ID        wait (5 s) for ID's signed peer record in the peerStore
   --stay                  keep running after the actions (until a signal)
   --exit-after-ms N       hard bound on the process life`
 
@@ -53,6 +57,7 @@ function parse () {
       closest: { type: 'string' },
       provide: { type: 'string' },
       'find-providers': { type: 'string' },
+      'peer-record': { type: 'string' },
       stay: { type: 'boolean', default: false },
       'exit-after-ms': { type: 'string' },
       help: { type: 'boolean', default: false }
@@ -96,6 +101,23 @@ async function actions (opts) {
       n++
     }
     if (n === 0) throw new Error('no provider found')
+  }
+  if (opts['peer-record'] != null) {
+    // identify stores a record only once its envelope verified (else it throws)
+    const id = peerIdFromString(opts['peer-record'])
+    const end = Date.now() + 5000
+    let peer
+    do {
+      peer = await node.peerStore.get(id).catch(() => null)
+      if (peer?.peerRecordEnvelope != null) break
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    } while (Date.now() < end)
+    emit({
+      event: 'peer-record',
+      peerId: id.toString(),
+      envelope: peer?.peerRecordEnvelope != null,
+      certified: (peer?.addresses ?? []).filter((a) => a.isCertified).map((a) => a.multiaddr.toString())
+    })
   }
 }
 
