@@ -5,7 +5,7 @@
 #  - webrtc-direct: the browser dials a public node's /webrtc-direct/certhash
 #    address (flare listen / webrtc.mjs);
 #  - p2p webrtc: the browser reaches a flare relay over ws and dials a private
-#    node's /p2p-circuit/webrtc address (flare listen --relay / webrtc-p2p.mjs,
+#    node's /p2p-circuit/webrtc address (flare listen --relay / webrtc-p2p-listener.mjs,
 #    both reserving over TCP).
 # Per run and target: relayed->webrtc (p2p only: from the relayed
 # connection's open to the WebRTC connection's, as the browser sees it) and
@@ -37,7 +37,7 @@ rtcp=$(listening "$tmp/relay.log" '"/ws" not in a')
 rws=$(listening "$tmp/relay.log" '"/ws" in a')
 start "$tmp/fp.log" "$flare" listen --listen "/ip4/$ip/tcp/0" --relay "$rtcp" --echo /echo/1.0.0 \
     --no-holepunch --json
-start "$tmp/jp.log" "$jsnode" "$jsdir/webrtc-p2p.mjs" --reserve "$rtcp" --echo /echo/1.0.0
+start "$tmp/jp.log" "$jsnode" "$jsdir/webrtc-p2p-listener.mjs" --reserve "$rtcp" --echo /echo/1.0.0
 fd=$(listening "$tmp/fd.log" '"/webrtc-direct/certhash/" in a')
 wait_event "$tmp/jd.log" listening
 jd=$(field "$tmp/jd.log" listening '[a for a in e["addrs"] if "/certhash/" in a][0]')

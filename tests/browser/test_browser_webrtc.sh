@@ -12,7 +12,7 @@
 #     WebRTC connection that is not limited: identify, ping, a 1 KiB and a
 #     256 KiB echo on it (more than the relay's 128 KiB circuit limit, so it
 #     cannot have crossed the relay). The private node is a flare node and,
-#     as the control, a js-libp2p node (webrtc-p2p.mjs).
+#     as the control, a js-libp2p node (webrtc-p2p-listener.mjs).
 # Exit 0 pass, 1 fail, 77 skip (no root/namespaces, chromium or npm registry).
 source "$(dirname "$0")/webrtc-lib.sh"
 
@@ -88,7 +88,7 @@ rws=$(listening "$tmp/relay.log" '"/ws" in a')
 [ -n "$rtcp" ] && [ -n "$rws" ] || { bad "flare relay did not start"; cat "$tmp/relay.log"; }
 addrs=() kinds=()
 if [ -n "$jsnode" ]; then
-    start "$tmp/jspriv.log" "$jsnode" "$jsdir/webrtc-p2p.mjs" --reserve "$rtcp" --echo /echo/1.0.0
+    start "$tmp/jspriv.log" "$jsnode" "$jsdir/webrtc-p2p-listener.mjs" --reserve "$rtcp" --echo /echo/1.0.0
     if wait_event "$tmp/jspriv.log" reserved; then
         addrs+=("$(field "$tmp/jspriv.log" reserved '[a for a in e["addrs"] if "/ws/" in a and "/p2p-circuit/webrtc/" in a][0]')")
         kinds+=(js)
