@@ -114,6 +114,7 @@ window.flareTest = async (opts) => {
     const id = await idWait
     out.agentVersion = id.agentVersion
     out.protocols = id.protocols
+    out.listenAddrs = (id.listenAddrs ?? []).map(String)
     out.steps.push('identify')
     out.rttMs = await node.services.ping.ping(conn.remotePeer, { runOnLimitedConnection: true })
     out.steps.push('ping')

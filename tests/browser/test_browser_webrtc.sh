@@ -121,6 +121,21 @@ if [ ${#addrs[@]} -gt 0 ]; then
                 flare-interop-js-webrtc-p2p 1024,262144
         else
             judge "browser -> flare private node over /p2p-circuit/webrtc" "$tmp/p2p.$i" p2p flare/ 1024,262144
+            # It announced the address (identify), and took a WebRTC connection.
+            if python3 -c 'import json,sys
+e = json.loads(open(sys.argv[1]).read())
+want = e["addr"].rsplit("/p2p/", 1)[0]
+sys.exit(0 if any(a.startswith(want) for a in e.get("listenAddrs", [])) else 1)' "$tmp/p2p.$i"; then
+                ok "flare private node announces its /p2p-circuit/webrtc address (identify)"
+            else
+                bad "flare private node does not announce $(tail -c 400 "$tmp/p2p.$i")"
+            fi
+            if python3 -c 'import json,sys
+sys.exit(0 if any(e.get("event")=="connected" and e.get("transport")=="webrtc" and e.get("security")=="dtls" and e.get("direction")=="inbound" for e in map(json.loads, open(sys.argv[1]))) else 1)' "$tmp/priv.log"; then
+                ok "flare private node: inbound webrtc connection (dtls)"
+            else
+                bad "flare private node saw no inbound webrtc connection"
+            fi
         fi
     done
     alive "flare private node" "$privpid"
