@@ -26,6 +26,7 @@ while [ $# -gt 0 ]; do
         *) echo "usage: $0 [--runs N] [--bytes N] [--json]" >&2; exit 2 ;;
     esac
 done
+# shellcheck source=../tests/browser/webrtc-lib.sh
 source "$(dirname "$0")/../tests/browser/webrtc-lib.sh"
 [ -n "$jsnode" ] || { echo "the js-libp2p interop peer is needed (scripts/interop-setup.sh)"; exit 1; }
 

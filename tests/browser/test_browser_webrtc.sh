@@ -15,6 +15,7 @@
 #     flare node and, as the control, a js-libp2p node
 #     (webrtc-p2p-listener.mjs). One browser run dials all three.
 # Exit 0 pass, 1 fail, 77 skip (no root/namespaces, chromium or npm registry).
+# shellcheck source=webrtc-lib.sh
 source "$(dirname "$0")/webrtc-lib.sh"
 
 pass=0 fail=0

@@ -27,7 +27,7 @@ rc=$?
 [ $rc -ne 0 ] && { echo "browser-setup.sh failed ($rc)" >&2; exit 1; }
 node=$(sed -n 1p <<<"$paths")
 run=$(sed -n 2p <<<"$paths")/run.mjs
-jsnode= jsdir=
+jsnode='' jsdir=''
 if interop=$(timeout 1200 "$root/scripts/interop-setup.sh" "$bdir"); then
     jsnode=$(sed -n 1p <<<"$interop")
     jsdir=$(dirname "$(sed -n 2p <<<"$interop")")
