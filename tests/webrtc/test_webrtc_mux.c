@@ -368,6 +368,48 @@ static void test_receive_bound(void **state)
     net_free(&n);
 }
 
+/* Room in the send buffer again must reach the writer even while its own
+ * receive side is full and unread (an echo that holds back its reads until
+ * its writes go through): b's receive side is jammed with a's data, b's
+ * writes fill its send buffer, then a reads; b must hear STREAM_WRITABLE
+ * without reading anything. */
+static void test_writable_while_receive_full(void **state)
+{
+    net n;
+    net_init(&n, 0, 64 * 1024);
+    uint32_t id;
+    assert_int_equal(ops->open_stream(n.ma, &id, NULL), 0);
+    size_t total = 4 * 1024 * 1024, sent_a = 0;
+    uint8_t *data = calloc(1, total);
+    for (int i = 0; i < 100; i++) {
+        long w = ops->write(n.ma, id, data, total - sent_a, NULL);
+        assert_true(w >= 0);
+        sent_a += (size_t)w;
+        run(&n, 10);
+    }
+    assert_true(sent_a < total); /* b holds a back */
+    assert_int_equal(count(&n.lb, FLARE__MUX_EV_STREAM_OPENED, id), 1);
+    /* b writes until its send buffer is full (a reads nothing yet). */
+    long w = 0;
+    for (int i = 0; i < 100; i++) {
+        w = ops->write(n.mb, id, data, total, NULL);
+        assert_true(w >= 0);
+        if ((size_t)w < total)
+            break;
+    }
+    assert_true((size_t)w < total);
+    size_t before = count(&n.lb, FLARE__MUX_EV_STREAM_WRITABLE, id);
+    int eof = 0;
+    for (int i = 0; i < 100 && count(&n.lb, FLARE__MUX_EV_STREAM_WRITABLE, id) == before; i++) {
+        read_all(n.ma, id, data, total, &eof);
+        run(&n, 10);
+    }
+    assert_true(count(&n.lb, FLARE__MUX_EV_STREAM_WRITABLE, id) > before);
+    assert_true(ops->readable(n.mb, id) >= 64 * 1024); /* b still read nothing */
+    free(data);
+    net_free(&n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -379,6 +421,7 @@ int main(void)
         cmocka_unit_test(test_init_channel_closed),
         cmocka_unit_test(test_bad_frames_reset_stream),
         cmocka_unit_test(test_receive_bound),
+        cmocka_unit_test(test_writable_while_receive_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -366,6 +366,44 @@ static void test_garbage_packets(void **state)
     net_free(&n);
 }
 
+/* A full send buffer: a message that does not fit fails with AGAIN, and
+ * WRITABLE comes only once the peer acknowledged data, never from polls
+ * alone. usrsctp calls the socket writable with a little room (its low-water
+ * mark, less than a message): a writer retrying on each WRITABLE (the mux's
+ * streams) would otherwise spin forever inside one poll loop while the peer
+ * reads nothing. */
+static void test_writable_only_after_acks(void **state)
+{
+    static const size_t sizes[] = {10000, 12000, FLARE__SCTP_MAX_MESSAGE};
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        net n;
+        net_init(&n, 0);
+        run(&n, 100);
+        uint16_t id;
+        uint8_t buf[FLARE__SCTP_MAX_MESSAGE], msg[FLARE__SCTP_MAX_MESSAGE] = {0};
+        flare__sctp_event ev;
+        assert_int_equal(flare__sctp_open_channel(n.a.s, &id, "", ""), 0);
+        run(&n, 100);
+        while (flare__sctp_poll(n.a.s, &ev, buf, sizeof(buf)) == 1) {
+        }
+        int sent = 0, rc;
+        while ((rc = flare__sctp_send(n.a.s, id, msg, sizes[k])) == 0)
+            sent++;
+        assert_int_equal(rc, FLARE_ERR_AGAIN);
+        assert_true(sent > 0);
+        for (int i = 0; i < 100; i++) {
+            while (flare__sctp_poll(n.a.s, &ev, buf, sizeof(buf)) == 1)
+                assert_int_not_equal(ev.type, FLARE__SCTP_EV_WRITABLE);
+            assert_int_equal(flare__sctp_send(n.a.s, id, msg, sizes[k]), FLARE_ERR_AGAIN);
+        }
+        /* The peer's SACKs free the buffer: WRITABLE, and the message fits. */
+        run(&n, 200);
+        expect(n.a.s, FLARE__SCTP_EV_WRITABLE, buf);
+        assert_int_equal(flare__sctp_send(n.a.s, id, msg, sizes[k]), 0);
+        net_free(&n);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -375,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_oversized_message_closes_channel),
         cmocka_unit_test(test_too_many_channels),
         cmocka_unit_test(test_garbage_packets),
+        cmocka_unit_test(test_writable_only_after_acks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -230,11 +230,24 @@ static void on_closed(flare__webrtc_mux *m, uint16_t id)
     maybe_finish(m, id);
 }
 
-/* Moves the association's events into the streams while under the bound. */
+static void on_writable(flare__webrtc_mux *m)
+{
+    for (uint32_t i = 0; i < m->nslots; i++)
+        if (m->st[i].used && m->st[i].want_write) {
+            m->st[i].want_write = 0;
+            try_fin(m, i);
+            push_ev(m, FLARE__MUX_EV_STREAM_WRITABLE, i, 0);
+        }
+}
+
+/* Moves the association's events into the streams while under the bound;
+ * room to write is passed on even beyond it. */
 static void pump(flare__webrtc_mux *m)
 {
     uint8_t *buf = m->rx;
     flare__sctp_event e;
+    if (flare__sctp_take_writable(m->sctp))
+        on_writable(m);
     while (m->buffered < m->cfg.max_buffered && flare__sctp_poll(m->sctp, &e, buf, sizeof(m->rx))) {
         switch (e.type) {
         case FLARE__SCTP_EV_CHANNEL_OPEN:
@@ -262,12 +275,7 @@ static void pump(flare__webrtc_mux *m)
                 on_closed(m, e.id);
             break;
         case FLARE__SCTP_EV_WRITABLE:
-            for (uint32_t i = 0; i < m->nslots; i++)
-                if (m->st[i].used && m->st[i].want_write) {
-                    m->st[i].want_write = 0;
-                    try_fin(m, i);
-                    push_ev(m, FLARE__MUX_EV_STREAM_WRITABLE, i, 0);
-                }
+            on_writable(m);
             break;
         case FLARE__SCTP_EV_DOWN:
             if (!m->dead) {

@@ -34,6 +34,11 @@ struct flare__sctp {
      * some room, maybe less than the message that did not fit: reporting
      * WRITABLE on it would make the writer retry at once, forever. */
     int may_write;
+    /* Room again after a failed send: a flag, not a queued event, so that
+     * it overtakes messages the reader is not taking yet (a writer that
+     * reads only once its writes went through would wait for it behind
+     * them forever). */
+    int writable;
     uint16_t max_channels, next_id, first_id;
     size_t max_message, nchan;
     chan *chans;
@@ -378,7 +383,7 @@ static void drain(flare__sctp *s)
         (usrsctp_get_events(s->sock) & SCTP_EVENT_WRITE)) {
         s->want_write = 0;
         s->may_write = 0;
-        push_event(s, FLARE__SCTP_EV_WRITABLE, 0, 0, NULL, 0);
+        s->writable = 1;
     }
 }
 
@@ -526,13 +531,24 @@ long flare__sctp_pop_out(flare__sctp *s, uint8_t *dst, size_t cap)
     return (long)len;
 }
 
+int flare__sctp_take_writable(flare__sctp *s)
+{
+    int w = s->writable;
+    s->writable = 0;
+    return w;
+}
+
 int flare__sctp_poll(flare__sctp *s, flare__sctp_event *ev, uint8_t *buf, size_t cap)
 {
-    if (s->ev.len == 0) {
+    if (s->ev.len == 0)
         drain(s);
-        if (s->ev.len == 0)
-            return 0;
+    if (flare__sctp_take_writable(s)) {
+        memset(ev, 0, sizeof(*ev));
+        ev->type = FLARE__SCTP_EV_WRITABLE;
+        return 1;
     }
+    if (s->ev.len == 0)
+        return 0;
     const uint8_t *h = s->ev.base;
     uint32_t e = 0, l = 0;
     for (int i = 0; i < 4; i++) {

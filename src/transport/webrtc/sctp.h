@@ -81,6 +81,10 @@ long flare__sctp_pop_out(flare__sctp *s, uint8_t *dst, size_t cap);
 /* The next event; a MESSAGE's bytes go to buf (cap at least max_message).
  * 1 with *ev filled, 0: nothing. */
 int flare__sctp_poll(flare__sctp *s, flare__sctp_event *ev, uint8_t *buf, size_t cap);
+/* Takes a pending WRITABLE ahead of the queued events (poll reports it
+ * first too): 1 if there was one. For a reader that stops polling while it
+ * holds too much received data but must still learn of room to write. */
+int flare__sctp_take_writable(flare__sctp *s);
 flare_tstamp flare__sctp_expiry(const flare__sctp *s);
 void flare__sctp_handle_expiry(flare__sctp *s, flare_tstamp now);
 int flare__sctp_is_up(const flare__sctp *s);
