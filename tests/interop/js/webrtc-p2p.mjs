@@ -82,7 +82,9 @@ async function main () {
     privateKey: await privateKeyOf(o.seed),
     nodeInfo: { userAgent: 'flare-interop-js-webrtc-p2p/0.0.0' },
     addresses: { listen },
-    transports: [tcp(), webRTC(), circuitRelayTransport()],
+    // No ICE servers: js would otherwise use its public STUN list, and the tests
+    // must not reach outside the machine.
+    transports: [tcp(), webRTC({ rtcConfiguration: { iceServers: [] } }), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: { denyDialMultiaddr: () => false },

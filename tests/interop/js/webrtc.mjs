@@ -12,4 +12,4 @@
 import { webRTCDirect } from '@libp2p/webrtc'
 import { main } from './common.mjs'
 
-main({ userAgent: 'flare-interop-js-webrtc/0.0.0', transports: [webRTCDirect()] })
+main({ userAgent: 'flare-interop-js-webrtc/0.0.0', transports: [webRTCDirect({ rtcConfiguration: { iceServers: [] } })] })
