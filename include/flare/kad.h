@@ -78,6 +78,25 @@ size_t flare_kad_routing_table(flare_host *h, flare_peerid *out, size_t cap);
  * FLARE_ERR_STATE when the DHT is not enabled, FLARE_ERR_INVALID_ARG. */
 int flare_kad_set_mode(flare_host *h, flare_kad_mode mode);
 
+/* A record namespace's rules (keys "/ns/..."). validate returns 0 if value
+ * may be stored under key, else a negative FLARE_ERR_* code; select
+ * returns 1 if value b is better than a (anything else keeps a). Both run
+ * from the loop, on our own PUT and GET, on records peers send us and on
+ * those lookups meet; they must not call back into the DHT. */
+typedef int (*flare_kad_validate_cb)(const uint8_t *key, size_t klen, const uint8_t *value,
+                                     size_t vlen, void *user);
+typedef int (*flare_kad_select_cb)(const uint8_t *key, size_t klen, const uint8_t *a, size_t alen,
+                                   const uint8_t *b, size_t blen, void *user);
+/* Registers (or replaces, "pk" included) the validator of namespace ns
+ * (copied; at most 31 bytes, no '/') for flare_kad_put_value,
+ * flare_kad_get_value and the records peers store on us. user is passed to
+ * both callbacks and must outlive the host. A remote server only accepts a
+ * namespace it has a validator for. Returns 0, or FLARE_ERR_STATE (the DHT
+ * is not enabled), FLARE_ERR_INVALID_ARG (ns NULL, empty, too long or with
+ * '/', a NULL callback), FLARE_ERR_LIMIT (8 namespaces registered). */
+int flare_kad_add_validator(flare_host *h, const char *ns, flare_kad_validate_cb validate,
+                            flare_kad_select_cb select, void *user);
+
 /* A peer found by a query, with the addresses we learnt for it. */
 typedef struct flare_kad_peer {
     flare_peerid id;

@@ -587,6 +587,19 @@ int flare_kad_set_mode(flare_host *h, flare_kad_mode mode)
     return 0;
 }
 
+int flare_kad_add_validator(flare_host *h, const char *ns, flare_kad_validate_cb validate,
+                            flare_kad_select_cb select, void *user)
+{
+    kad_t *k = kad_get(h);
+    if (!k)
+        return FLARE_ERR_STATE;
+    if (!ns || !validate || !select || strlen(ns) > FLARE__KAD_MAX_NS)
+        return FLARE_ERR_INVALID_ARG;
+    flare__kad_validator v = {.validate = validate, .select = select, .user = user};
+    memcpy(v.ns, ns, strlen(ns) + 1);
+    return flare__kad_records_add_validator(&k->recs, &v);
+}
+
 static kad_query *peers_query(flare_host *h, kad_qkind kind, const uint8_t *key, size_t klen,
                               size_t max, flare_kad_peers_cb cb, void *user, int *err)
 {

@@ -365,10 +365,34 @@ static void test_message_too_large(void **state)
 /* Candidates B must not use (private and loopback ones from a peer
  * without allow_private, garbage, far too many): B answers, ignores them,
  * and the set-up ends at the handshake timeout; B keeps serving. */
+/* UDP datagrams B sends to the absurd candidates' addresses, and to the
+ * public (TEST-NET, public here) ones A named. */
+typedef struct b_sent {
+    int absurd, named_public;
+} b_sent;
+
+static void count_b_sent(const flare_sim_trace_rec *rec, void *user)
+{
+    b_sent *c = user;
+    if (rec->verdict != FLARE_SIM_SENT || rec->proto != 17 || strcmp(rec->node, "B") != 0)
+        return;
+    static const char *const absurd[] = {"10.0.2.2:4001", "127.0.0.1:4001", "0.0.0.0:4001",
+                                         "224.0.0.1:4001", "1.2.3.4:0"};
+    for (size_t i = 0; i < sizeof(absurd) / sizeof(absurd[0]); i++) {
+        flare_ipaddr a;
+        assert_int_equal(flare_ipaddr_parse(&a, absurd[i]), 0);
+        c->absurd += flare_ipaddr_equal(&a, &rec->dst);
+    }
+    c->named_public += rec->dst.family == 4 && rec->dst.ip[0] == 198 && rec->dst.ip[1] == 51 &&
+                       rec->dst.ip[2] == 100 && rec->dst.port >= 1000 && rec->dst.port < 1200;
+}
+
 static void test_absurd_candidates(void **state)
 {
     world *x = calloc(1, sizeof(*x));
     world_up(x, NULL);
+    b_sent sent = {0};
+    flare_sim_set_trace(x->w.sim, count_b_sent, &sent);
     rogue r;
     rogue_open(x, &r);
     rogue_offer(&r);
@@ -404,6 +428,11 @@ static void test_absurd_candidates(void **state)
     assert_true(r.closed); /* and given up at the timeout */
     assert_int_equal(r.err, FLARE_ERR_RESET);
     assert_true(flare_host_num_conns(x->w.b.h) < conns); /* the inbound WebRTC one is gone */
+    /* B ran connectivity checks to the public candidates it took, never to
+     * its own, loopback, unspecified, multicast or port-0 ones. */
+    assert_true(sent.named_public > 0);
+    assert_int_equal(sent.absurd, 0);
+    flare_sim_set_trace(x->w.sim, NULL, NULL);
     flare_buf_free(&r.in);
     still_serves(x);
     flare_sim_world_free(&x->w);

@@ -5,10 +5,17 @@
 # both ways (a js client that knows only F1 finds F2 by peer ID; a flare
 # client that knows only J finds F1); a provider record put by flare is
 # found by js and one put by js is found by flare; then a mixed DHT of 20
-# nodes (10 flare, 10 js) where every node finds a peer of the other kind.
+# nodes (10 flare, 10 js): through every one of its 16 later nodes a client
+# of the other kind enters, and finds a node of that entry's kind (js
+# clients through each flare node find a flare node, flare clients through
+# each js node a js node), so every node answers the other kind's FIND_NODE.
+# J's table holds both flare servers (its only two peers); F2, which knows
+# only J, becomes ready: J answered its FIND_NODE and entered its table (no
+# one else could answer first: F2 learns of F1 only from J).
 # flare's own signed peer record is checked to land in js's peerStore as a
 # certified record.
 source "$(dirname "$0")/lib.sh"
+lookups=()
 kad=$(dirname "$peer")/kad.mjs
 L=/ip4/127.0.0.1/tcp/0
 js() { "$node" "$kad" --listen $L "$@"; }
@@ -30,8 +37,10 @@ for _ in $(seq 100); do
     grep -q '"reason":"ready"' "$tmp/f2.log" && grep -q '"size":2' "$tmp/j.log" && break
     sleep 0.1
 done
-check "flare F1 and F2 in js's routing table; js in F2's" "$tmp/j.log" \
-    'max(e["size"] for e in ev("routing-table")) >= 2'
+check "flare F1 and F2 in js's routing table (its only peers)" "$tmp/j.log" \
+    'max(e["size"] for e in ev("routing-table")) == 2'
+check "js in F2's routing table: F2, bootstrapped through J alone, is ready" "$tmp/f2.log" \
+    'any(e["reason"] == "ready" and e["peers"] >= 1 for e in ev("dht"))'
 
 timeout 60 "$node" "$kad" --listen $L --bootstrap "$F1" --find-peer "${F2##*/}" --closest "${F2##*/}" \
     --peer-record "${F1##*/}" >"$tmp/jf.log" 2>&1
@@ -76,13 +85,24 @@ for i in $(seq 8); do
     prev=$(addr "$tmp/mj$i.log")
 done
 sleep 2
-first_js=$(addr "$tmp/mj1.log")
-last_flare=$(addr "$tmp/mf8.log")
-timeout 60 "$node" "$kad" --listen $L --bootstrap "$(addr "$tmp/mf1.log")" --find-peer "${last_flare##*/}" >"$tmp/mix1.log" 2>&1
-check "mixed DHT of 20: js finds the last flare node" "$tmp/mix1.log" \
-    "any(e['peerId'] == '${last_flare##*/}' for e in ev('peer'))"
-timeout 60 "$flare" dht find-peer "${first_js##*/}" --bootstrap "$prev" --listen $L --json \
-    >"$tmp/mix2.log" 2>&1
-check "mixed DHT of 20: flare finds the first js node" "$tmp/mix2.log" \
-    "any(e['peerId'] == '${first_js##*/}' for e in ev('peer'))"
+# Entries and targets pair node i with node 9-i of the same kind; all 16
+# lookups run at once.
+for i in $(seq 8); do
+    mf=$(addr "$tmp/mf$i.log") mj=$(addr "$tmp/mj$i.log")
+    tf=$(addr "$tmp/mf$((9 - i)).log") tj=$(addr "$tmp/mj$((9 - i)).log")
+    timeout 60 "$node" "$kad" --listen $L --bootstrap "$mf" --find-peer "${tf##*/}" \
+        >"$tmp/mixj$i.log" 2>&1 &
+    lookups+=($!)
+    timeout 60 "$flare" dht find-peer "${tj##*/}" --bootstrap "$mj" --listen $L --json \
+        >"$tmp/mixf$i.log" 2>&1 &
+    lookups+=($!)
+done
+wait "${lookups[@]}"
+for i in $(seq 8); do
+    tf=$(addr "$tmp/mf$((9 - i)).log") tj=$(addr "$tmp/mj$((9 - i)).log")
+    check "mixed DHT of 20: a js client through flare node $i finds flare node $((9 - i))" \
+        "$tmp/mixj$i.log" "any(e['peerId'] == '${tf##*/}' for e in ev('peer'))"
+    check "mixed DHT of 20: a flare client through js node $i finds js node $((9 - i))" \
+        "$tmp/mixf$i.log" "any(e['peerId'] == '${tj##*/}' for e in ev('peer'))"
+done
 finish

@@ -497,6 +497,95 @@ static void test_lookup_converges(void **state)
     free(m);
 }
 
+/* The path of candidate id in l (-1: not a candidate). */
+static int path_of(const flare__kad_lookup *l, const flare_peerid *id)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (flare_peerid_equal(&l->c[i].id, id))
+            return l->c[i].path;
+    return -1;
+}
+
+/* d = 3 disjoint paths: every peer belongs to one path for good (the one
+ * that first named it: a seed's, or its finder's), is queried at most
+ * once, so no peer is queried by two paths; every path does work; and the
+ * lookup still finds the true closest peers. */
+static void test_lookup_disjoint_paths(void **state)
+{
+    (void)state;
+    model *m = calloc(1, sizeof(*m));
+    model_build(m);
+    for (int i = 1; i < NET; i += 10)
+        m->dead[i] = 1;
+    for (unsigned t = 0; t < 10; t++) {
+        flare__kad_key target;
+        flare__kad_key_of(&target, (const uint8_t *)&t, sizeof(t));
+        flare__kad_lookup l;
+        assert_int_equal(flare__kad_lookup_init(&l, &target, &m->id[0], 3, 20, 3, NULL), 0);
+        flare_peerid seeds[20];
+        size_t ns = flare__kad_rt_closest(&m->rt[0], &target, seeds, 20);
+        for (size_t i = 0; i < ns; i++)
+            flare__kad_lookup_seed(&l, &seeds[i]);
+        int owner[NET], queried_by[NET];
+        size_t per_path[3] = {0};
+        for (int i = 0; i < NET; i++)
+            owner[i] = queried_by[i] = -1;
+        for (size_t i = 0; i < l.n; i++) /* seeds are dealt round-robin */
+            owner[idx(m, &l.c[i].id)] = l.c[i].path;
+        flare_peerid q[3];
+        size_t nq = 0;
+        int st = 0;
+        for (int guard = 0; guard < 10000; guard++) {
+            while ((st = flare__kad_lookup_next(&l, &q[nq])) == FLARE__KAD_L_QUERY) {
+                int who = idx(m, &q[nq]), p = path_of(&l, &q[nq]);
+                assert_true(p >= 0 && p < 3);
+                assert_int_equal(queried_by[who], -1); /* never asked twice */
+                assert_int_equal(p, owner[who]);       /* still its first path */
+                queried_by[who] = p;
+                per_path[p]++;
+                nq++;
+            }
+            if (st == FLARE__KAD_L_DONE)
+                break;
+            int who = idx(m, &q[0]);
+            if (m->dead[who]) {
+                flare__kad_lookup_fail(&l, &q[0]);
+            } else {
+                flare_peerid closer[20];
+                size_t nc = flare__kad_rt_closest(&m->rt[who], &target, closer, 20);
+                flare__kad_lookup_ok(&l, &q[0], closer, nc);
+                /* Peers first named here join the answering peer's path;
+                 * those known already keep theirs. */
+                for (size_t j = 0; j < nc; j++) {
+                    int c = idx(m, &closer[j]), p = path_of(&l, &closer[j]);
+                    if (p < 0)
+                        continue; /* ourselves */
+                    if (owner[c] < 0)
+                        assert_int_equal(p, owner[who]);
+                    else
+                        assert_int_equal(p, owner[c]);
+                    owner[c] = p;
+                }
+            }
+            memmove(&q[0], &q[1], --nq * sizeof(q[0]));
+        }
+        assert_int_equal(st, FLARE__KAD_L_DONE);
+        for (int p = 0; p < 3; p++) /* each starts from its seeds */
+            assert_true(per_path[p] >= 1);
+        flare_peerid res[20], want[20];
+        size_t nres = flare__kad_lookup_result(&l, res, 20), nw = truth(m, &target, want), hits = 0;
+        assert_int_equal(nres, 20);
+        for (size_t i = 0; i < nres; i++)
+            for (size_t j = 0; j < nw; j++)
+                hits += flare_peerid_equal(&res[i], &want[j]);
+        assert_true(hits >= 18);
+        flare__kad_lookup_free(&l);
+    }
+    for (int i = 0; i < NET; i++)
+        flare__kad_rt_free(&m->rt[i]);
+    free(m);
+}
+
 static void test_lookup_edges(void **state)
 {
     (void)state;
@@ -660,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_rt_diversity),
         cmocka_unit_test(test_rt_closest),
         cmocka_unit_test(test_lookup_converges),
+        cmocka_unit_test(test_lookup_disjoint_paths),
         cmocka_unit_test(test_lookup_edges),
         cmocka_unit_test(test_records_pk),
         cmocka_unit_test(test_records_pluggable_and_bounded),

@@ -3,7 +3,8 @@
 # server` nodes join through the first; `dht provide` announces a CID that
 # `dht find-providers` finds from another entry point; `dht find-peer` and
 # `dial PEER_ID` find a node by its ID alone; `dht put` / `dht get` move a
-# public key record (also with --quorum); a bad CID and a missing --bootstrap exit 2.
+# public key record (also with --quorum); find-providers also over 2 disjoint
+# paths; a bad CID, a missing --bootstrap and bad DHT flags exit 2.
 source "$(dirname "$0")/lib.sh"
 L=/ip4/127.0.0.1/tcp/0
 "$flare" listen --listen $L --dht-mode server --json >"$tmp/a.log" 2>&1 &
@@ -24,7 +25,8 @@ pids+=($!)
 line=$(wait_for "$tmp/p.log" 'e["event"] == "provided"') && [ "$(field "$line" key)" = $cid ] &&
     ok "dht provide: provided on $(field "$line" peers) servers" || bad "provide: $(cat "$tmp/p.log")"
 prov=$(listening_addr "$tmp/p.log")
-timeout 15 "$flare" dht find-providers $cid --bootstrap "$C" --listen $L --json >"$tmp/fp.log" 2>&1
+timeout 15 "$flare" dht find-providers $cid --bootstrap "$C" --listen $L --dht-disjoint-paths 2 \
+    --json >"$tmp/fp.log" 2>&1
 rc=$?
 line=$(wait_for "$tmp/fp.log" 'e["event"] == "provider"' 1)
 [ $rc -eq 0 ] && [ "$(field "$line" peerId)" = "${prov##*/}" ] &&
@@ -68,4 +70,8 @@ line=$(wait_for "$tmp/getq.log" 'e["event"] == "value"' 1)
 [ $? -eq 2 ] && ok "dht without --bootstrap exits 2" || bad "no bootstrap"
 "$flare" listen --dht-mode sometimes 2>/dev/null
 [ $? -eq 2 ] && ok "a bad --dht-mode exits 2" || bad "bad --dht-mode"
+for v in 0 17 2x; do
+    "$flare" listen --dht-disjoint-paths $v 2>/dev/null
+    [ $? -eq 2 ] && ok "--dht-disjoint-paths $v exits 2" || bad "--dht-disjoint-paths $v accepted"
+done
 finish

@@ -36,7 +36,7 @@ _flare() {
         --max-handshakes-per-subnet --max-streams-per-conn --max-streams-per-peer --max-mem
         --max-mem-per-peer --max-mem-per-conn"
     local node="--listen --connect --autonat-boot-delay --share-listen --allow-testnet --tls-cert
-        --tls-key --tls-ca --stun-listen --no-stun-server --bootstrap --dht-mode $ident $policy $rc"
+        --tls-key --tls-ca --stun-listen --no-stun-server --bootstrap --dht-mode --dht-disjoint-paths $ident $policy $rc"
     local flags
     case $cmd in
     id) flags="$ident" ;;
@@ -53,7 +53,7 @@ _flare() {
             mapfile -t COMPREPLY < <(compgen -W "find-peer find-providers provide get put" -- "$cur")
             return
         fi
-        flags="--bootstrap --dht-mode --listen --timeout --quorum $ident" ;;
+        flags="--bootstrap --dht-mode --dht-disjoint-paths --listen --timeout --quorum $ident" ;;
     demo) flags="--sim --a-nat --b-nat --delay-ms --relay-delay-ms --seed" ;;
     help) mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur"); return ;;
     *) return ;;

@@ -62,13 +62,16 @@ int cli_parse_dial_addr(flare_multiaddr *ma, const char *s);
 void cli_record_from_env(flare_host *h);
 
 /* The DHT options of the node commands (tools/flare/cmd_dht.c):
- * --bootstrap MADDR (repeatable) and --dht-mode auto|client|server. */
-#define CLI_DHT_MAX_BOOT 16
+ * --bootstrap MADDR (repeatable), --dht-mode auto|client|server and
+ * --dht-disjoint-paths N. */
+#define CLI_DHT_MAX_BOOT  16
+#define CLI_DHT_MAX_PATHS 16
 typedef struct cli_dht_opts {
     flare_multiaddr boot[CLI_DHT_MAX_BOOT];
     int nboot;
     flare_kad_mode mode;
     int mode_set;
+    size_t disjoint_paths; /* 0: the library's default */
 } cli_dht_opts;
 /* 1 if a is a DHT flag (its value v taken), 0 if not, -1 for a bad value
  * (reported). */

@@ -1,4 +1,4 @@
-/* The DHT in the CLI: --bootstrap and --dht-mode of the node commands, the
+/* The DHT in the CLI: --bootstrap, --dht-mode and --dht-disjoint-paths of the node commands, the
  * `dht` event, and `flare dht find-peer|find-providers|provide|get|put`. */
 #include <signal.h>
 #include <stdio.h>
@@ -46,6 +46,17 @@ int cli_dht_parse(cli_dht_opts *o, const char *a, const char *v)
         o->mode_set = 1;
         return 1;
     }
+    if (strcmp(a, "--dht-disjoint-paths") == 0) {
+        char *end = NULL;
+        unsigned long n = v ? strtoul(v, &end, 10) : 0;
+        if (!v || *v < '1' || *v > '9' || *end || n > CLI_DHT_MAX_PATHS) {
+            fprintf(stderr, "flare: --dht-disjoint-paths: '%s' is not 1..%d\n", v ? v : "",
+                    CLI_DHT_MAX_PATHS);
+            return -1;
+        }
+        o->disjoint_paths = (size_t)n;
+        return 1;
+    }
     return 0;
 }
 
@@ -58,6 +69,8 @@ int cli_dht_enable(flare_host *h, const cli_dht_opts *o, int force)
     ks.mode = o->mode;
     ks.bootstrap = o->boot;
     ks.nbootstrap = (size_t)o->nboot;
+    if (o->disjoint_paths)
+        ks.disjoint_paths = o->disjoint_paths;
     int rv = flare_kad_enable(h, &ks);
     if (rv)
         fprintf(stderr, "flare: cannot start the DHT: %s\n", flare_strerror(rv));

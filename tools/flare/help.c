@@ -39,7 +39,8 @@ static const char *const node_text =
     "  --tls-ca FILE                       CA certificates (PEM) trusted by wss dials\n"
     "  --allow-testnet                     TEST-NET ranges count as public (the NAT lab)\n"
     "  --bootstrap MADDR                   join the Kademlia DHT through this peer (repeatable)\n"
-    "  --dht-mode auto|client|server       DHT mode (default auto: server once public)\n";
+    "  --dht-mode auto|client|server       DHT mode (default auto: server once public)\n"
+    "  --dht-disjoint-paths N              lookups over N disjoint paths (1..16, default 1)\n";
 
 static const char *const common_text =
     "  --json                              one JSON event per line on stdout\n"
@@ -96,7 +97,7 @@ static const struct {
      "flare dht find-peer PEER_ID | find-providers CID | provide CID | get PEER_ID [--quorum N]\n"
      "          | put\n"
      "          --bootstrap MADDR... [--listen MADDR] [--key FILE | --seed HEX]\n"
-     "          [--dht-mode auto|client|server] [--timeout S] [--json]",
+     "          [--dht-mode auto|client|server] [--dht-disjoint-paths N] [--timeout S] [--json]",
      "Kademlia DHT queries: a peer's addresses, a CID's providers, announcing a\n"
      "CID (stays up and republishes until Ctrl-C), a peer's public key record\n"
      "(get), publishing ours (put). Exit 0 found/done, 1 not found or timeout.\n",

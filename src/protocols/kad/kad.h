@@ -226,8 +226,10 @@ int flare__kad_lookup_hops(const flare__kad_lookup *l);
 
 /* A namespace's rules: validate says whether value may be stored under key
  * (0 or an error); select returns 1 if b is better than a (ties keep a). */
+#define FLARE__KAD_MAX_NS 31
+
 typedef struct flare__kad_validator {
-    const char *ns; /* "pk" for keys "/pk/..." */
+    char ns[FLARE__KAD_MAX_NS + 1]; /* "pk" for keys "/pk/..."; copied with the struct */
     int (*validate)(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, void *user);
     int (*select)(const uint8_t *key, size_t klen, const uint8_t *a, size_t alen, const uint8_t *b,
                   size_t blen, void *user);
@@ -261,7 +263,8 @@ typedef struct flare__kad_records {
 void flare__kad_records_init(flare__kad_records *s, size_t max, flare_tstamp ttl,
                              const flare_mem *mem);
 void flare__kad_records_free(flare__kad_records *s);
-/* Adds (or replaces) a namespace's validator. FLARE_ERR_LIMIT when full. */
+/* Adds (or replaces) a namespace's validator. FLARE_ERR_INVALID_ARG (no
+ * callbacks, an empty namespace or one with '/'), FLARE_ERR_LIMIT when full. */
 int flare__kad_records_add_validator(flare__kad_records *s, const flare__kad_validator *v);
 /* Validates key/value against its namespace (FLARE_ERR_UNSUPPORTED: no
  * validator for it; the validator's error otherwise). */

@@ -64,7 +64,8 @@ void flare__kad_records_free(flare__kad_records *s)
 
 int flare__kad_records_add_validator(flare__kad_records *s, const flare__kad_validator *v)
 {
-    if (!v || !v->ns || !v->validate || !v->select)
+    if (!v || !v->validate || !v->select || !v->ns[0] || memchr(v->ns, '/', sizeof(v->ns)) ||
+        !memchr(v->ns, 0, sizeof(v->ns)))
         return FLARE_ERR_INVALID_ARG;
     for (size_t i = 0; i < s->nv; i++)
         if (strcmp(s->v[i].ns, v->ns) == 0) {
