@@ -66,6 +66,11 @@ struct flare_addrmgr {
     size_t table_size;
     uint64_t version;
     uint64_t fingerprint;
+    /* build()'s result (m->agg sorted, votes) stays valid until an
+     * observation changes or the first inactive one expires. */
+    int built;
+    flare_tstamp built_until;
+    nat_votes votes;
     flare_tstamp now; /* latest time passed in (for listen-address changes) */
 };
 
@@ -171,6 +176,8 @@ static void expire(flare_addrmgr *m, flare_tstamp now)
     for (size_t i = 0; i < m->nobs; i++)
         if (is_live(&m->obs[i], m->s.ttl, now))
             m->obs[w++] = m->obs[i];
+    if (w != m->nobs)
+        m->built = 0;
     m->nobs = w;
 }
 
@@ -178,11 +185,23 @@ static void expire(flare_addrmgr *m, flare_tstamp now)
  * `what`, found through a hash table, so distinct counts are O(n). */
 enum { K_GROUP = 1, K_SOCKET = 2, K_SEEN = 4, K_KEY = 8, K_FP = 16 };
 
+/* A word at a time: interning runs over every observation several times
+ * per change, so a byte-wise hash showed in profiles of busy nodes. */
 static uint64_t mix(uint64_t h, const void *p, size_t n)
 {
     const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001b3ULL;
+    for (; n >= 8; b += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, b, 8);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+        h ^= h >> 29;
+    }
+    if (n) {
+        uint64_t w = (uint64_t)n << 56;
+        memcpy(&w, b, n);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+        h ^= h >> 29;
+    }
     return h;
 }
 
@@ -201,7 +220,7 @@ static uint64_t hash_by(const obs *o, unsigned what)
         h = mix(h, &o->eligible, 1);
     if (what & K_KEY)
         h = mix(h, &o->local.port, 2);
-    return h;
+    return h ^ (h >> 32);
 }
 
 static int eq_by(const obs *a, const obs *b, unsigned what)
@@ -222,8 +241,11 @@ static int eq_by(const obs *a, const obs *b, unsigned what)
 
 static void intern(flare_addrmgr *m, unsigned what, uint32_t *ids)
 {
-    size_t mask = m->table_size - 1;
-    for (size_t i = 0; i < m->table_size; i++)
+    size_t size = 16; /* at most half full, as small as that allows */
+    while (size < 2 * m->nobs && size < m->table_size)
+        size *= 2;
+    size_t mask = size - 1;
+    for (size_t i = 0; i < size; i++)
         m->table[i] = UINT32_MAX;
     for (size_t i = 0; i < m->nobs; i++) {
         size_t slot = (size_t)hash_by(&m->obs[i], what) & mask;
@@ -361,6 +383,10 @@ static int agg_before(const flare_addrmgr *m, const agg *a, const agg *b)
 static void build(flare_addrmgr *m, flare_tstamp now, nat_votes *v)
 {
     expire(m, now);
+    if (m->built && now < m->built_until) {
+        *v = m->votes;
+        return;
+    }
     count_votes(m, v);
     unsigned groups[2][3];
     eligible_groups(m, groups);
@@ -377,6 +403,9 @@ static void build(flare_addrmgr *m, flare_tstamp now, nat_votes *v)
             m->agg[j] = m->agg[j - 1];
         m->agg[j] = a;
     }
+    m->votes = *v;
+    m->built = 1;
+    m->built_until = flare_addrmgr_expiry(m);
 }
 
 /* Builds the external address of agg k for listen address l: the observed
@@ -577,6 +606,7 @@ static void evict_one(flare_addrmgr *m)
             victim = i;
     }
     m->obs[victim] = m->obs[--m->nobs];
+    m->built = 0;
 }
 
 /* Validates a report and fills o (all but observer and times). */
@@ -632,6 +662,7 @@ int flare_addrmgr_observe(flare_addrmgr *m, const flare_peerid *observer,
         i = m->nobs++;
     }
     m->obs[i] = o;
+    m->built = 0;
     refresh(m, now);
     return 0;
 }
@@ -654,10 +685,12 @@ int flare_addrmgr_conn_closed(flare_addrmgr *m, const flare_peerid *observer,
         if (o->active || o->last < now) {
             o->active = 0;
             o->last = now;
+            m->built = 0;
         }
         n++;
     }
-    refresh(m, now);
+    /* No refresh: a closed observation stays live for the ttl, so what we
+     * advertise is unchanged now; its expiry is the timer's (expiry()). */
     return n;
 }
 
@@ -717,8 +750,7 @@ flare_nat_type flare_addrmgr_nat_type(flare_addrmgr *m, flare_tstamp now, int fa
     if (!m || (family != 4 && family != 6))
         return FLARE_NAT_UNKNOWN;
     nat_votes v;
-    expire(m, now);
-    count_votes(m, &v);
+    build(m, now, &v);
     return decide(&v, fam_idx(family), proto_idx(proto));
 }
 

@@ -91,6 +91,7 @@ void flare__conn_accepted(flare_conn *c)
 static void conn_unlink(flare_conn *c)
 {
     flare_host *h = c->host;
+    flare__conn_index_remove(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -504,6 +505,7 @@ static void conn_ready(flare_conn *c, const flare_pubkey *key)
 {
     flare_host *h = c->host;
     c->state = FLARE__CONN_READY;
+    flare__conn_index_add(c);
     c->opened_reported = 1;
     flare__connmgr_conn_opened(c);
     flare__rc_conn_ready(c); /* frees its handshake slot */
