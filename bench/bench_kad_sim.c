@@ -4,7 +4,7 @@
  *
  *   bench_kad_sim [--nodes N] [--seed S] [--pairs P] [--public PCT]
  *                 [--nat-mix FILE] [--join-s S] [--dial-s S]
- *                 [--conn-low N --conn-high N] [--json] */
+ *                 [--conn-low N --conn-high N] [--security noise|plaintext] [--json] */
 #include <stdio.h>
 
 #include "simnet/simnet.h"

@@ -2,7 +2,8 @@
 # flare sim: 60 nodes, 5 pairs. The --json line has every field docs/cli.md
 # documents for sim_summary, each in its range, and is the same for the same
 # seed but for wall_s; progress goes to stderr; the human summary; bad flags
-# and a bad --nat-mix are usage errors; a --nat-mix file is used.
+# and a bad --nat-mix are usage errors; a --nat-mix file is used; --security
+# plaintext runs the same flow.
 source "$(dirname "$0")/lib.sh"
 
 run() { timeout 120 "$flare" sim --nodes 60 --pairs 5 "$@"; }
@@ -73,7 +74,15 @@ e = json.loads(open(sys.argv[1]).read())
 assert e["per_pairing"] == {"EI-APD/EI-APD": [5, 5]}, e["per_pairing"]' "$tmp/m.json" &&
     ok "--nat-mix FILE is used" || bad "--nat-mix: $(cat "$tmp/m.json")"
 
-for args in "--nodes 5" "--nodes x" "--pairs -1" "--public 101" "--join-s 0" "--conn-low 5" \
+# The same flow without Noise: every private node still reserves, every pair
+# is found.
+run --json --security plaintext >"$tmp/p.json" 2>/dev/null
+python3 -c 'import json,sys
+e = json.loads(open(sys.argv[1]).read())
+assert e["private_with_relay"] == 42 and e["found"] == 5, e' "$tmp/p.json" &&
+    ok "--security plaintext" || bad "plaintext: $(cat "$tmp/p.json")"
+
+for args in "--security tls" "--nodes 5" "--nodes x" "--pairs -1" "--public 101" "--join-s 0" "--conn-low 5" \
     "--nat-mix $tmp/none" "--bogus 1" "--nodes"; do
     # shellcheck disable=SC2086
     timeout 10 "$flare" sim $args >/dev/null 2>"$tmp/err"

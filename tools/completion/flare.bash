@@ -22,7 +22,9 @@ _flare() {
     --key | --message-file | --nat-mix) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
     --a-nat | --b-nat) mapfile -t COMPREPLY < <(compgen -W "eim sym fw" -- "$cur"); return ;;
     --dht-mode) mapfile -t COMPREPLY < <(compgen -W "auto client server" -- "$cur"); return ;;
-    --security) mapfile -t COMPREPLY < <(compgen -W "noise tls noise,tls tls,noise" -- "$cur"); return ;;
+    --security)
+        if [ "$cmd" = sim ]; then mapfile -t COMPREPLY < <(compgen -W "noise plaintext" -- "$cur"); return; fi
+        mapfile -t COMPREPLY < <(compgen -W "noise tls noise,tls tls,noise" -- "$cur"); return ;;
     --listen | --relay | --connect | --stun-listen | --bootstrap) mapfile -t COMPREPLY < <(compgen -W "/ip4/ /ip6/ /dns/" -- "$cur"); return ;;
     --seed | --echo | --message | --wait-holepunch | --autonat-boot-delay | --timeout | -c | --count | \
         --delay-ms | --relay-delay-ms | --deny-peer | --allow-peer | --deny-ip | --allow-ip | \
@@ -55,7 +57,7 @@ _flare() {
             return
         fi
         flags="--bootstrap --dht-mode --listen --timeout $ident" ;;
-    sim) flags="--nodes --seed --pairs --nat-mix --public --join-s --dial-s --conn-low --conn-high" ;;
+    sim) flags="--nodes --seed --pairs --nat-mix --public --join-s --dial-s --conn-low --conn-high --security" ;;
     demo) flags="--sim --a-nat --b-nat --delay-ms --relay-delay-ms --seed" ;;
     help) mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur"); return ;;
     *) return ;;

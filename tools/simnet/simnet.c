@@ -161,6 +161,10 @@ int simnet_parse_args(simnet_config *c, int argc, char **argv, const char *prog,
             if (num(prog, a, v, 1, 1000000, 1, &d))
                 return -1;
             c->conn_high = (int)d;
+        } else if (strcmp(a, "--security") == 0) {
+            if (strcmp(v, "noise") && strcmp(v, "plaintext"))
+                return bad(prog, a, v, "noise or plaintext");
+            c->plaintext = strcmp(v, "plaintext") == 0;
         } else if (strcmp(a, "--nat-mix") == 0) {
             if (simnet_load_mix(c, v))
                 return -1;
@@ -289,6 +293,8 @@ static int host_make(simnet *w, simnet_node *n, int i, flare_sim_lan *lan)
     c.doc_addrs_public = 1; /* the simulator's addresses count as public */
     c.autonat_boot_delay = 2 * S;
     c.enable_autorelay = n->priv;
+    if (w->cfg.plaintext)
+        c.security = "/plaintext/2.0.0";
     if (w->cfg.conn_high) {
         c.conn_low_water = (size_t)w->cfg.conn_low;
         c.conn_high_water = (size_t)w->cfg.conn_high;

@@ -33,6 +33,7 @@ typedef struct simnet_config {
     double join_s;           /* joins spread over the first half; default 60 */
     double dial_s;           /* how long the pairs get; default 60 */
     int conn_low, conn_high; /* the hosts' connection manager marks; 0: defaults */
+    int plaintext;           /* /plaintext/2.0.0 instead of Noise (CPU: no key agreements) */
     simnet_mix mix[SIMNET_MAX_MIX];
     int nmix; /* default: simnet_default_mix */
 } simnet_config;
@@ -46,7 +47,8 @@ void simnet_config_default(simnet_config *c);
  * or apd, '#' starts a comment. Returns 0, or -1 (reported on stderr). */
 int simnet_load_mix(simnet_config *c, const char *file);
 /* Parses the scenario's flags (--nodes, --seed, --pairs, --public,
- * --nat-mix, --join-s, --dial-s, --conn-low, --conn-high, --json) from argv[1..]; *json set by
+ * --nat-mix, --join-s, --dial-s, --conn-low, --conn-high,
+ * --security noise|plaintext, --json) from argv[1..]; *json set by
  * --json. Returns 0, or -1 after naming the bad flag on stderr (prefixed with prog). */
 int simnet_parse_args(simnet_config *c, int argc, char **argv, const char *prog, int *json);
 
