@@ -4,6 +4,7 @@
 
 #include "flare/buf.h"
 #include "flare/sim.h"
+#include "io/sim_htab.h"
 
 #define SIM_TCP 6
 #define SIM_UDP 17
@@ -87,7 +88,17 @@ struct flare_sim_host {
     struct flare_io_listener *listeners;
     struct flare_io_udp *udps;
     struct flare_io_timer *timers;
+    sim_htab conns; /* live (not failed) TCP sockets by 4-tuple */
+    sim_htab ports; /* sim_port_use by (family, port): the TCP ports dials hold */
 };
+
+/* The dialing TCP sockets bound to one local address (any or one IP). */
+typedef struct sim_port_use {
+    sim_hnode hn;
+    flare_ipaddr local;
+    uint32_t n;      /* sockets */
+    uint32_t n_excl; /* of which without REUSE */
+} sim_port_use;
 
 typedef struct sim_remote {
     flare_ipaddr ep;
@@ -238,6 +249,8 @@ struct flare_io_sock {
     unsigned syn_tries;
     int notify_status;
     sim_ev ev_timer, ev_pump, ev_notify, ev_resume, ev_drain;
+    sim_hnode hconn;  /* in h->conns while live */
+    sim_port_use *pu; /* a dial's port record, or NULL */
 };
 
 /* sim_tcp.c */

@@ -147,6 +147,8 @@ flare_sim_host *flare_sim_host_new(flare_sim *sim, const char *name)
     h->io.ops = &flare__sim_io_ops;
     h->sim = sim;
     h->next_port = 49152;
+    flare__sim_htab_init(&h->conns, sim->mem);
+    flare__sim_htab_init(&h->ports, sim->mem);
     /* Per-host streams: a host's randomness does not depend on other hosts. */
     flare_prng_seed(&h->prng, sim->seed * 0x9e3779b97f4a7c15ULL + sim->n_nodes + 1);
     if (!h->node.name || push_ptr(sim, (void ***)&sim->nodes, &sim->n_nodes, h) < 0) {
@@ -161,6 +163,8 @@ void flare__sim_host_free(flare_sim *sim, flare_sim_host *h)
 {
     flare__sim_tcp_free_all(h);
     flare__sim_udp_timers_free_all(h);
+    flare__sim_htab_free(&h->conns);
+    flare__sim_htab_free(&h->ports);
     for (size_t i = 0; i < h->node.n_ifaces; i++)
         flare__free(sim->mem, h->node.ifaces[i]);
     flare__free(sim->mem, h->node.ifaces);

@@ -13,14 +13,39 @@
 
 /* --- lookup ------------------------------------------------------------------ */
 
+static uint64_t conn_hash(const flare_ipaddr *local, const flare_ipaddr *remote)
+{
+    return flare__sim_mix_ep(flare__sim_mix_ep(0, local), remote);
+}
+
+static uint64_t port_hash(const flare_ipaddr *local)
+{
+    return flare__sim_mix(local->family, local->port);
+}
+
+/* At most one live socket has a given 4-tuple: a dial onto a taken one
+ * fails and is never indexed. */
 static flare_io_sock *find_conn(flare_sim_host *h, const flare_ipaddr *local,
                                 const flare_ipaddr *remote)
 {
-    for (flare_io_sock *s = h->socks; s; s = s->next)
-        if (s->state != SIM_TCP_FAILED && flare_ipaddr_equal(&s->local, local) &&
-            flare_ipaddr_equal(&s->remote, remote))
+    for (sim_hnode *n = flare__sim_htab_first(&h->conns, conn_hash(local, remote)); n;
+         n = flare__sim_htab_next(n)) {
+        flare_io_sock *s = SIM_CONTAINER(n, flare_io_sock, hconn);
+        if (flare_ipaddr_equal(&s->local, local) && flare_ipaddr_equal(&s->remote, remote))
             return s;
+    }
     return NULL;
+}
+
+static int conn_index(flare_io_sock *s)
+{
+    return flare__sim_htab_insert(&s->h->conns, &s->hconn, conn_hash(&s->local, &s->remote));
+}
+
+static void set_failed(flare_io_sock *s)
+{
+    s->state = SIM_TCP_FAILED;
+    flare__sim_htab_remove(&s->h->conns, &s->hconn);
 }
 
 static flare_io_listener *find_listener(flare_sim_host *h, const flare_ipaddr *local)
@@ -31,14 +56,58 @@ static flare_io_listener *find_listener(flare_sim_host *h, const flare_ipaddr *l
     return NULL;
 }
 
+/* Counts a dialing socket on its local address (accepted ones hold none). */
+static int port_ref(flare_io_sock *s)
+{
+    flare_sim_host *h = s->h;
+    uint64_t k = port_hash(&s->local);
+    sim_port_use *u = NULL;
+    for (sim_hnode *n = flare__sim_htab_first(&h->ports, k); n && !u; n = flare__sim_htab_next(n)) {
+        sim_port_use *c = SIM_CONTAINER(n, sim_port_use, hn);
+        if (c->local.port == s->local.port && flare_ipaddr_same_ip(&c->local, &s->local))
+            u = c;
+    }
+    if (!u) {
+        u = flare__calloc(h->sim->mem, 1, sizeof(*u));
+        if (!u)
+            return FLARE_ERR_NOMEM;
+        u->local = s->local;
+        if (flare__sim_htab_insert(&h->ports, &u->hn, k) < 0) {
+            flare__free(h->sim->mem, u);
+            return FLARE_ERR_NOMEM;
+        }
+    }
+    u->n++;
+    u->n_excl += !s->reuse;
+    s->pu = u;
+    return 0;
+}
+
+static void port_unref(flare_io_sock *s)
+{
+    sim_port_use *u = s->pu;
+    if (!u)
+        return;
+    s->pu = NULL;
+    u->n--;
+    u->n_excl -= !s->reuse;
+    if (u->n == 0) {
+        flare__sim_htab_remove(&s->h->ports, &u->hn);
+        flare__free(s->h->sim->mem, u);
+    }
+}
+
 int flare__sim_tcp_port_used(flare_sim_host *h, const flare_ipaddr *local, int reuse)
 {
     for (flare_io_listener *l = h->listeners; l; l = l->next)
         if (flare__sim_bind_overlap(&l->local, local) && !(reuse && l->reuse))
             return 1;
-    for (flare_io_sock *s = h->socks; s; s = s->next)
-        if (!s->accepted && flare__sim_bind_overlap(&s->local, local) && !(reuse && s->reuse))
+    for (sim_hnode *n = flare__sim_htab_first(&h->ports, port_hash(local)); n;
+         n = flare__sim_htab_next(n)) {
+        const sim_port_use *u = SIM_CONTAINER(n, sim_port_use, hn);
+        if (flare__sim_bind_overlap(&u->local, local) && (reuse ? u->n_excl : u->n))
             return 1;
+    }
     return 0;
 }
 
@@ -69,6 +138,8 @@ static void sock_destroy(flare_io_sock *s)
     flare__sim_ev_cancel(sim, &s->ev_notify);
     flare__sim_ev_cancel(sim, &s->ev_resume);
     flare__sim_ev_cancel(sim, &s->ev_drain);
+    flare__sim_htab_remove(&s->h->conns, &s->hconn);
+    port_unref(s);
     LIST_REMOVE(s->h->socks, s);
     if (!s->busy)
         sock_free_mem(s);
@@ -197,7 +268,7 @@ static void connect_done(flare_io_sock *s, int status)
 {
     flare__sim_ev_cancel(s->h->sim, &s->ev_timer);
     if (status < 0)
-        s->state = SIM_TCP_FAILED;
+        set_failed(s);
     else
         s->state = SIM_TCP_EST;
     sock_hold(s);
@@ -369,6 +440,10 @@ static void no_conn_input(flare_sim_host *h, sim_pkt *p)
         l = find_listener(h, &p->dst);
     if (l) {
         flare_io_sock *s = sock_new(h, ifc, &p->dst, &p->src);
+        if (s && conn_index(s) < 0) {
+            sock_destroy(s); /* out of memory: the SYN is lost */
+            s = NULL;
+        }
         if (s) {
             s->state = SIM_TCP_SYN_RCVD;
             s->lst = l;
@@ -546,10 +621,14 @@ int flare__sim_dial(flare_io *io, const flare_ipaddr *local, const flare_ipaddr 
     s->bound = local && local->port;
     s->cbs = *cbs;
     s->user = user;
+    if (port_ref(s) < 0 || (!taken && conn_index(s) < 0)) {
+        sock_destroy(s);
+        return FLARE_ERR_NOMEM;
+    }
     if (taken) {
         /* The 4-tuple is in use (e.g. a listener accepted the peer's SYN):
          * Linux fails connect() with EADDRNOTAVAIL. Reported from the loop. */
-        s->state = SIM_TCP_FAILED;
+        set_failed(s);
         s->notify_status = FLARE_ERR_ADDR_IN_USE;
         flare__sim_ev_schedule(h->sim, &s->ev_notify, h->sim->now);
     } else {
