@@ -23,7 +23,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_kad_sim: %s\n", flare_strerror(rv));
         return 1;
     }
-    simnet_summary_json(&s, c.seed, line, sizeof(line));
+    simnet_summary_json(&s, c.seed, -1, line, sizeof(line));
     puts(line);
     return 0;
 }

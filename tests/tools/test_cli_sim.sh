@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # flare sim: 60 nodes, 5 pairs. The --json line has every field docs/cli.md
 # documents for sim_summary, each in its range, and is the same for the same
-# seed but for wall_s; progress goes to stderr; the human summary; bad flags
+# seed but for ts and wall_s; progress goes to stderr; the human summary; bad flags
 # and a bad --nat-mix are usage errors; a --nat-mix file is used; --security
 # plaintext runs the same flow.
 source "$(dirname "$0")/lib.sh"
@@ -15,7 +15,7 @@ grep -q "joined 60 of 60 nodes" "$tmp/a.err" && grep -q "pairs of private nodes 
 python3 - "$tmp/a.json" <<'PY' && ok "every field present and sane" || bad "fields: $(cat "$tmp/a.json")"
 import json, sys
 e = json.loads(open(sys.argv[1]).read())
-want = ["event", "nodes", "seed", "public", "private", "private_with_relay", "private_reachable",
+want = ["event", "ts", "nodes", "seed", "public", "private", "private_with_relay", "private_reachable",
         "pairs", "found", "direct", "wall_s", "sim_s", "direct_rate", "per_pairing",
         "ms_to_direct_p50", "ms_to_direct_p90", "relays", "relay_reservations_max",
         "relay_reservations_mean", "lookup_hops_p50", "bytes_per_node"]
@@ -27,7 +27,7 @@ assert e["public"] == 18 and e["private"] == 42, (e["public"], e["private"])
 # Every private node finds a relay (none configured), every pair dials.
 assert e["private_with_relay"] == 42 and e["private_reachable"] == 0
 assert e["pairs"] == 5 and e["found"] == 5 and 0 <= e["direct"] <= 5
-assert 0 < e["wall_s"] < 120 and e["sim_s"] == 120.0
+assert 0 < e["wall_s"] < 120 and e["sim_s"] == 120.0 and e["ts"] > 1.6e9
 assert abs(e["direct_rate"] - e["direct"] / e["pairs"]) < 1e-3
 cells = e["per_pairing"]
 assert sum(v[1] for v in cells.values()) == e["pairs"]
@@ -51,13 +51,15 @@ PY
 run --json >"$tmp/b.json" 2>/dev/null
 python3 -c 'import json,sys
 a, b = (json.loads(open(f).read()) for f in sys.argv[1:])
-a.pop("wall_s"); b.pop("wall_s")
-sys.exit(a != b)' "$tmp/a.json" "$tmp/b.json" && ok "same seed, same summary (but wall_s)" ||
+for e in (a, b):
+    e.pop("wall_s"); e.pop("ts")
+sys.exit(a != b)' "$tmp/a.json" "$tmp/b.json" && ok "same seed, same summary (but ts, wall_s)" ||
     bad "not reproducible: $(cat "$tmp/a.json" "$tmp/b.json")"
 run --json --seed 2 >"$tmp/c.json" 2>/dev/null
 python3 -c 'import json,sys
 a, c = (json.loads(open(f).read()) for f in sys.argv[1:])
-a.pop("wall_s"); c.pop("wall_s")
+for e in (a, c):
+    e.pop("wall_s"); e.pop("ts")
 assert c["seed"] == 2
 sys.exit(a == c)' "$tmp/a.json" "$tmp/c.json" && ok "another seed, another run" || bad "seed 2: $(cat "$tmp/c.json")"
 

@@ -4,6 +4,7 @@
  * stderr while it runs. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "cli.h"
 #include "simnet/simnet.h"
@@ -52,7 +53,9 @@ int cmd_sim(int argc, char **argv)
         else
             fprintf(stderr, "flare: sim: %s\n", flare_strerror(rv));
     } else if (cli_json) {
-        simnet_summary_json(s, c.seed, line, 20000);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        simnet_summary_json(s, c.seed, (double)ts.tv_sec + ts.tv_nsec / 1e9, line, 20000);
         puts(line);
     } else {
         print_human(s, c.seed);

@@ -607,17 +607,20 @@ void simnet_summarize(simnet *w, simnet_summary *s)
     free(hops);
 }
 
-int simnet_summary_json(const simnet_summary *s, uint64_t seed, char *out, size_t cap)
+int simnet_summary_json(const simnet_summary *s, uint64_t seed, double ts, char *out, size_t cap)
 {
+    char tsf[48] = "";
+    if (ts >= 0)
+        snprintf(tsf, sizeof(tsf), "\"ts\":%.6f,", ts);
     return snprintf(
         out, cap,
-        "{\"event\":\"sim_summary\",\"nodes\":%d,\"seed\":%llu,\"public\":%d,\"private\":%d,"
+        "{\"event\":\"sim_summary\",%s\"nodes\":%d,\"seed\":%llu,\"public\":%d,\"private\":%d,"
         "\"private_with_relay\":%d,\"private_reachable\":%d,\"pairs\":%d,\"found\":%d,"
         "\"direct\":%d,\"wall_s\":%.2f,\"sim_s\":%.1f,\"direct_rate\":%.3f,\"per_pairing\":%s,"
         "\"ms_to_direct_p50\":%.0f,\"ms_to_direct_p90\":%.0f,\"relays\":%zu,"
         "\"relay_reservations_max\":%zu,\"relay_reservations_mean\":%.2f,"
         "\"lookup_hops_p50\":%.2f,\"bytes_per_node\":%zu}",
-        s->nodes, (unsigned long long)seed, s->public_nodes, s->private_nodes,
+        tsf, s->nodes, (unsigned long long)seed, s->public_nodes, s->private_nodes,
         s->private_with_relay, s->private_reachable, s->pairs, s->found, s->direct, s->wall_s,
         s->sim_s, s->direct_rate, s->per_pairing, s->ms_to_direct_p50, s->ms_to_direct_p90,
         s->relays, s->relay_reservations_max, s->relay_reservations_mean, s->lookup_hops_p50,

@@ -116,8 +116,9 @@ typedef struct simnet_summary {
 } simnet_summary;
 
 void simnet_summarize(simnet *w, simnet_summary *s);
-/* The summary as one JSON line (with "event":"sim_summary", no newline). */
-int simnet_summary_json(const simnet_summary *s, uint64_t seed, char *out, size_t cap);
+/* The summary as one JSON line (with "event":"sim_summary", no newline);
+ * ts >= 0 adds "ts" (the CLI's events carry the wall-clock time). */
+int simnet_summary_json(const simnet_summary *s, uint64_t seed, double ts, char *out, size_t cap);
 void simnet_free(simnet *w);
 
 /* init + join + dial_pairs + summarize + free. */
