@@ -100,13 +100,20 @@ typedef struct sim_port_use {
     uint32_t n_excl; /* of which without REUSE */
 } sim_port_use;
 
+/* An endpoint a mapping sent to: the filter lets it (or its address) in. */
 typedef struct sim_remote {
+    sim_hnode hn; /* in the NAT's remotes, by (mapping, address) */
+    struct sim_mapping *m;
     flare_ipaddr ep;
-    struct sim_remote *next;
+    struct sim_remote *next; /* the mapping's remotes */
 } sim_remote;
 
 typedef struct sim_mapping {
-    struct sim_mapping *next;
+    struct sim_mapping *next, *prev;
+    int64_t order; /* position in the NAT's list: ascending from its head */
+    sim_hnode h_in;  /* by (proto, outside port) */
+    sim_hnode h_out; /* by (proto, inside endpoint, destination as the mapping mode keys it) */
+    sim_hnode h_pin; /* pinned ones, by (proto, inside endpoint) */
     uint8_t proto;
     uint8_t tcp_est;
     flare_ipaddr in;   /* inside endpoint */
@@ -124,6 +131,10 @@ struct flare_sim_nat {
     sim_iface *out, *in;
     flare_prng prng;
     sim_mapping *maps;
+    int64_t head_order, tail_order; /* order keys of the list's ends */
+    sim_htab by_in, by_out, pins, remotes;
+    int out_mode;           /* the mapping behaviour by_out is keyed for */
+    flare_tstamp purge_at;  /* no mapping expires before this */
     flare_sim_nat_stats st;
     flare_tstamp booted;            /* the port mapping epoch starts here */
     flare_sim_portmap_hook pm_hook; /* a test's server, or NULL */
@@ -184,7 +195,35 @@ void flare__sim_host_free(flare_sim *sim, flare_sim_host *h);
 /* sim_nat.c */
 void flare__sim_nat_input(flare_sim *sim, flare_sim_nat *n, sim_iface *from, sim_pkt *p);
 void flare__sim_nat_free(flare_sim *sim, flare_sim_nat *n);
-void flare__sim_mapping_free(flare_sim *sim, sim_mapping *m);
+/* sim_natmap.c: a NAT's mapping table */
+/* Puts a new mapping m at the head (at_tail 0) or the tail of n's list and
+ * indexes it; 0 or FLARE_ERR_NOMEM (m is then freed). */
+int flare__sim_mapping_add(flare_sim_nat *n, sim_mapping *m, int at_tail);
+/* Unlinks m from n's list and indexes, then frees it. */
+void flare__sim_mapping_del(flare_sim_nat *n, sim_mapping *m);
+/* After m's timestamps or pinning changed. */
+void flare__sim_mapping_touch(flare_sim_nat *n, sim_mapping *m);
+/* Frees every mapping of n, and the indexes at the end (free_indexes). */
+void flare__sim_nat_clear(flare_sim_nat *n, int free_indexes);
+void flare__sim_nat_map_init(flare_sim_nat *n);
+/* After a config change: re-keys the indexes, rechecks expiry. */
+void flare__sim_nat_map_reconfig(flare_sim_nat *n);
+/* Removes the expired mappings (counting them in the stats). */
+void flare__sim_nat_purge(flare_sim_nat *n);
+/* The mapping an inside packet (proto, src -> dst) leaves through, or NULL;
+ * the first in list order when several match. */
+sim_mapping *flare__sim_nat_find_out(flare_sim_nat *n, uint8_t proto, const flare_ipaddr *src,
+                                     const flare_ipaddr *dst);
+/* The mapping with outside endpoint ext, or NULL. */
+sim_mapping *flare__sim_nat_find_in(flare_sim_nat *n, uint8_t proto, const flare_ipaddr *ext);
+int flare__sim_nat_port_taken(const flare_sim_nat *n, uint8_t proto, uint16_t port);
+/* Pins m (a NAT-PMP/PCP mapping) until t; 0 or FLARE_ERR_NOMEM. */
+int flare__sim_mapping_pin(flare_sim_nat *n, sim_mapping *m, flare_tstamp until);
+/* Remembers that m sent to dst; 0 or FLARE_ERR_NOMEM. */
+int flare__sim_mapping_remember(flare_sim_nat *n, sim_mapping *m, const flare_ipaddr *dst);
+/* m's filter lets packets from src in. */
+int flare__sim_mapping_admits(const flare_sim_nat *n, const sim_mapping *m,
+                              const flare_ipaddr *src);
 int flare__sim_nat_pick_port(flare_sim_nat *n, uint8_t proto, uint16_t want, uint16_t *out);
 
 /* sim_portmap.c: a datagram to the NAT's port 5351 (takes p). */
