@@ -110,7 +110,7 @@ typedef struct sim_remote {
 
 typedef struct sim_mapping {
     struct sim_mapping *next, *prev;
-    int64_t order; /* position in the NAT's list: ascending from its head */
+    int64_t order;   /* position in the NAT's list: ascending from its head */
     sim_hnode h_in;  /* by (proto, outside port) */
     sim_hnode h_out; /* by (proto, inside endpoint, destination as the mapping mode keys it) */
     sim_hnode h_pin; /* pinned ones, by (proto, inside endpoint) */
@@ -133,8 +133,8 @@ struct flare_sim_nat {
     sim_mapping *maps;
     int64_t head_order, tail_order; /* order keys of the list's ends */
     sim_htab by_in, by_out, pins, remotes;
-    int out_mode;           /* the mapping behaviour by_out is keyed for */
-    flare_tstamp purge_at;  /* no mapping expires before this */
+    int out_mode;          /* the mapping behaviour by_out is keyed for */
+    flare_tstamp purge_at; /* no mapping expires before this */
     flare_sim_nat_stats st;
     flare_tstamp booted;            /* the port mapping epoch starts here */
     flare_sim_portmap_hook pm_hook; /* a test's server, or NULL */

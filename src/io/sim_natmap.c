@@ -106,7 +106,8 @@ int flare__sim_mapping_add(flare_sim_nat *n, sim_mapping *m, int at_tail)
     if (flare__sim_htab_insert(&n->by_in, &m->h_in, in_key(m->proto, m->ext.port)) < 0 ||
         flare__sim_htab_insert(&n->by_out, &m->h_out,
                                out_key(n->out_mode, m->proto, &m->in, &m->dest)) < 0 ||
-        (m->pinned_until && flare__sim_htab_insert(&n->pins, &m->h_pin, pin_key(m->proto, &m->in)) < 0)) {
+        (m->pinned_until &&
+         flare__sim_htab_insert(&n->pins, &m->h_pin, pin_key(m->proto, &m->in)) < 0)) {
         flare__sim_htab_remove(&n->by_in, &m->h_in);
         flare__sim_htab_remove(&n->by_out, &m->h_out);
         flare__free(n->sim->mem, m);
@@ -212,8 +213,8 @@ sim_mapping *flare__sim_nat_find_out(flare_sim_nat *n, uint8_t proto, const flar
                                      const flare_ipaddr *dst)
 {
     sim_mapping *best = NULL;
-    for (sim_hnode *h = flare__sim_htab_first(&n->by_out, out_key(n->out_mode, proto, src, dst));
-         h; h = flare__sim_htab_next(h)) {
+    for (sim_hnode *h = flare__sim_htab_first(&n->by_out, out_key(n->out_mode, proto, src, dst)); h;
+         h = flare__sim_htab_next(h)) {
         sim_mapping *m = SIM_CONTAINER(h, sim_mapping, h_out);
         if (matches_out(n, m, proto, src, dst) && (!best || m->order < best->order))
             best = m;
@@ -275,8 +276,7 @@ int flare__sim_mapping_remember(flare_sim_nat *n, sim_mapping *m, const flare_ip
     return 0;
 }
 
-int flare__sim_mapping_admits(const flare_sim_nat *n, const sim_mapping *m,
-                              const flare_ipaddr *src)
+int flare__sim_mapping_admits(const flare_sim_nat *n, const sim_mapping *m, const flare_ipaddr *src)
 {
     if (n->cfg.filtering == FLARE_SIM_EI || m->pinned_until)
         return 1;
