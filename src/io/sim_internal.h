@@ -21,13 +21,19 @@ enum sim_ev_kind {
     SIM_EV_SOCK_DRAIN   /* report on_drain */
 };
 
-/* Intrusive heap node: embedded in the object it belongs to. */
+/* Intrusive event: embedded in the object it belongs to. */
 typedef struct sim_ev {
-    flare_tstamp time;
-    uint64_t seq;
     size_t idx; /* position in the heap, SIZE_MAX when not queued */
     int kind;
 } sim_ev;
+
+/* A heap slot holds the event's key, so sifting compares within the array
+ * instead of chasing pointers to events all over memory. */
+typedef struct sim_heap_ent {
+    flare_tstamp time;
+    uint64_t seq; /* schedule order: ties at equal times run first come first */
+    sim_ev *ev;
+} sim_heap_ent;
 
 typedef struct sim_link_dir {
     flare_tstamp free_at;      /* when the transmitter is idle again */
@@ -150,8 +156,8 @@ struct flare_sim {
     uint64_t events;
     uint64_t hash;
     flare_tstamp syn_timeout;
-    flare_prng prng; /* links: loss and jitter */
-    sim_ev **heap;
+    flare_prng prng;    /* links: loss and jitter */
+    sim_heap_ent *heap; /* 4-ary min-heap on (time, seq) */
     size_t heap_len, heap_cap;
     flare_sim_trace_cb trace;
     void *trace_user;
