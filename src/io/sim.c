@@ -46,7 +46,7 @@ void flare_sim_del(flare_sim *sim)
             flare__sim_host_free(sim, (flare_sim_host *)n);
     }
     for (size_t i = 0; i < sim->n_lans; i++) {
-        flare__free(sim->mem, sim->lans[i]->name);
+        flare__free(sim->mem, sim->lans[i]->name.s);
         flare__free(sim->mem, sim->lans[i]);
     }
     flare__free(sim->mem, sim->lans);
@@ -54,6 +54,18 @@ void flare_sim_del(flare_sim *sim)
     flare__free(sim->mem, sim->routes);
     flare__free(sim->mem, sim->heap);
     flare__free(sim->mem, sim);
+}
+
+int flare__sim_name_set(const flare_mem *mem, sim_name *name, const char *s)
+{
+    name->s = flare__sim_strdup(mem, s);
+    if (!name->s)
+        return FLARE_ERR_NOMEM;
+    uint64_t h = FNV_OFFSET;
+    for (const char *c = name->s; *c; c++)
+        h = (h ^ (uint8_t)*c) * FNV_PRIME;
+    name->hash = h;
+    return 0;
 }
 
 char *flare__sim_strdup(const flare_mem *mem, const char *s)
@@ -182,13 +194,6 @@ void flare_sim_set_syn_timeout(flare_sim *sim, flare_tstamp timeout)
     sim->syn_timeout = timeout;
 }
 
-void flare__sim_hash(flare_sim *sim, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        sim->hash = (sim->hash ^ b[i]) * FNV_PRIME;
-}
-
 int flare_sim_step(flare_sim *sim)
 {
     if (sim->heap_len == 0)
@@ -197,8 +202,7 @@ int flare_sim_step(flare_sim *sim)
     sim->now = sim->heap[0].time;
     flare__sim_ev_cancel(sim, ev);
     sim->events++;
-    uint64_t rec[2] = {sim->now, (uint64_t)ev->kind};
-    flare__sim_hash(sim, rec, sizeof(rec));
+    sim->hash = flare__sim_mix(flare__sim_mix(sim->hash, sim->now), (uint64_t)ev->kind);
     switch (ev->kind) {
     case SIM_EV_PKT:
         flare__sim_pkt_event(sim, (sim_pkt *)ev);
@@ -246,24 +250,24 @@ uint64_t flare_sim_trace_hash(const flare_sim *sim)
     return sim->hash;
 }
 
-void flare__sim_trace(flare_sim *sim, const char *node, flare_sim_verdict v, const sim_pkt *p)
+void flare__sim_trace(flare_sim *sim, const sim_name *node, flare_sim_verdict v, const sim_pkt *p)
 {
     flare_sim_trace_rec r;
     memset(&r, 0, sizeof(r));
     r.time = sim->now;
-    r.node = node;
+    r.node = node->s;
     r.verdict = v;
     r.proto = p->proto;
     r.flags = p->flags;
     r.src = p->src;
     r.dst = p->dst;
     r.len = p->len;
-    uint64_t h[4] = {r.time, (uint64_t)v << 16 | (uint64_t)r.proto << 8 | r.flags, r.len,
-                     (uint64_t)r.src.port << 16 | r.dst.port};
-    flare__sim_hash(sim, h, sizeof(h));
-    flare__sim_hash(sim, r.src.ip, sizeof(r.src.ip));
-    flare__sim_hash(sim, r.dst.ip, sizeof(r.dst.ip));
-    flare__sim_hash(sim, node, strlen(node));
+    /* Word by word: this runs for every packet at every hop. */
+    uint64_t h = flare__sim_mix(sim->hash, r.time);
+    h = flare__sim_mix(h, (uint64_t)v << 16 | (uint64_t)r.proto << 8 | r.flags);
+    h = flare__sim_mix(h, (uint64_t)r.len << 32 | (uint64_t)r.src.port << 16 | r.dst.port);
+    h = flare__sim_mix_ip(flare__sim_mix_ip(h, &r.src), &r.dst);
+    sim->hash = flare__sim_mix(h, node->hash);
     if (sim->trace)
         sim->trace(&r, sim->trace_user);
 }

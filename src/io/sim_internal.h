@@ -35,6 +35,12 @@ typedef struct sim_heap_ent {
     sim_ev *ev;
 } sim_heap_ent;
 
+/* A node's or LAN's name, hashed once for the replay hash. */
+typedef struct sim_name {
+    char *s;
+    uint64_t hash;
+} sim_name;
+
 typedef struct sim_link_dir {
     flare_tstamp free_at;      /* when the transmitter is idle again */
     flare_tstamp last_arrival; /* keeps order when there is no jitter */
@@ -51,7 +57,7 @@ typedef struct sim_iface {
 
 struct flare_sim_lan {
     uint32_t id;
-    char *name;
+    sim_name name;
     sim_iface *gateway; /* the NAT's inside interface, or NULL */
 };
 
@@ -78,7 +84,7 @@ typedef struct sim_route {
 
 struct sim_node {
     int is_nat;
-    char *name;
+    sim_name name;
     sim_iface **ifaces;
     size_t n_ifaces;
 };
@@ -174,8 +180,9 @@ struct flare_sim {
 void flare__sim_ev_init(sim_ev *ev, int kind);
 void flare__sim_ev_schedule(flare_sim *sim, sim_ev *ev, flare_tstamp t);
 void flare__sim_ev_cancel(flare_sim *sim, sim_ev *ev);
-void flare__sim_hash(flare_sim *sim, const void *p, size_t n);
-void flare__sim_trace(flare_sim *sim, const char *node, flare_sim_verdict v, const sim_pkt *p);
+void flare__sim_trace(flare_sim *sim, const sim_name *node, flare_sim_verdict v, const sim_pkt *p);
+/* Copies s into name; 0 or FLARE_ERR_NOMEM. */
+int flare__sim_name_set(const flare_mem *mem, sim_name *name, const char *s);
 /* Uniform double in [0, 1). */
 double flare__sim_uniform(flare_prng *p);
 char *flare__sim_strdup(const flare_mem *mem, const char *s);

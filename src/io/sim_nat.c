@@ -52,7 +52,7 @@ flare_sim_nat *flare_sim_nat_new(flare_sim *sim, const char *name, flare_sim_lan
     n->node.is_nat = 1;
     n->sim = sim;
     n->booted = sim->now;
-    n->node.name = flare__sim_strdup(sim->mem, name);
+    int named = flare__sim_name_set(sim->mem, &n->node.name, name);
     if (cfg)
         n->cfg = *cfg;
     else
@@ -62,8 +62,8 @@ flare_sim_nat *flare_sim_nat_new(flare_sim *sim, const char *name, flare_sim_lan
     void **nodes = flare__realloc(sim->mem, sim->nodes, (sim->n_nodes + 1) * sizeof(void *));
     if (nodes)
         sim->nodes = (sim_node **)nodes;
-    if (!n->node.name || !nodes) {
-        flare__free(sim->mem, n->node.name);
+    if (named < 0 || !nodes) {
+        flare__free(sim->mem, n->node.name.s);
         flare__free(sim->mem, n);
         return NULL;
     }
@@ -96,7 +96,7 @@ void flare__sim_nat_free(flare_sim *sim, flare_sim_nat *n)
     for (size_t i = 0; i < n->node.n_ifaces; i++)
         flare__free(sim->mem, n->node.ifaces[i]);
     flare__free(sim->mem, n->node.ifaces);
-    flare__free(sim->mem, n->node.name);
+    flare__free(sim->mem, n->node.name.s);
     flare__free(sim->mem, n);
 }
 
@@ -179,7 +179,7 @@ static void drop(flare_sim_nat *n, flare_sim_verdict v, sim_pkt *p)
         n->st.dropped_filter++;
     else
         n->st.dropped_other++;
-    flare__sim_trace(n->sim, n->node.name, v, p);
+    flare__sim_trace(n->sim, &n->node.name, v, p);
     flare__free(n->sim->mem, p);
 }
 
@@ -190,7 +190,7 @@ static void unsolicited(flare_sim_nat *n, sim_pkt *p, int can_rst)
                                           &p->src, NULL, 0);
         if (rst) {
             n->st.rst_sent++;
-            flare__sim_trace(n->sim, n->node.name, FLARE_SIM_SENT, rst);
+            flare__sim_trace(n->sim, &n->node.name, FLARE_SIM_SENT, rst);
             flare__sim_link_send(n->sim, n->out, 0, rst);
         }
     }
@@ -241,7 +241,7 @@ static void from_inside(flare_sim_nat *n, sim_pkt *p)
     if (translate_out(n, p) < 0)
         return;
     if (!to_self) {
-        flare__sim_trace(n->sim, n->node.name, FLARE_SIM_FORWARDED, p);
+        flare__sim_trace(n->sim, &n->node.name, FLARE_SIM_FORWARDED, p);
         flare__sim_link_send(n->sim, n->out, 0, p);
         return;
     }
@@ -254,7 +254,7 @@ static void from_inside(flare_sim_nat *n, sim_pkt *p)
     }
     p->dst = m->in;
     n->st.hairpinned++;
-    flare__sim_trace(n->sim, n->node.name, FLARE_SIM_HAIRPINNED, p);
+    flare__sim_trace(n->sim, &n->node.name, FLARE_SIM_HAIRPINNED, p);
     flare__sim_link_send(n->sim, n->in, 0, p);
 }
 
@@ -271,7 +271,7 @@ static void from_outside(flare_sim_nat *n, sim_pkt *p)
         return;
     }
     p->dst = m->in;
-    flare__sim_trace(n->sim, n->node.name, FLARE_SIM_FORWARDED, p);
+    flare__sim_trace(n->sim, &n->node.name, FLARE_SIM_FORWARDED, p);
     flare__sim_link_send(n->sim, n->in, 0, p);
 }
 

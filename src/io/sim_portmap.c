@@ -186,7 +186,7 @@ void flare__sim_portmap_input(flare_sim_nat *n, sim_pkt *p)
 {
     flare_sim *sim = n->sim;
     n->st.portmap_requests++;
-    flare__sim_trace(sim, n->node.name, FLARE_SIM_DELIVERED, p);
+    flare__sim_trace(sim, &n->node.name, FLARE_SIM_DELIVERED, p);
     uint8_t resp[PM_RESP_MAX];
     size_t len = 0;
     int v = p->len ? p->data[0] : -1;
@@ -208,7 +208,7 @@ void flare__sim_portmap_input(flare_sim_nat *n, sim_pkt *p)
         from.port = FLARE_PORTMAP_SERVER_PORT;
         sim_pkt *r = flare__sim_pkt_new(sim, SIM_UDP, 0, &from, &p->src, resp, len);
         if (r) {
-            flare__sim_trace(sim, n->node.name, FLARE_SIM_SENT, r);
+            flare__sim_trace(sim, &n->node.name, FLARE_SIM_SENT, r);
             flare__sim_link_send(sim, n->in, 0, r);
         }
     }

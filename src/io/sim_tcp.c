@@ -490,7 +490,7 @@ void flare__sim_tcp_input(flare_sim_host *h, sim_pkt *p)
 {
     flare_io_sock *s = find_conn(h, &p->dst, &p->src);
     int listening = p->flags == FLARE_SIM_SYN && find_listener(h, &p->dst);
-    flare__sim_trace(h->sim, h->node.name,
+    flare__sim_trace(h->sim, &h->node.name,
                      s || listening ? FLARE_SIM_DELIVERED : FLARE_SIM_DROP_NOSOCKET, p);
     if (s)
         conn_input(s, p);
