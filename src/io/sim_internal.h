@@ -188,6 +188,8 @@ double flare__sim_uniform(flare_prng *p);
 char *flare__sim_strdup(const flare_mem *mem, const char *s);
 
 /* sim_net.c */
+/* Appends p to the pointer array *arr of *n entries; 0 or FLARE_ERR_NOMEM. */
+int flare__sim_push_ptr(flare_sim *sim, void ***arr, size_t *n, void *p);
 sim_pkt *flare__sim_pkt_new(flare_sim *sim, uint8_t proto, uint8_t flags, const flare_ipaddr *src,
                             const flare_ipaddr *dst, const uint8_t *data, size_t len);
 /* Puts p on the link of iface in direction dir (0 up, 1 down); takes p. */

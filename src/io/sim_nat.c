@@ -59,15 +59,11 @@ flare_sim_nat *flare_sim_nat_new(flare_sim *sim, const char *name, flare_sim_lan
         flare_sim_nat_config_default(&n->cfg);
     flare__sim_nat_map_init(n);
     flare_prng_seed(&n->prng, sim->seed * 0xd1b54a32d192ed03ULL + sim->n_nodes + 1);
-    void **nodes = flare__realloc(sim->mem, sim->nodes, (sim->n_nodes + 1) * sizeof(void *));
-    if (nodes)
-        sim->nodes = (sim_node **)nodes;
-    if (named < 0 || !nodes) {
+    if (named < 0 || flare__sim_push_ptr(sim, (void ***)&sim->nodes, &sim->n_nodes, n) < 0) {
         flare__free(sim->mem, n->node.name.s);
         flare__free(sim->mem, n);
         return NULL;
     }
-    sim->nodes[sim->n_nodes++] = &n->node;
     /* From here on n is owned by sim (freed by flare_sim_del even on error). */
     n->out = flare__sim_iface_new(sim, &n->node, outside, &oa);
     n->in = n->out ? flare__sim_iface_new(sim, &n->node, inside, &ia) : NULL;

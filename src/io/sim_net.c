@@ -5,13 +5,17 @@
 #include "core/mem.h"
 #include "io/sim_internal.h"
 
-static int push_ptr(flare_sim *sim, void ***arr, size_t *n, void *p)
+/* The array's room is the smallest power of two >= *n: it doubles when a
+ * push finds it full, so adding N nodes copies O(N) pointers, not O(N^2). */
+int flare__sim_push_ptr(flare_sim *sim, void ***arr, size_t *n, void *p)
 {
-    void **a = flare__realloc(sim->mem, *arr, (*n + 1) * sizeof(void *));
-    if (!a)
-        return FLARE_ERR_NOMEM;
-    a[(*n)++] = p;
-    *arr = a;
+    if ((*n & (*n - 1)) == 0) {
+        void **a = flare__realloc(sim->mem, *arr, (*n ? *n * 2 : 1) * sizeof(void *));
+        if (!a)
+            return FLARE_ERR_NOMEM;
+        *arr = a;
+    }
+    (*arr)[(*n)++] = p;
     return 0;
 }
 
@@ -26,7 +30,7 @@ flare_sim_lan *flare_sim_lan_new(flare_sim *sim, const char *name)
     if (!lan)
         return NULL;
     if (flare__sim_name_set(sim->mem, &lan->name, name) < 0 ||
-        push_ptr(sim, (void ***)&sim->lans, &sim->n_lans, lan) < 0) {
+        flare__sim_push_ptr(sim, (void ***)&sim->lans, &sim->n_lans, lan) < 0) {
         flare__free(sim->mem, lan->name.s);
         flare__free(sim->mem, lan);
         return NULL;
@@ -124,7 +128,7 @@ sim_iface *flare__sim_iface_new(flare_sim *sim, sim_node *node, flare_sim_lan *l
     ifc->node = node;
     ifc->ip = *ip;
     ifc->ip.port = 0;
-    if (push_ptr(sim, (void ***)&node->ifaces, &node->n_ifaces, ifc) < 0) {
+    if (flare__sim_push_ptr(sim, (void ***)&node->ifaces, &node->n_ifaces, ifc) < 0) {
         flare__free(sim->mem, ifc);
         return NULL;
     }
@@ -151,7 +155,7 @@ flare_sim_host *flare_sim_host_new(flare_sim *sim, const char *name)
     flare__sim_htab_init(&h->ports, sim->mem);
     /* Per-host streams: a host's randomness does not depend on other hosts. */
     flare_prng_seed(&h->prng, sim->seed * 0x9e3779b97f4a7c15ULL + sim->n_nodes + 1);
-    if (named < 0 || push_ptr(sim, (void ***)&sim->nodes, &sim->n_nodes, h) < 0) {
+    if (named < 0 || flare__sim_push_ptr(sim, (void ***)&sim->nodes, &sim->n_nodes, h) < 0) {
         flare__free(sim->mem, h->node.name.s);
         flare__free(sim->mem, h);
         return NULL;
