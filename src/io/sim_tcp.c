@@ -238,10 +238,39 @@ static void pump(flare_io_sock *s)
     }
     flare_buf_consume(&s->tx, s->tx_head);
     s->tx_head = 0;
+    if (s->tx.len == 0 && s->tx.cap)
+        flare_buf_free(&s->tx); /* idle sockets hold no buffer */
     if (s->closed && s->fin_sent)
         sock_destroy(s); /* an orphan that has flushed everything */
     else
         check_drain(s);
+}
+
+/* A write to an idle socket on a link without a rate limit: what the
+ * peer's window takes leaves at once, segmented as pump would, and only the
+ * rest is queued. Returns 1 if it handled the write, 0 if pump must. */
+static int write_direct(flare_io_sock *s, const uint8_t *data, size_t len, int *rv)
+{
+    const sim_iface *ifc = s->ifc;
+    if (s->state != SIM_TCP_EST || s->dead || s->tx.len || s->ev_pump.idx != SIZE_MAX ||
+        ifc->link.rate || ifc->dir[0].free_at > s->h->sim->now)
+        return 0;
+    uint64_t inflight = s->snd_off - s->peer_acked;
+    size_t room = inflight >= FLARE_SIM_RCVBUF ? 0 : (size_t)(FLARE_SIM_RCVBUF - inflight);
+    size_t now = len < room ? len : room;
+    *rv = now < len ? flare_buf_append(&s->tx, data + now, len - now) : 0;
+    if (*rv < 0)
+        return 1;
+    if (len > s->lowat)
+        s->above_lowat = 1;
+    for (size_t off = 0; off < now;) {
+        size_t n = now - off > FLARE_SIM_MSS ? FLARE_SIM_MSS : now - off;
+        send_pkt(s->h, s->ifc, FLARE_SIM_ACK, &s->local, &s->remote, s->snd_off, data + off, n);
+        s->snd_off += n;
+        off += n;
+    }
+    check_drain(s);
+    return 1;
 }
 
 /* Tells the peer how far we consumed, once half a window has been: the
@@ -461,7 +490,7 @@ void flare__sim_tcp_input(flare_sim_host *h, sim_pkt *p)
 {
     flare_io_sock *s = find_conn(h, &p->dst, &p->src);
     int listening = p->flags == FLARE_SIM_SYN && find_listener(h, &p->dst);
-    flare__sim_trace(h->sim, h->node.name,
+    flare__sim_trace(h->sim, &h->node.name,
                      s || listening ? FLARE_SIM_DELIVERED : FLARE_SIM_DROP_NOSOCKET, p);
     if (s)
         conn_input(s, p);
@@ -656,7 +685,10 @@ int flare__sim_sock_write(flare_io_sock *s, const uint8_t *data, size_t len)
 {
     if (s->closed || s->shut || s->state == SIM_TCP_FAILED)
         return FLARE_ERR_STATE;
-    int rv = flare_buf_append(&s->tx, data, len);
+    int rv;
+    if (write_direct(s, data, len, &rv))
+        return rv;
+    rv = flare_buf_append(&s->tx, data, len);
     if (rv < 0)
         return rv;
     if (s->tx.len - s->tx_head > s->lowat)
