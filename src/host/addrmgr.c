@@ -58,7 +58,8 @@ struct flare_addrmgr {
     size_t nlisten;
     obs *obs;
     size_t nobs;
-    agg *agg; /* scratch, max_observations */
+    size_t cap; /* of obs and the scratch arrays: grows to max_observations */
+    agg *agg;   /* scratch, max_observations */
     size_t nagg;
     uint32_t *tmp;    /* scratch: agg index of each observation */
     uint32_t *ids[8]; /* scratch: per-observation ids and counters */
@@ -508,6 +509,48 @@ static int apply_settings(flare_addrmgr_settings *d, const flare_addrmgr_setting
     return 0;
 }
 
+/* Doubles the arrays (from 8) up to max_observations: a host that hears
+ * from few observers, as most in a large network, stays small. The scratch
+ * arrays are reallocated empty; the observations are kept. */
+static int grow(flare_addrmgr *m)
+{
+    size_t max = m->s.max_observations, n = m->cap ? m->cap * 2 : 8;
+    n = n < max ? n : max;
+    size_t tsize = 16;
+    while (tsize < 2 * n)
+        tsize *= 2;
+    obs *o = flare__calloc(m->mem, n, sizeof(*o));
+    agg *a = flare__calloc(m->mem, n, sizeof(*a));
+    uint32_t *tmp = flare__calloc(m->mem, n, sizeof(*tmp));
+    uint32_t *table = flare__calloc(m->mem, tsize, sizeof(*table));
+    uint32_t *ids = flare__calloc(m->mem, 8 * n, sizeof(*ids));
+    if (!o || !a || !tmp || !table || !ids) {
+        flare__free(m->mem, o);
+        flare__free(m->mem, a);
+        flare__free(m->mem, tmp);
+        flare__free(m->mem, table);
+        flare__free(m->mem, ids);
+        return FLARE_ERR_NOMEM;
+    }
+    if (m->nobs)
+        memcpy(o, m->obs, m->nobs * sizeof(*o));
+    flare__free(m->mem, m->obs);
+    flare__free(m->mem, m->agg);
+    flare__free(m->mem, m->tmp);
+    flare__free(m->mem, m->table);
+    flare__free(m->mem, m->ids[0]);
+    m->obs = o;
+    m->agg = a;
+    m->tmp = tmp;
+    m->table = table;
+    m->table_size = tsize;
+    for (size_t i = 0; i < 8; i++)
+        m->ids[i] = ids + i * n;
+    m->cap = n;
+    m->built = 0; /* agg was dropped */
+    return 0;
+}
+
 int flare_addrmgr_new(flare_addrmgr **out, const flare_addrmgr_settings *s, const flare_mem *mem)
 {
     if (!out)
@@ -522,16 +565,7 @@ int flare_addrmgr_new(flare_addrmgr **out, const flare_addrmgr_settings *s, cons
         return FLARE_ERR_NOMEM;
     m->mem = mem;
     m->s = set;
-    m->obs = flare__calloc(mem, set.max_observations, sizeof(*m->obs));
-    m->agg = flare__calloc(mem, set.max_observations, sizeof(*m->agg));
-    m->tmp = flare__calloc(mem, set.max_observations, sizeof(*m->tmp));
-    for (m->table_size = 16; m->table_size < 2 * set.max_observations;)
-        m->table_size *= 2;
-    m->table = flare__calloc(mem, m->table_size, sizeof(*m->table));
-    m->ids[0] = flare__calloc(mem, 8 * set.max_observations, sizeof(uint32_t));
-    for (size_t i = 1; i < 8 && m->ids[0]; i++)
-        m->ids[i] = m->ids[0] + i * set.max_observations;
-    if (!m->obs || !m->agg || !m->tmp || !m->table || !m->ids[0]) {
+    if (grow(m) < 0) {
         flare_addrmgr_del(m);
         return FLARE_ERR_NOMEM;
     }
@@ -657,7 +691,8 @@ int flare_addrmgr_observe(flare_addrmgr *m, const flare_peerid *observer,
            !(flare_peerid_equal(&m->obs[i].observer, observer) && same_socket(&m->obs[i], &o)))
         i++;
     if (i == m->nobs) {
-        if (m->nobs == m->s.max_observations)
+        /* Full (or no memory to grow): make room as at the bound. */
+        if (m->nobs == m->cap && (m->cap == m->s.max_observations || grow(m) < 0))
             evict_one(m);
         i = m->nobs++;
     }

@@ -161,7 +161,7 @@ struct flare_conn {
     flare_io_timer *timer;
     flare_tstamp handshake_deadline;
     flare_tstamp idle_since;
-    flare_mss mss;
+    flare_mss *mss; /* while negotiating (conn.c) */
     int mss_active;
     /* The security protocol (NULL until multistream chose one) and its
      * session; security names it (static) for flare_conn_security. */
