@@ -58,7 +58,8 @@ struct flare_addrmgr {
     size_t nlisten;
     obs *obs;
     size_t nobs;
-    agg *agg; /* scratch, max_observations */
+    size_t cap; /* of obs and the scratch arrays: grows to max_observations */
+    agg *agg;   /* scratch, max_observations */
     size_t nagg;
     uint32_t *tmp;    /* scratch: agg index of each observation */
     uint32_t *ids[8]; /* scratch: per-observation ids and counters */
@@ -66,6 +67,11 @@ struct flare_addrmgr {
     size_t table_size;
     uint64_t version;
     uint64_t fingerprint;
+    /* build()'s result (m->agg sorted, votes) stays valid until an
+     * observation changes or the first inactive one expires. */
+    int built;
+    flare_tstamp built_until;
+    nat_votes votes;
     flare_tstamp now; /* latest time passed in (for listen-address changes) */
 };
 
@@ -171,6 +177,8 @@ static void expire(flare_addrmgr *m, flare_tstamp now)
     for (size_t i = 0; i < m->nobs; i++)
         if (is_live(&m->obs[i], m->s.ttl, now))
             m->obs[w++] = m->obs[i];
+    if (w != m->nobs)
+        m->built = 0;
     m->nobs = w;
 }
 
@@ -178,11 +186,23 @@ static void expire(flare_addrmgr *m, flare_tstamp now)
  * `what`, found through a hash table, so distinct counts are O(n). */
 enum { K_GROUP = 1, K_SOCKET = 2, K_SEEN = 4, K_KEY = 8, K_FP = 16 };
 
+/* A word at a time: interning runs over every observation several times
+ * per change, so a byte-wise hash showed in profiles of busy nodes. */
 static uint64_t mix(uint64_t h, const void *p, size_t n)
 {
     const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001b3ULL;
+    for (; n >= 8; b += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, b, 8);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+        h ^= h >> 29;
+    }
+    if (n) {
+        uint64_t w = (uint64_t)n << 56;
+        memcpy(&w, b, n);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+        h ^= h >> 29;
+    }
     return h;
 }
 
@@ -201,7 +221,7 @@ static uint64_t hash_by(const obs *o, unsigned what)
         h = mix(h, &o->eligible, 1);
     if (what & K_KEY)
         h = mix(h, &o->local.port, 2);
-    return h;
+    return h ^ (h >> 32);
 }
 
 static int eq_by(const obs *a, const obs *b, unsigned what)
@@ -222,8 +242,11 @@ static int eq_by(const obs *a, const obs *b, unsigned what)
 
 static void intern(flare_addrmgr *m, unsigned what, uint32_t *ids)
 {
-    size_t mask = m->table_size - 1;
-    for (size_t i = 0; i < m->table_size; i++)
+    size_t size = 16; /* at most half full, as small as that allows */
+    while (size < 2 * m->nobs && size < m->table_size)
+        size *= 2;
+    size_t mask = size - 1;
+    for (size_t i = 0; i < size; i++)
         m->table[i] = UINT32_MAX;
     for (size_t i = 0; i < m->nobs; i++) {
         size_t slot = (size_t)hash_by(&m->obs[i], what) & mask;
@@ -361,6 +384,10 @@ static int agg_before(const flare_addrmgr *m, const agg *a, const agg *b)
 static void build(flare_addrmgr *m, flare_tstamp now, nat_votes *v)
 {
     expire(m, now);
+    if (m->built && now < m->built_until) {
+        *v = m->votes;
+        return;
+    }
     count_votes(m, v);
     unsigned groups[2][3];
     eligible_groups(m, groups);
@@ -377,6 +404,9 @@ static void build(flare_addrmgr *m, flare_tstamp now, nat_votes *v)
             m->agg[j] = m->agg[j - 1];
         m->agg[j] = a;
     }
+    m->votes = *v;
+    m->built = 1;
+    m->built_until = flare_addrmgr_expiry(m);
 }
 
 /* Builds the external address of agg k for listen address l: the observed
@@ -479,6 +509,48 @@ static int apply_settings(flare_addrmgr_settings *d, const flare_addrmgr_setting
     return 0;
 }
 
+/* Doubles the arrays (from 8) up to max_observations: a host that hears
+ * from few observers, as most in a large network, stays small. The scratch
+ * arrays are reallocated empty; the observations are kept. */
+static int grow(flare_addrmgr *m)
+{
+    size_t max = m->s.max_observations, n = m->cap ? m->cap * 2 : 8;
+    n = n < max ? n : max;
+    size_t tsize = 16;
+    while (tsize < 2 * n)
+        tsize *= 2;
+    obs *o = flare__calloc(m->mem, n, sizeof(*o));
+    agg *a = flare__calloc(m->mem, n, sizeof(*a));
+    uint32_t *tmp = flare__calloc(m->mem, n, sizeof(*tmp));
+    uint32_t *table = flare__calloc(m->mem, tsize, sizeof(*table));
+    uint32_t *ids = flare__calloc(m->mem, 8 * n, sizeof(*ids));
+    if (!o || !a || !tmp || !table || !ids) {
+        flare__free(m->mem, o);
+        flare__free(m->mem, a);
+        flare__free(m->mem, tmp);
+        flare__free(m->mem, table);
+        flare__free(m->mem, ids);
+        return FLARE_ERR_NOMEM;
+    }
+    if (m->nobs)
+        memcpy(o, m->obs, m->nobs * sizeof(*o));
+    flare__free(m->mem, m->obs);
+    flare__free(m->mem, m->agg);
+    flare__free(m->mem, m->tmp);
+    flare__free(m->mem, m->table);
+    flare__free(m->mem, m->ids[0]);
+    m->obs = o;
+    m->agg = a;
+    m->tmp = tmp;
+    m->table = table;
+    m->table_size = tsize;
+    for (size_t i = 0; i < 8; i++)
+        m->ids[i] = ids + i * n;
+    m->cap = n;
+    m->built = 0; /* agg was dropped */
+    return 0;
+}
+
 int flare_addrmgr_new(flare_addrmgr **out, const flare_addrmgr_settings *s, const flare_mem *mem)
 {
     if (!out)
@@ -493,16 +565,7 @@ int flare_addrmgr_new(flare_addrmgr **out, const flare_addrmgr_settings *s, cons
         return FLARE_ERR_NOMEM;
     m->mem = mem;
     m->s = set;
-    m->obs = flare__calloc(mem, set.max_observations, sizeof(*m->obs));
-    m->agg = flare__calloc(mem, set.max_observations, sizeof(*m->agg));
-    m->tmp = flare__calloc(mem, set.max_observations, sizeof(*m->tmp));
-    for (m->table_size = 16; m->table_size < 2 * set.max_observations;)
-        m->table_size *= 2;
-    m->table = flare__calloc(mem, m->table_size, sizeof(*m->table));
-    m->ids[0] = flare__calloc(mem, 8 * set.max_observations, sizeof(uint32_t));
-    for (size_t i = 1; i < 8 && m->ids[0]; i++)
-        m->ids[i] = m->ids[0] + i * set.max_observations;
-    if (!m->obs || !m->agg || !m->tmp || !m->table || !m->ids[0]) {
+    if (grow(m) < 0) {
         flare_addrmgr_del(m);
         return FLARE_ERR_NOMEM;
     }
@@ -577,6 +640,7 @@ static void evict_one(flare_addrmgr *m)
             victim = i;
     }
     m->obs[victim] = m->obs[--m->nobs];
+    m->built = 0;
 }
 
 /* Validates a report and fills o (all but observer and times). */
@@ -627,11 +691,13 @@ int flare_addrmgr_observe(flare_addrmgr *m, const flare_peerid *observer,
            !(flare_peerid_equal(&m->obs[i].observer, observer) && same_socket(&m->obs[i], &o)))
         i++;
     if (i == m->nobs) {
-        if (m->nobs == m->s.max_observations)
+        /* Full (or no memory to grow): make room as at the bound. */
+        if (m->nobs == m->cap && (m->cap == m->s.max_observations || grow(m) < 0))
             evict_one(m);
         i = m->nobs++;
     }
     m->obs[i] = o;
+    m->built = 0;
     refresh(m, now);
     return 0;
 }
@@ -654,10 +720,12 @@ int flare_addrmgr_conn_closed(flare_addrmgr *m, const flare_peerid *observer,
         if (o->active || o->last < now) {
             o->active = 0;
             o->last = now;
+            m->built = 0;
         }
         n++;
     }
-    refresh(m, now);
+    /* No refresh: a closed observation stays live for the ttl, so what we
+     * advertise is unchanged now; its expiry is the timer's (expiry()). */
     return n;
 }
 
@@ -717,8 +785,7 @@ flare_nat_type flare_addrmgr_nat_type(flare_addrmgr *m, flare_tstamp now, int fa
     if (!m || (family != 4 && family != 6))
         return FLARE_NAT_UNKNOWN;
     nat_votes v;
-    expire(m, now);
-    count_votes(m, &v);
+    build(m, now, &v);
     return decide(&v, fam_idx(family), proto_idx(proto));
 }
 

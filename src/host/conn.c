@@ -86,11 +86,41 @@ void flare__conn_accepted(flare_conn *c)
     flare__conn_arm_timer(c);
 }
 
+/* ---- multistream -------------------------------------------------------------- */
+
+/* The negotiation state lives only while a negotiation runs: ~1 KB that an
+ * established connection (a DHT node holds thousands) does not need. */
+static int conn_mss_init(flare_conn *c, const flare_mss_settings *ms)
+{
+    c->mss = flare__calloc(&c->rc.mem, 1, sizeof(*c->mss));
+    if (!c->mss)
+        return FLARE_ERR_NOMEM;
+    int rv = flare_mss_init(c->mss, ms, &c->rc.mem);
+    if (rv) {
+        flare__free(&c->rc.mem, c->mss);
+        c->mss = NULL;
+        return rv;
+    }
+    c->mss_active = 1;
+    return 0;
+}
+
+static void conn_mss_free(flare_conn *c)
+{
+    if (c->mss) {
+        flare_mss_free(c->mss);
+        flare__free(&c->rc.mem, c->mss);
+        c->mss = NULL;
+    }
+    c->mss_active = 0;
+}
+
 /* ---- teardown ------------------------------------------------------------------ */
 
 static void conn_unlink(flare_conn *c)
 {
     flare_host *h = c->host;
+    flare__conn_index_remove(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -136,8 +166,7 @@ void flare__conn_destroy(flare_conn *c)
     flare__conn_free_dead_streams(c);
     conn_unlink(c);
     h->io->ops->timer_del(c->timer);
-    if (c->mss_active)
-        flare_mss_free(&c->mss);
+    conn_mss_free(c);
     if (c->sec_st)
         c->sec->free(c->sec_st);
     if (c->mux_st && c->mux_owned)
@@ -424,11 +453,9 @@ void flare__conn_start_upgrade(flare_conn *c)
      * selection) instead of waiting a round trip for the echo; the echo is
      * consumed when it arrives (process_wire). */
     ms.optimistic = c->initiator && h->nsecs == 1;
-    int rv = flare_mss_init(&c->mss, &ms, &c->rc.mem);
-    if (rv == 0) {
-        c->mss_active = 1;
-        rv = flare_mss_start(&c->mss, &c->wire);
-    }
+    int rv = conn_mss_init(c, &ms);
+    if (rv == 0)
+        rv = flare_mss_start(c->mss, &c->wire);
     if (rv == 0 && ms.optimistic)
         rv = start_security(c, h->secs[0]); /* the mss stays active for the echo */
     if (rv) {
@@ -504,6 +531,7 @@ static void conn_ready(flare_conn *c, const flare_pubkey *key)
 {
     flare_host *h = c->host;
     c->state = FLARE__CONN_READY;
+    flare__conn_index_add(c);
     c->opened_reported = 1;
     flare__connmgr_conn_opened(c);
     flare__rc_conn_ready(c); /* frees its handshake slot */
@@ -548,12 +576,11 @@ static int after_handshake(flare_conn *c)
     ms.role = c->initiator ? FLARE_MSS_DIALER : FLARE_MSS_LISTENER;
     ms.protocols = c->host->mux_ids;
     ms.nprotocols = c->host->nmuxers;
-    rv = flare_mss_init(&c->mss, &ms, &c->rc.mem);
+    rv = conn_mss_init(c, &ms);
     if (rv)
         return rv;
-    c->mss_active = 1;
     c->state = FLARE__CONN_MSS_MUXER;
-    return flare_mss_start(&c->mss, &c->tmp);
+    return flare_mss_start(c->mss, &c->tmp);
 }
 
 /* Runs the multistream muxer negotiation and the muxer over c->plain_in. */
@@ -562,17 +589,16 @@ static int process_plain(flare_conn *c)
     flare_tstamp now = flare_io_now(c->host->io);
     if (c->state == FLARE__CONN_MSS_MUXER) {
         size_t used = 0;
-        int rv = flare_mss_recv(&c->mss, c->plain_in.base, c->plain_in.len, &used, &c->tmp);
+        int rv = flare_mss_recv(c->mss, c->plain_in.base, c->plain_in.len, &used, &c->tmp);
         flare_buf_consume(&c->plain_in, used);
         if (rv < 0)
             return rv;
         if (rv == 0)
             return 0;
-        const flare__muxer *mx = find_muxer(c->host, flare_mss_selected(&c->mss));
+        const flare__muxer *mx = find_muxer(c->host, flare_mss_selected(c->mss));
         if (!mx)
             return FLARE_ERR_NEGOTIATION;
-        flare_mss_free(&c->mss);
-        c->mss_active = 0;
+        conn_mss_free(c);
         rv = start_muxer(c, mx);
         if (rv)
             return rv;
@@ -595,11 +621,11 @@ static int process_plain(flare_conn *c)
 /* Raw bytes during multistream security negotiation; returns the bytes used. */
 static int process_mss_security(flare_conn *c, const uint8_t *data, size_t len, size_t *used)
 {
-    int rv = flare_mss_recv(&c->mss, data, len, used, &c->wire);
+    int rv = flare_mss_recv(c->mss, data, len, used, &c->wire);
     if (rv <= 0)
         return rv;
     /* The listener accepts only what we offer. */
-    const char *id = flare_mss_selected(&c->mss);
+    const char *id = flare_mss_selected(c->mss);
     const flare__security *sec = flare__security_find(id, strlen(id));
     flare_host *h = c->host;
     size_t i = 0;
@@ -607,8 +633,7 @@ static int process_mss_security(flare_conn *c, const uint8_t *data, size_t len, 
         i++;
     if (i == h->nsecs)
         return FLARE_ERR_NEGOTIATION;
-    flare_mss_free(&c->mss);
-    c->mss_active = 0;
+    conn_mss_free(c);
     return start_security(c, sec);
 }
 
@@ -617,10 +642,9 @@ static int process_mss_security(flare_conn *c, const uint8_t *data, size_t len, 
  * ("na": the listener does not speak our only security protocol). */
 static int confirm_security(flare_conn *c, const uint8_t *data, size_t len, size_t *used)
 {
-    int rv = flare_mss_recv(&c->mss, data, len, used, &c->wire);
+    int rv = flare_mss_recv(c->mss, data, len, used, &c->wire);
     if (rv == 1) {
-        flare_mss_free(&c->mss);
-        c->mss_active = 0;
+        conn_mss_free(c);
     }
     return rv < 0 ? rv : 0;
 }

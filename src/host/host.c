@@ -198,6 +198,7 @@ void flare_host_del(flare_host *h)
     flare__gater_free(h);
     flare__connmgr_free(h);
     flare__rc_del(h);
+    flare__free(h->mem, h->by_peer);
     flare_privkey_clear(&h->key);
     flare__free(h->mem, h);
 }
@@ -389,16 +390,85 @@ size_t flare_host_num_conns(const flare_host *h)
     return h->nconns;
 }
 
+static size_t peer_slot(const flare_peerid *p, size_t size)
+{
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+    for (size_t i = 0; i < p->len; i++)
+        h = (h ^ p->bytes[i]) * 0x100000001b3ULL;
+    return (size_t)(h ^ (h >> 32)) & (size - 1);
+}
+
+/* Doubles the index; without memory the chains just get longer. */
+static void index_grow(flare_host *h)
+{
+    size_t n = h->by_peer_size ? h->by_peer_size * 2 : 16;
+    flare_conn **t = flare__calloc(h->mem, n, sizeof(*t));
+    if (!t)
+        return;
+    for (size_t i = 0; i < h->by_peer_size; i++)
+        for (flare_conn *c = h->by_peer[i], *next; c; c = next) {
+            next = c->peer_next;
+            size_t s = peer_slot(&c->peer, n);
+            c->peer_next = t[s];
+            t[s] = c;
+        }
+    flare__free(h->mem, h->by_peer);
+    h->by_peer = t;
+    h->by_peer_size = n;
+}
+
+void flare__conn_index_add(flare_conn *c)
+{
+    flare_host *h = c->host;
+    if (c->indexed)
+        return;
+    if (h->by_peer_count >= h->by_peer_size)
+        index_grow(h);
+    if (!h->by_peer) {
+        h->by_peer_lossy = 1; /* flare_host_conn_to falls back to the list */
+        return;
+    }
+    size_t s = peer_slot(&c->peer, h->by_peer_size);
+    c->peer_next = h->by_peer[s];
+    h->by_peer[s] = c;
+    c->indexed = 1;
+    h->by_peer_count++;
+}
+
+void flare__conn_index_remove(flare_conn *c)
+{
+    flare_host *h = c->host;
+    if (!c->indexed)
+        return;
+    flare_conn **pp = &h->by_peer[peer_slot(&c->peer, h->by_peer_size)];
+    while (*pp != c)
+        pp = &(*pp)->peer_next;
+    *pp = c->peer_next;
+    c->peer_next = NULL;
+    c->indexed = 0;
+    h->by_peer_count--;
+}
+
+/* Direct beats limited; among equals the newest (highest id) wins. */
+static flare_conn *better(flare_conn *best, flare_conn *c, const flare_peerid *peer)
+{
+    if (c->state != FLARE__CONN_READY || c->close_pending || !flare_peerid_equal(&c->peer, peer))
+        return best;
+    if (!best || (best->limited && !c->limited) ||
+        (best->limited == c->limited && c->id > best->id))
+        return c;
+    return best;
+}
+
 flare_conn *flare_host_conn_to(flare_host *h, const flare_peerid *peer)
 {
     flare_conn *best = NULL;
-    for (flare_conn *c = h->conns; c; c = c->next) {
-        if (c->state != FLARE__CONN_READY || c->close_pending ||
-            !flare_peerid_equal(&c->peer, peer))
-            continue;
-        /* Direct beats limited; among equals the newest (list head) wins. */
-        if (!best || (best->limited && !c->limited))
-            best = c;
+    if (h->by_peer_lossy) {
+        for (flare_conn *c = h->conns; c; c = c->next)
+            best = better(best, c, peer);
+    } else if (h->by_peer) {
+        for (flare_conn *c = h->by_peer[peer_slot(peer, h->by_peer_size)]; c; c = c->peer_next)
+            best = better(best, c, peer);
     }
     return best;
 }

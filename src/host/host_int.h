@@ -136,6 +136,8 @@ typedef struct flare__mig_ref {
 
 struct flare_conn {
     flare_conn *next, *prev;
+    flare_conn *peer_next; /* chain in the host's by-peer index (ready ones) */
+    int indexed;
     flare_host *host;
     uint64_t id;
     flare__conn_state state;
@@ -159,7 +161,7 @@ struct flare_conn {
     flare_io_timer *timer;
     flare_tstamp handshake_deadline;
     flare_tstamp idle_since;
-    flare_mss mss;
+    flare_mss *mss; /* while negotiating (conn.c) */
     int mss_active;
     /* The security protocol (NULL until multistream chose one) and its
      * session; security names it (static) for flare_conn_security. */
@@ -219,6 +221,12 @@ struct flare_host {
     flare__listener *listeners;
     flare_conn *conns;
     size_t nconns;
+    /* Ready connections by peer ID hash, chained through peer_next: a node
+     * of a large network holds thousands, and flare_host_conn_to runs for
+     * every DHT reply. Grows at load factor 1. */
+    flare_conn **by_peer;
+    size_t by_peer_size, by_peer_count;
+    int by_peer_lossy; /* an add found no memory: the list is the truth */
     uint64_t next_conn_id;
     flare__defer *defers, **defers_tail;
     flare_io_timer *defer_timer;
@@ -336,6 +344,10 @@ void flare__dial_complete(flare_conn *c, int status);
 /* connect.c: flare_host_connect's ranked, staggered dials. */
 #define FLARE__DIAL_STAGGER (250 * FLARE_NS_PER_MS)
 void flare__connect_free_all(flare_host *h);
+
+/* host.c: the by-peer index of ready connections (flare_host_conn_to). */
+void flare__conn_index_add(flare_conn *c);
+void flare__conn_index_remove(flare_conn *c);
 
 /* peerstore.c: a growing hash table of peers. Peers with an open connection
  * are pinned; above max_peers entries (default FLARE__PEERSTORE_MAX_PEERS)

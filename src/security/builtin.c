@@ -7,10 +7,12 @@
 
 extern const flare__security flare__sec_noise;
 extern const flare__security flare__sec_tls;
+extern const flare__security flare__sec_plaintext; /* simulations only */
 
 static const flare__security *const builtin[] = {
     &flare__sec_noise,
     &flare__sec_tls,
+    &flare__sec_plaintext,
 };
 
 const flare__security *flare__security_find(const char *id, size_t len)

@@ -4,7 +4,9 @@
  * js-libp2p's reservation store + relay discovery).
  *
  * Candidates are static relays (in the order added), then connected peers
- * that announced the hop protocol (in the order identified). Reservations go
+ * that announced the hop protocol, taken in random order (so that the peers
+ * every node meets first, such as bootstrap nodes, do not collect the
+ * reservations of the whole network). Reservations go
  * through relay_client.c, which reports each outcome back; every
  * decision is taken from our own timer, never inside the callback that
  * reported it, so the relay client's state is never freed under its feet.
@@ -39,6 +41,7 @@ typedef struct ar_relay {
     int fails;   /* consecutive failures during this use */
     int refused; /* the error of a refusal, to act on */
     int last_err;
+    int eligible; /* scratch of pick_discovered */
     flare_tstamp backoff_until;
 } ar_relay;
 
@@ -159,19 +162,53 @@ static void stop_use(ar_t *ar, ar_relay *e, const char *reason, int err, flare_t
     emit(ar->h, reason, e, err);
 }
 
-static void fill(ar_t *ar, flare_tstamp now)
+static int may_use(ar_t *ar, ar_relay *e, flare_tstamp now)
 {
     flare_host *h = ar->h;
-    size_t want = h->cfg.autorelay_num;
+    return !e->in_use && now >= e->backoff_until && !flare_peerid_equal(&e->id, &h->id) &&
+           !flare__relay_has_manual(h, &e->id);
+}
+
+/* A random discovered relay that qualifies now, or NULL. Random, not the
+ * first identified: every node meets the same few peers first (its
+ * bootstrap nodes), and taking those would pile every reservation of the
+ * network onto them. */
+static ar_relay *pick_discovered(ar_t *ar, flare_tstamp now)
+{
+    size_t n = 0;
+    for (ar_relay *e = ar->list; e; e = e->next) {
+        e->eligible = !e->is_static && may_use(ar, e, now) && discovered_ok(ar, e);
+        n += e->eligible != 0;
+    }
+    if (!n)
+        return NULL;
+    uint64_t r;
+    ar->h->rng.fn((uint8_t *)&r, sizeof(r), ar->h->rng.user);
+    r %= n;
+    for (ar_relay *e = ar->list; e; e = e->next)
+        if (e->eligible && r-- == 0)
+            return e;
+    return NULL;
+}
+
+static void fill(ar_t *ar, flare_tstamp now)
+{
+    size_t want = ar->h->cfg.autorelay_num;
     size_t have = num_in_use(ar);
     for (ar_relay *e = ar->list; e && have < want; e = e->next) {
-        if (e->in_use || now < e->backoff_until || flare_peerid_equal(&e->id, &h->id) ||
-            flare__relay_has_manual(h, &e->id))
-            continue;
-        if (!e->is_static && !discovered_ok(ar, e))
+        if (!e->is_static || !may_use(ar, e, now))
             continue;
         start_use(ar, e);
         have += e->in_use != 0;
+    }
+    while (have < want) {
+        ar_relay *e = pick_discovered(ar, now);
+        if (!e)
+            break;
+        start_use(ar, e);
+        if (!e->in_use)
+            break; /* no memory, or the relay client holds a reservation of ours there */
+        have++;
     }
 }
 

@@ -455,6 +455,7 @@ static void kad_free(flare_host *h, void *state)
     flare__kad_rt_free(&k->rt);
     flare__kad_records_free(&k->recs);
     flare__kad_providers_free(&k->provs);
+    flare__free(h->mem, k->boot);
     flare__free(h->mem, k);
 }
 
@@ -511,6 +512,10 @@ static kad_t *kad_new(flare_host *h, const flare_kad_settings *s)
     k->cfg = *s;
     k->cfg.bootstrap = NULL;
     k->nboot = s->nbootstrap < KAD_MAX_BOOT ? s->nbootstrap : KAD_MAX_BOOT;
+    if (k->nboot && !(k->boot = flare__calloc(h->mem, k->nboot, sizeof(*k->boot)))) {
+        flare__free(h->mem, k);
+        return NULL;
+    }
     for (size_t i = 0; i < k->nboot; i++)
         k->boot[i] = s->bootstrap[i];
     k->cfg.nbootstrap = k->nboot;

@@ -84,7 +84,8 @@ typedef struct kad_provided {
 struct kad_t {
     flare_host *h;
     flare_kad_settings cfg;
-    flare_multiaddr boot[KAD_MAX_BOOT];
+    flare_multiaddr *boot; /* nboot (at most KAD_MAX_BOOT), on the heap: most
+                            * nodes list a few and a multiaddr is 400 bytes */
     size_t nboot;
     flare_kad_mode mode;
     int server;

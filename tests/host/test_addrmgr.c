@@ -542,6 +542,35 @@ static void test_nomem(void **state)
     assert_true(ok);
 }
 
+/* The arrays grow with the observers; without memory to grow, the manager
+ * keeps working at the size it has, evicting as at its bound. */
+static void test_growth(void **state)
+{
+    (void)state;
+    flare_mem mem = {NULL, f_malloc, f_free, f_calloc, f_realloc};
+    budget = 1000;
+    flare_addrmgr *m = NULL;
+    assert_int_equal(flare_addrmgr_new(&m, NULL, &mem), 0);
+    flare_multiaddr l = flare_test_ma("/ip4/0.0.0.0/tcp/4001");
+    assert_int_equal(flare_addrmgr_add_listen_addr(m, &l), 0);
+    const char *x[] = {"/ip4/1.2.3.4/tcp/4001"};
+    for (unsigned i = 0; i < 100; i++) {
+        char oip[32];
+        snprintf(oip, sizeof(oip), "%u.%u.1.1", 11 + i / 200, i % 200);
+        assert_int_equal(inbound(m, 100 + i, oip, x[0], S), 0);
+    }
+    assert_int_equal(flare_addrmgr_num_observations(m), 100);
+    budget = 0;
+    for (unsigned i = 100; i < 140; i++) {
+        char oip[32];
+        snprintf(oip, sizeof(oip), "%u.%u.1.1", 11 + i / 200, i % 200);
+        assert_int_equal(inbound(m, 100 + i, oip, x[0], S), 0);
+    }
+    assert_int_equal(flare_addrmgr_num_observations(m), 128);
+    expect_external(m, S, 0, x, 1);
+    flare_addrmgr_del(m);
+}
+
 static void test_bad_settings(void **state)
 {
     (void)state;
@@ -572,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_eviction_flood),
         cmocka_unit_test(test_nomem),
+        cmocka_unit_test(test_growth),
         cmocka_unit_test(test_bad_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -229,7 +229,10 @@ static size_t reservations_at(world *w, int relay)
 
 /* Private: reserves on exactly two good relays (RX refuses and is held off,
  * P is no relay); R1 vanishes and R3 takes its place; RX is not asked
- * again within its backoff; A reaches B through an AutoRelay address. */
+ * again within its backoff; A reaches B through an AutoRelay address.
+ * Discovered relays are taken in random order, so B meets them in steps
+ * that leave no choice: RX and R1 (both needed for two reservations), then
+ * R2 (a slot is free), then R3 (none is). */
 static void test_pick_replace_dial(void **state)
 {
     (void)state;
@@ -237,19 +240,25 @@ static void test_pick_replace_dial(void **state)
     autorelay_cfg(&c);
     world w;
     world_init(&w, 31, &c, 0);
-    const int order[] = {RX, R1, R2, R3, P};
-    connect_to(&w, B, order, 5);
+    const int first[] = {RX, R1, P};
+    connect_to(&w, B, first, 3);
     /* Nothing happens before AutoNAT's verdict. */
     assert_int_equal(count(&w, B, FLARE_HOST_EV_AUTORELAY, "candidate", -1), 0);
     wait_reach(&w, B, FLARE_REACH_PRIVATE);
     run_s(&w, 5);
     assert_int_equal(count(&w, B, FLARE_HOST_EV_AUTORELAY, "start", -1), 1);
+    const int then[] = {R2};
+    connect_to(&w, B, then, 1);
+    run_s(&w, 5);
+    const int spare[] = {R3};
+    connect_to(&w, B, spare, 1);
+    run_s(&w, 5);
     const int two[] = {R1, R2};
     assert_true(holds(&w, two, 2));
     assert_int_equal(reservations_at(&w, R1), 1);
     assert_int_equal(reservations_at(&w, R2), 1);
     assert_int_equal(reservations_at(&w, R3), 0);
-    /* RX was tried first (identified first), refused, and held off. */
+    /* RX was tried, refused, and held off. */
     assert_int_equal(count(&w, B, FLARE_HOST_EV_AUTORELAY, "candidate", RX), 1);
     assert_int_equal(count(&w, B, FLARE_HOST_EV_RESERVATION_FAILED, NULL, RX), 1);
     assert_int_equal(count(&w, B, FLARE_HOST_EV_AUTORELAY, "backoff", RX), 1);
@@ -355,6 +364,33 @@ static void test_backoff_expires(void **state)
     assert_int_equal(flare_host_relay_addrs(w.n[B].h, rel, 8), 3);
     assert_int_equal(reservations_at(&w, R2), 1);
     world_free(&w);
+}
+
+/* Discovered relays are taken in random order, not in the order they were
+ * identified: over eight seeds, B (one reservation wanted, always meeting
+ * R1, R2, R3 in this order) picks each of them at least once. */
+static void test_random_pick(void **state)
+{
+    (void)state;
+    int picked[NNODES] = {0};
+    for (uint64_t seed = 41; seed < 49; seed++) {
+        flare_host_settings c;
+        autorelay_cfg(&c);
+        c.autorelay_num = 1;
+        world w;
+        world_init(&w, seed, &c, 0);
+        const int order[] = {R1, R2, R3, P};
+        connect_to(&w, B, order, 4);
+        wait_reach(&w, B, FLARE_REACH_PRIVATE);
+        run_s(&w, 5);
+        assert_int_equal(count(&w, B, FLARE_HOST_EV_AUTORELAY, "candidate", -1), 1);
+        for (int r = R1; r <= R3; r++)
+            picked[r] += (int)reservations_at(&w, r);
+        world_free(&w);
+    }
+    assert_int_equal(picked[R1] + picked[R2] + picked[R3], 8);
+    for (int r = R1; r <= R3; r++)
+        assert_true(picked[r] >= 1);
 }
 
 /* A static relay is preferred over discovered ones, and dialed by itself. */
@@ -580,6 +616,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pick_replace_dial),
         cmocka_unit_test(test_backoff_expires),
+        cmocka_unit_test(test_random_pick),
         cmocka_unit_test(test_static_first),
         cmocka_unit_test(test_public_none),
         cmocka_unit_test(test_dropped_when_public),

@@ -19,7 +19,7 @@ fi
 comp=$root/tools/completion/flare.bash
 bash -n "$comp" && ok "completion parses" || bad "completion syntax"
 # Every flag the docs or the help texts name is offered by the completion.
-flags=$( (cat "$root/docs/cli.md"; for c in id multiaddr listen dial ping relay autonat stun demo dht; do
+flags=$( (cat "$root/docs/cli.md"; for c in id multiaddr listen dial ping relay autonat stun demo dht sim; do
     "$flare" "$c" --help; done) | sed 's/--[a-z-]*-\*//g' | grep -oE -- '(^|[^a-z-])--[a-z][a-z0-9-]*[a-z0-9]' | sed 's/^[^-]*//' | sort -u)
 missing=""
 for f in $flags; do grep -qE -- "(^|[ \"])$f([ \"]|$)" "$comp" || missing="$missing $f"; done
@@ -29,7 +29,7 @@ complete_words() { # WORDS...: what the completion offers for the last word
         _ "$comp" "$@"
 }
 out=$(complete_words flare "")
-for c in id multiaddr listen dial ping relay autonat stun demo dht; do
+for c in id multiaddr listen dial ping relay autonat stun demo dht sim; do
     grep -qw "$c" <<<"$out" || bad "completion lacks command $c"
 done
 [[ $(complete_words flare dial --wa) == "--wait-holepunch" ]] && ok "flare dial --wa<TAB>" || bad "dial --wa"

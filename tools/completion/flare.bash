@@ -5,7 +5,7 @@ _flare() {
     COMPREPLY=()
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local commands="id multiaddr listen dial ping relay autonat stun demo dht help"
+    local commands="id multiaddr listen dial ping relay autonat stun demo dht sim help"
     local global="-v --verbose -q --quiet -h --help --version"
     cmd=
     for ((i = 1; i < COMP_CWORD; i++)); do
@@ -19,14 +19,17 @@ _flare() {
         return
     fi
     case $prev in
-    --key | --message-file) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
+    --key | --message-file | --nat-mix) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
     --a-nat | --b-nat) mapfile -t COMPREPLY < <(compgen -W "eim sym fw" -- "$cur"); return ;;
     --dht-mode) mapfile -t COMPREPLY < <(compgen -W "auto client server" -- "$cur"); return ;;
-    --security) mapfile -t COMPREPLY < <(compgen -W "noise tls noise,tls tls,noise" -- "$cur"); return ;;
+    --security)
+        if [ "$cmd" = sim ]; then mapfile -t COMPREPLY < <(compgen -W "noise plaintext" -- "$cur"); return; fi
+        mapfile -t COMPREPLY < <(compgen -W "noise tls noise,tls tls,noise" -- "$cur"); return ;;
     --listen | --relay | --connect | --stun-listen | --bootstrap) mapfile -t COMPREPLY < <(compgen -W "/ip4/ /ip6/ /dns/" -- "$cur"); return ;;
     --seed | --echo | --message | --wait-holepunch | --autonat-boot-delay | --timeout | -c | --count | \
         --delay-ms | --relay-delay-ms | --deny-peer | --allow-peer | --deny-ip | --allow-ip | \
-        --conn-low | --conn-high | --conn-grace | --relay-* | --max-*) return ;;
+        --conn-low | --conn-high | --conn-grace | --relay-* | --max-* | --nodes | --pairs | \
+        --public | --join-s | --dial-s) return ;;
     esac
     local common="--json -v --verbose -q --quiet -h --help"
     local ident="--key --seed"
@@ -54,6 +57,7 @@ _flare() {
             return
         fi
         flags="--bootstrap --dht-mode --dht-disjoint-paths --listen --timeout --quorum $ident" ;;
+    sim) flags="--nodes --seed --pairs --nat-mix --public --join-s --dial-s --conn-low --conn-high --security" ;;
     demo) flags="--sim --a-nat --b-nat --delay-ms --relay-delay-ms --seed" ;;
     help) mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur"); return ;;
     *) return ;;

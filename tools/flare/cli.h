@@ -96,5 +96,6 @@ int cmd_demo(int argc, char **argv);
 int cmd_autonat(int argc, char **argv);
 int cmd_stun(int argc, char **argv);
 int cmd_dht(int argc, char **argv);
+int cmd_sim(int argc, char **argv);
 
 #endif

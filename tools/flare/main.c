@@ -105,5 +105,7 @@ int main(int argc, char **argv)
         return cmd_stun(argc - 1, argv + 1);
     if (strcmp(cmd, "dht") == 0)
         return cmd_dht(argc - 1, argv + 1);
+    if (strcmp(cmd, "sim") == 0)
+        return cmd_sim(argc - 1, argv + 1);
     return cmd_autonat(argc - 1, argv + 1);
 }

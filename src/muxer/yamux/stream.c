@@ -150,7 +150,7 @@ void flare__ystream_buf_drop(flare_yamux *y, flare__ystream *st)
 int flare__yevent_push(flare_yamux *y, const flare__yevent *e)
 {
     if (y->ev_len == y->ev_cap) {
-        size_t cap = y->ev_cap ? y->ev_cap * 2 : 16;
+        size_t cap = y->ev_cap ? y->ev_cap * 2 : 4; /* most sessions stay idle */
         flare__yevent *p = flare__malloc(y->mem, cap * sizeof(*p));
         if (!p)
             return FLARE_ERR_NOMEM;

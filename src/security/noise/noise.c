@@ -19,8 +19,8 @@ enum { ST_HANDSHAKE, ST_DONE, ST_DEAD };
 struct flare__noise_state {
     const flare_mem *mem;
     flare_rng rng;
-    flare_privkey identity;
-    flare_peerid expected; /* len 0: accept any */
+    flare_privkey *identity; /* our copy, freed once the handshake is done */
+    flare_peerid expected;   /* len 0: accept any */
     char **muxers;
     size_t nmuxers;
     size_t max_plain;
@@ -121,6 +121,17 @@ static int check_settings(const flare_noise_settings *s)
     return 0;
 }
 
+/* An established session keeps only what its transport phase needs: the
+ * identity key copy (~1.2 KB) and the handshake scratch go. */
+static void drop_identity(struct flare__noise_state *st)
+{
+    if (!st->identity)
+        return;
+    flare_privkey_clear(st->identity);
+    flare__free(st->mem, st->identity);
+    st->identity = NULL;
+}
+
 int flare_noise_init(flare_noise *n, const flare_noise_settings *s, const flare_mem *mem,
                      flare_rng rng)
 {
@@ -135,14 +146,19 @@ int flare_noise_init(flare_noise *n, const flare_noise_settings *s, const flare_
         return FLARE_ERR_NOMEM;
     st->mem = flare__mem(mem);
     st->rng = rng;
-    st->identity = *s->identity;
+    st->identity = flare__malloc(st->mem, sizeof(*st->identity));
+    if (!st->identity) {
+        flare__free(st->mem, st);
+        return FLARE_ERR_NOMEM;
+    }
+    *st->identity = *s->identity;
     if (s->expected_remote)
         st->expected = *s->expected_remote;
     st->max_plain = s->max_plaintext_buffer;
     flare_buf_init(&st->in, st->mem);
     flare_buf_init(&st->scratch, st->mem);
     if ((rv = dup_strings(st->mem, s->muxers, s->nmuxers, &st->muxers)) != 0) {
-        sodium_memzero(&st->identity, sizeof(st->identity));
+        drop_identity(st);
         flare__free(st->mem, st);
         return rv;
     }
@@ -168,7 +184,7 @@ void flare_noise_free(flare_noise *n)
     flare__noise_xx_clear(&st->hs);
     flare__noise_cipher_clear(&st->tx);
     flare__noise_cipher_clear(&st->rx);
-    flare_privkey_clear(&st->identity);
+    drop_identity(st);
     /* The whole allocation: consumed plaintext stays behind base. */
     if (st->in.alloc)
         sodium_memzero(st->in.alloc, st->in.cap);
@@ -200,11 +216,11 @@ static int build_payload(struct flare__noise_state *st)
         return flare_buf_append(&st->scratch, st->override, st->override_len);
     uint8_t key[FLARE_PUBKEY_PROTO_MAX], sig[FLARE_SIG_MAX], msg[SIG_PREFIX_LEN + 32];
     size_t siglen = 0;
-    int klen = flare_pubkey_encode(&st->identity.pub, key, sizeof(key));
+    int klen = flare_pubkey_encode(&st->identity->pub, key, sizeof(key));
     if (klen < 0)
         return klen;
     sig_message(st->s_pub, msg);
-    int rv = flare_privkey_sign(&st->identity, msg, sizeof(msg), sig, &siglen);
+    int rv = flare_privkey_sign(st->identity, msg, sizeof(msg), sig, &siglen);
     if (rv)
         return rv;
     FlareNoise__NoiseHandshakePayload p = FLARE_NOISE__NOISE_HANDSHAKE_PAYLOAD__INIT;
@@ -330,6 +346,10 @@ static int finish_handshake(struct flare__noise_state *st)
         return rv;
     pick_muxer(st);
     flare__noise_xx_clear(&st->hs); /* ephemeral and static secrets are no longer needed */
+    drop_identity(st);
+    if (st->scratch.alloc)
+        sodium_memzero(st->scratch.alloc, st->scratch.cap);
+    flare_buf_free(&st->scratch);
     st->state = ST_DONE;
     return 0;
 }

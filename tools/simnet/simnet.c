@@ -1,0 +1,658 @@
+/* The whole-flow scenario on the simulated internet (simnet.h). */
+#include "simnet/simnet.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "flare/kad.h"
+#include "services/kad_svc.h"
+
+#define MS FLARE_NS_PER_MS
+#define S  FLARE_NS_PER_S
+
+/* Private nodes' NATs: 89% endpoint-independent mapping, 11% symmetric
+ * (address-and-port-dependent mapping), after the share of symmetric NATs
+ * that Trautwein et al. (2025) cite; every NAT filters by address and port
+ * (docs/benchmarks.md, "The default NAT mix"). */
+const simnet_mix simnet_default_mix[] = {
+    {FLARE_SIM_EI, FLARE_SIM_APD, 89},
+    {FLARE_SIM_APD, FLARE_SIM_APD, 11},
+};
+const int simnet_default_nmix = (int)(sizeof(simnet_default_mix) / sizeof(simnet_default_mix[0]));
+
+/* ---- configuration ---------------------------------------------------------------- */
+
+void simnet_config_default(simnet_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->nodes = 200;
+    c->seed = 1;
+    c->pairs = 20;
+    c->public_pct = 30;
+    c->join_s = 60;
+    c->dial_s = 60;
+    memcpy(c->mix, simnet_default_mix, sizeof(simnet_default_mix));
+    c->nmix = simnet_default_nmix;
+}
+
+static int parse_beh(const char *s, flare_sim_nat_behavior *b)
+{
+    if (strcmp(s, "ei") == 0)
+        *b = FLARE_SIM_EI;
+    else if (strcmp(s, "ad") == 0)
+        *b = FLARE_SIM_AD;
+    else if (strcmp(s, "apd") == 0)
+        *b = FLARE_SIM_APD;
+    else
+        return -1;
+    return 0;
+}
+
+int simnet_load_mix(simnet_config *c, const char *file)
+{
+    FILE *f = fopen(file, "r");
+    char line[256];
+    int n = 0, lineno = 0;
+    double total = 0;
+    if (!f) {
+        fprintf(stderr, "--nat-mix %s: %s\n", file, strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        char m[16], fl[16], extra[2];
+        double wgt;
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = 0;
+        if (sscanf(line, " %1s", extra) != 1)
+            continue; /* blank */
+        if (sscanf(line, "%15s %15s %lf %1s", m, fl, &wgt, extra) != 3 || n >= SIMNET_MAX_MIX ||
+            parse_beh(m, &c->mix[n].mapping) || parse_beh(fl, &c->mix[n].filtering) ||
+            !isfinite(wgt) || wgt < 0) {
+            fprintf(stderr,
+                    "--nat-mix %s:%d: want \"MAPPING FILTERING WEIGHT\" (ei|ad|apd, weight >= 0, "
+                    "at most %d lines)\n",
+                    file, lineno, SIMNET_MAX_MIX);
+            fclose(f);
+            return -1;
+        }
+        c->mix[n++].weight = wgt;
+        total += wgt;
+    }
+    fclose(f);
+    if (n == 0 || total <= 0) {
+        fprintf(stderr, "--nat-mix %s: no NAT with a weight above 0\n", file);
+        return -1;
+    }
+    c->nmix = n;
+    return 0;
+}
+
+static int bad(const char *prog, const char *flag, const char *v, const char *want)
+{
+    fprintf(stderr, "%s: %s: '%s' is not %s\n", prog, flag, v ? v : "", want);
+    return -1;
+}
+
+static int num(const char *prog, const char *flag, const char *v, double min, double max, int whole,
+               double *out)
+{
+    char want[96];
+    snprintf(want, sizeof(want), "a %s from %g to %g", whole ? "whole number" : "number", min, max);
+    if (!v || ((v[0] < '0' || v[0] > '9') && v[0] != '.'))
+        return bad(prog, flag, v, want);
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || *end || !isfinite(d) || d < min || d > max || (whole && d != floor(d)))
+        return bad(prog, flag, v, want);
+    *out = d;
+    return 0;
+}
+
+int simnet_parse_args(simnet_config *c, int argc, char **argv, const char *prog, int *json)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        double d;
+        if (strcmp(a, "--json") == 0) {
+            *json = 1;
+            continue;
+        }
+        if (!v) {
+            fprintf(stderr, "%s: unknown flag or missing value: %s\n", prog, a);
+            return -1;
+        }
+        i++;
+        if (strcmp(a, "--nodes") == 0) {
+            if (num(prog, a, v, 10, 100000, 1, &d))
+                return -1;
+            c->nodes = (int)d;
+        } else if (strcmp(a, "--seed") == 0) {
+            if (num(prog, a, v, 0, 9007199254740992.0, 1, &d))
+                return -1;
+            c->seed = (uint64_t)d;
+        } else if (strcmp(a, "--pairs") == 0) {
+            if (num(prog, a, v, 0, 50000, 1, &d))
+                return -1;
+            c->pairs = (int)d;
+        } else if (strcmp(a, "--public") == 0) {
+            if (num(prog, a, v, 0, 100, 0, &d))
+                return -1;
+            c->public_pct = d;
+        } else if (strcmp(a, "--join-s") == 0) {
+            if (num(prog, a, v, 1, 86400, 0, &d))
+                return -1;
+            c->join_s = d;
+        } else if (strcmp(a, "--dial-s") == 0) {
+            if (num(prog, a, v, 1, 86400, 0, &d))
+                return -1;
+            c->dial_s = d;
+        } else if (strcmp(a, "--conn-low") == 0) {
+            if (num(prog, a, v, 1, 1000000, 1, &d))
+                return -1;
+            c->conn_low = (int)d;
+        } else if (strcmp(a, "--conn-high") == 0) {
+            if (num(prog, a, v, 1, 1000000, 1, &d))
+                return -1;
+            c->conn_high = (int)d;
+        } else if (strcmp(a, "--security") == 0) {
+            if (strcmp(v, "noise") && strcmp(v, "plaintext"))
+                return bad(prog, a, v, "noise or plaintext");
+            c->plaintext = strcmp(v, "plaintext") == 0;
+        } else if (strcmp(a, "--nat-mix") == 0) {
+            if (simnet_load_mix(c, v))
+                return -1;
+        } else {
+            fprintf(stderr, "%s: unknown flag: %s\n", prog, a);
+            return -1;
+        }
+    }
+    if ((c->conn_low != 0) != (c->conn_high != 0) || c->conn_low > c->conn_high) {
+        fprintf(stderr, "%s: --conn-low and --conn-high go together, low <= high\n", prog);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the world -------------------------------------------------------------------- */
+
+/* Allocator hooks counting every live byte (bytes_per_node is their peak). */
+static void *c_malloc(size_t n, void *u)
+{
+    simnet_counting *c = u;
+    size_t *p = malloc(n + sizeof(size_t) * 2);
+    if (!p)
+        return NULL;
+    p[0] = n;
+    c->live += n;
+    if (c->live > c->peak)
+        c->peak = c->live;
+    return p + 2;
+}
+
+static void c_free(void *q, void *u)
+{
+    if (!q)
+        return;
+    size_t *p = (size_t *)q - 2;
+    ((simnet_counting *)u)->live -= p[0];
+    free(p);
+}
+
+static void *c_calloc(size_t k, size_t n, void *u)
+{
+    if (n && k > SIZE_MAX / n)
+        return NULL;
+    void *p = c_malloc(k * n, u);
+    if (p)
+        memset(p, 0, k * n);
+    return p;
+}
+
+static void *c_realloc(void *q, size_t n, void *u)
+{
+    if (!q)
+        return c_malloc(n, u);
+    size_t old = ((size_t *)q - 2)[0];
+    void *p = c_malloc(n, u);
+    if (p) {
+        memcpy(p, q, old < n ? old : n);
+        c_free(q, u);
+    }
+    return p;
+}
+
+static double wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int simnet_init(simnet *w, const simnet_config *c, FILE *progress)
+{
+    memset(w, 0, sizeof(*w));
+    w->cfg = *c;
+    w->progress = progress;
+    w->t0 = wall();
+    flare_prng_seed(&w->rng, c->seed);
+    w->mem = (flare_mem){&w->count, c_malloc, c_free, c_calloc, c_realloc};
+    /* Room for churn: as many nodes again may join later. */
+    w->cap = c->nodes * 2;
+    w->n = calloc((size_t)w->cap, sizeof(*w->n));
+    w->sim = flare_sim_new(c->seed, &w->mem);
+    if (!w->n || !w->sim)
+        return FLARE_ERR_NOMEM;
+    w->npub = (int)(c->nodes * c->public_pct / 100);
+    if (w->npub < 4)
+        w->npub = 4;
+    return 0;
+}
+
+static void on_event(flare_host *h, const flare_host_event *ev, void *user)
+{
+    simnet_node *n = user;
+    if (ev->type == FLARE_HOST_EV_RESERVATION_OK)
+        n->rsv_ok++;
+    else if (ev->type == FLARE_HOST_EV_HOLEPUNCH && !ev->u.holepunch.error && !n->punched)
+        n->punched = flare_io_now(flare_host_io(h));
+}
+
+static int pick_mix(simnet *w)
+{
+    const simnet_mix *mix = w->cfg.mix;
+    double total = 0, r;
+    for (int i = 0; i < w->cfg.nmix; i++)
+        total += mix[i].weight;
+    r = (double)(flare_prng_next(&w->rng) >> 11) / (double)(1ull << 53) * total;
+    for (int i = 0; i < w->cfg.nmix; i++) {
+        if (r < mix[i].weight)
+            return i;
+        r -= mix[i].weight;
+    }
+    return w->cfg.nmix - 1;
+}
+
+/* Node i's addresses: a /24 of its own for every public node (the DHT's
+ * diversity limits then hold no one back), one per NAT. */
+static void node_ip(char *out, size_t cap, int first_octet, int i)
+{
+    snprintf(out, cap, "%d.%d.%d.1", first_octet + i / 62500, i / 250 % 250, i % 250 + 1);
+}
+
+static int host_make(simnet *w, simnet_node *n, int i, flare_sim_lan *lan)
+{
+    flare_host_settings c;
+    flare_host_settings_default(&c);
+    c.doc_addrs_public = 1; /* the simulator's addresses count as public */
+    c.autonat_boot_delay = 2 * S;
+    c.enable_autorelay = n->priv;
+    if (w->cfg.plaintext)
+        c.security = "/plaintext/2.0.0";
+    if (w->cfg.conn_high) {
+        c.conn_low_water = (size_t)w->cfg.conn_low;
+        c.conn_high_water = (size_t)w->cfg.conn_high;
+    }
+    char name[16];
+    snprintf(name, sizeof(name), "%s%d", n->priv ? "priv" : "pub", i);
+    n->sh = flare_sim_host_new(w->sim, name);
+    if (!n->sh)
+        return FLARE_ERR_NOMEM;
+    int rv = flare_sim_host_add_addr(n->sh, lan, n->ip);
+    if (rv)
+        return rv;
+    flare_sim_link_set(n->sh, &(flare_sim_link){.delay = 10 * MS});
+    uint8_t seed[32] = {0};
+    memcpy(seed, &i, sizeof(i));
+    memcpy(seed + 8, &w->cfg.seed, sizeof(w->cfg.seed));
+    seed[31] = 0xd7;
+    flare_privkey k;
+    if ((rv = flare_privkey_from_seed(&k, seed)) != 0 ||
+        (rv = flare_host_new(&n->h, flare_sim_host_io(n->sh), &k, &c, &w->mem)) != 0)
+        return rv;
+    flare_host_set_event_cb(n->h, on_event, n);
+    flare_multiaddr ma;
+    char s[64];
+    snprintf(s, sizeof(s), "/ip4/%s/tcp/4001", n->ip);
+    if ((rv = flare_multiaddr_parse(&ma, s)) != 0)
+        return rv;
+    return flare_host_listen(n->h, &ma);
+}
+
+/* A live bootstrap node among the first three. */
+static int pick_boot(simnet *w, int i)
+{
+    int live[3], nl = 0;
+    for (int b = 0; b < 3 && b < i; b++)
+        if (w->n[b].h)
+            live[nl++] = b;
+    return nl ? live[flare_prng_next(&w->rng) % (uint64_t)nl] : -1;
+}
+
+int simnet_add_node(simnet *w, int priv)
+{
+    if (w->nn >= w->cap)
+        return FLARE_ERR_LIMIT;
+    int i = w->nn++, rv;
+    simnet_node *n = &w->n[i];
+    flare_sim_lan *lan = flare_sim_internet(w->sim);
+    n->priv = priv;
+    n->pair = -1;
+    if (priv) {
+        char name[32], out[32];
+        n->mix = pick_mix(w);
+        snprintf(name, sizeof(name), "lan%d", i);
+        node_ip(out, sizeof(out), 40, i);
+        flare_sim_nat_config nc;
+        flare_sim_nat_config_default(&nc);
+        nc.mapping = w->cfg.mix[n->mix].mapping;
+        nc.filtering = w->cfg.mix[n->mix].filtering;
+        lan = flare_sim_lan_new(w->sim, name);
+        if (!lan ||
+            !flare_sim_nat_new(w->sim, name, flare_sim_internet(w->sim), out, lan, "10.0.0.1", &nc))
+            return FLARE_ERR_NOMEM;
+        snprintf(n->ip, sizeof(n->ip), "10.0.0.2");
+    } else {
+        node_ip(n->ip, sizeof(n->ip), 20, i);
+        n->relay = i % 2 == 1;
+    }
+    if ((rv = host_make(w, n, i, lan)) != 0)
+        return rv;
+    if (n->relay && (rv = flare_host_enable_relay_server(n->h, NULL)) != 0)
+        return rv;
+    flare_kad_settings ks;
+    flare_kad_settings_default(&ks);
+    ks.mode = priv ? FLARE_KAD_MODE_AUTO : FLARE_KAD_MODE_SERVER;
+    ks.request_timeout = 5 * S;
+    flare_multiaddr boot;
+    int b = pick_boot(w, i);
+    if (b >= 0) {
+        char s[128];
+        snprintf(s, sizeof(s), "/ip4/%s/tcp/4001", w->n[b].ip);
+        if ((rv = flare_multiaddr_parse(&boot, s)) != 0 ||
+            (rv = flare_multiaddr_with_peerid(&boot, flare_host_peerid(w->n[b].h))) != 0)
+            return rv;
+        ks.bootstrap = &boot;
+        ks.nbootstrap = 1;
+    }
+    rv = flare_kad_enable(n->h, &ks);
+    return rv ? rv : i;
+}
+
+void simnet_leave(simnet *w, int i)
+{
+    if (!w->n[i].h)
+        return;
+    flare_host_del(w->n[i].h);
+    w->n[i].h = NULL;
+}
+
+void simnet_run_s(simnet *w, double s)
+{
+    flare_sim_run_for(w->sim, (flare_tstamp)(s * 1e9));
+}
+
+static void say(simnet *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(simnet *w, const char *fmt, ...)
+{
+    if (!w->progress)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(w->progress, fmt, ap);
+    va_end(ap);
+    fprintf(w->progress, " (%.1f s wall, %.0f s simulated)\n", wall() - w->t0,
+            (double)flare_sim_now(w->sim) / 1e9);
+    fflush(w->progress);
+}
+
+int simnet_join(simnet *w)
+{
+    int nodes = w->cfg.nodes;
+    int every = nodes / 10 > 100 ? nodes / 10 : 100;
+    /* Joins spread over the first half of the join time. */
+    flare_tstamp step = (flare_tstamp)(w->cfg.join_s / 2 * 1e9) / (flare_tstamp)nodes;
+    for (int i = 0; i < nodes; i++) {
+        int rv = simnet_add_node(w, i >= w->npub);
+        if (rv < 0) {
+            if (w->progress)
+                fprintf(w->progress, "node %d: %s\n", i, flare_strerror(rv));
+            return rv;
+        }
+        flare_sim_run_for(w->sim, step);
+        if ((i + 1) % every == 0 || i + 1 == nodes)
+            say(w, "joined %d of %d nodes", i + 1, nodes);
+    }
+    simnet_run_s(w, w->cfg.join_s / 2);
+    int with_relay = 0, reachable = 0;
+    for (int i = w->npub; i < w->nn; i++) {
+        with_relay += w->n[i].rsv_ok > 0;
+        reachable += flare_host_reachability(w->n[i].h, 4) == FLARE_REACH_PUBLIC;
+    }
+    say(w, "join done: %d of %d private nodes hold a reservation, %d found themselves reachable",
+        with_relay, w->nn - w->npub, reachable);
+    return 0;
+}
+
+/* ---- pairs ------------------------------------------------------------------------ */
+
+typedef struct find_ctx {
+    simnet *w;
+    int pi;
+} find_ctx;
+
+static void on_found(flare_host *h, int status, const flare_kad_peer *p, size_t n, void *user)
+{
+    find_ctx *fc = user;
+    simnet_pair *pr = &fc->w->p[fc->pi];
+    (void)p;
+    (void)n;
+    if (status) {
+        pr->failed = 1;
+        return;
+    }
+    pr->found = 1;
+    if (flare_host_connect(h, flare_host_peerid(fc->w->n[pr->b].h), NULL, NULL, NULL) == 0)
+        pr->connected = 1;
+}
+
+int simnet_dial_pairs(simnet *w)
+{
+    int *cand = calloc((size_t)w->nn + 1, sizeof(int)), nc = 0;
+    if (!cand)
+        return FLARE_ERR_NOMEM;
+    for (int i = 0; i < w->nn; i++)
+        if (w->n[i].priv && w->n[i].h && w->n[i].rsv_ok)
+            cand[nc++] = i;
+    for (int i = nc - 1; i > 0; i--) {
+        int j = (int)(flare_prng_next(&w->rng) % (uint64_t)(i + 1)), t = cand[i];
+        cand[i] = cand[j];
+        cand[j] = t;
+    }
+    w->np = w->cfg.pairs < nc / 2 ? w->cfg.pairs : nc / 2;
+    free(w->p);
+    w->p = calloc((size_t)w->np + 1, sizeof(*w->p));
+    free(w->fc);
+    find_ctx *fc = w->fc = calloc((size_t)w->np + 1, sizeof(*fc));
+    if (!w->p || !fc) {
+        free(cand);
+        return FLARE_ERR_NOMEM;
+    }
+    flare_tstamp start = flare_sim_now(w->sim);
+    for (int k = 0; k < w->np; k++) {
+        simnet_pair *pr = &w->p[k];
+        pr->a = cand[2 * k];
+        pr->b = cand[2 * k + 1];
+        pr->start = start;
+        w->n[pr->a].pair = w->n[pr->b].pair = k;
+        fc[k] = (find_ctx){w, k};
+        if (flare_kad_find_peer(w->n[pr->a].h, flare_host_peerid(w->n[pr->b].h), on_found, &fc[k]))
+            pr->failed = 1;
+    }
+    say(w, "%d pairs of private nodes dial each other by peer ID", w->np);
+    simnet_run_s(w, w->cfg.dial_s);
+    free(cand);
+    return 0;
+}
+
+/* ---- summary ---------------------------------------------------------------------- */
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(double *v, int n, double p)
+{
+    if (!n)
+        return 0;
+    qsort(v, (size_t)n, sizeof(*v), cmp_d);
+    return v[(int)(p * (n - 1) + 0.5)];
+}
+
+static const char *bname(flare_sim_nat_behavior b)
+{
+    return b == FLARE_SIM_EI ? "EI" : b == FLARE_SIM_AD ? "AD" : "APD";
+}
+
+/* per_pairing: {"EI-APD/APD-APD":[direct,pairs], ...}, one key per pair of
+ * NAT kinds (mapping-filtering of each side, in mix order). */
+static void per_pairing(simnet *w, simnet_summary *s, const int *cells)
+{
+    const simnet_mix *mix = w->cfg.mix;
+    int nmix = w->cfg.nmix;
+    size_t o = 0, cap = sizeof(s->per_pairing);
+    o += (size_t)snprintf(s->per_pairing, cap, "{");
+    for (int x = 0; x < nmix; x++)
+        for (int y = x; y < nmix; y++) {
+            const int *c = &cells[(x * SIMNET_MAX_MIX + y) * 2];
+            if (!c[0] || o >= cap)
+                continue;
+            o += (size_t)snprintf(s->per_pairing + o, cap - o, "%s\"%s-%s/%s-%s\":[%d,%d]",
+                                  o > 1 ? "," : "", bname(mix[x].mapping), bname(mix[x].filtering),
+                                  bname(mix[y].mapping), bname(mix[y].filtering), c[1], c[0]);
+        }
+    if (o < cap)
+        snprintf(s->per_pairing + o, cap - o, "}");
+}
+
+void simnet_summarize(simnet *w, simnet_summary *s)
+{
+    memset(s, 0, sizeof(*s));
+    int *cells = calloc(SIMNET_MAX_MIX * SIMNET_MAX_MIX * 2, sizeof(int));
+    double *ms = calloc((size_t)w->np + 1, sizeof(double));
+    double *hops = calloc((size_t)w->nn + 1, sizeof(double));
+    int nms = 0, nh = 0;
+    for (int i = 0; i < w->nn; i++) {
+        simnet_node *n = &w->n[i];
+        if (!n->h)
+            continue;
+        s->nodes++;
+        if (!n->priv) {
+            s->public_nodes++;
+        } else {
+            s->private_nodes++;
+            s->private_with_relay += n->rsv_ok > 0;
+            s->private_reachable += flare_host_reachability(n->h, 4) == FLARE_REACH_PUBLIC;
+        }
+        if (n->relay) {
+            size_t r = flare_host_relay_num_reservations(n->h);
+            s->relays++;
+            s->relay_reservations_mean += (double)r;
+            if (r > s->relay_reservations_max)
+                s->relay_reservations_max = r;
+        }
+        kad_t *k = kad_get(n->h);
+        if (k && k->lookups && hops)
+            hops[nh++] = (double)k->lookup_hops / (double)k->lookups;
+    }
+    if (s->relays)
+        s->relay_reservations_mean /= (double)s->relays;
+    for (int k = 0; k < w->np && cells && ms; k++) {
+        simnet_pair *pr = &w->p[k];
+        simnet_node *a = &w->n[pr->a], *b = &w->n[pr->b];
+        flare_tstamp t = a->punched && b->punched
+                             ? (a->punched < b->punched ? a->punched : b->punched)
+                             : (a->punched ? a->punched : b->punched);
+        s->pairs++;
+        s->found += pr->found;
+        if (t) {
+            s->direct++;
+            ms[nms++] = (double)(t - pr->start) / 1e6;
+        }
+        int x = a->mix < b->mix ? a->mix : b->mix, y = a->mix < b->mix ? b->mix : a->mix;
+        cells[(x * SIMNET_MAX_MIX + y) * 2]++;
+        cells[(x * SIMNET_MAX_MIX + y) * 2 + 1] += t != 0;
+    }
+    s->direct_rate = s->pairs ? (double)s->direct / s->pairs : 0.0;
+    s->ms_to_direct_p50 = pct(ms, nms, 0.5);
+    s->ms_to_direct_p90 = pct(ms, nms, 0.9);
+    s->lookup_hops_p50 = hops ? pct(hops, nh, 0.5) : 0;
+    s->wall_s = wall() - w->t0;
+    s->sim_s = (double)flare_sim_now(w->sim) / 1e9;
+    s->bytes_per_node = w->nn ? w->count.peak / (size_t)w->nn : 0;
+    if (cells)
+        per_pairing(w, s, cells);
+    else
+        snprintf(s->per_pairing, sizeof(s->per_pairing), "{}");
+    free(cells);
+    free(ms);
+    free(hops);
+}
+
+int simnet_summary_json(const simnet_summary *s, uint64_t seed, double ts, char *out, size_t cap)
+{
+    char tsf[48] = "";
+    if (ts >= 0)
+        snprintf(tsf, sizeof(tsf), "\"ts\":%.6f,", ts);
+    return snprintf(
+        out, cap,
+        "{\"event\":\"sim_summary\",%s\"nodes\":%d,\"seed\":%llu,\"public\":%d,\"private\":%d,"
+        "\"private_with_relay\":%d,\"private_reachable\":%d,\"pairs\":%d,\"found\":%d,"
+        "\"direct\":%d,\"wall_s\":%.2f,\"sim_s\":%.1f,\"direct_rate\":%.3f,\"per_pairing\":%s,"
+        "\"ms_to_direct_p50\":%.0f,\"ms_to_direct_p90\":%.0f,\"relays\":%zu,"
+        "\"relay_reservations_max\":%zu,\"relay_reservations_mean\":%.2f,"
+        "\"lookup_hops_p50\":%.2f,\"bytes_per_node\":%zu}",
+        tsf, s->nodes, (unsigned long long)seed, s->public_nodes, s->private_nodes,
+        s->private_with_relay, s->private_reachable, s->pairs, s->found, s->direct, s->wall_s,
+        s->sim_s, s->direct_rate, s->per_pairing, s->ms_to_direct_p50, s->ms_to_direct_p90,
+        s->relays, s->relay_reservations_max, s->relay_reservations_mean, s->lookup_hops_p50,
+        s->bytes_per_node);
+}
+
+void simnet_free(simnet *w)
+{
+    for (int i = 0; i < w->nn; i++)
+        if (w->n[i].h)
+            flare_host_del(w->n[i].h);
+    if (w->sim)
+        flare_sim_del(w->sim);
+    free(w->n);
+    free(w->p);
+    free(w->fc); /* after the hosts: a lookup still running may call back */
+    memset(w, 0, sizeof(*w));
+}
+
+int simnet_run(const simnet_config *c, FILE *progress, simnet_summary *s)
+{
+    simnet *w = calloc(1, sizeof(*w));
+    if (!w)
+        return FLARE_ERR_NOMEM;
+    int rv = simnet_init(w, c, progress);
+    if (!rv)
+        rv = simnet_join(w);
+    if (!rv)
+        rv = simnet_dial_pairs(w);
+    if (!rv)
+        simnet_summarize(w, s);
+    simnet_free(w);
+    free(w);
+    return rv;
+}
