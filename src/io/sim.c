@@ -1,4 +1,4 @@
-/* Simulator core: lifecycle, the event queue (binary heap on (time, seq)),
+/* Simulator core: lifecycle, the event queue (4-ary heap on (time, seq)),
  * the run loop, tracing and the replay hash. */
 #include <stdio.h>
 #include <string.h>
@@ -33,9 +33,9 @@ void flare_sim_del(flare_sim *sim)
         return;
     /* Packets are the only heap-owned events; the rest live in objects. */
     for (size_t i = 0; i < sim->heap_len; i++) {
-        sim->heap[i]->idx = SIZE_MAX;
-        if (sim->heap[i]->kind == SIM_EV_PKT)
-            flare__free(sim->mem, sim->heap[i]);
+        sim->heap[i].ev->idx = SIZE_MAX;
+        if (sim->heap[i].ev->kind == SIM_EV_PKT)
+            flare__free(sim->mem, sim->heap[i].ev);
     }
     sim->heap_len = 0;
     for (size_t i = 0; i < sim->n_nodes; i++) {
@@ -46,7 +46,7 @@ void flare_sim_del(flare_sim *sim)
             flare__sim_host_free(sim, (flare_sim_host *)n);
     }
     for (size_t i = 0; i < sim->n_lans; i++) {
-        flare__free(sim->mem, sim->lans[i]->name);
+        flare__free(sim->mem, sim->lans[i]->name.s);
         flare__free(sim->mem, sim->lans[i]);
     }
     flare__free(sim->mem, sim->lans);
@@ -54,6 +54,18 @@ void flare_sim_del(flare_sim *sim)
     flare__free(sim->mem, sim->routes);
     flare__free(sim->mem, sim->heap);
     flare__free(sim->mem, sim);
+}
+
+int flare__sim_name_set(const flare_mem *mem, sim_name *name, const char *s)
+{
+    name->s = flare__sim_strdup(mem, s);
+    if (!name->s)
+        return FLARE_ERR_NOMEM;
+    uint64_t h = FNV_OFFSET;
+    for (const char *c = name->s; *c; c++)
+        h = (h ^ (uint8_t)*c) * FNV_PRIME;
+    name->hash = h;
+    return 0;
 }
 
 char *flare__sim_strdup(const flare_mem *mem, const char *s)
@@ -72,45 +84,50 @@ double flare__sim_uniform(flare_prng *p)
 
 /* --- heap ------------------------------------------------------------------ */
 
-static int ev_less(const sim_ev *a, const sim_ev *b)
+/* Four children per node: half the levels of a binary heap, and the
+ * children of a node share one or two cache lines. */
+#define HEAP_D 4
+
+static int ent_less(const sim_heap_ent *a, const sim_heap_ent *b)
 {
     return a->time < b->time || (a->time == b->time && a->seq < b->seq);
 }
 
-static void heap_set(flare_sim *sim, size_t i, sim_ev *ev)
+static void heap_place(flare_sim *sim, size_t i, const sim_heap_ent *e)
 {
-    sim->heap[i] = ev;
-    ev->idx = i;
+    sim->heap[i] = *e;
+    e->ev->idx = i;
 }
 
-static void heap_up(flare_sim *sim, size_t i)
+static void heap_up(flare_sim *sim, size_t i, sim_heap_ent e)
 {
-    sim_ev *ev = sim->heap[i];
     while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!ev_less(ev, sim->heap[parent]))
+        size_t parent = (i - 1) / HEAP_D;
+        if (!ent_less(&e, &sim->heap[parent]))
             break;
-        heap_set(sim, i, sim->heap[parent]);
+        heap_place(sim, i, &sim->heap[parent]);
         i = parent;
     }
-    heap_set(sim, i, ev);
+    heap_place(sim, i, &e);
 }
 
-static void heap_down(flare_sim *sim, size_t i)
+static void heap_down(flare_sim *sim, size_t i, sim_heap_ent e)
 {
-    sim_ev *ev = sim->heap[i];
+    size_t n = sim->heap_len;
     for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= sim->heap_len)
+        size_t c = HEAP_D * i + 1;
+        if (c >= n)
             break;
-        if (c + 1 < sim->heap_len && ev_less(sim->heap[c + 1], sim->heap[c]))
-            c++;
-        if (!ev_less(sim->heap[c], ev))
+        size_t end = n - c > HEAP_D ? c + HEAP_D : n, best = c;
+        for (size_t k = c + 1; k < end; k++)
+            if (ent_less(&sim->heap[k], &sim->heap[best]))
+                best = k;
+        if (!ent_less(&sim->heap[best], &e))
             break;
-        heap_set(sim, i, sim->heap[c]);
-        i = c;
+        heap_place(sim, i, &sim->heap[best]);
+        i = best;
     }
-    heap_set(sim, i, ev);
+    heap_place(sim, i, &e);
 }
 
 void flare__sim_ev_init(sim_ev *ev, int kind)
@@ -126,12 +143,13 @@ void flare__sim_ev_cancel(flare_sim *sim, sim_ev *ev)
     if (i == SIZE_MAX)
         return;
     ev->idx = SIZE_MAX;
-    sim_ev *last = sim->heap[--sim->heap_len];
+    sim_heap_ent last = sim->heap[--sim->heap_len];
     if (i == sim->heap_len)
         return;
-    heap_set(sim, i, last);
-    heap_up(sim, i);
-    heap_down(sim, last->idx);
+    if (i > 0 && ent_less(&last, &sim->heap[(i - 1) / HEAP_D]))
+        heap_up(sim, i, last);
+    else
+        heap_down(sim, i, last);
 }
 
 /* Scheduling only fails when out of memory; the simulator then aborts the
@@ -141,7 +159,7 @@ void flare__sim_ev_schedule(flare_sim *sim, sim_ev *ev, flare_tstamp t)
     flare__sim_ev_cancel(sim, ev);
     if (sim->heap_len == sim->heap_cap) {
         size_t cap = sim->heap_cap ? sim->heap_cap * 2 : 64;
-        sim_ev **h = flare__realloc(sim->mem, sim->heap, cap * sizeof(*h));
+        sim_heap_ent *h = flare__realloc(sim->mem, sim->heap, cap * sizeof(*h));
         if (!h) {
             if (ev->kind == SIM_EV_PKT)
                 flare__free(sim->mem, ev);
@@ -150,11 +168,8 @@ void flare__sim_ev_schedule(flare_sim *sim, sim_ev *ev, flare_tstamp t)
         sim->heap = h;
         sim->heap_cap = cap;
     }
-    ev->time = t < sim->now ? sim->now : t;
-    ev->seq = sim->seq++;
-    sim->heap[sim->heap_len] = ev;
-    ev->idx = sim->heap_len++;
-    heap_up(sim, ev->idx);
+    sim_heap_ent e = {t < sim->now ? sim->now : t, sim->seq++, ev};
+    heap_up(sim, sim->heap_len++, e);
 }
 
 /* --- run loop -------------------------------------------------------------- */
@@ -166,7 +181,7 @@ flare_tstamp flare_sim_now(const flare_sim *sim)
 
 flare_tstamp flare_sim_next_event(const flare_sim *sim)
 {
-    return sim->heap_len ? sim->heap[0]->time : FLARE_TSTAMP_NEVER;
+    return sim->heap_len ? sim->heap[0].time : FLARE_TSTAMP_NEVER;
 }
 
 uint64_t flare_sim_events(const flare_sim *sim)
@@ -179,23 +194,15 @@ void flare_sim_set_syn_timeout(flare_sim *sim, flare_tstamp timeout)
     sim->syn_timeout = timeout;
 }
 
-void flare__sim_hash(flare_sim *sim, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        sim->hash = (sim->hash ^ b[i]) * FNV_PRIME;
-}
-
 int flare_sim_step(flare_sim *sim)
 {
     if (sim->heap_len == 0)
         return 0;
-    sim_ev *ev = sim->heap[0];
+    sim_ev *ev = sim->heap[0].ev;
+    sim->now = sim->heap[0].time;
     flare__sim_ev_cancel(sim, ev);
-    sim->now = ev->time;
     sim->events++;
-    uint64_t rec[2] = {ev->time, (uint64_t)ev->kind};
-    flare__sim_hash(sim, rec, sizeof(rec));
+    sim->hash = flare__sim_mix(flare__sim_mix(sim->hash, sim->now), (uint64_t)ev->kind);
     switch (ev->kind) {
     case SIM_EV_PKT:
         flare__sim_pkt_event(sim, (sim_pkt *)ev);
@@ -212,7 +219,7 @@ int flare_sim_step(flare_sim *sim)
 
 void flare_sim_run_until(flare_sim *sim, flare_tstamp t)
 {
-    while (sim->heap_len && sim->heap[0]->time <= t)
+    while (sim->heap_len && sim->heap[0].time <= t)
         flare_sim_step(sim);
     if (t > sim->now)
         sim->now = t;
@@ -225,7 +232,7 @@ void flare_sim_run_for(flare_sim *sim, flare_tstamp dt)
 
 int flare_sim_run_until_idle(flare_sim *sim, flare_tstamp limit)
 {
-    while (sim->heap_len && sim->heap[0]->time <= limit)
+    while (sim->heap_len && sim->heap[0].time <= limit)
         flare_sim_step(sim);
     return sim->heap_len ? FLARE_ERR_TIMEOUT : 0;
 }
@@ -243,24 +250,24 @@ uint64_t flare_sim_trace_hash(const flare_sim *sim)
     return sim->hash;
 }
 
-void flare__sim_trace(flare_sim *sim, const char *node, flare_sim_verdict v, const sim_pkt *p)
+void flare__sim_trace(flare_sim *sim, const sim_name *node, flare_sim_verdict v, const sim_pkt *p)
 {
     flare_sim_trace_rec r;
     memset(&r, 0, sizeof(r));
     r.time = sim->now;
-    r.node = node;
+    r.node = node->s;
     r.verdict = v;
     r.proto = p->proto;
     r.flags = p->flags;
     r.src = p->src;
     r.dst = p->dst;
     r.len = p->len;
-    uint64_t h[4] = {r.time, (uint64_t)v << 16 | (uint64_t)r.proto << 8 | r.flags, r.len,
-                     (uint64_t)r.src.port << 16 | r.dst.port};
-    flare__sim_hash(sim, h, sizeof(h));
-    flare__sim_hash(sim, r.src.ip, sizeof(r.src.ip));
-    flare__sim_hash(sim, r.dst.ip, sizeof(r.dst.ip));
-    flare__sim_hash(sim, node, strlen(node));
+    /* Word by word: this runs for every packet at every hop. */
+    uint64_t h = flare__sim_mix(sim->hash, r.time);
+    h = flare__sim_mix(h, (uint64_t)v << 16 | (uint64_t)r.proto << 8 | r.flags);
+    h = flare__sim_mix(h, (uint64_t)r.len << 32 | (uint64_t)r.src.port << 16 | r.dst.port);
+    h = flare__sim_mix_ip(flare__sim_mix_ip(h, &r.src), &r.dst);
+    sim->hash = flare__sim_mix(h, node->hash);
     if (sim->trace)
         sim->trace(&r, sim->trace_user);
 }

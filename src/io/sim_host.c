@@ -199,7 +199,7 @@ void flare__sim_udp_input(flare_sim_host *h, sim_pkt *p)
     while (u && !(u->local.port == p->dst.port && u->local.family == p->dst.family &&
                   (flare__sim_ip_is_any(&u->local) || flare_ipaddr_same_ip(&u->local, &p->dst))))
         u = u->next;
-    flare__sim_trace(h->sim, h->node.name, u ? FLARE_SIM_DELIVERED : FLARE_SIM_DROP_NOSOCKET, p);
+    flare__sim_trace(h->sim, &h->node.name, u ? FLARE_SIM_DELIVERED : FLARE_SIM_DROP_NOSOCKET, p);
     if (u) {
         u->busy++;
         u->cb(u, &p->src, p->data, p->len, u->user);

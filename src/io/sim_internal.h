@@ -4,6 +4,7 @@
 
 #include "flare/buf.h"
 #include "flare/sim.h"
+#include "io/sim_htab.h"
 
 #define SIM_TCP 6
 #define SIM_UDP 17
@@ -20,13 +21,25 @@ enum sim_ev_kind {
     SIM_EV_SOCK_DRAIN   /* report on_drain */
 };
 
-/* Intrusive heap node: embedded in the object it belongs to. */
+/* Intrusive event: embedded in the object it belongs to. */
 typedef struct sim_ev {
-    flare_tstamp time;
-    uint64_t seq;
     size_t idx; /* position in the heap, SIZE_MAX when not queued */
     int kind;
 } sim_ev;
+
+/* A heap slot holds the event's key, so sifting compares within the array
+ * instead of chasing pointers to events all over memory. */
+typedef struct sim_heap_ent {
+    flare_tstamp time;
+    uint64_t seq; /* schedule order: ties at equal times run first come first */
+    sim_ev *ev;
+} sim_heap_ent;
+
+/* A node's or LAN's name, hashed once for the replay hash. */
+typedef struct sim_name {
+    char *s;
+    uint64_t hash;
+} sim_name;
 
 typedef struct sim_link_dir {
     flare_tstamp free_at;      /* when the transmitter is idle again */
@@ -44,7 +57,7 @@ typedef struct sim_iface {
 
 struct flare_sim_lan {
     uint32_t id;
-    char *name;
+    sim_name name;
     sim_iface *gateway; /* the NAT's inside interface, or NULL */
 };
 
@@ -71,7 +84,7 @@ typedef struct sim_route {
 
 struct sim_node {
     int is_nat;
-    char *name;
+    sim_name name;
     sim_iface **ifaces;
     size_t n_ifaces;
 };
@@ -87,15 +100,32 @@ struct flare_sim_host {
     struct flare_io_listener *listeners;
     struct flare_io_udp *udps;
     struct flare_io_timer *timers;
+    sim_htab conns; /* live (not failed) TCP sockets by 4-tuple */
+    sim_htab ports; /* sim_port_use by (family, port): the TCP ports dials hold */
 };
 
+/* The dialing TCP sockets bound to one local address (any or one IP). */
+typedef struct sim_port_use {
+    sim_hnode hn;
+    flare_ipaddr local;
+    uint32_t n;      /* sockets */
+    uint32_t n_excl; /* of which without REUSE */
+} sim_port_use;
+
+/* An endpoint a mapping sent to: the filter lets it (or its address) in. */
 typedef struct sim_remote {
+    sim_hnode hn; /* in the NAT's remotes, by (mapping, address) */
+    struct sim_mapping *m;
     flare_ipaddr ep;
-    struct sim_remote *next;
+    struct sim_remote *next; /* the mapping's remotes */
 } sim_remote;
 
 typedef struct sim_mapping {
-    struct sim_mapping *next;
+    struct sim_mapping *next, *prev;
+    int64_t order;   /* position in the NAT's list: ascending from its head */
+    sim_hnode h_in;  /* by (proto, outside port) */
+    sim_hnode h_out; /* by (proto, inside endpoint, destination as the mapping mode keys it) */
+    sim_hnode h_pin; /* pinned ones, by (proto, inside endpoint) */
     uint8_t proto;
     uint8_t tcp_est;
     flare_ipaddr in;   /* inside endpoint */
@@ -113,6 +143,10 @@ struct flare_sim_nat {
     sim_iface *out, *in;
     flare_prng prng;
     sim_mapping *maps;
+    int64_t head_order, tail_order; /* order keys of the list's ends */
+    sim_htab by_in, by_out, pins, remotes;
+    int out_mode;          /* the mapping behaviour by_out is keyed for */
+    flare_tstamp purge_at; /* no mapping expires before this */
     flare_sim_nat_stats st;
     flare_tstamp booted;            /* the port mapping epoch starts here */
     flare_sim_portmap_hook pm_hook; /* a test's server, or NULL */
@@ -128,8 +162,8 @@ struct flare_sim {
     uint64_t events;
     uint64_t hash;
     flare_tstamp syn_timeout;
-    flare_prng prng; /* links: loss and jitter */
-    sim_ev **heap;
+    flare_prng prng;    /* links: loss and jitter */
+    sim_heap_ent *heap; /* 4-ary min-heap on (time, seq) */
     size_t heap_len, heap_cap;
     flare_sim_trace_cb trace;
     void *trace_user;
@@ -146,13 +180,16 @@ struct flare_sim {
 void flare__sim_ev_init(sim_ev *ev, int kind);
 void flare__sim_ev_schedule(flare_sim *sim, sim_ev *ev, flare_tstamp t);
 void flare__sim_ev_cancel(flare_sim *sim, sim_ev *ev);
-void flare__sim_hash(flare_sim *sim, const void *p, size_t n);
-void flare__sim_trace(flare_sim *sim, const char *node, flare_sim_verdict v, const sim_pkt *p);
+void flare__sim_trace(flare_sim *sim, const sim_name *node, flare_sim_verdict v, const sim_pkt *p);
+/* Copies s into name; 0 or FLARE_ERR_NOMEM. */
+int flare__sim_name_set(const flare_mem *mem, sim_name *name, const char *s);
 /* Uniform double in [0, 1). */
 double flare__sim_uniform(flare_prng *p);
 char *flare__sim_strdup(const flare_mem *mem, const char *s);
 
 /* sim_net.c */
+/* Appends p to the pointer array *arr of *n entries; 0 or FLARE_ERR_NOMEM. */
+int flare__sim_push_ptr(flare_sim *sim, void ***arr, size_t *n, void *p);
 sim_pkt *flare__sim_pkt_new(flare_sim *sim, uint8_t proto, uint8_t flags, const flare_ipaddr *src,
                             const flare_ipaddr *dst, const uint8_t *data, size_t len);
 /* Puts p on the link of iface in direction dir (0 up, 1 down); takes p. */
@@ -173,7 +210,35 @@ void flare__sim_host_free(flare_sim *sim, flare_sim_host *h);
 /* sim_nat.c */
 void flare__sim_nat_input(flare_sim *sim, flare_sim_nat *n, sim_iface *from, sim_pkt *p);
 void flare__sim_nat_free(flare_sim *sim, flare_sim_nat *n);
-void flare__sim_mapping_free(flare_sim *sim, sim_mapping *m);
+/* sim_natmap.c: a NAT's mapping table */
+/* Puts a new mapping m at the head (at_tail 0) or the tail of n's list and
+ * indexes it; 0 or FLARE_ERR_NOMEM (m is then freed). */
+int flare__sim_mapping_add(flare_sim_nat *n, sim_mapping *m, int at_tail);
+/* Unlinks m from n's list and indexes, then frees it. */
+void flare__sim_mapping_del(flare_sim_nat *n, sim_mapping *m);
+/* After m's timestamps or pinning changed. */
+void flare__sim_mapping_touch(flare_sim_nat *n, sim_mapping *m);
+/* Frees every mapping of n, and the indexes at the end (free_indexes). */
+void flare__sim_nat_clear(flare_sim_nat *n, int free_indexes);
+void flare__sim_nat_map_init(flare_sim_nat *n);
+/* After a config change: re-keys the indexes, rechecks expiry. */
+void flare__sim_nat_map_reconfig(flare_sim_nat *n);
+/* Removes the expired mappings (counting them in the stats). */
+void flare__sim_nat_purge(flare_sim_nat *n);
+/* The mapping an inside packet (proto, src -> dst) leaves through, or NULL;
+ * the first in list order when several match. */
+sim_mapping *flare__sim_nat_find_out(flare_sim_nat *n, uint8_t proto, const flare_ipaddr *src,
+                                     const flare_ipaddr *dst);
+/* The mapping with outside endpoint ext, or NULL. */
+sim_mapping *flare__sim_nat_find_in(flare_sim_nat *n, uint8_t proto, const flare_ipaddr *ext);
+int flare__sim_nat_port_taken(const flare_sim_nat *n, uint8_t proto, uint16_t port);
+/* Pins m (a NAT-PMP/PCP mapping) until t; 0 or FLARE_ERR_NOMEM. */
+int flare__sim_mapping_pin(flare_sim_nat *n, sim_mapping *m, flare_tstamp until);
+/* Remembers that m sent to dst; 0 or FLARE_ERR_NOMEM. */
+int flare__sim_mapping_remember(flare_sim_nat *n, sim_mapping *m, const flare_ipaddr *dst);
+/* m's filter lets packets from src in. */
+int flare__sim_mapping_admits(const flare_sim_nat *n, const sim_mapping *m,
+                              const flare_ipaddr *src);
 int flare__sim_nat_pick_port(flare_sim_nat *n, uint8_t proto, uint16_t want, uint16_t *out);
 
 /* sim_portmap.c: a datagram to the NAT's port 5351 (takes p). */
@@ -238,6 +303,8 @@ struct flare_io_sock {
     unsigned syn_tries;
     int notify_status;
     sim_ev ev_timer, ev_pump, ev_notify, ev_resume, ev_drain;
+    sim_hnode hconn;  /* in h->conns while live */
+    sim_port_use *pu; /* a dial's port record, or NULL */
 };
 
 /* sim_tcp.c */

@@ -5,13 +5,17 @@
 #include "core/mem.h"
 #include "io/sim_internal.h"
 
-static int push_ptr(flare_sim *sim, void ***arr, size_t *n, void *p)
+/* The array's room is the smallest power of two >= *n: it doubles when a
+ * push finds it full, so adding N nodes copies O(N) pointers, not O(N^2). */
+int flare__sim_push_ptr(flare_sim *sim, void ***arr, size_t *n, void *p)
 {
-    void **a = flare__realloc(sim->mem, *arr, (*n + 1) * sizeof(void *));
-    if (!a)
-        return FLARE_ERR_NOMEM;
-    a[(*n)++] = p;
-    *arr = a;
+    if ((*n & (*n - 1)) == 0) {
+        void **a = flare__realloc(sim->mem, *arr, (*n ? *n * 2 : 1) * sizeof(void *));
+        if (!a)
+            return FLARE_ERR_NOMEM;
+        *arr = a;
+    }
+    (*arr)[(*n)++] = p;
     return 0;
 }
 
@@ -25,9 +29,9 @@ flare_sim_lan *flare_sim_lan_new(flare_sim *sim, const char *name)
     flare_sim_lan *lan = flare__calloc(sim->mem, 1, sizeof(*lan));
     if (!lan)
         return NULL;
-    lan->name = flare__sim_strdup(sim->mem, name);
-    if (!lan->name || push_ptr(sim, (void ***)&sim->lans, &sim->n_lans, lan) < 0) {
-        flare__free(sim->mem, lan->name);
+    if (flare__sim_name_set(sim->mem, &lan->name, name) < 0 ||
+        flare__sim_push_ptr(sim, (void ***)&sim->lans, &sim->n_lans, lan) < 0) {
+        flare__free(sim->mem, lan->name.s);
         flare__free(sim->mem, lan);
         return NULL;
     }
@@ -124,7 +128,7 @@ sim_iface *flare__sim_iface_new(flare_sim *sim, sim_node *node, flare_sim_lan *l
     ifc->node = node;
     ifc->ip = *ip;
     ifc->ip.port = 0;
-    if (push_ptr(sim, (void ***)&node->ifaces, &node->n_ifaces, ifc) < 0) {
+    if (flare__sim_push_ptr(sim, (void ***)&node->ifaces, &node->n_ifaces, ifc) < 0) {
         flare__free(sim->mem, ifc);
         return NULL;
     }
@@ -143,14 +147,16 @@ flare_sim_host *flare_sim_host_new(flare_sim *sim, const char *name)
     flare_sim_host *h = flare__calloc(sim->mem, 1, sizeof(*h));
     if (!h)
         return NULL;
-    h->node.name = flare__sim_strdup(sim->mem, name);
+    int named = flare__sim_name_set(sim->mem, &h->node.name, name);
     h->io.ops = &flare__sim_io_ops;
     h->sim = sim;
     h->next_port = 49152;
+    flare__sim_htab_init(&h->conns, sim->mem);
+    flare__sim_htab_init(&h->ports, sim->mem);
     /* Per-host streams: a host's randomness does not depend on other hosts. */
     flare_prng_seed(&h->prng, sim->seed * 0x9e3779b97f4a7c15ULL + sim->n_nodes + 1);
-    if (!h->node.name || push_ptr(sim, (void ***)&sim->nodes, &sim->n_nodes, h) < 0) {
-        flare__free(sim->mem, h->node.name);
+    if (named < 0 || flare__sim_push_ptr(sim, (void ***)&sim->nodes, &sim->n_nodes, h) < 0) {
+        flare__free(sim->mem, h->node.name.s);
         flare__free(sim->mem, h);
         return NULL;
     }
@@ -161,10 +167,12 @@ void flare__sim_host_free(flare_sim *sim, flare_sim_host *h)
 {
     flare__sim_tcp_free_all(h);
     flare__sim_udp_timers_free_all(h);
+    flare__sim_htab_free(&h->conns);
+    flare__sim_htab_free(&h->ports);
     for (size_t i = 0; i < h->node.n_ifaces; i++)
         flare__free(sim->mem, h->node.ifaces[i]);
     flare__free(sim->mem, h->node.ifaces);
-    flare__free(sim->mem, h->node.name);
+    flare__free(sim->mem, h->node.name.s);
     flare__free(sim->mem, h);
 }
 
@@ -197,7 +205,7 @@ flare_io *flare_sim_host_io(flare_sim_host *h)
 
 const char *flare_sim_host_name(const flare_sim_host *h)
 {
-    return h->node.name;
+    return h->node.name.s;
 }
 
 static void link_set_all(sim_node *n, const flare_sim_link *l)
@@ -254,7 +262,7 @@ sim_pkt *flare__sim_pkt_new(flare_sim *sim, uint8_t proto, uint8_t flags, const 
     return p;
 }
 
-static void drop(flare_sim *sim, const char *where, flare_sim_verdict v, sim_pkt *p)
+static void drop(flare_sim *sim, const sim_name *where, flare_sim_verdict v, sim_pkt *p)
 {
     flare__sim_trace(sim, where, v, p);
     flare__free(sim->mem, p);
@@ -283,7 +291,7 @@ void flare__sim_link_send(flare_sim *sim, sim_iface *ifc, int dir, sim_pkt *p)
     const flare_sim_link *l = &ifc->link;
     sim_link_dir *d = &ifc->dir[dir];
     flare_tstamp extra = 0;
-    const char *who = ifc->node->name;
+    const sim_name *who = &ifc->node->name;
     /* Reliable TCP: a lost segment other than SYN arrives one RTO later. */
     while (l->loss > 0 && flare__sim_uniform(&sim->prng) < l->loss) {
         if (p->proto != SIM_TCP || (p->flags & FLARE_SIM_SYN) || extra > 60 * FLARE_NS_PER_S) {
@@ -315,7 +323,7 @@ void flare__sim_link_send(flare_sim *sim, sim_iface *ifc, int dir, sim_pkt *p)
 void flare__sim_host_send(flare_sim_host *h, sim_iface *ifc, sim_pkt *p)
 {
     flare_sim *sim = h->sim;
-    flare__sim_trace(sim, h->node.name, FLARE_SIM_SENT, p);
+    flare__sim_trace(sim, &h->node.name, FLARE_SIM_SENT, p);
     sim_iface *self = flare__sim_host_iface(h, &p->dst);
     if (self) { /* to one of our own addresses: loop back at once */
         p->at_node = 1;
@@ -335,7 +343,7 @@ static void lan_arrival(flare_sim *sim, sim_pkt *p)
     if (!to && lan->gateway && p->iface != lan->gateway)
         to = lan->gateway;
     if (!to) {
-        drop(sim, lan->name, FLARE_SIM_DROP_NOROUTE, p);
+        drop(sim, &lan->name, FLARE_SIM_DROP_NOROUTE, p);
         return;
     }
     flare__sim_link_send(sim, to, 1, p);

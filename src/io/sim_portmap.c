@@ -28,11 +28,7 @@ void flare_sim_nat_set_portmap_hook(flare_sim_nat *n, flare_sim_portmap_hook hoo
 
 void flare_sim_nat_reboot(flare_sim_nat *n)
 {
-    while (n->maps) {
-        sim_mapping *m = n->maps;
-        n->maps = m->next;
-        flare__sim_mapping_free(n->sim, m);
-    }
+    flare__sim_nat_clear(n, 0);
     n->st.mappings_active = 0;
     n->st.portmap_active = 0;
     n->booted = n->sim->now;
@@ -53,16 +49,10 @@ static sim_mapping *pinned(flare_sim_nat *n, uint8_t proto, const flare_ipaddr *
 
 static void unpin(flare_sim_nat *n, sim_mapping *m)
 {
-    for (sim_mapping **pp = &n->maps; *pp; pp = &(*pp)->next) {
-        if (*pp == m) {
-            *pp = m->next;
-            break;
-        }
-    }
     n->st.mappings_active--;
     n->st.portmap_active--;
     n->st.portmap_deleted++;
-    flare__sim_mapping_free(n->sim, m);
+    flare__sim_mapping_del(n, m);
 }
 
 /* Maps (lifetime > 0) or deletes in for proto. Returns 0 with the external
@@ -80,12 +70,11 @@ static int pm_map(flare_sim_nat *n, uint8_t proto, const flare_ipaddr *in, uint1
             unpin(n, m);
         return 0;
     }
+    int fresh = 0;
     if (!m && n->cfg.mapping == FLARE_SIM_EI) {
         /* An endpoint-independent box already has the mapping: keep it. */
         for (m = n->maps; m && !(m->proto == proto && flare_ipaddr_equal(&m->in, in));)
             m = m->next;
-        if (m)
-            n->st.portmap_active++;
     }
     if (!m) {
         uint16_t port;
@@ -98,18 +87,26 @@ static int pm_map(flare_sim_nat *n, uint8_t proto, const flare_ipaddr *in, uint1
         m->in = *in;
         m->ext = n->out->ip;
         m->ext.port = port;
-        sim_mapping **tail = &n->maps; /* after the flows that already run */
-        while (*tail)
-            tail = &(*tail)->next;
-        *tail = m;
-        n->st.mappings_created++;
-        n->st.mappings_active++;
-        n->st.portmap_active++;
+        m->last = n->sim->now;
+        /* after the flows that already run */
+        if (flare__sim_mapping_add(n, m, 1) < 0)
+            return FLARE_ERR_LIMIT;
+        fresh = 1;
     }
     if (*lifetime > PM_MAX_LIFETIME)
         *lifetime = PM_MAX_LIFETIME;
+    int was_pinned = m->pinned_until != 0;
+    if (flare__sim_mapping_pin(n, m, n->sim->now + (flare_tstamp)*lifetime * FLARE_NS_PER_S) < 0) {
+        if (fresh)
+            flare__sim_mapping_del(n, m);
+        return FLARE_ERR_LIMIT;
+    }
     m->last = n->sim->now;
-    m->pinned_until = n->sim->now + (flare_tstamp)*lifetime * FLARE_NS_PER_S;
+    if (fresh) {
+        n->st.mappings_created++;
+        n->st.mappings_active++;
+    }
+    n->st.portmap_active += !was_pinned;
     *ext = m->ext;
     return 0;
 }
@@ -189,7 +186,7 @@ void flare__sim_portmap_input(flare_sim_nat *n, sim_pkt *p)
 {
     flare_sim *sim = n->sim;
     n->st.portmap_requests++;
-    flare__sim_trace(sim, n->node.name, FLARE_SIM_DELIVERED, p);
+    flare__sim_trace(sim, &n->node.name, FLARE_SIM_DELIVERED, p);
     uint8_t resp[PM_RESP_MAX];
     size_t len = 0;
     int v = p->len ? p->data[0] : -1;
@@ -211,7 +208,7 @@ void flare__sim_portmap_input(flare_sim_nat *n, sim_pkt *p)
         from.port = FLARE_PORTMAP_SERVER_PORT;
         sim_pkt *r = flare__sim_pkt_new(sim, SIM_UDP, 0, &from, &p->src, resp, len);
         if (r) {
-            flare__sim_trace(sim, n->node.name, FLARE_SIM_SENT, r);
+            flare__sim_trace(sim, &n->node.name, FLARE_SIM_SENT, r);
             flare__sim_link_send(sim, n->in, 0, r);
         }
     }

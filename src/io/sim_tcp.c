@@ -13,14 +13,39 @@
 
 /* --- lookup ------------------------------------------------------------------ */
 
+static uint64_t conn_hash(const flare_ipaddr *local, const flare_ipaddr *remote)
+{
+    return flare__sim_mix_ep(flare__sim_mix_ep(0, local), remote);
+}
+
+static uint64_t port_hash(const flare_ipaddr *local)
+{
+    return flare__sim_mix(local->family, local->port);
+}
+
+/* At most one live socket has a given 4-tuple: a dial onto a taken one
+ * fails and is never indexed. */
 static flare_io_sock *find_conn(flare_sim_host *h, const flare_ipaddr *local,
                                 const flare_ipaddr *remote)
 {
-    for (flare_io_sock *s = h->socks; s; s = s->next)
-        if (s->state != SIM_TCP_FAILED && flare_ipaddr_equal(&s->local, local) &&
-            flare_ipaddr_equal(&s->remote, remote))
+    for (sim_hnode *n = flare__sim_htab_first(&h->conns, conn_hash(local, remote)); n;
+         n = flare__sim_htab_next(n)) {
+        flare_io_sock *s = SIM_CONTAINER(n, flare_io_sock, hconn);
+        if (flare_ipaddr_equal(&s->local, local) && flare_ipaddr_equal(&s->remote, remote))
             return s;
+    }
     return NULL;
+}
+
+static int conn_index(flare_io_sock *s)
+{
+    return flare__sim_htab_insert(&s->h->conns, &s->hconn, conn_hash(&s->local, &s->remote));
+}
+
+static void set_failed(flare_io_sock *s)
+{
+    s->state = SIM_TCP_FAILED;
+    flare__sim_htab_remove(&s->h->conns, &s->hconn);
 }
 
 static flare_io_listener *find_listener(flare_sim_host *h, const flare_ipaddr *local)
@@ -31,14 +56,58 @@ static flare_io_listener *find_listener(flare_sim_host *h, const flare_ipaddr *l
     return NULL;
 }
 
+/* Counts a dialing socket on its local address (accepted ones hold none). */
+static int port_ref(flare_io_sock *s)
+{
+    flare_sim_host *h = s->h;
+    uint64_t k = port_hash(&s->local);
+    sim_port_use *u = NULL;
+    for (sim_hnode *n = flare__sim_htab_first(&h->ports, k); n && !u; n = flare__sim_htab_next(n)) {
+        sim_port_use *c = SIM_CONTAINER(n, sim_port_use, hn);
+        if (c->local.port == s->local.port && flare_ipaddr_same_ip(&c->local, &s->local))
+            u = c;
+    }
+    if (!u) {
+        u = flare__calloc(h->sim->mem, 1, sizeof(*u));
+        if (!u)
+            return FLARE_ERR_NOMEM;
+        u->local = s->local;
+        if (flare__sim_htab_insert(&h->ports, &u->hn, k) < 0) {
+            flare__free(h->sim->mem, u);
+            return FLARE_ERR_NOMEM;
+        }
+    }
+    u->n++;
+    u->n_excl += !s->reuse;
+    s->pu = u;
+    return 0;
+}
+
+static void port_unref(flare_io_sock *s)
+{
+    sim_port_use *u = s->pu;
+    if (!u)
+        return;
+    s->pu = NULL;
+    u->n--;
+    u->n_excl -= !s->reuse;
+    if (u->n == 0) {
+        flare__sim_htab_remove(&s->h->ports, &u->hn);
+        flare__free(s->h->sim->mem, u);
+    }
+}
+
 int flare__sim_tcp_port_used(flare_sim_host *h, const flare_ipaddr *local, int reuse)
 {
     for (flare_io_listener *l = h->listeners; l; l = l->next)
         if (flare__sim_bind_overlap(&l->local, local) && !(reuse && l->reuse))
             return 1;
-    for (flare_io_sock *s = h->socks; s; s = s->next)
-        if (!s->accepted && flare__sim_bind_overlap(&s->local, local) && !(reuse && s->reuse))
+    for (sim_hnode *n = flare__sim_htab_first(&h->ports, port_hash(local)); n;
+         n = flare__sim_htab_next(n)) {
+        const sim_port_use *u = SIM_CONTAINER(n, sim_port_use, hn);
+        if (flare__sim_bind_overlap(&u->local, local) && (reuse ? u->n_excl : u->n))
             return 1;
+    }
     return 0;
 }
 
@@ -69,6 +138,8 @@ static void sock_destroy(flare_io_sock *s)
     flare__sim_ev_cancel(sim, &s->ev_notify);
     flare__sim_ev_cancel(sim, &s->ev_resume);
     flare__sim_ev_cancel(sim, &s->ev_drain);
+    flare__sim_htab_remove(&s->h->conns, &s->hconn);
+    port_unref(s);
     LIST_REMOVE(s->h->socks, s);
     if (!s->busy)
         sock_free_mem(s);
@@ -167,10 +238,39 @@ static void pump(flare_io_sock *s)
     }
     flare_buf_consume(&s->tx, s->tx_head);
     s->tx_head = 0;
+    if (s->tx.len == 0 && s->tx.cap)
+        flare_buf_free(&s->tx); /* idle sockets hold no buffer */
     if (s->closed && s->fin_sent)
         sock_destroy(s); /* an orphan that has flushed everything */
     else
         check_drain(s);
+}
+
+/* A write to an idle socket on a link without a rate limit: what the
+ * peer's window takes leaves at once, segmented as pump would, and only the
+ * rest is queued. Returns 1 if it handled the write, 0 if pump must. */
+static int write_direct(flare_io_sock *s, const uint8_t *data, size_t len, int *rv)
+{
+    const sim_iface *ifc = s->ifc;
+    if (s->state != SIM_TCP_EST || s->dead || s->tx.len || s->ev_pump.idx != SIZE_MAX ||
+        ifc->link.rate || ifc->dir[0].free_at > s->h->sim->now)
+        return 0;
+    uint64_t inflight = s->snd_off - s->peer_acked;
+    size_t room = inflight >= FLARE_SIM_RCVBUF ? 0 : (size_t)(FLARE_SIM_RCVBUF - inflight);
+    size_t now = len < room ? len : room;
+    *rv = now < len ? flare_buf_append(&s->tx, data + now, len - now) : 0;
+    if (*rv < 0)
+        return 1;
+    if (len > s->lowat)
+        s->above_lowat = 1;
+    for (size_t off = 0; off < now;) {
+        size_t n = now - off > FLARE_SIM_MSS ? FLARE_SIM_MSS : now - off;
+        send_pkt(s->h, s->ifc, FLARE_SIM_ACK, &s->local, &s->remote, s->snd_off, data + off, n);
+        s->snd_off += n;
+        off += n;
+    }
+    check_drain(s);
+    return 1;
 }
 
 /* Tells the peer how far we consumed, once half a window has been: the
@@ -197,7 +297,7 @@ static void connect_done(flare_io_sock *s, int status)
 {
     flare__sim_ev_cancel(s->h->sim, &s->ev_timer);
     if (status < 0)
-        s->state = SIM_TCP_FAILED;
+        set_failed(s);
     else
         s->state = SIM_TCP_EST;
     sock_hold(s);
@@ -369,6 +469,10 @@ static void no_conn_input(flare_sim_host *h, sim_pkt *p)
         l = find_listener(h, &p->dst);
     if (l) {
         flare_io_sock *s = sock_new(h, ifc, &p->dst, &p->src);
+        if (s && conn_index(s) < 0) {
+            sock_destroy(s); /* out of memory: the SYN is lost */
+            s = NULL;
+        }
         if (s) {
             s->state = SIM_TCP_SYN_RCVD;
             s->lst = l;
@@ -386,7 +490,7 @@ void flare__sim_tcp_input(flare_sim_host *h, sim_pkt *p)
 {
     flare_io_sock *s = find_conn(h, &p->dst, &p->src);
     int listening = p->flags == FLARE_SIM_SYN && find_listener(h, &p->dst);
-    flare__sim_trace(h->sim, h->node.name,
+    flare__sim_trace(h->sim, &h->node.name,
                      s || listening ? FLARE_SIM_DELIVERED : FLARE_SIM_DROP_NOSOCKET, p);
     if (s)
         conn_input(s, p);
@@ -546,10 +650,14 @@ int flare__sim_dial(flare_io *io, const flare_ipaddr *local, const flare_ipaddr 
     s->bound = local && local->port;
     s->cbs = *cbs;
     s->user = user;
+    if (port_ref(s) < 0 || (!taken && conn_index(s) < 0)) {
+        sock_destroy(s);
+        return FLARE_ERR_NOMEM;
+    }
     if (taken) {
         /* The 4-tuple is in use (e.g. a listener accepted the peer's SYN):
          * Linux fails connect() with EADDRNOTAVAIL. Reported from the loop. */
-        s->state = SIM_TCP_FAILED;
+        set_failed(s);
         s->notify_status = FLARE_ERR_ADDR_IN_USE;
         flare__sim_ev_schedule(h->sim, &s->ev_notify, h->sim->now);
     } else {
@@ -577,7 +685,10 @@ int flare__sim_sock_write(flare_io_sock *s, const uint8_t *data, size_t len)
 {
     if (s->closed || s->shut || s->state == SIM_TCP_FAILED)
         return FLARE_ERR_STATE;
-    int rv = flare_buf_append(&s->tx, data, len);
+    int rv;
+    if (write_direct(s, data, len, &rv))
+        return rv;
+    rv = flare_buf_append(&s->tx, data, len);
     if (rv < 0)
         return rv;
     if (s->tx.len - s->tx_head > s->lowat)

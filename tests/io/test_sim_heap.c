@@ -1,0 +1,130 @@
+/* The simulator's event queue (a 4-ary heap, src/io/sim.c) through the
+ * timers of simulated hosts: thousands of timers with many equal
+ * deadlines, restarted, stopped and deleted (also from inside callbacks),
+ * fire in (deadline, start order) exactly once each, as a reference model
+ * says. */
+#include "support/test.h"
+
+#include "flare/sim.h"
+
+#define NT 3000
+
+typedef struct tm {
+    flare_io_timer *t;
+    flare_tstamp deadline;
+    uint64_t order; /* when it was last started */
+    int armed;
+    int fired;
+} tm;
+
+static tm g_tm[NT];
+static flare_io *g_io;
+static flare_sim *g_sim;
+static flare_prng g_prng;
+static uint64_t g_order;
+static flare_tstamp g_last_time;
+static int64_t g_last_order; /* -1: nothing fired yet */
+static int g_fired;
+
+static void arm(int i, flare_tstamp deadline)
+{
+    flare_tstamp now = flare_sim_now(g_sim);
+    g_tm[i].deadline = deadline < now ? now : deadline;
+    g_tm[i].order = g_order++;
+    g_tm[i].armed = 1;
+    g_io->ops->timer_start(g_tm[i].t, deadline);
+}
+
+static void on_timer(flare_io_timer *t, void *user)
+{
+    tm *m = user;
+    int i = (int)(m - g_tm);
+    assert_ptr_equal(m->t, t);
+    assert_true(m->armed);
+    flare_tstamp now = flare_sim_now(g_sim);
+    assert_true(now == m->deadline);
+    /* (deadline, start order) never goes backwards. */
+    assert_true(now > g_last_time || (now == g_last_time && (int64_t)m->order > g_last_order));
+    g_last_time = now;
+    g_last_order = (int64_t)m->order;
+    m->armed = 0;
+    m->fired++;
+    g_fired++;
+    uint64_t r = flare_prng_next(&g_prng) % 10;
+    int j = (int)(flare_prng_next(&g_prng) % NT);
+    if (r < 3) {
+        arm(i, now + (flare_prng_next(&g_prng) % 8) * FLARE_NS_PER_MS); /* re-arm itself */
+    } else if (r < 5 && j != i && g_tm[j].t) {
+        g_io->ops->timer_stop(g_tm[j].t); /* stop another one */
+        g_tm[j].armed = 0;
+    } else if (r < 6 && j != i && g_tm[j].t) {
+        g_io->ops->timer_del(g_tm[j].t); /* delete another one */
+        g_tm[j].t = NULL;
+        g_tm[j].armed = 0;
+    } else if (r < 8 && j != i && g_tm[j].t) {
+        /* Restart another one, maybe in the past (it then fires now). */
+        arm(j, now + (flare_prng_next(&g_prng) % 8) * FLARE_NS_PER_MS - FLARE_NS_PER_MS);
+    }
+}
+
+static void test_timer_order(void **state)
+{
+    (void)state;
+    g_sim = flare_sim_new(11, NULL);
+    flare_sim_host *h = flare_sim_host_new(g_sim, "h");
+    g_io = flare_sim_host_io(h);
+    flare_prng_seed(&g_prng, 5);
+    memset(g_tm, 0, sizeof(g_tm));
+    g_order = 0;
+    g_last_time = 0;
+    g_last_order = -1;
+    g_fired = 0;
+    for (int i = 0; i < NT; i++) {
+        assert_int_equal(g_io->ops->timer_new(g_io, on_timer, &g_tm[i], &g_tm[i].t), 0);
+        /* 50 distinct deadlines for 3000 timers: long runs of ties. */
+        arm(i, (flare_prng_next(&g_prng) % 50) * FLARE_NS_PER_MS);
+    }
+    /* Stop a third before anything runs. */
+    for (int i = 0; i < NT; i += 3) {
+        g_io->ops->timer_stop(g_tm[i].t);
+        g_tm[i].armed = 0;
+    }
+    int steps = 0;
+    while (flare_sim_step(g_sim))
+        steps++;
+    assert_int_equal(steps, g_fired);
+    assert_true(g_fired > NT / 2);
+    for (int i = 0; i < NT; i++)
+        assert_false(g_tm[i].armed); /* every armed timer fired */
+    assert_int_equal(flare_sim_next_event(g_sim), FLARE_TSTAMP_NEVER);
+    for (int i = 0; i < NT; i++)
+        if (g_tm[i].t)
+            g_io->ops->timer_del(g_tm[i].t);
+    flare_sim_del(g_sim);
+}
+
+/* Deleting the simulator with timers still queued frees everything (the
+ * sanitizer build checks for leaks). */
+static void test_del_with_queued(void **state)
+{
+    (void)state;
+    flare_sim *sim = flare_sim_new(1, NULL);
+    flare_sim_host *h = flare_sim_host_new(sim, "h");
+    flare_io *io = flare_sim_host_io(h);
+    for (int i = 0; i < 100; i++) {
+        flare_io_timer *t = NULL;
+        assert_int_equal(io->ops->timer_new(io, on_timer, NULL, &t), 0);
+        io->ops->timer_start(t, (flare_tstamp)(100 - i) * FLARE_NS_PER_S);
+    }
+    assert_int_equal(flare_sim_next_event(sim), 1 * FLARE_NS_PER_S);
+    flare_sim_del(sim);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_timer_order),
+        cmocka_unit_test(test_del_with_queued),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
