@@ -152,9 +152,11 @@ PY
 # lab_wait_q SECS LOG EXPR: polls until lab_q prints True (status 1 on timeout).
 lab_wait_q() {
     local end=$(($(date +%s) + $1))
-    while [ "$(date +%s)" -lt "$end" ]; do
+    while :; do
         [ "$(lab_q "$2" "$3")" = True ] && return 0
+        # Checked at least once, also when a loaded machine spent the budget
+        # before the first look.
+        [ "$(date +%s)" -lt "$end" ] || return 1
         sleep 0.2
     done
-    return 1
 }

@@ -158,7 +158,9 @@ typedef struct flare_host_settings {
      * multistream protocol IDs separated by commas, in preference order
      * (copied): the dialer proposes them in this order, the listener accepts
      * any of them. Each must be one flare implements, else flare_host_new
-     * fails with FLARE_ERR_UNSUPPORTED. Default "/noise". */
+     * fails with FLARE_ERR_UNSUPPORTED. Default "/noise". "/plaintext/2.0.0"
+     * (libp2p plaintext: keys exchanged, nothing encrypted or authenticated
+     * against an active attacker) exists for simulations only. */
     const char *security;
     /* The /webrtc-direct DTLS certificate and key as PEM (what
      * flare_host_webrtc_cert_pem gave a previous run; read by

@@ -559,6 +559,7 @@ static int admit_peer(flare_conn *c, const flare_peerid *rp)
     if (c->expect_peer && !flare_peerid_equal(rp, &c->peer))
         return FLARE_ERR_PEER_ID_MISMATCH;
     c->peer = *rp;
+    flare__conn_index_add(c);
     if (flare_peerid_equal(rp, &c->host->id))
         return FLARE_ERR_PEER_ID_MISMATCH; /* dialed ourselves */
     return flare__rc_conn_identified(c);

@@ -51,7 +51,7 @@ static int add_waiter(flare_conn *c, flare_dial_cb cb, void *user)
 static flare_conn *dial_in_flight(flare_host *h, const flare__transport *t,
                                   const flare_peerid *peer)
 {
-    for (flare_conn *c = h->conns; c; c = c->next)
+    for (flare_conn *c = flare__conn_peer_first(h, peer); c; c = flare__conn_peer_next(h, c))
         if (c->outbound && c->expect_peer && c->state != FLARE__CONN_READY && !c->close_pending &&
             c->transport == t && flare_peerid_equal(&c->peer, peer))
             return c;
@@ -61,7 +61,7 @@ static flare_conn *dial_in_flight(flare_host *h, const flare__transport *t,
 static size_t conns_to(flare_host *h, const flare_peerid *peer)
 {
     size_t n = 0;
-    for (flare_conn *c = h->conns; c; c = c->next)
+    for (flare_conn *c = flare__conn_peer_first(h, peer); c; c = flare__conn_peer_next(h, c))
         if (!c->close_pending && flare_peerid_equal(&c->peer, peer))
             n++;
     return n;
@@ -119,6 +119,7 @@ int flare_host_dial(flare_host *h, const flare_multiaddr *ma, const flare_dial_o
     if (has_peer) {
         c->peer = peer;
         c->expect_peer = 1;
+        flare__conn_index_add(c);
     }
     int rv = add_waiter(c, cb, user);
     if (rv) {

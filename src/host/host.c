@@ -441,9 +441,10 @@ void flare__conn_index_remove(flare_conn *c)
     if (!c->indexed)
         return;
     flare_conn **pp = &h->by_peer[peer_slot(&c->peer, h->by_peer_size)];
-    while (*pp != c)
+    while (*pp && *pp != c)
         pp = &(*pp)->peer_next;
-    *pp = c->peer_next;
+    if (*pp)
+        *pp = c->peer_next;
     c->peer_next = NULL;
     c->indexed = 0;
     h->by_peer_count--;
@@ -460,16 +461,23 @@ static flare_conn *better(flare_conn *best, flare_conn *c, const flare_peerid *p
     return best;
 }
 
+flare_conn *flare__conn_peer_first(flare_host *h, const flare_peerid *peer)
+{
+    if (h->by_peer_lossy)
+        return h->conns;
+    return h->by_peer ? h->by_peer[peer_slot(peer, h->by_peer_size)] : NULL;
+}
+
+flare_conn *flare__conn_peer_next(const flare_host *h, const flare_conn *c)
+{
+    return h->by_peer_lossy ? c->next : c->peer_next;
+}
+
 flare_conn *flare_host_conn_to(flare_host *h, const flare_peerid *peer)
 {
     flare_conn *best = NULL;
-    if (h->by_peer_lossy) {
-        for (flare_conn *c = h->conns; c; c = c->next)
-            best = better(best, c, peer);
-    } else if (h->by_peer) {
-        for (flare_conn *c = h->by_peer[peer_slot(peer, h->by_peer_size)]; c; c = c->peer_next)
-            best = better(best, c, peer);
-    }
+    for (flare_conn *c = flare__conn_peer_first(h, peer); c; c = flare__conn_peer_next(h, c))
+        best = better(best, c, peer);
     return best;
 }
 

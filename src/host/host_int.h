@@ -136,7 +136,7 @@ typedef struct flare__mig_ref {
 
 struct flare_conn {
     flare_conn *next, *prev;
-    flare_conn *peer_next; /* chain in the host's by-peer index (ready ones) */
+    flare_conn *peer_next; /* chain in the host's by-peer index (host.c) */
     int indexed;
     flare_host *host;
     uint64_t id;
@@ -221,9 +221,10 @@ struct flare_host {
     flare__listener *listeners;
     flare_conn *conns;
     size_t nconns;
-    /* Ready connections by peer ID hash, chained through peer_next: a node
-     * of a large network holds thousands, and flare_host_conn_to runs for
-     * every DHT reply. Grows at load factor 1. */
+    /* Connections by peer ID hash (those whose peer is known), chained
+     * through peer_next: a node of a large network holds thousands, and
+     * flare_host_conn_to runs for every DHT reply, the dial checks for
+     * every dial. Grows at load factor 1. */
     flare_conn **by_peer;
     size_t by_peer_size, by_peer_count;
     int by_peer_lossy; /* an add found no memory: the list is the truth */
@@ -345,9 +346,15 @@ void flare__dial_complete(flare_conn *c, int status);
 #define FLARE__DIAL_STAGGER (250 * FLARE_NS_PER_MS)
 void flare__connect_free_all(flare_host *h);
 
-/* host.c: the by-peer index of ready connections (flare_host_conn_to). */
+/* host.c: the by-peer index of connections whose peer is known (dialed
+ * by peer ID, or authenticated). add once c->peer is set (again: no-op). */
 void flare__conn_index_add(flare_conn *c);
 void flare__conn_index_remove(flare_conn *c);
+/* The connections that may be to peer, to walk with flare__conn_peer_next:
+ * its index chain, or every connection while the index is incomplete (an
+ * add found no memory). Callers still compare c->peer. */
+flare_conn *flare__conn_peer_first(flare_host *h, const flare_peerid *peer);
+flare_conn *flare__conn_peer_next(const flare_host *h, const flare_conn *c);
 
 /* peerstore.c: a growing hash table of peers. Peers with an open connection
  * are pinned; above max_peers entries (default FLARE__PEERSTORE_MAX_PEERS)
