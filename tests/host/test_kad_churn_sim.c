@@ -12,42 +12,17 @@
 
 #include "flare/kad.h"
 #include "simnet/simnet.h"
+#include "support/kad_world.h"
 
 #define NODES 80
 
-typedef struct res {
-    int calls, status, n, relayed;
-    flare_peerid first;
-} res;
-
-static void peers_cb(flare_host *h, int status, const flare_kad_peer *p, size_t n, void *user)
-{
-    res *r = user;
-    (void)h;
-    r->calls++;
-    r->status = status;
-    r->n = (int)n;
-    if (n) {
-        r->first = p[0].id;
-        for (size_t i = 0; i < p[0].naddrs; i++)
-            r->relayed += flare_multiaddr_is_relayed(&p[0].addrs[i]);
-    }
-}
-
-static void done_cb(flare_host *h, int status, size_t n, void *user)
-{
-    res *r = user;
-    (void)h;
-    r->calls++;
-    r->status = status;
-    r->n = (int)n;
-}
+typedef flare_test_kad_res res;
+#define peers_cb flare_test_kad_peers_cb
+#define done_cb  flare_test_kad_done_cb
 
 static void wait_calls(simnet *w, res *r)
 {
-    for (int i = 0; i < 600 && !r->calls; i++)
-        simnet_run_s(w, 0.1);
-    assert_int_equal(r->calls, 1);
+    flare_test_kad_wait(w->sim, r);
 }
 
 static void key_of(uint8_t key[34], int i)
@@ -146,7 +121,7 @@ static void test_churn(void **state)
         wait_calls(w, &r);
         assert_int_equal(r.status, 0);
         assert_int_equal(r.n, 1);
-        assert_true(flare_peerid_equal(&r.first, id));
+        assert_true(flare_peerid_equal(&r.peers[0].id, id));
         if (w->n[i].priv)
             assert_true(r.relayed >= 1);
         asked++;
@@ -191,7 +166,7 @@ static void test_churn(void **state)
             wait_calls(w, &r);
             assert_int_equal(r.status, 0);
             assert_int_equal(r.n, 1);
-            assert_true(flare_peerid_equal(&r.first, flare_host_peerid(w->n[prov[p]].h)));
+            assert_true(flare_peerid_equal(&r.peers[0].id, flare_host_peerid(w->n[prov[p]].h)));
         }
     }
     simnet_free(w);

@@ -12,6 +12,7 @@
 #include "flare/kad.h"
 #include "flare/sim.h"
 #include "support/helpers.h"
+#include "support/kad_world.h"
 
 #define MS   FLARE_NS_PER_MS
 #define S    FLARE_NS_PER_S
@@ -43,7 +44,7 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 
 static void run_s(world *w, double s)
 {
-    flare_sim_run_for(w->sim, (flare_tstamp)(s * 1e9));
+    flare_test_kad_run_s(w->sim, s);
 }
 
 /* Node i at ip on lan; kad settings from ks (bootstrap set here). */
@@ -208,37 +209,13 @@ static size_t count_in(flare_host *h, const flare_peerid *ids, size_t n)
     return c;
 }
 
-typedef struct res {
-    int calls, status;
-    size_t n;
-    flare_peerid first;
-} res;
-
-static void peers_cb(flare_host *h, int status, const flare_kad_peer *p, size_t n, void *user)
-{
-    res *r = user;
-    (void)h;
-    r->calls++;
-    r->status = status;
-    r->n = n;
-    if (n)
-        r->first = p[0].id;
-}
-
-static void done_cb(flare_host *h, int status, size_t n, void *user)
-{
-    res *r = user;
-    (void)h;
-    r->calls++;
-    r->status = status;
-    r->n = n;
-}
+typedef flare_test_kad_res res;
+#define peers_cb flare_test_kad_peers_cb
+#define done_cb  flare_test_kad_done_cb
 
 static void wait_calls(world *w, res *r)
 {
-    for (int i = 0; i < 600 && !r->calls; i++)
-        run_s(w, 0.1);
-    assert_int_equal(r->calls, 1);
+    flare_test_kad_wait(w->sim, r);
 }
 
 static res find_providers(world *w, int from, const uint8_t *key, size_t klen)
@@ -281,7 +258,7 @@ static void test_refresh_and_republish(void **state)
     res f = find_providers(w, 9, mh, sizeof(mh));
     assert_int_equal(f.status, 0);
     assert_int_equal(f.n, 1);
-    assert_true(flare_peerid_equal(&f.first, flare_host_peerid(w->n[4].h)));
+    assert_true(flare_peerid_equal(&f.peers[0].id, flare_host_peerid(w->n[4].h)));
 
     /* Half the old nodes leave (the provider among them), as many new ones
      * join under another prefix; none of them talks to node 3 or 2 first. */
@@ -341,30 +318,9 @@ static int ver_select(const uint8_t *key, size_t klen, const uint8_t *a, size_t 
     return b[0] > a[0];
 }
 
-typedef struct vres {
-    int calls, status;
-    size_t n;
-    uint8_t v;
-} vres;
-
-static void vdone_cb(flare_host *h, int status, size_t n, void *user)
-{
-    vres *r = user;
-    (void)h;
-    r->calls++;
-    r->status = status;
-    r->n = n;
-}
-
-static void vvalue_cb(flare_host *h, int status, const uint8_t *v, size_t len, void *user)
-{
-    vres *r = user;
-    (void)h;
-    r->calls++;
-    r->status = status;
-    r->n = len;
-    r->v = len ? v[0] : 0;
-}
+typedef flare_test_kad_res vres;
+#define vdone_cb  flare_test_kad_done_cb
+#define vvalue_cb flare_test_kad_value_cb
 
 static vres wait_v(world *w, vres *r)
 {
@@ -454,8 +410,8 @@ static void test_custom_validator(void **state)
     assert_true(vs[1].validated >= 1);
     vres g = get_ver(w, 1);
     assert_int_equal(g.status, 0);
-    assert_int_equal(g.n, 1);
-    assert_int_equal(g.v, 1);
+    assert_int_equal(g.vlen, 1);
+    assert_int_equal(g.value[0], 1);
 
     /* Version 3 from node 1 replaces it on node 0 (select: higher wins);
      * version 2 afterwards does not win on GET. */
@@ -465,11 +421,11 @@ static void test_custom_validator(void **state)
     assert_true(sel0 >= 1);
     g = get_ver(w, 0);
     assert_int_equal(g.status, 0);
-    assert_int_equal(g.v, 3);
+    assert_int_equal(g.value[0], 3);
     p = put_ver(w, 1, 2);
     g = get_ver(w, 0);
     assert_int_equal(g.status, 0);
-    assert_int_equal(g.v, 3);
+    assert_int_equal(g.value[0], 3);
     assert_true(vs[0].selected > sel0);
     world_free(w);
     free(w);

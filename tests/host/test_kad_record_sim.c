@@ -16,6 +16,7 @@
 #include "flare/sim.h"
 #include "host/host_int.h"
 #include "support/helpers.h"
+#include "support/kad_world.h"
 
 #define MS    FLARE_NS_PER_MS
 #define S     FLARE_NS_PER_S
@@ -25,9 +26,7 @@
 #define NALL  (NPUB + 2)
 
 typedef struct node {
-    flare_sim_host *sh;
-    flare_host *h;
-    char ip[32];
+    flare_test_kad_node k;
     int rsv_ok;
     int signed_ids;   /* identifies of P that carried a verified record */
     int unsigned_ids; /* identifies of P without one (or a bad one) */
@@ -56,58 +55,42 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 
 static void run_s(world *w, double s)
 {
-    flare_sim_run_for(w->sim, (flare_tstamp)(s * 1e9));
+    flare_test_kad_run_s(w->sim, s);
 }
 
-static void make_node(world *w, int i, flare_sim_lan *lan, const char *ip)
+static void make_node(void *wv, int i, flare_sim_lan *lan, const char *ip)
 {
+    world *w = wv;
     node *n = &w->n[i];
     flare_host_settings c;
-    flare_test_settings_default(&c);
-    c.autonat_boot_delay = 2 * S;
+    flare_test_kad_host_settings(&c);
     c.enable_holepunch = 0;
     c.enable_autorelay = i == P_IDX;
     flare_test_host_spec sp = {.name = i == P_IDX ? "P" : (i == D_IDX ? "D" : "pub"),
                                .lan = lan,
                                .ip = ip,
-                               .link = {.delay = 10 * MS},
                                .seed = {(uint8_t)(i + 1), 0x5e},
                                .cfg = &c,
                                .on_event = on_event,
-                               .user = n,
-                               .listen_port = 4001};
-    assert_int_equal(flare_test_host_make(w->sim, &sp, &n->sh, &n->h), 0);
-    snprintf(n->ip, sizeof(n->ip), "%s", ip);
+                               .user = n};
+    flare_test_kad_node_make(w->sim, &n->k, &sp);
     if (i == 1)
-        assert_int_equal(flare_host_enable_relay_server(n->h, NULL), 0);
+        assert_int_equal(flare_host_enable_relay_server(n->k.h, NULL), 0);
     flare_kad_settings ks;
     flare_kad_settings_default(&ks);
     ks.mode = i < NPUB ? FLARE_KAD_MODE_SERVER : FLARE_KAD_MODE_CLIENT;
     ks.request_timeout = 5 * S;
     flare_multiaddr boot[1];
     if (i) {
-        assert_int_equal(
-            flare_test_tcp_addr(&boot[0], w->n[0].ip, 4001, flare_host_peerid(w->n[0].h)), 0);
+        flare_test_kad_addr(&boot[0], &w->n[0].k);
         ks.bootstrap = boot;
         ks.nbootstrap = 1;
     }
-    assert_int_equal(flare_kad_enable(n->h, &ks), 0);
+    assert_int_equal(flare_kad_enable(n->k.h, &ks), 0);
 }
 
-typedef struct res {
-    int calls, status;
-    flare_kad_peer peer;
-} res;
-
-static void peers_cb(flare_host *h, int status, const flare_kad_peer *p, size_t n, void *user)
-{
-    res *r = user;
-    (void)h;
-    r->calls++;
-    r->status = status;
-    if (n)
-        r->peer = p[0];
-}
+typedef flare_test_kad_res res;
+#define peers_cb flare_test_kad_peers_cb
 
 static int has_addr(const flare_multiaddr *list, size_t n, const flare_multiaddr *ma)
 {
@@ -123,23 +106,18 @@ static void test_signed_record_routing(void **state)
     world *w = calloc(1, sizeof(*w));
     w->sim = flare_sim_new(5, NULL);
     flare_sim_lan *inet = flare_sim_internet(w->sim);
-    for (int i = 0; i < NPUB; i++) {
-        char ip[32];
-        snprintf(ip, sizeof(ip), "11.2.%d.1", i + 1);
-        make_node(w, i, inet, ip);
-        run_s(w, 0.2);
-    }
+    flare_test_kad_add_public(w->sim, 2, 0, NPUB, make_node, w);
     flare_sim_lan *lan = flare_sim_lan_new(w->sim, "lanP");
     assert_non_null(flare_sim_nat_new(w->sim, "lanP", inet, "12.2.0.1", lan, "10.0.0.1", NULL));
     make_node(w, P_IDX, lan, "10.0.0.2");
     make_node(w, D_IDX, inet, "11.2.99.1");
-    const flare_peerid *pid = flare_host_peerid(w->n[P_IDX].h);
+    const flare_peerid *pid = flare_host_peerid(w->n[P_IDX].k.h);
     for (int i = 0; i < NALL; i++)
         w->n[i].watch = pid;
     flare_multiaddr relay_ma;
-    assert_int_equal(flare_test_tcp_addr(&relay_ma, w->n[1].ip, 4001, flare_host_peerid(w->n[1].h)),
-                     0);
-    assert_int_equal(flare_host_autorelay_add_static(w->n[P_IDX].h, &relay_ma), 0);
+    assert_int_equal(
+        flare_test_tcp_addr(&relay_ma, w->n[1].k.ip, 4001, flare_host_peerid(w->n[1].k.h)), 0);
+    assert_int_equal(flare_host_autorelay_add_static(w->n[P_IDX].k.h, &relay_ma), 0);
     for (int i = 0; i < 600 && !w->n[P_IDX].rsv_ok; i++)
         run_s(w, 0.1);
     assert_true(w->n[P_IDX].rsv_ok >= 1);
@@ -155,8 +133,8 @@ static void test_signed_record_routing(void **state)
     assert_true(w->n[1].signed_ids >= 2); /* the first identify, then the push */
     assert_true(signed_total >= 2);
     flare_multiaddr got[FLARE_PEER_MAX_ADDRS], relayed;
-    flare_tstamp now = flare_io_now(w->n[1].h->io);
-    size_t ng = flare__peerstore_addrs_certified(w->n[1].h->peerstore, pid, now, got, 16);
+    flare_tstamp now = flare_io_now(w->n[1].k.h->io);
+    size_t ng = flare__peerstore_addrs_certified(w->n[1].k.h->peerstore, pid, now, got, 16);
     int found_relayed = 0;
     for (size_t i = 0; i < ng; i++)
         if (flare_multiaddr_is_relayed(&got[i]) && !found_relayed++)
@@ -173,7 +151,7 @@ static void test_signed_record_routing(void **state)
     flare_multiaddr forged = flare_test_ma(forged_s);
     int servers_with_p = 0;
     for (int i = 0; i < NPUB; i++) {
-        flare_host *h = w->n[i].h;
+        flare_host *h = w->n[i].k.h;
         flare__peerstore_add_addr(h->peerstore, pid, &forged, flare_io_now(h->io) + 3600 * S);
         servers_with_p +=
             flare__peerstore_addrs_certified(h->peerstore, pid, flare_io_now(h->io), got, 16) > 1;
@@ -183,28 +161,28 @@ static void test_signed_record_routing(void **state)
     /* D finds P by its ID: the relayed address is P's own, the forged one
      * is not passed on. */
     res r = {0};
-    assert_int_equal(flare_kad_find_peer(w->n[D_IDX].h, pid, peers_cb, &r), 0);
+    assert_int_equal(flare_kad_find_peer(w->n[D_IDX].k.h, pid, peers_cb, &r), 0);
     for (int i = 0; i < 300 && !r.calls; i++)
         run_s(w, 0.1);
     assert_int_equal(r.status, 0);
-    assert_true(r.peer.naddrs >= 1);
-    assert_true(has_addr(r.peer.addrs, r.peer.naddrs, &relayed));
-    assert_false(has_addr(r.peer.addrs, r.peer.naddrs, &forged));
+    assert_true(r.peers[0].naddrs >= 1);
+    assert_true(has_addr(r.peers[0].addrs, r.peers[0].naddrs, &relayed));
+    assert_false(has_addr(r.peers[0].addrs, r.peers[0].naddrs, &forged));
     flare_multiaddr dk[FLARE_PEER_MAX_ADDRS];
-    size_t nd = flare__peerstore_addrs(w->n[D_IDX].h->peerstore, pid,
-                                       flare_io_now(w->n[D_IDX].h->io), dk, FLARE_PEER_MAX_ADDRS);
+    size_t nd = flare__peerstore_addrs(w->n[D_IDX].k.h->peerstore, pid,
+                                       flare_io_now(w->n[D_IDX].k.h->io), dk, FLARE_PEER_MAX_ADDRS);
     assert_false(has_addr(dk, nd, &forged));
 
     /* And dials it by ID, through the relay. */
     flare_test_dial d = {0};
-    assert_int_equal(flare_host_connect(w->n[D_IDX].h, pid, NULL, flare_test_dial_cb, &d), 0);
+    assert_int_equal(flare_host_connect(w->n[D_IDX].k.h, pid, NULL, flare_test_dial_cb, &d), 0);
     for (int i = 0; i < 300 && !d.calls; i++)
         run_s(w, 0.1);
     assert_int_equal(d.status, 0);
-    assert_non_null(flare_host_conn_to(w->n[D_IDX].h, pid));
+    assert_non_null(flare_host_conn_to(w->n[D_IDX].k.h, pid));
 
     for (int i = 0; i < NALL; i++)
-        flare_host_del(w->n[i].h);
+        flare_host_del(w->n[i].k.h);
     flare_sim_del(w->sim);
     free(w);
 }

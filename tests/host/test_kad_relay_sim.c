@@ -13,6 +13,7 @@
 #include "flare/relay_server.h"
 #include "flare/sim.h"
 #include "support/helpers.h"
+#include "support/kad_world.h"
 
 #define MS    FLARE_NS_PER_MS
 #define S     FLARE_NS_PER_S
@@ -21,9 +22,7 @@
 #define NALL  (NPUB + NPRIV)
 
 typedef struct node {
-    flare_sim_host *sh;
-    flare_host *h;
-    char ip[32];
+    flare_test_kad_node k;
     int rsv_ok, punch_ok, punch_failed;
 } node;
 
@@ -31,6 +30,9 @@ typedef struct world {
     flare_sim *sim;
     node n[NALL];
 } world;
+
+typedef flare_test_kad_res res;
+#define peers_cb flare_test_kad_peers_cb
 
 static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 {
@@ -46,57 +48,38 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 
 static void run_s(world *w, double s)
 {
-    flare_sim_run_for(w->sim, (flare_tstamp)(s * 1e9));
+    flare_test_kad_run_s(w->sim, s);
 }
 
-static void make_node(world *w, int i, flare_sim_lan *lan, const char *ip)
+static void make_node(void *wv, int i, flare_sim_lan *lan, const char *ip)
 {
+    world *w = wv;
     node *n = &w->n[i];
     int priv = i >= NPUB;
     flare_host_settings c;
-    flare_test_settings_default(&c);
-    c.autonat_boot_delay = 2 * S;
+    flare_test_kad_host_settings(&c);
     c.enable_autorelay = priv;
     flare_test_host_spec sp = {.name = priv ? "priv" : "pub",
                                .lan = lan,
                                .ip = ip,
-                               .link = {.delay = 10 * MS},
                                .seed = {(uint8_t)(i + 1), 0x77},
                                .cfg = &c,
                                .on_event = on_event,
-                               .user = n,
-                               .listen_port = 4001};
-    assert_int_equal(flare_test_host_make(w->sim, &sp, &n->sh, &n->h), 0);
-    snprintf(n->ip, sizeof(n->ip), "%s", ip);
+                               .user = n};
+    flare_test_kad_node_make(w->sim, &n->k, &sp);
     if (!priv && i % 2 == 1)
-        assert_int_equal(flare_host_enable_relay_server(n->h, NULL), 0);
+        assert_int_equal(flare_host_enable_relay_server(n->k.h, NULL), 0);
     flare_kad_settings ks;
     flare_kad_settings_default(&ks);
     ks.mode = priv ? FLARE_KAD_MODE_AUTO : FLARE_KAD_MODE_SERVER;
     ks.request_timeout = 5 * S;
     flare_multiaddr boot[1];
     if (i) {
-        assert_int_equal(
-            flare_test_tcp_addr(&boot[0], w->n[0].ip, 4001, flare_host_peerid(w->n[0].h)), 0);
+        flare_test_kad_addr(&boot[0], &w->n[0].k);
         ks.bootstrap = boot;
         ks.nbootstrap = 1;
     }
-    assert_int_equal(flare_kad_enable(n->h, &ks), 0);
-}
-
-typedef struct res {
-    int calls, status;
-    flare_kad_peer peer;
-} res;
-
-static void peers_cb(flare_host *h, int status, const flare_kad_peer *p, size_t n, void *user)
-{
-    res *r = user;
-    (void)h;
-    r->calls++;
-    r->status = status;
-    if (n)
-        r->peer = p[0];
+    assert_int_equal(flare_kad_enable(n->k.h, &ks), 0);
 }
 
 static void test_relays_and_dial_by_id(void **state)
@@ -104,30 +87,17 @@ static void test_relays_and_dial_by_id(void **state)
     (void)state;
     world *w = calloc(1, sizeof(*w));
     w->sim = flare_sim_new(11, NULL);
-    flare_sim_lan *inet = flare_sim_internet(w->sim);
-    for (int i = 0; i < NPUB; i++) {
-        char ip[32];
-        snprintf(ip, sizeof(ip), "11.1.%d.1", i + 1);
-        make_node(w, i, inet, ip);
-        run_s(w, 0.2);
-    }
-    for (int i = NPUB; i < NALL; i++) {
-        char name[16], out[32];
-        snprintf(name, sizeof(name), "lan%d", i);
-        snprintf(out, sizeof(out), "12.1.%d.1", i);
-        flare_sim_lan *lan = flare_sim_lan_new(w->sim, name);
-        assert_non_null(flare_sim_nat_new(w->sim, name, inet, out, lan, "10.0.0.1", NULL));
-        make_node(w, i, lan, "10.0.0.2");
-    }
+    flare_test_kad_add_public(w->sim, 1, 0, NPUB, make_node, w);
+    flare_test_kad_add_private(w->sim, 1, NPUB, NALL, make_node, w);
     run_s(w, 60);
 
     /* Every private node reserved on relays it learnt of through the DHT
      * (it was told only of node 0, which is no relay). */
     for (int i = NPUB; i < NALL; i++) {
         flare_peerid relays[4];
-        assert_int_equal(flare_host_reachability(w->n[i].h, 4), FLARE_REACH_PRIVATE);
+        assert_int_equal(flare_host_reachability(w->n[i].k.h, 4), FLARE_REACH_PRIVATE);
         assert_true(w->n[i].rsv_ok >= 1);
-        assert_true(flare_host_autorelay_relays(w->n[i].h, relays, 4) >= 1);
+        assert_true(flare_host_autorelay_relays(w->n[i].k.h, relays, 4) >= 1);
     }
 
     /* Dial by peer ID: node A finds every other private node's relayed
@@ -135,33 +105,30 @@ static void test_relays_and_dial_by_id(void **state)
      * connection into a direct one. */
     int a = NPUB;
     for (int b = NPUB + 1; b < NALL; b++) {
-        const flare_peerid *bid = flare_host_peerid(w->n[b].h);
-        assert_null(flare_host_conn_to(w->n[a].h, bid));
+        const flare_peerid *bid = flare_host_peerid(w->n[b].k.h);
+        assert_null(flare_host_conn_to(w->n[a].k.h, bid));
         res r = {0};
-        assert_int_equal(flare_kad_find_peer(w->n[a].h, bid, peers_cb, &r), 0);
+        assert_int_equal(flare_kad_find_peer(w->n[a].k.h, bid, peers_cb, &r), 0);
         for (int i = 0; i < 300 && !r.calls; i++)
             run_s(w, 0.1);
         assert_int_equal(r.status, 0);
-        int relayed = 0;
-        for (size_t i = 0; i < r.peer.naddrs; i++)
-            relayed += flare_multiaddr_is_relayed(&r.peer.addrs[i]);
-        assert_true(relayed >= 1);
+        assert_true(r.relayed >= 1);
         int punched = w->n[a].punch_ok + w->n[b].punch_ok;
         flare_test_dial d = {0};
-        assert_int_equal(flare_host_connect(w->n[a].h, bid, NULL, flare_test_dial_cb, &d), 0);
+        assert_int_equal(flare_host_connect(w->n[a].k.h, bid, NULL, flare_test_dial_cb, &d), 0);
         for (int i = 0; i < 300 && !d.calls; i++)
             run_s(w, 0.1);
         assert_int_equal(d.status, 0);
         for (int i = 0; i < 300 && w->n[a].punch_ok + w->n[b].punch_ok == punched; i++)
             run_s(w, 0.1);
         assert_true(w->n[a].punch_ok + w->n[b].punch_ok > punched);
-        flare_conn *c = flare_host_conn_to(w->n[a].h, bid);
+        flare_conn *c = flare_host_conn_to(w->n[a].k.h, bid);
         assert_non_null(c);
         assert_false(flare_conn_is_limited(c));
     }
 
     for (int i = 0; i < NALL; i++)
-        flare_host_del(w->n[i].h);
+        flare_host_del(w->n[i].k.h);
     flare_sim_del(w->sim);
     free(w);
 }

@@ -12,6 +12,7 @@
 #include "flare/kad.h"
 #include "flare/sim.h"
 #include "support/helpers.h"
+#include "support/kad_world.h"
 #include "protocols/kad/kad.h"
 
 #define MS    FLARE_NS_PER_MS
@@ -21,9 +22,7 @@
 #define NALL  (NPUB + NPRIV)
 
 typedef struct node {
-    flare_sim_host *sh;
-    flare_host *h;
-    char ip[32];
+    flare_test_kad_node k;
     int dead, gen; /* gen: the identity, bumped when the slot rejoins */
     int mode_events, ready_events, last_server;
 } node;
@@ -32,6 +31,11 @@ typedef struct world {
     flare_sim *sim;
     node n[NALL];
 } world;
+
+typedef flare_test_kad_res res;
+#define peers_cb flare_test_kad_peers_cb
+#define done_cb  flare_test_kad_done_cb
+#define value_cb flare_test_kad_value_cb
 
 static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 {
@@ -50,33 +54,34 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 
 static void run_s(world *w, double s)
 {
-    flare_sim_run_for(w->sim, (flare_tstamp)(s * 1e9));
+    flare_test_kad_run_s(w->sim, s);
+}
+
+static void wait_calls(world *w, res *r)
+{
+    flare_test_kad_wait(w->sim, r);
 }
 
 static void boot_addr(world *w, int i, flare_multiaddr *ma)
 {
-    assert_int_equal(flare_test_tcp_addr(ma, w->n[i].ip, 4001, flare_host_peerid(w->n[i].h)), 0);
+    flare_test_kad_addr(ma, &w->n[i].k);
 }
 
 static void make_node(world *w, int i, flare_sim_lan *lan, const char *ip, flare_kad_mode mode)
 {
     node *n = &w->n[i];
     flare_host_settings c;
-    flare_test_settings_default(&c);
-    c.autonat_boot_delay = 2 * S;
+    flare_test_kad_host_settings(&c);
     c.enable_holepunch = 0;
     flare_test_host_spec sp = {
         .name = "n",
         .lan = lan,
         .ip = ip,
-        .link = {.delay = 10 * MS},
         .seed = {(uint8_t)(i + 1), (uint8_t)((i + 1) >> 8), 0x4b, (uint8_t)n->gen},
         .cfg = &c,
         .on_event = on_event,
-        .user = n,
-        .listen_port = 4001};
-    assert_int_equal(flare_test_host_make(w->sim, &sp, &n->sh, &n->h), 0);
-    snprintf(n->ip, sizeof(n->ip), "%s", ip);
+        .user = n};
+    flare_test_kad_node_make(w->sim, &n->k, &sp);
     flare_kad_settings ks;
     flare_kad_settings_default(&ks);
     ks.mode = mode;
@@ -87,84 +92,30 @@ static void make_node(world *w, int i, flare_sim_lan *lan, const char *ip, flare
     for (size_t b = 0; b < ks.nbootstrap; b++)
         boot_addr(w, (int)b, &boot[b]);
     ks.bootstrap = boot;
-    assert_int_equal(flare_kad_enable(n->h, &ks), 0);
-    assert_int_equal(flare_kad_enable(n->h, &ks), FLARE_ERR_EXISTS);
+    assert_int_equal(flare_kad_enable(n->k.h, &ks), 0);
+    assert_int_equal(flare_kad_enable(n->k.h, &ks), FLARE_ERR_EXISTS);
+}
+
+/* Public nodes are servers, private ones in auto mode. */
+static void make_any(void *w, int i, flare_sim_lan *lan, const char *ip)
+{
+    make_node(w, i, lan, ip, i < NPUB ? FLARE_KAD_MODE_SERVER : FLARE_KAD_MODE_AUTO);
 }
 
 static void world_init(world *w, uint64_t seed)
 {
     memset(w, 0, sizeof(*w));
     w->sim = flare_sim_new(seed, NULL);
-    flare_sim_lan *inet = flare_sim_internet(w->sim);
-    for (int i = 0; i < NPUB; i++) {
-        char ip[32];
-        snprintf(ip, sizeof(ip), "11.%d.%d.1", i / 200, i % 200 + 1);
-        make_node(w, i, inet, ip, FLARE_KAD_MODE_SERVER);
-        run_s(w, 0.2); /* joins spread in time, as on a real network */
-    }
-    for (int i = NPUB; i < NALL; i++) {
-        char lan_name[16], out[32];
-        snprintf(lan_name, sizeof(lan_name), "lan%d", i);
-        snprintf(out, sizeof(out), "12.0.%d.1", i);
-        flare_sim_lan *lan = flare_sim_lan_new(w->sim, lan_name);
-        assert_non_null(flare_sim_nat_new(w->sim, lan_name, inet, out, lan, "10.0.0.1", NULL));
-        make_node(w, i, lan, "10.0.0.2", FLARE_KAD_MODE_AUTO);
-    }
+    flare_test_kad_add_public(w->sim, 0, 0, NPUB, make_any, w);
+    flare_test_kad_add_private(w->sim, 0, NPUB, NALL, make_any, w);
     run_s(w, 60);
 }
 
 static void world_free(world *w)
 {
     for (int i = 0; i < NALL; i++)
-        flare_host_del(w->n[i].h);
+        flare_host_del(w->n[i].k.h);
     flare_sim_del(w->sim);
-}
-
-/* ---- query helpers ---- */
-
-typedef struct res {
-    int calls, status;
-    size_t n;
-    flare_kad_peer peers[20];
-    uint8_t value[256];
-    size_t vlen;
-} res;
-
-static void peers_cb(flare_host *h, int status, const flare_kad_peer *p, size_t n, void *user)
-{
-    res *r = user;
-    (void)h;
-    r->calls++;
-    r->status = status;
-    r->n = n < 20 ? n : 20;
-    memcpy(r->peers, p, r->n * sizeof(*p));
-}
-
-static void done_cb(flare_host *h, int status, size_t n, void *user)
-{
-    res *r = user;
-    (void)h;
-    r->calls++;
-    r->status = status;
-    r->n = n;
-}
-
-static void value_cb(flare_host *h, int status, const uint8_t *v, size_t len, void *user)
-{
-    res *r = user;
-    (void)h;
-    r->calls++;
-    r->status = status;
-    r->vlen = len < sizeof(r->value) ? len : sizeof(r->value);
-    if (v)
-        memcpy(r->value, v, r->vlen);
-}
-
-static void wait_calls(world *w, res *r)
-{
-    for (int i = 0; i < 600 && !r->calls; i++)
-        run_s(w, 0.1);
-    assert_int_equal(r->calls, 1);
 }
 
 /* How many of the true k closest live public nodes to key are in r. */
@@ -179,7 +130,7 @@ static size_t overlap(world *w, const uint8_t *key, size_t klen, const res *r, i
     flare__kad_rt_init(&all, &nobody, &cfg, NULL);
     for (int i = 0; i < NPUB; i++)
         if (!w->n[i].dead && i != self)
-            flare__kad_rt_seen(&all, flare_host_peerid(w->n[i].h), 0, 1);
+            flare__kad_rt_seen(&all, flare_host_peerid(w->n[i].k.h), 0, 1);
     size_t nw = flare__kad_rt_closest(&all, &target, want, 20);
     flare__kad_rt_free(&all);
     size_t hits = 0;
@@ -193,7 +144,7 @@ static int in_any_table(world *w, const flare_peerid *p)
 {
     for (int i = 0; i < NPUB; i++) {
         flare_peerid t[256];
-        size_t n = flare_kad_routing_table(w->n[i].h, t, 256);
+        size_t n = flare_kad_routing_table(w->n[i].k.h, t, 256);
         for (size_t j = 0; j < n; j++)
             if (flare_peerid_equal(&t[j], p))
                 return 1;
@@ -210,7 +161,8 @@ static void check_lookups(world *w, int from, unsigned salt, size_t min_n, size_
     for (unsigned t = 0; t < 5; t++) {
         uint8_t key[8] = {'k', 'e', 'y', (uint8_t)t, (uint8_t)salt};
         res r = {0};
-        assert_int_equal(flare_kad_closest_peers(w->n[from].h, key, sizeof(key), peers_cb, &r), 0);
+        assert_int_equal(flare_kad_closest_peers(w->n[from].k.h, key, sizeof(key), peers_cb, &r),
+                         0);
         assert_int_equal(r.calls, 0); /* never inside the call */
         wait_calls(w, &r);
         assert_int_equal(r.status, 0);
@@ -228,21 +180,21 @@ static void test_dht_world(void **state)
     /* Every node joined; tables hold a good share of a 48-node world. */
     for (int i = 0; i < NALL; i++) {
         assert_int_equal(w->n[i].ready_events, 1);
-        assert_true(flare_kad_routing_table_size(w->n[i].h) >= 15);
+        assert_true(flare_kad_routing_table_size(w->n[i].k.h) >= 15);
     }
     /* Servers say so once; the private nodes stay clients (AutoNAT says
      * private) and are in nobody's table, and do not announce the protocol. */
     for (int i = 0; i < NPUB; i++) {
-        assert_true(flare_kad_is_server(w->n[i].h));
+        assert_true(flare_kad_is_server(w->n[i].k.h));
         assert_int_equal(w->n[i].mode_events, 1);
     }
     for (int i = NPUB; i < NALL; i++) {
-        assert_int_equal(flare_host_reachability(w->n[i].h, 4), FLARE_REACH_PRIVATE);
-        assert_false(flare_kad_is_server(w->n[i].h));
+        assert_int_equal(flare_host_reachability(w->n[i].k.h, 4), FLARE_REACH_PRIVATE);
+        assert_false(flare_kad_is_server(w->n[i].k.h));
         assert_false(w->n[i].last_server);
-        assert_false(in_any_table(w, flare_host_peerid(w->n[i].h)));
+        assert_false(in_any_table(w, flare_host_peerid(w->n[i].k.h)));
         const char *protos[64];
-        size_t np = flare_host_protocols(w->n[i].h, protos, 64);
+        size_t np = flare_host_protocols(w->n[i].k.h, protos, 64);
         for (size_t j = 0; j < np; j++)
             assert_string_not_equal(protos[j], FLARE_KAD_PROTOCOL);
     }
@@ -258,38 +210,39 @@ static void test_dht_world(void **state)
     for (int t = 0; t < 2; t++) {
         int target = t ? NPUB + 1 : 33;
         flare_conn *c;
-        while ((c = flare_host_conn_to(w->n[asker].h, flare_host_peerid(w->n[target].h))))
+        while ((c = flare_host_conn_to(w->n[asker].k.h, flare_host_peerid(w->n[target].k.h))))
             flare_conn_close(c);
         res r = {0};
         assert_int_equal(
-            flare_kad_find_peer(w->n[asker].h, flare_host_peerid(w->n[target].h), peers_cb, &r), 0);
+            flare_kad_find_peer(w->n[asker].k.h, flare_host_peerid(w->n[target].k.h), peers_cb, &r),
+            0);
         wait_calls(w, &r);
         assert_int_equal(r.status, 0);
         assert_int_equal(r.n, 1);
-        assert_true(flare_peerid_equal(&r.peers[0].id, flare_host_peerid(w->n[target].h)));
+        assert_true(flare_peerid_equal(&r.peers[0].id, flare_host_peerid(w->n[target].k.h)));
         assert_true(r.peers[0].naddrs >= 1);
     }
 
     /* Provider records: a private node provides, others find it. */
     uint8_t mh[34] = {0x12, 0x20, 'c', 'o', 'n', 't', 'e', 'n', 't'};
     res pr = {0};
-    assert_int_equal(flare_kad_provide(w->n[NPUB].h, mh, sizeof(mh), done_cb, &pr), 0);
+    assert_int_equal(flare_kad_provide(w->n[NPUB].k.h, mh, sizeof(mh), done_cb, &pr), 0);
     wait_calls(w, &pr);
     assert_int_equal(pr.status, 0);
     assert_true(pr.n >= 15);
     for (int from = 10; from < 40; from += 10) {
         res r = {0};
-        assert_int_equal(flare_kad_find_providers(w->n[from].h, mh, sizeof(mh), 5, peers_cb, &r),
+        assert_int_equal(flare_kad_find_providers(w->n[from].k.h, mh, sizeof(mh), 5, peers_cb, &r),
                          0);
         wait_calls(w, &r);
         assert_int_equal(r.status, 0);
         assert_int_equal(r.n, 1);
-        assert_true(flare_peerid_equal(&r.peers[0].id, flare_host_peerid(w->n[NPUB].h)));
+        assert_true(flare_peerid_equal(&r.peers[0].id, flare_host_peerid(w->n[NPUB].k.h)));
         assert_true(r.peers[0].naddrs >= 1);
     }
     uint8_t other[34] = {0x12, 0x20, 'n', 'o', 'n', 'e'};
     res nr = {0};
-    assert_int_equal(flare_kad_find_providers(w->n[3].h, other, sizeof(other), 5, peers_cb, &nr),
+    assert_int_equal(flare_kad_find_providers(w->n[3].k.h, other, sizeof(other), 5, peers_cb, &nr),
                      0);
     wait_calls(w, &nr);
     assert_int_equal(nr.status, FLARE_ERR_NOT_FOUND);
@@ -297,19 +250,19 @@ static void test_dht_world(void **state)
     /* pk records: put by one, got by another; a bad one is refused. */
     uint8_t key[80], val[128];
     size_t klen = sizeof(key), vlen = sizeof(val);
-    assert_int_equal(flare_kad_pk_record(w->n[20].h, key, &klen, val, &vlen), 0);
+    assert_int_equal(flare_kad_pk_record(w->n[20].k.h, key, &klen, val, &vlen), 0);
     res put = {0};
-    assert_int_equal(flare_kad_put_value(w->n[20].h, key, klen, val, vlen, done_cb, &put), 0);
+    assert_int_equal(flare_kad_put_value(w->n[20].k.h, key, klen, val, vlen, done_cb, &put), 0);
     wait_calls(w, &put);
     assert_int_equal(put.status, 0);
     assert_true(put.n >= 15);
     res get = {0};
-    assert_int_equal(flare_kad_get_value(w->n[41].h, key, klen, value_cb, &get), 0);
+    assert_int_equal(flare_kad_get_value(w->n[41].k.h, key, klen, value_cb, &get), 0);
     wait_calls(w, &get);
     assert_int_equal(get.status, 0);
     assert_int_equal(get.vlen, vlen);
     assert_memory_equal(get.value, val, vlen);
-    assert_int_equal(flare_kad_put_value(w->n[20].h, key, klen, val, vlen - 1, done_cb, &put),
+    assert_int_equal(flare_kad_put_value(w->n[20].k.h, key, klen, val, vlen - 1, done_cb, &put),
                      FLARE_ERR_MALFORMED);
 
     /* Churn: 10% of the public nodes leave; lookups still converge (the
@@ -318,21 +271,21 @@ static void test_dht_world(void **state)
     flare_peerid gone[8];
     int ngone = 0;
     for (int i = 2; i < NPUB; i += 10) {
-        gone[ngone++] = *flare_host_peerid(w->n[i].h);
-        flare_host_del(w->n[i].h);
-        w->n[i].h = NULL;
+        gone[ngone++] = *flare_host_peerid(w->n[i].k.h);
+        flare_host_del(w->n[i].k.h);
+        w->n[i].k.h = NULL;
         w->n[i].dead = 1;
     }
     run_s(w, 5);
     check_lookups(w, 9, 2, 15, 15);
     res fp = {0};
-    assert_int_equal(flare_kad_find_peer(w->n[9].h, flare_host_peerid(w->n[44].h), peers_cb, &fp),
-                     0);
+    assert_int_equal(
+        flare_kad_find_peer(w->n[9].k.h, flare_host_peerid(w->n[44].k.h), peers_cb, &fp), 0);
     wait_calls(w, &fp);
     assert_int_equal(fp.status, 0);
     /* The dead that node 9 asked are gone from its table. */
     flare_peerid t9[256];
-    size_t n9 = flare_kad_routing_table(w->n[9].h, t9, 256), stale = 0;
+    size_t n9 = flare_kad_routing_table(w->n[9].k.h, t9, 256), stale = 0;
     for (size_t j = 0; j < n9; j++)
         for (int g = 0; g < ngone; g++)
             stale += flare_peerid_equal(&t9[j], &gone[g]);
@@ -353,7 +306,7 @@ static void test_dht_world(void **state)
         assert_int_equal(w->n[i].ready_events, 1);
         res r = {0};
         assert_int_equal(
-            flare_kad_find_peer(w->n[40].h, flare_host_peerid(w->n[i].h), peers_cb, &r), 0);
+            flare_kad_find_peer(w->n[40].k.h, flare_host_peerid(w->n[i].k.h), peers_cb, &r), 0);
         wait_calls(w, &r);
         assert_int_equal(r.status, 0);
         assert_true(r.peers[0].naddrs >= 1);
@@ -454,7 +407,7 @@ static void test_hostile_requests(void **state)
     boot_addr(w, 0, &ma);
     assert_int_equal(flare_host_dial(x, &ma, NULL, NULL, NULL), 0);
     run_s(w, 2);
-    const flare_peerid *srv = flare_host_peerid(w->n[0].h);
+    const flare_peerid *srv = flare_host_peerid(w->n[0].k.h);
 
     /* Garbage, an oversized frame (a length over the request bound), a bad
      * message type: each resets the stream, nothing is answered. */
@@ -494,7 +447,7 @@ static void test_hostile_requests(void **state)
     msg[0] = (uint8_t)(o - 1);
     send_raw(w->sim, x, srv, msg, o);
     res pr = {0};
-    assert_int_equal(flare_kad_find_providers(w->n[0].h, key, 4, 5, peers_cb, &pr), 0);
+    assert_int_equal(flare_kad_find_providers(w->n[0].k.h, key, 4, 5, peers_cb, &pr), 0);
     wait_calls(w, &pr);
     assert_int_not_equal(pr.status, 0);
     /* The server still answers a good request. */
@@ -505,7 +458,7 @@ static void test_hostile_requests(void **state)
     r = send_raw(w->sim, x, srv, fn, 5 + xid->len);
     assert_true(r.got > 0);
     flare_host_del(x);
-    flare_host_del(w->n[0].h);
+    flare_host_del(w->n[0].k.h);
     flare_sim_del(w->sim);
     free(w);
 }

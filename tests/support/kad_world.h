@@ -1,0 +1,65 @@
+/* Shared pieces of the Kademlia simulator tests: DHT nodes on the simulated
+ * internet (public ones, private ones behind NATs), bootstrap addresses,
+ * query results and the loop that waits for them. */
+#ifndef FLARE_TEST_KAD_WORLD_H
+#define FLARE_TEST_KAD_WORLD_H
+
+#include "flare/host.h"
+#include "flare/kad.h"
+#include "flare/sim.h"
+#include "support/helpers.h"
+
+/* A DHT node: its hosts and the address it was made at (port 4001). */
+typedef struct flare_test_kad_node {
+    flare_sim_host *sh;
+    flare_host *h;
+    char ip[32];
+} flare_test_kad_node;
+
+/* flare_test_settings_default with AutoNAT starting after 2 s. */
+void flare_test_kad_host_settings(flare_host_settings *c);
+
+/* Makes n's hosts from sp at sp->ip, listening on 4001 with 10 ms links
+ * (sp's link and listen_port are set here), and keeps the ip. */
+void flare_test_kad_node_make(flare_sim *sim, flare_test_kad_node *n, flare_test_host_spec *sp);
+
+/* ma = n's address with its peer ID (a bootstrap address). */
+void flare_test_kad_addr(flare_multiaddr *ma, const flare_test_kad_node *n);
+
+/* Makes node i of world w at ip on lan. */
+typedef void (*flare_test_kad_make_fn)(void *w, int i, flare_sim_lan *lan, const char *ip);
+
+/* Nodes from..to-1 on the internet at 11.NET.(i+1).1, 0.2 s apart (joins
+ * spread in time, as on a real network). */
+void flare_test_kad_add_public(flare_sim *sim, int net, int from, int to,
+                               flare_test_kad_make_fn make, void *w);
+/* Nodes from..to-1 at 10.0.0.2, each on a LAN "lanI" of its own behind a
+ * NAT at 12.NET.I.1. */
+void flare_test_kad_add_private(flare_sim *sim, int net, int from, int to,
+                                flare_test_kad_make_fn make, void *w);
+
+/* Runs the simulation for s seconds. */
+void flare_test_kad_run_s(flare_sim *sim, double s);
+
+#define FLARE_TEST_KAD_PEERS 20
+
+/* What a DHT query answered (user of the callbacks below). */
+typedef struct flare_test_kad_res {
+    int calls, status;
+    size_t n;                                   /* peers (at most 20 kept), stores */
+    flare_kad_peer peers[FLARE_TEST_KAD_PEERS]; /* the first n of them */
+    int relayed;                                /* relayed addresses of peers[0] */
+    uint8_t value[256];
+    size_t vlen; /* of value, at most 256 kept */
+} flare_test_kad_res;
+
+void flare_test_kad_peers_cb(flare_host *h, int status, const flare_kad_peer *p, size_t n,
+                             void *user);
+void flare_test_kad_done_cb(flare_host *h, int status, size_t n, void *user);
+void flare_test_kad_value_cb(flare_host *h, int status, const uint8_t *v, size_t len, void *user);
+
+/* Runs the simulation until r's query answered (60 s at most); asserts it
+ * answered once. */
+void flare_test_kad_wait(flare_sim *sim, const flare_test_kad_res *r);
+
+#endif
