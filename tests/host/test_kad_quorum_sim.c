@@ -14,6 +14,7 @@
 #include "flare/sim.h"
 #include "services/kad_svc.h"
 #include "support/helpers.h"
+#include "support/kad_world.h"
 
 #define MS   FLARE_NS_PER_MS
 #define S    FLARE_NS_PER_S
@@ -39,13 +40,12 @@ static const flare__kad_validator v_validator = {"v", v_validate, v_select, NULL
 
 typedef struct world {
     flare_sim *sim;
-    flare_sim_host *sh[NPUB];
-    flare_host *h[NPUB];
+    flare_test_kad_node n[NPUB];
 } world;
 
 static void run_s(world *w, double s)
 {
-    flare_sim_run_for(w->sim, (flare_tstamp)(s * 1e9));
+    flare_test_kad_run_s(w->sim, s);
 }
 
 typedef struct got {
@@ -69,16 +69,16 @@ static const uint8_t KEY[] = "/v/name";
 
 static void plant(world *w, int i, uint8_t v)
 {
-    flare__kad_records *r = &kad_get(w->h[i])->recs;
+    flare__kad_records *r = &kad_get(w->n[i].h)->recs;
     /* Drop what is there: an older version must be storable. */
     flare__kad_records_free(r);
-    assert_int_equal(flare__kad_records_put(r, KEY, KLEN, &v, 1, flare_io_now(w->h[i]->io)), 0);
+    assert_int_equal(flare__kad_records_put(r, KEY, KLEN, &v, 1, flare_io_now(w->n[i].h->io)), 0);
 }
 
 static int held(world *w, int i)
 {
     const flare__kad_record *r =
-        flare__kad_records_get(&kad_get(w->h[i])->recs, KEY, KLEN, flare_io_now(w->h[i]->io));
+        flare__kad_records_get(&kad_get(w->n[i].h)->recs, KEY, KLEN, flare_io_now(w->n[i].h->io));
     return r ? r->val[0] : -1;
 }
 
@@ -94,52 +94,42 @@ static void plant_all(world *w)
     reject_ff = 1;
 }
 
+/* A public server that knows validator v's keys. */
+static void make_node(void *wv, int i, flare_sim_lan *lan, const char *ip)
+{
+    world *w = wv;
+    flare_test_kad_node *n = &w->n[i];
+    flare_host_settings c;
+    flare_test_settings_default(&c);
+    flare_test_host_spec sp = {
+        .name = "pub", .lan = lan, .ip = ip, .seed = {(uint8_t)(i + 1), 0x71}, .cfg = &c};
+    flare_test_kad_node_make(w->sim, n, &sp);
+    flare_kad_settings ks;
+    flare_kad_settings_default(&ks);
+    assert_int_equal(ks.get_quorum, 0);
+    ks.mode = FLARE_KAD_MODE_SERVER;
+    ks.request_timeout = 5 * S;
+    const flare_test_kad_node *boot = &w->n[0];
+    flare_test_kad_enable(n->h, &ks, &boot, i ? 1 : 0);
+    assert_int_equal(flare__kad_records_add_validator(&kad_get(n->h)->recs, &v_validator), 0);
+}
+
 static void test_quorum(void **state)
 {
     (void)state;
     world *w = calloc(1, sizeof(*w));
     w->sim = flare_sim_new(21, NULL);
-    flare_sim_lan *inet = flare_sim_internet(w->sim);
-    for (int i = 0; i < NPUB; i++) {
-        char ip[32];
-        snprintf(ip, sizeof(ip), "11.3.%d.1", i + 1);
-        flare_host_settings c;
-        flare_test_settings_default(&c);
-        flare_test_host_spec sp = {.name = "pub",
-                                   .lan = inet,
-                                   .ip = ip,
-                                   .link = {.delay = 10 * MS},
-                                   .seed = {(uint8_t)(i + 1), 0x71},
-                                   .cfg = &c,
-                                   .listen_port = 4001};
-        assert_int_equal(flare_test_host_make(w->sim, &sp, &w->sh[i], &w->h[i]), 0);
-        flare_kad_settings ks;
-        flare_kad_settings_default(&ks);
-        assert_int_equal(ks.get_quorum, 0);
-        ks.mode = FLARE_KAD_MODE_SERVER;
-        ks.request_timeout = 5 * S;
-        flare_multiaddr boot[1];
-        if (i) {
-            assert_int_equal(
-                flare_test_tcp_addr(&boot[0], "11.3.1.1", 4001, flare_host_peerid(w->h[0])), 0);
-            ks.bootstrap = boot;
-            ks.nbootstrap = 1;
-        }
-        assert_int_equal(flare_kad_enable(w->h[i], &ks), 0);
-        assert_int_equal(flare__kad_records_add_validator(&kad_get(w->h[i])->recs, &v_validator),
-                         0);
-        run_s(w, 0.2);
-    }
+    flare_test_kad_add_public(w->sim, 3, 0, NPUB, make_node, w);
     run_s(w, 30);
-    assert_true(flare_kad_routing_table_size(w->h[0]) >= NPUB - 1);
+    assert_true(flare_kad_routing_table_size(w->n[0].h) >= NPUB - 1);
 
     /* The whole lookup: the newest valid version wins over the stale and
      * the invalid ones, and whoever did not hold it is corrected. */
     plant_all(w);
-    kad_t *k0 = kad_get(w->h[0]);
+    kad_t *k0 = kad_get(w->n[0].h);
     uint64_t sent = k0->rpcs_sent;
     got g = {0};
-    assert_int_equal(flare_kad_get_value(w->h[0], KEY, KLEN, value_cb, &g), 0);
+    assert_int_equal(flare_kad_get_value(w->n[0].h, KEY, KLEN, value_cb, &g), 0);
     for (int i = 0; i < 200 && !g.calls; i++)
         run_s(w, 0.1);
     assert_int_equal(g.calls, 1);
@@ -156,7 +146,7 @@ static void test_quorum(void **state)
     plant_all(w);
     sent = k0->rpcs_sent;
     got q = {0};
-    assert_int_equal(flare_kad_get_value_quorum(w->h[0], KEY, KLEN, 2, value_cb, &q), 0);
+    assert_int_equal(flare_kad_get_value_quorum(w->n[0].h, KEY, KLEN, 2, value_cb, &q), 0);
     for (int i = 0; i < 200 && !q.calls; i++)
         run_s(w, 0.1);
     assert_int_equal(q.status, 0);
@@ -170,7 +160,7 @@ static void test_quorum(void **state)
         plant(w, i, 0xff);
     reject_ff = 1;
     got n = {0};
-    assert_int_equal(flare_kad_get_value(w->h[0], KEY, KLEN, value_cb, &n), 0);
+    assert_int_equal(flare_kad_get_value(w->n[0].h, KEY, KLEN, value_cb, &n), 0);
     for (int i = 0; i < 200 && !n.calls; i++)
         run_s(w, 0.1);
     assert_int_equal(n.status, FLARE_ERR_NOT_FOUND);
@@ -179,7 +169,7 @@ static void test_quorum(void **state)
         assert_int_equal(held(w, i), 0xff);
 
     for (int i = 0; i < NPUB; i++)
-        flare_host_del(w->h[i]);
+        flare_host_del(w->n[i].h);
     flare_sim_del(w->sim);
     free(w);
 }

@@ -77,20 +77,12 @@ static void make_node(void *wv, int i, flare_sim_lan *lan, const char *ip)
     if (i == 1)
         assert_int_equal(flare_host_enable_relay_server(n->k.h, NULL), 0);
     flare_kad_settings ks;
-    flare_kad_settings_default(&ks);
-    ks.mode = i < NPUB ? FLARE_KAD_MODE_SERVER : FLARE_KAD_MODE_CLIENT;
-    ks.request_timeout = 5 * S;
-    flare_multiaddr boot[1];
-    if (i) {
-        flare_test_kad_addr(&boot[0], &w->n[0].k);
-        ks.bootstrap = boot;
-        ks.nbootstrap = 1;
-    }
-    assert_int_equal(flare_kad_enable(n->k.h, &ks), 0);
+    flare_test_kad_settings(&ks, i < NPUB ? FLARE_KAD_MODE_SERVER : FLARE_KAD_MODE_CLIENT);
+    const flare_test_kad_node *boot = &w->n[0].k;
+    flare_test_kad_enable(n->k.h, &ks, &boot, i ? 1 : 0);
 }
 
 typedef flare_test_kad_res res;
-#define peers_cb flare_test_kad_peers_cb
 
 static int has_addr(const flare_multiaddr *list, size_t n, const flare_multiaddr *ma)
 {
@@ -161,7 +153,7 @@ static void test_signed_record_routing(void **state)
     /* D finds P by its ID: the relayed address is P's own, the forged one
      * is not passed on. */
     res r = {0};
-    assert_int_equal(flare_kad_find_peer(w->n[D_IDX].k.h, pid, peers_cb, &r), 0);
+    assert_int_equal(flare_kad_find_peer(w->n[D_IDX].k.h, pid, flare_test_kad_peers_cb, &r), 0);
     for (int i = 0; i < 300 && !r.calls; i++)
         run_s(w, 0.1);
     assert_int_equal(r.status, 0);

@@ -32,7 +32,6 @@ typedef struct world {
 } world;
 
 typedef flare_test_kad_res res;
-#define peers_cb flare_test_kad_peers_cb
 
 static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 {
@@ -70,16 +69,9 @@ static void make_node(void *wv, int i, flare_sim_lan *lan, const char *ip)
     if (!priv && i % 2 == 1)
         assert_int_equal(flare_host_enable_relay_server(n->k.h, NULL), 0);
     flare_kad_settings ks;
-    flare_kad_settings_default(&ks);
-    ks.mode = priv ? FLARE_KAD_MODE_AUTO : FLARE_KAD_MODE_SERVER;
-    ks.request_timeout = 5 * S;
-    flare_multiaddr boot[1];
-    if (i) {
-        flare_test_kad_addr(&boot[0], &w->n[0].k);
-        ks.bootstrap = boot;
-        ks.nbootstrap = 1;
-    }
-    assert_int_equal(flare_kad_enable(n->k.h, &ks), 0);
+    flare_test_kad_settings(&ks, priv ? FLARE_KAD_MODE_AUTO : FLARE_KAD_MODE_SERVER);
+    const flare_test_kad_node *boot = &w->n[0].k;
+    flare_test_kad_enable(n->k.h, &ks, &boot, i ? 1 : 0);
 }
 
 static void test_relays_and_dial_by_id(void **state)
@@ -108,7 +100,7 @@ static void test_relays_and_dial_by_id(void **state)
         const flare_peerid *bid = flare_host_peerid(w->n[b].k.h);
         assert_null(flare_host_conn_to(w->n[a].k.h, bid));
         res r = {0};
-        assert_int_equal(flare_kad_find_peer(w->n[a].k.h, bid, peers_cb, &r), 0);
+        assert_int_equal(flare_kad_find_peer(w->n[a].k.h, bid, flare_test_kad_peers_cb, &r), 0);
         for (int i = 0; i < 300 && !r.calls; i++)
             run_s(w, 0.1);
         assert_int_equal(r.status, 0);

@@ -62,11 +62,6 @@ static void wait_calls(world *w, res *r)
     flare_test_kad_wait(w->sim, r);
 }
 
-static void boot_addr(world *w, int i, flare_multiaddr *ma)
-{
-    flare_test_kad_addr(ma, &w->n[i].k);
-}
-
 static void make_node(world *w, int i, flare_sim_lan *lan, const char *ip, flare_kad_mode mode)
 {
     node *n = &w->n[i];
@@ -83,16 +78,10 @@ static void make_node(world *w, int i, flare_sim_lan *lan, const char *ip, flare
         .user = n};
     flare_test_kad_node_make(w->sim, &n->k, &sp);
     flare_kad_settings ks;
-    flare_kad_settings_default(&ks);
-    ks.mode = mode;
-    ks.request_timeout = 5 * S;
+    flare_test_kad_settings(&ks, mode);
     /* Nodes 0 and 1 bootstrap the others (the first knows nobody). */
-    flare_multiaddr boot[2];
-    ks.nbootstrap = i < 2 ? (size_t)i : 2;
-    for (size_t b = 0; b < ks.nbootstrap; b++)
-        boot_addr(w, (int)b, &boot[b]);
-    ks.bootstrap = boot;
-    assert_int_equal(flare_kad_enable(n->k.h, &ks), 0);
+    const flare_test_kad_node *boot[2] = {&w->n[0].k, &w->n[1].k};
+    flare_test_kad_enable(n->k.h, &ks, boot, i < 2 ? (size_t)i : 2);
     assert_int_equal(flare_kad_enable(n->k.h, &ks), FLARE_ERR_EXISTS);
 }
 
@@ -404,7 +393,7 @@ static void test_hostile_requests(void **state)
     flare_test_host_spec sp = {.name = "x", .lan = inet, .ip = "11.9.0.1", .seed = {0x99}};
     assert_int_equal(flare_test_host_make(w->sim, &sp, &sh, &x), 0);
     flare_multiaddr ma;
-    boot_addr(w, 0, &ma);
+    flare_test_kad_addr(&ma, &w->n[0].k);
     assert_int_equal(flare_host_dial(x, &ma, NULL, NULL, NULL), 0);
     run_s(w, 2);
     const flare_peerid *srv = flare_host_peerid(w->n[0].k.h);

@@ -21,6 +21,27 @@ void flare_test_kad_addr(flare_multiaddr *ma, const flare_test_kad_node *n)
     assert_int_equal(flare_test_tcp_addr(ma, n->ip, 4001, flare_host_peerid(n->h)), 0);
 }
 
+void flare_test_kad_settings(flare_kad_settings *ks, flare_kad_mode mode)
+{
+    flare_kad_settings_default(ks);
+    ks->mode = mode;
+    ks->request_timeout = 5 * FLARE_NS_PER_S;
+}
+
+void flare_test_kad_enable(flare_host *h, flare_kad_settings *ks,
+                           const flare_test_kad_node *const *boot, size_t nboot)
+{
+    flare_multiaddr addrs[8];
+    assert_true(nboot <= 8);
+    for (size_t b = 0; b < nboot; b++)
+        flare_test_kad_addr(&addrs[b], boot[b]);
+    if (nboot) {
+        ks->bootstrap = addrs;
+        ks->nbootstrap = nboot;
+    }
+    assert_int_equal(flare_kad_enable(h, ks), 0);
+}
+
 void flare_test_kad_add_public(flare_sim *sim, int net, int from, int to,
                                flare_test_kad_make_fn make, void *w)
 {

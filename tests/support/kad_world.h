@@ -26,6 +26,14 @@ void flare_test_kad_node_make(flare_sim *sim, flare_test_kad_node *n, flare_test
 /* ma = n's address with its peer ID (a bootstrap address). */
 void flare_test_kad_addr(flare_multiaddr *ma, const flare_test_kad_node *n);
 
+/* flare_kad_settings_default in mode, with 5 s request timeouts. */
+void flare_test_kad_settings(flare_kad_settings *ks, flare_kad_mode mode);
+
+/* Enables the DHT on h with ks, bootstrapping from the nboot nodes of boot
+ * (at most 8; none: ks's own bootstrap list). */
+void flare_test_kad_enable(flare_host *h, flare_kad_settings *ks,
+                           const flare_test_kad_node *const *boot, size_t nboot);
+
 /* Makes node i of world w at ip on lan. */
 typedef void (*flare_test_kad_make_fn)(void *w, int i, flare_sim_lan *lan, const char *ip);
 
