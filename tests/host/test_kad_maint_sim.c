@@ -19,16 +19,16 @@
 #define NMAX 40
 
 typedef struct node {
-    flare_sim_host *sh;
-    flare_host *h;
+    flare_test_kad_node k;
     int mode_events, first_server, last_server;
 } node;
 
 typedef struct world {
     flare_sim *sim;
     node n[NMAX];
-    flare_multiaddr boot[2];
     flare_sim_nat *fw;
+    flare_kad_settings *ks; /* what add_servers makes servers with */
+    uint8_t gen;
 } world;
 
 static void on_event(flare_host *h, const flare_host_event *ev, void *user)
@@ -47,34 +47,28 @@ static void run_s(world *w, double s)
     flare_test_kad_run_s(w->sim, s);
 }
 
-/* Node i at ip on lan; kad settings from ks (bootstrap set here). */
+/* Node i at ip on lan with ks (bootstrapping from nodes 0 and 1). */
 static void make_node(world *w, int i, flare_sim_lan *lan, const char *ip, flare_kad_settings *ks,
                       uint8_t gen)
 {
     node *n = &w->n[i];
     memset(n, 0, sizeof(*n));
     flare_host_settings c;
-    flare_test_settings_default(&c);
+    flare_test_kad_host_settings(&c);
     c.doc_addrs_public = 1;
-    c.autonat_boot_delay = 2 * S;
     c.autonat_retry_interval = 4 * S;
     c.autonat_refresh_interval = 4 * S;
     c.enable_holepunch = 0;
     flare_test_host_spec sp = {.name = "n",
                                .lan = lan,
                                .ip = ip,
-                               .link = {.delay = 10 * MS},
                                .seed = {(uint8_t)(i + 1), 0x4d, gen},
                                .cfg = &c,
                                .on_event = on_event,
-                               .user = n,
-                               .listen_port = 4001};
-    assert_int_equal(flare_test_host_make(w->sim, &sp, &n->sh, &n->h), 0);
-    ks->nbootstrap = i < 2 ? (size_t)i : 2;
-    ks->bootstrap = w->boot;
-    assert_int_equal(flare_kad_enable(n->h, ks), 0);
-    if (i < 2)
-        assert_int_equal(flare_test_tcp_addr(&w->boot[i], ip, 4001, flare_host_peerid(n->h)), 0);
+                               .user = n};
+    flare_test_kad_node_make(w->sim, &n->k, &sp);
+    const flare_test_kad_node *boot[2] = {&w->n[0].k, &w->n[1].k};
+    flare_test_kad_enable(n->k.h, ks, boot, i < 2 ? (size_t)i : 2);
 }
 
 static void server_settings(flare_kad_settings *ks)
@@ -84,20 +78,23 @@ static void server_settings(flare_kad_settings *ks)
     ks->request_timeout = 3 * S;
 }
 
+static void make_server(void *wv, int i, flare_sim_lan *lan, const char *ip)
+{
+    world *w = wv;
+    make_node(w, i, lan, ip, w->ks, w->gen);
+}
+
 static void add_servers(world *w, int from, int to, int net, flare_kad_settings *ks, uint8_t gen)
 {
-    for (int i = from; i < to; i++) {
-        char ip[32];
-        snprintf(ip, sizeof(ip), "11.%d.%d.1", net, i + 1);
-        make_node(w, i, flare_sim_internet(w->sim), ip, ks, gen);
-        run_s(w, 0.2);
-    }
+    w->ks = ks;
+    w->gen = gen;
+    flare_test_kad_add_public(w->sim, net, from, to, make_server, w);
 }
 
 static void world_free(world *w)
 {
     for (int i = 0; i < NMAX; i++)
-        flare_host_del(w->n[i].h);
+        flare_host_del(w->n[i].k.h);
     flare_sim_del(w->sim);
 }
 
@@ -151,47 +148,47 @@ static void test_auto_mode_follows_reachability(void **state)
     int a = NSRV;
     make_node(w, a, lan, "203.0.113.66", &ks, 0);
     node *x = &w->n[a];
-    const flare_peerid *xid = flare_host_peerid(x->h);
+    const flare_peerid *xid = flare_host_peerid(x->k.h);
 
     /* A client first: reachability is not known yet. */
     run_s(w, 1);
     assert_int_equal(x->mode_events, 1);
     assert_false(x->first_server);
-    assert_false(flare_kad_is_server(x->h));
-    assert_false(announces_kad(x->h));
+    assert_false(flare_kad_is_server(x->k.h));
+    assert_false(announces_kad(x->k.h));
 
     /* AutoNAT finds it public: a server, announced, in servers' tables. */
-    for (int t = 0; t < 300 && !flare_kad_is_server(x->h); t++)
+    for (int t = 0; t < 300 && !flare_kad_is_server(x->k.h); t++)
         run_s(w, 0.1);
-    assert_int_equal(flare_host_reachability(x->h, 4), FLARE_REACH_PUBLIC);
-    assert_true(flare_kad_is_server(x->h));
+    assert_int_equal(flare_host_reachability(x->k.h, 4), FLARE_REACH_PUBLIC);
+    assert_true(flare_kad_is_server(x->k.h));
     assert_int_equal(x->mode_events, 2);
     assert_true(x->last_server);
-    assert_true(announces_kad(x->h));
+    assert_true(announces_kad(x->k.h));
     run_s(w, 10);
     int holders = 0;
     for (int i = 0; i < NSRV; i++)
-        holders += in_table(w->n[i].h, xid);
+        holders += in_table(w->n[i].k.h, xid);
     assert_true(holders >= 2);
 
     /* The firewall closes (only replies get in): private again, a client,
      * no longer announcing. */
     nc.filtering = FLARE_SIM_APD;
     flare_sim_nat_set_config(w->fw, &nc);
-    for (int t = 0; t < 600 && flare_kad_is_server(x->h); t++)
+    for (int t = 0; t < 600 && flare_kad_is_server(x->k.h); t++)
         run_s(w, 0.1);
-    assert_int_equal(flare_host_reachability(x->h, 4), FLARE_REACH_PRIVATE);
-    assert_false(flare_kad_is_server(x->h));
+    assert_int_equal(flare_host_reachability(x->k.h, 4), FLARE_REACH_PRIVATE);
+    assert_false(flare_kad_is_server(x->k.h));
     assert_int_equal(x->mode_events, 3);
     assert_false(x->last_server);
-    assert_false(announces_kad(x->h));
+    assert_false(announces_kad(x->k.h));
 
     /* An explicit mode is not overridden by reachability. */
-    assert_int_equal(flare_kad_set_mode(x->h, FLARE_KAD_MODE_SERVER), 0);
-    assert_true(flare_kad_is_server(x->h));
+    assert_int_equal(flare_kad_set_mode(x->k.h, FLARE_KAD_MODE_SERVER), 0);
+    assert_true(flare_kad_is_server(x->k.h));
     run_s(w, 10);
-    assert_true(flare_kad_is_server(x->h));
-    assert_true(announces_kad(x->h));
+    assert_true(flare_kad_is_server(x->k.h));
+    assert_true(announces_kad(x->k.h));
     world_free(w);
     free(w);
 }
@@ -221,7 +218,7 @@ static void wait_calls(world *w, res *r)
 static res find_providers(world *w, int from, const uint8_t *key, size_t klen)
 {
     res r = {0};
-    assert_int_equal(flare_kad_find_providers(w->n[from].h, key, klen, 5, peers_cb, &r), 0);
+    assert_int_equal(flare_kad_find_providers(w->n[from].k.h, key, klen, 5, peers_cb, &r), 0);
     wait_calls(w, &r);
     return r;
 }
@@ -250,7 +247,7 @@ static void test_refresh_and_republish(void **state)
      * because node 4 republishes it. */
     uint8_t mh[34] = {0x12, 0x20, 'r', 'e', 'p', 'u', 'b'};
     res pr = {0};
-    assert_int_equal(flare_kad_provide(w->n[4].h, mh, sizeof(mh), done_cb, &pr), 0);
+    assert_int_equal(flare_kad_provide(w->n[4].k.h, mh, sizeof(mh), done_cb, &pr), 0);
     wait_calls(w, &pr);
     assert_int_equal(pr.status, 0);
     assert_true(pr.n >= 5);
@@ -258,34 +255,35 @@ static void test_refresh_and_republish(void **state)
     res f = find_providers(w, 9, mh, sizeof(mh));
     assert_int_equal(f.status, 0);
     assert_int_equal(f.n, 1);
-    assert_true(flare_peerid_equal(&f.peers[0].id, flare_host_peerid(w->n[4].h)));
+    assert_true(flare_peerid_equal(&f.peers[0].id, flare_host_peerid(w->n[4].k.h)));
 
     /* Half the old nodes leave (the provider among them), as many new ones
      * join under another prefix; none of them talks to node 3 or 2 first. */
     flare_peerid gone[NOLD];
     size_t ngone = 0;
     for (int i = 4; i < NOLD; i += 2) {
-        gone[ngone++] = *flare_host_peerid(w->n[i].h);
-        flare_host_del(w->n[i].h);
-        w->n[i].h = NULL;
+        gone[ngone++] = *flare_host_peerid(w->n[i].k.h);
+        flare_host_del(w->n[i].k.h);
+        w->n[i].k.h = NULL;
     }
-    size_t before3 = count_in(w->n[3].h, gone, ngone), before2 = count_in(w->n[2].h, gone, ngone);
+    size_t before3 = count_in(w->n[3].k.h, gone, ngone),
+           before2 = count_in(w->n[2].k.h, gone, ngone);
     assert_true(before3 >= 3 && before2 >= 3);
     add_servers(w, NOLD, NOLD + NNEW, 1, &ks, 1);
     flare_peerid fresh[NNEW];
     for (int i = 0; i < NNEW; i++)
-        fresh[i] = *flare_host_peerid(w->n[NOLD + i].h);
-    size_t new3_at_join = count_in(w->n[3].h, fresh, NNEW);
+        fresh[i] = *flare_host_peerid(w->n[NOLD + i].k.h);
+    size_t new3_at_join = count_in(w->n[3].k.h, fresh, NNEW);
     run_s(w, 45); /* two refreshes of node 3, none of node 2 */
 
     /* Node 3's refresh evicted the departed and took in newcomers; node 2,
      * which did not refresh, still holds departed peers. */
-    assert_int_equal(count_in(w->n[3].h, gone, ngone), 0);
-    assert_true(count_in(w->n[2].h, gone, ngone) > 0);
-    size_t new3 = count_in(w->n[3].h, fresh, NNEW);
+    assert_int_equal(count_in(w->n[3].k.h, gone, ngone), 0);
+    assert_true(count_in(w->n[2].k.h, gone, ngone) > 0);
+    size_t new3 = count_in(w->n[3].k.h, fresh, NNEW);
     assert_true(new3 >= 6);
     assert_true(new3 >= new3_at_join);
-    assert_true(flare_kad_routing_table_size(w->n[3].h) >= NOLD / 2 - 2 + 6);
+    assert_true(flare_kad_routing_table_size(w->n[3].k.h) >= NOLD / 2 - 2 + 6);
 
     /* The provider is gone: its record expired (TTL 40 s, 45 s ago at
      * most since its last republish). */
@@ -335,7 +333,7 @@ static vres put_ver(world *w, int from, uint8_t version)
     vres r = {0};
     static const uint8_t key[] = "/ver/doc";
     assert_int_equal(
-        flare_kad_put_value(w->n[from].h, key, sizeof(key) - 1, &version, 1, vdone_cb, &r), 0);
+        flare_kad_put_value(w->n[from].k.h, key, sizeof(key) - 1, &version, 1, vdone_cb, &r), 0);
     return wait_v(w, &r);
 }
 
@@ -343,7 +341,7 @@ static vres get_ver(world *w, int from)
 {
     vres r = {0};
     static const uint8_t key[] = "/ver/doc";
-    assert_int_equal(flare_kad_get_value(w->n[from].h, key, sizeof(key) - 1, vvalue_cb, &r), 0);
+    assert_int_equal(flare_kad_get_value(w->n[from].k.h, key, sizeof(key) - 1, vvalue_cb, &r), 0);
     return wait_v(w, &r);
 }
 
@@ -368,9 +366,10 @@ static void test_custom_validator(void **state)
     run_s(w, 5);
     static const uint8_t key[] = "/ver/doc";
     uint8_t one = 1, bad = 0xff;
-    assert_int_equal(flare_kad_put_value(w->n[0].h, key, sizeof(key) - 1, &one, 1, vdone_cb, NULL),
-                     FLARE_ERR_UNSUPPORTED);
-    flare_host *h2 = w->n[2].h; /* node 2 gets other namespaces only */
+    assert_int_equal(
+        flare_kad_put_value(w->n[0].k.h, key, sizeof(key) - 1, &one, 1, vdone_cb, NULL),
+        FLARE_ERR_UNSUPPORTED);
+    flare_host *h2 = w->n[2].k.h; /* node 2 gets other namespaces only */
     assert_int_equal(flare_kad_add_validator(h2, NULL, ver_validate, ver_select, vs),
                      FLARE_ERR_INVALID_ARG);
     assert_int_equal(flare_kad_add_validator(h2, "", ver_validate, ver_select, vs),
@@ -395,11 +394,12 @@ static void test_custom_validator(void **state)
     assert_int_equal(flare_kad_add_validator(h2, "n0", ver_validate, ver_select, vs), 0);
     for (int i = 0; i < 2; i++)
         assert_int_equal(
-            flare_kad_add_validator(w->n[i].h, "ver", ver_validate, ver_select, &vs[i]), 0);
+            flare_kad_add_validator(w->n[i].k.h, "ver", ver_validate, ver_select, &vs[i]), 0);
 
     /* Locally: an invalid value is refused by the callback. */
-    assert_int_equal(flare_kad_put_value(w->n[0].h, key, sizeof(key) - 1, &bad, 1, vdone_cb, NULL),
-                     FLARE_ERR_MALFORMED);
+    assert_int_equal(
+        flare_kad_put_value(w->n[0].k.h, key, sizeof(key) - 1, &bad, 1, vdone_cb, NULL),
+        FLARE_ERR_MALFORMED);
     assert_true(vs[0].validated >= 1);
 
     /* Version 1 from node 0: stored on node 1 only (node 2 refuses a

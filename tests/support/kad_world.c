@@ -35,11 +35,12 @@ void flare_test_kad_enable(flare_host *h, flare_kad_settings *ks,
     assert_true(nboot <= 8);
     for (size_t b = 0; b < nboot; b++)
         flare_test_kad_addr(&addrs[b], boot[b]);
-    if (nboot) {
-        ks->bootstrap = addrs;
-        ks->nbootstrap = nboot;
-    }
+    ks->bootstrap = addrs;
+    ks->nbootstrap = nboot;
     assert_int_equal(flare_kad_enable(h, ks), 0);
+    /* The DHT keeps a copy; ks must not point at this frame. */
+    ks->bootstrap = NULL;
+    ks->nbootstrap = 0;
 }
 
 void flare_test_kad_add_public(flare_sim *sim, int net, int from, int to,

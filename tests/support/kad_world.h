@@ -30,7 +30,7 @@ void flare_test_kad_addr(flare_multiaddr *ma, const flare_test_kad_node *n);
 void flare_test_kad_settings(flare_kad_settings *ks, flare_kad_mode mode);
 
 /* Enables the DHT on h with ks, bootstrapping from the nboot nodes of boot
- * (at most 8; none: ks's own bootstrap list). */
+ * (at most 8); ks's bootstrap list is left empty. */
 void flare_test_kad_enable(flare_host *h, flare_kad_settings *ks,
                            const flare_test_kad_node *const *boot, size_t nboot);
 
