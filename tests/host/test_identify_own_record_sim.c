@@ -71,22 +71,13 @@ static void test_own_record(void **state)
 {
     (void)state;
     flare_sim *sim = flare_sim_new(3, NULL);
-    flare_test_host_spec spa = {
-        .name = "A", .lan = flare_sim_internet(sim), .ip = "198.51.100.1", .seed = {1}};
-    flare_test_host_spec spb = {.name = "B",
-                                .lan = flare_sim_internet(sim),
-                                .ip = "198.51.100.2",
-                                .seed = {2},
-                                .listen_port = 4001};
-    flare_sim_host *sha, *shb;
-    flare_host *a, *b;
-    assert_int_equal(flare_test_host_make(sim, &spa, &sha, &a), 0);
-    assert_int_equal(flare_test_host_make(sim, &spb, &shb, &b), 0);
-    flare_multiaddr bma, l1, l2;
-    assert_int_equal(flare_test_tcp_addr(&bma, "198.51.100.2", 4001, flare_host_peerid(b)), 0);
+    flare_test_pair pr;
+    assert_int_equal(flare_test_pair_make(sim, &pr, NULL, NULL), 0);
+    flare_host *a = pr.a, *b = pr.b;
+    flare_multiaddr l1, l2;
     assert_int_equal(flare_multiaddr_parse(&l1, "/ip4/198.51.100.2/tcp/4001"), 0);
     assert_int_equal(flare_multiaddr_parse(&l2, "/ip4/198.51.100.2/tcp/4002"), 0);
-    assert_int_equal(flare_host_dial(a, &bma, NULL, NULL, NULL), 0);
+    assert_int_equal(flare_host_dial(a, &pr.bma, NULL, NULL, NULL), 0);
     flare_sim_run_for(sim, 2000 * MS);
 
     flare_buf e1, e2, e3;

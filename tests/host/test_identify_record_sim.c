@@ -127,29 +127,16 @@ static seen run(int kind, int *has_signed, int *has_unsigned)
     flare_sim *sim = flare_sim_new(1, NULL);
     assert_non_null(sim);
     seen sa = {0};
-    flare_test_host_spec spa = {.name = "A",
-                                .lan = flare_sim_internet(sim),
-                                .ip = "198.51.100.1",
-                                .seed = {1},
-                                .on_event = on_event,
-                                .user = &sa};
-    flare_test_host_spec spb = {.name = "B",
-                                .lan = flare_sim_internet(sim),
-                                .ip = "198.51.100.2",
-                                .seed = {2},
-                                .listen_port = 4001};
-    flare_sim_host *sha, *shb;
-    flare_host *a, *b;
-    assert_int_equal(flare_test_host_make(sim, &spa, &sha, &a), 0);
-    assert_int_equal(flare_test_host_make(sim, &spb, &shb, &b), 0);
+    flare_test_pair pr;
+    assert_int_equal(flare_test_pair_make(sim, &pr, on_event, &sa), 0);
+    flare_host *a = pr.a, *b = pr.b;
     fake_id f = {.kind = kind};
-    assert_int_equal(flare_privkey_from_seed(&f.key, spb.seed), 0);
+    uint8_t bseed[32] = {2}; /* B's key, as flare_test_pair_make made it */
+    assert_int_equal(flare_privkey_from_seed(&f.key, bseed), 0);
     uint8_t oseed[32] = {9};
     assert_int_equal(flare_privkey_from_seed(&f.other, oseed), 0);
     assert_int_equal(flare_host_set_handler(b, FLARE_IDENTIFY_ID, &fake_cbs, &f, 0), 0);
-    flare_multiaddr bma;
-    assert_int_equal(flare_test_tcp_addr(&bma, "198.51.100.2", 4001, flare_host_peerid(b)), 0);
-    assert_int_equal(flare_host_dial(a, &bma, NULL, NULL, NULL), 0);
+    assert_int_equal(flare_host_dial(a, &pr.bma, NULL, NULL, NULL), 0);
     for (int i = 0; i < 50 && !sa.identified; i++)
         flare_sim_run_for(sim, 100 * MS);
     assert_true(sa.identified >= 1);

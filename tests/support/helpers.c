@@ -263,6 +263,29 @@ void flare_test_run_ms(flare_sim *sim, long ms)
     flare_sim_run_for(sim, (flare_tstamp)ms * FLARE_NS_PER_MS);
 }
 
+int flare_test_pair_make(flare_sim *sim, flare_test_pair *p, flare_host_event_cb on_event,
+                         void *user)
+{
+    flare_test_host_spec spa = {.name = "A",
+                                .lan = flare_sim_internet(sim),
+                                .ip = "198.51.100.1",
+                                .seed = {1},
+                                .on_event = on_event,
+                                .user = user};
+    flare_test_host_spec spb = {.name = "B",
+                                .lan = flare_sim_internet(sim),
+                                .ip = "198.51.100.2",
+                                .seed = {2},
+                                .listen_port = 4001};
+    memset(p, 0, sizeof(*p));
+    int rv = flare_test_host_make(sim, &spa, &p->sha, &p->a);
+    if (!rv)
+        rv = flare_test_host_make(sim, &spb, &p->shb, &p->b);
+    if (!rv)
+        rv = flare_test_tcp_addr(&p->bma, "198.51.100.2", 4001, flare_host_peerid(p->b));
+    return rv;
+}
+
 void flare_test_dial_cb(flare_host *h, flare_conn *c, int status, void *user)
 {
     flare_test_dial *d = user;

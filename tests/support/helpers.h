@@ -87,6 +87,18 @@ int flare_test_node_make(flare_sim *sim, flare_sim_lan *lan, flare_test_node *n,
 /* Runs the simulation for ms milliseconds. */
 void flare_test_run_ms(flare_sim *sim, long ms);
 
+/* Two hosts on the simulated internet: A at 198.51.100.1 (key seed {1};
+ * events to on_event with user) and B at 198.51.100.2 listening on 4001
+ * (key seed {2}); bma is B's address with its peer ID. */
+typedef struct flare_test_pair {
+    flare_sim_host *sha, *shb;
+    flare_host *a, *b;
+    flare_multiaddr bma;
+} flare_test_pair;
+/* Returns 0 or the first error (hosts made are freed as flare_test_host_make's). */
+int flare_test_pair_make(flare_sim *sim, flare_test_pair *p, flare_host_event_cb on_event,
+                         void *user);
+
 /* The hole-punching world of flare/sim_world.h (R public, A and B behind
  * NAT-A and NAT-B, 25 ms on the NATs' and R's links, simulation seed 5)
  * with every host listening on one transport only: /ip4/IP/<transport>,
