@@ -53,11 +53,6 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
     }
 }
 
-static void run_s(world *w, double s)
-{
-    flare_test_kad_run_s(w->sim, s);
-}
-
 static void make_node(void *wv, int i, flare_sim_lan *lan, const char *ip)
 {
     world *w = wv;
@@ -111,9 +106,9 @@ static void test_signed_record_routing(void **state)
         flare_test_tcp_addr(&relay_ma, w->n[1].k.ip, 4001, flare_host_peerid(w->n[1].k.h)), 0);
     assert_int_equal(flare_host_autorelay_add_static(w->n[P_IDX].k.h, &relay_ma), 0);
     for (int i = 0; i < 600 && !w->n[P_IDX].rsv_ok; i++)
-        run_s(w, 0.1);
+        flare_test_kad_run_s(w->sim, 0.1);
     assert_true(w->n[P_IDX].rsv_ok >= 1);
-    run_s(w, 10); /* identify pushes, P's self lookup */
+    flare_test_kad_run_s(w->sim, 10); /* identify pushes, P's self lookup */
 
     /* Every identify of P that a public node got carried a verified record,
      * and the relay holds P's relayed address as certified. */
@@ -155,7 +150,7 @@ static void test_signed_record_routing(void **state)
     res r = {0};
     assert_int_equal(flare_kad_find_peer(w->n[D_IDX].k.h, pid, flare_test_kad_peers_cb, &r), 0);
     for (int i = 0; i < 300 && !r.calls; i++)
-        run_s(w, 0.1);
+        flare_test_kad_run_s(w->sim, 0.1);
     assert_int_equal(r.status, 0);
     assert_true(r.peers[0].naddrs >= 1);
     assert_true(has_addr(r.peers[0].addrs, r.peers[0].naddrs, &relayed));
@@ -169,7 +164,7 @@ static void test_signed_record_routing(void **state)
     flare_test_dial d = {0};
     assert_int_equal(flare_host_connect(w->n[D_IDX].k.h, pid, NULL, flare_test_dial_cb, &d), 0);
     for (int i = 0; i < 300 && !d.calls; i++)
-        run_s(w, 0.1);
+        flare_test_kad_run_s(w->sim, 0.1);
     assert_int_equal(d.status, 0);
     assert_non_null(flare_host_conn_to(w->n[D_IDX].k.h, pid));
 

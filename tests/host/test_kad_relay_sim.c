@@ -45,11 +45,6 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         n->punch_failed++;
 }
 
-static void run_s(world *w, double s)
-{
-    flare_test_kad_run_s(w->sim, s);
-}
-
 static void make_node(void *wv, int i, flare_sim_lan *lan, const char *ip)
 {
     world *w = wv;
@@ -81,7 +76,7 @@ static void test_relays_and_dial_by_id(void **state)
     w->sim = flare_sim_new(11, NULL);
     flare_test_kad_add_public(w->sim, 1, 0, NPUB, make_node, w);
     flare_test_kad_add_private(w->sim, 1, NPUB, NALL, make_node, w);
-    run_s(w, 60);
+    flare_test_kad_run_s(w->sim, 60);
 
     /* Every private node reserved on relays it learnt of through the DHT
      * (it was told only of node 0, which is no relay). */
@@ -102,17 +97,17 @@ static void test_relays_and_dial_by_id(void **state)
         res r = {0};
         assert_int_equal(flare_kad_find_peer(w->n[a].k.h, bid, flare_test_kad_peers_cb, &r), 0);
         for (int i = 0; i < 300 && !r.calls; i++)
-            run_s(w, 0.1);
+            flare_test_kad_run_s(w->sim, 0.1);
         assert_int_equal(r.status, 0);
         assert_true(r.relayed >= 1);
         int punched = w->n[a].punch_ok + w->n[b].punch_ok;
         flare_test_dial d = {0};
         assert_int_equal(flare_host_connect(w->n[a].k.h, bid, NULL, flare_test_dial_cb, &d), 0);
         for (int i = 0; i < 300 && !d.calls; i++)
-            run_s(w, 0.1);
+            flare_test_kad_run_s(w->sim, 0.1);
         assert_int_equal(d.status, 0);
         for (int i = 0; i < 300 && w->n[a].punch_ok + w->n[b].punch_ok == punched; i++)
-            run_s(w, 0.1);
+            flare_test_kad_run_s(w->sim, 0.1);
         assert_true(w->n[a].punch_ok + w->n[b].punch_ok > punched);
         flare_conn *c = flare_host_conn_to(w->n[a].k.h, bid);
         assert_non_null(c);
