@@ -144,15 +144,7 @@ static void link_settle(wlink *k)
     }
     k->l.busy++;
     int err = flare__webrtc_link_report(&k->l);
-    k->l.busy--;
-    if (err) {
-        link_lost(k, err);
-        return;
-    }
-    if (flare__webrtc_link_release(&k->l))
-        return;
-    link_flush(&k->l);
-    flare__webrtc_link_arm(&k->l);
+    flare__webrtc_link_settled(&k->l, err);
 }
 
 static int link_start_pc(wlink *k, int is_client)
@@ -188,13 +180,9 @@ static void link_timer(flare__webrtc_link *l)
 static wlink *link_new(wsock *s, const flare_ipaddr *peer, flare_conn *c)
 {
     wd_tr *t = s->tr;
-    wlink *k = flare__calloc(t->h->mem, 1, sizeof(*k));
+    wlink *k = flare__webrtc_link_new(sizeof(*k), &link_ops, t->h, c);
     if (!k)
         return NULL;
-    if (flare__webrtc_link_init(&k->l, &link_ops, t->h, c) != 0) {
-        flare__free(t->h->mem, k);
-        return NULL;
-    }
     k->sock = s;
     k->peer = *peer;
     k->next = t->links;

@@ -301,15 +301,7 @@ static void link_settle(wlink *k)
         err = flare__webrtc_link_report(&k->l);
     if (!err && !k->l.ready && now_of(k->t) >= k->deadline)
         err = FLARE_ERR_TIMEOUT;
-    k->l.busy--;
-    if (err) {
-        link_lost(k, err);
-        return;
-    }
-    if (flare__webrtc_link_release(&k->l))
-        return;
-    link_flush(k);
-    link_arm(k);
+    flare__webrtc_link_settled(&k->l, err);
 }
 
 static void ops_timer(flare__webrtc_link *l)
@@ -411,13 +403,9 @@ static wlink *link_new(wp_tr *t, int outbound)
 {
     if (t->nlinks >= WP_MAX_LINKS)
         return NULL;
-    wlink *k = flare__calloc(t->h->mem, 1, sizeof(*k));
+    wlink *k = flare__webrtc_link_new(sizeof(*k), &link_ops, t->h, NULL);
     if (!k)
         return NULL;
-    if (flare__webrtc_link_init(&k->l, &link_ops, t->h, NULL) != 0) {
-        flare__free(t->h->mem, k);
-        return NULL;
-    }
     k->t = t;
     k->outbound = outbound;
     flare_buf_init(&k->sin, t->h->mem);

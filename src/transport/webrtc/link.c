@@ -4,6 +4,8 @@
  */
 #include "transport/webrtc/link.h"
 
+#include "core/mem.h"
+
 #define CERT_DAYS    3650
 #define SECS_PER_DAY 86400
 
@@ -30,13 +32,20 @@ static void on_timer(flare_io_timer *tm, void *user)
     l->ops->timer(l);
 }
 
-int flare__webrtc_link_init(flare__webrtc_link *l, const flare__webrtc_link_ops *ops, flare_host *h,
-                            flare_conn *c)
+void *flare__webrtc_link_new(size_t size, const flare__webrtc_link_ops *ops, flare_host *h,
+                             flare_conn *c)
 {
+    flare__webrtc_link *l = flare__calloc(h->mem, 1, size);
+    if (!l)
+        return NULL;
+    if (h->io->ops->timer_new(h->io, on_timer, l, &l->timer) != 0) {
+        flare__free(h->mem, l);
+        return NULL;
+    }
     l->ops = ops;
     l->h = h;
     l->c = c;
-    return h->io->ops->timer_new(h->io, on_timer, l, &l->timer);
+    return l;
 }
 
 void flare__webrtc_link_deinit(flare__webrtc_link *l)
@@ -106,13 +115,28 @@ int flare__webrtc_link_report(flare__webrtc_link *l)
     return 0;
 }
 
-int flare__webrtc_link_release(flare__webrtc_link *l)
+/* After news: 1 if the link is over (freed now, or once no longer busy or
+ * pending) and the caller must not touch it, else 0. */
+static int release(flare__webrtc_link *l)
 {
     if (!l->dead && l->c)
         return 0;
     if (!l->busy && !l->pending)
         l->ops->free(l);
     return 1;
+}
+
+void flare__webrtc_link_settled(flare__webrtc_link *l, int err)
+{
+    l->busy--;
+    if (err) {
+        flare__webrtc_link_lost(l, err);
+        return;
+    }
+    if (release(l))
+        return;
+    l->ops->flush(l);
+    flare__webrtc_link_arm(l);
 }
 
 void flare__webrtc_link_lost(flare__webrtc_link *l, int err)

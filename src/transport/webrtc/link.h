@@ -48,10 +48,11 @@ struct flare__webrtc_link {
  * years: a /certhash that names it must not expire under a running node. */
 int flare__webrtc_cert_new(flare_host *h, flare__dtls_cert **out);
 
-/* A zeroed l: its timer. 0 or an error. */
-int flare__webrtc_link_init(flare__webrtc_link *l, const flare__webrtc_link_ops *ops, flare_host *h,
-                            flare_conn *c);
-/* The timer and pc, gone. */
+/* A zeroed link of size bytes (the transport's, l its first member) with
+ * its timer, or NULL. */
+void *flare__webrtc_link_new(size_t size, const flare__webrtc_link_ops *ops, flare_host *h,
+                             flare_conn *c);
+/* The timer and pc, gone (ops->free calls it; the caller frees the link). */
 void flare__webrtc_link_deinit(flare__webrtc_link *l);
 /* The timer at ops->expiry. */
 void flare__webrtc_link_arm(flare__webrtc_link *l);
@@ -64,9 +65,11 @@ void flare__webrtc_link_send(flare__webrtc_link *l, flare_io_udp *u, const flare
                              uint8_t *buf, size_t cap);
 /* With busy held: pc's news to the host. pc's error once it failed, else 0. */
 int flare__webrtc_link_report(flare__webrtc_link *l);
-/* After news: 1 if the link is over (freed now, or once no longer busy or
- * pending) and the caller must not touch it, else 0. */
-int flare__webrtc_link_release(flare__webrtc_link *l);
+/* Ends a busy stretch (busy--) whose outcome was err: the link is lost
+ * (err), or freed if the host let go (now, or once no longer busy or
+ * pending), or else its datagrams go out and its timer is armed. The caller
+ * must not touch the link afterwards. */
+void flare__webrtc_link_settled(flare__webrtc_link *l, int err);
 /* The link failed or ended by itself: c fails with err (0: CLOSED). */
 void flare__webrtc_link_lost(flare__webrtc_link *l, int err);
 /* The transport's ops->close: the host let go of c. */
