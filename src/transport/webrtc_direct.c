@@ -30,30 +30,27 @@
 #include "flare/stun.h"
 #include "transport/transport.h"
 #include "transport/udp_mux.h"
-#include "transport/webrtc/pc.h"
+#include "transport/webrtc/link.h"
 
 #define WD_MAX_LINKS 64 /* inbound links per listener (handshaking or up) */
 #define WD_UFRAG_MAX 256
 #define WD_UFRAG_PFX "libp2p+webrtc+v1/"
-#define WD_CERT_DAYS 3650
 #define WD_DGRAM     FLARE__DTLS_MAX_DGRAM
 #define WD_PRIORITY  0x7e0000ffu
-#define SECS_PER_DAY 86400
 
 typedef struct wd_tr wd_tr;
 typedef struct wsock wsock;
 
 typedef struct wlink {
+    flare__webrtc_link l; /* first: its ops get the wlink back by a cast; l.pc is NULL until
+                             the STUN check passed (dialer) */
     struct wlink *next;
     wsock *sock;
     flare_ipaddr peer;
-    flare__webrtc_pc *pc; /* NULL until the STUN check passed (dialer) */
-    flare_conn *c;        /* NULL once the host let go */
-    flare_io_timer *timer;
     flare_stun_txn txn; /* the dialer's check */
     char ufrag[WD_UFRAG_MAX + 1];
     uint8_t fp[FLARE__DTLS_FP_LEN]; /* the dialer's expected fingerprint */
-    int outbound, ready, busy, dead;
+    int outbound;
 } wlink;
 
 struct wsock {
@@ -86,131 +83,90 @@ static flare_tstamp now_of(const wd_tr *t)
 
 static void sock_free(wd_tr *t, wsock *s);
 
-static void link_free(wd_tr *t, wlink *k)
+static void link_free(flare__webrtc_link *l)
 {
+    wlink *k = (wlink *)l;
+    wsock *s = k->sock;
+    wd_tr *t = s->tr;
     for (wlink **pp = &t->links; *pp; pp = &(*pp)->next) {
         if (*pp == k) {
             *pp = k->next;
             break;
         }
     }
-    if (k->timer)
-        t->h->io->ops->timer_del(k->timer);
-    flare__webrtc_pc_del(k->pc);
-    wsock *s = k->sock;
+    flare__webrtc_link_deinit(l);
     s->nlinks--;
     flare__free(t->h->mem, k);
     if (!s->l && s->nlinks == 0)
         sock_free(t, s); /* a dial's own socket */
 }
 
-static void link_flush(wlink *k)
+static void link_flush(flare__webrtc_link *l)
 {
+    wlink *k = (wlink *)l;
     wd_tr *t = k->sock->tr;
-    long n;
-    if (!k->pc)
-        return;
-    while ((n = flare__webrtc_pc_pop_out(k->pc, t->buf, sizeof(t->buf))) > 0)
-        t->h->io->ops->udp_send(k->sock->udp, &k->peer, t->buf, (size_t)n);
+    if (l->pc)
+        flare__webrtc_link_send(l, k->sock->udp, &k->peer, t->buf, sizeof(t->buf));
 }
 
-static void link_arm(wlink *k)
+/* pc's, or before it the dialer's STUN check's. */
+static flare_tstamp link_expiry(const flare__webrtc_link *l)
 {
-    flare_tstamp at = FLARE_TSTAMP_NEVER;
-    if (k->pc)
-        at = flare__webrtc_pc_expiry(k->pc);
-    else if (k->outbound)
-        at = flare_stun_txn_expiry(&k->txn);
-    flare_io *io = k->sock->tr->h->io;
-    if (at == FLARE_TSTAMP_NEVER)
-        io->ops->timer_stop(k->timer);
-    else
-        io->ops->timer_start(k->timer, at);
+    const wlink *k = (const wlink *)l;
+    if (l->pc)
+        return flare__webrtc_pc_expiry(l->pc);
+    return k->outbound ? flare_stun_txn_expiry(&k->txn) : FLARE_TSTAMP_NEVER;
 }
 
-/* The muxer's flush: host writes go out now (no host calls from here). */
-static void on_mux_flush(void *user)
-{
-    wlink *k = user;
-    link_flush(k);
-    link_arm(k);
-}
+static void link_timer(flare__webrtc_link *l);
+
+static const flare__webrtc_link_ops link_ops = {
+    .flush = link_flush,
+    .expiry = link_expiry,
+    .timer = link_timer,
+    .free = link_free,
+    .security = "noise",
+};
 
 /* The link failed or ended by itself: tell the host, free it. */
 static void link_lost(wlink *k, int err)
 {
-    wd_tr *t = k->sock->tr;
-    flare_conn *c = k->c;
-    k->c = NULL;
-    link_free(t, k);
-    if (c)
-        flare__conn_transport_lost(c, err ? err : FLARE_ERR_CLOSED);
+    flare__webrtc_link_lost(&k->l, err);
 }
 
 /* After an input or a timer: send, hand the session over, report news. */
 static void link_settle(wlink *k)
 {
-    link_flush(k);
-    if (!k->pc) {
-        link_arm(k);
+    link_flush(&k->l);
+    if (!k->l.pc) {
+        flare__webrtc_link_arm(&k->l);
         return;
     }
-    flare__webrtc_pc_state st = flare__webrtc_pc_get_state(k->pc);
-    if (st == FLARE__WEBRTC_PC_FAILED) {
-        link_lost(k, flare__webrtc_pc_error(k->pc));
-        return;
-    }
-    k->busy++;
-    if (st == FLARE__WEBRTC_PC_READY && k->c && !k->ready) {
-        k->ready = 1;
-        flare__session s = {
-            .remote_key = flare__webrtc_pc_remote_key(k->pc),
-            .security = "noise",
-            .muxer = "webrtc",
-            .mux = &flare__webrtc_mux_ops,
-            .mux_st = flare__webrtc_pc_mux(k->pc),
-        };
-        flare__conn_session_ready(k->c, &s); /* on failure c fails: close follows */
-    } else if (k->ready && k->c) {
-        flare__conn_session_input(k->c);
-    }
-    k->busy--;
-    if (k->dead || !k->c) {
-        link_free(k->sock->tr, k);
-        return;
-    }
-    link_flush(k);
-    link_arm(k);
+    k->l.busy++;
+    int err = flare__webrtc_link_report(&k->l);
+    flare__webrtc_link_settled(&k->l, err);
 }
 
 static int link_start_pc(wlink *k, int is_client)
 {
     wd_tr *t = k->sock->tr;
-    flare_host *h = t->h;
+    flare_conn *c = k->l.c;
     flare__webrtc_pc_cfg cfg = {
         .is_dtls_client = is_client,
-        .cert = t->cert,
         .remote_fp = is_client ? k->fp : NULL,
-        .identity = &h->key,
-        .expected_remote = k->c && k->c->expect_peer ? &k->c->peer : NULL,
-        .timeout = h->cfg.handshake_timeout,
-        .rng = h->rng,
-        .mem = k->c ? &k->c->rc.mem : h->mem,
-        .flush = on_mux_flush,
-        .user = k,
+        .expected_remote = c && c->expect_peer ? &c->peer : NULL,
     };
-    return flare__webrtc_pc_new(&k->pc, &cfg, now_of(t));
+    flare__webrtc_link_pc_cfg(&k->l, t->cert, &cfg);
+    return flare__webrtc_pc_new(&k->l.pc, &cfg, now_of(t));
 }
 
-static void on_link_timer(flare_io_timer *tm, void *user)
+/* Before pc, the dialer's STUN check: resent, or given up. */
+static void link_timer(flare__webrtc_link *l)
 {
-    wlink *k = user;
+    wlink *k = (wlink *)l;
     wd_tr *t = k->sock->tr;
-    flare_tstamp now = now_of(t);
-    if (k->pc) {
-        (void)flare__webrtc_pc_handle_expiry(k->pc, now);
-    } else if (k->outbound) {
-        int n = flare_stun_txn_poll_send(&k->txn, now, t->buf, sizeof(t->buf));
+    if (!l->pc && k->outbound) {
+        int n = flare_stun_txn_poll_send(&k->txn, now_of(t), t->buf, sizeof(t->buf));
         if (n < 0) {
             link_lost(k, FLARE_ERR_TIMEOUT);
             return;
@@ -224,17 +180,11 @@ static void on_link_timer(flare_io_timer *tm, void *user)
 static wlink *link_new(wsock *s, const flare_ipaddr *peer, flare_conn *c)
 {
     wd_tr *t = s->tr;
-    flare_io *io = t->h->io;
-    wlink *k = flare__calloc(t->h->mem, 1, sizeof(*k));
+    wlink *k = flare__webrtc_link_new(sizeof(*k), &link_ops, t->h, c);
     if (!k)
         return NULL;
-    if (io->ops->timer_new(io, on_link_timer, k, &k->timer) != 0) {
-        flare__free(t->h->mem, k);
-        return NULL;
-    }
     k->sock = s;
     k->peer = *peer;
-    k->c = c;
     k->next = t->links;
     t->links = k;
     s->nlinks++;
@@ -299,8 +249,8 @@ static wlink *accept_link(wsock *s, const flare_ipaddr *from)
     wlink *k = link_new(s, from, c);
     if (!k || link_start_pc(k, 0) != 0) {
         if (k) {
-            k->c = NULL;
-            link_free(s->tr, k);
+            k->l.c = NULL;
+            link_free(&k->l);
         }
         flare__conn_fail(c, FLARE_ERR_NOMEM);
         return NULL;
@@ -346,7 +296,7 @@ static int stun_request(wsock *s, const flare_stun_msg *m, const flare_ipaddr *f
 /* The dialer's side: our check was answered; DTLS may start. */
 static void stun_response(wlink *k, const flare_stun_msg *m)
 {
-    if (k->pc || !flare_stun_txn_match(&k->txn, m))
+    if (k->l.pc || !flare_stun_txn_match(&k->txn, m))
         return;
     if (m->cls != FLARE_STUN_SUCCESS || stun_auth(m, k->ufrag) != 0) {
         link_lost(k, FLARE_ERR_PROTO);
@@ -384,9 +334,9 @@ static int sock_input(wsock *s, const flare_ipaddr *from, const uint8_t *data, s
     if (data[0] < FLARE__UDP_FIRST_DTLS_LO || data[0] > FLARE__UDP_FIRST_DTLS_HI)
         return 0;
     wlink *k = link_find(s, from);
-    if (!k || !k->pc)
+    if (!k || !k->l.pc)
         return 0;
-    (void)flare__webrtc_pc_input(k->pc, data, len, now_of(s->tr));
+    (void)flare__webrtc_pc_input(k->l.pc, data, len, now_of(s->tr));
     link_settle(k);
     return 1;
 }
@@ -454,9 +404,7 @@ static int wd_init(flare_host *h, void **state)
         rv = flare__dtls_cert_import(&t->cert, (const uint8_t *)h->cfg.webrtc_cert_pem,
                                      strlen(h->cfg.webrtc_cert_pem));
     } else {
-        int64_t now = (int64_t)h->io->ops->unix_time(h->io);
-        rv = flare__dtls_cert_generate(&t->cert, h->rng, now - SECS_PER_DAY,
-                                       now + (int64_t)WD_CERT_DAYS * SECS_PER_DAY);
+        rv = flare__webrtc_cert_new(h, &t->cert);
     }
     if (rv == 0 &&
         (rv = flare__udp_mux_add(h, FLARE__UDP_FIRST_STUN_LO, FLARE__UDP_FIRST_DTLS_HI, on_mux, t)))
@@ -476,8 +424,8 @@ static void wd_free(flare_host *h, void *state)
         return;
     while (t->links) {
         wlink *k = t->links;
-        k->c = NULL;
-        link_free(t, k);
+        k->l.c = NULL;
+        link_free(&k->l);
     }
     while (t->socks)
         sock_free(t, t->socks);
@@ -673,8 +621,8 @@ static int wd_dial(flare_host *h, void *state, flare_conn *c, const flare_multia
     memcpy(k->fp, fp, sizeof(fp));
     random_ufrag(h->rng, k->ufrag);
     if ((rv = start_check(k, h->rng, now_of(t))) != 0) {
-        k->c = NULL;
-        link_free(t, k);
+        k->l.c = NULL;
+        link_free(&k->l);
         return rv;
     }
     flare__conn_attach(c, &wd_ops, k);
@@ -683,7 +631,7 @@ static int wd_dial(flare_host *h, void *state, flare_conn *c, const flare_multia
     (void)flare_multiaddr_decapsulate(&c->remote_ma, FLARE_MA_P2P);
     c->local_ip = s->local;
     (void)wd_addr(&c->local_ma, &s->local);
-    h->io->ops->timer_start(k->timer, now_of(t)); /* the check goes out from the loop */
+    h->io->ops->timer_start(k->l.timer, now_of(t)); /* the check goes out from the loop */
     return 0;
 }
 
@@ -691,20 +639,7 @@ static int wd_dial(flare_host *h, void *state, flare_conn *c, const flare_multia
 static void wd_close(flare_conn *c, void *tr, int abort)
 {
     wlink *k = tr;
-    k->c = NULL;
-    /* Tell the peer (SCTP, then close_notify) rather than let it time out. */
-    if (k->pc) {
-        flare__webrtc_pc_close(k->pc, abort);
-        link_flush(k);
-    }
-    /* Now, while c lives: the peer connection allocates from c's budget. */
-    flare__webrtc_pc_del(k->pc);
-    k->pc = NULL;
-    if (k->busy) {
-        k->dead = 1;
-        return;
-    }
-    link_free(k->sock->tr, k);
+    flare__webrtc_link_close(&k->l, abort);
 }
 
 static const flare__transport_ops wd_ops = {

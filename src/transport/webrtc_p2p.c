@@ -38,7 +38,7 @@
 #include "flare/stun.h"
 #include "transport/transport.h"
 #include "transport/udp_mux.h"
-#include "transport/webrtc/pc.h"
+#include "transport/webrtc/link.h"
 #include "transport/webrtc/sdp.h"
 #include "transport/webrtc/signal.h"
 
@@ -49,8 +49,6 @@
 #define WP_DGRAM      FLARE__DTLS_MAX_DGRAM
 #define WP_UFRAG_LEN  8
 #define WP_PWD_LEN    24
-#define WP_CERT_DAYS  3650
-#define SECS_PER_DAY  86400
 #define WP_STUN_PEERS 8
 
 typedef struct wp_tr wp_tr;
@@ -62,11 +60,12 @@ typedef struct wp_early {
 } wp_early;
 
 typedef struct wlink {
+    flare__webrtc_link l; /* first: its ops get the wlink back by a cast; l.c is the WebRTC
+                             connection, l.pending while the relayed dial's callback is due */
     struct wlink *next;
     wp_tr *t;
     int outbound;
     flare_peerid peer; /* inbound: who signalled */
-    flare_conn *c;     /* the WebRTC connection; NULL once the host let go */
     flare_stream *sig; /* the signalling stream; NULL once gone */
     flare_buf sin;     /* signalling bytes not yet a whole message */
     flare_pubkey key;  /* the peer's, from the relayed connection */
@@ -74,7 +73,6 @@ typedef struct wlink {
     flare_ipaddr local;
     int shared; /* udp is a listen socket of the host's (udp_mux): not ours */
     char rpwd[FLARE__SDP_ICE_MAX + 1]; /* the peer's: tells its answers apart */
-    flare_io_timer *timer;
     flare_ice_agent *ice;
     char ufrag[WP_UFRAG_LEN + 1], pwd[WP_PWD_LEN + 1];
     char mid[33];    /* the offer's media section, named again in the answer */
@@ -82,15 +80,13 @@ typedef struct wlink {
     int dtls_client;
     uint8_t rfp[FLARE__DTLS_FP_LEN];
     unsigned ncand_msgs;
-    flare__webrtc_pc *pc;
     flare_stun_txn stun; /* a binding request for our server-reflexive address */
     flare_ipaddr stun_to;
     int stun_on;
     wp_early *early;
     size_t nearly;
     flare_tstamp deadline;
-    int dialing; /* the relayed dial's callback is pending */
-    int ready, busy, dead, sig_closed;
+    int sig_closed;
 } wlink;
 
 struct wp_tr {
@@ -130,11 +126,9 @@ static void link_free(wlink *k)
         flare_stream_reset(k->sig);
         k->sig = NULL;
     }
-    if (k->timer)
-        io->ops->timer_del(k->timer);
+    flare__webrtc_link_deinit(&k->l);
     if (k->udp && !k->shared)
         io->ops->udp_close(k->udp);
-    flare__webrtc_pc_del(k->pc);
     flare_ice_agent_del(k->ice);
     flare_buf_free(&k->sin);
     flare__free(t->h->mem, k->early);
@@ -144,17 +138,7 @@ static void link_free(wlink *k)
 /* The link failed: tell the host (c fails with err), free it. */
 static void link_lost(wlink *k, int err)
 {
-    flare_conn *c = k->c;
-    k->c = NULL;
-    if (k->busy || k->dialing) {
-        k->dead = 1;
-        if (c)
-            flare__conn_transport_lost(c, err ? err : FLARE_ERR_CLOSED);
-        return;
-    }
-    link_free(k);
-    if (c)
-        flare__conn_transport_lost(c, err ? err : FLARE_ERR_CLOSED);
+    flare__webrtc_link_lost(&k->l, err);
 }
 
 static int selected_remote(wlink *k, flare_ipaddr *to)
@@ -193,66 +177,72 @@ static void link_flush(wlink *k)
         else if (n > 0)
             io->ops->udp_send(k->udp, &k->stun_to, t->buf, (size_t)n);
     }
-    if (k->pc && selected_remote(k, &to) == 0) {
-        long m;
-        while ((m = flare__webrtc_pc_pop_out(k->pc, t->buf, sizeof(t->buf))) > 0)
-            io->ops->udp_send(k->udp, &to, t->buf, (size_t)m);
-    }
+    if (k->l.pc && selected_remote(k, &to) == 0)
+        flare__webrtc_link_send(&k->l, k->udp, &to, t->buf, sizeof(t->buf));
 }
 
-static void link_arm(wlink *k)
+/* ICE's, the STUN query's, pc's, and the set-up deadline's. */
+static flare_tstamp link_expiry(const flare__webrtc_link *l)
 {
+    const wlink *k = (const wlink *)l;
     flare_tstamp at = FLARE_TSTAMP_NEVER, e;
     if (k->ice && (e = flare_ice_expiry(k->ice)) < at)
         at = e;
     if (k->stun_on && (e = flare_stun_txn_expiry(&k->stun)) < at)
         at = e;
-    if (k->pc && (e = flare__webrtc_pc_expiry(k->pc)) < at)
+    if (l->pc && (e = flare__webrtc_pc_expiry(l->pc)) < at)
         at = e;
-    if (!k->ready && k->deadline < at)
+    if (!l->ready && k->deadline < at)
         at = k->deadline;
-    flare_io *io = k->t->h->io;
-    if (!k->timer)
-        return;
-    if (at == FLARE_TSTAMP_NEVER)
-        io->ops->timer_stop(k->timer);
-    else
-        io->ops->timer_start(k->timer, at);
+    return at;
 }
 
-/* The muxer's flush: host writes go out now (no host calls from here). */
-static void on_mux_flush(void *user)
+static void link_arm(wlink *k)
 {
-    wlink *k = user;
-    link_flush(k);
-    link_arm(k);
+    flare__webrtc_link_arm(&k->l);
 }
+
+static void ops_flush(flare__webrtc_link *l)
+{
+    link_flush((wlink *)l);
+}
+
+static void ops_free(flare__webrtc_link *l)
+{
+    link_free((wlink *)l);
+}
+
+static void ops_timer(flare__webrtc_link *l);
+static void link_up(flare__webrtc_link *l, flare__session *s);
+
+static const flare__webrtc_link_ops link_ops = {
+    .flush = ops_flush,
+    .expiry = link_expiry,
+    .timer = ops_timer,
+    .free = ops_free,
+    .up = link_up,
+    .security = "dtls",
+};
 
 static int start_pc(wlink *k)
 {
     flare_host *h = k->t->h;
     flare__webrtc_pc_cfg cfg = {
         .is_dtls_client = k->dtls_client,
-        .cert = k->t->cert,
         .remote_fp = k->rfp,
-        .identity = &h->key,
         .authenticated = &k->key,
         .max_streams = (uint32_t)h->cfg.max_streams_per_conn,
-        .timeout = h->cfg.handshake_timeout,
-        .rng = h->rng,
-        .mem = k->c ? &k->c->rc.mem : h->mem,
-        .flush = on_mux_flush,
-        .user = k,
     };
+    flare__webrtc_link_pc_cfg(&k->l, k->t->cert, &cfg);
     flare_tstamp now = now_of(k->t);
-    int rv = flare__webrtc_pc_new(&k->pc, &cfg, now);
+    int rv = flare__webrtc_pc_new(&k->l.pc, &cfg, now);
     if (rv)
         return rv;
     flare_ipaddr to;
     (void)selected_remote(k, &to);
     for (size_t i = 0; i < k->nearly; i++)
         if (flare_ipaddr_equal(&k->early[i].from, &to))
-            (void)flare__webrtc_pc_input(k->pc, k->early[i].data, k->early[i].len, now);
+            (void)flare__webrtc_pc_input(k->l.pc, k->early[i].data, k->early[i].len, now);
     k->nearly = 0;
     return 0;
 }
@@ -275,11 +265,12 @@ static void close_signalling(wlink *k)
     }
 }
 
-/* The connection is up: the host gets the session. */
-static void link_up(wlink *k)
+/* The connection is up, the host gets s next: its addresses, the end of
+ * signalling, and the peer's key as the relayed connection authenticated it. */
+static void link_up(flare__webrtc_link *l, flare__session *s)
 {
-    flare_conn *c = k->c;
-    k->ready = 1;
+    wlink *k = (wlink *)l;
+    flare_conn *c = k->l.c;
     flare_ipaddr r;
     if (selected_remote(k, &r) == 0) {
         c->remote_ip = r;
@@ -287,64 +278,35 @@ static void link_up(wlink *k)
             udp_webrtc_addr(&c->remote_ma, &r);
     }
     close_signalling(k);
-    flare__session s = {
-        .remote_key = &k->key,
-        .security = "dtls",
-        .muxer = "webrtc",
-        .mux = &flare__webrtc_mux_ops,
-        .mux_st = flare__webrtc_pc_mux(k->pc),
-    };
-    flare__conn_session_ready(c, &s); /* on failure c fails: close follows */
+    s->remote_key = &k->key;
 }
 
 /* After an input or a timer: send, move on, hand the session over. */
 static void link_settle(wlink *k)
 {
-    if (k->dead) { /* the host let go while we were busy: free it now */
-        if (!k->busy && !k->dialing)
+    if (k->l.dead) { /* the host let go while we were busy: free it now */
+        if (!k->l.busy && !k->l.pending)
             link_free(k);
         return;
     }
-    k->busy++;
+    k->l.busy++;
     int err = 0;
     flare_ice_state is = k->ice ? flare_ice_get_state(k->ice) : FLARE_ICE_NEW;
     if (is == FLARE_ICE_FAILED)
-        err = k->ready ? FLARE_ERR_CLOSED : FLARE_ERR_UNREACHABLE;
-    else if (is == FLARE_ICE_CONNECTED && !k->pc && k->c)
+        err = k->l.ready ? FLARE_ERR_CLOSED : FLARE_ERR_UNREACHABLE;
+    else if (is == FLARE_ICE_CONNECTED && !k->l.pc && k->l.c)
         err = start_pc(k);
     link_flush(k);
-    if (!err && k->pc) {
-        flare__webrtc_pc_state st = flare__webrtc_pc_get_state(k->pc);
-        if (st == FLARE__WEBRTC_PC_FAILED)
-            err = flare__webrtc_pc_error(k->pc);
-        else if (st == FLARE__WEBRTC_PC_READY && k->c && !k->ready)
-            link_up(k);
-        else if (k->ready && k->c)
-            flare__conn_session_input(k->c);
-    }
-    if (!err && !k->ready && now_of(k->t) >= k->deadline)
+    if (!err && k->l.pc)
+        err = flare__webrtc_link_report(&k->l);
+    if (!err && !k->l.ready && now_of(k->t) >= k->deadline)
         err = FLARE_ERR_TIMEOUT;
-    k->busy--;
-    if (err) {
-        link_lost(k, err);
-        return;
-    }
-    if (k->dead || !k->c) {
-        if (!k->dialing)
-            link_free(k);
-        return;
-    }
-    link_flush(k);
-    link_arm(k);
+    flare__webrtc_link_settled(&k->l, err);
 }
 
-static void on_timer(flare_io_timer *tm, void *user)
+static void ops_timer(flare__webrtc_link *l)
 {
-    wlink *k = user;
-    flare_tstamp now = now_of(k->t);
-    if (k->pc)
-        (void)flare__webrtc_pc_handle_expiry(k->pc, now);
-    link_settle(k);
+    link_settle((wlink *)l);
 }
 
 static void stun_answer(wlink *k, const flare_stun_msg *m)
@@ -382,7 +344,7 @@ static int shared_is_ours(wlink *k, const flare_ipaddr *from, const uint8_t *dat
                flare_stun_check_integrity(&m, (const uint8_t *)k->rpwd, strlen(k->rpwd)) == 0;
     }
     flare_ipaddr sel;
-    return data[0] >= 20 && data[0] <= 63 && k->pc && selected_remote(k, &sel) == 0 &&
+    return data[0] >= 20 && data[0] <= 63 && k->l.pc && selected_remote(k, &sel) == 0 &&
            flare_ipaddr_equal(&sel, from);
 }
 
@@ -396,7 +358,7 @@ static int on_mux(flare_host *h, void *user, flare_io_udp *u, const flare_ipaddr
     if (len == 0)
         return 0;
     for (wlink *k = t->links; k; k = k->next) {
-        if (k->shared && k->udp == u && !k->dead && shared_is_ours(k, from, data, len)) {
+        if (k->shared && k->udp == u && !k->l.dead && shared_is_ours(k, from, data, len)) {
             on_udp(u, from, data, len, k);
             return 1;
         }
@@ -408,7 +370,7 @@ static void on_udp(flare_io_udp *u, const flare_ipaddr *from, const uint8_t *dat
                    void *user)
 {
     wlink *k = user;
-    if (len == 0 || k->dead)
+    if (len == 0 || k->l.dead)
         return;
     flare_tstamp now = now_of(k->t);
     if (data[0] <= 3) {
@@ -421,9 +383,9 @@ static void on_udp(flare_io_udp *u, const flare_ipaddr *from, const uint8_t *dat
         }
     } else if (data[0] >= 20 && data[0] <= 63) {
         flare_ipaddr sel;
-        if (k->pc && selected_remote(k, &sel) == 0 && flare_ipaddr_equal(&sel, from)) {
-            (void)flare__webrtc_pc_input(k->pc, data, len, now);
-        } else if (!k->pc && k->nearly < WP_EARLY && len <= WP_DGRAM) {
+        if (k->l.pc && selected_remote(k, &sel) == 0 && flare_ipaddr_equal(&sel, from)) {
+            (void)flare__webrtc_pc_input(k->l.pc, data, len, now);
+        } else if (!k->l.pc && k->nearly < WP_EARLY && len <= WP_DGRAM) {
             if (!k->early && !(k->early = flare__calloc(k->t->h->mem, WP_EARLY, sizeof(*k->early))))
                 return;
             wp_early *e = &k->early[k->nearly++];
@@ -439,16 +401,11 @@ static void on_udp(flare_io_udp *u, const flare_ipaddr *from, const uint8_t *dat
 
 static wlink *link_new(wp_tr *t, int outbound)
 {
-    flare_io *io = t->h->io;
     if (t->nlinks >= WP_MAX_LINKS)
         return NULL;
-    wlink *k = flare__calloc(t->h->mem, 1, sizeof(*k));
+    wlink *k = flare__webrtc_link_new(sizeof(*k), &link_ops, t->h, NULL);
     if (!k)
         return NULL;
-    if (io->ops->timer_new(io, on_timer, k, &k->timer) != 0) {
-        flare__free(t->h->mem, k);
-        return NULL;
-    }
     k->t = t;
     k->outbound = outbound;
     flare_buf_init(&k->sin, t->h->mem);
@@ -714,15 +671,15 @@ static int on_message(wlink *k, const flare__signal_msg *m)
 static void sig_data(flare_stream *s, const uint8_t *data, size_t len, void *user)
 {
     wlink *k = user;
-    if (!k || k->dead)
+    if (!k || k->l.dead)
         return;
     if (k->sin.len + len > FLARE__SIGNAL_MAX_MSG + 16 || flare_buf_append(&k->sin, data, len)) {
         link_lost(k, FLARE_ERR_TOO_LARGE);
         return;
     }
     int rv = 0;
-    k->busy++;
-    while (rv == 0 && k->sin.len > 0 && !k->dead) {
+    k->l.busy++;
+    while (rv == 0 && k->sin.len > 0 && !k->l.dead) {
         flare__signal_msg m;
         long n = flare__signal_parse(k->sin.base, k->sin.len, &m);
         if (n == FLARE_ERR_AGAIN)
@@ -734,7 +691,7 @@ static void sig_data(flare_stream *s, const uint8_t *data, size_t len, void *use
         rv = on_message(k, &m);
         flare_buf_consume(&k->sin, (size_t)n);
     }
-    k->busy--;
+    k->l.busy--;
     if (rv) {
         link_lost(k, rv);
         return;
@@ -745,12 +702,12 @@ static void sig_data(flare_stream *s, const uint8_t *data, size_t len, void *use
 static void sig_eof(flare_stream *s, void *user)
 {
     wlink *k = user;
-    if (!k || k->dead)
+    if (!k || k->l.dead)
         return;
     /* No more candidates; the checks go on. Without the peer's SDP it failed. */
     if (!k->have_remote)
         link_lost(k, FLARE_ERR_PROTO);
-    else if (k->ready)
+    else if (k->l.ready)
         close_signalling(k);
 }
 
@@ -760,14 +717,14 @@ static void sig_close(flare_stream *s, int err, void *user)
     if (!k)
         return;
     k->sig = NULL;
-    if (!k->dead && !k->have_remote)
+    if (!k->l.dead && !k->have_remote)
         link_lost(k, err ? err : FLARE_ERR_PROTO);
 }
 
 static void sig_open(flare_stream *s, int status, void *user)
 {
     wlink *k = user;
-    if (k && status && !k->dead && !k->have_remote)
+    if (k && status && !k->l.dead && !k->have_remote)
         link_lost(k, status); /* on_close follows and finds sig cleared */
 }
 
@@ -792,12 +749,12 @@ static flare_conn *accept_conn(wlink *k, flare_conn *relayed)
     if (!c)
         return NULL;
     flare__conn_attach(c, &wp_ops, k);
-    k->c = c;
+    k->l.c = c;
     c->remote_ma = rma;
     c->local_ip = k->local;
     udp_webrtc_addr(&c->local_ma, &k->local);
     flare__conn_accepted(c);
-    return k->c;
+    return k->l.c;
 }
 
 /* A signalling stream from a peer (any connection, relayed ones included). */
@@ -807,7 +764,7 @@ static void on_signal_stream(flare_stream *s, int status, void *user)
     const flare_peerid *peer = flare_conn_peer(flare_stream_conn(s));
     size_t n = 0;
     for (wlink *o = t->links; o; o = o->next)
-        n += !o->outbound && !o->ready && flare_peerid_equal(&o->peer, peer);
+        n += !o->outbound && !o->l.ready && flare_peerid_equal(&o->peer, peer);
     wlink *k = status || n >= WP_PEER_LINKS || ensure_cert(t) ? NULL : link_new(t, 0);
     if (!k) {
         flare_stream_set_user(s, &(flare_stream_cbs){0}, NULL);
@@ -825,8 +782,8 @@ static void on_signal_stream(flare_stream *s, int status, void *user)
 static void on_relayed(flare_host *h, flare_conn *relayed, int status, void *user)
 {
     wlink *k = user;
-    k->dialing = 0;
-    if (k->dead || !k->c) {
+    k->l.pending = 0;
+    if (k->l.dead || !k->l.c) {
         link_free(k);
         return;
     }
@@ -837,8 +794,8 @@ static void on_relayed(flare_host *h, flare_conn *relayed, int status, void *use
         rv = flare_conn_new_stream(relayed, FLARE__SIGNAL_PROTOCOL_ID, &sig_cbs, k,
                                    FLARE_STREAM_ALLOW_LIMITED, &k->sig);
     if (rv == 0) {
-        k->c->local_ip = k->local;
-        udp_webrtc_addr(&k->c->local_ma, &k->local);
+        k->l.c->local_ip = k->local;
+        udp_webrtc_addr(&k->l.c->local_ma, &k->local);
         rv = write_sdp(k, FLARE__SIGNAL_SDP_OFFER);
     }
     if (rv) {
@@ -901,14 +858,14 @@ static int wp_dial(flare_host *h, void *state, flare_conn *c, const flare_multia
     wlink *k = link_new(t, 1);
     if (!k)
         return FLARE_ERR_LIMIT;
-    k->dialing = 1;
+    k->l.pending = 1;
     rv = flare_host_dial(h, &circ, NULL, on_relayed, k);
     if (rv) {
-        k->dialing = 0;
+        k->l.pending = 0;
         link_free(k);
         return rv;
     }
-    k->c = c;
+    k->l.c = c;
     flare__conn_attach(c, &wp_ops, k);
     c->remote_ma = *ma;
     c->limited = 0;
@@ -920,20 +877,7 @@ static int wp_dial(flare_host *h, void *state, flare_conn *c, const flare_multia
 static void wp_close(flare_conn *c, void *tr, int abort)
 {
     wlink *k = tr;
-    k->c = NULL;
-    /* Tell the peer (SCTP, then close_notify) rather than let it time out. */
-    if (k->pc) {
-        flare__webrtc_pc_close(k->pc, abort);
-        link_flush(k);
-    }
-    /* Now, while c lives: the peer connection allocates from c's budget. */
-    flare__webrtc_pc_del(k->pc);
-    k->pc = NULL;
-    if (k->busy || k->dialing) {
-        k->dead = 1;
-        return;
-    }
-    link_free(k);
+    flare__webrtc_link_close(&k->l, abort);
 }
 
 /* ---- transport --------------------------------------------------------------------- */
@@ -943,12 +887,7 @@ static void wp_close(flare_conn *c, void *tr, int abort)
  * first use (most hosts never use it). 0 or an error. */
 static int ensure_cert(wp_tr *t)
 {
-    flare_host *h = t->h;
-    if (t->cert)
-        return 0;
-    int64_t now = (int64_t)h->io->ops->unix_time(h->io);
-    return flare__dtls_cert_generate(&t->cert, h->rng, now - SECS_PER_DAY,
-                                     now + (int64_t)WP_CERT_DAYS * SECS_PER_DAY);
+    return t->cert ? 0 : flare__webrtc_cert_new(t->h, &t->cert);
 }
 
 static int wp_init(flare_host *h, void **state)
@@ -988,9 +927,9 @@ static void wp_free(flare_host *h, void *state)
         return;
     while (t->links) {
         wlink *k = t->links;
-        k->c = NULL;
+        k->l.c = NULL;
         k->sig = NULL; /* the host freed its streams already */
-        k->dialing = 0;
+        k->l.pending = 0;
         link_free(k);
     }
     flare__udp_mux_remove(h, on_mux, t);
