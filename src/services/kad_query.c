@@ -589,7 +589,8 @@ static void connect_relays(kad_query *q)
 {
     flare_host *h = q->kad->h;
     flare_peerid res[64], relays[64];
-    size_t n = flare__kad_lookup_result(&q->l, res, 64), nrelays = 0;
+    size_t k = q->kad->cfg.k < 64 ? q->kad->cfg.k : 64; /* the sample: k closest to a random key */
+    size_t n = flare__kad_lookup_result(&q->l, res, k), nrelays = 0;
     for (size_t i = 0; i < n; i++) {
         if (!flare__peerstore_supports(h->peerstore, &res[i], FLARE_RELAY_HOP_PROTOCOL))
             continue;
