@@ -696,9 +696,10 @@ size_t flare_host_relay_num_circuits(flare_host *h);
  * changes nothing; PUBLIC for every known family drops them). Candidates, in
  * order: static relays (flare_host_autorelay_add_static, dialed if needed),
  * then connected peers whose identify lists the hop protocol, reached over a
- * direct connection, with a public non-relayed address, in random order (so
- * that peers every node meets first, such as bootstrap nodes, do not collect
- * every reservation). A relay that refuses (a non-OK status, no hop protocol,
+ * direct connection, with a public non-relayed address, in random order,
+ * those returned by the Kademlia DHT's random walks (flare/kad.h) first and
+ * waited for while a walk runs (so that peers every node meets first, such
+ * as bootstrap nodes, do not collect every reservation). A relay that refuses (a non-OK status, no hop protocol,
  * a bad reply or voucher), or that fails twice in a row before ever
  * granting a reservation, is left alone for cfg.autorelay_backoff. A relay
  * whose reservation is lost and cannot be renewed at the first retry is
