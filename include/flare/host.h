@@ -696,20 +696,22 @@ size_t flare_host_relay_num_circuits(flare_host *h);
  * changes nothing; PUBLIC for every known family drops them). Candidates, in
  * order: static relays (flare_host_autorelay_add_static, dialed if needed),
  * then connected peers whose identify lists the hop protocol, reached over a
- * direct connection, with a public non-relayed address, in random order (so
- * that peers every node meets first, such as bootstrap nodes, do not collect
- * every reservation). A relay that refuses (a non-OK status, no hop protocol,
- * a bad reply or voucher), or that fails twice in a row before ever
- * granting a reservation, is left alone for cfg.autorelay_backoff. A relay
- * whose reservation is lost and cannot be renewed at the first retry is
- * replaced (it is a candidate again once connected and identified again).
- * Reservations made with flare_host_relay_reserve are separate: they are
- * kept whatever the reachability, and their relays are not picked again.
- * Every choice is reported as FLARE_HOST_EV_AUTORELAY with reason "start"
- * (we are private: looking for relays), "candidate" (reserving on peer),
- * "backoff" (peer refused or kept failing), "replaced" (peer's reservation
- * was lost), "dropped-public" (we are public: reservation dropped) or
- * "stop"; reservations themselves as FLARE_HOST_EV_RESERVATION_*. */
+ * direct connection, with a public non-relayed address, in random order,
+ * those returned by the Kademlia DHT's random walks (flare/kad.h) first and
+ * waited for while a walk runs (so that peers every node meets first, such
+ * as bootstrap nodes, do not collect every reservation). A relay that
+ * refuses (a non-OK status, no hop protocol, a bad reply or voucher), or
+ * that fails twice in a row before ever granting a reservation, is left
+ * alone for cfg.autorelay_backoff. A relay whose reservation is lost and
+ * cannot be renewed at the first retry is replaced (it is a candidate again
+ * once connected and identified again). Reservations made with
+ * flare_host_relay_reserve are separate: they are kept whatever the
+ * reachability, and their relays are not picked again. Every choice is
+ * reported as FLARE_HOST_EV_AUTORELAY with reason "start" (we are private:
+ * looking for relays), "candidate" (reserving on peer), "backoff" (peer
+ * refused or kept failing), "replaced" (peer's reservation was lost),
+ * "dropped-public" (we are public: reservation dropped) or "stop";
+ * reservations themselves as FLARE_HOST_EV_RESERVATION_*. */
 
 /* Adds a static relay candidate (/.../p2p/RELAY), tried before discovered
  * ones. Errors: FLARE_ERR_STATE (cfg.enable_autorelay is 0),

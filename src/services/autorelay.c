@@ -4,9 +4,12 @@
  * js-libp2p's reservation store + relay discovery).
  *
  * Candidates are static relays (in the order added), then connected peers
- * that announced the hop protocol, taken in random order (so that the peers
- * every node meets first, such as bootstrap nodes, do not collect the
- * reservations of the whole network). Reservations go
+ * that announced the hop protocol, taken in random order among those the
+ * DHT's random walks returned when there are any (a uniform sample of the
+ * network's relays), else among all of them: the peers every node meets
+ * first, such as bootstrap nodes, must not collect the reservations of the
+ * whole network. While a walk runs, and briefly after it returned relays,
+ * AutoRelay waits for them rather than take a merely met one. Reservations go
  * through relay_client.c, which reports each outcome back; every
  * decision is taken from our own timer, never inside the callback that
  * reported it, so the relay client's state is never freed under its feet.
@@ -29,6 +32,9 @@
 #define MAX_KNOWN        64 /* discovered relays remembered (in use, backoff, waiting) */
 #define MAX_FAILS        2  /* consecutive failures before giving up on a relay */
 #define REPLACE_COOLDOWN (60 * FLARE_NS_PER_S)
+#define MAX_WALKED       16                    /* relays of the DHT's last walks remembered */
+#define WALK_HOLD        (30 * FLARE_NS_PER_S) /* longest wait for a running walk */
+#define WALK_DIAL        (10 * FLARE_NS_PER_S) /* to connect to a walk's relays */
 
 typedef struct ar_relay {
     struct ar_relay *next;
@@ -52,7 +58,10 @@ typedef struct flare__autorelay {
     int running;           /* we are private: keeping reservations */
     ar_relay *list;        /* statics first (in order), then discovered ones */
     size_t nknown;
-    flare_peer_info *info; /* scratch for peerstore look-ups */
+    flare_peer_info *info;           /* scratch for peerstore look-ups */
+    flare_peerid walked[MAX_WALKED]; /* ring: relays the DHT's walks returned */
+    size_t nwalked, walked_next;
+    flare_tstamp walk_until; /* until then, wait for walk relays */
 } ar_t;
 
 static void emit(flare_host *h, const char *reason, const ar_relay *e, int err)
@@ -169,24 +178,42 @@ static int may_use(ar_t *ar, ar_relay *e, flare_tstamp now)
            !flare__relay_has_manual(h, &e->id);
 }
 
-/* A random discovered relay that qualifies now, or NULL. Random, not the
- * first identified: every node meets the same few peers first (its
- * bootstrap nodes), and taking those would pile every reservation of the
- * network onto them. */
+static int walked(const ar_t *ar, const flare_peerid *id)
+{
+    for (size_t i = 0; i < ar->nwalked; i++)
+        if (flare_peerid_equal(&ar->walked[i], id))
+            return 1;
+    return 0;
+}
+
+/* A random discovered relay that qualifies now, or NULL: one the DHT's
+ * walks returned if any qualifies, else (once no walk is awaited) any.
+ * Random, not the first identified: every node meets the same few peers
+ * first (its bootstrap nodes), and taking those would pile every
+ * reservation of the network onto them. */
 static ar_relay *pick_discovered(ar_t *ar, flare_tstamp now)
 {
-    size_t n = 0;
+    size_t n = 0, nwalk = 0;
     for (ar_relay *e = ar->list; e; e = e->next) {
         e->eligible = !e->is_static && may_use(ar, e, now) && discovered_ok(ar, e);
+        if (e->eligible && walked(ar, &e->id))
+            e->eligible = 2;
         n += e->eligible != 0;
+        nwalk += e->eligible == 2;
     }
+    if (!nwalk && now < ar->walk_until) {
+        schedule(ar, ar->walk_until);
+        return NULL;
+    }
+    int level = nwalk ? 2 : 1;
+    n = nwalk ? nwalk : n;
     if (!n)
         return NULL;
     uint64_t r;
     ar->h->rng.fn((uint8_t *)&r, sizeof(r), ar->h->rng.user);
     r %= n;
     for (ar_relay *e = ar->list; e; e = e->next)
-        if (e->eligible && r-- == 0)
+        if (e->eligible >= level && r-- == 0)
             return e;
     return NULL;
 }
@@ -287,7 +314,7 @@ static void discovered(ar_t *ar, const flare_conn *c)
     flare_host *h = ar->h;
     if (c->limited || flare_peerid_equal(&c->peer, &h->id) ||
         !flare__peerstore_supports(h->peerstore, &c->peer, FLARE_RELAY_HOP_PROTOCOL) ||
-        find(ar, &c->peer) || ar->nknown >= MAX_KNOWN)
+        find(ar, &c->peer) || ar->nknown >= MAX_KNOWN + (walked(ar, &c->peer) ? MAX_WALKED : 0))
         return;
     ar_relay *e = flare__calloc(h->mem, 1, sizeof(*e));
     if (!e)
@@ -342,6 +369,30 @@ static void rsvp_result(flare_host *h, const flare_peerid *relay, flare__rsvp_ou
         break;
     }
     e->active = 0;
+    schedule(ar, flare_io_now(h->io));
+}
+
+void flare__autorelay_walk_started(flare_host *h)
+{
+    ar_t *ar = flare__svc_state(h, &flare__svc_autorelay);
+    if (ar)
+        ar->walk_until = flare_io_now(h->io) + WALK_HOLD;
+}
+
+void flare__autorelay_walk_relays(flare_host *h, const flare_peerid *relays, size_t n)
+{
+    ar_t *ar = flare__svc_state(h, &flare__svc_autorelay);
+    if (!ar)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (walked(ar, &relays[i]))
+            continue;
+        ar->walked[ar->walked_next] = relays[i];
+        ar->walked_next = (ar->walked_next + 1) % MAX_WALKED;
+        ar->nwalked += ar->nwalked < MAX_WALKED;
+    }
+    /* Those not connected yet are being dialed: give them time. */
+    ar->walk_until = flare_io_now(h->io) + (n ? WALK_DIAL : 0);
     schedule(ar, flare_io_now(h->io));
 }
 

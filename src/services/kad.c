@@ -436,8 +436,10 @@ static void kad_event(flare_host *h, void *state, const flare_host_event *ev)
         uint8_t key[32];
         h->rng.fn(key, sizeof(key), h->rng.user);
         kad_query *q = kad_query_new(k, Q_WALK, key, sizeof(key));
-        if (q)
+        if (q) {
+            flare__autorelay_walk_started(h);
             kad_query_start(q);
+        }
         k->next_walk = flare_io_now(h->io) + WALK_INTERVAL;
     } else if (ev->type == FLARE_HOST_EV_RESERVATION_OK && k->rt.size) {
         /* New relayed addresses: the servers near our ID should learn them. */

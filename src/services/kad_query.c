@@ -582,18 +582,24 @@ static void deliver(kad_query *q)
 
 /* Relay discovery: the walk's peers that serve the relay hop protocol get a
  * connection, where AutoRelay (which picks among connected, identified,
- * public hop servers) finds them. */
+ * public hop servers) finds them, and AutoRelay learns which they are: a
+ * uniform sample of the network's relays, unlike the peers every node
+ * meets (its bootstrap nodes). */
 static void connect_relays(kad_query *q)
 {
     flare_host *h = q->kad->h;
-    flare_peerid res[64];
-    size_t n = flare__kad_lookup_result(&q->l, res, 64);
+    flare_peerid res[64], relays[64];
+    size_t k = q->kad->cfg.k < 64 ? q->kad->cfg.k : 64; /* the sample: k closest to a random key */
+    size_t n = flare__kad_lookup_result(&q->l, res, k), nrelays = 0;
     for (size_t i = 0; i < n; i++) {
+        if (!flare__peerstore_supports(h->peerstore, &res[i], FLARE_RELAY_HOP_PROTOCOL))
+            continue;
+        relays[nrelays++] = res[i];
         flare_conn *c = flare_host_conn_to(h, &res[i]);
-        if ((!c || c->limited) &&
-            flare__peerstore_supports(h->peerstore, &res[i], FLARE_RELAY_HOP_PROTOCOL))
+        if (!c || c->limited)
             flare_host_connect(h, &res[i], NULL, NULL, NULL);
     }
+    flare__autorelay_walk_relays(h, relays, nrelays);
 }
 
 static void finish(kad_query *q, int status)

@@ -66,4 +66,12 @@ typedef void (*flare__rsvp_observer)(flare_host *h, const flare_peerid *relay,
                                      flare__rsvp_outcome what, int err);
 int flare__relay_set_rsvp_observer(flare_host *h, flare__rsvp_observer fn);
 
+/* autorelay.c. The DHT's random walks (kad.c) name the relays they return,
+ * a uniform sample of the network's relays, which AutoRelay prefers over the
+ * relays it merely met (such as a bootstrap node, met by every node).
+ * walk_started: a walk began, so wait a little for its relays before taking
+ * any met relay; walk_relays: one walk's relays (n 0: it found none). */
+void flare__autorelay_walk_started(flare_host *h);
+void flare__autorelay_walk_relays(flare_host *h, const flare_peerid *relays, size_t n);
+
 #endif
