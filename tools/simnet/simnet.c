@@ -444,6 +444,8 @@ int simnet_join(simnet *w)
 
 /* ---- pairs ------------------------------------------------------------------------ */
 
+static double pct(double *v, int n, double p);
+
 typedef struct find_ctx {
     simnet *w;
     int pi;
@@ -532,6 +534,29 @@ static void diag_failed(simnet *w, flare_host *h, int pi, int status)
         if (cpl > cpl_best)
             cpl_best = cpl;
     }
+    /* What the closest server that answered would answer now. */
+    int learnt = 0, best_rt = -1, best_rt_cpl = -1;
+    for (size_t c = 0; q && c < q->l.n; c++)
+        learnt += q->l.c[c].hop > 0;
+    for (size_t c = 0; q && c < q->l.n && best_rt < 0; c++) {
+        int idx = q->l.c[c].state == FLARE__KAD_C_OK ? diag_index_of(w, &q->l.c[c].id) : -1;
+        if (idx < 0 || !kad_get(w->n[idx].h))
+            continue;
+        kad_t *kb = kad_get(w->n[idx].h);
+        flare_peerid ids[DIAG_K];
+        size_t nb = flare__kad_rt_closest(&kb->rt, &key, ids, DIAG_K);
+        best_rt = (int)kb->rt.size;
+        for (size_t j = 0; j < nb; j++) {
+            flare__kad_key kj;
+            flare__kad_key_of_peer(&kj, &ids[j]);
+            if (flare__kad_cpl(&key, &kj) > best_rt_cpl)
+                best_rt_cpl = flare__kad_cpl(&key, &kj);
+        }
+    }
+    fprintf(w->progress,
+            "diag: pair %d: finder table %zu peers (server %d), %d candidates learnt from answers; "
+            "the closest that answered: table %d, its closest to the target now at cpl %d\n",
+            pi, kad_get(h)->rt.size, kad_get(h)->server, learnt, best_rt, best_rt_cpl);
     int all_know = 0;
     for (int i = 0; i < w->nn; i++)
         if (i != pr->b && w->n[i].h && kad_get(w->n[i].h) && kad_get(w->n[i].h)->server &&
@@ -607,6 +632,15 @@ int simnet_dial_pairs(simnet *w)
         int unanswered = 0;
         for (int k = 0; k < w->np; k++)
             unanswered += !w->p[k].found && !w->p[k].failed;
+        double *sz = calloc((size_t)w->nn + 1, sizeof(double));
+        int nsz = 0;
+        for (int i = 0; sz && i < w->nn; i++)
+            if (w->n[i].h && kad_get(w->n[i].h) && kad_get(w->n[i].h)->server)
+                sz[nsz++] = (double)kad_get(w->n[i].h)->rt.size;
+        if (sz)
+            say(w, "diag: %d servers' tables: p10 %.0f p50 %.0f p90 %.0f peers", nsz,
+                pct(sz, nsz, 0.1), pct(sz, nsz, 0.5), pct(sz, nsz, 0.9));
+        free(sz);
         say(w,
             "diag: %d lookups failed: %d with none of the 20 closest servers knowing the "
             "target, %d the lookup never heard from those that do; %d never answered",
