@@ -21,6 +21,7 @@
 #define BOOT_RETRY      (30 * FLARE_NS_PER_S)
 #define MAX_REFRESH_CPL 15 /* as go: deeper buckets fill from the self lookup */
 #define WALK_INTERVAL   (60 * FLARE_NS_PER_S)
+#define FIRST_REFRESH   (10 * FLARE_NS_PER_S) /* after the table first has a peer */
 
 kad_t *kad_get(flare_host *h)
 {
@@ -54,6 +55,13 @@ void kad_table_changed(kad_t *k)
     if (k->rt.size && !k->ready_reported) {
         k->ready_reported = 1;
         k->self_lookup_due = 1; /* the self lookup fills the buckets near us */
+        /* The far buckets only fill from lookups through them: refresh them
+         * all once the self lookup has shown how deep the table goes, not
+         * a whole refresh interval later (until then our answers for keys
+         * far from us would stay a few hops short of the peers near them). */
+        flare_tstamp soon = flare_io_now(k->h->io) + FIRST_REFRESH;
+        if (k->next_refresh > soon)
+            k->next_refresh = soon;
         emit(k, "ready");
         schedule(k, flare_io_now(k->h->io));
     }

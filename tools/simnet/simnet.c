@@ -249,6 +249,8 @@ int simnet_init(simnet *w, const simnet_config *c, FILE *progress)
     w->sim = flare_sim_new(c->seed, &w->mem);
     if (!w->n || !w->sim)
         return FLARE_ERR_NOMEM;
+    const char *diag = getenv("SIMNET_DIAG");
+    w->diag = diag && *diag && strcmp(diag, "0") != 0;
     w->npub = (int)(c->nodes * c->public_pct / 100);
     if (w->npub < 4)
         w->npub = 4;
@@ -442,10 +444,137 @@ int simnet_join(simnet *w)
 
 /* ---- pairs ------------------------------------------------------------------------ */
 
+static double pct(double *v, int n, double p);
+
 typedef struct find_ctx {
     simnet *w;
     int pi;
 } find_ctx;
+
+/* ---- diagnosis of lookups by ID that fail (SIMNET_DIAG=1) --------------------------- */
+
+#define DIAG_K 20
+
+/* Live DHT servers, closest to key first: their node indexes into out (cap). */
+static int diag_closest(simnet *w, const flare__kad_key *key, int *out, int cap)
+{
+    int n = 0;
+    for (int i = 0; i < w->nn; i++) {
+        kad_t *k = w->n[i].h ? kad_get(w->n[i].h) : NULL;
+        if (!k || !k->server)
+            continue;
+        flare__kad_key ki;
+        flare__kad_key_of_peer(&ki, &w->n[i].h->id);
+        int j = n < cap ? n++ : cap;
+        if (j == cap) {
+            flare__kad_key kl;
+            flare__kad_key_of_peer(&kl, &w->n[out[cap - 1]].h->id);
+            if (flare__kad_dist_cmp(key, &ki, &kl) >= 0)
+                continue;
+            j = cap - 1;
+        }
+        while (j > 0) {
+            flare__kad_key kp;
+            flare__kad_key_of_peer(&kp, &w->n[out[j - 1]].h->id);
+            if (flare__kad_dist_cmp(key, &kp, &ki) <= 0)
+                break;
+            out[j] = out[j - 1];
+            j--;
+        }
+        out[j] = i;
+    }
+    return n;
+}
+
+static int diag_knows(simnet *w, int server, const flare_peerid *target)
+{
+    flare_multiaddr tmp[1];
+    flare_host *h = w->n[server].h;
+    return flare__peerstore_addrs(h->peerstore, target, flare_io_now(h->io), tmp, 1) > 0;
+}
+
+static int diag_index_of(simnet *w, const flare_peerid *id)
+{
+    for (int i = 0; i < w->nn; i++)
+        if (w->n[i].h && flare_peerid_equal(&w->n[i].h->id, id))
+            return i;
+    return -1;
+}
+
+/* One line per failed lookup: how many of the 20 servers closest to the
+ * target know addresses of it (and hold a connection to it), how many of
+ * the lookup's candidates did, and how far the lookup got among them. */
+static void diag_failed(simnet *w, flare_host *h, int pi, int status)
+{
+    simnet_pair *pr = &w->p[pi];
+    const flare_peerid *target = &w->n[pr->b].h->id;
+    flare__kad_key key;
+    flare__kad_key_of_peer(&key, target);
+    int g[DIAG_K], ng = diag_closest(w, &key, g, DIAG_K), know = 0, conn = 0, g_ok = 0;
+    kad_query *q = kad_get(h)->queries;
+    while (q && !(q->kind == Q_FIND_PEER && flare_peerid_equal(&q->target, target)))
+        q = q->next;
+    for (int i = 0; i < ng; i++) {
+        know += diag_knows(w, g[i], target);
+        conn += flare_host_conn_to(w->n[g[i]].h, target) != NULL;
+        for (size_t c = 0; q && c < q->l.n; c++)
+            g_ok += q->l.c[c].state == FLARE__KAD_C_OK &&
+                    flare_peerid_equal(&q->l.c[c].id, &w->n[g[i]].h->id);
+    }
+    /* Candidates the lookup heard from, and those of them that know the target. */
+    int ok = 0, ok_know = 0, cands = q ? (int)q->l.n : -1, cpl_best = -1;
+    for (size_t c = 0; q && c < q->l.n; c++) {
+        if (q->l.c[c].state != FLARE__KAD_C_OK)
+            continue;
+        ok++;
+        int idx = diag_index_of(w, &q->l.c[c].id);
+        if (idx >= 0 && diag_knows(w, idx, target))
+            ok_know++;
+        int cpl = flare__kad_cpl(&key, &q->l.c[c].key);
+        if (cpl > cpl_best)
+            cpl_best = cpl;
+    }
+    /* What the closest server that answered would answer now. */
+    int learnt = 0, best_rt = -1, best_rt_cpl = -1;
+    for (size_t c = 0; q && c < q->l.n; c++)
+        learnt += q->l.c[c].hop > 0;
+    for (size_t c = 0; q && c < q->l.n && best_rt < 0; c++) {
+        int idx = q->l.c[c].state == FLARE__KAD_C_OK ? diag_index_of(w, &q->l.c[c].id) : -1;
+        if (idx < 0 || !kad_get(w->n[idx].h))
+            continue;
+        kad_t *kb = kad_get(w->n[idx].h);
+        flare_peerid ids[DIAG_K];
+        size_t nb = flare__kad_rt_closest(&kb->rt, &key, ids, DIAG_K);
+        best_rt = (int)kb->rt.size;
+        for (size_t j = 0; j < nb; j++) {
+            flare__kad_key kj;
+            flare__kad_key_of_peer(&kj, &ids[j]);
+            if (flare__kad_cpl(&key, &kj) > best_rt_cpl)
+                best_rt_cpl = flare__kad_cpl(&key, &kj);
+        }
+    }
+    fprintf(w->progress,
+            "diag: pair %d: finder table %zu peers (server %d), %d candidates learnt from answers; "
+            "the closest that answered: table %d, its closest to the target now at cpl %d\n",
+            pi, kad_get(h)->rt.size, kad_get(h)->server, learnt, best_rt, best_rt_cpl);
+    int all_know = 0;
+    for (int i = 0; i < w->nn; i++)
+        if (i != pr->b && w->n[i].h && kad_get(w->n[i].h) && kad_get(w->n[i].h)->server &&
+            diag_knows(w, i, target))
+            all_know++;
+    flare__kad_key k0;
+    flare__kad_key_of_peer(&k0, &w->n[g[0]].h->id);
+    fprintf(w->progress,
+            "diag: pair %d lookup failed (%s) after %.1f s: of the %d servers closest to the "
+            "target %d know its addresses, %d are connected to it, the lookup heard from %d of "
+            "them; %d servers in all know it; the lookup: %d candidates, %d answered (%d of "
+            "them knew it), best cpl %d (closest server's cpl %d)\n",
+            pi, flare_strerror(status), (double)(flare_io_now(h->io) - pr->start) / 1e9, ng, know,
+            conn, g_ok, all_know, cands, ok, ok_know, cpl_best, flare__kad_cpl(&key, &k0));
+    w->diag_failed++;
+    w->diag_none_near += know == 0;
+    w->diag_near_not_asked += know > 0 && g_ok == 0;
+}
 
 static void on_found(flare_host *h, int status, const flare_kad_peer *p, size_t n, void *user)
 {
@@ -455,6 +584,8 @@ static void on_found(flare_host *h, int status, const flare_kad_peer *p, size_t 
     (void)n;
     if (status) {
         pr->failed = 1;
+        if (fc->w->diag && fc->w->progress)
+            diag_failed(fc->w, h, fc->pi, status);
         return;
     }
     pr->found = 1;
@@ -497,6 +628,24 @@ int simnet_dial_pairs(simnet *w)
     }
     say(w, "%d pairs of private nodes dial each other by peer ID", w->np);
     simnet_run_s(w, w->cfg.dial_s);
+    if (w->diag && w->progress) {
+        int unanswered = 0;
+        for (int k = 0; k < w->np; k++)
+            unanswered += !w->p[k].found && !w->p[k].failed;
+        double *sz = calloc((size_t)w->nn + 1, sizeof(double));
+        int nsz = 0;
+        for (int i = 0; sz && i < w->nn; i++)
+            if (w->n[i].h && kad_get(w->n[i].h) && kad_get(w->n[i].h)->server)
+                sz[nsz++] = (double)kad_get(w->n[i].h)->rt.size;
+        if (sz)
+            say(w, "diag: %d servers' tables: p10 %.0f p50 %.0f p90 %.0f peers", nsz,
+                pct(sz, nsz, 0.1), pct(sz, nsz, 0.5), pct(sz, nsz, 0.9));
+        free(sz);
+        say(w,
+            "diag: %d lookups failed: %d with none of the 20 closest servers knowing the "
+            "target, %d the lookup never heard from those that do; %d never answered",
+            w->diag_failed, w->diag_none_near, w->diag_near_not_asked, unanswered);
+    }
     free(cand);
     return 0;
 }

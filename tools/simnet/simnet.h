@@ -85,6 +85,8 @@ typedef struct simnet {
     void *fc;       /* the pairs' lookup contexts */
     FILE *progress; /* progress lines, or NULL */
     double t0;      /* wall clock at init */
+    int diag;       /* SIMNET_DIAG set: a line per failed lookup by ID */
+    int diag_failed, diag_none_near, diag_near_not_asked;
 } simnet;
 
 /* Builds an empty world (no node yet). Returns 0 or FLARE_ERR_NOMEM.
