@@ -72,10 +72,14 @@ check "a provider record put by js is found by flare" "$tmp/ffp.log" \
     "any(e['peerId'] == '${JP##*/}' for e in ev('provider'))"
 
 # A mixed DHT: 8 more flare and 8 more js servers, each joining through the
-# previous node of the other kind.
+# previous node of the other kind. Every node and client shares 127.0.0.1, so
+# the flare servers' per-IP limits (16 connections, 8 handshakes: one host's
+# share) are raised to what 36 hosts on one address need.
 prev=$J
+oneip="--max-conns-per-ip 256 --max-conns-per-subnet 512 --max-handshakes-per-ip 64 --max-handshakes-per-subnet 128"
 for i in $(seq 8); do
-    "$flare" listen --listen $L --dht-mode server --bootstrap "$prev" --json >"$tmp/mf$i.log" 2>&1 &
+    # shellcheck disable=SC2086
+    "$flare" listen --listen $L --dht-mode server $oneip --bootstrap "$prev" --json >"$tmp/mf$i.log" 2>&1 &
     pids+=($!)
     wait_line "$tmp/mf$i.log" listening
     mf=$(addr "$tmp/mf$i.log")
