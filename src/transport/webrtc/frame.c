@@ -4,18 +4,26 @@
 #include "core/pb.h"
 #include "flare/varint.h"
 
-long flare__webrtc_msg_parse(const uint8_t *in, size_t len, flare__webrtc_msg *m)
+int flare__webrtc_lp_head(const uint8_t *in, size_t len, size_t max, uint64_t *n)
 {
-    uint64_t n;
-    int k = flare_uvarint_decode(in, len, &n);
+    int k = flare_uvarint_decode(in, len, n);
     if (k == FLARE_ERR_TRUNCATED)
         return len >= 3 ? FLARE_ERR_TOO_LARGE : FLARE_ERR_AGAIN;
     if (k < 0)
         return k;
-    if (n + (uint64_t)k > FLARE__WEBRTC_MAX_MSG)
+    if (*n + (uint64_t)k > max)
         return FLARE_ERR_TOO_LARGE;
-    if ((size_t)k + n > len)
+    if ((size_t)k + *n > len)
         return FLARE_ERR_AGAIN;
+    return k;
+}
+
+long flare__webrtc_msg_parse(const uint8_t *in, size_t len, flare__webrtc_msg *m)
+{
+    uint64_t n;
+    int k = flare__webrtc_lp_head(in, len, FLARE__WEBRTC_MAX_MSG, &n);
+    if (k < 0)
+        return k;
     m->flag = FLARE__WEBRTC_NO_FLAG;
     m->data = NULL;
     m->len = 0;

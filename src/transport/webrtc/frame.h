@@ -41,6 +41,11 @@ typedef struct flare__webrtc_msg {
  * FLARE_ERR_AGAIN (incomplete), FLARE_ERR_TOO_LARGE (a prefix over the
  * limit), FLARE_ERR_OVERLONG / FLARE_ERR_MALFORMED / FLARE_ERR_TRUNCATED
  * (not a valid message). */
+/* The head of one uvarint-length-prefixed message of at most max bytes
+ * (prefix included), shared by the stream messages and /webrtc-signaling:
+ * the prefix's length with *n the body's once all of it is in, else
+ * FLARE_ERR_AGAIN, FLARE_ERR_TOO_LARGE or the varint's error. */
+int flare__webrtc_lp_head(const uint8_t *in, size_t len, size_t max, uint64_t *n);
 long flare__webrtc_msg_parse(const uint8_t *in, size_t len, flare__webrtc_msg *m);
 /* Appends one message (flag may be FLARE__WEBRTC_NO_FLAG; data NULL: no
  * message field). len at most FLARE__WEBRTC_MAX_DATA. */

@@ -3,19 +3,14 @@
 
 #include "core/pb.h"
 #include "flare/varint.h"
+#include "transport/webrtc/frame.h"
 
 long flare__signal_parse(const uint8_t *in, size_t len, flare__signal_msg *m)
 {
     uint64_t n;
-    int k = flare_uvarint_decode(in, len, &n);
-    if (k == FLARE_ERR_TRUNCATED)
-        return len >= 3 ? FLARE_ERR_TOO_LARGE : FLARE_ERR_AGAIN;
+    int k = flare__webrtc_lp_head(in, len, FLARE__SIGNAL_MAX_MSG, &n);
     if (k < 0)
         return k;
-    if (n + (uint64_t)k > FLARE__SIGNAL_MAX_MSG)
-        return FLARE_ERR_TOO_LARGE;
-    if ((size_t)k + n > len)
-        return FLARE_ERR_AGAIN;
     m->type = -1;
     m->data = "";
     m->len = 0;
