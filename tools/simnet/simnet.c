@@ -260,7 +260,9 @@ int simnet_init(simnet *w, const simnet_config *c, FILE *progress)
 static void on_event(flare_host *h, const flare_host_event *ev, void *user)
 {
     simnet_node *n = user;
-    if (ev->type == FLARE_HOST_EV_RESERVATION_OK)
+    if (ev->type == FLARE_HOST_EV_CONN_OPENED)
+        n->conns_opened++;
+    else if (ev->type == FLARE_HOST_EV_RESERVATION_OK)
         n->rsv_ok++;
     else if (ev->type == FLARE_HOST_EV_HOLEPUNCH && !ev->u.holepunch.error && !n->punched)
         n->punched = flare_io_now(flare_host_io(h));
@@ -409,8 +411,13 @@ static void say(simnet *w, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(w->progress, fmt, ap);
     va_end(ap);
-    fprintf(w->progress, " (%.1f s wall, %.0f s simulated)\n", wall() - w->t0,
-            (double)flare_sim_now(w->sim) / 1e9);
+    /* Connections and events tell where a run's cost comes from. */
+    unsigned long long conns = 0;
+    for (int i = 0; i < w->nn; i++)
+        conns += w->n[i].conns_opened;
+    fprintf(w->progress, " (%.1f s wall, %.0f s simulated, %llu connections opened, %llu events)\n",
+            wall() - w->t0, (double)flare_sim_now(w->sim) / 1e9, conns,
+            (unsigned long long)flare_sim_events(w->sim));
     fflush(w->progress);
 }
 

@@ -58,8 +58,9 @@ typedef struct simnet_node {
     char ip[32];
     int priv, relay, mix;
     int rsv_ok;
-    int pair;             /* index of its pair, -1 */
-    flare_tstamp punched; /* first successful hole punch (0: none) */
+    unsigned conns_opened; /* connections opened, counted at this end */
+    int pair;              /* index of its pair, -1 */
+    flare_tstamp punched;  /* first successful hole punch (0: none) */
 } simnet_node;
 
 typedef struct simnet_pair {
