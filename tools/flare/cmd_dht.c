@@ -193,37 +193,35 @@ static void on_peers(flare_host *h, int status, const flare_kad_peer *p, size_t 
     stop(d, 0);
 }
 
-static void on_provided(flare_host *h, int status, size_t n, void *user)
+/* The key went to n peers: JSON event ev, or the line "VERB KEY on N
+ * peers[TAIL]". Returns 0, or -1 after failing on status. */
+static int report_stored(dht_cmd *d, int status, size_t n, const char *ev, const char *verb,
+                         const char *tail)
 {
-    dht_cmd *d = user;
     char num[32];
-    (void)h;
     if (status) {
         fail(d, status);
-        return;
+        return -1;
     }
     snprintf(num, sizeof(num), "\001%zu", n);
     if (cli_json)
-        cli_jsonf("provided", "key", d->key_text, "peers", num, NULL);
+        cli_jsonf(ev, "key", d->key_text, "peers", num, NULL);
     else
-        printf("provided %s on %zu peers (republishing until Ctrl-C)\n", d->key_text, n);
+        printf("%s %s on %zu peers%s\n", verb, d->key_text, n, tail);
+    return 0;
+}
+
+static void on_provided(flare_host *h, int status, size_t n, void *user)
+{
+    (void)h;
+    report_stored(user, status, n, "provided", "provided", " (republishing until Ctrl-C)");
 }
 
 static void on_put(flare_host *h, int status, size_t n, void *user)
 {
-    dht_cmd *d = user;
-    char num[32];
     (void)h;
-    if (status) {
-        fail(d, status);
-        return;
-    }
-    snprintf(num, sizeof(num), "\001%zu", n);
-    if (cli_json)
-        cli_jsonf("put", "key", d->key_text, "peers", num, NULL);
-    else
-        printf("stored %s on %zu peers\n", d->key_text, n);
-    stop(d, 0);
+    if (report_stored(user, status, n, "put", "stored", "") == 0)
+        stop(user, 0);
 }
 
 static void on_value(flare_host *h, int status, const uint8_t *v, size_t len, void *user)
