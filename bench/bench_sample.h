@@ -1,5 +1,5 @@
 /* Sampling shared by the loopback throughput benchmarks (bench_host,
- * bench_quic): the event loop, wall-clock and CPU-time marks around each
+ * bench_quic, bench_ws): the event loop, wall-clock and CPU-time marks around each
  * measurement, a sink protocol that stops the loop once its target arrived,
  * a dial callback that stops it, and sorting of the runs' values.
  * Header-only (each benchmark is one executable). */
@@ -46,7 +46,7 @@ static void mark_end(void)
 
 /* The rate v (per wall-clock second) of the last measurement, per CPU
  * second. */
-static double per_cpu(double v)
+static inline double per_cpu(double v)
 {
     double cpu = cpu_t1 - cpu_t0;
     return v > 0 && cpu > 0 ? v * (wall_t1 - wall_t0) / cpu : 0;

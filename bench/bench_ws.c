@@ -11,48 +11,11 @@
 #include <string.h>
 #include <uv.h>
 
-#include "bench_source.h"
+#include "bench_sample.h"
 #include "flare/host.h"
 #include "flare/uvio.h"
 
-static uv_loop_t loop;
 static flare_uvio *uvio;
-
-static double now_s(void)
-{
-    return (double)uv_hrtime() / 1e9;
-}
-
-static struct {
-    size_t got, target;
-    double t1;
-} sink;
-
-static void sink_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
-{
-    (void)s;
-    (void)d;
-    (void)user;
-    sink.got += len;
-    if (sink.got >= sink.target && sink.t1 == 0) {
-        sink.t1 = now_s();
-        uv_stop(&loop);
-    }
-}
-
-static const flare_stream_cbs sink_cbs = {.on_data = sink_data};
-
-static flare_conn *dialed;
-static int dial_status;
-
-static void on_dial(flare_host *h, flare_conn *c, int status, void *user)
-{
-    (void)h;
-    (void)user;
-    dialed = c;
-    dial_status = status;
-    uv_stop(&loop);
-}
 
 static char cert[512], key[512], ca[512];
 
@@ -95,24 +58,10 @@ static double one_stream(flare_host *a, flare_host *b, int i, size_t mib)
     uv_run(&loop, UV_RUN_DEFAULT);
     if (dial_status)
         return -1;
-    sink.got = 0;
-    sink.t1 = 0;
-    sink.target = mib << 20;
-    src x = {.left = mib << 20};
-    double t0 = now_s();
-    if (flare_conn_new_stream(dialed, "/bench/sink", &src_cbs, &x, 0, &x.s))
-        return -1;
-    src_push(&x);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    double v = (double)sink.got / (sink.t1 - t0) / (1 << 20);
+    src x = {0};
+    double v = run_streams(dialed, &x, 1, mib);
     flare_conn_close(dialed);
     return v;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 int main(int argc, char **argv)
@@ -151,7 +100,7 @@ int main(int argc, char **argv)
            load[1], load[2]);
     printf("%-30s %8s %8s %8s\n", "", "min", "median", "max");
     for (int i = 0; i < 3; i++) {
-        qsort(v[i], (size_t)runs, sizeof(double), cmp_double);
+        sort_runs(v[i], runs);
         printf("%-30s %8.1f %8.1f %8.1f MiB/s\n", names[i], v[i][0], v[i][runs / 2],
                v[i][runs - 1]);
     }
