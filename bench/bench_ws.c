@@ -15,31 +15,18 @@
 #include "flare/host.h"
 #include "flare/uvio.h"
 
-static flare_uvio *uvio;
-
 static char cert[512], key[512], ca[512];
 
 static int make_host(flare_host **h, uint8_t seedbyte, int listen)
 {
-    uint8_t seed[32] = {seedbyte};
-    flare_privkey k;
-    flare_privkey_from_seed(&k, seed);
+    static const char *const addrs[] = {"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/tcp/0/ws",
+                                        "/ip4/127.0.0.1/tcp/0/tls/ws"};
     flare_host_settings cfg;
     flare_host_settings_default(&cfg);
-    cfg.limits.mem_per_conn = cfg.limits.mem_per_peer = 0;
     cfg.tls_cert_file = cert;
     cfg.tls_key_file = key;
     cfg.tls_ca_file = ca;
-    int rv = flare_host_new(h, flare_uvio_io(uvio), &k, &cfg, NULL);
-    const char *addrs[] = {"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/tcp/0/ws",
-                           "/ip4/127.0.0.1/tcp/0/tls/ws"};
-    for (int i = 0; i < 3 && rv == 0 && listen; i++) {
-        flare_multiaddr ma;
-        rv = flare_multiaddr_parse(&ma, addrs[i]);
-        if (rv == 0)
-            rv = flare_host_listen(*h, &ma);
-    }
-    return rv;
+    return bench_host_new(h, seedbyte, &cfg, addrs, listen ? 3 : 0);
 }
 
 /* Dials a's listen address number i (listening order) and sends mib MiB. */
@@ -49,14 +36,7 @@ static double one_stream(flare_host *a, flare_host *b, int i, size_t mib)
     if (flare_host_listen_addrs(a, ma, 3) != 3)
         return -1;
     /* The host lists its newest listener first. */
-    flare_multiaddr m = ma[2 - i];
-    flare_multiaddr_with_peerid(&m, flare_host_peerid(a));
-    flare_dial_opts o = {.force_new = 1, .no_reuse = 1};
-    dial_status = 1;
-    if (flare_host_dial(b, &m, &o, on_dial, NULL))
-        return -1;
-    uv_run(&loop, UV_RUN_DEFAULT);
-    if (dial_status)
+    if (dial_fresh(b, a, ma[2 - i]))
         return -1;
     src x = {0};
     double v = run_streams(dialed, &x, 1, mib);
