@@ -4,7 +4,7 @@
 
 #include <stdlib.h>
 
-#include "split_input.h"
+#include "input_head.h"
 
 static flare_dcutr_msg msg;
 

@@ -4,7 +4,7 @@
 
 #include <stdlib.h>
 
-#include "split_input.h"
+#include "input_head.h"
 
 static void check_decode(const uint8_t *data, size_t size)
 {

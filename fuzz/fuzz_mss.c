@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "split_input.h"
+#include "input_head.h"
 
 static const char *const PROTOS[] = {"/a/1", "/ipfs/ping/1.0.0"};
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "split_input.h"
+#include "input_head.h"
 
 static void rand_fill(uint8_t *dst, size_t len, void *user)
 {

@@ -6,7 +6,7 @@
 
 #include "transport/ws_core.h"
 
-#include "split_input.h"
+#include "input_head.h"
 
 static void fixed_rand(uint8_t *dst, size_t len, void *user)
 {
