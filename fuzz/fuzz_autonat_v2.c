@@ -73,7 +73,6 @@ static void client_side(const uint8_t *data, size_t size)
     flare_buf_free(&out);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t mode;

@@ -19,7 +19,6 @@ static void check_decode(const uint8_t *data, size_t size)
             abort();
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t mode;

@@ -22,7 +22,6 @@ static void check_decode(const uint8_t *data, size_t size)
     flare_buf_free(&b);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t mode;

@@ -17,7 +17,6 @@ static void rand_fill(uint8_t *dst, size_t len, void *user)
     memset(dst, 0x5a, len);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t mode;

@@ -17,7 +17,6 @@ static int match(const char *proto, size_t len, void *user)
     return len > 3 && proto[0] == '/' && proto[1] == 'z';
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t mode;

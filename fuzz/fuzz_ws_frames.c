@@ -33,7 +33,6 @@ static void open_pair(flare__ws *cl, flare__ws *sv)
     flare_buf_free(&w2);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t mode;

@@ -14,7 +14,6 @@ static void fixed_rand(uint8_t *dst, size_t len, void *user)
     memset(dst, 0x5a, len);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t mode;

@@ -7,6 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* libFuzzer's entry point, defined by each target. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 /* Takes the two head bytes off *data: the mode and the split point (at most
  * what is left). Returns 0 when the input is too short for them. */
 static inline int flare_fuzz_split_input(const uint8_t **data, size_t *size, uint8_t *mode,
