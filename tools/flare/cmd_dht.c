@@ -193,10 +193,9 @@ static void on_peers(flare_host *h, int status, const flare_kad_peer *p, size_t 
     stop(d, 0);
 }
 
-/* The key went to n peers: JSON event ev, or the line "VERB KEY on N
- * peers[TAIL]". Returns 0, or -1 after failing on status. */
-static int report_stored(dht_cmd *d, int status, size_t n, const char *ev, const char *verb,
-                         const char *tail)
+/* The key went to n peers (put: stored by `dht put`, else provided).
+ * Returns 0, or -1 after failing on status. */
+static int report_stored(dht_cmd *d, int status, size_t n, int put)
 {
     char num[32];
     if (status) {
@@ -204,23 +203,26 @@ static int report_stored(dht_cmd *d, int status, size_t n, const char *ev, const
         return -1;
     }
     snprintf(num, sizeof(num), "\001%zu", n);
+    const char *stored_ev = put ? "put" : "provided";
     if (cli_json)
-        cli_jsonf(ev, "key", d->key_text, "peers", num, NULL);
+        cli_jsonf(stored_ev, "key", d->key_text, "peers", num, NULL);
+    else if (put)
+        printf("stored %s on %zu peers\n", d->key_text, n);
     else
-        printf("%s %s on %zu peers%s\n", verb, d->key_text, n, tail);
+        printf("provided %s on %zu peers (republishing until Ctrl-C)\n", d->key_text, n);
     return 0;
 }
 
 static void on_provided(flare_host *h, int status, size_t n, void *user)
 {
     (void)h;
-    report_stored(user, status, n, "provided", "provided", " (republishing until Ctrl-C)");
+    report_stored(user, status, n, 0);
 }
 
 static void on_put(flare_host *h, int status, size_t n, void *user)
 {
     (void)h;
-    if (report_stored(user, status, n, "put", "stored", "") == 0)
+    if (report_stored(user, status, n, 1) == 0)
         stop(user, 0);
 }
 
