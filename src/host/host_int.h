@@ -232,6 +232,10 @@ struct flare_host {
     flare__defer *defers, **defers_tail;
     flare_io_timer *defer_timer;
     struct flare__peerstore *peerstore;
+    /* Signatures that verified (cfg.sig_cache, or our own when that is
+     * NULL: sig_cache_own). */
+    flare_sig_cache *sig_cache;
+    flare_sig_cache *sig_cache_own;
     flare_addrmgr *addrmgr;
     uint64_t addrmgr_version;
     flare_io_timer *addrmgr_timer;

@@ -19,8 +19,9 @@ enum { ST_HANDSHAKE, ST_DONE, ST_DEAD };
 struct flare__noise_state {
     const flare_mem *mem;
     flare_rng rng;
-    flare_privkey *identity; /* our copy, freed once the handshake is done */
-    flare_peerid expected;   /* len 0: accept any */
+    flare_sig_cache *sig_cache; /* may be NULL */
+    flare_privkey *identity;    /* our copy, freed once the handshake is done */
+    flare_peerid expected;      /* len 0: accept any */
     char **muxers;
     size_t nmuxers;
     size_t max_plain;
@@ -146,6 +147,7 @@ int flare_noise_init(flare_noise *n, const flare_noise_settings *s, const flare_
         return FLARE_ERR_NOMEM;
     st->mem = flare__mem(mem);
     st->rng = rng;
+    st->sig_cache = s->sig_cache;
     st->identity = flare__malloc(st->mem, sizeof(*st->identity));
     if (!st->identity) {
         flare__free(st->mem, st);
@@ -270,8 +272,8 @@ static int check_payload(struct flare__noise_state *st, const FlareNoise__NoiseH
         return rv;
     uint8_t msg[SIG_PREFIX_LEN + 32];
     sig_message(st->hs.rs, msg);
-    rv = flare_pubkey_verify(&st->remote_key, msg, sizeof(msg), p->identity_sig.data,
-                             p->identity_sig.len);
+    rv = flare_sig_cache_verify(st->sig_cache, &st->remote_key, msg, sizeof(msg),
+                                p->identity_sig.data, p->identity_sig.len);
     if (rv)
         return rv < 0 ? rv : FLARE_ERR_BAD_SIGNATURE;
     if ((rv = flare_peerid_from_pubkey(&st->remote_id, &st->remote_key)) < 0)
