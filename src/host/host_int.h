@@ -228,14 +228,12 @@ struct flare_host {
     flare_conn **by_peer;
     size_t by_peer_size, by_peer_count;
     int by_peer_lossy; /* an add found no memory: the list is the truth */
+    /* cfg.sig_cache is ours (made because the settings gave none). */
+    int sig_cache_owned;
     uint64_t next_conn_id;
     flare__defer *defers, **defers_tail;
     flare_io_timer *defer_timer;
     struct flare__peerstore *peerstore;
-    /* Signatures that verified (cfg.sig_cache, or our own when that is
-     * NULL: sig_cache_own). */
-    flare_sig_cache *sig_cache;
-    flare_sig_cache *sig_cache_own;
     flare_addrmgr *addrmgr;
     uint64_t addrmgr_version;
     flare_io_timer *addrmgr_timer;
