@@ -63,7 +63,8 @@ int flare_envelope_open(const uint8_t *in, size_t len, const char *expected_doma
 
 /* As flare_envelope_open, checking the signature through cache
  * (flare/sig_cache.h; NULL: none): an envelope whose exact key, signed
- * bytes and signature verified before is not verified again. */
+ * bytes and signature verified before is not verified again. Returns as
+ * flare_envelope_open. */
 int flare_envelope_open_cached(const uint8_t *in, size_t len, const char *expected_domain,
                                const uint8_t *expected_type, size_t expected_type_len,
                                flare_sig_cache *cache, flare_envelope *env);
