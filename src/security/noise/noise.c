@@ -16,11 +16,18 @@
 
 enum { ST_HANDSHAKE, ST_DONE, ST_DEAD };
 
+/* What only the handshake needs, freed once it is done (an established
+ * session holds none of it). */
+typedef struct hs_only {
+    flare_privkey identity;     /* our copy */
+    flare_sig_cache *sig_cache; /* may be NULL */
+} hs_only;
+
 struct flare__noise_state {
     const flare_mem *mem;
     flare_rng rng;
-    flare_privkey *identity; /* our copy, freed once the handshake is done */
-    flare_peerid expected;   /* len 0: accept any */
+    hs_only *hso;          /* NULL once the handshake is done */
+    flare_peerid expected; /* len 0: accept any */
     char **muxers;
     size_t nmuxers;
     size_t max_plain;
@@ -125,11 +132,11 @@ static int check_settings(const flare_noise_settings *s)
  * identity key copy (~1.2 KB) and the handshake scratch go. */
 static void drop_identity(struct flare__noise_state *st)
 {
-    if (!st->identity)
+    if (!st->hso)
         return;
-    flare_privkey_clear(st->identity);
-    flare__free(st->mem, st->identity);
-    st->identity = NULL;
+    flare_privkey_clear(&st->hso->identity);
+    flare__free(st->mem, st->hso);
+    st->hso = NULL;
 }
 
 int flare_noise_init(flare_noise *n, const flare_noise_settings *s, const flare_mem *mem,
@@ -146,12 +153,13 @@ int flare_noise_init(flare_noise *n, const flare_noise_settings *s, const flare_
         return FLARE_ERR_NOMEM;
     st->mem = flare__mem(mem);
     st->rng = rng;
-    st->identity = flare__malloc(st->mem, sizeof(*st->identity));
-    if (!st->identity) {
+    st->hso = flare__malloc(st->mem, sizeof(*st->hso));
+    if (!st->hso) {
         flare__free(st->mem, st);
         return FLARE_ERR_NOMEM;
     }
-    *st->identity = *s->identity;
+    st->hso->identity = *s->identity;
+    st->hso->sig_cache = s->sig_cache;
     if (s->expected_remote)
         st->expected = *s->expected_remote;
     st->max_plain = s->max_plaintext_buffer;
@@ -163,8 +171,9 @@ int flare_noise_init(flare_noise *n, const flare_noise_settings *s, const flare_
         return rv;
     }
     st->nmuxers = s->nmuxers;
-    /* A fresh static key per session: the spec allows it and nothing is
-     * gained by keeping one (it is authenticated by the identity key). */
+    /* A fresh static key per session, as go-libp2p: the spec allows it. A
+     * kept one (js, rust) would let peers' signature caches skip our
+     * signature; a fresh one leaves nothing worth stealing after a session. */
     uint8_t static_priv[32];
     rng.fn(static_priv, sizeof(static_priv), rng.user);
     flare__noise_xx_init(&st->hs, s->initiator, s->prologue, s->prologue_len, static_priv);
@@ -216,11 +225,11 @@ static int build_payload(struct flare__noise_state *st)
         return flare_buf_append(&st->scratch, st->override, st->override_len);
     uint8_t key[FLARE_PUBKEY_PROTO_MAX], sig[FLARE_SIG_MAX], msg[SIG_PREFIX_LEN + 32];
     size_t siglen = 0;
-    int klen = flare_pubkey_encode(&st->identity->pub, key, sizeof(key));
+    int klen = flare_pubkey_encode(&st->hso->identity.pub, key, sizeof(key));
     if (klen < 0)
         return klen;
     sig_message(st->s_pub, msg);
-    int rv = flare_privkey_sign(st->identity, msg, sizeof(msg), sig, &siglen);
+    int rv = flare_privkey_sign(&st->hso->identity, msg, sizeof(msg), sig, &siglen);
     if (rv)
         return rv;
     FlareNoise__NoiseHandshakePayload p = FLARE_NOISE__NOISE_HANDSHAKE_PAYLOAD__INIT;
@@ -270,8 +279,8 @@ static int check_payload(struct flare__noise_state *st, const FlareNoise__NoiseH
         return rv;
     uint8_t msg[SIG_PREFIX_LEN + 32];
     sig_message(st->hs.rs, msg);
-    rv = flare_pubkey_verify(&st->remote_key, msg, sizeof(msg), p->identity_sig.data,
-                             p->identity_sig.len);
+    rv = flare_sig_cache_verify(st->hso->sig_cache, &st->remote_key, msg, sizeof(msg),
+                                p->identity_sig.data, p->identity_sig.len);
     if (rv)
         return rv < 0 ? rv : FLARE_ERR_BAD_SIGNATURE;
     if ((rv = flare_peerid_from_pubkey(&st->remote_id, &st->remote_key)) < 0)
