@@ -358,6 +358,13 @@ void flare__conn_flush_now(flare_conn *c)
     if (c->close_pending || !c->tr_ops)
         return;
     flare_host *h = c->host;
+    if (c->mux_st && c->mux_owned && c->mux->end_turn) {
+        int rv = c->mux->end_turn(c->mux_st, &c->tmp);
+        if (rv < 0) {
+            flare__conn_fail(c, rv);
+            return;
+        }
+    }
     if (c->tmp.len) {
         int rv = seal_tmp(c);
         if (rv) {
