@@ -22,11 +22,11 @@
 #include "host/host_int.h"
 #include "transport/transport.h"
 
-static void conn_on_timer(flare_io_timer *t, void *user);
-
 /* c->flush_due: FLUSH_AT_END (the outermost frame's end writes) or
  * FLUSH_SOON (the timer writes, unless a flush comes first). */
 enum { FLUSH_AT_END = 1, FLUSH_SOON = 2 };
+
+static void conn_on_timer(flare_io_timer *t, void *user);
 static void transport_gone(flare_conn *c);
 
 flare_conn *flare__conn_new(flare_host *h, int outbound)
