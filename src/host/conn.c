@@ -8,7 +8,11 @@
  * It runs over any byte-stream transport (src/transport/transport.h): bytes
  * from it go through process_wire(); plaintext produced by mss or yamux is
  * collected in c->tmp, encrypted into c->wire and written by
- * flare__conn_flush(). The connection's role (initiator: Noise initiator,
+ * flare__conn_flush() at the end of the turn (the outermost processing
+ * frame), so that what one input, timer or API call makes us say (several
+ * multistream lines, handshake messages, yamux frames) leaves in one write:
+ * one system call and one segment instead of one per frame. The
+ * connection's role (initiator: Noise initiator,
  * multistream dialer, yamux client) is fixed when the upgrade starts and
  * need not match the transport's direction.
  */
@@ -17,6 +21,10 @@
 #include "core/mem.h"
 #include "host/host_int.h"
 #include "transport/transport.h"
+
+/* c->flush_due: FLUSH_AT_END (the outermost frame's end writes) or
+ * FLUSH_SOON (the timer writes, unless a flush comes first). */
+enum { FLUSH_AT_END = 1, FLUSH_SOON = 2 };
 
 static void conn_on_timer(flare_io_timer *t, void *user);
 static void transport_gone(flare_conn *c);
@@ -184,14 +192,37 @@ void flare__conn_fail(flare_conn *c, int err)
 {
     if (c->close_pending)
         return;
+    if (c->flush_due) { /* what was said before the failure still goes out */
+        c->busy++;
+        flare__conn_flush_now(c);
+        c->busy--;
+        if (c->close_pending) { /* the write failed */
+            if (c->busy == 0)
+                flare__conn_destroy(c);
+            return;
+        }
+    }
     c->close_pending = 1;
     c->close_err = flare__rc_conn_error(c, err);
     if (c->busy == 0)
         flare__conn_destroy(c);
 }
 
+/* The outermost frame ends: the turn's output leaves in one write. */
+static void turn_end(flare_conn *c)
+{
+    if (c->close_pending || c->flush_due == FLUSH_SOON ||
+        (!c->flush_due && !c->tmp.len && !c->wire.len))
+        return;
+    c->busy++; /* a failed write closes c: freed by the caller */
+    flare__conn_flush_now(c);
+    c->busy--;
+}
+
 void flare__conn_unbusy(flare_conn *c)
 {
+    if (c->busy == 1)
+        turn_end(c);
     if (--c->busy > 0)
         return;
     flare__conn_free_dead_streams(c);
@@ -205,6 +236,8 @@ void flare__conn_unbusy(flare_conn *c)
  * stay valid until it returns. */
 void flare__conn_api_leave(flare_conn *c)
 {
+    if (c->busy == 1)
+        turn_end(c);
     if (--c->busy > 0)
         return;
     flare__conn_free_dead_streams(c);
@@ -216,12 +249,13 @@ void flare_conn_close(flare_conn *c)
 {
     c->busy++; /* the flush may fail and close c first */
     if (c->mux_st && c->state == FLARE__CONN_READY && c->tr_ops) {
-        flare_buf_reset(&c->tmp);
+        /* What the turn said so far goes first; all of it before the
+         * shutdown. */
         c->mux->goaway(c->mux_st, 0, &c->tmp);
-        flare__conn_flush(c);
+        flare__conn_flush_now(c);
         if (c->tr_ops && !c->close_pending && c->sec_st && c->sec->close &&
             c->sec->close(c->sec_st, &c->wire) == 0)
-            flare__conn_flush(c);
+            flare__conn_flush_now(c);
         if (c->tr_ops && c->tr_ops->shutdown)
             c->tr_ops->shutdown(c);
     }
@@ -318,11 +352,19 @@ static int seal_tmp(flare_conn *c)
 }
 
 /* Encrypts c->tmp (if the secure channel is up) and writes it with c->wire. */
-void flare__conn_flush(flare_conn *c)
+void flare__conn_flush_now(flare_conn *c)
 {
+    c->flush_due = 0;
     if (c->close_pending || !c->tr_ops)
         return;
     flare_host *h = c->host;
+    if (c->mux_st && c->mux_owned && c->mux->end_turn) {
+        int rv = c->mux->end_turn(c->mux_st, &c->tmp);
+        if (rv < 0) {
+            flare__conn_fail(c, rv);
+            return;
+        }
+    }
     if (c->tmp.len) {
         int rv = seal_tmp(c);
         if (rv) {
@@ -372,9 +414,30 @@ long flare__conn_write_stream(flare_conn *c, uint32_t id, const uint8_t *data, s
         }
         done += (size_t)n;
         if (c->wire.len >= FLARE__CONN_FLUSH_AT)
-            flare__conn_flush(c);
+            flare__conn_flush_now(c);
     }
     return (long)done;
+}
+
+void flare__conn_flush(flare_conn *c)
+{
+    /* Bulk data does not wait: the buffers stay bounded and a full
+     * transport is noticed (congested) while the writer still loops. */
+    if (c->busy > 0 && c->tmp.len + c->wire.len < FLARE__CONN_FLUSH_AT) {
+        c->flush_due = FLUSH_AT_END;
+        return;
+    }
+    flare__conn_flush_now(c);
+}
+
+void flare__conn_flush_soon(flare_conn *c)
+{
+    if (c->tmp.len + c->wire.len >= FLARE__CONN_FLUSH_AT) {
+        flare__conn_flush(c);
+        return;
+    }
+    c->flush_due = FLUSH_SOON;
+    flare__conn_arm_timer(c);
 }
 
 /* ---- timers -------------------------------------------------------------------- */
@@ -384,7 +447,8 @@ void flare__conn_arm_timer(flare_conn *c)
     if (c->close_pending)
         return;
     flare_tstamp d = FLARE_TSTAMP_NEVER;
-    if (c->reset_streams) /* on_close of reset streams is due */
+    /* on_close of reset streams is due, or output waits for this tick */
+    if (c->reset_streams || c->flush_due == FLUSH_SOON)
         d = flare_io_now(c->host->io);
     else if (c->state != FLARE__CONN_READY)
         d = c->handshake_deadline;
@@ -422,8 +486,7 @@ static void conn_on_timer(flare_io_timer *t, void *user)
             flare__conn_arm_timer(c);
         return;
     }
-    c->busy++;
-    flare_buf_reset(&c->tmp);
+    c->busy++; /* c->tmp may hold output waiting for this tick (flush_soon) */
     int rv = c->mux->handle_expiry(c->mux_st, now, &c->tmp);
     if (rv < 0)
         flare__conn_fail(c, rv);
@@ -454,7 +517,10 @@ void flare__conn_start_upgrade(flare_conn *c)
      * consumed when it arrives (process_wire). */
     ms.optimistic = c->initiator && h->nsecs == 1;
     int rv = conn_mss_init(c, &ms);
-    if (rv == 0)
+    /* The listener's header waits for the dialer's first bytes and leaves
+     * with its answer, one write instead of two (js-libp2p's listener also
+     * answers first; every dialer sends its header without waiting). */
+    if (rv == 0 && c->initiator)
         rv = flare_mss_start(c->mss, &c->wire);
     if (rv == 0 && ms.optimistic)
         rv = start_security(c, h->secs[0]); /* the mss stays active for the echo */
@@ -610,6 +676,13 @@ static int process_plain(flare_conn *c)
         conn_ready(c, c->sec->remote_key(c->sec_st));
         if (c->close_pending)
             return 0;
+        /* A keepalive due at once (yamux measures the RTT at the start)
+         * leaves with this turn's output rather than from its own timer. */
+        if (c->mux->expiry(c->mux_st) <= now) {
+            int rv = c->mux->handle_expiry(c->mux_st, now, &c->tmp);
+            if (rv < 0)
+                return rv;
+        }
     }
     if (c->mux_st && c->plain_in.len) {
         int rv = c->mux->recv(c->mux_st, c->plain_in.base, c->plain_in.len, now, &c->tmp);

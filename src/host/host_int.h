@@ -119,6 +119,7 @@ struct flare_stream {
     unsigned carrier : 1;       /* carries another connection: bounded by its windows */
     unsigned mig_frozen : 1;    /* moving to another connection: no reads, no writes */
     unsigned mig_off : 1;       /* its resend buffer failed: it cannot move */
+    unsigned rejected : 1;      /* inbound, negotiation failed after an answer: input dropped */
     struct flare__rc_pp *rc_pp; /* its protocol's count in the resource manager */
     /* Migration (src/services/migrate.c): bytes of the muxer stream read
      * and written (negotiation included), and on relayed connections the
@@ -185,6 +186,7 @@ struct flare_conn {
     size_t nstreams;
     flare__dial_waiter *waiters;
     int busy;          /* > 0 while processing: frees are deferred */
+    int flush_due;     /* output waits for the outermost frame's end */
     int close_pending; /* close once not busy */
     int close_err;
     int opened_reported;
@@ -284,7 +286,17 @@ const flare__tr_slot *flare__tr_for_listen(flare_host *h, const flare_multiaddr 
 flare_conn *flare__conn_new(flare_host *h, int outbound);
 void flare__conn_start_upgrade(flare_conn *c);
 void flare__conn_fail(flare_conn *c, int err);
+/* Writes what c->tmp and c->wire hold. Inside a processing frame (busy > 0:
+ * an input, a timer, an API call) it only marks them due: the outermost
+ * frame's end writes everything the turn produced at once. */
 void flare__conn_flush(flare_conn *c);
+/* Writes them now (before a shutdown, or to learn whether the transport is
+ * full). */
+void flare__conn_flush_now(flare_conn *c);
+/* Writes them from the connection's timer, due now, unless a flush in the
+ * caller's next call comes first (an application's new stream and its
+ * first data: one write). */
+void flare__conn_flush_soon(flare_conn *c);
 /* Sends up to len bytes of stream id's data through the muxer; when the
  * muxer and the security protocol can (write_frame, encrypt_pair), the
  * data is encrypted from data straight into c->wire (written out every
@@ -300,6 +312,16 @@ void flare__conn_close_transport(flare_conn *c, int abort);
 void flare__conn_unbusy(flare_conn *c);
 size_t flare__conn_write_low(const flare_host *h);
 void flare__conn_api_leave(flare_conn *c);
+/* Holds c through a series of API calls (open a stream, write, close):
+ * their output leaves in one write at the release. */
+static inline void flare__conn_hold(flare_conn *c)
+{
+    c->busy++;
+}
+static inline void flare__conn_release(flare_conn *c)
+{
+    flare__conn_api_leave(c);
+}
 
 /* stream.c */
 flare_stream *flare__stream_new(flare_conn *c, uint32_t id, int inbound);

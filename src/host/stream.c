@@ -61,7 +61,9 @@ static void nego_free(flare_stream *s)
 }
 
 /* Starts multistream on s (listener for inbound streams, optimistic dialer
- * proposing s->protocol otherwise); the first bytes go to the write queue. */
+ * proposing s->protocol otherwise); the dialer's first bytes go to the write
+ * queue, the listener's header waits for the proposal and leaves with the
+ * answer (one yamux frame). */
 static int nego_start(flare_stream *s)
 {
     s->nego = flare__calloc(stream_mem(s), 1, sizeof(*s->nego));
@@ -86,7 +88,7 @@ static int nego_start(flare_stream *s)
         s->nego = NULL;
         return rv;
     }
-    return flare_mss_start(&s->nego->mss, &s->outq);
+    return s->inbound ? 0 : flare_mss_start(&s->nego->mss, &s->outq);
 }
 
 static int set_protocol(flare_stream *s, const char *proto)
@@ -190,7 +192,7 @@ void flare__conn_uncongest(flare_conn *c)
         flare_stream *next = s->next;
         if (s->outq.len || s->want_writable) {
             flare__stream_on_writable(s);
-            flare__conn_flush(c); /* may find the carrier full again */
+            flare__conn_flush_now(c); /* may find the carrier full again */
         }
         /* A callback may have ended the next stream (kept, unlinked, until
          * busy drops): start over; pushing a stream twice is harmless. */
@@ -331,18 +333,41 @@ static size_t stream_negotiate(flare_stream *s, const uint8_t *data, size_t len,
         *err = rv;
         return used;
     }
-    stream_push(s);
+    /* The answer waits in the queue for what the handler writes in on_open:
+     * both leave in one frame. */
     if (rv == 1 && (s->inbound || flare_mss_confirmed(&s->nego->mss)))
         stream_negotiated(s);
+    if (s->state != FLARE__STREAM_DEAD)
+        stream_push(s);
     return used;
+}
+
+/* An inbound negotiation failed after we answered (typically "na" to an
+ * optimistic proposal, whose data then made no sense as the next one): the
+ * answer goes out with a FIN rather than a reset, which would make the
+ * dialer's muxer drop the answer arriving with it. The dialer resets or
+ * closes the stream on the answer; what it sends until then is dropped.
+ * Returns 0, or an error if the stream must be reset instead. */
+static int reject(flare_stream *s)
+{
+    if (!s->inbound || !s->nego || !s->nego->mss.replies || !s->outq.len)
+        return FLARE_ERR_STATE;
+    s->rejected = 1;
+    s->close_requested = 1;
+    nego_free(s);
+    return stream_push(s);
 }
 
 static void deliver(flare_stream *s, const uint8_t *data, size_t len)
 {
+    if (s->rejected)
+        return;
     while (len && s->state != FLARE__STREAM_DEAD) {
         if (s->state == FLARE__STREAM_NEGOTIATING || unconfirmed(s)) {
             int err;
             size_t used = stream_negotiate(s, data, len, &err);
+            if (err && reject(s) == 0)
+                return;
             if (err) {
                 s->conn->mux->reset_stream(s->conn->mux_st, s->id, &s->conn->tmp);
                 flare__stream_on_gone(s, err);
@@ -480,7 +505,10 @@ int flare_conn_new_stream(flare_conn *c, const char *protocol, const flare_strea
     s->flags = flags;
     /* Optimistic: the application may write at once; on_open confirms. */
     stream_push(s);
-    flare__conn_flush(c);
+    if (c->busy > 1)
+        flare__conn_flush(c); /* inside a frame: its end writes */
+    else
+        flare__conn_flush_soon(c); /* with the data the caller writes next */
     if (out)
         *out = s;
     flare__conn_api_leave(c);

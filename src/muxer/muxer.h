@@ -81,6 +81,10 @@ typedef struct flare__muxer_ops {
     /* Optional: the host finished a batch of calls (a transport's own
      * session sends what they produced). */
     void (*flush)(void *m);
+    /* Optional, byte-stream muxers: the host writes what the turn produced;
+     * frames left for later within the turn (ACKs) go to out now. 0 or a
+     * fatal error. */
+    int (*end_turn)(void *m, flare_buf *out);
     void (*free)(void *m);
 } flare__muxer_ops;
 

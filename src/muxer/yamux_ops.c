@@ -1,6 +1,7 @@
 /* yamux (src/muxer/yamux/) behind the muxer operations. */
 #include "flare/yamux.h"
 #include "muxer/muxer.h"
+#include "muxer/yamux/yamux_int.h"
 
 _Static_assert(FLARE_YAMUX_HEADER_LEN <= FLARE__MUX_HDR_MAX, "yamux header fits");
 
@@ -83,6 +84,11 @@ static int y_handle_expiry(void *m, flare_tstamp now, flare_buf *out)
     return flare_yamux_handle_expiry(m, now, out);
 }
 
+static int y_end_turn(void *m, flare_buf *out)
+{
+    return flare__yamux_flush_acks(m, out);
+}
+
 static size_t y_num_streams(const void *m)
 {
     return flare_yamux_num_streams(m);
@@ -107,6 +113,7 @@ static const flare__muxer_ops yamux_ops = {
     .expiry = y_expiry,
     .handle_expiry = y_handle_expiry,
     .num_streams = y_num_streams,
+    .end_turn = y_end_turn,
     .free = y_free,
 };
 
@@ -119,6 +126,8 @@ static int y_new(void **m, const flare__muxer_cfg *cfg)
     ys.keepalive_interval = cfg->keepalive_interval;
     flare_yamux *y = NULL;
     int rv = flare_yamux_new(&y, &ys, cfg->mem, cfg->rng, cfg->now);
+    if (y)
+        y->lazy_ack = 1; /* the host calls end_turn before every write */
     *m = y;
     return rv;
 }

@@ -334,12 +334,14 @@ static int probe_start(flare__autonat *an, round_t *rd, flare_conn *c, int v2,
         rv = flare_autonat1_client_request(&out, &h->id, addrs, n);
     }
     const char *proto = v2 ? FLARE_AUTONAT_V2_DIAL_REQUEST_ID : FLARE_AUTONAT_V1_PROTOCOL_ID;
+    flare__conn_hold(c); /* the proposal and the request in one write */
     if (rv == 0)
         rv = flare_conn_new_stream(c, proto, &probe_cbs, p, 0, &p->s);
     if (rv == 0 && flare_stream_write(p->s, out.base, out.len) < 0) {
         flare__stream_abort(p->s);
         rv = FLARE_ERR_CLOSED;
     }
+    flare__conn_release(c);
     flare_buf_free(&out);
     if (rv) {
         probe_free(p);

@@ -645,13 +645,16 @@ static int open_stream(punch *p)
     flare_buf out;
     flare_buf_init(&out, h->mem);
     int rv = flare_dcutr_initiator_start(p->b, now_of(h), mine, n, &out);
+    flare_conn *c = p->relayed;
+    flare__conn_hold(c); /* the proposal and CONNECT in one write */
     if (rv == 0)
-        rv = flare_conn_new_stream(p->relayed, FLARE_DCUTR_PROTOCOL_ID, &stream_cbs, p,
+        rv = flare_conn_new_stream(c, FLARE_DCUTR_PROTOCOL_ID, &stream_cbs, p,
                                    FLARE_STREAM_ALLOW_LIMITED, &p->stream);
     if (rv == 0) {
         p->refs++;
         flare_stream_write(p->stream, out.base, out.len);
     }
+    flare__conn_release(c);
     flare_buf_free(&out);
     return rv;
 }

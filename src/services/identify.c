@@ -345,16 +345,18 @@ int flare_host_identify_push(flare_host *h)
         if (!flare__peerstore_supports(h->peerstore, &c->peer, FLARE_IDENTIFY_PUSH_ID))
             continue;
         flare_stream *s;
+        flare__conn_hold(c); /* the stream, the message and the FIN in one write */
         if (flare_conn_new_stream(c, FLARE_IDENTIFY_PUSH_ID, &push_out_cbs, NULL,
-                                  FLARE_STREAM_ALLOW_LIMITED, &s))
-            continue;
-        flare_buf out;
-        flare_buf_init(&out, h->mem);
-        if (build_message(h, c, &out) == 0 && flare_stream_write(s, out.base, out.len) == 0)
-            flare_stream_close_write(s);
-        else
-            flare__stream_abort(s);
-        flare_buf_free(&out);
+                                  FLARE_STREAM_ALLOW_LIMITED, &s) == 0) {
+            flare_buf out;
+            flare_buf_init(&out, h->mem);
+            if (build_message(h, c, &out) == 0 && flare_stream_write(s, out.base, out.len) == 0)
+                flare_stream_close_write(s);
+            else
+                flare__stream_abort(s);
+            flare_buf_free(&out);
+        }
+        flare__conn_release(c);
     }
     return 0;
 }

@@ -207,10 +207,12 @@ static void rsvp_send(rsvp *r, flare_conn *c)
     flare_buf out;
     flare_buf_init(&out, h->mem);
     int rv = flare_relay_client_reserve(&out);
+    flare__conn_hold(c); /* the proposal and the request in one write */
     if (rv == 0)
         rv = flare_conn_new_stream(c, FLARE_RELAY_HOP_PROTOCOL, &rs_cbs, r, 0, &r->stream);
     if (rv == 0 && flare_stream_write(r->stream, out.base, out.len) < 0)
         rv = FLARE_ERR_CLOSED;
+    flare__conn_release(c);
     flare_buf_free(&out);
     if (rv) {
         if (r->stream)

@@ -343,10 +343,12 @@ static int open_stop(hop_ctx *x, const flare_relay_hop_result *res)
     flare_buf out;
     flare_buf_init(&out, h->mem);
     int rv = flare_relay_circuit_stop_request(res->circuit, &out);
+    flare__conn_hold(c); /* the proposal and the request in one write */
     if (rv == 0)
         rv = flare_conn_new_stream(c, FLARE_RELAY_STOP_PROTOCOL, &wait_stop_cbs, x, 0, &x->stop);
     if (rv == 0 && flare_stream_write(x->stop, out.base, out.len) < 0)
         rv = FLARE_ERR_CLOSED;
+    flare__conn_release(c);
     flare_buf_free(&out);
     if (rv)
         return rv;

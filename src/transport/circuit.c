@@ -288,10 +288,12 @@ static void relay_up(flare_host *h, flare_conn *rc, int status, void *user)
     flare_buf out;
     flare_buf_init(&out, h->mem);
     int rv = flare_relay_client_connect(&c->peer, &out);
+    flare__conn_hold(rc); /* the proposal and the request in one write */
     if (rv == 0)
         rv = flare_conn_new_stream(rc, FLARE_RELAY_HOP_PROTOCOL, &hop_cbs, t, 0, &t->hop);
     if (rv == 0 && flare_stream_write(t->hop, out.base, out.len) < 0)
         rv = FLARE_ERR_CLOSED;
+    flare__conn_release(rc);
     flare_buf_free(&out);
     if (rv) {
         if (t->hop)

@@ -51,6 +51,46 @@ static void test_wire_bytes(void **state)
     pair_del(p);
 }
 
+/* lazy_ack (the host's setting): a read leaves the ACK to the stream's
+ * first data frame, or to flare__yamux_flush_acks at the end of the turn. */
+static void test_lazy_ack(void **state)
+{
+    pair *p = pair_new();
+    p->b.y->lazy_ack = 1;
+    uint8_t buf[16], want[14];
+    for (int round = 0; round < 2; round++) {
+        uint32_t id;
+        assert_int_equal(flare_yamux_open_stream(p->a.y, &id, &p->a.out), 0);
+        assert_int_equal(flare_yamux_write(p->a.y, id, (const uint8_t *)"hi", 2, &p->a.out), 2);
+        assert_int_equal(pump(p), 0);
+        drain(&p->b);
+        assert_int_equal(flare_yamux_read(p->b.y, id, buf, sizeof(buf), &p->b.out), 2);
+        assert_int_equal(p->b.out.len, 0); /* no window update of its own */
+        assert_int_equal(p->b.y->unacked_in, 1);
+        assert_int_equal(p->b.y->acks_owed, 1);
+        if (round == 0) {
+            assert_int_equal(flare_yamux_write(p->b.y, id, (const uint8_t *)"yo", 2, &p->b.out), 2);
+            frame(want, 0, FLARE_YAMUX_TYPE_DATA, FLARE_YAMUX_FLAG_ACK, id, 2);
+            memcpy(want + 12, "yo", 2);
+            assert_int_equal(p->b.out.len, 14);
+            assert_memory_equal(p->b.out.base, want, 14);
+        } else {
+            assert_int_equal(flare__yamux_flush_acks(p->b.y, &p->b.out), 0);
+            /* It also gives back the window the read freed. */
+            frame(want, 0, FLARE_YAMUX_TYPE_WINDOW_UPDATE, FLARE_YAMUX_FLAG_ACK, id, 2);
+            assert_int_equal(p->b.out.len, 12);
+            assert_memory_equal(p->b.out.base, want, 12);
+        }
+        assert_int_equal(p->b.y->unacked_in, 0);
+        assert_int_equal(p->b.y->acks_owed, 0);
+        assert_int_equal(pump(p), 0);
+        assert_int_equal(p->a.y->unacked_out, 0);
+        assert_int_equal(flare__yamux_flush_acks(p->b.y, &p->b.out), 0);
+        assert_int_equal(p->b.out.len, 0);
+    }
+    pair_del(p);
+}
+
 static void test_open_and_data(void **state)
 {
     pair *p = pair_new();
@@ -530,6 +570,7 @@ int main(void)
         cmocka_unit_test(test_goaway),
         cmocka_unit_test(test_ack_backlog_outbound),
         cmocka_unit_test(test_split_delivery),
+        cmocka_unit_test(test_lazy_ack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -89,6 +89,10 @@ static int maybe_closed(flare_yamux *y, flare__ystream *st)
         else
             y->unacked_out--;
     }
+    if (st->ack_owed) {
+        st->ack_owed = 0;
+        y->acks_owed--;
+    }
     int rv = stream_event(y, st, FLARE_YAMUX_EV_STREAM_CLOSED, 0);
     st->closing = 1;
     return rv;
@@ -129,6 +133,10 @@ static uint16_t take_ack(flare_yamux *y, flare__ystream *st)
         return 0;
     st->acked = 1;
     y->unacked_in--;
+    if (st->ack_owed) {
+        st->ack_owed = 0;
+        y->acks_owed--;
+    }
     return FLARE_YAMUX_FLAG_ACK;
 }
 
@@ -136,6 +144,19 @@ static int ensure_acked(flare_yamux *y, flare__ystream *st, flare_buf *out)
 {
     uint16_t ack = take_ack(y, st);
     return ack ? send_update(y, st, ack, 1, out) : 0;
+}
+
+int flare__yamux_flush_acks(flare_yamux *y, flare_buf *out)
+{
+    for (size_t i = 0; i < y->nstreams && y->acks_owed; i++) {
+        flare__ystream *st = y->streams[i];
+        if (st->ack_owed) {
+            int rv = ensure_acked(y, st, out);
+            if (rv)
+                return rv;
+        }
+    }
+    return 0;
 }
 
 void flare_yamux_settings_default(flare_yamux_settings *s)
@@ -457,9 +478,9 @@ static long send_room(flare_yamux *y, uint32_t id, size_t len, flare_buf *out, f
         return FLARE_ERR_RESET;
     if (st->local_fin)
         return FLARE_ERR_CLOSED;
-    if ((err = ensure_acked(y, st, out)) != 0)
-        return err;
     size_t n = len < st->send_window ? len : st->send_window;
+    if (n == 0 && (err = ensure_acked(y, st, out)) != 0)
+        return err;
     if (n < len)
         st->want_writable = 1;
     *stp = st;
@@ -477,9 +498,12 @@ long flare_yamux_write(flare_yamux *y, uint32_t id, const uint8_t *data, size_t 
     int err;
     if ((err = flare_buf_reserve(out, n + frames * FLARE_YAMUX_HEADER_LEN)) != 0)
         return err;
+    /* An inbound stream's ACK rides on its first data frame. */
+    uint16_t flags = n ? take_ack(y, st) : 0;
     for (size_t done = 0; done < n;) {
         size_t k = n - done < FLARE_YAMUX_MAX_FRAME ? n - done : FLARE_YAMUX_MAX_FRAME;
-        (void)send_frame(out, FLARE_YAMUX_TYPE_DATA, 0, id, (uint32_t)k);
+        (void)send_frame(out, FLARE_YAMUX_TYPE_DATA, flags, id, (uint32_t)k);
+        flags = 0;
         (void)flare_buf_append(out, data + done, k);
         done += k;
     }
@@ -498,10 +522,12 @@ long flare_yamux_write_frame(flare_yamux *y, uint32_t id, size_t len,
     if (n > FLARE_YAMUX_MAX_FRAME)
         n = FLARE_YAMUX_MAX_FRAME;
     if (n == 0)
-        return 0;
+        return ensure_acked(y, st, out);
+    uint16_t flags = take_ack(y, st); /* on the first data frame */
     hdr[0] = 0;
     hdr[1] = FLARE_YAMUX_TYPE_DATA;
-    hdr[2] = hdr[3] = 0;
+    hdr[2] = (uint8_t)(flags >> 8);
+    hdr[3] = (uint8_t)flags;
     put32(hdr + 4, id);
     put32(hdr + 8, (uint32_t)n);
     st->send_window -= (uint32_t)n;
@@ -518,8 +544,13 @@ long flare_yamux_read(flare_yamux *y, uint32_t id, uint8_t *dst, size_t cap, fla
         return FLARE_ERR_INVALID_ARG;
     if (st->reset)
         return FLARE_ERR_RESET;
-    if ((err = ensure_acked(y, st, out)) != 0)
-        return err;
+    if (!y->lazy_ack) {
+        if ((err = ensure_acked(y, st, out)) != 0)
+            return err;
+    } else if (st->inbound && !st->acked && !st->ack_owed) {
+        st->ack_owed = 1;
+        y->acks_owed++;
+    }
     if (st->len == 0)
         return st->remote_fin ? 0 : FLARE_ERR_AGAIN;
     size_t n = flare__ystream_buf_take(y, st, dst, cap);

@@ -16,6 +16,7 @@ typedef struct flare__ystream {
     unsigned ev_readable : 1;   /* a READABLE event is pending */
     unsigned ev_writable : 1;   /* a WRITABLE event is pending */
     unsigned want_writable : 1; /* a write came up short */
+    unsigned ack_owed : 1;      /* inbound, read (lazy_ack): the next frame carries ACK */
     uint32_t send_window;       /* bytes we may still send */
     uint32_t recv_avail;        /* bytes the peer may still send */
     uint32_t recv_target;       /* current receive window (auto-tuned) */
@@ -45,6 +46,11 @@ struct flare_yamux {
     uint64_t next_id;  /* 64-bit so running out is detectable */
     uint32_t recv_cap; /* min(max_window, max_recv_buffer) */
     uint32_t unacked_in, unacked_out;
+    /* Reads leave an inbound stream's ACK to its first frame (a data
+     * frame, the FIN) or to flare__yamux_flush_acks at the end of the
+     * host's turn, instead of a window update of its own. */
+    int lazy_ack;
+    uint32_t acks_owed;
     int local_goaway, remote_goaway;
     /* event queue: a ring */
     flare__yevent *ev;
@@ -63,6 +69,9 @@ struct flare_yamux {
     flare_tstamp next_keepalive;
     flare_tstamp rtt;
 };
+
+/* Sends the ACKs reads left owed (lazy_ack), as window updates. */
+int flare__yamux_flush_acks(flare_yamux *y, flare_buf *out);
 
 /* Stream table. */
 flare__ystream *flare__ystream_find(const flare_yamux *y, uint32_t id);
