@@ -32,7 +32,7 @@ static void drive(const flare__kad_msg *x)
     flare__kad_key t;
     flare__kad_key_of(&t, x->key.p, x->key.len);
     flare__kad_lookup l;
-    if (flare__kad_lookup_init(&l, &t, &self, 3, 4, 2, NULL))
+    if (flare__kad_lookup_init(&l, &t, &self, 3, 2, 4, 2, NULL))
         return;
     flare__kad_lookup_seed(&l, &from);
     if (flare__kad_lookup_next(&l, &q) != FLARE__KAD_L_QUERY)

@@ -13,8 +13,9 @@
  * again once none is. Changes are reported as FLARE_HOST_EV_DHT.
  *
  * Queries run iterative lookups (alpha parallel requests, over
- * disjoint_paths disjoint paths) and report through their callback, always
- * from the loop, exactly once (unless the host is destroyed first).
+ * disjoint_paths disjoint paths, ending by the beta rule below) and report
+ * through their callback, always from the loop, exactly once (unless the
+ * host is destroyed first).
  */
 #ifndef FLARE_KAD_H
 #define FLARE_KAD_H
@@ -39,9 +40,15 @@ typedef enum flare_kad_mode {
  * struct_size differs from the library's. */
 typedef struct flare_kad_settings {
     size_t struct_size;
-    flare_kad_mode mode;             /* default FLARE_KAD_MODE_AUTO */
-    size_t k;                        /* bucket size and replication; default 20 */
-    size_t alpha;                    /* parallel requests per lookup; default 3 */
+    flare_kad_mode mode; /* default FLARE_KAD_MODE_AUTO */
+    size_t k;            /* bucket size and replication; default 20 */
+    size_t alpha;        /* parallel requests per lookup; default 3 */
+    /* Resiliency, as go-libp2p-kad-dht's: a lookup stops following the
+     * peers answers name once the beta closest peers it knows (failed ones
+     * left out) have answered; then the rest of the k closest are asked
+     * once, without following what they name. beta >= k is the strict
+     * rule (until the k closest peers seen have all answered). Default 3. */
+    size_t beta;
     size_t disjoint_paths;           /* S/Kademlia disjoint paths; default 1 */
     flare_tstamp request_timeout;    /* one request, dial included; default 10 s */
     flare_tstamp refresh_interval;   /* routing table refresh; default 10 min */
@@ -63,7 +70,7 @@ void flare_kad_settings_default(flare_kad_settings *s);
 
 /* Starts the DHT on h with s (copied; NULL: the defaults). Returns 0, or
  * FLARE_ERR_EXISTS (already enabled), FLARE_ERR_INVALID_ARG (struct_size,
- * k, alpha or request_timeout of 0, a bootstrap address without /p2p/),
+ * k, alpha, beta or request_timeout of 0, a bootstrap address without /p2p/),
  * FLARE_ERR_STATE (h was built without the DHT service), FLARE_ERR_NOMEM. */
 int flare_kad_enable(flare_host *h, const flare_kad_settings *s);
 

@@ -17,11 +17,10 @@
 #include "flare/lpframe.h"
 #include "services/kad_svc.h"
 
-#define MIN_TICK        (5 * FLARE_NS_PER_S)
-#define BOOT_RETRY      (30 * FLARE_NS_PER_S)
-#define MAX_REFRESH_CPL 15 /* as go: deeper buckets fill from the self lookup */
-#define WALK_INTERVAL   (60 * FLARE_NS_PER_S)
-#define FIRST_REFRESH   (10 * FLARE_NS_PER_S) /* after the table first has a peer */
+#define MIN_TICK      (5 * FLARE_NS_PER_S)
+#define BOOT_RETRY    (30 * FLARE_NS_PER_S)
+#define WALK_INTERVAL (60 * FLARE_NS_PER_S)
+#define FIRST_REFRESH (10 * FLARE_NS_PER_S) /* after the table first has a peer */
 
 kad_t *kad_get(flare_host *h)
 {
@@ -333,18 +332,62 @@ static void lookup_for_table(kad_t *k, const uint8_t *key, size_t klen)
         kad_query_start(q);
 }
 
-/* A random key in bucket cpl: its preimage is unknown, so the lookup is
- * for the key itself (a FIND_NODE key is hashed by the receiver too). We
- * search for keys whose hash lands in the bucket instead. */
+/* The self lookup, and one for a random key in each bucket up to the
+ * deepest peer's (at most KAD_MAX_REFRESH_CPL), as go. A bucket that some
+ * lookup (a walk, a find, an earlier refresh, the self lookup for the
+ * buckets it completes) ran through to its end in the last half interval
+ * is skipped: that lookup did the same; so is the self lookup. (go skips
+ * those of the last whole interval, so each refresh's own lookups make the
+ * next one skip them all; half keeps every bucket refreshed at least every
+ * one and a half intervals.) A random key in bucket cpl: its preimage is
+ * unknown, so the lookup is for the key itself (a FIND_NODE key is hashed
+ * by the receiver too). We search for keys whose hash lands in the bucket
+ * instead. */
+static int fresh(const kad_t *k, flare_tstamp last, flare_tstamp now)
+{
+    return last && now - last < k->cfg.refresh_interval / 2;
+}
+
+void kad_lookup_covered(kad_t *k, const flare__kad_lookup *l)
+{
+    if (!l->answered)
+        return;
+    flare_tstamp now = flare_io_now(k->h->io);
+    int cpl = flare__kad_cpl(&k->rt.self_key, &l->target);
+    if (cpl <= KAD_MAX_REFRESH_CPL)
+        k->cpl_refreshed[cpl] = now;
+    if (cpl != 256)
+        return;
+    /* Our own ID: the k closest peers that answered hold every peer
+     * sharing more leading bits with us than the farthest of them does, so
+     * the buckets past that one are complete: a lookup of a key in one of
+     * them would end among the same peers. */
+    flare_peerid res[64];
+    size_t n = flare__kad_lookup_result(l, res, k->cfg.k < 64 ? k->cfg.k : 64);
+    k->self_refreshed = now;
+    if (n < (k->cfg.k < 64 ? k->cfg.k : 64))
+        return;
+    flare__kad_key far;
+    flare__kad_key_of_peer(&far, &res[n - 1]);
+    for (int c = flare__kad_cpl(&k->rt.self_key, &far) + 1; c <= KAD_MAX_REFRESH_CPL; c++)
+        k->cpl_refreshed[c] = now;
+}
+
 static void refresh(kad_t *k)
 {
     uint8_t self[FLARE_PEERID_MAX];
+    flare_tstamp now = flare_io_now(k->h->io);
     memcpy(self, k->h->id.bytes, k->h->id.len);
-    lookup_for_table(k, self, k->h->id.len);
+    if (!fresh(k, k->self_refreshed, now))
+        lookup_for_table(k, self, k->h->id.len);
     int max = flare__kad_rt_max_cpl(&k->rt);
-    if (max > MAX_REFRESH_CPL)
-        max = MAX_REFRESH_CPL;
+    if (max > KAD_MAX_REFRESH_CPL)
+        max = KAD_MAX_REFRESH_CPL;
     for (int cpl = 0; cpl <= max; cpl++) {
+        if (fresh(k, k->cpl_refreshed[cpl], now)) {
+            k->refresh_skipped++;
+            continue;
+        }
         /* Random 8-byte keys until one hashes into the bucket: 2^(cpl+1)
          * tries on average, bounded. */
         uint8_t key[8];
@@ -491,6 +534,7 @@ void flare_kad_settings_default(flare_kad_settings *s)
     s->mode = FLARE_KAD_MODE_AUTO;
     s->k = FLARE__KAD_K;
     s->alpha = FLARE__KAD_ALPHA;
+    s->beta = FLARE__KAD_BETA;
     s->disjoint_paths = 1;
     s->request_timeout = 10 * FLARE_NS_PER_S;
     s->refresh_interval = 10 * 60 * FLARE_NS_PER_S;
@@ -504,7 +548,7 @@ void flare_kad_settings_default(flare_kad_settings *s)
 
 static int check_settings(const flare_kad_settings *s)
 {
-    if (s->struct_size != sizeof(*s) || !s->k || !s->alpha || !s->request_timeout ||
+    if (s->struct_size != sizeof(*s) || !s->k || !s->alpha || !s->beta || !s->request_timeout ||
         !s->refresh_interval || !s->republish_interval || s->mode > FLARE_KAD_MODE_SERVER ||
         (s->nbootstrap && !s->bootstrap))
         return FLARE_ERR_INVALID_ARG;

@@ -344,7 +344,7 @@ kad_query *kad_query_new(kad_t *k, kad_qkind kind, const uint8_t *key, size_t kl
     q->klen = klen;
     flare__kad_key target;
     flare__kad_key_of(&target, key, klen);
-    if (flare__kad_lookup_init(&q->l, &target, &h->id, k->cfg.alpha, k->cfg.k,
+    if (flare__kad_lookup_init(&q->l, &target, &h->id, k->cfg.alpha, k->cfg.beta, k->cfg.k,
                                k->cfg.disjoint_paths, h->mem) ||
         h->io->ops->timer_new(h->io, query_timer, q, &q->timer)) {
         flare__kad_lookup_free(&q->l);
@@ -623,6 +623,7 @@ static void lookup_ended(kad_query *q)
 
     k->lookups++;
     k->lookup_hops += hops > 0 ? (uint64_t)hops : 0;
+    kad_lookup_covered(k, &q->l);
     if (q->kind == Q_CLOSEST) {
         flare_peerid res[64];
         size_t n = flare__kad_lookup_result(&q->l, res, k->cfg.k < 64 ? k->cfg.k : 64);

@@ -8,10 +8,11 @@
 #include "protocols/kad/kad.h"
 #include "services/services.h"
 
-#define KAD_MAX_BOOT     64
-#define KAD_MAX_PROVIDED 64
-#define KAD_MAX_PROBES   8                          /* admission exchanges at a time */
-#define KAD_ADDR_TTL     (30 * 60 * FLARE_NS_PER_S) /* addresses learnt from answers */
+#define KAD_MAX_BOOT        64
+#define KAD_MAX_PROVIDED    64
+#define KAD_MAX_PROBES      8                          /* admission exchanges at a time */
+#define KAD_ADDR_TTL        (30 * 60 * FLARE_NS_PER_S) /* addresses learnt from answers */
+#define KAD_MAX_REFRESH_CPL 15 /* as go: deeper buckets fill from the self lookup */
 
 typedef struct kad_t kad_t;
 typedef struct kad_query kad_query;
@@ -101,10 +102,14 @@ struct kad_t {
     flare_io_timer *tick;
     flare_tstamp next_refresh, next_republish, next_boot, self_lookup_due;
     flare_tstamp next_walk; /* relay discovery: not before */
+    /* When a lookup last ran to its end for a key in bucket cpl (0:
+     * never): the refresh skips buckets refreshed that way recently. */
+    flare_tstamp cpl_refreshed[KAD_MAX_REFRESH_CPL + 1];
+    flare_tstamp self_refreshed; /* a lookup of our own ID ended (0: never) */
     kad_provided provided[KAD_MAX_PROVIDED];
     size_t nprovided;
     /* Counters for tests and the simulation summary. */
-    uint64_t lookups, lookup_hops, rpcs_sent, rpcs_failed;
+    uint64_t lookups, lookup_hops, rpcs_sent, rpcs_failed, refresh_skipped;
 };
 
 /* kad.c */
@@ -115,6 +120,10 @@ void kad_table_changed(kad_t *k);
  * FLARE__KAD_MAX_ADDRS, into store). */
 void kad_peer_view(kad_t *k, const flare_peerid *id, flare__kad_peer *p,
                    flare_multiaddr store[FLARE__KAD_MAX_ADDRS]);
+
+/* Lookup l ran to its end: the buckets it refreshed are noted (the
+ * refresh skips them for a while). */
+void kad_lookup_covered(kad_t *k, const flare__kad_lookup *l);
 
 /* kad_query.c */
 kad_query *kad_query_new(kad_t *k, kad_qkind kind, const uint8_t *key, size_t klen);

@@ -413,23 +413,26 @@ static void model_build(model *m)
     }
 }
 
-/* Runs a lookup from node 0; returns the number of queries. */
-static size_t run_lookup(model *m, const flare__kad_key *target, size_t paths, flare_peerid *res,
-                         size_t *nres)
+/* Runs a lookup from node 0 with resiliency beta; returns the number of
+ * queries. */
+static size_t run_lookup(model *m, const flare__kad_key *target, size_t beta, size_t paths,
+                         flare_peerid *res, size_t *nres)
 {
     flare__kad_lookup l;
-    assert_int_equal(flare__kad_lookup_init(&l, target, &m->id[0], 3, 20, paths, NULL), 0);
+    assert_int_equal(flare__kad_lookup_init(&l, target, &m->id[0], 3, beta, 20, paths, NULL), 0);
     flare_peerid seeds[20];
     size_t ns = flare__kad_rt_closest(&m->rt[0], target, seeds, 20);
     for (size_t i = 0; i < ns; i++)
         flare__kad_lookup_seed(&l, &seeds[i]);
-    flare_peerid q[3];
+    flare_peerid q[32];
     size_t nq = 0;
     for (int guard = 0; guard < 10000; guard++) {
         int st;
-        while ((st = flare__kad_lookup_next(&l, &q[nq])) == FLARE__KAD_L_QUERY)
+        while ((st = flare__kad_lookup_next(&l, &q[nq])) == FLARE__KAD_L_QUERY) {
             nq++;
-        assert_true(nq <= 3);
+            /* alpha in flight until the follow-up, which asks at most k at once */
+            assert_true(nq <= (l.follow ? 3 + 20 : 3));
+        }
         if (st == FLARE__KAD_L_DONE)
             break;
         assert_true(nq > 0);
@@ -467,6 +470,8 @@ static size_t truth(const model *m, const flare__kad_key *target, flare_peerid *
     return n;
 }
 
+/* Both termination rules find the true closest peers; the resiliency rule
+ * (beta 3) with fewer queries than the strict one (beta = k). */
 static void test_lookup_converges(void **state)
 {
     (void)state;
@@ -476,21 +481,27 @@ static void test_lookup_converges(void **state)
     for (int i = 1; i < NET; i += 10)
         m->dead[i] = 1;
     for (size_t paths = 1; paths <= 3; paths += 2) {
-        for (unsigned t = 0; t < 10; t++) {
-            flare__kad_key target;
-            flare__kad_key_of(&target, (const uint8_t *)&t, sizeof(t));
-            flare_peerid res[20], want[20];
-            size_t nres, nw = truth(m, &target, want);
-            size_t queried = run_lookup(m, &target, paths, res, &nres);
-            assert_int_equal(nres, 20);
-            assert_true(queried < NET / 2);
-            size_t hits = 0;
-            for (size_t i = 0; i < nres; i++)
-                for (size_t j = 0; j < nw; j++)
-                    hits += flare_peerid_equal(&res[i], &want[j]);
-            assert_true(hits >= 18); /* the closest are found */
-            assert_true(flare_peerid_equal(&res[0], &want[0]));
+        size_t total[2] = {0, 0};
+        for (int strict = 0; strict < 2; strict++) {
+            for (unsigned t = 0; t < 10; t++) {
+                flare__kad_key target;
+                flare__kad_key_of(&target, (const uint8_t *)&t, sizeof(t));
+                flare_peerid res[20], want[20];
+                size_t nres, nw = truth(m, &target, want);
+                size_t queried = run_lookup(m, &target, strict ? 20 : 3, paths, res, &nres);
+                total[strict] += queried;
+                assert_int_equal(nres, 20);
+                assert_true(queried < NET / 2);
+                size_t hits = 0;
+                for (size_t i = 0; i < nres; i++)
+                    for (size_t j = 0; j < nw; j++)
+                        hits += flare_peerid_equal(&res[i], &want[j]);
+                assert_true(hits >= 18); /* the closest are found */
+                assert_true(flare_peerid_equal(&res[0], &want[0]));
+            }
         }
+        print_message("paths %zu: %zu queries (beta 3), %zu (beta k)\n", paths, total[0], total[1]);
+        assert_true(total[0] <= total[1]);
     }
     for (int i = 0; i < NET; i++)
         flare__kad_rt_free(&m->rt[i]);
@@ -521,7 +532,7 @@ static void test_lookup_disjoint_paths(void **state)
         flare__kad_key target;
         flare__kad_key_of(&target, (const uint8_t *)&t, sizeof(t));
         flare__kad_lookup l;
-        assert_int_equal(flare__kad_lookup_init(&l, &target, &m->id[0], 3, 20, 3, NULL), 0);
+        assert_int_equal(flare__kad_lookup_init(&l, &target, &m->id[0], 3, 3, 20, 3, NULL), 0);
         flare_peerid seeds[20];
         size_t ns = flare__kad_rt_closest(&m->rt[0], &target, seeds, 20);
         for (size_t i = 0; i < ns; i++)
@@ -532,7 +543,7 @@ static void test_lookup_disjoint_paths(void **state)
             owner[i] = queried_by[i] = -1;
         for (size_t i = 0; i < l.n; i++) /* seeds are dealt round-robin */
             owner[idx(m, &l.c[i].id)] = l.c[i].path;
-        flare_peerid q[3];
+        flare_peerid q[32];
         size_t nq = 0;
         int st = 0;
         for (int guard = 0; guard < 10000; guard++) {
@@ -593,7 +604,7 @@ static void test_lookup_edges(void **state)
     flare__kad_key t;
     flare__kad_key_of(&t, (const uint8_t *)"x", 1);
     flare__kad_lookup l;
-    assert_int_equal(flare__kad_lookup_init(&l, &t, &self, 3, 20, 1, NULL), 0);
+    assert_int_equal(flare__kad_lookup_init(&l, &t, &self, 3, 3, 20, 1, NULL), 0);
     assert_int_equal(flare__kad_lookup_next(&l, &out), FLARE__KAD_L_DONE); /* no seeds */
     flare__kad_lookup_seed(&l, &self);                                     /* ignored */
     flare__kad_lookup_seed(&l, &a);
@@ -614,7 +625,7 @@ static void test_lookup_edges(void **state)
     flare__kad_lookup_free(&l);
 
     /* A flood of closer peers stays within the candidate bound. */
-    assert_int_equal(flare__kad_lookup_init(&l, &t, &self, 3, 4, 1, NULL), 0);
+    assert_int_equal(flare__kad_lookup_init(&l, &t, &self, 3, 3, 4, 1, NULL), 0);
     flare__kad_lookup_seed(&l, &a);
     assert_int_equal(flare__kad_lookup_next(&l, &out), FLARE__KAD_L_QUERY);
     flare_peerid flood[100];
@@ -623,6 +634,109 @@ static void test_lookup_edges(void **state)
     flare__kad_lookup_ok(&l, &a, flood, 100);
     assert_true(l.n <= l.cap);
     assert_int_equal(l.cap, 32);
+    flare__kad_lookup_free(&l);
+}
+
+/* n peers sorted by distance to t, closest first. */
+static void by_distance(const flare__kad_key *t, flare_peerid *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = peer_n(500 + (unsigned)i);
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0; j--) {
+            flare__kad_key a, b;
+            flare__kad_key_of_peer(&a, &p[j - 1]);
+            flare__kad_key_of_peer(&b, &p[j]);
+            if (flare__kad_dist_cmp(t, &b, &a) >= 0)
+                break;
+            flare_peerid x = p[j];
+            p[j] = p[j - 1];
+            p[j - 1] = x;
+        }
+}
+
+static int next_is(flare__kad_lookup *l, const flare_peerid *want)
+{
+    flare_peerid out;
+    return flare__kad_lookup_next(l, &out) == FLARE__KAD_L_QUERY && flare_peerid_equal(&out, want);
+}
+
+/* The resiliency rule step by step (alpha 2, beta 2, k 6): once the two
+ * closest answered, the rest of the 6 closest are asked at once (past
+ * alpha), what they name is not followed, and a failure among them brings
+ * in the next peer. The strict rule (beta = k) follows the answers. */
+static void test_lookup_beta_rule(void **state)
+{
+    (void)state;
+    flare_peerid self = peer_n(0), p[12];
+    flare__kad_key t;
+    flare__kad_key_of(&t, (const uint8_t *)"beta", 4);
+    by_distance(&t, p, 12);
+    /* p[0] is the closest; the lookup starts from p[1..8]. */
+    for (int strict = 0; strict < 2; strict++) {
+        flare__kad_lookup l;
+        assert_int_equal(flare__kad_lookup_init(&l, &t, &self, 2, strict ? 6 : 2, 6, 1, NULL), 0);
+        for (int i = 1; i <= 8; i++)
+            flare__kad_lookup_seed(&l, &p[i]);
+        flare_peerid out;
+        assert_true(next_is(&l, &p[1]));
+        assert_true(next_is(&l, &p[2]));
+        assert_int_equal(flare__kad_lookup_next(&l, &out), FLARE__KAD_L_WAIT); /* alpha */
+        flare__kad_lookup_ok(&l, &p[1], NULL, 0);
+        flare__kad_lookup_ok(&l, &p[2], NULL, 0);
+        if (!strict) {
+            /* p[1], p[2] answered: the follow-up asks p[3..6] at once. */
+            for (int i = 3; i <= 6; i++)
+                assert_true(next_is(&l, &p[i]));
+            assert_int_equal(flare__kad_lookup_next(&l, &out), FLARE__KAD_L_WAIT);
+            assert_true(l.follow);
+            assert_int_equal(l.followups, 4);
+            flare__kad_lookup_ok(&l, &p[3], &p[0], 1); /* not followed */
+            assert_int_equal(l.n, 8);
+            flare__kad_lookup_fail(&l, &p[4]);
+            assert_true(next_is(&l, &p[7])); /* in p[4]'s place */
+            flare__kad_lookup_ok(&l, &p[5], NULL, 0);
+            flare__kad_lookup_ok(&l, &p[6], NULL, 0);
+            assert_int_equal(flare__kad_lookup_next(&l, &out), FLARE__KAD_L_WAIT);
+            assert_false(flare__kad_lookup_done(&l));
+            flare__kad_lookup_ok(&l, &p[7], &p[0], 1);
+            assert_true(flare__kad_lookup_done(&l));
+            assert_int_equal(flare__kad_lookup_next(&l, &out), FLARE__KAD_L_DONE);
+            assert_int_equal(l.queried, 7);
+            assert_int_equal(l.followups, 5);
+            flare_peerid res[6];
+            assert_int_equal(flare__kad_lookup_result(&l, res, 6), 6);
+            assert_true(flare_peerid_equal(&res[0], &p[1]));
+            assert_true(flare_peerid_equal(&res[3], &p[5]));
+            assert_true(flare_peerid_equal(&res[5], &p[7]));
+        } else {
+            /* The strict rule keeps alpha and follows p[3]'s answer. */
+            assert_true(next_is(&l, &p[3]));
+            assert_true(next_is(&l, &p[4]));
+            assert_int_equal(flare__kad_lookup_next(&l, &out), FLARE__KAD_L_WAIT);
+            flare__kad_lookup_ok(&l, &p[3], &p[0], 1);
+            assert_int_equal(l.n, 9);
+            assert_true(next_is(&l, &p[0]));
+            flare__kad_lookup_fail(&l, &p[4]);
+            assert_true(next_is(&l, &p[5]));
+            flare__kad_lookup_ok(&l, &p[0], NULL, 0);
+            flare__kad_lookup_ok(&l, &p[5], NULL, 0);
+            assert_true(next_is(&l, &p[6]));
+            assert_int_equal(flare__kad_lookup_next(&l, &out), FLARE__KAD_L_WAIT);
+            flare__kad_lookup_ok(&l, &p[6], NULL, 0);
+            assert_int_equal(flare__kad_lookup_next(&l, &out), FLARE__KAD_L_DONE);
+            assert_int_equal(l.queried, 7);
+            assert_int_equal(l.followups, 0);
+        }
+        flare__kad_lookup_free(&l);
+    }
+    /* beta over k is the strict rule; 0 is the default. */
+    flare__kad_lookup l;
+    assert_int_equal(flare__kad_lookup_init(&l, &t, &self, 3, 50, 6, 1, NULL), 0);
+    assert_int_equal(l.beta, 6);
+    flare__kad_lookup_free(&l);
+    assert_int_equal(flare__kad_lookup_init(&l, &t, &self, 3, 0, 20, 1, NULL), 0);
+    assert_int_equal(l.beta, FLARE__KAD_BETA);
     flare__kad_lookup_free(&l);
 }
 
@@ -751,6 +865,7 @@ int main(void)
         cmocka_unit_test(test_lookup_converges),
         cmocka_unit_test(test_lookup_disjoint_paths),
         cmocka_unit_test(test_lookup_edges),
+        cmocka_unit_test(test_lookup_beta_rule),
         cmocka_unit_test(test_records_pk),
         cmocka_unit_test(test_records_pluggable_and_bounded),
         cmocka_unit_test(test_providers),

@@ -20,6 +20,7 @@
 #define FLARE__KAD_ID        "/ipfs/kad/1.0.0"
 #define FLARE__KAD_K         20
 #define FLARE__KAD_ALPHA     3
+#define FLARE__KAD_BETA      3            /* closest peers that must answer to end a lookup */
 #define FLARE__KAD_MAX_MSG   (64u * 1024) /* one framed message */
 #define FLARE__KAD_MAX_PEERS 20           /* closer or provider peers kept per message */
 #define FLARE__KAD_MAX_ADDRS 8            /* addresses kept per peer */
@@ -187,32 +188,42 @@ typedef struct flare__kad_lookup {
     const flare_mem *mem;
     flare__kad_key target;
     flare_peerid self;
-    size_t alpha, k, paths, cap;
+    size_t alpha, beta, k, paths, cap;
     flare__kad_cand *c; /* sorted by distance to target */
     size_t n;
     size_t inflight;
     size_t next_path;
-    size_t queried, answered;
+    int follow; /* the beta closest answered: the follow-up runs */
+    size_t queried, answered, followups;
 } flare__kad_lookup;
 
 /* Lookup steps (flare__kad_lookup_next). */
 enum {
     FLARE__KAD_L_WAIT = 0,  /* nothing to send now: wait for answers */
     FLARE__KAD_L_QUERY = 1, /* query *out */
-    FLARE__KAD_L_DONE = 2,  /* the k closest answered (or nobody is left) */
+    FLARE__KAD_L_DONE = 2,  /* the k closest were asked (or nobody is left) */
 };
 
 /* A lookup of target by alpha parallel queries over paths disjoint paths
- * (1 = plain Kademlia), ending when the k closest peers seen answered. It
- * keeps at most 8k candidates. Returns 0 or FLARE_ERR_NOMEM. */
+ * (1 = plain Kademlia; the paths share one candidate list and the rule
+ * below applies to it). It ends in two steps, as go-libp2p-kad-dht's: once
+ * the beta closest live peers seen (not failed) have all answered, the
+ * peers of the k closest live ones not asked yet are asked all at once (not
+ * limited by alpha; one that fails brings in the next live one), and the
+ * peers they name are not followed; the lookup is done when the k closest
+ * live ones all answered. beta = k (or more) is the strict
+ * rule: go on until the k closest peers seen have all answered, then no
+ * follow-up is left. alpha, beta, k 0: the defaults. It keeps at most 8k
+ * candidates. Returns 0 or FLARE_ERR_NOMEM. */
 int flare__kad_lookup_init(flare__kad_lookup *l, const flare__kad_key *target,
-                           const flare_peerid *self, size_t alpha, size_t k, size_t paths,
-                           const flare_mem *mem);
+                           const flare_peerid *self, size_t alpha, size_t beta, size_t k,
+                           size_t paths, const flare_mem *mem);
 void flare__kad_lookup_free(flare__kad_lookup *l);
 /* A starting peer (from the routing table); seeds are spread over the paths. */
 void flare__kad_lookup_seed(flare__kad_lookup *l, const flare_peerid *id);
 int flare__kad_lookup_next(flare__kad_lookup *l, flare_peerid *out);
-/* id answered with closer peers (binary IDs, already validated). */
+/* id answered with closer peers (binary IDs, already validated; ignored
+ * in the follow-up). */
 void flare__kad_lookup_ok(flare__kad_lookup *l, const flare_peerid *id, const flare_peerid *closer,
                           size_t n);
 void flare__kad_lookup_fail(flare__kad_lookup *l, const flare_peerid *id);

@@ -1,6 +1,14 @@
 /* The iterative Kademlia lookup as a state machine: the caller asks whom to
- * query next, reports answers and failures (a timeout is a failure), and
- * stops when the k closest peers seen have all answered.
+ * query next, reports answers and failures (a timeout is a failure).
+ *
+ * Termination (go-libp2p-kad-dht's resiliency rule): the lookup proper ends
+ * once the beta closest live peers seen (those that have not failed) have
+ * all answered. A follow-up then asks, all at once, every peer of the k
+ * closest live ones not asked yet, without taking in the peers they name
+ * (one that fails brings in the next), so the result is still the k
+ * closest that answered. Chasing the peers
+ * each answer of the k closest names, until no answer names a closer one
+ * (beta = k), costs many more requests for the same few peers at the end.
  *
  * Disjoint paths (S/Kademlia): the seeds are dealt to d paths, a peer belongs
  * to the path that first learned of it, and queries go round-robin over the
@@ -13,8 +21,8 @@
 #include "protocols/kad/kad.h"
 
 int flare__kad_lookup_init(flare__kad_lookup *l, const flare__kad_key *target,
-                           const flare_peerid *self, size_t alpha, size_t k, size_t paths,
-                           const flare_mem *mem)
+                           const flare_peerid *self, size_t alpha, size_t beta, size_t k,
+                           size_t paths, const flare_mem *mem)
 {
     memset(l, 0, sizeof(*l));
     l->mem = mem;
@@ -22,6 +30,9 @@ int flare__kad_lookup_init(flare__kad_lookup *l, const flare__kad_key *target,
     l->self = *self;
     l->alpha = alpha ? alpha : FLARE__KAD_ALPHA;
     l->k = k ? k : FLARE__KAD_K;
+    l->beta = beta ? beta : FLARE__KAD_BETA;
+    if (l->beta > l->k)
+        l->beta = l->k;
     l->paths = paths ? (paths > 255 ? 255 : paths) : 1;
     l->cap = 8 * l->k;
     l->c = flare__calloc(mem, l->cap, sizeof(*l->c));
@@ -86,21 +97,44 @@ void flare__kad_lookup_seed(flare__kad_lookup *l, const flare_peerid *id)
     add(l, id, seeds % l->paths, 0);
 }
 
-/* 1 while one of the k closest live candidates has not answered. */
-static int open_work(const flare__kad_lookup *l, size_t *first_new)
+/* 1 once the beta closest live candidates have all answered (or no
+ * candidate is live). */
+static int converged(const flare__kad_lookup *l)
 {
     size_t live = 0;
-    int work = 0;
-    *first_new = l->n;
-    for (size_t i = 0; i < l->n && live < l->k; i++) {
+    for (size_t i = 0; i < l->n && live < l->beta; i++) {
         if (l->c[i].state == FLARE__KAD_C_FAILED)
             continue;
         live++;
-        if (l->c[i].state == FLARE__KAD_C_OK)
-            continue;
-        work = 1;
-        if (l->c[i].state == FLARE__KAD_C_NEW && *first_new == l->n)
-            *first_new = i;
+        if (l->c[i].state != FLARE__KAD_C_OK)
+            return 0;
+    }
+    return 1;
+}
+
+/* Where the k closest live candidates end (an index into c). */
+static size_t k_end(const flare__kad_lookup *l)
+{
+    size_t live = 0, i = 0;
+    for (; i < l->n && live < l->k; i++)
+        live += l->c[i].state != FLARE__KAD_C_FAILED;
+    return i;
+}
+
+/* 1 while a candidate before end is unasked or unanswered; *first_new is
+ * the first unasked one (l->n if none). */
+static int open_work(const flare__kad_lookup *l, size_t end, size_t *first_new)
+{
+    int work = 0;
+    *first_new = l->n;
+    for (size_t i = 0; i < end; i++) {
+        if (l->c[i].state == FLARE__KAD_C_WAITING)
+            work = 1;
+        else if (l->c[i].state == FLARE__KAD_C_NEW) {
+            work = 1;
+            if (*first_new == l->n)
+                *first_new = i;
+        }
     }
     return work;
 }
@@ -108,7 +142,7 @@ static int open_work(const flare__kad_lookup *l, size_t *first_new)
 int flare__kad_lookup_done(const flare__kad_lookup *l)
 {
     size_t first_new;
-    return !open_work(l, &first_new);
+    return (l->follow || converged(l)) && !open_work(l, k_end(l), &first_new);
 }
 
 /* The closest new candidate within the k closest live ones on path p. */
@@ -125,11 +159,35 @@ static long pick(const flare__kad_lookup *l, size_t p)
     return -1;
 }
 
+static int query(flare__kad_lookup *l, size_t i, flare_peerid *out)
+{
+    l->c[i].state = FLARE__KAD_C_WAITING;
+    l->inflight++;
+    l->queried++;
+    *out = l->c[i].id;
+    return FLARE__KAD_L_QUERY;
+}
+
 int flare__kad_lookup_next(flare__kad_lookup *l, flare_peerid *out)
 {
     size_t first_new;
-    if (!open_work(l, &first_new))
-        return FLARE__KAD_L_DONE;
+    if (!l->follow && converged(l)) {
+        if (k_end(l) == 0)
+            return FLARE__KAD_L_DONE; /* nobody is left (or was seeded yet) */
+        l->follow = 1;                /* answers no longer add peers */
+    }
+    if (l->follow) {
+        /* A failure brings the next live peer into the k closest. */
+        if (!open_work(l, k_end(l), &first_new))
+            return FLARE__KAD_L_DONE;
+        if (first_new == l->n)
+            return FLARE__KAD_L_WAIT;
+        l->followups++;
+        return query(l, first_new, out);
+    }
+    /* Not converged: one of the beta closest is unasked or in flight, so
+     * there is work within the k closest. */
+    open_work(l, k_end(l), &first_new);
     if (l->inflight >= l->alpha || first_new == l->n)
         return FLARE__KAD_L_WAIT;
     long i = -1;
@@ -139,11 +197,7 @@ int flare__kad_lookup_next(flare__kad_lookup *l, flare_peerid *out)
     }
     if (i < 0)
         i = (long)first_new;
-    l->c[i].state = FLARE__KAD_C_WAITING;
-    l->inflight++;
-    l->queried++;
-    *out = l->c[i].id;
-    return FLARE__KAD_L_QUERY;
+    return query(l, (size_t)i, out);
 }
 
 static long settle(flare__kad_lookup *l, const flare_peerid *id, int state)
@@ -163,6 +217,8 @@ void flare__kad_lookup_ok(flare__kad_lookup *l, const flare_peerid *id, const fl
     if (i < 0)
         return;
     l->answered++;
+    if (l->follow)
+        return;
     size_t path = l->c[i].path;
     int hop = l->c[i].hop + 1;
     for (size_t j = 0; j < n; j++)
