@@ -179,6 +179,9 @@ struct flare_sim {
 /* sim.c */
 void flare__sim_ev_init(sim_ev *ev, int kind);
 void flare__sim_ev_schedule(flare_sim *sim, sim_ev *ev, flare_tstamp t);
+/* Schedules ev with a sequence number taken earlier (sim->seq++): it then
+ * runs among the events at t as if scheduled back then. */
+void flare__sim_ev_schedule_seq(flare_sim *sim, sim_ev *ev, flare_tstamp t, uint64_t seq);
 void flare__sim_ev_cancel(flare_sim *sim, sim_ev *ev);
 void flare__sim_trace(flare_sim *sim, const sim_name *node, flare_sim_verdict v, const sim_pkt *p);
 /* Copies s into name; 0 or FLARE_ERR_NOMEM. */
@@ -248,6 +251,9 @@ void flare__sim_portmap_input(flare_sim_nat *n, sim_pkt *p);
 
 struct flare_io_timer {
     sim_ev ev;
+    flare_tstamp deadline; /* may be later than the queued entry (lazy re-arm) */
+    flare_tstamp queued;   /* the queued entry's time (read without the heap) */
+    uint64_t seq;          /* the order of the last start among equal deadlines */
     flare_sim_host *h;
     struct flare_io_timer *next, *prev;
     flare_io_timer_cb cb;

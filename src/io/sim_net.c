@@ -286,6 +286,43 @@ static flare_tstamp link_transmit(flare_sim *sim, sim_iface *ifc, sim_link_dir *
     return d->free_at;
 }
 
+/* The interface a packet on lan from iface from goes to next, or NULL. */
+static sim_iface *lan_next_hop(const flare_sim *sim, const flare_sim_lan *lan,
+                               const sim_iface *from, const flare_ipaddr *dst)
+{
+    sim_iface *to = route_find(sim, lan, dst);
+    if (to == from)
+        to = NULL; /* no loops back to the sender */
+    if (!to && lan->gateway && from != lan->gateway)
+        to = lan->gateway;
+    return to;
+}
+
+/* A LAN forwards without queueing or state. When the link from the LAN to
+ * the next node only adds a fixed delay (no rate, loss or jitter), the
+ * packet's arrival there is known as it enters the LAN: it is scheduled at
+ * once, saving the LAN's event. The arrival time is the same; only events
+ * at the very same nanosecond may run in another order than with the LAN
+ * event (the arrival is queued when the packet leaves, not when it crosses
+ * the LAN). Returns 1 if it scheduled p. */
+static int lan_shortcut(flare_sim *sim, sim_pkt *p, flare_tstamp t)
+{
+    sim_iface *to = lan_next_hop(sim, p->lan, p->iface, &p->dst);
+    if (!to)
+        return 0; /* dropped at the LAN, traced at its time */
+    const flare_sim_link *l = &to->link;
+    flare_tstamp at = t + l->delay;
+    /* An earlier jittered packet still ahead keeps the LAN event, whose
+     * link_send then orders them. */
+    if (l->rate || l->loss > 0 || l->jitter || at < to->dir[1].last_arrival)
+        return 0;
+    p->at_node = 1;
+    p->iface = to;
+    p->lan = to->lan;
+    flare__sim_ev_schedule(sim, &p->ev, at);
+    return 1;
+}
+
 void flare__sim_link_send(flare_sim *sim, sim_iface *ifc, int dir, sim_pkt *p)
 {
     const flare_sim_link *l = &ifc->link;
@@ -317,6 +354,8 @@ void flare__sim_link_send(flare_sim *sim, sim_iface *ifc, int dir, sim_pkt *p)
     p->at_node = (uint8_t)dir;
     p->iface = ifc;
     p->lan = ifc->lan;
+    if (dir == 0 && lan_shortcut(sim, p, t))
+        return;
     flare__sim_ev_schedule(sim, &p->ev, t);
 }
 
@@ -337,11 +376,7 @@ void flare__sim_host_send(flare_sim_host *h, sim_iface *ifc, sim_pkt *p)
 static void lan_arrival(flare_sim *sim, sim_pkt *p)
 {
     flare_sim_lan *lan = p->lan;
-    sim_iface *to = route_find(sim, lan, &p->dst);
-    if (to == p->iface)
-        to = NULL; /* no loops back to the sender */
-    if (!to && lan->gateway && p->iface != lan->gateway)
-        to = lan->gateway;
+    sim_iface *to = lan_next_hop(sim, lan, p->iface, &p->dst);
     if (!to) {
         drop(sim, &lan->name, FLARE_SIM_DROP_NOROUTE, p);
         return;
