@@ -177,9 +177,13 @@ static int classify_local(const flare_addrmgr *m, const flare_ipaddr *local, int
 static void expire(flare_addrmgr *m, flare_tstamp now)
 {
     size_t w = 0;
-    for (size_t i = 0; i < m->nobs; i++)
-        if (is_live(&m->obs[i], m->s.ttl, now))
-            m->obs[w++] = m->obs[i];
+    for (size_t i = 0; i < m->nobs; i++) {
+        if (!is_live(&m->obs[i], m->s.ttl, now))
+            continue;
+        if (w != i) /* most calls remove nothing: no copies then */
+            m->obs[w] = m->obs[i];
+        w++;
+    }
     if (w != m->nobs)
         m->built = 0;
     m->nobs = w;

@@ -621,6 +621,36 @@ size_t flare__peerstore_addrs_certified(struct flare__peerstore *ps, const flare
     return entry_addrs(lookup(ps, peer), now, out, cap, 1);
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
+
+/* Three rounds over the IDs (bucket slots, entries, address blocks), each
+ * starting all its loads before any is waited for. */
+void flare__peerstore_prefetch(struct flare__peerstore *ps, const flare_peerid *ids, size_t n)
+{
+    size_t b[32];
+    n = n < 32 ? n : 32;
+    for (size_t i = 0; i < n; i++) {
+        b[i] = bucket_of(ps, &ids[i]);
+        PREFETCH(&ps->buckets[b[i]]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const ps_entry *e = ps->buckets[b[i]];
+        if (e) {
+            PREFETCH(e);
+            PREFETCH((const uint8_t *)e + 64);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const ps_entry *e = lookup(ps, &ids[i]);
+        if (e && e->abuf)
+            PREFETCH(e->abuf);
+    }
+}
+
 int flare__peerstore_supports(struct flare__peerstore *ps, const flare_peerid *peer,
                               const char *proto)
 {
