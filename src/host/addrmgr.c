@@ -28,6 +28,9 @@ typedef struct obs {
     flare_ipaddr local;
     flare_ipaddr seen;
     flare_tstamp last; /* last report, or the close */
+    /* Hashes of the fields above, fixed when the observation is made:
+     * interning combines them instead of rehashing the fields. */
+    uint32_t h_group, h_sock, h_seen, h_key;
 } obs;
 
 typedef struct listen_ent {
@@ -174,9 +177,13 @@ static int classify_local(const flare_addrmgr *m, const flare_ipaddr *local, int
 static void expire(flare_addrmgr *m, flare_tstamp now)
 {
     size_t w = 0;
-    for (size_t i = 0; i < m->nobs; i++)
-        if (is_live(&m->obs[i], m->s.ttl, now))
-            m->obs[w++] = m->obs[i];
+    for (size_t i = 0; i < m->nobs; i++) {
+        if (!is_live(&m->obs[i], m->s.ttl, now))
+            continue;
+        if (w != i) /* most calls remove nothing: no copies then */
+            m->obs[w] = m->obs[i];
+        w++;
+    }
     if (w != m->nobs)
         m->built = 0;
     m->nobs = w;
@@ -206,21 +213,42 @@ static uint64_t mix(uint64_t h, const void *p, size_t n)
     return h;
 }
 
+static uint32_t fold(uint64_t h)
+{
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+/* The component hashes of o (equal fields give equal hashes; see eq_by). */
+static void obs_hash(obs *o)
+{
+    const uint64_t seed = 0xcbf29ce484222325ULL;
+    o->h_group = fold(mix(mix(seed, &o->group_family, 1), o->group, 16));
+    uint64_t pf = mix(mix(seed, &o->proto, 2), &o->local.family, 1);
+    o->h_sock = fold(mix(mix(pf, o->local.ip, 16), &o->local.port, 2));
+    o->h_seen = fold(mix(mix(seed, o->seen.ip, 16), &o->seen.port, 2));
+    o->h_key = fold(mix(mix(pf, &o->eligible, 1), &o->local.port, 2));
+}
+
+static uint64_t comb(uint64_t h, uint64_t x)
+{
+    h = (h ^ x) * 0x9e3779b97f4a7c15ULL;
+    return h ^ (h >> 29);
+}
+
 static uint64_t hash_by(const obs *o, unsigned what)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
     if (what & K_GROUP)
-        h = mix(mix(h, &o->group_family, 1), o->group, 16);
-    if (what & (K_SOCKET | K_KEY | K_FP))
-        h = mix(mix(h, &o->proto, 2), &o->local.family, 1);
+        h = comb(h, o->h_group);
     if (what & K_SOCKET)
-        h = mix(mix(h, o->local.ip, 16), &o->local.port, 2);
+        h = comb(h, o->h_sock);
     if (what & (K_SEEN | K_KEY))
-        h = mix(mix(h, o->seen.ip, 16), &o->seen.port, 2);
-    if (what & (K_KEY | K_FP))
-        h = mix(h, &o->eligible, 1);
+        h = comb(h, o->h_seen);
     if (what & K_KEY)
-        h = mix(h, &o->local.port, 2);
+        h = comb(h, o->h_key);
+    if (what & K_FP)
+        h = comb(h, (uint64_t)o->proto | (uint64_t)o->local.family << 16 |
+                        (uint64_t)o->eligible << 24);
     return h ^ (h >> 32);
 }
 
@@ -379,6 +407,15 @@ static int agg_before(const flare_addrmgr *m, const agg *a, const agg *b)
     return x->seen.port != y->seen.port ? x->seen.port < y->seen.port : x->proto < y->proto;
 }
 
+/* agg_before, ties in creation order (first observation): the order a
+ * stable sort of the aggregates as aggregate() makes them gives. */
+static int agg_order(const flare_addrmgr *m, const agg *a, const agg *b)
+{
+    if (agg_before(m, a, b))
+        return 1;
+    return !agg_before(m, b, a) && a->rep < b->rep;
+}
+
 /* Expires, aggregates eligible observations, marks the confirmed ones and
  * sorts m->agg into output order. */
 static void build(flare_addrmgr *m, flare_tstamp now, nat_votes *v)
@@ -400,7 +437,7 @@ static void build(flare_addrmgr *m, flare_tstamp now, nat_votes *v)
     for (size_t i = 1; i < m->nagg; i++) {
         agg a = m->agg[i];
         size_t j = i;
-        for (; j > 0 && agg_before(m, &a, &m->agg[j - 1]); j--)
+        for (; j > 0 && agg_order(m, &a, &m->agg[j - 1]); j--)
             m->agg[j] = m->agg[j - 1];
         m->agg[j] = a;
     }
@@ -671,6 +708,37 @@ static int check_report(const flare_addrmgr *m, const flare_ipaddr *observer_ip,
     return 0;
 }
 
+/* An open connection's observer reports what it reported before: only
+ * its time changes. */
+static int is_repeat(const obs *old, const obs *o)
+{
+    return old->active && o->last >= old->last && old->eligible == o->eligible &&
+           same_group(old, o) && flare_ipaddr_equal(&old->seen, &o->seen);
+}
+
+/* Applies a repeat to the built state: the counts and votes stay, the
+ * aggregate it belongs to may move up for being seen more recently. */
+static void apply_repeat(flare_addrmgr *m, size_t i, flare_tstamp now)
+{
+    obs *o = &m->obs[i];
+    o->last = now;
+    if (!o->eligible)
+        return; /* only eligible observations are aggregated by build() */
+    for (size_t k = 0; k < m->nagg; k++) {
+        if (!same_key(&m->obs[m->agg[k].rep], o))
+            continue;
+        if (m->agg[k].last >= now)
+            return;
+        agg a = m->agg[k];
+        a.last = now;
+        size_t j = k;
+        for (; j > 0 && agg_order(m, &a, &m->agg[j - 1]); j--)
+            m->agg[j] = m->agg[j - 1];
+        m->agg[j] = a;
+        return;
+    }
+}
+
 int flare_addrmgr_observe(flare_addrmgr *m, const flare_peerid *observer,
                           const flare_ipaddr *observer_ip, const flare_multiaddr *local,
                           int outbound, const flare_multiaddr *observed, flare_tstamp now)
@@ -685,11 +753,17 @@ int flare_addrmgr_observe(flare_addrmgr *m, const flare_peerid *observer,
     o.observer = *observer;
     o.active = 1;
     o.last = now;
+    obs_hash(&o);
     expire(m, now);
     size_t i = 0;
-    while (i < m->nobs &&
-           !(flare_peerid_equal(&m->obs[i].observer, observer) && same_socket(&m->obs[i], &o)))
+    while (i < m->nobs && !(m->obs[i].h_sock == o.h_sock && same_socket(&m->obs[i], &o) &&
+                            flare_peerid_equal(&m->obs[i].observer, observer)))
         i++;
+    if (i < m->nobs && m->built && now < m->built_until && is_repeat(&m->obs[i], &o)) {
+        apply_repeat(m, i, now);
+        refresh(m, now);
+        return 0;
+    }
     if (i == m->nobs) {
         /* Full (or no memory to grow): make room as at the bound. */
         if (m->nobs == m->cap && (m->cap == m->s.max_observations || grow(m) < 0))

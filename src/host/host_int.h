@@ -421,6 +421,10 @@ size_t flare__peerstore_addrs(struct flare__peerstore *ps, const flare_peerid *p
 /* The same, but only the certified ones when the peer has any live. */
 size_t flare__peerstore_addrs_certified(struct flare__peerstore *ps, const flare_peerid *peer,
                                         flare_tstamp now, flare_multiaddr *out, size_t cap);
+/* A hint that the addresses of these peers are about to be read (a DHT
+ * answer lists 20): their entries are fetched into the cache together
+ * rather than one cache miss after another. Changes nothing. */
+void flare__peerstore_prefetch(struct flare__peerstore *ps, const flare_peerid *ids, size_t n);
 /* The addresses of a verified signed peer record (RFC 0003) of peer,
  * stored as certified: they replace those of an older record; a record
  * older than the newest seen is refused (FLARE_ERR_EXISTS). Unsigned

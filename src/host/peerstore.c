@@ -13,11 +13,15 @@
  * entry costs ~200 bytes plus its data, not the ~8 KB of fixed-size records.
  * Every list is capped so that a peer cannot make us grow without bound.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "core/mem.h"
 #include "host/host_int.h"
 
+/* A peer's addresses live in one block of records, each padded to 8 bytes,
+ * so that answering with them (every DHT answer lists 20 peers) reads one
+ * allocation per peer instead of one per address. */
 typedef struct ps_addr {
     flare_tstamp expires;
     uint16_t len;
@@ -26,24 +30,29 @@ typedef struct ps_addr {
     uint8_t bytes[];   /* binary multiaddr */
 } ps_addr;
 
+#define ADDR_HEAD offsetof(ps_addr, bytes)
+
 typedef struct ps_key {
     flare_key_type type;
     uint16_t len;
     uint8_t data[];
 } ps_key;
 
+/* The fields a lookup and an address list read come first (one or two
+ * cache lines per peer). */
 typedef struct ps_entry {
-    struct ps_entry *next;          /* hash chain */
+    struct ps_entry *next; /* hash chain */
+    uint8_t *abuf;         /* naddrs records, abytes bytes in all */
+    uint16_t abytes;
+    uint8_t naddrs, nprotocols;
+    flare_peerid id;
     struct ps_entry *newer, *older; /* LRU list, unpinned entries only */
     uint32_t nconns;                /* open connections: pinned while > 0 */
     uint8_t has_record;             /* record_seq is the newest signed record seen */
     uint64_t record_seq;
-    uint8_t naddrs, nprotocols;
-    ps_addr **addrs;
     char **protocols;
     ps_key *key;
     char *agent, *proto_version;
-    flare_peerid id;
 } ps_entry;
 
 struct flare__peerstore {
@@ -56,14 +65,25 @@ struct flare__peerstore {
 
 #define MIN_BUCKETS 64
 
+/* A word at a time: every peer of every DHT answer is looked up, and a
+ * byte-wise hash of its ~38 bytes showed in profiles. All of the ID is
+ * hashed: IDs learnt from other peers' answers can be any bytes. */
 static uint64_t hash_id(const flare_peerid *id)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < id->len; i++) {
-        h ^= id->bytes[i];
-        h *= 1099511628211ULL;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ id->len;
+    size_t n = id->len, off = 0;
+    for (; off + 8 <= n; off += 8) {
+        uint64_t w;
+        memcpy(&w, id->bytes + off, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
     }
-    return h;
+    if (off < n) {
+        uint64_t w = 0;
+        memcpy(&w, id->bytes + off, n - off);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+    }
+    return h ^ (h >> 29);
 }
 
 static size_t bucket_of(const struct flare__peerstore *ps, const flare_peerid *id)
@@ -135,9 +155,7 @@ static void free_protocols(struct flare__peerstore *ps, ps_entry *e)
 static void entry_free(struct flare__peerstore *ps, ps_entry *e)
 {
     free_protocols(ps, e);
-    for (size_t i = 0; i < e->naddrs; i++)
-        flare__free(ps->mem, e->addrs[i]);
-    flare__free(ps->mem, e->addrs);
+    flare__free(ps->mem, e->abuf);
     flare__free(ps->mem, e->key);
     flare__free(ps->mem, e->agent);
     flare__free(ps->mem, e->proto_version);
@@ -279,18 +297,67 @@ int flare__peerstore_has(const struct flare__peerstore *ps, const flare_peerid *
 
 /* ---- records --------------------------------------------------------------------- */
 
-static ps_addr *addr_new(struct flare__peerstore *ps, const flare_multiaddr *ma,
-                         flare_tstamp expires)
+static size_t addr_size(size_t len)
 {
-    ps_addr *a = flare__malloc(ps->mem, sizeof(*a) + ma->len);
-    if (!a)
-        return NULL;
-    a->expires = expires;
-    a->len = ma->len;
-    a->worked = 0;
-    a->certified = 0;
-    memcpy(a->bytes, ma->bytes, ma->len);
-    return a;
+    return (ADDR_HEAD + len + 7) & ~(size_t)7;
+}
+
+static ps_addr *addr_at(const ps_entry *e, size_t off)
+{
+    return (ps_addr *)(void *)(e->abuf + off);
+}
+
+/* e's addresses in their stored order: first_addr, then next_addr until NULL. */
+static ps_addr *first_addr(const ps_entry *e)
+{
+    return e->abytes ? addr_at(e, 0) : NULL;
+}
+
+static ps_addr *next_addr(const ps_entry *e, const ps_addr *a)
+{
+    size_t off = (size_t)((const uint8_t *)a - e->abuf) + addr_size(a->len);
+    return off < e->abytes ? addr_at(e, off) : NULL;
+}
+
+/* A record built on the stack before it joins the block. */
+typedef union addr_tmp {
+    ps_addr a;
+    uint8_t raw[ADDR_HEAD + FLARE_MULTIADDR_MAX + 8];
+} addr_tmp;
+
+/* Replaces e's addresses with list (records anywhere, e.g. in the old
+ * block), in that order. On failure e is unchanged. */
+static int set_addrs(struct flare__peerstore *ps, ps_entry *e, const ps_addr *const *list, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += addr_size(list[i]->len);
+    uint8_t *nb = NULL;
+    if (total) {
+        nb = flare__malloc(ps->mem, total);
+        if (!nb)
+            return FLARE_ERR_NOMEM;
+    }
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t sz = addr_size(list[i]->len);
+        memcpy(nb + off, list[i], ADDR_HEAD + list[i]->len);
+        off += sz;
+    }
+    flare__free(ps->mem, e->abuf);
+    e->abuf = nb;
+    e->abytes = (uint16_t)total;
+    e->naddrs = (uint8_t)n;
+    return 0;
+}
+
+/* e's addresses as a list of pointers into its block. */
+static size_t addr_list(const ps_entry *e, const ps_addr **list)
+{
+    size_t n = 0;
+    for (const ps_addr *a = first_addr(e); a; a = next_addr(e, a))
+        list[n++] = a;
+    return n;
 }
 
 static int addr_equal(const ps_addr *a, const flare_multiaddr *ma)
@@ -313,45 +380,40 @@ static int entry_add_addr(struct flare__peerstore *ps, ps_entry *e, const flare_
                           flare_tstamp expires, int certified)
 {
     flare_multiaddr bare = bare_addr(&e->id, ma);
-    for (size_t i = 0; i < e->naddrs; i++) {
-        if (addr_equal(e->addrs[i], &bare)) {
-            if (expires > e->addrs[i]->expires)
-                e->addrs[i]->expires = expires;
-            e->addrs[i]->certified |= (uint8_t)certified;
+    for (ps_addr *a = first_addr(e); a; a = next_addr(e, a)) {
+        if (addr_equal(a, &bare)) {
+            if (expires > a->expires)
+                a->expires = expires;
+            a->certified |= (uint8_t)certified;
             return 0;
         }
     }
-    ps_addr *a = addr_new(ps, &bare, expires);
-    if (!a)
-        return FLARE_ERR_NOMEM;
-    a->certified = (uint8_t)certified;
-    if (e->naddrs >= FLARE_PEER_MAX_ADDRS) {
+    addr_tmp t;
+    t.a.expires = expires;
+    t.a.len = bare.len;
+    t.a.worked = 0;
+    t.a.certified = (uint8_t)certified;
+    memcpy(t.a.bytes, bare.bytes, bare.len);
+    const ps_addr *list[FLARE_PEER_MAX_ADDRS + 1];
+    size_t n = addr_list(e, list);
+    if (n >= FLARE_PEER_MAX_ADDRS) {
         /* Replace the one that expires first, an unsigned one before any
          * certified one: gossip about a peer cannot push out its own record. */
-        size_t victim = e->naddrs;
-        for (size_t i = 0; i < e->naddrs; i++) {
-            const ps_addr *c = e->addrs[i];
-            if (victim == e->naddrs || (c->certified < e->addrs[victim]->certified ||
-                                        (c->certified == e->addrs[victim]->certified &&
-                                         c->expires < e->addrs[victim]->expires)))
+        size_t victim = n;
+        for (size_t i = 0; i < n; i++) {
+            const ps_addr *c = list[i];
+            if (victim == n ||
+                (c->certified < list[victim]->certified ||
+                 (c->certified == list[victim]->certified && c->expires < list[victim]->expires)))
                 victim = i;
         }
-        if (e->addrs[victim]->certified && !certified) {
-            flare__free(ps->mem, a);
+        if (list[victim]->certified && !certified)
             return 0;
-        }
-        flare__free(ps->mem, e->addrs[victim]);
-        e->addrs[victim] = a;
-        return 0;
+        list[victim] = &t.a;
+    } else {
+        list[n++] = &t.a;
     }
-    ps_addr **na = flare__realloc(ps->mem, e->addrs, (e->naddrs + 1u) * sizeof(*na));
-    if (!na) {
-        flare__free(ps->mem, a);
-        return FLARE_ERR_NOMEM;
-    }
-    e->addrs = na;
-    e->addrs[e->naddrs++] = a;
-    return 0;
+    return set_addrs(ps, e, list, n);
 }
 
 int flare__peerstore_add_addr(struct flare__peerstore *ps, const flare_peerid *peer,
@@ -372,20 +434,23 @@ int flare__peerstore_add_record(struct flare__peerstore *ps, const flare_peerid 
     if (e->has_record && seq < e->record_seq)
         return FLARE_ERR_EXISTS;
     /* The newer record replaces the older one: the addresses it no longer
-     * lists were withdrawn by the peer itself (e.g. a lost reservation). */
-    for (size_t i = 0; i < e->naddrs;) {
-        int keep = !e->addrs[i]->certified;
+     * lists were withdrawn by the peer itself (e.g. a lost reservation).
+     * The last address takes a removed one's place. */
+    const ps_addr *list[FLARE_PEER_MAX_ADDRS];
+    size_t na = addr_list(e, list), before = na;
+    for (size_t i = 0; i < na;) {
+        int keep = !list[i]->certified;
         for (size_t j = 0; j < n && !keep; j++) {
             flare_multiaddr b = bare_addr(peer, &addrs[j]);
-            keep = addr_equal(e->addrs[i], &b);
+            keep = addr_equal(list[i], &b);
         }
-        if (keep) {
+        if (keep)
             i++;
-            continue;
-        }
-        flare__free(ps->mem, e->addrs[i]);
-        e->addrs[i] = e->addrs[--e->naddrs];
+        else
+            list[i] = list[--na];
     }
+    if (na != before && (rv = set_addrs(ps, e, list, na)) != 0)
+        return rv;
     e->has_record = 1;
     e->record_seq = seq;
     for (size_t j = 0; j < n; j++)
@@ -478,9 +543,9 @@ static ps_addr *find_addr(struct flare__peerstore *ps, const flare_peerid *peer,
     if (!e)
         return NULL;
     flare_multiaddr bare = bare_addr(peer, ma);
-    for (size_t i = 0; i < e->naddrs; i++)
-        if (addr_equal(e->addrs[i], &bare))
-            return e->addrs[i];
+    for (ps_addr *a = first_addr(e); a; a = next_addr(e, a))
+        if (addr_equal(a, &bare))
+            return a;
     return NULL;
 }
 
@@ -506,8 +571,7 @@ static size_t entry_addrs(const ps_entry *e, flare_tstamp now, flare_multiaddr *
 {
     size_t n = 0;
     for (int pass = 1; e && pass >= 0 && !(pass == 0 && only_certified && n); pass--) {
-        for (size_t i = 0; i < e->naddrs && n < cap; i++) {
-            const ps_addr *a = e->addrs[i];
+        for (const ps_addr *a = first_addr(e); a && n < cap; a = next_addr(e, a)) {
             if (a->expires > now && a->certified == pass) {
                 out[n].len = a->len;
                 memcpy(out[n].bytes, a->bytes, a->len);
@@ -555,6 +619,36 @@ size_t flare__peerstore_addrs_certified(struct flare__peerstore *ps, const flare
                                         flare_tstamp now, flare_multiaddr *out, size_t cap)
 {
     return entry_addrs(lookup(ps, peer), now, out, cap, 1);
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
+
+/* Three rounds over the IDs (bucket slots, entries, address blocks), each
+ * starting all its loads before any is waited for. */
+void flare__peerstore_prefetch(struct flare__peerstore *ps, const flare_peerid *ids, size_t n)
+{
+    size_t b[32];
+    n = n < 32 ? n : 32;
+    for (size_t i = 0; i < n; i++) {
+        b[i] = bucket_of(ps, &ids[i]);
+        PREFETCH(&ps->buckets[b[i]]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const ps_entry *e = ps->buckets[b[i]];
+        if (e) {
+            PREFETCH(e);
+            PREFETCH((const uint8_t *)e + 64);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const ps_entry *e = lookup(ps, &ids[i]);
+        if (e && e->abuf)
+            PREFETCH(e->abuf);
+    }
 }
 
 int flare__peerstore_supports(struct flare__peerstore *ps, const flare_peerid *peer,

@@ -125,6 +125,7 @@ static void add_closer(kad_t *k, answer *a, const flare_peerid *asker, const fla
     flare_peerid ids[FLARE__KAD_MAX_PEERS + 1];
     size_t want = k->cfg.k < FLARE__KAD_MAX_PEERS ? k->cfg.k : FLARE__KAD_MAX_PEERS;
     size_t n = flare__kad_rt_closest(&k->rt, &target, ids, want + 1);
+    flare__peerstore_prefetch(k->h->peerstore, ids, n);
     for (size_t i = 0; i < n && a->m.ncloser < want; i++)
         if (!flare_peerid_equal(&ids[i], asker) &&
             !(a->m.ncloser && flare_peerid_equal(&ids[i], &a->ids[0])))

@@ -512,7 +512,9 @@ static void rs_conn_closed(flare_host *h, void *state, flare_conn *c)
     relay_srv *rs = state;
     if (!rs || c->limited || !c->opened_reported)
         return;
-    for (flare_conn *o = h->conns; o; o = o->next)
+    /* The by-peer index, not every connection: each close would cost a
+     * walk of all of a busy relay's connections. */
+    for (flare_conn *o = flare__conn_peer_first(h, &c->peer); o; o = flare__conn_peer_next(h, o))
         if (o != c && !o->close_pending && !o->limited && flare_peerid_equal(&o->peer, &c->peer))
             return; /* another connection still carries the reservation */
     flare_relay_server_peer_disconnected(rs->core, &c->peer);

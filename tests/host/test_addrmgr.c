@@ -586,6 +586,62 @@ static void test_bad_settings(void **state)
     flare_addrmgr_del(NULL);
 }
 
+/* A repeated observation (same observer, socket and address, connection
+ * still open) updates the built state in place. It must leave exactly what
+ * a rebuild gives: b sees the same reports, each after a close of the same
+ * observer's connection, which forces the rebuild. Addresses tie in groups
+ * and confirmation, so their order rests on which was seen last. */
+static void test_repeat_same_as_rebuild(void **state)
+{
+    (void)state;
+    static const char *const seen[] = {"/ip4/1.2.3.4/tcp/4001", "/ip4/5.6.7.8/tcp/4001",
+                                       "/ip4/9.9.9.9/tcp/4001", "/ip4/1.2.3.4/tcp/5001"};
+    static const char *const eph[] = {"/ip4/192.168.1.5/tcp/50000", "/ip4/192.168.1.5/tcp/50001"};
+    for (unsigned run = 0; run < 4; run++) {
+        flare_addrmgr *a = mgr(2, run & 1 ? 6 : 0, 0), *b = mgr(2, run & 1 ? 6 : 0, 0);
+        unsigned rnd = 12345 + run;
+        flare_tstamp now = S;
+        for (unsigned step = 0; step < 400; step++) {
+            rnd = rnd * 1103515245u + 12345u;
+            unsigned r = rnd >> 8, who = r % 8, what = (r >> 3) % 4, kind = (r >> 5) % 8;
+            now += (flare_tstamp)((r >> 8) % 3) * S; /* equal times happen too */
+            char oip[32];
+            snprintf(oip, sizeof(oip), "%u.%u.1.1", 20 + who, run < 2 ? who : who / 2);
+            /* Each observer keeps to one address most of the time. */
+            const char *o = seen[kind < 6 ? who % 4 : what];
+            flare_peerid p = flare_test_pid(who);
+            flare_multiaddr local =
+                flare_test_ma(kind == 7 ? eph[who % 2] : "/ip4/192.168.1.5/tcp/4001");
+            if (kind == 6) {
+                flare_addrmgr_conn_closed(a, &p, &local, now);
+                flare_addrmgr_conn_closed(b, &p, &local, now);
+            } else {
+                flare_ipaddr ipa = ip(oip);
+                flare_multiaddr om = flare_test_ma(o);
+                int ra = flare_addrmgr_observe(a, &p, &ipa, &local, kind == 7, &om, now);
+                flare_addrmgr_conn_closed(b, &p, &local, now);
+                int rb = flare_addrmgr_observe(b, &p, &ipa, &local, kind == 7, &om, now);
+                assert_int_equal(ra, rb);
+            }
+            flare_addrmgr_entry ea[16], eb[16];
+            int na = flare_addrmgr_entries(a, now, ea, 16),
+                nb = flare_addrmgr_entries(b, now, eb, 16);
+            assert_int_equal(na, nb);
+            for (int i = 0; i < na; i++) {
+                assert_true(flare_multiaddr_equal(&ea[i].addr, &eb[i].addr));
+                assert_int_equal(ea[i].observers, eb[i].observers);
+                assert_int_equal(ea[i].confirmed, eb[i].confirmed);
+                assert_true(ea[i].last_seen == eb[i].last_seen);
+            }
+            assert_true(flare_addrmgr_version(a) == flare_addrmgr_version(b));
+            assert_int_equal(flare_addrmgr_nat_type(a, now, 4, FLARE_MA_TCP),
+                             flare_addrmgr_nat_type(b, now, 4, FLARE_MA_TCP));
+        }
+        flare_addrmgr_del(a);
+        flare_addrmgr_del(b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -603,6 +659,7 @@ int main(void)
         cmocka_unit_test(test_nomem),
         cmocka_unit_test(test_growth),
         cmocka_unit_test(test_bad_settings),
+        cmocka_unit_test(test_repeat_same_as_rebuild),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -330,13 +330,191 @@ static void test_certified(void **state)
     flare__peerstore_del(ps);
 }
 
+/* ---- the address block against a model of the rules ---------------------------------- */
+
+/* The rules as plainly as they can be written: what a peer's address list
+ * must hold, in which order, after each change. */
+typedef struct model_addr {
+    flare_multiaddr ma;
+    flare_tstamp expires;
+    int certified, worked;
+} model_addr;
+
+typedef struct model {
+    model_addr a[FLARE_PEER_MAX_ADDRS];
+    size_t n;
+    int has_record;
+    uint64_t seq;
+} model;
+
+static void model_add(model *m, const flare_multiaddr *ma, flare_tstamp exp, int cert)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        if (flare_multiaddr_equal(&m->a[i].ma, ma)) {
+            if (exp > m->a[i].expires)
+                m->a[i].expires = exp;
+            m->a[i].certified |= cert;
+            return;
+        }
+    }
+    model_addr na = {.ma = *ma, .expires = exp, .certified = cert};
+    if (m->n < FLARE_PEER_MAX_ADDRS) {
+        m->a[m->n++] = na;
+        return;
+    }
+    size_t v = 0; /* uncertified first, then the one expiring first; first of equals */
+    for (size_t i = 1; i < m->n; i++)
+        if (m->a[i].certified < m->a[v].certified ||
+            (m->a[i].certified == m->a[v].certified && m->a[i].expires < m->a[v].expires))
+            v = i;
+    if (!m->a[v].certified || cert)
+        m->a[v] = na;
+}
+
+static int model_record(model *m, uint64_t seq, const flare_multiaddr *l, size_t n,
+                        flare_tstamp exp)
+{
+    if (m->has_record && seq < m->seq)
+        return FLARE_ERR_EXISTS;
+    for (size_t i = 0; i < m->n;) {
+        int keep = !m->a[i].certified;
+        for (size_t j = 0; j < n && !keep; j++)
+            keep = flare_multiaddr_equal(&m->a[i].ma, &l[j]);
+        if (keep)
+            i++;
+        else
+            m->a[i] = m->a[--m->n]; /* the last takes its place */
+    }
+    m->has_record = 1;
+    m->seq = seq;
+    for (size_t j = 0; j < n; j++)
+        model_add(m, &l[j], exp, 1);
+    return 0;
+}
+
+static size_t model_addrs(const model *m, flare_tstamp now, flare_multiaddr *out, size_t cap,
+                          int only_cert)
+{
+    size_t n = 0;
+    for (int pass = 1; pass >= 0 && !(pass == 0 && only_cert && n); pass--)
+        for (size_t i = 0; i < m->n && n < cap; i++)
+            if (m->a[i].expires > now && m->a[i].certified == pass)
+                out[n++] = m->a[i].ma;
+    return n;
+}
+
+/* Addresses of mixed lengths (the block pads each record) come and go by
+ * gossip and by records; after every change each list equals the model's,
+ * in order. */
+static void test_addr_block_model(void **state)
+{
+    (void)state;
+    flare_test_heap cnt = {0};
+    flare_mem mem = flare_test_heap_mem(&cnt);
+    struct flare__peerstore *ps = flare__peerstore_new(&mem);
+    flare_multiaddr pool[24];
+    for (unsigned i = 0; i < 24; i++) {
+        char s[128];
+        if (i % 3 == 0)
+            snprintf(s, sizeof(s), "/ip4/10.0.0.%u/tcp/%u", i, 4000 + i);
+        else if (i % 3 == 1)
+            snprintf(s, sizeof(s), "/ip6/2001:db8::%x/udp/%u/quic-v1", i, 4000 + i);
+        else
+            snprintf(s, sizeof(s), "/dns4/host%u.example.com/tcp/%u/ws", i, 443 + i);
+        assert_int_equal(flare_multiaddr_parse(&pool[i], s), 0);
+    }
+    for (unsigned peer = 0; peer < 4; peer++) {
+        flare_peerid p = flare_test_pid(100 + peer);
+        model m = {0};
+        unsigned rnd = 777 + peer;
+        flare_tstamp now = 0;
+        uint64_t seq = 1;
+        for (unsigned step = 0; step < 600; step++) {
+            rnd = rnd * 1103515245u + 12345u;
+            unsigned r = rnd >> 8;
+            now += (flare_tstamp)(r % 4) * S;
+            flare_tstamp exp = now + (flare_tstamp)(1 + (r >> 2) % 40) * S;
+            if ((r >> 8) % 8 == 0) {
+                flare_multiaddr l[4];
+                size_t n = (r >> 11) % 5;
+                for (size_t j = 0; j < n; j++)
+                    l[j] = pool[(r >> (14 + 2 * j)) % 24];
+                uint64_t s2 = (r >> 12) % 4 == 0 ? seq - 1 : seq++;
+                assert_int_equal(flare__peerstore_add_record(ps, &p, s2, l, n, exp),
+                                 model_record(&m, s2, l, n, exp));
+            } else {
+                const flare_multiaddr *x = &pool[(r >> 11) % 24];
+                assert_int_equal(flare__peerstore_add_addr(ps, &p, x, exp), 0);
+                model_add(&m, x, exp, 0);
+            }
+            if ((r >> 16) % 5 == 0 && m.n) {
+                size_t w = (r >> 19) % m.n;
+                flare__peerstore_addr_worked(ps, &p, &m.a[w].ma);
+                m.a[w].worked = 1;
+            }
+            flare_multiaddr got[FLARE_PEER_MAX_ADDRS], want[FLARE_PEER_MAX_ADDRS];
+            for (int only = 0; only < 2; only++) {
+                for (size_t cap = 8; cap <= FLARE_PEER_MAX_ADDRS; cap += 8) {
+                    size_t ng = only ? flare__peerstore_addrs_certified(ps, &p, now, got, cap)
+                                     : flare__peerstore_addrs(ps, &p, now, got, cap);
+                    size_t nw = model_addrs(&m, now, want, cap, only);
+                    assert_int_equal(ng, nw);
+                    for (size_t i = 0; i < ng; i++)
+                        assert_true(flare_multiaddr_equal(&got[i], &want[i]));
+                }
+            }
+            for (size_t i = 0; i < m.n; i++)
+                assert_int_equal(flare__peerstore_addr_has_worked(ps, &p, &m.a[i].ma),
+                                 m.a[i].worked);
+        }
+    }
+    flare__peerstore_del(ps);
+    assert_int_equal(cnt.blocks, 0);
+}
+
+/* Peer IDs that differ only in their first, middle or last bytes, or in
+ * length, are all told apart. */
+static void test_id_hash(void **state)
+{
+    (void)state;
+    struct flare__peerstore *ps = flare__peerstore_new(NULL);
+    flare__peerstore_set_max_peers(ps, 10000);
+    flare_multiaddr a = addr_of(1);
+    for (unsigned i = 0; i < 3000; i++) {
+        uint8_t b[34] = {0x12, 0x20};
+        size_t len = 34;
+        if (i % 3 == 0)
+            b[2 + i % 4] = (uint8_t)(i / 3 + 1), b[6] = (uint8_t)(i >> 8);
+        else if (i % 3 == 1)
+            b[33] = (uint8_t)i, b[32] = (uint8_t)(i >> 8), b[31] = 1;
+        else
+            b[17] = (uint8_t)i, b[18] = (uint8_t)(i >> 8), b[19] = 2;
+        flare_peerid p;
+        memcpy(p.bytes, b, len);
+        p.len = (uint8_t)len;
+        flare_multiaddr x = addr_of(i + 2);
+        assert_int_equal(flare__peerstore_add_addr(ps, &p, &x, FLARE_TSTAMP_NEVER), 0);
+    }
+    /* Short IDs (identity multihashes of small keys). */
+    for (unsigned len = 3; len < 20; len++) {
+        flare_peerid p = {.len = (uint8_t)len};
+        memset(p.bytes, 0, sizeof(p.bytes));
+        p.bytes[0] = 0;
+        p.bytes[1] = (uint8_t)(len - 2);
+        assert_int_equal(flare__peerstore_add_addr(ps, &p, &a, FLARE_TSTAMP_NEVER), 0);
+    }
+    assert_int_equal(flare__peerstore_count(ps), 3000 + 17);
+    flare__peerstore_del(ps);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_many_peers),    cmocka_unit_test(test_default_cap_evicts),
         cmocka_unit_test(test_lru_order),     cmocka_unit_test(test_connected_kept),
         cmocka_unit_test(test_records),       cmocka_unit_test(test_certified),
-        cmocka_unit_test(test_alloc_failure),
+        cmocka_unit_test(test_alloc_failure), cmocka_unit_test(test_addr_block_model),
+        cmocka_unit_test(test_id_hash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
