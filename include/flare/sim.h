@@ -43,7 +43,9 @@
  *  - Randomness: each host's io->random, each NAT's port choice and the links'
  *    loss/jitter use separate PRNG streams derived from the seed.
  *
- * Not thread-safe. Everything is freed by flare_sim_del.
+ * Not thread-safe: one thread calls the API (flare_sim_set_threads makes the
+ * simulation run its partitions on threads of its own inside the run
+ * calls). Everything is freed by flare_sim_del.
  */
 #ifndef FLARE_SIM_H
 #define FLARE_SIM_H
@@ -99,6 +101,38 @@ uint64_t flare_sim_events(const flare_sim *sim);
 /* Dials that get no answer fail with FLARE_ERR_TIMEOUT after this (default
  * 5 s); SYNs are retransmitted 1 s, 3 s, 7 s, ... after the first. */
 void flare_sim_set_syn_timeout(flare_sim *sim, flare_tstamp timeout);
+
+/* --- parallel runs (src/io/sim_par.c) ------------------------------------- */
+
+/* Splits the simulation into n partitions, each run by a thread of its own
+ * (n 1..64; 1 is the default, a single event queue). Call it right after
+ * flare_sim_new, before any host or NAT exists. NAT boxes belong to the
+ * first partition, hosts are dealt round-robin. Time advances in windows as
+ * long as the lookahead (flare_sim_lookahead) is above 0; in each window
+ * the partitions run in parallel, and packets between them are handed over
+ * at its end in a fixed order: a run depends on the seed and on n, never on
+ * thread timing, but differs from the run with another n (ties at equal
+ * times break differently). With a lookahead of 0 or a trace callback the
+ * partitions run one after the other. Everything a host's callbacks do must
+ * stay on that host (its own flare_host and data): callbacks of hosts of
+ * different partitions run at the same time; the flare_mem hooks must be
+ * thread-safe. Between runs (flare_sim_run_*) nothing runs, and topology
+ * changes (new hosts, NATs, addresses, links) are allowed as before.
+ * Returns 0, FLARE_ERR_INVALID_ARG (n out of range, or nodes exist) or
+ * FLARE_ERR_NOMEM. */
+int flare_sim_set_threads(flare_sim *sim, unsigned n);
+/* Returns the number of partitions (1 unless flare_sim_set_threads). */
+unsigned flare_sim_threads(const flare_sim *sim);
+/* Returns the lookahead of a partitioned simulation: the shortest delay
+ * (sender's link + receiver's link) of a packet between nodes of different
+ * partitions on one LAN; 0 if such a link is rate-limited (the partitions
+ * then run serially); FLARE_TSTAMP_NEVER when unpartitioned or no LAN joins
+ * two partitions. */
+flare_tstamp flare_sim_lookahead(flare_sim *sim);
+/* Called on the caller's thread after every parallel window, while no
+ * event runs (e.g. to sample counters the hooks keep per thread). */
+typedef void (*flare_sim_window_cb)(void *user);
+void flare_sim_set_window_cb(flare_sim *sim, flare_sim_window_cb cb, void *user);
 
 /* --- topology ------------------------------------------------------------ */
 
