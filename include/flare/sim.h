@@ -43,7 +43,7 @@
  *  - Randomness: each host's io->random, each NAT's port choice and the links'
  *    loss/jitter use separate PRNG streams derived from the seed.
  *
- * Not thread-safe: one thread calls the API (flare_sim_set_threads makes the
+ * Not thread-safe: one thread calls the API (flare_sim_set_partitions makes the
  * simulation run its partitions on threads of its own inside the run
  * calls). Everything is freed by flare_sim_del.
  */
@@ -104,25 +104,29 @@ void flare_sim_set_syn_timeout(flare_sim *sim, flare_tstamp timeout);
 
 /* --- parallel runs (src/io/sim_par.c) ------------------------------------- */
 
-/* Splits the simulation into n partitions, each run by a thread of its own
- * (n 1..64; 1 is the default, a single event queue). Call it right after
+/* Splits the simulation into n partitions (1..64; 1 is the default, a
+ * single event queue), run by threads (1..n, 0 = n; the caller's thread is
+ * one of them: threads - 1 are started). Call it right after
  * flare_sim_new, before any host or NAT exists. NAT boxes belong to the
- * first partition, hosts are dealt round-robin. Time advances in windows as
- * long as the lookahead (flare_sim_lookahead) is above 0; in each window
- * the partitions run in parallel, and packets between them are handed over
- * at its end in a fixed order: a run depends on the seed and on n, never on
- * thread timing, but differs from the run with another n (ties at equal
+ * first partition, a host to the least loaded one (a NAT counts as half a
+ * host). Time advances in windows as long as the lookahead
+ * (flare_sim_lookahead) is above 0; in each window the partitions run in
+ * parallel, a thread taking the next partition with work until none is
+ * left (more partitions than threads even out the windows' work), and
+ * packets between partitions are handed over at the window's end in a
+ * fixed order: a run depends on the seed and on n, never on the threads or
+ * their timing, but differs from the run with another n (ties at equal
  * times break differently). With a lookahead of 0 or a trace callback the
- * partitions run one after the other. Everything a host's callbacks do must
- * stay on that host (its own flare_host and data): callbacks of hosts of
- * different partitions run at the same time; the flare_mem hooks must be
- * thread-safe. Between runs (flare_sim_run_*) nothing runs, and topology
- * changes (new hosts, NATs, addresses, links) are allowed as before.
- * Returns 0, FLARE_ERR_INVALID_ARG (n out of range, or nodes exist) or
- * FLARE_ERR_NOMEM. */
-int flare_sim_set_threads(flare_sim *sim, unsigned n);
-/* Returns the number of partitions (1 unless flare_sim_set_threads). */
-unsigned flare_sim_threads(const flare_sim *sim);
+ * partitions run one after the other. Everything a host's callbacks do
+ * must stay on that host (its own flare_host and data): callbacks of hosts
+ * of different partitions run at the same time; the flare_mem hooks must
+ * be thread-safe. Between runs (flare_sim_run_*) nothing runs, and
+ * topology changes (new hosts, NATs, addresses, links) are allowed as
+ * before. Returns 0, FLARE_ERR_INVALID_ARG (n or threads out of range, or
+ * nodes exist) or FLARE_ERR_NOMEM. */
+int flare_sim_set_partitions(flare_sim *sim, unsigned n, unsigned threads);
+/* Returns the number of partitions (1 unless flare_sim_set_partitions). */
+unsigned flare_sim_partitions(const flare_sim *sim);
 /* Returns the lookahead of a partitioned simulation: the shortest delay
  * (sender's link + receiver's link) of a packet between nodes of different
  * partitions on one LAN; 0 if such a link is rate-limited (the partitions

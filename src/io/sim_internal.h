@@ -223,6 +223,8 @@ sim_iface *flare__sim_iface_new(flare_sim *sim, sim_node *node, flare_sim_lan *l
 void flare__sim_host_free(flare_sim *sim, flare_sim_host *h);
 
 /* sim_par.c: partitions and the parallel run */
+#define FLARE__SIM_MAX_SHARDS 64
+
 typedef struct sim_msg {
     flare_tstamp time;
     sim_pkt *p;
@@ -234,10 +236,11 @@ typedef struct sim_outbox {
 } sim_outbox;
 
 struct sim_par {
-    unsigned n;         /* shards */
-    flare_sim **shards; /* [0] is the root */
-    sim_outbox *out;    /* out[from * n + to]: packets posted in the window */
-    size_t n_hosts;     /* hosts created: round-robin over the shards */
+    unsigned n;                          /* shards */
+    unsigned threads;                    /* threads that run them (the caller's among them) */
+    flare_sim **shards;                  /* [0] is the root */
+    sim_outbox *out;                     /* out[from * n + to]: packets posted in the window */
+    size_t hosts[FLARE__SIM_MAX_SHARDS]; /* hosts of each shard */
     flare_tstamp lookahead;
     int full;           /* lookahead to recompute from every interface */
     flare_tstamp *mind; /* [lan id * n + shard]: smallest link delay there */

@@ -1,9 +1,9 @@
 /* Partitioned simulation: conservative parallel discrete-event simulation
  * over the shards of one flare_sim (docs/ARCHITECTURE.md, "Parallel runs").
  *
- * Every node belongs to one shard: NAT boxes to the root (shard 0), hosts
- * round-robin over all shards. A shard's thread runs only its own nodes'
- * events, so a host, its sockets and timers, and a NAT's table are touched
+ * Every node belongs to one shard: NAT boxes to the root (shard 0), a host
+ * to the least loaded shard. A shard's thread runs only its own
+ * nodes' events, so a host, its sockets and timers, and a NAT's table are touched
  * by one thread at a time. Nodes of different shards meet only on LANs: a
  * packet a node puts on its link whose next hop on the LAN is a node of
  * another shard skips the LAN-arrival event and goes, with its uplink and
@@ -23,8 +23,6 @@
 
 #include "core/mem.h"
 #include "io/sim_internal.h"
-
-#define SIM_MAX_THREADS 64
 
 typedef struct sim_pool {
     pthread_mutex_t mu;
@@ -59,10 +57,12 @@ static flare_sim *shard_new(flare_sim *root, unsigned k)
     return s;
 }
 
-int flare_sim_set_threads(flare_sim *sim, unsigned n)
+int flare_sim_set_partitions(flare_sim *sim, unsigned n, unsigned threads)
 {
-    if (sim->root != sim || n == 0 || n > SIM_MAX_THREADS || sim->par || sim->n_nodes ||
-        sim->heap_len)
+    if (threads == 0)
+        threads = n;
+    if (sim->root != sim || n == 0 || n > FLARE__SIM_MAX_SHARDS || threads > n || sim->par ||
+        sim->n_nodes || sim->heap_len)
         return FLARE_ERR_INVALID_ARG;
     if (n == 1)
         return 0;
@@ -70,6 +70,7 @@ int flare_sim_set_threads(flare_sim *sim, unsigned n)
     if (!par)
         return FLARE_ERR_NOMEM;
     par->n = n;
+    par->threads = threads;
     par->full = 1;
     par->shards = flare__calloc(sim->mem, n, sizeof(*par->shards));
     par->out = flare__calloc(sim->mem, (size_t)n * n, sizeof(*par->out));
@@ -94,7 +95,7 @@ int flare_sim_set_threads(flare_sim *sim, unsigned n)
     return 0;
 }
 
-unsigned flare_sim_threads(const flare_sim *sim)
+unsigned flare_sim_partitions(const flare_sim *sim)
 {
     return sim->root->par ? sim->root->par->n : 1;
 }
@@ -107,13 +108,27 @@ void flare_sim_set_window_cb(flare_sim *sim, flare_sim_window_cb cb, void *user)
     sim->root->par->window_user = user;
 }
 
+/* A new host goes to the least loaded shard, ties to the lowest, a NAT
+ * (all in the root) counting as half a host: in flare sim a NAT's packets
+ * cost about half of what its host's events do, so the shards' work stays
+ * about even whatever the share of hosts behind NATs. */
 flare_sim *flare__sim_shard_for_host(flare_sim *root, size_t i)
 {
-    (void)i;
     sim_par *par = root->par;
     if (!par)
         return root;
-    return par->shards[par->n_hosts++ % par->n];
+    size_t hosts = 0, best = 0;
+    for (unsigned k = 0; k < par->n; k++)
+        hosts += par->hosts[k];
+    /* Loads in half hosts. */
+    size_t best_load = 2 * par->hosts[0] + (i - hosts);
+    for (unsigned k = 1; k < par->n; k++)
+        if (2 * par->hosts[k] < best_load) {
+            best_load = 2 * par->hosts[k];
+            best = k;
+        }
+    par->hosts[best]++;
+    return par->shards[best];
 }
 
 void flare__sim_par_iface_new(flare_sim *sim, sim_iface *ifc)
@@ -424,7 +439,7 @@ static sim_pool *pool_start(flare_sim *root)
     if (!pool)
         return NULL;
     pool->root = root;
-    pool->th = flare__calloc(root->mem, root->par->n - 1, sizeof(*pool->th));
+    pool->th = flare__calloc(root->mem, root->par->threads, sizeof(*pool->th));
     if (!pool->th || pthread_mutex_init(&pool->mu, NULL)) {
         flare__free(root->mem, pool->th);
         flare__free(root->mem, pool);
@@ -432,7 +447,7 @@ static sim_pool *pool_start(flare_sim *root)
     }
     pthread_cond_init(&pool->go, NULL);
     pthread_cond_init(&pool->done, NULL);
-    for (unsigned i = 0; i + 1 < root->par->n; i++) {
+    for (unsigned i = 0; i + 1 < root->par->threads; i++) {
         if (pthread_create(&pool->th[i], NULL, worker, pool))
             break;
         pool->nth++;
@@ -449,7 +464,7 @@ static void run_window(flare_sim *root, flare_tstamp end)
         s->win_end = end;
         busy += s->heap_len && s->heap[0].time < end;
     }
-    if (busy > 1 && !par->pool)
+    if (busy > 1 && par->threads > 1 && !par->pool)
         par->pool = pool_start(root);
     sim_pool *pool = par->pool;
     if (busy <= 1 || !pool || !pool->nth) {

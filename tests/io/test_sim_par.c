@@ -1,7 +1,7 @@
-/* Partitioned simulations (flare_sim_set_threads, src/io/sim_par.c): the
+/* Partitioned simulations (flare_sim_set_partitions, src/io/sim_par.c): the
  * lookahead, packets between partitions keep their link delays, a run
  * depends only on the seed and the partition count, and the whole flow
- * (tools/simnet) gives the same outcomes on two partitions as on one. */
+ * (tools/simnet) gives the same outcomes on 8 partitions as on one. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,21 +13,22 @@
 #define MS FLARE_NS_PER_MS
 #define S  FLARE_NS_PER_S
 
-static void test_set_threads_rules(void **state)
+static void test_set_partitions_rules(void **state)
 {
     (void)state;
     flare_sim *sim = flare_sim_new(1, NULL);
-    assert_int_equal(flare_sim_threads(sim), 1);
+    assert_int_equal(flare_sim_partitions(sim), 1);
     assert_int_equal(flare_sim_lookahead(sim), FLARE_TSTAMP_NEVER);
-    assert_int_equal(flare_sim_set_threads(sim, 0), FLARE_ERR_INVALID_ARG);
-    assert_int_equal(flare_sim_set_threads(sim, 65), FLARE_ERR_INVALID_ARG);
-    assert_int_equal(flare_sim_set_threads(sim, 2), 0);
-    assert_int_equal(flare_sim_threads(sim), 2);
-    assert_int_equal(flare_sim_set_threads(sim, 2), FLARE_ERR_INVALID_ARG);
+    assert_int_equal(flare_sim_set_partitions(sim, 0, 0), FLARE_ERR_INVALID_ARG);
+    assert_int_equal(flare_sim_set_partitions(sim, 2, 3), FLARE_ERR_INVALID_ARG);
+    assert_int_equal(flare_sim_set_partitions(sim, 65, 1), FLARE_ERR_INVALID_ARG);
+    assert_int_equal(flare_sim_set_partitions(sim, 2, 0), 0);
+    assert_int_equal(flare_sim_partitions(sim), 2);
+    assert_int_equal(flare_sim_set_partitions(sim, 2, 2), FLARE_ERR_INVALID_ARG);
     flare_sim_del(sim);
     sim = flare_sim_new(1, NULL);
     assert_non_null(flare_sim_host_new(sim, "h"));
-    assert_int_equal(flare_sim_set_threads(sim, 2), FLARE_ERR_INVALID_ARG);
+    assert_int_equal(flare_sim_set_partitions(sim, 2, 2), FLARE_ERR_INVALID_ARG);
     flare_sim_del(sim);
 }
 
@@ -40,28 +41,29 @@ static flare_sim_host *pub_host(flare_sim *sim, const char *name, const char *ip
     return h;
 }
 
-/* Hosts go round-robin over the partitions, NATs to the first. */
+/* NATs go to the first partition, a host to the one with the fewest nodes. */
 static void test_lookahead(void **state)
 {
     (void)state;
     flare_sim *sim = flare_sim_new(1, NULL);
-    assert_int_equal(flare_sim_set_threads(sim, 2), 0);
+    assert_int_equal(flare_sim_set_partitions(sim, 2, 2), 0);
     pub_host(sim, "a", "1.0.0.1", 10 * MS); /* partition 0 */
     assert_int_equal(flare_sim_lookahead(sim), FLARE_TSTAMP_NEVER);
     flare_sim_host *b = pub_host(sim, "b", "1.0.0.2", 15 * MS); /* partition 1 */
     assert_int_equal(flare_sim_lookahead(sim), 25 * MS);
-    /* A NAT (zero-delay links) in front of a host of partition 0 shares the
-     * internet with b, and its LAN with the host: 0 + 15 ms. */
+    /* A NAT (zero-delay links, partition 0) shares the internet with b: 0 + 15 ms. */
     flare_sim_lan *lan = flare_sim_lan_new(sim, "lan");
     assert_non_null(
         flare_sim_nat_new(sim, "nat", flare_sim_internet(sim), "2.0.0.1", lan, "10.0.0.1", NULL));
-    flare_sim_host *c = flare_sim_host_new(sim, "c"); /* partition 0, as the NAT */
-    assert_int_equal(flare_sim_host_add_addr(c, lan, "10.0.0.2"), 0);
     assert_int_equal(flare_sim_lookahead(sim), 15 * MS);
-    flare_sim_host *d = flare_sim_host_new(sim, "d"); /* partition 1, behind the NAT */
+    /* c goes to partition 1 (partition 0 holds a and the NAT), behind the NAT. */
+    flare_sim_host *c = flare_sim_host_new(sim, "c");
+    assert_int_equal(flare_sim_host_add_addr(c, lan, "10.0.0.2"), 0);
+    assert_int_equal(flare_sim_lookahead(sim), 0); /* c's link: no delay yet */
+    flare_sim_link_set(c, &(flare_sim_link){.delay = 5 * MS});
+    assert_int_equal(flare_sim_lookahead(sim), 5 * MS);
+    flare_sim_host *d = flare_sim_host_new(sim, "d"); /* partition 0, as the NAT */
     assert_int_equal(flare_sim_host_add_addr(d, lan, "10.0.0.3"), 0);
-    assert_int_equal(flare_sim_lookahead(sim), 0); /* d's link: no delay yet */
-    flare_sim_link_set(d, &(flare_sim_link){.delay = 5 * MS});
     assert_int_equal(flare_sim_lookahead(sim), 5 * MS);
     /* A rate-limited link between partitions: no lookahead. */
     flare_sim_link_set(b, &(flare_sim_link){.delay = 15 * MS, .rate = 1000000});
@@ -117,7 +119,7 @@ static uint64_t run_ping(ping_world *w, unsigned threads, flare_tstamp jitter, d
 {
     memset(w, 0, sizeof(*w));
     w->sim = flare_sim_new(7, NULL);
-    assert_int_equal(flare_sim_set_threads(w->sim, threads), 0);
+    assert_int_equal(flare_sim_set_partitions(w->sim, threads, threads), 0);
     flare_sim_set_window_cb(w->sim, on_window, w);
     flare_sim_host *a = pub_host(w->sim, "a", "1.0.0.1", 10 * MS);
     flare_sim_host *b = pub_host(w->sim, "b", "1.0.0.2", 15 * MS);
@@ -175,7 +177,7 @@ static void test_zero_delay_serial(void **state)
 {
     (void)state;
     flare_sim *sim = flare_sim_new(1, NULL);
-    assert_int_equal(flare_sim_set_threads(sim, 3), 0);
+    assert_int_equal(flare_sim_set_partitions(sim, 3, 2), 0);
     flare_sim_host *hs[3];
     flare_io *io[3];
     flare_io_udp *u[3];
@@ -205,7 +207,7 @@ static void test_zero_delay_serial(void **state)
     flare_sim_del(sim);
 }
 
-/* ---- the whole flow on two partitions ------------------------------------------ */
+/* ---- the whole flow on partitions ------------------------------------------------ */
 
 static void run_flow(unsigned threads, simnet_summary *s)
 {
@@ -221,19 +223,20 @@ static void run_flow(unsigned threads, simnet_summary *s)
     s->wall_s = 0;
 }
 
-static void test_flow_two_partitions(void **state)
+static void test_flow_partitions(void **state)
 {
     (void)state;
     simnet_summary *one = calloc(3, sizeof(*one));
     assert_non_null(one);
-    simnet_summary *two = one + 1, *again = one + 2;
+    simnet_summary *two = one + 1, *three = one + 2;
     run_flow(1, one);
-    run_flow(2, two);
-    run_flow(2, again);
-    /* Deterministic: the same summary, field by field. */
-    assert_memory_equal(two, again, sizeof(*two));
+    run_flow(2, two);   /* 8 partitions on 2 threads */
+    run_flow(3, three); /* the same 8 partitions on 3 threads */
+    /* The run depends on the partitions only: the same summary, field by
+     * field, whatever the threads and their timing. */
+    assert_memory_equal(two, three, sizeof(*two));
     print_message("1 partition: %d of %d private with a relay, %d of %d found, %d direct; "
-                  "2: %d, %d, %d\n",
+                  "8: %d, %d, %d\n",
                   one->private_with_relay, one->private_nodes, one->found, one->pairs, one->direct,
                   two->private_with_relay, two->found, two->direct);
     /* The same protocol outcomes (not the same event order). */
@@ -251,9 +254,9 @@ static void test_flow_two_partitions(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_set_threads_rules),     cmocka_unit_test(test_lookahead),
+        cmocka_unit_test(test_set_partitions_rules),  cmocka_unit_test(test_lookahead),
         cmocka_unit_test(test_cross_partition_delay), cmocka_unit_test(test_zero_delay_serial),
-        cmocka_unit_test(test_flow_two_partitions),
+        cmocka_unit_test(test_flow_partitions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

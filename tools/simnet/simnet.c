@@ -293,7 +293,11 @@ int simnet_init(simnet *w, const simnet_config *c, FILE *progress)
     if (!w->n || !w->sim)
         return FLARE_ERR_NOMEM;
     if (threads > 1) {
-        int rv = flare_sim_set_threads(w->sim, (unsigned)threads);
+        /* The run depends on the partitions, not on the threads: 2 to 8
+         * threads give the same run, and 8 partitions even out the work
+         * of the windows better than 2. */
+        unsigned parts = threads > SIMNET_PARTITIONS ? (unsigned)threads : SIMNET_PARTITIONS;
+        int rv = flare_sim_set_partitions(w->sim, parts, (unsigned)threads);
         if (rv)
             return rv;
         flare_sim_set_window_cb(w->sim, count_sample, &w->count);

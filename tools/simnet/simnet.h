@@ -35,7 +35,8 @@ typedef struct simnet_config {
     double dial_s;           /* how long the pairs get; default 60 */
     int conn_low, conn_high; /* the hosts' connection manager marks; 0: defaults */
     int plaintext;           /* /plaintext/2.0.0 instead of Noise (CPU: no key agreements) */
-    int threads; /* simulator partitions and threads (flare_sim_set_threads); default 1 */
+    int threads;             /* threads of the simulator; default 1; more: 8 partitions, or
+                                one per thread if more (flare_sim_set_partitions) */
     simnet_mix mix[SIMNET_MAX_MIX];
     int nmix; /* default: simnet_default_mix */
 } simnet_config;
@@ -71,7 +72,8 @@ typedef struct simnet_pair {
     int found, connected, failed;
 } simnet_pair;
 
-#define SIMNET_SLOTS 16
+#define SIMNET_SLOTS      16
+#define SIMNET_PARTITIONS 8 /* with threads > 1 (at least one per thread) */
 
 /* Live bytes. One thread: exact, peak at every allocation. Several: each
  * thread adds to a slot of its own, and the peak is sampled after every
