@@ -164,6 +164,11 @@ void flare__sim_ev_cancel(flare_sim *sim, sim_ev *ev)
  * event, which tests notice (a sim is a test tool, not a server). */
 void flare__sim_ev_schedule(flare_sim *sim, sim_ev *ev, flare_tstamp t)
 {
+    flare__sim_ev_schedule_seq(sim, ev, t, sim->seq++);
+}
+
+void flare__sim_ev_schedule_seq(flare_sim *sim, sim_ev *ev, flare_tstamp t, uint64_t seq)
+{
     flare__sim_ev_cancel(sim, ev);
     if (sim->heap_len == sim->heap_cap) {
         size_t cap = sim->heap_cap ? sim->heap_cap * 2 : 64;
@@ -176,7 +181,7 @@ void flare__sim_ev_schedule(flare_sim *sim, sim_ev *ev, flare_tstamp t)
         sim->heap = h;
         sim->heap_cap = cap;
     }
-    sim_heap_ent e = {t < sim->now ? sim->now : t, sim->seq++, ev};
+    sim_heap_ent e = {t < sim->now ? sim->now : t, seq, ev};
     heap_up(sim, sim->heap_len++, e);
 }
 

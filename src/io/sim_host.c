@@ -100,9 +100,24 @@ static int sim_timer_new(flare_io *io, flare_io_timer_cb cb, void *user, flare_i
     return 0;
 }
 
+/* Idle and keepalive timers are pushed later on nearly every packet. Such a
+ * push keeps the queued heap entry and only records the new deadline and
+ * its start order; when the entry comes up early, the timer re-queues
+ * itself with that order, so it fires exactly when and in the order an
+ * eager reschedule would have. A push earlier (or to the queued time,
+ * where the order changes) reschedules at once. */
 static void sim_timer_start(flare_io_timer *t, flare_tstamp deadline)
 {
-    flare__sim_ev_schedule(t->h->sim, &t->ev, deadline);
+    flare_sim *sim = t->h->sim;
+    if (deadline < sim->now)
+        deadline = sim->now;
+    t->deadline = deadline;
+    if (t->ev.idx != SIZE_MAX && sim->heap[t->ev.idx].time < deadline) {
+        t->seq = sim->seq++;
+        return;
+    }
+    flare__sim_ev_schedule(sim, &t->ev, deadline);
+    t->seq = sim->seq - 1;
 }
 
 static void sim_timer_stop(flare_io_timer *t)
@@ -123,6 +138,10 @@ void flare__sim_timer_event(flare_sim *sim, sim_ev *ev)
 {
     /* The callback may re-arm or delete t: nothing touches t afterwards. */
     flare_io_timer *t = SIM_CONTAINER(ev, flare_io_timer, ev);
+    if (sim->now < t->deadline) { /* pushed later since it was queued */
+        flare__sim_ev_schedule_seq(sim, &t->ev, t->deadline, t->seq);
+        return;
+    }
     t->cb(t, t->user);
 }
 

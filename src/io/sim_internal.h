@@ -194,6 +194,9 @@ struct flare_sim {
 void flare__sim_step_one(flare_sim *sim);
 void flare__sim_ev_init(sim_ev *ev, int kind);
 void flare__sim_ev_schedule(flare_sim *sim, sim_ev *ev, flare_tstamp t);
+/* Schedules ev with a sequence number taken earlier (sim->seq++): it then
+ * runs among the events at t as if scheduled back then. */
+void flare__sim_ev_schedule_seq(flare_sim *sim, sim_ev *ev, flare_tstamp t, uint64_t seq);
 void flare__sim_ev_cancel(flare_sim *sim, sim_ev *ev);
 void flare__sim_trace(flare_sim *sim, const sim_name *node, flare_sim_verdict v, const sim_pkt *p);
 /* Copies s into name; 0 or FLARE_ERR_NOMEM. */
@@ -259,14 +262,12 @@ flare_sim *flare__sim_shard_for_host(flare_sim *root, size_t i);
 void flare__sim_par_iface_new(flare_sim *sim, sim_iface *ifc);
 /* The links of node changed: the lookahead is recomputed. */
 void flare__sim_par_link_changed(flare_sim *sim, const sim_node *node);
-/* In a parallel window, a packet put on ifc's link toward its LAN (arriving
- * there at t) whose next hop belongs to another shard goes to that shard's
- * inbox with its whole delay; returns 1 if it took p. */
-int flare__sim_par_post(flare_sim *sim, sim_iface *ifc, sim_pkt *p, flare_tstamp t);
+/* In a parallel window, a packet put on a link toward its LAN (arriving
+ * there at t) whose next hop there, to, belongs to another shard goes to
+ * that shard's inbox with to's delay added; takes p. */
+void flare__sim_par_post(flare_sim *sim, sim_iface *to, sim_pkt *p, flare_tstamp t);
 /* A packet on a LAN goes down to interface to of another shard's node. */
 void flare__sim_par_lan_cross(flare_sim *sim, sim_iface *to, sim_pkt *p);
-/* The LAN-side next hop of packet p that arrived on p->lan from p->iface, or NULL. */
-sim_iface *flare__sim_lan_next_hop(flare_sim *sim, const sim_pkt *p);
 /* The run loop of a partitioned simulation; set_now as run_until. */
 void flare__sim_par_run(flare_sim *root, flare_tstamp t, int set_now);
 int flare__sim_par_step(flare_sim *root);
@@ -313,6 +314,8 @@ void flare__sim_portmap_input(flare_sim_nat *n, sim_pkt *p);
 
 struct flare_io_timer {
     sim_ev ev;
+    flare_tstamp deadline; /* may be later than the queued entry (lazy re-arm) */
+    uint64_t seq;          /* the order of the last start among equal deadlines */
     flare_sim_host *h;
     struct flare_io_timer *next, *prev;
     flare_io_timer_cb cb;

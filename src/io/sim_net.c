@@ -293,6 +293,40 @@ static flare_tstamp link_transmit(flare_sim *sim, sim_iface *ifc, sim_link_dir *
     return d->free_at;
 }
 
+/* The interface a packet on lan from iface from goes to next, or NULL. */
+static sim_iface *lan_next_hop(const flare_sim *sim, const flare_sim_lan *lan,
+                               const sim_iface *from, const flare_ipaddr *dst)
+{
+    sim_iface *to = route_find(sim, lan, dst);
+    if (to == from)
+        to = NULL; /* no loops back to the sender */
+    if (!to && lan->gateway && from != lan->gateway)
+        to = lan->gateway;
+    return to;
+}
+
+/* A LAN forwards without queueing or state. When the link from the LAN to
+ * the next node only adds a fixed delay (no rate, loss or jitter), the
+ * packet's arrival there is known as it enters the LAN: it is scheduled at
+ * once, saving the LAN's event. The arrival time is the same; only events
+ * at the very same nanosecond may run in another order than with the LAN
+ * event (the arrival is queued when the packet leaves, not when it crosses
+ * the LAN). Returns 1 if it scheduled p. */
+static int lan_shortcut(flare_sim *sim, sim_pkt *p, sim_iface *to, flare_tstamp t)
+{
+    const flare_sim_link *l = &to->link;
+    flare_tstamp at = t + l->delay;
+    /* An earlier jittered packet still ahead keeps the LAN event, whose
+     * link_send then orders them. */
+    if (l->rate || l->loss > 0 || l->jitter || at < to->dir[1].last_arrival)
+        return 0;
+    p->at_node = 1;
+    p->iface = to;
+    p->lan = to->lan;
+    flare__sim_ev_schedule(sim, &p->ev, at);
+    return 1;
+}
+
 void flare__sim_link_send(flare_sim *sim, sim_iface *ifc, int dir, sim_pkt *p)
 {
     const flare_sim_link *l = &ifc->link;
@@ -324,8 +358,18 @@ void flare__sim_link_send(flare_sim *sim, sim_iface *ifc, int dir, sim_pkt *p)
     p->at_node = (uint8_t)dir;
     p->iface = ifc;
     p->lan = ifc->lan;
-    if (sim->win_end && dir == 0 && flare__sim_par_post(sim, ifc, p, t))
-        return;
+    if (dir == 0) {
+        sim_iface *to = lan_next_hop(sim, p->lan, ifc, &p->dst);
+        /* A packet dropped at the LAN is traced at its time; one for a node
+         * of another partition goes to that partition's inbox in a parallel
+         * window (sim_par.c), else through the LAN event. */
+        if (to && to->node->shard != sim->shard && sim->win_end) {
+            flare__sim_par_post(sim, to, p, t);
+            return;
+        }
+        if (to && to->node->shard == sim->shard && lan_shortcut(sim, p, to, t))
+            return;
+    }
     flare__sim_ev_schedule(sim, &p->ev, t);
 }
 
@@ -343,20 +387,9 @@ void flare__sim_host_send(flare_sim_host *h, sim_iface *ifc, sim_pkt *p)
     flare__sim_link_send(sim, ifc, 0, p);
 }
 
-sim_iface *flare__sim_lan_next_hop(flare_sim *sim, const sim_pkt *p)
-{
-    flare_sim_lan *lan = p->lan;
-    sim_iface *to = route_find(sim, lan, &p->dst);
-    if (to == p->iface)
-        to = NULL; /* no loops back to the sender */
-    if (!to && lan->gateway && p->iface != lan->gateway)
-        to = lan->gateway;
-    return to;
-}
-
 static void lan_arrival(flare_sim *sim, sim_pkt *p)
 {
-    sim_iface *to = flare__sim_lan_next_hop(sim, p);
+    sim_iface *to = lan_next_hop(sim, p->lan, p->iface, &p->dst);
     if (!to) {
         drop(sim, &p->lan->name, FLARE_SIM_DROP_NOROUTE, p);
         return;

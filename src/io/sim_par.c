@@ -347,14 +347,9 @@ static void post_down(flare_sim *sim, sim_iface *to, sim_pkt *p, flare_tstamp at
     outbox_push(sim, to->node->shard, t, p);
 }
 
-int flare__sim_par_post(flare_sim *sim, sim_iface *ifc, sim_pkt *p, flare_tstamp t)
+void flare__sim_par_post(flare_sim *sim, sim_iface *to, sim_pkt *p, flare_tstamp t)
 {
-    (void)ifc;
-    sim_iface *to = flare__sim_lan_next_hop(sim, p);
-    if (!to || to->node->shard == sim->shard)
-        return 0;
     post_down(sim, to, p, t);
-    return 1;
 }
 
 void flare__sim_par_lan_cross(flare_sim *sim, sim_iface *to, sim_pkt *p)
