@@ -3,8 +3,8 @@
  * implements the flare_io driver interface (include/flare/io.h).
  *
  * Model
- *  - One event queue (binary heap ordered by (time, sequence number), so ties
- *    replay identically). Virtual time in ns starts at 0 and only moves when
+ *  - One event queue (a heap ordered by (time, sequence number), so ties
+ *    replay identically; one per partition with flare_sim_set_partitions). Virtual time in ns starts at 0 and only moves when
  *    the caller runs the simulation (flare_sim_step / _run_*).
  *  - Networks (LANs): flare_sim_internet() is the root; more LANs come from
  *    flare_sim_lan_new(). Hosts get addresses on LANs; a NAT box joins an
