@@ -4,8 +4,8 @@
  *
  * Model
  *  - One event queue (a heap ordered by (time, sequence number), so ties
- *    replay identically; one per partition with flare_sim_set_partitions). Virtual time in ns starts at 0 and only moves when
- *    the caller runs the simulation (flare_sim_step / _run_*).
+ *    replay identically; one per partition with flare_sim_set_partitions). Virtual time in ns
+ * starts at 0 and only moves when the caller runs the simulation (flare_sim_step / _run_*).
  *  - Networks (LANs): flare_sim_internet() is the root; more LANs come from
  *    flare_sim_lan_new(). Hosts get addresses on LANs; a NAT box joins an
  *    "outside" LAN (the internet, or another NAT's inside LAN for double NAT)
