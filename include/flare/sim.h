@@ -18,7 +18,9 @@
  *    a packet between two public hosts crosses the sender's link and the
  *    receiver's link (delay A + delay B). Rate counts payload plus a header
  *    (FLARE_SIM_TCP_HDR / FLARE_SIM_UDP_HDR bytes per packet). Without jitter
- *    a link delivers in order.
+ *    a link delivers in order. A link with delay only (no rate, loss or
+ *    jitter) is read when a packet enters the LAN before it: a change of
+ *    its settings applies to packets entering that LAN afterwards.
  *  - TCP is modelled per segment for its control packets (SYN, SYN-ACK, ACK,
  *    FIN, RST travel and pass through NATs) and as ordered reliable chunks of
  *    at most FLARE_SIM_MSS bytes for data. Loss of a data/FIN/ACK segment is

@@ -112,11 +112,12 @@ static void sim_timer_start(flare_io_timer *t, flare_tstamp deadline)
     if (deadline < sim->now)
         deadline = sim->now;
     t->deadline = deadline;
-    if (t->ev.idx != SIZE_MAX && sim->heap[t->ev.idx].time < deadline) {
+    if (t->ev.idx != SIZE_MAX && t->queued < deadline) {
         t->seq = sim->seq++;
         return;
     }
     flare__sim_ev_schedule(sim, &t->ev, deadline);
+    t->queued = deadline;
     t->seq = sim->seq - 1;
 }
 
@@ -140,6 +141,7 @@ void flare__sim_timer_event(flare_sim *sim, sim_ev *ev)
     flare_io_timer *t = SIM_CONTAINER(ev, flare_io_timer, ev);
     if (sim->now < t->deadline) { /* pushed later since it was queued */
         flare__sim_ev_schedule_seq(sim, &t->ev, t->deadline, t->seq);
+        t->queued = t->deadline;
         return;
     }
     t->cb(t, t->user);

@@ -315,6 +315,7 @@ void flare__sim_portmap_input(flare_sim_nat *n, sim_pkt *p);
 struct flare_io_timer {
     sim_ev ev;
     flare_tstamp deadline; /* may be later than the queued entry (lazy re-arm) */
+    flare_tstamp queued;   /* the queued entry's time (read without the heap) */
     uint64_t seq;          /* the order of the last start among equal deadlines */
     flare_sim_host *h;
     struct flare_io_timer *next, *prev;
