@@ -4,7 +4,8 @@
  *
  *   bench_kad_sim [--nodes N] [--seed S] [--pairs P] [--public PCT]
  *                 [--nat-mix FILE] [--join-s S] [--dial-s S]
- *                 [--conn-low N --conn-high N] [--security noise|plaintext] [--json] */
+ *                 [--conn-low N --conn-high N] [--security noise|plaintext]
+ *                 [--threads N] [--json] */
 #include <stdio.h>
 
 #include "simnet/simnet.h"

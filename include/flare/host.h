@@ -180,7 +180,7 @@ typedef struct flare_host_settings {
     /* Signatures that verified (flare/sig_cache.h), consulted before
      * verifying a peer's signed peer record or its security handshake's
      * identity signature again. Owned by the caller: it must outlive the
-     * host, and hosts running in one thread may share one (the cache is not
+     * host, and hosts may share one, also across threads (the cache is
      * thread-safe). Default NULL: the host makes its own of
      * FLARE_SIG_CACHE_DEFAULT_ENTRIES. */
     flare_sig_cache *sig_cache;

@@ -20,10 +20,11 @@
  * only evicts older entries (costing a verification later, nothing more).
  *
  * Ownership: the caller creates and deletes it; it must outlive every user
- * (hosts, sessions). It is NOT thread-safe: share one only between users
- * that run in the same thread (e.g. many hosts on one event loop or one
- * simulator); flare_host makes a small one of its own when its settings
- * give none.
+ * (hosts, sessions). It is thread-safe (each set has a spin lock, the
+ * counters are atomic), so hosts in several threads may share one, e.g.
+ * the simulator's partitions; flare_host makes a small one of its own when
+ * its settings give none. Which entries survive then depends on the
+ * threads' timing; what a verification returns never does.
  */
 #ifndef FLARE_SIG_CACHE_H
 #define FLARE_SIG_CACHE_H

@@ -3,9 +3,9 @@
  * implements the flare_io driver interface (include/flare/io.h).
  *
  * Model
- *  - One event queue (binary heap ordered by (time, sequence number), so ties
- *    replay identically). Virtual time in ns starts at 0 and only moves when
- *    the caller runs the simulation (flare_sim_step / _run_*).
+ *  - One event queue (a heap ordered by (time, sequence number), so ties
+ *    replay identically; one per partition with flare_sim_set_partitions). Virtual time in ns
+ * starts at 0 and only moves when the caller runs the simulation (flare_sim_step / _run_*).
  *  - Networks (LANs): flare_sim_internet() is the root; more LANs come from
  *    flare_sim_lan_new(). Hosts get addresses on LANs; a NAT box joins an
  *    "outside" LAN (the internet, or another NAT's inside LAN for double NAT)
@@ -45,7 +45,9 @@
  *  - Randomness: each host's io->random, each NAT's port choice and the links'
  *    loss/jitter use separate PRNG streams derived from the seed.
  *
- * Not thread-safe. Everything is freed by flare_sim_del.
+ * Not thread-safe: one thread calls the API (flare_sim_set_partitions makes the
+ * simulation run its partitions on threads of its own inside the run
+ * calls). Everything is freed by flare_sim_del.
  */
 #ifndef FLARE_SIM_H
 #define FLARE_SIM_H
@@ -101,6 +103,42 @@ uint64_t flare_sim_events(const flare_sim *sim);
 /* Dials that get no answer fail with FLARE_ERR_TIMEOUT after this (default
  * 5 s); SYNs are retransmitted 1 s, 3 s, 7 s, ... after the first. */
 void flare_sim_set_syn_timeout(flare_sim *sim, flare_tstamp timeout);
+
+/* --- parallel runs (src/io/sim_par.c) ------------------------------------- */
+
+/* Splits the simulation into n partitions (1..64; 1 is the default, a
+ * single event queue), run by threads (1..n, 0 = n; the caller's thread is
+ * one of them: threads - 1 are started). Call it right after
+ * flare_sim_new, before any host or NAT exists. NAT boxes belong to the
+ * first partition, a host to the least loaded one (a NAT counts as half a
+ * host). Time advances in windows as long as the lookahead
+ * (flare_sim_lookahead) is above 0; in each window the partitions run in
+ * parallel, a thread taking the next partition with work until none is
+ * left (more partitions than threads even out the windows' work), and
+ * packets between partitions are handed over at the window's end in a
+ * fixed order: a run depends on the seed and on n, never on the threads or
+ * their timing, but differs from the run with another n (ties at equal
+ * times break differently). With a lookahead of 0 or a trace callback the
+ * partitions run one after the other. Everything a host's callbacks do
+ * must stay on that host (its own flare_host and data): callbacks of hosts
+ * of different partitions run at the same time; the flare_mem hooks must
+ * be thread-safe. Between runs (flare_sim_run_*) nothing runs, and
+ * topology changes (new hosts, NATs, addresses, links) are allowed as
+ * before. Returns 0, FLARE_ERR_INVALID_ARG (n or threads out of range, or
+ * nodes exist) or FLARE_ERR_NOMEM. */
+int flare_sim_set_partitions(flare_sim *sim, unsigned n, unsigned threads);
+/* Returns the number of partitions (1 unless flare_sim_set_partitions). */
+unsigned flare_sim_partitions(const flare_sim *sim);
+/* Returns the lookahead of a partitioned simulation: the shortest delay
+ * (sender's link + receiver's link) of a packet between nodes of different
+ * partitions on one LAN; 0 if such a link is rate-limited (the partitions
+ * then run serially); FLARE_TSTAMP_NEVER when unpartitioned or no LAN joins
+ * two partitions. */
+flare_tstamp flare_sim_lookahead(flare_sim *sim);
+/* Called on the caller's thread after every parallel window, while no
+ * event runs (e.g. to sample counters the hooks keep per thread). */
+typedef void (*flare_sim_window_cb)(void *user);
+void flare_sim_set_window_cb(flare_sim *sim, flare_sim_window_cb cb, void *user);
 
 /* --- topology ------------------------------------------------------------ */
 

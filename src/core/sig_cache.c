@@ -1,5 +1,6 @@
 /* A set-associative cache of the digests of signatures that verified. */
 #include <sodium.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core/mem.h"
@@ -7,6 +8,9 @@
 
 #define WAYS       4
 #define DIGEST_LEN crypto_generichash_BYTES /* 32: BLAKE2b-256 */
+/* Sets are guarded by striped spin locks, so threads sharing a cache (the
+ * simulator's partitions) rarely meet: a lock is held for a few compares. */
+#define LOCKS 64
 
 typedef struct entry {
     uint8_t d[DIGEST_LEN];
@@ -20,7 +24,9 @@ struct flare_sig_cache {
     size_t nsets; /* a power of two */
     entry *e;     /* nsets * WAYS */
     uint8_t *used;
-    flare_sig_cache_stats st;
+    atomic_flag lock[LOCKS];
+    atomic_uint_least64_t hits, misses, stored, evicted;
+    size_t capacity;
 };
 
 int flare_sig_cache_new(flare_sig_cache **out, size_t entries, const flare_mem *mem)
@@ -42,7 +48,9 @@ int flare_sig_cache_new(flare_sig_cache **out, size_t entries, const flare_mem *
         flare_sig_cache_del(c);
         return FLARE_ERR_NOMEM;
     }
-    c->st.capacity = nsets * WAYS;
+    for (size_t i = 0; i < LOCKS; i++)
+        atomic_flag_clear(&c->lock[i]);
+    c->capacity = nsets * WAYS;
     *out = c;
     return 0;
 }
@@ -100,31 +108,48 @@ static void to_front(entry *set, size_t i, const uint8_t d[DIGEST_LEN])
     memcpy(set[0].d, d, DIGEST_LEN);
 }
 
+static void lock_set(flare_sig_cache *c, size_t s)
+{
+    while (atomic_flag_test_and_set_explicit(&c->lock[s % LOCKS], memory_order_acquire))
+        ;
+}
+
+static void unlock_set(flare_sig_cache *c, size_t s)
+{
+    atomic_flag_clear_explicit(&c->lock[s % LOCKS], memory_order_release);
+}
+
 static int lookup(flare_sig_cache *c, const uint8_t d[DIGEST_LEN])
 {
     size_t s = set_of(c, d);
     entry *set = &c->e[s * WAYS];
+    int hit = 0;
+    lock_set(c, s);
     for (size_t i = 0; i < c->used[s]; i++)
         if (memcmp(set[i].d, d, DIGEST_LEN) == 0) {
             to_front(set, i, d);
-            return 1;
+            hit = 1;
+            break;
         }
-    return 0;
+    unlock_set(c, s);
+    return hit;
 }
 
 static void store(flare_sig_cache *c, const uint8_t d[DIGEST_LEN])
 {
     size_t s = set_of(c, d);
     entry *set = &c->e[s * WAYS];
+    lock_set(c, s);
     size_t n = c->used[s];
     if (n == WAYS) {
-        c->st.evicted++;
+        atomic_fetch_add_explicit(&c->evicted, 1, memory_order_relaxed);
         n--; /* the least recently used, last, is overwritten */
     } else {
         c->used[s]++;
     }
     to_front(set, n, d);
-    c->st.stored++;
+    unlock_set(c, s);
+    atomic_fetch_add_explicit(&c->stored, 1, memory_order_relaxed);
 }
 
 int flare_sig_cache_verify(flare_sig_cache *c, const flare_pubkey *k, const uint8_t *msg,
@@ -138,10 +163,10 @@ int flare_sig_cache_verify(flare_sig_cache *c, const flare_pubkey *k, const uint
     if (digest(k, msg, len, sig, siglen, d) != 0)
         return flare_pubkey_verify(k, msg, len, sig, siglen);
     if (lookup(c, d)) {
-        c->st.hits++;
+        atomic_fetch_add_explicit(&c->hits, 1, memory_order_relaxed);
         return 0;
     }
-    c->st.misses++;
+    atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
     int rv = flare_pubkey_verify(k, msg, len, sig, siglen);
     if (rv == 0)
         store(c, d);
@@ -153,6 +178,12 @@ void flare_sig_cache_stats_get(const flare_sig_cache *c, flare_sig_cache_stats *
     if (!out)
         return;
     memset(out, 0, sizeof(*out));
-    if (c)
-        *out = c->st;
+    if (!c)
+        return;
+    flare_sig_cache *m = (flare_sig_cache *)c; /* atomic loads take a non-const pointer */
+    out->hits = atomic_load_explicit(&m->hits, memory_order_relaxed);
+    out->misses = atomic_load_explicit(&m->misses, memory_order_relaxed);
+    out->stored = atomic_load_explicit(&m->stored, memory_order_relaxed);
+    out->evicted = atomic_load_explicit(&m->evicted, memory_order_relaxed);
+    out->capacity = c->capacity;
 }

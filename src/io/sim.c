@@ -9,12 +9,24 @@
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME  0x100000001b3ULL
 
+/* Packets are the only heap-owned events; the rest live in objects. */
+static void heap_free_pkts(flare_sim *sim)
+{
+    for (size_t i = 0; i < sim->heap_len; i++) {
+        sim->heap[i].ev->idx = SIZE_MAX;
+        if (sim->heap[i].ev->kind == SIM_EV_PKT)
+            flare__free(sim->mem, sim->heap[i].ev);
+    }
+    sim->heap_len = 0;
+}
+
 flare_sim *flare_sim_new(uint64_t seed, const flare_mem *mem)
 {
     flare_sim *sim = flare__calloc(mem, 1, sizeof(*sim));
     if (!sim)
         return NULL;
     sim->mem = mem;
+    sim->root = sim;
     sim->seed = seed;
     sim->hash = FNV_OFFSET;
     sim->syn_timeout = 5 * FLARE_NS_PER_S;
@@ -31,13 +43,8 @@ void flare_sim_del(flare_sim *sim)
 {
     if (!sim)
         return;
-    /* Packets are the only heap-owned events; the rest live in objects. */
-    for (size_t i = 0; i < sim->heap_len; i++) {
-        sim->heap[i].ev->idx = SIZE_MAX;
-        if (sim->heap[i].ev->kind == SIM_EV_PKT)
-            flare__free(sim->mem, sim->heap[i].ev);
-    }
-    sim->heap_len = 0;
+    for (unsigned k = 0; k < (sim->par ? sim->par->n : 1); k++)
+        heap_free_pkts(sim->par ? sim->par->shards[k] : sim);
     for (size_t i = 0; i < sim->n_nodes; i++) {
         sim_node *n = sim->nodes[i];
         if (n->is_nat)
@@ -52,6 +59,7 @@ void flare_sim_del(flare_sim *sim)
     flare__free(sim->mem, sim->lans);
     flare__free(sim->mem, sim->nodes);
     flare__free(sim->mem, sim->routes);
+    flare__sim_par_free(sim);
     flare__free(sim->mem, sim->heap);
     flare__free(sim->mem, sim);
 }
@@ -186,23 +194,31 @@ flare_tstamp flare_sim_now(const flare_sim *sim)
 
 flare_tstamp flare_sim_next_event(const flare_sim *sim)
 {
-    return sim->heap_len ? sim->heap[0].time : FLARE_TSTAMP_NEVER;
+    flare_tstamp t = FLARE_TSTAMP_NEVER;
+    for (unsigned k = 0; k < (sim->par ? sim->par->n : 1); k++) {
+        const flare_sim *s = sim->par ? sim->par->shards[k] : sim;
+        if (s->heap_len && s->heap[0].time < t)
+            t = s->heap[0].time;
+    }
+    return t;
 }
 
 uint64_t flare_sim_events(const flare_sim *sim)
 {
-    return sim->events;
+    uint64_t n = 0;
+    for (unsigned k = 0; k < (sim->par ? sim->par->n : 1); k++)
+        n += (sim->par ? sim->par->shards[k] : sim)->events;
+    return n;
 }
 
 void flare_sim_set_syn_timeout(flare_sim *sim, flare_tstamp timeout)
 {
-    sim->syn_timeout = timeout;
+    for (unsigned k = 0; k < (sim->par ? sim->par->n : 1); k++)
+        (sim->par ? sim->par->shards[k] : sim)->syn_timeout = timeout;
 }
 
-int flare_sim_step(flare_sim *sim)
+void flare__sim_step_one(flare_sim *sim)
 {
-    if (sim->heap_len == 0)
-        return 0;
     sim_ev *ev = sim->heap[0].ev;
     sim->now = sim->heap[0].time;
     flare__sim_ev_cancel(sim, ev);
@@ -219,13 +235,26 @@ int flare_sim_step(flare_sim *sim)
         flare__sim_sock_event(sim, ev);
         break;
     }
+}
+
+int flare_sim_step(flare_sim *sim)
+{
+    if (sim->par)
+        return flare__sim_par_step(sim);
+    if (sim->heap_len == 0)
+        return 0;
+    flare__sim_step_one(sim);
     return 1;
 }
 
 void flare_sim_run_until(flare_sim *sim, flare_tstamp t)
 {
+    if (sim->par) {
+        flare__sim_par_run(sim, t, 1);
+        return;
+    }
     while (sim->heap_len && sim->heap[0].time <= t)
-        flare_sim_step(sim);
+        flare__sim_step_one(sim);
     if (t > sim->now)
         sim->now = t;
 }
@@ -237,8 +266,12 @@ void flare_sim_run_for(flare_sim *sim, flare_tstamp dt)
 
 int flare_sim_run_until_idle(flare_sim *sim, flare_tstamp limit)
 {
+    if (sim->par) {
+        flare__sim_par_run(sim, limit, 0);
+        return flare_sim_next_event(sim) != FLARE_TSTAMP_NEVER ? FLARE_ERR_TIMEOUT : 0;
+    }
     while (sim->heap_len && sim->heap[0].time <= limit)
-        flare_sim_step(sim);
+        flare__sim_step_one(sim);
     return sim->heap_len ? FLARE_ERR_TIMEOUT : 0;
 }
 
@@ -246,13 +279,21 @@ int flare_sim_run_until_idle(flare_sim *sim, flare_tstamp limit)
 
 void flare_sim_set_trace(flare_sim *sim, flare_sim_trace_cb cb, void *user)
 {
-    sim->trace = cb;
-    sim->trace_user = user;
+    for (unsigned k = 0; k < (sim->par ? sim->par->n : 1); k++) {
+        flare_sim *s = sim->par ? sim->par->shards[k] : sim;
+        s->trace = cb;
+        s->trace_user = user;
+    }
 }
 
 uint64_t flare_sim_trace_hash(const flare_sim *sim)
 {
-    return sim->hash;
+    if (!sim->par)
+        return sim->hash;
+    uint64_t h = FNV_OFFSET;
+    for (unsigned k = 0; k < sim->par->n; k++)
+        h = flare__sim_mix(h, sim->par->shards[k]->hash);
+    return h;
 }
 
 void flare__sim_trace(flare_sim *sim, const sim_name *node, flare_sim_verdict v, const sim_pkt *p)

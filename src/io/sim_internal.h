@@ -53,6 +53,7 @@ typedef struct sim_iface {
     flare_ipaddr ip; /* port 0 */
     flare_sim_link link;
     sim_link_dir dir[2]; /* 0: node -> LAN, 1: LAN -> node */
+    uint8_t la_pending;  /* new: its link not yet counted in the lookahead */
 } sim_iface;
 
 struct flare_sim_lan {
@@ -84,6 +85,7 @@ typedef struct sim_route {
 
 struct sim_node {
     int is_nat;
+    unsigned shard; /* the partition whose thread runs its events (sim_par.c) */
     sim_name name;
     sim_iface **ifaces;
     size_t n_ifaces;
@@ -154,6 +156,13 @@ struct flare_sim_nat {
     uint16_t next_port; /* sequential allocation: the next port to try (0: not yet) */
 };
 
+typedef struct sim_par sim_par;
+
+/* A simulation is one or more partitions ("shards", sim_par.c). Each shard
+ * is a flare_sim of its own for the per-thread state (clock, event heap,
+ * sequence, counters, hash, link PRNG); the first shard is the root, which
+ * alone holds the topology (LANs, nodes, routes): shards reach it through
+ * root, and it is only changed between windows, while no thread runs. */
 struct flare_sim {
     const flare_mem *mem;
     uint64_t seed;
@@ -167,6 +176,10 @@ struct flare_sim {
     size_t heap_len, heap_cap;
     flare_sim_trace_cb trace;
     void *trace_user;
+    flare_sim *root;      /* the shard holding the topology (itself for the root) */
+    unsigned shard;       /* this shard's index */
+    flare_tstamp win_end; /* in a parallel window: its end (exclusive); else 0 */
+    sim_par *par;         /* the root's shards, threads and outboxes; NULL: one shard */
     flare_sim_lan *internet;
     flare_sim_lan **lans;
     size_t n_lans;
@@ -177,6 +190,8 @@ struct flare_sim {
 };
 
 /* sim.c */
+/* Runs the next event of this one shard. */
+void flare__sim_step_one(flare_sim *sim);
 void flare__sim_ev_init(sim_ev *ev, int kind);
 void flare__sim_ev_schedule(flare_sim *sim, sim_ev *ev, flare_tstamp t);
 /* Schedules ev with a sequence number taken earlier (sim->seq++): it then
@@ -209,6 +224,54 @@ int flare__sim_route_add(flare_sim *sim, flare_sim_lan *lan, const flare_ipaddr 
 sim_iface *flare__sim_iface_new(flare_sim *sim, sim_node *node, flare_sim_lan *lan,
                                 const flare_ipaddr *ip);
 void flare__sim_host_free(flare_sim *sim, flare_sim_host *h);
+
+/* sim_par.c: partitions and the parallel run */
+#define FLARE__SIM_MAX_SHARDS 64
+
+typedef struct sim_msg {
+    flare_tstamp time;
+    sim_pkt *p;
+} sim_msg;
+
+typedef struct sim_outbox {
+    sim_msg *m;
+    size_t n, cap;
+} sim_outbox;
+
+struct sim_par {
+    unsigned n;                          /* shards */
+    unsigned threads;                    /* threads that run them (the caller's among them) */
+    flare_sim **shards;                  /* [0] is the root */
+    sim_outbox *out;                     /* out[from * n + to]: packets posted in the window */
+    size_t hosts[FLARE__SIM_MAX_SHARDS]; /* hosts of each shard */
+    flare_tstamp lookahead;
+    int full;           /* lookahead to recompute from every interface */
+    flare_tstamp *mind; /* [lan id * n + shard]: smallest link delay there */
+    uint8_t *rated;     /* [lan id * n + shard]: a rate-limited link there */
+    size_t mind_lans;   /* LAN ids the arrays cover */
+    sim_iface **pend;   /* interfaces added since the lookahead was computed */
+    size_t npend, pend_cap;
+    flare_sim_window_cb window_cb;
+    void *window_user;
+    struct sim_pool *pool; /* worker threads, started on the first parallel window */
+};
+
+/* The shard new host number i belongs to (the root when not partitioned). */
+flare_sim *flare__sim_shard_for_host(flare_sim *root, size_t i);
+/* A new interface: the lookahead counts its link at the next run. */
+void flare__sim_par_iface_new(flare_sim *sim, sim_iface *ifc);
+/* The links of node changed: the lookahead is recomputed. */
+void flare__sim_par_link_changed(flare_sim *sim, const sim_node *node);
+/* In a parallel window, a packet put on a link toward its LAN (arriving
+ * there at t) whose next hop there, to, belongs to another shard goes to
+ * that shard's inbox with to's delay added; takes p. */
+void flare__sim_par_post(flare_sim *sim, sim_iface *to, sim_pkt *p, flare_tstamp t);
+/* A packet on a LAN goes down to interface to of another shard's node. */
+void flare__sim_par_lan_cross(flare_sim *sim, sim_iface *to, sim_pkt *p);
+/* The run loop of a partitioned simulation; set_now as run_until. */
+void flare__sim_par_run(flare_sim *root, flare_tstamp t, int set_now);
+int flare__sim_par_step(flare_sim *root);
+void flare__sim_par_free(flare_sim *root);
 
 /* sim_nat.c */
 void flare__sim_nat_input(flare_sim *sim, flare_sim_nat *n, sim_iface *from, sim_pkt *p);

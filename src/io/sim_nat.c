@@ -84,6 +84,7 @@ void flare_sim_nat_set_config(flare_sim_nat *n, const flare_sim_nat_config *cfg)
 void flare_sim_nat_link_set(flare_sim_nat *n, const flare_sim_link *l)
 {
     n->out->link = *l;
+    flare__sim_par_link_changed(n->sim, &n->node);
 }
 
 void flare__sim_nat_free(flare_sim *sim, flare_sim_nat *n)

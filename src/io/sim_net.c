@@ -26,6 +26,7 @@ flare_sim_lan *flare_sim_internet(flare_sim *sim)
 
 flare_sim_lan *flare_sim_lan_new(flare_sim *sim, const char *name)
 {
+    sim = sim->root;
     flare_sim_lan *lan = flare__calloc(sim->mem, 1, sizeof(*lan));
     if (!lan)
         return NULL;
@@ -62,6 +63,7 @@ static sim_route *route_slot(const flare_sim *sim, uint32_t lan_id, const flare_
 
 static sim_iface *route_find(const flare_sim *sim, const flare_sim_lan *lan, const flare_ipaddr *ip)
 {
+    sim = sim->root; /* read-only while shards run */
     if (sim->routes_cap == 0)
         return NULL;
     sim_route *r = route_slot(sim, lan->id, ip);
@@ -88,6 +90,7 @@ static int routes_grow(flare_sim *sim)
 
 int flare__sim_route_add(flare_sim *sim, flare_sim_lan *lan, const flare_ipaddr *ip, sim_iface *ifc)
 {
+    sim = sim->root;
     if (route_find(sim, lan, ip))
         return FLARE_ERR_EXISTS;
     if ((sim->routes_len + 1) * 2 > sim->routes_cap && routes_grow(sim) < 0)
@@ -137,6 +140,7 @@ sim_iface *flare__sim_iface_new(flare_sim *sim, sim_node *node, flare_sim_lan *l
         flare__free(sim->mem, ifc);
         return NULL;
     }
+    flare__sim_par_iface_new(sim, ifc);
     return ifc;
 }
 
@@ -160,6 +164,8 @@ flare_sim_host *flare_sim_host_new(flare_sim *sim, const char *name)
         flare__free(sim->mem, h);
         return NULL;
     }
+    h->sim = flare__sim_shard_for_host(sim, sim->n_nodes - 1);
+    h->node.shard = h->sim->shard;
     return h;
 }
 
@@ -217,6 +223,7 @@ static void link_set_all(sim_node *n, const flare_sim_link *l)
 void flare_sim_link_set(flare_sim_host *h, const flare_sim_link *l)
 {
     link_set_all(&h->node, l);
+    flare__sim_par_link_changed(h->sim, &h->node);
 }
 
 sim_iface *flare__sim_host_iface(flare_sim_host *h, const flare_ipaddr *ip)
@@ -305,11 +312,8 @@ static sim_iface *lan_next_hop(const flare_sim *sim, const flare_sim_lan *lan,
  * at the very same nanosecond may run in another order than with the LAN
  * event (the arrival is queued when the packet leaves, not when it crosses
  * the LAN). Returns 1 if it scheduled p. */
-static int lan_shortcut(flare_sim *sim, sim_pkt *p, flare_tstamp t)
+static int lan_shortcut(flare_sim *sim, sim_pkt *p, sim_iface *to, flare_tstamp t)
 {
-    sim_iface *to = lan_next_hop(sim, p->lan, p->iface, &p->dst);
-    if (!to)
-        return 0; /* dropped at the LAN, traced at its time */
     const flare_sim_link *l = &to->link;
     flare_tstamp at = t + l->delay;
     /* An earlier jittered packet still ahead keeps the LAN event, whose
@@ -354,8 +358,18 @@ void flare__sim_link_send(flare_sim *sim, sim_iface *ifc, int dir, sim_pkt *p)
     p->at_node = (uint8_t)dir;
     p->iface = ifc;
     p->lan = ifc->lan;
-    if (dir == 0 && lan_shortcut(sim, p, t))
-        return;
+    if (dir == 0) {
+        sim_iface *to = lan_next_hop(sim, p->lan, ifc, &p->dst);
+        /* A packet dropped at the LAN is traced at its time; one for a node
+         * of another partition goes to that partition's inbox in a parallel
+         * window (sim_par.c), else through the LAN event. */
+        if (to && to->node->shard != sim->shard && sim->win_end) {
+            flare__sim_par_post(sim, to, p, t);
+            return;
+        }
+        if (to && to->node->shard == sim->shard && lan_shortcut(sim, p, to, t))
+            return;
+    }
     flare__sim_ev_schedule(sim, &p->ev, t);
 }
 
@@ -375,10 +389,13 @@ void flare__sim_host_send(flare_sim_host *h, sim_iface *ifc, sim_pkt *p)
 
 static void lan_arrival(flare_sim *sim, sim_pkt *p)
 {
-    flare_sim_lan *lan = p->lan;
-    sim_iface *to = lan_next_hop(sim, lan, p->iface, &p->dst);
+    sim_iface *to = lan_next_hop(sim, p->lan, p->iface, &p->dst);
     if (!to) {
-        drop(sim, &lan->name, FLARE_SIM_DROP_NOROUTE, p);
+        drop(sim, &p->lan->name, FLARE_SIM_DROP_NOROUTE, p);
+        return;
+    }
+    if (to->node->shard != sim->shard) {
+        flare__sim_par_lan_cross(sim, to, p);
         return;
     }
     flare__sim_link_send(sim, to, 1, p);

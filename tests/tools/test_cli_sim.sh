@@ -3,7 +3,7 @@
 # documents for sim_summary, each in its range, and is the same for the same
 # seed but for ts and wall_s; progress goes to stderr; the human summary; bad flags
 # and a bad --nat-mix are usage errors; a --nat-mix file is used; --security
-# plaintext runs the same flow.
+# plaintext runs the same flow; --threads 2 and 3 give the same summary.
 source "$(dirname "$0")/lib.sh"
 
 run() { timeout 120 "$flare" sim --nodes 60 --pairs 5 "$@"; }
@@ -84,7 +84,22 @@ e = json.loads(open(sys.argv[1]).read())
 assert e["private_with_relay"] == 42 and e["found"] == 5, e' "$tmp/p.json" &&
     ok "--security plaintext" || bad "plaintext: $(cat "$tmp/p.json")"
 
-for args in "--security tls" "--nodes 5" "--nodes x" "--pairs -1" "--public 101" "--join-s 0" "--conn-low 5" \
+# --threads 2 and 3: the same 8 partitions run in parallel windows; the run
+# depends on the seed and the partitions only, and the flow has the same
+# outcomes as on one thread.
+run --json --security plaintext --threads 2 >"$tmp/t1.json" 2>/dev/null
+run --json --security plaintext --threads 3 >"$tmp/t2.json" 2>/dev/null
+python3 -c 'import json,sys
+a, b, p = (json.loads(open(f).read()) for f in sys.argv[1:])
+for e in (a, b, p):
+    e.pop("wall_s"); e.pop("ts")
+assert a == b, (a, b)
+for k in ("nodes", "private_with_relay", "pairs", "found"):
+    assert a[k] == p[k], (k, a[k], p[k])' "$tmp/t1.json" "$tmp/t2.json" "$tmp/p.json" &&
+    ok "--threads 2 and 3: same summary, same outcomes as one thread" ||
+    bad "--threads 2: $(cat "$tmp/t1.json" "$tmp/t2.json")"
+
+for args in "--security tls" "--threads 0" "--threads 65" "--nodes 5" "--nodes x" "--pairs -1" "--public 101" "--join-s 0" "--conn-low 5" \
     "--nat-mix $tmp/none" "--bogus 1" "--nodes"; do
     # shellcheck disable=SC2086
     timeout 10 "$flare" sim $args >/dev/null 2>"$tmp/err"

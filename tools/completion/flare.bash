@@ -57,7 +57,7 @@ _flare() {
             return
         fi
         flags="--bootstrap --dht-mode --dht-disjoint-paths --listen --timeout --quorum $ident" ;;
-    sim) flags="--nodes --seed --pairs --nat-mix --public --join-s --dial-s --conn-low --conn-high --security" ;;
+    sim) flags="--nodes --seed --pairs --nat-mix --public --join-s --dial-s --conn-low --conn-high --security --threads" ;;
     demo) flags="--sim --a-nat --b-nat --delay-ms --relay-delay-ms --seed" ;;
     help) mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur"); return ;;
     *) return ;;

@@ -105,13 +105,15 @@ static const struct {
     {"sim",
      "flare sim [--nodes N] [--seed S] [--pairs P] [--nat-mix FILE] [--public PCT]\n"
      "          [--join-s S] [--dial-s S] [--conn-low N --conn-high N]\n"
-     "          [--security noise|plaintext] [--json]",
+     "          [--security noise|plaintext] [--threads N] [--json]",
      "The whole flow for N nodes on the simulated internet: bootstrap, AutoNAT, DHT,\n"
      "relay discovery and reservation, then P pairs of private nodes dial each other\n"
      "by peer ID and hole punch. Prints a summary (one sim_summary event with --json),\n"
      "progress on stderr. Defaults: 200 nodes, seed 1, 20 pairs, 30% public, the NAT\n"
      "mix of docs/benchmarks.md, 60 s to join, 60 s to dial, Noise (plaintext: the\n"
-     "same flow without Noise's key agreements, for speed; never on a real network).\n",
+     "same flow without Noise's key agreements, for speed; never on a real network),\n"
+     "1 thread (N > 1: 8 partitions of the network in parallel, the same summary for\n"
+     "any N from 2 to 8).\n",
      0, 0},
     {"demo",
      "flare demo [--sim] [--a-nat eim|sym|fw] [--b-nat eim|sym|fw] [--delay-ms N] [--seed N]",

@@ -12,6 +12,7 @@
 #ifndef FLARE_SIMNET_H
 #define FLARE_SIMNET_H
 
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "flare/host.h"
@@ -34,6 +35,8 @@ typedef struct simnet_config {
     double dial_s;           /* how long the pairs get; default 60 */
     int conn_low, conn_high; /* the hosts' connection manager marks; 0: defaults */
     int plaintext;           /* /plaintext/2.0.0 instead of Noise (CPU: no key agreements) */
+    int threads;             /* threads of the simulator; default 1; more: 8 partitions, or
+                                one per thread if more (flare_sim_set_partitions) */
     simnet_mix mix[SIMNET_MAX_MIX];
     int nmix; /* default: simnet_default_mix */
 } simnet_config;
@@ -48,7 +51,7 @@ void simnet_config_default(simnet_config *c);
 int simnet_load_mix(simnet_config *c, const char *file);
 /* Parses the scenario's flags (--nodes, --seed, --pairs, --public,
  * --nat-mix, --join-s, --dial-s, --conn-low, --conn-high,
- * --security noise|plaintext, --json) from argv[1..]; *json set by
+ * --security noise|plaintext, --threads, --json) from argv[1..]; *json set by
  * --json. Returns 0, or -1 after naming the bad flag on stderr (prefixed with prog). */
 int simnet_parse_args(simnet_config *c, int argc, char **argv, const char *prog, int *json);
 
@@ -69,8 +72,18 @@ typedef struct simnet_pair {
     int found, connected, failed;
 } simnet_pair;
 
+#define SIMNET_SLOTS      16
+#define SIMNET_PARTITIONS 8 /* with threads > 1 (at least one per thread) */
+
+/* Live bytes. One thread: exact, peak at every allocation. Several: each
+ * thread adds to a slot of its own, and the peak is sampled after every
+ * window of the parallel run (the live sum is then the same in every run). */
 typedef struct simnet_counting {
     size_t live, peak;
+    int threaded;
+    struct {
+        _Alignas(64) atomic_llong live;
+    } slot[SIMNET_SLOTS];
 } simnet_counting;
 
 typedef struct simnet {
