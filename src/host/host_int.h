@@ -2,6 +2,7 @@
 #ifndef FLARE_HOST_INT_H
 #define FLARE_HOST_INT_H
 
+#include "core/multiaddr_held.h"
 #include "flare/addrmgr.h"
 #include "flare/buf.h"
 #include "flare/host.h"
@@ -146,7 +147,10 @@ struct flare_conn {
     int limited;
     int expect_peer; /* dialed with /p2p/: the remote must be this peer */
     flare_peerid peer;
-    flare_multiaddr remote_ma, local_ma;
+    /* Held at their length: set with flare__conn_set_*_ma, read with
+     * flare__conn_*_ma into a flare_multiaddr of the caller's. */
+    flare__ma_held remote_ma, local_ma;
+    flare_multiaddr *api_ma; /* [2]: flare_conn_remote/local_addr's copies, on demand */
     flare_ipaddr remote_ip, local_ip;
     /* The transport it runs over (registry entry; set at dial or accept). */
     const flare__transport *transport;
@@ -280,6 +284,19 @@ const flare__tr_slot *flare__tr_for_listen(flare_host *h, const flare_multiaddr 
 
 /* conn.c */
 flare_conn *flare__conn_new(flare_host *h, int outbound);
+/* Sets c's remote / local address: 0 or FLARE_ERR_NOMEM (then it is empty). */
+int flare__conn_set_remote_ma(flare_conn *c, const flare_multiaddr *ma);
+int flare__conn_set_local_ma(flare_conn *c, const flare_multiaddr *ma);
+/* c's remote / local address, expanded into *tmp; returns tmp. */
+static inline const flare_multiaddr *flare__conn_remote_ma(const flare_conn *c,
+                                                           flare_multiaddr *tmp)
+{
+    return flare__ma_held_get(&c->remote_ma, tmp);
+}
+static inline const flare_multiaddr *flare__conn_local_ma(const flare_conn *c, flare_multiaddr *tmp)
+{
+    return flare__ma_held_get(&c->local_ma, tmp);
+}
 void flare__conn_start_upgrade(flare_conn *c);
 void flare__conn_fail(flare_conn *c, int err);
 void flare__conn_flush(flare_conn *c);

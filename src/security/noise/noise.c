@@ -3,6 +3,7 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "core/keys_held.h"
 #include "core/mem.h"
 #include "flare/noise.h"
 #include "noise.pb-c.h"
@@ -31,7 +32,8 @@ struct flare__noise_state {
     uint8_t s_pub[32]; /* kept for the test hook after hs is wiped */
     flare_buf in;      /* received, unprocessed bytes */
     flare_buf scratch; /* decrypted handshake payloads */
-    flare_pubkey remote_key;
+    flare__pubkey_held remote_key;
+    flare_pubkey *remote_full; /* flare_noise_remote_key's expansion, on demand */
     flare_peerid remote_id;
     char **rmuxers;
     size_t nrmuxers;
@@ -195,6 +197,8 @@ void flare_noise_free(flare_noise *n)
     free_strings(mem, st->muxers, st->nmuxers);
     free_strings(mem, st->rmuxers, st->nrmuxers);
     flare__free(mem, st->override);
+    flare__pubkey_held_free(&st->remote_key, mem);
+    flare__free(mem, st->remote_full);
     sodium_memzero(st, sizeof(*st));
     flare__free(mem, st);
     n->st = NULL;
@@ -265,19 +269,21 @@ static int check_payload(struct flare__noise_state *st, const FlareNoise__NoiseH
 {
     if (!p->has_identity_key || !p->has_identity_sig)
         return FLARE_ERR_PROTO;
-    int rv = flare_pubkey_decode(&st->remote_key, p->identity_key.data, p->identity_key.len);
+    flare_pubkey key;
+    int rv = flare_pubkey_decode(&key, p->identity_key.data, p->identity_key.len);
     if (rv < 0)
         return rv;
     uint8_t msg[SIG_PREFIX_LEN + 32];
     sig_message(st->hs.rs, msg);
-    rv = flare_pubkey_verify(&st->remote_key, msg, sizeof(msg), p->identity_sig.data,
-                             p->identity_sig.len);
+    rv = flare_pubkey_verify(&key, msg, sizeof(msg), p->identity_sig.data, p->identity_sig.len);
     if (rv)
         return rv < 0 ? rv : FLARE_ERR_BAD_SIGNATURE;
-    if ((rv = flare_peerid_from_pubkey(&st->remote_id, &st->remote_key)) < 0)
+    if ((rv = flare_peerid_from_pubkey(&st->remote_id, &key)) < 0)
         return rv;
     if (st->expected.len && !flare_peerid_equal(&st->expected, &st->remote_id))
         return FLARE_ERR_PEER_ID_MISMATCH;
+    if ((rv = flare__pubkey_hold(&st->remote_key, &key, st->mem)) < 0)
+        return rv;
     return take_muxers(st, p->extensions);
 }
 
@@ -619,9 +625,27 @@ const flare_peerid *flare_noise_remote_peerid(const flare_noise *n)
     return flare_noise_handshake_done(n) ? &n->st->remote_id : NULL;
 }
 
+int flare__noise_remote_key_copy(const flare_noise *n, flare_pubkey *out)
+{
+    if (!flare_noise_handshake_done(n))
+        return FLARE_ERR_STATE;
+    return flare__pubkey_held_get(&n->st->remote_key, out);
+}
+
+/* The host copies the key out (above); a full flare_pubkey is made only for
+ * a caller of this API, once, and lives as long as the session. */
 const flare_pubkey *flare_noise_remote_key(const flare_noise *n)
 {
-    return flare_noise_handshake_done(n) ? &n->st->remote_key : NULL;
+    struct flare__noise_state *st = flare_noise_handshake_done(n) ? n->st : NULL;
+    if (st && !st->remote_full) {
+        flare_pubkey *k = flare__malloc(st->mem, sizeof(*k));
+        if (!k || flare__pubkey_held_get(&st->remote_key, k) < 0) {
+            flare__free(st->mem, k);
+            return NULL;
+        }
+        st->remote_full = k;
+    }
+    return st ? st->remote_full : NULL;
 }
 
 size_t flare_noise_remote_muxers(const flare_noise *n, const char *const **list)
