@@ -164,8 +164,8 @@ struct flare_conn {
     int read_paused; /* the queue is far above it: not reading */
     flare_io_timer *timer;
     flare_tstamp handshake_deadline;
-    flare_tstamp idle_since;
-    flare_mss *mss; /* while negotiating (conn.c) */
+    flare_tstamp last_used; /* a stream last opened or closed on it (connmgr.c) */
+    flare_mss *mss;         /* while negotiating (conn.c) */
     int mss_active;
     /* The security protocol (NULL until multistream chose one) and its
      * session; security names it (static) for flare_conn_security. */

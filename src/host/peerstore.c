@@ -62,8 +62,8 @@ struct flare__peerstore {
     size_t nbuckets; /* a power of two */
     size_t count, max_peers;
     ps_entry **buckets;
-    ps_entry *newest, *oldest; /* LRU list of unpinned entries */
-    ps_proto **protos;         /* interned protocol IDs, grown at load factor 1 */
+    ps_entry *newest, *oldest;       /* LRU list of unpinned entries */
+    ps_proto **protos;               /* interned protocol IDs, grown at load factor 1 */
     size_t nprotos_buckets, nprotos; /* a power of two (or 0), and how many */
 };
 

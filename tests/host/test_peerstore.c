@@ -316,11 +316,18 @@ static long held_with(const char *const *protos, size_t np, unsigned n)
 static void test_shared_protocols(void **state)
 {
     (void)state;
-    static const char *const protos[] = {
-        "/ipfs/id/1.0.0",      "/ipfs/id/push/1.0.0",       "/ipfs/ping/1.0.0",
-        "/ipfs/kad/1.0.0",     "/libp2p/autonat/1.0.0",     "/libp2p/autonat/2/dial-request",
-        "/libp2p/dcutr",       "/libp2p/circuit/relay/0.2.0/hop", "/libp2p/circuit/relay/0.2.0/stop",
-        "/libp2p/autonat/2/dial-back", "/libp2p/fetch/0.0.1", "/meshsub/1.1.0"};
+    static const char *const protos[] = {"/ipfs/id/1.0.0",
+                                         "/ipfs/id/push/1.0.0",
+                                         "/ipfs/ping/1.0.0",
+                                         "/ipfs/kad/1.0.0",
+                                         "/libp2p/autonat/1.0.0",
+                                         "/libp2p/autonat/2/dial-request",
+                                         "/libp2p/dcutr",
+                                         "/libp2p/circuit/relay/0.2.0/hop",
+                                         "/libp2p/circuit/relay/0.2.0/stop",
+                                         "/libp2p/autonat/2/dial-back",
+                                         "/libp2p/fetch/0.0.1",
+                                         "/meshsub/1.1.0"};
     const size_t np = sizeof(protos) / sizeof(protos[0]);
     const unsigned n = 200;
     long per_peer = (held_with(protos, np, n) - held_with(protos, 0, n)) / (long)n;
