@@ -14,6 +14,7 @@
 #define SIG_PREFIX_LEN (sizeof(SIG_PREFIX) - 1)
 #define MUXER_NAME_MAX 255
 #define FRAME_HDR      2
+#define IN_KEEP        1024 /* a larger receive buffer is freed once empty */
 
 enum { ST_HANDSHAKE, ST_DONE, ST_DEAD };
 
@@ -27,7 +28,7 @@ struct flare__noise_state {
     size_t max_plain;
     int state;
     int started;
-    flare__noise_xx hs;
+    flare__noise_xx *hs; /* during the handshake only */
     flare__noise_cipher tx, rx;
     uint8_t s_pub[32]; /* kept for the test hook after hs is wiped */
     flare_buf in;      /* received, unprocessed bytes */
@@ -124,7 +125,17 @@ static int check_settings(const flare_noise_settings *s)
 }
 
 /* An established session keeps only what its transport phase needs: the
- * identity key copy (~1.2 KB) and the handshake scratch go. */
+ * identity key copy (~1.2 KB), the handshake state (~300 bytes) and the
+ * handshake scratch go. */
+static void drop_hs(struct flare__noise_state *st)
+{
+    if (!st->hs)
+        return;
+    flare__noise_xx_clear(st->hs); /* ephemeral and static secrets */
+    flare__free(st->mem, st->hs);
+    st->hs = NULL;
+}
+
 static void drop_identity(struct flare__noise_state *st)
 {
     if (!st->identity)
@@ -149,7 +160,10 @@ int flare_noise_init(flare_noise *n, const flare_noise_settings *s, const flare_
     st->mem = flare__mem(mem);
     st->rng = rng;
     st->identity = flare__malloc(st->mem, sizeof(*st->identity));
-    if (!st->identity) {
+    st->hs = flare__malloc(st->mem, sizeof(*st->hs));
+    if (!st->identity || !st->hs) {
+        flare__free(st->mem, st->identity);
+        flare__free(st->mem, st->hs);
         flare__free(st->mem, st);
         return FLARE_ERR_NOMEM;
     }
@@ -161,6 +175,7 @@ int flare_noise_init(flare_noise *n, const flare_noise_settings *s, const flare_
     flare_buf_init(&st->scratch, st->mem);
     if ((rv = dup_strings(st->mem, s->muxers, s->nmuxers, &st->muxers)) != 0) {
         drop_identity(st);
+        flare__free(st->mem, st->hs);
         flare__free(st->mem, st);
         return rv;
     }
@@ -169,9 +184,9 @@ int flare_noise_init(flare_noise *n, const flare_noise_settings *s, const flare_
      * gained by keeping one (it is authenticated by the identity key). */
     uint8_t static_priv[32];
     rng.fn(static_priv, sizeof(static_priv), rng.user);
-    flare__noise_xx_init(&st->hs, s->initiator, s->prologue, s->prologue_len, static_priv);
+    flare__noise_xx_init(st->hs, s->initiator, s->prologue, s->prologue_len, static_priv);
     sodium_memzero(static_priv, sizeof(static_priv));
-    memcpy(st->s_pub, st->hs.s_pub, 32);
+    memcpy(st->s_pub, st->hs->s_pub, 32);
     st->state = ST_HANDSHAKE;
     n->st = st;
     return 0;
@@ -183,7 +198,7 @@ void flare_noise_free(flare_noise *n)
     if (!st)
         return;
     const flare_mem *mem = st->mem;
-    flare__noise_xx_clear(&st->hs);
+    drop_hs(st);
     flare__noise_cipher_clear(&st->tx);
     flare__noise_cipher_clear(&st->rx);
     drop_identity(st);
@@ -263,7 +278,7 @@ static int take_muxers(struct flare__noise_state *st, const FlareNoise__NoiseExt
     return 0;
 }
 
-/* Checks the remote's payload against its static key st->hs.rs: the identity
+/* Checks the remote's payload against its static key st->hs->rs: the identity
  * key decodes, signs the static key, and is the expected peer. */
 static int check_payload(struct flare__noise_state *st, const FlareNoise__NoiseHandshakePayload *p)
 {
@@ -274,7 +289,7 @@ static int check_payload(struct flare__noise_state *st, const FlareNoise__NoiseH
     if (rv < 0)
         return rv;
     uint8_t msg[SIG_PREFIX_LEN + 32];
-    sig_message(st->hs.rs, msg);
+    sig_message(st->hs->rs, msg);
     rv = flare_pubkey_verify(&key, msg, sizeof(msg), p->identity_sig.data, p->identity_sig.len);
     if (rv)
         return rv < 0 ? rv : FLARE_ERR_BAD_SIGNATURE;
@@ -306,14 +321,14 @@ static int verify_payload(struct flare__noise_state *st, const uint8_t *data, si
 static int write_message(struct flare__noise_state *st, const uint8_t *p, size_t len,
                          flare_buf *out)
 {
-    size_t total = flare__noise_xx_overhead(&st->hs) + len;
+    size_t total = flare__noise_xx_overhead(st->hs) + len;
     if (total > FLARE_NOISE_MAX_MSG)
         return FLARE_ERR_TOO_LARGE;
     int rv = flare_buf_reserve(out, FRAME_HDR + total);
     if (rv)
         return rv;
     uint8_t *f = out->base + out->len;
-    rv = flare__noise_xx_write(&st->hs, st->rng, p, len, f + FRAME_HDR);
+    rv = flare__noise_xx_write(st->hs, st->rng, p, len, f + FRAME_HDR);
     if (rv < 0)
         return rv;
     f[0] = (uint8_t)(rv >> 8);
@@ -332,10 +347,10 @@ static int write_signed_message(struct flare__noise_state *st, flare_buf *out)
 
 static void pick_muxer(struct flare__noise_state *st)
 {
-    char **ini = st->hs.initiator ? st->muxers : st->rmuxers;
-    char **resp = st->hs.initiator ? st->rmuxers : st->muxers;
-    size_t ni = st->hs.initiator ? st->nmuxers : st->nrmuxers;
-    size_t nr = st->hs.initiator ? st->nrmuxers : st->nmuxers;
+    char **ini = st->hs->initiator ? st->muxers : st->rmuxers;
+    char **resp = st->hs->initiator ? st->rmuxers : st->muxers;
+    size_t ni = st->hs->initiator ? st->nmuxers : st->nrmuxers;
+    size_t nr = st->hs->initiator ? st->nrmuxers : st->nmuxers;
     st->selected = NULL;
     for (size_t i = 0; i < ni && !st->selected; i++)
         for (size_t j = 0; j < nr; j++)
@@ -347,11 +362,11 @@ static void pick_muxer(struct flare__noise_state *st)
 
 static int finish_handshake(struct flare__noise_state *st)
 {
-    int rv = flare__noise_xx_split(&st->hs, &st->tx, &st->rx);
+    int rv = flare__noise_xx_split(st->hs, &st->tx, &st->rx);
     if (rv)
         return rv;
     pick_muxer(st);
-    flare__noise_xx_clear(&st->hs); /* ephemeral and static secrets are no longer needed */
+    drop_hs(st);
     drop_identity(st);
     if (st->scratch.alloc)
         sodium_memzero(st->scratch.alloc, st->scratch.cap);
@@ -363,14 +378,14 @@ static int finish_handshake(struct flare__noise_state *st)
 static int recv_handshake(struct flare__noise_state *st, const uint8_t *f, size_t len,
                           flare_buf *out)
 {
-    if (st->hs.initiator && !st->started)
+    if (st->hs->initiator && !st->started)
         return FLARE_ERR_STATE;
     int rv = flare_buf_reserve(&st->scratch, len);
     if (rv)
         return rv;
     st->scratch.len = 0;
-    int index = st->hs.msg;
-    int plen = flare__noise_xx_read(&st->hs, f, len, st->scratch.base);
+    int index = st->hs->msg;
+    int plen = flare__noise_xx_read(st->hs, f, len, st->scratch.base);
     if (plen < 0)
         return plen;
     if (index == 0) /* -> e: the initiator must not send a payload yet */
@@ -387,7 +402,7 @@ int flare_noise_start(flare_noise *n, flare_buf *out)
     struct flare__noise_state *st = n->st;
     if (!st || st->state != ST_HANDSHAKE || st->started)
         return FLARE_ERR_STATE;
-    if (!st->hs.initiator) {
+    if (!st->hs->initiator) {
         st->started = 1;
         return 0;
     }
@@ -493,6 +508,10 @@ static int recv_bytes(struct flare__noise_state *st, const uint8_t *in, size_t l
             return rv;
         in += took;
         len -= took;
+        /* The frame the last read cut is done: an idle session keeps no
+         * buffer of a frame's size (up to 64 KB). */
+        if (whole && st->in.cap > IN_KEEP)
+            flare_buf_free(&st->in);
         if (!whole) {
             if (len > cap - st->in.len)
                 return FLARE_ERR_LIMIT;
