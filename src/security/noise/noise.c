@@ -14,7 +14,11 @@
 #define SIG_PREFIX_LEN (sizeof(SIG_PREFIX) - 1)
 #define MUXER_NAME_MAX 255
 #define FRAME_HDR      2
-#define IN_KEEP        1024 /* a larger receive buffer is freed once empty */
+/* The receive buffer (for a frame cut by the end of a read) is freed after
+ * IN_QUIET reads in a row that left nothing in it: an idle session holds
+ * none, a streaming one (whose reads cut frames all the time) keeps it
+ * rather than allocate one per frame. */
+#define IN_QUIET 8
 
 enum { ST_HANDSHAKE, ST_DONE, ST_DEAD };
 
@@ -32,6 +36,7 @@ struct flare__noise_state {
     flare__noise_cipher tx, rx;
     uint8_t s_pub[32]; /* kept for the test hook after hs is wiped */
     flare_buf in;      /* received, unprocessed bytes */
+    unsigned in_quiet; /* reads in a row that left in empty */
     flare_buf scratch; /* decrypted handshake payloads */
     flare__pubkey_held remote_key;
     flare_pubkey *remote_full; /* flare_noise_remote_key's expansion, on demand */
@@ -493,8 +498,8 @@ static int finish_buffered(struct flare__noise_state *st, const uint8_t *in, siz
 /* Frames are read straight from in; only a frame cut by the end of in is
  * copied (and then only its own bytes), or everything when the plaintext
  * bound holds frames back. */
-static int recv_bytes(struct flare__noise_state *st, const uint8_t *in, size_t len, flare_buf *out,
-                      flare_buf *plain)
+static int recv_frames(struct flare__noise_state *st, const uint8_t *in, size_t len, flare_buf *out,
+                       flare_buf *plain)
 {
     /* Bytes held back may not exceed the plaintext bound plus one frame. */
     size_t cap = st->max_plain < SIZE_MAX / 2 ? st->max_plain + FRAME_HDR + FLARE_NOISE_MAX_MSG
@@ -508,10 +513,6 @@ static int recv_bytes(struct flare__noise_state *st, const uint8_t *in, size_t l
             return rv;
         in += took;
         len -= took;
-        /* The frame the last read cut is done: an idle session keeps no
-         * buffer of a frame's size (up to 64 KB). */
-        if (whole && st->in.cap > IN_KEEP)
-            flare_buf_free(&st->in);
         if (!whole) {
             if (len > cap - st->in.len)
                 return FLARE_ERR_LIMIT;
@@ -528,6 +529,19 @@ static int recv_bytes(struct flare__noise_state *st, const uint8_t *in, size_t l
     if (len - used > cap)
         return FLARE_ERR_LIMIT;
     return flare_buf_append(&st->in, in + used, len - used);
+}
+
+static int recv_bytes(struct flare__noise_state *st, const uint8_t *in, size_t len, flare_buf *out,
+                      flare_buf *plain)
+{
+    int rv = recv_frames(st, in, len, out, plain);
+    if (st->in.len)
+        st->in_quiet = 0;
+    else if (st->in_quiet < IN_QUIET)
+        st->in_quiet++;
+    if (st->in_quiet >= IN_QUIET && st->in.cap)
+        flare_buf_free(&st->in);
+    return rv;
 }
 
 int flare_noise_recv(flare_noise *n, const uint8_t *in, size_t len, flare_buf *out,
