@@ -30,7 +30,6 @@
 
 #define CHUNK 65536
 
-static flare_uvio *uvio;
 static uint8_t chunk[CHUNK];
 
 /* ---- ChaCha20-Poly1305 reference ------------------------------------------------ */
@@ -232,35 +231,15 @@ static double bench_raw(size_t mib)
 
 static int make_host(flare_host **h, uint8_t seedbyte, int listen)
 {
-    uint8_t seed[32] = {seedbyte};
-    flare_privkey k;
-    flare_privkey_from_seed(&k, seed);
-    flare_host_settings cfg;
-    flare_host_settings_default(&cfg);
-    /* With the default memory limits (32 MiB per connection) 16 streams at
-     * full speed fail the connection (FLARE_ERR_NOMEM from the flush): the
-     * benchmark measures the byte path, not the limits. */
-    cfg.limits.mem_per_conn = cfg.limits.mem_per_peer = 0;
-    int rv = flare_host_new(h, flare_uvio_io(uvio), &k, &cfg, NULL);
-    if (rv == 0 && listen) {
-        flare_multiaddr ma;
-        flare_multiaddr_parse(&ma, "/ip4/127.0.0.1/tcp/0");
-        rv = flare_host_listen(*h, &ma);
-    }
-    return rv;
+    static const char *const addrs[] = {"/ip4/127.0.0.1/tcp/0"};
+    return bench_host_new(h, seedbyte, NULL, addrs, listen ? 1 : 0);
 }
 
 static int connect_hosts(flare_host *a, flare_host *b)
 {
     flare_multiaddr ma;
     flare_host_listen_addrs(a, &ma, 1);
-    flare_multiaddr_with_peerid(&ma, flare_host_peerid(a));
-    flare_dial_opts o = {.force_new = 1, .no_reuse = 1};
-    dial_status = 1;
-    if (flare_host_dial(b, &ma, &o, on_dial, NULL))
-        return -1;
-    uv_run(&loop, UV_RUN_DEFAULT);
-    return dial_status;
+    return dial_fresh(b, a, ma);
 }
 
 static double bench_streams(flare_host *a, flare_host *b, int nstreams, size_t mib)

@@ -23,8 +23,6 @@
 #include "flare/host.h"
 #include "flare/uvio.h"
 
-static flare_uvio *uvio;
-
 /* MiB/s of payload sealed and opened again, 1400 bytes at a time. */
 static double bench_aead(gnutls_cipher_algorithm_t alg)
 {
@@ -55,20 +53,8 @@ static double bench_aead(gnutls_cipher_algorithm_t alg)
 
 static int make_host(flare_host **h, uint8_t seedbyte, int listen)
 {
-    uint8_t seed[32] = {seedbyte};
-    flare_privkey k;
-    flare_privkey_from_seed(&k, seed);
-    flare_host_settings cfg;
-    flare_host_settings_default(&cfg);
-    cfg.limits.mem_per_conn = cfg.limits.mem_per_peer = 0; /* the byte path, not the limits */
-    int rv = flare_host_new(h, flare_uvio_io(uvio), &k, &cfg, NULL);
-    const char *addrs[] = {"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"};
-    for (int i = 0; rv == 0 && listen && i < 2; i++) {
-        flare_multiaddr ma;
-        flare_multiaddr_parse(&ma, addrs[i]);
-        rv = flare_host_listen(*h, &ma);
-    }
-    return rv;
+    static const char *const addrs[] = {"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"};
+    return bench_host_new(h, seedbyte, NULL, addrs, listen ? 2 : 0);
 }
 
 /* Dials a's listen address of the given kind (quic: 1) from b. */
@@ -87,13 +73,7 @@ static int connect_hosts(flare_host *a, flare_host *b, int quic)
     }
     if (!found)
         return -1;
-    flare_multiaddr_with_peerid(&ma, flare_host_peerid(a));
-    flare_dial_opts o = {.force_new = 1, .no_reuse = 1};
-    dial_status = 1;
-    if (flare_host_dial(b, &ma, &o, on_dial, NULL))
-        return -1;
-    uv_run(&loop, UV_RUN_DEFAULT);
-    return dial_status;
+    return dial_fresh(b, a, ma);
 }
 
 static double bench_streams(int nstreams, size_t mib)

@@ -1,7 +1,8 @@
 /* Sampling shared by the loopback throughput benchmarks (bench_host,
- * bench_quic): the event loop, wall-clock and CPU-time marks around each
- * measurement, a sink protocol that stops the loop once its target arrived,
- * a dial callback that stops it, and sorting of the runs' values.
+ * bench_quic, bench_ws): the event loop and its flare_uvio, the hosts,
+ * wall-clock and CPU-time marks around each measurement, a sink protocol
+ * that stops the loop once its target arrived, a fresh dial that runs the
+ * loop until it ends, and sorting of the runs' values.
  * Header-only (each benchmark is one executable). */
 #ifndef FLARE_BENCH_SAMPLE_H
 #define FLARE_BENCH_SAMPLE_H
@@ -12,8 +13,10 @@
 
 #include "bench_source.h"
 #include "flare/host.h"
+#include "flare/uvio.h"
 
 static uv_loop_t loop;
+static flare_uvio *uvio;
 
 static double now_s(void)
 {
@@ -46,7 +49,7 @@ static void mark_end(void)
 
 /* The rate v (per wall-clock second) of the last measurement, per CPU
  * second. */
-static double per_cpu(double v)
+static inline double per_cpu(double v)
 {
     double cpu = cpu_t1 - cpu_t0;
     return v > 0 && cpu > 0 ? v * (wall_t1 - wall_t0) / cpu : 0;
@@ -108,6 +111,47 @@ static void on_dial(flare_host *h, flare_conn *c, int status, void *user)
     dialed = c;
     dial_status = status;
     uv_stop(&loop);
+}
+
+/* A host on uvio with key seed {seedbyte}, cfg (NULL: the defaults)
+ * without memory limits, listening on the n addresses of listen. The
+ * benchmarks measure the byte path, not the limits: with the default ones
+ * (32 MiB per connection) 16 streams at full speed fail the connection
+ * (FLARE_ERR_NOMEM from the flush). */
+static int bench_host_new(flare_host **h, uint8_t seedbyte, flare_host_settings *cfg,
+                          const char *const *listen, size_t n)
+{
+    uint8_t seed[32] = {seedbyte};
+    flare_privkey k;
+    flare_privkey_from_seed(&k, seed);
+    flare_host_settings def;
+    if (!cfg) {
+        flare_host_settings_default(&def);
+        cfg = &def;
+    }
+    cfg->limits.mem_per_conn = cfg->limits.mem_per_peer = 0;
+    int rv = flare_host_new(h, flare_uvio_io(uvio), &k, cfg, NULL);
+    for (size_t i = 0; i < n && rv == 0; i++) {
+        flare_multiaddr ma;
+        rv = flare_multiaddr_parse(&ma, listen[i]);
+        if (rv == 0)
+            rv = flare_host_listen(*h, &ma);
+    }
+    return rv;
+}
+
+/* Dials a at ma (its peer ID added) from b on a new connection that leaves
+ * from a port of its own, and runs the loop until the dial ended. Returns
+ * 0 (the connection in dialed) or an error. */
+static int dial_fresh(flare_host *b, flare_host *a, flare_multiaddr ma)
+{
+    flare_multiaddr_with_peerid(&ma, flare_host_peerid(a));
+    flare_dial_opts o = {.force_new = 1, .no_reuse = 1};
+    dial_status = 1;
+    if (flare_host_dial(b, &ma, &o, on_dial, NULL))
+        return -1;
+    uv_run(&loop, UV_RUN_DEFAULT);
+    return dial_status;
 }
 
 static int cmp_double(const void *a, const void *b)

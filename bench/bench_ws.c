@@ -11,72 +11,22 @@
 #include <string.h>
 #include <uv.h>
 
-#include "bench_source.h"
+#include "bench_sample.h"
 #include "flare/host.h"
 #include "flare/uvio.h"
-
-static uv_loop_t loop;
-static flare_uvio *uvio;
-
-static double now_s(void)
-{
-    return (double)uv_hrtime() / 1e9;
-}
-
-static struct {
-    size_t got, target;
-    double t1;
-} sink;
-
-static void sink_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
-{
-    (void)s;
-    (void)d;
-    (void)user;
-    sink.got += len;
-    if (sink.got >= sink.target && sink.t1 == 0) {
-        sink.t1 = now_s();
-        uv_stop(&loop);
-    }
-}
-
-static const flare_stream_cbs sink_cbs = {.on_data = sink_data};
-
-static flare_conn *dialed;
-static int dial_status;
-
-static void on_dial(flare_host *h, flare_conn *c, int status, void *user)
-{
-    (void)h;
-    (void)user;
-    dialed = c;
-    dial_status = status;
-    uv_stop(&loop);
-}
 
 static char cert[512], key[512], ca[512];
 
 static int make_host(flare_host **h, uint8_t seedbyte, int listen)
 {
-    uint8_t seed[32] = {seedbyte};
-    flare_privkey k;
-    flare_privkey_from_seed(&k, seed);
+    static const char *const addrs[] = {"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/tcp/0/ws",
+                                        "/ip4/127.0.0.1/tcp/0/tls/ws"};
     flare_host_settings cfg;
     flare_host_settings_default(&cfg);
-    cfg.limits.mem_per_conn = cfg.limits.mem_per_peer = 0;
     cfg.tls_cert_file = cert;
     cfg.tls_key_file = key;
     cfg.tls_ca_file = ca;
-    int rv = flare_host_new(h, flare_uvio_io(uvio), &k, &cfg, NULL);
-    const char *addrs[] = {"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/tcp/0/ws",
-                           "/ip4/127.0.0.1/tcp/0/tls/ws"};
-    for (int i = 0; i < 3 && rv == 0 && listen; i++) {
-        flare_multiaddr ma;
-        rv = flare_multiaddr_parse(&ma, addrs[i]);
-        if (rv == 0)
-            rv = flare_host_listen(*h, &ma);
-    }
-    return rv;
+    return bench_host_new(h, seedbyte, &cfg, addrs, listen ? 3 : 0);
 }
 
 /* Dials a's listen address number i (listening order) and sends mib MiB. */
@@ -86,33 +36,12 @@ static double one_stream(flare_host *a, flare_host *b, int i, size_t mib)
     if (flare_host_listen_addrs(a, ma, 3) != 3)
         return -1;
     /* The host lists its newest listener first. */
-    flare_multiaddr m = ma[2 - i];
-    flare_multiaddr_with_peerid(&m, flare_host_peerid(a));
-    flare_dial_opts o = {.force_new = 1, .no_reuse = 1};
-    dial_status = 1;
-    if (flare_host_dial(b, &m, &o, on_dial, NULL))
+    if (dial_fresh(b, a, ma[2 - i]))
         return -1;
-    uv_run(&loop, UV_RUN_DEFAULT);
-    if (dial_status)
-        return -1;
-    sink.got = 0;
-    sink.t1 = 0;
-    sink.target = mib << 20;
-    src x = {.left = mib << 20};
-    double t0 = now_s();
-    if (flare_conn_new_stream(dialed, "/bench/sink", &src_cbs, &x, 0, &x.s))
-        return -1;
-    src_push(&x);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    double v = (double)sink.got / (sink.t1 - t0) / (1 << 20);
+    src x = {0};
+    double v = run_streams(dialed, &x, 1, mib);
     flare_conn_close(dialed);
     return v;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 int main(int argc, char **argv)
@@ -151,7 +80,7 @@ int main(int argc, char **argv)
            load[1], load[2]);
     printf("%-30s %8s %8s %8s\n", "", "min", "median", "max");
     for (int i = 0; i < 3; i++) {
-        qsort(v[i], (size_t)runs, sizeof(double), cmp_double);
+        sort_runs(v[i], runs);
         printf("%-30s %8.1f %8.1f %8.1f MiB/s\n", names[i], v[i][0], v[i][runs / 2],
                v[i][runs - 1]);
     }

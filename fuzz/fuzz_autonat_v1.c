@@ -5,14 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "input_head.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 1)
+    uint8_t mode;
+    if (!flare_fuzz_mode_input(&data, &size, &mode))
         return 0;
-    uint8_t mode = data[0];
-    data++;
-    size--;
     flare_autonat1_msg m;
     (void)flare_autonat1_decode(&m, data, size);
 

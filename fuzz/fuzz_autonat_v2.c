@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "input_head.h"
+
 static void srv_side(uint8_t mode, const uint8_t *data, size_t size)
 {
     flare_prng prng;
@@ -71,14 +73,11 @@ static void client_side(const uint8_t *data, size_t size)
     flare_buf_free(&out);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 1)
+    uint8_t mode;
+    if (!flare_fuzz_mode_input(&data, &size, &mode))
         return 0;
-    uint8_t mode = data[0];
-    data++;
-    size--;
     flare_autonat2_msg m;
     (void)flare_autonat2_decode(&m, data, size);
     srv_side(mode, data, size);

@@ -4,6 +4,8 @@
 
 #include <stdlib.h>
 
+#include "input_head.h"
+
 static flare_dcutr_msg msg;
 
 static void check_decode(const uint8_t *data, size_t size)
@@ -17,17 +19,12 @@ static void check_decode(const uint8_t *data, size_t size)
             abort();
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 2)
+    uint8_t mode;
+    size_t split;
+    if (!flare_fuzz_split_input(&data, &size, &mode, &split))
         return 0;
-    uint8_t mode = data[0];
-    size_t split = data[1];
-    data += 2;
-    size -= 2;
-    if (split > size)
-        split = size;
     check_decode(data, size);
 
     flare_multiaddr ours;

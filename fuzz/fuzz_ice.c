@@ -9,20 +9,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "input_head.h"
+
 static void rand_fill(uint8_t *dst, size_t len, void *user)
 {
     (void)user;
     memset(dst, 0x5a, len);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 1)
+    uint8_t mode;
+    if (!flare_fuzz_mode_input(&data, &size, &mode))
         return 0;
-    uint8_t mode = data[0];
-    data++;
-    size--;
     flare_ice_settings cfg;
     flare_ice_settings_default(&cfg);
     cfg.lite = mode & 1;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "input_head.h"
+
 static const char *const PROTOS[] = {"/a/1", "/ipfs/ping/1.0.0"};
 
 static int match(const char *proto, size_t len, void *user)
@@ -15,17 +17,12 @@ static int match(const char *proto, size_t len, void *user)
     return len > 3 && proto[0] == '/' && proto[1] == 'z';
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 2)
+    uint8_t mode;
+    size_t split;
+    if (!flare_fuzz_split_input(&data, &size, &mode, &split))
         return 0;
-    uint8_t mode = data[0];
-    size_t split = data[1];
-    data += 2;
-    size -= 2;
-    if (split > size)
-        split = size;
     flare_mss_settings s = {0};
     s.role = (mode & 1) ? FLARE_MSS_LISTENER : FLARE_MSS_DIALER;
     s.protocols = PROTOS;

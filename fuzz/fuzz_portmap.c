@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "input_head.h"
+
 static void rand_fill(uint8_t *dst, size_t len, void *user)
 {
     (void)user;
@@ -25,17 +27,12 @@ static void check_client(flare_portmap_client *c)
         abort();
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 2)
+    uint8_t mode;
+    size_t split;
+    if (!flare_fuzz_split_input(&data, &size, &mode, &split))
         return 0;
-    uint8_t mode = data[0];
-    size_t split = data[1];
-    data += 2;
-    size -= 2;
-    if (split > size)
-        split = size;
 
     flare_pcp_resp pr;
     flare_natpmp_resp nr;

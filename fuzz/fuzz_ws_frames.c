@@ -7,6 +7,8 @@
 
 #include "transport/ws_core.h"
 
+#include "input_head.h"
+
 static void fixed_rand(uint8_t *dst, size_t len, void *user)
 {
     (void)user;
@@ -31,17 +33,13 @@ static void open_pair(flare__ws *cl, flare__ws *sv)
     flare_buf_free(&w2);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 2)
+    uint8_t mode;
+    size_t split;
+    if (!flare_fuzz_split_input(&data, &size, &mode, &split))
         return 0;
-    int to_client = data[0] & 1;
-    size_t split = data[1];
-    data += 2;
-    size -= 2;
-    if (split > size)
-        split = size;
+    int to_client = mode & 1;
     flare__ws cl, sv;
     open_pair(&cl, &sv);
     flare__ws *ws = to_client ? &cl : &sv;

@@ -6,23 +6,21 @@
 
 #include "transport/ws_core.h"
 
+#include "input_head.h"
+
 static void fixed_rand(uint8_t *dst, size_t len, void *user)
 {
     (void)user;
     memset(dst, 0x5a, len);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 2)
+    uint8_t mode;
+    size_t split;
+    if (!flare_fuzz_split_input(&data, &size, &mode, &split))
         return 0;
-    int client = data[0] & 1;
-    size_t split = data[1];
-    data += 2;
-    size -= 2;
-    if (split > size)
-        split = size;
+    int client = mode & 1;
     flare__ws ws;
     flare__ws_settings s = {.client = client, .rng = {fixed_rand, NULL}};
     if (flare__ws_init(&ws, &s, 0, NULL))

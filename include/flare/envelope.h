@@ -16,6 +16,7 @@
 #include "flare/common.h"
 #include "flare/keys.h"
 #include "flare/peerid.h"
+#include "flare/sig_cache.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -59,6 +60,14 @@ int flare_envelope_seal(const flare_privkey *k, const char *domain, const uint8_
 int flare_envelope_open(const uint8_t *in, size_t len, const char *expected_domain,
                         const uint8_t *expected_type, size_t expected_type_len,
                         flare_envelope *env);
+
+/* As flare_envelope_open, checking the signature through cache
+ * (flare/sig_cache.h; NULL: none): an envelope whose exact key, signed
+ * bytes and signature verified before is not verified again. Returns as
+ * flare_envelope_open. */
+int flare_envelope_open_cached(const uint8_t *in, size_t len, const char *expected_domain,
+                               const uint8_t *expected_type, size_t expected_type_len,
+                               flare_sig_cache *cache, flare_envelope *env);
 
 #ifdef __cplusplus
 }

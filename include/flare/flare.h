@@ -28,6 +28,7 @@
 #include "flare/multihash.h"
 #include "flare/peer_record.h"
 #include "flare/peerid.h"
+#include "flare/sig_cache.h"
 #include "flare/varint.h"
 
 /* Sans-I/O protocol cores. */

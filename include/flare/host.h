@@ -37,6 +37,7 @@
 #include "flare/peerid.h"
 #include "flare/portmap.h"
 #include "flare/reachability.h"
+#include "flare/sig_cache.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -176,6 +177,13 @@ typedef struct flare_host_settings {
     const char *tls_cert_file;
     const char *tls_key_file;
     const char *tls_ca_file;
+    /* Signatures that verified (flare/sig_cache.h), consulted before
+     * verifying a peer's signed peer record or its security handshake's
+     * identity signature again. Owned by the caller: it must outlive the
+     * host, and hosts running in one thread may share one (the cache is not
+     * thread-safe). Default NULL: the host makes its own of
+     * FLARE_SIG_CACHE_DEFAULT_ENTRIES. */
+    flare_sig_cache *sig_cache;
 } flare_host_settings;
 
 /* Fills every field of c with the default documented on it, and
@@ -341,6 +349,9 @@ void flare_host_del(flare_host *h);
 void flare_host_set_event_cb(flare_host *h, flare_host_event_cb cb, void *user);
 /* Returns our peer ID (owned by h). */
 const flare_peerid *flare_host_peerid(const flare_host *h);
+/* Returns the signature cache the host uses (settings' sig_cache or its own;
+ * owned as that says), e.g. for flare_sig_cache_stats_get. */
+flare_sig_cache *flare_host_sig_cache(flare_host *h);
 /* Returns the driver h was created on (borrowed). */
 flare_io *flare_host_io(flare_host *h);
 

@@ -28,6 +28,7 @@
 #include "flare/common.h"
 #include "flare/keys.h"
 #include "flare/peerid.h"
+#include "flare/sig_cache.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -60,6 +61,12 @@ typedef struct flare_noise_settings {
      * handshake to the DTLS certificates with it. Read during init only. */
     const uint8_t *prologue;
     size_t prologue_len;
+    /* Consulted before verifying the remote's identity signature over its
+     * static key (flare/sig_cache.h), and given that signature once it
+     * verifies: a peer that keeps its static key (js-libp2p does) is
+     * verified once. Default NULL: none. Not owned; must outlive the
+     * session's handshake. */
+    flare_sig_cache *sig_cache;
 } flare_noise_settings;
 
 /* Fills s with the defaults documented on each field (no identity, no

@@ -67,6 +67,10 @@ int flare_peer_record_seal(const flare_privkey *k, uint64_t seq, const flare_byt
  * FLARE_ERR_PEER_ID_MISMATCH (signed by another key). */
 int flare_peer_record_open(const uint8_t *in, size_t len, flare_peer_record *rec,
                            flare_envelope *env);
+/* As flare_peer_record_open, checking the signature through cache
+ * (flare/sig_cache.h; NULL: none). Returns as flare_peer_record_open. */
+int flare_peer_record_open_cached(const uint8_t *in, size_t len, flare_sig_cache *cache,
+                                  flare_peer_record *rec, flare_envelope *env);
 
 #ifdef __cplusplus
 }

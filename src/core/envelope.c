@@ -3,6 +3,7 @@
 
 #include "core/pb.h"
 #include "flare/envelope.h"
+#include "flare/sig_cache.h"
 #include "flare/varint.h"
 
 /* Room for the signed bytes of the largest envelope we accept: the domain,
@@ -117,6 +118,14 @@ static int envelope_parse(const uint8_t *in, size_t len, flare_envelope *env, co
 int flare_envelope_open(const uint8_t *in, size_t len, const char *expected_domain,
                         const uint8_t *expected_type, size_t expected_type_len, flare_envelope *env)
 {
+    return flare_envelope_open_cached(in, len, expected_domain, expected_type, expected_type_len,
+                                      NULL, env);
+}
+
+int flare_envelope_open_cached(const uint8_t *in, size_t len, const char *expected_domain,
+                               const uint8_t *expected_type, size_t expected_type_len,
+                               flare_sig_cache *cache, flare_envelope *env)
+{
     size_t dlen;
     if (!env || (!in && len) || domain_len(expected_domain, &dlen) != 0)
         return FLARE_ERR_INVALID_ARG;
@@ -138,7 +147,8 @@ int flare_envelope_open(const uint8_t *in, size_t len, const char *expected_doma
                              env->payload, env->payload_len, msg);
     if (mlen < 0)
         return mlen;
-    rv = flare_pubkey_verify(&env->pubkey, msg, (size_t)mlen, env->signature, env->signature_len);
+    rv = flare_sig_cache_verify(cache, &env->pubkey, msg, (size_t)mlen, env->signature,
+                                env->signature_len);
     if (rv)
         return rv;
     return flare_peerid_from_pubkey(&env->signer, &env->pubkey);

@@ -148,13 +148,19 @@ int flare_peer_record_seal(const flare_privkey *k, uint64_t seq, const flare_byt
 int flare_peer_record_open(const uint8_t *in, size_t len, flare_peer_record *rec,
                            flare_envelope *env)
 {
+    return flare_peer_record_open_cached(in, len, NULL, rec, env);
+}
+
+int flare_peer_record_open_cached(const uint8_t *in, size_t len, flare_sig_cache *cache,
+                                  flare_peer_record *rec, flare_envelope *env)
+{
     if (!rec)
         return FLARE_ERR_INVALID_ARG;
     flare_envelope local;
     if (!env)
         env = &local;
-    int rv = flare_envelope_open(in, len, FLARE_PEER_RECORD_DOMAIN, FLARE_PEER_RECORD_TYPE,
-                                 FLARE_PEER_RECORD_TYPE_LEN, env);
+    int rv = flare_envelope_open_cached(in, len, FLARE_PEER_RECORD_DOMAIN, FLARE_PEER_RECORD_TYPE,
+                                        FLARE_PEER_RECORD_TYPE_LEN, cache, env);
     if (rv)
         return rv;
     rv = flare_peer_record_decode(env->payload, env->payload_len, rec);

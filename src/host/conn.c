@@ -495,6 +495,7 @@ static int start_security(flare_conn *c, const flare__security *sec)
     sc.nmuxers = h->nmuxers;
     sc.mem = &c->rc.mem;
     sc.rng = h->rng;
+    sc.sig_cache = h->cfg.sig_cache;
     sc.unix_now = h->io->ops->unix_time ? h->io->ops->unix_time(h->io) : 0;
     int rv = sec->init(&c->sec_st, &sc);
     if (rv)

@@ -149,6 +149,11 @@ int flare__host_new(flare_host **out, flare_io *io, const flare_privkey *key,
         if (!h->peerstore)
             rv = FLARE_ERR_NOMEM;
     }
+    /* cfg.sig_cache is the cache in use: the caller's, or one of our own. */
+    if (rv == 0 && !h->cfg.sig_cache) {
+        rv = flare_sig_cache_new(&h->cfg.sig_cache, FLARE_SIG_CACHE_DEFAULT_ENTRIES, h->mem);
+        h->sig_cache_owned = rv == 0;
+    }
     if (rv == 0)
         rv = flare__addrs_init(h);
     if (rv == 0)
@@ -198,6 +203,8 @@ void flare_host_del(flare_host *h)
     flare__gater_free(h);
     flare__connmgr_free(h);
     flare__rc_del(h);
+    if (h->sig_cache_owned)
+        flare_sig_cache_del(h->cfg.sig_cache);
     flare__free(h->mem, h->by_peer);
     flare_privkey_clear(&h->key);
     flare__free(h->mem, h);
@@ -207,6 +214,11 @@ void flare_host_set_event_cb(flare_host *h, flare_host_event_cb cb, void *user)
 {
     h->event_cb = cb;
     h->event_user = user;
+}
+
+flare_sig_cache *flare_host_sig_cache(flare_host *h)
+{
+    return h->cfg.sig_cache;
 }
 
 const flare_peerid *flare_host_peerid(const flare_host *h)

@@ -232,6 +232,8 @@ struct flare_host {
     flare_conn **by_peer;
     size_t by_peer_size, by_peer_count;
     int by_peer_lossy; /* an add found no memory: the list is the truth */
+    /* cfg.sig_cache is ours (made because the settings gave none). */
+    int sig_cache_owned;
     uint64_t next_conn_id;
     flare__defer *defers, **defers_tail;
     flare_io_timer *defer_timer;

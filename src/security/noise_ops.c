@@ -19,6 +19,7 @@ static int noise_init_op(void **sess, const flare__security_cfg *cfg)
     ns.expected_remote = cfg->expected_remote;
     ns.muxers = cfg->muxers;
     ns.nmuxers = cfg->nmuxers;
+    ns.sig_cache = cfg->sig_cache;
     flare_noise n = {0};
     int rv = flare_noise_init(&n, &ns, cfg->mem, cfg->rng);
     *sess = n.st;

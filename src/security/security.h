@@ -17,6 +17,7 @@
 #include "flare/common.h"
 #include "flare/keys.h"
 #include "flare/peerid.h"
+#include "flare/sig_cache.h"
 
 typedef struct flare__security_cfg {
     const flare_privkey *identity;
@@ -31,6 +32,8 @@ typedef struct flare__security_cfg {
     /* Wall clock, Unix seconds (flare_io unix_time; 0 if the driver has
      * none): certificate-based protocols date and check certificates by it. */
     uint64_t unix_now;
+    /* Signatures that verified before (flare/sig_cache.h); NULL: none. */
+    flare_sig_cache *sig_cache;
 } flare__security_cfg;
 
 typedef struct flare__security {

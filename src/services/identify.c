@@ -137,7 +137,8 @@ static int apply_record(flare_host *h, flare_conn *c, const flare_identify_msg *
     flare_multiaddr *mas = flare__malloc(h->mem, FLARE_PEER_RECORD_MAX_ADDRS * sizeof(*mas));
     int rv = rec && mas ? 0 : FLARE_ERR_NOMEM;
     if (rv == 0)
-        rv = flare_peer_record_open(m->signed_record, m->signed_record_len, rec, NULL);
+        rv = flare_peer_record_open_cached(m->signed_record, m->signed_record_len, h->cfg.sig_cache,
+                                           rec, NULL);
     if (rv == 0 && !flare_peerid_equal(&rec->peer_id, &c->peer))
         rv = FLARE_ERR_PEER_ID_MISMATCH;
     size_t n = 0;

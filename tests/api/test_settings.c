@@ -9,10 +9,12 @@
 #include "flare/autonat.h"
 #include "flare/dcutr.h"
 #include "flare/hardpunch.h"
+#include "flare/host.h"
 #include "flare/noise.h"
 #include "flare/portmap.h"
 #include "flare/reachability.h"
 #include "flare/relay_server.h"
+#include "flare/sim.h"
 #include "flare/sim_world.h"
 #include "flare/yamux.h"
 
@@ -306,6 +308,34 @@ static void test_sim_world(void **state)
     flare_sim_world_free(&w);
 }
 
+/* sig_cache NULL (the default): the host makes one of its own; a given
+ * one is used as it is (and stays the caller's). */
+static void test_host_sig_cache(void **state)
+{
+    (void)state;
+    flare_host_settings c;
+    flare_host_settings_default(&c);
+    assert_null(c.sig_cache);
+    flare_sim *sim = flare_sim_new(1, NULL);
+    assert_non_null(sim);
+    flare_sim_host *sh = flare_sim_host_new(sim, "h");
+    assert_non_null(sh);
+    flare_host *h = NULL;
+    assert_int_equal(flare_host_new(&h, flare_sim_host_io(sh), &key, &c, NULL), 0);
+    flare_sig_cache_stats st;
+    flare_sig_cache_stats_get(flare_host_sig_cache(h), &st);
+    assert_int_equal(st.capacity, FLARE_SIG_CACHE_DEFAULT_ENTRIES);
+    flare_host_del(h);
+    assert_int_equal(flare_sig_cache_new(&c.sig_cache, 100, NULL), 0);
+    assert_int_equal(flare_host_new(&h, flare_sim_host_io(sh), &key, &c, NULL), 0);
+    assert_ptr_equal(flare_host_sig_cache(h), c.sig_cache);
+    flare_host_del(h);
+    flare_sig_cache_stats_get(c.sig_cache, &st); /* still alive: the caller's */
+    assert_int_equal(st.capacity, 128);
+    flare_sig_cache_del(c.sig_cache);
+    flare_sim_del(sim);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,7 +343,7 @@ int main(void)
         cmocka_unit_test(test_zero_accepted),  cmocka_unit_test(test_addrmgr_zero_bits),
         cmocka_unit_test(test_dcutr_addrs),    cmocka_unit_test(test_reachability),
         cmocka_unit_test(test_relay_server),   cmocka_unit_test(test_noise_yamux),
-        cmocka_unit_test(test_sim_world),
+        cmocka_unit_test(test_sim_world),      cmocka_unit_test(test_host_sig_cache),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -10,23 +10,9 @@
 #  3. the same through the flare relay to a js-libp2p private node, and
 #     through a js-libp2p relay (ws) to a flare private node.
 # Exit 0 pass, 1 fail, 77 skip (no chromium, npm registry or certtool).
-set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bdir=${FLARE_BINARY_DIR:-$root/build}
-flare=$bdir/flare
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-paths=$(timeout 1200 "$root/scripts/browser-setup.sh" "$bdir")
-rc=$?
-[ $rc -eq 77 ] && exit 77
-[ $rc -ne 0 ] && { echo "browser-setup.sh failed ($rc)" >&2; exit 1; }
-node=$(sed -n 1p <<<"$paths")
-run=$(sed -n 2p <<<"$paths")/run.mjs
+# shellcheck source=browser-lib.sh
+source "$(dirname "$0")/browser-lib.sh"
+browser_setup
 source "$root/tests/support/make-certs.sh"
 make_test_certs "$tmp" || { echo "skip: certtool (gnutls-bin) missing"; exit 77; }
 spki=$(certtool -i --infile "$tmp/cert.pem" 2>/dev/null | grep -m1 -o 'pin-sha256:[^ ]*' | cut -d: -f2)
@@ -56,32 +42,6 @@ browser() {
         [ $n -ne $# ] && { fail=$((fail + 1)); echo "FAIL $name: $n results for $# addresses (rc $rc)"; cat "$tmp/$name.err" | tail -20; }
     fi
 }
-listening() { # LOG PYEXPR: the first listening address matching
-    for _ in $(seq 100); do
-        python3 -c 'import json,sys
-for l in open(sys.argv[1]):
-    try: e = json.loads(l)
-    except ValueError: continue
-    if e.get("event") == "listening":
-        a = e.get("addr") or ""
-        if eval(sys.argv[2]): print(a); sys.exit(0)
-sys.exit(1)' "$1" "$2" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-wait_event() { # LOG EVENT
-    for _ in $(seq 150); do grep -q "\"event\":\"$2\"" "$1" 2>/dev/null && return 0; sleep 0.1; done
-    return 1
-}
-field() {
-    python3 -c "import json,sys
-for l in open(sys.argv[1]):
-    try: e=json.loads(l)
-    except ValueError: continue
-    if e.get('event')==sys.argv[2]: print(eval(sys.argv[3])); break" "$1" "$2" "$3"
-}
-
 # 1. A public flare node on ws and wss.
 "$flare" listen --listen /ip4/127.0.0.1/tcp/0/ws --listen /ip4/127.0.0.1/tcp/0/tls/ws \
     --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" --echo /echo/1.0.0 --no-holepunch --json \

@@ -161,11 +161,7 @@ static void test_signed_record_routing(void **state)
     assert_false(has_addr(dk, nd, &forged));
 
     /* And dials it by ID, through the relay. */
-    flare_test_dial d = {0};
-    assert_int_equal(flare_host_connect(w->n[D_IDX].k.h, pid, NULL, flare_test_dial_cb, &d), 0);
-    for (int i = 0; i < 300 && !d.calls; i++)
-        flare_test_kad_run_s(w->sim, 0.1);
-    assert_int_equal(d.status, 0);
+    flare_test_kad_connect_ok(w->sim, w->n[D_IDX].k.h, pid);
     assert_non_null(flare_host_conn_to(w->n[D_IDX].k.h, pid));
 
     for (int i = 0; i < NALL; i++)

@@ -101,11 +101,7 @@ static void test_relays_and_dial_by_id(void **state)
         assert_int_equal(r.status, 0);
         assert_true(r.relayed >= 1);
         int punched = w->n[a].punch_ok + w->n[b].punch_ok;
-        flare_test_dial d = {0};
-        assert_int_equal(flare_host_connect(w->n[a].k.h, bid, NULL, flare_test_dial_cb, &d), 0);
-        for (int i = 0; i < 300 && !d.calls; i++)
-            flare_test_kad_run_s(w->sim, 0.1);
-        assert_int_equal(d.status, 0);
+        flare_test_kad_connect_ok(w->sim, w->n[a].k.h, bid);
         for (int i = 0; i < 300 && w->n[a].punch_ok + w->n[b].punch_ok == punched; i++)
             flare_test_kad_run_s(w->sim, 0.1);
         assert_true(w->n[a].punch_ok + w->n[b].punch_ok > punched);

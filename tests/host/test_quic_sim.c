@@ -50,16 +50,10 @@ static void test_quic_connect_identify_ping_echo(void **state)
     assert_int_equal(flare_host_set_handler(a.h, "/echo/1", &flare_test_echo_cbs, NULL, 0), 0);
     flare_multiaddr ma;
     quic_addr(&ma, a.ip, 4001, flare_host_peerid(a.h));
-    flare_test_dial r = {0};
-    assert_int_equal(flare_host_dial(b.h, &ma, NULL, flare_test_dial_cb, &r), 0);
-    flare_test_run_ms(sim, 2000);
-    assert_int_equal(r.calls, 1);
-    assert_int_equal(r.status, 0);
+    flare_conn *conn = flare_test_dial_ok(sim, b.h, &ma, 2000);
     assert_int_equal(a.opened, 1);
     assert_int_equal(b.opened, 1);
-    assert_string_equal(flare_conn_transport(r.conn), "quic-v1");
-    assert_string_equal(flare_conn_security(r.conn), "tls");
-    assert_string_equal(flare_conn_muxer(r.conn), "quic");
+    flare_test_assert_stack(conn, "quic-v1", "tls", "quic");
     assert_true(a.identified >= 1);
     assert_true(b.identified >= 1);
     /* B's observed address is its QUIC listen address (one socket for both). */
@@ -68,28 +62,14 @@ static void test_quic_connect_identify_ping_echo(void **state)
     flare_multiaddr_to_string(&b.observed_addr, s, sizeof(s));
     assert_string_equal(s, "/ip4/198.51.100.2/udp/4002/quic-v1");
     /* Ping: 10 ms links, so an RTT of 40 ms. */
-    assert_int_equal(flare_host_ping(b.h, flare_host_peerid(a.h), NULL, NULL), 0);
-    flare_test_run_ms(sim, 1000);
-    assert_int_equal(b.pings, 1);
-    assert_true(b.rtt >= 40 * MS && b.rtt < 45 * MS);
+    flare_test_ping_ok(sim, &b, flare_host_peerid(a.h), 40 * MS, 45 * MS);
     /* 4 MiB echoed on one stream. */
-    flare_test_bulk x;
-    assert_int_equal(flare_test_bulk_init(&x, 4u << 20, 65536), 0);
-    assert_int_equal(flare_host_new_stream(b.h, flare_host_peerid(a.h), "/echo/1",
-                                           &flare_test_bulk_cbs, &x, 0, &x.s),
-                     0);
-    flare_test_run_ms(sim, 20000);
-    assert_true(x.opened);
-    assert_int_equal(x.write_err, 0);
-    assert_int_equal(x.got, x.len);
-    assert_true(x.match);
-    assert_true(x.eof);
-    flare_test_bulk_free(&x);
+    flare_test_echo_ok(sim, b.h, flare_host_peerid(a.h), "/echo/1", 4u << 20, 65536, 20000);
     /* Closing the connection reaches the peer at once (AutoNAT's dial-backs
      * opened and closed others meanwhile: count from here). */
     int a0 = a.closed, b0 = b.closed;
     assert_non_null(flare_host_conn_to(a.h, flare_host_peerid(b.h)));
-    flare_conn_close(r.conn);
+    flare_conn_close(conn);
     flare_test_run_ms(sim, 200);
     assert_int_equal(a.closed, a0 + 1);
     assert_int_equal(b.closed, b0 + 1);

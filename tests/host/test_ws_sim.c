@@ -377,38 +377,78 @@ static void rel_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
 
 static const flare_stream_cbs rel_cbs = {.on_data = rel_data, .on_eof = ec_eof};
 
+/* A, B private behind their NATs, R public (10 ms away), hole punching off;
+ * cfg (with TLS settings or none) for every host. */
+static void relay_world(flare_sim_world *w, uint64_t seed, flare_host_settings *cfg)
+{
+    flare_sim_world_settings p;
+    flare_sim_world_settings_default(&p);
+    p.seed = seed;
+    p.delay_a = p.delay_b = 0;
+    p.delay_r = p.delay_ab = 10 * MS;
+    cfg->enable_holepunch = 0;
+    p.host = cfg;
+    assert_int_equal(flare_sim_world_build(w, &p), 0);
+}
+
+/* B reserves on the relay at ma, over transport, and serves /test/echo on
+ * limited connections. */
+static void reserve_echo(flare_sim_world *w, const flare_multiaddr *ma, const char *transport)
+{
+    assert_int_equal(flare_host_relay_reserve(w->b.h, ma), 0);
+    flare_test_run_ms(w->sim, 2000);
+    assert_int_equal(w->b.rsv_ok, 1);
+    assert_string_equal(flare_conn_transport(flare_host_conn_to(w->b.h, flare_host_peerid(w->r.h))),
+                        transport);
+    assert_int_equal(flare_host_set_handler(w->b.h, "/test/echo", &flare_test_echo_cbs, NULL,
+                                            FLARE_HANDLER_ALLOW_LIMITED),
+                     0);
+}
+
+/* A dials rel (B behind the relay) and reaches the relay over transport. */
+static flare_conn *dial_relayed(flare_sim_world *w, const flare_multiaddr *rel,
+                                const char *transport)
+{
+    flare_conn *c = flare_test_dial_ok(w->sim, w->a.h, rel, 3000);
+    assert_string_equal(flare_conn_transport(flare_host_conn_to(w->a.h, flare_host_peerid(w->r.h))),
+                        transport);
+    return c;
+}
+
+/* msg echoed intact over a limited stream on c. */
+static void echo_relayed(flare_sim_world *w, flare_conn *c, const uint8_t *msg, size_t len)
+{
+    echo_client e = {0};
+    flare_stream *st;
+    assert_true(len <= sizeof(e.got));
+    assert_int_equal(
+        flare_conn_new_stream(c, "/test/echo", &rel_cbs, &e, FLARE_STREAM_ALLOW_LIMITED, &st), 0);
+    assert_int_equal(flare_stream_write(st, msg, len), 0);
+    flare_stream_close_write(st);
+    flare_test_run_ms(w->sim, 2000);
+    assert_true(e.eof);
+    assert_int_equal(e.n, len);
+    assert_memory_equal(e.got, msg, len);
+}
+
 /* The relay listens on wss and TCP; the private B holds its reservation
  * over TCP; the private A reaches B through the relay over wss. */
 static void test_relay_wss_to_tcp(void **state)
 {
     (void)state;
-    flare_sim_world_settings p;
-    flare_sim_world_settings_default(&p);
-    p.seed = 7;
-    p.delay_a = p.delay_b = 0;
-    p.delay_r = p.delay_ab = 10 * MS;
     flare_host_settings cfg;
     flare_test_settings_default(&cfg);
-    cfg.enable_holepunch = 0;
     cfg.tls_cert_file = certs.cert;
     cfg.tls_key_file = certs.key;
     cfg.tls_ca_file = certs.ca;
-    p.host = &cfg;
     flare_sim_world w;
-    assert_int_equal(flare_sim_world_build(&w, &p), 0);
+    relay_world(&w, 7, &cfg);
     flare_multiaddr ma;
     assert_int_equal(flare_multiaddr_parse(&ma, "/ip4/" FLARE_SIM_WORLD_RELAY_IP "/tcp/443/tls/ws"),
                      0);
     assert_int_equal(flare_host_listen(w.r.h, &ma), 0);
     assert_int_equal(flare_sim_world_relay_addr(&w, &ma), 0);
-    assert_int_equal(flare_host_relay_reserve(w.b.h, &ma), 0);
-    flare_test_run_ms(w.sim, 2000);
-    assert_int_equal(w.b.rsv_ok, 1);
-    assert_string_equal(flare_conn_transport(flare_host_conn_to(w.b.h, flare_host_peerid(w.r.h))),
-                        "tcp");
-    assert_int_equal(flare_host_set_handler(w.b.h, "/test/echo", &flare_test_echo_cbs, NULL,
-                                            FLARE_HANDLER_ALLOW_LIMITED),
-                     0);
+    reserve_echo(&w, &ma, "tcp");
     /* A dials B's circuit address behind the relay's wss address. */
     char s[512];
     char rid[128];
@@ -419,29 +459,13 @@ static void test_relay_wss_to_tcp(void **state)
     snprintf(rid, sizeof(rid), "%s", circ);
     snprintf(s, sizeof(s), "/ip4/" FLARE_SIM_WORLD_RELAY_IP "/tcp/443/tls/sni/localhost/ws%s", rid);
     assert_int_equal(flare_multiaddr_parse(&rel, s), 0);
-    flare_test_dial d = {0};
-    assert_int_equal(flare_host_dial(w.a.h, &rel, NULL, flare_test_dial_cb, &d), 0);
-    flare_test_run_ms(w.sim, 3000);
-    assert_int_equal(d.calls, 1);
-    assert_int_equal(d.status, 0);
-    assert_true(flare_conn_is_limited(d.conn));
-    assert_string_equal(flare_conn_transport(flare_host_conn_to(w.a.h, flare_host_peerid(w.r.h))),
-                        "wss");
+    flare_conn *c = dial_relayed(&w, &rel, "wss");
+    assert_true(flare_conn_is_limited(c));
     assert_int_equal(w.r.circ_opened, 1);
     uint8_t msg[1024];
     for (size_t i = 0; i < sizeof(msg); i++)
         msg[i] = (uint8_t)(i ^ 0x5a);
-    echo_client e = {0};
-    flare_stream *st;
-    assert_int_equal(
-        flare_conn_new_stream(d.conn, "/test/echo", &rel_cbs, &e, FLARE_STREAM_ALLOW_LIMITED, &st),
-        0);
-    assert_int_equal(flare_stream_write(st, msg, sizeof(msg)), 0);
-    flare_stream_close_write(st);
-    flare_test_run_ms(w.sim, 2000);
-    assert_true(e.eof);
-    assert_int_equal(e.n, sizeof(msg));
-    assert_memory_equal(e.got, msg, sizeof(msg));
+    echo_relayed(&w, c, msg, sizeof(msg));
     flare_sim_world_free(&w);
 }
 
@@ -450,32 +474,18 @@ static void test_relay_wss_to_tcp(void **state)
 static void test_relay_reserve_over_ws(void **state)
 {
     (void)state;
-    flare_sim_world_settings p;
-    flare_sim_world_settings_default(&p);
-    p.seed = 8;
-    p.delay_a = p.delay_b = 0;
-    p.delay_r = p.delay_ab = 10 * MS;
     flare_host_settings cfg;
     flare_test_settings_default(&cfg);
-    cfg.enable_holepunch = 0;
-    p.host = &cfg;
     flare_sim_world w;
-    assert_int_equal(flare_sim_world_build(&w, &p), 0);
+    relay_world(&w, 8, &cfg);
     flare_multiaddr ma;
     assert_int_equal(flare_multiaddr_parse(&ma, "/ip4/" FLARE_SIM_WORLD_RELAY_IP "/tcp/80/ws"), 0);
     assert_int_equal(flare_host_listen(w.r.h, &ma), 0);
     assert_int_equal(flare_multiaddr_with_peerid(&ma, flare_host_peerid(w.r.h)), 0);
-    assert_int_equal(flare_host_relay_reserve(w.b.h, &ma), 0);
-    flare_test_run_ms(w.sim, 2000);
-    assert_int_equal(w.b.rsv_ok, 1);
-    assert_string_equal(flare_conn_transport(flare_host_conn_to(w.b.h, flare_host_peerid(w.r.h))),
-                        "ws");
+    reserve_echo(&w, &ma, "ws");
     char s[512];
     flare_multiaddr_to_string(&w.b.relayed, s, sizeof(s));
     assert_non_null(strstr(s, "/p2p-circuit"));
-    assert_int_equal(flare_host_set_handler(w.b.h, "/test/echo", &flare_test_echo_cbs, NULL,
-                                            FLARE_HANDLER_ALLOW_LIMITED),
-                     0);
     /* A dials B through the relay's TCP address. */
     const char *circ = strstr(s, "/p2p-circuit");
     char t[512];
@@ -486,25 +496,10 @@ static void test_relay_reserve_over_ws(void **state)
     snprintf(t + n, sizeof(t) - n, "%s%s", rid, circ);
     flare_multiaddr rel;
     assert_int_equal(flare_multiaddr_parse(&rel, t), 0);
-    flare_test_dial d = {0};
-    assert_int_equal(flare_host_dial(w.a.h, &rel, NULL, flare_test_dial_cb, &d), 0);
-    flare_test_run_ms(w.sim, 3000);
-    assert_int_equal(d.status, 0);
-    assert_int_equal(d.calls, 1);
-    assert_string_equal(flare_conn_transport(flare_host_conn_to(w.a.h, flare_host_peerid(w.r.h))),
-                        "tcp");
-    echo_client e = {0};
-    flare_stream *st;
+    flare_conn *c = dial_relayed(&w, &rel, "tcp");
     uint8_t msg[1024];
     memset(msg, 0x42, sizeof(msg));
-    assert_int_equal(
-        flare_conn_new_stream(d.conn, "/test/echo", &rel_cbs, &e, FLARE_STREAM_ALLOW_LIMITED, &st),
-        0);
-    assert_int_equal(flare_stream_write(st, msg, sizeof(msg)), 0);
-    flare_stream_close_write(st);
-    flare_test_run_ms(w.sim, 2000);
-    assert_true(e.eof);
-    assert_int_equal(e.n, sizeof(msg));
+    echo_relayed(&w, c, msg, sizeof(msg));
     flare_sim_world_free(&w);
 }
 

@@ -10,21 +10,12 @@ source "$(dirname "$0")/preamble.sh" h
 export QUIET=1
 sc=$root/lab/scenarios/holepunch.sh
 pass=0 fail=0
-run() { # NAME EXPECT lab-args...
-    local name=$1 expect=$2
-    shift 2
-    if EXPECT=$expect timeout 240 "$sc" "$@"; then
-        pass=$((pass + 1)); echo "ok   $name"
-    else
-        fail=$((fail + 1)); echo "FAIL $name"
-    fi
-}
-run "cone/cone: direct" direct --a-nat eim --b-nat eim --delay-ms 25
-run "firewall/cone: direct" direct --a-nat fw --b-nat eim --delay-ms 25
-run "symmetric/symmetric: stays relayed" relayed --a-nat sym --b-nat sym --delay-ms 25
+punch "cone/cone: direct" direct --a-nat eim --b-nat eim --delay-ms 25
+punch "firewall/cone: direct" direct --a-nat fw --b-nat eim --delay-ms 25
+punch "symmetric/symmetric: stays relayed" relayed --a-nat sym --b-nat sym --delay-ms 25
 # Through a js-libp2p relay (skipped when npm is unreachable).
 if "$root/scripts/interop-setup.sh" "$(dirname "$FLARE_BIN")" >/dev/null 2>&1; then
-    RELAY_IMPL=js run "cone/cone through a js-libp2p relay: direct" direct \
+    RELAY_IMPL=js punch "cone/cone through a js-libp2p relay: direct" direct \
         --a-nat eim --b-nat eim --delay-ms 25
 else
     echo "skip cone/cone through a js relay (no npm registry)"

@@ -7,18 +7,8 @@ set -uo pipefail
 # shellcheck source=preamble.sh
 source "$(dirname "$0")/preamble.sh" q
 export QUIET=1 TRANSPORT=quic
-sc=$root/lab/scenarios/holepunch.sh
 pass=0 fail=0
-run() { # NAME EXPECT lab-args...
-    local name=$1 expect=$2
-    shift 2
-    if EXPECT=$expect timeout 240 "$sc" "$@"; then
-        pass=$((pass + 1)); echo "ok   $name"
-    else
-        fail=$((fail + 1)); echo "FAIL $name"
-    fi
-}
-run "quic cone/cone: direct" direct --a-nat eim --b-nat eim --delay-ms 25
-run "quic symmetric/symmetric: stays relayed" relayed --a-nat sym --b-nat sym --delay-ms 25
+punch "quic cone/cone: direct" direct --a-nat eim --b-nat eim --delay-ms 25
+punch "quic symmetric/symmetric: stays relayed" relayed --a-nat sym --b-nat sym --delay-ms 25
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

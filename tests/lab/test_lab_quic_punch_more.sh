@@ -8,20 +8,11 @@ set -uo pipefail
 # shellcheck source=preamble.sh
 source "$(dirname "$0")/preamble.sh" qm
 export QUIET=1 TRANSPORT=quic
-sc=$root/lab/scenarios/holepunch.sh
 pass=0 fail=0
-run() { # NAME EXPECT lab-args...
-    local name=$1 expect=$2
-    shift 2
-    if EXPECT=$expect timeout 120 "$sc" "$@"; then
-        pass=$((pass + 1)); echo "ok   $name"
-    else
-        fail=$((fail + 1)); echo "FAIL $name"
-    fi
-}
-run "quic firewall/cone: direct" direct --a-nat fw --b-nat eim --delay-ms 25
+PUNCH_TIMEOUT=120
+punch "quic firewall/cone: direct" direct --a-nat fw --b-nat eim --delay-ms 25
 if timeout 600 "$root/scripts/interop-setup.sh" "$(dirname "$FLARE_BIN")" >/dev/null; then
-    RELAY_IMPL=js run "quic cone/cone through a js-libp2p relay: direct" direct \
+    RELAY_IMPL=js punch "quic cone/cone through a js-libp2p relay: direct" direct \
         --a-nat eim --b-nat eim --delay-ms 25
 else
     echo "skip js relay: interop-setup.sh failed (no npm registry?)"

@@ -362,16 +362,23 @@ static void test_ping_rtt(void **state)
     pair_del(p);
 }
 
-/* Ping values are random: a peer that never reads its socket cannot keep
- * the session alive by guessing them (a counter would be 1, 2, 3, ...). */
-static void test_ping_random_blind_ack(void **state)
+/* A pair whose side a pings every second and gives up on an answer after
+ * 500 ms; b never pings. */
+static pair *pair_keepalive(void)
 {
     flare_yamux_settings sa, sb;
     settings_nokeepalive(&sa, 1);
     settings_nokeepalive(&sb, 0);
     sa.keepalive_interval = 1 * FLARE_NS_PER_S;
     sa.ping_timeout = 500 * FLARE_NS_PER_MS;
-    pair *p = pair_new_with(&sa, &sb);
+    return pair_new_with(&sa, &sb);
+}
+
+/* Ping values are random: a peer that never reads its socket cannot keep
+ * the session alive by guessing them (a counter would be 1, 2, 3, ...). */
+static void test_ping_random_blind_ack(void **state)
+{
+    pair *p = pair_keepalive();
     uint32_t seen[8];
     flare_tstamp t = 0;
     for (int i = 0; i < 8; i++) {
@@ -403,12 +410,7 @@ static void test_ping_random_blind_ack(void **state)
 
 static void test_keepalive(void **state)
 {
-    flare_yamux_settings sa, sb;
-    settings_nokeepalive(&sa, 1);
-    settings_nokeepalive(&sb, 0);
-    sa.keepalive_interval = 1 * FLARE_NS_PER_S;
-    sa.ping_timeout = 500 * FLARE_NS_PER_MS;
-    pair *p = pair_new_with(&sa, &sb);
+    pair *p = pair_keepalive();
     assert_int_equal(flare_yamux_expiry(p->b.y), FLARE_TSTAMP_NEVER);
     /* A ping at start, answered: next one an interval later. */
     assert_int_equal(flare_yamux_expiry(p->a.y), 0);

@@ -164,6 +164,24 @@ static int pump_to_client(pair *p)
     return rv;
 }
 
+/* The client asks for addrs (n of them) with the default dial-data
+ * limit; its request goes to c2s. */
+static void client_ask(pair *p, const flare_multiaddr *addrs, size_t n)
+{
+    assert_int_equal(flare_autonat2_client_req_init(&p->creq, addrs, n,
+                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
+                                                    flare_prng_rng(&p->prng), &p->c2s),
+                     0);
+}
+
+/* The server reports status; the client takes it as outcome want. */
+static void result_to_client(pair *p, flare_autonat2_dial_status status, flare_autonat_outcome want)
+{
+    assert_int_equal(flare_autonat2_server_req_dial_result(&p->sreq, status, &p->s2c), 0);
+    assert_int_equal(pump_to_client(p), 1);
+    assert_int_equal(p->creq.outcome, want);
+}
+
 /* The glue's dial-back: server -> DialBack -> client -> DialBackResponse. */
 static void dial_back(pair *p, uint64_t nonce, int expect)
 {
@@ -190,10 +208,7 @@ static void test_v2_same_ip_reachable(void **state)
     flare_multiaddr addrs[] = {flare_test_ma("/ip4/10.0.0.1/tcp/4001"),
                                flare_test_ma("/ip4/8.8.4.4/tcp/4001"),
                                flare_test_ma("/ip4/8.8.4.4/tcp/4002")};
-    assert_int_equal(flare_autonat2_client_req_init(&p.creq, addrs, 3,
-                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
-                                                    flare_prng_rng(&p.prng), &p.c2s),
-                     0);
+    client_ask(&p, addrs, 3);
     assert_int_equal(pump_to_server(&p, 0), 1);
     assert_int_equal(p.sreq.addr_idx, 1); /* private one skipped */
     assert_true(flare_multiaddr_equal(&p.sreq.target, &addrs[1]));
@@ -201,10 +216,7 @@ static void test_v2_same_ip_reachable(void **state)
     assert_int_equal(p.s2c.len, 0); /* no dial data: same IP */
     /* Bytes after the request while dialing: abuse. */
     dial_back(&p, p.sreq.nonce, 0);
-    assert_int_equal(flare_autonat2_server_req_dial_result(&p.sreq, FLARE_AUTONAT2_DIAL_OK, &p.s2c),
-                     0);
-    assert_int_equal(pump_to_client(&p), 1);
-    assert_int_equal(p.creq.outcome, FLARE_AUTONAT_REACHABLE);
+    result_to_client(&p, FLARE_AUTONAT2_DIAL_OK, FLARE_AUTONAT_REACHABLE);
     assert_int_equal(p.creq.addr_idx, 1);
     assert_int_equal(flare_autonat2_server_req_dial_result(&p.sreq, FLARE_AUTONAT2_DIAL_OK, &p.s2c),
                      FLARE_ERR_STATE);
@@ -217,23 +229,14 @@ static void test_v2_nonce_and_outcomes(void **state)
     pair_init(&p, NULL, "/ip4/8.8.4.4/tcp/50000");
     flare_multiaddr a = flare_test_ma("/ip4/8.8.4.4/tcp/4001");
     /* Wrong nonce: refused; OK without the nonce is no information. */
-    assert_int_equal(flare_autonat2_client_req_init(&p.creq, &a, 1,
-                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
-                                                    flare_prng_rng(&p.prng), &p.c2s),
-                     0);
+    client_ask(&p, &a, 1);
     assert_int_equal(pump_to_server(&p, 0), 1);
     dial_back(&p, p.creq.nonce ^ 1, FLARE_ERR_NOT_FOUND);
-    assert_int_equal(flare_autonat2_server_req_dial_result(&p.sreq, FLARE_AUTONAT2_DIAL_OK, &p.s2c),
-                     0);
-    assert_int_equal(pump_to_client(&p), 1);
-    assert_int_equal(p.creq.outcome, FLARE_AUTONAT_NO_INFO);
+    result_to_client(&p, FLARE_AUTONAT2_DIAL_OK, FLARE_AUTONAT_NO_INFO);
 
     /* The dial-back on the request's own connection proves nothing. */
     pair_restart(&p, "/ip4/8.8.4.4/tcp/50000");
-    assert_int_equal(flare_autonat2_client_req_init(&p.creq, &a, 1,
-                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
-                                                    flare_prng_rng(&p.prng), &p.c2s),
-                     0);
+    client_ask(&p, &a, 1);
     flare_buf tmp;
     flare_buf_init(&tmp, NULL);
     assert_int_equal(flare_autonat2_client_req_dial_back(&p.creq, p.creq.nonce, NULL, 1, &tmp),
@@ -243,10 +246,7 @@ static void test_v2_nonce_and_outcomes(void **state)
     assert_int_equal(flare_autonat2_client_req_dial_back(&p.creq, p.creq.nonce, &local, 0, &tmp),
                      0);
     assert_int_equal(pump_to_server(&p, 0), 1);
-    assert_int_equal(flare_autonat2_server_req_dial_result(&p.sreq, FLARE_AUTONAT2_DIAL_OK, &p.s2c),
-                     0);
-    assert_int_equal(pump_to_client(&p), 1);
-    assert_int_equal(p.creq.outcome, FLARE_AUTONAT_NO_INFO);
+    result_to_client(&p, FLARE_AUTONAT2_DIAL_OK, FLARE_AUTONAT_NO_INFO);
     flare_buf_free(&tmp);
 
     /* Dial error -> unreachable; dial-back error -> no information. */
@@ -255,14 +255,9 @@ static void test_v2_nonce_and_outcomes(void **state)
     static const flare_autonat_outcome want[] = {FLARE_AUTONAT_UNREACHABLE, FLARE_AUTONAT_NO_INFO};
     for (int i = 0; i < 2; i++) {
         pair_restart(&p, "/ip4/8.8.4.4/tcp/50000");
-        assert_int_equal(flare_autonat2_client_req_init(&p.creq, &a, 1,
-                                                        FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
-                                                        flare_prng_rng(&p.prng), &p.c2s),
-                         0);
+        client_ask(&p, &a, 1);
         assert_int_equal(pump_to_server(&p, 0), 1);
-        assert_int_equal(flare_autonat2_server_req_dial_result(&p.sreq, ds[i], &p.s2c), 0);
-        assert_int_equal(pump_to_client(&p), 1);
-        assert_int_equal(p.creq.outcome, want[i]);
+        result_to_client(&p, ds[i], want[i]);
     }
     assert_int_equal(flare_autonat2_server_req_dial_result(&p.sreq, FLARE_AUTONAT2_DIAL_OK, &p.s2c),
                      FLARE_ERR_STATE);
@@ -277,10 +272,7 @@ static void test_v2_dial_data(void **state)
     flare_multiaddr addrs[] = {flare_test_ma("/ip6/::1/tcp/1"),
                                flare_test_ma("/ip4/9.9.9.9/tcp/4001"),
                                flare_test_ma("/ip4/8.8.4.4/tcp/4001")};
-    assert_int_equal(flare_autonat2_client_req_init(&p.creq, addrs, 3,
-                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
-                                                    flare_prng_rng(&p.prng), &p.c2s),
-                     0);
+    client_ask(&p, addrs, 3);
     assert_int_equal(pump_to_server(&p, 0), 0);
     assert_int_equal(p.sreq.state, FLARE_AUTONAT2_SREQ_WAIT_DATA);
     assert_int_equal(p.sreq.addr_idx, 1);
@@ -387,10 +379,7 @@ static void test_v2_server_policies(void **state)
         flare_test_ma("/ip4/192.168.0.1/tcp/1"), flare_test_ma("/ip6/2606:4700::1/tcp/1"),
         flare_test_ma("/ip4/8.8.4.4/udp/1/quic-v1"), flare_test_ma("/dns4/example.com/tcp/1"),
         flare_test_ma("/ip4/8.8.4.4/tcp/1/ws")};
-    assert_int_equal(flare_autonat2_client_req_init(&p.creq, addrs, 5,
-                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
-                                                    flare_prng_rng(&p.prng), &p.c2s),
-                     0);
+    client_ask(&p, addrs, 5);
     assert_int_equal(pump_to_server(&p, 0), 2);
     assert_int_equal(server_status(&p), FLARE_AUTONAT2_E_DIAL_REFUSED);
     assert_int_equal(pump_to_client(&p), 1);
@@ -404,10 +393,7 @@ static void test_v2_server_policies(void **state)
     flare_autonat2_server_req_init(&p.sreq, &p.srv, &peer, &obs, 1);
     flare_buf_reset(&p.c2s);
     flare_buf_reset(&p.s2c);
-    assert_int_equal(flare_autonat2_client_req_init(&p.creq, &ok, 1,
-                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
-                                                    flare_prng_rng(&p.prng), &p.c2s),
-                     0);
+    client_ask(&p, &ok, 1);
     assert_int_equal(pump_to_server(&p, 0), 2);
     assert_int_equal(server_status(&p), FLARE_AUTONAT2_E_REQUEST_REJECTED);
 
@@ -416,24 +402,15 @@ static void test_v2_server_policies(void **state)
     pair_init(&p, NULL, "/ip4/8.8.4.4/tcp/50000");
     for (int i = 0; i < 12; i++) {
         pair_restart(&p, "/ip4/8.8.4.4/tcp/50000");
-        assert_int_equal(flare_autonat2_client_req_init(&p.creq, &ok, 1,
-                                                        FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
-                                                        flare_prng_rng(&p.prng), &p.c2s),
-                         0);
+        client_ask(&p, &ok, 1);
         assert_int_equal(pump_to_server(&p, 100), 1);
     }
     pair_restart(&p, "/ip4/8.8.4.4/tcp/50000");
-    assert_int_equal(flare_autonat2_client_req_init(&p.creq, &ok, 1,
-                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
-                                                    flare_prng_rng(&p.prng), &p.c2s),
-                     0);
+    client_ask(&p, &ok, 1);
     assert_int_equal(pump_to_server(&p, 200), 2);
     assert_int_equal(server_status(&p), FLARE_AUTONAT2_E_REQUEST_REJECTED);
     pair_restart(&p, "/ip4/8.8.4.4/tcp/50000");
-    assert_int_equal(flare_autonat2_client_req_init(&p.creq, &ok, 1,
-                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
-                                                    flare_prng_rng(&p.prng), &p.c2s),
-                     0);
+    client_ask(&p, &ok, 1);
     assert_int_equal(pump_to_server(&p, 100 + 60 * FLARE_NS_PER_S), 1);
     pair_free(&p);
 }
@@ -450,10 +427,7 @@ static void ws_pick(const char *const *addrs, size_t n, int want)
     flare_multiaddr a[4];
     for (size_t i = 0; i < n; i++)
         a[i] = flare_test_ma(addrs[i]);
-    assert_int_equal(flare_autonat2_client_req_init(&p.creq, a, n,
-                                                    FLARE_AUTONAT2_DEFAULT_MAX_DIAL_DATA,
-                                                    flare_prng_rng(&p.prng), &p.c2s),
-                     0);
+    client_ask(&p, a, n);
     if (want < 0) {
         assert_int_equal(pump_to_server(&p, 0), 2);
         assert_int_equal(server_status(&p), FLARE_AUTONAT2_E_DIAL_REFUSED);

@@ -134,6 +134,8 @@ typedef struct peer_opts {
 
 /* The prologue peer_init gives the next peers (NULL: none). */
 static const char *g_prologue;
+/* The signature cache peer_init gives the next peers (NULL: none). */
+static flare_sig_cache *g_sig_cache;
 
 static void peer_init(peer *p, uint8_t seed, int initiator, const peer_opts *o, flare_prng *rng)
 {
@@ -152,6 +154,7 @@ static void peer_init(peer *p, uint8_t seed, int initiator, const peer_opts *o, 
         if (o->max_plain)
             st.max_plaintext_buffer = o->max_plain;
     }
+    st.sig_cache = g_sig_cache;
     if (g_prologue) {
         st.prologue = (const uint8_t *)g_prologue;
         st.prologue_len = strlen(g_prologue);
@@ -584,6 +587,58 @@ static void test_bad_payloads(void **state)
     }
 }
 
+/* A peer that keeps its static key (the same rng draws here) signs the
+ * same bytes in every handshake: the second handshake verifies nothing.
+ * Its cached signature replayed over another static key still fails. */
+static void test_sig_cache(void **state)
+{
+    (void)state;
+    flare_sig_cache *c = NULL;
+    assert_int_equal(flare_sig_cache_new(&c, 16, NULL), 0);
+    g_sig_cache = c;
+    uint8_t key[FLARE_PUBKEY_PROTO_MAX], sig[FLARE_SIG_MAX], pay[2048];
+    int klen = 0;
+    size_t siglen = 0;
+    for (int round = 0; round < 2; round++) {
+        flare_prng rng;
+        flare_prng_seed(&rng, 5);
+        peer i, r;
+        peer_init(&i, 1, 1, NULL, &rng);
+        peer_init(&r, 2, 0, NULL, &rng);
+        if (round == 0)
+            signed_static(&r, key, &klen, sig, &siglen);
+        handshake(&i, &r, &rng);
+        assert_int_equal(i.err, 0);
+        assert_int_equal(r.err, 0);
+        assert_true(flare_noise_handshake_done(&i.n) && flare_noise_handshake_done(&r.n));
+        flare_sig_cache_stats st;
+        flare_sig_cache_stats_get(c, &st);
+        assert_int_equal(st.misses, 2); /* each side verified the other once */
+        assert_int_equal(st.stored, 2);
+        assert_int_equal(st.hits, (uint64_t)(2 * round));
+        peer_free(&i);
+        peer_free(&r);
+    }
+    /* R's identity and signature from above, with a new static key. */
+    flare_prng rng;
+    flare_prng_seed(&rng, 6);
+    peer i, r;
+    peer_init(&i, 1, 1, NULL, &rng);
+    peer_init(&r, 2, 0, NULL, &rng);
+    size_t n = make_payload(pay, key, (size_t)klen, sig, siglen);
+    assert_int_equal(flare__noise_test_set_payload(&r.n, pay, n), 0);
+    handshake(&i, &r, &rng);
+    assert_int_equal(i.err, FLARE_ERR_BAD_SIGNATURE);
+    flare_sig_cache_stats st;
+    flare_sig_cache_stats_get(c, &st);
+    assert_int_equal(st.stored, 2);
+    assert_int_equal(st.misses, 3);
+    peer_free(&i);
+    peer_free(&r);
+    g_sig_cache = NULL;
+    flare_sig_cache_del(c);
+}
+
 static void test_too_many_muxers(void **state)
 {
     flare_prng rng;
@@ -992,15 +1047,25 @@ static void test_idle_memory(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_xx_cacophony),         cmocka_unit_test(test_xx_state_errors),
-        cmocka_unit_test(test_handshake_and_data),   cmocka_unit_test(test_frame_sizes),
-        cmocka_unit_test(test_encrypt_pair),         cmocka_unit_test(test_early_data_same_recv),
-        cmocka_unit_test(test_muxer_selection),      cmocka_unit_test(test_wrong_peer_id),
-        cmocka_unit_test(test_bad_payloads),         cmocka_unit_test(test_too_many_muxers),
-        cmocka_unit_test(test_bad_message1),         cmocka_unit_test(test_bad_message2_and_3),
-        cmocka_unit_test(test_bad_transport_frames), cmocka_unit_test(test_nonce_exhaustion),
-        cmocka_unit_test(test_backpressure),         cmocka_unit_test(test_api_errors),
-        cmocka_unit_test(test_allocation_failures),  cmocka_unit_test(test_prologue),
+        cmocka_unit_test(test_xx_cacophony),
+        cmocka_unit_test(test_xx_state_errors),
+        cmocka_unit_test(test_handshake_and_data),
+        cmocka_unit_test(test_frame_sizes),
+        cmocka_unit_test(test_encrypt_pair),
+        cmocka_unit_test(test_early_data_same_recv),
+        cmocka_unit_test(test_muxer_selection),
+        cmocka_unit_test(test_wrong_peer_id),
+        cmocka_unit_test(test_bad_payloads),
+        cmocka_unit_test(test_too_many_muxers),
+        cmocka_unit_test(test_bad_message1),
+        cmocka_unit_test(test_bad_message2_and_3),
+        cmocka_unit_test(test_bad_transport_frames),
+        cmocka_unit_test(test_nonce_exhaustion),
+        cmocka_unit_test(test_backpressure),
+        cmocka_unit_test(test_api_errors),
+        cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_prologue),
+        cmocka_unit_test(test_sig_cache),
         cmocka_unit_test(test_idle_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

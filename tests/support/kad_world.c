@@ -112,3 +112,12 @@ void flare_test_kad_wait(flare_sim *sim, const flare_test_kad_res *r)
         flare_test_kad_run_s(sim, 0.1);
     assert_int_equal(r->calls, 1);
 }
+
+void flare_test_kad_connect_ok(flare_sim *sim, flare_host *h, const flare_peerid *id)
+{
+    flare_test_dial d = {0};
+    assert_int_equal(flare_host_connect(h, id, NULL, flare_test_dial_cb, &d), 0);
+    for (int i = 0; i < 300 && !d.calls; i++)
+        flare_test_kad_run_s(sim, 0.1);
+    assert_int_equal(d.status, 0);
+}

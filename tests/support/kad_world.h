@@ -70,4 +70,9 @@ void flare_test_kad_value_cb(flare_host *h, int status, const uint8_t *v, size_t
  * answered once. */
 void flare_test_kad_wait(flare_sim *sim, const flare_test_kad_res *r);
 
+/* h connects to id by its peer ID (addresses from the peerstore or the
+ * DHT); runs the simulation until the dial ended (30 s at most) and asserts
+ * that it succeeded. */
+void flare_test_kad_connect_ok(flare_sim *sim, flare_host *h, const flare_peerid *id);
+
 #endif

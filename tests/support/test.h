@@ -22,6 +22,18 @@ void flare_test_assert_hex(const flare_buf *b, const char *hex);
 /* Dials ma from h and runs the simulation for ms; asserts that the dial
  * succeeded. Returns the connection. */
 flare_conn *flare_test_dial_ok(flare_sim *sim, flare_host *h, const flare_multiaddr *ma, long ms);
+/* Asserts c's transport, security and muxer names. */
+void flare_test_assert_stack(flare_conn *c, const char *transport, const char *security,
+                             const char *muxer);
+/* Pings peer from n and runs the simulation for 1 s; asserts that n got its
+ * first ping answer, with an RTT in [lo, hi). */
+void flare_test_ping_ok(flare_sim *sim, flare_test_node *n, const flare_peerid *peer,
+                        flare_tstamp lo, flare_tstamp hi);
+/* Opens proto (an echo service) from h to peer, sends len bytes in chunk
+ * writes and runs the simulation for ms; asserts that all of them came back
+ * intact, then EOF, with no write error. */
+void flare_test_echo_ok(flare_sim *sim, flare_host *h, const flare_peerid *peer, const char *proto,
+                        size_t len, size_t chunk, long ms);
 /* Reads a file under FLARE_SOURCE_DIR (tests/vectors/...); caller frees. */
 char *flare_test_read_source_file(const char *rel, size_t *len);
 

@@ -45,6 +45,38 @@ flare_conn *flare_test_dial_ok(flare_sim *sim, flare_host *h, const flare_multia
     return d.conn;
 }
 
+void flare_test_assert_stack(flare_conn *c, const char *transport, const char *security,
+                             const char *muxer)
+{
+    assert_string_equal(flare_conn_transport(c), transport);
+    assert_string_equal(flare_conn_security(c), security);
+    assert_string_equal(flare_conn_muxer(c), muxer);
+}
+
+void flare_test_ping_ok(flare_sim *sim, flare_test_node *n, const flare_peerid *peer,
+                        flare_tstamp lo, flare_tstamp hi)
+{
+    assert_int_equal(flare_host_ping(n->h, peer, NULL, NULL), 0);
+    flare_test_run_ms(sim, 1000);
+    assert_int_equal(n->pings, 1);
+    assert_true(n->rtt >= lo && n->rtt < hi);
+}
+
+void flare_test_echo_ok(flare_sim *sim, flare_host *h, const flare_peerid *peer, const char *proto,
+                        size_t len, size_t chunk, long ms)
+{
+    flare_test_bulk x;
+    assert_int_equal(flare_test_bulk_init(&x, len, chunk), 0);
+    assert_int_equal(flare_host_new_stream(h, peer, proto, &flare_test_bulk_cbs, &x, 0, &x.s), 0);
+    flare_test_run_ms(sim, ms);
+    assert_true(x.opened);
+    assert_int_equal(x.write_err, 0);
+    assert_int_equal(x.got, x.len);
+    assert_true(x.match);
+    assert_true(x.eof);
+    flare_test_bulk_free(&x);
+}
+
 char *flare_test_read_source_file(const char *rel, size_t *len)
 {
     const char *dir = getenv("FLARE_SOURCE_DIR");

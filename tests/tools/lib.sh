@@ -45,3 +45,20 @@ listening_addr() {
     line=$(wait_for "$1" 'e.get("event") == "listening"' "${2:-100}") || return 1
     field "$line" addr
 }
+# ping_stack ADDR NAME LISTENLOG TRANSPORT SECURITY MUXER: two pings to ADDR
+# (their JSON lines in $tmp/p), the dialer's `connected` event naming
+# TRANSPORT, SECURITY and MUXER, and an inbound one naming TRANSPORT and
+# SECURITY in the listener's LISTENLOG.
+ping_stack() {
+    local addr=$1 name=$2 llog=$3 tr=$4 sec=$5 mux=$6 line
+    timeout 20 "$flare" ping "$addr" -c 2 --json >"$tmp/p" 2>"$tmp/p.err"
+    [ "$(grep -c '"event":"ping"' "$tmp/p")" = 2 ] && ok "two pings over $name" ||
+        bad "ping over $name: $(cat "$tmp/p" "$tmp/p.err")"
+    line=$(wait_for "$tmp/p" 'e.get("event") == "connected"' 1)
+    [ "$(field "$line" transport)" = "$tr" ] && [ "$(field "$line" security)" = "$sec" ] &&
+        [ "$(field "$line" muxer)" = "$mux" ] && ok "dialer: connected over $tr / $sec / $mux" ||
+        bad "dialer connected event: $line"
+    line=$(wait_for "$llog" 'e.get("event") == "connected" and e.get("direction") == "inbound"')
+    [ "$(field "$line" transport)" = "$tr" ] && [ "$(field "$line" security)" = "$sec" ] &&
+        ok "listener: inbound over $tr / $sec" || bad "listener connected event: $line"
+}

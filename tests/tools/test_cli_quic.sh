@@ -16,16 +16,7 @@ qaddr=$(wait_for "$tmp/l" 'e.get("event") == "listening" and "/quic-v1" in e["ad
 wait_for "$tmp/l" 'e.get("event") == "listening" and "/tcp/" in e["addr"]' >/dev/null &&
     ok "TCP listener alongside" || bad "no TCP listener"
 
-timeout 20 "$flare" ping "$qaddr" -c 2 --json >"$tmp/p" 2>"$tmp/p.err"
-[ "$(grep -c '"event":"ping"' "$tmp/p")" = 2 ] && ok "two pings over QUIC" ||
-    bad "ping over QUIC: $(cat "$tmp/p" "$tmp/p.err")"
-line=$(wait_for "$tmp/p" 'e.get("event") == "connected"' 1)
-[ "$(field "$line" transport)" = quic-v1 ] && [ "$(field "$line" security)" = tls ] &&
-    [ "$(field "$line" muxer)" = quic ] && ok "dialer: connected over quic-v1 / tls / quic" ||
-    bad "dialer connected event: $line"
-line=$(wait_for "$tmp/l" 'e.get("event") == "connected" and e.get("direction") == "inbound"')
-[ "$(field "$line" transport)" = quic-v1 ] && [ "$(field "$line" security)" = tls ] &&
-    ok "listener: inbound over quic-v1 / tls" || bad "listener connected event: $line"
+ping_stack "$qaddr" QUIC "$tmp/l" quic-v1 tls quic
 grep -q '"event":"identify"' "$tmp/p" && ok "identify over QUIC" || bad "no identify"
 
 out=$(timeout 20 "$flare" dial "$qaddr" --echo /echo/1 --message "hello quic" 2>&1)

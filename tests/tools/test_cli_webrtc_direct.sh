@@ -18,16 +18,7 @@ addr=$(listening_addr "$tmp/l") || { bad "no listening event: $(cat "$tmp/l.err"
     ok "listening on webrtc-direct ($addr)" || bad "listen address: $addr"
 [ -s "$tmp/key.webrtc.pem" ] && ok "certificate kept beside the key" || bad "no $tmp/key.webrtc.pem"
 
-timeout 20 "$flare" ping "$addr" -c 2 --json >"$tmp/p" 2>"$tmp/p.err"
-[ "$(grep -c '"event":"ping"' "$tmp/p")" = 2 ] && ok "two pings over webrtc-direct" ||
-    bad "ping: $(cat "$tmp/p" "$tmp/p.err")"
-line=$(wait_for "$tmp/p" 'e.get("event") == "connected"' 1)
-[ "$(field "$line" transport)" = webrtc-direct ] && [ "$(field "$line" security)" = noise ] &&
-    [ "$(field "$line" muxer)" = webrtc ] && ok "dialer: connected over webrtc-direct / noise" ||
-    bad "dialer connected event: $line"
-line=$(wait_for "$tmp/l" 'e.get("event") == "connected" and e.get("direction") == "inbound"')
-[ "$(field "$line" transport)" = webrtc-direct ] && [ "$(field "$line" security)" = noise ] &&
-    ok "listener: inbound over webrtc-direct / noise" || bad "listener connected event: $line"
+ping_stack "$addr" webrtc-direct "$tmp/l" webrtc-direct noise webrtc
 
 out=$(timeout 20 "$flare" dial "$addr" --echo /echo/1 --message "hello webrtc" 2>&1)
 grep -q "echo reply: hello webrtc (matches)" <<<"$out" && ok "echo over a data channel" ||

@@ -49,34 +49,14 @@ static void test_webrtc_direct_connect_identify_ping_echo(void **state)
     listen_wd(&a, &ma);
     assert_int_equal(flare_host_set_handler(a.h, "/echo/1", &flare_test_echo_cbs, NULL, 0), 0);
     assert_int_equal(flare_multiaddr_with_peerid(&ma, flare_host_peerid(a.h)), 0);
-    flare_test_dial r = {0};
-    assert_int_equal(flare_host_dial(b.h, &ma, NULL, flare_test_dial_cb, &r), 0);
-    flare_test_run_ms(sim, 3000);
-    assert_int_equal(r.calls, 1);
-    assert_int_equal(r.status, 0);
+    flare_conn *conn = flare_test_dial_ok(sim, b.h, &ma, 3000);
     assert_int_equal(a.opened, 1);
     assert_int_equal(b.opened, 1);
-    assert_string_equal(flare_conn_transport(r.conn), "webrtc-direct");
-    assert_string_equal(flare_conn_security(r.conn), "noise");
-    assert_string_equal(flare_conn_muxer(r.conn), "webrtc");
+    flare_test_assert_stack(conn, "webrtc-direct", "noise", "webrtc");
     assert_true(a.identified >= 1);
     assert_true(b.identified >= 1);
-    assert_int_equal(flare_host_ping(b.h, flare_host_peerid(a.h), NULL, NULL), 0);
-    flare_test_run_ms(sim, 1000);
-    assert_int_equal(b.pings, 1);
-    assert_true(b.rtt >= 40 * MS && b.rtt < 60 * MS);
-    flare_test_bulk ex;
-    assert_int_equal(flare_test_bulk_init(&ex, 200000, 16384), 0);
-    assert_int_equal(flare_host_new_stream(b.h, flare_host_peerid(a.h), "/echo/1",
-                                           &flare_test_bulk_cbs, &ex, 0, &ex.s),
-                     0);
-    flare_test_run_ms(sim, 10000);
-    assert_true(ex.opened);
-    assert_int_equal(ex.write_err, 0);
-    assert_int_equal(ex.got, ex.len);
-    assert_true(ex.match);
-    assert_true(ex.eof);
-    flare_test_bulk_free(&ex);
+    flare_test_ping_ok(sim, &b, flare_host_peerid(a.h), 40 * MS, 60 * MS);
+    flare_test_echo_ok(sim, b.h, flare_host_peerid(a.h), "/echo/1", 200000, 16384, 10000);
     flare_host_del(b.h);
     flare_host_del(a.h);
     flare_sim_del(sim);

@@ -193,37 +193,37 @@ static void on_peers(flare_host *h, int status, const flare_kad_peer *p, size_t 
     stop(d, 0);
 }
 
-static void on_provided(flare_host *h, int status, size_t n, void *user)
+/* The key went to n peers (put: stored by `dht put`, else provided).
+ * Returns 0, or -1 after failing on status. */
+static int report_stored(dht_cmd *d, int status, size_t n, int put)
 {
-    dht_cmd *d = user;
     char num[32];
-    (void)h;
     if (status) {
         fail(d, status);
-        return;
+        return -1;
     }
     snprintf(num, sizeof(num), "\001%zu", n);
+    const char *stored_ev = put ? "put" : "provided";
     if (cli_json)
-        cli_jsonf("provided", "key", d->key_text, "peers", num, NULL);
+        cli_jsonf(stored_ev, "key", d->key_text, "peers", num, NULL);
+    else if (put)
+        printf("stored %s on %zu peers\n", d->key_text, n);
     else
         printf("provided %s on %zu peers (republishing until Ctrl-C)\n", d->key_text, n);
+    return 0;
+}
+
+static void on_provided(flare_host *h, int status, size_t n, void *user)
+{
+    (void)h;
+    report_stored(user, status, n, 0);
 }
 
 static void on_put(flare_host *h, int status, size_t n, void *user)
 {
-    dht_cmd *d = user;
-    char num[32];
     (void)h;
-    if (status) {
-        fail(d, status);
-        return;
-    }
-    snprintf(num, sizeof(num), "\001%zu", n);
-    if (cli_json)
-        cli_jsonf("put", "key", d->key_text, "peers", num, NULL);
-    else
-        printf("stored %s on %zu peers\n", d->key_text, n);
-    stop(d, 0);
+    if (report_stored(user, status, n, 1) == 0)
+        stop(user, 0);
 }
 
 static void on_value(flare_host *h, int status, const uint8_t *v, size_t len, void *user)

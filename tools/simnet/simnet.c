@@ -249,6 +249,13 @@ int simnet_init(simnet *w, const simnet_config *c, FILE *progress)
     w->sim = flare_sim_new(c->seed, &w->mem);
     if (!w->n || !w->sim)
         return FLARE_ERR_NOMEM;
+    /* Room for a few records per node and its Noise signatures; outside
+     * w->mem, as one per process rather than per node (2 MiB at 10,000). */
+    size_t sig_entries = (size_t)w->cap * 8;
+    if (sig_entries > FLARE_SIG_CACHE_MAX_ENTRIES)
+        sig_entries = FLARE_SIG_CACHE_MAX_ENTRIES;
+    if (flare_sig_cache_new(&w->sigc, sig_entries ? sig_entries : 1, NULL) != 0)
+        return FLARE_ERR_NOMEM;
     const char *diag = getenv("SIMNET_DIAG");
     w->diag = diag && *diag && strcmp(diag, "0") != 0;
     w->npub = (int)(c->nodes * c->public_pct / 100);
@@ -297,6 +304,7 @@ static int host_make(simnet *w, simnet_node *n, int i, flare_sim_lan *lan)
     c.doc_addrs_public = 1; /* the simulator's addresses count as public */
     c.autonat_boot_delay = 2 * S;
     c.enable_autorelay = n->priv;
+    c.sig_cache = w->sigc;
     if (w->cfg.plaintext)
         c.security = "/plaintext/2.0.0";
     if (w->cfg.conn_high) {
@@ -653,6 +661,11 @@ int simnet_dial_pairs(simnet *w)
             "target, %d the lookup never heard from those that do; %d never answered",
             w->diag_failed, w->diag_none_near, w->diag_near_not_asked, unanswered);
     }
+    flare_sig_cache_stats st;
+    flare_sig_cache_stats_get(w->sigc, &st);
+    say(w, "signatures: %llu verified, %llu verifications skipped (cache of %zu, %llu evicted)",
+        (unsigned long long)st.misses, (unsigned long long)st.hits, st.capacity,
+        (unsigned long long)st.evicted);
     free(cand);
     return 0;
 }
@@ -790,6 +803,7 @@ void simnet_free(simnet *w)
             flare_host_del(w->n[i].h);
     if (w->sim)
         flare_sim_del(w->sim);
+    flare_sig_cache_del(w->sigc); /* after the hosts that use it */
     free(w->n);
     free(w->p);
     free(w->fc); /* after the hosts: a lookup still running may call back */

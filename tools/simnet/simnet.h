@@ -79,6 +79,9 @@ typedef struct simnet {
     flare_prng rng;
     simnet_counting count;
     flare_mem mem; /* counts every byte the simulation and the hosts hold */
+    /* One signature cache for every host: they all run in this thread, and
+     * a node's signed record is then verified once, not by each peer. */
+    flare_sig_cache *sigc;
     simnet_node *n;
     int nn, cap, npub;
     simnet_pair *p;

@@ -444,7 +444,10 @@ int flare_yamux_accept_stream(flare_yamux *y, uint32_t id, flare_buf *out)
     return st ? ensure_acked(y, st, out) : err;
 }
 
-long flare_yamux_write(flare_yamux *y, uint32_t id, const uint8_t *data, size_t len, flare_buf *out)
+/* Stream id ready to send len bytes: open for writing and acked. Sets *stp
+ * and returns how many of them its send window takes now (marking it
+ * want_writable when not all), or an error. */
+static long send_room(flare_yamux *y, uint32_t id, size_t len, flare_buf *out, flare__ystream **stp)
 {
     int err;
     flare__ystream *st = live_stream(y, id, &err);
@@ -459,9 +462,19 @@ long flare_yamux_write(flare_yamux *y, uint32_t id, const uint8_t *data, size_t 
     size_t n = len < st->send_window ? len : st->send_window;
     if (n < len)
         st->want_writable = 1;
-    if (n > LONG_MAX_BYTES)
-        n = LONG_MAX_BYTES;
+    *stp = st;
+    return (long)(n < LONG_MAX_BYTES ? n : LONG_MAX_BYTES);
+}
+
+long flare_yamux_write(flare_yamux *y, uint32_t id, const uint8_t *data, size_t len, flare_buf *out)
+{
+    flare__ystream *st;
+    long room = send_room(y, id, len, out, &st);
+    if (room < 0)
+        return room;
+    size_t n = (size_t)room;
     size_t frames = (n + FLARE_YAMUX_MAX_FRAME - 1) / FLARE_YAMUX_MAX_FRAME;
+    int err;
     if ((err = flare_buf_reserve(out, n + frames * FLARE_YAMUX_HEADER_LEN)) != 0)
         return err;
     for (size_t done = 0; done < n;) {
@@ -477,19 +490,11 @@ long flare_yamux_write(flare_yamux *y, uint32_t id, const uint8_t *data, size_t 
 long flare_yamux_write_frame(flare_yamux *y, uint32_t id, size_t len,
                              uint8_t hdr[FLARE_YAMUX_HEADER_LEN], flare_buf *out)
 {
-    int err;
-    flare__ystream *st = live_stream(y, id, &err);
-    if (!st)
-        return err;
-    if (st->reset)
-        return FLARE_ERR_RESET;
-    if (st->local_fin)
-        return FLARE_ERR_CLOSED;
-    if ((err = ensure_acked(y, st, out)) != 0)
-        return err;
-    size_t n = len < st->send_window ? len : st->send_window;
-    if (n < len)
-        st->want_writable = 1;
+    flare__ystream *st;
+    long room = send_room(y, id, len, out, &st);
+    if (room < 0)
+        return room;
+    size_t n = (size_t)room;
     if (n > FLARE_YAMUX_MAX_FRAME)
         n = FLARE_YAMUX_MAX_FRAME;
     if (n == 0)

@@ -240,7 +240,12 @@ static int parse_frame(const uint8_t *in, size_t len, size_t *used, const uint8_
     return 0;
 }
 
-int flare_autonat2_parse_dial_back(const uint8_t *in, size_t len, size_t *used, uint64_t *nonce)
+/* The fields of the framed message at in whose only known field is number
+ * 1, of wire type wire: *v is its (last) value, 0 without one; another wire
+ * type is malformed, and with nonzero_err set a nonzero value fails with
+ * that error. */
+static int parse_field1(const uint8_t *in, size_t len, size_t *used, int wire, int nonzero_err,
+                        uint64_t *v)
 {
     const uint8_t *msg;
     size_t mlen;
@@ -249,35 +254,27 @@ int flare_autonat2_parse_dial_back(const uint8_t *in, size_t len, size_t *used, 
         return rv;
     flare__pb_reader r;
     flare__pb_field f;
-    *nonce = 0;
+    *v = 0;
     flare__pb_reader_init(&r, msg, mlen);
     while ((rv = flare__pb_next(&r, &f)) == 1) {
         if (f.num != 1)
             continue;
-        if (f.wire != FLARE__PB_I64)
+        if (f.wire != wire)
             return FLARE_ERR_MALFORMED;
-        *nonce = f.v;
+        if (nonzero_err && f.v != 0)
+            return nonzero_err;
+        *v = f.v;
     }
     return rv;
 }
 
+int flare_autonat2_parse_dial_back(const uint8_t *in, size_t len, size_t *used, uint64_t *nonce)
+{
+    return parse_field1(in, len, used, FLARE__PB_I64, 0, nonce);
+}
+
 int flare_autonat2_parse_dial_back_response(const uint8_t *in, size_t len, size_t *used)
 {
-    const uint8_t *msg;
-    size_t mlen;
-    int rv = parse_frame(in, len, used, &msg, &mlen);
-    if (rv < 0)
-        return rv;
-    flare__pb_reader r;
-    flare__pb_field f;
-    flare__pb_reader_init(&r, msg, mlen);
-    while ((rv = flare__pb_next(&r, &f)) == 1) {
-        if (f.num != 1)
-            continue;
-        if (f.wire != FLARE__PB_VARINT)
-            return FLARE_ERR_MALFORMED;
-        if (f.v != 0)
-            return FLARE_ERR_UNKNOWN_CODE;
-    }
-    return rv;
+    uint64_t status;
+    return parse_field1(in, len, used, FLARE__PB_VARINT, FLARE_ERR_UNKNOWN_CODE, &status);
 }

@@ -22,17 +22,25 @@
 
 enum { ST_HANDSHAKE, ST_DONE, ST_DEAD };
 
+/* What only the handshake needs, freed once it is done (an established
+ * session holds none of it). */
+typedef struct hs_only {
+    flare_privkey identity;     /* our copy */
+    flare_sig_cache *sig_cache; /* may be NULL */
+    flare__noise_xx hs;
+} hs_only;
+
 struct flare__noise_state {
     const flare_mem *mem;
     flare_rng rng;
-    flare_privkey *identity; /* our copy, freed once the handshake is done */
-    flare_peerid expected;   /* len 0: accept any */
+    hs_only *hso;          /* NULL once the handshake is done */
+    flare_peerid expected; /* len 0: accept any */
     char **muxers;
     size_t nmuxers;
     size_t max_plain;
     int state;
     int started;
-    flare__noise_xx *hs; /* during the handshake only */
+    flare__noise_xx *hs; /* &hso->hs during the handshake, then NULL */
     flare__noise_cipher tx, rx;
     uint8_t s_pub[32]; /* kept for the test hook after hs is wiped */
     flare_buf in;      /* received, unprocessed bytes */
@@ -134,20 +142,13 @@ static int check_settings(const flare_noise_settings *s)
  * handshake scratch go. */
 static void drop_hs(struct flare__noise_state *st)
 {
-    if (!st->hs)
+    if (!st->hso)
         return;
-    flare__noise_xx_clear(st->hs); /* ephemeral and static secrets */
-    flare__free(st->mem, st->hs);
+    flare__noise_xx_clear(&st->hso->hs); /* ephemeral and static secrets */
+    flare_privkey_clear(&st->hso->identity);
+    flare__free(st->mem, st->hso);
+    st->hso = NULL;
     st->hs = NULL;
-}
-
-static void drop_identity(struct flare__noise_state *st)
-{
-    if (!st->identity)
-        return;
-    flare_privkey_clear(st->identity);
-    flare__free(st->mem, st->identity);
-    st->identity = NULL;
 }
 
 int flare_noise_init(flare_noise *n, const flare_noise_settings *s, const flare_mem *mem,
@@ -164,29 +165,28 @@ int flare_noise_init(flare_noise *n, const flare_noise_settings *s, const flare_
         return FLARE_ERR_NOMEM;
     st->mem = flare__mem(mem);
     st->rng = rng;
-    st->identity = flare__malloc(st->mem, sizeof(*st->identity));
-    st->hs = flare__malloc(st->mem, sizeof(*st->hs));
-    if (!st->identity || !st->hs) {
-        flare__free(st->mem, st->identity);
-        flare__free(st->mem, st->hs);
+    st->hso = flare__malloc(st->mem, sizeof(*st->hso));
+    if (!st->hso) {
         flare__free(st->mem, st);
         return FLARE_ERR_NOMEM;
     }
-    *st->identity = *s->identity;
+    st->hso->identity = *s->identity;
+    st->hso->sig_cache = s->sig_cache;
+    st->hs = &st->hso->hs;
     if (s->expected_remote)
         st->expected = *s->expected_remote;
     st->max_plain = s->max_plaintext_buffer;
     flare_buf_init(&st->in, st->mem);
     flare_buf_init(&st->scratch, st->mem);
     if ((rv = dup_strings(st->mem, s->muxers, s->nmuxers, &st->muxers)) != 0) {
-        drop_identity(st);
-        flare__free(st->mem, st->hs);
+        drop_hs(st);
         flare__free(st->mem, st);
         return rv;
     }
     st->nmuxers = s->nmuxers;
-    /* A fresh static key per session: the spec allows it and nothing is
-     * gained by keeping one (it is authenticated by the identity key). */
+    /* A fresh static key per session, as go-libp2p: the spec allows it. A
+     * kept one (js, rust) would let peers' signature caches skip our
+     * signature; a fresh one leaves nothing worth stealing after a session. */
     uint8_t static_priv[32];
     rng.fn(static_priv, sizeof(static_priv), rng.user);
     flare__noise_xx_init(st->hs, s->initiator, s->prologue, s->prologue_len, static_priv);
@@ -206,7 +206,6 @@ void flare_noise_free(flare_noise *n)
     drop_hs(st);
     flare__noise_cipher_clear(&st->tx);
     flare__noise_cipher_clear(&st->rx);
-    drop_identity(st);
     /* The whole allocation: consumed plaintext stays behind base. */
     if (st->in.alloc)
         sodium_memzero(st->in.alloc, st->in.cap);
@@ -240,11 +239,11 @@ static int build_payload(struct flare__noise_state *st)
         return flare_buf_append(&st->scratch, st->override, st->override_len);
     uint8_t key[FLARE_PUBKEY_PROTO_MAX], sig[FLARE_SIG_MAX], msg[SIG_PREFIX_LEN + 32];
     size_t siglen = 0;
-    int klen = flare_pubkey_encode(&st->identity->pub, key, sizeof(key));
+    int klen = flare_pubkey_encode(&st->hso->identity.pub, key, sizeof(key));
     if (klen < 0)
         return klen;
     sig_message(st->s_pub, msg);
-    int rv = flare_privkey_sign(st->identity, msg, sizeof(msg), sig, &siglen);
+    int rv = flare_privkey_sign(&st->hso->identity, msg, sizeof(msg), sig, &siglen);
     if (rv)
         return rv;
     FlareNoise__NoiseHandshakePayload p = FLARE_NOISE__NOISE_HANDSHAKE_PAYLOAD__INIT;
@@ -295,7 +294,8 @@ static int check_payload(struct flare__noise_state *st, const FlareNoise__NoiseH
         return rv;
     uint8_t msg[SIG_PREFIX_LEN + 32];
     sig_message(st->hs->rs, msg);
-    rv = flare_pubkey_verify(&key, msg, sizeof(msg), p->identity_sig.data, p->identity_sig.len);
+    rv = flare_sig_cache_verify(st->hso->sig_cache, &key, msg, sizeof(msg), p->identity_sig.data,
+                                p->identity_sig.len);
     if (rv)
         return rv < 0 ? rv : FLARE_ERR_BAD_SIGNATURE;
     if ((rv = flare_peerid_from_pubkey(&st->remote_id, &key)) < 0)
@@ -372,7 +372,6 @@ static int finish_handshake(struct flare__noise_state *st)
         return rv;
     pick_muxer(st);
     drop_hs(st);
-    drop_identity(st);
     if (st->scratch.alloc)
         sodium_memzero(st->scratch.alloc, st->scratch.cap);
     flare_buf_free(&st->scratch);
