@@ -443,7 +443,8 @@ size_t flare_host_num_conns(const flare_host *h);
 
 /* When more than cfg.conn_high_water connections are open, a timer closes
  * the least useful ones until cfg.conn_low_water are left: first those
- * without streams, then those with the fewest, the oldest first. Never
+ * without streams, then those with the fewest, the least recently used
+ * first (a stream last opened or closed on it, or its opening). Never
  * closed: connections to protected peers, to peers whose reservation our
  * relay server holds, connections carrying a relayed circuit (a relay's hop
  * or stop stream, the carrier of our relayed connection), those younger

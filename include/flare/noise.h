@@ -133,7 +133,9 @@ int flare_noise_encrypt_pair(flare_noise *n, const uint8_t *head, size_t hlen, c
 /* The authenticated remote (valid once the handshake is done, else NULL). */
 /* Returns the authenticated remote peer ID (owned by n), valid once the handshake is done. */
 const flare_peerid *flare_noise_remote_peerid(const flare_noise *n);
-/* Returns the remote public key (owned by n), valid once the handshake is done. */
+/* Returns the remote public key (owned by n), valid once the handshake is done
+ * (NULL before, or if memory for it runs out: n holds the key at its length
+ * and expands it on the first call). */
 const flare_pubkey *flare_noise_remote_key(const flare_noise *n);
 
 /* The remote's stream muxers from its extensions (empty if none); *list is

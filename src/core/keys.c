@@ -2,7 +2,9 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "core/keys_held.h"
 #include "core/keys_int.h"
+#include "core/mem.h"
 #include "core/pb.h"
 #include "flare/keys.h"
 
@@ -254,5 +256,40 @@ int flare_privkey_decode(flare_privkey *k, const uint8_t *in, size_t len)
     }
     *k = tmp;
     flare_privkey_clear(&tmp);
+    return 0;
+}
+
+/* ---- keys held at their length (keys_held.h) ---------------------------------------- */
+
+void flare__pubkey_held_free(flare__pubkey_held *h, const flare_mem *mem)
+{
+    flare__free(mem, h->big);
+    memset(h, 0, sizeof(*h));
+}
+
+int flare__pubkey_hold(flare__pubkey_held *h, const flare_pubkey *k, const flare_mem *mem)
+{
+    flare__pubkey_held_free(h, mem);
+    if (k->len == 0 || k->len > FLARE_PUBKEY_DATA_MAX)
+        return k->len ? FLARE_ERR_INVALID_ARG : 0;
+    uint8_t *dst = h->small;
+    if (k->len > sizeof(h->small)) {
+        if (!(h->big = flare__malloc(mem, k->len)))
+            return FLARE_ERR_NOMEM;
+        dst = h->big;
+    }
+    memcpy(dst, k->data, k->len);
+    h->type = k->type;
+    h->len = (uint16_t)k->len;
+    return 0;
+}
+
+int flare__pubkey_held_get(const flare__pubkey_held *h, flare_pubkey *out)
+{
+    if (h->len == 0)
+        return FLARE_ERR_STATE;
+    out->type = h->type;
+    out->len = h->len;
+    memcpy(out->data, h->big ? h->big : h->small, h->len);
     return 0;
 }

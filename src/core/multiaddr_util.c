@@ -2,6 +2,8 @@
  * classification and the IP+port thin waist. */
 #include <string.h>
 
+#include "core/mem.h"
+#include "core/multiaddr_held.h"
 #include "multiaddr_internal.h"
 
 /* --- relays --- */
@@ -238,4 +240,45 @@ int flare_multiaddr_from_ipaddr(flare_multiaddr *ma, const flare_ipaddr *ip, int
         flare_multiaddr_push(&tmp, FLARE_MA_QUIC_V1, NULL, 0);
     *ma = tmp;
     return 0;
+}
+
+/* ---- addresses held at their length (multiaddr_held.h) ------------------------------ */
+
+void flare__ma_held_free(flare__ma_held *h, const flare_mem *mem)
+{
+    flare__free(mem, h->big);
+    h->big = NULL;
+    h->len = 0;
+}
+
+int flare__ma_hold(flare__ma_held *h, const flare_multiaddr *ma, const flare_mem *mem)
+{
+    size_t n = ma->len <= FLARE_MULTIADDR_MAX ? ma->len : 0;
+    if (h->big && n > FLARE__MA_HELD_INLINE && n <= h->len) {
+        memmove(h->big, ma->bytes, n); /* fits the heap copy it replaces */
+        h->len = (uint16_t)n;
+        return 0;
+    }
+    flare__ma_held_free(h, mem);
+    uint8_t *dst = h->small;
+    if (n > sizeof(h->small)) {
+        if (!(h->big = flare__malloc(mem, n)))
+            return FLARE_ERR_NOMEM;
+        dst = h->big;
+    }
+    memcpy(dst, ma->bytes, n);
+    h->len = (uint16_t)n;
+    return 0;
+}
+
+const flare_multiaddr *flare__ma_held_get(const flare__ma_held *h, flare_multiaddr *tmp)
+{
+    tmp->len = h->len;
+    memcpy(tmp->bytes, h->big ? h->big : h->small, h->len);
+    return tmp;
+}
+
+int flare__ma_held_equal(const flare__ma_held *h, const flare_multiaddr *ma)
+{
+    return h->len == ma->len && memcmp(h->big ? h->big : h->small, ma->bytes, h->len) == 0;
 }

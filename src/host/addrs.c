@@ -68,8 +68,9 @@ void flare__addrs_observed(flare_host *h, flare_conn *c, const flare_multiaddr *
     if (c->limited)
         return;
     flare_tstamp now = flare_io_now(h->io);
-    flare_addrmgr_observe(h->addrmgr, &c->peer, &c->remote_ip, &c->local_ma, c->outbound, observed,
-                          now);
+    flare_multiaddr la;
+    flare_addrmgr_observe(h->addrmgr, &c->peer, &c->remote_ip, flare__conn_local_ma(c, &la),
+                          c->outbound, observed, now);
     addrs_check_version(h);
     arm(h);
 }
@@ -78,7 +79,9 @@ void flare__addrs_conn_closed(flare_host *h, flare_conn *c)
 {
     if (!h->addrmgr || c->limited || !c->opened_reported)
         return;
-    flare_addrmgr_conn_closed(h->addrmgr, &c->peer, &c->local_ma, flare_io_now(h->io));
+    flare_multiaddr la;
+    flare_addrmgr_conn_closed(h->addrmgr, &c->peer, flare__conn_local_ma(c, &la),
+                              flare_io_now(h->io));
     arm(h);
 }
 

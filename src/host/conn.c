@@ -156,16 +156,19 @@ void flare__conn_destroy(flare_conn *c)
             if (c->peer_pinned)
                 flare__peerstore_conn_closed(h->peerstore, &c->peer);
             flare__addrs_conn_closed(h, c);
+            flare_multiaddr ra;
             flare_host_event ev = {.type = FLARE_HOST_EV_CONN_CLOSED,
                                    .u.conn = {.conn = c,
                                               .peer = &c->peer,
-                                              .addr = &c->remote_ma,
+                                              .addr = flare__conn_remote_ma(c, &ra),
                                               .error = err,
                                               .outbound = c->outbound}};
             flare__host_emit(h, &ev);
         } else if (!c->outbound && err) {
-            flare_host_event ev = {.type = FLARE_HOST_EV_INCOMING_FAILED,
-                                   .u.failed = {.addr = &c->remote_ma, .error = err}};
+            flare_multiaddr ra;
+            flare_host_event ev = {
+                .type = FLARE_HOST_EV_INCOMING_FAILED,
+                .u.failed = {.addr = flare__conn_remote_ma(c, &ra), .error = err}};
             flare__host_emit(h, &ev);
         }
         c->busy--;
@@ -183,6 +186,9 @@ void flare__conn_destroy(flare_conn *c)
     flare_buf_free(&c->tmp);
     flare_buf_free(&c->wire);
     flare__rc_conn_remove(c);
+    flare__ma_held_free(&c->remote_ma, h->mem);
+    flare__ma_held_free(&c->local_ma, h->mem);
+    flare__free(h->mem, c->api_ma);
     flare__free(h->mem, c);
 }
 
@@ -605,11 +611,13 @@ static void conn_ready(flare_conn *c, const flare_pubkey *key)
     /* Pinned in the peerstore (never evicted) while connected. */
     c->peer_pinned = flare__peerstore_conn_opened(h->peerstore, &c->peer) == 0;
     flare__peerstore_set_key(h->peerstore, &c->peer, key);
+    flare_multiaddr ra;
+    flare__conn_remote_ma(c, &ra);
     if (c->outbound && !c->limited)
-        flare__peerstore_addr_worked(h->peerstore, &c->peer, &c->remote_ma);
+        flare__peerstore_addr_worked(h->peerstore, &c->peer, &ra);
     flare_host_event ev = {
         .type = FLARE_HOST_EV_CONN_OPENED,
-        .u.conn = {.conn = c, .peer = &c->peer, .addr = &c->remote_ma, .outbound = c->outbound}};
+        .u.conn = {.conn = c, .peer = &c->peer, .addr = &ra, .outbound = c->outbound}};
     flare__host_emit(h, &ev);
     if (c->close_pending)
         return;
@@ -673,7 +681,11 @@ static int process_plain(flare_conn *c)
     }
     if (c->mux_st && c->state != FLARE__CONN_READY) {
         flare__conn_flush(c);
-        conn_ready(c, c->sec->remote_key(c->sec_st));
+        flare_pubkey key;
+        int rv = c->sec->remote_key(c->sec_st, &key);
+        if (rv < 0)
+            return rv;
+        conn_ready(c, &key);
         if (c->close_pending)
             return 0;
         /* A keepalive due at once (yamux measures the RTT at the start)
@@ -1015,14 +1027,36 @@ const flare_peerid *flare_conn_peer(const flare_conn *c)
     return &c->peer;
 }
 
+int flare__conn_set_remote_ma(flare_conn *c, const flare_multiaddr *ma)
+{
+    return flare__ma_hold(&c->remote_ma, ma, c->host->mem);
+}
+
+int flare__conn_set_local_ma(flare_conn *c, const flare_multiaddr *ma)
+{
+    return flare__ma_hold(&c->local_ma, ma, c->host->mem);
+}
+
+/* The public accessors hand out pointers that live as long as c: the two
+ * full-size copies are made for the first caller (the host itself reads
+ * the held form) and refreshed on each call. */
+static const flare_multiaddr *api_addr(const flare_conn *c, int local)
+{
+    static const flare_multiaddr empty;
+    flare_conn *m = (flare_conn *)c; /* a cache: c's value does not change */
+    if (!m->api_ma && !(m->api_ma = flare__malloc(c->host->mem, 2 * sizeof(*m->api_ma))))
+        return &empty;
+    return flare__ma_held_get(local ? &c->local_ma : &c->remote_ma, &m->api_ma[local]);
+}
+
 const flare_multiaddr *flare_conn_remote_addr(const flare_conn *c)
 {
-    return &c->remote_ma;
+    return api_addr(c, 0);
 }
 
 const flare_multiaddr *flare_conn_local_addr(const flare_conn *c)
 {
-    return &c->local_ma;
+    return api_addr(c, 1);
 }
 
 int flare_conn_is_outbound(const flare_conn *c)

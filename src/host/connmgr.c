@@ -9,7 +9,9 @@
  * circuits), connections whose stream carries another connection,
  * connections younger than conn_grace_period, and connections still in
  * their handshake. Among the rest, first those with no
- * stream, then the ones with the fewest streams; the oldest first.
+ * stream, then the ones with the fewest streams; among equals the least
+ * recently used first (a stream opened or closed on it; a DHT lookup's
+ * connection, used once, goes before one the application keeps using).
  *
  * Trimming runs from a timer (never inside the callback of a connection
  * event), at most once per FLARE__CONNMGR_SILENCE.
@@ -152,7 +154,7 @@ int flare_host_is_protected(flare_host *h, const flare_peerid *peer, const char 
 typedef struct cand {
     uint64_t id;
     size_t nstreams;
-    flare_tstamp opened;
+    flare_tstamp used; /* last use, or when it opened */
 } cand;
 
 static int cand_cmp(const void *a, const void *b)
@@ -162,8 +164,8 @@ static int cand_cmp(const void *a, const void *b)
         return x->nstreams == 0 ? -1 : 1;
     if (x->nstreams != y->nstreams)
         return x->nstreams < y->nstreams ? -1 : 1;
-    if (x->opened != y->opened)
-        return x->opened < y->opened ? -1 : 1;
+    if (x->used != y->used)
+        return x->used < y->used ? -1 : 1;
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
@@ -231,7 +233,7 @@ static void trim(flare_host *h)
         }
         v[n].id = c->id;
         v[n].nstreams = c->nstreams;
-        v[n].opened = c->opened_at;
+        v[n].used = c->last_used > c->opened_at ? c->last_used : c->opened_at;
         n++;
     }
     qsort(v, n, sizeof(*v), cand_cmp);

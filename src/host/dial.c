@@ -17,9 +17,10 @@ void flare__dial_complete(flare_conn *c, int status)
     flare__dial_waiter *w = c->waiters;
     c->waiters = NULL;
     if (status && c->outbound) {
+        flare_multiaddr ra;
         flare_host_event ev = {.type = FLARE_HOST_EV_DIAL_FAILED,
                                .u.failed = {.peer = c->expect_peer ? &c->peer : NULL,
-                                            .addr = &c->remote_ma,
+                                            .addr = flare__conn_remote_ma(c, &ra),
                                             .error = status}};
         flare__host_emit(h, &ev);
     }
@@ -115,13 +116,14 @@ int flare_host_dial(flare_host *h, const flare_multiaddr *ma, const flare_dial_o
     flare__rc_conn_add(c);
     if (o.role == FLARE_ROLE_RESPONDER)
         c->initiator = 0;
-    c->remote_ma = *ma;
     if (has_peer) {
         c->peer = peer;
         c->expect_peer = 1;
         flare__conn_index_add(c);
     }
-    int rv = add_waiter(c, cb, user);
+    int rv = flare__conn_set_remote_ma(c, ma);
+    if (rv == 0)
+        rv = add_waiter(c, cb, user);
     if (rv) {
         flare__conn_fail(c, rv);
         return rv;

@@ -2,6 +2,7 @@
 #ifndef FLARE_HOST_INT_H
 #define FLARE_HOST_INT_H
 
+#include "core/multiaddr_held.h"
 #include "flare/addrmgr.h"
 #include "flare/buf.h"
 #include "flare/host.h"
@@ -147,7 +148,10 @@ struct flare_conn {
     int limited;
     int expect_peer; /* dialed with /p2p/: the remote must be this peer */
     flare_peerid peer;
-    flare_multiaddr remote_ma, local_ma;
+    /* Held at their length: set with flare__conn_set_*_ma, read with
+     * flare__conn_*_ma into a flare_multiaddr of the caller's. */
+    flare__ma_held remote_ma, local_ma;
+    flare_multiaddr *api_ma; /* [2]: flare_conn_remote/local_addr's copies, on demand */
     flare_ipaddr remote_ip, local_ip;
     /* The transport it runs over (registry entry; set at dial or accept). */
     const flare__transport *transport;
@@ -161,8 +165,8 @@ struct flare_conn {
     int read_paused; /* the queue is far above it: not reading */
     flare_io_timer *timer;
     flare_tstamp handshake_deadline;
-    flare_tstamp idle_since;
-    flare_mss *mss; /* while negotiating (conn.c) */
+    flare_tstamp last_used; /* a stream last opened or closed on it (connmgr.c) */
+    flare_mss *mss;         /* while negotiating (conn.c) */
     int mss_active;
     /* The security protocol (NULL until multistream chose one) and its
      * session; security names it (static) for flare_conn_security. */
@@ -284,6 +288,19 @@ const flare__tr_slot *flare__tr_for_listen(flare_host *h, const flare_multiaddr 
 
 /* conn.c */
 flare_conn *flare__conn_new(flare_host *h, int outbound);
+/* Sets c's remote / local address: 0 or FLARE_ERR_NOMEM (then it is empty). */
+int flare__conn_set_remote_ma(flare_conn *c, const flare_multiaddr *ma);
+int flare__conn_set_local_ma(flare_conn *c, const flare_multiaddr *ma);
+/* c's remote / local address, expanded into *tmp; returns tmp. */
+static inline const flare_multiaddr *flare__conn_remote_ma(const flare_conn *c,
+                                                           flare_multiaddr *tmp)
+{
+    return flare__ma_held_get(&c->remote_ma, tmp);
+}
+static inline const flare_multiaddr *flare__conn_local_ma(const flare_conn *c, flare_multiaddr *tmp)
+{
+    return flare__ma_held_get(&c->local_ma, tmp);
+}
 void flare__conn_start_upgrade(flare_conn *c);
 void flare__conn_fail(flare_conn *c, int err);
 /* Writes what c->tmp and c->wire hold. Inside a processing frame (busy > 0:

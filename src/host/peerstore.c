@@ -11,6 +11,8 @@
  *
  * Everything is stored at its exact length (addresses, key, strings): an
  * entry costs ~200 bytes plus its data, not the ~8 KB of fixed-size records.
+ * Protocol IDs are shared by all entries (counted references in a table):
+ * nearly every peer lists the same dozen or so.
  * Every list is capped so that a peer cannot make us grow without bound.
  */
 #include <stddef.h>
@@ -55,12 +57,22 @@ typedef struct ps_entry {
     char *agent, *proto_version;
 } ps_entry;
 
+/* A protocol ID shared by the entries that list it; entries point at s. */
+typedef struct ps_proto {
+    struct ps_proto *next;
+    uint64_t hash;
+    size_t refs;
+    char s[];
+} ps_proto;
+
 struct flare__peerstore {
     const flare_mem *mem;
     size_t nbuckets; /* a power of two */
     size_t count, max_peers;
     ps_entry **buckets;
-    ps_entry *newest, *oldest; /* LRU list of unpinned entries */
+    ps_entry *newest, *oldest;       /* LRU list of unpinned entries */
+    ps_proto **protos;               /* interned protocol IDs, grown at load factor 1 */
+    size_t nprotos_buckets, nprotos; /* a power of two (or 0), and how many */
 };
 
 #define MIN_BUCKETS 64
@@ -143,10 +155,83 @@ static void touch(struct flare__peerstore *ps, ps_entry *e)
 
 /* ---- entries ------------------------------------------------------------------- */
 
+/* ---- interned protocol IDs ------------------------------------------------------ */
+
+static uint64_t hash_str(const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        h ^= (uint8_t)s[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static void protos_grow(struct flare__peerstore *ps)
+{
+    size_t n = ps->nprotos_buckets ? ps->nprotos_buckets * 2 : 32;
+    ps_proto **t = flare__calloc(ps->mem, n, sizeof(*t));
+    if (!t)
+        return; /* longer chains, still correct */
+    for (size_t b = 0; b < ps->nprotos_buckets; b++)
+        while (ps->protos[b]) {
+            ps_proto *p = ps->protos[b];
+            ps->protos[b] = p->next;
+            p->next = t[p->hash & (n - 1)];
+            t[p->hash & (n - 1)] = p;
+        }
+    flare__free(ps->mem, ps->protos);
+    ps->protos = t;
+    ps->nprotos_buckets = n;
+}
+
+/* The shared copy of s (at most max bytes of it), one reference more; NULL
+ * without memory. */
+static char *proto_ref(struct flare__peerstore *ps, const char *s, size_t max)
+{
+    size_t len = strnlen(s, max);
+    uint64_t h = hash_str(s, len);
+    if (ps->nprotos >= ps->nprotos_buckets)
+        protos_grow(ps);
+    if (!ps->nprotos_buckets)
+        return NULL;
+    ps_proto **head = &ps->protos[h & (ps->nprotos_buckets - 1)];
+    for (ps_proto *p = *head; p; p = p->next)
+        if (p->hash == h && strncmp(p->s, s, len) == 0 && p->s[len] == 0) {
+            p->refs++;
+            return p->s;
+        }
+    ps_proto *p = flare__malloc(ps->mem, sizeof(*p) + len + 1);
+    if (!p)
+        return NULL;
+    p->hash = h;
+    p->refs = 1;
+    memcpy(p->s, s, len);
+    p->s[len] = 0;
+    p->next = *head;
+    *head = p;
+    ps->nprotos++;
+    return p->s;
+}
+
+static void proto_unref(struct flare__peerstore *ps, char *s)
+{
+    ps_proto *p = (ps_proto *)(void *)(s - offsetof(ps_proto, s));
+    if (--p->refs)
+        return;
+    for (ps_proto **pp = &ps->protos[p->hash & (ps->nprotos_buckets - 1)]; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    ps->nprotos--;
+    flare__free(ps->mem, p);
+}
+
 static void free_protocols(struct flare__peerstore *ps, ps_entry *e)
 {
     for (size_t i = 0; i < e->nprotocols; i++)
-        flare__free(ps->mem, e->protocols[i]);
+        proto_unref(ps, e->protocols[i]);
     flare__free(ps->mem, e->protocols);
     e->protocols = NULL;
     e->nprotocols = 0;
@@ -175,6 +260,7 @@ void flare__peerstore_del(struct flare__peerstore *ps)
         }
     }
     flare__free(ps->mem, ps->buckets);
+    flare__free(ps->mem, ps->protos); /* empty: every entry let go of its own */
     flare__free(ps->mem, ps);
 }
 
@@ -486,7 +572,7 @@ int flare__peerstore_set_protocols(struct flare__peerstore *ps, const flare_peer
     if (!e->protocols)
         return FLARE_ERR_NOMEM;
     for (size_t i = 0; i < n; i++) {
-        char *p = dup_str(ps, protos[i], FLARE_PROTOCOL_MAX - 1);
+        char *p = proto_ref(ps, protos[i] ? protos[i] : "", FLARE_PROTOCOL_MAX - 1);
         if (!p)
             return FLARE_ERR_NOMEM; /* keeps the ones stored so far */
         e->protocols[e->nprotocols++] = p;

@@ -35,6 +35,7 @@ static void stream_link(flare_conn *c, flare_stream *s)
         c->streams->prev = s;
     c->streams = s;
     c->nstreams++;
+    c->last_used = flare_io_now(c->host->io);
     flare__rc_stream_add(s);
 }
 
@@ -48,6 +49,7 @@ static void stream_unlink(flare_stream *s)
     if (s->next)
         s->next->prev = s->prev;
     c->nstreams--;
+    c->last_used = flare_io_now(c->host->io);
     flare__rc_stream_remove(s);
 }
 

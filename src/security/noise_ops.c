@@ -1,6 +1,7 @@
 /* Noise XX (src/security/noise/) behind the security operations. The
  * session is the core's heap state itself (flare_noise is its pointer). */
 #include "flare/noise.h"
+#include "security/noise/noise_internal.h"
 #include "security/security.h"
 
 static flare_noise of(const void *sess)
@@ -57,10 +58,10 @@ static int noise_done_op(const void *sess)
     return flare_noise_handshake_done(&n);
 }
 
-static const flare_pubkey *noise_key_op(const void *sess)
+static int noise_key_op(const void *sess, flare_pubkey *out)
 {
     flare_noise n = of(sess);
-    return flare_noise_remote_key(&n);
+    return flare__noise_remote_key_copy(&n, out);
 }
 
 static const flare_peerid *noise_peer_op(const void *sess)

@@ -3,6 +3,7 @@
  * arrived and checks out, bytes pass through unchanged. */
 #include <string.h>
 
+#include "core/keys_held.h"
 #include "core/mem.h"
 #include "core/pb.h"
 #include "flare/varint.h"
@@ -70,7 +71,7 @@ typedef struct pt_sess {
     int done;
     flare_peerid expected; /* len 0: any */
     flare_peerid remote_id;
-    flare_pubkey remote_key;
+    flare__pubkey_held remote_key;
 } pt_sess;
 
 static int pt_init(void **sess, const flare__security_cfg *cfg)
@@ -95,11 +96,14 @@ static int pt_start(void *sess, flare_buf *out)
 
 static int pt_finish(pt_sess *s, const uint8_t *msg, size_t len)
 {
-    int rv = flare__plaintext_decode(msg, len, &s->remote_key, &s->remote_id);
+    flare_pubkey key;
+    int rv = flare__plaintext_decode(msg, len, &key, &s->remote_id);
     if (rv < 0)
         return rv;
     if (s->expected.len && !flare_peerid_equal(&s->expected, &s->remote_id))
         return FLARE_ERR_PEER_ID_MISMATCH;
+    if ((rv = flare__pubkey_hold(&s->remote_key, &key, s->mem)) < 0)
+        return rv;
     s->done = 1;
     flare_buf_free(&s->acc);
     return 0;
@@ -162,10 +166,10 @@ static int pt_done(const void *sess)
     return ((const pt_sess *)sess)->done;
 }
 
-static const flare_pubkey *pt_key(const void *sess)
+static int pt_key(const void *sess, flare_pubkey *out)
 {
     const pt_sess *s = sess;
-    return s->done ? &s->remote_key : NULL;
+    return s->done ? flare__pubkey_held_get(&s->remote_key, out) : FLARE_ERR_STATE;
 }
 
 static const flare_peerid *pt_peer(const void *sess)
@@ -180,6 +184,7 @@ static void pt_free(void *sess)
     if (!s)
         return;
     flare_buf_free(&s->acc);
+    flare__pubkey_held_free(&s->remote_key, s->mem);
     flare__free(s->mem, s);
 }
 

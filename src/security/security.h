@@ -54,8 +54,10 @@ typedef struct flare__security {
                         size_t len, flare_buf *out);
     /* 1 once the peer is authenticated and data may flow. */
     int (*handshake_done)(const void *sess);
+    /* Once the handshake is done: copies the peer's key to out (sessions
+     * hold it at its length, not as a 1.1 KB flare_pubkey); 0 or an error. */
+    int (*remote_key)(const void *sess, flare_pubkey *out);
     /* Valid once the handshake is done; owned by the session. */
-    const flare_pubkey *(*remote_key)(const void *sess);
     const flare_peerid *(*remote_peer)(const void *sess);
     /* Optional: the muxer agreed inside the handshake, or NULL (then
      * multistream-select negotiates it). */

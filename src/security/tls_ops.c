@@ -52,10 +52,14 @@ static int tls_done_op(const void *sess)
     return flare_tls_handshake_done(&t);
 }
 
-static const flare_pubkey *tls_key_op(const void *sess)
+static int tls_key_op(const void *sess, flare_pubkey *out)
 {
     flare_tls t = of(sess);
-    return flare_tls_remote_key(&t);
+    const flare_pubkey *k = flare_tls_remote_key(&t);
+    if (!k)
+        return FLARE_ERR_STATE;
+    *out = *k;
+    return 0;
 }
 
 static const flare_peerid *tls_peer_op(const void *sess)

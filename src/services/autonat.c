@@ -216,9 +216,10 @@ static void v1_process(sreq *r)
     flare_buf out;
     flare_buf_init(&out, h->mem);
     size_t used = 0;
-    int rv =
-        flare_autonat1_server_handle(&an->s1, r->in.base, r->in.len, &used, &c->peer, &c->remote_ma,
-                                     c->limited, flare_io_now(h->io), &r->d1, &out);
+    flare_multiaddr ra;
+    int rv = flare_autonat1_server_handle(&an->s1, r->in.base, r->in.len, &used, &c->peer,
+                                          flare__conn_remote_ma(c, &ra), c->limited,
+                                          flare_io_now(h->io), &r->d1, &out);
     if (rv == FLARE_ERR_AGAIN) {
         if (r->in.len > FLARE_AUTONAT_V1_MSG_MAX + 10)
             sreq_reply(r, NULL, 1);
@@ -422,7 +423,9 @@ static void open_common(flare_stream *s, int status, flare__autonat *an, int v2)
         /* Refuse families we cannot dial instead of reporting a dial error. */
         an->s2.settings.no_ipv4 = flare__host_listen_addr_for(h, NULL, 4, &ip) != 0;
         an->s2.settings.no_ipv6 = flare__host_listen_addr_for(h, NULL, 6, &ip) != 0;
-        flare_autonat2_server_req_init(&r->r2, &an->s2, &c->peer, &c->remote_ma, c->limited);
+        flare_multiaddr ra;
+        flare_autonat2_server_req_init(&r->r2, &an->s2, &c->peer, flare__conn_remote_ma(c, &ra),
+                                       c->limited);
     }
     flare_stream_set_user(s, &sreq_cbs, r);
 }

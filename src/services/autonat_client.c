@@ -493,9 +493,10 @@ static int match_nonce(flare__autonat *an, flare_stream *s, uint64_t nonce)
             continue;
         int same = flare_stream_conn(p->s) == c;
         /* A dial-back to a port our gateway maps arrives on the listen port. */
-        const flare_multiaddr *local = &c->local_ma;
+        flare_multiaddr la;
+        const flare_multiaddr *local = flare__conn_local_ma(c, &la);
         for (size_t i = 0; i < p->c2.naddrs; i++)
-            if (flare__portmap_maps_to(an->h, &p->c2.addrs[i], &c->local_ma))
+            if (flare__portmap_maps_to(an->h, &p->c2.addrs[i], &la))
                 local = &p->c2.addrs[i];
         if (flare_autonat2_client_req_dial_back(&p->c2, nonce, local, same, &out) == 0)
             matched = 1;

@@ -130,10 +130,8 @@ static int discovered_ok(ar_t *ar, ar_relay *e)
             }
         }
     }
-    if (!found && c->outbound && public_addr(h, &c->remote_ma)) {
-        ma = c->remote_ma;
+    if (!found && c->outbound && public_addr(h, flare__conn_remote_ma(c, &ma)))
         found = 1;
-    }
     if (!found)
         return 0;
     flare_multiaddr_decapsulate(&ma, FLARE_MA_P2P);

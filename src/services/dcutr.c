@@ -230,7 +230,8 @@ static void punch_finish(punch *p, int err, flare_dcutr_reason reason)
     drop_stream(p, err != 0);
     h->io->ops->timer_stop(p->timer);
     emit_steps(h);
-    const flare_multiaddr *won = !err && p->direct ? &p->direct->remote_ma : NULL;
+    flare_multiaddr wa;
+    const flare_multiaddr *won = !err && p->direct ? flare__conn_remote_ma(p->direct, &wa) : NULL;
     flare_host_event ev = {
         .type = FLARE_HOST_EV_HOLEPUNCH,
         .u.holepunch = {.peer = &p->peer,
@@ -241,7 +242,7 @@ static void punch_finish(punch *p, int err, flare_dcutr_reason reason)
                                      : flare_multiaddr_has(won, FLARE_MA_QUIC_V1) ? "quic"
                                                                                   : "tcp",
                         .conn = err ? NULL : p->direct,
-                        .addr = !err && p->direct ? &p->direct->remote_ma : NULL,
+                        .addr = won,
                         .error = err,
                         .rtt = p->rtt,
                         .attempt = p->attempt,
@@ -267,11 +268,12 @@ static void on_success(punch *p, flare_conn *direct)
     flare_tstamp now = now_of(h);
     /* The core logs the outcome when it awaits a dial result; a success it
      * did not ask for (connection reversal) is logged here. */
-    int told = p->b ? flare_dcutr_initiator_dial_result(p->b, 1, &direct->remote_ma, now) == 0
-                    : flare_dcutr_responder_dial_result(p->a, 1, &direct->remote_ma, now) == 0;
+    flare_multiaddr da;
+    flare__conn_remote_ma(direct, &da);
+    int told = p->b ? flare_dcutr_initiator_dial_result(p->b, 1, &da, now) == 0
+                    : flare_dcutr_responder_dial_result(p->a, 1, &da, now) == 0;
     if (!told) {
-        flare_dcutr_tracer_outcome(&svc_of(h)->tracer, 1, &direct->remote_ma,
-                                   p->attempt ? p->attempt : 1);
+        flare_dcutr_tracer_outcome(&svc_of(h)->tracer, 1, &da, p->attempt ? p->attempt : 1);
         trace(p, FLARE_DCUTR_STEP_DIRECT_UP, 0);
     }
     /* Dials still under way to the peer (the other punch addresses, the

@@ -82,11 +82,12 @@ static int build_message(flare_host *h, flare_conn *c, flare_buf *out)
     const char *protos[FLARE_IDENTIFY_MAX_PROTOCOLS];
     size_t np = flare_host_protocols(h, protos, FLARE_IDENTIFY_MAX_PROTOCOLS);
     flare_identify_out m = {0};
+    flare_multiaddr ra;
     m.agent_version = h->agent;
     m.pubkey = &h->key.pub;
     m.listen = listen;
     m.nlisten = k;
-    m.observed = c ? &c->remote_ma : NULL;
+    m.observed = c ? flare__conn_remote_ma(c, &ra) : NULL;
     m.protocols = protos;
     m.nprotocols = np;
     const flare_buf *rec = own_record(h, listen, k);
@@ -168,6 +169,7 @@ static void apply(flare_host *h, flare_conn *c, const flare_identify_msg *m)
     int rec_err = m->signed_record ? apply_record(h, c, m, exp) : FLARE_ERR_NOT_FOUND;
     for (size_t i = 0; rec_err && i < m->nlisten; i++)
         flare__peerstore_add_addr(h->peerstore, peer, &m->listen[i], exp);
+    flare_multiaddr ra;
     flare_host_event ev = {.type = FLARE_HOST_EV_OBSERVED_ADDR,
                            .u.observed = {.conn = c, .peer = peer}};
     if (m->has_observed) {
@@ -185,7 +187,7 @@ static void apply(flare_host *h, flare_conn *c, const flare_identify_msg *m)
         .type = FLARE_HOST_EV_IDENTIFIED,
         .u.identified = {.conn = c,
                          .peer = peer,
-                         .addr = &c->remote_ma,
+                         .addr = flare__conn_remote_ma(c, &ra),
                          .outbound = c->outbound,
                          .signed_record = rec_err == 0, /* addresses from a verified record */
                          .record_error = bad,

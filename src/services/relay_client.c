@@ -428,7 +428,8 @@ static void stop_accept(flare_stream *s, stop_ctx *x, const flare_relay_stop_req
     int rv = flare_stream_write(s, out.base, out.len);
     flare_buf_free(&out);
     flare_multiaddr ma;
-    flare_multiaddr relay_ma = rc->remote_ma;
+    flare_multiaddr relay_ma;
+    flare__conn_remote_ma(rc, &relay_ma);
     flare_multiaddr_with_peerid(&relay_ma, &rc->peer);
     if (rv < 0 || flare_multiaddr_make_relayed(&ma, &relay_ma, &rc->peer, &req->remote)) {
         flare__stream_abort(s);

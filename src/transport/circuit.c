@@ -176,7 +176,8 @@ static void carry(flare_conn *c, circuit *t, flare_stream *s, const flare_relay_
     t->opened = flare_io_now(c->host->io);
     s->carrier = 1;
     flare_conn *rc = flare_stream_conn(s);
-    c->local_ma = rc->local_ma;
+    flare_multiaddr la;
+    (void)flare__conn_set_local_ma(c, flare__conn_local_ma(rc, &la)); /* NOMEM: empty */
     c->local_ip = rc->local_ip;
     c->remote_ip = rc->remote_ip;
     flare_stream_set_user(s, &carrier_cbs, c);
@@ -201,7 +202,7 @@ flare_conn *flare__circuit_accept(flare_host *h, flare_stream *carrier, const fl
     c->limited = 1;
     c->peer = *remote;
     c->expect_peer = 1;
-    c->remote_ma = *remote_ma;
+    (void)flare__conn_set_remote_ma(c, remote_ma); /* NOMEM: empty */
     carry(c, t, carrier, limit);
     return c;
 }

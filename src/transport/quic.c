@@ -215,9 +215,11 @@ static int on_accept(void *user, flare__quic_conn *qc, const flare_ipaddr *from)
     flare__quic_conn_set_user(qc, k);
     flare__conn_attach(c, &quic_ops, k);
     c->remote_ip = *from;
-    c->remote_ma = rma;
     c->local_ip = s->local;
-    flare_multiaddr_from_ipaddr(&c->local_ma, &s->local, FLARE_MA_UDP);
+    flare_multiaddr lma;
+    if (flare_multiaddr_from_ipaddr(&lma, &s->local, FLARE_MA_UDP) == 0)
+        (void)flare__conn_set_local_ma(c, &lma);
+    (void)flare__conn_set_remote_ma(c, &rma); /* NOMEM: empty */
     flare__conn_accepted(c);
     return 0;
 }
@@ -600,9 +602,12 @@ static int quic_dial(flare_host *h, void *state, flare_conn *c, const flare_mult
     }
     flare__conn_attach(c, &quic_ops, k);
     c->remote_ip = remote;
-    flare_multiaddr_from_ipaddr(&c->remote_ma, &remote, FLARE_MA_UDP);
+    flare_multiaddr a;
+    if (flare_multiaddr_from_ipaddr(&a, &remote, FLARE_MA_UDP) == 0)
+        (void)flare__conn_set_remote_ma(c, &a); /* fits inline: cannot fail */
     c->local_ip = s->local;
-    flare_multiaddr_from_ipaddr(&c->local_ma, &s->local, FLARE_MA_UDP);
+    if (flare_multiaddr_from_ipaddr(&a, &s->local, FLARE_MA_UDP) == 0)
+        (void)flare__conn_set_local_ma(c, &a);
     sock_arm(s); /* the Initial goes out from the loop */
     return 0;
 }

@@ -59,8 +59,12 @@ void flare__tcp_attach(flare_conn *c, flare_io_sock *s)
     io->ops->sock_set_cbs(s, &tcp_cbs, c);
     io->ops->sock_set_lowat(s, flare__conn_write_low(c->host));
     io->ops->sock_addrs(s, &c->local_ip, &c->remote_ip);
-    flare_multiaddr_from_ipaddr(&c->remote_ma, &c->remote_ip, FLARE_MA_TCP);
-    flare_multiaddr_from_ipaddr(&c->local_ma, &c->local_ip, FLARE_MA_TCP);
+    /* IP and port fit the connection's inline storage: setting cannot fail. */
+    flare_multiaddr ma;
+    if (flare_multiaddr_from_ipaddr(&ma, &c->remote_ip, FLARE_MA_TCP) == 0)
+        (void)flare__conn_set_remote_ma(c, &ma);
+    if (flare_multiaddr_from_ipaddr(&ma, &c->local_ip, FLARE_MA_TCP) == 0)
+        (void)flare__conn_set_local_ma(c, &ma);
 }
 
 /* /ip4|ip6/ADDR/tcp/PORT, then nothing or /p2p/ID. */

@@ -257,9 +257,9 @@ static wlink *accept_link(wsock *s, const flare_ipaddr *from)
     }
     flare__conn_attach(c, &wd_ops, k);
     c->remote_ip = *from;
-    c->remote_ma = rma;
+    (void)flare__conn_set_remote_ma(c, &rma); /* NOMEM: empty */
     c->local_ip = s->local;
-    c->local_ma = s->l->ma;
+    (void)flare__conn_set_local_ma(c, &s->l->ma);
     flare__conn_accepted(c);
     return k;
 }
@@ -627,10 +627,12 @@ static int wd_dial(flare_host *h, void *state, flare_conn *c, const flare_multia
     }
     flare__conn_attach(c, &wd_ops, k);
     c->remote_ip = remote;
-    c->remote_ma = *ma;
-    (void)flare_multiaddr_decapsulate(&c->remote_ma, FLARE_MA_P2P);
+    flare_multiaddr a = *ma;
+    (void)flare_multiaddr_decapsulate(&a, FLARE_MA_P2P);
+    (void)flare__conn_set_remote_ma(c, &a); /* NOMEM: empty */
     c->local_ip = s->local;
-    (void)wd_addr(&c->local_ma, &s->local);
+    if (wd_addr(&a, &s->local) == 0)
+        (void)flare__conn_set_local_ma(c, &a);
     h->io->ops->timer_start(k->l.timer, now_of(t)); /* the check goes out from the loop */
     return 0;
 }

@@ -274,8 +274,11 @@ static void link_up(flare__webrtc_link *l, flare__session *s)
     flare_ipaddr r;
     if (selected_remote(k, &r) == 0) {
         c->remote_ip = r;
-        if (!c->outbound)
-            udp_webrtc_addr(&c->remote_ma, &r);
+        if (!c->outbound) {
+            flare_multiaddr ma;
+            udp_webrtc_addr(&ma, &r);
+            (void)flare__conn_set_remote_ma(c, &ma); /* NOMEM: empty */
+        }
     }
     close_signalling(k);
     s->remote_key = &k->key;
@@ -577,10 +580,10 @@ static int setup_local(wlink *k, const flare_conn *relayed, int controlling)
     if ((rv = flare_ice_add_local(k->ice, FLARE_ICE_HOST, &k->local, &k->local)) != 0)
         return rv;
     start_stun(k);
-    if (relayed->sec && relayed->sec->remote_key)
-        k->key = *relayed->sec->remote_key(relayed->sec_st);
-    else
+    if (!relayed->sec || !relayed->sec->remote_key)
         return FLARE_ERR_UNSUPPORTED;
+    if ((rv = relayed->sec->remote_key(relayed->sec_st, &k->key)) < 0)
+        return rv;
     return 0;
 }
 
@@ -742,17 +745,20 @@ static const flare_stream_cbs sig_cbs = {
 static flare_conn *accept_conn(wlink *k, flare_conn *relayed)
 {
     flare_host *h = k->t->h;
-    flare_multiaddr rma = relayed->remote_ma;
+    flare_multiaddr rma;
+    flare__conn_remote_ma(relayed, &rma);
     if (flare_multiaddr_push(&rma, FLARE_MA_WEBRTC, NULL, 0) != 0)
-        rma = relayed->remote_ma;
+        flare__conn_remote_ma(relayed, &rma);
     flare_conn *c = flare__conn_accept(h, &flare__tr_webrtc, NULL, &rma);
     if (!c)
         return NULL;
     flare__conn_attach(c, &wp_ops, k);
     k->l.c = c;
-    c->remote_ma = rma;
     c->local_ip = k->local;
-    udp_webrtc_addr(&c->local_ma, &k->local);
+    flare_multiaddr lma;
+    udp_webrtc_addr(&lma, &k->local);
+    (void)flare__conn_set_remote_ma(c, &rma); /* NOMEM: empty */
+    (void)flare__conn_set_local_ma(c, &lma);
     flare__conn_accepted(c);
     return k->l.c;
 }
@@ -795,7 +801,11 @@ static void on_relayed(flare_host *h, flare_conn *relayed, int status, void *use
                                    FLARE_STREAM_ALLOW_LIMITED, &k->sig);
     if (rv == 0) {
         k->l.c->local_ip = k->local;
-        udp_webrtc_addr(&k->l.c->local_ma, &k->local);
+        flare_multiaddr lma;
+        udp_webrtc_addr(&lma, &k->local);
+        rv = flare__conn_set_local_ma(k->l.c, &lma);
+    }
+    if (rv == 0) {
         rv = write_sdp(k, FLARE__SIGNAL_SDP_OFFER);
     }
     if (rv) {
@@ -867,7 +877,7 @@ static int wp_dial(flare_host *h, void *state, flare_conn *c, const flare_multia
     }
     k->l.c = c;
     flare__conn_attach(c, &wp_ops, k);
-    c->remote_ma = *ma;
+    (void)flare__conn_set_remote_ma(c, ma); /* NOMEM: empty */
     c->limited = 0;
     link_arm(k);
     return 0;

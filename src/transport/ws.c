@@ -384,8 +384,11 @@ static void set_addrs(ws_conn *t, const char *sni)
     flare_io *io = t->h->io;
     io->ops->sock_set_lowat(t->sock, flare__conn_write_low(t->h));
     io->ops->sock_addrs(t->sock, &c->local_ip, &c->remote_ip);
-    make_ma(&c->remote_ma, &c->remote_ip, t->secure, sni);
-    make_ma(&c->local_ma, &c->local_ip, t->secure, NULL);
+    flare_multiaddr ma;
+    if (make_ma(&ma, &c->remote_ip, t->secure, sni) == 0)
+        (void)flare__conn_set_remote_ma(c, &ma); /* NOMEM: it stays empty */
+    if (make_ma(&ma, &c->local_ip, t->secure, NULL) == 0)
+        (void)flare__conn_set_local_ma(c, &ma);
 }
 
 static void ws_on_connect(flare_io_sock *s, int status, void *user)

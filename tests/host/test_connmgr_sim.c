@@ -161,6 +161,51 @@ static void test_off_and_bad_args(void **state)
     teardown(&w);
 }
 
+/* Idle connections go least recently used first: those a lookup used once,
+ * long ago, before the ones streams ran on lately; a protected one and one
+ * carrying a stream stay. Clients connect 100 ms apart, so by age the first
+ * ones would go first. */
+static void test_least_recently_used_first(void **state)
+{
+    (void)state;
+    cworld w;
+    setup(&w, 8, 8, 500 * MS);
+    assert_int_equal(flare_host_protect_peer(w.s, flare_host_peerid(w.c[4]), "relay", 1), 0);
+    flare_multiaddr ma;
+    assert_int_equal(flare_test_tcp_addr(&ma, "198.51.100.1", 4001, flare_host_peerid(w.s)), 0);
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(flare_host_dial(w.c[i], &ma, NULL, NULL, NULL), 0);
+        flare_test_run_ms(w.sim, 100);
+    }
+    flare_test_run_ms(w.sim, 500);
+    assert_int_equal(flare_host_num_conns(w.s), 8);
+    /* The oldest four run a short exchange; c[5] keeps a stream open. */
+    flare_stream *st[4], *held;
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(flare_host_new_stream(w.c[i], flare_host_peerid(w.s), "/hold/1", &hold_cbs,
+                                               NULL, 0, &st[i]),
+                         0);
+    assert_int_equal(
+        flare_host_new_stream(w.c[5], flare_host_peerid(w.s), "/hold/1", &hold_cbs, NULL, 0, &held),
+        0);
+    flare_test_run_ms(w.sim, 300);
+    for (int i = 0; i < 4; i++)
+        flare_stream_reset(st[i]);
+    flare_test_run_ms(w.sim, 300);
+    /* Two more, one at a time above high water: each costs the least
+     * recently used idle connection, c[6] then c[7] (idle since they
+     * opened), not the oldest ones. */
+    for (int i = 8; i < NC; i++) {
+        assert_int_equal(flare_host_dial(w.c[i], &ma, NULL, NULL, NULL), 0);
+        flare_test_run_ms(w.sim, 1500);
+    }
+    assert_int_equal(flare_host_num_conns(w.s), 8);
+    assert_int_equal(flare_host_connmgr_trimmed(w.s), 2);
+    for (int i = 0; i < NC; i++)
+        assert_int_equal(connected(&w, i), i != 6 && i != 7);
+    teardown(&w);
+}
+
 /* A world with a relay and a hole punch under a tight connection manager
  * (high water 2: A and B reach 3 connections while punching): B protects
  * its relay, both protect the peer and the relay carrying the relayed
@@ -255,7 +300,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trim_after_grace),   cmocka_unit_test(test_protected_and_busy_kept),
         cmocka_unit_test(test_off_and_bad_args),   cmocka_unit_test(test_relay_and_punch_protected),
-        cmocka_unit_test(test_relay_circuit_kept),
+        cmocka_unit_test(test_relay_circuit_kept), cmocka_unit_test(test_least_recently_used_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

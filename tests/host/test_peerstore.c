@@ -288,6 +288,54 @@ static void test_alloc_failure(void **state)
     free(info);
 }
 
+/* Bytes a store of n peers holds, each listing protos (n of them). */
+static long held_with(const char *const *protos, size_t np, unsigned n)
+{
+    flare_test_heap cnt = {0};
+    flare_mem mem = flare_test_heap_mem(&cnt);
+    struct flare__peerstore *ps = flare__peerstore_new(&mem);
+    assert_non_null(ps);
+    for (unsigned i = 0; i < n; i++) {
+        flare_peerid p = flare_test_pid(i);
+        assert_int_equal(flare__peerstore_set_protocols(ps, &p, protos, np), 0);
+        assert_int_equal(flare__peerstore_supports(ps, &p, np ? protos[np - 1] : "x"), np != 0);
+    }
+    long bytes = cnt.bytes;
+    /* Replacing and dropping lists lets go of every shared string. */
+    for (unsigned i = 0; i < n; i++) {
+        flare_peerid p = flare_test_pid(i);
+        assert_int_equal(flare__peerstore_set_protocols(ps, &p, protos, i % 2 ? np / 2 : 0), 0);
+    }
+    flare__peerstore_del(ps);
+    assert_int_equal(cnt.blocks, 0);
+    return bytes;
+}
+
+/* Peers list the same protocol IDs: the store keeps one copy of each, so a
+ * peer's list costs its pointers, not the strings again. */
+static void test_shared_protocols(void **state)
+{
+    (void)state;
+    static const char *const protos[] = {"/ipfs/id/1.0.0",
+                                         "/ipfs/id/push/1.0.0",
+                                         "/ipfs/ping/1.0.0",
+                                         "/ipfs/kad/1.0.0",
+                                         "/libp2p/autonat/1.0.0",
+                                         "/libp2p/autonat/2/dial-request",
+                                         "/libp2p/dcutr",
+                                         "/libp2p/circuit/relay/0.2.0/hop",
+                                         "/libp2p/circuit/relay/0.2.0/stop",
+                                         "/libp2p/autonat/2/dial-back",
+                                         "/libp2p/fetch/0.0.1",
+                                         "/meshsub/1.1.0"};
+    const size_t np = sizeof(protos) / sizeof(protos[0]);
+    const unsigned n = 200;
+    long per_peer = (held_with(protos, np, n) - held_with(protos, 0, n)) / (long)n;
+    print_message("peerstore bytes per peer for %zu protocols: %ld\n", np, per_peer);
+    assert_true(per_peer >= (long)(np * sizeof(char *)));
+    assert_true(per_peer < (long)(np * sizeof(char *)) + 48);
+}
+
 /* Signed peer records: their addresses come first, replace those of an
  * older record, an older record is refused, and unsigned addresses (gossip)
  * never push certified ones out of a full entry. */
@@ -514,7 +562,7 @@ int main(void)
         cmocka_unit_test(test_lru_order),     cmocka_unit_test(test_connected_kept),
         cmocka_unit_test(test_records),       cmocka_unit_test(test_certified),
         cmocka_unit_test(test_alloc_failure), cmocka_unit_test(test_addr_block_model),
-        cmocka_unit_test(test_id_hash),
+        cmocka_unit_test(test_id_hash),       cmocka_unit_test(test_shared_protocols),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -492,9 +492,9 @@ static void pending_timer(flare_io_timer *t, void *user)
     d->peer_key = h->key.pub;
     flare__conn_attach(c, &mem_ops, s);
     c->remote_ip = rip;
-    c->remote_ma = from;
-    c->local_ma = l->ma;
-    flare_multiaddr_to_ipaddr(&c->local_ma, &c->local_ip, NULL);
+    assert_int_equal(flare__conn_set_remote_ma(c, &from), 0);
+    assert_int_equal(flare__conn_set_local_ma(c, &l->ma), 0);
+    flare_multiaddr_to_ipaddr(&l->ma, &c->local_ip, NULL);
     c->busy++;
     flare__conn_accepted(c);
     /* The listener authenticates the dialer first: refused, it closes. */
@@ -519,8 +519,8 @@ static int mem_dial(flare_host *h, void *state, flare_conn *c, const flare_multi
     s->dial = p;
     /* We "send" from our first listen address (like QUIC reusing its port). */
     assert_true(flare_host_listen_addrs(h, &p->from, 1) == 1);
-    c->local_ma = p->from;
-    flare_multiaddr_to_ipaddr(&c->local_ma, &c->local_ip, NULL);
+    assert_int_equal(flare__conn_set_local_ma(c, &p->from), 0);
+    flare_multiaddr_to_ipaddr(&p->from, &c->local_ip, NULL);
     flare_multiaddr_to_ipaddr(ma, &c->remote_ip, NULL);
     flare__conn_attach(c, &mem_ops, s);
     flare_io *lio = l->host->io;

@@ -970,6 +970,80 @@ static void test_allocation_failures(void **state)
     assert_true(completed);
 }
 
+/* An established session keeps neither its handshake state nor a receive
+ * buffer once the frame a read cut in two is complete, and holds the peer's
+ * key at its length; the public accessor still gives the whole key. */
+static void test_idle_memory(void **state)
+{
+    (void)state;
+    flare_test_heap fm = {0};
+    flare_mem mem = flare_test_heap_mem(&fm);
+    flare_prng rng;
+    flare_prng_seed(&rng, 23);
+    flare_privkey ki, kr;
+    uint8_t s1[32] = {1}, s2[32] = {2};
+    assert_int_equal(flare_privkey_from_seed(&ki, s1), 0);
+    assert_int_equal(flare_privkey_from_seed(&kr, s2), 0);
+    flare_noise_settings si, sr;
+    flare_noise_settings_default(&si);
+    flare_noise_settings_default(&sr);
+    si.identity = &ki;
+    si.initiator = 1;
+    sr.identity = &kr;
+    flare_noise i = {0}, r = {0};
+    flare_buf io, ro, ip, rp;
+    flare_buf_init(&io, NULL);
+    flare_buf_init(&ro, NULL);
+    flare_buf_init(&ip, NULL);
+    flare_buf_init(&rp, NULL);
+    assert_int_equal(flare_noise_init(&r, &sr, &mem, flare_prng_rng(&rng)), 0);
+    long fresh = fm.bytes;
+    assert_int_equal(flare_noise_init(&i, &si, NULL, flare_prng_rng(&rng)), 0);
+    assert_int_equal(flare_noise_start(&i, &io), 0);
+    assert_int_equal(flare_noise_recv(&r, io.base, io.len, &ro, &rp), 0);
+    flare_buf_reset(&io);
+    assert_int_equal(flare_noise_recv(&i, ro.base, ro.len, &io, &ip), 0);
+    flare_buf_reset(&ro);
+    assert_int_equal(flare_noise_recv(&r, io.base, io.len, &ro, &rp), 0);
+    flare_buf_reset(&io);
+    assert_true(flare_noise_handshake_done(&r));
+    long established = fm.bytes;
+    print_message("Noise session: %ld B fresh, %ld B established\n", fresh, established);
+    /* The identity copy and the handshake state are gone. */
+    assert_true(established < fresh - (long)sizeof(flare_privkey) - 256);
+    /* A 30 KB frame arrives cut in two: buffered, and kept while the
+     * session streams; a few small reads later it is released. */
+    static uint8_t big[30000];
+    memset(big, 3, sizeof(big));
+    assert_int_equal(flare_noise_encrypt(&i, big, sizeof(big), &io), 0);
+    assert_int_equal(flare_noise_recv(&r, io.base, 1000, &ro, &rp), 0);
+    assert_true(fm.bytes > established);
+    assert_int_equal(flare_noise_recv(&r, io.base + 1000, io.len - 1000, &ro, &rp), 0);
+    assert_int_equal(rp.len, sizeof(big));
+    flare_buf_reset(&io);
+    int small = 0;
+    while (fm.bytes > established && small < 100) {
+        assert_int_equal(flare_noise_encrypt(&i, (const uint8_t *)"ping", 4, &io), 0);
+        assert_int_equal(flare_noise_recv(&r, io.base, io.len, &ro, &rp), 0);
+        flare_buf_reset(&io);
+        small++;
+    }
+    assert_int_equal(fm.bytes, established);
+    assert_true(small <= 8);
+    /* The whole key, once, for the accessor's caller. */
+    const flare_pubkey *k = flare_noise_remote_key(&r);
+    assert_non_null(k);
+    assert_true(flare_pubkey_equal(k, &ki.pub));
+    assert_ptr_equal(flare_noise_remote_key(&r), k);
+    flare_noise_free(&i);
+    flare_noise_free(&r);
+    flare_buf_free(&io);
+    flare_buf_free(&ro);
+    flare_buf_free(&ip);
+    flare_buf_free(&rp);
+    assert_int_equal(fm.blocks, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -992,6 +1066,7 @@ int main(void)
         cmocka_unit_test(test_allocation_failures),
         cmocka_unit_test(test_prologue),
         cmocka_unit_test(test_sig_cache),
+        cmocka_unit_test(test_idle_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

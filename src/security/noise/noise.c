@@ -3,6 +3,7 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "core/keys_held.h"
 #include "core/mem.h"
 #include "flare/noise.h"
 #include "noise.pb-c.h"
@@ -13,6 +14,11 @@
 #define SIG_PREFIX_LEN (sizeof(SIG_PREFIX) - 1)
 #define MUXER_NAME_MAX 255
 #define FRAME_HDR      2
+/* The receive buffer (for a frame cut by the end of a read) is freed after
+ * IN_QUIET reads in a row that left nothing in it: an idle session holds
+ * none, a streaming one (whose reads cut frames all the time) keeps it
+ * rather than allocate one per frame. */
+#define IN_QUIET 8
 
 enum { ST_HANDSHAKE, ST_DONE, ST_DEAD };
 
@@ -21,6 +27,7 @@ enum { ST_HANDSHAKE, ST_DONE, ST_DEAD };
 typedef struct hs_only {
     flare_privkey identity;     /* our copy */
     flare_sig_cache *sig_cache; /* may be NULL */
+    flare__noise_xx hs;
 } hs_only;
 
 struct flare__noise_state {
@@ -33,12 +40,14 @@ struct flare__noise_state {
     size_t max_plain;
     int state;
     int started;
-    flare__noise_xx hs;
+    flare__noise_xx *hs; /* &hso->hs during the handshake, then NULL */
     flare__noise_cipher tx, rx;
     uint8_t s_pub[32]; /* kept for the test hook after hs is wiped */
     flare_buf in;      /* received, unprocessed bytes */
+    unsigned in_quiet; /* reads in a row that left in empty */
     flare_buf scratch; /* decrypted handshake payloads */
-    flare_pubkey remote_key;
+    flare__pubkey_held remote_key;
+    flare_pubkey *remote_full; /* flare_noise_remote_key's expansion, on demand */
     flare_peerid remote_id;
     char **rmuxers;
     size_t nrmuxers;
@@ -129,14 +138,17 @@ static int check_settings(const flare_noise_settings *s)
 }
 
 /* An established session keeps only what its transport phase needs: the
- * identity key copy (~1.2 KB) and the handshake scratch go. */
-static void drop_identity(struct flare__noise_state *st)
+ * identity key copy (~1.2 KB), the handshake state (~300 bytes) and the
+ * handshake scratch go. */
+static void drop_hs(struct flare__noise_state *st)
 {
     if (!st->hso)
         return;
+    flare__noise_xx_clear(&st->hso->hs); /* ephemeral and static secrets */
     flare_privkey_clear(&st->hso->identity);
     flare__free(st->mem, st->hso);
     st->hso = NULL;
+    st->hs = NULL;
 }
 
 int flare_noise_init(flare_noise *n, const flare_noise_settings *s, const flare_mem *mem,
@@ -160,13 +172,14 @@ int flare_noise_init(flare_noise *n, const flare_noise_settings *s, const flare_
     }
     st->hso->identity = *s->identity;
     st->hso->sig_cache = s->sig_cache;
+    st->hs = &st->hso->hs;
     if (s->expected_remote)
         st->expected = *s->expected_remote;
     st->max_plain = s->max_plaintext_buffer;
     flare_buf_init(&st->in, st->mem);
     flare_buf_init(&st->scratch, st->mem);
     if ((rv = dup_strings(st->mem, s->muxers, s->nmuxers, &st->muxers)) != 0) {
-        drop_identity(st);
+        drop_hs(st);
         flare__free(st->mem, st);
         return rv;
     }
@@ -176,9 +189,9 @@ int flare_noise_init(flare_noise *n, const flare_noise_settings *s, const flare_
      * signature; a fresh one leaves nothing worth stealing after a session. */
     uint8_t static_priv[32];
     rng.fn(static_priv, sizeof(static_priv), rng.user);
-    flare__noise_xx_init(&st->hs, s->initiator, s->prologue, s->prologue_len, static_priv);
+    flare__noise_xx_init(st->hs, s->initiator, s->prologue, s->prologue_len, static_priv);
     sodium_memzero(static_priv, sizeof(static_priv));
-    memcpy(st->s_pub, st->hs.s_pub, 32);
+    memcpy(st->s_pub, st->hs->s_pub, 32);
     st->state = ST_HANDSHAKE;
     n->st = st;
     return 0;
@@ -190,10 +203,9 @@ void flare_noise_free(flare_noise *n)
     if (!st)
         return;
     const flare_mem *mem = st->mem;
-    flare__noise_xx_clear(&st->hs);
+    drop_hs(st);
     flare__noise_cipher_clear(&st->tx);
     flare__noise_cipher_clear(&st->rx);
-    drop_identity(st);
     /* The whole allocation: consumed plaintext stays behind base. */
     if (st->in.alloc)
         sodium_memzero(st->in.alloc, st->in.cap);
@@ -204,6 +216,8 @@ void flare_noise_free(flare_noise *n)
     free_strings(mem, st->muxers, st->nmuxers);
     free_strings(mem, st->rmuxers, st->nrmuxers);
     flare__free(mem, st->override);
+    flare__pubkey_held_free(&st->remote_key, mem);
+    flare__free(mem, st->remote_full);
     sodium_memzero(st, sizeof(*st));
     flare__free(mem, st);
     n->st = NULL;
@@ -268,25 +282,28 @@ static int take_muxers(struct flare__noise_state *st, const FlareNoise__NoiseExt
     return 0;
 }
 
-/* Checks the remote's payload against its static key st->hs.rs: the identity
+/* Checks the remote's payload against its static key st->hs->rs: the identity
  * key decodes, signs the static key, and is the expected peer. */
 static int check_payload(struct flare__noise_state *st, const FlareNoise__NoiseHandshakePayload *p)
 {
     if (!p->has_identity_key || !p->has_identity_sig)
         return FLARE_ERR_PROTO;
-    int rv = flare_pubkey_decode(&st->remote_key, p->identity_key.data, p->identity_key.len);
+    flare_pubkey key;
+    int rv = flare_pubkey_decode(&key, p->identity_key.data, p->identity_key.len);
     if (rv < 0)
         return rv;
     uint8_t msg[SIG_PREFIX_LEN + 32];
-    sig_message(st->hs.rs, msg);
-    rv = flare_sig_cache_verify(st->hso->sig_cache, &st->remote_key, msg, sizeof(msg),
-                                p->identity_sig.data, p->identity_sig.len);
+    sig_message(st->hs->rs, msg);
+    rv = flare_sig_cache_verify(st->hso->sig_cache, &key, msg, sizeof(msg), p->identity_sig.data,
+                                p->identity_sig.len);
     if (rv)
         return rv < 0 ? rv : FLARE_ERR_BAD_SIGNATURE;
-    if ((rv = flare_peerid_from_pubkey(&st->remote_id, &st->remote_key)) < 0)
+    if ((rv = flare_peerid_from_pubkey(&st->remote_id, &key)) < 0)
         return rv;
     if (st->expected.len && !flare_peerid_equal(&st->expected, &st->remote_id))
         return FLARE_ERR_PEER_ID_MISMATCH;
+    if ((rv = flare__pubkey_hold(&st->remote_key, &key, st->mem)) < 0)
+        return rv;
     return take_muxers(st, p->extensions);
 }
 
@@ -309,14 +326,14 @@ static int verify_payload(struct flare__noise_state *st, const uint8_t *data, si
 static int write_message(struct flare__noise_state *st, const uint8_t *p, size_t len,
                          flare_buf *out)
 {
-    size_t total = flare__noise_xx_overhead(&st->hs) + len;
+    size_t total = flare__noise_xx_overhead(st->hs) + len;
     if (total > FLARE_NOISE_MAX_MSG)
         return FLARE_ERR_TOO_LARGE;
     int rv = flare_buf_reserve(out, FRAME_HDR + total);
     if (rv)
         return rv;
     uint8_t *f = out->base + out->len;
-    rv = flare__noise_xx_write(&st->hs, st->rng, p, len, f + FRAME_HDR);
+    rv = flare__noise_xx_write(st->hs, st->rng, p, len, f + FRAME_HDR);
     if (rv < 0)
         return rv;
     f[0] = (uint8_t)(rv >> 8);
@@ -335,10 +352,10 @@ static int write_signed_message(struct flare__noise_state *st, flare_buf *out)
 
 static void pick_muxer(struct flare__noise_state *st)
 {
-    char **ini = st->hs.initiator ? st->muxers : st->rmuxers;
-    char **resp = st->hs.initiator ? st->rmuxers : st->muxers;
-    size_t ni = st->hs.initiator ? st->nmuxers : st->nrmuxers;
-    size_t nr = st->hs.initiator ? st->nrmuxers : st->nmuxers;
+    char **ini = st->hs->initiator ? st->muxers : st->rmuxers;
+    char **resp = st->hs->initiator ? st->rmuxers : st->muxers;
+    size_t ni = st->hs->initiator ? st->nmuxers : st->nrmuxers;
+    size_t nr = st->hs->initiator ? st->nrmuxers : st->nmuxers;
     st->selected = NULL;
     for (size_t i = 0; i < ni && !st->selected; i++)
         for (size_t j = 0; j < nr; j++)
@@ -350,12 +367,11 @@ static void pick_muxer(struct flare__noise_state *st)
 
 static int finish_handshake(struct flare__noise_state *st)
 {
-    int rv = flare__noise_xx_split(&st->hs, &st->tx, &st->rx);
+    int rv = flare__noise_xx_split(st->hs, &st->tx, &st->rx);
     if (rv)
         return rv;
     pick_muxer(st);
-    flare__noise_xx_clear(&st->hs); /* ephemeral and static secrets are no longer needed */
-    drop_identity(st);
+    drop_hs(st);
     if (st->scratch.alloc)
         sodium_memzero(st->scratch.alloc, st->scratch.cap);
     flare_buf_free(&st->scratch);
@@ -366,14 +382,14 @@ static int finish_handshake(struct flare__noise_state *st)
 static int recv_handshake(struct flare__noise_state *st, const uint8_t *f, size_t len,
                           flare_buf *out)
 {
-    if (st->hs.initiator && !st->started)
+    if (st->hs->initiator && !st->started)
         return FLARE_ERR_STATE;
     int rv = flare_buf_reserve(&st->scratch, len);
     if (rv)
         return rv;
     st->scratch.len = 0;
-    int index = st->hs.msg;
-    int plen = flare__noise_xx_read(&st->hs, f, len, st->scratch.base);
+    int index = st->hs->msg;
+    int plen = flare__noise_xx_read(st->hs, f, len, st->scratch.base);
     if (plen < 0)
         return plen;
     if (index == 0) /* -> e: the initiator must not send a payload yet */
@@ -390,7 +406,7 @@ int flare_noise_start(flare_noise *n, flare_buf *out)
     struct flare__noise_state *st = n->st;
     if (!st || st->state != ST_HANDSHAKE || st->started)
         return FLARE_ERR_STATE;
-    if (!st->hs.initiator) {
+    if (!st->hs->initiator) {
         st->started = 1;
         return 0;
     }
@@ -481,8 +497,8 @@ static int finish_buffered(struct flare__noise_state *st, const uint8_t *in, siz
 /* Frames are read straight from in; only a frame cut by the end of in is
  * copied (and then only its own bytes), or everything when the plaintext
  * bound holds frames back. */
-static int recv_bytes(struct flare__noise_state *st, const uint8_t *in, size_t len, flare_buf *out,
-                      flare_buf *plain)
+static int recv_frames(struct flare__noise_state *st, const uint8_t *in, size_t len, flare_buf *out,
+                       flare_buf *plain)
 {
     /* Bytes held back may not exceed the plaintext bound plus one frame. */
     size_t cap = st->max_plain < SIZE_MAX / 2 ? st->max_plain + FRAME_HDR + FLARE_NOISE_MAX_MSG
@@ -512,6 +528,19 @@ static int recv_bytes(struct flare__noise_state *st, const uint8_t *in, size_t l
     if (len - used > cap)
         return FLARE_ERR_LIMIT;
     return flare_buf_append(&st->in, in + used, len - used);
+}
+
+static int recv_bytes(struct flare__noise_state *st, const uint8_t *in, size_t len, flare_buf *out,
+                      flare_buf *plain)
+{
+    int rv = recv_frames(st, in, len, out, plain);
+    if (st->in.len)
+        st->in_quiet = 0;
+    else if (st->in_quiet < IN_QUIET)
+        st->in_quiet++;
+    if (st->in_quiet >= IN_QUIET && st->in.cap)
+        flare_buf_free(&st->in);
+    return rv;
 }
 
 int flare_noise_recv(flare_noise *n, const uint8_t *in, size_t len, flare_buf *out,
@@ -628,9 +657,27 @@ const flare_peerid *flare_noise_remote_peerid(const flare_noise *n)
     return flare_noise_handshake_done(n) ? &n->st->remote_id : NULL;
 }
 
+int flare__noise_remote_key_copy(const flare_noise *n, flare_pubkey *out)
+{
+    if (!flare_noise_handshake_done(n))
+        return FLARE_ERR_STATE;
+    return flare__pubkey_held_get(&n->st->remote_key, out);
+}
+
+/* The host copies the key out (above); a full flare_pubkey is made only for
+ * a caller of this API, once, and lives as long as the session. */
 const flare_pubkey *flare_noise_remote_key(const flare_noise *n)
 {
-    return flare_noise_handshake_done(n) ? &n->st->remote_key : NULL;
+    struct flare__noise_state *st = flare_noise_handshake_done(n) ? n->st : NULL;
+    if (st && !st->remote_full) {
+        flare_pubkey *k = flare__malloc(st->mem, sizeof(*k));
+        if (!k || flare__pubkey_held_get(&st->remote_key, k) < 0) {
+            flare__free(st->mem, k);
+            return NULL;
+        }
+        st->remote_full = k;
+    }
+    return st ? st->remote_full : NULL;
 }
 
 size_t flare_noise_remote_muxers(const flare_noise *n, const char *const **list)

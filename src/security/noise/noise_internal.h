@@ -1,8 +1,13 @@
-/* Test hooks into the Noise session (tests and fuzzers only). */
+/* Internal access to the Noise session: the host's copy of the peer's key,
+ * and test hooks (tests and fuzzers only). */
 #ifndef FLARE_SECURITY_NOISE_INTERNAL_H
 #define FLARE_SECURITY_NOISE_INTERNAL_H
 
 #include "flare/noise.h"
+
+/* Copies the peer's identity key (handshake done) to out: 0 or
+ * FLARE_ERR_STATE. */
+int flare__noise_remote_key_copy(const flare_noise *n, flare_pubkey *out);
 
 /* Sets the transport nonce counters (after the handshake). */
 void flare__noise_test_set_nonces(flare_noise *n, uint64_t send, uint64_t recv);

@@ -6,6 +6,7 @@
 #include "core/mem.h"
 #include "flare/multibase.h"
 #include "flare/noise.h"
+#include "security/noise/noise_internal.h"
 #include "transport/webrtc/frame.h"
 
 #define PC_TIMEOUT ((flare_tstamp)30000000000)
@@ -106,7 +107,7 @@ static void noise_done_check(flare__webrtc_pc *pc)
 {
     if (pc->state != FLARE__WEBRTC_PC_CONNECTING || !flare_noise_handshake_done(&pc->noise))
         return;
-    pc->remote = *flare_noise_remote_key(&pc->noise);
+    (void)flare__noise_remote_key_copy(&pc->noise, &pc->remote); /* done: cannot fail */
     /* Authenticated: channel 0 has done its work. The responder, which
      * read the last message, closes it; the initiator leaves that to the
      * peer (the peer closing it closes ours too): a stream reset sent right

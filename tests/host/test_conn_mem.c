@@ -1,0 +1,108 @@
+/* What an established, idle connection costs its host: the connection's
+ * addresses and the security session's copy of the peer's key are held at
+ * their length (a TCP address is 8 bytes, an Ed25519 key 32), not in the
+ * fixed-size values of the public API (402 and 1.1 KB). Counted with an
+ * allocator hook on the simulator, at the listener of a few connections. */
+#include <stdlib.h>
+
+#include "support/test.h"
+
+#include "flare/host.h"
+#include "flare/sim.h"
+#include "host/host_int.h"
+
+#define MS     FLARE_NS_PER_MS
+#define NPEERS 8
+
+typedef struct node {
+    flare_sim_host *sh;
+    flare_host *h;
+    flare_test_heap heap;
+    flare_mem mem;
+} node;
+
+static void make_host(flare_sim *sim, node *n, const char *ip, uint8_t seedb, const char *sec)
+{
+    flare_host_settings cfg;
+    flare_test_settings_default(&cfg);
+    cfg.enable_holepunch = 0;
+    cfg.enable_autonat_client = 0;
+    cfg.enable_autonat_server = 0;
+    cfg.security = sec;
+    n->mem = flare_test_heap_mem(&n->heap);
+    flare_test_host_spec sp = {.name = ip,
+                               .lan = flare_sim_internet(sim),
+                               .ip = ip,
+                               .link = {.delay = 5 * MS},
+                               .seed = {seedb},
+                               .cfg = &cfg,
+                               .listen_port = 4001,
+                               .mem = &n->mem};
+    assert_int_equal(flare_test_host_make(sim, &sp, &n->sh, &n->h), 0);
+}
+
+/* Bytes the listener holds per idle connection of NPEERS peers. */
+static long per_conn(const char *sec)
+{
+    flare_sim *sim = flare_sim_new(11, NULL);
+    node a = {0}, p[NPEERS];
+    memset(p, 0, sizeof(p));
+    make_host(sim, &a, "198.51.100.1", 1, sec);
+    flare_multiaddr ma;
+    assert_int_equal(flare_test_tcp_addr(&ma, "198.51.100.1", 4001, flare_host_peerid(a.h)), 0);
+    for (int i = 0; i < NPEERS; i++) {
+        char ip[32];
+        snprintf(ip, sizeof(ip), "198.51.100.%d", 10 + i);
+        make_host(sim, &p[i], ip, (uint8_t)(2 + i), sec);
+    }
+    /* One connection first: what every connection shares (tables grown on
+     * the first use) is not counted. */
+    flare_conn *first = flare_test_dial_ok(sim, p[0].h, &ma, 2000);
+    flare_sim_run_for(sim, 2000 * MS);
+    long before = a.heap.bytes;
+    for (int i = 1; i < NPEERS; i++)
+        flare_test_dial_ok(sim, p[i].h, &ma, 2000);
+    flare_sim_run_for(sim, 2000 * MS); /* identify done, streams idle */
+    assert_int_equal(a.h->nconns, NPEERS);
+    long per = (a.heap.bytes - before) / (NPEERS - 1);
+    /* The addresses still read back whole. */
+    const flare_multiaddr *la = flare_conn_local_addr(first);
+    char s[FLARE_MULTIADDR_STR_MAX];
+    assert_true(flare_multiaddr_to_string(la, s, sizeof(s)) > 0);
+    assert_true(strncmp(s, "/ip4/198.51.100.10/tcp/", 23) == 0);
+    assert_true(flare_multiaddr_to_string(flare_conn_remote_addr(first), s, sizeof(s)) > 0);
+    assert_string_equal(s, "/ip4/198.51.100.1/tcp/4001");
+    for (int i = 0; i < NPEERS; i++)
+        flare_host_del(p[i].h);
+    flare_host_del(a.h);
+    flare_sim_del(sim);
+    assert_int_equal(a.heap.bytes, 0);
+    return per;
+}
+
+static void test_plaintext_conn(void **state)
+{
+    (void)state;
+    long per = per_conn("/plaintext/2.0.0");
+    print_message("listener heap per idle plaintext connection: %ld B\n", per);
+    assert_true(per > 0);
+    assert_true(per < 2560); /* 3.9 KB when both were fixed-size */
+}
+
+static void test_noise_conn(void **state)
+{
+    (void)state;
+    long per = per_conn("/noise");
+    print_message("listener heap per idle Noise connection: %ld B\n", per);
+    assert_true(per > 0);
+    assert_true(per < 3200); /* 4.6 KB when both were fixed-size */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plaintext_conn),
+        cmocka_unit_test(test_noise_conn),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
