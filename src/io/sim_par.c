@@ -434,7 +434,10 @@ static sim_pool *pool_start(flare_sim *root)
     if (!pool)
         return NULL;
     pool->root = root;
-    pool->th = flare__calloc(root->mem, root->par->threads, sizeof(*pool->th));
+    /* Sized by the partitions, not the threads, so that what the run holds
+     * (which a counting allocator may report) is the same for any number
+     * of threads. */
+    pool->th = flare__calloc(root->mem, root->par->n, sizeof(*pool->th));
     if (!pool->th || pthread_mutex_init(&pool->mu, NULL)) {
         flare__free(root->mem, pool->th);
         flare__free(root->mem, pool);
