@@ -11,6 +11,7 @@
  * rule), must still find the true k closest peers. */
 #include <stdlib.h>
 
+#include "support/kad_world.h"
 #include "support/test.h"
 
 #include "services/kad_svc.h"
@@ -58,17 +59,7 @@ static size_t hits(simnet *w, int self, const uint8_t *key, size_t klen, const a
 static void test_refresh_and_lookups(void **state)
 {
     (void)state;
-    simnet_config c;
-    simnet_config_default(&c);
-    c.nodes = NODES;
-    c.public_pct = 100;
-    c.seed = 3;
-    c.join_s = 20; /* joins over 10 s, then 10 s more */
-    simnet *w = calloc(1, sizeof(*w));
-    assert_non_null(w);
-    assert_int_equal(simnet_init(w, &c, NULL), 0);
-    assert_int_equal(simnet_join(w), 0);
-    simnet_run_s(w, 10); /* every server had its first refresh */
+    simnet *w = flare_test_servers_joined(NODES, 3);
     uint64_t lookups = 0, rpcs = 0;
     for (int i = 0; i < w->nn; i++) {
         kad_t *k = kad_get(w->n[i].h);
@@ -96,8 +87,7 @@ static void test_refresh_and_lookups(void **state)
         print_message("lookup %d: %zu of the 20 closest\n", t, h);
         assert_true(h >= 19);
     }
-    simnet_free(w);
-    free(w);
+    flare_test_servers_free(w);
 }
 
 int main(void)

@@ -8,6 +8,7 @@
  * nobody closer to the target (docs/benchmarks.md, flare sim). */
 #include <stdlib.h>
 
+#include "support/kad_world.h"
 #include "support/test.h"
 
 #include "services/kad_svc.h"
@@ -19,17 +20,7 @@
 static void test_far_buckets_fill(void **state)
 {
     (void)state;
-    simnet_config c;
-    simnet_config_default(&c);
-    c.nodes = NODES;
-    c.public_pct = 100;
-    c.seed = 3;
-    c.join_s = 20; /* joins over 10 s, then 10 s more */
-    simnet *w = calloc(1, sizeof(*w));
-    assert_non_null(w);
-    assert_int_equal(simnet_init(w, &c, NULL), 0);
-    assert_int_equal(simnet_join(w), 0);
-    simnet_run_s(w, 10);
+    simnet *w = flare_test_servers_joined(NODES, 3);
     long want = 0, have = 0;
     for (int i = 0; i < w->nn; i++) {
         kad_t *k = kad_get(w->n[i].h);
@@ -50,8 +41,7 @@ static void test_far_buckets_fill(void **state)
     }
     print_message("far buckets: %ld of %ld entries\n", have, want);
     assert_true(have * 10 >= want * 9);
-    simnet_free(w);
-    free(w);
+    flare_test_servers_free(w);
 }
 
 int main(void)

@@ -1,5 +1,9 @@
 #include "support/kad_world.h"
 
+#include <stdlib.h>
+
+#include "simnet/simnet.h"
+
 #include "support/test.h"
 
 void flare_test_kad_host_settings(flare_host_settings *c)
@@ -120,4 +124,26 @@ void flare_test_kad_connect_ok(flare_sim *sim, flare_host *h, const flare_peerid
     for (int i = 0; i < 300 && !d.calls; i++)
         flare_test_kad_run_s(sim, 0.1);
     assert_int_equal(d.status, 0);
+}
+
+simnet *flare_test_servers_joined(int nodes, uint64_t seed)
+{
+    simnet_config c;
+    simnet_config_default(&c);
+    c.nodes = nodes;
+    c.public_pct = 100;
+    c.seed = seed;
+    c.join_s = 20; /* joins over 10 s, then 10 s more */
+    simnet *w = calloc(1, sizeof(*w));
+    assert_non_null(w);
+    assert_int_equal(simnet_init(w, &c, NULL), 0);
+    assert_int_equal(simnet_join(w), 0);
+    simnet_run_s(w, 10); /* every server had its first refresh */
+    return w;
+}
+
+void flare_test_servers_free(simnet *w)
+{
+    simnet_free(w);
+    free(w);
 }
