@@ -906,6 +906,21 @@ static void test_api_errors(void **state)
     flare_buf_free(&plain);
 }
 
+/* Keys from seeds 1 and 2 and both sides' default settings, ki the
+ * initiator's: the caller adds muxers. */
+static void key_pair_settings(flare_privkey *ki, flare_privkey *kr, flare_noise_settings *si,
+                              flare_noise_settings *sr)
+{
+    uint8_t s1[32] = {1}, s2[32] = {2};
+    assert_int_equal(flare_privkey_from_seed(ki, s1), 0);
+    assert_int_equal(flare_privkey_from_seed(kr, s2), 0);
+    flare_noise_settings_default(si);
+    flare_noise_settings_default(sr);
+    si->identity = ki;
+    si->initiator = 1;
+    sr->identity = kr;
+}
+
 /* Allocation failure at every point of a handshake and a transfer: each
  * failure is reported as FLARE_ERR_NOMEM, and nothing leaks (ASan). */
 static void test_allocation_failures(void **state)
@@ -917,17 +932,10 @@ static void test_allocation_failures(void **state)
         flare_prng rng;
         flare_prng_seed(&rng, 17);
         flare_privkey ki, kr;
-        uint8_t s1[32] = {1}, s2[32] = {2};
-        assert_int_equal(flare_privkey_from_seed(&ki, s1), 0);
-        assert_int_equal(flare_privkey_from_seed(&kr, s2), 0);
         flare_noise_settings si, sr;
-        flare_noise_settings_default(&si);
-        flare_noise_settings_default(&sr);
-        si.identity = &ki;
-        si.initiator = 1;
+        key_pair_settings(&ki, &kr, &si, &sr);
         si.muxers = MUX_YM;
         si.nmuxers = 2;
-        sr.identity = &kr;
         sr.muxers = MUX_MY;
         sr.nmuxers = 2;
         flare_noise i = {0}, r = {0};
@@ -981,15 +989,8 @@ static void test_idle_memory(void **state)
     flare_prng rng;
     flare_prng_seed(&rng, 23);
     flare_privkey ki, kr;
-    uint8_t s1[32] = {1}, s2[32] = {2};
-    assert_int_equal(flare_privkey_from_seed(&ki, s1), 0);
-    assert_int_equal(flare_privkey_from_seed(&kr, s2), 0);
     flare_noise_settings si, sr;
-    flare_noise_settings_default(&si);
-    flare_noise_settings_default(&sr);
-    si.identity = &ki;
-    si.initiator = 1;
-    sr.identity = &kr;
+    key_pair_settings(&ki, &kr, &si, &sr);
     flare_noise i = {0}, r = {0};
     flare_buf io, ro, ip, rp;
     flare_buf_init(&io, NULL);
