@@ -108,29 +108,11 @@ static void on_accept(flare_io_listener *l, flare_io_sock *s, void *u)
     }
 }
 
-static flare_ipaddr addr(const char *s)
-{
-    flare_ipaddr a;
-    assert_int_equal(flare_ipaddr_parse(&a, s), 0);
-    return a;
-}
-
-static flare_sim_host *host(flare_sim *sim, const char *name, flare_sim_lan *lan, const char *ip,
-                            flare_tstamp delay)
-{
-    flare_sim_host *h = flare_sim_host_new(sim, name);
-    assert_non_null(h);
-    assert_int_equal(flare_sim_host_add_addr(h, lan, ip), 0);
-    flare_sim_link l = {.delay = delay};
-    flare_sim_link_set(h, &l);
-    return h;
-}
-
 static flare_io_listener *listen_on(flare_sim_host *h, const char *a, unsigned flags, acc *ac)
 {
     flare_io *io = flare_sim_host_io(h);
     flare_io_listener *l = NULL;
-    flare_ipaddr la = addr(a);
+    flare_ipaddr la = flare_test_ip(a);
     assert_int_equal(io->ops->listen(io, &la, flags, on_accept, ac, &l), 0);
     return l;
 }
@@ -139,9 +121,9 @@ static flare_io_sock *dial(flare_sim_host *h, const char *local, const char *rem
                            rec *r)
 {
     flare_io *io = flare_sim_host_io(h);
-    flare_ipaddr la, ra = addr(remote);
+    flare_ipaddr la, ra = flare_test_ip(remote);
     if (local)
-        la = addr(local);
+        la = flare_test_ip(local);
     assert_int_equal(io->ops->dial(io, local ? &la : NULL, &ra, flags, &rec_cbs, r, &r->s), 0);
     return r->s;
 }
@@ -152,8 +134,8 @@ static void test_tcp_echo_timing(void **state)
 {
     flare_sim *sim = flare_sim_new(1, NULL);
     flare_sim_lan *net = flare_sim_internet(sim);
-    flare_sim_host *a = host(sim, "a", net, "1.0.0.1", 10 * MS);
-    flare_sim_host *b = host(sim, "b", net, "2.0.0.1", 15 * MS);
+    flare_sim_host *a = flare_test_sim_host(sim, "a", net, "1.0.0.1", 10 * MS);
+    flare_sim_host *b = flare_test_sim_host(sim, "b", net, "2.0.0.1", 15 * MS);
     rec *ra = rec_new(flare_sim_host_io(a)), *rb = rec_new(flare_sim_host_io(b));
     acc ab = {.r = rb};
     rb->echo = 1;
@@ -196,8 +178,8 @@ static void test_tcp_rate_limit(void **state)
 {
     flare_sim *sim = flare_sim_new(2, NULL);
     flare_sim_lan *net = flare_sim_internet(sim);
-    flare_sim_host *a = host(sim, "a", net, "1.0.0.1", 0);
-    flare_sim_host *b = host(sim, "b", net, "2.0.0.1", 5 * MS);
+    flare_sim_host *a = flare_test_sim_host(sim, "a", net, "1.0.0.1", 0);
+    flare_sim_host *b = flare_test_sim_host(sim, "b", net, "2.0.0.1", 5 * MS);
     flare_sim_link lim = {.rate = 100000};
     flare_sim_link_set(a, &lim);
     rec *ra = rec_new(flare_sim_host_io(a)), *rb = rec_new(flare_sim_host_io(b));
@@ -232,8 +214,8 @@ static void test_tcp_reuse_and_refused(void **state)
 {
     flare_sim *sim = flare_sim_new(3, NULL);
     flare_sim_lan *net = flare_sim_internet(sim);
-    flare_sim_host *a = host(sim, "a", net, "1.0.0.1", 10 * MS);
-    flare_sim_host *b = host(sim, "b", net, "2.0.0.1", 10 * MS);
+    flare_sim_host *a = flare_test_sim_host(sim, "a", net, "1.0.0.1", 10 * MS);
+    flare_sim_host *b = flare_test_sim_host(sim, "b", net, "2.0.0.1", 10 * MS);
     flare_io *ioa = flare_sim_host_io(a);
     rec *ra = rec_new(ioa), *rb = rec_new(flare_sim_host_io(b)), *rx = rec_new(ioa);
     acc aa = {.r = rec_new(ioa)}, ab = {.r = rb};
@@ -242,14 +224,14 @@ static void test_tcp_reuse_and_refused(void **state)
     /* A dial from the listening port works with REUSE ... */
     dial(a, "0.0.0.0:4001", "2.0.0.1:4002", FLARE_IO_REUSE, ra);
     /* ... and not without it; nor a second listener without REUSE. */
-    flare_ipaddr la = addr("0.0.0.0:4001"), rem = addr("2.0.0.1:4002");
+    flare_ipaddr la = flare_test_ip("0.0.0.0:4001"), rem = flare_test_ip("2.0.0.1:4002");
     flare_io_sock *s2;
     flare_io_listener *l2;
     assert_int_equal(ioa->ops->dial(ioa, &la, &rem, 0, &rec_cbs, rx, &s2), FLARE_ERR_ADDR_IN_USE);
     assert_int_equal(ioa->ops->listen(ioa, &la, 0, on_accept, &aa, &l2), FLARE_ERR_ADDR_IN_USE);
-    flare_ipaddr v6 = addr("[2001:db8::1]:5");
+    flare_ipaddr v6 = flare_test_ip("[2001:db8::1]:5");
     assert_int_equal(ioa->ops->dial(ioa, NULL, &v6, 0, &rec_cbs, rx, &s2), FLARE_ERR_UNREACHABLE);
-    flare_ipaddr notmine = addr("9.9.9.9:1");
+    flare_ipaddr notmine = flare_test_ip("9.9.9.9:1");
     assert_int_equal(ioa->ops->listen(ioa, &notmine, 0, on_accept, &aa, &l2),
                      FLARE_ERR_INVALID_ARG);
     flare_sim_run_until_idle(sim, 10 * S);
@@ -322,12 +304,12 @@ static void test_tcp_read_pause_window(void **state)
 {
     flare_sim *sim = flare_sim_new(5, NULL);
     flare_sim_lan *net = flare_sim_internet(sim);
-    flare_sim_host *a = host(sim, "a", net, "1.0.0.1", 10 * MS);
-    flare_sim_host *b = host(sim, "b", net, "2.0.0.1", 10 * MS);
+    flare_sim_host *a = flare_test_sim_host(sim, "a", net, "1.0.0.1", 10 * MS);
+    flare_sim_host *b = flare_test_sim_host(sim, "b", net, "2.0.0.1", 10 * MS);
     flare_io *ioa = flare_sim_host_io(a), *iob = flare_sim_host_io(b);
     pw rcv = {.io = iob, .pause_at = 2u << 20}, snd = {0};
     flare_io_listener *l;
-    flare_ipaddr la = addr("2.0.0.1:80");
+    flare_ipaddr la = flare_test_ip("2.0.0.1:80");
     assert_int_equal(iob->ops->listen(iob, &la, 0, pw_accept, &rcv, &l), 0);
     static const flare_io_sock_cbs scbs = {NULL, NULL, NULL, pw_drain};
     flare_io_sock *s;
@@ -365,7 +347,7 @@ static void test_tcp_read_pause_window(void **state)
     assert_int_equal(snd.drains, 1); /* fell to the low-water mark once */
     /* A REUSE listener owns its address unless the newcomer shares it. */
     flare_io_listener *r1, *r2;
-    flare_ipaddr ra = addr("2.0.0.1:4001");
+    flare_ipaddr ra = flare_test_ip("2.0.0.1:4001");
     assert_int_equal(iob->ops->listen(iob, &ra, FLARE_IO_REUSE, pw_accept, &rcv, &r1), 0);
     assert_int_equal(iob->ops->listen(iob, &ra, FLARE_IO_REUSE, pw_accept, &rcv, &r2),
                      FLARE_ERR_ADDR_IN_USE);
@@ -405,7 +387,7 @@ static flare_io_udp *ubind(flare_sim_host *h, const char *a, urec *r)
 {
     flare_io *io = flare_sim_host_io(h);
     flare_io_udp *u = NULL;
-    flare_ipaddr la = addr(a);
+    flare_ipaddr la = flare_test_ip(a);
     r->io = io;
     assert_int_equal(io->ops->udp_bind(io, &la, 0, on_udp, r, &u), 0);
     return u;
@@ -413,7 +395,7 @@ static flare_io_udp *ubind(flare_sim_host *h, const char *a, urec *r)
 
 static void usend(flare_sim_host *h, flare_io_udp *u, const char *to)
 {
-    flare_ipaddr t = addr(to);
+    flare_ipaddr t = flare_test_ip(to);
     assert_int_equal(flare_sim_host_io(h)->ops->udp_send(u, &t, (const uint8_t *)"x", 1), 0);
 }
 
@@ -424,8 +406,8 @@ static void test_tcp_jitter_loss_udp_queue(void **state)
     flare_sim *sim = flare_sim_new(5, NULL);
     flare_sim_set_syn_timeout(sim, 30 * S);
     flare_sim_lan *net = flare_sim_internet(sim);
-    flare_sim_host *a = host(sim, "a", net, "2001:db8::1", 0);
-    flare_sim_host *b = host(sim, "b", net, "2001:db8::2", 0);
+    flare_sim_host *a = flare_test_sim_host(sim, "a", net, "2001:db8::1", 0);
+    flare_sim_host *b = flare_test_sim_host(sim, "b", net, "2001:db8::2", 0);
     flare_sim_link bad = {.delay = 10 * MS, .jitter = 30 * MS, .loss = 0.2};
     flare_sim_link_set(a, &bad);
     rec *ra = rec_new(flare_sim_host_io(a)), *rb = rec_new(flare_sim_host_io(b));
@@ -456,10 +438,10 @@ static void test_tcp_jitter_loss_udp_queue(void **state)
     ubind(a, "[::]:9", &ru);
     flare_io_udp *u = ubind(b, "[2001:db8::2]:9", &rv);
     uint8_t dgram[100] = {0};
-    flare_ipaddr to = addr("[2001:db8::1]:9");
+    flare_ipaddr to = flare_test_ip("[2001:db8::1]:9");
     for (int i = 0; i < 20; i++)
         assert_int_equal(flare_sim_host_io(b)->ops->udp_send(u, &to, dgram, sizeof(dgram)), 0);
-    flare_ipaddr v4 = addr("1.2.3.4:9");
+    flare_ipaddr v4 = flare_test_ip("1.2.3.4:9");
     assert_int_equal(flare_sim_host_io(b)->ops->udp_send(u, &v4, dgram, 1), FLARE_ERR_INVALID_ARG);
     flare_sim_run_until_idle(sim, 200 * S);
     /* 128 wire bytes each: the 9th finds 1024 > 1000 bytes queued */
@@ -494,10 +476,10 @@ static void natnet_make(natnet *n, uint64_t seed, const flare_sim_nat_config *cf
     assert_non_null(n->nat);
     flare_sim_link l = {.delay = 5 * MS};
     flare_sim_nat_link_set(n->nat, &l);
-    n->in = host(n->sim, "in", lan, "10.0.0.2", 1 * MS);
-    n->in2 = host(n->sim, "in2", lan, "10.0.0.3", 1 * MS);
-    n->s1 = host(n->sim, "s1", net, "1.0.0.1", 10 * MS);
-    n->s2 = host(n->sim, "s2", net, "2.0.0.1", 10 * MS);
+    n->in = flare_test_sim_host(n->sim, "in", lan, "10.0.0.2", 1 * MS);
+    n->in2 = flare_test_sim_host(n->sim, "in2", lan, "10.0.0.3", 1 * MS);
+    n->s1 = flare_test_sim_host(n->sim, "s1", net, "1.0.0.1", 10 * MS);
+    n->s2 = flare_test_sim_host(n->sim, "s2", net, "2.0.0.1", 10 * MS);
 }
 
 static void test_nat_mapping_types(void **state)
@@ -518,7 +500,7 @@ static void test_nat_mapping_types(void **state)
         usend(n.in, u, "2.0.0.1:7");
         flare_sim_run_until_idle(n.sim, 10 * S);
         assert_int_equal(r1.count + r1b.count + r2.count, 3);
-        flare_ipaddr ext = addr("5.0.0.1");
+        flare_ipaddr ext = flare_test_ip("5.0.0.1");
         assert_true(flare_ipaddr_same_ip(&r1.from[0], &ext));
         uint16_t p1 = r1.from[0].port, p1b = r1b.from[0].port, p2 = r2.from[0].port;
         assert_int_equal(p1, 5000); /* port preservation for the first mapping */
@@ -697,9 +679,9 @@ static void test_double_nat_and_firewall(void **state)
     flare_sim_nat_config_default(&fw);
     fw.firewall_only = 1;
     assert_non_null(flare_sim_nat_new(sim, "fw", net, "7.0.0.1", corp, "7.0.1.1", &fw));
-    flare_sim_host *h = host(sim, "h", home, "192.168.1.2", MS);
-    flare_sim_host *c = host(sim, "c", corp, "7.0.1.2", MS);
-    flare_sim_host *s = host(sim, "s", net, "1.0.0.1", MS);
+    flare_sim_host *h = flare_test_sim_host(sim, "h", home, "192.168.1.2", MS);
+    flare_sim_host *c = flare_test_sim_host(sim, "c", corp, "7.0.1.2", MS);
+    flare_sim_host *s = flare_test_sim_host(sim, "s", net, "1.0.0.1", MS);
     urec rs = {0}, rh = {0}, rc = {0};
     rs.reply = 1;
     flare_io_udp *us = ubind(s, "0.0.0.0:7", &rs);
@@ -741,9 +723,9 @@ static void punch_make(punch *p, uint64_t seed, const flare_sim_nat_config *cfg)
     flare_sim_nat_link_set(p->na, &l);
     l.delay = 20 * MS;
     flare_sim_nat_link_set(p->nb, &l);
-    p->a = host(p->sim, "a", la, "10.0.0.2", MS);
-    p->b = host(p->sim, "b", lb, "10.0.0.2", MS);
-    p->s = host(p->sim, "s", net, "1.0.0.1", 10 * MS);
+    p->a = flare_test_sim_host(p->sim, "a", la, "10.0.0.2", MS);
+    p->b = flare_test_sim_host(p->sim, "b", lb, "10.0.0.2", MS);
+    p->s = flare_test_sim_host(p->sim, "s", net, "1.0.0.1", 10 * MS);
 }
 
 static void test_tcp_simultaneous_open(void **state)
@@ -786,8 +768,8 @@ static void test_tcp_listener_accepts_variant(void **state)
 {
     flare_sim *sim = flare_sim_new(21, NULL);
     flare_sim_lan *net = flare_sim_internet(sim);
-    flare_sim_host *a = host(sim, "a", net, "1.0.0.1", 10 * MS);
-    flare_sim_host *b = host(sim, "b", net, "2.0.0.1", 10 * MS);
+    flare_sim_host *a = flare_test_sim_host(sim, "a", net, "1.0.0.1", 10 * MS);
+    flare_sim_host *b = flare_test_sim_host(sim, "b", net, "2.0.0.1", 10 * MS);
     acc aa = {.r = rec_new(flare_sim_host_io(a))}, ab = {.r = rec_new(flare_sim_host_io(b))};
     listen_on(a, "0.0.0.0:4001", FLARE_IO_REUSE, &aa);
     listen_on(b, "0.0.0.0:4002", FLARE_IO_REUSE, &ab);
@@ -924,8 +906,8 @@ static void test_close_in_callbacks(void **state)
 {
     flare_sim *sim = flare_sim_new(50, NULL);
     flare_sim_lan *net = flare_sim_internet(sim);
-    flare_sim_host *a = host(sim, "a", net, "1.0.0.1", 10 * MS);
-    flare_sim_host *b = host(sim, "b", net, "2.0.0.1", 10 * MS);
+    flare_sim_host *a = flare_test_sim_host(sim, "a", net, "1.0.0.1", 10 * MS);
+    flare_sim_host *b = flare_test_sim_host(sim, "b", net, "2.0.0.1", 10 * MS);
     flare_io *ioa = flare_sim_host_io(a), *iob = flare_sim_host_io(b);
     /* timers: delete inside the callback; re-arm inside the callback */
     tstate t1 = {ioa, 0, NULL}, t2 = {ioa, 0, NULL};

@@ -28,29 +28,11 @@ static void on_udp(flare_io_udp *u, const flare_ipaddr *from, const uint8_t *d, 
     r->count++;
 }
 
-static flare_ipaddr addr(const char *s)
-{
-    flare_ipaddr a;
-    assert_int_equal(flare_ipaddr_parse(&a, s), 0);
-    return a;
-}
-
-static flare_sim_host *host(flare_sim *sim, const char *name, flare_sim_lan *lan, const char *ip,
-                            flare_tstamp delay)
-{
-    flare_sim_host *h = flare_sim_host_new(sim, name);
-    assert_non_null(h);
-    assert_int_equal(flare_sim_host_add_addr(h, lan, ip), 0);
-    flare_sim_link l = {.delay = delay};
-    flare_sim_link_set(h, &l);
-    return h;
-}
-
 static flare_io_udp *ubind(flare_sim_host *h, const char *a, urec *r)
 {
     flare_io *io = flare_sim_host_io(h);
     flare_io_udp *u = NULL;
-    flare_ipaddr la = addr(a);
+    flare_ipaddr la = flare_test_ip(a);
     r->io = io;
     assert_int_equal(io->ops->udp_bind(io, &la, 0, on_udp, r, &u), 0);
     return u;
@@ -59,7 +41,7 @@ static flare_io_udp *ubind(flare_sim_host *h, const char *a, urec *r)
 static void usend(flare_sim_host *h, flare_io_udp *u, const char *to, size_t len)
 {
     static const uint8_t buf[1000];
-    flare_ipaddr t = addr(to);
+    flare_ipaddr t = flare_test_ip(to);
     assert_int_equal(flare_sim_host_io(h)->ops->udp_send(u, &t, buf, len), 0);
 }
 
@@ -78,8 +60,8 @@ static void test_public_hop_one_event(void **state)
     (void)state;
     flare_sim *sim = flare_sim_new(1, NULL);
     flare_sim_lan *net = flare_sim_internet(sim);
-    flare_sim_host *a = host(sim, "a", net, "1.0.0.1", 10 * MS);
-    flare_sim_host *b = host(sim, "b", net, "2.0.0.1", 15 * MS);
+    flare_sim_host *a = flare_test_sim_host(sim, "a", net, "1.0.0.1", 10 * MS);
+    flare_sim_host *b = flare_test_sim_host(sim, "b", net, "2.0.0.1", 15 * MS);
     urec ra = {0}, rb = {0};
     flare_io_udp *ua = ubind(a, "0.0.0.0:7", &ra);
     ubind(b, "0.0.0.0:7", &rb);
@@ -88,7 +70,7 @@ static void test_public_hop_one_event(void **state)
     assert_int_equal(run_count(sim), 1);
     assert_int_equal(rb.count, 1);
     assert_int_equal(rb.at[0], 28 * MS);
-    flare_ipaddr src = addr("1.0.0.1:7");
+    flare_ipaddr src = flare_test_ip("1.0.0.1:7");
     assert_true(flare_ipaddr_equal(&rb.from, &src));
     flare_sim_del(sim);
 }
@@ -106,8 +88,8 @@ static void test_nat_hops(void **state)
     flare_sim_nat *nat = flare_sim_nat_new(sim, "nat", net, "5.0.0.1", lan, "10.0.0.1", &cfg);
     assert_non_null(nat);
     flare_sim_nat_link_set(nat, &(flare_sim_link){.delay = 5 * MS});
-    flare_sim_host *in = host(sim, "in", lan, "10.0.0.2", 1 * MS);
-    flare_sim_host *s1 = host(sim, "s1", net, "1.0.0.1", 10 * MS);
+    flare_sim_host *in = flare_test_sim_host(sim, "in", lan, "10.0.0.2", 1 * MS);
+    flare_sim_host *s1 = flare_test_sim_host(sim, "s1", net, "1.0.0.1", 10 * MS);
     urec ri = {0}, r1 = {0};
     flare_io_udp *ui = ubind(in, "0.0.0.0:5000", &ri);
     flare_io_udp *u1 = ubind(s1, "0.0.0.0:7", &r1);
@@ -126,7 +108,7 @@ static void test_nat_hops(void **state)
     assert_int_equal(run_count(sim), 2);
     assert_int_equal(r1.count, 1);
     assert_int_equal(r1.at[0] - t0, 16 * MS); /* 1 + 0 + 5 + 10 */
-    flare_ipaddr ext = addr("5.0.0.1:5000");
+    flare_ipaddr ext = flare_test_ip("5.0.0.1:5000");
     assert_true(flare_ipaddr_equal(&r1.from, &ext)); /* port preserved */
 
     /* The answer now passes the filter, at the same delays back. */
@@ -153,8 +135,8 @@ static void test_rate_link_keeps_queue(void **state)
     (void)state;
     flare_sim *sim = flare_sim_new(3, NULL);
     flare_sim_lan *net = flare_sim_internet(sim);
-    flare_sim_host *a = host(sim, "a", net, "1.0.0.1", 10 * MS);
-    flare_sim_host *b = host(sim, "b", net, "2.0.0.1", 0);
+    flare_sim_host *a = flare_test_sim_host(sim, "a", net, "1.0.0.1", 10 * MS);
+    flare_sim_host *b = flare_test_sim_host(sim, "b", net, "2.0.0.1", 0);
     /* 100 kB/s: a 1000-byte datagram (+ header) takes ~10.3 ms. */
     flare_sim_link_set(b, &(flare_sim_link){.delay = 5 * MS, .rate = 100000, .queue = 1500});
     urec ra = {0}, rb = {0};
@@ -177,8 +159,8 @@ static void test_jitter_link_keeps_event(void **state)
     (void)state;
     flare_sim *sim = flare_sim_new(4, NULL);
     flare_sim_lan *net = flare_sim_internet(sim);
-    flare_sim_host *a = host(sim, "a", net, "1.0.0.1", 10 * MS);
-    flare_sim_host *b = host(sim, "b", net, "2.0.0.1", 0);
+    flare_sim_host *a = flare_test_sim_host(sim, "a", net, "1.0.0.1", 10 * MS);
+    flare_sim_host *b = flare_test_sim_host(sim, "b", net, "2.0.0.1", 0);
     flare_sim_link_set(b, &(flare_sim_link){.delay = 5 * MS, .jitter = 2 * MS});
     urec ra = {0}, rb = {0};
     flare_io_udp *ua = ubind(a, "0.0.0.0:7", &ra);

@@ -21,6 +21,12 @@ size_t flare_test_unhex(const char *hex, uint8_t *out, size_t cap);
 void flare_test_assert_hex(const flare_buf *b, const char *hex);
 /* Dials ma from h and runs the simulation for ms; asserts that the dial
  * succeeded. Returns the connection. */
+/* The address s (asserts it parses). */
+flare_ipaddr flare_test_ip(const char *s);
+/* A simulated host named name at ip on lan, its link delayed by delay. */
+flare_sim_host *flare_test_sim_host(flare_sim *sim, const char *name, flare_sim_lan *lan,
+                                    const char *ip, flare_tstamp delay);
+
 flare_conn *flare_test_dial_ok(flare_sim *sim, flare_host *h, const flare_multiaddr *ma, long ms);
 /* Asserts c's transport, security and muxer names. */
 void flare_test_assert_stack(flare_conn *c, const char *transport, const char *security,

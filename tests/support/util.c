@@ -100,3 +100,21 @@ char *flare_test_read_source_file(const char *rel, size_t *len)
         *len = (size_t)n;
     return buf;
 }
+
+flare_ipaddr flare_test_ip(const char *s)
+{
+    flare_ipaddr a;
+    assert_int_equal(flare_ipaddr_parse(&a, s), 0);
+    return a;
+}
+
+flare_sim_host *flare_test_sim_host(flare_sim *sim, const char *name, flare_sim_lan *lan,
+                                    const char *ip, flare_tstamp delay)
+{
+    flare_sim_host *h = flare_sim_host_new(sim, name);
+    assert_non_null(h);
+    assert_int_equal(flare_sim_host_add_addr(h, lan, ip), 0);
+    flare_sim_link l = {.delay = delay};
+    flare_sim_link_set(h, &l);
+    return h;
+}
