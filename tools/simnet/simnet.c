@@ -10,6 +10,7 @@
 
 #include "flare/kad.h"
 #include "services/kad_svc.h"
+#include "simnet/slab.h"
 
 #define MS FLARE_NS_PER_MS
 #define S  FLARE_NS_PER_S
@@ -224,45 +225,42 @@ static void count_sample(void *u)
         c->peak = c->live;
 }
 
+/* The blocks come from the slab allocator (slab.h); the counting stays on
+ * the sizes asked for, so bytes_per_node means what it did with malloc. */
 static void *c_malloc(size_t n, void *u)
 {
-    size_t *p = malloc(n + sizeof(size_t) * 2);
-    if (!p)
-        return NULL;
-    p[0] = n;
-    count(u, (long long)n);
-    return p + 2;
+    simnet_counting *c = u;
+    void *p = simnet_slab_alloc(c->slab, n);
+    if (p)
+        count(c, (long long)n);
+    return p;
 }
 
 static void c_free(void *q, void *u)
 {
+    simnet_counting *c = u;
     if (!q)
         return;
-    size_t *p = (size_t *)q - 2;
-    count(u, -(long long)p[0]);
-    free(p);
+    count(c, -(long long)simnet_slab_size(q));
+    simnet_slab_free(c->slab, q);
 }
 
 static void *c_calloc(size_t k, size_t n, void *u)
 {
-    if (n && k > SIZE_MAX / n)
-        return NULL;
-    void *p = c_malloc(k * n, u);
+    simnet_counting *c = u;
+    void *p = simnet_slab_calloc(c->slab, k, n);
     if (p)
-        memset(p, 0, k * n);
+        count(c, (long long)(k * n));
     return p;
 }
 
 static void *c_realloc(void *q, size_t n, void *u)
 {
-    if (!q)
-        return c_malloc(n, u);
-    size_t old = ((size_t *)q - 2)[0];
-    void *p = c_malloc(n, u);
-    if (p) {
-        memcpy(p, q, old < n ? old : n);
-        c_free(q, u);
-    }
+    simnet_counting *c = u;
+    size_t old = q ? simnet_slab_size(q) : 0;
+    void *p = simnet_slab_realloc(c->slab, q, n);
+    if (p)
+        count(c, (long long)n - (long long)old);
     return p;
 }
 
@@ -280,6 +278,9 @@ int simnet_init(simnet *w, const simnet_config *c, FILE *progress)
     w->progress = progress;
     w->t0 = wall();
     flare_prng_seed(&w->rng, c->seed);
+    w->count.slab = simnet_slab_new(SIMNET_SLAB_AUTO);
+    if (!w->count.slab)
+        return FLARE_ERR_NOMEM;
     w->mem = (flare_mem){&w->count, c_malloc, c_free, c_calloc, c_realloc};
     const char *diag = getenv("SIMNET_DIAG");
     w->diag = diag && *diag && strcmp(diag, "0") != 0;
@@ -858,7 +859,8 @@ void simnet_free(simnet *w)
     flare_sig_cache_del(w->sigc); /* after the hosts that use it */
     free(w->n);
     free(w->p);
-    free(w->fc); /* after the hosts: a lookup still running may call back */
+    free(w->fc);                    /* after the hosts: a lookup still running may call back */
+    simnet_slab_del(w->count.slab); /* last: every block of w->mem goes with it */
     memset(w, 0, sizeof(*w));
 }
 

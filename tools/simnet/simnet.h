@@ -79,6 +79,7 @@ typedef struct simnet_pair {
  * thread adds to a slot of its own, and the peak is sampled after every
  * window of the parallel run (the live sum is then the same in every run). */
 typedef struct simnet_counting {
+    struct simnet_slab *slab; /* where w->mem's blocks come from (slab.h) */
     size_t live, peak;
     int threaded;
     struct {
