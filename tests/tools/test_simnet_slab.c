@@ -265,7 +265,7 @@ static void *thread_main(void *arg)
                 simnet_slab_free(w->s, theirs[i].p);
                 theirs[i].p = NULL;
             }
-            size_t n = rnd(&k->rng) % 4 ? rnd(&k->rng) % 400 : rnd(&k->rng) % 20000;
+            size_t n = rnd(&k->rng) % 8 ? rnd(&k->rng) % 400 : rnd(&k->rng) % 20000;
             mine[i].p = simnet_slab_alloc(w->s, n);
             if (!mine[i].p)
                 return "out of memory";
