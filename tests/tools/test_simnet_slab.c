@@ -33,7 +33,7 @@ static size_t rnd_size(uint64_t *s)
     uint64_t r = rnd(s);
     switch (r % 16) {
     case 0:
-        return (size_t)(r >> 8) % (200u << 10); /* malloc range */
+        return SIMNET_SLAB_MAX + (size_t)(r >> 8) % (40u << 10); /* malloc's range */
     case 1:
         return (r >> 8) % 64 == 0 ? ((size_t)1 << 20) + (size_t)(r >> 16) % (3u << 20) : 0;
     case 2:
