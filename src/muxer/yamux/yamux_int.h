@@ -66,7 +66,10 @@ struct flare_yamux {
     int ping_out;
     uint32_t ping_opaque; /* random value of the ping in flight */
     flare_tstamp ping_sent;
-    flare_tstamp next_keepalive;
+    flare_tstamp next_keepalive; /* keepalive_interval after the last input */
+    flare_tstamp last_data_sent; /* NEVER: none yet */
+    flare_tstamp unproven_since; /* first data sent the peer has not shown it
+                                  * read (NEVER: none) */
     flare_tstamp rtt;
 };
 
