@@ -112,6 +112,7 @@ static int send_ping(flare_yamux *y, flare_buf *out)
         return rv;
     y->ping_opaque = opaque;
     y->ping_out = 1;
+    y->data_since_ping = 0;
     y->ping_sent = y->now;
     return 0;
 }
@@ -210,7 +211,7 @@ static void keepalive_extend(flare_yamux *y)
 /* Stream data went out: start the proof bound if none is running. */
 static void note_data_sent(flare_yamux *y)
 {
-    y->last_data_sent = y->now;
+    y->data_since_ping = 1;
     if (y->unproven_since == FLARE_TSTAMP_NEVER) {
         y->unproven_since = y->now;
         if (y->s.keepalive_interval && !y->ping_out) {
@@ -252,7 +253,7 @@ int flare_yamux_new(flare_yamux **out, const flare_yamux_settings *s, const flar
     y->now = now;
     y->recv_cap = s->max_recv_buffer < s->max_window ? (uint32_t)s->max_recv_buffer : s->max_window;
     y->next_id = s->is_client ? 1 : 2;
-    y->last_data_sent = y->unproven_since = FLARE_TSTAMP_NEVER;
+    y->unproven_since = FLARE_TSTAMP_NEVER;
     y->next_keepalive = FLARE_TSTAMP_NEVER;
     keepalive_extend(y);
     *out = y;
@@ -284,8 +285,7 @@ static int on_ping(flare_yamux *y, uint16_t flags, uint32_t sid, uint32_t opaque
         if (y->rtt == 0)
             y->rtt = 1; /* 0 means "unknown" */
         /* The echo proves the peer read all we sent before the ping. */
-        int after = y->last_data_sent != FLARE_TSTAMP_NEVER && y->last_data_sent >= y->ping_sent;
-        y->unproven_since = after ? y->ping_sent : FLARE_TSTAMP_NEVER;
+        y->unproven_since = y->data_since_ping ? y->ping_sent : FLARE_TSTAMP_NEVER;
         keepalive_extend(y);
         flare__yevent e = {.type = FLARE_YAMUX_EV_PING_RTT, .rtt = y->rtt};
         int rv = flare__yevent_push(y, &e);
