@@ -7,8 +7,12 @@
  * protocol negotiation and the close (as go-libp2p-kad-dht's message
  * sender; the spec allows several requests per stream). What a peer can
  * make us hold stays bounded: one kept stream per peer, KAD_MAX_IDLE in
- * all, each closed after 3/4 to all of KAD_IDLE_CLIENT unused (the expiries
- * of a quarter of it are batched into one wake-up). A kept stream the peer
+ * all, each closed once unused for KAD_IDLE_CLIENT (by the next request,
+ * or by a timer KAD_IDLE_LATE later when the node went quiet). A stream is
+ * kept only while its connection is in its grace period: the connection
+ * manager trims connections without streams first, and kept streams must
+ * not change which ones it trims (nor the peer's manager, which sees the
+ * other end). A kept stream the peer
  * closes, resets or sends anything on is dropped. The server side resets
  * streams that brought no request for KAD_IDLE_SERVER, so a peer cannot
  * hold ours open either (besides the per-connection stream limit).
@@ -42,11 +46,13 @@ static void drop_at(kad_t *k, size_t i)
     k->nidle--;
 }
 
-/* Ends a kept stream gracefully: our FIN, then theirs. */
+/* Ends a kept stream with a reset, as go's message sender does: one packet,
+ * where our FIN and the peer's answering one are two, each alone on the
+ * wire by then (nothing of the stream is pending on either side). */
 static void close_kept(flare_stream *s)
 {
     flare_stream_set_user(s, &no_cbs, NULL);
-    flare_stream_close_write(s);
+    flare_stream_reset(s);
 }
 
 /* Bytes on a kept stream: nothing was asked, the peer misbehaves. */
@@ -67,7 +73,8 @@ static void idle_eof(flare_stream *s, void *user)
     long i = find_stream(k, s);
     if (i >= 0)
         drop_at(k, (size_t)i);
-    close_kept(s);
+    flare_stream_set_user(s, &no_cbs, NULL);
+    flare_stream_close_write(s); /* the peer closed: our FIN ends it cleanly */
 }
 
 static void idle_close(flare_stream *s, int err, void *user)
@@ -82,8 +89,23 @@ static void idle_close(flare_stream *s, int err, void *user)
 static const flare_stream_cbs idle_cbs = {
     .on_data = idle_data, .on_eof = idle_eof, .on_close = idle_close};
 
+/* Closes the kept streams whose time is up. */
+static void expire_kept(kad_t *k)
+{
+    flare_tstamp now = flare_io_now(k->h->io);
+    size_t j = 0;
+    for (size_t i = 0; i < k->nidle; i++) {
+        if (k->idle[i].until <= now)
+            close_kept(k->idle[i].s);
+        else
+            k->idle[j++] = k->idle[i];
+    }
+    k->nidle = j;
+}
+
 flare_stream *kad_idle_take(kad_t *k, const flare_peerid *peer)
 {
+    expire_kept(k);
     uint64_t tag = tag_of(peer);
     for (size_t i = 0; i < k->nidle; i++) {
         flare_stream *s = k->idle[i].s;
@@ -98,8 +120,14 @@ flare_stream *kad_idle_take(kad_t *k, const flare_peerid *peer)
 
 void kad_idle_put(kad_t *k, const flare_peerid *peer, flare_stream *s)
 {
+    expire_kept(k);
+    flare_tstamp now = flare_io_now(k->h->io);
+    flare_tstamp until = now + KAD_IDLE_CLIENT;
+    const flare_conn *c = flare_stream_conn(s);
+    if (c->opened_at + k->h->cfg.conn_grace_period < until)
+        until = c->opened_at + k->h->cfg.conn_grace_period;
     uint64_t tag = tag_of(peer);
-    int dup = 0;
+    int dup = until <= now;
     for (size_t i = 0; i < k->nidle && !dup; i++)
         dup = k->idle[i].tag == tag &&
               flare_peerid_equal(flare_conn_peer(flare_stream_conn(k->idle[i].s)), peer);
@@ -112,17 +140,22 @@ void kad_idle_put(kad_t *k, const flare_peerid *peer, flare_stream *s)
         close_kept(k->idle[0].s);
         drop_at(k, 0);
     }
-    k->idle[k->nidle++] = (kad_idle){s, tag, flare_io_now(k->h->io)};
+    k->idle[k->nidle++] = (kad_idle){s, tag, until};
     flare_stream_set_user(s, &idle_cbs, k);
     kad_idle_arm(k);
 }
 
-/* The earliest moment something idles out (FLARE_TSTAMP_NEVER: nothing). */
+/* When the timer must look (FLARE_TSTAMP_NEVER: nothing to look for).
+ * While requests go out, each one closes the kept streams whose time is
+ * up; the timer is the backstop for a node gone quiet, KAD_IDLE_LATE after
+ * the first one's: a wake-up per node every KAD_IDLE_LATE at most, rather
+ * than one per stream. */
 static flare_tstamp next_expiry(const kad_t *k)
 {
     flare_tstamp t = FLARE_TSTAMP_NEVER;
-    if (k->nidle)
-        t = k->idle[0].since + KAD_IDLE_CLIENT;
+    for (size_t i = 0; i < k->nidle; i++)
+        if (k->idle[i].until + KAD_IDLE_LATE < t)
+            t = k->idle[i].until + KAD_IDLE_LATE;
     if (k->srv_head && k->srv_head->last + KAD_IDLE_SERVER < t)
         t = k->srv_head->last + KAD_IDLE_SERVER;
     return t;
@@ -136,13 +169,7 @@ static void idle_timer(flare_io_timer *t, void *user)
     if (k->h->destroying)
         return;
     flare_tstamp now = flare_io_now(k->h->io);
-    /* Whatever idles out within a quarter of the limit goes now too: one
-     * wake-up for many streams rather than one each. */
-    while (k->nidle && now - k->idle[0].since >= KAD_IDLE_CLIENT - KAD_IDLE_CLIENT / 4) {
-        flare_stream *s = k->idle[0].s;
-        drop_at(k, 0);
-        close_kept(s);
-    }
+    expire_kept(k);
     while (k->srv_head && now - k->srv_head->last >= KAD_IDLE_SERVER) {
         k->srv_idle_closed++;
         kad_srv_expire(k->srv_head); /* unlinks it */

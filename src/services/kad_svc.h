@@ -15,11 +15,13 @@
 #define KAD_MAX_REFRESH_CPL 15 /* as go: deeper buckets fill from the self lookup */
 /* Request streams kept open for the next request to the same peer: at most
  * one per peer and KAD_MAX_IDLE in all, each closed after KAD_IDLE_CLIENT
- * unused: before the servers give up on it (js-libp2p's after 10 s without
- * a request, go-libp2p-kad-dht's after 1 min). The server side resets a
- * stream that brought no request for KAD_IDLE_SERVER (go's). */
-#define KAD_MAX_IDLE    64
+ * unused or when its connection leaves its grace period (a node that sends
+ * no more requests: KAD_IDLE_LATE later), before the servers give up on it (js-libp2p's after 10 s
+ * without a request, go-libp2p-kad-dht's after 1 min). The server side resets a stream that brought
+ * no request for KAD_IDLE_SERVER (go's). */
+#define KAD_MAX_IDLE    16
 #define KAD_IDLE_CLIENT (8 * FLARE_NS_PER_S)
+#define KAD_IDLE_LATE   (22 * FLARE_NS_PER_S)
 #define KAD_IDLE_SERVER (60 * FLARE_NS_PER_S)
 
 typedef struct kad_t kad_t;
@@ -91,8 +93,8 @@ struct kad_query {
 /* A request stream kept for reuse. */
 typedef struct kad_idle {
     flare_stream *s;
-    uint64_t tag; /* of the peer ID, to skip most comparisons */
-    flare_tstamp since;
+    uint64_t tag;       /* of the peer ID, to skip most comparisons */
+    flare_tstamp until; /* closed from then on */
 } kad_idle;
 
 /* A stream the server side answers on; listed by last request, oldest
