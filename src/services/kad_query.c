@@ -51,9 +51,13 @@ static void rpc_done(kad_rpc *r, int err, const flare__kad_msg *m)
         flare_stream *s = r->s;
         r->s = NULL;
         flare_stream_set_user(s, &no_cbs, NULL);
+        /* A message without an answer (ADD_PROVIDER) may still be unread
+         * at the peer, which a reset could make it drop: it ends with a FIN.
+         * After an answer the peer has read the request; the stream is kept
+         * or reset (kad_stream.c). */
         if (err)
             flare_stream_reset(s);
-        else if (r->clean)
+        else if (r->clean && r->expect_reply)
             kad_idle_put(k, &r->peer, s);
         else
             flare_stream_close_write(s);
