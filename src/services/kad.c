@@ -200,37 +200,60 @@ static int handle(kad_t *k, const flare_peerid *from, const flare__kad_msg *m, f
     return rv;
 }
 
-typedef struct srv {
-    flare_host *h;
-    flare_buf in;
-} srv;
-
 /* Requests are small (the largest is a PUT_VALUE of a largest value), and
  * what all streams hold of unfinished ones is bounded too, so peers cannot
  * make us buffer more than KAD_SRV_MEM between them. */
 #define KAD_MAX_REQUEST (FLARE__KAD_MAX_VALUE + 2 * FLARE__KAD_MAX_KEY + 1024)
 #define KAD_SRV_MEM     (2u << 20)
 
-static void srv_free(srv *x)
+void kad_srv_unlink(kad_t *k, kad_srv *x)
+{
+    if (!x->listed)
+        return;
+    *(x->prev ? &x->prev->next : &k->srv_head) = x->next;
+    *(x->next ? &x->next->prev : &k->srv_tail) = x->prev;
+    x->prev = x->next = NULL;
+    x->listed = 0;
+}
+
+void kad_srv_touch(kad_t *k, kad_srv *x)
+{
+    kad_srv_unlink(k, x);
+    x->last = flare_io_now(k->h->io);
+    x->prev = k->srv_tail;
+    *(k->srv_tail ? &k->srv_tail->next : &k->srv_head) = x;
+    k->srv_tail = x;
+    x->listed = 1;
+    kad_idle_arm(k);
+}
+
+static void srv_free(kad_srv *x)
 {
     kad_t *k = kad_get(x->h);
-    if (k)
+    if (k) {
         k->srv_bytes -= x->in.len;
+        kad_srv_unlink(k, x);
+    }
     flare_buf_free(&x->in);
     flare__free(x->h->mem, x);
 }
 
-static void srv_abort(flare_stream *s, srv *x)
+static void srv_abort(flare_stream *s, kad_srv *x)
 {
     flare_stream_set_user(s, &(flare_stream_cbs){0}, NULL);
     flare_stream_reset(s);
     srv_free(x);
 }
 
+void kad_srv_expire(kad_srv *x)
+{
+    srv_abort(x->s, x);
+}
+
 /* Answers every complete request in the buffer, in order. */
 static void srv_data(flare_stream *s, const uint8_t *data, size_t len, void *user)
 {
-    srv *x = user;
+    kad_srv *x = user;
     kad_t *k = kad_get(x->h);
     if (!k || !k->server || x->in.len + len > KAD_MAX_REQUEST + 10 ||
         k->srv_bytes + len > KAD_SRV_MEM || flare_buf_append(&x->in, data, len)) {
@@ -238,6 +261,7 @@ static void srv_data(flare_stream *s, const uint8_t *data, size_t len, void *use
         return;
     }
     k->srv_bytes += len;
+    kad_srv_touch(k, x);
     const flare_peerid *from = flare_conn_peer(flare_stream_conn(s));
     flare__kad_msg *m = flare__malloc(x->h->mem, sizeof(*m));
     flare_buf out;
@@ -259,6 +283,8 @@ static void srv_data(flare_stream *s, const uint8_t *data, size_t len, void *use
     }
     if (rv == 0 && out.len && flare_stream_write(s, out.base, out.len) < 0)
         rv = FLARE_ERR_CLOSED;
+    if (rv == 0 && !x->in.len)
+        flare_buf_free(&x->in); /* a stream kept for more requests holds no buffer */
     flare_buf_free(&out);
     flare__free(x->h->mem, m);
     if (rv)
@@ -286,14 +312,17 @@ static void srv_open(flare_stream *s, int status, void *user)
     flare_host *h = user;
     if (status)
         return;
-    srv *x = flare__calloc(h->mem, 1, sizeof(*x));
+    kad_t *k = kad_get(h);
+    kad_srv *x = k ? flare__calloc(h->mem, 1, sizeof(*x)) : NULL;
     if (!x) {
         flare_stream_reset(s);
         return;
     }
     x->h = h;
+    x->s = s;
     flare_buf_init(&x->in, h->mem);
     flare_stream_set_user(s, &srv_cbs, x);
+    kad_srv_touch(k, x);
 }
 
 static const flare_stream_cbs srv_open_cbs = {.on_open = srv_open};
@@ -507,6 +536,7 @@ static void kad_free(flare_host *h, void *state)
         return;
     kad_query_free_all(k);
     kad_rpcs_free_all(k);
+    kad_idle_free_all(k);
     if (k->tick)
         h->io->ops->timer_del(k->tick);
     flare__kad_rt_free(&k->rt);
