@@ -32,8 +32,8 @@ typedef struct simnet_config {
     uint64_t seed;           /* default 1 */
     int pairs;               /* pairs of private nodes that dial by ID; default 20 */
     double public_pct;       /* share of public nodes (at least 4); default 30 */
-    double join_s;           /* joins spread over the first half; default 60 */
-    double dial_s;           /* how long the pairs get; default 60 */
+    double join_s;           /* joins over the first half, settling at most the rest; 60 */
+    double dial_s;           /* how long the pairs get at most; default 60 */
     int conn_low, conn_high; /* the hosts' connection manager marks; 0: defaults */
     int plaintext;           /* /plaintext/2.0.0 instead of Noise (CPU: no key agreements) */
     int threads;             /* threads of the simulator; default 1; more: 8 partitions, or
