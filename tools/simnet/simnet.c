@@ -324,8 +324,6 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         n->rsv_ok++;
     else if (ev->type == FLARE_HOST_EV_HOLEPUNCH && !ev->u.holepunch.error && !n->punched)
         n->punched = flare_io_now(flare_host_io(h));
-    else if (ev->type == FLARE_HOST_EV_INCOMING_FAILED)
-        n->refused++;
     else if (ev->type == FLARE_HOST_EV_DHT && !n->ready && strcmp(ev->u.dht.reason, "ready") == 0)
         n->ready = flare_io_now(flare_host_io(h));
     if (ev->type == FLARE_HOST_EV_HOLEPUNCH && !n->punch_over)
@@ -562,7 +560,9 @@ int simnet_join(simnet *w)
     double ready_max = 0;
     for (int i = 0; i < w->nn; i++) {
         simnet_node *n = &w->n[i];
-        refused += n->refused;
+        flare_rcmgr_usage u;
+        if (n->h && flare_host_rcmgr_stat(n->h, &(flare_rcmgr_scope){FLARE_RCMGR_SYSTEM}, &u) == 0)
+            refused += u.refused_conns;
         if (i > 0 && !n->ready)
             unready++;
         else if (i > 0 && (double)(n->ready - n->added) / 1e9 > ready_max)
@@ -574,7 +574,7 @@ int simnet_join(simnet *w)
     }
     say(w,
         "join done: %d of %d private nodes hold a reservation, %d found themselves reachable; "
-        "DHT ready within %.1f s of joining (%d not yet); %llu inbound connections refused",
+        "DHT ready within %.1f s of joining (%d not yet); %llu connections refused at the limits",
         with_relay, w->nn - w->npub, reachable, ready_max, unready, refused);
     return 0;
 }

@@ -67,7 +67,6 @@ typedef struct simnet_node {
     flare_tstamp punched;      /* first successful hole punch (0: none) */
     flare_tstamp punch_over;   /* first hole punch that ended, either way (0: none) */
     flare_tstamp added, ready; /* joined; its DHT table first held a peer (0: not yet) */
-    unsigned refused;          /* inbound connections that failed before opening */
 } simnet_node;
 
 typedef struct simnet_pair {
