@@ -17,7 +17,11 @@
 #include "flare/lpframe.h"
 #include "services/kad_svc.h"
 
-#define MIN_TICK      (5 * FLARE_NS_PER_S)
+#define MIN_TICK (5 * FLARE_NS_PER_S)
+/* A bootstrap round that failed is retried after a jittered back-off:
+ * 1-2 s, doubling up to 15-30 s. Many nodes refused at once by a busy
+ * bootstrap peer then come back spread out, and soon. */
+#define BOOT_BACKOFF  (2 * FLARE_NS_PER_S)
 #define BOOT_RETRY    (30 * FLARE_NS_PER_S)
 #define WALK_INTERVAL (60 * FLARE_NS_PER_S)
 #define FIRST_REFRESH (10 * FLARE_NS_PER_S) /* after the table first has a peer */
@@ -46,11 +50,14 @@ static void emit(kad_t *k, const char *reason)
 
 static void schedule(kad_t *k, flare_tstamp at)
 {
+    k->tick_at = at;
     k->h->io->ops->timer_start(k->tick, at);
 }
 
 void kad_table_changed(kad_t *k)
 {
+    if (k->rt.size)
+        k->boot_backoff = 0; /* a table that empties again starts over quickly */
     if (k->rt.size && !k->ready_reported) {
         k->ready_reported = 1;
         k->self_lookup_due = 1; /* the self lookup fills the buckets near us */
@@ -433,6 +440,8 @@ static void refresh(kad_t *k)
     }
 }
 
+/* Probes every bootstrap peer at once (as go connects to all of them):
+ * the first to answer fills the table. */
 static void bootstrap(kad_t *k)
 {
     flare_tstamp exp = flare_io_now(k->h->io) + KAD_ADDR_TTL;
@@ -443,7 +452,24 @@ static void bootstrap(kad_t *k)
             continue;
         flare_multiaddr_decapsulate(&bare, FLARE_MA_P2P);
         flare__peerstore_add_addr(k->h->peerstore, &id, &bare, exp);
-        kad_probe(k, &id);
+        kad_probe(k, &id, 1);
+    }
+}
+
+void kad_probe_failed(kad_t *k)
+{
+    flare_host *h = k->h;
+    if (k->rt.size || !k->nboot || k->nprobes || h->destroying)
+        return; /* joined, nothing to retry, or the round is still out */
+    flare_tstamp d = k->boot_backoff ? k->boot_backoff : BOOT_BACKOFF;
+    uint64_t r;
+    h->rng.fn((uint8_t *)&r, sizeof(r), h->rng.user);
+    flare_tstamp at = flare_io_now(h->io) + d / 2 + r % (d / 2 + 1);
+    k->boot_backoff = d * 2 < BOOT_RETRY ? d * 2 : BOOT_RETRY;
+    if (at < k->next_boot) {
+        k->next_boot = at;
+        if (at < k->tick_at)
+            schedule(k, at);
     }
 }
 
@@ -485,9 +511,10 @@ static void tick(flare_io_timer *t, void *user)
     }
     flare__kad_providers_expire(&k->provs, now);
     flare_tstamp next = k->next_refresh < k->next_republish ? k->next_refresh : k->next_republish;
+    next = next > now + MIN_TICK ? next : now + MIN_TICK;
     if (!k->rt.size && k->next_boot < next)
-        next = k->next_boot;
-    schedule(k, next > now + MIN_TICK ? next : now + MIN_TICK);
+        next = k->next_boot > now ? k->next_boot : now + MIN_TICK;
+    schedule(k, next);
 }
 
 /* ---- hooks ---------------------------------------------------------------------------------- */
@@ -498,7 +525,7 @@ static void kad_identified(flare_host *h, void *state, flare_conn *c)
     if (!k || c->limited || h->destroying || flare__kad_rt_has(&k->rt, &c->peer) ||
         !flare__peerstore_supports(h->peerstore, &c->peer, FLARE__KAD_ID))
         return;
-    kad_probe(k, &c->peer);
+    kad_probe(k, &c->peer, 0);
 }
 
 static void kad_event(flare_host *h, void *state, const flare_host_event *ev)

@@ -70,6 +70,8 @@ static void rpc_done(kad_rpc *r, int err, const flare__kad_msg *m)
         k->rpcs_failed++;
         if (flare__kad_rt_remove(&k->rt, &r->peer))
             kad_table_changed(k);
+        if (!r->q)
+            kad_probe_failed(k);
     } else if (r->expect_reply) {
         int rv =
             flare__kad_rt_seen(&k->rt, &r->peer, kad_group_of(k, &r->peer), flare_io_now(k->h->io));
@@ -365,9 +367,9 @@ void kad_rpcs_free_all(kad_t *k)
     }
 }
 
-void kad_probe(kad_t *k, const flare_peerid *peer)
+void kad_probe(kad_t *k, const flare_peerid *peer, int boot)
 {
-    if (k->nprobes >= KAD_MAX_PROBES)
+    if (k->nprobes >= KAD_MAX_PROBES && !boot)
         return;
     for (kad_rpc *r = k->rpcs; r; r = r->next)
         if (!r->q && !r->finished && flare_peerid_equal(&r->peer, peer))

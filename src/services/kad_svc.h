@@ -136,6 +136,8 @@ struct kad_t {
     flare_io_timer *idle_timer;
     int idle_armed;
     flare_io_timer *tick;
+    flare_tstamp tick_at;      /* when the tick is due */
+    flare_tstamp boot_backoff; /* the next failed bootstrap round's (0: the first) */
     flare_tstamp next_refresh, next_republish, next_boot, self_lookup_due;
     flare_tstamp next_walk; /* relay discovery: not before */
     /* When a lookup last ran to its end for a key in bucket cpl (0:
@@ -189,7 +191,12 @@ void kad_rpcs_free_all(kad_t *k);
 /* Q_GET_VALUE: q starts with our own record of its key, if any. */
 void kad_query_take_local(kad_query *q);
 /* Asks peer for its closest peers to our own key; it enters the table when
- * it answers. */
-void kad_probe(kad_t *k, const flare_peerid *peer);
+ * it answers. Probes of peers that identify announces are KAD_MAX_PROBES at
+ * a time; boot ones (our own configured list, at most KAD_MAX_BOOT) are
+ * never held back. */
+void kad_probe(kad_t *k, const flare_peerid *peer, int boot);
+/* kad.c: a probe failed; with the table still empty and no probe out, the
+ * next bootstrap round comes after a jittered, doubling back-off. */
+void kad_probe_failed(kad_t *k);
 
 #endif
