@@ -98,6 +98,26 @@ double flare__sim_uniform(flare_prng *p)
     return (double)(flare_prng_next(p) >> 11) * (1.0 / 9007199254740992.0);
 }
 
+/* The replay hash takes every event and every hop of every packet, so it
+ * folds words in with one multiply each (enough to tell runs apart; it
+ * guards against accidents, not adversaries) instead of a full mix. */
+static inline uint64_t trace_step(uint64_t h, uint64_t w)
+{
+    h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+    return h ^ (h >> 32);
+}
+
+/* Half of a's address (an IPv4 address is its first four bytes). */
+static inline uint64_t ip_word(const flare_ipaddr *a, int half)
+{
+    uint64_t w = 0;
+    if (a->family != 4)
+        memcpy(&w, a->ip + 8 * half, 8);
+    else if (!half)
+        memcpy(&w, a->ip, 4);
+    return w;
+}
+
 /* --- events -------------------------------------------------------------- */
 
 void flare__sim_ev_init(sim_ev *ev, int kind)
@@ -164,7 +184,7 @@ void flare__sim_step_one(flare_sim *sim)
     sim->now = flare__sim_q_top(&sim->q);
     sim_ev *ev = flare__sim_q_pop(&sim->q);
     sim->events++;
-    sim->hash = flare__sim_mix(flare__sim_mix(sim->hash, sim->now), (uint64_t)ev->kind);
+    sim->hash = trace_step(trace_step(sim->hash, sim->now), (uint64_t)ev->kind);
     switch (ev->kind) {
     case SIM_EV_PKT:
         flare__sim_pkt_event(sim, (sim_pkt *)ev);
@@ -239,6 +259,25 @@ uint64_t flare_sim_trace_hash(const flare_sim *sim)
 
 void flare__sim_trace(flare_sim *sim, const sim_name *node, flare_sim_verdict v, const sim_pkt *p)
 {
+    /* Everything a trace record holds: time, node, verdict, protocol,
+     * flags, addresses (family, IP, port) and length. */
+    uint64_t h = trace_step(sim->hash, sim->now);
+    h = trace_step(h, (uint64_t)v << 56 | (uint64_t)p->proto << 48 | (uint64_t)p->flags << 40 |
+                          (uint64_t)p->src.family << 36 | (uint64_t)p->dst.family << 32 |
+                          (uint64_t)p->src.port << 16 | p->dst.port);
+    h = trace_step(h, (uint64_t)p->len);
+    if (p->src.family == 4 && p->dst.family == 4) {
+        uint32_t s4, d4;
+        memcpy(&s4, p->src.ip, 4);
+        memcpy(&d4, p->dst.ip, 4);
+        h = trace_step(h, (uint64_t)s4 << 32 | d4);
+    } else {
+        h = trace_step(trace_step(h, ip_word(&p->src, 0)), ip_word(&p->src, 1));
+        h = trace_step(trace_step(h, ip_word(&p->dst, 0)), ip_word(&p->dst, 1));
+    }
+    sim->hash = trace_step(h, node->hash);
+    if (!sim->trace)
+        return;
     flare_sim_trace_rec r;
     memset(&r, 0, sizeof(r));
     r.time = sim->now;
@@ -249,14 +288,7 @@ void flare__sim_trace(flare_sim *sim, const sim_name *node, flare_sim_verdict v,
     r.src = p->src;
     r.dst = p->dst;
     r.len = p->len;
-    /* Word by word: this runs for every packet at every hop. */
-    uint64_t h = flare__sim_mix(sim->hash, r.time);
-    h = flare__sim_mix(h, (uint64_t)v << 16 | (uint64_t)r.proto << 8 | r.flags);
-    h = flare__sim_mix(h, (uint64_t)r.len << 32 | (uint64_t)r.src.port << 16 | r.dst.port);
-    h = flare__sim_mix_ip(flare__sim_mix_ip(h, &r.src), &r.dst);
-    sim->hash = flare__sim_mix(h, node->hash);
-    if (sim->trace)
-        sim->trace(&r, sim->trace_user);
+    sim->trace(&r, sim->trace_user);
 }
 
 static const char *verdict_name(flare_sim_verdict v)
