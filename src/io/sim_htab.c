@@ -75,24 +75,6 @@ void flare__sim_htab_remove(sim_htab *t, sim_hnode *n)
     t->len--;
 }
 
-sim_hnode *flare__sim_htab_first(const sim_htab *t, uint64_t hash)
-{
-    if (!t->cap)
-        return NULL;
-    sim_hnode *n = t->buckets[hash & (t->cap - 1)];
-    while (n && n->hash != hash)
-        n = n->next;
-    return n;
-}
-
-sim_hnode *flare__sim_htab_next(const sim_hnode *n)
-{
-    uint64_t hash = n->hash;
-    for (n = n->next; n && n->hash != hash; n = n->next)
-        ;
-    return (sim_hnode *)n;
-}
-
 uint64_t flare__sim_mix_ip(uint64_t h, const flare_ipaddr *a)
 {
     /* Fixed-size copies: single loads, not a memcpy call per packet. */
