@@ -1,4 +1,4 @@
-/* Simulator core: lifecycle, the event queue (4-ary heap on (time, seq)),
+/* Simulator core: lifecycle, scheduling on the event queue (sim_queue.c),
  * the run loop, tracing and the replay hash. */
 #include <stdio.h>
 #include <string.h>
@@ -9,15 +9,20 @@
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME  0x100000001b3ULL
 
-/* Packets are the only heap-owned events; the rest live in objects. */
-static void heap_free_pkts(flare_sim *sim)
+/* Packets are the only queue-owned events; the rest live in objects. An
+ * event that cannot be queued (out of memory) is dropped. */
+static void ev_lost(sim_ev *ev, void *user)
 {
-    for (size_t i = 0; i < sim->heap_len; i++) {
-        sim->heap[i].ev->idx = SIZE_MAX;
-        if (sim->heap[i].ev->kind == SIM_EV_PKT)
-            flare__free(sim->mem, sim->heap[i].ev);
-    }
-    sim->heap_len = 0;
+    flare_sim *sim = user;
+    if (ev->kind == SIM_EV_PKT)
+        flare__free(sim->mem, ev);
+}
+
+void flare__sim_queue_init(flare_sim *sim)
+{
+    flare__sim_q_init(&sim->q, sim->mem);
+    sim->q.lost = ev_lost;
+    sim->q.lost_user = sim;
 }
 
 flare_sim *flare_sim_new(uint64_t seed, const flare_mem *mem)
@@ -26,6 +31,7 @@ flare_sim *flare_sim_new(uint64_t seed, const flare_mem *mem)
     if (!sim)
         return NULL;
     sim->mem = mem;
+    flare__sim_queue_init(sim);
     sim->root = sim;
     sim->seed = seed;
     sim->hash = FNV_OFFSET;
@@ -43,8 +49,10 @@ void flare_sim_del(flare_sim *sim)
 {
     if (!sim)
         return;
-    for (unsigned k = 0; k < (sim->par ? sim->par->n : 1); k++)
-        heap_free_pkts(sim->par ? sim->par->shards[k] : sim);
+    for (unsigned k = 0; k < (sim->par ? sim->par->n : 1); k++) {
+        flare_sim *s = sim->par ? sim->par->shards[k] : sim;
+        flare__sim_q_drain(&s->q, ev_lost, s);
+    }
     for (size_t i = 0; i < sim->n_nodes; i++) {
         sim_node *n = sim->nodes[i];
         if (n->is_nat)
@@ -60,7 +68,7 @@ void flare_sim_del(flare_sim *sim)
     flare__free(sim->mem, sim->nodes);
     flare__free(sim->mem, sim->routes);
     flare__sim_par_free(sim);
-    flare__free(sim->mem, sim->heap);
+    flare__sim_q_free(&sim->q);
     flare__free(sim->mem, sim);
 }
 
@@ -90,53 +98,27 @@ double flare__sim_uniform(flare_prng *p)
     return (double)(flare_prng_next(p) >> 11) * (1.0 / 9007199254740992.0);
 }
 
-/* --- heap ------------------------------------------------------------------ */
-
-/* Four children per node: half the levels of a binary heap, and the
- * children of a node share one or two cache lines. */
-#define HEAP_D 4
-
-static int ent_less(const sim_heap_ent *a, const sim_heap_ent *b)
+/* The replay hash takes every event and every hop of every packet, so it
+ * folds words in with one multiply each (enough to tell runs apart; it
+ * guards against accidents, not adversaries) instead of a full mix. */
+static inline uint64_t trace_step(uint64_t h, uint64_t w)
 {
-    return a->time < b->time || (a->time == b->time && a->seq < b->seq);
+    h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+    return h ^ (h >> 32);
 }
 
-static void heap_place(flare_sim *sim, size_t i, const sim_heap_ent *e)
+/* Half of a's address (an IPv4 address is its first four bytes). */
+static inline uint64_t ip_word(const flare_ipaddr *a, int half)
 {
-    sim->heap[i] = *e;
-    e->ev->idx = i;
+    uint64_t w = 0;
+    if (a->family != 4)
+        memcpy(&w, a->ip + 8 * half, 8);
+    else if (!half)
+        memcpy(&w, a->ip, 4);
+    return w;
 }
 
-static void heap_up(flare_sim *sim, size_t i, sim_heap_ent e)
-{
-    while (i > 0) {
-        size_t parent = (i - 1) / HEAP_D;
-        if (!ent_less(&e, &sim->heap[parent]))
-            break;
-        heap_place(sim, i, &sim->heap[parent]);
-        i = parent;
-    }
-    heap_place(sim, i, &e);
-}
-
-static void heap_down(flare_sim *sim, size_t i, sim_heap_ent e)
-{
-    size_t n = sim->heap_len;
-    for (;;) {
-        size_t c = HEAP_D * i + 1;
-        if (c >= n)
-            break;
-        size_t end = n - c > HEAP_D ? c + HEAP_D : n, best = c;
-        for (size_t k = c + 1; k < end; k++)
-            if (ent_less(&sim->heap[k], &sim->heap[best]))
-                best = k;
-        if (!ent_less(&sim->heap[best], &e))
-            break;
-        heap_place(sim, i, &sim->heap[best]);
-        i = best;
-    }
-    heap_place(sim, i, &e);
-}
+/* --- events -------------------------------------------------------------- */
 
 void flare__sim_ev_init(sim_ev *ev, int kind)
 {
@@ -147,17 +129,7 @@ void flare__sim_ev_init(sim_ev *ev, int kind)
 
 void flare__sim_ev_cancel(flare_sim *sim, sim_ev *ev)
 {
-    size_t i = ev->idx;
-    if (i == SIZE_MAX)
-        return;
-    ev->idx = SIZE_MAX;
-    sim_heap_ent last = sim->heap[--sim->heap_len];
-    if (i == sim->heap_len)
-        return;
-    if (i > 0 && ent_less(&last, &sim->heap[(i - 1) / HEAP_D]))
-        heap_up(sim, i, last);
-    else
-        heap_down(sim, i, last);
+    flare__sim_q_remove(&sim->q, ev);
 }
 
 /* Scheduling only fails when out of memory; the simulator then aborts the
@@ -169,20 +141,9 @@ void flare__sim_ev_schedule(flare_sim *sim, sim_ev *ev, flare_tstamp t)
 
 void flare__sim_ev_schedule_seq(flare_sim *sim, sim_ev *ev, flare_tstamp t, uint64_t seq)
 {
-    flare__sim_ev_cancel(sim, ev);
-    if (sim->heap_len == sim->heap_cap) {
-        size_t cap = sim->heap_cap ? sim->heap_cap * 2 : 64;
-        sim_heap_ent *h = flare__realloc(sim->mem, sim->heap, cap * sizeof(*h));
-        if (!h) {
-            if (ev->kind == SIM_EV_PKT)
-                flare__free(sim->mem, ev);
-            return;
-        }
-        sim->heap = h;
-        sim->heap_cap = cap;
-    }
-    sim_heap_ent e = {t < sim->now ? sim->now : t, seq, ev};
-    heap_up(sim, sim->heap_len++, e);
+    flare__sim_q_remove(&sim->q, ev);
+    if (flare__sim_q_push(&sim->q, ev, t < sim->now ? sim->now : t, seq) < 0)
+        ev_lost(ev, sim);
 }
 
 /* --- run loop -------------------------------------------------------------- */
@@ -197,8 +158,9 @@ flare_tstamp flare_sim_next_event(const flare_sim *sim)
     flare_tstamp t = FLARE_TSTAMP_NEVER;
     for (unsigned k = 0; k < (sim->par ? sim->par->n : 1); k++) {
         const flare_sim *s = sim->par ? sim->par->shards[k] : sim;
-        if (s->heap_len && s->heap[0].time < t)
-            t = s->heap[0].time;
+        flare_tstamp top = flare__sim_q_top((sim_queue *)&s->q);
+        if (top < t)
+            t = top;
     }
     return t;
 }
@@ -219,11 +181,10 @@ void flare_sim_set_syn_timeout(flare_sim *sim, flare_tstamp timeout)
 
 void flare__sim_step_one(flare_sim *sim)
 {
-    sim_ev *ev = sim->heap[0].ev;
-    sim->now = sim->heap[0].time;
-    flare__sim_ev_cancel(sim, ev);
+    sim->now = flare__sim_q_top(&sim->q);
+    sim_ev *ev = flare__sim_q_pop(&sim->q);
     sim->events++;
-    sim->hash = flare__sim_mix(flare__sim_mix(sim->hash, sim->now), (uint64_t)ev->kind);
+    sim->hash = trace_step(trace_step(sim->hash, sim->now), (uint64_t)ev->kind);
     switch (ev->kind) {
     case SIM_EV_PKT:
         flare__sim_pkt_event(sim, (sim_pkt *)ev);
@@ -241,7 +202,7 @@ int flare_sim_step(flare_sim *sim)
 {
     if (sim->par)
         return flare__sim_par_step(sim);
-    if (sim->heap_len == 0)
+    if (flare__sim_q_top(&sim->q) == FLARE_TSTAMP_NEVER)
         return 0;
     flare__sim_step_one(sim);
     return 1;
@@ -253,7 +214,7 @@ void flare_sim_run_until(flare_sim *sim, flare_tstamp t)
         flare__sim_par_run(sim, t, 1);
         return;
     }
-    while (sim->heap_len && sim->heap[0].time <= t)
+    while (flare__sim_q_top(&sim->q) <= t && flare__sim_q_len(&sim->q))
         flare__sim_step_one(sim);
     if (t > sim->now)
         sim->now = t;
@@ -270,9 +231,9 @@ int flare_sim_run_until_idle(flare_sim *sim, flare_tstamp limit)
         flare__sim_par_run(sim, limit, 0);
         return flare_sim_next_event(sim) != FLARE_TSTAMP_NEVER ? FLARE_ERR_TIMEOUT : 0;
     }
-    while (sim->heap_len && sim->heap[0].time <= limit)
+    while (flare__sim_q_top(&sim->q) <= limit && flare__sim_q_len(&sim->q))
         flare__sim_step_one(sim);
-    return sim->heap_len ? FLARE_ERR_TIMEOUT : 0;
+    return flare__sim_q_len(&sim->q) ? FLARE_ERR_TIMEOUT : 0;
 }
 
 /* --- tracing --------------------------------------------------------------- */
@@ -298,6 +259,25 @@ uint64_t flare_sim_trace_hash(const flare_sim *sim)
 
 void flare__sim_trace(flare_sim *sim, const sim_name *node, flare_sim_verdict v, const sim_pkt *p)
 {
+    /* Everything a trace record holds: time, node, verdict, protocol,
+     * flags, addresses (family, IP, port) and length. */
+    uint64_t h = trace_step(sim->hash, sim->now);
+    h = trace_step(h, (uint64_t)v << 56 | (uint64_t)p->proto << 48 | (uint64_t)p->flags << 40 |
+                          (uint64_t)p->src.family << 36 | (uint64_t)p->dst.family << 32 |
+                          (uint64_t)p->src.port << 16 | p->dst.port);
+    h = trace_step(h, (uint64_t)p->len);
+    if (p->src.family == 4 && p->dst.family == 4) {
+        uint32_t s4, d4;
+        memcpy(&s4, p->src.ip, 4);
+        memcpy(&d4, p->dst.ip, 4);
+        h = trace_step(h, (uint64_t)s4 << 32 | d4);
+    } else {
+        h = trace_step(trace_step(h, ip_word(&p->src, 0)), ip_word(&p->src, 1));
+        h = trace_step(trace_step(h, ip_word(&p->dst, 0)), ip_word(&p->dst, 1));
+    }
+    sim->hash = trace_step(h, node->hash);
+    if (!sim->trace)
+        return;
     flare_sim_trace_rec r;
     memset(&r, 0, sizeof(r));
     r.time = sim->now;
@@ -308,14 +288,7 @@ void flare__sim_trace(flare_sim *sim, const sim_name *node, flare_sim_verdict v,
     r.src = p->src;
     r.dst = p->dst;
     r.len = p->len;
-    /* Word by word: this runs for every packet at every hop. */
-    uint64_t h = flare__sim_mix(sim->hash, r.time);
-    h = flare__sim_mix(h, (uint64_t)v << 16 | (uint64_t)r.proto << 8 | r.flags);
-    h = flare__sim_mix(h, (uint64_t)r.len << 32 | (uint64_t)r.src.port << 16 | r.dst.port);
-    h = flare__sim_mix_ip(flare__sim_mix_ip(h, &r.src), &r.dst);
-    sim->hash = flare__sim_mix(h, node->hash);
-    if (sim->trace)
-        sim->trace(&r, sim->trace_user);
+    sim->trace(&r, sim->trace_user);
 }
 
 static const char *verdict_name(flare_sim_verdict v)

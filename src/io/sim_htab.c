@@ -75,30 +75,18 @@ void flare__sim_htab_remove(sim_htab *t, sim_hnode *n)
     t->len--;
 }
 
-sim_hnode *flare__sim_htab_first(const sim_htab *t, uint64_t hash)
-{
-    if (!t->cap)
-        return NULL;
-    sim_hnode *n = t->buckets[hash & (t->cap - 1)];
-    while (n && n->hash != hash)
-        n = n->next;
-    return n;
-}
-
-sim_hnode *flare__sim_htab_next(const sim_hnode *n)
-{
-    uint64_t hash = n->hash;
-    for (n = n->next; n && n->hash != hash; n = n->next)
-        ;
-    return (sim_hnode *)n;
-}
-
 uint64_t flare__sim_mix_ip(uint64_t h, const flare_ipaddr *a)
 {
-    uint64_t w[2] = {0, 0};
-    memcpy(w, a->ip, a->family == 4 ? 4 : 16);
+    /* Fixed-size copies: single loads, not a memcpy call per packet. */
+    if (a->family == 4) {
+        uint32_t w4;
+        memcpy(&w4, a->ip, 4);
+        return flare__sim_mix(h, w4 ^ (uint64_t)4 << 56);
+    }
+    uint64_t w[2];
+    memcpy(w, a->ip, 16);
     h = flare__sim_mix(h, w[0] ^ (uint64_t)a->family << 56);
-    return a->family == 4 ? h : flare__sim_mix(h, w[1]);
+    return flare__sim_mix(h, w[1]);
 }
 
 uint64_t flare__sim_mix_ep(uint64_t h, const flare_ipaddr *a)

@@ -36,10 +36,26 @@ void flare__sim_htab_free(sim_htab *t);
 int flare__sim_htab_insert(sim_htab *t, sim_hnode *n, uint64_t hash);
 /* Removes n if it is in a table (no-op otherwise). */
 void flare__sim_htab_remove(sim_htab *t, sim_hnode *n);
-/* The newest node with this hash, or NULL. */
-sim_hnode *flare__sim_htab_first(const sim_htab *t, uint64_t hash);
+/* The newest node with this hash, or NULL. Inline: every packet at a host
+ * or NAT looks up one or two. */
+static inline sim_hnode *flare__sim_htab_first(const sim_htab *t, uint64_t hash)
+{
+    if (!t->cap)
+        return NULL;
+    sim_hnode *n = t->buckets[hash & (t->cap - 1)];
+    while (n && n->hash != hash)
+        n = n->next;
+    return n;
+}
+
 /* The next (older) node with the same hash as n, or NULL. */
-sim_hnode *flare__sim_htab_next(const sim_hnode *n);
+static inline sim_hnode *flare__sim_htab_next(const sim_hnode *n)
+{
+    uint64_t hash = n->hash;
+    for (n = n->next; n && n->hash != hash; n = n->next)
+        ;
+    return (sim_hnode *)n;
+}
 
 static inline int flare__sim_hnode_linked(const sim_hnode *n)
 {

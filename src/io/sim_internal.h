@@ -5,6 +5,7 @@
 #include "flare/buf.h"
 #include "flare/sim.h"
 #include "io/sim_htab.h"
+#include "io/sim_queue.h"
 
 #define SIM_TCP 6
 #define SIM_UDP 17
@@ -20,20 +21,6 @@ enum sim_ev_kind {
     SIM_EV_SOCK_RESUME, /* reading resumed: deliver what waited */
     SIM_EV_SOCK_DRAIN   /* report on_drain */
 };
-
-/* Intrusive event: embedded in the object it belongs to. */
-typedef struct sim_ev {
-    size_t idx; /* position in the heap, SIZE_MAX when not queued */
-    int kind;
-} sim_ev;
-
-/* A heap slot holds the event's key, so sifting compares within the array
- * instead of chasing pointers to events all over memory. */
-typedef struct sim_heap_ent {
-    flare_tstamp time;
-    uint64_t seq; /* schedule order: ties at equal times run first come first */
-    sim_ev *ev;
-} sim_heap_ent;
 
 /* A node's or LAN's name, hashed once for the replay hash. */
 typedef struct sim_name {
@@ -171,9 +158,8 @@ struct flare_sim {
     uint64_t events;
     uint64_t hash;
     flare_tstamp syn_timeout;
-    flare_prng prng;    /* links: loss and jitter */
-    sim_heap_ent *heap; /* 4-ary min-heap on (time, seq) */
-    size_t heap_len, heap_cap;
+    flare_prng prng; /* links: loss and jitter */
+    sim_queue q;     /* the events of this shard */
     flare_sim_trace_cb trace;
     void *trace_user;
     flare_sim *root;      /* the shard holding the topology (itself for the root) */
@@ -190,6 +176,8 @@ struct flare_sim {
 };
 
 /* sim.c */
+/* Sets up sim->q (sim->mem set). */
+void flare__sim_queue_init(flare_sim *sim);
 /* Runs the next event of this one shard. */
 void flare__sim_step_one(flare_sim *sim);
 void flare__sim_ev_init(sim_ev *ev, int kind);

@@ -44,11 +44,7 @@ flare_sim_lan *flare_sim_lan_new(flare_sim *sim, const char *name)
 
 static size_t route_hash(uint32_t lan_id, const flare_ipaddr *ip)
 {
-    uint64_t h = 0xcbf29ce484222325ULL ^ lan_id;
-    h = (h ^ ip->family) * 0x100000001b3ULL;
-    for (int i = 0; i < (ip->family == 4 ? 4 : 16); i++)
-        h = (h ^ ip->ip[i]) * 0x100000001b3ULL;
-    return (size_t)(h ^ (h >> 29));
+    return (size_t)flare__sim_mix_ip(lan_id, ip);
 }
 
 static sim_route *route_slot(const flare_sim *sim, uint32_t lan_id, const flare_ipaddr *ip)

@@ -11,7 +11,7 @@
  * delay over every LAN holding nodes of two shards is the lookahead L: no
  * shard can affect another sooner. Time then advances in windows [T, T + L)
  * from the earliest pending event T; within a window the shards run in
- * parallel, at its end the inboxes are merged into the heaps in a fixed
+ * parallel, at its end the inboxes are merged into the queues in a fixed
  * order (target, source shard, posting order). A run thus depends on the
  * number of shards, never on thread timing. Without lookahead (a
  * zero-delay or rate-limited link between shards) or with a trace callback,
@@ -44,6 +44,7 @@ static flare_sim *shard_new(flare_sim *root, unsigned k)
     if (!s)
         return NULL;
     s->mem = root->mem;
+    flare__sim_queue_init(s);
     s->root = root;
     s->shard = k;
     s->seed = root->seed;
@@ -62,7 +63,7 @@ int flare_sim_set_partitions(flare_sim *sim, unsigned n, unsigned threads)
     if (threads == 0)
         threads = n;
     if (sim->root != sim || n == 0 || n > FLARE__SIM_MAX_SHARDS || threads > n || sim->par ||
-        sim->n_nodes || sim->heap_len)
+        sim->n_nodes || flare__sim_q_len(&sim->q))
         return FLARE_ERR_INVALID_ARG;
     if (n == 1)
         return 0;
@@ -189,7 +190,7 @@ void flare__sim_par_free(flare_sim *root)
         flare__free(root->mem, par->out[i].m);
     }
     for (unsigned k = 1; k < par->n; k++) {
-        flare__free(root->mem, par->shards[k]->heap);
+        flare__sim_q_free(&par->shards[k]->q);
         flare__free(root->mem, par->shards[k]);
     }
     flare__free(root->mem, par->shards);
@@ -368,10 +369,14 @@ static flare_sim *earliest(flare_sim *root)
 {
     sim_par *par = root->par;
     flare_sim *best = NULL;
+    flare_tstamp best_top = FLARE_TSTAMP_NEVER;
     for (unsigned k = 0; k < par->n; k++) {
         flare_sim *s = par->shards[k];
-        if (s->heap_len && (!best || s->heap[0].time < best->heap[0].time))
+        flare_tstamp top = flare__sim_q_top(&s->q);
+        if (flare__sim_q_len(&s->q) && (!best || top < best_top)) {
             best = s;
+            best_top = top;
+        }
     }
     return best;
 }
@@ -382,7 +387,7 @@ int flare__sim_par_step(flare_sim *root)
     if (!s)
         return 0;
     for (unsigned k = 0; k < root->par->n; k++)
-        root->par->shards[k]->now = s->heap[0].time;
+        root->par->shards[k]->now = s->q.heap[0].time;
     flare__sim_step_one(s);
     return 1;
 }
@@ -391,7 +396,7 @@ int flare__sim_par_step(flare_sim *root)
 
 static void shard_run(flare_sim *s, flare_tstamp end)
 {
-    while (s->heap_len && s->heap[0].time < end)
+    while (flare__sim_q_top(&s->q) < end)
         flare__sim_step_one(s);
 }
 
@@ -460,7 +465,7 @@ static void run_window(flare_sim *root, flare_tstamp end)
     for (unsigned k = 0; k < par->n; k++) {
         flare_sim *s = par->shards[k];
         s->win_end = end;
-        busy += s->heap_len && s->heap[0].time < end;
+        busy += flare__sim_q_top(&s->q) < end;
     }
     if (busy > 1 && par->threads > 1 && !par->pool)
         par->pool = pool_start(root);
@@ -486,7 +491,7 @@ static void run_window(flare_sim *root, flare_tstamp end)
         par->shards[k]->win_end = 0;
 }
 
-/* Inboxes into heaps: by target, then source shard, then posting order, so
+/* Inboxes into queues: by target, then source shard, then posting order, so
  * ties at equal times break the same way in every run. */
 static void merge(flare_sim *root)
 {

@@ -1,8 +1,9 @@
-/* The simulator's event queue (a 4-ary heap, src/io/sim.c) through the
- * timers of simulated hosts: thousands of timers with many equal
- * deadlines, restarted, stopped and deleted (also from inside callbacks),
- * fire in (deadline, start order) exactly once each, as a reference model
- * says. */
+/* The simulator's event queue (a heap and a timing wheel,
+ * src/io/sim_queue.c) through the timers of simulated hosts: thousands of
+ * timers with many equal deadlines, restarted, stopped and deleted (also
+ * from inside callbacks), fire in (deadline, start order) exactly once
+ * each, as a reference model says: with deadlines milliseconds apart (the
+ * heap) and seconds apart (the wheel, and past its reach). */
 #include "support/test.h"
 
 #include "flare/sim.h"
@@ -25,6 +26,7 @@ static uint64_t g_order;
 static flare_tstamp g_last_time;
 static int64_t g_last_order; /* -1: nothing fired yet */
 static int g_fired;
+static flare_tstamp g_unit; /* deadlines are multiples of it */
 
 static void arm(int i, flare_tstamp deadline)
 {
@@ -53,7 +55,7 @@ static void on_timer(flare_io_timer *t, void *user)
     uint64_t r = flare_prng_next(&g_prng) % 10;
     int j = (int)(flare_prng_next(&g_prng) % NT);
     if (r < 3) {
-        arm(i, now + (flare_prng_next(&g_prng) % 8) * FLARE_NS_PER_MS); /* re-arm itself */
+        arm(i, now + (flare_prng_next(&g_prng) % 8) * g_unit); /* re-arm itself */
     } else if (r < 5 && j != i && g_tm[j].t) {
         g_io->ops->timer_stop(g_tm[j].t); /* stop another one */
         g_tm[j].armed = 0;
@@ -63,13 +65,13 @@ static void on_timer(flare_io_timer *t, void *user)
         g_tm[j].armed = 0;
     } else if (r < 8 && j != i && g_tm[j].t) {
         /* Restart another one, maybe in the past (it then fires now). */
-        arm(j, now + (flare_prng_next(&g_prng) % 8) * FLARE_NS_PER_MS - FLARE_NS_PER_MS);
+        arm(j, now + (flare_prng_next(&g_prng) % 8) * g_unit - g_unit);
     }
 }
 
-static void test_timer_order(void **state)
+static void timer_order(flare_tstamp unit)
 {
-    (void)state;
+    g_unit = unit;
     g_sim = flare_sim_new(11, NULL);
     flare_sim_host *h = flare_sim_host_new(g_sim, "h");
     g_io = flare_sim_host_io(h);
@@ -82,7 +84,7 @@ static void test_timer_order(void **state)
     for (int i = 0; i < NT; i++) {
         assert_int_equal(g_io->ops->timer_new(g_io, on_timer, &g_tm[i], &g_tm[i].t), 0);
         /* 50 distinct deadlines for 3000 timers: long runs of ties. */
-        arm(i, (flare_prng_next(&g_prng) % 50) * FLARE_NS_PER_MS);
+        arm(i, (flare_prng_next(&g_prng) % 50) * g_unit);
     }
     /* Stop a third before anything runs. */
     for (int i = 0; i < NT; i += 3) {
@@ -103,6 +105,20 @@ static void test_timer_order(void **state)
         if (g_tm[i].t)
             g_io->ops->timer_del(g_tm[i].t);
     flare_sim_del(g_sim);
+}
+
+static void test_timer_order(void **state)
+{
+    (void)state;
+    timer_order(FLARE_NS_PER_MS);
+}
+
+/* Deadlines up to 73.5 s ahead: most wait in the wheel, the last ones
+ * beyond its reach in the heap. */
+static void test_timer_order_far(void **state)
+{
+    (void)state;
+    timer_order(1500 * FLARE_NS_PER_MS);
 }
 
 typedef struct fired {
@@ -190,6 +206,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_timer_order),
+        cmocka_unit_test(test_timer_order_far),
         cmocka_unit_test(test_lazy_rearm),
         cmocka_unit_test(test_del_with_queued),
     };
