@@ -63,7 +63,17 @@ typedef struct nat_votes {
 } nat_votes;
 
 /* The relations the index keeps classes of (see eq_by for the fields). */
-enum { T_KEY, T_KEY_GROUP, T_SOCK, T_SOCK_GROUP, T_SOCK_SEEN, T_SOCK_SEEN_GROUP, T_FP_GROUP, NT };
+enum {
+    T_KEY,
+    T_KEY_GROUP,
+    T_SOCK,
+    T_SOCK_GROUP,
+    T_SOCK_SEEN,
+    T_SOCK_SEEN_GROUP,
+    T_FP_GROUP,
+    T_SOCK_OBSERVER, /* one observation each: finds a report's predecessor */
+    NT
+};
 
 /* Counters of a class, stored at its representative's index. */
 typedef struct cls {
@@ -195,7 +205,7 @@ static int classify_local(const flare_addrmgr *m, const flare_ipaddr *local, int
 }
 
 /* The fields observations are compared by (combined in what_of). */
-enum { K_GROUP = 1, K_SOCKET = 2, K_SEEN = 4, K_KEY = 8, K_FP = 16 };
+enum { K_GROUP = 1, K_SOCKET = 2, K_SEEN = 4, K_KEY = 8, K_FP = 16, K_OBSERVER = 32 };
 
 /* A word at a time: a byte-wise hash showed in profiles of busy nodes. */
 static uint64_t mix(uint64_t h, const void *p, size_t n)
@@ -258,6 +268,8 @@ static uint64_t hash_by(const obs *o, unsigned what)
     if (what & K_FP)
         h = comb(h, (uint64_t)o->proto | (uint64_t)o->local.family << 16 |
                         (uint64_t)o->eligible << 24);
+    if (what & K_OBSERVER)
+        h = comb(h, o->h_observer);
     return h ^ (h >> 32);
 }
 
@@ -273,6 +285,9 @@ static int eq_by(const obs *a, const obs *b, unsigned what)
         return 0;
     if ((what & K_FP) &&
         (a->proto != b->proto || a->local.family != b->local.family || a->eligible != b->eligible))
+        return 0;
+    if ((what & K_OBSERVER) &&
+        (a->h_observer != b->h_observer || !flare_peerid_equal(&a->observer, &b->observer)))
         return 0;
     return 1;
 }
@@ -295,6 +310,7 @@ static const unsigned what_of[NT] = {
     [T_SOCK_SEEN] = K_SOCKET | K_SEEN,
     [T_SOCK_SEEN_GROUP] = K_SOCKET | K_SEEN | K_GROUP,
     [T_FP_GROUP] = K_FP | K_GROUP,
+    [T_SOCK_OBSERVER] = K_SOCKET | K_OBSERVER,
 };
 
 static size_t home_slot(const flare_addrmgr *m, int t, const obs *o)
@@ -329,6 +345,16 @@ static ix idx_join(flare_addrmgr *m, int t, ix i, int *fresh)
             *fresh = 0;
             return j;
         }
+    }
+}
+
+/* The representative of probe's class in relation t, or NONE. */
+static ix idx_find(const flare_addrmgr *m, int t, const obs *probe)
+{
+    for (size_t s = home_slot(m, t, probe);; s = next_slot(m, s)) {
+        ix j = m->tab[t][s];
+        if (j == NONE || eq_by(&m->obs[j], probe, what_of[t]))
+            return j;
     }
 }
 
@@ -972,11 +998,8 @@ int flare_addrmgr_observe(flare_addrmgr *m, const flare_peerid *observer,
     o.last = now;
     obs_hash(&o);
     expire(m, now);
-    size_t i = 0;
-    while (i < m->nobs &&
-           !(m->obs[i].h_sock == o.h_sock && m->obs[i].h_observer == o.h_observer &&
-             same_socket(&m->obs[i], &o) && flare_peerid_equal(&m->obs[i].observer, observer)))
-        i++;
+    ix found = idx_find(m, T_SOCK_OBSERVER, &o);
+    size_t i = found == NONE ? m->nobs : found;
     if (i < m->nobs) {
         obs *old = &m->obs[i];
         int was_closed = !old->active;
@@ -1007,32 +1030,50 @@ int flare_addrmgr_observe(flare_addrmgr *m, const flare_peerid *observer,
     return 0;
 }
 
+/* Marks observation i closed at now; 1 if its expiry moved later. */
+static int close_obs(flare_addrmgr *m, size_t i, flare_tstamp now)
+{
+    obs *o = &m->obs[i];
+    if (!o->active && o->last >= now)
+        return 0;
+    flare_tstamp prev = o->last;
+    int later = !o->active;
+    o->active = 0;
+    o->last = now;
+    idx_last_changed(m, (ix)i, prev);
+    flare_tstamp e = obs_expiry(m, o);
+    m->next_exp = e < m->next_exp ? e : m->next_exp;
+    return later;
+}
+
 int flare_addrmgr_conn_closed(flare_addrmgr *m, const flare_peerid *observer,
                               const flare_multiaddr *local, flare_tstamp now)
 {
     if (!m || !observer)
         return FLARE_ERR_INVALID_ARG;
-    flare_ipaddr lip;
+    obs probe;
+    memset(&probe, 0, sizeof(probe));
     int lproto = 0;
-    if (local && flare_multiaddr_to_ipaddr(local, &lip, &lproto) < 0)
+    if (local && flare_multiaddr_to_ipaddr(local, &probe.local, &lproto) < 0)
         return 0; /* never recorded */
-    uint32_t h = observer_hash(observer);
+    probe.proto = (uint16_t)lproto;
+    probe.observer = *observer;
+    obs_hash(&probe);
     int n = 0, recount = 0;
-    for (size_t i = 0; i < m->nobs; i++) {
-        obs *o = &m->obs[i];
-        if (o->h_observer != h || !flare_peerid_equal(&o->observer, observer) ||
-            (local && (o->proto != lproto || !flare_ipaddr_equal(&o->local, &lip))))
-            continue;
-        if (o->active || o->last < now) {
-            flare_tstamp prev = o->last;
-            recount |= !o->active; /* its expiry moves later */
-            o->active = 0;
-            o->last = now;
-            idx_last_changed(m, (ix)i, prev);
-            flare_tstamp e = obs_expiry(m, o);
-            m->next_exp = e < m->next_exp ? e : m->next_exp;
+    if (local) { /* at most one: observations are per (observer, socket) */
+        ix i = idx_find(m, T_SOCK_OBSERVER, &probe);
+        if (i != NONE) {
+            recount = close_obs(m, i, now);
+            n = 1;
         }
-        n++;
+    } else {
+        for (size_t i = 0; i < m->nobs; i++) {
+            const obs *o = &m->obs[i];
+            if (o->h_observer != probe.h_observer || !flare_peerid_equal(&o->observer, observer))
+                continue;
+            recount |= close_obs(m, i, now);
+            n++;
+        }
     }
     if (recount)
         update_expiry(m);

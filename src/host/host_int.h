@@ -27,6 +27,7 @@ typedef struct flare__transport flare__transport;
 
 typedef struct flare__handler {
     struct flare__handler *next;
+    size_t len; /* of protocol: every inbound proposal is looked up */
     char protocol[FLARE_PROTOCOL_MAX];
     const char *proto_list[1];
     flare_stream_cbs cbs;
