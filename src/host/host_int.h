@@ -430,6 +430,11 @@ int flare__peerstore_addr_has_worked(struct flare__peerstore *ps, const flare_pe
                                      const flare_multiaddr *ma);
 int flare__peerstore_get(struct flare__peerstore *ps, const flare_peerid *peer, flare_tstamp now,
                          flare_peer_info *info);
+/* flare__peerstore_get's addresses only (and its use of the entry, for the
+ * LRU), without filling the ~23 KB flare_peer_info: 0 with *n set, or
+ * FLARE_ERR_NOT_FOUND. */
+int flare__peerstore_get_addrs(struct flare__peerstore *ps, const flare_peerid *peer,
+                               flare_tstamp now, flare_multiaddr *out, size_t cap, size_t *n);
 int flare__peerstore_supports(struct flare__peerstore *ps, const flare_peerid *peer,
                               const char *proto);
 /* Up to cap live addresses of peer, those of its signed record first, without copying the rest of

@@ -716,6 +716,17 @@ int flare__peerstore_get(struct flare__peerstore *ps, const flare_peerid *peer, 
     return 0;
 }
 
+int flare__peerstore_get_addrs(struct flare__peerstore *ps, const flare_peerid *peer,
+                               flare_tstamp now, flare_multiaddr *out, size_t cap, size_t *n)
+{
+    ps_entry *e = lookup(ps, peer);
+    if (!e)
+        return FLARE_ERR_NOT_FOUND;
+    touch(ps, e);
+    *n = entry_addrs(e, now, out, cap, 0);
+    return 0;
+}
+
 size_t flare__peerstore_addrs(struct flare__peerstore *ps, const flare_peerid *peer,
                               flare_tstamp now, flare_multiaddr *out, size_t cap)
 {
