@@ -224,7 +224,13 @@ struct flare_host {
     flare_rng rng;
     flare_host_event_cb event_cb;
     void *event_user;
-    flare__handler *handlers;
+    flare__handler *handlers; /* in registration order, newest first */
+    /* The same handlers side by side with a hash of their protocol: every
+     * inbound proposal is looked up, and walking the list was a cache
+     * miss per handler. */
+    flare__handler **handler_vec;
+    uint64_t *handler_keys;
+    size_t nhandlers, handlers_cap;
     flare__listener *listeners;
     flare_conn *conns;
     size_t nconns;

@@ -108,8 +108,7 @@ typedef struct rc_ip {
 } rc_ip;
 
 typedef struct rc_proto {
-    struct rc_proto *next;
-    uint64_t hash; /* of name, compared first */
+    uint64_t hash; /* of name */
     size_t in, out;
     int own_limits; /* set by flare_host_set_protocol_limits: kept while idle */
     size_t lim_peer, lim_total;
@@ -134,7 +133,12 @@ struct flare__rcmgr {
     flare_host *host;
     uint64_t seed;
     rc_table ips, peers;
-    rc_proto *protos;
+    /* The protocols with streams or own limits, and their hashes side by
+     * side: every new stream looks its protocol up, and a list of
+     * separately allocated entries was a cache miss per entry. */
+    rc_proto **protos;
+    uint64_t *proto_hashes;
+    size_t nprotos, protos_cap;
     size_t conns_in, conns_out, handshakes, streams_in, streams_out, mem;
     uint64_t refused_conns, refused_streams, refused_mem;
 };
@@ -254,10 +258,42 @@ static uint64_t proto_hash(const char *name)
 
 static rc_proto *proto_find(struct flare__rcmgr *rc, const char *name, uint64_t hash)
 {
-    for (rc_proto *x = rc->protos; x; x = x->next)
-        if (x->hash == hash && strcmp(x->name, name) == 0)
-            return x;
+    for (size_t i = 0; i < rc->nprotos; i++)
+        if (rc->proto_hashes[i] == hash && strcmp(rc->protos[i]->name, name) == 0)
+            return rc->protos[i];
     return NULL;
+}
+
+static int proto_add(struct flare__rcmgr *rc, rc_proto *x)
+{
+    const flare_mem *mem = rc->host->mem;
+    if (rc->nprotos == rc->protos_cap) {
+        size_t n = rc->protos_cap ? rc->protos_cap * 2 : 16;
+        rc_proto **v = flare__realloc(mem, rc->protos, n * sizeof(*v));
+        if (!v)
+            return FLARE_ERR_NOMEM;
+        rc->protos = v;
+        uint64_t *hv = flare__realloc(mem, rc->proto_hashes, n * sizeof(*hv));
+        if (!hv)
+            return FLARE_ERR_NOMEM; /* protos grew: harmless */
+        rc->proto_hashes = hv;
+        rc->protos_cap = n;
+    }
+    rc->protos[rc->nprotos] = x;
+    rc->proto_hashes[rc->nprotos++] = x->hash;
+    return 0;
+}
+
+static void proto_remove(struct flare__rcmgr *rc, rc_proto *x)
+{
+    for (size_t i = 0; i < rc->nprotos; i++) {
+        if (rc->protos[i] == x) {
+            rc->nprotos--;
+            rc->protos[i] = rc->protos[rc->nprotos];
+            rc->proto_hashes[i] = rc->proto_hashes[rc->nprotos];
+            return;
+        }
+    }
 }
 
 static rc_proto *proto_new(struct flare__rcmgr *rc, const char *name, uint64_t hash)
@@ -285,8 +321,10 @@ int flare_host_set_protocol_limits(flare_host *h, const char *protocol, size_t p
     if (!x) {
         if (!(x = proto_new(rc, protocol, hash)))
             return FLARE_ERR_NOMEM;
-        x->next = rc->protos;
-        rc->protos = x;
+        if (proto_add(rc, x)) {
+            flare__free(h->mem, x);
+            return FLARE_ERR_NOMEM;
+        }
     }
     x->own_limits = 1;
     x->lim_peer = per_peer;
@@ -329,11 +367,10 @@ void flare__rc_del(flare_host *h)
         }
         flare__free(h->mem, ts[t]->b);
     }
-    while (rc->protos) {
-        rc_proto *x = rc->protos;
-        rc->protos = x->next;
-        flare__free(h->mem, x);
-    }
+    for (size_t i = 0; i < rc->nprotos; i++)
+        flare__free(h->mem, rc->protos[i]);
+    flare__free(h->mem, rc->protos);
+    flare__free(h->mem, rc->proto_hashes);
     flare__free(h->mem, rc);
     h->rcmgr = NULL;
 }
@@ -578,12 +615,7 @@ static void pp_release(struct flare__rcmgr *rc, rc_peer *p, rc_pp *pp, int inbou
         flare__free(rc->host->mem, pp);
     }
     if (x->in == 0 && x->out == 0 && !x->own_limits) {
-        for (rc_proto **q = &rc->protos; *q; q = &(*q)->next) {
-            if (*q == x) {
-                *q = x->next;
-                break;
-            }
-        }
+        proto_remove(rc, x);
         flare__free(rc->host->mem, x);
     }
 }
@@ -618,14 +650,11 @@ static rc_pp *pp_get(struct flare__rcmgr *rc, rc_peer *p, const char *proto)
     if (!x && !(x = proto_new(rc, proto, hash)))
         return NULL;
     rc_pp *pp = flare__calloc(mem, 1, sizeof(*pp));
-    if (!pp) {
+    if (!pp || (new_proto && proto_add(rc, x))) {
+        flare__free(mem, pp);
         if (new_proto)
             flare__free(mem, x);
         return NULL;
-    }
-    if (new_proto) {
-        x->next = rc->protos;
-        rc->protos = x;
     }
     pp->proto = x;
     pp->next = p->pps;
