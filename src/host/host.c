@@ -311,7 +311,7 @@ static uint64_t handler_key(const char *p, size_t n)
 static int handler_index_add(flare_host *h, flare__handler *x)
 {
     if (h->nhandlers == h->handlers_cap) {
-        size_t n = h->handlers_cap ? h->handlers_cap * 2 : 16;
+        size_t n = h->handlers_cap + 8; /* a few dozen at most: no slack */
         flare__handler **v = flare__realloc(h->mem, h->handler_vec, n * sizeof(*v));
         if (!v)
             return FLARE_ERR_NOMEM;

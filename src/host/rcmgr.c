@@ -268,7 +268,7 @@ static int proto_add(struct flare__rcmgr *rc, rc_proto *x)
 {
     const flare_mem *mem = rc->host->mem;
     if (rc->nprotos == rc->protos_cap) {
-        size_t n = rc->protos_cap ? rc->protos_cap * 2 : 16;
+        size_t n = rc->protos_cap + 8; /* the protocols in use: a handful */
         rc_proto **v = flare__realloc(mem, rc->protos, n * sizeof(*v));
         if (!v)
             return FLARE_ERR_NOMEM;
