@@ -85,7 +85,7 @@ typedef struct flare_addrmgr_settings {
     size_t struct_size;            /* set by flare_addrmgr_settings_default */
     unsigned activation_threshold; /* observer groups to confirm; default 2 */
     flare_tstamp ttl;              /* lifetime after close/last report; default 10 min */
-    size_t max_observations;       /* memory bound; default 256 */
+    size_t max_observations;       /* memory bound; default 256 (max 65534) */
     uint8_t v4_group_bits;         /* observer grouping prefix; default 16 (max 32) */
     uint8_t v6_group_bits;         /* default 56 (max 128) */
     int doc_is_public;             /* treat TEST-NET / 2001:db8:: as public (lab, sim) */
@@ -108,7 +108,8 @@ void flare_addrmgr_settings_default(flare_addrmgr_settings *s);
 /* Creates a manager. s may be NULL (defaults); mem may be NULL (libc).
  * Returns 0 with *out set, or FLARE_ERR_NOMEM, FLARE_ERR_INVALID_ARG
  * (s->struct_size is not sizeof(flare_addrmgr_settings), group bits out of
- * range, activation_threshold, ttl or max_observations 0). */
+ * range, activation_threshold, ttl or max_observations 0, max_observations
+ * above 65534). */
 int flare_addrmgr_new(flare_addrmgr **out, const flare_addrmgr_settings *s, const flare_mem *mem);
 void flare_addrmgr_del(flare_addrmgr *m);
 

@@ -2,10 +2,12 @@
  * The address manager: observed addresses -> external addresses and the NAT
  * mapping type. The rules are documented in include/flare/addrmgr.h.
  *
- * State is a flat array of observations, one per (observer, local socket).
- * Everything else (addresses, counts, NAT type) is derived on demand: the
- * array is small (bounded by max_observations) and the O(n^2) passes are
- * cheaper than keeping indexes consistent under expiry and eviction.
+ * State is a flat array of observations, one per (observer, local socket),
+ * and an index over it (see "the index" below) that keeps the derived
+ * counts (observer groups per address and per socket, NAT votes) current as
+ * observations come and go. A busy node hears an observation on every new
+ * connection: recounting all of them each time was quadratic per node and
+ * showed in profiles of large simulations.
  */
 #include <string.h>
 
@@ -18,6 +20,12 @@
 #define DEFAULT_V4_BITS   16
 #define DEFAULT_V6_BITS   56
 
+/* Observation indexes are 16 bits (max_observations is at most MAX_OBS):
+ * the index then costs what the scratch arrays of a full recount did. */
+typedef uint16_t ix;
+#define NONE    0xffffu
+#define MAX_OBS 0xfffeu
+
 typedef struct obs {
     flare_peerid observer;
     uint8_t group[16]; /* observer IP masked to its group prefix */
@@ -29,8 +37,8 @@ typedef struct obs {
     flare_ipaddr seen;
     flare_tstamp last; /* last report, or the close */
     /* Hashes of the fields above, fixed when the observation is made:
-     * interning combines them instead of rehashing the fields. */
-    uint32_t h_group, h_sock, h_seen, h_key;
+     * the index combines them instead of rehashing the fields. */
+    uint32_t h_group, h_sock, h_seen, h_observer;
 } obs;
 
 typedef struct listen_ent {
@@ -43,16 +51,38 @@ typedef struct listen_ent {
 /* One distinct external address candidate: (observed IP:port, transport,
  * local port), with the number of distinct observer groups behind it. */
 typedef struct agg {
-    uint32_t rep; /* an observation holding the key */
-    uint32_t groups;
+    ix rep; /* its lowest-index observation */
+    ix groups;
+    uint8_t confirmed;
     flare_tstamp last;
-    int confirmed;
 } agg;
 
 /* NAT votes, indexed [family 4->0, 6->1][proto any->0, tcp->1, udp->2]. */
 typedef struct nat_votes {
     unsigned none[2][3], eim[2][3], edm[2][3];
 } nat_votes;
+
+/* The relations the index keeps classes of (see eq_by for the fields). */
+enum {
+    T_KEY,
+    T_KEY_GROUP,
+    T_SOCK,
+    T_SOCK_GROUP,
+    T_SOCK_SEEN,
+    T_SOCK_SEEN_GROUP,
+    T_FP_GROUP,
+    T_SOCK_OBSERVER, /* one observation each: finds a report's predecessor */
+    NT
+};
+
+/* Counters of a class, stored at its representative's index. */
+typedef struct cls {
+    ix total;      /* T_SOCK: distinct observer groups */
+    ix top;        /* T_SOCK: groups behind its most common external address */
+    ix cnt;        /* T_SOCK_SEEN: distinct observer groups */
+    ix agg;        /* T_KEY: its aggregate in m->agg */
+    uint8_t local; /* T_SOCK: every observer sees the local address */
+} cls;
 
 struct flare_addrmgr {
     const flare_mem *mem;
@@ -61,20 +91,22 @@ struct flare_addrmgr {
     size_t nlisten;
     obs *obs;
     size_t nobs;
-    size_t cap; /* of obs and the scratch arrays: grows to max_observations */
-    agg *agg;   /* scratch, max_observations */
+    size_t cap; /* of obs and the index arrays: grows to max_observations */
+    /* The index (all observations are in it between calls). */
+    agg *agg; /* one per T_KEY class, unordered */
     size_t nagg;
-    uint32_t *tmp;    /* scratch: agg index of each observation */
-    uint32_t *ids[8]; /* scratch: per-observation ids and counters */
-    uint32_t *table;  /* scratch hash table for intern() */
-    size_t table_size;
+    ix *order; /* the eligible aggregates in output order */
+    size_t norder;
+    int sorted; /* order and confirmed match the counts */
+    cls *cls;
+    ix *id[NT];   /* each observation's class representative */
+    ix *tab[NT];  /* hash tables of representatives, NONE = free */
+    size_t tsize; /* more than cap: never full (at most 80 %) */
+    nat_votes votes;
+    unsigned egroups[2][3]; /* eligible observer groups, see eligible_groups */
+    flare_tstamp next_exp;  /* flare_addrmgr_expiry */
     uint64_t version;
     uint64_t fingerprint;
-    /* build()'s result (m->agg sorted, votes) stays valid until an
-     * observation changes or the first inactive one expires. */
-    int built;
-    flare_tstamp built_until;
-    nat_votes votes;
     flare_tstamp now; /* latest time passed in (for listen-address changes) */
 };
 
@@ -172,29 +204,10 @@ static int classify_local(const flare_addrmgr *m, const flare_ipaddr *local, int
     return any;
 }
 
-/* --- derived state --- */
+/* The fields observations are compared by (combined in what_of). */
+enum { K_GROUP = 1, K_SOCKET = 2, K_SEEN = 4, K_KEY = 8, K_FP = 16, K_OBSERVER = 32 };
 
-static void expire(flare_addrmgr *m, flare_tstamp now)
-{
-    size_t w = 0;
-    for (size_t i = 0; i < m->nobs; i++) {
-        if (!is_live(&m->obs[i], m->s.ttl, now))
-            continue;
-        if (w != i) /* most calls remove nothing: no copies then */
-            m->obs[w] = m->obs[i];
-        w++;
-    }
-    if (w != m->nobs)
-        m->built = 0;
-    m->nobs = w;
-}
-
-/* Interning: ids[i] = the first observation equal to i in the fields of
- * `what`, found through a hash table, so distinct counts are O(n). */
-enum { K_GROUP = 1, K_SOCKET = 2, K_SEEN = 4, K_KEY = 8, K_FP = 16 };
-
-/* A word at a time: interning runs over every observation several times
- * per change, so a byte-wise hash showed in profiles of busy nodes. */
+/* A word at a time: a byte-wise hash showed in profiles of busy nodes. */
 static uint64_t mix(uint64_t h, const void *p, size_t n)
 {
     const uint8_t *b = p;
@@ -218,15 +231,20 @@ static uint32_t fold(uint64_t h)
     return (uint32_t)(h ^ (h >> 32));
 }
 
+static uint32_t observer_hash(const flare_peerid *p)
+{
+    return fold(mix(0xcbf29ce484222325ULL ^ p->len, p->bytes, p->len));
+}
+
 /* The component hashes of o (equal fields give equal hashes; see eq_by). */
 static void obs_hash(obs *o)
 {
+    o->h_observer = observer_hash(&o->observer);
     const uint64_t seed = 0xcbf29ce484222325ULL;
     o->h_group = fold(mix(mix(seed, &o->group_family, 1), o->group, 16));
     uint64_t pf = mix(mix(seed, &o->proto, 2), &o->local.family, 1);
     o->h_sock = fold(mix(mix(pf, o->local.ip, 16), &o->local.port, 2));
     o->h_seen = fold(mix(mix(seed, o->seen.ip, 16), &o->seen.port, 2));
-    o->h_key = fold(mix(mix(pf, &o->eligible, 1), &o->local.port, 2));
 }
 
 static uint64_t comb(uint64_t h, uint64_t x)
@@ -245,10 +263,13 @@ static uint64_t hash_by(const obs *o, unsigned what)
     if (what & (K_SEEN | K_KEY))
         h = comb(h, o->h_seen);
     if (what & K_KEY)
-        h = comb(h, o->h_key);
+        h = comb(h, (uint64_t)o->proto | (uint64_t)o->local.family << 16 |
+                        (uint64_t)o->eligible << 24 | (uint64_t)o->local.port << 32);
     if (what & K_FP)
         h = comb(h, (uint64_t)o->proto | (uint64_t)o->local.family << 16 |
                         (uint64_t)o->eligible << 24);
+    if (what & K_OBSERVER)
+        h = comb(h, o->h_observer);
     return h ^ (h >> 32);
 }
 
@@ -265,90 +286,346 @@ static int eq_by(const obs *a, const obs *b, unsigned what)
     if ((what & K_FP) &&
         (a->proto != b->proto || a->local.family != b->local.family || a->eligible != b->eligible))
         return 0;
+    if ((what & K_OBSERVER) &&
+        (a->h_observer != b->h_observer || !flare_peerid_equal(&a->observer, &b->observer)))
+        return 0;
     return 1;
 }
 
-static void intern(flare_addrmgr *m, unsigned what, uint32_t *ids)
+/* --- the index ---
+ *
+ * For each relation in what_of, a hash table of its classes. A class is
+ * named by its lowest-index member, its representative (rep), which is what
+ * a pass over the array in index order would pick: ties in the output order
+ * fall to the lowest index, as they always have. Adding an observation
+ * costs a lookup per relation; removing one scans the array only when it
+ * was a representative (for the next member) or when a maximum it held
+ * must be found again. */
+
+static const unsigned what_of[NT] = {
+    [T_KEY] = K_KEY,
+    [T_KEY_GROUP] = K_KEY | K_GROUP,
+    [T_SOCK] = K_SOCKET,
+    [T_SOCK_GROUP] = K_SOCKET | K_GROUP,
+    [T_SOCK_SEEN] = K_SOCKET | K_SEEN,
+    [T_SOCK_SEEN_GROUP] = K_SOCKET | K_SEEN | K_GROUP,
+    [T_FP_GROUP] = K_FP | K_GROUP,
+    [T_SOCK_OBSERVER] = K_SOCKET | K_OBSERVER,
+};
+
+static size_t home_slot(const flare_addrmgr *m, int t, const obs *o)
 {
-    size_t size = 16; /* at most half full, as small as that allows */
-    while (size < 2 * m->nobs && size < m->table_size)
-        size *= 2;
-    size_t mask = size - 1;
-    for (size_t i = 0; i < size; i++)
-        m->table[i] = UINT32_MAX;
-    for (size_t i = 0; i < m->nobs; i++) {
-        size_t slot = (size_t)hash_by(&m->obs[i], what) & mask;
-        for (;; slot = (slot + 1) & mask) {
-            uint32_t j = m->table[slot];
-            if (j == UINT32_MAX) {
-                m->table[slot] = (uint32_t)i;
-                ids[i] = (uint32_t)i;
-                break;
-            }
-            if (eq_by(&m->obs[j], &m->obs[i], what)) {
-                ids[i] = j;
-                break;
-            }
+    return (size_t)(((hash_by(o, what_of[t]) & 0xffffffffu) * m->tsize) >> 32);
+}
+
+static size_t next_slot(const flare_addrmgr *m, size_t s)
+{
+    return s + 1 == m->tsize ? 0 : s + 1;
+}
+
+/* How far slot b is after slot a, going round. */
+static size_t slot_dist(const flare_addrmgr *m, size_t a, size_t b)
+{
+    return b >= a ? b - a : b + m->tsize - a;
+}
+
+/* The representative of i's class in relation t; *fresh when i starts it. */
+static ix idx_join(flare_addrmgr *m, int t, ix i, int *fresh)
+{
+    ix *tab = m->tab[t];
+    const obs *o = &m->obs[i];
+    for (size_t s = home_slot(m, t, o);; s = next_slot(m, s)) {
+        ix j = tab[s];
+        if (j == NONE) {
+            tab[s] = i;
+            *fresh = 1;
+            return i;
+        }
+        if (eq_by(&m->obs[j], o, what_of[t])) {
+            *fresh = 0;
+            return j;
         }
     }
 }
 
-/* Groups observations by key into m->agg (eligible ones only unless all),
- * counting distinct observer groups; m->tmp[i] gets i's agg index. */
-static void aggregate(flare_addrmgr *m, int all)
+/* The representative of probe's class in relation t, or NONE. */
+static ix idx_find(const flare_addrmgr *m, int t, const obs *probe)
 {
-    uint32_t *kid = m->ids[0], *kg = m->ids[1];
-    intern(m, K_KEY, kid);
-    intern(m, K_KEY | K_GROUP, kg);
-    m->nagg = 0;
-    for (size_t i = 0; i < m->nobs; i++) {
-        const obs *o = &m->obs[i];
-        m->tmp[i] = UINT32_MAX;
-        if (!all && !o->eligible)
-            continue;
-        if (kid[i] == i)
-            m->agg[m->nagg++] = (agg){.rep = (uint32_t)i};
-        uint32_t k = kid[i] == i ? (uint32_t)m->nagg - 1 : m->tmp[kid[i]];
-        m->tmp[i] = k;
-        m->agg[k].groups += kg[i] == i;
-        if (o->last > m->agg[k].last)
-            m->agg[k].last = o->last;
+    for (size_t s = home_slot(m, t, probe);; s = next_slot(m, s)) {
+        ix j = m->tab[t][s];
+        if (j == NONE || eq_by(&m->obs[j], probe, what_of[t]))
+            return j;
     }
 }
 
-/* Per local socket: groups in all (total), groups behind its most common
- * external address (top), whether all see the local address. Then each
- * socket votes: none, EIM, EDM or nothing (see the header). */
-static void count_votes(flare_addrmgr *m, nat_votes *v)
+static size_t slot_of(const flare_addrmgr *m, int t, ix rep)
 {
-    uint32_t *sid = m->ids[0], *sg = m->ids[1], *ss = m->ids[2], *ssg = m->ids[3];
-    uint32_t *total = m->ids[4], *top = m->ids[5], *cnt = m->ids[6], *local = m->ids[7];
-    intern(m, K_SOCKET, sid);
-    intern(m, K_SOCKET | K_GROUP, sg);
-    intern(m, K_SOCKET | K_SEEN, ss);
-    intern(m, K_SOCKET | K_SEEN | K_GROUP, ssg);
-    for (size_t i = 0; i < m->nobs; i++)
-        total[i] = top[i] = cnt[i] = 0, local[i] = 1;
-    for (size_t i = 0; i < m->nobs; i++) {
-        const obs *o = &m->obs[i];
-        total[sid[i]] += sg[i] == i;
-        cnt[ss[i]] += ssg[i] == i;
-        if (!flare_ipaddr_equal(&o->seen, &o->local))
-            local[sid[i]] = 0;
+    size_t s = home_slot(m, t, &m->obs[rep]);
+    while (m->tab[t][s] != rep)
+        s = next_slot(m, s);
+    return s;
+}
+
+/* Removes rep's class from table t (linear probing: the entries after the
+ * hole that may move back into it do). */
+static void tab_delete(flare_addrmgr *m, int t, ix rep)
+{
+    size_t s = slot_of(m, t, rep);
+    ix *tab = m->tab[t];
+    tab[s] = NONE;
+    for (size_t j = next_slot(m, s); tab[j] != NONE; j = next_slot(m, j)) {
+        size_t home = home_slot(m, t, &m->obs[tab[j]]);
+        if (slot_dist(m, home, j) >= slot_dist(m, s, j)) {
+            tab[s] = tab[j];
+            tab[j] = NONE;
+            s = j;
+        }
     }
-    for (size_t i = 0; i < m->nobs; i++)
-        if (cnt[ss[i]] > top[sid[i]])
-            top[sid[i]] = cnt[ss[i]];
-    memset(v, 0, sizeof(*v));
-    for (size_t i = 0; i < m->nobs; i++) {
-        if (sid[i] != i || (!local[i] && total[i] < 2))
+}
+
+/* Class `from` of relation t is named `to` from now on. */
+static void relabel(flare_addrmgr *m, int t, ix from, ix to)
+{
+    m->tab[t][slot_of(m, t, from)] = to;
+    for (size_t j = 0; j < m->nobs; j++)
+        if (m->id[t][j] == from)
+            m->id[t][j] = to;
+    cls *a = &m->cls[from], *b = &m->cls[to];
+    if (t == T_SOCK) {
+        b->total = a->total;
+        b->top = a->top;
+        b->local = a->local;
+    } else if (t == T_SOCK_SEEN) {
+        b->cnt = a->cnt;
+    } else if (t == T_KEY) {
+        b->agg = a->agg;
+        m->agg[b->agg].rep = to;
+        m->sorted = 0;
+    }
+}
+
+/* Adds or (d = -1) takes back the vote of socket class s: none, EIM, EDM
+ * or nothing (see the header). */
+static void tally(flare_addrmgr *m, ix s, unsigned d)
+{
+    const cls *c = &m->cls[s];
+    if (!c->local && c->total < 2)
+        return;
+    int eim = c->top == c->total || (c->total >= 3 && 2 * c->top > c->total);
+    unsigned(*tab)[3] = c->local ? m->votes.none : eim ? m->votes.eim : m->votes.edm;
+    int f = fam_idx(m->obs[s].local.family), p = proto_idx(m->obs[s].proto);
+    tab[f][0] += d;
+    tab[f][p] += d;
+}
+
+/* The groups behind socket s's most common external address. */
+static ix sock_top(const flare_addrmgr *m, ix s)
+{
+    ix top = 0;
+    for (size_t j = 0; j < m->nobs; j++)
+        if (m->id[T_SOCK][j] == s && m->id[T_SOCK_SEEN][j] == j && m->cls[j].cnt > top)
+            top = m->cls[j].cnt;
+    return top;
+}
+
+static uint8_t sock_local(const flare_addrmgr *m, ix s)
+{
+    for (size_t j = 0; j < m->nobs; j++)
+        if (m->id[T_SOCK][j] == s && !flare_ipaddr_equal(&m->obs[j].seen, &m->obs[j].local))
+            return 0;
+    return 1;
+}
+
+static flare_tstamp key_last(const flare_addrmgr *m, ix k)
+{
+    flare_tstamp last = 0;
+    for (size_t j = 0; j < m->nobs; j++)
+        if (m->id[T_KEY][j] == k && m->obs[j].last > last)
+            last = m->obs[j].last;
+    return last;
+}
+
+/* Indexes observation i (its slot is in the array and in no class). */
+static void idx_add(flare_addrmgr *m, ix i)
+{
+    const obs *o = &m->obs[i];
+    ix r[NT];
+    int fresh[NT];
+    for (int t = 0; t < NT; t++) {
+        r[t] = idx_join(m, t, i, &fresh[t]);
+        if (r[t] > i) { /* i comes first: it names the class now */
+            relabel(m, t, r[t], i);
+            r[t] = i;
+        }
+        m->id[t][i] = r[t];
+    }
+    ix s = r[T_SOCK], ss = r[T_SOCK_SEEN], k = r[T_KEY];
+    cls *c = &m->cls[s];
+    if (fresh[T_SOCK]) {
+        c->total = c->top = 0;
+        c->local = 1;
+    } else {
+        tally(m, s, (unsigned)-1);
+    }
+    c->total = (ix)(c->total + fresh[T_SOCK_GROUP]);
+    if (fresh[T_SOCK_SEEN])
+        m->cls[ss].cnt = 0;
+    if (fresh[T_SOCK_SEEN_GROUP] && ++m->cls[ss].cnt > c->top)
+        c->top = m->cls[ss].cnt;
+    if (!flare_ipaddr_equal(&o->seen, &o->local))
+        c->local = 0;
+    tally(m, s, 1);
+    if (fresh[T_FP_GROUP] && o->eligible)
+        m->egroups[fam_idx(o->local.family)][proto_idx(o->proto)]++;
+    if (fresh[T_KEY]) {
+        m->cls[k].agg = (ix)m->nagg;
+        m->agg[m->nagg] = (agg){.rep = k};
+        if (o->eligible) /* only they are candidates for an address */
+            m->order[m->norder++] = (ix)m->nagg;
+        m->nagg++;
+    }
+    agg *a = &m->agg[m->cls[k].agg];
+    a->groups = (ix)(a->groups + fresh[T_KEY_GROUP]);
+    if (o->last > a->last)
+        a->last = o->last;
+    m->sorted = 0;
+}
+
+static void agg_drop(flare_addrmgr *m, ix a)
+{
+    for (size_t k = 0; k < m->norder; k++) {
+        if (m->order[k] == a) {
+            memmove(&m->order[k], &m->order[k + 1], (m->norder - k - 1) * sizeof(m->order[0]));
+            m->norder--;
+            break;
+        }
+    }
+    ix last = (ix)--m->nagg;
+    if (a == last)
+        return;
+    m->agg[a] = m->agg[last];
+    m->cls[m->agg[a].rep].agg = a;
+    for (size_t k = 0; k < m->norder; k++)
+        if (m->order[k] == last)
+            m->order[k] = a;
+}
+
+/* Takes observation i out of the index (its slot keeps its contents). */
+static void idx_remove(flare_addrmgr *m, ix i)
+{
+    const obs *o = &m->obs[i];
+    ix r[NT];
+    int gone[NT];
+    ix a = m->cls[m->id[T_KEY][i]].agg;
+    tally(m, m->id[T_SOCK][i], (unsigned)-1);
+    for (int t = 0; t < NT; t++) {
+        r[t] = m->id[t][i];
+        gone[t] = 0;
+        if (r[t] != i)
             continue;
-        int eim = top[i] == total[i] || (total[i] >= 3 && 2 * top[i] > total[i]);
-        unsigned(*tab)[3] = local[i] ? v->none : eim ? v->eim : v->edm;
-        int f = fam_idx(m->obs[i].local.family), p = proto_idx(m->obs[i].proto);
-        tab[f][0]++;
-        tab[f][p]++;
+        size_t j = i + 1; /* the other members all come later */
+        while (j < m->nobs && m->id[t][j] != i)
+            j++;
+        if (j < m->nobs) {
+            relabel(m, t, i, (ix)j);
+            r[t] = (ix)j;
+        } else {
+            tab_delete(m, t, i);
+            gone[t] = 1;
+        }
     }
+    for (int t = 0; t < NT; t++)
+        m->id[t][i] = NONE;
+    ix s = r[T_SOCK];
+    if (!gone[T_SOCK]) {
+        cls *c = &m->cls[s];
+        c->total = (ix)(c->total - gone[T_SOCK_GROUP]);
+        if (gone[T_SOCK_SEEN_GROUP]) {
+            if (!gone[T_SOCK_SEEN])
+                m->cls[r[T_SOCK_SEEN]].cnt--;
+            c->top = sock_top(m, s);
+        }
+        if (!c->local)
+            c->local = sock_local(m, s);
+        tally(m, s, 1);
+    }
+    if (gone[T_FP_GROUP] && o->eligible)
+        m->egroups[fam_idx(o->local.family)][proto_idx(o->proto)]--;
+    if (gone[T_KEY]) {
+        agg_drop(m, a);
+    } else {
+        m->agg[a].groups = (ix)(m->agg[a].groups - gone[T_KEY_GROUP]);
+        if (o->last >= m->agg[a].last)
+            m->agg[a].last = key_last(m, r[T_KEY]);
+    }
+    m->sorted = 0;
+}
+
+/* Observation i's time changed from old (its classes stay). */
+static void idx_last_changed(flare_addrmgr *m, ix i, flare_tstamp old)
+{
+    agg *a = &m->agg[m->cls[m->id[T_KEY][i]].agg];
+    flare_tstamp t = m->obs[i].last;
+    if (t > a->last)
+        a->last = t;
+    else if (t < old && old == a->last)
+        a->last = key_last(m, m->id[T_KEY][i]);
+    else
+        return;
+    m->sorted = 0;
+}
+
+/* Indexes the array from scratch (after it was compacted or moved). */
+static void idx_rebuild(flare_addrmgr *m)
+{
+    for (int t = 0; t < NT; t++) {
+        memset(m->tab[t], 0xff, m->tsize * sizeof(ix));
+        memset(m->id[t], 0xff, m->cap * sizeof(ix));
+    }
+    m->nagg = m->norder = 0;
+    memset(&m->votes, 0, sizeof(m->votes));
+    memset(m->egroups, 0, sizeof(m->egroups));
+    for (size_t i = 0; i < m->nobs; i++)
+        idx_add(m, (ix)i);
+    m->sorted = 0;
+}
+
+static flare_tstamp obs_expiry(const flare_addrmgr *m, const obs *o)
+{
+    if (o->active)
+        return FLARE_TSTAMP_NEVER;
+    return o->last > FLARE_TSTAMP_NEVER - m->s.ttl ? FLARE_TSTAMP_NEVER : o->last + m->s.ttl;
+}
+
+static void update_expiry(flare_addrmgr *m)
+{
+    flare_tstamp t = FLARE_TSTAMP_NEVER;
+    for (size_t i = 0; i < m->nobs; i++) {
+        flare_tstamp e = obs_expiry(m, &m->obs[i]);
+        t = e < t ? e : t;
+    }
+    m->next_exp = t;
+}
+
+/* --- derived state --- */
+
+static void expire(flare_addrmgr *m, flare_tstamp now)
+{
+    if (now < m->next_exp)
+        return; /* nothing is due: most calls */
+    size_t w = 0;
+    for (size_t i = 0; i < m->nobs; i++) {
+        if (!is_live(&m->obs[i], m->s.ttl, now))
+            continue;
+        if (w != i)
+            m->obs[w] = m->obs[i];
+        w++;
+    }
+    if (w != m->nobs) {
+        m->nobs = w;
+        idx_rebuild(m);
+    }
+    update_expiry(m);
 }
 
 static flare_nat_type decide(const nat_votes *v, int f, int p)
@@ -366,28 +643,15 @@ static flare_nat_type decide(const nat_votes *v, int f, int p)
     return FLARE_NAT_UNKNOWN;
 }
 
-/* Distinct groups that could vouch for a listen address, per (family,
- * proto): inbound and port-reuse observations. */
-static void eligible_groups(flare_addrmgr *m, unsigned g[2][3])
-{
-    uint32_t *id = m->ids[0];
-    intern(m, K_FP | K_GROUP, id);
-    memset(g, 0, sizeof(unsigned[2][3]));
-    for (size_t i = 0; i < m->nobs; i++) {
-        const obs *o = &m->obs[i];
-        if (o->eligible && id[i] == i)
-            g[fam_idx(o->local.family)][proto_idx(o->proto)]++;
-    }
-}
-
-static unsigned threshold(const flare_addrmgr *m, const nat_votes *v, unsigned groups[2][3],
-                          int family, int proto)
+/* Observer groups needed to confirm an address of (family, proto): the
+ * configured threshold, or fewer while fewer groups could vouch (egroups). */
+static unsigned threshold(const flare_addrmgr *m, const nat_votes *v, int family, int proto)
 {
     unsigned cfg = m->s.activation_threshold;
     int f = fam_idx(family), p = proto_idx(proto);
     if (decide(v, f, p) == FLARE_NAT_ENDPOINT_DEPENDENT)
         return cfg;
-    unsigned g = groups[f][p] < 1 ? 1 : groups[f][p];
+    unsigned g = m->egroups[f][p] < 1 ? 1 : m->egroups[f][p];
     return g < cfg ? g : cfg;
 }
 
@@ -416,34 +680,28 @@ static int agg_order(const flare_addrmgr *m, const agg *a, const agg *b)
     return !agg_before(m, b, a) && a->rep < b->rep;
 }
 
-/* Expires, aggregates eligible observations, marks the confirmed ones and
- * sorts m->agg into output order. */
+/* Expires, then brings the confirmed marks and the output order up to date
+ * with the counts. The order is a total one (ties go to the lowest index),
+ * so sorting what is nearly sorted gives what sorting from scratch would. */
 static void build(flare_addrmgr *m, flare_tstamp now, nat_votes *v)
 {
     expire(m, now);
-    if (m->built && now < m->built_until) {
-        *v = m->votes;
+    *v = m->votes;
+    if (m->sorted)
         return;
+    for (size_t k = 0; k < m->norder; k++) {
+        agg *a = &m->agg[m->order[k]];
+        const obs *o = &m->obs[a->rep];
+        a->confirmed = a->groups >= threshold(m, v, o->local.family, o->proto);
     }
-    count_votes(m, v);
-    unsigned groups[2][3];
-    eligible_groups(m, groups);
-    aggregate(m, 0);
-    for (size_t k = 0; k < m->nagg; k++) {
-        const obs *o = &m->obs[m->agg[k].rep];
-        m->agg[k].confirmed =
-            m->agg[k].groups >= threshold(m, v, groups, o->local.family, o->proto);
-    }
-    for (size_t i = 1; i < m->nagg; i++) {
-        agg a = m->agg[i];
+    for (size_t i = 1; i < m->norder; i++) {
+        ix x = m->order[i];
         size_t j = i;
-        for (; j > 0 && agg_order(m, &a, &m->agg[j - 1]); j--)
-            m->agg[j] = m->agg[j - 1];
-        m->agg[j] = a;
+        for (; j > 0 && agg_order(m, &m->agg[x], &m->agg[m->order[j - 1]]); j--)
+            m->order[j] = m->order[j - 1];
+        m->order[j] = x;
     }
-    m->votes = *v;
-    m->built = 1;
-    m->built_until = flare_addrmgr_expiry(m);
+    m->sorted = 1;
 }
 
 /* Builds the external address of agg k for listen address l: the observed
@@ -477,8 +735,8 @@ static void walk(flare_addrmgr *m, flare_tstamp now, int include_candidates, emi
                  nat_votes *v)
 {
     build(m, now, v);
-    for (size_t k = 0; k < m->nagg; k++) {
-        const agg *a = &m->agg[k];
+    for (size_t k = 0; k < m->norder; k++) {
+        const agg *a = &m->agg[m->order[k]];
         if (!a->confirmed && !include_candidates)
             break; /* sorted: the rest are candidates */
         for (size_t l = 0; l < m->nlisten; l++) {
@@ -540,51 +798,54 @@ static int apply_settings(flare_addrmgr_settings *d, const flare_addrmgr_setting
         return 0;
     if (s->struct_size != sizeof(*s) || s->v4_group_bits > 32 || s->v6_group_bits > 128 ||
         !s->activation_threshold || !s->ttl || !s->max_observations ||
-        s->max_observations > UINT32_MAX / 2)
+        s->max_observations > MAX_OBS)
         return FLARE_ERR_INVALID_ARG;
     *d = *s;
     return 0;
 }
 
 /* Doubles the arrays (from 8) up to max_observations: a host that hears
- * from few observers, as most in a large network, stays small. The scratch
- * arrays are reallocated empty; the observations are kept. */
+ * from few observers, as most in a large network, stays small. The index
+ * is rebuilt in the new arrays; the observations are kept. */
 static int grow(flare_addrmgr *m)
 {
     size_t max = m->s.max_observations, n = m->cap ? m->cap * 2 : 8;
     n = n < max ? n : max;
-    size_t tsize = 16;
-    while (tsize < 2 * n)
-        tsize *= 2;
+    size_t tsize = n + n / 4 + 1;
     obs *o = flare__calloc(m->mem, n, sizeof(*o));
     agg *a = flare__calloc(m->mem, n, sizeof(*a));
-    uint32_t *tmp = flare__calloc(m->mem, n, sizeof(*tmp));
-    uint32_t *table = flare__calloc(m->mem, tsize, sizeof(*table));
-    uint32_t *ids = flare__calloc(m->mem, 8 * n, sizeof(*ids));
-    if (!o || !a || !tmp || !table || !ids) {
+    ix *order = flare__calloc(m->mem, n, sizeof(*order));
+    cls *c = flare__calloc(m->mem, n, sizeof(*c));
+    ix *ids = flare__calloc(m->mem, NT * n, sizeof(*ids));
+    ix *tabs = flare__calloc(m->mem, NT * tsize, sizeof(*tabs));
+    if (!o || !a || !order || !c || !ids || !tabs) {
         flare__free(m->mem, o);
         flare__free(m->mem, a);
-        flare__free(m->mem, tmp);
-        flare__free(m->mem, table);
+        flare__free(m->mem, order);
+        flare__free(m->mem, c);
         flare__free(m->mem, ids);
+        flare__free(m->mem, tabs);
         return FLARE_ERR_NOMEM;
     }
     if (m->nobs)
         memcpy(o, m->obs, m->nobs * sizeof(*o));
     flare__free(m->mem, m->obs);
     flare__free(m->mem, m->agg);
-    flare__free(m->mem, m->tmp);
-    flare__free(m->mem, m->table);
-    flare__free(m->mem, m->ids[0]);
+    flare__free(m->mem, m->order);
+    flare__free(m->mem, m->cls);
+    flare__free(m->mem, m->id[0]);
+    flare__free(m->mem, m->tab[0]);
     m->obs = o;
     m->agg = a;
-    m->tmp = tmp;
-    m->table = table;
-    m->table_size = tsize;
-    for (size_t i = 0; i < 8; i++)
-        m->ids[i] = ids + i * n;
+    m->order = order;
+    m->cls = c;
+    for (size_t t = 0; t < NT; t++) {
+        m->id[t] = ids + t * n;
+        m->tab[t] = tabs + t * tsize;
+    }
     m->cap = n;
-    m->built = 0; /* agg was dropped */
+    m->tsize = tsize;
+    idx_rebuild(m);
     return 0;
 }
 
@@ -602,6 +863,7 @@ int flare_addrmgr_new(flare_addrmgr **out, const flare_addrmgr_settings *s, cons
         return FLARE_ERR_NOMEM;
     m->mem = mem;
     m->s = set;
+    m->next_exp = FLARE_TSTAMP_NEVER;
     if (grow(m) < 0) {
         flare_addrmgr_del(m);
         return FLARE_ERR_NOMEM;
@@ -618,9 +880,10 @@ void flare_addrmgr_del(flare_addrmgr *m)
         return;
     flare__free(m->mem, m->obs);
     flare__free(m->mem, m->agg);
-    flare__free(m->mem, m->tmp);
-    flare__free(m->mem, m->table);
-    flare__free(m->mem, m->ids[0]);
+    flare__free(m->mem, m->order);
+    flare__free(m->mem, m->cls);
+    flare__free(m->mem, m->id[0]);
+    flare__free(m->mem, m->tab[0]);
     flare__free(m->mem, m);
 }
 
@@ -665,19 +928,30 @@ int flare_addrmgr_remove_listen_addr(flare_addrmgr *m, const flare_multiaddr *ma
 
 /* Frees a slot when full: the observation supporting the fewest observer
  * groups goes first (so floods of one-off addresses cannot displace a
- * confirmed one), preferring closed connections, then the oldest. */
+ * confirmed one), preferring closed connections, then the oldest. The last
+ * observation moves into its slot. */
 static void evict_one(flare_addrmgr *m)
 {
-    aggregate(m, 1);
     size_t victim = 0;
+    ix gv = m->agg[m->cls[m->id[T_KEY][0]].agg].groups;
     for (size_t i = 1; i < m->nobs; i++) {
         const obs *a = &m->obs[i], *b = &m->obs[victim];
-        uint32_t ga = m->agg[m->tmp[i]].groups, gb = m->agg[m->tmp[victim]].groups;
-        if (ga != gb ? ga < gb : a->active != b->active ? a->active < b->active : a->last < b->last)
-            victim = i;
+        ix ga = m->agg[m->cls[m->id[T_KEY][i]].agg].groups;
+        if (ga != gv ? ga < gv : a->active != b->active ? a->active < b->active : a->last < b->last)
+            victim = i, gv = ga;
     }
-    m->obs[victim] = m->obs[--m->nobs];
-    m->built = 0;
+    int inactive = !m->obs[victim].active;
+    size_t last = m->nobs - 1;
+    idx_remove(m, (ix)victim);
+    if (victim != last) {
+        idx_remove(m, (ix)last);
+        m->obs[victim] = m->obs[last];
+    }
+    m->nobs--;
+    if (victim != last)
+        idx_add(m, (ix)victim);
+    if (inactive)
+        update_expiry(m);
 }
 
 /* Validates a report and fills o (all but observer and times). */
@@ -708,37 +982,6 @@ static int check_report(const flare_addrmgr *m, const flare_ipaddr *observer_ip,
     return 0;
 }
 
-/* An open connection's observer reports what it reported before: only
- * its time changes. */
-static int is_repeat(const obs *old, const obs *o)
-{
-    return old->active && o->last >= old->last && old->eligible == o->eligible &&
-           same_group(old, o) && flare_ipaddr_equal(&old->seen, &o->seen);
-}
-
-/* Applies a repeat to the built state: the counts and votes stay, the
- * aggregate it belongs to may move up for being seen more recently. */
-static void apply_repeat(flare_addrmgr *m, size_t i, flare_tstamp now)
-{
-    obs *o = &m->obs[i];
-    o->last = now;
-    if (!o->eligible)
-        return; /* only eligible observations are aggregated by build() */
-    for (size_t k = 0; k < m->nagg; k++) {
-        if (!same_key(&m->obs[m->agg[k].rep], o))
-            continue;
-        if (m->agg[k].last >= now)
-            return;
-        agg a = m->agg[k];
-        a.last = now;
-        size_t j = k;
-        for (; j > 0 && agg_order(m, &a, &m->agg[j - 1]); j--)
-            m->agg[j] = m->agg[j - 1];
-        m->agg[j] = a;
-        return;
-    }
-}
-
 int flare_addrmgr_observe(flare_addrmgr *m, const flare_peerid *observer,
                           const flare_ipaddr *observer_ip, const flare_multiaddr *local,
                           int outbound, const flare_multiaddr *observed, flare_tstamp now)
@@ -755,25 +998,52 @@ int flare_addrmgr_observe(flare_addrmgr *m, const flare_peerid *observer,
     o.last = now;
     obs_hash(&o);
     expire(m, now);
-    size_t i = 0;
-    while (i < m->nobs && !(m->obs[i].h_sock == o.h_sock && same_socket(&m->obs[i], &o) &&
-                            flare_peerid_equal(&m->obs[i].observer, observer)))
-        i++;
-    if (i < m->nobs && m->built && now < m->built_until && is_repeat(&m->obs[i], &o)) {
-        apply_repeat(m, i, now);
-        refresh(m, now);
-        return 0;
-    }
-    if (i == m->nobs) {
+    ix found = idx_find(m, T_SOCK_OBSERVER, &o);
+    size_t i = found == NONE ? m->nobs : found;
+    if (i < m->nobs) {
+        obs *old = &m->obs[i];
+        int was_closed = !old->active;
+        if (old->eligible == o.eligible && same_group(old, &o) &&
+            flare_ipaddr_equal(&old->seen, &o.seen)) {
+            /* The same report again: only its time changes. */
+            flare_tstamp prev = old->last;
+            *old = o;
+            idx_last_changed(m, (ix)i, prev);
+        } else {
+            idx_remove(m, (ix)i);
+            m->obs[i] = o;
+            idx_add(m, (ix)i);
+        }
+        if (was_closed)
+            update_expiry(m);
+    } else {
         /* Full (or no memory to grow): make room as at the bound. */
         if (m->nobs == m->cap && (m->cap == m->s.max_observations || grow(m) < 0))
             evict_one(m);
         i = m->nobs++;
+        m->obs[i] = o;
+        for (int t = 0; t < NT; t++)
+            m->id[t][i] = NONE;
+        idx_add(m, (ix)i);
     }
-    m->obs[i] = o;
-    m->built = 0;
     refresh(m, now);
     return 0;
+}
+
+/* Marks observation i closed at now; 1 if its expiry moved later. */
+static int close_obs(flare_addrmgr *m, size_t i, flare_tstamp now)
+{
+    obs *o = &m->obs[i];
+    if (!o->active && o->last >= now)
+        return 0;
+    flare_tstamp prev = o->last;
+    int later = !o->active;
+    o->active = 0;
+    o->last = now;
+    idx_last_changed(m, (ix)i, prev);
+    flare_tstamp e = obs_expiry(m, o);
+    m->next_exp = e < m->next_exp ? e : m->next_exp;
+    return later;
 }
 
 int flare_addrmgr_conn_closed(flare_addrmgr *m, const flare_peerid *observer,
@@ -781,23 +1051,32 @@ int flare_addrmgr_conn_closed(flare_addrmgr *m, const flare_peerid *observer,
 {
     if (!m || !observer)
         return FLARE_ERR_INVALID_ARG;
-    flare_ipaddr lip;
+    obs probe;
+    memset(&probe, 0, sizeof(probe));
     int lproto = 0;
-    if (local && flare_multiaddr_to_ipaddr(local, &lip, &lproto) < 0)
+    if (local && flare_multiaddr_to_ipaddr(local, &probe.local, &lproto) < 0)
         return 0; /* never recorded */
-    int n = 0;
-    for (size_t i = 0; i < m->nobs; i++) {
-        obs *o = &m->obs[i];
-        if (!flare_peerid_equal(&o->observer, observer) ||
-            (local && (o->proto != lproto || !flare_ipaddr_equal(&o->local, &lip))))
-            continue;
-        if (o->active || o->last < now) {
-            o->active = 0;
-            o->last = now;
-            m->built = 0;
+    probe.proto = (uint16_t)lproto;
+    probe.observer = *observer;
+    obs_hash(&probe);
+    int n = 0, recount = 0;
+    if (local) { /* at most one: observations are per (observer, socket) */
+        ix i = idx_find(m, T_SOCK_OBSERVER, &probe);
+        if (i != NONE) {
+            recount = close_obs(m, i, now);
+            n = 1;
         }
-        n++;
+    } else {
+        for (size_t i = 0; i < m->nobs; i++) {
+            const obs *o = &m->obs[i];
+            if (o->h_observer != probe.h_observer || !flare_peerid_equal(&o->observer, observer))
+                continue;
+            recount |= close_obs(m, i, now);
+            n++;
+        }
     }
+    if (recount)
+        update_expiry(m);
     /* No refresh: a closed observation stays live for the ttl, so what we
      * advertise is unchanged now; its expiry is the timer's (expiry()). */
     return n;
@@ -884,18 +1163,7 @@ uint64_t flare_addrmgr_version(const flare_addrmgr *m)
 
 flare_tstamp flare_addrmgr_expiry(const flare_addrmgr *m)
 {
-    flare_tstamp t = FLARE_TSTAMP_NEVER;
-    if (!m)
-        return t;
-    for (size_t i = 0; i < m->nobs; i++) {
-        const obs *o = &m->obs[i];
-        if (o->active)
-            continue;
-        flare_tstamp e =
-            o->last > FLARE_TSTAMP_NEVER - m->s.ttl ? FLARE_TSTAMP_NEVER : o->last + m->s.ttl;
-        t = e < t ? e : t;
-    }
-    return t;
+    return m ? m->next_exp : FLARE_TSTAMP_NEVER;
 }
 
 void flare_addrmgr_handle_expiry(flare_addrmgr *m, flare_tstamp now)

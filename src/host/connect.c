@@ -57,12 +57,12 @@ static int rank(flare_host *h, const flare_peerid *peer, const flare_multiaddr *
     return v6_first && flare_multiaddr_has(ma, FLARE_MA_IP6) ? 1 : 2;
 }
 
-static void order(cx *x, const flare_peer_info *info)
+static void order(cx *x, const flare_multiaddr *addrs, size_t n)
 {
     int v6_first = v6_works(x->h);
     for (int r = 0; r < RANKS; r++)
-        for (size_t i = 0; i < info->naddrs; i++) {
-            flare_multiaddr ma = info->addrs[i];
+        for (size_t i = 0; i < n; i++) {
+            flare_multiaddr ma = addrs[i];
             if (rank(x->h, &x->peer, &ma, v6_first) == r &&
                 flare_multiaddr_with_peerid(&ma, &x->peer) == 0)
                 x->addrs[x->n++] = ma;
@@ -159,10 +159,13 @@ static void on_timer(flare_io_timer *t, void *user)
 int flare_host_connect(flare_host *h, const flare_peerid *peer, const flare_dial_opts *opts,
                        flare_dial_cb cb, void *user)
 {
-    flare_peer_info *info = flare__malloc(h->mem, sizeof(*info));
-    if (!info)
+    /* Only the addresses: a whole flare_peer_info is ~23 KB to clear. */
+    flare_multiaddr *addrs = flare__malloc(h->mem, FLARE_PEER_MAX_ADDRS * sizeof(*addrs));
+    if (!addrs)
         return FLARE_ERR_NOMEM;
-    int rv = flare_host_peer_info(h, peer, info);
+    size_t naddrs = 0;
+    int rv = flare__peerstore_get_addrs(h->peerstore, peer, flare_io_now(h->io), addrs,
+                                        FLARE_PEER_MAX_ADDRS, &naddrs);
     cx *x = rv == 0 ? flare__calloc(h->mem, 1, sizeof(*x)) : NULL;
     if (rv == 0 && !x)
         rv = FLARE_ERR_NOMEM;
@@ -174,10 +177,10 @@ int flare_host_connect(flare_host *h, const flare_peerid *peer, const flare_dial
         x->cb = cb;
         x->user = user;
         x->err = FLARE_ERR_NOT_FOUND;
-        order(x, info);
+        order(x, addrs, naddrs);
         rv = h->io->ops->timer_new(h->io, on_timer, x, &x->timer);
     }
-    flare__free(h->mem, info);
+    flare__free(h->mem, addrs);
     if (rv) {
         flare__free(h->mem, x);
         return rv;

@@ -190,6 +190,8 @@ void flare_host_del(flare_host *h)
         h->handlers = x->next;
         flare__free(h->mem, x);
     }
+    flare__free(h->mem, h->handler_vec);
+    flare__free(h->mem, h->handler_keys);
     while (h->defers) {
         flare__defer *d = h->defers;
         h->defers = d->next;
@@ -289,6 +291,54 @@ static void run_defers(flare_io_timer *t, void *user)
 
 /* ---- handlers --------------------------------------------------------------- */
 
+static uint64_t handler_key(const char *p, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+    }
+    if (n) {
+        uint64_t w = 0;
+        memcpy(&w, p, n);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+    }
+    return h ^ (h >> 29);
+}
+
+static int handler_index_add(flare_host *h, flare__handler *x)
+{
+    if (h->nhandlers == h->handlers_cap) {
+        size_t n = h->handlers_cap + 8; /* a few dozen at most: no slack */
+        flare__handler **v = flare__realloc(h->mem, h->handler_vec, n * sizeof(*v));
+        if (!v)
+            return FLARE_ERR_NOMEM;
+        h->handler_vec = v;
+        uint64_t *k = flare__realloc(h->mem, h->handler_keys, n * sizeof(*k));
+        if (!k)
+            return FLARE_ERR_NOMEM; /* handler_vec grew: harmless */
+        h->handler_keys = k;
+        h->handlers_cap = n;
+    }
+    h->handler_vec[h->nhandlers] = x;
+    h->handler_keys[h->nhandlers++] = handler_key(x->protocol, x->len);
+    return 0;
+}
+
+static void handler_index_remove(flare_host *h, const flare__handler *x)
+{
+    for (size_t i = 0; i < h->nhandlers; i++) {
+        if (h->handler_vec[i] == x) {
+            h->nhandlers--;
+            h->handler_vec[i] = h->handler_vec[h->nhandlers];
+            h->handler_keys[i] = h->handler_keys[h->nhandlers];
+            return;
+        }
+    }
+}
+
 int flare_host_set_handler(flare_host *h, const char *protocol, const flare_stream_cbs *cbs,
                            void *user, unsigned flags)
 {
@@ -304,6 +354,11 @@ int flare_host_set_handler(flare_host *h, const char *protocol, const flare_stre
         if (!x)
             return FLARE_ERR_NOMEM;
         memcpy(x->protocol, protocol, n + 1);
+        x->len = n;
+        if (handler_index_add(h, x)) {
+            flare__free(h->mem, x);
+            return FLARE_ERR_NOMEM;
+        }
         x->next = h->handlers;
         h->handlers = x;
     }
@@ -319,6 +374,7 @@ int flare_host_remove_handler(flare_host *h, const char *protocol)
         if (strcmp((*p)->protocol, protocol) == 0) {
             flare__handler *x = *p;
             *p = x->next;
+            handler_index_remove(h, x);
             flare__free(h->mem, x);
             return 0;
         }
@@ -328,9 +384,12 @@ int flare_host_remove_handler(flare_host *h, const char *protocol)
 
 const flare__handler *flare__host_find_handler(const flare_host *h, const char *proto, size_t len)
 {
-    for (const flare__handler *x = h->handlers; x; x = x->next)
-        if (strlen(x->protocol) == len && memcmp(x->protocol, proto, len) == 0)
+    uint64_t key = handler_key(proto, len);
+    for (size_t i = 0; i < h->nhandlers; i++) {
+        const flare__handler *x = h->handler_vec[i];
+        if (h->handler_keys[i] == key && x->len == len && memcmp(x->protocol, proto, len) == 0)
             return x;
+    }
     return NULL;
 }
 
@@ -402,11 +461,25 @@ size_t flare_host_num_conns(const flare_host *h)
     return h->nconns;
 }
 
+/* A word at a time: the DHT looks connections up for every peer it
+ * considers, and a byte-wise hash of the ~38 bytes showed in profiles. The
+ * order of one peer's connections in a chain does not depend on it. */
 static size_t peer_slot(const flare_peerid *p, size_t size)
 {
-    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-    for (size_t i = 0; i < p->len; i++)
-        h = (h ^ p->bytes[i]) * 0x100000001b3ULL;
+    uint64_t h = 0xcbf29ce484222325ULL ^ p->len;
+    size_t n = p->len, off = 0;
+    for (; off + 8 <= n; off += 8) {
+        uint64_t w;
+        memcpy(&w, p->bytes + off, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+    }
+    if (off < n) {
+        uint64_t w = 0;
+        memcpy(&w, p->bytes + off, n - off);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+    }
+    h ^= h >> 29;
     return (size_t)(h ^ (h >> 32)) & (size - 1);
 }
 

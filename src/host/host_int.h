@@ -27,6 +27,7 @@ typedef struct flare__transport flare__transport;
 
 typedef struct flare__handler {
     struct flare__handler *next;
+    size_t len; /* of protocol: every inbound proposal is looked up */
     char protocol[FLARE_PROTOCOL_MAX];
     const char *proto_list[1];
     flare_stream_cbs cbs;
@@ -223,7 +224,13 @@ struct flare_host {
     flare_rng rng;
     flare_host_event_cb event_cb;
     void *event_user;
-    flare__handler *handlers;
+    flare__handler *handlers; /* in registration order, newest first */
+    /* The same handlers side by side with a hash of their protocol: every
+     * inbound proposal is looked up, and walking the list was a cache
+     * miss per handler. */
+    flare__handler **handler_vec;
+    uint64_t *handler_keys;
+    size_t nhandlers, handlers_cap;
     flare__listener *listeners;
     flare_conn *conns;
     size_t nconns;
@@ -429,6 +436,11 @@ int flare__peerstore_addr_has_worked(struct flare__peerstore *ps, const flare_pe
                                      const flare_multiaddr *ma);
 int flare__peerstore_get(struct flare__peerstore *ps, const flare_peerid *peer, flare_tstamp now,
                          flare_peer_info *info);
+/* flare__peerstore_get's addresses only (and its use of the entry, for the
+ * LRU), without filling the ~23 KB flare_peer_info: 0 with *n set, or
+ * FLARE_ERR_NOT_FOUND. */
+int flare__peerstore_get_addrs(struct flare__peerstore *ps, const flare_peerid *peer,
+                               flare_tstamp now, flare_multiaddr *out, size_t cap, size_t *n);
 int flare__peerstore_supports(struct flare__peerstore *ps, const flare_peerid *peer,
                               const char *proto);
 /* Up to cap live addresses of peer, those of its signed record first, without copying the rest of

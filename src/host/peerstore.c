@@ -157,14 +157,22 @@ static void touch(struct flare__peerstore *ps, ps_entry *e)
 
 /* ---- interned protocol IDs ------------------------------------------------------ */
 
+/* A word at a time: every identify interns its dozen or so protocols. */
 static uint64_t hash_str(const char *s, size_t len)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (uint8_t)s[i];
-        h *= 1099511628211ULL;
+    uint64_t h = 1469598103934665603ULL ^ len;
+    for (; len >= 8; s += 8, len -= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+        h ^= h >> 32;
     }
-    return h;
+    if (len) {
+        uint64_t w = 0;
+        memcpy(&w, s, len);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+    }
+    return h ^ (h >> 29);
 }
 
 static void protos_grow(struct flare__peerstore *ps)
@@ -451,14 +459,27 @@ static int addr_equal(const ps_addr *a, const flare_multiaddr *ma)
     return a->len == ma->len && memcmp(a->bytes, ma->bytes, ma->len) == 0;
 }
 
-/* ma without the trailing /p2p/ of the peer itself (how addresses are stored). */
+/* ma without its last /p2p/ when that is the peer itself and ma is not
+ * relayed (how addresses are stored). One walk over the components: every
+ * address of every DHT answer comes through here. */
 static flare_multiaddr bare_addr(const flare_peerid *peer, const flare_multiaddr *ma)
 {
     flare_multiaddr bare = *ma;
-    flare_peerid tail;
-    if (!flare_multiaddr_is_relayed(&bare) && flare_multiaddr_get_peerid(&bare, &tail) == 0 &&
-        flare_peerid_equal(&tail, peer))
-        flare_multiaddr_decapsulate(&bare, FLARE_MA_P2P);
+    size_t off = 0, start = 0, last = 0;
+    int rv, found = 0;
+    flare_ma_component c, p2p = {0};
+    while (start = off, (rv = flare_multiaddr_next(ma, &off, &c)) == 1) {
+        if (c.code == FLARE_MA_P2P_CIRCUIT)
+            return bare;
+        if (c.code == FLARE_MA_P2P) {
+            found = 1;
+            last = start;
+            p2p = c;
+        }
+    }
+    if (rv == 0 && found && p2p.value_len <= FLARE_PEERID_MAX && p2p.value_len == peer->len &&
+        memcmp(p2p.value, peer->bytes, peer->len) == 0)
+        bare.len = (uint16_t)last;
     return bare;
 }
 
@@ -692,6 +713,17 @@ int flare__peerstore_get(struct flare__peerstore *ps, const flare_peerid *peer, 
         info->pubkey.len = e->key->len;
         memcpy(info->pubkey.data, e->key->data, e->key->len);
     }
+    return 0;
+}
+
+int flare__peerstore_get_addrs(struct flare__peerstore *ps, const flare_peerid *peer,
+                               flare_tstamp now, flare_multiaddr *out, size_t cap, size_t *n)
+{
+    ps_entry *e = lookup(ps, peer);
+    if (!e)
+        return FLARE_ERR_NOT_FOUND;
+    touch(ps, e);
+    *n = entry_addrs(e, now, out, cap, 0);
     return 0;
 }
 

@@ -76,12 +76,21 @@ static rc_node *table_first(const rc_table *t, uint64_t hash)
     return t->nb ? t->b[hash & (t->nb - 1)] : NULL;
 }
 
+/* A word at a time: every connection and handshake looks up its IP, its
+ * subnet and its peer, and a byte-wise hash showed in profiles. */
 static uint64_t hash_bytes(uint64_t seed, const uint8_t *p, size_t n)
 {
-    uint64_t h = seed ^ 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
+    uint64_t h = seed ^ 0xcbf29ce484222325ULL ^ n;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+        h ^= h >> 32;
+    }
+    if (n) {
+        uint64_t w = 0;
+        memcpy(&w, p, n);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
     }
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ULL;
@@ -99,7 +108,7 @@ typedef struct rc_ip {
 } rc_ip;
 
 typedef struct rc_proto {
-    struct rc_proto *next;
+    uint64_t hash; /* of name */
     size_t in, out;
     int own_limits; /* set by flare_host_set_protocol_limits: kept while idle */
     size_t lim_peer, lim_total;
@@ -124,7 +133,12 @@ struct flare__rcmgr {
     flare_host *host;
     uint64_t seed;
     rc_table ips, peers;
-    rc_proto *protos;
+    /* The protocols with streams or own limits, and their hashes side by
+     * side: every new stream looks its protocol up, and a list of
+     * separately allocated entries was a cache miss per entry. */
+    rc_proto **protos;
+    uint64_t *proto_hashes;
+    size_t nprotos, protos_cap;
     size_t conns_in, conns_out, handshakes, streams_in, streams_out, mem;
     uint64_t refused_conns, refused_streams, refused_mem;
 };
@@ -237,20 +251,59 @@ static void peer_put(struct flare__rcmgr *rc, rc_peer *p)
     flare__free(rc->host->mem, p);
 }
 
-static rc_proto *proto_find(struct flare__rcmgr *rc, const char *name)
+static uint64_t proto_hash(const char *name)
 {
-    for (rc_proto *x = rc->protos; x; x = x->next)
-        if (strcmp(x->name, name) == 0)
-            return x;
+    return hash_bytes(0, (const uint8_t *)name, strlen(name));
+}
+
+static rc_proto *proto_find(struct flare__rcmgr *rc, const char *name, uint64_t hash)
+{
+    for (size_t i = 0; i < rc->nprotos; i++)
+        if (rc->proto_hashes[i] == hash && strcmp(rc->protos[i]->name, name) == 0)
+            return rc->protos[i];
     return NULL;
 }
 
-static rc_proto *proto_new(struct flare__rcmgr *rc, const char *name)
+static int proto_add(struct flare__rcmgr *rc, rc_proto *x)
+{
+    const flare_mem *mem = rc->host->mem;
+    if (rc->nprotos == rc->protos_cap) {
+        size_t n = rc->protos_cap + 8; /* the protocols in use: a handful */
+        rc_proto **v = flare__realloc(mem, rc->protos, n * sizeof(*v));
+        if (!v)
+            return FLARE_ERR_NOMEM;
+        rc->protos = v;
+        uint64_t *hv = flare__realloc(mem, rc->proto_hashes, n * sizeof(*hv));
+        if (!hv)
+            return FLARE_ERR_NOMEM; /* protos grew: harmless */
+        rc->proto_hashes = hv;
+        rc->protos_cap = n;
+    }
+    rc->protos[rc->nprotos] = x;
+    rc->proto_hashes[rc->nprotos++] = x->hash;
+    return 0;
+}
+
+static void proto_remove(struct flare__rcmgr *rc, rc_proto *x)
+{
+    for (size_t i = 0; i < rc->nprotos; i++) {
+        if (rc->protos[i] == x) {
+            rc->nprotos--;
+            rc->protos[i] = rc->protos[rc->nprotos];
+            rc->proto_hashes[i] = rc->proto_hashes[rc->nprotos];
+            return;
+        }
+    }
+}
+
+static rc_proto *proto_new(struct flare__rcmgr *rc, const char *name, uint64_t hash)
 {
     size_t n = strlen(name);
     rc_proto *x = flare__calloc(rc->host->mem, 1, sizeof(*x) + n + 1);
-    if (x)
+    if (x) {
+        x->hash = hash;
         memcpy(x->name, name, n + 1);
+    }
     return x;
 }
 
@@ -263,12 +316,15 @@ int flare_host_set_protocol_limits(flare_host *h, const char *protocol, size_t p
     if (n == 0 || n >= FLARE_PROTOCOL_MAX)
         return FLARE_ERR_INVALID_ARG;
     struct flare__rcmgr *rc = h->rcmgr;
-    rc_proto *x = proto_find(rc, protocol);
+    uint64_t hash = proto_hash(protocol);
+    rc_proto *x = proto_find(rc, protocol, hash);
     if (!x) {
-        if (!(x = proto_new(rc, protocol)))
+        if (!(x = proto_new(rc, protocol, hash)))
             return FLARE_ERR_NOMEM;
-        x->next = rc->protos;
-        rc->protos = x;
+        if (proto_add(rc, x)) {
+            flare__free(h->mem, x);
+            return FLARE_ERR_NOMEM;
+        }
     }
     x->own_limits = 1;
     x->lim_peer = per_peer;
@@ -311,11 +367,10 @@ void flare__rc_del(flare_host *h)
         }
         flare__free(h->mem, ts[t]->b);
     }
-    while (rc->protos) {
-        rc_proto *x = rc->protos;
-        rc->protos = x->next;
-        flare__free(h->mem, x);
-    }
+    for (size_t i = 0; i < rc->nprotos; i++)
+        flare__free(h->mem, rc->protos[i]);
+    flare__free(h->mem, rc->protos);
+    flare__free(h->mem, rc->proto_hashes);
     flare__free(h->mem, rc);
     h->rcmgr = NULL;
 }
@@ -560,12 +615,7 @@ static void pp_release(struct flare__rcmgr *rc, rc_peer *p, rc_pp *pp, int inbou
         flare__free(rc->host->mem, pp);
     }
     if (x->in == 0 && x->out == 0 && !x->own_limits) {
-        for (rc_proto **q = &rc->protos; *q; q = &(*q)->next) {
-            if (*q == x) {
-                *q = x->next;
-                break;
-            }
-        }
+        proto_remove(rc, x);
         flare__free(rc->host->mem, x);
     }
 }
@@ -591,22 +641,20 @@ void flare__rc_stream_remove(flare_stream *s)
 static rc_pp *pp_get(struct flare__rcmgr *rc, rc_peer *p, const char *proto)
 {
     const flare_mem *mem = rc->host->mem;
+    uint64_t hash = proto_hash(proto);
     for (rc_pp *pp = p->pps; pp; pp = pp->next)
-        if (strcmp(pp->proto->name, proto) == 0)
+        if (pp->proto->hash == hash && strcmp(pp->proto->name, proto) == 0)
             return pp;
-    rc_proto *x = proto_find(rc, proto);
+    rc_proto *x = proto_find(rc, proto, hash);
     int new_proto = !x;
-    if (!x && !(x = proto_new(rc, proto)))
+    if (!x && !(x = proto_new(rc, proto, hash)))
         return NULL;
     rc_pp *pp = flare__calloc(mem, 1, sizeof(*pp));
-    if (!pp) {
+    if (!pp || (new_proto && proto_add(rc, x))) {
+        flare__free(mem, pp);
         if (new_proto)
             flare__free(mem, x);
         return NULL;
-    }
-    if (new_proto) {
-        x->next = rc->protos;
-        rc->protos = x;
     }
     pp->proto = x;
     pp->next = p->pps;
@@ -854,7 +902,7 @@ int flare_host_rcmgr_stat(flare_host *h, const flare_rcmgr_scope *scope, flare_r
     case FLARE_RCMGR_PROTOCOL: {
         if (!scope->protocol)
             return FLARE_ERR_INVALID_ARG;
-        rc_proto *x = proto_find(rc, scope->protocol);
+        rc_proto *x = proto_find(rc, scope->protocol, proto_hash(scope->protocol));
         if (!x)
             return FLARE_ERR_NOT_FOUND;
         out->streams_inbound = x->in;

@@ -584,6 +584,13 @@ static void test_bad_settings(void **state)
     assert_int_equal(flare_addrmgr_new(&m, NULL, NULL), 0);
     flare_addrmgr_del(m);
     flare_addrmgr_del(NULL);
+    /* Observations are indexed by 16 bits. */
+    flare_addrmgr_settings_default(&s);
+    s.max_observations = 65535;
+    assert_int_equal(flare_addrmgr_new(&m, &s, NULL), FLARE_ERR_INVALID_ARG);
+    s.max_observations = 65534;
+    assert_int_equal(flare_addrmgr_new(&m, &s, NULL), 0);
+    flare_addrmgr_del(m);
 }
 
 /* A repeated observation (same observer, socket and address, connection

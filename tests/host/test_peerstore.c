@@ -555,6 +555,48 @@ static void test_id_hash(void **state)
     flare__peerstore_del(ps);
 }
 
+/* Which trailing /p2p/ is stripped on store: only the peer's own, only as
+ * the last /p2p/, and never from a relayed address (there it names the
+ * target behind the relay, which the address needs). */
+static void test_bare_addrs(void **state)
+{
+    (void)state;
+    flare_peerid p = flare_test_pid(1), q = flare_test_pid(2);
+    char ps_s[128], qs_s[128], s[512];
+    assert_true(flare_peerid_to_string(&p, ps_s, sizeof(ps_s)) > 0);
+    assert_true(flare_peerid_to_string(&q, qs_s, sizeof(qs_s)) > 0);
+    struct {
+        const char *fmt; /* %1$s: p, %2$s: q */
+        const char *want;
+    } cases[] = {
+        {"/ip4/1.2.3.4/tcp/1/p2p/%1$s", "/ip4/1.2.3.4/tcp/1"},
+        {"/ip4/1.2.3.4/tcp/2/p2p/%2$s", NULL},
+        {"/ip4/1.2.3.4/tcp/3/p2p/%2$s/p2p-circuit/p2p/%1$s", NULL},
+        {"/ip4/1.2.3.4/tcp/4/p2p/%1$s/p2p/%2$s", NULL},
+        {"/ip4/1.2.3.4/tcp/5/p2p/%2$s/p2p/%1$s", "/ip4/1.2.3.4/tcp/5/p2p/%2$s"},
+        {"/ip4/1.2.3.4/tcp/6", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        flare_multiaddr in, want, got[FLARE_PEER_MAX_ADDRS];
+        snprintf(s, sizeof(s), cases[i].fmt, ps_s, qs_s);
+        assert_int_equal(flare_multiaddr_parse(&in, s), 0);
+        if (cases[i].want) {
+            snprintf(s, sizeof(s), cases[i].want, ps_s, qs_s);
+            assert_int_equal(flare_multiaddr_parse(&want, s), 0);
+        } else {
+            want = in;
+        }
+        struct flare__peerstore *one = flare__peerstore_new(NULL);
+        assert_int_equal(flare__peerstore_add_addr(one, &p, &in, 10 * S), 0);
+        assert_int_equal(flare__peerstore_addrs(one, &p, 0, got, FLARE_PEER_MAX_ADDRS), 1);
+        assert_true(flare_multiaddr_equal(&got[0], &want));
+        assert_int_equal(flare__peerstore_addr_has_worked(one, &p, &in), 0);
+        flare__peerstore_addr_worked(one, &p, &in);
+        assert_int_equal(flare__peerstore_addr_has_worked(one, &p, &in), 1);
+        flare__peerstore_del(one);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -563,6 +605,7 @@ int main(void)
         cmocka_unit_test(test_records),       cmocka_unit_test(test_certified),
         cmocka_unit_test(test_alloc_failure), cmocka_unit_test(test_addr_block_model),
         cmocka_unit_test(test_id_hash),       cmocka_unit_test(test_shared_protocols),
+        cmocka_unit_test(test_bare_addrs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
