@@ -11,8 +11,9 @@
  *
  * Everything is stored at its exact length (addresses, key, strings): an
  * entry costs ~200 bytes plus its data, not the ~8 KB of fixed-size records.
- * Protocol IDs are shared by all entries (counted references in a table):
- * nearly every peer lists the same dozen or so.
+ * Protocol IDs, agent and protocol versions are shared by all entries
+ * (counted references in a table): nearly every peer lists the same dozen
+ * or so and runs one of a few versions.
  * Every list is capped so that a peer cannot make us grow without bound.
  */
 #include <stddef.h>
@@ -242,8 +243,10 @@ static void entry_free(struct flare__peerstore *ps, ps_entry *e)
     free_protocols(ps, e);
     flare__free(ps->mem, e->abuf);
     flare__free(ps->mem, e->key);
-    flare__free(ps->mem, e->agent);
-    flare__free(ps->mem, e->proto_version);
+    if (e->agent)
+        proto_unref(ps, e->agent);
+    if (e->proto_version)
+        proto_unref(ps, e->proto_version);
     flare__free(ps->mem, e);
 }
 
@@ -545,17 +548,6 @@ int flare__peerstore_add_record(struct flare__peerstore *ps, const flare_peerid 
     return 0;
 }
 
-static char *dup_str(struct flare__peerstore *ps, const char *s, size_t max)
-{
-    size_t len = strnlen(s ? s : "", max);
-    char *p = flare__malloc(ps->mem, len + 1);
-    if (p) {
-        memcpy(p, s ? s : "", len);
-        p[len] = 0;
-    }
-    return p;
-}
-
 int flare__peerstore_set_protocols(struct flare__peerstore *ps, const flare_peerid *peer,
                                    const char *const *protos, size_t n)
 {
@@ -607,16 +599,21 @@ int flare__peerstore_set_agent(struct flare__peerstore *ps, const flare_peerid *
     int rv = get_entry(ps, peer, &e);
     if (rv)
         return rv;
+    /* Shared like protocol IDs: most peers run one of a few versions. */
     flare_peer_info *none = NULL; /* only for the field sizes */
-    char *a = dup_str(ps, agent, sizeof(none->agent_version) - 1);
-    char *v = dup_str(ps, proto_version, sizeof(none->protocol_version) - 1);
+    char *a = proto_ref(ps, agent ? agent : "", sizeof(none->agent_version) - 1);
+    char *v = proto_ref(ps, proto_version ? proto_version : "", sizeof(none->protocol_version) - 1);
     if (!a || !v) {
-        flare__free(ps->mem, a);
-        flare__free(ps->mem, v);
+        if (a)
+            proto_unref(ps, a);
+        if (v)
+            proto_unref(ps, v);
         return FLARE_ERR_NOMEM;
     }
-    flare__free(ps->mem, e->agent);
-    flare__free(ps->mem, e->proto_version);
+    if (e->agent)
+        proto_unref(ps, e->agent);
+    if (e->proto_version)
+        proto_unref(ps, e->proto_version);
     e->agent = a;
     e->proto_version = v;
     return 0;

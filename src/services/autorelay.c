@@ -58,7 +58,6 @@ typedef struct flare__autorelay {
     int running;           /* we are private: keeping reservations */
     ar_relay *list;        /* statics first (in order), then discovered ones */
     size_t nknown;
-    flare_peer_info *info;           /* scratch for peerstore look-ups */
     flare_peerid walked[MAX_WALKED]; /* ring: relays the DHT's walks returned */
     size_t nwalked, walked_next;
     flare_tstamp walk_until; /* until then, wait for walk relays */
@@ -122,14 +121,17 @@ static int discovered_ok(ar_t *ar, ar_relay *e)
         return 0;
     flare_multiaddr ma;
     int found = 0;
-    if (flare_host_peer_info(h, &e->id, ar->info) == 0) {
-        for (size_t i = 0; i < ar->info->naddrs && !found; i++) {
-            if (public_addr(h, &ar->info->addrs[i])) {
-                ma = ar->info->addrs[i];
+    /* 24 KB: held only for the look-up, not by every private node. */
+    flare_peer_info *info = flare__malloc(h->mem, sizeof(*info));
+    if (info && flare_host_peer_info(h, &e->id, info) == 0) {
+        for (size_t i = 0; i < info->naddrs && !found; i++) {
+            if (public_addr(h, &info->addrs[i])) {
+                ma = info->addrs[i];
                 found = 1;
             }
         }
     }
+    flare__free(h->mem, info);
     if (!found && c->outbound && public_addr(h, flare__conn_remote_ma(c, &ma)))
         found = 1;
     if (!found)
@@ -450,10 +452,8 @@ static int autorelay_init(flare_host *h, void **state)
         return FLARE_ERR_NOMEM;
     ar->h = h;
     ar->deadline = FLARE_TSTAMP_NEVER;
-    ar->info = flare__malloc(h->mem, sizeof(*ar->info));
-    int rv = ar->info ? h->io->ops->timer_new(h->io, tick, ar, &ar->timer) : FLARE_ERR_NOMEM;
+    int rv = h->io->ops->timer_new(h->io, tick, ar, &ar->timer);
     if (rv) {
-        flare__free(h->mem, ar->info);
         flare__free(h->mem, ar);
         return rv;
     }
@@ -474,7 +474,6 @@ static void autorelay_free(flare_host *h, void *state)
         flare__free(h->mem, e);
     }
     h->io->ops->timer_del(ar->timer);
-    flare__free(h->mem, ar->info);
     flare__free(h->mem, ar);
 }
 
