@@ -151,13 +151,13 @@ void flare__ystream_buf_drop(flare_yamux *y, flare__ystream *st)
     st->batch = 0;
 }
 
-/* The queue a session keeps between bursts (a keepalive's, a request's). */
-#define EV_KEEP 4
+/* The first queue: most bursts (a keepalive, a request) are short. */
+#define EV_FIRST 4
 
 int flare__yevent_push(flare_yamux *y, const flare__yevent *e)
 {
     if (y->ev_len == y->ev_cap) {
-        size_t cap = y->ev_cap ? y->ev_cap * 2 : EV_KEEP; /* most sessions stay idle */
+        size_t cap = y->ev_cap ? y->ev_cap * 2 : EV_FIRST;
         flare__yevent *p = flare__malloc(y->mem, cap * sizeof(*p));
         if (!p)
             return FLARE_ERR_NOMEM;
@@ -179,7 +179,9 @@ int flare__yevent_pop(flare_yamux *y, flare__yevent *e)
         return 0;
     *e = y->ev[y->ev_head];
     y->ev_head = (y->ev_head + 1) % y->ev_cap;
-    if (--y->ev_len == 0 && y->ev_cap > EV_KEEP) /* a burst's queue is not kept */
+    /* Drained: an idle session (nearly all of a DHT node's) holds no queue.
+     * Most bursts are one or two events, so this costs a small malloc each. */
+    if (--y->ev_len == 0)
         flare__yevent_free(y);
     return 1;
 }
