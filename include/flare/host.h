@@ -94,7 +94,8 @@ typedef struct flare_host_settings {
     flare_tstamp dial_timeout;       /* TCP connect; default 10 s */
     flare_tstamp negotiate_timeout;  /* a stream's multistream negotiation; default 10 s */
     flare_tstamp idle_timeout;       /* close connections with no streams after; 0 = never */
-    flare_tstamp keepalive_interval; /* yamux ping; default 15 s, 0 = off */
+    flare_tstamp keepalive_interval; /* yamux ping after this long with nothing received
+                                      * (go-yamux's rule); default 30 s, 0 = off */
     int reuse_port;                  /* dial from the listen port (hole punching); default 1 */
     int enable_identify;             /* default 1 */
     int enable_ping;                 /* default 1 */
@@ -146,8 +147,9 @@ typedef struct flare_host_settings {
      * input (pings, stream opens, ...) can make us say nothing more; at
      * write_low both resume. A queue beyond write_max closes the connection
      * (FLARE_ERR_LIMIT). A connection paused this way still sends its yamux
-     * keepalive, whose answer it cannot read while paused: a peer that never
-     * reads is dropped within keepalive_interval plus the 10 s ping timeout. */
+     * keepalive, whose answer it cannot read while paused (nor anything else,
+     * so nothing defers the ping): a peer that never reads is dropped within
+     * keepalive_interval plus the 10 s ping timeout once paused. */
     size_t conn_write_high; /* bytes; default 1 MiB */
     size_t conn_write_low;  /* bytes; default 256 KiB; below write_high */
     size_t conn_write_max;  /* bytes; default 8 MiB; above write_high */

@@ -25,8 +25,22 @@
  * each direction. The receive window grows (auto-tuning, as go-yamux does)
  * when the application drains it in less than 4 RTTs, up to
  * min(max_window, max_recv_buffer); RTT comes from pings (keepalive or
- * flare_yamux_ping). Bytes the application has not read keep the window
- * closed, so buffered bytes per stream never exceed that cap.
+ * flare_yamux_ping; with keepalive on, the first stream that frees half its
+ * window sends one if no RTT is known yet). Bytes the application has not
+ * read keep the window closed, so buffered bytes per stream never exceed
+ * that cap.
+ *
+ * Keepalive (as go-yamux): a ping goes out only once keepalive_interval has
+ * passed with nothing received; every received byte defers it, so busy
+ * sessions do not ping and an idle one pings from about one side per
+ * interval (the other receives that ping). There is no ping at start.
+ * Received traffic shows only that the peer writes, not that it reads, so
+ * once we send stream data, the deferral stops 4 intervals later unless the
+ * peer echoes a ping sent after that data: a peer that writes blindly but
+ * never reads what we send is still dropped, within 4 intervals plus
+ * ping_timeout (a peer that goes silent: within 1 interval plus
+ * ping_timeout). A session where we send no data holds nothing for such a
+ * peer and follows the go-yamux rule alone.
  *
  * ACK backlog (libp2p): inbound streams count as unacknowledged until the
  * application accepts them (flare_yamux_accept_stream, or any read, write,
@@ -83,7 +97,7 @@ typedef struct flare_yamux_settings {
     uint32_t max_streams;            /* streams in the table at once (512) */
     uint32_t max_unacked_inbound;    /* 256: RST inbound SYNs beyond this */
     size_t max_recv_buffer;          /* per stream, received but unread (16 MiB) */
-    flare_tstamp keepalive_interval; /* 0: off; else ping at start and every interval */
+    flare_tstamp keepalive_interval; /* 0: off; else ping after this long with no input */
     flare_tstamp ping_timeout;       /* 0: none; an unanswered ping kills the session */
 } flare_yamux_settings;
 
@@ -95,8 +109,8 @@ typedef struct flare_yamux flare_yamux;
 void flare_yamux_settings_default(flare_yamux_settings *s);
 
 /* Creates a session. rng draws the opaque value of each ping (random, so a
- * peer cannot answer pings it never read); now is the creation time (the
- * first keepalive ping is due then). Returns 0, FLARE_ERR_INVALID_ARG
+ * peer cannot answer pings it never read); now is the creation time (no
+ * ping then: the first keepalive is due keepalive_interval later). Returns 0, FLARE_ERR_INVALID_ARG
  * (s->struct_size is not sizeof(flare_yamux_settings), inconsistent
  * settings, max_streams 0, no rng) or FLARE_ERR_NOMEM. */
 int flare_yamux_new(flare_yamux **y, const flare_yamux_settings *s, const flare_mem *mem,
@@ -176,7 +190,7 @@ void *flare_yamux_get_stream_user(const flare_yamux *y, uint32_t id);
  * none; call flare_yamux_handle_expiry() once now reaches it. */
 /* Returns when flare_yamux_handle_expiry is next due (FLARE_TSTAMP_NEVER if never). */
 flare_tstamp flare_yamux_expiry(const flare_yamux *y);
-/* Sends a due keepalive ping. Returns 0, or FLARE_ERR_TIMEOUT (fatal: a ping
+/* Sends a due keepalive ping (see Keepalive above). Returns 0, or FLARE_ERR_TIMEOUT (fatal: a ping
  * went unanswered for ping_timeout), FLARE_ERR_STATE. */
 int flare_yamux_handle_expiry(flare_yamux *y, flare_tstamp now, flare_buf *out);
 
@@ -210,7 +224,7 @@ int flare_yamux_poll_event(flare_yamux *y, flare_yamux_event *ev);
 /* Returns the number of open streams. */
 size_t flare_yamux_num_streams(const flare_yamux *y);
 /* The last measured RTT, 0 if none. */
-/* Returns the last measured keepalive RTT (0 if none yet). */
+/* Returns the last measured ping RTT (0 if none yet). */
 flare_tstamp flare_yamux_rtt(const flare_yamux *y);
 
 #ifdef __cplusplus

@@ -43,7 +43,9 @@ seed() { printf "$1%.0s" $(seq 32); }
 seed_r=$(seed a1) seed_b=$(seed b2) seed_a=$(seed c3)
 pid_of() { lab_json "$("$flare" id --seed "$1" --json)" peerId; }
 rid=$(pid_of "$seed_r") bid=$(pid_of "$seed_b") aid=$(pid_of "$seed_a")
-common=(--allow-testnet --json)
+# Keepalive 15 s (default 30): the flush case finds dead connections by the
+# yamux ping, due 15 s after the last frame received, plus its 10 s timeout.
+common=(--allow-testnet --keepalive 15 --json)
 raddr=/ip4/$FLARE_LAB_IP_relay/tcp/4001/p2p/$rid
 payload=$L/payload.bin
 # Printable (base64) random bytes: the echo event stays valid JSON.
@@ -168,7 +170,8 @@ case_flush() {
     lab_exec rb sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
     s=$(date +%s.%N)
     lab_exec rb conntrack -F >/dev/null 2>&1
-    # The nodes notice by themselves: yamux pings every 15 s, 10 s timeout.
+    # The nodes notice by themselves: nothing arrives after the flush, so
+    # yamux pings within 15 s (--keepalive) and gives up 10 s later.
     if lab_wait_q 40 "$L/held.log" 'any(e["peerId"] == "'"$bid"'" and e["ts"] > '"$s"' and e["reason"] != "closed" for e in ev("disconnected"))'; then
         t=$(lab_q "$L/held.log" '"%.1f s: %s" % [(e["ts"] - '"$s"', e["reason"]) for e in ev("disconnected") if e["peerId"] == "'"$bid"'"][-1]')
         lab_result "flush: A notices the dead connection to B" ok "$t"

@@ -688,11 +688,6 @@ static int process_plain(flare_conn *c)
         conn_ready(c, &key);
         if (c->close_pending)
             return 0;
-        /* A keepalive due at once (yamux measures the RTT at the start)
-         * leaves with this turn's output rather than from its own timer. */
-        if (c->mux->expiry(c->mux_st) <= now &&
-            (rv = c->mux->handle_expiry(c->mux_st, now, &c->tmp)) < 0)
-            return rv;
     }
     if (c->mux_st && c->plain_in.len) {
         int rv = c->mux->recv(c->mux_st, c->plain_in.base, c->plain_in.len, now, &c->tmp);

@@ -18,7 +18,7 @@ void flare_host_settings_default(flare_host_settings *c)
     c->handshake_timeout = 15 * FLARE_NS_PER_S;
     c->dial_timeout = 10 * FLARE_NS_PER_S;
     c->negotiate_timeout = 10 * FLARE_NS_PER_S;
-    c->keepalive_interval = 15 * FLARE_NS_PER_S;
+    c->keepalive_interval = 30 * FLARE_NS_PER_S;
     c->reuse_port = 1;
     c->enable_identify = 1;
     c->enable_ping = 1;

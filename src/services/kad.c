@@ -17,7 +17,11 @@
 #include "flare/lpframe.h"
 #include "services/kad_svc.h"
 
-#define MIN_TICK      (5 * FLARE_NS_PER_S)
+#define MIN_TICK (5 * FLARE_NS_PER_S)
+/* A bootstrap round that failed is retried after a jittered back-off:
+ * 1-2 s, doubling up to 15-30 s. Many nodes refused at once by a busy
+ * bootstrap peer then come back spread out, and soon. */
+#define BOOT_BACKOFF  (2 * FLARE_NS_PER_S)
 #define BOOT_RETRY    (30 * FLARE_NS_PER_S)
 #define WALK_INTERVAL (60 * FLARE_NS_PER_S)
 #define FIRST_REFRESH (10 * FLARE_NS_PER_S) /* after the table first has a peer */
@@ -46,11 +50,14 @@ static void emit(kad_t *k, const char *reason)
 
 static void schedule(kad_t *k, flare_tstamp at)
 {
+    k->tick_at = at;
     k->h->io->ops->timer_start(k->tick, at);
 }
 
 void kad_table_changed(kad_t *k)
 {
+    if (k->rt.size)
+        k->boot_backoff = 0; /* a table that empties again starts over quickly */
     if (k->rt.size && !k->ready_reported) {
         k->ready_reported = 1;
         k->self_lookup_due = 1; /* the self lookup fills the buckets near us */
@@ -200,37 +207,60 @@ static int handle(kad_t *k, const flare_peerid *from, const flare__kad_msg *m, f
     return rv;
 }
 
-typedef struct srv {
-    flare_host *h;
-    flare_buf in;
-} srv;
-
 /* Requests are small (the largest is a PUT_VALUE of a largest value), and
  * what all streams hold of unfinished ones is bounded too, so peers cannot
  * make us buffer more than KAD_SRV_MEM between them. */
 #define KAD_MAX_REQUEST (FLARE__KAD_MAX_VALUE + 2 * FLARE__KAD_MAX_KEY + 1024)
 #define KAD_SRV_MEM     (2u << 20)
 
-static void srv_free(srv *x)
+void kad_srv_unlink(kad_t *k, kad_srv *x)
+{
+    if (!x->listed)
+        return;
+    *(x->prev ? &x->prev->next : &k->srv_head) = x->next;
+    *(x->next ? &x->next->prev : &k->srv_tail) = x->prev;
+    x->prev = x->next = NULL;
+    x->listed = 0;
+}
+
+void kad_srv_touch(kad_t *k, kad_srv *x)
+{
+    kad_srv_unlink(k, x);
+    x->last = flare_io_now(k->h->io);
+    x->prev = k->srv_tail;
+    *(k->srv_tail ? &k->srv_tail->next : &k->srv_head) = x;
+    k->srv_tail = x;
+    x->listed = 1;
+    kad_idle_arm(k);
+}
+
+static void srv_free(kad_srv *x)
 {
     kad_t *k = kad_get(x->h);
-    if (k)
+    if (k) {
         k->srv_bytes -= x->in.len;
+        kad_srv_unlink(k, x);
+    }
     flare_buf_free(&x->in);
     flare__free(x->h->mem, x);
 }
 
-static void srv_abort(flare_stream *s, srv *x)
+static void srv_abort(flare_stream *s, kad_srv *x)
 {
     flare_stream_set_user(s, &(flare_stream_cbs){0}, NULL);
     flare_stream_reset(s);
     srv_free(x);
 }
 
+void kad_srv_expire(kad_srv *x)
+{
+    srv_abort(x->s, x);
+}
+
 /* Answers every complete request in the buffer, in order. */
 static void srv_data(flare_stream *s, const uint8_t *data, size_t len, void *user)
 {
-    srv *x = user;
+    kad_srv *x = user;
     kad_t *k = kad_get(x->h);
     if (!k || !k->server || x->in.len + len > KAD_MAX_REQUEST + 10 ||
         k->srv_bytes + len > KAD_SRV_MEM || flare_buf_append(&x->in, data, len)) {
@@ -238,6 +268,7 @@ static void srv_data(flare_stream *s, const uint8_t *data, size_t len, void *use
         return;
     }
     k->srv_bytes += len;
+    kad_srv_touch(k, x);
     const flare_peerid *from = flare_conn_peer(flare_stream_conn(s));
     flare__kad_msg *m = flare__malloc(x->h->mem, sizeof(*m));
     flare_buf out;
@@ -259,6 +290,8 @@ static void srv_data(flare_stream *s, const uint8_t *data, size_t len, void *use
     }
     if (rv == 0 && out.len && flare_stream_write(s, out.base, out.len) < 0)
         rv = FLARE_ERR_CLOSED;
+    if (rv == 0 && !x->in.len)
+        flare_buf_free(&x->in); /* a stream kept for more requests holds no buffer */
     flare_buf_free(&out);
     flare__free(x->h->mem, m);
     if (rv)
@@ -286,14 +319,17 @@ static void srv_open(flare_stream *s, int status, void *user)
     flare_host *h = user;
     if (status)
         return;
-    srv *x = flare__calloc(h->mem, 1, sizeof(*x));
+    kad_t *k = kad_get(h);
+    kad_srv *x = k ? flare__calloc(h->mem, 1, sizeof(*x)) : NULL;
     if (!x) {
         flare_stream_reset(s);
         return;
     }
     x->h = h;
+    x->s = s;
     flare_buf_init(&x->in, h->mem);
     flare_stream_set_user(s, &srv_cbs, x);
+    kad_srv_touch(k, x);
 }
 
 static const flare_stream_cbs srv_open_cbs = {.on_open = srv_open};
@@ -404,6 +440,8 @@ static void refresh(kad_t *k)
     }
 }
 
+/* Probes every bootstrap peer at once (as go connects to all of them):
+ * the first to answer fills the table. */
 static void bootstrap(kad_t *k)
 {
     flare_tstamp exp = flare_io_now(k->h->io) + KAD_ADDR_TTL;
@@ -414,7 +452,24 @@ static void bootstrap(kad_t *k)
             continue;
         flare_multiaddr_decapsulate(&bare, FLARE_MA_P2P);
         flare__peerstore_add_addr(k->h->peerstore, &id, &bare, exp);
-        kad_probe(k, &id);
+        kad_probe(k, &id, 1);
+    }
+}
+
+void kad_probe_failed(kad_t *k)
+{
+    flare_host *h = k->h;
+    if (k->rt.size || !k->nboot || k->nprobes || h->destroying)
+        return; /* joined, nothing to retry, or the round is still out */
+    flare_tstamp d = k->boot_backoff ? k->boot_backoff : BOOT_BACKOFF;
+    uint64_t r;
+    h->rng.fn((uint8_t *)&r, sizeof(r), h->rng.user);
+    flare_tstamp at = flare_io_now(h->io) + d / 2 + r % (d / 2 + 1);
+    k->boot_backoff = d * 2 < BOOT_RETRY ? d * 2 : BOOT_RETRY;
+    if (at < k->next_boot) {
+        k->next_boot = at;
+        if (at < k->tick_at)
+            schedule(k, at);
     }
 }
 
@@ -456,9 +511,10 @@ static void tick(flare_io_timer *t, void *user)
     }
     flare__kad_providers_expire(&k->provs, now);
     flare_tstamp next = k->next_refresh < k->next_republish ? k->next_refresh : k->next_republish;
+    next = next > now + MIN_TICK ? next : now + MIN_TICK;
     if (!k->rt.size && k->next_boot < next)
-        next = k->next_boot;
-    schedule(k, next > now + MIN_TICK ? next : now + MIN_TICK);
+        next = k->next_boot > now ? k->next_boot : now + MIN_TICK;
+    schedule(k, next);
 }
 
 /* ---- hooks ---------------------------------------------------------------------------------- */
@@ -469,7 +525,7 @@ static void kad_identified(flare_host *h, void *state, flare_conn *c)
     if (!k || c->limited || h->destroying || flare__kad_rt_has(&k->rt, &c->peer) ||
         !flare__peerstore_supports(h->peerstore, &c->peer, FLARE__KAD_ID))
         return;
-    kad_probe(k, &c->peer);
+    kad_probe(k, &c->peer, 0);
 }
 
 static void kad_event(flare_host *h, void *state, const flare_host_event *ev)
@@ -507,6 +563,7 @@ static void kad_free(flare_host *h, void *state)
         return;
     kad_query_free_all(k);
     kad_rpcs_free_all(k);
+    kad_idle_free_all(k);
     if (k->tick)
         h->io->ops->timer_del(k->tick);
     flare__kad_rt_free(&k->rt);

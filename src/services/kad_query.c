@@ -1,10 +1,12 @@
 /*
  * Kademlia requests and queries. A request (rpc) dials the peer if needed,
- * opens a /ipfs/kad/1.0.0 stream, writes one message and reads one answer
- * (ADD_PROVIDER has none). A query drives a lookup state machine
- * (protocols/kad) with those requests and, for provide and put, stores on
- * the closest peers it found. A peer that answers enters the routing table;
- * one that fails leaves it.
+ * takes the stream kept from the last request to that peer or opens a
+ * /ipfs/kad/1.0.0 stream, writes one message and reads one answer
+ * (ADD_PROVIDER has none); the stream is then kept for the next one
+ * (kad_stream.c). A request that fails on a kept stream (the peer closed
+ * or reset it meanwhile) is sent again once on a fresh one, as go does. A query drives a lookup
+ * state machine (protocols/kad) with those requests and, for provide and put, stores on the closest
+ * peers it found. A peer that answers enters the routing table; one that fails leaves it.
  */
 #include <string.h>
 
@@ -49,8 +51,14 @@ static void rpc_done(kad_rpc *r, int err, const flare__kad_msg *m)
         flare_stream *s = r->s;
         r->s = NULL;
         flare_stream_set_user(s, &no_cbs, NULL);
+        /* A message without an answer (ADD_PROVIDER) may still be unread
+         * at the peer, which a reset could make it drop: it ends with a FIN.
+         * After an answer the peer has read the request; the stream is kept
+         * or reset (kad_stream.c). */
         if (err)
             flare_stream_reset(s);
+        else if (r->clean && r->expect_reply)
+            kad_idle_put(k, &r->peer, s);
         else
             flare_stream_close_write(s);
     }
@@ -62,6 +70,8 @@ static void rpc_done(kad_rpc *r, int err, const flare__kad_msg *m)
         k->rpcs_failed++;
         if (flare__kad_rt_remove(&k->rt, &r->peer))
             kad_table_changed(k);
+        if (!r->q)
+            kad_probe_failed(k);
     } else if (r->expect_reply) {
         int rv =
             flare__kad_rt_seen(&k->rt, &r->peer, kad_group_of(k, &r->peer), flare_io_now(k->h->io));
@@ -86,6 +96,26 @@ static void rpc_finish_free(kad_rpc *r, int err, const flare__kad_msg *m)
 }
 
 static void rpc_retry(kad_rpc *r);
+
+/* The request failed on a kept stream before its answer: the peer may have
+ * closed that stream just before our request reached it, so it goes out
+ * once more on a fresh stream. Returns 1 if that is scheduled. */
+static int rpc_reuse_failed(kad_rpc *r)
+{
+    if (!r->reused || r->finished || r->kad->h->destroying)
+        return 0;
+    r->reused = 0;
+    r->kad->reuse_retries++;
+    if (r->s) {
+        flare_stream_set_user(r->s, &no_cbs, NULL);
+        flare_stream_reset(r->s);
+        r->s = NULL;
+    }
+    flare_buf_reset(&r->in);
+    r->retry_pending = 1;
+    r->kad->h->io->ops->timer_start(r->timer, flare_io_now(r->kad->h->io));
+    return 1;
+}
 
 /* Failures of the connection rather than of the peer get one more try,
  * from an ephemeral port: both sides dialed at once from their listen ports
@@ -113,6 +143,10 @@ static void rpc_timer(flare_io_timer *t, void *user)
         rpc_retry(r);
         return;
     }
+    if (r->sent_ok) {
+        rpc_finish_free(r, 0, NULL);
+        return;
+    }
     rpc_finish_free(r, r->err ? r->err : FLARE_ERR_TIMEOUT, NULL);
 }
 
@@ -133,6 +167,7 @@ static void rpc_data(flare_stream *s, const uint8_t *data, size_t len, void *use
         rpc_finish_free(r, n, NULL);
         return;
     }
+    r->clean = (size_t)n == r->in.len; /* nothing after the answer */
     const flare_mem *mem = r->kad->h->mem;
     flare__kad_msg *m = flare__malloc(mem, sizeof(*m));
     int rv = m ? flare__kad_msg_decode(m, msg, mlen) : FLARE_ERR_NOMEM;
@@ -143,7 +178,8 @@ static void rpc_data(flare_stream *s, const uint8_t *data, size_t len, void *use
 static void rpc_eof(flare_stream *s, void *user)
 {
     (void)s;
-    rpc_finish_free(user, FLARE_ERR_CLOSED, NULL);
+    if (!rpc_reuse_failed(user))
+        rpc_finish_free(user, FLARE_ERR_CLOSED, NULL);
 }
 
 static void rpc_close(flare_stream *s, int err, void *user)
@@ -151,6 +187,8 @@ static void rpc_close(flare_stream *s, int err, void *user)
     kad_rpc *r = user;
     (void)s;
     r->s = NULL;
+    if (rpc_reuse_failed(r))
+        return;
     if (!rpc_try_again(r, err ? err : FLARE_ERR_CLOSED))
         rpc_finish_free(r, err ? err : FLARE_ERR_CLOSED, NULL);
 }
@@ -162,6 +200,7 @@ static void rpc_open(flare_stream *s, int status, void *user)
     if (status)
         return; /* on_close follows */
     if (!r->expect_reply) {
+        r->clean = 1;
         rpc_finish_free(r, 0, NULL);
         return;
     }
@@ -176,10 +215,37 @@ static void rpc_fail_soon(kad_rpc *r, int err)
     r->kad->h->io->ops->timer_start(r->timer, flare_io_now(r->kad->h->io));
 }
 
-static void rpc_on_conn(kad_rpc *r, flare_conn *c)
+/* The request on the stream kept for r's peer, if there is one that takes
+ * it. Returns 1 if sent. */
+static int rpc_on_kept(kad_rpc *r)
 {
+    kad_t *k = r->kad;
+    flare_stream *s = kad_idle_take(k, &r->peer);
+    if (!s)
+        return 0;
+    flare_stream_set_user(s, &rpc_cbs, r);
+    if (flare_stream_write(s, r->req.base, r->req.len) < 0) {
+        flare_stream_set_user(s, &no_cbs, NULL);
+        flare_stream_reset(s);
+        return 0;
+    }
+    r->s = s;
+    r->reused = 1;
+    k->streams_reused++;
+    if (!r->expect_reply) { /* out: the outcome from the loop */
+        r->sent_ok = r->clean = 1;
+        k->h->io->ops->timer_start(r->timer, flare_io_now(k->h->io));
+    }
+    return 1;
+}
+
+static void rpc_on_conn(kad_rpc *r, flare_conn *c, int fresh)
+{
+    if (!fresh && rpc_on_kept(r))
+        return;
     /* The request rides with the protocol proposal (the stream is
      * optimistic), in one write: a round trip less than after the echo. */
+    r->kad->streams_opened++;
     flare__conn_hold(c);
     int rv = flare_conn_new_stream(c, FLARE__KAD_ID, &rpc_cbs, r, 0, &r->s);
     if (rv == 0 && (rv = flare_stream_write(r->s, r->req.base, r->req.len)) > 0)
@@ -210,7 +276,7 @@ static void rpc_connected(flare_host *h, flare_conn *c, int status, void *user)
     if (status || !c)
         rpc_finish_free(r, status ? status : FLARE_ERR_UNREACHABLE, NULL);
     else
-        rpc_on_conn(r, c);
+        rpc_on_conn(r, c, 0);
 }
 
 /* A direct connection to peer: kad streams are not opened on relayed ones. */
@@ -227,10 +293,10 @@ static void rpc_retry(kad_rpc *r)
     h->io->ops->timer_start(r->timer, r->deadline);
     flare_conn *c = direct_conn(h, &r->peer);
     if (c) {
-        rpc_on_conn(r, c);
+        rpc_on_conn(r, c, 1);
         return;
     }
-    flare_dial_opts o = {.no_reuse = 1};
+    flare_dial_opts o = {.no_reuse = r->retried};
     int rv = flare_host_connect(h, &r->peer, &o, rpc_connected, r);
     if (rv)
         rpc_fail_soon(r, rv);
@@ -269,9 +335,12 @@ static int rpc_start(kad_t *k, kad_query *q, const flare_peerid *peer, const fla
         k->nprobes++;
     r->deadline = flare_io_now(h->io) + k->cfg.request_timeout;
     h->io->ops->timer_start(r->timer, r->deadline);
+    /* A kept stream means a live connection: no lookup of it needed. */
+    if (rpc_on_kept(r))
+        return 0;
     flare_conn *c = direct_conn(h, peer);
     if (c) {
-        rpc_on_conn(r, c);
+        rpc_on_conn(r, c, 1);
         return 0;
     }
     flare_dial_opts o = {0};
@@ -298,9 +367,9 @@ void kad_rpcs_free_all(kad_t *k)
     }
 }
 
-void kad_probe(kad_t *k, const flare_peerid *peer)
+void kad_probe(kad_t *k, const flare_peerid *peer, int boot)
 {
-    if (k->nprobes >= KAD_MAX_PROBES)
+    if (k->nprobes >= KAD_MAX_PROBES && !boot)
         return;
     for (kad_rpc *r = k->rpcs; r; r = r->next)
         if (!r->q && !r->finished && flare_peerid_equal(&r->peer, peer))

@@ -13,6 +13,16 @@
 #define KAD_MAX_PROBES      8                          /* admission exchanges at a time */
 #define KAD_ADDR_TTL        (30 * 60 * FLARE_NS_PER_S) /* addresses learnt from answers */
 #define KAD_MAX_REFRESH_CPL 15 /* as go: deeper buckets fill from the self lookup */
+/* Request streams kept open for the next request to the same peer: at most
+ * one per peer and KAD_MAX_IDLE in all, each closed after KAD_IDLE_CLIENT
+ * unused or when its connection leaves its grace period (a node that sends
+ * no more requests: KAD_IDLE_LATE later), before the servers give up on it (js-libp2p's after 10 s
+ * without a request, go-libp2p-kad-dht's after 1 min). The server side resets a stream that brought
+ * no request for KAD_IDLE_SERVER (go's). */
+#define KAD_MAX_IDLE    16
+#define KAD_IDLE_CLIENT (8 * FLARE_NS_PER_S)
+#define KAD_IDLE_LATE   (22 * FLARE_NS_PER_S)
+#define KAD_IDLE_SERVER (60 * FLARE_NS_PER_S)
 
 typedef struct kad_t kad_t;
 typedef struct kad_query kad_query;
@@ -42,7 +52,10 @@ typedef struct kad_rpc {
     int finished; /* the outcome is in; freed once the dial callback came */
     int err;      /* a failure waiting for the timer to report it */
     int retried, retry_pending;
-    int store; /* sent in the query's storing phase (not a lookup request) */
+    int reused;  /* sent on a kept stream: a failure there retries on a fresh one */
+    int sent_ok; /* no answer expected and the request is out: done from the timer */
+    int clean;   /* the stream carried exactly the answer: it may be kept */
+    int store;   /* sent in the query's storing phase (not a lookup request) */
     flare_tstamp deadline;
 } kad_rpc;
 
@@ -77,6 +90,24 @@ struct kad_query {
     flare_io_timer *timer; /* runs steps and the finish from the loop */
 };
 
+/* A request stream kept for reuse. */
+typedef struct kad_idle {
+    flare_stream *s;
+    uint64_t tag;       /* of the peer ID, to skip most comparisons */
+    flare_tstamp until; /* closed from then on */
+} kad_idle;
+
+/* A stream the server side answers on; listed by last request, oldest
+ * first, so the idle ones are found from the head. */
+typedef struct kad_srv {
+    struct kad_srv *prev, *next;
+    flare_host *h;
+    flare_stream *s;
+    flare_buf in;
+    flare_tstamp last;
+    int listed;
+} kad_srv;
+
 typedef struct kad_provided {
     uint8_t key[64];
     uint8_t klen;
@@ -99,7 +130,14 @@ struct kad_t {
     kad_query *queries;
     size_t nprobes;
     size_t srv_bytes; /* unfinished requests held by the server side */
+    kad_srv *srv_head, *srv_tail;
+    kad_idle *idle; /* nidle of KAD_MAX_IDLE, oldest first; allocated on first use */
+    size_t nidle;
+    flare_io_timer *idle_timer;
+    int idle_armed;
     flare_io_timer *tick;
+    flare_tstamp tick_at;      /* when the tick is due */
+    flare_tstamp boot_backoff; /* the next failed bootstrap round's (0: the first) */
     flare_tstamp next_refresh, next_republish, next_boot, self_lookup_due;
     flare_tstamp next_walk; /* relay discovery: not before */
     /* When a lookup last ran to its end for a key in bucket cpl (0:
@@ -110,6 +148,7 @@ struct kad_t {
     size_t nprovided;
     /* Counters for tests and the simulation summary. */
     uint64_t lookups, lookup_hops, rpcs_sent, rpcs_failed, refresh_skipped;
+    uint64_t streams_opened, streams_reused, reuse_retries, srv_idle_closed;
 };
 
 /* kad.c */
@@ -125,6 +164,24 @@ void kad_peer_view(kad_t *k, const flare_peerid *id, flare__kad_peer *p,
  * refresh skips them for a while). */
 void kad_lookup_covered(kad_t *k, const flare__kad_lookup *l);
 
+/* The server side dropped x (idle too long). */
+void kad_srv_expire(kad_srv *x);
+/* x got a request (or opened): to the tail of the list. */
+void kad_srv_touch(kad_t *k, kad_srv *x);
+void kad_srv_unlink(kad_t *k, kad_srv *x);
+
+/* kad_stream.c */
+/* The kept stream to peer, removed from the pool (its callbacks are the
+ * caller's to set); NULL if none. */
+flare_stream *kad_idle_take(kad_t *k, const flare_peerid *peer);
+/* Keeps s (detached, after an answer) for the next request to peer, or
+ * closes it: one is kept per peer, the oldest makes room. */
+void kad_idle_put(kad_t *k, const flare_peerid *peer, flare_stream *s);
+/* Arms the timer that closes idle streams (both sides) if it is not. */
+void kad_idle_arm(kad_t *k);
+/* Detaches the kept streams and the server's list (the service ends). */
+void kad_idle_free_all(kad_t *k);
+
 /* kad_query.c */
 kad_query *kad_query_new(kad_t *k, kad_qkind kind, const uint8_t *key, size_t klen);
 /* Seeds the lookup from the table and runs it (results from the loop). */
@@ -134,7 +191,12 @@ void kad_rpcs_free_all(kad_t *k);
 /* Q_GET_VALUE: q starts with our own record of its key, if any. */
 void kad_query_take_local(kad_query *q);
 /* Asks peer for its closest peers to our own key; it enters the table when
- * it answers. */
-void kad_probe(kad_t *k, const flare_peerid *peer);
+ * it answers. Probes of peers that identify announces are KAD_MAX_PROBES at
+ * a time; boot ones (our own configured list, at most KAD_MAX_BOOT) are
+ * never held back. */
+void kad_probe(kad_t *k, const flare_peerid *peer, int boot);
+/* kad.c: a probe failed; with the table still empty and no probe out, the
+ * next bootstrap round comes after a jittered, doubling back-off. */
+void kad_probe_failed(kad_t *k);
 
 #endif

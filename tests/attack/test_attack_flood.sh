@@ -6,7 +6,9 @@
 # answers an honest ping afterwards.
 source "$(dirname "$0")/lib.sh"
 
-start_kind r relay || { bad "relay did not start"; finish; exit; }
+# The keepalive drops the paused connection: nothing is read from it, so the
+# ping comes --keepalive seconds later and times out 10 s after that.
+start_kind r relay --keepalive 10 || { bad "relay did not start"; finish; exit; }
 out=$("$attack" ping-flood "$r_hp" --bytes 200e6 --stall 2 --wait 30)
 echo "  $out"
 if ! alive "$r_pid"; then

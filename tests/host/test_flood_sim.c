@@ -161,7 +161,7 @@ static void test_non_reading_flood_bounded(void **state)
     flare_host_settings_default(&cfg);
     cfg.enable_autonat_client = cfg.enable_autonat_server = 0;
     result r;
-    run_flood(&cfg, 64u << 20, 40, 0, &r);
+    run_flood(&cfg, 64u << 20, 50, 0, &r); /* paused at once, then 30 + 10 s */
     print_message("flooded %zu, victim queue max %zu, host heap peak +%ld, sim heap peak %ld\n",
                   r.flooded, r.max_pending, r.host_peak, r.sim_peak);
     assert_true(r.paused_seen);

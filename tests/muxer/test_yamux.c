@@ -420,7 +420,7 @@ static void test_ping_random_blind_ack(void **state)
 {
     pair *p = pair_keepalive();
     uint32_t seen[8];
-    flare_tstamp t = 0;
+    flare_tstamp t = 1 * FLARE_NS_PER_S; /* the first keepalive */
     for (int i = 0; i < 8; i++) {
         assert_int_equal(flare_yamux_handle_expiry(p->a.y, t, &p->a.out), 0);
         seen[i] = p->a.y->ping_opaque;
@@ -452,24 +452,30 @@ static void test_keepalive(void **state)
 {
     pair *p = pair_keepalive();
     assert_int_equal(flare_yamux_expiry(p->b.y), FLARE_TSTAMP_NEVER);
-    /* A ping at start, answered: next one an interval later. */
-    assert_int_equal(flare_yamux_expiry(p->a.y), 0);
-    assert_int_equal(flare_yamux_handle_expiry(p->a.y, 0, &p->a.out), 0);
-    assert_int_equal(flare_yamux_expiry(p->a.y), 500 * FLARE_NS_PER_MS);
-    p->now = 2 * FLARE_NS_PER_MS;
-    assert_int_equal(pump(p), 0);
-    assert_int_equal(flare_yamux_rtt(p->a.y), 2 * FLARE_NS_PER_MS);
+    /* No ping at start: the first one is due an interval later. */
     assert_int_equal(flare_yamux_expiry(p->a.y), 1 * FLARE_NS_PER_S);
+    assert_int_equal(flare_yamux_handle_expiry(p->a.y, 0, &p->a.out), 0);
+    assert_int_equal(p->a.out.len, 0);
     /* Early calls do nothing. */
     assert_int_equal(flare_yamux_handle_expiry(p->a.y, 999 * FLARE_NS_PER_MS, &p->a.out), 0);
     assert_int_equal(p->a.out.len, 0);
-    /* The next ping is lost: the session times out. */
+    /* Due: a ping, answered 2 ms later; the answer is input, so the next
+     * ping is due an interval after it. */
     assert_int_equal(flare_yamux_handle_expiry(p->a.y, 1 * FLARE_NS_PER_S, &p->a.out), 0);
+    assert_int_equal(flare_yamux_expiry(p->a.y), 1500 * FLARE_NS_PER_MS);
+    p->now = 1002 * FLARE_NS_PER_MS;
+    assert_int_equal(pump(p), 0);
+    assert_int_equal(flare_yamux_rtt(p->a.y), 2 * FLARE_NS_PER_MS);
+    assert_int_equal(flare_yamux_expiry(p->a.y), 2002 * FLARE_NS_PER_MS);
+    assert_int_equal(flare_yamux_handle_expiry(p->a.y, 2001 * FLARE_NS_PER_MS, &p->a.out), 0);
+    assert_int_equal(p->a.out.len, 0);
+    /* The next ping is lost: the session times out. */
+    assert_int_equal(flare_yamux_handle_expiry(p->a.y, 2002 * FLARE_NS_PER_MS, &p->a.out), 0);
     assert_true(
         has_frame(&p->a.out, FLARE_YAMUX_TYPE_PING, FLARE_YAMUX_FLAG_SYN, 0, p->a.y->ping_opaque));
     flare_buf_reset(&p->a.out);
     flare_tstamp t = flare_yamux_expiry(p->a.y);
-    assert_int_equal(t, 1500 * FLARE_NS_PER_MS);
+    assert_int_equal(t, 2502 * FLARE_NS_PER_MS);
     assert_int_equal(flare_yamux_handle_expiry(p->a.y, t - 1, &p->a.out), 0);
     assert_int_equal(flare_yamux_handle_expiry(p->a.y, t, &p->a.out), FLARE_ERR_TIMEOUT);
     drain(&p->a);

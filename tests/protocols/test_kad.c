@@ -376,6 +376,110 @@ static void test_rt_closest(void **state)
     flare__kad_rt_free(&rt);
 }
 
+/* The reference: XOR distance byte by byte, ties by table order. */
+typedef struct ref_ent {
+    const flare__kad_rt_entry *e;
+    size_t order;
+} ref_ent;
+
+static const flare__kad_key *ref_target;
+
+static int ref_cmp(const void *pa, const void *pb)
+{
+    const ref_ent *a = pa, *b = pb;
+    for (int i = 0; i < 32; i++) {
+        uint8_t da = a->e->key.b[i] ^ ref_target->b[i], db = b->e->key.b[i] ^ ref_target->b[i];
+        if (da != db)
+            return da < db ? -1 : 1;
+    }
+    return a->order < b->order ? -1 : a->order > b->order;
+}
+
+/* flare__kad_rt_closest against a full sort of the table for one target
+ * and several result sizes. */
+static void check_closest_against_sort(const flare__kad_rt *rt, const flare__kad_key *target)
+{
+    static ref_ent all[4096];
+    size_t n = 0;
+    for (const flare__kad_rt_entry *e; (e = flare__kad_rt_at(rt, n)); n++) {
+        assert_true(n < 4096);
+        all[n] = (ref_ent){e, n};
+    }
+    assert_int_equal(n, rt->size);
+    ref_target = target;
+    qsort(all, n, sizeof(*all), ref_cmp);
+    static flare_peerid out[200];
+    const size_t sizes[] = {1, 2, 7, 20, 21, 64, 65, 200};
+    for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+        size_t want = sizes[si], got = flare__kad_rt_closest(rt, target, out, want);
+        assert_int_equal(got, n < want ? n : want);
+        for (size_t i = 0; i < got; i++)
+            assert_true(flare_peerid_equal(&out[i], &all[i].e->id));
+    }
+}
+
+static flare_peerid random_peer(flare_prng *p)
+{
+    flare_peerid id = {.len = 34};
+    flare_prng_rng(p).fn(id.bytes, id.len, flare_prng_rng(p).user);
+    return id;
+}
+
+/* Random tables (sparse and full, small and large buckets, with removals)
+ * and targets (random, our own key, keys at every common prefix length
+ * with us, the keys of members): the bucket walk must give exactly the
+ * sorted order. */
+static void test_rt_closest_matches_sort(void **state)
+{
+    (void)state;
+    flare_prng p;
+    flare_prng_seed(&p, 2026);
+    const flare__kad_rt_cfg cfgs[] = {{20, 10, 0, 0}, {3, 2, 0, 0}, {100, 0, 0, 0}, {1, 0, 0, 0}};
+    const size_t peers[] = {0, 1, 5, 60, 400, 3000};
+    for (size_t ci = 0; ci < sizeof(cfgs) / sizeof(cfgs[0]); ci++)
+        for (size_t pi = 0; pi < sizeof(peers) / sizeof(peers[0]); pi++) {
+            flare_peerid self = random_peer(&p);
+            flare__kad_rt rt;
+            flare__kad_rt_init(&rt, &self, &cfgs[ci], NULL);
+            for (size_t i = 0; i < peers[pi]; i++) {
+                flare_peerid id = random_peer(&p);
+                assert_true(flare__kad_rt_seen(&rt, &id, 0, (flare_tstamp)i) >= 0);
+                if (i % 7 == 3 && rt.size) /* a failure: a replacement moves in */
+                    flare__kad_rt_remove(&rt, &flare__kad_rt_at(&rt, i % rt.size)->id);
+            }
+            flare__kad_key t;
+            for (int j = 0; j < 40; j++) {
+                flare_prng_rng(&p).fn(t.b, sizeof(t.b), flare_prng_rng(&p).user);
+                check_closest_against_sort(&rt, &t);
+            }
+            check_closest_against_sort(&rt, &rt.self_key);
+            for (int cpl = 0; cpl < 256; cpl += 3) {
+                flare__kad_random_key(&t, &rt.self_key, cpl, flare_prng_rng(&p));
+                check_closest_against_sort(&rt, &t);
+            }
+            for (size_t i = 0; i < rt.size; i += 1 + rt.size / 16)
+                check_closest_against_sort(&rt, &flare__kad_rt_at(&rt, i)->key);
+            flare__kad_rt_free(&rt);
+        }
+    /* The word-wise distance against byte-wise, across word boundaries. */
+    for (int i = 0; i < 20000; i++) {
+        ref_ent a = {0}, b = {0};
+        flare__kad_rt_entry ea, eb;
+        flare__kad_key t;
+        flare_prng_rng(&p).fn(t.b, sizeof(t.b), flare_prng_rng(&p).user);
+        flare_prng_rng(&p).fn(ea.key.b, sizeof(ea.key.b), flare_prng_rng(&p).user);
+        eb.key = ea.key;
+        uint8_t pos;
+        flare_prng_rng(&p).fn(&pos, 1, flare_prng_rng(&p).user);
+        if (i % 4) /* equal up to a random byte */
+            eb.key.b[pos % 32] ^= (uint8_t)(1u << (i % 8));
+        a.e = &ea, b.e = &eb;
+        ref_target = &t;
+        int want = ref_cmp(&a, &b), got = flare__kad_dist_cmp(&t, &ea.key, &eb.key);
+        assert_int_equal(want < 0 ? -1 : want > 0, got < 0 ? -1 : got > 0);
+    }
+}
+
 /* ---- lookups over a model network ---- */
 
 #define NET 300
@@ -862,6 +966,7 @@ int main(void)
         cmocka_unit_test(test_rt_admission_and_replacement),
         cmocka_unit_test(test_rt_diversity),
         cmocka_unit_test(test_rt_closest),
+        cmocka_unit_test(test_rt_closest_matches_sort),
         cmocka_unit_test(test_lookup_converges),
         cmocka_unit_test(test_lookup_disjoint_paths),
         cmocka_unit_test(test_lookup_edges),

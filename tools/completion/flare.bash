@@ -28,12 +28,12 @@ _flare() {
     --listen | --relay | --connect | --stun-listen | --bootstrap) mapfile -t COMPREPLY < <(compgen -W "/ip4/ /ip6/ /dns/" -- "$cur"); return ;;
     --seed | --echo | --message | --wait-holepunch | --autonat-boot-delay | --timeout | -c | --count | \
         --delay-ms | --relay-delay-ms | --deny-peer | --allow-peer | --deny-ip | --allow-ip | \
-        --conn-low | --conn-high | --conn-grace | --relay-* | --max-* | --nodes | --pairs | \
+        --conn-low | --conn-high | --conn-grace | --keepalive | --relay-* | --max-* | --nodes | --pairs | \
         --public | --join-s | --dial-s) return ;;
     esac
     local common="--json -v --verbose -q --quiet -h --help"
     local ident="--key --seed"
-    local policy="--deny-peer --allow-peer --deny-ip --allow-ip --conn-low --conn-high --conn-grace --security"
+    local policy="--deny-peer --allow-peer --deny-ip --allow-ip --conn-low --conn-high --conn-grace --keepalive --security"
     local rc="--max-conns --max-conns-inbound --max-conns-outbound --max-conns-per-ip
         --max-conns-per-subnet --max-conns-per-peer --max-handshakes --max-handshakes-per-ip
         --max-handshakes-per-subnet --max-streams-per-conn --max-streams-per-peer --max-mem

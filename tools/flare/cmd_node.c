@@ -748,6 +748,8 @@ static int node_run(node *n, node_opts *o)
         cfg.conn_high_water = (size_t)o->conn_high;
     if (o->conn_grace >= 0)
         cfg.conn_grace_period = (flare_tstamp)o->conn_grace * FLARE_NS_PER_S;
+    if (o->keepalive >= 0)
+        cfg.keepalive_interval = (flare_tstamp)o->keepalive * FLARE_NS_PER_S;
     apply_rc_flags(o, &cfg);
     cfg.tls_cert_file = o->tls_cert;
     cfg.tls_key_file = o->tls_key;

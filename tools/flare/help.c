@@ -14,6 +14,7 @@ static const char *const policy_text =
     "  --deny-ip CIDR, --allow-ip CIDR     refuse / only accept these subnets (repeatable)\n"
     "  --conn-low N, --conn-high N         connection manager water marks\n"
     "  --conn-grace S                      never trim connections younger than S seconds\n"
+    "  --keepalive S                       yamux ping after S idle seconds (default 30, 0 off)\n"
     "  --security LIST                     security protocols in preference order: noise,tls\n"
     "                                      (default noise; the listener accepts those listed)\n"
     "  --max-conns N, --max-mem BYTES, ... resource limits (docs/cli.md lists all --max-*)\n";

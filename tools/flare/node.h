@@ -92,6 +92,7 @@ typedef struct node_opts {
     const char *gate_flag[MAX_RULES], *gate_val[MAX_RULES];
     int ngate;
     int conn_low, conn_high, conn_grace; /* -1: the host's default */
+    int keepalive;                       /* seconds; -1: the host's default, 0: off */
     /* --max-*: resource manager limits, applied over the host's defaults. */
     size_t rc_val[16];
     unsigned rc_set;    /* bit i: rc_flags[i] given */

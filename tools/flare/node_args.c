@@ -72,6 +72,9 @@ static int parse_policy(int argc, char **argv, int *i, node_opts *o)
     } else if (strcmp(a, "--conn-grace") == 0) {
         if (cli_parse_int(a, v, 0, 86400, &o->conn_grace))
             return -1;
+    } else if (strcmp(a, "--keepalive") == 0) {
+        if (cli_parse_int(a, v, 0, 86400, &o->keepalive))
+            return -1;
     } else if (strcmp(a, "--security") == 0) {
         if (parse_security(v, o->security, sizeof(o->security)))
             return -1;
@@ -199,7 +202,7 @@ static int parse_relay_limit(flare_relay_server_settings *c, const char *name, c
 int parse_common(int argc, char **argv, node *n, node_opts *o, int need_target)
 {
     int pr;
-    o->conn_low = o->conn_high = o->conn_grace = -1;
+    o->conn_low = o->conn_high = o->conn_grace = o->keepalive = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;

@@ -10,6 +10,7 @@
 
 #include "flare/kad.h"
 #include "services/kad_svc.h"
+#include "simnet/slab.h"
 
 #define MS FLARE_NS_PER_MS
 #define S  FLARE_NS_PER_S
@@ -224,45 +225,42 @@ static void count_sample(void *u)
         c->peak = c->live;
 }
 
+/* The blocks come from the slab allocator (slab.h); the counting stays on
+ * the sizes asked for, so bytes_per_node means what it did with malloc. */
 static void *c_malloc(size_t n, void *u)
 {
-    size_t *p = malloc(n + sizeof(size_t) * 2);
-    if (!p)
-        return NULL;
-    p[0] = n;
-    count(u, (long long)n);
-    return p + 2;
+    simnet_counting *c = u;
+    void *p = simnet_slab_alloc(c->slab, n);
+    if (p)
+        count(c, (long long)n);
+    return p;
 }
 
 static void c_free(void *q, void *u)
 {
+    simnet_counting *c = u;
     if (!q)
         return;
-    size_t *p = (size_t *)q - 2;
-    count(u, -(long long)p[0]);
-    free(p);
+    count(c, -(long long)simnet_slab_size(q));
+    simnet_slab_free(c->slab, q);
 }
 
 static void *c_calloc(size_t k, size_t n, void *u)
 {
-    if (n && k > SIZE_MAX / n)
-        return NULL;
-    void *p = c_malloc(k * n, u);
+    simnet_counting *c = u;
+    void *p = simnet_slab_calloc(c->slab, k, n);
     if (p)
-        memset(p, 0, k * n);
+        count(c, (long long)(k * n));
     return p;
 }
 
 static void *c_realloc(void *q, size_t n, void *u)
 {
-    if (!q)
-        return c_malloc(n, u);
-    size_t old = ((size_t *)q - 2)[0];
-    void *p = c_malloc(n, u);
-    if (p) {
-        memcpy(p, q, old < n ? old : n);
-        c_free(q, u);
-    }
+    simnet_counting *c = u;
+    size_t old = q ? simnet_slab_size(q) : 0;
+    void *p = simnet_slab_realloc(c->slab, q, n);
+    if (p)
+        count(c, (long long)n - (long long)old);
     return p;
 }
 
@@ -280,6 +278,9 @@ int simnet_init(simnet *w, const simnet_config *c, FILE *progress)
     w->progress = progress;
     w->t0 = wall();
     flare_prng_seed(&w->rng, c->seed);
+    w->count.slab = simnet_slab_new(SIMNET_SLAB_AUTO);
+    if (!w->count.slab)
+        return FLARE_ERR_NOMEM;
     w->mem = (flare_mem){&w->count, c_malloc, c_free, c_calloc, c_realloc};
     const char *diag = getenv("SIMNET_DIAG");
     w->diag = diag && *diag && strcmp(diag, "0") != 0;
@@ -324,6 +325,10 @@ static void on_event(flare_host *h, const flare_host_event *ev, void *user)
         n->rsv_ok++;
     else if (ev->type == FLARE_HOST_EV_HOLEPUNCH && !ev->u.holepunch.error && !n->punched)
         n->punched = flare_io_now(flare_host_io(h));
+    else if (ev->type == FLARE_HOST_EV_DHT && !n->ready && strcmp(ev->u.dht.reason, "ready") == 0)
+        n->ready = flare_io_now(flare_host_io(h));
+    if (ev->type == FLARE_HOST_EV_HOLEPUNCH && !n->punch_over)
+        n->punch_over = flare_io_now(flare_host_io(h));
 }
 
 static int pick_mix(simnet *w)
@@ -388,14 +393,40 @@ static int host_make(simnet *w, simnet_node *n, int i, flare_sim_lan *lan)
     return flare_host_listen(n->h, &ma);
 }
 
-/* A live bootstrap node among the first three. */
-static int pick_boot(simnet *w, int i)
+#define SIMNET_NBOOT 3  /* bootstrap peers per joiner */
+#define SIMNET_FIXED 3  /* the fixed bootstrap nodes: the first three */
+#define SIMNET_DRAWS 64 /* random draws for them, at most */
+
+/* Can node j (before i) be a bootstrap peer? One of the fixed bootstrap
+ * nodes, or a public node whose DHT table holds a peer (it joined). */
+static int boot_ok(simnet *w, int j, const int *out, int n)
 {
-    int live[3], nl = 0;
-    for (int b = 0; b < 3 && b < i; b++)
-        if (w->n[b].h)
-            live[nl++] = b;
-    return nl ? live[flare_prng_next(&w->rng) % (uint64_t)nl] : -1;
+    const simnet_node *b = &w->n[j];
+    if (!b->h || b->priv || (j >= SIMNET_FIXED && !flare_kad_routing_table_size(b->h)))
+        return 0;
+    for (int k = 0; k < n; k++)
+        if (out[k] == j)
+            return 0;
+    return 1;
+}
+
+/* Node i's bootstrap peers (SIMNET_NBOOT at most, into out): drawn at
+ * random among the fixed bootstrap nodes and the public nodes that joined
+ * before it, as a node's list in practice holds a few well-known peers or
+ * peers it remembers from an earlier run; the load of the joins then
+ * spreads over the network instead of piling on three nodes. */
+static int pick_boot(simnet *w, int i, int *out)
+{
+    int n = 0;
+    for (int t = 0; t < SIMNET_DRAWS && n < SIMNET_NBOOT && i > 0; t++) {
+        int j = (int)(flare_prng_next(&w->rng) % (uint64_t)i);
+        if (boot_ok(w, j, out, n))
+            out[n++] = j;
+    }
+    for (int j = 0; j < SIMNET_FIXED && j < i && n < SIMNET_NBOOT; j++)
+        if (boot_ok(w, j, out, n))
+            out[n++] = j; /* few candidates yet: the fixed ones */
+    return n;
 }
 
 int simnet_add_node(simnet *w, int priv)
@@ -433,17 +464,18 @@ int simnet_add_node(simnet *w, int priv)
     flare_kad_settings_default(&ks);
     ks.mode = priv ? FLARE_KAD_MODE_AUTO : FLARE_KAD_MODE_SERVER;
     ks.request_timeout = 5 * S;
-    flare_multiaddr boot;
-    int b = pick_boot(w, i);
-    if (b >= 0) {
+    flare_multiaddr boot[SIMNET_NBOOT];
+    int b[SIMNET_NBOOT], nb = pick_boot(w, i, b);
+    for (int k = 0; k < nb; k++) {
         char s[128];
-        snprintf(s, sizeof(s), "/ip4/%s/tcp/4001", w->n[b].ip);
-        if ((rv = flare_multiaddr_parse(&boot, s)) != 0 ||
-            (rv = flare_multiaddr_with_peerid(&boot, flare_host_peerid(w->n[b].h))) != 0)
+        snprintf(s, sizeof(s), "/ip4/%s/tcp/4001", w->n[b[k]].ip);
+        if ((rv = flare_multiaddr_parse(&boot[k], s)) != 0 ||
+            (rv = flare_multiaddr_with_peerid(&boot[k], flare_host_peerid(w->n[b[k]].h))) != 0)
             return rv;
-        ks.bootstrap = &boot;
-        ks.nbootstrap = 1;
     }
+    ks.bootstrap = nb ? boot : NULL;
+    ks.nbootstrap = (size_t)nb;
+    n->added = flare_sim_now(w->sim);
     rv = flare_kad_enable(n->h, &ks);
     return rv ? rv : i;
 }
@@ -480,6 +512,32 @@ static void say(simnet *w, const char *fmt, ...)
     fflush(w->progress);
 }
 
+#define CHECK_STEP  (100 * MS) /* phase-end checks: between runs, so any thread count agrees */
+#define SETTLE_MIN  (5 * S)    /* after the last join */
+#define PHASE_GRACE (2 * S)    /* after the phase's work is done */
+
+static int all_reserved(simnet *w)
+{
+    for (int i = 0; i < w->nn; i++)
+        if (w->n[i].h && w->n[i].priv && !w->n[i].rsv_ok)
+            return 0;
+    return 1;
+}
+
+/* Runs up to `limit` from now, in CHECK_STEP runs; stops PHASE_GRACE after
+ * done(w) first holds, and not before `min` from now. */
+static void run_until(simnet *w, flare_tstamp limit, flare_tstamp min, int (*done)(simnet *))
+{
+    flare_tstamp t0 = flare_sim_now(w->sim), end = t0 + limit, done_at = 0;
+    for (flare_tstamp now = t0; now < end; now = flare_sim_now(w->sim)) {
+        if (!done_at && done(w))
+            done_at = now;
+        if (done_at && now >= done_at + PHASE_GRACE && now >= t0 + min)
+            break;
+        flare_sim_run_for(w->sim, end - now < CHECK_STEP ? end - now : CHECK_STEP);
+    }
+}
+
 int simnet_join(simnet *w)
 {
     int nodes = w->cfg.nodes;
@@ -497,14 +555,28 @@ int simnet_join(simnet *w)
         if ((i + 1) % every == 0 || i + 1 == nodes)
             say(w, "joined %d of %d nodes", i + 1, nodes);
     }
-    simnet_run_s(w, w->cfg.join_s / 2);
-    int with_relay = 0, reachable = 0;
+    run_until(w, (flare_tstamp)(w->cfg.join_s / 2 * 1e9), SETTLE_MIN, all_reserved);
+    int with_relay = 0, reachable = 0, unready = 0;
+    unsigned long long refused = 0;
+    double ready_max = 0;
+    for (int i = 0; i < w->nn; i++) {
+        simnet_node *n = &w->n[i];
+        flare_rcmgr_usage u;
+        if (n->h && flare_host_rcmgr_stat(n->h, &(flare_rcmgr_scope){FLARE_RCMGR_SYSTEM}, &u) == 0)
+            refused += u.refused_conns;
+        if (i > 0 && !n->ready)
+            unready++;
+        else if (i > 0 && (double)(n->ready - n->added) / 1e9 > ready_max)
+            ready_max = (double)(n->ready - n->added) / 1e9;
+    }
     for (int i = w->npub; i < w->nn; i++) {
         with_relay += w->n[i].rsv_ok > 0;
         reachable += flare_host_reachability(w->n[i].h, 4) == FLARE_REACH_PUBLIC;
     }
-    say(w, "join done: %d of %d private nodes hold a reservation, %d found themselves reachable",
-        with_relay, w->nn - w->npub, reachable);
+    say(w,
+        "join done: %d of %d private nodes hold a reservation, %d found themselves reachable; "
+        "DHT ready within %.1f s of joining (%d not yet); %llu connections refused at the limits",
+        with_relay, w->nn - w->npub, reachable, ready_max, unready, refused);
     return 0;
 }
 
@@ -642,6 +714,25 @@ static void diag_failed(simnet *w, flare_host *h, int pi, int status)
     w->diag_near_not_asked += know > 0 && g_ok == 0;
 }
 
+/* The dial by peer ID ended: it failed, or went direct (no punch follows). */
+static void on_dialed(flare_host *h, flare_conn *c, int status, void *user)
+{
+    find_ctx *fc = user;
+    (void)h;
+    if (status || (c && !flare_conn_is_limited(c)))
+        fc->w->p[fc->pi].over = 1;
+}
+
+static int pairs_over(simnet *w)
+{
+    for (int k = 0; k < w->np; k++) {
+        const simnet_pair *pr = &w->p[k];
+        if (!pr->failed && !pr->over && !w->n[pr->a].punch_over && !w->n[pr->b].punch_over)
+            return 0;
+    }
+    return 1;
+}
+
 static void on_found(flare_host *h, int status, const flare_kad_peer *p, size_t n, void *user)
 {
     find_ctx *fc = user;
@@ -655,8 +746,10 @@ static void on_found(flare_host *h, int status, const flare_kad_peer *p, size_t 
         return;
     }
     pr->found = 1;
-    if (flare_host_connect(h, flare_host_peerid(fc->w->n[pr->b].h), NULL, NULL, NULL) == 0)
+    if (flare_host_connect(h, flare_host_peerid(fc->w->n[pr->b].h), NULL, on_dialed, fc) == 0)
         pr->connected = 1;
+    else
+        pr->over = 1;
 }
 
 int simnet_dial_pairs(simnet *w)
@@ -693,7 +786,11 @@ int simnet_dial_pairs(simnet *w)
             pr->failed = 1;
     }
     say(w, "%d pairs of private nodes dial each other by peer ID", w->np);
-    simnet_run_s(w, w->cfg.dial_s);
+    run_until(w, (flare_tstamp)(w->cfg.dial_s * 1e9), 0, pairs_over);
+    int direct = 0;
+    for (int k = 0; k < w->np; k++)
+        direct += w->n[w->p[k].a].punched || w->n[w->p[k].b].punched;
+    say(w, "dials done: %d of %d pairs direct", direct, w->np);
     if (w->diag && w->progress) {
         int unanswered = 0;
         for (int k = 0; k < w->np; k++)
@@ -858,7 +955,8 @@ void simnet_free(simnet *w)
     flare_sig_cache_del(w->sigc); /* after the hosts that use it */
     free(w->n);
     free(w->p);
-    free(w->fc); /* after the hosts: a lookup still running may call back */
+    free(w->fc);                    /* after the hosts: a lookup still running may call back */
+    simnet_slab_del(w->count.slab); /* last: every block of w->mem goes with it */
     memset(w, 0, sizeof(*w));
 }
 

@@ -2,7 +2,8 @@
  * bench_kad_sim run it and as the churn test builds on it: N nodes, a share
  * of them public (DHT servers, every other one a Circuit Relay v2 relay),
  * the rest private behind NATs drawn from a mix of mapping and filtering
- * behaviours. Every node bootstraps from one of three bootstrap nodes;
+ * behaviours. Every node bootstraps from three peers drawn from the
+ * three fixed bootstrap nodes and the public nodes that joined before it;
  * private nodes run AutoNAT, join the DHT as clients, find relays through
  * it (AutoRelay, no relay configured) and reserve. Then disjoint random
  * pairs of private nodes with a reservation dial each other by peer ID (DHT
@@ -31,8 +32,8 @@ typedef struct simnet_config {
     uint64_t seed;           /* default 1 */
     int pairs;               /* pairs of private nodes that dial by ID; default 20 */
     double public_pct;       /* share of public nodes (at least 4); default 30 */
-    double join_s;           /* joins spread over the first half; default 60 */
-    double dial_s;           /* how long the pairs get; default 60 */
+    double join_s;           /* joins over the first half, settling at most the rest; 60 */
+    double dial_s;           /* how long the pairs get at most; default 60 */
     int conn_low, conn_high; /* the hosts' connection manager marks; 0: defaults */
     int plaintext;           /* /plaintext/2.0.0 instead of Noise (CPU: no key agreements) */
     int threads;             /* threads of the simulator; default 1; more: 8 partitions, or
@@ -61,15 +62,18 @@ typedef struct simnet_node {
     char ip[32];
     int priv, relay, mix;
     int rsv_ok;
-    unsigned conns_opened; /* connections opened, counted at this end */
-    int pair;              /* index of its pair, -1 */
-    flare_tstamp punched;  /* first successful hole punch (0: none) */
+    unsigned conns_opened;     /* connections opened, counted at this end */
+    int pair;                  /* index of its pair, -1 */
+    flare_tstamp punched;      /* first successful hole punch (0: none) */
+    flare_tstamp punch_over;   /* first hole punch that ended, either way (0: none) */
+    flare_tstamp added, ready; /* joined; its DHT table first held a peer (0: not yet) */
 } simnet_node;
 
 typedef struct simnet_pair {
     int a, b;
     flare_tstamp start;
     int found, connected, failed;
+    int over; /* the dial by peer ID failed, or connected without a relay */
 } simnet_pair;
 
 #define SIMNET_SLOTS      16
@@ -79,6 +83,7 @@ typedef struct simnet_pair {
  * thread adds to a slot of its own, and the peak is sampled after every
  * window of the parallel run (the live sum is then the same in every run). */
 typedef struct simnet_counting {
+    struct simnet_slab *slab; /* where w->mem's blocks come from (slab.h) */
     size_t live, peak;
     int threaded;
     struct {
@@ -109,8 +114,11 @@ typedef struct simnet {
 /* Builds an empty world (no node yet). Returns 0 or FLARE_ERR_NOMEM.
  * Call simnet_free after either outcome. */
 int simnet_init(simnet *w, const simnet_config *c, FILE *progress);
-/* Adds cfg.nodes nodes over join_s / 2, then runs join_s / 2 more.
- * Returns 0 or the first error (reported on progress). */
+/* Adds cfg.nodes nodes over join_s / 2, then lets the network settle for
+ * join_s / 2 at most: the settling ends early once every private node holds
+ * a reservation (checked every 100 ms) and 2 s have passed since, but not
+ * before 5 s after the last join. Returns 0 or the first error (reported
+ * on progress). */
 int simnet_join(simnet *w);
 /* A node joins now: public (a DHT server, a relay every other one) or
  * private behind a NAT from the mix. Returns its index or an error. */
@@ -119,7 +127,9 @@ int simnet_add_node(simnet *w, int priv);
 void simnet_leave(simnet *w, int i);
 void simnet_run_s(simnet *w, double s);
 /* Picks disjoint random pairs of private nodes holding a reservation; each
- * looks the other up by peer ID and connects; runs dial_s. */
+ * looks the other up by peer ID and connects; runs until every pair has its
+ * outcome (a hole punch ended, or the lookup or the dial failed) and 2 s
+ * more, dial_s at most (checked every 100 ms). */
 int simnet_dial_pairs(simnet *w);
 
 typedef struct simnet_summary {

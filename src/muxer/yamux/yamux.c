@@ -98,6 +98,25 @@ static int maybe_closed(flare_yamux *y, flare__ystream *st)
     return rv;
 }
 
+static int send_ping(flare_yamux *y, flare_buf *out)
+{
+    if (y->ping_out)
+        return 0;
+    /* Unpredictable, so that a peer that never reads cannot keep the
+     * session alive (or fake an RTT) by sending ACKs blindly. */
+    uint8_t r[4];
+    y->rng.fn(r, sizeof(r), y->rng.user);
+    uint32_t opaque = (uint32_t)r[0] << 24 | (uint32_t)r[1] << 16 | (uint32_t)r[2] << 8 | r[3];
+    int rv = send_frame(out, FLARE_YAMUX_TYPE_PING, FLARE_YAMUX_FLAG_SYN, 0, opaque);
+    if (rv)
+        return rv;
+    y->ping_opaque = opaque;
+    y->ping_out = 1;
+    y->data_since_ping = 0;
+    y->ping_sent = y->now;
+    return 0;
+}
+
 /* Sends a window update carrying flags and the window the application has
  * freed. Unless forced, waits until half the window is free (as go-yamux
  * does) and grows the window when the reader keeps up within 4 RTTs. */
@@ -110,6 +129,13 @@ static int send_update(flare_yamux *y, flare__ystream *st, uint16_t flags, int f
         delta = used < st->recv_target ? (uint32_t)(st->recv_target - used) : 0;
         if (!force && delta < st->recv_target / 2)
             return 0;
+        /* Auto-tuning needs an RTT: measured now that a stream streams,
+         * rather than by a ping on every new session. */
+        if (!force && !y->rtt && y->s.keepalive_interval && st->recv_target < y->recv_cap) {
+            int rv = send_ping(y, out);
+            if (rv)
+                return rv;
+        }
         if (!force && y->rtt && y->now - st->epoch < 4 * y->rtt && st->recv_target < y->recv_cap) {
             uint64_t t = (uint64_t)st->recv_target * 2;
             st->recv_target = t > y->recv_cap ? y->recv_cap : (uint32_t)t;
@@ -159,6 +185,43 @@ int flare__yamux_flush_acks(flare_yamux *y, flare_buf *out)
     return 0;
 }
 
+/* Received traffic defers the keepalive ping, as go-yamux does: a busy
+ * session needs none. Traffic proves only that the peer writes, not that
+ * it reads, and a peer that writes blindly could hold the data we queued
+ * for it forever; so once we have sent data the peer has not shown it
+ * read (by echoing a later ping's random value), the deferral stops
+ * KEEPALIVE_PROOF_INTERVALS intervals after that first unproven write. */
+#define KEEPALIVE_PROOF_INTERVALS 4
+
+static void keepalive_extend(flare_yamux *y)
+{
+    flare_tstamp iv = y->s.keepalive_interval;
+    if (!iv)
+        return;
+    flare_tstamp t = y->now + iv;
+    /* With a ping out, its timeout is the deadline that matters. */
+    if (!y->ping_out && y->unproven_since != FLARE_TSTAMP_NEVER) {
+        flare_tstamp cap = y->unproven_since + KEEPALIVE_PROOF_INTERVALS * iv;
+        if (cap < t)
+            t = cap;
+    }
+    y->next_keepalive = t;
+}
+
+/* Stream data went out: start the proof bound if none is running. */
+static void note_data_sent(flare_yamux *y)
+{
+    y->data_since_ping = 1;
+    if (y->unproven_since == FLARE_TSTAMP_NEVER) {
+        y->unproven_since = y->now;
+        if (y->s.keepalive_interval && !y->ping_out) {
+            flare_tstamp cap = y->now + KEEPALIVE_PROOF_INTERVALS * y->s.keepalive_interval;
+            if (cap < y->next_keepalive)
+                y->next_keepalive = cap;
+        }
+    }
+}
+
 void flare_yamux_settings_default(flare_yamux_settings *s)
 {
     memset(s, 0, sizeof(*s));
@@ -190,7 +253,9 @@ int flare_yamux_new(flare_yamux **out, const flare_yamux_settings *s, const flar
     y->now = now;
     y->recv_cap = s->max_recv_buffer < s->max_window ? (uint32_t)s->max_recv_buffer : s->max_window;
     y->next_id = s->is_client ? 1 : 2;
-    y->next_keepalive = s->keepalive_interval ? now : FLARE_TSTAMP_NEVER;
+    y->unproven_since = FLARE_TSTAMP_NEVER;
+    y->next_keepalive = FLARE_TSTAMP_NEVER;
+    keepalive_extend(y);
     *out = y;
     return 0;
 }
@@ -219,6 +284,9 @@ static int on_ping(flare_yamux *y, uint16_t flags, uint32_t sid, uint32_t opaque
         y->rtt = y->now - y->ping_sent;
         if (y->rtt == 0)
             y->rtt = 1; /* 0 means "unknown" */
+        /* The echo proves the peer read all we sent before the ping. */
+        y->unproven_since = y->data_since_ping ? y->ping_sent : FLARE_TSTAMP_NEVER;
+        keepalive_extend(y);
         flare__yevent e = {.type = FLARE_YAMUX_EV_PING_RTT, .rtt = y->rtt};
         int rv = flare__yevent_push(y, &e);
         return rv ? fail(y, rv, NO_GOAWAY, out) : 0;
@@ -391,6 +459,8 @@ int flare_yamux_recv(flare_yamux *y, const uint8_t *in, size_t len, flare_tstamp
         return FLARE_ERR_STATE;
     if (now > y->now)
         y->now = now;
+    if (len)
+        keepalive_extend(y);
     while (len > 0) {
         if (y->payload_left) {
             size_t n = len < y->payload_left ? len : y->payload_left;
@@ -508,6 +578,8 @@ long flare_yamux_write(flare_yamux *y, uint32_t id, const uint8_t *data, size_t 
         done += k;
     }
     st->send_window -= (uint32_t)n;
+    if (n)
+        note_data_sent(y);
     return (long)n;
 }
 
@@ -531,6 +603,8 @@ long flare_yamux_write_frame(flare_yamux *y, uint32_t id, size_t len,
     put32(hdr + 4, id);
     put32(hdr + 8, (uint32_t)n);
     st->send_window -= (uint32_t)n;
+    if (n)
+        note_data_sent(y);
     return (long)n;
 }
 
@@ -626,20 +700,7 @@ int flare_yamux_ping(flare_yamux *y, flare_tstamp now, flare_buf *out)
         return FLARE_ERR_STATE;
     if (now > y->now)
         y->now = now;
-    if (y->ping_out)
-        return 0;
-    /* Unpredictable, so that a peer that never reads cannot keep the
-     * session alive (or fake an RTT) by sending ACKs blindly. */
-    uint8_t r[4];
-    y->rng.fn(r, sizeof(r), y->rng.user);
-    uint32_t opaque = (uint32_t)r[0] << 24 | (uint32_t)r[1] << 16 | (uint32_t)r[2] << 8 | r[3];
-    int rv = send_frame(out, FLARE_YAMUX_TYPE_PING, FLARE_YAMUX_FLAG_SYN, 0, opaque);
-    if (rv)
-        return rv;
-    y->ping_opaque = opaque;
-    y->ping_out = 1;
-    y->ping_sent = y->now;
-    return 0;
+    return send_ping(y, out);
 }
 
 void flare_yamux_set_stream_user(flare_yamux *y, uint32_t id, void *user)

@@ -63,10 +63,13 @@ struct flare_yamux {
     uint16_t payload_flags;
     /* pings */
     flare_rng rng; /* ping opaque values */
-    int ping_out;
-    uint32_t ping_opaque; /* random value of the ping in flight */
+    unsigned ping_out : 1;
+    unsigned data_since_ping : 1; /* stream data sent after the last ping */
+    uint32_t ping_opaque;         /* random value of the ping in flight */
     flare_tstamp ping_sent;
-    flare_tstamp next_keepalive;
+    flare_tstamp next_keepalive; /* keepalive_interval after the last input */
+    flare_tstamp unproven_since; /* first data sent the peer has not shown it
+                                  * read (NEVER: none) */
     flare_tstamp rtt;
 };
 

@@ -161,9 +161,15 @@ int flare__kad_rt_seen(flare__kad_rt *rt, const flare_peerid *id, uint64_t group
  * bucket takes its place. Returns 1 if it was in the table, else 0. */
 int flare__kad_rt_remove(flare__kad_rt *rt, const flare_peerid *id);
 int flare__kad_rt_has(const flare__kad_rt *rt, const flare_peerid *id);
-/* Up to n peers closest to target, closest first. Returns the count. */
+/* Up to n peers closest to target, closest first (equal keys in table
+ * order). Returns the count. It walks the buckets outward from target's
+ * and sorts each on its own: about n entries are looked at, not the table. */
 size_t flare__kad_rt_closest(const flare__kad_rt *rt, const flare__kad_key *target,
                              flare_peerid *out, size_t n);
+/* As flare__kad_rt_closest, into pointers to the entries (valid until the
+ * table next changes). */
+size_t flare__kad_rt_closest_entries(const flare__kad_rt *rt, const flare__kad_key *target,
+                                     const flare__kad_rt_entry **out, size_t n);
 /* The highest common prefix length of a peer in the table (-1 if empty). */
 int flare__kad_rt_max_cpl(const flare__kad_rt *rt);
 /* The i-th peer in table order (for walks); NULL past the end. */

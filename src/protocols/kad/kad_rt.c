@@ -33,11 +33,21 @@ int flare__kad_cpl(const flare__kad_key *a, const flare__kad_key *b)
     return 256;
 }
 
+/* Bytes 8i..8i+7 of a key as a big-endian integer: XOR distances compare
+ * as four words instead of 32 bytes. */
+static inline uint64_t word(const flare__kad_key *k, int i)
+{
+    const uint8_t *p = k->b + 8 * i;
+    return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
+           (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+           (uint64_t)p[6] << 8 | (uint64_t)p[7];
+}
+
 int flare__kad_dist_cmp(const flare__kad_key *target, const flare__kad_key *a,
                         const flare__kad_key *b)
 {
-    for (int i = 0; i < 32; i++) {
-        uint8_t da = a->b[i] ^ target->b[i], db = b->b[i] ^ target->b[i];
+    for (int i = 0; i < 4; i++) {
+        uint64_t t = word(target, i), da = word(a, i) ^ t, db = word(b, i) ^ t;
         if (da != db)
             return da < db ? -1 : 1;
     }
@@ -253,12 +263,37 @@ int flare__kad_rt_has(const flare__kad_rt *rt, const flare_peerid *id)
     return b && find(b->e, b->n, id) >= 0;
 }
 
-/* Insertion into out (sorted, at most n): the closest n of everything seen. */
-static void consider(const flare__kad_key *target, const flare__kad_rt_entry *e,
-                     const flare__kad_rt_entry **best, size_t *nb, size_t n)
+/* The buckets in order of distance to target. Every key in bucket c shares
+ * the first c bits of its distance to target with D = self ^ target and
+ * differs from D at bit c, so the buckets' distances do not overlap: bucket
+ * c lies before every deeper one when D has bit c set, after them when it
+ * is clear. The order is then the buckets whose bit of D is set, shallow
+ * first, then the others, deep first. Returns the count written to order. */
+static size_t bucket_order(const flare__kad_rt *rt, const flare__kad_key *target,
+                           uint16_t order[FLARE__KAD_BUCKETS])
+{
+    size_t n = 0, tail = FLARE__KAD_BUCKETS;
+    for (int c = 0; c < FLARE__KAD_BUCKETS - 1; c++) {
+        if (!rt->b[c] || !rt->b[c]->n)
+            continue;
+        int set = (rt->self_key.b[c / 8] ^ target->b[c / 8]) & (0x80 >> (c % 8));
+        if (set)
+            order[n++] = (uint16_t)c;
+        else
+            order[--tail] = (uint16_t)c; /* read back from the end: deep first */
+    }
+    /* Bucket 256 (our own key) is always empty: seen refuses us. */
+    memmove(&order[n], &order[tail], (FLARE__KAD_BUCKETS - tail) * sizeof(*order));
+    return n + (FLARE__KAD_BUCKETS - tail);
+}
+
+/* Inserts e into the sorted best[from..*nb) holding at most n, keeping
+ * equal distances in arrival order (as the table order). */
+static void insert_bounded(const flare__kad_key *target, const flare__kad_rt_entry *e,
+                           const flare__kad_rt_entry **best, size_t from, size_t *nb, size_t n)
 {
     size_t pos = *nb;
-    while (pos > 0 && flare__kad_dist_cmp(target, &e->key, &best[pos - 1]->key) < 0)
+    while (pos > from && flare__kad_dist_cmp(target, &e->key, &best[pos - 1]->key) < 0)
         pos--;
     if (pos >= n)
         return;
@@ -267,6 +302,22 @@ static void consider(const flare__kad_key *target, const flare__kad_rt_entry *e,
     best[pos] = e;
     if (*nb < n)
         (*nb)++;
+}
+
+size_t flare__kad_rt_closest_entries(const flare__kad_rt *rt, const flare__kad_key *target,
+                                     const flare__kad_rt_entry **best, size_t n)
+{
+    uint16_t order[FLARE__KAD_BUCKETS];
+    size_t nbk = bucket_order(rt, target, order), nb = 0;
+    /* Whole buckets in order; each is sorted on its own (they never mix),
+     * and the last one only as far as it fits. */
+    for (size_t i = 0; i < nbk && nb < n; i++) {
+        const flare__kad_bucket *b = rt->b[order[i]];
+        size_t from = nb;
+        for (size_t j = 0; j < b->n; j++)
+            insert_bounded(target, &b->e[j], best, from, &nb, n);
+    }
+    return nb;
 }
 
 size_t flare__kad_rt_closest(const flare__kad_rt *rt, const flare__kad_key *target,
@@ -281,12 +332,11 @@ size_t flare__kad_rt_closest(const flare__kad_rt *rt, const flare__kad_key *targ
         if (!best)
             n = 64, best = stackbest;
     }
-    size_t nb = 0;
-    for (size_t i = 0; i < FLARE__KAD_BUCKETS; i++)
-        for (size_t j = 0; rt->b[i] && j < rt->b[i]->n; j++)
-            consider(target, &rt->b[i]->e[j], best, &nb, n);
-    for (size_t i = 0; i < nb; i++)
-        out[i] = best[i]->id;
+    size_t nb = flare__kad_rt_closest_entries(rt, target, best, n);
+    for (size_t i = 0; i < nb; i++) { /* the ID's bytes, not the whole slot */
+        out[i].len = best[i]->id.len;
+        memcpy(out[i].bytes, best[i]->id.bytes, best[i]->id.len);
+    }
     if (best != stackbest)
         flare__free(rt->mem, best);
     return nb;

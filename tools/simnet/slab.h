@@ -1,0 +1,61 @@
+/* A size-class slab allocator for the simulation (simnet's w->mem backend).
+ *
+ * Why: a simulated internet of thousands of hosts holds gigabytes in millions
+ * of small blocks; with glibc malloc the simulator spends a tenth of its time
+ * in malloc/free and, worse, its working set is spread over 4 KiB pages, so
+ * nearly every access misses the TLB. Here small blocks (up to
+ * SIMNET_SLAB_MAX bytes) are carved from 2 MiB-aligned chunks advised as
+ * transparent huge pages, and freed blocks go on per-thread free lists by
+ * size class: no locks, no coalescing, and one TLB entry covers 2 MiB.
+ *
+ * Threads: every thread has its own cache (free lists and a chunk it carves
+ * from). A block may be freed on any thread; it then joins that thread's
+ * free list (the cache adopts it), which is what the parallel simulator
+ * needs when a packet allocated in one partition is freed in another.
+ *
+ * Memory goes back to the OS only at simnet_slab_del (whole chunks), except
+ * large blocks (mapped on their own or from malloc), which are freed at once.
+ * Every block has a 16-byte header holding the size asked for, so the
+ * caller can count exact live bytes (simnet_slab_size). */
+#ifndef FLARE_SIMNET_SLAB_H
+#define FLARE_SIMNET_SLAB_H
+
+#include <stddef.h>
+
+/* Blocks up to this many bytes (requested size plus the 16-byte header)
+ * come from the size classes; larger ones from malloc or mmap. */
+#define SIMNET_SLAB_MAX 16384
+
+typedef enum simnet_slab_mode {
+    /* The slabs, except under AddressSanitizer, where malloc keeps ASan's
+     * quarantine catching use-after-free in the code under test. */
+    SIMNET_SLAB_AUTO,
+    SIMNET_SLAB_SLABS,  /* the slabs in every build (the allocator's tests) */
+    SIMNET_SLAB_SYSTEM, /* malloc for every block (for comparisons) */
+} simnet_slab_mode;
+
+typedef struct simnet_slab simnet_slab;
+
+/* NULL when out of memory. AUTO also honours SIMNET_ALLOC=malloc in the
+ * environment, to compare against glibc with the same binary. */
+simnet_slab *simnet_slab_new(simnet_slab_mode mode);
+/* Frees every chunk: blocks still allocated become invalid. NULL is a no-op. */
+void simnet_slab_del(simnet_slab *s);
+/* 1 when the slabs serve small blocks, 0 when everything goes to malloc. */
+int simnet_slab_uses_slabs(const simnet_slab *s);
+
+/* Aligned to 16 bytes; NULL when out of memory. n may be 0. */
+void *simnet_slab_alloc(simnet_slab *s, size_t n);
+void *simnet_slab_calloc(simnet_slab *s, size_t k, size_t n);
+/* Keeps the first min(old, n) bytes; q NULL allocates. On failure returns
+ * NULL and q stays valid. */
+void *simnet_slab_realloc(simnet_slab *s, void *q, size_t n);
+/* NULL is a no-op. Any thread may free any block. */
+void simnet_slab_free(simnet_slab *s, void *q);
+/* The size q was allocated (or last reallocated) with. */
+size_t simnet_slab_size(const void *q);
+
+/* Bytes in chunks and large mappings now held from the OS (statistics). */
+size_t simnet_slab_mapped(const simnet_slab *s);
+
+#endif
