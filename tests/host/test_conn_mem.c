@@ -2,8 +2,8 @@
  * addresses and the security session's copy of the peer's key are held at
  * their length (a TCP address is 8 bytes, an Ed25519 key 32), not in the
  * fixed-size values of the public API (402 and 1.1 KB); an idle yamux
- * session holds no event queue or stream table, a finished handshake no
- * handshake state. Counted with an allocator hook on the simulator, at the
+ * session holds no stream table and only its first event queue, a finished
+ * handshake no handshake state. Counted with an allocator hook on the simulator, at the
  * listener of a few connections. Also what a host with every optional
  * service on costs before any connection: the tables AutoNAT, AutoRelay and
  * the STUN server may need are made at their first use. */
@@ -98,9 +98,9 @@ static void test_plaintext_conn(void **state)
     print_message("listener heap per idle plaintext connection: %ld B\n", per);
     assert_true(per > 0);
     /* 3.9 KB when both were fixed-size, 2.0 KB with an idle session's yamux
-     * queue and stream table and the plaintext handshake state kept; 1.46 KB
-     * now. */
-    assert_true(per < 1700);
+     * queue (grown) and stream table and the plaintext handshake state kept;
+     * 1.6 KB now. */
+    assert_true(per < 1800);
 }
 
 static void test_noise_conn(void **state)
@@ -109,7 +109,7 @@ static void test_noise_conn(void **state)
     long per = per_conn("/noise");
     print_message("listener heap per idle Noise connection: %ld B\n", per);
     assert_true(per > 0);
-    assert_true(per < 2200); /* 4.6 KB when both were fixed-size, 2.4 KB, now 1.95 KB */
+    assert_true(per < 2300); /* 4.6 KB when both were fixed-size, 2.4 KB, now 2.1 KB */
 }
 
 /* A host with AutoNAT (client and server), AutoRelay and the STUN server on,
