@@ -126,8 +126,8 @@ typedef struct flare__autonat_limiter {
     unsigned global_limit, per_peer_limit;
     flare_tstamp period, window_start;
     unsigned global_count;
-    size_t npeers;
-    flare__autonat_peer_count *peers; /* global_limit entries */
+    size_t npeers, cap;
+    flare__autonat_peer_count *peers; /* grown on use, up to global_limit entries */
     const flare_mem *mem;
 } flare__autonat_limiter;
 

@@ -85,25 +85,28 @@ typedef struct flare_reach_event {
     flare_reach_state old_state, new_state;
 } flare_reach_event;
 
+/* The tables live on the heap at their use (a host has a few addresses and
+ * rarely a pending event; full-size arrays cost every node 32 KB). */
 typedef struct flare_reachability {
     flare_reachability_settings s;
+    const flare_mem *mem;
     size_t naddrs;
-    flare__reach_addr addrs[FLARE_REACH_MAX_ADDRS];
+    flare__reach_addr *addrs; /* naddrs of them */
     flare__reach_track v1[2]; /* [0] IPv4, [1] IPv6 */
     flare_reach_state family[2];
     flare_tstamp last_probe, next_probe;
-    size_t nservers;
-    flare__reach_server servers[FLARE_REACH_MAX_SERVERS];
-    size_t ev_head, ev_count;
-    flare_reach_event ev[FLARE_REACH_MAX_EVENTS];
+    size_t nservers, servers_cap;
+    flare__reach_server *servers;
+    size_t ev_head, ev_count, ev_cap;
+    flare_reach_event *ev; /* ring of ev_cap, freed when drained */
 } flare_reachability;
 
 /* Fills s with the defaults documented on each field and sets
  * s->struct_size. */
 void flare_reachability_settings_default(flare_reachability_settings *s);
 
-/* s may be NULL (defaults). mem is unused (no allocation) but kept for the
- * convention. The first probe is due at now + boot_delay.
+/* s may be NULL (defaults); mem (NULL: default) holds the tables. The
+ * first probe is due at now + boot_delay.
  * Returns 0, or FLARE_ERR_INVALID_ARG (s->struct_size is not
  * sizeof(flare_reachability_settings), or confidence, retry_interval or
  * refresh_interval 0); r is then left zeroed. */
@@ -115,7 +118,7 @@ void flare_reachability_free(flare_reachability *r);
  * keep their state, dropped ones are forgotten, new ones start UNKNOWN (and
  * poke the schedule). A trailing /p2p/ is ignored. Errors:
  * FLARE_ERR_TOO_LARGE (over FLARE_REACH_MAX_ADDRS; nothing changes),
- * FLARE_ERR_INVALID_ARG. */
+ * FLARE_ERR_NOMEM (nothing changes), FLARE_ERR_INVALID_ARG. */
 int flare_reachability_set_addrs(flare_reachability *r, const flare_multiaddr *addrs, size_t n,
                                  flare_tstamp now);
 
@@ -139,7 +142,7 @@ flare_reach_state flare_reachability_family_state(const flare_reachability *r, i
 const char *flare_reach_state_name(flare_reach_state s);
 
 /* Pops the oldest change event: 1 with *ev filled, 0 if none. The queue
- * keeps the newest FLARE_REACH_MAX_EVENTS. */
+ * keeps the newest FLARE_REACH_MAX_EVENTS (fewer if memory runs out). */
 /* Returns 1 with *ev filled, or 0 if none. */
 int flare_reachability_poll_event(flare_reachability *r, flare_reach_event *ev);
 
@@ -155,8 +158,8 @@ void flare_reachability_poke(flare_reachability *r, flare_tstamp now);
 
 /* Picks up to want distinct servers among cands[0..n) (connected peers that
  * support the protocol), least recently asked first (ties: candidate
- * order), writes their indexes to idx[] and records them as asked at now.
- * Returns the count. */
+ * order), writes their indexes to idx[] and records them as asked at now
+ * (as memory allows). Returns the count. */
 size_t flare_reachability_pick_servers(flare_reachability *r, flare_tstamp now,
                                        const flare_peerid *cands, size_t n, size_t want,
                                        size_t *idx);

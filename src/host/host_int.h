@@ -137,17 +137,29 @@ typedef struct flare__mig_ref {
     flare_stream *s;
 } flare__mig_ref;
 
+/* Flags are bytes and the fields are ordered to leave no holes: a DHT node
+ * holds thousands of these. */
 struct flare_conn {
     flare_conn *next, *prev;
     flare_conn *peer_next; /* chain in the host's by-peer index (host.c) */
-    int indexed;
     flare_host *host;
     uint64_t id;
     flare__conn_state state;
-    int outbound;
-    int initiator;
-    int limited;
-    int expect_peer; /* dialed with /p2p/: the remote must be this peer */
+    uint8_t indexed;
+    uint8_t outbound;
+    uint8_t initiator;
+    uint8_t limited;
+    uint8_t expect_peer; /* dialed with /p2p/: the remote must be this peer */
+    /* The transport's queue is above its high-water mark; streams keep
+     * their data queued (and report backpressure) until it drains. */
+    uint8_t congested;
+    uint8_t read_paused; /* the queue is far above it: not reading */
+    uint8_t mss_active;
+    uint8_t mux_owned;     /* negotiated (freed with c), not a transport's session */
+    uint8_t flush_due;     /* output waits for the outermost frame's end */
+    uint8_t close_pending; /* close once not busy */
+    uint8_t opened_reported;
+    uint8_t peer_pinned; /* counted as a connection in the peerstore */
     flare_peerid peer;
     /* Held at their length: set with flare__conn_set_*_ma, read with
      * flare__conn_*_ma into a flare_multiaddr of the caller's. */
@@ -160,15 +172,10 @@ struct flare_conn {
      * NULL once it is gone. */
     const struct flare__transport_ops *tr_ops;
     void *tr;
-    /* The transport's queue is above its high-water mark; streams keep
-     * their data queued (and report backpressure) until it drains. */
-    int congested;
-    int read_paused; /* the queue is far above it: not reading */
     flare_io_timer *timer;
     flare_tstamp handshake_deadline;
     flare_tstamp last_used; /* a stream last opened or closed on it (connmgr.c) */
     flare_mss *mss;         /* while negotiating (conn.c) */
-    int mss_active;
     /* The security protocol (NULL until multistream chose one) and its
      * session; security names it (static) for flare_conn_security. */
     const flare__security *sec;
@@ -179,24 +186,19 @@ struct flare_conn {
      * names it (static) for flare_conn_muxer. */
     const flare__muxer_ops *mux;
     void *mux_st;
-    int mux_owned; /* negotiated (freed with c), not a transport's session */
     const char *muxer;
     flare_buf plain_in; /* decrypted bytes not yet consumed */
     flare_buf tmp;      /* plaintext produced by mss/the muxer, to encrypt */
     flare_buf wire;     /* ciphertext/raw bytes to write */
-    unsigned io_quiet;  /* small I/O batches in a row (io_buf_done) */
     flare_stream *streams;
     flare_stream *dead_streams;  /* freed when busy drops to 0 */
     flare_stream *reset_streams; /* reset by the application: on_close due on the next tick */
     size_t nstreams;
     flare__dial_waiter *waiters;
+    unsigned io_quiet; /* small I/O batches in a row (io_buf_done) */
     int busy;          /* > 0 while processing: frees are deferred */
-    int flush_due;     /* output waits for the outermost frame's end */
-    int close_pending; /* close once not busy */
     int close_err;
-    int opened_reported;
     unsigned svc_marks;     /* one bit per service (flare__svc_mark) */
-    int peer_pinned;        /* counted as a connection in the peerstore */
     flare_tstamp opened_at; /* when it became ready (connmgr.c) */
     flare__rc_conn rc;      /* resource manager: counts and the allocator */
 };

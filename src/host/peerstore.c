@@ -11,8 +11,9 @@
  *
  * Everything is stored at its exact length (addresses, key, strings): an
  * entry costs ~200 bytes plus its data, not the ~8 KB of fixed-size records.
- * Protocol IDs are shared by all entries (counted references in a table):
- * nearly every peer lists the same dozen or so.
+ * Protocol IDs, whole protocol lists, agent and protocol versions are
+ * shared by all entries (counted references in tables): nearly every peer
+ * lists the same dozen or so and runs one of a few versions.
  * Every list is capped so that a peer cannot make us grow without bound.
  */
 #include <stddef.h>
@@ -73,6 +74,8 @@ struct flare__peerstore {
     ps_entry *newest, *oldest;       /* LRU list of unpinned entries */
     ps_proto **protos;               /* interned protocol IDs, grown at load factor 1 */
     size_t nprotos_buckets, nprotos; /* a power of two (or 0), and how many */
+    struct ps_plist **plists;        /* interned protocol lists, likewise */
+    size_t nplists_buckets, nplists;
 };
 
 #define MIN_BUCKETS 64
@@ -236,11 +239,93 @@ static void proto_unref(struct flare__peerstore *ps, char *s)
     flare__free(ps->mem, p);
 }
 
+/* ---- interned protocol lists ---------------------------------------------------- */
+
+/* A protocol list shared by the entries that list the same IDs in the same
+ * order (nearly all peers of one implementation); it holds one reference to
+ * each of its IDs, entries point at p. */
+typedef struct ps_plist {
+    struct ps_plist *next;
+    uint64_t hash;
+    size_t refs, n;
+    char *p[];
+} ps_plist;
+
+static uint64_t proto_hash(const char *s)
+{
+    return ((const ps_proto *)(const void *)(s - offsetof(ps_proto, s)))->hash;
+}
+
+static void plists_grow(struct flare__peerstore *ps)
+{
+    size_t n = ps->nplists_buckets ? ps->nplists_buckets * 2 : 16;
+    ps_plist **t = flare__calloc(ps->mem, n, sizeof(*t));
+    if (!t)
+        return; /* longer chains, still correct */
+    for (size_t b = 0; b < ps->nplists_buckets; b++)
+        while (ps->plists[b]) {
+            ps_plist *l = ps->plists[b];
+            ps->plists[b] = l->next;
+            l->next = t[l->hash & (n - 1)];
+            t[l->hash & (n - 1)] = l;
+        }
+    flare__free(ps->mem, ps->plists);
+    ps->plists = t;
+    ps->nplists_buckets = n;
+}
+
+/* The shared list of ids[0..n) (interned IDs whose references it takes
+ * over), or NULL without memory (the references are then dropped). */
+static ps_plist *plist_ref(struct flare__peerstore *ps, char **ids, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL ^ n;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ proto_hash(ids[i])) * 1099511628211ULL;
+    if (ps->nplists >= ps->nplists_buckets)
+        plists_grow(ps);
+    ps_plist *l = NULL;
+    if (ps->nplists_buckets) {
+        for (l = ps->plists[h & (ps->nplists_buckets - 1)]; l; l = l->next)
+            if (l->hash == h && l->n == n && memcmp(l->p, ids, n * sizeof(*ids)) == 0)
+                break;
+        if (!l && (l = flare__malloc(ps->mem, sizeof(*l) + n * sizeof(*ids)))) {
+            l->hash = h;
+            l->refs = 0;
+            l->n = n;
+            memcpy(l->p, ids, n * sizeof(*ids));
+            l->next = ps->plists[h & (ps->nplists_buckets - 1)];
+            ps->plists[h & (ps->nplists_buckets - 1)] = l;
+            ps->nplists++;
+            l->refs++;
+            return l;
+        }
+    }
+    for (size_t i = 0; i < n; i++) /* the list has its own, or none */
+        proto_unref(ps, ids[i]);
+    if (l)
+        l->refs++;
+    return l;
+}
+
+static void plist_unref(struct flare__peerstore *ps, ps_plist *l)
+{
+    if (--l->refs)
+        return;
+    for (ps_plist **pp = &ps->plists[l->hash & (ps->nplists_buckets - 1)]; *pp; pp = &(*pp)->next)
+        if (*pp == l) {
+            *pp = l->next;
+            break;
+        }
+    ps->nplists--;
+    for (size_t i = 0; i < l->n; i++)
+        proto_unref(ps, l->p[i]);
+    flare__free(ps->mem, l);
+}
+
 static void free_protocols(struct flare__peerstore *ps, ps_entry *e)
 {
-    for (size_t i = 0; i < e->nprotocols; i++)
-        proto_unref(ps, e->protocols[i]);
-    flare__free(ps->mem, e->protocols);
+    if (e->protocols)
+        plist_unref(ps, (ps_plist *)(void *)((char *)e->protocols - offsetof(ps_plist, p)));
     e->protocols = NULL;
     e->nprotocols = 0;
 }
@@ -250,8 +335,10 @@ static void entry_free(struct flare__peerstore *ps, ps_entry *e)
     free_protocols(ps, e);
     flare__free(ps->mem, e->abuf);
     flare__free(ps->mem, e->key);
-    flare__free(ps->mem, e->agent);
-    flare__free(ps->mem, e->proto_version);
+    if (e->agent)
+        proto_unref(ps, e->agent);
+    if (e->proto_version)
+        proto_unref(ps, e->proto_version);
     flare__free(ps->mem, e);
 }
 
@@ -268,7 +355,8 @@ void flare__peerstore_del(struct flare__peerstore *ps)
         }
     }
     flare__free(ps->mem, ps->buckets);
-    flare__free(ps->mem, ps->protos); /* empty: every entry let go of its own */
+    flare__free(ps->mem, ps->plists); /* empty: every entry let go of its own */
+    flare__free(ps->mem, ps->protos);
     flare__free(ps->mem, ps);
 }
 
@@ -566,17 +654,6 @@ int flare__peerstore_add_record(struct flare__peerstore *ps, const flare_peerid 
     return 0;
 }
 
-static char *dup_str(struct flare__peerstore *ps, const char *s, size_t max)
-{
-    size_t len = strnlen(s ? s : "", max);
-    char *p = flare__malloc(ps->mem, len + 1);
-    if (p) {
-        memcpy(p, s ? s : "", len);
-        p[len] = 0;
-    }
-    return p;
-}
-
 int flare__peerstore_set_protocols(struct flare__peerstore *ps, const flare_peerid *peer,
                                    const char *const *protos, size_t n)
 {
@@ -589,15 +666,20 @@ int flare__peerstore_set_protocols(struct flare__peerstore *ps, const flare_peer
         n = FLARE_PEER_MAX_PROTOCOLS;
     if (n == 0)
         return 0;
-    e->protocols = flare__calloc(ps->mem, n, sizeof(char *));
-    if (!e->protocols)
-        return FLARE_ERR_NOMEM;
+    char *ids[FLARE_PEER_MAX_PROTOCOLS];
     for (size_t i = 0; i < n; i++) {
-        char *p = proto_ref(ps, protos[i] ? protos[i] : "", FLARE_PROTOCOL_MAX - 1);
-        if (!p)
-            return FLARE_ERR_NOMEM; /* keeps the ones stored so far */
-        e->protocols[e->nprotocols++] = p;
+        ids[i] = proto_ref(ps, protos[i] ? protos[i] : "", FLARE_PROTOCOL_MAX - 1);
+        if (!ids[i]) {
+            while (i)
+                proto_unref(ps, ids[--i]);
+            return FLARE_ERR_NOMEM;
+        }
     }
+    ps_plist *l = plist_ref(ps, ids, n);
+    if (!l)
+        return FLARE_ERR_NOMEM;
+    e->protocols = l->p;
+    e->nprotocols = (uint8_t)n;
     return 0;
 }
 
@@ -628,16 +710,21 @@ int flare__peerstore_set_agent(struct flare__peerstore *ps, const flare_peerid *
     int rv = get_entry(ps, peer, &e);
     if (rv)
         return rv;
+    /* Shared like protocol IDs: most peers run one of a few versions. */
     flare_peer_info *none = NULL; /* only for the field sizes */
-    char *a = dup_str(ps, agent, sizeof(none->agent_version) - 1);
-    char *v = dup_str(ps, proto_version, sizeof(none->protocol_version) - 1);
+    char *a = proto_ref(ps, agent ? agent : "", sizeof(none->agent_version) - 1);
+    char *v = proto_ref(ps, proto_version ? proto_version : "", sizeof(none->protocol_version) - 1);
     if (!a || !v) {
-        flare__free(ps->mem, a);
-        flare__free(ps->mem, v);
+        if (a)
+            proto_unref(ps, a);
+        if (v)
+            proto_unref(ps, v);
         return FLARE_ERR_NOMEM;
     }
-    flare__free(ps->mem, e->agent);
-    flare__free(ps->mem, e->proto_version);
+    if (e->agent)
+        proto_unref(ps, e->agent);
+    if (e->proto_version)
+        proto_unref(ps, e->proto_version);
     e->agent = a;
     e->proto_version = v;
     return 0;

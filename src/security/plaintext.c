@@ -64,26 +64,46 @@ int flare__plaintext_decode(const uint8_t *msg, size_t len, flare_pubkey *key, f
     return flare_peerid_matches_pubkey(id, key) ? 0 : FLARE_ERR_PEER_ID_MISMATCH;
 }
 
+/* What only the handshake needs: freed once it is done, so an established
+ * session holds just the peer's identity. */
+typedef struct pt_hs {
+    flare_buf acc;         /* the peer's Exchange frame while it arrives */
+    flare_peerid expected; /* len 0: any */
+} pt_hs;
+
 typedef struct pt_sess {
     const flare_mem *mem;
     const flare_privkey *identity;
-    flare_buf acc; /* the peer's Exchange frame while it arrives */
+    pt_hs *hs; /* NULL once done */
     int done;
-    flare_peerid expected; /* len 0: any */
     flare_peerid remote_id;
     flare__pubkey_held remote_key;
 } pt_sess;
+
+static void hs_free(pt_sess *s)
+{
+    if (s->hs) {
+        flare_buf_free(&s->hs->acc);
+        flare__free(s->mem, s->hs);
+        s->hs = NULL;
+    }
+}
 
 static int pt_init(void **sess, const flare__security_cfg *cfg)
 {
     pt_sess *s = flare__calloc(cfg->mem, 1, sizeof(*s));
     if (!s)
         return FLARE_ERR_NOMEM;
+    s->hs = flare__calloc(cfg->mem, 1, sizeof(*s->hs));
+    if (!s->hs) {
+        flare__free(cfg->mem, s);
+        return FLARE_ERR_NOMEM;
+    }
     s->mem = cfg->mem;
     s->identity = cfg->identity;
-    flare_buf_init(&s->acc, cfg->mem);
+    flare_buf_init(&s->hs->acc, cfg->mem);
     if (cfg->expected_remote)
-        s->expected = *cfg->expected_remote;
+        s->hs->expected = *cfg->expected_remote;
     *sess = s;
     return 0;
 }
@@ -100,12 +120,12 @@ static int pt_finish(pt_sess *s, const uint8_t *msg, size_t len)
     int rv = flare__plaintext_decode(msg, len, &key, &s->remote_id);
     if (rv < 0)
         return rv;
-    if (s->expected.len && !flare_peerid_equal(&s->expected, &s->remote_id))
+    if (s->hs->expected.len && !flare_peerid_equal(&s->hs->expected, &s->remote_id))
         return FLARE_ERR_PEER_ID_MISMATCH;
     if ((rv = flare__pubkey_hold(&s->remote_key, &key, s->mem)) < 0)
         return rv;
     s->done = 1;
-    flare_buf_free(&s->acc);
+    hs_free(s);
     return 0;
 }
 
@@ -116,30 +136,31 @@ static int pt_recv(void *sess, const uint8_t *in, size_t len, flare_buf *out, fl
     pt_sess *s = sess;
     (void)out;
     while (len > 0 && !s->done) {
+        flare_buf *acc = &s->hs->acc;
         uint64_t n = 0;
-        int h = flare_uvarint_decode(s->acc.base, s->acc.len, &n);
+        int h = flare_uvarint_decode(acc->base, acc->len, &n);
         size_t take = 1; /* the length prefix: a byte at a time */
         if (h > 0) {
             if (n > FLARE__PLAINTEXT_MAX_MSG)
                 return FLARE_ERR_TOO_LARGE;
-            take = (size_t)h + (size_t)n - s->acc.len;
+            take = (size_t)h + (size_t)n - acc->len;
             take = take < len ? take : len;
         } else if (h != FLARE_ERR_TRUNCATED) {
             return h;
         }
-        int rv = flare_buf_append(&s->acc, in, take);
+        int rv = flare_buf_append(acc, in, take);
         if (rv)
             return rv;
         in += take;
         len -= take;
-        h = flare_uvarint_decode(s->acc.base, s->acc.len, &n);
+        h = flare_uvarint_decode(acc->base, acc->len, &n);
         if (h == FLARE_ERR_TRUNCATED)
             continue;
         if (h < 0)
             return h;
         if (n > FLARE__PLAINTEXT_MAX_MSG)
             return FLARE_ERR_TOO_LARGE;
-        if (s->acc.len == (size_t)h + (size_t)n && (rv = pt_finish(s, s->acc.base + h, n)) < 0)
+        if (acc->len == (size_t)h + (size_t)n && (rv = pt_finish(s, acc->base + h, n)) < 0)
             return rv;
     }
     return len ? flare_buf_append(plain, in, len) : 0;
@@ -183,7 +204,7 @@ static void pt_free(void *sess)
     pt_sess *s = sess;
     if (!s)
         return;
-    flare_buf_free(&s->acc);
+    hs_free(s);
     flare__pubkey_held_free(&s->remote_key, s->mem);
     flare__free(s->mem, s);
 }

@@ -31,8 +31,14 @@ typedef struct flare__an_sreq {
     flare_stream *s; /* request stream; NULL once answered or gone */
     flare_buf in;
     flare_peerid requester;
-    flare_autonat2_server_req r2;
-    flare_autonat1_dial d1;
+    /* One or the other: a public node answers many requests at once. */
+    union {
+        flare_autonat2_server_req r2; /* v2 */
+        struct {                      /* v1: the addresses we dial back */
+            size_t nd1;
+            flare_multiaddr d1[V1_DIAL_ADDRS];
+        };
+    };
     unsigned dials_pending;
     unsigned dials_failed;
     flare_conn *back; /* v2: the dial-back connection */
@@ -183,7 +189,7 @@ static void v1_dial_cb(flare_host *h, flare_conn *c, int status, void *user)
         v1_finish(r, &ma);
     } else {
         r->dials_failed++;
-        if (r->dials_failed == r->d1.naddrs)
+        if (r->dials_failed == r->nd1)
             v1_finish(r, NULL);
     }
     sreq_maybe_free(r);
@@ -195,9 +201,9 @@ static void v1_start_dials(sreq *r)
     flare_dial_opts o = {.no_reuse = 1, .force_new = 1};
     r->phase = SREQ_DIAL;
     h->io->ops->timer_start(r->timer, flare_io_now(h->io) + FLARE_AUTONAT_DIAL_TIMEOUT);
-    size_t n = r->d1.naddrs;
+    size_t n = r->nd1;
     for (size_t i = 0; i < n; i++) {
-        flare_multiaddr ma = r->d1.addrs[i];
+        flare_multiaddr ma = r->d1[i];
         if (flare_multiaddr_with_peerid(&ma, &r->requester) == 0 &&
             flare_host_dial(h, &ma, &o, v1_dial_cb, r) == 0)
             r->dials_pending++;
@@ -217,9 +223,10 @@ static void v1_process(sreq *r)
     flare_buf_init(&out, h->mem);
     size_t used = 0;
     flare_multiaddr ra;
+    flare_autonat1_dial d;
     int rv = flare_autonat1_server_handle(&an->s1, r->in.base, r->in.len, &used, &c->peer,
                                           flare__conn_remote_ma(c, &ra), c->limited,
-                                          flare_io_now(h->io), &r->d1, &out);
+                                          flare_io_now(h->io), &d, &out);
     if (rv == FLARE_ERR_AGAIN) {
         if (r->in.len > FLARE_AUTONAT_V1_MSG_MAX + 10)
             sreq_reply(r, NULL, 1);
@@ -228,8 +235,8 @@ static void v1_process(sreq *r)
     } else if (rv == 0) {
         sreq_reply(r, &out, 0);
     } else {
-        if (r->d1.naddrs > V1_DIAL_ADDRS)
-            r->d1.naddrs = V1_DIAL_ADDRS;
+        r->nd1 = d.naddrs < V1_DIAL_ADDRS ? d.naddrs : V1_DIAL_ADDRS;
+        memcpy(r->d1, d.addrs, r->nd1 * sizeof(*r->d1));
         v1_start_dials(r);
     }
     flare_buf_free(&out);

@@ -36,9 +36,14 @@ typedef struct flare__an_probe {
     int v2, family;
     flare_stream *s;
     flare_buf in;
-    flare_autonat2_client_req c2;
-    size_t nasked;
-    flare_multiaddr asked[FLARE_AUTONAT_MAX_ADDRS];
+    /* One or the other (13 KB each): a node probes several servers at once. */
+    union {
+        flare_autonat2_client_req c2; /* v2 */
+        struct {                      /* v1: the addresses we asked */
+            size_t nasked;
+            flare_multiaddr asked[FLARE_AUTONAT_MAX_ADDRS];
+        };
+    };
     size_t nports;
     uint16_t ports[MAX_PORTS];
     flare_tstamp started;

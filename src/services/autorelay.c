@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "core/multiaddr_held.h"
 #include "flare/relay.h"
 #include "services/services.h"
 
@@ -39,7 +40,9 @@
 typedef struct ar_relay {
     struct ar_relay *next;
     flare_peerid id;
-    flare_multiaddr ma; /* static: as given; discovered: chosen when picked */
+    /* Static: as given; discovered: chosen when picked. Held at its length:
+     * a private node remembers up to MAX_KNOWN relays. */
+    flare__ma_held ma;
     int is_static;
     int in_use;  /* a reservation of ours exists in the relay client */
     int active;  /* ... and is granted */
@@ -58,19 +61,26 @@ typedef struct flare__autorelay {
     int running;           /* we are private: keeping reservations */
     ar_relay *list;        /* statics first (in order), then discovered ones */
     size_t nknown;
-    flare_peer_info *info;           /* scratch for peerstore look-ups */
     flare_peerid walked[MAX_WALKED]; /* ring: relays the DHT's walks returned */
     size_t nwalked, walked_next;
     flare_tstamp walk_until; /* until then, wait for walk relays */
 } ar_t;
 
+static void relay_free(flare_host *h, ar_relay *e)
+{
+    flare__ma_held_free(&e->ma, h->mem);
+    flare__free(h->mem, e);
+}
+
 static void emit(flare_host *h, const char *reason, const ar_relay *e, int err)
 {
-    flare_host_event ev = {.type = FLARE_HOST_EV_AUTORELAY,
-                           .u.autorelay = {.reason = reason,
-                                           .relay = e ? &e->id : NULL,
-                                           .addr = e && e->ma.len ? &e->ma : NULL,
-                                           .error = err}};
+    flare_multiaddr ma;
+    flare_host_event ev = {
+        .type = FLARE_HOST_EV_AUTORELAY,
+        .u.autorelay = {.reason = reason,
+                        .relay = e ? &e->id : NULL,
+                        .addr = e && e->ma.len ? flare__ma_held_get(&e->ma, &ma) : NULL,
+                        .error = err}};
     flare__host_emit(h, &ev);
 }
 
@@ -122,14 +132,17 @@ static int discovered_ok(ar_t *ar, ar_relay *e)
         return 0;
     flare_multiaddr ma;
     int found = 0;
-    if (flare_host_peer_info(h, &e->id, ar->info) == 0) {
-        for (size_t i = 0; i < ar->info->naddrs && !found; i++) {
-            if (public_addr(h, &ar->info->addrs[i])) {
-                ma = ar->info->addrs[i];
+    /* 24 KB: held only for the look-up, not by every private node. */
+    flare_peer_info *info = flare__malloc(h->mem, sizeof(*info));
+    if (info && flare_host_peer_info(h, &e->id, info) == 0) {
+        for (size_t i = 0; i < info->naddrs && !found; i++) {
+            if (public_addr(h, &info->addrs[i])) {
+                ma = info->addrs[i];
                 found = 1;
             }
         }
     }
+    flare__free(h->mem, info);
     if (!found && c->outbound && public_addr(h, flare__conn_remote_ma(c, &ma)))
         found = 1;
     if (!found)
@@ -137,8 +150,7 @@ static int discovered_ok(ar_t *ar, ar_relay *e)
     flare_multiaddr_decapsulate(&ma, FLARE_MA_P2P);
     if (flare_multiaddr_with_peerid(&ma, &e->id))
         return 0;
-    e->ma = ma;
-    return 1;
+    return flare__ma_hold(&e->ma, &ma, h->mem) == 0;
 }
 
 static size_t num_in_use(ar_t *ar)
@@ -151,7 +163,8 @@ static size_t num_in_use(ar_t *ar)
 
 static void start_use(ar_t *ar, ar_relay *e)
 {
-    int rv = flare__relay_reserve_auto(ar->h, &e->ma);
+    flare_multiaddr ma;
+    int rv = flare__relay_reserve_auto(ar->h, flare__ma_held_get(&e->ma, &ma));
     if (rv)
         return; /* a reservation of the application's own, or no memory */
     e->in_use = 1;
@@ -262,7 +275,7 @@ static void prune(ar_t *ar, flare_tstamp now)
             !flare_host_conn_to(ar->h, &e->id)) {
             *p = e->next;
             ar->nknown--;
-            flare__free(ar->h->mem, e);
+            relay_free(ar->h, e);
         } else {
             p = &e->next;
         }
@@ -408,10 +421,15 @@ int flare_host_autorelay_add_static(flare_host *h, const flare_multiaddr *relay_
     ar_relay *e = find(ar, &id);
     if (e && e->is_static)
         return FLARE_ERR_EXISTS;
+    flare__ma_held held = {0};
+    if (flare__ma_hold(&held, relay_ma, h->mem))
+        return FLARE_ERR_NOMEM;
     if (!e) {
         e = flare__calloc(h->mem, 1, sizeof(*e));
-        if (!e)
+        if (!e) {
+            flare__ma_held_free(&held, h->mem);
             return FLARE_ERR_NOMEM;
+        }
     } else { /* a discovered relay becomes static: move it ahead */
         for (ar_relay **p = &ar->list; *p; p = &(*p)->next)
             if (*p == e) {
@@ -421,7 +439,8 @@ int flare_host_autorelay_add_static(flare_host *h, const flare_multiaddr *relay_
         ar->nknown--;
     }
     e->id = id;
-    e->ma = *relay_ma;
+    flare__ma_held_free(&e->ma, h->mem);
+    e->ma = held;
     e->is_static = 1;
     append(ar, e);
     if (h->cfg.enable_autorelay)
@@ -450,10 +469,8 @@ static int autorelay_init(flare_host *h, void **state)
         return FLARE_ERR_NOMEM;
     ar->h = h;
     ar->deadline = FLARE_TSTAMP_NEVER;
-    ar->info = flare__malloc(h->mem, sizeof(*ar->info));
-    int rv = ar->info ? h->io->ops->timer_new(h->io, tick, ar, &ar->timer) : FLARE_ERR_NOMEM;
+    int rv = h->io->ops->timer_new(h->io, tick, ar, &ar->timer);
     if (rv) {
-        flare__free(h->mem, ar->info);
         flare__free(h->mem, ar);
         return rv;
     }
@@ -471,10 +488,9 @@ static void autorelay_free(flare_host *h, void *state)
     while (ar->list) {
         ar_relay *e = ar->list;
         ar->list = e->next;
-        flare__free(h->mem, e);
+        relay_free(h, e);
     }
     h->io->ops->timer_del(ar->timer);
-    flare__free(h->mem, ar->info);
     flare__free(h->mem, ar);
 }
 

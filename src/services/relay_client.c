@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "core/multiaddr_held.h"
 #include "flare/lpframe.h"
 #include "flare/relay.h"
 #include "services/services.h"
@@ -33,7 +34,10 @@ typedef struct rsvp {
     int gone;        /* AutoRelay let go while a dial was in flight: freed by rs_dialed */
     int refused;     /* the failure being reported is the relay's answer */
     uint32_t status; /* with refused: the relay's status (0: none) */
-    flare_relay_reservation r;
+    /* Our circuit addresses through the granted reservation, held at their
+     * length (the reservation itself is 6.5 KB of fixed-size addresses). */
+    flare__ma_held *circ;
+    size_t ncirc;
     flare_io_timer *timer;
     flare_tstamp backoff;
     flare_conn *conn;
@@ -49,6 +53,28 @@ typedef struct relay_client {
 static relay_client *rc_of(flare_host *h)
 {
     return flare__svc_state(h, &flare__svc_relay_client);
+}
+
+static void circ_free(flare_host *h, rsvp *r)
+{
+    for (size_t i = 0; i < r->ncirc; i++)
+        flare__ma_held_free(&r->circ[i], h->mem);
+    flare__free(h->mem, r->circ);
+    r->circ = NULL;
+    r->ncirc = 0;
+}
+
+/* Holds the circuit addresses of res (as many as memory allows). */
+static void circ_set(flare_host *h, rsvp *r, const flare_relay_reservation *res)
+{
+    circ_free(h, r);
+    flare_multiaddr *addrs = flare__malloc(h->mem, FLARE_RELAY_MAX_ADDRS * sizeof(*addrs));
+    int k = addrs ? flare_relay_reservation_addrs(res, &h->id, addrs, FLARE_RELAY_MAX_ADDRS) : 0;
+    if (k > 0 && (r->circ = flare__calloc(h->mem, (size_t)k, sizeof(*r->circ))))
+        while (r->ncirc < (size_t)k &&
+               flare__ma_hold(&r->circ[r->ncirc], &addrs[r->ncirc], h->mem) == 0)
+            r->ncirc++;
+    flare__free(h->mem, addrs);
 }
 
 int flare__relay_set_rsvp_observer(flare_host *h, flare__rsvp_observer fn)
@@ -167,7 +193,7 @@ static void rs_data(flare_stream *s, const uint8_t *d, size_t len, void *user)
         flare_multiaddr_decapsulate(&res.addrs[0], FLARE_MA_P2P);
         res.naddrs = 1;
     }
-    r->r = res;
+    circ_set(h, r, &res);
     r->state = RS_ACTIVE;
     r->ever_active = 1;
     r->backoff = 0;
@@ -241,6 +267,7 @@ static void rsvp_free(flare_host *h, rsvp *r)
     }
     h->io->ops->timer_del(r->timer);
     flare_buf_free(&r->in);
+    circ_free(h, r);
     flare_peerid relay = r->relay;
     flare__free(h->mem, r);
     protect_relay(h, &relay);
@@ -374,9 +401,8 @@ static size_t relay_addrs(flare_host *h, flare_multiaddr *out, size_t cap)
     for (rsvp *r = rc ? rc->list : NULL; r && n < cap; r = r->next) {
         if (r->state != RS_ACTIVE || r->gone)
             continue;
-        int k = flare_relay_reservation_addrs(&r->r, &h->id, out + n, cap - n);
-        if (k > 0)
-            n += (size_t)k;
+        for (size_t i = 0; i < r->ncirc && n < cap; i++)
+            flare__ma_held_get(&r->circ[i], &out[n++]);
     }
     return n;
 }
@@ -536,6 +562,7 @@ static void rc_free(flare_host *h, void *state)
         rc->list = r->next;
         h->io->ops->timer_del(r->timer);
         flare_buf_free(&r->in);
+        circ_free(h, r);
         flare__free(h->mem, r);
     }
     flare__free(h->mem, rc);

@@ -19,7 +19,8 @@
 typedef struct stun_srv {
     flare_host *h;
     int on;
-    flare_stun_limiter per_source;
+    /* 8 KB, made at the first request: most hosts never answer one. */
+    flare_stun_limiter *per_source;
     /* Host-wide bucket: many sources together cannot make us send more. */
     uint64_t host_tokens_milli;
     flare_tstamp host_last;
@@ -63,7 +64,10 @@ static int on_datagram(flare_host *h, void *user, flare_io_udp *u, const flare_i
         return 0; /* maybe a response or a check for another consumer (ICE) */
     }
     flare_tstamp now = flare_io_now(h->io);
-    if (!flare_stun_limiter_allow(&s->per_source, from, now) || !host_allow(s, now)) {
+    if (!s->per_source && (s->per_source = flare__malloc(h->mem, sizeof(*s->per_source))))
+        flare_stun_limiter_init(s->per_source, PER_SOURCE_RATE, PER_SOURCE_BURST);
+    if (!s->per_source || !flare_stun_limiter_allow(s->per_source, from, now) ||
+        !host_allow(s, now)) {
         s->stats.rate_limited++;
         return 1;
     }
@@ -86,7 +90,6 @@ static int ss_init(flare_host *h, void **state)
         return FLARE_ERR_NOMEM;
     s->h = h;
     s->on = 1;
-    flare_stun_limiter_init(&s->per_source, PER_SOURCE_RATE, PER_SOURCE_BURST);
     s->host_tokens_milli = HOST_BURST * 1000ull;
     s->host_last = flare_io_now(h->io);
     int rv =
@@ -107,6 +110,7 @@ static void ss_free(flare_host *h, void *state)
     flare__udp_mux_remove(h, on_datagram, s);
     if (s->own)
         h->io->ops->udp_close(s->own);
+    flare__free(h->mem, s->per_source);
     flare__free(h->mem, s);
 }
 

@@ -1,6 +1,8 @@
 /* yamux receive buffers: freed once drained after a small batch (idle
  * streams hold none), kept up to 256 KiB for a stream that is streaming,
- * and sized for a whole Data frame at once. */
+ * and sized for a whole Data frame at once. An idle session (its streams
+ * closed, its events read) holds no stream table and at most the first
+ * (smallest) event queue. */
 #include "muxer/yamux_pair.h"
 
 static uint32_t open_pair(pair *p)
@@ -104,12 +106,48 @@ static void test_large_buffer_not_kept(void **state)
     pair_del(p);
 }
 
+static void test_idle_session_holds_nothing(void **state)
+{
+    (void)state;
+    pair *p = pair_new();
+    uint32_t id = open_pair(p);
+    send_bytes(p, id, 100);
+    assert_int_equal(read_all(p, id), 100);
+    assert_non_null(p->a.y->streams);
+    assert_int_equal(flare_yamux_close_stream(p->a.y, id, &p->a.out), 0);
+    assert_int_equal(pump(p), 0);
+    assert_int_equal(flare_yamux_close_stream(p->b.y, id, &p->b.out), 0);
+    assert_int_equal(pump(p), 0);
+    drain(&p->a);
+    drain(&p->b);
+    assert_int_equal(count_ev(&p->a, FLARE_YAMUX_EV_STREAM_CLOSED), 1);
+    assert_int_equal(count_ev(&p->b, FLARE_YAMUX_EV_STREAM_CLOSED), 1);
+    const side *sides[2] = {&p->a, &p->b};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(sides[i]->y->nstreams, 0);
+        assert_null(sides[i]->y->streams);
+        assert_int_equal(sides[i]->y->ev_len, 0);
+        assert_true(sides[i]->y->ev_cap <= 4);
+    }
+    /* A burst larger than the first queue: drained, the queue shrinks back. */
+    uint32_t ids[6];
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(flare_yamux_open_stream(p->a.y, &ids[i], &p->a.out), 0);
+    assert_int_equal(pump(p), 0);
+    assert_true(p->b.y->ev_cap > 4);
+    drain(&p->b);
+    assert_true(p->b.y->ev_cap <= 4);
+    assert_non_null(p->b.y->streams);
+    pair_del(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_batches_free),
         cmocka_unit_test(test_streaming_keeps_buffer),
         cmocka_unit_test(test_large_buffer_not_kept),
+        cmocka_unit_test(test_idle_session_holds_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

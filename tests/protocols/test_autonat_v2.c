@@ -623,6 +623,53 @@ static void test_reach_schedule_and_servers(void **state)
     flare_reachability_free(&r);
 }
 
+/* The tables live on the heap at their use: nothing before the first
+ * address, the addresses' size after, no event ring once the events are
+ * read; the ring still keeps the newest FLARE_REACH_MAX_EVENTS, and a failed
+ * allocation changes nothing. */
+static void test_reach_memory(void **state)
+{
+    (void)state;
+    flare_test_heap heap = {0};
+    flare_mem mem = flare_test_heap_mem(&heap);
+    flare_reachability r;
+    assert_int_equal(flare_reachability_init(&r, NULL, &mem, 0), 0);
+    assert_int_equal(heap.bytes, 0);
+    assert_true(sizeof(r) < 1024); /* 32 KB with fixed-size tables */
+    flare_multiaddr a[2] = {flare_test_ma("/ip4/8.8.4.4/tcp/4001"),
+                            flare_test_ma("/ip4/8.8.4.4/tcp/4002")};
+    assert_int_equal(flare_reachability_set_addrs(&r, a, 2, 0), 0);
+    long with_addrs = heap.bytes;
+    assert_true(with_addrs > 0);
+    assert_true(with_addrs < 2 * 1024);
+    /* Each flip of a makes an event: more than the ring keeps. */
+    flare_reach_event ev;
+    for (int i = 0; i < FLARE_REACH_MAX_EVENTS + 8; i++)
+        observe_n(&r, &a[0], i % 2 ? FLARE_AUTONAT_REACHABLE : FLARE_AUTONAT_UNREACHABLE, 1);
+    int n = 0, last = -1;
+    while (flare_reachability_poll_event(&r, &ev) == 1) {
+        n++;
+        if (ev.kind == FLARE_REACH_EV_ADDR)
+            last = (int)ev.new_state;
+    }
+    assert_int_equal(n, FLARE_REACH_MAX_EVENTS);
+    assert_int_equal(last, FLARE_REACH_PUBLIC); /* the newest one is kept */
+    assert_int_equal(heap.bytes, with_addrs);
+    /* No memory for the new set: the old one stays. */
+    heap.fail_at = heap.calls + 1;
+    assert_int_equal(flare_reachability_set_addrs(&r, a + 1, 1, 0), FLARE_ERR_NOMEM);
+    heap.fail_at = 0;
+    assert_int_equal(flare_reachability_addr_state(&r, &a[0]), FLARE_REACH_PUBLIC);
+    assert_int_equal(flare_reachability_addr_state(&r, &a[1]), FLARE_REACH_UNKNOWN);
+    flare_peerid cands[3] = {flare_test_pid(1), flare_test_pid(2), flare_test_pid(3)};
+    size_t idx[3];
+    assert_int_equal(flare_reachability_pick_servers(&r, 5, cands, 3, 3, idx), 3);
+    assert_true(heap.bytes > with_addrs);
+    flare_reachability_free(&r);
+    assert_int_equal(heap.bytes, 0);
+    assert_int_equal(heap.blocks, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -636,6 +683,7 @@ int main(void)
         cmocka_unit_test(test_v2_server_ws),
         cmocka_unit_test(test_v2_server_bad_input),
         cmocka_unit_test(test_reach_confidence),
+        cmocka_unit_test(test_reach_memory),
         cmocka_unit_test(test_reach_v1_and_families),
         cmocka_unit_test(test_reach_schedule_and_servers),
     };

@@ -30,7 +30,7 @@ flare__ystream *flare__ystream_find(const flare_yamux *y, uint32_t id)
 int flare__ystream_add(flare_yamux *y, uint32_t id, int inbound, flare__ystream **out)
 {
     if (y->nstreams == y->cap_streams) {
-        size_t cap = y->cap_streams ? y->cap_streams * 2 : 16;
+        size_t cap = y->cap_streams ? y->cap_streams * 2 : 4; /* most hold 0-2 */
         flare__ystream **p = flare__realloc(y->mem, y->streams, cap * sizeof(*p));
         if (!p)
             return FLARE_ERR_NOMEM;
@@ -68,7 +68,11 @@ void flare__ystream_remove(flare_yamux *y, uint32_t id)
         return;
     stream_free(y, y->streams[i]);
     memmove(&y->streams[i], &y->streams[i + 1], (y->nstreams - i - 1) * sizeof(*y->streams));
-    y->nstreams--;
+    if (--y->nstreams == 0) { /* an idle session (nearly all of a DHT node's) holds no table */
+        flare__free(y->mem, y->streams);
+        y->streams = NULL;
+        y->cap_streams = 0;
+    }
 }
 
 void flare__ystream_free_all(flare_yamux *y)
@@ -147,10 +151,15 @@ void flare__ystream_buf_drop(flare_yamux *y, flare__ystream *st)
     st->batch = 0;
 }
 
+/* The queue a session keeps between bursts (a keepalive's, a request's):
+ * freeing it after each burst too cost ~2 % more CPU in a 1,000-node
+ * simulation for 100 bytes per connection. */
+#define EV_FIRST 4
+
 int flare__yevent_push(flare_yamux *y, const flare__yevent *e)
 {
     if (y->ev_len == y->ev_cap) {
-        size_t cap = y->ev_cap ? y->ev_cap * 2 : 4; /* most sessions stay idle */
+        size_t cap = y->ev_cap ? y->ev_cap * 2 : EV_FIRST;
         flare__yevent *p = flare__malloc(y->mem, cap * sizeof(*p));
         if (!p)
             return FLARE_ERR_NOMEM;
@@ -172,7 +181,10 @@ int flare__yevent_pop(flare_yamux *y, flare__yevent *e)
         return 0;
     *e = y->ev[y->ev_head];
     y->ev_head = (y->ev_head + 1) % y->ev_cap;
-    y->ev_len--;
+    /* Drained: an idle session (nearly all of a DHT node's) keeps no more
+     * than the first queue. */
+    if (--y->ev_len == 0 && y->ev_cap > EV_FIRST)
+        flare__yevent_free(y);
     return 1;
 }
 

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "core/mem.h"
 #include "protocols/autonat/autonat_int.h"
 
 void flare_reachability_settings_default(flare_reachability_settings *s)
@@ -19,7 +20,6 @@ void flare_reachability_settings_default(flare_reachability_settings *s)
 int flare_reachability_init(flare_reachability *r, const flare_reachability_settings *s,
                             const flare_mem *mem, flare_tstamp now)
 {
-    (void)mem;
     memset(r, 0, sizeof(*r));
     if (s && (s->struct_size != sizeof(*s) || !s->confidence || !s->retry_interval ||
               !s->refresh_interval))
@@ -28,6 +28,7 @@ int flare_reachability_init(flare_reachability *r, const flare_reachability_sett
         r->s = *s;
     else
         flare_reachability_settings_default(&r->s);
+    r->mem = mem;
     r->last_probe = now;
     r->next_probe = now + r->s.boot_delay;
     return 0;
@@ -35,7 +36,14 @@ int flare_reachability_init(flare_reachability *r, const flare_reachability_sett
 
 void flare_reachability_free(flare_reachability *r)
 {
-    (void)r;
+    flare__free(r->mem, r->addrs);
+    flare__free(r->mem, r->servers);
+    flare__free(r->mem, r->ev);
+    r->addrs = NULL;
+    r->servers = NULL;
+    r->ev = NULL;
+    r->naddrs = r->nservers = r->servers_cap = 0;
+    r->ev_head = r->ev_count = r->ev_cap = 0;
 }
 
 const char *flare_reach_state_name(flare_reach_state s)
@@ -50,13 +58,33 @@ const char *flare_reach_state_name(flare_reach_state s)
     }
 }
 
+/* Doubles the ring up to FLARE_REACH_MAX_EVENTS; 0 if it stays as is. */
+static int ev_grow(flare_reachability *r)
+{
+    size_t cap = r->ev_cap ? r->ev_cap * 2 : 2;
+    if (cap > FLARE_REACH_MAX_EVENTS)
+        return 0;
+    flare_reach_event *p = flare__malloc(r->mem, cap * sizeof(*p));
+    if (!p)
+        return 0;
+    for (size_t i = 0; i < r->ev_count; i++)
+        p[i] = r->ev[(r->ev_head + i) % r->ev_cap];
+    flare__free(r->mem, r->ev);
+    r->ev = p;
+    r->ev_cap = cap;
+    r->ev_head = 0;
+    return 1;
+}
+
 static void push_event(flare_reachability *r, const flare_reach_event *ev)
 {
-    if (r->ev_count == FLARE_REACH_MAX_EVENTS) {
-        r->ev_head = (r->ev_head + 1) % FLARE_REACH_MAX_EVENTS; /* drop the oldest */
+    if (r->ev_count == r->ev_cap && !ev_grow(r)) {
+        if (!r->ev_cap)
+            return;
+        r->ev_head = (r->ev_head + 1) % r->ev_cap; /* drop the oldest */
         r->ev_count--;
     }
-    r->ev[(r->ev_head + r->ev_count) % FLARE_REACH_MAX_EVENTS] = *ev;
+    r->ev[(r->ev_head + r->ev_count) % r->ev_cap] = *ev;
     r->ev_count++;
 }
 
@@ -65,8 +93,12 @@ int flare_reachability_poll_event(flare_reachability *r, flare_reach_event *ev)
     if (!r->ev_count)
         return 0;
     *ev = r->ev[r->ev_head];
-    r->ev_head = (r->ev_head + 1) % FLARE_REACH_MAX_EVENTS;
-    r->ev_count--;
+    r->ev_head = (r->ev_head + 1) % r->ev_cap;
+    if (--r->ev_count == 0) { /* events are rare: hold no ring between them */
+        flare__free(r->mem, r->ev);
+        r->ev = NULL;
+        r->ev_head = r->ev_cap = 0;
+    }
     return 1;
 }
 
@@ -178,6 +210,7 @@ int flare_reachability_set_addrs(flare_reachability *r, const flare_multiaddr *a
     if (n > FLARE_REACH_MAX_ADDRS)
         return FLARE_ERR_TOO_LARGE;
     flare__reach_addr next[FLARE_REACH_MAX_ADDRS];
+    flare__reach_addr *keep = NULL;
     size_t nn = 0;
     int fresh = 0;
     for (size_t i = 0; i < n; i++) {
@@ -194,7 +227,12 @@ int flare_reachability_set_addrs(flare_reachability *r, const flare_multiaddr *a
         fresh |= !old;
         nn++;
     }
-    memcpy(r->addrs, next, nn * sizeof(next[0]));
+    if (nn && !(keep = flare__malloc(r->mem, nn * sizeof(next[0]))))
+        return FLARE_ERR_NOMEM;
+    if (nn)
+        memcpy(keep, next, nn * sizeof(next[0]));
+    flare__free(r->mem, r->addrs);
+    r->addrs = keep;
     r->naddrs = nn;
     refresh_families(r);
     if (fresh)
@@ -289,7 +327,18 @@ static flare__reach_server *server_slot(flare_reachability *r, const flare_peeri
     }
     if (!create)
         return NULL;
-    size_t at = r->nservers < FLARE_REACH_MAX_SERVERS ? r->nservers++ : oldest;
+    if (r->nservers == r->servers_cap && r->servers_cap < FLARE_REACH_MAX_SERVERS) {
+        size_t cap = r->servers_cap ? r->servers_cap * 2 : 4;
+        cap = cap < FLARE_REACH_MAX_SERVERS ? cap : FLARE_REACH_MAX_SERVERS;
+        flare__reach_server *grown = flare__realloc(r->mem, r->servers, cap * sizeof(*grown));
+        if (grown) {
+            r->servers = grown;
+            r->servers_cap = cap;
+        } else if (!r->nservers) {
+            return NULL;
+        }
+    }
+    size_t at = r->nservers < r->servers_cap ? r->nservers++ : oldest;
     r->servers[at].peer = *p;
     return &r->servers[at];
 }
@@ -325,8 +374,11 @@ size_t flare_reachability_pick_servers(flare_reachability *r, flare_tstamp now,
             break;
         idx[got++] = best;
     }
-    for (size_t j = 0; j < got; j++)
-        server_slot(r, &cands[idx[j]], 1)->last_asked = now ? now : 1;
+    for (size_t j = 0; j < got; j++) {
+        flare__reach_server *s = server_slot(r, &cands[idx[j]], 1);
+        if (s)
+            s->last_asked = now ? now : 1;
+    }
     return got;
 }
 

@@ -15,17 +15,28 @@ int flare__autonat_limiter_init(flare__autonat_limiter *l, unsigned global_limit
     l->period = period;
     l->mem = mem;
     l->window_start = FLARE_TSTAMP_NEVER;
-    if (global_limit == 0) /* every request is refused: no entries */
+    return 0;
+}
+
+/* Only accepted requests create entries, so global_limit bounds them; the
+ * table grows to the requests seen (a client-only host never sees one). */
+static int limiter_grow(flare__autonat_limiter *l)
+{
+    size_t cap = l->cap ? l->cap * 2 : 4;
+    cap = cap < l->global_limit ? cap : l->global_limit;
+    flare__autonat_peer_count *p = flare__realloc(l->mem, l->peers, cap * sizeof(*p));
+    if (!p)
         return 0;
-    /* Only accepted requests create entries, so global_limit bounds them. */
-    l->peers = flare__calloc(mem, global_limit, sizeof(*l->peers));
-    return l->peers ? 0 : FLARE_ERR_NOMEM;
+    l->peers = p;
+    l->cap = cap;
+    return 1;
 }
 
 void flare__autonat_limiter_free(flare__autonat_limiter *l)
 {
     flare__free(l->mem, l->peers);
     l->peers = NULL;
+    l->npeers = l->cap = 0;
 }
 
 static void limiter_roll(flare__autonat_limiter *l, flare_tstamp now)
@@ -51,6 +62,8 @@ int flare__autonat_limiter_take(flare__autonat_limiter *l, const flare_peerid *p
     if (l->per_peer_limit == 0 || (pc && pc->count >= l->per_peer_limit))
         return 0;
     if (!pc) {
+        if (l->npeers == l->cap && !limiter_grow(l))
+            return 0;
         pc = &l->peers[l->npeers++];
         pc->peer = *peer;
         pc->count = 0;

@@ -121,11 +121,13 @@ typedef struct flare__kad_rt_entry {
     flare_tstamp last_ok;
 } flare__kad_rt_entry;
 
+/* The arrays grow to their use (up to k and cfg.replacements): the deep
+ * buckets of every node stay nearly empty. */
 typedef struct flare__kad_bucket {
-    flare__kad_rt_entry *e; /* k entries, least recently seen first */
-    size_t n;
-    flare__kad_rt_entry *r; /* replacement cache, newest last */
-    size_t nr;
+    flare__kad_rt_entry *e; /* n of cap, least recently seen first */
+    size_t n, cap;
+    flare__kad_rt_entry *r; /* replacement cache: nr of rcap, newest last */
+    size_t nr, rcap;
 } flare__kad_bucket;
 
 #define FLARE__KAD_BUCKETS 257 /* by common prefix length with us; 256 is us */

@@ -118,17 +118,23 @@ static flare__kad_bucket *bucket(flare__kad_rt *rt, int cpl)
     flare__kad_bucket *b = flare__calloc(rt->mem, 1, sizeof(*b));
     if (!b)
         return NULL;
-    b->e = flare__calloc(rt->mem, rt->cfg.k, sizeof(*b->e));
-    b->r =
-        rt->cfg.replacements ? flare__calloc(rt->mem, rt->cfg.replacements, sizeof(*b->r)) : NULL;
-    if (!b->e || (rt->cfg.replacements && !b->r)) {
-        flare__free(rt->mem, b->e);
-        flare__free(rt->mem, b->r);
-        flare__free(rt->mem, b);
-        return NULL;
-    }
     rt->b[cpl] = b;
     return b;
+}
+
+/* Room for one more in *a (n of *cap, at most max); 0 or FLARE_ERR_NOMEM. */
+static int room(flare__kad_rt *rt, flare__kad_rt_entry **a, size_t n, size_t *cap, size_t max)
+{
+    if (n < *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : 4;
+    c = c < max ? c : max;
+    flare__kad_rt_entry *p = flare__realloc(rt->mem, *a, c * sizeof(*p));
+    if (!p)
+        return FLARE_ERR_NOMEM;
+    *a = p;
+    *cap = c;
+    return 0;
 }
 
 static long find(const flare__kad_rt_entry *e, size_t n, const flare_peerid *id)
@@ -181,6 +187,8 @@ static int cache(flare__kad_rt *rt, flare__kad_bucket *b, const flare__kad_rt_en
         drop_at(b->r, &b->nr, (size_t)j);
     else if (b->nr == rt->cfg.replacements)
         drop_at(b->r, &b->nr, 0);
+    if (room(rt, &b->r, b->nr, &b->rcap, rt->cfg.replacements))
+        return FLARE_ERR_NOMEM;
     b->r[b->nr++] = *ne;
     return FLARE__KAD_RT_CACHED;
 }
@@ -206,6 +214,8 @@ int flare__kad_rt_seen(flare__kad_rt *rt, const flare_peerid *id, uint64_t group
         return FLARE_ERR_LIMIT;
     if (b->n == rt->cfg.k)
         return cache(rt, b, &ne);
+    if (room(rt, &b->e, b->n, &b->cap, rt->cfg.k))
+        return FLARE_ERR_NOMEM;
     b->e[b->n++] = ne;
     rt->size++;
     return FLARE__KAD_RT_ADDED;
