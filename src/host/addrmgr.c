@@ -11,6 +11,7 @@
  */
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/mem.h"
 #include "flare/addrmgr.h"
 
@@ -207,25 +208,6 @@ static int classify_local(const flare_addrmgr *m, const flare_ipaddr *local, int
 /* The fields observations are compared by (combined in what_of). */
 enum { K_GROUP = 1, K_SOCKET = 2, K_SEEN = 4, K_KEY = 8, K_FP = 16, K_OBSERVER = 32 };
 
-/* A word at a time: a byte-wise hash showed in profiles of busy nodes. */
-static uint64_t mix(uint64_t h, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (; n >= 8; b += 8, n -= 8) {
-        uint64_t w;
-        memcpy(&w, b, 8);
-        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
-        h ^= h >> 29;
-    }
-    if (n) {
-        uint64_t w = (uint64_t)n << 56;
-        memcpy(&w, b, n);
-        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
-        h ^= h >> 29;
-    }
-    return h;
-}
-
 static uint32_t fold(uint64_t h)
 {
     return (uint32_t)(h ^ (h >> 32));
@@ -233,7 +215,7 @@ static uint32_t fold(uint64_t h)
 
 static uint32_t observer_hash(const flare_peerid *p)
 {
-    return fold(mix(0xcbf29ce484222325ULL ^ p->len, p->bytes, p->len));
+    return fold(flare__hash_words(0, p->bytes, p->len));
 }
 
 /* The component hashes of o (equal fields give equal hashes; see eq_by). */
@@ -241,10 +223,11 @@ static void obs_hash(obs *o)
 {
     o->h_observer = observer_hash(&o->observer);
     const uint64_t seed = 0xcbf29ce484222325ULL;
-    o->h_group = fold(mix(mix(seed, &o->group_family, 1), o->group, 16));
-    uint64_t pf = mix(mix(seed, &o->proto, 2), &o->local.family, 1);
-    o->h_sock = fold(mix(mix(pf, o->local.ip, 16), &o->local.port, 2));
-    o->h_seen = fold(mix(mix(seed, o->seen.ip, 16), &o->seen.port, 2));
+    o->h_group =
+        fold(flare__hash_words(flare__hash_words(seed, &o->group_family, 1), o->group, 16));
+    uint64_t pf = flare__hash_words(flare__hash_words(seed, &o->proto, 2), &o->local.family, 1);
+    o->h_sock = fold(flare__hash_words(flare__hash_words(pf, o->local.ip, 16), &o->local.port, 2));
+    o->h_seen = fold(flare__hash_words(flare__hash_words(seed, o->seen.ip, 16), &o->seen.port, 2));
 }
 
 static uint64_t comb(uint64_t h, uint64_t x)

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/mem.h"
 #include "host/host_int.h"
 #include "transport/transport.h"
@@ -293,19 +294,7 @@ static void run_defers(flare_io_timer *t, void *user)
 
 static uint64_t handler_key(const char *p, size_t n)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
-    for (; n >= 8; p += 8, n -= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 32;
-    }
-    if (n) {
-        uint64_t w = 0;
-        memcpy(&w, p, n);
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-    }
-    return h ^ (h >> 29);
+    return flare__hash_words(0, p, n);
 }
 
 static int handler_index_add(flare_host *h, flare__handler *x)

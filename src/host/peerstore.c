@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/mem.h"
 #include "host/host_int.h"
 
@@ -160,24 +161,6 @@ static void touch(struct flare__peerstore *ps, ps_entry *e)
 
 /* ---- interned protocol IDs ------------------------------------------------------ */
 
-/* A word at a time: every identify interns its dozen or so protocols. */
-static uint64_t hash_str(const char *s, size_t len)
-{
-    uint64_t h = 1469598103934665603ULL ^ len;
-    for (; len >= 8; s += 8, len -= 8) {
-        uint64_t w;
-        memcpy(&w, s, 8);
-        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
-        h ^= h >> 32;
-    }
-    if (len) {
-        uint64_t w = 0;
-        memcpy(&w, s, len);
-        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
-    }
-    return h ^ (h >> 29);
-}
-
 static void protos_grow(struct flare__peerstore *ps)
 {
     size_t n = ps->nprotos_buckets ? ps->nprotos_buckets * 2 : 32;
@@ -201,7 +184,7 @@ static void protos_grow(struct flare__peerstore *ps)
 static char *proto_ref(struct flare__peerstore *ps, const char *s, size_t max)
 {
     size_t len = strnlen(s, max);
-    uint64_t h = hash_str(s, len);
+    uint64_t h = flare__hash_words(0, s, len);
     if (ps->nprotos >= ps->nprotos_buckets)
         protos_grow(ps);
     if (!ps->nprotos_buckets)

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/mem.h"
 #include "host/host_int.h"
 #include "transport/transport.h"
@@ -74,27 +75,6 @@ static void table_remove(rc_table *t, rc_node *x)
 static rc_node *table_first(const rc_table *t, uint64_t hash)
 {
     return t->nb ? t->b[hash & (t->nb - 1)] : NULL;
-}
-
-/* A word at a time: every connection and handshake looks up its IP, its
- * subnet and its peer, and a byte-wise hash showed in profiles. */
-static uint64_t hash_bytes(uint64_t seed, const uint8_t *p, size_t n)
-{
-    uint64_t h = seed ^ 0xcbf29ce484222325ULL ^ n;
-    for (; n >= 8; p += 8, n -= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
-        h ^= h >> 32;
-    }
-    if (n) {
-        uint64_t w = 0;
-        memcpy(&w, p, n);
-        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
-    }
-    h ^= h >> 29;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    return h ^ (h >> 32);
 }
 
 /* ---- scopes ------------------------------------------------------------------------- */
@@ -176,7 +156,7 @@ static rc_ip *ip_find(struct flare__rcmgr *rc, int family, int subnet, const uin
 {
     uint8_t hk[18] = {(uint8_t)family, (uint8_t)subnet};
     memcpy(hk + 2, key, 16);
-    uint64_t hash = hash_bytes(rc->seed, hk, sizeof(hk));
+    uint64_t hash = flare__hash_words(rc->seed, hk, sizeof(hk));
     for (rc_node *x = table_first(&rc->ips, hash); x; x = x->next) {
         rc_ip *e = (rc_ip *)x;
         if (x->hash == hash && e->family == family && e->subnet == subnet &&
@@ -200,7 +180,7 @@ static rc_ip *ip_get(struct flare__rcmgr *rc, int family, int subnet, const uint
     memcpy(e->key, key, 16);
     uint8_t hk[18] = {(uint8_t)family, (uint8_t)subnet};
     memcpy(hk + 2, key, 16);
-    e->node.hash = hash_bytes(rc->seed, hk, sizeof(hk));
+    e->node.hash = flare__hash_words(rc->seed, hk, sizeof(hk));
     if (table_insert(&rc->ips, &e->node, mem)) {
         flare__free(mem, e);
         return NULL;
@@ -218,7 +198,7 @@ static void ip_put(struct flare__rcmgr *rc, rc_ip *e)
 
 static rc_peer *peer_find(struct flare__rcmgr *rc, const flare_peerid *id)
 {
-    uint64_t hash = hash_bytes(rc->seed, id->bytes, id->len);
+    uint64_t hash = flare__hash_words(rc->seed, id->bytes, id->len);
     for (rc_node *x = table_first(&rc->peers, hash); x; x = x->next)
         if (x->hash == hash && flare_peerid_equal(&((rc_peer *)x)->id, id))
             return (rc_peer *)x;
@@ -235,7 +215,7 @@ static rc_peer *peer_get(struct flare__rcmgr *rc, const flare_peerid *id)
     if (!p)
         return NULL;
     p->id = *id;
-    p->node.hash = hash_bytes(rc->seed, id->bytes, id->len);
+    p->node.hash = flare__hash_words(rc->seed, id->bytes, id->len);
     if (table_insert(&rc->peers, &p->node, mem)) {
         flare__free(mem, p);
         return NULL;
@@ -253,7 +233,7 @@ static void peer_put(struct flare__rcmgr *rc, rc_peer *p)
 
 static uint64_t proto_hash(const char *name)
 {
-    return hash_bytes(0, (const uint8_t *)name, strlen(name));
+    return flare__hash_words(0, (const uint8_t *)name, strlen(name));
 }
 
 static rc_proto *proto_find(struct flare__rcmgr *rc, const char *name, uint64_t hash)
