@@ -18,7 +18,9 @@ source "$(dirname "$0")/lib.sh"
 lookups=()
 kad=$(dirname "$peer")/kad.mjs
 L=/ip4/127.0.0.1/tcp/0
-js() { "$node" "$kad" --listen $L "$@"; }
+# Only ever run in the background: exec makes $! the node process itself,
+# so that cleanup stops it (without exec it killed a subshell and left node).
+js() { exec "$node" "$kad" --listen $L "$@"; }
 addr() { field "$1" listening 'e["addr"]'; }
 
 "$flare" listen --listen $L --dht-mode server --json >"$tmp/f1.log" 2>&1 &
