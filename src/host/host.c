@@ -455,21 +455,7 @@ size_t flare_host_num_conns(const flare_host *h)
  * order of one peer's connections in a chain does not depend on it. */
 static size_t peer_slot(const flare_peerid *p, size_t size)
 {
-    uint64_t h = 0xcbf29ce484222325ULL ^ p->len;
-    size_t n = p->len, off = 0;
-    for (; off + 8 <= n; off += 8) {
-        uint64_t w;
-        memcpy(&w, p->bytes + off, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 32;
-    }
-    if (off < n) {
-        uint64_t w = 0;
-        memcpy(&w, p->bytes + off, n - off);
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-    }
-    h ^= h >> 29;
-    return (size_t)(h ^ (h >> 32)) & (size - 1);
+    return (size_t)flare__hash_words(0, p->bytes, p->len) & (size - 1);
 }
 
 /* Doubles the index; without memory the chains just get longer. */

@@ -86,20 +86,7 @@ struct flare__peerstore {
  * hashed: IDs learnt from other peers' answers can be any bytes. */
 static uint64_t hash_id(const flare_peerid *id)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ id->len;
-    size_t n = id->len, off = 0;
-    for (; off + 8 <= n; off += 8) {
-        uint64_t w;
-        memcpy(&w, id->bytes + off, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 32;
-    }
-    if (off < n) {
-        uint64_t w = 0;
-        memcpy(&w, id->bytes + off, n - off);
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-    }
-    return h ^ (h >> 29);
+    return flare__hash_words(0, id->bytes, id->len);
 }
 
 static size_t bucket_of(const struct flare__peerstore *ps, const flare_peerid *id)
