@@ -113,8 +113,9 @@ void flare_sim_set_syn_timeout(flare_sim *sim, flare_tstamp timeout);
  * first partition, a host to the least loaded one (a NAT counts as half a
  * host). Time advances in windows as long as the lookahead
  * (flare_sim_lookahead) is above 0; in each window the partitions run in
- * parallel, a thread taking the next partition with work until none is
- * left (more partitions than threads even out the windows' work), and
+ * parallel, a thread taking the next partition until none is left, those
+ * with the most events due in the window first (more partitions than
+ * threads even out the windows' work), and
  * packets between partitions are handed over at the window's end in a
  * fixed order: a run depends on the seed and on n, never on the threads or
  * their timing, but differs from the run with another n (ties at equal
@@ -139,6 +140,45 @@ flare_tstamp flare_sim_lookahead(flare_sim *sim);
  * event runs (e.g. to sample counters the hooks keep per thread). */
 typedef void (*flare_sim_window_cb)(void *user);
 void flare_sim_set_window_cb(flare_sim *sim, flare_sim_window_cb cb, void *user);
+
+/* How the work of a partitioned simulation's windows spread (all 0 when
+ * unpartitioned). The event counts depend only on the seed and the
+ * partitions; the CPU times (thread CPU time, counted only after
+ * flare_sim_set_par_profile) vary from run to run. */
+#define FLARE_SIM_MAX_PARTITIONS 64
+typedef struct flare_sim_par_stats {
+    uint64_t windows;      /* parallel windows run */
+    uint64_t busy_windows; /* of them, with events in two partitions or more */
+    uint64_t events;       /* events run in the windows */
+    /* Sum over the windows of the most events one partition ran: the
+     * critical path with a thread per partition. */
+    uint64_t events_crit;
+    /* Sum over the windows of the most events one thread ran when the
+     * partitions are dealt to the threads as the run deals them (in the
+     * order they are taken, each to the thread that is free first): the
+     * critical path with the run's threads; events / events_crit_threads
+     * is the speedup the threads can reach at best. */
+    uint64_t events_crit_threads;
+    uint64_t part_events[FLARE_SIM_MAX_PARTITIONS]; /* events each partition ran */
+    uint64_t cpu_ns;      /* thread CPU time spent running the partitions */
+    uint64_t cpu_crit_ns; /* sum over the windows of the busiest thread's part of it */
+    /* Sum over the windows of the larger of the busiest partition's CPU time
+     * and the window's CPU time over the threads: no way of dealing whole
+     * partitions to the threads does better. */
+    uint64_t cpu_floor_ns;
+    /* The caller's thread in windows outside the partitions' work: waking
+     * the threads, waiting for them, handing packets over. */
+    uint64_t cpu_serial_ns;
+    uint64_t part_cpu_ns[FLARE_SIM_MAX_PARTITIONS];
+    /* Wall times of the windows run by several threads: from a window's
+     * start to each other thread's, summed; the caller's thread waiting
+     * for the others after its own part. */
+    uint64_t lag_ns, wait_ns;
+} flare_sim_par_stats;
+void flare_sim_par_stats_get(const flare_sim *sim, flare_sim_par_stats *st);
+/* Counts the thread CPU time of the windows' work (a clock read per
+ * partition and window) from now on. */
+void flare_sim_set_par_profile(flare_sim *sim, int on);
 
 /* --- topology ------------------------------------------------------------ */
 

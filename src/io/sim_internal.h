@@ -214,7 +214,7 @@ sim_iface *flare__sim_iface_new(flare_sim *sim, sim_node *node, flare_sim_lan *l
 void flare__sim_host_free(flare_sim *sim, flare_sim_host *h);
 
 /* sim_par.c: partitions and the parallel run */
-#define FLARE__SIM_MAX_SHARDS 64
+#define FLARE__SIM_MAX_SHARDS FLARE_SIM_MAX_PARTITIONS
 
 typedef struct sim_msg {
     flare_tstamp time;
@@ -242,6 +242,14 @@ struct sim_par {
     flare_sim_window_cb window_cb;
     void *window_user;
     struct sim_pool *pool; /* worker threads, started on the first parallel window */
+    int profile;           /* count the windows' thread CPU time */
+    flare_sim_par_stats st;
+    /* This window's partitions, by shard: events before it, events and CPU
+     * time it ran, the thread that ran it. */
+    uint64_t win_ev0[FLARE__SIM_MAX_SHARDS], win_ev[FLARE__SIM_MAX_SHARDS];
+    uint64_t win_cpu[FLARE__SIM_MAX_SHARDS];
+    unsigned win_thr[FLARE__SIM_MAX_SHARDS];
+    unsigned order[FLARE__SIM_MAX_SHARDS]; /* the order the threads take the shards in */
 };
 
 /* The shard new host number i belongs to (the root when not partitioned). */

@@ -11,30 +11,50 @@
  * delay over every LAN holding nodes of two shards is the lookahead L: no
  * shard can affect another sooner. Time then advances in windows [T, T + L)
  * from the earliest pending event T; within a window the shards run in
- * parallel, at its end the inboxes are merged into the queues in a fixed
+ * parallel (the threads take them one at a time, those with the most
+ * events due first), at its end the inboxes are merged into the queues in a fixed
  * order (target, source shard, posting order). A run thus depends on the
  * number of shards, never on thread timing. Without lookahead (a
  * zero-delay or rate-limited link between shards) or with a trace callback,
  * the shards run serially, in (time, shard) order. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/mem.h"
 #include "io/sim_internal.h"
 
-typedef struct sim_pool {
+typedef struct sim_pool sim_pool;
+
+typedef struct sim_worker {
+    sim_pool *pool;
+    unsigned tid;    /* 1.. (the caller's thread is 0) */
+    uint64_t lag_ns; /* profiling: from the windows' starts to this worker's */
+} sim_worker;
+
+struct sim_pool {
     pthread_mutex_t mu;
     pthread_cond_t go, done;
-    uint64_t gen;     /* window number: workers start when it changes */
-    unsigned pending; /* workers still running the window */
-    int quit;
+    /* Window number: workers start when it changes. They spin a while
+     * before sleeping, and so does the caller's thread waiting for them:
+     * a window's work is a few ms, and waking a sleeping thread costs a
+     * good part of that. The sleepers and waiting counts (changed under mu,
+     * read by the other side after its own change) say who needs a signal. */
+    atomic_uint_fast64_t gen;
+    atomic_uint pending; /* workers still running the window */
+    atomic_uint sleepers;
+    atomic_uint waiting;
+    atomic_int quit;
     flare_sim *root;
     atomic_uint next; /* the next shard to take in this window */
+    uint64_t go_ns;   /* profiling: when this window started */
     pthread_t *th;
     unsigned nth;
-} sim_pool;
+    sim_worker wk[FLARE__SIM_MAX_SHARDS];
+};
 
 /* --- setup ------------------------------------------------------------------ */
 
@@ -82,6 +102,8 @@ int flare_sim_set_partitions(flare_sim *sim, unsigned n, unsigned threads)
         return FLARE_ERR_NOMEM;
     }
     par->shards[0] = sim;
+    for (unsigned k = 0; k < n; k++)
+        par->order[k] = k;
     for (unsigned k = 1; k < n; k++) {
         if (!(par->shards[k] = shard_new(sim, k))) {
             for (unsigned j = 1; j < k; j++)
@@ -165,7 +187,7 @@ void flare__sim_par_link_changed(flare_sim *sim, const sim_node *node)
 static void pool_stop(sim_pool *pool, const flare_mem *mem)
 {
     pthread_mutex_lock(&pool->mu);
-    pool->quit = 1;
+    atomic_store(&pool->quit, 1);
     pthread_cond_broadcast(&pool->go);
     pthread_mutex_unlock(&pool->mu);
     for (unsigned i = 0; i < pool->nth; i++)
@@ -400,37 +422,124 @@ static void shard_run(flare_sim *s, flare_tstamp end)
         flare__sim_step_one(s);
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Runs shard k's window on thread tid, noting the thread and its CPU time. */
+static void shard_window(sim_par *par, unsigned k, unsigned tid)
+{
+    flare_sim *s = par->shards[k];
+    uint64_t c0 = par->profile ? thread_cpu_ns() : 0;
+    shard_run(s, s->win_end);
+    par->win_cpu[k] = par->profile ? thread_cpu_ns() - c0 : 0;
+    par->win_thr[k] = tid;
+}
+
 /* Takes shards until none is left: with fewer threads than shards the work
  * still spreads. */
-static void take_shards(sim_pool *pool)
+static void take_shards(sim_pool *pool, unsigned tid)
 {
     sim_par *par = pool->root->par;
-    unsigned k;
-    while ((k = atomic_fetch_add_explicit(&pool->next, 1, memory_order_relaxed)) < par->n) {
-        flare_sim *s = par->shards[k];
-        shard_run(s, s->win_end);
+    unsigned i;
+    while ((i = atomic_fetch_add_explicit(&pool->next, 1, memory_order_relaxed)) < par->n)
+        shard_window(par, par->order[i], tid);
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* How long a thread spins for the other side before it sleeps: longer than
+ * the hand-over between two windows, so that a busy run seldom sleeps. It
+ * yields while it spins, so that on a loaded machine it gives way. */
+#define SPIN_NS 100000
+
+/* Spins until *v differs from old or quit is set, for SPIN_NS at most;
+ * returns whether it did. */
+static int spin_change(sim_pool *pool, atomic_uint_fast64_t *v, uint64_t old)
+{
+    uint64_t t0 = mono_ns();
+    for (;;) {
+        if (atomic_load(v) != old || atomic_load_explicit(&pool->quit, memory_order_relaxed))
+            return 1;
+        if (mono_ns() - t0 > SPIN_NS)
+            return 0;
+        sched_yield();
     }
 }
 
 static void *worker(void *arg)
 {
-    sim_pool *pool = arg;
+    sim_worker *wk = arg;
+    sim_pool *pool = wk->pool;
     uint64_t seen = 0;
-    pthread_mutex_lock(&pool->mu);
     for (;;) {
-        while (pool->gen == seen && !pool->quit)
-            pthread_cond_wait(&pool->go, &pool->mu);
-        if (pool->quit)
+        if (!spin_change(pool, &pool->gen, seen)) {
+            pthread_mutex_lock(&pool->mu);
+            atomic_fetch_add(&pool->sleepers, 1);
+            while (atomic_load(&pool->gen) == seen && !atomic_load(&pool->quit))
+                pthread_cond_wait(&pool->go, &pool->mu);
+            atomic_fetch_sub(&pool->sleepers, 1);
+            pthread_mutex_unlock(&pool->mu);
+        }
+        if (atomic_load(&pool->quit))
             break;
-        seen = pool->gen;
-        pthread_mutex_unlock(&pool->mu);
-        take_shards(pool);
-        pthread_mutex_lock(&pool->mu);
-        if (--pool->pending == 0)
+        seen = atomic_load(&pool->gen);
+        if (pool->root->par->profile)
+            wk->lag_ns += mono_ns() - pool->go_ns;
+        take_shards(pool, wk->tid);
+        if (atomic_fetch_sub(&pool->pending, 1) == 1 && atomic_load(&pool->waiting)) {
+            pthread_mutex_lock(&pool->mu);
             pthread_cond_signal(&pool->done);
+            pthread_mutex_unlock(&pool->mu);
+        }
     }
-    pthread_mutex_unlock(&pool->mu);
     return NULL;
+}
+
+/* Runs a window's shards on every thread. */
+static void pool_window(sim_pool *pool)
+{
+    atomic_store_explicit(&pool->next, 0, memory_order_relaxed);
+    atomic_store(&pool->pending, pool->nth);
+    sim_par *par = pool->root->par;
+    if (par->profile)
+        pool->go_ns = mono_ns();
+    atomic_fetch_add(&pool->gen, 1);
+    if (atomic_load(&pool->sleepers)) {
+        pthread_mutex_lock(&pool->mu);
+        pthread_cond_broadcast(&pool->go);
+        pthread_mutex_unlock(&pool->mu);
+    }
+    take_shards(pool, 0);
+    uint64_t w0 = par->profile ? mono_ns() : 0, t0 = mono_ns();
+    while (atomic_load(&pool->pending)) {
+        if (mono_ns() - t0 <= SPIN_NS) {
+            sched_yield();
+            continue;
+        }
+        pthread_mutex_lock(&pool->mu);
+        atomic_store(&pool->waiting, 1);
+        while (atomic_load(&pool->pending))
+            pthread_cond_wait(&pool->done, &pool->mu);
+        atomic_store(&pool->waiting, 0);
+        pthread_mutex_unlock(&pool->mu);
+    }
+    if (par->profile) {
+        par->st.wait_ns += mono_ns() - w0;
+        for (unsigned i = 0; i < pool->nth; i++) {
+            par->st.lag_ns += pool->wk[i].lag_ns;
+            pool->wk[i].lag_ns = 0;
+        }
+    }
 }
 
 static sim_pool *pool_start(flare_sim *root)
@@ -451,11 +560,29 @@ static sim_pool *pool_start(flare_sim *root)
     pthread_cond_init(&pool->go, NULL);
     pthread_cond_init(&pool->done, NULL);
     for (unsigned i = 0; i + 1 < root->par->threads; i++) {
-        if (pthread_create(&pool->th[i], NULL, worker, pool))
+        pool->wk[i] = (sim_worker){pool, i + 1, 0};
+        if (pthread_create(&pool->th[i], NULL, worker, &pool->wk[i]))
             break;
         pool->nth++;
     }
     return pool;
+}
+
+/* Largest first: the threads take the shards with the most events due in
+ * the window first, so that none is left with a big one at the end while
+ * the others wait (the order changes which thread runs a shard, never
+ * what it does). Ties in shard order. */
+static void order_shards(sim_par *par, flare_tstamp end)
+{
+    size_t due[FLARE__SIM_MAX_SHARDS];
+    for (unsigned k = 0; k < par->n; k++)
+        due[k] = flare__sim_q_count_before(&par->shards[k]->q, end, 1u << 16);
+    for (unsigned i = 0; i < par->n; i++) {
+        unsigned k = i, j = i;
+        for (; j > 0 && due[par->order[j - 1]] < due[k]; j--)
+            par->order[j] = par->order[j - 1];
+        par->order[j] = k;
+    }
 }
 
 static void run_window(flare_sim *root, flare_tstamp end)
@@ -466,6 +593,7 @@ static void run_window(flare_sim *root, flare_tstamp end)
         flare_sim *s = par->shards[k];
         s->win_end = end;
         busy += flare__sim_q_top(&s->q) < end;
+        par->win_ev0[k] = s->events;
     }
     if (busy > 1 && par->threads > 1 && !par->pool)
         par->pool = pool_start(root);
@@ -473,22 +601,83 @@ static void run_window(flare_sim *root, flare_tstamp end)
     if (busy <= 1 || !pool || !pool->nth) {
         /* One shard with work (or no threads): no need to wake anyone. */
         for (unsigned k = 0; k < par->n; k++)
-            shard_run(par->shards[k], end);
+            shard_window(par, k, 0);
     } else {
-        atomic_store_explicit(&pool->next, 0, memory_order_relaxed);
-        pthread_mutex_lock(&pool->mu);
-        pool->gen++;
-        pool->pending = pool->nth;
-        pthread_cond_broadcast(&pool->go);
-        pthread_mutex_unlock(&pool->mu);
-        take_shards(pool);
-        pthread_mutex_lock(&pool->mu);
-        while (pool->pending)
-            pthread_cond_wait(&pool->done, &pool->mu);
-        pthread_mutex_unlock(&pool->mu);
+        order_shards(par, end);
+        pool_window(pool);
     }
-    for (unsigned k = 0; k < par->n; k++)
+    for (unsigned k = 0; k < par->n; k++) {
         par->shards[k]->win_end = 0;
+        par->win_ev[k] = par->shards[k]->events - par->win_ev0[k];
+    }
+}
+
+/* The most a thread ran of w[] (by shard) when the shards go, in
+ * par->order, to the thread with the least so far. */
+static uint64_t dealt_max(const sim_par *par, const uint64_t *w)
+{
+    uint64_t load[FLARE__SIM_MAX_SHARDS] = {0}, most = 0;
+    unsigned nt = par->threads ? par->threads : 1;
+    for (unsigned i = 0; i < par->n; i++) {
+        unsigned k = par->order[i], t = 0;
+        if (!w[k])
+            continue;
+        for (unsigned j = 1; j < nt; j++)
+            if (load[j] < load[t])
+                t = j;
+        load[t] += w[k];
+        if (load[t] > most)
+            most = load[t];
+    }
+    return most;
+}
+
+/* Adds the window just run to the statistics. */
+static void account(sim_par *par)
+{
+    flare_sim_par_stats *st = &par->st;
+    uint64_t most = 0, cpu_thr[FLARE__SIM_MAX_SHARDS] = {0}, cpu_most = 0, cpu_part = 0;
+    uint64_t cpu_all = 0;
+    unsigned busy = 0;
+    st->windows++;
+    for (unsigned k = 0; k < par->n; k++) {
+        uint64_t e = par->win_ev[k];
+        busy += e > 0;
+        st->events += e;
+        st->part_events[k] += e;
+        if (e > most)
+            most = e;
+        st->cpu_ns += par->win_cpu[k];
+        st->part_cpu_ns[k] += par->win_cpu[k];
+        cpu_thr[par->win_thr[k]] += par->win_cpu[k];
+        cpu_all += par->win_cpu[k];
+        if (par->win_cpu[k] > cpu_part)
+            cpu_part = par->win_cpu[k];
+    }
+    uint64_t even = cpu_all / (par->threads ? par->threads : 1);
+    st->cpu_floor_ns += cpu_part > even ? cpu_part : even;
+    for (unsigned t = 0; t < par->n; t++)
+        if (cpu_thr[t] > cpu_most)
+            cpu_most = cpu_thr[t];
+    st->busy_windows += busy > 1;
+    st->events_crit += most;
+    st->events_crit_threads += dealt_max(par, par->win_ev);
+    st->cpu_crit_ns += cpu_most;
+}
+
+void flare_sim_par_stats_get(const flare_sim *sim, flare_sim_par_stats *st)
+{
+    const sim_par *par = sim->root->par;
+    if (par)
+        *st = par->st;
+    else
+        memset(st, 0, sizeof(*st));
+}
+
+void flare_sim_set_par_profile(flare_sim *sim, int on)
+{
+    if (sim->root->par)
+        sim->root->par->profile = on != 0;
 }
 
 /* Inboxes into queues: by target, then source shard, then posting order, so
@@ -520,8 +709,16 @@ void flare__sim_par_run(flare_sim *root, flare_tstamp t, int set_now)
         }
         /* Events before end run in this window; end <= t + 1. */
         flare_tstamp end = t - first >= la ? first + la : t == FLARE_TSTAMP_NEVER ? t : t + 1;
+        uint64_t c0 = par->profile ? thread_cpu_ns() : 0;
         run_window(root, end);
         merge(root);
+        if (par->profile) {
+            uint64_t own = 0;
+            for (unsigned k = 0; k < par->n; k++)
+                own += par->win_thr[k] == 0 ? par->win_cpu[k] : 0;
+            par->st.cpu_serial_ns += thread_cpu_ns() - c0 - own;
+        }
+        account(par);
         if (par->window_cb)
             par->window_cb(par->window_user);
     }

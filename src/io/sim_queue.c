@@ -232,3 +232,27 @@ void flare__sim_q_drain(sim_queue *q, void (*fn)(sim_ev *ev, void *user), void *
     }
     q->len = 0;
 }
+
+size_t flare__sim_q_count_before(const sim_queue *q, flare_tstamp end, size_t cap)
+{
+    /* Depth-first over the heap, skipping the subtrees of later events: a
+     * 4-ary heap of any size is under 32 levels, each leaving at most 3
+     * siblings behind on the stack. */
+    size_t stack[4 * 32 + 4], top = 0, n = 0;
+    if (q->len)
+        stack[top++] = 0;
+    while (top && n < cap) {
+        size_t i = stack[--top];
+        if (q->heap[i].time >= end)
+            continue;
+        n++;
+        for (size_t c = i * HEAP_D + 1; c <= i * HEAP_D + HEAP_D && c < q->len; c++)
+            stack[top++] = c;
+    }
+    /* Whole buckets of the wheel up to end's: an estimate. */
+    uint64_t last = end >> FLARE__SIM_WHEEL_SHIFT;
+    for (uint64_t b = q->cursor + 1;
+         q->wheel_len && b <= last && b - q->cursor <= FLARE__SIM_WHEEL_SLOTS && n < cap; b++)
+        n += q->wheel[b & SLOT_MASK].len;
+    return n < cap ? n : cap;
+}

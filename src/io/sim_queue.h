@@ -77,6 +77,9 @@ sim_ev *flare__sim_q_pop(sim_queue *q);
 /* Brings the wheel's next bucket(s) into the heap when the heap does not
  * hold the earliest event; internal to flare__sim_q_top. */
 void flare__sim_q_advance(sim_queue *q);
+/* About how many events are due before end (those of the heap exactly,
+ * the wheel's by whole buckets), cap at most; cost in proportion. */
+size_t flare__sim_q_count_before(const sim_queue *q, flare_tstamp end, size_t cap);
 /* Unqueues every event, calling fn on each (in no particular order). */
 void flare__sim_q_drain(sim_queue *q, void (*fn)(sim_ev *ev, void *user), void *user);
 

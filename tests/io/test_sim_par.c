@@ -207,6 +207,74 @@ static void test_zero_delay_serial(void **state)
     flare_sim_del(sim);
 }
 
+/* ---- how the windows' work spreads ----------------------------------------------- */
+
+typedef struct ticker {
+    flare_io *io;
+    flare_io_timer *t;
+} ticker;
+
+static void on_tick_again(flare_io_timer *t, void *user)
+{
+    ticker *k = user;
+    k->io->ops->timer_start(t, flare_io_now(k->io) + 10 * MS);
+}
+
+/* Partitions 0-2 run one event a window, partition 3 three. Dealt in
+ * shard order to 2 threads, one thread would run 1 + 3 events a window;
+ * the largest first, 3 (and the other 1 + 1 + 1). */
+static void run_ticks(unsigned threads, flare_sim_par_stats *st)
+{
+    flare_sim *sim = flare_sim_new(3, NULL);
+    assert_int_equal(flare_sim_set_partitions(sim, 4, threads), 0);
+    flare_sim_set_par_profile(sim, 1);
+    ticker tk[6];
+    int nt = 0;
+    char ip[32];
+    for (int i = 0; i < 4; i++) {
+        snprintf(ip, sizeof(ip), "1.0.0.%d", i + 1);
+        flare_io *io = flare_sim_host_io(pub_host(sim, "h", ip, 5 * MS)); /* partition i */
+        for (int j = 0; j < (i == 3 ? 3 : 1); j++, nt++) {
+            tk[nt].io = io;
+            assert_int_equal(io->ops->timer_new(io, on_tick_again, &tk[nt], &tk[nt].t), 0);
+            io->ops->timer_start(tk[nt].t, 1 * S);
+        }
+    }
+    assert_int_equal(flare_sim_lookahead(sim), 10 * MS);
+    flare_sim_run_for(sim, 2 * S);
+    flare_sim_par_stats_get(sim, st);
+    for (int i = 0; i < nt; i++)
+        tk[i].io->ops->timer_del(tk[i].t);
+    flare_sim_del(sim);
+}
+
+static void test_window_stats(void **state)
+{
+    (void)state;
+    flare_sim_par_stats st, st3;
+    flare_sim *one = flare_sim_new(1, NULL);
+    memset(&st, 0xff, sizeof(st));
+    flare_sim_par_stats_get(one, &st);
+    assert_true(st.windows == 0 && st.events == 0 && st.cpu_ns == 0);
+    flare_sim_del(one);
+
+    run_ticks(2, &st);
+    uint64_t w = st.windows;
+    assert_true(w == 101); /* ticks at 1 s, 1.01 s, ... 2 s: one a window */
+    assert_true(st.busy_windows == w);
+    assert_true(st.events == 6 * w);
+    assert_true(st.part_events[0] == w && st.part_events[2] == w && st.part_events[3] == 3 * w);
+    assert_true(st.events_crit == 3 * w);
+    assert_true(st.events_crit_threads == 3 * w); /* largest first */
+    assert_true(st.cpu_ns > 0 && st.cpu_crit_ns <= st.cpu_ns && st.cpu_floor_ns <= st.cpu_ns);
+    assert_true(st.cpu_floor_ns + w >= st.cpu_ns / 2); /* each window rounds down */
+    /* The events depend on the partitions only. */
+    run_ticks(3, &st3);
+    assert_true(st3.windows == w && st3.events == st.events && st3.events_crit == st.events_crit);
+    assert_memory_equal(st3.part_events, st.part_events, sizeof(st.part_events));
+    assert_true(st3.events_crit_threads == 3 * w);
+}
+
 /* ---- the whole flow on partitions ------------------------------------------------ */
 
 static void run_flow(unsigned threads, simnet_summary *s)
@@ -256,7 +324,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_set_partitions_rules),  cmocka_unit_test(test_lookahead),
         cmocka_unit_test(test_cross_partition_delay), cmocka_unit_test(test_zero_delay_serial),
-        cmocka_unit_test(test_flow_partitions),
+        cmocka_unit_test(test_window_stats),          cmocka_unit_test(test_flow_partitions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

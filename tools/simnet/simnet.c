@@ -309,6 +309,9 @@ int simnet_init(simnet *w, const simnet_config *c, FILE *progress)
         if (rv)
             return rv;
         flare_sim_set_window_cb(w->sim, count_sample, &w->count);
+        const char *prof = getenv("SIMNET_PARPROF");
+        if (prof && *prof && strcmp(prof, "0") != 0)
+            flare_sim_set_par_profile(w->sim, 1);
     }
     w->npub = (int)(c->nodes * c->public_pct / 100);
     if (w->npub < 4)
@@ -752,6 +755,51 @@ static void on_found(flare_host *h, int status, const flare_kad_peer *p, size_t 
         pr->over = 1;
 }
 
+/* How evenly the partitions' work spread over the windows and threads. */
+static void par_report(simnet *w)
+{
+    unsigned n = flare_sim_partitions(w->sim);
+    if (n < 2 || !w->progress)
+        return;
+    flare_sim_par_stats st;
+    flare_sim_par_stats_get(w->sim, &st);
+    char per[FLARE_SIM_MAX_PARTITIONS * 24] = "";
+    size_t at = 0;
+    for (unsigned k = 0; k < n && at < sizeof(per); k++)
+        at += (size_t)snprintf(per + at, sizeof(per) - at, "%s%.1f", k ? " " : "",
+                               st.events ? 100.0 * (double)st.part_events[k] / (double)st.events
+                                         : 0.0);
+    say(w,
+        "partitions: %u, %llu windows (%llu with two or more busy); events per partition %%: %s; "
+        "critical path %llu events of %llu with a thread per partition, %llu with %d threads "
+        "(at best %.2fx)",
+        n, (unsigned long long)st.windows, (unsigned long long)st.busy_windows, per,
+        (unsigned long long)st.events_crit, (unsigned long long)st.events,
+        (unsigned long long)st.events_crit_threads, w->cfg.threads,
+        st.events_crit_threads ? (double)st.events / (double)st.events_crit_threads : 0.0);
+    at = 0;
+    for (unsigned k = 0; k < n && at < sizeof(per) && st.cpu_ns; k++)
+        at += (size_t)snprintf(per + at, sizeof(per) - at, "%s%.1f", k ? " " : "",
+                               100.0 * (double)st.part_cpu_ns[k] / (double)st.cpu_ns);
+    if (st.cpu_ns)
+        say(w, "partitions' CPU %%: %s", per);
+    if (st.cpu_ns)
+        say(w,
+            "partitions' CPU: %.2f s in all, critical path %.2f s with %d threads (%.2fx; "
+            "dealing whole partitions at best %.2f s, %.2fx), %.2f s between the windows' "
+            "work on the main thread",
+            (double)st.cpu_ns / 1e9, (double)st.cpu_crit_ns / 1e9, w->cfg.threads,
+            st.cpu_crit_ns ? (double)st.cpu_ns / (double)st.cpu_crit_ns : 0.0,
+            (double)st.cpu_floor_ns / 1e9,
+            st.cpu_floor_ns ? (double)st.cpu_ns / (double)st.cpu_floor_ns : 0.0,
+            (double)st.cpu_serial_ns / 1e9);
+    if (st.cpu_ns)
+        say(w,
+            "partitions' wall: threads started %.3f s after the windows' starts in all, "
+            "the main thread waited %.3f s for them",
+            (double)st.lag_ns / 1e9, (double)st.wait_ns / 1e9);
+}
+
 int simnet_dial_pairs(simnet *w)
 {
     int *cand = calloc((size_t)w->nn + 1, sizeof(int)), nc = 0;
@@ -814,6 +862,7 @@ int simnet_dial_pairs(simnet *w)
     say(w, "signatures: %llu verified, %llu verifications skipped (cache of %zu, %llu evicted)",
         (unsigned long long)st.misses, (unsigned long long)st.hits, st.capacity,
         (unsigned long long)st.evicted);
+    par_report(w);
     free(cand);
     return 0;
 }
