@@ -336,11 +336,29 @@ static const flare_stream_cbs srv_open_cbs = {.on_open = srv_open};
 
 /* ---- mode ------------------------------------------------------------------------------- */
 
+/* A client that becomes a server refreshes, now, the buckets its client
+ * refresh left thin (see refresh()): everyone's lookups now go through
+ * its far buckets. */
+static void refresh_thin(kad_t *k)
+{
+    if (!k->thin || !k->rt.size)
+        return;
+    for (int c = 0; c <= KAD_MAX_REFRESH_CPL; c++)
+        if (k->thin & (1u << c))
+            k->cpl_refreshed[c] = 0;
+    k->thin = 0;
+    flare_tstamp now = flare_io_now(k->h->io);
+    k->next_refresh = now;
+    schedule(k, now);
+}
+
 static void set_server(kad_t *k, int on)
 {
     if (k->server == on && !k->announce_mode)
         return;
     k->announce_mode = 0;
+    if (on && !k->server)
+        refresh_thin(k);
     k->server = on;
     if (on)
         flare_host_set_handler(k->h, FLARE__KAD_ID, &srv_open_cbs, k->h, 0);
@@ -405,8 +423,13 @@ void kad_lookup_covered(kad_t *k, const flare__kad_lookup *l)
         return;
     flare_tstamp now = flare_io_now(k->h->io);
     int cpl = flare__kad_cpl(&k->rt.self_key, &l->target);
-    if (cpl <= KAD_MAX_REFRESH_CPL)
+    if (cpl <= KAD_MAX_REFRESH_CPL) {
         k->cpl_refreshed[cpl] = now;
+        if (l->no_followup)
+            k->thin |= 1u << cpl;
+        else
+            k->thin &= ~(1u << cpl);
+    }
     if (cpl != 256)
         return;
     /* Our own ID: the k closest peers that answered hold every peer
@@ -420,8 +443,10 @@ void kad_lookup_covered(kad_t *k, const flare__kad_lookup *l)
         return;
     flare__kad_key far;
     flare__kad_key_of_peer(&far, &res[n - 1]);
-    for (int c = flare__kad_cpl(&k->rt.self_key, &far) + 1; c <= KAD_MAX_REFRESH_CPL; c++)
+    for (int c = flare__kad_cpl(&k->rt.self_key, &far) + 1; c <= KAD_MAX_REFRESH_CPL; c++) {
         k->cpl_refreshed[c] = now;
+        k->thin &= ~(1u << c);
+    }
 }
 
 static void refresh(kad_t *k)

@@ -4,12 +4,15 @@
  * once the beta closest peers answered, without the follow-up that asks the
  * rest of the k closest (its table only seeds its own lookups). With that
  * follow-up a client opened ~13 more connections per bucket lookup; at
- * 1,000 nodes those were a third of all connections of the flow. Lookups from clients must still
- * work: every private node gets its relay and is found by peer ID. */
+ * 1,000 nodes those were a third of all connections of the flow. Lookups
+ * from clients must still work: every private node gets its relay and is
+ * found by peer ID. A client that turns server refreshes the buckets its
+ * client refresh left thin, with the follow-ups. */
 #include <stdlib.h>
 
 #include "support/test.h"
 
+#include "flare/kad.h"
 #include "services/kad_svc.h"
 #include "simnet/simnet.h"
 
@@ -59,6 +62,29 @@ static void test_client_refresh_cost(void **state)
     assert_true(s.pairs > 0);
     assert_int_equal(s.found, s.pairs);
     assert_int_equal(s.private_with_relay, s.private_nodes);
+
+    /* A client that turns server refreshes the buckets its client refresh
+     * left thin, with the follow-ups: its far buckets fill. */
+    int thin = 0;
+    for (int i = 0; i < w->nn; i++) {
+        kad_t *k = kad_get(w->n[i].h);
+        if (!w->n[i].priv || !k->thin)
+            continue;
+        size_t before = 0, after = 0;
+        for (int b = 0; b < 2; b++)
+            before += k->rt.b[b] ? k->rt.b[b]->n : 0;
+        assert_int_equal(flare_kad_set_mode(w->n[i].h, FLARE_KAD_MODE_SERVER), 0);
+        simnet_run_s(w, 10);
+        assert_int_equal(k->thin, 0);
+        for (int b = 0; b < 2; b++)
+            after += k->rt.b[b] ? k->rt.b[b]->n : 0;
+        print_message("node %d as a server: buckets 0-1 hold %zu peers, %zu before\n", i, after,
+                      before);
+        assert_true(after >= 36 && after > before);
+        if (++thin == 2)
+            break;
+    }
+    assert_int_equal(thin, 2);
     simnet_free(w);
     free(w);
 }
