@@ -425,9 +425,11 @@ void kad_lookup_covered(kad_t *k, const flare__kad_lookup *l)
     int cpl = flare__kad_cpl(&k->rt.self_key, &l->target);
     if (cpl <= KAD_MAX_REFRESH_CPL) {
         k->cpl_refreshed[cpl] = now;
-        if (l->no_followup)
+        if (l->no_followup) {
             k->thin |= 1u << cpl;
-        else
+            if (k->server) /* it ran while we were a client */
+                refresh_thin(k);
+        } else
             k->thin &= ~(1u << cpl);
     }
     if (cpl != 256)

@@ -89,10 +89,56 @@ static void test_client_refresh_cost(void **state)
     free(w);
 }
 
+static size_t near_buckets(kad_t *k)
+{
+    size_t n = 0;
+    for (int b = 0; b < 2; b++)
+        n += k->rt.b[b] ? k->rt.b[b]->n : 0;
+    return n;
+}
+
+/* A client turns server while its refresh lookups are out: those end thin
+ * after the switch and are refreshed again, with the follow-ups. */
+static void test_turns_server_mid_refresh(void **state)
+{
+    (void)state;
+    simnet_config c;
+    simnet_config_default(&c);
+    c.nodes = 150;
+    c.seed = 3;
+    c.plaintext = 1;
+    simnet *w = calloc(1, sizeof(*w));
+    assert_non_null(w);
+    assert_int_equal(simnet_init(w, &c, NULL), 0);
+    assert_int_equal(simnet_join(w), 0);
+    int node = -1;
+    for (int t = 0; t < 400 && node < 0; t++) {
+        simnet_run_s(w, 0.05);
+        for (int i = 0; i < w->nn && node < 0; i++) {
+            kad_t *k = kad_get(w->n[i].h);
+            for (kad_query *q = k->queries; w->n[i].priv && q && node < 0; q = q->next)
+                if (q->kind == Q_REFRESH && q->l.no_followup)
+                    node = i;
+        }
+    }
+    assert_true(node >= 0);
+    kad_t *k = kad_get(w->n[node].h);
+    size_t before = near_buckets(k);
+    assert_int_equal(flare_kad_set_mode(w->n[node].h, FLARE_KAD_MODE_SERVER), 0);
+    simnet_run_s(w, 15);
+    print_message("node %d turned server mid-refresh: buckets 0-1 hold %zu peers, %zu before\n",
+                  node, near_buckets(k), before);
+    assert_int_equal(k->thin, 0);
+    assert_true(near_buckets(k) > before);
+    simnet_free(w);
+    free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_client_refresh_cost),
+        cmocka_unit_test(test_turns_server_mid_refresh),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
