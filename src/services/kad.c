@@ -336,11 +336,29 @@ static const flare_stream_cbs srv_open_cbs = {.on_open = srv_open};
 
 /* ---- mode ------------------------------------------------------------------------------- */
 
+/* A client that becomes a server refreshes, now, the buckets its client
+ * refresh left thin (see refresh()): everyone's lookups now go through
+ * its far buckets. */
+static void refresh_thin(kad_t *k)
+{
+    if (!k->thin || !k->rt.size)
+        return;
+    for (int c = 0; c <= KAD_MAX_REFRESH_CPL; c++)
+        if (k->thin & (1u << c))
+            k->cpl_refreshed[c] = 0;
+    k->thin = 0;
+    flare_tstamp now = flare_io_now(k->h->io);
+    k->next_refresh = now;
+    schedule(k, now);
+}
+
 static void set_server(kad_t *k, int on)
 {
     if (k->server == on && !k->announce_mode)
         return;
     k->announce_mode = 0;
+    if (on && !k->server)
+        refresh_thin(k);
     k->server = on;
     if (on)
         flare_host_set_handler(k->h, FLARE__KAD_ID, &srv_open_cbs, k->h, 0);
@@ -362,11 +380,15 @@ static void update_mode(kad_t *k)
 
 /* ---- maintenance ------------------------------------------------------------------------ */
 
-static void lookup_for_table(kad_t *k, const uint8_t *key, size_t klen)
+/* follow_up 0: the lookup ends once the beta closest answered, without
+ * asking the rest of the k closest (flare__kad_lookup). */
+static void lookup_for_table(kad_t *k, const uint8_t *key, size_t klen, int follow_up)
 {
     kad_query *q = kad_query_new(k, Q_REFRESH, key, klen);
-    if (q)
-        kad_query_start(q);
+    if (!q)
+        return;
+    q->l.no_followup = !follow_up;
+    kad_query_start(q);
 }
 
 /* The self lookup, and one for a random key in each bucket up to the
@@ -379,7 +401,17 @@ static void lookup_for_table(kad_t *k, const uint8_t *key, size_t klen)
  * one and a half intervals.) A random key in bucket cpl: its preimage is
  * unknown, so the lookup is for the key itself (a FIND_NODE key is hashed
  * by the receiver too). We search for keys whose hash lands in the bucket
- * instead. */
+ * instead.
+ *
+ * A client's bucket lookups end once the beta closest answered, without
+ * go's follow-up to the rest of the k closest. That follow-up serves
+ * queries with state (values, providers) and the stores after a lookup; a
+ * refresh stores nothing, and a client's table only seeds its own lookups,
+ * which go on through the servers' tables: the peers the lookup proper
+ * meets are enough there. In the whole flow the follow-ups were over half
+ * of all connections. A server keeps them: everyone's lookups go through
+ * its far buckets, which must hold the k peers the follow-up reaches. The
+ * self lookup keeps them too: the servers closest to us must connect. */
 static int fresh(const kad_t *k, flare_tstamp last, flare_tstamp now)
 {
     return last && now - last < k->cfg.refresh_interval / 2;
@@ -391,8 +423,15 @@ void kad_lookup_covered(kad_t *k, const flare__kad_lookup *l)
         return;
     flare_tstamp now = flare_io_now(k->h->io);
     int cpl = flare__kad_cpl(&k->rt.self_key, &l->target);
-    if (cpl <= KAD_MAX_REFRESH_CPL)
+    if (cpl <= KAD_MAX_REFRESH_CPL) {
         k->cpl_refreshed[cpl] = now;
+        if (l->no_followup) {
+            k->thin |= 1u << cpl;
+            if (k->server) /* it ran while we were a client */
+                refresh_thin(k);
+        } else
+            k->thin &= ~(1u << cpl);
+    }
     if (cpl != 256)
         return;
     /* Our own ID: the k closest peers that answered hold every peer
@@ -406,8 +445,10 @@ void kad_lookup_covered(kad_t *k, const flare__kad_lookup *l)
         return;
     flare__kad_key far;
     flare__kad_key_of_peer(&far, &res[n - 1]);
-    for (int c = flare__kad_cpl(&k->rt.self_key, &far) + 1; c <= KAD_MAX_REFRESH_CPL; c++)
+    for (int c = flare__kad_cpl(&k->rt.self_key, &far) + 1; c <= KAD_MAX_REFRESH_CPL; c++) {
         k->cpl_refreshed[c] = now;
+        k->thin &= ~(1u << c);
+    }
 }
 
 static void refresh(kad_t *k)
@@ -416,7 +457,7 @@ static void refresh(kad_t *k)
     flare_tstamp now = flare_io_now(k->h->io);
     memcpy(self, k->h->id.bytes, k->h->id.len);
     if (!fresh(k, k->self_refreshed, now))
-        lookup_for_table(k, self, k->h->id.len);
+        lookup_for_table(k, self, k->h->id.len, 1);
     int max = flare__kad_rt_max_cpl(&k->rt);
     if (max > KAD_MAX_REFRESH_CPL)
         max = KAD_MAX_REFRESH_CPL;
@@ -433,7 +474,7 @@ static void refresh(kad_t *k)
             k->h->rng.fn(key, sizeof(key), k->h->rng.user);
             flare__kad_key_of(&kk, key, sizeof(key));
             if (flare__kad_cpl(&k->rt.self_key, &kk) == cpl) {
-                lookup_for_table(k, key, sizeof(key));
+                lookup_for_table(k, key, sizeof(key), k->server);
                 break;
             }
         }
@@ -501,7 +542,7 @@ static void tick(flare_io_timer *t, void *user)
             refresh(k);
             k->next_refresh = now + k->cfg.refresh_interval;
         } else {
-            lookup_for_table(k, h->id.bytes, h->id.len);
+            lookup_for_table(k, h->id.bytes, h->id.len, 1);
         }
         k->self_lookup_due = 0;
     }

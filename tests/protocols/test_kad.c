@@ -844,6 +844,36 @@ static void test_lookup_beta_rule(void **state)
     flare__kad_lookup_free(&l);
 }
 
+/* Without the follow-up (no_followup): the lookup ends once the beta
+ * closest answered; the rest of the k closest are not asked. */
+static void test_lookup_no_followup(void **state)
+{
+    (void)state;
+    flare_peerid self = peer_n(0), p[12];
+    flare__kad_key t;
+    flare__kad_key_of(&t, (const uint8_t *)"beta", 4);
+    by_distance(&t, p, 12);
+    flare__kad_lookup l;
+    assert_int_equal(flare__kad_lookup_init(&l, &t, &self, 2, 2, 6, 1, NULL), 0);
+    l.no_followup = 1;
+    for (int i = 1; i <= 8; i++)
+        flare__kad_lookup_seed(&l, &p[i]);
+    flare_peerid out;
+    assert_true(next_is(&l, &p[1]));
+    assert_true(next_is(&l, &p[2]));
+    flare__kad_lookup_ok(&l, &p[1], &p[0], 1); /* names a closer one: followed */
+    assert_true(next_is(&l, &p[0]));
+    assert_false(flare__kad_lookup_done(&l));
+    flare__kad_lookup_ok(&l, &p[0], NULL, 0);
+    /* p[0], p[1] answered: done, p[2] still out, p[3..6] never asked. */
+    assert_true(flare__kad_lookup_done(&l));
+    assert_int_equal(flare__kad_lookup_next(&l, &out), FLARE__KAD_L_DONE);
+    assert_int_equal(l.queried, 3);
+    assert_int_equal(l.followups, 0);
+    assert_false(l.follow);
+    flare__kad_lookup_free(&l);
+}
+
 /* ---- stores ---- */
 
 static void test_records_pk(void **state)
@@ -971,6 +1001,7 @@ int main(void)
         cmocka_unit_test(test_lookup_disjoint_paths),
         cmocka_unit_test(test_lookup_edges),
         cmocka_unit_test(test_lookup_beta_rule),
+        cmocka_unit_test(test_lookup_no_followup),
         cmocka_unit_test(test_records_pk),
         cmocka_unit_test(test_records_pluggable_and_bounded),
         cmocka_unit_test(test_providers),

@@ -201,7 +201,8 @@ typedef struct flare__kad_lookup {
     size_t n;
     size_t inflight;
     size_t next_path;
-    int follow; /* the beta closest answered: the follow-up runs */
+    int follow;      /* the beta closest answered: the follow-up runs */
+    int no_followup; /* set by the caller: it ends once the beta closest answered */
     size_t queried, answered, followups;
 } flare__kad_lookup;
 
@@ -221,8 +222,11 @@ enum {
  * peers they name are not followed; the lookup is done when the k closest
  * live ones all answered. beta = k (or more) is the strict
  * rule: go on until the k closest peers seen have all answered, then no
- * follow-up is left. alpha, beta, k 0: the defaults. It keeps at most 8k
- * candidates. Returns 0 or FLARE_ERR_NOMEM. */
+ * follow-up is left. A caller that needs neither the k closest nor a
+ * connection to them (a table refresh of a DHT client) sets no_followup
+ * after init: the lookup then ends once the beta closest answered. alpha,
+ * beta, k 0: the defaults. It keeps at most 8k candidates. Returns 0 or
+ * FLARE_ERR_NOMEM. */
 int flare__kad_lookup_init(flare__kad_lookup *l, const flare__kad_key *target,
                            const flare_peerid *self, size_t alpha, size_t beta, size_t k,
                            size_t paths, const flare_mem *mem);

@@ -142,6 +142,8 @@ static int open_work(const flare__kad_lookup *l, size_t end, size_t *first_new)
 int flare__kad_lookup_done(const flare__kad_lookup *l)
 {
     size_t first_new;
+    if (l->no_followup && converged(l))
+        return 1;
     return (l->follow || converged(l)) && !open_work(l, k_end(l), &first_new);
 }
 
@@ -172,7 +174,7 @@ int flare__kad_lookup_next(flare__kad_lookup *l, flare_peerid *out)
 {
     size_t first_new;
     if (!l->follow && converged(l)) {
-        if (k_end(l) == 0)
+        if (k_end(l) == 0 || l->no_followup)
             return FLARE__KAD_L_DONE; /* nobody is left (or was seeded yet) */
         l->follow = 1;                /* answers no longer add peers */
     }
