@@ -233,6 +233,36 @@ static void test_stress(void **state)
     }
 }
 
+/* Small blocks carry no header and 16-byte classes reach 1 KiB: a block
+ * takes its size rounded to 16 bytes plus 2 bytes of size table, so a
+ * million small blocks fill the chunks they were carved from. */
+static void test_compact(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {24, 48, 152, 608, 1000, 2064};
+    const size_t chunk = (size_t)2 << 20;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        simnet_slab *s = simnet_slab_new(SIMNET_SLAB_SLABS);
+        assert_non_null(s);
+        size_t n = sizes[i], nb = ((size_t)24 << 20) / n;
+        for (size_t j = 0; j < nb; j++) {
+            void *p = simnet_slab_alloc(s, n);
+            assert_non_null(p);
+            if (j % 1000 == 0)
+                assert_int_equal(simnet_slab_size(s, p), n);
+        }
+        size_t cls = n <= 1024 ? (n + 15) / 16 * 16 : 2176; /* 2048 + 2 * 64 */
+        assert_int_equal(simnet_slab_carved(s), nb * cls);
+        /* The size table and the pages' ends take at most 1 % more (2 bytes
+         * a block of 24), and the last chunk is partly used. */
+        size_t bound = nb * (cls + 2) + nb * cls / 100 + chunk;
+        if (simnet_slab_mapped(s) > bound)
+            fail_msg("%zu blocks of %zu bytes: %zu bytes mapped, over %zu", nb, n,
+                     simnet_slab_mapped(s), bound);
+        simnet_slab_del(s); /* frees every block */
+    }
+}
+
 /* ---- threads ----------------------------------------------------------------------- */
 
 enum { NT = 4, PER = 1500, ROUNDS = 12 };
@@ -352,6 +382,7 @@ int main(void)
         cmocka_unit_test(test_sizes),   cmocka_unit_test(test_grow_shrink),
         cmocka_unit_test(test_zeroing), cmocka_unit_test(test_stress),
         cmocka_unit_test(test_threads), cmocka_unit_test(test_counting),
+        cmocka_unit_test(test_compact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
