@@ -34,8 +34,8 @@
 #define NSLOT      (CHUNK / SLOT)
 #define NCLASS     128
 #define NO_CLASS   0xff
-#define FREE_SIZE  0xffffu /* a free block's size entry (sizes are at most 16384) */
-#define NSPARE     64
+#define FREE_SIZE  0xffffu           /* a free block's size entry (sizes are at most 16384) */
+#define NKIND      4                 /* page lengths: 1, 2, 4 and 8 slots */
 #define CLS_SYS    1u                /* a header's cls: from malloc */
 #define CLS_MAP    2u                /* a mapping of its own */
 #define MAP_MIN    ((size_t)1 << 20) /* blocks this large get their own huge pages */
@@ -63,15 +63,33 @@ typedef struct maphdr {
 } maphdr;
 
 /* Which page a slot belongs to: its class and how many slots back the page
- * starts. Kept outside the chunks, so a page is all table and blocks. */
+ * starts. Kept outside the chunks: a slot's page changes as pages are
+ * reused, and the table is found without touching the chunk. */
 typedef struct slot_meta {
     uint8_t cls;
     uint8_t back;
 } slot_meta;
 
-/* A page of class c: a table of nb uint16 sizes (one per block, the size
- * asked for or FREE_SIZE), padded to 16 bytes, then nb blocks of size
- * bytes. A block's index comes from its offset by an exact division:
+/* A page starts with this, then a table of nb uint16 sizes (one per
+ * block, the size asked for or FREE_SIZE), padded to 16 bytes, then nb
+ * blocks of one class. The thread that took the page owns it: only it
+ * allocates from it and touches free, used and the lists; other threads
+ * push the blocks they free on remote, and the page on the owner's
+ * pending stack when remote was empty. A page whose blocks are all free
+ * goes back to its owner's empty pages, for any class. */
+typedef struct page {
+    char *free;                /* the owner's free blocks, linked through their first word */
+    _Atomic(uintptr_t) remote; /* blocks other threads freed, the same way */
+    struct page *next, *prev; /* on the owner's list of the class (pages with room) or of empties */
+    struct page *rnext;       /* on the owner's pending stack */
+    struct cache *owner;
+    uint32_t used, carved; /* blocks out (remote frees counted when collected), carved */
+    uint8_t cls, kind, state;
+} page;
+
+enum { PG_AVAIL, PG_FULL, PG_EMPTY };
+
+/* A block's index comes from its offset by an exact division:
  * (off >> tz) * inv, inv the inverse of size's odd part mod 2^32. */
 typedef struct class_info {
     uint32_t size, nb, tbl, slots;
@@ -81,17 +99,16 @@ typedef struct class_info {
 static class_info ci[NCLASS];
 static pthread_once_t ci_once = PTHREAD_ONCE_INIT;
 
-/* One thread's free lists, the pages it carves each class from and the
- * chunk it takes pages from. */
+/* One thread's pages with room by class (the head serves), its empty
+ * pages by length, and the chunk it takes new pages from. */
 typedef struct cache {
-    char *free[NCLASS]; /* linked through a block's first word */
-    char *bump[NCLASS], *end[NCLASS];
+    page *avail[NCLASS];
+    page *empty[NKIND];
     char *next_slot; /* in the current chunk */
     size_t slots_left;
-    char *spare[NSPARE]; /* single slots left at chunks' ends */
-    unsigned nspare;
-    size_t carved;     /* bytes of blocks handed out at least once (statistics) */
-    const void *owner; /* the owning thread's &tl */
+    _Atomic(page *) pending; /* pages with blocks on their remote stacks */
+    size_t carved;           /* class bytes of the blocks carved in its pages (statistics) */
+    const void *owner;       /* the owning thread's &tl */
     struct cache *next;
 } cache;
 
@@ -147,10 +164,10 @@ static void ci_init(void)
         /* Pages of several slots for large classes keep the tail small. */
         k->slots = k->size <= 2048 ? 1 : k->size <= 4096 ? 2 : k->size <= 8192 ? 4 : 8;
         size_t room = k->slots * SLOT, nb = room / (k->size + 2u);
-        while (((nb * 2 + 15) & ~(size_t)15) + nb * k->size > room)
+        while (((sizeof(page) + nb * 2 + 15) & ~(size_t)15) + nb * k->size > room)
             nb--;
         k->nb = (uint32_t)nb;
-        k->tbl = (uint32_t)((nb * 2 + 15) & ~(size_t)15);
+        k->tbl = (uint32_t)((sizeof(page) + nb * 2 + 15) & ~(size_t)15);
         k->tz = (uint32_t)__builtin_ctz(k->size);
         uint32_t odd = k->size >> k->tz, inv = odd; /* Newton: doubles the good bits */
         for (int i = 0; i < 5; i++)
@@ -259,15 +276,47 @@ static cache *cache_get(simnet_slab *s)
     return c;
 }
 
-/* A page of k slots for c. The slots a chunk has left when a larger page
- * does not fit serve later one-slot pages. */
-static char *page_take(simnet_slab *s, cache *c, size_t k)
+static unsigned kind_of(size_t slots)
 {
-    if (k == 1 && c->nspare)
-        return c->spare[--c->nspare];
+    return slots == 1 ? 0 : slots == 2 ? 1 : slots == 4 ? 2 : 3;
+}
+
+static void empty_push(cache *c, page *p, unsigned kind)
+{
+    p->state = PG_EMPTY;
+    p->kind = (uint8_t)kind;
+    p->next = c->empty[kind];
+    c->empty[kind] = p;
+}
+
+/* Memory for a page of 2^kind slots: an empty page of that length, for
+ * one slot a longer empty page cut up, else the chunk. The slots a chunk
+ * has left when a longer page does not fit become empty one-slot pages. */
+static char *page_take(simnet_slab *s, cache *c, unsigned kind)
+{
+    page *e = c->empty[kind];
+    if (!e && kind == 0)
+        for (unsigned k = 1; k < NKIND && !e; k++)
+            if ((e = c->empty[k]) != NULL) {
+                c->empty[k] = e->next;
+                for (size_t i = 1; i < (size_t)1 << k; i++) {
+                    page *one = (page *)((char *)e + i * SLOT);
+                    UNPOISON(one, sizeof(*one));
+                    empty_push(c, one, 0);
+                }
+                return (char *)e;
+            }
+    if (e) {
+        c->empty[kind] = e->next;
+        return (char *)e;
+    }
+    size_t k = (size_t)1 << kind;
     if (c->slots_left < k) {
-        for (; c->slots_left && c->nspare < NSPARE; c->slots_left--, c->next_slot += SLOT)
-            c->spare[c->nspare++] = c->next_slot;
+        for (; c->slots_left; c->slots_left--, c->next_slot += SLOT) {
+            page *one = (page *)c->next_slot;
+            UNPOISON(one, sizeof(*one));
+            empty_push(c, one, 0);
+        }
         char *chunk = chunk_new(s);
         if (!chunk)
             return NULL;
@@ -280,19 +329,66 @@ static char *page_take(simnet_slab *s, cache *c, size_t k)
     return p;
 }
 
-static int page_new(simnet_slab *s, cache *c, unsigned cls)
+/* A new page becomes the head; a full page that got room goes second, so
+ * the head keeps serving and the page can still empty and leave. */
+static void avail_push(cache *c, page *p)
+{
+    page *h = c->avail[p->cls];
+    p->state = PG_AVAIL;
+    if (h && p->used) {
+        p->prev = h;
+        p->next = h->next;
+        if (h->next)
+            h->next->prev = p;
+        h->next = p;
+        return;
+    }
+    p->prev = NULL;
+    p->next = h;
+    if (h)
+        h->prev = p;
+    c->avail[p->cls] = p;
+}
+
+static void avail_unlink(cache *c, page *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        c->avail[p->cls] = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+}
+
+static page *page_new(simnet_slab *s, cache *c, unsigned cls)
 {
     const class_info *k = &ci[cls];
-    char *p = page_take(s, c, k->slots);
-    if (!p)
-        return -1;
-    slot_meta *m = &s->meta[(size_t)(p - s->base) >> SLOT_SHIFT];
+    char *mem = page_take(s, c, kind_of(k->slots));
+    if (!mem)
+        return NULL;
+    slot_meta *m = &s->meta[(size_t)(mem - s->base) >> SLOT_SHIFT];
     for (uint32_t i = 0; i < k->slots; i++)
         m[i] = (slot_meta){(uint8_t)cls, (uint8_t)i};
-    UNPOISON(p, k->tbl);
-    c->bump[cls] = p + k->tbl;
-    c->end[cls] = p + k->tbl + (size_t)k->nb * k->size;
-    return 0;
+    UNPOISON(mem, k->tbl);
+    page *p = (page *)mem;
+    p->free = NULL;
+    atomic_init(&p->remote, 0);
+    p->owner = c;
+    p->used = p->carved = 0;
+    p->cls = (uint8_t)cls;
+    p->kind = (uint8_t)kind_of(k->slots);
+    avail_push(c, p);
+    return p;
+}
+
+/* A page all of whose blocks are free: empty, for any class. */
+static void page_release(cache *c, page *p)
+{
+    if (p->state == PG_AVAIL)
+        avail_unlink(c, p);
+    c->carved -= (size_t)p->carved * ci[p->cls].size;
+    POISON(p + 1, (SLOT << p->kind) - sizeof(*p));
+    empty_push(c, p, p->kind);
 }
 
 /* The free-list link in a free block's first word: reached around the
@@ -302,6 +398,7 @@ static char *link_get(char *b)
     UNPOISON(b, sizeof(char *));
     char *n;
     memcpy(&n, b, sizeof(n));
+    POISON(b, sizeof(char *));
     return n;
 }
 
@@ -327,12 +424,47 @@ static uint16_t *size_entry(const simnet_slab *s, const void *q, unsigned *cls)
     slot_meta m = s->meta[slot];
     assert(m.cls != NO_CLASS); /* a pointer into no page */
     const class_info *k = &ci[m.cls];
-    char *page = s->base + ((slot - m.back) << SLOT_SHIFT);
-    uint32_t at = (uint32_t)((const char *)q - page - k->tbl);
+    char *pg = s->base + ((slot - m.back) << SLOT_SHIFT);
+    uint32_t at = (uint32_t)((const char *)q - pg - k->tbl);
     uint32_t idx = (at >> k->tz) * k->inv;
     assert(idx < k->nb && (size_t)idx * k->size == at); /* not a block's start */
     *cls = m.cls;
-    return (uint16_t *)page + idx;
+    return (uint16_t *)(pg + sizeof(page)) + idx;
+}
+
+static page *page_of(const simnet_slab *s, const void *q)
+{
+    size_t slot = ((uintptr_t)q - (uintptr_t)s->base) >> SLOT_SHIFT;
+    return (page *)(s->base + ((slot - s->meta[slot].back) << SLOT_SHIFT));
+}
+
+static void local_free(cache *c, page *p, char *q)
+{
+    link_set(q, p->free);
+    p->free = q;
+    if (--p->used == 0 && c->avail[p->cls] != p)
+        page_release(
+            c, p); /* the head stays: a class that frees its last block often allocates again */
+    else if (p->state == PG_FULL)
+        avail_push(c, p);
+}
+
+/* Lock-free pushes: only the owner empties the stacks, all at once. */
+static void remote_free(page *p, char *q)
+{
+    uintptr_t old = atomic_load_explicit(&p->remote, memory_order_relaxed);
+    do
+        link_set(q, (char *)old);
+    while (!atomic_compare_exchange_weak_explicit(&p->remote, &old, (uintptr_t)q,
+                                                  memory_order_release, memory_order_relaxed));
+    if (old)
+        return; /* the page is on the pending stack already */
+    cache *o = p->owner;
+    page *h = atomic_load_explicit(&o->pending, memory_order_relaxed);
+    do
+        p->rnext = h;
+    while (!atomic_compare_exchange_weak_explicit(&o->pending, &h, p, memory_order_release,
+                                                  memory_order_relaxed));
 }
 
 static void *sys_alloc(size_t n)
@@ -348,22 +480,62 @@ static void *sys_alloc(size_t n)
     return h + 1;
 }
 
+/* Takes the blocks other threads freed into the owner's pages. */
+static void collect(cache *c)
+{
+    page *p = atomic_exchange_explicit(&c->pending, NULL, memory_order_acquire);
+    while (p) {
+        page *nx = p->rnext; /* before remote empties: p may be pushed again */
+        char *b = (char *)atomic_exchange_explicit(&p->remote, 0, memory_order_acquire);
+        uint32_t k = 0;
+        while (b) {
+            char *bn = link_get(b);
+            link_set(b, p->free);
+            p->free = b;
+            b = bn;
+            k++;
+        }
+        p->used -= k;
+        if (p->used == 0 && c->avail[p->cls] != p)
+            page_release(c, p);
+        else if (p->state == PG_FULL)
+            avail_push(c, p);
+        p = nx;
+    }
+}
+
+/* The head of the class's pages with room (full pages leave the list). */
+static page *page_with_room(simnet_slab *s, cache *c, unsigned cls)
+{
+    if (atomic_load_explicit(&c->pending, memory_order_relaxed))
+        collect(c);
+    page *p;
+    while ((p = c->avail[cls]) != NULL && !p->free && p->carved == ci[cls].nb) {
+        avail_unlink(c, p);
+        p->state = PG_FULL;
+    }
+    return p ? p : page_new(s, c, cls);
+}
+
 static void *small_alloc(simnet_slab *s, size_t n)
 {
     unsigned cls = class_of(n);
     cache *c = cache_get(s);
     if (!c)
         return NULL;
-    char *b = c->free[cls];
-    if (b) {
-        c->free[cls] = link_get(b);
-    } else {
-        if (c->bump[cls] == c->end[cls] && page_new(s, c, cls) != 0)
+    page *p = c->avail[cls];
+    if (!p || (!p->free && p->carved == ci[cls].nb))
+        if (!(p = page_with_room(s, c, cls)))
             return sys_alloc(n); /* the region is full */
-        b = c->bump[cls];
-        c->bump[cls] += ci[cls].size;
+    char *b = p->free;
+    if (b) {
+        p->free = link_get(b);
+    } else {
+        b = (char *)p + ci[cls].tbl + (size_t)p->carved * ci[cls].size;
+        p->carved++;
         c->carved += ci[cls].size;
     }
+    p->used++;
     UNPOISON(b, n);
     unsigned k;
     *size_entry(s, b, &k) = (uint16_t)n;
@@ -426,14 +598,12 @@ void simnet_slab_free(simnet_slab *s, void *q)
         uint16_t *e = size_entry(s, q, &cls);
         assert(*e != FREE_SIZE); /* a double free */
         *e = FREE_SIZE;
-        /* The freeing thread adopts the block: no remote-free protocol,
-         * and the threads' flows of packets roughly balance. */
-        cache *c = cache_get(s);
-        if (!c)
-            return; /* out of memory for a cache: the block waits for slab_del */
         POISON(q, ci[cls].size);
-        link_set(q, c->free[cls]);
-        c->free[cls] = q;
+        page *p = page_of(s, q);
+        if (p->owner == cache_get(s))
+            local_free(p->owner, p, q);
+        else
+            remote_free(p, q);
         return;
     }
     hdr *h = hdr_of(q);
