@@ -241,8 +241,7 @@ static void c_free(void *q, void *u)
     simnet_counting *c = u;
     if (!q)
         return;
-    count(c, -(long long)simnet_slab_size(c->slab, q));
-    simnet_slab_free(c->slab, q);
+    count(c, -(long long)simnet_slab_free(c->slab, q));
 }
 
 static void *c_calloc(size_t k, size_t n, void *u)

@@ -57,8 +57,9 @@ void *simnet_slab_calloc(simnet_slab *s, size_t k, size_t n);
 /* Keeps the first min(old, n) bytes; q NULL allocates. On failure returns
  * NULL and q stays valid. */
 void *simnet_slab_realloc(simnet_slab *s, void *q, size_t n);
-/* NULL is a no-op. Any thread may free any block. */
-void simnet_slab_free(simnet_slab *s, void *q);
+/* Returns the size q had (0 for NULL, a no-op). Any thread may free any
+ * block. */
+size_t simnet_slab_free(simnet_slab *s, void *q);
 /* The size q was allocated (or last reallocated) with. */
 size_t simnet_slab_size(const simnet_slab *s, const void *q);
 
