@@ -74,8 +74,8 @@ typedef struct slot_meta {
 /* A page starts with this, then a table of nb uint16 sizes (one per
  * block, the size asked for or FREE_SIZE), padded to 16 bytes, then nb
  * blocks of one class. While every block a page held had the same size
- * (most pages: a class is mostly one struct), that size is in uni and the
- * table is not used, which saves a cache miss per allocation and free. The thread that took the
+ * (a page of one struct), that size is in uni and the table is not used,
+ * which saves a cache miss per allocation and free. The thread that took the
  * page owns it: only it allocates from it and touches free, used and the lists; other threads push
  * the blocks they free on remote, and the page on the owner's pending stack when remote was empty.
  * A page whose blocks are all free goes back to its owner's empty pages, for any class. */

@@ -5,8 +5,9 @@
  * in malloc/free and, worse, its working set is spread over 4 KiB pages, so
  * nearly every access misses the TLB. Here small blocks (up to
  * SIMNET_SLAB_MAX bytes) are carved from 2 MiB-aligned chunks advised as
- * transparent huge pages, and freed blocks go on per-thread free lists by
- * size class: no locks, no coalescing, and one TLB entry covers 2 MiB.
+ * transparent huge pages, in pages of one size class that each belong to
+ * one thread: no locks on the owner's path, no coalescing, and one TLB
+ * entry covers 2 MiB.
  *
  * Blocks carry no header: a page (64 KiB to 512 KiB of a chunk) holds
  * blocks of one class, a table outside the chunks names each slot's page
@@ -16,14 +17,16 @@
  * space, which also tells small blocks from large ones (those keep a
  * 16-byte header).
  *
- * Threads: every thread has its own cache (free lists and the pages it
- * carves from). A block may be freed on any thread; it then joins that
- * thread's free list (the cache adopts it), which is what the parallel
- * simulator needs when a packet allocated in one partition is freed in
- * another.
+ * Threads: every thread has its own cache (the pages it took, by class).
+ * A block may be freed on any thread (a packet allocated in one partition
+ * of the parallel simulator and freed in another): it goes back to its
+ * page through a lock-free stack the owner empties when it needs room. A
+ * page whose blocks are all free serves any class of its owner, so memory
+ * freed in one class does not sit idle while another maps more.
  *
  * Memory goes back to the OS only at simnet_slab_del (whole chunks), except
- * large blocks (mapped on their own or from malloc), which are freed at once. */
+ * large blocks (mapped on their own or from malloc), which are freed at
+ * once: freed pages stay resident, as touching memory anew is what costs. */
 #ifndef FLARE_SIMNET_SLAB_H
 #define FLARE_SIMNET_SLAB_H
 
