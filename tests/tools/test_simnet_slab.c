@@ -87,7 +87,7 @@ static void new_blk(simnet_slab *s, blk *b, size_t n, unsigned char tag)
     b->p = simnet_slab_alloc(s, n);
     assert_non_null(b->p);
     assert_int_equal((uintptr_t)b->p % 16, 0);
-    assert_int_equal(simnet_slab_size(b->p), n);
+    assert_int_equal(simnet_slab_size(s, b->p), n);
     b->n = n;
     b->tag = tag;
     fill(b);
@@ -149,7 +149,7 @@ static void test_grow_shrink(void **state)
             unsigned char *p = simnet_slab_realloc(s, b.p, n);
             assert_non_null(p);
             assert_int_equal((uintptr_t)p % 16, 0);
-            assert_int_equal(simnet_slab_size(p), n);
+            assert_int_equal(simnet_slab_size(s, p), n);
             size_t keep = b.n < n ? b.n : n;
             for (size_t j = 0; j < keep; j++)
                 assert_int_equal(p[j], (unsigned char)(b.tag + j * 7));
@@ -231,6 +231,118 @@ static void test_stress(void **state)
             }
         simnet_slab_del(s);
     }
+}
+
+/* Small blocks carry no header and 16-byte classes reach 1 KiB: a block
+ * takes its size rounded to 16 bytes plus 2 bytes of size table, so a
+ * million small blocks fill the chunks they were carved from. */
+static void test_compact(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {24, 48, 152, 608, 1000, 2064};
+    const size_t chunk = (size_t)2 << 20;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        simnet_slab *s = simnet_slab_new(SIMNET_SLAB_SLABS);
+        assert_non_null(s);
+        size_t n = sizes[i], nb = ((size_t)24 << 20) / n;
+        for (size_t j = 0; j < nb; j++) {
+            void *p = simnet_slab_alloc(s, n);
+            assert_non_null(p);
+            if (j % 1000 == 0)
+                assert_int_equal(simnet_slab_size(s, p), n);
+        }
+        size_t cls = n <= 1024 ? (n + 15) / 16 * 16 : 2176; /* 2048 + 2 * 64 */
+        assert_int_equal(simnet_slab_carved(s), nb * cls);
+        /* The size table and the pages' ends take at most 1 % more (2 bytes
+         * a block of 24), and the last chunk is partly used. */
+        size_t bound = nb * (cls + 2) + nb * cls / 100 + chunk;
+        if (simnet_slab_mapped(s) > bound)
+            fail_msg("%zu blocks of %zu bytes: %zu bytes mapped, over %zu", nb, n,
+                     simnet_slab_mapped(s), bound);
+        simnet_slab_del(s); /* frees every block */
+    }
+}
+
+/* Allocates total bytes in blocks of n into v (NULL: frees them again). */
+static size_t fill_with(simnet_slab *s, void **v, size_t total, size_t n)
+{
+    size_t nb = total / n;
+    for (size_t j = 0; j < nb; j++) {
+        v[j] = simnet_slab_alloc(s, n);
+        assert_non_null(v[j]);
+        memset(v[j], 0x5a, n);
+    }
+    return nb;
+}
+
+/* Pages whose blocks are all free serve any class: what one class gave
+ * back is not mapped again for the next. */
+static void test_reuse_across_classes(void **state)
+{
+    (void)state;
+    const size_t total = (size_t)16 << 20, chunk = (size_t)2 << 20;
+    void **v = calloc(total / 16, sizeof(*v));
+    assert_non_null(v);
+    simnet_slab *s = simnet_slab_new(SIMNET_SLAB_SLABS);
+    assert_non_null(s);
+    const size_t sizes[] = {100, 300, 1500, 40, 700};
+    size_t first = 0;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        size_t nb = fill_with(s, v, total, sizes[i]);
+        if (i == 0)
+            first = simnet_slab_mapped(s);
+        else if (simnet_slab_mapped(s) > first + chunk)
+            fail_msg("%zu-byte blocks after others were freed: %zu bytes mapped, %zu at first",
+                     sizes[i], simnet_slab_mapped(s), first);
+        for (size_t j = 0; j < nb; j++)
+            simnet_slab_free(s, v[j]);
+    }
+    /* Longer pages (blocks over 2 KiB) come back for their own length. */
+    fill_with(s, v, total, 5000);
+    size_t mapped = simnet_slab_mapped(s);
+    for (size_t j = 0; j < total / 5000; j++)
+        simnet_slab_free(s, v[j]);
+    fill_with(s, v, total, 6000);
+    assert_true(simnet_slab_mapped(s) <= mapped + chunk);
+    simnet_slab_del(s);
+    free(v);
+}
+
+typedef struct freer {
+    simnet_slab *s;
+    void **v;
+    size_t nb;
+} freer;
+
+static void *free_all(void *arg)
+{
+    freer *f = arg;
+    for (size_t j = 0; j < f->nb; j++)
+        simnet_slab_free(f->s, f->v[j]);
+    return NULL;
+}
+
+/* Blocks freed on another thread go back to the page's owner, whose pages
+ * then serve other classes too. */
+static void test_reuse_after_remote_frees(void **state)
+{
+    (void)state;
+    const size_t total = (size_t)16 << 20, chunk = (size_t)2 << 20;
+    void **v = calloc(total / 64, sizeof(*v));
+    assert_non_null(v);
+    simnet_slab *s = simnet_slab_new(SIMNET_SLAB_SLABS);
+    assert_non_null(s);
+    freer f = {s, v, fill_with(s, v, total, 64)};
+    size_t first = simnet_slab_mapped(s);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, free_all, &f), 0);
+    pthread_join(th, NULL);
+    fill_with(s, v, total, 200);
+    if (simnet_slab_mapped(s) > first + chunk)
+        fail_msg("after remote frees: %zu bytes mapped, %zu at first", simnet_slab_mapped(s),
+                 first);
+    simnet_slab_del(s);
+    free(v);
 }
 
 /* ---- threads ----------------------------------------------------------------------- */
@@ -349,9 +461,15 @@ static void test_counting(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sizes),   cmocka_unit_test(test_grow_shrink),
-        cmocka_unit_test(test_zeroing), cmocka_unit_test(test_stress),
-        cmocka_unit_test(test_threads), cmocka_unit_test(test_counting),
+        cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_grow_shrink),
+        cmocka_unit_test(test_zeroing),
+        cmocka_unit_test(test_stress),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_counting),
+        cmocka_unit_test(test_compact),
+        cmocka_unit_test(test_reuse_across_classes),
+        cmocka_unit_test(test_reuse_after_remote_frees),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -241,8 +241,7 @@ static void c_free(void *q, void *u)
     simnet_counting *c = u;
     if (!q)
         return;
-    count(c, -(long long)simnet_slab_size(q));
-    simnet_slab_free(c->slab, q);
+    count(c, -(long long)simnet_slab_free(c->slab, q));
 }
 
 static void *c_calloc(size_t k, size_t n, void *u)
@@ -257,7 +256,7 @@ static void *c_calloc(size_t k, size_t n, void *u)
 static void *c_realloc(void *q, size_t n, void *u)
 {
     simnet_counting *c = u;
-    size_t old = q ? simnet_slab_size(q) : 0;
+    size_t old = q ? simnet_slab_size(c->slab, q) : 0;
     void *p = simnet_slab_realloc(c->slab, q, n);
     if (p)
         count(c, (long long)n - (long long)old);

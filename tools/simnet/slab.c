@@ -28,21 +28,29 @@
 #define UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-#define CHUNK   ((size_t)2 << 20) /* one transparent huge page */
-#define NCLASS  64
-#define CLS_SYS NCLASS            /* from malloc */
-#define CLS_MAP (NCLASS + 1)      /* a mapping of its own */
-#define MAP_MIN ((size_t)1 << 20) /* blocks this large get their own huge pages */
-#define LIVE    0x51ab11feu
-#define FREED   0xdeadb10cu
+#define CHUNK      ((size_t)2 << 20) /* one transparent huge page */
+#define SLOT_SHIFT 16
+#define SLOT       ((size_t)1 << SLOT_SHIFT) /* pages are 1 to 8 slots of one chunk */
+#define NSLOT      (CHUNK / SLOT)
+#define NCLASS     128
+#define NO_CLASS   0xff
+#define FREE_SIZE  0xffffu           /* a free block's size entry (sizes are at most 16384) */
+#define UNSET      0xffffu           /* a page's uni before its first block */
+#define NKIND      4                 /* page lengths: 1, 2, 4 and 8 slots */
+#define CLS_SYS    1u                /* a header's cls: from malloc */
+#define CLS_MAP    2u                /* a mapping of its own */
+#define MAP_MIN    ((size_t)1 << 20) /* blocks this large get their own huge pages */
+#define LIVE       0x51ab11feu
+#define FREED      0xdeadb10cu
+/* Address space reserved for the chunks (never touched unless used); the
+ * reservation halves until the kernel grants it. */
+#define REGION_MAX ((size_t)256 << 30)
+#define REGION_MIN ((size_t)64 << 20)
 
-/* Before every block. While the block is free the size field links the
- * free list, so the payload can stay poisoned under ASan. */
+/* Large blocks (and small ones once the region is full) carry a header;
+ * small blocks in the region carry none. */
 typedef struct hdr {
-    union {
-        size_t size;      /* as asked for: the caller counts exact bytes */
-        struct hdr *next; /* on a free list */
-    } u;
+    size_t size; /* as asked for: the caller counts exact bytes */
     uint32_t cls;
     uint32_t magic;
 } hdr;
@@ -55,26 +63,69 @@ typedef struct maphdr {
     hdr h;
 } maphdr;
 
-/* A chunk starts with this; the rest is carved into blocks. */
-typedef struct chunk {
-    struct chunk *next;
-    size_t pad;
-} chunk;
+/* Which page a slot belongs to: its class and how many slots back the page
+ * starts. Kept outside the chunks: a slot's page changes as pages are
+ * reused, and the table is found without touching the chunk. */
+typedef struct slot_meta {
+    uint8_t cls;
+    uint8_t back;
+} slot_meta;
 
-/* One thread's free lists and the chunk it carves new blocks from. */
+/* A page starts with this, then a table of nb uint16 sizes (one per
+ * block, the size asked for or FREE_SIZE), padded to 16 bytes, then nb
+ * blocks of one class. While every block a page held had the same size
+ * (a page of one struct), that size is in uni and the table is not used,
+ * which saves a cache miss per allocation and free. The thread that took the
+ * page owns it: only it allocates from it and touches free, used and the lists; other threads push
+ * the blocks they free on remote, and the page on the owner's pending stack when remote was empty.
+ * A page whose blocks are all free goes back to its owner's empty pages, for any class. */
+typedef struct page {
+    char *free;                /* the owner's free blocks, linked through their first word */
+    _Atomic(uintptr_t) remote; /* blocks other threads freed, the same way */
+    struct page *next, *prev; /* on the owner's list of the class (pages with room) or of empties */
+    struct page *rnext;       /* on the owner's pending stack */
+    struct cache *owner;
+    uint32_t used, carved; /* blocks out (remote frees counted when collected), carved */
+    uint16_t uni;          /* the size of every block so far, UNSET before the first */
+    uint8_t mixed;         /* blocks of different sizes: the table holds them */
+    uint8_t cls, kind, state;
+} page;
+
+enum { PG_AVAIL, PG_FULL, PG_EMPTY };
+
+/* A block's index comes from its offset by an exact division:
+ * (off >> tz) * inv, inv the inverse of size's odd part mod 2^32. */
+typedef struct class_info {
+    uint32_t size, nb, tbl, slots;
+    uint32_t tz, inv;
+} class_info;
+
+static class_info ci[NCLASS];
+static pthread_once_t ci_once = PTHREAD_ONCE_INIT;
+
+/* One thread's pages with room by class (the head serves), its empty
+ * pages by length, and the chunk it takes new pages from. */
 typedef struct cache {
-    hdr *free[NCLASS];
-    char *bump, *end;
-    const void *owner; /* the owning thread's &tl */
+    page *avail[NCLASS];
+    page *empty[NKIND];
+    char *next_slot; /* in the current chunk */
+    size_t slots_left;
+    _Atomic(page *) pending; /* pages with blocks on their remote stacks */
+    size_t carved;           /* class bytes of the blocks carved in its pages (statistics) */
+    const void *owner;       /* the owning thread's &tl */
     struct cache *next;
 } cache;
 
 struct simnet_slab {
     int slabs;
     uint64_t id;        /* tells this allocator from an earlier one at the same address */
-    pthread_mutex_t mu; /* guards caches and chunks: taken once per thread and per chunk */
+    pthread_mutex_t mu; /* guards caches and the region's bump: once per thread and per chunk */
     cache *caches;
-    chunk *chunks;
+    char *base;          /* the region; small blocks are those in [base, base + used) */
+    size_t reserved;     /* its length */
+    _Atomic size_t used; /* bytes of it made chunks */
+    slot_meta *meta;     /* one per slot of the region */
+    size_t meta_len;
     atomic_size_t mapped;
 };
 
@@ -88,34 +139,56 @@ static atomic_uint_fast64_t next_id = 1;
 
 /* ---- size classes ---------------------------------------------------------------- */
 
-/* Total block sizes (header included): 16-byte steps up to 256, then eight
- * steps per power of two (at most 12.5 % slack) up to SIMNET_SLAB_MAX. */
-static unsigned class_of(size_t t)
+/* 16-byte steps up to 1 KiB (sizes are mostly multiples of 8 or 16, so no
+ * slack but alignment), then sixteen steps per power of two (at most
+ * 6.25 % slack) up to SIMNET_SLAB_MAX. */
+static unsigned class_of(size_t n)
 {
-    if (t <= 256)
-        return t <= 16 ? 0 : (unsigned)((t - 1) / 16);
-    size_t m = t - 1;
-    unsigned k = 63u - (unsigned)__builtin_clzll((unsigned long long)m); /* 8..13 */
-    return 16 + (k - 8) * 8 + (unsigned)(m >> (k - 3)) - 8;
+    if (n <= 1024)
+        return n ? (unsigned)((n - 1) / 16) : 0;
+    size_t m = n - 1;
+    unsigned k = 63u - (unsigned)__builtin_clzll((unsigned long long)m); /* 10..13 */
+    return 64 + (k - 10) * 16 + (unsigned)(m >> (k - 4)) - 16;
 }
 
 static size_t class_size(unsigned cls)
 {
-    if (cls < 16)
+    if (cls < 64)
         return (size_t)(cls + 1) * 16;
-    unsigned k = 8 + (cls - 16) / 8, j = (cls - 16) % 8;
-    return ((size_t)1 << k) + (size_t)(j + 1) * ((size_t)1 << (k - 3));
+    unsigned k = 10 + (cls - 64) / 16, j = (cls - 64) % 16;
+    return ((size_t)1 << k) + (size_t)(j + 1) * ((size_t)1 << (k - 4));
 }
-_Static_assert(SIMNET_SLAB_MAX == 16384, "class_of covers 16 B .. 16 KiB in 64 classes");
+_Static_assert(SIMNET_SLAB_MAX == 16384, "class_of covers 0 .. 16 KiB in 128 classes");
+
+static void ci_init(void)
+{
+    for (unsigned c = 0; c < NCLASS; c++) {
+        class_info *k = &ci[c];
+        k->size = (uint32_t)class_size(c);
+        /* Pages of several slots for large classes keep the tail small. */
+        k->slots = k->size <= 2048 ? 1 : k->size <= 4096 ? 2 : k->size <= 8192 ? 4 : 8;
+        size_t room = k->slots * SLOT, nb = room / (k->size + 2u);
+        while (((sizeof(page) + nb * 2 + 15) & ~(size_t)15) + nb * k->size > room)
+            nb--;
+        k->nb = (uint32_t)nb;
+        k->tbl = (uint32_t)((sizeof(page) + nb * 2 + 15) & ~(size_t)15);
+        k->tz = (uint32_t)__builtin_ctz(k->size);
+        uint32_t odd = k->size >> k->tz, inv = odd; /* Newton: doubles the good bits */
+        for (int i = 0; i < 5; i++)
+            inv *= 2u - odd * inv;
+        k->inv = inv;
+    }
+}
 
 /* ---- memory from the OS ------------------------------------------------------------ */
 
 /* len bytes (a multiple of CHUNK) aligned to CHUNK, so the kernel can back
  * them with huge pages; advised so even in THP's madvise mode. */
-static void *map_aligned(size_t len)
+static void *map_aligned(size_t len, int prot)
 {
     size_t span = len + CHUNK;
-    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int fl = MAP_PRIVATE | MAP_ANONYMOUS | (prot == PROT_NONE ? MAP_NORESERVE : 0);
+    char *p = mmap(NULL, span, prot, fl, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
     char *a = (char *)(((uintptr_t)p + CHUNK - 1) & ~(uintptr_t)(CHUNK - 1));
@@ -125,9 +198,54 @@ static void *map_aligned(size_t len)
     if (tail)
         munmap(a + len, tail);
 #ifdef MADV_HUGEPAGE
-    madvise(a, len, MADV_HUGEPAGE); /* only advice: 4 KiB pages work too */
+    if (prot != PROT_NONE)
+        madvise(a, len, MADV_HUGEPAGE); /* only advice: 4 KiB pages work too */
 #endif
     return a;
+}
+
+/* The region: address space only (PROT_NONE costs no memory and no
+ * commit); chunks become usable one at a time. */
+static void region_reserve(simnet_slab *s)
+{
+    for (size_t len = REGION_MAX; len >= REGION_MIN; len /= 2) {
+        size_t mlen = (len >> SLOT_SHIFT) * sizeof(slot_meta);
+        slot_meta *m = mmap(NULL, mlen, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED)
+            continue;
+        char *b = map_aligned(len, PROT_NONE);
+        if (!b) {
+            munmap(m, mlen);
+            continue;
+        }
+        s->base = b;
+        s->reserved = len;
+        s->meta = m;
+        s->meta_len = mlen;
+        return;
+    }
+}
+
+/* A fresh chunk from the region, NULL once it is full. */
+static char *chunk_new(simnet_slab *s)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t u = atomic_load_explicit(&s->used, memory_order_relaxed);
+    char *k = NULL;
+    if (s->base && s->reserved - u >= CHUNK &&
+        mprotect(s->base + u, CHUNK, PROT_READ | PROT_WRITE) == 0) {
+        k = s->base + u;
+#ifdef MADV_HUGEPAGE
+        madvise(k, CHUNK, MADV_HUGEPAGE);
+#endif
+        memset(&s->meta[u >> SLOT_SHIFT], NO_CLASS, NSLOT * sizeof(slot_meta));
+        atomic_store_explicit(&s->used, u + CHUNK, memory_order_release);
+        atomic_fetch_add_explicit(&s->mapped, CHUNK, memory_order_relaxed);
+        POISON(k, CHUNK);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return k;
 }
 
 /* ---- per-thread caches ------------------------------------------------------------- */
@@ -162,50 +280,221 @@ static cache *cache_get(simnet_slab *s)
     return c;
 }
 
-/* A fresh chunk for c to carve from. The rest of the old one (less than
- * one block of the class asked for, at most SIMNET_SLAB_MAX) is left. */
-static int cache_refill(simnet_slab *s, cache *c)
+static unsigned kind_of(size_t slots)
 {
-    chunk *k = map_aligned(CHUNK);
-    if (!k)
-        return -1;
-    POISON(k + 1, CHUNK - sizeof(*k));
-    atomic_fetch_add_explicit(&s->mapped, CHUNK, memory_order_relaxed);
-    pthread_mutex_lock(&s->mu);
-    k->next = s->chunks;
-    s->chunks = k;
-    pthread_mutex_unlock(&s->mu);
-    c->bump = (char *)(k + 1);
-    c->end = (char *)k + CHUNK;
-    return 0;
+    return slots == 1 ? 0 : slots == 2 ? 1 : slots == 4 ? 2 : 3;
 }
 
-static hdr *carve(simnet_slab *s, cache *c, size_t size)
+static void empty_push(cache *c, page *p, unsigned kind)
 {
-    if ((size_t)(c->end - c->bump) < size && cache_refill(s, c) != 0)
+    p->state = PG_EMPTY;
+    p->kind = (uint8_t)kind;
+    p->next = c->empty[kind];
+    c->empty[kind] = p;
+}
+
+/* Memory for a page of 2^kind slots: an empty page of that length, for
+ * one slot a longer empty page cut up, else the chunk. The slots a chunk
+ * has left when a longer page does not fit become empty one-slot pages. */
+static char *page_take(simnet_slab *s, cache *c, unsigned kind)
+{
+    page *e = c->empty[kind];
+    if (!e && kind == 0)
+        for (unsigned k = 1; k < NKIND && !e; k++)
+            if ((e = c->empty[k]) != NULL) {
+                c->empty[k] = e->next;
+                for (size_t i = 1; i < (size_t)1 << k; i++) {
+                    page *one = (page *)((char *)e + i * SLOT);
+                    UNPOISON(one, sizeof(*one));
+                    empty_push(c, one, 0);
+                }
+                return (char *)e;
+            }
+    if (e) {
+        c->empty[kind] = e->next;
+        return (char *)e;
+    }
+    size_t k = (size_t)1 << kind;
+    if (c->slots_left < k) {
+        for (; c->slots_left; c->slots_left--, c->next_slot += SLOT) {
+            page *one = (page *)c->next_slot;
+            UNPOISON(one, sizeof(*one));
+            empty_push(c, one, 0);
+        }
+        char *chunk = chunk_new(s);
+        if (!chunk)
+            return NULL;
+        c->next_slot = chunk;
+        c->slots_left = NSLOT;
+    }
+    char *p = c->next_slot;
+    c->next_slot += k * SLOT;
+    c->slots_left -= k;
+    return p;
+}
+
+/* A new page becomes the head; a full page that got room goes second, so
+ * the head keeps serving and the page can still empty and leave. */
+static void avail_push(cache *c, page *p)
+{
+    page *h = c->avail[p->cls];
+    p->state = PG_AVAIL;
+    if (h && p->used) {
+        p->prev = h;
+        p->next = h->next;
+        if (h->next)
+            h->next->prev = p;
+        h->next = p;
+        return;
+    }
+    p->prev = NULL;
+    p->next = h;
+    if (h)
+        h->prev = p;
+    c->avail[p->cls] = p;
+}
+
+static void avail_unlink(cache *c, page *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        c->avail[p->cls] = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+}
+
+static page *page_new(simnet_slab *s, cache *c, unsigned cls)
+{
+    const class_info *k = &ci[cls];
+    char *mem = page_take(s, c, kind_of(k->slots));
+    if (!mem)
         return NULL;
-    hdr *h = (hdr *)c->bump;
-    c->bump += size;
-    return h;
+    slot_meta *m = &s->meta[(size_t)(mem - s->base) >> SLOT_SHIFT];
+    for (uint32_t i = 0; i < k->slots; i++)
+        m[i] = (slot_meta){(uint8_t)cls, (uint8_t)i};
+    UNPOISON(mem, k->tbl);
+    page *p = (page *)mem;
+    p->free = NULL;
+    atomic_init(&p->remote, 0);
+    p->owner = c;
+    p->used = p->carved = 0;
+    p->uni = UNSET;
+    p->mixed = 0;
+    p->cls = (uint8_t)cls;
+    p->kind = (uint8_t)kind_of(k->slots);
+    avail_push(c, p);
+    return p;
+}
+
+/* A page all of whose blocks are free: empty, for any class. */
+static void page_release(cache *c, page *p)
+{
+    if (p->state == PG_AVAIL)
+        avail_unlink(c, p);
+    c->carved -= (size_t)p->carved * ci[p->cls].size;
+    POISON(p + 1, (SLOT << p->kind) - sizeof(*p));
+    empty_push(c, p, p->kind);
+}
+
+/* The free-list link in a free block's first word: reached around the
+ * poison, so the rest of the allocator's code sees free blocks poisoned. */
+static char *link_get(char *b)
+{
+    UNPOISON(b, sizeof(char *));
+    char *n;
+    memcpy(&n, b, sizeof(n));
+    POISON(b, sizeof(char *));
+    return n;
+}
+
+static void link_set(char *b, char *next)
+{
+    UNPOISON(b, sizeof(char *));
+    memcpy(b, &next, sizeof(next));
+    POISON(b, sizeof(char *));
 }
 
 /* ---- blocks ------------------------------------------------------------------------ */
 
-static void *small_alloc(simnet_slab *s, size_t n, unsigned cls)
+static int in_region(const simnet_slab *s, const void *q)
 {
-    cache *c = cache_get(s);
-    if (!c)
-        return NULL;
-    hdr *h = c->free[cls];
-    if (h)
-        c->free[cls] = h->u.next;
-    else if (!(h = carve(s, c, class_size(cls))))
-        return NULL;
-    UNPOISON(h, sizeof(*h) + n);
-    h->u.size = n;
-    h->cls = cls;
-    h->magic = LIVE;
-    return h + 1;
+    return (uintptr_t)q - (uintptr_t)s->base <
+           atomic_load_explicit(&((simnet_slab *)s)->used, memory_order_relaxed);
+}
+
+/* A small block's class and size entry. */
+/* The size entry of block q of page pg of class cls. */
+static uint16_t *entry_in(page *pg, unsigned cls, const void *q)
+{
+    const class_info *k = &ci[cls];
+    uint32_t at = (uint32_t)((const char *)q - (char *)pg - k->tbl);
+    uint32_t idx = (at >> k->tz) * k->inv;
+    assert(idx < k->nb && (size_t)idx * k->size == at); /* not a block's start */
+    return (uint16_t *)(pg + 1) + idx;
+}
+
+/* A small block's page and class. */
+static page *block_page(const simnet_slab *s, const void *q, unsigned *cls)
+{
+    size_t slot = ((uintptr_t)q - (uintptr_t)s->base) >> SLOT_SHIFT;
+    slot_meta m = s->meta[slot];
+    assert(m.cls != NO_CLASS); /* a pointer into no page */
+    *cls = m.cls;
+    return (page *)(s->base + ((slot - m.back) << SLOT_SHIFT));
+}
+
+static size_t block_size(page *p, unsigned cls, const void *q)
+{
+    return p->mixed ? *entry_in(p, cls, q) : p->uni;
+}
+
+/* Records block q's size: in uni while the page's blocks agree, else in
+ * the table (filled from uni when the page first mixes). */
+static void block_set(page *p, unsigned cls, const void *q, size_t n)
+{
+    if (!p->mixed) {
+        if (p->uni == n)
+            return;
+        if (p->uni == UNSET) {
+            p->uni = (uint16_t)n;
+            return;
+        }
+        uint16_t *t = (uint16_t *)(p + 1);
+        for (uint32_t i = 0; i < p->carved; i++)
+            t[i] = p->uni;
+        p->mixed = 1;
+    }
+    *entry_in(p, cls, q) = (uint16_t)n;
+}
+
+static void local_free(cache *c, page *p, char *q)
+{
+    link_set(q, p->free);
+    p->free = q;
+    if (--p->used == 0 && c->avail[p->cls] != p)
+        page_release(
+            c, p); /* the head stays: a class that frees its last block often allocates again */
+    else if (p->state == PG_FULL)
+        avail_push(c, p);
+}
+
+/* Lock-free pushes: only the owner empties the stacks, all at once. */
+static void remote_free(page *p, char *q)
+{
+    uintptr_t old = atomic_load_explicit(&p->remote, memory_order_relaxed);
+    do
+        link_set(q, (char *)old);
+    while (!atomic_compare_exchange_weak_explicit(&p->remote, &old, (uintptr_t)q,
+                                                  memory_order_release, memory_order_relaxed));
+    if (old)
+        return; /* the page is on the pending stack already */
+    cache *o = p->owner;
+    page *h = atomic_load_explicit(&o->pending, memory_order_relaxed);
+    do
+        p->rnext = h;
+    while (!atomic_compare_exchange_weak_explicit(&o->pending, &h, p, memory_order_release,
+                                                  memory_order_relaxed));
 }
 
 static void *sys_alloc(size_t n)
@@ -215,10 +504,71 @@ static void *sys_alloc(size_t n)
     hdr *h = malloc(sizeof(*h) + n);
     if (!h)
         return NULL;
-    h->u.size = n;
+    h->size = n;
     h->cls = CLS_SYS;
     h->magic = LIVE;
     return h + 1;
+}
+
+/* Takes the blocks other threads freed into the owner's pages. */
+static void collect(cache *c)
+{
+    page *p = atomic_exchange_explicit(&c->pending, NULL, memory_order_acquire);
+    while (p) {
+        page *nx = p->rnext; /* before remote empties: p may be pushed again */
+        char *b = (char *)atomic_exchange_explicit(&p->remote, 0, memory_order_acquire);
+        uint32_t k = 0;
+        while (b) {
+            char *bn = link_get(b);
+            link_set(b, p->free);
+            p->free = b;
+            b = bn;
+            k++;
+        }
+        p->used -= k;
+        if (p->used == 0 && c->avail[p->cls] != p)
+            page_release(c, p);
+        else if (p->state == PG_FULL)
+            avail_push(c, p);
+        p = nx;
+    }
+}
+
+/* The head of the class's pages with room (full pages leave the list). */
+static page *page_with_room(simnet_slab *s, cache *c, unsigned cls)
+{
+    if (atomic_load_explicit(&c->pending, memory_order_relaxed))
+        collect(c);
+    page *p;
+    while ((p = c->avail[cls]) != NULL && !p->free && p->carved == ci[cls].nb) {
+        avail_unlink(c, p);
+        p->state = PG_FULL;
+    }
+    return p ? p : page_new(s, c, cls);
+}
+
+static void *small_alloc(simnet_slab *s, size_t n)
+{
+    unsigned cls = class_of(n);
+    cache *c = cache_get(s);
+    if (!c)
+        return NULL;
+    page *p = c->avail[cls];
+    if (!p || (!p->free && p->carved == ci[cls].nb))
+        if (!(p = page_with_room(s, c, cls)))
+            return sys_alloc(n); /* the region is full */
+    char *b = p->free;
+    if (b) {
+        p->free = link_get(b);
+    } else {
+        b = (char *)p + ci[cls].tbl + (size_t)p->carved * ci[cls].size;
+        p->carved++;
+        c->carved += ci[cls].size;
+    }
+    p->used++;
+    UNPOISON(b, n);
+    block_set(p, cls, b, n);
+    return b;
 }
 
 static void *map_alloc(simnet_slab *s, size_t n)
@@ -226,12 +576,12 @@ static void *map_alloc(simnet_slab *s, size_t n)
     if (n > SIZE_MAX - sizeof(maphdr) - CHUNK)
         return NULL;
     size_t len = (n + sizeof(maphdr) + CHUNK - 1) & ~(CHUNK - 1);
-    maphdr *m = map_aligned(len);
+    maphdr *m = map_aligned(len, PROT_READ | PROT_WRITE);
     if (!m)
         return NULL;
     atomic_fetch_add_explicit(&s->mapped, len, memory_order_relaxed);
     m->len = len;
-    m->h.u.size = n;
+    m->h.size = n;
     m->h.cls = CLS_MAP;
     m->h.magic = LIVE;
     return &m->h + 1;
@@ -253,8 +603,8 @@ void *simnet_slab_alloc(simnet_slab *s, size_t n)
 {
     if (!s->slabs)
         return sys_alloc(n);
-    if (n <= SIMNET_SLAB_MAX - sizeof(hdr))
-        return small_alloc(s, n, class_of(n + sizeof(hdr)));
+    if (n <= SIMNET_SLAB_MAX)
+        return small_alloc(s, n);
     return n < MAP_MIN ? sys_alloc(n) : map_alloc(s, n);
 }
 
@@ -268,56 +618,52 @@ void *simnet_slab_calloc(simnet_slab *s, size_t k, size_t n)
     return p;
 }
 
-void simnet_slab_free(simnet_slab *s, void *q)
+size_t simnet_slab_free(simnet_slab *s, void *q)
 {
     if (!q)
-        return;
+        return 0;
+    size_t n;
+    if (in_region(s, q)) {
+        unsigned cls;
+        page *p = block_page(s, q, &cls);
+        n = block_size(p, cls, q);
+        assert(n != FREE_SIZE); /* a double free (seen in mixed pages) */
+#ifndef NDEBUG
+        if (p->mixed)
+            *entry_in(p, cls, q) = FREE_SIZE;
+#endif
+        POISON(q, ci[cls].size);
+        if (p->owner == cache_get(s))
+            local_free(p->owner, p, q);
+        else
+            remote_free(p, q);
+        return n;
+    }
     hdr *h = hdr_of(q);
+    n = h->size;
     h->magic = FREED;
-    if (h->cls < NCLASS) {
-        /* The freeing thread adopts the block: no remote-free protocol,
-         * and the threads' flows of packets roughly balance. */
-        cache *c = cache_get(s);
-        if (!c)
-            return; /* out of memory for a cache: the block waits for slab_del */
-        POISON(q, class_size(h->cls) - sizeof(*h));
-        h->u.next = c->free[h->cls];
-        c->free[h->cls] = h;
-    } else if (h->cls == CLS_SYS) {
+    if (h->cls == CLS_SYS) {
         free(h);
     } else {
         maphdr *m = maphdr_of(h);
         atomic_fetch_sub_explicit(&s->mapped, m->len, memory_order_relaxed);
         munmap(m, m->len);
     }
-}
-
-/* Whether q's block can hold n bytes without moving and without wasting
- * much of a large one. */
-static int fits_in_place(simnet_slab *s, hdr *h, size_t n)
-{
-    if (h->cls < NCLASS)
-        return n <= SIMNET_SLAB_MAX - sizeof(hdr) && class_of(n + sizeof(hdr)) == h->cls;
-    if (h->cls == CLS_MAP) {
-        size_t len = maphdr_of(h)->len;
-        return n <= len - sizeof(maphdr) && n >= len / 4;
-    }
-    (void)s;
-    return 0;
+    return n;
 }
 
 /* A malloc'd block that stays in malloc's range: realloc may grow it in
  * place and copies at most once. */
 static void *sys_realloc(simnet_slab *s, hdr *h, size_t n)
 {
-    if (s->slabs && (n <= SIMNET_SLAB_MAX - sizeof(hdr) || n >= MAP_MIN))
+    if (s->slabs && (n <= SIMNET_SLAB_MAX || n >= MAP_MIN))
         return NULL;
     if (n > SIZE_MAX - sizeof(hdr))
         return NULL;
     hdr *g = realloc(h, sizeof(*g) + n);
     if (!g)
         return NULL;
-    g->u.size = n;
+    g->size = n;
     return g + 1;
 }
 
@@ -325,23 +671,35 @@ void *simnet_slab_realloc(simnet_slab *s, void *q, size_t n)
 {
     if (!q)
         return simnet_slab_alloc(s, n);
-    hdr *h = hdr_of(q);
-    if (fits_in_place(s, h, n)) {
-        if (h->cls < NCLASS) {
-            POISON(q, class_size(h->cls) - sizeof(*h));
+    size_t old;
+    if (in_region(s, q)) {
+        unsigned cls;
+        page *pg = block_page(s, q, &cls);
+        if (n <= SIMNET_SLAB_MAX && class_of(n) == cls) {
+            POISON(q, ci[cls].size);
             UNPOISON(q, n);
+            block_set(pg, cls, q, n);
+            return q;
         }
-        h->u.size = n;
-        return q;
+        old = block_size(pg, cls, q);
+    } else {
+        hdr *h = hdr_of(q);
+        if (h->cls == CLS_MAP) {
+            /* In place while it wastes no more than three quarters. */
+            size_t len = maphdr_of(h)->len;
+            if (n <= len - sizeof(maphdr) && n >= len / 4) {
+                h->size = n;
+                return q;
+            }
+        } else {
+            void *p = sys_realloc(s, h, n);
+            if (p)
+                return p;
+            if (!s->slabs)
+                return NULL; /* malloc failed: q stays */
+        }
+        old = h->size;
     }
-    if (h->cls == CLS_SYS) {
-        void *p = sys_realloc(s, h, n);
-        if (p)
-            return p;
-        if (!s->slabs)
-            return NULL; /* malloc failed: q stays */
-    }
-    size_t old = h->u.size;
     void *p = simnet_slab_alloc(s, n);
     if (!p)
         return NULL;
@@ -350,9 +708,14 @@ void *simnet_slab_realloc(simnet_slab *s, void *q, size_t n)
     return p;
 }
 
-size_t simnet_slab_size(const void *q)
+size_t simnet_slab_size(const simnet_slab *s, const void *q)
 {
-    return hdr_of(q)->u.size;
+    if (in_region(s, q)) {
+        unsigned cls;
+        page *pg = block_page(s, q, &cls);
+        return block_size(pg, cls, q);
+    }
+    return hdr_of(q)->size;
 }
 
 /* ---- the allocator ----------------------------------------------------------------- */
@@ -371,6 +734,7 @@ static int want_slabs(simnet_slab_mode mode)
 
 simnet_slab *simnet_slab_new(simnet_slab_mode mode)
 {
+    pthread_once(&ci_once, ci_init);
     simnet_slab *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
@@ -381,6 +745,9 @@ simnet_slab *simnet_slab_new(simnet_slab_mode mode)
     s->slabs = want_slabs(mode);
     s->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
     atomic_init(&s->mapped, 0);
+    atomic_init(&s->used, 0);
+    if (s->slabs)
+        region_reserve(s); /* without one, every block comes from malloc */
     return s;
 }
 
@@ -388,11 +755,10 @@ void simnet_slab_del(simnet_slab *s)
 {
     if (!s)
         return;
-    while (s->chunks) {
-        chunk *k = s->chunks;
-        s->chunks = k->next;
-        UNPOISON(k, CHUNK); /* ASan keeps its shadow after munmap */
-        munmap(k, CHUNK);
+    if (s->base) {
+        UNPOISON(s->base, atomic_load(&s->used)); /* ASan keeps its shadow after munmap */
+        munmap(s->base, s->reserved);
+        munmap(s->meta, s->meta_len);
     }
     while (s->caches) {
         cache *c = s->caches;
@@ -411,4 +777,14 @@ int simnet_slab_uses_slabs(const simnet_slab *s)
 size_t simnet_slab_mapped(const simnet_slab *s)
 {
     return atomic_load_explicit(&((simnet_slab *)s)->mapped, memory_order_relaxed);
+}
+
+size_t simnet_slab_carved(const simnet_slab *s)
+{
+    size_t sum = 0;
+    pthread_mutex_lock(&((simnet_slab *)s)->mu);
+    for (const cache *c = s->caches; c; c = c->next)
+        sum += c->carved;
+    pthread_mutex_unlock(&((simnet_slab *)s)->mu);
+    return sum;
 }

@@ -5,25 +5,35 @@
  * in malloc/free and, worse, its working set is spread over 4 KiB pages, so
  * nearly every access misses the TLB. Here small blocks (up to
  * SIMNET_SLAB_MAX bytes) are carved from 2 MiB-aligned chunks advised as
- * transparent huge pages, and freed blocks go on per-thread free lists by
- * size class: no locks, no coalescing, and one TLB entry covers 2 MiB.
+ * transparent huge pages, in pages of one size class that each belong to
+ * one thread: no locks on the owner's path, no coalescing, and one TLB
+ * entry covers 2 MiB.
  *
- * Threads: every thread has its own cache (free lists and a chunk it carves
- * from). A block may be freed on any thread; it then joins that thread's
- * free list (the cache adopts it), which is what the parallel simulator
- * needs when a packet allocated in one partition is freed in another.
+ * Blocks carry no header: a page (64 KiB to 512 KiB of a chunk) holds
+ * blocks of one class, a table outside the chunks names each slot's page
+ * and class, and the page starts with a uint16 per block holding the size
+ * asked for, so the caller can count exact live bytes (simnet_slab_size)
+ * at 2 bytes a block. The chunks come from one reserved range of address
+ * space, which also tells small blocks from large ones (those keep a
+ * 16-byte header).
+ *
+ * Threads: every thread has its own cache (the pages it took, by class).
+ * A block may be freed on any thread (a packet allocated in one partition
+ * of the parallel simulator and freed in another): it goes back to its
+ * page through a lock-free stack the owner empties when it needs room. A
+ * page whose blocks are all free serves any class of its owner, so memory
+ * freed in one class does not sit idle while another maps more.
  *
  * Memory goes back to the OS only at simnet_slab_del (whole chunks), except
- * large blocks (mapped on their own or from malloc), which are freed at once.
- * Every block has a 16-byte header holding the size asked for, so the
- * caller can count exact live bytes (simnet_slab_size). */
+ * large blocks (mapped on their own or from malloc), which are freed at
+ * once: freed pages stay resident, as touching memory anew is what costs. */
 #ifndef FLARE_SIMNET_SLAB_H
 #define FLARE_SIMNET_SLAB_H
 
 #include <stddef.h>
 
-/* Blocks up to this many bytes (requested size plus the 16-byte header)
- * come from the size classes; larger ones from malloc or mmap. */
+/* Blocks up to this many bytes come from the size classes; larger ones
+ * from malloc or mmap. */
 #define SIMNET_SLAB_MAX 16384
 
 typedef enum simnet_slab_mode {
@@ -50,12 +60,16 @@ void *simnet_slab_calloc(simnet_slab *s, size_t k, size_t n);
 /* Keeps the first min(old, n) bytes; q NULL allocates. On failure returns
  * NULL and q stays valid. */
 void *simnet_slab_realloc(simnet_slab *s, void *q, size_t n);
-/* NULL is a no-op. Any thread may free any block. */
-void simnet_slab_free(simnet_slab *s, void *q);
+/* Returns the size q had (0 for NULL, a no-op). Any thread may free any
+ * block. */
+size_t simnet_slab_free(simnet_slab *s, void *q);
 /* The size q was allocated (or last reallocated) with. */
-size_t simnet_slab_size(const void *q);
+size_t simnet_slab_size(const simnet_slab *s, const void *q);
 
 /* Bytes in chunks and large mappings now held from the OS (statistics). */
 size_t simnet_slab_mapped(const simnet_slab *s);
+/* Bytes of size-class blocks handed out at least once, class sizes (what
+ * the blocks take of the chunks; statistics). */
+size_t simnet_slab_carved(const simnet_slab *s);
 
 #endif
