@@ -72,11 +72,12 @@ struct flare__peerstore {
     size_t nbuckets; /* a power of two */
     size_t count, max_peers;
     ps_entry **buckets;
-    ps_entry *newest, *oldest;       /* LRU list of unpinned entries */
-    ps_proto **protos;               /* interned protocol IDs, grown at load factor 1 */
-    size_t nprotos_buckets, nprotos; /* a power of two (or 0), and how many */
-    struct ps_plist **plists;        /* interned protocol lists, likewise */
+    ps_entry *newest, *oldest;         /* LRU list of unpinned entries */
+    ps_proto **protos;                 /* interned protocol IDs, grown at load factor 1 */
+    uint32_t nprotos_buckets, nprotos; /* a power of two (or 0), and how many */
+    struct ps_plist **plists;          /* interned protocol lists, likewise */
     size_t nplists_buckets, nplists;
+    struct ps_plist *last_plist; /* the list set last (no reference of its own), or NULL */
 };
 
 #define MIN_BUCKETS 64
@@ -150,7 +151,9 @@ static void touch(struct flare__peerstore *ps, ps_entry *e)
 
 static void protos_grow(struct flare__peerstore *ps)
 {
-    size_t n = ps->nprotos_buckets ? ps->nprotos_buckets * 2 : 32;
+    if (ps->nprotos_buckets >= UINT32_MAX / 2)
+        return; /* longer chains, still correct */
+    uint32_t n = ps->nprotos_buckets ? ps->nprotos_buckets * 2 : 32;
     ps_proto **t = flare__calloc(ps->mem, n, sizeof(*t));
     if (!t)
         return; /* longer chains, still correct */
@@ -221,6 +224,11 @@ typedef struct ps_plist {
     char *p[];
 } ps_plist;
 
+static ps_plist *plist_of(char **p)
+{
+    return (ps_plist *)(void *)((char *)p - offsetof(ps_plist, p));
+}
+
 static uint64_t proto_hash(const char *s)
 {
     return ((const ps_proto *)(const void *)(s - offsetof(ps_proto, s)))->hash;
@@ -281,6 +289,8 @@ static void plist_unref(struct flare__peerstore *ps, ps_plist *l)
 {
     if (--l->refs)
         return;
+    if (ps->last_plist == l)
+        ps->last_plist = NULL;
     for (ps_plist **pp = &ps->plists[l->hash & (ps->nplists_buckets - 1)]; *pp; pp = &(*pp)->next)
         if (*pp == l) {
             *pp = l->next;
@@ -295,7 +305,7 @@ static void plist_unref(struct flare__peerstore *ps, ps_plist *l)
 static void free_protocols(struct flare__peerstore *ps, ps_entry *e)
 {
     if (e->protocols)
-        plist_unref(ps, (ps_plist *)(void *)((char *)e->protocols - offsetof(ps_plist, p)));
+        plist_unref(ps, plist_of(e->protocols));
     e->protocols = NULL;
     e->nprotocols = 0;
 }
@@ -624,6 +634,19 @@ int flare__peerstore_add_record(struct flare__peerstore *ps, const flare_peerid 
     return 0;
 }
 
+/* 1 if l holds exactly what interning protos[0..n) would give. */
+static int plist_matches(const ps_plist *l, const char *const *protos, size_t n)
+{
+    if (l->n != n)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = protos[i] ? protos[i] : "";
+        if (strncmp(l->p[i], s, FLARE_PROTOCOL_MAX - 1) != 0)
+            return 0;
+    }
+    return 1;
+}
+
 int flare__peerstore_set_protocols(struct flare__peerstore *ps, const flare_peerid *peer,
                                    const char *const *protos, size_t n)
 {
@@ -631,11 +654,24 @@ int flare__peerstore_set_protocols(struct flare__peerstore *ps, const flare_peer
     int rv = get_entry(ps, peer, &e);
     if (rv)
         return rv;
-    free_protocols(ps, e);
     if (n > FLARE_PEER_MAX_PROTOCOLS)
         n = FLARE_PEER_MAX_PROTOCOLS;
+    /* Every identify and push lists all of a peer's protocols, nearly
+     * always the ones it listed before or those the previous peer listed
+     * (one implementation): comparing strings spares the interning's
+     * hashing and table walks. */
+    if (n && e->protocols && plist_matches(plist_of(e->protocols), protos, n))
+        return 0;
+    free_protocols(ps, e);
     if (n == 0)
         return 0;
+    ps_plist *last = ps->last_plist;
+    if (last && plist_matches(last, protos, n)) {
+        last->refs++;
+        e->protocols = last->p;
+        e->nprotocols = (uint8_t)n;
+        return 0;
+    }
     char *ids[FLARE_PEER_MAX_PROTOCOLS];
     for (size_t i = 0; i < n; i++) {
         ids[i] = proto_ref(ps, protos[i] ? protos[i] : "", FLARE_PROTOCOL_MAX - 1);
@@ -648,6 +684,7 @@ int flare__peerstore_set_protocols(struct flare__peerstore *ps, const flare_peer
     ps_plist *l = plist_ref(ps, ids, n);
     if (!l)
         return FLARE_ERR_NOMEM;
+    ps->last_plist = l;
     e->protocols = l->p;
     e->nprotocols = (uint8_t)n;
     return 0;
