@@ -77,10 +77,25 @@ int flare_buf_reserve(flare_buf *b, size_t extra)
     return 0;
 }
 
+/* Bytes free after the unread ones (what flare_buf_reserve checks first). */
+static size_t room(const flare_buf *b)
+{
+    if (!b->base)
+        return 0;
+    size_t off = (size_t)(b->base - start(b));
+    return b->cap - off - b->len;
+}
+
 int flare_buf_append(flare_buf *b, const void *data, size_t len)
 {
     if (len == 0)
         return 0;
+    /* Encoders append a field at a time: most appends fit. */
+    if (len <= room(b)) {
+        memcpy(b->base + b->len, data, len);
+        b->len += len;
+        return 0;
+    }
     int rv = flare_buf_reserve(b, len);
     if (rv)
         return rv;
@@ -91,6 +106,10 @@ int flare_buf_append(flare_buf *b, const void *data, size_t len)
 
 int flare_buf_append_byte(flare_buf *b, uint8_t c)
 {
+    if (room(b)) {
+        b->base[b->len++] = c;
+        return 0;
+    }
     return flare_buf_append(b, &c, 1);
 }
 

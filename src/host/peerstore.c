@@ -522,23 +522,23 @@ static size_t addr_list(const ps_entry *e, const ps_addr **list)
     return n;
 }
 
-static int addr_equal(const ps_addr *a, const flare_multiaddr *ma)
+static int addr_equal(const ps_addr *a, const uint8_t *bytes, size_t len)
 {
-    return a->len == ma->len && memcmp(a->bytes, ma->bytes, ma->len) == 0;
+    return a->len == len && memcmp(a->bytes, bytes, len) == 0;
 }
 
-/* ma without its last /p2p/ when that is the peer itself and ma is not
- * relayed (how addresses are stored). One walk over the components: every
- * address of every DHT answer comes through here. */
-static flare_multiaddr bare_addr(const flare_peerid *peer, const flare_multiaddr *ma)
+/* The length of ma without its last /p2p/ when that is the peer itself and
+ * ma is not relayed (how addresses are stored: the first bytes of ma). One
+ * walk over the components, no copy: every address of every DHT answer
+ * comes through here. */
+static size_t bare_len(const flare_peerid *peer, const flare_multiaddr *ma)
 {
-    flare_multiaddr bare = *ma;
     size_t off = 0, start = 0, last = 0;
     int rv, found = 0;
     flare_ma_component c, p2p = {0};
     while (start = off, (rv = flare_multiaddr_next(ma, &off, &c)) == 1) {
         if (c.code == FLARE_MA_P2P_CIRCUIT)
-            return bare;
+            return ma->len;
         if (c.code == FLARE_MA_P2P) {
             found = 1;
             last = start;
@@ -547,16 +547,16 @@ static flare_multiaddr bare_addr(const flare_peerid *peer, const flare_multiaddr
     }
     if (rv == 0 && found && p2p.value_len <= FLARE_PEERID_MAX && p2p.value_len == peer->len &&
         memcmp(p2p.value, peer->bytes, peer->len) == 0)
-        bare.len = (uint16_t)last;
-    return bare;
+        return last;
+    return ma->len;
 }
 
 static int entry_add_addr(struct flare__peerstore *ps, ps_entry *e, const flare_multiaddr *ma,
                           flare_tstamp expires, int certified)
 {
-    flare_multiaddr bare = bare_addr(&e->id, ma);
+    size_t blen = bare_len(&e->id, ma);
     for (ps_addr *a = first_addr(e); a; a = next_addr(e, a)) {
-        if (addr_equal(a, &bare)) {
+        if (addr_equal(a, ma->bytes, blen)) {
             if (expires > a->expires)
                 a->expires = expires;
             a->certified |= (uint8_t)certified;
@@ -565,10 +565,10 @@ static int entry_add_addr(struct flare__peerstore *ps, ps_entry *e, const flare_
     }
     addr_tmp t;
     t.a.expires = expires;
-    t.a.len = bare.len;
+    t.a.len = (uint16_t)blen;
     t.a.worked = 0;
     t.a.certified = (uint8_t)certified;
-    memcpy(t.a.bytes, bare.bytes, bare.len);
+    memcpy(t.a.bytes, ma->bytes, blen);
     const ps_addr *list[FLARE_PEER_MAX_ADDRS + 1];
     size_t n = addr_list(e, list);
     if (n >= FLARE_PEER_MAX_ADDRS) {
@@ -613,11 +613,18 @@ int flare__peerstore_add_record(struct flare__peerstore *ps, const flare_peerid 
      * The last address takes a removed one's place. */
     const ps_addr *list[FLARE_PEER_MAX_ADDRS];
     size_t na = addr_list(e, list), before = na;
+    size_t blen[FLARE_PEER_MAX_ADDRS]; /* each record address's, once needed */
+    for (size_t j = 0; j < n && j < FLARE_PEER_MAX_ADDRS; j++)
+        blen[j] = SIZE_MAX;
     for (size_t i = 0; i < na;) {
         int keep = !list[i]->certified;
         for (size_t j = 0; j < n && !keep; j++) {
-            flare_multiaddr b = bare_addr(peer, &addrs[j]);
-            keep = addr_equal(list[i], &b);
+            size_t len = j < FLARE_PEER_MAX_ADDRS ? blen[j] : SIZE_MAX;
+            if (len == SIZE_MAX)
+                len = bare_len(peer, &addrs[j]);
+            if (j < FLARE_PEER_MAX_ADDRS)
+                blen[j] = len;
+            keep = addr_equal(list[i], addrs[j].bytes, len);
         }
         if (keep)
             i++;
@@ -743,9 +750,9 @@ static ps_addr *find_addr(struct flare__peerstore *ps, const flare_peerid *peer,
     ps_entry *e = lookup(ps, peer);
     if (!e)
         return NULL;
-    flare_multiaddr bare = bare_addr(peer, ma);
+    size_t blen = bare_len(peer, ma);
     for (ps_addr *a = first_addr(e); a; a = next_addr(e, a))
-        if (addr_equal(a, &bare))
+        if (addr_equal(a, ma->bytes, blen))
             return a;
     return NULL;
 }
