@@ -115,6 +115,19 @@ int flare_buf_append_byte(flare_buf *b, uint8_t c)
 
 int flare_buf_append_uvarint(flare_buf *b, uint64_t v)
 {
+    /* Tags and lengths: one or two bytes written in place. */
+    if (v < 0x4000 && room(b) >= 2) {
+        uint8_t *p = b->base + b->len;
+        if (v < 0x80) {
+            p[0] = (uint8_t)v;
+            b->len += 1;
+        } else {
+            p[0] = (uint8_t)(v | 0x80);
+            p[1] = (uint8_t)(v >> 7);
+            b->len += 2;
+        }
+        return 0;
+    }
     uint8_t tmp[FLARE_UVARINT_MAX_LEN];
     int n = flare_uvarint_encode(v, tmp);
     if (n < 0)
