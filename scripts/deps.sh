@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config clang clang-format
-      libuv1-dev libsodium-dev libgnutls28-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev
+      libuv1-dev libsodium-dev nettle-dev libgnutls28-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev
       libsecp256k1-dev libusrsctp-dev libwslay-dev gnutls-bin libprotobuf-c-dev protobuf-c-compiler
       libcmocka-dev libminiupnpc-dev iproute2 nftables conntrack miniupnpd-nftables nodejs npm chromium)
 

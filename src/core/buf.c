@@ -77,10 +77,25 @@ int flare_buf_reserve(flare_buf *b, size_t extra)
     return 0;
 }
 
+/* Bytes free after the unread ones (what flare_buf_reserve checks first). */
+static size_t room(const flare_buf *b)
+{
+    if (!b->base)
+        return 0;
+    size_t off = (size_t)(b->base - start(b));
+    return b->cap - off - b->len;
+}
+
 int flare_buf_append(flare_buf *b, const void *data, size_t len)
 {
     if (len == 0)
         return 0;
+    /* Encoders append a field at a time: most appends fit. */
+    if (len <= room(b)) {
+        memcpy(b->base + b->len, data, len);
+        b->len += len;
+        return 0;
+    }
     int rv = flare_buf_reserve(b, len);
     if (rv)
         return rv;
@@ -91,11 +106,28 @@ int flare_buf_append(flare_buf *b, const void *data, size_t len)
 
 int flare_buf_append_byte(flare_buf *b, uint8_t c)
 {
+    if (room(b)) {
+        b->base[b->len++] = c;
+        return 0;
+    }
     return flare_buf_append(b, &c, 1);
 }
 
 int flare_buf_append_uvarint(flare_buf *b, uint64_t v)
 {
+    /* Tags and lengths: one or two bytes written in place. */
+    if (v < 0x4000 && room(b) >= 2) {
+        uint8_t *p = b->base + b->len;
+        if (v < 0x80) {
+            p[0] = (uint8_t)v;
+            b->len += 1;
+        } else {
+            p[0] = (uint8_t)(v | 0x80);
+            p[1] = (uint8_t)(v >> 7);
+            b->len += 2;
+        }
+        return 0;
+    }
     uint8_t tmp[FLARE_UVARINT_MAX_LEN];
     int n = flare_uvarint_encode(v, tmp);
     if (n < 0)

@@ -207,6 +207,17 @@ int flare_pubkey_decode(flare_pubkey *k, const uint8_t *in, size_t len)
 {
     if (!k)
         return FLARE_ERR_INVALID_ARG;
+    /* The canonical form of an Ed25519 key (type 1, then 32 bytes), what
+     * every peer ID of a DHT answer holds: the bytes the general decoder
+     * accepts for it, without its field walk. */
+    static const uint8_t ed25519_head[4] = {0x08, FLARE_KEY_ED25519, 0x12, ED25519_PK_LEN};
+    if (len == sizeof(ed25519_head) + ED25519_PK_LEN && in &&
+        memcmp(in, ed25519_head, sizeof(ed25519_head)) == 0) {
+        k->type = FLARE_KEY_ED25519;
+        k->len = ED25519_PK_LEN;
+        memcpy(k->data, in + sizeof(ed25519_head), ED25519_PK_LEN);
+        return 0;
+    }
     key_proto kp;
     int rv = key_proto_decode(in, len, &kp);
     if (rv)

@@ -7,11 +7,26 @@
 
 /* Decodes the component at in[0..len) without checking its value.
  * Returns the bytes consumed. */
+/* Codes and lengths nearly always take one or two bytes: decoded inline,
+ * with the general decoder's rules (no overlong form), the rest by it. */
+static inline int varint(const uint8_t *in, size_t len, uint64_t *v)
+{
+    if (len >= 1 && in[0] < 0x80) {
+        *v = in[0];
+        return 1;
+    }
+    if (len >= 2 && in[1] < 0x80 && in[1] != 0) {
+        *v = (uint64_t)(in[0] & 0x7f) | (uint64_t)in[1] << 7;
+        return 2;
+    }
+    return flare_uvarint_decode(in, len, v);
+}
+
 static int decode_component(const uint8_t *in, size_t len, const flare__ma_proto **pp,
                             flare_ma_component *c)
 {
     uint64_t code, vlen;
-    int a = flare_uvarint_decode(in, len, &code);
+    int a = varint(in, len, &code);
     if (a < 0)
         return a;
     const flare__ma_proto *p = flare__ma_proto_by_code(code);
@@ -21,7 +36,7 @@ static int decode_component(const uint8_t *in, size_t len, const flare__ma_proto
     if (p->size >= 0) {
         vlen = (uint64_t)p->size;
     } else {
-        int b = flare_uvarint_decode(in + off, len - off, &vlen);
+        int b = varint(in + off, len - off, &vlen);
         if (b < 0)
             return b;
         off += (size_t)b;

@@ -114,9 +114,24 @@ int flare_peerid_to_cid(const flare_peerid *id, char *out, size_t cap)
     return flare_multibase_encode(FLARE_MULTIBASE_BASE32, cid, 2u + id->len, out, cap);
 }
 
+/* The last eight bytes first: IDs of one key type share their first six
+ * (multihash and key headers), so a whole-ID memcmp of two different IDs
+ * walks the prefix before it finds a difference, and hash chains, peer
+ * lists and connection indexes compare far more different IDs than equal
+ * ones. */
 int flare_peerid_equal(const flare_peerid *a, const flare_peerid *b)
 {
-    return a->len == b->len && memcmp(a->bytes, b->bytes, a->len) == 0;
+    size_t n = a->len;
+    if (n != b->len)
+        return 0;
+    if (n >= 8 && n <= FLARE_PEERID_MAX) {
+        uint64_t x, y;
+        memcpy(&x, a->bytes + n - 8, 8);
+        memcpy(&y, b->bytes + n - 8, 8);
+        if (x != y)
+            return 0;
+    }
+    return memcmp(a->bytes, b->bytes, n) == 0;
 }
 
 int flare_peerid_extract_pubkey(const flare_peerid *id, flare_pubkey *k)

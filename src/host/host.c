@@ -316,13 +316,15 @@ static int handler_index_add(flare_host *h, flare__handler *x)
     return 0;
 }
 
+/* Keeps the others in registration order, so that the vector is always
+ * the list reversed (flare_host_protocols reads it instead of the list). */
 static void handler_index_remove(flare_host *h, const flare__handler *x)
 {
     for (size_t i = 0; i < h->nhandlers; i++) {
         if (h->handler_vec[i] == x) {
-            h->nhandlers--;
-            h->handler_vec[i] = h->handler_vec[h->nhandlers];
-            h->handler_keys[i] = h->handler_keys[h->nhandlers];
+            size_t rest = --h->nhandlers - i;
+            memmove(&h->handler_vec[i], &h->handler_vec[i + 1], rest * sizeof(*h->handler_vec));
+            memmove(&h->handler_keys[i], &h->handler_keys[i + 1], rest * sizeof(*h->handler_keys));
             return;
         }
     }
@@ -382,15 +384,15 @@ const flare__handler *flare__host_find_handler(const flare_host *h, const char *
     return NULL;
 }
 
+/* Newest first, as the list holds them: from the vector's end, whose
+ * entries give each protocol's address without a load of its handler
+ * (every identify message lists them all). */
 size_t flare_host_protocols(const flare_host *h, const char **list, size_t cap)
 {
-    size_t n = 0;
-    for (const flare__handler *x = h->handlers; x; x = x->next) {
-        if (n < cap)
-            list[n] = x->protocol;
-        n++;
-    }
-    return n < cap ? n : cap;
+    size_t n = h->nhandlers < cap ? h->nhandlers : cap;
+    for (size_t i = 0; i < n; i++)
+        list[i] = h->handler_vec[h->nhandlers - 1 - i]->protocol;
+    return n;
 }
 
 /* ---- listeners -------------------------------------------------------------- */

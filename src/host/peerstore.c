@@ -72,11 +72,12 @@ struct flare__peerstore {
     size_t nbuckets; /* a power of two */
     size_t count, max_peers;
     ps_entry **buckets;
-    ps_entry *newest, *oldest;       /* LRU list of unpinned entries */
-    ps_proto **protos;               /* interned protocol IDs, grown at load factor 1 */
-    size_t nprotos_buckets, nprotos; /* a power of two (or 0), and how many */
-    struct ps_plist **plists;        /* interned protocol lists, likewise */
+    ps_entry *newest, *oldest;         /* LRU list of unpinned entries */
+    ps_proto **protos;                 /* interned protocol IDs, grown at load factor 1 */
+    uint32_t nprotos_buckets, nprotos; /* a power of two (or 0), and how many */
+    struct ps_plist **plists;          /* interned protocol lists, likewise */
     size_t nplists_buckets, nplists;
+    struct ps_plist *last_plist; /* the list set last (no reference of its own), or NULL */
 };
 
 #define MIN_BUCKETS 64
@@ -150,7 +151,9 @@ static void touch(struct flare__peerstore *ps, ps_entry *e)
 
 static void protos_grow(struct flare__peerstore *ps)
 {
-    size_t n = ps->nprotos_buckets ? ps->nprotos_buckets * 2 : 32;
+    if (ps->nprotos_buckets >= UINT32_MAX / 2)
+        return; /* longer chains, still correct */
+    uint32_t n = ps->nprotos_buckets ? ps->nprotos_buckets * 2 : 32;
     ps_proto **t = flare__calloc(ps->mem, n, sizeof(*t));
     if (!t)
         return; /* longer chains, still correct */
@@ -221,6 +224,11 @@ typedef struct ps_plist {
     char *p[];
 } ps_plist;
 
+static ps_plist *plist_of(char **p)
+{
+    return (ps_plist *)(void *)((char *)p - offsetof(ps_plist, p));
+}
+
 static uint64_t proto_hash(const char *s)
 {
     return ((const ps_proto *)(const void *)(s - offsetof(ps_proto, s)))->hash;
@@ -281,6 +289,8 @@ static void plist_unref(struct flare__peerstore *ps, ps_plist *l)
 {
     if (--l->refs)
         return;
+    if (ps->last_plist == l)
+        ps->last_plist = NULL;
     for (ps_plist **pp = &ps->plists[l->hash & (ps->nplists_buckets - 1)]; *pp; pp = &(*pp)->next)
         if (*pp == l) {
             *pp = l->next;
@@ -295,7 +305,7 @@ static void plist_unref(struct flare__peerstore *ps, ps_plist *l)
 static void free_protocols(struct flare__peerstore *ps, ps_entry *e)
 {
     if (e->protocols)
-        plist_unref(ps, (ps_plist *)(void *)((char *)e->protocols - offsetof(ps_plist, p)));
+        plist_unref(ps, plist_of(e->protocols));
     e->protocols = NULL;
     e->nprotocols = 0;
 }
@@ -512,23 +522,23 @@ static size_t addr_list(const ps_entry *e, const ps_addr **list)
     return n;
 }
 
-static int addr_equal(const ps_addr *a, const flare_multiaddr *ma)
+static int addr_equal(const ps_addr *a, const uint8_t *bytes, size_t len)
 {
-    return a->len == ma->len && memcmp(a->bytes, ma->bytes, ma->len) == 0;
+    return a->len == len && memcmp(a->bytes, bytes, len) == 0;
 }
 
-/* ma without its last /p2p/ when that is the peer itself and ma is not
- * relayed (how addresses are stored). One walk over the components: every
- * address of every DHT answer comes through here. */
-static flare_multiaddr bare_addr(const flare_peerid *peer, const flare_multiaddr *ma)
+/* The length of ma without its last /p2p/ when that is the peer itself and
+ * ma is not relayed (how addresses are stored: the first bytes of ma). One
+ * walk over the components, no copy: every address of every DHT answer
+ * comes through here. */
+static size_t bare_len(const flare_peerid *peer, const flare_multiaddr *ma)
 {
-    flare_multiaddr bare = *ma;
     size_t off = 0, start = 0, last = 0;
     int rv, found = 0;
     flare_ma_component c, p2p = {0};
     while (start = off, (rv = flare_multiaddr_next(ma, &off, &c)) == 1) {
         if (c.code == FLARE_MA_P2P_CIRCUIT)
-            return bare;
+            return ma->len;
         if (c.code == FLARE_MA_P2P) {
             found = 1;
             last = start;
@@ -537,16 +547,16 @@ static flare_multiaddr bare_addr(const flare_peerid *peer, const flare_multiaddr
     }
     if (rv == 0 && found && p2p.value_len <= FLARE_PEERID_MAX && p2p.value_len == peer->len &&
         memcmp(p2p.value, peer->bytes, peer->len) == 0)
-        bare.len = (uint16_t)last;
-    return bare;
+        return last;
+    return ma->len;
 }
 
 static int entry_add_addr(struct flare__peerstore *ps, ps_entry *e, const flare_multiaddr *ma,
                           flare_tstamp expires, int certified)
 {
-    flare_multiaddr bare = bare_addr(&e->id, ma);
+    size_t blen = bare_len(&e->id, ma);
     for (ps_addr *a = first_addr(e); a; a = next_addr(e, a)) {
-        if (addr_equal(a, &bare)) {
+        if (addr_equal(a, ma->bytes, blen)) {
             if (expires > a->expires)
                 a->expires = expires;
             a->certified |= (uint8_t)certified;
@@ -555,10 +565,10 @@ static int entry_add_addr(struct flare__peerstore *ps, ps_entry *e, const flare_
     }
     addr_tmp t;
     t.a.expires = expires;
-    t.a.len = bare.len;
+    t.a.len = (uint16_t)blen;
     t.a.worked = 0;
     t.a.certified = (uint8_t)certified;
-    memcpy(t.a.bytes, bare.bytes, bare.len);
+    memcpy(t.a.bytes, ma->bytes, blen);
     const ps_addr *list[FLARE_PEER_MAX_ADDRS + 1];
     size_t n = addr_list(e, list);
     if (n >= FLARE_PEER_MAX_ADDRS) {
@@ -603,11 +613,18 @@ int flare__peerstore_add_record(struct flare__peerstore *ps, const flare_peerid 
      * The last address takes a removed one's place. */
     const ps_addr *list[FLARE_PEER_MAX_ADDRS];
     size_t na = addr_list(e, list), before = na;
+    size_t blen[FLARE_PEER_MAX_ADDRS]; /* each record address's, once needed */
+    for (size_t j = 0; j < n && j < FLARE_PEER_MAX_ADDRS; j++)
+        blen[j] = SIZE_MAX;
     for (size_t i = 0; i < na;) {
         int keep = !list[i]->certified;
         for (size_t j = 0; j < n && !keep; j++) {
-            flare_multiaddr b = bare_addr(peer, &addrs[j]);
-            keep = addr_equal(list[i], &b);
+            size_t len = j < FLARE_PEER_MAX_ADDRS ? blen[j] : SIZE_MAX;
+            if (len == SIZE_MAX)
+                len = bare_len(peer, &addrs[j]);
+            if (j < FLARE_PEER_MAX_ADDRS)
+                blen[j] = len;
+            keep = addr_equal(list[i], addrs[j].bytes, len);
         }
         if (keep)
             i++;
@@ -624,6 +641,19 @@ int flare__peerstore_add_record(struct flare__peerstore *ps, const flare_peerid 
     return 0;
 }
 
+/* 1 if l holds exactly what interning protos[0..n) would give. */
+static int plist_matches(const ps_plist *l, const char *const *protos, size_t n)
+{
+    if (l->n != n)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = protos[i] ? protos[i] : "";
+        if (strncmp(l->p[i], s, FLARE_PROTOCOL_MAX - 1) != 0)
+            return 0;
+    }
+    return 1;
+}
+
 int flare__peerstore_set_protocols(struct flare__peerstore *ps, const flare_peerid *peer,
                                    const char *const *protos, size_t n)
 {
@@ -631,11 +661,24 @@ int flare__peerstore_set_protocols(struct flare__peerstore *ps, const flare_peer
     int rv = get_entry(ps, peer, &e);
     if (rv)
         return rv;
-    free_protocols(ps, e);
     if (n > FLARE_PEER_MAX_PROTOCOLS)
         n = FLARE_PEER_MAX_PROTOCOLS;
+    /* Every identify and push lists all of a peer's protocols, nearly
+     * always the ones it listed before or those the previous peer listed
+     * (one implementation): comparing strings spares the interning's
+     * hashing and table walks. */
+    if (n && e->protocols && plist_matches(plist_of(e->protocols), protos, n))
+        return 0;
+    free_protocols(ps, e);
     if (n == 0)
         return 0;
+    ps_plist *last = ps->last_plist;
+    if (last && plist_matches(last, protos, n)) {
+        last->refs++;
+        e->protocols = last->p;
+        e->nprotocols = (uint8_t)n;
+        return 0;
+    }
     char *ids[FLARE_PEER_MAX_PROTOCOLS];
     for (size_t i = 0; i < n; i++) {
         ids[i] = proto_ref(ps, protos[i] ? protos[i] : "", FLARE_PROTOCOL_MAX - 1);
@@ -648,6 +691,7 @@ int flare__peerstore_set_protocols(struct flare__peerstore *ps, const flare_peer
     ps_plist *l = plist_ref(ps, ids, n);
     if (!l)
         return FLARE_ERR_NOMEM;
+    ps->last_plist = l;
     e->protocols = l->p;
     e->nprotocols = (uint8_t)n;
     return 0;
@@ -706,9 +750,9 @@ static ps_addr *find_addr(struct flare__peerstore *ps, const flare_peerid *peer,
     ps_entry *e = lookup(ps, peer);
     if (!e)
         return NULL;
-    flare_multiaddr bare = bare_addr(peer, ma);
+    size_t blen = bare_len(peer, ma);
     for (ps_addr *a = first_addr(e); a; a = next_addr(e, a))
-        if (addr_equal(a, &bare))
+        if (addr_equal(a, ma->bytes, blen))
             return a;
     return NULL;
 }

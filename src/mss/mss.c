@@ -4,6 +4,7 @@
 #include "flare/varint.h"
 #include "core/mem.h"
 
+#include <stddef.h>
 #include <string.h>
 
 enum {
@@ -25,7 +26,9 @@ static int valid_proto(const char *p)
 
 int flare_mss_init(flare_mss *m, const flare_mss_settings *s, const flare_mem *mem)
 {
-    memset(m, 0, sizeof(*m));
+    /* Not the partial-message buffer: only its first plen bytes are read,
+     * and every stream of every connection starts a negotiation. */
+    memset(m, 0, offsetof(flare_mss, pend));
     if (!s || (s->role != FLARE_MSS_DIALER && s->role != FLARE_MSS_LISTENER))
         return FLARE_ERR_INVALID_ARG;
     if (s->nprotocols && !s->protocols)

@@ -132,17 +132,20 @@ static int discovered_ok(ar_t *ar, ar_relay *e)
         return 0;
     flare_multiaddr ma;
     int found = 0;
-    /* 24 KB: held only for the look-up, not by every private node. */
-    flare_peer_info *info = flare__malloc(h->mem, sizeof(*info));
-    if (info && flare_host_peer_info(h, &e->id, info) == 0) {
-        for (size_t i = 0; i < info->naddrs && !found; i++) {
-            if (public_addr(h, &info->addrs[i])) {
-                ma = info->addrs[i];
+    /* The addresses only (a whole flare_peer_info is 24 KB to clear and
+     * fill), held only for the look-up, not by every private node. */
+    flare_multiaddr *addrs = flare__malloc(h->mem, FLARE_PEER_MAX_ADDRS * sizeof(*addrs));
+    size_t naddrs = 0;
+    if (addrs && flare__peerstore_get_addrs(h->peerstore, &e->id, flare_io_now(h->io), addrs,
+                                            FLARE_PEER_MAX_ADDRS, &naddrs) == 0) {
+        for (size_t i = 0; i < naddrs && !found; i++) {
+            if (public_addr(h, &addrs[i])) {
+                ma = addrs[i];
                 found = 1;
             }
         }
     }
-    flare__free(h->mem, info);
+    flare__free(h->mem, addrs);
     if (!found && c->outbound && public_addr(h, flare__conn_remote_ma(c, &ma)))
         found = 1;
     if (!found)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "flare/buf.h"
+#include "flare/varint.h"
 
 static void fill(flare_buf *b, size_t n, uint32_t *next)
 {
@@ -185,10 +186,53 @@ static void test_caller_memory(void **state)
     assert_ptr_equal(b.base, mem + 2);
 }
 
+/* Varints appended in place (one and two bytes) or through the encoder
+ * read back as the encoder writes them, at the room's edges too: an empty
+ * buffer, one with a consumed prefix, one with a byte or two of room. */
+static void test_append_uvarint(void **state)
+{
+    (void)state;
+    static const uint64_t vals[] = {0,
+                                    1,
+                                    0x7f,
+                                    0x80,
+                                    0x81,
+                                    0xff,
+                                    0x100,
+                                    0x3fff,
+                                    0x4000,
+                                    0x4001,
+                                    1u << 21,
+                                    1u << 28,
+                                    FLARE_UVARINT_MAX_VALUE};
+    for (size_t pre = 0; pre < 70; pre++) {
+        flare_buf b;
+        flare_buf_init(&b, NULL);
+        uint32_t next = 0;
+        fill(&b, pre, &next);
+        flare_buf_consume(&b, pre / 2);
+        size_t start = b.len;
+        uint8_t want[256];
+        size_t wn = 0;
+        for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+            assert_int_equal(flare_buf_append_uvarint(&b, vals[i]), 0);
+            wn += (size_t)flare_uvarint_encode(vals[i], want + wn);
+        }
+        assert_int_equal(b.len - start, wn);
+        assert_memory_equal(b.base + start, want, wn);
+        for (size_t i = 0; i < start; i++) /* what was there stays */
+            assert_int_equal(b.base[i], (uint8_t)(pre / 2 + i));
+        assert_int_equal(flare_buf_append_uvarint(&b, FLARE_UVARINT_MAX_VALUE + 1),
+                         FLARE_ERR_OUT_OF_RANGE);
+        flare_buf_free(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_consume_advances),
+        cmocka_unit_test(test_append_uvarint),
         cmocka_unit_test(test_compacts_when_cheap),
         cmocka_unit_test(test_grows_instead_of_shifting),
         cmocka_unit_test(test_queue_bounded),

@@ -34,6 +34,48 @@ static void test_ed25519_spec_vector(void **state)
     assert_true(flare_pubkey_equal(&p, &k.pub));
 }
 
+/* The canonical Ed25519 form and the forms around it decode as the general
+ * field walk decodes them (the canonical one takes a shortcut). */
+static void test_ed25519_canonical_decode(void **state)
+{
+    (void)state;
+    uint8_t in[40];
+    in[0] = 0x08;
+    in[1] = 0x01;
+    in[2] = 0x12;
+    in[3] = 0x20;
+    for (int i = 0; i < 32; i++)
+        in[4 + i] = (uint8_t)(i * 7 + 3);
+    flare_pubkey k, o;
+    assert_int_equal(flare_pubkey_decode(&k, in, 36), 0);
+    assert_int_equal(k.type, FLARE_KEY_ED25519);
+    assert_int_equal(k.len, 32);
+    assert_memory_equal(k.data, in + 4, 32);
+    /* Fields in the other order: the same key, by the field walk. */
+    uint8_t sw[36];
+    memcpy(sw, in + 2, 34);
+    sw[34] = 0x08;
+    sw[35] = 0x01;
+    assert_int_equal(flare_pubkey_decode(&o, sw, 36), 0);
+    assert_true(flare_pubkey_equal(&k, &o));
+    /* A secp256k1 type with 32 bytes (it needs 33), a short body, a
+     * truncated input, an unknown type: refused as before. */
+    in[1] = FLARE_KEY_SECP256K1;
+    assert_true(flare_pubkey_decode(&o, in, 36) < 0);
+    in[1] = 0x09;
+    assert_true(flare_pubkey_decode(&o, in, 36) < 0);
+    in[1] = 0x01;
+    assert_true(flare_pubkey_decode(&o, in, 35) < 0);
+    in[3] = 0x1f;
+    assert_true(flare_pubkey_decode(&o, in, 35) < 0);
+    in[3] = 0x20;
+    /* A trailing unknown field: still the key, by the field walk. */
+    in[36] = 0x18;
+    in[37] = 0x05;
+    assert_int_equal(flare_pubkey_decode(&o, in, 38), 0);
+    assert_true(flare_pubkey_equal(&k, &o));
+}
+
 static void test_ed25519_rfc8032(void **state)
 {
     /* RFC 8032 section 7.1, TEST 1 (empty message). */
@@ -379,6 +421,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ed25519_spec_vector),
         cmocka_unit_test(test_ed25519_rfc8032),
+        cmocka_unit_test(test_ed25519_canonical_decode),
         cmocka_unit_test(test_ed25519_sign_verify),
         cmocka_unit_test(test_spec_pubkeys_roundtrip),
         cmocka_unit_test(test_secp256k1_spec_private_derives_public),

@@ -212,13 +212,44 @@ static void test_parse_bad(void **state)
     assert_int_equal(flare_peerid_parse(&id, s, (size_t)n), FLARE_ERR_TRUNCATED);
 }
 
+/* Equality at every length: a difference at any byte (head, middle, the
+ * last word compared first, the bytes just before it) makes IDs unequal,
+ * and so does a different length over the same bytes. */
+static void test_equal(void **state)
+{
+    (void)state;
+    for (size_t n = 0; n <= FLARE_PEERID_MAX; n++) {
+        flare_peerid a, b;
+        memset(&a, 0, sizeof(a));
+        a.len = (uint8_t)n;
+        for (size_t i = 0; i < n; i++)
+            a.bytes[i] = (uint8_t)(i * 13 + 1);
+        b = a;
+        assert_true(flare_peerid_equal(&a, &b));
+        for (size_t i = 0; i < n; i++) {
+            b.bytes[i] ^= 0x40;
+            assert_false(flare_peerid_equal(&a, &b));
+            assert_false(flare_peerid_equal(&b, &a));
+            b.bytes[i] ^= 0x40;
+        }
+        /* Bytes past the length do not count. */
+        b.bytes[FLARE_PEERID_MAX - 1] ^= n < FLARE_PEERID_MAX ? 0x01 : 0;
+        assert_true(flare_peerid_equal(&a, &b));
+        if (n) {
+            b = a;
+            b.len = (uint8_t)(n - 1);
+            assert_false(flare_peerid_equal(&a, &b));
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_go_rsa_sha256),     cmocka_unit_test(test_js_ed25519_ids),
         cmocka_unit_test(test_spec_text_forms),   cmocka_unit_test(test_secp256k1_identity),
         cmocka_unit_test(test_spec_keys_id_kind), cmocka_unit_test(test_from_bytes_bad),
-        cmocka_unit_test(test_parse_bad),
+        cmocka_unit_test(test_parse_bad),         cmocka_unit_test(test_equal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

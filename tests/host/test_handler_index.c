@@ -65,6 +65,11 @@ static void test_handlers(void **state)
     }
     for (size_t i = 0; i < nbase; i++)
         assert_string_equal(list[n - nbase + i], base[i]);
+    /* A short list gets the newest ones. */
+    const char *few[5];
+    assert_int_equal(flare_host_protocols(h, few, 5), 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_ptr_equal(few[i], list[i]);
     flare_host_del(h);
     flare_sim_del(sim);
 }

@@ -3,6 +3,7 @@
  * network, and the record and provider stores. */
 #include "support/test.h"
 
+#include <sodium.h>
 #include <stdlib.h>
 
 #include "flare/keys.h"
@@ -244,6 +245,17 @@ static void test_distance(void **state)
     flare__kad_key_of(&r, (const uint8_t *)"abc", 3);
     assert_int_equal(r.b[0], 0xba);
     assert_int_equal(r.b[31], 0xad);
+    /* The same digest as libsodium's at every length around the block
+     * boundaries (peer IDs are 38 bytes, refresh keys 8). */
+    uint8_t in[200];
+    for (size_t i = 0; i < sizeof(in); i++)
+        in[i] = (uint8_t)(i * 37 + 11);
+    for (size_t n = 0; n <= sizeof(in); n++) {
+        uint8_t want[crypto_hash_sha256_BYTES];
+        crypto_hash_sha256(want, in, n);
+        flare__kad_key_of(&r, in, n);
+        assert_memory_equal(r.b, want, sizeof(want));
+    }
 }
 
 static void test_ip_group(void **state)
