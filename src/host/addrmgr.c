@@ -88,7 +88,7 @@ typedef struct cls {
 struct flare_addrmgr {
     const flare_mem *mem;
     flare_addrmgr_settings s;
-    listen_ent listen[FLARE_ADDRMGR_MAX_LISTEN];
+    listen_ent *listen; /* nlisten, at their number (a multiaddr is 400 bytes) */
     size_t nlisten;
     obs *obs;
     size_t nobs;
@@ -867,6 +867,7 @@ void flare_addrmgr_del(flare_addrmgr *m)
     flare__free(m->mem, m->cls);
     flare__free(m->mem, m->id[0]);
     flare__free(m->mem, m->tab[0]);
+    flare__free(m->mem, m->listen);
     flare__free(m->mem, m);
 }
 
@@ -887,6 +888,10 @@ int flare_addrmgr_add_listen_addr(flare_addrmgr *m, const flare_multiaddr *ma)
             return FLARE_ERR_EXISTS;
     if (m->nlisten == FLARE_ADDRMGR_MAX_LISTEN)
         return FLARE_ERR_LIMIT;
+    listen_ent *nl = flare__realloc(m->mem, m->listen, (m->nlisten + 1) * sizeof(*nl));
+    if (!nl)
+        return FLARE_ERR_NOMEM;
+    m->listen = nl;
     m->listen[m->nlisten++] = l;
     refresh(m, m->now);
     return 0;
@@ -900,7 +905,10 @@ int flare_addrmgr_remove_listen_addr(flare_addrmgr *m, const flare_multiaddr *ma
         if (!flare_multiaddr_equal(&m->listen[i].ma, ma))
             continue;
         memmove(&m->listen[i], &m->listen[i + 1], (m->nlisten - i - 1) * sizeof(m->listen[0]));
-        m->nlisten--;
+        if (--m->nlisten == 0) {
+            flare__free(m->mem, m->listen);
+            m->listen = NULL;
+        }
         refresh(m, m->now);
         return 0;
     }

@@ -53,6 +53,7 @@ typedef struct ps_entry {
     struct ps_entry *newer, *older; /* LRU list, unpinned entries only */
     uint32_t nconns;                /* open connections: pinned while > 0 */
     uint8_t has_record;             /* record_seq is the newest signed record seen */
+    uint8_t key_in_id;              /* the key is the one the ID inlines (key is NULL) */
     uint64_t record_seq;
     char **protocols;
     ps_key *key;
@@ -662,6 +663,16 @@ int flare__peerstore_set_key(struct flare__peerstore *ps, const flare_peerid *pe
         return rv;
     if (k->len > FLARE_PUBKEY_DATA_MAX)
         return FLARE_ERR_INVALID_ARG;
+    /* An Ed25519 or secp256k1 peer ID holds its key: nothing to store
+     * (most peers; every connected one would cost another allocation). */
+    flare_pubkey in;
+    if (flare_peerid_extract_pubkey(peer, &in) == 0 && in.type == k->type && in.len == k->len &&
+        memcmp(in.data, k->data, k->len) == 0) {
+        flare__free(ps->mem, e->key);
+        e->key = NULL;
+        e->key_in_id = 1;
+        return 0;
+    }
     ps_key *nk = flare__malloc(ps->mem, sizeof(*nk) + k->len);
     if (!nk)
         return FLARE_ERR_NOMEM;
@@ -670,6 +681,7 @@ int flare__peerstore_set_key(struct flare__peerstore *ps, const flare_peerid *pe
     memcpy(nk->data, k->data, k->len);
     flare__free(ps->mem, e->key);
     e->key = nk;
+    e->key_in_id = 0;
     return 0;
 }
 
@@ -769,6 +781,8 @@ int flare__peerstore_get(struct flare__peerstore *ps, const flare_peerid *peer, 
         info->pubkey.type = e->key->type;
         info->pubkey.len = e->key->len;
         memcpy(info->pubkey.data, e->key->data, e->key->len);
+    } else if (e->key_in_id) {
+        info->has_pubkey = flare_peerid_extract_pubkey(&e->id, &info->pubkey) == 0;
     }
     return 0;
 }
