@@ -43,21 +43,23 @@ typedef struct ps_key {
 } ps_key;
 
 /* The fields a lookup and an address list read come first (one or two
- * cache lines per peer). */
+ * cache lines per peer); the peer ID ends the entry at its length (38
+ * bytes for most, not a flare_peerid's 65). */
 typedef struct ps_entry {
     struct ps_entry *next; /* hash chain */
     uint8_t *abuf;         /* naddrs records, abytes bytes in all */
     uint16_t abytes;
     uint8_t naddrs, nprotocols;
-    flare_peerid id;
-    struct ps_entry *newer, *older; /* LRU list, unpinned entries only */
     uint32_t nconns;                /* open connections: pinned while > 0 */
-    uint8_t has_record;             /* record_seq is the newest signed record seen */
-    uint8_t key_in_id;              /* the key is the one the ID inlines (key is NULL) */
+    struct ps_entry *newer, *older; /* LRU list, unpinned entries only */
     uint64_t record_seq;
     char **protocols;
     ps_key *key;
     char *agent, *proto_version;
+    uint8_t has_record; /* record_seq is the newest signed record seen */
+    uint8_t key_in_id;  /* the key is the one the ID inlines (key is NULL) */
+    uint8_t id_len;
+    uint8_t id[];
 } ps_entry;
 
 /* A protocol ID shared by the entries that list it; entries point at s. */
@@ -88,6 +90,19 @@ struct flare__peerstore {
 static uint64_t hash_id(const flare_peerid *id)
 {
     return flare__hash_words(0, id->bytes, id->len);
+}
+
+static uint64_t hash_entry(const ps_entry *e)
+{
+    return flare__hash_words(0, e->id, e->id_len);
+}
+
+/* e's peer ID as a value. */
+static const flare_peerid *entry_id(const ps_entry *e, flare_peerid *out)
+{
+    out->len = e->id_len;
+    memcpy(out->bytes, e->id, e->id_len);
+    return out;
 }
 
 static size_t bucket_of(const struct flare__peerstore *ps, const flare_peerid *id)
@@ -333,7 +348,7 @@ void flare__peerstore_del(struct flare__peerstore *ps)
 
 static void unlink_chain(struct flare__peerstore *ps, ps_entry *e)
 {
-    ps_entry **pp = &ps->buckets[bucket_of(ps, &e->id)];
+    ps_entry **pp = &ps->buckets[(size_t)(hash_entry(e) & (ps->nbuckets - 1))];
     while (*pp != e)
         pp = &(*pp)->next;
     *pp = e->next;
@@ -361,7 +376,7 @@ static void maybe_grow(struct flare__peerstore *ps)
         ps_entry *e = ps->buckets[b];
         while (e) {
             ps_entry *next = e->next;
-            size_t i = (size_t)(hash_id(&e->id) & (n - 1));
+            size_t i = (size_t)(hash_entry(e) & (n - 1));
             e->next = nb[i];
             nb[i] = e;
             e = next;
@@ -375,7 +390,7 @@ static void maybe_grow(struct flare__peerstore *ps)
 static ps_entry *lookup(struct flare__peerstore *ps, const flare_peerid *id)
 {
     for (ps_entry *e = ps->buckets[bucket_of(ps, id)]; e; e = e->next)
-        if (flare_peerid_equal(&e->id, id))
+        if (e->id_len == id->len && memcmp(e->id, id->bytes, id->len) == 0)
             return e;
     return NULL;
 }
@@ -393,10 +408,13 @@ static int get_entry(struct flare__peerstore *ps, const flare_peerid *id, ps_ent
         return FLARE_ERR_INVALID_ARG;
     while (ps->count >= ps->max_peers && ps->oldest)
         evict(ps, ps->oldest);
-    ps_entry *e = flare__calloc(ps->mem, 1, sizeof(*e));
+    if (id->len > FLARE_PEERID_MAX)
+        return FLARE_ERR_INVALID_ARG;
+    ps_entry *e = flare__calloc(ps->mem, 1, sizeof(*e) + id->len);
     if (!e)
         return FLARE_ERR_NOMEM;
-    e->id = *id;
+    e->id_len = id->len;
+    memcpy(e->id, id->bytes, id->len);
     size_t b = bucket_of(ps, id);
     e->next = ps->buckets[b];
     ps->buckets[b] = e;
@@ -545,7 +563,8 @@ static flare_multiaddr bare_addr(const flare_peerid *peer, const flare_multiaddr
 static int entry_add_addr(struct flare__peerstore *ps, ps_entry *e, const flare_multiaddr *ma,
                           flare_tstamp expires, int certified)
 {
-    flare_multiaddr bare = bare_addr(&e->id, ma);
+    flare_peerid id;
+    flare_multiaddr bare = bare_addr(entry_id(e, &id), ma);
     for (ps_addr *a = first_addr(e); a; a = next_addr(e, a)) {
         if (addr_equal(a, &bare)) {
             if (expires > a->expires)
@@ -766,7 +785,7 @@ int flare__peerstore_get(struct flare__peerstore *ps, const flare_peerid *peer, 
         return FLARE_ERR_NOT_FOUND;
     touch(ps, e);
     memset(info, 0, sizeof(*info));
-    info->id = e->id;
+    entry_id(e, &info->id);
     info->naddrs = entry_addrs(e, now, info->addrs, FLARE_PEER_MAX_ADDRS, 0);
     for (size_t i = 0; i < e->nprotocols; i++) {
         size_t len = strlen(e->protocols[i]);
@@ -782,7 +801,8 @@ int flare__peerstore_get(struct flare__peerstore *ps, const flare_peerid *peer, 
         info->pubkey.len = e->key->len;
         memcpy(info->pubkey.data, e->key->data, e->key->len);
     } else if (e->key_in_id) {
-        info->has_pubkey = flare_peerid_extract_pubkey(&e->id, &info->pubkey) == 0;
+        flare_peerid id;
+        info->has_pubkey = flare_peerid_extract_pubkey(entry_id(e, &id), &info->pubkey) == 0;
     }
     return 0;
 }
