@@ -29,9 +29,10 @@
 typedef struct ps_addr {
     flare_tstamp expires;
     uint16_t len;
-    uint8_t worked;    /* an outbound connection came up at it */
-    uint8_t certified; /* from the peer's own signed peer record */
-    uint8_t bytes[];   /* binary multiaddr */
+    uint8_t worked : 1; /* an outbound connection came up at it */
+    uint8_t cut : 1;    /* relayed, stored without its final /p2p/<peer> */
+    uint8_t certified;  /* from the peer's own signed peer record */
+    uint8_t bytes[];    /* binary multiaddr */
 } ps_addr;
 
 #define ADDR_HEAD offsetof(ps_addr, bytes)
@@ -531,32 +532,46 @@ static size_t addr_list(const ps_entry *e, const ps_addr **list)
     return n;
 }
 
-static int addr_equal(const ps_addr *a, const flare_multiaddr *ma)
+/* a is bare (cut as bare_addr says). */
+static int addr_is(const ps_addr *a, const flare_multiaddr *bare, int cut)
 {
-    return a->len == ma->len && memcmp(a->bytes, ma->bytes, ma->len) == 0;
+    return a->len == bare->len && a->cut == (unsigned)cut &&
+           memcmp(a->bytes, bare->bytes, bare->len) == 0;
 }
 
-/* ma without its last /p2p/ when that is the peer itself and ma is not
- * relayed (how addresses are stored). One walk over the components: every
- * address of every DHT answer comes through here. */
-static flare_multiaddr bare_addr(const flare_peerid *peer, const flare_multiaddr *ma)
+/* ma as stored: without its last /p2p/ when that is the peer itself. A
+ * direct address is handed out without it; a relayed one keeps it (its
+ * target), so it is cut (*cut 1) only when it is the final component and
+ * appending it back gives ma again: the peer's ID in each of its circuit
+ * addresses was ~40 of their ~90 bytes. One walk over the components:
+ * every address of every DHT answer comes through here. */
+static flare_multiaddr bare_addr(const flare_peerid *peer, const flare_multiaddr *ma, int *cut)
 {
     flare_multiaddr bare = *ma;
     size_t off = 0, start = 0, last = 0;
-    int rv, found = 0;
+    int rv, found = 0, relayed = 0;
     flare_ma_component c, p2p = {0};
+    *cut = 0;
     while (start = off, (rv = flare_multiaddr_next(ma, &off, &c)) == 1) {
         if (c.code == FLARE_MA_P2P_CIRCUIT)
-            return bare;
+            relayed = 1;
         if (c.code == FLARE_MA_P2P) {
             found = 1;
             last = start;
             p2p = c;
         }
     }
-    if (rv == 0 && found && p2p.value_len <= FLARE_PEERID_MAX && p2p.value_len == peer->len &&
-        memcmp(p2p.value, peer->bytes, peer->len) == 0)
-        bare.len = (uint16_t)last;
+    if (rv != 0 || !found || p2p.value_len > FLARE_PEERID_MAX || p2p.value_len != peer->len ||
+        memcmp(p2p.value, peer->bytes, peer->len) != 0)
+        return bare;
+    if (relayed) {
+        flare_multiaddr back = *ma;
+        back.len = (uint16_t)last;
+        if (flare_multiaddr_with_peerid(&back, peer) != 0 || !flare_multiaddr_equal(&back, ma))
+            return bare;
+        *cut = 1;
+    }
+    bare.len = (uint16_t)last;
     return bare;
 }
 
@@ -564,9 +579,10 @@ static int entry_add_addr(struct flare__peerstore *ps, ps_entry *e, const flare_
                           flare_tstamp expires, int certified)
 {
     flare_peerid id;
-    flare_multiaddr bare = bare_addr(entry_id(e, &id), ma);
+    int cut;
+    flare_multiaddr bare = bare_addr(entry_id(e, &id), ma, &cut);
     for (ps_addr *a = first_addr(e); a; a = next_addr(e, a)) {
-        if (addr_equal(a, &bare)) {
+        if (addr_is(a, &bare, cut)) {
             if (expires > a->expires)
                 a->expires = expires;
             a->certified |= (uint8_t)certified;
@@ -577,6 +593,7 @@ static int entry_add_addr(struct flare__peerstore *ps, ps_entry *e, const flare_
     t.a.expires = expires;
     t.a.len = bare.len;
     t.a.worked = 0;
+    t.a.cut = cut ? 1 : 0;
     t.a.certified = (uint8_t)certified;
     memcpy(t.a.bytes, bare.bytes, bare.len);
     const ps_addr *list[FLARE_PEER_MAX_ADDRS + 1];
@@ -626,8 +643,9 @@ int flare__peerstore_add_record(struct flare__peerstore *ps, const flare_peerid 
     for (size_t i = 0; i < na;) {
         int keep = !list[i]->certified;
         for (size_t j = 0; j < n && !keep; j++) {
-            flare_multiaddr b = bare_addr(peer, &addrs[j]);
-            keep = addr_equal(list[i], &b);
+            int cut;
+            flare_multiaddr b = bare_addr(peer, &addrs[j], &cut);
+            keep = addr_is(list[i], &b, cut);
         }
         if (keep)
             i++;
@@ -737,9 +755,10 @@ static ps_addr *find_addr(struct flare__peerstore *ps, const flare_peerid *peer,
     ps_entry *e = lookup(ps, peer);
     if (!e)
         return NULL;
-    flare_multiaddr bare = bare_addr(peer, ma);
+    int cut;
+    flare_multiaddr bare = bare_addr(peer, ma, &cut);
     for (ps_addr *a = first_addr(e); a; a = next_addr(e, a))
-        if (addr_equal(a, &bare))
+        if (addr_is(a, &bare, cut))
             return a;
     return NULL;
 }
@@ -765,11 +784,14 @@ static size_t entry_addrs(const ps_entry *e, flare_tstamp now, flare_multiaddr *
                           int only_certified)
 {
     size_t n = 0;
+    flare_peerid id = {0}; /* made at the first cut address */
     for (int pass = 1; e && pass >= 0 && !(pass == 0 && only_certified && n); pass--) {
         for (const ps_addr *a = first_addr(e); a && n < cap; a = next_addr(e, a)) {
             if (a->expires > now && a->certified == pass) {
                 out[n].len = a->len;
                 memcpy(out[n].bytes, a->bytes, a->len);
+                if (a->cut && flare_multiaddr_with_peerid(&out[n], id.len ? &id : entry_id(e, &id)))
+                    continue; /* checked when stored: cannot happen */
                 n++;
             }
         }
