@@ -118,7 +118,7 @@ void flare_addrmgr_del(flare_addrmgr *m);
  * /ip4|ip6/.../tcp|udp/... addresses take part. Returns 0, or
  * FLARE_ERR_EXISTS, FLARE_ERR_LIMIT (FLARE_ADDRMGR_MAX_LISTEN),
  * FLARE_ERR_UNSUPPORTED (not IP + TCP/UDP, or relayed),
- * FLARE_ERR_INVALID_ARG. */
+ * FLARE_ERR_INVALID_ARG, FLARE_ERR_NOMEM. */
 int flare_addrmgr_add_listen_addr(flare_addrmgr *m, const flare_multiaddr *ma);
 /* Removes one. 0 or FLARE_ERR_NOT_FOUND. */
 int flare_addrmgr_remove_listen_addr(flare_addrmgr *m, const flare_multiaddr *ma);

@@ -11,6 +11,8 @@
  */
 #include <string.h>
 
+#include <sodium.h>
+
 #include "core/hash.h"
 #include "core/mem.h"
 #include "flare/addrmgr.h"
@@ -27,8 +29,13 @@ typedef uint16_t ix;
 #define NONE    0xffffu
 #define MAX_OBS 0xfffeu
 
+/* An observer is known by a 128-bit BLAKE2b digest of its peer ID (up to
+ * 64 bytes): finding two IDs with one digest, so that one observer's report
+ * replaces another's, takes ~2^64 work. */
+#define OBSERVER_LEN 16
+
 typedef struct obs {
-    flare_peerid observer;
+    uint8_t observer[OBSERVER_LEN];
     uint8_t group[16]; /* observer IP masked to its group prefix */
     uint8_t group_family;
     uint8_t eligible; /* inbound or port reuse: vouches for a listen address */
@@ -88,7 +95,7 @@ typedef struct cls {
 struct flare_addrmgr {
     const flare_mem *mem;
     flare_addrmgr_settings s;
-    listen_ent listen[FLARE_ADDRMGR_MAX_LISTEN];
+    listen_ent *listen; /* nlisten, at their number (a multiaddr is 400 bytes) */
     size_t nlisten;
     obs *obs;
     size_t nobs;
@@ -213,15 +220,15 @@ static uint32_t fold(uint64_t h)
     return (uint32_t)(h ^ (h >> 32));
 }
 
-static uint32_t observer_hash(const flare_peerid *p)
+static void observer_digest(uint8_t out[OBSERVER_LEN], const flare_peerid *p)
 {
-    return fold(flare__hash_words(0, p->bytes, p->len));
+    crypto_generichash(out, OBSERVER_LEN, p->bytes, p->len, NULL, 0);
 }
 
 /* The component hashes of o (equal fields give equal hashes; see eq_by). */
 static void obs_hash(obs *o)
 {
-    o->h_observer = observer_hash(&o->observer);
+    o->h_observer = fold(flare__hash_words(0, o->observer, OBSERVER_LEN));
     const uint64_t seed = 0xcbf29ce484222325ULL;
     o->h_group =
         fold(flare__hash_words(flare__hash_words(seed, &o->group_family, 1), o->group, 16));
@@ -270,7 +277,7 @@ static int eq_by(const obs *a, const obs *b, unsigned what)
         (a->proto != b->proto || a->local.family != b->local.family || a->eligible != b->eligible))
         return 0;
     if ((what & K_OBSERVER) &&
-        (a->h_observer != b->h_observer || !flare_peerid_equal(&a->observer, &b->observer)))
+        (a->h_observer != b->h_observer || memcmp(a->observer, b->observer, OBSERVER_LEN) != 0))
         return 0;
     return 1;
 }
@@ -867,6 +874,7 @@ void flare_addrmgr_del(flare_addrmgr *m)
     flare__free(m->mem, m->cls);
     flare__free(m->mem, m->id[0]);
     flare__free(m->mem, m->tab[0]);
+    flare__free(m->mem, m->listen);
     flare__free(m->mem, m);
 }
 
@@ -887,6 +895,10 @@ int flare_addrmgr_add_listen_addr(flare_addrmgr *m, const flare_multiaddr *ma)
             return FLARE_ERR_EXISTS;
     if (m->nlisten == FLARE_ADDRMGR_MAX_LISTEN)
         return FLARE_ERR_LIMIT;
+    listen_ent *nl = flare__realloc(m->mem, m->listen, (m->nlisten + 1) * sizeof(*nl));
+    if (!nl)
+        return FLARE_ERR_NOMEM;
+    m->listen = nl;
     m->listen[m->nlisten++] = l;
     refresh(m, m->now);
     return 0;
@@ -900,7 +912,10 @@ int flare_addrmgr_remove_listen_addr(flare_addrmgr *m, const flare_multiaddr *ma
         if (!flare_multiaddr_equal(&m->listen[i].ma, ma))
             continue;
         memmove(&m->listen[i], &m->listen[i + 1], (m->nlisten - i - 1) * sizeof(m->listen[0]));
-        m->nlisten--;
+        if (--m->nlisten == 0) {
+            flare__free(m->mem, m->listen);
+            m->listen = NULL;
+        }
         refresh(m, m->now);
         return 0;
     }
@@ -976,7 +991,7 @@ int flare_addrmgr_observe(flare_addrmgr *m, const flare_peerid *observer,
     int rv = check_report(m, observer_ip, local, outbound, observed, &o);
     if (rv < 0)
         return rv;
-    o.observer = *observer;
+    observer_digest(o.observer, observer);
     o.active = 1;
     o.last = now;
     obs_hash(&o);
@@ -1040,7 +1055,7 @@ int flare_addrmgr_conn_closed(flare_addrmgr *m, const flare_peerid *observer,
     if (local && flare_multiaddr_to_ipaddr(local, &probe.local, &lproto) < 0)
         return 0; /* never recorded */
     probe.proto = (uint16_t)lproto;
-    probe.observer = *observer;
+    observer_digest(probe.observer, observer);
     obs_hash(&probe);
     int n = 0, recount = 0;
     if (local) { /* at most one: observations are per (observer, socket) */
@@ -1052,7 +1067,8 @@ int flare_addrmgr_conn_closed(flare_addrmgr *m, const flare_peerid *observer,
     } else {
         for (size_t i = 0; i < m->nobs; i++) {
             const obs *o = &m->obs[i];
-            if (o->h_observer != probe.h_observer || !flare_peerid_equal(&o->observer, observer))
+            if (o->h_observer != probe.h_observer ||
+                memcmp(o->observer, probe.observer, OBSERVER_LEN) != 0)
                 continue;
             recount |= close_obs(m, i, now);
             n++;
@@ -1174,7 +1190,7 @@ static size_t predict_ports(flare_addrmgr *m, flare_tstamp now, int family, int 
             !flare_ipaddr_same_ip(&o->seen, ip))
             continue;
         size_t k = 0;
-        while (k < n && !flare_peerid_equal(&who[k]->observer, &o->observer))
+        while (k < n && memcmp(who[k]->observer, o->observer, OBSERVER_LEN) != 0)
             k++;
         if (k < n) {
             ports[k] = o->seen.port > ports[k] ? o->seen.port : ports[k];

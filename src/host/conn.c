@@ -26,6 +26,11 @@
  * FLUSH_SOON (the timer writes, unless a flush comes first). */
 enum { FLUSH_AT_END = 1, FLUSH_SOON = 2 };
 
+/* io_buf_done: a batch this big means streaming; this many small ones in a
+ * row mean it stopped. */
+#define IO_BIG   16384
+#define IO_QUIET 8
+
 static void conn_on_timer(flare_io_timer *t, void *user);
 static void transport_gone(flare_conn *c);
 
@@ -43,6 +48,7 @@ flare_conn *flare__conn_new(flare_host *h, int outbound)
     c->id = ++h->next_conn_id;
     c->outbound = outbound;
     c->initiator = outbound;
+    c->io_quiet = IO_QUIET; /* not streaming until a big batch */
     c->state = FLARE__CONN_DIALING;
     flare_buf_init(&c->plain_in, &c->rc.mem);
     flare_buf_init(&c->tmp, &c->rc.mem);
@@ -272,14 +278,13 @@ void flare_conn_close(flare_conn *c)
 /* ---- output -------------------------------------------------------------------- */
 
 /* Empties a per-connection I/O buffer after a batch of used bytes. The
- * memory goes back once IO_QUIET batches in a row were small (handshakes,
- * control messages, keepalives), so idle connections hold no I/O buffers;
- * a streaming connection, whose big batches come with a few small ones
- * (window updates, the tail of a window), keeps up to 256 KiB rather than
- * give it back and fault it in again. */
-#define IO_BIG   16384
-#define IO_QUIET 8
-
+ * memory goes back at once unless the connection streams: handshakes,
+ * requests, answers and control messages come in small batches, and a DHT
+ * node holds a hundred or more connections that exchange a few of them
+ * (1-4 KB each) and then sit idle. A streaming
+ * connection, whose big batches come with a few small ones (window
+ * updates, the tail of a window), keeps up to 256 KiB rather than give it
+ * back and fault it in again, until IO_QUIET small batches in a row. */
 static void io_buf_done(flare_conn *c, flare_buf *b, size_t used)
 {
     flare_buf_reset(b);

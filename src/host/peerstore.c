@@ -29,9 +29,10 @@
 typedef struct ps_addr {
     flare_tstamp expires;
     uint16_t len;
-    uint8_t worked;    /* an outbound connection came up at it */
-    uint8_t certified; /* from the peer's own signed peer record */
-    uint8_t bytes[];   /* binary multiaddr */
+    uint8_t worked : 1; /* an outbound connection came up at it */
+    uint8_t cut : 1;    /* relayed, stored without its final /p2p/<peer> */
+    uint8_t certified;  /* from the peer's own signed peer record */
+    uint8_t bytes[];    /* binary multiaddr */
 } ps_addr;
 
 #define ADDR_HEAD offsetof(ps_addr, bytes)
@@ -43,20 +44,23 @@ typedef struct ps_key {
 } ps_key;
 
 /* The fields a lookup and an address list read come first (one or two
- * cache lines per peer). */
+ * cache lines per peer); the peer ID ends the entry at its length (38
+ * bytes for most, not a flare_peerid's 65). */
 typedef struct ps_entry {
     struct ps_entry *next; /* hash chain */
     uint8_t *abuf;         /* naddrs records, abytes bytes in all */
     uint16_t abytes;
     uint8_t naddrs, nprotocols;
-    flare_peerid id;
-    struct ps_entry *newer, *older; /* LRU list, unpinned entries only */
     uint32_t nconns;                /* open connections: pinned while > 0 */
-    uint8_t has_record;             /* record_seq is the newest signed record seen */
+    struct ps_entry *newer, *older; /* LRU list, unpinned entries only */
     uint64_t record_seq;
     char **protocols;
     ps_key *key;
     char *agent, *proto_version;
+    uint8_t has_record; /* record_seq is the newest signed record seen */
+    uint8_t key_in_id;  /* the key is the one the ID inlines (key is NULL) */
+    uint8_t id_len;
+    uint8_t id[];
 } ps_entry;
 
 /* A protocol ID shared by the entries that list it; entries point at s. */
@@ -88,6 +92,19 @@ struct flare__peerstore {
 static uint64_t hash_id(const flare_peerid *id)
 {
     return flare__hash_words(0, id->bytes, id->len);
+}
+
+static uint64_t hash_entry(const ps_entry *e)
+{
+    return flare__hash_words(0, e->id, e->id_len);
+}
+
+/* e's peer ID as a value. */
+static const flare_peerid *entry_id(const ps_entry *e, flare_peerid *out)
+{
+    out->len = e->id_len;
+    memcpy(out->bytes, e->id, e->id_len);
+    return out;
 }
 
 static size_t bucket_of(const struct flare__peerstore *ps, const flare_peerid *id)
@@ -342,7 +359,7 @@ void flare__peerstore_del(struct flare__peerstore *ps)
 
 static void unlink_chain(struct flare__peerstore *ps, ps_entry *e)
 {
-    ps_entry **pp = &ps->buckets[bucket_of(ps, &e->id)];
+    ps_entry **pp = &ps->buckets[(size_t)(hash_entry(e) & (ps->nbuckets - 1))];
     while (*pp != e)
         pp = &(*pp)->next;
     *pp = e->next;
@@ -370,7 +387,7 @@ static void maybe_grow(struct flare__peerstore *ps)
         ps_entry *e = ps->buckets[b];
         while (e) {
             ps_entry *next = e->next;
-            size_t i = (size_t)(hash_id(&e->id) & (n - 1));
+            size_t i = (size_t)(hash_entry(e) & (n - 1));
             e->next = nb[i];
             nb[i] = e;
             e = next;
@@ -384,7 +401,7 @@ static void maybe_grow(struct flare__peerstore *ps)
 static ps_entry *lookup(struct flare__peerstore *ps, const flare_peerid *id)
 {
     for (ps_entry *e = ps->buckets[bucket_of(ps, id)]; e; e = e->next)
-        if (flare_peerid_equal(&e->id, id))
+        if (e->id_len == id->len && memcmp(e->id, id->bytes, id->len) == 0)
             return e;
     return NULL;
 }
@@ -402,10 +419,13 @@ static int get_entry(struct flare__peerstore *ps, const flare_peerid *id, ps_ent
         return FLARE_ERR_INVALID_ARG;
     while (ps->count >= ps->max_peers && ps->oldest)
         evict(ps, ps->oldest);
-    ps_entry *e = flare__calloc(ps->mem, 1, sizeof(*e));
+    if (id->len > FLARE_PEERID_MAX)
+        return FLARE_ERR_INVALID_ARG;
+    ps_entry *e = flare__calloc(ps->mem, 1, sizeof(*e) + id->len);
     if (!e)
         return FLARE_ERR_NOMEM;
-    e->id = *id;
+    e->id_len = id->len;
+    memcpy(e->id, id->bytes, id->len);
     size_t b = bucket_of(ps, id);
     e->next = ps->buckets[b];
     ps->buckets[b] = e;
@@ -522,41 +542,55 @@ static size_t addr_list(const ps_entry *e, const ps_addr **list)
     return n;
 }
 
-static int addr_equal(const ps_addr *a, const uint8_t *bytes, size_t len)
+/* a is the first len bytes of an address, cut as bare_len says. */
+static int addr_is(const ps_addr *a, const uint8_t *bytes, size_t len, int cut)
 {
-    return a->len == len && memcmp(a->bytes, bytes, len) == 0;
+    return a->len == len && a->cut == (unsigned)cut && memcmp(a->bytes, bytes, len) == 0;
 }
 
-/* The length of ma without its last /p2p/ when that is the peer itself and
- * ma is not relayed (how addresses are stored: the first bytes of ma). One
- * walk over the components, no copy: every address of every DHT answer
- * comes through here. */
-static size_t bare_len(const flare_peerid *peer, const flare_multiaddr *ma)
+/* The length of ma as stored: without its last /p2p/ when that is the peer
+ * itself. A direct address is handed out without it; a relayed one keeps
+ * it (its target), so it is cut (*cut 1) only when it is the final
+ * component and appending it back gives ma again: the peer's ID in each of
+ * its circuit addresses was ~40 of their ~90 bytes. One walk over the
+ * components, and no copy for a direct address: every address of every
+ * DHT answer comes through here. */
+static size_t bare_len(const flare_peerid *peer, const flare_multiaddr *ma, int *cut)
 {
     size_t off = 0, start = 0, last = 0;
-    int rv, found = 0;
+    int rv, found = 0, relayed = 0;
     flare_ma_component c, p2p = {0};
+    *cut = 0;
     while (start = off, (rv = flare_multiaddr_next(ma, &off, &c)) == 1) {
         if (c.code == FLARE_MA_P2P_CIRCUIT)
-            return ma->len;
+            relayed = 1;
         if (c.code == FLARE_MA_P2P) {
             found = 1;
             last = start;
             p2p = c;
         }
     }
-    if (rv == 0 && found && p2p.value_len <= FLARE_PEERID_MAX && p2p.value_len == peer->len &&
-        memcmp(p2p.value, peer->bytes, peer->len) == 0)
-        return last;
-    return ma->len;
+    if (rv != 0 || !found || p2p.value_len > FLARE_PEERID_MAX || p2p.value_len != peer->len ||
+        memcmp(p2p.value, peer->bytes, peer->len) != 0)
+        return ma->len;
+    if (relayed) {
+        flare_multiaddr back = *ma;
+        back.len = (uint16_t)last;
+        if (flare_multiaddr_with_peerid(&back, peer) != 0 || !flare_multiaddr_equal(&back, ma))
+            return ma->len;
+        *cut = 1;
+    }
+    return last;
 }
 
 static int entry_add_addr(struct flare__peerstore *ps, ps_entry *e, const flare_multiaddr *ma,
                           flare_tstamp expires, int certified)
 {
-    size_t blen = bare_len(&e->id, ma);
+    flare_peerid id;
+    int cut;
+    size_t blen = bare_len(entry_id(e, &id), ma, &cut);
     for (ps_addr *a = first_addr(e); a; a = next_addr(e, a)) {
-        if (addr_equal(a, ma->bytes, blen)) {
+        if (addr_is(a, ma->bytes, blen, cut)) {
             if (expires > a->expires)
                 a->expires = expires;
             a->certified |= (uint8_t)certified;
@@ -567,6 +601,7 @@ static int entry_add_addr(struct flare__peerstore *ps, ps_entry *e, const flare_
     t.a.expires = expires;
     t.a.len = (uint16_t)blen;
     t.a.worked = 0;
+    t.a.cut = cut ? 1 : 0;
     t.a.certified = (uint8_t)certified;
     memcpy(t.a.bytes, ma->bytes, blen);
     const ps_addr *list[FLARE_PEER_MAX_ADDRS + 1];
@@ -614,17 +649,21 @@ int flare__peerstore_add_record(struct flare__peerstore *ps, const flare_peerid 
     const ps_addr *list[FLARE_PEER_MAX_ADDRS];
     size_t na = addr_list(e, list), before = na;
     size_t blen[FLARE_PEER_MAX_ADDRS]; /* each record address's, once needed */
+    uint8_t bcut[FLARE_PEER_MAX_ADDRS];
     for (size_t j = 0; j < n && j < FLARE_PEER_MAX_ADDRS; j++)
         blen[j] = SIZE_MAX;
     for (size_t i = 0; i < na;) {
         int keep = !list[i]->certified;
         for (size_t j = 0; j < n && !keep; j++) {
             size_t len = j < FLARE_PEER_MAX_ADDRS ? blen[j] : SIZE_MAX;
+            int cut = j < FLARE_PEER_MAX_ADDRS ? bcut[j] : 0;
             if (len == SIZE_MAX)
-                len = bare_len(peer, &addrs[j]);
-            if (j < FLARE_PEER_MAX_ADDRS)
+                len = bare_len(peer, &addrs[j], &cut);
+            if (j < FLARE_PEER_MAX_ADDRS) {
                 blen[j] = len;
-            keep = addr_equal(list[i], addrs[j].bytes, len);
+                bcut[j] = (uint8_t)cut;
+            }
+            keep = addr_is(list[i], addrs[j].bytes, len, cut);
         }
         if (keep)
             i++;
@@ -706,6 +745,16 @@ int flare__peerstore_set_key(struct flare__peerstore *ps, const flare_peerid *pe
         return rv;
     if (k->len > FLARE_PUBKEY_DATA_MAX)
         return FLARE_ERR_INVALID_ARG;
+    /* An Ed25519 or secp256k1 peer ID holds its key: nothing to store
+     * (most peers; every connected one would cost another allocation). */
+    flare_pubkey in;
+    if (flare_peerid_extract_pubkey(peer, &in) == 0 && in.type == k->type && in.len == k->len &&
+        memcmp(in.data, k->data, k->len) == 0) {
+        flare__free(ps->mem, e->key);
+        e->key = NULL;
+        e->key_in_id = 1;
+        return 0;
+    }
     ps_key *nk = flare__malloc(ps->mem, sizeof(*nk) + k->len);
     if (!nk)
         return FLARE_ERR_NOMEM;
@@ -714,6 +763,7 @@ int flare__peerstore_set_key(struct flare__peerstore *ps, const flare_peerid *pe
     memcpy(nk->data, k->data, k->len);
     flare__free(ps->mem, e->key);
     e->key = nk;
+    e->key_in_id = 0;
     return 0;
 }
 
@@ -750,9 +800,10 @@ static ps_addr *find_addr(struct flare__peerstore *ps, const flare_peerid *peer,
     ps_entry *e = lookup(ps, peer);
     if (!e)
         return NULL;
-    size_t blen = bare_len(peer, ma);
+    int cut;
+    size_t blen = bare_len(peer, ma, &cut);
     for (ps_addr *a = first_addr(e); a; a = next_addr(e, a))
-        if (addr_equal(a, ma->bytes, blen))
+        if (addr_is(a, ma->bytes, blen, cut))
             return a;
     return NULL;
 }
@@ -778,11 +829,14 @@ static size_t entry_addrs(const ps_entry *e, flare_tstamp now, flare_multiaddr *
                           int only_certified)
 {
     size_t n = 0;
+    flare_peerid id = {0}; /* made at the first cut address */
     for (int pass = 1; e && pass >= 0 && !(pass == 0 && only_certified && n); pass--) {
         for (const ps_addr *a = first_addr(e); a && n < cap; a = next_addr(e, a)) {
             if (a->expires > now && a->certified == pass) {
                 out[n].len = a->len;
                 memcpy(out[n].bytes, a->bytes, a->len);
+                if (a->cut && flare_multiaddr_with_peerid(&out[n], id.len ? &id : entry_id(e, &id)))
+                    continue; /* checked when stored: cannot happen */
                 n++;
             }
         }
@@ -798,7 +852,7 @@ int flare__peerstore_get(struct flare__peerstore *ps, const flare_peerid *peer, 
         return FLARE_ERR_NOT_FOUND;
     touch(ps, e);
     memset(info, 0, sizeof(*info));
-    info->id = e->id;
+    entry_id(e, &info->id);
     info->naddrs = entry_addrs(e, now, info->addrs, FLARE_PEER_MAX_ADDRS, 0);
     for (size_t i = 0; i < e->nprotocols; i++) {
         size_t len = strlen(e->protocols[i]);
@@ -813,6 +867,9 @@ int flare__peerstore_get(struct flare__peerstore *ps, const flare_peerid *peer, 
         info->pubkey.type = e->key->type;
         info->pubkey.len = e->key->len;
         memcpy(info->pubkey.data, e->key->data, e->key->len);
+    } else if (e->key_in_id) {
+        flare_peerid id;
+        info->has_pubkey = flare_peerid_extract_pubkey(entry_id(e, &id), &info->pubkey) == 0;
     }
     return 0;
 }

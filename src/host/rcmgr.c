@@ -102,11 +102,13 @@ typedef struct flare__rc_pp {
     size_t in, out;
 } rc_pp;
 
+/* One per connected peer: the ID ends it at its length. */
 typedef struct flare__rc_peer {
     rc_node node;
-    flare_peerid id;
     size_t conns_in, conns_out, streams_in, streams_out, mem;
     rc_pp *pps;
+    uint8_t id_len;
+    uint8_t id[];
 } rc_peer;
 
 struct flare__rcmgr {
@@ -200,7 +202,8 @@ static rc_peer *peer_find(struct flare__rcmgr *rc, const flare_peerid *id)
 {
     uint64_t hash = flare__hash_words(rc->seed, id->bytes, id->len);
     for (rc_node *x = table_first(&rc->peers, hash); x; x = x->next)
-        if (x->hash == hash && flare_peerid_equal(&((rc_peer *)x)->id, id))
+        if (x->hash == hash && ((rc_peer *)x)->id_len == id->len &&
+            memcmp(((rc_peer *)x)->id, id->bytes, id->len) == 0)
             return (rc_peer *)x;
     return NULL;
 }
@@ -211,10 +214,10 @@ static rc_peer *peer_get(struct flare__rcmgr *rc, const flare_peerid *id)
     if (p)
         return p;
     const flare_mem *mem = rc->host->mem;
-    p = flare__calloc(mem, 1, sizeof(*p));
-    if (!p)
+    if (id->len > FLARE_PEERID_MAX || !(p = flare__calloc(mem, 1, sizeof(*p) + id->len)))
         return NULL;
-    p->id = *id;
+    p->id_len = id->len;
+    memcpy(p->id, id->bytes, id->len);
     p->node.hash = flare__hash_words(rc->seed, id->bytes, id->len);
     if (table_insert(&rc->peers, &p->node, mem)) {
         flare__free(mem, p);

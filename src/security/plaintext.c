@@ -71,13 +71,15 @@ typedef struct pt_hs {
     flare_peerid expected; /* len 0: any */
 } pt_hs;
 
+/* An Ed25519 or secp256k1 peer ID holds the key itself: only a peer with
+ * a larger key (ECDSA, RSA), whose ID is its hash, has it kept beside. */
 typedef struct pt_sess {
     const flare_mem *mem;
     const flare_privkey *identity;
-    pt_hs *hs; /* NULL once done */
-    int done;
+    pt_hs *hs;                      /* NULL once done */
+    flare__pubkey_held *remote_key; /* NULL: remote_id holds it */
     flare_peerid remote_id;
-    flare__pubkey_held remote_key;
+    uint8_t done;
 } pt_sess;
 
 static void hs_free(pt_sess *s)
@@ -122,8 +124,14 @@ static int pt_finish(pt_sess *s, const uint8_t *msg, size_t len)
         return rv;
     if (s->hs->expected.len && !flare_peerid_equal(&s->hs->expected, &s->remote_id))
         return FLARE_ERR_PEER_ID_MISMATCH;
-    if ((rv = flare__pubkey_hold(&s->remote_key, &key, s->mem)) < 0)
-        return rv;
+    flare_pubkey inl;
+    if (flare_peerid_extract_pubkey(&s->remote_id, &inl) != 0) {
+        s->remote_key = flare__calloc(s->mem, 1, sizeof(*s->remote_key));
+        if (!s->remote_key)
+            return FLARE_ERR_NOMEM;
+        if ((rv = flare__pubkey_hold(s->remote_key, &key, s->mem)) < 0)
+            return rv;
+    }
     s->done = 1;
     hs_free(s);
     return 0;
@@ -190,7 +198,11 @@ static int pt_done(const void *sess)
 static int pt_key(const void *sess, flare_pubkey *out)
 {
     const pt_sess *s = sess;
-    return s->done ? flare__pubkey_held_get(&s->remote_key, out) : FLARE_ERR_STATE;
+    if (!s->done)
+        return FLARE_ERR_STATE;
+    /* The decode checked that the ID matches the key. */
+    return s->remote_key ? flare__pubkey_held_get(s->remote_key, out)
+                         : flare_peerid_extract_pubkey(&s->remote_id, out);
 }
 
 static const flare_peerid *pt_peer(const void *sess)
@@ -205,7 +217,10 @@ static void pt_free(void *sess)
     if (!s)
         return;
     hs_free(s);
-    flare__pubkey_held_free(&s->remote_key, s->mem);
+    if (s->remote_key) {
+        flare__pubkey_held_free(s->remote_key, s->mem);
+        flare__free(s->mem, s->remote_key);
+    }
     flare__free(s->mem, s);
 }
 

@@ -70,9 +70,11 @@ typedef struct dcutr_svc {
     punch *list;
     struct udp_punch *udp; /* B's packet sprays under way (freed with the host) */
     uint64_t next_id;
-    flare_dcutr_tracer tracer;
+    /* Both made at their first use: most hosts of a large network never
+     * punch, and the two cost 6.5 KB. */
+    flare_dcutr_tracer *tracer;
     uint64_t tracer_seen;
-    expect exp[EXPECT_MAX];
+    expect *exp; /* EXPECT_MAX */
 } dcutr_svc;
 
 static dcutr_svc *svc_of(flare_host *h)
@@ -85,17 +87,27 @@ static flare_tstamp now_of(flare_host *h)
     return flare_io_now(h->io);
 }
 
+/* The service's tracer, made now if need be; NULL without memory (the
+ * punch goes on untraced). */
+static flare_dcutr_tracer *tracer_of(flare_host *h)
+{
+    dcutr_svc *d = svc_of(h);
+    if (!d->tracer && (d->tracer = flare__malloc(h->mem, sizeof(*d->tracer))))
+        flare_dcutr_tracer_init(d->tracer);
+    return d->tracer;
+}
+
 /* ---- events and tracing -------------------------------------------------------------- */
 
 static void emit_steps(flare_host *h)
 {
     dcutr_svc *d = svc_of(h);
-    while (d->tracer_seen < d->tracer.logged) {
+    while (d->tracer && d->tracer_seen < d->tracer->logged) {
         const flare_dcutr_trace_entry *e = NULL;
         /* The ring keeps the newest FLARE_DCUTR_TRACE_LOG entries. */
-        if (d->tracer.logged - d->tracer_seen <= FLARE_DCUTR_TRACE_LOG)
-            e = flare_dcutr_tracer_entry(&d->tracer,
-                                         (size_t)(d->tracer.logged - d->tracer_seen - 1));
+        if (d->tracer->logged - d->tracer_seen <= FLARE_DCUTR_TRACE_LOG)
+            e = flare_dcutr_tracer_entry(d->tracer,
+                                         (size_t)(d->tracer->logged - d->tracer_seen - 1));
         d->tracer_seen++;
         if (!e)
             continue;
@@ -120,8 +132,9 @@ static void emit_steps(flare_host *h)
 
 static void trace(punch *p, flare_dcutr_step step, uint64_t value)
 {
-    flare_dcutr_tracer_step(&svc_of(p->host)->tracer, p->id, p->initiator, p->attempt, step,
-                            now_of(p->host), value);
+    flare_dcutr_tracer *t = tracer_of(p->host);
+    if (t)
+        flare_dcutr_tracer_step(t, p->id, p->initiator, p->attempt, step, now_of(p->host), value);
 }
 
 /* ---- inbound expectations (A: B's SYN may land on our listener) ---------------------- */
@@ -132,6 +145,8 @@ static void expect_add(flare_host *h, const flare_multiaddr *ma, flare_tstamp un
     flare_ipaddr ip;
     int proto;
     if (flare_multiaddr_to_ipaddr(ma, &ip, &proto) || proto != FLARE_MA_TCP)
+        return;
+    if (!d->exp && !(d->exp = flare__calloc(h->mem, EXPECT_MAX, sizeof(*d->exp))))
         return;
     size_t victim = 0;
     for (size_t i = 0; i < EXPECT_MAX; i++) {
@@ -151,7 +166,7 @@ static void expect_add(flare_host *h, const flare_multiaddr *ma, flare_tstamp un
 static void on_inbound(flare_host *h, void *state, flare_conn *c)
 {
     dcutr_svc *d = state;
-    if (!d)
+    if (!d || !d->exp)
         return;
     flare_tstamp now = now_of(h);
     for (size_t i = 0; i < EXPECT_MAX; i++)
@@ -273,7 +288,9 @@ static void on_success(punch *p, flare_conn *direct)
     int told = p->b ? flare_dcutr_initiator_dial_result(p->b, 1, &da, now) == 0
                     : flare_dcutr_responder_dial_result(p->a, 1, &da, now) == 0;
     if (!told) {
-        flare_dcutr_tracer_outcome(&svc_of(h)->tracer, 1, &da, p->attempt ? p->attempt : 1);
+        flare_dcutr_tracer *t = tracer_of(h);
+        if (t)
+            flare_dcutr_tracer_outcome(t, 1, &da, p->attempt ? p->attempt : 1);
         trace(p, FLARE_DCUTR_STEP_DIRECT_UP, 0);
     }
     /* Dials still under way to the peer (the other punch addresses, the
@@ -676,7 +693,7 @@ static punch *punch_new(flare_host *h, flare_conn *relayed, int initiator)
     p->relay_up_at = now_of(h);
     flare_dcutr_settings s;
     flare_dcutr_settings_default(&s);
-    s.tracer = &d->tracer;
+    s.tracer = tracer_of(h);
     s.trace_id = p->id;
     int rv = h->io->ops->timer_new(h->io, on_timer, p, &p->timer);
     if (rv == 0 && initiator) {
@@ -722,7 +739,9 @@ static punch *find(flare_host *h, const flare_peerid *peer)
 static void reversal_dialed(flare_host *h, flare_conn *c, int status, void *user)
 {
     punch *p = user;
-    flare_dcutr_tracer_direct_dial(&svc_of(h)->tracer, status == 0);
+    flare_dcutr_tracer *t = tracer_of(h);
+    if (t)
+        flare_dcutr_tracer_direct_dial(t, status == 0);
     if (status == 0 && c && !c->limited)
         on_success(p, c);
     punch_unref(p);
@@ -894,7 +913,6 @@ static int dcutr_init(flare_host *h, void **state)
     dcutr_svc *d = flare__calloc(h->mem, 1, sizeof(*d));
     if (!d)
         return FLARE_ERR_NOMEM;
-    flare_dcutr_tracer_init(&d->tracer);
     *state = d;
     if (!h->cfg.enable_holepunch)
         return 0;
@@ -915,12 +933,21 @@ static void dcutr_free(flare_host *h, void *state)
         d->list = p->next;
         punch_release(h, p);
     }
+    flare__free(h->mem, d->tracer);
+    flare__free(h->mem, d->exp);
     flare__free(h->mem, d);
 }
 
 int flare_host_holepunch_metrics(flare_host *h, flare_buf *out)
 {
-    return svc_of(h) ? flare_dcutr_metrics_format(&svc_of(h)->tracer, out) : FLARE_ERR_STATE;
+    dcutr_svc *d = svc_of(h);
+    if (!d)
+        return FLARE_ERR_STATE;
+    if (d->tracer)
+        return flare_dcutr_metrics_format(d->tracer, out);
+    flare_dcutr_tracer none; /* nothing punched yet: zero counters */
+    flare_dcutr_tracer_init(&none);
+    return flare_dcutr_metrics_format(&none, out);
 }
 
 static const flare__svc_stream_limit limits[] = {{FLARE_DCUTR_PROTOCOL_ID, 4}, {NULL, 0}};

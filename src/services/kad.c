@@ -611,6 +611,7 @@ static void kad_free(flare_host *h, void *state)
     flare__kad_records_free(&k->recs);
     flare__kad_providers_free(&k->provs);
     flare__free(h->mem, k->boot);
+    flare__free(h->mem, k->provided);
     flare__free(h->mem, k);
 }
 
@@ -861,6 +862,9 @@ int flare_kad_provide(flare_host *h, const uint8_t *key, size_t klen, flare_kad_
     if (i == k->nprovided) {
         if (k->nprovided == KAD_MAX_PROVIDED)
             return FLARE_ERR_LIMIT;
+        if (!k->provided &&
+            !(k->provided = flare__calloc(h->mem, KAD_MAX_PROVIDED, sizeof(*k->provided))))
+            return FLARE_ERR_NOMEM;
         memcpy(k->provided[i].key, key, klen);
         k->provided[i].klen = (uint8_t)klen;
         k->nprovided++;

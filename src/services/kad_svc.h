@@ -147,7 +147,7 @@ struct kad_t {
     /* Bit cpl: the last lookup through bucket cpl ended without the
      * follow-up (a client's refresh): a server refreshes such buckets. */
     uint32_t thin;
-    kad_provided provided[KAD_MAX_PROVIDED];
+    kad_provided *provided; /* KAD_MAX_PROVIDED, allocated by the first provide */
     size_t nprovided;
     /* Counters for tests and the simulation summary. */
     uint64_t lookups, lookup_hops, rpcs_sent, rpcs_failed, refresh_skipped;

@@ -68,7 +68,6 @@ struct wd_tr {
     flare__dtls_cert *cert;
     wsock *socks;
     wlink *links;
-    uint8_t buf[WD_DGRAM];
 };
 
 const flare__transport flare__tr_webrtc_direct;
@@ -104,9 +103,9 @@ static void link_free(flare__webrtc_link *l)
 static void link_flush(flare__webrtc_link *l)
 {
     wlink *k = (wlink *)l;
-    wd_tr *t = k->sock->tr;
+    uint8_t buf[WD_DGRAM];
     if (l->pc)
-        flare__webrtc_link_send(l, k->sock->udp, &k->peer, t->buf, sizeof(t->buf));
+        flare__webrtc_link_send(l, k->sock->udp, &k->peer, buf, sizeof(buf));
 }
 
 /* pc's, or before it the dialer's STUN check's. */
@@ -166,13 +165,14 @@ static void link_timer(flare__webrtc_link *l)
     wlink *k = (wlink *)l;
     wd_tr *t = k->sock->tr;
     if (!l->pc && k->outbound) {
-        int n = flare_stun_txn_poll_send(&k->txn, now_of(t), t->buf, sizeof(t->buf));
+        uint8_t buf[WD_DGRAM];
+        int n = flare_stun_txn_poll_send(&k->txn, now_of(t), buf, sizeof(buf));
         if (n < 0) {
             link_lost(k, FLARE_ERR_TIMEOUT);
             return;
         }
         if (n > 0)
-            t->h->io->ops->udp_send(k->sock->udp, &k->peer, t->buf, (size_t)n);
+            t->h->io->ops->udp_send(k->sock->udp, &k->peer, buf, (size_t)n);
     }
     link_settle(k);
 }
@@ -281,14 +281,14 @@ static int stun_request(wsock *s, const flare_stun_msg *m, const flare_ipaddr *f
         memcpy(k->ufrag, ufrag, strlen(ufrag) + 1);
     }
     flare_stun_builder b;
-    flare_stun_build_init(&b, t->buf, sizeof(t->buf), FLARE_STUN_BINDING, FLARE_STUN_SUCCESS,
-                          m->txid);
+    uint8_t buf[WD_DGRAM];
+    flare_stun_build_init(&b, buf, sizeof(buf), FLARE_STUN_BINDING, FLARE_STUN_SUCCESS, m->txid);
     flare_stun_add_addr(&b, FLARE_STUN_ATTR_XOR_MAPPED_ADDRESS, from);
     flare_stun_add_integrity(&b, (const uint8_t *)ufrag, strlen(ufrag));
     flare_stun_add_fingerprint(&b);
     int n = flare_stun_build_finish(&b);
     if (n > 0)
-        t->h->io->ops->udp_send(s->udp, from, t->buf, (size_t)n);
+        t->h->io->ops->udp_send(s->udp, from, buf, (size_t)n);
     link_settle(k);
     return 1;
 }

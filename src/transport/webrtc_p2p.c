@@ -94,7 +94,6 @@ struct wp_tr {
     flare__dtls_cert *cert;
     wlink *links;
     size_t nlinks;
-    uint8_t buf[WP_DGRAM];
 };
 
 const flare__transport flare__tr_webrtc;
@@ -161,6 +160,7 @@ static int sock_alive(const wlink *k)
 /* What ICE, STUN and DTLS have to send, out now. */
 static void link_flush(wlink *k)
 {
+    uint8_t buf[WP_DGRAM];
     wp_tr *t = k->t;
     flare_io *io = t->h->io;
     flare_tstamp now = now_of(t);
@@ -168,17 +168,17 @@ static void link_flush(wlink *k)
     int n;
     if (!k->udp || (k->shared && !sock_alive(k)))
         return;
-    while (k->ice && (n = flare_ice_poll_send(k->ice, now, t->buf, sizeof(t->buf), &from, &to)) > 0)
-        io->ops->udp_send(k->udp, &to, t->buf, (size_t)n);
+    while (k->ice && (n = flare_ice_poll_send(k->ice, now, buf, sizeof(buf), &from, &to)) > 0)
+        io->ops->udp_send(k->udp, &to, buf, (size_t)n);
     if (k->stun_on) {
-        n = flare_stun_txn_poll_send(&k->stun, now, t->buf, sizeof(t->buf));
+        n = flare_stun_txn_poll_send(&k->stun, now, buf, sizeof(buf));
         if (n < 0)
             k->stun_on = 0; /* no answer: host candidates only */
         else if (n > 0)
-            io->ops->udp_send(k->udp, &k->stun_to, t->buf, (size_t)n);
+            io->ops->udp_send(k->udp, &k->stun_to, buf, (size_t)n);
     }
     if (k->l.pc && selected_remote(k, &to) == 0)
-        flare__webrtc_link_send(&k->l, k->udp, &to, t->buf, sizeof(t->buf));
+        flare__webrtc_link_send(&k->l, k->udp, &to, buf, sizeof(buf));
 }
 
 /* ICE's, the STUN query's, pc's, and the set-up deadline's. */

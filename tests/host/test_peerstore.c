@@ -563,8 +563,8 @@ static void test_id_hash(void **state)
 }
 
 /* Which trailing /p2p/ is stripped on store: only the peer's own, only as
- * the last /p2p/, and never from a relayed address (there it names the
- * target behind the relay, which the address needs). */
+ * the last /p2p/; a relayed address gets it back when read (there it names
+ * the target behind the relay, which the address needs). */
 static void test_bare_addrs(void **state)
 {
     (void)state;
@@ -582,6 +582,10 @@ static void test_bare_addrs(void **state)
         {"/ip4/1.2.3.4/tcp/4/p2p/%1$s/p2p/%2$s", NULL},
         {"/ip4/1.2.3.4/tcp/5/p2p/%2$s/p2p/%1$s", "/ip4/1.2.3.4/tcp/5/p2p/%2$s"},
         {"/ip4/1.2.3.4/tcp/6", NULL},
+        {"/ip4/1.2.3.4/tcp/7/p2p/%2$s/p2p-circuit", NULL},
+        {"/ip4/1.2.3.4/tcp/8/p2p/%2$s/p2p-circuit/webrtc/p2p/%1$s", NULL},
+        {"/ip4/1.2.3.4/tcp/9/p2p/%1$s/p2p-circuit/p2p/%2$s", NULL},
+        {"/ip4/1.2.3.4/tcp/10/p2p/%2$s/p2p-circuit/p2p/%1$s/p2p/%1$s", NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         flare_multiaddr in, want, got[FLARE_PEER_MAX_ADDRS];
@@ -604,6 +608,44 @@ static void test_bare_addrs(void **state)
     }
 }
 
+/* A circuit address stores the relay's ID, not the peer's own at its end
+ * (it comes back on reading); with and without that end it is two
+ * addresses, as given. */
+static void test_relayed_addr_size(void **state)
+{
+    (void)state;
+    flare_peerid p = flare_test_pid(1), r = flare_test_pid(2);
+    char ps_s[128], rs_s[128], s[512];
+    assert_true(flare_peerid_to_string(&p, ps_s, sizeof(ps_s)) > 0);
+    assert_true(flare_peerid_to_string(&r, rs_s, sizeof(rs_s)) > 0);
+    flare_multiaddr full, open;
+    snprintf(s, sizeof(s), "/ip4/1.2.3.4/tcp/3/p2p/%s/p2p-circuit/p2p/%s", rs_s, ps_s);
+    assert_int_equal(flare_multiaddr_parse(&full, s), 0);
+    snprintf(s, sizeof(s), "/ip4/1.2.3.4/tcp/3/p2p/%s/p2p-circuit", rs_s);
+    assert_int_equal(flare_multiaddr_parse(&open, s), 0);
+    flare_test_heap cnt = {0};
+    flare_mem mem = flare_test_heap_mem(&cnt);
+    struct flare__peerstore *ps = flare__peerstore_new(&mem);
+    assert_int_equal(flare__peerstore_conn_opened(ps, &p), 0); /* the entry, no address */
+    long before = cnt.bytes;
+    assert_int_equal(flare__peerstore_add_addr(ps, &p, &full, 10 * S), 0);
+    long rec = cnt.bytes - before;
+    /* Its record: a 12-byte head and the address up to /p2p-circuit, padded
+     * to 8 (104 bytes when the peer's ID was kept too). */
+    assert_true(rec <= 12 + (long)open.len + 7);
+    assert_int_equal(flare__peerstore_add_addr(ps, &p, &open, 10 * S), 0);
+    flare_multiaddr got[FLARE_PEER_MAX_ADDRS];
+    assert_int_equal(flare__peerstore_addrs(ps, &p, 0, got, FLARE_PEER_MAX_ADDRS), 2);
+    assert_true(flare_multiaddr_equal(&got[0], &full));
+    assert_true(flare_multiaddr_equal(&got[1], &open));
+    flare__peerstore_addr_worked(ps, &p, &open);
+    assert_int_equal(flare__peerstore_addr_has_worked(ps, &p, &open), 1);
+    assert_int_equal(flare__peerstore_addr_has_worked(ps, &p, &full), 0);
+    flare__peerstore_conn_closed(ps, &p);
+    flare__peerstore_del(ps);
+    assert_int_equal(cnt.blocks, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -612,7 +654,7 @@ int main(void)
         cmocka_unit_test(test_records),       cmocka_unit_test(test_certified),
         cmocka_unit_test(test_alloc_failure), cmocka_unit_test(test_addr_block_model),
         cmocka_unit_test(test_id_hash),       cmocka_unit_test(test_shared_protocols),
-        cmocka_unit_test(test_bare_addrs),
+        cmocka_unit_test(test_bare_addrs),    cmocka_unit_test(test_relayed_addr_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,7 +52,7 @@ static int fail(flare_yamux *y, int err, int goaway, flare_buf *out)
         }
         (void)maybe_closed(y, st);
     }
-    flare__yevent e = {.type = FLARE_YAMUX_EV_SESSION_ERROR, .error = err};
+    flare__yevent e = {.type = FLARE_YAMUX_EV_SESSION_ERROR, .val = err};
     (void)flare__yevent_push(y, &e);
     return err;
 }
@@ -70,7 +70,7 @@ static int stream_event(flare_yamux *y, flare__ystream *st, flare_yamux_event_ty
             return 0;
         st->ev_writable = 1;
     }
-    flare__yevent e = {.type = (uint8_t)type, .stream_id = st->id, .error = err};
+    flare__yevent e = {.type = (uint8_t)type, .stream_id = st->id, .val = err};
     return flare__yevent_push(y, &e);
 }
 
@@ -287,7 +287,7 @@ static int on_ping(flare_yamux *y, uint16_t flags, uint32_t sid, uint32_t opaque
         /* The echo proves the peer read all we sent before the ping. */
         y->unproven_since = y->data_since_ping ? y->ping_sent : FLARE_TSTAMP_NEVER;
         keepalive_extend(y);
-        flare__yevent e = {.type = FLARE_YAMUX_EV_PING_RTT, .rtt = y->rtt};
+        flare__yevent e = {.type = FLARE_YAMUX_EV_PING_RTT};
         int rv = flare__yevent_push(y, &e);
         return rv ? fail(y, rv, NO_GOAWAY, out) : 0;
     }
@@ -301,7 +301,7 @@ static int on_goaway(flare_yamux *y, uint32_t sid, uint32_t code, flare_buf *out
     if (y->remote_goaway)
         return 0;
     y->remote_goaway = 1;
-    flare__yevent e = {.type = FLARE_YAMUX_EV_GOAWAY, .code = code};
+    flare__yevent e = {.type = FLARE_YAMUX_EV_GOAWAY, .val = (int32_t)code};
     int rv = flare__yevent_push(y, &e);
     return rv ? fail(y, rv, NO_GOAWAY, out) : 0;
 }
@@ -754,9 +754,12 @@ int flare_yamux_poll_event(flare_yamux *y, flare_yamux_event *ev)
     memset(ev, 0, sizeof(*ev));
     ev->type = (flare_yamux_event_type)e.type;
     ev->stream_id = e.stream_id;
-    ev->code = e.code;
-    ev->error = e.error;
-    ev->rtt = e.rtt;
+    if (e.type == FLARE_YAMUX_EV_GOAWAY)
+        ev->code = (uint32_t)e.val;
+    else
+        ev->error = e.val;
+    if (e.type == FLARE_YAMUX_EV_PING_RTT)
+        ev->rtt = y->rtt;
     if (e.stream_id) {
         flare__ystream *st = flare__ystream_find(y, e.stream_id);
         if (st) {

@@ -27,40 +27,46 @@ typedef struct flare__ystream {
     void *user;
 } flare__ystream;
 
+/* Queued events are 12 bytes: a PING_RTT event's time is the session's rtt
+ * (one ping is out at a time), GOAWAY's code and the others' error share val. */
 typedef struct flare__yevent {
-    uint8_t type;
     uint32_t stream_id;
-    uint32_t code;
-    int error;
-    flare_tstamp rtt;
+    int32_t val; /* GOAWAY: the code; otherwise the error */
+    uint8_t type;
 } flare__yevent;
 
+/* Events a session queues in itself before it allocates a larger queue. */
+#define FLARE__YEV_INLINE 4
+
+/* Ordered to leave no holes: a DHT node holds a session per connection. */
 struct flare_yamux {
     flare_yamux_settings s;
     const flare_mem *mem;
     flare_tstamp now; /* latest time seen; read/write have no now argument */
-    int dead;         /* fatal error code, 0 while alive */
     /* stream table: pointers sorted by id */
     flare__ystream **streams;
-    size_t nstreams, cap_streams;
-    uint64_t next_id;  /* 64-bit so running out is detectable */
-    uint32_t recv_cap; /* min(max_window, max_recv_buffer) */
+    uint32_t nstreams, cap_streams; /* at most s.max_streams (a uint32_t) */
+    uint64_t next_id;               /* 64-bit so running out is detectable */
+    uint32_t recv_cap;              /* min(max_window, max_recv_buffer) */
     uint32_t unacked_in, unacked_out;
+    uint32_t acks_owed;
+    int dead; /* fatal error code, 0 while alive */
     /* Reads leave an inbound stream's ACK to its first frame (a data
      * frame, the FIN) or to flare__yamux_flush_acks at the end of the
      * host's turn, instead of a window update of its own. */
-    int lazy_ack;
-    uint32_t acks_owed;
-    int local_goaway, remote_goaway;
-    /* event queue: a ring */
-    flare__yevent *ev;
-    size_t ev_head, ev_len, ev_cap;
+    uint8_t lazy_ack;
+    uint8_t local_goaway, remote_goaway;
     /* frame parser */
+    uint8_t hdr_len;
     uint8_t hdr[FLARE_YAMUX_HEADER_LEN];
-    size_t hdr_len;
+    uint16_t payload_flags;
     uint32_t payload_left; /* Data payload bytes still to come */
     uint32_t payload_sid;  /* its stream, 0: discard */
-    uint16_t payload_flags;
+    /* event queue: a ring in ev_in, or in ev (ev_cap entries) once more
+     * were pending at once; ev goes back when the queue drains */
+    uint32_t ev_head, ev_len, ev_cap;
+    flare__yevent ev_in[FLARE__YEV_INLINE];
+    flare__yevent *ev;
     /* pings */
     flare_rng rng; /* ping opaque values */
     unsigned ping_out : 1;
