@@ -29,4 +29,8 @@ int flare__quic_probe_send(flare_host *h, void *sock, const flare_ipaddr *to, co
 void flare__quic_probe_pin(void *sock, const flare_ipaddr *to);
 void flare__quic_probe_close(flare_host *h, void *sock);
 
+/* 1 once h's QUIC certificate exists (made by the first listen, dial or
+ * probe socket; tests). */
+int flare__quic_cred_made(flare_host *h);
+
 #endif
