@@ -64,8 +64,10 @@ struct flare__transport {
      * relay's signalling). */
     int replaces_limited;
     /* Optional: at host creation (after the core, before the services);
-     * *state starts NULL. free: at host destruction, after every
-     * connection and listener is gone. */
+     * *state starts NULL. Costly state a host may never use (QUIC's and
+     * WebRTC-direct's certificates) waits for the first listen or dial,
+     * whose error a failure then is. free: at host destruction, after
+     * every connection and listener is gone. */
     int (*init)(flare_host *h, void **state);
     void (*free)(flare_host *h, void *state);
     /* 1 if this transport dials / listens on ma. */
