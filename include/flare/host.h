@@ -343,7 +343,10 @@ typedef void (*flare_host_event_cb)(flare_host *h, const flare_host_event *ev, v
  * sizeof(flare_host_settings), agent_version or security is NULL, a
  * conn_write_* mark or autorelay_num is 0, or a bad key),
  * FLARE_ERR_UNSUPPORTED (security names a protocol flare does not
- * implement, or none), FLARE_ERR_NOMEM. */
+ * implement, or none), FLARE_ERR_NOMEM, FLARE_ERR_MALFORMED
+ * (webrtc_cert_pem). The certificates of the QUIC and WebRTC-direct
+ * transports are made at their first listen or dial (see those calls), not
+ * here: most hosts never use them. */
 int flare_host_new(flare_host **out, flare_io *io, const flare_privkey *key,
                    const flare_host_settings *cfg, const flare_mem *mem);
 /* Closes every connection and listener (no callbacks after) and frees. */
@@ -361,7 +364,9 @@ flare_io *flare_host_io(flare_host *h);
  * reported with FLARE_HOST_EV_LISTENING and flare_host_listen_addrs. */
 /* Returns 0 once listening (FLARE_HOST_EV_LISTENING follows), or a negative FLARE_ERR_* code
  * (FLARE_ERR_ADDR_IN_USE, FLARE_ERR_UNSUPPORTED, FLARE_ERR_NOMEM, ...) also reported as
- * FLARE_HOST_EV_LISTEN_FAILED. */
+ * FLARE_HOST_EV_LISTEN_FAILED. The first QUIC or WebRTC-direct listen or dial makes that
+ * transport's certificate: its failure (FLARE_ERR_CRYPTO, FLARE_ERR_NOMEM) is that call's
+ * error, and the next call tries again. */
 int flare_host_listen(flare_host *h, const flare_multiaddr *ma);
 /* The bound listen addresses (without /p2p/). Returns the count (<= cap). */
 size_t flare_host_listen_addrs(const flare_host *h, flare_multiaddr *out, size_t cap);
@@ -395,7 +400,11 @@ typedef void (*flare_dial_cb)(flare_host *h, flare_conn *conn, int status, void 
  * or .../p2p/RELAY/p2p-circuit/p2p/ID through a relay: a limited connection).
  * If a connection to that peer exists it is returned (from the loop); if a
  * dial to that peer is in flight the callback joins it. opts may be NULL.
- * cb may be NULL. */
+ * cb may be NULL. Returns 0 (the result comes through cb) or an error, with no
+ * callback: FLARE_ERR_UNSUPPORTED (no transport dials ma), FLARE_ERR_LIMIT,
+ * FLARE_ERR_NOMEM, the transport's (FLARE_ERR_CRYPTO or FLARE_ERR_NOMEM if
+ * the first QUIC or WebRTC-direct use cannot make its certificate, see
+ * flare_host_listen), ... */
 int flare_host_dial(flare_host *h, const flare_multiaddr *ma, const flare_dial_opts *opts,
                     flare_dial_cb cb, void *user);
 /* Dials a peer at its addresses in the peerstore, best first: addresses a
@@ -815,8 +824,9 @@ size_t flare_host_portmap_mappings(flare_host *h, flare_portmap_info *out, size_
  * /certhash/H, the hash of the host's DTLS certificate. */
 
 /* Appends the host's WebRTC-direct certificate and key as PEM to out (to
- * hand to flare_host_settings.webrtc_cert_pem on the next run). Returns 0,
- * FLARE_ERR_UNSUPPORTED (no WebRTC-direct transport) or an error. */
+ * hand to flare_host_settings.webrtc_cert_pem on the next run), making it
+ * first if no listen or dial did yet. Returns 0, FLARE_ERR_UNSUPPORTED (no
+ * WebRTC-direct transport) or an error. */
 int flare_host_webrtc_cert_pem(flare_host *h, flare_buf *out);
 
 /* ---- STUN server ----------------------------------------------------------------------

@@ -2,6 +2,8 @@
  * The transport registry: the host's list of transports (src/transport/)
  * and the choice of one by multiaddr. The core never names a transport.
  */
+#include <string.h>
+
 #include "core/mem.h"
 #include "transport/transport.h"
 
@@ -60,4 +62,29 @@ const flare__tr_slot *flare__tr_for_listen(flare_host *h, const flare_multiaddr 
             return &h->trs[i];
     }
     return NULL;
+}
+
+void flare__tr_seed_draw(flare__tr_seed *s, flare_rng rng, size_t len)
+{
+    if (len > sizeof(s->b))
+        len = sizeof(s->b);
+    rng.fn(s->b, len, rng.user);
+    s->len = len;
+    s->off = 0;
+    s->rest = rng;
+}
+
+static void seed_fill(uint8_t *dst, size_t len, void *user)
+{
+    flare__tr_seed *s = user;
+    size_t n = s->len - s->off < len ? s->len - s->off : len;
+    memcpy(dst, s->b + s->off, n);
+    s->off += n;
+    if (len > n)
+        s->rest.fn(dst + n, len - n, s->rest.user);
+}
+
+flare_rng flare__tr_seed_rng(flare__tr_seed *s)
+{
+    return (flare_rng){.fn = seed_fill, .user = s};
 }

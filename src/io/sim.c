@@ -123,7 +123,7 @@ static inline uint64_t ip_word(const flare_ipaddr *a, int half)
 void flare__sim_ev_init(sim_ev *ev, int kind)
 {
     memset(ev, 0, sizeof(*ev));
-    ev->idx = SIZE_MAX;
+    ev->idx = FLARE__SIM_EV_IDLE;
     ev->kind = kind;
 }
 

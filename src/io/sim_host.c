@@ -112,7 +112,7 @@ static void sim_timer_start(flare_io_timer *t, flare_tstamp deadline)
     if (deadline < sim->now)
         deadline = sim->now;
     t->deadline = deadline;
-    if (t->ev.idx != SIZE_MAX && t->queued < deadline) {
+    if (t->ev.idx != FLARE__SIM_EV_IDLE && t->queued < deadline) {
         t->seq = sim->seq++;
         return;
     }

@@ -77,6 +77,8 @@ static void heap_down(sim_queue *q, size_t i, sim_heap_ent e)
 static int heap_push(sim_queue *q, const sim_heap_ent *e)
 {
     if (q->len == q->cap) {
+        if (q->cap >= UINT32_MAX / 2) /* sim_ev.idx */
+            return FLARE_ERR_NOMEM;
         size_t cap = q->cap ? q->cap * 2 : 64;
         sim_heap_ent *h = flare__realloc(q->mem, q->heap, cap * sizeof(*h));
         if (!h)
@@ -153,7 +155,7 @@ void flare__sim_q_advance(sim_queue *q)
                                   b->e[i].key >> FLARE__SIM_WHEEL_SEQ_BITS,
                               b->e[i].key & seq_mask, ev};
             if (heap_push(q, &e) < 0) {
-                ev->idx = SIZE_MAX;
+                ev->idx = FLARE__SIM_EV_IDLE;
                 ev->bucket = 0;
                 if (q->lost)
                     q->lost(ev, q->lost_user);
@@ -181,7 +183,7 @@ int flare__sim_q_push(sim_queue *q, sim_ev *ev, flare_tstamp t, uint64_t seq)
     else
         rv = heap_push(q, &e);
     if (rv < 0) {
-        ev->idx = SIZE_MAX;
+        ev->idx = FLARE__SIM_EV_IDLE;
         ev->bucket = 0;
     }
     return rv;
@@ -189,13 +191,13 @@ int flare__sim_q_push(sim_queue *q, sim_ev *ev, flare_tstamp t, uint64_t seq)
 
 void flare__sim_q_remove(sim_queue *q, sim_ev *ev)
 {
-    if (ev->idx == SIZE_MAX)
+    if (ev->idx == FLARE__SIM_EV_IDLE)
         return;
     if (ev->bucket)
         bucket_remove(q, ev);
     else
         heap_remove(q, ev->idx);
-    ev->idx = SIZE_MAX;
+    ev->idx = FLARE__SIM_EV_IDLE;
     ev->bucket = 0;
 }
 
@@ -206,7 +208,7 @@ sim_ev *flare__sim_q_pop(sim_queue *q)
     sim_ev *ev = q->heap[0].ev;
     uint64_t b = q->heap[0].time >> FLARE__SIM_WHEEL_SHIFT;
     heap_remove(q, 0);
-    ev->idx = SIZE_MAX;
+    ev->idx = FLARE__SIM_EV_IDLE;
     /* An empty wheel follows the clock, so that it is not left behind
      * when the clock jumps further than its reach. */
     if (!q->wheel_len && b > q->cursor)
@@ -219,7 +221,7 @@ void flare__sim_q_drain(sim_queue *q, void (*fn)(sim_ev *ev, void *user), void *
     for (size_t i = 0; q->wheel && i < FLARE__SIM_WHEEL_SLOTS; i++) {
         sim_bucket *b = &q->wheel[i];
         for (uint32_t k = 0; k < b->len; k++) {
-            b->e[k].ev->idx = SIZE_MAX;
+            b->e[k].ev->idx = FLARE__SIM_EV_IDLE;
             b->e[k].ev->bucket = 0;
             fn(b->e[k].ev, user);
         }
@@ -227,7 +229,7 @@ void flare__sim_q_drain(sim_queue *q, void (*fn)(sim_ev *ev, void *user), void *
     }
     q->wheel_len = 0;
     for (size_t i = 0; i < q->len; i++) {
-        q->heap[i].ev->idx = SIZE_MAX;
+        q->heap[i].ev->idx = FLARE__SIM_EV_IDLE;
         fn(q->heap[i].ev, user);
     }
     q->len = 0;

@@ -16,12 +16,14 @@
 
 #include "flare/common.h"
 
-/* Intrusive event: embedded in the object it belongs to. */
+/* Intrusive event: embedded in the object it belongs to (five in every
+ * simulated TCP socket, one in every packet and timer: kept to 8 bytes). */
 typedef struct sim_ev {
-    size_t idx; /* position in the heap or in its bucket, SIZE_MAX when not queued */
-    int kind;
-    uint32_t bucket; /* 0: in the heap (or not queued); else the wheel slot + 1 */
+    uint32_t idx; /* position in the heap or in its bucket, FLARE__SIM_EV_IDLE when not queued */
+    uint16_t kind;
+    uint16_t bucket; /* 0: in the heap (or not queued); else the wheel slot + 1 */
 } sim_ev;
+#define FLARE__SIM_EV_IDLE UINT32_MAX
 
 /* A queue slot holds the event's key, so sifting compares within the array
  * instead of chasing pointers to events all over memory. */
@@ -35,6 +37,7 @@ typedef struct sim_heap_ent {
  * ahead; later events go to the heap. */
 #define FLARE__SIM_WHEEL_SHIFT 22
 #define FLARE__SIM_WHEEL_SLOTS (1u << 14)
+_Static_assert(FLARE__SIM_WHEEL_SLOTS < UINT16_MAX, "sim_ev.bucket holds a slot + 1");
 
 /* A wheel entry packs its key in one word, the time within its bucket
  * above the seq, as the bucket gives the rest of the time: two thirds of a

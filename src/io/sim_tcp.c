@@ -252,7 +252,7 @@ static void pump(flare_io_sock *s)
 static int write_direct(flare_io_sock *s, const uint8_t *data, size_t len, int *rv)
 {
     const sim_iface *ifc = s->ifc;
-    if (s->state != SIM_TCP_EST || s->dead || s->tx.len || s->ev_pump.idx != SIZE_MAX ||
+    if (s->state != SIM_TCP_EST || s->dead || s->tx.len || s->ev_pump.idx != FLARE__SIM_EV_IDLE ||
         ifc->link.rate || ifc->dir[0].free_at > s->h->sim->now)
         return 0;
     uint64_t inflight = s->snd_off - s->peer_acked;
@@ -384,7 +384,7 @@ static void rx_segment(flare_io_sock *s, sim_pkt *p)
         if (more)
             s->peer_acked = p->ack;
         flare__free(s->h->sim->mem, p);
-        if (more && s->ev_pump.idx == SIZE_MAX)
+        if (more && s->ev_pump.idx == FLARE__SIM_EV_IDLE)
             pump(s);
         return;
     }
@@ -693,7 +693,7 @@ int flare__sim_sock_write(flare_io_sock *s, const uint8_t *data, size_t len)
         return rv;
     if (s->tx.len - s->tx_head > s->lowat)
         s->above_lowat = 1;
-    if (s->ev_pump.idx == SIZE_MAX)
+    if (s->ev_pump.idx == FLARE__SIM_EV_IDLE)
         pump(s);
     return 0;
 }
@@ -731,7 +731,7 @@ void flare__sim_sock_shutdown(flare_io_sock *s)
     if (s->closed || s->shut)
         return;
     s->shut = 1;
-    if (s->ev_pump.idx == SIZE_MAX)
+    if (s->ev_pump.idx == FLARE__SIM_EV_IDLE)
         pump(s);
 }
 
@@ -752,6 +752,6 @@ void flare__sim_sock_close(flare_io_sock *s, int abort)
     s->shut = 1;
     if (s->fin_sent)
         sock_destroy(s);
-    else if (s->ev_pump.idx == SIZE_MAX)
+    else if (s->ev_pump.idx == FLARE__SIM_EV_IDLE)
         pump(s);
 }

@@ -94,24 +94,47 @@ void kad_peer_view(kad_t *k, const flare_peerid *id, flare__kad_peer *p,
 
 /* ---- the server side ------------------------------------------------------------------ */
 
-/* An answer under construction: the message and what its views point at. */
+/* An answer under construction: the message and what its views point at.
+ * The peers' addresses are packed into one buffer as they come (an answer
+ * holds a few short ones, not 2 * FLARE__KAD_MAX_PEERS * FLARE__KAD_MAX_ADDRS
+ * slots of FLARE_MULTIADDR_MAX); the views point into it once it stops
+ * moving (answer_seal). */
 typedef struct answer {
     flare__kad_msg m;
     flare_peerid ids[2 * FLARE__KAD_MAX_PEERS];
-    flare_multiaddr addrs[2 * FLARE__KAD_MAX_PEERS][FLARE__KAD_MAX_ADDRS];
+    flare__kad_peer *views[2 * FLARE__KAD_MAX_PEERS];
+    uint32_t off[2 * FLARE__KAD_MAX_PEERS][FLARE__KAD_MAX_ADDRS]; /* into packed */
+    flare_buf packed;
     size_t nids;
+    int err;
 } answer;
 
 static void add_peer(kad_t *k, answer *a, int provider, const flare_peerid *id)
 {
     flare__kad_peer *list = provider ? a->m.providers : a->m.closer;
     size_t *n = provider ? &a->m.nproviders : &a->m.ncloser;
-    if (*n == FLARE__KAD_MAX_PEERS || a->nids == 2 * FLARE__KAD_MAX_PEERS)
+    if (*n == FLARE__KAD_MAX_PEERS || a->nids == 2 * FLARE__KAD_MAX_PEERS || a->err)
         return;
+    flare_multiaddr store[FLARE__KAD_MAX_ADDRS];
+    flare__kad_peer *p = &list[*n];
     a->ids[a->nids] = *id;
-    kad_peer_view(k, &a->ids[a->nids], &list[*n], a->addrs[a->nids]);
-    a->nids++;
+    kad_peer_view(k, &a->ids[a->nids], p, store);
+    for (size_t i = 0; i < p->naddrs; i++) {
+        a->off[a->nids][i] = (uint32_t)a->packed.len;
+        if ((a->err = flare_buf_append(&a->packed, store[i].bytes, store[i].len)) != 0)
+            return;
+        p->addrs[i].p = NULL; /* until answer_seal */
+    }
+    a->views[a->nids++] = p;
     (*n)++;
+}
+
+/* Points the views at their addresses, which no longer move. */
+static void answer_seal(answer *a)
+{
+    for (size_t j = 0; j < a->nids; j++)
+        for (size_t i = 0; i < a->views[j]->naddrs; i++)
+            a->views[j]->addrs[i].p = a->packed.base + a->off[j][i];
 }
 
 /* The k closest peers of our table to key, never the asker itself; the
@@ -179,12 +202,13 @@ static int handle(kad_t *k, const flare_peerid *from, const flare__kad_msg *m, f
     }
     if (m->type == FLARE__KAD_PING)
         return flare__kad_msg_encode(out, m);
-    /* Not zeroed: ~135 KB of address slots, of which an answer fills a few
-     * (each is written before the message points at it). */
+    /* Not zeroed: the views and offsets are written before they are read. */
     answer *a = flare__malloc(k->h->mem, sizeof(*a));
     if (!a)
         return FLARE_ERR_NOMEM;
     a->nids = 0;
+    a->err = 0;
+    flare_buf_init(&a->packed, k->h->mem);
     flare__kad_msg_init(&a->m, (flare__kad_type)m->type);
     a->m.key = m->key;
     if (m->type == FLARE__KAD_GET_PROVIDERS) {
@@ -202,7 +226,12 @@ static int handle(kad_t *k, const flare_peerid *from, const flare__kad_msg *m, f
         }
     }
     add_closer(k, a, from, m);
-    int rv = flare__kad_msg_encode(out, &a->m);
+    int rv = a->err;
+    if (rv == 0) {
+        answer_seal(a);
+        rv = flare__kad_msg_encode(out, &a->m);
+    }
+    flare_buf_free(&a->packed);
     flare__free(k->h->mem, a);
     return rv;
 }

@@ -57,7 +57,8 @@ struct qsock {
 
 typedef struct quic_tr {
     flare_host *h;
-    gnutls_certificate_credentials_t cred;
+    gnutls_certificate_credentials_t cred; /* NULL until the first socket */
+    flare__tr_seed seed;                   /* the certificate's randomness */
     uint8_t reset_secret[32];
     qsock *socks;
     qlink *links;
@@ -419,17 +420,31 @@ static void sock_free(quic_tr *t, qsock *s)
     flare__free(t->h->mem, s);
 }
 
+/* Our certificate, made when the first socket opens: most hosts never use
+ * QUIC, and a certificate costs an ECDSA key, a signature and GnuTLS heap. */
+static int ensure_cred(quic_tr *t)
+{
+    if (t->cred)
+        return 0;
+    flare_host *h = t->h;
+    return flare__quic_tls_cred(&h->key, h->io->ops->unix_time(h->io), flare__tr_seed_rng(&t->seed),
+                                &t->cred);
+}
+
 static int sock_new(quic_tr *t, const flare_ipaddr *local, unsigned flags, qsock **out)
 {
     flare_host *h = t->h;
     flare_io *io = h->io;
+    int rv = ensure_cred(t);
+    if (rv)
+        return rv;
     qsock *s = flare__calloc(h->mem, 1, sizeof(*s));
     if (!s)
         return FLARE_ERR_NOMEM;
     s->tr = t;
     s->next = t->socks;
     t->socks = s;
-    int rv = io->ops->udp_bind(io, local, flags | FLARE_IO_UDP_BATCH, sock_on_recv, s, &s->udp);
+    rv = io->ops->udp_bind(io, local, flags | FLARE_IO_UDP_BATCH, sock_on_recv, s, &s->udp);
     if (rv == 0)
         rv = io->ops->udp_addr(s->udp, &s->local);
     if (rv == 0)
@@ -476,15 +491,12 @@ static int quic_init(flare_host *h, void **state)
     if (!t)
         return FLARE_ERR_NOMEM;
     t->h = h;
-    int rv = flare__quic_tls_cred(&h->key, h->io->ops->unix_time(h->io), h->rng, &t->cred);
-    if (rv == 0)
-        rv = flare__quic_reset_secret(&h->key, t->reset_secret);
+    int rv = flare__quic_reset_secret(&h->key, t->reset_secret);
     if (rv) {
-        if (t->cred)
-            gnutls_certificate_free_credentials(t->cred);
         flare__free(h->mem, t);
         return rv;
     }
+    flare__tr_seed_draw(&t->seed, h->rng, FLARE__TLS_CERT_RNG_LEN);
     *state = t;
     return 0;
 }
@@ -498,7 +510,8 @@ static void quic_free(flare_host *h, void *state)
         sock_free(t, t->socks);
     while (t->links)
         link_free(t, t->links);
-    gnutls_certificate_free_credentials(t->cred);
+    if (t->cred)
+        gnutls_certificate_free_credentials(t->cred);
     flare__free(h->mem, t);
 }
 
@@ -702,4 +715,10 @@ void flare__quic_probe_close(flare_host *h, void *sock)
             return; /* it carries a connection: it goes with the transport */
     if (t && !s->busy)
         sock_free(t, s);
+}
+
+int flare__quic_cred_made(flare_host *h)
+{
+    quic_tr *t = flare__tr_state(h, &flare__tr_quic);
+    return t && t->cred;
 }

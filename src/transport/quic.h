@@ -19,8 +19,9 @@ int flare__quic_punch(flare_host *h, const flare_ipaddr *to, const uint8_t *data
  * datagram one receives (after the endpoint saw it). A pinned socket is
  * the one the next QUIC dial to `to` leaves from (the NAT mapping that let
  * the peer's probe in). Closing keeps a socket that carries a connection
- * (until the transport ends). open: 0, FLARE_ERR_NOT_FOUND (no QUIC) or
- * the driver's error. */
+ * (until the transport ends). open: 0, FLARE_ERR_NOT_FOUND (no QUIC), the
+ * error of making our certificate (the first QUIC socket makes it) or the
+ * driver's error. */
 typedef void (*flare__quic_probe_cb)(void *user, void *sock, const flare_ipaddr *from);
 int flare__quic_probe_open(flare_host *h, int family, flare__quic_probe_cb cb, void *user,
                            void **sock);
@@ -28,5 +29,9 @@ int flare__quic_probe_send(flare_host *h, void *sock, const flare_ipaddr *to, co
                            size_t len);
 void flare__quic_probe_pin(void *sock, const flare_ipaddr *to);
 void flare__quic_probe_close(flare_host *h, void *sock);
+
+/* 1 once h's QUIC certificate exists (made by the first listen, dial or
+ * probe socket; tests). */
+int flare__quic_cred_made(flare_host *h);
 
 #endif

@@ -64,8 +64,10 @@ struct flare__transport {
      * relay's signalling). */
     int replaces_limited;
     /* Optional: at host creation (after the core, before the services);
-     * *state starts NULL. free: at host destruction, after every
-     * connection and listener is gone. */
+     * *state starts NULL. Costly state a host may never use (QUIC's and
+     * WebRTC-direct's certificates) waits for the first listen or dial,
+     * whose error a failure then is. free: at host destruction, after
+     * every connection and listener is gone. */
     int (*init)(flare_host *h, void **state);
     void (*free)(flare_host *h, void *state);
     /* 1 if this transport dials / listens on ma. */
@@ -82,6 +84,20 @@ struct flare__transport {
     int (*dial)(flare_host *h, void *state, flare_conn *c, const flare_multiaddr *ma,
                 const flare_dial_opts *o);
 };
+
+/* Random bytes a transport draws at host creation for a certificate it
+ * makes only at its first use: the host's random sequence then does not
+ * depend on whether the transport is ever used (the simulator's runs stay
+ * the same). */
+typedef struct flare__tr_seed {
+    uint8_t b[16];
+    size_t len, off;
+    flare_rng rest; /* beyond the saved bytes */
+} flare__tr_seed;
+/* Saves len (<= 16) bytes of rng. */
+void flare__tr_seed_draw(flare__tr_seed *s, flare_rng rng, size_t len);
+/* A flare_rng giving the saved bytes first, then rng's (s must outlive it). */
+flare_rng flare__tr_seed_rng(flare__tr_seed *s);
 
 /* The transport state of t in h (NULL: not registered or none). */
 void *flare__tr_state(flare_host *h, const flare__transport *t);

@@ -20,9 +20,11 @@
  * expiry (DTLS replays, the SCTP tick, the set-up deadline) and the STUN
  * transaction's.
  *
- * The certificate is made at host creation unless the host was given one
+ * The certificate is the host's if it was given one
  * (flare_host_settings.webrtc_cert_pem, kept beside the node's key by the
- * CLI), so the /certhash stays the same across restarts.
+ * CLI, so the /certhash stays the same across restarts), imported at host
+ * creation; else one is made at the first listen, dial or export (most
+ * hosts never use this transport).
  */
 #include <string.h>
 
@@ -65,7 +67,8 @@ struct wsock {
 
 struct wd_tr {
     flare_host *h;
-    flare__dtls_cert *cert;
+    flare__dtls_cert *cert; /* NULL until the first use (ensure_cert) */
+    flare__tr_seed seed;    /* its randomness */
     wsock *socks;
     wlink *links;
 };
@@ -393,19 +396,23 @@ static int sock_new(wd_tr *t, const flare_ipaddr *local, unsigned flags, wsock *
 
 /* ---- transport --------------------------------------------------------------------- */
 
+static int ensure_cert(wd_tr *t)
+{
+    return t->cert ? 0 : flare__webrtc_cert_new(t->h, flare__tr_seed_rng(&t->seed), &t->cert);
+}
+
 static int wd_init(flare_host *h, void **state)
 {
     wd_tr *t = flare__calloc(h->mem, 1, sizeof(*t));
     if (!t)
         return FLARE_ERR_NOMEM;
     t->h = h;
-    int rv;
-    if (h->cfg.webrtc_cert_pem) {
+    int rv = 0;
+    if (h->cfg.webrtc_cert_pem) /* the string is only ours during host creation */
         rv = flare__dtls_cert_import(&t->cert, (const uint8_t *)h->cfg.webrtc_cert_pem,
                                      strlen(h->cfg.webrtc_cert_pem));
-    } else {
-        rv = flare__webrtc_cert_new(h, &t->cert);
-    }
+    else
+        flare__tr_seed_draw(&t->seed, h->rng, FLARE__DTLS_CERT_RNG_LEN);
     if (rv == 0 &&
         (rv = flare__udp_mux_add(h, FLARE__UDP_FIRST_STUN_LO, FLARE__UDP_FIRST_DTLS_HI, on_mux, t)))
         flare__dtls_cert_del(t->cert);
@@ -515,6 +522,8 @@ static int wd_listen(flare_host *h, void *state, const flare_multiaddr *ma, flar
     wd_tr *t = state;
     flare_ipaddr ip;
     int rv = flare_multiaddr_to_ipaddr(ma, &ip, NULL);
+    if (rv == 0)
+        rv = ensure_cert(t);
     if (rv)
         return rv;
     wsock *s;
@@ -604,6 +613,8 @@ static int wd_dial(flare_host *h, void *state, flare_conn *c, const flare_multia
     int rv = flare_multiaddr_to_ipaddr(ma, &remote, NULL);
     if (rv == 0)
         rv = dial_fp(ma, fp);
+    if (rv == 0)
+        rv = ensure_cert(t);
     if (rv)
         return rv;
     flare_ipaddr any;
@@ -666,5 +677,12 @@ int flare_host_webrtc_cert_pem(flare_host *h, flare_buf *out)
     wd_tr *t = h && out ? flare__tr_state(h, &flare__tr_webrtc_direct) : NULL;
     if (!t)
         return h && out ? FLARE_ERR_UNSUPPORTED : FLARE_ERR_INVALID_ARG;
-    return flare__dtls_cert_export(t->cert, out);
+    int rv = ensure_cert(t);
+    return rv ? rv : flare__dtls_cert_export(t->cert, out);
+}
+
+int flare__webrtc_direct_cert_made(flare_host *h)
+{
+    wd_tr *t = flare__tr_state(h, &flare__tr_webrtc_direct);
+    return t && t->cert;
 }

@@ -897,7 +897,7 @@ static void wp_close(flare_conn *c, void *tr, int abort)
  * first use (most hosts never use it). 0 or an error. */
 static int ensure_cert(wp_tr *t)
 {
-    return t->cert ? 0 : flare__webrtc_cert_new(t->h, &t->cert);
+    return t->cert ? 0 : flare__webrtc_cert_new(t->h, t->h->rng, &t->cert);
 }
 
 static int wp_init(flare_host *h, void **state)

@@ -100,7 +100,7 @@ static void check_pop(sim_queue *q, flare_tstamp *now)
     assert_true(top >= *now);
     *now = top;
     assert_ptr_equal(flare__sim_q_pop(q), &want->ev);
-    assert_true(want->ev.idx == SIZE_MAX);
+    assert_true(want->ev.idx == FLARE__SIM_EV_IDLE);
     want->queued = 0;
 }
 
@@ -113,7 +113,7 @@ static int run(uint64_t seed, int ops, const flare_mem *mem, int big_seq)
     flare_prng_seed(&g_prng, seed);
     memset(g_ev, 0, sizeof(g_ev));
     for (int i = 0; i < NE; i++)
-        g_ev[i].ev.idx = SIZE_MAX;
+        g_ev[i].ev.idx = FLARE__SIM_EV_IDLE;
     flare_tstamp now = 0;
     uint64_t seq = big_seq ? ((uint64_t)1 << FLARE__SIM_WHEEL_SEQ_BITS) - NE : 0;
     int lost = 0;
@@ -128,11 +128,11 @@ static int run(uint64_t seed, int ops, const flare_mem *mem, int big_seq)
             if (flare__sim_q_push(&q, &e->ev, e->time, e->seq) == 0)
                 e->queued = 1;
             else
-                assert_true(e->ev.idx == SIZE_MAX && ++g_refused);
+                assert_true(e->ev.idx == FLARE__SIM_EV_IDLE && ++g_refused);
         } else if (r < 55) { /* cancel */
             flare__sim_q_remove(&q, &e->ev);
             e->queued = 0;
-            assert_true(e->ev.idx == SIZE_MAX);
+            assert_true(e->ev.idx == FLARE__SIM_EV_IDLE);
         } else if (r < 99) {
             check_pop(&q, &now);
         } else { /* the clock jumps ahead, past a wheel turn at times */
@@ -175,7 +175,7 @@ static void test_far_events_wait_in_wheel(void **state)
     memset(g_ev, 0, sizeof(g_ev));
     for (int i = 0; i < 100; i++) {
         /* Keepalive-like: 15 s ahead, in reverse order, with ties. */
-        g_ev[i].ev.idx = SIZE_MAX;
+        g_ev[i].ev.idx = FLARE__SIM_EV_IDLE;
         assert_int_equal(flare__sim_q_push(&q, &g_ev[i].ev,
                                            15000 * MS + (flare_tstamp)(99 - i) / 2 * MS,
                                            (uint64_t)i),
@@ -202,7 +202,7 @@ static void test_far_events_wait_in_wheel(void **state)
 static void drain_cb(sim_ev *ev, void *user)
 {
     int *n = user;
-    assert_true(ev->idx == SIZE_MAX);
+    assert_true(ev->idx == FLARE__SIM_EV_IDLE);
     (*n)++;
 }
 
@@ -214,7 +214,7 @@ static void test_drain(void **state)
     flare_prng_seed(&g_prng, 3);
     memset(g_ev, 0, sizeof(g_ev));
     for (int i = 0; i < 500; i++) {
-        g_ev[i].ev.idx = SIZE_MAX;
+        g_ev[i].ev.idx = FLARE__SIM_EV_IDLE;
         assert_int_equal(flare__sim_q_push(&q, &g_ev[i].ev, pick_time(0), (uint64_t)i), 0);
     }
     assert_true(q.len > 0 && q.wheel_len > 0);
@@ -281,7 +281,7 @@ static void test_lost_on_advance(void **state)
     int n = 300;
     for (int i = 0; i < n; i++) {
         ref_ev *e = &g_ev[i];
-        e->ev.idx = SIZE_MAX;
+        e->ev.idx = FLARE__SIM_EV_IDLE;
         /* One near event (the heap gets its first array), the rest in one
          * far bucket, and a last one past the wheel's reach. */
         e->time = i == 0 ? MS : i == n - 1 ? 2 * REACH : 20000 * MS + (flare_tstamp)i;
@@ -301,7 +301,7 @@ static void test_lost_on_advance(void **state)
     int lost = 0;
     for (int i = 0; i < n; i++) {
         lost += g_ev[i].lost;
-        assert_true(g_ev[i].ev.idx == SIZE_MAX);
+        assert_true(g_ev[i].ev.idx == FLARE__SIM_EV_IDLE);
     }
     assert_true(lost > 0 && lost < n - 2);
     assert_int_equal(flare__sim_q_len(&q), 0);

@@ -89,7 +89,7 @@ static int fill_cert(flare__tls_cert *c, const flare_privkey *identity, uint64_t
     if (rv)
         return rv;
     /* A positive, minimally encoded 64-bit serial. */
-    uint8_t serial[8];
+    uint8_t serial[FLARE__TLS_CERT_RNG_LEN];
     rng.fn(serial, sizeof(serial), rng.user);
     serial[0] = (uint8_t)((serial[0] & 0x7f) | 0x01);
     time_t now = (time_t)unix_now;

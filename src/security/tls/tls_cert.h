@@ -43,6 +43,8 @@
  * years (the certificate is never reused across restarts anyway). */
 #define FLARE__TLS_CERT_BACKDATE_S 3600
 #define FLARE__TLS_CERT_LIFETIME_S (100ULL * 365 * 24 * 3600)
+/* Bytes flare__tls_cert_make draws from its flare_rng (the serial). */
+#define FLARE__TLS_CERT_RNG_LEN 8
 
 /* Our certificate: the GnuTLS objects (for gnutls_certificate_set_x509_key)
  * and the DER encoding. */

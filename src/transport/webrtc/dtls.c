@@ -124,7 +124,7 @@ int flare__dtls_cert_generate(flare__dtls_cert **out, flare_rng rng, int64_t not
     flare__dtls_cert *c = cert_alloc();
     if (c == NULL)
         return FLARE_ERR_NOMEM;
-    uint8_t serial[16];
+    uint8_t serial[FLARE__DTLS_CERT_RNG_LEN];
     rng.fn(serial, sizeof(serial), rng.user);
     serial[0] &= 0x7f; /* a positive INTEGER */
     serial[0] |= 0x01; /* and a minimal one */

@@ -37,7 +37,9 @@
 typedef struct flare__dtls_cert flare__dtls_cert;
 
 /* A new self-signed ECDSA P-256 certificate valid from not_before to
- * not_after (Unix seconds); its serial number comes from rng. */
+ * not_after (Unix seconds); its serial number comes from rng
+ * (FLARE__DTLS_CERT_RNG_LEN bytes). */
+#define FLARE__DTLS_CERT_RNG_LEN 16
 int flare__dtls_cert_generate(flare__dtls_cert **c, flare_rng rng, int64_t not_before,
                               int64_t not_after);
 /* PEM of the private key followed by the certificate (to keep a stable

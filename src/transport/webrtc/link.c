@@ -9,10 +9,10 @@
 #define CERT_DAYS    3650
 #define SECS_PER_DAY 86400
 
-int flare__webrtc_cert_new(flare_host *h, flare__dtls_cert **out)
+int flare__webrtc_cert_new(flare_host *h, flare_rng rng, flare__dtls_cert **out)
 {
     int64_t now = (int64_t)h->io->ops->unix_time(h->io);
-    return flare__dtls_cert_generate(out, h->rng, now - SECS_PER_DAY,
+    return flare__dtls_cert_generate(out, rng, now - SECS_PER_DAY,
                                      now + (int64_t)CERT_DAYS * SECS_PER_DAY);
 }
 

@@ -46,7 +46,10 @@ struct flare__webrtc_link {
 
 /* A DTLS certificate of our own, valid from a day ago (clock skew) for ten
  * years: a /certhash that names it must not expire under a running node. */
-int flare__webrtc_cert_new(flare_host *h, flare__dtls_cert **out);
+int flare__webrtc_cert_new(flare_host *h, flare_rng rng, flare__dtls_cert **out);
+/* 1 once h's WebRTC-direct certificate exists (imported at host creation,
+ * or made by the first listen, dial or export; tests). */
+int flare__webrtc_direct_cert_made(flare_host *h);
 
 /* A zeroed link of size bytes (the transport's, l its first member) with
  * its timer, or NULL. */
