@@ -393,11 +393,8 @@ void flare__autorelay_walk_started(flare_host *h)
         ar->walk_until = flare_io_now(h->io) + WALK_HOLD;
 }
 
-void flare__autorelay_walk_relays(flare_host *h, const flare_peerid *relays, size_t n)
+static void sample_add(ar_t *ar, const flare_peerid *relays, size_t n)
 {
-    ar_t *ar = flare__svc_state(h, &flare__svc_autorelay);
-    if (!ar)
-        return;
     for (size_t i = 0; i < n; i++) {
         if (walked(ar, &relays[i]))
             continue;
@@ -405,9 +402,48 @@ void flare__autorelay_walk_relays(flare_host *h, const flare_peerid *relays, siz
         ar->walked_next = (ar->walked_next + 1) % MAX_WALKED;
         ar->nwalked += ar->nwalked < MAX_WALKED;
     }
+}
+
+void flare__autorelay_walk_relays(flare_host *h, const flare_peerid *relays, size_t n)
+{
+    ar_t *ar = flare__svc_state(h, &flare__svc_autorelay);
+    if (!ar)
+        return;
+    sample_add(ar, relays, n);
     /* Those not connected yet are being dialed: give them time. */
     ar->walk_until = flare_io_now(h->io) + (n ? WALK_DIAL : 0);
     schedule(ar, flare_io_now(h->io));
+}
+
+void flare__autorelay_met_relays(flare_host *h, const flare_peerid *relays, size_t n)
+{
+    ar_t *ar = flare__svc_state(h, &flare__svc_autorelay);
+    if (!ar || !n)
+        return;
+    sample_add(ar, relays, n);
+    /* Met while the list was full: listed now (in the sample's share). */
+    for (size_t i = 0; i < n; i++) {
+        flare_conn *c = flare_host_conn_to(h, &relays[i]);
+        if (c)
+            discovered(ar, c);
+    }
+    if (ar->running)
+        schedule(ar, flare_io_now(h->io));
+}
+
+size_t flare__autorelay_sampled(flare_host *h)
+{
+    ar_t *ar = flare__svc_state(h, &flare__svc_autorelay);
+    flare_tstamp now = flare_io_now(h->io);
+    size_t n = 0;
+    for (size_t i = 0; ar && i < ar->nwalked; i++) {
+        const flare_peerid *id = &ar->walked[i];
+        flare_conn *c = flare_host_conn_to(h, id);
+        ar_relay *e = find(ar, id);
+        n += c && !c->limited && (!e || may_use(ar, e, now)) &&
+             flare__peerstore_supports(h->peerstore, id, FLARE_RELAY_HOP_PROTOCOL);
+    }
+    return n;
 }
 
 /* ---- API -------------------------------------------------------------------------- */

@@ -598,6 +598,51 @@ static void kad_identified(flare_host *h, void *state, flare_conn *c)
     kad_probe(k, &c->peer, 0);
 }
 
+/* Relay discovery without a walk when the refresh lookups (random keys all
+ * over the key space, like a walk's) met enough relays: twice the
+ * reservations AutoRelay keeps, so its random pick still spreads them. */
+static int enough_relays(kad_t *k)
+{
+    return flare__autorelay_sampled(k->h) >= 2 * k->h->cfg.autorelay_num;
+}
+
+static int refresh_running(kad_t *k, const kad_query *except)
+{
+    for (const kad_query *q = k->queries; q; q = q->next)
+        if (q != except && q->kind == Q_REFRESH && !q->finishing)
+            return 1;
+    return 0;
+}
+
+/* A walk to a random key: its hop servers get a connection and AutoRelay
+ * prefers them (kad_query.c). */
+static void start_walk(kad_t *k)
+{
+    flare_host *h = k->h;
+    uint8_t key[32];
+    h->rng.fn(key, sizeof(key), h->rng.user);
+    kad_query *q = kad_query_new(k, Q_WALK, key, sizeof(key));
+    if (q) {
+        k->walks++;
+        flare__autorelay_walk_started(h);
+        kad_query_start(q);
+    }
+    k->next_walk = flare_io_now(h->io) + WALK_INTERVAL;
+}
+
+void kad_refresh_ended(kad_t *k, const kad_query *q)
+{
+    if (!k->walk_deferred || k->h->destroying)
+        return;
+    if (enough_relays(k)) {
+        k->walk_deferred = 0;
+        k->walks_skipped++;
+    } else if (!refresh_running(k, q)) {
+        k->walk_deferred = 0;
+        start_walk(k);
+    }
+}
+
 static void kad_event(flare_host *h, void *state, const flare_host_event *ev)
 {
     kad_t *k = state;
@@ -610,15 +655,17 @@ static void kad_event(flare_host *h, void *state, const flare_host_event *ev)
                (strcmp(ev->u.autorelay.reason, "start") == 0 ||
                 strcmp(ev->u.autorelay.reason, "backoff") == 0 ||
                 strcmp(ev->u.autorelay.reason, "replaced") == 0)) {
-        /* AutoRelay wants relays: walk to a random key, meeting new peers. */
-        uint8_t key[32];
-        h->rng.fn(key, sizeof(key), h->rng.user);
-        kad_query *q = kad_query_new(k, Q_WALK, key, sizeof(key));
-        if (q) {
-            flare__autorelay_walk_started(h);
-            kad_query_start(q);
+        /* AutoRelay wants relays: those our refresh lookups met, if enough;
+         * else those of the lookups still out, else a walk's. */
+        if (enough_relays(k)) {
+            k->walks_skipped++;
+        } else if (refresh_running(k, NULL)) {
+            if (!k->walk_deferred)
+                flare__autorelay_walk_started(h);
+            k->walk_deferred = 1;
+        } else {
+            start_walk(k);
         }
-        k->next_walk = flare_io_now(h->io) + WALK_INTERVAL;
     } else if (ev->type == FLARE_HOST_EV_RESERVATION_OK && k->rt.size) {
         /* New relayed addresses: the servers near our ID should learn them. */
         k->self_lookup_due = 1;

@@ -677,6 +677,26 @@ static void connect_relays(kad_query *q)
     flare__autorelay_walk_relays(h, relays, nrelays);
 }
 
+/* A refresh lookup (for a random key in a bucket, or our own ID) ended:
+ * the hop servers among the peers that answered and that the lookup found
+ * (not the seeds from our table, such as the bootstrap nodes every node
+ * holds) are the same kind of sample as a walk's, and connected already.
+ * AutoRelay takes them; a walk runs only when they are too few. */
+static void met_relays(kad_query *q)
+{
+    flare_host *h = q->kad->h;
+    flare_peerid relays[64];
+    size_t n = 0;
+    for (size_t i = 0; i < q->l.n && n < 64; i++) {
+        const flare__kad_cand *c = &q->l.c[i];
+        if (c->state == FLARE__KAD_C_OK && c->hop &&
+            flare__peerstore_supports(h->peerstore, &c->id, FLARE_RELAY_HOP_PROTOCOL))
+            relays[n++] = c->id;
+    }
+    flare__autorelay_met_relays(h, relays, n);
+    kad_refresh_ended(q->kad, q);
+}
+
 static void finish(kad_query *q, int status)
 {
     q->status = status;
@@ -701,6 +721,8 @@ static void lookup_ended(kad_query *q)
     }
     if (q->kind == Q_WALK)
         connect_relays(q);
+    if (q->kind == Q_REFRESH)
+        met_relays(q);
     if (q->kind != Q_PROVIDE && q->kind != Q_PUT) {
         finish(q, 0);
         return;

@@ -140,6 +140,9 @@ struct kad_t {
     flare_tstamp boot_backoff; /* the next failed bootstrap round's (0: the first) */
     flare_tstamp next_refresh, next_republish, next_boot, self_lookup_due;
     flare_tstamp next_walk; /* relay discovery: not before */
+    /* AutoRelay asked for relays while refresh lookups ran: the walk waits
+     * for the relays they meet, and runs only if those are too few. */
+    int walk_deferred;
     /* When a lookup last ran to its end for a key in bucket cpl (0:
      * never): the refresh skips buckets refreshed that way recently. */
     flare_tstamp cpl_refreshed[KAD_MAX_REFRESH_CPL + 1];
@@ -152,6 +155,7 @@ struct kad_t {
     /* Counters for tests and the simulation summary. */
     uint64_t lookups, lookup_hops, rpcs_sent, rpcs_failed, refresh_skipped;
     uint64_t streams_opened, streams_reused, reuse_retries, srv_idle_closed;
+    uint64_t walks, walks_skipped; /* relay discovery: walks run / not needed */
 };
 
 /* kad.c */
@@ -166,6 +170,9 @@ void kad_peer_view(kad_t *k, const flare_peerid *id, flare__kad_peer *p,
 /* Lookup l ran to its end: the buckets it refreshed are noted (the
  * refresh skips them for a while). */
 void kad_lookup_covered(kad_t *k, const flare__kad_lookup *l);
+/* Refresh lookup q ended (AutoRelay has its relays): a deferred walk
+ * runs now if they were too few and no other refresh lookup is out. */
+void kad_refresh_ended(kad_t *k, const kad_query *q);
 
 /* The server side dropped x (idle too long). */
 void kad_srv_expire(kad_srv *x);

@@ -73,5 +73,11 @@ int flare__relay_set_rsvp_observer(flare_host *h, flare__rsvp_observer fn);
  * any met relay; walk_relays: one walk's relays (n 0: it found none). */
 void flare__autorelay_walk_started(flare_host *h);
 void flare__autorelay_walk_relays(flare_host *h, const flare_peerid *relays, size_t n);
+/* met_relays: relays that answered the DHT's own lookups for random keys
+ * (the table refresh, the self lookup): the same kind of sample as a walk's,
+ * already connected, at no cost. sampled: how many of the sample are
+ * connected and free to pick now; a walk is needed only when they are few. */
+void flare__autorelay_met_relays(flare_host *h, const flare_peerid *relays, size_t n);
+size_t flare__autorelay_sampled(flare_host *h);
 
 #endif

@@ -1,0 +1,123 @@
+/* AutoRelay's relays without the DHT's random walks (tools/simnet, the whole
+ * flow). A private node's table refresh looks up random keys all over the
+ * key space, and its self lookup the keys near its own: the hop servers
+ * that answered those lookups (not the seeds from its table, such as its
+ * bootstrap nodes) are the same kind of uniform sample of the network's
+ * relays as a walk's, and connected already. With enough of them the node
+ * runs no walk (each walk cost ~19 dials at 1,000 nodes); it still gets its
+ * reservations, spread over the relays, and is found by peer ID. */
+#include <stdlib.h>
+
+#include "support/test.h"
+
+#include "flare/host.h"
+#include "flare/kad.h"
+#include "flare/relay_server.h"
+#include "services/kad_svc.h"
+#include "simnet/simnet.h"
+
+#define NODES 300
+
+static void test_refresh_feeds_autorelay(void **state)
+{
+    (void)state;
+    simnet_config c;
+    simnet_config_default(&c);
+    c.nodes = NODES;
+    c.seed = 3;
+    c.plaintext = 1;
+    c.pairs = 10;
+    simnet *w = calloc(1, sizeof(*w));
+    assert_non_null(w);
+    assert_int_equal(simnet_init(w, &c, NULL), 0);
+    assert_int_equal(simnet_join(w), 0);
+    simnet_run_s(w, 20);
+    uint64_t priv = 0, conns = 0, lookups = 0, rpcs = 0, walks = 0, skipped = 0;
+    for (int i = 0; i < w->nn; i++) {
+        simnet_node *n = &w->n[i];
+        if (!n->priv)
+            continue;
+        kad_t *k = kad_get(n->h);
+        flare_peerid relays[4];
+        assert_true(flare_host_autorelay_relays(n->h, relays, 4) >= 1);
+        priv++;
+        conns += n->conns_opened;
+        lookups += k->lookups;
+        rpcs += k->rpcs_sent;
+        walks += k->walks;
+        skipped += k->walks_skipped;
+    }
+    print_message("%llu private nodes: %.1f connections, %.2f lookups, %.1f requests each; "
+                  "%llu walks, %llu skipped\n",
+                  (unsigned long long)priv, (double)conns / (double)priv,
+                  (double)lookups / (double)priv, (double)rpcs / (double)priv,
+                  (unsigned long long)walks, (unsigned long long)skipped);
+    assert_true(priv > 0);
+    /* ~30 each here, ~42 with a walk each; every node met 4+ relays. */
+    assert_true(conns <= 36 * priv);
+    assert_int_equal(walks, 0);
+    assert_int_equal(skipped, priv);
+
+    simnet_summary s;
+    assert_int_equal(simnet_dial_pairs(w), 0);
+    simnet_summarize(w, &s);
+    print_message("%d of %d found; reservations max %zu mean %.2f on %zu relays\n", s.found,
+                  s.pairs, (size_t)s.relay_reservations_max, s.relay_reservations_mean, s.relays);
+    assert_int_equal(s.found, s.pairs);
+    assert_int_equal(s.private_with_relay, s.private_nodes);
+    /* Spread over the relays, as with the walks (~2x the mean at most). */
+    assert_true((double)s.relay_reservations_max <= 2.5 * s.relay_reservations_mean);
+    simnet_free(w);
+    free(w);
+}
+
+/* Few relays in the whole network (6 of 120 nodes): some nodes' refresh
+ * meets too few, so they still walk (the fallback); every private node
+ * decided (walked or not) and reserves. */
+static void test_few_relays_walk(void **state)
+{
+    (void)state;
+    simnet_config c;
+    simnet_config_default(&c);
+    c.nodes = 120;
+    c.seed = 5;
+    c.plaintext = 1;
+    c.pairs = 4;
+    c.public_pct = 10;
+    simnet *w = calloc(1, sizeof(*w));
+    assert_non_null(w);
+    assert_int_equal(simnet_init(w, &c, NULL), 0);
+    assert_int_equal(simnet_join(w), 0);
+    simnet_run_s(w, 20);
+    uint64_t priv = 0, walks = 0, skipped = 0;
+    for (int i = 0; i < w->nn; i++) {
+        simnet_node *n = &w->n[i];
+        if (!n->priv)
+            continue;
+        kad_t *k = kad_get(n->h);
+        flare_peerid relays[4];
+        assert_true(flare_host_autorelay_relays(n->h, relays, 4) >= 1);
+        assert_true(k->walks + k->walks_skipped >= 1);
+        priv++;
+        walks += k->walks;
+        skipped += k->walks_skipped;
+    }
+    print_message("%llu private nodes: %llu walks, %llu skipped\n", (unsigned long long)priv,
+                  (unsigned long long)walks, (unsigned long long)skipped);
+    assert_true(priv > 0);
+    assert_true(walks >= 1 && skipped >= 1);
+    simnet_summary s;
+    simnet_summarize(w, &s);
+    assert_int_equal(s.private_with_relay, s.private_nodes);
+    simnet_free(w);
+    free(w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_refresh_feeds_autorelay),
+        cmocka_unit_test(test_few_relays_walk),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
