@@ -13,6 +13,7 @@
 #include "flare/host.h"
 #include "flare/kad.h"
 #include "flare/relay_server.h"
+#include "host/host_int.h"
 #include "services/kad_svc.h"
 #include "simnet/simnet.h"
 
@@ -113,11 +114,68 @@ static void test_few_relays_walk(void **state)
     free(w);
 }
 
+static int refreshing(kad_t *k)
+{
+    for (kad_query *q = k->queries; q; q = q->next)
+        if (q->kind == Q_REFRESH)
+            return 1;
+    return 0;
+}
+
+/* AutoRelay asks (a relay backed off) while refresh lookups are still out
+ * and it has too few sampled relays: the walk waits for the relays those
+ * lookups meet and is decided once they ended. */
+static void test_asked_mid_refresh(void **state)
+{
+    (void)state;
+    simnet_config c;
+    simnet_config_default(&c);
+    c.nodes = 150;
+    c.seed = 3;
+    c.plaintext = 1;
+    simnet *w = calloc(1, sizeof(*w));
+    assert_non_null(w);
+    assert_int_equal(simnet_init(w, &c, NULL), 0);
+    assert_int_equal(simnet_join(w), 0);
+    int node = -1;
+    for (int t = 0; t < 400 && node < 0; t++) {
+        simnet_run_s(w, 0.05);
+        for (int i = 0; i < w->nn && node < 0; i++) {
+            kad_t *k = kad_get(w->n[i].h);
+            if (w->n[i].priv && k->rt.size && refreshing(k) && !k->walks &&
+                flare__autorelay_sampled(w->n[i].h) < 4)
+                node = i;
+        }
+    }
+    assert_true(node >= 0);
+    flare_host *h = w->n[node].h;
+    kad_t *k = kad_get(h);
+    uint64_t decided = k->walks + k->walks_skipped;
+    flare_host_event ev = {.type = FLARE_HOST_EV_AUTORELAY, .u.autorelay = {.reason = "backoff"}};
+    flare__host_emit(h, &ev);
+    assert_int_equal(k->walk_deferred, 1);
+    assert_int_equal(k->walks, 0);
+    for (int t = 0; t < 400 && refreshing(k); t++)
+        simnet_run_s(w, 0.05);
+    assert_false(refreshing(k));
+    print_message("node %d asked mid-refresh: %llu walks, %llu skipped, %zu relays sampled\n", node,
+                  (unsigned long long)k->walks, (unsigned long long)k->walks_skipped,
+                  flare__autorelay_sampled(h));
+    assert_int_equal(k->walk_deferred, 0);
+    assert_int_equal(k->walks + k->walks_skipped, decided + 1);
+    simnet_run_s(w, 20);
+    flare_peerid relays[4];
+    assert_true(flare_host_autorelay_relays(h, relays, 4) >= 1);
+    simnet_free(w);
+    free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refresh_feeds_autorelay),
         cmocka_unit_test(test_few_relays_walk),
+        cmocka_unit_test(test_asked_mid_refresh),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
