@@ -1020,7 +1020,9 @@ int simnet_run(const simnet_config *c, FILE *progress, simnet_summary *s)
         rv = simnet_dial_pairs(w);
     if (!rv)
         simnet_summarize(w, s);
-    simnet_free(w);
-    free(w);
+    if (rv || !c->keep_world) {
+        simnet_free(w);
+        free(w);
+    }
     return rv;
 }

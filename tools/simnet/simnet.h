@@ -39,7 +39,8 @@ typedef struct simnet_config {
     int threads;             /* threads of the simulator; default 1; more: 8 partitions, or
                                 one per thread if more (flare_sim_set_partitions) */
     simnet_mix mix[SIMNET_MAX_MIX];
-    int nmix; /* default: simnet_default_mix */
+    int nmix;       /* default: simnet_default_mix */
+    int keep_world; /* simnet_run leaves a successful run's world to the process's exit */
 } simnet_config;
 
 /* The default NAT mix (docs/benchmarks.md says where it comes from). */
@@ -150,7 +151,8 @@ void simnet_summarize(simnet *w, simnet_summary *s);
 int simnet_summary_json(const simnet_summary *s, uint64_t seed, double ts, char *out, size_t cap);
 void simnet_free(simnet *w);
 
-/* init + join + dial_pairs + summarize + free. */
+/* init + join + dial_pairs + summarize + free (no free after a successful
+ * run with keep_world: the caller is about to exit). */
 int simnet_run(const simnet_config *c, FILE *progress, simnet_summary *s);
 
 #endif
