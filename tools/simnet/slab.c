@@ -479,38 +479,17 @@ static void local_free(cache *c, page *p, char *q)
         avail_push(c, p);
 }
 
-/* A block on a remote stack also carries, in its second word, the stack's
- * length and its bottom block's offset in the page (a page has fewer than
- * 2^16 blocks and is under 4 GiB): the owner then splices a whole stack
- * onto its free list touching two blocks, not every block. The pusher reads
- * the word from the block below, which it or the other thread just wrote. */
-static uint64_t rinfo_get(char *b)
-{
-    UNPOISON(b + sizeof(char *), sizeof(uint64_t));
-    uint64_t v;
-    memcpy(&v, b + sizeof(char *), sizeof(v));
-    POISON(b + sizeof(char *), sizeof(uint64_t));
-    return v;
-}
-
-static void rinfo_set(char *b, uint64_t v)
-{
-    UNPOISON(b + sizeof(char *), sizeof(uint64_t));
-    memcpy(b + sizeof(char *), &v, sizeof(v));
-    POISON(b + sizeof(char *), sizeof(uint64_t));
-}
-
 /* Lock-free pushes: only the owner empties the stacks, all at once. */
 static void remote_free(page *p, char *q)
 {
     uintptr_t old = atomic_load_explicit(&p->remote, memory_order_relaxed);
-    uint64_t self = (uint64_t)(q - (char *)p) << 32;
-    do {
+    /* Only q is written: a block below it on the stack may already be the
+     * owner's again (taken, reallocated, even pushed anew), so a pusher
+     * must not read or write it. */
+    do
         link_set(q, (char *)old);
-        /* count + 1, the bottom's offset kept (or q's when q is the bottom) */
-        rinfo_set(q, old ? rinfo_get((char *)old) + 1 : self | 1);
-    } while (!atomic_compare_exchange_weak_explicit(&p->remote, &old, (uintptr_t)q,
-                                                    memory_order_release, memory_order_relaxed));
+    while (!atomic_compare_exchange_weak_explicit(&p->remote, &old, (uintptr_t)q,
+                                                  memory_order_release, memory_order_relaxed));
     if (old)
         return; /* the page is on the pending stack already */
     cache *o = p->owner;
@@ -541,10 +520,15 @@ static void collect(cache *c)
     while (p) {
         page *nx = p->rnext; /* before remote empties: p may be pushed again */
         char *b = (char *)atomic_exchange_explicit(&p->remote, 0, memory_order_acquire);
-        uint64_t info = rinfo_get(b); /* b is not NULL: the page was pushed with a block */
-        link_set((char *)p + (info >> 32), p->free);
-        p->free = b;
-        p->used -= (uint32_t)info;
+        uint32_t k = 0;
+        while (b) {
+            char *bn = link_get(b);
+            link_set(b, p->free);
+            p->free = b;
+            b = bn;
+            k++;
+        }
+        p->used -= k;
         if (p->used == 0 && c->avail[p->cls] != p)
             page_release(c, p);
         else if (p->state == PG_FULL)
