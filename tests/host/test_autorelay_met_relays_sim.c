@@ -16,6 +16,7 @@
 #include "host/host_int.h"
 #include "services/kad_svc.h"
 #include "simnet/simnet.h"
+#include "support/kad_world.h"
 
 #define NODES 300
 
@@ -28,10 +29,7 @@ static void test_refresh_feeds_autorelay(void **state)
     c.seed = 3;
     c.plaintext = 1;
     c.pairs = 10;
-    simnet *w = calloc(1, sizeof(*w));
-    assert_non_null(w);
-    assert_int_equal(simnet_init(w, &c, NULL), 0);
-    assert_int_equal(simnet_join(w), 0);
+    simnet *w = flare_test_world_joined(&c);
     simnet_run_s(w, 20);
     uint64_t priv = 0, conns = 0, lookups = 0, rpcs = 0, walks = 0, skipped = 0;
     for (int i = 0; i < w->nn; i++) {
@@ -68,8 +66,7 @@ static void test_refresh_feeds_autorelay(void **state)
     assert_int_equal(s.private_with_relay, s.private_nodes);
     /* Spread over the relays, as with the walks (~2x the mean at most). */
     assert_true((double)s.relay_reservations_max <= 2.5 * s.relay_reservations_mean);
-    simnet_free(w);
-    free(w);
+    flare_test_servers_free(w);
 }
 
 /* Few relays in the whole network (6 of 120 nodes): some nodes' refresh
@@ -85,10 +82,7 @@ static void test_few_relays_walk(void **state)
     c.plaintext = 1;
     c.pairs = 4;
     c.public_pct = 10;
-    simnet *w = calloc(1, sizeof(*w));
-    assert_non_null(w);
-    assert_int_equal(simnet_init(w, &c, NULL), 0);
-    assert_int_equal(simnet_join(w), 0);
+    simnet *w = flare_test_world_joined(&c);
     simnet_run_s(w, 20);
     uint64_t priv = 0, walks = 0, skipped = 0;
     for (int i = 0; i < w->nn; i++) {
@@ -110,8 +104,7 @@ static void test_few_relays_walk(void **state)
     simnet_summary s;
     simnet_summarize(w, &s);
     assert_int_equal(s.private_with_relay, s.private_nodes);
-    simnet_free(w);
-    free(w);
+    flare_test_servers_free(w);
 }
 
 static int refreshing(kad_t *k)
@@ -133,10 +126,7 @@ static void test_asked_mid_refresh(void **state)
     c.nodes = 150;
     c.seed = 3;
     c.plaintext = 1;
-    simnet *w = calloc(1, sizeof(*w));
-    assert_non_null(w);
-    assert_int_equal(simnet_init(w, &c, NULL), 0);
-    assert_int_equal(simnet_join(w), 0);
+    simnet *w = flare_test_world_joined(&c);
     int node = -1;
     for (int t = 0; t < 400 && node < 0; t++) {
         simnet_run_s(w, 0.05);
@@ -166,8 +156,7 @@ static void test_asked_mid_refresh(void **state)
     simnet_run_s(w, 20);
     flare_peerid relays[4];
     assert_true(flare_host_autorelay_relays(h, relays, 4) >= 1);
-    simnet_free(w);
-    free(w);
+    flare_test_servers_free(w);
 }
 
 int main(void)

@@ -53,9 +53,7 @@ static void test_churn(void **state)
     c.nodes = NODES;
     c.seed = 5;
     c.join_s = 40;
-    simnet *w = calloc(1, sizeof(*w));
-    assert_int_equal(simnet_init(w, &c, NULL), 0);
-    assert_int_equal(simnet_join(w), 0);
+    simnet *w = flare_test_world_joined(&c);
     for (int i = w->npub; i < w->nn; i++)
         assert_true(w->n[i].rsv_ok >= 1);
 
@@ -169,8 +167,7 @@ static void test_churn(void **state)
             assert_true(flare_peerid_equal(&r.peers[0].id, flare_host_peerid(w->n[prov[p]].h)));
         }
     }
-    simnet_free(w);
-    free(w);
+    flare_test_servers_free(w);
 }
 
 int main(void)

@@ -15,6 +15,7 @@
 #include "flare/kad.h"
 #include "services/kad_svc.h"
 #include "simnet/simnet.h"
+#include "support/kad_world.h"
 
 #define NODES 300
 
@@ -27,10 +28,7 @@ static void test_client_refresh_cost(void **state)
     c.seed = 3;
     c.plaintext = 1;
     c.pairs = 10;
-    simnet *w = calloc(1, sizeof(*w));
-    assert_non_null(w);
-    assert_int_equal(simnet_init(w, &c, NULL), 0);
-    assert_int_equal(simnet_join(w), 0);
+    simnet *w = flare_test_world_joined(&c);
     /* Past every client's first full refresh. */
     simnet_run_s(w, 15);
     uint64_t priv = 0, conns = 0, lookups = 0, queried = 0;
@@ -85,8 +83,7 @@ static void test_client_refresh_cost(void **state)
             break;
     }
     assert_int_equal(thin, 2);
-    simnet_free(w);
-    free(w);
+    flare_test_servers_free(w);
 }
 
 static size_t near_buckets(kad_t *k)
@@ -107,10 +104,7 @@ static void test_turns_server_mid_refresh(void **state)
     c.nodes = 150;
     c.seed = 3;
     c.plaintext = 1;
-    simnet *w = calloc(1, sizeof(*w));
-    assert_non_null(w);
-    assert_int_equal(simnet_init(w, &c, NULL), 0);
-    assert_int_equal(simnet_join(w), 0);
+    simnet *w = flare_test_world_joined(&c);
     int node = -1;
     for (int t = 0; t < 400 && node < 0; t++) {
         simnet_run_s(w, 0.05);
@@ -130,8 +124,7 @@ static void test_turns_server_mid_refresh(void **state)
                   node, near_buckets(k), before);
     assert_int_equal(k->thin, 0);
     assert_true(near_buckets(k) > before);
-    simnet_free(w);
-    free(w);
+    flare_test_servers_free(w);
 }
 
 int main(void)

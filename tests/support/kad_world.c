@@ -126,6 +126,15 @@ void flare_test_kad_connect_ok(flare_sim *sim, flare_host *h, const flare_peerid
     assert_int_equal(d.status, 0);
 }
 
+simnet *flare_test_world_joined(const simnet_config *c)
+{
+    simnet *w = calloc(1, sizeof(*w));
+    assert_non_null(w);
+    assert_int_equal(simnet_init(w, c, NULL), 0);
+    assert_int_equal(simnet_join(w), 0);
+    return w;
+}
+
 simnet *flare_test_servers_joined(int nodes, uint64_t seed)
 {
     simnet_config c;
@@ -134,10 +143,7 @@ simnet *flare_test_servers_joined(int nodes, uint64_t seed)
     c.public_pct = 100;
     c.seed = seed;
     c.join_s = 20; /* joins over 10 s, then 10 s more */
-    simnet *w = calloc(1, sizeof(*w));
-    assert_non_null(w);
-    assert_int_equal(simnet_init(w, &c, NULL), 0);
-    assert_int_equal(simnet_join(w), 0);
+    simnet *w = flare_test_world_joined(&c);
     simnet_run_s(w, 10); /* every server had its first refresh */
     return w;
 }

@@ -76,10 +76,14 @@ void flare_test_kad_wait(flare_sim *sim, const flare_test_kad_res *r);
 void flare_test_kad_connect_ok(flare_sim *sim, flare_host *h, const flare_peerid *id);
 
 struct simnet;
+struct simnet_config;
 /* The whole-flow scenario (tools/simnet) with `nodes` DHT servers only, all
  * public: joins over 10 s, 10 s more, then 10 s in which every server had
  * its first full refresh. Free with flare_test_servers_free. */
 struct simnet *flare_test_servers_joined(int nodes, uint64_t seed);
+/* A simnet world made from c and run through its join phase. Free with
+ * flare_test_servers_free. */
+struct simnet *flare_test_world_joined(const struct simnet_config *c);
 void flare_test_servers_free(struct simnet *w);
 
 #endif
