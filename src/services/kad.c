@@ -54,6 +54,21 @@ static void schedule(kad_t *k, flare_tstamp at)
     k->h->io->ops->timer_start(k->tick, at);
 }
 
+/* A server's far buckets only fill from lookups through them, and
+ * everyone's lookups go through them: it refreshes them all once the self
+ * lookup has shown how deep its table goes, not a whole refresh interval
+ * later (until then its answers for keys far from it would stay a few hops
+ * short of the peers near them). A client's table only seeds its own
+ * lookups, and each of those fills the buckets it runs through (and counts
+ * as their refresh): its first full refresh, ~40 connections at 10,000
+ * nodes, waits for the refresh interval. */
+static void first_refresh_soon(kad_t *k)
+{
+    flare_tstamp soon = flare_io_now(k->h->io) + FIRST_REFRESH;
+    if (k->next_refresh > soon)
+        k->next_refresh = soon;
+}
+
 void kad_table_changed(kad_t *k)
 {
     if (k->rt.size)
@@ -61,13 +76,8 @@ void kad_table_changed(kad_t *k)
     if (k->rt.size && !k->ready_reported) {
         k->ready_reported = 1;
         k->self_lookup_due = 1; /* the self lookup fills the buckets near us */
-        /* The far buckets only fill from lookups through them: refresh them
-         * all once the self lookup has shown how deep the table goes, not
-         * a whole refresh interval later (until then our answers for keys
-         * far from us would stay a few hops short of the peers near them). */
-        flare_tstamp soon = flare_io_now(k->h->io) + FIRST_REFRESH;
-        if (k->next_refresh > soon)
-            k->next_refresh = soon;
+        if (k->server)
+            first_refresh_soon(k);
         emit(k, "ready");
         schedule(k, flare_io_now(k->h->io));
     }
@@ -370,6 +380,11 @@ static void set_server(kad_t *k, int on)
     if (k->server == on && !k->announce_mode)
         return;
     k->announce_mode = 0;
+    if (on && !k->server && k->ready_reported && !k->refreshed) {
+        first_refresh_soon(k);
+        if (k->next_refresh < k->tick_at)
+            schedule(k, k->next_refresh);
+    }
     k->server = on;
     if (on)
         flare_host_set_handler(k->h, FLARE__KAD_ID, &srv_open_cbs, k->h, 0);
@@ -459,6 +474,7 @@ static void refresh(kad_t *k)
     uint8_t self[FLARE_PEERID_MAX];
     flare_tstamp now = flare_io_now(k->h->io);
     memcpy(self, k->h->id.bytes, k->h->id.len);
+    k->refreshed = 1;
     if (!fresh(k, k->self_refreshed, now))
         lookup_for_table(k, self, k->h->id.len, 1);
     int max = flare__kad_rt_max_cpl(&k->rt);

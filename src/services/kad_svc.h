@@ -122,6 +122,7 @@ struct kad_t {
     flare_kad_mode mode;
     int server;
     int ready_reported;
+    int refreshed;     /* a full refresh ran (a server's first comes soon after it joins) */
     int announce_mode; /* report the mode even if unchanged */
     flare__kad_rt rt;
     flare__kad_records recs;
