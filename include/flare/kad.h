@@ -4,7 +4,8 @@
  * flare_kad_enable starts the DHT on a host: it bootstraps from the
  * configured peers (dials them; a peer enters the routing table only after
  * it answered one of our requests), looks itself up, and refreshes the
- * table periodically. Peers that identify announces as DHT servers are
+ * table every refresh_interval (a server also 10 s after its table first
+ * holds a peer, or after it turned server). Peers that identify announces as DHT servers are
  * asked once (a FIND_NODE for our own key) and admitted when they answer.
  *
  * Mode: a server answers requests and announces the protocol through

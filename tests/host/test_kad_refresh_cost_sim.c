@@ -31,7 +31,7 @@ static void test_refresh_cost(void **state)
     c.plaintext = 1;
     c.pairs = 10;
     simnet *w = flare_test_world_joined(&c);
-    /* Past every client's first full refresh. */
+    /* Past every server's first full refresh (clients have theirs later). */
     simnet_run_s(w, 15);
     uint64_t priv = 0, conns = 0, lookups = 0, queried = 0, pub = 0, pub_conns = 0;
     for (int i = 0; i < w->nn; i++) {
