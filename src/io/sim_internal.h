@@ -38,6 +38,7 @@ typedef struct sim_iface {
     flare_sim_lan *lan;
     sim_node *node;
     flare_ipaddr ip; /* port 0 */
+    uint32_t shard;  /* node->shard: read on every hop without touching the node */
     flare_sim_link link;
     sim_link_dir dir[2]; /* 0: node -> LAN, 1: LAN -> node */
     uint8_t la_pending;  /* new: its link not yet counted in the lookahead */
@@ -83,14 +84,14 @@ struct flare_sim_host {
     sim_node node; /* first: a sim_node * is a host when !is_nat */
     flare_io io;
     flare_sim *sim;
-    flare_prng prng;
-    uint16_t next_port;
+    sim_htab conns; /* live (not failed) TCP sockets by 4-tuple; near node: every segment */
+    sim_htab ports; /* sim_port_use by (family, port): the TCP ports dials hold */
     struct flare_io_sock *socks;
     struct flare_io_listener *listeners;
     struct flare_io_udp *udps;
     struct flare_io_timer *timers;
-    sim_htab conns; /* live (not failed) TCP sockets by 4-tuple */
-    sim_htab ports; /* sim_port_use by (family, port): the TCP ports dials hold */
+    flare_prng prng;
+    uint16_t next_port;
 };
 
 /* The dialing TCP sockets bound to one local address (any or one IP). */
