@@ -23,6 +23,7 @@ void flare__sim_queue_init(flare_sim *sim)
     flare__sim_q_init(&sim->q, sim->mem);
     sim->q.lost = ev_lost;
     sim->q.lost_user = sim;
+    sim->q.rekey = flare__sim_timer_rekey;
 }
 
 flare_sim *flare_sim_new(uint64_t seed, const flare_mem *mem)

@@ -408,6 +408,9 @@ extern const flare_io_ops flare__sim_io_ops;
 /* sim_host.c */
 void flare__sim_udp_input(flare_sim_host *h, sim_pkt *p);
 void flare__sim_timer_event(flare_sim *sim, sim_ev *ev);
+/* The event queue's rekey hook (sim_queue.h): a timer pushed later than
+ * its queued entry moves to its deadline before it reaches the heap. */
+int flare__sim_timer_rekey(sim_ev *ev, flare_tstamp t, flare_tstamp *nt, uint64_t *nseq);
 void flare__sim_udp_timers_free_all(flare_sim_host *h);
 /* A free ephemeral port for ip (any address if NULL), 0 if none. */
 uint16_t flare__sim_ephemeral_port(flare_sim_host *h, uint8_t proto, const flare_ipaddr *ip);

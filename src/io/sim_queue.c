@@ -232,8 +232,13 @@ void flare__sim_q_advance(sim_queue *q)
             sim_heap_ent e = {q->cursor << FLARE__SIM_WHEEL_SHIFT |
                                   b->e[i].key >> FLARE__SIM_WHEEL_SEQ_BITS,
                               b->e[i].key & seq_mask, ev};
-            if (heap_push(q, &e) < 0)
+            if (q->rekey && q->rekey(ev, e.time, &e.time, &e.seq)) {
+                /* Later than this bucket: another one, or the heap. */
+                if (place(q, &e) < 0)
+                    lose(q, ev);
+            } else if (heap_push(q, &e) < 0) {
                 lose(q, ev);
+            }
         }
         /* A bucket fills again only a wheel turn later: what it held goes
          * back to the allocator meanwhile. */

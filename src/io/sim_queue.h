@@ -63,6 +63,11 @@ typedef struct sim_queue {
      * of memory: it is no longer queued (a scheduling failure, late). */
     void (*lost)(sim_ev *ev, void *user);
     void *lost_user;
+    /* Optional, called on each event the wheel moves toward the heap (due
+     * at t): returns 1 after setting *nt, *nseq to a later key the event
+     * wants by now (a timer pushed later while it waited), and the event
+     * is queued again at that key instead of coming up early. */
+    int (*rekey)(sim_ev *ev, flare_tstamp t, flare_tstamp *nt, uint64_t *nseq);
     sim_heap_ent *heap; /* 4-ary min-heap on (time, seq) */
     size_t len, cap;
     sim_bucket *wheel; /* FLARE__SIM_WHEEL_SLOTS buckets, allocated on first use */
