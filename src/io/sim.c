@@ -23,6 +23,7 @@ void flare__sim_queue_init(flare_sim *sim)
     flare__sim_q_init(&sim->q, sim->mem);
     sim->q.lost = ev_lost;
     sim->q.lost_user = sim;
+    sim->q.rekey = flare__sim_timer_rekey;
 }
 
 flare_sim *flare_sim_new(uint64_t seed, const flare_mem *mem)
@@ -183,6 +184,10 @@ void flare__sim_step_one(flare_sim *sim)
 {
     sim->now = flare__sim_q_top(&sim->q);
     sim_ev *ev = flare__sim_q_pop(&sim->q);
+    /* The next event's object (a timer, socket or packet) is usually cold
+     * at scale: fetching it now overlaps the miss with this event's work. */
+    if (sim->q.len)
+        __builtin_prefetch(sim->q.heap[0].ev);
     sim->events++;
     sim->hash = trace_step(trace_step(sim->hash, sim->now), (uint64_t)ev->kind);
     switch (ev->kind) {

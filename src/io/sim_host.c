@@ -101,10 +101,11 @@ static int sim_timer_new(flare_io *io, flare_io_timer_cb cb, void *user, flare_i
 }
 
 /* Idle and keepalive timers are pushed later on nearly every packet. Such a
- * push keeps the queued heap entry and only records the new deadline and
- * its start order; when the entry comes up early, the timer re-queues
- * itself with that order, so it fires exactly when and in the order an
- * eager reschedule would have. A push earlier (or to the queued time,
+ * push keeps the queued entry and only records the new deadline and its
+ * start order; when the wheel moves the entry toward the heap (rekey, no
+ * event) or, in the heap, it comes up early, the timer re-queues itself
+ * with that order, so it fires exactly when and in the order an eager
+ * reschedule would have. A push earlier (or to the queued time,
  * where the order changes) reschedules at once. */
 static void sim_timer_start(flare_io_timer *t, flare_tstamp deadline)
 {
@@ -133,6 +134,20 @@ static void sim_timer_del(flare_io_timer *t)
     flare__sim_ev_cancel(t->h->sim, &t->ev);
     LIST_REMOVE(t->h->timers, t);
     flare__free(t->h->sim->mem, t);
+}
+
+int flare__sim_timer_rekey(sim_ev *ev, flare_tstamp t, flare_tstamp *nt, uint64_t *nseq)
+{
+    if (ev->kind != SIM_EV_TIMER)
+        return 0;
+    flare_io_timer *tm = SIM_CONTAINER(ev, flare_io_timer, ev);
+    if (tm->deadline <= t)
+        return 0;
+    /* The key flare__sim_timer_event would requeue it with. */
+    *nt = tm->deadline;
+    *nseq = tm->seq;
+    tm->queued = tm->deadline;
+    return 1;
 }
 
 void flare__sim_timer_event(flare_sim *sim, sim_ev *ev)

@@ -38,6 +38,7 @@ typedef struct sim_iface {
     flare_sim_lan *lan;
     sim_node *node;
     flare_ipaddr ip; /* port 0 */
+    uint32_t shard;  /* node->shard: read on every hop without touching the node */
     flare_sim_link link;
     sim_link_dir dir[2]; /* 0: node -> LAN, 1: LAN -> node */
     uint8_t la_pending;  /* new: its link not yet counted in the lookahead */
@@ -83,14 +84,14 @@ struct flare_sim_host {
     sim_node node; /* first: a sim_node * is a host when !is_nat */
     flare_io io;
     flare_sim *sim;
-    flare_prng prng;
-    uint16_t next_port;
+    sim_htab conns; /* live (not failed) TCP sockets by 4-tuple; near node: every segment */
+    sim_htab ports; /* sim_port_use by (family, port): the TCP ports dials hold */
     struct flare_io_sock *socks;
     struct flare_io_listener *listeners;
     struct flare_io_udp *udps;
     struct flare_io_timer *timers;
-    sim_htab conns; /* live (not failed) TCP sockets by 4-tuple */
-    sim_htab ports; /* sim_port_use by (family, port): the TCP ports dials hold */
+    flare_prng prng;
+    uint16_t next_port;
 };
 
 /* The dialing TCP sockets bound to one local address (any or one IP). */
@@ -339,12 +340,16 @@ struct flare_io_listener {
 
 enum sim_tcp_state { SIM_TCP_SYN_SENT, SIM_TCP_SYN_RCVD, SIM_TCP_EST, SIM_TCP_FAILED };
 
+/* Grouped by use, about a 64-byte line each (320 bytes on 64-bit): the
+ * 4-tuple lookup of every segment, the receive path, the send path, the
+ * callbacks, then what only setup and teardown touch. At scale sockets are
+ * cold in cache, so each group a segment touches costs a memory access. */
 struct flare_io_sock {
-    flare_sim_host *h;
-    struct flare_io_sock *next, *prev;
-    flare_io_listener *lst; /* while SYN_RCVD */
-    sim_iface *ifc;
+    sim_hnode hconn; /* in h->conns while live */
     flare_ipaddr local, remote;
+
+    flare_sim_host *h;
+    sim_iface *ifc;
     uint8_t state;
     uint8_t reuse, bound, accepted;
     uint8_t got_syn; /* simultaneous open: the peer's SYN arrived */
@@ -354,22 +359,29 @@ struct flare_io_sock {
     uint8_t dead;        /* unlinked; freed when busy drops to 0 */
     uint8_t rpaused;     /* the host paused reading: segments wait in ooo */
     uint8_t above_lowat; /* pending exceeded lowat since the last on_drain */
-    int busy;            /* here: no padding (about 100 sockets live per node) */
-    size_t lowat;
-    flare_io_sock_cbs cbs;
-    void *user;
-    flare_buf tx;
-    size_t tx_head;
-    uint64_t snd_off, rcv_next;
-    uint64_t peer_acked; /* the peer consumed our bytes up to here: window base */
+    int busy;
+    uint64_t rcv_next;
     uint64_t rcv_acked;  /* consumed offset we last announced */
     sim_pkt *ooo;        /* received segments not yet delivered, by seq */
+    uint64_t peer_acked; /* the peer consumed our bytes up to here: window base */
+
+    uint64_t snd_off;
+    flare_buf tx;
+    size_t tx_head;
+    sim_ev ev_pump;
+
+    flare_io_sock_cbs cbs;
+    void *user;
+    size_t lowat;
+    sim_ev ev_drain, ev_resume;
+
+    struct flare_io_sock *next, *prev;
+    flare_io_listener *lst; /* while SYN_RCVD */
+    sim_port_use *pu;       /* a dial's port record, or NULL */
     flare_tstamp syn_start;
     unsigned syn_tries;
     int notify_status;
-    sim_ev ev_timer, ev_pump, ev_notify, ev_resume, ev_drain;
-    sim_hnode hconn;  /* in h->conns while live */
-    sim_port_use *pu; /* a dial's port record, or NULL */
+    sim_ev ev_timer, ev_notify;
 };
 
 /* sim_tcp.c */
@@ -396,6 +408,9 @@ extern const flare_io_ops flare__sim_io_ops;
 /* sim_host.c */
 void flare__sim_udp_input(flare_sim_host *h, sim_pkt *p);
 void flare__sim_timer_event(flare_sim *sim, sim_ev *ev);
+/* The event queue's rekey hook (sim_queue.h): a timer pushed later than
+ * its queued entry moves to its deadline before it reaches the heap. */
+int flare__sim_timer_rekey(sim_ev *ev, flare_tstamp t, flare_tstamp *nt, uint64_t *nseq);
 void flare__sim_udp_timers_free_all(flare_sim_host *h);
 /* A free ephemeral port for ip (any address if NULL), 0 if none. */
 uint16_t flare__sim_ephemeral_port(flare_sim_host *h, uint8_t proto, const flare_ipaddr *ip);

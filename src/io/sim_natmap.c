@@ -256,6 +256,10 @@ int flare__sim_nat_port_taken(const flare_sim_nat *n, uint8_t proto, uint16_t po
 
 int flare__sim_mapping_remember(flare_sim_nat *n, sim_mapping *m, const flare_ipaddr *dst)
 {
+    /* Most mappings carry one TCP connection: its remote is the list's
+     * head, found without the table's bucket array. */
+    if (m->remotes && flare_ipaddr_equal(&m->remotes->ep, dst))
+        return 0;
     uint64_t k = remote_key(m, dst);
     for (sim_hnode *h = flare__sim_htab_first(&n->remotes, k); h; h = flare__sim_htab_next(h)) {
         const sim_remote *r = SIM_CONTAINER(h, sim_remote, hn);
@@ -279,6 +283,10 @@ int flare__sim_mapping_remember(flare_sim_nat *n, sim_mapping *m, const flare_ip
 int flare__sim_mapping_admits(const flare_sim_nat *n, const sim_mapping *m, const flare_ipaddr *src)
 {
     if (n->cfg.filtering == FLARE_SIM_EI || m->pinned_until)
+        return 1;
+    const sim_remote *head = m->remotes; /* the usual match, as in remember */
+    if (head && (n->cfg.filtering == FLARE_SIM_AD ? flare_ipaddr_same_ip(&head->ep, src)
+                                                  : flare_ipaddr_equal(&head->ep, src)))
         return 1;
     for (sim_hnode *h = flare__sim_htab_first(&n->remotes, remote_key(m, src)); h;
          h = flare__sim_htab_next(h)) {

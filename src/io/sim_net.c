@@ -125,6 +125,7 @@ sim_iface *flare__sim_iface_new(flare_sim *sim, sim_node *node, flare_sim_lan *l
         return NULL;
     ifc->lan = lan;
     ifc->node = node;
+    ifc->shard = node->shard; /* fixed when the node was made */
     ifc->ip = *ip;
     ifc->ip.port = 0;
     if (flare__sim_push_ptr(sim, (void ***)&node->ifaces, &node->n_ifaces, ifc) < 0) {
@@ -359,11 +360,11 @@ void flare__sim_link_send(flare_sim *sim, sim_iface *ifc, int dir, sim_pkt *p)
         /* A packet dropped at the LAN is traced at its time; one for a node
          * of another partition goes to that partition's inbox in a parallel
          * window (sim_par.c), else through the LAN event. */
-        if (to && to->node->shard != sim->shard && sim->win_end) {
+        if (to && to->shard != sim->shard && sim->win_end) {
             flare__sim_par_post(sim, to, p, t);
             return;
         }
-        if (to && to->node->shard == sim->shard && lan_shortcut(sim, p, to, t))
+        if (to && to->shard == sim->shard && lan_shortcut(sim, p, to, t))
             return;
     }
     flare__sim_ev_schedule(sim, &p->ev, t);
@@ -373,7 +374,11 @@ void flare__sim_host_send(flare_sim_host *h, sim_iface *ifc, sim_pkt *p)
 {
     flare_sim *sim = h->sim;
     flare__sim_trace(sim, &h->node.name, FLARE_SIM_SENT, p);
-    sim_iface *self = flare__sim_host_iface(h, &p->dst);
+    /* With one address (nearly every host) that is ifc's: no need to read
+     * the interface array. */
+    sim_iface *self = h->node.n_ifaces != 1                     ? flare__sim_host_iface(h, &p->dst)
+                      : flare_ipaddr_same_ip(&ifc->ip, &p->dst) ? ifc
+                                                                : NULL;
     if (self) { /* to one of our own addresses: loop back at once */
         p->at_node = 1;
         p->iface = self;
@@ -390,7 +395,7 @@ static void lan_arrival(flare_sim *sim, sim_pkt *p)
         drop(sim, &p->lan->name, FLARE_SIM_DROP_NOROUTE, p);
         return;
     }
-    if (to->node->shard != sim->shard) {
+    if (to->shard != sim->shard) {
         flare__sim_par_lan_cross(sim, to, p);
         return;
     }

@@ -254,7 +254,7 @@ static int la_grow(flare_sim *root)
 
 static void la_count(sim_par *par, const sim_iface *ifc)
 {
-    size_t at = (size_t)ifc->lan->id * par->n + ifc->node->shard;
+    size_t at = (size_t)ifc->lan->id * par->n + ifc->shard;
     if (ifc->link.delay < par->mind[at])
         par->mind[at] = ifc->link.delay;
     par->rated[at] |= ifc->link.rate != 0;
@@ -367,7 +367,7 @@ static void post_down(flare_sim *sim, sim_iface *to, sim_pkt *p, flare_tstamp at
     p->at_node = 1;
     p->iface = to;
     p->lan = to->lan;
-    outbox_push(sim, to->node->shard, t, p);
+    outbox_push(sim, to->shard, t, p);
 }
 
 void flare__sim_par_post(flare_sim *sim, sim_iface *to, sim_pkt *p, flare_tstamp t)
@@ -382,7 +382,7 @@ void flare__sim_par_lan_cross(flare_sim *sim, sim_iface *to, sim_pkt *p)
         return;
     }
     /* Serial: the target shard's clock is this one's. */
-    flare__sim_link_send(sim->root->par->shards[to->node->shard], to, 1, p);
+    flare__sim_link_send(sim->root->par->shards[to->shard], to, 1, p);
 }
 
 /* --- serial run ---------------------------------------------------------------- */

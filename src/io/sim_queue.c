@@ -25,9 +25,12 @@ void flare__sim_q_free(sim_queue *q)
             flare__free(q->mem, q->wheel[i].e);
     flare__free(q->mem, q->wheel);
     flare__free(q->mem, q->heap);
+    flare__free(q->mem, q->far);
     q->wheel = NULL;
     q->heap = NULL;
+    q->far = NULL;
     q->len = q->cap = q->wheel_len = 0;
+    q->far_len = q->far_cap = 0;
 }
 
 /* --- heap ------------------------------------------------------------------ */
@@ -143,10 +146,85 @@ static void bucket_remove(sim_queue *q, sim_ev *ev)
     q->wheel_len--;
 }
 
+/* --- overflow --------------------------------------------------------------- */
+
+static int far_push(sim_queue *q, const sim_heap_ent *e)
+{
+    if (q->far_len == q->far_cap) {
+        if (q->far_cap >= UINT32_MAX / 2)
+            return FLARE_ERR_NOMEM;
+        uint32_t cap = q->far_cap ? q->far_cap * 2 : 64;
+        sim_heap_ent *a = flare__realloc(q->mem, q->far, (size_t)cap * sizeof(*a));
+        if (!a)
+            return FLARE_ERR_NOMEM;
+        q->far = a;
+        q->far_cap = cap;
+    }
+    /* Moved a quarter turn from now at the latest: by then it is still at
+     * least three quarters of a turn ahead, within reach. */
+    if (!q->far_len)
+        q->far_scan = q->cursor + FLARE__SIM_WHEEL_SLOTS / 4;
+    e->ev->idx = q->far_len;
+    e->ev->bucket = FLARE__SIM_EV_FAR;
+    q->far[q->far_len++] = *e;
+    q->wheel_len++;
+    return 0;
+}
+
+static void far_remove(sim_queue *q, sim_ev *ev)
+{
+    uint32_t i = ev->idx;
+    if (i != --q->far_len) {
+        q->far[i] = q->far[q->far_len];
+        q->far[i].ev->idx = i;
+    }
+    q->wheel_len--;
+}
+
+/* Where an event at e->time goes: the heap when due soon (or its seq does
+ * not fit a wheel key), the wheel within its reach, else the overflow. */
+static int place(sim_queue *q, const sim_heap_ent *e)
+{
+    uint64_t b = e->time >> FLARE__SIM_WHEEL_SHIFT;
+    if (b <= q->cursor + WHEEL_NEAR || e->seq >> FLARE__SIM_WHEEL_SEQ_BITS)
+        return heap_push(q, e);
+    if (b - q->cursor < FLARE__SIM_WHEEL_SLOTS)
+        return bucket_push(q, (uint32_t)(b & SLOT_MASK), e);
+    return far_push(q, e);
+}
+
+static void lose(sim_queue *q, sim_ev *ev)
+{
+    ev->idx = FLARE__SIM_EV_IDLE;
+    ev->bucket = 0;
+    if (q->lost)
+        q->lost(ev, q->lost_user);
+}
+
+/* Moves the overflow's events now within the wheel's reach into it. */
+static void far_move(sim_queue *q)
+{
+    for (uint32_t i = 0; i < q->far_len;) {
+        sim_heap_ent e = q->far[i];
+        if ((e.time >> FLARE__SIM_WHEEL_SHIFT) - q->cursor >= FLARE__SIM_WHEEL_SLOTS) {
+            i++;
+            continue;
+        }
+        far_remove(q, e.ev); /* the last entry takes slot i */
+        if (place(q, &e) < 0)
+            lose(q, e.ev);
+    }
+    q->far_scan = q->cursor + FLARE__SIM_WHEEL_SLOTS / 4;
+}
+
 void flare__sim_q_advance(sim_queue *q)
 {
     while (q->wheel_len && (!q->len || (q->heap[0].time >> FLARE__SIM_WHEEL_SHIFT) > q->cursor)) {
         q->cursor++;
+        if (q->far_len && q->cursor >= q->far_scan)
+            far_move(q);
+        if (!q->wheel)
+            continue; /* only overflow events so far */
         sim_bucket *b = &q->wheel[q->cursor & SLOT_MASK];
         const uint64_t seq_mask = ((uint64_t)1 << FLARE__SIM_WHEEL_SEQ_BITS) - 1;
         for (uint32_t i = 0; i < b->len; i++) {
@@ -154,11 +232,12 @@ void flare__sim_q_advance(sim_queue *q)
             sim_heap_ent e = {q->cursor << FLARE__SIM_WHEEL_SHIFT |
                                   b->e[i].key >> FLARE__SIM_WHEEL_SEQ_BITS,
                               b->e[i].key & seq_mask, ev};
-            if (heap_push(q, &e) < 0) {
-                ev->idx = FLARE__SIM_EV_IDLE;
-                ev->bucket = 0;
-                if (q->lost)
-                    q->lost(ev, q->lost_user);
+            if (q->rekey && q->rekey(ev, e.time, &e.time, &e.seq)) {
+                /* Later than this bucket: another one, or the heap. */
+                if (place(q, &e) < 0)
+                    lose(q, ev);
+            } else if (heap_push(q, &e) < 0) {
+                lose(q, ev);
             }
         }
         /* A bucket fills again only a wheel turn later: what it held goes
@@ -175,13 +254,7 @@ void flare__sim_q_advance(sim_queue *q)
 int flare__sim_q_push(sim_queue *q, sim_ev *ev, flare_tstamp t, uint64_t seq)
 {
     sim_heap_ent e = {t, seq, ev};
-    uint64_t b = t >> FLARE__SIM_WHEEL_SHIFT;
-    int rv;
-    if (b > q->cursor + WHEEL_NEAR && b - q->cursor < FLARE__SIM_WHEEL_SLOTS &&
-        seq >> FLARE__SIM_WHEEL_SEQ_BITS == 0)
-        rv = bucket_push(q, (uint32_t)(b & SLOT_MASK), &e);
-    else
-        rv = heap_push(q, &e);
+    int rv = place(q, &e);
     if (rv < 0) {
         ev->idx = FLARE__SIM_EV_IDLE;
         ev->bucket = 0;
@@ -193,7 +266,9 @@ void flare__sim_q_remove(sim_queue *q, sim_ev *ev)
 {
     if (ev->idx == FLARE__SIM_EV_IDLE)
         return;
-    if (ev->bucket)
+    if (ev->bucket == FLARE__SIM_EV_FAR)
+        far_remove(q, ev);
+    else if (ev->bucket)
         bucket_remove(q, ev);
     else
         heap_remove(q, ev->idx);
@@ -227,6 +302,12 @@ void flare__sim_q_drain(sim_queue *q, void (*fn)(sim_ev *ev, void *user), void *
         }
         b->len = 0;
     }
+    for (uint32_t i = 0; i < q->far_len; i++) {
+        q->far[i].ev->idx = FLARE__SIM_EV_IDLE;
+        q->far[i].ev->bucket = 0;
+        fn(q->far[i].ev, user);
+    }
+    q->far_len = 0;
     q->wheel_len = 0;
     for (size_t i = 0; i < q->len; i++) {
         q->heap[i].ev->idx = FLARE__SIM_EV_IDLE;
@@ -253,8 +334,9 @@ size_t flare__sim_q_count_before(const sim_queue *q, flare_tstamp end, size_t ca
     }
     /* Whole buckets of the wheel up to end's: an estimate. */
     uint64_t last = end >> FLARE__SIM_WHEEL_SHIFT;
-    for (uint64_t b = q->cursor + 1;
-         q->wheel_len && b <= last && b - q->cursor <= FLARE__SIM_WHEEL_SLOTS && n < cap; b++)
+    for (uint64_t b = q->cursor + 1; q->wheel_len && q->wheel && b <= last &&
+                                     b - q->cursor <= FLARE__SIM_WHEEL_SLOTS && n < cap;
+         b++)
         n += q->wheel[b & SLOT_MASK].len;
     return n < cap ? n : cap;
 }

@@ -6,8 +6,11 @@
  * the heap only when the clock reaches their bucket. The heap thus stays
  * small enough to live in cache, and queueing or cancelling a far timer
  * touches one bucket instead of sifting a heap of every timer in the run.
- * Which structure holds an event never changes the order: an event leaves
- * the queue only through the heap, by its (time, seq) key. */
+ * Events beyond the wheel's reach (rare timers minutes ahead, one or two
+ * per node) wait unordered in an overflow list, moved into the wheel
+ * every quarter turn, instead of deepening the heap that every event
+ * passes through. Which structure holds an event never changes the order:
+ * an event leaves the queue only through the heap, by its (time, seq) key. */
 #ifndef FLARE_IO_SIM_QUEUE_H
 #define FLARE_IO_SIM_QUEUE_H
 
@@ -21,9 +24,10 @@
 typedef struct sim_ev {
     uint32_t idx; /* position in the heap or in its bucket, FLARE__SIM_EV_IDLE when not queued */
     uint16_t kind;
-    uint16_t bucket; /* 0: in the heap (or not queued); else the wheel slot + 1 */
+    uint16_t bucket; /* 0: in the heap (or not queued); FAR: overflow; else the wheel slot + 1 */
 } sim_ev;
 #define FLARE__SIM_EV_IDLE UINT32_MAX
+#define FLARE__SIM_EV_FAR  UINT16_MAX
 
 /* A queue slot holds the event's key, so sifting compares within the array
  * instead of chasing pointers to events all over memory. */
@@ -59,11 +63,19 @@ typedef struct sim_queue {
      * of memory: it is no longer queued (a scheduling failure, late). */
     void (*lost)(sim_ev *ev, void *user);
     void *lost_user;
+    /* Optional, called on each event the wheel moves toward the heap (due
+     * at t): returns 1 after setting *nt, *nseq to a later key the event
+     * wants by now (a timer pushed later while it waited), and the event
+     * is queued again at that key instead of coming up early. */
+    int (*rekey)(sim_ev *ev, flare_tstamp t, flare_tstamp *nt, uint64_t *nseq);
     sim_heap_ent *heap; /* 4-ary min-heap on (time, seq) */
     size_t len, cap;
     sim_bucket *wheel; /* FLARE__SIM_WHEEL_SLOTS buckets, allocated on first use */
-    size_t wheel_len;  /* events in the wheel */
+    size_t wheel_len;  /* events in the wheel and the overflow */
     uint64_t cursor;   /* wheel events are in buckets after this one (time >> SHIFT) */
+    sim_heap_ent *far; /* overflow: beyond the wheel's reach, unordered */
+    uint32_t far_len, far_cap;
+    uint64_t far_scan; /* the cursor at which the overflow is moved next */
 } sim_queue;
 
 void flare__sim_q_init(sim_queue *q, const flare_mem *mem);

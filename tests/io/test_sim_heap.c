@@ -94,8 +94,9 @@ static void timer_order(flare_tstamp unit)
     int steps = 0;
     while (flare_sim_step(g_sim))
         steps++;
-    /* A timer pushed later while queued keeps its heap entry: when that
-     * comes up early it re-queues itself, a step without a callback. */
+    /* A timer pushed later while queued keeps its entry: when that comes
+     * up early in the heap it re-queues itself, a step without a callback
+     * (in the wheel it moves without a step). */
     assert_true(steps >= g_fired);
     assert_true(g_fired > NT / 2);
     for (int i = 0; i < NT; i++)
@@ -114,7 +115,7 @@ static void test_timer_order(void **state)
 }
 
 /* Deadlines up to 73.5 s ahead: most wait in the wheel, the last ones
- * beyond its reach in the heap. */
+ * beyond its reach in the overflow. */
 static void test_timer_order_far(void **state)
 {
     (void)state;
@@ -185,6 +186,55 @@ static void test_lazy_rearm(void **state)
     flare_sim_del(sim);
 }
 
+/* Ticks every second until 6 s: the heap never runs empty while a is
+ * pushed on (an empty heap takes the next wheel bucket in at once, however
+ * far ahead, and a's entry would then wait in the heap). */
+static void on_tick(flare_io_timer *t, void *user)
+{
+    flare_io *io = user;
+    if (flare_io_now(io) < 6 * FLARE_NS_PER_S)
+        io->ops->timer_start(t, flare_io_now(io) + FLARE_NS_PER_S);
+}
+
+/* Timers seconds ahead wait in the wheel; one pushed later there moves to
+ * its deadline as the wheel reaches its old entry, without an event of its
+ * own, and still fires in the order of the last starts. */
+static void test_lazy_rearm_in_wheel(void **state)
+{
+    (void)state;
+    const flare_tstamp s = FLARE_NS_PER_S;
+    flare_sim *sim = flare_sim_new(1, NULL);
+    flare_io *io = flare_sim_host_io(flare_sim_host_new(sim, "h"));
+    memset(&g_f, 0, sizeof(g_f));
+    g_f.io = io;
+    flare_io_timer *a, *b, *c, *tick;
+    assert_int_equal(io->ops->timer_new(io, on_tick, io, &tick), 0);
+    io->ops->timer_start(tick, 1 * s);
+    assert_int_equal(io->ops->timer_new(io, on_named, "a", &a), 0);
+    assert_int_equal(io->ops->timer_new(io, on_named, "b", &b), 0);
+    assert_int_equal(io->ops->timer_new(io, on_named, "c", &c), 0);
+    io->ops->timer_start(a, 10 * s);
+    io->ops->timer_start(b, 30 * s);
+    for (int i = 1; i <= 5; i++) { /* pushed on, as an idle timer is */
+        flare_sim_run_until(sim, (flare_tstamp)i * s);
+        io->ops->timer_start(a, (flare_tstamp)(10 + 4 * i) * s);
+    }
+    io->ops->timer_start(c, 30 * s); /* after a's last push */
+    uint64_t ev0 = flare_sim_events(sim);
+    assert_int_equal(flare_sim_run_until_idle(sim, 100 * s), 0);
+    assert_int_equal(g_f.n, 3);
+    assert_memory_equal(g_f.order, "bac", 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(g_f.at[i], 30 * s);
+    /* The last tick and the three firings: a's 10 s entry made no event. */
+    assert_int_equal(flare_sim_events(sim) - ev0, 4);
+    io->ops->timer_del(a);
+    io->ops->timer_del(b);
+    io->ops->timer_del(c);
+    io->ops->timer_del(tick);
+    flare_sim_del(sim);
+}
+
 /* Deleting the simulator with timers still queued frees everything (the
  * sanitizer build checks for leaks). */
 static void test_del_with_queued(void **state)
@@ -205,9 +255,8 @@ static void test_del_with_queued(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_timer_order),
-        cmocka_unit_test(test_timer_order_far),
-        cmocka_unit_test(test_lazy_rearm),
+        cmocka_unit_test(test_timer_order),     cmocka_unit_test(test_timer_order_far),
+        cmocka_unit_test(test_lazy_rearm),      cmocka_unit_test(test_lazy_rearm_in_wheel),
         cmocka_unit_test(test_del_with_queued),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

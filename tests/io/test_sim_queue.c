@@ -1,5 +1,6 @@
 /* The simulator's event queue (src/io/sim_queue.c: a heap for near events,
- * a timing wheel for far ones) against a reference model: under random
+ * a timing wheel for far ones, an overflow list past its reach) against a
+ * reference model: under random
  * pushes (same bucket, near, in the wheel, past its reach, equal times, a
  * seq too wide for a wheel entry), removals and pops, every pop is the
  * least (time, seq) still queued, exactly as a plain priority queue would
@@ -71,7 +72,7 @@ static flare_tstamp pick_time(flare_tstamp now)
     case 6:
         return now + REACH - WIDTH + rnd(4 * WIDTH); /* around the wheel's reach */
     default:
-        return now + REACH + rnd(100) * 1000 * MS; /* past it: the heap */
+        return now + REACH + rnd(100) * 1000 * MS; /* past it: the overflow */
     }
 }
 
@@ -86,8 +87,10 @@ static void lost_cb(sim_ev *ev, void *user)
 
 static void check_pop(sim_queue *q, flare_tstamp *now)
 {
-    ref_ev *want = ref_min();
+    /* top first: it may move events out of the wheel or the overflow,
+     * losing some when memory fails. */
     flare_tstamp top = flare__sim_q_top(q);
+    ref_ev *want = ref_min();
     if (!want) {
         assert_true(top == FLARE_TSTAMP_NEVER);
         assert_int_equal(flare__sim_q_len(q), 0);
@@ -199,6 +202,47 @@ static void test_far_events_wait_in_wheel(void **state)
     flare__sim_q_free(&q);
 }
 
+/* Events past the wheel's reach (timers minutes ahead) stay out of the
+ * heap until the wheel comes within reach of them, then come out in order,
+ * also when nothing else is queued and the clock must walk to them. */
+static void test_overflow_past_reach(void **state)
+{
+    (void)state;
+    sim_queue q;
+    flare__sim_q_init(&q, NULL);
+    memset(g_ev, 0, sizeof(g_ev));
+    int n = 200;
+    for (int i = 0; i < n; i++) {
+        g_ev[i].ev.idx = FLARE__SIM_EV_IDLE;
+        /* From just past the reach to over two reaches ahead, reversed, in pairs. */
+        flare_tstamp t = REACH + WIDTH + (flare_tstamp)((n - 1 - i) / 2) * (REACH / 64);
+        assert_int_equal(flare__sim_q_push(&q, &g_ev[i].ev, t, (uint64_t)i), 0);
+    }
+    assert_int_equal(q.len, 0);
+    assert_int_equal(q.far_len, (uint32_t)n);
+    assert_int_equal(flare__sim_q_len(&q), (size_t)n);
+    /* One removed from the middle of the overflow. */
+    flare__sim_q_remove(&q, &g_ev[7].ev);
+    assert_true(g_ev[7].ev.idx == FLARE__SIM_EV_IDLE);
+    assert_int_equal(q.far_len, (uint32_t)n - 1);
+    flare_tstamp last = 0;
+    uint64_t last_seq = 0;
+    for (int i = 0; i < n - 1; i++) {
+        flare_tstamp t = flare__sim_q_top(&q);
+        sim_heap_ent top = q.heap[0];
+        assert_true(t == top.time && t > REACH);
+        assert_true(i == 0 || t > last || (t == last && top.seq > last_seq));
+        assert_true(top.ev != &g_ev[7].ev);
+        assert_true(q.len <= 2); /* only what is due: the rest waits outside the heap */
+        last = t;
+        last_seq = top.seq;
+        assert_ptr_equal(flare__sim_q_pop(&q), top.ev);
+    }
+    assert_true(flare__sim_q_top(&q) == FLARE_TSTAMP_NEVER);
+    assert_int_equal(q.far_len, 0);
+    flare__sim_q_free(&q);
+}
+
 static void drain_cb(sim_ev *ev, void *user)
 {
     int *n = user;
@@ -289,7 +333,8 @@ static void test_lost_on_advance(void **state)
         assert_int_equal(flare__sim_q_push(&q, &e->ev, e->time, e->seq), 0);
         e->queued = 1;
     }
-    assert_int_equal(q.wheel_len, (size_t)n - 2);
+    assert_int_equal(q.wheel_len, (size_t)n - 1); /* with the overflow's one */
+    assert_int_equal(q.far_len, 1);
     flare_tstamp now = 0;
     check_pop(&q, &now); /* the near one */
     g_fail_all = 1;
@@ -314,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_random_against_reference), cmocka_unit_test(test_wide_seq),
         cmocka_unit_test(test_far_events_wait_in_wheel), cmocka_unit_test(test_drain),
         cmocka_unit_test(test_alloc_failures),           cmocka_unit_test(test_lost_on_advance),
+        cmocka_unit_test(test_overflow_past_reach),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
