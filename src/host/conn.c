@@ -46,8 +46,8 @@ flare_conn *flare__conn_new(flare_host *h, int outbound)
     c->host = h;
     flare__rc_conn_init(c); /* everything of c below is allocated through c->rc.mem */
     c->id = ++h->next_conn_id;
-    c->outbound = outbound;
-    c->initiator = outbound;
+    c->outbound = outbound != 0;
+    c->initiator = outbound != 0;
     c->io_quiet = IO_QUIET; /* not streaming until a big batch */
     c->state = FLARE__CONN_DIALING;
     flare_buf_init(&c->plain_in, &c->rc.mem);

@@ -22,14 +22,16 @@ typedef struct flare__connect {
     flare_dial_opts opts;
     flare_dial_cb cb;
     void *user;
-    flare_io_timer *timer;
-    int inflight;    /* attempts whose callback is still to come */
-    int started;     /* an attempt is under way (we run from the loop) */
-    int done;        /* the caller heard the outcome */
-    int won_limited; /* the winner was a limited connection */
-    int err;         /* the last attempt's error */
+    flare_io_timer *timer; /* the stagger's: made when a second address waits */
+    int inflight;          /* attempts whose callback is still to come */
+    int started;           /* an attempt is under way (we run from the loop) */
+    int done;              /* the caller heard the outcome */
+    int won_limited;       /* the winner was a limited connection */
+    int err;               /* the last attempt's error */
     size_t n, next_addr;
-    flare_multiaddr addrs[FLARE_PEER_MAX_ADDRS];
+    /* As many as the peerstore gave (most peers have one or two; a full
+     * array of FLARE_PEER_MAX_ADDRS is 6.4 KB per race). */
+    flare_multiaddr addrs[];
 } cx;
 
 #define RANKS 5
@@ -77,14 +79,16 @@ static void cx_free(cx *x)
             *p = x->next;
             break;
         }
-    h->io->ops->timer_del(x->timer);
+    if (x->timer)
+        h->io->ops->timer_del(x->timer);
     flare__free(h->mem, x);
 }
 
 static void finish(cx *x, flare_conn *c, int status)
 {
     x->done = 1;
-    x->h->io->ops->timer_stop(x->timer);
+    if (x->timer)
+        x->h->io->ops->timer_stop(x->timer);
     if (c)
         x->won_limited = c->limited;
     if (x->cb)
@@ -92,6 +96,7 @@ static void finish(cx *x, flare_conn *c, int status)
 }
 
 static void attempt_done(flare_host *h, flare_conn *c, int status, void *user);
+static void on_timer(flare_io_timer *t, void *user);
 
 /* Starts the next address that can be dialed. The first attempt may join a
  * dial in flight or reuse a connection (flare_host_dial reports those from
@@ -114,7 +119,10 @@ static void start_next(cx *x)
         int rv = flare_host_dial(h, ma, &o, attempt_done, x);
         if (rv == 0) {
             x->started = 1;
-            if (x->next_addr < x->n)
+            /* Without memory for the timer the next address waits for
+             * this attempt's failure instead. */
+            if (x->next_addr < x->n &&
+                (x->timer || h->io->ops->timer_new(h->io, on_timer, x, &x->timer) == 0))
                 h->io->ops->timer_start(x->timer, flare_io_now(h->io) + FLARE__DIAL_STAGGER);
             return;
         }
@@ -166,7 +174,7 @@ int flare_host_connect(flare_host *h, const flare_peerid *peer, const flare_dial
     size_t naddrs = 0;
     int rv = flare__peerstore_get_addrs(h->peerstore, peer, flare_io_now(h->io), addrs,
                                         FLARE_PEER_MAX_ADDRS, &naddrs);
-    cx *x = rv == 0 ? flare__calloc(h->mem, 1, sizeof(*x)) : NULL;
+    cx *x = rv == 0 ? flare__calloc(h->mem, 1, sizeof(*x) + naddrs * sizeof(x->addrs[0])) : NULL;
     if (rv == 0 && !x)
         rv = FLARE_ERR_NOMEM;
     if (rv == 0) {
@@ -178,13 +186,10 @@ int flare_host_connect(flare_host *h, const flare_peerid *peer, const flare_dial
         x->user = user;
         x->err = FLARE_ERR_NOT_FOUND;
         order(x, addrs, naddrs);
-        rv = h->io->ops->timer_new(h->io, on_timer, x, &x->timer);
     }
     flare__free(h->mem, addrs);
-    if (rv) {
-        flare__free(h->mem, x);
+    if (rv)
         return rv;
-    }
     x->next = h->connects;
     h->connects = x;
     start_next(x);

@@ -341,7 +341,7 @@ int flare_host_set_handler(flare_host *h, const char *protocol, const flare_stre
         if (strcmp(x->protocol, protocol) == 0)
             break;
     if (!x) {
-        x = flare__calloc(h->mem, 1, sizeof(*x));
+        x = flare__calloc(h->mem, 1, sizeof(*x) + n + 1);
         if (!x)
             return FLARE_ERR_NOMEM;
         memcpy(x->protocol, protocol, n + 1);

@@ -28,11 +28,11 @@ typedef struct flare__transport flare__transport;
 typedef struct flare__handler {
     struct flare__handler *next;
     size_t len; /* of protocol: every inbound proposal is looked up */
-    char protocol[FLARE_PROTOCOL_MAX];
-    const char *proto_list[1];
     flare_stream_cbs cbs;
     void *user;
     unsigned flags;
+    /* At its length (< FLARE_PROTOCOL_MAX): a node registers a dozen. */
+    char protocol[];
 } flare__handler;
 
 /* A listen address, served by one transport (src/transport/transport.h). */
@@ -144,31 +144,41 @@ struct flare_conn {
     flare_conn *peer_next; /* chain in the host's by-peer index (host.c) */
     flare_host *host;
     uint64_t id;
-    /* When it became ready (connmgr.c): beside the state and flags that the
-     * connection manager's trim reads of every connection, one cache line. */
-    flare_tstamp opened_at;
+    /* Each read only in its state (conn.c arms the handshake timeout only
+     * before FLARE__CONN_READY; conn_ready sets opened_at on entering it). */
+    union {
+        /* When it became ready (connmgr.c): beside the state and flags that
+         * the connection manager's trim reads of every connection, one
+         * cache line. */
+        flare_tstamp opened_at;
+        flare_tstamp handshake_deadline; /* before it is ready */
+    };
     flare__conn_state state;
-    uint8_t indexed;
-    uint8_t outbound;
-    uint8_t initiator;
-    uint8_t limited;
-    uint8_t expect_peer; /* dialed with /p2p/: the remote must be this peer */
+    /* One bit each (a node holds thousands of connections): */
+    unsigned indexed : 1;
+    unsigned outbound : 1;
+    unsigned initiator : 1;
+    unsigned limited : 1;
+    unsigned expect_peer : 1; /* dialed with /p2p/: the remote must be this peer */
     /* The transport's queue is above its high-water mark; streams keep
      * their data queued (and report backpressure) until it drains. */
-    uint8_t congested;
-    uint8_t read_paused; /* the queue is far above it: not reading */
-    uint8_t mss_active;
-    uint8_t mux_owned;     /* negotiated (freed with c), not a transport's session */
-    uint8_t flush_due;     /* output waits for the outermost frame's end */
-    uint8_t close_pending; /* close once not busy */
-    uint8_t opened_reported;
-    uint8_t peer_pinned; /* counted as a connection in the peerstore */
+    unsigned congested : 1;
+    unsigned read_paused : 1; /* the queue is far above it: not reading */
+    unsigned mss_active : 1;
+    unsigned mux_owned : 1;       /* negotiated (freed with c), not a transport's session */
+    unsigned flush_due : 2;       /* output waits for the outermost frame's end */
+    unsigned close_pending : 1;   /* close once not busy */
+    unsigned opened_reported : 1; /* CONN_OPENED emitted */
+    unsigned peer_pinned : 1;     /* counted as a connection in the peerstore */
+    unsigned io_quiet : 4;        /* small I/O batches in a row (io_buf_done), <= IO_QUIET */
     flare_peerid peer;
+    flare_ipaddr remote_ip, local_ip;
+    int busy;           /* > 0 while processing: frees are deferred */
+    unsigned svc_marks; /* one bit per service (flare__svc_mark) */
     /* Held at their length: set with flare__conn_set_*_ma, read with
      * flare__conn_*_ma into a flare_multiaddr of the caller's. */
     flare__ma_held remote_ma, local_ma;
     flare_multiaddr *api_ma; /* [2]: flare_conn_remote/local_addr's copies, on demand */
-    flare_ipaddr remote_ip, local_ip;
     /* The transport it runs over (registry entry; set at dial or accept). */
     const flare__transport *transport;
     /* Its per-connection operations and state (src/transport/transport.h);
@@ -176,7 +186,6 @@ struct flare_conn {
     const struct flare__transport_ops *tr_ops;
     void *tr;
     flare_io_timer *timer;
-    flare_tstamp handshake_deadline;
     flare_tstamp last_used; /* a stream last opened or closed on it (connmgr.c) */
     flare_mss *mss;         /* while negotiating (conn.c) */
     /* The security protocol (NULL until multistream chose one) and its
@@ -196,13 +205,10 @@ struct flare_conn {
     flare_stream *streams;
     flare_stream *dead_streams;  /* freed when busy drops to 0 */
     flare_stream *reset_streams; /* reset by the application: on_close due on the next tick */
-    size_t nstreams;
     flare__dial_waiter *waiters;
-    unsigned io_quiet; /* small I/O batches in a row (io_buf_done) */
-    int busy;          /* > 0 while processing: frees are deferred */
+    unsigned nstreams; /* below cfg.max_streams_per_conn */
     int close_err;
-    unsigned svc_marks; /* one bit per service (flare__svc_mark) */
-    flare__rc_conn rc;  /* resource manager: counts and the allocator */
+    flare__rc_conn rc; /* resource manager: counts and the allocator */
 };
 
 enum { FLARE__TAP_SENT_PLAIN, FLARE__TAP_SENT_WIRE, FLARE__TAP_RECV_PLAIN, FLARE__TAP_RECV_WIRE };
