@@ -44,7 +44,7 @@ static int fail(flare_yamux *y, int err, int goaway, flare_buf *out)
         (void)send_frame(out, FLARE_YAMUX_TYPE_GO_AWAY, 0, 0, (uint32_t)goaway);
     y->dead = err;
     for (size_t i = 0; i < y->nstreams; i++) {
-        flare__ystream *st = y->streams[i];
+        flare__ystream *st = flare__ystream_table(y)[i];
         if (!st->reset && !st->closing) {
             st->reset = 1;
             flare__ystream_buf_drop(y, st);
@@ -175,7 +175,7 @@ static int ensure_acked(flare_yamux *y, flare__ystream *st, flare_buf *out)
 int flare__yamux_flush_acks(flare_yamux *y, flare_buf *out)
 {
     for (size_t i = 0; i < y->nstreams && y->acks_owed; i++) {
-        flare__ystream *st = y->streams[i];
+        flare__ystream *st = flare__ystream_table(y)[i];
         if (st->ack_owed) {
             int rv = ensure_acked(y, st, out);
             if (rv)
