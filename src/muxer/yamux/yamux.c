@@ -247,7 +247,12 @@ int flare_yamux_new(flare_yamux **out, const flare_yamux_settings *s, const flar
     flare_yamux *y = flare__calloc(mem, 1, sizeof(*y));
     if (!y)
         return FLARE_ERR_NOMEM;
-    y->s = *s;
+    y->s.keepalive_interval = s->keepalive_interval;
+    y->s.ping_timeout = s->ping_timeout;
+    y->s.initial_window = s->initial_window;
+    y->s.max_streams = s->max_streams;
+    y->s.max_unacked_inbound = s->max_unacked_inbound;
+    y->s.is_client = s->is_client ? 1 : 0;
     y->mem = flare__mem(mem);
     y->rng = rng;
     y->now = now;

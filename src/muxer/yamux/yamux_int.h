@@ -43,9 +43,21 @@ typedef struct flare__yevent {
  * and a table made and freed for each was an allocation per stream. */
 #define FLARE__YST_INLINE 2
 
+/* The settings a session reads after flare_yamux_new, without the public
+ * struct's size field and wide types: a DHT node holds a session per
+ * connection. */
+typedef struct flare__ysettings {
+    flare_tstamp keepalive_interval;
+    flare_tstamp ping_timeout;
+    uint32_t initial_window;
+    uint32_t max_streams;
+    uint32_t max_unacked_inbound;
+    uint8_t is_client;
+} flare__ysettings;
+
 /* Ordered to leave no holes: a DHT node holds a session per connection. */
 struct flare_yamux {
-    flare_yamux_settings s;
+    flare__ysettings s;
     const flare_mem *mem;
     flare_tstamp now; /* latest time seen; read/write have no now argument */
     /* stream table, pointers sorted by id: in st_in, or in streams
