@@ -52,7 +52,7 @@ typedef struct flare__ysettings {
     uint32_t initial_window;
     uint32_t max_streams;
     uint32_t max_unacked_inbound;
-    uint8_t is_client;
+    uint32_t recv_cap; /* min(max_window, max_recv_buffer) */
 } flare__ysettings;
 
 /* Ordered to leave no holes: a DHT node holds a session per connection. */
@@ -67,7 +67,6 @@ struct flare_yamux {
     flare__ystream *st_in[FLARE__YST_INLINE];
     uint32_t nstreams, cap_streams; /* at most s.max_streams (a uint32_t) */
     uint64_t next_id;               /* 64-bit so running out is detectable */
-    uint32_t recv_cap;              /* min(max_window, max_recv_buffer) */
     uint32_t unacked_in, unacked_out;
     uint32_t acks_owed;
     int dead; /* fatal error code, 0 while alive */
@@ -76,6 +75,7 @@ struct flare_yamux {
      * host's turn, instead of a window update of its own. */
     uint8_t lazy_ack;
     uint8_t local_goaway, remote_goaway;
+    uint8_t is_client;
     /* frame parser */
     uint8_t hdr_len;
     uint8_t hdr[FLARE_YAMUX_HEADER_LEN];
