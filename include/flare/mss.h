@@ -111,8 +111,8 @@ int flare_mss_done(const flare_mss *m);
  * echo), else 0. */
 /* Returns 1 once the selection is confirmed by the listener, else 0. */
 int flare_mss_confirmed(const flare_mss *m);
-/* The selected protocol (NUL-terminated, valid while m is, not moved, and
- * its protocol strings live), or NULL. */
+/* Returns the selected protocol (NUL-terminated; valid while m is, not
+ * moved, and its protocol strings live), or NULL. */
 const char *flare_mss_selected(const flare_mss *m);
 void flare_mss_free(flare_mss *m);
 
