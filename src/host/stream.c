@@ -305,7 +305,7 @@ static void stream_negotiated(flare_stream *s)
     int rv = 0;
     const flare__handler *x = s->nego->handler; /* the listener accepted its protocol */
     if (s->inbound) {
-        rv = set_protocol(s, x->protocol, x->len);
+        rv = x ? set_protocol(s, x->protocol, x->len) : FLARE_ERR_NEGOTIATION;
         if (rv == 0)
             rv = flare__rc_stream_protocol(s); /* per-protocol limits */
     }
