@@ -64,13 +64,16 @@ typedef struct flare_mss_settings {
 typedef struct flare_mss {
     flare_mss_settings s;
     const flare_mem *mem;
-    int state;      /* internal state machine (see mss.c) */
-    int done;       /* a protocol is selected (possibly optimistically) */
-    int confirmed;  /* the remote agreed */
-    size_t next;    /* dialer: index of the proposal in flight */
-    size_t replies; /* listener: proposals answered so far */
-    char *selected; /* heap copy of the selected protocol */
-    size_t plen;    /* bytes of a partial message in pend */
+    int state;     /* internal state machine (see mss.c) */
+    int done;      /* a protocol is selected (possibly optimistically) */
+    int confirmed; /* the remote agreed */
+    /* A listener's selection is the proposal left in pend (NUL-terminated
+     * there; pend is not written once done), at this offset: no copy. */
+    uint32_t sel_off;
+    size_t next;          /* dialer: index of the proposal in flight */
+    size_t replies;       /* listener: proposals answered so far */
+    const char *selected; /* dialer: its entry of s.protocols; NULL: in pend */
+    size_t plen;          /* bytes of a partial message in pend */
     uint8_t pend[16 + FLARE_MSS_MAX_MSG];
 } flare_mss;
 
@@ -108,8 +111,8 @@ int flare_mss_done(const flare_mss *m);
  * echo), else 0. */
 /* Returns 1 once the selection is confirmed by the listener, else 0. */
 int flare_mss_confirmed(const flare_mss *m);
-/* The selected protocol (NUL-terminated, owned by m), or NULL. */
-/* Returns the selected protocol (owned by m), or NULL. */
+/* Returns the selected protocol (NUL-terminated; valid while m is, not
+ * moved, and its protocol strings live), or NULL. */
 const char *flare_mss_selected(const flare_mss *m);
 void flare_mss_free(flare_mss *m);
 

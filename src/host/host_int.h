@@ -96,6 +96,9 @@ typedef enum {
 typedef struct flare__stream_nego {
     flare_mss mss;
     const char *proto_list[1];
+    /* Inbound: the handler of the proposal the listener accepted (nothing
+     * runs between the accept and the hand-over that could remove it). */
+    const struct flare__handler *handler;
 } flare__stream_nego;
 
 /* Kept small: a relay holds two of these per idle circuit. */
@@ -109,7 +112,8 @@ struct flare_stream {
     flare_stream_cbs cbs;
     void *user;
     unsigned flags;
-    flare_buf outq; /* bytes accepted from the app, not yet in the muxer; freed when empty */
+    uint16_t protocol_len; /* strlen(protocol), < FLARE_PROTOCOL_MAX */
+    flare_buf outq;        /* bytes accepted from the app, not yet in the muxer; freed when empty */
     unsigned inbound : 1;
     unsigned close_requested : 1; /* app asked for FIN; sent once outq drains */
     unsigned fin_sent : 1;

@@ -89,6 +89,7 @@ typedef struct rc_ip {
 
 typedef struct rc_proto {
     uint64_t hash; /* of name */
+    size_t len;    /* of name */
     size_t in, out;
     int own_limits; /* set by flare_host_set_protocol_limits: kept while idle */
     size_t lim_peer, lim_total;
@@ -234,15 +235,20 @@ static void peer_put(struct flare__rcmgr *rc, rc_peer *p)
     flare__free(rc->host->mem, p);
 }
 
-static uint64_t proto_hash(const char *name)
+static uint64_t proto_hash(const char *name, size_t len)
 {
-    return flare__hash_words(0, (const uint8_t *)name, strlen(name));
+    return flare__hash_words(0, (const uint8_t *)name, len);
 }
 
-static rc_proto *proto_find(struct flare__rcmgr *rc, const char *name, uint64_t hash)
+static int proto_is(const rc_proto *x, const char *name, size_t len)
+{
+    return x->len == len && memcmp(x->name, name, len) == 0;
+}
+
+static rc_proto *proto_find(struct flare__rcmgr *rc, const char *name, size_t len, uint64_t hash)
 {
     for (size_t i = 0; i < rc->nprotos; i++)
-        if (rc->proto_hashes[i] == hash && strcmp(rc->protos[i]->name, name) == 0)
+        if (rc->proto_hashes[i] == hash && proto_is(rc->protos[i], name, len))
             return rc->protos[i];
     return NULL;
 }
@@ -279,13 +285,13 @@ static void proto_remove(struct flare__rcmgr *rc, rc_proto *x)
     }
 }
 
-static rc_proto *proto_new(struct flare__rcmgr *rc, const char *name, uint64_t hash)
+static rc_proto *proto_new(struct flare__rcmgr *rc, const char *name, size_t len, uint64_t hash)
 {
-    size_t n = strlen(name);
-    rc_proto *x = flare__calloc(rc->host->mem, 1, sizeof(*x) + n + 1);
+    rc_proto *x = flare__calloc(rc->host->mem, 1, sizeof(*x) + len + 1);
     if (x) {
         x->hash = hash;
-        memcpy(x->name, name, n + 1);
+        x->len = len;
+        memcpy(x->name, name, len);
     }
     return x;
 }
@@ -299,10 +305,10 @@ int flare_host_set_protocol_limits(flare_host *h, const char *protocol, size_t p
     if (n == 0 || n >= FLARE_PROTOCOL_MAX)
         return FLARE_ERR_INVALID_ARG;
     struct flare__rcmgr *rc = h->rcmgr;
-    uint64_t hash = proto_hash(protocol);
-    rc_proto *x = proto_find(rc, protocol, hash);
+    uint64_t hash = proto_hash(protocol, n);
+    rc_proto *x = proto_find(rc, protocol, n, hash);
     if (!x) {
-        if (!(x = proto_new(rc, protocol, hash)))
+        if (!(x = proto_new(rc, protocol, n, hash)))
             return FLARE_ERR_NOMEM;
         if (proto_add(rc, x)) {
             flare__free(h->mem, x);
@@ -621,16 +627,16 @@ void flare__rc_stream_remove(flare_stream *s)
     s->rc_pp = NULL;
 }
 
-static rc_pp *pp_get(struct flare__rcmgr *rc, rc_peer *p, const char *proto)
+static rc_pp *pp_get(struct flare__rcmgr *rc, rc_peer *p, const char *proto, size_t len)
 {
     const flare_mem *mem = rc->host->mem;
-    uint64_t hash = proto_hash(proto);
+    uint64_t hash = proto_hash(proto, len);
     for (rc_pp *pp = p->pps; pp; pp = pp->next)
-        if (pp->proto->hash == hash && strcmp(pp->proto->name, proto) == 0)
+        if (pp->proto->hash == hash && proto_is(pp->proto, proto, len))
             return pp;
-    rc_proto *x = proto_find(rc, proto, hash);
+    rc_proto *x = proto_find(rc, proto, len, hash);
     int new_proto = !x;
-    if (!x && !(x = proto_new(rc, proto, hash)))
+    if (!x && !(x = proto_new(rc, proto, len, hash)))
         return NULL;
     rc_pp *pp = flare__calloc(mem, 1, sizeof(*pp));
     if (!pp || (new_proto && proto_add(rc, x))) {
@@ -652,7 +658,7 @@ int flare__rc_stream_protocol(flare_stream *s)
     rc_peer *p = s->conn->rc.peer;
     if (!p || s->rc_pp || !s->protocol)
         return 0;
-    rc_pp *pp = pp_get(rc, p, s->protocol);
+    rc_pp *pp = pp_get(rc, p, s->protocol, s->protocol_len);
     if (!pp)
         return FLARE_ERR_NOMEM;
     const rc_proto *x = pp->proto;
@@ -885,7 +891,8 @@ int flare_host_rcmgr_stat(flare_host *h, const flare_rcmgr_scope *scope, flare_r
     case FLARE_RCMGR_PROTOCOL: {
         if (!scope->protocol)
             return FLARE_ERR_INVALID_ARG;
-        rc_proto *x = proto_find(rc, scope->protocol, proto_hash(scope->protocol));
+        size_t n = strlen(scope->protocol);
+        rc_proto *x = proto_find(rc, scope->protocol, n, proto_hash(scope->protocol, n));
         if (!x)
             return FLARE_ERR_NOT_FOUND;
         out->streams_inbound = x->in;

@@ -68,9 +68,13 @@ static void nego_free(flare_stream *s)
  * answer (one yamux frame). */
 static int nego_start(flare_stream *s)
 {
-    s->nego = flare__calloc(stream_mem(s), 1, sizeof(*s->nego));
+    /* Not zeroed: flare_mss_init sets all but the ~1 KiB message buffer,
+     * of which a stream touches only the few bytes it receives. */
+    s->nego = flare__malloc(stream_mem(s), sizeof(*s->nego));
     if (!s->nego)
         return FLARE_ERR_NOMEM;
+    s->nego->proto_list[0] = NULL;
+    s->nego->handler = NULL;
     flare_mss_settings ms = {0};
     if (s->inbound) {
         ms.role = FLARE_MSS_LISTENER;
@@ -93,15 +97,15 @@ static int nego_start(flare_stream *s)
     return s->inbound ? 0 : flare_mss_start(&s->nego->mss, &s->outq);
 }
 
-static int set_protocol(flare_stream *s, const char *proto)
+static int set_protocol(flare_stream *s, const char *proto, size_t len)
 {
-    size_t len = strlen(proto);
     char *p = flare__malloc(stream_mem(s), len + 1);
     if (!p)
         return FLARE_ERR_NOMEM;
     memcpy(p, proto, len + 1);
     flare__free(stream_mem(s), s->protocol);
     s->protocol = p;
+    s->protocol_len = (uint16_t)len;
     return 0;
 }
 
@@ -209,9 +213,10 @@ static int listener_supports(const char *proto, size_t len, void *user)
 {
     flare_stream *s = user;
     const flare__handler *x = flare__host_find_handler(stream_host(s), proto, len);
-    if (!x)
+    if (!x || (s->conn->limited && !(x->flags & FLARE_HANDLER_ALLOW_LIMITED)))
         return 0;
-    return !s->conn->limited || (x->flags & FLARE_HANDLER_ALLOW_LIMITED);
+    s->nego->handler = x;
+    return 1;
 }
 
 flare_stream *flare__stream_new(flare_conn *c, uint32_t id, int inbound)
@@ -298,8 +303,9 @@ void flare__stream_on_writable(flare_stream *s)
 static void stream_negotiated(flare_stream *s)
 {
     int rv = 0;
+    const flare__handler *x = s->nego->handler; /* the listener accepted its protocol */
     if (s->inbound) {
-        rv = set_protocol(s, flare_mss_selected(&s->nego->mss));
+        rv = x ? set_protocol(s, x->protocol, x->len) : FLARE_ERR_NEGOTIATION;
         if (rv == 0)
             rv = flare__rc_stream_protocol(s); /* per-protocol limits */
     }
@@ -310,13 +316,6 @@ static void stream_negotiated(flare_stream *s)
     }
     s->state = FLARE__STREAM_OPEN;
     if (s->inbound) {
-        const flare__handler *x =
-            flare__host_find_handler(stream_host(s), s->protocol, strlen(s->protocol));
-        if (!x) { /* removed meanwhile */
-            s->conn->mux->reset_stream(s->conn->mux_st, s->id, &s->conn->tmp);
-            flare__stream_on_gone(s, FLARE_ERR_NEGOTIATION);
-            return;
-        }
         s->cbs = x->cbs;
         s->user = x->user;
     }
@@ -489,7 +488,7 @@ int flare_conn_new_stream(flare_conn *c, const char *protocol, const flare_strea
         flare__conn_api_leave(c);
         return FLARE_ERR_NOMEM;
     }
-    rv = set_protocol(s, protocol);
+    rv = set_protocol(s, protocol, plen);
     if (rv == 0)
         rv = flare__rc_stream_protocol(s);
     if (rv == 0)

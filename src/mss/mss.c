@@ -48,9 +48,10 @@ int flare_mss_init(flare_mss *m, const flare_mss_settings *s, const flare_mem *m
 
 void flare_mss_free(flare_mss *m)
 {
-    if (m->selected)
-        flare__free(m->mem, m->selected);
+    /* Nothing of its own: the selection is an entry of s.protocols or the
+     * proposal in pend. */
     m->selected = NULL;
+    m->done = 0;
 }
 
 /* Appends uvarint(len+1) || line || '\n'. */
@@ -69,19 +70,6 @@ static int put_str(flare_buf *out, const char *s)
     return put_line(out, s, strlen(s));
 }
 
-static int set_selected(flare_mss *m, const char *p, size_t len)
-{
-    char *c = flare__malloc(m->mem, len + 1);
-    if (!c)
-        return FLARE_ERR_NOMEM;
-    memcpy(c, p, len);
-    c[len] = '\0';
-    if (m->selected)
-        flare__free(m->mem, m->selected);
-    m->selected = c;
-    return 0;
-}
-
 static int optimistic(const flare_mss *m)
 {
     return m->s.role == FLARE_MSS_DIALER && m->s.optimistic && m->s.nprotocols == 1;
@@ -95,8 +83,8 @@ int flare_mss_start(flare_mss *m, flare_buf *out)
     if (!rv && m->s.role == FLARE_MSS_DIALER)
         rv = put_str(out, m->s.protocols[0]);
     if (!rv && optimistic(m)) {
-        rv = set_selected(m, m->s.protocols[0], strlen(m->s.protocols[0]));
-        m->done = !rv;
+        m->selected = m->s.protocols[0];
+        m->done = 1;
     }
     if (rv) {
         m->state = ST_FAILED;
@@ -149,9 +137,11 @@ static int on_proposal(flare_mss *m, const char *line, size_t len, flare_buf *ou
         return put_ls(m, out);
     if (!listener_supports(m, line, len))
         return put_str(out, NA);
-    int rv = set_selected(m, line, len);
-    if (rv || (rv = put_line(out, line, len)))
+    int rv = put_line(out, line, len);
+    if (rv)
         return rv;
+    m->selected = NULL;
+    m->sel_off = (uint32_t)((const uint8_t *)line - m->pend);
     m->done = m->confirmed = 1;
     m->state = ST_DONE;
     return 0;
@@ -161,9 +151,7 @@ static int on_answer(flare_mss *m, const char *line, size_t len, flare_buf *out)
 {
     const char *p = m->s.protocols[m->next];
     if (line_is(line, len, p)) {
-        int rv = m->selected ? 0 : set_selected(m, p, len);
-        if (rv)
-            return rv;
+        m->selected = p;
         m->done = m->confirmed = 1;
         m->state = ST_DONE;
         return 0;
@@ -266,5 +254,7 @@ int flare_mss_confirmed(const flare_mss *m)
 
 const char *flare_mss_selected(const flare_mss *m)
 {
-    return m->done ? m->selected : NULL;
+    if (!m->done)
+        return NULL;
+    return m->selected ? m->selected : (const char *)m->pend + m->sel_off;
 }

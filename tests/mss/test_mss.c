@@ -416,6 +416,49 @@ static void test_init_args(void **state)
     assert_int_equal(flare_mss_init(&m, NULL, NULL), FLARE_ERR_INVALID_ARG);
 }
 
+/* A negotiation allocates nothing: the selection is the dialer's own list
+ * entry or, for a listener, the proposal kept in its message buffer, which
+ * later input does not overwrite. */
+static void test_no_allocations(void **state)
+{
+    (void)state;
+    flare_test_heap heap = {0};
+    flare_mem mem = flare_test_heap_mem(&heap);
+    flare_mss_settings ds = {.role = FLARE_MSS_DIALER, .protocols = TWO, .nprotocols = 2};
+    flare_mss_settings ls = {
+        .role = FLARE_MSS_LISTENER, .supports = match_prefix, .user = (void *)"/b/"};
+    for (int opt = 0; opt < 2; opt++) {
+        flare_mss_settings dd = opt ? (flare_mss_settings){.role = FLARE_MSS_DIALER,
+                                                           .protocols = ONE,
+                                                           .nprotocols = 1,
+                                                           .optimistic = 1}
+                                    : ds;
+        peer d, l;
+        memset(&d, 0, sizeof(d));
+        memset(&l, 0, sizeof(l));
+        assert_int_equal(flare_mss_init(&d.m, &dd, &mem), 0);
+        assert_int_equal(flare_mss_init(&l.m, &ls, &mem), 0);
+        flare_buf_init(&d.out, NULL);
+        flare_buf_init(&d.app, NULL);
+        flare_buf_init(&l.out, NULL);
+        flare_buf_init(&l.app, NULL);
+        assert_int_equal(flare_mss_start(&d.m, &d.out), 0);
+        pump(&d, &l, 7);
+        assert_int_equal(d.rv, 1);
+        assert_int_equal(l.rv, 1);
+        assert_ptr_equal(flare_mss_selected(&d.m), dd.protocols[dd.nprotocols - 1]);
+        assert_string_equal(flare_mss_selected(&l.m), "/b/2");
+        size_t used = 1;
+        assert_int_equal(flare_mss_recv(&l.m, (const uint8_t *)"\x05/b/9\n", 6, &used, &l.out), 1);
+        assert_int_equal(used, 0);
+        assert_string_equal(flare_mss_selected(&l.m), "/b/2");
+        assert_int_equal(heap.calls, 0);
+        peer_free(&d);
+        peer_free(&l);
+        assert_null(flare_mss_selected(&l.m));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -431,6 +474,7 @@ int main(void)
         cmocka_unit_test(test_matcher_and_limits),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_init_args),
+        cmocka_unit_test(test_no_allocations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

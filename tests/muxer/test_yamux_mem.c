@@ -113,7 +113,8 @@ static void test_idle_session_holds_nothing(void **state)
     uint32_t id = open_pair(p);
     send_bytes(p, id, 100);
     assert_int_equal(read_all(p, id), 100);
-    assert_non_null(p->a.y->streams);
+    assert_null(p->a.y->streams); /* one stream: held in the session */
+    assert_int_equal(p->a.y->nstreams, 1);
     assert_int_equal(flare_yamux_close_stream(p->a.y, id, &p->a.out), 0);
     assert_int_equal(pump(p), 0);
     assert_int_equal(flare_yamux_close_stream(p->b.y, id, &p->b.out), 0);
@@ -141,6 +142,53 @@ static void test_idle_session_holds_nothing(void **state)
     pair_del(p);
 }
 
+/* The session holds its first streams itself, moves them to a table when
+ * more are open, finds every one of them by id in both places, and goes
+ * back to holding them itself once the table is empty. */
+static void test_stream_table_inline_then_heap(void **state)
+{
+    (void)state;
+    pair *p = pair_new();
+    uint32_t ids[5];
+    static int tag[5];
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(flare_yamux_open_stream(p->a.y, &ids[i], &p->a.out), 0);
+        flare_yamux_set_stream_user(p->a.y, ids[i], &tag[i]);
+        if (i == FLARE__YST_INLINE - 1)
+            assert_null(p->a.y->streams);
+    }
+    assert_non_null(p->a.y->streams);
+    assert_int_equal(pump(p), 0);
+    drain(&p->b);
+    assert_int_equal(count_ev(&p->b, FLARE_YAMUX_EV_STREAM_OPENED), 5);
+    for (int i = 0; i < 5; i++)
+        assert_ptr_equal(flare_yamux_get_stream_user(p->a.y, ids[i]), &tag[i]);
+    /* The middle, the first and the last go: the others are still found. */
+    const int gone[3] = {2, 0, 4};
+    for (int k = 0; k < 3; k++)
+        assert_int_equal(flare_yamux_reset_stream(p->a.y, ids[gone[k]], &p->a.out), 0);
+    drain(&p->a);
+    assert_int_equal(p->a.y->nstreams, 2);
+    assert_null(flare_yamux_get_stream_user(p->a.y, ids[0]));
+    assert_null(flare_yamux_get_stream_user(p->a.y, ids[2]));
+    assert_null(flare_yamux_get_stream_user(p->a.y, ids[4]));
+    assert_ptr_equal(flare_yamux_get_stream_user(p->a.y, ids[1]), &tag[1]);
+    assert_ptr_equal(flare_yamux_get_stream_user(p->a.y, ids[3]), &tag[3]);
+    assert_int_equal(flare_yamux_reset_stream(p->a.y, ids[3], &p->a.out), 0);
+    assert_int_equal(flare_yamux_reset_stream(p->a.y, ids[1], &p->a.out), 0);
+    drain(&p->a);
+    assert_int_equal(p->a.y->nstreams, 0);
+    assert_null(p->a.y->streams);
+    /* Held in the session again, and still usable. */
+    uint32_t id;
+    assert_int_equal(flare_yamux_open_stream(p->a.y, &id, &p->a.out), 0);
+    assert_null(p->a.y->streams);
+    assert_true(flare_yamux_writable(p->a.y, id) > 0);
+    assert_int_equal(flare_yamux_writable(p->a.y, ids[1]), 0);
+    assert_int_equal(pump(p), 0);
+    pair_del(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -148,6 +196,7 @@ int main(void)
         cmocka_unit_test(test_streaming_keeps_buffer),
         cmocka_unit_test(test_large_buffer_not_kept),
         cmocka_unit_test(test_idle_session_holds_nothing),
+        cmocka_unit_test(test_stream_table_inline_then_heap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

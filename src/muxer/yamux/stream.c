@@ -1,17 +1,23 @@
-/* yamux stream table (sorted array, binary search), per-stream receive
+/* yamux stream table (sorted array, binary search; inline while small), per-stream receive
  * buffers and the session's event queue. */
 #include <string.h>
 
 #include "core/mem.h"
 #include "muxer/yamux/yamux_int.h"
 
+static flare__ystream *const *table(const flare_yamux *y)
+{
+    return y->streams ? y->streams : y->st_in;
+}
+
 /* Index of the first stream with id >= id. */
 static size_t lower_bound(const flare_yamux *y, uint32_t id)
 {
+    flare__ystream *const *t = table(y);
     size_t lo = 0, hi = y->nstreams;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (y->streams[mid]->id < id)
+        if (t[mid]->id < id)
             lo = mid + 1;
         else
             hi = mid;
@@ -22,23 +28,34 @@ static size_t lower_bound(const flare_yamux *y, uint32_t id)
 flare__ystream *flare__ystream_find(const flare_yamux *y, uint32_t id)
 {
     size_t i = lower_bound(y, id);
-    if (i < y->nstreams && y->streams[i]->id == id)
-        return y->streams[i];
+    if (i < y->nstreams && table(y)[i]->id == id)
+        return table(y)[i];
     return NULL;
+}
+
+/* Room for one more stream in the table. */
+static int table_room(flare_yamux *y)
+{
+    uint32_t cap = y->streams ? y->cap_streams : FLARE__YST_INLINE;
+    if (y->nstreams < cap)
+        return 0;
+    if (cap > UINT32_MAX / 2)
+        return FLARE_ERR_NOMEM;
+    flare__ystream **p = flare__realloc(y->mem, y->streams, 2 * (size_t)cap * sizeof(*p));
+    if (!p)
+        return FLARE_ERR_NOMEM;
+    if (!y->streams)
+        memcpy(p, y->st_in, sizeof(y->st_in));
+    y->streams = p;
+    y->cap_streams = 2 * cap;
+    return 0;
 }
 
 int flare__ystream_add(flare_yamux *y, uint32_t id, int inbound, flare__ystream **out)
 {
-    if (y->nstreams == y->cap_streams) {
-        if (y->cap_streams > UINT32_MAX / 2)
-            return FLARE_ERR_NOMEM;
-        uint32_t cap = y->cap_streams ? y->cap_streams * 2 : 4; /* most hold 0-2 */
-        flare__ystream **p = flare__realloc(y->mem, y->streams, cap * sizeof(*p));
-        if (!p)
-            return FLARE_ERR_NOMEM;
-        y->streams = p;
-        y->cap_streams = cap;
-    }
+    int rv = table_room(y);
+    if (rv)
+        return rv;
     flare__ystream *st = flare__calloc(y->mem, 1, sizeof(*st));
     if (!st)
         return FLARE_ERR_NOMEM;
@@ -50,8 +67,9 @@ int flare__ystream_add(flare_yamux *y, uint32_t id, int inbound, flare__ystream 
     st->epoch = y->now;
     /* Ids mostly grow, so this is usually an append. */
     size_t i = lower_bound(y, id);
-    memmove(&y->streams[i + 1], &y->streams[i], (y->nstreams - i) * sizeof(*y->streams));
-    y->streams[i] = st;
+    flare__ystream **t = flare__ystream_table(y);
+    memmove(&t[i + 1], &t[i], (y->nstreams - i) * sizeof(*t));
+    t[i] = st;
     y->nstreams++;
     *out = st;
     return 0;
@@ -66,10 +84,11 @@ static void stream_free(flare_yamux *y, flare__ystream *st)
 void flare__ystream_remove(flare_yamux *y, uint32_t id)
 {
     size_t i = lower_bound(y, id);
-    if (i >= y->nstreams || y->streams[i]->id != id)
+    flare__ystream **t = flare__ystream_table(y);
+    if (i >= y->nstreams || t[i]->id != id)
         return;
-    stream_free(y, y->streams[i]);
-    memmove(&y->streams[i], &y->streams[i + 1], (y->nstreams - i - 1) * sizeof(*y->streams));
+    stream_free(y, t[i]);
+    memmove(&t[i], &t[i + 1], (y->nstreams - i - 1) * sizeof(*t));
     if (--y->nstreams == 0) { /* an idle session (nearly all of a DHT node's) holds no table */
         flare__free(y->mem, y->streams);
         y->streams = NULL;
@@ -79,8 +98,9 @@ void flare__ystream_remove(flare_yamux *y, uint32_t id)
 
 void flare__ystream_free_all(flare_yamux *y)
 {
+    flare__ystream **t = flare__ystream_table(y);
     for (size_t i = 0; i < y->nstreams; i++)
-        stream_free(y, y->streams[i]);
+        stream_free(y, t[i]);
     flare__free(y->mem, y->streams);
     y->streams = NULL;
     y->nstreams = y->cap_streams = 0;

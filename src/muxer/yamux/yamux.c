@@ -44,7 +44,7 @@ static int fail(flare_yamux *y, int err, int goaway, flare_buf *out)
         (void)send_frame(out, FLARE_YAMUX_TYPE_GO_AWAY, 0, 0, (uint32_t)goaway);
     y->dead = err;
     for (size_t i = 0; i < y->nstreams; i++) {
-        flare__ystream *st = y->streams[i];
+        flare__ystream *st = flare__ystream_table(y)[i];
         if (!st->reset && !st->closing) {
             st->reset = 1;
             flare__ystream_buf_drop(y, st);
@@ -131,14 +131,15 @@ static int send_update(flare_yamux *y, flare__ystream *st, uint16_t flags, int f
             return 0;
         /* Auto-tuning needs an RTT: measured now that a stream streams,
          * rather than by a ping on every new session. */
-        if (!force && !y->rtt && y->s.keepalive_interval && st->recv_target < y->recv_cap) {
+        if (!force && !y->rtt && y->s.keepalive_interval && st->recv_target < y->s.recv_cap) {
             int rv = send_ping(y, out);
             if (rv)
                 return rv;
         }
-        if (!force && y->rtt && y->now - st->epoch < 4 * y->rtt && st->recv_target < y->recv_cap) {
+        if (!force && y->rtt && y->now - st->epoch < 4 * y->rtt &&
+            st->recv_target < y->s.recv_cap) {
             uint64_t t = (uint64_t)st->recv_target * 2;
-            st->recv_target = t > y->recv_cap ? y->recv_cap : (uint32_t)t;
+            st->recv_target = t > y->s.recv_cap ? y->s.recv_cap : (uint32_t)t;
             delta = (uint32_t)(st->recv_target - used);
         }
         st->epoch = y->now;
@@ -175,7 +176,7 @@ static int ensure_acked(flare_yamux *y, flare__ystream *st, flare_buf *out)
 int flare__yamux_flush_acks(flare_yamux *y, flare_buf *out)
 {
     for (size_t i = 0; i < y->nstreams && y->acks_owed; i++) {
-        flare__ystream *st = y->streams[i];
+        flare__ystream *st = flare__ystream_table(y)[i];
         if (st->ack_owed) {
             int rv = ensure_acked(y, st, out);
             if (rv)
@@ -247,11 +248,17 @@ int flare_yamux_new(flare_yamux **out, const flare_yamux_settings *s, const flar
     flare_yamux *y = flare__calloc(mem, 1, sizeof(*y));
     if (!y)
         return FLARE_ERR_NOMEM;
-    y->s = *s;
+    y->s.keepalive_interval = s->keepalive_interval;
+    y->s.ping_timeout = s->ping_timeout;
+    y->s.initial_window = s->initial_window;
+    y->s.max_streams = s->max_streams;
+    y->s.max_unacked_inbound = s->max_unacked_inbound;
+    y->is_client = s->is_client ? 1 : 0;
     y->mem = flare__mem(mem);
     y->rng = rng;
     y->now = now;
-    y->recv_cap = s->max_recv_buffer < s->max_window ? (uint32_t)s->max_recv_buffer : s->max_window;
+    y->s.recv_cap =
+        s->max_recv_buffer < s->max_window ? (uint32_t)s->max_recv_buffer : s->max_window;
     y->next_id = s->is_client ? 1 : 2;
     y->unproven_since = FLARE_TSTAMP_NEVER;
     y->next_keepalive = FLARE_TSTAMP_NEVER;
@@ -311,7 +318,7 @@ static int on_syn(flare_yamux *y, uint32_t sid, flare_buf *out, flare__ystream *
 {
     *st = NULL;
     /* Our peer opens even ids if we are the client, odd ones otherwise. */
-    if ((sid & 1) == (y->s.is_client ? 1u : 0u))
+    if ((sid & 1) == (y->is_client ? 1u : 0u))
         return FLARE_ERR_PROTO;
     if (flare__ystream_find(y, sid))
         return FLARE_ERR_PROTO;
@@ -405,7 +412,7 @@ static int on_stream_frame(flare_yamux *y, uint8_t type, uint16_t flags, uint32_
             return 0;
         return FLARE_ERR_PROTO;
     }
-    if (type == FLARE_YAMUX_TYPE_DATA && len > y->recv_cap)
+    if (type == FLARE_YAMUX_TYPE_DATA && len > y->s.recv_cap)
         return FLARE_ERR_TOO_LARGE; /* more than any window we ever grant */
     flare__ystream *st = flare__ystream_find(y, sid);
     int rv;

@@ -38,16 +38,35 @@ typedef struct flare__yevent {
 /* Events a session queues in itself before it allocates a larger queue. */
 #define FLARE__YEV_INLINE 4
 
+/* Streams a session holds in itself before it allocates a table: a
+ * connection mostly carries 0-2 at once (identify both ways, a request),
+ * and a table made and freed for each was an allocation per stream. */
+#define FLARE__YST_INLINE 2
+
+/* The settings a session reads after flare_yamux_new, without the public
+ * struct's size field and wide types: a DHT node holds a session per
+ * connection. */
+typedef struct flare__ysettings {
+    flare_tstamp keepalive_interval;
+    flare_tstamp ping_timeout;
+    uint32_t initial_window;
+    uint32_t max_streams;
+    uint32_t max_unacked_inbound;
+    uint32_t recv_cap; /* min(max_window, max_recv_buffer) */
+} flare__ysettings;
+
 /* Ordered to leave no holes: a DHT node holds a session per connection. */
 struct flare_yamux {
-    flare_yamux_settings s;
+    flare__ysettings s;
     const flare_mem *mem;
     flare_tstamp now; /* latest time seen; read/write have no now argument */
-    /* stream table: pointers sorted by id */
+    /* stream table, pointers sorted by id: in st_in, or in streams
+     * (cap_streams entries) once more were open at once; streams goes
+     * back when the session holds none */
     flare__ystream **streams;
+    flare__ystream *st_in[FLARE__YST_INLINE];
     uint32_t nstreams, cap_streams; /* at most s.max_streams (a uint32_t) */
     uint64_t next_id;               /* 64-bit so running out is detectable */
-    uint32_t recv_cap;              /* min(max_window, max_recv_buffer) */
     uint32_t unacked_in, unacked_out;
     uint32_t acks_owed;
     int dead; /* fatal error code, 0 while alive */
@@ -56,6 +75,7 @@ struct flare_yamux {
      * host's turn, instead of a window update of its own. */
     uint8_t lazy_ack;
     uint8_t local_goaway, remote_goaway;
+    uint8_t is_client;
     /* frame parser */
     uint8_t hdr_len;
     uint8_t hdr[FLARE_YAMUX_HEADER_LEN];
@@ -83,6 +103,11 @@ struct flare_yamux {
 int flare__yamux_flush_acks(flare_yamux *y, flare_buf *out);
 
 /* Stream table. */
+/* The nstreams streams, sorted by id. */
+static inline flare__ystream **flare__ystream_table(flare_yamux *y)
+{
+    return y->streams ? y->streams : y->st_in;
+}
 flare__ystream *flare__ystream_find(const flare_yamux *y, uint32_t id);
 /* Allocates and inserts a stream with the protocol default windows. */
 int flare__ystream_add(flare_yamux *y, uint32_t id, int inbound, flare__ystream **out);
