@@ -587,6 +587,11 @@ static size_t bare_len(const flare_peerid *peer, const flare_multiaddr *ma, int 
     int rv, found = 0, relayed = 0;
     flare_ma_component c, p2p = {0};
     *cut = 0;
+    /* Without the peer's ID bytes anywhere no component can name it: most
+     * direct addresses are shorter than an ID. */
+    if (peer->len == 0 || ma->len < peer->len ||
+        !memmem(ma->bytes, ma->len, peer->bytes, peer->len))
+        return ma->len;
     while (start = off, (rv = flare_multiaddr_next(ma, &off, &c)) == 1) {
         if (c.code == FLARE_MA_P2P_CIRCUIT)
             relayed = 1;
@@ -630,9 +635,23 @@ static int entry_add_addr(struct flare__peerstore *ps, ps_entry *e, const flare_
     t.a.cut = cut ? 1 : 0;
     t.a.certified = (uint8_t)certified;
     memcpy(t.a.bytes, ma->bytes, blen);
+    if (e->naddrs < FLARE_PEER_MAX_ADDRS) {
+        /* Appended at the block's end, where set_addrs would put it; the
+         * allocator often grows the block in place. */
+        size_t sz = addr_size(blen);
+        uint8_t *nb = flare__realloc(ps->mem, e->abuf, e->abytes + sz);
+        if (!nb)
+            return FLARE_ERR_NOMEM;
+        memset(nb + e->abytes, 0, sz);
+        memcpy(nb + e->abytes, &t.a, ADDR_HEAD + blen);
+        e->abuf = nb;
+        e->abytes = (uint16_t)(e->abytes + sz);
+        e->naddrs++;
+        return 0;
+    }
     const ps_addr *list[FLARE_PEER_MAX_ADDRS + 1];
     size_t n = addr_list(e, list);
-    if (n >= FLARE_PEER_MAX_ADDRS) {
+    {
         /* Replace the one that expires first, an unsigned one before any
          * certified one: gossip about a peer cannot push out its own record. */
         size_t victim = n;
@@ -646,8 +665,6 @@ static int entry_add_addr(struct flare__peerstore *ps, ps_entry *e, const flare_
         if (list[victim]->certified && !certified)
             return 0;
         list[victim] = &t.a;
-    } else {
-        list[n++] = &t.a;
     }
     return set_addrs(ps, e, list, n);
 }
