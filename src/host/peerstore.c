@@ -260,6 +260,14 @@ static uint64_t proto_hash(const char *s)
     return ((const ps_proto *)(const void *)(s - offsetof(ps_proto, s)))->hash;
 }
 
+/* A list's hash: of its length and its IDs' hashes, in order. */
+#define PLIST_SEED 1469598103934665603ULL
+
+static uint64_t plist_step(uint64_t h, uint64_t id_hash)
+{
+    return (h ^ id_hash) * 1099511628211ULL;
+}
+
 static void plists_grow(struct flare__peerstore *ps)
 {
     size_t n = ps->nplists_buckets ? ps->nplists_buckets * 2 : 16;
@@ -282,9 +290,9 @@ static void plists_grow(struct flare__peerstore *ps)
  * over), or NULL without memory (the references are then dropped). */
 static ps_plist *plist_ref(struct flare__peerstore *ps, char **ids, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL ^ n;
+    uint64_t h = PLIST_SEED ^ n;
     for (size_t i = 0; i < n; i++)
-        h = (h ^ proto_hash(ids[i])) * 1099511628211ULL;
+        h = plist_step(h, proto_hash(ids[i]));
     if (ps->nplists >= ps->nplists_buckets)
         plists_grow(ps);
     ps_plist *l = NULL;
@@ -760,6 +768,23 @@ int flare__peerstore_set_protocols(struct flare__peerstore *ps, const flare_peer
         e->protocols = last->p;
         e->nprotocols = (uint8_t)n;
         return 0;
+    }
+    /* A list some other peer holds: found by its strings' hashes, without
+     * interning (and letting go of) each of its IDs. */
+    uint64_t h = PLIST_SEED ^ n;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = protos[i] ? protos[i] : "";
+        h = plist_step(h, flare__hash_words(0, p, strnlen(p, FLARE_PROTOCOL_MAX - 1)));
+    }
+    for (ps_plist *l = ps->nplists_buckets ? ps->plists[h & (ps->nplists_buckets - 1)] : NULL; l;
+         l = l->next) {
+        if (l->hash == h && plist_matches(l, protos, n)) {
+            l->refs++;
+            ps->last_plist = l;
+            e->protocols = l->p;
+            e->nprotocols = (uint8_t)n;
+            return 0;
+        }
     }
     char *ids[FLARE_PEER_MAX_PROTOCOLS];
     for (size_t i = 0; i < n; i++) {
