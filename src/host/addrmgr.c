@@ -83,6 +83,15 @@ enum {
     NT
 };
 
+/* A hash table slot: a representative's index (NONE = free) in the low 16
+ * bits, the top 16 bits of its class hash above: a probe passes a slot of
+ * another class without reading that observation (a cache miss each in a
+ * large simulation; a new socket starts a class in most tables). */
+typedef uint32_t slot;
+#define SLOT_IX(v)   ((ix)((v)&0xffffu))
+#define SLOT(i, tag) ((slot)(i) | (slot)(tag) << 16)
+#define SLOT_FREE    SLOT(NONE, 0xffffu)
+
 /* Counters of a class, stored at its representative's index. */
 typedef struct cls {
     ix total;      /* T_SOCK: distinct observer groups */
@@ -107,9 +116,9 @@ struct flare_addrmgr {
     size_t norder;
     int sorted; /* order and confirmed match the counts */
     cls *cls;
-    ix *id[NT];   /* each observation's class representative */
-    ix *tab[NT];  /* hash tables of representatives, NONE = free */
-    size_t tsize; /* more than cap: never full (at most 80 %) */
+    ix *id[NT];    /* each observation's class representative */
+    slot *tab[NT]; /* hash tables of representatives, see slot */
+    size_t tsize;  /* more than cap: never full (at most 80 %) */
     nat_votes votes;
     unsigned egroups[2][3]; /* eligible observer groups, see eligible_groups */
     flare_tstamp next_exp;  /* flare_addrmgr_expiry */
@@ -303,9 +312,19 @@ static const unsigned what_of[NT] = {
     [T_SOCK_OBSERVER] = K_SOCKET | K_OBSERVER,
 };
 
+static size_t home_of(const flare_addrmgr *m, uint64_t h)
+{
+    return (size_t)(((h & 0xffffffffu) * m->tsize) >> 32);
+}
+
+static uint16_t tag_of(uint64_t h)
+{
+    return (uint16_t)(h >> 48);
+}
+
 static size_t home_slot(const flare_addrmgr *m, int t, const obs *o)
 {
-    return (size_t)(((hash_by(o, what_of[t]) & 0xffffffffu) * m->tsize) >> 32);
+    return home_of(m, hash_by(o, what_of[t]));
 }
 
 static size_t next_slot(const flare_addrmgr *m, size_t s)
@@ -322,16 +341,18 @@ static size_t slot_dist(const flare_addrmgr *m, size_t a, size_t b)
 /* The representative of i's class in relation t; *fresh when i starts it. */
 static ix idx_join(flare_addrmgr *m, int t, ix i, int *fresh)
 {
-    ix *tab = m->tab[t];
+    slot *tab = m->tab[t];
     const obs *o = &m->obs[i];
-    for (size_t s = home_slot(m, t, o);; s = next_slot(m, s)) {
-        ix j = tab[s];
+    uint64_t h = hash_by(o, what_of[t]);
+    uint16_t tag = tag_of(h);
+    for (size_t s = home_of(m, h);; s = next_slot(m, s)) {
+        ix j = SLOT_IX(tab[s]);
         if (j == NONE) {
-            tab[s] = i;
+            tab[s] = SLOT(i, tag);
             *fresh = 1;
             return i;
         }
-        if (eq_by(&m->obs[j], o, what_of[t])) {
+        if (tab[s] >> 16 == tag && eq_by(&m->obs[j], o, what_of[t])) {
             *fresh = 0;
             return j;
         }
@@ -341,9 +362,11 @@ static ix idx_join(flare_addrmgr *m, int t, ix i, int *fresh)
 /* The representative of probe's class in relation t, or NONE. */
 static ix idx_find(const flare_addrmgr *m, int t, const obs *probe)
 {
-    for (size_t s = home_slot(m, t, probe);; s = next_slot(m, s)) {
-        ix j = m->tab[t][s];
-        if (j == NONE || eq_by(&m->obs[j], probe, what_of[t]))
+    uint64_t h = hash_by(probe, what_of[t]);
+    uint16_t tag = tag_of(h);
+    for (size_t s = home_of(m, h);; s = next_slot(m, s)) {
+        ix j = SLOT_IX(m->tab[t][s]);
+        if (j == NONE || (m->tab[t][s] >> 16 == tag && eq_by(&m->obs[j], probe, what_of[t])))
             return j;
     }
 }
@@ -351,7 +374,7 @@ static ix idx_find(const flare_addrmgr *m, int t, const obs *probe)
 static size_t slot_of(const flare_addrmgr *m, int t, ix rep)
 {
     size_t s = home_slot(m, t, &m->obs[rep]);
-    while (m->tab[t][s] != rep)
+    while (SLOT_IX(m->tab[t][s]) != rep)
         s = next_slot(m, s);
     return s;
 }
@@ -361,13 +384,13 @@ static size_t slot_of(const flare_addrmgr *m, int t, ix rep)
 static void tab_delete(flare_addrmgr *m, int t, ix rep)
 {
     size_t s = slot_of(m, t, rep);
-    ix *tab = m->tab[t];
-    tab[s] = NONE;
-    for (size_t j = next_slot(m, s); tab[j] != NONE; j = next_slot(m, j)) {
-        size_t home = home_slot(m, t, &m->obs[tab[j]]);
+    slot *tab = m->tab[t];
+    tab[s] = SLOT_FREE;
+    for (size_t j = next_slot(m, s); SLOT_IX(tab[j]) != NONE; j = next_slot(m, j)) {
+        size_t home = home_slot(m, t, &m->obs[SLOT_IX(tab[j])]);
         if (slot_dist(m, home, j) >= slot_dist(m, s, j)) {
             tab[s] = tab[j];
-            tab[j] = NONE;
+            tab[j] = SLOT_FREE;
             s = j;
         }
     }
@@ -376,7 +399,8 @@ static void tab_delete(flare_addrmgr *m, int t, ix rep)
 /* Class `from` of relation t is named `to` from now on. */
 static void relabel(flare_addrmgr *m, int t, ix from, ix to)
 {
-    m->tab[t][slot_of(m, t, from)] = to;
+    slot *sl = &m->tab[t][slot_of(m, t, from)]; /* one class: the tag stays */
+    *sl = SLOT(to, *sl >> 16);
     for (size_t j = 0; j < m->nobs; j++)
         if (m->id[t][j] == from)
             m->id[t][j] = to;
@@ -569,7 +593,7 @@ static void idx_last_changed(flare_addrmgr *m, ix i, flare_tstamp old)
 static void idx_rebuild(flare_addrmgr *m)
 {
     for (int t = 0; t < NT; t++) {
-        memset(m->tab[t], 0xff, m->tsize * sizeof(ix));
+        memset(m->tab[t], 0xff, m->tsize * sizeof(slot));
         memset(m->id[t], 0xff, m->cap * sizeof(ix));
     }
     m->nagg = m->norder = 0;
@@ -807,7 +831,7 @@ static int grow(flare_addrmgr *m)
     ix *order = flare__calloc(m->mem, n, sizeof(*order));
     cls *c = flare__calloc(m->mem, n, sizeof(*c));
     ix *ids = flare__calloc(m->mem, NT * n, sizeof(*ids));
-    ix *tabs = flare__calloc(m->mem, NT * tsize, sizeof(*tabs));
+    slot *tabs = flare__calloc(m->mem, NT * tsize, sizeof(*tabs));
     if (!o || !a || !order || !c || !ids || !tabs) {
         flare__free(m->mem, o);
         flare__free(m->mem, a);

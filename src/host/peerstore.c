@@ -2,8 +2,12 @@
  * Peerstore: what the host knows about other peers (addresses with expiry,
  * protocols, public key, agent).
  *
- * Entries live in a hash table keyed by the peer ID bytes that doubles as it
- * fills, so a relay with tens of thousands of clients keeps all of them.
+ * Entries live in an open-addressing hash table keyed by the peer ID bytes
+ * that doubles as it fills, so a relay with tens of thousands of clients
+ * keeps all of them. Each slot holds the ID's full hash next to the entry
+ * pointer: a probe that misses, and growing the table, never touch an
+ * entry (every peer of every DHT answer is looked up; an entry is a cache
+ * miss at 10,000 nodes).
  * Peers with an open connection are pinned; the others sit on an LRU list
  * and, once the store holds max_peers entries, the least recently used of
  * them makes room for a new one. A pinned peer is never evicted, so the
@@ -47,8 +51,7 @@ typedef struct ps_key {
  * cache lines per peer); the peer ID ends the entry at its length (38
  * bytes for most, not a flare_peerid's 65). */
 typedef struct ps_entry {
-    struct ps_entry *next; /* hash chain */
-    uint8_t *abuf;         /* naddrs records, abytes bytes in all */
+    uint8_t *abuf; /* naddrs records, abytes bytes in all */
     uint16_t abytes;
     uint8_t naddrs, nprotocols;
     uint32_t nconns;                /* open connections: pinned while > 0 */
@@ -57,8 +60,8 @@ typedef struct ps_entry {
     char **protocols;
     ps_key *key;
     char *agent, *proto_version;
-    uint8_t has_record; /* record_seq is the newest signed record seen */
-    uint8_t key_in_id;  /* the key is the one the ID inlines (key is NULL) */
+    uint8_t has_record : 1; /* record_seq is the newest signed record seen */
+    uint8_t key_in_id : 1;  /* the key is the one the ID inlines (key is NULL) */
     uint8_t id_len;
     uint8_t id[];
 } ps_entry;
@@ -71,11 +74,17 @@ typedef struct ps_proto {
     char s[];
 } ps_proto;
 
+/* A slot of the table: empty while e is NULL. */
+typedef struct ps_slot {
+    uint64_t hash; /* of e's ID */
+    ps_entry *e;
+} ps_slot;
+
 struct flare__peerstore {
     const flare_mem *mem;
-    size_t nbuckets; /* a power of two */
+    size_t nslots; /* a power of two */
     size_t count, max_peers;
-    ps_entry **buckets;
+    ps_slot *slots;                    /* linear probing, at most 3/4 full */
     ps_entry *newest, *oldest;         /* LRU list of unpinned entries */
     ps_proto **protos;                 /* interned protocol IDs, grown at load factor 1 */
     uint32_t nprotos_buckets, nprotos; /* a power of two (or 0), and how many */
@@ -84,7 +93,7 @@ struct flare__peerstore {
     struct ps_plist *last_plist; /* the list set last (no reference of its own), or NULL */
 };
 
-#define MIN_BUCKETS 64
+#define MIN_SLOTS 64
 
 /* A word at a time: every peer of every DHT answer is looked up, and a
  * byte-wise hash of its ~38 bytes showed in profiles. All of the ID is
@@ -92,11 +101,6 @@ struct flare__peerstore {
 static uint64_t hash_id(const flare_peerid *id)
 {
     return flare__hash_words(0, id->bytes, id->len);
-}
-
-static uint64_t hash_entry(const ps_entry *e)
-{
-    return flare__hash_words(0, e->id, e->id_len);
 }
 
 /* e's peer ID as a value. */
@@ -107,9 +111,14 @@ static const flare_peerid *entry_id(const ps_entry *e, flare_peerid *out)
     return out;
 }
 
-static size_t bucket_of(const struct flare__peerstore *ps, const flare_peerid *id)
+static size_t home_of(const struct flare__peerstore *ps, uint64_t h)
 {
-    return (size_t)(hash_id(id) & (ps->nbuckets - 1));
+    return (size_t)(h & (ps->nslots - 1));
+}
+
+static size_t next_slot(const struct flare__peerstore *ps, size_t s)
+{
+    return (s + 1) & (ps->nslots - 1);
 }
 
 struct flare__peerstore *flare__peerstore_new(const flare_mem *mem)
@@ -119,9 +128,9 @@ struct flare__peerstore *flare__peerstore_new(const flare_mem *mem)
         return NULL;
     ps->mem = flare__mem(mem);
     ps->max_peers = FLARE__PEERSTORE_MAX_PEERS;
-    ps->nbuckets = MIN_BUCKETS;
-    ps->buckets = flare__calloc(mem, ps->nbuckets, sizeof(ps_entry *));
-    if (!ps->buckets) {
+    ps->nslots = MIN_SLOTS;
+    ps->slots = flare__calloc(mem, ps->nslots, sizeof(ps_slot));
+    if (!ps->slots) {
         flare__free(mem, ps);
         return NULL;
     }
@@ -251,6 +260,14 @@ static uint64_t proto_hash(const char *s)
     return ((const ps_proto *)(const void *)(s - offsetof(ps_proto, s)))->hash;
 }
 
+/* A list's hash: of its length and its IDs' hashes, in order. */
+#define PLIST_SEED 1469598103934665603ULL
+
+static uint64_t plist_step(uint64_t h, uint64_t id_hash)
+{
+    return (h ^ id_hash) * 1099511628211ULL;
+}
+
 static void plists_grow(struct flare__peerstore *ps)
 {
     size_t n = ps->nplists_buckets ? ps->nplists_buckets * 2 : 16;
@@ -273,9 +290,9 @@ static void plists_grow(struct flare__peerstore *ps)
  * over), or NULL without memory (the references are then dropped). */
 static ps_plist *plist_ref(struct flare__peerstore *ps, char **ids, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL ^ n;
+    uint64_t h = PLIST_SEED ^ n;
     for (size_t i = 0; i < n; i++)
-        h = (h ^ proto_hash(ids[i])) * 1099511628211ULL;
+        h = plist_step(h, proto_hash(ids[i]));
     if (ps->nplists >= ps->nplists_buckets)
         plists_grow(ps);
     ps_plist *l = NULL;
@@ -343,74 +360,89 @@ void flare__peerstore_del(struct flare__peerstore *ps)
 {
     if (!ps)
         return;
-    for (size_t b = 0; b < ps->nbuckets; b++) {
-        ps_entry *e = ps->buckets[b];
-        while (e) {
-            ps_entry *next = e->next;
-            entry_free(ps, e);
-            e = next;
-        }
-    }
-    flare__free(ps->mem, ps->buckets);
+    for (size_t s = 0; s < ps->nslots; s++)
+        if (ps->slots[s].e)
+            entry_free(ps, ps->slots[s].e);
+    flare__free(ps->mem, ps->slots);
     flare__free(ps->mem, ps->plists); /* empty: every entry let go of its own */
     flare__free(ps->mem, ps->protos);
     flare__free(ps->mem, ps);
 }
 
-static void unlink_chain(struct flare__peerstore *ps, ps_entry *e)
+/* The slot of id: the one holding its entry, else the empty one that
+ * ends its probe sequence (the table is never full). */
+static size_t find_slot(const struct flare__peerstore *ps, const flare_peerid *id, uint64_t h)
 {
-    ps_entry **pp = &ps->buckets[(size_t)(hash_entry(e) & (ps->nbuckets - 1))];
-    while (*pp != e)
-        pp = &(*pp)->next;
-    *pp = e->next;
+    size_t s = home_of(ps, h);
+    for (;; s = next_slot(ps, s)) {
+        const ps_slot *sl = &ps->slots[s];
+        if (!sl->e || (sl->hash == h && sl->e->id_len == id->len &&
+                       memcmp(sl->e->id, id->bytes, id->len) == 0))
+            return s;
+    }
+}
+
+/* Empties slot s (linear probing: the entries after the hole that may move
+ * back into it do, so no probe sequence is cut). */
+static void slot_delete(struct flare__peerstore *ps, size_t s)
+{
+    ps->slots[s].e = NULL;
+    for (size_t j = next_slot(ps, s); ps->slots[j].e; j = next_slot(ps, j)) {
+        size_t home = home_of(ps, ps->slots[j].hash);
+        /* j's entry may move to s when s lies between its home and j. */
+        if (((j - home) & (ps->nslots - 1)) >= ((j - s) & (ps->nslots - 1))) {
+            ps->slots[s] = ps->slots[j];
+            ps->slots[j].e = NULL;
+            s = j;
+        }
+    }
 }
 
 static void evict(struct flare__peerstore *ps, ps_entry *e)
 {
+    flare_peerid id;
+    entry_id(e, &id);
     lru_unlink(ps, e);
-    unlink_chain(ps, e);
+    slot_delete(ps, find_slot(ps, &id, hash_id(&id)));
     entry_free(ps, e);
     ps->count--;
 }
 
-/* Doubles the table at load factor 1. Without memory the old table stays:
- * lookups get slower, nothing is lost. */
-static void maybe_grow(struct flare__peerstore *ps)
+/* Doubles the table once it is 3/4 full; moving a slot needs no entry.
+ * Without memory the old table stays (-1 only when it is full). */
+static int maybe_grow(struct flare__peerstore *ps)
 {
-    if (ps->count < ps->nbuckets || ps->nbuckets > SIZE_MAX / 2 / sizeof(ps_entry *))
-        return;
-    size_t n = ps->nbuckets * 2;
-    ps_entry **nb = flare__calloc(ps->mem, n, sizeof(*nb));
-    if (!nb)
-        return;
-    for (size_t b = 0; b < ps->nbuckets; b++) {
-        ps_entry *e = ps->buckets[b];
-        while (e) {
-            ps_entry *next = e->next;
-            size_t i = (size_t)(hash_entry(e) & (n - 1));
-            e->next = nb[i];
-            nb[i] = e;
-            e = next;
-        }
+    if (ps->count + 1 <= ps->nslots / 4 * 3)
+        return 0;
+    size_t n = ps->nslots * 2;
+    ps_slot *ns = n <= SIZE_MAX / sizeof(*ns) ? flare__calloc(ps->mem, n, sizeof(*ns)) : NULL;
+    if (!ns)
+        return ps->count + 1 < ps->nslots ? 0 : -1;
+    for (size_t s = 0; s < ps->nslots; s++) {
+        if (!ps->slots[s].e)
+            continue;
+        size_t j = (size_t)(ps->slots[s].hash & (n - 1));
+        while (ns[j].e)
+            j = (j + 1) & (n - 1);
+        ns[j] = ps->slots[s];
     }
-    flare__free(ps->mem, ps->buckets);
-    ps->buckets = nb;
-    ps->nbuckets = n;
+    flare__free(ps->mem, ps->slots);
+    ps->slots = ns;
+    ps->nslots = n;
+    return 0;
 }
 
 static ps_entry *lookup(struct flare__peerstore *ps, const flare_peerid *id)
 {
-    for (ps_entry *e = ps->buckets[bucket_of(ps, id)]; e; e = e->next)
-        if (e->id_len == id->len && memcmp(e->id, id->bytes, id->len) == 0)
-            return e;
-    return NULL;
+    return ps->slots[find_slot(ps, id, hash_id(id))].e;
 }
 
 /* The entry of id, created if missing (evicting the least recently used
  * unpinned peers above max_peers). */
 static int get_entry(struct flare__peerstore *ps, const flare_peerid *id, ps_entry **out)
 {
-    *out = lookup(ps, id);
+    uint64_t h = hash_id(id);
+    *out = ps->slots[find_slot(ps, id, h)].e;
     if (*out) {
         touch(ps, *out);
         return 0;
@@ -421,17 +453,19 @@ static int get_entry(struct flare__peerstore *ps, const flare_peerid *id, ps_ent
         evict(ps, ps->oldest);
     if (id->len > FLARE_PEERID_MAX)
         return FLARE_ERR_INVALID_ARG;
-    ps_entry *e = flare__calloc(ps->mem, 1, sizeof(*e) + id->len);
+    if (maybe_grow(ps) != 0)
+        return FLARE_ERR_NOMEM;
+    /* At the ID's end, not the struct's padded size: 112 bytes for most. */
+    ps_entry *e = flare__calloc(ps->mem, 1, offsetof(ps_entry, id) + id->len);
     if (!e)
         return FLARE_ERR_NOMEM;
     e->id_len = id->len;
     memcpy(e->id, id->bytes, id->len);
-    size_t b = bucket_of(ps, id);
-    e->next = ps->buckets[b];
-    ps->buckets[b] = e;
+    ps_slot *sl = &ps->slots[find_slot(ps, id, h)];
+    sl->hash = h;
+    sl->e = e;
     lru_push_newest(ps, e);
     ps->count++;
-    maybe_grow(ps);
     *out = e;
     return 0;
 }
@@ -561,6 +595,11 @@ static size_t bare_len(const flare_peerid *peer, const flare_multiaddr *ma, int 
     int rv, found = 0, relayed = 0;
     flare_ma_component c, p2p = {0};
     *cut = 0;
+    /* Without the peer's ID bytes anywhere no component can name it: most
+     * direct addresses are shorter than an ID. */
+    if (peer->len == 0 || ma->len < peer->len ||
+        !memmem(ma->bytes, ma->len, peer->bytes, peer->len))
+        return ma->len;
     while (start = off, (rv = flare_multiaddr_next(ma, &off, &c)) == 1) {
         if (c.code == FLARE_MA_P2P_CIRCUIT)
             relayed = 1;
@@ -604,9 +643,23 @@ static int entry_add_addr(struct flare__peerstore *ps, ps_entry *e, const flare_
     t.a.cut = cut ? 1 : 0;
     t.a.certified = (uint8_t)certified;
     memcpy(t.a.bytes, ma->bytes, blen);
+    if (e->naddrs < FLARE_PEER_MAX_ADDRS) {
+        /* Appended at the block's end, where set_addrs would put it; the
+         * allocator often grows the block in place. */
+        size_t sz = addr_size(blen);
+        uint8_t *nb = flare__realloc(ps->mem, e->abuf, e->abytes + sz);
+        if (!nb)
+            return FLARE_ERR_NOMEM;
+        memset(nb + e->abytes, 0, sz);
+        memcpy(nb + e->abytes, &t.a, ADDR_HEAD + blen);
+        e->abuf = nb;
+        e->abytes = (uint16_t)(e->abytes + sz);
+        e->naddrs++;
+        return 0;
+    }
     const ps_addr *list[FLARE_PEER_MAX_ADDRS + 1];
     size_t n = addr_list(e, list);
-    if (n >= FLARE_PEER_MAX_ADDRS) {
+    {
         /* Replace the one that expires first, an unsigned one before any
          * certified one: gossip about a peer cannot push out its own record. */
         size_t victim = n;
@@ -620,8 +673,6 @@ static int entry_add_addr(struct flare__peerstore *ps, ps_entry *e, const flare_
         if (list[victim]->certified && !certified)
             return 0;
         list[victim] = &t.a;
-    } else {
-        list[n++] = &t.a;
     }
     return set_addrs(ps, e, list, n);
 }
@@ -717,6 +768,23 @@ int flare__peerstore_set_protocols(struct flare__peerstore *ps, const flare_peer
         e->protocols = last->p;
         e->nprotocols = (uint8_t)n;
         return 0;
+    }
+    /* A list some other peer holds: found by its strings' hashes, without
+     * interning (and letting go of) each of its IDs. */
+    uint64_t h = PLIST_SEED ^ n;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = protos[i] ? protos[i] : "";
+        h = plist_step(h, flare__hash_words(0, p, strnlen(p, FLARE_PROTOCOL_MAX - 1)));
+    }
+    for (ps_plist *l = ps->nplists_buckets ? ps->plists[h & (ps->nplists_buckets - 1)] : NULL; l;
+         l = l->next) {
+        if (l->hash == h && plist_matches(l, protos, n)) {
+            l->refs++;
+            ps->last_plist = l;
+            e->protocols = l->p;
+            e->nprotocols = (uint8_t)n;
+            return 0;
+        }
     }
     char *ids[FLARE_PEER_MAX_PROTOCOLS];
     for (size_t i = 0; i < n; i++) {
@@ -903,25 +971,30 @@ size_t flare__peerstore_addrs_certified(struct flare__peerstore *ps, const flare
 #define PREFETCH(p) ((void)(p))
 #endif
 
-/* Three rounds over the IDs (bucket slots, entries, address blocks), each
+/* Three rounds over the IDs (slots, entries, address blocks), each
  * starting all its loads before any is waited for. */
 void flare__peerstore_prefetch(struct flare__peerstore *ps, const flare_peerid *ids, size_t n)
 {
-    size_t b[32];
+    uint64_t h[32];
+    size_t s[32];
     n = n < 32 ? n : 32;
     for (size_t i = 0; i < n; i++) {
-        b[i] = bucket_of(ps, &ids[i]);
-        PREFETCH(&ps->buckets[b[i]]);
+        h[i] = hash_id(&ids[i]);
+        PREFETCH(&ps->slots[home_of(ps, h[i])]);
     }
     for (size_t i = 0; i < n; i++) {
-        const ps_entry *e = ps->buckets[b[i]];
+        /* The first slot of the right hash: nearly always the entry. */
+        s[i] = home_of(ps, h[i]);
+        while (ps->slots[s[i]].e && ps->slots[s[i]].hash != h[i])
+            s[i] = next_slot(ps, s[i]);
+        const ps_entry *e = ps->slots[s[i]].e;
         if (e) {
             PREFETCH(e);
             PREFETCH((const uint8_t *)e + 64);
         }
     }
     for (size_t i = 0; i < n; i++) {
-        const ps_entry *e = lookup(ps, &ids[i]);
+        const ps_entry *e = ps->slots[s[i]].e;
         if (e && e->abuf)
             PREFETCH(e->abuf);
     }

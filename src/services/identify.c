@@ -134,13 +134,17 @@ static const flare_stream_cbs answer_cbs = {.on_open = answer_open};
 static int apply_record(flare_host *h, flare_conn *c, const flare_identify_msg *m, flare_tstamp exp)
 {
     flare_peer_record *rec = flare__malloc(h->mem, sizeof(*rec));
-    flare_multiaddr *mas = flare__malloc(h->mem, FLARE_PEER_RECORD_MAX_ADDRS * sizeof(*mas));
-    int rv = rec && mas ? 0 : FLARE_ERR_NOMEM;
+    flare_multiaddr *mas = NULL;
+    int rv = rec ? 0 : FLARE_ERR_NOMEM;
     if (rv == 0)
         rv = flare_peer_record_open_cached(m->signed_record, m->signed_record_len, h->cfg.sig_cache,
                                            rec, NULL);
     if (rv == 0 && !flare_peerid_equal(&rec->peer_id, &c->peer))
         rv = FLARE_ERR_PEER_ID_MISMATCH;
+    /* As many as the record holds (the decoder caps it at 32; nearly
+     * always a few: 13 KB per identify otherwise). */
+    if (rv == 0 && rec->naddrs && !(mas = flare__malloc(h->mem, rec->naddrs * sizeof(*mas))))
+        rv = FLARE_ERR_NOMEM;
     size_t n = 0;
     for (size_t i = 0; rv == 0 && i < rec->naddrs; i++)
         if (flare_multiaddr_from_bytes(&mas[n], rec->addrs[i].data, rec->addrs[i].len) == 0)

@@ -562,6 +562,45 @@ static void test_id_hash(void **state)
     flare__peerstore_del(ps);
 }
 
+/* Many evictions from a table that stays small: every delete moves the
+ * entries after the hole back (linear probing), and a lookup must still
+ * find each kept peer and no evicted one. The model: the max most
+ * recently added peers are kept. */
+static void test_table_churn(void **state)
+{
+    (void)state;
+    enum { UNIVERSE = 1500, MAX = 300, OPS = 12000 };
+    flare_test_heap cnt = {0};
+    flare_mem mem = flare_test_heap_mem(&cnt);
+    struct flare__peerstore *ps = flare__peerstore_new(&mem);
+    assert_non_null(ps);
+    flare__peerstore_set_max_peers(ps, MAX);
+    static unsigned last_use[UNIVERSE]; /* 0: never added */
+    memset(last_use, 0, sizeof(last_use));
+    uint32_t x = 12345;
+    for (unsigned op = 1; op <= OPS; op++) {
+        x = x * 1103515245u + 12345u;
+        unsigned id = (x >> 8) % UNIVERSE;
+        add(ps, id);
+        last_use[id] = op;
+        if (op % 400 != 0)
+            continue;
+        /* Kept: the MAX highest last_use values (all distinct). */
+        unsigned kept = 0;
+        for (unsigned i = 0; i < UNIVERSE; i++) {
+            unsigned newer = 0;
+            for (unsigned j = 0; j < UNIVERSE && last_use[i]; j++)
+                newer += last_use[j] > last_use[i];
+            int want = last_use[i] && newer < MAX;
+            kept += (unsigned)want;
+            assert_int_equal(has(ps, i), want);
+        }
+        assert_int_equal(flare__peerstore_count(ps), kept);
+    }
+    flare__peerstore_del(ps);
+    assert_int_equal(cnt.blocks, 0);
+}
+
 /* Which trailing /p2p/ is stripped on store: only the peer's own, only as
  * the last /p2p/; a relayed address gets it back when read (there it names
  * the target behind the relay, which the address needs). */
@@ -655,6 +694,7 @@ int main(void)
         cmocka_unit_test(test_alloc_failure), cmocka_unit_test(test_addr_block_model),
         cmocka_unit_test(test_id_hash),       cmocka_unit_test(test_shared_protocols),
         cmocka_unit_test(test_bare_addrs),    cmocka_unit_test(test_relayed_addr_size),
+        cmocka_unit_test(test_table_churn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
