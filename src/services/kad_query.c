@@ -475,16 +475,21 @@ static int found_add(kad_query *q, const flare_peerid *id, const flare__kad_peer
     return 1;
 }
 
-/* Remembers the addresses a peer gave for another one. */
+/* Remembers the addresses a peer gave for another one. The codec kept
+ * only addresses that parse (flare__kad_msg_decode), so they are copied,
+ * not parsed a second time. */
 static void learn_addrs(kad_t *k, const flare_peerid *id, const flare__kad_peer *p)
 {
     if (flare_peerid_equal(id, &k->h->id))
         return;
     flare_tstamp exp = flare_io_now(k->h->io) + KAD_ADDR_TTL;
+    flare_multiaddr ma;
     for (size_t i = 0; i < p->naddrs; i++) {
-        flare_multiaddr ma;
-        if (flare_multiaddr_from_bytes(&ma, p->addrs[i].p, p->addrs[i].len) == 0)
-            flare__peerstore_add_addr(k->h->peerstore, id, &ma, exp);
+        if (!p->addrs[i].len || p->addrs[i].len > sizeof(ma.bytes))
+            continue;
+        ma.len = (uint16_t)p->addrs[i].len;
+        memcpy(ma.bytes, p->addrs[i].p, p->addrs[i].len);
+        flare__peerstore_add_addr(k->h->peerstore, id, &ma, exp);
     }
 }
 

@@ -75,7 +75,8 @@ typedef struct flare__kad_msg {
  * with an invalid ID, addresses that do not parse and entries beyond the
  * bounds are skipped and counted in ndropped. Returns 0, FLARE_ERR_TOO_LARGE
  * (over FLARE__KAD_MAX_MSG, a key or value over its bound),
- * FLARE_ERR_UNKNOWN_CODE (message type) or a protobuf error. */
+ * FLARE_ERR_UNKNOWN_CODE (message type) or a protobuf error. The peer
+ * slots past ncloser / nproviders are left undefined (not cleared). */
 int flare__kad_msg_decode(flare__kad_msg *m, const uint8_t *in, size_t len);
 /* Appends m as one varint-length-prefixed message. out is unchanged on
  * error (FLARE_ERR_TOO_LARGE, FLARE_ERR_INVALID_ARG, FLARE_ERR_NOMEM). */

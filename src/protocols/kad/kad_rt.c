@@ -294,19 +294,28 @@ static size_t bucket_order(const flare__kad_rt *rt, const flare__kad_key *target
     return n + (FLARE__KAD_BUCKETS - tail);
 }
 
-/* Inserts e into the sorted best[from..*nb) holding at most n, keeping
- * equal distances in arrival order (as the table order). */
-static void insert_bounded(const flare__kad_key *target, const flare__kad_rt_entry *e,
-                           const flare__kad_rt_entry **best, size_t from, size_t *nb, size_t n)
+/* Inserts e, whose distance to target starts with the word d, into the
+ * sorted best[from..*nb) holding at most n, keeping equal distances in
+ * arrival order (as the table order). top[i - from] is the first word of
+ * best[i]'s distance: most comparisons end there, without the keys. */
+static void insert_bounded(const flare__kad_key *target, const flare__kad_rt_entry *e, uint64_t d,
+                           const flare__kad_rt_entry **best, uint64_t *top, size_t from, size_t *nb,
+                           size_t n)
 {
     size_t pos = *nb;
-    while (pos > from && flare__kad_dist_cmp(target, &e->key, &best[pos - 1]->key) < 0)
+    while (pos > from) {
+        uint64_t p = top[pos - 1 - from];
+        if (d > p || (d == p && flare__kad_dist_cmp(target, &e->key, &best[pos - 1]->key) >= 0))
+            break;
         pos--;
+    }
     if (pos >= n)
         return;
     size_t last = *nb < n ? *nb : n - 1;
     memmove(&best[pos + 1], &best[pos], (last - pos) * sizeof(*best));
+    memmove(&top[pos + 1 - from], &top[pos - from], (last - pos) * sizeof(*top));
     best[pos] = e;
+    top[pos - from] = d;
     if (*nb < n)
         (*nb)++;
 }
@@ -316,13 +325,19 @@ size_t flare__kad_rt_closest_entries(const flare__kad_rt *rt, const flare__kad_k
 {
     uint16_t order[FLARE__KAD_BUCKETS];
     size_t nbk = bucket_order(rt, target, order), nb = 0;
+    uint64_t t0 = word(target, 0);
     /* Whole buckets in order; each is sorted on its own (they never mix),
      * and the last one only as far as it fits. */
     for (size_t i = 0; i < nbk && nb < n; i++) {
         const flare__kad_bucket *b = rt->b[order[i]];
         size_t from = nb;
+        uint64_t stacktop[64], *top = stacktop;
+        if (b->n > 64 && !(top = flare__calloc(rt->mem, b->n, sizeof(*top))))
+            return nb; /* only with a k over 64, and out of memory */
         for (size_t j = 0; j < b->n; j++)
-            insert_bounded(target, &b->e[j], best, from, &nb, n);
+            insert_bounded(target, &b->e[j], word(&b->e[j].key, 0) ^ t0, best, top, from, &nb, n);
+        if (top != stacktop)
+            flare__free(rt->mem, top);
     }
     return nb;
 }
