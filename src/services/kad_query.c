@@ -25,11 +25,9 @@ static void query_kick(kad_query *q);
 static void rpc_free(kad_rpc *r)
 {
     kad_t *k = r->kad;
-    for (kad_rpc **p = &k->rpcs; *p; p = &(*p)->next)
-        if (*p == r) {
-            *p = r->next;
-            break;
-        }
+    *r->pprev = r->next;
+    if (r->next)
+        r->next->pprev = r->pprev;
     if (r->timer)
         k->h->io->ops->timer_del(r->timer);
     flare_buf_free(&r->req);
@@ -329,6 +327,9 @@ static int rpc_start(kad_t *k, kad_query *q, const flare_peerid *peer, const fla
         return rv;
     }
     r->next = k->rpcs;
+    r->pprev = &k->rpcs;
+    if (k->rpcs)
+        k->rpcs->pprev = &r->next;
     k->rpcs = r;
     k->rpcs_sent++;
     if (!q)
@@ -359,6 +360,8 @@ void kad_rpcs_free_all(kad_t *k)
         if (r->s)
             flare_stream_set_user(r->s, &no_cbs, NULL);
         k->rpcs = r->next;
+        if (k->rpcs)
+            k->rpcs->pprev = &k->rpcs;
         if (r->timer)
             k->h->io->ops->timer_del(r->timer);
         flare_buf_free(&r->req);

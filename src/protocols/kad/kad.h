@@ -198,7 +198,8 @@ typedef struct flare__kad_lookup {
     flare__kad_key target;
     flare_peerid self;
     size_t alpha, beta, k, paths, cap;
-    flare__kad_cand *c; /* sorted by distance to target */
+    flare__kad_cand *c; /* sorted by distance to target; room for alloc (up to cap) */
+    size_t alloc;
     size_t n;
     size_t inflight;
     size_t next_path;
