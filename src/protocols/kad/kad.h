@@ -115,11 +115,13 @@ typedef struct flare__kad_rt_cfg {
     size_t max_group_table;  /* peers of one IP group in the table */
 } flare__kad_rt_cfg;
 
+/* The key first: a closest-peers walk reads the keys of whole buckets and
+ * the IDs of the chosen few. */
 typedef struct flare__kad_rt_entry {
-    flare_peerid id;
     flare__kad_key key;
     uint64_t group;
     flare_tstamp last_ok;
+    flare_peerid id;
 } flare__kad_rt_entry;
 
 /* The arrays grow to their use (up to k and cfg.replacements): the deep
@@ -139,6 +141,7 @@ typedef struct flare__kad_rt {
     flare_peerid self;
     flare__kad_key self_key;
     flare__kad_bucket *b[FLARE__KAD_BUCKETS]; /* allocated on first use */
+    uint64_t nonempty[4];                     /* bit c: bucket c holds a peer (256 never does) */
     size_t size;
 } flare__kad_rt;
 

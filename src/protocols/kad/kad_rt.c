@@ -116,6 +116,7 @@ void flare__kad_rt_free(flare__kad_rt *rt)
         rt->b[i] = NULL;
     }
     rt->size = 0;
+    memset(rt->nonempty, 0, sizeof(rt->nonempty));
 }
 
 static flare__kad_bucket *bucket(flare__kad_rt *rt, int cpl)
@@ -127,6 +128,16 @@ static flare__kad_bucket *bucket(flare__kad_rt *rt, int cpl)
         return NULL;
     rt->b[cpl] = b;
     return b;
+}
+
+/* Keeps rt->nonempty in step with bucket cpl's count. */
+static void mark(flare__kad_rt *rt, int cpl)
+{
+    uint64_t bit = 1ull << (cpl % 64);
+    if (rt->b[cpl]->n)
+        rt->nonempty[cpl / 64] |= bit;
+    else
+        rt->nonempty[cpl / 64] &= ~bit;
 }
 
 /* Room for one more in *a (n of *cap, at most max); 0 or FLARE_ERR_NOMEM. */
@@ -225,6 +236,7 @@ int flare__kad_rt_seen(flare__kad_rt *rt, const flare_peerid *id, uint64_t group
         return FLARE_ERR_NOMEM;
     b->e[b->n++] = ne;
     rt->size++;
+    mark(rt, cpl);
     return FLARE__KAD_RT_ADDED;
 }
 
@@ -247,7 +259,8 @@ int flare__kad_rt_remove(flare__kad_rt *rt, const flare_peerid *id)
 {
     flare__kad_key k;
     flare__kad_key_of_peer(&k, id);
-    flare__kad_bucket *b = rt->b[flare__kad_cpl(&rt->self_key, &k)];
+    int cpl = flare__kad_cpl(&rt->self_key, &k);
+    flare__kad_bucket *b = rt->b[cpl];
     if (!b)
         return 0;
     long j = find(b->r, b->nr, id);
@@ -259,6 +272,7 @@ int flare__kad_rt_remove(flare__kad_rt *rt, const flare_peerid *id)
     drop_at(b->e, &b->n, (size_t)i);
     rt->size--;
     refill(rt, b);
+    mark(rt, cpl);
     return 1;
 }
 
@@ -279,19 +293,28 @@ int flare__kad_rt_has(const flare__kad_rt *rt, const flare_peerid *id)
 static size_t bucket_order(const flare__kad_rt *rt, const flare__kad_key *target,
                            uint16_t order[FLARE__KAD_BUCKETS])
 {
-    size_t n = 0, tail = FLARE__KAD_BUCKETS;
-    for (int c = 0; c < FLARE__KAD_BUCKETS - 1; c++) {
-        if (!rt->b[c] || !rt->b[c]->n)
-            continue;
-        int set = (rt->self_key.b[c / 8] ^ target->b[c / 8]) & (0x80 >> (c % 8));
-        if (set)
-            order[n++] = (uint16_t)c;
-        else
-            order[--tail] = (uint16_t)c; /* read back from the end: deep first */
+    size_t n = 0;
+    uint64_t d[4];
+    for (int w = 0; w < 4; w++)
+        d[w] = word(&rt->self_key, w) ^ word(target, w); /* bit c of D is bit 63 - c % 64 */
+    /* The non-empty buckets (no bucket is read), by bit c of D: set ones
+     * shallow first, then clear ones deep first. */
+    for (int w = 0; w < 4; w++) {
+        for (uint64_t m = rt->nonempty[w]; m; m &= m - 1) {
+            int c = 64 * w + __builtin_ctzll(m);
+            if (d[w] >> (63 - c % 64) & 1)
+                order[n++] = (uint16_t)c;
+        }
+    }
+    for (int w = 3; w >= 0; w--) {
+        for (uint64_t m = rt->nonempty[w]; m; m &= ~(1ull << (63 - __builtin_clzll(m)))) {
+            int c = 64 * w + 63 - __builtin_clzll(m);
+            if (!(d[w] >> (63 - c % 64) & 1))
+                order[n++] = (uint16_t)c;
+        }
     }
     /* Bucket 256 (our own key) is always empty: seen refuses us. */
-    memmove(&order[n], &order[tail], (FLARE__KAD_BUCKETS - tail) * sizeof(*order));
-    return n + (FLARE__KAD_BUCKETS - tail);
+    return n;
 }
 
 /* Inserts e, whose distance to target starts with the word d, into the
