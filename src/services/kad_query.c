@@ -302,10 +302,11 @@ static void rpc_retry(kad_rpc *r)
         r->dialing = 1;
 }
 
-/* Sends m to peer for q (NULL: a probe). The outcome reaches q from the
- * loop, never inside this call. */
+/* Sends m to peer for q (NULL: a probe). framed holds m encoded, or is
+ * empty and gets it: a message to several peers is encoded once. The
+ * outcome reaches q from the loop, never inside this call. */
 static int rpc_start(kad_t *k, kad_query *q, const flare_peerid *peer, const flare__kad_msg *m,
-                     int expect_reply)
+                     flare_buf *framed, int expect_reply)
 {
     flare_host *h = k->h;
     kad_rpc *r = flare__calloc(h->mem, 1, sizeof(*r));
@@ -318,7 +319,9 @@ static int rpc_start(kad_t *k, kad_query *q, const flare_peerid *peer, const fla
     r->expect_reply = expect_reply;
     flare_buf_init(&r->req, h->mem);
     flare_buf_init(&r->in, h->mem);
-    int rv = flare__kad_msg_encode(&r->req, m);
+    int rv = framed->len ? 0 : flare__kad_msg_encode(framed, m);
+    if (rv == 0)
+        rv = flare_buf_append(&r->req, framed->base, framed->len);
     if (rv == 0)
         rv = h->io->ops->timer_new(h->io, rpc_timer, r, &r->timer);
     if (rv) {
@@ -382,7 +385,10 @@ void kad_probe(kad_t *k, const flare_peerid *peer, int boot)
         return;
     flare__kad_msg_init(m, FLARE__KAD_FIND_NODE);
     m->key = (flare__kad_bytes){k->h->id.bytes, k->h->id.len};
-    rpc_start(k, NULL, peer, m, 1);
+    flare_buf req;
+    flare_buf_init(&req, k->h->mem);
+    rpc_start(k, NULL, peer, m, &req, 1);
+    flare_buf_free(&req);
     flare__free(k->h->mem, m);
 }
 
@@ -576,13 +582,16 @@ static int correct_peers(kad_query *q)
     m->rec_value = (flare__kad_bytes){q->value, q->vlen};
     q->storing = 1;
     q->stores_pending = q->stored = 0;
+    flare_buf req;
+    flare_buf_init(&req, k->h->mem);
     for (size_t i = 0; i < n; i++) {
         int has = 0;
         for (size_t j = 0; j < q->nbest && !has; j++)
             has = flare_peerid_equal(&res[i], &q->with_best[j]);
-        if (!has && rpc_start(k, q, &res[i], m, 1) == 0)
+        if (!has && rpc_start(k, q, &res[i], m, &req, 1) == 0)
             q->stores_pending++;
     }
+    flare_buf_free(&req);
     flare__free(k->h->mem, m);
     return q->stores_pending > 0;
 }
@@ -757,9 +766,12 @@ static void lookup_ended(kad_query *q)
     }
     m->key = (flare__kad_bytes){q->key, q->klen};
     q->storing = 1;
+    flare_buf req;
+    flare_buf_init(&req, k->h->mem);
     for (size_t i = 0; i < n; i++)
-        if (rpc_start(k, q, &res[i], m, q->kind == Q_PUT) == 0)
+        if (rpc_start(k, q, &res[i], m, &req, q->kind == Q_PUT) == 0)
             q->stores_pending++;
+    flare_buf_free(&req);
     flare__free(k->h->mem, m);
     flare__free(k->h->mem, store);
     if (!q->stores_pending)
@@ -779,6 +791,8 @@ static void query_step(kad_query *q)
         return;
     }
     flare__kad_msg *m = NULL;
+    flare_buf req;
+    flare_buf_init(&req, k->h->mem);
     flare_peerid who;
     int st;
     while ((st = flare__kad_lookup_next(&q->l, &who)) == FLARE__KAD_L_QUERY) {
@@ -791,9 +805,10 @@ static void query_step(kad_query *q)
             flare__kad_msg_init(m, request_type(q->kind));
             m->key = (flare__kad_bytes){q->key, q->klen};
         }
-        if (rpc_start(k, q, &who, m, 1))
+        if (rpc_start(k, q, &who, m, &req, 1))
             flare__kad_lookup_fail(&q->l, &who);
     }
+    flare_buf_free(&req);
     flare__free(k->h->mem, m);
     if (st == FLARE__KAD_L_DONE)
         lookup_ended(q);

@@ -177,13 +177,18 @@ static size_t group_count(const flare__kad_rt_entry *e, size_t n, uint64_t g)
     return c;
 }
 
-static size_t table_group_count(const flare__kad_rt *rt, uint64_t g)
+/* 1 while the table holds fewer than max peers of group g: the walk
+ * reads only the non-empty buckets and stops at the limit. */
+static int table_group_below(const flare__kad_rt *rt, uint64_t g, size_t max)
 {
     size_t c = 0;
-    for (size_t i = 0; i < FLARE__KAD_BUCKETS; i++)
-        if (rt->b[i])
-            c += group_count(rt->b[i]->e, rt->b[i]->n, g);
-    return c;
+    for (int w = 0; w < 4; w++)
+        for (uint64_t m = rt->nonempty[w]; m; m &= m - 1) {
+            const flare__kad_bucket *b = rt->b[64 * w + __builtin_ctzll(m)];
+            if ((c += group_count(b->e, b->n, g)) >= max)
+                return 0;
+        }
+    return 1;
 }
 
 static int diversity_ok(const flare__kad_rt *rt, const flare__kad_bucket *b, uint64_t g)
@@ -192,7 +197,7 @@ static int diversity_ok(const flare__kad_rt *rt, const flare__kad_bucket *b, uin
         return 1;
     if (rt->cfg.max_group_bucket && group_count(b->e, b->n, g) >= rt->cfg.max_group_bucket)
         return 0;
-    return !rt->cfg.max_group_table || table_group_count(rt, g) < rt->cfg.max_group_table;
+    return !rt->cfg.max_group_table || table_group_below(rt, g, rt->cfg.max_group_table);
 }
 
 /* Keeps a peer that did not fit; the oldest replacement makes room. */
