@@ -596,6 +596,17 @@ static int correct_peers(kad_query *q)
     return q->stores_pending > 0;
 }
 
+/* The ID of a decoded answer's peer: the codec let only valid ones through
+ * (flare__kad_msg_decode), so it is copied, not parsed a second time. */
+static int answer_peer(flare_peerid *id, const flare__kad_peer *p)
+{
+    if (!p->id.len || p->id.len > sizeof(id->bytes))
+        return FLARE_ERR_MALFORMED;
+    id->len = (uint8_t)p->id.len;
+    memcpy(id->bytes, p->id.p, p->id.len);
+    return 0;
+}
+
 static void query_on_reply(kad_query *q, const flare_peerid *from, const flare__kad_msg *m)
 {
     kad_t *k = q->kad;
@@ -609,7 +620,7 @@ static void query_on_reply(kad_query *q, const flare_peerid *from, const flare__
     size_t n = 0;
     for (size_t i = 0; m && i < m->ncloser; i++) {
         flare_peerid id;
-        if (flare_peerid_from_bytes(&id, m->closer[i].id.p, m->closer[i].id.len))
+        if (answer_peer(&id, &m->closer[i]))
             continue;
         learn_addrs(k, &id, &m->closer[i]);
         if (q->kind == Q_FIND_PEER && flare_peerid_equal(&id, &q->target) &&
@@ -621,7 +632,7 @@ static void query_on_reply(kad_query *q, const flare_peerid *from, const flare__
         q->stop = 1;
     for (size_t i = 0; m && q->kind == Q_PROVIDERS && i < m->nproviders; i++) {
         flare_peerid id;
-        if (flare_peerid_from_bytes(&id, m->providers[i].id.p, m->providers[i].id.len))
+        if (answer_peer(&id, &m->providers[i]))
             continue;
         learn_addrs(k, &id, &m->providers[i]);
         found_add(q, &id, &m->providers[i]);
