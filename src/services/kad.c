@@ -296,17 +296,23 @@ void kad_srv_expire(kad_srv *x)
     srv_abort(x->s, x);
 }
 
-/* Answers every complete request in the buffer, in order. */
+/* Answers every complete request, in order. Requests are read where they
+ * lie (the views of the decoded message point into them until the answer
+ * is encoded); only a partial one is copied to wait for the rest. */
 static void srv_data(flare_stream *s, const uint8_t *data, size_t len, void *user)
 {
     kad_srv *x = user;
     kad_t *k = kad_get(x->h);
     if (!k || !k->server || x->in.len + len > KAD_MAX_REQUEST + 10 ||
-        k->srv_bytes + len > KAD_SRV_MEM || flare_buf_append(&x->in, data, len)) {
+        k->srv_bytes + len > KAD_SRV_MEM || (x->in.len && flare_buf_append(&x->in, data, len))) {
         srv_abort(s, x);
         return;
     }
-    k->srv_bytes += len;
+    int held = x->in.len > 0; /* the input is x->in (its own bytes included), not data */
+    const uint8_t *in = held ? x->in.base : data;
+    size_t inlen = held ? x->in.len : len, used = 0;
+    if (held)
+        k->srv_bytes += len;
     kad_srv_touch(k, x);
     const flare_peerid *from = flare_conn_peer(flare_stream_conn(s));
     flare__kad_msg *m = flare__malloc(x->h->mem, sizeof(*m));
@@ -316,16 +322,23 @@ static void srv_data(flare_stream *s, const uint8_t *data, size_t len, void *use
     while (rv == 0) {
         const uint8_t *msg;
         size_t mlen;
-        int n = flare_lpframe_parse(x->in.base, x->in.len, KAD_MAX_REQUEST, &msg, &mlen);
+        int n = flare_lpframe_parse(in + used, inlen - used, KAD_MAX_REQUEST, &msg, &mlen);
         if (n == FLARE_ERR_AGAIN)
             break;
         rv = n < 0 ? n : flare__kad_msg_decode(m, msg, mlen);
         if (rv == 0)
             rv = handle(k, from, m, &out);
-        if (rv == 0) {
-            flare_buf_consume(&x->in, (size_t)n);
-            k->srv_bytes -= (size_t)n;
-        }
+        if (rv == 0)
+            used += (size_t)n;
+    }
+    if (held) {
+        flare_buf_consume(&x->in, used);
+        k->srv_bytes -= used;
+    } else if (rv == 0 && used < len) {
+        if (flare_buf_append(&x->in, data + used, len - used))
+            rv = FLARE_ERR_NOMEM;
+        else
+            k->srv_bytes += len - used;
     }
     if (rv == 0 && out.len && flare_stream_write(s, out.base, out.len) < 0)
         rv = FLARE_ERR_CLOSED;

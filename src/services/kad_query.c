@@ -25,11 +25,9 @@ static void query_kick(kad_query *q);
 static void rpc_free(kad_rpc *r)
 {
     kad_t *k = r->kad;
-    for (kad_rpc **p = &k->rpcs; *p; p = &(*p)->next)
-        if (*p == r) {
-            *p = r->next;
-            break;
-        }
+    *r->pprev = r->next;
+    if (r->next)
+        r->next->pprev = r->pprev;
     if (r->timer)
         k->h->io->ops->timer_del(r->timer);
     flare_buf_free(&r->req);
@@ -304,10 +302,11 @@ static void rpc_retry(kad_rpc *r)
         r->dialing = 1;
 }
 
-/* Sends m to peer for q (NULL: a probe). The outcome reaches q from the
- * loop, never inside this call. */
+/* Sends m to peer for q (NULL: a probe). framed holds m encoded, or is
+ * empty and gets it: a message to several peers is encoded once. The
+ * outcome reaches q from the loop, never inside this call. */
 static int rpc_start(kad_t *k, kad_query *q, const flare_peerid *peer, const flare__kad_msg *m,
-                     int expect_reply)
+                     flare_buf *framed, int expect_reply)
 {
     flare_host *h = k->h;
     kad_rpc *r = flare__calloc(h->mem, 1, sizeof(*r));
@@ -320,7 +319,9 @@ static int rpc_start(kad_t *k, kad_query *q, const flare_peerid *peer, const fla
     r->expect_reply = expect_reply;
     flare_buf_init(&r->req, h->mem);
     flare_buf_init(&r->in, h->mem);
-    int rv = flare__kad_msg_encode(&r->req, m);
+    int rv = framed->len ? 0 : flare__kad_msg_encode(framed, m);
+    if (rv == 0)
+        rv = flare_buf_append(&r->req, framed->base, framed->len);
     if (rv == 0)
         rv = h->io->ops->timer_new(h->io, rpc_timer, r, &r->timer);
     if (rv) {
@@ -329,6 +330,9 @@ static int rpc_start(kad_t *k, kad_query *q, const flare_peerid *peer, const fla
         return rv;
     }
     r->next = k->rpcs;
+    r->pprev = &k->rpcs;
+    if (k->rpcs)
+        k->rpcs->pprev = &r->next;
     k->rpcs = r;
     k->rpcs_sent++;
     if (!q)
@@ -359,6 +363,8 @@ void kad_rpcs_free_all(kad_t *k)
         if (r->s)
             flare_stream_set_user(r->s, &no_cbs, NULL);
         k->rpcs = r->next;
+        if (k->rpcs)
+            k->rpcs->pprev = &k->rpcs;
         if (r->timer)
             k->h->io->ops->timer_del(r->timer);
         flare_buf_free(&r->req);
@@ -379,7 +385,10 @@ void kad_probe(kad_t *k, const flare_peerid *peer, int boot)
         return;
     flare__kad_msg_init(m, FLARE__KAD_FIND_NODE);
     m->key = (flare__kad_bytes){k->h->id.bytes, k->h->id.len};
-    rpc_start(k, NULL, peer, m, 1);
+    flare_buf req;
+    flare_buf_init(&req, k->h->mem);
+    rpc_start(k, NULL, peer, m, &req, 1);
+    flare_buf_free(&req);
     flare__free(k->h->mem, m);
 }
 
@@ -475,16 +484,21 @@ static int found_add(kad_query *q, const flare_peerid *id, const flare__kad_peer
     return 1;
 }
 
-/* Remembers the addresses a peer gave for another one. */
+/* Remembers the addresses a peer gave for another one. The codec kept
+ * only addresses that parse (flare__kad_msg_decode), so they are copied,
+ * not parsed a second time. */
 static void learn_addrs(kad_t *k, const flare_peerid *id, const flare__kad_peer *p)
 {
     if (flare_peerid_equal(id, &k->h->id))
         return;
     flare_tstamp exp = flare_io_now(k->h->io) + KAD_ADDR_TTL;
+    flare_multiaddr ma;
     for (size_t i = 0; i < p->naddrs; i++) {
-        flare_multiaddr ma;
-        if (flare_multiaddr_from_bytes(&ma, p->addrs[i].p, p->addrs[i].len) == 0)
-            flare__peerstore_add_addr(k->h->peerstore, id, &ma, exp);
+        if (!p->addrs[i].len || p->addrs[i].len > sizeof(ma.bytes))
+            continue;
+        ma.len = (uint16_t)p->addrs[i].len;
+        memcpy(ma.bytes, p->addrs[i].p, p->addrs[i].len);
+        flare__peerstore_add_addr(k->h->peerstore, id, &ma, exp);
     }
 }
 
@@ -568,15 +582,29 @@ static int correct_peers(kad_query *q)
     m->rec_value = (flare__kad_bytes){q->value, q->vlen};
     q->storing = 1;
     q->stores_pending = q->stored = 0;
+    flare_buf req;
+    flare_buf_init(&req, k->h->mem);
     for (size_t i = 0; i < n; i++) {
         int has = 0;
         for (size_t j = 0; j < q->nbest && !has; j++)
             has = flare_peerid_equal(&res[i], &q->with_best[j]);
-        if (!has && rpc_start(k, q, &res[i], m, 1) == 0)
+        if (!has && rpc_start(k, q, &res[i], m, &req, 1) == 0)
             q->stores_pending++;
     }
+    flare_buf_free(&req);
     flare__free(k->h->mem, m);
     return q->stores_pending > 0;
+}
+
+/* The ID of a decoded answer's peer: the codec let only valid ones through
+ * (flare__kad_msg_decode), so it is copied, not parsed a second time. */
+static int answer_peer(flare_peerid *id, const flare__kad_peer *p)
+{
+    if (!p->id.len || p->id.len > sizeof(id->bytes))
+        return FLARE_ERR_MALFORMED;
+    id->len = (uint8_t)p->id.len;
+    memcpy(id->bytes, p->id.p, p->id.len);
+    return 0;
 }
 
 static void query_on_reply(kad_query *q, const flare_peerid *from, const flare__kad_msg *m)
@@ -592,7 +620,7 @@ static void query_on_reply(kad_query *q, const flare_peerid *from, const flare__
     size_t n = 0;
     for (size_t i = 0; m && i < m->ncloser; i++) {
         flare_peerid id;
-        if (flare_peerid_from_bytes(&id, m->closer[i].id.p, m->closer[i].id.len))
+        if (answer_peer(&id, &m->closer[i]))
             continue;
         learn_addrs(k, &id, &m->closer[i]);
         if (q->kind == Q_FIND_PEER && flare_peerid_equal(&id, &q->target) &&
@@ -604,7 +632,7 @@ static void query_on_reply(kad_query *q, const flare_peerid *from, const flare__
         q->stop = 1;
     for (size_t i = 0; m && q->kind == Q_PROVIDERS && i < m->nproviders; i++) {
         flare_peerid id;
-        if (flare_peerid_from_bytes(&id, m->providers[i].id.p, m->providers[i].id.len))
+        if (answer_peer(&id, &m->providers[i]))
             continue;
         learn_addrs(k, &id, &m->providers[i]);
         found_add(q, &id, &m->providers[i]);
@@ -749,9 +777,12 @@ static void lookup_ended(kad_query *q)
     }
     m->key = (flare__kad_bytes){q->key, q->klen};
     q->storing = 1;
+    flare_buf req;
+    flare_buf_init(&req, k->h->mem);
     for (size_t i = 0; i < n; i++)
-        if (rpc_start(k, q, &res[i], m, q->kind == Q_PUT) == 0)
+        if (rpc_start(k, q, &res[i], m, &req, q->kind == Q_PUT) == 0)
             q->stores_pending++;
+    flare_buf_free(&req);
     flare__free(k->h->mem, m);
     flare__free(k->h->mem, store);
     if (!q->stores_pending)
@@ -771,6 +802,8 @@ static void query_step(kad_query *q)
         return;
     }
     flare__kad_msg *m = NULL;
+    flare_buf req;
+    flare_buf_init(&req, k->h->mem);
     flare_peerid who;
     int st;
     while ((st = flare__kad_lookup_next(&q->l, &who)) == FLARE__KAD_L_QUERY) {
@@ -783,9 +816,10 @@ static void query_step(kad_query *q)
             flare__kad_msg_init(m, request_type(q->kind));
             m->key = (flare__kad_bytes){q->key, q->klen};
         }
-        if (rpc_start(k, q, &who, m, 1))
+        if (rpc_start(k, q, &who, m, &req, 1))
             flare__kad_lookup_fail(&q->l, &who);
     }
+    flare_buf_free(&req);
     flare__free(k->h->mem, m);
     if (st == FLARE__KAD_L_DONE)
         lookup_ended(q);

@@ -39,23 +39,23 @@ typedef enum {
 } kad_qkind;
 
 typedef struct kad_rpc {
-    struct kad_rpc *next;
+    struct kad_rpc *next, **pprev; /* in kad_t.rpcs: unlinked without a walk */
     kad_t *kad;
     kad_query *q; /* NULL: an admission probe, or the query is gone */
     flare_peerid peer;
-    flare_buf req; /* the framed request */
+    uint8_t expect_reply;
+    uint8_t dialing;  /* flare_host_connect's callback is due */
+    uint8_t finished; /* the outcome is in; freed once the dial callback came */
+    uint8_t retried, retry_pending;
+    uint8_t reused;  /* sent on a kept stream: a failure there retries on a fresh one */
+    uint8_t sent_ok; /* no answer expected and the request is out: done from the timer */
+    uint8_t clean;   /* the stream carried exactly the answer: it may be kept */
+    uint8_t store;   /* sent in the query's storing phase (not a lookup request) */
+    int err;         /* a failure waiting for the timer to report it */
+    flare_buf req;   /* the framed request */
     flare_buf in;
     flare_stream *s;
     flare_io_timer *timer;
-    int expect_reply;
-    int dialing;  /* flare_host_connect's callback is due */
-    int finished; /* the outcome is in; freed once the dial callback came */
-    int err;      /* a failure waiting for the timer to report it */
-    int retried, retry_pending;
-    int reused;  /* sent on a kept stream: a failure there retries on a fresh one */
-    int sent_ok; /* no answer expected and the request is out: done from the timer */
-    int clean;   /* the stream carried exactly the answer: it may be kept */
-    int store;   /* sent in the query's storing phase (not a lookup request) */
     flare_tstamp deadline;
 } kad_rpc;
 

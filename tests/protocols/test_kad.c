@@ -353,6 +353,53 @@ static void test_rt_diversity(void **state)
     flare__kad_rt_free(&rt);
 }
 
+/* Peers of group g in the table, counted entry by entry. */
+static size_t scan_group(const flare__kad_rt *rt, uint64_t g)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < FLARE__KAD_BUCKETS; i++)
+        for (size_t j = 0; rt->b[i] && j < rt->b[i]->n; j++)
+            c += rt->b[i]->e[j].group == g;
+    return c;
+}
+
+/* Through admissions, refusals, replacements and removals, the diversity
+ * limits refuse exactly the peers that the entries' groups say. */
+static void test_rt_diversity_model(void **state)
+{
+    (void)state;
+    flare_peerid self = peer_n(0);
+    flare__kad_rt rt;
+    flare__kad_rt_cfg cfg = {4, 3, 2, 3};
+    flare__kad_rt_init(&rt, &self, &cfg, NULL);
+    uint64_t rnd = 12345;
+    size_t limited = 0, removed = 0;
+    for (unsigned step = 0; step < 6000; step++) {
+        rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
+        unsigned who = 1 + (unsigned)(rnd >> 33) % 300;
+        flare_peerid p = peer_n(who);
+        uint64_t g = who % 5 == 0 ? 0 : 0x0400000000000000ull | (who % 11);
+        if ((rnd >> 20) % 3 == 0) {
+            removed += (size_t)flare__kad_rt_remove(&rt, &p);
+        } else if (!flare__kad_rt_has(&rt, &p)) {
+            flare__kad_key k;
+            flare__kad_key_of_peer(&k, &p);
+            const flare__kad_bucket *b = rt.b[flare__kad_cpl(&rt.self_key, &k)];
+            size_t inb = 0;
+            for (size_t j = 0; b && j < b->n; j++)
+                inb += b->e[j].group == g;
+            int want_limit = g && (inb >= 2 || scan_group(&rt, g) >= 3);
+            int rv = flare__kad_rt_seen(&rt, &p, g, step);
+            assert_int_equal(rv == FLARE_ERR_LIMIT, want_limit);
+            limited += rv == FLARE_ERR_LIMIT;
+        }
+        for (unsigned j = 0; j < 11; j++)
+            assert_true(scan_group(&rt, 0x0400000000000000ull | j) <= 3);
+    }
+    assert_true(limited > 100 && removed > 100);
+    flare__kad_rt_free(&rt);
+}
+
 static void test_rt_closest(void **state)
 {
     (void)state;
@@ -1007,6 +1054,7 @@ int main(void)
         cmocka_unit_test(test_ip_group),
         cmocka_unit_test(test_rt_admission_and_replacement),
         cmocka_unit_test(test_rt_diversity),
+        cmocka_unit_test(test_rt_diversity_model),
         cmocka_unit_test(test_rt_closest),
         cmocka_unit_test(test_rt_closest_matches_sort),
         cmocka_unit_test(test_lookup_converges),

@@ -75,7 +75,8 @@ typedef struct flare__kad_msg {
  * with an invalid ID, addresses that do not parse and entries beyond the
  * bounds are skipped and counted in ndropped. Returns 0, FLARE_ERR_TOO_LARGE
  * (over FLARE__KAD_MAX_MSG, a key or value over its bound),
- * FLARE_ERR_UNKNOWN_CODE (message type) or a protobuf error. */
+ * FLARE_ERR_UNKNOWN_CODE (message type) or a protobuf error. The peer
+ * slots past ncloser / nproviders are left undefined (not cleared). */
 int flare__kad_msg_decode(flare__kad_msg *m, const uint8_t *in, size_t len);
 /* Appends m as one varint-length-prefixed message. out is unchanged on
  * error (FLARE_ERR_TOO_LARGE, FLARE_ERR_INVALID_ARG, FLARE_ERR_NOMEM). */
@@ -114,11 +115,13 @@ typedef struct flare__kad_rt_cfg {
     size_t max_group_table;  /* peers of one IP group in the table */
 } flare__kad_rt_cfg;
 
+/* The key first: a closest-peers walk reads the keys of whole buckets and
+ * the IDs of the chosen few. */
 typedef struct flare__kad_rt_entry {
-    flare_peerid id;
     flare__kad_key key;
     uint64_t group;
     flare_tstamp last_ok;
+    flare_peerid id;
 } flare__kad_rt_entry;
 
 /* The arrays grow to their use (up to k and cfg.replacements): the deep
@@ -138,6 +141,7 @@ typedef struct flare__kad_rt {
     flare_peerid self;
     flare__kad_key self_key;
     flare__kad_bucket *b[FLARE__KAD_BUCKETS]; /* allocated on first use */
+    uint64_t nonempty[4];                     /* bit c: bucket c holds a peer (256 never does) */
     size_t size;
 } flare__kad_rt;
 
@@ -197,7 +201,8 @@ typedef struct flare__kad_lookup {
     flare__kad_key target;
     flare_peerid self;
     size_t alpha, beta, k, paths, cap;
-    flare__kad_cand *c; /* sorted by distance to target */
+    flare__kad_cand *c; /* sorted by distance to target; room for alloc (up to cap) */
+    size_t alloc;
     size_t n;
     size_t inflight;
     size_t next_path;

@@ -35,7 +35,10 @@ int flare__kad_lookup_init(flare__kad_lookup *l, const flare__kad_key *target,
         l->beta = l->k;
     l->paths = paths ? (paths > 255 ? 255 : paths) : 1;
     l->cap = 8 * l->k;
-    l->c = flare__calloc(mem, l->cap, sizeof(*l->c));
+    /* Most lookups end with a few rounds of answers, far from cap
+     * candidates: the list grows to its use. */
+    l->alloc = 2 * l->k;
+    l->c = flare__malloc(mem, l->alloc * sizeof(*l->c));
     return l->c ? 0 : FLARE_ERR_NOMEM;
 }
 
@@ -43,7 +46,7 @@ void flare__kad_lookup_free(flare__kad_lookup *l)
 {
     flare__free(l->mem, l->c);
     l->c = NULL;
-    l->n = 0;
+    l->n = l->alloc = 0;
 }
 
 static long find(const flare__kad_lookup *l, const flare_peerid *id)
@@ -84,6 +87,14 @@ static void add(flare__kad_lookup *l, const flare_peerid *id, size_t path, int h
         return;
     if (pos > l->n)
         pos = l->n;
+    if (l->n == l->alloc) {
+        size_t a = 2 * l->alloc < l->cap ? 2 * l->alloc : l->cap;
+        flare__kad_cand *nc = flare__realloc(l->mem, l->c, a * sizeof(*l->c));
+        if (!nc)
+            return;
+        l->c = nc;
+        l->alloc = a;
+    }
     memmove(&l->c[pos + 1], &l->c[pos], (l->n - pos) * sizeof(*l->c));
     l->c[pos] = c;
     l->n++;

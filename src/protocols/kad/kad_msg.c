@@ -153,12 +153,24 @@ static int decode_field(flare__kad_msg *m, const flare__pb_field *f, int *have_t
     return take_peer(m, f->num == M_PROVIDERS, f->data, f->len);
 }
 
+/* Everything but the peer slots: a slot is written whole (decode_peer)
+ * before its count covers it, so the ~6 KB of slots need no clearing. */
+static void reset_header(flare__kad_msg *m)
+{
+    m->type = FLARE__KAD_PUT_VALUE;
+    m->cluster_level = 0;
+    m->key = (flare__kad_bytes){0};
+    m->has_record = 0;
+    m->rec_key = m->rec_value = m->rec_time = (flare__kad_bytes){0};
+    m->ncloser = m->nproviders = m->ndropped = 0;
+}
+
 int flare__kad_msg_decode(flare__kad_msg *m, const uint8_t *in, size_t len)
 {
     flare__pb_reader r;
     flare__pb_field f;
     int rv, have_type = 0;
-    flare__kad_msg_init(m, FLARE__KAD_PUT_VALUE);
+    reset_header(m);
     if (len > FLARE__KAD_MAX_MSG)
         return FLARE_ERR_TOO_LARGE;
     flare__pb_reader_init(&r, in, len);
@@ -166,7 +178,7 @@ int flare__kad_msg_decode(flare__kad_msg *m, const uint8_t *in, size_t len)
         if ((rv = decode_field(m, &f, &have_type)) < 0)
             break;
     if (rv < 0) {
-        flare__kad_msg_init(m, FLARE__KAD_PUT_VALUE);
+        reset_header(m);
         return rv;
     }
     /* proto3: an absent type is PUT_VALUE (0). */
@@ -210,28 +222,30 @@ static size_t record_size(const flare__kad_msg *m)
     return sz;
 }
 
-static size_t body_size(const flare__kad_msg *m)
+/* The sizes of the peers (closer, then providers) go to psz: each is
+ * needed twice, in the total and in its own length prefix. */
+static size_t body_size(const flare__kad_msg *m, size_t psz[2 * FLARE__KAD_MAX_PEERS])
 {
     size_t sz = 1 + flare_uvarint_len((uint64_t)m->type);
     if (m->key.len)
         sz += field_len(m->key.len);
     if (m->has_record)
         sz += field_len(record_size(m));
-    for (size_t i = 0; i < m->ncloser; i++)
-        sz += field_len(peer_size(&m->closer[i]));
-    for (size_t i = 0; i < m->nproviders; i++)
-        sz += field_len(peer_size(&m->providers[i]));
+    for (size_t i = 0; i < m->ncloser + m->nproviders; i++) {
+        psz[i] = peer_size(i < m->ncloser ? &m->closer[i] : &m->providers[i - m->ncloser]);
+        sz += field_len(psz[i]);
+    }
     if (m->cluster_level)
         sz += 1 + pb_varint_len((uint64_t)(int64_t)m->cluster_level);
     return sz;
 }
 
-static int put_peer(flare_buf *out, uint32_t num, const flare__kad_peer *p)
+static int put_peer(flare_buf *out, uint32_t num, const flare__kad_peer *p, size_t size)
 {
     /* Field numbers 8 and 9: one-byte tags. */
     int rv = flare_buf_append_byte(out, (uint8_t)(num << 3 | FLARE__PB_LEN));
     if (rv == 0)
-        rv = flare_buf_append_uvarint(out, peer_size(p));
+        rv = flare_buf_append_uvarint(out, size);
     if (rv == 0)
         rv = flare__pb_put_bytes_field(out, P_ID, p->id.p, p->id.len);
     for (size_t i = 0; rv == 0 && i < p->naddrs; i++)
@@ -255,7 +269,8 @@ static int put_record(flare_buf *out, const flare__kad_msg *m)
     return rv;
 }
 
-static int encode_body(flare_buf *out, const flare__kad_msg *m)
+static int encode_body(flare_buf *out, const flare__kad_msg *m,
+                       const size_t psz[2 * FLARE__KAD_MAX_PEERS])
 {
     int rv = flare__pb_put_varint_field(out, M_TYPE, (uint64_t)m->type);
     if (rv == 0 && m->key.len)
@@ -263,9 +278,9 @@ static int encode_body(flare_buf *out, const flare__kad_msg *m)
     if (rv == 0 && m->has_record)
         rv = put_record(out, m);
     for (size_t i = 0; rv == 0 && i < m->ncloser; i++)
-        rv = put_peer(out, M_CLOSER, &m->closer[i]);
+        rv = put_peer(out, M_CLOSER, &m->closer[i], psz[i]);
     for (size_t i = 0; rv == 0 && i < m->nproviders; i++)
-        rv = put_peer(out, M_PROVIDERS, &m->providers[i]);
+        rv = put_peer(out, M_PROVIDERS, &m->providers[i], psz[m->ncloser + i]);
     if (rv == 0 && m->cluster_level)
         rv = flare__pb_put_varint_field(out, M_CLUSTER, (uint64_t)(int64_t)m->cluster_level);
     return rv;
@@ -294,13 +309,18 @@ int flare__kad_msg_encode(flare_buf *out, const flare__kad_msg *m)
     int rv = check_bounds(m);
     if (rv)
         return rv;
-    size_t sz = body_size(m);
+    size_t psz[2 * FLARE__KAD_MAX_PEERS];
+    size_t sz = body_size(m, psz);
     if (sz > FLARE__KAD_MAX_MSG)
         return FLARE_ERR_TOO_LARGE;
     size_t start = out->len;
-    rv = flare_buf_append_uvarint(out, sz);
+    /* All of it at once: an answer of 20 peers would otherwise grow the
+     * buffer from empty through half a dozen reallocations. */
+    rv = flare_buf_reserve(out, flare_uvarint_len(sz) + sz);
     if (rv == 0)
-        rv = encode_body(out, m);
+        rv = flare_buf_append_uvarint(out, sz);
+    if (rv == 0)
+        rv = encode_body(out, m, psz);
     if (rv == 0 && out->len - start != sz + flare_uvarint_len(sz))
         rv = FLARE_ERR_INTERNAL;
     if (rv)

@@ -116,6 +116,7 @@ void flare__kad_rt_free(flare__kad_rt *rt)
         rt->b[i] = NULL;
     }
     rt->size = 0;
+    memset(rt->nonempty, 0, sizeof(rt->nonempty));
 }
 
 static flare__kad_bucket *bucket(flare__kad_rt *rt, int cpl)
@@ -127,6 +128,16 @@ static flare__kad_bucket *bucket(flare__kad_rt *rt, int cpl)
         return NULL;
     rt->b[cpl] = b;
     return b;
+}
+
+/* Keeps rt->nonempty in step with bucket cpl's count. */
+static void mark(flare__kad_rt *rt, int cpl)
+{
+    uint64_t bit = 1ull << (cpl % 64);
+    if (rt->b[cpl]->n)
+        rt->nonempty[cpl / 64] |= bit;
+    else
+        rt->nonempty[cpl / 64] &= ~bit;
 }
 
 /* Room for one more in *a (n of *cap, at most max); 0 or FLARE_ERR_NOMEM. */
@@ -166,13 +177,18 @@ static size_t group_count(const flare__kad_rt_entry *e, size_t n, uint64_t g)
     return c;
 }
 
-static size_t table_group_count(const flare__kad_rt *rt, uint64_t g)
+/* 1 while the table holds fewer than max peers of group g: the walk
+ * reads only the non-empty buckets and stops at the limit. */
+static int table_group_below(const flare__kad_rt *rt, uint64_t g, size_t max)
 {
     size_t c = 0;
-    for (size_t i = 0; i < FLARE__KAD_BUCKETS; i++)
-        if (rt->b[i])
-            c += group_count(rt->b[i]->e, rt->b[i]->n, g);
-    return c;
+    for (int w = 0; w < 4; w++)
+        for (uint64_t m = rt->nonempty[w]; m; m &= m - 1) {
+            const flare__kad_bucket *b = rt->b[64 * w + __builtin_ctzll(m)];
+            if ((c += group_count(b->e, b->n, g)) >= max)
+                return 0;
+        }
+    return 1;
 }
 
 static int diversity_ok(const flare__kad_rt *rt, const flare__kad_bucket *b, uint64_t g)
@@ -181,7 +197,7 @@ static int diversity_ok(const flare__kad_rt *rt, const flare__kad_bucket *b, uin
         return 1;
     if (rt->cfg.max_group_bucket && group_count(b->e, b->n, g) >= rt->cfg.max_group_bucket)
         return 0;
-    return !rt->cfg.max_group_table || table_group_count(rt, g) < rt->cfg.max_group_table;
+    return !rt->cfg.max_group_table || table_group_below(rt, g, rt->cfg.max_group_table);
 }
 
 /* Keeps a peer that did not fit; the oldest replacement makes room. */
@@ -225,6 +241,7 @@ int flare__kad_rt_seen(flare__kad_rt *rt, const flare_peerid *id, uint64_t group
         return FLARE_ERR_NOMEM;
     b->e[b->n++] = ne;
     rt->size++;
+    mark(rt, cpl);
     return FLARE__KAD_RT_ADDED;
 }
 
@@ -247,7 +264,8 @@ int flare__kad_rt_remove(flare__kad_rt *rt, const flare_peerid *id)
 {
     flare__kad_key k;
     flare__kad_key_of_peer(&k, id);
-    flare__kad_bucket *b = rt->b[flare__kad_cpl(&rt->self_key, &k)];
+    int cpl = flare__kad_cpl(&rt->self_key, &k);
+    flare__kad_bucket *b = rt->b[cpl];
     if (!b)
         return 0;
     long j = find(b->r, b->nr, id);
@@ -259,6 +277,7 @@ int flare__kad_rt_remove(flare__kad_rt *rt, const flare_peerid *id)
     drop_at(b->e, &b->n, (size_t)i);
     rt->size--;
     refill(rt, b);
+    mark(rt, cpl);
     return 1;
 }
 
@@ -279,34 +298,52 @@ int flare__kad_rt_has(const flare__kad_rt *rt, const flare_peerid *id)
 static size_t bucket_order(const flare__kad_rt *rt, const flare__kad_key *target,
                            uint16_t order[FLARE__KAD_BUCKETS])
 {
-    size_t n = 0, tail = FLARE__KAD_BUCKETS;
-    for (int c = 0; c < FLARE__KAD_BUCKETS - 1; c++) {
-        if (!rt->b[c] || !rt->b[c]->n)
-            continue;
-        int set = (rt->self_key.b[c / 8] ^ target->b[c / 8]) & (0x80 >> (c % 8));
-        if (set)
-            order[n++] = (uint16_t)c;
-        else
-            order[--tail] = (uint16_t)c; /* read back from the end: deep first */
+    size_t n = 0;
+    uint64_t d[4];
+    for (int w = 0; w < 4; w++)
+        d[w] = word(&rt->self_key, w) ^ word(target, w); /* bit c of D is bit 63 - c % 64 */
+    /* The non-empty buckets (no bucket is read), by bit c of D: set ones
+     * shallow first, then clear ones deep first. */
+    for (int w = 0; w < 4; w++) {
+        for (uint64_t m = rt->nonempty[w]; m; m &= m - 1) {
+            int c = 64 * w + __builtin_ctzll(m);
+            if (d[w] >> (63 - c % 64) & 1)
+                order[n++] = (uint16_t)c;
+        }
+    }
+    for (int w = 3; w >= 0; w--) {
+        for (uint64_t m = rt->nonempty[w]; m; m &= ~(1ull << (63 - __builtin_clzll(m)))) {
+            int c = 64 * w + 63 - __builtin_clzll(m);
+            if (!(d[w] >> (63 - c % 64) & 1))
+                order[n++] = (uint16_t)c;
+        }
     }
     /* Bucket 256 (our own key) is always empty: seen refuses us. */
-    memmove(&order[n], &order[tail], (FLARE__KAD_BUCKETS - tail) * sizeof(*order));
-    return n + (FLARE__KAD_BUCKETS - tail);
+    return n;
 }
 
-/* Inserts e into the sorted best[from..*nb) holding at most n, keeping
- * equal distances in arrival order (as the table order). */
-static void insert_bounded(const flare__kad_key *target, const flare__kad_rt_entry *e,
-                           const flare__kad_rt_entry **best, size_t from, size_t *nb, size_t n)
+/* Inserts e, whose distance to target starts with the word d, into the
+ * sorted best[from..*nb) holding at most n, keeping equal distances in
+ * arrival order (as the table order). top[i - from] is the first word of
+ * best[i]'s distance: most comparisons end there, without the keys. */
+static void insert_bounded(const flare__kad_key *target, const flare__kad_rt_entry *e, uint64_t d,
+                           const flare__kad_rt_entry **best, uint64_t *top, size_t from, size_t *nb,
+                           size_t n)
 {
     size_t pos = *nb;
-    while (pos > from && flare__kad_dist_cmp(target, &e->key, &best[pos - 1]->key) < 0)
+    while (pos > from) {
+        uint64_t p = top[pos - 1 - from];
+        if (d > p || (d == p && flare__kad_dist_cmp(target, &e->key, &best[pos - 1]->key) >= 0))
+            break;
         pos--;
+    }
     if (pos >= n)
         return;
     size_t last = *nb < n ? *nb : n - 1;
     memmove(&best[pos + 1], &best[pos], (last - pos) * sizeof(*best));
+    memmove(&top[pos + 1 - from], &top[pos - from], (last - pos) * sizeof(*top));
     best[pos] = e;
+    top[pos - from] = d;
     if (*nb < n)
         (*nb)++;
 }
@@ -316,13 +353,19 @@ size_t flare__kad_rt_closest_entries(const flare__kad_rt *rt, const flare__kad_k
 {
     uint16_t order[FLARE__KAD_BUCKETS];
     size_t nbk = bucket_order(rt, target, order), nb = 0;
+    uint64_t t0 = word(target, 0);
     /* Whole buckets in order; each is sorted on its own (they never mix),
      * and the last one only as far as it fits. */
     for (size_t i = 0; i < nbk && nb < n; i++) {
         const flare__kad_bucket *b = rt->b[order[i]];
         size_t from = nb;
+        uint64_t stacktop[64], *top = stacktop;
+        if (b->n > 64 && !(top = flare__calloc(rt->mem, b->n, sizeof(*top))))
+            return nb; /* only with a k over 64, and out of memory */
         for (size_t j = 0; j < b->n; j++)
-            insert_bounded(target, &b->e[j], best, from, &nb, n);
+            insert_bounded(target, &b->e[j], word(&b->e[j].key, 0) ^ t0, best, top, from, &nb, n);
+        if (top != stacktop)
+            flare__free(rt->mem, top);
     }
     return nb;
 }
