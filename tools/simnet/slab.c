@@ -34,8 +34,9 @@
 #define SLOT       ((size_t)1 << SLOT_SHIFT) /* pages are 1 to 8 slots of one chunk */
 #define NSLOT      (CHUNK / SLOT)
 #define NCLASS     128
-#define FREE_SIZE  0xffffu           /* a free block's size entry (sizes are at most 16384) */
-#define UNSET      0xffffu           /* a page's uni before its first block */
+#define TC_MAX     15                /* free blocks a thread keeps at hand per class */
+#define GRAN_SHIFT 4                 /* blocks start on 16-byte granules */
+#define TAIL_ONE   0xffu             /* a block's last byte: one byte less than its class */
 #define NKIND      4                 /* page lengths: 1, 2, 4 and 8 slots */
 #define CLS_SYS    1u                /* a header's cls: from malloc */
 #define CLS_MAP    2u                /* a mapping of its own */
@@ -70,11 +71,7 @@ typedef struct maphdr {
  * several slots is described by its first slot's entry; the others' back
  * says how far back that is.
  *
- * The page's memory starts with a table of nb uint16 sizes (one per
- * block, the size asked for or FREE_SIZE), padded to 16 bytes, then nb
- * blocks of one class. While every block a page held had the same size
- * (a page of one struct), that size is in uni and the table is not used,
- * which saves a cache miss per allocation and free. The thread that took the
+ * The page's memory is nb blocks of one class. The thread that took the
  * page owns it: only it allocates from it and touches free, used and the lists; other threads push
  * the blocks they free on remote, and the page on the owner's pending stack when remote was empty.
  * A page whose blocks are all free goes back to its owner's empty pages, for any class. */
@@ -85,10 +82,6 @@ typedef struct page {
     struct page *rnext;       /* on the owner's pending stack */
     struct cache *owner;
     uint32_t used, carved; /* blocks out (remote frees counted when collected), carved */
-    uint16_t uni;          /* the size of every block so far, UNSET before the first */
-    /* Blocks of different sizes: the table holds them. Set once, after the
-     * table is filled, and read by remote frees: release and acquire. */
-    _Atomic(uint8_t) mixed;
     uint8_t cls, kind, state;
     uint8_t back; /* in a later slot of a page: how many slots back it starts */
 } page;
@@ -96,19 +89,32 @@ _Static_assert(sizeof(page) <= 64, "a descriptor is one cache line");
 
 enum { PG_AVAIL, PG_FULL, PG_EMPTY };
 
-/* A block's index comes from its offset by an exact division:
- * (off >> tz) * inv, inv the inverse of size's odd part mod 2^32. */
 typedef struct class_info {
-    uint32_t size, nb, tbl, slots;
-    uint32_t tz, inv;
+    uint32_t size, nb, slots;
 } class_info;
 
 static class_info ci[NCLASS];
 static pthread_once_t ci_once = PTHREAD_ONCE_INIT;
 
-/* One thread's pages with room by class (the head serves), its empty
- * pages by length, and the chunk it takes new pages from. */
+/* What a free needs first, in a table small enough to stay cached (two
+ * bytes per 64 KiB): the slot's class and its owner's cache index. */
+typedef struct slot_info {
+    uint8_t cls;
+    uint8_t owner; /* the owning cache's idx; 0 for none */
+} slot_info;
+
+/* A thread's blocks at hand for a class: its own blocks it freed, handed
+ * out again without touching their pages (a stack). */
+typedef struct front {
+    uint32_t n;
+    char *v[TC_MAX];
+} front;
+
+/* One thread's blocks at hand and pages with room by class (the head
+ * serves), its empty pages by length, and the chunk it takes new pages
+ * from. */
 typedef struct cache {
+    front tc[NCLASS];
     page *avail[NCLASS];
     page *empty[NKIND];
     char *next_slot; /* in the current chunk */
@@ -117,6 +123,7 @@ typedef struct cache {
     size_t carved;           /* class bytes of the blocks carved in its pages (statistics) */
     const void *owner;       /* the owning thread's &tl */
     struct cache *next;
+    unsigned idx; /* 1.. in the slot table; 0 (no front caches) past 255 threads */
 } cache;
 
 struct simnet_slab {
@@ -129,6 +136,14 @@ struct simnet_slab {
     _Atomic size_t used; /* bytes of it made chunks */
     page *pages;         /* one descriptor per slot of the region */
     size_t pages_len;
+    slot_info *slots; /* one per slot of the region */
+    size_t slots_len;
+    unsigned ncache;
+    /* A bit per 16-byte granule of the region, set at a block's start
+     * while the block holds exactly its class size (block_size). Each
+     * word covers 1 KiB of one page: only the page's owner writes it. */
+    _Atomic(uint64_t) *exact;
+    size_t exact_len;
     atomic_size_t mapped;
 };
 
@@ -170,16 +185,7 @@ static void ci_init(void)
         k->size = (uint32_t)class_size(c);
         /* Pages of several slots for large classes keep the tail small. */
         k->slots = k->size <= 2048 ? 1 : k->size <= 4096 ? 2 : k->size <= 8192 ? 4 : 8;
-        size_t room = k->slots * SLOT, nb = room / (k->size + 2u);
-        while (((nb * 2 + 15) & ~(size_t)15) + nb * k->size > room)
-            nb--;
-        k->nb = (uint32_t)nb;
-        k->tbl = (uint32_t)((nb * 2 + 15) & ~(size_t)15);
-        k->tz = (uint32_t)__builtin_ctz(k->size);
-        uint32_t odd = k->size >> k->tz, inv = odd; /* Newton: doubles the good bits */
-        for (int i = 0; i < 5; i++)
-            inv *= 2u - odd * inv;
-        k->inv = inv;
+        k->nb = (uint32_t)(k->slots * SLOT / k->size);
     }
 }
 
@@ -217,11 +223,24 @@ static void region_reserve(simnet_slab *s)
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (m == MAP_FAILED)
             continue;
-        char *b = map_aligned(len, PROT_NONE);
+        size_t xlen = len >> (GRAN_SHIFT + 3), slen = (len >> SLOT_SHIFT) * sizeof(slot_info);
+        void *x = mmap(NULL, xlen, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        void *si = mmap(NULL, slen, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        char *b = x == MAP_FAILED || si == MAP_FAILED ? NULL : map_aligned(len, PROT_NONE);
         if (!b) {
             munmap(m, mlen);
+            if (x != MAP_FAILED)
+                munmap(x, xlen);
+            if (si != MAP_FAILED)
+                munmap(si, slen);
             continue;
         }
+        s->slots = si;
+        s->slots_len = slen;
+        s->exact = x;
+        s->exact_len = xlen;
         s->base = b;
         s->reserved = len;
         s->pages = m;
@@ -263,6 +282,7 @@ static cache *cache_find(simnet_slab *s)
         /* A thread that ended may leave a cache whose owner address a new
          * thread gets: that thread then simply inherits it. */
         c->owner = &tl;
+        c->idx = s->ncache < 255 ? ++s->ncache : 0;
         c->next = s->caches;
         s->caches = c;
     }
@@ -379,14 +399,14 @@ static page *page_new(simnet_slab *s, cache *c, unsigned cls)
         return NULL;
     for (uint32_t i = 1; i < k->slots; i++)
         p[i].back = (uint8_t)i;
-    UNPOISON(mem_of(s, p), k->tbl);
+    slot_info *si = &s->slots[p - s->pages];
+    for (uint32_t i = 0; i < k->slots; i++)
+        si[i] = (slot_info){(uint8_t)cls, (uint8_t)c->idx};
     p->back = 0;
     p->free = NULL;
     atomic_init(&p->remote, 0);
     p->owner = c;
     p->used = p->carved = 0;
-    p->uni = UNSET;
-    atomic_store_explicit(&p->mixed, 0, memory_order_relaxed);
     p->cls = (uint8_t)cls;
     p->kind = (uint8_t)kind_of(k->slots);
     avail_push(c, p);
@@ -429,18 +449,6 @@ static int in_region(const simnet_slab *s, const void *q)
            atomic_load_explicit(&((simnet_slab *)s)->used, memory_order_relaxed);
 }
 
-/* The size entry of block q of page pg of class cls; the table starts
- * the page's memory. */
-static uint16_t *entry_in(const simnet_slab *s, page *pg, unsigned cls, const void *q)
-{
-    const class_info *k = &ci[cls];
-    char *mem = mem_of(s, pg);
-    uint32_t at = (uint32_t)((const char *)q - mem - k->tbl);
-    uint32_t idx = (at >> k->tz) * k->inv;
-    assert(idx < k->nb && (size_t)idx * k->size == at); /* not a block's start */
-    return (uint16_t *)mem + idx;
-}
-
 /* A small block's page and class. */
 static page *block_page(const simnet_slab *s, const void *q, unsigned *cls)
 {
@@ -451,28 +459,63 @@ static page *block_page(const simnet_slab *s, const void *q, unsigned *cls)
     return p;
 }
 
-static size_t block_size(const simnet_slab *s, page *p, unsigned cls, const void *q)
+/* The size asked for is kept without a table the free would miss on: a
+ * block of exactly its class size has its bit in s->exact set; any other
+ * keeps the size in its own slack, at its end: a uint16 (little-endian:
+ * the last byte is at most 0x40), or TAIL_ONE when the slack is one byte.
+ * The bit's line is shared by 1 KiB of blocks and found from the address
+ * alone, so it loads while the descriptor does. */
+static _Atomic(uint64_t) *exact_word(const simnet_slab *s, const void *q, uint64_t *bit)
 {
-    return atomic_load_explicit(&p->mixed, memory_order_acquire) ? *entry_in(s, p, cls, q) : p->uni;
+    size_t g = ((uintptr_t)q - (uintptr_t)s->base) >> GRAN_SHIFT;
+    *bit = (uint64_t)1 << (g & 63);
+    return &s->exact[g >> 6];
 }
 
-/* Records block q's size: in uni while the page's blocks agree, else in
- * the table (filled from uni when the page first mixes). */
-static void block_set(const simnet_slab *s, page *p, unsigned cls, const void *q, size_t n)
+/* The block's slack is poisoned under ASan: the tail is reached around it,
+ * and the poison then set again from the size. */
+static size_t tail_get(const unsigned char *b, size_t cs)
 {
-    if (!atomic_load_explicit(&p->mixed, memory_order_relaxed)) {
-        if (p->uni == n)
-            return;
-        if (p->uni == UNSET) {
-            p->uni = (uint16_t)n;
-            return;
-        }
-        uint16_t *t = (uint16_t *)mem_of(s, p);
-        for (uint32_t i = 0; i < p->carved; i++)
-            t[i] = p->uni;
-        atomic_store_explicit(&p->mixed, 1, memory_order_release);
+    UNPOISON(b + cs - 2, 2);
+    size_t n = b[cs - 1] == TAIL_ONE ? cs - 1 : ((size_t)b[cs - 1] << 8 | b[cs - 2]);
+    POISON(b, cs);
+    UNPOISON(b, n);
+    return n;
+}
+
+static size_t block_size(const simnet_slab *s, unsigned cls, const void *q)
+{
+    uint64_t bit;
+    uint64_t w = atomic_load_explicit(exact_word(s, q, &bit), memory_order_relaxed);
+    size_t cs = ci[cls].size;
+    return w & bit ? cs : tail_get(q, cs);
+}
+
+/* Records block q's size, n bytes of it live (unpoisoned). Only the page's
+ * owner may change the bit: its word is written without a locked op. */
+static void block_set(const simnet_slab *s, unsigned cls, void *q, size_t n)
+{
+    uint64_t bit;
+    _Atomic(uint64_t) *x = exact_word(s, q, &bit);
+    uint64_t w = atomic_load_explicit(x, memory_order_relaxed);
+    size_t cs = ci[cls].size;
+    if (n == cs) {
+        if (!(w & bit))
+            atomic_store_explicit(x, w | bit, memory_order_relaxed);
+        return;
     }
-    *entry_in(s, p, cls, q) = (uint16_t)n;
+    if (w & bit)
+        atomic_store_explicit(x, w & ~bit, memory_order_relaxed);
+    unsigned char *b = q;
+    UNPOISON(b + cs - 2, 2);
+    if (cs - n == 1) {
+        b[cs - 1] = TAIL_ONE;
+    } else {
+        b[cs - 2] = (unsigned char)n;
+        b[cs - 1] = (unsigned char)(n >> 8);
+    }
+    POISON(b, cs);
+    UNPOISON(b, n);
 }
 
 static void local_free(const simnet_slab *s, cache *c, page *p, char *q)
@@ -480,8 +523,8 @@ static void local_free(const simnet_slab *s, cache *c, page *p, char *q)
     link_set(q, p->free);
     p->free = q;
     if (--p->used == 0 && c->avail[p->cls] != p)
-        page_release(s, c,
-                     p); /* the head stays: a class that frees its last block often allocates again */
+        page_release(
+            s, c, p); /* the head stays: a class that frees its last block often allocates again */
     else if (p->state == PG_FULL)
         avail_push(c, p);
 }
@@ -564,6 +607,13 @@ static void *small_alloc(simnet_slab *s, size_t n)
     cache *c = cache_get(s);
     if (!c)
         return NULL;
+    front *f = &c->tc[cls];
+    if (f->n) {
+        char *q = f->v[--f->n];
+        UNPOISON(q, n);
+        block_set(s, cls, q, n);
+        return q;
+    }
     page *p = c->avail[cls];
     if (!p || (!p->free && p->carved == ci[cls].nb))
         if (!(p = page_with_room(s, c, cls)))
@@ -575,13 +625,13 @@ static void *small_alloc(simnet_slab *s, size_t n)
          * cold (freed a while ago), so fetch it now, off the critical path. */
         __builtin_prefetch(p->free, 1);
     } else {
-        b = mem_of(s, p) + ci[cls].tbl + (size_t)p->carved * ci[cls].size;
+        b = mem_of(s, p) + (size_t)p->carved * ci[cls].size;
         p->carved++;
         c->carved += ci[cls].size;
     }
     p->used++;
     UNPOISON(b, n);
-    block_set(s, p, cls, b, n);
+    block_set(s, cls, b, n);
     return b;
 }
 
@@ -638,17 +688,21 @@ size_t simnet_slab_free(simnet_slab *s, void *q)
         return 0;
     size_t n;
     if (in_region(s, q)) {
-        unsigned cls;
-        page *p = block_page(s, q, &cls);
-        n = block_size(s, p, cls, q);
-        assert(n != FREE_SIZE); /* a double free (seen in mixed pages) */
-#ifndef NDEBUG
-        if (atomic_load_explicit(&p->mixed, memory_order_relaxed))
-            *entry_in(s, p, cls, q) = FREE_SIZE;
-#endif
+        slot_info si = s->slots[((uintptr_t)q - (uintptr_t)s->base) >> SLOT_SHIFT];
+        unsigned cls = si.cls;
+        n = block_size(s, cls, q);
         POISON(q, ci[cls].size);
-        if (p->owner == cache_get(s))
-            local_free(s, p->owner, p, q);
+        cache *c = cache_get(s);
+        if (c && c->idx && si.owner == c->idx) {
+            front *f = &c->tc[cls];
+            if (f->n < TC_MAX) {
+                f->v[f->n++] = q;
+                return n;
+            }
+        }
+        page *p = block_page(s, q, &cls);
+        if (p->owner == c)
+            local_free(s, c, p, q);
         else
             remote_free(p, q);
         return n;
@@ -689,13 +743,17 @@ void *simnet_slab_realloc(simnet_slab *s, void *q, size_t n)
     if (in_region(s, q)) {
         unsigned cls;
         page *pg = block_page(s, q, &cls);
-        if (n <= SIMNET_SLAB_MAX && class_of(n) == cls) {
-            POISON(q, ci[cls].size);
+        old = block_size(s, cls, q);
+        /* In place; another thread than the owner only while the exact
+         * bit stays as it is. */
+        size_t cs = ci[cls].size;
+        if (n <= SIMNET_SLAB_MAX && class_of(n) == cls &&
+            ((n == cs) == (old == cs) || pg->owner == cache_get(s))) {
+            POISON(q, cs);
             UNPOISON(q, n);
-            block_set(s, pg, cls, q, n);
+            block_set(s, cls, q, n);
             return q;
         }
-        old = block_size(s, pg, cls, q);
     } else {
         hdr *h = hdr_of(q);
         if (h->cls == CLS_MAP) {
@@ -726,8 +784,8 @@ size_t simnet_slab_size(const simnet_slab *s, const void *q)
 {
     if (in_region(s, q)) {
         unsigned cls;
-        page *pg = block_page(s, q, &cls);
-        return block_size(s, pg, cls, q);
+        (void)block_page(s, q, &cls);
+        return block_size(s, cls, q);
     }
     return hdr_of(q)->size;
 }
@@ -799,6 +857,8 @@ void simnet_slab_del(simnet_slab *s)
         UNPOISON(s->base, atomic_load(&s->used)); /* ASan keeps its shadow after munmap */
         munmap(s->base, s->reserved);
         munmap(s->pages, s->pages_len);
+        munmap(s->exact, s->exact_len);
+        munmap(s->slots, s->slots_len);
     }
     while (s->caches) {
         cache *c = s->caches;
