@@ -33,9 +33,9 @@
 #define SLOT_SHIFT 16
 #define SLOT       ((size_t)1 << SLOT_SHIFT) /* pages are 1 to 8 slots of one chunk */
 #define NSLOT      (CHUNK / SLOT)
-#define NCLASS     128
+#define NSIZE      128               /* size classes */
+#define NCLASS     256               /* page classes: a size class, times exact fit or not */
 #define TC_MAX     15                /* free blocks a thread keeps at hand per class */
-#define GRAN_SHIFT 4                 /* blocks start on 16-byte granules */
 #define TAIL_ONE   0xffu             /* a block's last byte: one byte less than its class */
 #define NKIND      4                 /* page lengths: 1, 2, 4 and 8 slots */
 #define CLS_SYS    1u                /* a header's cls: from malloc */
@@ -123,7 +123,8 @@ typedef struct cache {
     size_t carved;           /* class bytes of the blocks carved in its pages (statistics) */
     const void *owner;       /* the owning thread's &tl */
     struct cache *next;
-    unsigned idx; /* 1.. in the slot table; 0 (no front caches) past 255 threads */
+    unsigned idx;  /* 1.. in the slot table; 0 (no front caches) past 255 threads */
+    size_t fronts; /* blocks in tc */
 } cache;
 
 struct simnet_slab {
@@ -139,11 +140,6 @@ struct simnet_slab {
     slot_info *slots; /* one per slot of the region */
     size_t slots_len;
     unsigned ncache;
-    /* A bit per 16-byte granule of the region, set at a block's start
-     * while the block holds exactly its class size (block_size). Each
-     * word covers 1 KiB of one page: only the page's owner writes it. */
-    _Atomic(uint64_t) *exact;
-    size_t exact_len;
     atomic_size_t mapped;
 };
 
@@ -177,12 +173,13 @@ static size_t class_size(unsigned cls)
     return ((size_t)1 << k) + (size_t)(j + 1) * ((size_t)1 << (k - 4));
 }
 _Static_assert(SIMNET_SLAB_MAX == 16384, "class_of covers 0 .. 16 KiB in 128 classes");
+_Static_assert(NCLASS == 2 * NSIZE && NSIZE == 128, "two page classes per size class");
 
 static void ci_init(void)
 {
     for (unsigned c = 0; c < NCLASS; c++) {
         class_info *k = &ci[c];
-        k->size = (uint32_t)class_size(c);
+        k->size = (uint32_t)class_size(c / 2);
         /* Pages of several slots for large classes keep the tail small. */
         k->slots = k->size <= 2048 ? 1 : k->size <= 4096 ? 2 : k->size <= 8192 ? 4 : 8;
         k->nb = (uint32_t)(k->slots * SLOT / k->size);
@@ -223,24 +220,18 @@ static void region_reserve(simnet_slab *s)
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (m == MAP_FAILED)
             continue;
-        size_t xlen = len >> (GRAN_SHIFT + 3), slen = (len >> SLOT_SHIFT) * sizeof(slot_info);
-        void *x = mmap(NULL, xlen, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        size_t slen = (len >> SLOT_SHIFT) * sizeof(slot_info);
         void *si = mmap(NULL, slen, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        char *b = x == MAP_FAILED || si == MAP_FAILED ? NULL : map_aligned(len, PROT_NONE);
+        char *b = si == MAP_FAILED ? NULL : map_aligned(len, PROT_NONE);
         if (!b) {
             munmap(m, mlen);
-            if (x != MAP_FAILED)
-                munmap(x, xlen);
             if (si != MAP_FAILED)
                 munmap(si, slen);
             continue;
         }
         s->slots = si;
         s->slots_len = slen;
-        s->exact = x;
-        s->exact_len = xlen;
         s->base = b;
         s->reserved = len;
         s->pages = m;
@@ -459,23 +450,26 @@ static page *block_page(const simnet_slab *s, const void *q, unsigned *cls)
     return p;
 }
 
-/* The size asked for is kept without a table the free would miss on: a
- * block of exactly its class size has its bit in s->exact set; any other
- * keeps the size in its own slack, at its end: a uint16 (little-endian:
- * the last byte is at most 0x40), or TAIL_ONE when the slack is one byte.
- * The bit's line is shared by 1 KiB of blocks and found from the address
- * alone, so it loads while the descriptor does. */
-static _Atomic(uint64_t) *exact_word(const simnet_slab *s, const void *q, uint64_t *bit)
+/* The page class of a block of n bytes: its size class, and whether n
+ * fills it exactly. An exact fit's size is its class's; any other block
+ * keeps the size asked for in its own slack, at its end: a uint16
+ * (little-endian: the last byte is at most 0x40), or TAIL_ONE when the
+ * slack is one byte. A free thus reads the line the caller most likely
+ * just used, or nothing, instead of a table. */
+static unsigned pclass_of(size_t n)
 {
-    size_t g = ((uintptr_t)q - (uintptr_t)s->base) >> GRAN_SHIFT;
-    *bit = (uint64_t)1 << (g & 63);
-    return &s->exact[g >> 6];
+    unsigned c = class_of(n) * 2;
+    return c + (n == ci[c].size);
 }
 
 /* The block's slack is poisoned under ASan: the tail is reached around it,
  * and the poison then set again from the size. */
-static size_t tail_get(const unsigned char *b, size_t cs)
+static size_t block_size(unsigned cls, const void *q)
 {
+    size_t cs = ci[cls].size;
+    if (cls & 1)
+        return cs;
+    const unsigned char *b = q;
     UNPOISON(b + cs - 2, 2);
     size_t n = b[cs - 1] == TAIL_ONE ? cs - 1 : ((size_t)b[cs - 1] << 8 | b[cs - 2]);
     POISON(b, cs);
@@ -483,29 +477,12 @@ static size_t tail_get(const unsigned char *b, size_t cs)
     return n;
 }
 
-static size_t block_size(const simnet_slab *s, unsigned cls, const void *q)
+/* Records block q's size, n bytes of it live (unpoisoned). */
+static void block_set(unsigned cls, void *q, size_t n)
 {
-    uint64_t bit;
-    uint64_t w = atomic_load_explicit(exact_word(s, q, &bit), memory_order_relaxed);
-    size_t cs = ci[cls].size;
-    return w & bit ? cs : tail_get(q, cs);
-}
-
-/* Records block q's size, n bytes of it live (unpoisoned). Only the page's
- * owner may change the bit: its word is written without a locked op. */
-static void block_set(const simnet_slab *s, unsigned cls, void *q, size_t n)
-{
-    uint64_t bit;
-    _Atomic(uint64_t) *x = exact_word(s, q, &bit);
-    uint64_t w = atomic_load_explicit(x, memory_order_relaxed);
-    size_t cs = ci[cls].size;
-    if (n == cs) {
-        if (!(w & bit))
-            atomic_store_explicit(x, w | bit, memory_order_relaxed);
+    if (cls & 1)
         return;
-    }
-    if (w & bit)
-        atomic_store_explicit(x, w & ~bit, memory_order_relaxed);
+    size_t cs = ci[cls].size;
     unsigned char *b = q;
     UNPOISON(b + cs - 2, 2);
     if (cs - n == 1) {
@@ -589,6 +566,27 @@ static void collect(const simnet_slab *s, cache *c)
 }
 
 /* The head of the class's pages with room (full pages leave the list). */
+/* The blocks at hand go back to their pages. */
+static void front_flush(simnet_slab *s, cache *c)
+{
+    for (unsigned k = 0; k < NCLASS; k++)
+        for (front *f = &c->tc[k]; f->n;) {
+            unsigned cls;
+            char *q = f->v[--f->n];
+            local_free(s, c, block_page(s, q, &cls), q);
+        }
+    c->fronts = 0;
+}
+
+/* Whether a page of 2^kind slots would take a new chunk. */
+static int needs_chunk(const cache *c, unsigned kind)
+{
+    for (unsigned k = kind; k < (kind ? kind + 1 : NKIND); k++)
+        if (c->empty[k])
+            return 0;
+    return c->slots_left < (size_t)1 << kind;
+}
+
 static page *page_with_room(simnet_slab *s, cache *c, unsigned cls)
 {
     if (atomic_load_explicit(&c->pending, memory_order_relaxed))
@@ -598,20 +596,27 @@ static page *page_with_room(simnet_slab *s, cache *c, unsigned cls)
         avail_unlink(c, p);
         p->state = PG_FULL;
     }
+    if (!p && c->fronts && needs_chunk(c, kind_of(ci[cls].slots))) {
+        /* Blocks at hand may be all that keeps pages from emptying: the
+         * memory is used again before the region grows. */
+        front_flush(s, c);
+        return page_with_room(s, c, cls);
+    }
     return p ? p : page_new(s, c, cls);
 }
 
 static void *small_alloc(simnet_slab *s, size_t n)
 {
-    unsigned cls = class_of(n);
+    unsigned cls = pclass_of(n);
     cache *c = cache_get(s);
     if (!c)
         return NULL;
     front *f = &c->tc[cls];
     if (f->n) {
         char *q = f->v[--f->n];
+        c->fronts--;
         UNPOISON(q, n);
-        block_set(s, cls, q, n);
+        block_set(cls, q, n);
         return q;
     }
     page *p = c->avail[cls];
@@ -631,7 +636,7 @@ static void *small_alloc(simnet_slab *s, size_t n)
     }
     p->used++;
     UNPOISON(b, n);
-    block_set(s, cls, b, n);
+    block_set(cls, b, n);
     return b;
 }
 
@@ -690,13 +695,14 @@ size_t simnet_slab_free(simnet_slab *s, void *q)
     if (in_region(s, q)) {
         slot_info si = s->slots[((uintptr_t)q - (uintptr_t)s->base) >> SLOT_SHIFT];
         unsigned cls = si.cls;
-        n = block_size(s, cls, q);
+        n = block_size(cls, q);
         POISON(q, ci[cls].size);
         cache *c = cache_get(s);
         if (c && c->idx && si.owner == c->idx) {
             front *f = &c->tc[cls];
             if (f->n < TC_MAX) {
                 f->v[f->n++] = q;
+                c->fronts++;
                 return n;
             }
         }
@@ -741,17 +747,12 @@ void *simnet_slab_realloc(simnet_slab *s, void *q, size_t n)
         return simnet_slab_alloc(s, n);
     size_t old;
     if (in_region(s, q)) {
-        unsigned cls;
-        page *pg = block_page(s, q, &cls);
-        old = block_size(s, cls, q);
-        /* In place; another thread than the owner only while the exact
-         * bit stays as it is. */
-        size_t cs = ci[cls].size;
-        if (n <= SIMNET_SLAB_MAX && class_of(n) == cls &&
-            ((n == cs) == (old == cs) || pg->owner == cache_get(s))) {
-            POISON(q, cs);
+        unsigned cls = s->slots[((uintptr_t)q - (uintptr_t)s->base) >> SLOT_SHIFT].cls;
+        old = block_size(cls, q);
+        if (n <= SIMNET_SLAB_MAX && pclass_of(n) == cls) {
+            POISON(q, ci[cls].size);
             UNPOISON(q, n);
-            block_set(s, cls, q, n);
+            block_set(cls, q, n);
             return q;
         }
     } else {
@@ -785,7 +786,7 @@ size_t simnet_slab_size(const simnet_slab *s, const void *q)
     if (in_region(s, q)) {
         unsigned cls;
         (void)block_page(s, q, &cls);
-        return block_size(s, cls, q);
+        return block_size(cls, q);
     }
     return hdr_of(q)->size;
 }
@@ -857,7 +858,6 @@ void simnet_slab_del(simnet_slab *s)
         UNPOISON(s->base, atomic_load(&s->used)); /* ASan keeps its shadow after munmap */
         munmap(s->base, s->reserved);
         munmap(s->pages, s->pages_len);
-        munmap(s->exact, s->exact_len);
         munmap(s->slots, s->slots_len);
     }
     while (s->caches) {
