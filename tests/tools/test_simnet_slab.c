@@ -234,8 +234,9 @@ static void test_stress(void **state)
 }
 
 /* Small blocks carry no header and 16-byte classes reach 1 KiB: a block
- * takes its size rounded to 16 bytes plus 2 bytes of size table, so a
- * million small blocks fill the chunks they were carved from. */
+ * takes its size rounded to 16 bytes (the size asked for lives in its
+ * slack or, for an exact fit, in a bit outside the chunks), so a million
+ * small blocks fill the chunks they were carved from. */
 static void test_compact(void **state)
 {
     (void)state;
@@ -253,9 +254,9 @@ static void test_compact(void **state)
         }
         size_t cls = n <= 1024 ? (n + 15) / 16 * 16 : 2176; /* 2048 + 2 * 64 */
         assert_int_equal(simnet_slab_carved(s), nb * cls);
-        /* The size table and the pages' ends take at most 1 % more (2 bytes
-         * a block of 24), and the last chunk is partly used. */
-        size_t bound = nb * (cls + 2) + nb * cls / 100 + chunk;
+        /* The pages' ends take at most 1 % more, and the last chunk is
+         * partly used. */
+        size_t bound = nb * cls + nb * cls / 100 + chunk;
         if (simnet_slab_mapped(s) > bound)
             fail_msg("%zu blocks of %zu bytes: %zu bytes mapped, over %zu", nb, n,
                      simnet_slab_mapped(s), bound);
@@ -389,6 +390,114 @@ static void test_remote_and_local_frees_mix(void **state)
     free(b);
 }
 
+/* The size asked for comes back exactly at every distance from the class
+ * size (exact fits, one byte short, two, the class's smallest), for
+ * neighbours of every kind, and across in-place reallocs. */
+static void test_exact_sizes(void **state)
+{
+    (void)state;
+    const size_t cls[] = {16, 32, 48, 144, 1024, 1088, 2176, 13312, 16384};
+    simnet_slab *s = simnet_slab_new(SIMNET_SLAB_SLABS);
+    assert_non_null(s);
+    enum { K = 64 };
+    for (size_t i = 0; i < sizeof(cls) / sizeof(cls[0]); i++) {
+        size_t cs = cls[i], step = 16;
+        while (cs > 1024 && step * 32 < cs) /* sixteen classes per power of two */
+            step *= 2;
+        size_t lo = cs - step + 1;
+        const size_t want[] = {cs, cs - 1, cs - 2, lo, cs == 16 ? 0 : lo + 1};
+        blk v[K];
+        for (size_t j = 0; j < K; j++) {
+            v[j].n = want[(j * 7 + j / 5) % 5];
+            v[j].tag = (unsigned char)j;
+            assert_non_null(v[j].p = simnet_slab_alloc(s, v[j].n));
+            fill(&v[j]);
+        }
+        for (size_t j = 0; j < K; j++) {
+            check(&v[j]);
+            assert_int_equal(simnet_slab_size(s, v[j].p), v[j].n);
+        }
+        for (size_t j = 0; j < K; j += 3) { /* to another distance */
+            size_t n = want[(j + 2) % 5], keep = n < v[j].n ? n : v[j].n;
+            unsigned char *p = simnet_slab_realloc(s, v[j].p, n);
+            assert_non_null(p);
+            if ((n == cs) == (v[j].n == cs))
+                assert_ptr_equal(p, v[j].p); /* in place: exact fits and others apart */
+            v[j].p = p;
+            v[j].n = keep;
+            check(&v[j]);
+            v[j].n = n;
+            fill(&v[j]);
+        }
+        for (size_t j = 0; j < K; j++) {
+            check(&v[j]);
+            assert_int_equal(simnet_slab_free(s, v[j].p), v[j].n);
+        }
+    }
+    simnet_slab_del(s);
+}
+
+typedef struct resizer {
+    simnet_slab *s;
+    blk *v;
+    size_t nv;
+} resizer;
+
+/* Reallocs each block to an exact fit of its class (its bit changes). */
+static void *resize_all(void *arg)
+{
+    resizer *r = arg;
+    for (size_t i = 0; i < r->nv; i++) {
+        blk *b = &r->v[i];
+        size_t n = (b->n + 15) / 16 * 16;
+        unsigned char *p = simnet_slab_realloc(r->s, b->p, n);
+        if (!p)
+            return "out of memory";
+        b->p = p;
+        for (size_t j = b->n; j < n; j++)
+            p[j] = (unsigned char)(b->tag + j * 7);
+        b->n = n;
+    }
+    return NULL;
+}
+
+/* A block reallocated on a thread that does not own its page, while the
+ * owner keeps allocating next to it: both threads' sizes stay exact. */
+static void test_realloc_on_other_thread(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    simnet_slab *s = simnet_slab_new(SIMNET_SLAB_SLABS);
+    assert_non_null(s);
+    blk *v = calloc(N, sizeof(*v)), *w = calloc(N, sizeof(*w));
+    assert_true(v && w);
+    for (size_t i = 0; i < N; i++) {
+        v[i] = (blk){simnet_slab_alloc(s, 17 + i % 100), 17 + i % 100, (unsigned char)i};
+        assert_non_null(v[i].p);
+        fill(&v[i]);
+    }
+    resizer r = {s, v, N};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, resize_all, &r), 0);
+    for (size_t i = 0; i < N; i++) {
+        w[i] = (blk){simnet_slab_alloc(s, 16 + i % 100), 16 + i % 100, (unsigned char)(i + 1)};
+        assert_non_null(w[i].p);
+        fill(&w[i]);
+    }
+    void *rv;
+    pthread_join(th, &rv);
+    assert_null(rv);
+    for (size_t i = 0; i < N; i++) {
+        check(&v[i]);
+        check(&w[i]);
+        assert_int_equal(simnet_slab_free(s, v[i].p), v[i].n);
+        assert_int_equal(simnet_slab_free(s, w[i].p), w[i].n);
+    }
+    simnet_slab_del(s);
+    free(v);
+    free(w);
+}
+
 /* ---- threads ----------------------------------------------------------------------- */
 
 enum { NT = 4, PER = 1500, ROUNDS = 12 };
@@ -515,6 +624,8 @@ int main(void)
         cmocka_unit_test(test_reuse_across_classes),
         cmocka_unit_test(test_reuse_after_remote_frees),
         cmocka_unit_test(test_remote_and_local_frees_mix),
+        cmocka_unit_test(test_exact_sizes),
+        cmocka_unit_test(test_realloc_on_other_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -32,10 +33,10 @@
 #define SLOT_SHIFT 16
 #define SLOT       ((size_t)1 << SLOT_SHIFT) /* pages are 1 to 8 slots of one chunk */
 #define NSLOT      (CHUNK / SLOT)
-#define NCLASS     128
-#define NO_CLASS   0xff
-#define FREE_SIZE  0xffffu           /* a free block's size entry (sizes are at most 16384) */
-#define UNSET      0xffffu           /* a page's uni before its first block */
+#define NSIZE      128               /* size classes */
+#define NCLASS     256               /* page classes: a size class, times exact fit or not */
+#define TC_MAX     15                /* free blocks a thread keeps at hand per class */
+#define TAIL_ONE   0xffu             /* a block's last byte: one byte less than its class */
 #define NKIND      4                 /* page lengths: 1, 2, 4 and 8 slots */
 #define CLS_SYS    1u                /* a header's cls: from malloc */
 #define CLS_MAP    2u                /* a mapping of its own */
@@ -63,19 +64,14 @@ typedef struct maphdr {
     hdr h;
 } maphdr;
 
-/* Which page a slot belongs to: its class and how many slots back the page
- * starts. Kept outside the chunks: a slot's page changes as pages are
- * reused, and the table is found without touching the chunk. */
-typedef struct slot_meta {
-    uint8_t cls;
-    uint8_t back;
-} slot_meta;
-
-/* A page starts with this, then a table of nb uint16 sizes (one per
- * block, the size asked for or FREE_SIZE), padded to 16 bytes, then nb
- * blocks of one class. While every block a page held had the same size
- * (a page of one struct), that size is in uni and the table is not used,
- * which saves a cache miss per allocation and free. The thread that took the
+/* A page's descriptor: one cache line per slot in an array outside the
+ * chunks, found from a block's address by a shift. In the chunks the
+ * descriptors would all sit at 64 KiB strides, which map to a handful of
+ * cache sets and miss nearly every time; the array is compact. A page of
+ * several slots is described by its first slot's entry; the others' back
+ * says how far back that is.
+ *
+ * The page's memory is nb blocks of one class. The thread that took the
  * page owns it: only it allocates from it and touches free, used and the lists; other threads push
  * the blocks they free on remote, and the page on the owner's pending stack when remote was empty.
  * A page whose blocks are all free goes back to its owner's empty pages, for any class. */
@@ -86,26 +82,39 @@ typedef struct page {
     struct page *rnext;       /* on the owner's pending stack */
     struct cache *owner;
     uint32_t used, carved; /* blocks out (remote frees counted when collected), carved */
-    uint16_t uni;          /* the size of every block so far, UNSET before the first */
-    uint8_t mixed;         /* blocks of different sizes: the table holds them */
     uint8_t cls, kind, state;
+    uint8_t back; /* in a later slot of a page: how many slots back it starts */
 } page;
+_Static_assert(sizeof(page) <= 64, "a descriptor is one cache line");
 
 enum { PG_AVAIL, PG_FULL, PG_EMPTY };
 
-/* A block's index comes from its offset by an exact division:
- * (off >> tz) * inv, inv the inverse of size's odd part mod 2^32. */
 typedef struct class_info {
-    uint32_t size, nb, tbl, slots;
-    uint32_t tz, inv;
+    uint32_t size, nb, slots;
 } class_info;
 
 static class_info ci[NCLASS];
 static pthread_once_t ci_once = PTHREAD_ONCE_INIT;
 
-/* One thread's pages with room by class (the head serves), its empty
- * pages by length, and the chunk it takes new pages from. */
+/* What a free needs first, in a table small enough to stay cached (two
+ * bytes per 64 KiB): the slot's class and its owner's cache index. */
+typedef struct slot_info {
+    uint8_t cls;
+    uint8_t owner; /* the owning cache's idx; 0 for none */
+} slot_info;
+
+/* A thread's blocks at hand for a class: its own blocks it freed, handed
+ * out again without touching their pages (a stack). */
+typedef struct front {
+    uint32_t n;
+    char *v[TC_MAX];
+} front;
+
+/* One thread's blocks at hand and pages with room by class (the head
+ * serves), its empty pages by length, and the chunk it takes new pages
+ * from. */
 typedef struct cache {
+    front tc[NCLASS];
     page *avail[NCLASS];
     page *empty[NKIND];
     char *next_slot; /* in the current chunk */
@@ -114,6 +123,8 @@ typedef struct cache {
     size_t carved;           /* class bytes of the blocks carved in its pages (statistics) */
     const void *owner;       /* the owning thread's &tl */
     struct cache *next;
+    unsigned idx;  /* 1.. in the slot table; 0 (no front caches) past 255 threads */
+    size_t fronts; /* blocks in tc */
 } cache;
 
 struct simnet_slab {
@@ -124,8 +135,11 @@ struct simnet_slab {
     char *base;          /* the region; small blocks are those in [base, base + used) */
     size_t reserved;     /* its length */
     _Atomic size_t used; /* bytes of it made chunks */
-    slot_meta *meta;     /* one per slot of the region */
-    size_t meta_len;
+    page *pages;         /* one descriptor per slot of the region */
+    size_t pages_len;
+    slot_info *slots; /* one per slot of the region */
+    size_t slots_len;
+    unsigned ncache;
     atomic_size_t mapped;
 };
 
@@ -159,24 +173,16 @@ static size_t class_size(unsigned cls)
     return ((size_t)1 << k) + (size_t)(j + 1) * ((size_t)1 << (k - 4));
 }
 _Static_assert(SIMNET_SLAB_MAX == 16384, "class_of covers 0 .. 16 KiB in 128 classes");
+_Static_assert(NCLASS == 2 * NSIZE && NSIZE == 128, "two page classes per size class");
 
 static void ci_init(void)
 {
     for (unsigned c = 0; c < NCLASS; c++) {
         class_info *k = &ci[c];
-        k->size = (uint32_t)class_size(c);
+        k->size = (uint32_t)class_size(c / 2);
         /* Pages of several slots for large classes keep the tail small. */
         k->slots = k->size <= 2048 ? 1 : k->size <= 4096 ? 2 : k->size <= 8192 ? 4 : 8;
-        size_t room = k->slots * SLOT, nb = room / (k->size + 2u);
-        while (((sizeof(page) + nb * 2 + 15) & ~(size_t)15) + nb * k->size > room)
-            nb--;
-        k->nb = (uint32_t)nb;
-        k->tbl = (uint32_t)((sizeof(page) + nb * 2 + 15) & ~(size_t)15);
-        k->tz = (uint32_t)__builtin_ctz(k->size);
-        uint32_t odd = k->size >> k->tz, inv = odd; /* Newton: doubles the good bits */
-        for (int i = 0; i < 5; i++)
-            inv *= 2u - odd * inv;
-        k->inv = inv;
+        k->nb = (uint32_t)(k->slots * SLOT / k->size);
     }
 }
 
@@ -209,20 +215,27 @@ static void *map_aligned(size_t len, int prot)
 static void region_reserve(simnet_slab *s)
 {
     for (size_t len = REGION_MAX; len >= REGION_MIN; len /= 2) {
-        size_t mlen = (len >> SLOT_SHIFT) * sizeof(slot_meta);
-        slot_meta *m = mmap(NULL, mlen, PROT_READ | PROT_WRITE,
-                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        size_t mlen = (len >> SLOT_SHIFT) * sizeof(page);
+        page *m = mmap(NULL, mlen, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (m == MAP_FAILED)
             continue;
-        char *b = map_aligned(len, PROT_NONE);
+        size_t slen = (len >> SLOT_SHIFT) * sizeof(slot_info);
+        void *si = mmap(NULL, slen, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        char *b = si == MAP_FAILED ? NULL : map_aligned(len, PROT_NONE);
         if (!b) {
             munmap(m, mlen);
+            if (si != MAP_FAILED)
+                munmap(si, slen);
             continue;
         }
+        s->slots = si;
+        s->slots_len = slen;
         s->base = b;
         s->reserved = len;
-        s->meta = m;
-        s->meta_len = mlen;
+        s->pages = m;
+        s->pages_len = mlen;
         return;
     }
 }
@@ -239,7 +252,6 @@ static char *chunk_new(simnet_slab *s)
 #ifdef MADV_HUGEPAGE
         madvise(k, CHUNK, MADV_HUGEPAGE);
 #endif
-        memset(&s->meta[u >> SLOT_SHIFT], NO_CLASS, NSLOT * sizeof(slot_meta));
         atomic_store_explicit(&s->used, u + CHUNK, memory_order_release);
         atomic_fetch_add_explicit(&s->mapped, CHUNK, memory_order_relaxed);
         POISON(k, CHUNK);
@@ -261,6 +273,7 @@ static cache *cache_find(simnet_slab *s)
         /* A thread that ended may leave a cache whose owner address a new
          * thread gets: that thread then simply inherits it. */
         c->owner = &tl;
+        c->idx = s->ncache < 255 ? ++s->ncache : 0;
         c->next = s->caches;
         s->caches = c;
     }
@@ -288,46 +301,51 @@ static unsigned kind_of(size_t slots)
 static void empty_push(cache *c, page *p, unsigned kind)
 {
     p->state = PG_EMPTY;
+    p->back = 0;
     p->kind = (uint8_t)kind;
     p->next = c->empty[kind];
     c->empty[kind] = p;
 }
 
-/* Memory for a page of 2^kind slots: an empty page of that length, for
- * one slot a longer empty page cut up, else the chunk. The slots a chunk
- * has left when a longer page does not fit become empty one-slot pages. */
-static char *page_take(simnet_slab *s, cache *c, unsigned kind)
+static page *desc_of(const simnet_slab *s, const char *mem)
+{
+    return &s->pages[(size_t)(mem - s->base) >> SLOT_SHIFT];
+}
+
+static char *mem_of(const simnet_slab *s, const page *p)
+{
+    return s->base + ((size_t)(p - s->pages) << SLOT_SHIFT);
+}
+
+/* A page of 2^kind slots: an empty page of that length, for one slot a
+ * longer empty page cut up, else the chunk. The slots a chunk has left
+ * when a longer page does not fit become empty one-slot pages. */
+static page *page_take(simnet_slab *s, cache *c, unsigned kind)
 {
     page *e = c->empty[kind];
     if (!e && kind == 0)
         for (unsigned k = 1; k < NKIND && !e; k++)
             if ((e = c->empty[k]) != NULL) {
                 c->empty[k] = e->next;
-                for (size_t i = 1; i < (size_t)1 << k; i++) {
-                    page *one = (page *)((char *)e + i * SLOT);
-                    UNPOISON(one, sizeof(*one));
-                    empty_push(c, one, 0);
-                }
-                return (char *)e;
+                for (size_t i = 1; i < (size_t)1 << k; i++)
+                    empty_push(c, e + i, 0);
+                return e;
             }
     if (e) {
         c->empty[kind] = e->next;
-        return (char *)e;
+        return e;
     }
     size_t k = (size_t)1 << kind;
     if (c->slots_left < k) {
-        for (; c->slots_left; c->slots_left--, c->next_slot += SLOT) {
-            page *one = (page *)c->next_slot;
-            UNPOISON(one, sizeof(*one));
-            empty_push(c, one, 0);
-        }
+        for (; c->slots_left; c->slots_left--, c->next_slot += SLOT)
+            empty_push(c, desc_of(s, c->next_slot), 0);
         char *chunk = chunk_new(s);
         if (!chunk)
             return NULL;
         c->next_slot = chunk;
         c->slots_left = NSLOT;
     }
-    char *p = c->next_slot;
+    page *p = desc_of(s, c->next_slot);
     c->next_slot += k * SLOT;
     c->slots_left -= k;
     return p;
@@ -367,20 +385,19 @@ static void avail_unlink(cache *c, page *p)
 static page *page_new(simnet_slab *s, cache *c, unsigned cls)
 {
     const class_info *k = &ci[cls];
-    char *mem = page_take(s, c, kind_of(k->slots));
-    if (!mem)
+    page *p = page_take(s, c, kind_of(k->slots));
+    if (!p)
         return NULL;
-    slot_meta *m = &s->meta[(size_t)(mem - s->base) >> SLOT_SHIFT];
+    for (uint32_t i = 1; i < k->slots; i++)
+        p[i].back = (uint8_t)i;
+    slot_info *si = &s->slots[p - s->pages];
     for (uint32_t i = 0; i < k->slots; i++)
-        m[i] = (slot_meta){(uint8_t)cls, (uint8_t)i};
-    UNPOISON(mem, k->tbl);
-    page *p = (page *)mem;
+        si[i] = (slot_info){(uint8_t)cls, (uint8_t)c->idx};
+    p->back = 0;
     p->free = NULL;
     atomic_init(&p->remote, 0);
     p->owner = c;
     p->used = p->carved = 0;
-    p->uni = UNSET;
-    p->mixed = 0;
     p->cls = (uint8_t)cls;
     p->kind = (uint8_t)kind_of(k->slots);
     avail_push(c, p);
@@ -388,12 +405,12 @@ static page *page_new(simnet_slab *s, cache *c, unsigned cls)
 }
 
 /* A page all of whose blocks are free: empty, for any class. */
-static void page_release(cache *c, page *p)
+static void page_release(const simnet_slab *s, cache *c, page *p)
 {
     if (p->state == PG_AVAIL)
         avail_unlink(c, p);
     c->carved -= (size_t)p->carved * ci[p->cls].size;
-    POISON(p + 1, (SLOT << p->kind) - sizeof(*p));
+    POISON(mem_of(s, p), SLOT << p->kind);
     empty_push(c, p, p->kind);
 }
 
@@ -423,58 +440,68 @@ static int in_region(const simnet_slab *s, const void *q)
            atomic_load_explicit(&((simnet_slab *)s)->used, memory_order_relaxed);
 }
 
-/* A small block's class and size entry. */
-/* The size entry of block q of page pg of class cls. */
-static uint16_t *entry_in(page *pg, unsigned cls, const void *q)
-{
-    const class_info *k = &ci[cls];
-    uint32_t at = (uint32_t)((const char *)q - (char *)pg - k->tbl);
-    uint32_t idx = (at >> k->tz) * k->inv;
-    assert(idx < k->nb && (size_t)idx * k->size == at); /* not a block's start */
-    return (uint16_t *)(pg + 1) + idx;
-}
-
 /* A small block's page and class. */
 static page *block_page(const simnet_slab *s, const void *q, unsigned *cls)
 {
-    size_t slot = ((uintptr_t)q - (uintptr_t)s->base) >> SLOT_SHIFT;
-    slot_meta m = s->meta[slot];
-    assert(m.cls != NO_CLASS); /* a pointer into no page */
-    *cls = m.cls;
-    return (page *)(s->base + ((slot - m.back) << SLOT_SHIFT));
+    page *p = &s->pages[((uintptr_t)q - (uintptr_t)s->base) >> SLOT_SHIFT];
+    p -= p->back;
+    assert(p->owner); /* a pointer into no page (state is the owner's: not read here) */
+    *cls = p->cls;
+    return p;
 }
 
-static size_t block_size(page *p, unsigned cls, const void *q)
+/* The page class of a block of n bytes: its size class, and whether n
+ * fills it exactly. An exact fit's size is its class's; any other block
+ * keeps the size asked for in its own slack, at its end: a uint16
+ * (little-endian: the last byte is at most 0x40), or TAIL_ONE when the
+ * slack is one byte. A free thus reads the line the caller most likely
+ * just used, or nothing, instead of a table. */
+static unsigned pclass_of(size_t n)
 {
-    return p->mixed ? *entry_in(p, cls, q) : p->uni;
+    unsigned c = class_of(n) * 2;
+    return c + (n == ci[c].size);
 }
 
-/* Records block q's size: in uni while the page's blocks agree, else in
- * the table (filled from uni when the page first mixes). */
-static void block_set(page *p, unsigned cls, const void *q, size_t n)
+/* The block's slack is poisoned under ASan: the tail is reached around it,
+ * and the poison then set again from the size. */
+static size_t block_size(unsigned cls, const void *q)
 {
-    if (!p->mixed) {
-        if (p->uni == n)
-            return;
-        if (p->uni == UNSET) {
-            p->uni = (uint16_t)n;
-            return;
-        }
-        uint16_t *t = (uint16_t *)(p + 1);
-        for (uint32_t i = 0; i < p->carved; i++)
-            t[i] = p->uni;
-        p->mixed = 1;
+    size_t cs = ci[cls].size;
+    if (cls & 1)
+        return cs;
+    const unsigned char *b = q;
+    UNPOISON(b + cs - 2, 2);
+    size_t n = b[cs - 1] == TAIL_ONE ? cs - 1 : ((size_t)b[cs - 1] << 8 | b[cs - 2]);
+    POISON(b, cs);
+    UNPOISON(b, n);
+    return n;
+}
+
+/* Records block q's size, n bytes of it live (unpoisoned). */
+static void block_set(unsigned cls, void *q, size_t n)
+{
+    if (cls & 1)
+        return;
+    size_t cs = ci[cls].size;
+    unsigned char *b = q;
+    UNPOISON(b + cs - 2, 2);
+    if (cs - n == 1) {
+        b[cs - 1] = TAIL_ONE;
+    } else {
+        b[cs - 2] = (unsigned char)n;
+        b[cs - 1] = (unsigned char)(n >> 8);
     }
-    *entry_in(p, cls, q) = (uint16_t)n;
+    POISON(b, cs);
+    UNPOISON(b, n);
 }
 
-static void local_free(cache *c, page *p, char *q)
+static void local_free(const simnet_slab *s, cache *c, page *p, char *q)
 {
     link_set(q, p->free);
     p->free = q;
     if (--p->used == 0 && c->avail[p->cls] != p)
         page_release(
-            c, p); /* the head stays: a class that frees its last block often allocates again */
+            s, c, p); /* the head stays: a class that frees its last block often allocates again */
     else if (p->state == PG_FULL)
         avail_push(c, p);
 }
@@ -489,7 +516,7 @@ static void remote_free(page *p, char *q)
     do
         link_set(q, (char *)old);
     while (!atomic_compare_exchange_weak_explicit(&p->remote, &old, (uintptr_t)q,
-                                                  memory_order_release, memory_order_relaxed));
+                                                  memory_order_acq_rel, memory_order_relaxed));
     if (old)
         return; /* the page is on the pending stack already */
     cache *o = p->owner;
@@ -514,12 +541,13 @@ static void *sys_alloc(size_t n)
 }
 
 /* Takes the blocks other threads freed into the owner's pages. */
-static void collect(cache *c)
+static void collect(const simnet_slab *s, cache *c)
 {
     page *p = atomic_exchange_explicit(&c->pending, NULL, memory_order_acquire);
     while (p) {
         page *nx = p->rnext; /* before remote empties: p may be pushed again */
-        char *b = (char *)atomic_exchange_explicit(&p->remote, 0, memory_order_acquire);
+        /* Release: the read of rnext comes before the next pusher's write. */
+        char *b = (char *)atomic_exchange_explicit(&p->remote, 0, memory_order_acq_rel);
         uint32_t k = 0;
         while (b) {
             char *bn = link_get(b);
@@ -530,7 +558,7 @@ static void collect(cache *c)
         }
         p->used -= k;
         if (p->used == 0 && c->avail[p->cls] != p)
-            page_release(c, p);
+            page_release(s, c, p);
         else if (p->state == PG_FULL)
             avail_push(c, p);
         p = nx;
@@ -538,24 +566,59 @@ static void collect(cache *c)
 }
 
 /* The head of the class's pages with room (full pages leave the list). */
+/* The blocks at hand go back to their pages. */
+static void front_flush(simnet_slab *s, cache *c)
+{
+    for (unsigned k = 0; k < NCLASS; k++)
+        for (front *f = &c->tc[k]; f->n;) {
+            unsigned cls;
+            char *q = f->v[--f->n];
+            local_free(s, c, block_page(s, q, &cls), q);
+        }
+    c->fronts = 0;
+}
+
+/* Whether a page of 2^kind slots would take a new chunk. */
+static int needs_chunk(const cache *c, unsigned kind)
+{
+    for (unsigned k = kind; k < (kind ? kind + 1 : NKIND); k++)
+        if (c->empty[k])
+            return 0;
+    return c->slots_left < (size_t)1 << kind;
+}
+
 static page *page_with_room(simnet_slab *s, cache *c, unsigned cls)
 {
     if (atomic_load_explicit(&c->pending, memory_order_relaxed))
-        collect(c);
+        collect(s, c);
     page *p;
     while ((p = c->avail[cls]) != NULL && !p->free && p->carved == ci[cls].nb) {
         avail_unlink(c, p);
         p->state = PG_FULL;
+    }
+    if (!p && c->fronts && needs_chunk(c, kind_of(ci[cls].slots))) {
+        /* Blocks at hand may be all that keeps pages from emptying: the
+         * memory is used again before the region grows. */
+        front_flush(s, c);
+        return page_with_room(s, c, cls);
     }
     return p ? p : page_new(s, c, cls);
 }
 
 static void *small_alloc(simnet_slab *s, size_t n)
 {
-    unsigned cls = class_of(n);
+    unsigned cls = pclass_of(n);
     cache *c = cache_get(s);
     if (!c)
         return NULL;
+    front *f = &c->tc[cls];
+    if (f->n) {
+        char *q = f->v[--f->n];
+        c->fronts--;
+        UNPOISON(q, n);
+        block_set(cls, q, n);
+        return q;
+    }
     page *p = c->avail[cls];
     if (!p || (!p->free && p->carved == ci[cls].nb))
         if (!(p = page_with_room(s, c, cls)))
@@ -567,13 +630,13 @@ static void *small_alloc(simnet_slab *s, size_t n)
          * cold (freed a while ago), so fetch it now, off the critical path. */
         __builtin_prefetch(p->free, 1);
     } else {
-        b = (char *)p + ci[cls].tbl + (size_t)p->carved * ci[cls].size;
+        b = mem_of(s, p) + (size_t)p->carved * ci[cls].size;
         p->carved++;
         c->carved += ci[cls].size;
     }
     p->used++;
     UNPOISON(b, n);
-    block_set(p, cls, b, n);
+    block_set(cls, b, n);
     return b;
 }
 
@@ -630,17 +693,22 @@ size_t simnet_slab_free(simnet_slab *s, void *q)
         return 0;
     size_t n;
     if (in_region(s, q)) {
-        unsigned cls;
-        page *p = block_page(s, q, &cls);
-        n = block_size(p, cls, q);
-        assert(n != FREE_SIZE); /* a double free (seen in mixed pages) */
-#ifndef NDEBUG
-        if (p->mixed)
-            *entry_in(p, cls, q) = FREE_SIZE;
-#endif
+        slot_info si = s->slots[((uintptr_t)q - (uintptr_t)s->base) >> SLOT_SHIFT];
+        unsigned cls = si.cls;
+        n = block_size(cls, q);
         POISON(q, ci[cls].size);
-        if (p->owner == cache_get(s))
-            local_free(p->owner, p, q);
+        cache *c = cache_get(s);
+        if (c && c->idx && si.owner == c->idx) {
+            front *f = &c->tc[cls];
+            if (f->n < TC_MAX) {
+                f->v[f->n++] = q;
+                c->fronts++;
+                return n;
+            }
+        }
+        page *p = block_page(s, q, &cls);
+        if (p->owner == c)
+            local_free(s, c, p, q);
         else
             remote_free(p, q);
         return n;
@@ -679,15 +747,14 @@ void *simnet_slab_realloc(simnet_slab *s, void *q, size_t n)
         return simnet_slab_alloc(s, n);
     size_t old;
     if (in_region(s, q)) {
-        unsigned cls;
-        page *pg = block_page(s, q, &cls);
-        if (n <= SIMNET_SLAB_MAX && class_of(n) == cls) {
+        unsigned cls = s->slots[((uintptr_t)q - (uintptr_t)s->base) >> SLOT_SHIFT].cls;
+        old = block_size(cls, q);
+        if (n <= SIMNET_SLAB_MAX && pclass_of(n) == cls) {
             POISON(q, ci[cls].size);
             UNPOISON(q, n);
-            block_set(pg, cls, q, n);
+            block_set(cls, q, n);
             return q;
         }
-        old = block_size(pg, cls, q);
     } else {
         hdr *h = hdr_of(q);
         if (h->cls == CLS_MAP) {
@@ -718,13 +785,34 @@ size_t simnet_slab_size(const simnet_slab *s, const void *q)
 {
     if (in_region(s, q)) {
         unsigned cls;
-        page *pg = block_page(s, q, &cls);
-        return block_size(pg, cls, q);
+        (void)block_page(s, q, &cls);
+        return block_size(cls, q);
     }
     return hdr_of(q)->size;
 }
 
 /* ---- the allocator ----------------------------------------------------------------- */
+
+/* SIMNET_SLAB_STATS=1: the first allocator's use of the region, on stderr
+ * at exit (the CLI keeps its world to the end). */
+static simnet_slab *stats_of;
+
+static void stats_print(void)
+{
+    simnet_slab *s = stats_of;
+    if (s)
+        fprintf(stderr, "slab: %zu MiB of chunks, %zu MiB carved now\n",
+                atomic_load(&s->used) >> 20, simnet_slab_carved(s) >> 20);
+}
+
+static void stats_want(simnet_slab *s)
+{
+    const char *e = getenv("SIMNET_SLAB_STATS");
+    if (!e || !*e || strcmp(e, "0") == 0 || !s->slabs || stats_of)
+        return;
+    stats_of = s;
+    atexit(stats_print);
+}
 
 static int want_slabs(simnet_slab_mode mode)
 {
@@ -754,6 +842,7 @@ simnet_slab *simnet_slab_new(simnet_slab_mode mode)
     atomic_init(&s->used, 0);
     if (s->slabs)
         region_reserve(s); /* without one, every block comes from malloc */
+    stats_want(s);
     return s;
 }
 
@@ -761,10 +850,15 @@ void simnet_slab_del(simnet_slab *s)
 {
     if (!s)
         return;
+    if (stats_of == s) {
+        stats_print();
+        stats_of = NULL;
+    }
     if (s->base) {
         UNPOISON(s->base, atomic_load(&s->used)); /* ASan keeps its shadow after munmap */
         munmap(s->base, s->reserved);
-        munmap(s->meta, s->meta_len);
+        munmap(s->pages, s->pages_len);
+        munmap(s->slots, s->slots_len);
     }
     while (s->caches) {
         cache *c = s->caches;

@@ -10,19 +10,26 @@
  * entry covers 2 MiB.
  *
  * Blocks carry no header: a page (64 KiB to 512 KiB of a chunk) holds
- * blocks of one class, a table outside the chunks names each slot's page
- * and class, and the page starts with a uint16 per block holding the size
- * asked for, so the caller can count exact live bytes (simnet_slab_size)
- * at 2 bytes a block. The chunks come from one reserved range of address
- * space, which also tells small blocks from large ones (those keep a
- * 16-byte header).
+ * blocks of one class. What a free needs is found from the address alone,
+ * in compact tables outside the chunks: two bytes per 64 KiB slot (its
+ * class and owning thread), a 64-byte descriptor per slot (the page's free
+ * list and counts), and a bit per 16-byte granule that is set when a block
+ * holds exactly its class size; any other block keeps the size asked for
+ * in its own slack, at its end, so the caller can count exact live bytes
+ * (simnet_slab_size) without a per-block table. The chunks come from one
+ * reserved range of address space, which also tells small blocks from
+ * large ones (those keep a 16-byte header).
  *
- * Threads: every thread has its own cache (the pages it took, by class).
- * A block may be freed on any thread (a packet allocated in one partition
- * of the parallel simulator and freed in another): it goes back to its
- * page through a lock-free stack the owner empties when it needs room. A
- * page whose blocks are all free serves any class of its owner, so memory
- * freed in one class does not sit idle while another maps more.
+ * Threads: every thread has its own cache (the pages it took, by class,
+ * and up to 15 free blocks per class at hand: a thread that frees its own
+ * block and allocates again in the class touches no page). A block may be
+ * freed on any thread (a packet allocated in one partition of the
+ * parallel simulator and freed in another): it goes back to its page
+ * through a lock-free stack the owner empties when it needs room. A page
+ * whose blocks are all free serves any class of its owner, so memory
+ * freed in one class does not sit idle while another maps more (the
+ * blocks at hand go back to their pages before a thread takes a new
+ * chunk).
  *
  * Memory goes back to the OS only at simnet_slab_del (whole chunks), except
  * large blocks (mapped on their own or from malloc), which are freed at
@@ -47,7 +54,9 @@ typedef enum simnet_slab_mode {
 typedef struct simnet_slab simnet_slab;
 
 /* NULL when out of memory. AUTO also honours SIMNET_ALLOC=malloc in the
- * environment, to compare against glibc with the same binary. */
+ * environment, to compare against glibc with the same binary. With
+ * SIMNET_SLAB_STATS=1 the first allocator's chunk and carved bytes are
+ * printed on stderr at exit (or at simnet_slab_del). */
 simnet_slab *simnet_slab_new(simnet_slab_mode mode);
 /* Frees every chunk: blocks still allocated become invalid. NULL is a no-op. */
 void simnet_slab_del(simnet_slab *s);
