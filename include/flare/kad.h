@@ -5,8 +5,9 @@
  * configured peers (dials them; a peer enters the routing table only after
  * it answered one of our requests), looks itself up, and refreshes the
  * table every refresh_interval (a server also 10 s after its table first
- * holds a peer, or after it turned server). Peers that identify announces as DHT servers are
- * asked once (a FIND_NODE for our own key) and admitted when they answer.
+ * holds a peer, or after it turned server). Peers that identify announces
+ * as DHT servers are asked once (a FIND_NODE for our own key) and admitted
+ * when they answer.
  *
  * Mode: a server answers requests and announces the protocol through
  * identify; a client only asks. FLARE_KAD_MODE_AUTO follows AutoNAT, as

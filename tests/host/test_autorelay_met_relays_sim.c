@@ -24,11 +24,7 @@ static void test_refresh_feeds_autorelay(void **state)
 {
     (void)state;
     simnet_config c;
-    simnet_config_default(&c);
-    c.nodes = NODES;
-    c.seed = 3;
-    c.plaintext = 1;
-    c.pairs = 10;
+    flare_test_world_config(&c, NODES, 3, 10);
     simnet *w = flare_test_world_joined(&c);
     simnet_run_s(w, 20);
     uint64_t priv = 0, conns = 0, lookups = 0, rpcs = 0, walks = 0, skipped = 0;
@@ -76,11 +72,7 @@ static void test_few_relays_walk(void **state)
 {
     (void)state;
     simnet_config c;
-    simnet_config_default(&c);
-    c.nodes = 120;
-    c.seed = 5;
-    c.plaintext = 1;
-    c.pairs = 4;
+    flare_test_world_config(&c, 120, 5, 4);
     c.public_pct = 10;
     simnet *w = flare_test_world_joined(&c);
     simnet_run_s(w, 20);
@@ -123,10 +115,7 @@ static void test_asked_mid_refresh(void **state)
 {
     (void)state;
     simnet_config c;
-    simnet_config_default(&c);
-    c.nodes = 150;
-    c.seed = 3;
-    c.plaintext = 1;
+    flare_test_world_config(&c, 150, 3, 20);
     simnet *w = flare_test_world_joined(&c);
     assert_true(simnet_add_node(w, 1) >= 0);
     int node = -1;

@@ -25,11 +25,7 @@ static void test_refresh_cost(void **state)
 {
     (void)state;
     simnet_config c;
-    simnet_config_default(&c);
-    c.nodes = NODES;
-    c.seed = 3;
-    c.plaintext = 1;
-    c.pairs = 10;
+    flare_test_world_config(&c, NODES, 3, 10);
     simnet *w = flare_test_world_joined(&c);
     /* Past every server's first full refresh (clients have theirs later). */
     simnet_run_s(w, 15);

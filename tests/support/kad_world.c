@@ -127,6 +127,15 @@ void flare_test_kad_connect_ok(flare_sim *sim, flare_host *h, const flare_peerid
     assert_int_equal(d.status, 0);
 }
 
+void flare_test_world_config(simnet_config *c, int nodes, uint64_t seed, int pairs)
+{
+    simnet_config_default(c);
+    c->nodes = nodes;
+    c->seed = seed;
+    c->plaintext = 1;
+    c->pairs = pairs;
+}
+
 simnet *flare_test_world_joined(const simnet_config *c)
 {
     simnet *w = calloc(1, sizeof(*w));

@@ -81,6 +81,9 @@ struct simnet_config;
  * public: joins over 10 s, 10 s more, then 10 s in which every server had
  * its first full refresh. Free with flare_test_servers_free. */
 struct simnet *flare_test_servers_joined(int nodes, uint64_t seed);
+/* c = the scenario's defaults with nodes, seed, pairs and plaintext
+ * security (the sim tests' usual world). */
+void flare_test_world_config(struct simnet_config *c, int nodes, uint64_t seed, int pairs);
 /* A simnet world made from c and run through its join phase. Free with
  * flare_test_servers_free. */
 struct simnet *flare_test_world_joined(const struct simnet_config *c);
