@@ -67,6 +67,8 @@ static void first_refresh_soon(kad_t *k)
     flare_tstamp soon = flare_io_now(k->h->io) + FIRST_REFRESH;
     if (k->next_refresh > soon)
         k->next_refresh = soon;
+    if (k->next_refresh < k->tick_at)
+        schedule(k, k->next_refresh);
 }
 
 void kad_table_changed(kad_t *k)
@@ -393,11 +395,8 @@ static void set_server(kad_t *k, int on)
     if (k->server == on && !k->announce_mode)
         return;
     k->announce_mode = 0;
-    if (on && !k->server && k->ready_reported && !k->refreshed) {
+    if (on && !k->server && k->ready_reported && !k->refreshed)
         first_refresh_soon(k);
-        if (k->next_refresh < k->tick_at)
-            schedule(k, k->next_refresh);
-    }
     k->server = on;
     if (on)
         flare_host_set_handler(k->h, FLARE__KAD_ID, &srv_open_cbs, k->h, 0);
