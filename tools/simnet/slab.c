@@ -565,7 +565,6 @@ static void collect(const simnet_slab *s, cache *c)
     }
 }
 
-/* The head of the class's pages with room (full pages leave the list). */
 /* The blocks at hand go back to their pages. */
 static void front_flush(simnet_slab *s, cache *c)
 {
@@ -587,6 +586,7 @@ static int needs_chunk(const cache *c, unsigned kind)
     return c->slots_left < (size_t)1 << kind;
 }
 
+/* The head of the class's pages with room (full pages leave the list). */
 static page *page_with_room(simnet_slab *s, cache *c, unsigned cls)
 {
     if (atomic_load_explicit(&c->pending, memory_order_relaxed))
